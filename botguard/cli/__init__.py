@@ -1,0 +1,80 @@
+"""The `botguard` command: parse arguments, build settings, call one stage function, print.
+
+This is the only place that maps errors to exit codes (see :class:`botguard.errors.ExitStatus`).
+Each verb lives in its own module under ``botguard/cli/`` and stays thin.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from botguard import __version__
+from botguard.errors import BotguardError, ExitStatus
+
+# verb -> module under botguard.cli that defines a click command named `command`.
+# Imported lazily so `botguard --help` and `botguard robots check` stay fast.
+VERBS: dict[str, str] = {}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module_name = VERBS.get(name)
+        if module_name is None:
+            return None
+        module = __import__(module_name, fromlist=["command"])
+        return module.command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="botguard")
+@click.option("--traceback", is_flag=True, hidden=True, help="Re-raise errors (for debugging).")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """Find aggressive crawlers in access logs, prove robots.txt violations, block them."""
+    ctx.ensure_object(dict)
+    ctx.obj["traceback"] = traceback
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map every error to one exit code and one stderr line."""
+    args = sys.argv[1:] if argv is None else argv
+    show_traceback = "--traceback" in args
+    try:
+        result: Any = cli.main(args=args, prog_name="botguard", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        return ExitStatus.USAGE
+    except click.exceptions.Abort:
+        click.echo("botguard: interrupted", err=True)
+        return ExitStatus.INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("botguard: interrupted", err=True)
+        return ExitStatus.INTERRUPTED
+    except BotguardError as exc:
+        if show_traceback:
+            raise
+        click.echo(f"botguard: error: {exc}", err=True)
+        return exc.exit_status
+    except BrokenPipeError:  # `botguard scan ... | head`: not an error
+        sys.stderr.close()
+        return ExitStatus.OK
+    return int(result) if isinstance(result, int) else ExitStatus.OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Test helpers: run the CLI in-process and capture its output and exit code."""
+
+from __future__ import annotations
+
+import io
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+
+from botguard.cli import main
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one CLI run produced."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """Both streams, for assertion messages."""
+        return f"exit={self.exit_code}\n--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+
+def run_cli(*args: str, stdin: str | bytes | None = None) -> Result:
+    """Run ``botguard ARGS`` in-process, as a user would from a shell."""
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    if stdin is not None:
+        raw = stdin.encode() if isinstance(stdin, str) else stdin
+        sys.stdin = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8")
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = old_stdin
+    return Result(int(code), out.getvalue(), err.getvalue())
