@@ -1,0 +1,267 @@
+"""Configuration: the bundled defaults (rules/policy.yaml) overlaid with the user's YAML file.
+
+Loading is strict, as CrowdSec's is: an unknown key, a wrong type or a bad value is a
+:class:`~botguard.errors.ConfigError` naming the file, the line and the key, raised before
+any work starts. Validation needs no I/O beyond reading the file itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from botguard.errors import ConfigError, Location
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """When a client is blocked or monitored (see rules/policy.yaml for each key's meaning)."""
+
+    block_min_disallowed: int = 1
+    block_on_honeypot: bool = True
+    block_categories: tuple[str, ...] = ()
+    monitor_min_score: int = 20
+    crawl_delay_tolerance: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class HumanRules:
+    """What makes a browser-like client count as a person."""
+
+    min_asset_share: float = 0.2
+    min_referer_share: float = 0.3
+    max_pages_without_assets: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedClient:
+    """An exact (IP, user agent) pair that is never blocked."""
+
+    ip: str
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Allowlist:
+    """Clients that always get `allow`, whatever else they did."""
+
+    user_agents: tuple[str, ...] = ()  # lower-cased substrings
+    networks: tuple[IPNetwork, ...] = ()
+    clients: tuple[AllowedClient, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a verb needs from configuration, validated."""
+
+    policy: Policy = field(default_factory=Policy)
+    human: HumanRules = field(default_factory=HumanRules)
+    honeypots: tuple[str, ...] = ()
+    allowlist: Allowlist = field(default_factory=Allowlist)
+    log_format: str | None = None
+    json_fields: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None  # the user's config file, if any
+
+
+# ---------------------------------------------------------------- schema
+# Each leaf validator takes (value, location) and returns the typed value or raises.
+
+Validator = Callable[[Any, Location], Any]
+
+
+def _int(min_value: int = 0) -> Validator:
+    def check(value: Any, where: Location) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < min_value:
+            raise ConfigError(f"expected an integer >= {min_value}, got {value!r}", where)
+        return value
+
+    return check
+
+
+def _share(value: Any, where: Location) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"expected a number between 0 and 1, got {value!r}", where)
+    return float(value)
+
+
+def _bool(value: Any, where: Location) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", where)
+    return value
+
+
+def _str_list(value: Any, where: Location) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError("expected a list of non-empty strings", where)
+    return tuple(value)
+
+
+def _path_prefixes(value: Any, where: Location) -> tuple[str, ...]:
+    prefixes = _str_list(value, where)
+    for prefix in prefixes:
+        if not prefix.startswith("/"):
+            raise ConfigError(f"honeypot path must start with '/': {prefix!r}", where)
+    return prefixes
+
+
+def _networks(value: Any, where: Location) -> tuple[IPNetwork, ...]:
+    networks = []
+    for item in _str_list(value, where):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"not an IP address or CIDR range: {item!r}", where) from None
+    return tuple(networks)
+
+
+def _clients(value: Any, where: Location) -> tuple[AllowedClient, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError("expected a list of {ip, user_agent} entries", where)
+    clients = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"ip", "user_agent"}:
+            raise ConfigError("each allowlist client needs exactly the keys ip and user_agent", where)
+        try:
+            ipaddress.ip_address(item["ip"])
+        except ValueError:
+            raise ConfigError(f"not an IP address: {item['ip']!r}", where) from None
+        clients.append(AllowedClient(str(item["ip"]), str(item["user_agent"])))
+    return tuple(clients)
+
+
+def _optional_str(value: Any, where: Location) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"expected a string, got {value!r}", where)
+    return value
+
+
+def _str_map(value: Any, where: Location) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError("expected a mapping of strings to strings", where)
+    return dict(value)
+
+
+SCHEMA: dict[str, Any] = {
+    "policy": {
+        "block_min_disallowed": _int(1),
+        "block_on_honeypot": _bool,
+        "block_categories": _str_list,
+        "monitor_min_score": _int(0),
+        "crawl_delay_tolerance": _share,
+    },
+    "human": {
+        "min_asset_share": _share,
+        "min_referer_share": _share,
+        "max_pages_without_assets": _int(1),
+    },
+    "honeypots": _path_prefixes,
+    "allowlist": {"user_agents": _str_list, "ips": _networks, "clients": _clients},
+    "log": {"format": _optional_str, "json_fields": _str_map},
+}
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _compose(text: str, source: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML: {problem}", Location(source, line)) from None
+
+
+def _validate(node: yaml.Node, schema: Any, source: str, key_path: str) -> Any:
+    """Walk a composed YAML node against the schema, returning plain validated values."""
+    where = Location(source, node.start_mark.line + 1)
+    if isinstance(schema, dict):
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            raise ConfigError(f"{key_path or 'config'}: expected a mapping", where)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            full_key = f"{key_path}.{key}" if key_path else key
+            if key not in schema:
+                known = ", ".join(sorted(schema))
+                raise ConfigError(
+                    f"unknown key '{full_key}' (known: {known})", Location(source, key_node.start_mark.line + 1)
+                )
+            result[key] = _validate(value_node, schema[key], source, full_key)
+        return result
+    value = yaml.SafeLoader(yaml.serialize(node)).get_single_data() if node is not None else None
+    try:
+        return schema(value, where)
+    except ConfigError as exc:
+        raise ConfigError(f"{key_path}: {exc.message}", exc.source) from None
+
+
+def _load_file(text: str, source: str) -> dict[str, Any]:
+    node = _compose(text, source)
+    if node is None:
+        return {}
+    return _validate(node, SCHEMA, source, "")
+
+
+def _default_text() -> str:
+    return resources.files("botguard.rules").joinpath("policy.yaml").read_text(encoding="utf-8")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "json_fields":
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(config_path: str | Path | None = None) -> Settings:
+    """Bundled defaults overlaid with the user's config file (if given); strict validation.
+
+    Examples:
+        >>> load_settings().policy.block_min_disallowed
+        1
+    """
+    values = _load_file(_default_text(), "rules/policy.yaml")
+    source = None
+    if config_path is not None:
+        source = str(config_path)
+        try:
+            text = Path(config_path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file: {exc.strerror}", Location(source)) from None
+        values = _merge(values, _load_file(text, source))
+    allow = values.get("allowlist", {})
+    log = values.get("log", {})
+    return Settings(
+        policy=Policy(**values.get("policy", {})),
+        human=HumanRules(**values.get("human", {})),
+        honeypots=values.get("honeypots", ()),
+        allowlist=Allowlist(
+            user_agents=tuple(ua.lower() for ua in allow.get("user_agents", ())),
+            networks=allow.get("ips", ()),
+            clients=allow.get("clients", ()),
+        ),
+        log_format=log.get("format"),
+        json_fields=log.get("json_fields", {}),
+        source=source,
+    )
