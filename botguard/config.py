@@ -28,7 +28,6 @@ class Policy:
     block_min_disallowed: int = 1
     block_on_honeypot: bool = True
     block_categories: tuple[str, ...] = ()
-    monitor_min_score: int = 20
     crawl_delay_tolerance: float = 0.5
 
 
@@ -160,7 +159,6 @@ SCHEMA: dict[str, Any] = {
         "block_min_disallowed": _int(1),
         "block_on_honeypot": _bool,
         "block_categories": _str_list,
-        "monitor_min_score": _int(0),
         "crawl_delay_tolerance": _share,
     },
     "human": {

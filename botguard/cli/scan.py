@@ -1,0 +1,55 @@
+"""`botguard scan PATH...`: who crawls the site and how well each obeys robots.txt."""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+
+import click
+
+from botguard.cli._output import emit
+from botguard.cli._progress import line_progress
+from botguard.config import load_settings
+from botguard.errors import ExitStatus
+from botguard.report import WRITERS, write_table
+from botguard.scan import ScanRequest, parse_robots_option, run_scan
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, metavar="PATH...")
+@click.option("--robots", "robots", multiple=True, metavar="FILE|HOST=FILE", help="robots.txt to judge against.")
+@click.option("--fetch-robots", is_flag=True, help="Fetch each virtual host's robots.txt (RFC 9309 rules).")
+@click.option("--log-format", metavar="FMT", help="combined|common|vhost_combined|json or an nginx log_format.")
+@click.option("--format", "fmt", type=click.Choice(sorted(WRITERS)), default="table", show_default=True)
+@click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows in table output.")
+@click.option("--fail-on", type=click.Choice(["block"]), help="Exit 3 when a client gets this verdict.")
+@click.option("--show-malformed", type=click.IntRange(min=0), default=0, metavar="N", help="Print N malformed lines.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
+@click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
+@click.option("--no-save", is_flag=True, help="Do not store results in the state database.")
+def command(
+    paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
+    output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
+    state_path: str | None, no_save: bool,
+) -> int:  # fmt: skip
+    """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
+    request = ScanRequest(
+        paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
+        log_format=log_format, state_path=state_path, save=not no_save,
+    )  # fmt: skip
+    with line_progress(enabled=sys.stderr.isatty()) as progress:
+        result = run_scan(request, progress=progress, fetch=_fetcher(request) if fetch_robots else None)
+    writer = partial(write_table, top=top) if fmt == "table" else partial(WRITERS[fmt])
+    emit(lambda out: writer(result, out), output)
+    for source, line_no, text in result.malformed_examples[:show_malformed]:
+        click.echo(f"malformed {source}:{line_no}: {text!r}", err=True)
+    if fail_on and any(client.verdict == fail_on for client in result.clients):
+        return ExitStatus.FAIL_ON
+    return ExitStatus.OK
+
+
+def _fetcher(request: ScanRequest):  # type: ignore[no-untyped-def]
+    from botguard.robots.fetch import scan_fetcher
+
+    return scan_fetcher(request.state_path)

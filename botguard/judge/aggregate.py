@@ -1,0 +1,245 @@
+"""Turn parsed batches into per-client facts: robots.txt judgement and running totals.
+
+The hot path works on whole polars batches. Anything that needs Python (catalogue
+classification, robots.txt matching) runs once per *distinct* value -- per user agent, per
+(host, product token, target) -- memoised across batches, then joined back onto the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from botguard.catalog import Catalog, Crawler
+from botguard.judge._columns import has_referer, honeypot_expr, is_asset, is_robots, is_valid
+from botguard.robots import RobotsTxt
+
+#: Maps a virtual host (None when the log has none) to the robots.txt that governs it.
+RobotsLookup = Callable[[str | None], RobotsTxt | None]
+
+#: Product token used for clients the catalogue does not know: only `*` groups apply to them.
+GLOBAL_TOKEN = "*"
+
+#: Keys of one client.
+CLIENT_KEY = ["ip", "user_agent"]
+
+#: How many example disallowed requests each client keeps as evidence.
+EVIDENCE_PER_CLIENT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """A robots.txt rule as reports cite it."""
+
+    host: str | None
+    line: int | None
+    text: str  # "Disallow: /cart"
+
+
+@dataclass(slots=True)
+class Aggregator:
+    """Accumulates per-client totals over batches; one instance per scan.
+
+    ``add(batch)`` for each parsed batch, then ``clients()``, ``rule_counts()`` and
+    ``evidence()`` give the merged frames.
+    """
+
+    catalog: Catalog
+    robots_for: RobotsLookup
+    honeypots: tuple[str, ...] = ()
+    per_host: bool = False  # judge each virtual host against its own robots.txt
+    crawlers: list[Crawler | None] = field(default_factory=list)  # crawler_id -> entry
+    rules: list[RuleRef] = field(default_factory=list)  # rule_id -> rule
+    _crawler_ids: dict[Crawler | None, int] = field(default_factory=dict)
+    _ua_crawler: dict[str, int] = field(default_factory=dict)
+    _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
+    _judged: pl.DataFrame | None = None  # memo: (host_key, token, target) -> allowed, rule_id
+    _totals: pl.DataFrame | None = None
+    _rule_counts: pl.DataFrame | None = None
+    _evidence: pl.DataFrame | None = None
+
+    # ------------------------------------------------------------ identify
+    def _crawler_id(self, crawler: Crawler | None) -> int:
+        known = self._crawler_ids.get(crawler)
+        if known is None:
+            known = self._crawler_ids[crawler] = len(self.crawlers)
+            self.crawlers.append(crawler)
+        return known
+
+    def _classify(self, user_agents: pl.Series) -> pl.DataFrame:
+        """Crawler id and robots token for each distinct user agent of a batch."""
+        fresh = [ua for ua in user_agents.to_list() if ua not in self._ua_crawler]
+        for ua, crawler in zip(fresh, self.catalog.classify_many(fresh)):
+            self._ua_crawler[ua] = self._crawler_id(crawler)
+        ids = [self._ua_crawler[ua] for ua in user_agents.to_list()]
+        tokens = [self._token(self.crawlers[i]) for i in ids]
+        return pl.DataFrame(
+            {"user_agent": user_agents, "crawler_id": ids, "token": tokens},
+            schema={"user_agent": pl.String, "crawler_id": pl.Int32, "token": pl.String},
+        )
+
+    @staticmethod
+    def _token(crawler: Crawler | None) -> str:
+        return crawler.robots_token if crawler is not None and crawler.robots_token else GLOBAL_TOKEN
+
+    # ------------------------------------------------------------ robots.txt
+    def _rule_id(self, ref: RuleRef) -> int:
+        known = self._rule_ids.get(ref)
+        if known is None:
+            known = self._rule_ids[ref] = len(self.rules)
+            self.rules.append(ref)
+        return known
+
+    def _judge_new(self, pending: pl.DataFrame) -> pl.DataFrame:
+        """Run the robots.txt engine on (host, token, target) triples not judged before."""
+        hosts, tokens, targets, allowed, rule_ids = [], [], [], [], []
+        for (host, token), group in pending.group_by(["robots_host", "token"]):
+            paths = group.get_column("target").to_list()
+            robots = self.robots_for(host)
+            if robots is None:
+                verdicts: list[bool | None] = [None] * len(paths)
+                ids: list[int | None] = [None] * len(paths)
+            else:
+                verdicts = list(robots.allowed_many(token, paths))
+                ids = [None] * len(paths)
+                blocked = [i for i, ok in enumerate(verdicts) if not ok]
+                if blocked:
+                    rules = robots.explain_many(token, [paths[i] for i in blocked])
+                    for i, rule in zip(blocked, rules):
+                        if rule is not None:
+                            text = f"{rule.directive.capitalize()}: {rule.pattern}"
+                            ids[i] = self._rule_id(RuleRef(host, rule.line, text))
+            hosts += [host] * len(paths)
+            tokens += [token] * len(paths)
+            targets += paths
+            allowed += verdicts
+            rule_ids += ids
+        return pl.DataFrame(
+            {"robots_host": hosts, "token": tokens, "target": targets, "allowed": allowed, "rule_id": rule_ids},
+            schema={
+                "robots_host": pl.String,
+                "token": pl.String,
+                "target": pl.String,
+                "allowed": pl.Boolean,
+                "rule_id": pl.Int32,
+            },
+        )
+
+    def _judge(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """allowed/rule_id per row; robots.txt fetches and invalid requests are not judged."""
+        keys = ["robots_host", "token", "target"]
+        wanted = rows.filter(is_valid & ~is_robots & pl.col("target").is_not_null()).select(keys).unique()
+        if self._judged is not None:
+            wanted = wanted.join(self._judged.select(keys), on=keys, how="anti", nulls_equal=True)
+        if wanted.height:
+            fresh = self._judge_new(wanted)
+            self._judged = fresh if self._judged is None else pl.concat([self._judged, fresh])
+        if self._judged is None:
+            return rows.with_columns(allowed=pl.lit(None, pl.Boolean), rule_id=pl.lit(None, pl.Int32))
+        return rows.join(self._judged, on=keys, how="left", nulls_equal=True)
+
+    def _robots_host(self) -> pl.Expr:
+        """The host whose robots.txt governs a row: one for all rows unless judging per host."""
+        if not self.per_host:
+            return pl.lit(None, pl.String)
+        return pl.col("host").str.to_lowercase().str.replace(r":\d+$", "")
+
+    # ------------------------------------------------------------ aggregate
+    def add(self, batch: pl.DataFrame) -> None:
+        """Fold one parsed batch (logs.REQUEST_SCHEMA) into the running totals."""
+        if batch.height == 0:
+            return
+        ua_map = self._classify(batch.get_column("user_agent").unique())
+        rows = batch.join(ua_map, on="user_agent", how="left").with_columns(robots_host=self._robots_host())
+        rows = self._judge(rows)
+        rows = rows.with_columns(
+            is_robots=is_robots,
+            is_asset=is_asset,
+            has_referer=has_referer,
+            disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
+            honeypot=honeypot_expr(self.honeypots),
+        ).with_columns(honeypot=pl.col("honeypot") & pl.col("disallowed"))
+        self._merge_totals(self._batch_totals(rows))
+        self._merge_rule_counts(rows)
+        self._merge_evidence(rows)
+
+    @staticmethod
+    def _batch_totals(rows: pl.DataFrame) -> pl.DataFrame:
+        page = is_valid & ~pl.col("is_robots") & ~pl.col("is_asset")
+        status = pl.col("status")
+        return rows.group_by(CLIENT_KEY).agg(
+            crawler_id=pl.col("crawler_id").first(),
+            token=pl.col("token").first(),
+            host=pl.col("host").drop_nulls().first(),
+            requests=pl.len().cast(pl.Int64),
+            first_seen=pl.col("time").min(),
+            last_seen=pl.col("time").max(),
+            robots_fetched=pl.col("is_robots").sum().cast(pl.Int64),
+            first_robots=pl.col("time").filter(pl.col("is_robots")).min(),
+            first_other=pl.col("time").filter(~pl.col("is_robots")).min(),
+            judged=pl.col("allowed").is_not_null().sum().cast(pl.Int64),
+            disallowed=pl.col("disallowed").sum().cast(pl.Int64),
+            honeypot=pl.col("honeypot").sum().cast(pl.Int64),
+            invalid=(~is_valid).sum().cast(pl.Int64),
+            assets=pl.col("is_asset").sum().cast(pl.Int64),
+            pages=page.sum().cast(pl.Int64),
+            referers=pl.col("has_referer").sum().cast(pl.Int64),
+            client_errors=((status >= 400) & (status < 500)).sum().cast(pl.Int64),
+            bytes=pl.col("bytes").sum().cast(pl.Int64),
+        )
+
+    def _merge_totals(self, fresh: pl.DataFrame) -> None:
+        if self._totals is None:
+            self._totals = fresh
+            return
+        both = pl.concat([self._totals, fresh])
+        sums = [c for c, t in fresh.schema.items() if t == pl.Int64]
+        self._totals = both.group_by(CLIENT_KEY).agg(
+            pl.col("crawler_id").first(),
+            pl.col("token").first(),
+            pl.col("host").drop_nulls().first(),
+            pl.col("first_seen", "first_robots", "first_other").min(),
+            pl.col("last_seen").max(),
+            *[pl.col(c).sum() for c in sums],
+        )
+
+    def _merge_rule_counts(self, rows: pl.DataFrame) -> None:
+        counts = (
+            rows.filter(pl.col("rule_id").is_not_null() & pl.col("disallowed"))
+            .group_by([*CLIENT_KEY, "rule_id"])
+            .agg(count=pl.len().cast(pl.Int64))
+        )
+        if self._rule_counts is not None:
+            counts = pl.concat([self._rule_counts, counts]).group_by([*CLIENT_KEY, "rule_id"]).agg(pl.col("count").sum())
+        self._rule_counts = counts
+
+    def _merge_evidence(self, rows: pl.DataFrame) -> None:
+        examples = (
+            rows.filter(pl.col("disallowed"))
+            .select(*CLIENT_KEY, "time", "method", "target", "status", "rule_id")
+            .group_by(CLIENT_KEY, maintain_order=True)
+            .head(EVIDENCE_PER_CLIENT)
+        )
+        if self._evidence is not None:
+            examples = (
+                pl.concat([self._evidence, examples])
+                .sort("time")
+                .group_by(CLIENT_KEY, maintain_order=True)
+                .head(EVIDENCE_PER_CLIENT)
+            )
+        self._evidence = examples
+
+    # ------------------------------------------------------------ results
+    def totals(self) -> pl.DataFrame | None:
+        """One row per client with every counter (None when no request was parsed)."""
+        return self._totals
+
+    def rule_counts(self) -> pl.DataFrame | None:
+        """(ip, user_agent, rule_id, count) for every disallowed request."""
+        return self._rule_counts
+
+    def evidence(self) -> pl.DataFrame | None:
+        """Up to EVIDENCE_PER_CLIENT earliest disallowed requests per client."""
+        return self._evidence

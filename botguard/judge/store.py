@@ -1,0 +1,84 @@
+"""Scan results in the state database, so deploy-rules and later cron runs build on them.
+
+A scan is written in one transaction after it finished: an interrupted scan leaves the
+previous results as they were. Each client is stored as its scan-JSON value (the contract),
+with the columns later stages filter on (verdict, score) beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from botguard.judge.records import ScanResult
+from botguard.judge.values import client_value, crawler_value, summary_value
+from botguard.state import State
+
+#: Older scans are pruned past this many, so a cron job's database stays small.
+KEEP_SCANS = 20
+
+DDL = """
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    finished_at TEXT NOT NULL,
+    paths TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scan_clients (
+    scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+    ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (scan_id, ip, user_agent)
+);
+CREATE TABLE IF NOT EXISTS scan_crawlers (
+    scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (scan_id, name)
+);
+"""
+
+
+def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
+    """Store a finished scan atomically; returns its id."""
+    state.ensure_schema(DDL)
+    with state.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO scans (finished_at, paths, summary) VALUES (?, ?, ?)",
+            (datetime.now(UTC).isoformat(), json.dumps(paths), json.dumps(summary_value(result.summary))),
+        )
+        scan_id = int(cursor.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                (scan_id, c.ip, c.user_agent, c.verdict, c.score, json.dumps(client_value(c), ensure_ascii=False))
+                for c in result.clients
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO scan_crawlers (scan_id, name, verdict, data) VALUES (?, ?, ?, ?)",
+            ((scan_id, r.name, r.verdict, json.dumps(crawler_value(r))) for r in result.crawlers),
+        )
+        conn.execute(
+            "DELETE FROM scans WHERE id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)", (KEEP_SCANS,)
+        )
+    return scan_id
+
+
+def latest_scan(state: State) -> dict[str, Any] | None:
+    """The newest stored scan as a scan-JSON document (summary, clients, crawlers), or None."""
+    state.ensure_schema(DDL)
+    row = state.conn.execute("SELECT id, summary FROM scans ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    scan_id, summary = row
+    clients = [json.loads(d) for (d,) in state.conn.execute(
+        "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
+    crawlers = [json.loads(d) for (d,) in state.conn.execute(
+        "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
+    return {"summary": json.loads(summary), "clients": clients, "crawlers": crawlers}

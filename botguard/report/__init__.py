@@ -1,0 +1,28 @@
+"""Report: scan results as a terminal table, JSON, CSV or HTML.
+
+Public door: :data:`WRITERS` maps a format name to a writer ``(result, out) -> None`` and
+:func:`scan_document` gives the JSON contract as plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO
+
+from botguard.judge.records import ScanResult
+from botguard.report.csv import write_csv
+from botguard.report.html import write_html
+from botguard.report.json import scan_document, write_json
+from botguard.report.table import write_table
+
+__all__ = ["WRITERS", "scan_document", "write_csv", "write_html", "write_json", "write_table"]
+
+Writer = Callable[[ScanResult, TextIO], None]
+
+#: Every output format `--format` accepts.
+WRITERS: dict[str, Writer] = {
+    "table": write_table,
+    "json": write_json,
+    "csv": write_csv,
+    "html": write_html,
+}

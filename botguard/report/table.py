@@ -1,0 +1,102 @@
+"""Scan results as terminal tables (rich): what a person reads at a glance."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from botguard.judge.records import ClientVerdict, CrawlerRollup, ScanResult
+from botguard.report._safe import printable
+from botguard.judge.values import iso
+
+VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green"}
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.1f}%"
+
+
+def _summary(result: ScanResult) -> Text:
+    s = result.summary
+    counts = {v: sum(1 for c in result.clients if c.verdict == v) for v in ("block", "monitor", "allow")}
+    text = Text()
+    text.append(f"{s.lines:,} lines", style="bold")
+    text.append(f"  {s.parsed:,} parsed  {s.malformed:,} malformed  {s.invalid_requests:,} non-HTTP requests\n")
+    text.append(f"{s.clients:,} clients", style="bold")
+    text.append(f" (IP + user agent) from {iso(s.first_seen) or '-'} to {iso(s.last_seen) or '-'}\n")
+    for verdict, count in counts.items():
+        text.append(f"{verdict} {count:,}", style=VERDICT_STYLE[verdict])
+        text.append("  ")
+    robots = ", ".join(f"{host}: {src}" for host, src in s.robots.items()) or "none (compliance not judged)"
+    text.append(f"\nrobots.txt: {printable(robots, 200)}")
+    return text
+
+
+def _crawler_table(crawlers: tuple[CrawlerRollup, ...], limit: int) -> Table:
+    table = Table(title="Crawlers", title_justify="left", expand=False)
+    for header, justify in [
+        ("verdict", "left"), ("crawler", "left"), ("operator", "left"), ("category", "left"),
+        ("clients", "right"), ("IPs", "right"), ("requests", "right"), ("disallowed", "right"),
+        ("compliance", "right"),
+    ]:  # fmt: skip
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for rollup in crawlers[:limit]:
+        table.add_row(
+            Text(rollup.verdict, style=VERDICT_STYLE[rollup.verdict]),
+            Text(rollup.name),
+            Text(rollup.operator),
+            Text(rollup.category),
+            f"{rollup.clients:,}",
+            f"{rollup.ips:,}",
+            f"{rollup.requests:,}",
+            f"{rollup.disallowed_requests:,}",
+            _percent(rollup.compliance),
+        )
+    if len(crawlers) > limit:
+        table.caption = f"{len(crawlers) - limit} more crawlers: use --top or --format json"
+    return table
+
+
+def _client_label(client: ClientVerdict) -> Text:
+    if client.crawler:
+        return Text(client.crawler)
+    return Text(printable(client.user_agent, 48) or "(no user agent)", style="dim" if not client.user_agent else "")
+
+
+def _client_table(clients: tuple[ClientVerdict, ...], limit: int) -> Table:
+    table = Table(title="Clients (IP + user agent), harshest verdict first", title_justify="left")
+    for header, justify in [
+        ("verdict", "left"), ("score", "right"), ("ip", "left"), ("client", "left"), ("category", "left"),
+        ("requests", "right"), ("disallowed", "right"), ("robots.txt", "left"), ("why", "left"),
+    ]:  # fmt: skip
+        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for client in clients[:limit]:
+        fetched = "no" if not client.robots_fetched else ("first" if client.robots_fetched_first else "late")
+        table.add_row(
+            Text(client.verdict, style=VERDICT_STYLE[client.verdict]),
+            str(client.score),
+            Text(printable(client.ip, 39)),
+            _client_label(client),
+            Text(client.category),
+            f"{client.requests:,}",
+            f"{client.disallowed_requests:,}",
+            fetched,
+            Text(printable("; ".join(client.reasons[:2]), 90)),
+        )
+    if len(clients) > limit:
+        table.caption = f"{len(clients) - limit:,} more clients: use --top N or --format json|csv"
+    return table
+
+
+def write_table(result: ScanResult, out: TextIO, *, top: int = 20, width: int | None = None) -> None:
+    """Summary, crawler roll-up and the top clients, as rich tables."""
+    console = Console(file=out, width=width, highlight=False, soft_wrap=False)
+    console.print(_summary(result))
+    console.print()
+    if result.crawlers:
+        console.print(_crawler_table(result.crawlers, max(top, 1)))
+        console.print()
+    console.print(_client_table(result.clients, max(top, 1)))

@@ -1,0 +1,142 @@
+"""`botguard scan` as a function: read logs -> identify -> judge -> store.
+
+The CLI calls :func:`run_scan`; so will the long-running service. No printing here: the caller
+gets a :class:`~botguard.judge.ScanResult` and chooses the report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from botguard.catalog import load_catalog
+from botguard.config import Settings
+from botguard.errors import InputError, Location, UsageError
+from botguard.judge import ScanResult, judge_batches
+from botguard.judge.store import save_scan
+from botguard.logs import read_batches
+from botguard.logs.records import Batch
+from botguard.robots import RobotsTxt
+from botguard.state import State
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class RobotsOption:
+    """Where robots.txt comes from: one file for every host, a file per host, or fetching."""
+
+    default: str | None = None
+    per_host: dict[str, str] = field(default_factory=dict)
+    fetch: bool = False
+
+    @property
+    def by_host(self) -> bool:
+        return bool(self.per_host) or self.fetch
+
+
+def parse_robots_option(values: tuple[str, ...] | list[str], fetch: bool) -> RobotsOption:
+    """`--robots FILE` (all hosts) and/or `--robots HOST=FILE` (repeatable), or `--fetch-robots`."""
+    default: str | None = None
+    per_host: dict[str, str] = {}
+    for value in values:
+        host, sep, path = value.partition("=")
+        if sep and _HOST_RE.match(host) and not os.path.exists(value):
+            per_host[host.lower()] = path
+        elif default is not None:
+            raise UsageError(f"--robots FILE given twice ({default}, {value}); use HOST=FILE for virtual hosts")
+        else:
+            default = value
+    if fetch and (default or per_host):
+        raise UsageError("--fetch-robots and --robots exclude each other")
+    return RobotsOption(default, per_host, fetch)
+
+
+def _read_robots(path: str) -> RobotsTxt:
+    try:
+        return RobotsTxt.parse(Path(path).read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read robots.txt: {exc.strerror}", Location(path)) from None
+
+
+class RobotsSources:
+    """The robots.txt for each virtual host (callable as the judge's RobotsLookup)."""
+
+    def __init__(self, option: RobotsOption, fetch: Callable[[str], RobotsTxt | None] | None = None) -> None:
+        self._option = option
+        self._fetch = fetch
+        self._default = _read_robots(option.default) if option.default else None
+        self._by_host = {host: _read_robots(path) for host, path in option.per_host.items()}
+        self._fetched: dict[str, RobotsTxt | None] = {}
+
+    def __call__(self, host: str | None) -> RobotsTxt | None:
+        if host is not None:
+            host = host.lower()
+            if host in self._by_host:
+                return self._by_host[host]
+            if self._fetch is not None:
+                if host not in self._fetched:
+                    self._fetched[host] = self._fetch(host)
+                return self._fetched[host]
+        return self._default
+
+    def describe(self) -> dict[str, str]:
+        """host ("*" = every other host) -> where its robots.txt came from, for the summary."""
+        described = dict(self._option.per_host)
+        if self._option.default:
+            described["*"] = self._option.default
+        for host, robots in self._fetched.items():
+            described[host] = f"https://{host}/robots.txt" if robots is not None else "unavailable"
+        return described
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    """Everything one scan needs, validated by the caller (CLI or service)."""
+
+    paths: tuple[str, ...]
+    settings: Settings
+    robots: RobotsOption = field(default_factory=RobotsOption)
+    log_format: str | None = None
+    state_path: str | None = None  # None: default state dir
+    save: bool = True
+
+
+def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -> Iterator[Batch]:
+    for batch in batches:
+        if progress is not None:
+            progress(batch.stats.lines)
+        yield batch
+
+
+def run_scan(
+    request: ScanRequest,
+    *,
+    progress: Callable[[int], None] | None = None,
+    fetch: Callable[[str], RobotsTxt | None] | None = None,
+) -> ScanResult:
+    """Scan the logs, judge every client, and store the result in the state database."""
+    if not request.paths:
+        raise UsageError("no log file given (use - for standard input)")
+    if request.robots.fetch and fetch is None:
+        raise UsageError("--fetch-robots needs a robots.txt fetcher")
+    robots = RobotsSources(request.robots, fetch)
+    catalog = load_catalog()
+    log_format = request.log_format or request.settings.log_format
+    batches = read_batches(list(request.paths), log_format, json_fields=request.settings.json_fields or None)
+    result = judge_batches(
+        _counted(batches, progress),
+        catalog,
+        robots,
+        request.settings,
+        per_host=request.robots.by_host,
+    )
+    result = replace(result, summary=replace(result.summary, robots=robots.describe()))
+    if request.save:
+        with State(request.state_path) as state:
+            save_scan(state, result, list(request.paths))
+    return result
+
