@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine (see README.md):
+#   make demo   install botguard in .venv and scan the bundled example log
+#   make test   install the test dependencies and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/botguard scan examples/access.log --robots examples/robots.txt --config examples/botguard.yaml --state $(VENV)/demo-state.db
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python bench/bench_robots.py
+	$(BIN)/python bench/bench_scan.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
