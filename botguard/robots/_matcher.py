@@ -1,0 +1,206 @@
+"""Pattern compilation and URL-to-path extraction, matching Google's reference exactly.
+
+A rule pattern matches a path when it matches a *prefix* of it: ``*`` matches any run of bytes
+and ``$`` anchors the end only as the last character. The reference decides in
+O(len(path) * len(pattern)) with a position-set DP; we compile to Python ``re`` using only
+atomic groups around lazy ``.*?`` so no pattern can backtrack catastrophically (the leftmost
+placement of each literal segment is always the best one, so giving up the others is exact).
+
+For a whole group, all rules become one alternation ordered by Google's precedence (longer
+pattern first, allow before disallow on ties): the first alternative that matches *is* the
+deciding rule, so one C-level regex call answers "allowed?" and "which line?".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from botguard.robots.records import ALLOW, Rule
+
+_PATH_START = re.compile(r"[/?;]")
+
+
+def path_params_query(url: str) -> str:
+    """The path, params and query of ``url``, as Google's ``GetPathParamsQuery`` extracts them.
+
+    No normalisation: no decoding, no encoding, no dot-segment removal; the case is kept.
+    ``""`` -> ``/``, ``a/b`` -> ``/b``, ``example.com?a`` -> ``/?a``, ``//a/b/c`` -> ``/b/c``.
+
+    >>> path_params_query("http://example.com/a/b?c=d#frag")
+    '/a/b?c=d'
+    """
+    if url[:1] == "/" and url[1:2] != "/":
+        path = url  # the common case: a request target taken from an access log
+    else:
+        path = _slow_path(url)
+    hash_pos = path.find("#")
+    if hash_pos >= 0:
+        path = path[:hash_pos]
+    nul = path.find("\x00")
+    # The reference keeps the path as a C string, so a NUL byte ends it.
+    return path if nul < 0 else path[:nul]
+
+
+def _slow_path(url: str) -> str:
+    search_start = 2 if url[:2] == "//" else 0
+    early = _PATH_START.search(url, search_start)
+    protocol_end = url.find("://", search_start)
+    if protocol_end < 0 or (early is not None and early.start() < protocol_end):
+        protocol_end = search_start  # "://" after the path starts is not a scheme separator
+    else:
+        protocol_end += 3
+    start_match = _PATH_START.search(url, protocol_end)
+    if start_match is None:
+        return "/"
+    start = start_match.start()
+    hash_pos = url.find("#", search_start)
+    if 0 <= hash_pos < start:
+        return "/"
+    end = hash_pos if hash_pos >= 0 else len(url)
+    path = url[start:end]
+    return path if path[0] == "/" else "/" + path
+
+
+def pattern_regex(pattern: str) -> str:
+    """A backtracking-safe regex source for one normalised pattern (prefix match semantics)."""
+    anchored = pattern.endswith("$")
+    if anchored:
+        pattern = pattern[:-1]
+    segments = pattern.split("*")
+    parts = [re.escape(segments[0])]
+    middle, last = segments[1:-1], segments[-1]
+    for segment in middle:
+        parts.append(f"(?>.*?{re.escape(segment)})")
+    if len(segments) > 1:
+        if anchored:
+            parts.append(f"(?>.*{re.escape(last)}\\Z)" if last else "")
+            return "".join(parts) + ("" if last else "(?>.*)")
+        parts.append(f"(?>.*?{re.escape(last)})")
+    elif anchored:
+        parts.append("\\Z")
+    return "".join(parts)
+
+
+def index_html_fallback(pattern: str) -> str | None:
+    """Google's index.htm(l) rule: ``Allow: /d/index.html`` also allows ``/d/`` exactly.
+
+    An allow pattern whose last ``/`` segment starts with ``/index.htm`` is retried, when it
+    does not match, as ``<prefix up to that />$`` (priority len(prefix) + 1).
+    """
+    slash = pattern.rfind("/")
+    if slash < 0 or not pattern.startswith("/index.htm", slash):
+        return None
+    return pattern[: slash + 1] + "$"
+
+
+#: A node holding more entries than this is split by the next literal character, so a huge
+#: robots.txt (thousands of rules for one agent) costs a few small regex calls per path instead
+#: of one call trying every rule.
+_BUCKET = 48
+_MAX_DEPTH = 256
+
+
+def _literal_prefix_len(pattern: str) -> int:
+    """How many leading characters every matching path must have literally."""
+    star = pattern.find("*")
+    end = len(pattern) if star < 0 else star
+    if star < 0 and pattern.endswith("$"):
+        end -= 1
+    return end
+
+
+class _Node:
+    """A trie node: entries whose literal prefix ends here (or that were not split further)
+    and children keyed by the next literal character. Regexes compile lazily on first use."""
+
+    __slots__ = ("entries", "children", "_match")
+
+    def __init__(self, entries: list[tuple[int, str, Rule]], depth: int) -> None:
+        self.children: dict[str, _Node] | None = None
+        self._match: object = None
+        if len(entries) > _BUCKET and depth < _MAX_DEPTH:
+            here: list[tuple[int, str, Rule]] = []
+            by_char: dict[str, list[tuple[int, str, Rule]]] = {}
+            for entry in entries:
+                pattern = entry[1]
+                if _literal_prefix_len(pattern) > depth:
+                    by_char.setdefault(pattern[depth], []).append(entry)
+                else:
+                    here.append(entry)
+            if len(by_char) > 1 or here:
+                self.children = {ch: _Node(sub, depth + 1) for ch, sub in by_char.items()}
+                entries = here
+            elif by_char:  # one shared character: descend without splitting
+                self.children = {ch: _Node(sub, depth + 1) for ch, sub in by_char.items()}
+                entries = []
+        self.entries = entries
+
+    def match(self, path: str) -> int | None:
+        """The precedence rank of the first entry here that matches ``path``, or None."""
+        if not self.entries:
+            return None
+        matcher = self._match
+        if matcher is None:
+            source = "|".join(f"({pattern_regex(e[1])})" for e in self.entries)
+            matcher = self._match = re.compile(source, re.DOTALL).match
+        m = matcher(path)  # type: ignore[operator]
+        return None if m is None else self.entries[m.lastindex - 1][0]
+
+
+class GroupMatcher:
+    """The merged rules one agent obeys, compiled into ordered alternations.
+
+    ``decide(path)`` returns the deciding :class:`Rule` or None (allowed by default). Rules with
+    an empty pattern have priority 0 and never decide (an empty ``Disallow:`` allows all).
+    """
+
+    __slots__ = ("_rules", "_root", "_flat", "_any_disallow")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        entries: list[tuple[int, int, str, Rule]] = []
+        for rule in rules:
+            if not rule.pattern:
+                continue
+            tie = 0 if rule.directive == ALLOW else 1
+            entries.append((-len(rule.pattern), tie, rule.pattern, rule))
+            if rule.directive == ALLOW:
+                fallback = index_html_fallback(rule.pattern)
+                if fallback is not None:
+                    entries.append((-len(fallback), 0, fallback, rule))
+        # Precedence: longest pattern first; on equal length allow wins; then file order
+        # (the reference keeps the earliest line among equals, and so do we).
+        entries.sort(key=lambda e: (e[0], e[1]))
+        self._rules: tuple[Rule, ...] = tuple(e[3] for e in entries)
+        self._any_disallow = any(r.directive != ALLOW for r in self._rules)
+        self._root = _Node([(rank, e[2], e[3]) for rank, e in enumerate(entries)], 0)
+        # Fast path: a typical robots.txt needs one regex call per path.
+        self._flat = self._root.children is None
+
+    def _rank(self, path: str) -> int | None:
+        node: _Node | None = self._root
+        if self._flat:
+            return node.match(path)  # type: ignore[union-attr]
+        best: int | None = None
+        depth, size = 0, len(path)
+        while node is not None:
+            rank = node.match(path)
+            if rank is not None and (best is None or rank < best):
+                best = rank
+            if node.children is None or depth >= size:
+                break
+            node = node.children.get(path[depth])
+            depth += 1
+        return best
+
+    def decide(self, path: str) -> Rule | None:
+        """The deciding rule for ``path`` (already extracted), or None."""
+        rank = self._rank(path)
+        return None if rank is None else self._rules[rank]
+
+    def decide_allowed(self, path: str) -> bool:
+        """Only the verdict: True when allowed."""
+        if not self._any_disallow:
+            return True
+        rank = self._rank(path)
+        return rank is None or self._rules[rank].directive == ALLOW

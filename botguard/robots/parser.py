@@ -1,0 +1,216 @@
+"""``RobotsTxt``: parse once, then answer many (agent, URL) questions fast.
+
+Parsing follows Google's reference line by line (see ``_lexer``); grouping follows its
+``RobotsMatcher`` state machine, which reduces to: a user-agent line that comes after an
+allow/disallow line starts a new group; sitemap, unknown, blank and comment lines never end a
+group; allow/disallow lines before the first user-agent line are ignored.
+
+Per agent the merged rule set is compiled once and cached on the instance (an instance is
+immutable from the outside; the cache only memoises).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from botguard.robots import _lexer as lx
+from botguard.robots._matcher import GroupMatcher, path_params_query
+from botguard.robots.records import ALLOW, DISALLOW, Group, ParseStats, Rule, Verdict
+
+_UA_TOKEN_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
+_C_SPACE = b" \t\n\v\f\r"
+
+
+def agent_token(value: str | bytes) -> str | None:
+    """The product token a user-agent *value* stands for; None for the global ``*`` group.
+
+    Google: ``*`` or ``*`` followed by whitespace is global; otherwise the value is cut to its
+    leading run of ``[A-Za-z_-]`` (``Googlebot/2.1`` -> ``Googlebot``, ``*Foo`` -> ``""``).
+
+    >>> agent_token("Googlebot/2.1"), agent_token("* extra"), agent_token("*Foo")
+    ('Googlebot', None, '')
+    """
+    raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+    if raw[:1] == b"*" and (len(raw) == 1 or raw[1] in _C_SPACE):
+        return None
+    end = 0
+    while end < len(raw) and raw[end] in _UA_TOKEN_CHARS:
+        end += 1
+    return raw[:end].decode("ascii")
+
+
+def _agent_key(user_agent: str) -> str | None:
+    """The caller's agent, folded as absl::EqualsIgnoreCase folds (ASCII only).
+
+    Non-ASCII agents can never equal a token made of [A-Za-z_-], so they match nothing
+    (``str.lower`` would wrongly fold e.g. the Kelvin sign to ``k``).
+    """
+    return user_agent.lower() if user_agent.isascii() else None
+
+
+def _crawl_delay(value: bytes) -> float | None:
+    try:
+        delay = float(value.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return delay if math.isfinite(delay) and delay >= 0 else None
+
+
+class _GroupBuilder:
+    """Mutable accumulator used only while parsing."""
+
+    __slots__ = ("agents", "rules", "crawl_delay", "first_line")
+
+    def __init__(self, first_line: int) -> None:
+        self.agents: list[str] = []
+        self.rules: list[Rule] = []
+        self.crawl_delay: float | None = None
+        self.first_line = first_line
+
+    def freeze(self) -> Group:
+        return Group(tuple(self.agents), tuple(self.rules), self.crawl_delay, self.first_line)
+
+
+class RobotsTxt:
+    """A parsed robots.txt that decides exactly as Google's reference parser.
+
+    >>> robots = RobotsTxt.parse("User-agent: *\\nDisallow: /private\\nAllow: /private/ok$\\n")
+    >>> robots.is_allowed("FooBot", "https://example.com/private/x")
+    False
+    >>> robots.explain("FooBot", "/private/ok")
+    Rule(line=3, directive='allow', pattern='/private/ok$')
+    >>> robots.allowed_many("FooBot", ["/", "/private", "/private/ok"])
+    [True, False, True]
+    """
+
+    __slots__ = ("groups", "sitemaps", "stats", "_by_token", "_global", "_matchers")
+
+    def __init__(self, groups: Sequence[Group], sitemaps: Sequence[str], stats: ParseStats) -> None:
+        self.groups: tuple[Group, ...] = tuple(groups)
+        self.sitemaps: tuple[str, ...] = tuple(sitemaps)
+        self.stats = stats
+        self._by_token: dict[str, list[int]] = {}
+        self._global: list[int] = []
+        for index, group in enumerate(self.groups):
+            for value in group.agents:
+                token = agent_token(value)
+                if token is None:
+                    if not self._global or self._global[-1] != index:
+                        self._global.append(index)
+                    continue
+                indices = self._by_token.setdefault(token.lower(), [])
+                if not indices or indices[-1] != index:
+                    indices.append(index)
+        self._matchers: dict[str, GroupMatcher] = {}
+
+    # -- parsing -----------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str | bytes) -> "RobotsTxt":
+        """Parse a body (no size limit here: the fetch layer caps at 500 KiB)."""
+        lines = lx.split_lines(lx.to_bytes(text))
+        groups: list[Group] = []
+        sitemaps: list[str] = []
+        current: _GroupBuilder | None = None
+        in_rules = False  # an allow/disallow line was seen since the last user-agent line
+        directives = unknown = skipped = orphans = 0
+        escape, crawl_delay = lx.escape_pattern, _crawl_delay
+        for number, line in enumerate(lines, 1):
+            kv = lx.key_value(line)
+            if kv is None:
+                if line.strip() and not line.lstrip().startswith(b"#"):
+                    skipped += 1
+                continue
+            key, value = kv
+            kind = lx.key_kind(key)
+            if kind is lx.UNKNOWN:
+                unknown += 1
+                if current is not None and key.lower().startswith(b"crawl-delay"):
+                    if current.crawl_delay is None:
+                        current.crawl_delay = crawl_delay(value)
+                continue
+            directives += 1
+            if kind is lx.USER_AGENT:
+                if current is None or in_rules:
+                    if current is not None:
+                        groups.append(current.freeze())
+                    current = _GroupBuilder(number)
+                    in_rules = False
+                current.agents.append(value.decode("utf-8", "surrogateescape"))
+            elif kind is lx.SITEMAP:
+                sitemaps.append(value.decode("utf-8", "surrogateescape"))
+            elif current is None:
+                orphans += 1  # rules before any user-agent line are ignored, as Google does
+            else:
+                in_rules = True
+                current.rules.append(Rule(number, ALLOW if kind is lx.ALLOW else DISALLOW, escape(value)))
+        if current is not None:
+            groups.append(current.freeze())
+        return cls(groups, sitemaps, ParseStats(len(lines), directives, unknown, skipped, orphans))
+
+    # -- agent selection ---------------------------------------------------------------------
+
+    def groups_for(self, user_agent: str) -> tuple[list[Group], bool]:
+        """The groups ``user_agent`` obeys and whether they name it (False: the ``*`` groups).
+
+        If any group names the agent, the ``*`` groups are ignored entirely, even when the
+        named groups have no rules (that means "allowed", not "fall back to ``*``").
+        """
+        key = _agent_key(user_agent)
+        named = self._by_token.get(key) if key is not None else None
+        if named:
+            return [self.groups[i] for i in named], True
+        return [self.groups[i] for i in self._global], False
+
+    def _matcher(self, user_agent: str) -> GroupMatcher:
+        matcher = self._matchers.get(user_agent)
+        if matcher is None:
+            groups, _ = self.groups_for(user_agent)
+            matcher = GroupMatcher([rule for group in groups for rule in group.rules])
+            self._matchers[user_agent] = matcher
+        return matcher
+
+    # -- questions ---------------------------------------------------------------------------
+
+    def is_allowed(self, user_agent: str, url: str) -> bool:
+        """Whether ``user_agent`` (a product token, e.g. ``Googlebot``) may fetch ``url``."""
+        return self._matcher(user_agent).decide_allowed(path_params_query(url))
+
+    def explain(self, user_agent: str, url: str) -> Rule | None:
+        """The rule that decides ``url`` for ``user_agent``; None means allowed by default.
+
+        The verdict follows from it: allowed iff the result is None or an allow rule.
+        """
+        return self._matcher(user_agent).decide(path_params_query(url))
+
+    def verdict(self, user_agent: str, url: str) -> Verdict:
+        """Verdict, deciding rule and the extracted path together (for reports)."""
+        path = path_params_query(url)
+        rule = self._matcher(user_agent).decide(path)
+        return Verdict(rule is None or rule.directive == ALLOW, rule, path)
+
+    def allowed_many(self, user_agent: str, urls: Sequence[str]) -> list[bool]:
+        """``is_allowed`` for many URLs of one agent: the matcher is looked up once."""
+        decide, extract = self._matcher(user_agent).decide_allowed, path_params_query
+        return [decide(extract(url)) for url in urls]
+
+    def explain_many(self, user_agent: str, urls: Sequence[str]) -> list[Rule | None]:
+        """``explain`` for many URLs of one agent."""
+        decide, extract = self._matcher(user_agent).decide, path_params_query
+        return [decide(extract(url)) for url in urls]
+
+    def crawl_delay(self, user_agent: str) -> float | None:
+        """The first valid Crawl-delay of the groups the agent obeys (Google ignores it)."""
+        groups, _ = self.groups_for(user_agent)
+        for group in groups:
+            if group.crawl_delay is not None:
+                return group.crawl_delay
+        return None
+
+    def names_agent(self, user_agent: str) -> bool:
+        """Whether some group names this agent (so the ``*`` groups do not apply to it)."""
+        return self.groups_for(user_agent)[1]
+
+    def __repr__(self) -> str:
+        return f"RobotsTxt(groups={len(self.groups)}, sitemaps={len(self.sitemaps)})"

@@ -1,0 +1,41 @@
+"""Performance guards (correctness, not benchmarks: bounds are generous on purpose)."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from botguard.robots import RobotsTxt
+
+
+def _timed(fn):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def test_pathological_pattern_is_fast() -> None:
+    """`/*a*a*a*a*a*a*b` against a 10 KB path cannot backtrack catastrophically."""
+    robots = RobotsTxt.parse("User-agent: *\nDisallow: /*a*a*a*a*a*a*b\nAllow: /*a*a*a*a*a*a*a*a*a*a*a*c$\n")
+    path = "/" + "a" * 10_000
+    verdicts, elapsed = _timed(lambda: [robots.is_allowed("x", path), robots.is_allowed("x", path + "b"),
+                                        robots.is_allowed("x", path + "c")])
+    assert verdicts == [True, False, True]
+    assert elapsed < 1.0
+
+
+def test_500_kib_parses_quickly() -> None:
+    """A 500 KiB robots.txt parses in well under a second and then answers a batch."""
+    rng = random.Random(1)
+    lines = ["User-agent: *"]
+    size = 0
+    while size < 500 * 1024:
+        line = rng.choice(["Disallow: /", "Allow: /"]) + "/".join(
+            rng.choice(["shop", "p*", "q$", "%aa", "\u00e9", "cat", "x"]) for _ in range(rng.randint(1, 8)))
+        lines.append(line)
+        size += len(line) + 1
+    body = "\n".join(lines)
+    robots, elapsed = _timed(lambda: RobotsTxt.parse(body))
+    assert elapsed < 1.0
+    verdicts, elapsed = _timed(lambda: robots.allowed_many("x", [f"/shop/cat/{i}" for i in range(200)]))
+    assert len(verdicts) == 200 and elapsed < 5.0
