@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Time `botguard scan` against GoAccess on the same generated logs, in the same run.
+
+    python bench/bench_scan.py [--sizes 1000000,5000000] [--repeat N] [--skip-goaccess]
+
+Why a ratio and not seconds: machines differ, so the scan issue sets its targets relative to a
+baseline measured here and now (GoAccess parsing the same file into JSON), plus an absolute
+memory ceiling. Targets checked:
+
+- wall time of `botguard scan` <= 0.10 x GoAccess's on the 1M-line log;
+- peak RSS of `botguard scan` <= 512 MiB on the 5M-line log (it must stream, not load the file).
+
+Logs come from bench/gen_logs.py (seed 1, 3 days) and are cached under bench/out/ (gitignored),
+keyed by size, seed and a digest of the generator's source, so a generator change regenerates
+them. Each tool runs as a child process; its wall time is measured around it, and its peak RSS
+comes from the kernel's accounting of that one child (os.wait4). The best of --repeat runs
+counts. `botguard scan`'s JSON summary is checked against the generator's truth sidecar (lines,
+malformed) so a fast but wrong scan does not pass silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import gen_logs  # noqa: E402
+
+TARGET_RATIO = 0.10  # botguard / goaccess wall time, on the 1M-line log
+RATIO_AT = 1_000_000
+TARGET_RSS_MIB = 512  # peak RSS of botguard scan, on the 5M-line log
+RSS_AT = 5_000_000
+
+
+ArgvFor = Callable[[Path], list[str]]  # the command line, given the run's scratch directory
+Check = Callable[[Path], str | None]  # a problem with the run's output, or None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One child process: how long it took, its peak memory, how it ended, what it said."""
+
+    seconds: float
+    peak_rss_mib: float
+    returncode: int
+    stderr_tail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """Best of N runs of one tool on one log (None when the tool was skipped or failed)."""
+
+    tool: str
+    lines: int
+    best: Run | None
+    failure: Run | None = None
+
+
+def generator_digest() -> str:
+    """Short digest of the generator's source: cached logs are reused only if it is unchanged."""
+    h = hashlib.sha256()
+    for path in sorted(BENCH.glob("_gen*.py")) + [BENCH / "gen_logs.py"]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def ensure_log(out_dir: Path, lines: int, seed: int) -> tuple[Path, Path, dict]:
+    """(log, robots.txt, truth) for `lines`, generating them unless an up-to-date cache exists."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"access-{lines}-s{seed}"
+    log = out_dir / f"{stem}-{generator_digest()}.log"
+    robots = out_dir / "robots.txt"
+    truth_path = Path(f"{log}.truth.json")
+    if not (log.exists() and truth_path.exists() and robots.exists()):
+        for stale in out_dir.glob(f"{stem}-*.log*"):  # an older generator's output
+            stale.unlink()
+        print(f"generating {lines:,} lines -> {log}", file=sys.stderr)
+        code = gen_logs.main(["--lines", str(lines), "--seed", str(seed), "--days", "3",
+                              "--out", str(log), "--robots-out", str(robots)])
+        if code != 0:
+            raise SystemExit(f"bench_scan: generator failed with exit code {code}")
+    return log, robots, json.loads(truth_path.read_text())
+
+
+def run_child(argv: list[str], workdir: Path) -> Run:
+    """Run `argv` to completion; wall time and peak RSS of this child alone (os.wait4 rusage)."""
+    with open(workdir / "stdout.txt", "wb") as out, open(workdir / "stderr.txt", "wb") as err:
+        began = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; tell Popen
+    tail = (workdir / "stderr.txt").read_bytes()[-4000:].decode("utf-8", "replace")
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, tail)  # ru_maxrss is KiB on Linux
+
+
+def botguard_argv(command: str | None) -> list[str]:
+    """The botguard command: --botguard if given, else the venv's console script, else -m."""
+    if command:
+        return shlex.split(command)
+    script = Path(sys.executable).with_name("botguard")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "botguard"]
+
+
+def measure(tool: str, argv_for: ArgvFor, lines: int, repeat: int, check: Check | None = None) -> Measure:
+    """Best of `repeat` runs of one tool; stops at the first failure and keeps its stderr."""
+    best: Run | None = None
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix=f"bench-{tool}-") as tmp:
+            workdir = Path(tmp)
+            run = run_child(argv_for(workdir), workdir)
+            problem = None if run.returncode == 0 else f"exit code {run.returncode}"
+            if problem is None and check is not None:
+                problem = check(workdir)
+            if problem:
+                return Measure(tool, lines, None, Run(run.seconds, run.peak_rss_mib, run.returncode,
+                                                      f"{problem}\n{run.stderr_tail}"))
+        if best is None or run.seconds < best.seconds:
+            best = run
+    return Measure(tool, lines, best)
+
+
+def goaccess_argv(log: Path) -> ArgvFor:
+    return lambda workdir: ["goaccess", str(log), "--log-format=COMBINED", "-o", str(workdir / "out.json")]
+
+
+def botguard_scan_argv(base: list[str], log: Path, robots: Path) -> ArgvFor:
+    return lambda workdir: [*base, "scan", str(log), "--robots", str(robots), "--format", "json",
+                            "--output", str(workdir / "out.json"), "--state", str(workdir / "state.db")]
+
+
+def truth_check(truth: dict) -> Check:
+    """A check of botguard's JSON summary against the generator's truth (a wrong scan fails)."""
+    def check(workdir: Path) -> str | None:
+        try:
+            summary = json.loads((workdir / "out.json").read_text())["summary"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return f"no usable JSON summary in --output ({exc.__class__.__name__}: {exc})"
+        wrong = [f"{k}: scan says {summary.get(k)!r}, truth {truth[k]!r}"
+                 for k in ("lines", "parsed", "malformed") if summary.get(k) != truth[k]]
+        return "summary disagrees with the truth sidecar: " + "; ".join(wrong) if wrong else None
+    return check
+
+
+def report(results: list[tuple[Measure, Measure | None]]) -> list[str]:
+    """The table, then one PASS/FAIL line per target; returns the failed targets."""
+    print(f"\n{'lines':>10} {'tool':<9} {'seconds':>8} {'lines/s':>10} {'peak MiB':>9} {'ratio':>7}")
+    failed = []
+    for bg, ga in results:
+        for m in (ga, bg):
+            if m is None:
+                continue
+            if m.best is None:
+                print(f"{m.lines:>10,} {m.tool:<9} {'failed' if m.failure else 'skipped':>8}")
+                continue
+            ratio = ""
+            if m is bg and ga is not None and ga.best is not None:
+                ratio = f"{bg.best.seconds / ga.best.seconds:.3f}"
+            print(f"{m.lines:>10,} {m.tool:<9} {m.best.seconds:8.2f} {m.lines / m.best.seconds:10,.0f} "
+                  f"{m.best.peak_rss_mib:9.0f} {ratio:>7}")
+    print()
+    for bg, ga in results:
+        if bg.best is None and bg.failure is None:  # botguard skipped: no target to judge
+            continue
+        if bg.lines == RATIO_AT and ga is not None:
+            ok = bg.best is not None and ga.best is not None and bg.best.seconds <= TARGET_RATIO * ga.best.seconds
+            verdict = "PASS" if ok else "FAIL"
+            print(f"{verdict}: botguard/goaccess wall time <= {TARGET_RATIO} on {RATIO_AT:,} lines")
+            failed += [] if ok else ["ratio"]
+        if bg.lines == RSS_AT:
+            ok = bg.best is not None and bg.best.peak_rss_mib <= TARGET_RSS_MIB
+            print(f"{'PASS' if ok else 'FAIL'}: botguard peak RSS <= {TARGET_RSS_MIB} MiB on {RSS_AT:,} lines")
+            failed += [] if ok else ["memory"]
+    return failed
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default=f"{RATIO_AT},{RSS_AT}", help="comma-separated line counts (default 1M,5M)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per tool and size; the best counts (default 1)")
+    p.add_argument("--skip-goaccess", action="store_true", help="time botguard only (no ratio)")
+    p.add_argument("--skip-botguard", action="store_true", help="time GoAccess only (baseline)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out-dir", type=Path, default=BENCH / "out", help="cache of generated logs (default bench/out)")
+    p.add_argument("--botguard", help="botguard command to run (default: the venv's botguard)")
+    args = p.parse_args(argv)
+    try:
+        args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
+    except ValueError:
+        p.error("--sizes takes comma-separated integers, e.g. 1000000,5000000")
+    if not args.size_list or min(args.size_list) < 1 or args.repeat < 1:
+        p.error("--sizes needs positive line counts and --repeat >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    use_goaccess = not args.skip_goaccess
+    if use_goaccess and shutil.which("goaccess") is None:
+        print("bench_scan: goaccess not found on PATH; install it (apt-get install goaccess) "
+              "or pass --skip-goaccess to time botguard alone", file=sys.stderr)
+        return 2
+    base = botguard_argv(args.botguard)
+    results: list[tuple[Measure, Measure | None]] = []
+    errors = 0
+    for lines in args.size_list:
+        log, robots, truth = ensure_log(args.out_dir, lines, args.seed)
+        ga = measure("goaccess", goaccess_argv(log), lines, args.repeat) if use_goaccess else None
+        bg = (Measure("botguard", lines, None) if args.skip_botguard else
+              measure("botguard", botguard_scan_argv(base, log, robots), lines, args.repeat, truth_check(truth)))
+        for m in (ga, bg):
+            if m is not None and m.failure is not None:
+                errors += 1
+                print(f"\n{m.tool} failed on {lines:,} lines ({m.failure.seconds:.1f} s):\n{m.failure.stderr_tail}",
+                      file=sys.stderr)
+        results.append((bg, ga))
+    failed = report(results)
+    return 1 if errors or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
