@@ -139,7 +139,7 @@ def escape_pattern(value: bytes) -> str:
     ``%xx`` escapes are upper-cased, bytes >= 0x80 become ``%XX``; nothing is decoded and no
     reserved character is encoded (so ``%62`` never matches ``b``).
     """
-    if _NEEDS_ESCAPE.search(value) is None:
+    if value.isascii() and (b"%" not in value or _NEEDS_ESCAPE.search(value) is None):
         return value.decode("ascii")
     return _ESCAPE_TOKEN.sub(_escape_one, value).decode("ascii")
 
@@ -158,3 +158,66 @@ def iter_directives(body: bytes) -> Iterator[tuple[int, str, bytes, bytes]]:
         kv = key_value(line)
         if kv is not None:
             yield number, key_kind(kv[0]), kv[0], kv[1]
+
+
+def _spelling_group(spellings: tuple[bytes, ...]) -> bytes:
+    return b"(" + b"|".join(re.escape(s) for s in spellings) + b")"
+
+
+# Fast path for the common line shape "<known key><anything>:<value>[#comment]": one C-level
+# findall over the whole body yields one tuple per line (the kind's group is non-empty). Any
+# other line lands in the last group and goes through key_value(), the authoritative slow path.
+# Greedy, disjoint character classes keep this regex linear in the line length.
+_FAST_LINE = re.compile(
+    rb"^[ \t\x0b\x0c]*(?:"
+    + b"|".join(_spelling_group(spellings) for _, spellings in KEY_SPELLINGS)
+    + rb")[^:#\n]*:([^#\n]*)[^\n]*$|^([^\n]*)$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_FAST_KINDS = tuple(kind for kind, _ in KEY_SPELLINGS)
+
+
+def directives(body: bytes) -> tuple[list[tuple[int, str, bytes]], int, int, int]:
+    """Every directive line as (line number, kind, value), plus the other lines' counts.
+
+    Returns ``(directives, unknown, skipped, lines)``. Unknown keys come back with kind
+    ``"unknown:<lower-cased key>"`` so callers can pick out e.g. Crawl-delay. Equivalent to
+    mapping :func:`key_value` and :func:`key_kind` over :func:`split_lines`, only faster.
+    """
+    body = strip_bom(body)
+    out: list[tuple[int, str, bytes]] = []
+    unknown = skipped = 0
+    if b"\x00" in body or len(body) > MAX_LINE_BYTES:
+        rows = [(b"", b"", b"", b"", b"", line) for line in split_lines(body)]
+    else:
+        if b"\r" in body:  # CRLF is one line end, a lone CR is one too: same numbering
+            body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        rows = _FAST_LINE.findall(body)
+    kinds = _FAST_KINDS
+    for number, row in enumerate(rows, 1):
+        value = row[4]
+        for index in range(4):
+            if row[index]:
+                out.append((number, kinds[index], value.strip()))
+                break
+        else:
+            line = row[5]
+            if not line or line[0] == 35:  # blank or "#..." at column 0: nothing to count
+                continue
+            kv = key_value(line)
+            if kv is None:
+                stripped = row[5].strip()
+                if stripped and not stripped.startswith(b"#"):
+                    skipped += 1
+                continue
+            kind = key_kind(kv[0])
+            if kind is UNKNOWN:
+                unknown += 1
+                kind = "unknown:" + kv[0].lower().decode("ascii", "replace")
+            out.append((number, kind, kv[1]))
+    return out, unknown, skipped, len(rows)
+
+
+def needs_escaping(body: bytes) -> bool:
+    """Whether any rule value in ``body`` could change under :func:`escape_pattern`."""
+    return _NEEDS_ESCAPE.search(body) is not None

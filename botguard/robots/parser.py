@@ -12,13 +12,14 @@ immutable from the outside; the cache only memoises).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from botguard.robots import _lexer as lx
 from botguard.robots._matcher import GroupMatcher, path_params_query
 from botguard.robots.records import ALLOW, DISALLOW, Group, ParseStats, Rule, Verdict
 
-_UA_TOKEN_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
+_UA_TOKEN = re.compile(rb"[A-Za-z_-]*")
 _C_SPACE = b" \t\n\v\f\r"
 
 
@@ -34,10 +35,7 @@ def agent_token(value: str | bytes) -> str | None:
     raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
     if raw[:1] == b"*" and (len(raw) == 1 or raw[1] in _C_SPACE):
         return None
-    end = 0
-    while end < len(raw) and raw[end] in _UA_TOKEN_CHARS:
-        end += 1
-    return raw[:end].decode("ascii")
+    return _UA_TOKEN.match(raw).group().decode("ascii")  # type: ignore[union-attr]
 
 
 def _agent_key(user_agent: str) -> str | None:
@@ -109,29 +107,23 @@ class RobotsTxt:
     @classmethod
     def parse(cls, text: str | bytes) -> "RobotsTxt":
         """Parse a body (no size limit here: the fetch layer caps at 500 KiB)."""
-        lines = lx.split_lines(lx.to_bytes(text))
+        body = lx.to_bytes(text)
+        rows, unknown, skipped, n_lines = lx.directives(body)
         groups: list[Group] = []
         sitemaps: list[str] = []
         current: _GroupBuilder | None = None
         in_rules = False  # an allow/disallow line was seen since the last user-agent line
-        directives = unknown = skipped = orphans = 0
-        escape, crawl_delay = lx.escape_pattern, _crawl_delay
-        for number, line in enumerate(lines, 1):
-            kv = lx.key_value(line)
-            if kv is None:
-                if line.strip() and not line.lstrip().startswith(b"#"):
-                    skipped += 1
-                continue
-            key, value = kv
-            kind = lx.key_kind(key)
-            if kind is lx.UNKNOWN:
-                unknown += 1
-                if current is not None and key.lower().startswith(b"crawl-delay"):
-                    if current.crawl_delay is None:
-                        current.crawl_delay = crawl_delay(value)
-                continue
-            directives += 1
-            if kind is lx.USER_AGENT:
+        orphans = 0
+        # Skip the per-value escaping scan when nothing in the body could need it.
+        escape = lx.escape_pattern if lx.needs_escaping(body) else bytes.decode
+        for number, kind, value in rows:
+            if kind is lx.DISALLOW or kind is lx.ALLOW:
+                if current is None:
+                    orphans += 1  # rules before any user-agent line are ignored, as Google does
+                    continue
+                in_rules = True
+                current.rules.append(Rule(number, kind, escape(value)))
+            elif kind is lx.USER_AGENT:
                 if current is None or in_rules:
                     if current is not None:
                         groups.append(current.freeze())
@@ -140,14 +132,13 @@ class RobotsTxt:
                 current.agents.append(value.decode("utf-8", "surrogateescape"))
             elif kind is lx.SITEMAP:
                 sitemaps.append(value.decode("utf-8", "surrogateescape"))
-            elif current is None:
-                orphans += 1  # rules before any user-agent line are ignored, as Google does
-            else:
-                in_rules = True
-                current.rules.append(Rule(number, ALLOW if kind is lx.ALLOW else DISALLOW, escape(value)))
+            elif current is not None and kind.startswith("unknown:crawl-delay"):
+                if current.crawl_delay is None:
+                    current.crawl_delay = _crawl_delay(value)
         if current is not None:
             groups.append(current.freeze())
-        return cls(groups, sitemaps, ParseStats(len(lines), directives, unknown, skipped, orphans))
+        stats = ParseStats(n_lines, len(rows) - unknown, unknown, skipped, orphans)
+        return cls(groups, sitemaps, stats)
 
     # -- agent selection ---------------------------------------------------------------------
 
