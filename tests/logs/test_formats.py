@@ -1,0 +1,176 @@
+"""Spec tables: exact answers for each built-in format and the request-line rules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from .conftest import one, parse
+
+UTC = timezone.utc
+T = "[17/May/2015:10:05:03 +0000]"
+WHEN = datetime(2015, 5, 17, 10, 5, 3, tzinfo=UTC)
+
+
+def combined(request: str, ua: str = "Mozilla/5.0", status: str = "200", ip: str = "1.2.3.4") -> str:
+    return f'{ip} - - {T} "{request}" {status} 512 "-" "{ua}"'
+
+
+def test_combined_all_columns():
+    """A combined line fills every column it logs; host stays null (not logged)."""
+    row = one('83.149.9.216 - bob [17/May/2015:10:05:03 +0000] "GET /a/b.png?x=1&y=2 HTTP/1.1" 200 203023 "http://ref.example/" "Mozilla/5.0 (X11)"')
+    assert row == {
+        "ip": "83.149.9.216", "time": WHEN, "method": "GET", "target": "/a/b.png?x=1&y=2", "protocol": "HTTP/1.1",
+        "request": "GET /a/b.png?x=1&y=2 HTTP/1.1", "valid_request": True, "status": 200, "bytes": 203023,
+        "referer": "http://ref.example/", "user_agent": "Mozilla/5.0 (X11)", "host": None, "source": "t.log", "line_no": 1,
+    }
+
+
+def test_common_has_no_referer_or_user_agent():
+    """The common format logs neither referer nor user agent: both null, not empty."""
+    row = one('1.2.3.4 - theuser [10/Feb/2012:16:42:07 -0500] "GET / HTTP/1.0" 301 368', "common")
+    assert (row["status"], row["bytes"], row["referer"], row["user_agent"]) == (301, 368, None, None)
+    assert row["time"] == datetime(2012, 2, 10, 21, 42, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "prefix, host",
+    [("www.example.com:80", "www.example.com"), ("WWW.Example.com", "www.example.com"), ("[2001:db8::1]:443", "[2001:db8::1]")],
+)
+def test_vhost_combined_host_without_port(prefix, host):
+    """vhost_combined's %v:%p becomes the host column, lower-cased and without the port."""
+    row = one(f"{prefix} {combined('GET / HTTP/1.1')}", "vhost_combined")
+    assert (row["host"], row["ip"]) == (host, "1.2.3.4")
+
+
+@pytest.mark.parametrize(
+    "offset, expected",
+    [
+        ("+0000", datetime(2015, 5, 17, 10, 5, 3, tzinfo=UTC)),
+        ("+0200", datetime(2015, 5, 17, 8, 5, 3, tzinfo=UTC)),
+        ("-0730", datetime(2015, 5, 17, 17, 35, 3, tzinfo=UTC)),
+        ("+1400", datetime(2015, 5, 16, 20, 5, 3, tzinfo=UTC)),
+    ],
+)
+def test_time_zones_convert_to_utc(offset, expected):
+    """Any logged offset is converted to UTC."""
+    row = one(f'1.2.3.4 - - [17/May/2015:10:05:03 {offset}] "GET / HTTP/1.1" 200 1 "-" "ua"')
+    assert row["time"] == expected
+
+
+@pytest.mark.parametrize("ip", ["2001:db8::1", "::1", "fe80::1%eth0", "::ffff:192.0.2.1", "192.0.2.1"])
+def test_ipv4_and_ipv6_clients(ip):
+    """Client addresses are kept as logged, IPv4 or IPv6."""
+    assert one(combined("GET / HTTP/1.1", ip=ip))["ip"] == ip
+
+
+@pytest.mark.parametrize(
+    "request_line, method, target, protocol",
+    [
+        ("GET / HTTP/1.1", "GET", "/", "HTTP/1.1"),
+        ("GET /search?q=a+b&page=2 HTTP/1.1", "GET", "/search?q=a+b&page=2", "HTTP/1.1"),
+        ("POST /api HTTP/2.0", "POST", "/api", "HTTP/2.0"),
+        ("GET /old", "GET", "/old", None),  # HTTP/0.9
+        ("OPTIONS * HTTP/1.1", "OPTIONS", "*", "HTTP/1.1"),
+        ("CONNECT example.com:443 HTTP/1.1", "CONNECT", "example.com:443", "HTTP/1.1"),
+        ("PROPFIND /dav/ HTTP/1.1", "PROPFIND", "/dav/", "HTTP/1.1"),
+        ("GET http://example.com/path?q=1 HTTP/1.1", "GET", "/path?q=1", "HTTP/1.1"),
+        ("GET https://example.com HTTP/1.1", "GET", "/", "HTTP/1.1"),
+        ("GET http://example.com?x HTTP/1.1", "GET", "/?x", "HTTP/1.1"),
+    ],
+)
+def test_valid_request_lines(request_line, method, target, protocol):
+    """HTTP request lines split into method, target (path?query) and protocol."""
+    row = one(combined(request_line))
+    assert (row["method"], row["target"], row["protocol"], row["valid_request"]) == (method, target, protocol, True)
+    assert row["request"] == request_line
+
+
+def test_absolute_form_fills_host():
+    """An absolute-form target gives the host when the format logs none (lower-cased, no port)."""
+    row = one(combined("GET http://user@Example.COM:8080/p HTTP/1.1"))
+    assert (row["host"], row["target"]) == ("example.com", "/p")
+
+
+def test_absolute_form_does_not_override_logged_host():
+    """A logged virtual host wins over the host inside an absolute-form target."""
+    row = one("site.example " + combined("GET http://other.example/p HTTP/1.1"), "vhost_combined")
+    assert (row["host"], row["target"]) == ("site.example", "/p")
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        r"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        "",
+        "SSH-2.0-Go",
+        "-",
+        "GET",
+        "get / HTTP/1.1",
+        "GET index.html HTTP/1.1",
+        "GET / HTTP/1.1 extra",
+        "GET / FTP/1.0",
+        r"\x05\x01\x00",
+    ],
+)
+def test_invalid_requests_are_rows_not_malformed(request_line):
+    """A well-formed line whose request is not HTTP is a row with valid_request False."""
+    rows, stats = parse([combined(request_line, status="400")])
+    assert (stats.parsed, stats.malformed, stats.invalid_requests) == (1, 0, 1)
+    row = rows.row(0, named=True)
+    assert (row["method"], row["target"], row["protocol"], row["valid_request"]) == (None, None, None, False)
+    assert (row["request"], row["status"]) == (request_line, 400)
+
+
+def test_dash_conventions():
+    """'-' user agent and referer become "", '-' bytes becomes 0, '-' status is unknown (null)."""
+    row = one('1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" - - "-" "-"')
+    assert (row["user_agent"], row["referer"], row["bytes"], row["status"]) == ("", "", 0, None)
+
+
+@pytest.mark.parametrize(
+    "logged_ua",
+    [
+        r'Mozilla/5.0 \"quoted\" (X11)',
+        r'ends with backslash \\',
+        r'\"',
+        r'a \\\" b',
+    ],
+)
+def test_escaped_quotes_inside_quoted_fields(logged_ua):
+    """Apache/nginx backslash escapes inside quotes parse; the value is kept exactly as logged."""
+    row = one(combined("GET / HTTP/1.1", ua=logged_ua))
+    assert row["user_agent"] == logged_ua
+    assert row["target"] == "/"
+
+
+def test_escaped_quote_in_request():
+    """An escaped quote inside the request field does not end it."""
+    row = one(combined(r'GET /a\"b HTTP/1.1'))
+    assert (row["target"], row["valid_request"]) == (r"/a\"b", True)
+
+
+def test_hex_escapes_stay_as_logged():
+    """nginx's \\xHH escapes are not decoded."""
+    row = one(combined(r"GET /caf\xC3\xA9 HTTP/1.1", ua=r"bot\x22x"))
+    assert (row["target"], row["user_agent"]) == (r"/caf\xC3\xA9", r"bot\x22x")
+
+
+def test_trailing_extra_fields_are_ignored():
+    """Servers append fields to combined ($request_time, X-Forwarded-For): still combined."""
+    row = one(combined("GET / HTTP/1.1") + ' "203.0.113.9, 10.0.0.1" 0.004 -')
+    assert (row["user_agent"], row["status"]) == ("Mozilla/5.0", 200)
+
+
+def test_unicode_is_kept():
+    """Non-ASCII (already valid UTF-8) text survives."""
+    assert one(combined("GET /ü HTTP/1.1", ua="Bot/1 (ü)"))["user_agent"] == "Bot/1 (ü)"
+
+
+def test_line_numbers_and_source():
+    """Rows carry their 1-based line number within the file and the file name."""
+    rows, stats = parse([combined("GET /1 HTTP/1.1"), "junk", combined("GET /3 HTTP/1.1")], source="x/access.log")
+    assert rows["line_no"].to_list() == [1, 3]
+    assert rows["source"].to_list() == ["x/access.log"] * 2
+    assert stats.malformed_examples == [("x/access.log", 2, "junk")]
