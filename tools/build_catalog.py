@@ -120,10 +120,22 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------- sources
 
 
+#: Match priorities: hand-checked crawlers outrank imported ones; libraries rank lowest because
+#: crawlers often embed them ("LinkedInBot/1.0 (... Apache-HttpClient ...)").
+PRIORITY_CURATED, PRIORITY_IMPORTED, PRIORITY_LIBRARY = 2, 1, 0
+
+
 def load_curated() -> list[Crawler]:
     """The hand-written table, validated by the same code that loads the shipped file."""
     crawlers, _ = parse_document({"crawlers": yaml.safe_load(CURATED.read_text())})
-    return crawlers
+    return [_prioritised(c, PRIORITY_CURATED) for c in crawlers]
+
+
+def _prioritised(crawler: Crawler, priority: int) -> Crawler:
+    """Set an entry's priority: generic entries have their own tier, libraries rank lowest."""
+    if crawler.generic:
+        return replace(crawler, priority=0)
+    return replace(crawler, priority=PRIORITY_LIBRARY if crawler.category == "library" else priority)
 
 
 def merge_ai_robots(entries: list[Crawler], robots: dict[str, dict]) -> list[Crawler]:
@@ -135,7 +147,7 @@ def merge_ai_robots(entries: list[Crawler], robots: dict[str, dict]) -> list[Cra
         owner = _owner(out, catalog, key)
         if owner is not None and _same_agent(owner, key, token):
             continue
-        out.append(Crawler(
+        out.append(_prioritised(Crawler(
             name=_unique_name(out, key),
             operator=_clean_operator(info.get("operator", "")),
             category=_ai_category(info.get("function", "")),
@@ -144,7 +156,7 @@ def merge_ai_robots(entries: list[Crawler], robots: dict[str, dict]) -> list[Cra
             respects_robots=_respect(info.get("respect", "")),
             verification=None,
             url=_first_url(info.get("operator", "")) or _first_url(info.get("description", "")),
-        ))
+        ), PRIORITY_IMPORTED))
     return out
 
 
@@ -167,7 +179,7 @@ def merge_monperrus(entries: list[Crawler], agents: list[dict]) -> list[Crawler]
             continue
         name = _unique_name(out, _display_name(pattern, instances))
         category = _tag_category(item.get("tags") or [])
-        out.append(Crawler(
+        out.append(_prioritised(Crawler(
             name=name,
             operator=_domain(item.get("url")) or "unknown",
             category=category,
@@ -176,7 +188,7 @@ def merge_monperrus(entries: list[Crawler], agents: list[dict]) -> list[Crawler]
             respects_robots=None,
             verification=None,
             url=item.get("url"),
-        ))
+        ), PRIORITY_IMPORTED))
     return out
 
 
@@ -368,6 +380,8 @@ def to_yaml(c: Crawler) -> dict:
     }
     if c.generic:
         entry["generic"] = True
+    if c.priority:
+        entry["priority"] = c.priority
     return entry
 
 
@@ -391,8 +405,10 @@ HEADER = """\
 #   generic          true for Crawler-Detect's long-tail patterns: searched only after the
 #                    `exclusions` (browser tokens) are removed from the user agent, and only
 #                    when no named entry matches, so generic patterns never steal named crawlers
-# The most specific matching entry wins: the pattern pinning the most literal characters
-# (Googlebot-Image over Googlebot), ties going to the earlier (curated) entry.
+#   priority         integer, default 0: among matching entries the highest priority wins
+#                    (2 hand-checked, 1 imported, 0 libraries, which crawlers often embed)
+# Then the most specific matching entry wins: the pattern pinning the most literal characters
+# (Googlebot-Image over Googlebot), ties going to the earlier entry.
 #
 # Category vocabulary
 #   search-engine   indexes pages for a web search engine (Googlebot, bingbot, Baiduspider)

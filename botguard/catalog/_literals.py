@@ -58,6 +58,21 @@ def is_plain(pattern: str) -> bool:
     return _PLAIN.fullmatch(pattern) is not None
 
 
+def plain_literal(pattern: str) -> tuple[str, bool, bool] | None:
+    """``(lower-case text, anchored at start, anchored at end)`` of an ASCII plain pattern.
+
+    For such a pattern a case-insensitive regex search is exactly a substring (or prefix/suffix)
+    test on the lower-cased text, so the matcher never needs to compile it.
+    """
+    plain = _PLAIN.fullmatch(pattern)
+    if plain is None:
+        return None
+    text = _UNESCAPE.sub(r"\1", plain.group(1))
+    if not text.isascii() or len(text) < MIN_LITERAL:
+        return None
+    return text.lower(), pattern.startswith("^"), pattern.endswith("$") and not pattern.endswith("\\$")
+
+
 def _sequence(items: list) -> tuple[frozenset[str] | None, int]:
     """Walk one concatenation: collect literal runs, keep the most selective requirement."""
     best: frozenset[str] | None = None

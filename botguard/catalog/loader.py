@@ -31,7 +31,7 @@ from botguard.errors import ConfigError, Location
 ROBOTS_TOKEN = re.compile(r"[A-Za-z_-]+")
 
 _REQUIRED = ("name", "operator", "category", "patterns", "robots_token", "respects_robots", "verification")
-_OPTIONAL = ("url", "generic")
+_OPTIONAL = ("url", "generic", "priority")
 _TOP_KEYS = frozenset({"version", "sources", "exclusions", "crawlers"})
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -149,7 +149,14 @@ def _crawler(index: int, entry: object) -> Crawler:
         verification=_verification(entry["verification"], fail),
         url=_optional_str(entry.get("url"), "url", fail),
         generic=bool(_optional_bool(entry.get("generic", False), "generic", fail)),
+        priority=_priority(entry.get("priority", 0), fail),
     )
+
+
+def _priority(value: object, fail: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise fail("'priority' must be an integer")
 
 
 def _patterns(value: object, fail: Any) -> tuple[str, ...]:

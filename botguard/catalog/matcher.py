@@ -9,8 +9,9 @@ specificity so the first hit is the answer.
 
 Two tiers keep generic patterns from stealing named crawlers (the Crawler-Detect rule):
 
-1. named entries are searched in the full user agent; the most specific match wins
-   (``Googlebot-Image`` over ``Googlebot``, ``Applebot-Extended`` over ``Applebot``);
+1. named entries are searched in the full user agent; the highest ``priority`` wins, then the
+   most specific match (``Googlebot-Image`` over ``Googlebot``, ``Applebot-Extended`` over
+   ``Applebot``);
 2. only if none matched, generic entries are searched in the user agent with browser tokens
    (Crawler-Detect's exclusions: ``Mozilla/5.0``, ``Windows NT 10.0``, ``SLCC2``-free ``.NET CLR``
    ...) stripped out, so a generic ``spider`` never sees ``Baiduspider``'s named rival and a
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from botguard.catalog._literals import requirement
+from botguard.catalog._literals import plain_literal, requirement
 from botguard.catalog.records import Crawler
 
 
@@ -36,7 +37,8 @@ class _Pattern:
     source: str
     owner: int
     literals: frozenset[str] | None
-    rank: tuple[int, int]
+    rank: tuple[int, int, int]
+    plain: tuple[str, bool, bool] | None  # literal text, ^-anchored, $-anchored
 
 
 class _Tier:
@@ -56,6 +58,7 @@ class _Tier:
         self.literals = sorted(by_literal)
         self.always = tuple(always)
         self._compiled: dict[int, re.Pattern[str]] = {}
+        self._candidates: dict[tuple[str, ...], tuple[int, ...]] = {}
 
     def regex(self, pid: int) -> re.Pattern[str]:
         """The compiled regex of a pattern; compiled lazily because most are never candidates."""
@@ -64,19 +67,44 @@ class _Tier:
             rx = self._compiled[pid] = re.compile(self.patterns[pid].source, re.IGNORECASE)
         return rx
 
-    def candidates(self, hits: Sequence[str]) -> list[int]:
-        """Pattern ids worth running for these literal hits, most specific first."""
-        pids = set(self.always)
-        for lit in hits:
-            pids.update(self.by_literal[lit])
-        return sorted(pids, key=lambda pid: self.patterns[pid].rank, reverse=True)
+    def candidates(self, hits: Sequence[str]) -> tuple[int, ...]:
+        """Pattern ids worth running for these literal hits, most specific first (memoised:
+        thousands of agents share the same few hit lists, e.g. just ``bot``)."""
+        key = tuple(hits)
+        found = self._candidates.get(key)
+        if found is None:
+            pids = set(self.always)
+            for lit in hits:
+                pids.update(self.by_literal[lit])
+            ranked = sorted(pids, key=lambda pid: self.patterns[pid].rank, reverse=True)
+            found = self._candidates[key] = tuple(ranked)
+        return found
 
     def best(self, text: str, hits: Sequence[str]) -> int | None:
         """Owner index of the most specific pattern matching ``text``, or ``None``."""
+        lowered: str | None = None
         for pid in self.candidates(hits):
-            if self.regex(pid).search(text):
-                return self.patterns[pid].owner
+            pattern = self.patterns[pid]
+            if pattern.plain is not None:  # plain text: a string test, no regex to compile
+                if lowered is None:
+                    lowered = text.lower()
+                if _plain_match(lowered, pattern.plain):
+                    return pattern.owner
+            elif (self._compiled.get(pid) or self.regex(pid)).search(text):
+                return pattern.owner
         return None
+
+
+def _plain_match(lowered: str, plain: tuple[str, bool, bool]) -> bool:
+    """Case-insensitive search of an ASCII literal, honouring ``^``/``$`` anchors."""
+    literal, at_start, at_end = plain
+    if at_start and at_end:
+        return lowered == literal
+    if at_start:
+        return lowered.startswith(literal)
+    if at_end:
+        return lowered.endswith(literal)
+    return literal in lowered
 
 
 class Matcher:
@@ -90,7 +118,9 @@ class Matcher:
             for source in crawler.patterns:
                 req = requirement(source)
                 # rank: literal characters pinned, then catalogue order (curated entries first)
-                tier.append(_Pattern(source, owner, req.literals, (req.score, -owner)))
+                # priority, then literal characters pinned, then catalogue order
+                rank = (crawler.priority, req.score, -owner)
+                tier.append(_Pattern(source, owner, req.literals, rank, plain_literal(source)))
         self._named = _Tier(named)
         self._generic = _Tier(generic)
         self._exclusions = tuple(exclusions)

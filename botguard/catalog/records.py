@@ -45,7 +45,10 @@ class Crawler:
     ``patterns`` are case-insensitive regexes searched in the full user agent (``generic``
     entries are searched in the user agent with browser tokens stripped, and only when no named
     entry matches). ``robots_token`` is the robots.txt product token the crawler obeys, ``None``
-    when it obeys none; ``respects_robots`` is ``None`` when unknown.
+    when it obeys none; ``respects_robots`` is ``None`` when unknown. When several entries
+    match, the highest ``priority`` wins, then the most specific pattern: hand-checked
+    crawlers outrank imported ones, and both outrank HTTP libraries a crawler's agent embeds
+    (``LinkedInBot ... Apache-HttpClient`` is LinkedInBot).
     """
 
     name: str
@@ -57,3 +60,4 @@ class Crawler:
     verification: Verification | None
     url: str | None
     generic: bool = False
+    priority: int = 0

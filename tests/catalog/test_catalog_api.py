@@ -1,0 +1,81 @@
+"""Catalog API: look-ups, memoisation, batches, and agreement with a brute-force matcher."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+import pytest
+
+from botguard.catalog import CATEGORIES, Catalog, Crawler, load_catalog
+from botguard.catalog._literals import requirement
+
+
+def test_by_name_and_by_category(catalog: Catalog) -> None:
+    """by_name raises KeyError for unknown names; by_category filters in catalogue order."""
+    assert catalog.by_name("GPTBot").operator == "OpenAI"
+    with pytest.raises(KeyError):
+        catalog.by_name("NoSuchBot")
+    scanners = catalog.by_category("scanner")
+    assert {"zgrab", "masscan", "Nuclei", "sqlmap", "Nikto"} <= {c.name for c in scanners}
+    assert all(c.category == "scanner" for c in scanners)
+    assert catalog.by_category("nonsense") == []
+    assert set(CATEGORIES) == {c.category for c in catalog.crawlers}
+
+
+def test_classify_many_matches_classify_and_keeps_order(catalog: Catalog, browser_uas: list[str]) -> None:
+    """A batch with duplicates answers in input order, like one call per agent."""
+    batch = ["curl/8.0", browser_uas[0], "Googlebot-Image/1.0", "curl/8.0", ""] * 3
+    assert catalog.classify_many(iter(batch)) == [catalog.classify(ua) for ua in batch]
+    assert catalog.classify_many([]) == []
+
+
+def test_memoised_and_bounded() -> None:
+    """Results are cached per distinct agent on the instance, up to the bound."""
+    catalog = Catalog(load_catalog().crawlers, load_catalog().exclusions, cache_size=10)
+    agents = [f"probe-{i} curl/8.{i}" for i in range(25)]
+    assert all(c is not None and c.name == "curl" for c in catalog.classify_many(agents))
+    assert len(catalog._cache) == 10  # noqa: SLF001 - the bound is the behaviour under test
+    assert catalog.classify(agents[-1]).name == "curl"
+
+
+def test_records_are_frozen(catalog: Catalog) -> None:
+    """Crawler records are immutable values."""
+    entry = catalog.by_name("Googlebot")
+    with pytest.raises(AttributeError):
+        entry.name = "x"  # type: ignore[misc]
+    assert isinstance(entry, Crawler) and isinstance(entry.patterns, tuple)
+
+
+def _reference(catalog: Catalog, ua: str) -> str | None:
+    """Brute force: every pattern, same tiers and ranking, no prefilter."""
+    strip = re.compile("|".join(f"(?:{e})" for e in catalog.exclusions), re.IGNORECASE)
+    for generic, text in ((False, ua), (True, strip.sub("", ua))):
+        best = None
+        for owner, c in enumerate(catalog.crawlers):
+            if c.generic != generic:
+                continue
+            for p in c.patterns:
+                if re.search(p, text, re.IGNORECASE):
+                    rank = (c.priority, requirement(p).score, -owner)
+                    best = max(best or (rank, c.name), (rank, c.name))
+        if best:
+            return best[1]
+    return None
+
+
+def test_prefiltered_matcher_agrees_with_brute_force(catalog: Catalog, browser_uas, shared, lines) -> None:
+    """The literal prefilter never changes an answer (sampled crawlers and browsers)."""
+    crawlers = lines(shared("crawler-detect", "tests_data_user_agent_crawlers.txt"))
+    sample = random.Random(9).sample(crawlers, 60) + browser_uas[:20]
+    fast = [c.name if c else None for c in catalog.classify_many(sample)]
+    slow = [_reference(catalog, ua) for ua in sample]
+    assert fast == slow
+
+
+def test_load_is_fast() -> None:
+    """Loading runs on every scan: well under 150 ms (generous bound for busy CI machines)."""
+    start = time.perf_counter()
+    load_catalog()
+    assert time.perf_counter() - start < 0.5
