@@ -16,7 +16,9 @@ from botguard.errors import BotguardError, ExitStatus
 
 # verb -> module under botguard.cli that defines a click command named `command`.
 # Imported lazily so `botguard --help` and `botguard robots check` stay fast.
-VERBS: dict[str, str] = {}
+VERBS: dict[str, str] = {
+    "robots": "botguard.cli.robots",
+}
 
 
 class LazyGroup(click.Group):

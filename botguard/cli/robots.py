@@ -1,0 +1,67 @@
+"""`botguard robots check|lint|generate`: ask, audit and write robots.txt files."""
+
+from __future__ import annotations
+
+import click
+
+from botguard.cli._output import emit
+from botguard.errors import ExitStatus
+from botguard.robots import tasks
+
+_config = click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
+_state = click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
+_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+@click.group("robots")
+def command() -> None:
+    """Check URLs against a robots.txt, lint one, or generate blocking groups."""
+
+
+@command.command("check")
+@click.option("--robots", "robots_path", required=True, metavar="FILE", help="robots.txt to read (- for stdin).")
+@click.option("--agent", required=True, metavar="TOKEN", help="Product token, e.g. Googlebot.")
+@click.argument("urls", nargs=-1, required=True, metavar="URL...")
+@_format
+@_config
+@_state
+def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_path: str | None,
+          state_path: str | None) -> int:  # fmt: skip
+    """Print allowed/disallowed and the deciding line for each URL (Google's exact rules)."""
+    verdicts = tasks.check(tasks.read_file(robots_path), agent, urls)
+    click.echo(tasks.format_check(agent, urls, verdicts, fmt))
+    return ExitStatus.OK
+
+
+@command.command("lint")
+@click.argument("path", metavar="FILE")
+@click.option("--strict", is_flag=True, help="Exit 3 when there is any warning.")
+@_format
+@_config
+@_state
+def lint(path: str, strict: bool, fmt: str, config_path: str | None, state_path: str | None) -> int:
+    """Report lines Google ignores, reads differently from other parsers, or that never apply."""
+    findings = tasks.lint_file(tasks.read_file(path))
+    if findings or fmt == "json":
+        click.echo(tasks.format_lint(path, findings, fmt))
+    return ExitStatus.FAIL_ON if strict and tasks.strict_failure(findings) else ExitStatus.OK
+
+
+@command.command("generate")
+@click.option("--agent", "agents", multiple=True, metavar="TOKEN", help="Crawler token to block (repeatable).")
+@click.option("--from", "scan_json", metavar="SCAN.json", help="Block the crawlers a scan report blocks.")
+@click.option("--category", "categories", multiple=True, metavar="CAT", help="Block a catalogue category.")
+@click.option("--merge", metavar="FILE", help="Existing robots.txt to merge into (its other groups are kept).")
+@click.option("--content-signal", metavar="SIGNALS", help="e.g. 'search=yes, ai-train=no'.")
+@click.option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
+@_config
+@_state
+def generate(agents: tuple[str, ...], scan_json: str | None, categories: tuple[str, ...], merge: str | None,
+             content_signal: str | None, output: str | None, config_path: str | None,
+             state_path: str | None) -> int:  # fmt: skip
+    """Write robots.txt groups disallowing every blocked crawler token."""
+    text, notes = tasks.generate_robots(agents, scan_json, categories, merge, content_signal)
+    emit(lambda out: out.write(text), output)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    return ExitStatus.OK
