@@ -84,8 +84,10 @@ def _detect(chunk: LineChunk, json_fields: Mapping[str, str] | None) -> LogForma
     sample = [line for line in chunk.lines.head(SAMPLE_LINES * 5).to_list() if line and line.strip()]
     if not sample:  # only blank lines so far: any format counts them the same way
         return FORMATS["combined"]
+    candidates = dict(FORMATS)
+    if json_fields:
+        candidates["json"] = resolve_format("json", json_fields)
     try:
-        name = detect_format(sample[:SAMPLE_LINES])
+        return candidates[detect_format(sample[:SAMPLE_LINES], candidates)]
     except InputError as exc:
         raise InputError(exc.message, Location(chunk.source)) from None
-    return resolve_format(name, json_fields if name == "json" else None)

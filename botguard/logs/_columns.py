@@ -67,32 +67,45 @@ def request_line(raw: pl.DataFrame) -> pl.Expr:
     has_parts = any(name in raw.columns for name in ("method", "request_uri", "uri"))
     if not has_parts:
         return pl.col("request").fill_null("") if "request" in raw.columns else pl.lit("")
+    method, target, protocol = _col(raw, "method"), _target_from_parts(raw), _col(raw, "protocol")
+    words = pl.concat_str([method, target, protocol], separator=" ", ignore_nulls=True)
+    composed = pl.when(method.is_not_null() | target.is_not_null()).then(words)
+    if "request" in raw.columns:
+        return pl.coalesce(pl.col("request"), composed).fill_null("")
+    return composed.fill_null("")
+
+
+def _target_from_parts(raw: pl.DataFrame) -> pl.Expr:
+    """$request_uri, else $uri with ?$args when there are args."""
     target = _col(raw, "request_uri")
-    if "uri" in raw.columns or "args" in raw.columns:
+    if "uri" in raw.columns:
         args = _col(raw, "args")
         has_args = args.is_not_null() & ~args.is_in(["", "-"])
         uri = pl.when(has_args).then(pl.concat_str(_col(raw, "uri"), pl.lit("?"), args)).otherwise(_col(raw, "uri"))
         target = pl.coalesce(target, uri)
-    method, protocol = _col(raw, "method"), _col(raw, "protocol")
-    line = pl.concat_str(method.fill_null(""), pl.lit(" "), target.fill_null(""))
-    line = pl.when(protocol.is_null() | protocol.is_in(["", "-"])).then(line).otherwise(
-        pl.concat_str(line, pl.lit(" "), protocol)
-    )
-    composed = pl.when(method.is_not_null() | target.is_not_null()).then(line)
-    if "request" in raw.columns:
-        return pl.coalesce(pl.col("request"), composed).fill_null("")
-    return composed.fill_null("")
+    return target
 
 
 def _col(raw: pl.DataFrame, name: str) -> pl.Expr:
     return pl.col(name) if name in raw.columns else pl.lit(None, dtype=pl.String)
 
 
-def request_parts(request: pl.Expr) -> list[pl.Expr]:
-    """Provisional method/target/protocol (and any extra word) of a request line."""
-    parts = request.str.split_exact(" ", 3)
+def request_parts(raw: pl.DataFrame) -> list[pl.Expr]:
+    """Provisional method/target/protocol (and any extra word) of each request.
+
+    From the logged request line when there is one, else from the logged parts
+    ($request_method, $request_uri, ...); ``_from_parts`` tells which.
+    """
+    split = pl.col("_request").str.split_exact(" ", 3)
+    fields = [split.struct.field(f"field_{i}") for i in range(4)]
     names = ("_method", "_target", "_protocol", "_extra")
-    return [parts.struct.field(f"field_{i}").alias(name) for i, name in enumerate(names)]
+    if not any(name in raw.columns for name in ("method", "request_uri", "uri")):
+        return [f.alias(name) for f, name in zip(fields, names)] + [pl.lit(False).alias("_from_parts")]
+    from_parts = _col(raw, "request").is_null()
+    parts = [_col(raw, "method"), _target_from_parts(raw), _col(raw, "protocol"), pl.lit(None, dtype=pl.String)]
+    return [
+        pl.when(from_parts).then(part).otherwise(f).alias(name) for f, part, name in zip(fields, parts, names)
+    ] + [from_parts.alias("_from_parts")]
 
 
 def request_validity() -> pl.Expr:
@@ -111,8 +124,10 @@ def request_validity() -> pl.Expr:
         | ((method == "CONNECT") & (target.str.len_bytes() > 0))
     )
     protocol_ok = protocol.is_null() | protocol.str.starts_with("HTTP/") & protocol.str.contains(PROTOCOL_RE)
+    # Leniency: logs that record only a path (no method) still say which URL was requested.
+    method_ok = method.str.contains(METHOD_RE) | (pl.col("_from_parts") & method.is_null())
     return (
-        method.str.contains(METHOD_RE).fill_null(False)
+        method_ok.fill_null(False)
         & target_ok.fill_null(False)
         & protocol_ok.fill_null(False)
         & pl.col("_extra").is_null()
@@ -197,7 +212,7 @@ def finish(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     good = (
         frame.lazy()
         .filter(pl.col("_reason").is_null())
-        .with_columns(request_parts(pl.col("_request")))
+        .with_columns(request_parts(raw))
         .with_columns(_valid=request_validity())
         .collect(engine="streaming")
     )

@@ -1,0 +1,90 @@
+"""Contract checks run over every registered format (no opt-out list).
+
+Each check is a plain function ``check_*(fmt)``; the test matrix is (format x check) with ids
+like ``combined:check_garbage_is_counted_never_raised``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from botguard.logs import FORMATS, REQUEST_SCHEMA, LogFormat
+
+from .conftest import FIXTURES
+
+GARBAGE = (FIXTURES / "garbage.log").read_bytes().decode("utf-8", "replace").split("\n") + [
+    "{", "{}", "[]", '{"a": [1, 2', "null", '"just a string"', "\x00", "\ufffd" * 10, '"' * 7, "\\", '{"request": {"x": 1}}',
+]
+
+
+def _parse(fmt: LogFormat, lines: list[str | None]):
+    return fmt.parse_batch(pl.Series(lines, dtype=pl.String), source="c.log", first_line_no=5)
+
+
+def check_satisfies_protocol(fmt: LogFormat) -> None:
+    assert isinstance(fmt, LogFormat)
+    assert FORMATS[fmt.name] is fmt and fmt.description
+
+
+def check_garbage_is_counted_never_raised(fmt: LogFormat) -> None:
+    rows, stats = _parse(fmt, GARBAGE)
+    assert stats.lines == len(GARBAGE) == stats.parsed + stats.malformed
+    assert stats.malformed == sum(stats.malformed_by_reason.values())
+    assert rows.height == stats.parsed
+
+
+def check_schema_is_exact(fmt: LogFormat) -> None:
+    rows, _ = _parse(fmt, GARBAGE)
+    assert rows.schema == pl.Schema(REQUEST_SCHEMA)
+
+
+def check_empty_batch(fmt: LogFormat) -> None:
+    rows, stats = _parse(fmt, [])
+    assert (rows.height, stats.lines, stats.parsed, stats.malformed) == (0, 0, 0, 0)
+    assert rows.schema == pl.Schema(REQUEST_SCHEMA)
+
+
+def check_blank_and_null_lines_are_empty(fmt: LogFormat) -> None:
+    _, stats = _parse(fmt, ["", None, "  "])
+    assert dict(stats.malformed_by_reason) == {"empty": 3}
+
+
+def check_line_numbers_follow_first_line_no(fmt: LogFormat) -> None:
+    _, stats = _parse(fmt, ["x", "y"])
+    assert sorted(n for _, n, _ in stats.malformed_examples) == [5, 6]
+
+
+CHECKS = [
+    check_satisfies_protocol,
+    check_garbage_is_counted_never_raised,
+    check_schema_is_exact,
+    check_empty_batch,
+    check_blank_and_null_lines_are_empty,
+    check_line_numbers_follow_first_line_no,
+]
+
+
+@pytest.mark.parametrize(
+    "fmt, check",
+    [(fmt, check) for fmt in FORMATS.values() for check in CHECKS],
+    ids=[f"{name}:{check.__name__}" for name in FORMATS for check in CHECKS],
+)
+def test_contract(fmt, check):
+    check(fmt)
+
+
+def test_registry_has_the_documented_formats():
+    """The formats the CLI documents are registered."""
+    assert {"combined", "common", "vhost_combined", "json"} <= set(FORMATS)
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.text(min_size=0, max_size=120), max_size=8))
+def test_fuzz_never_raises(name, lines):
+    """Arbitrary text never raises and every line is accounted for."""
+    rows, stats = FORMATS[name].parse_batch(pl.Series(lines, dtype=pl.String), source="f")
+    assert stats.parsed + stats.malformed == stats.lines == len(lines) and rows.height == stats.parsed

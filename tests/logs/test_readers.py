@@ -1,0 +1,168 @@
+"""Readers: compression by magic bytes, stdin, rotated sets oldest first, block boundaries."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import sys
+
+import pytest
+
+from botguard.errors import InputError, UsageError
+from botguard.logs import order_paths, read_batches
+
+LINE = '1.2.3.4 - - [17/May/2015:10:0{n}:00 +0000] "GET /{n} HTTP/1.1" 200 5 "-" "ua"\n'
+
+
+def log_bytes(*numbers: int) -> bytes:
+    return "".join(LINE.format(n=n) for n in numbers).encode()
+
+
+def targets(paths, **kwargs) -> list[tuple[str, int, str]]:
+    out = []
+    for batch in read_batches([str(p) for p in paths], **kwargs):
+        out.extend(batch.requests.select("source", "line_no", "target").iter_rows())
+    return out
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gz", "bz2", "xz"])
+@pytest.mark.parametrize("name", ["access.log.1.gz", "renamed-without-suffix.log"])
+def test_compressed_by_magic_bytes(tmp_path, compress, name):
+    """gzip, bzip2 and xz are read transparently, recognised by content not suffix."""
+    path = tmp_path / name
+    path.write_bytes(compress(log_bytes(1, 2, 3)))
+    assert [t for _, _, t in targets([path])] == ["/1", "/2", "/3"]
+
+
+def test_multi_member_gzip(tmp_path):
+    """Concatenated gzip members (as `cat a.gz b.gz` produces) are read whole."""
+    path = tmp_path / "a.gz"
+    path.write_bytes(gzip.compress(log_bytes(1)) + gzip.compress(log_bytes(2)))
+    assert [t for _, _, t in targets([path])] == ["/1", "/2"]
+
+
+def test_stdin(monkeypatch):
+    """'-' reads standard input."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(log_bytes(1, 2))))
+    assert targets(["-"]) == [("-", 1, "/1"), ("-", 2, "/2")]
+
+
+def test_gzipped_stdin(monkeypatch):
+    """Compressed stdin is recognised by its magic bytes too."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(log_bytes(4)))))
+    assert [t for _, _, t in targets(["-"])] == ["/4"]
+
+
+def test_rotated_set_read_oldest_first(tmp_path):
+    """access.log.2.gz, then .1, then the live file, whatever order they are given in."""
+    (tmp_path / "access.log").write_bytes(log_bytes(5))
+    (tmp_path / "access.log.1").write_bytes(log_bytes(4))
+    (tmp_path / "access.log.2.gz").write_bytes(gzip.compress(log_bytes(3)))
+    (tmp_path / "access.log.10.gz").write_bytes(gzip.compress(log_bytes(1)))
+    given = [tmp_path / "access.log", tmp_path / "access.log.2.gz", tmp_path / "access.log.10.gz", tmp_path / "access.log.1"]
+    assert [t for _, _, t in targets(given)] == ["/1", "/3", "/4", "/5"]
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        (["a.log", "a.log.1"], ["a.log.1", "a.log"]),
+        (["x/a.log.2.gz", "b.log", "x/a.log", "x/a.log.1"], ["x/a.log.2.gz", "x/a.log.1", "x/a.log", "b.log"]),
+        (["a.log-20240102.gz", "a.log", "a.log-20240101.gz"], ["a.log-20240101.gz", "a.log-20240102.gz", "a.log"]),
+        (["site-2.log", "site-1.log"], ["site-2.log", "site-1.log"]),
+        (["a.log", "a.log"], ["a.log"]),
+        (["-", "a.log"], ["-", "a.log"]),
+    ],
+)
+def test_order_paths(given, expected):
+    """Rotation order table: numbered highest first, dated oldest first, live last; sets keep order."""
+    assert order_paths(given) == expected
+
+
+def test_line_numbers_per_file_across_blocks_and_batches(tmp_path):
+    """Line numbers restart per file and stay exact across read blocks and batches."""
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(log_bytes(*range(10)))
+    b.write_bytes(log_bytes(1, 2))
+    got = targets([a, b], chunk_bytes=100, batch_lines=3)
+    assert [(s[-5:], n) for s, n, _ in got] == [("a.log", i) for i in range(1, 11)] + [("b.log", 1), ("b.log", 2)]
+
+
+def test_batch_size_is_bounded(tmp_path):
+    """No batch holds more than batch_lines lines."""
+    path = tmp_path / "a.log"
+    path.write_bytes(log_bytes(*range(10)) * 10)
+    sizes = [b.stats.lines for b in read_batches([str(path)], batch_lines=7)]
+    assert max(sizes) <= 7 and sum(sizes) == 100
+
+
+def test_no_trailing_newline_and_crlf(tmp_path):
+    """The last line needs no newline; CRLF line ends are accepted."""
+    path = tmp_path / "a.log"
+    path.write_bytes(log_bytes(1).replace(b"\n", b"\r\n") + log_bytes(2).rstrip(b"\n"))
+    assert [t for _, _, t in targets([path])] == ["/1", "/2"]
+
+
+def test_empty_file(tmp_path):
+    """An empty file yields no batch and no error."""
+    path = tmp_path / "empty.log"
+    path.write_bytes(b"")
+    assert list(read_batches([str(path)])) == []
+
+
+def test_blank_only_file_counts_lines(tmp_path):
+    """A file of blank lines is read (no detection error): every line is malformed 'empty'."""
+    path = tmp_path / "blank.log"
+    path.write_bytes(b"\n\n  \n")
+    (batch,) = read_batches([str(path)])
+    assert (batch.stats.lines, batch.stats.malformed, dict(batch.stats.malformed_by_reason)) == (3, 3, {"empty": 3})
+
+
+def test_missing_file_fails_before_any_batch(tmp_path):
+    """An unreadable path raises InputError when read_batches is called, naming the file."""
+    good = tmp_path / "a.log"
+    good.write_bytes(log_bytes(1))
+    with pytest.raises(InputError, match="no such file in .*missing.log"):
+        read_batches([str(good), str(tmp_path / "missing.log")])
+
+
+def test_directory_is_an_input_error(tmp_path):
+    """A directory is not expanded here (the caller globs): a clear InputError."""
+    with pytest.raises(InputError, match="is a directory"):
+        read_batches([str(tmp_path)])
+
+
+def test_unknown_format_name_is_a_usage_error(tmp_path):
+    """An unknown format name is a UsageError with a one-line reason listing known names."""
+    with pytest.raises(UsageError, match=r"unknown log format 'apache2' \(known: combined, common"):
+        read_batches([str(tmp_path)], "apache2")
+
+
+def test_zstd_is_refused_clearly(tmp_path):
+    """zstd content gets a one-line InputError with the workaround."""
+    path = tmp_path / "a.log.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 20)
+    with pytest.raises(InputError, match="zstd"):
+        list(read_batches([str(path)]))
+
+
+def test_truncated_gzip_is_an_input_error(tmp_path):
+    """A cut .gz stops with an InputError naming the file, not a traceback."""
+    path = tmp_path / "a.log.gz"
+    path.write_bytes(gzip.compress(log_bytes(*range(9)) * 50)[:200])
+    with pytest.raises(InputError, match="corrupt or truncated compressed data"):
+        list(read_batches([str(path)]))
+
+
+def test_stopping_early_releases_the_reader(tmp_path):
+    """Abandoning the iterator part-way neither hangs nor leaks the reader thread."""
+    import threading
+
+    path = tmp_path / "a.log"
+    path.write_bytes(log_bytes(*range(10)) * 200)
+    batches = read_batches([str(path)], chunk_bytes=1000)
+    next(batches)
+    batches.close()
+    assert not [t for t in threading.enumerate() if t.name == "botguard-reader"]
