@@ -18,7 +18,8 @@ from _gendata import (AI_COMPLIANT_BOTS, BROWSER_UAS, BYTESPIDER, CRAWL_DELAY_VI
                       RESIDENTIAL_V4_FIRST_OCTETS, RESIDENTIAL_V6_PREFIXES, ROBOTS_VIOLATORS, SCANNER_PATHS,
                       SCANNER_PROBE_UAS, SCANNER_RANGES, SCRAPER_UAS, SEARCH_BOTS, SEARCH_REFERERS, SEO_BOTS, SITE,
                       BotSpec)
-from _genworld import CRAWL_DELAY, INVALID, Client, Registry, Site, Tally, Target, random_ip, unique_ips
+from _genworld import (CRAWL_DELAY, INVALID, Client, Registry, Site, Tally, Target, path_flags, random_ip,
+                       unique_ips)
 
 #: (offset seconds, client, request field, status, bytes, referer, truth flags)
 Event = tuple[float, Client, str, int, int, str, int]
@@ -39,13 +40,16 @@ class Ctx:
     site: Site
     registry: Registry
     scale: float  # multiplies the IP pool sizes of data tables (1.0 at 1M lines)
-    memo: dict[str, bool] = field(default_factory=dict)  # robots judgement per path, `*` group
+    memo: dict[str, tuple[int, int]] = field(default_factory=dict)  # path_flags() per distinct path
 
     def event(self, t: float, client: Client, target: Target, method: str = "GET",
               proto: str = "HTTP/1.1", referer: str = "-") -> Event:
         """An event for `target`, its truth flags judged for `client`."""
+        flags = self.memo.get(target.path)
+        if flags is None:
+            flags = self.memo[target.path] = path_flags(target.path)
         return (t, client, f"{method} {target.path} {proto}", target.status, target.size, referer,
-                client.flags(target.path, self.memo))
+                flags[client.shut_out])
 
     def pool(self, specs: tuple[BotSpec, ...], cls: str, mode: str = "") -> list[Client]:
         """Clients for each crawler spec, with an IP pool scaled to the log size."""

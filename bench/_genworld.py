@@ -40,6 +40,15 @@ def star_disallowed(target: str) -> bool:
     return not allowed
 
 
+def path_flags(path: str) -> tuple[int, int]:
+    """Truth flags of a request for `path`: (for `*`/SEO-group clients, for `Disallow: /` clients).
+    Both at once so the generator judges each distinct path once, then indexes by client."""
+    if path == "/robots.txt":
+        return ROBOTS, ROBOTS
+    trap = HONEYPOT if path.startswith(TRAP_PATH) else 0
+    return trap | (DISALLOWED if star_disallowed(path) else 0), trap | DISALLOWED
+
+
 def robots_txt() -> str:
     """The site's robots.txt; the SEO group repeats the `*` rules because a named group replaces `*`."""
     rules = "".join(f"{'Allow' if allow else 'Disallow'}: {prefix}\n" for allow, prefix in STAR_RULES)
@@ -175,23 +184,12 @@ class Client:
     robots_at: float = -1e18  # when it last fetched robots.txt
     next_ok: float = 0.0  # earliest time it may request again (Crawl-delay)
     seen: bool = False  # has it made a request yet (distinct-client counts)
+    shut_out: int = 0  # 1 when its group is `Disallow: /`: indexes the pair `path_flags` returns
 
     def __post_init__(self) -> None:
+        self.shut_out = int(self.group == "root")
         self.head = f"{self.ip} - - ["
         self.tail = f'" "{self.ua or "-"}"\n'
-
-    def flags(self, path: str, memo: dict[str, bool]) -> int:
-        """Truth flags of a request for `path` by this client, judged with its own robots group."""
-        if path == "/robots.txt":
-            return ROBOTS
-        flags = HONEYPOT if path.startswith(TRAP_PATH) else 0
-        if self.group == "root":
-            return flags | DISALLOWED
-        dis = memo.get(path)
-        if dis is None:
-            dis = memo[path] = star_disallowed(path)
-        return flags | DISALLOWED if dis else flags
-
 
 @dataclass(slots=True)
 class Registry:
