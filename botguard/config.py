@@ -28,6 +28,7 @@ class Policy:
     block_min_disallowed: int = 1
     block_on_honeypot: bool = True
     block_categories: tuple[str, ...] = ()
+    monitor_categories: tuple[str, ...] = ("scanner",)
     crawl_delay_tolerance: float = 0.5
 
 
@@ -38,6 +39,7 @@ class HumanRules:
     min_asset_share: float = 0.2
     min_referer_share: float = 0.3
     max_pages_without_assets: int = 30
+    min_seconds_per_page: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,12 @@ def _int(min_value: int = 0) -> Validator:
 def _share(value: Any, where: Location) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ConfigError(f"expected a number between 0 and 1, got {value!r}", where)
+    return float(value)
+
+
+def _seconds(value: Any, where: Location) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"expected a number of seconds >= 0, got {value!r}", where)
     return float(value)
 
 
@@ -159,12 +167,14 @@ SCHEMA: dict[str, Any] = {
         "block_min_disallowed": _int(1),
         "block_on_honeypot": _bool,
         "block_categories": _str_list,
+        "monitor_categories": _str_list,
         "crawl_delay_tolerance": _share,
     },
     "human": {
         "min_asset_share": _share,
         "min_referer_share": _share,
         "max_pages_without_assets": _int(1),
+        "min_seconds_per_page": _seconds,
     },
     "honeypots": _path_prefixes,
     "allowlist": {"user_agents": _str_list, "ips": _networks, "clients": _clients},

@@ -17,6 +17,7 @@ from botguard.errors import BotguardError, ExitStatus
 # verb -> module under botguard.cli that defines a click command named `command`.
 # Imported lazily so `botguard --help` and `botguard robots check` stay fast.
 VERBS: dict[str, str] = {
+    "scan": "botguard.cli.scan",
     "robots": "botguard.cli.robots",
 }
 

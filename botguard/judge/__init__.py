@@ -124,7 +124,7 @@ def judge_batches(
     per_host: bool = False,
 ) -> ScanResult:
     """Fold parsed batches into client verdicts and crawler roll-ups (streaming, bounded memory)."""
-    agg = Aggregator(catalog, robots_for, settings.honeypots, per_host)
+    agg = Aggregator(catalog, robots_for, settings.honeypots, per_host, settings.policy.crawl_delay_tolerance)
     stats = ParseStats()
     for batch in batches:
         stats.merge(batch.stats)

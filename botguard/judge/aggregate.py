@@ -7,6 +7,7 @@ classification, robots.txt matching) runs once per *distinct* value -- per user 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,9 @@ RobotsLookup = Callable[[str | None], RobotsTxt | None]
 
 #: Product token used for clients the catalogue does not know: only `*` groups apply to them.
 GLOBAL_TOKEN = "*"
+
+_WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
+_TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 
 #: Keys of one client.
 CLIENT_KEY = ["ip", "user_agent"]
@@ -50,10 +54,12 @@ class Aggregator:
     robots_for: RobotsLookup
     honeypots: tuple[str, ...] = ()
     per_host: bool = False  # judge each virtual host against its own robots.txt
+    crawl_delay_tolerance: float = 0.5  # an interval under this share of Crawl-delay is too fast
     crawlers: list[Crawler | None] = field(default_factory=list)  # crawler_id -> entry
     rules: list[RuleRef] = field(default_factory=list)  # rule_id -> rule
     _crawler_ids: dict[Crawler | None, int] = field(default_factory=dict)
     _ua_crawler: dict[str, int] = field(default_factory=dict)
+    _delays: dict[tuple[str | None, str], float | None] = field(default_factory=dict)
     _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
     _judged: pl.DataFrame | None = None  # memo: (host_key, token, target) -> allowed, rule_id
     _totals: pl.DataFrame | None = None
@@ -82,7 +88,18 @@ class Aggregator:
 
     @staticmethod
     def _token(crawler: Crawler | None) -> str:
-        return crawler.robots_token if crawler is not None and crawler.robots_token else GLOBAL_TOKEN
+        """The agent string robots.txt groups are matched against for this crawler.
+
+        Google's matcher cuts a `User-agent:` value to its leading run of [A-Za-z_-], so a
+        group written for "MJ12bot" is the group "MJ"; the caller's token is cut the same way
+        to find the group that crawler would obey. Entries without a documented token fall
+        back to their name when it is a single word (site owners write `User-agent: <name>`).
+        """
+        if crawler is None:
+            return GLOBAL_TOKEN
+        token = crawler.robots_token or (crawler.name if _WORD_RE.fullmatch(crawler.name) else "")
+        cut = _TOKEN_RE.match(token)
+        return cut.group() if cut else GLOBAL_TOKEN
 
     # ------------------------------------------------------------ robots.txt
     def _rule_id(self, ref: RuleRef) -> int:
@@ -161,9 +178,40 @@ class Aggregator:
             disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
             honeypot=honeypot_expr(self.honeypots),
         ).with_columns(honeypot=pl.col("honeypot") & pl.col("disallowed"))
-        self._merge_totals(self._batch_totals(rows))
+        totals = self._batch_totals(rows).join(self._fast_gaps(rows), on=CLIENT_KEY, how="left")
+        self._merge_totals(totals.with_columns(pl.col("fast_gaps").fill_null(0)))
         self._merge_rule_counts(rows)
         self._merge_evidence(rows)
+
+    def _crawl_delay(self, host: str | None, token: str) -> float | None:
+        key = (host, token)
+        if key not in self._delays:
+            robots = self.robots_for(host)
+            self._delays[key] = robots.crawl_delay(token) if robots is not None and token != GLOBAL_TOKEN else None
+        return self._delays[key]
+
+    def _fast_gaps(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Per client with a Crawl-delay: how many intervals between its requests were too short."""
+        pairs = rows.select("robots_host", "token").unique()
+        limits = [
+            (host, token, delay * self.crawl_delay_tolerance)
+            for host, token in pairs.iter_rows()
+            if (delay := self._crawl_delay(host, token))
+        ]
+        empty = pl.DataFrame(schema={"ip": pl.String, "user_agent": pl.String, "fast_gaps": pl.Int64})
+        if not limits:
+            return empty
+        limit_frame = pl.DataFrame(
+            limits, schema={"robots_host": pl.String, "token": pl.String, "min_gap": pl.Float64}, orient="row"
+        )
+        timed = rows.select(*CLIENT_KEY, "robots_host", "token", "time").join(
+            limit_frame, on=["robots_host", "token"], how="inner", nulls_equal=True
+        )
+        return timed.group_by(CLIENT_KEY).agg(
+            fast_gaps=(
+                pl.col("time").sort().diff().dt.total_microseconds() / 1e6 < pl.col("min_gap").first()
+            ).sum().cast(pl.Int64)
+        )
 
     @staticmethod
     def _batch_totals(rows: pl.DataFrame) -> pl.DataFrame:

@@ -20,6 +20,7 @@ VERDICT_ORDER: dict[str, int] = {"allow": 0, "monitor": 1, "block": 2}
 #: Kinds of client that match no catalogue entry (catalogue matches use the crawler's category).
 HUMAN = "human"  # browser user agent, behaves like a person
 AUTOMATED = "automated"  # browser user agent, behaves like a program (no assets, many pages, traps)
+BROWSER = "browser"  # browser user agent, too little traffic to tell a person from a program
 UNKNOWN = "unknown"  # neither a known crawler nor a browser (custom or empty user agent)
 
 

@@ -4,10 +4,11 @@ Order of precedence (the default policy in rules/policy.yaml):
 1. an allowlist entry always wins (allow);
 2. catalogue categories the policy blocks outright (block);
 3. a honeypot hit (block): no person follows an invisible link robots.txt forbids;
-4. robots.txt violations by anything that is not a person (block);
+4. robots.txt violations by anything that is not (possibly) a person (block);
 5. people (allow): robots.txt governs crawlers, not a browser on /cart;
-6. a crawler that obeyed robots.txt (allow);
-7. everything else (monitor).
+6. a crawler that obeyed robots.txt and its Crawl-delay, unless its category is monitored
+   anyway (scanners) (allow);
+7. everything else (monitor), including browser user agents with too little traffic to tell.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from botguard.catalog import Crawler
 from botguard.config import Settings
-from botguard.judge.records import AUTOMATED, HUMAN, UNKNOWN, ClientVerdict, Evidence, Verdict
+from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, UNKNOWN, ClientVerdict, Evidence, Verdict
 
 #: A browser's user agent: "Mozilla/5.0 (...)" plus a rendering engine or browser token.
 BROWSER_RE = re.compile(r"^Mozilla/\d\.\d \(.*(?:Gecko|Chrome|Safari|Firefox|Edg|OPR|Trident|MSIE)", re.ASCII)
@@ -53,6 +54,7 @@ class ClientFacts:
     pages: int
     referers: int
     client_errors: int
+    fast_gaps: int  # intervals shorter than the Crawl-delay asked of it (times the tolerance)
 
     @property
     def compliance(self) -> float | None:
@@ -65,14 +67,18 @@ class ClientFacts:
         return self.first_other is None or self.first_robots <= self.first_other
 
     @property
-    def mean_gap_seconds(self) -> float | None:
-        if self.requests < 2:
-            return None
-        return (self.last_seen - self.first_seen).total_seconds() / (self.requests - 1)
+    def seconds_per_page(self) -> float:
+        """Time span over pages requested: how long a page is 'read' on average."""
+        return (self.last_seen - self.first_seen).total_seconds() / max(self.pages, 1)
 
 
 def client_kind(facts: ClientFacts, settings: Settings) -> str:
-    """The category a client reports: its crawler's, or human / automated / unknown."""
+    """The category a client reports: its crawler's, or human / automated / browser / unknown.
+
+    A browser user agent is only called a person on positive evidence (it loads page assets or
+    follows links); with too little traffic to tell, it is `browser` and never blocked for
+    robots.txt rules, because a person opening a bookmarked /cart looks just like that.
+    """
     if facts.crawler is not None:
         return facts.crawler.category
     if not BROWSER_RE.match(facts.user_agent):
@@ -82,11 +88,17 @@ def client_kind(facts: ClientFacts, settings: Settings) -> str:
         return AUTOMATED
     if facts.pages > rules.max_pages_without_assets and facts.assets == 0:
         return AUTOMATED
+    if facts.requests >= 3 and facts.client_errors / facts.requests >= 0.8:
+        return AUTOMATED  # probing for paths that do not exist (/.env, /wp-login.php ...)
+    if facts.pages >= 5 and facts.seconds_per_page < rules.min_seconds_per_page:
+        return AUTOMATED  # nobody reads five pages at a second each
     asset_share = facts.assets / facts.requests
     referer_share = facts.referers / facts.requests
-    if facts.pages >= 10 and asset_share < rules.min_asset_share and referer_share < rules.min_referer_share:
+    if asset_share >= rules.min_asset_share or referer_share >= rules.min_referer_share:
+        return HUMAN
+    if facts.pages >= 10:
         return AUTOMATED
-    return HUMAN
+    return BROWSER
 
 
 def _allowlisted(facts: ClientFacts, settings: Settings) -> str | None:
@@ -143,12 +155,13 @@ def _violation_reasons(rule_counts: list[tuple[str, int]]) -> list[str]:
     return reasons
 
 
-def _crawl_delay_reason(facts: ClientFacts, asked: float | None, tolerance: float) -> str | None:
-    gap = facts.mean_gap_seconds
-    if asked is None or gap is None or facts.requests < 5:
+def _crawl_delay_reason(facts: ClientFacts, asked: float | None) -> str | None:
+    """Crawl-delay is ignored when a fifth or more of the intervals (at least 3) are too short."""
+    intervals = facts.requests - 1
+    if asked is None or intervals < 3:
         return None
-    if gap < asked * tolerance:
-        return f"ignored Crawl-delay: {asked:g} s asked, {gap:.1f} s observed"
+    if facts.fast_gaps >= max(3, 0.2 * intervals):
+        return f"ignored Crawl-delay: {asked:g} s asked, {facts.fast_gaps} of {intervals} intervals shorter"
     return None
 
 
@@ -163,7 +176,7 @@ def judge_client(
     kind = client_kind(facts, settings)
     policy = settings.policy
     asked_delay = crawl_delay(facts.host, facts.token) if facts.crawler is not None else None
-    delay_reason = _crawl_delay_reason(facts, asked_delay, policy.crawl_delay_tolerance)
+    delay_reason = _crawl_delay_reason(facts, asked_delay)
     reasons: list[str] = []
     verdict: Verdict
     allowlisted = _allowlisted(facts, settings)
@@ -175,16 +188,23 @@ def judge_client(
         verdict = "block"
         reasons = [f"hit honeypot ({facts.honeypot} request{'s' if facts.honeypot != 1 else ''})"]
         reasons += _violation_reasons(rule_counts)
-    elif kind != HUMAN and facts.disallowed >= policy.block_min_disallowed:
+    elif kind not in (HUMAN, BROWSER) and facts.disallowed >= policy.block_min_disallowed:
         verdict, reasons = "block", _violation_reasons(rule_counts)
     elif kind == HUMAN:
         verdict, reasons = "allow", ["browses like a person (loads assets or follows links)"]
-    elif facts.crawler is not None and facts.disallowed == 0:
+    elif (
+        facts.crawler is not None
+        and facts.disallowed == 0
+        and delay_reason is None
+        and kind not in policy.monitor_categories
+    ):
         verdict = "allow"
         reasons = [f"obeyed robots.txt ({facts.judged} requests judged)" if facts.judged else "nothing robots.txt forbids"]
     else:
         verdict = "monitor"
-        reasons = [_monitor_reason(facts, kind)]
+        reasons = [_monitor_reason(facts, kind, kind in policy.monitor_categories)]
+        if kind == BROWSER and facts.disallowed:
+            reasons += _violation_reasons(rule_counts)
     if delay_reason and not allowlisted:
         reasons.append(delay_reason)
     if facts.robots_fetched and not facts.robots_fetched_first and verdict != "allow":
@@ -216,11 +236,17 @@ def judge_client(
     )
 
 
-def _monitor_reason(facts: ClientFacts, kind: str) -> str:
+def _monitor_reason(facts: ClientFacts, kind: str, monitored_category: bool) -> str:
     if kind == AUTOMATED:
+        if facts.requests and facts.client_errors / facts.requests >= 0.8:
+            return f"browser user agent probing for missing paths ({facts.client_errors} of {facts.requests} requests 4xx)"
         return "browser user agent but behaves like a program (no assets, no referers)"
+    if kind == BROWSER:
+        return "browser user agent; too little traffic to tell a person from a program"
     if kind == UNKNOWN:
         return "not a known crawler and not a browser" if facts.user_agent else "sent no user agent"
+    if facts.disallowed == 0 and monitored_category:
+        return f"{kind}: obeyed robots.txt, but its category is monitored"
     return f"{kind} crawler; no robots.txt violation seen"
 
 
