@@ -53,9 +53,12 @@ SOURCES = (
 )
 
 #: ai.robots.txt names that are ordinary words: matched case-sensitively as whole tokens only,
-#: so "LCC" never fires inside a Windows "SLCC1" and "Spider" never inside "Baiduspider".
-AI_WORD_NAMES = frozenset({"Spider", "Code", "Cursor", "Operator", "Trae", "LCC", "YaK", "UseAI",
-                           "Devin", "OpenAI", "NovaAct", "Lightpanda", "Awario", "Anomura"})
+#: so "Cursor" never fires inside another word.
+AI_WORD_NAMES = frozenset({"Cursor", "Devin", "OpenAI", "NovaAct", "Lightpanda", "Awario", "Anomura"})
+
+#: ai.robots.txt names too generic to identify a user agent at all ("LCC" is in every Windows
+#: "SLCC1", "Spider" in thousands of agents): kept as robots.txt tokens with no patterns.
+AI_TOKEN_ONLY = frozenset({"Spider", "LCC", "Operator", "Code", "YaK", "UseAI", "Trae"})
 
 #: crawler-user-agents patterns that fire on real browsers, rewritten (None drops the pattern).
 MONPERRUS_OVERRIDES: dict[str, str | None] = {
@@ -151,7 +154,7 @@ def merge_ai_robots(entries: list[Crawler], robots: dict[str, dict]) -> list[Cra
             name=_unique_name(out, key),
             operator=_clean_operator(info.get("operator", "")),
             category=_ai_category(info.get("function", "")),
-            patterns=(_token_pattern(key),),
+            patterns=() if key in AI_TOKEN_ONLY else (_token_pattern(key),),
             robots_token=token,
             respects_robots=_respect(info.get("respect", "")),
             verification=None,
