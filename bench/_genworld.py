@@ -163,7 +163,7 @@ class Tally:
     disallowed: int = 0
     honeypot: int = 0
     invalid: int = 0
-    robots_first: bool | None = None  # was the client's first request /robots.txt?
+    robots_first: bool | None = None  # was the client's first request /robots.txt? (None: never fetched)
     first_seen: int | None = None
     last_seen: int | None = None
 

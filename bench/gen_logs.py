@@ -263,7 +263,7 @@ def client_truth(client: Client, tz: timezone) -> dict:
     t = client.tally
     return {
         "ip": client.ip, "user_agent": client.ua, "class": client.cls, "crawler": client.crawler,
-        "requests": t.requests, "robots_fetches": t.robots_fetches, "robots_fetched_first": t.robots_first,
+        "requests": t.requests, "robots_fetches": t.robots_fetches, "robots_fetched_first": t.robots_first if t.robots_fetches else None,
         "disallowed_requests": t.disallowed, "honeypot_requests": t.honeypot, "invalid_requests": t.invalid,
         "first_seen": iso(t.first_seen, tz), "last_seen": iso(t.last_seen, tz),
         "expected_verdicts": expected_verdicts(client),
