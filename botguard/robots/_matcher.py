@@ -31,7 +31,9 @@ def path_params_query(url: str) -> str:
     '/a/b?c=d'
     """
     if url[:1] == "/" and url[1:2] != "/":
-        path = url  # the common case: a request target taken from an access log
+        if "#" not in url and "\x00" not in url:
+            return url  # the common case: a clean request target taken from an access log
+        path = url
     else:
         path = _slow_path(url)
     hash_pos = path.find("#")
@@ -44,12 +46,15 @@ def path_params_query(url: str) -> str:
 
 def _slow_path(url: str) -> str:
     search_start = 2 if url[:2] == "//" else 0
-    early = _PATH_START.search(url, search_start)
-    protocol_end = url.find("://", search_start)
-    if protocol_end < 0 or (early is not None and early.start() < protocol_end):
-        protocol_end = search_start  # "://" after the path starts is not a scheme separator
+    if url.startswith(("https://", "http://")):
+        protocol_end = url.find("://") + 3  # no "/?;" can come before this "://"
     else:
-        protocol_end += 3
+        early = _PATH_START.search(url, search_start)
+        protocol_end = url.find("://", search_start)
+        if protocol_end < 0 or (early is not None and early.start() < protocol_end):
+            protocol_end = search_start  # "://" after the path starts is not a scheme separator
+        else:
+            protocol_end += 3
     start_match = _PATH_START.search(url, protocol_end)
     if start_match is None:
         return "/"
@@ -155,7 +160,7 @@ class GroupMatcher:
     an empty pattern have priority 0 and never decide (an empty ``Disallow:`` allows all).
     """
 
-    __slots__ = ("_rules", "_root", "_flat", "_any_disallow")
+    __slots__ = ("_rules", "_root", "_flat", "_any_disallow", "_flat_match", "_allow_at")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         entries: list[tuple[int, int, str, Rule]] = []
@@ -174,8 +179,14 @@ class GroupMatcher:
         self._rules: tuple[Rule, ...] = tuple(e[3] for e in entries)
         self._any_disallow = any(r.directive != ALLOW for r in self._rules)
         self._root = _Node([(rank, e[2], e[3]) for rank, e in enumerate(entries)], 0)
-        # Fast path: a typical robots.txt needs one regex call per path.
+        # Fast path: a typical robots.txt needs one regex call per path; ``_allow_at`` maps the
+        # matched alternative (``lastindex``, 1-based) straight to the verdict.
         self._flat = self._root.children is None
+        self._flat_match = None
+        if self._flat and entries:
+            self._flat_match = re.compile(
+                "|".join(f"({pattern_regex(e[2])})" for e in entries), re.DOTALL).match
+        self._allow_at = (True,) + tuple(r.directive == ALLOW for r in self._rules)
 
     def _rank(self, path: str) -> int | None:
         node: _Node | None = self._root
@@ -202,5 +213,21 @@ class GroupMatcher:
         """Only the verdict: True when allowed."""
         if not self._any_disallow:
             return True
+        if self._flat:
+            m = self._flat_match(path)  # type: ignore[misc]
+            return m is None or self._allow_at[m.lastindex]
         rank = self._rank(path)
         return rank is None or self._rules[rank].directive == ALLOW
+
+    def allowed_many(self, paths: Sequence[str]) -> list[bool]:
+        """``decide_allowed`` over many paths, with the per-call lookups hoisted."""
+        if not self._any_disallow:
+            return [True] * len(paths)
+        if not self._flat:
+            return [self.decide_allowed(p) for p in paths]
+        match, allow_at = self._flat_match, self._allow_at
+        out = []
+        for path in paths:
+            m = match(path)  # type: ignore[misc]
+            out.append(m is None or allow_at[m.lastindex])
+        return out

@@ -183,8 +183,7 @@ class RobotsTxt:
 
     def allowed_many(self, user_agent: str, urls: Sequence[str]) -> list[bool]:
         """``is_allowed`` for many URLs of one agent: the matcher is looked up once."""
-        decide, extract = self._matcher(user_agent).decide_allowed, path_params_query
-        return [decide(extract(url)) for url in urls]
+        return self._matcher(user_agent).allowed_many([path_params_query(url) for url in urls])
 
     def explain_many(self, user_agent: str, urls: Sequence[str]) -> list[Rule | None]:
         """``explain`` for many URLs of one agent."""
