@@ -246,7 +246,8 @@ def _monitor_reason(facts: ClientFacts, kind: str, monitored_category: bool) -> 
     if kind == UNKNOWN:
         return "not a known crawler and not a browser" if facts.user_agent else "sent no user agent"
     if facts.disallowed == 0 and monitored_category:
-        return f"{kind}: obeyed robots.txt, but its category is monitored"
+        obeyed = f", obeyed robots.txt ({facts.judged} requests judged)" if facts.judged else ""
+        return f"{kind}: category monitored by policy{obeyed}"
     return f"{kind} crawler; no robots.txt violation seen"
 
 

@@ -42,7 +42,7 @@ def _crawler_table(crawlers: tuple[CrawlerRollup, ...], limit: int) -> Table:
         ("clients", "right"), ("IPs", "right"), ("requests", "right"), ("disallowed", "right"),
         ("compliance", "right"),
     ]:  # fmt: skip
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=True)  # type: ignore[arg-type]
     for rollup in crawlers[:limit]:
         table.add_row(
             Text(rollup.verdict, style=VERDICT_STYLE[rollup.verdict]),
@@ -72,7 +72,7 @@ def _client_table(clients: tuple[ClientVerdict, ...], limit: int) -> Table:
         ("verdict", "left"), ("score", "right"), ("ip", "left"), ("client", "left"), ("category", "left"),
         ("requests", "right"), ("disallowed", "right"), ("robots.txt", "left"), ("why", "left"),
     ]:  # fmt: skip
-        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=header != "why")  # type: ignore[arg-type]
     for client in clients[:limit]:
         fetched = "no" if not client.robots_fetched else ("first" if client.robots_fetched_first else "late")
         table.add_row(
@@ -91,8 +91,14 @@ def _client_table(clients: tuple[ClientVerdict, ...], limit: int) -> Table:
     return table
 
 
+#: Width used when the output is not a terminal (a file, a pipe): wide enough for one row a line.
+PIPE_WIDTH = 180
+
+
 def write_table(result: ScanResult, out: TextIO, *, top: int = 20, width: int | None = None) -> None:
     """Summary, crawler roll-up and the top clients, as rich tables."""
+    if width is None and not (hasattr(out, "isatty") and out.isatty()):
+        width = PIPE_WIDTH
     console = Console(file=out, width=width, highlight=False, soft_wrap=False)
     console.print(_summary(result))
     console.print()
