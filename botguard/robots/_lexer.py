@@ -177,45 +177,29 @@ _FAST_LINE = re.compile(
 _FAST_KINDS = tuple(kind for kind, _ in KEY_SPELLINGS)
 
 
-def directives(body: bytes) -> tuple[list[tuple[int, str, bytes]], int, int, int]:
-    """Every directive line as (line number, kind, value), plus the other lines' counts.
+def rows(body: bytes) -> list[tuple[bytes, bytes, bytes, bytes, bytes, bytes]]:
+    """One tuple per line: ``(user-agent, allow, disallow, sitemap, value, other)``.
 
-    Returns ``(directives, unknown, skipped, lines)``. Unknown keys come back with kind
-    ``"unknown:<lower-cased key>"`` so callers can pick out e.g. Crawl-delay. Equivalent to
-    mapping :func:`key_value` and :func:`key_kind` over :func:`split_lines`, only faster.
+    Exactly one of the four key groups is non-empty when the line took the fast path (then
+    ``value`` is its raw, unstripped value); otherwise ``other`` holds the whole line for
+    :func:`slow_directive`. Line numbers are the 1-based positions in the list, as Google counts.
     """
     body = strip_bom(body)
-    out: list[tuple[int, str, bytes]] = []
-    unknown = skipped = 0
     if b"\x00" in body or len(body) > MAX_LINE_BYTES:
-        rows = [(b"", b"", b"", b"", b"", line) for line in split_lines(body)]
-    else:
-        if b"\r" in body:  # CRLF is one line end, a lone CR is one too: same numbering
-            body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        rows = _FAST_LINE.findall(body)
-    kinds = _FAST_KINDS
-    for number, row in enumerate(rows, 1):
-        value = row[4]
-        for index in range(4):
-            if row[index]:
-                out.append((number, kinds[index], value.strip()))
-                break
-        else:
-            line = row[5]
-            if not line or line[0] == 35:  # blank or "#..." at column 0: nothing to count
-                continue
-            kv = key_value(line)
-            if kv is None:
-                stripped = row[5].strip()
-                if stripped and not stripped.startswith(b"#"):
-                    skipped += 1
-                continue
-            kind = key_kind(kv[0])
-            if kind is UNKNOWN:
-                unknown += 1
-                kind = "unknown:" + kv[0].lower().decode("ascii", "replace")
-            out.append((number, kind, kv[1]))
-    return out, unknown, skipped, len(rows)
+        return [(b"", b"", b"", b"", b"", line) for line in split_lines(body)]
+    if b"\r" in body:  # CRLF is one line end, a lone CR is one too: same numbering
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return _FAST_LINE.findall(body)
+
+
+def slow_directive(line: bytes) -> tuple[str, bytes, bytes] | None:
+    """(kind, lower-cased key, value) for a line the fast path did not take; None if no directive."""
+    if not line or line[0] == 35:  # blank or "#..." at column 0
+        return None
+    kv = key_value(line)
+    if kv is None:
+        return None
+    return key_kind(kv[0]), kv[0].lower(), kv[1]
 
 
 def needs_escaping(body: bytes) -> bool:

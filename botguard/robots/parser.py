@@ -55,6 +55,12 @@ def _crawl_delay(value: bytes) -> float | None:
     return delay if math.isfinite(delay) and delay >= 0 else None
 
 
+def _is_junk(line: bytes) -> bool:
+    """A non-blank, non-comment line that holds no directive (counted, never raised)."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith(b"#") and lx.key_value(line) is None
+
+
 class _GroupBuilder:
     """Mutable accumulator used only while parsing."""
 
@@ -108,15 +114,33 @@ class RobotsTxt:
     def parse(cls, text: str | bytes) -> "RobotsTxt":
         """Parse a body (no size limit here: the fetch layer caps at 500 KiB)."""
         body = lx.to_bytes(text)
-        rows, unknown, skipped, n_lines = lx.directives(body)
+        rows = lx.rows(body)
         groups: list[Group] = []
         sitemaps: list[str] = []
         current: _GroupBuilder | None = None
         in_rules = False  # an allow/disallow line was seen since the last user-agent line
-        orphans = 0
+        directives = unknown = orphans = 0
         # Skip the per-value escaping scan when nothing in the body could need it.
         escape = lx.escape_pattern if lx.needs_escaping(body) else bytes.decode
-        for number, kind, value in rows:
+        for number, (ua, allow, disallow, sitemap, value, other) in enumerate(rows, 1):
+            if disallow or allow:
+                kind = lx.DISALLOW if disallow else lx.ALLOW
+                value = value.strip()
+            elif ua:
+                kind, value = lx.USER_AGENT, value.strip()
+            elif sitemap:
+                kind, value = lx.SITEMAP, value.strip()
+            else:
+                found = lx.slow_directive(other)
+                if found is None:
+                    continue
+                kind, key, value = found
+                if kind is lx.UNKNOWN:
+                    unknown += 1
+                    if current is not None and key.startswith(b"crawl-delay") and current.crawl_delay is None:
+                        current.crawl_delay = _crawl_delay(value)
+                    continue
+            directives += 1
             if kind is lx.DISALLOW or kind is lx.ALLOW:
                 if current is None:
                     orphans += 1  # rules before any user-agent line are ignored, as Google does
@@ -130,14 +154,12 @@ class RobotsTxt:
                     current = _GroupBuilder(number)
                     in_rules = False
                 current.agents.append(value.decode("utf-8", "surrogateescape"))
-            elif kind is lx.SITEMAP:
+            else:
                 sitemaps.append(value.decode("utf-8", "surrogateescape"))
-            elif current is not None and kind.startswith("unknown:crawl-delay"):
-                if current.crawl_delay is None:
-                    current.crawl_delay = _crawl_delay(value)
         if current is not None:
             groups.append(current.freeze())
-        stats = ParseStats(n_lines, len(rows) - unknown, unknown, skipped, orphans)
+        skipped = sum(1 for row in rows if row[5] and _is_junk(row[5]))
+        stats = ParseStats(len(rows), directives, unknown, skipped, orphans)
         return cls(groups, sitemaps, stats)
 
     # -- agent selection ---------------------------------------------------------------------
