@@ -18,7 +18,6 @@ Nothing here raises: a line that cannot be read is simply not a directive.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 #: Bytes kept per line: the reference's buffer is 2083 * 8 bytes including the final NUL.
 MAX_LINE_BYTES = 2083 * 8 - 1
@@ -43,7 +42,6 @@ KEY_SPELLINGS: tuple[tuple[str, tuple[bytes, ...]], ...] = (
 )
 
 _ALL_SPELLINGS = tuple(s for _, spellings in KEY_SPELLINGS for s in spellings)
-_KIND_OF_SPELLING = {s: kind for kind, spellings in KEY_SPELLINGS for s in spellings}
 
 _HEX = b"0123456789ABCDEF"
 # A rule value needs rewriting only if it has a non-ASCII byte or a lower-case %-escape.
@@ -150,14 +148,6 @@ def _escape_one(match: re.Match[bytes]) -> bytes:
         return token.upper()
     byte = token[0]
     return bytes((37, _HEX[byte >> 4], _HEX[byte & 15]))
-
-
-def iter_directives(body: bytes) -> Iterator[tuple[int, str, bytes, bytes]]:
-    """Yield (line number, key kind, raw key, value) for every line that holds a directive."""
-    for number, line in enumerate(split_lines(body), 1):
-        kv = key_value(line)
-        if kv is not None:
-            yield number, key_kind(kv[0]), kv[0], kv[1]
 
 
 def _spelling_group(spellings: tuple[bytes, ...]) -> bytes:

@@ -261,8 +261,8 @@ class GroupMatcher:
         """``decide_allowed`` over many paths; compiles first, since a batch is hot by definition."""
         if not self._any_disallow:
             return [True] * len(paths)
-        if len(paths) > COMPILE_AFTER:
-            self.compile()
+        if self._flat and len(paths) > COMPILE_AFTER:
+            self._root.compile()  # trie nodes of huge files still warm up one by one
         match = self._root._match
         if not self._flat or match is None:
             return [self.decide_allowed(p) for p in paths]

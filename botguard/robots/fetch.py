@@ -157,6 +157,9 @@ def scan_fetcher(state_path: str | None, *, session: requests.Session | None = N
 
     def fetch(host: str) -> RobotsTxt | None:
         result = fetch_robots(host, session=session, settings=settings, cache=history)
+        if result.status is None and "://" not in host:  # no answer over HTTPS: the site may be HTTP-only
+            plain = fetch_robots(f"http://{host}/robots.txt", session=session, settings=settings, cache=history)
+            result = plain if plain.status is not None else result
         history.record_fetch(result)
         return None if result.kind == DISALLOW_ALL else effective_robots(result)
 

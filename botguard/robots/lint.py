@@ -29,6 +29,7 @@ KNOWN_EXTENSIONS = frozenset({
 })
 
 WARNING, INFO = "warning", "info"
+_CANONICAL = {kind: spellings[0] for kind, spellings in lx.KEY_SPELLINGS}  # kind -> correct spelling
 
 
 def lint(text: str | bytes) -> list[LintFinding]:
@@ -69,7 +70,7 @@ def _line_findings(body: bytes) -> Iterable[LintFinding]:
 
 
 def _raw_line_findings(number: int, raw: bytes) -> Iterable[LintFinding]:
-    if number > 1 and b"\xef\xbb\xbf" in raw or number == 1 and b"\xef\xbb\xbf" in raw[1:]:
+    if b"\xef\xbb\xbf" in (raw if number > 1 else raw[1:]):  # the file's own BOM is already stripped
         yield LintFinding(number, "bom-mid-file", "byte-order mark inside the file corrupts this line", WARNING)
     if b"\x00" in raw:
         yield LintFinding(number, "nul-byte", "NUL byte: Google's parser ends the line there", WARNING)
@@ -86,7 +87,7 @@ def _key_findings(number: int, line: bytes, key: bytes, kind: str) -> Iterable[L
         yield LintFinding(number, "unknown-directive", f"unknown directive '{text}': ignored by Google", WARNING)
         return
     spelling = lx.canonical_spelling(key)
-    canonical = next(s for _, spellings in lx.KEY_SPELLINGS for s in spellings[:1] if kind == _kind_of(s))
+    canonical = _CANONICAL[kind]
     if spelling != canonical:
         yield LintFinding(number, "key-typo", f"'{text}' is a typo Google accepts as "
                           f"'{canonical.decode()}'; other parsers ignore the line", WARNING)
@@ -96,10 +97,6 @@ def _key_findings(number: int, line: bytes, key: bytes, kind: str) -> Iterable[L
     if b":" not in line.split(b"#", 1)[0]:
         yield LintFinding(number, "missing-colon", "no ':' after the key: Google accepts whitespace, "
                           "other parsers ignore the line", WARNING)
-
-
-def _kind_of(spelling: bytes) -> str:
-    return lx.key_kind(spelling)
 
 
 def _agent_findings(number: int, value: bytes) -> Iterable[LintFinding]:
