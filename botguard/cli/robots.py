@@ -30,6 +30,9 @@ def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_
     """Print allowed/disallowed and the deciding line for each URL (Google's exact rules)."""
     verdicts = tasks.check(tasks.read_file(robots_path), agent, urls)
     click.echo(tasks.format_check(agent, urls, verdicts, fmt))
+    note = tasks.agent_note(agent)
+    if note:
+        click.echo(f"note: {note}", err=True)
     return ExitStatus.OK
 
 

@@ -193,7 +193,8 @@ def _with_signal(groups: list[DocGroup], signal: str) -> tuple[list[DocGroup], l
 def render(doc: RobotsDocument, plan: BlockPlan) -> str:
     """The robots.txt text for a planned model (deterministic: tokens sorted, deduplicated)."""
     out = list(doc.preamble)
-    tokens = sorted({t for t in plan.tokens}, key=str.lower)
+    unique = {t.lower(): t for t in reversed(plan.tokens)}  # case-insensitive: first spelling wins
+    tokens = sorted(unique.values(), key=str.lower)
     if tokens:
         while out and not out[-1].strip():
             out.pop()  # exactly one blank line before the section

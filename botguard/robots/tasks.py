@@ -14,7 +14,7 @@ from pathlib import Path
 from botguard.errors import InputError, Location, UsageError
 from botguard.robots.generate import generate, validate_token
 from botguard.robots.lint import lint
-from botguard.robots.parser import RobotsTxt
+from botguard.robots.parser import RobotsTxt, agent_token
 from botguard.robots.records import LintFinding, Verdict
 
 
@@ -34,6 +34,14 @@ def check(body: bytes, agent: str, urls: Sequence[str]) -> list[Verdict]:
     """The verdict and deciding rule for each URL."""
     robots = RobotsTxt.parse(body)
     return [robots.verdict(agent, url) for url in urls]
+
+
+def agent_note(agent: str) -> str | None:
+    """A hint when ``--agent`` is not a bare product token (it would then match no group)."""
+    if agent and agent_token(agent) == agent:
+        return None
+    return (f"--agent {agent!r} is compared exactly with each group's product token, as Google does; "
+            "pass a token such as 'Googlebot', not a full User-Agent header")
 
 
 def format_check(agent: str, urls: Sequence[str], verdicts: Sequence[Verdict], fmt: str) -> str:

@@ -153,3 +153,15 @@ def test_generate_category_from_catalogue() -> None:
     assert r.exit_code == 0, r.output
     assert not RobotsTxt.parse(r.stdout).is_allowed("GPTBot", "/")
     assert run_cli("robots", "generate", "--category", "no-such").exit_code == 2
+
+
+def test_check_warns_about_full_user_agent_strings() -> None:
+    """A full UA string as --agent matches no group (Google semantics): say so on stderr."""
+    r = run_cli("robots", "check", "--robots", SHOP, "--agent", "Mozilla/5.0 (compatible; GPTBot/1.0)", "/")
+    assert r.exit_code == 0 and r.stdout.startswith("allowed") and "product token" in r.stderr, r.output
+
+
+def test_generate_dedupes_tokens_case_insensitively() -> None:
+    """GPTBot and gptbot are one token: one group."""
+    r = run_cli("robots", "generate", "--agent", "GPTBot", "--agent", "gptbot")
+    assert r.stdout.lower().count("user-agent: gptbot") == 1, r.output
