@@ -93,8 +93,9 @@ def tokens_from_scan(path: str) -> list[str]:
         if not isinstance(crawler, dict) or crawler.get("verdict") != "block":
             continue
         token = crawler.get("robots_token") or _catalog_token(crawler.get("name"))
-        if token is None and isinstance(crawler.get("name"), str):
-            token = crawler["name"]
+        name = crawler.get("name")
+        if token is None and isinstance(name, str) and agent_token(name) == name and name:
+            token = name  # the name is itself a valid token; names like "AI2Bot" are skipped
         if token is not None:
             try:
                 tokens.append(validate_token(token, path))
