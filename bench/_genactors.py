@@ -57,6 +57,16 @@ class Ctx:
                 for spec in specs for ip in unique_ips(self.rng, spec.ranges, max(1, round(spec.ips * self.scale)))]
 
 
+def names_and_cum_weights(table: tuple[tuple[str, int], ...]) -> tuple[tuple[str, ...], list[int]]:
+    """Split a (name, weight) table for `rng.choices(names, cum_weights=...)` (no re-summing per draw)."""
+    names, cum, total = [], [], 0
+    for name, weight in table:
+        total += weight
+        names.append(name)
+        cum.append(total)
+    return tuple(names), cum
+
+
 def url(path: str) -> str:
     """Absolute URL of a site path, as a referer."""
     return f"https://{SITE}{path}"
@@ -98,7 +108,7 @@ def polite_targets(ctx: Ctx, k: int) -> list[Target]:
             out.append(rng.choice(site.redirects))
         else:
             page = rng.choice(site.pages)
-            out.append(page._replace(status=304, size=0) if r > 0.9 else page)
+            out.append(Target(page.path, 304, 0) if r > 0.9 else page)  # conditional GET
     return out
 
 
@@ -123,8 +133,11 @@ class Humans:
         self.fresh = 0  # distinct human clients created (each gets a never-used address)
         self.offset = ctx.rng.randrange(1 << 24)
         self.returning: list[Client] = []
-        self.ua_names, self.ua_weights = zip(*BROWSER_UAS)
-        self.ref_names, self.ref_weights = zip(*SEARCH_REFERERS)
+        self.ua_names, self.ua_cum = names_and_cum_weights(BROWSER_UAS)
+        self.ref_names, self.ref_cum = names_and_cum_weights(SEARCH_REFERERS)
+        css_url = url(ctx.site.core_assets[0][0].path)  # fonts are requested by the stylesheet
+        self.assets = [(asset, Target(asset.path, 304, 0), css_url if from_css else None)
+                       for asset, from_css in ctx.site.core_assets]
         self.sessions = [self._start() for _ in range(active)]
 
     def _address(self, k: int) -> str:
@@ -143,7 +156,7 @@ class Humans:
         if self.returning and rng.random() < 0.15:
             client = rng.choice(self.returning)
         else:
-            ua = rng.choices(self.ua_names, self.ua_weights)[0]
+            ua = rng.choices(self.ua_names, cum_weights=self.ua_cum)[0]
             client = Client(self._address(self.fresh), ua, "human", None, "star", self.tally)
             self.fresh += 1
         return Session(client, "HTTP/2.0" if rng.random() < 0.7 else "HTTP/1.1")
@@ -179,7 +192,7 @@ class Humans:
     def _page_view(self, session: Session, s: float) -> list[Event]:
         ctx, rng, client, proto = self.ctx, self.ctx.rng, session.client, session.proto
         method, page = self._pick_page(session)
-        referer = (rng.choices(self.ref_names, self.ref_weights)[0] if session.last_path is None
+        referer = (rng.choices(self.ref_names, cum_weights=self.ref_cum)[0] if session.last_path is None
                    else url(session.last_path))
         events = [ctx.event(0.0, client, page, method, proto, referer)]
         t = rng.uniform(0.05, 0.4) * s
@@ -190,11 +203,10 @@ class Humans:
         page_url = url(page.path)
         cold = session.views == 0
         if page.status != 404 or cold:
-            for asset, from_css in ctx.site.core_assets:
+            for asset, revalidated, css_url in self.assets:
                 if cold or rng.random() < 0.15:  # warm cache: most assets not requested, some revalidated
-                    target = asset if cold else asset._replace(status=304, size=0)
-                    ref = url(ctx.site.core_assets[0][0].path) if from_css else page_url
-                    events.append(ctx.event(t, client, target, "GET", proto, ref))
+                    events.append(ctx.event(t, client, asset if cold else revalidated, "GET", proto,
+                                            css_url or page_url))
                     t += rng.uniform(0.01, 0.15) * s
         for image in page.images:
             events.append(ctx.event(t, client, image, "GET", proto, page_url))
@@ -392,7 +404,6 @@ class Scanners:
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
         self.recent: list[Client] = []  # scanners come back: 30% of bursts reuse a recent client
-        self.not_found = Target("/", 404, 5_131)
 
     def _client(self, ua: str) -> Client:
         rng = self.ctx.rng
@@ -416,7 +427,7 @@ class Scanners:
         client = (rng.choice(probe_uas) if probe_uas and rng.random() < 0.3
                   else self._client(rng.choice(SCANNER_PROBE_UAS[:4])))
         paths = rng.sample(SCANNER_PATHS, rng.randrange(3, 16))
-        return [ctx.event(t, client, self.not_found._replace(path=p), "POST" if p == "/xmlrpc.php" else "GET")
+        return [ctx.event(t, client, Target(p, 404, 5_131), "POST" if p == "/xmlrpc.php" else "GET")
                 for t, p in zip(offsets(rng, len(paths), 0.05, 0.8, s), paths)]
 
 
