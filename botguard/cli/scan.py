@@ -44,7 +44,7 @@ def command(
     emit(lambda out: writer(result, out), output)
     for source, line_no, text in result.malformed_examples[:show_malformed]:
         click.echo(f"malformed {source}:{line_no}: {text!r}", err=True)
-    if fail_on and any(client.verdict == fail_on for client in result.clients):
+    if fail_on and result.verdict_counts()[fail_on]:
         return ExitStatus.FAIL_ON
     return ExitStatus.OK
 

@@ -5,15 +5,15 @@ Public door: :func:`judge_batches` folds parsed log batches into a :class:`ScanR
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 import polars as pl
 
 from botguard.catalog import Catalog
 from botguard.config import Settings
-from botguard.judge.aggregate import Aggregator, RobotsLookup, RuleRef
+from botguard.judge.aggregate import CLIENT_KEY, Aggregator, RobotsLookup
 from botguard.judge.records import (
+    CLIENT_SCHEMA,
     VERDICT_ORDER,
     ClientVerdict,
     CrawlerRollup,
@@ -21,10 +21,11 @@ from botguard.judge.records import (
     ScanResult,
     ScanSummary,
 )
-from botguard.judge.verdict import CrawlDelayLookup, facts_from_row, judge_client
+from botguard.judge.verdict import judge_clients
 from botguard.logs.records import Batch, ParseStats
 
 __all__ = [
+    "CLIENT_SCHEMA",
     "ClientVerdict",
     "CrawlerRollup",
     "Evidence",
@@ -33,86 +34,119 @@ __all__ = [
     "judge_batches",
 ]
 
-
-def _crawl_delay_lookup(robots_for: RobotsLookup) -> CrawlDelayLookup:
-    def lookup(host: str | None, token: str) -> float | None:
-        robots = robots_for(host)
-        return robots.crawl_delay(token) if robots is not None else None
-
-    return lookup
+col = pl.col
 
 
-def _rule_counts_by_client(agg: Aggregator) -> dict[tuple[str, str], list[tuple[str, int]]]:
-    grouped: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
-    counts = agg.rule_counts()
-    if counts is not None:
-        for ip, ua, rule_id, count in counts.iter_rows():
-            grouped[(ip, ua)].append((agg.rules[rule_id].text, count))
-    return grouped
-
-
-def _evidence_by_client(agg: Aggregator) -> dict[tuple[str, str], tuple[Evidence, ...]]:
-    grouped: dict[tuple[str, str], list[Evidence]] = defaultdict(list)
+def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
+    """(ip, user_agent) -> evidence: list of the earliest disallowed requests with their rule."""
+    schema = {"ip": pl.String, "user_agent": pl.String, "evidence": CLIENT_SCHEMA["evidence"]}
     frame = agg.evidence()
-    if frame is not None:
-        for ip, ua, time, method, target, status, rule_id in frame.sort("time").iter_rows():
-            rule: RuleRef | None = agg.rules[rule_id] if rule_id is not None else None
-            grouped[(ip, ua)].append(
-                Evidence(time, method, target, status, rule.text if rule else "", rule.line if rule else None)
+    if frame is None or frame.height == 0:
+        return pl.DataFrame(schema=schema)
+    return (
+        frame.join(agg.rules_frame(), on="rule_id", how="left")
+        .sort("time")
+        .group_by(CLIENT_KEY, maintain_order=True)
+        .agg(
+            evidence=pl.struct(
+                col("time"),
+                col("method"),
+                col("target"),
+                col("status").cast(pl.Int64),
+                col("rule").fill_null(""),
+                col("line").cast(pl.Int64),
             )
-    return {key: tuple(items) for key, items in grouped.items()}
+        )
+        .cast(schema)  # type: ignore[arg-type]
+    )
 
 
-def _rollups(clients: list[ClientVerdict], agg: Aggregator) -> list[CrawlerRollup]:
-    by_name: dict[str, list[ClientVerdict]] = defaultdict(list)
-    for client in clients:
-        if client.crawler is not None:
-            by_name[client.crawler].append(client)
+_VERDICT_RANK = pl.col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.Int8)
+
+
+def _client_frame(agg: Aggregator, settings: Settings) -> pl.DataFrame:
+    """One row per client with CLIENT_SCHEMA's columns, harshest verdict first."""
+    totals = agg.totals()
+    if totals is None:
+        return pl.DataFrame(schema=CLIENT_SCHEMA)
+    judged = judge_clients(
+        totals, agg.crawler_frame(), agg.crawl_delays(), agg.rules_frame(), agg.rule_counts(), settings
+    )
+    judged = judged.join(_evidence_lists(agg), on=CLIENT_KEY, how="left")
+    null = pl.lit(None)
+    frame = judged.select(
+        "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
+        "robots_fetched_first", col("disallowed").alias("disallowed_requests"),
+        col("honeypot").alias("honeypot_requests"), "compliance", null.alias("verified"),
+        null.alias("identity"), null.alias("asn"), null.alias("as_org"), null.alias("country"),
+        "score", "verdict", "reasons", "first_seen", "last_seen",
+        col("evidence").fill_null(pl.lit([], CLIENT_SCHEMA["evidence"])), "robots_token",
+        col("judged").alias("judged_requests"), col("invalid").alias("invalid_requests"),
+    ).cast(CLIENT_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+    return frame.sort(
+        [_VERDICT_RANK, "score", "requests", "ip", "user_agent"], descending=[True, True, True, False, False]
+    )
+
+
+def _rollups(clients: pl.DataFrame, agg: Aggregator) -> tuple[CrawlerRollup, ...]:
+    """One roll-up per catalogue crawler seen, harshest verdict first."""
+    members = clients.filter(col("crawler").is_not_null())
+    if members.height == 0:
+        return ()
+    grouped = members.group_by("crawler").agg(
+        clients=pl.len(),
+        ips=col("ip").n_unique(),
+        requests=col("requests").sum(),
+        judged=col("judged_requests").sum(),
+        disallowed=col("disallowed_requests").sum(),
+        blocked=(col("verdict") == "block").sum(),
+        all_blocked_verified=(col("verified").filter(col("verdict") == "block").fill_null(False)).all(),
+        worst=_VERDICT_RANK.max(),
+    )
     entries = {c.name: c for c in agg.crawlers if c is not None}
+    names = {rank: verdict for verdict, rank in VERDICT_ORDER.items()}
     rollups = []
-    for name, members in by_name.items():
-        entry = entries[name]
-        judged = sum(m.judged_requests for m in members)
-        disallowed = sum(m.disallowed_requests for m in members)
-        verdict, reasons = _crawler_verdict(members, entry.verification is not None)
+    for row in grouped.iter_rows(named=True):
+        entry = entries[row["crawler"]]
+        verdict, reasons = _crawler_verdict(
+            row["clients"], row["blocked"], names[row["worst"]], entry.verification is not None,
+            row["all_blocked_verified"],
+        )  # fmt: skip
+        judged, disallowed = row["judged"], row["disallowed"]
         rollups.append(
             CrawlerRollup(
-                name=name,
+                name=entry.name,
                 operator=entry.operator,
                 category=entry.category,
                 robots_token=entry.robots_token,
-                clients=len(members),
-                ips=len({m.ip for m in members}),
-                requests=sum(m.requests for m in members),
+                clients=row["clients"],
+                ips=row["ips"],
+                requests=row["requests"],
                 disallowed_requests=disallowed,
                 compliance=None if judged == 0 else round((judged - disallowed) / judged, 4),
-                verdict=verdict,
+                verdict=verdict,  # type: ignore[arg-type]
                 reasons=reasons,
             )
         )
     rollups.sort(key=lambda r: (-VERDICT_ORDER[r.verdict], -r.requests, r.name))
-    return rollups
+    return tuple(rollups)
 
 
-def _crawler_verdict(members: list[ClientVerdict], verifiable: bool) -> tuple[str, tuple[str, ...]]:
+def _crawler_verdict(
+    clients: int, blocked: int, worst: str, verifiable: bool, blocked_verified: bool
+) -> tuple[str, tuple[str, ...]]:
     """A crawler is blocked by name only when its blocked clients cannot be impostors.
 
     Operators that publish IP ranges or reverse-DNS names can be impersonated cheaply, and
     blocking their user agent would also block the real crawler, so until identity
     verification proves the offenders genuine, only the offending clients (by IP) are blocked.
     """
-    blocked = [m for m in members if m.verdict == "block"]
-    worst = max(members, key=lambda m: VERDICT_ORDER[m.verdict]).verdict
     if not blocked:
-        return worst, (f"{len(members)} client(s), none blocked",)
-    share = f"{len(blocked)} of {len(members)} client(s) blocked"
-    if verifiable and not all(m.verified for m in blocked):
+        return worst, (f"{clients} client(s), none blocked",)
+    share = f"{blocked} of {clients} client(s) blocked"
+    if verifiable and not blocked_verified:
         return "monitor", (share, "offenders not verified as the real operator: blocking them by IP only")
     return "block", (share,)
-
-
-def _sort_key(client: ClientVerdict) -> tuple[int, int, int, str, str]:
-    return (-VERDICT_ORDER[client.verdict], -client.score, -client.requests, client.ip, client.user_agent)
 
 
 def judge_batches(
@@ -129,36 +163,21 @@ def judge_batches(
     for batch in batches:
         stats.merge(batch.stats)
         agg.add(batch.requests)
-    totals = agg.totals()
-    rows = totals.iter_rows(named=True) if totals is not None else iter(())
-    rule_counts = _rule_counts_by_client(agg)
-    evidence = _evidence_by_client(agg)
-    delay = _crawl_delay_lookup(robots_for)
-    clients = [
-        judge_client(
-            facts_from_row(row, agg.crawlers),
-            rule_counts.get((row["ip"], row["user_agent"]), []),
-            evidence.get((row["ip"], row["user_agent"]), ()),
-            settings,
-            delay,
-        )
-        for row in rows
-    ]
-    clients.sort(key=_sort_key)
+    clients = _client_frame(agg, settings)
     summary = ScanSummary(
         lines=stats.lines,
         parsed=stats.parsed,
         malformed=stats.malformed,
         invalid_requests=stats.invalid_requests,
-        clients=len(clients),
-        first_seen=totals.get_column("first_seen").min() if totals is not None else None,  # type: ignore[arg-type]
-        last_seen=totals.get_column("last_seen").max() if totals is not None else None,  # type: ignore[arg-type]
+        clients=clients.height,
+        first_seen=clients.get_column("first_seen").min() if clients.height else None,  # type: ignore[arg-type]
+        last_seen=clients.get_column("last_seen").max() if clients.height else None,  # type: ignore[arg-type]
         robots={},
     )
     return ScanResult(
         summary=summary,
-        clients=tuple(clients),
-        crawlers=tuple(_rollups(clients, agg)),
+        clients=clients,
+        crawlers=_rollups(clients, agg),
         malformed_examples=tuple(stats.malformed_examples),
         malformed_by_reason=tuple(sorted(stats.malformed_by_reason.items())),
     )

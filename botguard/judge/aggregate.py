@@ -29,6 +29,13 @@ _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 #: Keys of one client.
 CLIENT_KEY = ["ip", "user_agent"]
 
+#: Per-batch partial results are folded together every this many batches: often enough to
+#: bound memory by the number of clients, rarely enough that re-grouping costs little.
+MERGE_EVERY = 8
+
+#: Distinct targets remembered per (host, token) before the memo starts afresh (memory bound).
+MEMO_LIMIT = 400_000
+
 #: How many example disallowed requests each client keeps as evidence.
 EVIDENCE_PER_CLIENT = 3
 
@@ -61,10 +68,13 @@ class Aggregator:
     _ua_crawler: dict[str, int] = field(default_factory=dict)
     _delays: dict[tuple[str | None, str], float | None] = field(default_factory=dict)
     _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
-    _judged: pl.DataFrame | None = None  # memo: (host_key, token, target) -> allowed, rule_id
+    _memo: dict[tuple[str | None, str], dict[str, tuple[bool | None, int | None]]] = field(default_factory=dict)
     _totals: pl.DataFrame | None = None
     _rule_counts: pl.DataFrame | None = None
     _evidence: pl.DataFrame | None = None
+    _pending_totals: list[pl.DataFrame] = field(default_factory=list)
+    _pending_counts: list[pl.DataFrame] = field(default_factory=list)
+    _pending_evidence: list[pl.DataFrame] = field(default_factory=list)
 
     # ------------------------------------------------------------ identify
     def _crawler_id(self, crawler: Crawler | None) -> int:
@@ -109,53 +119,64 @@ class Aggregator:
             self.rules.append(ref)
         return known
 
-    def _judge_new(self, pending: pl.DataFrame) -> pl.DataFrame:
-        """Run the robots.txt engine on (host, token, target) triples not judged before."""
-        hosts, tokens, targets, allowed, rule_ids = [], [], [], [], []
-        for (host, token), group in pending.group_by(["robots_host", "token"]):
-            paths = group.get_column("target").to_list()
+    def _verdicts(self, host: str | None, token: str, paths: list[str]) -> list[tuple[bool | None, int | None]]:
+        """(allowed, rule_id) for each path, from the memo or the robots.txt engine."""
+        memo = self._memo.setdefault((host, token), {})
+        fresh = [path for path in paths if path not in memo]
+        if fresh:
             robots = self.robots_for(host)
             if robots is None:
-                verdicts: list[bool | None] = [None] * len(paths)
-                ids: list[int | None] = [None] * len(paths)
+                memo.update(dict.fromkeys(fresh, (None, None)))
             else:
-                verdicts = list(robots.allowed_many(token, paths))
-                ids = [None] * len(paths)
-                blocked = [i for i, ok in enumerate(verdicts) if not ok]
-                if blocked:
-                    rules = robots.explain_many(token, [paths[i] for i in blocked])
-                    for i, rule in zip(blocked, rules):
-                        if rule is not None:
-                            text = f"{rule.directive.capitalize()}: {rule.pattern}"
-                            ids[i] = self._rule_id(RuleRef(host, rule.line, text))
+                allowed = robots.allowed_many(token, fresh)
+                blocked = [path for path, ok in zip(fresh, allowed) if not ok]
+                rule_of = dict(zip(blocked, robots.explain_many(token, blocked))) if blocked else {}
+                for path, ok in zip(fresh, allowed):
+                    rule = rule_of.get(path)
+                    rule_id = None
+                    if rule is not None:
+                        rule_id = self._rule_id(RuleRef(host, rule.line, f"{rule.directive.capitalize()}: {rule.pattern}"))
+                    memo[path] = (ok, rule_id)
+            if len(memo) > MEMO_LIMIT:  # bound memory on huge logs: start afresh, correctness is unchanged
+                self._memo[(host, token)] = {path: memo[path] for path in paths}
+                memo = self._memo[(host, token)]
+        return [memo[path] for path in paths]
+
+    def _judge(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """allowed/rule_id per row; robots.txt fetches and invalid requests are not judged.
+
+        Each distinct (host, token, target) of the batch is judged once (memoised across
+        batches in plain dicts) and the answers are joined back onto the rows.
+        """
+        keys = ["robots_host", "token", "target"]
+        distinct = (
+            rows.filter(is_valid & ~is_robots & pl.col("target").is_not_null())
+            .group_by(["robots_host", "token"])
+            .agg(pl.col("target").unique())
+        )
+        hosts: list[str | None] = []
+        tokens: list[str] = []
+        targets: list[str] = []
+        verdicts: list[tuple[bool | None, int | None]] = []
+        for host, token, paths in distinct.iter_rows():
+            verdicts += self._verdicts(host, token, paths)
             hosts += [host] * len(paths)
             tokens += [token] * len(paths)
             targets += paths
-            allowed += verdicts
-            rule_ids += ids
-        return pl.DataFrame(
-            {"robots_host": hosts, "token": tokens, "target": targets, "allowed": allowed, "rule_id": rule_ids},
-            schema={
-                "robots_host": pl.String,
-                "token": pl.String,
-                "target": pl.String,
-                "allowed": pl.Boolean,
-                "rule_id": pl.Int32,
+        lookup = pl.DataFrame(
+            {
+                "robots_host": hosts,
+                "token": tokens,
+                "target": targets,
+                "allowed": [allowed for allowed, _ in verdicts],
+                "rule_id": [rule_id for _, rule_id in verdicts],
             },
-        )
-
-    def _judge(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """allowed/rule_id per row; robots.txt fetches and invalid requests are not judged."""
-        keys = ["robots_host", "token", "target"]
-        wanted = rows.filter(is_valid & ~is_robots & pl.col("target").is_not_null()).select(keys).unique()
-        if self._judged is not None:
-            wanted = wanted.join(self._judged.select(keys), on=keys, how="anti", nulls_equal=True)
-        if wanted.height:
-            fresh = self._judge_new(wanted)
-            self._judged = fresh if self._judged is None else pl.concat([self._judged, fresh])
-        if self._judged is None:
-            return rows.with_columns(allowed=pl.lit(None, pl.Boolean), rule_id=pl.lit(None, pl.Int32))
-        return rows.join(self._judged, on=keys, how="left", nulls_equal=True)
+            schema={
+                "robots_host": pl.String, "token": pl.String, "target": pl.String,
+                "allowed": pl.Boolean, "rule_id": pl.Int32,
+            },
+        )  # fmt: skip
+        return rows.join(lookup, on=keys, how="left", nulls_equal=True)
 
     def _robots_host(self) -> pl.Expr:
         """The host whose robots.txt governs a row: one for all rows unless judging per host."""
@@ -221,6 +242,7 @@ class Aggregator:
             crawler_id=pl.col("crawler_id").first(),
             token=pl.col("token").first(),
             host=pl.col("host").drop_nulls().first(),
+            robots_host=pl.col("robots_host").drop_nulls().first(),
             requests=pl.len().cast(pl.Int64),
             first_seen=pl.col("time").min(),
             last_seen=pl.col("time").max(),
@@ -239,55 +261,110 @@ class Aggregator:
         )
 
     def _merge_totals(self, fresh: pl.DataFrame) -> None:
-        if self._totals is None:
-            self._totals = fresh
+        self._pending_totals.append(fresh)
+        if len(self._pending_totals) >= MERGE_EVERY:
+            self._flush_totals()
+
+    def _flush_totals(self) -> None:
+        """Fold the pending per-batch totals into one row per client (sums, mins, maxes)."""
+        parts = ([self._totals] if self._totals is not None else []) + self._pending_totals
+        self._pending_totals = []
+        if not parts:
             return
-        both = pl.concat([self._totals, fresh])
-        sums = [c for c, t in fresh.schema.items() if t == pl.Int64]
-        self._totals = both.group_by(CLIENT_KEY).agg(
+        if len(parts) == 1:
+            self._totals = parts[0]
+            return
+        columns = parts[0].columns
+        sums = [c for c, t in parts[0].schema.items() if t == pl.Int64]
+        self._totals = pl.concat(parts).group_by(CLIENT_KEY).agg(
             pl.col("crawler_id").first(),
             pl.col("token").first(),
-            pl.col("host").drop_nulls().first(),
+            pl.col("host", "robots_host").drop_nulls().first(),
             pl.col("first_seen", "first_robots", "first_other").min(),
             pl.col("last_seen").max(),
             *[pl.col(c).sum() for c in sums],
-        )
+        ).select(columns)
 
     def _merge_rule_counts(self, rows: pl.DataFrame) -> None:
-        counts = (
+        self._pending_counts.append(
             rows.filter(pl.col("rule_id").is_not_null() & pl.col("disallowed"))
             .group_by([*CLIENT_KEY, "rule_id"])
             .agg(count=pl.len().cast(pl.Int64))
         )
-        if self._rule_counts is not None:
-            counts = pl.concat([self._rule_counts, counts]).group_by([*CLIENT_KEY, "rule_id"]).agg(pl.col("count").sum())
-        self._rule_counts = counts
+        if len(self._pending_counts) >= MERGE_EVERY:
+            self._flush_rule_counts()
+
+    def _flush_rule_counts(self) -> None:
+        parts = ([self._rule_counts] if self._rule_counts is not None else []) + self._pending_counts
+        self._pending_counts = []
+        if parts:
+            self._rule_counts = pl.concat(parts).group_by([*CLIENT_KEY, "rule_id"]).agg(pl.col("count").sum())
 
     def _merge_evidence(self, rows: pl.DataFrame) -> None:
-        examples = (
+        self._pending_evidence.append(
             rows.filter(pl.col("disallowed"))
             .select(*CLIENT_KEY, "time", "method", "target", "status", "rule_id")
             .group_by(CLIENT_KEY, maintain_order=True)
             .head(EVIDENCE_PER_CLIENT)
         )
-        if self._evidence is not None:
-            examples = (
-                pl.concat([self._evidence, examples])
-                .sort("time")
-                .group_by(CLIENT_KEY, maintain_order=True)
-                .head(EVIDENCE_PER_CLIENT)
+        if len(self._pending_evidence) >= MERGE_EVERY:
+            self._flush_evidence()
+
+    def _flush_evidence(self) -> None:
+        parts = ([self._evidence] if self._evidence is not None else []) + self._pending_evidence
+        self._pending_evidence = []
+        if parts:
+            self._evidence = (
+                pl.concat(parts).sort("time").group_by(CLIENT_KEY, maintain_order=True).head(EVIDENCE_PER_CLIENT)
             )
-        self._evidence = examples
 
     # ------------------------------------------------------------ results
     def totals(self) -> pl.DataFrame | None:
         """One row per client with every counter (None when no request was parsed)."""
+        self._flush_totals()
         return self._totals
 
     def rule_counts(self) -> pl.DataFrame | None:
         """(ip, user_agent, rule_id, count) for every disallowed request."""
+        self._flush_rule_counts()
         return self._rule_counts
+
+    def crawl_delays(self) -> pl.DataFrame:
+        """(robots_host, token, delay): the Crawl-delay robots.txt asks of each token seen."""
+        rows = [(host, token, delay) for (host, token), delay in self._delays.items() if delay]
+        schema = {"robots_host": pl.String, "token": pl.String, "delay": pl.Float64}
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def crawler_frame(self) -> pl.DataFrame:
+        """crawler_id -> name, operator, category, robots_token, verifiable (null entries: no crawler)."""
+        entries = list(enumerate(self.crawlers))
+        return pl.DataFrame(
+            {
+                "crawler_id": [i for i, _ in entries],
+                "crawler": [c.name if c else None for _, c in entries],
+                "operator": [c.operator if c else None for _, c in entries],
+                "crawler_category": [c.category if c else None for _, c in entries],
+                "robots_token": [c.robots_token if c else None for _, c in entries],
+                "verifiable": [c is not None and c.verification is not None for _, c in entries],
+            },
+            schema={
+                "crawler_id": pl.Int32, "crawler": pl.String, "operator": pl.String,
+                "crawler_category": pl.String, "robots_token": pl.String, "verifiable": pl.Boolean,
+            },
+        )  # fmt: skip
+
+    def rules_frame(self) -> pl.DataFrame:
+        """rule_id -> rule text and line, for reasons and evidence."""
+        return pl.DataFrame(
+            {
+                "rule_id": list(range(len(self.rules))),
+                "rule": [r.text for r in self.rules],
+                "line": [r.line for r in self.rules],
+            },
+            schema={"rule_id": pl.Int32, "rule": pl.String, "line": pl.Int64},
+        )
 
     def evidence(self) -> pl.DataFrame | None:
         """Up to EVIDENCE_PER_CLIENT earliest disallowed requests per client."""
+        self._flush_evidence()
         return self._evidence

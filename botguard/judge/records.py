@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+
+import polars as pl
 
 Verdict = Literal["allow", "monitor", "block"]
 
@@ -38,7 +40,7 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class ClientVerdict:
-    """What one client did and what botguard would do about it."""
+    """What one client did and what botguard would do about it (a row of ScanResult.clients)."""
 
     ip: str
     user_agent: str
@@ -65,6 +67,59 @@ class ClientVerdict:
     asn: int | None = None
     as_org: str | None = None
     country: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "ClientVerdict":
+        """A row of the clients frame (``rows(named=True)``) as a record."""
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values["reasons"] = tuple(values["reasons"])
+        values["evidence"] = tuple(Evidence(**item) for item in values["evidence"])
+        return cls(**values)
+
+
+#: Columns of ScanResult.clients, in order: the scan-JSON client keys first (DESIGN.md), then
+#: the ones later stages use. Identity columns stay null until the identity stage fills them.
+CLIENT_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),
+    "crawler": pl.String(),
+    "operator": pl.String(),
+    "category": pl.String(),
+    "requests": pl.Int64(),
+    "robots_fetched": pl.Int64(),
+    "robots_fetched_first": pl.Boolean(),
+    "disallowed_requests": pl.Int64(),
+    "honeypot_requests": pl.Int64(),
+    "compliance": pl.Float64(),
+    "verified": pl.Boolean(),
+    "identity": pl.String(),
+    "asn": pl.Int64(),
+    "as_org": pl.String(),
+    "country": pl.String(),
+    "score": pl.Int64(),
+    "verdict": pl.String(),
+    "reasons": pl.List(pl.String()),
+    "first_seen": pl.Datetime("us", "UTC"),
+    "last_seen": pl.Datetime("us", "UTC"),
+    "evidence": pl.List(
+        pl.Struct(
+            {
+                "time": pl.Datetime("us", "UTC"),
+                "method": pl.String(),
+                "target": pl.String(),
+                "status": pl.Int64(),
+                "rule": pl.String(),
+                "line": pl.Int64(),
+            }
+        )
+    ),
+    "robots_token": pl.String(),
+    "judged_requests": pl.Int64(),
+    "invalid_requests": pl.Int64(),
+}
+
+#: The first columns of CLIENT_SCHEMA are the scan-JSON client keys.
+CLIENT_JSON_KEYS: tuple[str, ...] = tuple(CLIENT_SCHEMA)[: tuple(CLIENT_SCHEMA).index("evidence") + 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +155,24 @@ class ScanSummary:
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """Everything a scan found, in the order reports show it (harshest verdict first)."""
+    """Everything a scan found, in the order reports show it (harshest verdict first).
+
+    ``clients`` is a polars frame with :data:`CLIENT_SCHEMA` (one row per client) so that
+    reports and storage handle 100k clients column-wise; :meth:`client_rows` gives records.
+    """
 
     summary: ScanSummary
-    clients: tuple[ClientVerdict, ...]
+    clients: pl.DataFrame
     crawlers: tuple[CrawlerRollup, ...]
     malformed_examples: tuple[tuple[str, int, str], ...] = ()
     malformed_by_reason: tuple[tuple[str, int], ...] = ()
+
+    def client_rows(self, limit: int | None = None) -> list[ClientVerdict]:
+        """The first `limit` clients (all when None) as records."""
+        frame = self.clients if limit is None else self.clients.head(limit)
+        return [ClientVerdict.from_row(row) for row in frame.rows(named=True)]
+
+    def verdict_counts(self) -> dict[str, int]:
+        """Number of clients per verdict (every verdict present, zero when none)."""
+        counts = dict(self.clients.get_column("verdict").value_counts().iter_rows())
+        return {verdict: int(counts.get(verdict, 0)) for verdict in VERDICT_ORDER}

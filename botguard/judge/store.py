@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botguard.judge.records import ScanResult
-from botguard.judge.values import client_value, crawler_value, summary_value
+from botguard.judge.values import client_json_lines, crawler_value, summary_value
 from botguard.state import State
 
 #: Older scans are pruned past this many, so a cron job's database stays small.
@@ -53,12 +53,10 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
             (datetime.now(UTC).isoformat(), json.dumps(paths), json.dumps(summary_value(result.summary))),
         )
         scan_id = int(cursor.lastrowid or 0)
+        keys = result.clients.select("ip", "user_agent", "verdict", "score").rows()
         conn.executemany(
             "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                (scan_id, c.ip, c.user_agent, c.verdict, c.score, json.dumps(client_value(c), ensure_ascii=False))
-                for c in result.clients
-            ),
+            ((scan_id, *key, data) for key, data in zip(keys, client_json_lines(result.clients), strict=True)),
         )
         conn.executemany(
             "INSERT INTO scan_crawlers (scan_id, name, verdict, data) VALUES (?, ?, ?, ?)",

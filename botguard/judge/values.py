@@ -5,15 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from botguard.judge.records import ClientVerdict, CrawlerRollup, Evidence, ScanSummary
+import polars as pl
 
-#: Keys of each client in the scan JSON contract (DESIGN.md), in order.
-CLIENT_KEYS = (
-    "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
-    "robots_fetched_first", "disallowed_requests", "honeypot_requests", "compliance", "verified",
-    "identity", "asn", "as_org", "country", "score", "verdict", "reasons", "first_seen",
-    "last_seen", "evidence",
-)  # fmt: skip
+from botguard.judge.records import CLIENT_JSON_KEYS, CrawlerRollup, ScanSummary
 
 #: Keys of each crawler roll-up in the scan JSON contract.
 CRAWLER_KEYS = (
@@ -24,37 +18,29 @@ CRAWLER_KEYS = (
 #: Keys of the summary in the scan JSON contract.
 SUMMARY_KEYS = ("lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots")
 
+#: Timestamps in every report: ISO 8601, UTC, second resolution, with a Z.
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
 
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, the form every report uses."""
-    if moment is None:
-        return None
-    return moment.isoformat().replace("+00:00", "Z") if moment.tzinfo else moment.isoformat() + "Z"
+    return None if moment is None else moment.strftime(ISO_FORMAT)
 
 
-def evidence_value(item: Evidence) -> dict[str, Any]:
-    return {
-        "time": iso(item.time),
-        "method": item.method,
-        "target": item.target,
-        "status": item.status,
-        "rule": item.rule,
-        "line": item.line,
-    }
+def client_json_frame(clients: pl.DataFrame) -> pl.DataFrame:
+    """The clients frame reduced to the contract's keys, timestamps as ISO strings."""
+    evidence_time = pl.element().struct.with_fields(pl.field("time").dt.strftime(ISO_FORMAT))
+    return clients.select(CLIENT_JSON_KEYS).with_columns(
+        pl.col("first_seen", "last_seen").dt.strftime(ISO_FORMAT),
+        pl.col("evidence").list.eval(evidence_time),
+    )
 
 
-def client_value(client: ClientVerdict) -> dict[str, Any]:
-    value: dict[str, Any] = {}
-    for key in CLIENT_KEYS:
-        raw = getattr(client, key)
-        if key in ("first_seen", "last_seen"):
-            raw = iso(raw)
-        elif key == "reasons":
-            raw = list(raw)
-        elif key == "evidence":
-            raw = [evidence_value(item) for item in raw]
-        value[key] = raw
-    return value
+def client_json_lines(clients: pl.DataFrame) -> list[str]:
+    """One compact JSON object per client, in frame order (polars writes them column-wise)."""
+    if clients.height == 0:
+        return []
+    return client_json_frame(clients).write_ndjson().splitlines()
 
 
 def crawler_value(rollup: CrawlerRollup) -> dict[str, Any]:

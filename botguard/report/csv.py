@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import csv
-import json
-from typing import Any, TextIO
+from typing import TextIO
+
+import polars as pl
 
 from botguard.judge.records import ScanResult
-from botguard.judge.values import CLIENT_KEYS, client_value
+from botguard.judge.values import client_json_frame
 
 #: Cells starting with these are formulas to a spreadsheet; a log writer controls user agents
 #: and paths, so such cells get a leading apostrophe (OWASP's CSV-injection advice).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = r"^[=+\-@\t\r]"
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        value = json.dumps(value, ensure_ascii=False) if not _is_reason_list(value) else "; ".join(value)
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and value != "-":
-        return "'" + value
-    return value
-
-
-def _is_reason_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+def _neutralise(column: str) -> pl.Expr:
+    value = pl.col(column)
+    neutral = pl.when(value.str.contains(_FORMULA_START) & (value != "-")).then("'" + value).otherwise(value)
+    return neutral.alias(column)
 
 
 def write_csv(result: ScanResult, out: TextIO) -> None:
-    """Header of the client JSON keys, then one row per client (reasons joined by '; ')."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CLIENT_KEYS)
-    for client in result.clients:
-        value = client_value(client)
-        writer.writerow([_cell(value[key]) for key in CLIENT_KEYS])
+    """Header of the client JSON keys, then one row per client (reasons joined by '; ',
+    evidence as a JSON array)."""
+    frame = client_json_frame(result.clients)
+    evidence_json = pl.col("evidence").list.eval(pl.element().struct.json_encode()).list.join(",")
+    frame = frame.with_columns(
+        pl.col("reasons").list.join("; "),
+        pl.format("[{}]", evidence_json).alias("evidence"),
+    )
+    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    frame = frame.with_columns([_neutralise(name) for name in text_columns])
+    out.write(frame.write_csv(null_value=""))

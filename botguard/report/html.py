@@ -35,10 +35,10 @@ def write_html(result: ScanResult, out: TextIO, *, top: int = 500) -> None:
         out.write(_cell("-" if r.compliance is None else f"{r.compliance:.1%}") + "</tr>")
     out.write("</table><h2>Clients</h2><table><tr><th>verdict<th>score<th>IP<th>user agent<th>category"
               "<th>requests<th>disallowed<th>reasons</tr>")  # fmt: skip
-    for c in result.clients[:top]:
+    for c in result.client_rows(top):
         out.write("<tr>" + _cell(c.verdict, c.verdict) + _cell(c.score) + _cell(c.ip))
         out.write(_cell(c.user_agent, "ua") + _cell(c.category) + _cell(c.requests) + _cell(c.disallowed_requests))
         out.write(_cell("; ".join(c.reasons)) + "</tr>")
     out.write("</table>")
-    if len(result.clients) > top:
-        out.write(f"<p>{len(result.clients) - top:,} more clients not shown.</p>")
+    if result.clients.height > top:
+        out.write(f"<p>{result.clients.height - top:,} more clients not shown.</p>")

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from botguard.judge.records import ClientVerdict, CrawlerRollup, ScanResult
+from botguard.judge.records import VERDICT_ORDER, ClientVerdict, CrawlerRollup, ScanResult
 from botguard.report._safe import printable
 from botguard.judge.values import iso
 
@@ -21,13 +21,13 @@ def _percent(share: float | None) -> str:
 
 def _summary(result: ScanResult) -> Text:
     s = result.summary
-    counts = {v: sum(1 for c in result.clients if c.verdict == v) for v in ("block", "monitor", "allow")}
+    counts = result.verdict_counts()
     text = Text()
     text.append(f"{s.lines:,} lines", style="bold")
     text.append(f"  {s.parsed:,} parsed  {s.malformed:,} malformed  {s.invalid_requests:,} non-HTTP requests\n")
     text.append(f"{s.clients:,} clients", style="bold")
     text.append(f" (IP + user agent) from {iso(s.first_seen) or '-'} to {iso(s.last_seen) or '-'}\n")
-    for verdict, count in counts.items():
+    for verdict, count in sorted(counts.items(), key=lambda item: -VERDICT_ORDER[item[0]]):
         text.append(f"{verdict} {count:,}", style=VERDICT_STYLE[verdict])
         text.append("  ")
     robots = ", ".join(f"{host}: {src}" for host, src in s.robots.items()) or "none (compliance not judged)"
@@ -66,14 +66,14 @@ def _client_label(client: ClientVerdict) -> Text:
     return Text(printable(client.user_agent, 48) or "(no user agent)", style="dim" if not client.user_agent else "")
 
 
-def _client_table(clients: tuple[ClientVerdict, ...], limit: int) -> Table:
+def _client_table(clients: list[ClientVerdict], total: int) -> Table:
     table = Table(title="Clients (IP + user agent), harshest verdict first", title_justify="left")
     for header, justify in [
         ("verdict", "left"), ("score", "right"), ("ip", "left"), ("client", "left"), ("category", "left"),
         ("requests", "right"), ("disallowed", "right"), ("robots.txt", "left"), ("why", "left"),
     ]:  # fmt: skip
         table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=header != "why")  # type: ignore[arg-type]
-    for client in clients[:limit]:
+    for client in clients:
         fetched = "no" if not client.robots_fetched else ("first" if client.robots_fetched_first else "late")
         table.add_row(
             Text(client.verdict, style=VERDICT_STYLE[client.verdict]),
@@ -86,8 +86,8 @@ def _client_table(clients: tuple[ClientVerdict, ...], limit: int) -> Table:
             fetched,
             Text(printable("; ".join(client.reasons[:2]), 90)),
         )
-    if len(clients) > limit:
-        table.caption = f"{len(clients) - limit:,} more clients: use --top N or --format json|csv"
+    if total > len(clients):
+        table.caption = f"{total - len(clients):,} more clients: use --top N or --format json|csv"
     return table
 
 
@@ -105,4 +105,4 @@ def write_table(result: ScanResult, out: TextIO, *, top: int = 20, width: int | 
     if result.crawlers:
         console.print(_crawler_table(result.crawlers, max(top, 1)))
         console.print()
-    console.print(_client_table(result.clients, max(top, 1)))
+    console.print(_client_table(result.client_rows(max(top, 1)), result.clients.height))
