@@ -23,6 +23,7 @@ from botguard.robots import RobotsTxt
 from botguard.state import State
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?$")
+_PORT_RE = re.compile(r":\d+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +74,13 @@ class RobotsSources:
         self._fetched: dict[str, RobotsTxt | None] = {}
 
     def __call__(self, host: str | None) -> RobotsTxt | None:
+        """The robots.txt of a logged host ("shop.example:443" matches --robots shop.example=FILE)."""
         if host is not None:
             host = host.lower()
-            if host in self._by_host:
-                return self._by_host[host]
+            bare = _PORT_RE.sub("", host)
+            for name in (host, bare):
+                if name in self._by_host:
+                    return self._by_host[name]
             if self._fetch is not None:
                 if host not in self._fetched:
                     self._fetched[host] = self._fetch(host)

@@ -182,7 +182,7 @@ class Aggregator:
         """The host whose robots.txt governs a row: one for all rows unless judging per host."""
         if not self.per_host:
             return pl.lit(None, pl.String)
-        return pl.col("host").str.to_lowercase().str.replace(r":\d+$", "")
+        return pl.col("host").str.to_lowercase()
 
     # ------------------------------------------------------------ aggregate
     def add(self, batch: pl.DataFrame) -> None:

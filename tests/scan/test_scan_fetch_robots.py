@@ -1,0 +1,119 @@
+"""`scan --fetch-robots`: each virtual host's robots.txt fetched from a real local HTTP server."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from botguard.config import load_settings
+from botguard.report import write_json
+from botguard.robots.fetch import scan_fetcher
+from botguard.robots.history import RobotsHistory
+from botguard.scan import RobotsOption, ScanRequest, run_scan
+from botguard.state import State
+from tests.helpers import run_cli
+
+ROBOTS = b"User-agent: GPTBot\nDisallow: /private/\n"
+GPTBOT = "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+
+
+class _Robots(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path == "/robots.txt":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(ROBOTS)
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture()
+def server() -> Iterator[int]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Robots)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _Loopback(HTTPAdapter):
+    """Sends every request for a test host name to a port on 127.0.0.1 (tests never leave loopback)."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        super().__init__(max_retries=0)
+        self.ports = ports
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        url = urlsplit(request.url or "")
+        port = self.ports[url.hostname or ""]
+        request.url = urlunsplit(("http", f"127.0.0.1:{port}", url.path, url.query, ""))
+        return super().send(request, **kwargs)
+
+
+def _scan(log: Path, state: Path, ports: dict[str, int]) -> dict[str, Any]:
+    session = requests.Session()
+    adapter = _Loopback(ports)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    request = ScanRequest(paths=(str(log),), settings=load_settings(), robots=RobotsOption(fetch=True),
+                          log_format="vhost_combined", state_path=str(state))  # fmt: skip
+    result = run_scan(request, fetch=scan_fetcher(str(state), session=session))
+    out = io.StringIO()
+    write_json(result, out)
+    return json.loads(out.getvalue())
+
+
+def _log(tmp_path: Path, host: str) -> Path:
+    log = tmp_path / "vhost.log"
+    log.write_text(
+        f'{host}:443 203.0.113.9 - - [04/Mar/2024:10:00:00 +0100] "GET /private/a HTTP/1.1" 200 5 "-" "{GPTBOT}"\n'
+        f'{host}:443 203.0.113.9 - - [04/Mar/2024:10:00:01 +0100] "GET /public/b HTTP/1.1" 200 5 "-" "{GPTBOT}"\n'
+    )
+    return log
+
+
+def test_fetched_robots_judges_and_is_recorded(server: int, tmp_path: Path) -> None:
+    """The vhost's robots.txt is fetched over real HTTP, used for judging, and kept in history."""
+    state = tmp_path / "state.db"
+    doc = _scan(_log(tmp_path, "site.test"), state, {"site.test": server})
+    (gpt,) = doc["clients"]
+    assert gpt["disallowed_requests"] == 1
+    assert gpt["compliance"] == 0.5
+    assert gpt["evidence"][0]["rule"] == "Disallow: /private/"
+    assert doc["summary"]["robots"] == {"site.test": "https://site.test/robots.txt"}
+    with State(state) as opened:
+        versions = RobotsHistory(opened).versions("site.test")
+    assert len(versions) == 1
+
+
+def test_unreachable_host_judges_nothing(tmp_path: Path) -> None:
+    """A host whose robots.txt cannot be fetched: nobody is accused on the strength of our failure."""
+    doc = _scan(_log(tmp_path, "down.test"), tmp_path / "s.db", {"down.test": 1})  # port 1: refused
+    (gpt,) = doc["clients"]
+    assert gpt["compliance"] is None
+    assert gpt["disallowed_requests"] == 0
+    assert gpt["verdict"] != "block"
+    assert doc["summary"]["robots"] == {"down.test": "unavailable"}
+
+
+def test_fetch_robots_cli_needs_no_robots_option(tmp_path: Path) -> None:
+    """--fetch-robots and --robots exclude each other (exit 2 before any fetch)."""
+    r = run_cli("scan", str(_log(tmp_path, "site.test")), "--fetch-robots", "--robots", "x.txt",
+                "--state", str(tmp_path / "s.db"))  # fmt: skip
+    assert r.exit_code == 2
