@@ -154,6 +154,11 @@ def _value_patterns(var: Variable, stop: str | None) -> tuple[str, str]:
     return f"[^{cls}]*", f"[^{cls}]*"
 
 
+def value_pattern(var: Variable, stop: str | None) -> str:
+    """The pattern of a variable's value inside a piece of line that holds no quotes."""
+    return r'[^"]*' if stop == '"' and var.role not in SHAPED_ROLES else _value_patterns(var, stop)[0]
+
+
 def _check(text: str, tokens: list[str | Variable]) -> None:
     """Reject templates that cannot be parsed unambiguously, with a one-line reason."""
     if not any(isinstance(t, Variable) for t in tokens):

@@ -36,8 +36,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x28\xb5\x2f\xfd", "zstd"),
 )
 _DECOMPRESS_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
-# Bytes that could split lines without ever splitting a field: the first absent one is used.
-_SEPARATORS = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x01", b"\x02", b"\x03")
+_SEPARATOR = b"\x1f"  # ASCII unit separator: splits nothing in a real log line
+_REPLACEMENT = "\ufffd".encode()
 _ROTATED = re.compile(
     r"^(?P<base>.+?)(?:[.-](?P<num>\d{1,4})|[.-](?P<date>\d{8}|\d{4}-\d{2}-\d{2}))?(?P<ext>\.(?:gz|bz2|xz))?$"
 )
@@ -153,28 +153,30 @@ def iter_blocks(stream: BinaryIO, chunk_bytes: int, path: str) -> Iterator[bytes
 def split_lines(data: bytes) -> pl.Series:
     """Lines of ``data`` as a String Series (UTF-8 with replacement, CRLF tolerated).
 
-    Uses polars' CSV reader with a separator byte absent from the block and no quoting, so a
-    line is one field whatever it contains; blank lines stay (as null) so numbering is exact.
+    Uses polars' CSV reader with separator 0x1F and no quoting, so a line is one field whatever
+    it contains; blank lines stay (as null) so numbering is exact.
     """
     if not data:
         return pl.Series("line", [], dtype=pl.String)
     expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    sep = next((s for s in _SEPARATORS if s not in data), None)
-    if sep is not None:
-        lines = pl.read_csv(
-            io.BytesIO(data),
-            has_header=False,
-            separator=sep.decode(),
-            quote_char=None,
-            new_columns=["line"],
-            schema={"line": pl.String},
-            truncate_ragged_lines=True,
-            encoding="utf8-lossy",
-            raise_if_empty=False,
-        ).to_series()
-        if lines.len() == expected:
-            return lines
-    # Fallback (a block holding every separator byte, or a reader quirk): slower but exact.
+    if _SEPARATOR in data:
+        # Leniency: nginx and Apache escape control bytes, so a raw 0x1F only occurs in junk;
+        # it is read like an undecodable byte (U+FFFD) so it cannot split a line in two.
+        data = data.replace(_SEPARATOR, _REPLACEMENT)
+    lines = pl.read_csv(
+        io.BytesIO(data),
+        has_header=False,
+        separator=_SEPARATOR.decode(),
+        quote_char=None,
+        new_columns=["line"],
+        schema={"line": pl.String},
+        truncate_ragged_lines=True,
+        encoding="utf8-lossy",
+        raise_if_empty=False,
+    ).to_series()
+    if lines.len() == expected:
+        return lines
+    # Fallback (a CSV-reader quirk, e.g. a lone carriage return): slower but exact.
     text = data.decode("utf-8", errors="replace").split("\n")
     if data.endswith(b"\n"):
         text.pop()

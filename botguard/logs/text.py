@@ -12,7 +12,8 @@ import polars as pl
 
 from botguard.logs import _malformed
 from botguard.logs._columns import finish
-from botguard.logs._template import Template, compile_template
+from botguard.logs._quoteplan import QuotePlan, build_plan
+from botguard.logs._template import Template, compile_template, tokenize
 from botguard.logs.records import ParseStats
 
 # The ident field (%l) of Apache's formats is written as an unknown variable, i.e. a skipped
@@ -32,10 +33,12 @@ class TemplateFormat:
     template_text: str
     description: str = ""
     template: Template = field(init=False, repr=False, compare=False)
+    plan: QuotePlan | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Compile once (configure once, run many).
         object.__setattr__(self, "template", compile_template(self.template_text))
+        object.__setattr__(self, "plan", build_plan(tokenize(self.template_text)))
 
     def parse_batch(
         self, lines: pl.Series, *, source: str, first_line_no: int = 1
@@ -64,7 +67,11 @@ class TemplateFormat:
         # Over-long lines never reach a regex (bounded cost); they are rejected as too_long.
         long = _malformed.too_long(pl.col("line"))
         rejected = frame.filter(long)
-        fast = _with_groups(frame.filter(~long.fill_null(False)).rechunk(), self.template.fast)
+        todo = frame.filter(~long.fill_null(False)).rechunk()
+        planned = None
+        if self.plan is not None:
+            planned, todo = self.plan.extract(todo)
+        fast = _with_groups(todo, self.template.fast)
         hit = pl.col("_g").struct.field(self.template.roles[0]).is_not_null()
         matched = fast.filter(hit)
         missed = fast.filter(~hit).drop("_g")
@@ -74,7 +81,10 @@ class TemplateFormat:
             matched = pl.concat([matched, slow.filter(hit)]).sort("line_no")
             missed = slow.filter(~hit).drop("_g")
         rejected = pl.concat([rejected, missed]).sort("line_no")
-        return matched.unnest("_g"), rejected
+        matched = matched.unnest("_g")
+        if planned is not None and planned.height:
+            matched = pl.concat([planned, matched.select(planned.columns)]).sort("line_no") if matched.height else planned
+        return matched, rejected
 
 
 def _with_groups(frame: pl.DataFrame, pattern: str) -> pl.DataFrame:

@@ -174,3 +174,37 @@ def test_line_numbers_and_source():
     assert rows["line_no"].to_list() == [1, 3]
     assert rows["source"].to_list() == ["x/access.log"] * 2
     assert stats.malformed_examples == [("x/access.log", 2, "junk")]
+
+
+def _regex_only(name: str):
+    """The same format with its quote-split fast path switched off (regex path only)."""
+    from botguard.logs import FORMATS
+    from botguard.logs.text import TemplateFormat
+
+    fmt = TemplateFormat(name, FORMATS[name].template_text, "regex only")
+    object.__setattr__(fmt, "plan", None)
+    return fmt
+
+
+@pytest.mark.parametrize("name", ["combined", "common", "vhost_combined"])
+def test_quote_split_fast_path_agrees_with_regex(name):
+    """The quote-split fast path and the regex path give identical rows and counts."""
+    import polars as pl
+
+    from botguard.logs import FORMATS
+
+    from .conftest import FIXTURES, SHARED_LOGS
+
+    lines = (FIXTURES / "garbage.log").read_bytes().decode("utf-8", "replace").split("\n")
+    elastic = SHARED_LOGS / "elastic-examples.apache_logs.log"
+    if elastic.is_file():
+        lines += elastic.read_text(errors="replace").splitlines()
+    lines += [combined(r) for r in ("GET / HTTP/1.1", "", "SSH-2.0-Go", r'GET /a\"b HTTP/1.1', r"x\\")]
+    lines += [combined("GET / HTTP/1.1", ua=ua) for ua in (r"a\\", r'a\"', "", r"\\\"", "a b")]
+    lines += ["h.example " + line for line in lines[-10:]] + [line + ' "x" 1' for line in lines[-10:]]
+    series = pl.Series(lines, dtype=pl.String)
+    fast_rows, fast_stats = FORMATS[name].parse_batch(series, source="s")
+    slow_rows, slow_stats = _regex_only(name).parse_batch(series, source="s")
+    assert fast_rows.equals(slow_rows)
+    assert (fast_stats.parsed, fast_stats.malformed_by_reason) == (slow_stats.parsed, slow_stats.malformed_by_reason)
+    assert fast_stats.parsed > 0
