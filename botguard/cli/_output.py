@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import tempfile
@@ -20,12 +19,16 @@ def emit(write: Callable[[TextIO], None], output: str | None) -> None:
         sys.stdout.flush()
         return
     target = Path(output)
-    buffer = io.StringIO()
-    write(buffer)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, target)
     except OSError as exc:
         raise BotguardError(f"cannot write output: {exc.strerror}", Location(output)) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # streamed: a report can be 100 MB
+            write(handle)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BotguardError(f"cannot write output: {exc.strerror}", Location(output)) from None
+        raise

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
-from botguard.judge._columns import has_referer, honeypot_expr, is_asset, is_robots, is_valid
+from botguard.judge._columns import compact_strings, has_referer, honeypot_expr, is_asset, is_robots, is_valid
 from botguard.robots import RobotsTxt
 
 #: Maps a virtual host (None when the log has none) to the robots.txt that governs it.
@@ -261,7 +261,7 @@ class Aggregator:
         )
 
     def _merge_totals(self, fresh: pl.DataFrame) -> None:
-        self._pending_totals.append(fresh)
+        self._pending_totals.append(compact_strings(fresh))
         if len(self._pending_totals) >= MERGE_EVERY:
             self._flush_totals()
 
@@ -287,9 +287,11 @@ class Aggregator:
 
     def _merge_rule_counts(self, rows: pl.DataFrame) -> None:
         self._pending_counts.append(
-            rows.filter(pl.col("rule_id").is_not_null() & pl.col("disallowed"))
-            .group_by([*CLIENT_KEY, "rule_id"])
-            .agg(count=pl.len().cast(pl.Int64))
+            compact_strings(
+                rows.filter(pl.col("rule_id").is_not_null() & pl.col("disallowed"))
+                .group_by([*CLIENT_KEY, "rule_id"])
+                .agg(count=pl.len().cast(pl.Int64))
+            )
         )
         if len(self._pending_counts) >= MERGE_EVERY:
             self._flush_rule_counts()
@@ -302,10 +304,12 @@ class Aggregator:
 
     def _merge_evidence(self, rows: pl.DataFrame) -> None:
         self._pending_evidence.append(
-            rows.filter(pl.col("disallowed"))
-            .select(*CLIENT_KEY, "time", "method", "target", "status", "rule_id")
-            .group_by(CLIENT_KEY, maintain_order=True)
-            .head(EVIDENCE_PER_CLIENT)
+            compact_strings(
+                rows.filter(pl.col("disallowed"))
+                .select(*CLIENT_KEY, "time", "method", "target", "status", "rule_id")
+                .group_by(CLIENT_KEY, maintain_order=True)
+                .head(EVIDENCE_PER_CLIENT)
+            )
         )
         if len(self._pending_evidence) >= MERGE_EVERY:
             self._flush_evidence()
