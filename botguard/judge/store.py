@@ -18,6 +18,9 @@ from botguard.state import State
 #: Older scans are pruned past this many, so a cron job's database stays small.
 KEEP_SCANS = 20
 
+#: Clients serialised and inserted per round.
+CHUNK_ROWS = 20_000
+
 DDL = """
 CREATE TABLE IF NOT EXISTS scans (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -53,11 +56,12 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
             (datetime.now(UTC).isoformat(), json.dumps(paths), json.dumps(summary_value(result.summary))),
         )
         scan_id = int(cursor.lastrowid or 0)
-        keys = result.clients.select("ip", "user_agent", "verdict", "score").rows()
-        conn.executemany(
-            "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data) VALUES (?, ?, ?, ?, ?, ?)",
-            ((scan_id, *key, data) for key, data in zip(keys, client_json_lines(result.clients), strict=True)),
-        )
+        for chunk in result.clients.iter_slices(CHUNK_ROWS):  # bounded memory on 100k+ clients
+            keys = chunk.select("ip", "user_agent", "verdict", "score").rows()
+            conn.executemany(
+                "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data) VALUES (?, ?, ?, ?, ?, ?)",
+                ((scan_id, *key, data) for key, data in zip(keys, client_json_lines(chunk), strict=True)),
+            )
         conn.executemany(
             "INSERT INTO scan_crawlers (scan_id, name, verdict, data) VALUES (?, ?, ?, ?)",
             ((scan_id, r.name, r.verdict, json.dumps(crawler_value(r))) for r in result.crawlers),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from botguard.judge.records import ScanResult
@@ -22,13 +23,23 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _array(items: list[str]) -> str:
-    return "[" + ",".join("\n  " + item for item in items) + ("\n ]" if items else "]")
+#: Clients serialised per round while writing (bounded memory on 100k+ clients).
+CHUNK_ROWS = 20_000
+
+
+def _write_array(out: TextIO, items: Iterable[str]) -> None:
+    separator = "["
+    for item in items:
+        out.write(separator + "\n  " + item)
+        separator = ","
+    out.write("[]" if separator == "[" else "\n ]")
 
 
 def write_json(result: ScanResult, out: TextIO) -> None:
     """Write the document with one client or crawler per line: greppable, fast, valid JSON."""
-    out.write('{"summary": ' + _dump(summary_value(result.summary)))
-    out.write(',\n "clients": ' + _array(client_json_lines(result.clients)))
-    out.write(',\n "crawlers": ' + _array([_dump(crawler_value(c)) for c in result.crawlers]))
+    out.write('{"summary": ' + _dump(summary_value(result.summary)) + ',\n "clients": ')
+    chunks = result.clients.iter_slices(CHUNK_ROWS)
+    _write_array(out, (line for chunk in chunks for line in client_json_lines(chunk)))
+    out.write(',\n "crawlers": ')
+    _write_array(out, (_dump(crawler_value(c)) for c in result.crawlers))
     out.write("\n}\n")
