@@ -33,6 +33,9 @@ class State:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL never corrupts and keeps every committed transaction across a crash
+            # of botguard; only a power cut may lose the newest one (halves a scan's save time).
+            self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as exc:
             raise BotguardError(f"cannot open state database: {exc}", Location(str(self.path))) from exc

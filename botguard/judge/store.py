@@ -34,9 +34,9 @@ CREATE TABLE IF NOT EXISTS scan_clients (
     user_agent TEXT NOT NULL,
     verdict TEXT NOT NULL,
     score INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (scan_id, ip, user_agent)
+    data TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS scan_clients_by_verdict ON scan_clients (scan_id, verdict);
 CREATE TABLE IF NOT EXISTS scan_crawlers (
     scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
