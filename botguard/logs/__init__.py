@@ -21,14 +21,15 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from botguard.errors import InputError, Location
 from botguard.logs.detect import SAMPLE_LINES, detect_format
-from botguard.logs.formats import FORMATS, LogFormat, resolve_format
-from botguard.logs.readers import DEFAULT_CHUNK_BYTES, LineChunk, check_readable, order_paths, read_lines
+from botguard.logs.formats import FORMATS, BlockFormat, LogFormat, resolve_format
+from botguard.logs.readers import DEFAULT_CHUNK_BYTES, check_readable, cut_lines, order_paths, read_blocks, split_lines
 from botguard.logs.records import REQUEST_SCHEMA, Batch, ParseStats
 
 __all__ = [
     "FORMATS",
     "REQUEST_SCHEMA",
     "Batch",
+    "BlockFormat",
     "LogFormat",
     "ParseStats",
     "detect_format",
@@ -72,16 +73,37 @@ def _batches(
 ) -> Iterator[Batch]:
     for path in paths:
         fmt = fixed
-        for chunk in read_lines(path, chunk_bytes=chunk_bytes, batch_lines=batch_lines):
+        line_no = 1
+        for block in read_blocks(path, chunk_bytes=chunk_bytes):
             if fmt is None:
-                fmt = _detect(chunk, json_fields)
-            requests, stats = fmt.parse_batch(chunk.lines, source=chunk.source, first_line_no=chunk.first_line_no)
-            yield Batch(requests, stats)
+                fmt = _detect(block, path, json_fields)
+            for batch in _parse_block(fmt, block, path, line_no, batch_lines):
+                line_no += batch.stats.lines
+                yield batch
 
 
-def _detect(chunk: LineChunk, json_fields: Mapping[str, str] | None) -> LogFormat:
-    """Detect the format of a file from its first chunk (errors name the file)."""
-    sample = [line for line in chunk.lines.head(SAMPLE_LINES * 5).to_list() if line and line.strip()]
+def _parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_lines: int) -> Iterator[Batch]:
+    """Batches of at most ``batch_lines`` lines from one block, via parse_block when offered."""
+    if not isinstance(fmt, BlockFormat):
+        lines = split_lines(block)
+        for offset in range(0, lines.len(), batch_lines):
+            part = lines.slice(offset, batch_lines)
+            yield Batch(*fmt.parse_batch(part, source=source, first_line_no=line_no + offset))
+        return
+    requests, stats = fmt.parse_block(block, source=source, first_line_no=line_no)
+    if stats.lines <= batch_lines:
+        yield Batch(requests, stats)
+        return
+    for part in cut_lines(block, batch_lines):  # rare: a tiny batch size or very short lines
+        requests, stats = fmt.parse_block(part, source=source, first_line_no=line_no)
+        line_no += stats.lines
+        yield Batch(requests, stats)
+
+
+def _detect(block: bytes, source: str, json_fields: Mapping[str, str] | None) -> LogFormat:
+    """Detect the format of a file from its first block (errors name the file)."""
+    head = block[: 1024 * 1024].decode("utf-8", errors="replace").split("\n")[: SAMPLE_LINES * 5]
+    sample = [line.rstrip("\r") for line in head if line.strip()]
     if not sample:  # only blank lines so far: any format counts them the same way
         return FORMATS["combined"]
     candidates = dict(FORMATS)
@@ -90,4 +112,4 @@ def _detect(chunk: LineChunk, json_fields: Mapping[str, str] | None) -> LogForma
     try:
         return candidates[detect_format(sample[:SAMPLE_LINES], candidates)]
     except InputError as exc:
-        raise InputError(exc.message, Location(chunk.source)) from None
+        raise InputError(exc.message, Location(source)) from None

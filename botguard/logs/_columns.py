@@ -12,9 +12,13 @@ kept for malformed examples). Missing roles are simply absent.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import polars as pl
 
 from botguard.logs.records import REQUEST_SCHEMA
+
+STREAMING_ROWS = 20_000  # below this, polars' in-memory engine beats the streaming one
 
 UTC_US = pl.Datetime("us", "UTC")
 TIME_LOCAL_FORMAT = "%d/%b/%Y:%H:%M:%S %z"  # 17/May/2015:10:05:03 +0000 (nginx, Apache %t)
@@ -28,15 +32,15 @@ ABSOLUTE_PARTS_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#]*)(.*)$"
 HOST_PORT_RE = r"^(\[[^\]]*\]|[^:]*):[0-9]*$"
 
 
-def parse_time(raw: pl.DataFrame) -> pl.Expr:
+def parse_time(cols: Collection[str]) -> pl.Expr:
     """The request time in UTC from whichever time field the format logs (null if unparsable)."""
-    if "time_local" in raw.columns:
+    if "time_local" in cols:
         return _time_local(pl.col("time_local"))
-    if "time_iso8601" in raw.columns:
+    if "time_iso8601" in cols:
         return _time_iso(pl.col("time_iso8601"))
-    if "msec" in raw.columns:
+    if "msec" in cols:
         return _time_epoch(pl.col("msec"))
-    if "time_any" in raw.columns:  # JSON logs: the representation varies by server
+    if "time_any" in cols:  # JSON logs: the representation varies by server
         col = pl.col("time_any")
         return pl.coalesce(_time_iso(col), _time_local(col), _time_epoch(col))
     return pl.lit(None, dtype=UTC_US)
@@ -62,50 +66,54 @@ def _time_epoch(col: pl.Expr) -> pl.Expr:
     return pl.when(plausible).then(micros.cast(UTC_US))
 
 
-def request_line(raw: pl.DataFrame) -> pl.Expr:
+def request_line(cols: Collection[str]) -> pl.Expr:
     """The raw request line: logged as ``$request``, or composed from its parts ("" if neither)."""
-    has_parts = any(name in raw.columns for name in ("method", "request_uri", "uri"))
+    has_parts = any(name in cols for name in ("method", "request_uri", "uri"))
     if not has_parts:
-        return pl.col("request").fill_null("") if "request" in raw.columns else pl.lit("")
-    method, target, protocol = _col(raw, "method"), _target_from_parts(raw), _col(raw, "protocol")
+        return pl.col("request").fill_null("") if "request" in cols else pl.lit("")
+    method, target, protocol = _col(cols, "method"), _target_from_parts(cols), _col(cols, "protocol")
     words = pl.concat_str([method, target, protocol], separator=" ", ignore_nulls=True)
     composed = pl.when(method.is_not_null() | target.is_not_null()).then(words)
-    if "request" in raw.columns:
+    if "request" in cols:
         return pl.coalesce(pl.col("request"), composed).fill_null("")
     return composed.fill_null("")
 
 
-def _target_from_parts(raw: pl.DataFrame) -> pl.Expr:
+def _target_from_parts(cols: Collection[str]) -> pl.Expr:
     """$request_uri, else $uri with ?$args when there are args."""
-    target = _col(raw, "request_uri")
-    if "uri" in raw.columns:
-        args = _col(raw, "args")
+    target = _col(cols, "request_uri")
+    if "uri" in cols:
+        args = _col(cols, "args")
         has_args = args.is_not_null() & ~args.is_in(["", "-"])
-        uri = pl.when(has_args).then(pl.concat_str(_col(raw, "uri"), pl.lit("?"), args)).otherwise(_col(raw, "uri"))
+        uri = pl.when(has_args).then(pl.concat_str(_col(cols, "uri"), pl.lit("?"), args)).otherwise(_col(cols, "uri"))
         target = pl.coalesce(target, uri)
     return target
 
 
-def _col(raw: pl.DataFrame, name: str) -> pl.Expr:
-    return pl.col(name) if name in raw.columns else pl.lit(None, dtype=pl.String)
+def _col(cols: Collection[str], name: str) -> pl.Expr:
+    return pl.col(name) if name in cols else pl.lit(None, dtype=pl.String)
 
 
-def request_parts(raw: pl.DataFrame) -> list[pl.Expr]:
+def request_parts(cols: Collection[str]) -> list[pl.Expr]:
     """Provisional method/target/protocol (and any extra word) of each request.
 
     From the logged request line when there is one, else from the logged parts
     ($request_method, $request_uri, ...); ``_from_parts`` tells which.
     """
-    split = pl.col("_request").str.split_exact(" ", 3)
-    fields = [split.struct.field(f"field_{i}") for i in range(4)]
+    fields = [pl.col(f"_w{i}") for i in range(4)]  # the words of _request, see split_words()
     names = ("_method", "_target", "_protocol", "_extra")
-    if not any(name in raw.columns for name in ("method", "request_uri", "uri")):
+    if not any(name in cols for name in ("method", "request_uri", "uri")):
         return [f.alias(name) for f, name in zip(fields, names)] + [pl.lit(False).alias("_from_parts")]
-    from_parts = _col(raw, "request").is_null()
-    parts = [_col(raw, "method"), _target_from_parts(raw), _col(raw, "protocol"), pl.lit(None, dtype=pl.String)]
+    from_parts = _col(cols, "request").is_null()
+    parts = [_col(cols, "method"), _target_from_parts(cols), _col(cols, "protocol"), pl.lit(None, dtype=pl.String)]
     return [
         pl.when(from_parts).then(part).otherwise(f).alias(name) for f, part, name in zip(fields, parts, names)
     ] + [from_parts.alias("_from_parts")]
+
+
+def split_words() -> pl.Expr:
+    """The first four space-separated words of ``_request`` as a struct of ``_w0``.. ``_w3``."""
+    return pl.col("_request").str.split_exact(" ", 3).struct.rename_fields([f"_w{i}" for i in range(4)]).alias("_words")
 
 
 def request_validity() -> pl.Expr:
@@ -134,26 +142,31 @@ def request_validity() -> pl.Expr:
     )
 
 
-def absolute_form(frame: pl.DataFrame) -> pl.DataFrame:
-    """Reduce absolute-form targets (``http://host/p?q``) to ``/p?q``, keeping their host.
+def absolute_form(requests: pl.DataFrame) -> pl.DataFrame:
+    """Reduce absolute-form targets (``http://host/p?q``) to ``/p?q``; their host fills a null host.
 
-    Only the (rare) rows whose target does not start with ``/`` are examined, so the common
-    case costs one ``starts_with``.
+    Only the (rare) valid rows whose target does not start with ``/`` are examined, so the
+    common case costs one ``starts_with``.
     """
-    candidates = frame.select(
-        (pl.col("_valid") & ~pl.col("_target").str.starts_with("/")).arg_true()
+    candidates = requests.select(
+        (pl.col("valid_request") & ~pl.col("target").str.starts_with("/")).arg_true()
     ).to_series()
     if candidates.len() == 0:
-        return frame.with_columns(_target_host=pl.lit(None, dtype=pl.String))
-    subset = frame[candidates].select(pl.col("_target").str.extract_groups(ABSOLUTE_PARTS_RE).alias("g")).unnest("g")
-    path = subset["2"]
-    path = pl.select(
-        pl.when(path.is_null()).then(None).when(path.str.starts_with("/")).then(path)
-        .otherwise(pl.concat_str(pl.lit("/"), path))
-    ).to_series()
-    targets = frame["_target"].scatter(candidates, pl.select(pl.coalesce(path, frame["_target"][candidates])).to_series())
-    hosts = pl.Series("_target_host", [None] * frame.height, dtype=pl.String).scatter(candidates, subset["1"])
-    return frame.with_columns(targets.alias("_target"), hosts)
+        return requests
+    subset = requests[candidates].select(
+        pl.col("target"), pl.col("host"), pl.col("target").str.extract_groups(ABSOLUTE_PARTS_RE).alias("g")
+    ).unnest("g")
+    fixed = subset.select(
+        target=pl.when(pl.col("2").is_null())
+        .then(pl.col("target"))
+        .when(pl.col("2").str.starts_with("/"))
+        .then(pl.col("2"))
+        .otherwise(pl.concat_str(pl.lit("/"), pl.col("2"))),
+        host=pl.coalesce(pl.col("host"), normalize_host(pl.col("1"))),
+    )
+    return requests.with_columns(
+        requests["target"].scatter(candidates, fixed["target"]), requests["host"].scatter(candidates, fixed["host"])
+    )
 
 
 def normalize_host(host: pl.Expr) -> pl.Expr:
@@ -163,9 +176,9 @@ def normalize_host(host: pl.Expr) -> pl.Expr:
     return pl.when(host.is_in(["", "-"])).then(None).otherwise(host)
 
 
-def host_column(raw: pl.DataFrame) -> pl.Expr:
+def host_column(cols: Collection[str]) -> pl.Expr:
     """The virtual host the format logs ($host, then Host header, then server_name)."""
-    present = [pl.col(name) for name in ("host", "http_host", "server_name") if name in raw.columns]
+    present = [pl.col(name) for name in ("host", "http_host", "server_name") if name in cols]
     if not present:
         return pl.lit(None, dtype=pl.String)
     return pl.coalesce([pl.when(~c.is_in(["", "-"])).then(c) for c in present])
@@ -176,25 +189,24 @@ def dash_to_empty(col: pl.Expr) -> pl.Expr:
     return pl.when(col == "-").then(pl.lit("")).otherwise(col)
 
 
-def finish(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Typed rows in :data:`REQUEST_SCHEMA`, and the rows that failed with their reason.
+def typed(lazy: pl.LazyFrame, cols: Collection[str]) -> pl.LazyFrame:
+    """Add the typed helper columns (``_time``, ``_status``, ... ``_valid``) and ``_reason``.
 
-    Returns ``(requests, failed)`` where ``failed`` has ``line_no``, ``line`` and ``reason``.
-    Runs on polars' streaming engine, which spreads each step over all cores.
+    Lazy, so a format can fuse it with its own extraction into one streaming query. ``_reason``
+    is null for rows that become requests, else why the row is malformed.
     """
-    bytes_raw = _col(raw, "body_bytes") if "body_bytes" in raw.columns else _col(raw, "bytes_sent")
-    status_raw = _col(raw, "status")
+    bytes_raw = _col(cols, "body_bytes") if "body_bytes" in cols else _col(cols, "bytes_sent")
+    status_raw = _col(cols, "status")
     status = pl.when(status_raw != "-").then(status_raw.cast(pl.Int16, strict=False))
-    frame = (
-        raw.lazy()
-        .with_columns(
-            _time=parse_time(raw),
-            _request=request_line(raw),
+    return (
+        lazy.with_columns(
+            _time=parse_time(cols),
+            _request=request_line(cols),
             _status=status,
             # Leniency: "-" (aborted request) is an unknown status, not a malformed line.
             _status_ok=status_raw.is_null() | (status_raw == "-") | status.is_between(100, 999),
             _bytes=pl.when(bytes_raw.is_null() | (bytes_raw == "-")).then(0).otherwise(bytes_raw.cast(pl.Int64, strict=False)),
-            _host=host_column(raw),
+            _host=host_column(cols),
         )
         .with_columns(
             _reason=pl.when(pl.col("_time").is_null())
@@ -203,23 +215,21 @@ def finish(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             .then(pl.lit("bad_status"))
             .when(pl.col("_bytes").is_null())
             .then(pl.lit("bad_bytes"))
-            .when(pl.col("ip").is_null() | (pl.col("ip") == ""))
-            .then(pl.lit("missing_ip"))
+            .when(_col(cols, "ip").is_null() | (_col(cols, "ip") == ""))
+            .then(pl.lit("missing_ip")),
+            _words=split_words(),
         )
-        .collect(engine="streaming")
-    )
-    failed = frame.filter(pl.col("_reason").is_not_null()).select("line_no", "line", pl.col("_reason").alias("reason"))
-    good = (
-        frame.lazy()
-        .filter(pl.col("_reason").is_null())
-        .with_columns(request_parts(raw))
+        .unnest("_words")
+        .with_columns(request_parts(cols))
         .with_columns(_valid=request_validity())
-        .collect(engine="streaming")
     )
-    good = absolute_form(good)
+
+
+def request_columns(cols: Collection[str], source: str) -> list[pl.Expr]:
+    """The :data:`REQUEST_SCHEMA` columns from a :func:`typed` frame (before absolute form)."""
     valid = pl.col("_valid")
-    requests = good.lazy().select(
-        pl.col("ip"),
+    return [
+        _col(cols, "ip").alias("ip"),
         pl.col("_time").alias("time"),
         pl.when(valid).then(pl.col("_method")).alias("method"),
         pl.when(valid).then(pl.col("_target")).alias("target"),
@@ -228,10 +238,49 @@ def finish(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         valid.alias("valid_request"),
         pl.col("_status").alias("status"),
         pl.col("_bytes").alias("bytes"),
-        dash_to_empty(_col(raw, "referer")).alias("referer"),
-        dash_to_empty(_col(raw, "user_agent")).alias("user_agent"),
-        normalize_host(pl.coalesce(pl.col("_host"), pl.col("_target_host"))).alias("host"),
+        dash_to_empty(_col(cols, "referer")).alias("referer"),
+        dash_to_empty(_col(cols, "user_agent")).alias("user_agent"),
+        normalize_host(pl.col("_host")).alias("host"),
         pl.lit(source, dtype=pl.String).alias("source"),
         pl.col("line_no"),
-    )
-    return requests.collect(engine="streaming").cast(REQUEST_SCHEMA), failed
+    ]
+
+
+def split_typed(
+    done: pl.DataFrame, *, keep: str = "_keep", line: pl.Expr | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(requests, failed rows with reason, rest) of a collected frame of request columns.
+
+    ``done`` holds the :func:`request_columns`, ``_reason``, a boolean ``keep`` column and what
+    ``line`` needs to rebuild a row's text (default: a ``line`` column). ``rest`` are the rows
+    neither kept nor failed (``_reason`` null): a format's own rejects, with ``line``.
+    """
+    text = pl.col("line") if line is None else line
+    kept = pl.col(keep)
+    requests = done.select(list(REQUEST_SCHEMA))
+    if not done[keep].all():
+        requests = requests.filter(done[keep])
+        others = done.filter(~kept).with_columns(text.alias("line"))
+        failed = others.filter(pl.col("_reason").is_not_null()).select("line_no", "line", pl.col("_reason").alias("reason"))
+        rest = others.filter(pl.col("_reason").is_null())
+    else:
+        failed = pl.DataFrame(schema={"line_no": pl.Int64, "line": pl.String, "reason": pl.String})
+        rest = done.clear().with_columns(line=pl.lit(None, dtype=pl.String))
+    return absolute_form(requests).cast(REQUEST_SCHEMA), failed, rest
+
+
+def finished(frame: pl.LazyFrame, cols: Collection[str], source: str, rows: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Requests and failed rows (``line_no``, ``line``, ``reason``) from a typed lazy frame."""
+    done = frame.select(*request_columns(cols, source), "line", "_reason", _keep=pl.col("_reason").is_null())
+    requests, failed, _ = split_typed(done.collect(engine=engine_for(rows)))
+    return requests, failed
+
+
+def engine_for(rows: int) -> str:
+    """Streaming spreads big frames over all cores; small ones are cheaper in memory."""
+    return "streaming" if rows >= STREAMING_ROWS else "in-memory"
+
+
+def finish(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed requests and failed rows from a frame of raw role columns (see module doc)."""
+    return finished(typed(raw.lazy(), raw.columns), raw.columns, source, raw.height)

@@ -40,6 +40,20 @@ class LogFormat(Protocol):
     ) -> tuple[pl.DataFrame, ParseStats]: ...
 
 
+@runtime_checkable
+class BlockFormat(LogFormat, Protocol):
+    """Optional capability: parse a block of raw bytes (whole lines, ending with a newline).
+
+    Formats that can split fields straight from bytes skip the separate line split; the reader
+    uses this when a format offers it and :meth:`LogFormat.parse_batch` otherwise. Results must
+    equal ``parse_batch`` on the same lines.
+    """
+
+    def parse_block(
+        self, data: bytes, *, source: str, first_line_no: int = 1
+    ) -> tuple[pl.DataFrame, ParseStats]: ...
+
+
 def _builtin_providers() -> list[Callable[[], Iterable[LogFormat]]]:
     # Imported here so that importing the protocol does not import every implementation.
     from botguard.logs.jsonl import builtin_formats as json_formats

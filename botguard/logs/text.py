@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.logs import _malformed
-from botguard.logs._columns import finish
+from botguard.logs._columns import engine_for, finish, request_columns, split_typed, typed
 from botguard.logs._quoteplan import QuotePlan, build_plan
 from botguard.logs._template import Template, compile_template, tokenize
-from botguard.logs.records import ParseStats
+from botguard.logs.readers import split_lines
+from botguard.logs.records import REQUEST_SCHEMA, ParseStats
 
 # The ident field (%l) of Apache's formats is written as an unknown variable, i.e. a skipped
 # field, because some servers log a value there instead of "-".
@@ -54,43 +55,130 @@ class TemplateFormat:
             >>> stats.parsed, stats.malformed, dict(stats.malformed_by_reason)
             (1, 1, {'format_mismatch': 1})
         """
-        frame = pl.DataFrame({"line": lines.cast(pl.String)}).with_columns(
-            line_no=pl.int_range(first_line_no, first_line_no + lines.len(), dtype=pl.Int64)
-        )
-        matched, rejected = self._extract(frame)
-        requests, failed = finish(matched, source)
-        malformed = pl.concat([_malformed.classify(rejected), failed], how="vertical_relaxed")
-        return requests, _malformed.build_stats(frame.height, requests, malformed, source)
-
-    def _extract(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Split ``frame`` into matched rows (raw role columns) and rejected rows."""
+        frame = _numbered(lines, first_line_no)
         # Over-long lines never reach a regex (bounded cost); they are rejected as too_long.
-        long = _malformed.too_long(pl.col("line"))
-        rejected = frame.filter(long)
-        todo = frame.filter(~long.fill_null(False)).rechunk()
+        long = _malformed.too_long(pl.col("line")).fill_null(False)
+        too_long = frame.filter(long) if frame.select(long.any()).item() else frame.clear()
+        todo = frame.filter(~long) if too_long.height else frame
         planned = None
-        if self.plan is not None:
-            planned, todo = self.plan.extract(todo)
-        fast = _with_groups(todo, self.template.fast)
+        if self.plan is not None and todo.height:
+            pieces = todo.lazy().with_columns(self.plan.pieces_of_lines().alias("_q")).unnest("_q")
+            planned, todo = self._by_plan(pieces, todo.height, source, line=pl.col("line"))
+            todo = todo.select("line", "line_no")
+        return self._finish_parse(frame.height, planned, todo, too_long, source)
+
+    def parse_block(self, data: bytes, *, source: str, first_line_no: int = 1) -> tuple[pl.DataFrame, ParseStats]:
+        """Parse a block of whole lines (bytes ending with a newline): the fast path of the scan.
+
+        Quote-delimited templates are split by polars' CSV reader in one pass; other templates
+        go through :meth:`parse_batch`.
+        """
+        if self.plan is None:
+            return self.parse_batch(split_lines(data), source=source, first_line_no=first_line_no)
+        pieces = self.plan.read_pieces(data)
+        lines = pieces.height
+        pieces = pieces.with_columns(line_no=pl.int_range(first_line_no, first_line_no + lines, dtype=pl.Int64))
+        (requests, failed), left = self._by_plan(pieces.lazy(), lines, source, line=self.plan.line_of_pieces())
+        if failed["line"].has_nulls() or left["line"].has_nulls():
+            # Lines with more quotes than pieces read: take their exact text from a plain line
+            # split of the block (rare: only lines with many quotes that also failed).
+            texts = split_lines(data)
+
+            def exact(frame: pl.DataFrame) -> pl.DataFrame:
+                known = texts.gather(frame["line_no"] - first_line_no)
+                return frame.with_columns(pl.coalesce(pl.col("line"), known).alias("line"))
+
+            failed, left = exact(failed), exact(left)
+        planned = (requests, failed)
+        long = _malformed.too_long(pl.col("line")).fill_null(False)
+        todo = left.filter(~long).select("line", "line_no")
+        too_long = left.filter(long).select("line", "line_no")
+        return self._finish_parse(lines, planned, todo, too_long, source)
+
+    def _finish_parse(
+        self,
+        lines: int,
+        planned: tuple[pl.DataFrame, pl.DataFrame] | None,
+        todo: pl.DataFrame,
+        too_long: pl.DataFrame,
+        source: str,
+    ) -> tuple[pl.DataFrame, ParseStats]:
+        """Run the regexes on what the plan left, classify the rest, count everything."""
+        results = [planned] if planned is not None else []
+        matched, rejected = self._by_regex(todo)
+        if matched.height:
+            results.append(finish(matched, source))
+        requests = _concat_sorted([r for r, _ in results], "line_no")
+        malformed = pl.concat(
+            [_malformed.classify(pl.concat([too_long, rejected])), *(f for _, f in results)], how="vertical_relaxed"
+        )
+        return requests, _malformed.build_stats(lines, requests, malformed, source)
+
+    def _by_plan(
+        self, pieces: pl.LazyFrame, rows: int, source: str, *, line: pl.Expr
+    ) -> tuple[tuple[pl.DataFrame, pl.DataFrame], pl.DataFrame]:
+        """((requests, failed) of the rows the quote plan accepts, rows it leaves: line, line_no).
+
+        One streaming query does the split checks and the typing; ``line`` rebuilds the text of
+        the few rows that need it (failed or left to the regex).
+        """
+        assert self.plan is not None
+        typed_rows = typed(self.plan.lazy(pieces), self.plan.roles)
+        ok = pl.col("_ok")
+        extra = ["line"] if "line" in pieces.collect_schema() else _piece_names(self.plan.width)
+        done = typed_rows.select(
+            *request_columns(self.plan.roles, source),
+            *extra,
+            _reason=pl.when(ok).then(pl.col("_reason")),  # rows the plan rejects are the regex's
+            _keep=ok & pl.col("_reason").is_null(),
+        ).collect(engine=engine_for(rows))
+        requests, failed, left = split_typed(done, line=line)
+        return (requests, failed), left.select("line", "line_no", *_pieces(left))
+
+    def _by_regex(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(rows matched by the template regexes with role columns, rows rejected by both)."""
+        if frame.height == 0:
+            return frame.clear(), frame
+        fast = _with_groups(frame, self.template.fast)
         hit = pl.col("_g").struct.field(self.template.roles[0]).is_not_null()
         matched = fast.filter(hit)
         missed = fast.filter(~hit).drop("_g")
         if self.template.has_quotes and missed.height:
             # Only the odd rows pay for the escape-aware regex (backslash-escaped quotes).
             slow = _with_groups(missed, self.template.slow)
-            matched = pl.concat([matched, slow.filter(hit)]).sort("line_no")
+            matched = _concat_sorted([matched, slow.filter(hit)], "line_no")
             missed = slow.filter(~hit).drop("_g")
-        rejected = pl.concat([rejected, missed]).sort("line_no")
-        matched = matched.unnest("_g")
-        if planned is not None and planned.height:
-            matched = pl.concat([planned, matched.select(planned.columns)]).sort("line_no") if matched.height else planned
-        return matched, rejected
+        return matched.unnest("_g"), missed
+
+
+def _numbered(lines: pl.Series, first_line_no: int) -> pl.DataFrame:
+    return pl.DataFrame({"line": lines.cast(pl.String)}).with_columns(
+        line_no=pl.int_range(first_line_no, first_line_no + lines.len(), dtype=pl.Int64)
+    )
+
+
+def _piece_names(width: int) -> list[str]:
+    return [f"_s{i}" for i in range(width)]
+
+
+def _pieces(frame: pl.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("_s") and c[2:].isdigit()]
 
 
 def _with_groups(frame: pl.DataFrame, pattern: str) -> pl.DataFrame:
     """``frame`` plus a struct column ``_g`` of the pattern's named groups (null if no match)."""
-    # The streaming engine runs the regex on all cores; the eager one on a single core here.
-    return frame.lazy().with_columns(pl.col("line").str.extract_groups(pattern).alias("_g")).collect(engine="streaming")
+    lazy = frame.lazy().with_columns(pl.col("line").str.extract_groups(pattern).alias("_g"))
+    return lazy.collect(engine=engine_for(frame.height))
+
+
+def _concat_sorted(frames: list[pl.DataFrame], key: str) -> pl.DataFrame:
+    """Concatenate frames of disjoint rows back into line order (cheap when only one is non-empty)."""
+    frames = [f for f in frames if f.height] or frames[:1]
+    if not frames:
+        return pl.DataFrame(schema=REQUEST_SCHEMA)
+    if len(frames) == 1:
+        return frames[0]
+    return pl.concat(frames).sort(key)
 
 
 def builtin_formats() -> tuple[TemplateFormat, ...]:

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botguard.logs import FORMATS, REQUEST_SCHEMA, LogFormat
+from botguard.logs import FORMATS, REQUEST_SCHEMA, BlockFormat, LogFormat
+from botguard.logs.readers import split_lines
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, SHARED_LOGS
 
 GARBAGE = (FIXTURES / "garbage.log").read_bytes().decode("utf-8", "replace").split("\n") + [
     "{", "{}", "[]", '{"a": [1, 2', "null", '"just a string"', "\x00", "\ufffd" * 10, '"' * 7, "\\", '{"request": {"x": 1}}',
@@ -57,7 +58,22 @@ def check_line_numbers_follow_first_line_no(fmt: LogFormat) -> None:
     assert sorted(n for _, n, _ in stats.malformed_examples) == [5, 6]
 
 
+def check_block_equals_lines(fmt: LogFormat) -> None:
+    """A BlockFormat's parse_block gives exactly what parse_batch gives on the same lines."""
+    if not isinstance(fmt, BlockFormat):
+        return  # capability not offered: the reader uses parse_batch
+    blocks = [(FIXTURES / "garbage.log").read_bytes(), b"\r\n\n \n\"\n" + b'" ' * 40 + b"\n"]
+    blocks += [p.read_bytes() for p in sorted(SHARED_LOGS.rglob("*.log"))] if SHARED_LOGS.is_dir() else []
+    for data in blocks:
+        data = data if data.endswith(b"\n") else data + b"\n"
+        by_block = fmt.parse_block(data, source="b", first_line_no=3)
+        by_lines = fmt.parse_batch(split_lines(data), source="b", first_line_no=3)
+        assert by_block[0].equals(by_lines[0])
+        assert by_block[1] == by_lines[1]
+
+
 CHECKS = [
+    check_block_equals_lines,
     check_satisfies_protocol,
     check_garbage_is_counted_never_raised,
     check_schema_is_exact,
