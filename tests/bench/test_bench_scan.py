@@ -42,13 +42,17 @@ def fake_botguard(tmp_path: Path, summary_from_truth: bool = True) -> str:
 
 
 def test_run_child_reports_this_childs_peak_memory(bench: ModuleType, tmp_path: Path) -> None:
-    """A child that touches 120 MiB is reported above 120 MiB, a trivial one far below, whatever ran before."""
+    """A child that touches 120 MiB is reported about 120 MiB above a trivial one.
+
+    Only the difference is asserted: a forked child's peak includes the parent pages it shared
+    before exec, so under a large pytest process even `python -c pass` peaks near 100 MiB.
+    """
     big = bench.run_child([sys.executable, "-c", "b = bytearray(120 << 20); b[::4096] = b'x' * len(b[::4096])"],
                           tmp_path)
     small = bench.run_child([sys.executable, "-c", "pass"], tmp_path)
     assert big.returncode == small.returncode == 0
     assert big.peak_rss_mib > 120
-    assert small.peak_rss_mib < 60
+    assert big.peak_rss_mib - small.peak_rss_mib > 100
     assert big.seconds > 0
 
 
