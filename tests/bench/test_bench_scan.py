@@ -52,7 +52,7 @@ def test_run_child_reports_this_childs_peak_memory(bench: ModuleType, tmp_path: 
     small = bench.run_child([sys.executable, "-c", "pass"], tmp_path)
     assert big.returncode == small.returncode == 0
     assert big.peak_rss_mib > 120
-    assert big.peak_rss_mib - small.peak_rss_mib > 100
+    assert big.peak_rss_mib - small.peak_rss_mib > 80
     assert big.seconds > 0
 
 
