@@ -22,6 +22,7 @@ import polars as pl
 from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs._template import Variable, value_pattern
 
+FIXED_WIDTHS = {"time_local": 26}  # "17/May/2015:10:05:03 +0000"
 EXTRA_PIECES = 3  # room for appended quoted fields (e.g. "$http_x_forwarded_for") + overflow marker
 
 
@@ -39,6 +40,7 @@ class Segment:
     text: str | None = None
     pattern: str | None = None
     roles: tuple[str, ...] = ()
+    shortcuts: tuple[tuple[str, pl.Expr], ...] = ()  # role -> slice, when ``pattern`` validates
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ class QuotePlan:
                 checks.append(pl.col(f"_g{s.index}").struct.field(s.roles[0]).is_not_null())
             elif s.pattern is not None:
                 # Leniency (last piece): fields appended after the template are ignored.
+                # With shortcuts, this groupless match is what makes the slices valid.
                 checks.append(col.str.contains(s.pattern))
         return checks
 
@@ -144,6 +147,8 @@ class QuotePlan:
                 cols.append(pl.col(f"_s{s.index}").fill_null("").alias(s.role))
             for role in s.roles:
                 cols.append(pl.col(f"_g{s.index}").struct.field(role).alias(role))
+            for role, shortcut in s.shortcuts:
+                cols.append(shortcut.alias(role))
         return cols
 
 
@@ -196,23 +201,58 @@ def _quoted_segment(index: int, piece: list[str | Variable]) -> Segment | None:
 
 def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, last: bool) -> Segment:
     """An anchored pattern for an unquoted piece; the last one tolerates appended fields."""
-    parts = ["^"]
-    roles: list[str] = []
-    for i, token in enumerate(piece):
-        if isinstance(token, str):
-            parts.append(re.escape(token))
-            continue
-        following = piece[i + 1] if i + 1 < len(piece) else None
-        stop = following[0] if isinstance(following, str) else ('"' if not last else None)
-        pattern = value_pattern(token, stop)
-        if token.role is not None:
-            roles.append(token.role)
-            parts.append(f"(?P<{token.role}>{pattern})")
-        else:
-            parts.append(f"(?:{pattern})")
-    parts.append(r"(?:\s.*)?$" if last else "$")
     if last and not piece:
         # Nothing after the template's last quote: the line ends there or continues after
         # whitespace (appended fields).
         return Segment(index, False, pattern=r"^(?:\s.*)?$")
+    parts = ["^"]
+    plain = ["^"]  # the same without groups, widths fixed where a shortcut relies on them
+    roles: list[str] = []
+    shortcuts: list[tuple[str, pl.Expr]] = []
+    col = pl.col(f"_s{index}").fill_null("")
+    for i, token in enumerate(piece):
+        if isinstance(token, str):
+            parts.append(re.escape(token))
+            plain.append(re.escape(token))
+            continue
+        following = piece[i + 1] if i + 1 < len(piece) else None
+        stop = following[0] if isinstance(following, str) else ('"' if not last else None)
+        pattern = value_pattern(token, stop)
+        if token.role is None:
+            parts.append(f"(?:{pattern})")
+            plain.append(f"(?:{pattern})")
+            continue
+        roles.append(token.role)
+        parts.append(f"(?P<{token.role}>{pattern})")
+        shortcut = _shortcut(col, piece, i, stop, last)
+        if shortcut is not None:
+            shortcuts.append((token.role, shortcut[0]))
+            plain.append(shortcut[1])
+        else:
+            plain.append(f"(?:{pattern})")
+    parts.append(r"(?:\s.*)?$" if last else "$")
+    plain.append(r"(?:\s.*)?$" if last else "$")
+    if len(shortcuts) == len(roles) and roles:
+        return Segment(index, False, pattern="".join(plain), shortcuts=tuple(shortcuts))
     return Segment(index, False, pattern="".join(parts), roles=tuple(roles))
+
+
+def _shortcut(col: pl.Expr, piece: list[str | Variable], i: int, stop: str | None, last: bool) -> tuple[pl.Expr, str] | None:
+    """A cheap slice that reads variable ``i`` of a validated piece, and its validation pattern.
+
+    Two shapes cover the built-in formats: a value at the very start, ending at the next
+    literal (``$remote_addr ``), and a fixed-width value at the very end (``[$time_local] ``).
+    """
+    var = piece[i]
+    assert isinstance(var, Variable)
+    if stop is None or stop == '"':
+        return None
+    cls = f"[^{re.escape(stop)}]"
+    if i == 0:
+        # Bytes up to the first stop character (find is in bytes, so slice bytes too).
+        return col.cast(pl.Binary).bin.head(col.str.find(stop, literal=True)).cast(pl.String), f"{cls}*"
+    width = FIXED_WIDTHS.get(var.role or "")
+    tail = piece[i + 1] if i + 1 < len(piece) else None
+    if width and i == len(piece) - 2 and isinstance(tail, str) and not last:
+        return col.str.slice(-(len(tail) + width), width), f"{cls}{{{width}}}"
+    return None
