@@ -20,6 +20,7 @@ from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
 from botguard.robots import RobotsTxt
+from botguard.robots.history import RobotsTimeline
 from botguard.state import State
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?$")
@@ -66,14 +67,14 @@ def _read_robots(path: str) -> RobotsTxt:
 class RobotsSources:
     """The robots.txt for each virtual host (callable as the judge's RobotsLookup)."""
 
-    def __init__(self, option: RobotsOption, fetch: Callable[[str], RobotsTxt | None] | None = None) -> None:
+    def __init__(self, option: RobotsOption, fetch: Callable[[str], RobotsTimeline | None] | None = None) -> None:
         self._option = option
         self._fetch = fetch
         self._default = _read_robots(option.default) if option.default else None
         self._by_host = {host: _read_robots(path) for host, path in option.per_host.items()}
-        self._fetched: dict[str, RobotsTxt | None] = {}
+        self._fetched: dict[str, RobotsTimeline | None] = {}
 
-    def __call__(self, host: str | None) -> RobotsTxt | None:
+    def __call__(self, host: str | None) -> RobotsTxt | RobotsTimeline | None:
         """The robots.txt of a logged host ("shop.example:443" matches --robots shop.example=FILE)."""
         if host is not None:
             host = host.lower()
@@ -120,7 +121,7 @@ def run_scan(
     request: ScanRequest,
     *,
     progress: Callable[[int], None] | None = None,
-    fetch: Callable[[str], RobotsTxt | None] | None = None,
+    fetch: Callable[[str], RobotsTimeline | None] | None = None,
 ) -> ScanResult:
     """Scan the logs, judge every client, and store the result in the state database."""
     if not request.paths:

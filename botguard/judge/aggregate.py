@@ -16,9 +16,11 @@ import polars as pl
 from botguard.catalog import Catalog, Crawler
 from botguard.judge._columns import compact_strings, has_referer, honeypot_expr, is_asset, is_robots, is_valid
 from botguard.robots import RobotsTxt
+from botguard.robots.history import RobotsTimeline
 
-#: Maps a virtual host (None when the log has none) to the robots.txt that governs it.
-RobotsLookup = Callable[[str | None], RobotsTxt | None]
+#: Maps a virtual host (None when the log has none) to the robots.txt that governs it: one
+#: file, or its recorded history (a timeline of versions) when robots.txt is fetched.
+RobotsLookup = Callable[[str | None], "RobotsTxt | RobotsTimeline | None"]
 
 #: Product token used for clients the catalogue does not know: only `*` groups apply to them.
 GLOBAL_TOKEN = "*"
@@ -68,7 +70,7 @@ class Aggregator:
     _ua_crawler: dict[str, int] = field(default_factory=dict)
     _delays: dict[tuple[str | None, str], float | None] = field(default_factory=dict)
     _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
-    _memo: dict[tuple[str | None, str], dict[str, tuple[bool | None, int | None]]] = field(default_factory=dict)
+    _memo: dict[tuple[str | None, int, str], dict[str, tuple[bool | None, int | None]]] = field(default_factory=dict)
     _totals: pl.DataFrame | None = None
     _rule_counts: pl.DataFrame | None = None
     _evidence: pl.DataFrame | None = None
@@ -119,60 +121,93 @@ class Aggregator:
             self.rules.append(ref)
         return known
 
-    def _verdicts(self, host: str | None, token: str, paths: list[str]) -> list[tuple[bool | None, int | None]]:
+    def _verdicts(
+        self, host: str | None, epoch: int, token: str, paths: list[str]
+    ) -> list[tuple[bool | None, int | None]]:
         """(allowed, rule_id) for each path, from the memo or the robots.txt engine."""
-        memo = self._memo.setdefault((host, token), {})
+        memo = self._memo.setdefault((host, epoch, token), {})
         fresh = [path for path in paths if path not in memo]
         if fresh:
             robots = self.robots_for(host)
             if robots is None:
                 memo.update(dict.fromkeys(fresh, (None, None)))
             else:
-                allowed = robots.allowed_many(token, fresh)
-                blocked = [path for path, ok in zip(fresh, allowed) if not ok]
-                rule_of = dict(zip(blocked, robots.explain_many(token, blocked))) if blocked else {}
-                for path, ok in zip(fresh, allowed):
-                    rule = rule_of.get(path)
-                    rule_id = None
-                    if rule is not None:
-                        rule_id = self._rule_id(RuleRef(host, rule.line, f"{rule.directive.capitalize()}: {rule.pattern}"))
-                    memo[path] = (ok, rule_id)
+                self._judge_fresh(memo, robots, host, epoch, token, fresh)
             if len(memo) > MEMO_LIMIT:  # bound memory on huge logs: start afresh, correctness is unchanged
-                self._memo[(host, token)] = {path: memo[path] for path in paths}
-                memo = self._memo[(host, token)]
+                self._memo[(host, epoch, token)] = {path: memo[path] for path in paths}
+                memo = self._memo[(host, epoch, token)]
         return [memo[path] for path in paths]
+
+    def _judge_fresh(
+        self,
+        memo: dict[str, tuple[bool | None, int | None]],
+        robots: RobotsTxt | RobotsTimeline,
+        host: str | None,
+        epoch: int,
+        token: str,
+        paths: list[str],
+    ) -> None:
+        if isinstance(robots, RobotsTimeline):
+            allowed = robots.allowed_many(epoch, token, paths)
+            explain = lambda blocked: robots.explain_many(epoch, token, blocked)  # noqa: E731
+        else:
+            allowed = robots.allowed_many(token, paths)
+            explain = lambda blocked: robots.explain_many(token, blocked)  # noqa: E731
+        blocked = [path for path, ok in zip(paths, allowed) if not ok]
+        rule_of = dict(zip(blocked, explain(blocked))) if blocked else {}
+        for path, ok in zip(paths, allowed):
+            rule = rule_of.get(path)
+            rule_id = None
+            if rule is not None:
+                rule_id = self._rule_id(RuleRef(host, rule.line, f"{rule.directive.capitalize()}: {rule.pattern}"))
+            memo[path] = (ok, rule_id)
+
+    def _epochs(self, rows: pl.DataFrame) -> pl.Expr:
+        """Which robots.txt epoch each row falls in (0 unless a host's history has changes)."""
+        epoch: pl.Expr = pl.lit(0, pl.Int32)
+        for host in rows.get_column("robots_host").unique().to_list():
+            robots = self.robots_for(host)
+            if isinstance(robots, RobotsTimeline) and robots.boundaries:
+                index = pl.sum_horizontal([(pl.col("time") >= b).cast(pl.Int32) for b in robots.boundaries])
+                epoch = pl.when(pl.col("robots_host") == host).then(index).otherwise(epoch)
+        return epoch
 
     def _judge(self, rows: pl.DataFrame) -> pl.DataFrame:
         """allowed/rule_id per row; robots.txt fetches and invalid requests are not judged.
 
-        Each distinct (host, token, target) of the batch is judged once (memoised across
-        batches in plain dicts) and the answers are joined back onto the rows.
+        Each distinct (host, epoch, token, target) of the batch is judged once (memoised across
+        batches in plain dicts) and the answers are joined back onto the rows. An epoch is a
+        stretch of time with one set of robots.txt versions in effect (see RobotsTimeline).
         """
-        keys = ["robots_host", "token", "target"]
+        rows = rows.with_columns(epoch=self._epochs(rows))
+        keys = ["robots_host", "epoch", "token", "target"]
         distinct = (
             rows.filter(is_valid & ~is_robots & pl.col("target").is_not_null())
-            .group_by(["robots_host", "token"])
+            .group_by(["robots_host", "epoch", "token"])
             .agg(pl.col("target").unique())
         )
         hosts: list[str | None] = []
+        epochs: list[int] = []
         tokens: list[str] = []
         targets: list[str] = []
         verdicts: list[tuple[bool | None, int | None]] = []
-        for host, token, paths in distinct.iter_rows():
-            verdicts += self._verdicts(host, token, paths)
+        for host, epoch, token, paths in distinct.iter_rows():
+            verdicts += self._verdicts(host, epoch, token, paths)
             hosts += [host] * len(paths)
+            epochs += [epoch] * len(paths)
             tokens += [token] * len(paths)
             targets += paths
         lookup = pl.DataFrame(
             {
                 "robots_host": hosts,
+                "epoch": epochs,
                 "token": tokens,
                 "target": targets,
                 "allowed": [allowed for allowed, _ in verdicts],
                 "rule_id": [rule_id for _, rule_id in verdicts],
             },
             schema={
-                "robots_host": pl.String, "token": pl.String, "target": pl.String,
+                "robots_host": pl.String, "epoch": pl.Int32, "token": pl.String, "target": pl.String,
                 "allowed": pl.Boolean, "rule_id": pl.Int32,
             },
         )  # fmt: skip

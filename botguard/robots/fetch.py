@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -28,6 +28,9 @@ import requests
 from botguard import __version__
 from botguard.robots.parser import RobotsTxt
 from botguard.robots.records import FetchResult
+
+if TYPE_CHECKING:  # history imports this module
+    from botguard.robots.history import RobotsTimeline
 
 MAX_BYTES = 500 * 1024
 MAX_REDIRECTS = 5
@@ -143,11 +146,12 @@ def effective_robots(result: FetchResult) -> RobotsTxt:
 
 
 def scan_fetcher(state_path: str | None, *, session: requests.Session | None = None,
-                 settings: FetchSettings = FetchSettings()) -> Callable[[str], RobotsTxt | None]:
-    """What ``scan --fetch-robots`` calls per virtual host: fetch, record in history, parse.
+                 settings: FetchSettings = FetchSettings()) -> Callable[[str], RobotsTimeline | None]:
+    """What ``scan --fetch-robots`` calls per virtual host: fetch, record in history, and
+    return the host's timeline of versions, so each request is judged by what was live then.
 
-    Returns None when the site is unreachable and no young cached copy exists: a scan must
-    not accuse crawlers on the strength of our own failed fetch.
+    Returns None when nothing was ever observed (site unreachable now, no recorded version): a
+    scan must not accuse crawlers on the strength of our own failed fetch.
     """
     from botguard.robots.history import RobotsHistory
     from botguard.state import State
@@ -155,12 +159,12 @@ def scan_fetcher(state_path: str | None, *, session: requests.Session | None = N
     history = RobotsHistory(State(state_path))
     session = session or requests.Session()
 
-    def fetch(host: str) -> RobotsTxt | None:
+    def fetch(host: str) -> RobotsTimeline | None:
         result = fetch_robots(host, session=session, settings=settings, cache=history)
         if result.status is None and "://" not in host:  # no answer over HTTPS: the site may be HTTP-only
             plain = fetch_robots(f"http://{host}/robots.txt", session=session, settings=settings, cache=history)
             result = plain if plain.status is not None else result
         history.record_fetch(result)
-        return None if result.kind == DISALLOW_ALL else effective_robots(result)
+        return history.timeline(host_key(result.url))
 
     return fetch

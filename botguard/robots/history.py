@@ -67,6 +67,45 @@ class HistoricalVerdict:
     rule: Rule | None
 
 
+@dataclass(frozen=True, slots=True)
+class RobotsTimeline:
+    """A host's robots.txt over time, cut into epochs with a constant set of versions in effect.
+
+    ``epochs[i]`` holds the versions a compliant crawler may follow between ``boundaries[i-1]``
+    and ``boundaries[i]`` (live version first); ``epochs[0]`` also covers every time before the
+    first observation, where the oldest known version is the best evidence there is.
+    """
+
+    boundaries: tuple[datetime, ...]
+    epochs: tuple[tuple[RobotsTxt, ...], ...]
+
+    def allowed_many(self, epoch: int, user_agent: str, urls: Sequence[str]) -> list[bool]:
+        """Allowed under any version in effect during the epoch."""
+        versions = self.epochs[epoch]
+        verdicts = list(versions[0].allowed_many(user_agent, urls))
+        for other in versions[1:]:
+            pending = [i for i, ok in enumerate(verdicts) if not ok]
+            if not pending:
+                break
+            again = other.allowed_many(user_agent, [urls[i] for i in pending])
+            for i, ok in zip(pending, again):
+                verdicts[i] = ok
+        return verdicts
+
+    def explain_many(self, epoch: int, user_agent: str, urls: Sequence[str]) -> list[Rule | None]:
+        """The deciding rules of the version live during the epoch (what evidence quotes)."""
+        return self.epochs[epoch][0].explain_many(user_agent, urls)
+
+    @property
+    def latest(self) -> RobotsTxt:
+        """The newest version (live now, as far as we know)."""
+        return self.epochs[-1][0]
+
+    def crawl_delay(self, user_agent: str) -> float | None:
+        """Crawl-delay of the newest version."""
+        return self.latest.crawl_delay(user_agent)
+
+
 class RobotsHistory:
     """Robots.txt versions per host, stored in the shared state database."""
 
@@ -148,6 +187,23 @@ class RobotsHistory:
             (live, at),
         ).fetchone()
         return ids + ([successor[0]] if successor else [])
+
+    def timeline(self, host: str) -> RobotsTimeline | None:
+        """Epochs of constant versions-in-effect for the host; None when nothing is recorded."""
+        versions = self.versions(host)
+        if not versions:
+            return None
+        points: set[datetime] = set()
+        for version in versions[1:]:
+            points.add(version.first_seen)
+        for version in versions:
+            if version.superseded_at is not None:
+                points.update((version.superseded_at, version.superseded_at + self.grace))
+                points.add(version.last_seen + timedelta(microseconds=1))
+        boundaries = tuple(sorted(p for p in points if p > versions[0].first_seen))
+        starts = (versions[0].first_seen, *boundaries)
+        epochs = tuple(tuple(self._robots(i) for i in self.versions_in_effect(host, start)) for start in starts)
+        return RobotsTimeline(boundaries, epochs)
 
     def judge(self, host: str, user_agent: str, url: str, when: datetime) -> HistoricalVerdict | None:
         """Was this request allowed under any version the crawler could have been using?"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta, timezone
 import json
 import threading
 from collections.abc import Iterator
@@ -117,3 +118,35 @@ def test_fetch_robots_cli_needs_no_robots_option(tmp_path: Path) -> None:
     r = run_cli("scan", str(_log(tmp_path, "site.test")), "--fetch-robots", "--robots", "x.txt",
                 "--state", str(tmp_path / "s.db"))  # fmt: skip
     assert r.exit_code == 2
+
+
+def test_requests_are_judged_by_the_version_live_at_their_time(tmp_path: Path) -> None:
+    """Two recorded versions: /a forbidden first, then /b. Each request is judged by the version(s)
+    in effect at its time, with RFC 9309's 24 h cache grace after a change."""
+    state = tmp_path / "state.db"
+    with State(state) as opened:
+        history = RobotsHistory(opened)
+        t0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+        history.record("site.test", b"User-agent: *\nDisallow: /a\n", t0)
+        history.record("site.test", b"User-agent: *\nDisallow: /a\n", t0 + timedelta(hours=1))
+        history.record("site.test", b"User-agent: *\nDisallow: /b\n", t0 + timedelta(hours=26))
+        timeline = history.timeline("site.test")
+    assert timeline is not None
+
+    def at(hours: float, path: str) -> str:
+        when = (t0 + timedelta(hours=hours)).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        return f'site.test:443 203.0.113.9 - - [{when}] "GET {path} HTTP/1.1" 200 5 "-" "{GPTBOT}"\n'
+
+    log = tmp_path / "vhost.log"
+    log.write_text(
+        at(0.5, "/a") + at(0.5, "/b")      # version 1 only: /a is a violation
+        + at(30, "/a") + at(30, "/b")      # version 2 live, version 1 within 24 h grace: both allowed
+        + at(60, "/a") + at(60, "/b")      # version 2 only: /b is a violation
+    )  # fmt: skip
+    request = ScanRequest(paths=(str(log),), settings=load_settings(), robots=RobotsOption(fetch=True),
+                          log_format="vhost_combined", state_path=str(state), save=False)  # fmt: skip
+    result = run_scan(request, fetch=lambda host: timeline)
+    (gpt,) = result.client_rows()
+    assert gpt.judged_requests == 6
+    assert gpt.disallowed_requests == 2
+    assert [(e.target, e.rule) for e in gpt.evidence] == [("/a", "Disallow: /a"), ("/b", "Disallow: /b")]
