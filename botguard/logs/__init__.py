@@ -22,7 +22,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from botguard.errors import InputError, Location
 from botguard.logs.detect import SAMPLE_LINES, detect_format
 from botguard.logs.formats import FORMATS, BlockFormat, LogFormat, resolve_format
-from botguard.logs.readers import DEFAULT_CHUNK_BYTES, check_readable, cut_lines, order_paths, read_blocks, split_lines
+from botguard.logs.readers import (
+    DEFAULT_CHUNK_BYTES,
+    check_readable,
+    cut_lines,
+    order_paths,
+    prefetched,
+    read_blocks,
+    split_lines,
+)
 from botguard.logs.records import REQUEST_SCHEMA, Batch, ParseStats
 
 __all__ = [
@@ -72,14 +80,25 @@ def _batches(
     chunk_bytes: int,
 ) -> Iterator[Batch]:
     for path in paths:
-        fmt = fixed
-        line_no = 1
-        for block in read_blocks(path, chunk_bytes=chunk_bytes):
-            if fmt is None:
-                fmt = _detect(block, path, json_fields)
-            for batch in _parse_block(fmt, block, path, line_no, batch_lines):
-                line_no += batch.stats.lines
-                yield batch
+        # Parsing runs one batch ahead in a worker thread (polars releases the GIL), so the
+        # caller's work on a batch overlaps with parsing the next one.
+        batches = prefetched(_file_batches(path, fixed, json_fields, batch_lines, chunk_bytes))
+        try:
+            yield from batches
+        finally:
+            batches.close()
+
+
+def _file_batches(
+    path: str, fmt: LogFormat | None, json_fields: Mapping[str, str] | None, batch_lines: int, chunk_bytes: int
+) -> Iterator[Batch]:
+    line_no = 1
+    for block in read_blocks(path, chunk_bytes=chunk_bytes):
+        if fmt is None:
+            fmt = _detect(block, path, json_fields)
+        for batch in _parse_block(fmt, block, path, line_no, batch_lines):
+            line_no += batch.stats.lines
+            yield batch
 
 
 def _parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_lines: int) -> Iterator[Batch]:

@@ -17,7 +17,7 @@ import polars as pl
 
 from botguard.errors import UsageError
 from botguard.logs import _malformed
-from botguard.logs._columns import finish
+from botguard.logs._columns import engine_for, finish
 from botguard.logs.records import ParseStats
 
 # Our column -> raw role understood by botguard.logs._columns.finish.
@@ -123,12 +123,16 @@ class JsonFormat:
         """Raw role columns for the decodable objects, and the rows that are not valid JSON."""
         if objects.height == 0:
             return self._roles_frame(objects, {}), objects
+        columns = {column: self._expr(paths) for column, paths in self.keys.items()}
         try:
-            decoded = objects.with_columns(pl.col("line").str.json_decode(self._dtype).alias("_j"))
+            raw = (
+                objects.lazy()
+                .with_columns(pl.col("line").str.json_decode(self._dtype).alias("_j"))
+                .select("line_no", "line", *(e.alias(COLUMN_ROLES[c]) for c, e in columns.items()))
+                .collect(engine=engine_for(objects.height))
+            )
         except pl.exceptions.PolarsError:
             return self._decode_slowly(objects)
-        columns = {column: self._expr(paths) for column, paths in self.keys.items()}
-        raw = decoded.select("line_no", "line", *(e.alias(COLUMN_ROLES[c]) for c, e in columns.items()))
         return self._roles_frame(raw, columns), objects.clear()
 
     def _decode_slowly(self, objects: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -20,13 +20,14 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import polars as pl
 
 from botguard.errors import InputError, Location
 from botguard.logs._malformed import MAX_LINE_BYTES
 
+T = TypeVar("T")
 STDIN = "-"
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024  # ~35k lines: bounded memory, still big enough to amortise per-call costs
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -181,7 +182,7 @@ def read_blocks(path: str, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterato
     counted here (counting costs as much as a third of parsing): parsers report them.
     """
     stream = open_source(path)
-    blocks = _prefetched(iter_blocks(stream, chunk_bytes, path))
+    blocks = prefetched(iter_blocks(stream, chunk_bytes, path))
     try:
         for block in blocks:
             yield block if block.endswith(b"\n") else block + b"\n"  # a last line without newline
@@ -205,10 +206,10 @@ def cut_lines(block: bytes, max_lines: int) -> list[bytes]:
     return pieces
 
 
-def _prefetched(items: Iterator[bytes], depth: int = 1) -> Iterator[bytes]:
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """Produce the next item in a background thread while the caller works on this one.
 
-    Reading, decompression and line splitting release the GIL, so they overlap with parsing.
+    Reading, decompression and polars release the GIL, so the stages overlap.
     """
     slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
