@@ -60,6 +60,36 @@ class Allowlist:
 
 
 @dataclass(frozen=True, slots=True)
+class DecideSettings:
+    """How verdicts become decisions: ban length, escalation, throttling (see rules/policy.yaml)."""
+
+    bantime: float = 86400.0
+    bantime_factor: float = 2.0
+    bantime_max: float = 30 * 86400.0
+    throttle_monitor: bool = False
+    throttle_rate: int = 2
+    throttle_burst: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTarget:
+    """Where one web server's rule files go and how to check and reload it (argv lists)."""
+
+    dir: str | None = None
+    validate: tuple[str, ...] = ()
+    reload: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeploySettings:
+    """deploy-rules targets; a target without ``dir`` is skipped unless given on the command line."""
+
+    nginx: ServerTarget = field(default_factory=lambda: ServerTarget(None, ("nginx", "-t", "-q"), ("nginx", "-s", "reload")))
+    apache: ServerTarget = field(default_factory=lambda: ServerTarget(None, ("apache2ctl", "-t"), ("apache2ctl", "graceful")))
+    lock: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a verb needs from configuration, validated."""
 
@@ -69,6 +99,8 @@ class Settings:
     allowlist: Allowlist = field(default_factory=Allowlist)
     log_format: str | None = None
     json_fields: Mapping[str, str] = field(default_factory=dict)
+    decide: DecideSettings = field(default_factory=DecideSettings)
+    deploy: DeploySettings = field(default_factory=DeploySettings)
     source: str | None = None  # the user's config file, if any
 
 
@@ -148,6 +180,17 @@ def _clients(value: Any, where: Location) -> tuple[AllowedClient, ...]:
     return tuple(clients)
 
 
+def _positive(value: Any, where: Location) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"expected a number > 0, got {value!r}", where)
+    return float(value)
+
+
+def _argv(value: Any, where: Location) -> tuple[str, ...]:
+    """A command as a list of words (no shell), e.g. [nginx, -t, -q]; [] disables the step."""
+    return _str_list(value, where)
+
+
 def _optional_str(value: Any, where: Location) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"expected a string, got {value!r}", where)
@@ -179,6 +222,19 @@ SCHEMA: dict[str, Any] = {
     "honeypots": _path_prefixes,
     "allowlist": {"user_agents": _str_list, "ips": _networks, "clients": _clients},
     "log": {"format": _optional_str, "json_fields": _str_map},
+    "decide": {
+        "bantime": _positive,
+        "bantime_factor": _positive,
+        "bantime_max": _positive,
+        "throttle_monitor": _bool,
+        "throttle_rate": _int(1),
+        "throttle_burst": _int(0),
+    },
+    "deploy": {
+        "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv},
+        "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv},
+        "lock": _optional_str,
+    },
 }
 
 
@@ -271,5 +327,22 @@ def load_settings(config_path: str | Path | None = None) -> Settings:
         ),
         log_format=log.get("format"),
         json_fields=log.get("json_fields", {}),
+        decide=DecideSettings(**values.get("decide", {})),
+        deploy=_deploy_settings(values.get("deploy", {})),
         source=source,
     )
+
+
+def _deploy_settings(values: dict[str, Any]) -> DeploySettings:
+    """Overlay the configured keys on the built-in server commands."""
+    defaults = DeploySettings()
+    targets = {}
+    for name in ("nginx", "apache"):
+        base: ServerTarget = getattr(defaults, name)
+        given = values.get(name, {})
+        targets[name] = ServerTarget(
+            dir=given.get("dir", base.dir),
+            validate=tuple(given.get("validate", base.validate)),
+            reload=tuple(given.get("reload", base.reload)),
+        )
+    return DeploySettings(nginx=targets["nginx"], apache=targets["apache"], lock=values.get("lock"))

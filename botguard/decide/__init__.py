@@ -1,0 +1,17 @@
+"""Decide stage: scan verdicts + policy -> a :class:`DecisionSet` every renderer can enforce.
+
+``build_decisions`` is pure (scan document, catalogue lookup, allowlist, policy);
+``record_decisions`` merges it into the state database with expiry and fail2ban-style
+escalation and returns the decisions active now. See ``README.md`` beside this file.
+"""
+
+from botguard.decide.build import CrawlerInfo, allow_decisions, build_decisions
+from botguard.decide.catalog_lookup import catalog_lookup
+from botguard.decide.expiry import ban_length, escalate
+from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.decide.store import active_decisions, record_decisions
+
+__all__ = [
+    "CrawlerInfo", "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "ban_length",
+    "build_decisions", "catalog_lookup", "escalate", "record_decisions",
+]  # fmt: skip

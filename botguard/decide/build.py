@@ -1,0 +1,138 @@
+"""Scan document + policy -> decision set (pure: no I/O, no clock).
+
+Who gets which rule, and why:
+
+* a crawler whose roll-up verdict is ``block`` and that cannot be verified (no published IP
+  ranges / reverse DNS) gets a user-agent rule on its robots.txt token (or its name): the token
+  is what every one of its agents carries, and IPs of such crawlers rotate;
+* a blocked client of a *verifiable* crawler (a fake "Googlebot"), a browser-like or unknown
+  client gets an IP rule: a UA rule there would hit the real Googlebot or real people;
+* ``monitor`` becomes ``throttle`` the same way, only when ``decide.throttle_monitor`` is on;
+* the allowlist becomes ``allow`` decisions, and block/throttle rules an allowlist entry fully
+  covers are dropped (renderers still emit the allows first, so they win on the server too).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botguard.config import Allowlist, DecideSettings
+from botguard.decide._safety import safe_ua_token
+from botguard.decide.records import Action, Decision, DecisionSet, Match
+
+__all__ = ["CrawlerInfo", "allow_decisions", "build_decisions", "parse_time"]
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlerInfo:
+    """What the decide stage needs from a catalogue entry."""
+
+    token: str
+    verifiable: bool
+
+
+#: Looks a crawler name up in the catalogue; None when the catalogue does not know it.
+CrawlerLookup = Callable[[str], CrawlerInfo | None]
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Scan JSON timestamps ("2024-03-04T16:41:32Z") as aware datetimes."""
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def build_decisions(
+    scan: Mapping[str, Any], lookup: CrawlerLookup, allowlist: Allowlist, policy: DecideSettings
+) -> DecisionSet:
+    """The decisions a scan document calls for (expiry is set later by the store)."""
+    clients = list(scan.get("clients") or [])
+    ua_blocked: dict[str, str] = {}  # crawler name -> token with a UA rule
+    decisions = _crawler_rules(scan.get("crawlers") or [], clients, lookup, policy, ua_blocked)
+    decisions += _ip_rules(clients, lookup, policy, ua_blocked)
+    decisions = [d for d in decisions if not _covered_by_allowlist(d, allowlist)]
+    return DecisionSet.of(decisions + list(allow_decisions(allowlist)))
+
+
+def allow_decisions(allowlist: Allowlist) -> tuple[Decision, ...]:
+    """The allowlist as ``allow`` decisions (no expiry)."""
+    out = [Decision("allow", Match("ua_pattern", ua), ("allowlist",), "config") for ua in allowlist.user_agents]
+    for net in allowlist.networks:
+        kind = "ip" if net.num_addresses == 1 else "cidr"
+        value = str(net.network_address) if kind == "ip" else str(net)
+        out.append(Decision("allow", Match(kind, value), ("allowlist",), "config"))
+    out += [Decision("allow", Match("client", c.user_agent, c.ip), ("allowlist",), "config") for c in allowlist.clients]
+    return tuple(out)
+
+
+def _action_for(verdict: str, policy: DecideSettings) -> Action | None:
+    if verdict == "block":
+        return "block"
+    if verdict == "monitor" and policy.throttle_monitor:
+        return "throttle"
+    return None
+
+
+def _seen(clients: Iterable[Mapping[str, Any]]) -> tuple[datetime | None, datetime | None]:
+    firsts = [t for c in clients if (t := parse_time(c.get("first_seen")))]
+    lasts = [t for c in clients if (t := parse_time(c.get("last_seen")))]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+
+def _crawler_rules(
+    crawlers: Iterable[Mapping[str, Any]], clients: list[Mapping[str, Any]], lookup: CrawlerLookup,
+    policy: DecideSettings, ua_blocked: dict[str, str],
+) -> list[Decision]:  # fmt: skip
+    out = []
+    for crawler in crawlers:
+        action = _action_for(str(crawler.get("verdict")), policy)
+        info = lookup(str(crawler.get("name")))
+        if action is None or info is None or info.verifiable or not safe_ua_token(info.token):
+            continue
+        mine = [c for c in clients if c.get("crawler") == crawler["name"]]
+        first, last = _seen(mine)
+        reason = (
+            f"crawler {crawler['name']} verdict {crawler['verdict']}: {crawler.get('clients')} clients, "
+            f"{crawler.get('requests')} requests, {crawler.get('disallowed_requests')} disallowed"
+        )
+        out.append(Decision(action, Match("ua_pattern", info.token), (reason,), "scan", first, last))
+        ua_blocked[str(crawler["name"])] = info.token
+    return out
+
+
+def _ip_rules(
+    clients: list[Mapping[str, Any]], lookup: CrawlerLookup, policy: DecideSettings, ua_blocked: dict[str, str]
+) -> list[Decision]:
+    """One IP rule per address whose clients need one (merged reasons and times)."""
+    by_ip: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for client in clients:
+        action = _action_for(str(client.get("verdict")), policy)
+        name = client.get("crawler")
+        if action is None or (name is not None and name in ua_blocked):
+            continue
+        by_ip.setdefault((action, str(client["ip"])), []).append(client)
+    out = []
+    for (action, ip), group in by_ip.items():
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:  # a garbled log field is never rendered into a rule
+            continue
+        reasons = tuple(sorted({f"{c.get('crawler') or c.get('category')}: {r}" for c in group for r in c.get("reasons") or ()}))
+        first, last = _seen(group)
+        out.append(Decision(action, Match("ip", ip), reasons[:10], "scan", first, last))  # type: ignore[arg-type]
+    return out
+
+
+def _covered_by_allowlist(decision: Decision, allowlist: Allowlist) -> bool:
+    """A rule the allowlist would override everywhere it could match is not worth emitting."""
+    match = decision.match
+    if match.kind in ("ip", "cidr"):
+        net = ipaddress.ip_network(match.value, strict=False)
+        return any(net.version == a.version and net.subnet_of(a) for a in allowlist.networks)  # type: ignore[arg-type]
+    if match.kind == "ua_pattern":
+        return any(allowed in match.value.lower() for allowed in allowlist.user_agents)
+    return False

@@ -1,0 +1,53 @@
+"""Ban lengths and renewal, fail2ban style (``bantime.increment``), as pure functions.
+
+A first offence is banned for ``bantime``. While a ban runs, new activity in a later scan
+renews it for the current length. An offender seen again *after* its ban expired is a repeat
+offence: the ban grows by ``bantime_factor`` each time, capped at ``bantime_max``. A scan
+with no newer activity changes nothing, so cron runs over the same data are idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from botguard.config import DecideSettings
+from botguard.decide.records import Decision
+
+__all__ = ["ban_length", "escalate"]
+
+
+def ban_length(offences: int, policy: DecideSettings) -> timedelta:
+    """Length of the ban for the ``offences``-th offence.
+
+    Examples:
+        >>> from botguard.config import DecideSettings
+        >>> p = DecideSettings(bantime=3600, bantime_factor=2, bantime_max=10000)
+        >>> [ban_length(n, p).total_seconds() for n in (1, 2, 3, 4)]
+        [3600.0, 7200.0, 10000.0, 10000.0]
+    """
+    seconds = policy.bantime * policy.bantime_factor ** max(offences - 1, 0)
+    return timedelta(seconds=min(seconds, policy.bantime_max))
+
+
+def _newer(new: datetime | None, old: datetime | None) -> bool:
+    return new is not None and (old is None or new > old)
+
+
+def escalate(previous: Decision | None, new: Decision, now: datetime, policy: DecideSettings) -> Decision:
+    """The stored decision after ``new`` (from this run's scan) meets ``previous`` (from state)."""
+    if previous is None:
+        return replace(new, offences=1, expires_at=now + ban_length(1, policy))
+    active = previous.expires_at is not None and previous.expires_at > now
+    if not _newer(new.last_seen, previous.last_seen):
+        return previous  # same evidence as before: nothing to renew
+    merged = replace(
+        new,
+        first_seen=min((t for t in (previous.first_seen, new.first_seen) if t), default=None),
+        offences=previous.offences if active else previous.offences + 1,
+    )
+    length = ban_length(merged.offences, policy)
+    expires = now + length
+    if active and previous.expires_at is not None:
+        expires = max(expires, previous.expires_at)
+    return replace(merged, expires_at=expires)

@@ -1,0 +1,97 @@
+"""Decisions in the state database, so bans outlive one run and expire on their own.
+
+One row per (action, match key). :func:`record_decisions` merges a fresh decision set into
+the stored one in a single transaction (see :mod:`botguard.decide.expiry`) and returns what
+is active now; allow decisions come from the configuration and are never stored.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from botguard.config import Allowlist, DecideSettings
+from botguard.decide.build import _covered_by_allowlist, allow_decisions
+from botguard.decide.expiry import escalate
+from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.state import State
+
+__all__ = ["DDL", "active_decisions", "load_decisions", "record_decisions"]
+
+DDL = """
+CREATE TABLE IF NOT EXISTS decisions (
+    action TEXT NOT NULL,
+    match_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    ip TEXT,
+    reasons TEXT NOT NULL,
+    source TEXT NOT NULL,
+    first_seen TEXT,
+    last_seen TEXT,
+    expires_at TEXT,
+    offences INTEGER NOT NULL,
+    PRIMARY KEY (action, match_key)
+);
+"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _row(d: Decision) -> tuple[object, ...]:
+    return (
+        d.action, d.match.key, d.match.kind, d.match.value, d.match.ip, json.dumps(list(d.reasons)), d.source,
+        _iso(d.first_seen), _iso(d.last_seen), _iso(d.expires_at), d.offences,
+    )  # fmt: skip
+
+
+def load_decisions(state: State) -> dict[tuple[str, str], Decision]:
+    """Every stored decision, active or expired, by (action, match key)."""
+    state.ensure_schema(DDL)
+    rows = state.conn.execute(
+        "SELECT action, kind, value, ip, reasons, source, first_seen, last_seen, expires_at, offences FROM decisions"
+    )
+    out = {}
+    for action, kind, value, ip, reasons, source, first, last, expires, offences in rows:
+        d = Decision(action, Match(kind, value, ip), tuple(json.loads(reasons)), source,
+                     _time(first), _time(last), _time(expires), offences)  # fmt: skip
+        out[(d.action, d.match.key)] = d
+    return out
+
+
+def record_decisions(
+    state: State, fresh: DecisionSet, now: datetime, policy: DecideSettings, allowlist: Allowlist
+) -> DecisionSet:
+    """Merge ``fresh`` into the stored bans (renew / escalate) and return the active set."""
+    stored = load_decisions(state)
+    updates = []
+    for decision in fresh.decisions:
+        if decision.action == "allow":
+            continue
+        key = (decision.action, decision.match.key)
+        merged = escalate(stored.get(key), decision, now, policy)
+        if merged != stored.get(key):
+            updates.append(merged)
+            stored[key] = merged
+    with state.transaction() as conn:
+        conn.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates])
+    return _active(stored.values(), now, allowlist)
+
+
+def active_decisions(state: State, now: datetime, allowlist: Allowlist) -> DecisionSet:
+    """Stored bans that have not expired, plus the allowlist."""
+    return _active(load_decisions(state).values(), now, allowlist)
+
+
+def _active(decisions: "object", now: datetime, allowlist: Allowlist) -> DecisionSet:
+    live = [
+        d for d in decisions  # type: ignore[attr-defined]
+        if (d.expires_at is None or d.expires_at > now) and not _covered_by_allowlist(d, allowlist)
+    ]  # fmt: skip
+    return DecisionSet.of(live + list(allow_decisions(allowlist)))

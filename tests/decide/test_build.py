@@ -1,0 +1,117 @@
+"""Decision building from scan documents: who gets a UA rule, who an IP rule, what allowlists do."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from botguard.config import AllowedClient, Allowlist, DecideSettings
+from botguard.decide import CrawlerInfo, build_decisions, catalog_lookup
+from botguard.decide._safety import REFERENCE_AGENTS, safe_ua_token
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = DecideSettings()
+
+
+def client(ip: str, ua: str, crawler: str | None, verdict: str, category: str = "unknown", **extra: object) -> dict:
+    return {"ip": ip, "user_agent": ua, "crawler": crawler, "category": category, "verdict": verdict,
+            "reasons": [f"{verdict} reason"], "first_seen": "2024-03-04T10:00:00Z",
+            "last_seen": "2024-03-04T11:00:00Z", "verified": extra.get("verified"), "requests": 3}  # fmt: skip
+
+
+def crawler(name: str, verdict: str) -> dict:
+    return {"name": name, "verdict": verdict, "clients": 1, "requests": 3, "disallowed_requests": 2}
+
+
+LOOKUP = {
+    "Bytespider": CrawlerInfo("Bytespider", False),
+    "Googlebot": CrawlerInfo("Googlebot", True),
+    "Mozilla": CrawlerInfo("Mozilla", False),
+    "AhrefsBot": CrawlerInfo("AhrefsBot", False),
+}.get
+
+SCAN = {
+    "summary": {},
+    "crawlers": [crawler("Bytespider", "block"), crawler("Googlebot", "block"), crawler("Mozilla", "block"),
+                 crawler("AhrefsBot", "monitor")],  # fmt: skip
+    "clients": [
+        client("203.0.113.1", "Bytespider", "Bytespider", "block"),
+        client("203.0.113.2", "Googlebot/2.1 fake", "Googlebot", "block"),
+        client("66.249.66.1", "Googlebot/2.1", "Googlebot", "allow", verified=True),
+        client("203.0.113.3", "Mozilla/5.0 Chrome", None, "block", "automated"),
+        client("203.0.113.4", "Mozilla/5.0 Chrome", None, "monitor", "browser"),
+        client("203.0.113.5", "Mozilla/5.0 weird", "Mozilla", "block"),
+        client("203.0.113.6", "AhrefsBot", "AhrefsBot", "monitor"),
+        client("not-an-ip", "x", None, "block"),
+    ],
+}
+
+
+def summary(ds) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    return [(d.action, d.match.kind, d.match.value) for d in ds.decisions]
+
+
+def test_unverifiable_blocked_crawler_gets_ua_rule_others_get_ip_rules() -> None:
+    """Bytespider by token; the fake Googlebot, the automated browser and the unsafe token by IP."""
+    assert summary(build_decisions(SCAN, LOOKUP, Allowlist(), POLICY)) == [
+        ("block", "ua_pattern", "Bytespider"),
+        ("block", "ip", "203.0.113.2"),
+        ("block", "ip", "203.0.113.3"),
+        ("block", "ip", "203.0.113.5"),
+    ]
+
+
+def test_monitor_becomes_throttle_only_when_configured() -> None:
+    """throttle_monitor: AhrefsBot by token, the monitored browser by IP."""
+    ds = build_decisions(SCAN, LOOKUP, Allowlist(), DecideSettings(throttle_monitor=True))
+    assert [x for x in summary(ds) if x[0] == "throttle"] == [
+        ("throttle", "ua_pattern", "AhrefsBot"), ("throttle", "ip", "203.0.113.4")]  # fmt: skip
+
+
+def test_allowlist_wins_and_is_emitted_first() -> None:
+    """An allowlisted network drops the IP rules inside it; allows come first."""
+    allow = Allowlist(("bytespider",), (ipaddress.ip_network("203.0.113.0/30"),), (AllowedClient("1.2.3.4", "x"),))
+    ds = build_decisions(SCAN, LOOKUP, allow, POLICY)
+    assert summary(ds) == [
+        ("allow", "ua_pattern", "bytespider"), ("allow", "cidr", "203.0.113.0/30"), ("allow", "client", "x"),
+        ("block", "ip", "203.0.113.5"),
+    ]  # fmt: skip
+
+
+def test_order_is_deterministic() -> None:
+    """Shuffled input, same decisions in the same order."""
+    shuffled = dict(SCAN, clients=list(reversed(SCAN["clients"])), crawlers=list(reversed(SCAN["crawlers"])))
+    assert build_decisions(shuffled, LOOKUP, Allowlist(), POLICY) == build_decisions(SCAN, LOOKUP, Allowlist(), POLICY)
+
+
+@pytest.mark.parametrize("agent", REFERENCE_AGENTS)
+def test_no_catalogue_token_that_is_allowed_can_hit_a_browser_or_good_bot(agent: str) -> None:
+    """Every token safe_ua_token accepts is absent from browsers and good bots."""
+    lookup = catalog_lookup()
+    from botguard.catalog import load_catalog
+
+    for entry in load_catalog().crawlers:
+        info = lookup(entry.name)
+        if info and not info.verifiable and safe_ua_token(info.token):
+            assert info.token.lower() not in agent.lower(), entry.name
+
+
+def test_example_scan_never_blocks_verified_or_human_by_ua() -> None:
+    """On the bundled example, no UA rule matches a human's or a search engine's agent."""
+    out = subprocess.run(
+        [sys.executable, "-m", "botguard", "scan", str(ROOT / "examples/access.log"), "--robots",
+         str(ROOT / "examples/robots.txt"), "--format", "json", "--no-save"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    scan = json.loads(out.stdout)
+    ds = build_decisions(scan, catalog_lookup(), Allowlist(), POLICY)
+    tokens = [d.match.value.lower() for d in ds.select("block", "ua_pattern")]
+    assert "bytespider" in tokens
+    for c in scan["clients"]:
+        if c["category"] in ("human", "search-engine") and c["verdict"] == "allow":
+            assert not any(t in c["user_agent"].lower() for t in tokens), c["user_agent"]

@@ -1,0 +1,44 @@
+"""Shared decision sets for render tests."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+
+import pytest
+
+from botguard.config import AllowedClient, Allowlist
+from botguard.decide import Decision, DecisionSet, Match, allow_decisions
+
+T0 = datetime(2024, 3, 4, tzinfo=UTC)
+
+
+def block(kind: str, value: str) -> Decision:
+    return Decision("block", Match(kind, value), ("test",), "test", T0, T0)  # type: ignore[arg-type]
+
+
+def throttle(kind: str, value: str) -> Decision:
+    return Decision("throttle", Match(kind, value), ("test",), "test", T0, T0)  # type: ignore[arg-type]
+
+
+ALLOW = Allowlist(
+    user_agents=("friendlymonitor",),
+    networks=(ipaddress.ip_network("127.0.0.9/32"), ipaddress.ip_network("127.0.1.0/24")),
+    clients=(AllowedClient("127.0.0.1", "curl/7.81.0"),),
+)
+
+
+def standard_set() -> DecisionSet:
+    """UA, exact-UA, IP and CIDR blocks, throttles and every allowlist kind."""
+    return DecisionSet.of([
+        block("ua_pattern", "Bytespider"), block("ua_pattern", "GPTBot"), block("ua_pattern", "curl"),
+        block("ua_pattern", "friendlymonitor-evilbot"), block("ua_exact", "ExactBot/1.0"),
+        block("ip", "127.0.0.2"), block("cidr", "127.0.1.0/24"), block("ip", "127.0.0.9"),
+        throttle("ua_pattern", "AhrefsBot"), throttle("ip", "127.0.0.5"),
+        *allow_decisions(ALLOW),
+    ])  # fmt: skip
+
+
+@pytest.fixture
+def decisions() -> DecisionSet:
+    return standard_set()

@@ -1,0 +1,187 @@
+"""Real nginx and Apache under a temporary prefix on a 127.0.0.1 high port (notes/webservers.md 2, 4).
+
+A missing server binary is a test failure, never a skip: CI installs both (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+MODULES = "/usr/lib/apache2/modules"
+
+NGINX_CONF = """\
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+pcre_jit on;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path tmp/body;  proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+    include botguard/botguard_http.conf;
+    server {{
+        listen 127.0.0.1:{port};
+        root html;
+        include botguard/botguard_server.conf;
+        location / {{ try_files $uri =404; }}
+    }}
+}}
+"""
+
+APACHE_CONF = """\
+ServerRoot "{prefix}"
+DefaultRuntimeDir run
+PidFile run/apache2.pid
+ErrorLog logs/error.log
+LogLevel warn
+LoadModule mpm_event_module   {modules}/mod_mpm_event.so
+LoadModule authz_core_module  {modules}/mod_authz_core.so
+LoadModule authz_host_module  {modules}/mod_authz_host.so
+LoadModule setenvif_module    {modules}/mod_setenvif.so
+{user}
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+DocumentRoot "{prefix}/htdocs"
+<Directory "{prefix}/htdocs">
+    Require all granted
+</Directory>
+Include botguard/*.conf
+"""
+
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(port: int, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1") -> int:
+    """Status of one GET; the UA is sent as raw bytes (UTF-8, or the log's own bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        if ua is not None:
+            raw = ua if isinstance(ua, bytes) else ua.encode("utf-8", "surrogateescape")
+            conn.putheader(b"User-Agent", raw)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def _wait_ok(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}")
+        try:
+            get(port, "/robots.txt")
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError("server did not answer within 10 s")
+
+
+@dataclass
+class Server:
+    """A running server: its prefix, rule directory, port and the argv lists deploy needs."""
+
+    kind: str
+    prefix: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+    validate: list[str]
+    reload: list[str]
+
+    @property
+    def rules(self) -> Path:
+        return self.prefix / "botguard"
+
+    def get(self, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1") -> int:
+        return get(self.port, path, ua, source)
+
+    def reload_now(self) -> None:
+        subprocess.run(self.reload, check=True, capture_output=True)
+        time.sleep(0.3 if self.kind == "apache" else 0.15)  # new workers take over
+
+
+def make_prefix(kind: str) -> Path:
+    prefix = Path(tempfile.mkdtemp(prefix=f"botguard-{kind}-"))
+    os.chmod(prefix, 0o755)  # as root, workers run as nobody and must read the docroot
+    for sub in ("logs", "tmp", "botguard", "html", "htdocs", "run"):
+        (prefix / sub).mkdir()
+        os.chmod(prefix / sub, 0o755)
+    for docroot in ("html", "htdocs"):
+        (prefix / docroot / "index.html").write_text("ok\n")
+        (prefix / docroot / "robots.txt").write_text("User-agent: *\nDisallow: /\n")
+    return prefix
+
+
+def nginx_commands(prefix: Path) -> tuple[list[str], list[str]]:
+    base = [NGINX, "-p", f"{prefix}/", "-c", f"{prefix}/nginx.conf"]
+    return base + ["-t", "-q"], base + ["-s", "reload"]
+
+
+def apache_commands(prefix: Path) -> tuple[list[str], list[str], list[str]]:
+    base = [APACHE, "-d", str(prefix), "-f", f"{prefix}/apache2.conf"]
+    return base + ["-t"], base + ["-k", "graceful"], base + ["-DFOREGROUND"]
+
+
+def write_nginx_conf(prefix: Path, port: int) -> None:
+    (prefix / "nginx.conf").write_text(NGINX_CONF.format(port=port))
+
+
+def write_apache_conf(prefix: Path, port: int) -> None:
+    user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
+    (prefix / "apache2.conf").write_text(APACHE_CONF.format(prefix=prefix, modules=MODULES, port=port, user=user))
+
+
+def check(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+@contextmanager
+def running(kind: str, files: dict[str, str]) -> Iterator[Server]:
+    """Start ``kind`` (nginx|apache) with these rule files in PREFIX/botguard; stop it afterwards."""
+    prefix, port = make_prefix(kind), free_port()
+    for name, text in files.items():
+        (prefix / "botguard" / name).write_text(text)
+    if kind == "nginx":
+        write_nginx_conf(prefix, port)
+        validate, reload = nginx_commands(prefix)
+        start = [NGINX, "-p", f"{prefix}/", "-c", f"{prefix}/nginx.conf", "-g", "daemon off;"]
+    else:
+        write_apache_conf(prefix, port)
+        validate, reload, start = apache_commands(prefix)
+    result = check(validate)
+    assert result.returncode == 0, result.stderr
+    proc = subprocess.Popen(start, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_ok(port, proc)
+        yield Server(kind, prefix, port, proc, validate, reload)
+    finally:
+        proc.send_signal(signal.SIGQUIT if kind == "nginx" else signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        shutil.rmtree(prefix, ignore_errors=True)

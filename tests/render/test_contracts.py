@@ -1,0 +1,107 @@
+"""Contract checks run against every renderer in the registry, plus the fake target (STYLE.md 3, 4)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from botguard.decide import Decision, DecisionSet, Match
+from botguard.render import RENDERERS, Renderer, RenderError
+from botguard.render.fake import FakeRenderer
+from tests.render.conftest import standard_set
+
+IMPLS: dict[str, Renderer] = {**RENDERERS, "fake": FakeRenderer()}
+
+
+def check_is_a_renderer(r: Renderer) -> None:
+    """Satisfies the Renderer protocol."""
+    assert isinstance(r, Renderer)
+
+
+def check_deterministic_and_byte_stable(r: Renderer) -> None:
+    """Same decisions in any input order: same bytes."""
+    ds = standard_set()
+    shuffled = DecisionSet.of(list(reversed(ds.decisions)))
+    assert r.render(ds) == r.render(shuffled) == r.render(standard_set())
+
+
+def check_output_is_ascii_and_line_terminated(r: Renderer) -> None:
+    """No attacker byte reaches a file raw."""
+    for f in r.render(standard_set()):
+        f.text.encode("ascii")
+        assert f.text.endswith("\n")
+
+
+def check_escapes_hostile_ua(r: Renderer) -> None:
+    """No quote, brace, semicolon, hash, dollar or space of an agent survives escaping."""
+    hostile = 'zz" 1; "~*" 1; "zz ${jndi:x} {#} \\ \'q\''
+    text = "".join(f.text for f in r.render(DecisionSet.of([Decision("block", Match("ua_pattern", hostile))])))
+    assert "zz\\x22\\x201\\x3b\\x20\\x22\\x7e\\x2a" in text
+    assert "jndi" in text and "${jndi" not in text and '"zz' not in text
+
+
+def check_rejects_crlf(r: Renderer) -> None:
+    """A CR/LF agent cannot become a rule: RenderError, not a broken file."""
+    with pytest.raises(RenderError):
+        r.render(DecisionSet.of([Decision("block", Match("ua_pattern", "a\r\nInjected: 1"))]))
+
+
+def check_allowlist_survives(r: Renderer) -> None:
+    """Allow rules appear in the output even when a block covers the same values."""
+    text = "".join(f.text for f in r.render(standard_set()))
+    for needle in ("friendlymonitor", "127.0.0.9", "127.0.1.0/24", "curl\\x2f7\\x2e81\\x2e0"):
+        assert needle in text, needle
+
+
+def check_empty_set(r: Renderer) -> None:
+    """An empty set still renders (valid, blocking nothing)."""
+    assert r.render(DecisionSet())
+
+
+def check_long_agent_is_truncated_to_a_prefix(r: Renderer) -> None:
+    """An 8 KB agent becomes a regex no longer than the target's token limit."""
+    ua = "A" * 8192
+    for f in r.render(DecisionSet.of([Decision("block", Match("ua_pattern", ua))])):
+        assert max(len(line) for line in f.text.splitlines()) < 4000
+
+
+CHECKS: list[Callable[[Renderer], None]] = [
+    check_is_a_renderer, check_deterministic_and_byte_stable, check_output_is_ascii_and_line_terminated,
+    check_escapes_hostile_ua, check_rejects_crlf, check_allowlist_survives, check_empty_set,
+    check_long_agent_is_truncated_to_a_prefix,
+]  # fmt: skip
+
+
+def _pairs() -> Iterator[tuple[str, Callable[[Renderer], None]]]:
+    for name in IMPLS:
+        for check in CHECKS:
+            yield name, check
+
+
+@pytest.mark.parametrize(("name", "check"), list(_pairs()), ids=[f"{n}:{c.__name__}" for n, c in _pairs()])
+def test_contract(name: str, check: Callable[[Renderer], None]) -> None:
+    check(IMPLS[name])
+
+
+def test_fake_target_chunks_alternations_under_its_limit() -> None:
+    """The base packs alternations under max_token (256 bytes for the fake)."""
+    ds = DecisionSet.of([Decision("block", Match("ua_pattern", f"bot{i:03d}xyz")) for i in range(40)])
+    (f,) = FakeRenderer().render(ds)
+    chunks = [line[len("chunk "):] for line in f.text.splitlines() if line.startswith("chunk ")]
+    assert len(chunks) > 1 and all(len(c) <= 256 for c in chunks)
+    packed = {p for c in chunks for p in re.fullmatch(r"\(\?:(.*)\)", c).group(1).split("|")}  # type: ignore[union-attr]
+    assert packed == {f"bot{i:03d}xyz" for i in range(40)}
+
+
+def test_doctests() -> None:
+    """Docstring examples in decide and render run."""
+    import doctest
+
+    import botguard.decide._safety
+    import botguard.decide.expiry
+    import botguard.render._escape
+
+    for module in (botguard.decide._safety, botguard.decide.expiry, botguard.render._escape):
+        assert doctest.testmod(module).failed == 0, module.__name__
