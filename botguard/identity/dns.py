@@ -1,0 +1,126 @@
+"""Forward-confirmed reverse DNS (FCrDNS), bounded so that a scan never hangs on DNS.
+
+PTR lookup of the IP, then A/AAAA lookups of every PTR name; a name is *confirmed* when its
+addresses contain the IP again (anyone can set a PTR record to "crawl.googlebot.com" for their
+own IP, but only Google can make googlebot.com resolve back to it). Which suffixes an operator
+uses is checked later (:meth:`ReverseDns.matches`), so one lookup serves every claimed crawler
+and the cache is per IP.
+
+Bounds: each query has a timeout, at most ``concurrency`` lookups run at once, and
+:meth:`DnsResolver.reverse_many` stops waiting after ``budget`` seconds; whatever is unanswered
+is an inconclusive ``error`` (never cached, never proof of spoofing on its own).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import dns.exception
+import dns.rdatatype
+import dns.resolver
+import dns.reversename
+
+from botguard.identity.cache import DnsCache
+from botguard.identity.records import ReverseDns
+
+#: Answers that prove a name or PTR record does not exist (cacheable, conclusive).
+_ABSENT = (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer)
+
+
+@dataclass(frozen=True, slots=True)
+class DnsOptions:
+    """Resolver settings; nameservers None means the system's (/etc/resolv.conf)."""
+
+    nameservers: tuple[str, ...] | None = None
+    port: int = 53
+    timeout: float = 2.0  # seconds per lookup (PTR or A/AAAA), retries included
+    concurrency: int = 32
+    budget: float = 20.0  # seconds for a whole batch of IPs
+
+
+class DnsResolver:
+    """FCrDNS lookups with a concurrency limit, timeouts, an overall budget and a TTL cache."""
+
+    def __init__(self, options: DnsOptions = DnsOptions(), cache: DnsCache | None = None) -> None:
+        self.options = options
+        self.cache = cache
+        self._resolver = self._make_resolver(options)
+
+    @staticmethod
+    def _make_resolver(options: DnsOptions) -> dns.resolver.Resolver:
+        resolver = dns.resolver.Resolver(configure=options.nameservers is None)
+        if options.nameservers is not None:
+            resolver.nameservers = list(options.nameservers)
+        resolver.port = options.port
+        resolver.timeout = options.timeout
+        resolver.lifetime = options.timeout
+        resolver.cache = None  # our own cache lives in the state database
+        return resolver
+
+    def reverse(self, ip: str) -> ReverseDns:
+        """PTR names of ``ip`` and which of them resolve forward to it (one IP, uncached)."""
+        try:
+            qname = dns.reversename.from_address(ip)
+            ptr = self._resolver.resolve(qname, "PTR", raise_on_no_answer=True)
+        except _ABSENT:
+            return ReverseDns(ip, "nxdomain", detail="no PTR record")
+        except (dns.exception.DNSException, ValueError) as exc:
+            return ReverseDns(ip, "error", detail=f"PTR lookup failed: {_describe(exc)}")
+        names = tuple(sorted({r.target.to_text() for r in ptr}))
+        confirmed, forward, errors = [], set(), []
+        wanted = ipaddress.ip_address(ip)
+        for name in names:
+            addresses, error = self._forward(name, "AAAA" if wanted.version == 6 else "A")
+            forward.update(addresses)
+            if error:
+                errors.append(error)
+            if any(ipaddress.ip_address(a) == wanted for a in addresses):
+                confirmed.append(name)
+        if not confirmed and errors:
+            return ReverseDns(ip, "error", names, (), tuple(sorted(forward)), "; ".join(errors))
+        return ReverseDns(ip, "ok", names, tuple(confirmed), tuple(sorted(forward)))
+
+    def _forward(self, name: str, rdtype: str) -> tuple[list[str], str | None]:
+        try:
+            answer = self._resolver.resolve(name, rdtype, raise_on_no_answer=True)
+        except _ABSENT:
+            return [], None
+        except dns.exception.DNSException as exc:
+            return [], f"{rdtype} lookup of {name} failed: {_describe(exc)}"
+        return [r.address for r in answer], None
+
+    def reverse_many(self, ips: Iterable[str]) -> dict[str, ReverseDns]:
+        """Reverse DNS of many IPs: cached answers first, the rest concurrently within the budget."""
+        wanted = sorted(set(ips))
+        found = self.cache.get_many(wanted) if self.cache is not None else {}
+        missing = [ip for ip in wanted if ip not in found]
+        if missing:
+            fresh = self._lookup_all(missing)
+            if self.cache is not None:
+                self.cache.put_many([r for r in fresh.values() if r.status != "error"])
+            found.update(fresh)
+        return found
+
+    def _lookup_all(self, ips: list[str]) -> dict[str, ReverseDns]:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.concurrency, len(ips))))
+        try:
+            futures = {pool.submit(self.reverse, ip): ip for ip in ips}
+            wait(futures, timeout=self.options.budget, return_when=FIRST_EXCEPTION)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        results = {}
+        for future, ip in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                results[ip] = future.result()
+            else:
+                results[ip] = ReverseDns(ip, "error", detail=f"DNS budget of {self.options.budget:g} s exhausted")
+        return results
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, dns.exception.Timeout):
+        return "timeout"
+    return type(exc).__name__ if not str(exc) else str(exc).splitlines()[0]

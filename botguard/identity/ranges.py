@@ -1,0 +1,130 @@
+"""Published IP ranges of crawler operators: the bundled lists and a fast membership test.
+
+Each list is a sorted table of (first, last) integer keys with a running maximum of ``last``,
+so nested or overlapping networks (Meta's /18 and its /24s) need no merging and a match still
+names the exact network: bisect to the last network starting at or before the IP, and walk
+back only while an earlier network could still reach it.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import yaml
+
+from botguard.errors import InputError, Location
+from botguard.identity._ip import ip_key, network_bounds
+from botguard.identity.records import RangeList, RangeMatch
+
+INDEX = "index.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """One list's networks sorted by first key, with the running maximum of last keys."""
+
+    firsts: list[int]
+    lasts: list[int]
+    reach: list[int]  # reach[i] = max(lasts[:i+1])
+    networks: list[str]
+
+    @classmethod
+    def build(cls, networks: Iterable[str]) -> "_Table":
+        rows = sorted({(b[0], b[1], n.strip()) for n in networks if (b := network_bounds(n)) is not None})
+        reach, top = [], -1
+        for _, last, _ in rows:
+            top = max(top, last)
+            reach.append(top)
+        return cls([r[0] for r in rows], [r[1] for r in rows], reach, [r[2] for r in rows])
+
+    def find(self, key: int) -> str | None:
+        """The most specific-starting network that contains the key, or None."""
+        i = bisect_right(self.firsts, key) - 1
+        while i >= 0 and self.reach[i] >= key:
+            if self.lasts[i] >= key:
+                return self.networks[i]
+            i -= 1
+        return None
+
+    def __len__(self) -> int:
+        return len(self.firsts)
+
+
+def _networks(text: str, fmt: str) -> list[str]:
+    """The CIDR strings of one list file in one of the three bundled formats."""
+    if fmt == "lines":
+        return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    data = json.loads(text)
+    if fmt == "google":
+        return [p.get("ipv4Prefix") or p.get("ipv6Prefix") or "" for p in data.get("prefixes", [])]
+    if fmt == "objects":
+        return [str(item.get("ip", "")) for item in data]
+    raise ValueError(f"unknown range list format {fmt!r}")
+
+
+@dataclass(slots=True)
+class PublishedRanges:
+    """The published range lists by name; each list is parsed on first use.
+
+    Examples:
+        >>> ranges = PublishedRanges.bundled()
+        >>> ranges.match("66.249.66.1", ["googlebot"])[0].list
+        'googlebot'
+        >>> ranges.match("203.0.113.9", ["googlebot"])
+        ()
+    """
+
+    lists: dict[str, RangeList]
+    root: Traversable | Path
+    _tables: dict[str, _Table] = field(default_factory=dict)
+
+    @classmethod
+    def bundled(cls) -> "PublishedRanges":
+        """The lists shipped in rules/ip-ranges."""
+        return cls.from_dir(resources.files("botguard.rules").joinpath("ip-ranges"))
+
+    @classmethod
+    def from_dir(cls, root: Traversable | Path) -> "PublishedRanges":
+        """Lists described by ``root/index.yaml`` (name -> file, format, source, date, licence)."""
+        where = Location(str(root.joinpath(INDEX)))
+        try:
+            index = yaml.safe_load(root.joinpath(INDEX).read_text(encoding="utf-8")) or {}
+            lists = {name: RangeList(name=name, **{k: str(v) for k, v in entry.items()}) for name, entry in index.items()}
+        except (OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
+            raise InputError(f"cannot read IP range index: {exc}", where) from None
+        return cls(lists, root)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.lists))
+
+    def table(self, name: str) -> _Table:
+        """The parsed list (memoised on this object: configure once, look up many)."""
+        if name not in self._tables:
+            entry = self.lists[name]
+            path = self.root.joinpath(entry.file)
+            try:
+                self._tables[name] = _Table.build(_networks(path.read_text(encoding="utf-8"), entry.format))
+            except (OSError, ValueError) as exc:
+                raise InputError(f"cannot read IP range list {name!r}: {exc}", Location(str(path))) from None
+        return self._tables[name]
+
+    def match(self, ip: str, names: Iterable[str] | None = None) -> tuple[RangeMatch, ...]:
+        """Every named list (all lists when None) with a network containing ``ip``."""
+        key = ip_key(ip)
+        if key is None:
+            return ()
+        found = []
+        for name in self.names() if names is None else names:
+            if name not in self.lists:
+                continue
+            network = self.table(name).find(key)
+            if network is not None:
+                entry = self.lists[name]
+                found.append(RangeMatch(name, network, entry.source, entry.date))
+        return tuple(found)

@@ -1,0 +1,91 @@
+"""Published IP ranges: the bundled lists match the catalogue and find the right networks."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from botguard.identity import PublishedRanges
+from botguard.identity.ranges import _Table
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ip-ranges"
+
+
+@pytest.fixture(scope="module")
+def ranges() -> PublishedRanges:
+    return PublishedRanges.bundled()
+
+
+def test_every_catalogue_range_name_is_bundled(ranges: PublishedRanges) -> None:
+    """Each verification.ip_ranges name in crawlers.yaml has a list with source, date, licence."""
+    names: set[str] = set()
+    text = resources.files("botguard.rules").joinpath("crawlers.yaml").read_text(encoding="utf-8")
+    for group in re.findall(r'"ip_ranges": \[([^]]*)\]', text):
+        names.update(re.findall(r'"([^"]+)"', group))
+    assert names and names <= set(ranges.names())
+    for name in names:
+        entry = ranges.lists[name]
+        assert entry.source and entry.date and entry.licence and entry.via
+        assert len(ranges.table(name)) > 0, name
+
+
+def test_every_list_is_attributed() -> None:
+    """rules/ATTRIBUTION.md names the snapshot each bundled list came from."""
+    text = resources.files("botguard.rules").joinpath("ATTRIBUTION.md").read_text(encoding="utf-8")
+    for repo in ("jonhadfield/cloud-ips", "sefinek/known-bots-ip-whitelist", "lord-alfred/ipranges"):
+        assert repo in text
+
+
+@pytest.mark.parametrize(
+    ("ip", "name", "network"),
+    [
+        ("66.249.66.1", "googlebot", "66.249.66.0/27"),
+        ("::ffff:66.249.66.1", "googlebot", "66.249.66.0/27"),  # dual-stack servers log IPv4 like this
+        ("2001:4860:4801:10::5", "googlebot", "2001:4860:4801:10::/64"),
+        ("40.77.167.12", "bingbot", "40.77.167.0/24"),
+        ("20.171.207.3", "gptbot", "20.171.207.0/24"),
+        ("5.39.1.230", "ahrefsbot", "5.39.1.230"),
+    ],
+)
+def test_match_names_the_network(ranges: PublishedRanges, ip: str, name: str, network: str) -> None:
+    """An IP inside a published list is found with the network that contains it."""
+    found = {m.list: m.network for m in ranges.match(ip)}
+    assert found.get(name) == network
+
+
+@pytest.mark.parametrize("ip", ["66.249.63.255", "203.0.113.9", "2001:db8::1", "not-an-ip", ""])
+def test_outside_or_garbage_matches_nothing_for_googlebot(ranges: PublishedRanges, ip: str) -> None:
+    """Neighbours of a range, documentation addresses and garbage are not Googlebot."""
+    assert ranges.match(ip, ["googlebot"]) == ()
+
+
+def test_unknown_list_name_is_ignored(ranges: PublishedRanges) -> None:
+    assert ranges.match("66.249.66.1", ["no-such-list"]) == ()
+
+
+def test_nested_and_overlapping_networks() -> None:
+    """A key inside a wide network that an earlier-starting narrow one does not reach still matches."""
+    table = _Table.build(["10.0.0.0/8", "10.0.0.0/24", "10.1.0.0/16", "10.1.2.0/24", "192.0.2.0/24"])
+    from botguard.identity._ip import ip_key
+
+    def find(ip: str) -> str | None:
+        key = ip_key(ip)
+        assert key is not None
+        return table.find(key)
+
+    assert find("10.1.2.3") == "10.1.2.0/24"
+    assert find("10.1.9.9") == "10.1.0.0/16"
+    assert find("10.200.0.1") == "10.0.0.0/8"
+    assert find("11.0.0.0") is None
+    assert find("192.0.2.255") == "192.0.2.0/24"
+    assert find("192.0.3.0") is None
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/ip-ranges not present")
+def test_bundled_googlebot_is_the_shared_snapshot() -> None:
+    """The bundled copy is byte-for-byte the snapshot SOURCES.md documents."""
+    bundled = resources.files("botguard.rules").joinpath("ip-ranges/googlebot.json").read_bytes()
+    assert bundled == (SHARED / "google-official-format" / "googlebot.json").read_bytes()
