@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
 from botguard.decide.records import Decision, DecisionSet
-from botguard.render._escape import BYTE_ESCAPE, LITERAL_BYTES, escape_units
+from botguard.render._escape import BYTE_ESCAPE, LITERAL_BYTES, RenderError, escape_units
 from botguard.render.records import RuleFile
 
 __all__ = ["Groups", "Renderer", "TextRenderer"]
@@ -99,7 +99,12 @@ class TextRenderer:
         A prefix of a substring still matches every agent the whole one did, and 1.9 KB of an
         agent is as specific as the rest, so truncation never lets the agent through.
         """
-        units = escape_units(decision.match.value, self.literal, self.byte_escape)
+        # Servers strip a header value's leading/trailing spaces and tabs before matching, so a
+        # rule must not require them (a stripped pattern is a substring: it still matches).
+        value = decision.match.value.strip(" \t")
+        if not value:
+            raise RenderError(f"empty user-agent {decision.match.kind} would match every client")
+        units = escape_units(value, self.literal, self.byte_escape)
         budget, kept, size = self.max_token // 2, [], 0
         for unit in units:
             if size + len(unit) > budget:

@@ -48,6 +48,12 @@ def check_rejects_crlf(r: Renderer) -> None:
         r.render(DecisionSet.of([Decision("block", Match("ua_pattern", "a\r\nInjected: 1"))]))
 
 
+def check_rejects_empty_agent(r: Renderer) -> None:
+    """A blank UA rule would match every client: RenderError."""
+    with pytest.raises(RenderError):
+        r.render(DecisionSet.of([Decision("block", Match("ua_pattern", " \t "))]))
+
+
 def check_allowlist_survives(r: Renderer) -> None:
     """Allow rules appear in the output even when a block covers the same values."""
     text = "".join(f.text for f in r.render(standard_set()))
@@ -69,7 +75,7 @@ def check_long_agent_is_truncated_to_a_prefix(r: Renderer) -> None:
 
 CHECKS: list[Callable[[Renderer], None]] = [
     check_is_a_renderer, check_deterministic_and_byte_stable, check_output_is_ascii_and_line_terminated,
-    check_escapes_hostile_ua, check_rejects_crlf, check_allowlist_survives, check_empty_set,
+    check_escapes_hostile_ua, check_rejects_crlf, check_rejects_empty_agent, check_allowlist_survives, check_empty_set,
     check_long_agent_is_truncated_to_a_prefix,
 ]  # fmt: skip
 
