@@ -30,6 +30,8 @@ class Policy:
     block_categories: tuple[str, ...] = ()
     monitor_categories: tuple[str, ...] = ("scanner",)
     crawl_delay_tolerance: float = 0.5
+    block_spoofed: bool = True
+    block_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,20 @@ class DeploySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IdentitySettings:
+    """Identity verification and network lookups (see rules/policy.yaml, key `identity`)."""
+
+    dns: bool = True  # forward-confirmed reverse DNS (scan --no-dns turns it off)
+    dns_timeout: float = 2.0  # seconds per DNS lookup
+    dns_budget: float = 20.0  # seconds for all DNS lookups of one scan
+    dns_concurrency: int = 32  # lookups in flight at once
+    dns_cache_ttl: float = 86400.0  # seconds a reverse-DNS answer stays cached in the state DB
+    asn_db: str | None = None  # a MaxMind GeoLite2/GeoIP2 ASN .mmdb (else the bundled table)
+    country_db: str | None = None  # a MaxMind GeoLite2/GeoIP2 Country .mmdb
+    bundled_asn: bool = True  # use the bundled IP-to-ASN table (RouteViews, NRO, DB-IP)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a verb needs from configuration, validated."""
 
@@ -101,6 +117,7 @@ class Settings:
     json_fields: Mapping[str, str] = field(default_factory=dict)
     decide: DecideSettings = field(default_factory=DecideSettings)
     deploy: DeploySettings = field(default_factory=DeploySettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
     source: str | None = None  # the user's config file, if any
 
 
@@ -212,6 +229,8 @@ SCHEMA: dict[str, Any] = {
         "block_categories": _str_list,
         "monitor_categories": _str_list,
         "crawl_delay_tolerance": _share,
+        "block_spoofed": _bool,
+        "block_verified": _bool,
     },
     "human": {
         "min_asset_share": _share,
@@ -229,6 +248,16 @@ SCHEMA: dict[str, Any] = {
         "throttle_monitor": _bool,
         "throttle_rate": _int(1),
         "throttle_burst": _int(0),
+    },
+    "identity": {
+        "dns": _bool,
+        "dns_timeout": _positive,
+        "dns_budget": _positive,
+        "dns_concurrency": _int(1),
+        "dns_cache_ttl": _seconds,
+        "asn_db": _optional_str,
+        "country_db": _optional_str,
+        "bundled_asn": _bool,
     },
     "deploy": {
         "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv},
@@ -329,6 +358,7 @@ def load_settings(config_path: str | Path | None = None) -> Settings:
         json_fields=log.get("json_fields", {}),
         decide=DecideSettings(**values.get("decide", {})),
         deploy=_deploy_settings(values.get("deploy", {})),
+        identity=IdentitySettings(**values.get("identity", {})),
         source=source,
     )
 
