@@ -31,8 +31,7 @@ _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 #: Keys of one client.
 CLIENT_KEY = ["ip", "user_agent"]
 
-#: Per-batch partial results are folded together every this many batches: often enough to
-#: bound memory by the number of clients, rarely enough that re-grouping costs little.
+#: Per-batch partial results are folded together every this many batches (see _Folded).
 MERGE_EVERY = 8
 
 #: Distinct targets remembered per (host, token) before the memo starts afresh (memory bound).
@@ -49,6 +48,55 @@ class RuleRef:
     host: str | None
     line: int | None
     text: str  # "Disallow: /cart"
+
+
+def _fold_totals(parts: pl.DataFrame) -> pl.DataFrame:
+    """Per-batch totals -> one row per client (sums, mins, maxes)."""
+    sums = [c for c, t in parts.schema.items() if t == pl.Int64]
+    return parts.group_by(CLIENT_KEY).agg(
+        pl.col("crawler_id").first(),
+        pl.col("token").first(),
+        pl.col("host", "robots_host").drop_nulls().first(),
+        pl.col("first_seen", "first_robots", "first_other").min(),
+        pl.col("last_seen").max(),
+        *[pl.col(c).sum() for c in sums],
+    ).select(parts.columns)
+
+
+def _fold_rule_counts(parts: pl.DataFrame) -> pl.DataFrame:
+    return parts.group_by([*CLIENT_KEY, "rule_id"]).agg(pl.col("count").sum())
+
+
+def _fold_evidence(parts: pl.DataFrame) -> pl.DataFrame:
+    return parts.sort("time").group_by(CLIENT_KEY, maintain_order=True).head(EVIDENCE_PER_CLIENT)
+
+
+@dataclass(slots=True)
+class _Folded:
+    """Per-batch partial results folded together every MERGE_EVERY batches.
+
+    Often enough to bound memory by the number of clients, rarely enough that re-grouping
+    costs little. Frames are compacted first: they outlive the batch they were cut from.
+    """
+
+    fold: Callable[[pl.DataFrame], pl.DataFrame]
+    merged: pl.DataFrame | None = None
+    pending: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, part: pl.DataFrame) -> None:
+        self.pending.append(compact_strings(part))
+        if len(self.pending) >= MERGE_EVERY:
+            self._flush()
+
+    def result(self) -> pl.DataFrame | None:
+        self._flush()
+        return self.merged
+
+    def _flush(self) -> None:
+        parts = ([self.merged] if self.merged is not None else []) + self.pending
+        self.pending = []
+        if parts:
+            self.merged = parts[0] if len(parts) == 1 else self.fold(pl.concat(parts))
 
 
 @dataclass(slots=True)
@@ -71,12 +119,9 @@ class Aggregator:
     _delays: dict[tuple[str | None, str], float | None] = field(default_factory=dict)
     _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
     _memo: dict[tuple[str | None, int, str], dict[str, tuple[bool | None, int | None]]] = field(default_factory=dict)
-    _totals: pl.DataFrame | None = None
-    _rule_counts: pl.DataFrame | None = None
-    _evidence: pl.DataFrame | None = None
-    _pending_totals: list[pl.DataFrame] = field(default_factory=list)
-    _pending_counts: list[pl.DataFrame] = field(default_factory=list)
-    _pending_evidence: list[pl.DataFrame] = field(default_factory=list)
+    _totals: "_Folded" = field(default_factory=lambda: _Folded(_fold_totals))
+    _rule_counts: "_Folded" = field(default_factory=lambda: _Folded(_fold_rule_counts))
+    _evidence: "_Folded" = field(default_factory=lambda: _Folded(_fold_evidence))
 
     # ------------------------------------------------------------ identify
     def _crawler_id(self, crawler: Crawler | None) -> int:
@@ -296,77 +341,31 @@ class Aggregator:
         )
 
     def _merge_totals(self, fresh: pl.DataFrame) -> None:
-        self._pending_totals.append(compact_strings(fresh))
-        if len(self._pending_totals) >= MERGE_EVERY:
-            self._flush_totals()
-
-    def _flush_totals(self) -> None:
-        """Fold the pending per-batch totals into one row per client (sums, mins, maxes)."""
-        parts = ([self._totals] if self._totals is not None else []) + self._pending_totals
-        self._pending_totals = []
-        if not parts:
-            return
-        if len(parts) == 1:
-            self._totals = parts[0]
-            return
-        columns = parts[0].columns
-        sums = [c for c, t in parts[0].schema.items() if t == pl.Int64]
-        self._totals = pl.concat(parts).group_by(CLIENT_KEY).agg(
-            pl.col("crawler_id").first(),
-            pl.col("token").first(),
-            pl.col("host", "robots_host").drop_nulls().first(),
-            pl.col("first_seen", "first_robots", "first_other").min(),
-            pl.col("last_seen").max(),
-            *[pl.col(c).sum() for c in sums],
-        ).select(columns)
+        self._totals.add(fresh)
 
     def _merge_rule_counts(self, rows: pl.DataFrame) -> None:
-        self._pending_counts.append(
-            compact_strings(
-                rows.filter(pl.col("rule_id").is_not_null() & pl.col("disallowed"))
-                .group_by([*CLIENT_KEY, "rule_id"])
-                .agg(count=pl.len().cast(pl.Int64))
-            )
+        self._rule_counts.add(
+            rows.filter(pl.col("rule_id").is_not_null() & pl.col("disallowed"))
+            .group_by([*CLIENT_KEY, "rule_id"])
+            .agg(count=pl.len().cast(pl.Int64))
         )
-        if len(self._pending_counts) >= MERGE_EVERY:
-            self._flush_rule_counts()
-
-    def _flush_rule_counts(self) -> None:
-        parts = ([self._rule_counts] if self._rule_counts is not None else []) + self._pending_counts
-        self._pending_counts = []
-        if parts:
-            self._rule_counts = pl.concat(parts).group_by([*CLIENT_KEY, "rule_id"]).agg(pl.col("count").sum())
 
     def _merge_evidence(self, rows: pl.DataFrame) -> None:
-        self._pending_evidence.append(
-            compact_strings(
-                rows.filter(pl.col("disallowed"))
-                .select(*CLIENT_KEY, "time", "method", "target", "status", "rule_id")
-                .group_by(CLIENT_KEY, maintain_order=True)
-                .head(EVIDENCE_PER_CLIENT)
-            )
+        self._evidence.add(
+            rows.filter(pl.col("disallowed"))
+            .select(*CLIENT_KEY, "time", "method", "target", "status", "rule_id")
+            .group_by(CLIENT_KEY, maintain_order=True)
+            .head(EVIDENCE_PER_CLIENT)
         )
-        if len(self._pending_evidence) >= MERGE_EVERY:
-            self._flush_evidence()
-
-    def _flush_evidence(self) -> None:
-        parts = ([self._evidence] if self._evidence is not None else []) + self._pending_evidence
-        self._pending_evidence = []
-        if parts:
-            self._evidence = (
-                pl.concat(parts).sort("time").group_by(CLIENT_KEY, maintain_order=True).head(EVIDENCE_PER_CLIENT)
-            )
 
     # ------------------------------------------------------------ results
     def totals(self) -> pl.DataFrame | None:
         """One row per client with every counter (None when no request was parsed)."""
-        self._flush_totals()
-        return self._totals
+        return self._totals.result()
 
     def rule_counts(self) -> pl.DataFrame | None:
         """(ip, user_agent, rule_id, count) for every disallowed request."""
-        self._flush_rule_counts()
-        return self._rule_counts
+        return self._rule_counts.result()
 
     def crawl_delays(self) -> pl.DataFrame:
         """(robots_host, token, delay): the Crawl-delay robots.txt asks of each token seen."""
@@ -405,5 +404,4 @@ class Aggregator:
 
     def evidence(self) -> pl.DataFrame | None:
         """Up to EVIDENCE_PER_CLIENT earliest disallowed requests per client."""
-        self._flush_evidence()
-        return self._evidence
+        return self._evidence.result()
