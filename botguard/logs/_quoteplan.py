@@ -23,6 +23,8 @@ from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs._template import Variable, value_pattern
 
 FIXED_WIDTHS = {"time_local": 26}  # "17/May/2015:10:05:03 +0000"
+SENTINEL = "\x1f"  # ends every line read from a block (see QuotePlan.read_pieces)
+TAIL = r"(?:\s.*)?\x1f?$"  # the end of the last piece: appended fields, then the sentinel
 EXTRA_PIECES = 3  # room for appended quoted fields (e.g. "$http_x_forwarded_for") + overflow marker
 
 
@@ -73,15 +75,17 @@ class QuotePlan:
     def read_pieces(self, data: bytes) -> pl.DataFrame:
         """The pieces of every line of ``data`` (which ends with a newline).
 
-        Every line gets a trailing space first, so its last piece is never empty: a null piece
-        then always means "absent", and :meth:`line_of_pieces` can rebuild the line exactly.
+        Every line gets a sentinel (0x1F, which cannot occur otherwise: the line reader's policy
+        turns raw 0x1F into U+FFFD, and so does this) before its newline, so its last piece is
+        never empty: a null piece always means "absent", and :meth:`line_of_pieces` can tell
+        whether it saw the whole line.
         The reader splits rows on newlines only (no quoting, no comments; a lone CR stays in its
         line), which the block-vs-lines contract test checks on the garbage corpora.
         """
         if b"\x1f" in data:  # the same text as the line reader gives (see readers.split_lines)
             data = data.replace(b"\x1f", "\ufffd".encode())
         return pl.read_csv(
-            io.BytesIO(data.replace(b"\n", b" \n")),
+            io.BytesIO(data.replace(b"\n", SENTINEL.encode() + b"\n")),
             has_header=False,
             separator='"',
             quote_char=None,
@@ -94,19 +98,15 @@ class QuotePlan:
         )
 
     def line_of_pieces(self) -> pl.Expr:
-        """The original line from block pieces: rejoin on quotes, drop the sentinel and CR.
+        """The original line from block pieces, or null when the pieces do not hold all of it.
 
-        Pieces after the last one are null and only add quotes after the sentinel space, which
-        are stripped with it. Null when the overflow piece is set (see :meth:`overflows`): the
-        caller then takes the text from a plain line split.
+        Rejoin on quotes; pieces after the real last one are null and only add quotes after
+        the sentinel, which are stripped with it. No sentinel means the line had more quotes
+        than pieces read: the caller then takes the text from a plain line split.
         """
         joined = pl.concat_str([pl.col(f"_s{i}").fill_null("") for i in range(self.width)], separator='"')
-        line = joined.str.strip_chars_end('"').str.strip_suffix(" ").str.strip_suffix("\r")
-        return pl.when(self.overflows()).then(None).otherwise(line)  # null: text unknown
-
-    def overflows(self) -> pl.Expr:
-        """Rows with more quotes than pieces read: their text cannot be rebuilt from pieces."""
-        return pl.col(f"_s{self.width - 1}").is_not_null()
+        trimmed = joined.str.strip_chars_end('"')
+        return pl.when(trimmed.str.ends_with(SENTINEL)).then(trimmed.str.strip_suffix(SENTINEL).str.strip_suffix("\r"))
 
     def lazy(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """The role columns and ``_ok`` (False: leave the row to the regex) from the pieces."""
@@ -121,7 +121,9 @@ class QuotePlan:
     def _checks(self) -> list[pl.Expr]:
         # The piece after the template's last quote exists iff the line has enough quotes;
         # before it, a null piece is an empty one (e.g. an empty request "").
-        checks: list[pl.Expr] = [pl.col(f"_s{self.quotes}").is_not_null()]
+        last, after = pl.col(f"_s{self.quotes}"), pl.col(f"_s{self.quotes + 1}")
+        # ... and if it is empty the line must end there (a quote right after is not a field).
+        checks: list[pl.Expr] = [last.is_not_null(), (last != "") | after.is_null()]
         # Long lines go to the regex path, which rejects them exactly (too_long).
         size = pl.sum_horizontal([pl.col(f"_s{i}").str.len_bytes().fill_null(0) for i in range(self.width)])
         checks.append(size + self.width <= MAX_LINE_BYTES)
@@ -204,7 +206,7 @@ def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, la
     if last and not piece:
         # Nothing after the template's last quote: the line ends there or continues after
         # whitespace (appended fields).
-        return Segment(index, False, pattern=r"^(?:\s.*)?$")
+        return Segment(index, False, pattern="^" + TAIL)
     parts = ["^"]
     plain = ["^"]  # the same without groups, widths fixed where a shortcut relies on them
     roles: list[str] = []
@@ -217,7 +219,8 @@ def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, la
             continue
         following = piece[i + 1] if i + 1 < len(piece) else None
         stop = following[0] if isinstance(following, str) else ('"' if not last else None)
-        pattern = value_pattern(token, stop)
+        # A value ending the line stops before the sentinel too.
+        pattern = value_pattern(token, stop) if stop is not None else r"[^\s\x1f]*"
         if token.role is None:
             parts.append(f"(?:{pattern})")
             plain.append(f"(?:{pattern})")
@@ -230,8 +233,8 @@ def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, la
             plain.append(shortcut[1])
         else:
             plain.append(f"(?:{pattern})")
-    parts.append(r"(?:\s.*)?$" if last else "$")
-    plain.append(r"(?:\s.*)?$" if last else "$")
+    parts.append(TAIL if last else "$")
+    plain.append(TAIL if last else "$")
     if len(shortcuts) == len(roles) and roles:
         return Segment(index, False, pattern="".join(plain), shortcuts=tuple(shortcuts))
     return Segment(index, False, pattern="".join(parts), roles=tuple(roles))

@@ -12,7 +12,7 @@ import polars as pl
 
 from botguard.logs import _malformed
 from botguard.logs._columns import engine_for, finish, request_columns, split_typed, typed
-from botguard.logs._quoteplan import QuotePlan, build_plan
+from botguard.logs._quoteplan import SENTINEL, QuotePlan, build_plan
 from botguard.logs._template import Template, compile_template, tokenize
 from botguard.logs.readers import split_lines
 from botguard.logs.records import REQUEST_SCHEMA, ParseStats
@@ -62,9 +62,14 @@ class TemplateFormat:
         todo = frame.filter(~long) if too_long.height else frame
         planned = None
         if self.plan is not None and todo.height:
+            # A raw 0x1F would pass for the block sentinel: such lines (junk; the readers never
+            # hand one over) take the regex path.
+            odd = pl.col("line").str.contains(SENTINEL, literal=True)
+            unplanned = todo.filter(odd) if todo.select(odd.any()).item() else todo.clear()
+            todo = todo.filter(~odd) if unplanned.height else todo
             pieces = todo.lazy().with_columns(self.plan.pieces_of_lines().alias("_q")).unnest("_q")
             planned, todo = self._by_plan(pieces, todo.height, source, line=pl.col("line"))
-            todo = todo.select("line", "line_no")
+            todo = pl.concat([todo.select("line", "line_no"), unplanned]).sort("line_no")
         return self._finish_parse(frame.height, planned, todo, too_long, source)
 
     def parse_block(self, data: bytes, *, source: str, first_line_no: int = 1) -> tuple[pl.DataFrame, ParseStats]:
@@ -73,7 +78,9 @@ class TemplateFormat:
         Quote-delimited templates are split by polars' CSV reader in one pass; other templates
         go through :meth:`parse_batch`.
         """
-        if self.plan is None:
+        # polars' CSV reader drops a CR that ends a piece (CRLF handling), so a CR just before a
+        # quote (only ever seen in junk) sends the block through the plain line split instead.
+        if self.plan is None or b'\r"' in data:
             return self.parse_batch(split_lines(data), source=source, first_line_no=first_line_no)
         pieces = self.plan.read_pieces(data)
         lines = pieces.height

@@ -104,3 +104,23 @@ def test_fuzz_never_raises(name, lines):
     """Arbitrary text never raises and every line is accounted for."""
     rows, stats = FORMATS[name].parse_batch(pl.Series(lines, dtype=pl.String), source="f")
     assert stats.parsed + stats.malformed == stats.lines == len(lines) and rows.height == stats.parsed
+
+
+LOGGISH = st.text(alphabet='ab1 "\\[]-:/\r\x1f\x00é', max_size=60)
+COMBINED_LINE = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /{a} HTTP/1.1" 200 5 "{b}" "{c}"{d}'
+
+
+@pytest.mark.parametrize("name", [n for n, f in FORMATS.items() if isinstance(f, BlockFormat)])
+@settings(max_examples=80, deadline=None)
+@given(parts=st.lists(st.tuples(LOGGISH, LOGGISH, LOGGISH, LOGGISH), max_size=6), junk=st.lists(LOGGISH, max_size=3))
+def test_fuzz_block_equals_lines(name, parts, junk):
+    """parse_block and parse_batch agree on near-miss lines (quotes, backslashes, CR, 0x1F)."""
+    lines = [COMBINED_LINE.format(a=a, b=b, c=c, d=d).replace("\n", " ") for a, b, c, d in parts] + [
+        j.replace("\n", " ") for j in junk
+    ]
+    data = "".join(f"{line}\n" for line in lines).encode()
+    fmt = FORMATS[name]
+    by_block = fmt.parse_block(data, source="f", first_line_no=1)
+    by_lines = fmt.parse_batch(split_lines(data), source="f", first_line_no=1)
+    assert by_block[0].equals(by_lines[0])
+    assert by_block[1] == by_lines[1]

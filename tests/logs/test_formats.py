@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .conftest import one, parse
 
@@ -208,3 +210,24 @@ def test_quote_split_fast_path_agrees_with_regex(name):
     assert fast_rows.equals(slow_rows)
     assert (fast_stats.parsed, fast_stats.malformed_by_reason) == (slow_stats.parsed, slow_stats.malformed_by_reason)
     assert fast_stats.parsed > 0
+
+
+_NEAR = st.text(alphabet='ab1 "\\[]-:/\r\x1f\x00é', max_size=40)
+
+
+@pytest.mark.parametrize("name", ["combined", "common", "vhost_combined"])
+@settings(max_examples=80, deadline=None)
+@given(parts=st.lists(st.tuples(_NEAR, _NEAR, _NEAR, _NEAR), min_size=1, max_size=5))
+def test_fuzz_fast_path_agrees_with_regex(name, parts):
+    """Near-miss lines (stray quotes, backslashes, CRs) get the same answer from both paths."""
+    import polars as pl
+
+    from botguard.logs import FORMATS
+
+    lines = [("h.example " if name == "vhost_combined" else "") + f'1.2.3.4 - - {T} "GET /{a} HTTP/1.1" 200 5 "{b}" "{c}"{d}'
+             for a, b, c, d in parts]
+    series = pl.Series(lines, dtype=pl.String)
+    fast = FORMATS[name].parse_batch(series, source="s")
+    slow = _regex_only(name).parse_batch(series, source="s")
+    assert fast[0].equals(slow[0])
+    assert fast[1] == slow[1]
