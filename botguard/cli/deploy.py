@@ -1,0 +1,59 @@
+"""`botguard deploy-rules`: block the offenders of the latest scan on nginx and Apache."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from botguard.config import load_settings
+from botguard.deploy import DeployReport, DeployRequest, run_deploy
+from botguard.errors import ExitStatus
+
+
+@click.command("deploy-rules")
+@click.option("--from", "scan_path", metavar="SCAN.json", help="Scan JSON to act on (default: latest scan in state).")
+@click.option("--nginx-dir", metavar="DIR", help="Write botguard_http.conf / botguard_server.conf here.")
+@click.option("--apache-dir", metavar="DIR", help="Write botguard.conf here.")
+@click.option("--dry-run", is_flag=True, help="Print the diff and the impact on scanned traffic; change nothing.")
+@click.option("--no-reload", is_flag=True, help="Validate and swap files but do not reload the servers.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
+@click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
+def command(
+    scan_path: str | None, nginx_dir: str | None, apache_dir: str | None, dry_run: bool, no_reload: bool,
+    config_path: str | None, state_path: str | None,
+) -> int:  # fmt: skip
+    """Render decisions to rule files, validate, swap atomically, reload; roll back on failure."""
+    request = DeployRequest(
+        settings=load_settings(config_path), now=datetime.now(UTC), state_path=state_path, scan_path=scan_path,
+        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload,
+    )  # fmt: skip
+    report = run_deploy(request)
+    _print(report, dry_run)
+    for error in report.errors:
+        click.echo(f"botguard: error: {error}", err=True)
+    return ExitStatus.ERROR if report.errors else ExitStatus.OK
+
+
+def _print(report: DeployReport, dry_run: bool) -> None:
+    actions = [d.action for d in report.decisions.decisions]
+    click.echo(f"decisions: {actions.count('block')} block, {actions.count('throttle')} throttle, "
+               f"{actions.count('allow')} allow")  # fmt: skip
+    for out in report.outcomes:
+        if dry_run:
+            click.echo(out.diff, nl=False)
+            state = f"would change {', '.join(out.changed)}" if out.changed else "unchanged"
+        elif out.changed:
+            state = f"updated {', '.join(out.changed)}" + (", reloaded" if out.reloaded else ", not reloaded")
+        else:
+            state = "unchanged, not reloaded"
+        click.echo(f"{out.target}: {state} ({out.dir})")
+    if report.impact is not None:
+        click.echo("impact on the scanned traffic (blocked / total):")
+        for row in report.impact.rows:
+            click.echo(f"  {row.group:<19} clients {row.blocked_clients}/{row.clients}, "
+                       f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
+        if report.impact.dangerous:
+            click.echo("WARNING: these rules would block humans or verified good bots:", err=True)
+            for example in report.impact.examples:
+                click.echo(f"  WARNING: {example}", err=True)

@@ -1,0 +1,192 @@
+"""Deploy rule files to one server without ever leaving it with an invalid configuration.
+
+Order (one target, under the deploy lock):
+
+1. ``recover``: a journal left by a killed run means files may be half-swapped; put the
+   backups it lists back first.
+2. Compare rendered files with the files on disk: identical -> nothing written, no reload.
+   Otherwise check them with the server binary in a scratch config (``precheck.py``).
+3. Write each new file as ``.<name>.botguard-new`` and copy the current one to
+   ``.<name>.botguard-old`` (fsynced), then write the journal naming them.
+4. Swap: ``os.replace`` each new file over the live one (atomic per file).
+5. Validate with the real server against the live configuration (which includes the new
+   files). Failure: restore the backups, exit non-zero; the running server never saw them.
+6. Reload. Failure: restore the backups, reload again, exit non-zero.
+7. Remove backups and journal.
+
+Killed between 4 and 7: the files on disk passed the standalone check (and after 5, the live
+one), and the next run's ``recover`` restores the previous files before it starts over.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from botguard.deploy.records import Target, TargetOutcome
+from botguard.errors import BotguardError
+from botguard.render.records import RuleFile
+
+__all__ = ["DeployError", "JOURNAL", "deploy_files", "diff_files", "recover"]
+
+JOURNAL = ".botguard-deploy.journal"
+#: Seconds a validate or reload command may take.
+COMMAND_TIMEOUT = 120
+
+
+class DeployError(BotguardError):
+    """A deploy step failed; the previous rule files are back in place."""
+
+
+#: Test hook: called with the step name ("swapped", "validated") to simulate a crash there.
+StepHook = Callable[[str], None]
+
+
+def _new(path: Path) -> Path:
+    return path.with_name(f".{path.name}.botguard-new")
+
+
+def _old(path: Path) -> Path:
+    return path.with_name(f".{path.name}.botguard-old")
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return ""  # unreadable or foreign content: treat as different, so it gets replaced
+
+
+def diff_files(directory: Path, files: tuple[RuleFile, ...]) -> tuple[tuple[str, ...], str]:
+    """Names of files whose content would change, and a unified diff of them."""
+    changed, chunks = [], []
+    for f in files:
+        current = _read(directory / f.name)
+        if current == f.text:
+            continue
+        changed.append(f.name)
+        chunks += difflib.unified_diff(
+            (current or "").splitlines(keepends=True), f.text.splitlines(keepends=True),
+            fromfile=str(directory / f.name) if current is not None else "/dev/null", tofile=str(directory / f.name),
+        )  # fmt: skip
+    return tuple(changed), "".join(chunks)
+
+
+def recover(directory: Path) -> bool:
+    """Undo a deploy a killed run left half-done (restore its backups); True if there was one."""
+    journal = directory / JOURNAL
+    if not journal.exists():
+        return False
+    entries = json.loads(journal.read_text(encoding="utf-8"))
+    for entry in entries:
+        live = directory / entry["name"]
+        if entry["existed"]:
+            if _old(live).exists():
+                os.replace(_old(live), live)
+        else:
+            live.unlink(missing_ok=True)
+        _new(live).unlink(missing_ok=True)
+    _fsync_dir(directory)
+    journal.unlink()
+    return True
+
+
+def _run(argv: tuple[str, ...], step: str, target: str) -> None:
+    if not argv:
+        return
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None
+    if done.returncode != 0:
+        first = next((line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
+        raise DeployError(f"{target}: {step} failed (exit {done.returncode}): {first}")
+
+
+def _stage(directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> None:
+    entries = []
+    for f in files:
+        if f.name not in changed:
+            continue
+        live = directory / f.name
+        existed = live.exists()
+        if existed:
+            _write(_old(live), live.read_bytes())
+        _write(_new(live), f.text.encode("ascii"))
+        entries.append({"name": f.name, "existed": existed})
+    tmp = directory / (JOURNAL + ".tmp")
+    _write(tmp, json.dumps(entries).encode())
+    os.replace(tmp, directory / JOURNAL)
+    _fsync_dir(directory)
+
+
+def _swap(directory: Path, changed: tuple[str, ...]) -> None:
+    for name in changed:
+        os.replace(_new(directory / name), directory / name)
+    _fsync_dir(directory)
+
+
+def _finish(directory: Path, changed: tuple[str, ...]) -> None:
+    for name in changed:
+        _old(directory / name).unlink(missing_ok=True)
+    (directory / JOURNAL).unlink(missing_ok=True)
+    _fsync_dir(directory)
+
+
+def deploy_files(
+    target: Target, files: tuple[RuleFile, ...], *, reload: bool = True, hook: StepHook | None = None
+) -> TargetOutcome:
+    """Swap in ``files`` for ``target`` if they differ; validate, reload, roll back on failure."""
+    directory = target.dir
+    if not directory.is_dir():
+        raise DeployError(f"{target.name}: rule directory does not exist: {directory}")
+    recover(directory)
+    changed, diff = diff_files(directory, files)
+    if not changed:
+        return TargetOutcome(target.name, directory, (), "", validated=False, reloaded=False)
+    if target.precheck is not None:
+        target.precheck(files)  # nothing is written if the files do not parse on their own
+    _stage(directory, files, changed)
+    _swap(directory, changed)
+    if hook:
+        hook("swapped")
+    try:
+        _run(target.validate, "validation", target.name)
+    except DeployError:
+        recover(directory)
+        raise
+    if hook:
+        hook("validated")
+    if reload:
+        try:
+            _run(target.reload, "reload", target.name)
+        except DeployError:
+            recover(directory)
+            try:
+                _run(target.reload, "reload", target.name)
+            except DeployError:
+                pass  # the previous files are back; the first error is the one to report
+            raise
+    _finish(directory, changed)
+    return TargetOutcome(target.name, directory, changed, diff, validated=bool(target.validate), reloaded=reload and bool(target.reload))

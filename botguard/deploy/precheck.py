@@ -1,0 +1,102 @@
+"""Check rendered files with the real server binary in a scratch prefix, before they go live.
+
+The live validation (``nginx -t`` against the site's configuration) needs the new files in
+place, so a run killed right after the swap could leave files no server has checked. This
+check closes that gap: the files are first loaded by the same binary inside a minimal
+configuration of their own (an ``http{}``/``server{}`` for nginx, a server config with the
+needed modules for Apache). A kill after the swap then leaves files that parse; the live
+check only adds conflicts with the site's own configuration.
+
+Skipped (returns without checking) when the binary or Apache's modules are not installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from botguard.deploy.files import DeployError
+from botguard.render.records import RuleFile
+
+__all__ = ["PRECHECKS", "Precheck", "PrecheckError"]
+
+Precheck = Callable[[tuple[RuleFile, ...]], None]
+
+APACHE_MODULES = Path("/usr/lib/apache2/modules")
+
+_NGINX_CONF = """\
+pcre_jit on;
+error_log stderr warn;
+pid nginx.pid;
+events {{ }}
+http {{
+    access_log off;
+    include {d}/botguard_http.conf;
+    server {{
+        listen 127.0.0.1:1;
+        include {d}/botguard_server.conf;
+    }}
+}}
+"""
+
+_APACHE_CONF = """\
+ServerRoot "{d}"
+DefaultRuntimeDir {d}
+PidFile {d}/apache2.pid
+ErrorLog {d}/error.log
+LoadModule mpm_event_module {m}/mod_mpm_event.so
+LoadModule authz_core_module {m}/mod_authz_core.so
+LoadModule authz_host_module {m}/mod_authz_host.so
+LoadModule setenvif_module {m}/mod_setenvif.so
+Listen 127.0.0.1:1
+ServerName 127.0.0.1
+Include {d}/botguard.conf
+"""
+
+
+class PrecheckError(DeployError):
+    """The server binary rejected the generated files on their own."""
+
+
+def _check(name: str, argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        first = next((line for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
+        raise PrecheckError(f"{name}: generated files rejected by {argv[0]} -t: {first.strip()}")
+
+
+def _write_all(directory: Path, files: tuple[RuleFile, ...]) -> None:
+    for f in files:
+        (directory / f.name).write_text(f.text, encoding="ascii")
+
+
+def nginx_precheck(files: tuple[RuleFile, ...]) -> None:
+    """``nginx -t`` on the files inside a scratch http{}/server{}."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="botguard-precheck-") as tmp:
+        d = Path(tmp)
+        _write_all(d, files)
+        (d / "nginx.conf").write_text(_NGINX_CONF.format(d=d))
+        _check("nginx", [binary, "-t", "-q", "-p", f"{d}/", "-c", str(d / "nginx.conf"), "-e", "stderr"])
+
+
+def apache_precheck(files: tuple[RuleFile, ...]) -> None:
+    """``apache2 -t`` on the file inside a scratch server config."""
+    binary = shutil.which("apache2") or ("/usr/sbin/apache2" if Path("/usr/sbin/apache2").exists() else None)
+    if binary is None or not (APACHE_MODULES / "mod_setenvif.so").exists():
+        return
+    with tempfile.TemporaryDirectory(prefix="botguard-precheck-") as tmp:
+        d = Path(tmp)
+        _write_all(d, files)
+        (d / "apache2.conf").write_text(_APACHE_CONF.format(d=d, m=APACHE_MODULES))
+        _check("apache", [binary, "-t", "-d", str(d), "-f", str(d / "apache2.conf")])
+
+
+#: Renderer name -> its standalone check.
+PRECHECKS: Mapping[str, Precheck] = MappingProxyType({"nginx": nginx_precheck, "apache": apache_precheck})

@@ -1,0 +1,61 @@
+"""Records the deploy stage uses: a target to deploy to, and what happened to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from botguard.render.base import Renderer
+from botguard.render.records import RuleFile
+
+__all__ = ["Impact", "ImpactRow", "Target", "TargetOutcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One web server: where its rule files go, how to render them, check and reload it."""
+
+    name: str
+    dir: Path
+    renderer: Renderer
+    validate: tuple[str, ...]
+    reload: tuple[str, ...]
+    #: Standalone check of the rendered files before they go live (None: skip).
+    precheck: Callable[[tuple[RuleFile, ...]], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetOutcome:
+    """What deploy did for one target: ``changed`` files, validated and reloaded or not."""
+
+    target: str
+    dir: Path
+    changed: tuple[str, ...]
+    diff: str
+    validated: bool
+    reloaded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactRow:
+    """Clients and requests of one kind of traffic the decisions would block."""
+
+    group: str  # humans | verified good bots | crawlers
+    clients: int
+    requests: int
+    blocked_clients: int
+    blocked_requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """The scanned traffic replayed through a decision set."""
+
+    rows: tuple[ImpactRow, ...]
+    examples: tuple[str, ...]  # blocked humans / verified good bots, for the warning
+
+    @property
+    def dangerous(self) -> bool:
+        """True when a human or a verified good bot would be blocked."""
+        return any(r.blocked_clients for r in self.rows if r.group != "crawlers")
