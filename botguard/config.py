@@ -100,6 +100,9 @@ class IdentitySettings:
     dns_budget: float = 20.0  # seconds for all DNS lookups of one scan
     dns_concurrency: int = 32  # lookups in flight at once
     dns_cache_ttl: float = 86400.0  # seconds a reverse-DNS answer stays cached in the state DB
+    dns_nameservers: tuple[str, ...] = ()  # resolver IPs; empty: the system's (/etc/resolv.conf)
+    dns_port: int = 53
+    max_log_age_days: int = 365  # requests older than the range lists by more: identity unverifiable
     asn_db: str | None = None  # a MaxMind GeoLite2/GeoIP2 ASN .mmdb (else the bundled table)
     country_db: str | None = None  # a MaxMind GeoLite2/GeoIP2 Country .mmdb
     bundled_asn: bool = True  # use the bundled IP-to-ASN table (RouteViews, NRO, DB-IP)
@@ -180,6 +183,16 @@ def _networks(value: Any, where: Location) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def _addresses(value: Any, where: Location) -> tuple[str, ...]:
+    addresses = _str_list(value, where)
+    for item in addresses:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f"not an IP address: {item!r}", where) from None
+    return addresses
+
+
 def _clients(value: Any, where: Location) -> tuple[AllowedClient, ...]:
     if value is None:
         return ()
@@ -255,6 +268,9 @@ SCHEMA: dict[str, Any] = {
         "dns_budget": _positive,
         "dns_concurrency": _int(1),
         "dns_cache_ttl": _seconds,
+        "dns_nameservers": _addresses,
+        "dns_port": _int(1),
+        "max_log_age_days": _int(0),
         "asn_db": _optional_str,
         "country_db": _optional_str,
         "bundled_asn": _bool,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import ExitStack
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from botguard.catalog import load_catalog
 from botguard.config import Settings
 from botguard.errors import InputError, Location, UsageError
+from botguard.identity import build_identifier, identity_sources
 from botguard.judge import ScanResult, judge_batches
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
@@ -108,6 +110,7 @@ class ScanRequest:
     log_format: str | None = None
     state_path: str | None = None  # None: default state dir
     save: bool = True
+    dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
 
 
 def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -> Iterator[Batch]:
@@ -132,16 +135,21 @@ def run_scan(
     catalog = load_catalog()
     log_format = request.log_format or request.settings.log_format
     batches = read_batches(list(request.paths), log_format, json_fields=request.settings.json_fields or None)
-    result = judge_batches(
-        _counted(batches, progress),
-        catalog,
-        robots,
-        request.settings,
-        per_host=request.robots.by_host,
-    )
-    result = replace(result, summary=replace(result.summary, robots=robots.describe()))
-    if request.save:
-        with State(request.state_path) as state:
+    with ExitStack() as stack:
+        # The state DB is opened up front when results are saved: it also caches DNS answers.
+        # With --no-save nothing touches it, so DNS answers are only remembered for this run.
+        state = stack.enter_context(State(request.state_path)) if request.save else None
+        sources = identity_sources(request.settings.identity, dns=request.dns, state=state)
+        result = judge_batches(
+            _counted(batches, progress),
+            catalog,
+            robots,
+            request.settings,
+            per_host=request.robots.by_host,
+            identify=build_identifier(catalog, sources),
+        )
+        result = replace(result, summary=replace(result.summary, robots=robots.describe()))
+        if state is not None:
             save_scan(state, result, list(request.paths))
     return result
 

@@ -28,15 +28,16 @@ from botguard.scan import ScanRequest, parse_robots_option, run_scan
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
 @click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
 @click.option("--no-save", is_flag=True, help="Do not store results in the state database.")
+@click.option("--no-dns", is_flag=True, help="Skip reverse-DNS checks (published IP ranges still apply).")
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
     output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
-    state_path: str | None, no_save: bool,
+    state_path: str | None, no_save: bool, no_dns: bool,
 ) -> int:  # fmt: skip
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
-        log_format=log_format, state_path=state_path, save=not no_save,
+        log_format=log_format, state_path=state_path, save=not no_save, dns=not no_dns,
     )  # fmt: skip
     with line_progress(enabled=sys.stderr.isatty()) as progress:
         result = run_scan(request, progress=progress, fetch=_fetcher(request) if fetch_robots else None)

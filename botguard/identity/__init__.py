@@ -3,7 +3,7 @@
 Public door: :func:`enrich` turns distinct (ip, crawler) pairs into identities
 (verified / spoofed / unverifiable / unknown) with AS number, organisation, country and a
 hosting flag; :func:`explain` gathers the evidence for one IP (``botguard verify``);
-:func:`build_enricher` wires both from settings. See README.md beside this file.
+:func:`identity_sources` and :func:`build_identifier` wire them from settings. See README.md beside this file.
 """
 
 from botguard.identity.asn import AsnDb, LayeredAsn, MaxMindDb, RangeTableAsn
@@ -12,6 +12,7 @@ from botguard.identity.dns import DnsOptions, DnsResolver
 from botguard.identity.enrich import IdentityEvidence, decide, enrich, explain
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.records import IDENTITIES, IDENTITY_SCHEMA, AsnInfo, RangeMatch, ReverseDns
+from botguard.identity.setup import Identifier, IdentitySources, build_identifier, identity_sources
 
 __all__ = [
     "IDENTITIES",
@@ -21,14 +22,18 @@ __all__ = [
     "DnsCache",
     "DnsOptions",
     "DnsResolver",
+    "Identifier",
     "IdentityEvidence",
+    "IdentitySources",
     "LayeredAsn",
     "MaxMindDb",
     "PublishedRanges",
     "RangeMatch",
     "RangeTableAsn",
     "ReverseDns",
+    "build_identifier",
     "decide",
     "enrich",
     "explain",
+    "identity_sources",
 ]

@@ -4,16 +4,25 @@ Work is per distinct (ip, crawler) for the range check and per distinct IP for D
 never per log line. Precedence, cheapest proof first:
 1. the IP is in one of the crawler's published ranges: verified (published range);
 2. forward-confirmed reverse DNS lands in one of its domains: verified (reverse DNS);
-3. the operator publishes ranges or domains and the IP is proven outside them: spoofed.
-   Published ranges are the operator's complete list, so a range miss is proof on its own
-   when DNS is off or inconclusive; for domain-only operators only a conclusive DNS answer
-   (no PTR, or a name outside its domains or not confirming forward) is;
-4. anything else that claims a crawler is unverifiable; claiming none is unknown.
+3. an IP in the operator's own, non-hosting network (AS organisation named like the operator,
+   e.g. AS15169 "Google LLC") is never called spoofed, only unverifiable: nobody but the
+   operator sends from its AS, bundled lists are snapshots (a 2015 log holds Googlebot
+   addresses today's list lacks), and an offline resolver may answer NXDOMAIN for everything.
+   A cloud VM (hosting ASN) claiming Googlebot is still caught;
+4. the operator publishes ranges or domains and the IP is proven outside them: spoofed.
+   A conclusive DNS answer (no PTR, or a name outside its domains or not confirming forward)
+   is proof, and so is a range miss: published ranges are the operator's complete list;
+5. anything else that claims a crawler is unverifiable; claiming none is unknown.
+Proof expires: a client last seen ``max_age`` before the range lists were published (a 2015
+log judged with 2026 lists) is unverifiable unless it is inside a range, and DNS is not
+asked for it (today's PTR says nothing about who held the IP then).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -24,6 +33,8 @@ from botguard.identity.ranges import PublishedRanges
 from botguard.identity.records import (
     BY_RANGE,
     BY_RDNS,
+    OWN_NETWORK,
+    STALE,
     IDENTITY_SCHEMA,
     SPOOFED,
     UNKNOWN,
@@ -64,16 +75,41 @@ def _lists(crawler: Crawler | None) -> tuple[str, ...]:
     return crawler.verification.ip_ranges if crawler and crawler.verification else ()
 
 
-def decide(crawler: Crawler | None, in_range: bool, reverse: ReverseDns | None) -> Verdict:
-    """The identity of a claim from its range check and (optional) reverse-DNS answer."""
+def own_network(crawler: Crawler | None, network: AsnInfo | None) -> bool:
+    """Whether the IP's AS is the operator's own and not a hosting provider's."""
+    if crawler is None or network is None or network.as_org is None or network.hosting:
+        return False
+    return bool(_words(crawler.operator) & _words(network.as_org))
+
+
+#: Words in operator and AS organisation names that say nothing about who it is.
+_GENERIC = frozenset({"inc", "llc", "ltd", "corp", "corporation", "co", "the", "of", "and", "gmbh", "sa", "ag", "internet", "network", "networks"})
+
+
+def _words(name: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if len(w) >= 2 and w not in _GENERIC}
+
+
+def decide(
+    crawler: Crawler | None,
+    in_range: bool,
+    reverse: ReverseDns | None,
+    network: AsnInfo | None = None,
+    stale: bool = False,
+) -> Verdict:
+    """The identity of a claim from its range check, reverse-DNS answer, network and age."""
     if crawler is None:
         return Verdict(UNKNOWN, None, None)
     lists, suffixes = _lists(crawler), _suffixes(crawler)
     if in_range:
         return Verdict(VERIFIED, True, BY_RANGE)
+    if stale and (lists or suffixes):
+        return Verdict(UNVERIFIABLE, None, STALE)
     if reverse is not None and suffixes and reverse.matches(suffixes):
         return Verdict(VERIFIED, True, BY_RDNS)
     dns_conclusive = reverse is not None and bool(suffixes) and reverse.status != "error"
+    if (lists or suffixes) and own_network(crawler, network):
+        return Verdict(UNVERIFIABLE, None, f"{OWN_NETWORK} AS{network.asn}")  # type: ignore[union-attr]
     if lists and dns_conclusive:
         return Verdict(SPOOFED, False, "range/rDNS")
     if lists:
@@ -93,27 +129,56 @@ def _crawlers(catalog: Catalog, names: list[str]) -> dict[str, Crawler | None]:
     return found
 
 
+def _stale(
+    claims: list[tuple[str, str, datetime | None]],
+    crawlers: dict[str, Crawler | None],
+    ranges: PublishedRanges,
+    max_age: timedelta | None,
+) -> set[tuple[str, str]]:
+    """Claims last seen more than ``max_age`` before their crawler's lists (or the bundle) date."""
+    if max_age is None:
+        return set()
+    bundle = ranges.published()
+    stale = set()
+    for ip, c, seen in claims:
+        published = ranges.published(_lists(crawlers[c])) or bundle
+        if seen is not None and published is not None and seen.date() < published - max_age:
+            stale.add((ip, c))
+    return stale
+
+
 def _identities(
-    claims: list[tuple[str, str]], catalog: Catalog, ranges: PublishedRanges, dns: DnsResolver | None
+    claims: list[tuple[str, str, datetime | None]],
+    catalog: Catalog,
+    ranges: PublishedRanges,
+    dns: DnsResolver | None,
+    networks: dict[str, AsnInfo],
+    max_age: timedelta | None,
 ) -> pl.DataFrame:
     """(ip, crawler) -> identity, verified, verified_by for claimed crawlers."""
-    crawlers = _crawlers(catalog, sorted({c for _, c in claims}))
-    in_range = {(ip, c): bool(ranges.match(ip, _lists(crawlers[c]))) for ip, c in claims}
-    ask = sorted({ip for ip, c in claims if not in_range[(ip, c)] and _suffixes(crawlers[c])})
+    crawlers = _crawlers(catalog, sorted({c for _, c, _ in claims}))
+    in_range = {(ip, c): bool(ranges.match(ip, _lists(crawlers[c]))) for ip, c, _ in claims}
+    stale = _stale(claims, crawlers, ranges, max_age)
+    ask = sorted(
+        {ip for ip, c, _ in claims if not in_range[(ip, c)] and (ip, c) not in stale and _suffixes(crawlers[c])}
+    )
     reverse = dns.reverse_many(ask) if dns is not None and ask else {}
     rows = []
-    for ip, c in claims:
+    for ip, c, _ in claims:
         crawler = crawlers[c]
-        verdict = decide(crawler, in_range[(ip, c)], reverse.get(ip)) if crawler else Verdict(UNVERIFIABLE, None, None)
+        verdict = (
+            decide(crawler, in_range[(ip, c)], reverse.get(ip), networks.get(ip), (ip, c) in stale)
+            if crawler
+            else Verdict(UNVERIFIABLE, None, None)
+        )
         rows.append((ip, c, verdict.verified, verdict.identity, verdict.verified_by))
     return pl.DataFrame(rows, schema=["ip", "crawler", "verified", "identity", "verified_by"], orient="row").cast(
         {"ip": pl.String, "crawler": pl.String, "verified": pl.Boolean, "identity": pl.String, "verified_by": pl.String}
     )
 
 
-def _networks(ips: list[str], asn_db: AsnDb | None) -> pl.DataFrame:
+def _network_frame(found: dict[str, AsnInfo]) -> pl.DataFrame:
     schema = {"ip": pl.String, "asn": pl.Int64, "as_org": pl.String, "country": pl.String, "hosting": pl.Boolean}
-    found = asn_db.lookup_many(ips) if asn_db is not None else {}
     return pl.DataFrame(
         [(ip, i.asn, i.as_org, i.country, i.hosting) for ip, i in found.items()], schema=list(schema), orient="row"
     ).cast(schema)  # type: ignore[arg-type]
@@ -126,20 +191,25 @@ def enrich(
     dns: DnsResolver | None = None,
     asn_db: AsnDb | None = None,
     ranges: PublishedRanges | None = None,
+    max_age: timedelta | None = None,
 ) -> pl.DataFrame:
     """Identity and network of every distinct (ip, crawler) pair (columns: IDENTITY_SCHEMA).
 
-    ``pairs`` has columns ip (str) and crawler (catalogue name or null); duplicates are fine.
+    ``pairs`` has columns ip (str) and crawler (catalogue name or null), and optionally
+    last_seen (datetime) for ``max_age``; duplicates are fine.
     """
     ranges = ranges or PublishedRanges.bundled()
-    distinct = pairs.select(pl.col("ip").cast(pl.String), pl.col("crawler").cast(pl.String)).unique()
-    claims = distinct.filter(pl.col("crawler").is_not_null()).rows()
-    identities = _identities(claims, catalog, ranges, dns)
-    networks = _networks(distinct.get_column("ip").unique().to_list(), asn_db)
+    seen = pl.col("last_seen").max() if "last_seen" in pairs.columns else pl.lit(None, pl.Datetime("us", "UTC")).first()
+    keyed = pairs.with_columns(pl.col("ip").cast(pl.String), pl.col("crawler").cast(pl.String))
+    grouped = keyed.group_by("ip", "crawler").agg(seen.alias("last_seen"))
+    distinct = grouped.select("ip", "crawler")
+    claims = grouped.filter(pl.col("crawler").is_not_null()).rows()
+    networks = asn_db.lookup_many(distinct.get_column("ip").unique().to_list()) if asn_db is not None else {}
+    identities = _identities(claims, catalog, ranges, dns, networks, max_age)
     return (
         distinct.join(identities, on=["ip", "crawler"], how="left", nulls_equal=True)
         .with_columns(pl.col("identity").fill_null(UNKNOWN))
-        .join(networks, on="ip", how="left")
+        .join(_network_frame(networks), on="ip", how="left")
         .select(list(IDENTITY_SCHEMA))
         .cast(IDENTITY_SCHEMA)  # type: ignore[arg-type]
     )
@@ -159,4 +229,4 @@ def explain(
     reverse = dns.reverse_many([ip])[ip] if dns is not None else None
     in_range = any(m.list in _lists(crawler) for m in matches)
     network = asn_db.lookup_many([ip]).get(ip) if asn_db is not None else None
-    return IdentityEvidence(ip, crawler, decide(crawler, in_range, reverse), matches, reverse, network)
+    return IdentityEvidence(ip, crawler, decide(crawler, in_range, reverse, network), matches, reverse, network)

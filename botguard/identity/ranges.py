@@ -12,6 +12,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -99,6 +100,11 @@ class PublishedRanges:
         except (OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
             raise InputError(f"cannot read IP range index: {exc}", where) from None
         return cls(lists, root)
+
+    def published(self, names: Iterable[str] | None = None) -> date | None:
+        """The oldest snapshot date of the named lists (of all lists when None)."""
+        dates = [date.fromisoformat(self.lists[n].date) for n in (self.names() if names is None else names) if n in self.lists]
+        return min(dates) if dates else None
 
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self.lists))

@@ -21,6 +21,8 @@ IDENTITIES: tuple[str, ...] = (VERIFIED, SPOOFED, UNVERIFIABLE, UNKNOWN)
 #: How a claim was checked (the judge quotes this in its reasons).
 BY_RANGE = "published range"
 BY_RDNS = "reverse DNS"
+STALE = "seen long before the range lists were published"  # unverifiable: proof expired
+OWN_NETWORK = "in the operator's own network"  # unverifiable: outside the published ranges, inside its AS
 
 DnsStatus = Literal["ok", "nxdomain", "error"]
 

@@ -5,7 +5,7 @@ Public door: :func:`judge_batches` folds parsed log batches into a :class:`ScanR
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import polars as pl
 
@@ -63,23 +63,39 @@ def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
 
 _VERDICT_RANK = pl.col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.Int8)
 
+#: The identity stage as the judge sees it: distinct (ip, crawler) pairs in, one row per pair
+#: out with verified, identity, verified_by, asn, as_org, country, hosting (botguard.identity.enrich).
+Identify = Callable[[pl.DataFrame], pl.DataFrame]
 
-def _client_frame(agg: Aggregator, settings: Settings) -> pl.DataFrame:
+
+def _identities(totals: pl.DataFrame, crawlers: pl.DataFrame, identify: Identify | None) -> pl.DataFrame | None:
+    """Identity of each distinct (ip, claimed crawler): work per pair, never per request."""
+    if identify is None:
+        return None
+    pairs = (
+        totals.group_by("ip", "crawler_id").agg(col("last_seen").max())
+        .join(crawlers.select("crawler_id", "crawler"), on="crawler_id", how="left")
+        .group_by("ip", "crawler").agg(col("last_seen").max())
+    )  # fmt: skip
+    return identify(pairs)
+
+
+def _client_frame(agg: Aggregator, settings: Settings, identify: Identify | None = None) -> pl.DataFrame:
     """One row per client with CLIENT_SCHEMA's columns, harshest verdict first."""
     totals = agg.totals()
     if totals is None:
         return pl.DataFrame(schema=CLIENT_SCHEMA)
+    crawlers = agg.crawler_frame()
+    identities = _identities(totals, crawlers, identify)
     judged = judge_clients(
-        totals, agg.crawler_frame(), agg.crawl_delays(), agg.rules_frame(), agg.rule_counts(), settings
+        totals, crawlers, agg.crawl_delays(), agg.rules_frame(), agg.rule_counts(), settings, identities
     )
     judged = judged.join(_evidence_lists(agg), on=CLIENT_KEY, how="left")
-    null = pl.lit(None)
     frame = judged.select(
         "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
         "robots_fetched_first", col("disallowed").alias("disallowed_requests"),
-        col("honeypot").alias("honeypot_requests"), "compliance", null.alias("verified"),
-        null.alias("identity"), null.alias("asn"), null.alias("as_org"), null.alias("country"),
-        "score", "verdict", "reasons", "first_seen", "last_seen",
+        col("honeypot").alias("honeypot_requests"), "compliance", "verified", "identity", "asn", "as_org",
+        "country", "score", "verdict", "reasons", "first_seen", "last_seen",
         col("evidence").fill_null(pl.lit([], CLIENT_SCHEMA["evidence"])), "robots_token",
         col("judged").alias("judged_requests"), col("invalid").alias("invalid_requests"),
     ).cast(CLIENT_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
@@ -156,14 +172,19 @@ def judge_batches(
     settings: Settings,
     *,
     per_host: bool = False,
+    identify: Identify | None = None,
 ) -> ScanResult:
-    """Fold parsed batches into client verdicts and crawler roll-ups (streaming, bounded memory)."""
+    """Fold parsed batches into client verdicts and crawler roll-ups (streaming, bounded memory).
+
+    ``identify`` (botguard.identity) proves or disproves each client's crawler claim; without
+    it the identity columns stay null and no client counts as verified or spoofed.
+    """
     agg = Aggregator(catalog, robots_for, settings.honeypots, per_host, settings.policy.crawl_delay_tolerance)
     stats = ParseStats()
     for batch in batches:
         stats.merge(batch.stats)
         agg.add(batch.requests)
-    clients = _client_frame(agg, settings)
+    clients = _client_frame(agg, settings, identify)
     summary = ScanSummary(
         lines=stats.lines,
         parsed=stats.parsed,

@@ -2,6 +2,9 @@
 
 Order of precedence (the default policy in rules/policy.yaml):
 1. an allowlist entry always wins (allow);
+1a. a spoofed crawler claim, i.e. an IP proven not to be the claimed operator's (block);
+1b. a verified crawler (IP proven to be the operator's) is never blocked for what follows
+    (monitor with the reasons), unless its category is blocked outright or block_verified is set;
 2. catalogue categories the policy blocks outright (block);
 3. a honeypot hit (block): no person follows an invisible link robots.txt forbids;
 4. robots.txt violations by anything that is not (possibly) a person (block);
@@ -169,6 +172,21 @@ def _facts(totals: pl.DataFrame, crawlers: pl.DataFrame, delays: pl.DataFrame, s
     return frame.with_columns(score=_score(col("category")))
 
 
+#: Identity columns the judge reads (botguard.identity.enrich's result, minus the join keys).
+IDENTITY_COLUMNS: dict[str, pl.DataType] = {
+    "verified": pl.Boolean(), "identity": pl.String(), "verified_by": pl.String(), "asn": pl.Int64(),
+    "as_org": pl.String(), "country": pl.String(), "hosting": pl.Boolean(),
+}  # fmt: skip
+
+
+def _with_identity(frame: pl.DataFrame, identities: pl.DataFrame | None) -> pl.DataFrame:
+    """Join each client's identity on (ip, crawler); null columns when identity did not run."""
+    if identities is None:
+        return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in IDENTITY_COLUMNS.items())
+    wanted = identities.select("ip", "crawler", *IDENTITY_COLUMNS).cast(IDENTITY_COLUMNS)  # type: ignore[arg-type]
+    return frame.join(wanted, on=["ip", "crawler"], how="left", nulls_equal=True)
+
+
 # ------------------------------------------------------------------ verdicts
 
 
@@ -179,6 +197,9 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
     blocked_category = kind.is_in(list(policy.block_categories)) if policy.block_categories else pl.lit(False)
     honeypot = (col("honeypot") > 0) & pl.lit(policy.block_on_honeypot)
     violator = ~kind.is_in([HUMAN, BROWSER]) & (col("disallowed") >= policy.block_min_disallowed)
+    spoofed = (col("identity") == "spoofed").fill_null(False) & pl.lit(policy.block_spoofed)
+    verified = (col("identity") == "verified").fill_null(False)
+    spared = verified & ~blocked_category & pl.lit(not policy.block_verified) & (honeypot | violator)
     compliant_crawler = (
         col("crawler").is_not_null()
         & (col("disallowed") == 0)
@@ -187,6 +208,8 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
     )
     verdict = (
         pl.when(allowlisted).then(pl.lit("allow"))
+        .when(spoofed).then(pl.lit("block"))
+        .when(spared).then(pl.lit("monitor"))
         .when(blocked_category | honeypot | violator).then(pl.lit("block"))
         .when((kind == HUMAN) | compliant_crawler).then(pl.lit("allow"))
         .otherwise(pl.lit("monitor"))
@@ -194,6 +217,13 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
     violations = col("violations").fill_null(pl.lit([], pl.List(pl.String)))
     main = (
         pl.when(allowlisted).then(pl.concat_list(col("allowlisted")))
+        .when(spoofed).then(pl.concat_list(
+            pl.format("claims to be {} but IP is not {}'s ({})", col("crawler"), col("operator"), col("verified_by")),
+            violations))
+        .when(spared).then(pl.concat_list(
+            pl.format("verified {} ({}): not blocked by default (policy.block_verified)", col("crawler"), col("verified_by")),
+            pl.when(col("honeypot") > 0).then(pl.format("hit honeypot ({})", _plural(col("honeypot"), "request"))),
+            violations))
         .when(blocked_category).then(pl.concat_list(pl.format("category '{}' is blocked by policy", kind)))
         .when(honeypot).then(pl.concat_list(pl.format("hit honeypot ({})", _plural(col("honeypot"), "request")), violations))
         .when(violator).then(violations)
@@ -205,6 +235,10 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
             _monitor_reason(settings), pl.when(kind == BROWSER).then(violations).otherwise(pl.lit([], pl.List(pl.String)))))
     )  # fmt: skip
     extras = [
+        pl.when(verified & ~spared).then(pl.format("verified {} ({})", col("crawler"), col("verified_by"))),
+        pl.when((col("identity") == "unverifiable") & col("verified_by").is_not_null()).then(
+            pl.format("unverified {}: {}", col("crawler"), col("verified_by"))
+        ),
         pl.when(col("delay_ignored") & ~allowlisted).then(
             pl.format("ignored Crawl-delay: {} s asked, {} of {} intervals shorter",
                       _seconds(col("delay")), col("fast_gaps"), col("requests") - 1)  # fmt: skip
@@ -244,9 +278,14 @@ def judge_clients(
     rules: pl.DataFrame,
     rule_counts: pl.DataFrame | None,
     settings: Settings,
+    identities: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every client's facts, score, verdict and reasons (one row per client, unsorted)."""
-    frame = _facts(totals, crawlers, delays, settings)
+    """Every client's facts, score, verdict and reasons (one row per client, unsorted).
+
+    ``identities`` (ip, crawler -> identity columns, see IDENTITY_COLUMNS) lets the policy block
+    spoofed crawler claims and spare verified crawlers.
+    """
+    frame = _with_identity(_facts(totals, crawlers, delays, settings), identities)
     frame = _allowlist_reason(frame, settings)
     frame = frame.join(_violations(rule_counts, rules), on=["ip", "user_agent"], how="left")
     return frame.with_columns(_verdict_and_reasons(settings))

@@ -91,3 +91,28 @@ def test_explain_gathers_all_evidence(catalog, resolver: DnsResolver) -> None:  
     assert [m.list for m in evidence.ranges] == ["googlebot"]
     assert evidence.reverse is not None and evidence.reverse.confirmed
     assert evidence.network is not None and evidence.network.asn == 15169
+
+
+def test_operator_own_network_is_never_spoofed(catalog) -> None:  # type: ignore[no-untyped-def]
+    """A Googlebot claim from Google's own AS15169 outside today's list is unverifiable, not
+    spoofed (lists are snapshots); from a cloud VM (hosting AS) it is spoofed."""
+    pairs = pl.DataFrame({"ip": ["66.249.68.241", "34.16.0.1"], "crawler": ["Googlebot", "Googlebot"]})
+    rows = _rows(enrich(pairs, catalog, asn_db=RangeTableAsn()))
+    assert rows[("66.249.68.241", "Googlebot")]["identity"] == "unverifiable"
+    assert rows[("66.249.68.241", "Googlebot")]["verified_by"] == "in the operator's own network AS15169"
+    assert rows[("34.16.0.1", "Googlebot")]["identity"] == "spoofed"
+    assert rows[("34.16.0.1", "Googlebot")]["hosting"] is True
+
+
+def test_stale_claims_are_unverifiable(catalog) -> None:  # type: ignore[no-untyped-def]
+    """Last seen more than max_age before the lists' date: no proof either way (unless in range)."""
+    from datetime import datetime, timedelta, timezone
+
+    old, new = datetime(2015, 5, 1, tzinfo=timezone.utc), datetime(2026, 8, 1, tzinfo=timezone.utc)
+    pairs = pl.DataFrame(
+        {"ip": ["1.2.3.4", "1.2.3.5", "66.249.66.1"], "crawler": ["Googlebot"] * 3, "last_seen": [old, new, old]}
+    )
+    rows = _rows(enrich(pairs, catalog, max_age=timedelta(days=365)))
+    assert rows[("1.2.3.4", "Googlebot")]["identity"] == "unverifiable"
+    assert rows[("1.2.3.5", "Googlebot")]["identity"] == "spoofed"
+    assert rows[("66.249.66.1", "Googlebot")]["identity"] == "verified"

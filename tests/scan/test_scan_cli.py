@@ -31,7 +31,7 @@ def base_args(site: dict[str, Path]) -> list[str]:
 
 
 def test_json_contract_keys(site: dict[str, Path]) -> None:
-    """Top level summary/clients/crawlers with exactly DESIGN.md's keys; identity fields null."""
+    """Top level summary/clients/crawlers with exactly DESIGN.md's keys; identity fields typed."""
     r = run_cli(*base_args(site), "--format", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
@@ -43,7 +43,11 @@ def test_json_contract_keys(site: dict[str, Path]) -> None:
         assert c["verdict"] in {"allow", "monitor", "block"}
         assert 0 <= c["score"] <= 100
         assert isinstance(c["reasons"], list) and c["reasons"]
-        assert all(c[k] is None for k in ("verified", "identity", "asn", "as_org", "country"))
+        assert c["identity"] in {"verified", "spoofed", "unverifiable", "unknown"}
+        assert c["verified"] in {True, False, None} and (c["verified"] is None) == (c["identity"] not in {"verified", "spoofed"})
+        assert c["asn"] is None or isinstance(c["asn"], int)
+        assert c["as_org"] is None or isinstance(c["as_org"], str)
+        assert c["country"] is None  # no country database configured
 
 
 def test_fail_on_block_exits_3(site: dict[str, Path]) -> None:

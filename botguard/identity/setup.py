@@ -1,0 +1,84 @@
+"""Wire the identity stage from settings: ranges, DNS (with its cache), ASN sources.
+
+The scan and `botguard verify` both call :func:`build_identifier`, so they judge an IP the
+same way; the result is a plain function from (ip, crawler) pairs to identities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+import polars as pl
+
+from botguard.catalog import Catalog
+from botguard.config import IdentitySettings
+from botguard.identity.asn import AsnDb, LayeredAsn, MaxMindDb, RangeTableAsn
+from botguard.identity.cache import DnsCache
+from botguard.identity.dns import DnsOptions, DnsResolver
+from botguard.identity.enrich import enrich
+from botguard.identity.ranges import PublishedRanges
+from botguard.state import State
+
+Identifier = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySources:
+    """The configured lookups: None means that source is off."""
+
+    ranges: PublishedRanges
+    dns: DnsResolver | None
+    asn_db: AsnDb | None
+    max_age: timedelta | None = None  # see IdentitySettings.max_log_age_days
+
+
+def asn_source(settings: IdentitySettings) -> AsnDb | None:
+    """The user's MaxMind files over the bundled table (either may be absent)."""
+    sources: list[AsnDb] = []
+    if settings.asn_db or settings.country_db:
+        sources.append(MaxMindDb(settings.asn_db, settings.country_db))
+    if settings.bundled_asn:
+        sources.append(RangeTableAsn())
+    if not sources:
+        return None
+    return sources[0] if len(sources) == 1 else LayeredAsn(*sources)
+
+
+def system_nameservers() -> tuple[tuple[str, ...] | None, int]:
+    """Nameservers and port when the config names none: the system's (tests replace this)."""
+    return None, 53
+
+
+def dns_resolver(settings: IdentitySettings, state: State | None) -> DnsResolver:
+    """A bounded resolver; answers are cached in the state DB when one is open."""
+    nameservers, port = (settings.dns_nameservers, settings.dns_port) if settings.dns_nameservers else system_nameservers()
+    options = DnsOptions(
+        nameservers=nameservers,
+        port=port,
+        timeout=settings.dns_timeout,
+        concurrency=settings.dns_concurrency,
+        budget=settings.dns_budget,
+    )
+    cache = DnsCache(state, ttl=settings.dns_cache_ttl) if state is not None else None
+    return DnsResolver(options, cache)
+
+
+def identity_sources(
+    settings: IdentitySettings, *, dns: bool = True, state: State | None = None, resolver: DnsResolver | None = None
+) -> IdentitySources:
+    """Everything identity needs; ``dns`` False (``--no-dns``) or settings.dns False skip FCrDNS."""
+    use_dns = dns and settings.dns
+    if use_dns and resolver is None:
+        resolver = dns_resolver(settings, state)
+    max_age = timedelta(days=settings.max_log_age_days) if settings.max_log_age_days else None
+    return IdentitySources(PublishedRanges.bundled(), resolver if use_dns else None, asn_source(settings), max_age)
+
+
+def build_identifier(catalog: Catalog, sources: IdentitySources) -> Identifier:
+    """(ip, crawler) pairs -> identity frame, for the judge."""
+    return partial(
+        enrich, catalog=catalog, dns=sources.dns, asn_db=sources.asn_db, ranges=sources.ranges, max_age=sources.max_age
+    )
