@@ -172,16 +172,15 @@ def _identities(
             else Verdict(UNVERIFIABLE, None, None)
         )
         rows.append((ip, c, verdict.verified, verdict.identity, verdict.verified_by))
-    return pl.DataFrame(rows, schema=["ip", "crawler", "verified", "identity", "verified_by"], orient="row").cast(
-        {"ip": pl.String, "crawler": pl.String, "verified": pl.Boolean, "identity": pl.String, "verified_by": pl.String}
-    )
+    schema = {"ip": pl.String, "crawler": pl.String, "verified": pl.Boolean, "identity": pl.String, "verified_by": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")  # explicit dtypes: no inference from leading nulls
 
 
 def _network_frame(found: dict[str, AsnInfo]) -> pl.DataFrame:
     schema = {"ip": pl.String, "asn": pl.Int64, "as_org": pl.String, "country": pl.String, "hosting": pl.Boolean}
     return pl.DataFrame(
-        [(ip, i.asn, i.as_org, i.country, i.hosting) for ip, i in found.items()], schema=list(schema), orient="row"
-    ).cast(schema)  # type: ignore[arg-type]
+        [(ip, i.asn, i.as_org, i.country, i.hosting) for ip, i in found.items()], schema=schema, orient="row"
+    )
 
 
 def enrich(

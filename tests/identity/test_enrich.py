@@ -116,3 +116,15 @@ def test_stale_claims_are_unverifiable(catalog) -> None:  # type: ignore[no-unty
     assert rows[("1.2.3.4", "Googlebot")]["identity"] == "unverifiable"
     assert rows[("1.2.3.5", "Googlebot")]["identity"] == "spoofed"
     assert rows[("66.249.66.1", "Googlebot")]["identity"] == "verified"
+
+
+def test_many_pairs_with_leading_nulls(catalog) -> None:  # type: ignore[no-untyped-def]
+    """Hundreds of unverifiable claims before a verified one: column types never come from
+    guessing on the first rows (a regression: polars inferred null-only columns)."""
+    ips = [f"198.18.{i // 256}.{i % 256}" for i in range(300)] + ["66.249.66.1", "1.2.3.4"]
+    crawlers = ["CCBot"] * 300 + ["Googlebot", "Googlebot"]
+    frame = enrich(pl.DataFrame({"ip": ips, "crawler": crawlers}), catalog, asn_db=RangeTableAsn())
+    rows = _rows(frame)
+    assert rows[("66.249.66.1", "Googlebot")]["verified"] is True
+    assert rows[("1.2.3.4", "Googlebot")]["verified"] is False
+    assert frame.filter(pl.col("crawler") == "CCBot").get_column("identity").unique().to_list() == ["unverifiable"]
