@@ -28,6 +28,7 @@ test: $(VENV)/.test-installed
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/bench_robots.py
 	$(BIN)/python bench/bench_scan.py
+	$(BIN)/python bench/bench_deploy.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
