@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
-from botguard.identity.asn import AsnDb
+from botguard.identity.asn import NETWORK_SCHEMA, AsnDb, lookup_many
 from botguard.identity.dns import DnsResolver
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.records import (
@@ -176,13 +176,6 @@ def _identities(
     return pl.DataFrame(rows, schema=schema, orient="row")  # explicit dtypes: no inference from leading nulls
 
 
-def _network_frame(found: dict[str, AsnInfo]) -> pl.DataFrame:
-    schema = {"ip": pl.String, "asn": pl.Int64, "as_org": pl.String, "country": pl.String, "hosting": pl.Boolean}
-    return pl.DataFrame(
-        [(ip, i.asn, i.as_org, i.country, i.hosting) for ip, i in found.items()], schema=schema, orient="row"
-    )
-
-
 def enrich(
     pairs: pl.DataFrame,
     catalog: Catalog,
@@ -202,13 +195,15 @@ def enrich(
     keyed = pairs.with_columns(pl.col("ip").cast(pl.String), pl.col("crawler").cast(pl.String))
     grouped = keyed.group_by("ip", "crawler").agg(seen.alias("last_seen"))
     distinct = grouped.select("ip", "crawler")
-    claims = grouped.filter(pl.col("crawler").is_not_null()).rows()
-    networks = asn_db.lookup_many(distinct.get_column("ip").unique().to_list()) if asn_db is not None else {}
-    identities = _identities(claims, catalog, ranges, dns, networks, max_age)
+    claimed = grouped.filter(pl.col("crawler").is_not_null())
+    frame = asn_db.lookup_frame(distinct.get_column("ip")) if asn_db is not None else pl.DataFrame(schema=NETWORK_SCHEMA)
+    claimed_networks = frame.join(claimed.select("ip").unique(), on="ip", how="semi")
+    networks = {row.pop("ip"): AsnInfo(**row) for row in claimed_networks.rows(named=True)}
+    identities = _identities(claimed.rows(), catalog, ranges, dns, networks, max_age)
     return (
         distinct.join(identities, on=["ip", "crawler"], how="left", nulls_equal=True)
         .with_columns(pl.col("identity").fill_null(UNKNOWN))
-        .join(_network_frame(networks), on="ip", how="left")
+        .join(frame, on="ip", how="left")
         .select(list(IDENTITY_SCHEMA))
         .cast(IDENTITY_SCHEMA)  # type: ignore[arg-type]
     )
@@ -227,5 +222,5 @@ def explain(
     matches = ranges.match(ip)
     reverse = dns.reverse_many([ip])[ip] if dns is not None else None
     in_range = any(m.list in _lists(crawler) for m in matches)
-    network = asn_db.lookup_many([ip]).get(ip) if asn_db is not None else None
+    network = lookup_many(asn_db, [ip]).get(ip) if asn_db is not None else None
     return IdentityEvidence(ip, crawler, decide(crawler, in_range, reverse, network), matches, reverse, network)
