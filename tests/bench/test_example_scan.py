@@ -98,3 +98,12 @@ def test_most_disguised_scrapers_are_caught(result: dict, truth: dict) -> None:
     verdicts = Counter(clients[(c["ip"], c["user_agent"])]["verdict"]
                        for c in truth["clients"] if c["class"] == "disguised_scraper")
     assert verdicts["monitor"] + verdicts["block"] >= 0.7 * sum(verdicts.values()), verdicts
+
+
+def test_crawler_rollups_match_truth(result: dict, truth: dict) -> None:
+    """Per crawler, requests and disallowed requests in the roll-up equal the truth's (the
+    generator's label is a prefix of the catalogue name, e.g. Seekport -> Seekport Crawler)."""
+    for name, expected in truth["crawlers"].items():
+        (rollup,) = [c for c in result["crawlers"] if c["name"].lower().startswith(name.lower())]
+        assert rollup["requests"] == expected["requests"], name
+        assert rollup["disallowed_requests"] == expected["disallowed_requests"], name
