@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from botguard.decide import Decision, DecisionSet, Match  # noqa: E402
-from botguard.render import NginxRenderer  # noqa: E402
+from botguard.decide import Decision, DecisionSet, Match
+from botguard.render import NginxRenderer
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -80,6 +80,7 @@ class ServerTarget:
     dir: str | None = None
     validate: tuple[str, ...] = ()
     reload: tuple[str, ...] = ()
+    probe: str | None = None  # URL that must answer (any status < 500) after a reload
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +277,8 @@ SCHEMA: dict[str, Any] = {
         "bundled_asn": _bool,
     },
     "deploy": {
-        "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv},
-        "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv},
+        "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
+        "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
         "lock": _optional_str,
     },
 }
@@ -390,5 +391,6 @@ def _deploy_settings(values: dict[str, Any]) -> DeploySettings:
             dir=given.get("dir", base.dir),
             validate=tuple(given.get("validate", base.validate)),
             reload=tuple(given.get("reload", base.reload)),
+            probe=given.get("probe", base.probe),
         )
     return DeploySettings(nginx=targets["nginx"], apache=targets["apache"], lock=values.get("lock"))

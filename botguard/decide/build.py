@@ -43,7 +43,7 @@ def parse_time(value: Any) -> datetime | None:
     """Scan JSON timestamps ("2024-03-04T16:41:32Z") as aware datetimes."""
     if not value:
         return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return datetime.fromisoformat(str(value))  # 3.11+ reads the trailing "Z"
 
 
 def build_decisions(

@@ -64,7 +64,7 @@ class DecisionSet:
     decisions: tuple[Decision, ...] = ()
 
     @classmethod
-    def of(cls, decisions: "list[Decision] | tuple[Decision, ...]") -> "DecisionSet":
+    def of(cls, decisions: list[Decision] | tuple[Decision, ...]) -> DecisionSet:
         """Sort and dedupe (the first decision per action and match key wins)."""
         seen: dict[tuple[str, str], Decision] = {}
         for decision in decisions:

@@ -8,6 +8,7 @@ is active now; allow decisions come from the configuration and are never stored.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 
 from botguard.config import Allowlist, DecideSettings
@@ -16,7 +17,7 @@ from botguard.decide.expiry import escalate
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.state import State
 
-__all__ = ["DDL", "active_decisions", "load_decisions", "record_decisions"]
+__all__ = ["DDL", "active_decisions", "active_of", "load_decisions", "record_decisions"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -81,17 +82,18 @@ def record_decisions(
             stored[key] = merged
     with state.transaction() as conn:
         conn.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates])
-    return _active(stored.values(), now, allowlist)
+    return active_of(stored.values(), now, allowlist)
 
 
 def active_decisions(state: State, now: datetime, allowlist: Allowlist) -> DecisionSet:
     """Stored bans that have not expired, plus the allowlist."""
-    return _active(load_decisions(state).values(), now, allowlist)
+    return active_of(load_decisions(state).values(), now, allowlist)
 
 
-def _active(decisions: "object", now: datetime, allowlist: Allowlist) -> DecisionSet:
+def active_of(decisions: Iterable[Decision], now: datetime, allowlist: Allowlist) -> DecisionSet:
+    """Unexpired decisions not covered by the allowlist, plus the allowlist itself."""
     live = [
-        d for d in decisions  # type: ignore[attr-defined]
+        d for d in decisions
         if (d.expires_at is None or d.expires_at > now) and not _covered_by_allowlist(d, allowlist)
     ]  # fmt: skip
     return DecisionSet.of(live + list(allow_decisions(allowlist)))

@@ -5,7 +5,12 @@ transaction (see its module docstring for the crash-safety argument); ``impact``
 dry-run replay of scanned traffic. See ``README.md`` beside this file.
 """
 
-from botguard.deploy.app import DeployReport, DeployRequest, current_decisions, run_deploy
+from botguard.deploy.app import (
+    DeployReport,
+    DeployRequest,
+    current_decisions,
+    run_deploy,
+)
 from botguard.deploy.files import DeployError, deploy_files, diff_files, recover
 from botguard.deploy.impact import impact
 from botguard.deploy.lock import DeployLocked, deploy_lock

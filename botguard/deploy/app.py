@@ -7,7 +7,7 @@ two cron runs never interleave, and returns a :class:`DeployReport` for the call
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,12 @@ from typing import Any
 from botguard.config import Settings
 from botguard.decide import build_decisions, catalog_lookup
 from botguard.decide.records import DecisionSet
-from botguard.decide.store import active_decisions, load_decisions, record_decisions
+from botguard.decide.store import (
+    active_decisions,
+    active_of,
+    load_decisions,
+    record_decisions,
+)
 from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_files
 from botguard.deploy.impact import impact
 from botguard.deploy.lock import deploy_lock
@@ -52,7 +57,6 @@ class DeployReport:
     outcomes: tuple[TargetOutcome, ...] = ()
     errors: tuple[str, ...] = ()
     impact: Impact | None = None
-    recovered: tuple[str, ...] = field(default=())
 
 
 def _load_scan(request: DeployRequest, state: State) -> dict[str, Any]:
@@ -74,7 +78,8 @@ def _targets(request: DeployRequest) -> list[Target]:
     for name, option, conf in (("nginx", request.nginx_dir, deploy.nginx), ("apache", request.apache_dir, deploy.apache)):
         directory = option or conf.dir
         if directory:
-            targets.append(Target(name, Path(directory), backends[name], conf.validate, conf.reload, PRECHECKS[name]))
+            targets.append(Target(name, Path(directory), backends[name], conf.validate, conf.reload, PRECHECKS[name],
+                                  conf.probe))  # fmt: skip
     if not targets:
         raise UsageError("nothing to deploy to: pass --nginx-dir or --apache-dir (or set deploy.nginx.dir)")
     return targets
@@ -89,14 +94,13 @@ def _lock_path(request: DeployRequest, state: State) -> Path:
 def _preview(state: State, fresh: DecisionSet, request: DeployRequest) -> DecisionSet:
     """The active set a real run would produce, computed without writing the state."""
     from botguard.decide.expiry import escalate
-    from botguard.decide.store import _active
 
     stored = load_decisions(state)
     for d in fresh.decisions:
         if d.action != "allow":
             stored[(d.action, d.match.key)] = escalate(stored.get((d.action, d.match.key)), d, request.now,
                                                        request.settings.decide)  # fmt: skip
-    return _active(stored.values(), request.now, request.settings.allowlist)
+    return active_of(stored.values(), request.now, request.settings.allowlist)
 
 
 def run_deploy(request: DeployRequest) -> DeployReport:

@@ -11,7 +11,8 @@ Order (one target, under the deploy lock):
 4. Swap: ``os.replace`` each new file over the live one (atomic per file).
 5. Validate with the real server against the live configuration (which includes the new
    files). Failure: restore the backups, exit non-zero; the running server never saw them.
-6. Reload. Failure: restore the backups, reload again, exit non-zero.
+6. Reload, then probe the configured URL. Failure: restore the backups, reload again, exit
+   non-zero.
 7. Remove backups and journal.
 
 Killed between 4 and 7: the files on disk passed the standalone check (and after 5, the live
@@ -24,6 +25,9 @@ import difflib
 import json
 import os
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,11 +35,15 @@ from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.render.records import RuleFile
 
-__all__ = ["DeployError", "JOURNAL", "deploy_files", "diff_files", "recover"]
+__all__ = ["JOURNAL", "DeployError", "deploy_files", "diff_files", "recover"]
 
 JOURNAL = ".botguard-deploy.journal"
 #: Seconds a validate or reload command may take.
 COMMAND_TIMEOUT = 120
+#: Seconds the server has to answer the health probe after a reload.
+PROBE_SECONDS = 5.0
+#: The probe asks the server itself, never an http_proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class DeployError(BotguardError):
@@ -116,12 +124,39 @@ def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     if not argv:
         return
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None
     if done.returncode != 0:
         first = next((line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
         raise DeployError(f"{target}: {step} failed (exit {done.returncode}): {first}")
+
+
+def _roll_back_and_reload(target: Target) -> None:
+    recover(target.dir)
+    try:
+        _run(target.reload, "reload", target.name)
+    except DeployError:
+        pass  # the previous files are back; the first error is the one to report
+
+
+def _probe(url: str, target: str) -> None:
+    """The server answers ``url`` (any HTTP status < 500) within PROBE_SECONDS."""
+    deadline, last = time.monotonic() + PROBE_SECONDS, "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with _DIRECT.open(url, timeout=2) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (OSError, ValueError) as exc:
+            status, last = 0, str(getattr(exc, "reason", exc))
+        if 0 < status < 500:
+            return
+        if status:
+            last = f"HTTP {status}"
+        time.sleep(0.1)
+    raise DeployError(f"{target}: health probe {url} failed after reload: {last}")
 
 
 def _stage(directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> None:
@@ -182,11 +217,13 @@ def deploy_files(
         try:
             _run(target.reload, "reload", target.name)
         except DeployError:
-            recover(directory)
-            try:
-                _run(target.reload, "reload", target.name)
-            except DeployError:
-                pass  # the previous files are back; the first error is the one to report
+            _roll_back_and_reload(target)
+            raise
+    if reload and target.probe:
+        try:
+            _probe(target.probe, target.name)
+        except DeployError:
+            _roll_back_and_reload(target)
             raise
     _finish(directory, changed)
     return TargetOutcome(target.name, directory, changed, diff, validated=bool(target.validate), reloaded=reload and bool(target.reload))

@@ -63,7 +63,7 @@ class PrecheckError(DeployError):
 
 
 def _check(name: str, argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         first = next((line for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
         raise PrecheckError(f"{name}: generated files rejected by {argv[0]} -t: {first.strip()}")

@@ -23,6 +23,8 @@ class Target:
     reload: tuple[str, ...]
     #: Standalone check of the rendered files before they go live (None: skip).
     precheck: Callable[[tuple[RuleFile, ...]], None] | None = None
+    #: URL that must answer after the reload (None: no probe).
+    probe: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

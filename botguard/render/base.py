@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
 from botguard.decide.records import Decision, DecisionSet
-from botguard.render._escape import BYTE_ESCAPE, LITERAL_BYTES, RenderError, escape_units
+from botguard.render._escape import (
+    BYTE_ESCAPE,
+    LITERAL_BYTES,
+    RenderError,
+    escape_units,
+)
 from botguard.render.records import RuleFile
 
 __all__ = ["Groups", "Renderer", "TextRenderer"]

@@ -41,7 +41,7 @@ class NginxRenderer(TextRenderer):
 
     def finalize(self, groups: Groups) -> tuple[RuleFile, ...]:
         http = [
-            self.header(groups, f"Include inside http {{}}; set `pcre_jit on;` in the main context."),
+            self.header(groups, "Include inside http {}; set `pcre_jit on;` in the main context."),
             "map $uri $botguard_robots {\n    default 0;\n    /robots.txt 1;\n}\n",
             self._ua_map("botguard_ua", groups.block_ua),
             self._geo("botguard_ip", groups.block_ip),
@@ -50,8 +50,10 @@ class NginxRenderer(TextRenderer):
             self._ua_map("botguard_allow_ua", groups.allow_ua),
             self._geo("botguard_allow_ip", groups.allow_ip),
             self._client_map(groups.allow_client),
-            'map "$botguard_allow_ua$botguard_allow_ip$botguard_allow_client" $botguard_allowed {\n'
-            "    default 1;\n    000 0;\n}\n",
+            (
+                'map "$botguard_allow_ua$botguard_allow_ip$botguard_allow_client" $botguard_allowed {\n'
+                "    default 1;\n    000 0;\n}\n"
+            ),
             self._verdict_map("botguard_block", "$botguard_ua$botguard_ip", "0", "1"),
             self._verdict_map("botguard_limit", "$botguard_throttle_ua$botguard_throttle_ip", '""', "$binary_remote_addr"),
             f"limit_req_zone $botguard_limit zone=botguard_throttle:10m rate={self.rate}r/s;\n",

@@ -37,8 +37,12 @@ LOOKUP = {
 
 SCAN = {
     "summary": {},
-    "crawlers": [crawler("Bytespider", "block"), crawler("Googlebot", "block"), crawler("Mozilla", "block"),
-                 crawler("AhrefsBot", "monitor")],  # fmt: skip
+    "crawlers": [
+        crawler("Bytespider", "block"),
+        crawler("Googlebot", "block"),
+        crawler("Mozilla", "block"),
+        crawler("AhrefsBot", "monitor"),
+    ],
     "clients": [
         client("203.0.113.1", "Bytespider", "Bytespider", "block"),
         client("203.0.113.2", "Googlebot/2.1 fake", "Googlebot", "block"),

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from botguard.config import Allowlist, DecideSettings
-from botguard.decide import Decision, DecisionSet, Match, active_decisions, record_decisions
+from botguard.decide import (
+    Decision,
+    DecisionSet,
+    Match,
+    active_decisions,
+    record_decisions,
+)
 from botguard.state import State
 
 POLICY = DecideSettings(bantime=3600, bantime_factor=2, bantime_max=4 * 3600)

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from botguard.deploy import deploy_lock
 from tests.deploy.conftest import BYTESPIDER, Site, scan_doc, write_config
@@ -125,7 +126,7 @@ def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: 
                    {str(scan)!r}, **{{{("nginx_dir" if site.server.kind == "nginx" else "apache_dir")!r}:
                    {str(site.server.rules)!r}}}, hook=hook))
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 137, done.stderr
     assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
     assert check(site.server.validate).returncode == 0  # whatever is on disk is a valid config
@@ -155,3 +156,26 @@ def test_dry_run_shows_diff_and_impact_and_changes_nothing(site: Site) -> None:
     assert "humans              clients 0/1" in r.stdout and "WARNING" not in r.stderr, r.output
     assert _snapshot(site.server.rules) == before
     assert not os.path.exists(site.state) or run_cli(*site.args(site.tmp / "b.json", "--dry-run")).exit_code == 0
+
+
+def test_health_probe_failure_rolls_back(site: Site) -> None:
+    """The probe URL does not answer after the reload: previous files back, reloaded, exit 1."""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    conf = yaml.safe_load(site.config.read_text())
+    conf["deploy"][site.server.kind]["probe"] = "http://127.0.0.1:1/robots.txt"  # nothing listens there
+    site.config.write_text(yaml.safe_dump(conf))
+    r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
+    assert r.exit_code == 1 and "health probe" in r.stderr, r.output
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 200) == 200
+
+
+def test_health_probe_success(site: Site) -> None:
+    """A probe of the site's robots.txt passes and the deploy completes."""
+    conf = yaml.safe_load(site.config.read_text())
+    conf["deploy"][site.server.kind]["probe"] = f"http://127.0.0.1:{site.server.port}/robots.txt"
+    site.config.write_text(yaml.safe_dump(conf))
+    r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
+    assert r.exit_code == 0, r.output
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403

@@ -28,7 +28,14 @@ def test_golden(case: str, target: str) -> None:
 @pytest.mark.parametrize("case", cases())
 def test_golden_files_pass_the_real_server(case: str, target: str) -> None:
     """Every golden file is accepted by the real server (nginx -t without warnings / apache2 -t)."""
-    from tests.render.servers import check, make_prefix, nginx_commands, apache_commands, write_apache_conf, write_nginx_conf
+    from tests.render.servers import (
+        apache_commands,
+        check,
+        make_prefix,
+        nginx_commands,
+        write_apache_conf,
+        write_nginx_conf,
+    )
 
     prefix = make_prefix(target)
     for rule_file in RENDERERS[target].render(load_case(case)):

@@ -15,7 +15,6 @@ import pytest
 
 from botguard.decide import Decision, DecisionSet, Match
 from botguard.render import ApacheRenderer, NginxRenderer
-from botguard.render._escape import escape_units
 from botguard.render.base import TextRenderer
 from tests.render.hostile import hostile_agents
 from tests.render.servers import CHROME, check, running
