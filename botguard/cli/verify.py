@@ -1,0 +1,24 @@
+"""`botguard verify IP [--ua UA] [--no-dns]`: is this client who its user agent says?"""
+
+from __future__ import annotations
+
+import click
+
+from botguard.config import load_settings
+from botguard.errors import ExitStatus
+from botguard.identity.verify import evidence_lines, verify_ip
+
+
+@click.command("verify")
+@click.argument("ip")
+@click.option("--ua", "user_agent", metavar="UA", help="User agent the client sent (the claim to check).")
+@click.option("--no-dns", is_flag=True, help="Skip reverse DNS (published IP ranges still apply).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
+@click.option("--state", "state_path", metavar="PATH", help="State database (DNS cache; default: user state dir).")
+def command(ip: str, user_agent: str | None, no_dns: bool, config_path: str | None, state_path: str | None) -> int:
+    """Print the evidence: published range matched, PTR and forward DNS, network (ASN)."""
+    settings = load_settings(config_path)
+    evidence = verify_ip(ip, user_agent, settings.identity, dns=not no_dns, state_path=state_path)
+    for line in evidence_lines(evidence, user_agent):
+        click.echo(line)
+    return ExitStatus.OK
