@@ -3,8 +3,11 @@
 Who gets which rule, and why:
 
 * a crawler whose roll-up verdict is ``block`` and that cannot be verified (no published IP
-  ranges / reverse DNS) gets a user-agent rule on its robots.txt token (or its name): the token
-  is what every one of its agents carries, and IPs of such crawlers rotate;
+  ranges / reverse DNS) gets user-agent rules on the fewest of its tokens (robots.txt token,
+  name, literal catalogue patterns, in that order) that occur in every agent it was seen with:
+  IPs of such crawlers rotate, their agents do not. A robots token need not be in the agent
+  ("SeekportBot" vs "Seekport Crawler"), so each token is checked against the observed agents;
+  agents no safe token covers are blocked by IP;
 * a blocked client of a *verifiable* crawler (a fake "Googlebot"), a browser-like or unknown
   client gets an IP rule: a UA rule there would hit the real Googlebot or real people;
 * ``monitor`` becomes ``throttle`` the same way, only when ``decide.throttle_monitor`` is on;
@@ -24,14 +27,14 @@ from botguard.config import Allowlist, DecideSettings
 from botguard.decide._safety import safe_ua_token
 from botguard.decide.records import Action, Decision, DecisionSet, Match
 
-__all__ = ["CrawlerInfo", "allow_decisions", "build_decisions", "parse_time"]
+__all__ = ["CrawlerInfo", "allow_decisions", "build_decisions", "choose_tokens", "parse_time"]
 
 
 @dataclass(frozen=True, slots=True)
 class CrawlerInfo:
     """What the decide stage needs from a catalogue entry."""
 
-    token: str
+    tokens: tuple[str, ...]  # candidate UA substrings, preferred first
     verifiable: bool
 
 
@@ -51,7 +54,7 @@ def build_decisions(
 ) -> DecisionSet:
     """The decisions a scan document calls for (expiry is set later by the store)."""
     clients = list(scan.get("clients") or [])
-    ua_blocked: dict[str, str] = {}  # crawler name -> token with a UA rule
+    ua_blocked: set[tuple[str, str]] = set()  # (crawler name, lower-cased agent) a UA rule covers
     decisions = _crawler_rules(scan.get("crawlers") or [], clients, lookup, policy, ua_blocked)
     decisions += _ip_rules(clients, lookup, policy, ua_blocked)
     decisions = [d for d in decisions if not _covered_by_allowlist(d, allowlist)]
@@ -85,34 +88,57 @@ def _seen(clients: Iterable[Mapping[str, Any]]) -> tuple[datetime | None, dateti
 
 def _crawler_rules(
     crawlers: Iterable[Mapping[str, Any]], clients: list[Mapping[str, Any]], lookup: CrawlerLookup,
-    policy: DecideSettings, ua_blocked: dict[str, str],
+    policy: DecideSettings, ua_blocked: set[tuple[str, str]],
 ) -> list[Decision]:  # fmt: skip
     out = []
     for crawler in crawlers:
         action = _action_for(str(crawler.get("verdict")), policy)
         info = lookup(str(crawler.get("name")))
-        if action is None or info is None or info.verifiable or not safe_ua_token(info.token):
+        if action is None or info is None or info.verifiable:
             continue
-        mine = [c for c in clients if c.get("crawler") == crawler["name"]]
+        name = str(crawler["name"])
+        mine = [c for c in clients if c.get("crawler") == name]
+        agents = {str(c.get("user_agent") or "").lower() for c in mine}
+        tokens, covered = choose_tokens(info.tokens, agents)
         first, last = _seen(mine)
         reason = (
-            f"crawler {crawler['name']} verdict {crawler['verdict']}: {crawler.get('clients')} clients, "
+            f"crawler {name} verdict {crawler['verdict']}: {crawler.get('clients')} clients, "
             f"{crawler.get('requests')} requests, {crawler.get('disallowed_requests')} disallowed"
         )
-        out.append(Decision(action, Match("ua_pattern", info.token), (reason,), "scan", first, last))
-        ua_blocked[str(crawler["name"])] = info.token
+        out += [Decision(action, Match("ua_pattern", t), (reason,), "scan", first, last) for t in tokens]
+        ua_blocked.update((name, agent) for agent in covered)
     return out
 
 
+def choose_tokens(candidates: tuple[str, ...], agents: set[str]) -> tuple[list[str], set[str]]:
+    """Greedy cover of the observed (lower-cased) agents by safe candidate tokens, in order.
+
+    Examples:
+        >>> choose_tokens(("SeekportBot", "Seekport Crawler"), {"mozilla/5.0 (compatible; seekport crawler)"})
+        (['Seekport Crawler'], {'mozilla/5.0 (compatible; seekport crawler)'})
+        >>> choose_tokens(("Google",), {"x google y"})
+        ([], set())
+    """
+    safe = [t for t in candidates if safe_ua_token(t)]
+    if not agents:  # no client of it in this scan: the preferred token alone
+        return safe[:1], set()
+    chosen, remaining = [], set(agents)
+    for token in safe:
+        hit = {agent for agent in remaining if token.strip().lower() in agent}
+        if hit:
+            chosen.append(token)
+            remaining -= hit
+    return chosen, agents - remaining
+
+
 def _ip_rules(
-    clients: list[Mapping[str, Any]], lookup: CrawlerLookup, policy: DecideSettings, ua_blocked: dict[str, str]
+    clients: list[Mapping[str, Any]], lookup: CrawlerLookup, policy: DecideSettings, ua_blocked: set[tuple[str, str]]
 ) -> list[Decision]:
     """One IP rule per address whose clients need one (merged reasons and times)."""
     by_ip: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for client in clients:
         action = _action_for(str(client.get("verdict")), policy)
-        name = client.get("crawler")
-        if action is None or (name is not None and name in ua_blocked):
+        if action is None or (str(client.get("crawler")), str(client.get("user_agent") or "").lower()) in ua_blocked:
             continue
         by_ip.setdefault((action, str(client["ip"])), []).append(client)
     out = []

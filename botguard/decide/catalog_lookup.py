@@ -9,6 +9,30 @@ from botguard.decide.build import CrawlerInfo, CrawlerLookup
 
 __all__ = ["catalog_lookup"]
 
+#: Regex metacharacters: a pattern using any of them unescaped is not a plain string.
+_META = frozenset("\\^$.|?*+()[]{}")
+
+
+def _literal(pattern: str) -> str | None:
+    r"""A catalogue regex that is really a plain string, unescaped, else None.
+
+    Examples:
+        >>> _literal(r"leakix\.net"), _literal("Seekport Crawler"), _literal(r"^curl$"), _literal(r"\d+bot")
+        ('leakix.net', 'Seekport Crawler', None, None)
+    """
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern) and not pattern[i + 1].isalnum():
+            out.append(pattern[i + 1])  # an escaped punctuation character is itself
+            i += 2
+            continue
+        if ch in _META:
+            return None
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
 
 def catalog_lookup(catalog: Catalog | None = None) -> CrawlerLookup:
     """A lookup over ``catalog`` (the bundled one by default): token = robots token or name."""
@@ -20,6 +44,8 @@ def catalog_lookup(catalog: Catalog | None = None) -> CrawlerLookup:
             crawler = cat.by_name(name)
         except KeyError:
             return None
-        return CrawlerInfo(token=crawler.robots_token or crawler.name, verifiable=crawler.verification is not None)
+        candidates = [crawler.robots_token, crawler.name, *(_literal(p) for p in crawler.patterns)]
+        tokens = tuple(dict.fromkeys(t for t in candidates if t))
+        return CrawlerInfo(tokens=tokens, verifiable=crawler.verification is not None)
 
     return lookup

@@ -29,10 +29,11 @@ def crawler(name: str, verdict: str) -> dict:
 
 
 LOOKUP = {
-    "Bytespider": CrawlerInfo("Bytespider", False),
-    "Googlebot": CrawlerInfo("Googlebot", True),
-    "Mozilla": CrawlerInfo("Mozilla", False),
-    "AhrefsBot": CrawlerInfo("AhrefsBot", False),
+    "Bytespider": CrawlerInfo(("Bytespider",), False),
+    "Googlebot": CrawlerInfo(("Googlebot",), True),
+    "Mozilla": CrawlerInfo(("Mozilla",), False),
+    "AhrefsBot": CrawlerInfo(("AhrefsBot",), False),
+    "Seekport Crawler": CrawlerInfo(("SeekportBot", "Seekport Crawler"), False),
 }.get
 
 SCAN = {
@@ -101,8 +102,9 @@ def test_no_catalogue_token_that_is_allowed_can_hit_a_browser_or_good_bot(agent:
 
     for entry in load_catalog().crawlers:
         info = lookup(entry.name)
-        if info and not info.verifiable and safe_ua_token(info.token):
-            assert info.token.lower() not in agent.lower(), entry.name
+        for token in info.tokens if info and not info.verifiable else ():
+            if safe_ua_token(token):
+                assert token.lower() not in agent.lower(), entry.name
 
 
 def test_example_scan_never_blocks_verified_or_human_by_ua() -> None:
@@ -119,3 +121,21 @@ def test_example_scan_never_blocks_verified_or_human_by_ua() -> None:
     for c in scan["clients"]:
         if c["category"] in ("human", "search-engine") and c["verdict"] == "allow":
             assert not any(t in c["user_agent"].lower() for t in tokens), c["user_agent"]
+
+
+def test_token_must_occur_in_the_observed_agents() -> None:
+    """Seekport's robots token is not in its agent: the name is used; uncovered agents go by IP."""
+    scan = {
+        "crawlers": [crawler("Seekport Crawler", "block")],
+        "clients": [
+            client("203.0.113.7", "Mozilla/5.0 (compatible; Seekport Crawler; http://seekport.com/)",
+                   "Seekport Crawler", "block"),
+            client("203.0.113.8", "SeekportBot/1.0", "Seekport Crawler", "block"),
+            client("203.0.113.9", "totally different", "Seekport Crawler", "block"),
+        ],
+    }  # fmt: skip
+    assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == [
+        ("block", "ua_pattern", "Seekport Crawler"),
+        ("block", "ua_pattern", "SeekportBot"),
+        ("block", "ip", "203.0.113.9"),
+    ]

@@ -62,12 +62,16 @@ class Site:
         return ["deploy-rules", "--from", str(scan), option, str(self.server.rules), "--config", str(self.config),
                 "--state", str(self.state), *extra]  # fmt: skip
 
-    def eventually(self, probe: Callable[[], int], want: int, timeout: float = 5.0) -> int:
-        """Poll until ``probe()`` returns ``want`` (a reload takes effect asynchronously)."""
+    def eventually(self, probe: Callable[[], int], want: int, timeout: float = 10.0, stable: int = 10) -> int:
+        """Poll until ``probe()`` returns ``want`` ``stable`` times in a row: after a reload the old
+        workers keep accepting connections for a moment, so one new answer is not enough."""
         deadline = time.monotonic() + timeout
-        got = probe()
-        while got != want and time.monotonic() < deadline:
-            time.sleep(0.05)
+        streak, got = 0, probe()
+        while time.monotonic() < deadline:
+            streak = streak + 1 if got == want else 0
+            if streak >= stable:
+                break
+            time.sleep(0.02)
             got = probe()
         return got
 

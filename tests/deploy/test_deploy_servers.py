@@ -179,3 +179,28 @@ def test_health_probe_success(site: Site) -> None:
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 0, r.output
     assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+
+
+def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
+    """`botguard scan` of the bundled example into state, then deploy-rules without --from:
+    the example's blocked crawlers get 403 by user agent; its humans and search engines 200."""
+    import json
+
+    state = str(site.state)
+    out = tmp_path / "scan.json"
+    r = run_cli("scan", str(ROOT / "examples/access.log"), "--robots", str(ROOT / "examples/robots.txt"),
+                "--config", str(ROOT / "examples/botguard.yaml"), "--state", state, "--format", "json", "-o", str(out))  # fmt: skip
+    assert r.exit_code == 0, r.output
+    args = site.args(out)
+    args = args[:1] + args[3:]  # drop --from: use the scan stored in the state database
+    r = run_cli(*args)
+    assert r.exit_code == 0, r.output
+    clients = json.loads(out.read_text())["clients"]
+    crawlers = {c["name"] for c in json.loads(out.read_text())["crawlers"] if c["verdict"] == "block"}
+    blocked = [c["user_agent"] for c in clients if c["crawler"] in crawlers and c["crawler"] != "curl"]
+    spared = [c["user_agent"] for c in clients if c["verdict"] == "allow" and c["category"] in ("human", "search-engine")]
+    assert blocked and spared
+    assert site.eventually(lambda: site.server.get(ua=blocked[0]), 403) == 403
+    assert [ua for ua in blocked if site.server.get(ua=ua) != 403] == []
+    assert [ua for ua in spared if site.server.get(ua=ua) != 200] == []
+    assert all(site.server.get("/robots.txt", ua=ua) == 200 for ua in blocked[:5])

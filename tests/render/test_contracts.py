@@ -104,10 +104,8 @@ def test_fake_target_chunks_alternations_under_its_limit() -> None:
 def test_doctests() -> None:
     """Docstring examples in decide and render run."""
     import doctest
+    import importlib
 
-    import botguard.decide._safety
-    import botguard.decide.expiry
-    import botguard.render._escape
-
-    for module in (botguard.decide._safety, botguard.decide.expiry, botguard.render._escape):
+    names = ("decide._safety", "decide.build", "decide.catalog_lookup", "decide.expiry", "render._escape")
+    for module in (importlib.import_module(f"botguard.{name}") for name in names):
         assert doctest.testmod(module).failed == 0, module.__name__
