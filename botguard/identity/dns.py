@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 
 import dns.exception
@@ -105,10 +106,24 @@ class DnsResolver:
         return found
 
     def _lookup_all(self, ips: list[str]) -> dict[str, ReverseDns]:
+        """Concurrent lookups until done, the budget is spent, or the resolver looks dead.
+
+        Dead: the first ``concurrency`` answers were all errors (a firewalled or absent
+        resolver would otherwise cost the whole budget); the rest are not asked.
+        """
         pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.concurrency, len(ips))))
+        futures = {pool.submit(self.reverse, ip): ip for ip in ips}
+        reason = f"DNS budget of {self.options.budget:g} s exhausted"
         try:
-            futures = {pool.submit(self.reverse, ip): ip for ip in ips}
-            wait(futures, timeout=self.options.budget, return_when=FIRST_EXCEPTION)
+            answered = errors = 0
+            for future in as_completed(futures, timeout=self.options.budget):
+                answered += 1
+                errors += future.exception() is not None or future.result().status == "error"
+                if errors == answered >= min(self.options.concurrency, len(ips)) and answered < len(ips):
+                    reason = f"resolver not answering (first {answered} lookups failed)"
+                    break
+        except FuturesTimeout:
+            pass
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         results = {}
@@ -116,7 +131,7 @@ class DnsResolver:
             if future.done() and not future.cancelled() and future.exception() is None:
                 results[ip] = future.result()
             else:
-                results[ip] = ReverseDns(ip, "error", detail=f"DNS budget of {self.options.budget:g} s exhausted")
+                results[ip] = ReverseDns(ip, "error", detail=reason)
         return results
 
 

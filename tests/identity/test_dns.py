@@ -95,3 +95,20 @@ def test_cache_keeps_repeat_lookups_off_the_wire(dns_server: FakeDnsServer, tmp_
     with State(tmp_path / "state.db") as state:  # survives reopening
         cached = DnsCache(state, clock=lambda: now[0]).get_many(["66.249.66.1"])
         assert cached["66.249.66.1"].confirmed == ("crawl-66-249-66-1.googlebot.com.",)
+
+
+def test_dead_resolver_is_given_up_quickly() -> None:
+    """A resolver that answers nothing: after the first `concurrency` lookups fail, the rest
+    are not asked, so 200 IPs cost about one timeout, not the whole budget."""
+    ips = [f"198.18.0.{i}" for i in range(200)]
+    silent = frozenset(f"{i}.0.18.198.in-addr.arpa" for i in range(200))
+    with FakeDnsServer({}, silent) as server:
+        resolver = DnsResolver(DnsOptions(("127.0.0.1",), server.port, timeout=0.3, concurrency=8, budget=30))
+        started = time.monotonic()
+        found = resolver.reverse_many(ips)
+        elapsed = time.monotonic() - started
+        asked = sum(server.queries.values())
+    assert elapsed < 3.0
+    assert asked < 100
+    assert all(r.status == "error" for r in found.values())
+    assert sum("resolver not answering" in r.detail for r in found.values()) >= 150
