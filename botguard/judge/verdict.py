@@ -239,6 +239,10 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
         pl.when((col("identity") == "unverifiable") & col("verified_by").is_not_null()).then(
             pl.format("unverified {}: {}", col("crawler"), col("verified_by"))
         ),
+        # A signal, never a reason on its own: people rarely browse from a datacenter.
+        pl.when(col("hosting").fill_null(False) & (verdict != "allow") & ~verified).then(
+            pl.format("from a hosting network (AS{} {})", col("asn"), col("as_org").fill_null("?"))
+        ),
         pl.when(col("delay_ignored") & ~allowlisted).then(
             pl.format("ignored Crawl-delay: {} s asked, {} of {} intervals shorter",
                       _seconds(col("delay")), col("fast_gaps"), col("requests") - 1)  # fmt: skip
