@@ -21,11 +21,15 @@ NEVER_BLOCKED = ("human", "search_bot", "ai_compliant", "seo_bot")
 
 
 def scan(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """The README's first command (plus the demo config), as a child process."""
+    """The README's first command (plus the demo config), as a child process.
+
+    With --no-dns: a child process escapes the suite's resolver fixture (tests/conftest.py), and
+    tests never ask a resolver other than their own on 127.0.0.1.
+    """
     return subprocess.run(
         [sys.executable, "-m", "botguard", "scan", str(EXAMPLES / "access.log"), "--robots",
          str(EXAMPLES / "robots.txt"), "--config", str(EXAMPLES / "botguard.yaml"), "--state", str(tmp / "state.db"),
-         *extra], capture_output=True, text=True, cwd=ROOT, timeout=300)
+         "--no-dns", *extra], capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
 @pytest.fixture(scope="module")
