@@ -139,7 +139,7 @@ def run_scan(
         # The state DB is opened up front when results are saved: it also caches DNS answers.
         # With --no-save nothing touches it, so DNS answers are only remembered for this run.
         state = stack.enter_context(State(request.state_path)) if request.save else None
-        sources = identity_sources(request.settings.identity, dns=request.dns, state=state)
+        sources = identity_sources(request.settings.identity, dns=request.dns, state=state, state_path=request.state_path)
         result = judge_batches(
             _counted(batches, progress),
             catalog,

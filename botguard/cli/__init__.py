@@ -19,6 +19,7 @@ from botguard.errors import BotguardError, ExitStatus
 VERBS: dict[str, str] = {
     "scan": "botguard.cli.scan",
     "robots": "botguard.cli.robots",
+    "update": "botguard.cli.update",
     "verify": "botguard.cli.verify",
     "deploy-rules": "botguard.cli.deploy",
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -57,6 +57,15 @@ class _Table:
         return len(self.firsts)
 
 
+def _read_index(root: Traversable | Path) -> dict[str, RangeList]:
+    where = Location(str(root.joinpath(INDEX)))
+    try:
+        index = yaml.safe_load(root.joinpath(INDEX).read_text(encoding="utf-8")) or {}
+        return {name: RangeList(name=name, **{k: str(v) for k, v in entry.items()}) for name, entry in index.items()}
+    except (OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
+        raise InputError(f"cannot read IP range index: {exc}", where) from None
+
+
 def _networks(text: str, fmt: str) -> list[str]:
     """The CIDR strings of one list file in one of the three bundled formats."""
     if fmt == "lines":
@@ -86,19 +95,18 @@ class PublishedRanges:
     _tables: dict[str, _Table] = field(default_factory=dict)
 
     @classmethod
-    def bundled(cls) -> "PublishedRanges":
-        """The lists shipped in rules/ip-ranges."""
-        return cls.from_dir(resources.files("botguard.rules").joinpath("ip-ranges"))
+    def bundled(cls, updated: Path | None = None) -> "PublishedRanges":
+        """The lists shipped in rules/ip-ranges, overlaid by `botguard update`'s copies in ``updated``."""
+        return cls.from_dir(resources.files("botguard.rules").joinpath("ip-ranges"), updated)
 
     @classmethod
-    def from_dir(cls, root: Traversable | Path) -> "PublishedRanges":
-        """Lists described by ``root/index.yaml`` (name -> file, format, source, date, licence)."""
-        where = Location(str(root.joinpath(INDEX)))
-        try:
-            index = yaml.safe_load(root.joinpath(INDEX).read_text(encoding="utf-8")) or {}
-            lists = {name: RangeList(name=name, **{k: str(v) for k, v in entry.items()}) for name, entry in index.items()}
-        except (OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
-            raise InputError(f"cannot read IP range index: {exc}", where) from None
+    def from_dir(cls, root: Traversable | Path, updated: Path | None = None) -> "PublishedRanges":
+        """Lists described by ``root/index.yaml`` (name -> file, format, source, date, licence),
+        with the entries of ``updated/index.yaml`` (fresher copies) replacing theirs."""
+        lists = _read_index(root)
+        if updated is not None and updated.joinpath(INDEX).is_file():
+            for name, entry in _read_index(updated).items():
+                lists[name] = replace(entry, location=str(updated / entry.file))
         return cls(lists, root)
 
     def published(self, names: Iterable[str] | None = None) -> date | None:
@@ -113,7 +121,7 @@ class PublishedRanges:
         """The parsed list (memoised on this object: configure once, look up many)."""
         if name not in self._tables:
             entry = self.lists[name]
-            path = self.root.joinpath(entry.file)
+            path = Path(entry.location) if entry.location else self.root.joinpath(entry.file)
             try:
                 self._tables[name] = _Table.build(_networks(path.read_text(encoding="utf-8"), entry.format))
             except (OSError, ValueError) as exc:

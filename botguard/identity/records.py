@@ -38,6 +38,8 @@ class RangeList:
     via: str  # the snapshot the bundled copy was taken from
     date: str
     licence: str
+    refresh: str = ""  # "google": `botguard update` refetches `source` (Google-style JSON)
+    location: str = ""  # an updated copy outside the package (state dir), else root/file
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 import polars as pl
 
@@ -20,7 +21,7 @@ from botguard.identity.cache import DnsCache
 from botguard.identity.dns import DnsOptions, DnsResolver
 from botguard.identity.enrich import enrich
 from botguard.identity.ranges import PublishedRanges
-from botguard.state import State
+from botguard.state import State, default_state_path
 
 Identifier = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -66,15 +67,31 @@ def dns_resolver(settings: IdentitySettings, state: State | None) -> DnsResolver
     return DnsResolver(options, cache)
 
 
+def updated_ranges_dir(state_path: str | Path | None) -> Path:
+    """Where `botguard update` keeps refreshed range lists: ip-ranges/ beside the state DB."""
+    base = Path(state_path) if state_path is not None and str(state_path) != ":memory:" else default_state_path()
+    return base.parent / "ip-ranges"
+
+
 def identity_sources(
-    settings: IdentitySettings, *, dns: bool = True, state: State | None = None, resolver: DnsResolver | None = None
+    settings: IdentitySettings,
+    *,
+    dns: bool = True,
+    state: State | None = None,
+    resolver: DnsResolver | None = None,
+    state_path: str | Path | None = None,
 ) -> IdentitySources:
-    """Everything identity needs; ``dns`` False (``--no-dns``) or settings.dns False skip FCrDNS."""
+    """Everything identity needs; ``dns`` False (``--no-dns``) or settings.dns False skip FCrDNS.
+
+    Range lists refreshed by `botguard update` (beside the state DB at ``state_path``) replace
+    the bundled copies.
+    """
     use_dns = dns and settings.dns
     if use_dns and resolver is None:
         resolver = dns_resolver(settings, state)
     max_age = timedelta(days=settings.max_log_age_days) if settings.max_log_age_days else None
-    return IdentitySources(PublishedRanges.bundled(), resolver if use_dns else None, asn_source(settings), max_age)
+    ranges = PublishedRanges.bundled(updated_ranges_dir(state_path))
+    return IdentitySources(ranges, resolver if use_dns else None, asn_source(settings), max_age)
 
 
 def build_identifier(catalog: Catalog, sources: IdentitySources) -> Identifier:

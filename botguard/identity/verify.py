@@ -29,7 +29,7 @@ def verify_ip(
     crawler = load_catalog().classify(user_agent) if user_agent else None
     with ExitStack() as stack:
         state = stack.enter_context(State(state_path)) if dns and settings.dns else None
-        sources = identity_sources(settings, dns=dns, state=state)
+        sources = identity_sources(settings, dns=dns, state=state, state_path=state_path)
         return explain(ip, crawler, dns=sources.dns, asn_db=sources.asn_db, ranges=sources.ranges)
 
 
