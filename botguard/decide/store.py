@@ -1,6 +1,6 @@
 """Decisions in the state database, so bans outlive one run and expire on their own.
 
-One row per (action, match key). :func:`record_decisions` merges a fresh decision set into
+One row per (action, match key); rows are forgotten ``bantime_max`` after their ban ended. :func:`record_decisions` merges a fresh decision set into
 the stored one in a single transaction (see :mod:`botguard.decide.expiry`) and returns what
 is active now; allow decisions come from the configuration and are never stored.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from botguard.config import Allowlist, DecideSettings
 from botguard.decide.build import _covered_by_allowlist, allow_decisions
@@ -82,6 +82,9 @@ def record_decisions(
             stored[key] = merged
     with state.transaction() as conn:
         conn.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates])
+        # History is kept for bantime_max after a ban ends (a return within it escalates), then
+        # forgotten, so a cron job's database does not grow with every address ever banned.
+        conn.execute("DELETE FROM decisions WHERE expires_at < ?", (_iso(now - timedelta(seconds=policy.bantime_max)),))
     return active_of(stored.values(), now, allowlist)
 
 

@@ -67,3 +67,16 @@ def test_allowlist_added_later_wins_over_a_stored_ban(tmp_path) -> None:  # type
         record_decisions(state, seen(NOW), NOW, POLICY, Allowlist())
         allow = Allowlist(networks=(ipaddress.ip_network("203.0.113.0/24"),))
         assert [d.action for d in active_decisions(state, NOW, allow).decisions] == ["allow"]
+
+
+def test_history_is_forgotten_after_bantime_max(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Back long after bantime_max: the row was pruned, so it is a first offence again."""
+    from botguard.decide.store import load_decisions
+
+    with State(tmp_path / "s.db") as state:
+        record_decisions(state, seen(NOW), NOW, POLICY, Allowlist())
+        late = NOW + timedelta(days=2)
+        record_decisions(state, DecisionSet(), late, POLICY, Allowlist())
+        assert load_decisions(state) == {}
+        (d,) = record_decisions(state, seen(late), late, POLICY, Allowlist()).decisions
+        assert (d.offences, d.expires_at) == (1, late + HOUR)
