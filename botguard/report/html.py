@@ -7,6 +7,7 @@ from typing import TextIO
 
 from botguard.judge.records import ScanResult
 from botguard.judge.values import iso
+from botguard.report._credit import asn_credit
 
 _STYLE = """body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
@@ -42,3 +43,6 @@ def write_html(result: ScanResult, out: TextIO, *, top: int = 500) -> None:
     out.write("</table>")
     if result.clients.height > top:
         out.write(f"<p>{result.clients.height - top:,} more clients not shown.</p>")
+    credit = asn_credit(result)
+    if credit:
+        out.write(f"<footer><small>{escape(credit)}</small></footer>")

@@ -9,10 +9,12 @@ from rich.table import Table
 from rich.text import Text
 
 from botguard.judge.records import VERDICT_ORDER, ClientVerdict, CrawlerRollup, ScanResult
+from botguard.report._credit import asn_credit
 from botguard.report._safe import printable
 from botguard.judge.values import iso
 
 VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green"}
+
 
 
 def _percent(share: float | None) -> str:
@@ -106,3 +108,6 @@ def write_table(result: ScanResult, out: TextIO, *, top: int = 20, width: int | 
         console.print(_crawler_table(result.crawlers, max(top, 1)))
         console.print()
     console.print(_client_table(result.client_rows(max(top, 1)), result.clients.height))
+    credit = asn_credit(result)
+    if credit:
+        console.print(Text(credit, style="dim"))

@@ -165,3 +165,12 @@ def test_every_format_renders(site: dict[str, Path], fmt: str) -> None:
     assert r.exit_code == 0, r.output
     assert "Bytespider" in r.stdout
     assert "block" in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "html"])
+def test_asn_data_is_credited_where_shown(site: dict[str, Path], fmt: str) -> None:
+    """The CC-BY-4.0 IP-to-ASN sources are named wherever their results are displayed."""
+    r = run_cli("scan", str(site["log"]), "--robots", str(site["robots"]), "--state", str(site["state"]),
+                "--format", fmt, "--no-dns")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "RouteViews" in r.stdout and "DB-IP.com" in r.stdout and "CC-BY-4.0" in r.stdout
