@@ -90,6 +90,9 @@ def _crawler_rules(
     crawlers: Iterable[Mapping[str, Any]], clients: list[Mapping[str, Any]], lookup: CrawlerLookup,
     policy: DecideSettings, ua_blocked: set[tuple[str, str]],
 ) -> list[Decision]:  # fmt: skip
+    by_crawler: dict[str, list[Mapping[str, Any]]] = {}
+    for c in clients:
+        by_crawler.setdefault(str(c.get("crawler")), []).append(c)
     out = []
     for crawler in crawlers:
         action = _action_for(str(crawler.get("verdict")), policy)
@@ -97,7 +100,7 @@ def _crawler_rules(
         if action is None or info is None or info.verifiable:
             continue
         name = str(crawler["name"])
-        mine = [c for c in clients if c.get("crawler") == name]
+        mine = by_crawler.get(name, [])
         agents = {str(c.get("user_agent") or "").lower() for c in mine}
         tokens, covered = choose_tokens(info.tokens, agents)
         first, last = _seen(mine)

@@ -9,10 +9,11 @@ agents judged human or too quiet to tell), verified good bots (identity verified
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from botguard.decide.records import Decision, DecisionSet
+from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
 
 __all__ = ["GROUPS", "client_group", "impact", "matches"]
@@ -31,7 +32,7 @@ def client_group(client: Mapping[str, Any]) -> str:
 
 
 def matches(decision: Decision, ip: str, ua: str) -> bool:
-    """Whether ``decision`` applies to a request from ``ip`` with agent ``ua``."""
+    """Whether ``decision`` applies to a request from ``ip`` with agent ``ua`` (reference semantics)."""
     m, agent = decision.match, ua.strip(" \t").lower()
     if m.kind == "ua_pattern":
         return m.value.strip(" \t").lower() in agent
@@ -47,14 +48,45 @@ def matches(decision: Decision, ip: str, ua: str) -> bool:
     return False  # asn: not known per client here
 
 
-def _blocked(decisions: DecisionSet, ip: str, ua: str) -> bool:
-    if any(matches(d, ip, ua) for d in decisions.select("allow", "ua_pattern", "ua_exact", "ip", "cidr", "client")):
+class _Rules:
+    """One action's decisions compiled for fast replay: sets for exact values, one regex for
+    all UA substrings, memoised per distinct agent (same answers as :func:`matches`)."""
+
+    def __init__(self, decisions: tuple[Decision, ...]) -> None:
+        def norm(value: str) -> str:
+            return value.strip(" \t").lower()
+
+        patterns = sorted({norm(d.match.value) for d in decisions if d.match.kind == "ua_pattern"})
+        self.ua_regex = re.compile("|".join(map(re.escape, patterns))) if patterns else None
+        self.ua_exact = {norm(d.match.value) for d in decisions if d.match.kind == "ua_exact"}
+        self.clients = {(d.match.ip, norm(d.match.value)) for d in decisions if d.match.kind == "client"}
+        self.ips = {str(ipaddress.ip_address(d.match.value)) for d in decisions if d.match.kind == "ip"}
+        self.nets = [ipaddress.ip_network(d.match.value, strict=False) for d in decisions if d.match.kind == "cidr"]
+        self._ua_memo: dict[str, bool] = {}
+
+    def _ua(self, agent: str) -> bool:
+        hit = self._ua_memo.get(agent)
+        if hit is None:
+            hit = agent in self.ua_exact or bool(self.ua_regex and self.ua_regex.search(agent))
+            self._ua_memo[agent] = hit
+        return hit
+
+    def hit(self, ip: str, ua: str) -> bool:
+        agent = ua.strip(" \t").lower()
+        if self._ua(agent) or (ip, agent) in self.clients or ip in self.ips:
+            return True
+        if self.nets:
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                return False
+            return any(address in net for net in self.nets)
         return False
-    return any(matches(d, ip, ua) for d in decisions.select("block", "ua_pattern", "ua_exact", "ip", "cidr"))
 
 
 def impact(clients: Iterable[Mapping[str, Any]], decisions: DecisionSet) -> Impact:
     """Counts per group of clients and requests the decisions would block."""
+    allow, block = _Rules(decisions.select("allow", *KINDS)), _Rules(decisions.select("block", *KINDS))
     totals = {g: [0, 0, 0, 0] for g in GROUPS}
     examples = []
     for client in clients:
@@ -63,7 +95,8 @@ def impact(clients: Iterable[Mapping[str, Any]], decisions: DecisionSet) -> Impa
         row = totals[group]
         row[0] += 1
         row[1] += requests
-        if _blocked(decisions, str(client.get("ip")), str(client.get("user_agent") or "")):
+        ip, ua = str(client.get("ip")), str(client.get("user_agent") or "")
+        if block.hit(ip, ua) and not allow.hit(ip, ua):
             row[2] += 1
             row[3] += requests
             if group != "crawlers" and len(examples) < 10:

@@ -77,3 +77,29 @@ def test_state_scan_is_used_without_from(tmp_path: Path) -> None:
     args = [a for a in args if a not in ("--from", str(tmp_path / "scan.json"))]
     r = run_cli(*args, "--dry-run")
     assert r.exit_code == 0 and "Bytespider" in r.stdout, r.output
+
+
+def test_fast_replay_agrees_with_reference_semantics() -> None:
+    """The compiled replay gives the same blocked set as matching every decision one by one."""
+    import random
+
+    from botguard.deploy.impact import matches
+
+    rng = random.Random(5)
+    ds = DecisionSet.of([
+        Decision("block", Match("ua_pattern", "EvilBot")), Decision("block", Match("ua_exact", " Exact/1 ")),
+        Decision("block", Match("ip", "10.0.0.1")), Decision("block", Match("cidr", "10.1.0.0/16")),
+        Decision("allow", Match("ua_pattern", "friend")), Decision("allow", Match("client", "EvilBot", "10.0.0.9")),
+        Decision("allow", Match("cidr", "10.1.2.0/24")),
+    ])  # fmt: skip
+    agents = ["EvilBot", "x evilbot y", "exact/1", "Exact/1 more", "friend evilbot", "Chrome", "a.b(c)"]
+    clients = [client(f"10.{rng.choice([0, 1])}.{rng.choice([0, 2])}.{rng.choice([1, 9])}", rng.choice(agents),
+                      None, "unknown", "block") for _ in range(300)]  # fmt: skip
+
+    def reference(c: dict) -> bool:
+        hit = [d for d in ds.decisions if matches(d, c["ip"], c["user_agent"])]
+        return any(d.action == "block" for d in hit) and not any(d.action == "allow" for d in hit)
+
+    want = sum(reference(c) for c in clients)
+    got = {r.group: r for r in impact(clients, ds).rows}["crawlers"].blocked_clients
+    assert got == want and 0 < want < 300
