@@ -119,6 +119,7 @@ def _rollups(clients: pl.DataFrame, agg: Aggregator) -> tuple[CrawlerRollup, ...
         all_blocked_verified=(col("verified").filter(col("verdict") == "block").fill_null(False)).all(),
         worst=_VERDICT_RANK.max(),
     )
+    asns = _asns_by_crawler(members)
     entries = {c.name: c for c in agg.crawlers if c is not None}
     names = {rank: verdict for verdict, rank in VERDICT_ORDER.items()}
     rollups = []
@@ -142,10 +143,35 @@ def _rollups(clients: pl.DataFrame, agg: Aggregator) -> tuple[CrawlerRollup, ...
                 compliance=None if judged == 0 else round((judged - disallowed) / judged, 4),
                 verdict=verdict,  # type: ignore[arg-type]
                 reasons=reasons,
+                asns=asns.get(row["crawler"], ()),
             )
         )
     rollups.sort(key=lambda r: (-VERDICT_ORDER[r.verdict], -r.requests, r.name))
     return tuple(rollups)
+
+
+#: How many networks a crawler roll-up lists (most requests first).
+ASNS_PER_CRAWLER = 10
+
+
+def _asns_by_crawler(members: pl.DataFrame) -> dict[str, tuple[dict[str, object], ...]]:
+    """crawler -> the networks its clients came from: {asn, as_org, ips, requests}, busiest first.
+
+    Where a crawler comes from is half of who it is: Googlebot from AS15169, a "Googlebot" from
+    a cloud network is something else.
+    """
+    networks = (
+        members.filter(col("asn").is_not_null())
+        .group_by("crawler", "asn")
+        .agg(as_org=col("as_org").drop_nulls().first(), ips=col("ip").n_unique(), requests=col("requests").sum())
+        .sort(["crawler", "requests", "asn"], descending=[False, True, False])
+    )
+    grouped: dict[str, list[dict[str, object]]] = {}
+    for crawler, asn, as_org, ips, requests in networks.iter_rows():
+        entries = grouped.setdefault(crawler, [])
+        if len(entries) < ASNS_PER_CRAWLER:
+            entries.append({"asn": asn, "as_org": as_org, "ips": ips, "requests": requests})
+    return {crawler: tuple(entries) for crawler, entries in grouped.items()}
 
 
 def _crawler_verdict(

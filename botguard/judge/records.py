@@ -137,6 +137,7 @@ class CrawlerRollup:
     compliance: float | None
     verdict: Verdict
     reasons: tuple[str, ...]
+    asns: tuple[dict[str, Any], ...] = ()  # networks seen: {asn, as_org, ips, requests}, busiest first
 
 
 @dataclass(frozen=True, slots=True)

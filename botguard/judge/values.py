@@ -9,10 +9,11 @@ import polars as pl
 
 from botguard.judge.records import CLIENT_JSON_KEYS, CrawlerRollup, ScanSummary
 
-#: Keys of each crawler roll-up in the scan JSON contract.
+#: Keys of each crawler roll-up in the scan JSON contract (DESIGN.md's, plus `asns`: the
+#: networks the crawler was seen from, which the identity issue asks roll-ups to list).
 CRAWLER_KEYS = (
     "name", "operator", "category", "clients", "ips", "requests", "disallowed_requests",
-    "compliance", "verdict",
+    "compliance", "verdict", "asns",
 )  # fmt: skip
 
 #: Keys of the summary in the scan JSON contract.
@@ -44,7 +45,9 @@ def client_json_lines(clients: pl.DataFrame) -> list[str]:
 
 
 def crawler_value(rollup: CrawlerRollup) -> dict[str, Any]:
-    return {key: getattr(rollup, key) for key in CRAWLER_KEYS}
+    value = {key: getattr(rollup, key) for key in CRAWLER_KEYS}
+    value["asns"] = list(rollup.asns)
+    return value
 
 
 def summary_value(summary: ScanSummary) -> dict[str, Any]:

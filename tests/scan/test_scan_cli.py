@@ -22,7 +22,8 @@ CLIENT_KEYS = {
     "identity", "asn", "as_org", "country", "score", "verdict", "reasons", "first_seen", "last_seen",
     "evidence",
 }  # fmt: skip
-CRAWLER_KEYS = {"name", "operator", "category", "clients", "ips", "requests", "disallowed_requests", "compliance", "verdict"}
+CRAWLER_KEYS = {"name", "operator", "category", "clients", "ips", "requests", "disallowed_requests", "compliance",
+                "verdict", "asns"}  # fmt: skip
 SUMMARY_KEYS = {"lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots"}
 
 

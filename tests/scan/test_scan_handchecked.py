@@ -174,3 +174,12 @@ def test_asn_data_is_credited_where_shown(site: dict[str, Path], fmt: str) -> No
                 "--format", fmt, "--no-dns")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "RouteViews" in r.stdout and "DB-IP.com" in r.stdout and "CC-BY-4.0" in r.stdout
+
+
+def test_crawler_rollup_lists_its_networks(site: dict[str, Path]) -> None:
+    """Each roll-up names the networks its clients came from (bundled IP-to-ASN table)."""
+    crawlers = {c["name"]: c for c in scan_json(site, "--no-dns")["crawlers"]}
+    (google_net,) = crawlers["Googlebot"]["asns"]
+    assert google_net["asn"] == 15169
+    assert google_net["requests"] == 4 and google_net["ips"] == 1
+    assert "google" in google_net["as_org"].lower()
