@@ -22,6 +22,7 @@ from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
 from botguard.robots import RobotsTxt
+from botguard.robots.fetch import scan_fetcher
 from botguard.robots.history import RobotsTimeline
 from botguard.state import State
 
@@ -130,7 +131,7 @@ def run_scan(
     if not request.paths:
         raise UsageError("no log file given (use - for standard input)")
     if request.robots.fetch and fetch is None:
-        raise UsageError("--fetch-robots needs a robots.txt fetcher")
+        fetch = scan_fetcher(request.state_path)
     robots = RobotsSources(request.robots, fetch)
     catalog = load_catalog()
     log_format = request.log_format or request.settings.log_format

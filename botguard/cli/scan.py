@@ -40,7 +40,7 @@ def command(
         log_format=log_format, state_path=state_path, save=not no_save, dns=not no_dns,
     )  # fmt: skip
     with line_progress(enabled=sys.stderr.isatty()) as progress:
-        result = run_scan(request, progress=progress, fetch=_fetcher(request) if fetch_robots else None)
+        result = run_scan(request, progress=progress)
     writer = partial(write_table, top=top) if fmt == "table" else partial(WRITERS[fmt])
     emit(lambda out: writer(result, out), output)
     for source, line_no, text in result.malformed_examples[:show_malformed]:
@@ -49,8 +49,3 @@ def command(
         return ExitStatus.FAIL_ON
     return ExitStatus.OK
 
-
-def _fetcher(request: ScanRequest):  # type: ignore[no-untyped-def]
-    from botguard.robots.fetch import scan_fetcher
-
-    return scan_fetcher(request.state_path)
