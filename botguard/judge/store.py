@@ -15,8 +15,9 @@ from botguard.judge.records import ScanResult
 from botguard.judge.values import client_json_lines, crawler_value, summary_value
 from botguard.state import State
 
-#: Older scans are pruned past this many, so a cron job's database stays small.
-KEEP_SCANS = 20
+#: Older scans are pruned past this many, so a cron job's database stays small (a scan of a
+#: 5M-line log stores ~150k clients, ~100 MB; decisions keep their own history in decide/).
+KEEP_SCANS = 5
 
 #: Clients serialised and inserted per round.
 CHUNK_ROWS = 20_000

@@ -224,3 +224,18 @@ def test_per_host_robots(tmp_path: Path) -> None:
     assert gpt["requests"] == 2
     assert gpt["disallowed_requests"] == 1
     assert gpt["compliance"] == 0.5
+
+
+def test_state_keeps_only_the_newest_scans(site: dict[str, Path]) -> None:
+    """Repeated cron runs do not grow the database without bound: old scans and their clients go."""
+    from botguard.judge.store import KEEP_SCANS
+
+    for _ in range(KEEP_SCANS + 2):
+        assert run_cli(*base_args(site), "--format", "json", "--no-dns").exit_code == 0
+    with State(site["state"]) as state:
+        scans = state.conn.execute("SELECT COUNT(*) FROM scans").fetchone()[0]
+        orphans = state.conn.execute(
+            "SELECT COUNT(*) FROM scan_clients WHERE scan_id NOT IN (SELECT id FROM scans)"
+        ).fetchone()[0]
+    assert scans == KEEP_SCANS
+    assert orphans == 0
