@@ -77,6 +77,8 @@ class TextRenderer:
     byte_escape: ClassVar[str] = BYTE_ESCAPE
     #: Longest regex token the target's config parser accepts (nginx fails at ~4 KB).
     max_token: ClassVar[int] = 3800
+    #: Regex for optional spaces/tabs around an exact agent, in the target's escaping.
+    optional_whitespace: ClassVar[str] = "(?:\\x09|\\x20)*"
 
     def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:
         return self.finalize(self.group(decisions))
@@ -104,8 +106,9 @@ class TextRenderer:
         A prefix of a substring still matches every agent the whole one did, and 1.9 KB of an
         agent is as specific as the rest, so truncation never lets the agent through.
         """
-        # Servers strip a header value's leading/trailing spaces and tabs before matching, so a
-        # rule must not require them (a stripped pattern is a substring: it still matches).
+        # Servers differ on a header value's surrounding whitespace (Apache strips spaces and
+        # tabs, nginx only spaces), so rules never require it: a substring rule is stripped (still
+        # a substring), an exact rule allows any run of it at both ends.
         value = decision.match.value.strip(" \t")
         if not value:
             raise RenderError(f"empty user-agent {decision.match.kind} would match every client")
@@ -118,7 +121,8 @@ class TextRenderer:
             size += len(unit)
         body = "".join(kept)
         if decision.match.kind in ("ua_exact", "client"):
-            return "^" + body + ("$" if len(kept) == len(units) else "")
+            ows = self.optional_whitespace
+            return "^" + ows + body + (ows + "$" if len(kept) == len(units) else "")
         return body
 
     def ip_regex(self, ip: str) -> str:

@@ -81,3 +81,21 @@ def test_hostile_rules_pass_the_real_server_and_block_each_agent(kind: str) -> N
         wrong = [(ua[:60], status) for ua in sample if (status := srv.get(ua=_sent(ua))) != 403]
         assert not wrong, wrong[:10]
         assert srv.get("/robots.txt", ua=sample[0]) == 200
+
+
+@pytest.mark.parametrize("kind", ["nginx", "apache"])
+def test_hostile_agents_in_allowlisted_client_pairs(kind: str) -> None:
+    """Hostile agents as (IP, agent) allow pairs: allowed from that IP only, blocked elsewhere."""
+    from botguard.config import AllowedClient, Allowlist
+    from botguard.decide import allow_decisions
+
+    sendable = [a for a in AGENTS if len(a.encode("utf-8", "surrogateescape")) < 1500]
+    sample = random.Random(11).sample(sendable, 100) + [a for a in AGENTS[:25] if a in sendable]
+    allow = Allowlist(clients=tuple(AllowedClient("127.0.0.1", ua) for ua in sample))
+    ds = DecisionSet.of([Decision("block", Match("ua_exact", ua)) for ua in sample] + list(allow_decisions(allow)))
+    renderer = NginxRenderer() if kind == "nginx" else ApacheRenderer()
+    with running(kind, {f.name: f.text for f in renderer.render(ds)}) as srv:
+        wrong = [(ua[:40], s) for ua in sample if (s := srv.get(ua=ua, source="127.0.0.1")) != 200]
+        wrong += [(ua[:40], s) for ua in sample if (s := srv.get(ua=ua, source="127.0.0.3")) != 403]
+        assert not wrong, wrong[:10]
+        assert srv.get(ua=CHROME, source="127.0.0.3") == 200
