@@ -1,0 +1,95 @@
+"""Rendering a decision set to Cloudflare objects: escaping, splitting, caps, guards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.render.cloudflare import MAX_EXPRESSION, quote, render_cloudflare
+
+GUARD = 'http.request.uri.path ne "/robots.txt" and not cf.client.bot'
+
+
+def _unquote(literal: str) -> str:
+    """The Cloudflare reading of a quoted string (reference parser for the property test)."""
+    assert literal[0] == literal[-1] == '"'
+    out, i, body = [], 0, literal[1:-1]
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            assert body[i + 1] in '\\"'
+            out.append(body[i + 1])
+            i += 2
+            continue
+        assert ch != '"', "unescaped quote would end the string"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, blacklist_categories=("Cs",)).filter(lambda c: c != "\x7f")))
+def test_quote_round_trips(value: str) -> None:
+    """Any header-legal agent reads back exactly: no quote or backslash can end the string early."""
+    assert _unquote(quote(value)) == value
+
+
+def test_hostile_ua_cannot_inject() -> None:
+    """An agent built to close the string and add `or true` stays inside the literal."""
+    ua = 'x" or true or "\\'
+    desired = render_cloudflare(DecisionSet.of([Decision("block", Match("ua_pattern", ua))]))
+    (rule,) = desired.rules
+    assert rule.expression == f'{GUARD} and (lower(http.user_agent) contains "x\\" or true or \\"\\\\")'
+
+
+def test_control_characters_are_left_out_and_reported() -> None:
+    desired = render_cloudflare(DecisionSet.of([Decision("block", Match("ua_pattern", "bad\x01bot")),
+                                                Decision("block", Match("ua_pattern", "GoodBot"))]))
+    assert [r.expression.count("contains") for r in desired.rules] == [1]
+    assert [x.reason for x in desired.left_out] == ["user agent with control characters or invalid UTF-8: 'bad\\x01bot'"]
+
+
+def test_long_expressions_split_under_4096() -> None:
+    """1,000 agents become several rules, each within the limit, none lost, refs numbered."""
+    ds = DecisionSet.of([Decision("block", Match("ua_pattern", f"crawler-number-{i:04d}")) for i in range(1000)])
+    rules = render_cloudflare(ds).rules
+    assert len(rules) > 1 and all(len(r.expression) <= MAX_EXPRESSION for r in rules)
+    assert sum(r.expression.count("contains") for r in rules) == 1000
+    assert [r.ref for r in rules] == [f"botguard:block-ua-{i}" for i in range(1, len(rules) + 1)]
+    assert all(r.expression.startswith(GUARD) for r in rules)
+
+
+def test_list_cap_keeps_worst_and_newest() -> None:
+    """Over the cap, the most offending then most recent addresses win; the rest are reported."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ds = DecisionSet.of([Decision("block", Match("ip", f"10.0.{i // 256}.{i % 256}"), offences=1 + (i == 7),
+                                  last_seen=now + timedelta(seconds=i)) for i in range(20)])
+    desired = render_cloudflare(ds, max_items=5)
+    assert desired.items == ("10.0.0.7", "10.0.0.16", "10.0.0.17", "10.0.0.18", "10.0.0.19")
+    assert len(desired.left_out) == 15 and all("5-item list cap" in x.reason for x in desired.left_out)
+
+
+def test_ten_thousand_cap_by_default() -> None:
+    ds = DecisionSet.of([Decision("block", Match("ip", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"))
+                         for i in range(10_050)])
+    desired = render_cloudflare(ds)
+    assert len(desired.items) == 10_000 and len(desired.left_out) == 50
+
+
+def test_ipv6_as_64_and_list_rule_and_asn_and_throttle() -> None:
+    ds = DecisionSet.of([
+        Decision("block", Match("ip", "2001:DB8::1")), Decision("block", Match("ip", "2001:db8::2")),
+        Decision("block", Match("asn", "AS64500")), Decision("throttle", Match("ua_pattern", "Slow")),
+        Decision("allow", Match("ip", "192.0.2.9")),
+    ])
+    desired = render_cloudflare(ds, guard_bots=False)
+    assert desired.items == ("2001:db8::/64",)
+    guard = 'http.request.uri.path ne "/robots.txt" and not (ip.src in {192.0.2.9})'
+    assert [(r.ref, r.action, r.expression) for r in desired.rules] == [
+        ("botguard:block-list", "block", f"{guard} and ip.src in $botguard_block"),
+        ("botguard:block-asn-1", "block", f"{guard} and (ip.src.asnum in {{64500}})"),
+        ("botguard:challenge-ua-1", "managed_challenge", f'{guard} and (lower(http.user_agent) contains "slow")'),
+    ]
+    assert all(r.description.startswith("botguard:") for r in desired.rules)
