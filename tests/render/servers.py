@@ -123,6 +123,16 @@ class Server:
         time.sleep(0.3 if self.kind == "apache" else 0.15)  # new workers take over
 
 
+@contextmanager
+def scratch_prefix(kind: str) -> Iterator[Path]:
+    """A prefix (see :func:`make_prefix`) removed afterwards."""
+    prefix = make_prefix(kind)
+    try:
+        yield prefix
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
 def make_prefix(kind: str) -> Path:
     prefix = Path(tempfile.mkdtemp(prefix=f"botguard-{kind}-"))
     os.chmod(prefix, 0o755)  # as root, workers run as nobody and must read the docroot

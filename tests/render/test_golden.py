@@ -31,21 +31,21 @@ def test_golden_files_pass_the_real_server(case: str, target: str) -> None:
     from tests.render.servers import (
         apache_commands,
         check,
-        make_prefix,
         nginx_commands,
+        scratch_prefix,
         write_apache_conf,
         write_nginx_conf,
     )
 
-    prefix = make_prefix(target)
-    for rule_file in RENDERERS[target].render(load_case(case)):
-        (prefix / "botguard" / rule_file.name).write_text(rule_file.text)
-    if target == "nginx":
-        write_nginx_conf(prefix, 18080)
-        argv = [a for a in nginx_commands(prefix)[0] if a != "-q"]
-    else:
-        write_apache_conf(prefix, 18080)
-        argv = apache_commands(prefix)[0]
-    result = check(argv)
-    assert result.returncode == 0, result.stderr
-    assert "[warn]" not in result.stderr and "[emerg]" not in result.stderr, result.stderr
+    with scratch_prefix(target) as prefix:
+        for rule_file in RENDERERS[target].render(load_case(case)):
+            (prefix / "botguard" / rule_file.name).write_text(rule_file.text)
+        if target == "nginx":
+            write_nginx_conf(prefix, 18080)
+            argv = [a for a in nginx_commands(prefix)[0] if a != "-q"]
+        else:
+            write_apache_conf(prefix, 18080)
+            argv = apache_commands(prefix)[0]
+        result = check(argv)
+        assert result.returncode == 0, result.stderr
+        assert "[warn]" not in result.stderr and "[emerg]" not in result.stderr, result.stderr
