@@ -1,0 +1,201 @@
+"""Sparse features of a request/client event: exact ``"slot=value"`` keys for the online model.
+
+Why these slots: a new crawler family rotates IPs and sometimes its user agent, but keeps some of
+its network (/24, /16, ASN, hosting class), its UA tokens, its path templates and its behaviour
+(robots.txt, rate, asset loading). Each becomes a key, so the model generalises from the first
+labelled clients of a family to its next disguised ones. Crosses (UA family × ASN type) are
+explicit because LR cannot learn them.
+
+Leakage (notes §2): a label source must not be able to read its own verdict back through a
+feature. ``featurize(event, masked=...)`` drops whole slots for the examples a label source
+labelled, e.g. ``masked=UA_SLOTS`` for UA-list labels or ``{"robots_violated"}`` for robots labels.
+
+Examples
+--------
+>>> fx = FeatureExtractor()
+>>> x = fx.featurize({"ip": "203.0.113.7", "user_agent": "python-requests/2.31", "path": "/item/123?a=1",
+...                   "status": 200, "method": "GET"})
+>>> x["ip24=203.0.113"], x["path_tpl=/item/{n}"], x["ua_fam=python-requests"]
+(1.0, 1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: The slots derived from the user agent (masked together for UA-list labels).
+UA_SLOTS = frozenset({"ua_fam", "ua_tok", "ua_shape", "ua_fam_x_asn", "ua_fam_x_host"})
+_NO_MASK: frozenset[str] = frozenset()
+
+_TOKEN = re.compile(r"[a-z][a-z0-9_\-.]*[a-z0-9]|[a-z]")
+_BOT_NAME = re.compile(r"([a-z][a-z0-9_\-.]*?(?:bot|spider|crawler|scraper|scrape|fetcher|archiver))\b")
+_PRODUCT = re.compile(r"([a-z][a-z0-9_\-.]*)/\d")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_HEXID = re.compile(r"(?<![0-9a-z])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}(?![0-9a-z])", re.I)
+_DIGITS = re.compile(r"\d+")
+#: Browser families in the order their tokens must be tested (Edge says Chrome and Safari too).
+_BROWSERS = ("edg", "opr", "firefox", "crios", "chrome", "safari")
+_STOP = frozenset({"mozilla", "compatible", "khtml", "like", "gecko", "x11", "u", "en-us", "http", "https", "www"})
+_ASSET_EXT = frozenset({"css", "js", "png", "jpg", "jpeg", "gif", "svg", "ico", "woff", "woff2", "webp", "map"})
+_MEMO_LIMIT = 50_000
+
+
+def log2_bucket(value: float) -> int:
+    """Order-of-magnitude bucket: 0 for ≤1, then ⌊log2⌋ (rates span 6 orders of magnitude)."""
+    return 0 if value <= 1 else int(math.log2(value))
+
+
+def path_template(path: str) -> str:
+    """Path without query, uuids and hex ids as ``{id}``, digit runs as ``{n}``."""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    path = _UUID.sub("{id}", path)
+    path = _HEXID.sub("{id}", path)
+    return _DIGITS.sub("{n}", path)
+
+
+def ua_family(ua: str) -> str:
+    """A coarse UA family: a bot name if the UA has one, else the browser, else the first product."""
+    low = ua.lower()
+    if m := _BOT_NAME.search(low):
+        return m.group(1)
+    products = _PRODUCT.findall(low)
+    for name in _BROWSERS:
+        if name in products:
+            return name
+    for name in products:
+        if name != "mozilla":
+            return name
+    return products[0] if products else ("empty" if not low.strip() else "other")
+
+
+def ua_tokens(ua: str) -> list[str]:
+    """Distinct lower-case word tokens (versions and boilerplate dropped), in first-seen order."""
+    seen: dict[str, None] = {}
+    for tok in _TOKEN.findall(ua.lower()):
+        if tok not in _STOP and not tok.replace(".", "").isdigit():
+            seen.setdefault(tok, None)
+    return list(seen)[:12]
+
+
+def ua_shape(ua: str) -> list[str]:
+    """Structural hints that survive token rotation: length bucket, URL present, fake Mozilla."""
+    low = ua.lower()
+    shape = [f"len{log2_bucket(len(ua))}", f"parens{min(low.count('('), 3)}"]
+    if "http" in low or "www." in low:
+        shape.append("url")
+    if "@" in low:
+        shape.append("email")
+    if low.startswith("mozilla/") and not any(e in low for e in ("gecko", "webkit", "trident")):
+        shape.append("mozilla_no_engine")
+    return shape
+
+
+def ip_prefixes(ip: str) -> dict[str, str]:
+    """Network prefixes: /24 and /16 for IPv4, /48 and /64 for IPv6 (never the full address)."""
+    if ":" not in ip:
+        parts = ip.split(".")
+        if len(parts) != 4:
+            return {}
+        return {"ip24": ".".join(parts[:3]), "ip16": ".".join(parts[:2])}
+    head, sep, tail = ip.partition("::")
+    groups = head.split(":") if head else []
+    if sep:
+        tail_groups = tail.split(":") if tail else []
+        groups = groups + ["0"] * max(0, 8 - len(groups) - len(tail_groups)) + tail_groups
+    groups = [g.lower().lstrip("0") or "0" for g in groups[:4]]
+    if len(groups) < 4:
+        return {}
+    return {"ip6_48": ":".join(groups[:3]), "ip6_64": ":".join(groups)}
+
+
+def _status_class(status: Any) -> str:
+    try:
+        return f"{int(status) // 100}xx"
+    except (TypeError, ValueError):
+        return "none"
+
+
+class FeatureExtractor:
+    """Turns an event dict into sparse features; UA parsing is memoised per distinct UA.
+
+    Event keys read (all optional): ``ip``, ``user_agent``, ``path``, ``method``, ``status``,
+    ``asn``, ``hosting`` (a class name such as ``"hosting"``/``"isp"``, or a bool), ``robots_fetched``,
+    ``robots_violated``, ``rate`` (requests/min of the actor), ``asset_ratio`` (0..1).
+    The memo is per instance (no global state) and cleared when it reaches its limit.
+    """
+
+    def __init__(self, crosses: bool = True) -> None:
+        self.crosses = crosses
+        self._ua_memo: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def _ua(self, ua: str) -> tuple[str, tuple[str, ...]]:
+        hit = self._ua_memo.get(ua)
+        if hit is None:
+            fam = ua_family(ua)
+            keys = (f"ua_fam={fam}", *(f"ua_tok={t}" for t in ua_tokens(ua)),
+                    *(f"ua_shape={s}" for s in ua_shape(ua)))
+            if len(self._ua_memo) >= _MEMO_LIMIT:
+                self._ua_memo.clear()
+            hit = self._ua_memo[ua] = (fam, keys)
+        return hit
+
+    def featurize(self, event: Mapping[str, Any], masked: frozenset[str] = _NO_MASK) -> dict[str, float]:
+        """Sparse binary features of one event; slots in ``masked`` are left out (leakage rule)."""
+        x: dict[str, float] = {}
+        fam, ua_keys = self._ua(str(event.get("user_agent") or ""))
+        for key in ua_keys:
+            x[key] = 1.0
+        for slot, value in ip_prefixes(str(event.get("ip") or "")).items():
+            x[f"{slot}={value}"] = 1.0
+        host = self._hosting(event.get("hosting"))
+        asn = event.get("asn")
+        if asn is not None:
+            x[f"asn={asn}"] = 1.0
+        x[f"asn_type={host}"] = 1.0
+        self._request(event, x)
+        self._behaviour(event, x)
+        if self.crosses:
+            x[f"ua_fam_x_host={fam}|{host}"] = 1.0
+            if asn is not None:
+                x[f"ua_fam_x_asn={fam}|{asn}"] = 1.0
+        if masked:
+            x = {k: v for k, v in x.items() if k.partition("=")[0] not in masked}
+        return x
+
+    @staticmethod
+    def _hosting(value: Any) -> str:
+        if isinstance(value, bool):
+            return "hosting" if value else "other"
+        return str(value) if value else "unknown"
+
+    @staticmethod
+    def _request(event: Mapping[str, Any], x: dict[str, float]) -> None:
+        path = str(event.get("path") or "/")
+        tpl = path_template(path)
+        x[f"path_tpl={tpl}"] = 1.0
+        x[f"path_p1={tpl.split('/')[1] if tpl.count('/') >= 1 else ''}"] = 1.0
+        last = tpl.rsplit("/", 1)[-1]
+        if "." in last:
+            x[f"ext={last.rsplit('.', 1)[-1][:8].lower()}"] = 1.0
+        x[f"method={str(event.get('method') or 'none').upper()}"] = 1.0
+        x[f"status_cls={_status_class(event.get('status'))}"] = 1.0
+
+    @staticmethod
+    def _behaviour(event: Mapping[str, Any], x: dict[str, float]) -> None:
+        if "robots_fetched" in event:
+            x[f"robots={'fetched' if event['robots_fetched'] else 'never'}"] = 1.0
+        if event.get("robots_violated"):
+            x["robots_violated=1"] = 1.0
+        if (rate := event.get("rate")) is not None:
+            x[f"rate_b={log2_bucket(float(rate))}"] = 1.0
+        if (ratio := event.get("asset_ratio")) is not None:
+            x[f"asset_b={min(int(float(ratio) * 5), 4)}"] = 1.0
+
+
+def is_asset(path: str) -> bool:
+    """Whether a path looks like a page asset (CSS, JS, images, fonts): humans load them, bots rarely."""
+    last = path.split("?", 1)[0].rsplit("/", 1)[-1]
+    return "." in last and last.rsplit(".", 1)[-1].lower() in _ASSET_EXT

@@ -1,0 +1,56 @@
+"""Records of the online model: slot policies, parameter deltas, learner settings.
+
+Frozen, slotted dataclasses so configurations can be shared and used as constructor defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPolicy:
+    """Per-slot admission and expiry (Monolith's occurrence threshold and expire time).
+
+    ``admit_after``: sightings before a key gets a row (1 = at once); rare keys such as single
+    /24s stay out of memory until they recur. ``ttl``: seconds of stream time without an update
+    after which the row is dropped (None = never), so rotating IPs do not grow the table forever.
+    """
+
+    admit_after: int = 1
+    ttl: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """Rows changed since the last publication: values (idempotent to replay) and deleted keys."""
+
+    keys: tuple[str, ...]
+    weights: np.ndarray
+    tombstones: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.keys) + len(self.tombstones)
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerConfig:
+    """Optimiser settings; the defaults are the notes' measured choices (Adagrad, lr 0.1).
+
+    FTRL-Proximal (``optimizer="ftrl"``) gives sparse, auditable weights via ``l1``.
+    """
+
+    optimizer: Literal["adagrad", "ftrl"] = "adagrad"
+    lr: float = 0.1
+    eps: float = 1e-6
+    alpha: float = 0.1
+    beta: float = 1.0
+    l1: float = 0.5
+    l2: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adagrad", "ftrl"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")

@@ -1,0 +1,333 @@
+"""A collisionless sparse parameter table: exact ``"slot=value"`` keys → rows of numpy slabs.
+
+Why not the hashing trick: with hashing, a new crawler's user-agent key can inherit another
+key's stale weight, and a hashed index cannot be enumerated, so it gives no per-key expiry,
+admission, delta-by-key or readable explanation (all needed to turn weights into rules). Here a
+Python ``dict`` maps each exact key to a row index; rows live in growable numpy arrays
+(``w``, ``n`` and ``z`` optimiser state, ``last`` update time, ``dirty`` and ``live`` bits), freed
+rows are recycled from a free list, and all arrays double when full (amortised O(1)).
+
+Carried over from Monolith (see ../shared/notes/online-model.md): admission after N sightings per
+slot (a count-min sketch whose counters are halved periodically, so counts age), expiry per slot by
+last update, and a dirty bit per row that drives delta publication to a scorer copy. Snapshots
+store key strings (not hashes), so they survive a change of Python's hash salt.
+
+Examples
+--------
+>>> t = ParamTable(policies={"ip24": SlotPolicy(admit_after=2)})
+>>> t.rows(["ua_fam=curl", "ip24=1.2.3"], now=0.0).tolist()
+[0, -1]
+>>> t.rows(["ip24=1.2.3"], now=1.0).tolist()
+[1]
+>>> len(t)
+2
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from botguard.model.records import Delta, SlotPolicy
+
+#: Snapshot format version; bump when the set of arrays changes.
+SCHEMA_VERSION = 1
+_EMPTY_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({})
+_SLABS = ("w", "n", "z", "last")
+#: Odd 64-bit multipliers for the sketch's multiply-shift hashing (one per sketch row).
+_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+                         0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53], dtype=np.uint64)
+
+
+def slot_of(key: str) -> str:
+    """The slot of a ``"slot=value"`` key (the whole key when it has no ``=``)."""
+    return key.partition("=")[0]
+
+
+class CountMinSketch:
+    """Approximate sighting counts for keys not yet admitted (over-estimates only admit early).
+
+    Hashing uses CRC32 of the key (stable across processes, unlike ``hash()``), so the sketch
+    can be snapshotted with the table. ``age()`` halves every counter: a sliding-window analogue of
+    Monolith's ``SlidingHashFilter``, so a key seen twice last month is not admitted by one sighting today.
+    """
+
+    def __init__(self, depth: int = 4, width: int = 1 << 18) -> None:
+        if not 1 <= depth <= len(_MULTIPLIERS) or width < 2 or width & (width - 1):
+            raise ValueError("depth must be 1..6 and width a power of two")
+        self.counts = np.zeros((depth, width), dtype=np.uint16)
+        self._shift = np.uint64(64 - (width.bit_length() - 1))
+
+    def _cells(self, keys: Sequence[str]) -> np.ndarray:
+        h = np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint64, count=len(keys))
+        h = (h << np.uint64(32)) | h
+        depth = self.counts.shape[0]
+        with np.errstate(over="ignore"):
+            return (h[None, :] * _MULTIPLIERS[:depth, None]) >> self._shift
+
+    def add(self, keys: Sequence[str]) -> np.ndarray:
+        """Count one sighting of each key (duplicates count once each); return the new estimates."""
+        cells = self._cells(keys).astype(np.int64)
+        rows = np.arange(cells.shape[0])[:, None]
+        np.add.at(self.counts, (np.broadcast_to(rows, cells.shape), cells), 1)  # saturates below
+        np.minimum(self.counts, np.uint16(60000), out=self.counts)
+        return self.counts[rows, cells].min(axis=0).astype(np.int64)
+
+    def age(self) -> None:
+        """Halve every counter (old sightings fade)."""
+        self.counts >>= 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Misses:
+    keys: list[str]
+    positions: list[int]
+
+
+class ParamTable:
+    """Exact-key sparse parameters for a linear model; see the module docstring for why."""
+
+    def __init__(self, policies: Mapping[str, SlotPolicy] = _EMPTY_POLICIES,
+                 default: SlotPolicy = SlotPolicy(), capacity: int = 1024,
+                 sketch_width: int = 1 << 18) -> None:
+        self.policies = MappingProxyType(dict(policies))
+        self.default = default
+        self.index: dict[str, int] = {}
+        self.sketch = CountMinSketch(width=sketch_width)
+        self._alloc(max(16, capacity))
+        self._r2k: list[str | None] = [None] * self.capacity
+        self._free: list[int] = []
+        self._next = 0
+        self._tombstones: set[str] = set()
+
+    # -- storage ---------------------------------------------------------------------------
+    def _alloc(self, cap: int) -> None:
+        self.w = np.zeros(cap)
+        self.n = np.zeros(cap)
+        self.z = np.zeros(cap)
+        self.last = np.zeros(cap)
+        self.dirty = np.zeros(cap, dtype=bool)
+        self.live = np.zeros(cap, dtype=bool)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.w)
+
+    def _grow(self) -> None:
+        """Double every slab (amortised O(1) inserts)."""
+        old = self.capacity
+        for name in (*_SLABS, "dirty", "live"):
+            arr = getattr(self, name)
+            grown = np.zeros(old * 2, dtype=arr.dtype)
+            grown[:old] = arr
+            setattr(self, name, grown)
+        self._r2k.extend([None] * old)
+
+    def _new_row(self, key: str, now: float) -> int:
+        if self._free:
+            row = self._free.pop()
+        else:
+            if self._next == self.capacity:
+                self._grow()
+            row = self._next
+            self._next += 1
+        self.index[key] = row
+        self._r2k[row] = key
+        self.live[row] = True
+        self.dirty[row] = True
+        self.last[row] = now
+        return row
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.index
+
+    def policy(self, key: str) -> SlotPolicy:
+        return self.policies.get(slot_of(key), self.default)
+
+    def key_of(self, row: int) -> str | None:
+        return self._r2k[row]
+
+    def nbytes(self) -> int:
+        """Approximate memory of the slabs plus the key dict (for the memory benchmark)."""
+        slabs = sum(getattr(self, n).nbytes for n in (*_SLABS, "dirty", "live"))
+        keys = sum(len(k) + 49 for k in self.index) + 8 * len(self._r2k)
+        return slabs + keys + 100 * len(self.index) + self.sketch.counts.nbytes
+
+    # -- lookup and admission --------------------------------------------------------------
+    def lookup(self, keys: Iterable[str], count: int = -1) -> np.ndarray:
+        """Rows of known keys, -1 for unknown ones; never admits (the scorer's path)."""
+        get = self.index.get
+        return np.fromiter((get(k, -1) for k in keys), dtype=np.int64, count=count)
+
+    def rows(self, keys: Sequence[str], now: float) -> np.ndarray:
+        """Rows for ``keys``, admitting keys whose slot threshold is now reached (-1 if not yet).
+
+        Only misses touch the sketch, so the steady state costs one dict lookup per key.
+        """
+        rows = self.lookup(keys, len(keys))
+        miss = np.flatnonzero(rows < 0)
+        if miss.size:
+            self._admit(_Misses([keys[i] for i in miss.tolist()], miss.tolist()), rows, now)
+        return rows
+
+    def _admit(self, misses: _Misses, rows: np.ndarray, now: float) -> None:
+        policies, default = self.policies, self.default
+        thresholds = [policies.get(k.partition("=")[0], default).admit_after for k in misses.keys]
+        counted = [i for i, t in enumerate(thresholds) if t > 1]
+        estimates = dict(zip(counted, self.sketch.add([misses.keys[i] for i in counted]).tolist()))
+        admitted = {k: None for i, k in enumerate(misses.keys)
+                    if thresholds[i] <= 1 or estimates[i] >= thresholds[i]}
+        if not admitted:
+            return
+        self._insert_many(list(admitted), now)
+        get = self.index.get
+        for key, pos in zip(misses.keys, misses.positions):
+            rows[pos] = get(key, -1)
+
+    def _insert_many(self, keys: list[str], now: float) -> None:
+        """Give each new key a row: recycled rows first, then fresh ones (growing once if needed)."""
+        reused = [self._free.pop() for _ in range(min(len(keys), len(self._free)))]
+        fresh = len(keys) - len(reused)
+        while self._next + fresh > self.capacity:
+            self._grow()
+        new_rows = reused + list(range(self._next, self._next + fresh))
+        self._next += fresh
+        self.index.update(zip(keys, new_rows))
+        for key, row in zip(keys, new_rows):
+            self._r2k[row] = key
+        idx = np.array(new_rows, dtype=np.int64)
+        self.live[idx] = True
+        self.dirty[idx] = True
+        self.last[idx] = now
+
+    def touch(self, rows: np.ndarray, now: float) -> None:
+        """Stamp updated rows: last update time (for expiry) and dirty (for deltas)."""
+        self.last[rows] = now
+        self.dirty[rows] = True
+
+    # -- expiry ----------------------------------------------------------------------------
+    def expire(self, now: float) -> int:
+        """Delete rows whose slot TTL has passed since their last update; return how many.
+
+        Deleted rows are zeroed, recycled, and left dirty so the next delta carries a tombstone.
+        """
+        ttls = {slot: p.ttl for slot, p in self.policies.items() if p.ttl is not None}
+        if not ttls and self.default.ttl is None:
+            return 0
+        old = np.flatnonzero(self.live[: self._next] & (self.last[: self._next] < now - self._min_ttl(ttls)))
+        removed = 0
+        for row in old.tolist():
+            key = self._r2k[row]
+            ttl = self.policy(key).ttl if key is not None else None
+            if key is not None and ttl is not None and self.last[row] < now - ttl:
+                self._delete(row, key)
+                removed += 1
+        return removed
+
+    def _min_ttl(self, ttls: Mapping[str, float]) -> float:
+        values = list(ttls.values()) + ([self.default.ttl] if self.default.ttl is not None else [])
+        return min(values)
+
+    def _delete(self, row: int, key: str) -> None:
+        del self.index[key]
+        self._r2k[row] = None
+        for name in _SLABS:
+            getattr(self, name)[row] = 0.0
+        self.live[row] = False
+        self.dirty[row] = False
+        self._free.append(row)
+        self._tombstones.add(key)
+
+    # -- deltas ----------------------------------------------------------------------------
+    def take_delta(self) -> Delta:
+        """Changed rows since the last call (values, not gradients: replays are idempotent)."""
+        rows = np.flatnonzero(self.dirty[: self._next] & self.live[: self._next])
+        keys = tuple(self._r2k[r] for r in rows.tolist())
+        delta = Delta(keys=keys, weights=self.w[rows].copy(), tombstones=tuple(sorted(self._tombstones)))
+        self.dirty[rows] = False
+        self._tombstones.clear()
+        return delta
+
+    def apply_delta(self, delta: Delta, now: float = 0.0) -> None:
+        """Apply a trainer's delta to this (scorer) copy: upsert weights, drop tombstones."""
+        for key in delta.tombstones:
+            row = self.index.get(key)
+            if row is not None:
+                self._delete(row, key)
+        self._tombstones.clear()
+        for key, weight in zip(delta.keys, delta.weights.tolist()):
+            row = self.index.get(key)
+            if row is None:
+                row = self._new_row(key, now)
+                self.dirty[row] = False
+            self.w[row] = weight
+
+    # -- snapshots -------------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every live row plus the sketch, keyed for ``np.savez`` (keys as strings, not hashes)."""
+        rows = np.flatnonzero(self.live[: self._next])
+        keys = [self._r2k[r] for r in rows.tolist()]
+        out = {name: getattr(self, name)[rows] for name in (*_SLABS, "dirty")}
+        out["keys"] = np.array(keys, dtype=np.str_) if keys else np.zeros(0, dtype="<U1")
+        out["sketch"] = self.sketch.counts
+        out["schema"] = np.array([SCHEMA_VERSION])
+        return out
+
+    def from_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Replace this table's contents with a snapshot's (policies stay the constructor's)."""
+        if int(arrays["schema"][0]) != SCHEMA_VERSION:
+            raise ValueError(f"snapshot schema {int(arrays['schema'][0])}, expected {SCHEMA_VERSION}")
+        keys = arrays["keys"].tolist()
+        cap = max(16, 1 << max(0, len(keys) - 1).bit_length())
+        self._alloc(cap)
+        for name in (*_SLABS, "dirty"):
+            getattr(self, name)[: len(keys)] = arrays[name]
+        self.live[: len(keys)] = True
+        self.index = {k: i for i, k in enumerate(keys)}
+        self._r2k = list(keys) + [None] * (cap - len(keys))
+        self._free, self._next = [], len(keys)
+        self._tombstones.clear()
+        self.sketch.counts = np.array(arrays["sketch"], dtype=np.uint16)
+        self.sketch._shift = np.uint64(64 - (self.sketch.counts.shape[1].bit_length() - 1))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Snapshot atomically (see :func:`save_arrays`)."""
+        save_arrays(path, self.to_arrays())
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore a snapshot written by :meth:`save` into this table."""
+        self.from_arrays(load_arrays(path))
+
+
+def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` atomically: temp file in the same directory, fsync, os.replace.
+
+    An interrupted write leaves the previous snapshot in place and no stray temp file.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Read a snapshot written by :func:`save_arrays` (no pickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
