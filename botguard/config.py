@@ -8,6 +8,7 @@ any work starts. Validation needs no I/O beyond reading the file itself.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -110,6 +111,18 @@ class IdentitySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudflareSettings:
+    """Cloudflare sync target (``botguard cloudflare``); the token may also come from the environment."""
+
+    account_id: str | None = None
+    zone_id: str | None = None
+    api_token: str | None = None  # prefer CLOUDFLARE_API_TOKEN: a config file is often world-readable
+    list_name: str = "botguard_block"
+    base_url: str | None = None  # API base URL (tests point it at a local fake)
+    guard_bots: bool = True  # add `not cf.client.bot`: never block a Cloudflare-verified bot
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a verb needs from configuration, validated."""
 
@@ -122,6 +135,7 @@ class Settings:
     decide: DecideSettings = field(default_factory=DecideSettings)
     deploy: DeploySettings = field(default_factory=DeploySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    cloudflare: CloudflareSettings = field(default_factory=CloudflareSettings)
     source: str | None = None  # the user's config file, if any
 
 
@@ -236,6 +250,17 @@ def _str_map(value: Any, where: Location) -> dict[str, str]:
     return dict(value)
 
 
+def _pattern(regex: str, what: str) -> Validator:
+    compiled = re.compile(regex)
+
+    def check(value: Any, where: Location) -> str:
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise ConfigError(f"expected {what}, got {value!r}", where)
+        return value
+
+    return check
+
+
 SCHEMA: dict[str, Any] = {
     "policy": {
         "block_min_disallowed": _int(1),
@@ -275,6 +300,14 @@ SCHEMA: dict[str, Any] = {
         "asn_db": _optional_str,
         "country_db": _optional_str,
         "bundled_asn": _bool,
+    },
+    "cloudflare": {
+        "account_id": _pattern(r"[0-9a-f]{32}", "a 32-digit hex account id"),
+        "zone_id": _pattern(r"[0-9a-f]{32}", "a 32-digit hex zone id"),
+        "api_token": _pattern(r"\S+", "a token without spaces"),
+        "list_name": _pattern(r"[a-z0-9_]{1,50}", "a list name of at most 50 of a-z, 0-9, _"),
+        "base_url": _pattern(r"https?://\S+", "an http(s) URL"),
+        "guard_bots": _bool,
     },
     "deploy": {
         "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
@@ -376,6 +409,7 @@ def load_settings(config_path: str | Path | None = None) -> Settings:
         decide=DecideSettings(**values.get("decide", {})),
         deploy=_deploy_settings(values.get("deploy", {})),
         identity=IdentitySettings(**values.get("identity", {})),
+        cloudflare=CloudflareSettings(**values.get("cloudflare", {})),
         source=source,
     )
 

@@ -22,6 +22,7 @@ VERBS: dict[str, str] = {
     "update": "botguard.cli.update",
     "verify": "botguard.cli.verify",
     "deploy-rules": "botguard.cli.deploy",
+    "cloudflare": "botguard.cli.cloudflare",
 }
 
 

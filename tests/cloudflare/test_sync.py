@@ -1,0 +1,144 @@
+"""plan/apply against the fake API through the real SDK: idempotence, ownership, faults."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from botguard.config import CloudflareSettings, Settings
+from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.deploy.cloudflare import (
+    CloudflareOutcome,
+    CloudflareRequest,
+    MissingCredentials,
+    RateLimited,
+    last_applied,
+    run_cloudflare,
+)
+from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
+from tests.cloudflare.fakecf import Fault, FakeServer, dumps
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+DECISIONS = DecisionSet.of([
+    Decision("block", Match("ua_pattern", "Bytespider")), Decision("block", Match("ua_pattern", 'Evil"Bot\\')),
+    Decision("block", Match("ip", "192.0.2.1")), Decision("block", Match("ip", "2001:DB8::5")),
+    Decision("block", Match("cidr", "198.51.100.0/24")), Decision("throttle", Match("ua_pattern", "SlowBot")),
+])  # fmt: skip
+
+
+def _run(fake: FakeServer, tmp_path: Path, verb: str = "apply", decisions: DecisionSet = DECISIONS,
+         env: dict[str, str] | None = None, **conf: object) -> CloudflareOutcome:  # fmt: skip
+    cf = CloudflareSettings(account_id=ACCOUNT, zone_id=ZONE, base_url=fake.base_url, **conf)  # type: ignore[arg-type]
+    env = {"CLOUDFLARE_API_TOKEN": TOKEN} if env is None else env
+    sleeps: list[float] = []
+    request = CloudflareRequest(verb, replace(Settings(), cloudflare=cf), NOW, env, str(tmp_path / "state.db"),
+                                decisions, sleeps.append)  # fmt: skip
+    return run_cloudflare(request)
+
+
+def test_bootstrap_then_second_apply_makes_zero_writes(fake: FakeServer, tmp_path: Path) -> None:
+    """An empty account and zone get the list, its items and the rules; the next apply writes nothing."""
+    first = _run(fake, tmp_path)
+    assert first.applied is not None and first.applied.writes == 3  # list, items, entrypoint with rules
+    (lst,) = fake.state.lists.values()
+    assert sorted(i["ip"] for i in lst["items"].values()) == ["192.0.2.1", "198.51.100.0/24", "2001:db8::/64"]
+    refs = [r["ref"] for r in fake.state.entrypoints[ZONE]["rules"]]
+    assert refs == ["botguard:block-ua-1", "botguard:block-list", "botguard:challenge-ua-1"]
+    writes = len(fake.state.writes)
+    second = _run(fake, tmp_path)
+    assert second.plan.empty and second.applied is not None and second.applied.writes == 0
+    assert len(fake.state.writes) == writes
+    assert last_applied(str(tmp_path / "state.db"))["writes"] == 0  # type: ignore[index]
+
+
+def test_plan_writes_nothing(fake: FakeServer, tmp_path: Path) -> None:
+    out = _run(fake, tmp_path, verb="plan")
+    assert out.plan.create_list and len(out.plan.create_rules) == 3 and fake.state.writes == []
+
+
+def test_foreign_rules_untouched_byte_for_byte(fake: FakeServer, tmp_path: Path) -> None:
+    """User rules (one mentioning botguard) keep content and order through create, edit and delete."""
+    foreign = dumps(seed_foreign(fake.state))
+    _run(fake, tmp_path)
+    _run(fake, tmp_path, decisions=DecisionSet.of([Decision("block", Match("ua_pattern", "OtherBot"))]))
+    rules = fake.state.entrypoints[ZONE]["rules"]
+    assert dumps(rules[:2]) == foreign
+    assert [r["ref"] for r in rules[2:]] == ["botguard:block-ua-1"]
+    assert not any(("1" * 32) in p or ("2" * 32) in p for _, p in fake.state.writes)
+
+
+def test_changed_rule_is_edited_in_place(fake: FakeServer, tmp_path: Path) -> None:
+    _run(fake, tmp_path)
+    before = {r["ref"]: r["id"] for r in fake.state.entrypoints[ZONE]["rules"]}
+    out = _run(fake, tmp_path, decisions=DecisionSet.of([*DECISIONS.decisions,
+                                                          Decision("block", Match("ua_pattern", "NewBot"))]))
+    assert out.applied is not None and out.applied.writes == 1 and len(out.plan.update_rules) == 1
+    assert {r["ref"]: r["id"] for r in fake.state.entrypoints[ZONE]["rules"]} == before
+
+
+def test_adopts_existing_list_and_removes_stale_items(fake: FakeServer, tmp_path: Path) -> None:
+    _run(fake, tmp_path)
+    out = _run(fake, tmp_path, decisions=DecisionSet.of([Decision("block", Match("ip", "192.0.2.1"))]))
+    assert [ip for ip, _ in out.plan.remove_items] == ["198.51.100.0/24", "2001:db8::/64"]
+    assert len(fake.state.lists) == 1
+
+
+def test_lost_response_does_not_duplicate_a_rule(fake: FakeServer, tmp_path: Path) -> None:
+    """The create is applied but answered 500: botguard re-reads and finds it instead of re-sending."""
+    seed_foreign(fake.state)
+    fake.state.unique_refs = False
+    fake.state.fail("POST", "rules", Fault(500, apply_first=True))
+    _run(fake, tmp_path)
+    refs = [r["ref"] for r in fake.state.entrypoints[ZONE]["rules"]]
+    assert refs.count("botguard:block-ua-1") == 1
+    assert _run(fake, tmp_path).plan.empty
+
+
+def test_429_with_retry_after_is_honoured(fake: FakeServer, tmp_path: Path) -> None:
+    """A 429 with Retry-After beyond the SDK's retries is waited out and the run completes."""
+    fake.state.fail("GET", "lists", Fault(429, {"Retry-After": "0"}), times=3)
+    fake.state.fail("GET", "lists", Fault(429, {"Retry-After": "2"}))
+    out = _run(fake, tmp_path)
+    assert out.applied is not None and out.applied.writes == 3
+    assert [m for m, p in fake.state.log[:5]] == ["GET"] * 5
+
+
+def test_lockout_ends_the_run_with_retry_after(fake: FakeServer, tmp_path: Path) -> None:
+    fake.state.lockout = 100
+    with pytest.raises(RateLimited, match="rate limited by Cloudflare, retry after 300 s"):
+        _run(fake, tmp_path)
+    assert fake.state.writes == [] and len(fake.state.log) <= 3
+
+
+def test_missing_token_fails_before_any_request(fake: FakeServer, tmp_path: Path) -> None:
+    with pytest.raises(MissingCredentials, match="no Cloudflare API token"):
+        _run(fake, tmp_path, env={})
+    assert fake.state.log == []
+
+
+def test_email_and_key_in_env_do_not_replace_the_token(fake: FakeServer, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """CLOUDFLARE_EMAIL/API_KEY would make the SDK send X-Auth-Key instead of the Bearer token."""
+    monkeypatch.setenv("CLOUDFLARE_EMAIL", "x@example.com")
+    monkeypatch.setenv("CLOUDFLARE_API_KEY", "legacy-key")
+    fake.state.unique_refs = False
+    seed_foreign(fake.state)
+    fake.state.fail("POST", "rules", Fault(500, apply_first=True))  # exercises the no-retry client copy too
+    _run(fake, tmp_path)
+    assert fake.state.headers and all(h.get("Authorization") == f"Bearer {TOKEN}" and "X-Auth-Key" not in h
+                                      for h in fake.state.headers)  # fmt: skip
+
+
+def test_rule_failure_is_resumed_by_the_next_run(fake: FakeServer, tmp_path: Path) -> None:
+    """Items land, a rule create fails: exit with the step named; the next run adds only the rule."""
+    seed_foreign(fake.state)
+    fake.state.fail("POST", "rules", Fault(400))
+    from botguard.deploy.cloudflare import CloudflareError
+
+    with pytest.raises(CloudflareError, match="create rule botguard:block-ua-1: HTTP 400"):
+        _run(fake, tmp_path)
+    out = _run(fake, tmp_path)
+    assert out.plan.add_items == () and not out.plan.create_list and len(out.plan.create_rules) == 3
