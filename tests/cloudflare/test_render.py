@@ -93,3 +93,15 @@ def test_ipv6_as_64_and_list_rule_and_asn_and_throttle() -> None:
         ("botguard:challenge-ua-1", "managed_challenge", f'{guard} and (lower(http.user_agent) contains "slow")'),
     ]
     assert all(r.description.startswith("botguard:") for r in desired.rules)
+
+
+def test_renderer_protocol_view_is_deterministic() -> None:
+    """The RuleFile view satisfies the Renderer protocol and is byte-stable (ASCII JSON)."""
+    from botguard.render import Renderer
+    from botguard.render.cloudflare import CloudflareRenderer
+
+    renderer = CloudflareRenderer()
+    assert isinstance(renderer, Renderer)
+    ds = DecisionSet.of([Decision("block", Match("ua_pattern", "Ünïcode\"Bot")), Decision("block", Match("ip", "::1"))])
+    (a,), (b,) = renderer.render(ds), renderer.render(ds)
+    assert a == b and a.name == "cloudflare.json" and a.text.isascii()

@@ -142,3 +142,20 @@ def test_rule_failure_is_resumed_by_the_next_run(fake: FakeServer, tmp_path: Pat
         _run(fake, tmp_path)
     out = _run(fake, tmp_path)
     assert out.plan.add_items == () and not out.plan.create_list and len(out.plan.create_rules) == 3
+
+
+def test_limits_end_to_end(fake: FakeServer, tmp_path: Path) -> None:
+    """10,050 blocked IPs and 1,000 agents: 10,000 items land, every rule passes the API's
+    4,096-character check, what did not fit is reported, and the next apply writes nothing."""
+    decisions = DecisionSet.of(
+        [Decision("block", Match("ip", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")) for i in range(10_050)]
+        + [Decision("block", Match("ua_pattern", f'crawler "{i:04d}" \\ x')) for i in range(1000)]
+    )  # fmt: skip
+    out = _run(fake, tmp_path, decisions=decisions)
+    (lst,) = fake.state.lists.values()
+    assert len(lst["items"]) == 10_000 and len(out.desired.left_out) == 50
+    rules = fake.state.entrypoints[ZONE]["rules"]
+    assert len(rules) > 2 and all(len(r["expression"]) <= 4096 for r in rules)
+    assert sum(r["expression"].count("contains") for r in rules) == 1000
+    again = _run(fake, tmp_path, decisions=decisions)
+    assert again.applied is not None and again.applied.writes == 0
