@@ -27,7 +27,8 @@ def _run(verb: str, config_path: str | None, state_path: str | None) -> Cloudfla
     return run_cloudflare(request)
 
 
-def _print_plan(out: CloudflareOutcome) -> None:
+def print_plan(out: CloudflareOutcome) -> None:
+    """The diff, the totals, and what could not be carried (stderr); shared with deploy-rules."""
     lines = out.plan.lines(out.target.list_name)
     for line in lines:
         click.echo(line)
@@ -35,6 +36,8 @@ def _print_plan(out: CloudflareOutcome) -> None:
                f"{out.live.foreign_rules} rules not botguard's (left alone)")  # fmt: skip
     for left in out.desired.left_out:
         click.echo(f"left out: {left.value} ({left.reason})", err=True)
+    if out.applied is not None:
+        click.echo(f"applied: {out.applied.writes} write requests")
 
 
 @click.group("cloudflare")
@@ -46,7 +49,7 @@ def command() -> None:
 @_options
 def plan(config_path: str | None, state_path: str | None) -> None:
     """Show the diff between the active decisions and Cloudflare; write nothing."""
-    _print_plan(_run("plan", config_path, state_path))
+    print_plan(_run("plan", config_path, state_path))
 
 
 @command.command("apply")
@@ -54,8 +57,7 @@ def plan(config_path: str | None, state_path: str | None) -> None:
 def apply(config_path: str | None, state_path: str | None) -> None:
     """Write only the diff (a second apply makes no write request); record it in the state DB."""
     out = _run("apply", config_path, state_path)
-    _print_plan(out)
-    click.echo(f"applied: {out.applied.writes if out.applied else 0} write requests")
+    print_plan(out)
 
 
 @command.command("status")

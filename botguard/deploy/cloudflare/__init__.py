@@ -6,7 +6,14 @@ order of writes); ``make_client`` builds a token-only SDK client. The rendering 
 and lives in :mod:`botguard.render.cloudflare`.
 """
 
-from botguard.deploy.cloudflare.app import CloudflareOutcome, CloudflareRequest, last_applied, run_cloudflare
+from botguard.deploy.cloudflare.app import (
+    CloudflareOutcome,
+    CloudflareRequest,
+    check_cloudflare,
+    last_applied,
+    run_cloudflare,
+    sync_cloudflare,
+)
 from botguard.deploy.cloudflare.client import make_client, target_of
 from botguard.deploy.cloudflare.records import (
     ApplyReport,
@@ -22,6 +29,6 @@ from botguard.deploy.cloudflare.sync import apply_plan, make_plan, read_live
 
 __all__ = [
     "ApplyReport", "CloudflareError", "CloudflareOutcome", "CloudflareRequest", "CloudflareTarget", "Live", "LiveRule",
-    "MissingCredentials", "Plan", "RateLimited", "apply_plan", "last_applied", "make_client", "make_plan",
+    "MissingCredentials", "Plan", "RateLimited", "apply_plan", "check_cloudflare", "sync_cloudflare", "last_applied", "make_client", "make_plan",
     "read_live", "run_cloudflare", "target_of",
 ]  # fmt: skip

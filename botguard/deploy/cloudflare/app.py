@@ -20,7 +20,8 @@ from botguard.deploy.cloudflare.sync import apply_plan, make_plan, read_live
 from botguard.render.cloudflare import CloudflareDesired, render_cloudflare
 from botguard.state import State
 
-__all__ = ["CloudflareOutcome", "CloudflareRequest", "last_applied", "run_cloudflare"]
+__all__ = ["CloudflareOutcome", "CloudflareRequest", "check_cloudflare", "last_applied", "run_cloudflare",
+           "sync_cloudflare"]  # fmt: skip
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS cloudflare_applied (
@@ -102,3 +103,16 @@ def run_cloudflare(request: CloudflareRequest) -> CloudflareOutcome:
     report = apply_plan(client, target, plan, live, request.sleep)
     _record(request, target, desired, report)
     return CloudflareOutcome(target, desired, live, plan, report)
+
+
+def check_cloudflare(settings: Settings, env: Mapping[str, str]) -> None:
+    """Raise the one-line credentials error now (``deploy-rules --cloudflare`` checks before deploying)."""
+    target_of(settings.cloudflare)
+    make_client(settings.cloudflare, env)
+
+
+def sync_cloudflare(settings: Settings, decisions: DecisionSet, env: Mapping[str, str], state_path: str | None,
+                    now: datetime, dry_run: bool) -> CloudflareOutcome:  # fmt: skip
+    """``deploy-rules --cloudflare``: plan (dry run) or apply the decisions deploy-rules just made."""
+    verb = "plan" if dry_run else "apply"
+    return run_cloudflare(CloudflareRequest(verb, settings, now, env, state_path, decisions))
