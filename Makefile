@@ -29,6 +29,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/bench_robots.py
 	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_deploy.py
+	$(BIN)/python bench/bench_model.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

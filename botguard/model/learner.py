@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import methodcaller
 
 import numpy as np
 
@@ -36,6 +38,7 @@ from botguard.model.table import ParamTable, load_arrays, save_arrays
 #: The always-present intercept feature; lives in the table so snapshots and deltas carry it.
 BIAS = "bias=1"
 Features = Mapping[str, float]
+_values = methodcaller("values")
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -54,19 +57,17 @@ class OnlineLR:
     # -- flattening --------------------------------------------------------------------------
     @staticmethod
     def _flatten(xs: Sequence[Features]) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Keys, event index and value per (event, key) pair, with the bias key added per event."""
-        keys: list[str] = [k for x in xs for k in x]
-        vals = np.fromiter((v for x in xs for v in x.values()), dtype=np.float64, count=len(keys))
-        lens = np.fromiter((len(x) for x in xs), dtype=np.int64, count=len(xs))
-        ev = np.repeat(np.arange(len(xs)), lens)
-        keys.extend([BIAS] * len(xs))
-        ev = np.concatenate([ev, np.arange(len(xs))])
-        vals = np.concatenate([vals, np.ones(len(xs))])
-        return keys, ev, vals
+        """Keys, event index and value per (event, key) pair (``chain`` beats nested comprehensions)."""
+        keys: list[str] = list(chain.from_iterable(xs))
+        vals = np.fromiter(chain.from_iterable(map(_values, xs)), dtype=np.float64, count=len(keys))
+        lens = np.fromiter(map(len, xs), dtype=np.int64, count=len(xs))
+        return keys, np.repeat(np.arange(len(xs)), lens), vals
 
-    def _logits(self, rows: np.ndarray, ev: np.ndarray, vals: np.ndarray, size: int) -> np.ndarray:
+    def _logits(self, rows: np.ndarray, ev: np.ndarray, vals: np.ndarray, size: int, bias_row: int) -> np.ndarray:
+        """Bias plus the sum of known keys' ``w·x`` per event (unknown keys add nothing)."""
         known = rows >= 0
-        return np.bincount(ev[known], self.table.w[rows[known]] * vals[known], minlength=size)
+        z = np.bincount(ev[known], self.table.w[rows[known]] * vals[known], minlength=size)
+        return z + self.table.w[bias_row] if bias_row >= 0 else z
 
     # -- scoring -----------------------------------------------------------------------------
     def predict_proba_many(self, xs: Sequence[Features]) -> np.ndarray:
@@ -75,7 +76,7 @@ class OnlineLR:
             return np.zeros(0)
         keys, ev, vals = self._flatten(xs)
         rows = self.table.lookup(keys, len(keys))
-        return sigmoid(self._logits(rows, ev, vals, len(xs)))
+        return sigmoid(self._logits(rows, ev, vals, len(xs), self.table.index.get(BIAS, -1)))
 
     def predict_proba_one(self, x: Features) -> dict[bool, float]:
         """River's ``{False: p0, True: p1}``."""
@@ -115,13 +116,20 @@ class OnlineLR:
         self.clock = max(self.clock, stamp)
         keys, ev, vals = self._flatten(xs)
         rows = self.table.rows(keys, stamp)
-        p = sigmoid(self._logits(rows, ev, vals, len(xs)))
+        bias_row = int(self.table.rows([BIAS], stamp)[0])
+        p = sigmoid(self._logits(rows, ev, vals, len(xs), bias_row))
         err = p - np.asarray(ys, dtype=np.float64)
         if weights is not None:
             err = err * np.asarray(weights, dtype=np.float64)
         known = rows >= 0
         unique, inverse = np.unique(rows[known], return_inverse=True)
         grad = np.bincount(inverse, err[ev[known]] * vals[known], minlength=len(unique))
+        if bias_row >= 0:  # the bias is one more coordinate with x = 1 in every event
+            at = int(np.searchsorted(unique, bias_row))
+            if at < len(unique) and unique[at] == bias_row:  # a caller passed the bias key in x too
+                grad[at] += err.sum()
+            else:
+                unique, grad = np.insert(unique, at, bias_row), np.insert(grad, at, err.sum())
         self._step(unique, grad)
         self.table.touch(unique, stamp)
         return p
