@@ -120,6 +120,7 @@ class CloudflareSettings:
     list_name: str = "botguard_block"
     base_url: str | None = None  # API base URL (tests point it at a local fake)
     guard_bots: bool = True  # add `not cf.client.bot`: never block a Cloudflare-verified bot
+    max_rules: int | None = None  # the zone plan's custom-rule quota (Free 5, Pro 20, Business 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +309,7 @@ SCHEMA: dict[str, Any] = {
         "list_name": _pattern(r"[a-z0-9_]{1,50}", "a list name of at most 50 of a-z, 0-9, _"),
         "base_url": _pattern(r"https?://\S+", "an http(s) URL"),
         "guard_bots": _bool,
+        "max_rules": _int(1),
     },
     "deploy": {
         "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},

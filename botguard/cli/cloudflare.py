@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 import click
 
 from botguard.config import load_settings
-from botguard.deploy.cloudflare import CloudflareOutcome, CloudflareRequest, last_applied, run_cloudflare
+from botguard.deploy.cloudflare import (
+    CloudflareOutcome,
+    CloudflareRequest,
+    last_applied,
+    run_cloudflare,
+)
 
 _OPTIONS = [
     click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file."),

@@ -75,8 +75,11 @@ class CloudflareDesired:
         """Stable JSON (golden files, ``cloudflare plan --json``)."""
         doc = {
             "list": {"name": self.list_name, "items": list(self.items)},
-            "rules": [{"ref": r.ref, "description": r.description, "action": r.action, "expression": r.expression,
-                       "enabled": r.enabled} for r in self.rules],  # fmt: skip
+            "rules": [
+                {"ref": r.ref, "description": r.description, "action": r.action, "expression": r.expression,
+                 "enabled": r.enabled}
+                for r in self.rules
+            ],
             "left_out": [{"value": x.value, "reason": x.reason} for x in self.left_out],
         }
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
@@ -156,6 +159,15 @@ def _ua_term(decision: Decision, left: list[LeftOut]) -> str | None:
         return None
 
 
+def _asn(decision: Decision, left: list[LeftOut]) -> int | None:
+    """``AS64500`` or ``64500`` as a number; anything else is reported, not guessed."""
+    text = decision.match.value.strip().upper().removeprefix("AS")
+    if text.isascii() and text.isdigit() and 0 < int(text) < 2**32:
+        return int(text)
+    left.append(LeftOut(decision.match.value[:60], "not an AS number"))
+    return None
+
+
 def _guard(decisions: DecisionSet, guard_bots: bool) -> str:
     """Conditions every botguard rule shares: robots.txt, verified bots and allowlist exempt."""
     parts = ['http.request.uri.path ne "/robots.txt"']
@@ -232,7 +244,7 @@ def render_cloudflare(
             if nets:
                 exprs = _chunk(guard, nets, " ", ("ip.src in {", "}"))
                 rules += _rules_for(f"{label}-ip", f"{label} by IP", action, exprs)
-        asns = sorted({int(d.match.value.upper().removeprefix("AS")) for d in decisions.select(verdict, "asn")})
+        asns = sorted({n for d in decisions.select(verdict, "asn") if (n := _asn(d, left)) is not None})
         if asns:
             exprs = _chunk(guard, [str(a) for a in asns], " ", ("ip.src.asnum in {", "}"))
             rules += _rules_for(f"{label}-asn", f"{label} by ASN", action, exprs)

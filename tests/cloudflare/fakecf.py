@@ -50,6 +50,7 @@ class FakeState:
     faults: dict[tuple[str, str], list[Fault]] = field(default_factory=dict)
     lockout: int = 0  # while > 0 every request gets 429 retry-after 300 (decremented per request)
     polls_to_complete: int = 2
+    fail_ops: bool = False  # bulk operations end "failed" (the write is not applied)
     unique_refs: bool = True
     rule_quota: int = 20
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -174,7 +175,7 @@ class FakeCloudflare:
         return envelope(page, info={"cursors": cursors})
 
     def _pending(self, account: str) -> bool:
-        return any(op["account"] == account and op["status"] != "completed" for op in self.state.ops.values())
+        return any(op["account"] == account and op["status"] not in ("completed", "failed") for op in self.state.ops.values())
 
     def _operation(self, account: str) -> web.Response:
         oid = self.state.new_id()
@@ -228,8 +229,11 @@ class FakeCloudflare:
             raise web.HTTPNotFound()
         op["polls"] -= 1
         if op["polls"] <= 0:
-            op["status"] = "completed"
+            op["status"] = "failed" if self.state.fail_ops else "completed"
         oid = request.match_info["op"]
+        if op["status"] == "failed":
+            return envelope({"id": oid, "status": "failed", "completed": "2026-01-01T00:00:00Z",
+                             "error": "This list is at the maximum number of items"})  # fmt: skip
         if op["status"] == "completed":
             return envelope({"id": oid, "status": "completed", "completed": "2026-01-01T00:00:00Z"})
         return envelope({"id": oid, "status": "running" if op["polls"] == 1 else "pending"})

@@ -105,3 +105,10 @@ def test_renderer_protocol_view_is_deterministic() -> None:
     ds = DecisionSet.of([Decision("block", Match("ua_pattern", "Ünïcode\"Bot")), Decision("block", Match("ip", "::1"))])
     (a,), (b,) = renderer.render(ds), renderer.render(ds)
     assert a == b and a.name == "cloudflare.json" and a.text.isascii()
+
+
+def test_bad_asn_is_reported_not_rendered() -> None:
+    ds = DecisionSet.of([Decision("block", Match("asn", "AS64500")), Decision("block", Match("asn", "AS6x"))])
+    desired = render_cloudflare(ds)
+    assert [r.expression.endswith("(ip.src.asnum in {64500})") for r in desired.rules] == [True]
+    assert [(x.value, x.reason) for x in desired.left_out] == [("AS6x", "not an AS number")]

@@ -19,7 +19,7 @@ from botguard.deploy.cloudflare import (
     run_cloudflare,
 )
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
-from tests.cloudflare.fakecf import Fault, FakeServer, dumps
+from tests.cloudflare.fakecf import FakeServer, Fault, dumps
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DECISIONS = DecisionSet.of([
@@ -159,3 +159,51 @@ def test_limits_end_to_end(fake: FakeServer, tmp_path: Path) -> None:
     assert sum(r["expression"].count("contains") for r in rules) == 1000
     again = _run(fake, tmp_path, decisions=decisions)
     assert again.applied is not None and again.applied.writes == 0
+
+
+def test_rule_quota_fails_before_any_write(fake: FakeServer, tmp_path: Path) -> None:
+    """Free plan: 2 user rules + 3 of ours > 4 allowed -> clear error, nothing written."""
+    seed_foreign(fake.state)
+    from botguard.deploy.cloudflare import CloudflareError
+
+    with pytest.raises(CloudflareError, match="3 botguard rules \\+ 2 other rules exceed the zone's 4-rule quota"):
+        _run(fake, tmp_path, max_rules=4)
+    assert fake.state.writes == []
+
+
+def test_bulk_operation_polled_with_backoff_and_failure_reported(fake: FakeServer, tmp_path: Path) -> None:
+    """Polls back off (0.5, 1, 2 ... s, capped); a failed operation names the step; no rule is created."""
+    fake.state.polls_to_complete = 6
+    fake.state.fail_ops = True
+    from botguard.deploy.cloudflare import CloudflareError
+
+    sleeps: list[float] = []
+    cf = CloudflareSettings(account_id=ACCOUNT, zone_id=ZONE, base_url=fake.base_url)
+    request = CloudflareRequest("apply", replace(Settings(), cloudflare=cf), NOW, {"CLOUDFLARE_API_TOKEN": TOKEN},
+                                str(tmp_path / "s.db"), DECISIONS, sleeps.append)  # fmt: skip
+    with pytest.raises(CloudflareError, match="add list items: bulk operation failed: This list is at the maximum"):
+        run_cloudflare(request)
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert ZONE not in fake.state.entrypoints  # no rule was created after the failed step
+
+
+def test_list_of_another_kind_under_our_name_is_refused(fake: FakeServer, tmp_path: Path) -> None:
+    fake.state.lists["9" * 32] = {"id": "9" * 32, "account": ACCOUNT, "name": "botguard_block", "kind": "hostname",
+                                  "description": "someone else's", "num_referencing_filters": 0,
+                                  "created_on": "2026-01-01T00:00:00Z", "modified_on": "2026-01-01T00:00:00Z",
+                                  "items": {}}  # fmt: skip
+    from botguard.deploy.cloudflare import CloudflareError
+
+    with pytest.raises(CloudflareError, match="exists but is a hostname list"):
+        _run(fake, tmp_path)
+    assert fake.state.writes == []
+
+
+def test_list_create_failure_leaves_no_rule_pointing_at_it(fake: FakeServer, tmp_path: Path) -> None:
+    fake.state.fail("POST", "lists", Fault(400))
+    from botguard.deploy.cloudflare import CloudflareError
+
+    with pytest.raises(CloudflareError, match="create list: HTTP 400"):
+        _run(fake, tmp_path)
+    assert ZONE not in fake.state.entrypoints
+    assert _run(fake, tmp_path).applied is not None and len(fake.state.entrypoints[ZONE]["rules"]) == 3

@@ -28,7 +28,23 @@ from botguard.deploy.cloudflare.records import (
 from botguard.deploy.cloudflare.sync import apply_plan, make_plan, read_live
 
 __all__ = [
-    "ApplyReport", "CloudflareError", "CloudflareOutcome", "CloudflareRequest", "CloudflareTarget", "Live", "LiveRule",
-    "MissingCredentials", "Plan", "RateLimited", "apply_plan", "check_cloudflare", "sync_cloudflare", "last_applied", "make_client", "make_plan",
-    "read_live", "run_cloudflare", "target_of",
+    "ApplyReport",
+    "CloudflareError",
+    "CloudflareOutcome",
+    "CloudflareRequest",
+    "CloudflareTarget",
+    "Live",
+    "LiveRule",
+    "MissingCredentials",
+    "Plan",
+    "RateLimited",
+    "apply_plan",
+    "check_cloudflare",
+    "last_applied",
+    "make_client",
+    "make_plan",
+    "read_live",
+    "run_cloudflare",
+    "sync_cloudflare",
+    "target_of",
 ]  # fmt: skip

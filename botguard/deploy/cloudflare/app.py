@@ -16,7 +16,12 @@ from botguard.config import Settings
 from botguard.decide.records import DecisionSet
 from botguard.deploy.cloudflare.client import make_client, target_of
 from botguard.deploy.cloudflare.records import ApplyReport, CloudflareTarget, Live, Plan
-from botguard.deploy.cloudflare.sync import apply_plan, make_plan, read_live
+from botguard.deploy.cloudflare.sync import (
+    apply_plan,
+    check_quota,
+    make_plan,
+    read_live,
+)
 from botguard.render.cloudflare import CloudflareDesired, render_cloudflare
 from botguard.state import State
 
@@ -98,6 +103,7 @@ def run_cloudflare(request: CloudflareRequest) -> CloudflareOutcome:
     desired = render_cloudflare(_decisions(request), conf.list_name, conf.guard_bots)
     live = read_live(client, target, request.sleep)
     plan = make_plan(desired, live)
+    check_quota(desired, live, conf.max_rules)
     if request.verb != "apply":
         return CloudflareOutcome(target, desired, live, plan)
     report = apply_plan(client, target, plan, live, request.sleep)

@@ -14,7 +14,12 @@ from typing import Any, TypeVar
 import cloudflare
 
 from botguard.config import CloudflareSettings
-from botguard.deploy.cloudflare.records import CloudflareError, CloudflareTarget, MissingCredentials, RateLimited
+from botguard.deploy.cloudflare.records import (
+    CloudflareError,
+    CloudflareTarget,
+    MissingCredentials,
+    RateLimited,
+)
 
 __all__ = ["call", "make_client", "no_retry", "target_of"]
 

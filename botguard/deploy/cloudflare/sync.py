@@ -19,10 +19,23 @@ from typing import Any
 import cloudflare
 
 from botguard.deploy.cloudflare.client import call, no_retry
-from botguard.deploy.cloudflare.records import ApplyReport, CloudflareError, CloudflareTarget, Live, LiveRule, Plan
-from botguard.render.cloudflare import PHASE, REF_PREFIX, CloudflareDesired, RuleSpec, canonical_item
+from botguard.deploy.cloudflare.records import (
+    ApplyReport,
+    CloudflareError,
+    CloudflareTarget,
+    Live,
+    LiveRule,
+    Plan,
+)
+from botguard.render.cloudflare import (
+    PHASE,
+    REF_PREFIX,
+    CloudflareDesired,
+    RuleSpec,
+    canonical_item,
+)
 
-__all__ = ["apply_plan", "make_plan", "read_live"]
+__all__ = ["apply_plan", "check_quota", "make_plan", "read_live"]
 
 Sleep = Callable[[float], None]
 _POLL_FIRST, _POLL_CAP, _POLL_BUDGET = 0.5, 10.0, 300.0  # seconds: bulk operation polling backoff
@@ -97,6 +110,15 @@ def make_plan(desired: CloudflareDesired, live: Live) -> Plan:
         create_rules=tuple(create), update_rules=tuple(update), delete_rules=tuple(delete),
         create_entrypoint=live.ruleset_id is None and bool(create), left_out=desired.left_out,
     )  # fmt: skip
+
+
+def check_quota(desired: CloudflareDesired, live: Live, max_rules: int | None) -> None:
+    """Fail before any write when botguard's rules plus the user's would exceed the plan's quota."""
+    if max_rules is not None and live.foreign_rules + len(desired.rules) > max_rules:
+        raise CloudflareError(
+            f"{len(desired.rules)} botguard rules + {live.foreign_rules} other rules exceed the zone's "
+            f"{max_rules}-rule quota (cloudflare.max_rules); nothing was written"
+        )
 
 
 def _rule_body(spec: RuleSpec) -> dict[str, Any]:
