@@ -207,3 +207,25 @@ def test_list_create_failure_leaves_no_rule_pointing_at_it(fake: FakeServer, tmp
         _run(fake, tmp_path)
     assert ZONE not in fake.state.entrypoints
     assert _run(fake, tmp_path).applied is not None and len(fake.state.entrypoints[ZONE]["rules"]) == 3
+
+
+def test_equivalent_live_forms_make_no_diff(fake: FakeServer, tmp_path: Path) -> None:
+    """`/32`, upper-case IPv6 and a duplicate in the live list compare as the canonical item."""
+    _run(fake, tmp_path)
+    (lst,) = fake.state.lists.values()
+    for item in lst["items"].values():
+        item["ip"] = {"192.0.2.1": "192.0.2.1/32", "2001:db8::/64": "2001:DB8::/64"}.get(item["ip"], item["ip"])
+    lst["items"]["d" * 32] = {"id": "d" * 32, "ip": "192.0.2.1", "comment": "", "created_on": "2026-01-01T00:00:00Z",
+                              "modified_on": "2026-01-01T00:00:00Z"}  # fmt: skip
+    out = _run(fake, tmp_path, verb="plan")
+    assert out.plan.add_items == () and len(out.plan.remove_items) == 1 and out.plan.lines("x") == ["- item 192.0.2.1"]
+
+
+def test_duplicated_botguard_rule_is_cleaned_up(fake: FakeServer, tmp_path: Path) -> None:
+    """A duplicate ref (e.g. from another tool's lost response) keeps the first copy, deletes the rest."""
+    _run(fake, tmp_path)
+    rules = fake.state.entrypoints[ZONE]["rules"]
+    rules.append(dict(rules[0], id="c" * 32))
+    out = _run(fake, tmp_path)
+    assert [r.id for r in out.plan.delete_rules] == ["c" * 32]
+    assert [r["ref"] for r in fake.state.entrypoints[ZONE]["rules"]].count("botguard:block-ua-1") == 1
