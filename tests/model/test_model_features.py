@@ -101,3 +101,14 @@ def test_is_asset() -> None:
     """Stylesheets, scripts, images and fonts are assets; pages are not."""
     assert is_asset("/static/app.css?v=3") and is_asset("/img/logo.PNG")
     assert not is_asset("/products/desk") and not is_asset("/robots.txt")
+
+
+def test_repeated_keys_are_one_string_object() -> None:
+    """Equal keys from different events are the same object, so table lookups match by identity."""
+    fx = FeatureExtractor()
+    a = fx.featurize({**_event(), "ip": "198.51.100.9", "path": "/a/1"})
+    b = fx.featurize({**_event(), "ip": "198.51.100.77", "path": "/a/2", "rate": 300.0})
+    shared = set(a) & set(b)
+    assert "ip24=198.51.100" in shared and "path_tpl=/a/{n}" in shared
+    canon_a = {k: k for k in a}
+    assert all(canon_a[k] is next(kb for kb in b if kb == k) for k in shared)
