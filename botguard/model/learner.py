@@ -75,7 +75,7 @@ class OnlineLR:
         if not xs:
             return np.zeros(0)
         keys, ev, vals = self._flatten(xs)
-        rows = self.table.lookup(keys, len(keys))
+        rows = self.table.lookup(keys)
         return sigmoid(self._logits(rows, ev, vals, len(xs), self.table.index.get(BIAS, -1)))
 
     def predict_proba_one(self, x: Features) -> dict[bool, float]:

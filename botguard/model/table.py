@@ -74,12 +74,16 @@ class CountMinSketch:
             return (h[None, :] * _MULTIPLIERS[:depth, None]) >> self._shift
 
     def add(self, keys: Sequence[str]) -> np.ndarray:
-        """Count one sighting of each key (duplicates count once each); return the new estimates."""
+        """Count one sighting of each key (duplicates count once each); return the new estimates.
+
+        Per sketch row: distinct cells with their counts (np.unique), one saturating add.
+        """
         cells = self._cells(keys).astype(np.int64)
-        rows = np.arange(cells.shape[0])[:, None]
-        np.add.at(self.counts, (np.broadcast_to(rows, cells.shape), cells), 1)  # saturates below
-        np.minimum(self.counts, np.uint16(60000), out=self.counts)
-        return self.counts[rows, cells].min(axis=0).astype(np.int64)
+        for d, row in enumerate(cells):
+            unique, counts = np.unique(row, return_counts=True)
+            total = self.counts[d, unique].astype(np.int64) + counts
+            self.counts[d, unique] = np.minimum(total, 60000)
+        return self.counts[np.arange(cells.shape[0])[:, None], cells].min(axis=0).astype(np.int64)
 
     def age(self) -> None:
         """Halve every counter (old sightings fade)."""
@@ -165,7 +169,7 @@ class ParamTable:
         return slabs + keys + 100 * len(self.index) + self.sketch.counts.nbytes
 
     # -- lookup and admission --------------------------------------------------------------
-    def lookup(self, keys: Iterable[str], count: int = -1) -> np.ndarray:
+    def lookup(self, keys: Iterable[str]) -> np.ndarray:
         """Rows of known keys, -1 for unknown ones; never admits (the scorer's path)."""
         # list(map(get, ...)) then one conversion: the fastest pure-Python lookup measured
         # (about 1.6x a generator into np.fromiter).
@@ -176,7 +180,7 @@ class ParamTable:
 
         Only misses touch the sketch, so the steady state costs one dict lookup per key.
         """
-        rows = self.lookup(keys, len(keys))
+        rows = self.lookup(keys)
         miss = np.flatnonzero(rows < 0)
         if miss.size:
             self._admit(_Misses([keys[i] for i in miss.tolist()], miss.tolist()), rows, now)

@@ -22,7 +22,7 @@ def test_millions_of_distinct_keys_never_share_a_row() -> None:
     assert len(t) == len(keys)
     assert np.unique(rows).size == len(keys) and rows.min() == 0
     assert all(t.key_of(int(r)) == k for r, k in zip(rows[::9973], keys[::9973]))
-    assert t.lookup(keys[:5], 5).tolist() == rows[:5].tolist()
+    assert t.lookup(keys[:5]).tolist() == rows[:5].tolist()
 
 
 def test_weights_of_one_key_never_leak_to_another() -> None:
@@ -55,7 +55,7 @@ def test_admission_after_n_sightings_per_slot() -> None:
 def test_lookup_never_admits() -> None:
     """The scorer's lookup leaves unknown keys unknown and the sketch untouched."""
     t = ParamTable()
-    assert t.lookup(["a=1"], 1).tolist() == [-1]
+    assert t.lookup(["a=1"]).tolist() == [-1]
     assert len(t) == 0 and not t.sketch.counts.any()
 
 
@@ -194,3 +194,10 @@ def test_empty_table_round_trips(tmp_path: Path) -> None:
     back = ParamTable()
     back.load(path)
     assert len(back) == 0
+
+
+def test_sketch_counters_saturate_instead_of_wrapping() -> None:
+    """A very frequent key's counter stops at its cap; it never wraps to a small count."""
+    sketch = CountMinSketch(width=1 << 4)
+    estimates = sketch.add(["hot=1"] * 70_000)
+    assert estimates.min() == 60_000 and sketch.counts.max() == 60_000
