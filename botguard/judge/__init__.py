@@ -127,7 +127,7 @@ def _rollups(clients: pl.DataFrame, agg: Aggregator) -> tuple[CrawlerRollup, ...
         entry = entries[row["crawler"]]
         verdict, reasons = _crawler_verdict(
             row["clients"], row["blocked"], names[row["worst"]], entry.verification is not None,
-            row["all_blocked_verified"],
+            row["all_blocked_verified"], shared_tool=entry.category in SHARED_TOOL_CATEGORIES,
         )  # fmt: skip
         judged, disallowed = row["judged"], row["disallowed"]
         rollups.append(
@@ -174,18 +174,27 @@ def _asns_by_crawler(members: pl.DataFrame) -> dict[str, tuple[dict[str, object]
     return {crawler: tuple(entries) for crawler, entries in grouped.items()}
 
 
+#: Catalogue categories whose user agent is a tool anyone runs (curl, python-requests, headless
+#: browsers), not one operator's crawler: one user's offence says nothing about the next.
+SHARED_TOOL_CATEGORIES = frozenset({"library"})
+
+
 def _crawler_verdict(
-    clients: int, blocked: int, worst: str, verifiable: bool, blocked_verified: bool
+    clients: int, blocked: int, worst: str, verifiable: bool, blocked_verified: bool, *, shared_tool: bool = False
 ) -> tuple[str, tuple[str, ...]]:
-    """A crawler is blocked by name only when its blocked clients cannot be impostors.
+    """A crawler is blocked by name only when that cannot hit anyone innocent.
 
     Operators that publish IP ranges or reverse-DNS names can be impersonated cheaply, and
     blocking their user agent would also block the real crawler, so until identity
     verification proves the offenders genuine, only the offending clients (by IP) are blocked.
+    Likewise a generic tool's user agent is shared by unrelated users (a monitoring script's
+    curl): its offenders are blocked by IP, never the tool by name.
     """
     if not blocked:
         return worst, (f"{clients} client(s), none blocked",)
     share = f"{blocked} of {clients} client(s) blocked"
+    if shared_tool:
+        return "monitor", (share, "a generic tool anyone runs: blocking the offending clients by IP only")
     if verifiable and not blocked_verified:
         return "monitor", (share, "offenders not verified as the real operator: blocking them by IP only")
     return "block", (share,)

@@ -183,3 +183,12 @@ def test_crawler_rollup_lists_its_networks(site: dict[str, Path]) -> None:
     assert google_net["asn"] == 15169
     assert google_net["requests"] == 4 and google_net["ips"] == 1
     assert "google" in google_net["as_org"].lower()
+
+
+def test_generic_tool_is_never_blocked_by_name(site: dict[str, Path]) -> None:
+    """python-requests broke robots.txt: that client is blocked, the tool itself only monitored
+    (its user agent is shared by unrelated users), so no rule blocks every python-requests."""
+    doc = scan_json(site)
+    assert client(doc, "203.0.113.5")["verdict"] == "block"
+    (tool,) = [c for c in doc["crawlers"] if c["category"] == "library"]
+    assert tool["verdict"] == "monitor"
