@@ -137,12 +137,12 @@ def goaccess_argv(log: Path) -> ArgvFor:
     return lambda workdir: ["goaccess", str(log), "--log-format=COMBINED", "-o", str(workdir / "out.json")]
 
 
-def botguard_scan_argv(base: list[str], log: Path, robots: Path) -> ArgvFor:
+def botguard_scan_argv(base: list[str], log: Path, robots: Path, *extra: str) -> ArgvFor:
     """The scan as a cron job runs it, minus reverse DNS: the generated IPs have no PTR records
     (lookups would only measure the resolver), and a benchmark sends no traffic off the machine.
     Published IP ranges and ASN enrichment still run."""
     return lambda workdir: [*base, "scan", str(log), "--robots", str(robots), "--format", "json", "--no-dns",
-                            "--output", str(workdir / "out.json"), "--state", str(workdir / "state.db")]
+                            "--output", str(workdir / "out.json"), "--state", str(workdir / "state.db"), *extra]
 
 
 def truth_check(truth: dict) -> Check:
@@ -199,6 +199,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out-dir", type=Path, default=BENCH / "out", help="cache of generated logs (default bench/out)")
     p.add_argument("--botguard", help="botguard command to run (default: the venv's botguard)")
+    p.add_argument("--identity-cost", action="store_true",
+                   help="also time botguard --no-identity and print what identity checks add (target <= 10%%)")
     args = p.parse_args(argv)
     try:
         args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
@@ -230,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{m.tool} failed on {lines:,} lines ({m.failure.seconds:.1f} s):\n{m.failure.stderr_tail}",
                       file=sys.stderr)
         results.append((bg, ga))
+        if args.identity_cost and bg.best is not None:
+            bare = measure("botguard", botguard_scan_argv(base, log, robots, "--no-identity"), lines, args.repeat)
+            if bare.best is not None:
+                added = bg.best.seconds - bare.best.seconds
+                print(f"identity checks on {lines:,} lines: {bare.best.seconds:.2f} s without, {bg.best.seconds:.2f} s "
+                      f"with: {added:+.2f} s ({added / bare.best.seconds:+.1%}; target <= +10%)")
     failed = report(results)
     return 1 if errors or failed else 0
 

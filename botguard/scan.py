@@ -112,6 +112,7 @@ class ScanRequest:
     state_path: str | None = None  # None: default state dir
     save: bool = True
     dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
+    identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
 
 
 def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -> Iterator[Batch]:
@@ -140,14 +141,19 @@ def run_scan(
         # The state DB is opened up front when results are saved: it also caches DNS answers.
         # With --no-save nothing touches it, so DNS answers are only remembered for this run.
         state = stack.enter_context(State(request.state_path)) if request.save else None
-        sources = identity_sources(request.settings.identity, dns=request.dns, state=state, state_path=request.state_path)
+        identify = None
+        if request.identity:
+            sources = identity_sources(
+                request.settings.identity, dns=request.dns, state=state, state_path=request.state_path
+            )
+            identify = build_identifier(catalog, sources)
         result = judge_batches(
             _counted(batches, progress),
             catalog,
             robots,
             request.settings,
             per_host=request.robots.by_host,
-            identify=build_identifier(catalog, sources),
+            identify=identify,
         )
         result = replace(result, summary=replace(result.summary, robots=robots.describe()))
         if state is not None:

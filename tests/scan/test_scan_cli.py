@@ -239,3 +239,12 @@ def test_state_keeps_only_the_newest_scans(site: dict[str, Path]) -> None:
         ).fetchone()[0]
     assert scans == KEEP_SCANS
     assert orphans == 0
+
+
+def test_no_identity_leaves_identity_fields_null(site: dict[str, Path]) -> None:
+    """--no-identity skips ranges, DNS and ASN lookups: those fields stay null, verdicts still come."""
+    r = run_cli(*base_args(site), "--format", "json", "--no-identity")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert all(c["asn"] is None and c["identity"] is None for c in doc["clients"])
+    assert {c["verdict"] for c in doc["clients"]} >= {"block", "allow"}
