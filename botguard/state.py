@@ -58,7 +58,7 @@ class State:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "State":
+    def __enter__(self) -> State:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -119,9 +119,9 @@ class Aggregator:
     _delays: dict[tuple[str | None, str], float | None] = field(default_factory=dict)
     _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
     _memo: dict[tuple[str | None, int, str], dict[str, tuple[bool | None, int | None]]] = field(default_factory=dict)
-    _totals: "_Folded" = field(default_factory=lambda: _Folded(_fold_totals))
-    _rule_counts: "_Folded" = field(default_factory=lambda: _Folded(_fold_rule_counts))
-    _evidence: "_Folded" = field(default_factory=lambda: _Folded(_fold_evidence))
+    _totals: _Folded = field(default_factory=lambda: _Folded(_fold_totals))
+    _rule_counts: _Folded = field(default_factory=lambda: _Folded(_fold_rule_counts))
+    _evidence: _Folded = field(default_factory=lambda: _Folded(_fold_evidence))
 
     # ------------------------------------------------------------ identify
     def _crawler_id(self, crawler: Crawler | None) -> int:
@@ -134,7 +134,7 @@ class Aggregator:
     def _classify(self, user_agents: pl.Series) -> pl.DataFrame:
         """Crawler id and robots token for each distinct user agent of a batch."""
         fresh = [ua for ua in user_agents.to_list() if ua not in self._ua_crawler]
-        for ua, crawler in zip(fresh, self.catalog.classify_many(fresh)):
+        for ua, crawler in zip(fresh, self.catalog.classify_many(fresh), strict=False):
             self._ua_crawler[ua] = self._crawler_id(crawler)
         ids = [self._ua_crawler[ua] for ua in user_agents.to_list()]
         tokens = [self._token(self.crawlers[i]) for i in ids]
@@ -198,9 +198,9 @@ class Aggregator:
         else:
             allowed = robots.allowed_many(token, paths)
             explain = lambda blocked: robots.explain_many(token, blocked)  # noqa: E731
-        blocked = [path for path, ok in zip(paths, allowed) if not ok]
-        rule_of = dict(zip(blocked, explain(blocked))) if blocked else {}
-        for path, ok in zip(paths, allowed):
+        blocked = [path for path, ok in zip(paths, allowed, strict=False) if not ok]
+        rule_of = dict(zip(blocked, explain(blocked), strict=False)) if blocked else {}
+        for path, ok in zip(paths, allowed, strict=False):
             rule = rule_of.get(path)
             rule_id = None
             if rule is not None:

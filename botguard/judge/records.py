@@ -69,7 +69,7 @@ class ClientVerdict:
     country: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "ClientVerdict":
+    def from_row(cls, row: dict[str, Any]) -> ClientVerdict:
         """A row of the clients frame (``rows(named=True)``) as a record."""
         values = {name: row[name] for name in cls.__dataclass_fields__}
         values["reasons"] = tuple(values["reasons"])

@@ -41,7 +41,8 @@ def _plural(count: pl.Expr, word: str) -> pl.Expr:
 
 def _seconds(value: pl.Expr) -> pl.Expr:
     """10.0 -> "10", 2.5 -> "2.5": seconds as people write them."""
-    return pl.when(value == value.floor()).then(value.cast(pl.Int64).cast(pl.String)).otherwise(value.round(3).cast(pl.String))
+    whole = value.cast(pl.Int64).cast(pl.String)
+    return pl.when(value == value.floor()).then(whole).otherwise(value.round(3).cast(pl.String))
 
 
 # ------------------------------------------------------------------ facts
@@ -64,7 +65,8 @@ def _kind(settings: Settings) -> pl.Expr:
         .when((col("pages") > rules.max_pages_without_assets) & (col("assets") == 0)).then(pl.lit(AUTOMATED))
         .when(col("probing")).then(pl.lit(AUTOMATED))
         .when((col("pages") >= 5) & (seconds_per_page < rules.min_seconds_per_page)).then(pl.lit(AUTOMATED))
-        .when((col("assets") / requests >= rules.min_asset_share) | (col("referers") / requests >= rules.min_referer_share))
+        .when((col("assets") / requests >= rules.min_asset_share)
+              | (col("referers") / requests >= rules.min_referer_share))
         .then(pl.lit(HUMAN))
         .when(col("pages") >= 10).then(pl.lit(AUTOMATED))
         .otherwise(pl.lit(BROWSER))
@@ -77,7 +79,8 @@ def _allowlist_reason(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     reasons: list[pl.Expr] = []
     lowered = col("user_agent").str.to_lowercase()
     for needle in allow.user_agents:
-        reasons.append(pl.when(lowered.str.contains(needle, literal=True)).then(pl.lit(f"allowlisted user agent '{needle}'")))
+        matches = lowered.str.contains(needle, literal=True)
+        reasons.append(pl.when(matches).then(pl.lit(f"allowlisted user agent '{needle}'")))
     frame = frame.with_columns(allowlisted=pl.coalesce(reasons) if reasons else pl.lit(None, pl.String))
     if allow.networks:
         frame = frame.join(_network_reasons(frame.get_column("ip").unique(), allow.networks), on="ip", how="left")
@@ -105,7 +108,8 @@ def _network_reasons(ips: pl.Series, networks: tuple) -> pl.DataFrame:  # type: 
                 found[ip] = f"allowlisted network {network}"
                 break
     return pl.DataFrame(
-        {"ip": list(found), "network_reason": list(found.values())}, schema={"ip": pl.String, "network_reason": pl.String}
+        {"ip": list(found), "network_reason": list(found.values())},
+        schema={"ip": pl.String, "network_reason": pl.String},
     )
 
 
@@ -141,7 +145,8 @@ def _score(kind: pl.Expr) -> pl.Expr:
         + pl.when(col("invalid") > 0).then(20).otherwise(0)
         + pl.when(kind == AUTOMATED).then(25).otherwise(0)
         + pl.when(kind == "scanner").then(30).otherwise(0)
-        + pl.when(col("crawler").is_not_null() & (col("robots_fetched") == 0) & (col("requests") >= 10)).then(5).otherwise(0)
+        + pl.when(col("crawler").is_not_null() & (col("robots_fetched") == 0) & (col("requests") >= 10))
+          .then(5).otherwise(0)
         + pl.when(col("delay_ignored")).then(10).otherwise(0)
         + pl.when((col("requests") >= 10) & (col("client_errors") / col("requests") > 0.5)).then(10).otherwise(0)
     )  # fmt: skip
@@ -221,18 +226,21 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
             pl.format("claims to be {} but IP is not {}'s ({})", col("crawler"), col("operator"), col("verified_by")),
             violations))
         .when(spared).then(pl.concat_list(
-            pl.format("verified {} ({}): not blocked by default (policy.block_verified)", col("crawler"), col("verified_by")),
+            pl.format("verified {} ({}): not blocked by default (policy.block_verified)",
+                      col("crawler"), col("verified_by")),
             pl.when(col("honeypot") > 0).then(pl.format("hit honeypot ({})", _plural(col("honeypot"), "request"))),
             violations))
         .when(blocked_category).then(pl.concat_list(pl.format("category '{}' is blocked by policy", kind)))
-        .when(honeypot).then(pl.concat_list(pl.format("hit honeypot ({})", _plural(col("honeypot"), "request")), violations))
+        .when(honeypot).then(
+            pl.concat_list(pl.format("hit honeypot ({})", _plural(col("honeypot"), "request")), violations))
         .when(violator).then(violations)
         .when(kind == HUMAN).then(pl.concat_list(pl.lit("browses like a person (loads assets or follows links)")))
         .when(compliant_crawler).then(pl.concat_list(
             pl.when(col("judged") > 0).then(pl.format("obeyed robots.txt ({} requests judged)", col("judged")))
             .otherwise(pl.lit("nothing robots.txt forbids"))))
         .otherwise(pl.concat_list(
-            _monitor_reason(settings), pl.when(kind == BROWSER).then(violations).otherwise(pl.lit([], pl.List(pl.String)))))
+            _monitor_reason(settings),
+            pl.when(kind == BROWSER).then(violations).otherwise(pl.lit([], pl.List(pl.String)))))
     )  # fmt: skip
     extras = [
         pl.when(verified & ~spared).then(pl.format("verified {} ({})", col("crawler"), col("verified_by"))),
@@ -263,7 +271,8 @@ def _monitor_reason(settings: Settings) -> pl.Expr:
     monitored = kind.is_in(list(settings.policy.monitor_categories)) & (col("disallowed") == 0)
     return (
         pl.when((kind == AUTOMATED) & col("probing")).then(pl.format(
-            "browser user agent probing for missing paths ({} of {} requests 4xx)", col("client_errors"), col("requests")))
+            "browser user agent probing for missing paths ({} of {} requests 4xx)",
+            col("client_errors"), col("requests")))
         .when(kind == AUTOMATED).then(pl.lit("browser user agent but behaves like a program (no assets, no referers)"))
         .when(kind == BROWSER).then(pl.lit("browser user agent; too little traffic to tell a person from a program"))
         .when((kind == UNKNOWN) & (col("user_agent") == "")).then(pl.lit("sent no user agent"))
