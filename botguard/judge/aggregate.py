@@ -56,7 +56,7 @@ def _fold_totals(parts: pl.DataFrame) -> pl.DataFrame:
     return parts.group_by(CLIENT_KEY).agg(
         pl.col("crawler_id").first(),
         pl.col("token").first(),
-        pl.col("host", "robots_host").drop_nulls().first(),
+        pl.col("robots_host").drop_nulls().first(),
         pl.col("first_seen", "first_robots", "first_other").min(),
         pl.col("last_seen").max(),
         *[pl.col(c).sum() for c in sums],
@@ -321,7 +321,6 @@ class Aggregator:
         return rows.group_by(CLIENT_KEY).agg(
             crawler_id=pl.col("crawler_id").first(),
             token=pl.col("token").first(),
-            host=pl.col("host").drop_nulls().first(),
             robots_host=pl.col("robots_host").drop_nulls().first(),
             requests=pl.len().cast(pl.Int64),
             first_seen=pl.col("time").min(),
@@ -337,7 +336,6 @@ class Aggregator:
             pages=page.sum().cast(pl.Int64),
             referers=pl.col("has_referer").sum().cast(pl.Int64),
             client_errors=((status >= 400) & (status < 500)).sum().cast(pl.Int64),
-            bytes=pl.col("bytes").sum().cast(pl.Int64),
         )
 
     def _merge_totals(self, fresh: pl.DataFrame) -> None:
