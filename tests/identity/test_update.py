@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from botguard.identity import PublishedRanges
 from botguard.identity.update import default_fetch, update_ranges
+from tests.helpers import serve_http
 
 GPTBOT = json.dumps({"creationTime": "2026-09-01", "prefixes": [{"ipv4Prefix": f"192.0.2.{i * 8}/29"} for i in range(30)]})
 BODIES = {
@@ -37,12 +37,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_http(_Handler) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def _sources(base: str) -> dict[str, str]:

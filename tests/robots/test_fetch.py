@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -13,6 +12,7 @@ import pytest
 from botguard.robots.fetch import FetchSettings, effective_robots, fetch_robots, scan_fetcher
 from botguard.robots.history import RobotsHistory
 from botguard.state import State
+from tests.helpers import serve_http
 
 BODY = b"User-agent: *\nDisallow: /private/\n"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -59,14 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.toggle_ok = True  # type: ignore[attr-defined]
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_http(_Handler) as httpd:
+        httpd.toggle_ok = True  # type: ignore[attr-defined]
+        yield httpd
 
 
 def _url(server: ThreadingHTTPServer, path: str) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +21,7 @@ from botguard.robots.fetch import scan_fetcher
 from botguard.robots.history import RobotsHistory
 from botguard.scan import RobotsOption, ScanRequest, run_scan
 from botguard.state import State
-from tests.helpers import run_cli
+from tests.helpers import run_cli, serve_http
 
 ROBOTS = b"User-agent: GPTBot\nDisallow: /private/\n"
 GPTBOT = "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"
@@ -45,12 +44,8 @@ class _Robots(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def server() -> Iterator[int]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Robots)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_http(_Robots) as httpd:
+        yield httpd.server_address[1]
 
 
 class _Loopback(HTTPAdapter):
