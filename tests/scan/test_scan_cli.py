@@ -248,3 +248,20 @@ def test_no_identity_leaves_identity_fields_null(site: dict[str, Path]) -> None:
     doc = json.loads(r.stdout)
     assert all(c["asn"] is None and c["identity"] is None for c in doc["clients"])
     assert {c["verdict"] for c in doc["clients"]} >= {"block", "allow"}
+
+
+def test_scan_document_equals_the_written_json(site: dict[str, Path]) -> None:
+    """report.scan_document (for programs using botguard as a library) is exactly the --format json output."""
+    import io as _io
+
+    from botguard.config import load_settings
+    from botguard.report import scan_document, write_json
+    from botguard.scan import RobotsOption, ScanRequest, run_scan
+
+    request = ScanRequest(paths=(str(site["log"]),), settings=load_settings(), save=False, dns=False,
+                          robots=RobotsOption(default=str(site["robots"])))  # fmt: skip
+    result = run_scan(request)
+    out = _io.StringIO()
+    write_json(result, out)
+    assert scan_document(result) == json.loads(out.getvalue())
+    assert scan_document(result)["clients"]
