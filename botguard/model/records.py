@@ -54,3 +54,30 @@ class LearnerConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in ("adagrad", "ftrl"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCandidate:
+    """A crawler signature the model proposes to block, with the evidence a reviewer needs.
+
+    Contract between the learner (``botguard.model.stream``), the candidate store and CLI
+    (``botguard candidates``) and deploy-rules: ``signature`` is the exact model key
+    (``"ua_tok=novascrape"``, ``"ip24=203.0.113"``, ``"asn=64500"``) and identifies the
+    candidate across runs; ``match_kind``/``match_value`` say how a renderer enforces it, using
+    the decide stage's match kinds (``ua_pattern`` = case-insensitive substring, ``cidr``,
+    ``asn``). Values come from hostile logs: renderers escape them, nothing else may.
+    """
+
+    signature: str
+    match_kind: Literal["ua_pattern", "cidr", "asn"]
+    match_value: str
+    action: Literal["block", "throttle"]
+    score: float  # mean model probability over the signature's recent requests
+    bad_rate_lcb: float  # Wilson lower bound of the share of its requests scored above threshold
+    support_requests: int
+    support_ips: int
+    first_seen: float  # stream time (epoch seconds) of the signature's first request
+    proposed_at: float  # stream time when it first qualified
+    requests_to_candidate: int  # the signature's requests seen when it first qualified
+    explanation: tuple[tuple[str, float], ...] = ()  # top (feature, contribution) pairs
+    label_counts: tuple[tuple[str, int], ...] = ()  # weak-label source -> examples, e.g. ("robots", 40)
