@@ -35,28 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from botguard.decide import Decision, DecisionSet, Match
 from botguard.render import NginxRenderer
+from tests.render.servers import NGINX, NGINX_CONF  # the same harness config the server tests run
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-CONF = """\
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-pcre_jit on;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path tmp/body;  proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
-    include botguard/botguard_http.conf;
-    server {{
-        listen 127.0.0.1:{port};
-        root html;
-        include botguard/botguard_server.conf;
-        location / {{ try_files $uri =404; }}
-    }}
-}}
-"""
 
 
 def decisions(n_ua: int, n_ip: int, seed: int = 1) -> DecisionSet:
@@ -90,7 +71,7 @@ class Nginx:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        (self.prefix / "nginx.conf").write_text(CONF.format(port=self.port))
+        (self.prefix / "nginx.conf").write_text(NGINX_CONF.format(port=self.port, connections=4096))
         self.base = [NGINX, "-p", f"{self.prefix}/", "-c", f"{self.prefix}/nginx.conf"]
         self.proc = subprocess.Popen(self.base + ["-g", "daemon off;"])
         self.wait(lambda: status(self.port, CHROME) == 200)

@@ -27,7 +27,7 @@ worker_processes 1;
 pid logs/nginx.pid;
 error_log logs/error.log warn;
 pcre_jit on;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path tmp/body;  proxy_temp_path tmp/proxy;
@@ -156,7 +156,7 @@ def apache_commands(prefix: Path) -> tuple[list[str], list[str], list[str]]:
 
 
 def write_nginx_conf(prefix: Path, port: int) -> None:
-    (prefix / "nginx.conf").write_text(NGINX_CONF.format(port=port))
+    (prefix / "nginx.conf").write_text(NGINX_CONF.format(port=port, connections=1024))
 
 
 def write_apache_conf(prefix: Path, port: int) -> None:
