@@ -23,6 +23,7 @@ VERBS: dict[str, str] = {
     "verify": "botguard.cli.verify",
     "deploy-rules": "botguard.cli.deploy",
     "cloudflare": "botguard.cli.cloudflare",
+    "candidates": "botguard.cli.candidates",
 }
 
 

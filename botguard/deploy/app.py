@@ -28,6 +28,7 @@ from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
 from botguard.errors import InputError, Location, UsageError
 from botguard.judge.store import latest_scan
+from botguard.model.store import CandidateStore, with_model, without_stale_model
 from botguard.render import renderers
 from botguard.state import State
 
@@ -110,11 +111,14 @@ def run_deploy(request: DeployRequest) -> DeployReport:
     with State(request.state_path) as state, deploy_lock(_lock_path(request, state)):
         scan = _load_scan(request, state)
         fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)
+        model = CandidateStore(state).decisions(settings, request.now)  # reviewed model rules (issue 6)
+        fresh = with_model(fresh, model)
         if request.dry_run:
-            active = _preview(state, fresh, request)
+            active = without_stale_model(_preview(state, fresh, request), model)
             outcomes = tuple(_dry(t, active) for t in targets)
             return DeployReport(active, outcomes, impact=impact(scan.get("clients") or [], active))
-        active = record_decisions(state, fresh, request.now, settings.decide, settings.allowlist)
+        active = without_stale_model(record_decisions(state, fresh, request.now, settings.decide, settings.allowlist),
+                                     model)  # fmt: skip
         outcomes, errors = [], []
         for target in targets:
             try:
