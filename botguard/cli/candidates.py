@@ -35,6 +35,9 @@ _OPTIONS = [
     click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir)."),
 ]
 
+#: Columns when stdout is a pipe or file (rich would assume 80 and fold every cell).
+PIPE_WIDTH = 200
+
 STATUS_STYLE = {"proposed": "yellow", "approved": "bold red", "rejected": "dim"}
 
 #: Cells a spreadsheet would evaluate (OWASP CSV injection): prefixed with an apostrophe.
@@ -152,4 +155,5 @@ def _table(rows: list[dict[str, Any]], out: TextIO) -> None:
         )
     if not rows:
         table.caption = "no candidates: `botguard watch` (or scan) proposes them as the model learns"
-    Console(file=out, soft_wrap=False).print(table)
+    piped = not (hasattr(out, "isatty") and out.isatty())
+    Console(file=out, width=PIPE_WIDTH if piped else None, highlight=False, soft_wrap=False).print(table)
