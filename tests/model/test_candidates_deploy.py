@@ -1,0 +1,155 @@
+"""Model candidates in deploy-rules: dry-run impact, allowlist wins, revocation, ASN, hostile tokens on real servers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from botguard.decide import DecisionSet
+from botguard.decide._safety import safe_ua_token
+from botguard.model.store import CandidateStore
+from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.cloudflare import CloudflareRenderer
+from botguard.state import State
+from tests.deploy.conftest import Site, client, scan_doc, site  # noqa: F401  (site: real-server fixture)
+from tests.helpers import run_cli
+from tests.model.test_candidates_store import candidate
+from tests.render.hostile import FIXED
+from tests.render.servers import CHROME, check
+from tests.render.test_servers import GOOGLEBOT
+
+NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"
+
+
+def _doc() -> dict:
+    """The scan saw NovaScrape from three hosting IPs but had no rule for it (verdict allow)."""
+    doc = scan_doc(with_ip_block=False)
+    doc["clients"] += [client(f"203.0.113.{i}", NOVA, None, "automated", "allow", 30) for i in (7, 8, 9)]
+    doc["clients"].append(dict(client("66.249.66.1", GOOGLEBOT, "Googlebot", "search-engine", "allow"), verified=True))
+    doc["clients"].append(client("198.51.100.4", CHROME, None, "human", "allow", 12))
+    return doc
+
+
+def _setup(tmp_path: Path, conf: dict | None = None) -> list[str]:
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "scan.json").write_text(json.dumps(_doc()))
+    base = {"deploy": {"nginx": {"validate": [], "reload": []}, "apache": {"validate": [], "reload": []}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**base, **(conf or {})}))
+    return ["deploy-rules", "--from", str(tmp_path / "scan.json"), "--nginx-dir", str(tmp_path / "rules"),
+            "--config", str(tmp_path / "c.yaml"), "--state", str(tmp_path / "s.db")]  # fmt: skip
+
+
+def _propose(db: Path, *candidates: object, approve: bool = True, now: datetime | None = None) -> None:
+    with State(db) as state:
+        store = CandidateStore(state)
+        store.upsert(list(candidates), now=now or datetime.now(UTC))  # type: ignore[arg-type]
+        if approve:
+            store.approve(*(c.signature for c in candidates))  # type: ignore[attr-defined]
+
+
+def _http(tmp_path: Path) -> str:
+    return (tmp_path / "rules" / "botguard_http.conf").read_text()
+
+
+def test_dry_run_shows_the_scanned_clients_the_model_rules_would_block(tmp_path: Path) -> None:
+    args = _setup(tmp_path)
+    before = run_cli(*args, "--dry-run")
+    assert "crawlers            clients 1/4" in before.stdout, before.output  # Bytespider only
+    _propose(tmp_path / "s.db", candidate(value="NovaScrape"))
+    r = run_cli(*args, "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert "crawlers            clients 4/4, requests 95/95" in r.stdout, r.output
+    assert "humans              clients 0/2" in r.stdout and "verified good bots  clients 0/1" in r.stdout
+    assert "WARNING" not in r.stderr and "novascrape" in r.stdout.lower()  # in the diff
+    assert not list((tmp_path / "rules").iterdir())
+    # a model rule that would hit a person is flagged by name before anything is deployed
+    _propose(tmp_path / "s.db", candidate("ip24=198.51.100", "cidr", "198.51.100.0/24"))
+    r = run_cli(*args, "--dry-run")
+    assert "WARNING" in r.stderr and "198.51.100.4" in r.stderr, r.output
+
+
+def test_proposed_is_not_deployed_until_approved(tmp_path: Path) -> None:
+    args = _setup(tmp_path)
+    _propose(tmp_path / "s.db", candidate(value="NovaScrape"), approve=False)
+    assert run_cli(*args).exit_code == 0
+    assert "novascrape" not in _http(tmp_path).lower()
+    assert run_cli("candidates", "approve", "ua_tok=novascrape", "--state", str(tmp_path / "s.db")).exit_code == 0
+    r = run_cli(*args)
+    assert r.exit_code == 0 and "updated botguard_http.conf" in r.stdout, r.output
+    assert "NovaScrape".lower() in _http(tmp_path).lower()
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # recorded with the scan bans, under its own source
+        rows = conn.execute("SELECT kind, value, source, reasons FROM decisions WHERE source = 'model'").fetchall()
+    assert [(k, v, s) for k, v, s, _ in rows] == [("ua_pattern", "NovaScrape", "model")]
+    assert json.loads(rows[0][3])[0].startswith("model: ua_tok=novascrape +2.1")
+
+
+def test_rejected_or_expired_model_rules_leave_at_the_next_run(tmp_path: Path) -> None:
+    args = _setup(tmp_path)
+    db = tmp_path / "s.db"
+    _propose(db, candidate(value="NovaScrape"), candidate("ip24=203.0.113", "cidr", "203.0.113.0/24"))
+    assert run_cli(*args).exit_code == 0
+    assert "novascrape" in _http(tmp_path).lower() and "203.0.113.0/24" in _http(tmp_path)
+    assert run_cli("candidates", "reject", "ua_tok=novascrape", "--state", str(db)).exit_code == 0
+    with State(db) as state:  # the /24 last fired two days ago: past the default 24 h candidate_ttl
+        state.conn.execute("UPDATE model_candidates SET last_proposed = ? WHERE signature = 'ip24=203.0.113'",
+                           ((datetime.now(UTC) - timedelta(days=2)).isoformat(),))  # fmt: skip
+    r = run_cli(*args)
+    assert r.exit_code == 0 and "updated" in r.stdout, r.output
+    assert "novascrape" not in _http(tmp_path).lower() and "203.0.113" not in _http(tmp_path)
+    assert "bytespider" in _http(tmp_path).lower()  # scan bans untouched
+
+
+def test_allowlist_wins_over_model_rules(tmp_path: Path) -> None:
+    args = _setup(tmp_path, {"allowlist": {"user_agents": ["novascrape"], "ips": ["203.0.113.8"]}})
+    _propose(tmp_path / "s.db", candidate(value="NovaScrape/1.0"), candidate("ip24=203.0.113", "cidr", "203.0.113.0/24"))
+    r = run_cli(*args, "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert "crawlers            clients 1/4" in r.stdout, r.output  # only Bytespider: the allowlist covers NovaScrape
+    assert run_cli(*args).exit_code == 0
+    http = _http(tmp_path)
+    assert "NovaScrape\\x2f1\\x2e0" not in http  # a UA rule the allowlist fully covers is dropped
+    allow, block = http.index("$botguard_allow_ip"), http.index("$botguard_ip {")
+    assert "203.0.113.0/24 1;" in http[block:allow] and "203.0.113.8 1;" in http[allow:]  # /24 kept, allow wins
+
+
+def test_asn_rules_are_enforced_by_cloudflare_and_declared_unenforceable_elsewhere(tmp_path: Path) -> None:
+    _propose(tmp_path / "s.db", candidate("asn=64500", "asn", "AS64500"))
+    with State(tmp_path / "s.db") as state:
+        decisions = DecisionSet.of(CandidateStore(state).decisions(object()))
+    assert [d.match.value for d in decisions.decisions] == ["AS64500"]
+    for renderer in (NginxRenderer(), ApacheRenderer()):
+        text = "\n".join(f.text for f in renderer.render(decisions))
+        assert "1 ASN decisions are not enforceable in this target." in text, renderer.name
+    [cloudflare] = CloudflareRenderer().render(decisions)
+    assert "ip.src.asnum in {64500}" in cloudflare.text
+
+
+def _hostile_tokens() -> list[str]:
+    """Hostile fixed strings that are still acceptable UA tokens (quotes, braces, `;`, `$`, `#`)."""
+    tokens = [t for t in FIXED if safe_ua_token(t) and t.strip(" \t") == t]
+    assert any('"' in t for t in tokens) and any("{" in t for t in tokens) and any(";" in t for t in tokens)
+    return tokens
+
+
+def test_hostile_candidate_tokens_pass_the_real_server_and_block(site: Site) -> None:  # noqa: F811
+    """Tokens from the hostile corpus, approved via the CLI and deployed: `-t` clean, each blocked, Chrome and
+    Googlebot served."""
+    tokens = _hostile_tokens()
+    _propose(site.state, *[candidate(f"ua_tok={t}", value=t) for t in tokens], approve=False)
+    r = run_cli("candidates", "approve", *[f"ua_tok={t}" for t in tokens], "--state", str(site.state))
+    assert r.exit_code == 0, r.output
+    r = run_cli(*site.args(site.scan("s", scan_doc(with_ip_block=False))))
+    assert r.exit_code == 0 and "reloaded" in r.stdout, r.output
+    validate = [a for a in site.server.validate if a != "-q"]
+    result = check(validate)
+    assert result.returncode == 0 and "[warn]" not in result.stderr, result.stderr
+    assert site.eventually(lambda: site.server.get(ua=f"x {tokens[0]} y"), 403) == 403
+    wrong = [(t, s) for t in tokens if (s := site.server.get(ua=f"Mozilla/5.0 ({t}) tail")) != 403]
+    assert not wrong, wrong
+    assert site.server.get(ua=CHROME) == 200 and site.server.get(ua=GOOGLEBOT) == 200
+    assert site.server.get("/robots.txt", ua=tokens[0]) == 200
