@@ -153,3 +153,22 @@ def test_hostile_candidate_tokens_pass_the_real_server_and_block(site: Site) -> 
     assert not wrong, wrong
     assert site.server.get(ua=CHROME) == 200 and site.server.get(ua=GOOGLEBOT) == 200
     assert site.server.get("/robots.txt", ua=tokens[0]) == 200
+
+
+def test_auto_deploy_from_the_config_file_ships_proposed_candidates(tmp_path: Path) -> None:
+    """`model: {auto_deploy: true}` in the YAML: proposed candidates deploy without review, rejected never."""
+    from botguard.config import Settings
+
+    if not hasattr(Settings(), "model"):  # the `model:` section is added with the learner (issue 6)
+        pytest.skip("botguard.config has no `model:` section yet")
+    args = _setup(tmp_path, {"model": {"auto_deploy": True}})
+    _propose(tmp_path / "s.db", candidate(value="NovaScrape"), candidate("ip24=203.0.113", "cidr", "203.0.113.0/24"),
+             approve=False)  # fmt: skip
+    assert run_cli("candidates", "reject", "ip24=203.0.113", "--state", str(tmp_path / "s.db")).exit_code == 0
+    r = run_cli(*args)
+    assert r.exit_code == 0, r.output
+    assert "novascrape" in _http(tmp_path).lower() and "203.0.113.0/24" not in _http(tmp_path)
+    rows = run_cli("candidates", "list", "--format", "json", "--config", str(tmp_path / "c.yaml"),
+                   "--state", str(tmp_path / "s.db"))  # fmt: skip
+    why = {row["signature"]: row["why"] for row in json.loads(rows.stdout)["candidates"]}
+    assert why == {"ua_tok=novascrape": "auto_deploy", "ip24=203.0.113": "rejected"}

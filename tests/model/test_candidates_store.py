@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +11,12 @@ import pytest
 
 from botguard.config import Allowlist, Settings
 from botguard.model.records import RuleCandidate
-from botguard.model.store import CandidateError, CandidateStore, reason_of, unsafe_reason
+from botguard.model.store import (
+    CandidateError,
+    CandidateStore,
+    reason_of,
+    unsafe_reason,
+)
 from botguard.state import State
 
 T0 = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
@@ -41,7 +46,7 @@ class _Settings:
     """Settings as they will look once config.py has the `model:` section."""
 
     model: _Model
-    allowlist: Allowlist = Allowlist()
+    allowlist: Allowlist = field(default_factory=Allowlist)
 
 
 @pytest.fixture
@@ -119,14 +124,14 @@ def test_decisions_are_approved_ones_with_model_source_and_reason(db: Path) -> N
         store = CandidateStore(state)
         store.upsert([candidate(), candidate("asn=64500", "asn", "64500"), candidate("ip24=203.0.113", "cidr",
                                                                                      "203.0.113.0/24")], now=T0)  # fmt: skip
-        assert store.decisions(Settings(), now=T0) == []  # real Settings, no model section yet: nothing proposed ships
+        assert store.decisions(Settings(), now=T0) == []  # default settings: nothing proposed ships
         store.approve("ua_tok=novascrape", "ip24=203.0.113")
         decisions = store.decisions(Settings(), now=T0 + timedelta(hours=1))
     assert sorted((d.action, d.match.kind, d.match.value, d.source) for d in decisions) == [
         ("block", "cidr", "203.0.113.0/24", "model"), ("block", "ua_pattern", "novascrape", "model")]  # fmt: skip
     ua = next(d for d in decisions if d.match.kind == "ua_pattern")
-    assert ua.reasons == ("model: ua_tok=novascrape +2.1, asn_type=hosting +1.4, robots=ignored +0.9; "
-                          "412 requests from 37 IPs",)  # fmt: skip
+    expected = "model: ua_tok=novascrape +2.1, asn_type=hosting +1.4, robots=ignored +0.9; 412 requests from 37 IPs"
+    assert ua.reasons == (expected,)
     assert ua.last_seen == T0 and ua.expires_at == T0 + DAY
     assert ua.first_seen == datetime.fromtimestamp(1_700_000_000, UTC)
 
