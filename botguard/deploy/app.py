@@ -137,4 +137,6 @@ def _dry(target: Target, active: DecisionSet) -> TargetOutcome:
 def current_decisions(state_path: str | None, settings: Settings, now: datetime) -> DecisionSet:
     """The active decisions in a state database (for other targets such as Cloudflare)."""
     with State(state_path) as state:
-        return active_decisions(state, now, settings.allowlist)
+        # the same set deploy-rules enforces: model rules rejected or expired since are left out
+        model = CandidateStore(state).decisions(settings, now)
+        return without_stale_model(active_decisions(state, now, settings.allowlist), model)

@@ -172,3 +172,20 @@ def test_auto_deploy_from_the_config_file_ships_proposed_candidates(tmp_path: Pa
                    "--state", str(tmp_path / "s.db"))  # fmt: skip
     why = {row["signature"]: row["why"] for row in json.loads(rows.stdout)["candidates"]}
     assert why == {"ua_tok=novascrape": "auto_deploy", "ip24=203.0.113": "rejected"}
+
+
+def test_cloudflare_view_of_the_state_drops_rejected_model_rules(tmp_path: Path) -> None:
+    """`botguard cloudflare apply` reads the stored decisions: a rejected model rule is not pushed again."""
+    from botguard.config import load_settings
+    from botguard.deploy import current_decisions
+
+    args = _setup(tmp_path)
+    db = tmp_path / "s.db"
+    _propose(db, candidate(value="NovaScrape"))
+    assert run_cli(*args).exit_code == 0
+    settings, now = load_settings(tmp_path / "c.yaml"), datetime.now(UTC)
+    stored = current_decisions(str(db), settings, now).decisions
+    assert [d.match.value for d in stored if d.source == "model"] == ["NovaScrape"]
+    assert run_cli("candidates", "reject", "ua_tok=novascrape", "--state", str(db)).exit_code == 0
+    left = current_decisions(str(db), settings, now).decisions
+    assert not any(d.source == "model" for d in left) and any("bytespider" in d.match.key for d in left)
