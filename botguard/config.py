@@ -124,6 +124,31 @@ class CloudflareSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SlotOverride:
+    """Admission and expiry of one model feature slot (see botguard.model.records.SlotPolicy)."""
+
+    admit_after: int = 1  # sightings before a key of this slot gets a row
+    ttl: float | None = None  # seconds of stream time without an update before the row is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """The online model of `botguard watch` / scan (see rules/policy.yaml, key `model`)."""
+
+    enabled: bool = True
+    threshold: float = 0.9  # a request scoring above this counts as high-scoring (flagged)
+    min_requests: int = 200  # requests a signature needs before it can become a rule candidate
+    min_ips: int = 3  # distinct client IPs it needs (a single /24 needs min_requests_single_net)
+    min_requests_single_net: int = 500
+    lcb: float = 0.95  # Wilson lower bound of its high-scoring share a candidate must reach
+    max_human_share: float = 0.001  # share of its requests from human-labelled clients it may have
+    delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
+    snapshot_every: float = 900.0  # seconds between snapshots of a long-running learner
+    auto_deploy: bool = False  # deploy-rules uses proposed candidates without approval
+    slots: Mapping[str, SlotOverride] = field(default_factory=dict)  # per-slot admission/expiry overrides
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a verb needs from configuration, validated."""
 
@@ -137,6 +162,7 @@ class Settings:
     deploy: DeploySettings = field(default_factory=DeploySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     cloudflare: CloudflareSettings = field(default_factory=CloudflareSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
     source: str | None = None  # the user's config file, if any
 
 
@@ -262,6 +288,26 @@ def _pattern(regex: str, what: str) -> Validator:
     return check
 
 
+def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
+    """{slot: {admit_after: N, ttl: SECONDS|null}}; slot names are the model's feature slots."""
+    if value is None:
+        return {}
+    from botguard.model.features import SLOTS  # lazy: only configs that tune slots pay for numpy
+
+    if not isinstance(value, dict):
+        raise ConfigError("expected a mapping of feature slot to {admit_after, ttl}", where)
+    slots = {}
+    for slot, spec in value.items():
+        if slot not in SLOTS:
+            raise ConfigError(f"unknown feature slot {slot!r} (known: {', '.join(sorted(SLOTS))})", where)
+        if not isinstance(spec, dict) or not set(spec) <= {"admit_after", "ttl"}:
+            raise ConfigError(f"slot {slot}: expected a mapping with keys admit_after and/or ttl", where)
+        admit = _int(1)(spec.get("admit_after", 1), where)
+        ttl = spec.get("ttl")
+        slots[slot] = SlotOverride(admit, None if ttl is None else _positive(ttl, where))
+    return slots
+
+
 SCHEMA: dict[str, Any] = {
     "policy": {
         "block_min_disallowed": _int(1),
@@ -310,6 +356,19 @@ SCHEMA: dict[str, Any] = {
         "base_url": _pattern(r"https?://\S+", "an http(s) URL"),
         "guard_bots": _bool,
         "max_rules": _int(1),
+    },
+    "model": {
+        "enabled": _bool,
+        "threshold": _share,
+        "min_requests": _int(1),
+        "min_ips": _int(1),
+        "min_requests_single_net": _int(1),
+        "lcb": _share,
+        "max_human_share": _share,
+        "delta_interval": _positive,
+        "snapshot_every": _positive,
+        "auto_deploy": _bool,
+        "slots": _model_slots,
     },
     "deploy": {
         "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
@@ -412,6 +471,7 @@ def load_settings(config_path: str | Path | None = None) -> Settings:
         deploy=_deploy_settings(values.get("deploy", {})),
         identity=IdentitySettings(**values.get("identity", {})),
         cloudflare=CloudflareSettings(**values.get("cloudflare", {})),
+        model=ModelSettings(**values.get("model", {})),
         source=source,
     )
 

@@ -28,6 +28,11 @@ from typing import Any
 
 #: The slots derived from the user agent (masked together for UA-list labels).
 UA_SLOTS = frozenset({"ua_fam", "ua_tok", "ua_shape", "ua_fam_x_asn", "ua_fam_x_host"})
+#: The slots derived from the request path (masked for robots.txt and honeypot labels).
+PATH_SLOTS = frozenset({"path_tpl", "path_p1", "ext"})
+#: Every slot a featurized event can carry (config validates slot overrides against it).
+SLOTS = frozenset({*UA_SLOTS, *PATH_SLOTS, "ip24", "ip16", "ip6_48", "ip6_64", "asn", "asn_type", "method",
+                   "status_cls", "robots", "robots_violated", "rate_b", "asset_b", "ref", "inv_b", "bias"})
 _NO_MASK: frozenset[str] = frozenset()
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_\-.]*[a-z0-9]|[a-z]")
@@ -123,7 +128,8 @@ class FeatureExtractor:
 
     Event keys read (all optional): ``ip``, ``user_agent``, ``path``, ``method``, ``status``,
     ``asn``, ``hosting`` (a class name such as ``"hosting"``/``"isp"``, or a bool), ``robots_fetched``,
-    ``robots_violated``, ``rate`` (requests/min of the actor), ``asset_ratio`` (0..1).
+    ``robots_violated``, ``rate`` (requests/min of the actor), ``asset_ratio`` (0..1),
+    ``has_referer`` (bool), ``invalid_share`` (0..1, the actor's non-HTTP request lines).
     The memos (per UA, IP and path) are per instance (no global state) and cleared at their limit.
     """
 
@@ -221,6 +227,10 @@ def _behaviour(event: Mapping[str, Any]) -> list[str]:
         keys.append(f"rate_b={log2_bucket(float(rate))}")
     if (ratio := event.get("asset_ratio")) is not None:
         keys.append(f"asset_b={min(int(float(ratio) * 5), 4)}")
+    if (referer := event.get("has_referer")) is not None:
+        keys.append(f"ref={'yes' if referer else 'no'}")
+    if (invalid := event.get("invalid_share")) is not None:
+        keys.append(f"inv_b={min(int(float(invalid) * 4), 3)}")
     return keys
 
 

@@ -1,0 +1,147 @@
+"""Weak labels per actor from evidence botguard already has, with the notes' leakage rules.
+
+Why weak labels: nobody labels crawler traffic by hand, but the scan already proves some clients
+bad (they hit a honeypot, break robots.txt, spoof a search engine, or are a catalogue crawler the
+policy blocks) and some good (an IP inside a search engine's published ranges, a browser that
+loads assets and follows links at a reading pace). The model learns from those and generalises to
+clients no rule catches, through the features they share (network, UA tokens, behaviour).
+
+Leakage rules (../shared/notes/online-model.md §2), enforced here and in the stream:
+
+1. The features a label source reads are masked on the examples it labelled (:data:`MASKS`):
+   a UA-list label never shows the model UA slots, a robots.txt or honeypot label never shows
+   the path, the human rule never shows the behaviour slots it reads. "Hit a disallowed path"
+   is never a feature, and honeypot paths never reach the path features at all.
+2. No look-ahead: a label is decided at the time of the event that completes the evidence, from
+   the actor's events up to then; the stream trains it on that actor's events scored before it
+   (a short join buffer) and on later ones, never on events it dropped unlabelled.
+3. Offline identity only: a spoofer is a claim of a verifiable crawler from an IP outside its
+   published ranges (:func:`botguard.identity.enrich.decide` with no DNS answer); no DNS in the stream.
+
+The human rule mirrors the judge's (``botguard.judge.verdict._kind`` with
+:class:`botguard.config.HumanRules`) but reads the actor's raw counts, and the model's
+``asset_b``/``ref``/``rate_b`` slots are masked on its examples, so the model cannot learn the
+rule back from its own inputs (the circular false positive of notes §2 rule 4).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from botguard.catalog import Crawler
+from botguard.config import Settings
+from botguard.identity.enrich import decide
+from botguard.identity.records import SPOOFED, VERIFIED
+from botguard.model.features import PATH_SLOTS, UA_SLOTS
+
+Source = Literal["verified", "honeypot", "spoofer", "catalog", "robots", "human"]
+
+#: Browser-like user agents (the judge's test): only these can be labelled human.
+BROWSER = re.compile(r"^Mozilla/\d\.\d \(.*(?:Gecko|Chrome|Safari|Firefox|Edg|OPR|Trident|MSIE)")
+
+#: Behaviour slots the human rule reads (assets, referers, pacing).
+HUMAN_SLOTS = frozenset({"asset_b", "ref", "rate_b"})
+
+#: Slots masked on the examples each source labelled (leakage rule 1).
+MASKS: dict[str, frozenset[str]] = {
+    "verified": UA_SLOTS,  # reads the UA's claim (and the IP: the network is what it teaches)
+    "spoofer": UA_SLOTS,  # reads the UA's claim
+    "catalog": UA_SLOTS,  # reads the UA against the catalogue
+    "honeypot": PATH_SLOTS,  # reads the path
+    "robots": PATH_SLOTS,  # reads paths against robots.txt (not whether robots.txt was fetched)
+    "human": HUMAN_SLOTS,
+}
+POSITIVE: frozenset[str] = frozenset({"honeypot", "spoofer", "catalog", "robots"})
+
+#: The human rule looks at an actor once it made this many requests (fewer say nothing).
+HUMAN_MIN_REQUESTS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A weak label of one actor: unwanted (True) or not, which source, and when it was decided."""
+
+    unwanted: bool
+    source: Source
+    decided_at: float
+
+
+@dataclass(slots=True)
+class Evidence:
+    """What the label sources read about one actor, accumulated over its events so far (≤ now)."""
+
+    crawler: Crawler | None
+    identity: str  # verified / spoofed / unverifiable / unknown (offline: published ranges only)
+    browser: bool
+    first: float = 0.0
+    last: float = 0.0
+    requests: int = 0
+    pages: int = 0
+    assets: int = 0
+    referers: int = 0
+    invalid: int = 0
+    disallowed: int = 0
+    honeypot: int = 0
+    fast_pages: int = 0  # pages less than min_seconds_per_page after the actor's previous page
+    last_page: float | None = None
+
+
+def identity_of(crawler: Crawler | None, in_range: bool, network: object | None) -> str:
+    """Offline identity of a claim: the identity stage's decision without a DNS answer."""
+    return decide(crawler, in_range, None, network).identity  # type: ignore[arg-type]
+
+
+class Labeler:
+    """Decides an actor's weak label from its evidence, by priority (first source that fires wins).
+
+    Order: verified good bot (policy: never blocked unless ``block_verified``) > honeypot >
+    spoofer > catalogue category the policy blocks > robots.txt violations by a non-human >
+    human. Positive labels are final; a human label turns positive if a positive source fires later.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.policy = settings.policy
+        self.human = settings.human
+        self._blocked = frozenset(settings.policy.block_categories)
+
+    def decide(self, ev: Evidence, now: float) -> Label | None:
+        """The label the evidence supports at ``now``, or None (the actor is only scored)."""
+        policy = self.policy
+        if ev.identity == VERIFIED and not policy.block_verified:
+            return Label(False, "verified", now)
+        if ev.honeypot and policy.block_on_honeypot:
+            return Label(True, "honeypot", now)
+        if ev.identity == SPOOFED and policy.block_spoofed:
+            return Label(True, "spoofer", now)
+        if ev.crawler is not None and ev.crawler.category in self._blocked:
+            return Label(True, "catalog", now)
+        automated = self.automated(ev)
+        if ev.disallowed >= policy.block_min_disallowed and (not ev.browser or automated):
+            return Label(True, "robots", now)
+        if ev.browser and ev.crawler is None and not automated and self.humanlike(ev):
+            return Label(False, "human", now)
+        return None
+
+    def automated(self, ev: Evidence) -> bool:
+        """A browser UA that behaves like a program (the judge's `automated` kind, on counts so far)."""
+        rules = self.human
+        if ev.honeypot or ev.invalid:
+            return True
+        if ev.pages > rules.max_pages_without_assets and ev.assets == 0:
+            return True
+        if ev.fast_pages >= 4:  # five pages each under min_seconds_per_page after the one before
+            return True
+        return ev.pages >= 10 and not self._shares_ok(ev)
+
+    def humanlike(self, ev: Evidence) -> bool:
+        """Loads assets or sends referers, at a reading pace, over enough requests to tell."""
+        if ev.requests < HUMAN_MIN_REQUESTS or ev.pages < 1:
+            return False
+        reading = (ev.last - ev.first) / max(ev.pages, 1) >= self.human.min_seconds_per_page
+        return reading and self._shares_ok(ev)
+
+    def _shares_ok(self, ev: Evidence) -> bool:
+        n = max(ev.requests, 1)
+        return ev.assets / n >= self.human.min_asset_share or ev.referers / n >= self.human.min_referer_share

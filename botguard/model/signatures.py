@@ -1,0 +1,286 @@
+"""Signature statistics and rule candidates: from per-request scores to block rules a person can review.
+
+Why signatures: a score says "this request looks like a crawler"; a rule needs something a web
+server can match (a UA substring, a CIDR, an AS number) that covers the crawler's *next* clients
+too. Each scored request updates the stats of its signature keys (UA tokens and family, /24 or
+IPv6 /48, AS number, UA family × AS). A key becomes a candidate only when the evidence is strong
+and nobody good is behind it:
+
+- support: at least ``min_requests`` requests from at least ``min_ips`` distinct IPs (a key
+  whose IPs all sit in one /24 needs ``min_requests_single_net``);
+- the Wilson lower bound of its share of high-scoring requests (p > threshold) over its recent
+  requests is at least ``lcb`` (recent: counts decay with a half-life of ``window`` requests,
+  so a family's first requests, scored before the model knew it, fade out);
+- no request from a verified good bot ever, human-labelled requests under ``max_human_share``;
+- not allowlisted (config allowlist user agents / networks), not inside a published crawler range;
+- the match is safe: a UA token goes through :func:`botguard.decide._safety.safe_ua_token` (never
+  a token of a browser or good-bot agent such as "mozilla", "chrome", "safari"), and must occur in
+  the agents it was seen in; a UA family × AS cross has no single-match form and is never proposed.
+
+Counts are aggregated per micro-batch (one dict update per distinct key, not per request).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botguard.decide._safety import safe_ua_token
+from botguard.model.records import RuleCandidate
+
+#: Slots whose keys carry signature statistics.
+SIGNATURE_SLOTS: tuple[str, ...] = ("ua_tok", "ua_fam", "ip24", "ip6_48", "asn", "ua_fam_x_asn")
+_Z = 1.96  # 95% two-sided normal quantile for the Wilson bound
+Explain = Callable[[Sequence[Mapping[str, float]]], list[tuple[str, float]]]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def wilson_lower(successes: float, n: float, z: float = _Z) -> float:
+    """Wilson score lower bound of a proportion (0 when there is no data).
+
+    >>> round(wilson_lower(200, 200), 3), round(wilson_lower(190, 200), 3)
+    (0.981, 0.91)
+    """
+    if n <= 0:
+        return 0.0
+    p = min(max(successes / n, 0.0), 1.0)
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z2 / n))
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRules:
+    """When a signature becomes a rule candidate (defaults: the notes' §2 thresholds)."""
+
+    threshold: float = 0.9
+    lcb: float = 0.95
+    min_requests: int = 200
+    min_ips: int = 3
+    min_requests_single_net: int = 500
+    max_human_share: float = 0.001
+    window: float = 256.0  # half-life, in the key's own requests, of the high-score share
+    ttl: float = 86400.0  # seconds without a request after which a key's stats are dropped
+    max_ips: int = 64  # distinct IPs remembered per key (enough to tell "at least min_ips")
+    samples: int = 8  # recent requests kept per key for the explanation
+    allow_agents: tuple[str, ...] = ()  # lower-cased allowlisted UA substrings
+    allow_networks: tuple[IPNetwork, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SigEvent:
+    """One scored request as the signature book sees it."""
+
+    keys: tuple[str, ...]
+    ip: str
+    net: str  # the IP's /24 (IPv4) or /48 (IPv6), for the single-network rule
+    user_agent: str
+    score: float
+    label: str | None  # weak-label source of the request's actor (None: unlabelled)
+    x: Mapping[str, float]  # its features (kept for a few recent requests: explanations)
+
+
+@dataclass(slots=True)
+class SignatureStats:
+    """Statistics of one signature key (see the module docstring)."""
+
+    first_seen: float
+    last_seen: float
+    requests: int = 0
+    recent_n: float = 0.0
+    recent_high: float = 0.0
+    recent_p: float = 0.0
+    ips: set[str] = field(default_factory=set)
+    nets: set[str] = field(default_factory=set)
+    verified: int = 0
+    human: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
+    agents: set[str] = field(default_factory=set)
+    samples: deque[Mapping[str, float]] = field(default_factory=lambda: deque(maxlen=8))
+    proposed_at: float | None = None
+    requests_to_candidate: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in _SCALARS}
+        out.update(ips=sorted(self.ips), nets=sorted(self.nets), agents=sorted(self.agents),
+                   labels=self.labels, samples=[dict(x) for x in self.samples])
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], samples: int) -> "SignatureStats":
+        stats = cls(**{name: data[name] for name in _SCALARS})
+        stats.ips, stats.nets, stats.agents = set(data["ips"]), set(data["nets"]), set(data["agents"])
+        stats.labels = dict(data["labels"])
+        stats.samples = deque(data["samples"], maxlen=samples)
+        return stats
+
+
+_SCALARS = ("first_seen", "last_seen", "requests", "recent_n", "recent_high", "recent_p", "verified", "human",
+            "proposed_at", "requests_to_candidate")
+
+
+class SignatureBook:
+    """All signature statistics of a stream, and the candidates they qualify."""
+
+    def __init__(self, rules: CandidateRules = CandidateRules()) -> None:
+        self.rules = rules
+        self.stats: dict[str, SignatureStats] = {}
+        self._decay = 0.5 ** (1.0 / rules.window)
+        self._safe: dict[str, bool] = {}
+
+    def __len__(self) -> int:
+        return len(self.stats)
+
+    def add(self, events: Iterable[SigEvent], now: float, weight: Callable[[str], float] | None = None) -> list[str]:
+        """Fold one micro-batch into the stats; mark keys that qualify for the first time.
+
+        Returns the keys that first qualified in this batch (their ``proposed_at`` and
+        ``requests_to_candidate`` are set now: the count includes every request so far, honestly).
+        """
+        rules, high_at = self.rules, self.rules.threshold
+        batch: dict[str, list[Any]] = {}
+        for ev in events:
+            high = ev.score > high_at
+            for key in ev.keys:
+                acc = batch.get(key)
+                if acc is None:
+                    acc = batch[key] = [0, 0, 0.0, set(), set(), 0, 0, {}, set(), None, ev.x]
+                acc[0] += 1
+                acc[1] += high
+                acc[2] += ev.score
+                if len(acc[3]) < rules.max_ips:
+                    acc[3].add(ev.ip)
+                    acc[4].add(ev.net)
+                if ev.label is not None:
+                    if ev.label == "verified":
+                        acc[5] += 1
+                    elif ev.label == "human":
+                        acc[6] += 1
+                    acc[7][ev.label] = acc[7].get(ev.label, 0) + 1
+                if len(acc[8]) < 4:
+                    acc[8].add(ev.user_agent)
+                acc[10] = ev.x
+        fresh = []
+        for key, (n, high, psum, ips, nets, verified, human, labels, agents, _, x) in batch.items():
+            stats = self.stats.get(key)
+            if stats is None:
+                stats = self.stats[key] = SignatureStats(now, now, samples=deque(maxlen=rules.samples))
+            decay = self._decay ** n
+            stats.recent_n = stats.recent_n * decay + n
+            stats.recent_high = stats.recent_high * decay + high
+            stats.recent_p = stats.recent_p * decay + psum
+            stats.requests += n
+            stats.last_seen = now
+            if len(stats.ips) < rules.max_ips:
+                stats.ips.update(ips)
+            if len(stats.nets) < 8:
+                stats.nets.update(nets)
+            stats.verified += verified
+            stats.human += human
+            for source, count in labels.items():
+                stats.labels[source] = stats.labels.get(source, 0) + count
+            if len(stats.agents) < 8:
+                stats.agents.update(agents)
+            stats.samples.append(x)
+            if stats.proposed_at is None and self.qualifies(key, stats, weight):
+                stats.proposed_at, stats.requests_to_candidate = now, stats.requests
+                fresh.append(key)
+        return fresh
+
+    # -- qualification ---------------------------------------------------------------------
+    def qualifies(self, key: str, stats: SignatureStats, weight: Callable[[str], float] | None = None) -> bool:
+        """Whether ``key`` is a candidate now (support, bound, no good overlap, safe match)."""
+        rules = self.rules
+        if stats.requests < rules.min_requests or len(stats.ips) < rules.min_ips:
+            return False
+        if len(stats.nets) <= 1 and stats.requests < rules.min_requests_single_net:
+            return False
+        if stats.verified or stats.human > rules.max_human_share * stats.requests:
+            return False
+        if wilson_lower(stats.recent_high, stats.recent_n) < rules.lcb:
+            return False
+        if weight is not None and weight(key) <= 0:  # the key itself must push towards "unwanted"
+            return False
+        match = self.match_of(key, stats)
+        return match is not None and not self._allowlisted(match, stats)
+
+    def match_of(self, key: str, stats: SignatureStats) -> tuple[str, str] | None:
+        """(match_kind, match_value) enforcing the key, or None when no safe single match exists."""
+        slot, _, value = key.partition("=")
+        if slot in ("ua_tok", "ua_fam"):
+            if not self._safe_token(value) or not stats.agents or not all(value in a.lower() for a in stats.agents):
+                return None
+            return "ua_pattern", value
+        try:
+            if slot == "ip24":
+                return "cidr", str(ipaddress.IPv4Network(f"{value}.0/24"))
+            if slot == "ip6_48":
+                return "cidr", str(ipaddress.IPv6Network(f"{value}::/48"))
+        except ValueError:
+            return None
+        if slot == "asn" and value.isdigit():
+            return "asn", value
+        return None  # crosses (UA family x AS) have no single-match form
+
+    def _safe_token(self, token: str) -> bool:
+        safe = self._safe.get(token)
+        if safe is None:
+            safe = self._safe[token] = token.isascii() and safe_ua_token(token)
+        return safe
+
+    def _allowlisted(self, match: tuple[str, str], stats: SignatureStats) -> bool:
+        rules = self.rules
+        kind, value = match
+        if any(needle in agent.lower() for agent in stats.agents for needle in rules.allow_agents):
+            return True
+        if kind == "ua_pattern" and any(value in needle or needle in value for needle in rules.allow_agents):
+            return True
+        if kind == "cidr":
+            network = ipaddress.ip_network(value)
+            if any(network.version == n.version and network.overlaps(n) for n in rules.allow_networks):
+                return True
+        for ip in stats.ips:
+            address = ipaddress.ip_address(ip)
+            if any(address.version == n.version and address in n for n in rules.allow_networks):
+                return True
+        return False
+
+    # -- output ----------------------------------------------------------------------------
+    def candidates(self, explain: Explain | None = None,
+                   weight: Callable[[str], float] | None = None) -> list[RuleCandidate]:
+        """Every key that qualifies now, strongest first, with explanation and label counts."""
+        out = []
+        for key, stats in self.stats.items():
+            if stats.proposed_at is None or not self.qualifies(key, stats, weight):
+                continue
+            kind, value = self.match_of(key, stats)  # type: ignore[misc]
+            explanation = tuple(explain(list(stats.samples))) if explain is not None else ()
+            out.append(RuleCandidate(
+                signature=key, match_kind=kind, match_value=value,  # type: ignore[arg-type]
+                action="throttle" if kind == "asn" else "block",  # a whole AS: slow it down, do not cut it off
+                score=stats.recent_p / stats.recent_n if stats.recent_n else 0.0,
+                bad_rate_lcb=wilson_lower(stats.recent_high, stats.recent_n),
+                support_requests=stats.requests, support_ips=len(stats.ips),
+                first_seen=stats.first_seen, proposed_at=stats.proposed_at,
+                requests_to_candidate=stats.requests_to_candidate or stats.requests,
+                explanation=explanation, label_counts=tuple(sorted(stats.labels.items())),
+            ))
+        return sorted(out, key=lambda c: (-c.bad_rate_lcb, -c.support_requests, c.signature))
+
+    def expire(self, now: float) -> int:
+        """Drop keys idle for longer than ``rules.ttl``; return how many."""
+        old = [k for k, s in self.stats.items() if s.last_seen < now - self.rules.ttl]
+        for key in old:
+            del self.stats[key]
+        return len(old)
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: stats.to_json() for key, stats in self.stats.items()}
+
+    def load_json(self, data: Mapping[str, Any]) -> None:
+        self.stats = {key: SignatureStats.from_json(value, self.rules.samples) for key, value in data.items()}

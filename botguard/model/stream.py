@@ -1,0 +1,578 @@
+"""StreamLearner: the online model over a request stream (score, weak-label, learn, propose rules).
+
+Why this shape (Monolith's loop in one process, ../shared/notes/online-model.md §2):
+
+- a **scorer** with its own copy of the weights scores each micro-batch (~1k requests) first;
+- per-actor rolling behaviour (rate, asset share, robots.txt fetched before the first page,
+  invalid-request share) lives in a TTL dict and only ever reads events up to the current one;
+- weak labels (:mod:`botguard.model.labels`) are decided per actor; an actor's events wait in a
+  short join buffer until its label arrives (then they are trained, masked per label source) or
+  the join window passes (then they were only scored);
+- a **trainer** learns from the labelled examples; every ``delta_interval`` seconds of stream time
+  its changed rows (values, not gradients) are applied to the scorer, so a new crawler family is
+  blocked by the scorer within seconds of the trainer learning it;
+- every scored request updates signature statistics (:mod:`botguard.model.signatures`), which
+  turn into :class:`~botguard.model.records.RuleCandidate` s.
+
+Time is the requests' own timestamps (stream time), so a replayed log behaves as it would live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from botguard.catalog import Catalog, Crawler, load_catalog
+from botguard.config import Settings
+from botguard.decide._safety import safe_ua_token
+from botguard.identity.asn import AsnDb
+from botguard.identity.ranges import PublishedRanges
+from botguard.identity.setup import asn_source, updated_ranges_dir
+from botguard.judge.aggregate import Aggregator
+from botguard.judge._columns import ASSET_RE, ROBOTS_RE
+from botguard.model.features import PATH_SLOTS, FeatureExtractor, ip_prefixes
+from botguard.model.labels import BROWSER, MASKS, Evidence, Label, Labeler, identity_of
+from botguard.model.learner import OnlineLR
+from botguard.model.records import LearnerConfig, RuleCandidate, SlotPolicy
+from botguard.model.signatures import CandidateRules, SigEvent, SignatureBook
+from botguard.model.table import ParamTable
+from botguard.robots.history import RobotsTimeline
+from botguard.state import State
+
+#: Per-slot admission and expiry (notes §2 "Table design"); config `model.slots` overrides them.
+DEFAULT_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({
+    "ip24": SlotPolicy(admit_after=3, ttl=7 * 86400.0),
+    "ip16": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
+    "ip6_48": SlotPolicy(admit_after=3, ttl=7 * 86400.0),
+    "ip6_64": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
+    "asn": SlotPolicy(ttl=30 * 86400.0),
+    "ua_tok": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
+    "path_tpl": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
+    "ua_fam_x_asn": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
+    "ua_fam_x_host": SlotPolicy(ttl=3 * 86400.0),
+})
+SNAPSHOT_VERSION = 1
+_MEMO_LIMIT = 100_000
+_COLUMNS = ("ip", "time", "method", "target", "valid_request", "status", "referer", "user_agent", "host")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Knobs of the stream loop; :meth:`from_settings` fills them from config `model:`."""
+
+    batch_size: int = 1024
+    delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
+    snapshot_every: float = 900.0
+    join_window: float = 1800.0  # seconds an unlabelled event waits for its actor's label
+    max_pending: int = 32  # unlabelled events kept per actor (the most recent)
+    actor_ttl: float = 3600.0  # an actor idle this long is forgotten
+    max_train_per_actor_minute: int = 30  # caps how much one chatty client weighs in training
+    maintenance_every: int = 20  # micro-batches between expiry sweeps
+    sketch_age_every: float = 3600.0  # seconds between halvings of the admission sketch
+    learner: LearnerConfig = LearnerConfig(lr=0.5)
+    policies: Mapping[str, SlotPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
+    rules: CandidateRules = CandidateRules()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "StreamSettings":
+        model = settings.model
+        policies = dict(DEFAULT_POLICIES)
+        for slot, override in model.slots.items():
+            policies[slot] = SlotPolicy(admit_after=override.admit_after, ttl=override.ttl)
+        rules = CandidateRules(
+            threshold=model.threshold, lcb=model.lcb, min_requests=model.min_requests, min_ips=model.min_ips,
+            min_requests_single_net=model.min_requests_single_net, max_human_share=model.max_human_share,
+            allow_agents=settings.allowlist.user_agents, allow_networks=settings.allowlist.networks,
+        )
+        return cls(delta_interval=model.delta_interval, snapshot_every=model.snapshot_every,
+                   policies=MappingProxyType(policies), rules=rules)
+
+
+@dataclass(slots=True)
+class Actor:
+    """One client (IP, or IPv6 /64, with its user agent): evidence so far, label, join buffer."""
+
+    evidence: Evidence
+    robots_first: bool | None = None  # fetched robots.txt before its first page (None: no page yet)
+    label: Label | None = None
+    pending: list[tuple[dict[str, float], float]] = field(default_factory=list)
+    minute: int = -1
+    trained_this_minute: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _UaInfo:
+    crawler: Crawler | None
+    browser: bool
+    token: str  # robots.txt agent token (judge's rule)
+    sig_keys: tuple[str, ...]  # its UA signature keys (safe tokens only)
+    family: str
+
+
+@dataclass(frozen=True, slots=True)
+class _IpInfo:
+    asn: int | None
+    hosting: bool | None
+    net: str  # /24 or /48 as a key value
+    net_key: str  # "ip24=..." / "ip6_48=..."
+    actor_ip: str  # the IP, or its /64 for IPv6
+    network: Any  # AsnInfo for the identity decision
+
+
+@dataclass(slots=True)
+class StreamCounters:
+    """What the stream did (for reports, benches and tests)."""
+
+    events: int = 0
+    trained: dict[str, int] = field(default_factory=dict)  # label source -> examples trained
+    labelled_actors: dict[str, int] = field(default_factory=dict)
+    expired_unlabelled: int = 0  # buffered events dropped without a label (only scored)
+    deltas: int = 0
+    last_publish: float | None = None
+
+
+class StreamLearner:
+    """Trainer + scorer in one process; see the module docstring and botguard/model/README.md."""
+
+    def __init__(self, settings: Settings, *, robots: Any = None, catalog: Catalog | None = None,
+                 ranges: PublishedRanges | None = None, asn_db: AsnDb | None = None,
+                 stream: StreamSettings | None = None) -> None:
+        self.settings = settings
+        self.stream = stream or StreamSettings.from_settings(settings)
+        self.robots = robots  # callable host -> RobotsTxt | RobotsTimeline | None (scan.RobotsSources)
+        self.catalog = catalog or load_catalog()
+        self.ranges = ranges or PublishedRanges.bundled()
+        self.asn_db = asn_db
+        self.labeler = Labeler(settings)
+        self.features = FeatureExtractor()
+        self.trainer = OnlineLR(self.stream.learner, ParamTable(policies=self.stream.policies))
+        self.scorer = OnlineLR(self.stream.learner, ParamTable())
+        self.book = SignatureBook(self.stream.rules)
+        self.actors: dict[tuple[str, str], Actor] = {}
+        self.counters = StreamCounters()
+        self.clock = 0.0
+        self.train_hook: Any = None  # tests, benches: called with (times, labels, sources, xs) of each trained batch
+        self._ua: dict[str, _UaInfo] = {}
+        self._ip: dict[str, _IpInfo] = {}
+        self._identity: dict[tuple[str, str], str] = {}
+        self._robots_memo: dict[tuple[str | None, int, str, str], bool] = {}
+        self._batches = 0
+        self._last_age: float | None = None
+        self._honeypots = settings.honeypots
+        self._asset = re.compile(ASSET_RE)
+        self._robots_path = re.compile(ROBOTS_RE)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Settings, *, robots: Any = None, state: State | None = None,
+                    settings: StreamSettings | None = None) -> "StreamLearner":
+        """The contract's door: settings from config, published ranges refreshed beside the state DB."""
+        state_path = state.path if state is not None else None
+        ranges = PublishedRanges.bundled(updated_ranges_dir(state_path))
+        return cls(config, robots=robots, ranges=ranges, asn_db=asn_source(config.identity), stream=settings)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def observe(self, requests: pl.DataFrame) -> pl.Series:
+        """Score a batch (REQUEST_SCHEMA, time order) first, then label and learn; one P per row."""
+        if requests.height == 0:
+            return pl.Series("score", [], dtype=pl.Float64)
+        frame = requests.select(_COLUMNS).with_columns((pl.col("time").dt.epoch("us") / 1e6).alias("time"))
+        cols = {name: frame.get_column(name).to_list() for name in _COLUMNS}
+        scores = np.empty(requests.height)
+        size = self.stream.batch_size
+        for start in range(0, requests.height, size):
+            stop = min(start + size, requests.height)
+            scores[start:stop] = self._micro_batch({k: v[start:stop] for k, v in cols.items()})
+        return pl.Series("score", scores, dtype=pl.Float64)
+
+    def _micro_batch(self, cols: dict[str, list[Any]]) -> np.ndarray:
+        times = [t if t is not None else self.clock for t in cols["time"]]
+        self._prepare(cols["user_agent"], cols["ip"])
+        xs: list[dict[str, float]] = []
+        sig: list[tuple[tuple[str, ...], str, str, str, str | None]] = []
+        train_x: list[dict[str, float]] = []
+        train_y: list[bool] = []
+        train_meta: list[tuple[float, str]] = []
+        for i, t in enumerate(times):
+            ua, ip = cols["user_agent"][i] or "", cols["ip"][i] or ""
+            uinfo, iinfo = self._ua[ua], self._ip[ip]
+            actor = self._actor(iinfo.actor_ip, ua, uinfo, iinfo, ip)
+            target = cols["target"][i]
+            honeypot = self._update(actor, uinfo, cols, i, t, target)
+            x = self.features.featurize(self._event(actor, ua, ip, iinfo, cols, i, target),
+                                        masked=PATH_SLOTS if honeypot else frozenset())
+            xs.append(x)
+            self._label(actor, t, x, train_x, train_y, train_meta)
+            label = actor.label.source if actor.label is not None else None
+            keys = (*uinfo.sig_keys, iinfo.net_key, *((f"asn={iinfo.asn}", f"ua_fam_x_asn={uinfo.family}|{iinfo.asn}")
+                                                      if iinfo.asn is not None else ()))
+            sig.append((keys, ip, iinfo.net, ua, label))
+        now = max(times[-1], self.clock)
+        self.clock = now
+        scores = self.scorer.predict_proba_many(xs)  # score first, with the scorer's own weights
+        if train_x:
+            self.trainer.learn_many(train_x, train_y, now=now)
+            for _, source in train_meta:
+                self.counters.trained[source] = self.counters.trained.get(source, 0) + 1
+            if self.train_hook is not None:
+                self.train_hook([m[0] for m in train_meta], train_y, [m[1] for m in train_meta], train_x)
+        self.counters.events += len(times)
+        score_list = scores.tolist()
+        self.book.add((SigEvent(k, ip, net, ua, p, label, x) for (k, ip, net, ua, label), p, x
+                       in zip(sig, score_list, xs)), now, self._weight)
+        self._maybe_publish(now)
+        self._maintain(now)
+        return scores
+
+    # -- per-request work --------------------------------------------------------------------
+    def _prepare(self, agents: Sequence[str | None], ips: Sequence[str | None]) -> None:
+        """UA and IP facts for this batch's new distinct values (catalogue and ASN in one pass each)."""
+        new_ua = list({ua or "": None for ua in agents if (ua or "") not in self._ua})
+        if new_ua:
+            if len(self._ua) > _MEMO_LIMIT:
+                self._ua.clear()
+            for ua, crawler in zip(new_ua, self.catalog.classify_many(new_ua)):
+                self._ua[ua] = self._ua_info(ua, crawler)
+        new_ip = list({ip or "": None for ip in ips if (ip or "") not in self._ip})
+        if new_ip:
+            if len(self._ip) > _MEMO_LIMIT:
+                self._ip.clear()
+            networks = self.asn_db.lookup_many(new_ip) if self.asn_db is not None else {}
+            for ip in new_ip:
+                self._ip[ip] = self._ip_info(ip, networks.get(ip))
+
+    def _ua_info(self, ua: str, crawler: Crawler | None) -> _UaInfo:
+        fam, keys = self.features._ua(ua)
+        # only tokens a rule could safely match carry signature stats ("chrome" never can)
+        sig = tuple(k for k in keys if k.startswith(("ua_tok=", "ua_fam="))
+                    and safe_ua_token(k.partition("=")[2]) and k.partition("=")[2] in ua.lower())
+        return _UaInfo(crawler, bool(BROWSER.match(ua)), Aggregator._token(crawler), sig, fam)
+
+    @staticmethod
+    def _ip_info(ip: str, network: Any) -> _IpInfo:
+        prefixes = ip_prefixes(ip)
+        if "ip24" in prefixes:
+            net, slot, actor_ip = prefixes["ip24"], "ip24", ip
+        elif "ip6_48" in prefixes:
+            net, slot, actor_ip = prefixes["ip6_48"], "ip6_48", prefixes["ip6_64"]
+        else:
+            net, slot, actor_ip = "none", "ip24", ip
+        asn = network.asn if network is not None else None
+        hosting = network.hosting if network is not None else None
+        return _IpInfo(asn, hosting, net, f"{slot}={net}", actor_ip, network)
+
+    def _actor(self, actor_ip: str, ua: str, uinfo: _UaInfo, iinfo: _IpInfo, ip: str) -> Actor:
+        key = (actor_ip, ua)
+        actor = self.actors.get(key)
+        if actor is None:
+            identity = self._identity_of(ip, uinfo.crawler, iinfo)
+            actor = self.actors[key] = Actor(Evidence(uinfo.crawler, identity, uinfo.browser))
+        return actor
+
+    def _identity_of(self, ip: str, crawler: Crawler | None, iinfo: _IpInfo) -> str:
+        name = crawler.name if crawler is not None else ""
+        known = self._identity.get((ip, name))
+        if known is None:
+            lists = crawler.verification.ip_ranges if crawler and crawler.verification else ()
+            in_range = bool(lists) and bool(self.ranges.match(ip, lists))
+            if len(self._identity) > _MEMO_LIMIT:
+                self._identity.clear()
+            known = self._identity[(ip, name)] = identity_of(crawler, in_range, iinfo.network)
+        return known
+
+    def _update(self, actor: Actor, uinfo: _UaInfo, cols: dict[str, list[Any]], i: int, t: float,
+                target: str | None) -> bool:
+        """Fold one request into its actor's evidence; True when it is a honeypot hit."""
+        ev = actor.evidence
+        if ev.requests == 0:
+            ev.first = t
+        ev.last = t
+        ev.requests += 1
+        referer = cols["referer"][i]
+        if referer and referer != "-":
+            ev.referers += 1
+        if not cols["valid_request"][i] or target is None:
+            ev.invalid += 1
+            return False
+        if self._robots_path.search(target):
+            if actor.robots_first is None:
+                actor.robots_first = True
+            return False
+        if self._asset.search(target):
+            ev.assets += 1
+            return False
+        ev.pages += 1
+        if actor.robots_first is None:
+            actor.robots_first = False
+        if ev.last_page is not None and t - ev.last_page < self.labeler.human.min_seconds_per_page:
+            ev.fast_pages += 1
+        ev.last_page = t
+        honeypot = any(target.startswith(p) for p in self._honeypots)
+        if honeypot:
+            ev.honeypot += 1
+        elif not self._allowed(cols["host"][i], t, uinfo.token, target):
+            ev.disallowed += 1
+        return honeypot
+
+    def _allowed(self, host: str | None, t: float, token: str, target: str) -> bool:
+        """robots.txt verdict for the request (allowed when no robots.txt is known)."""
+        if self.robots is None:
+            return True
+        robots = self.robots(host)
+        if robots is None:
+            return True
+        epoch = 0
+        if isinstance(robots, RobotsTimeline) and robots.boundaries:
+            epoch = bisect_right([b.timestamp() for b in robots.boundaries], t)
+        key = (host, epoch, token, target)
+        allowed = self._robots_memo.get(key)
+        if allowed is None:
+            if len(self._robots_memo) > _MEMO_LIMIT:
+                self._robots_memo.clear()
+            if isinstance(robots, RobotsTimeline):
+                allowed = robots.allowed_many(epoch, token, [target])[0]
+            else:
+                allowed = robots.is_allowed(token, target)
+            self._robots_memo[key] = allowed
+        return allowed
+
+    @staticmethod
+    def _event(actor: Actor, ua: str, ip: str, iinfo: _IpInfo, cols: dict[str, list[Any]], i: int,
+               target: str | None) -> dict[str, Any]:
+        """The feature extractor's view of one request plus its actor's behaviour up to now."""
+        ev = actor.evidence
+        n = ev.requests
+        referer = cols["referer"][i]
+        return {
+            "ip": ip, "user_agent": ua, "path": target or "/", "method": cols["method"][i],
+            "status": cols["status"][i], "asn": iinfo.asn, "hosting": iinfo.hosting,
+            "robots_fetched": bool(actor.robots_first), "rate": 60.0 * n / max(ev.last - ev.first, 60.0),
+            "asset_ratio": ev.assets / n, "has_referer": bool(referer and referer != "-"),
+            "invalid_share": ev.invalid / n,
+        }
+
+    def _label(self, actor: Actor, t: float, x: dict[str, float], train_x: list[dict[str, float]],
+               train_y: list[bool], meta: list[tuple[float, str]]) -> None:
+        """Decide the actor's label after this request; route the request to training or the buffer."""
+        label = actor.label
+        if label is None or (not label.unwanted and label.source == "human"):
+            fresh = self.labeler.decide(actor.evidence, t)
+            if fresh is not None and (label is None or fresh.unwanted != label.unwanted):
+                actor.label = label = fresh
+                self.counters.labelled_actors[fresh.source] = self.counters.labelled_actors.get(fresh.source, 0) + 1
+                horizon = t - self.stream.join_window
+                for old_x, old_t in actor.pending:  # scored before t: the join (no look-ahead)
+                    if old_t >= horizon:
+                        self._train(actor, old_x, old_t, label, train_x, train_y, meta)
+                    else:
+                        self.counters.expired_unlabelled += 1
+                actor.pending.clear()
+        if label is None:
+            actor.pending.append((x, t))
+            if len(actor.pending) > self.stream.max_pending:
+                del actor.pending[0]
+                self.counters.expired_unlabelled += 1
+            return
+        self._train(actor, x, t, label, train_x, train_y, meta)
+
+    def _train(self, actor: Actor, x: dict[str, float], t: float, label: Label, train_x: list[dict[str, float]],
+               train_y: list[bool], meta: list[tuple[float, str]]) -> None:
+        minute = int(t // 60)
+        if minute != actor.minute:
+            actor.minute, actor.trained_this_minute = minute, 0
+        if actor.trained_this_minute >= self.stream.max_train_per_actor_minute:
+            return
+        actor.trained_this_minute += 1
+        masked = MASKS[label.source]
+        train_x.append({k: v for k, v in x.items() if k.partition("=")[0] not in masked})
+        train_y.append(label.unwanted)
+        meta.append((t, label.source))
+
+    # -- deltas and maintenance --------------------------------------------------------------
+    def _maybe_publish(self, now: float) -> None:
+        last = self.counters.last_publish
+        if last is None:
+            self.counters.last_publish = now  # the interval starts with the stream
+        elif now - last >= self.stream.delta_interval:
+            self.publish(now)
+
+    def publish(self, now: float | None = None) -> int:
+        """Apply the trainer's changed rows to the scorer now; return the delta's size."""
+        delta = self.trainer.table.take_delta()
+        self.scorer.table.apply_delta(delta, self.clock if now is None else now)
+        self.counters.deltas += 1
+        self.counters.last_publish = self.clock if now is None else now
+        return len(delta)
+
+    def _maintain(self, now: float) -> None:
+        self._batches += 1
+        if self._last_age is None:
+            self._last_age = now
+        elif now - self._last_age >= self.stream.sketch_age_every:
+            self.trainer.table.sketch.age()
+            self._last_age = now
+        if self._batches % self.stream.maintenance_every:
+            return
+        self.trainer.expire(now)
+        self.book.expire(now)
+        idle = now - self.stream.actor_ttl
+        stale = [key for key, actor in self.actors.items() if actor.evidence.last < idle]
+        for key in stale:
+            self.counters.expired_unlabelled += len(self.actors.pop(key).pending)
+
+    def _weight(self, key: str) -> float:
+        row = self.scorer.table.index.get(key)
+        return float(self.scorer.table.w[row]) if row is not None else 0.0
+
+    # -- outputs -----------------------------------------------------------------------------
+    def candidates(self) -> list[RuleCandidate]:
+        """Signatures that qualify now (support, lower bound, no good-bot/human/allowlist overlap)."""
+        return self.book.candidates(self._explain_many, self._weight)
+
+    def _explain_many(self, xs: Sequence[Mapping[str, float]], top: int = 5) -> list[tuple[str, float]]:
+        """Mean contribution of each feature over some requests, the ``top`` largest first."""
+        totals: dict[str, float] = {}
+        for x in xs:
+            for key, value in self.scorer.explain_one(x):
+                totals[key] = totals.get(key, 0.0) + value
+        ranked = sorted(((k, v / len(xs)) for k, v in totals.items()), key=lambda kv: (-kv[1], kv[0]))
+        return [(k, round(v, 3)) for k, v in ranked[:top]] if xs else []
+
+    def explain(self, event: Mapping[str, Any], top: int = 5) -> list[tuple[str, float]]:
+        """Top feature contributions to the scorer's logit for one event (FeatureExtractor fields)."""
+        return self.scorer.explain_one(self.features.featurize(event))[:top]
+
+    def score(self, event: Mapping[str, Any]) -> float:
+        """The scorer's probability for one event (FeatureExtractor fields), without learning."""
+        return float(self.scorer.predict_proba_many([self.features.featurize(event)])[0])
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def snapshot(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the whole learner state atomically: a complete snapshot directory or nothing.
+
+        Files go to a temporary directory beside the target, are fsynced, and the directory is
+        renamed into place with ``os.replace``; the previous snapshot is removed only afterwards. A
+        crash at any point leaves either the old or the new snapshot readable by :meth:`restore`.
+        """
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            self.trainer.save(tmp / "trainer.npz")
+            self.scorer.save(tmp / "scorer.npz")
+            _write_json(tmp / "state.json", self._state_json())
+            _fsync_dir(tmp)
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.old.{os.getpid()}")
+                os.replace(target, old)
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return target
+
+    @classmethod
+    def restore(cls, directory: str | os.PathLike[str], config: Settings, *, robots: Any = None,
+                state: State | None = None, settings: StreamSettings | None = None) -> "StreamLearner":
+        """A learner in the state of the last complete snapshot at ``directory``.
+
+        If a crash happened between moving the old snapshot aside and renaming the new one into
+        place, the old one (``.NAME.old.*``) is used.
+        """
+        learner = cls.from_config(config, robots=robots, state=state, settings=settings)
+        learner.load(_complete_snapshot(Path(directory)))
+        return learner
+
+    def load(self, directory: Path) -> None:
+        """Replace this learner's state with a snapshot's."""
+        state = json.loads((directory / "state.json").read_text(encoding="utf-8"))
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {state.get('version')}, expected {SNAPSHOT_VERSION}")
+        self.trainer.load(directory / "trainer.npz")
+        self.scorer.load(directory / "scorer.npz")
+        self.clock = state["clock"]
+        self.counters = StreamCounters(**state["counters"])
+        self._batches, self._last_age = state["batches"], state["last_age"]
+        self.book.load_json(state["signatures"])
+        self.actors = {(a["ip"], a["ua"]): self._actor_from_json(a) for a in state["actors"]}
+
+    def _actor_from_json(self, data: Mapping[str, Any]) -> Actor:
+        crawler = None
+        if data["crawler"] is not None:
+            try:
+                crawler = self.catalog.by_name(data["crawler"])
+            except KeyError:  # a catalogue without it: the actor is judged as unknown
+                crawler = None
+        ev = Evidence(crawler=crawler, **data["evidence"])
+        label = Label(*data["label"]) if data["label"] is not None else None
+        pending = [(dict(x), float(t)) for x, t in data["pending"]]
+        return Actor(ev, data["robots_first"], label, pending, data["minute"], data["trained"])
+
+    def _state_json(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "version": SNAPSHOT_VERSION, "clock": self.clock, "batches": self._batches, "last_age": self._last_age,
+            "counters": {"events": c.events, "trained": c.trained, "labelled_actors": c.labelled_actors,
+                         "expired_unlabelled": c.expired_unlabelled, "deltas": c.deltas,
+                         "last_publish": c.last_publish},
+            "signatures": self.book.to_json(),
+            "actors": [_actor_to_json(ip, ua, a) for (ip, ua), a in self.actors.items()],
+        }
+
+
+def _actor_to_json(ip: str, ua: str, actor: Actor) -> dict[str, Any]:
+    ev = actor.evidence
+    label = actor.label
+    return {
+        "ip": ip, "ua": ua, "crawler": ev.crawler.name if ev.crawler is not None else None,
+        "evidence": {k: getattr(ev, k) for k in _EVIDENCE},
+        "robots_first": actor.robots_first,
+        "label": [label.unwanted, label.source, label.decided_at] if label is not None else None,
+        "pending": actor.pending, "minute": actor.minute, "trained": actor.trained_this_minute,
+    }
+
+
+_EVIDENCE = ("identity", "browser", "first", "last", "requests", "pages", "assets", "referers", "invalid",
+             "disallowed", "honeypot", "fast_pages", "last_page")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _complete_snapshot(target: Path) -> Path:
+    """The snapshot directory to read: the target, else an old one moved aside by an interrupted write."""
+    if (target / "state.json").is_file():
+        return target
+    olds = sorted(target.parent.glob(f".{target.name}.old.*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in olds:
+        if (old / "state.json").is_file():
+            return old
+    raise FileNotFoundError(f"no complete snapshot at {target}")
