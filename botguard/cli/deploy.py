@@ -66,3 +66,10 @@ def _print(report: DeployReport, dry_run: bool) -> None:
             click.echo("WARNING: these rules would block humans or verified good bots:", err=True)
             for example in report.impact.examples:
                 click.echo(f"  WARNING: {example}", err=True)
+    if report.model_impact is not None:  # which clients an approved model rule hits (botguard candidates)
+        click.echo("of these, the model's rules alone (botguard candidates) would block:")
+        for row in report.model_impact.rows:
+            click.echo(f"  {row.group:<19} clients {row.blocked_clients}/{row.clients}, "
+                       f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
+        for example in report.model_impact.examples:
+            click.echo(f"  e.g. {example}")

@@ -28,7 +28,12 @@ from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
 from botguard.errors import InputError, Location, UsageError
 from botguard.judge.store import latest_scan
-from botguard.model.store import CandidateStore, with_model, without_stale_model
+from botguard.model.store import (
+    CandidateStore,
+    model_impact,
+    with_model,
+    without_stale_model,
+)
 from botguard.render import renderers
 from botguard.state import State
 
@@ -58,6 +63,7 @@ class DeployReport:
     outcomes: tuple[TargetOutcome, ...] = ()
     errors: tuple[str, ...] = ()
     impact: Impact | None = None
+    model_impact: Impact | None = None  # dry run: what the approved model rules alone would block
 
 
 def _load_scan(request: DeployRequest, state: State) -> dict[str, Any]:
@@ -116,7 +122,9 @@ def run_deploy(request: DeployRequest) -> DeployReport:
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request), model)
             outcomes = tuple(_dry(t, active) for t in targets)
-            return DeployReport(active, outcomes, impact=impact(scan.get("clients") or [], active))
+            clients = scan.get("clients") or []
+            return DeployReport(active, outcomes, impact=impact(clients, active),
+                                model_impact=model_impact(clients, model, settings.allowlist) if model else None)
         active = without_stale_model(record_decisions(state, fresh, request.now, settings.decide, settings.allowlist),
                                      model)  # fmt: skip
         outcomes, errors = [], []

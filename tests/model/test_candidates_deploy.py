@@ -66,6 +66,12 @@ def test_dry_run_shows_the_scanned_clients_the_model_rules_would_block(tmp_path:
     assert "crawlers            clients 4/4, requests 95/95" in r.stdout, r.output
     assert "humans              clients 0/2" in r.stdout and "verified good bots  clients 0/1" in r.stdout
     assert "WARNING" not in r.stderr and "novascrape" in r.stdout.lower()  # in the diff
+    model_part = r.stdout[r.stdout.index("the model's rules alone"):]
+    assert "crawlers            clients 3/4, requests 90/95" in model_part, r.output  # not Bytespider
+    assert "humans              clients 0/2" in model_part, r.output
+    assert [line.split()[2] for line in model_part.splitlines() if "e.g." in line] == [
+        "203.0.113.7", "203.0.113.8", "203.0.113.9"]  # fmt: skip
+    assert "model's rules alone" not in before.stdout  # nothing approved: no such section
     assert not list((tmp_path / "rules").iterdir())
     # a model rule that would hit a person is flagged by name before anything is deployed
     _propose(tmp_path / "s.db", candidate("ip24=198.51.100", "cidr", "198.51.100.0/24"))
