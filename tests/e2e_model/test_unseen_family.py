@@ -96,6 +96,9 @@ def test_unseen_family_is_learned_approved_deployed_and_blocked(site: Site) -> N
     dry = run_cli(*deploy, "--dry-run")
     assert dry.exit_code == 0 and "WARNING" not in dry.stderr, dry.output
     assert "humans              clients 0/" in dry.stdout and "verified good bots  clients 0/" in dry.stdout, dry.output
+    model_part = dry.stdout[dry.stdout.index("the model's rules alone"):]
+    examples = [line for line in model_part.splitlines() if "e.g." in line]
+    assert examples and all("NovaScrape/1.0" in line for line in examples), dry.output
 
     r = run_cli(*deploy)
     assert r.exit_code == 0 and "reloaded" in r.stdout, r.output
