@@ -18,6 +18,7 @@ from botguard.config import load_settings
 from botguard.decide import DecisionSet
 from botguard.logs import read_batches
 from botguard.model.store import CandidateStore
+from botguard.model.stream import StreamLearner
 from botguard.render import NginxRenderer
 from botguard.scan import RobotsSources, parse_robots_option
 from botguard.state import State
@@ -29,19 +30,10 @@ from tests.render.servers import running
 NEW_CLIENT = "127.0.0.5"  # an address the log never saw
 
 
-def _learner_class() -> Any:
-    try:
-        from botguard.model.stream import StreamLearner
-    except ImportError:  # the learner is built in parallel (issue 6); this test needs it
-        pytest.skip("botguard.model.stream.StreamLearner has not landed yet")
-    return StreamLearner
-
-
 def _learn(log: Path, robots: Path, db: Path) -> int:
     """Replay the log through the learner in time order; store its proposals. Returns how many."""
-    learner_class = _learner_class()
     with State(db) as state:
-        learner = learner_class.from_config(
+        learner = StreamLearner.from_config(
             load_settings(None), robots=RobotsSources(parse_robots_option([str(robots)], False)), state=state
         )
         for batch in read_batches([str(log)]):

@@ -7,7 +7,6 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import yaml
 
 from botguard.decide import DecisionSet
@@ -163,10 +162,6 @@ def test_hostile_candidate_tokens_pass_the_real_server_and_block(site: Site) -> 
 
 def test_auto_deploy_from_the_config_file_ships_proposed_candidates(tmp_path: Path) -> None:
     """`model: {auto_deploy: true}` in the YAML: proposed candidates deploy without review, rejected never."""
-    from botguard.config import Settings
-
-    if not hasattr(Settings(), "model"):  # the `model:` section is added with the learner (issue 6)
-        pytest.skip("botguard.config has no `model:` section yet")
     args = _setup(tmp_path, {"model": {"auto_deploy": True}})
     _propose(tmp_path / "s.db", candidate(value="NovaScrape"), candidate("ip24=203.0.113", "cidr", "203.0.113.0/24"),
              approve=False)  # fmt: skip
