@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import ExitStack
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from botguard.judge import ScanResult, judge_batches
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
+from botguard.model.clients import score_clients
 from botguard.robots import RobotsTxt
 from botguard.robots.fetch import scan_fetcher
 from botguard.robots.history import RobotsTimeline
@@ -113,6 +114,7 @@ class ScanRequest:
     save: bool = True
     dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
     identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
+    model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
 
 
 def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -> Iterator[Batch]:
@@ -120,6 +122,13 @@ def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -
         if progress is not None:
             progress(batch.stats.lines)
         yield batch
+
+
+def _with_model(result: ScanResult, settings: Settings) -> ScanResult:
+    """Score every judged client with the online model and raise the disguised ones that share a
+    signature with clients judged bad (botguard.model.clients); after the verdicts, before storing."""
+    outcome = score_clients(result.clients, settings)
+    return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
 
 
 def run_scan(
@@ -156,6 +165,8 @@ def run_scan(
             identify=identify,
         )
         result = replace(result, summary=replace(result.summary, robots=robots.describe()))
+        if request.model:
+            result = _with_model(result, request.settings)
         if state is not None:
             save_scan(state, result, list(request.paths))
     return result

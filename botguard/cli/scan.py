@@ -30,15 +30,17 @@ from botguard.scan import ScanRequest, parse_robots_option, run_scan
 @click.option("--no-save", is_flag=True, help="Do not store results in the state database.")
 @click.option("--no-dns", is_flag=True, help="Skip reverse-DNS checks (published IP ranges still apply).")
 @click.option("--no-identity", is_flag=True, help="Skip identity checks and ASN lookups entirely (no spoof verdicts).")
+@click.option("--no-model", is_flag=True, help="Per-client rules only: no model scores, no signature-based raises.")
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
     output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
-    state_path: str | None, no_save: bool, no_dns: bool, no_identity: bool,
+    state_path: str | None, no_save: bool, no_dns: bool, no_identity: bool, no_model: bool,
 ) -> int:  # fmt: skip
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
         log_format=log_format, state_path=state_path, save=not no_save, dns=not no_dns, identity=not no_identity,
+        model=not no_model,
     )  # fmt: skip
     with line_progress(enabled=sys.stderr.isatty()) as progress:
         result = run_scan(request, progress=progress)

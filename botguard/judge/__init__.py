@@ -96,8 +96,10 @@ def _client_frame(agg: Aggregator, settings: Settings, identify: Identify | None
         "robots_fetched_first", col("disallowed").alias("disallowed_requests"),
         col("honeypot").alias("honeypot_requests"), "compliance", "verified", "identity", "asn", "as_org",
         "country", "score", "verdict", "reasons", "first_seen", "last_seen",
-        col("evidence").fill_null(pl.lit([], CLIENT_SCHEMA["evidence"])), "robots_token",
-        col("judged").alias("judged_requests"), col("invalid").alias("invalid_requests"),
+        col("evidence").fill_null(pl.lit([], CLIENT_SCHEMA["evidence"])),
+        pl.lit(None, pl.Float64).alias("model_score"), "robots_token", col("judged").alias("judged_requests"),
+        col("invalid").alias("invalid_requests"),
+        "assets", "referers", "pages", "hosting", "allowlisted",
     ).cast(CLIENT_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
     return frame.sort(
         [_VERDICT_RANK, "score", "requests", "ip", "user_agent"], descending=[True, True, True, False, False]

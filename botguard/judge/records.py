@@ -67,6 +67,7 @@ class ClientVerdict:
     asn: int | None = None
     as_org: str | None = None
     country: str | None = None
+    model_score: float | None = None  # the online model's P(unwanted); None when the model did not run
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ClientVerdict:
@@ -113,13 +114,20 @@ CLIENT_SCHEMA: dict[str, pl.DataType] = {
             }
         )
     ),
+    "model_score": pl.Float64(),  # filled by the model step of the scan (botguard.model.clients)
     "robots_token": pl.String(),
     "judged_requests": pl.Int64(),
     "invalid_requests": pl.Int64(),
+    # What the online model reads besides the keys above (not part of the JSON contract).
+    "assets": pl.Int64(),
+    "referers": pl.Int64(),
+    "pages": pl.Int64(),
+    "hosting": pl.Boolean(),
+    "allowlisted": pl.String(),  # why the client is allowlisted, or null
 }
 
 #: The first columns of CLIENT_SCHEMA are the scan-JSON client keys.
-CLIENT_JSON_KEYS: tuple[str, ...] = tuple(CLIENT_SCHEMA)[: tuple(CLIENT_SCHEMA).index("evidence") + 1]
+CLIENT_JSON_KEYS: tuple[str, ...] = tuple(CLIENT_SCHEMA)[: tuple(CLIENT_SCHEMA).index("model_score") + 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,7 @@ class ScanSummary:
     first_seen: datetime | None
     last_seen: datetime | None
     robots: dict[str, str]  # host ("*" = every host) -> where its robots.txt came from
+    model: dict[str, Any] | None = None  # the model step's totals (clients scored, raised); None without it
 
 
 @dataclass(frozen=True, slots=True)

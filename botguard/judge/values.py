@@ -17,7 +17,7 @@ CRAWLER_KEYS = (
 )  # fmt: skip
 
 #: Keys of the summary in the scan JSON contract.
-SUMMARY_KEYS = ("lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots")
+SUMMARY_KEYS = ("lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots", "model")
 
 #: Timestamps in every report: ISO 8601, UTC, second resolution, with a Z.
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -20,11 +20,11 @@ CLIENT_KEYS = {
     "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
     "robots_fetched_first", "disallowed_requests", "honeypot_requests", "compliance", "verified",
     "identity", "asn", "as_org", "country", "score", "verdict", "reasons", "first_seen", "last_seen",
-    "evidence",
+    "evidence", "model_score",
 }  # fmt: skip
 CRAWLER_KEYS = {"name", "operator", "category", "clients", "ips", "requests", "disallowed_requests", "compliance",
                 "verdict", "asns"}  # fmt: skip
-SUMMARY_KEYS = {"lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots"}
+SUMMARY_KEYS = {"lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots", "model"}
 
 
 def base_args(site: dict[str, Path]) -> list[str]:
