@@ -72,6 +72,8 @@ class ModelSettings:
     strong_bad_lcb: float = 0.85
     raise_to: Literal["monitor", "block"] = "monitor"
     strong_raise_to: Literal["monitor", "block"] = "block"
+    # Signatures narrow enough to block on: a whole ASN (a cloud provider) is only ever monitored.
+    block_slots: tuple[str, ...] = ("ip24", "ip16", "ip6_48", "ua_tok")
     person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
     batch_size: int = 256
     max_examples_per_source: int = 1500  # beyond this a label source is sampled evenly in time
@@ -85,6 +87,8 @@ class ModelSettings:
         if section is None:
             return cls()
         values = {f.name: getattr(section, f.name) for f in fields(cls) if getattr(section, f.name, None) is not None}
+        if "block_slots" in values:
+            values["block_slots"] = tuple(values["block_slots"])
         return cls(**values)
 
 
@@ -293,16 +297,15 @@ def client_features(labels: pl.DataFrame) -> ClientFeatures:
 
 def _sample(labels: pl.DataFrame, cap: int) -> pl.DataFrame:
     """Labelled clients to train on: all of a label source's clients up to `cap`, else every k-th
-    in time order with weight k (a flood of easy negatives adds time, not knowledge)."""
-    labelled = labels.filter(col("label").is_not_null())
-    counts = labelled.group_by("label_source").len("n")
-    return (
-        labelled.join(counts, on="label_source")
-        .with_columns(every=pl.max_horizontal((col("n") + cap - 1) // max(cap, 1), pl.lit(1)))
-        .with_columns(nth=pl.int_range(pl.len()).over("label_source"))
-        .filter(col("nth") % col("every") == 0)
-        .sort("pos")
-    )
+    in time order with weight k (``every``): a flood of easy negatives adds time, not knowledge."""
+    labelled = labels.select("pos", "label", "label_source", "first_seen").filter(col("label").is_not_null())
+    parts = []
+    for part in labelled.partition_by("label_source", maintain_order=True):
+        every = max(1, -(-part.height // max(cap, 1)))
+        parts.append(part.gather_every(every).with_columns(every=pl.lit(every, pl.Int64)))
+    if not parts:
+        return labelled.with_columns(every=pl.lit(1, pl.Int64))
+    return pl.concat(parts).sort("pos")
 
 
 def _weights(sample: pl.DataFrame, max_share: float) -> np.ndarray:
@@ -359,27 +362,22 @@ def train(features: ClientFeatures, labels: pl.DataFrame, model: ModelSettings) 
     return learner, pl.DataFrame({"pos": positions, "pre_score": pre})
 
 
-def _weight_map(learner: OnlineLR) -> dict[str, float]:
-    table = learner.table
-    rows = np.fromiter(table.index.values(), dtype=np.int64, count=len(table.index))
-    return dict(zip(table.index, table.w[rows].tolist(), strict=True))
-
-
 def score_all(features: ClientFeatures, learner: OnlineLR) -> pl.DataFrame:
     """P(unwanted) of every client from the final weights on all its features (pos, final_score):
     the bias plus the sum of its known keys' weights, exactly OnlineLR.predict_proba_many with
     binary features, but column-wise (UA tokens summed once per distinct user agent)."""
-    weights = _weight_map(learner)
-    bias = weights.get(BIAS, 0.0)
-    ua_part = features.uas.select(
-        "user_agent",
-        ua_w=col("ua_tok").list.eval(pl.element().replace_strict(weights, default=0.0, return_dtype=pl.Float64))
-        .list.sum(),
-    )
-    parts = [col(slot).replace_strict(weights, default=0.0, return_dtype=pl.Float64).fill_null(0.0)
-             for slot in features.slots]  # fmt: skip
+    table = learner.table
+    keys = pl.Series(list(table.index), dtype=pl.String)
+    rows = np.fromiter(table.index.values(), dtype=np.int64, count=len(table.index))
+    weights = pl.Series(table.w[rows], dtype=pl.Float64)
+    bias = float(table.w[table.index[BIAS]]) if BIAS in table.index else 0.0
+
+    def weight(expr: pl.Expr) -> pl.Expr:
+        return expr.replace_strict(keys, weights, default=0.0, return_dtype=pl.Float64).fill_null(0.0)
+
+    ua_part = features.uas.select("user_agent", ua_w=col("ua_tok").list.eval(weight(pl.element())).list.sum())
     wide = features.wide.join(ua_part, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
-    z = wide.select("pos", z=pl.sum_horizontal(*parts, col("ua_w").fill_null(0.0)) + bias)
+    z = wide.select("pos", z=pl.sum_horizontal(*[weight(col(slot)) for slot in features.slots], col("ua_w")) + bias)
     return z.select("pos", final_score=1.0 / (1.0 + (-col("z").clip(-35.0, 35.0)).exp()))
 
 
@@ -445,6 +443,7 @@ def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: Model
     strong = (
         qualifies & (col("ips") >= model.strong_ips) & (col("bad") >= model.strong_bad)
         & (col("lcb") >= model.strong_bad_lcb)
+        & col("key").str.extract(r"^([a-z0-9_]+)=").is_in(list(model.block_slots))
     )  # fmt: skip
     level = pl.when(strong).then(pl.lit("strong")).when(qualifies).then(pl.lit("monitor"))
     return stats.with_columns(level=level).filter(col("level").is_not_null()).sort("key")
@@ -488,8 +487,9 @@ class ModelOutcome:
 
 
 def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ModelSettings) -> pl.DataFrame:
-    """Raise the clients whose score and best signature qualify; the model's reason goes last."""
-    joined = scored.join(best, on="pos", how="left")
+    """(row, model_score, verdict, reason, raised) for every client: the raised ones get a
+    harsher verdict and the model's reason (null reason for the others)."""
+    joined = scored.select("row", "pos", "verdict", "model_score").join(best, on="pos", how="left")
     target = pl.when(col("strong").fill_null(False)).then(pl.lit(model.strong_raise_to)).otherwise(
         pl.lit(model.raise_to)
     )
@@ -498,37 +498,55 @@ def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ModelSetting
         & (col("model_score") >= model.min_score)
         & (target.replace_strict(VERDICT_ORDER, return_dtype=pl.Int8)
            > col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.Int8))
-    )  # fmt: skip
+    ).fill_null(False)  # fmt: skip
     reason = pl.format(
         "model: shares {} with {} clients judged bad ({} IPs; score {})",
         col("key"), col("bad"), col("ips"), col("model_score").round(2),
     )  # fmt: skip
-    return joined.with_columns(
-        raised=raise_it.fill_null(False),
+    return joined.select(
+        "row",
+        "model_score",
+        raised=raise_it,
         verdict=pl.when(raise_it).then(target).otherwise(col("verdict")),
-        reasons=pl.when(raise_it).then(pl.concat_list(col("reasons"), reason)).otherwise(col("reasons")),
+        reason=pl.when(raise_it).then(reason),
     )
+
+
+#: Columns of the clients frame the model step reads (the rest is carried through untouched).
+_READS = (
+    "ip", "user_agent", "crawler", "category", "requests", "robots_fetched", "robots_fetched_first",
+    "disallowed_requests", "honeypot_requests", "verified", "identity", "asn", "country", "verdict", "first_seen",
+    "last_seen", "judged_requests", "invalid_requests", "assets", "referers", "hosting", "allowlisted",
+)  # fmt: skip
 
 
 def score_clients(clients: pl.DataFrame, settings: Any, model: ModelSettings | None = None) -> ModelOutcome:
     """The whole model step on a judged clients frame (CLIENT_SCHEMA), in the judge's order."""
     model = model or ModelSettings.from_settings(settings)
-    columns = clients.columns
     if clients.height == 0:
         return ModelOutcome(clients, _summary(0, 0, {}, 0))
-    ordered = clients.with_row_index("row").sort(["first_seen", "ip", "user_agent", "row"])
+    ordered = clients.select(_READS).with_row_index("row").sort(["first_seen", "ip", "user_agent", "row"])
     labels = weak_labels(ordered, settings, model).with_row_index("pos")
     features = client_features(labels)
     learner, pre = train(features, labels, model)
     scores = score_all(features, learner).join(pre, on="pos", how="left").select(
         "pos", model_score=pl.coalesce("pre_score", "final_score").round(4)
     )
-    scored = labels.drop("model_score").join(scores, on="pos", how="left")
+    scored = labels.select("row", "pos", "verdict").join(scores, on="pos", how="left")
     stats = signature_stats(features, labels, model)
-    raised = raise_verdicts(scored, _best_signature(features, labels, stats), model)
+    raised = raise_verdicts(scored, _best_signature(features, labels, stats), model).sort("row")
     counts = dict(raised.filter(col("raised")).get_column("verdict").value_counts().iter_rows())
     summary = _summary(labels.height, pre.height, counts, stats.height)
-    return ModelOutcome(_judge_order(raised.select(columns)), summary)
+    if not summary["raised"]:
+        return ModelOutcome(clients.with_columns(model_score=raised.get_column("model_score")), summary)
+    updated = clients.with_columns(
+        model_score=raised.get_column("model_score"),
+        verdict=raised.get_column("verdict"),
+        reasons=pl.when(raised.get_column("raised"))
+        .then(pl.concat_list(col("reasons"), pl.lit(raised.get_column("reason"))))
+        .otherwise(col("reasons")),
+    )
+    return ModelOutcome(_judge_order(updated), summary)
 
 
 def _judge_order(clients: pl.DataFrame) -> pl.DataFrame:
