@@ -95,13 +95,14 @@ def test_declared_clients_get_an_expected_verdict(result: dict, truth: dict) -> 
 
 
 def test_most_disguised_scrapers_are_caught(result: dict, truth: dict) -> None:
-    """Browser UAs from hosting ranges with no assets are mostly monitored or blocked. Operators that
+    """Browser UAs from hosting ranges with no assets are monitored or blocked. Operators that
     rotate to a new IP on every request leave clients of one or two page hits, which no per-client
-    rule can tell from a person; this floor is what per-client judgement reaches today."""
+    rule can tell from a person (per-client rules catch 105 of 138 here); the scan's model step
+    catches them by the /24, /16 or UA tokens they share with clients judged bad (135 of 138)."""
     clients = by_client(result)
     verdicts = Counter(clients[(c["ip"], c["user_agent"])]["verdict"]
                        for c in truth["clients"] if c["class"] == "disguised_scraper")
-    assert verdicts["monitor"] + verdicts["block"] >= 0.7 * sum(verdicts.values()), verdicts
+    assert verdicts["monitor"] + verdicts["block"] >= 0.95 * sum(verdicts.values()), verdicts
 
 
 def test_crawler_rollups_match_truth(result: dict, truth: dict) -> None:
