@@ -23,8 +23,8 @@ from botguard.model.store import (
     STATUSES,
     CandidateStore,
     StoredCandidate,
+    candidate_policy,
     deployment,
-    model_settings,
     reason_of,
 )
 from botguard.report._safe import printable
@@ -95,7 +95,7 @@ def _review(verb: str, signatures: tuple[str, ...], config_path: str | None, sta
 
 def _row(stored: StoredCandidate, settings: Any, now: datetime) -> dict[str, Any]:
     """One candidate as plain values (the JSON contract; the table and CSV show a subset)."""
-    c, conf = stored.candidate, model_settings(settings)
+    c, conf = stored.candidate, candidate_policy(settings)
     deployed, why = deployment(stored, conf, now)
     return {
         "signature": c.signature, "status": stored.status, "deployed": deployed, "why": why,

@@ -34,8 +34,9 @@ if TYPE_CHECKING:  # botguard.deploy imports this module: its records only for a
     from botguard.deploy.records import Impact
 
 __all__ = [
-    "DDL", "DEFAULT_CANDIDATE_TTL", "STATUSES", "CandidateError", "CandidateStore", "ModelSettings",
-    "StoredCandidate", "deployment", "model_impact", "model_settings", "reason_of", "unsafe_reason", "with_model", "without_stale_model",
+    "DDL", "DEFAULT_CANDIDATE_TTL", "STATUSES", "CandidateError", "CandidatePolicy", "CandidateStore",
+    "StoredCandidate", "candidate_policy", "deployment", "model_impact", "reason_of", "unsafe_reason", "with_model",
+    "without_stale_model",
 ]  # fmt: skip
 
 Status = Literal["proposed", "approved", "rejected"]
@@ -112,17 +113,18 @@ class StoredCandidate:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelSettings:
-    """The two ``model:`` settings this module reads (defaults until config.py has the section)."""
+class CandidatePolicy:
+    """The two ``model:`` settings deploying candidates reads (``candidate_ttl`` defaults to a day
+    until config.py's ``model:`` section carries it)."""
 
     auto_deploy: bool = False
     candidate_ttl: float = DEFAULT_CANDIDATE_TTL
 
 
-def model_settings(settings: Any) -> ModelSettings:
+def candidate_policy(settings: Any) -> CandidatePolicy:
     """``settings.model.auto_deploy`` / ``candidate_ttl`` when configured, else the safe defaults."""
     model = getattr(settings, "model", None)
-    return ModelSettings(
+    return CandidatePolicy(
         auto_deploy=bool(getattr(model, "auto_deploy", False)),
         candidate_ttl=float(getattr(model, "candidate_ttl", DEFAULT_CANDIDATE_TTL)),
     )
@@ -152,7 +154,7 @@ def unsafe_reason(candidate: RuleCandidate) -> str | None:
     return f"unknown match kind {kind!r}"
 
 
-def deployment(stored: StoredCandidate, conf: ModelSettings, now: datetime) -> tuple[bool, str]:
+def deployment(stored: StoredCandidate, conf: CandidatePolicy, now: datetime) -> tuple[bool, str]:
     """Whether deploy-rules enforces this candidate now, and why (or why not) in a few words."""
     problem = unsafe_reason(stored.candidate)
     if stored.status == "rejected":
@@ -241,7 +243,7 @@ class CandidateStore:
         """Rules for deploy-rules: approved candidates (all proposed ones too with auto_deploy)
         that fired within ``candidate_ttl``, are safe to enforce and not covered by the allowlist."""
         now = now or datetime.now(UTC)
-        conf = model_settings(settings)
+        conf = candidate_policy(settings)
         allowlist = getattr(settings, "allowlist", None)
         out = []
         for stored in self.list():
