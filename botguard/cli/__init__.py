@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "deploy-rules": "botguard.cli.deploy",
     "cloudflare": "botguard.cli.cloudflare",
     "candidates": "botguard.cli.candidates",
+    "watch": "botguard.cli.watch",
 }
 
 

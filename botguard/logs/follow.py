@@ -31,12 +31,13 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from botguard.errors import InputError
 from botguard.logs import _detect, _parse_block
 from botguard.logs._malformed import MAX_LINE_BYTES
+from botguard.logs.readers import _rotation_key, order_paths
 from botguard.logs.formats import FORMATS, LogFormat, resolve_format
 from botguard.logs.records import Batch, ParseStats
 from botguard.state import State
@@ -119,6 +120,7 @@ class _Handle:
     retired: bool = False
     skipping: bool = False  # inside an over-long line: drop bytes up to the next newline
     changed_at: float = field(default_factory=time.time)
+    name: str = ""  # where a rotated file was found (its name when reopened after a restart)
 
 
 def is_compressed_name(path: str) -> bool:
@@ -181,15 +183,20 @@ class LogFollower:
         """
         for path in self.paths:
             self._check_live(path)
-            for handle in list(self._retired[path]):
-                yield from self._read(path, handle)
-                if self._clock() - handle.changed_at >= self._retire_after:  # quiet: its writer moved on
-                    yield from self._read(path, handle, final=True)
-                    self._let_go(path, handle)
+            yield from self._read_retired(path)
             live = self._live.get(path)
-            if live is not None:
-                yield from self._read(path, live)
-                self._check_truncated_after_read(path, live)
+            while live is not None:
+                if self._check_truncated(path, live):
+                    yield from self._read_retired(path)  # the copy's unread lines come first
+                if (yield from self._read(path, live)):
+                    break
+
+    def _read_retired(self, path: str) -> Iterator[Chunk]:
+        for handle in list(self._retired[path]):
+            yield from self._read(path, handle)
+            if self._clock() - handle.changed_at >= self._retire_after:  # quiet: its writer moved on
+                yield from self._read(path, handle, final=True)
+                self._let_go(path, handle)
 
     def drain(self) -> Iterator[Chunk]:
         """Like :meth:`poll`, and let go of rotated files now (``--once``: nobody waits)."""
@@ -260,10 +267,12 @@ class LogFollower:
 
     # ------------------------------------------------------------------ reading
 
-    def _read(self, path: str, handle: _Handle, *, final: bool = False) -> Iterator[Chunk]:
+    def _read(self, path: str, handle: _Handle, *, final: bool = False) -> Generator[Chunk, None, bool]:
         """Whole lines from the handle's cursor to the end of the file, in chunks.
 
         ``final``: the file will not be read again, so a last line without newline counts.
+        Returns False when the live file turned out truncated or replaced under the read
+        (its first bytes changed): the data read is not handed out, the caller checks again.
         """
         while True:
             start = handle.cursor.offset
@@ -273,22 +282,24 @@ class LogFollower:
                 if len(data) == wanted and b"\n" not in data and wanted <= MAX_LINE_BYTES:
                     wanted = MAX_LINE_BYTES + 2  # one line longer than a chunk: read all of it
                     data = os.pread(handle.fd, wanted, start)
+                if data and not handle.retired and not _head_matches(handle.fd, handle.cursor):
+                    return False  # copytruncate between our check and this read: data is not ours
             except OSError as exc:  # e.g. EIO on a vanished network share: stop reading this file
                 self.events.append(f"{path}: read error ({exc.strerror})")
-                return
+                return True
             if not data:
-                return
+                return True
             at_end = len(data) < wanted
             consumed, lines = self._cut(handle, data, final=final and at_end)
             if consumed == 0:
-                return  # only a partial line: wait for its newline
+                return True  # only a partial line: wait for its newline
             handle.changed_at = self._clock()
             first = handle.cursor.line_no + 1
             handle.cursor = self._advance(handle, consumed, lines.count(b"\n"))
             if lines:
                 yield Chunk(path, lines, first, handle.cursor, rotated=handle.retired)
             if at_end:
-                return
+                return True
 
     def take_events(self) -> list[str]:
         """Rotations, truncations and read errors noticed since the last call (for a log line)."""
@@ -330,7 +341,7 @@ class LogFollower:
     # ------------------------------------------------------------------ rotation
 
     def _check_live(self, path: str) -> None:
-        """Notice rename rotation, a vanished file, a new file, or a truncation."""
+        """Notice rename rotation, a vanished file, or a new file (truncation: at each read)."""
         live = self._live.get(path)
         info = _stat(path)
         if info is not None and not stat.S_ISREG(info.st_mode):
@@ -344,39 +355,36 @@ class LogFollower:
             live = None
         if live is None and info is not None:
             self._open_live(path, info)
-        elif live is not None:
-            self._check_truncated(path, live)
 
     def _open_live(self, path: str, info: os.stat_result) -> None:
         fd = _open(path)
         if fd is None:
             return
-        cursor = Cursor(path, info.st_dev, info.st_ino)
+        cursor = _with_head(fd, Cursor(path, info.st_dev, info.st_ino))
         if self._from_end and path not in self._known:
             cursor = _at_end(fd, cursor, info.st_size)
         self._known.add(path)
         self._live[path] = _Handle(fd, cursor, changed_at=self._clock())
 
-    def _check_truncated(self, path: str, live: _Handle) -> None:
+    def _check_truncated(self, path: str, live: _Handle) -> bool:
         """copytruncate: shorter than our offset, or other first bytes -> restart at 0.
 
         The lines we had not read yet are in the copy, which is read first from our offset.
+        Returns whether the file was truncated.
         """
         cursor = live.cursor
         size = os.fstat(live.fd).st_size
         if size >= cursor.offset and _head_matches(live.fd, cursor):
-            return
+            return False
         self.events.append(f"{path}: truncated (copytruncate)")
         copy = self._find_rotated(path, cursor, by_inode=False)
         if copy is not None:
             self._retired[path].append(copy)
-        live.cursor = Cursor(path, cursor.device, cursor.inode)
+        elif cursor.offset:
+            self.events.append(f"{path}: no uncompressed copy of the truncated file found; its unread lines are lost")
+        live.cursor = _with_head(live.fd, Cursor(path, cursor.device, cursor.inode))
         live.skipping = False
-
-    def _check_truncated_after_read(self, path: str, live: _Handle) -> None:
-        """A truncation during the read would leave us past the end: catch it at once."""
-        if os.fstat(live.fd).st_size < live.cursor.offset:
-            self._check_truncated(path, live)
+        return True
 
     def _let_go(self, path: str, handle: _Handle) -> None:
         self._retired[path].remove(handle)
@@ -427,7 +435,7 @@ class LogFollower:
         moved = replace(cursor, device=info.st_dev, inode=info.st_ino)
         if moved.key != cursor.key:  # a copy: its cursor is new, the old one is done with
             self._forget.append(cursor.key)
-        return _Handle(fd, moved, retired=True, changed_at=self._clock())
+        return _Handle(fd, moved, retired=True, changed_at=self._clock(), name=name)
 
     # ------------------------------------------------------------------ restart
 
@@ -455,8 +463,45 @@ class LogFollower:
                     self._forget.append(cursor.key)
                 else:
                     self._retired[path].append(handle)
+            if here is not None and not live and self._retired[path]:
+                self._retired[path].extend(self._unseen_rotations(path, self._retired[path]))
             if live:
                 self._resume_live(path, live[0])
+
+    def _unseen_rotations(self, path: str, found: list[_Handle]) -> list[_Handle]:
+        """Files rotated after ours while we were down (rotated twice): read whole, oldest first.
+
+        Our last file was found under a rotated name and the live file is one we never saw, so
+        every uncompressed rotation newer than ours (``access.log.1`` when ours is now ``.2``)
+        holds lines nobody read yet.
+        """
+        directory, base = os.path.split(path)
+        try:
+            names = [e.path for e in os.scandir(directory or ".") if e.name.startswith(base) and e.name != base]
+        except OSError:
+            return []
+        ordered = [name for name in order_paths(names) if _rotation_key(name)[0] == path]  # access.log.N, -DATE
+        ours = {handle.name for handle in found}
+        newest = max((i for i, name in enumerate(ordered) if name in ours), default=None)
+        if newest is None:
+            return []
+        known = {(h.cursor.device, h.cursor.inode) for h in found}
+        out = []
+        for name in ordered[newest + 1 :]:
+            info = _stat(name)
+            if info is None or not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in known:
+                continue
+            fd = None if is_compressed_name(name) else _open(name)
+            if fd is not None and _compressed(fd):
+                os.close(fd)
+                fd = None
+            if fd is None:
+                self.events.append(f"{path}: {name} was rotated and compressed while stopped; its lines are skipped")
+                continue
+            self.events.append(f"{path}: reading {name}, rotated while stopped")
+            cursor = _with_head(fd, Cursor(path, info.st_dev, info.st_ino))
+            out.append(_Handle(fd, cursor, retired=True, changed_at=self._clock(), name=name))
+        return out
 
     def _resume_live(self, path: str, cursor: Cursor) -> None:
         fd = _open(path)
@@ -529,6 +574,16 @@ def _head_matches(fd: int, cursor: Cursor) -> bool:
         return True
     head = os.pread(fd, cursor.head_len, 0)
     return len(head) == cursor.head_len and _hash(head) == cursor.head_hash
+
+
+def _with_head(fd: int, cursor: Cursor) -> Cursor:
+    """``cursor`` recognising the file by its current first bytes, before anything is read.
+
+    Why at once: a file opened at 0 and truncated before our first read would otherwise look
+    unchanged, and the lines it held (now only in the copy) would be skipped.
+    """
+    head = os.pread(fd, HEAD_BYTES, 0)
+    return replace(cursor, head_hash=_hash(head) if head else "", head_len=len(head))
 
 
 def _compressed(fd: int) -> bool:

@@ -226,3 +226,23 @@ def test_from_end_skips_existing_lines_once(tmp_path: Path, log: Path) -> None:
     write(log, "next")
     with State(db) as state, LogFollower([str(log)], state=state, from_end=True) as follower:
         assert seen(follower) == ["half-line", "next"]
+
+
+def test_rotated_twice_while_stopped(tmp_path: Path, log: Path) -> None:
+    """Ours became access.log.2 and a file we never saw became access.log.1 (renamed, or copied
+    and truncated): the rest of ours, then all of .1, then the live file."""
+    db = tmp_path / "state.db"
+    write(log, "1")
+    with State(db) as state, LogFollower([str(log)], state=state) as follower:
+        assert seen(follower) == ["1"]
+    write(log, "2")
+    os.rename(log, f"{log}.1")
+    write(log, "3")
+    os.rename(f"{log}.1", f"{log}.2")
+    shutil.copyfile(log, f"{log}.1")
+    os.truncate(log, 0)
+    write(log, "4")
+    with gzip.open(f"{log}.3.gz", "wb") as handle:  # older and compressed: never read
+        handle.write(b"0\n")
+    with State(db) as state, LogFollower([str(log)], state=state) as follower:
+        assert seen(follower, drain=True) == ["2", "3", "4"]
