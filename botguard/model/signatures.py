@@ -11,7 +11,8 @@ and nobody good is behind it:
 - the Wilson lower bound of its share of high-scoring requests (p > threshold) over its recent
   requests is at least ``lcb`` (recent: counts decay with a half-life of ``window`` requests,
   so a family's first requests, scored before the model knew it, fade out);
-- no request from a verified good bot ever, human-labelled requests under ``max_human_share``;
+- no request from a verified good bot ever; human-like requests (from clients labelled human, or
+  unlabelled browsers loading page assets) under ``max_human_share``;
 - not allowlisted (config allowlist user agents / networks), not inside a published crawler range;
 - the match is safe: a UA token goes through :func:`botguard.decide._safety.safe_ua_token` (never
   a token of a browser or good-bot agent such as "mozilla", "chrome", "safari"), and must occur in
@@ -25,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,25 +65,12 @@ class CandidateRules:
     min_ips: int = 3
     min_requests_single_net: int = 500
     max_human_share: float = 0.001
-    window: float = 256.0  # half-life, in the key's own requests, of the high-score share
+    window: float = 100.0  # half-life, in the key's own requests, of the high-score share
     ttl: float = 86400.0  # seconds without a request after which a key's stats are dropped
     max_ips: int = 64  # distinct IPs remembered per key (enough to tell "at least min_ips")
     samples: int = 8  # recent requests kept per key for the explanation
     allow_agents: tuple[str, ...] = ()  # lower-cased allowlisted UA substrings
     allow_networks: tuple[IPNetwork, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SigEvent:
-    """One scored request as the signature book sees it."""
-
-    keys: tuple[str, ...]
-    ip: str
-    net: str  # the IP's /24 (IPv4) or /48 (IPv6), for the single-network rule
-    user_agent: str
-    score: float
-    label: str | None  # weak-label source of the request's actor (None: unlabelled)
-    x: Mapping[str, float]  # its features (kept for a few recent requests: explanations)
 
 
 @dataclass(slots=True)
@@ -98,7 +86,7 @@ class SignatureStats:
     ips: set[str] = field(default_factory=set)
     nets: set[str] = field(default_factory=set)
     verified: int = 0
-    human: int = 0
+    human: int = 0  # human-like requests (see add)
     labels: dict[str, int] = field(default_factory=dict)
     agents: set[str] = field(default_factory=set)
     samples: deque[Mapping[str, float]] = field(default_factory=lambda: deque(maxlen=8))
@@ -120,6 +108,40 @@ class SignatureStats:
         return stats
 
 
+@dataclass(slots=True)
+class _Acc:
+    """One micro-batch's counts for a group of requests sharing signature keys."""
+
+    keys: tuple[str, ...]
+    n: int = 0
+    high: int = 0
+    psum: float = 0.0
+    ips: set[str] = field(default_factory=set)
+    nets: set[str] = field(default_factory=set)
+    labels: dict[str, int] = field(default_factory=dict)
+    agents: set[str] = field(default_factory=set)
+    x: Mapping[str, float] | None = None
+    human: int = 0
+
+    def copy(self) -> "_Acc":
+        return _Acc(self.keys, self.n, self.high, self.psum, set(self.ips), set(self.nets), dict(self.labels),
+                    set(self.agents), self.x, self.human)
+
+    def merge(self, other: "_Acc", max_ips: int) -> None:
+        self.n += other.n
+        self.high += other.high
+        self.psum += other.psum
+        self.human += other.human
+        if len(self.ips) < max_ips:
+            self.ips |= other.ips
+            self.nets |= other.nets
+        for source, count in other.labels.items():
+            self.labels[source] = self.labels.get(source, 0) + count
+        if len(self.agents) < 8:
+            self.agents |= other.agents
+        self.x = other.x
+
+
 _SCALARS = ("first_seen", "last_seen", "requests", "recent_n", "recent_high", "recent_p", "verified", "human",
             "proposed_at", "requests_to_candidate")
 
@@ -136,61 +158,79 @@ class SignatureBook:
     def __len__(self) -> int:
         return len(self.stats)
 
-    def add(self, events: Iterable[SigEvent], now: float, weight: Callable[[str], float] | None = None) -> list[str]:
-        """Fold one micro-batch into the stats; mark keys that qualify for the first time.
+    def add(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
+            xs: Sequence[Mapping[str, float]], now: float, weight: Callable[[str], float] | None = None) -> list[str]:
+        """Fold one micro-batch into the stats; return the keys that first qualified in it.
 
-        Returns the keys that first qualified in this batch (their ``proposed_at`` and
-        ``requests_to_candidate`` are set now: the count includes every request so far, honestly).
+        ``events[i]`` is (signature keys, ip, net, user agent, label source or None, human-like) of a
+        request scored ``scores[i]`` with features ``xs[i]``; human-like: its client is labelled
+        human, or is an unlabelled browser loading page assets (a person not yet labelled). Requests are grouped by their key tuple first
+        (an actor's requests share one), then each group updates its keys once. A key that
+        qualifies gets ``proposed_at`` = now and ``requests_to_candidate`` = all its requests so
+        far (honest: counted when the batch that made it qualify is folded in).
         """
-        rules, high_at = self.rules, self.rules.threshold
-        batch: dict[str, list[Any]] = {}
-        for ev in events:
-            high = ev.score > high_at
-            for key in ev.keys:
-                acc = batch.get(key)
+        groups = self._group(events, scores, xs)
+        per_key: dict[str, _Acc] = {}
+        for group in groups.values():
+            for key in group.keys:
+                acc = per_key.get(key)
                 if acc is None:
-                    acc = batch[key] = [0, 0, 0.0, set(), set(), 0, 0, {}, set(), None, ev.x]
-                acc[0] += 1
-                acc[1] += high
-                acc[2] += ev.score
-                if len(acc[3]) < rules.max_ips:
-                    acc[3].add(ev.ip)
-                    acc[4].add(ev.net)
-                if ev.label is not None:
-                    if ev.label == "verified":
-                        acc[5] += 1
-                    elif ev.label == "human":
-                        acc[6] += 1
-                    acc[7][ev.label] = acc[7].get(ev.label, 0) + 1
-                if len(acc[8]) < 4:
-                    acc[8].add(ev.user_agent)
-                acc[10] = ev.x
+                    per_key[key] = group.copy()
+                else:
+                    acc.merge(group, self.rules.max_ips)
         fresh = []
-        for key, (n, high, psum, ips, nets, verified, human, labels, agents, _, x) in batch.items():
+        for key, acc in per_key.items():
             stats = self.stats.get(key)
             if stats is None:
-                stats = self.stats[key] = SignatureStats(now, now, samples=deque(maxlen=rules.samples))
-            decay = self._decay ** n
-            stats.recent_n = stats.recent_n * decay + n
-            stats.recent_high = stats.recent_high * decay + high
-            stats.recent_p = stats.recent_p * decay + psum
-            stats.requests += n
-            stats.last_seen = now
-            if len(stats.ips) < rules.max_ips:
-                stats.ips.update(ips)
-            if len(stats.nets) < 8:
-                stats.nets.update(nets)
-            stats.verified += verified
-            stats.human += human
-            for source, count in labels.items():
-                stats.labels[source] = stats.labels.get(source, 0) + count
-            if len(stats.agents) < 8:
-                stats.agents.update(agents)
-            stats.samples.append(x)
+                stats = self.stats[key] = SignatureStats(now, now, samples=deque(maxlen=self.rules.samples))
+            self._fold(stats, acc, now)
             if stats.proposed_at is None and self.qualifies(key, stats, weight):
                 stats.proposed_at, stats.requests_to_candidate = now, stats.requests
                 fresh.append(key)
         return fresh
+
+    def _group(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
+               xs: Sequence[Mapping[str, float]]) -> dict[int, "_Acc"]:
+        high_at, max_ips = self.rules.threshold, self.rules.max_ips
+        groups: dict[int, _Acc] = {}
+        for (keys, ip, net, ua, label, humanlike), score, x in zip(events, scores, xs):
+            acc = groups.get(id(keys))
+            if acc is None:
+                acc = groups[id(keys)] = _Acc(keys)
+            acc.n += 1
+            acc.high += score > high_at
+            acc.psum += score
+            if len(acc.ips) < max_ips:
+                acc.ips.add(ip)
+                acc.nets.add(net)
+            if label is not None:
+                acc.labels[label] = acc.labels.get(label, 0) + 1
+            acc.human += humanlike
+            if len(acc.agents) < 4:
+                acc.agents.add(ua)
+            acc.x = x
+        return groups
+
+    def _fold(self, stats: SignatureStats, acc: "_Acc", now: float) -> None:
+        rules = self.rules
+        decay = self._decay ** acc.n
+        stats.recent_n = stats.recent_n * decay + acc.n
+        stats.recent_high = stats.recent_high * decay + acc.high
+        stats.recent_p = stats.recent_p * decay + acc.psum
+        stats.requests += acc.n
+        stats.last_seen = now
+        if len(stats.ips) < rules.max_ips:
+            stats.ips.update(acc.ips)
+        if len(stats.nets) < 8:
+            stats.nets.update(acc.nets)
+        stats.verified += acc.labels.get("verified", 0)
+        stats.human += acc.human
+        for source, count in acc.labels.items():
+            stats.labels[source] = stats.labels.get(source, 0) + count
+        if len(stats.agents) < 8:
+            stats.agents.update(acc.agents)
+        if acc.x is not None:
+            stats.samples.append(acc.x)
 
     # -- qualification ---------------------------------------------------------------------
     def qualifies(self, key: str, stats: SignatureStats, weight: Callable[[str], float] | None = None) -> bool:

@@ -42,11 +42,11 @@ from botguard.identity.ranges import PublishedRanges
 from botguard.identity.setup import asn_source, updated_ranges_dir
 from botguard.judge.aggregate import Aggregator
 from botguard.judge._columns import ASSET_RE, ROBOTS_RE
-from botguard.model.features import PATH_SLOTS, FeatureExtractor, ip_prefixes
+from botguard.model.features import FeatureExtractor, ip_prefixes, log2_bucket
 from botguard.model.labels import BROWSER, MASKS, Evidence, Label, Labeler, identity_of
 from botguard.model.learner import OnlineLR
 from botguard.model.records import LearnerConfig, RuleCandidate, SlotPolicy
-from botguard.model.signatures import CandidateRules, SigEvent, SignatureBook
+from botguard.model.signatures import CandidateRules, SignatureBook
 from botguard.model.table import ParamTable
 from botguard.robots.history import RobotsTimeline
 from botguard.state import State
@@ -64,7 +64,10 @@ DEFAULT_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({
     "ua_fam_x_host": SlotPolicy(ttl=3 * 86400.0),
 })
 SNAPSHOT_VERSION = 1
+#: A request's feature keys in four parts: UA, network, path, the rest (behaviour, method, crosses).
+Parts = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 _MEMO_LIMIT = 100_000
+_PAGE, _ASSET, _HONEYPOT, _OTHER = range(4)  # what a request was, for its actor's evidence
 _COLUMNS = ("ip", "time", "method", "target", "valid_request", "status", "referer", "user_agent", "host")
 
 
@@ -72,7 +75,8 @@ _COLUMNS = ("ip", "time", "method", "target", "valid_request", "status", "refere
 class StreamSettings:
     """Knobs of the stream loop; :meth:`from_settings` fills them from config `model:`."""
 
-    batch_size: int = 1024
+    batch_size: int = 1024  # requests per micro-batch at most
+    batch_seconds: float = 5.0  # stream seconds a micro-batch spans at most (quiet sites learn as often)
     delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
     snapshot_every: float = 900.0
     join_window: float = 1800.0  # seconds an unlabelled event waits for its actor's label
@@ -107,9 +111,20 @@ class Actor:
     evidence: Evidence
     robots_first: bool | None = None  # fetched robots.txt before its first page (None: no page yet)
     label: Label | None = None
-    pending: list[tuple[dict[str, float], float]] = field(default_factory=list)
+    pending: list[tuple[Parts, float]] = field(default_factory=list)
     minute: int = -1
     trained_this_minute: int = 0
+    ctx: "_ActorCtx | None" = None  # derived from (ip, user agent); rebuilt after a restore
+
+
+@dataclass(frozen=True, slots=True)
+class _ActorCtx:
+    """What never changes for an actor: its UA and network feature keys, its signature keys."""
+
+    ua_keys: tuple[str, ...]
+    ip_keys: tuple[str, ...]
+    sig_keys: tuple[str, ...]
+    family: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +134,7 @@ class _UaInfo:
     token: str  # robots.txt agent token (judge's rule)
     sig_keys: tuple[str, ...]  # its UA signature keys (safe tokens only)
     family: str
+    ua_keys: tuple[str, ...]  # its UA feature keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +145,7 @@ class _IpInfo:
     net_key: str  # "ip24=..." / "ip6_48=..."
     actor_ip: str  # the IP, or its /64 for IPv6
     network: Any  # AsnInfo for the identity decision
+    ip_keys: tuple[str, ...]  # its network feature keys
 
 
 @dataclass(slots=True)
@@ -168,6 +185,8 @@ class StreamLearner:
         self._ip: dict[str, _IpInfo] = {}
         self._identity: dict[tuple[str, str], str] = {}
         self._robots_memo: dict[tuple[str | None, int, str, str], bool] = {}
+        self._rest_memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self._mask_memo: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}
         self._batches = 0
         self._last_age: float | None = None
         self._honeypots = settings.honeypots
@@ -190,78 +209,112 @@ class StreamLearner:
             return pl.Series("score", [], dtype=pl.Float64)
         frame = requests.select(_COLUMNS).with_columns((pl.col("time").dt.epoch("us") / 1e6).alias("time"))
         cols = {name: frame.get_column(name).to_list() for name in _COLUMNS}
+        self._prepare(cols["user_agent"], cols["ip"])
         scores = np.empty(requests.height)
-        size = self.stream.batch_size
-        for start in range(0, requests.height, size):
-            stop = min(start + size, requests.height)
+        for start, stop in self._cuts(cols["time"]):
             scores[start:stop] = self._micro_batch({k: v[start:stop] for k, v in cols.items()})
         return pl.Series("score", scores, dtype=pl.Float64)
 
+    def _cuts(self, times: list[float | None]) -> list[tuple[int, int]]:
+        """Micro-batch bounds: at most ``batch_size`` requests spanning at most ``batch_seconds``.
+
+        Adagrad moves a weight by about ``lr`` per update, so how fast a new crawler is learned
+        depends on updates per stream second, not per request: a quiet site must not wait for
+        1,024 requests (minutes) before its first update.
+        """
+        cuts, start, size, span = [], 0, self.stream.batch_size, self.stream.batch_seconds
+        first = times[0] if times else None
+        for i, t in enumerate(times):
+            if i - start >= size or (t is not None and first is not None and t - first >= span):
+                cuts.append((start, i))
+                start, first = i, t
+            elif first is None:
+                first = t
+        if start < len(times):
+            cuts.append((start, len(times)))
+        return cuts
+
     def _micro_batch(self, cols: dict[str, list[Any]]) -> np.ndarray:
         times = [t if t is not None else self.clock for t in cols["time"]]
-        self._prepare(cols["user_agent"], cols["ip"])
+        if self.counters.last_publish is None:
+            self.counters.last_publish = times[0]  # the delta interval starts with the stream
         xs: list[dict[str, float]] = []
-        sig: list[tuple[tuple[str, ...], str, str, str, str | None]] = []
-        train_x: list[dict[str, float]] = []
-        train_y: list[bool] = []
-        train_meta: list[tuple[float, str]] = []
+        sig: list[tuple[tuple[str, ...], str, str, str, str | None, bool]] = []
+        train: list[tuple[Parts, bool, float, str]] = []
         for i, t in enumerate(times):
             ua, ip = cols["user_agent"][i] or "", cols["ip"][i] or ""
             uinfo, iinfo = self._ua[ua], self._ip[ip]
             actor = self._actor(iinfo.actor_ip, ua, uinfo, iinfo, ip)
             target = cols["target"][i]
-            honeypot = self._update(actor, uinfo, cols, i, t, target)
-            x = self.features.featurize(self._event(actor, ua, ip, iinfo, cols, i, target),
-                                        masked=PATH_SLOTS if honeypot else frozenset())
-            xs.append(x)
-            self._label(actor, t, x, train_x, train_y, train_meta)
+            kind = self._update(actor, uinfo, cols, i, t, target)
+            parts = self._parts(actor, ua, ip, iinfo, cols, i, target, kind == _HONEYPOT)
+            xs.append(dict.fromkeys(parts[0] + parts[1] + parts[2] + parts[3], 1.0))
+            self._label(actor, t, parts, train)
             label = actor.label.source if actor.label is not None else None
-            keys = (*uinfo.sig_keys, iinfo.net_key, *((f"asn={iinfo.asn}", f"ua_fam_x_asn={uinfo.family}|{iinfo.asn}")
-                                                      if iinfo.asn is not None else ()))
-            sig.append((keys, ip, iinfo.net, ua, label))
+            # a browser loading page assets is evidence of a person, labelled or not (signature safety)
+            humanlike = label == "human" or (label is None and kind == _ASSET and uinfo.browser)
+            sig.append((actor.ctx.sig_keys, ip, iinfo.net, ua, label, humanlike))  # type: ignore[union-attr]
         now = max(times[-1], self.clock)
         self.clock = now
         scores = self.scorer.predict_proba_many(xs)  # score first, with the scorer's own weights
-        if train_x:
-            self.trainer.learn_many(train_x, train_y, now=now)
-            for _, source in train_meta:
-                self.counters.trained[source] = self.counters.trained.get(source, 0) + 1
-            if self.train_hook is not None:
-                self.train_hook([m[0] for m in train_meta], train_y, [m[1] for m in train_meta], train_x)
+        if train:
+            self._learn(train, now)
         self.counters.events += len(times)
-        score_list = scores.tolist()
-        self.book.add((SigEvent(k, ip, net, ua, p, label, x) for (k, ip, net, ua, label), p, x
-                       in zip(sig, score_list, xs)), now, self._weight)
+        self.book.add(sig, scores.tolist(), xs, now, self._weight)
         self._maybe_publish(now)
         self._maintain(now)
         return scores
 
+    def _learn(self, train: list[tuple[Parts, bool, float, str]], now: float) -> None:
+        """Train on the batch's labelled examples, each masked for the source that labelled it."""
+        train_x = [self._masked(parts, source) for parts, _, _, source in train]
+        train_y = [y for _, y, _, _ in train]
+        self.trainer.learn_many(train_x, train_y, now=now)
+        trained = self.counters.trained
+        for _, _, _, source in train:
+            trained[source] = trained.get(source, 0) + 1
+        if self.train_hook is not None:
+            self.train_hook([t for _, _, t, _ in train], train_y, [src for _, _, _, src in train], train_x)
+
+    def _masked(self, parts: Parts, source: str) -> dict[str, float]:
+        """The example's features without the slots its label source read (memoised per part)."""
+        memo, masked = self._mask_memo, MASKS[source]
+        keys: list[str] = []
+        for part in parts:
+            kept = memo.get((part, source))
+            if kept is None:
+                if len(memo) > _MEMO_LIMIT:
+                    memo.clear()
+                kept = memo[(part, source)] = tuple(k for k in part if k.partition("=")[0] not in masked)
+            keys.extend(kept)
+        return dict.fromkeys(keys, 1.0)
+
     # -- per-request work --------------------------------------------------------------------
     def _prepare(self, agents: Sequence[str | None], ips: Sequence[str | None]) -> None:
         """UA and IP facts for this batch's new distinct values (catalogue and ASN in one pass each)."""
+        if len(self._ua) > _MEMO_LIMIT:
+            self._ua.clear()
         new_ua = list({ua or "": None for ua in agents if (ua or "") not in self._ua})
         if new_ua:
-            if len(self._ua) > _MEMO_LIMIT:
-                self._ua.clear()
             for ua, crawler in zip(new_ua, self.catalog.classify_many(new_ua)):
                 self._ua[ua] = self._ua_info(ua, crawler)
+        if len(self._ip) > _MEMO_LIMIT:
+            self._ip.clear()
         new_ip = list({ip or "": None for ip in ips if (ip or "") not in self._ip})
         if new_ip:
-            if len(self._ip) > _MEMO_LIMIT:
-                self._ip.clear()
             networks = self.asn_db.lookup_many(new_ip) if self.asn_db is not None else {}
             for ip in new_ip:
-                self._ip[ip] = self._ip_info(ip, networks.get(ip))
+                self._ip[ip] = self._ip_info(ip, networks.get(ip), self.features._ip(ip))
 
     def _ua_info(self, ua: str, crawler: Crawler | None) -> _UaInfo:
         fam, keys = self.features._ua(ua)
         # only tokens a rule could safely match carry signature stats ("chrome" never can)
         sig = tuple(k for k in keys if k.startswith(("ua_tok=", "ua_fam="))
                     and safe_ua_token(k.partition("=")[2]) and k.partition("=")[2] in ua.lower())
-        return _UaInfo(crawler, bool(BROWSER.match(ua)), Aggregator._token(crawler), sig, fam)
+        return _UaInfo(crawler, bool(BROWSER.match(ua)), Aggregator._token(crawler), sig, fam, keys)
 
     @staticmethod
-    def _ip_info(ip: str, network: Any) -> _IpInfo:
+    def _ip_info(ip: str, network: Any, keys: tuple[str, ...]) -> _IpInfo:
         prefixes = ip_prefixes(ip)
         if "ip24" in prefixes:
             net, slot, actor_ip = prefixes["ip24"], "ip24", ip
@@ -271,7 +324,7 @@ class StreamLearner:
             net, slot, actor_ip = "none", "ip24", ip
         asn = network.asn if network is not None else None
         hosting = network.hosting if network is not None else None
-        return _IpInfo(asn, hosting, net, f"{slot}={net}", actor_ip, network)
+        return _IpInfo(asn, hosting, net, f"{slot}={net}", actor_ip, network, keys)
 
     def _actor(self, actor_ip: str, ua: str, uinfo: _UaInfo, iinfo: _IpInfo, ip: str) -> Actor:
         key = (actor_ip, ua)
@@ -279,6 +332,10 @@ class StreamLearner:
         if actor is None:
             identity = self._identity_of(ip, uinfo.crawler, iinfo)
             actor = self.actors[key] = Actor(Evidence(uinfo.crawler, identity, uinfo.browser))
+        if actor.ctx is None:
+            cross = (f"asn={iinfo.asn}", f"ua_fam_x_asn={uinfo.family}|{iinfo.asn}") if iinfo.asn is not None else ()
+            actor.ctx = _ActorCtx(uinfo.ua_keys, iinfo.ip_keys, (*uinfo.sig_keys, iinfo.net_key, *cross),
+                                  uinfo.family)
         return actor
 
     def _identity_of(self, ip: str, crawler: Crawler | None, iinfo: _IpInfo) -> str:
@@ -293,8 +350,8 @@ class StreamLearner:
         return known
 
     def _update(self, actor: Actor, uinfo: _UaInfo, cols: dict[str, list[Any]], i: int, t: float,
-                target: str | None) -> bool:
-        """Fold one request into its actor's evidence; True when it is a honeypot hit."""
+                target: str | None) -> int:
+        """Fold one request into its actor's evidence; say what it was (_PAGE, _ASSET, _HONEYPOT, _OTHER)."""
         ev = actor.evidence
         if ev.requests == 0:
             ev.first = t
@@ -305,14 +362,14 @@ class StreamLearner:
             ev.referers += 1
         if not cols["valid_request"][i] or target is None:
             ev.invalid += 1
-            return False
+            return _OTHER
         if self._robots_path.search(target):
             if actor.robots_first is None:
                 actor.robots_first = True
-            return False
+            return _OTHER
         if self._asset.search(target):
             ev.assets += 1
-            return False
+            return _ASSET
         ev.pages += 1
         if actor.robots_first is None:
             actor.robots_first = False
@@ -324,7 +381,7 @@ class StreamLearner:
             ev.honeypot += 1
         elif not self._allowed(cols["host"][i], t, uinfo.token, target):
             ev.disallowed += 1
-        return honeypot
+        return _HONEYPOT if honeypot else _PAGE
 
     def _allowed(self, host: str | None, t: float, token: str, target: str) -> bool:
         """robots.txt verdict for the request (allowed when no robots.txt is known)."""
@@ -348,6 +405,34 @@ class StreamLearner:
             self._robots_memo[key] = allowed
         return allowed
 
+    def _parts(self, actor: Actor, ua: str, ip: str, iinfo: _IpInfo, cols: dict[str, list[Any]], i: int,
+               target: str | None, honeypot: bool) -> Parts:
+        """The request's features, in parts; equal to ``FeatureExtractor.featurize`` of :meth:`_event`.
+
+        The behaviour part is memoised on its bucketed inputs (a few thousand distinct ones), so
+        the per-request cost is a tuple and a dict lookup; honeypot paths give no path keys.
+        """
+        ev, ctx = actor.evidence, actor.ctx
+        n = ev.requests
+        referer = cols["referer"][i]
+        has_referer = bool(referer and referer != "-")
+        status = cols["status"][i]
+        rate = 60.0 * n / max(ev.last - ev.first, 60.0)
+        memo_key = (ctx.family, iinfo.asn, iinfo.hosting, cols["method"][i], None if status is None else status // 100,  # type: ignore[union-attr]
+                    bool(actor.robots_first), log2_bucket(rate), min(int(ev.assets / n * 5), 4), has_referer,
+                    min(int(ev.invalid / n * 4), 3))
+        rest = self._rest_memo.get(memo_key)
+        if rest is None:
+            event = self._event(actor, ua, ip, iinfo, cols, i, target)
+            event.pop("ip"), event.pop("path")
+            full = self.features.featurize({**event, "path": "/"})
+            skip = {*ctx.ua_keys, *self.features._path("/")}  # type: ignore[union-attr]
+            if len(self._rest_memo) > _MEMO_LIMIT:
+                self._rest_memo.clear()
+            rest = self._rest_memo[memo_key] = tuple(k for k in full if k not in skip)
+        path = () if honeypot else self.features._path(target or "/")
+        return ctx.ua_keys, ctx.ip_keys, path, rest  # type: ignore[union-attr]
+
     @staticmethod
     def _event(actor: Actor, ua: str, ip: str, iinfo: _IpInfo, cols: dict[str, list[Any]], i: int,
                target: str | None) -> dict[str, Any]:
@@ -363,8 +448,7 @@ class StreamLearner:
             "invalid_share": ev.invalid / n,
         }
 
-    def _label(self, actor: Actor, t: float, x: dict[str, float], train_x: list[dict[str, float]],
-               train_y: list[bool], meta: list[tuple[float, str]]) -> None:
+    def _label(self, actor: Actor, t: float, parts: Parts, train: list[tuple[Parts, bool, float, str]]) -> None:
         """Decide the actor's label after this request; route the request to training or the buffer."""
         label = actor.label
         if label is None or (not label.unwanted and label.source == "human"):
@@ -373,39 +457,34 @@ class StreamLearner:
                 actor.label = label = fresh
                 self.counters.labelled_actors[fresh.source] = self.counters.labelled_actors.get(fresh.source, 0) + 1
                 horizon = t - self.stream.join_window
-                for old_x, old_t in actor.pending:  # scored before t: the join (no look-ahead)
+                for old_parts, old_t in actor.pending:  # scored before t: the join (no look-ahead)
                     if old_t >= horizon:
-                        self._train(actor, old_x, old_t, label, train_x, train_y, meta)
+                        self._train(actor, old_parts, old_t, label, train)
                     else:
                         self.counters.expired_unlabelled += 1
                 actor.pending.clear()
         if label is None:
-            actor.pending.append((x, t))
+            actor.pending.append((parts, t))
             if len(actor.pending) > self.stream.max_pending:
                 del actor.pending[0]
                 self.counters.expired_unlabelled += 1
             return
-        self._train(actor, x, t, label, train_x, train_y, meta)
+        self._train(actor, parts, t, label, train)
 
-    def _train(self, actor: Actor, x: dict[str, float], t: float, label: Label, train_x: list[dict[str, float]],
-               train_y: list[bool], meta: list[tuple[float, str]]) -> None:
+    def _train(self, actor: Actor, parts: Parts, t: float, label: Label,
+               train: list[tuple[Parts, bool, float, str]]) -> None:
         minute = int(t // 60)
         if minute != actor.minute:
             actor.minute, actor.trained_this_minute = minute, 0
         if actor.trained_this_minute >= self.stream.max_train_per_actor_minute:
             return
         actor.trained_this_minute += 1
-        masked = MASKS[label.source]
-        train_x.append({k: v for k, v in x.items() if k.partition("=")[0] not in masked})
-        train_y.append(label.unwanted)
-        meta.append((t, label.source))
+        train.append((parts, label.unwanted, t, label.source))
 
     # -- deltas and maintenance --------------------------------------------------------------
     def _maybe_publish(self, now: float) -> None:
         last = self.counters.last_publish
-        if last is None:
-            self.counters.last_publish = now  # the interval starts with the stream
-        elif now - last >= self.stream.delta_interval:
+        if last is not None and now - last >= self.stream.delta_interval:
             self.publish(now)
 
     def publish(self, now: float | None = None) -> int:
@@ -521,7 +600,7 @@ class StreamLearner:
                 crawler = None
         ev = Evidence(crawler=crawler, **data["evidence"])
         label = Label(*data["label"]) if data["label"] is not None else None
-        pending = [(dict(x), float(t)) for x, t in data["pending"]]
+        pending = [(tuple(tuple(part) for part in parts), float(t)) for parts, t in data["pending"]]
         return Actor(ev, data["robots_first"], label, pending, data["minute"], data["trained"])
 
     def _state_json(self) -> dict[str, Any]:

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Evaluate the online model end to end on a generated stream with a novel crawler family (issue 6).
+
+    python bench/bench_model_stream.py [--events 200000] [--seed 7] [--variant novel|chrome] [--json]
+
+What it prints (protocol: ../shared/notes/online-model.md §3), all against the simulator's truth
+(bench/gen_stream.py), never against the weak labels the model trains on:
+
+- prequential AUC: each request's score comes from the scorer *before* anything learned from
+  that request (score first, then learn), over the whole stream and its second half;
+- the novel family (unknown to every list, appears at one third of the stream): its requests and
+  stream seconds until its clients score above the threshold (the median of its last 20 requests)
+  and until a rule candidate covering it is proposed (target <= 500 family requests);
+- false positives: share of human clients and requests flagged, verified good-bot requests flagged
+  (target 0), and rule candidates whose match covers any human or good-bot request (target 0);
+- memory: live rows of the trainer's table with and without expiry and admission (the same
+  training examples replayed into fresh tables);
+- throughput on one core, each stage timed on its own: featurization, scoring (scorer, batches of
+  1024), prequential training (learn_many on labelled batches), and the whole observe() loop
+  (actor state, weak labels, signature stats included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+from gen_stream import HONEYPOT, ROBOTS_TXT, generate  # noqa: E402
+
+from botguard.config import Settings, Policy  # noqa: E402
+from botguard.identity.asn import RangeTableAsn  # noqa: E402
+from botguard.logs.records import REQUEST_SCHEMA  # noqa: E402
+from botguard.model import OnlineLR, ParamTable  # noqa: E402
+from botguard.model.stream import StreamLearner, StreamSettings  # noqa: E402
+from botguard.robots import RobotsTxt  # noqa: E402
+
+GOOD = ("googlebot", "bingbot")
+CHUNK = 4096  # rows per observe() call, as `botguard watch` hands them over
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC by the rank-sum formula (ties get average ranks)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos = labels.sum()
+    neg = len(labels) - pos
+    if pos == 0 or neg == 0:
+        return float("nan")
+    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def bench_settings() -> Settings:
+    """Defaults plus what a site would configure: a honeypot, scanners blocked by category."""
+    return Settings(policy=Policy(block_categories=("scanner",)), honeypots=(HONEYPOT,))
+
+
+class Recorder:
+    """Keeps the trainer's examples (for the memory replay) and the candidates' first sightings."""
+
+    def __init__(self) -> None:
+        self.xs: list[dict[str, float]] = []
+        self.ys: list[bool] = []
+        self.times: list[float] = []
+
+    def __call__(self, times: list[float], ys: list[bool], sources: list[str], xs: list[dict[str, float]]) -> None:
+        self.xs.extend(xs)
+        self.ys.extend(ys)
+        self.times.extend(times)
+
+
+def run_stream(frame: pl.DataFrame, settings: Settings) -> dict:
+    robots = RobotsTxt.parse(ROBOTS_TXT)
+    learner = StreamLearner(settings, robots=lambda host: robots, asn_db=RangeTableAsn())
+    recorder = Recorder()
+    learner.train_hook = recorder
+    requests = frame.select(list(REQUEST_SCHEMA))
+    scores = np.empty(frame.height)
+    seen: dict[str, tuple[float, int]] = {}  # candidate signature -> (proposed_at, row index when first listed)
+    started = time.perf_counter()
+    for start in range(0, frame.height, CHUNK):
+        part = requests.slice(start, CHUNK)
+        scores[start : start + part.height] = learner.observe(part).to_numpy()
+        for cand in learner.candidates():
+            seen.setdefault(cand.signature, (cand.proposed_at, start + part.height))
+    elapsed = time.perf_counter() - started
+    return {"learner": learner, "scores": scores, "seconds": elapsed, "recorder": recorder, "seen": seen}
+
+
+def family_report(frame: pl.DataFrame, scores: np.ndarray, threshold: float, cands: list) -> dict:
+    """Requests and stream seconds until the novel family is flagged and until a candidate covers it."""
+    novel = frame.with_row_index("row").filter(pl.col("cls") == "novel")
+    rows = novel.get_column("row").to_numpy()
+    t = novel.get_column("time").dt.epoch("us").to_numpy() / 1e6
+    s = scores[rows]
+    first_t = float(t[0])
+    flagged_at = None
+    for k in range(20, len(s) + 1):
+        if np.median(s[k - 20 : k]) > threshold:
+            flagged_at = k
+            break
+    covering = [c for c in cands if _covers(c, novel)]
+    cand_at = min((c.proposed_at for c in covering), default=None)
+    out = {
+        "family_requests": int(len(s)),
+        "flagged_after_requests": flagged_at,
+        "flagged_after_seconds": round(float(t[flagged_at - 1] - first_t), 1) if flagged_at else None,
+        "share_flagged_after": round(float((s[flagged_at:] > threshold).mean()), 4) if flagged_at else None,
+        "candidate_after_requests": int((t <= cand_at).sum()) if cand_at is not None else None,
+        "candidate_after_seconds": round(cand_at - first_t, 1) if cand_at is not None else None,
+        "candidates_covering": sorted(c.signature for c in covering),
+    }
+    return out
+
+
+def _asn_of(ips: list[str]) -> dict[str, int | None]:
+    found = RangeTableAsn().lookup_many(ips)
+    return {ip: (info.asn if info is not None else None) for ip, info in found.items()}
+
+
+def _covers(cand, frame: pl.DataFrame) -> bool:
+    """Whether a candidate's match would hit any request of ``frame``."""
+    if cand.match_kind == "ua_pattern":
+        return bool(frame.get_column("user_agent").str.to_lowercase().str.contains(cand.match_value, literal=True).any())
+    ips = frame.get_column("ip").unique().to_list()
+    if cand.match_kind == "cidr":
+        net = ipaddress.ip_network(cand.match_value)
+        return any(ipaddress.ip_address(ip) in net for ip in ips if ipaddress.ip_address(ip).version == net.version)
+    asns = _asn_of(ips)
+    return any(str(a) == cand.match_value for a in asns.values())
+
+
+def false_positives(frame: pl.DataFrame, scores: np.ndarray, threshold: float, cands: list) -> dict:
+    flagged = pl.Series("flagged", scores > threshold)
+    scored = frame.select("cls", "client").with_columns(flagged)
+    humans = scored.filter(pl.col("cls") == "human")
+    per_client = humans.group_by("client").agg(pl.col("flagged").mean().alias("share"), pl.col("flagged").any().alias("any"))
+    good = scored.filter(pl.col("cls").is_in(GOOD))
+    human_rows = frame.filter(pl.col("cls") == "human")
+    good_rows = frame.filter(pl.col("cls").is_in(GOOD))
+    return {
+        "human_requests_flagged": round(float(humans.get_column("flagged").mean()), 5),
+        "human_clients_flagged_majority": round(float((per_client.get_column("share") > 0.5).mean()), 5),
+        "human_clients_any_request_flagged": round(float(per_client.get_column("any").mean()), 5),
+        "good_bot_requests_flagged": int(good.get_column("flagged").sum()),
+        "candidates_covering_humans": sorted(c.signature for c in cands if _covers(c, human_rows)),
+        "candidates_covering_good_bots": sorted(c.signature for c in cands if _covers(c, good_rows)),
+    }
+
+
+def memory_report(recorder: Recorder, stream: StreamSettings) -> dict:
+    """Live rows after replaying the trainer's examples with/without admission and expiry."""
+    out = {}
+    variants = {
+        "admission+expiry": stream.policies,
+        "none": {},
+        "expiry_only": {k: type(p)(admit_after=1, ttl=p.ttl) for k, p in stream.policies.items()},
+        "admission_only": {k: type(p)(admit_after=p.admit_after, ttl=None) for k, p in stream.policies.items()},
+    }
+    for name, policies in variants.items():
+        model = OnlineLR(stream.learner, ParamTable(policies=policies))
+        for start in range(0, len(recorder.xs), 1024):
+            stop = start + 1024
+            model.learn_many(recorder.xs[start:stop], recorder.ys[start:stop], now=recorder.times[min(stop, len(recorder.times)) - 1])
+            if (start // 1024) % 20 == 0:
+                model.expire()
+        out[name] = len(model.table)
+    return out
+
+
+def throughput(frame: pl.DataFrame, learner: StreamLearner, recorder: Recorder) -> dict:
+    """Featurize, score and train speeds on one core, each stage timed alone (best of 3)."""
+    from botguard.model.features import FeatureExtractor
+
+    events = [
+        {"ip": ip, "user_agent": ua, "path": target or "/", "method": m, "status": st, "asn": 24940, "hosting": True,
+         "robots_fetched": False, "rate": 12.0, "asset_ratio": 0.0, "has_referer": False, "invalid_share": 0.0}
+        for ip, ua, target, m, st in frame.select("ip", "user_agent", "target", "method", "status").iter_rows()
+    ]
+    best_fx = float("inf")
+    for _ in range(2):
+        fx = FeatureExtractor()
+        t0 = time.perf_counter()
+        xs = [fx.featurize(e) for e in events]
+        best_fx = min(best_fx, time.perf_counter() - t0)
+    scorer = learner.scorer
+    best_score = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for start in range(0, len(xs), 1024):
+            scorer.predict_proba_many(xs[start : start + 1024])
+        best_score = min(best_score, time.perf_counter() - t0)
+    ys = frame.get_column("bad").to_list()
+    best_train = float("inf")
+    for _ in range(3):
+        model = OnlineLR(learner.stream.learner, ParamTable(policies=learner.stream.policies))
+        t0 = time.perf_counter()
+        for start in range(0, len(xs), 1024):
+            model.learn_many(xs[start : start + 1024], ys[start : start + 1024], now=float(start))
+        best_train = min(best_train, time.perf_counter() - t0)
+    n = len(xs)
+    return {"featurize_ev_s": round(n / best_fx), "score_ev_s": round(n / best_score),
+            "train_ev_s": round(n / best_train)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--variant", choices=("novel", "chrome"), default="novel")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    frame = generate(args.events, args.seed, args.variant)
+    settings = bench_settings()
+    run = run_stream(frame, settings)
+    learner: StreamLearner = run["learner"]
+    scores, threshold = run["scores"], learner.stream.rules.threshold
+    truth = frame.get_column("bad").to_numpy()
+    half = frame.height // 2
+    cands = learner.candidates()
+    report = {
+        "events": frame.height,
+        "variant": args.variant,
+        "auc": round(auc(scores, truth), 4),
+        "auc_second_half": round(auc(scores[half:], truth[half:]), 4),
+        "novel_family": family_report(frame, scores, threshold, cands),
+        "false_positives": false_positives(frame, scores, threshold, cands),
+        "candidates": [(c.signature, c.action, c.requests_to_candidate, round(c.bad_rate_lcb, 3)) for c in cands],
+        "observe_ev_s": round(frame.height / run["seconds"]),
+        "trained": learner.counters.trained,
+        "live_rows": memory_report(run["recorder"], learner.stream),
+        "throughput": throughput(frame, learner, run["recorder"]),
+    }
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        for key, value in report.items():
+            print(f"{key:>16}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

