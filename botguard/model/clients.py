@@ -43,7 +43,7 @@ from botguard.model.records import LearnerConfig
 col = pl.col
 
 #: Slots derived from the client's network (the identity stage reads these to verify a claim).
-IP_SLOTS = frozenset({"ip24", "ip16", "ip6_48", "ip6_64"})
+IP_SLOTS = frozenset({"ip24", "ip16", "ip6_48"})
 NET_SLOTS = frozenset({"asn", "asn_type", "cc", "ua_fam_x_asn", "ua_fam_x_host"})
 #: Slots the judge's person/program rules read (asset and referer share, pages, pace).
 BEHAVIOUR_SLOTS = frozenset({"req_b", "asset_b", "ref_b", "rate_b"})
@@ -76,8 +76,8 @@ class ModelSettings:
     block_slots: tuple[str, ...] = ("ip24", "ip16", "ip6_48", "ua_tok")
     person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
     batch_size: int = 256
-    max_examples_per_source: int = 1500  # beyond this a label source is sampled evenly in time
-    learning_rate: float = 0.3
+    max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time
+    learning_rate: float = 0.5
     max_lf_share: float = 0.4  # no label source carries more than this share of the gradient mass
 
     @classmethod
@@ -185,21 +185,29 @@ def _ua_frame(user_agents: pl.Series) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _ipv6_frame(ips: pl.Series) -> pl.DataFrame:
-    """/48 and /64 of each distinct IPv6 address (IPv4 prefixes are cut column-wise)."""
-    rows = [(ip, p.get("ip6_48"), p.get("ip6_64")) for ip in ips.to_list() for p in [ip_prefixes(ip)]]
-    return pl.DataFrame(rows, schema={"ip": pl.String, "ip6_48": pl.String, "ip6_64": pl.String}, orient="row")
+def _ip6_48(ip: pl.Expr) -> pl.Expr:
+    """IPv6 /48 as FeatureExtractor writes it ("2a01:cb00:1a2b"), column-wise when the first three
+    groups are spelled out (nearly always); null otherwise (those go through ip_prefixes)."""
+    groups = ip.str.split("::").list.first().str.split(":")
+    first = [groups.list.get(i, null_on_oob=True).str.to_lowercase().str.strip_chars_start("0") for i in range(3)]
+    spelled = [pl.when(g == "").then(pl.lit("0")).otherwise(g) for g in first]
+    return pl.when(ip.str.contains(":") & (groups.list.len() >= 3)).then(pl.concat_str(spelled, separator=":"))
 
 
 def _network_columns(clients: pl.DataFrame) -> pl.DataFrame:
-    """ip24 / ip16 (IPv4, regex per column) and ip6_48 / ip6_64 (IPv6, per distinct address)."""
+    """ip24 / ip16 (IPv4) and ip6_48 (IPv6), column-wise; Python only for IPv6 addresses whose
+    first groups are compressed ("2001:db8::1")."""
     ip = col("ip")
-    frame = clients.with_columns(
-        ip24=ip.str.extract(r"^(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}$"),
-        ip16=ip.str.extract(r"^(\d{1,3}\.\d{1,3})\.\d{1,3}\.\d{1,3}$"),
-    )
-    v6 = frame.filter(ip.str.contains(":")).get_column("ip").unique(maintain_order=True)
-    return frame.join(_ipv6_frame(v6), on="ip", how="left")
+    octets = ip.str.extract_groups(r"^((\d{1,3}\.\d{1,3})\.\d{1,3})\.\d{1,3}$")
+    frame = clients.with_columns(ip24=octets.struct.field("1"), ip16=octets.struct.field("2"))
+    v6 = frame.filter(ip.str.contains(":")).select("ip").unique(maintain_order=True).with_columns(ip6_48=_ip6_48(ip))
+    odd = v6.filter(col("ip6_48").is_null()).get_column("ip")
+    if odd.len():
+        fixes = pl.Series([ip_prefixes(value).get("ip6_48") for value in odd.to_list()], dtype=pl.String)
+        v6 = v6.join(pl.DataFrame({"ip": odd, "fix": fixes}), on="ip", how="left").select(
+            "ip", ip6_48=pl.coalesce("ip6_48", "fix")
+        )
+    return frame.join(v6, on="ip", how="left", maintain_order="left")
 
 
 def _key(slot: str, value: pl.Expr) -> pl.Expr:
@@ -327,7 +335,8 @@ def _weights(sample: pl.DataFrame, max_share: float) -> np.ndarray:
 
 def _batch_size(examples: int, largest: int) -> int:
     """Micro-batch size: about 64 batches per scan, between 8 and `largest` (a whole small log in
-    one batch would be scored before the model learned anything)."""
+    one batch would be scored before the model learned anything; fewer, larger batches learned
+    less on generated logs: 95% of disguised scrapers caught at 16 batches vs 99% at 64)."""
     return max(1, min(largest, max(8, examples // 64)))
 
 
@@ -499,10 +508,11 @@ def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ModelSetting
         & (target.replace_strict(VERDICT_ORDER, return_dtype=pl.Int8)
            > col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.Int8))
     ).fill_null(False)  # fmt: skip
+    cents = (col("model_score") * 100).round().cast(pl.Int64)
+    score = pl.format("{}.{}", cents // 100, (cents % 100).cast(pl.String).str.zfill(2))  # 0.97, 1.00
     reason = pl.format(
-        "model: shares {} with {} clients judged bad ({} IPs; score {})",
-        col("key"), col("bad"), col("ips"), col("model_score").round(2),
-    )  # fmt: skip
+        "model: shares {} with {} clients judged bad ({} IPs; score {})", col("key"), col("bad"), col("ips"), score
+    )
     return joined.select(
         "row",
         "model_score",
@@ -525,7 +535,7 @@ def score_clients(clients: pl.DataFrame, settings: Any, model: ModelSettings | N
     model = model or ModelSettings.from_settings(settings)
     if clients.height == 0:
         return ModelOutcome(clients, _summary(0, 0, {}, 0))
-    ordered = clients.select(_READS).with_row_index("row").sort(["first_seen", "ip", "user_agent", "row"])
+    ordered = clients.select(_READS).with_row_index("row").sort(["first_seen", "row"])
     labels = weak_labels(ordered, settings, model).with_row_index("pos")
     features = client_features(labels)
     learner, pre = train(features, labels, model)

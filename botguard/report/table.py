@@ -8,10 +8,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from botguard.judge.records import VERDICT_ORDER, ClientVerdict, CrawlerRollup, ScanResult
+from botguard.judge.records import (
+    VERDICT_ORDER,
+    ClientVerdict,
+    CrawlerRollup,
+    ScanResult,
+)
+from botguard.judge.values import iso
 from botguard.report._credit import asn_credit
 from botguard.report._safe import printable
-from botguard.judge.values import iso
 
 VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green"}
 
@@ -34,6 +39,10 @@ def _summary(result: ScanResult) -> Text:
         text.append("  ")
     robots = ", ".join(f"{host}: {src}" for host, src in s.robots.items()) or "none (compliance not judged)"
     text.append(f"\nrobots.txt: {printable(robots, 200)}")
+    if s.model is not None:
+        raised = s.model["raised_to"]
+        text.append(f"\nmodel: {s.model['clients_scored']:,} clients scored, {s.model['raised']:,} raised by shared "
+                    f"signature (to monitor {raised['monitor']:,}, to block {raised['block']:,})")  # fmt: skip
     return text
 
 

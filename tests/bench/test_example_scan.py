@@ -98,7 +98,7 @@ def test_most_disguised_scrapers_are_caught(result: dict, truth: dict) -> None:
     """Browser UAs from hosting ranges with no assets are monitored or blocked. Operators that
     rotate to a new IP on every request leave clients of one or two page hits, which no per-client
     rule can tell from a person (per-client rules catch 105 of 138 here); the scan's model step
-    catches them by the /24, /16 or UA tokens they share with clients judged bad (135 of 138)."""
+    catches them by the /24, /16 or UA tokens they share with clients judged bad (137 of 138)."""
     clients = by_client(result)
     verdicts = Counter(clients[(c["ip"], c["user_agent"])]["verdict"]
                        for c in truth["clients"] if c["class"] == "disguised_scraper")
