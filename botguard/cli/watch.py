@@ -11,6 +11,7 @@ Candidates are only proposed here; ``botguard candidates approve`` and ``deploy-
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -204,6 +205,10 @@ def _live_paths(paths: tuple[str, ...], err: TextIO) -> list[str]:
         if is_compressed_name(path):
             click.echo(f"watch: skipping compressed {printable(path)} (only live logs are followed)", file=err)
             continue
+        if os.path.isdir(path):
+            raise UsageError(f"{path} is a directory (pass the log files, e.g. a glob)")
+        if not os.path.exists(path):
+            click.echo(f"watch: {printable(path)} does not exist yet; waiting for it", file=err)
         live.append(path)
     if not live:
         raise UsageError("no live log file to follow")

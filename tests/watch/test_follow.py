@@ -246,3 +246,21 @@ def test_rotated_twice_while_stopped(tmp_path: Path, log: Path) -> None:
         handle.write(b"0\n")
     with State(db) as state, LogFollower([str(log)], state=state) as follower:
         assert seen(follower, drain=True) == ["2", "3", "4"]
+
+
+def test_several_paths_each_exactly_once(tmp_path: Path) -> None:
+    """Two logs followed together keep their own cursors, counts and line numbers across a restart."""
+    db, a, b = tmp_path / "state.db", tmp_path / "a.log", tmp_path / "b.log"
+    write(a, "a1", "a2")
+    with State(db) as state, LogFollower([str(a), str(b)], state=state) as follower:
+        assert seen(follower) == ["a1", "a2"]
+        write(b, "b1")
+        assert seen(follower) == ["b1"]
+    write(a, "a3")
+    write(b, "b2")
+    with State(db) as state, LogFollower([str(a), str(b)], state=state) as follower:
+        chunks = list(follower.poll())
+        assert [(c.path, c.first_line_no, c.data) for c in chunks] == [(str(a), 3, b"a3\n"), (str(b), 2, b"b2\n")]
+        for chunk in chunks:
+            follower.commit(chunk)
+        assert {p: t.lines for p, t in follower.totals().items()} == {str(a): 3, str(b): 2}

@@ -145,3 +145,12 @@ def test_sigkill_mid_stream_then_restart_loses_and_repeats_nothing(
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert totals(db) == (len(lines), len(lines), 0)
+
+
+def test_directory_refused_missing_file_waited_for(tmp_path: Path) -> None:
+    """A directory is a usage error; a log that does not exist yet is announced and waited for."""
+    r = run_cli("watch", str(tmp_path), "--state", str(tmp_path / "s.db"), "--once")
+    assert r.exit_code == 2 and "is a directory" in r.stderr
+    r = run_cli("watch", str(tmp_path / "later.log"), "--state", str(tmp_path / "s.db"), "--once", "--no-dns")
+    assert r.exit_code == 0, r.output
+    assert "does not exist yet; waiting for it" in r.stderr and "0 lines" in r.stderr
