@@ -10,10 +10,10 @@ of rows, not millions) and the step costs a few percent of a scan.
 The pass (design: ../shared/notes/online-model.md, sections 2 and "Scores to rules"):
 
 1. :func:`client_features`: sparse ``"slot=value"`` keys per client, built column-wise (UA
-   family, tokens and shape per distinct user agent; /24, /16, IPv6 /48 and /64; ASN, hosting
-   class, country and UA x network crosses; buckets of requests, asset and referer share,
-   invalid-request share, rate; robots.txt behaviour). Path templates are not used: the clients
-   frame keeps only robots.txt evidence, whose paths are a label source.
+   family and tokens per distinct user agent; /24, /16, IPv6 /48; ASN, hosting class and UA x
+   network crosses; buckets of requests, asset and referer share, invalid-request share, rate;
+   robots.txt behaviour), in FeatureExtractor's vocabulary where it has the slot. Path templates
+   are not used: the clients frame keeps only robots.txt evidence, whose paths are a label source.
 2. :func:`weak_labels`: a label, its source and a weight per client, from evidence the judge
    computed (:data:`LABEL_SOURCES`). A source's features are masked on the examples it labelled.
 3. :func:`train`: prequential logistic regression (score first, then learn) in micro-batches, in
@@ -44,7 +44,7 @@ col = pl.col
 
 #: Slots derived from the client's network (the identity stage reads these to verify a claim).
 IP_SLOTS = frozenset({"ip24", "ip16", "ip6_48"})
-NET_SLOTS = frozenset({"asn", "asn_type", "cc", "ua_fam_x_asn", "ua_fam_x_host"})
+NET_SLOTS = frozenset({"asn", "asn_type", "ua_fam_x_asn", "ua_fam_x_host"})
 #: Slots the judge's person/program rules read (asset and referer share, pages, pace).
 BEHAVIOUR_SLOTS = frozenset({"req_b", "asset_b", "ref_b", "rate_b"})
 #: Keys a signature can be: a network or a UA token shared by many clients.
@@ -79,6 +79,10 @@ class ModelSettings:
     max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time
     learning_rate: float = 0.5
     max_lf_share: float = 0.4  # no label source carries more than this share of the gradient mass
+
+    def __post_init__(self) -> None:
+        if {self.raise_to, self.strong_raise_to} - {"monitor", "block"}:
+            raise ValueError("model.raise_to and model.strong_raise_to must be monitor or block")
 
     @classmethod
     def from_settings(cls, settings: Any) -> ModelSettings:
@@ -116,7 +120,6 @@ LABEL_SOURCES: tuple[LabelSource, ...] = (
     LabelSource("obedient_crawler", False, UA_SLOTS | frozenset({"robots"})),
     LabelSource("person", False, BEHAVIOUR_SLOTS),  # assets and many requests: a real session
 )
-SOURCES_BY_NAME = {source.name: source for source in LABEL_SOURCES}
 
 
 def _label_rules(settings: Any, model: ModelSettings) -> dict[str, pl.Expr]:
@@ -290,7 +293,7 @@ class ClientFeatures:
 def client_features(labels: pl.DataFrame) -> ClientFeatures:
     """Features of every client of `labels` (a clients frame with ``pos`` and ``label_source``)."""
     frame = _network_columns(labels.select(
-        "pos", "label_source", "user_agent", "ip", "asn", "hosting", "country", "requests", "assets", "referers",
+        "pos", "label_source", "user_agent", "ip", "asn", "hosting", "requests", "assets", "referers",
         "invalid_requests", "first_seen", "last_seen", "robots_fetched", "robots_fetched_first",
     ))  # fmt: skip
     uas = _ua_frame(frame.get_column("user_agent").unique(maintain_order=True))
@@ -427,7 +430,9 @@ def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: Model
     distinct IPs are counted only for the keys whose labels can still qualify.
     """
     facts = labels.select("pos", "ip", "user_agent", "label", "identity", "allowlisted")
-    network = _network_keys(features).join(facts, on="pos")
+    keys = _network_keys(features)
+    bad_keys = keys.join(facts.filter(col("label").fill_null(False)).select("pos"), on="pos", how="semi")
+    network = keys.join(bad_keys.select("key").unique(), on="key", how="semi").join(facts, on="pos")
     tokens = features.uas.select("user_agent", key="ua_tok").explode("key").drop_nulls("key")
     per_ua = _label_counts(facts, "user_agent").join(tokens, on="user_agent", nulls_equal=True)
     sums = [col(name).sum() for name in ("bad", "good", "verified", "allowlisted")]
@@ -525,7 +530,7 @@ def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ModelSetting
 #: Columns of the clients frame the model step reads (the rest is carried through untouched).
 _READS = (
     "ip", "user_agent", "crawler", "category", "requests", "robots_fetched", "robots_fetched_first",
-    "disallowed_requests", "honeypot_requests", "verified", "identity", "asn", "country", "verdict", "first_seen",
+    "disallowed_requests", "honeypot_requests", "verified", "identity", "asn", "verdict", "first_seen",
     "last_seen", "judged_requests", "invalid_requests", "assets", "referers", "hosting", "allowlisted",
 )  # fmt: skip
 
