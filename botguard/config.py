@@ -145,6 +145,7 @@ class ModelSettings:
     delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
     snapshot_every: float = 900.0  # seconds between snapshots of a long-running learner
     auto_deploy: bool = False  # deploy-rules uses proposed candidates without approval
+    candidate_ttl: float = 86400.0  # a deployed candidate stays this long after it was last proposed
     slots: Mapping[str, SlotOverride] = field(default_factory=dict)  # per-slot admission/expiry overrides
 
 
@@ -368,6 +369,7 @@ SCHEMA: dict[str, Any] = {
         "delta_interval": _positive,
         "snapshot_every": _positive,
         "auto_deploy": _bool,
+        "candidate_ttl": _positive,
         "slots": _model_slots,
     },
     "deploy": {

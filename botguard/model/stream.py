@@ -158,6 +158,7 @@ class StreamCounters:
     expired_unlabelled: int = 0  # buffered events dropped without a label (only scored)
     deltas: int = 0
     last_publish: float | None = None
+    last_snapshot: float | None = None  # stream time of the last snapshot() (None: never)
 
 
 class StreamLearner:
@@ -564,7 +565,13 @@ class StreamLearner:
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        self.counters.last_snapshot = self.clock
         return target
+
+    def snapshot_due(self) -> bool:
+        """Whether ``snapshot_every`` seconds of stream time passed since the last snapshot (or ever)."""
+        last = self.counters.last_snapshot
+        return self.counters.events > 0 and (last is None or self.clock - last >= self.stream.snapshot_every)
 
     @classmethod
     def restore(cls, directory: str | os.PathLike[str], config: Settings, *, robots: Any = None,
@@ -609,7 +616,7 @@ class StreamLearner:
             "version": SNAPSHOT_VERSION, "clock": self.clock, "batches": self._batches, "last_age": self._last_age,
             "counters": {"events": c.events, "trained": c.trained, "labelled_actors": c.labelled_actors,
                          "expired_unlabelled": c.expired_unlabelled, "deltas": c.deltas,
-                         "last_publish": c.last_publish},
+                         "last_publish": c.last_publish, "last_snapshot": self.clock},
             "signatures": self.book.to_json(),
             "actors": [_actor_to_json(ip, ua, a) for (ip, ua), a in self.actors.items()],
         }

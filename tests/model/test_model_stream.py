@@ -70,6 +70,29 @@ def test_label_trains_only_events_scored_before_it_within_the_join_window() -> N
     assert model.counters.expired_unlabelled == 2
 
 
+def test_stream_features_equal_the_feature_extractor() -> None:
+    """The stream's memoised per-part features are exactly ``featurize`` of the request and its
+    actor's behaviour so far (honeypot paths left out), for every request of a mixed stream."""
+    from botguard.model.features import PATH_SLOTS
+
+    model = learner()
+    checked = []
+    original = model._parts
+
+    def parts(actor, ua, ip, iinfo, cols, i, target, honeypot):  # type: ignore[no-untyped-def]
+        got = original(actor, ua, ip, iinfo, cols, i, target, honeypot)
+        want = model.features.featurize(model._event(actor, ua, ip, iinfo, cols, i, target),
+                                        masked=PATH_SLOTS if honeypot else frozenset())
+        assert dict.fromkeys(got[0] + got[1] + got[2] + got[3], 1.0) == want
+        checked.append(honeypot)
+        return got
+
+    model._parts = parts  # type: ignore[method-assign]
+    rows = _mixed(6) + [req(400, "65.108.12.3", NOVA, "/trap/a"), req(401, "2a01:cb00::5", CHROME, "/a?b=1")]
+    _feed(model, rows)
+    assert len(checked) == len(rows) and any(checked)
+
+
 # -- deltas ----------------------------------------------------------------------------------
 
 def test_scorer_changes_only_when_the_delta_interval_passes() -> None:
@@ -122,6 +145,7 @@ def test_snapshot_replaces_the_previous_one(tmp_path: Path) -> None:
     _feed(model, _mixed(3, start=200))
     model.snapshot(tmp_path / "snap")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
+    assert not model.snapshot_due()
     restored = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
     assert restored.counters.events == model.counters.events
 
