@@ -75,6 +75,8 @@ class ModelSettings:
     # Signatures narrow enough to block on: a whole ASN (a cloud provider) is only ever monitored.
     block_slots: tuple[str, ...] = ("ip24", "ip16", "ip6_48", "ua_tok")
     person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
+    # ... and one this long that mostly follows links (referers) is never raised, assets or not
+    person_referer_share: float = 0.6
     batch_size: int = 256
     max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time
     learning_rate: float = 0.5
@@ -463,11 +465,16 @@ def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: Model
     return stats.with_columns(level=level).filter(col("level").is_not_null()).sort("key")
 
 
-def eligible() -> pl.Expr:
+def eligible(model: ModelSettings) -> pl.Expr:
     """Who the model may ever raise: unknown browsers and programs, never a verified or catalogue
-    crawler, an allowlisted client, a person labelled by its session, or a client loading assets."""
+    crawler, an allowlisted client, a person labelled by its session, a client loading assets or
+    one whose longer session mostly follows links."""
+    follows_links = (col("requests") >= model.person_min_requests) & (
+        col("referers").fill_null(0) >= model.person_referer_share * col("requests")
+    )
     return (
-        col("crawler").is_null()
+        ~follows_links
+        & col("crawler").is_null()
         & col("allowlisted").is_null()
         & (col("identity") != "verified").fill_null(True)
         & ~col("verified").fill_null(False)
@@ -477,11 +484,13 @@ def eligible() -> pl.Expr:
     )
 
 
-def _best_signature(features: ClientFeatures, labels: pl.DataFrame, stats: pl.DataFrame) -> pl.DataFrame:
+def _best_signature(
+    features: ClientFeatures, labels: pl.DataFrame, stats: pl.DataFrame, model: ModelSettings
+) -> pl.DataFrame:
     """Per eligible client: its strongest qualifying signature key (strong first, then by Wilson
     bound and bad support), with that key's support."""
     ranked = stats.with_columns(strong=col("level") == "strong")
-    who = labels.filter(eligible()).select("pos", "user_agent", "label_source")
+    who = labels.filter(eligible(model)).select("pos", "user_agent", "label_source")
     keys = pl.concat([_network_keys(features, who.select("pos")), features.tokens(who).select("pos", "key")])
     return (
         keys.join(ranked, on="key", how="inner")
@@ -549,7 +558,7 @@ def score_clients(clients: pl.DataFrame, settings: Any, model: ModelSettings | N
     )
     scored = labels.select("row", "pos", "verdict").join(scores, on="pos", how="left")
     stats = signature_stats(features, labels, model)
-    raised = raise_verdicts(scored, _best_signature(features, labels, stats), model).sort("row")
+    raised = raise_verdicts(scored, _best_signature(features, labels, stats, model), model).sort("row")
     counts = dict(raised.filter(col("raised")).get_column("verdict").value_counts().iter_rows())
     summary = _summary(labels.height, pre.height, counts, stats.height)
     if not summary["raised"]:
