@@ -44,7 +44,9 @@ DEFAULT_SNAPSHOT_EVERY = 900.0  # the notes' 15 minutes: what a hard kill may co
               help="Candidates on stdout as readable lines or NDJSON.")  # fmt: skip
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
 @click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
-@click.option("--interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Seconds between polls."
+)
 @click.option("--once", is_flag=True, help="Process what the logs hold now, then exit (tests, cron).")
 @click.option("--from-end", is_flag=True, help="Skip the lines a log already holds the first time it is seen.")
 @click.option("--snapshot-dir", metavar="DIR", help="Model snapshots (default: STATE.model beside the state DB).")

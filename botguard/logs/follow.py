@@ -33,12 +33,13 @@ import stat
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Self
 
 from botguard.errors import InputError
 from botguard.logs import _detect, _parse_block
 from botguard.logs._malformed import MAX_LINE_BYTES
-from botguard.logs.readers import _rotation_key, order_paths
 from botguard.logs.formats import FORMATS, LogFormat, resolve_format
+from botguard.logs.readers import _rotation_key, order_paths
 from botguard.logs.records import Batch, ParseStats
 from botguard.state import State
 
@@ -185,11 +186,15 @@ class LogFollower:
             self._check_live(path)
             yield from self._read_retired(path)
             live = self._live.get(path)
-            while live is not None:
-                if self._check_truncated(path, live):
-                    yield from self._read_retired(path)  # the copy's unread lines come first
-                if (yield from self._read(path, live)):
-                    break
+            if live is not None:
+                yield from self._read_live(path, live)
+
+    def _read_live(self, path: str, live: _Handle) -> Iterator[Chunk]:
+        for _ in range(3):  # truncated again under each read: left for the next poll
+            if self._check_truncated(path, live):
+                yield from self._read_retired(path)  # the copy's unread lines come first
+            if (yield from self._read(path, live)):
+                return
 
     def _read_retired(self, path: str) -> Iterator[Chunk]:
         for handle in list(self._retired[path]):
@@ -259,7 +264,7 @@ class LogFollower:
         for handles in self._retired.values():
             handles.clear()
 
-    def __enter__(self) -> LogFollower:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
