@@ -29,6 +29,7 @@ The pass (design: ../shared/notes/online-model.md, sections 2 and "Scores to rul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -55,7 +56,7 @@ _LIST = pl.List(pl.String)
 
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
-    """Thresholds of the scan's model step; read from ``settings.model`` when that section exists.
+    """Thresholds of the scan's model step; read from ``settings.model.scan`` when it exists.
 
     Defaults: a signature needs >= ``min_ips`` distinct IPs, >= ``min_bad`` clients labelled bad
     and a Wilson lower bound (one-sided 95%) of the bad share among its labelled clients >=
@@ -88,11 +89,14 @@ class ModelSettings:
 
     @classmethod
     def from_settings(cls, settings: Any) -> ModelSettings:
-        """The ``model`` section of the configuration, key by key, defaults for what is missing."""
-        section = getattr(settings, "model", None)
+        """The ``model.scan`` section of the configuration (a mapping or an object), key by key,
+        defaults for what is missing. Its own section: ``model``'s keys (min_ips, lcb, ...) are
+        request-level thresholds of `botguard watch` and mean something else."""
+        section = getattr(getattr(settings, "model", None), "scan", None)
         if section is None:
             return cls()
-        values = {f.name: getattr(section, f.name) for f in fields(cls) if getattr(section, f.name, None) is not None}
+        read = section.get if isinstance(section, Mapping) else lambda name: getattr(section, name, None)
+        values = {f.name: value for f in fields(cls) if (value := read(f.name)) is not None}
         if "block_slots" in values:
             values["block_slots"] = tuple(values["block_slots"])
         return cls(**values)

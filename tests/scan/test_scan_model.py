@@ -204,17 +204,29 @@ def test_sessions_that_follow_links_are_never_raised(site: dict[str, Path], with
 
 
 def test_policy_raise_to_block_from_settings(without_model: ScanResult, site: dict[str, Path]) -> None:
-    """`settings.model` overrides the defaults key by key: with raise_to block and no strong
-    signature possible, every raise is a block; with an unreachable score, nothing is raised."""
+    """`settings.model.scan` overrides the defaults key by key: with raise_to block and no strong
+    signature possible, every raise is a block; with an unreachable score, nothing is raised.
+    `model`'s own keys (watch's request-level thresholds) are not read."""
     base = load_settings(site["config"])
-    strict = SimpleNamespace(policy=base.policy, human=base.human,
-                             model=SimpleNamespace(raise_to="block", strong_ips=10**9))  # fmt: skip
-    outcome = score_clients(without_model.clients, strict)
-    assert outcome.summary["raised"] > 0 and outcome.summary["raised_to"] == {"monitor": 0, "block": outcome.summary["raised"]}
-    monitor_only = SimpleNamespace(policy=base.policy, human=base.human, model=SimpleNamespace(strong_ips=10**9))
-    assert score_clients(without_model.clients, monitor_only).summary["raised_to"]["block"] == 0
-    never = SimpleNamespace(policy=base.policy, human=base.human, model=SimpleNamespace(min_score=1.01))
-    assert score_clients(without_model.clients, never).summary["raised"] == 0
+
+    def with_scan(**scan: object) -> SimpleNamespace:
+        return SimpleNamespace(policy=base.policy, human=base.human, model=SimpleNamespace(min_ips=10**9, scan=scan))
+
+    outcome = score_clients(without_model.clients, with_scan(raise_to="block", strong_ips=10**9))
+    raised = outcome.summary["raised"]
+    assert raised > 0 and outcome.summary["raised_to"] == {"monitor": 0, "block": raised}
+    assert score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary["raised_to"]["block"] == 0
+    assert score_clients(without_model.clients, with_scan(min_score=1.01)).summary["raised"] == 0
+    with pytest.raises(ValueError, match="monitor or block"):
+        ModelSettings.from_settings(with_scan(raise_to="allow"))
+
+
+def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path: Path) -> None:
+    """`model: {enabled: false}` turns the scan's model step off like --no-model."""
+    config = tmp_path / "off.yaml"
+    config.write_text(site["config"].read_text() + "model:\n  enabled: false\n")
+    result = scan(site, config=config)
+    assert result.summary.model is None and result.clients.get_column("model_score").null_count() == result.clients.height
 
 
 # ------------------------------------------------------------------ leakage masking
