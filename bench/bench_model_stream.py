@@ -36,14 +36,14 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from gen_stream import HONEYPOT, ROBOTS_TXT, generate  # noqa: E402
+from gen_stream import HONEYPOT, ROBOTS_TXT, generate
 
-from botguard.config import Settings, Policy  # noqa: E402
-from botguard.identity.asn import RangeTableAsn  # noqa: E402
-from botguard.logs.records import REQUEST_SCHEMA  # noqa: E402
-from botguard.model import OnlineLR, ParamTable  # noqa: E402
-from botguard.model.stream import StreamLearner, StreamSettings  # noqa: E402
-from botguard.robots import RobotsTxt  # noqa: E402
+from botguard.config import Policy, Settings
+from botguard.identity.asn import RangeTableAsn
+from botguard.logs.records import REQUEST_SCHEMA
+from botguard.model import OnlineLR, ParamTable
+from botguard.model.stream import StreamLearner, StreamSettings
+from botguard.robots import RobotsTxt
 
 GOOD = ("googlebot", "bingbot")
 CHUNK = 4096  # rows per observe() call, as `botguard watch` hands them over
@@ -122,7 +122,7 @@ def family_report(frame: pl.DataFrame, scores: np.ndarray, threshold: float, can
     covering = sorted((c for c in cands if _covers(c, novel)), key=lambda c: c.proposed_at)
     cand_at = covering[0].proposed_at if covering else None
     out = {
-        "family_requests": int(len(s)),
+        "family_requests": len(s),
         "flagged_after_requests": flagged_at,
         "flagged_after_seconds": round(float(t[flagged_at - 1] - first_t), 1) if flagged_at else None,
         "share_flagged_after": round(float((s[flagged_at:] > threshold).mean()), 4) if flagged_at else None,

@@ -22,14 +22,13 @@ googlebot, bingbot, bytespider, scanner, spoofer, novel), ``bad`` (unwanted auto
 from __future__ import annotations
 
 import argparse
-import heapq
 import ipaddress
 import json
 import random
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -39,8 +38,14 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from _gendata import (BROWSER_UAS, BYTESPIDER, RESIDENTIAL_V4_FIRST_OCTETS, SCANNER_PATHS,  # noqa: E402
-                      SCANNER_PROBE_UAS, SEARCH_REFERERS)
+from _gendata import (
+    BROWSER_UAS,
+    BYTESPIDER,
+    RESIDENTIAL_V4_FIRST_OCTETS,
+    SCANNER_PATHS,
+    SCANNER_PROBE_UAS,
+    SEARCH_REFERERS,
+)
 
 SITE = "www.example.com"
 HONEYPOT = "/internal/trap/"
@@ -53,7 +58,7 @@ Disallow: {HONEYPOT}
 User-agent: Bytespider
 Disallow: /
 """
-START = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc).timestamp()
+START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC).timestamp()
 NOVEL_UA = "Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"
 #: The novel family's hosting network: six /24s of Hetzner (AS24940, a hosting ASN).
 NOVEL_NETS = tuple(f"65.108.{n}.0/24" for n in (12, 13, 14, 77, 78, 141))

@@ -100,7 +100,7 @@ class SignatureStats:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], samples: int) -> "SignatureStats":
+    def from_json(cls, data: Mapping[str, Any], samples: int) -> SignatureStats:
         stats = cls(**{name: data[name] for name in _SCALARS})
         stats.ips, stats.nets, stats.agents = set(data["ips"]), set(data["nets"]), set(data["agents"])
         stats.labels = dict(data["labels"])
@@ -123,11 +123,11 @@ class _Acc:
     x: Mapping[str, float] | None = None
     human: int = 0
 
-    def copy(self) -> "_Acc":
+    def copy(self) -> _Acc:
         return _Acc(self.keys, self.n, self.high, self.psum, set(self.ips), set(self.nets), dict(self.labels),
                     set(self.agents), self.x, self.human)
 
-    def merge(self, other: "_Acc", max_ips: int) -> None:
+    def merge(self, other: _Acc, max_ips: int) -> None:
         self.n += other.n
         self.high += other.high
         self.psum += other.psum
@@ -190,7 +190,7 @@ class SignatureBook:
         return fresh
 
     def _group(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
-               xs: Sequence[Mapping[str, float]]) -> dict[int, "_Acc"]:
+               xs: Sequence[Mapping[str, float]]) -> dict[int, _Acc]:
         high_at, max_ips = self.rules.threshold, self.rules.max_ips
         groups: dict[int, _Acc] = {}
         for (keys, ip, net, ua, label, humanlike), score, x in zip(events, scores, xs):
@@ -211,7 +211,7 @@ class SignatureBook:
             acc.x = x
         return groups
 
-    def _fold(self, stats: SignatureStats, acc: "_Acc", now: float) -> None:
+    def _fold(self, stats: SignatureStats, acc: _Acc, now: float) -> None:
         rules = self.rules
         decay = self._decay ** acc.n
         stats.recent_n = stats.recent_n * decay + acc.n

@@ -40,8 +40,8 @@ from botguard.decide._safety import safe_ua_token
 from botguard.identity.asn import AsnDb
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.setup import asn_source, updated_ranges_dir
-from botguard.judge.aggregate import Aggregator
 from botguard.judge._columns import ASSET_RE, ROBOTS_RE
+from botguard.judge.aggregate import Aggregator
 from botguard.model.features import FeatureExtractor, ip_prefixes, log2_bucket
 from botguard.model.labels import BROWSER, MASKS, Evidence, Label, Labeler, identity_of
 from botguard.model.learner import OnlineLR
@@ -85,12 +85,12 @@ class StreamSettings:
     max_train_per_actor_minute: int = 30  # caps how much one chatty client weighs in training
     maintenance_every: int = 20  # micro-batches between expiry sweeps
     sketch_age_every: float = 3600.0  # seconds between halvings of the admission sketch
-    learner: LearnerConfig = LearnerConfig(lr=0.5)
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(lr=0.5))
     policies: Mapping[str, SlotPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
-    rules: CandidateRules = CandidateRules()
+    rules: CandidateRules = field(default_factory=CandidateRules)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "StreamSettings":
+    def from_settings(cls, settings: Settings) -> StreamSettings:
         model = settings.model
         policies = dict(DEFAULT_POLICIES)
         for slot, override in model.slots.items():
@@ -114,7 +114,7 @@ class Actor:
     pending: list[tuple[Parts, float]] = field(default_factory=list)
     minute: int = -1
     trained_this_minute: int = 0
-    ctx: "_ActorCtx | None" = None  # derived from (ip, user agent); rebuilt after a restore
+    ctx: _ActorCtx | None = None  # derived from (ip, user agent); rebuilt after a restore
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ class StreamLearner:
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: Settings, *, robots: Any = None, state: State | None = None,
-                    settings: StreamSettings | None = None) -> "StreamLearner":
+                    settings: StreamSettings | None = None) -> StreamLearner:
         """The contract's door: settings from config, published ranges refreshed beside the state DB."""
         state_path = state.path if state is not None else None
         ranges = PublishedRanges.bundled(updated_ranges_dir(state_path))
@@ -575,7 +575,7 @@ class StreamLearner:
 
     @classmethod
     def restore(cls, directory: str | os.PathLike[str], config: Settings, *, robots: Any = None,
-                state: State | None = None, settings: StreamSettings | None = None) -> "StreamLearner":
+                state: State | None = None, settings: StreamSettings | None = None) -> StreamLearner:
         """A learner in the state of the last complete snapshot at ``directory``.
 
         If a crash happened between moving the old snapshot aside and renaming the new one into

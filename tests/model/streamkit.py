@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -14,7 +14,7 @@ from botguard.logs.records import REQUEST_SCHEMA
 from botguard.model.stream import StreamLearner, StreamSettings
 from botguard.robots import RobotsTxt
 
-T0 = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC).timestamp()
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"

@@ -6,7 +6,17 @@ from typing import Any
 
 from botguard.model.features import PATH_SLOTS, UA_SLOTS
 from botguard.model.labels import HUMAN_SLOTS
-from tests.model.streamkit import CHROME, GOOGLEBOT, NOVA, ZGRAB, frame, human_session, learner, req, settings
+from tests.model.streamkit import (
+    CHROME,
+    GOOGLEBOT,
+    NOVA,
+    ZGRAB,
+    frame,
+    human_session,
+    learner,
+    req,
+    settings,
+)
 
 
 class Hook:
@@ -51,7 +61,7 @@ def test_catalogue_label_never_shows_the_model_ua_slots() -> None:
 def test_robots_violation_labels_a_bot_and_masks_the_path() -> None:
     """Disallowed paths label a non-browser positive; its path slots are not shown to the model."""
     rows = [req(i, "65.108.12.9", NOVA, "/private/page" if i == 3 else f"/item/{i}") for i in range(6)]
-    model, hook = _run(rows)
+    _, hook = _run(rows)
     examples = hook.by("robots")
     assert len(examples) == 6  # the three before the violation join the label (scored before it)
     assert all(y and not _slots(x) & PATH_SLOTS for _, y, _, x in examples)
@@ -63,7 +73,7 @@ def test_a_person_opening_a_disallowed_page_is_not_a_robots_violator() -> None:
     """Humans open /private (a cart) too: with assets and referers at a reading pace, they stay human."""
     rows = human_session(0, "86.1.2.3", pages=4)
     rows.insert(3, req(10, "86.1.2.3", CHROME, "/private/cart", referer="https://www.example.com/products/1"))
-    model, hook = _run(rows)
+    _, hook = _run(rows)
     assert not hook.by("robots")
     humans = hook.by("human")
     assert humans and not any(y for _, y, _, _ in humans)

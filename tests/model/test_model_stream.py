@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 
 from botguard.model.stream import StreamLearner
-from tests.model.streamkit import CHROME, GOOGLEBOT, NOVA, ROBOTS, frame, human_session, learner, req, settings
+from tests.model.streamkit import (
+    CHROME,
+    GOOGLEBOT,
+    NOVA,
+    ROBOTS,
+    frame,
+    human_session,
+    learner,
+    req,
+    settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,7 +191,7 @@ def test_restore_after_a_crash_in_the_middle_of_a_snapshot(tmp_path: Path, crash
     _feed(model, _mixed(8))
     model.snapshot(snap)
     script = _CRASH.format(root=str(ROOT), snap=str(snap), crash_at=crash_at)
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 9, done.stderr
     assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the new snapshot was written, not renamed
     restored = StreamLearner.restore(snap, settings(), robots=lambda host: ROBOTS)
