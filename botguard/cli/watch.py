@@ -19,13 +19,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
 from botguard.config import Settings, load_settings
-from botguard.errors import ExitStatus, UsageError
+from botguard.errors import BotguardError, ExitStatus, UsageError
 from botguard.logs.follow import ChunkParser, LogFollower, is_compressed_name
 from botguard.logs.records import ParseStats
 from botguard.model.records import RuleCandidate
@@ -135,6 +136,8 @@ def _loop(
             click.echo(f"watch: {printable(event)}", file=err)
         if tick.lines or tick.new_candidates or request.once:
             click.echo(_status(tick, follower), file=err)
+        if tick.new_candidates and request.settings.model.auto_deploy:
+            _auto_deploy(request, err)
         finishing = request.once or stop.is_set()
         if finishing or time.monotonic() >= next_snapshot:
             learner.snapshot(snapshots)
@@ -187,6 +190,27 @@ def candidate_line(candidate: RuleCandidate) -> str:
         f"candidate {printable(candidate.signature, 120)}: {candidate.action} {candidate.match_kind} "
         f'"{printable(candidate.match_value, 120)}" ({evidence}{"; " + why if why else ""})'
     )
+
+
+def _auto_deploy(request: WatchRequest, err: TextIO) -> None:
+    """``model.auto_deploy``: put new proposals on the configured servers now, with deploy-rules'
+    own code (latest scan + candidates, validate, swap, reload, roll back on failure).
+
+    A failed deploy is reported and watching goes on: the next new candidate tries again.
+    """
+    from botguard.deploy import DeployRequest, run_deploy
+
+    try:
+        report = run_deploy(DeployRequest(request.settings, now=datetime.now(UTC), state_path=request.state_path))
+    except BotguardError as exc:
+        click.echo(f"watch: auto-deploy failed: {printable(str(exc))}", file=err)
+        return
+    for outcome in report.outcomes:
+        what = f"updated {', '.join(outcome.changed)}" if outcome.changed else "unchanged"
+        reloaded = ", reloaded" if outcome.reloaded else ""
+        click.echo(f"watch: auto-deploy: {outcome.target} {what}{reloaded} ({printable(str(outcome.dir))})", file=err)
+    for error in report.errors:
+        click.echo(f"watch: auto-deploy failed: {printable(error)}", file=err)
 
 
 def _status(tick: _Tick, follower: LogFollower) -> str:

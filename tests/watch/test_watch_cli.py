@@ -154,3 +154,36 @@ def test_directory_refused_missing_file_waited_for(tmp_path: Path) -> None:
     r = run_cli("watch", str(tmp_path / "later.log"), "--state", str(tmp_path / "s.db"), "--once", "--no-dns")
     assert r.exit_code == 0, r.output
     assert "does not exist yet; waiting for it" in r.stderr and "0 lines" in r.stderr
+
+
+def test_auto_deploy_puts_new_candidates_on_the_server(tmp_path: Path, traffic: tuple[Path, Path, list[str]]) -> None:
+    """With model.auto_deploy, a new proposal goes through deploy-rules' code at once: the nginx
+    rule file names the novel family (validate/reload skipped here: the deploy tests run real servers)."""
+    log, robots, _ = traffic
+    db, nginx = tmp_path / "state.db", tmp_path / "nginx"
+    nginx.mkdir()
+    config = tmp_path / "botguard.yaml"
+    config.write_text(
+        "model: {auto_deploy: true}\n"
+        f"deploy: {{nginx: {{dir: '{nginx}', validate: [], reload: []}}, apache: {{validate: [], reload: []}},"
+        f" lock: '{tmp_path / 'deploy.lock'}'}}\n"
+    )
+    scan = run_cli("scan", str(log), "--robots", str(robots), "--state", str(db), "--config", str(config),
+                   "--no-dns", "--format", "json", "-o", str(tmp_path / "scan.json"))  # fmt: skip
+    assert scan.exit_code == 0, scan.output
+    r = run_cli("watch", str(log), "--robots", str(robots), "--state", str(db), "--config", str(config), "--once",
+                "--no-dns")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "watch: auto-deploy: nginx updated" in r.stderr, r.output
+    assert "novascrape" in (nginx / "botguard_http.conf").read_text().lower()
+
+
+def test_auto_deploy_failure_is_reported_not_fatal(tmp_path: Path, traffic: tuple[Path, Path, list[str]]) -> None:
+    """No scan to deploy from: the failure is one stderr line and watch still exits 0."""
+    log, robots, _ = traffic
+    config = tmp_path / "botguard.yaml"
+    config.write_text("model: {auto_deploy: true}\n")
+    r = run_cli("watch", str(log), "--robots", str(robots), "--state", str(tmp_path / "s.db"), "--config",
+                str(config), "--once", "--no-dns")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "watch: auto-deploy failed:" in r.stderr
