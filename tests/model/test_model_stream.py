@@ -218,3 +218,23 @@ def test_explain_names_the_features_behind_a_score() -> None:
     assert model.score(event) == pytest.approx(1 / (1 + np.exp(-logit)))
     assert os.environ.get("PYTHONHASHSEED") is None or True  # explanations do not depend on hash order
     assert model.score({"user_agent": CHROME, "ip": "86.1.1.3", "path": "/products/1"}) < model.score(event)
+
+
+# -- hostile and odd input -------------------------------------------------------------------
+
+def test_odd_requests_are_scored_and_hostile_agents_give_plain_tokens() -> None:
+    """Non-HTTP lines, empty agents and IPv6 are scored like the rest; a UA written to inject into
+    a rule yields only plain lower-case tokens as UA candidates (renderers escape them anyway)."""
+    evil = 'EvilBot"; return 403; # {{ $x }}\r\nX-Injected: 1/1.0'
+    rows = [req(0, "45.148.10.9", "", None, method=None, status=400, valid=False),
+            req(1, "2a01:cb00::5", CHROME, "/a?b=1"), req(2, "203.0.113.4", "", "/")]
+    rows += [req(3 + i, f"65.108.{12 + i % 4}.{i % 50 + 1}", evil, "/trap/t" if i % 3 == 0 else f"/p/{i}")
+             for i in range(600)]
+    model = learner(delta_interval=2.0)
+    scores = _feed(model, rows, chunk=100)
+    assert len(scores) == len(rows) and np.isfinite(scores).all()
+    cands = [c for c in model.candidates() if c.match_kind == "ua_pattern"]
+    assert cands, [c.signature for c in model.candidates()]
+    for cand in cands:
+        assert cand.match_value.isascii() and cand.match_value in evil.lower()
+        assert all(ch.isalnum() or ch in "._-" for ch in cand.match_value), cand.match_value
