@@ -565,6 +565,7 @@ class StreamLearner:
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        _remove_leftovers(target)
         self.counters.last_snapshot = self.clock
         return target
 
@@ -651,6 +652,16 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Delete what interrupted snapshots left beside ``target`` (temporary and moved-aside dirs).
+
+    Only called once a new snapshot is complete in place, so nothing here is still needed.
+    """
+    for path in target.parent.glob(f".{target.name}.*"):
+        if path.is_dir() and (path.name.endswith(".tmp") or ".old." in path.name):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _complete_snapshot(target: Path) -> Path:
