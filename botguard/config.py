@@ -115,12 +115,19 @@ class CloudflareSettings:
     """Cloudflare sync target (``botguard cloudflare``); the token may also come from the environment."""
 
     account_id: str | None = None
-    zone_id: str | None = None
+    zone_id: str | tuple[str, ...] | None = None  # one zone id, or several sharing the account's list
     api_token: str | None = None  # prefer CLOUDFLARE_API_TOKEN: a config file is often world-readable
     list_name: str = "botguard_block"
     base_url: str | None = None  # API base URL (tests point it at a local fake)
     guard_bots: bool = True  # add `not cf.client.bot`: never block a Cloudflare-verified bot
     max_rules: int | None = None  # the zone plan's custom-rule quota (Free 5, Pro 20, Business 100)
+
+    @property
+    def zone_ids(self) -> tuple[str, ...]:
+        """The configured zones, in order (``zone_id`` may be one id or a list)."""
+        if self.zone_id is None:
+            return ()
+        return (self.zone_id,) if isinstance(self.zone_id, str) else tuple(self.zone_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +316,21 @@ def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
     return slots
 
 
+_ZONE_ID = _pattern(r"[0-9a-f]{32}", "a 32-digit hex zone id")
+
+
+def _zone_ids(value: Any, where: Location) -> str | tuple[str, ...]:
+    """``cloudflare.zone_id``: one zone id, or a non-empty list of distinct ones (several zones)."""
+    if not isinstance(value, list):
+        return _ZONE_ID(value, where)
+    if not value:
+        raise ConfigError("expected a zone id or a non-empty list of zone ids, got []", where)
+    zones = tuple(_ZONE_ID(item, where) for item in value)
+    if len(set(zones)) != len(zones):
+        raise ConfigError(f"zone id listed twice: {next(z for z in zones if zones.count(z) > 1)!r}", where)
+    return zones
+
+
 SCHEMA: dict[str, Any] = {
     "policy": {
         "block_min_disallowed": _int(1),
@@ -351,7 +373,7 @@ SCHEMA: dict[str, Any] = {
     },
     "cloudflare": {
         "account_id": _pattern(r"[0-9a-f]{32}", "a 32-digit hex account id"),
-        "zone_id": _pattern(r"[0-9a-f]{32}", "a 32-digit hex zone id"),
+        "zone_id": _zone_ids,
         "api_token": _pattern(r"\S+", "a token without spaces"),
         "list_name": _pattern(r"[a-z0-9_]{1,50}", "a list name of at most 50 of a-z, 0-9, _"),
         "base_url": _pattern(r"https?://\S+", "an http(s) URL"),

@@ -1,8 +1,9 @@
-"""`botguard cloudflare plan|apply|status`: sync the active decisions to a Cloudflare zone."""
+"""`botguard cloudflare plan|apply|status`: sync the active decisions to one or more Cloudflare zones."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
@@ -11,9 +12,11 @@ from botguard.config import load_settings
 from botguard.deploy.cloudflare import (
     CloudflareOutcome,
     CloudflareRequest,
+    SyncFailed,
     last_applied,
     run_cloudflare,
 )
+from botguard.render.cloudflare import MAX_ITEMS
 
 _OPTIONS = [
     click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file."),
@@ -27,22 +30,77 @@ def _options(fn):  # type: ignore[no-untyped-def]
     return fn
 
 
+def reporting(show: Callable[[CloudflareOutcome], None], run: Callable[[], CloudflareOutcome]) -> CloudflareOutcome:
+    """Run, and show what was seen and done even when a zone failed (then re-raise: exit 1)."""
+    try:
+        out = run()
+    except SyncFailed as failed:
+        show(failed.outcome)
+        raise
+    show(out)
+    return out
+
+
 def _run(verb: str, config_path: str | None, state_path: str | None) -> CloudflareOutcome:
     request = CloudflareRequest(verb, load_settings(config_path), datetime.now(UTC), dict(os.environ), state_path)
     return run_cloudflare(request)
 
 
 def print_plan(out: CloudflareOutcome) -> None:
-    """The diff, the totals, and what could not be carried (stderr); shared with deploy-rules."""
-    lines = out.plan.lines(out.target.list_name)
+    """The diff (list, then each zone), the totals, and what could not be carried (stderr).
+
+    Shared with ``deploy-rules --cloudflare``. After an apply, one line per scope says what was
+    done, or which step failed.
+    """
+    lines = out.plan.list_lines(out.target.list_name)
     for line in lines:
         click.echo(line)
-    click.echo(f"{len(lines)} changes; desired: {len(out.desired.items)} list items, {len(out.desired.rules)} rules; "
-               f"{out.live.foreign_rules} rules not botguard's (left alone)")  # fmt: skip
+    changes = len(lines)
+    for zone_live, zone_plan in zip(out.live.zones, out.plan.zones, strict=True):
+        zone_lines = zone_plan.lines()
+        changes += len(zone_lines)
+        for line in zone_lines:
+            click.echo(f"zone {zone_plan.zone_id}: {line}")
+        if zone_live.error is not None:
+            click.echo(f"zone {zone_plan.zone_id}: cannot read: {zone_live.error}")
+        else:
+            click.echo(f"zone {zone_plan.zone_id}: {zone_live.foreign_rules} rules not botguard's (left alone)")
+    other = out.live.other_items
+    cap = f" (of {MAX_ITEMS - other}: other lists hold {other})" if other else ""
+    click.echo(f"{changes} changes; desired: {len(out.desired.items)} list items{cap}, {len(out.desired.rules)} rules "
+               f"in each of {len(out.target.zone_ids)} zone(s)")  # fmt: skip
     for left in out.desired.left_out:
         click.echo(f"left out: {left.value} ({left.reason})", err=True)
     if out.applied is not None:
+        for result in out.applied.results:
+            scope = f"list {out.target.list_name}" if result.scope == "list" else f"zone {result.scope}"
+            state = f"failed: {result.error.message}" if result.error else "ok"
+            click.echo(f"applied {scope}: {result.writes} write requests, {state}")
         click.echo(f"applied: {out.applied.writes} write requests")
+
+
+def print_status(out: CloudflareOutcome, state_path: str | None) -> None:
+    """What botguard owns on Cloudflare now (list, rules per zone) and the last recorded apply."""
+    count = "missing" if out.live.list_id is None else f"{len(out.live.items)} items"
+    click.echo(f"list {out.target.list_name}: {count}")
+    for zone, plan in zip(out.live.zones, out.plan.zones, strict=True):
+        if zone.error is not None:
+            click.echo(f"zone {zone.zone_id}: cannot read: {zone.error}")
+            continue
+        for rule in zone.rules:
+            click.echo(f"zone {zone.zone_id}: rule {rule.ref} {rule.action} ({len(rule.expression)} chars)")
+        click.echo(f"zone {zone.zone_id}: {zone.foreign_rules} rules not botguard's; "
+                   f"in sync: {'yes' if plan.empty else 'no'}")  # fmt: skip
+    click.echo(f"list in sync: {'yes' if out.plan.list_empty else 'no'}")
+    last = last_applied(state_path)
+    if last is None:
+        click.echo("last apply: never")
+        return
+    click.echo(f"last apply: {last['applied_at']}, {last['writes']} write requests")
+    if last["list"] is not None and last["list"]["error"]:
+        click.echo(f"last apply: list failed: {last['list']['error']}")
+    for zone, entry in last["zones"].items():
+        click.echo(f"last apply: zone {zone}: " + (f"failed: {entry['error']}" if entry["error"] else "ok"))
 
 
 @click.group("cloudflare")
@@ -54,24 +112,18 @@ def command() -> None:
 @_options
 def plan(config_path: str | None, state_path: str | None) -> None:
     """Show the diff between the active decisions and Cloudflare; write nothing."""
-    print_plan(_run("plan", config_path, state_path))
+    reporting(print_plan, lambda: _run("plan", config_path, state_path))
 
 
 @command.command("apply")
 @_options
 def apply(config_path: str | None, state_path: str | None) -> None:
     """Write only the diff (a second apply makes no write request); record it in the state DB."""
-    out = _run("apply", config_path, state_path)
-    print_plan(out)
+    reporting(print_plan, lambda: _run("apply", config_path, state_path))
 
 
 @command.command("status")
 @_options
 def status(config_path: str | None, state_path: str | None) -> None:
     """What botguard owns on Cloudflare now, and the last recorded apply."""
-    out = _run("status", config_path, state_path)
-    click.echo(f"list {out.target.list_name}: {'missing' if out.live.list_id is None else len(out.live.items)} items")
-    for rule in out.live.rules:
-        click.echo(f"rule {rule.ref} {rule.action} ({len(rule.expression)} chars)")
-    click.echo(f"{out.live.foreign_rules} rules not botguard's; in sync: {'yes' if out.plan.empty else 'no'}")
-    click.echo(f"last apply: {last_applied(state_path) or 'never'}")
+    reporting(lambda out: print_status(out, state_path), lambda: _run("status", config_path, state_path))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from botguard.cli.cloudflare import print_plan
+from botguard.cli.cloudflare import print_plan, reporting
 from botguard.config import load_settings
 from botguard.deploy import DeployReport, DeployRequest, run_deploy
 from botguard.deploy.cloudflare import check_cloudflare, sync_cloudflare
@@ -20,27 +20,33 @@ from botguard.errors import ExitStatus
 @click.option("--apache-dir", metavar="DIR", help="Write botguard.conf here.")
 @click.option("--dry-run", is_flag=True, help="Print the diff and the impact on scanned traffic; change nothing.")
 @click.option("--no-reload", is_flag=True, help="Validate and swap files but do not reload the servers.")
-@click.option("--cloudflare", is_flag=True, help="Also sync the decisions to Cloudflare (see `botguard cloudflare`).")
+@click.option("--cloudflare", is_flag=True,
+              help="Also (or only) sync the decisions to Cloudflare (see `botguard cloudflare`).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
 @click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
 def command(
     scan_path: str | None, nginx_dir: str | None, apache_dir: str | None, dry_run: bool, no_reload: bool,
     cloudflare: bool, config_path: str | None, state_path: str | None,
 ) -> int:  # fmt: skip
-    """Render decisions to rule files, validate, swap atomically, reload; roll back on failure."""
+    """Render decisions to rule files, validate, swap atomically, reload; roll back on failure.
+
+    With --cloudflare the same decisions are synced to Cloudflare after the servers (or alone:
+    no server target is needed); with --dry-run Cloudflare gets a plan and nothing is written.
+    """
     settings = load_settings(config_path)
     if cloudflare:
         check_cloudflare(settings, os.environ)  # credentials before any server is touched
     request = DeployRequest(
         settings=settings, now=datetime.now(UTC), state_path=state_path, scan_path=scan_path,
-        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload,
+        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload, cloudflare=cloudflare,
     )  # fmt: skip
     report = run_deploy(request)
     _print(report, dry_run)
     for error in report.errors:
         click.echo(f"botguard: error: {error}", err=True)
     if cloudflare:
-        print_plan(sync_cloudflare(settings, report.decisions, os.environ, state_path, request.now, dry_run))
+        reporting(print_plan, lambda: sync_cloudflare(settings, report.decisions, os.environ, state_path, request.now,
+                                                      dry_run))  # fmt: skip
     return ExitStatus.ERROR if report.errors else ExitStatus.OK
 
 

@@ -53,6 +53,7 @@ class DeployRequest:
     dry_run: bool = False
     reload: bool = True
     hook: StepHook | None = None
+    cloudflare: bool = False  # the caller also syncs to Cloudflare: no server target is needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,9 @@ def _targets(request: DeployRequest) -> list[Target]:
         if directory:
             targets.append(Target(name, Path(directory), backends[name], conf.validate, conf.reload, PRECHECKS[name],
                                   conf.probe))  # fmt: skip
-    if not targets:
-        raise UsageError("nothing to deploy to: pass --nginx-dir or --apache-dir (or set deploy.nginx.dir)")
+    if not targets and not request.cloudflare:
+        raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
+                         "(or set deploy.nginx.dir)")  # fmt: skip
     return targets
 
 

@@ -7,7 +7,9 @@ The same :class:`~botguard.decide.DecisionSet` the nginx/Apache renderers read b
   ``max_items`` (10,000 on non-Enterprise plans) chosen by offences, then recency;
 * rules for the zone's ``http_request_firewall_custom`` phase, each tagged ``ref`` =
   ``botguard:<name>`` (the machine ownership key the sync relies on) and a description starting
-  ``botguard:``. Block by user agent, by the list, by ASN; throttle becomes ``managed_challenge``.
+  ``botguard:``. Block by user agent (a substring with ``contains``, an exact agent with ``eq``,
+  both on ``lower(http.user_agent)``, which folds A-Z only), by the list, by ASN; throttle
+  becomes ``managed_challenge``.
   Every rule carries the same guard: never ``/robots.txt``, never a Cloudflare-verified bot
   (``not cf.client.bot``, configurable) and never an allowlisted client.
 
@@ -29,7 +31,7 @@ from botguard.render.records import RuleFile
 
 __all__ = [
     "MAX_EXPRESSION", "MAX_ITEMS", "PHASE", "REF_PREFIX", "CloudflareDesired", "CloudflareRenderer", "LeftOut",
-    "RuleSpec", "canonical_item", "quote", "render_cloudflare",
+    "RuleSpec", "ascii_lower", "canonical_item", "quote", "render_cloudflare",
 ]  # fmt: skip
 
 PHASE = "http_request_firewall_custom"
@@ -147,13 +149,30 @@ def _net_key(value: str) -> tuple[int, int, int]:
     return (net.version, int(net.network_address), net.prefixlen)
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(value: str) -> str:
+    """What Cloudflare's ``lower()`` does: A-Z only, every other byte unchanged (``Ü`` stays ``Ü``).
+
+    Examples:
+        >>> ascii_lower("ÜberBot/İ")
+        'Überbot/İ'
+    """
+    return value.translate(_ASCII_LOWER)
+
+
 def _ua_term(decision: Decision, left: list[LeftOut]) -> str | None:
-    value = decision.match.value.strip(" \t").lower()[:MAX_UA]
+    """``lower(http.user_agent) contains "..."`` for a substring; ``eq`` for an exact agent (and the
+    agent of an allowlisted client), unless longer than :data:`MAX_UA`: then its first
+    characters as a substring (as specific, and still matching the agent)."""
+    value = ascii_lower(decision.match.value.strip(" \t"))
     if not value:
         left.append(LeftOut(decision.match.value, "empty user agent would match every client"))
         return None
+    exact = decision.match.kind in ("ua_exact", "client") and len(value) <= MAX_UA
     try:
-        return f"lower(http.user_agent) contains {quote(value)}"
+        return f"lower(http.user_agent) {'eq' if exact else 'contains'} {quote(value[:MAX_UA])}"
     except RenderError as exc:
         left.append(LeftOut(decision.match.value[:60], exc.message))
         return None

@@ -3,9 +3,16 @@
 The real SDK talks to it through ``base_url``. It keeps accounts' IP lists (items, async bulk
 operations that complete after a number of polls, one pending operation per account) and zones'
 ``http_request_firewall_custom`` entrypoints (rule ids, refs, versions), answers in the
-documented envelope, logs every request and counts writes. Faults are queued per
-(method, route name): a 429 with Retry-After, a 5-minute lockout, a "lost response" (the write
-is applied, then a 500 is returned).
+documented envelope, logs every request and counts writes (a ``?dry_run=true`` request is
+validated, never applied, and not counted as a write). Faults are queued per (method, route
+name), optionally for one zone only: a 429 with Retry-After, a 5-minute lockout, a "lost
+response" (the write is applied, then a 500 is returned).
+
+Tokens carry permission groups ("Account Filter Lists Edit", "Zone WAF Read", ... optionally
+for one zone or account: "Zone WAF Edit@<zone id>"); Edit includes Read; a request the token
+may not make gets 403 with code 10000, as Cloudflare answers. ``/user/tokens/verify`` (and the
+account-owned form) answers for any known token; a token's own policies are readable only with
+"API Tokens Read" ("Account API Tokens Read" for an account-owned token).
 
 Deliberately permissive where the real API is strict only if a test asks for it
 (``unique_refs=False``), so a test can *see* a duplicated rule instead of an API error.
@@ -29,6 +36,11 @@ TOKEN = "test-token"
 _NAME = re.compile(r"^[a-z0-9_]{1,50}$")
 
 
+LISTS_READ, LISTS_EDIT = "Account Filter Lists Read", "Account Filter Lists Edit"
+WAF_READ, WAF_EDIT = "Zone WAF Read", "Zone WAF Edit"
+FULL = frozenset({LISTS_EDIT, WAF_EDIT})
+
+
 @dataclass
 class Fault:
     """One injected failure for the next matching request."""
@@ -36,6 +48,21 @@ class Fault:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     apply_first: bool = False  # lost response: do the write, then fail
+    zone: str | None = None  # only for requests to this zone
+    dry_run: bool = False  # also for ?dry_run=true requests (by default a fault waits for the real write)
+
+
+@dataclass
+class FakeToken:
+    """An API token: its id, permission groups, owner (``user`` or an account id) and status."""
+
+    id: str
+    grants: frozenset[str] = FULL
+    owner: str = "user"
+    status: str = "active"
+
+    def may(self, group: str, scope: str) -> bool:
+        return group in self.grants or f"{group}@{scope}" in self.grants
 
 
 @dataclass
@@ -46,7 +73,9 @@ class FakeState:
     entrypoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # zone id -> ruleset
     ops: dict[str, dict[str, Any]] = field(default_factory=dict)  # operation id -> {status, polls, account}
     log: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    queries: list[str] = field(default_factory=list)  # the query string of each logged request
     headers: list[dict[str, str]] = field(default_factory=list)
+    tokens: dict[str, FakeToken] = field(default_factory=lambda: {TOKEN: FakeToken("7" * 32)})
     faults: dict[tuple[str, str], list[Fault]] = field(default_factory=dict)
     lockout: int = 0  # while > 0 every request gets 429 retry-after 300 (decremented per request)
     polls_to_complete: int = 2
@@ -57,7 +86,18 @@ class FakeState:
 
     @property
     def writes(self) -> list[tuple[str, str]]:
-        return [(m, p) for m, p in self.log if m != "GET"]
+        """Requests that may change state (dry runs excluded: they are validated, never applied)."""
+        return [(m, p) for (m, p), q in zip(self.log, self.queries, strict=True)
+                if m != "GET" and "dry_run=true" not in q]  # fmt: skip
+
+    @property
+    def dry_runs(self) -> list[tuple[str, str]]:
+        return [(m, p) for (m, p), q in zip(self.log, self.queries, strict=True) if "dry_run=true" in q]
+
+    def token(self, grants: set[str] | frozenset[str], owner: str = "user", value: str = TOKEN) -> None:
+        """Replace the token ``value`` by one with exactly these permission groups."""
+        self.tokens[value] = FakeToken(self.tokens[value].id if value in self.tokens else self.new_id(),
+                                       frozenset(grants), owner)  # fmt: skip
 
     def new_id(self) -> str:
         return f"{next(self.ids):032x}"
@@ -87,6 +127,10 @@ class FakeCloudflare:
         a, z = "/client/v4/accounts/{account}", "/client/v4/zones/{zone}"
         self.names: dict[str, str] = {}
         for i, (method, path, name, handler) in enumerate([
+            ("GET", "/client/v4/user/tokens/verify", "verify", self.verify),
+            ("GET", a + "/tokens/verify", "verify", self.verify),
+            ("GET", "/client/v4/user/tokens/{token}", "token", self.token_get),
+            ("GET", a + "/tokens/{token}", "token", self.token_get),
             ("GET", a + "/rules/lists", "lists", self.lists_get),
             ("POST", a + "/rules/lists", "lists", self.lists_create),
             ("GET", a + "/rules/lists/bulk_operations/{op}", "bulk_op", self.bulk_op),
@@ -108,20 +152,48 @@ class FakeCloudflare:
 
     # ------------------------------------------------------------ plumbing
 
+    def _required(self, request: web.Request, name: str) -> tuple[str | None, str, str]:
+        """The permission group a request needs (None: any valid token), its read twin and scope."""
+        if name in ("lists", "list", "items", "bulk_op"):
+            group, read, scope = LISTS_EDIT, LISTS_READ, request.match_info["account"]
+        elif name in ("entrypoint", "rulesets", "rules", "rule"):
+            group, read, scope = WAF_EDIT, WAF_READ, request.match_info["zone"]
+        elif name == "token":
+            account = request.match_info.get("account")
+            return ("Account API Tokens Read" if account else "API Tokens Read"), "", account or "user"
+        else:
+            return None, "", ""
+        return group, (read if request.method == "GET" else group), scope
+
+    def _fault(self, request: web.Request, name: str) -> Fault | None:
+        queue = self.state.faults.get((request.method, name)) or []
+        dry = request.query.get("dry_run") == "true"
+        for i, fault in enumerate(queue):
+            if (fault.zone is None or fault.zone == request.match_info.get("zone")) and (fault.dry_run or not dry):
+                return queue.pop(i)
+        return None
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         s = self.state
         s.log.append((request.method, request.path))
+        s.queries.append(request.query_string)
         s.headers.append(dict(request.headers))
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return error(401, 10000, "Authentication error")
+        route = request.match_info.route
+        name = self.names.get(route.name or "", "")
+        auth = request.headers.get("Authorization", "")
+        token = s.tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+        if token is None:
+            return error(401, 1000, "Invalid API Token") if name == "verify" else error(401, 10000, "Authentication error")
         if s.lockout > 0:
             s.lockout -= 1
             return error(429, 10000, "Rate limited: global limit", {"Retry-After": "300"})
-        route = request.match_info.route
-        name = self.names.get(route.name or "", "")
-        queue = s.faults.get((request.method, name))
-        fault = queue.pop(0) if queue else None
+        group, needed, scope = self._required(request, name)
+        if group is not None and not (token.may(group, scope) or (needed != group and token.may(needed, scope))):
+            if name in ("entrypoint", "rulesets", "rules", "rule"):  # rulesets say it without a code
+                return envelope(None, 403, [{"message": "request is not authorized"}])
+            return error(403, 10000, "Authentication error")
+        fault = self._fault(request, name)
         if fault and not fault.apply_first:
             return error(fault.status, 10013 if fault.status == 429 else 10001, "injected fault", fault.headers)
         try:
@@ -131,6 +203,33 @@ class FakeCloudflare:
         if fault:  # lost response: applied, the client never hears
             return error(fault.status, 10002, "injected lost response", fault.headers)
         return response
+
+    # ------------------------------------------------------------ tokens
+
+    def _token(self, request: web.Request) -> FakeToken:
+        return self.state.tokens[request.headers["Authorization"].removeprefix("Bearer ")]
+
+    async def verify(self, request: web.Request) -> web.Response:
+        token, account = self._token(request), request.match_info.get("account")
+        if (token.owner == "user") != (account is None) or (account and token.owner != account):
+            return error(401, 1000, "Invalid API Token")
+        return envelope({"id": token.id, "status": token.status, "expires_on": None, "not_before": None})
+
+    async def token_get(self, request: web.Request) -> web.Response:
+        token = next((t for t in self.state.tokens.values() if t.id == request.match_info["token"]), None)
+        if token is None:
+            raise web.HTTPNotFound()
+        policies = []
+        for i, grant in enumerate(sorted(token.grants)):
+            group, _, scope = grant.partition("@")
+            if group.startswith("Zone"):
+                key = f"com.cloudflare.api.account.zone.{scope or '*'}"
+            else:
+                key = f"com.cloudflare.api.account.{scope or '*'}"
+            policies.append({"id": f"{i:032x}", "effect": "allow", "resources": {key: "*"},
+                             "permission_groups": [{"id": f"{i + 100:032x}", "name": group}]})  # fmt: skip
+        return envelope({"id": token.id, "name": "botguard", "status": token.status, "policies": policies,
+                         "issued_on": "2026-01-01T00:00:00Z", "modified_on": "2026-01-01T00:00:00Z"})  # fmt: skip
 
     # ------------------------------------------------------------ lists
 
@@ -293,6 +392,8 @@ class FakeCloudflare:
             if (bad := self._invalid(entry, rule)) is not None:
                 return bad
             entry["rules"].append(rule)
+        if request.query.get("dry_run") == "true":
+            return envelope(None)
         self.state.entrypoints[zone] = entry
         return envelope(entry)
 
@@ -324,6 +425,8 @@ class FakeCloudflare:
         merged = {**rule, **{k: v for k, v in (await request.json()).items() if k != "position"}}
         if (bad := self._invalid(entry, merged)) is not None:
             return bad
+        if request.query.get("dry_run") == "true":
+            return envelope(None)
         rule.update(merged)
         self._bump(entry)
         rule["version"] = entry["version"]
@@ -332,6 +435,8 @@ class FakeCloudflare:
     async def rule_delete(self, request: web.Request) -> web.Response:
         entry = self._entry(request)
         rule = self._rule(entry, request.match_info["rule"])
+        if request.query.get("dry_run") == "true":
+            return envelope(None)
         entry["rules"].remove(rule)
         self._bump(entry)
         return envelope(entry)

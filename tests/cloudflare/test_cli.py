@@ -37,5 +37,5 @@ def test_plan_apply_status(fake: FakeServer, tmp_path: Path, monkeypatch: pytest
     r = run_cli("cloudflare", "apply", *args)
     assert r.exit_code == 0 and "applied: 0 write requests" in r.stdout, r.output
     r = run_cli("cloudflare", "status", *args)
-    assert r.exit_code == 0 and "in sync: yes" in r.stdout and "last apply: {" in r.stdout, r.output
+    assert r.exit_code == 0 and "in sync: yes" in r.stdout and f"last apply: zone {ZONE}: ok" in r.stdout, r.output
     assert fake.state.writes == []

@@ -56,3 +56,47 @@ def test_missing_entrypoint_is_a_404_and_create_makes_one(fake: FakeServer) -> N
     made = cf.rulesets.create(zone_id=ZONE, kind="zone", phase=PHASE, name="default",
                               rules=[{"action": "block", "expression": "true", "ref": "botguard:a"}])
     assert _ruleset(made).rules[0].ref == "botguard:a"
+
+
+def test_token_endpoints_dry_runs_and_refusals_parse_with_the_sdk(fake: FakeServer) -> None:
+    """verify (user and account-owned), the token's own policies, dry-run writes (result null,
+    nothing applied) and a refused request (PermissionDeniedError 403, code 10000)."""
+    from cloudflare.types.shared.token import Token
+    from cloudflare.types.user.token_verify_response import TokenVerifyResponse
+
+    from tests.cloudflare.fakecf import LISTS_READ, WAF_EDIT
+
+    seed_foreign(fake.state)
+    fake.state.token({LISTS_READ, WAF_EDIT, "API Tokens Read"})
+    cf = _client(fake)
+    verified = cf.user.tokens.verify()
+    assert isinstance(verified, TokenVerifyResponse) and verified.status == "active"
+    token = cf.user.tokens.get(verified.id)
+    assert isinstance(token, Token) and token.policies is not None
+    names = {g.name for p in token.policies for g in p.permission_groups}
+    assert names == {LISTS_READ, WAF_EDIT, "API Tokens Read"}
+    entry = cf.rulesets.phases.get(PHASE, zone_id=ZONE)
+    rule_id = entry.rules[0].id
+    assert cf.rulesets.rules.create(entry.id, zone_id=ZONE, action="block", expression="true", ref="botguard:x",
+                                    dry_run=True) is None  # fmt: skip
+    assert cf.rulesets.rules.edit(rule_id, ruleset_id=entry.id, zone_id=ZONE, action="block", expression="true",
+                                  dry_run=True) is None  # fmt: skip
+    assert cf.rulesets.rules.delete(rule_id, ruleset_id=entry.id, zone_id=ZONE, dry_run=True) is None
+    assert cf.rulesets.create(zone_id="e" * 32, kind="zone", phase=PHASE, name="default", dry_run=True,
+                              rules=[{"action": "block", "expression": "true", "ref": "botguard:a"}]) is None  # fmt: skip
+    assert fake.state.writes == [] and len(fake.state.dry_runs) == 4
+    assert [r.ref for r in cf.rulesets.phases.get(PHASE, zone_id=ZONE).rules] == ["user-geo", "mine"]
+    try:
+        cf.rules.lists.create(account_id=ACCOUNT, kind="ip", name="botguard_block")
+    except cloudflare.PermissionDeniedError as exc:
+        assert exc.status_code == 403 and exc.body["errors"][0]["code"] == 10000  # type: ignore[index]
+    else:  # pragma: no cover
+        raise AssertionError("expected 403")
+    fake.state.token({LISTS_READ}, owner=ACCOUNT)
+    assert cf.accounts.tokens.verify(account_id=ACCOUNT).status == "active"  # type: ignore[union-attr]
+    try:
+        cf.user.tokens.verify()
+    except cloudflare.AuthenticationError as exc:
+        assert exc.body["errors"][0]["code"] == 1000  # type: ignore[index]
+    else:  # pragma: no cover
+        raise AssertionError("expected 401")

@@ -112,3 +112,34 @@ def test_bad_asn_is_reported_not_rendered() -> None:
     desired = render_cloudflare(ds)
     assert [r.expression.endswith("(ip.src.asnum in {64500})") for r in desired.rules] == [True]
     assert [(x.value, x.reason) for x in desired.left_out] == [("AS6x", "not an AS number")]
+
+
+def test_lower_folds_ascii_only_like_cloudflare() -> None:
+    """Cloudflare's lower() changes A-Z only: a literal lowered by Python would never match `Ü`."""
+    from tests.cloudflare.rules_lang import Request, evaluate, parse
+
+    desired = render_cloudflare(DecisionSet.of([Decision("block", Match("ua_pattern", "ÜberBot"))]))
+    (rule,) = desired.rules
+    assert rule.expression.endswith('(lower(http.user_agent) contains "Überbot")')
+    assert evaluate(parse(rule.expression), Request("Mozilla/5.0 ÜBERBOT/1.0"))
+
+
+def test_exact_agent_is_eq_and_a_long_one_its_prefix() -> None:
+    """An exact agent compares whole (`;` as a substring would block every browser); one longer
+    than MAX_UA keeps its first MAX_UA characters as a substring."""
+    from botguard.render.cloudflare import MAX_UA
+
+    long = "L" * (MAX_UA + 10)
+    ds = DecisionSet.of([Decision("block", Match("ua_exact", ";")), Decision("block", Match("ua_exact", long))])
+    (rule,) = render_cloudflare(ds).rules
+    assert rule.expression.endswith(f'(lower(http.user_agent) eq ";" or lower(http.user_agent) contains "{"l" * MAX_UA}")')
+
+
+def test_allowlisted_client_pair_is_ip_and_exact_agent() -> None:
+    from botguard.config import AllowedClient, Allowlist
+    from botguard.decide import allow_decisions
+
+    ds = DecisionSet.of([Decision("block", Match("ua_pattern", "curl")),
+                         *allow_decisions(Allowlist(clients=(AllowedClient("192.0.2.1", "curl/8.0"),)))])  # fmt: skip
+    (rule,) = render_cloudflare(ds).rules
+    assert 'not ((ip.src eq 192.0.2.1 and lower(http.user_agent) eq "curl/8.0"))' in rule.expression

@@ -56,7 +56,7 @@ def test_bootstrap_then_second_apply_makes_zero_writes(fake: FakeServer, tmp_pat
 
 def test_plan_writes_nothing(fake: FakeServer, tmp_path: Path) -> None:
     out = _run(fake, tmp_path, verb="plan")
-    assert out.plan.create_list and len(out.plan.create_rules) == 3 and fake.state.writes == []
+    assert out.plan.create_list and len(out.plan.zones[0].create_rules) == 3 and fake.state.writes == []
 
 
 def test_foreign_rules_untouched_byte_for_byte(fake: FakeServer, tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_changed_rule_is_edited_in_place(fake: FakeServer, tmp_path: Path) -> No
     before = {r["ref"]: r["id"] for r in fake.state.entrypoints[ZONE]["rules"]}
     out = _run(fake, tmp_path, decisions=DecisionSet.of([*DECISIONS.decisions,
                                                           Decision("block", Match("ua_pattern", "NewBot"))]))
-    assert out.applied is not None and out.applied.writes == 1 and len(out.plan.update_rules) == 1
+    assert out.applied is not None and out.applied.writes == 1 and len(out.plan.zones[0].update_rules) == 1
     assert {r["ref"]: r["id"] for r in fake.state.entrypoints[ZONE]["rules"]} == before
 
 
@@ -141,7 +141,7 @@ def test_rule_failure_is_resumed_by_the_next_run(fake: FakeServer, tmp_path: Pat
     with pytest.raises(CloudflareError, match="create rule botguard:block-ua-1: HTTP 400"):
         _run(fake, tmp_path)
     out = _run(fake, tmp_path)
-    assert out.plan.add_items == () and not out.plan.create_list and len(out.plan.create_rules) == 3
+    assert out.plan.add_items == () and not out.plan.create_list and len(out.plan.zones[0].create_rules) == 3
 
 
 def test_limits_end_to_end(fake: FakeServer, tmp_path: Path) -> None:
@@ -227,5 +227,25 @@ def test_duplicated_botguard_rule_is_cleaned_up(fake: FakeServer, tmp_path: Path
     rules = fake.state.entrypoints[ZONE]["rules"]
     rules.append(dict(rules[0], id="c" * 32))
     out = _run(fake, tmp_path)
-    assert [r.id for r in out.plan.delete_rules] == ["c" * 32]
+    assert [r.id for r in out.plan.zones[0].delete_rules] == ["c" * 32]
     assert [r["ref"] for r in fake.state.entrypoints[ZONE]["rules"]].count("botguard:block-ua-1") == 1
+
+
+def test_lost_entrypoint_creation_is_adopted(fake: FakeServer, tmp_path: Path) -> None:
+    """The entrypoint (with our rules) is made but the answer lost: adopted, no error, no second one."""
+    fake.state.fail("POST", "rulesets", Fault(500, apply_first=True))
+    out = _run(fake, tmp_path)
+    assert out.applied is not None and out.applied.failures == ()
+    assert [r["ref"] for r in fake.state.entrypoints[ZONE]["rules"]] == [
+        "botguard:block-ua-1", "botguard:block-list", "botguard:challenge-ua-1"]  # fmt: skip
+    assert _run(fake, tmp_path).plan.empty
+
+
+def test_lost_delete_answer_is_not_a_failure(fake: FakeServer, tmp_path: Path) -> None:
+    """A delete applied but answered 500: the SDK re-sends it, gets 404, and that means done."""
+    _run(fake, tmp_path)
+    fake.state.fail("DELETE", "rule", Fault(500, apply_first=True))
+    out = _run(fake, tmp_path, decisions=DecisionSet.of([Decision("block", Match("ip", "192.0.2.1"))]))
+    assert out.applied is not None and out.applied.failures == ()
+    assert "- rule botguard:block-ua-1 (already gone)" in out.applied.result(ZONE).done  # type: ignore[union-attr]
+    assert [r["ref"] for r in fake.state.entrypoints[ZONE]["rules"]] == ["botguard:block-list"]

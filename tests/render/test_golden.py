@@ -1,15 +1,30 @@
-"""Rendered files match the golden files byte for byte (BOTGUARD_UPDATE_GOLDEN=1 rewrites them)."""
+"""Rendered files match the golden files byte for byte (BOTGUARD_UPDATE_GOLDEN=1 rewrites them).
+
+The nginx and Apache files, and the Cloudflare objects (``cloudflare.json``: the list items and
+the rules with their expressions, as stable JSON) of the same cases.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
 from botguard.render import RENDERERS
+from botguard.render.cloudflare import MAX_EXPRESSION, CloudflareRenderer
+from botguard.render.records import RuleFile
 from tests.render.golden_cases import GOLDEN, cases, load_case
 
 UPDATE = os.environ.get("BOTGUARD_UPDATE_GOLDEN") == "1"
+
+
+def _check_golden(case: str, rule_file: RuleFile) -> None:
+    path = GOLDEN / case / rule_file.name
+    if UPDATE:
+        path.write_text(rule_file.text, encoding="ascii")
+    assert path.exists(), f"missing golden file {path}: run with BOTGUARD_UPDATE_GOLDEN=1 and review"
+    assert rule_file.text == path.read_text(encoding="ascii")
 
 
 @pytest.mark.parametrize("target", sorted(RENDERERS))
@@ -17,11 +32,29 @@ UPDATE = os.environ.get("BOTGUARD_UPDATE_GOLDEN") == "1"
 def test_golden(case: str, target: str) -> None:
     """Each case renders to exactly the reviewed bytes."""
     for rule_file in RENDERERS[target].render(load_case(case)):
-        path = GOLDEN / case / rule_file.name
-        if UPDATE:
-            path.write_text(rule_file.text, encoding="ascii")
-        assert path.exists(), f"missing golden file {path}: run with BOTGUARD_UPDATE_GOLDEN=1 and review"
-        assert rule_file.text == path.read_text(encoding="ascii")
+        _check_golden(case, rule_file)
+
+
+@pytest.mark.parametrize("case", cases())
+def test_golden_cloudflare(case: str) -> None:
+    """The Cloudflare objects of each case (cloudflare.json) are exactly the reviewed bytes."""
+    (rule_file,) = CloudflareRenderer().render(load_case(case))
+    assert rule_file.name == "cloudflare.json"
+    _check_golden(case, rule_file)
+
+
+@pytest.mark.parametrize("case", cases())
+def test_golden_cloudflare_expressions_are_valid_rules_language(case: str) -> None:
+    """Cloudflare's `-t`: every golden expression reads back under the strict rules-language
+    reader, within 4,096 characters, its list reference naming the golden list."""
+    from tests.cloudflare.rules_lang import parse, tokenize
+
+    doc = json.loads((GOLDEN / case / "cloudflare.json").read_text(encoding="ascii"))
+    for rule in doc["rules"]:
+        assert len(rule["expression"]) <= MAX_EXPRESSION and rule["ref"].startswith("botguard:")
+        parse(rule["expression"])
+        lists = [t.value[1:] for t in tokenize(rule["expression"]) if t.value.startswith("$")]
+        assert lists in ([], [doc["list"]["name"]])
 
 
 @pytest.mark.parametrize("target", sorted(RENDERERS))

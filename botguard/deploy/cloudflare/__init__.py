@@ -2,13 +2,16 @@
 
 ``run_cloudflare`` is the ``botguard cloudflare plan|apply|status`` verb; ``read_live`` /
 ``make_plan`` / ``apply_plan`` the read-diff-write steps (see ``sync.py`` for ownership and the
-order of writes); ``make_client`` builds a token-only SDK client. The rendering itself is pure
-and lives in :mod:`botguard.render.cloudflare`.
+order of writes); ``verify_token`` / ``check_write_access`` the permission checks made before
+any write (``access.py``); ``make_client`` builds a token-only SDK client. The rendering itself
+is pure and lives in :mod:`botguard.render.cloudflare`.
 """
 
+from botguard.deploy.cloudflare.access import check_write_access, verify_token
 from botguard.deploy.cloudflare.app import (
     CloudflareOutcome,
     CloudflareRequest,
+    SyncFailed,
     check_cloudflare,
     last_applied,
     run_cloudflare,
@@ -21,9 +24,13 @@ from botguard.deploy.cloudflare.records import (
     CloudflareTarget,
     Live,
     LiveRule,
+    LiveZone,
     MissingCredentials,
+    MissingPermission,
     Plan,
     RateLimited,
+    ScopeResult,
+    ZonePlan,
 )
 from botguard.deploy.cloudflare.sync import apply_plan, make_plan, read_live
 
@@ -35,11 +42,17 @@ __all__ = [
     "CloudflareTarget",
     "Live",
     "LiveRule",
+    "LiveZone",
     "MissingCredentials",
+    "MissingPermission",
     "Plan",
     "RateLimited",
+    "ScopeResult",
+    "SyncFailed",
+    "ZonePlan",
     "apply_plan",
     "check_cloudflare",
+    "check_write_access",
     "last_applied",
     "make_client",
     "make_plan",
@@ -47,4 +60,5 @@ __all__ = [
     "run_cloudflare",
     "sync_cloudflare",
     "target_of",
+    "verify_token",
 ]  # fmt: skip

@@ -29,10 +29,10 @@ MAX_WAIT = 60.0
 
 
 def target_of(settings: CloudflareSettings) -> CloudflareTarget:
-    """Account and zone from the config, or a one-line error before any request."""
-    if not settings.account_id or not settings.zone_id:
+    """Account and zone(s) from the config, or a one-line error before any request."""
+    if not settings.account_id or not settings.zone_ids:
         raise MissingCredentials("cloudflare.account_id and cloudflare.zone_id must be set in the config file")
-    return CloudflareTarget(settings.account_id, settings.zone_id, settings.list_name)
+    return CloudflareTarget(settings.account_id, settings.zone_ids, settings.list_name)
 
 
 def _token_only(client: cloudflare.Cloudflare) -> cloudflare.Cloudflare:
@@ -68,7 +68,8 @@ def _retry_after(exc: cloudflare.APIStatusError) -> float | None:
 def _messages(exc: cloudflare.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     errors = body.get("errors") or []
-    text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+    text = "; ".join(f"{e['code']}: {e.get('message')}" if e.get("code") is not None else str(e.get("message"))
+                     for e in errors if isinstance(e, dict))  # fmt: skip
     return text or exc.message
 
 
@@ -89,7 +90,7 @@ def call(step: str, fn: Callable[..., T], *args: Any, sleep: Callable[[float], N
                 raise RateLimited(step, wait) from None
             sleep(wait)
         except cloudflare.APIStatusError as exc:
-            raise CloudflareError(f"{step}: HTTP {exc.status_code}: {_messages(exc)}") from None
+            raise CloudflareError(f"{step}: HTTP {exc.status_code}: {_messages(exc)}", exc.status_code) from None
         except cloudflare.APIConnectionError as exc:
             raise CloudflareError(f"{step}: cannot reach the Cloudflare API: {exc.message}") from None
     raise AssertionError("unreachable")  # pragma: no cover
