@@ -350,10 +350,13 @@ def _batch_size(examples: int, largest: int) -> int:
 
 
 def _feature_dicts(long: pl.DataFrame, positions: pl.Series) -> list[dict[str, float]]:
-    """Binary feature dicts (OnlineLR's input) of the clients at `positions`, in that order."""
-    rows = long.join(positions.to_frame("pos").with_row_index("order"), on="pos").sort("order", maintain_order=True)
+    """Binary feature dicts (OnlineLR's input) of the clients at `positions`, in that order, keys
+    sorted (joins do not keep row order, and the order of keys is the order of float sums)."""
+    wanted = positions.to_frame("pos").with_row_index("order")
+    rows = long.join(wanted, on="pos").sort(["order", "key"])
     keys = rows.get_column("key").to_list()
-    ends = np.cumsum(rows.group_by("order", maintain_order=True).len().get_column("len").to_numpy().astype(np.int64))
+    counts = wanted.join(rows.group_by("order").len(), on="order", how="left").sort("order")
+    ends = np.cumsum(counts.get_column("len").fill_null(0).to_numpy().astype(np.int64))
     starts = np.concatenate(([0], ends[:-1]))
     return [dict.fromkeys(keys[a:b], 1.0) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 

@@ -24,8 +24,10 @@ from botguard.judge import ScanResult
 from botguard.model.clients import (
     LABEL_SOURCES,
     ModelSettings,
+    _feature_dicts,
     _network_columns,
     client_features,
+    score_all,
     score_clients,
     train,
     weak_labels,
@@ -272,6 +274,19 @@ def test_a_label_source_cannot_teach_its_own_feature(without_model: ScanResult, 
     )
     learner, _ = train(client_features(honeypot), honeypot, ModelSettings())
     assert learner.table.w[learner.table.index["ua_tok=novascrape"]] > 0
+
+
+def test_column_wise_scores_equal_the_learners(without_model: ScanResult, site: dict[str, Path]) -> None:
+    """score_all (column-wise, UA tokens summed per user agent) gives exactly OnlineLR's
+    predict_proba_many on each client's feature dict."""
+    labels = _labelled(without_model, load_settings(site["config"]))
+    features = client_features(labels.with_columns(label_source=pl.lit(None, pl.String)))
+    learner, _ = train(client_features(labels), labels, ModelSettings())
+    got = score_all(features, learner).sort("pos").get_column("final_score").to_numpy()
+    positions = labels.get_column("pos")
+    want = learner.predict_proba_many(_feature_dicts(features.model_long(positions), positions))
+    assert got == pytest.approx(want, abs=1e-12)
+    assert 0.0 < got.min() < 0.5 < got.max() < 1.0
 
 
 def test_ipv6_48_column_wise_matches_feature_extractor() -> None:
