@@ -135,9 +135,13 @@ def family_report(frame: pl.DataFrame, scores: np.ndarray, threshold: float, can
     return out
 
 
-def _asn_of(ips: list[str]) -> dict[str, int | None]:
+def with_asn(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame plus each request's AS number (one bulk lookup), for checking ASN candidates."""
+    ips = frame.get_column("ip").unique().to_list()
     found = RangeTableAsn().lookup_many(ips)
-    return {ip: (info.asn if info is not None else None) for ip, info in found.items()}
+    asns = pl.DataFrame({"ip": ips, "asn": [info.asn if info is not None else None for info in map(found.get, ips)]},
+                        schema={"ip": pl.String, "asn": pl.Int64})
+    return frame.join(asns, on="ip", how="left", maintain_order="left")
 
 
 def _covers(cand, frame: pl.DataFrame) -> bool:
@@ -148,8 +152,7 @@ def _covers(cand, frame: pl.DataFrame) -> bool:
     if cand.match_kind == "cidr":
         net = ipaddress.ip_network(cand.match_value)
         return any(ipaddress.ip_address(ip) in net for ip in ips if ipaddress.ip_address(ip).version == net.version)
-    asns = _asn_of(ips)
-    return any(str(a) == cand.match_value for a in asns.values())
+    return bool((frame.get_column("asn") == int(cand.match_value)).any())
 
 
 def false_positives(frame: pl.DataFrame, scores: np.ndarray, threshold: float, cands: list,
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", choices=("novel", "chrome"), default="novel")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    frame = generate(args.events, args.seed, args.variant)
+    frame = with_asn(generate(args.events, args.seed, args.variant))
     settings = bench_settings()
     run = run_stream(frame, settings)
     learner: StreamLearner = run["learner"]
