@@ -197,11 +197,17 @@ class LogFollower:
                 return
 
     def _read_retired(self, path: str) -> Iterator[Chunk]:
-        for handle in list(self._retired[path]):
+        handles, i = self._retired[path], 0
+        while i < len(handles):
+            handle = handles[i]
+            if self._check_truncated(path, handle):
+                continue  # truncated, then rotated: its copy was put before it, read that first
             yield from self._read(path, handle)
             if self._clock() - handle.changed_at >= self._retire_after:  # quiet: its writer moved on
                 yield from self._read(path, handle, final=True)
                 self._let_go(path, handle)
+            else:
+                i += 1
 
     def drain(self) -> Iterator[Chunk]:
         """Like :meth:`poll`, and let go of rotated files now (``--once``: nobody waits)."""
@@ -357,8 +363,11 @@ class LogFollower:
             live.retired, live.changed_at = True, self._clock()
             self._retired[path].append(live)
             del self._live[path]
+            self._retired[path].extend(self._unseen_rotations(path, [live]))
             live = None
         if live is None and info is not None:
+            if self._retired[path]:  # files that came and were rotated while we had none open
+                self._retired[path].extend(self._unseen_rotations(path, self._retired[path]))
             self._open_live(path, info)
 
     def _open_live(self, path: str, info: os.stat_result) -> None:
@@ -371,24 +380,26 @@ class LogFollower:
         self._known.add(path)
         self._live[path] = _Handle(fd, cursor, changed_at=self._clock())
 
-    def _check_truncated(self, path: str, live: _Handle) -> bool:
+    def _check_truncated(self, path: str, handle: _Handle) -> bool:
         """copytruncate: shorter than our offset, or other first bytes -> restart at 0.
 
-        The lines we had not read yet are in the copy, which is read first from our offset.
-        Returns whether the file was truncated.
+        The lines we had not read yet are in the copy (found by our first bytes), which is put
+        before the file in the reading order, from our offset. Returns whether it was truncated.
         """
-        cursor = live.cursor
-        size = os.fstat(live.fd).st_size
-        if size >= cursor.offset and _head_matches(live.fd, cursor):
+        cursor = handle.cursor
+        size = os.fstat(handle.fd).st_size
+        if size >= cursor.offset and _head_matches(handle.fd, cursor):
             return False
         self.events.append(f"{path}: truncated (copytruncate)")
         copy = self._find_rotated(path, cursor, by_inode=False)
+        handles = self._retired[path]
+        at = handles.index(handle) if handle.retired else len(handles)
         if copy is not None:
-            self._retired[path].append(copy)
+            handles[at:at] = [copy, *self._unseen_rotations(path, [copy])]
         elif cursor.offset:
             self.events.append(f"{path}: no uncompressed copy of the truncated file found; its unread lines are lost")
-        live.cursor = _with_head(live.fd, Cursor(path, cursor.device, cursor.inode))
-        live.skipping = False
+        handle.cursor = _with_head(handle.fd, Cursor(path, cursor.device, cursor.inode))
+        handle.skipping = False
         return True
 
     def _let_go(self, path: str, handle: _Handle) -> None:
@@ -399,8 +410,9 @@ class LogFollower:
     def _find_rotated(self, path: str, cursor: Cursor, *, by_inode: bool) -> _Handle | None:
         """The rotated sibling holding ``cursor``'s file, opened at its offset, or None.
 
-        ``by_inode``: renamed (same device+inode); else copied (same first bytes, long enough).
-        Compressed siblings are skipped: their content cannot continue at a plain offset.
+        ``by_inode``: renamed (same device+inode; if it was also truncated before the rename,
+        the next read notices it and finds its copy); else copied (same first bytes, long
+        enough). Compressed siblings are skipped: their content cannot continue at an offset.
         """
         directory, base = os.path.split(path)
         try:
@@ -416,13 +428,13 @@ class LogFollower:
                 info = entry.stat()
             except OSError:
                 continue
-            if not stat.S_ISREG(info.st_mode) or info.st_size < cursor.offset:
+            if not stat.S_ISREG(info.st_mode):
                 continue
             if by_inode and (info.st_dev, info.st_ino) != (cursor.device, cursor.inode):
                 continue
-            if not by_inode and (info.st_dev, info.st_ino) in already:
-                continue  # a copy found in a previous run is already being read from its cursor
-            handle = self._open_candidate(entry.path, cursor, info)
+            if not by_inode and (info.st_size < cursor.offset or (info.st_dev, info.st_ino) in already):
+                continue  # too short to be our copy, or a copy already being read from its cursor
+            handle = self._open_candidate(entry.path, cursor, info, check_head=not by_inode)
             if handle is not None:
                 found.append((info.st_mtime, handle))
         found.sort(key=lambda item: item[0])
@@ -430,11 +442,11 @@ class LogFollower:
             os.close(extra.fd)
         return found[-1][1] if found else None
 
-    def _open_candidate(self, name: str, cursor: Cursor, info: os.stat_result) -> _Handle | None:
+    def _open_candidate(self, name: str, cursor: Cursor, info: os.stat_result, *, check_head: bool) -> _Handle | None:
         fd = _open(name)
         if fd is None:
             return None
-        if _compressed(fd) or not _head_matches(fd, cursor):
+        if _compressed(fd) or (check_head and not _head_matches(fd, cursor)):
             os.close(fd)
             return None
         moved = replace(cursor, device=info.st_dev, inode=info.st_ino)
@@ -468,42 +480,46 @@ class LogFollower:
                     self._forget.append(cursor.key)
                 else:
                     self._retired[path].append(handle)
-            if here is not None and not live and self._retired[path]:
+            if (not live or live[0].head_len == 0) and self._retired[path]:  # nothing read of the live file
                 self._retired[path].extend(self._unseen_rotations(path, self._retired[path]))
             if live:
                 self._resume_live(path, live[0])
 
     def _unseen_rotations(self, path: str, found: list[_Handle]) -> list[_Handle]:
-        """Files rotated after ours while we were down (rotated twice): read whole, oldest first.
+        """Files rotated after ours before we saw them (rotated twice between two reads, or
+        while stopped): read whole, oldest first.
 
-        Our last file was found under a rotated name and the live file is one we never saw, so
-        every uncompressed rotation newer than ours (``access.log.1`` when ours is now ``.2``)
-        holds lines nobody read yet.
+        Every uncompressed rotation newer than the newest of ``found`` (``access.log.1`` when
+        ours is now ``.2``) that we do not track holds lines nobody read yet. Ours are located
+        by device+inode, since their names move with each rotation.
         """
         directory, base = os.path.split(path)
+        siblings: dict[str, os.stat_result] = {}
         try:
-            names = [e.path for e in os.scandir(directory or ".") if e.name.startswith(base) and e.name != base]
+            for entry in os.scandir(directory or "."):
+                if entry.name.startswith(base) and entry.name != base and _rotation_key(entry.path)[0] == path:
+                    siblings[entry.path] = entry.stat()
         except OSError:
             return []
-        ordered = [name for name in order_paths(names) if _rotation_key(name)[0] == path]  # access.log.N, -DATE
-        ours = {handle.name for handle in found}
-        newest = max((i for i, name in enumerate(ordered) if name in ours), default=None)
+        ordered = order_paths(siblings)  # oldest first: access.log.3, access.log.2, access.log.1
+        ours = {(h.cursor.device, h.cursor.inode) for h in found}
+        newest = max((i for i, name in enumerate(ordered) if _identity(siblings[name]) in ours), default=None)
         if newest is None:
             return []
-        known = {(h.cursor.device, h.cursor.inode) for h in found}
+        known = {(h.cursor.device, h.cursor.inode) for h in [*self._retired[path], *self._live.values()]} | ours
         out = []
         for name in ordered[newest + 1 :]:
-            info = _stat(name)
-            if info is None or not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in known:
+            info = siblings[name]
+            if not stat.S_ISREG(info.st_mode) or _identity(info) in known:
                 continue
             fd = None if is_compressed_name(name) else _open(name)
             if fd is not None and _compressed(fd):
                 os.close(fd)
                 fd = None
             if fd is None:
-                self.events.append(f"{path}: {name} was rotated and compressed while stopped; its lines are skipped")
+                self.events.append(f"{path}: {name} was compressed before it was read; its lines are skipped")
                 continue
-            self.events.append(f"{path}: reading {name}, rotated while stopped")
+            self.events.append(f"{path}: reading {name}, rotated before it was read")
             cursor = _with_head(fd, Cursor(path, info.st_dev, info.st_ino))
             out.append(_Handle(fd, cursor, retired=True, changed_at=self._clock(), name=name))
         return out
@@ -568,6 +584,10 @@ def _merge(batches: list[Batch]) -> Batch:
     for batch in batches:
         stats.merge(batch.stats)
     return Batch(pl.concat([batch.requests for batch in batches]), stats)
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return (info.st_dev, info.st_ino)
 
 
 def _hash(data: bytes) -> str:
