@@ -9,8 +9,9 @@ and nobody good is behind it:
 - support: at least ``min_requests`` requests from at least ``min_ips`` distinct IPs (a key
   whose IPs all sit in one /24 needs ``min_requests_single_net``);
 - the Wilson lower bound of its share of high-scoring requests (p > threshold) over its recent
-  requests is at least ``lcb`` (recent: counts decay with a half-life of ``window`` requests,
-  so a family's first requests, scored before the model knew it, fade out);
+  requests is at least ``lcb`` (recent: counts decay with a half-life of ``window`` requests, and
+  only requests scored while the scorer had a weight for the key count: one scored before the
+  model knew the key says nothing about it);
 - no request from a verified good bot ever; human-like requests (from clients labelled human, or
   unlabelled browsers loading page assets) under ``max_human_share``;
 - not allowlisted (config allowlist user agents / networks), not inside a published crawler range;
@@ -159,15 +160,20 @@ class SignatureBook:
         return len(self.stats)
 
     def add(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
-            xs: Sequence[Mapping[str, float]], now: float, weight: Callable[[str], float] | None = None) -> list[str]:
+            xs: Sequence[Mapping[str, float]], now: float, weight: Callable[[str], float] | None = None,
+            known: Callable[[str], bool] | None = None) -> list[str]:
         """Fold one micro-batch into the stats; return the keys that first qualified in it.
 
-        ``events[i]`` is (signature keys, ip, net, user agent, label source or None, human-like) of a
-        request scored ``scores[i]`` with features ``xs[i]``; human-like: its client is labelled
-        human, or is an unlabelled browser loading page assets (a person not yet labelled). Requests are grouped by their key tuple first
-        (an actor's requests share one), then each group updates its keys once. A key that
-        qualifies gets ``proposed_at`` = now and ``requests_to_candidate`` = all its requests so
-        far (honest: counted when the batch that made it qualify is folded in).
+        ``events[i]`` is (signature keys, ip, net, user agent, label source or None, human-like) of
+        a request scored ``scores[i]`` with features ``xs[i]``; human-like: its client is labelled
+        human, or is an unlabelled browser loading page assets (a person not yet labelled).
+        Requests are grouped by their key tuple first (an actor's requests share one), then each
+        group updates its keys once. ``known(key)``: whether the scorer had a weight for the key
+        when it scored this batch; requests scored before it had one count as support (requests,
+        IPs, labels, human-like, verified) but not in the high-score share: a score computed
+        without the key says nothing about the key (and a candidate needs its weight > 0 anyway).
+        A key that qualifies gets ``proposed_at`` = now and ``requests_to_candidate`` = all its
+        requests so far (honest: counted when the batch that made it qualify is folded in).
         """
         groups = self._group(events, scores, xs)
         per_key: dict[str, _Acc] = {}
@@ -183,7 +189,7 @@ class SignatureBook:
             stats = self.stats.get(key)
             if stats is None:
                 stats = self.stats[key] = SignatureStats(now, now, samples=deque(maxlen=self.rules.samples))
-            self._fold(stats, acc, now)
+            self._fold(stats, acc, now, known is None or known(key))
             if stats.proposed_at is None and self.qualifies(key, stats, weight):
                 stats.proposed_at, stats.requests_to_candidate = now, stats.requests
                 fresh.append(key)
@@ -211,12 +217,13 @@ class SignatureBook:
             acc.x = x
         return groups
 
-    def _fold(self, stats: SignatureStats, acc: _Acc, now: float) -> None:
+    def _fold(self, stats: SignatureStats, acc: _Acc, now: float, scored_with_key: bool = True) -> None:
         rules = self.rules
-        decay = self._decay ** acc.n
-        stats.recent_n = stats.recent_n * decay + acc.n
-        stats.recent_high = stats.recent_high * decay + acc.high
-        stats.recent_p = stats.recent_p * decay + acc.psum
+        if scored_with_key:
+            decay = self._decay ** acc.n
+            stats.recent_n = stats.recent_n * decay + acc.n
+            stats.recent_high = stats.recent_high * decay + acc.high
+            stats.recent_p = stats.recent_p * decay + acc.psum
         stats.requests += acc.n
         stats.last_seen = now
         if len(stats.ips) < rules.max_ips:

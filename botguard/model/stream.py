@@ -261,7 +261,7 @@ class StreamLearner:
         if train:
             self._learn(train, now)
         self.counters.events += len(times)
-        self.book.add(sig, scores.tolist(), xs, now, self._weight)
+        self.book.add(sig, scores.tolist(), xs, now, self._weight, self.scorer.table.index.__contains__)
         self._maybe_publish(now)
         self._maintain(now)
         return scores

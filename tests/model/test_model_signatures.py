@@ -151,3 +151,21 @@ def test_stats_expire_and_survive_json() -> None:
     copy.load_json(book.to_json())
     assert copy.candidates() == book.candidates() != []
     assert book.expire(now=10_000.0) == 1 and len(book) == 0
+
+
+def test_requests_scored_before_the_model_knew_the_key_do_not_count_in_the_share() -> None:
+    """A family's first requests, scored while the scorer had no weight for its key, are support
+    (requests, IPs) but not evidence about the key's bad rate; once known, its scores count."""
+    book = SignatureBook()
+    unknown, known = (lambda key: False), (lambda key: True)
+    events = [(("ua_tok=novascrape",), f"65.108.{i % 5}.9", f"65.108.{i % 5}", NOVA, "robots", False) for i in range(60)]
+    xs = [{"ua_tok=novascrape": 1.0}] * 60
+    book.add(events, [0.3] * 60, xs, 100.0, known=unknown)  # low scores: the model did not know it yet
+    stats = book.stats["ua_tok=novascrape"]
+    assert stats.requests == 60 and stats.recent_n == 0 and len(stats.ips) == 5
+    book.add(events * 3, [0.99] * 180, xs * 3, 200.0, known=known)
+    assert [c.requests_to_candidate for c in book.candidates()] == [240]
+    counted = SignatureBook()  # the same scores, all counted: the early low ones sink the bound
+    counted.add(events, [0.3] * 60, xs, 100.0)
+    counted.add(events * 3, [0.99] * 180, xs * 3, 200.0)
+    assert counted.candidates() == []
