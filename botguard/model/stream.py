@@ -424,9 +424,8 @@ class StreamLearner:
                     min(int(ev.invalid / n * 4), 3))
         rest = self._rest_memo.get(memo_key)
         if rest is None:
-            event = self._event(actor, ua, ip, iinfo, cols, i, target)
-            event.pop("ip"), event.pop("path")
-            full = self.features.featurize({**event, "path": "/"})
+            # featurize without the network and with a fixed path, then drop the UA and path keys
+            full = self.features.featurize({**self._event(actor, ua, ip, iinfo, cols, i, target), "ip": "", "path": "/"})
             skip = {*ctx.ua_keys, *self.features._path("/")}  # type: ignore[union-attr]
             if len(self._rest_memo) > _MEMO_LIMIT:
                 self._rest_memo.clear()
