@@ -116,3 +116,21 @@ def test_positive_evidence_overrides_a_human_label() -> None:
     assert hook.by("human") and hook.by("honeypot")
     actor = model.actors[("86.1.2.4", CHROME)]
     assert actor.label is not None and actor.label.unwanted and actor.label.source == "honeypot"
+
+
+def test_robots_txt_is_judged_per_virtual_host(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Through scan's RobotsSources: /private is disallowed on shop.example only."""
+    from botguard.model.stream import StreamLearner
+    from botguard.scan import RobotsOption, RobotsSources
+
+    (tmp_path / "shop.txt").write_text("User-agent: *\nDisallow: /private\n")
+    (tmp_path / "blog.txt").write_text("User-agent: *\nAllow: /\n")
+    sources = RobotsSources(RobotsOption(per_host={"shop.example": str(tmp_path / "shop.txt"),
+                                                   "blog.example": str(tmp_path / "blog.txt")}))
+    model = StreamLearner.from_config(settings(), robots=sources)
+    hook = Hook()
+    model.train_hook = hook
+    blog = [{**req(i, "65.108.12.9", NOVA, "/private/x"), "host": "blog.example"} for i in range(3)]
+    shop = [{**req(10 + i, "65.108.12.10", NOVA, "/private/x"), "host": "shop.example:443"} for i in range(3)]
+    model.observe(frame(blog + shop))
+    assert [e[0] - blog[0]["time"] for e in hook.by("robots")] == [10, 11, 12]  # only the shop's client
