@@ -169,6 +169,9 @@ class LogFollower:
         self._retired: dict[str, list[_Handle]] = {path: [] for path in self.paths}
         self._known: set[str] = set()  # paths with a stored cursor: a new file there starts at 0
         self._forget: list[tuple[str, int, int]] = []  # cursors of files let go, deleted at commit
+        # Per path, the last rotated file let go: kept stored so that files rotated after it can
+        # be told apart as unread (a --once run after each copytruncate sees an empty live file).
+        self._anchor: dict[str, Cursor] = {}
         self.events: list[str] = []  # rotations and truncations seen, for the caller's log
         if state is not None:
             state.ensure_schema(DDL)
@@ -197,11 +200,12 @@ class LogFollower:
                 return
 
     def _read_retired(self, path: str) -> Iterator[Chunk]:
-        handles, i = self._retired[path], 0
+        handles, i, rescans = self._retired[path], 0, 0
         while i < len(handles):
             handle = handles[i]
-            if self._check_truncated(path, handle):
-                continue  # truncated, then rotated: its copy was put before it, read that first
+            if self._check_truncated(path, handle) and rescans < 8:
+                i, rescans = 0, rescans + 1  # truncated, then rotated: its copy now comes before it
+                continue
             yield from self._read(path, handle)
             if self._clock() - handle.changed_at >= self._retire_after:  # quiet: its writer moved on
                 yield from self._read(path, handle, final=True)
@@ -249,8 +253,7 @@ class LogFollower:
             return
         with self._state.transaction() as conn:
             self._delete_forgotten(conn)
-            for handle in self._handles():
-                cursor = handle.cursor
+            for cursor in [*(handle.cursor for handle in self._handles()), *self._anchor.values()]:
                 conn.execute(
                     "INSERT OR REPLACE INTO watch_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (*cursor.key, cursor.offset, cursor.line_no, cursor.head_hash, cursor.head_len, self._clock()),
@@ -364,10 +367,12 @@ class LogFollower:
             self._retired[path].append(live)
             del self._live[path]
             self._retired[path].extend(self._unseen_rotations(path, [live]))
+            self._order_retired(path)
             live = None
         if live is None and info is not None:
-            if self._retired[path]:  # files that came and were rotated while we had none open
-                self._retired[path].extend(self._unseen_rotations(path, self._retired[path]))
+            # Files that came and were rotated while we had none open.
+            self._retired[path].extend(self._unseen_rotations(path, self._retired[path]))
+            self._order_retired(path)
             self._open_live(path, info)
 
     def _open_live(self, path: str, info: os.stat_result) -> None:
@@ -392,20 +397,43 @@ class LogFollower:
             return False
         self.events.append(f"{path}: truncated (copytruncate)")
         copy = self._find_rotated(path, cursor, by_inode=False)
-        handles = self._retired[path]
-        at = handles.index(handle) if handle.retired else len(handles)
         if copy is not None:
-            handles[at:at] = [copy, *self._unseen_rotations(path, [copy])]
+            self._retired[path] += [copy, *self._unseen_rotations(path, [copy])]
+            self._order_retired(path)
         elif cursor.offset:
             self.events.append(f"{path}: no uncompressed copy of the truncated file found; its unread lines are lost")
         handle.cursor = _with_head(handle.fd, Cursor(path, cursor.device, cursor.inode))
         handle.skipping = False
         return True
 
+    def _order_retired(self, path: str) -> None:
+        """Rotated files in reading order: oldest rotation first (``.3``, ``.2``, ``.1``), files
+        no longer beside the log (deleted, moved away) before them."""
+        handles = self._retired[path]
+        if len(handles) < 2:
+            return
+        position = {_identity(info): i for i, (_, info) in enumerate(self._siblings(path))}
+        handles.sort(key=lambda h: position.get((h.cursor.device, h.cursor.inode), -1))
+
+    def _siblings(self, path: str) -> list[tuple[str, os.stat_result]]:
+        """Rotations of ``path`` beside it (``access.log.1``, ``access.log-20261126.gz``), oldest first."""
+        directory, base = os.path.split(path)
+        found: dict[str, os.stat_result] = {}
+        try:
+            for entry in os.scandir(directory or "."):
+                if entry.name.startswith(base) and entry.name != base and _rotation_key(entry.path)[0] == path:
+                    found[entry.path] = entry.stat()
+        except OSError:
+            return []
+        return [(name, found[name]) for name in order_paths(found)]
+
     def _let_go(self, path: str, handle: _Handle) -> None:
         self._retired[path].remove(handle)
         os.close(handle.fd)
-        self._forget.append(handle.cursor.key)
+        previous = self._anchor.get(path)
+        if previous is not None and previous.key != handle.cursor.key:
+            self._forget.append(previous.key)
+        self._anchor[path] = handle.cursor
 
     def _find_rotated(self, path: str, cursor: Cursor, *, by_inode: bool) -> _Handle | None:
         """The rotated sibling holding ``cursor``'s file, opened at its offset, or None.
@@ -480,8 +508,9 @@ class LogFollower:
                     self._forget.append(cursor.key)
                 else:
                     self._retired[path].append(handle)
-            if (not live or live[0].head_len == 0) and self._retired[path]:  # nothing read of the live file
+            if not live or live[0].head_len == 0:  # nothing read of the live file
                 self._retired[path].extend(self._unseen_rotations(path, self._retired[path]))
+            self._order_retired(path)
             if live:
                 self._resume_live(path, live[0])
 
@@ -493,16 +522,11 @@ class LogFollower:
         ours is now ``.2``) that we do not track holds lines nobody read yet. Ours are located
         by device+inode, since their names move with each rotation.
         """
-        directory, base = os.path.split(path)
-        siblings: dict[str, os.stat_result] = {}
-        try:
-            for entry in os.scandir(directory or "."):
-                if entry.name.startswith(base) and entry.name != base and _rotation_key(entry.path)[0] == path:
-                    siblings[entry.path] = entry.stat()
-        except OSError:
-            return []
-        ordered = order_paths(siblings)  # oldest first: access.log.3, access.log.2, access.log.1
+        siblings = dict(self._siblings(path))
+        ordered = list(siblings)  # oldest first: access.log.3, access.log.2, access.log.1
+        anchor = self._anchor.get(path)
         ours = {(h.cursor.device, h.cursor.inode) for h in found}
+        ours |= {(anchor.device, anchor.inode)} if anchor is not None else set()
         newest = max((i for i, name in enumerate(ordered) if _identity(siblings[name]) in ours), default=None)
         if newest is None:
             return []
@@ -542,7 +566,7 @@ class LogFollower:
 
     def _delete_forgotten(self, conn: object) -> None:
         keys, self._forget = self._forget, []
-        open_keys = {handle.cursor.key for handle in self._handles()}
+        open_keys = {handle.cursor.key for handle in self._handles()} | {a.key for a in self._anchor.values()}
         conn.executemany(  # type: ignore[attr-defined]
             "DELETE FROM watch_offsets WHERE path = ? AND device = ? AND inode = ?",
             [key for key in keys if key not in open_keys],

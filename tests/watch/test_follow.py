@@ -201,7 +201,20 @@ def test_rotation_while_stopped(tmp_path: Path, log: Path, rotation: str) -> Non
     with State(db) as state, LogFollower([str(log)], state=state) as follower:
         assert seen(follower, drain=True) == ["5"]
         rows = state.conn.execute("SELECT count(*) FROM watch_offsets").fetchone()[0]
-        assert rows == 1, "cursors of files let go are forgotten"
+        assert rows == 2, "the live file and the last rotated one read (to place later rotations)"
+    write(log, "6")
+    if rotation == "rename":
+        os.rename(f"{log}.1", f"{log}.2")
+        os.rename(log, f"{log}.1")
+    else:
+        os.rename(f"{log}.1", f"{log}.2")
+        shutil.copyfile(log, f"{log}.1")
+        os.truncate(log, 0)
+    write(log, "7")
+    with State(db) as state, LogFollower([str(log)], state=state) as follower:
+        assert seen(follower, drain=True) == ["6", "7"]
+        rows = state.conn.execute("SELECT count(*) FROM watch_offsets").fetchone()[0]
+        assert rows == 2, "older rotations are forgotten"
 
 
 def test_replaced_file_with_reused_inode_is_read_from_start(tmp_path: Path, log: Path) -> None:
@@ -264,3 +277,32 @@ def test_several_paths_each_exactly_once(tmp_path: Path) -> None:
         for chunk in chunks:
             follower.commit(chunk)
         assert {p: t.lines for p, t in follower.totals().items()} == {str(a): 3, str(b): 2}
+
+
+def test_daily_once_runs_after_copytruncate(tmp_path: Path, log: Path) -> None:
+    """cron: logrotate (copytruncate) then a --once run that finds the log empty; the next day's
+    lines are only in the next copy (access.log.1, the previous one now .2): they are read."""
+    db = tmp_path / "state.db"
+
+    def run() -> list[str]:
+        with State(db) as state, LogFollower([str(log)], state=state) as follower:
+            return seen(follower, drain=True)
+
+    def copytruncate() -> None:
+        for n in (2, 1):
+            if Path(f"{log}.{n}").exists():
+                os.rename(f"{log}.{n}", f"{log}.{n + 1}")
+        shutil.copyfile(log, f"{log}.1")
+        os.truncate(log, 0)
+
+    write(log, "day 1")
+    assert run() == ["day 1"]
+    copytruncate()
+    assert run() == []
+    write(log, "day 2 a", "day 2 b")
+    copytruncate()
+    assert run() == ["day 2 a", "day 2 b"]
+    write(log, "day 3")
+    copytruncate()
+    write(log, "day 4")
+    assert run() == ["day 3", "day 4"]

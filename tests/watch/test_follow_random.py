@@ -89,6 +89,7 @@ class Run:
         self.state.close()
         self.state = State(self.db)
         self.follower = LogFollower([str(self.log)], state=self.state, chunk_bytes=64)
+        self.seen_empty = self.seen_empty or not self.log.exists() or self.log.stat().st_size == 0
 
     def finish(self) -> None:
         if self.partial:
