@@ -14,6 +14,13 @@ How (polling; inotify is not needed at a 1 s interval):
 - **copytruncate**: the file is shorter than our offset, or its first bytes changed. The lines
   between our offset and the truncation are in the copy (``access.log.1``): it is found by the
   hash of its first bytes and read from our offset; then the live file is read from byte 0.
+- **Rotated more than once** between two reads or while stopped: rotations newer than the last
+  one we know (located by device+inode, since names move) and that we never read are read
+  whole, all rotated files oldest first. The last rotated file let go stays stored as an
+  anchor for this, so a ``--once`` run right after each copytruncate (finding the log empty)
+  still finds the next day's copy. Known limit: a file last seen *empty*, then written to and
+  copied+truncated before the next poll (within one interval), has nothing to be matched by;
+  with no anchor either, those lines are not read.
 - Files that do not exist yet are waited for; a file that vanishes is read to its end.
 - Compressed rotations (``.gz``, ``.bz2``, ``.xz``, ``.zst``) are never read: they are old.
 - **Checkpoints**: a cursor (path, device, inode, offset, line count, hash of the first bytes)
