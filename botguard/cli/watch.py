@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import click
 
 from botguard.config import Settings, load_settings
-from botguard.errors import BotguardError, ExitStatus, UsageError
+from botguard.errors import BotguardError, ExitStatus, Location, UsageError
 from botguard.logs.follow import ChunkParser, LogFollower, is_compressed_name
 from botguard.logs.records import ParseStats
 from botguard.model.records import RuleCandidate
@@ -254,6 +254,11 @@ def _learner(request: WatchRequest, state: State, snapshots: Path) -> Any:
         return StreamLearner.restore(snapshots, request.settings, robots=robots, state=state)
     except FileNotFoundError:  # first run: no snapshot yet
         return StreamLearner.from_config(request.settings, robots=robots, state=state)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged, or written by another version
+        raise BotguardError(
+            f"cannot restore the model snapshot ({exc}); move it away to start a fresh model",
+            Location(str(snapshots)),
+        ) from exc
 
 
 @contextmanager

@@ -187,3 +187,15 @@ def test_auto_deploy_failure_is_reported_not_fatal(tmp_path: Path, traffic: tupl
                 str(config), "--once", "--no-dns")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "watch: auto-deploy failed:" in r.stderr
+
+
+def test_damaged_snapshot_is_one_error_line(tmp_path: Path, traffic: tuple[Path, Path, list[str]]) -> None:
+    """A snapshot that cannot be read stops watch with exit 1 and a reason, not a traceback."""
+    log = traffic[0]
+    snapshots = tmp_path / "model"
+    snapshots.mkdir()
+    (snapshots / "state.json").write_text('{"version": 999}')
+    r = run_cli("watch", str(log), "--state", str(tmp_path / "s.db"), "--snapshot-dir", str(snapshots), "--once",
+                "--no-dns")  # fmt: skip
+    assert r.exit_code == 1, r.output
+    assert "cannot restore the model snapshot" in r.stderr and "Traceback" not in r.stderr
