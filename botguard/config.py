@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,9 @@ class ModelSettings:
     auto_deploy: bool = False  # deploy-rules uses proposed candidates without approval
     candidate_ttl: float = 86400.0  # a deployed candidate stays this long after it was last proposed
     slots: Mapping[str, SlotOverride] = field(default_factory=dict)  # per-slot admission/expiry overrides
+    # Thresholds of scan's client-level model step (botguard.model.clients.ScanModelSettings):
+    # their own section, because min_ips, lcb ... above are watch's request-level thresholds.
+    scan: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +319,43 @@ def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
     return slots
 
 
+def _model_scan(value: Any, where: Location) -> dict[str, Any]:
+    """``model.scan``: keys and types of :class:`botguard.model.clients.ScanModelSettings`."""
+    if value is None:
+        return {}
+    from botguard.model.clients import ScanModelSettings  # lazy: only configs that tune it pay for polars
+
+    if not isinstance(value, dict):
+        raise ConfigError("expected a mapping of scan model thresholds", where)
+    defaults = ScanModelSettings()
+    known = {f.name for f in fields(ScanModelSettings)}
+    checked: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in model.scan (known: {', '.join(sorted(known))})", where)
+        checked[key] = _like(getattr(defaults, key), item, f"model.scan.{key}", where)
+    try:
+        ScanModelSettings(**checked)
+    except ValueError as exc:
+        raise ConfigError(str(exc), where) from None
+    return checked
+
+
+def _like(default: Any, value: Any, name: str, where: Location) -> Any:
+    """``value`` checked against the type of its default (bool, int >= 0, share, word, word list)."""
+    if isinstance(default, bool):
+        return _bool(value, where)
+    if isinstance(default, int):
+        return _int(1)(value, where)
+    if isinstance(default, float):
+        return _share(value, where) if default <= 1 else _positive(value, where)
+    if isinstance(default, tuple):
+        return _str_list(value, where)
+    if isinstance(value, str) and value in ("monitor", "block"):
+        return value
+    raise ConfigError(f"{name}: expected monitor or block, got {value!r}", where)
+
+
 _ZONE_ID = _pattern(r"[0-9a-f]{32}", "a 32-digit hex zone id")
 
 
@@ -393,6 +433,7 @@ SCHEMA: dict[str, Any] = {
         "auto_deploy": _bool,
         "candidate_ttl": _positive,
         "slots": _model_slots,
+        "scan": _model_scan,
     },
     "deploy": {
         "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},

@@ -55,7 +55,7 @@ _LIST = pl.List(pl.String)
 
 
 @dataclass(frozen=True, slots=True)
-class ModelSettings:
+class ScanModelSettings:
     """Thresholds of the scan's model step; read from ``settings.model.scan`` when it exists.
 
     Defaults: a signature needs >= ``min_ips`` distinct IPs, >= ``min_bad`` clients labelled bad
@@ -88,7 +88,7 @@ class ModelSettings:
             raise ValueError("model.raise_to and model.strong_raise_to must be monitor or block")
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ModelSettings:
+    def from_settings(cls, settings: Any) -> ScanModelSettings:
         """The ``model.scan`` section of the configuration (a mapping or an object), key by key,
         defaults for what is missing. Its own section: ``model``'s keys (min_ips, lcb, ...) are
         request-level thresholds of `botguard watch` and mean something else."""
@@ -128,7 +128,7 @@ LABEL_SOURCES: tuple[LabelSource, ...] = (
 )
 
 
-def _label_rules(settings: Any, model: ModelSettings) -> dict[str, pl.Expr]:
+def _label_rules(settings: Any, model: ScanModelSettings) -> dict[str, pl.Expr]:
     """When each label source fires, as expressions over the clients frame."""
     policy = settings.policy
     identity = col("identity").fill_null("")
@@ -157,7 +157,7 @@ def _label_rules(settings: Any, model: ModelSettings) -> dict[str, pl.Expr]:
     }  # fmt: skip
 
 
-def weak_labels(clients: pl.DataFrame, settings: Any, model: ModelSettings) -> pl.DataFrame:
+def weak_labels(clients: pl.DataFrame, settings: Any, model: ScanModelSettings) -> pl.DataFrame:
     """Columns ``label_source`` (name or null) and ``label`` (True bad, False good, null none)."""
     rules = _label_rules(settings, model)
     source = pl.lit(None, pl.String)
@@ -361,7 +361,7 @@ def _feature_dicts(long: pl.DataFrame, positions: pl.Series) -> list[dict[str, f
     return [dict.fromkeys(keys[a:b], 1.0) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
-def train(features: ClientFeatures, labels: pl.DataFrame, model: ModelSettings) -> tuple[OnlineLR, pl.DataFrame]:
+def train(features: ClientFeatures, labels: pl.DataFrame, model: ScanModelSettings) -> tuple[OnlineLR, pl.DataFrame]:
     """Prequential pass over (a sample of) the labelled clients in time order: each micro-batch
     is scored, then learned. Returns the model and (``pos``, ``pre_score``) of the examples."""
     learner = OnlineLR(LearnerConfig(lr=model.learning_rate))
@@ -431,7 +431,7 @@ def _network_keys(features: ClientFeatures, positions: pl.DataFrame | None = Non
     return _long(wide.select("pos", *[slot for slot in SIGNATURE_SLOTS if slot != "ua_tok"])).select("pos", "key")
 
 
-def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: ModelSettings) -> pl.DataFrame:
+def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: ScanModelSettings) -> pl.DataFrame:
     """Per signature key that can qualify: distinct IPs, bad and good labelled clients, verified
     and allowlisted clients, the Wilson bound and the level ("monitor" or "strong").
 
@@ -472,7 +472,7 @@ def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: Model
     return stats.with_columns(level=level).filter(col("level").is_not_null()).sort("key")
 
 
-def eligible(model: ModelSettings) -> pl.Expr:
+def eligible(model: ScanModelSettings) -> pl.Expr:
     """Who the model may ever raise: unknown browsers and programs, never a verified or catalogue
     crawler, an allowlisted client, a person labelled by its session, a client loading assets or
     one whose longer session mostly follows links."""
@@ -492,7 +492,7 @@ def eligible(model: ModelSettings) -> pl.Expr:
 
 
 def _best_signature(
-    features: ClientFeatures, labels: pl.DataFrame, stats: pl.DataFrame, model: ModelSettings
+    features: ClientFeatures, labels: pl.DataFrame, stats: pl.DataFrame, model: ScanModelSettings
 ) -> pl.DataFrame:
     """Per eligible client: its strongest qualifying signature key (strong first, then by Wilson
     bound and bad support), with that key's support."""
@@ -516,7 +516,7 @@ class ModelOutcome:
     summary: dict[str, Any]
 
 
-def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ModelSettings) -> pl.DataFrame:
+def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ScanModelSettings) -> pl.DataFrame:
     """(row, model_score, verdict, reason, raised) for every client: the raised ones get a
     harsher verdict and the model's reason (null reason for the others)."""
     joined = scored.select("row", "pos", "verdict", "model_score").join(best, on="pos", how="left")
@@ -551,9 +551,9 @@ _READS = (
 )  # fmt: skip
 
 
-def score_clients(clients: pl.DataFrame, settings: Any, model: ModelSettings | None = None) -> ModelOutcome:
+def score_clients(clients: pl.DataFrame, settings: Any, model: ScanModelSettings | None = None) -> ModelOutcome:
     """The whole model step on a judged clients frame (CLIENT_SCHEMA), in the judge's order."""
-    model = model or ModelSettings.from_settings(settings)
+    model = model or ScanModelSettings.from_settings(settings)
     if clients.height == 0:
         return ModelOutcome(clients, _summary(0, 0, {}, 0))
     ordered = clients.select(_READS).with_row_index("row").sort(["first_seen", "row"])

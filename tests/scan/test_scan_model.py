@@ -23,7 +23,7 @@ from botguard.config import Settings, load_settings
 from botguard.judge import ScanResult
 from botguard.model.clients import (
     LABEL_SOURCES,
-    ModelSettings,
+    ScanModelSettings,
     _feature_dicts,
     _network_columns,
     client_features,
@@ -220,7 +220,7 @@ def test_policy_raise_to_block_from_settings(without_model: ScanResult, site: di
     assert score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary["raised_to"]["block"] == 0
     assert score_clients(without_model.clients, with_scan(min_score=1.01)).summary["raised"] == 0
     with pytest.raises(ValueError, match="monitor or block"):
-        ModelSettings.from_settings(with_scan(raise_to="allow"))
+        ScanModelSettings.from_settings(with_scan(raise_to="allow"))
 
 
 def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path
 
 
 def _labelled(without_model: ScanResult, settings: Settings) -> pl.DataFrame:
-    return weak_labels(without_model.clients, settings, ModelSettings()).with_row_index("pos")
+    return weak_labels(without_model.clients, settings, ScanModelSettings()).with_row_index("pos")
 
 
 def test_masked_slots_are_absent_from_what_the_learner_sees(without_model: ScanResult, site: dict[str, Path]) -> None:
@@ -265,14 +265,14 @@ def test_a_label_source_cannot_teach_its_own_feature(without_model: ScanResult, 
         user_agent=pl.when(chosen).then(pl.lit("NovaScrape/1.0")).otherwise(pl.col("user_agent")),
         identity=pl.when(chosen).then(pl.lit("spoofed")).otherwise(pl.col("identity")),
     )
-    labels = weak_labels(frame, settings, ModelSettings()).with_row_index("pos")
+    labels = weak_labels(frame, settings, ScanModelSettings()).with_row_index("pos")
     assert (labels.get_column("label_source") == "spoofed").sum() >= 5
-    learner, _ = train(client_features(labels), labels, ModelSettings())
+    learner, _ = train(client_features(labels), labels, ScanModelSettings())
     assert "ua_tok=novascrape" not in learner.table.index
     honeypot = labels.with_columns(
         label_source=pl.when(pl.col("label_source") == "spoofed").then(pl.lit("honeypot")).otherwise("label_source")
     )
-    learner, _ = train(client_features(honeypot), honeypot, ModelSettings())
+    learner, _ = train(client_features(honeypot), honeypot, ScanModelSettings())
     assert learner.table.w[learner.table.index["ua_tok=novascrape"]] > 0
 
 
@@ -281,7 +281,7 @@ def test_column_wise_scores_equal_the_learners(without_model: ScanResult, site: 
     predict_proba_many on each client's feature dict."""
     labels = _labelled(without_model, load_settings(site["config"]))
     features = client_features(labels.with_columns(label_source=pl.lit(None, pl.String)))
-    learner, _ = train(client_features(labels), labels, ModelSettings())
+    learner, _ = train(client_features(labels), labels, ScanModelSettings())
     got = score_all(features, learner).sort("pos").get_column("final_score").to_numpy()
     positions = labels.get_column("pos")
     want = learner.predict_proba_many(_feature_dicts(features.model_long(positions), positions))
