@@ -40,8 +40,10 @@ __all__ = [
     "BlockFormat",
     "LogFormat",
     "ParseStats",
+    "detect_block_format",
     "detect_format",
     "order_paths",
+    "parse_block",
     "read_batches",
     "resolve_format",
 ]
@@ -95,13 +97,13 @@ def _file_batches(
     line_no = 1
     for block in read_blocks(path, chunk_bytes=chunk_bytes):
         if fmt is None:
-            fmt = _detect(block, path, json_fields)
-        for batch in _parse_block(fmt, block, path, line_no, batch_lines):
+            fmt = detect_block_format(block, path, json_fields)
+        for batch in parse_block(fmt, block, path, line_no, batch_lines):
             line_no += batch.stats.lines
             yield batch
 
 
-def _parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_lines: int) -> Iterator[Batch]:
+def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_lines: int) -> Iterator[Batch]:
     """Batches of at most ``batch_lines`` lines from one block, via parse_block when offered."""
     if not isinstance(fmt, BlockFormat):
         lines = split_lines(block)
@@ -119,7 +121,7 @@ def _parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_
         yield Batch(requests, stats)
 
 
-def _detect(block: bytes, source: str, json_fields: Mapping[str, str] | None) -> LogFormat:
+def detect_block_format(block: bytes, source: str, json_fields: Mapping[str, str] | None) -> LogFormat:
     """Detect the format of a file from its first block (errors name the file)."""
     head = block[: 1024 * 1024].decode("utf-8", errors="replace").split("\n")[: SAMPLE_LINES * 5]
     sample = [line.rstrip("\r") for line in head if line.strip()]

@@ -43,10 +43,10 @@ from dataclasses import dataclass, field, replace
 from typing import Self
 
 from botguard.errors import InputError
-from botguard.logs import _detect, _parse_block
+from botguard.logs import detect_block_format, parse_block
 from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs.formats import FORMATS, LogFormat, resolve_format
-from botguard.logs.readers import _rotation_key, order_paths
+from botguard.logs.readers import rotation_key, order_paths
 from botguard.logs.records import Batch, ParseStats
 from botguard.state import State
 
@@ -428,7 +428,7 @@ class LogFollower:
         found: dict[str, os.stat_result] = {}
         try:
             for entry in os.scandir(directory or "."):
-                if entry.name.startswith(base) and entry.name != base and _rotation_key(entry.path)[0] == path:
+                if entry.name.startswith(base) and entry.name != base and rotation_key(entry.path)[0] == path:
                     found[entry.path] = entry.stat()
         except OSError:
             return []
@@ -598,10 +598,10 @@ class ChunkParser:
         remember = False
         if fmt is None:
             try:
-                fmt, remember = _detect(chunk.data, chunk.path, self._json_fields or None), True
+                fmt, remember = detect_block_format(chunk.data, chunk.path, self._json_fields or None), True
             except InputError:  # nothing readable yet: count the lines as malformed
                 fmt = FORMATS["combined"]
-        batches = list(_parse_block(fmt, chunk.data, chunk.path, chunk.first_line_no, chunk.lines + 1))
+        batches = list(parse_block(fmt, chunk.data, chunk.path, chunk.first_line_no, chunk.lines + 1))
         batch = batches[0] if len(batches) == 1 else _merge(batches)
         if remember and batch.stats.parsed:
             self._detected[chunk.path] = fmt

@@ -264,12 +264,12 @@ def order_paths(paths: Iterable[str]) -> list[str]:
         if path in seen:
             continue
         seen.add(path)
-        base, rank = _rotation_key(path)
+        base, rank = rotation_key(path)
         groups.setdefault(base, []).append((rank, path))
     return [path for members in groups.values() for _, path in sorted(members)]
 
 
-def _rotation_key(path: str) -> tuple[str, tuple[int, int | str]]:
+def rotation_key(path: str) -> tuple[str, tuple[int, int | str]]:
     if path == STDIN:
         return STDIN, (2, 0)
     head, name = os.path.split(path)
