@@ -62,6 +62,9 @@ class ScanModelSettings:
     and a Wilson lower bound (one-sided 95%) of the bad share among its labelled clients >=
     ``min_bad_lcb``; the client needs model score >= ``min_score``. Then it is raised to
     ``raise_to``, or to ``strong_raise_to`` when the signature also clears the ``strong_*`` bars.
+    Both default to ``monitor``: the raised clients look like people (browser agents, a request or
+    two each), and a person is never blocked by default; blocking them is the site owner's choice
+    (``model.scan.strong_raise_to: block``), or goes through reviewed rule candidates.
     """
 
     min_score: float = 0.8
@@ -72,7 +75,7 @@ class ScanModelSettings:
     strong_bad: int = 15
     strong_bad_lcb: float = 0.85
     raise_to: Literal["monitor", "block"] = "monitor"
-    strong_raise_to: Literal["monitor", "block"] = "block"
+    strong_raise_to: Literal["monitor", "block"] = "monitor"
     # Signatures narrow enough to block on: a whole ASN (a cloud provider) is only ever monitored.
     block_slots: tuple[str, ...] = ("ip24", "ip16", "ip6_48", "ua_tok")
     person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
