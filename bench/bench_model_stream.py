@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Evaluate the online model end to end on a generated stream with a novel crawler family (issue 6).
 
-    python bench/bench_model_stream.py [--events 200000] [--seed 7] [--variant novel|chrome] [--json]
+    python bench/bench_model_stream.py [--events 200000] [--seed 7] [--variant novel|chrome] [--memory-days 7] [--json]
 
 What it prints (protocol: ../shared/notes/online-model.md §3), all against the simulator's truth
 (bench/gen_stream.py), never against the weak labels the model trains on:
@@ -13,8 +13,11 @@ What it prints (protocol: ../shared/notes/online-model.md §3), all against the 
   and until a rule candidate covering it is proposed (target <= 500 family requests);
 - false positives: share of human clients and requests flagged, verified good-bot requests flagged
   (target 0), and rule candidates whose match covers any human or good-bot request (target 0);
-- memory: live rows of the trainer's table with and without expiry and admission (the same
-  training examples replayed into fresh tables);
+- memory: live rows of the stream trainer's table, and a separate churn scenario
+  (``--memory-days``, default 7: a sparse week of rotating scraper /24s, one-off scanners from
+  random addresses with random tool names, fresh human IPv4 addresses and IPv6 /64s every day)
+  replayed into tables with neither, admission only, expiry only and both: live rows per day,
+  growth per day after day 2 (target < 5%) and the reduction of both vs neither (target >= 40%);
 - throughput on one core, each stage timed on its own: featurization, scoring (scorer, batches of
   1024), prequential training (learn_many on labelled batches), and the whole observe() loop
   (actor state, weak labels, signature stats included).
@@ -36,12 +39,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from gen_stream import HONEYPOT, ROBOTS_TXT, generate
+from gen_stream import HONEYPOT, ROBOTS_TXT, ChurnGenerator, generate
 
 from botguard.config import Policy, Settings
 from botguard.identity.asn import RangeTableAsn
 from botguard.logs.records import REQUEST_SCHEMA
-from botguard.model import OnlineLR, ParamTable
+from botguard.model import OnlineLR, ParamTable, SlotPolicy
 from botguard.model.stream import StreamLearner, StreamSettings
 from botguard.robots import RobotsTxt
 
@@ -73,25 +76,9 @@ def bench_settings() -> Settings:
     return Settings(policy=Policy(block_categories=("scanner",)), honeypots=(HONEYPOT,))
 
 
-class Recorder:
-    """Keeps the trainer's examples (for the memory replay) and the candidates' first sightings."""
-
-    def __init__(self) -> None:
-        self.xs: list[dict[str, float]] = []
-        self.ys: list[bool] = []
-        self.times: list[float] = []
-
-    def __call__(self, times: list[float], ys: list[bool], sources: list[str], xs: list[dict[str, float]]) -> None:
-        self.xs.extend(xs)
-        self.ys.extend(ys)
-        self.times.extend(times)
-
-
 def run_stream(frame: pl.DataFrame, settings: Settings) -> dict:
     robots = RobotsTxt.parse(ROBOTS_TXT)
     learner = StreamLearner(settings, robots=lambda host: robots, asn_db=RangeTableAsn())
-    recorder = Recorder()
-    learner.train_hook = recorder
     requests = frame.select(list(REQUEST_SCHEMA))
     scores = np.empty(frame.height)
     seen: dict[str, tuple[float, int]] = {}  # candidate signature -> (proposed_at, row index when first listed)
@@ -104,7 +91,7 @@ def run_stream(frame: pl.DataFrame, settings: Settings) -> dict:
         cpu += time.process_time() - c0
         for cand in learner.candidates():  # as `botguard watch` polls them (not timed)
             seen.setdefault(cand.signature, cand)
-    return {"learner": learner, "scores": scores, "seconds": elapsed, "cpu": cpu, "recorder": recorder, "seen": seen}
+    return {"learner": learner, "scores": scores, "seconds": elapsed, "cpu": cpu, "seen": seen}
 
 
 def family_report(frame: pl.DataFrame, scores: np.ndarray, threshold: float, cands: list) -> dict:
@@ -177,38 +164,55 @@ def false_positives(frame: pl.DataFrame, scores: np.ndarray, threshold: float, c
     }
 
 
-def memory_report(recorder: Recorder, stream: StreamSettings) -> dict:
-    """Live rows after replaying the trainer's examples into fresh tables, at each quarter of the stream.
+def memory_days(days: int, stream: StreamSettings, seed: int = 7, per_day: int = 15_000) -> dict:
+    """Live rows at the end of each day of a churning week (gen_stream.ChurnGenerator), four ways.
 
-    The default TTLs are days and the stream is hours, so expiry is also shown with every TTL
-    divided by 24 (one stream hour stands for a day): the shape a week-long stream would have.
+    The same featurized examples (all trained, labels = truth) go into fresh tables with neither
+    admission nor expiry, admission only, expiry only, and both (the stream's slot policies), in
+    micro-batches of 256 with the client as ``who`` (admission counts distinct clients), an
+    expiry sweep per batch and the sketch aged every stream hour, as the stream does.
     """
-    scaled = {k: type(p)(admit_after=p.admit_after, ttl=p.ttl / 24 if p.ttl else None) for k, p in stream.policies.items()}
+    from botguard.model.features import FeatureExtractor
+
+    fx = FeatureExtractor()
+    batches: list[tuple[int, list[dict[str, float]], list[bool], list[int], float]] = []
+    for day, events in enumerate(ChurnGenerator(seed, per_day).days(days)):
+        for start in range(0, len(events), 256):
+            part = events[start : start + 256]
+            xs = [fx.featurize({"ip": e.ip, "user_agent": e.ua, "path": e.path, "method": "GET", "status": e.status,
+                                "asn": e.asn, "hosting": e.hosting, "robots_fetched": False, "has_referer": not e.bad})
+                  for e in part]
+            batches.append((day, xs, [e.bad for e in part], [e.client for e in part], part[-1].t))
+    policies = stream.policies
     variants = {
-        "default (admission+expiry)": stream.policies,
         "neither": {},
-        "admission only": {k: type(p)(admit_after=p.admit_after) for k, p in stream.policies.items()},
-        "admission+expiry, TTL/24": scaled,
-        "expiry only, TTL/24": {k: type(p)(ttl=p.ttl) for k, p in scaled.items()},
+        "admission only": {k: SlotPolicy(admit_after=p.admit_after) for k, p in policies.items()},
+        "expiry only": {k: SlotPolicy(ttl=p.ttl) for k, p in policies.items()},
+        "both": dict(policies),
     }
-    out = {}
-    n = len(recorder.xs)
-    quarters = {n * q // 4 for q in (1, 2, 3, 4)}
-    for name, policies in variants.items():
-        model = OnlineLR(stream.learner, ParamTable(policies=policies))
-        rows = []
-        for start in range(0, n, 1024):
-            stop = min(start + 1024, n)
-            model.learn_many(recorder.xs[start:stop], recorder.ys[start:stop], now=recorder.times[stop - 1])
-            if (start // 1024) % 20 == 0:
-                model.expire()
-            if any(start < q <= stop for q in quarters):
-                rows.append(len(model.table))
-        out[name] = rows
-    return out
+    rows: dict[str, list[int]] = {}
+    for name, variant in variants.items():
+        model = OnlineLR(stream.learner, ParamTable(policies=variant))
+        per_day, hour = [0] * days, None
+        for day, xs, ys, who, now in batches:
+            model.learn_many(xs, ys, now=now, who=who)
+            model.expire(now)
+            if hour is not None and now // 3600 != hour:
+                model.table.age()
+            hour = now // 3600
+            per_day[day] = len(model.table)
+        rows[name] = per_day
+    both, neither = rows["both"], rows["neither"]
+    after2 = [b / a - 1 for a, b in zip(both[1:], both[2:])][1:] if days >= 3 else []
+    return {
+        "events": sum(len(xs) for _, xs, _, _, _ in batches),
+        "live_rows_per_day": rows,
+        "both_growth_per_day_after_day2": [round(g, 4) for g in after2],
+        "both_vs_neither": round(both[-1] / neither[-1] - 1, 4) if neither[-1] else None,
+    }
 
 
-def throughput(frame: pl.DataFrame, learner: StreamLearner, recorder: Recorder) -> dict:
+def throughput(frame: pl.DataFrame, learner: StreamLearner) -> dict:
     """Featurize, score and train speeds on one core, each stage timed alone (best of 2: shared machine).
 
     The learner core only: events are featurized once (timed on its own), then scored by the
@@ -254,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--variant", choices=("novel", "chrome"), default="novel")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--memory-days", type=int, default=7, help="days of the churn scenario (0: skip)")
     args = parser.parse_args(argv)
     frame = with_asn(generate(args.events, args.seed, args.variant))
     settings = bench_settings()
@@ -277,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         "observe_ev_s_wall": round(frame.height / run["seconds"]),
         "observe_ev_s_cpu": round(frame.height / run["cpu"]),
         "trained": learner.counters.trained,
-        "live_rows": memory_report(run["recorder"], learner.stream),
-        "throughput": throughput(frame, learner, run["recorder"]),
+        "live_rows": len(learner.trainer.table),
+        "throughput": throughput(frame, learner),
     }
+    if args.memory_days:
+        report["memory"] = memory_days(args.memory_days, learner.stream)
     if args.json:
         print(json.dumps(report, default=str))
     else:

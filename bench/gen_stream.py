@@ -28,6 +28,7 @@ import random
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -241,6 +242,121 @@ class Generator:
             out.extend(process)
         out.sort(key=lambda r: (r.t, r.client))
         return out[: self.events]
+
+
+#: Hosting networks a rotating scraper family moves through (each day some /24s are replaced).
+CHURN_HOSTING = ("65.108.0.0/16", "95.216.0.0/16", "135.181.0.0/16", "157.90.0.0/16", "5.161.0.0/16")
+#: IPv6 /32s of ISPs whose customers get a fresh /48 or /64 (privacy addresses, re-dialling).
+CHURN_V6_ISPS = ("2a01:cb00", "2003:e4", "2a02:8109", "2600:1700", "240e:3b0")
+SCAN_WORDS = ("admin", "backup", "config", "db", "old", "test", "dev", "shell", "upload", "wp", "phpmy", "vendor")
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEvent:
+    """One request of the memory scenario: what the featurizer reads, its truth and its client."""
+
+    t: float
+    ip: str
+    ua: str
+    path: str
+    status: int
+    hosting: bool
+    asn: int | None
+    bad: bool
+    client: int
+
+
+class ChurnGenerator:
+    """A sparse week of traffic whose keys churn the way real ones do (memory scenario, notes §3 item 4).
+
+    Per day: people from fresh residential IPv4 addresses and fresh IPv6 /64s (a few regulars
+    return), a scraper family rotating through hosting /24s (a third of its /24s replaced each
+    day), one-off scanners from random addresses with random tool names and probe paths, and a
+    search engine from a fixed network. About ``per_day`` requests per day: it is about table
+    growth, not accuracy, so it is a sample, not a full stream.
+    """
+
+    def __init__(self, seed: int = 7, per_day: int = 15_000) -> None:
+        self.rng = random.Random(seed)
+        self.per_day = per_day
+        self._client = 0
+        self._regulars = [self._home_v4() for _ in range(200)]
+        self._scraper_nets = [self._hosting_net() for _ in range(30)]
+        self._browsers = [ua for ua, _ in BROWSER_UAS]
+        # scanners' networks: 20,000 ASes, the k-th most common with weight 1/k (a heavy head, a long tail)
+        self._scan_asns = rng_asns = list(range(1000, 21000))
+        self.rng.shuffle(rng_asns)
+        self._scan_cum = list(accumulate(1.0 / k for k in range(1, len(rng_asns) + 1)))
+
+    def _id(self) -> int:
+        self._client += 1
+        return self._client
+
+    def _home_v4(self) -> str:
+        rng = self.rng
+        return f"{rng.choice(RESIDENTIAL_V4_FIRST_OCTETS)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+    def _home_v6(self) -> str:
+        rng = self.rng
+        return f"{rng.choice(CHURN_V6_ISPS)}:{rng.randrange(1 << 16):x}:{rng.randrange(1 << 16):x}::{rng.randrange(1, 1 << 16):x}"
+
+    def _hosting_net(self) -> str:
+        net = ipaddress.ip_network(self.rng.choice(CHURN_HOSTING))
+        return str(net.network_address + 256 * self.rng.randrange(256)).rsplit(".", 1)[0]
+
+    def days(self, days: int) -> Iterator[list[MemoryEvent]]:
+        """The events of each day in time order."""
+        for day in range(days):
+            if day:
+                for k in self.rng.sample(range(len(self._scraper_nets)), 10):
+                    self._scraper_nets[k] = self._hosting_net()
+            yield sorted(self._day(START + day * 86400.0), key=lambda e: (e.t, e.client))
+
+    def _day(self, start: float) -> list[MemoryEvent]:
+        rng, out = self.rng, []
+        while len(out) < self.per_day:
+            t = start + rng.uniform(0, 86400)
+            kind = rng.choices(("human", "scraper", "scanner", "googlebot"), (60, 25, 12, 3))[0]
+            out.extend(getattr(self, f"_{kind}")(t))
+        return out
+
+    def _human(self, t: float) -> list[MemoryEvent]:
+        rng, cid = self.rng, self._id()
+        roll = rng.random()
+        ip = rng.choice(self._regulars) if roll < 0.15 else self._home_v6() if roll < 0.45 else self._home_v4()
+        ua = rng.choice(self._browsers)
+        out = []
+        for _ in range(rng.randrange(2, 12)):
+            out.append(MemoryEvent(t, ip, ua, _page(rng), 200, False, 3320, False, cid))
+            out.extend(MemoryEvent(t + 0.1 * k, ip, ua, _asset(rng), 200, False, 3320, False, cid)
+                       for k in range(rng.randrange(0, 4)))
+            t += rng.uniform(4, 90)
+        return out
+
+    def _scraper(self, t: float) -> list[MemoryEvent]:
+        rng, cid = self.rng, self._id()
+        ip = f"{rng.choice(self._scraper_nets)}.{rng.randrange(1, 255)}"
+        ua = rng.choice(CHROME_UAS)
+        return [MemoryEvent(t + 2.0 * k, ip, ua, _page(rng), 200, True, 24940, True, cid) for k in range(rng.randrange(3, 15))]
+
+    def _scanner(self, t: float) -> list[MemoryEvent]:
+        rng, cid = self.rng, self._id()
+        ip = f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        tool = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randrange(4, 9)))
+        ua = rng.choice((f"{tool}/1.{rng.randrange(9)}", f"Mozilla/5.0 (compatible; {tool}scan/2.0)", ""))
+        asn = rng.choices(self._scan_asns, cum_weights=self._scan_cum)[0]
+        out = []
+        for k in range(rng.randrange(2, 9)):
+            word = rng.choice(SCAN_WORDS)
+            path = rng.choice((f"/{word}{tool}.php", f"/{word}/{tool}/.env", f"/{tool}-{word}.zip", f"/{word}.bak"))
+            out.append(MemoryEvent(t + 0.5 * k, ip, ua, path, 404, rng.random() < 0.5, asn, True, cid))
+        return out
+
+    def _googlebot(self, t: float) -> list[MemoryEvent]:
+        rng, cid = self.rng, self._id()
+        ip = f"66.249.{rng.choice((64, 66, 68, 70, 72, 79))}.{rng.randrange(1, 255)}"
+        return [MemoryEvent(t + 5.0 * k, ip, GOOGLEBOT_UA, _page(rng), 200, False, 15169, False, cid)
+                for k in range(rng.randrange(5, 20))]
 
 
 def generate(events: int = 200_000, seed: int = 7, variant: str = "novel") -> pl.DataFrame:

@@ -104,18 +104,21 @@ class OnlineLR:
         self.learn_many([x], [y], now)
 
     def learn_many(self, xs: Sequence[Features], ys: Sequence[bool] | np.ndarray,
-                   now: float | None = None, weights: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+                   now: float | None = None, weights: Sequence[float] | np.ndarray | None = None,
+                   who: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Score the batch, then learn from it; return the prequential (pre-update) P(unwanted).
 
         ``now`` is stream time (seconds) for expiry; by default the count of events seen.
-        ``weights`` scale each example's gradient (weak-label confidence).
+        ``weights`` scale each example's gradient (weak-label confidence). ``who`` (one int per
+        example: its client) makes admission count distinct clients per key, not occurrences
+        (:meth:`ParamTable.rows`).
         """
         if not xs:
             return np.zeros(0)
         stamp = self.clock + len(xs) if now is None else float(now)
         self.clock = max(self.clock, stamp)
         keys, ev, vals = self._flatten(xs)
-        rows = self.table.rows(keys, stamp)
+        rows = self.table.rows(keys, stamp, None if who is None else np.asarray(who, dtype=np.int64)[ev])
         bias_row = int(self.table.rows([BIAS], stamp)[0])
         p = sigmoid(self._logits(rows, ev, vals, len(xs), bias_row))
         err = p - np.asarray(ys, dtype=np.float64)

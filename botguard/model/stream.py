@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import zlib
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,15 +54,18 @@ from botguard.state import State
 
 #: Per-slot admission and expiry (notes §2 "Table design"); config `model.slots` overrides them.
 DEFAULT_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({
-    "ip24": SlotPolicy(admit_after=3, ttl=7 * 86400.0),
+    "ip24": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
     "ip16": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
     "ip6_48": SlotPolicy(admit_after=3, ttl=7 * 86400.0),
     "ip6_64": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
-    "asn": SlotPolicy(ttl=30 * 86400.0),
+    "asn": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
+    "ua_fam": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
     "ua_tok": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
     "path_tpl": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
+    "path_p1": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
+    "ext": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
     "ua_fam_x_asn": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
-    "ua_fam_x_host": SlotPolicy(ttl=3 * 86400.0),
+    "ua_fam_x_host": SlotPolicy(admit_after=2, ttl=3 * 86400.0),
 })
 SNAPSHOT_VERSION = 1
 #: A request's feature keys in four parts: UA, network, path, the rest (behaviour, method, crosses).
@@ -115,6 +119,7 @@ class Actor:
     minute: int = -1
     trained_this_minute: int = 0
     ctx: _ActorCtx | None = None  # derived from (ip, user agent); rebuilt after a restore
+    uid: int = 0  # stable id of (ip, user agent): admission counts distinct clients per key
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +246,7 @@ class StreamLearner:
             self.counters.last_publish = times[0]  # the delta interval starts with the stream
         xs: list[dict[str, float]] = []
         sig: list[tuple[tuple[str, ...], str, str, str, str | None, bool]] = []
-        train: list[tuple[Parts, bool, float, str]] = []
+        train: list[tuple[Parts, bool, float, str, int]] = []
         for i, t in enumerate(times):
             ua, ip = cols["user_agent"][i] or "", cols["ip"][i] or ""
             uinfo, iinfo = self._ua[ua], self._ip[ip]
@@ -266,16 +271,16 @@ class StreamLearner:
         self._maintain(now)
         return scores
 
-    def _learn(self, train: list[tuple[Parts, bool, float, str]], now: float) -> None:
+    def _learn(self, train: list[tuple[Parts, bool, float, str, int]], now: float) -> None:
         """Train on the batch's labelled examples, each masked for the source that labelled it."""
-        train_x = [self._masked(parts, source) for parts, _, _, source in train]
-        train_y = [y for _, y, _, _ in train]
-        self.trainer.learn_many(train_x, train_y, now=now)
+        train_x = [self._masked(parts, source) for parts, _, _, source, _ in train]
+        train_y = [y for _, y, _, _, _ in train]
+        self.trainer.learn_many(train_x, train_y, now=now, who=[uid for *_, uid in train])
         trained = self.counters.trained
-        for _, _, _, source in train:
+        for _, _, _, source, _ in train:
             trained[source] = trained.get(source, 0) + 1
         if self.train_hook is not None:
-            self.train_hook([t for _, _, t, _ in train], train_y, [src for _, _, _, src in train], train_x)
+            self.train_hook([t for _, _, t, _, _ in train], train_y, [src for _, _, _, src, _ in train], train_x)
 
     def _masked(self, parts: Parts, source: str) -> dict[str, float]:
         """The example's features without the slots its label source read (memoised per part)."""
@@ -332,7 +337,7 @@ class StreamLearner:
         actor = self.actors.get(key)
         if actor is None:
             identity = self._identity_of(ip, uinfo.crawler, iinfo)
-            actor = self.actors[key] = Actor(Evidence(uinfo.crawler, identity, uinfo.browser))
+            actor = self.actors[key] = Actor(Evidence(uinfo.crawler, identity, uinfo.browser), uid=_uid(actor_ip, ua))
         if actor.ctx is None:
             cross = (f"asn={iinfo.asn}", f"ua_fam_x_asn={uinfo.family}|{iinfo.asn}") if iinfo.asn is not None else ()
             actor.ctx = _ActorCtx(uinfo.ua_keys, iinfo.ip_keys, (*uinfo.sig_keys, iinfo.net_key, *cross),
@@ -448,7 +453,7 @@ class StreamLearner:
             "invalid_share": ev.invalid / n,
         }
 
-    def _label(self, actor: Actor, t: float, parts: Parts, train: list[tuple[Parts, bool, float, str]]) -> None:
+    def _label(self, actor: Actor, t: float, parts: Parts, train: list[tuple[Parts, bool, float, str, int]]) -> None:
         """Decide the actor's label after this request; route the request to training or the buffer."""
         label = actor.label
         if label is None or (not label.unwanted and label.source == "human"):
@@ -472,14 +477,14 @@ class StreamLearner:
         self._train(actor, parts, t, label, train)
 
     def _train(self, actor: Actor, parts: Parts, t: float, label: Label,
-               train: list[tuple[Parts, bool, float, str]]) -> None:
+               train: list[tuple[Parts, bool, float, str, int]]) -> None:
         minute = int(t // 60)
         if minute != actor.minute:
             actor.minute, actor.trained_this_minute = minute, 0
         if actor.trained_this_minute >= self.stream.max_train_per_actor_minute:
             return
         actor.trained_this_minute += 1
-        train.append((parts, label.unwanted, t, label.source))
+        train.append((parts, label.unwanted, t, label.source, actor.uid))
 
     # -- deltas and maintenance --------------------------------------------------------------
     def _maybe_publish(self, now: float) -> None:
@@ -500,7 +505,7 @@ class StreamLearner:
         if self._last_age is None:
             self._last_age = now
         elif now - self._last_age >= self.stream.sketch_age_every:
-            self.trainer.table.sketch.age()
+            self.trainer.table.age()
             self._last_age = now
         if self._batches % self.stream.maintenance_every:
             return
@@ -608,7 +613,8 @@ class StreamLearner:
         ev = Evidence(crawler=crawler, **data["evidence"])
         label = Label(*data["label"]) if data["label"] is not None else None
         pending = [(tuple(tuple(part) for part in parts), float(t)) for parts, t in data["pending"]]
-        return Actor(ev, data["robots_first"], label, pending, data["minute"], data["trained"])
+        return Actor(ev, data["robots_first"], label, pending, data["minute"], data["trained"],
+                     uid=_uid(data["ip"], data["ua"]))
 
     def _state_json(self) -> dict[str, Any]:
         c = self.counters
@@ -620,6 +626,11 @@ class StreamLearner:
             "signatures": self.book.to_json(),
             "actors": [_actor_to_json(ip, ua, a) for (ip, ua), a in self.actors.items()],
         }
+
+
+def _uid(actor_ip: str, ua: str) -> int:
+    """A client's stable id (CRC32 of IP and UA: the same across restarts, unlike ``hash()``)."""
+    return zlib.crc32(f"{actor_ip}\x1f{ua}".encode("utf-8", "surrogatepass"))
 
 
 def _actor_to_json(ip: str, ua: str, actor: Actor) -> dict[str, Any]:

@@ -85,15 +85,64 @@ class CountMinSketch:
             self.counts[d, unique] = np.minimum(total, 60000)
         return self.counts[np.arange(cells.shape[0])[:, None], cells].min(axis=0).astype(np.int64)
 
+    def estimate(self, keys: Sequence[str]) -> np.ndarray:
+        """Current estimates of ``keys`` without counting a sighting."""
+        cells = self._cells(keys).astype(np.int64)
+        return self.counts[np.arange(cells.shape[0])[:, None], cells].min(axis=0).astype(np.int64)
+
     def age(self) -> None:
         """Halve every counter (old sightings fade)."""
         self.counts >>= 1
+
+
+class PairFilter:
+    """Which (key, client) pairs were already counted as a sighting since the last ageing (a Bloom filter).
+
+    Why: Monolith counts occurrences, but in a request stream one client repeats its keys in
+    every request (its /24, its UA tokens), so occurrence counts admit a one-off client's keys
+    after its third request and admission saves no memory. A sighting here is a *distinct
+    client* seeing the key; a false positive (probability ~0.3% at 10^5 pairs) only delays an
+    admission by one sighting. Bits live packed in a uint8 array (1 MB), so snapshots stay small.
+    """
+
+    def __init__(self, bits: int = 1 << 23, hashes: int = 3) -> None:
+        if bits < 64 or bits & (bits - 1) or not 1 <= hashes <= len(_MULTIPLIERS):
+            raise ValueError("bits must be a power of two >= 64 and hashes 1..6")
+        self.bits = np.zeros(bits // 8, dtype=np.uint8)
+        self._hashes = hashes
+        self._shift = np.uint64(64 - (bits.bit_length() - 1))
+
+    @staticmethod
+    def _pair_hash(keys: Sequence[str], who: np.ndarray) -> np.ndarray:
+        h = np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint64, count=len(keys))
+        with np.errstate(over="ignore"):
+            h = ((h << np.uint64(32)) | h) ^ (who.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+            return h ^ (h >> np.uint64(29))
+
+    def add_new(self, keys: Sequence[str], who: np.ndarray) -> np.ndarray:
+        """Mark the pairs seen; return a mask of the pairs not seen before (duplicates: the first only)."""
+        if not len(keys):
+            return np.zeros(0, dtype=bool)
+        h = self._pair_hash(keys, who)
+        with np.errstate(over="ignore"):
+            cells = ((h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift).astype(np.int64)
+        byte, bit = cells >> 3, (cells & 7).astype(np.uint8)
+        seen = ((self.bits[byte] >> bit) & 1).all(axis=0)
+        first = np.zeros(len(keys), dtype=bool)
+        first[np.unique(h, return_index=True)[1]] = True  # a pair repeated in this call counts once
+        for d in range(cells.shape[0]):
+            np.bitwise_or.at(self.bits, byte[d], np.left_shift(np.uint8(1), bit[d]))
+        return first & ~seen
+
+    def clear(self) -> None:
+        self.bits[:] = 0
 
 
 @dataclass(frozen=True, slots=True)
 class _Misses:
     keys: list[str]
     positions: list[int]
+    who: np.ndarray | None = None
 
 
 class ParamTable:
@@ -106,6 +155,7 @@ class ParamTable:
         self.default = default
         self.index: dict[str, int] = {}
         self.sketch = CountMinSketch(width=sketch_width)
+        self.pairs = PairFilter()
         self._alloc(max(16, capacity))
         self._r2k: list[str | None] = [None] * self.capacity
         self._free: list[int] = []
@@ -175,16 +225,25 @@ class ParamTable:
         # (about 1.6x a generator into np.fromiter).
         return np.array(list(map(self.index.get, keys, repeat(-1))), dtype=np.int64)
 
-    def rows(self, keys: Sequence[str], now: float) -> np.ndarray:
+    def rows(self, keys: Sequence[str], now: float, who: np.ndarray | None = None) -> np.ndarray:
         """Rows for ``keys``, admitting keys whose slot threshold is now reached (-1 if not yet).
 
         Only misses touch the sketch, so the steady state costs one dict lookup per key.
+        ``who`` (one int per key: the client it came from) makes a sighting a distinct
+        (key, client) pair since the last :meth:`age` instead of an occurrence (see
+        :class:`PairFilter`); without it every occurrence counts (Monolith's rule).
         """
         rows = self.lookup(keys)
         miss = np.flatnonzero(rows < 0)
         if miss.size:
-            self._admit(_Misses([keys[i] for i in miss.tolist()], miss.tolist()), rows, now)
+            ml = miss.tolist()
+            self._admit(_Misses([keys[i] for i in ml], ml, None if who is None else np.asarray(who)[miss]), rows, now)
         return rows
+
+    def age(self) -> None:
+        """Halve the sighting counts and forget which clients were counted (a new window starts)."""
+        self.sketch.age()
+        self.pairs.clear()
 
     def _admit(self, misses: _Misses, rows: np.ndarray, now: float) -> None:
         policies, default = self.policies, self.default
@@ -193,7 +252,7 @@ class ParamTable:
         else:
             thresholds = [policies.get(k.partition("=")[0], default).admit_after for k in misses.keys]
         counted = [i for i, t in enumerate(thresholds) if t > 1]
-        estimates = dict(zip(counted, self.sketch.add([misses.keys[i] for i in counted]).tolist())) if counted else {}
+        estimates = dict(zip(counted, self._sight(misses, counted).tolist())) if counted else {}
         admitted = {k: None for i, k in enumerate(misses.keys)
                     if thresholds[i] <= 1 or estimates[i] >= thresholds[i]}
         if not admitted:
@@ -202,6 +261,17 @@ class ParamTable:
         get = self.index.get
         for key, pos in zip(misses.keys, misses.positions):
             rows[pos] = get(key, -1)
+
+    def _sight(self, misses: _Misses, counted: list[int]) -> np.ndarray:
+        """Count the sightings among ``counted`` misses; return each one's estimate afterwards."""
+        keys = [misses.keys[i] for i in counted]
+        if misses.who is None:
+            return self.sketch.add(keys)
+        fresh = self.pairs.add_new(keys, misses.who[counted])
+        new = [k for k, f in zip(keys, fresh.tolist()) if f]
+        if new:
+            self.sketch.add(new)
+        return self.sketch.estimate(keys)
 
     def _insert_many(self, keys: list[str], now: float) -> None:
         """Give each new key a row: recycled rows first, then fresh ones (growing once if needed)."""
@@ -289,6 +359,7 @@ class ParamTable:
         out = {name: getattr(self, name)[rows] for name in (*_SLABS, "dirty")}
         out["keys"] = np.array(keys, dtype=np.str_) if keys else np.zeros(0, dtype="<U1")
         out["sketch"] = self.sketch.counts
+        out["pairs"] = self.pairs.bits
         out["schema"] = np.array([SCHEMA_VERSION])
         return out
 
@@ -308,6 +379,10 @@ class ParamTable:
         self._tombstones.clear()
         self.sketch.counts = np.array(arrays["sketch"], dtype=np.uint16)
         self.sketch._shift = np.uint64(64 - (self.sketch.counts.shape[1].bit_length() - 1))
+        if "pairs" in arrays and arrays["pairs"].shape == self.pairs.bits.shape:  # absent in older snapshots
+            self.pairs.bits = np.array(arrays["pairs"], dtype=np.uint8)
+        else:
+            self.pairs.clear()
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Snapshot atomically (see :func:`save_arrays`)."""

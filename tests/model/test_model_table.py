@@ -52,6 +52,37 @@ def test_admission_after_n_sightings_per_slot() -> None:
     assert "ip24=1.2.3" in t
 
 
+def test_admission_counts_distinct_clients_not_occurrences() -> None:
+    """With ``who``, one client repeating a key (its /24 in every request) is one sighting;
+    three different clients admit it (the one-off client's keys stay out of memory)."""
+    t = ParamTable(policies={"ip24": SlotPolicy(admit_after=3)})
+    one_client = np.array([7, 7, 7, 7])
+    assert t.rows(["ip24=1.2.3"] * 4, now=0.0, who=one_client).tolist() == [-1] * 4
+    assert t.rows(["ip24=1.2.3"] * 4, now=1.0, who=one_client).tolist() == [-1] * 4  # later batch, same client
+    assert int(t.sketch.estimate(["ip24=1.2.3"])[0]) == 1
+    assert t.rows(["ip24=1.2.3"], now=2.0, who=np.array([8])).tolist() == [-1]
+    assert t.rows(["ip24=1.2.3", "ip24=1.2.3"], now=3.0, who=np.array([9, 9]))[0] >= 0
+    assert "ip24=1.2.3" in t
+
+
+def test_without_who_every_occurrence_counts() -> None:
+    """Callers that pass no client keep Monolith's occurrence counting (the scan step's model)."""
+    t = ParamTable(policies={"ip24": SlotPolicy(admit_after=3)})
+    assert t.rows(["ip24=a"] * 3, now=0.0).tolist() == [0, 0, 0]
+
+
+def test_ageing_forgets_which_clients_were_counted() -> None:
+    """After age() the same client counts again (a new window), its old sighting at half weight."""
+    t = ParamTable(policies={"ip24": SlotPolicy(admit_after=2)})
+    who = np.array([1])
+    t.rows(["ip24=a"], now=0.0, who=who)
+    t.rows(["ip24=a"], now=1.0, who=who)
+    assert "ip24=a" not in t
+    t.sketch.counts[t.sketch.counts > 0] = 2  # pretend two sightings, so halving leaves one
+    t.age()
+    assert t.rows(["ip24=a"], now=2.0, who=who)[0] >= 0
+
+
 def test_lookup_never_admits() -> None:
     """The scorer's lookup leaves unknown keys unknown and the sketch untouched."""
     t = ParamTable()
@@ -150,6 +181,17 @@ def test_snapshot_round_trip_is_exact(tmp_path: Path) -> None:
         assert mine == theirs, name
     assert np.array_equal(back.sketch.counts, t.sketch.counts)
     assert back.rows(["ua_tok=new"], now=9.0)[0] >= 0  # still writable after a restore
+
+
+def test_snapshot_keeps_which_clients_were_counted(tmp_path: Path) -> None:
+    """A client counted before a restart is not counted again after it (the pair filter is saved)."""
+    t = ParamTable(policies={"ip24": SlotPolicy(admit_after=2)})
+    t.rows(["ip24=a"], now=0.0, who=np.array([5]))
+    t.save(tmp_path / "m.npz")
+    back = ParamTable(policies=t.policies)
+    back.load(tmp_path / "m.npz")
+    assert back.rows(["ip24=a"], now=1.0, who=np.array([5])).tolist() == [-1]
+    assert back.rows(["ip24=a"], now=2.0, who=np.array([6]))[0] >= 0
 
 
 def test_interrupted_snapshot_leaves_the_old_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
