@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time `botguard scan` against GoAccess on the same generated logs, in the same run.
 
-    python bench/bench_scan.py [--sizes 1000000,5000000] [--repeat N] [--skip-goaccess]
+    python bench/bench_scan.py [--sizes 1000000,5000000] [--repeat N] [--skip-goaccess] [--floor]
 
 Why a ratio and not seconds: machines differ, so the scan issue sets its targets relative to a
 baseline measured here and now (GoAccess parsing the same file into JSON), plus an absolute
@@ -15,7 +15,8 @@ keyed by size, seed and a digest of the generator's source, so a generator chang
 them. Each tool runs as a child process; its wall time is measured around it, and its peak RSS
 comes from the kernel's accounting of that one child (os.wait4). The best of --repeat runs
 counts. `botguard scan`'s JSON summary is checked against the generator's truth sidecar (lines,
-malformed) so a fast but wrong scan does not pass silently.
+malformed) so a fast but wrong scan does not pass silently. ``--floor`` also times what any scan
+pays before judging anything (start-up on a 100-line log; the parse of the whole log alone).
 """
 
 from __future__ import annotations
@@ -145,6 +146,38 @@ def botguard_scan_argv(base: list[str], log: Path, robots: Path, *extra: str) ->
                             "--output", str(workdir / "out.json"), "--state", str(workdir / "state.db"), *extra]
 
 
+#: Parse every line of a log with botguard's reader and nothing else (no judging, no report):
+#: the floor of any scan built on it, run as a child like the scan so start-up counts too.
+PARSE_ONLY = "import sys\nfrom botguard.logs import read_batches\nfor _ in read_batches([sys.argv[1]], 'combined'): pass\n"
+
+
+def floor_argvs(log: Path, robots: Path, base: list[str]) -> dict[str, ArgvFor]:
+    """What any scan pays before it judges anything: start-up alone (a 100-line log) and the
+    parse of the whole log alone. Printed against GoAccess, they show how close to the ratio
+    target a scan can get at all."""
+    def tiny(workdir: Path) -> list[str]:
+        head = workdir / "head.log"
+        with log.open("rb") as src, head.open("wb") as dst:
+            dst.writelines(line for _, line in zip(range(100), src))
+        return botguard_scan_argv(base, head, robots)(workdir)
+
+    return {
+        "start-up (scan of a 100-line log)": tiny,
+        "parse only (logs stage, no judging)": lambda workdir: [sys.executable, "-c", PARSE_ONLY, str(log)],
+    }
+
+
+def print_floor(log: Path, robots: Path, base: list[str], lines: int, repeat: int, ga: Measure | None) -> None:
+    """Time each floor of :func:`floor_argvs` and print it, as a ratio to GoAccess when timed."""
+    for name, argv_for in floor_argvs(log, robots, base).items():
+        m = measure("botguard", argv_for, lines, repeat)
+        if m.best is None:
+            print(f"floor {name}: failed\n{m.failure.stderr_tail if m.failure else ''}", file=sys.stderr)
+            continue
+        ratio = f" = {m.best.seconds / ga.best.seconds:.3f} x GoAccess" if ga is not None and ga.best else ""
+        print(f"floor on {lines:,} lines, {name}: {m.best.seconds:.2f} s{ratio}")
+
+
 def truth_check(truth: dict) -> Check:
     """A check of botguard's JSON summary against the generator's truth (a wrong scan fails)."""
     def check(workdir: Path) -> str | None:
@@ -199,6 +232,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out-dir", type=Path, default=BENCH / "out", help="cache of generated logs (default bench/out)")
     p.add_argument("--botguard", help="botguard command to run (default: the venv's botguard)")
+    p.add_argument("--floor", action="store_true",
+                   help="also time botguard's start-up alone and its parse alone (what any scan pays)")
     p.add_argument("--identity-cost", action="store_true",
                    help="also time botguard --no-identity and print what identity checks add (target <= 10%%)")
     args = p.parse_args(argv)
@@ -232,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{m.tool} failed on {lines:,} lines ({m.failure.seconds:.1f} s):\n{m.failure.stderr_tail}",
                       file=sys.stderr)
         results.append((bg, ga))
+        if args.floor:
+            print_floor(log, robots, base, lines, args.repeat, ga)
         if args.identity_cost and bg.best is not None:
             bare = measure("botguard", botguard_scan_argv(base, log, robots, "--no-identity"), lines, args.repeat)
             if bare.best is not None:

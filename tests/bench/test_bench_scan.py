@@ -150,3 +150,20 @@ def test_bad_options_exit_2(bench: ModuleType, args: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         bench.main(args)
     assert exc.value.code == 2
+
+
+def test_floor_times_start_up_and_parse_alone(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--floor times a scan of the log's first 100 lines and botguard's parse of the whole log,
+    each as its own child; the 100-line log really holds 100 lines of the generated one."""
+    seen = tmp_path / "seen.txt"
+    stand_in = f"{sys.executable} -c \"import shutil, sys; shutil.copy(sys.argv[2], {str(seen)!r})\""
+    code = bench.main(["--sizes", "400", "--skip-goaccess", "--skip-botguard", "--floor",
+                       "--out-dir", str(tmp_path / "out"), "--botguard", stand_in])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    floors = [line for line in out.splitlines() if line.startswith("floor on 400 lines")]
+    assert len(floors) == 2 and "start-up" in floors[0] and "parse only" in floors[1]
+    assert all(float(line.rsplit(": ", 1)[1].split(" s")[0]) > 0 for line in floors)
+    head = seen.read_text().splitlines()
+    log = next((tmp_path / "out").glob("access-400-*.log")).read_text().splitlines()
+    assert head == log[:100]
