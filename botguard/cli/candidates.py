@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from botguard.cli._options import common_options
 from botguard.config import load_settings
 from botguard.model.store import (
     STATUSES,
@@ -30,11 +31,6 @@ from botguard.model.store import (
 from botguard.report._safe import printable
 from botguard.state import State
 
-_OPTIONS = [
-    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file."),
-    click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir)."),
-]
-
 #: Columns when stdout is a pipe or file (rich would assume 80 and fold every cell).
 PIPE_WIDTH = 200
 
@@ -42,12 +38,6 @@ STATUS_STYLE = {"proposed": "yellow", "approved": "bold red", "rejected": "dim"}
 
 #: Cells a spreadsheet would evaluate (OWASP CSV injection): prefixed with an apostrophe.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _options(fn):  # type: ignore[no-untyped-def]
-    for option in reversed(_OPTIONS):
-        fn = option(fn)
-    return fn
 
 
 @click.group("candidates")
@@ -58,7 +48,7 @@ def command() -> None:
 @command.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only candidates with this status.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@_options
+@common_options
 def list_command(status: str | None, fmt: str, config_path: str | None, state_path: str | None) -> None:
     """Show candidates, their evidence, and whether deploy-rules enforces them now."""
     settings = load_settings(config_path)
@@ -70,7 +60,7 @@ def list_command(status: str | None, fmt: str, config_path: str | None, state_pa
 
 @command.command("approve")
 @click.argument("signatures", nargs=-1, required=True)
-@_options
+@common_options
 def approve(signatures: tuple[str, ...], config_path: str | None, state_path: str | None) -> None:
     """Deploy these signatures with the next deploy-rules run (all or none)."""
     _review("approve", signatures, config_path, state_path)
@@ -78,7 +68,7 @@ def approve(signatures: tuple[str, ...], config_path: str | None, state_path: st
 
 @command.command("reject")
 @click.argument("signatures", nargs=-1, required=True)
-@_options
+@common_options
 def reject(signatures: tuple[str, ...], config_path: str | None, state_path: str | None) -> None:
     """Never deploy these signatures, even when the model proposes them again (all or none)."""
     _review("reject", signatures, config_path, state_path)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import click
 
+from botguard.cli._options import common_options
 from botguard.config import load_settings
 from botguard.deploy.cloudflare import (
     CloudflareOutcome,
@@ -17,17 +18,6 @@ from botguard.deploy.cloudflare import (
     run_cloudflare,
 )
 from botguard.render.cloudflare import MAX_ITEMS
-
-_OPTIONS = [
-    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file."),
-    click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir)."),
-]
-
-
-def _options(fn):  # type: ignore[no-untyped-def]
-    for option in reversed(_OPTIONS):
-        fn = option(fn)
-    return fn
 
 
 def reporting(show: Callable[[CloudflareOutcome], None], run: Callable[[], CloudflareOutcome]) -> CloudflareOutcome:
@@ -109,21 +99,21 @@ def command() -> None:
 
 
 @command.command("plan")
-@_options
+@common_options
 def plan(config_path: str | None, state_path: str | None) -> None:
     """Show the diff between the active decisions and Cloudflare; write nothing."""
     reporting(print_plan, lambda: _run("plan", config_path, state_path))
 
 
 @command.command("apply")
-@_options
+@common_options
 def apply(config_path: str | None, state_path: str | None) -> None:
     """Write only the diff (a second apply makes no write request); record it in the state DB."""
     reporting(print_plan, lambda: _run("apply", config_path, state_path))
 
 
 @command.command("status")
-@_options
+@common_options
 def status(config_path: str | None, state_path: str | None) -> None:
     """What botguard owns on Cloudflare now, and the last recorded apply."""
     reporting(lambda out: print_status(out, state_path), lambda: _run("status", config_path, state_path))

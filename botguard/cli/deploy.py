@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
+from botguard.cli._options import common_options
 from botguard.cli.cloudflare import print_plan, reporting
 from botguard.config import load_settings
 from botguard.deploy import DeployReport, DeployRequest, run_deploy
@@ -22,8 +23,7 @@ from botguard.errors import ExitStatus
 @click.option("--no-reload", is_flag=True, help="Validate and swap files but do not reload the servers.")
 @click.option("--cloudflare", is_flag=True,
               help="Also (or only) sync the decisions to Cloudflare (see `botguard cloudflare`).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
-@click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
+@common_options
 def command(
     scan_path: str | None, nginx_dir: str | None, apache_dir: str | None, dry_run: bool, no_reload: bool,
     cloudflare: bool, config_path: str | None, state_path: str | None,

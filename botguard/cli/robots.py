@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
+from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.errors import ExitStatus
 from botguard.robots import tasks
 
-_config = click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
-_state = click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
 _format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
 
@@ -23,8 +22,7 @@ def command() -> None:
 @click.option("--agent", required=True, metavar="TOKEN", help="Product token, e.g. Googlebot.")
 @click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @_format
-@_config
-@_state
+@common_options
 def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_path: str | None,
           state_path: str | None) -> int:  # fmt: skip
     """Print allowed/disallowed and the deciding line for each URL (Google's exact rules)."""
@@ -40,8 +38,7 @@ def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_
 @click.argument("path", metavar="FILE")
 @click.option("--strict", is_flag=True, help="Exit 3 when there is any warning.")
 @_format
-@_config
-@_state
+@common_options
 def lint(path: str, strict: bool, fmt: str, config_path: str | None, state_path: str | None) -> int:
     """Report lines Google ignores, reads differently from other parsers, or that never apply."""
     findings = tasks.lint_file(tasks.read_file(path))
@@ -57,8 +54,7 @@ def lint(path: str, strict: bool, fmt: str, config_path: str | None, state_path:
 @click.option("--merge", metavar="FILE", help="Existing robots.txt to merge into (its other groups are kept).")
 @click.option("--content-signal", metavar="SIGNALS", help="e.g. 'search=yes, ai-train=no'.")
 @click.option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
-@_config
-@_state
+@common_options
 def generate(agents: tuple[str, ...], scan_json: str | None, categories: tuple[str, ...], merge: str | None,
              content_signal: str | None, output: str | None, config_path: str | None,
              state_path: str | None) -> int:  # fmt: skip

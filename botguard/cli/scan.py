@@ -7,6 +7,7 @@ from functools import partial
 
 import click
 
+from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.cli._progress import line_progress
 from botguard.config import load_settings
@@ -25,8 +26,7 @@ from botguard.scan import ScanRequest, parse_robots_option, run_scan
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows in table output.")
 @click.option("--fail-on", type=click.Choice(["block"]), help="Exit 3 when a client gets this verdict.")
 @click.option("--show-malformed", type=click.IntRange(min=0), default=0, metavar="N", help="Print N malformed lines.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
-@click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
+@common_options
 @click.option("--no-save", is_flag=True, help="Do not store results in the state database.")
 @click.option("--no-dns", is_flag=True, help="Skip reverse-DNS checks (published IP ranges still apply).")
 @click.option("--no-identity", is_flag=True, help="Skip identity checks and ASN lookups entirely (no spoof verdicts).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from botguard.cli._options import config_option, state_option
 from botguard.config import load_settings
 from botguard.errors import ExitStatus
 from botguard.identity.verify import evidence_lines, verify_ip
@@ -13,8 +14,8 @@ from botguard.identity.verify import evidence_lines, verify_ip
 @click.argument("ip")
 @click.option("--ua", "user_agent", metavar="UA", help="User agent the client sent (the claim to check).")
 @click.option("--no-dns", is_flag=True, help="Skip reverse DNS (published IP ranges still apply).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
-@click.option("--state", "state_path", metavar="PATH", help="State database (DNS cache; default: user state dir).")
+@config_option
+@state_option("State database (DNS cache; default: user state dir).")
 def command(ip: str, user_agent: str | None, no_dns: bool, config_path: str | None, state_path: str | None) -> int:
     """Print the evidence: published range matched, PTR and forward DNS, network (ASN)."""
     settings = load_settings(config_path)

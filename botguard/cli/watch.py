@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 import click
 
+from botguard.cli._options import common_options
 from botguard.config import Settings, load_settings
 from botguard.errors import BotguardError, ExitStatus, Location, UsageError
 from botguard.logs.follow import ChunkParser, LogFollower, is_compressed_name
@@ -43,8 +44,7 @@ DEFAULT_SNAPSHOT_EVERY = 900.0  # the notes' 15 minutes: what a hard kill may co
 @click.option("--log-format", metavar="FMT", help="combined|common|vhost_combined|json or an nginx log_format.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Candidates on stdout as readable lines or NDJSON.")  # fmt: skip
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML configuration file.")
-@click.option("--state", "state_path", metavar="PATH", help="State database (default: user state dir).")
+@common_options
 @click.option(
     "--interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Seconds between polls."
 )
