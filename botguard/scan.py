@@ -98,7 +98,7 @@ class RobotsSources:
         if self._option.default:
             described["*"] = self._option.default
         for host, robots in self._fetched.items():
-            described[host] = f"https://{host}/robots.txt" if robots is not None else "unavailable"
+            described[host] = (robots.source or f"https://{host}/robots.txt") if robots is not None else "unavailable"
         return described
 
 

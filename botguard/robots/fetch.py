@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -145,6 +145,12 @@ def effective_robots(result: FetchResult) -> RobotsTxt:
     return RobotsTxt.parse(result.body)
 
 
+def _source(result: FetchResult) -> str:
+    """Where a scan's robots.txt came from: the URL that answered (HTTP after an HTTPS failure),
+    or the recorded copy when the site did not answer now."""
+    return result.url if result.status is not None else f"{result.url} (recorded copy; no answer now)"
+
+
 def scan_fetcher(state_path: str | None, *, session: requests.Session | None = None,
                  settings: FetchSettings = FetchSettings()) -> Callable[[str], RobotsTimeline | None]:
     """What ``scan --fetch-robots`` calls per virtual host: fetch, record in history, and
@@ -165,6 +171,7 @@ def scan_fetcher(state_path: str | None, *, session: requests.Session | None = N
             plain = fetch_robots(f"http://{host}/robots.txt", session=session, settings=settings, cache=history)
             result = plain if plain.status is not None else result
         history.record_fetch(result)
-        return history.timeline(host_key(result.url))
+        timeline = history.timeline(host_key(result.url))
+        return replace(timeline, source=_source(result)) if timeline is not None else None
 
     return fetch

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from botguard.robots.fetch import ALLOW_ALL, CACHE_GRACE, OK, host_key
@@ -78,6 +78,7 @@ class RobotsTimeline:
 
     boundaries: tuple[datetime, ...]
     epochs: tuple[tuple[RobotsTxt, ...], ...]
+    source: str | None = field(default=None, compare=False)  # where it was fetched, for reports
 
     def allowed_many(self, epoch: int, user_agent: str, urls: Sequence[str]) -> list[bool]:
         """Allowed under any version in effect during the epoch."""

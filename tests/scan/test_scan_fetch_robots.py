@@ -62,11 +62,18 @@ class _Loopback(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def _scan(log: Path, state: Path, ports: dict[str, int]) -> dict[str, Any]:
+class _NoTls(HTTPAdapter):
+    """An HTTPS that never answers (an HTTP-only site)."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        raise requests.ConnectionError("connection refused")
+
+
+def _scan(log: Path, state: Path, ports: dict[str, int], *, https: bool = True) -> dict[str, Any]:
     session = requests.Session()
     adapter = _Loopback(ports)
     session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session.mount("https://", adapter if https else _NoTls())
     request = ScanRequest(paths=(str(log),), settings=load_settings(), robots=RobotsOption(fetch=True),
                           log_format="vhost_combined", state_path=str(state))  # fmt: skip
     result = run_scan(request, fetch=scan_fetcher(str(state), session=session))
@@ -96,6 +103,14 @@ def test_fetched_robots_judges_and_is_recorded(server: int, tmp_path: Path) -> N
     with State(state) as opened:
         versions = RobotsHistory(opened).versions("site.test")
     assert len(versions) == 1
+
+
+def test_http_only_site_is_named_by_the_url_that_answered(server: int, tmp_path: Path) -> None:
+    """No answer over HTTPS, robots.txt over HTTP: judged by it, and the summary names http://."""
+    doc = _scan(_log(tmp_path, "site.test"), tmp_path / "s.db", {"site.test": server}, https=False)
+    (gpt,) = doc["clients"]
+    assert gpt["disallowed_requests"] == 1
+    assert doc["summary"]["robots"] == {"site.test": "http://site.test/robots.txt"}
 
 
 def test_unreachable_host_judges_nothing(tmp_path: Path) -> None:
