@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 from botguard.cli import main
 
@@ -40,6 +43,16 @@ def run_cli(*args: str, stdin: str | bytes | None = None) -> Result:
     finally:
         sys.stdin = old_stdin
     return Result(int(code), out.getvalue(), err.getvalue())
+
+
+def scan_site(site: Mapping[str, Path], *extra: str) -> dict[str, Any]:
+    """``botguard scan --format json`` of a test site (log, robots, config, state): the document."""
+    r = run_cli(
+        "scan", str(site["log"]), "--robots", str(site["robots"]), "--config", str(site["config"]),
+        "--state", str(site["state"]), "--format", "json", *extra,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
 
 
 @contextmanager

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import scan_site
 from tests.identity.dnsserver import FakeDnsServer
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -42,12 +41,7 @@ def _site(tmp_path: Path, port: int, day: str = "01/Aug/2026") -> dict[str, Path
 
 
 def _scan(site: dict[str, Path], *extra: str) -> dict[str, Any]:
-    r = run_cli(
-        "scan", str(site["log"]), "--robots", str(site["robots"]), "--config", str(site["config"]),
-        "--state", str(site["state"]), "--format", "json", *extra,
-    )  # fmt: skip
-    assert r.exit_code == 0, r.output
-    return {c["ip"]: c for c in json.loads(r.stdout)["clients"]}
+    return {c["ip"]: c for c in scan_site(site, *extra)["clients"]}
 
 
 @pytest.fixture()

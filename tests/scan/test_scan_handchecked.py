@@ -8,17 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import run_cli, scan_site
 from tests.scan.conftest import AHREFS, BYTESPIDER, CHROME, GOOGLEBOT
-
-
-def scan_json(site: dict[str, Path], *extra: str) -> dict[str, Any]:
-    r = run_cli(
-        "scan", str(site["log"]), "--robots", str(site["robots"]), "--config", str(site["config"]),
-        "--state", str(site["state"]), "--format", "json", *extra,
-    )  # fmt: skip
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
 
 
 def client(doc: dict[str, Any], ip: str) -> dict[str, Any]:
@@ -28,7 +19,7 @@ def client(doc: dict[str, Any], ip: str) -> dict[str, Any]:
 
 def test_summary_counts_lines_exactly(site: dict[str, Path]) -> None:
     """27 lines: 25 parsed, 2 malformed (truncated, binary junk); 6 clients incl. the TLS prober."""
-    summary = scan_json(site)["summary"]
+    summary = scan_site(site)["summary"]
     assert summary["lines"] == 27
     assert summary["parsed"] == 25
     assert summary["malformed"] == 2
@@ -40,7 +31,7 @@ def test_summary_counts_lines_exactly(site: dict[str, Path]) -> None:
 
 def test_compliant_search_engine_is_allowed(site: dict[str, Path]) -> None:
     """Googlebot fetched robots.txt first and asked only for allowed paths."""
-    google = client(scan_json(site), "66.249.66.1")
+    google = client(scan_site(site), "66.249.66.1")
     assert google["user_agent"] == GOOGLEBOT
     assert google["crawler"] == "Googlebot"
     assert google["category"] == "search-engine"
@@ -54,7 +45,7 @@ def test_compliant_search_engine_is_allowed(site: dict[str, Path]) -> None:
 
 def test_violator_blocked_with_rule_and_evidence(site: dict[str, Path]) -> None:
     """Bytespider's own group disallows everything: 3 of 3 judged requests, one of them the honeypot."""
-    spider = client(scan_json(site), "110.249.201.9")
+    spider = client(scan_site(site), "110.249.201.9")
     assert spider["user_agent"] == BYTESPIDER
     assert spider["crawler"] == "Bytespider"
     assert spider["operator"] == "ByteDance"
@@ -72,7 +63,7 @@ def test_violator_blocked_with_rule_and_evidence(site: dict[str, Path]) -> None:
 
 def test_partial_compliance_is_share_of_judged_requests(site: dict[str, Path]) -> None:
     """python-requests: robots.txt is not judged; 4 judged, /cart?item=3 disallowed -> 0.75."""
-    scraper = client(scan_json(site), "203.0.113.5")
+    scraper = client(scan_site(site), "203.0.113.5")
     assert scraper["requests"] == 5
     assert scraper["robots_fetched"] == 1
     assert scraper["robots_fetched_first"] is False  # /a came ten seconds before robots.txt
@@ -87,7 +78,7 @@ def test_partial_compliance_is_share_of_judged_requests(site: dict[str, Path]) -
 
 def test_person_on_disallowed_path_is_not_blocked(site: dict[str, Path]) -> None:
     """robots.txt governs crawlers: a browser that loads assets and follows links stays allowed."""
-    person = client(scan_json(site), "198.51.100.20")
+    person = client(scan_site(site), "198.51.100.20")
     assert person["user_agent"] == CHROME
     assert person["category"] == "human"
     assert person["disallowed_requests"] == 1
@@ -96,7 +87,7 @@ def test_person_on_disallowed_path_is_not_blocked(site: dict[str, Path]) -> None
 
 def test_non_http_request_is_a_request_not_malformed(site: dict[str, Path]) -> None:
     """A TLS handshake logged with status 400 counts for its client, unjudged."""
-    prober = client(scan_json(site), "45.148.10.1")
+    prober = client(scan_site(site), "45.148.10.1")
     assert prober["requests"] == 1
     assert prober["user_agent"] == ""
     assert prober["compliance"] is None
@@ -106,7 +97,7 @@ def test_non_http_request_is_a_request_not_malformed(site: dict[str, Path]) -> N
 
 def test_ignored_crawl_delay_is_reported_and_monitored(site: dict[str, Path]) -> None:
     """AhrefsBot asked for 10 s between requests and took 1 s: 7 of 7 intervals too short."""
-    ahrefs = client(scan_json(site), "54.36.148.1")
+    ahrefs = client(scan_site(site), "54.36.148.1")
     assert ahrefs["user_agent"] == AHREFS
     assert ahrefs["disallowed_requests"] == 0
     assert ahrefs["verdict"] == "monitor"
@@ -115,7 +106,7 @@ def test_ignored_crawl_delay_is_reported_and_monitored(site: dict[str, Path]) ->
 
 def test_crawler_rollup(site: dict[str, Path]) -> None:
     """Crawlers roll up per catalogue entry; a crawler without published ranges is blocked by name."""
-    crawlers = {c["name"]: c for c in scan_json(site)["crawlers"]}
+    crawlers = {c["name"]: c for c in scan_site(site)["crawlers"]}
     assert crawlers["Bytespider"]["verdict"] == "block"
     assert crawlers["Bytespider"]["clients"] == 1
     assert crawlers["Bytespider"]["disallowed_requests"] == 3
@@ -126,7 +117,7 @@ def test_crawler_rollup(site: dict[str, Path]) -> None:
 def test_allowlist_wins_over_honeypot(site: dict[str, Path]) -> None:
     """An allowlisted IP is never blocked, whatever it did."""
     site["config"].write_text("honeypots: [/internal/trap/]\nallowlist:\n  ips: [110.249.0.0/16]\n")
-    spider = client(scan_json(site), "110.249.201.9")
+    spider = client(scan_site(site), "110.249.201.9")
     assert spider["verdict"] == "allow"
     assert spider["reasons"] == ["allowlisted network 110.249.0.0/16"]
 
@@ -136,7 +127,7 @@ def test_allowlisted_ua_and_ip_pair(site: dict[str, Path]) -> None:
     site["config"].write_text(
         "allowlist:\n  clients:\n    - {ip: 203.0.113.5, user_agent: python-requests/2.31.0}\n"
     )
-    doc = scan_json(site)
+    doc = scan_site(site)
     assert client(doc, "203.0.113.5")["verdict"] == "allow"
     assert client(doc, "110.249.201.9")["verdict"] == "block"
 
@@ -144,7 +135,7 @@ def test_allowlisted_ua_and_ip_pair(site: dict[str, Path]) -> None:
 def test_policy_threshold_changes_verdict(site: dict[str, Path]) -> None:
     """block_min_disallowed: 2 spares the single /cart violation."""
     site["config"].write_text("policy:\n  block_min_disallowed: 2\n")
-    assert client(scan_json(site), "203.0.113.5")["verdict"] == "monitor"
+    assert client(scan_site(site), "203.0.113.5")["verdict"] == "monitor"
 
 
 def test_without_robots_nothing_is_judged(site: dict[str, Path]) -> None:
@@ -178,7 +169,7 @@ def test_asn_data_is_credited_where_shown(site: dict[str, Path], fmt: str) -> No
 
 def test_crawler_rollup_lists_its_networks(site: dict[str, Path]) -> None:
     """Each roll-up names the networks its clients came from (bundled IP-to-ASN table)."""
-    crawlers = {c["name"]: c for c in scan_json(site, "--no-dns")["crawlers"]}
+    crawlers = {c["name"]: c for c in scan_site(site, "--no-dns")["crawlers"]}
     (google_net,) = crawlers["Googlebot"]["asns"]
     assert google_net["asn"] == 15169
     assert google_net["requests"] == 4 and google_net["ips"] == 1
@@ -188,7 +179,7 @@ def test_crawler_rollup_lists_its_networks(site: dict[str, Path]) -> None:
 def test_generic_tool_is_never_blocked_by_name(site: dict[str, Path]) -> None:
     """python-requests broke robots.txt: that client is blocked, the tool itself only monitored
     (its user agent is shared by unrelated users), so no rule blocks every python-requests."""
-    doc = scan_json(site)
+    doc = scan_site(site)
     assert client(doc, "203.0.113.5")["verdict"] == "block"
     (tool,) = [c for c in doc["crawlers"] if c["category"] == "library"]
     assert tool["verdict"] == "monitor"
