@@ -78,6 +78,21 @@ class OnlineLR:
         rows = self.table.lookup(keys)
         return sigmoid(self._logits(rows, ev, vals, len(xs), self.table.index.get(BIAS, -1)))
 
+    def predict_proba_keys(self, keys: Sequence[str], lens: Sequence[int]) -> np.ndarray:
+        """:meth:`predict_proba_many` for binary features given flat: event i has the next ``lens[i]`` keys.
+
+        Why: the stream builds each request's keys as tuples; this skips a dict per request and
+        its flattening, and gives bit-identical scores (every value is 1.0).
+        """
+        if not len(lens):
+            return np.zeros(0)
+        ev = np.repeat(np.arange(len(lens)), np.asarray(lens, dtype=np.int64))
+        rows = self.table.lookup(keys)
+        known = rows >= 0
+        z = np.bincount(ev[known], self.table.w[rows[known]], minlength=len(lens))
+        bias_row = self.table.index.get(BIAS, -1)
+        return sigmoid(z + self.table.w[bias_row] if bias_row >= 0 else z)
+
     def predict_proba_one(self, x: Features) -> dict[bool, float]:
         """River's ``{False: p0, True: p1}``."""
         p = float(self.predict_proba_many([x])[0])
@@ -115,12 +130,27 @@ class OnlineLR:
         """
         if not xs:
             return np.zeros(0)
-        stamp = self.clock + len(xs) if now is None else float(now)
-        self.clock = max(self.clock, stamp)
         keys, ev, vals = self._flatten(xs)
+        return self._learn_flat(keys, ev, vals, len(xs), ys, now, weights, who)
+
+    def learn_keys(self, keys: Sequence[str], lens: Sequence[int], ys: Sequence[bool] | np.ndarray,
+                   now: float | None = None, who: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """:meth:`learn_many` for binary features given flat (see :meth:`predict_proba_keys`)."""
+        if not len(lens):
+            return np.zeros(0)
+        ev = np.repeat(np.arange(len(lens)), np.asarray(lens, dtype=np.int64))
+        return self._learn_flat(keys, ev, np.ones(len(keys)), len(lens), ys, now, None, who)
+
+    def _learn_flat(self, keys: Sequence[str], ev: np.ndarray, vals: np.ndarray, size: int,
+                    ys: Sequence[bool] | np.ndarray, now: float | None,
+                    weights: Sequence[float] | np.ndarray | None, who: Sequence[int] | np.ndarray | None) -> np.ndarray:
+        stamp = self.clock + size if now is None else float(now)
+        self.clock = max(self.clock, stamp)
         rows = self.table.rows(keys, stamp, None if who is None else np.asarray(who, dtype=np.int64)[ev])
-        bias_row = int(self.table.rows([BIAS], stamp)[0])
-        p = sigmoid(self._logits(rows, ev, vals, len(xs), bias_row))
+        bias_row = self.table.index.get(BIAS)
+        if bias_row is None:
+            bias_row = int(self.table.rows([BIAS], stamp)[0])
+        p = sigmoid(self._logits(rows, ev, vals, size, bias_row))
         err = p - np.asarray(ys, dtype=np.float64)
         if weights is not None:
             err = err * np.asarray(weights, dtype=np.float64)
@@ -131,8 +161,8 @@ class OnlineLR:
             at = int(np.searchsorted(unique, bias_row))
             if at < len(unique) and unique[at] == bias_row:  # a caller passed the bias key in x too
                 grad[at] += err.sum()
-            else:
-                unique, grad = np.insert(unique, at, bias_row), np.insert(grad, at, err.sum())
+            else:  # appended, not inserted in order: the update is per row, order does not matter
+                unique, grad = np.append(unique, bias_row), np.append(grad, err.sum())
         self._step(unique, grad)
         self.table.touch(unique, stamp)
         return p

@@ -110,8 +110,8 @@ class SignatureStats:
 
 
 @dataclass(slots=True)
-class _Acc:
-    """One micro-batch's counts for a group of requests sharing signature keys."""
+class Group:
+    """One micro-batch's counts for a group of requests sharing signature keys (one actor's)."""
 
     keys: tuple[str, ...]
     n: int = 0
@@ -124,11 +124,11 @@ class _Acc:
     x: Mapping[str, float] | None = None
     human: int = 0
 
-    def copy(self) -> _Acc:
-        return _Acc(self.keys, self.n, self.high, self.psum, set(self.ips), set(self.nets), dict(self.labels),
+    def copy(self) -> Group:
+        return Group(self.keys, self.n, self.high, self.psum, set(self.ips), set(self.nets), dict(self.labels),
                     set(self.agents), self.x, self.human)
 
-    def merge(self, other: _Acc, max_ips: int) -> None:
+    def merge(self, other: Group, max_ips: int) -> None:
         self.n += other.n
         self.high += other.high
         self.psum += other.psum
@@ -175,34 +175,51 @@ class SignatureBook:
         A key that qualifies gets ``proposed_at`` = now and ``requests_to_candidate`` = all its
         requests so far (honest: counted when the batch that made it qualify is folded in).
         """
-        groups = self._group(events, scores, xs)
-        per_key: dict[str, _Acc] = {}
-        for group in groups.values():
+        return self.add_groups(list(self._group(events, scores, xs).values()), now, weight, known)
+
+    def add_groups(self, groups: Sequence[Group], now: float, weight: Callable[[str], float] | None = None,
+                   known: Callable[[str], bool] | None = None) -> list[str]:
+        """Fold one micro-batch already grouped by signature-key tuple (see :meth:`add`), in order.
+
+        The stream builds the groups itself while it walks the batch (one per actor), so no
+        per-request tuples are made. A group is shared by its keys until a second group with the
+        same key needs merging (copied then), since most keys occur in one group per batch.
+        """
+        per_key: dict[str, Group] = {}
+        owned: set[str] = set()
+        max_ips = self.rules.max_ips
+        for group in groups:
             for key in group.keys:
                 acc = per_key.get(key)
                 if acc is None:
-                    per_key[key] = group.copy()
+                    per_key[key] = group
                 else:
-                    acc.merge(group, self.rules.max_ips)
+                    if key not in owned:
+                        acc = per_key[key] = acc.copy()
+                        owned.add(key)
+                    acc.merge(group, max_ips)
         fresh = []
+        stats_of, rules, samples = self.stats, self.rules, self.rules.samples
+        min_requests, min_ips = rules.min_requests, rules.min_ips
         for key, acc in per_key.items():
-            stats = self.stats.get(key)
+            stats = stats_of.get(key)
             if stats is None:
-                stats = self.stats[key] = SignatureStats(now, now, samples=deque(maxlen=self.rules.samples))
+                stats = stats_of[key] = SignatureStats(now, now, samples=deque(maxlen=samples))
             self._fold(stats, acc, now, known is None or known(key))
-            if stats.proposed_at is None and self.qualifies(key, stats, weight):
+            if (stats.proposed_at is None and stats.requests >= min_requests and len(stats.ips) >= min_ips
+                    and self.qualifies(key, stats, weight)):
                 stats.proposed_at, stats.requests_to_candidate = now, stats.requests
                 fresh.append(key)
         return fresh
 
     def _group(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
-               xs: Sequence[Mapping[str, float]]) -> dict[int, _Acc]:
+               xs: Sequence[Mapping[str, float]]) -> dict[int, Group]:
         high_at, max_ips = self.rules.threshold, self.rules.max_ips
-        groups: dict[int, _Acc] = {}
+        groups: dict[int, Group] = {}
         for (keys, ip, net, ua, label, humanlike), score, x in zip(events, scores, xs):
             acc = groups.get(id(keys))
             if acc is None:
-                acc = groups[id(keys)] = _Acc(keys)
+                acc = groups[id(keys)] = Group(keys)
             acc.n += 1
             acc.high += score > high_at
             acc.psum += score
@@ -217,23 +234,27 @@ class SignatureBook:
             acc.x = x
         return groups
 
-    def _fold(self, stats: SignatureStats, acc: _Acc, now: float, scored_with_key: bool = True) -> None:
-        rules = self.rules
+    def _fold(self, stats: SignatureStats, acc: Group, now: float, scored_with_key: bool = True) -> None:
+        n = acc.n
         if scored_with_key:
-            decay = self._decay ** acc.n
-            stats.recent_n = stats.recent_n * decay + acc.n
+            decay = self._decay ** n
+            stats.recent_n = stats.recent_n * decay + n
             stats.recent_high = stats.recent_high * decay + acc.high
             stats.recent_p = stats.recent_p * decay + acc.psum
-        stats.requests += acc.n
+        stats.requests += n
         stats.last_seen = now
-        if len(stats.ips) < rules.max_ips:
-            stats.ips.update(acc.ips)
+        ips = stats.ips
+        if len(ips) < self.rules.max_ips:
+            ips.update(acc.ips)
         if len(stats.nets) < 8:
             stats.nets.update(acc.nets)
-        stats.verified += acc.labels.get("verified", 0)
+        labels = acc.labels
+        if labels:
+            stats.verified += labels.get("verified", 0)
+            counts = stats.labels
+            for source, count in labels.items():
+                counts[source] = counts.get(source, 0) + count
         stats.human += acc.human
-        for source, count in acc.labels.items():
-            stats.labels[source] = stats.labels.get(source, 0) + count
         if len(stats.agents) < 8:
             stats.agents.update(acc.agents)
         if acc.x is not None:
@@ -291,6 +312,8 @@ class SignatureBook:
             network = ipaddress.ip_network(value)
             if any(network.version == n.version and network.overlaps(n) for n in rules.allow_networks):
                 return True
+        if not rules.allow_networks:
+            return False
         for ip in stats.ips:
             address = ipaddress.ip_address(ip)
             if any(address.version == n.version and address in n for n in rules.allow_networks):

@@ -47,7 +47,7 @@ from botguard.model.features import FeatureExtractor, ip_prefixes, log2_bucket
 from botguard.model.labels import BROWSER, MASKS, Evidence, Label, Labeler, identity_of
 from botguard.model.learner import OnlineLR
 from botguard.model.records import LearnerConfig, RuleCandidate, SlotPolicy
-from botguard.model.signatures import CandidateRules, SignatureBook
+from botguard.model.signatures import CandidateRules, Group, SignatureBook
 from botguard.model.table import ParamTable
 from botguard.robots.history import RobotsTimeline
 from botguard.state import State
@@ -68,8 +68,9 @@ DEFAULT_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({
     "ua_fam_x_host": SlotPolicy(admit_after=2, ttl=3 * 86400.0),
 })
 SNAPSHOT_VERSION = 1
-#: A request's feature keys in four parts: UA, network, path, the rest (behaviour, method, crosses).
-Parts = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+#: A request's feature keys in parts: the actor's (UA and network), path, the rest (behaviour, method,
+#: crosses). Each part is a memoised tuple, so masking is memoised per part object.
+Parts = tuple[tuple[str, ...], ...]
 _MEMO_LIMIT = 100_000
 _PAGE, _ASSET, _HONEYPOT, _OTHER = range(4)  # what a request was, for its actor's evidence
 _COLUMNS = ("ip", "time", "method", "target", "valid_request", "status", "referer", "user_agent", "host")
@@ -130,6 +131,7 @@ class _ActorCtx:
     ip_keys: tuple[str, ...]
     sig_keys: tuple[str, ...]
     family: str
+    static: tuple[str, ...] = ()  # ua_keys + ip_keys: the keys every request of the actor has
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,8 @@ class StreamLearner:
         self._identity: dict[tuple[str, str], str] = {}
         self._robots_memo: dict[tuple[str | None, int, str, str], bool] = {}
         self._rest_memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
-        self._mask_memo: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}
+        self._mask_memo: dict[tuple[int, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._kinds: dict[str, int] = {}
         self._batches = 0
         self._last_age: float | None = None
         self._honeypots = settings.honeypots
@@ -218,7 +221,7 @@ class StreamLearner:
         self._prepare(cols["user_agent"], cols["ip"])
         scores = np.empty(requests.height)
         for start, stop in self._cuts(cols["time"]):
-            scores[start:stop] = self._micro_batch({k: v[start:stop] for k, v in cols.items()})
+            scores[start:stop] = self._micro_batch(cols, start, stop)
         return pl.Series("score", scores, dtype=pl.Float64)
 
     def _cuts(self, times: list[float | None]) -> list[tuple[int, int]]:
@@ -240,60 +243,126 @@ class StreamLearner:
             cuts.append((start, len(times)))
         return cuts
 
-    def _micro_batch(self, cols: dict[str, list[Any]]) -> np.ndarray:
-        times = [t if t is not None else self.clock for t in cols["time"]]
+    def _micro_batch(self, cols: dict[str, list[Any]], start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of the call's columns: walk them (actor state, labels, keys), then
+        score, learn and fold signature stats once for the whole micro-batch.
+
+        Why flat keys: each request's features are four tuples (UA, network, path, behaviour)
+        that are already memoised, so the walk only concatenates them into one list for the
+        scorer (no dict per request); signature stats are grouped per actor during the walk.
+        """
+        clock = self.clock
+        times = [t if t is not None else clock for t in cols["time"][start:stop]]
         if self.counters.last_publish is None:
             self.counters.last_publish = times[0]  # the delta interval starts with the stream
-        xs: list[dict[str, float]] = []
-        sig: list[tuple[tuple[str, ...], str, str, str, str | None, bool]] = []
+        keys: list[str] = []
+        lens: list[int] = []
+        offsets: list[int] = []
+        group_of: list[int] = []
+        groups: dict[int, Group] = {}  # id of the actor's signature-key tuple -> its group (first-seen order)
+        group_index: dict[int, int] = {}
+        last_of: dict[int, int] = {}  # group -> its last request (whose features are its sample)
         train: list[tuple[Parts, bool, float, str, int]] = []
-        for i, t in enumerate(times):
-            ua, ip = cols["user_agent"][i] or "", cols["ip"][i] or ""
-            uinfo, iinfo = self._ua[ua], self._ip[ip]
-            actor = self._actor(iinfo.actor_ip, ua, uinfo, iinfo, ip)
-            target = cols["target"][i]
+        uas, ips, targets = cols["user_agent"], cols["ip"], cols["target"]
+        ua_memo, ip_memo, actors = self._ua, self._ip, self.actors
+        max_ips = self.stream.rules.max_ips
+        for j, t in enumerate(times):
+            i = start + j
+            ua, ip = uas[i] or "", ips[i] or ""
+            uinfo, iinfo = ua_memo[ua], ip_memo[ip]
+            actor = actors.get((iinfo.actor_ip, ua))
+            if actor is None or actor.ctx is None:
+                actor = self._actor(iinfo.actor_ip, ua, uinfo, iinfo, ip)
+            target = targets[i]
             kind = self._update(actor, uinfo, cols, i, t, target)
             parts = self._parts(actor, ua, ip, iinfo, cols, i, target, kind == _HONEYPOT)
-            xs.append(dict.fromkeys(parts[0] + parts[1] + parts[2] + parts[3], 1.0))
+            ctx = actor.ctx
+            offsets.append(len(keys))
+            keys += parts[0]
+            keys += parts[1]
+            keys += parts[2]
+            lens.append(len(parts[0]) + len(parts[1]) + len(parts[2]))
             self._label(actor, t, parts, train)
             label = actor.label.source if actor.label is not None else None
             # a browser loading page assets is evidence of a person, labelled or not (signature safety)
-            humanlike = label == "human" or (label is None and kind == _ASSET and uinfo.browser)
-            sig.append((actor.ctx.sig_keys, ip, iinfo.net, ua, label, humanlike))  # type: ignore[union-attr]
-        now = max(times[-1], self.clock)
+            sig = ctx.sig_keys  # type: ignore[union-attr]
+            gid = id(sig)
+            gi = group_index.get(gid)
+            if gi is None:
+                gi = group_index[gid] = len(group_index)
+                group = groups[gid] = Group(sig)
+            else:
+                group = groups[gid]
+            group_of.append(gi)
+            last_of[gid] = j
+            if len(group.ips) < max_ips:
+                group.ips.add(ip)
+                group.nets.add(iinfo.net)
+            if label is not None:
+                group.labels[label] = group.labels.get(label, 0) + 1
+            group.human += label == "human" or (label is None and kind == _ASSET and uinfo.browser)
+            if len(group.agents) < 4:
+                group.agents.add(ua)
+        now = max(times[-1], clock)
         self.clock = now
-        scores = self.scorer.predict_proba_many(xs)  # score first, with the scorer's own weights
+        scores = self.scorer.predict_proba_keys(keys, lens)  # score first, with the scorer's own weights
         if train:
             self._learn(train, now)
         self.counters.events += len(times)
-        self.book.add(sig, scores.tolist(), xs, now, self._weight, self.scorer.table.index.__contains__)
+        self._fold_groups(groups, group_of, last_of, scores, keys, lens, offsets)
+        self.book.add_groups(list(groups.values()), now, self._weight, self.scorer.table.index.__contains__)
         self._maybe_publish(now)
         self._maintain(now)
         return scores
 
+    def _fold_groups(self, groups: dict[int, Group], group_of: list[int], last_of: dict[int, int],
+                     scores: np.ndarray, keys: list[str], lens: list[int], offsets: list[int]) -> None:
+        """Per-group request counts, high scores and score sums (one bincount each), and each
+        group's sample: the features of its last request."""
+        index = np.asarray(group_of, dtype=np.int64)
+        size = len(groups)
+        n = np.bincount(index, minlength=size).tolist()
+        high = np.bincount(index, scores > self.stream.rules.threshold, minlength=size).tolist()
+        psum = np.bincount(index, scores, minlength=size).tolist()
+        for g, (gid, group) in enumerate(groups.items()):
+            group.n, group.high, group.psum = n[g], int(high[g]), psum[g]
+            last = last_of[gid]
+            group.x = dict.fromkeys(keys[offsets[last] : offsets[last] + lens[last]], 1.0)
+
     def _learn(self, train: list[tuple[Parts, bool, float, str, int]], now: float) -> None:
         """Train on the batch's labelled examples, each masked for the source that labelled it."""
-        train_x = [self._masked(parts, source) for parts, _, _, source, _ in train]
+        keys: list[str] = []
+        lens: list[int] = []
+        for parts, _, _, source, _ in train:
+            before = len(keys)
+            self._masked_into(keys, parts, source)
+            lens.append(len(keys) - before)
         train_y = [y for _, y, _, _, _ in train]
-        self.trainer.learn_many(train_x, train_y, now=now, who=[uid for *_, uid in train])
+        self.trainer.learn_keys(keys, lens, train_y, now=now, who=[uid for *_, uid in train])
         trained = self.counters.trained
         for _, _, _, source, _ in train:
             trained[source] = trained.get(source, 0) + 1
         if self.train_hook is not None:
+            train_x, at = [], 0
+            for size in lens:
+                train_x.append(dict.fromkeys(keys[at : at + size], 1.0))
+                at += size
             self.train_hook([t for _, _, t, _, _ in train], train_y, [src for _, _, _, src, _ in train], train_x)
 
-    def _masked(self, parts: Parts, source: str) -> dict[str, float]:
-        """The example's features without the slots its label source read (memoised per part)."""
+    def _masked_into(self, out: list[str], parts: Parts, source: str) -> None:
+        """Append the example's keys without the slots its label source read (memoised per part object).
+
+        The memo is keyed by the part's identity (parts are memoised tuples, so they recur as the
+        same objects) and keeps the part alive, so an id is never reused while its entry exists.
+        """
         memo, masked = self._mask_memo, MASKS[source]
-        keys: list[str] = []
         for part in parts:
-            kept = memo.get((part, source))
-            if kept is None:
+            hit = memo.get((id(part), source))
+            if hit is None or hit[0] is not part:
                 if len(memo) > _MEMO_LIMIT:
                     memo.clear()
-                kept = memo[(part, source)] = tuple(k for k in part if k.partition("=")[0] not in masked)
-            keys.extend(kept)
-        return dict.fromkeys(keys, 1.0)
+                hit = memo[(id(part), source)] = (part, tuple(k for k in part if k.partition("=")[0] not in masked))
+            out += hit[1]
 
     # -- per-request work --------------------------------------------------------------------
     def _prepare(self, agents: Sequence[str | None], ips: Sequence[str | None]) -> None:
@@ -341,7 +410,7 @@ class StreamLearner:
         if actor.ctx is None:
             cross = (f"asn={iinfo.asn}", f"ua_fam_x_asn={uinfo.family}|{iinfo.asn}") if iinfo.asn is not None else ()
             actor.ctx = _ActorCtx(uinfo.ua_keys, iinfo.ip_keys, (*uinfo.sig_keys, iinfo.net_key, *cross),
-                                  uinfo.family)
+                                  uinfo.family, uinfo.ua_keys + iinfo.ip_keys)
         return actor
 
     def _identity_of(self, ip: str, crawler: Crawler | None, iinfo: _IpInfo) -> str:
@@ -369,11 +438,14 @@ class StreamLearner:
         if not cols["valid_request"][i] or target is None:
             ev.invalid += 1
             return _OTHER
-        if self._robots_path.search(target):
+        kind = self._kinds.get(target)
+        if kind is None:
+            kind = self._kind_of(target)
+        if kind == _OTHER:  # robots.txt
             if actor.robots_first is None:
                 actor.robots_first = True
             return _OTHER
-        if self._asset.search(target):
+        if kind == _ASSET:
             ev.assets += 1
             return _ASSET
         ev.pages += 1
@@ -382,12 +454,26 @@ class StreamLearner:
         if ev.last_page is not None and t - ev.last_page < self.labeler.human.min_seconds_per_page:
             ev.fast_pages += 1
         ev.last_page = t
-        honeypot = any(target.startswith(p) for p in self._honeypots)
+        honeypot = kind == _HONEYPOT
         if honeypot:
             ev.honeypot += 1
         elif not self._allowed(cols["host"][i], t, uinfo.token, target):
             ev.disallowed += 1
         return _HONEYPOT if honeypot else _PAGE
+
+    def _kind_of(self, target: str) -> int:
+        """What a request target is, whoever asks (memoised per distinct target): robots.txt
+        (_OTHER), an asset, a honeypot page or a page."""
+        if self._robots_path.search(target):
+            kind = _OTHER
+        elif self._asset.search(target):
+            kind = _ASSET
+        else:
+            kind = _HONEYPOT if any(target.startswith(p) for p in self._honeypots) else _PAGE
+        if len(self._kinds) > _MEMO_LIMIT:
+            self._kinds.clear()
+        self._kinds[target] = kind
+        return kind
 
     def _allowed(self, host: str | None, t: float, token: str, target: str) -> bool:
         """robots.txt verdict for the request (allowed when no robots.txt is known)."""
@@ -436,7 +522,7 @@ class StreamLearner:
                 self._rest_memo.clear()
             rest = self._rest_memo[memo_key] = tuple(k for k in full if k not in skip)
         path = () if honeypot else self.features._path(target or "/")
-        return ctx.ua_keys, ctx.ip_keys, path, rest  # type: ignore[union-attr]
+        return ctx.static, path, rest  # type: ignore[union-attr]
 
     @staticmethod
     def _event(actor: Actor, ua: str, ip: str, iinfo: _IpInfo, cols: dict[str, list[Any]], i: int,

@@ -42,6 +42,8 @@ from botguard.model.records import Delta, SlotPolicy
 SCHEMA_VERSION = 1
 _EMPTY_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({})
 _SLABS = ("w", "n", "z", "last")
+_MEMO_LIMIT = 100_000
+_PAIR_LIMIT = 1_000_000  # (key, client) pairs remembered in Python before starting over (the Bloom filter stays)
 #: Odd 64-bit multipliers for the sketch's multiply-shift hashing (one per sketch row).
 _MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
                          0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53], dtype=np.uint64)
@@ -79,11 +81,12 @@ class CountMinSketch:
         Per sketch row: distinct cells with their counts (np.unique), one saturating add.
         """
         cells = self._cells(keys).astype(np.int64)
-        for d, row in enumerate(cells):
-            unique, counts = np.unique(row, return_counts=True)
-            total = self.counts[d, unique].astype(np.int64) + counts
-            self.counts[d, unique] = np.minimum(total, 60000)
-        return self.counts[np.arange(cells.shape[0])[:, None], cells].min(axis=0).astype(np.int64)
+        depth, width = self.counts.shape
+        flat = (cells + (np.arange(depth, dtype=np.int64) * width)[:, None]).ravel()  # one cell space for all rows
+        unique, counts = np.unique(flat, return_counts=True)
+        view = self.counts.reshape(-1)
+        view[unique] = np.minimum(view[unique].astype(np.int64) + counts, 60000)
+        return view[flat].reshape(depth, -1).min(axis=0).astype(np.int64)
 
     def estimate(self, keys: Sequence[str]) -> np.ndarray:
         """Current estimates of ``keys`` without counting a sighting."""
@@ -130,8 +133,7 @@ class PairFilter:
         seen = ((self.bits[byte] >> bit) & 1).all(axis=0)
         first = np.zeros(len(keys), dtype=bool)
         first[np.unique(h, return_index=True)[1]] = True  # a pair repeated in this call counts once
-        for d in range(cells.shape[0]):
-            np.bitwise_or.at(self.bits, byte[d], np.left_shift(np.uint8(1), bit[d]))
+        np.bitwise_or.at(self.bits, byte.ravel(), np.left_shift(np.uint8(1), bit.ravel()))
         return first & ~seen
 
     def clear(self) -> None:
@@ -156,6 +158,8 @@ class ParamTable:
         self.index: dict[str, int] = {}
         self.sketch = CountMinSketch(width=sketch_width)
         self.pairs = PairFilter()
+        self._counted: set[tuple[str, int]] = set()  # (key, client) pairs counted this window: fast path
+        self._thresholds: dict[str, int] = {}
         self._alloc(max(16, capacity))
         self._r2k: list[str | None] = [None] * self.capacity
         self._free: list[int] = []
@@ -244,17 +248,22 @@ class ParamTable:
         """Halve the sighting counts and forget which clients were counted (a new window starts)."""
         self.sketch.age()
         self.pairs.clear()
+        self._counted.clear()
 
     def _admit(self, misses: _Misses, rows: np.ndarray, now: float) -> None:
         policies, default = self.policies, self.default
         if not any(p.admit_after > 1 for p in (default, *policies.values())):
             thresholds = [1] * len(misses.keys)  # no admission anywhere: skip the sketch
         else:
-            thresholds = [policies.get(k.partition("=")[0], default).admit_after for k in misses.keys]
+            memo = self._thresholds
+            if len(memo) > _MEMO_LIMIT:
+                memo.clear()
+            thresholds = [memo.get(k) or memo.setdefault(k, policies.get(k.partition("=")[0], default).admit_after)
+                          for k in misses.keys]
         counted = [i for i, t in enumerate(thresholds) if t > 1]
-        estimates = dict(zip(counted, self._sight(misses, counted).tolist())) if counted else {}
+        estimates = self._sight(misses, counted) if counted else {}
         admitted = {k: None for i, k in enumerate(misses.keys)
-                    if thresholds[i] <= 1 or estimates[i] >= thresholds[i]}
+                    if thresholds[i] <= 1 or estimates.get(i, 0) >= thresholds[i]}
         if not admitted:
             return
         self._insert_many(list(admitted), now)
@@ -262,16 +271,37 @@ class ParamTable:
         for key, pos in zip(misses.keys, misses.positions):
             rows[pos] = get(key, -1)
 
-    def _sight(self, misses: _Misses, counted: list[int]) -> np.ndarray:
-        """Count the sightings among ``counted`` misses; return each one's estimate afterwards."""
-        keys = [misses.keys[i] for i in counted]
+    def _sight(self, misses: _Misses, counted: list[int]) -> dict[int, int]:
+        """Count the sightings among ``counted`` misses; return the estimate of those that may be admitted.
+
+        With clients (``who``), a (key, client) pair already counted in this window is skipped
+        in Python before any hashing (the steady state: a client's unadmitted /24 in every
+        request); only new pairs reach the Bloom filter (which remembers them across a
+        restart) and the sketch, and only keys with a new sighting can reach their threshold.
+        """
+        keys = misses.keys
         if misses.who is None:
-            return self.sketch.add(keys)
-        fresh = self.pairs.add_new(keys, misses.who[counted])
-        new = [k for k, f in zip(keys, fresh.tolist()) if f]
-        if new:
-            self.sketch.add(new)
-        return self.sketch.estimate(keys)
+            return dict(zip(counted, self.sketch.add([keys[i] for i in counted]).tolist()))
+        who = misses.who.tolist()
+        seen = self._counted
+        if len(seen) > _PAIR_LIMIT:
+            seen.clear()
+        new = []
+        for i in counted:
+            pair = (keys[i], who[i])
+            if pair not in seen:
+                seen.add(pair)
+                new.append(i)
+        if not new:
+            return {}
+        fresh = self.pairs.add_new([keys[i] for i in new], misses.who[new])
+        sighted = [keys[i] for i, f in zip(new, fresh.tolist()) if f]
+        if not sighted:
+            return {}
+        self.sketch.add(sighted)
+        unique = list(dict.fromkeys(sighted))
+        estimate = dict(zip(unique, self.sketch.estimate(unique).tolist()))
+        return {i: estimate[keys[i]] for i in counted if keys[i] in estimate}
 
     def _insert_many(self, keys: list[str], now: float) -> None:
         """Give each new key a row: recycled rows first, then fresh ones (growing once if needed)."""
@@ -383,6 +413,7 @@ class ParamTable:
             self.pairs.bits = np.array(arrays["pairs"], dtype=np.uint8)
         else:
             self.pairs.clear()
+        self._counted.clear()
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Snapshot atomically (see :func:`save_arrays`)."""

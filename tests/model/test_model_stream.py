@@ -93,7 +93,7 @@ def test_stream_features_equal_the_feature_extractor() -> None:
         got = original(actor, ua, ip, iinfo, cols, i, target, honeypot)
         want = model.features.featurize(model._event(actor, ua, ip, iinfo, cols, i, target),
                                         masked=PATH_SLOTS if honeypot else frozenset())
-        assert dict.fromkeys(got[0] + got[1] + got[2] + got[3], 1.0) == want
+        assert dict.fromkeys(got[0] + got[1] + got[2], 1.0) == want
         checked.append(honeypot)
         return got
 
