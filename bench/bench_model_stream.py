@@ -18,6 +18,7 @@ What it prints (protocol: ../shared/notes/online-model.md §3), all against the 
   random addresses with random tool names, fresh human IPv4 addresses and IPv6 /64s every day)
   replayed into tables with neither, admission only, expiry only and both: live rows per day,
   growth per day after day 2 (target < 5%) and the reduction of both vs neither (target >= 40%);
+- snapshot: seconds and bytes of one snapshot of the final state, seconds to restore it;
 - throughput on one core, each stage timed on its own: featurization, scoring (scorer, batches of
   1024), prequential training (learn_many on labelled batches), and the whole observe() loop
   (actor state, weak labels, signature stats included).
@@ -252,6 +253,23 @@ def throughput(frame: pl.DataFrame, learner: StreamLearner) -> dict:
             "train_ev_s": round(n / best_train)}
 
 
+def snapshot_report(learner: StreamLearner, settings: Settings) -> dict:
+    """Seconds and bytes of one snapshot of the stream's final state, and seconds to restore it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "snap"
+        t0 = time.perf_counter()
+        learner.snapshot(target)
+        took = time.perf_counter() - t0
+        sizes = {p.name: p.stat().st_size for p in target.iterdir()}
+        t0 = time.perf_counter()
+        restored = StreamLearner.restore(target, settings, robots=learner.robots, settings=learner.stream)
+        back = time.perf_counter() - t0
+    return {"seconds": round(took, 3), "bytes": sum(sizes.values()), "files": sizes,
+            "restore_seconds": round(back, 3), "actors": len(restored.actors), "signatures": len(restored.book)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -283,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         "observe_ev_s_cpu": round(frame.height / run["cpu"]),
         "trained": learner.counters.trained,
         "live_rows": len(learner.trainer.table),
+        "snapshot": snapshot_report(learner, settings),
         "throughput": throughput(frame, learner),
     }
     if args.memory_days:

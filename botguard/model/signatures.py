@@ -31,8 +31,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from botguard.decide._safety import safe_ua_token
 from botguard.model.records import RuleCandidate
+from botguard.model.table import StringTable
 
 #: Slots whose keys carry signature statistics.
 SIGNATURE_SLOTS: tuple[str, ...] = ("ua_tok", "ua_fam", "ip24", "ip6_48", "asn", "ua_fam_x_asn")
@@ -352,5 +355,91 @@ class SignatureBook:
     def to_json(self) -> dict[str, Any]:
         return {key: stats.to_json() for key, stats in self.stats.items()}
 
+    def to_arrays(self, strings: StringTable) -> dict[str, np.ndarray]:
+        """Every key's stats as columns (for a snapshot ``.npz``); strings become ids in ``strings``.
+
+        Why columns: JSON of per-key objects grew with every IP and sample (23 MB for 6k keys);
+        here IPs, agents and feature keys are ids into one string table, and the samples a
+        micro-batch shared between its keys (one dict per actor) are stored once.
+        """
+        items = list(self.stats.items())
+        out: dict[str, np.ndarray] = {"sig_key": np.array(strings.ids(k for k, _ in items), dtype=np.int64)}
+        for name in ("first_seen", "last_seen", "recent_n", "recent_high", "recent_p"):
+            out[f"sig_{name}"] = np.array([getattr(st, name) for _, st in items], dtype=np.float64)
+        for name in ("requests", "verified", "human"):
+            out[f"sig_{name}"] = np.array([getattr(st, name) for _, st in items], dtype=np.int64)
+        out["sig_proposed_at"] = np.array([np.nan if st.proposed_at is None else st.proposed_at for _, st in items])
+        out["sig_requests_to_candidate"] = np.array(
+            [-1 if st.requests_to_candidate is None else st.requests_to_candidate for _, st in items], dtype=np.int64)
+        for name in ("ips", "nets", "agents"):
+            values = [getattr(st, name) for _, st in items]
+            out[f"sig_{name}_n"] = np.array([len(v) for v in values], dtype=np.int64)
+            out[f"sig_{name}"] = np.array([i for v in values for i in strings.ids(sorted(v))], dtype=np.int64)
+        out["sig_labels_n"] = np.array([len(st.labels) for _, st in items], dtype=np.int64)
+        out["sig_labels"] = np.array([strings.id(src) for _, st in items for src in st.labels], dtype=np.int64)
+        out["sig_label_counts"] = np.array([c for _, st in items for c in st.labels.values()], dtype=np.int64)
+        samples: dict[int, int] = {}  # id(sample dict) -> its number (shared dicts stored once)
+        flat: list[int] = []
+        keys: list[int] = []
+        lens: list[int] = []
+        vals: list[float] = []
+        for _, st in items:
+            for x in st.samples:
+                number = samples.get(id(x))
+                if number is None:
+                    number = samples[id(x)] = len(lens)
+                    keys.extend(strings.ids(x))
+                    vals.extend(x.values())
+                    lens.append(len(x))
+                flat.append(number)
+        out["sig_samples_n"] = np.array([len(st.samples) for _, st in items], dtype=np.int64)
+        out["sig_samples"] = np.array(flat, dtype=np.int64)
+        out["sample_len"] = np.array(lens, dtype=np.int64)
+        out["sample_keys"] = np.array(keys, dtype=np.int32 if len(strings.strings) < 2**31 else np.int64)
+        # binary features (the stream's) need no values: stored only when some differ from 1
+        out["sample_vals"] = np.array(vals if any(v != 1.0 for v in vals) else [], dtype=np.float64)
+        return out
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray], strings: Sequence[str]) -> None:
+        """Replace the stats with those :meth:`to_arrays` wrote."""
+        lens = arrays["sample_len"].tolist()
+        keys, vals = arrays["sample_keys"].tolist(), arrays["sample_vals"].tolist()
+        if not vals:
+            vals = [1.0] * len(keys)
+        samples, at = [], 0
+        for size in lens:
+            samples.append({strings[k]: v for k, v in zip(keys[at : at + size], vals[at : at + size])})
+            at += size
+        columns = {name: arrays[f"sig_{name}"].tolist() for name in
+                   ("first_seen", "last_seen", "recent_n", "recent_high", "recent_p", "requests", "verified", "human",
+                    "proposed_at", "requests_to_candidate")}
+        ragged = {name: _split(arrays[f"sig_{name}"].tolist(), arrays[f"sig_{name}_n"].tolist())
+                  for name in ("ips", "nets", "agents", "labels", "samples")}
+        counts = _split(arrays["sig_label_counts"].tolist(), arrays["sig_labels_n"].tolist())
+        self.stats = {}
+        for i, key in enumerate(arrays["sig_key"].tolist()):
+            proposed, to_candidate = columns["proposed_at"][i], columns["requests_to_candidate"][i]
+            self.stats[strings[key]] = SignatureStats(
+                first_seen=columns["first_seen"][i], last_seen=columns["last_seen"][i],
+                requests=columns["requests"][i], recent_n=columns["recent_n"][i],
+                recent_high=columns["recent_high"][i], recent_p=columns["recent_p"][i],
+                ips={strings[j] for j in ragged["ips"][i]}, nets={strings[j] for j in ragged["nets"][i]},
+                verified=columns["verified"][i], human=columns["human"][i],
+                labels={strings[j]: c for j, c in zip(ragged["labels"][i], counts[i])},
+                agents={strings[j] for j in ragged["agents"][i]},
+                samples=deque((samples[j] for j in ragged["samples"][i]), maxlen=self.rules.samples),
+                proposed_at=None if math.isnan(proposed) else proposed,
+                requests_to_candidate=None if to_candidate < 0 else to_candidate,
+            )
+
     def load_json(self, data: Mapping[str, Any]) -> None:
         self.stats = {key: SignatureStats.from_json(value, self.rules.samples) for key, value in data.items()}
+
+
+def _split(flat: list[Any], sizes: list[int]) -> list[list[Any]]:
+    """``flat`` cut into consecutive runs of ``sizes``."""
+    out, at = [], 0
+    for size in sizes:
+        out.append(flat[at : at + size])
+        at += size
+    return out

@@ -48,7 +48,7 @@ from botguard.model.labels import BROWSER, MASKS, Evidence, Label, Labeler, iden
 from botguard.model.learner import OnlineLR
 from botguard.model.records import LearnerConfig, RuleCandidate, SlotPolicy
 from botguard.model.signatures import CandidateRules, Group, SignatureBook
-from botguard.model.table import ParamTable
+from botguard.model.table import ParamTable, StringTable, load_arrays, save_arrays
 from botguard.robots.history import RobotsTimeline
 from botguard.state import State
 
@@ -67,7 +67,7 @@ DEFAULT_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({
     "ua_fam_x_asn": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
     "ua_fam_x_host": SlotPolicy(admit_after=2, ttl=3 * 86400.0),
 })
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: signatures and pending keys as arrays of string ids (1: all JSON, still read)
 #: A request's feature keys in parts: the actor's (UA and network), path, the rest (behaviour, method,
 #: crosses). Each part is a memoised tuple, so masking is memoised per part object.
 Parts = tuple[tuple[str, ...], ...]
@@ -596,6 +596,10 @@ class StreamLearner:
         if self._batches % self.stream.maintenance_every:
             return
         self.trainer.expire(now)
+        self._expire_idle(now)
+
+    def _expire_idle(self, now: float) -> None:
+        """Forget actors idle for ``actor_ttl`` and signature keys idle for the rules' ``ttl``."""
         self.book.expire(now)
         idle = now - self.stream.actor_ttl
         stale = [key for key, actor in self.actors.items() if actor.evidence.last < idle]
@@ -639,10 +643,16 @@ class StreamLearner:
         target = Path(directory)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        self._expire_idle(self.clock)  # what memory would forget anyway is not written
         try:
             self.trainer.save(tmp / "trainer.npz")
             self.scorer.save(tmp / "scorer.npz")
-            _write_json(tmp / "state.json", self._state_json())
+            strings = StringTable()
+            state = self._state_json(strings)
+            arrays = self.book.to_arrays(strings)
+            arrays.update(strings.to_arrays())
+            save_arrays(tmp / "signatures.npz", arrays, compress=True)
+            _write_json(tmp / "state.json", state)  # last: its presence marks a complete snapshot
             _fsync_dir(tmp)
             old = None
             if target.exists():
@@ -679,17 +689,24 @@ class StreamLearner:
     def load(self, directory: Path) -> None:
         """Replace this learner's state with a snapshot's."""
         state = json.loads((directory / "state.json").read_text(encoding="utf-8"))
-        if state.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"snapshot version {state.get('version')}, expected {SNAPSHOT_VERSION}")
+        version = state.get("version")
+        if version not in (1, SNAPSHOT_VERSION):
+            raise ValueError(f"snapshot version {version}, expected {SNAPSHOT_VERSION}")
         self.trainer.load(directory / "trainer.npz")
         self.scorer.load(directory / "scorer.npz")
         self.clock = state["clock"]
         self.counters = StreamCounters(**state["counters"])
         self._batches, self._last_age = state["batches"], state["last_age"]
-        self.book.load_json(state["signatures"])
-        self.actors = {(a["ip"], a["ua"]): self._actor_from_json(a) for a in state["actors"]}
+        strings: Sequence[str] = ()
+        if version == 1:  # signatures as JSON, pending parts as key lists
+            self.book.load_json(state["signatures"])
+        else:
+            arrays = load_arrays(directory / "signatures.npz")
+            strings = StringTable.from_arrays(arrays).strings
+            self.book.load_arrays(arrays, strings)
+        self.actors = {(a["ip"], a["ua"]): self._actor_from_json(a, strings) for a in state["actors"]}
 
-    def _actor_from_json(self, data: Mapping[str, Any]) -> Actor:
+    def _actor_from_json(self, data: Mapping[str, Any], strings: Sequence[str] = ()) -> Actor:
         crawler = None
         if data["crawler"] is not None:
             try:
@@ -698,19 +715,21 @@ class StreamLearner:
                 crawler = None
         ev = Evidence(crawler=crawler, **data["evidence"])
         label = Label(*data["label"]) if data["label"] is not None else None
-        pending = [(tuple(tuple(part) for part in parts), float(t)) for parts, t in data["pending"]]
+        if strings:  # version 2: each part is a list of string ids
+            pending = [(tuple(tuple(strings[k] for k in part) for part in parts), float(t)) for parts, t in data["pending"]]
+        else:
+            pending = [(tuple(tuple(part) for part in parts), float(t)) for parts, t in data["pending"]]
         return Actor(ev, data["robots_first"], label, pending, data["minute"], data["trained"],
                      uid=_uid(data["ip"], data["ua"]))
 
-    def _state_json(self) -> dict[str, Any]:
+    def _state_json(self, strings: StringTable) -> dict[str, Any]:
         c = self.counters
         return {
             "version": SNAPSHOT_VERSION, "clock": self.clock, "batches": self._batches, "last_age": self._last_age,
             "counters": {"events": c.events, "trained": c.trained, "labelled_actors": c.labelled_actors,
                          "expired_unlabelled": c.expired_unlabelled, "deltas": c.deltas,
                          "last_publish": c.last_publish, "last_snapshot": self.clock},
-            "signatures": self.book.to_json(),
-            "actors": [_actor_to_json(ip, ua, a) for (ip, ua), a in self.actors.items()],
+            "actors": [_actor_to_json(ip, ua, a, strings) for (ip, ua), a in self.actors.items()],
         }
 
 
@@ -719,7 +738,7 @@ def _uid(actor_ip: str, ua: str) -> int:
     return zlib.crc32(f"{actor_ip}\x1f{ua}".encode("utf-8", "surrogatepass"))
 
 
-def _actor_to_json(ip: str, ua: str, actor: Actor) -> dict[str, Any]:
+def _actor_to_json(ip: str, ua: str, actor: Actor, strings: StringTable) -> dict[str, Any]:
     ev = actor.evidence
     label = actor.label
     return {
@@ -727,7 +746,8 @@ def _actor_to_json(ip: str, ua: str, actor: Actor) -> dict[str, Any]:
         "evidence": {k: getattr(ev, k) for k in _EVIDENCE},
         "robots_first": actor.robots_first,
         "label": [label.unwanted, label.source, label.decided_at] if label is not None else None,
-        "pending": actor.pending, "minute": actor.minute, "trained": actor.trained_this_minute,
+        "pending": [[[strings.ids(part) for part in parts], t] for parts, t in actor.pending],
+        "minute": actor.minute, "trained": actor.trained_this_minute,
     }
 
 

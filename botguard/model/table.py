@@ -387,9 +387,9 @@ class ParamTable:
         rows = np.flatnonzero(self.live[: self._next])
         keys = [self._r2k[r] for r in rows.tolist()]
         out = {name: getattr(self, name)[rows] for name in (*_SLABS, "dirty")}
-        out["keys"] = np.array(keys, dtype=np.str_) if keys else np.zeros(0, dtype="<U1")
-        out["sketch"] = self.sketch.counts
-        out["pairs"] = self.pairs.bits
+        out.update(StringTable(keys).to_arrays("keys"))  # type: ignore[arg-type]
+        out.update(_sparse("sketch", self.sketch.counts))
+        out.update(_sparse("pairs", self.pairs.bits))
         out["schema"] = np.array([SCHEMA_VERSION])
         return out
 
@@ -397,7 +397,7 @@ class ParamTable:
         """Replace this table's contents with a snapshot's (policies stay the constructor's)."""
         if int(arrays["schema"][0]) != SCHEMA_VERSION:
             raise ValueError(f"snapshot schema {int(arrays['schema'][0])}, expected {SCHEMA_VERSION}")
-        keys = arrays["keys"].tolist()
+        keys = arrays["keys"].tolist() if "keys" in arrays else StringTable.from_arrays(arrays, "keys").strings
         cap = max(16, 1 << max(0, len(keys) - 1).bit_length())
         self._alloc(cap)
         for name in (*_SLABS, "dirty"):
@@ -407,10 +407,11 @@ class ParamTable:
         self._r2k = list(keys) + [None] * (cap - len(keys))
         self._free, self._next = [], len(keys)
         self._tombstones.clear()
-        self.sketch.counts = np.array(arrays["sketch"], dtype=np.uint16)
+        self.sketch.counts = _dense("sketch", arrays, np.uint16)  # type: ignore[assignment]
         self.sketch._shift = np.uint64(64 - (self.sketch.counts.shape[1].bit_length() - 1))
-        if "pairs" in arrays and arrays["pairs"].shape == self.pairs.bits.shape:  # absent in older snapshots
-            self.pairs.bits = np.array(arrays["pairs"], dtype=np.uint8)
+        pairs = _dense("pairs", arrays, np.uint8)
+        if pairs is not None and pairs.shape == self.pairs.bits.shape:  # absent in older snapshots
+            self.pairs.bits = pairs
         else:
             self.pairs.clear()
         self._counted.clear()
@@ -424,16 +425,71 @@ class ParamTable:
         self.from_arrays(load_arrays(path))
 
 
-def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
+class StringTable:
+    """Distinct strings numbered in first-seen order, stored as one UTF-8 blob plus offsets.
+
+    Why not a numpy string array: those are fixed width (4 bytes per character of the longest
+    string), so one 300-character user agent makes every IP address 1.2 kB; a blob stores each
+    string once at its own length, and callers store small int ids instead of repeated strings.
+    """
+
+    def __init__(self, strings: Sequence[str] = ()) -> None:
+        self.strings: list[str] = list(strings)
+        self._ids: dict[str, int] = {s: i for i, s in enumerate(self.strings)}
+
+    def id(self, value: str) -> int:
+        found = self._ids.get(value)
+        if found is None:
+            found = self._ids[value] = len(self.strings)
+            self.strings.append(value)
+        return found
+
+    def ids(self, values: Iterable[str]) -> list[int]:
+        return [self.id(v) for v in values]
+
+    def to_arrays(self, prefix: str = "str") -> dict[str, np.ndarray]:
+        encoded = [s.encode("utf-8", "surrogatepass") for s in self.strings]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        return {f"{prefix}_blob": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+                f"{prefix}_end": np.cumsum(lengths)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "str") -> StringTable:
+        blob = arrays[f"{prefix}_blob"].tobytes()
+        ends = arrays[f"{prefix}_end"].tolist()
+        starts = [0, *ends[:-1]]
+        return cls([blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends)])
+
+
+def _sparse(name: str, dense: np.ndarray) -> dict[str, np.ndarray]:
+    """A mostly-zero array as its non-zero cells (a young sketch is >99% zeros)."""
+    flat = dense.reshape(-1)
+    at = np.flatnonzero(flat)
+    return {f"{name}_shape": np.array(dense.shape, dtype=np.int64), f"{name}_at": at, f"{name}_val": flat[at]}
+
+
+def _dense(name: str, arrays: Mapping[str, np.ndarray], dtype: type) -> np.ndarray | None:
+    """The array :func:`_sparse` stored (or a dense one under ``name``, as older snapshots have it)."""
+    if name in arrays:
+        return np.array(arrays[name], dtype=dtype)
+    if f"{name}_shape" not in arrays:
+        return None
+    out = np.zeros(int(np.prod(arrays[f"{name}_shape"])), dtype=dtype)
+    out[arrays[f"{name}_at"]] = arrays[f"{name}_val"]
+    return out.reshape(tuple(arrays[f"{name}_shape"].tolist()))
+
+
+def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], compress: bool = False) -> None:
     """Write ``arrays`` to ``path`` atomically: temp file in the same directory, fsync, os.replace.
 
     An interrupted write leaves the previous snapshot in place and no stray temp file.
+    ``compress``: zip-deflate the arrays (worth it for repetitive id lists, not for weights).
     """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -55,6 +55,7 @@ def test_bench_runs_and_prints_every_figure(capsys) -> None:  # type: ignore[no-
     assert fp["candidates_covering_humans"] == [] and fp["candidates_covering_good_bots"] == []
     assert set(report["throughput"]) == {"featurize_ev_s", "score_ev_s", "train_ev_s"}
     assert report["live_rows"] > 0
+    assert report["snapshot"]["bytes"] > 0 and report["snapshot"]["seconds"] < 10
     memory = report["memory"]
     rows = memory["live_rows_per_day"]
     assert set(rows) == {"neither", "admission only", "expiry only", "both"}
