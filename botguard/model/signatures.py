@@ -188,32 +188,55 @@ class SignatureBook:
         per-request tuples are made. A group is shared by its keys until a second group with the
         same key needs merging (copied then), since most keys occur in one group per batch.
         """
-        per_key: dict[str, Group] = {}
-        owned: set[str] = set()
-        max_ips = self.rules.max_ips
+        per_key: dict[str, list[Group]] = {}
         for group in groups:
             for key in group.keys:
-                acc = per_key.get(key)
-                if acc is None:
-                    per_key[key] = group
+                found = per_key.get(key)
+                if found is None:
+                    per_key[key] = [group]
                 else:
-                    if key not in owned:
-                        acc = per_key[key] = acc.copy()
-                        owned.add(key)
-                    acc.merge(group, max_ips)
+                    found.append(group)
         fresh = []
         stats_of, rules, samples = self.stats, self.rules, self.rules.samples
         min_requests, min_ips = rules.min_requests, rules.min_ips
-        for key, acc in per_key.items():
+        for key, found in per_key.items():
             stats = stats_of.get(key)
             if stats is None:
                 stats = stats_of[key] = SignatureStats(now, now, samples=deque(maxlen=samples))
+            acc = found[0] if len(found) == 1 else self._merged(found, stats)
             self._fold(stats, acc, now, known is None or known(key))
             if (stats.proposed_at is None and stats.requests >= min_requests and len(stats.ips) >= min_ips
                     and self.qualifies(key, stats, weight)):
                 stats.proposed_at, stats.requests_to_candidate = now, stats.requests
                 fresh.append(key)
         return fresh
+
+    def _merged(self, groups: list[Group], stats: SignatureStats) -> Group:
+        """The groups merged in order (as :meth:`Group.merge` would), sets only where ``stats`` reads them."""
+        first = groups[0]
+        acc = Group(first.keys, first.n, first.high, first.psum, first.ips, first.nets, dict(first.labels),
+                     first.agents, first.x, first.human)
+        max_ips = self.rules.max_ips
+        sets = len(stats.ips) < max_ips or len(stats.nets) < 8
+        agents = len(stats.agents) < 8
+        if sets:
+            acc.ips, acc.nets = set(first.ips), set(first.nets)
+        if agents:
+            acc.agents = set(first.agents)
+        for other in groups[1:]:
+            acc.n += other.n
+            acc.high += other.high
+            acc.psum += other.psum
+            acc.human += other.human
+            if sets and len(acc.ips) < max_ips:
+                acc.ips |= other.ips
+                acc.nets |= other.nets
+            for source, count in other.labels.items():
+                acc.labels[source] = acc.labels.get(source, 0) + count
+            if agents and len(acc.agents) < 8:
+                acc.agents |= other.agents
+            acc.x = other.x
+        return acc
 
     def _group(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
                xs: Sequence[Mapping[str, float]]) -> dict[int, Group]:

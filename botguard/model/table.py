@@ -54,6 +54,12 @@ def slot_of(key: str) -> str:
     return key.partition("=")[0]
 
 
+def key_hashes(keys: Sequence[str]) -> np.ndarray:
+    """CRC32 of each key (stable across processes); the sketch and pair filter take these
+    instead of keys, so one batch's keys are hashed once."""
+    return np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint64, count=len(keys))
+
+
 class CountMinSketch:
     """Approximate sighting counts for keys not yet admitted (over-estimates only admit early).
 
@@ -68,14 +74,14 @@ class CountMinSketch:
         self.counts = np.zeros((depth, width), dtype=np.uint16)
         self._shift = np.uint64(64 - (width.bit_length() - 1))
 
-    def _cells(self, keys: Sequence[str]) -> np.ndarray:
-        h = np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint64, count=len(keys))
+    def _cells(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
+        h = keys if isinstance(keys, np.ndarray) else key_hashes(keys)
         h = (h << np.uint64(32)) | h
         depth = self.counts.shape[0]
         with np.errstate(over="ignore"):
             return (h[None, :] * _MULTIPLIERS[:depth, None]) >> self._shift
 
-    def add(self, keys: Sequence[str]) -> np.ndarray:
+    def add(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
         """Count one sighting of each key (duplicates count once each); return the new estimates.
 
         Per sketch row: distinct cells with their counts (np.unique), one saturating add.
@@ -88,7 +94,7 @@ class CountMinSketch:
         view[unique] = np.minimum(view[unique].astype(np.int64) + counts, 60000)
         return view[flat].reshape(depth, -1).min(axis=0).astype(np.int64)
 
-    def estimate(self, keys: Sequence[str]) -> np.ndarray:
+    def estimate(self, keys: Sequence[str] | np.ndarray) -> np.ndarray:
         """Current estimates of ``keys`` without counting a sighting."""
         cells = self._cells(keys).astype(np.int64)
         return self.counts[np.arange(cells.shape[0])[:, None], cells].min(axis=0).astype(np.int64)
@@ -116,13 +122,13 @@ class PairFilter:
         self._shift = np.uint64(64 - (bits.bit_length() - 1))
 
     @staticmethod
-    def _pair_hash(keys: Sequence[str], who: np.ndarray) -> np.ndarray:
-        h = np.fromiter((zlib.crc32(k.encode()) for k in keys), dtype=np.uint64, count=len(keys))
+    def _pair_hash(keys: Sequence[str] | np.ndarray, who: np.ndarray) -> np.ndarray:
+        h = keys if isinstance(keys, np.ndarray) else key_hashes(keys)
         with np.errstate(over="ignore"):
             h = ((h << np.uint64(32)) | h) ^ (who.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
             return h ^ (h >> np.uint64(29))
 
-    def add_new(self, keys: Sequence[str], who: np.ndarray) -> np.ndarray:
+    def add_new(self, keys: Sequence[str] | np.ndarray, who: np.ndarray) -> np.ndarray:
         """Mark the pairs seen; return a mask of the pairs not seen before (duplicates: the first only)."""
         if not len(keys):
             return np.zeros(0, dtype=bool)
@@ -294,13 +300,15 @@ class ParamTable:
                 new.append(i)
         if not new:
             return {}
-        fresh = self.pairs.add_new([keys[i] for i in new], misses.who[new])
-        sighted = [keys[i] for i, f in zip(new, fresh.tolist()) if f]
-        if not sighted:
+        hashes = key_hashes([keys[i] for i in new])
+        fresh = self.pairs.add_new(hashes, misses.who[new])
+        if not fresh.any():
             return {}
-        self.sketch.add(sighted)
-        unique = list(dict.fromkeys(sighted))
-        estimate = dict(zip(unique, self.sketch.estimate(unique).tolist()))
+        self.sketch.add(hashes[fresh])
+        first: dict[str, int] = {}  # each sighted key's first position in ``new``
+        for at in np.flatnonzero(fresh).tolist():
+            first.setdefault(keys[new[at]], at)
+        estimate = dict(zip(first, self.sketch.estimate(hashes[list(first.values())]).tolist()))
         return {i: estimate[keys[i]] for i in counted if keys[i] in estimate}
 
     def _insert_many(self, keys: list[str], now: float) -> None:
