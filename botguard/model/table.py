@@ -8,7 +8,9 @@ Python ``dict`` maps each exact key to a row index; rows live in growable numpy 
 rows are recycled from a free list, and all arrays double when full (amortised O(1)).
 
 Carried over from Monolith (see ../shared/notes/online-model.md): admission after N sightings per
-slot (a count-min sketch whose counters are halved periodically, so counts age), expiry per slot by
+slot (a count-min sketch whose counters are halved periodically, so counts age; unlike Monolith's
+occurrences, a sighting is a distinct (key, client) pair when the caller says who, see
+:class:`PairFilter`), expiry per slot by
 last update, and a dirty bit per row that drives delta publication to a scorer copy. Snapshots
 store key strings (not hashes), so they survive a change of Python's hash salt.
 
