@@ -45,7 +45,7 @@ SCHEMA_VERSION = 1
 _EMPTY_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({})
 _SLABS = ("w", "n", "z", "last")
 _MEMO_LIMIT = 100_000
-_PAIR_LIMIT = 1_000_000  # (key, client) pairs remembered in Python before starting over (the Bloom filter stays)
+_PAIR_LIMIT = 200_000  # (key, client) pairs remembered in Python (~20 MB) before starting over (the Bloom filter stays)
 #: Odd 64-bit multipliers for the sketch's multiply-shift hashing (one per sketch row).
 _MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
                          0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53], dtype=np.uint64)
