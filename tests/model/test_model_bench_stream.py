@@ -75,3 +75,16 @@ def test_churn_week_plateaus_with_admission_and_expiry() -> None:
     assert memory["both_vs_neither"] <= -0.4
     neither = memory["live_rows_per_day"]["neither"]
     assert all(b > a for a, b in zip(neither, neither[1:]))  # without either, rows grow every day
+
+
+def test_churn_weeks_expiry_bends_and_both_plateau() -> None:
+    """Three churning weeks: once the 7-day TTLs fire, expiry alone keeps fewer rows than no
+    expiry, and with admission too the table stops growing (< 5%/day over the last week)."""
+    from botguard.model.stream import StreamSettings
+
+    bench = _load("bench_model_stream")
+    memory = bench.memory_days(21, StreamSettings(), per_day=3000)
+    rows = memory["live_rows_per_day"]
+    assert memory["both_growth_last_week_max"] < 0.05
+    assert rows["expiry only"][-1] < 0.8 * rows["neither"][-1]
+    assert memory["expiry_only_vs_neither"] < -0.2
