@@ -30,6 +30,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_model_stream.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
