@@ -21,7 +21,6 @@ from botguard.judge import ScanResult, judge_batches
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
-from botguard.model.clients import score_clients
 from botguard.robots import RobotsTxt
 from botguard.robots.fetch import scan_fetcher
 from botguard.robots.history import RobotsTimeline
@@ -127,6 +126,8 @@ def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -
 def _with_model(result: ScanResult, settings: Settings) -> ScanResult:
     """Score every judged client with the online model and raise the disguised ones that share a
     signature with clients judged bad (botguard.model.clients); after the verdicts, before storing."""
+    from botguard.model.clients import score_clients  # lazy: numpy only when the model runs
+
     outcome = score_clients(result.clients, settings)
     return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
 
