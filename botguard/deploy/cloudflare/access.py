@@ -24,7 +24,7 @@ from typing import Any
 
 import cloudflare
 
-from botguard.deploy.cloudflare.client import call, no_retry
+from botguard.deploy.cloudflare.client import call, field, no_retry, rule_body
 from botguard.deploy.cloudflare.records import (
     CloudflareError,
     CloudflareTarget,
@@ -35,7 +35,7 @@ from botguard.deploy.cloudflare.records import (
     RateLimited,
     ZonePlan,
 )
-from botguard.render.cloudflare import PHASE, RuleSpec
+from botguard.render.cloudflare import PHASE
 
 __all__ = ["LISTS_EDIT", "LISTS_READ", "WAF_EDIT", "WAF_READ", "TokenInfo", "check_write_access", "denied",
            "denied_message", "granted", "verify_token"]  # fmt: skip
@@ -66,10 +66,6 @@ def denied_message(needs: list[str]) -> str:
     return f"the Cloudflare API token lacks {' and '.join(needs)}; nothing was written"
 
 
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 def verify_token(client: cloudflare.Cloudflare, target: CloudflareTarget, sleep: Sleep = time.sleep) -> TokenInfo:
     """The token's id if it is valid and active, else :class:`MissingPermission` (one line)."""
     try:
@@ -90,10 +86,10 @@ def verify_token(client: cloudflare.Cloudflare, target: CloudflareTarget, sleep:
             reason = first.message.split(": HTTP ", 1)[-1]
             raise MissingPermission(f"the Cloudflare API token is not valid (HTTP {reason}); "
                                     "nothing was written") from None
-    status = _field(result, "status")
+    status = field(result, "status")
     if status != "active":
         raise MissingPermission(f"the Cloudflare API token is {status or 'not active'}; nothing was written")
-    return TokenInfo(str(_field(result, "id") or ""), owner)
+    return TokenInfo(str(field(result, "id") or ""), owner)
 
 
 def _policies(client: cloudflare.Cloudflare, target: CloudflareTarget, token: TokenInfo,
@@ -111,7 +107,7 @@ def _policies(client: cloudflare.Cloudflare, target: CloudflareTarget, token: To
         raise
     except CloudflareError:
         return None
-    policies = _field(got, "policies")
+    policies = field(got, "policies")
     if policies is None:
         return None
     return [p if isinstance(p, dict) else p.model_dump() for p in policies]
@@ -145,7 +141,7 @@ def granted(policies: list[dict[str, Any]], groups: frozenset[str], resource: st
         >>> granted(pol, frozenset({"Zone WAF Edit"}), zone)
         True
     """
-    naming = [p for p in policies if groups & {_field(g, "name") for g in p.get("permission_groups") or []}]
+    naming = [p for p in policies if groups & {field(g, "name") for g in p.get("permission_groups") or []}]
     kind = resource.rsplit(".", 1)[0] + "."
     if any(p.get("effect") == "deny" and any(_covers(k, resource) for k in _keys(p.get("resources"))) for p in naming):
         return False
@@ -159,11 +155,6 @@ def granted(policies: list[dict[str, Any]], groups: frozenset[str], resource: st
     return False if keys and same_kind else None
 
 
-def _rule_body(spec: RuleSpec) -> dict[str, Any]:
-    return {"action": spec.action, "expression": spec.expression, "description": spec.description,
-            "enabled": spec.enabled, "ref": spec.ref}  # fmt: skip
-
-
 def _probe(client: cloudflare.Cloudflare, zone: LiveZone, plan: ZonePlan, sleep: Sleep) -> CloudflareError | None:
     """A ``?dry_run=true`` copy of the zone's first rule write; the error if the API refused it."""
     cf, z = no_retry(client), zone.zone_id
@@ -171,14 +162,14 @@ def _probe(client: cloudflare.Cloudflare, zone: LiveZone, plan: ZonePlan, sleep:
     try:
         if zone.ruleset_id is None:
             call(step, cf.rulesets.create, zone_id=z, kind="zone", phase=PHASE, name="default",
-                 rules=[_rule_body(s) for s in plan.create_rules], dry_run=True, sleep=sleep)  # fmt: skip
+                 rules=[rule_body(s) for s in plan.create_rules], dry_run=True, sleep=sleep)  # fmt: skip
         elif plan.update_rules:
             old, spec = plan.update_rules[0]
             call(step, cf.rulesets.rules.edit, old.id, ruleset_id=zone.ruleset_id, zone_id=z, dry_run=True,
-                 sleep=sleep, **_rule_body(spec))  # fmt: skip
+                 sleep=sleep, **rule_body(spec))  # fmt: skip
         elif plan.create_rules:
             call(step, cf.rulesets.rules.create, zone.ruleset_id, zone_id=z, dry_run=True, sleep=sleep,
-                 **_rule_body(plan.create_rules[0]))  # fmt: skip
+                 **rule_body(plan.create_rules[0]))  # fmt: skip
         else:
             call(step, cf.rulesets.rules.delete, plan.delete_rules[0].id, ruleset_id=zone.ruleset_id, zone_id=z,
                  dry_run=True, sleep=sleep)  # fmt: skip

@@ -1,4 +1,5 @@
-"""The SDK client, built safely, and one wrapper that turns SDK failures into botguard errors.
+"""The SDK client, built safely, one wrapper that turns SDK failures into botguard errors, and the
+shapes sync and access share (a field of an SDK object or dict; a rule's body).
 
 Two SDK pitfalls handled here (shared/notes/cloudflare.md): with no credentials the SDK raises a
 bare ``TypeError`` on the first request, so the token is checked first; and ``CLOUDFLARE_EMAIL``
@@ -20,8 +21,9 @@ from botguard.deploy.cloudflare.records import (
     MissingCredentials,
     RateLimited,
 )
+from botguard.render.cloudflare import RuleSpec
 
-__all__ = ["call", "make_client", "no_retry", "target_of"]
+__all__ = ["call", "field", "make_client", "no_retry", "rule_body", "target_of"]
 
 T = TypeVar("T")
 #: Longest Retry-After botguard waits for in-process; longer (the 5-minute lockout) ends the run.
@@ -55,6 +57,17 @@ def make_client(settings: CloudflareSettings, env: Mapping[str, str], max_retrie
 def no_retry(client: cloudflare.Cloudflare) -> cloudflare.Cloudflare:
     """A copy that never re-sends (non-idempotent creates are reconciled by re-reading instead)."""
     return _token_only(client.with_options(max_retries=0))
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """``name`` of an SDK model or a plain dict (the SDK returns either, depending on the call)."""
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+def rule_body(spec: RuleSpec) -> dict[str, Any]:
+    """The custom rule as the rulesets API takes it (create, edit, and their dry runs)."""
+    return {"action": spec.action, "expression": spec.expression, "description": spec.description,
+            "enabled": spec.enabled, "ref": spec.ref}  # fmt: skip
 
 
 def _retry_after(exc: cloudflare.APIStatusError) -> float | None:

@@ -29,7 +29,7 @@ from botguard.deploy.cloudflare.access import (
     denied,
     denied_message,
 )
-from botguard.deploy.cloudflare.client import call, no_retry
+from botguard.deploy.cloudflare.client import call, field, no_retry, rule_body
 from botguard.deploy.cloudflare.records import (
     ApplyReport,
     CloudflareError,
@@ -59,10 +59,6 @@ Sleep = Callable[[float], None]
 _POLL_FIRST, _POLL_CAP, _POLL_BUDGET = 0.5, 10.0, 300.0  # seconds: bulk operation polling backoff
 
 
-def _field(obj: Any, name: str, default: Any = None) -> Any:
-    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
-
-
 def _entrypoint(client: cloudflare.Cloudflare, zone_id: str, sleep: Sleep) -> Any | None:
     try:
         return call(f"zone {zone_id}: read rules", client.rulesets.phases.get, PHASE, zone_id=zone_id, sleep=sleep)
@@ -74,13 +70,13 @@ def _entrypoint(client: cloudflare.Cloudflare, zone_id: str, sleep: Sleep) -> An
 
 def _split_rules(entry: Any | None) -> tuple[tuple[LiveRule, ...], int]:
     ours, foreign = [], 0
-    for rule in _field(entry, "rules", None) or []:
-        ref = _field(rule, "ref") or ""
+    for rule in field(entry, "rules", None) or []:
+        ref = field(rule, "ref") or ""
         if not ref.startswith(REF_PREFIX):
             foreign += 1
             continue
-        ours.append(LiveRule(_field(rule, "id"), ref, _field(rule, "description") or "", _field(rule, "action"),
-                             _field(rule, "expression") or "", bool(_field(rule, "enabled", True))))  # fmt: skip
+        ours.append(LiveRule(field(rule, "id"), ref, field(rule, "description") or "", field(rule, "action"),
+                             field(rule, "expression") or "", bool(field(rule, "enabled", True))))  # fmt: skip
     return tuple(ours), foreign
 
 
@@ -88,14 +84,14 @@ def _read_list(client: cloudflare.Cloudflare, target: CloudflareTarget,
                sleep: Sleep) -> tuple[str | None, list[tuple[str, str]], int]:  # fmt: skip
     lists = call("read lists", client.rules.lists.list, account_id=target.account_id, sleep=sleep)
     match = [x for x in lists if x.name == target.list_name]
-    others = sum(int(_field(x, "num_items") or 0) for x in lists if x.name != target.list_name)
+    others = sum(int(field(x, "num_items") or 0) for x in lists if x.name != target.list_name)
     if not match:
         return None, [], others
     if match[0].kind != "ip":
         raise CloudflareError(f"list {target.list_name} exists but is a {match[0].kind} list, not an IP list")
     pages = call("read list items", client.rules.lists.items.list, match[0].id, account_id=target.account_id,
                  per_page=500, sleep=sleep)  # fmt: skip
-    items = [(canonical_item(_field(i, "ip")), _field(i, "id")) for i in pages if _field(i, "ip")]
+    items = [(canonical_item(field(i, "ip")), field(i, "id")) for i in pages if field(i, "ip")]
     return match[0].id, items, others
 
 
@@ -124,7 +120,7 @@ def read_live(client: cloudflare.Cloudflare, target: CloudflareTarget, sleep: Sl
             zones.append(LiveZone(zone_id, None, (), 0, exc.message))
             continue
         rules, foreign = _split_rules(entry)
-        zones.append(LiveZone(zone_id, _field(entry, "id") if entry else None, rules, foreign))
+        zones.append(LiveZone(zone_id, field(entry, "id") if entry else None, rules, foreign))
     if refused:
         need = f'"{WAF_READ}" on zone {", ".join(refused)} ("Zone WAF Edit" to apply)'
         raise MissingPermission(denied_message([need]))
@@ -177,11 +173,6 @@ def check_quota(desired: CloudflareDesired, live: Live, max_rules: int | None) -
             )
 
 
-def _rule_body(spec: RuleSpec) -> dict[str, Any]:
-    return {"action": spec.action, "expression": spec.expression, "description": spec.description,
-            "enabled": spec.enabled, "ref": spec.ref}  # fmt: skip
-
-
 class _Writer:
     """Counts one scope's write requests and the steps done (the report; the idempotence check)."""
 
@@ -195,15 +186,15 @@ class _Writer:
 
     def wait_bulk(self, step: str, result: Any) -> None:
         """Poll a bulk list operation to completion with backoff (one may run per account)."""
-        op_id, delay, waited = _field(result, "operation_id"), _POLL_FIRST, 0.0
+        op_id, delay, waited = field(result, "operation_id"), _POLL_FIRST, 0.0
         while True:
             op = call(f"{step} (poll)", self.client.rules.lists.bulk_operations.get, op_id,
                       account_id=self.target.account_id, sleep=self.sleep)  # fmt: skip
-            status = _field(op, "status")
+            status = field(op, "status")
             if status == "completed":
                 return
             if status == "failed":
-                raise CloudflareError(f"{step}: bulk operation failed: {_field(op, 'error')}")
+                raise CloudflareError(f"{step}: bulk operation failed: {field(op, 'error')}")
             if waited >= _POLL_BUDGET:
                 raise CloudflareError(f"{step}: bulk operation still {status} after {waited:.0f} s")
             self.sleep(delay)
@@ -238,20 +229,20 @@ def _create_rule(w: _Writer, zone: str, ruleset_id: str, spec: RuleSpec) -> None
     """Create without SDK re-sends; after a failure, re-read: a lost response already made the rule."""
     step = f"zone {zone}: create rule {spec.ref}"
     try:
-        w.write(step, no_retry(w.client).rulesets.rules.create, ruleset_id, zone_id=zone, **_rule_body(spec))
+        w.write(step, no_retry(w.client).rulesets.rules.create, ruleset_id, zone_id=zone, **rule_body(spec))
     except CloudflareError as exc:
         if any(r.ref == spec.ref for r in _split_rules(_entrypoint(w.client, zone, w.sleep))[0]):
             return
         if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
             raise
-        w.write(step, w.client.rulesets.rules.create, ruleset_id, zone_id=zone, **_rule_body(spec))
+        w.write(step, w.client.rulesets.rules.create, ruleset_id, zone_id=zone, **rule_body(spec))
 
 
 def _apply_zone(w: _Writer, plan: ZonePlan, live: LiveZone) -> None:
     zone = plan.zone_id
     ruleset_id = live.ruleset_id
     if plan.create_entrypoint:
-        bodies = [_rule_body(s) for s in plan.create_rules]
+        bodies = [rule_body(s) for s in plan.create_rules]
         try:
             made = w.write(f"zone {zone}: create entrypoint", no_retry(w.client).rulesets.create, zone_id=zone,
                            kind="zone", phase=PHASE, name="default", rules=bodies)  # fmt: skip
@@ -259,7 +250,7 @@ def _apply_zone(w: _Writer, plan: ZonePlan, live: LiveZone) -> None:
             made = _entrypoint(w.client, zone, w.sleep)
             if made is None or not {s.ref for s in plan.create_rules} <= {r.ref for r in _split_rules(made)[0]}:
                 raise
-        ruleset_id = _field(made, "id")
+        ruleset_id = field(made, "id")
         w.done += [f"+ rule {s.ref}" for s in plan.create_rules]
     else:
         for spec in plan.create_rules:
@@ -267,7 +258,7 @@ def _apply_zone(w: _Writer, plan: ZonePlan, live: LiveZone) -> None:
             w.done.append(f"+ rule {spec.ref}")
     for old, spec in plan.update_rules:
         w.write(f"zone {zone}: update rule {spec.ref}", w.client.rulesets.rules.edit, old.id, ruleset_id=ruleset_id,
-                zone_id=zone, **_rule_body(spec))  # fmt: skip
+                zone_id=zone, **rule_body(spec))  # fmt: skip
         w.done.append(f"~ rule {spec.ref}")
     for rule in plan.delete_rules:
         try:
