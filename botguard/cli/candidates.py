@@ -22,6 +22,7 @@ from botguard.cli._options import common_options
 from botguard.config import load_settings
 from botguard.model.store import (
     STATUSES,
+    CandidatePolicy,
     CandidateStore,
     StoredCandidate,
     candidate_policy,
@@ -52,9 +53,9 @@ def command() -> None:
 def list_command(status: str | None, fmt: str, config_path: str | None, state_path: str | None) -> None:
     """Show candidates, their evidence, and whether deploy-rules enforces them now."""
     settings = load_settings(config_path)
-    now = datetime.now(UTC)
+    conf, now = candidate_policy(settings), datetime.now(UTC)
     with State(state_path) as state:
-        rows = [_row(stored, settings, now) for stored in CandidateStore(state).list(status)]
+        rows = [_row(stored, conf, now) for stored in CandidateStore(state).list(status)]
     {"table": _table, "json": _json, "csv": _csv}[fmt](rows, sys.stdout)
 
 
@@ -83,9 +84,9 @@ def _review(verb: str, signatures: tuple[str, ...], config_path: str | None, sta
         click.echo(f"{stored.status} {printable(stored.candidate.signature, 120)}")
 
 
-def _row(stored: StoredCandidate, settings: Any, now: datetime) -> dict[str, Any]:
+def _row(stored: StoredCandidate, conf: CandidatePolicy, now: datetime) -> dict[str, Any]:
     """One candidate as plain values (the JSON contract; the table and CSV show a subset)."""
-    c, conf = stored.candidate, candidate_policy(settings)
+    c = stored.candidate
     deployed, why = deployment(stored, conf, now)
     return {
         "signature": c.signature, "status": stored.status, "deployed": deployed, "why": why,
