@@ -166,7 +166,7 @@ def run_scan(
             identify=identify,
         )
         result = replace(result, summary=replace(result.summary, robots=robots.describe()))
-        if request.model and getattr(getattr(request.settings, "model", None), "enabled", True):
+        if request.model and request.settings.model.enabled:
             result = _with_model(result, request.settings)
         if state is not None:
             save_scan(state, result, list(request.paths))
