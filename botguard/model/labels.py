@@ -34,12 +34,13 @@ from botguard.catalog import Crawler
 from botguard.config import Settings
 from botguard.identity.enrich import decide
 from botguard.identity.records import SPOOFED, VERIFIED
+from botguard.judge.verdict import BROWSER_RE
 from botguard.model.features import PATH_SLOTS, UA_SLOTS
 
 Source = Literal["verified", "honeypot", "spoofer", "catalog", "robots", "human"]
 
 #: Browser-like user agents (the judge's test): only these can be labelled human.
-BROWSER = re.compile(r"^Mozilla/\d\.\d \(.*(?:Gecko|Chrome|Safari|Firefox|Edg|OPR|Trident|MSIE)")
+BROWSER = re.compile(BROWSER_RE)
 
 #: Behaviour slots the human rule reads (assets, referers, pacing).
 HUMAN_SLOTS = frozenset({"asset_b", "ref", "rate_b"})
