@@ -103,7 +103,6 @@ class Chunk:
     data: bytes
     first_line_no: int  # 1-based number of the first line in its file
     end: Cursor  # commit this once the lines are processed
-    rotated: bool = False  # read from a rotated (retired) file or a copytruncate copy
 
     @property
     def lines(self) -> int:
@@ -128,7 +127,6 @@ class _Handle:
     retired: bool = False
     skipping: bool = False  # inside an over-long line: drop bytes up to the next newline
     changed_at: float = field(default_factory=time.time)
-    name: str = ""  # where a rotated file was found (its name when reopened after a restart)
 
 
 def is_compressed_name(path: str) -> bool:
@@ -318,7 +316,7 @@ class LogFollower:
             first = handle.cursor.line_no + 1
             handle.cursor = self._advance(handle, consumed, lines.count(b"\n"))
             if lines:
-                yield Chunk(path, lines, first, handle.cursor, rotated=handle.retired)
+                yield Chunk(path, lines, first, handle.cursor)
             if at_end:
                 return True
 
@@ -487,7 +485,7 @@ class LogFollower:
         moved = replace(cursor, device=info.st_dev, inode=info.st_ino)
         if moved.key != cursor.key:  # a copy: its cursor is new, the old one is done with
             self._forget.append(cursor.key)
-        return _Handle(fd, moved, retired=True, changed_at=self._clock(), name=name)
+        return _Handle(fd, moved, retired=True, changed_at=self._clock())
 
     # ------------------------------------------------------------------ restart
 
@@ -552,7 +550,7 @@ class LogFollower:
                 continue
             self.events.append(f"{path}: reading {name}, rotated before it was read")
             cursor = _with_head(fd, Cursor(path, info.st_dev, info.st_ino))
-            out.append(_Handle(fd, cursor, retired=True, changed_at=self._clock(), name=name))
+            out.append(_Handle(fd, cursor, retired=True, changed_at=self._clock()))
         return out
 
     def _resume_live(self, path: str, cursor: Cursor) -> None:
