@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from botguard.config import CloudflareSettings, Settings
+from botguard.config import Settings
 from botguard.deploy.cloudflare import (
     CloudflareOutcome,
-    CloudflareRequest,
     MissingPermission,
-    run_cloudflare,
 )
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
 from tests.cloudflare.fakecf import (
@@ -24,6 +21,7 @@ from tests.cloudflare.fakecf import (
     FakeServer,
 )
 from tests.cloudflare.test_sync import DECISIONS
+from tests.cloudflare.test_sync import _run as run_sync
 from tests.helpers import run_cli
 
 ZONE2 = "e" * 32
@@ -31,10 +29,7 @@ INTROSPECT = "API Tokens Read"  # lets a user token read its own policies
 
 
 def _run(fake: FakeServer, tmp_path: Path, zones: tuple[str, ...] = (ZONE,), verb: str = "apply") -> CloudflareOutcome:
-    cf = CloudflareSettings(account_id=ACCOUNT, zone_id=zones if len(zones) > 1 else zones[0], base_url=fake.base_url)
-    request = CloudflareRequest(verb, replace(Settings(), cloudflare=cf), datetime(2026, 1, 1, tzinfo=UTC),
-                                {"CLOUDFLARE_API_TOKEN": TOKEN}, str(tmp_path / "s.db"), DECISIONS, lambda _: None)  # fmt: skip
-    return run_cloudflare(request)
+    return run_sync(fake, tmp_path, verb, zone_id=zones)
 
 
 def seed_decisions(state_path: Path) -> None:
@@ -157,8 +152,8 @@ def test_cli_missing_permission_is_one_line_exit_2(fake: FakeServer, tmp_path: P
     fake.state.token({LISTS_EDIT, WAF_READ})
     config = tmp_path / "c.yaml"
     config.write_text(f"cloudflare:\n  account_id: {ACCOUNT}\n  zone_id: {ZONE}\n  base_url: {fake.base_url}\n")
-    seed_decisions(tmp_path / "s.db")
-    r = run_cli("cloudflare", "apply", "--config", str(config), "--state", str(tmp_path / "s.db"))
+    seed_decisions(tmp_path / "state.db")
+    r = run_cli("cloudflare", "apply", "--config", str(config), "--state", str(tmp_path / "state.db"))
     assert r.exit_code == 2, r.output
     assert r.stdout == ""
     assert r.stderr == f'botguard: error: the Cloudflare API token lacks "{WAF_EDIT}" on zone {ZONE}; nothing was written\n'

@@ -31,7 +31,9 @@ DECISIONS = DecisionSet.of([
 
 def _run(fake: FakeServer, tmp_path: Path, verb: str = "apply", decisions: DecisionSet = DECISIONS,
          env: dict[str, str] | None = None, **conf: object) -> CloudflareOutcome:  # fmt: skip
-    cf = CloudflareSettings(account_id=ACCOUNT, zone_id=ZONE, base_url=fake.base_url, **conf)  # type: ignore[arg-type]
+    """One run against the fake; ``conf`` sets or overrides settings fields (``zone_id=`` several zones)."""
+    fields = {"account_id": ACCOUNT, "zone_id": ZONE, "base_url": fake.base_url, **conf}
+    cf = CloudflareSettings(**fields)  # type: ignore[arg-type]
     env = {"CLOUDFLARE_API_TOKEN": TOKEN} if env is None else env
     sleeps: list[float] = []
     request = CloudflareRequest(verb, replace(Settings(), cloudflare=cf), NOW, env, str(tmp_path / "state.db"),

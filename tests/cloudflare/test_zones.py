@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from botguard.config import CloudflareSettings, Settings
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.deploy.cloudflare import (
     CloudflareOutcome,
-    CloudflareRequest,
     SyncFailed,
     last_applied,
-    run_cloudflare,
 )
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
 from tests.cloudflare.fakecf import FakeServer, Fault
 from tests.cloudflare.test_access import seed_decisions
 from tests.cloudflare.test_sync import DECISIONS
+from tests.cloudflare.test_sync import _run as run_sync
 from tests.helpers import run_cli
 
 ZONE2, ZONE3 = "e" * 32, "d" * 32
@@ -30,10 +26,7 @@ REFS = ["botguard:block-ua-1", "botguard:block-list", "botguard:challenge-ua-1"]
 
 def _run(fake: FakeServer, tmp_path: Path, verb: str = "apply", zones: tuple[str, ...] = ZONES,
          decisions: DecisionSet = DECISIONS) -> CloudflareOutcome:  # fmt: skip
-    cf = CloudflareSettings(account_id=ACCOUNT, zone_id=zones, base_url=fake.base_url)
-    request = CloudflareRequest(verb, replace(Settings(), cloudflare=cf), datetime(2026, 1, 1, tzinfo=UTC),
-                                {"CLOUDFLARE_API_TOKEN": TOKEN}, str(tmp_path / "s.db"), decisions, lambda _: None)  # fmt: skip
-    return run_cloudflare(request)
+    return run_sync(fake, tmp_path, verb, decisions, zone_id=zones)
 
 
 def _refs(fake: FakeServer, zone: str) -> list[str]:
@@ -55,7 +48,7 @@ def test_one_list_rules_in_every_zone_then_zero_writes(fake: FakeServer, tmp_pat
         "/client/v4/user/tokens/verify", f"/client/v4/accounts/{ACCOUNT}/rules/lists",
         f"/client/v4/accounts/{ACCOUNT}/rules/lists/{next(iter(fake.state.lists))}/items",
         *(f"/client/v4/zones/{z}/rulesets/phases/http_request_firewall_custom/entrypoint" for z in ZONES)]]  # fmt: skip
-    last = last_applied(str(tmp_path / "s.db"))
+    last = last_applied(str(tmp_path / "state.db"))
     assert last is not None and last["writes"] == 0 and set(last["zones"]) == set(ZONES)
 
 
@@ -65,7 +58,7 @@ def test_failing_zone_names_itself_and_the_others_are_applied_and_recorded(fake:
         _run(fake, tmp_path)
     assert str(caught.value).startswith(f"zone {ZONE2}: create entrypoint: HTTP 400")
     assert _refs(fake, ZONE) == REFS and _refs(fake, ZONE3) == REFS and ZONE2 not in fake.state.entrypoints
-    last = last_applied(str(tmp_path / "s.db"))
+    last = last_applied(str(tmp_path / "state.db"))
     assert last is not None and last["list"]["error"] is None
     assert last["zones"][ZONE]["error"] is None and last["zones"][ZONE3]["error"] is None
     assert last["zones"][ZONE2]["error"].startswith(f"zone {ZONE2}: create entrypoint: HTTP 400")
@@ -84,7 +77,7 @@ def test_half_applied_zone_records_what_was_done(fake: FakeServer, tmp_path: Pat
     fake.state.fail("POST", "rules", Fault(400, zone=ZONE))  # also refuse the reconciling re-send
     with pytest.raises(SyncFailed, match=f"zone {ZONE}: create rule botguard:block-ua-1: HTTP 400"):
         _run(fake, tmp_path, zones=(ZONE,))
-    last = last_applied(str(tmp_path / "s.db"))
+    last = last_applied(str(tmp_path / "state.db"))
     assert last is not None and last["list"]["changes"] == ["+ list botguard_block", "+ 3 items"]
     assert last["zones"][ZONE]["changes"] == [] and last["zones"][ZONE]["writes"] == 1
 
@@ -94,7 +87,7 @@ def test_unreadable_zone_is_named_the_others_sync(fake: FakeServer, tmp_path: Pa
     with pytest.raises(SyncFailed, match=f"zone {ZONE3}: read rules: HTTP 500"):
         _run(fake, tmp_path)
     assert _refs(fake, ZONE) == REFS and _refs(fake, ZONE2) == REFS and ZONE3 not in fake.state.entrypoints
-    assert last_applied(str(tmp_path / "s.db"))["zones"][ZONE3]["error"].startswith(f"zone {ZONE3}: read rules")  # type: ignore[index]
+    assert last_applied(str(tmp_path / "state.db"))["zones"][ZONE3]["error"].startswith(f"zone {ZONE3}: read rules")  # type: ignore[index]
 
 
 def test_lockout_during_a_zone_stops_the_rest(fake: FakeServer, tmp_path: Path) -> None:
@@ -125,8 +118,8 @@ def test_cli_plan_apply_status_per_zone(fake: FakeServer, tmp_path: Path, monkey
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     config = tmp_path / "c.yaml"
     config.write_text(f"cloudflare:\n  account_id: {ACCOUNT}\n  zone_id: [{ZONE}, {ZONE2}]\n  base_url: {fake.base_url}\n")
-    seed_decisions(tmp_path / "s.db")
-    args = ("--config", str(config), "--state", str(tmp_path / "s.db"))
+    seed_decisions(tmp_path / "state.db")
+    args = ("--config", str(config), "--state", str(tmp_path / "state.db"))
     r = run_cli("cloudflare", "plan", *args)
     assert r.exit_code == 0, r.output
     assert f"zone {ZONE}: + rule botguard:block-ua-1 block" in r.stdout and f"zone {ZONE2}: + rule botguard:block-list" in r.stdout
