@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -234,10 +235,7 @@ class LogFollower:
         cursor, now = chunk.end, self._clock()
         with self._state.transaction() as conn:
             self._delete_forgotten(conn)
-            conn.execute(
-                "INSERT OR REPLACE INTO watch_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (*cursor.key, cursor.offset, cursor.line_no, cursor.head_hash, cursor.head_len, now),
-            )
+            _store_cursor(conn, cursor, now)
             parsed = stats.parsed if stats is not None else 0
             malformed = stats.malformed if stats is not None else 0
             conn.execute(
@@ -259,10 +257,7 @@ class LogFollower:
         with self._state.transaction() as conn:
             self._delete_forgotten(conn)
             for cursor in [*(handle.cursor for handle in self._handles()), *self._anchor.values()]:
-                conn.execute(
-                    "INSERT OR REPLACE INTO watch_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*cursor.key, cursor.offset, cursor.line_no, cursor.head_hash, cursor.head_len, self._clock()),
-                )
+                _store_cursor(conn, cursor, self._clock())
 
     def totals(self) -> dict[str, Totals]:
         """Stored per-path counters (empty without a state database)."""
@@ -569,10 +564,10 @@ class LogFollower:
         for handles in self._retired.values():
             yield from handles
 
-    def _delete_forgotten(self, conn: object) -> None:
+    def _delete_forgotten(self, conn: sqlite3.Connection) -> None:
         keys, self._forget = self._forget, []
         open_keys = {handle.cursor.key for handle in self._handles()} | {a.key for a in self._anchor.values()}
-        conn.executemany(  # type: ignore[attr-defined]
+        conn.executemany(
             "DELETE FROM watch_offsets WHERE path = ? AND device = ? AND inode = ?",
             [key for key in keys if key not in open_keys],
         )
@@ -613,6 +608,13 @@ def _merge(batches: list[Batch]) -> Batch:
     for batch in batches:
         stats.merge(batch.stats)
     return Batch(pl.concat([batch.requests for batch in batches]), stats)
+
+
+def _store_cursor(conn: sqlite3.Connection, cursor: Cursor, updated_at: float) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO watch_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (*cursor.key, cursor.offset, cursor.line_no, cursor.head_hash, cursor.head_len, updated_at),
+    )
 
 
 def _identity(info: os.stat_result) -> tuple[int, int]:
