@@ -13,7 +13,7 @@ Independent of the renderer (nothing imported from it), so tests can check what 
   operator and value type: a user agent that escaped its string would leave words or quotes the
   grammar does not accept, or change the strings the tree holds.
 * :func:`evaluate` runs a tree against a request (``lower()`` folds ASCII A-Z only, as
-  Cloudflare's does).
+  Cloudflare's does: :func:`lower`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Request", "RulesSyntaxError", "evaluate", "parse", "strings", "tokenize"]
+__all__ = ["Request", "RulesSyntaxError", "evaluate", "lower", "parse", "strings", "tokenize"]
 
 _WORD = re.compile(r"[A-Za-z0-9_.:/$]+")
 _STRING_FIELDS = {"http.request.uri.path", "http.user_agent"}
@@ -211,7 +211,8 @@ class Request:
     lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _lower(value: str) -> str:
+def lower(value: str) -> str:
+    """Cloudflare's ``lower()``: ASCII A-Z only."""
     return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in value)
 
 
@@ -237,5 +238,5 @@ def evaluate(node: Any, req: Request) -> bool:
         return ipaddress.ip_address(req.ip) == value
     field_value = req.user_agent if name == "http.user_agent" else req.path
     if lowered:
-        field_value = _lower(field_value)
+        field_value = lower(field_value)
     return {"eq": field_value == value, "ne": field_value != value, "contains": value in field_value}[op]

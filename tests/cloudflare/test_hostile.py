@@ -18,6 +18,7 @@ from tests.cloudflare.rules_lang import (
     Request,
     RulesSyntaxError,
     evaluate,
+    lower,
     parse,
     strings,
     tokenize,
@@ -45,10 +46,6 @@ def _renderable(ua: str) -> bool:
     """What a header can carry: no control characters (but surrounding tabs), valid UTF-8."""
     ua = ua.strip(" \t")
     return not any(ord(c) < 0x20 or ord(c) == 0x7F or 0xDC80 <= ord(c) <= 0xDCFF for c in ua)
-
-
-def _lower(ua: str) -> str:
-    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in ua)
 
 
 def _render() -> tuple[list, object]:
@@ -88,7 +85,7 @@ def test_no_agent_escapes_its_string() -> None:
     renderable = [ua for ua in AGENTS if _renderable(ua)]
     # Agents with a tab or invalid UTF-8 are left out (reported): the corpus is rich in both.
     assert 1000 < len(renderable) < len(AGENTS)
-    want = Counter(_lower(ua.strip(" \t"))[:MAX_UA] for ua in renderable)
+    want = Counter(lower(ua.strip(" \t"))[:MAX_UA] for ua in renderable)
     want["/robots.txt"] = len(RULES)
     got = Counter(s for _, tree in RULES for s in strings(tree))
     assert got == want
