@@ -122,7 +122,7 @@ def read_live(client: cloudflare.Cloudflare, target: CloudflareTarget, sleep: Sl
         rules, foreign = _split_rules(entry)
         zones.append(LiveZone(zone_id, field(entry, "id") if entry else None, rules, foreign))
     if refused:
-        need = f'"{WAF_READ}" on zone {", ".join(refused)} ("Zone WAF Edit" to apply)'
+        need = f'"{WAF_READ}" on zone {", ".join(refused)} ("{WAF_EDIT}" to apply)'
         raise MissingPermission(denied_message([need]))
     return Live(list_id, tuple(sorted(items)), tuple(zones), others)
 
