@@ -126,7 +126,8 @@ def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -
 def _with_model(result: ScanResult, settings: Settings) -> ScanResult:
     """Score every judged client with the online model and raise the disguised ones that share a
     signature with clients judged bad (botguard.model.clients); after the verdicts, before storing."""
-    from botguard.model.clients import score_clients  # lazy: numpy only when the model runs
+    # Imported here: only a scan that runs the model step pays for numpy.
+    from botguard.model.clients import score_clients
 
     outcome = score_clients(result.clients, settings)
     return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))

@@ -47,7 +47,7 @@ from botguard.errors import InputError
 from botguard.logs import detect_block_format, parse_block
 from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs.formats import FORMATS, LogFormat, resolve_format
-from botguard.logs.readers import rotation_key, order_paths
+from botguard.logs.readers import order_paths, rotation_key
 from botguard.logs.records import Batch, ParseStats
 from botguard.state import State
 
