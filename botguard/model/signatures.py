@@ -127,23 +127,16 @@ class Group:
     x: Mapping[str, float] | None = None
     human: int = 0
 
-    def copy(self) -> Group:
-        return Group(self.keys, self.n, self.high, self.psum, set(self.ips), set(self.nets), dict(self.labels),
-                    set(self.agents), self.x, self.human)
-
-    def merge(self, other: Group, max_ips: int) -> None:
-        self.n += other.n
-        self.high += other.high
-        self.psum += other.psum
-        self.human += other.human
+    def see(self, ip: str, net: str, agent: str, label: str | None, humanlike: bool, max_ips: int) -> None:
+        """Count one request's client facts (its score and features are the caller's to fold)."""
         if len(self.ips) < max_ips:
-            self.ips |= other.ips
-            self.nets |= other.nets
-        for source, count in other.labels.items():
-            self.labels[source] = self.labels.get(source, 0) + count
-        if len(self.agents) < 8:
-            self.agents |= other.agents
-        self.x = other.x
+            self.ips.add(ip)
+            self.nets.add(net)
+        if label is not None:
+            self.labels[label] = self.labels.get(label, 0) + 1
+        self.human += humanlike
+        if len(self.agents) < 4:
+            self.agents.add(agent)
 
 
 _SCALARS = ("first_seen", "last_seen", "requests", "recent_n", "recent_high", "recent_p", "verified", "human",
@@ -212,7 +205,8 @@ class SignatureBook:
         return fresh
 
     def _merged(self, groups: list[Group], stats: SignatureStats) -> Group:
-        """The groups merged in order (as :meth:`Group.merge` would), sets only where ``stats`` reads them."""
+        """The groups' counts summed in order, the last group's sample kept; sets are copied and
+        merged only where ``stats`` still reads them (below its caps), else the first group's are shared."""
         first = groups[0]
         acc = Group(first.keys, first.n, first.high, first.psum, first.ips, first.nets, dict(first.labels),
                      first.agents, first.x, first.human)
@@ -249,14 +243,7 @@ class SignatureBook:
             acc.n += 1
             acc.high += score > high_at
             acc.psum += score
-            if len(acc.ips) < max_ips:
-                acc.ips.add(ip)
-                acc.nets.add(net)
-            if label is not None:
-                acc.labels[label] = acc.labels.get(label, 0) + 1
-            acc.human += humanlike
-            if len(acc.agents) < 4:
-                acc.agents.add(ua)
+            acc.see(ip, net, ua, label, humanlike, max_ips)
             acc.x = x
         return groups
 

@@ -285,6 +285,7 @@ class StreamLearner:
             self._label(actor, t, parts, train)
             label = actor.label.source if actor.label is not None else None
             # a browser loading page assets is evidence of a person, labelled or not (signature safety)
+            humanlike = label == "human" or (label is None and kind == _ASSET and uinfo.browser)
             sig = ctx.sig_keys  # type: ignore[union-attr]
             gid = id(sig)
             gi = group_index.get(gid)
@@ -295,14 +296,7 @@ class StreamLearner:
                 group = groups[gid]
             group_of.append(gi)
             last_of[gid] = j
-            if len(group.ips) < max_ips:
-                group.ips.add(ip)
-                group.nets.add(iinfo.net)
-            if label is not None:
-                group.labels[label] = group.labels.get(label, 0) + 1
-            group.human += label == "human" or (label is None and kind == _ASSET and uinfo.browser)
-            if len(group.agents) < 4:
-                group.agents.add(ua)
+            group.see(ip, iinfo.net, ua, label, humanlike, max_ips)
         now = max(times[-1], clock)
         self.clock = now
         scores = self.scorer.predict_proba_keys(keys, lens)  # score first, with the scorer's own weights
