@@ -10,7 +10,7 @@ import click
 from botguard.cli._options import common_options
 from botguard.cli.cloudflare import print_plan, reporting
 from botguard.config import load_settings
-from botguard.deploy import DeployReport, DeployRequest, run_deploy
+from botguard.deploy import DeployReport, DeployRequest, Impact, run_deploy
 from botguard.deploy.cloudflare import check_cloudflare, sync_cloudflare
 from botguard.errors import ExitStatus
 
@@ -50,6 +50,13 @@ def command(
     return ExitStatus.ERROR if report.errors else ExitStatus.OK
 
 
+def _print_rows(impact: Impact) -> None:
+    """One line per traffic group: how many of its clients and requests the rules would block."""
+    for row in impact.rows:
+        click.echo(f"  {row.group:<19} clients {row.blocked_clients}/{row.clients}, "
+                   f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
+
+
 def _print(report: DeployReport, dry_run: bool) -> None:
     actions = [d.action for d in report.decisions.decisions]
     click.echo(f"decisions: {actions.count('block')} block, {actions.count('throttle')} throttle, "
@@ -65,17 +72,13 @@ def _print(report: DeployReport, dry_run: bool) -> None:
         click.echo(f"{out.target}: {state} ({out.dir})")
     if report.impact is not None:
         click.echo("impact on the scanned traffic (blocked / total):")
-        for row in report.impact.rows:
-            click.echo(f"  {row.group:<19} clients {row.blocked_clients}/{row.clients}, "
-                       f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
+        _print_rows(report.impact)
         if report.impact.dangerous:
             click.echo("WARNING: these rules would block humans or verified good bots:", err=True)
             for example in report.impact.examples:
                 click.echo(f"  WARNING: {example}", err=True)
     if report.model_impact is not None:  # which clients an approved model rule hits (botguard candidates)
         click.echo("of these, the model's rules alone (botguard candidates) would block:")
-        for row in report.model_impact.rows:
-            click.echo(f"  {row.group:<19} clients {row.blocked_clients}/{row.clients}, "
-                       f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
+        _print_rows(report.model_impact)
         for example in report.model_impact.examples:
             click.echo(f"  e.g. {example}")
