@@ -28,8 +28,8 @@ import random
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
@@ -109,6 +109,11 @@ def _asset(rng: random.Random) -> str:
     return rng.choice(ASSETS).format(n=rng.randrange(1, 5000))
 
 
+def _residential_v4(rng: random.Random) -> str:
+    """A random address in a first octet ISPs hand to homes (its AS is not looked up)."""
+    return f"{rng.choice(RESIDENTIAL_V4_FIRST_OCTETS)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
 def _published(name: str) -> list[str]:
     """IPv4 networks of a bundled published range list (real Googlebot/Bingbot addresses)."""
     path = ROOT / "rules" / "ip-ranges" / f"{name}.json"
@@ -143,9 +148,7 @@ class Generator:
         """
         from botguard.identity.asn import RangeTableAsn
 
-        rng = self.rng
-        drawn = [f"{rng.choice(RESIDENTIAL_V4_FIRST_OCTETS)}.{rng.randrange(256)}.{rng.randrange(256)}."
-                 f"{rng.randrange(1, 255)}" for _ in range(n)]
+        drawn = [_residential_v4(self.rng) for _ in range(n)]
         networks = RangeTableAsn().lookup_many(drawn)
         return [ip for ip in drawn if networks.get(ip) is None or not networks[ip].hosting]
 
@@ -280,7 +283,7 @@ class ChurnGenerator:
         self.rng = random.Random(seed)
         self.per_day = per_day
         self._client = 0
-        self._regulars = [self._home_v4() for _ in range(200)]
+        self._regulars = [_residential_v4(self.rng) for _ in range(200)]
         self._scraper_nets = [self._hosting_net() for _ in range(30)]
         self._browsers = [ua for ua, _ in BROWSER_UAS]
         # scanners' networks: 20,000 ASes, the k-th most common with weight 1/k (a heavy head, a long tail)
@@ -291,10 +294,6 @@ class ChurnGenerator:
     def _id(self) -> int:
         self._client += 1
         return self._client
-
-    def _home_v4(self) -> str:
-        rng = self.rng
-        return f"{rng.choice(RESIDENTIAL_V4_FIRST_OCTETS)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
     def _home_v6(self) -> str:
         rng = self.rng
@@ -323,7 +322,7 @@ class ChurnGenerator:
     def _human(self, t: float) -> list[MemoryEvent]:
         rng, cid = self.rng, self._id()
         roll = rng.random()
-        ip = rng.choice(self._regulars) if roll < 0.15 else self._home_v6() if roll < 0.45 else self._home_v4()
+        ip = rng.choice(self._regulars) if roll < 0.15 else self._home_v6() if roll < 0.45 else _residential_v4(rng)
         ua = rng.choice(self._browsers)
         out = []
         for _ in range(rng.randrange(2, 12)):
