@@ -60,13 +60,20 @@ class OnlineLR:
         """Keys, event index and value per (event, key) pair (``chain`` beats nested comprehensions)."""
         keys: list[str] = list(chain.from_iterable(xs))
         vals = np.fromiter(chain.from_iterable(map(_values, xs)), dtype=np.float64, count=len(keys))
-        lens = np.fromiter(map(len, xs), dtype=np.int64, count=len(xs))
-        return keys, np.repeat(np.arange(len(xs)), lens), vals
+        return keys, OnlineLR._events(np.fromiter(map(len, xs), dtype=np.int64, count=len(xs))), vals
 
-    def _logits(self, rows: np.ndarray, ev: np.ndarray, vals: np.ndarray, size: int, bias_row: int) -> np.ndarray:
-        """Bias plus the sum of known keys' ``w·x`` per event (unknown keys add nothing)."""
+    @staticmethod
+    def _events(lens: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Event index of each flat key: event i has the next ``lens[i]`` keys."""
+        return np.repeat(np.arange(len(lens)), np.asarray(lens, dtype=np.int64))
+
+    def _logits(self, rows: np.ndarray, ev: np.ndarray, vals: np.ndarray | None, size: int,
+                bias_row: int) -> np.ndarray:
+        """Bias plus the sum of known keys' ``w·x`` per event (unknown keys add nothing; no
+        ``vals``: binary features, every x is 1)."""
         known = rows >= 0
-        z = np.bincount(ev[known], self.table.w[rows[known]] * vals[known], minlength=size)
+        w = self.table.w[rows[known]]
+        z = np.bincount(ev[known], w if vals is None else w * vals[known], minlength=size)
         return z + self.table.w[bias_row] if bias_row >= 0 else z
 
     # -- scoring -----------------------------------------------------------------------------
@@ -86,12 +93,8 @@ class OnlineLR:
         """
         if not len(lens):
             return np.zeros(0)
-        ev = np.repeat(np.arange(len(lens)), np.asarray(lens, dtype=np.int64))
         rows = self.table.lookup(keys)
-        known = rows >= 0
-        z = np.bincount(ev[known], self.table.w[rows[known]], minlength=len(lens))
-        bias_row = self.table.index.get(BIAS, -1)
-        return sigmoid(z + self.table.w[bias_row] if bias_row >= 0 else z)
+        return sigmoid(self._logits(rows, self._events(lens), None, len(lens), self.table.index.get(BIAS, -1)))
 
     def predict_proba_one(self, x: Features) -> dict[bool, float]:
         """River's ``{False: p0, True: p1}``."""
@@ -138,8 +141,7 @@ class OnlineLR:
         """:meth:`learn_many` for binary features given flat (see :meth:`predict_proba_keys`)."""
         if not len(lens):
             return np.zeros(0)
-        ev = np.repeat(np.arange(len(lens)), np.asarray(lens, dtype=np.int64))
-        return self._learn_flat(keys, ev, np.ones(len(keys)), len(lens), ys, now, None, who)
+        return self._learn_flat(keys, self._events(lens), np.ones(len(keys)), len(lens), ys, now, None, who)
 
     def _learn_flat(self, keys: Sequence[str], ev: np.ndarray, vals: np.ndarray, size: int,
                     ys: Sequence[bool] | np.ndarray, now: float | None,
