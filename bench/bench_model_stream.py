@@ -42,6 +42,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+from bench_model import auc as rank_sum_auc
 from gen_stream import HONEYPOT, ROBOTS_TXT, ChurnGenerator, generate
 
 from botguard.config import Policy, Settings
@@ -56,22 +57,8 @@ CHUNK = 4096  # rows per observe() call, as `botguard watch` hands them over
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC AUC by the rank-sum formula (ties get average ranks)."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    pos = labels.sum()
-    neg = len(labels) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    """ROC AUC of ``scores`` against ``labels`` (bench_model.auc, in this bench's argument order)."""
+    return rank_sum_auc(labels, scores)
 
 
 def bench_settings() -> Settings:
