@@ -48,7 +48,7 @@ from gen_stream import HONEYPOT, ROBOTS_TXT, ChurnGenerator, generate
 from botguard.config import Policy, Settings
 from botguard.identity.asn import RangeTableAsn
 from botguard.logs.records import REQUEST_SCHEMA
-from botguard.model import OnlineLR, ParamTable, SlotPolicy
+from botguard.model import FeatureExtractor, OnlineLR, ParamTable, SlotPolicy
 from botguard.model.stream import StreamLearner, StreamSettings
 from botguard.robots import RobotsTxt
 
@@ -162,8 +162,6 @@ def memory_days(days: int, stream: StreamSettings, seed: int = 7, per_day: int =
     micro-batches of 256 with the client as ``who`` (admission counts distinct clients), an
     expiry sweep per batch and the sketch aged every stream hour, as the stream does.
     """
-    from botguard.model.features import FeatureExtractor
-
     fx = FeatureExtractor()
     batches: list[tuple[int, list[dict[str, float]], list[bool], list[int], float]] = []
     for day, events in enumerate(ChurnGenerator(seed, per_day).days(days)):
@@ -211,8 +209,6 @@ def throughput(frame: pl.DataFrame, learner: StreamLearner) -> dict:
     stream's scorer in batches of 1024, and learned prequentially (learn_many: score, then update)
     by a fresh trainer with the stream's slot policies, labels from the simulator's truth.
     """
-    from botguard.model.features import FeatureExtractor
-
     events = [
         {"ip": ip, "user_agent": ua, "path": target or "/", "method": m, "status": st, "asn": 24940, "hosting": True,
          "robots_fetched": False, "rate": 12.0, "asset_ratio": 0.0, "has_referer": False, "invalid_share": 0.0}
