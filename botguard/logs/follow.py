@@ -95,6 +95,11 @@ class Cursor:
     def key(self) -> tuple[str, int, int]:
         return (self.path, self.device, self.inode)
 
+    @property
+    def file(self) -> tuple[int, int]:
+        """Device and inode: the file, whatever name it has now (compare with :func:`_identity`)."""
+        return (self.device, self.inode)
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
@@ -360,7 +365,7 @@ class LogFollower:
         info = _stat(path)
         if info is not None and not stat.S_ISREG(info.st_mode):
             info = None
-        if live is not None and (info is None or (info.st_dev, info.st_ino) != (live.cursor.device, live.cursor.inode)):
+        if live is not None and (info is None or _identity(info) != live.cursor.file):
             # Renamed away (or deleted): keep reading the old file while its writer still does.
             self.events.append(f"{path}: rotated (new file)" if info else f"{path}: file vanished")
             live.retired, live.changed_at = True, self._clock()
@@ -413,7 +418,7 @@ class LogFollower:
         if len(handles) < 2:
             return
         position = {_identity(info): i for i, (_, info) in enumerate(self._siblings(path))}
-        handles.sort(key=lambda h: position.get((h.cursor.device, h.cursor.inode), -1))
+        handles.sort(key=lambda h: position.get(h.cursor.file, -1))
 
     def _siblings(self, path: str) -> list[tuple[str, os.stat_result]]:
         """Rotations of ``path`` beside it (``access.log.1``, ``access.log-20261126.gz``), oldest first."""
@@ -448,7 +453,7 @@ class LogFollower:
         except OSError:
             return None
         found: list[tuple[float, _Handle]] = []
-        already = {(h.cursor.device, h.cursor.inode) for h in self._retired.get(path, [])}
+        already = {h.cursor.file for h in self._retired.get(path, [])}
         for entry in entries:
             if entry.name == base or not entry.name.startswith(base) or is_compressed_name(entry.name):
                 continue
@@ -458,9 +463,9 @@ class LogFollower:
                 continue
             if not stat.S_ISREG(info.st_mode):
                 continue
-            if by_inode and (info.st_dev, info.st_ino) != (cursor.device, cursor.inode):
+            if by_inode and _identity(info) != cursor.file:
                 continue
-            if not by_inode and (info.st_size < cursor.offset or (info.st_dev, info.st_ino) in already):
+            if not by_inode and (info.st_size < cursor.offset or _identity(info) in already):
                 continue  # too short to be our copy, or a copy already being read from its cursor
             handle = self._open_candidate(entry.path, cursor, info, check_head=not by_inode)
             if handle is not None:
@@ -497,10 +502,10 @@ class LogFollower:
             if cursors:
                 self._known.add(path)
             info = _stat(path)
-            here = (info.st_dev, info.st_ino) if info is not None and stat.S_ISREG(info.st_mode) else None
-            live = [cursor for cursor in cursors if (cursor.device, cursor.inode) == here]
+            here = _identity(info) if info is not None and stat.S_ISREG(info.st_mode) else None
+            live = [cursor for cursor in cursors if cursor.file == here]
             for cursor in cursors:  # rotated files first: their lines come before the live file's
-                if (cursor.device, cursor.inode) == here:
+                if cursor.file == here:
                     continue
                 handle = self._find_rotated(path, cursor, by_inode=True)
                 if handle is None:
@@ -525,12 +530,12 @@ class LogFollower:
         siblings = dict(self._siblings(path))
         ordered = list(siblings)  # oldest first: access.log.3, access.log.2, access.log.1
         anchor = self._anchor.get(path)
-        ours = {(h.cursor.device, h.cursor.inode) for h in found}
-        ours |= {(anchor.device, anchor.inode)} if anchor is not None else set()
+        ours = {h.cursor.file for h in found}
+        ours |= {anchor.file} if anchor is not None else set()
         newest = max((i for i, name in enumerate(ordered) if _identity(siblings[name]) in ours), default=None)
         if newest is None:
             return []
-        known = {(h.cursor.device, h.cursor.inode) for h in [*self._retired[path], *self._live.values()]} | ours
+        known = {h.cursor.file for h in [*self._retired[path], *self._live.values()]} | ours
         out = []
         for name in ordered[newest + 1 :]:
             info = siblings[name]
