@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import polars as pl
@@ -14,6 +18,7 @@ from botguard.logs.records import REQUEST_SCHEMA
 from botguard.model.stream import StreamLearner, StreamSettings
 from botguard.robots import RobotsTxt
 
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC).timestamp()
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -67,3 +72,14 @@ def human_session(t: float, ip: str, pages: int = 4) -> list[dict[str, Any]]:
         ref = f"https://www.example.com{page}"
         t += 20
     return rows
+
+
+def load_bench(name: str) -> ModuleType:
+    """A script of bench/ as a module (``gen_stream``, ``bench_model_stream``); bench/ goes on the
+    path so the scripts' own imports of each other resolve."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module

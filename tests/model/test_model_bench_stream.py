@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+from tests.model.streamkit import load_bench
 
 
 def test_generator_is_seeded_and_time_ordered() -> None:
-    gen = _load("gen_stream")
+    gen = load_bench("gen_stream")
     a, b = gen.generate(8000, seed=5), gen.generate(8000, seed=5)
     assert a.equals(b) and not a.equals(gen.generate(8000, seed=6))
     assert a.get_column("time").is_sorted()
@@ -35,7 +22,7 @@ def test_generator_is_seeded_and_time_ordered() -> None:
 def test_auc_matches_pair_counting() -> None:
     import numpy as np
 
-    bench = _load("bench_model_stream")
+    bench = load_bench("bench_model_stream")
     rng = np.random.default_rng(1)
     p, y = rng.random(300).round(1), rng.random(300) < 0.4
     pairs = np.mean([(pp > pn) + 0.5 * (pp == pn) for pp in p[y] for pn in p[~y]])
@@ -43,7 +30,7 @@ def test_auc_matches_pair_counting() -> None:
 
 
 def test_bench_runs_and_prints_every_figure(capsys) -> None:  # type: ignore[no-untyped-def]
-    bench = _load("bench_model_stream")
+    bench = load_bench("bench_model_stream")
     assert bench.main(["--events", "30000", "--seed", "4", "--json", "--memory-days", "3"]) == 0
     import json
 
@@ -69,7 +56,7 @@ def test_churn_week_plateaus_with_admission_and_expiry() -> None:
     below the table with neither."""
     from botguard.model.stream import StreamSettings
 
-    bench = _load("bench_model_stream")
+    bench = load_bench("bench_model_stream")
     memory = bench.memory_days(7, StreamSettings(), per_day=6000)
     assert max(memory["both_growth_per_day_after_day2"]) < 0.10
     assert memory["both_vs_neither"] <= -0.4
@@ -82,7 +69,7 @@ def test_churn_weeks_expiry_bends_and_both_plateau() -> None:
     expiry, and with admission too the table stops growing (< 5%/day over the last week)."""
     from botguard.model.stream import StreamSettings
 
-    bench = _load("bench_model_stream")
+    bench = load_bench("bench_model_stream")
     memory = bench.memory_days(21, StreamSettings(), per_day=3000)
     rows = memory["live_rows_per_day"]
     assert memory["both_growth_last_week_max"] < 0.05

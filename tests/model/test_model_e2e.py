@@ -3,10 +3,7 @@ of its requests, and no candidate covers a person or a verified search engine.""
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
-import sys
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -17,17 +14,7 @@ from botguard.logs.records import REQUEST_SCHEMA
 from botguard.model.records import RuleCandidate
 from botguard.model.stream import StreamLearner
 from botguard.robots import RobotsTxt
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _gen_stream():
-    sys.path.insert(0, str(ROOT / "bench"))
-    spec = importlib.util.spec_from_file_location("gen_stream", ROOT / "bench" / "gen_stream.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("gen_stream", module)
-    spec.loader.exec_module(module)
-    return module
+from tests.model.streamkit import load_bench
 
 
 def _covers(cand: RuleCandidate, rows: pl.DataFrame, asns: dict[str, int | None]) -> bool:
@@ -42,7 +29,7 @@ def _covers(cand: RuleCandidate, rows: pl.DataFrame, asns: dict[str, int | None]
 
 @pytest.mark.parametrize("variant", ["novel", "chrome"])
 def test_unseen_family_gets_a_candidate_and_nobody_good_is_covered(variant: str) -> None:
-    gen = _gen_stream()
+    gen = load_bench("gen_stream")
     stream = gen.generate(events=45_000, seed=3, variant=variant)
     robots = RobotsTxt.parse(gen.ROBOTS_TXT)
     config = Settings(policy=Policy(block_categories=("scanner",)), honeypots=(gen.HONEYPOT,))
