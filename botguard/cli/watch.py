@@ -35,8 +35,6 @@ from botguard.report._safe import printable
 from botguard.scan import RobotsOption, RobotsSources, parse_robots_option
 from botguard.state import State
 
-DEFAULT_SNAPSHOT_EVERY = 900.0  # the notes' 15 minutes: what a hard kill may cost the model
-
 
 @click.command("watch")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
@@ -51,13 +49,13 @@ DEFAULT_SNAPSHOT_EVERY = 900.0  # the notes' 15 minutes: what a hard kill may co
 @click.option("--once", is_flag=True, help="Process what the logs hold now, then exit (tests, cron).")
 @click.option("--from-end", is_flag=True, help="Skip the lines a log already holds the first time it is seen.")
 @click.option("--snapshot-dir", metavar="DIR", help="Model snapshots (default: STATE.model beside the state DB).")
-@click.option("--snapshot-every", type=click.FloatRange(min=1), default=DEFAULT_SNAPSHOT_EVERY, show_default=True,
-              metavar="S", help="Seconds between model snapshots (also taken on exit).")  # fmt: skip
+@click.option("--snapshot-every", type=click.FloatRange(min=1), default=None, metavar="S",
+              help="Seconds between model snapshots (also taken on exit; default: model.snapshot_every, 900).")
 @click.option("--no-dns", is_flag=True, help="Accepted for symmetry with scan: watch never does DNS in the stream.")
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], log_format: str | None, fmt: str, config_path: str | None,
     state_path: str | None, interval: float, once: bool, from_end: bool, snapshot_dir: str | None,
-    snapshot_every: float, no_dns: bool,
+    snapshot_every: float | None, no_dns: bool,
 ) -> int:  # fmt: skip
     """Follow access logs like tail -F (rotation-aware) and learn new crawler signatures."""
     request = WatchRequest(
@@ -81,7 +79,7 @@ class WatchRequest:
     once: bool = False
     from_end: bool = False
     snapshot_dir: str | None = None
-    snapshot_every: float = DEFAULT_SNAPSHOT_EVERY
+    snapshot_every: float | None = None  # seconds; None: the config's model.snapshot_every (900)
     json_output: bool = False
 
 
@@ -99,6 +97,11 @@ class _Tick:
         self.parsed += stats.parsed
         self.malformed += stats.malformed
         self.new_candidates += new
+
+
+def _snapshot_every(request: WatchRequest) -> float:
+    """Seconds between snapshots (what a hard kill may cost the model): the flag, else the config."""
+    return request.snapshot_every or request.settings.model.snapshot_every
 
 
 def run_watch(request: WatchRequest, *, out: TextIO, err: TextIO, stop: threading.Event | None = None) -> int:
@@ -119,7 +122,7 @@ def _loop(
     request: WatchRequest, follower: LogFollower, parser: ChunkParser, learner: Any, proposer: _Proposer,
     stop: threading.Event, err: TextIO, snapshots: Path,
 ) -> None:  # fmt: skip
-    next_snapshot = time.monotonic() + request.snapshot_every
+    next_snapshot = time.monotonic() + _snapshot_every(request)
     while True:
         started, tick = time.monotonic(), _Tick()
         for chunk in follower.drain() if request.once else follower.poll():
@@ -141,7 +144,7 @@ def _loop(
         finishing = request.once or stop.is_set()
         if finishing or time.monotonic() >= next_snapshot:
             learner.snapshot(snapshots)
-            next_snapshot = time.monotonic() + request.snapshot_every
+            next_snapshot = time.monotonic() + _snapshot_every(request)
         if finishing:
             return
         stop.wait(max(0.0, request.interval - (time.monotonic() - started)))

@@ -199,3 +199,17 @@ def test_damaged_snapshot_is_one_error_line(tmp_path: Path, traffic: tuple[Path,
                 "--no-dns")  # fmt: skip
     assert r.exit_code == 1, r.output
     assert "cannot restore the model snapshot" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_snapshot_interval_comes_from_the_flag_else_the_config(tmp_path: Path) -> None:
+    """`--snapshot-every` wins; without it the config's model.snapshot_every is used (it was
+    validated and documented but ignored)."""
+    from botguard.cli.watch import WatchRequest, _snapshot_every
+    from botguard.config import load_settings
+
+    config = tmp_path / "botguard.yaml"
+    config.write_text("model:\n  snapshot_every: 120\n", encoding="utf-8")
+    settings = load_settings(str(config))
+    assert _snapshot_every(WatchRequest(paths=("x.log",), settings=settings)) == 120
+    assert _snapshot_every(WatchRequest(paths=("x.log",), settings=settings, snapshot_every=30)) == 30
+    assert _snapshot_every(WatchRequest(paths=("x.log",), settings=load_settings(None))) == 900
