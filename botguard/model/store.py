@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from botguard.config import Allowlist
+from botguard.config import Allowlist, ModelSettings
 from botguard.decide._safety import safe_ua_token
 from botguard.decide.build import _covered_by_allowlist, allow_decisions
 from botguard.decide.records import Decision, DecisionSet, Match
@@ -43,8 +43,8 @@ Status = Literal["proposed", "approved", "rejected"]
 STATUSES: tuple[str, ...] = ("proposed", "approved", "rejected")
 
 #: Seconds a candidate stays deployed after it was last proposed (the notes' "ttl: 24h, renewed
-#: while firing"), used until the ``model:`` config section provides ``candidate_ttl``.
-DEFAULT_CANDIDATE_TTL = 86400.0
+#: while firing"): config's ``model.candidate_ttl`` default, for settings that carry no ``model``.
+DEFAULT_CANDIDATE_TTL = ModelSettings().candidate_ttl
 
 #: Contributions shown in a decision's reason (the notes' "top 5 w_i x_i").
 TOP_FEATURES = 5
@@ -114,8 +114,7 @@ class StoredCandidate:
 
 @dataclass(frozen=True, slots=True)
 class CandidatePolicy:
-    """The two ``model:`` settings deploying candidates reads (``candidate_ttl`` defaults to a day
-    until config.py's ``model:`` section carries it)."""
+    """The two ``model:`` settings deploying candidates reads."""
 
     auto_deploy: bool = False
     candidate_ttl: float = DEFAULT_CANDIDATE_TTL
