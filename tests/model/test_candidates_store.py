@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from botguard.config import Allowlist, Settings
+from botguard.config import Allowlist, ModelSettings, Settings
 from botguard.model.records import RuleCandidate
 from botguard.model.store import (
     CandidateError,
@@ -33,20 +33,6 @@ def candidate(signature: str = "ua_tok=novascrape", kind: str = "ua_pattern", va
         label_counts=(("robots", 40), ("honeypot", 3)),
     )  # fmt: skip
     return replace(base, **over)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class _Model:
-    auto_deploy: bool = False
-    candidate_ttl: float = 86400.0
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """Settings as they will look once config.py has the `model:` section."""
-
-    model: _Model
-    allowlist: Allowlist = field(default_factory=Allowlist)
 
 
 @pytest.fixture
@@ -116,7 +102,7 @@ def test_unsafe_candidates_cannot_be_approved_nor_deployed(db: Path) -> None:
         for c in bad:
             with pytest.raises(CandidateError, match="cannot approve"):
                 store.approve(c.signature)
-        assert store.decisions(_Settings(_Model(auto_deploy=True)), now=T0) == []
+        assert store.decisions(Settings(model=ModelSettings(auto_deploy=True)), now=T0) == []
 
 
 def test_decisions_are_approved_ones_with_model_source_and_reason(db: Path) -> None:
@@ -142,13 +128,13 @@ def test_auto_deploy_ships_proposed_but_never_rejected(db: Path) -> None:
         store.upsert([candidate(), candidate("asn=64500", "asn", "64500")], now=T0)
         store.reject("asn=64500")
         store.upsert([candidate("asn=64500", "asn", "64500")], now=T0)
-        values = [d.match.value for d in store.decisions(_Settings(_Model(auto_deploy=True)), now=T0)]
+        values = [d.match.value for d in store.decisions(Settings(model=ModelSettings(auto_deploy=True)), now=T0)]
         assert values == ["novascrape"]
-        assert store.decisions(_Settings(_Model(auto_deploy=False)), now=T0) == []
+        assert store.decisions(Settings(model=ModelSettings(auto_deploy=False)), now=T0) == []
 
 
 def test_candidate_stops_deploying_after_ttl_without_reproposal_and_comes_back(db: Path) -> None:
-    settings = _Settings(_Model(candidate_ttl=3600))
+    settings = Settings(model=ModelSettings(candidate_ttl=3600))
     with State(db) as state:
         store = CandidateStore(state)
         store.upsert([candidate()], now=T0)
@@ -169,7 +155,7 @@ def test_allowlisted_match_is_never_a_decision(db: Path) -> None:
         store = CandidateStore(state)
         store.upsert([candidate(), candidate("ip24=203.0.113", "cidr", "203.0.113.0/24")], now=T0)
         store.approve("ua_tok=novascrape", "ip24=203.0.113")
-        assert store.decisions(_Settings(_Model(), allow), now=T0) == []
+        assert store.decisions(Settings(allowlist=allow), now=T0) == []
 
 
 def test_status_column_refuses_garbage(db: Path) -> None:
