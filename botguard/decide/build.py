@@ -27,7 +27,7 @@ from botguard.config import Allowlist, DecideSettings
 from botguard.decide._safety import safe_ua_token
 from botguard.decide.records import Action, Decision, DecisionSet, Match
 
-__all__ = ["CrawlerInfo", "allow_decisions", "build_decisions", "choose_tokens", "parse_time"]
+__all__ = ["CrawlerInfo", "allow_decisions", "build_decisions", "choose_tokens", "covered_by_allowlist", "parse_time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ def build_decisions(
     ua_blocked: set[tuple[str, str]] = set()  # (crawler name, lower-cased agent) a UA rule covers
     decisions = _crawler_rules(scan.get("crawlers") or [], clients, lookup, policy, ua_blocked)
     decisions += _ip_rules(clients, lookup, policy, ua_blocked)
-    decisions = [d for d in decisions if not _covered_by_allowlist(d, allowlist)]
+    decisions = [d for d in decisions if not covered_by_allowlist(d, allowlist)]
     return DecisionSet.of(decisions + list(allow_decisions(allowlist)))
 
 
@@ -156,7 +156,7 @@ def _ip_rules(
     return out
 
 
-def _covered_by_allowlist(decision: Decision, allowlist: Allowlist) -> bool:
+def covered_by_allowlist(decision: Decision, allowlist: Allowlist) -> bool:
     """A rule the allowlist would override everywhere it could match is not worth emitting."""
     match = decision.match
     if match.kind in ("ip", "cidr"):

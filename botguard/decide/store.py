@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from botguard.config import Allowlist, DecideSettings
-from botguard.decide.build import _covered_by_allowlist, allow_decisions
+from botguard.decide.build import allow_decisions, covered_by_allowlist
 from botguard.decide.expiry import escalate
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.state import State
@@ -97,6 +97,6 @@ def active_of(decisions: Iterable[Decision], now: datetime, allowlist: Allowlist
     """Unexpired decisions not covered by the allowlist, plus the allowlist itself."""
     live = [
         d for d in decisions
-        if (d.expires_at is None or d.expires_at > now) and not _covered_by_allowlist(d, allowlist)
+        if (d.expires_at is None or d.expires_at > now) and not covered_by_allowlist(d, allowlist)
     ]  # fmt: skip
     return DecisionSet.of(live + list(allow_decisions(allowlist)))

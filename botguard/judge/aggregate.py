@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
-from botguard.judge._columns import compact_strings, has_referer, honeypot_expr, is_asset, is_robots, is_valid
+from botguard.judge._columns import (
+    compact_strings,
+    has_referer,
+    honeypot_expr,
+    is_asset,
+    is_robots,
+    is_valid,
+)
 from botguard.robots import RobotsTxt
 from botguard.robots.history import RobotsTimeline
 
@@ -39,6 +46,21 @@ MEMO_LIMIT = 400_000
 
 #: How many example disallowed requests each client keeps as evidence.
 EVIDENCE_PER_CLIENT = 3
+
+
+def robots_token(crawler: Crawler | None) -> str:
+    """The agent string robots.txt groups are matched against for this crawler.
+
+    Google's matcher cuts a `User-agent:` value to its leading run of [A-Za-z_-], so a
+    group written for "MJ12bot" is the group "MJ"; the caller's token is cut the same way
+    to find the group that crawler would obey. Entries without a documented token fall
+    back to their name when it is a single word (site owners write `User-agent: <name>`).
+    """
+    if crawler is None:
+        return GLOBAL_TOKEN
+    token = crawler.robots_token or (crawler.name if _WORD_RE.fullmatch(crawler.name) else "")
+    cut = _TOKEN_RE.match(token)
+    return cut.group() if cut else GLOBAL_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,26 +159,11 @@ class Aggregator:
         for ua, crawler in zip(fresh, self.catalog.classify_many(fresh), strict=False):
             self._ua_crawler[ua] = self._crawler_id(crawler)
         ids = [self._ua_crawler[ua] for ua in user_agents.to_list()]
-        tokens = [self._token(self.crawlers[i]) for i in ids]
+        tokens = [robots_token(self.crawlers[i]) for i in ids]
         return pl.DataFrame(
             {"user_agent": user_agents, "crawler_id": ids, "token": tokens},
             schema={"user_agent": pl.String, "crawler_id": pl.Int32, "token": pl.String},
         )
-
-    @staticmethod
-    def _token(crawler: Crawler | None) -> str:
-        """The agent string robots.txt groups are matched against for this crawler.
-
-        Google's matcher cuts a `User-agent:` value to its leading run of [A-Za-z_-], so a
-        group written for "MJ12bot" is the group "MJ"; the caller's token is cut the same way
-        to find the group that crawler would obey. Entries without a documented token fall
-        back to their name when it is a single word (site owners write `User-agent: <name>`).
-        """
-        if crawler is None:
-            return GLOBAL_TOKEN
-        token = crawler.robots_token or (crawler.name if _WORD_RE.fullmatch(crawler.name) else "")
-        cut = _TOKEN_RE.match(token)
-        return cut.group() if cut else GLOBAL_TOKEN
 
     # ------------------------------------------------------------ robots.txt
     def _rule_id(self, ref: RuleRef) -> int:

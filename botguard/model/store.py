@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botguard.config import Allowlist, ModelSettings
 from botguard.decide._safety import safe_ua_token
-from botguard.decide.build import _covered_by_allowlist, allow_decisions
+from botguard.decide.build import allow_decisions, covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
 from botguard.model.records import RuleCandidate
@@ -253,7 +253,7 @@ class CandidateStore:
                 c.action, Match(c.match_kind, c.match_value), (reason_of(c),), "model",
                 _epoch(c.first_seen), stored.last_proposed, stored.expires_at(conf.candidate_ttl),
             )  # fmt: skip
-            if allowlist is None or not _covered_by_allowlist(decision, allowlist):
+            if allowlist is None or not covered_by_allowlist(decision, allowlist):
                 out.append(decision)
         return out
 

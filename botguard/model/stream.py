@@ -42,7 +42,7 @@ from botguard.identity.asn import AsnDb
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.setup import asn_source, updated_ranges_dir
 from botguard.judge._columns import ASSET_RE, ROBOTS_RE
-from botguard.judge.aggregate import Aggregator
+from botguard.judge.aggregate import robots_token
 from botguard.model.features import FeatureExtractor, ip_prefixes, log2_bucket
 from botguard.model.labels import BROWSER, MASKS, Evidence, Label, Labeler, identity_of
 from botguard.model.learner import OnlineLR
@@ -380,7 +380,7 @@ class StreamLearner:
         # only tokens a rule could safely match carry signature stats ("chrome" never can)
         sig = tuple(k for k in keys if k.startswith(("ua_tok=", "ua_fam="))
                     and safe_ua_token(k.partition("=")[2]) and k.partition("=")[2] in ua.lower())
-        return _UaInfo(crawler, bool(BROWSER.match(ua)), Aggregator._token(crawler), sig, fam, keys)
+        return _UaInfo(crawler, bool(BROWSER.match(ua)), robots_token(crawler), sig, fam, keys)
 
     @staticmethod
     def _ip_info(ip: str, network: Any, keys: tuple[str, ...]) -> _IpInfo:
