@@ -13,13 +13,42 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from _gendata import (AI_COMPLIANT_BOTS, BROWSER_UAS, BYTESPIDER, CRAWL_DELAY_VIOLATORS, HONEYPOT_HITTERS,
-                      HOSTING_RANGES, INVALID_REQUESTS, LIBRARY_RANGES, LIBRARY_UAS, MASSCAN_UA,
-                      RESIDENTIAL_V4_FIRST_OCTETS, RESIDENTIAL_V6_PREFIXES, ROBOTS_VIOLATORS, SCANNER_PATHS,
-                      SCANNER_PROBE_UAS, SCANNER_RANGES, SCRAPER_UAS, SEARCH_BOTS, SEARCH_REFERERS, SEO_BOTS, SITE,
-                      BotSpec)
-from _genworld import (CRAWL_DELAY, INVALID, Client, Registry, Site, Tally, Target, path_flags, random_ip,
-                       unique_ips)
+from _gendata import (
+    AI_COMPLIANT_BOTS,
+    BROWSER_UAS,
+    BYTESPIDER,
+    CRAWL_DELAY_VIOLATORS,
+    HONEYPOT_HITTERS,
+    HOSTING_RANGES,
+    INVALID_REQUESTS,
+    LIBRARY_RANGES,
+    LIBRARY_UAS,
+    MASSCAN_UA,
+    RESIDENTIAL_V4_FIRST_OCTETS,
+    RESIDENTIAL_V6_PREFIXES,
+    ROBOTS_VIOLATORS,
+    SCANNER_PATHS,
+    SCANNER_PROBE_UAS,
+    SCANNER_RANGES,
+    SCRAPER_UAS,
+    SEARCH_BOTS,
+    SEARCH_REFERERS,
+    SEO_BOTS,
+    SITE,
+    BotSpec,
+)
+from _genworld import (
+    CRAWL_DELAY,
+    INVALID,
+    Client,
+    Registry,
+    Site,
+    Tally,
+    Target,
+    path_flags,
+    random_ip,
+    unique_ips,
+)
 
 #: (offset seconds, client, request field, status, bytes, referer, truth flags)
 Event = tuple[float, Client, str, int, int, str, int]
@@ -42,19 +71,36 @@ class Ctx:
     scale: float  # multiplies the IP pool sizes of data tables (1.0 at 1M lines)
     memo: dict[str, tuple[int, int]] = field(default_factory=dict)  # path_flags() per distinct path
 
-    def event(self, t: float, client: Client, target: Target, method: str = "GET",
-              proto: str = "HTTP/1.1", referer: str = "-") -> Event:
+    def event(
+        self,
+        t: float,
+        client: Client,
+        target: Target,
+        method: str = "GET",
+        proto: str = "HTTP/1.1",
+        referer: str = "-",
+    ) -> Event:
         """An event for `target`, its truth flags judged for `client`."""
         flags = self.memo.get(target.path)
         if flags is None:
             flags = self.memo[target.path] = path_flags(target.path)
-        return (t, client, f"{method} {target.path} {proto}", target.status, target.size, referer,
-                flags[client.shut_out])
+        return (
+            t,
+            client,
+            f"{method} {target.path} {proto}",
+            target.status,
+            target.size,
+            referer,
+            flags[client.shut_out],
+        )
 
     def pool(self, specs: tuple[BotSpec, ...], cls: str, mode: str = "") -> list[Client]:
         """Clients for each crawler spec, with an IP pool scaled to the log size."""
-        return [self.registry.client(ip, spec.ua, cls, spec.name, spec.robots_group, mode)
-                for spec in specs for ip in unique_ips(self.rng, spec.ranges, max(1, round(spec.ips * self.scale)))]
+        return [
+            self.registry.client(ip, spec.ua, cls, spec.name, spec.robots_group, mode)
+            for spec in specs
+            for ip in unique_ips(self.rng, spec.ranges, max(1, round(spec.ips * self.scale)))
+        ]
 
 
 def names_and_cum_weights(table: tuple[tuple[str, int], ...]) -> tuple[tuple[str, ...], list[int]]:
@@ -72,8 +118,15 @@ def url(path: str) -> str:
     return f"https://{SITE}{path}"
 
 
-def crawl(ctx: Ctx, client: Client, targets: list[Target], now: float, s: float,
-          gap: tuple[float, float], refresh: float) -> list[Event]:
+def crawl(
+    ctx: Ctx,
+    client: Client,
+    targets: list[Target],
+    now: float,
+    s: float,
+    gap: tuple[float, float],
+    refresh: float,
+) -> list[Event]:
     """A crawler burst: /robots.txt first when its copy is older than `refresh`, then `targets`."""
     rng, events, t = ctx.rng, [], 0.0
     if now - client.robots_at >= refresh:
@@ -136,15 +189,19 @@ class Humans:
         self.ua_names, self.ua_cum = names_and_cum_weights(BROWSER_UAS)
         self.ref_names, self.ref_cum = names_and_cum_weights(SEARCH_REFERERS)
         css_url = url(ctx.site.core_assets[0][0].path)  # fonts are requested by the stylesheet
-        self.assets = [(asset, Target(asset.path, 304, 0), css_url if from_css else None)
-                       for asset, from_css in ctx.site.core_assets]
+        self.assets = [
+            (asset, Target(asset.path, 304, 0), css_url if from_css else None)
+            for asset, from_css in ctx.site.core_assets
+        ]
         self.sessions = [self._start() for _ in range(active)]
 
     def _address(self, k: int) -> str:
         """The k-th human address: a bijection of k, so every new visitor has a new IP."""
         if k % 10 == 3:  # one visitor in ten on IPv6: ISP /32, a per-visitor /64, a SLAAC-like host part
             m = ((k // 10) * 2654435761 + self.offset) & 0xFFFFFFFF
-            prefix = int(ipaddress.IPv6Address(RESIDENTIAL_V6_PREFIXES[k % len(RESIDENTIAL_V6_PREFIXES)] + "::"))
+            prefix = int(
+                ipaddress.IPv6Address(RESIDENTIAL_V6_PREFIXES[k % len(RESIDENTIAL_V6_PREFIXES)] + "::")
+            )
             host = (m * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
             return str(ipaddress.IPv6Address(prefix | (m << 64) | host))
         octets = RESIDENTIAL_V4_FIRST_OCTETS
@@ -192,8 +249,11 @@ class Humans:
     def _page_view(self, session: Session, s: float) -> list[Event]:
         ctx, rng, client, proto = self.ctx, self.ctx.rng, session.client, session.proto
         method, page = self._pick_page(session)
-        referer = (rng.choices(self.ref_names, cum_weights=self.ref_cum)[0] if session.last_path is None
-                   else url(session.last_path))
+        referer = (
+            rng.choices(self.ref_names, cum_weights=self.ref_cum)[0]
+            if session.last_path is None
+            else url(session.last_path)
+        )
         events = [ctx.event(0.0, client, page, method, proto, referer)]
         t = rng.uniform(0.05, 0.4) * s
         if method == "POST":  # add-to-cart redirects to the cart page
@@ -205,8 +265,11 @@ class Humans:
         if page.status != 404 or cold:
             for asset, revalidated, css_url in self.assets:
                 if cold or rng.random() < 0.15:  # warm cache: most assets not requested, some revalidated
-                    events.append(ctx.event(t, client, asset if cold else revalidated, "GET", proto,
-                                            css_url or page_url))
+                    events.append(
+                        ctx.event(
+                            t, client, asset if cold else revalidated, "GET", proto, css_url or page_url
+                        )
+                    )
                     t += rng.uniform(0.01, 0.15) * s
         for image in page.images:
             events.append(ctx.event(t, client, image, "GET", proto, page_url))
@@ -309,7 +372,9 @@ class CrawlDelayViolators:
     def burst(self, now: float, s: float) -> list[Event]:
         rng = self.ctx.rng
         client = rng.choice(self.clients)
-        return crawl(self.ctx, client, polite_targets(self.ctx, rng.randrange(5, 16)), now, s, (0.2, 1.5), DAY)
+        return crawl(
+            self.ctx, client, polite_targets(self.ctx, rng.randrange(5, 16)), now, s, (0.2, 1.5), DAY
+        )
 
 
 class RobotsViolators:
@@ -385,8 +450,13 @@ class DisguisedScrapers:
         events, t, referer = [], 0.0, "-"
         for _ in range(rng.randrange(3, 13)):
             r = rng.random()
-            target = (ctx.site.search(rng) if r < 0.1 else rng.choice(ctx.site.disallowed[5:]) if r < 0.15
-                      else rng.choice(ctx.site.pages))
+            target = (
+                ctx.site.search(rng)
+                if r < 0.1
+                else rng.choice(ctx.site.disallowed[5:])
+                if r < 0.15
+                else rng.choice(ctx.site.pages)
+            )
             events.append(ctx.event(t, client, target, referer=referer))
             referer = url(target.path) if rng.random() < 0.3 else "-"
             t += rng.uniform(0.3, 2.0) * s
@@ -417,18 +487,25 @@ class Scanners:
         if kind == "invalid":
             client = self._client("")
             requests = rng.sample(INVALID_REQUESTS, rng.randrange(1, 4))
-            return [(t, client, req, 400, 157 if req else 0, "-", INVALID)
-                    for t, req in zip(offsets(rng, len(requests), 0.1, 3.0, s), requests)]
+            return [
+                (t, client, req, 400, 157 if req else 0, "-", INVALID)
+                for t, req in zip(offsets(rng, len(requests), 0.1, 3.0, s), requests)
+            ]
         if kind == "zgrab":
             return [ctx.event(0.0, self._client("Mozilla/5.0 zgrab/0.x"), ctx.site.pages[0])]
         if kind == "masscan":
             return [ctx.event(0.0, self._client(MASSCAN_UA), ctx.site.pages[0], proto="HTTP/1.0")]
         probe_uas = [c for c in self.recent if c.ua in SCANNER_PROBE_UAS]
-        client = (rng.choice(probe_uas) if probe_uas and rng.random() < 0.3
-                  else self._client(rng.choice(SCANNER_PROBE_UAS[:4])))
+        client = (
+            rng.choice(probe_uas)
+            if probe_uas and rng.random() < 0.3
+            else self._client(rng.choice(SCANNER_PROBE_UAS[:4]))
+        )
         paths = rng.sample(SCANNER_PATHS, rng.randrange(3, 16))
-        return [ctx.event(t, client, Target(p, 404, 5_131), "POST" if p == "/xmlrpc.php" else "GET")
-                for t, p in zip(offsets(rng, len(paths), 0.05, 0.8, s), paths)]
+        return [
+            ctx.event(t, client, Target(p, 404, 5_131), "POST" if p == "/xmlrpc.php" else "GET")
+            for t, p in zip(offsets(rng, len(paths), 0.05, 0.8, s), paths)
+        ]
 
 
 class Libraries:
@@ -440,7 +517,9 @@ class Libraries:
         for i in range(max(4, round(14 * ctx.scale))):
             name, ua = LIBRARY_UAS[i % len(LIBRARY_UAS)]
             mode = ("monitor", "feed", "api")[rng.randrange(3)]
-            self.clients.append(ctx.registry.client(random_ip(rng, LIBRARY_RANGES), ua, "library", name, "star", mode))
+            self.clients.append(
+                ctx.registry.client(random_ip(rng, LIBRARY_RANGES), ua, "library", name, "star", mode)
+            )
 
     def burst(self, now: float, s: float) -> list[Event]:
         ctx, rng = self.ctx, self.ctx.rng
@@ -451,5 +530,7 @@ class Libraries:
         elif client.mode == "feed":
             targets = [site.bot_extras[1]] + [rng.choice(site.pages) for _ in range(rng.randrange(0, 3))]
         else:
-            targets = [rng.choice(site.disallowed[5:] + site.bot_extras[3:]) for _ in range(rng.randrange(1, 7))]
+            targets = [
+                rng.choice(site.disallowed[5:] + site.bot_extras[3:]) for _ in range(rng.randrange(1, 7))
+            ]
         return crawl(ctx, client, targets, now, s, (0.05, 0.5), float("inf"))

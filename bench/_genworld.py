@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 from _gendata import CATEGORIES, SITE, TRAP_PATH, WORDS
@@ -23,8 +23,12 @@ INVALID = 8  # the request field is not an HTTP request (TLS handshake, "", SSH 
 
 #: The `User-agent: *` rules (allow?, prefix). Literal prefixes only, so longest-match is exact.
 STAR_RULES: tuple[tuple[bool, str], ...] = (
-    (False, "/cart"), (False, "/search?"), (False, "/internal/"), (False, "/api/"),
-    (True, "/api/public"), (False, TRAP_PATH),
+    (False, "/cart"),
+    (False, "/search?"),
+    (False, "/internal/"),
+    (False, "/api/"),
+    (True, "/api/public"),
+    (False, TRAP_PATH),
 )
 ROOT_GROUP_AGENTS = ("Bytespider", "GPTBot", "CCBot")
 SEO_GROUP_AGENTS = ("AhrefsBot", "SemrushBot", "MJ12bot", "DotBot")
@@ -70,7 +74,7 @@ class Target(NamedTuple):
     path: str
     status: int
     size: int
-    images: tuple["Target", ...] = ()
+    images: tuple[Target, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +112,33 @@ def build_site(rng: random.Random) -> Site:
     img = lambda path: Target(path, 200, rng.randrange(18_000, 320_000))  # noqa: E731
     products = tuple(sorted(rng.sample(range(1000, 99999), 400)))
     product_pages = tuple(
-        Target(f"/products/{_slug(rng, 2)}-{pid}", 200, rng.randrange(25_000, 70_000),
-               tuple(img(f"/media/products/{pid}-{k}.jpg") for k in range(1, rng.randrange(2, 5))))
-        for pid in products)
+        Target(
+            f"/products/{_slug(rng, 2)}-{pid}",
+            200,
+            rng.randrange(25_000, 70_000),
+            tuple(img(f"/media/products/{pid}-{k}.jpg") for k in range(1, rng.randrange(2, 5))),
+        )
+        for pid in products
+    )
     posts = tuple(
-        Target(f"/blog/{_slug(rng, rng.randrange(3, 6))}/", 200, rng.randrange(15_000, 60_000),
-               (img(f"/media/blog/hero-{i}.webp"),))
-        for i in range(150))
+        Target(
+            f"/blog/{_slug(rng, rng.randrange(3, 6))}/",
+            200,
+            rng.randrange(15_000, 60_000),
+            (img(f"/media/blog/hero-{i}.webp"),),
+        )
+        for i in range(150)
+    )
     categories = tuple(Target(f"/category/{c}/", 200, rng.randrange(30_000, 80_000)) for c in CATEGORIES)
-    paged = tuple(Target(f"/category/{c}/?page={n}", 200, rng.randrange(30_000, 80_000))
-                  for c in CATEGORIES for n in range(2, 7))
-    static = tuple(Target(p, 200, rng.randrange(8_000, 40_000))
-                   for p in ("/", "/blog/", "/about/", "/contact/", "/faq/", "/shipping/", "/search"))
+    paged = tuple(
+        Target(f"/category/{c}/?page={n}", 200, rng.randrange(30_000, 80_000))
+        for c in CATEGORIES
+        for n in range(2, 7)
+    )
+    static = tuple(
+        Target(p, 200, rng.randrange(8_000, 40_000))
+        for p in ("/", "/blog/", "/about/", "/contact/", "/faq/", "/shipping/", "/search")
+    )
     tags = tuple(Target(f"/tag/{w}/", 200, rng.randrange(12_000, 40_000)) for w in WORDS[:30])
     pages = static + categories + paged + tags + posts + product_pages
     return Site(
@@ -135,16 +154,33 @@ def build_site(rng: random.Random) -> Site:
         ),
         favicon=Target("/favicon.ico", 200, 15_086),
         robots=Target("/robots.txt", 200, len(robots_txt().encode())),
-        bot_extras=(Target("/sitemap.xml", 200, 182_344), Target("/feed.xml", 200, 61_220),
-                    Target("/api/public/status", 200, 64),
-                    *(Target(f"/api/public/products?page={n}", 200, rng.randrange(20_000, 40_000)) for n in range(1, 9))),
-        missing=tuple(Target(p, 404, 5_131) for p in (
-            *(f"/old/{_slug(rng, 3)}.html" for _ in range(15)), *(f"/products/discontinued-{n}" for n in range(10)),
-            "/blog/2019/spring-sale/", "/apple-touch-icon.png", "/ads.txt")),
-        redirects=tuple(Target(p, 301, 162) for p in ("/blog", "/about", "/index.html", "/shop/", "/contact")),
+        bot_extras=(
+            Target("/sitemap.xml", 200, 182_344),
+            Target("/feed.xml", 200, 61_220),
+            Target("/api/public/status", 200, 64),
+            *(
+                Target(f"/api/public/products?page={n}", 200, rng.randrange(20_000, 40_000))
+                for n in range(1, 9)
+            ),
+        ),
+        missing=tuple(
+            Target(p, 404, 5_131)
+            for p in (
+                *(f"/old/{_slug(rng, 3)}.html" for _ in range(15)),
+                *(f"/products/discontinued-{n}" for n in range(10)),
+                "/blog/2019/spring-sale/",
+                "/apple-touch-icon.png",
+                "/ads.txt",
+            )
+        ),
+        redirects=tuple(
+            Target(p, 301, 162) for p in ("/blog", "/about", "/index.html", "/shop/", "/contact")
+        ),
         disallowed=(
-            Target("/cart", 200, 11_402), Target("/internal/admin/", 403, 548),
-            Target("/internal/reports/2024-02.csv", 403, 548), Target("/api/v1/cart", 401, 38),
+            Target("/cart", 200, 11_402),
+            Target("/internal/admin/", 403, 548),
+            Target("/internal/reports/2024-02.csv", 403, 548),
+            Target("/api/v1/cart", 401, 38),
             Target("/api/v1/users/me", 401, 38),
             *(Target(f"/api/v1/products/{pid}", 200, rng.randrange(1_500, 4_000)) for pid in products[:60]),
         ),
@@ -191,6 +227,7 @@ class Client:
         self.head = f"{self.ip} - - ["
         self.tail = f'" "{self.ua or "-"}"\n'
 
+
 @dataclass(slots=True)
 class Registry:
     """All non-human clients, in creation order, so the truth sidecar can list them."""
@@ -205,7 +242,7 @@ class Registry:
         return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def _network(cidr: str) -> tuple[int, int, int]:
     """(version, first address as int, usable size) of a CIDR, parsed once: IPs are drawn per request."""
     net = ipaddress.ip_network(cidr)

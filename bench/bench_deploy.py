@@ -128,7 +128,9 @@ def main() -> int:
         for n in range(10):
             how = list(reloads)[n % 2]
             token = f"freshbot{n}zz"
-            full.write(DecisionSet.of(list(rules.decisions) + [Decision("block", Match("ua_pattern", token))]))
+            full.write(
+                DecisionSet.of(list(rules.decisions) + [Decision("block", Match("ua_pattern", token))])
+            )
             start = time.perf_counter()
             if how == "nginx -s reload":  # parses the whole config once more before signalling
                 subprocess.run(full.base + ["-s", "reload"], check=True, capture_output=True)
@@ -154,8 +156,12 @@ def main() -> int:
     print(f"bare nginx          {base:10.0f} req/s")
     print(f"with botguard rules {with_rules:10.0f} req/s   ratio {ratio:.2f}  (target >= 0.75)")
     for how, ts in reloads.items():
-        print(f"{how:<17} -> new rule enforced: median {medians[how]:.0f} ms, max {max(ts) * 1000:.0f} ms  (target < 200 ms)")
-    print(f"kill -HUP, 1 rule   -> new rule enforced: median {sorted(bare_reloads)[2] * 1000:.0f} ms (this machine's floor)")
+        print(
+            f"{how:<17} -> new rule enforced: median {medians[how]:.0f} ms, max {max(ts) * 1000:.0f} ms  (target < 200 ms)"
+        )
+    print(
+        f"kill -HUP, 1 rule   -> new rule enforced: median {sorted(bare_reloads)[2] * 1000:.0f} ms (this machine's floor)"
+    )
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (absolute times scale with it)")
     return 0 if ratio >= 0.75 and min(medians.values()) < 200 else 1
 

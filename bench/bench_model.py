@@ -47,9 +47,12 @@ NOVEL = "disguised_scraper"
 HOUR = 3600.0
 #: Admission and expiry for the memory comparison (stream time: the generated log spans 3 days).
 POLICIES = {
-    "ip24": SlotPolicy(admit_after=3, ttl=6 * HOUR), "ip16": SlotPolicy(admit_after=2, ttl=24 * HOUR),
-    "ip6_64": SlotPolicy(admit_after=3, ttl=6 * HOUR), "ip6_48": SlotPolicy(admit_after=2, ttl=24 * HOUR),
-    "path_tpl": SlotPolicy(admit_after=2, ttl=24 * HOUR), "ua_tok": SlotPolicy(admit_after=2, ttl=24 * HOUR),
+    "ip24": SlotPolicy(admit_after=3, ttl=6 * HOUR),
+    "ip16": SlotPolicy(admit_after=2, ttl=24 * HOUR),
+    "ip6_64": SlotPolicy(admit_after=3, ttl=6 * HOUR),
+    "ip6_48": SlotPolicy(admit_after=2, ttl=24 * HOUR),
+    "path_tpl": SlotPolicy(admit_after=2, ttl=24 * HOUR),
+    "ua_tok": SlotPolicy(admit_after=2, ttl=24 * HOUR),
     "ua_fam_x_asn": SlotPolicy(admit_after=2, ttl=12 * HOUR),
 }
 
@@ -68,8 +71,20 @@ class Stream:
 def generate(lines: int, seed: int, workdir: Path) -> tuple[Path, dict]:
     """Run gen_logs.py; return the log path and its truth sidecar."""
     out = workdir / "model.log"
-    subprocess.run([sys.executable, str(BENCH / "gen_logs.py"), "--lines", str(lines), "--seed", str(seed),
-                    "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "gen_logs.py"),
+            "--lines",
+            str(lines),
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out, json.loads(Path(f"{out}.truth.json").read_text())
 
 
@@ -93,9 +108,18 @@ def build_stream(log: Path, truth: dict) -> Stream:
         state[2] += is_asset(path)
         state[3] = max(state[3], float(path.startswith("/robots.txt")))
         minutes = max(1.0, (ts - state[0]) / 60.0)
-        events.append({"ip": ip, "user_agent": ua, "path": path, "method": method, "status": status,
-                       "robots_fetched": bool(state[3]), "rate": state[1] / minutes,
-                       "asset_ratio": state[2] / state[1]})
+        events.append(
+            {
+                "ip": ip,
+                "user_agent": ua,
+                "path": path,
+                "method": method,
+                "status": status,
+                "robots_fetched": bool(state[3]),
+                "rate": state[1] / minutes,
+                "asset_ratio": state[2] / state[1],
+            }
+        )
         labels.append(cls not in NEGATIVE_CLASSES)
         stamps.append(ts)
         novel.append(cls == NOVEL)
@@ -116,11 +140,14 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     ranks[order] = np.repeat(avg, counts)
     pos = y.astype(bool)
     n_pos, n_neg = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)) if n_pos and n_neg else math.nan
+    return (
+        float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)) if n_pos and n_neg else math.nan
+    )
 
 
-def prequential(model: OnlineLR, s: Stream, batch: int, sweep_every: int = 0,
-                checkpoints: Sequence[float] = ()) -> tuple[np.ndarray, float, list[int]]:
+def prequential(
+    model: OnlineLR, s: Stream, batch: int, sweep_every: int = 0, checkpoints: Sequence[float] = ()
+) -> tuple[np.ndarray, float, list[int]]:
     """Score-then-learn over the stream in micro-batches; return scores, events/s and rows at checkpoints."""
     out = np.empty(len(s.xs))
     marks = [int(c * len(s.xs)) for c in checkpoints]
@@ -140,7 +167,7 @@ def score_rate(model: OnlineLR, xs: list[dict[str, float]], batch: int) -> float
     """Score-only throughput of a trained model (the scorer's path: lookups, no admission)."""
     start = time.perf_counter()
     for lo in range(0, len(xs), batch):
-        model.predict_proba_many(xs[lo:lo + batch])
+        model.predict_proba_many(xs[lo : lo + batch])
     return len(xs) / (time.perf_counter() - start)
 
 
@@ -166,7 +193,7 @@ def novel_detection(s: Stream, p: np.ndarray, window: int = 50, tau: float = 0.5
     """Novel-family requests until the median of its last ``window`` prequential scores exceeds tau."""
     fam = p[s.novel]
     for i in range(window, len(fam) + 1):
-        if np.median(fam[i - window:i]) > tau:
+        if np.median(fam[i - window : i]) > tau:
             return i
     return None
 
@@ -181,8 +208,12 @@ def run(lines: int, seed: int, batch: int, repeat: int = 3) -> dict[str, object]
     runs = [prequential(model := OnlineLR(), s, batch) for _ in range(repeat)]
     p, train_rate = runs[0][0], max(r[1] for r in runs)  # best of N: the machine is shared
     figures: dict[str, object] = {
-        "events": len(s.xs), "positives": float(s.ys.mean()), "novel_events": int(s.novel.sum()),
-        "featurize_ev_s": s.featurize_rate, "train_ev_s": train_rate, "score_ev_s": max(score_rate(model, s.xs, batch) for _ in range(repeat)),
+        "events": len(s.xs),
+        "positives": float(s.ys.mean()),
+        "novel_events": int(s.novel.sum()),
+        "featurize_ev_s": s.featurize_rate,
+        "train_ev_s": train_rate,
+        "score_ev_s": max(score_rate(model, s.xs, batch) for _ in range(repeat)),
         "auc": auc(s.ys[warm:], p[warm:]),
         "auc_after_novel": auc(s.ys[after], p[after]),
         "novel_requests_to_detect": novel_detection(s, p),
@@ -193,7 +224,9 @@ def run(lines: int, seed: int, batch: int, repeat: int = 3) -> dict[str, object]
     base_p, base_rate = base_runs[0][0], max(r[1] for r in base_runs)
     figures.update(baseline_ev_s=base_rate, baseline_auc=auc(s.ys[warm:], base_p[warm:]))
     figures["memory"] = memory(s, batch)
-    figures["ftrl_auc"] = auc(s.ys[warm:], prequential(OnlineLR(LearnerConfig(optimizer="ftrl")), s, batch)[0][warm:])
+    figures["ftrl_auc"] = auc(
+        s.ys[warm:], prequential(OnlineLR(LearnerConfig(optimizer="ftrl")), s, batch)[0][warm:]
+    )
     return figures
 
 
@@ -207,14 +240,21 @@ def persistence(model: OnlineLR) -> dict[str, float]:
         t_save = time.perf_counter() - start - t_delta
         OnlineLR().load(Path(tmp) / "m.npz")
         t_load = time.perf_counter() - start - t_delta - t_save
-    return {"delta_rows": len(delta.keys), "delta_ms": t_delta * 1e3, "save_ms": t_save * 1e3, "load_ms": t_load * 1e3}
+    return {
+        "delta_rows": len(delta.keys),
+        "delta_ms": t_delta * 1e3,
+        "save_ms": t_save * 1e3,
+        "load_ms": t_load * 1e3,
+    }
 
 
 def memory(s: Stream, batch: int) -> dict[str, dict[str, object]]:
     """Live rows (at 25/50/75/100% of the stream), table bytes and AUC with and without admission/TTL."""
     configs: dict[str, Callable[[], ParamTable]] = {
         "plain": ParamTable,
-        "admission": lambda: ParamTable(policies={k: SlotPolicy(admit_after=v.admit_after) for k, v in POLICIES.items()}),
+        "admission": lambda: ParamTable(
+            policies={k: SlotPolicy(admit_after=v.admit_after) for k, v in POLICIES.items()}
+        ),
         "ttl": lambda: ParamTable(policies={k: SlotPolicy(ttl=v.ttl) for k, v in POLICIES.items()}),
         "admission+ttl": lambda: ParamTable(policies=POLICIES),
     }
@@ -223,8 +263,12 @@ def memory(s: Stream, batch: int) -> dict[str, dict[str, object]]:
     for name, make in configs.items():
         model = OnlineLR(table=make())
         p, rate, rows_at = prequential(model, s, batch, sweep_every=20, checkpoints=(0.25, 0.5, 0.75, 1.0))
-        out[name] = {"rows": rows_at, "bytes": model.table.nbytes(), "auc": auc(s.ys[warm:], p[warm:]),
-                     "train_ev_s": rate}
+        out[name] = {
+            "rows": rows_at,
+            "bytes": model.table.nbytes(),
+            "auc": auc(s.ys[warm:], p[warm:]),
+            "train_ev_s": rate,
+        }
     return out
 
 
@@ -249,8 +293,10 @@ def report(f: dict) -> str:
     ]
     plain = f["memory"]["plain"]["rows"][-1]
     for name, m in f["memory"].items():
-        lines.append(f"  {name:<14} rows {m['rows']}  {m['bytes'] / 2**20:6.1f} MiB  AUC {m['auc']:.4f}  "
-                     f"{m['train_ev_s']:,.0f} ev/s  rows vs plain {m['rows'][-1] / plain:.0%}")
+        lines.append(
+            f"  {name:<14} rows {m['rows']}  {m['bytes'] / 2**20:6.1f} MiB  AUC {m['auc']:.4f}  "
+            f"{m['train_ev_s']:,.0f} ev/s  rows vs plain {m['rows'][-1] / plain:.0%}"
+        )
     return "\n".join(lines)
 
 

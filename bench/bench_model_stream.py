@@ -71,7 +71,9 @@ def run_stream(frame: pl.DataFrame, settings: Settings) -> dict:
     learner = StreamLearner(settings, robots=lambda host: robots, asn_db=RangeTableAsn())
     requests = frame.select(list(REQUEST_SCHEMA))
     scores = np.empty(frame.height)
-    seen: dict[str, tuple[float, int]] = {}  # candidate signature -> (proposed_at, row index when first listed)
+    seen: dict[
+        str, tuple[float, int]
+    ] = {}  # candidate signature -> (proposed_at, row index when first listed)
     elapsed = cpu = 0.0
     for start in range(0, frame.height, CHUNK):
         part = requests.slice(start, CHUNK)
@@ -105,8 +107,13 @@ def family_report(frame: pl.DataFrame, scores: np.ndarray, threshold: float, can
         "share_flagged_after": round(float((s[flagged_at:] > threshold).mean()), 4) if flagged_at else None,
         "candidate_after_requests": int((t <= cand_at).sum()) if cand_at is not None else None,
         "candidate_after_seconds": round(cand_at - first_t, 1) if cand_at is not None else None,
-        "first_candidate": (covering[0].signature, covering[0].requests_to_candidate,
-                            covering[0].explanation[:3]) if covering else None,
+        "first_candidate": (
+            covering[0].signature,
+            covering[0].requests_to_candidate,
+            covering[0].explanation[:3],
+        )
+        if covering
+        else None,
         "candidates_covering": sorted(c.signature for c in covering),
     }
     return out
@@ -116,31 +123,43 @@ def with_asn(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame plus each request's AS number (one bulk lookup), for checking ASN candidates."""
     ips = frame.get_column("ip").unique().to_list()
     found = RangeTableAsn().lookup_many(ips)
-    asns = pl.DataFrame({"ip": ips, "asn": [info.asn if info is not None else None for info in map(found.get, ips)]},
-                        schema={"ip": pl.String, "asn": pl.Int64})
+    asns = pl.DataFrame(
+        {"ip": ips, "asn": [info.asn if info is not None else None for info in map(found.get, ips)]},
+        schema={"ip": pl.String, "asn": pl.Int64},
+    )
     return frame.join(asns, on="ip", how="left", maintain_order="left")
 
 
 def _covers(cand, frame: pl.DataFrame) -> bool:
     """Whether a candidate's match would hit any request of ``frame``."""
     if cand.match_kind == "ua_pattern":
-        return bool(frame.get_column("user_agent").str.to_lowercase().str.contains(cand.match_value, literal=True).any())
+        return bool(
+            frame.get_column("user_agent")
+            .str.to_lowercase()
+            .str.contains(cand.match_value, literal=True)
+            .any()
+        )
     ips = frame.get_column("ip").unique().to_list()
     if cand.match_kind == "cidr":
         net = ipaddress.ip_network(cand.match_value)
-        return any(ipaddress.ip_address(ip) in net for ip in ips if ipaddress.ip_address(ip).version == net.version)
+        return any(
+            ipaddress.ip_address(ip) in net for ip in ips if ipaddress.ip_address(ip).version == net.version
+        )
     return bool((frame.get_column("asn") == int(cand.match_value)).any())
 
 
-def false_positives(frame: pl.DataFrame, scores: np.ndarray, threshold: float, cands: list,
-                    warmup: float = 0.0) -> dict:
+def false_positives(
+    frame: pl.DataFrame, scores: np.ndarray, threshold: float, cands: list, warmup: float = 0.0
+) -> dict:
     """Flag rates of people and verified search engines (after ``warmup`` seconds of stream), and
     every candidate ever proposed whose match covers any of their requests (whole stream)."""
     flagged = pl.Series("flagged", scores > threshold)
     t = frame.get_column("time").dt.epoch("us") / 1e6
     scored = frame.select("cls", "client").with_columns(flagged).filter(t >= t.min() + warmup)
     humans = scored.filter(pl.col("cls") == "human")
-    per_client = humans.group_by("client").agg(pl.col("flagged").mean().alias("share"), pl.col("flagged").any().alias("any"))
+    per_client = humans.group_by("client").agg(
+        pl.col("flagged").mean().alias("share"), pl.col("flagged").any().alias("any")
+    )
     good = scored.filter(pl.col("cls").is_in(GOOD))
     human_rows = frame.filter(pl.col("cls") == "human")
     good_rows = frame.filter(pl.col("cls").is_in(GOOD))
@@ -167,9 +186,22 @@ def memory_days(days: int, stream: StreamSettings, seed: int = 7, per_day: int =
     for day, events in enumerate(ChurnGenerator(seed, per_day).days(days)):
         for start in range(0, len(events), 256):
             part = events[start : start + 256]
-            xs = [fx.featurize({"ip": e.ip, "user_agent": e.ua, "path": e.path, "method": "GET", "status": e.status,
-                                "asn": e.asn, "hosting": e.hosting, "robots_fetched": False, "has_referer": not e.bad})
-                  for e in part]
+            xs = [
+                fx.featurize(
+                    {
+                        "ip": e.ip,
+                        "user_agent": e.ua,
+                        "path": e.path,
+                        "method": "GET",
+                        "status": e.status,
+                        "asn": e.asn,
+                        "hosting": e.hosting,
+                        "robots_fetched": False,
+                        "has_referer": not e.bad,
+                    }
+                )
+                for e in part
+            ]
             batches.append((day, xs, [e.bad for e in part], [e.client for e in part], part[-1].t))
     policies = stream.policies
     variants = {
@@ -198,7 +230,9 @@ def memory_days(days: int, stream: StreamSettings, seed: int = 7, per_day: int =
         "both_growth_per_day_after_day2": [round(g, 4) for g in after2],
         "both_growth_last_week_max": max(after2[-7:]) if after2 else None,
         "both_vs_neither": round(both[-1] / neither[-1] - 1, 4) if neither[-1] else None,
-        "expiry_only_vs_neither": round(rows["expiry only"][-1] / neither[-1] - 1, 4) if neither[-1] else None,
+        "expiry_only_vs_neither": round(rows["expiry only"][-1] / neither[-1] - 1, 4)
+        if neither[-1]
+        else None,
     }
 
 
@@ -210,9 +244,23 @@ def throughput(frame: pl.DataFrame, learner: StreamLearner) -> dict:
     by a fresh trainer with the stream's slot policies, labels from the simulator's truth.
     """
     events = [
-        {"ip": ip, "user_agent": ua, "path": target or "/", "method": m, "status": st, "asn": 24940, "hosting": True,
-         "robots_fetched": False, "rate": 12.0, "asset_ratio": 0.0, "has_referer": False, "invalid_share": 0.0}
-        for ip, ua, target, m, st in frame.select("ip", "user_agent", "target", "method", "status").iter_rows()
+        {
+            "ip": ip,
+            "user_agent": ua,
+            "path": target or "/",
+            "method": m,
+            "status": st,
+            "asn": 24940,
+            "hosting": True,
+            "robots_fetched": False,
+            "rate": 12.0,
+            "asset_ratio": 0.0,
+            "has_referer": False,
+            "invalid_share": 0.0,
+        }
+        for ip, ua, target, m, st in frame.select(
+            "ip", "user_agent", "target", "method", "status"
+        ).iter_rows()
     ]
     best_fx = float("inf")
     for _ in range(2):
@@ -236,8 +284,11 @@ def throughput(frame: pl.DataFrame, learner: StreamLearner) -> dict:
             model.learn_many(xs[start : start + 1024], ys[start : start + 1024], now=float(start))
         best_train = min(best_train, time.perf_counter() - t0)
     n = len(xs)
-    return {"featurize_ev_s": round(n / best_fx), "score_ev_s": round(n / best_score),
-            "train_ev_s": round(n / best_train)}
+    return {
+        "featurize_ev_s": round(n / best_fx),
+        "score_ev_s": round(n / best_score),
+        "train_ev_s": round(n / best_train),
+    }
 
 
 def snapshot_report(learner: StreamLearner, settings: Settings) -> dict:
@@ -253,8 +304,14 @@ def snapshot_report(learner: StreamLearner, settings: Settings) -> dict:
         t0 = time.perf_counter()
         restored = StreamLearner.restore(target, settings, robots=learner.robots, settings=learner.stream)
         back = time.perf_counter() - t0
-    return {"seconds": round(took, 3), "bytes": sum(sizes.values()), "files": sizes,
-            "restore_seconds": round(back, 3), "actors": len(restored.actors), "signatures": len(restored.book)}
+    return {
+        "seconds": round(took, 3),
+        "bytes": sum(sizes.values()),
+        "files": sizes,
+        "restore_seconds": round(back, 3),
+        "actors": len(restored.actors),
+        "signatures": len(restored.book),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,8 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         "auc_second_half": round(auc(scores[half:], truth[half:]), 4),
         "novel_family": family_report(frame, scores, threshold, cands),
         "false_positives": false_positives(frame, scores, threshold, cands),
-        f"false_positives_after_{warmup / 60:.0f}min_warmup": false_positives(frame, scores, threshold, [], warmup),
-        "candidates": [(c.signature, c.action, c.requests_to_candidate, round(c.bad_rate_lcb, 3)) for c in cands],
+        f"false_positives_after_{warmup / 60:.0f}min_warmup": false_positives(
+            frame, scores, threshold, [], warmup
+        ),
+        "candidates": [
+            (c.signature, c.action, c.requests_to_candidate, round(c.bad_rate_lcb, 3)) for c in cands
+        ],
         "observe_ev_s_wall": round(frame.height / run["seconds"]),
         "observe_ev_s_cpu": round(frame.height / run["cpu"]),
         "trained": learner.counters.trained,

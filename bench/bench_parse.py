@@ -33,7 +33,9 @@ from botguard.logs import read_batches  # noqa: E402
 from botguard.logs.records import ParseStats  # noqa: E402
 
 CUSTOM = '$remote_addr - $remote_user [$time_iso8601] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time'
-NAIVE = re.compile(r'^(\S+) \S+ \S+ \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}|-) (\d+|-) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"')
+NAIVE = re.compile(
+    r'^(\S+) \S+ \S+ \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}|-) (\d+|-) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"'
+)
 
 
 def naive_parse(path: Path, limit: int) -> tuple[int, float]:
@@ -49,10 +51,18 @@ def naive_parse(path: Path, limit: int) -> tuple[int, float]:
                 continue
             ip, when, request, status, size, referer, agent = match.groups()
             parts = request.split(" ")
-            rows.append((
-                ip, datetime.strptime(when, "%d/%b/%Y:%H:%M:%S %z"), parts[0], parts[1] if len(parts) > 1 else None,
-                int(status) if status != "-" else None, int(size) if size != "-" else 0, referer, agent,
-            ))
+            rows.append(
+                (
+                    ip,
+                    datetime.strptime(when, "%d/%b/%Y:%H:%M:%S %z"),
+                    parts[0],
+                    parts[1] if len(parts) > 1 else None,
+                    int(status) if status != "-" else None,
+                    int(size) if size != "-" else 0,
+                    referer,
+                    agent,
+                )
+            )
     return min(count + 1, limit), time.perf_counter() - start
 
 
@@ -75,18 +85,42 @@ def derive_formats(combined: Path, out_dir: Path) -> dict[str, tuple[Path, str |
     local = pl.col("time").dt.strftime("%d/%b/%Y:%H:%M:%S +0000")
     ua = pl.when(pl.col("user_agent") == "").then(pl.lit("-")).otherwise(pl.col("user_agent"))
     ref = pl.when(pl.col("referer") == "").then(pl.lit("-")).otherwise(pl.col("referer"))
-    head = pl.concat_str(pl.col("ip"), pl.lit(" - - ["), local, pl.lit('] "'), pl.col("request"), pl.lit('" '),
-                         pl.col("status").cast(pl.String).fill_null("-"), pl.lit(" "), pl.col("bytes").cast(pl.String))
+    head = pl.concat_str(
+        pl.col("ip"),
+        pl.lit(" - - ["),
+        local,
+        pl.lit('] "'),
+        pl.col("request"),
+        pl.lit('" '),
+        pl.col("status").cast(pl.String).fill_null("-"),
+        pl.lit(" "),
+        pl.col("bytes").cast(pl.String),
+    )
     tail = pl.concat_str(pl.lit(' "'), ref, pl.lit('" "'), ua, pl.lit('"'))
     texts = {
         "common": head,
         "vhost_combined": pl.concat_str(pl.lit("www.example.com:443 "), head, tail),
-        "custom": pl.concat_str(pl.col("ip"), pl.lit(" - - ["), pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-                                pl.lit('] "'), pl.col("request"), pl.lit('" '), pl.col("status").cast(pl.String).fill_null("-"),
-                                pl.lit(" "), pl.col("bytes").cast(pl.String), tail, pl.lit(" 0.004")),
+        "custom": pl.concat_str(
+            pl.col("ip"),
+            pl.lit(" - - ["),
+            pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            pl.lit('] "'),
+            pl.col("request"),
+            pl.lit('" '),
+            pl.col("status").cast(pl.String).fill_null("-"),
+            pl.lit(" "),
+            pl.col("bytes").cast(pl.String),
+            tail,
+            pl.lit(" 0.004"),
+        ),
         "json": pl.struct(
-            remote_addr="ip", time_iso8601=pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"), request="request",
-            status="status", body_bytes_sent="bytes", http_referer="referer", http_user_agent="user_agent",
+            remote_addr="ip",
+            time_iso8601=pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            request="request",
+            status="status",
+            body_bytes_sent="bytes",
+            http_referer="referer",
+            http_user_agent="user_agent",
         ).struct.json_encode(),
     }
     out = {"combined": (combined, None)}
@@ -113,8 +147,21 @@ def peak_rss_mib(path: Path) -> float:
 def generate(lines: int, out: Path) -> Path:
     """A seeded combined log from the project's generator (reused if present)."""
     if not out.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench" / "gen_logs.py"), "--lines", str(lines), "--seed", "1",
-                        "--days", "3", "--out", str(out)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "gen_logs.py"),
+                "--lines",
+                str(lines),
+                "--seed",
+                "1",
+                "--days",
+                "3",
+                "--out",
+                str(out),
+            ],
+            check=True,
+        )
     return out
 
 
@@ -124,7 +171,9 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--baseline-lines", type=int, default=200_000, help="lines the naive loop parses")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--memory-lines", type=int, default=0, help="also measure peak RSS on this many lines")
+    parser.add_argument(
+        "--memory-lines", type=int, default=0, help="also measure peak RSS on this many lines"
+    )
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -132,14 +181,20 @@ def main() -> int:
 
     base_lines, base_seconds = naive_parse(log, args.baseline_lines)
     base_rate = base_lines / base_seconds
-    print(f"baseline (per-line re + strptime): {base_lines:,} lines in {base_seconds:.2f} s = {base_rate:,.0f} lines/s")
-    print(f"{'format':<16}{'lines':>11}{'parsed':>11}{'malformed':>10}{'wall s':>8}{'cpu s':>8}{'lines/s':>12}{'x naive':>9}")
+    print(
+        f"baseline (per-line re + strptime): {base_lines:,} lines in {base_seconds:.2f} s = {base_rate:,.0f} lines/s"
+    )
+    print(
+        f"{'format':<16}{'lines':>11}{'parsed':>11}{'malformed':>10}{'wall s':>8}{'cpu s':>8}{'lines/s':>12}{'x naive':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, (path, fmt) in derive_formats(log, Path(tmp)).items():
             stats, wall, cpu = time_read([str(path)], fmt, args.repeat)
             rate = stats.lines / wall
-            print(f"{name:<16}{stats.lines:>11,}{stats.parsed:>11,}{stats.malformed:>10,}{wall:>8.2f}{cpu:>8.2f}"
-                  f"{rate:>12,.0f}{rate / base_rate:>9.1f}")
+            print(
+                f"{name:<16}{stats.lines:>11,}{stats.parsed:>11,}{stats.malformed:>10,}{wall:>8.2f}{cpu:>8.2f}"
+                f"{rate:>12,.0f}{rate / base_rate:>9.1f}"
+            )
         _, wall, _ = time_read([str(log)], None, args.repeat)
         print(f"auto-detected combined: {wall:.2f} s")
     if args.memory_lines:

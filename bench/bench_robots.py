@@ -16,27 +16,61 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from botguard.robots import RobotsTxt  # noqa: E402
+from botguard.robots import RobotsTxt
 
 try:
     from protego import Protego
 except ImportError:  # pragma: no cover
     Protego = None
 
-GROUP_AGENTS = [["*"], ["Googlebot"], ["Googlebot-Image", "Googlebot-News"], ["Bingbot"], ["GPTBot"],
-                ["CCBot"], ["ClaudeBot", "anthropic-ai"], ["AhrefsBot"], ["SemrushBot"], ["YandexBot"],
-                ["Baiduspider"], ["DuckDuckBot"]]
-RULES = ["/admin/", "/cart", "/checkout/", "/account/*", "/*?sessionid=", "/*.json$", "/search", "/tmp/",
-         "/private/", "/catégorie/promo", "/produits/été-2024/", "/*.pdf$", "/api/", "/wp-admin/",
-         "/*?replytocom=", "/print/", "/feed/$", "/user/*/edit", "/docs/index.html", "/static/*.map$"]
+GROUP_AGENTS = [
+    ["*"],
+    ["Googlebot"],
+    ["Googlebot-Image", "Googlebot-News"],
+    ["Bingbot"],
+    ["GPTBot"],
+    ["CCBot"],
+    ["ClaudeBot", "anthropic-ai"],
+    ["AhrefsBot"],
+    ["SemrushBot"],
+    ["YandexBot"],
+    ["Baiduspider"],
+    ["DuckDuckBot"],
+]
+RULES = [
+    "/admin/",
+    "/cart",
+    "/checkout/",
+    "/account/*",
+    "/*?sessionid=",
+    "/*.json$",
+    "/search",
+    "/tmp/",
+    "/private/",
+    "/catégorie/promo",
+    "/produits/été-2024/",
+    "/*.pdf$",
+    "/api/",
+    "/wp-admin/",
+    "/*?replytocom=",
+    "/print/",
+    "/feed/$",
+    "/user/*/edit",
+    "/docs/index.html",
+    "/static/*.map$",
+]
 AGENTS = ["Googlebot", "GPTBot", "FooBot", "Bingbot", "ClaudeBot"]
 
 
 def typical_robots(seed: int = 3) -> str:
     """About 2 KB and 100 lines, 12 groups, like the notes' measured input."""
     rng = random.Random(seed)
-    lines = ["# robots.txt for www.example.com", "Sitemap: https://www.example.com/sitemap.xml",
-             "Sitemap: https://www.example.com/sitemap-news.xml", ""]
+    lines = [
+        "# robots.txt for www.example.com",
+        "Sitemap: https://www.example.com/sitemap.xml",
+        "Sitemap: https://www.example.com/sitemap-news.xml",
+        "",
+    ]
     for agents in GROUP_AGENTS:
         lines += [f"User-agent: {a}" for a in agents]
         if agents[0] in ("GPTBot", "CCBot", "ClaudeBot"):
@@ -52,8 +86,28 @@ def typical_robots(seed: int = 3) -> str:
 
 def typical_urls(seed: int = 4) -> list[str]:
     rng = random.Random(seed)
-    parts = ["admin", "cart", "checkout", "account", "search", "tmp", "private", "docs", "index.html", "api",
-             "cat%C3%A9gorie", "promo", "produits", "a.json", "b.pdf", "feed", "user", "42", "edit", "x.map"]
+    parts = [
+        "admin",
+        "cart",
+        "checkout",
+        "account",
+        "search",
+        "tmp",
+        "private",
+        "docs",
+        "index.html",
+        "api",
+        "cat%C3%A9gorie",
+        "promo",
+        "produits",
+        "a.json",
+        "b.pdf",
+        "feed",
+        "user",
+        "42",
+        "edit",
+        "x.map",
+    ]
     urls = []
     for _ in range(100):
         path = "/" + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 4)))
@@ -76,8 +130,10 @@ def best_pair_us(ours, theirs, number: int, repeat: int = 25) -> tuple[float, fl
 
 def main() -> None:
     body, urls = typical_robots(), typical_urls()
-    print(f"input: {len(body.encode())} bytes, {body.count(chr(10))} lines, {len(GROUP_AGENTS)} groups; "
-          f"{len(urls)} URLs x {len(AGENTS)} agents")
+    print(
+        f"input: {len(body.encode())} bytes, {body.count(chr(10))} lines, {len(GROUP_AGENTS)} groups; "
+        f"{len(urls)} URLs x {len(AGENTS)} agents"
+    )
     robots = RobotsTxt.parse(body)
     for agent in AGENTS:  # per-agent compile happens once; scan keeps the instance
         robots.is_allowed(agent, "/")
@@ -88,20 +144,33 @@ def main() -> None:
         return fn if Protego is not None else None
 
     parse = best_pair_us(lambda: RobotsTxt.parse(body), pro(lambda: Protego.parse(body)), 100)
-    first = best_pair_us(lambda: RobotsTxt.parse(body).is_allowed("Googlebot", urls[0]),
-                         pro(lambda: Protego.parse(body).can_fetch(urls[0], "Googlebot")), 100)
+    first = best_pair_us(
+        lambda: RobotsTxt.parse(body).is_allowed("Googlebot", urls[0]),
+        pro(lambda: Protego.parse(body).can_fetch(urls[0], "Googlebot")),
+        100,
+    )
     novel_bodies = [typical_robots(seed) for seed in range(1000, 1100)]
-    novel = best_pair_us(lambda: [RobotsTxt.parse(b).is_allowed("Googlebot", urls[0]) for b in novel_bodies],
-                         pro(lambda: [Protego.parse(b).can_fetch(urls[0], "Googlebot") for b in novel_bodies]),
-                         1, repeat=7)
+    novel = best_pair_us(
+        lambda: [RobotsTxt.parse(b).is_allowed("Googlebot", urls[0]) for b in novel_bodies],
+        pro(lambda: [Protego.parse(b).can_fetch(urls[0], "Googlebot") for b in novel_bodies]),
+        1,
+        repeat=7,
+    )
     novel = (novel[0] / len(novel_bodies), novel[1] / len(novel_bodies))
-    check = best_pair_us(lambda: [robots.is_allowed(a, u) for a in AGENTS for u in urls],
-                         pro(lambda: [parsed.can_fetch(u, a) for a in AGENTS for u in urls]), 10)
+    check = best_pair_us(
+        lambda: [robots.is_allowed(a, u) for a in AGENTS for u in urls],
+        pro(lambda: [parsed.can_fetch(u, a) for a in AGENTS for u in urls]),
+        10,
+    )
     batch = best_pair_us(lambda: [robots.allowed_many(a, urls) for a in AGENTS], None, 10)
     check, batch = (check[0] / n, check[1] / n), (batch[0] / n, check[1] / n)
-    rows = [("parse", parse), ("parse + first check", first), ("  same, 100 distinct files", novel),
-            ("check per URL (is_allowed)", check),
-            ("check per URL (allowed_many)", batch)]
+    rows = [
+        ("parse", parse),
+        ("parse + first check", first),
+        ("  same, 100 distinct files", novel),
+        ("check per URL (is_allowed)", check),
+        ("check per URL (allowed_many)", batch),
+    ]
     print(f"{'':30} {'botguard':>10} {'protego':>10} {'protego/ours':>13}")
     for label, (ours, theirs) in rows:
         ratio = f"{theirs / ours:12.2f}x" if Protego is not None else "n/a"

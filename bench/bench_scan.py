@@ -89,8 +89,20 @@ def ensure_log(out_dir: Path, lines: int, seed: int) -> tuple[Path, Path, dict]:
         for stale in out_dir.glob(f"{stem}-*.log*"):  # an older generator's output
             stale.unlink()
         print(f"generating {lines:,} lines -> {log}", file=sys.stderr)
-        code = gen_logs.main(["--lines", str(lines), "--seed", str(seed), "--days", "3",
-                              "--out", str(log), "--robots-out", str(robots)])
+        code = gen_logs.main(
+            [
+                "--lines",
+                str(lines),
+                "--seed",
+                str(seed),
+                "--days",
+                "3",
+                "--out",
+                str(log),
+                "--robots-out",
+                str(robots),
+            ]
+        )
         if code != 0:
             raise SystemExit(f"bench_scan: generator failed with exit code {code}")
     return log, robots, json.loads(truth_path.read_text())
@@ -127,8 +139,12 @@ def measure(tool: str, argv_for: ArgvFor, lines: int, repeat: int, check: Check 
             if problem is None and check is not None:
                 problem = check(workdir)
             if problem:
-                return Measure(tool, lines, None, Run(run.seconds, run.peak_rss_mib, run.returncode,
-                                                      f"{problem}\n{run.stderr_tail}"))
+                return Measure(
+                    tool,
+                    lines,
+                    None,
+                    Run(run.seconds, run.peak_rss_mib, run.returncode, f"{problem}\n{run.stderr_tail}"),
+                )
         if best is None or run.seconds < best.seconds:
             best = run
     return Measure(tool, lines, best)
@@ -142,8 +158,21 @@ def botguard_scan_argv(base: list[str], log: Path, robots: Path, *extra: str) ->
     """The scan as a cron job runs it, minus reverse DNS: the generated IPs have no PTR records
     (lookups would only measure the resolver), and a benchmark sends no traffic off the machine.
     Published IP ranges and ASN enrichment still run."""
-    return lambda workdir: [*base, "scan", str(log), "--robots", str(robots), "--format", "json", "--no-dns",
-                            "--output", str(workdir / "out.json"), "--state", str(workdir / "state.db"), *extra]
+    return lambda workdir: [
+        *base,
+        "scan",
+        str(log),
+        "--robots",
+        str(robots),
+        "--format",
+        "json",
+        "--no-dns",
+        "--output",
+        str(workdir / "out.json"),
+        "--state",
+        str(workdir / "state.db"),
+        *extra,
+    ]
 
 
 #: Parse every line of a log with botguard's reader and nothing else (no judging, no report):
@@ -155,6 +184,7 @@ def floor_argvs(log: Path, robots: Path, base: list[str]) -> dict[str, ArgvFor]:
     """What any scan pays before it judges anything: start-up alone (a 100-line log) and the
     parse of the whole log alone. Printed against GoAccess, they show how close to the ratio
     target a scan can get at all."""
+
     def tiny(workdir: Path) -> list[str]:
         head = workdir / "head.log"
         with log.open("rb") as src, head.open("wb") as dst:
@@ -167,7 +197,9 @@ def floor_argvs(log: Path, robots: Path, base: list[str]) -> dict[str, ArgvFor]:
     }
 
 
-def print_floor(log: Path, robots: Path, base: list[str], lines: int, repeat: int, ga: Measure | None) -> None:
+def print_floor(
+    log: Path, robots: Path, base: list[str], lines: int, repeat: int, ga: Measure | None
+) -> None:
     """Time each floor of :func:`floor_argvs` and print it, as a ratio to GoAccess when timed."""
     for name, argv_for in floor_argvs(log, robots, base).items():
         m = measure("botguard", argv_for, lines, repeat)
@@ -180,14 +212,19 @@ def print_floor(log: Path, robots: Path, base: list[str], lines: int, repeat: in
 
 def truth_check(truth: dict) -> Check:
     """A check of botguard's JSON summary against the generator's truth (a wrong scan fails)."""
+
     def check(workdir: Path) -> str | None:
         try:
             summary = json.loads((workdir / "out.json").read_text())["summary"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             return f"no usable JSON summary in --output ({exc.__class__.__name__}: {exc})"
-        wrong = [f"{k}: scan says {summary.get(k)!r}, truth {truth[k]!r}"
-                 for k in ("lines", "parsed", "malformed") if summary.get(k) != truth[k]]
+        wrong = [
+            f"{k}: scan says {summary.get(k)!r}, truth {truth[k]!r}"
+            for k in ("lines", "parsed", "malformed")
+            if summary.get(k) != truth[k]
+        ]
         return "summary disagrees with the truth sidecar: " + "; ".join(wrong) if wrong else None
+
     return check
 
 
@@ -205,37 +242,57 @@ def report(results: list[tuple[Measure, Measure | None]]) -> list[str]:
             ratio = ""
             if m is bg and ga is not None and ga.best is not None:
                 ratio = f"{bg.best.seconds / ga.best.seconds:.3f}"
-            print(f"{m.lines:>10,} {m.tool:<9} {m.best.seconds:8.2f} {m.lines / m.best.seconds:10,.0f} "
-                  f"{m.best.peak_rss_mib:9.0f} {ratio:>7}")
+            print(
+                f"{m.lines:>10,} {m.tool:<9} {m.best.seconds:8.2f} {m.lines / m.best.seconds:10,.0f} "
+                f"{m.best.peak_rss_mib:9.0f} {ratio:>7}"
+            )
     print()
     for bg, ga in results:
         if bg.best is None and bg.failure is None:  # botguard skipped: no target to judge
             continue
         if bg.lines == RATIO_AT and ga is not None:
-            ok = bg.best is not None and ga.best is not None and bg.best.seconds <= TARGET_RATIO * ga.best.seconds
+            ok = (
+                bg.best is not None
+                and ga.best is not None
+                and bg.best.seconds <= TARGET_RATIO * ga.best.seconds
+            )
             verdict = "PASS" if ok else "FAIL"
             print(f"{verdict}: botguard/goaccess wall time <= {TARGET_RATIO} on {RATIO_AT:,} lines")
             failed += [] if ok else ["ratio"]
         if bg.lines == RSS_AT:
             ok = bg.best is not None and bg.best.peak_rss_mib <= TARGET_RSS_MIB
-            print(f"{'PASS' if ok else 'FAIL'}: botguard peak RSS <= {TARGET_RSS_MIB} MiB on {RSS_AT:,} lines")
+            print(
+                f"{'PASS' if ok else 'FAIL'}: botguard peak RSS <= {TARGET_RSS_MIB} MiB on {RSS_AT:,} lines"
+            )
             failed += [] if ok else ["memory"]
     return failed
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default=f"{RATIO_AT},{RSS_AT}", help="comma-separated line counts (default 1M,5M)")
-    p.add_argument("--repeat", type=int, default=1, help="runs per tool and size; the best counts (default 1)")
+    p.add_argument(
+        "--sizes", default=f"{RATIO_AT},{RSS_AT}", help="comma-separated line counts (default 1M,5M)"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs per tool and size; the best counts (default 1)"
+    )
     p.add_argument("--skip-goaccess", action="store_true", help="time botguard only (no ratio)")
     p.add_argument("--skip-botguard", action="store_true", help="time GoAccess only (baseline)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out-dir", type=Path, default=BENCH / "out", help="cache of generated logs (default bench/out)")
+    p.add_argument(
+        "--out-dir", type=Path, default=BENCH / "out", help="cache of generated logs (default bench/out)"
+    )
     p.add_argument("--botguard", help="botguard command to run (default: the venv's botguard)")
-    p.add_argument("--floor", action="store_true",
-                   help="also time botguard's start-up alone and its parse alone (what any scan pays)")
-    p.add_argument("--identity-cost", action="store_true",
-                   help="also time botguard --no-identity and print what identity checks add (target <= 10%%)")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time botguard's start-up alone and its parse alone (what any scan pays)",
+    )
+    p.add_argument(
+        "--identity-cost",
+        action="store_true",
+        help="also time botguard --no-identity and print what identity checks add (target <= 10%%)",
+    )
     args = p.parse_args(argv)
     try:
         args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
@@ -250,8 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_goaccess = not args.skip_goaccess
     if use_goaccess and shutil.which("goaccess") is None:
-        print("bench_scan: goaccess not found on PATH; install it (apt-get install goaccess) "
-              "or pass --skip-goaccess to time botguard alone", file=sys.stderr)
+        print(
+            "bench_scan: goaccess not found on PATH; install it (apt-get install goaccess) "
+            "or pass --skip-goaccess to time botguard alone",
+            file=sys.stderr,
+        )
         return 2
     base = botguard_argv(args.botguard)
     results: list[tuple[Measure, Measure | None]] = []
@@ -259,22 +319,33 @@ def main(argv: list[str] | None = None) -> int:
     for lines in args.size_list:
         log, robots, truth = ensure_log(args.out_dir, lines, args.seed)
         ga = measure("goaccess", goaccess_argv(log), lines, args.repeat) if use_goaccess else None
-        bg = (Measure("botguard", lines, None) if args.skip_botguard else
-              measure("botguard", botguard_scan_argv(base, log, robots), lines, args.repeat, truth_check(truth)))
+        bg = (
+            Measure("botguard", lines, None)
+            if args.skip_botguard
+            else measure(
+                "botguard", botguard_scan_argv(base, log, robots), lines, args.repeat, truth_check(truth)
+            )
+        )
         for m in (ga, bg):
             if m is not None and m.failure is not None:
                 errors += 1
-                print(f"\n{m.tool} failed on {lines:,} lines ({m.failure.seconds:.1f} s):\n{m.failure.stderr_tail}",
-                      file=sys.stderr)
+                print(
+                    f"\n{m.tool} failed on {lines:,} lines ({m.failure.seconds:.1f} s):\n{m.failure.stderr_tail}",
+                    file=sys.stderr,
+                )
         results.append((bg, ga))
         if args.floor:
             print_floor(log, robots, base, lines, args.repeat, ga)
         if args.identity_cost and bg.best is not None:
-            bare = measure("botguard", botguard_scan_argv(base, log, robots, "--no-identity"), lines, args.repeat)
+            bare = measure(
+                "botguard", botguard_scan_argv(base, log, robots, "--no-identity"), lines, args.repeat
+            )
             if bare.best is not None:
                 added = bg.best.seconds - bare.best.seconds
-                print(f"identity checks on {lines:,} lines: {bare.best.seconds:.2f} s without, {bg.best.seconds:.2f} s "
-                      f"with: {added:+.2f} s ({added / bare.best.seconds:+.1%}; target <= +10%)")
+                print(
+                    f"identity checks on {lines:,} lines: {bare.best.seconds:.2f} s without, {bg.best.seconds:.2f} s "
+                    f"with: {added:+.2f} s ({added / bare.best.seconds:+.1%}; target <= +10%)"
+                )
     failed = report(results)
     return 1 if errors or failed else 0
 

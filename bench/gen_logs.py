@@ -29,25 +29,57 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the private _gen* modules next to this file
 
-from _genactors import (DAY, AICompliant, Actor, Bytespider, CrawlDelayViolators, Ctx, DisguisedScrapers,  # noqa: E402
-                        Event, HoneypotHitters, Humans, Libraries, RobotsViolators, Scanners, SearchBots, SeoBots)
-from _gendata import SITE, TRAP_PATH  # noqa: E402
-from _genworld import (DISALLOWED, HONEYPOT, INVALID, ROBOTS, Client, Registry, Tally, build_site,  # noqa: E402
-                       robots_txt)
+from _genactors import (
+    DAY,
+    Actor,
+    AICompliant,
+    Bytespider,
+    CrawlDelayViolators,
+    Ctx,
+    DisguisedScrapers,
+    Event,
+    HoneypotHitters,
+    Humans,
+    Libraries,
+    RobotsViolators,
+    Scanners,
+    SearchBots,
+    SeoBots,
+)
+from _gendata import SITE, TRAP_PATH
+from _genworld import (
+    DISALLOWED,
+    HONEYPOT,
+    INVALID,
+    ROBOTS,
+    Client,
+    Registry,
+    Tally,
+    build_site,
+    robots_txt,
+)
 
 #: (class, bursts weight). Tuned so the line shares land near: humans 55%, search bots 7%,
 #: compliant AI 4%, SEO 3%, crawl-delay violators 3%, Bytespider 9%, robots violators 3%,
 #: honeypot 1.5%, disguised scrapers 8%, scanners 3%, libraries 2%.
 CLASS_WEIGHTS: tuple[tuple[str, float], ...] = (
-    ("human", 11.0), ("search_bot", 2.3), ("ai_compliant", 1.6), ("seo_bot", 2.4),
-    ("crawl_delay_violator", 0.35), ("ai_violator", 1.1), ("robots_violator", 0.5), ("honeypot", 0.35),
-    ("disguised_scraper", 1.3), ("scanner", 0.8), ("library", 1.2),
+    ("human", 11.0),
+    ("search_bot", 2.3),
+    ("ai_compliant", 1.6),
+    ("seo_bot", 2.4),
+    ("crawl_delay_violator", 0.35),
+    ("ai_violator", 1.1),
+    ("robots_violator", 0.5),
+    ("honeypot", 0.35),
+    ("disguised_scraper", 1.3),
+    ("scanner", 0.8),
+    ("library", 1.2),
 )
 CLASSES = tuple(name for name, _ in CLASS_WEIGHTS)
 
@@ -66,16 +98,24 @@ GROUPS: dict[str, tuple[str, ...]] = {
 #: and honeypot hitters, allow humans and compliant crawlers, monitor the rest). Clients with
 #: disallowed or honeypot evidence are narrowed further in `expected_verdicts`.
 EXPECTED: dict[str, tuple[str, ...]] = {
-    "human": ("allow",), "search_bot": ("allow",), "ai_compliant": ("allow",), "seo_bot": ("allow",),
-    "crawl_delay_violator": ("monitor", "block"), "ai_violator": ("monitor", "block"),
-    "robots_violator": ("monitor", "block"), "honeypot": ("monitor", "block"),
-    "disguised_scraper": ("monitor", "block"), "scanner": ("monitor", "block"), "library": ("allow", "monitor"),
+    "human": ("allow",),
+    "search_bot": ("allow",),
+    "ai_compliant": ("allow",),
+    "seo_bot": ("allow",),
+    "crawl_delay_violator": ("monitor", "block"),
+    "ai_violator": ("monitor", "block"),
+    "robots_violator": ("monitor", "block"),
+    "honeypot": ("monitor", "block"),
+    "disguised_scraper": ("monitor", "block"),
+    "scanner": ("monitor", "block"),
+    "library": ("allow", "monitor"),
 }
 DECLARED_VIOLATORS = ("ai_violator", "robots_violator", "honeypot")
 
 #: A well-formed combined line (used to make sure every malformed line really is malformed).
 COMBINED_RE = re.compile(
-    r'^(\S+) (\S+) (\S+) \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"$')
+    r'^(\S+) (\S+) (\S+) \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"$'
+)
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CHUNK_LINES = 4096
 #: Kinds of malformed line; the text-only ones keep a committed example readable (no NUL bytes).
@@ -111,10 +151,17 @@ def build_world(rng: random.Random, lines: int) -> World:
     tally = Tally()
     humans = Humans(ctx, tally)
     actors: dict[str, Actor] = {
-        "human": humans, "search_bot": SearchBots(ctx), "ai_compliant": AICompliant(ctx), "seo_bot": SeoBots(ctx),
-        "crawl_delay_violator": CrawlDelayViolators(ctx), "ai_violator": Bytespider(ctx),
-        "robots_violator": RobotsViolators(ctx), "honeypot": HoneypotHitters(ctx),
-        "disguised_scraper": DisguisedScrapers(ctx), "scanner": Scanners(ctx), "library": Libraries(ctx),
+        "human": humans,
+        "search_bot": SearchBots(ctx),
+        "ai_compliant": AICompliant(ctx),
+        "seo_bot": SeoBots(ctx),
+        "crawl_delay_violator": CrawlDelayViolators(ctx),
+        "ai_violator": Bytespider(ctx),
+        "robots_violator": RobotsViolators(ctx),
+        "honeypot": HoneypotHitters(ctx),
+        "disguised_scraper": DisguisedScrapers(ctx),
+        "scanner": Scanners(ctx),
+        "library": Libraries(ctx),
     }
     return World(actors, humans, ctx.registry, tally)
 
@@ -132,15 +179,20 @@ class Stamper:
         if sec != self.last:
             d = datetime.fromtimestamp(sec, self.tz)
             self.last = sec
-            self.text = (f"{d.day:02d}/{MONTHS[d.month - 1]}/{d.year}:{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
-                         f"{self.suffix}")
+            self.text = (
+                f"{d.day:02d}/{MONTHS[d.month - 1]}/{d.year}:{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
+                f"{self.suffix}"
+            )
         return self.text
 
 
-def malformed_line(rng: random.Random, victim: str, sec: int, tz: timezone,
-                   kinds: tuple[str, ...]) -> tuple[str, str]:
+def malformed_line(
+    rng: random.Random, victim: str, sec: int, tz: timezone, kinds: tuple[str, ...]
+) -> tuple[str, str]:
     """A line no combined parser may accept, and its kind; `victim` is a real line to truncate."""
-    kind = rng.choice(kinds + ("truncated",) if "truncated" in kinds else kinds)  # truncation is the commonest
+    kind = rng.choice(
+        kinds + ("truncated",) if "truncated" in kinds else kinds
+    )  # truncation is the commonest
     if kind == "truncated":  # cut inside the request, referer or user-agent quotes (disk full, rotation)
         quotes = [i for i, ch in enumerate(victim) if ch == '"']
         field = rng.choice((0, 2, 4)) if len(quotes) >= 6 else 0
@@ -153,11 +205,13 @@ def malformed_line(rng: random.Random, victim: str, sec: int, tz: timezone,
         line = "\x00" * rng.randrange(16, 200)
     else:  # an nginx error-log line written to the access log by a misconfiguration
         d = datetime.fromtimestamp(sec, tz)
-        line = (f"{d:%Y/%m/%d %H:%M:%S} [error] 1187#1187: *{rng.randrange(10**6)} open() "
-                f'"/var/www/html/favicon.png" failed (2: No such file or directory), client: '
-                f'{victim.split(" ", 1)[0]}, server: {SITE}, request: "GET /favicon.png HTTP/1.1", host: "{SITE}"')
+        line = (
+            f"{d:%Y/%m/%d %H:%M:%S} [error] 1187#1187: *{rng.randrange(10**6)} open() "
+            f'"/var/www/html/favicon.png" failed (2: No such file or directory), client: '
+            f'{victim.split(" ", 1)[0]}, server: {SITE}, request: "GET /favicon.png HTTP/1.1", host: "{SITE}"'
+        )
     if COMBINED_RE.match(line) or not line.strip(" "):  # never happens with these kinds; stay safe
-        return f'{victim[:victim.index("[")]}[', "truncated"
+        return f"{victim[: victim.index('[')]}[", "truncated"
     return line + "\n", kind
 
 
@@ -171,7 +225,7 @@ def generate(opts: Options, write: Callable[[bytes], object]) -> dict:
     """Write `opts.lines` lines through `write` (bytes chunks) and return the truth sidecar."""
     rng = random.Random(opts.seed)
     world = build_world(rng, opts.lines)
-    tz = opts.start.tzinfo if isinstance(opts.start.tzinfo, timezone) else timezone.utc
+    tz = opts.start.tzinfo if isinstance(opts.start.tzinfo, timezone) else UTC
     stamp = Stamper(tz)
     start = opts.start.timestamp()
     end = start + opts.days * DAY
@@ -231,8 +285,9 @@ def generate(opts: Options, write: Callable[[bytes], object]) -> dict:
     return build_truth(opts, world, tz, malformed, clients_seen)
 
 
-def advance(rng: random.Random, clock: float, end: float, events: list[Event], remaining: int,
-            pace: list[float]) -> float:
+def advance(
+    rng: random.Random, clock: float, end: float, events: list[Event], remaining: int, pace: list[float]
+) -> float:
     """Start time of the next burst: after this one, plus a random gap sized so the remaining
     lines spread evenly until `end`. `pace` holds running means of burst length and duration."""
     duration = events[-1][0]
@@ -262,10 +317,18 @@ def client_truth(client: Client, tz: timezone) -> dict:
     """One non-human client as the sidecar lists it (keys follow the scan JSON where they overlap)."""
     t = client.tally
     return {
-        "ip": client.ip, "user_agent": client.ua, "class": client.cls, "crawler": client.crawler,
-        "requests": t.requests, "robots_fetches": t.robots_fetches, "robots_fetched_first": t.robots_first if t.robots_fetches else None,
-        "disallowed_requests": t.disallowed, "honeypot_requests": t.honeypot, "invalid_requests": t.invalid,
-        "first_seen": iso(t.first_seen, tz), "last_seen": iso(t.last_seen, tz),
+        "ip": client.ip,
+        "user_agent": client.ua,
+        "class": client.cls,
+        "crawler": client.crawler,
+        "requests": t.requests,
+        "robots_fetches": t.robots_fetches,
+        "robots_fetched_first": t.robots_first if t.robots_fetches else None,
+        "disallowed_requests": t.disallowed,
+        "honeypot_requests": t.honeypot,
+        "invalid_requests": t.invalid,
+        "first_seen": iso(t.first_seen, tz),
+        "last_seen": iso(t.last_seen, tz),
         "expected_verdicts": expected_verdicts(client),
     }
 
@@ -279,12 +342,20 @@ def add_tally(total: dict, t: Tally) -> None:
 
 
 def empty_total() -> dict:
-    return {"requests": 0, "clients": 0, "ips": 0, "robots_fetches": 0, "disallowed_requests": 0,
-            "honeypot_requests": 0, "invalid_requests": 0}
+    return {
+        "requests": 0,
+        "clients": 0,
+        "ips": 0,
+        "robots_fetches": 0,
+        "disallowed_requests": 0,
+        "honeypot_requests": 0,
+        "invalid_requests": 0,
+    }
 
 
-def build_truth(opts: Options, world: World, tz: timezone, malformed: Counter[str],
-                clients_seen: Counter[str]) -> dict:
+def build_truth(
+    opts: Options, world: World, tz: timezone, malformed: Counter[str], clients_seen: Counter[str]
+) -> dict:
     """The sidecar: file counts, per-class and per-group totals, crawlers, and non-human clients."""
     active = [c for c in world.registry.clients.values() if c.tally.requests]
     active.sort(key=lambda c: (CLASSES.index(c.cls), c.crawler or "", c.ip, c.ua))
@@ -306,19 +377,28 @@ def build_truth(opts: Options, world: World, tz: timezone, malformed: Counter[st
         total["expected_verdicts"] = list(EXPECTED[name])
     for entry in crawlers.values():
         entry["ips"] = len(entry.pop("_ips"))
-    groups = {g: {k: sum(classes[c][k] for c in members) for k in ("requests", "clients", "disallowed_requests")}
-              for g, members in GROUPS.items()}
+    groups = {
+        g: {k: sum(classes[c][k] for c in members) for k in ("requests", "clients", "disallowed_requests")}
+        for g, members in GROUPS.items()
+    }
     stamps = [c.tally.first_seen for c in active] + [world.human_tally.first_seen]
     lasts = [c.tally.last_seen for c in active] + [world.human_tally.last_seen]
     n_bad = sum(malformed.values())
     return {
-        "generator": "bench/gen_logs.py", "seed": opts.seed, "site": SITE, "trap_path": TRAP_PATH,
-        "lines": opts.lines, "parsed": opts.lines - n_bad, "malformed": n_bad,
+        "generator": "bench/gen_logs.py",
+        "seed": opts.seed,
+        "site": SITE,
+        "trap_path": TRAP_PATH,
+        "lines": opts.lines,
+        "parsed": opts.lines - n_bad,
+        "malformed": n_bad,
         "malformed_by_kind": dict(sorted(malformed.items())),
         "invalid_requests": classes["scanner"]["invalid_requests"],
         "first_seen": iso(min(x for x in stamps if x is not None), tz),
         "last_seen": iso(max(x for x in lasts if x is not None), tz),
-        "groups": groups, "classes": classes, "crawlers": dict(sorted(crawlers.items())),
+        "groups": groups,
+        "classes": classes,
+        "crawlers": dict(sorted(crawlers.items())),
         "clients": [client_truth(c, tz) for c in active],
     }
 
@@ -349,11 +429,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--truth-out", help="ground-truth JSON path (default OUT.truth.json; none for stdout)")
     p.add_argument("--gzip", action="store_true", help="gzip the log")
     p.add_argument("--days", type=float, default=3.0, help="time span covered (default 3)")
-    p.add_argument("--start", default="2024-03-04T00:00:00+01:00",
-                   help="first timestamp, ISO 8601 with offset; the offset is the log's timezone")
-    p.add_argument("--malformed-rate", type=float, default=0.0001, help="share of malformed lines (default 0.0001)")
-    p.add_argument("--malformed-kinds", default=",".join(MALFORMED_KINDS),
-                   help=f"comma-separated subset of {','.join(MALFORMED_KINDS)} (default all)")
+    p.add_argument(
+        "--start",
+        default="2024-03-04T00:00:00+01:00",
+        help="first timestamp, ISO 8601 with offset; the offset is the log's timezone",
+    )
+    p.add_argument(
+        "--malformed-rate", type=float, default=0.0001, help="share of malformed lines (default 0.0001)"
+    )
+    p.add_argument(
+        "--malformed-kinds",
+        default=",".join(MALFORMED_KINDS),
+        help=f"comma-separated subset of {','.join(MALFORMED_KINDS)} (default all)",
+    )
     args = p.parse_args(argv)
     if args.lines < 1 or args.days <= 0 or not 0 <= args.malformed_rate <= 1:
         p.error("--lines must be >= 1, --days > 0 and --malformed-rate within [0, 1]")
@@ -379,10 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     if truth_path:
         Path(truth_path).write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     size = os.path.getsize(args.out) if args.out != "-" else 0
-    print(f"gen_logs: {truth['lines']} lines ({truth['malformed']} malformed, {truth['invalid_requests']} invalid "
-          f"requests) in {elapsed:.2f} s ({truth['lines'] / elapsed:,.0f} lines/s), {size / 2**20:.1f} MiB"
-          f"{' -> ' + args.out if args.out != '-' else ''}{', truth -> ' + truth_path if truth_path else ''}",
-          file=sys.stderr)
+    print(
+        f"gen_logs: {truth['lines']} lines ({truth['malformed']} malformed, {truth['invalid_requests']} invalid "
+        f"requests) in {elapsed:.2f} s ({truth['lines'] / elapsed:,.0f} lines/s), {size / 2**20:.1f} MiB"
+        f"{' -> ' + args.out if args.out != '-' else ''}{', truth -> ' + truth_path if truth_path else ''}",
+        file=sys.stderr,
+    )
     return 0
 
 

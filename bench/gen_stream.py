@@ -68,13 +68,47 @@ SCANNER_NETS = ("45.148.10.0/24", "185.224.128.0/24", "193.35.18.0/24", "80.94.9
 GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 BINGBOT_UA = "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"
 CHROME_UAS = tuple(ua for ua, _ in BROWSER_UAS if "Chrome/" in ua and "Edg/" not in ua and "OPR/" not in ua)
-PAGES = ("/", "/products/{n}", "/products/{n}", "/blog/{slug}", "/category/{word}", "/about", "/products/{n}/reviews")
+PAGES = (
+    "/",
+    "/products/{n}",
+    "/products/{n}",
+    "/blog/{slug}",
+    "/category/{word}",
+    "/about",
+    "/products/{n}/reviews",
+)
 DISALLOWED = ("/cart", "/search?q={word}", "/account/orders")
-WORDS = ("garden", "tools", "kitchen", "lamp", "chair", "desk", "shoes", "coat", "books", "music", "bike", "tent")
-ASSETS = ("/static/app.3f9a1c.css", "/static/app.77b2e0.js", "/static/vendor.js", "/img/p{n}.jpg", "/favicon.ico",
-          "/fonts/inter.woff2")
-TRUTH_BAD = {"human": False, "googlebot": False, "bingbot": False, "bytespider": True, "scanner": True,
-             "spoofer": True, "novel": True}
+WORDS = (
+    "garden",
+    "tools",
+    "kitchen",
+    "lamp",
+    "chair",
+    "desk",
+    "shoes",
+    "coat",
+    "books",
+    "music",
+    "bike",
+    "tent",
+)
+ASSETS = (
+    "/static/app.3f9a1c.css",
+    "/static/app.77b2e0.js",
+    "/static/vendor.js",
+    "/img/p{n}.jpg",
+    "/favicon.ico",
+    "/fonts/inter.woff2",
+)
+TRUTH_BAD = {
+    "human": False,
+    "googlebot": False,
+    "bingbot": False,
+    "bytespider": True,
+    "scanner": True,
+    "spoofer": True,
+    "novel": True,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +200,9 @@ class Generator:
             page = _disallowed(rng) if rng.random() < 0.06 else _page(rng)
             yield Req(t, ip, ua, "GET", page, 200, referer, "human", cid)
             for k in range(rng.randrange(2, 7) if rng.random() < 0.85 else 0):
-                yield Req(t + 0.05 + 0.1 * k, ip, ua, "GET", _asset(rng), 200, f"https://{SITE}{page}", "human", cid)
+                yield Req(
+                    t + 0.05 + 0.1 * k, ip, ua, "GET", _asset(rng), 200, f"https://{SITE}{page}", "human", cid
+                )
             referer = f"https://{SITE}{page}"
             t += rng.uniform(4, 90)
 
@@ -212,8 +248,11 @@ class Generator:
         for _ in range(rng.randrange(5, 30)):
             t += rng.uniform(0.5, 3)
             roll = rng.random()
-            page = HONEYPOT + f"{rng.randrange(100)}" if roll < 0.02 else (
-                _disallowed(rng) if roll < 0.15 else _page(rng))
+            page = (
+                HONEYPOT + f"{rng.randrange(100)}"
+                if roll < 0.02
+                else (_disallowed(rng) if roll < 0.15 else _page(rng))
+            )
             yield Req(t, ip, ua, "GET", page, 200, "-", "novel", cid)
 
     # -- arrivals -----------------------------------------------------------------------------
@@ -221,8 +260,13 @@ class Generator:
         """(start time, client process), Poisson arrivals per kind."""
         end = START + self.duration
         kinds = [  # (client kind, clients per second)
-            ("human", 1 / 7.5), ("googlebot", 1 / 400), ("bingbot", 1 / 600), ("bytespider", 1 / 60),
-            ("scanner", 1 / 60), ("spoofer", 1 / 150), ("novel", 1 / 12),
+            ("human", 1 / 7.5),
+            ("googlebot", 1 / 400),
+            ("bingbot", 1 / 600),
+            ("bytespider", 1 / 60),
+            ("scanner", 1 / 60),
+            ("spoofer", 1 / 150),
+            ("novel", 1 / 12),
         ]
         for kind, rate in kinds:
             t = self.novel_start if kind == "novel" else START
@@ -251,7 +295,20 @@ class Generator:
 CHURN_HOSTING = ("65.108.0.0/16", "95.216.0.0/16", "135.181.0.0/16", "157.90.0.0/16", "5.161.0.0/16")
 #: IPv6 /32s of ISPs whose customers get a fresh /48 or /64 (privacy addresses, re-dialling).
 CHURN_V6_ISPS = ("2a01:cb00", "2003:e4", "2a02:8109", "2600:1700", "240e:3b0")
-SCAN_WORDS = ("admin", "backup", "config", "db", "old", "test", "dev", "shell", "upload", "wp", "phpmy", "vendor")
+SCAN_WORDS = (
+    "admin",
+    "backup",
+    "config",
+    "db",
+    "old",
+    "test",
+    "dev",
+    "shell",
+    "upload",
+    "wp",
+    "phpmy",
+    "vendor",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,13 +379,21 @@ class ChurnGenerator:
     def _human(self, t: float) -> list[MemoryEvent]:
         rng, cid = self.rng, self._id()
         roll = rng.random()
-        ip = rng.choice(self._regulars) if roll < 0.15 else self._home_v6() if roll < 0.45 else _residential_v4(rng)
+        ip = (
+            rng.choice(self._regulars)
+            if roll < 0.15
+            else self._home_v6()
+            if roll < 0.45
+            else _residential_v4(rng)
+        )
         ua = rng.choice(self._browsers)
         out = []
         for _ in range(rng.randrange(2, 12)):
             out.append(MemoryEvent(t, ip, ua, _page(rng), 200, False, 3320, False, cid))
-            out.extend(MemoryEvent(t + 0.1 * k, ip, ua, _asset(rng), 200, False, 3320, False, cid)
-                       for k in range(rng.randrange(0, 4)))
+            out.extend(
+                MemoryEvent(t + 0.1 * k, ip, ua, _asset(rng), 200, False, 3320, False, cid)
+                for k in range(rng.randrange(0, 4))
+            )
             t += rng.uniform(4, 90)
         return out
 
@@ -336,7 +401,10 @@ class ChurnGenerator:
         rng, cid = self.rng, self._id()
         ip = f"{rng.choice(self._scraper_nets)}.{rng.randrange(1, 255)}"
         ua = rng.choice(CHROME_UAS)
-        return [MemoryEvent(t + 2.0 * k, ip, ua, _page(rng), 200, True, 24940, True, cid) for k in range(rng.randrange(3, 15))]
+        return [
+            MemoryEvent(t + 2.0 * k, ip, ua, _page(rng), 200, True, 24940, True, cid)
+            for k in range(rng.randrange(3, 15))
+        ]
 
     def _scanner(self, t: float) -> list[MemoryEvent]:
         rng, cid = self.rng, self._id()
@@ -347,15 +415,19 @@ class ChurnGenerator:
         out = []
         for k in range(rng.randrange(2, 9)):
             word = rng.choice(SCAN_WORDS)
-            path = rng.choice((f"/{word}{tool}.php", f"/{word}/{tool}/.env", f"/{tool}-{word}.zip", f"/{word}.bak"))
+            path = rng.choice(
+                (f"/{word}{tool}.php", f"/{word}/{tool}/.env", f"/{tool}-{word}.zip", f"/{word}.bak")
+            )
             out.append(MemoryEvent(t + 0.5 * k, ip, ua, path, 404, rng.random() < 0.5, asn, True, cid))
         return out
 
     def _googlebot(self, t: float) -> list[MemoryEvent]:
         rng, cid = self.rng, self._id()
         ip = f"66.249.{rng.choice((64, 66, 68, 70, 72, 79))}.{rng.randrange(1, 255)}"
-        return [MemoryEvent(t + 5.0 * k, ip, GOOGLEBOT_UA, _page(rng), 200, False, 15169, False, cid)
-                for k in range(rng.randrange(5, 20))]
+        return [
+            MemoryEvent(t + 5.0 * k, ip, GOOGLEBOT_UA, _page(rng), 200, False, 15169, False, cid)
+            for k in range(rng.randrange(5, 20))
+        ]
 
 
 def generate(events: int = 200_000, seed: int = 7, variant: str = "novel") -> pl.DataFrame:
@@ -364,25 +436,27 @@ def generate(events: int = 200_000, seed: int = 7, variant: str = "novel") -> pl
         raise ValueError("variant must be novel or chrome")
     reqs = Generator(seed, events, variant).requests()
     times = [int(r.t * 1_000_000) for r in reqs]
-    frame = pl.DataFrame({
-        "ip": [r.ip for r in reqs],
-        "time": pl.Series(times, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
-        "method": [r.method or None for r in reqs],
-        "target": [r.target for r in reqs],
-        "protocol": [("HTTP/1.1" if r.valid else None) for r in reqs],
-        "request": [(f"{r.method} {r.target} HTTP/1.1" if r.valid else "\\x16\\x03\\x01") for r in reqs],
-        "valid_request": [r.valid for r in reqs],
-        "status": pl.Series([r.status for r in reqs], dtype=pl.Int16),
-        "bytes": pl.Series([0] * len(reqs), dtype=pl.Int64),
-        "referer": [r.referer for r in reqs],
-        "user_agent": [r.ua for r in reqs],
-        "host": [SITE] * len(reqs),
-        "source": ["gen_stream"] * len(reqs),
-        "line_no": pl.Series(range(1, len(reqs) + 1), dtype=pl.Int64),
-        "cls": [r.cls for r in reqs],
-        "bad": [TRUTH_BAD[r.cls] for r in reqs],
-        "client": pl.Series([r.client for r in reqs], dtype=pl.Int64),
-    })
+    frame = pl.DataFrame(
+        {
+            "ip": [r.ip for r in reqs],
+            "time": pl.Series(times, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+            "method": [r.method or None for r in reqs],
+            "target": [r.target for r in reqs],
+            "protocol": [("HTTP/1.1" if r.valid else None) for r in reqs],
+            "request": [(f"{r.method} {r.target} HTTP/1.1" if r.valid else "\\x16\\x03\\x01") for r in reqs],
+            "valid_request": [r.valid for r in reqs],
+            "status": pl.Series([r.status for r in reqs], dtype=pl.Int16),
+            "bytes": pl.Series([0] * len(reqs), dtype=pl.Int64),
+            "referer": [r.referer for r in reqs],
+            "user_agent": [r.ua for r in reqs],
+            "host": [SITE] * len(reqs),
+            "source": ["gen_stream"] * len(reqs),
+            "line_no": pl.Series(range(1, len(reqs) + 1), dtype=pl.Int64),
+            "cls": [r.cls for r in reqs],
+            "bad": [TRUTH_BAD[r.cls] for r in reqs],
+            "client": pl.Series([r.client for r in reqs], dtype=pl.Int64),
+        }
+    )
     return frame
 
 
@@ -394,7 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the frame as Parquet here (and robots.txt beside it)")
     args = parser.parse_args(argv)
     frame = generate(args.events, args.seed, args.variant)
-    summary = frame.group_by("cls").agg(pl.len().alias("requests"), pl.col("client").n_unique().alias("clients"))
+    summary = frame.group_by("cls").agg(
+        pl.len().alias("requests"), pl.col("client").n_unique().alias("clients")
+    )
     print(summary.sort("cls"))
     if args.out:
         frame.write_parquet(args.out)

@@ -88,8 +88,12 @@ class ServerTarget:
 class DeploySettings:
     """deploy-rules targets; a target without ``dir`` is skipped unless given on the command line."""
 
-    nginx: ServerTarget = field(default_factory=lambda: ServerTarget(None, ("nginx", "-t", "-q"), ("nginx", "-s", "reload")))
-    apache: ServerTarget = field(default_factory=lambda: ServerTarget(None, ("apache2ctl", "-t"), ("apache2ctl", "graceful")))
+    nginx: ServerTarget = field(
+        default_factory=lambda: ServerTarget(None, ("nginx", "-t", "-q"), ("nginx", "-s", "reload"))
+    )
+    apache: ServerTarget = field(
+        default_factory=lambda: ServerTarget(None, ("apache2ctl", "-t"), ("apache2ctl", "graceful"))
+    )
     lock: str | None = None
 
 
@@ -283,7 +287,9 @@ def _optional_str(value: Any, where: Location) -> str | None:
 def _str_map(value: Any, where: Location) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
         raise ConfigError("expected a mapping of strings to strings", where)
     return dict(value)
 
@@ -471,7 +477,8 @@ def _validate(node: yaml.Node, schema: Any, source: str, key_path: str) -> Any:
             if key not in schema:
                 known = ", ".join(sorted(schema))
                 raise ConfigError(
-                    f"unknown key '{full_key}' (known: {known})", Location(source, key_node.start_mark.line + 1)
+                    f"unknown key '{full_key}' (known: {known})",
+                    Location(source, key_node.start_mark.line + 1),
                 )
             result[key] = _validate(value_node, schema[key], source, full_key)
         return result

@@ -52,7 +52,9 @@ def parse_robots_option(values: tuple[str, ...] | list[str], fetch: bool) -> Rob
         if sep and _HOST_RE.match(host) and not os.path.exists(value):
             per_host[host.lower()] = path
         elif default is not None:
-            raise UsageError(f"--robots FILE given twice ({default}, {value}); use HOST=FILE for virtual hosts")
+            raise UsageError(
+                f"--robots FILE given twice ({default}, {value}); use HOST=FILE for virtual hosts"
+            )
         else:
             default = value
     if fetch and (default or per_host):
@@ -70,7 +72,9 @@ def _read_robots(path: str) -> RobotsTxt:
 class RobotsSources:
     """The robots.txt for each virtual host (callable as the judge's RobotsLookup)."""
 
-    def __init__(self, option: RobotsOption, fetch: Callable[[str], RobotsTimeline | None] | None = None) -> None:
+    def __init__(
+        self, option: RobotsOption, fetch: Callable[[str], RobotsTimeline | None] | None = None
+    ) -> None:
         self._option = option
         self._fetch = fetch
         self._default = _read_robots(option.default) if option.default else None
@@ -97,7 +101,9 @@ class RobotsSources:
         if self._option.default:
             described["*"] = self._option.default
         for host, robots in self._fetched.items():
-            described[host] = (robots.source or f"https://{host}/robots.txt") if robots is not None else "unavailable"
+            described[host] = (
+                (robots.source or f"https://{host}/robots.txt") if robots is not None else "unavailable"
+            )
         return described
 
 
@@ -172,4 +178,3 @@ def run_scan(
         if state is not None:
             save_scan(state, result, list(request.paths))
     return result
-

@@ -43,15 +43,21 @@ def build(data_dir: Path, out: Path) -> pl.DataFrame:
     ).sort("first")
     # The merged upstream data has one overlap (DoD 214.95.0.0-215.0.255.255 vs 215.0.0.0/15's
     # start): the later, more specific range wins, the earlier one is clipped before it.
-    frame = frame.with_columns(last=pl.min_horizontal("last", pl.col("first").shift(-1) - 1).fill_null(pl.col("last")))
+    frame = frame.with_columns(
+        last=pl.min_horizontal("last", pl.col("first").shift(-1) - 1).fill_null(pl.col("last"))
+    )
     overlaps = frame.filter(pl.col("first") <= pl.col("last").shift(1)).height
     if overlaps:
         raise SystemExit(f"{overlaps} overlapping ranges: the lookup needs disjoint ranges")
-    names = frame.group_by("asn").agg(pl.col("as_org").drop_nulls().first(), pl.col("as_org").n_unique().alias("names"))
+    names = frame.group_by("asn").agg(
+        pl.col("as_org").drop_nulls().first(), pl.col("as_org").n_unique().alias("names")
+    )
     if names.filter(pl.col("names") > 1).height:
         raise SystemExit("an AS number with several organisation names: the org table needs the range")
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.select("first", "last", "asn").write_parquet(out, compression="zstd", compression_level=19, statistics=False)
+    frame.select("first", "last", "asn").write_parquet(
+        out, compression="zstd", compression_level=19, statistics=False
+    )
     names.select("asn", "as_org").sort("asn").write_parquet(
         out.with_name("asn-org.parquet"), compression="zstd", compression_level=19, statistics=False
     )
@@ -60,6 +66,10 @@ def build(data_dir: Path, out: Path) -> pl.DataFrame:
 
 if __name__ == "__main__":
     data = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/data/asn"
-    target = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[1] / "rules/asn/ip-asn.parquet"
+    target = (
+        Path(sys.argv[2])
+        if len(sys.argv) > 2
+        else Path(__file__).resolve().parents[1] / "rules/asn/ip-asn.parquet"
+    )
     table = build(data, target)
     print(f"{table.height} ranges -> {target} ({target.stat().st_size} bytes)")

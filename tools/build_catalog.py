@@ -40,16 +40,30 @@ CURATED = Path(__file__).resolve().parent / "catalog_curated.yaml"
 
 #: Provenance of every shipped source (shared/data/SOURCES.md); all MIT-licensed.
 SOURCES = (
-    {"name": "crawler-user-agents", "repository": "monperrus/crawler-user-agents",
-     "file": "crawler-user-agents.json", "commit": "7c7f9f254f16fcbc7d0fcb60d0a188897c00b050",
-     "license": "MIT", "copyright": "Martin Monperrus and contributors"},
-    {"name": "ai.robots.txt", "repository": "ai-robots-txt/ai.robots.txt", "file": "robots.json",
-     "commit": "738c80df2169027ce0e07c9976fd3f2f57dd8f7b", "license": "MIT",
-     "copyright": "ai.robots.txt contributors"},
-    {"name": "Crawler-Detect", "repository": "JayBizzle/Crawler-Detect",
-     "file": "raw/Crawlers.json, raw/Exclusions.json",
-     "commit": "f7926d40cb01c8f2488467dc0b476fd12d0359a8", "license": "MIT",
-     "copyright": "Mark Beech (JayBizzle) and contributors"},
+    {
+        "name": "crawler-user-agents",
+        "repository": "monperrus/crawler-user-agents",
+        "file": "crawler-user-agents.json",
+        "commit": "7c7f9f254f16fcbc7d0fcb60d0a188897c00b050",
+        "license": "MIT",
+        "copyright": "Martin Monperrus and contributors",
+    },
+    {
+        "name": "ai.robots.txt",
+        "repository": "ai-robots-txt/ai.robots.txt",
+        "file": "robots.json",
+        "commit": "738c80df2169027ce0e07c9976fd3f2f57dd8f7b",
+        "license": "MIT",
+        "copyright": "ai.robots.txt contributors",
+    },
+    {
+        "name": "Crawler-Detect",
+        "repository": "JayBizzle/Crawler-Detect",
+        "file": "raw/Crawlers.json, raw/Exclusions.json",
+        "commit": "f7926d40cb01c8f2488467dc0b476fd12d0359a8",
+        "license": "MIT",
+        "copyright": "Mark Beech (JayBizzle) and contributors",
+    },
 )
 
 #: ai.robots.txt names that are ordinary words: matched case-sensitively as whole tokens only,
@@ -72,26 +86,39 @@ CRAWLER_DETECT_OVERRIDES: dict[str, str | None] = {
 
 #: monperrus tags in priority order -> category.
 TAG_CATEGORY = (
-    ("scanner", "scanner"), ("ai-crawler", "ai-training"), ("archiver", "archiver"),
-    ("feed-reader", "feed-reader"), ("social-preview", "social-preview"),
-    ("monitoring", "monitor"), ("seo", "seo"), ("search-engine", "search-engine"),
-    ("http-library", "library"), ("browser-automation", "library"), ("advertising", "other"),
+    ("scanner", "scanner"),
+    ("ai-crawler", "ai-training"),
+    ("archiver", "archiver"),
+    ("feed-reader", "feed-reader"),
+    ("social-preview", "social-preview"),
+    ("monitoring", "monitor"),
+    ("seo", "seo"),
+    ("search-engine", "search-engine"),
+    ("http-library", "library"),
+    ("browser-automation", "library"),
+    ("advertising", "other"),
     ("academic", "other"),
 )
 
 #: Keyword guesses for Crawler-Detect's unlabelled long tail (first hit wins).
 KEYWORD_CATEGORY = (
-    (r"scan|nmap|nikto|sqlmap|zgrab|masscan|nuclei|acunetix|vuln|security|pentest|exploit|"
-     r"fuzz|census|expanse|shodan|probe", "scanner"),
+    (
+        r"scan|nmap|nikto|sqlmap|zgrab|masscan|nuclei|acunetix|vuln|security|pentest|exploit|"
+        r"fuzz|census|expanse|shodan|probe",
+        "scanner",
+    ),
     (r"feed|rss|atom|podcast|news ?reader|aggregat", "feed-reader"),
     (r"monitor|uptime|ping|check|status|health|alert|watch|synthetic", "monitor"),
     (r"archiv|wayback|heritrix|webcite", "archiver"),
     (r"seo|backlink|rank|serp|audit|sitemap|link ?check|majestic|moz", "seo"),
     (r"preview|embed|unfurl|share|card|thumbnail|screenshot", "social-preview"),
     (r"\bgpt|\bai\b|llm|openai|anthropic|claude|perplexity|cohere|dataset", "ai-training"),
-    (r"curl|wget|python|java|perl|php|ruby|okhttp|http ?client|urllib|requests|axios|fetch|"
-     r"node|golang|\bgo\b|libwww|guzzle|scrapy|headless|phantom|selenium|puppeteer|playwright|"
-     r"dart|rust|docker|git/|gradle|jetty|lwp|httpie|wininet|winhttp|\.net", "library"),
+    (
+        r"curl|wget|python|java|perl|php|ruby|okhttp|http ?client|urllib|requests|axios|fetch|"
+        r"node|golang|\bgo\b|libwww|guzzle|scrapy|headless|phantom|selenium|puppeteer|playwright|"
+        r"dart|rust|docker|git/|gradle|jetty|lwp|httpie|wininet|winhttp|\.net",
+        "library",
+    ),
     (r"search|index|spider|crawl", "search-engine"),
 )
 
@@ -109,13 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     crawlers_json = json.loads((src / "crawler-detect" / "raw_Crawlers.json").read_text())
     exclusions = json.loads((src / "crawler-detect" / "raw_Exclusions.json").read_text())
     entries = merge_crawler_detect(entries, crawlers_json)
-    doc = {"version": 1, "sources": list(SOURCES), "exclusions": exclusions,
-           "crawlers": [to_yaml(c) for c in entries]}
+    doc = {
+        "version": 1,
+        "sources": list(SOURCES),
+        "exclusions": exclusions,
+        "crawlers": [to_yaml(c) for c in entries],
+    }
     parse_document(doc)  # the loader's validation: never write a file it would reject
     args.output.write_text(render(doc), encoding="utf-8")
     patterns = sum(len(c.patterns) for c in entries)
-    print(f"wrote {args.output}: {len(entries)} entries, {patterns} patterns, "
-          f"{len(exclusions)} exclusions", file=sys.stderr)
+    print(
+        f"wrote {args.output}: {len(entries)} entries, {patterns} patterns, {len(exclusions)} exclusions",
+        file=sys.stderr,
+    )
     print("categories:", dict(Counter(c.category for c in entries)), file=sys.stderr)
     return 0
 
@@ -150,16 +183,21 @@ def merge_ai_robots(entries: list[Crawler], robots: dict[str, dict]) -> list[Cra
         owner = _owner(out, catalog, key)
         if owner is not None and _same_agent(owner, key, token):
             continue
-        out.append(_prioritised(Crawler(
-            name=_unique_name(out, key),
-            operator=_clean_operator(info.get("operator", "")),
-            category=_ai_category(info.get("function", "")),
-            patterns=() if key in AI_TOKEN_ONLY else (_token_pattern(key),),
-            robots_token=token,
-            respects_robots=_respect(info.get("respect", "")),
-            verification=None,
-            url=_first_url(info.get("operator", "")) or _first_url(info.get("description", "")),
-        ), PRIORITY_IMPORTED))
+        out.append(
+            _prioritised(
+                Crawler(
+                    name=_unique_name(out, key),
+                    operator=_clean_operator(info.get("operator", "")),
+                    category=_ai_category(info.get("function", "")),
+                    patterns=() if key in AI_TOKEN_ONLY else (_token_pattern(key),),
+                    robots_token=token,
+                    respects_robots=_respect(info.get("respect", "")),
+                    verification=None,
+                    url=_first_url(info.get("operator", "")) or _first_url(info.get("description", "")),
+                ),
+                PRIORITY_IMPORTED,
+            )
+        )
     return out
 
 
@@ -182,16 +220,21 @@ def merge_monperrus(entries: list[Crawler], agents: list[dict]) -> list[Crawler]
             continue
         name = _unique_name(out, _display_name(pattern, instances))
         category = _tag_category(item.get("tags") or [])
-        out.append(_prioritised(Crawler(
-            name=name,
-            operator=_domain(item.get("url")) or "unknown",
-            category=category,
-            patterns=(pattern,),
-            robots_token=_derived_token(name, category),
-            respects_robots=None,
-            verification=None,
-            url=item.get("url"),
-        ), PRIORITY_IMPORTED))
+        out.append(
+            _prioritised(
+                Crawler(
+                    name=name,
+                    operator=_domain(item.get("url")) or "unknown",
+                    category=category,
+                    patterns=(pattern,),
+                    robots_token=_derived_token(name, category),
+                    respects_robots=None,
+                    verification=None,
+                    url=item.get("url"),
+                ),
+                PRIORITY_IMPORTED,
+            )
+        )
     return out
 
 
@@ -205,17 +248,19 @@ def merge_crawler_detect(entries: list[Crawler], patterns: list[str]) -> list[Cr
             continue
         known.add(pattern.lower())
         label = "generic crawler keywords" if pattern.count("|") >= 5 else _pattern_label(pattern)
-        out.append(Crawler(
-            name=_unique_name(out, label if label else pattern, suffix="generic"),
-            operator="unknown",
-            category="other" if pattern.count("|") >= 5 else _keyword_category(pattern),
-            patterns=(pattern,),
-            robots_token=None,
-            respects_robots=None,
-            verification=None,
-            url=None,
-            generic=True,
-        ))
+        out.append(
+            Crawler(
+                name=_unique_name(out, label if label else pattern, suffix="generic"),
+                operator="unknown",
+                category="other" if pattern.count("|") >= 5 else _keyword_category(pattern),
+                patterns=(pattern,),
+                robots_token=None,
+                respects_robots=None,
+                verification=None,
+                url=None,
+                generic=True,
+            )
+        )
     return out
 
 
@@ -232,16 +277,19 @@ def _product_token(key: str) -> str | None:
 
 def _token_pattern(key: str) -> str:
     """A whole-token regex for an agent name; plain words are also case-sensitive."""
-    name = key.split("/")[0] if re.search(r"/[\d.]+$", key) else key
+    name = key.split("/", maxsplit=1)[0] if re.search(r"/[\d.]+$", key) else key
     body = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
     return f"(?-i:{body})" if name in AI_WORD_NAMES else body
 
 
 def _same_agent(owner: Crawler, key: str, token: str | None) -> bool:
     """Whether ``owner`` (which matches the bare name ``key``) is that agent, not a relative."""
-    wanted = {key.lower(), (token or "").lower(), key.split("/")[0].lower()}
-    return owner.name.lower() in wanted or (owner.robots_token or "").lower() in wanted or any(
-        w and w.replace(" ", "") == owner.name.lower().replace(" ", "") for w in wanted)
+    wanted = {key.lower(), (token or "").lower(), key.split("/", maxsplit=1)[0].lower()}
+    return (
+        owner.name.lower() in wanted
+        or (owner.robots_token or "").lower() in wanted
+        or any(w and w.replace(" ", "") == owner.name.lower().replace(" ", "") for w in wanted)
+    )
 
 
 def _owner(entries: list[Crawler], catalog: Catalog, agent: str) -> Crawler | None:
@@ -294,7 +342,8 @@ def _covered(catalog: Catalog, pattern: str, instances: list[str]) -> bool:
     label = _pattern_label(pattern).lower()
     names = {owner.name.lower(), (owner.robots_token or "").lower()}
     return any(n and (n in label or label in n) for n in names) or any(
-        label and label in p.lower().replace("\\", "") for p in owner.patterns)
+        label and label in p.lower().replace("\\", "") for p in owner.patterns
+    )
 
 
 def _pattern_known(entries: list[Crawler], pattern: str) -> bool:
@@ -373,12 +422,18 @@ def _unique_name(entries: list[Crawler], name: str, suffix: str = "2") -> str:
 def to_yaml(c: Crawler) -> dict:
     """One entry as plain data, in the documented key order; ``generic`` only when true."""
     entry = {
-        "name": c.name, "operator": c.operator, "category": c.category,
-        "patterns": list(c.patterns), "robots_token": c.robots_token,
+        "name": c.name,
+        "operator": c.operator,
+        "category": c.category,
+        "patterns": list(c.patterns),
+        "robots_token": c.robots_token,
         "respects_robots": c.respects_robots,
-        "verification": None if c.verification is None else {
+        "verification": None
+        if c.verification is None
+        else {
             "ip_ranges": list(c.verification.ip_ranges),
-            "rdns_suffixes": list(c.verification.rdns_suffixes)},
+            "rdns_suffixes": list(c.verification.rdns_suffixes),
+        },
         "url": c.url,
     }
     if c.generic:
@@ -439,8 +494,10 @@ def render(doc: dict) -> str:
     """
     lines = [HEADER]
     for s in SOURCES:
-        lines.append(f"#   {s['name']}: https://github.com/{s['repository']} ({s['file']}) "
-                     f"commit {s['commit']}, {s['license']} licence, (c) {s['copyright']}\n")
+        lines.append(
+            f"#   {s['name']}: https://github.com/{s['repository']} ({s['file']}) "
+            f"commit {s['commit']}, {s['license']} licence, (c) {s['copyright']}\n"
+        )
     lines.append("#   Hand-curated entries: botguard contributors, MIT licence.\n\n")
     dump = lambda value: json.dumps(value, ensure_ascii=False)  # noqa: E731
     lines.append(f'{{"version": {dump(doc["version"])},\n')

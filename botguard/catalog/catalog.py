@@ -31,7 +31,7 @@ class Catalog:
     'ai-training'
     """
 
-    __slots__ = ("crawlers", "exclusions", "_by_name", "_matcher", "_cache", "_cache_size")
+    __slots__ = ("_by_name", "_cache", "_cache_size", "_matcher", "crawlers", "exclusions")
 
     def __init__(
         self,

@@ -48,7 +48,9 @@ def command() -> None:
 
 @command.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only candidates with this status.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
+)
 @common_options
 def list_command(status: str | None, fmt: str, config_path: str | None, state_path: str | None) -> None:
     """Show candidates, their evidence, and whether deploy-rules enforces them now."""

@@ -20,7 +20,9 @@ from botguard.deploy.cloudflare import (
 from botguard.render.cloudflare import MAX_ITEMS
 
 
-def reporting(show: Callable[[CloudflareOutcome], None], run: Callable[[], CloudflareOutcome]) -> CloudflareOutcome:
+def reporting(
+    show: Callable[[CloudflareOutcome], None], run: Callable[[], CloudflareOutcome]
+) -> CloudflareOutcome:
     """Run, and show what was seen and done even when a zone failed (then re-raise: exit 1)."""
     try:
         out = run()
@@ -32,7 +34,9 @@ def reporting(show: Callable[[CloudflareOutcome], None], run: Callable[[], Cloud
 
 
 def _run(verb: str, config_path: str | None, state_path: str | None) -> CloudflareOutcome:
-    request = CloudflareRequest(verb, load_settings(config_path), datetime.now(UTC), dict(os.environ), state_path)
+    request = CloudflareRequest(
+        verb, load_settings(config_path), datetime.now(UTC), dict(os.environ), state_path
+    )
     return run_cloudflare(request)
 
 
@@ -54,7 +58,9 @@ def print_plan(out: CloudflareOutcome) -> None:
         if zone_live.error is not None:
             click.echo(f"zone {zone_plan.zone_id}: cannot read: {zone_live.error}")
         else:
-            click.echo(f"zone {zone_plan.zone_id}: {zone_live.foreign_rules} rules not botguard's (left alone)")
+            click.echo(
+                f"zone {zone_plan.zone_id}: {zone_live.foreign_rules} rules not botguard's (left alone)"
+            )
     other = out.live.other_items
     cap = f" (of {MAX_ITEMS - other}: other lists hold {other})" if other else ""
     click.echo(f"{changes} changes; desired: {len(out.desired.items)} list items{cap}, {len(out.desired.rules)} rules "

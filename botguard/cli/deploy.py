@@ -16,13 +16,20 @@ from botguard.errors import ExitStatus
 
 
 @click.command("deploy-rules")
-@click.option("--from", "scan_path", metavar="SCAN.json", help="Scan JSON to act on (default: latest scan in state).")
+@click.option(
+    "--from", "scan_path", metavar="SCAN.json", help="Scan JSON to act on (default: latest scan in state)."
+)
 @click.option("--nginx-dir", metavar="DIR", help="Write botguard_http.conf / botguard_server.conf here.")
 @click.option("--apache-dir", metavar="DIR", help="Write botguard.conf here.")
-@click.option("--dry-run", is_flag=True, help="Print the diff and the impact on scanned traffic; change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the diff and the impact on scanned traffic; change nothing."
+)
 @click.option("--no-reload", is_flag=True, help="Validate and swap files but do not reload the servers.")
-@click.option("--cloudflare", is_flag=True,
-              help="Also (or only) sync the decisions to Cloudflare (see `botguard cloudflare`).")
+@click.option(
+    "--cloudflare",
+    is_flag=True,
+    help="Also (or only) sync the decisions to Cloudflare (see `botguard cloudflare`).",
+)
 @common_options
 def command(
     scan_path: str | None, nginx_dir: str | None, apache_dir: str | None, dry_run: bool, no_reload: bool,

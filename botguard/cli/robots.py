@@ -9,7 +9,9 @@ from botguard.cli._output import emit
 from botguard.errors import ExitStatus
 from botguard.robots import tasks
 
-_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+_format = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 
 
 @click.group("robots")
@@ -18,7 +20,9 @@ def command() -> None:
 
 
 @command.command("check")
-@click.option("--robots", "robots_path", required=True, metavar="FILE", help="robots.txt to read (- for stdin).")
+@click.option(
+    "--robots", "robots_path", required=True, metavar="FILE", help="robots.txt to read (- for stdin)."
+)
 @click.option("--agent", required=True, metavar="TOKEN", help="Product token, e.g. Googlebot.")
 @click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @_format
@@ -48,10 +52,14 @@ def lint(path: str, strict: bool, fmt: str, config_path: str | None, state_path:
 
 
 @command.command("generate")
-@click.option("--agent", "agents", multiple=True, metavar="TOKEN", help="Crawler token to block (repeatable).")
+@click.option(
+    "--agent", "agents", multiple=True, metavar="TOKEN", help="Crawler token to block (repeatable)."
+)
 @click.option("--from", "scan_json", metavar="SCAN.json", help="Block the crawlers a scan report blocks.")
 @click.option("--category", "categories", multiple=True, metavar="CAT", help="Block a catalogue category.")
-@click.option("--merge", metavar="FILE", help="Existing robots.txt to merge into (its other groups are kept).")
+@click.option(
+    "--merge", metavar="FILE", help="Existing robots.txt to merge into (its other groups are kept)."
+)
 @click.option("--content-signal", metavar="SIGNALS", help="e.g. 'search=yes, ai-train=no'.")
 @click.option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
 @common_options

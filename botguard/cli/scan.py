@@ -18,19 +18,31 @@ from botguard.scan import ScanRequest, parse_robots_option, run_scan
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, metavar="PATH...")
-@click.option("--robots", "robots", multiple=True, metavar="FILE|HOST=FILE", help="robots.txt to judge against.")
+@click.option(
+    "--robots", "robots", multiple=True, metavar="FILE|HOST=FILE", help="robots.txt to judge against."
+)
 @click.option("--fetch-robots", is_flag=True, help="Fetch each virtual host's robots.txt (RFC 9309 rules).")
-@click.option("--log-format", metavar="FMT", help="combined|common|vhost_combined|json or an nginx log_format.")
+@click.option(
+    "--log-format", metavar="FMT", help="combined|common|vhost_combined|json or an nginx log_format."
+)
 @click.option("--format", "fmt", type=click.Choice(sorted(WRITERS)), default="table", show_default=True)
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")
-@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows in table output.")
+@click.option(
+    "--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows in table output."
+)
 @click.option("--fail-on", type=click.Choice(["block"]), help="Exit 3 when a client gets this verdict.")
-@click.option("--show-malformed", type=click.IntRange(min=0), default=0, metavar="N", help="Print N malformed lines.")
+@click.option(
+    "--show-malformed", type=click.IntRange(min=0), default=0, metavar="N", help="Print N malformed lines."
+)
 @common_options
 @click.option("--no-save", is_flag=True, help="Do not store results in the state database.")
 @click.option("--no-dns", is_flag=True, help="Skip reverse-DNS checks (published IP ranges still apply).")
-@click.option("--no-identity", is_flag=True, help="Skip identity checks and ASN lookups entirely (no spoof verdicts).")
-@click.option("--no-model", is_flag=True, help="Per-client rules only: no model scores, no signature-based raises.")
+@click.option(
+    "--no-identity", is_flag=True, help="Skip identity checks and ASN lookups entirely (no spoof verdicts)."
+)
+@click.option(
+    "--no-model", is_flag=True, help="Per-client rules only: no model scores, no signature-based raises."
+)
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
     output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
@@ -51,4 +63,3 @@ def command(
     if fail_on and result.verdict_counts()[fail_on]:
         return ExitStatus.FAIL_ON
     return ExitStatus.OK
-

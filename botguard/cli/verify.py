@@ -16,7 +16,9 @@ from botguard.identity.verify import evidence_lines, verify_ip
 @click.option("--no-dns", is_flag=True, help="Skip reverse DNS (published IP ranges still apply).")
 @config_option
 @state_option("State database (DNS cache; default: user state dir).")
-def command(ip: str, user_agent: str | None, no_dns: bool, config_path: str | None, state_path: str | None) -> int:
+def command(
+    ip: str, user_agent: str | None, no_dns: bool, config_path: str | None, state_path: str | None
+) -> int:
     """Print the evidence: published range matched, PTR and forward DNS, network (ASN)."""
     settings = load_settings(config_path)
     evidence = verify_ip(ip, user_agent, settings.identity, dns=not no_dns, state_path=state_path)

@@ -38,20 +38,39 @@ from botguard.state import State
 
 @click.command("watch")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--robots", "robots", multiple=True, metavar="FILE|HOST=FILE", help="robots.txt to judge against.")
-@click.option("--log-format", metavar="FMT", help="combined|common|vhost_combined|json or an nginx log_format.")
+@click.option(
+    "--robots", "robots", multiple=True, metavar="FILE|HOST=FILE", help="robots.txt to judge against."
+)
+@click.option(
+    "--log-format", metavar="FMT", help="combined|common|vhost_combined|json or an nginx log_format."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Candidates on stdout as readable lines or NDJSON.")  # fmt: skip
 @common_options
 @click.option(
-    "--interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Seconds between polls."
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls.",
 )
 @click.option("--once", is_flag=True, help="Process what the logs hold now, then exit (tests, cron).")
-@click.option("--from-end", is_flag=True, help="Skip the lines a log already holds the first time it is seen.")
-@click.option("--snapshot-dir", metavar="DIR", help="Model snapshots (default: STATE.model beside the state DB).")
-@click.option("--snapshot-every", type=click.FloatRange(min=1), default=None, metavar="S",
-              help="Seconds between model snapshots (also taken on exit; default: model.snapshot_every, 900).")
-@click.option("--no-dns", is_flag=True, help="Accepted for symmetry with scan: watch never does DNS in the stream.")
+@click.option(
+    "--from-end", is_flag=True, help="Skip the lines a log already holds the first time it is seen."
+)
+@click.option(
+    "--snapshot-dir", metavar="DIR", help="Model snapshots (default: STATE.model beside the state DB)."
+)
+@click.option(
+    "--snapshot-every",
+    type=click.FloatRange(min=1),
+    default=None,
+    metavar="S",
+    help="Seconds between model snapshots (also taken on exit; default: model.snapshot_every, 900).",
+)
+@click.option(
+    "--no-dns", is_flag=True, help="Accepted for symmetry with scan: watch never does DNS in the stream."
+)
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], log_format: str | None, fmt: str, config_path: str | None,
     state_path: str | None, interval: float, once: bool, from_end: bool, snapshot_dir: str | None,
@@ -108,8 +127,13 @@ def run_watch(request: WatchRequest, *, out: TextIO, err: TextIO, stop: threadin
     """Follow, learn and propose until ``stop`` is set (or a signal), or once with ``once``."""
     paths = _live_paths(request.paths, err)
     stop = stop if stop is not None else threading.Event()
-    with State(request.state_path) as state, LogFollower(paths, state=state, from_end=request.from_end) as follower:
-        parser = ChunkParser(request.log_format or request.settings.log_format, request.settings.json_fields or None)
+    with (
+        State(request.state_path) as state,
+        LogFollower(paths, state=state, from_end=request.from_end) as follower,
+    ):
+        parser = ChunkParser(
+            request.log_format or request.settings.log_format, request.settings.json_fields or None
+        )
         snapshots = Path(request.snapshot_dir) if request.snapshot_dir else _default_snapshots(state)
         learner = _learner(request, state, snapshots)
         proposer = _Proposer(state, out, request.json_output)
@@ -165,11 +189,15 @@ class _Proposer:
         """Upsert ``candidates``; print and count those the store did not hold before."""
         if not candidates:
             return 0
-        new = [c for c in candidates if c.signature not in self._known and self._store.get(c.signature) is None]
+        new = [
+            c for c in candidates if c.signature not in self._known and self._store.get(c.signature) is None
+        ]
         self._store.upsert(candidates)
         self._known.update(c.signature for c in candidates)
         for candidate in new:
-            self._out.write((json.dumps(asdict(candidate)) if self._json else candidate_line(candidate)) + "\n")
+            self._out.write(
+                (json.dumps(asdict(candidate)) if self._json else candidate_line(candidate)) + "\n"
+            )
         if new:
             self._out.flush()
         return len(new)
@@ -204,14 +232,18 @@ def _auto_deploy(request: WatchRequest, err: TextIO) -> None:
     from botguard.deploy import DeployRequest, run_deploy
 
     try:
-        report = run_deploy(DeployRequest(request.settings, now=datetime.now(UTC), state_path=request.state_path))
+        report = run_deploy(
+            DeployRequest(request.settings, now=datetime.now(UTC), state_path=request.state_path)
+        )
     except BotguardError as exc:
         click.echo(f"watch: auto-deploy failed: {printable(str(exc))}", file=err)
         return
     for outcome in report.outcomes:
         what = f"updated {', '.join(outcome.changed)}" if outcome.changed else "unchanged"
         reloaded = ", reloaded" if outcome.reloaded else ""
-        click.echo(f"watch: auto-deploy: {outcome.target} {what}{reloaded} ({printable(str(outcome.dir))})", file=err)
+        click.echo(
+            f"watch: auto-deploy: {outcome.target} {what}{reloaded} ({printable(str(outcome.dir))})", file=err
+        )
     for error in report.errors:
         click.echo(f"watch: auto-deploy failed: {printable(error)}", file=err)
 
@@ -232,7 +264,9 @@ def _live_paths(paths: tuple[str, ...], err: TextIO) -> list[str]:
         if path == "-":
             raise UsageError("watch follows files; to read standard input use `botguard scan -`")
         if is_compressed_name(path):
-            click.echo(f"watch: skipping compressed {printable(path)} (only live logs are followed)", file=err)
+            click.echo(
+                f"watch: skipping compressed {printable(path)} (only live logs are followed)", file=err
+            )
             continue
         if os.path.isdir(path):
             raise UsageError(f"{path} is a directory (pass the log files, e.g. a glob)")

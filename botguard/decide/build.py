@@ -27,7 +27,14 @@ from botguard.config import Allowlist, DecideSettings
 from botguard.decide._safety import safe_ua_token
 from botguard.decide.records import Action, Decision, DecisionSet, Match
 
-__all__ = ["CrawlerInfo", "allow_decisions", "build_decisions", "choose_tokens", "covered_by_allowlist", "parse_time"]
+__all__ = [
+    "CrawlerInfo",
+    "allow_decisions",
+    "build_decisions",
+    "choose_tokens",
+    "covered_by_allowlist",
+    "parse_time",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +70,17 @@ def build_decisions(
 
 def allow_decisions(allowlist: Allowlist) -> tuple[Decision, ...]:
     """The allowlist as ``allow`` decisions (no expiry)."""
-    out = [Decision("allow", Match("ua_pattern", ua), ("allowlist",), "config") for ua in allowlist.user_agents]
+    out = [
+        Decision("allow", Match("ua_pattern", ua), ("allowlist",), "config") for ua in allowlist.user_agents
+    ]
     for net in allowlist.networks:
         kind = "ip" if net.num_addresses == 1 else "cidr"
         value = str(net.network_address) if kind == "ip" else str(net)
         out.append(Decision("allow", Match(kind, value), ("allowlist",), "config"))
-    out += [Decision("allow", Match("client", c.user_agent, c.ip), ("allowlist",), "config") for c in allowlist.clients]
+    out += [
+        Decision("allow", Match("client", c.user_agent, c.ip), ("allowlist",), "config")
+        for c in allowlist.clients
+    ]
     return tuple(out)
 
 
@@ -135,13 +147,19 @@ def choose_tokens(candidates: tuple[str, ...], agents: set[str]) -> tuple[list[s
 
 
 def _ip_rules(
-    clients: list[Mapping[str, Any]], lookup: CrawlerLookup, policy: DecideSettings, ua_blocked: set[tuple[str, str]]
+    clients: list[Mapping[str, Any]],
+    lookup: CrawlerLookup,
+    policy: DecideSettings,
+    ua_blocked: set[tuple[str, str]],
 ) -> list[Decision]:
     """One IP rule per address whose clients need one (merged reasons and times)."""
     by_ip: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for client in clients:
         action = _action_for(str(client.get("verdict")), policy)
-        if action is None or (str(client.get("crawler")), str(client.get("user_agent") or "").lower()) in ua_blocked:
+        if (
+            action is None
+            or (str(client.get("crawler")), str(client.get("user_agent") or "").lower()) in ua_blocked
+        ):
             continue
         by_ip.setdefault((action, str(client["ip"])), []).append(client)
     out = []
@@ -150,7 +168,15 @@ def _ip_rules(
             ipaddress.ip_address(ip)
         except ValueError:  # a garbled log field is never rendered into a rule
             continue
-        reasons = tuple(sorted({f"{c.get('crawler') or c.get('category')}: {r}" for c in group for r in c.get("reasons") or ()}))
+        reasons = tuple(
+            sorted(
+                {
+                    f"{c.get('crawler') or c.get('category')}: {r}"
+                    for c in group
+                    for r in c.get("reasons") or ()
+                }
+            )
+        )
         first, last = _seen(group)
         out.append(Decision(action, Match("ip", ip), reasons[:10], "scan", first, last))  # type: ignore[arg-type]
     return out

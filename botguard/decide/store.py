@@ -81,10 +81,14 @@ def record_decisions(
             updates.append(merged)
             stored[key] = merged
     with state.transaction() as conn:
-        conn.executemany("INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates])
+        conn.executemany(
+            "INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates]
+        )
         # History is kept for bantime_max after a ban ends (a return within it escalates), then
         # forgotten, so a cron job's database does not grow with every address ever banned.
-        conn.execute("DELETE FROM decisions WHERE expires_at < ?", (_iso(now - timedelta(seconds=policy.bantime_max)),))
+        conn.execute(
+            "DELETE FROM decisions WHERE expires_at < ?", (_iso(now - timedelta(seconds=policy.bantime_max)),)
+        )
     return active_of(stored.values(), now, allowlist)
 
 

@@ -83,7 +83,10 @@ def _targets(request: DeployRequest) -> list[Target]:
     deploy, decide = request.settings.deploy, request.settings.decide
     backends = renderers(decide.throttle_rate, decide.throttle_burst)
     targets = []
-    for name, option, conf in (("nginx", request.nginx_dir, deploy.nginx), ("apache", request.apache_dir, deploy.apache)):
+    for name, option, conf in (
+        ("nginx", request.nginx_dir, deploy.nginx),
+        ("apache", request.apache_dir, deploy.apache),
+    ):
         directory = option or conf.dir
         if directory:
             targets.append(Target(name, Path(directory), backends[name], conf.validate, conf.reload, PRECHECKS[name],
@@ -97,7 +100,11 @@ def _targets(request: DeployRequest) -> list[Target]:
 def _lock_path(request: DeployRequest, state: State) -> Path:
     if request.settings.deploy.lock:
         return Path(request.settings.deploy.lock)
-    return state.path.with_name("deploy.lock") if str(state.path) != ":memory:" else Path("/tmp/botguard-deploy.lock")
+    return (
+        state.path.with_name("deploy.lock")
+        if str(state.path) != ":memory:"
+        else Path("/tmp/botguard-deploy.lock")
+    )
 
 
 def _preview(state: State, fresh: DecisionSet, request: DeployRequest) -> DecisionSet:
@@ -125,8 +132,12 @@ def run_deploy(request: DeployRequest) -> DeployReport:
             active = without_stale_model(_preview(state, fresh, request), model)
             outcomes = tuple(_dry(t, active) for t in targets)
             clients = scan.get("clients") or []
-            return DeployReport(active, outcomes, impact=impact(clients, active),
-                                model_impact=model_impact(clients, model, settings.allowlist) if model else None)
+            return DeployReport(
+                active,
+                outcomes,
+                impact=impact(clients, active),
+                model_impact=model_impact(clients, model, settings.allowlist) if model else None,
+            )
         active = without_stale_model(record_decisions(state, fresh, request.now, settings.decide, settings.allowlist),
                                      model)  # fmt: skip
         outcomes, errors = [], []

@@ -124,7 +124,9 @@ def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     if not argv:
         return
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None
     if done.returncode != 0:
@@ -226,4 +228,11 @@ def deploy_files(
             _roll_back_and_reload(target)
             raise
     _finish(directory, changed)
-    return TargetOutcome(target.name, directory, changed, diff, validated=bool(target.validate), reloaded=reload and bool(target.reload))
+    return TargetOutcome(
+        target.name,
+        directory,
+        changed,
+        diff,
+        validated=bool(target.validate),
+        reloaded=reload and bool(target.reload),
+    )

@@ -61,7 +61,9 @@ class _Rules:
         self.ua_exact = {norm(d.match.value) for d in decisions if d.match.kind == "ua_exact"}
         self.clients = {(d.match.ip, norm(d.match.value)) for d in decisions if d.match.kind == "client"}
         self.ips = {str(ipaddress.ip_address(d.match.value)) for d in decisions if d.match.kind == "ip"}
-        self.nets = [ipaddress.ip_network(d.match.value, strict=False) for d in decisions if d.match.kind == "cidr"]
+        self.nets = [
+            ipaddress.ip_network(d.match.value, strict=False) for d in decisions if d.match.kind == "cidr"
+        ]
         self._ua_memo: dict[str, bool] = {}
 
     def _ua(self, agent: str) -> bool:

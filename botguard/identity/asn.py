@@ -124,7 +124,10 @@ class MaxMindDb:
     """The user's MaxMind databases: a GeoLite2/GeoIP2 ASN file and/or a Country file."""
 
     def __init__(
-        self, asn_path: str | None = None, country_path: str | None = None, hosting: frozenset[int] | None = None
+        self,
+        asn_path: str | None = None,
+        country_path: str | None = None,
+        hosting: frozenset[int] | None = None,
     ) -> None:
         self._asn = _open_mmdb(asn_path, "ASN") if asn_path else None
         self._country = _open_mmdb(country_path, "country") if country_path else None

@@ -33,7 +33,12 @@ class DnsCache:
     """FCrDNS answers per IP in the ``identity_rdns`` table of the state database."""
 
     def __init__(
-        self, state: State, *, ttl: float = 86400.0, negative_ttl: float = 3600.0, clock: Callable[[], float] = time.time
+        self,
+        state: State,
+        *,
+        ttl: float = 86400.0,
+        negative_ttl: float = 3600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
         self.ttl = ttl
@@ -53,7 +58,12 @@ class DnsCache:
             ).fetchall()
             for ip, status, names, confirmed, forward, detail in rows:
                 found[ip] = ReverseDns(
-                    ip, status, tuple(json.loads(names)), tuple(json.loads(confirmed)), tuple(json.loads(forward)), detail
+                    ip,
+                    status,
+                    tuple(json.loads(names)),
+                    tuple(json.loads(confirmed)),
+                    tuple(json.loads(forward)),
+                    detail,
                 )
         return found
 

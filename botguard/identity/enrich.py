@@ -33,10 +33,10 @@ from botguard.identity.ranges import PublishedRanges
 from botguard.identity.records import (
     BY_RANGE,
     BY_RDNS,
-    OWN_NETWORK,
-    STALE,
     IDENTITY_SCHEMA,
+    OWN_NETWORK,
     SPOOFED,
+    STALE,
     UNKNOWN,
     UNVERIFIABLE,
     VERIFIED,
@@ -83,7 +83,25 @@ def own_network(crawler: Crawler | None, network: AsnInfo | None) -> bool:
 
 
 #: Words in operator and AS organisation names that say nothing about who it is.
-_GENERIC = frozenset({"inc", "llc", "ltd", "corp", "corporation", "co", "the", "of", "and", "gmbh", "sa", "ag", "internet", "network", "networks"})
+_GENERIC = frozenset(
+    {
+        "inc",
+        "llc",
+        "ltd",
+        "corp",
+        "corporation",
+        "co",
+        "the",
+        "of",
+        "and",
+        "gmbh",
+        "sa",
+        "ag",
+        "internet",
+        "network",
+        "networks",
+    }
+)
 
 
 def _words(name: str) -> set[str]:
@@ -160,7 +178,11 @@ def _identities(
     in_range = {(ip, c): bool(ranges.match(ip, _lists(crawlers[c]))) for ip, c, _ in claims}
     stale = _stale(claims, crawlers, ranges, max_age)
     ask = sorted(
-        {ip for ip, c, _ in claims if not in_range[(ip, c)] and (ip, c) not in stale and _suffixes(crawlers[c])}
+        {
+            ip
+            for ip, c, _ in claims
+            if not in_range[(ip, c)] and (ip, c) not in stale and _suffixes(crawlers[c])
+        }
     )
     reverse = dns.reverse_many(ask) if dns is not None and ask else {}
     rows = []
@@ -172,7 +194,13 @@ def _identities(
             else Verdict(UNVERIFIABLE, None, None)
         )
         rows.append((ip, c, verdict.verified, verdict.identity, verdict.verified_by))
-    schema = {"ip": pl.String, "crawler": pl.String, "verified": pl.Boolean, "identity": pl.String, "verified_by": pl.String}
+    schema = {
+        "ip": pl.String,
+        "crawler": pl.String,
+        "verified": pl.Boolean,
+        "identity": pl.String,
+        "verified_by": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row")  # explicit dtypes: no inference from leading nulls
 
 
@@ -191,12 +219,20 @@ def enrich(
     last_seen (datetime) for ``max_age``; duplicates are fine.
     """
     ranges = ranges or PublishedRanges.bundled()
-    seen = pl.col("last_seen").max() if "last_seen" in pairs.columns else pl.lit(None, pl.Datetime("us", "UTC")).first()
+    seen = (
+        pl.col("last_seen").max()
+        if "last_seen" in pairs.columns
+        else pl.lit(None, pl.Datetime("us", "UTC")).first()
+    )
     keyed = pairs.with_columns(pl.col("ip").cast(pl.String), pl.col("crawler").cast(pl.String))
     grouped = keyed.group_by("ip", "crawler").agg(seen.alias("last_seen"))
     distinct = grouped.select("ip", "crawler")
     claimed = grouped.filter(pl.col("crawler").is_not_null())
-    frame = asn_db.lookup_frame(distinct.get_column("ip")) if asn_db is not None else pl.DataFrame(schema=NETWORK_SCHEMA)
+    frame = (
+        asn_db.lookup_frame(distinct.get_column("ip"))
+        if asn_db is not None
+        else pl.DataFrame(schema=NETWORK_SCHEMA)
+    )
     claimed_networks = frame.join(claimed.select("ip").unique(), on="ip", how="semi")
     networks = {row.pop("ip"): AsnInfo(**row) for row in claimed_networks.rows(named=True)}
     identities = _identities(claimed.rows(), catalog, ranges, dns, networks, max_age)
@@ -223,4 +259,6 @@ def explain(
     reverse = dns.reverse_many([ip])[ip] if dns is not None else None
     in_range = any(m.list in _lists(crawler) for m in matches)
     network = lookup_many(asn_db, [ip]).get(ip) if asn_db is not None else None
-    return IdentityEvidence(ip, crawler, decide(crawler, in_range, reverse, network), matches, reverse, network)
+    return IdentityEvidence(
+        ip, crawler, decide(crawler, in_range, reverse, network), matches, reverse, network
+    )

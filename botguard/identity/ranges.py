@@ -36,7 +36,7 @@ class _Table:
     networks: list[str]
 
     @classmethod
-    def build(cls, networks: Iterable[str]) -> "_Table":
+    def build(cls, networks: Iterable[str]) -> _Table:
         rows = sorted({(b[0], b[1], n.strip()) for n in networks if (b := network_bounds(n)) is not None})
         reach, top = [], -1
         for _, last, _ in rows:
@@ -61,7 +61,10 @@ def _read_index(root: Traversable | Path) -> dict[str, RangeList]:
     where = Location(str(root.joinpath(INDEX)))
     try:
         index = yaml.safe_load(root.joinpath(INDEX).read_text(encoding="utf-8")) or {}
-        return {name: RangeList(name=name, **{k: str(v) for k, v in entry.items()}) for name, entry in index.items()}
+        return {
+            name: RangeList(name=name, **{k: str(v) for k, v in entry.items()})
+            for name, entry in index.items()
+        }
     except (OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
         raise InputError(f"cannot read IP range index: {exc}", where) from None
 
@@ -95,12 +98,12 @@ class PublishedRanges:
     _tables: dict[str, _Table] = field(default_factory=dict)
 
     @classmethod
-    def bundled(cls, updated: Path | None = None) -> "PublishedRanges":
+    def bundled(cls, updated: Path | None = None) -> PublishedRanges:
         """The lists shipped in rules/ip-ranges, overlaid by `botguard update`'s copies in ``updated``."""
         return cls.from_dir(resources.files("botguard.rules").joinpath("ip-ranges"), updated)
 
     @classmethod
-    def from_dir(cls, root: Traversable | Path, updated: Path | None = None) -> "PublishedRanges":
+    def from_dir(cls, root: Traversable | Path, updated: Path | None = None) -> PublishedRanges:
         """Lists described by ``root/index.yaml`` (name -> file, format, source, date, licence),
         with the entries of ``updated/index.yaml`` (fresher copies) replacing theirs."""
         lists = _read_index(root)
@@ -111,7 +114,11 @@ class PublishedRanges:
 
     def published(self, names: Iterable[str] | None = None) -> date | None:
         """The oldest snapshot date of the named lists (of all lists when None)."""
-        dates = [date.fromisoformat(self.lists[n].date) for n in (self.names() if names is None else names) if n in self.lists]
+        dates = [
+            date.fromisoformat(self.lists[n].date)
+            for n in (self.names() if names is None else names)
+            if n in self.lists
+        ]
         return min(dates) if dates else None
 
     def names(self) -> tuple[str, ...]:

@@ -55,7 +55,9 @@ def system_nameservers() -> tuple[tuple[str, ...] | None, int]:
 
 def dns_resolver(settings: IdentitySettings, state: State | None) -> DnsResolver:
     """A bounded resolver; answers are cached in the state DB when one is open."""
-    nameservers, port = (settings.dns_nameservers, settings.dns_port) if settings.dns_nameservers else system_nameservers()
+    nameservers, port = (
+        (settings.dns_nameservers, settings.dns_port) if settings.dns_nameservers else system_nameservers()
+    )
     options = DnsOptions(
         nameservers=nameservers,
         port=port,
@@ -69,7 +71,9 @@ def dns_resolver(settings: IdentitySettings, state: State | None) -> DnsResolver
 
 def updated_ranges_dir(state_path: str | Path | None) -> Path:
     """Where `botguard update` keeps refreshed range lists: ip-ranges/ beside the state DB."""
-    base = Path(state_path) if state_path is not None and str(state_path) != ":memory:" else default_state_path()
+    base = (
+        Path(state_path) if state_path is not None and str(state_path) != ":memory:" else default_state_path()
+    )
     return base.parent / "ip-ranges"
 
 
@@ -97,5 +101,10 @@ def identity_sources(
 def build_identifier(catalog: Catalog, sources: IdentitySources) -> Identifier:
     """(ip, crawler) pairs -> identity frame, for the judge."""
     return partial(
-        enrich, catalog=catalog, dns=sources.dns, asn_db=sources.asn_db, ranges=sources.ranges, max_age=sources.max_age
+        enrich,
+        catalog=catalog,
+        dns=sources.dns,
+        asn_db=sources.asn_db,
+        ranges=sources.ranges,
+        max_age=sources.max_age,
     )

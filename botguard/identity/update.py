@@ -84,7 +84,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def update_ranges(dest: Path, fetch: Fetch, today: date, sources: dict[str, str] | None = None) -> list[UpdateResult]:
+def update_ranges(
+    dest: Path, fetch: Fetch, today: date, sources: dict[str, str] | None = None
+) -> list[UpdateResult]:
     """Refresh every refreshable list into ``dest`` (``sources`` overrides URLs, for tests)."""
     current = PublishedRanges.bundled(dest)
     index_path = dest / INDEX

@@ -21,7 +21,12 @@ ASN_CREDIT = "IP to ASN data: RouteViews (routeviews.org), NRO (nro.net), DB-IP.
 
 
 def verify_ip(
-    ip: str, user_agent: str | None, settings: IdentitySettings, *, dns: bool = True, state_path: str | None = None
+    ip: str,
+    user_agent: str | None,
+    settings: IdentitySettings,
+    *,
+    dns: bool = True,
+    state_path: str | None = None,
 ) -> IdentityEvidence:
     """Identity evidence for one IP and the crawler its user agent claims (if given)."""
     if ip_key(ip) is None:
@@ -70,7 +75,9 @@ def _dns_lines(evidence: IdentityEvidence) -> list[tuple[str, str]]:
     lines = [("ptr", ", ".join(reverse.names) or "none")]
     forward = ", ".join(reverse.forward) or "no address"
     confirmed = ", ".join(reverse.confirmed)
-    lines.append(("forward", f"{forward} ({'confirms ' + confirmed if confirmed else 'does not contain the IP'})"))
+    lines.append(
+        ("forward", f"{forward} ({'confirms ' + confirmed if confirmed else 'does not contain the IP'})")
+    )
     if reverse.status == "error":
         lines.append(("rdns", f"inconclusive: {reverse.detail}"))
     return lines

@@ -68,7 +68,9 @@ _VERDICT_RANK = pl.col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.
 Identify = Callable[[pl.DataFrame], pl.DataFrame]
 
 
-def _identities(totals: pl.DataFrame, crawlers: pl.DataFrame, identify: Identify | None) -> pl.DataFrame | None:
+def _identities(
+    totals: pl.DataFrame, crawlers: pl.DataFrame, identify: Identify | None
+) -> pl.DataFrame | None:
     """Identity of each distinct (ip, claimed crawler): work per pair, never per request."""
     if identify is None:
         return None
@@ -165,7 +167,11 @@ def _asns_by_crawler(members: pl.DataFrame) -> dict[str, tuple[dict[str, object]
     networks = (
         members.filter(col("asn").is_not_null())
         .group_by("crawler", "asn")
-        .agg(as_org=col("as_org").drop_nulls().first(), ips=col("ip").n_unique(), requests=col("requests").sum())
+        .agg(
+            as_org=col("as_org").drop_nulls().first(),
+            ips=col("ip").n_unique(),
+            requests=col("requests").sum(),
+        )
         .sort(["crawler", "requests", "asn"], descending=[False, True, False])
     )
     grouped: dict[str, list[dict[str, object]]] = {}
@@ -182,7 +188,13 @@ SHARED_TOOL_CATEGORIES = frozenset({"library"})
 
 
 def _crawler_verdict(
-    clients: int, blocked: int, worst: str, verifiable: bool, blocked_verified: bool, *, shared_tool: bool = False
+    clients: int,
+    blocked: int,
+    worst: str,
+    verifiable: bool,
+    blocked_verified: bool,
+    *,
+    shared_tool: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """A crawler is blocked by name only when that cannot hit anyone innocent.
 

@@ -75,14 +75,18 @@ class RuleRef:
 def _fold_totals(parts: pl.DataFrame) -> pl.DataFrame:
     """Per-batch totals -> one row per client (sums, mins, maxes)."""
     sums = [c for c, t in parts.schema.items() if t == pl.Int64]
-    return parts.group_by(CLIENT_KEY).agg(
-        pl.col("crawler_id").first(),
-        pl.col("token").first(),
-        pl.col("robots_host").drop_nulls().first(),
-        pl.col("first_seen", "first_robots", "first_other").min(),
-        pl.col("last_seen").max(),
-        *[pl.col(c).sum() for c in sums],
-    ).select(parts.columns)
+    return (
+        parts.group_by(CLIENT_KEY)
+        .agg(
+            pl.col("crawler_id").first(),
+            pl.col("token").first(),
+            pl.col("robots_host").drop_nulls().first(),
+            pl.col("first_seen", "first_robots", "first_other").min(),
+            pl.col("last_seen").max(),
+            *[pl.col(c).sum() for c in sums],
+        )
+        .select(parts.columns)
+    )
 
 
 def _fold_rule_counts(parts: pl.DataFrame) -> pl.DataFrame:
@@ -140,7 +144,9 @@ class Aggregator:
     _ua_crawler: dict[str, int] = field(default_factory=dict)
     _delays: dict[tuple[str | None, str], float | None] = field(default_factory=dict)
     _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
-    _memo: dict[tuple[str | None, int, str], dict[str, tuple[bool | None, int | None]]] = field(default_factory=dict)
+    _memo: dict[tuple[str | None, int, str], dict[str, tuple[bool | None, int | None]]] = field(
+        default_factory=dict
+    )
     _totals: _Folded = field(default_factory=lambda: _Folded(_fold_totals))
     _rule_counts: _Folded = field(default_factory=lambda: _Folded(_fold_rule_counts))
     _evidence: _Folded = field(default_factory=lambda: _Folded(_fold_evidence))
@@ -211,7 +217,9 @@ class Aggregator:
             rule = rule_of.get(path)
             rule_id = None
             if rule is not None:
-                rule_id = self._rule_id(RuleRef(host, rule.line, f"{rule.directive.capitalize()}: {rule.pattern}"))
+                rule_id = self._rule_id(
+                    RuleRef(host, rule.line, f"{rule.directive.capitalize()}: {rule.pattern}")
+                )
             memo[path] = (ok, rule_id)
 
     def _epochs(self, rows: pl.DataFrame) -> pl.Expr:
@@ -295,7 +303,9 @@ class Aggregator:
         key = (host, token)
         if key not in self._delays:
             robots = self.robots_for(host)
-            self._delays[key] = robots.crawl_delay(token) if robots is not None and token != GLOBAL_TOKEN else None
+            self._delays[key] = (
+                robots.crawl_delay(token) if robots is not None and token != GLOBAL_TOKEN else None
+            )
         return self._delays[key]
 
     def _fast_gaps(self, rows: pl.DataFrame) -> pl.DataFrame:
@@ -316,9 +326,9 @@ class Aggregator:
             limit_frame, on=["robots_host", "token"], how="inner", nulls_equal=True
         )
         return timed.group_by(CLIENT_KEY).agg(
-            fast_gaps=(
-                pl.col("time").sort().diff().dt.total_microseconds() / 1e6 < pl.col("min_gap").first()
-            ).sum().cast(pl.Int64)
+            fast_gaps=(pl.col("time").sort().diff().dt.total_microseconds() / 1e6 < pl.col("min_gap").first())
+            .sum()
+            .cast(pl.Int64)
         )
 
     @staticmethod

@@ -57,7 +57,9 @@ def _kind(settings: Settings) -> pl.Expr:
     """
     rules = settings.human
     requests = col("requests").cast(pl.Float64)
-    seconds_per_page = (col("last_seen") - col("first_seen")).dt.total_seconds() / pl.max_horizontal(col("pages"), 1)
+    seconds_per_page = (col("last_seen") - col("first_seen")).dt.total_seconds() / pl.max_horizontal(
+        col("pages"), 1
+    )
     return (
         pl.when(col("crawler_category").is_not_null()).then(col("crawler_category"))
         .when(~col("user_agent").str.contains(BROWSER_RE)).then(pl.lit(UNKNOWN))
@@ -83,8 +85,12 @@ def _allowlist_reason(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         reasons.append(pl.when(matches).then(pl.lit(f"allowlisted user agent '{needle}'")))
     frame = frame.with_columns(allowlisted=pl.coalesce(reasons) if reasons else pl.lit(None, pl.String))
     if allow.networks:
-        frame = frame.join(_network_reasons(frame.get_column("ip").unique(), allow.networks), on="ip", how="left")
-        frame = frame.with_columns(allowlisted=pl.coalesce("allowlisted", "network_reason")).drop("network_reason")
+        frame = frame.join(
+            _network_reasons(frame.get_column("ip").unique(), allow.networks), on="ip", how="left"
+        )
+        frame = frame.with_columns(allowlisted=pl.coalesce("allowlisted", "network_reason")).drop(
+            "network_reason"
+        )
     if allow.clients:
         pairs = pl.DataFrame(
             {"ip": [c.ip for c in allow.clients], "user_agent": [c.user_agent for c in allow.clients]},
@@ -123,11 +129,15 @@ def _violations(rule_counts: pl.DataFrame | None, rules: pl.DataFrame) -> pl.Dat
         .sort(["ip", "user_agent", "count", "rule"], descending=[False, False, True, False])
         .with_columns(rank=pl.int_range(pl.len()).over(["ip", "user_agent"]))
     )
-    named = ranked.filter(col("rank") < RULES_IN_REASONS).group_by(["ip", "user_agent"], maintain_order=True).agg(
-        violations=pl.format("violated {} ({})", col("rule"), _plural(col("count"), "request"))
+    named = (
+        ranked.filter(col("rank") < RULES_IN_REASONS)
+        .group_by(["ip", "user_agent"], maintain_order=True)
+        .agg(violations=pl.format("violated {} ({})", col("rule"), _plural(col("count"), "request")))
     )
-    rest = ranked.filter(col("rank") >= RULES_IN_REASONS).group_by(["ip", "user_agent"]).agg(
-        more=pl.format("violated {} more rules ({} requests)", pl.len(), col("count").sum())
+    rest = (
+        ranked.filter(col("rank") >= RULES_IN_REASONS)
+        .group_by(["ip", "user_agent"])
+        .agg(more=pl.format("violated {} more rules ({} requests)", pl.len(), col("count").sum()))
     )
     joined = named.join(rest, on=["ip", "user_agent"], how="left")
     return joined.select(
@@ -154,7 +164,9 @@ def _score(kind: pl.Expr) -> pl.Expr:
     return pl.min_horizontal(score, 100).round(0).cast(pl.Int64)
 
 
-def _facts(totals: pl.DataFrame, crawlers: pl.DataFrame, delays: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+def _facts(
+    totals: pl.DataFrame, crawlers: pl.DataFrame, delays: pl.DataFrame, settings: Settings
+) -> pl.DataFrame:
     """Derived per-client facts: kind, compliance, robots.txt order, Crawl-delay, score."""
     frame = totals.join(crawlers, on="crawler_id", how="left").join(
         delays, on=["robots_host", "token"], how="left", nulls_equal=True
@@ -162,7 +174,9 @@ def _facts(totals: pl.DataFrame, crawlers: pl.DataFrame, delays: pl.DataFrame, s
     intervals = col("requests") - 1
     frame = frame.with_columns(
         probing=(col("requests") >= 3) & (col("client_errors") / col("requests") >= 0.8),
-        compliance=pl.when(col("judged") > 0).then(((col("judged") - col("disallowed")) / col("judged")).round(4)),
+        compliance=pl.when(col("judged") > 0).then(
+            ((col("judged") - col("disallowed")) / col("judged")).round(4)
+        ),
         robots_fetched_first=pl.when(col("first_robots").is_not_null()).then(
             col("first_other").is_null() | (col("first_robots") <= col("first_other"))
         ),
@@ -252,8 +266,12 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
             pl.format("from a hosting network (AS{} {})", col("asn"), col("as_org").fill_null("?"))
         ),
         pl.when(col("delay_ignored") & ~allowlisted).then(
-            pl.format("ignored Crawl-delay: {} s asked, {} of {} intervals shorter",
-                      _seconds(col("delay")), col("fast_gaps"), col("requests") - 1)  # fmt: skip
+            pl.format(
+                "ignored Crawl-delay: {} s asked, {} of {} intervals shorter",
+                _seconds(col("delay")),
+                col("fast_gaps"),
+                col("requests") - 1,
+            )  # fmt: skip
         ),
         pl.when((col("robots_fetched") > 0) & ~col("robots_fetched_first") & (verdict != "allow")).then(
             pl.lit("fetched robots.txt only after other requests")

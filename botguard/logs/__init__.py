@@ -92,7 +92,11 @@ def _batches(
 
 
 def _file_batches(
-    path: str, fmt: LogFormat | None, json_fields: Mapping[str, str] | None, batch_lines: int, chunk_bytes: int
+    path: str,
+    fmt: LogFormat | None,
+    json_fields: Mapping[str, str] | None,
+    batch_lines: int,
+    chunk_bytes: int,
 ) -> Iterator[Batch]:
     line_no = 1
     for block in read_blocks(path, chunk_bytes=chunk_bytes):

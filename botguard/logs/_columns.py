@@ -85,7 +85,11 @@ def _target_from_parts(cols: Collection[str]) -> pl.Expr:
     if "uri" in cols:
         args = _col(cols, "args")
         has_args = args.is_not_null() & ~args.is_in(["", "-"])
-        uri = pl.when(has_args).then(pl.concat_str(_col(cols, "uri"), pl.lit("?"), args)).otherwise(_col(cols, "uri"))
+        uri = (
+            pl.when(has_args)
+            .then(pl.concat_str(_col(cols, "uri"), pl.lit("?"), args))
+            .otherwise(_col(cols, "uri"))
+        )
         target = pl.coalesce(target, uri)
     return target
 
@@ -105,7 +109,12 @@ def request_parts(cols: Collection[str]) -> list[pl.Expr]:
     if not any(name in cols for name in ("method", "request_uri", "uri")):
         return [f.alias(name) for f, name in zip(fields, names)] + [pl.lit(False).alias("_from_parts")]
     from_parts = _col(cols, "request").is_null()
-    parts = [_col(cols, "method"), _target_from_parts(cols), _col(cols, "protocol"), pl.lit(None, dtype=pl.String)]
+    parts = [
+        _col(cols, "method"),
+        _target_from_parts(cols),
+        _col(cols, "protocol"),
+        pl.lit(None, dtype=pl.String),
+    ]
     return [
         pl.when(from_parts).then(part).otherwise(f).alias(name) for f, part, name in zip(fields, parts, names)
     ] + [from_parts.alias("_from_parts")]
@@ -113,7 +122,12 @@ def request_parts(cols: Collection[str]) -> list[pl.Expr]:
 
 def split_words() -> pl.Expr:
     """The first four space-separated words of ``_request`` as a struct of ``_w0``.. ``_w3``."""
-    return pl.col("_request").str.split_exact(" ", 3).struct.rename_fields([f"_w{i}" for i in range(4)]).alias("_words")
+    return (
+        pl.col("_request")
+        .str.split_exact(" ", 3)
+        .struct.rename_fields([f"_w{i}" for i in range(4)])
+        .alias("_words")
+    )
 
 
 def request_validity() -> pl.Expr:
@@ -153,9 +167,15 @@ def absolute_form(requests: pl.DataFrame) -> pl.DataFrame:
     ).to_series()
     if candidates.len() == 0:
         return requests
-    subset = requests[candidates].select(
-        pl.col("target"), pl.col("host"), pl.col("target").str.extract_groups(ABSOLUTE_PARTS_RE).alias("g")
-    ).unnest("g")
+    subset = (
+        requests[candidates]
+        .select(
+            pl.col("target"),
+            pl.col("host"),
+            pl.col("target").str.extract_groups(ABSOLUTE_PARTS_RE).alias("g"),
+        )
+        .unnest("g")
+    )
     fixed = subset.select(
         target=pl.when(pl.col("2").is_null())
         .then(pl.col("target"))
@@ -165,7 +185,8 @@ def absolute_form(requests: pl.DataFrame) -> pl.DataFrame:
         host=pl.coalesce(pl.col("host"), normalize_host(pl.col("1"))),
     )
     return requests.with_columns(
-        requests["target"].scatter(candidates, fixed["target"]), requests["host"].scatter(candidates, fixed["host"])
+        requests["target"].scatter(candidates, fixed["target"]),
+        requests["host"].scatter(candidates, fixed["host"]),
     )
 
 
@@ -205,7 +226,9 @@ def typed(lazy: pl.LazyFrame, cols: Collection[str]) -> pl.LazyFrame:
             _status=status,
             # Leniency: "-" (aborted request) is an unknown status, not a malformed line.
             _status_ok=status_raw.is_null() | (status_raw == "-") | status.is_between(100, 999),
-            _bytes=pl.when(bytes_raw.is_null() | (bytes_raw == "-")).then(0).otherwise(bytes_raw.cast(pl.Int64, strict=False)),
+            _bytes=pl.when(bytes_raw.is_null() | (bytes_raw == "-"))
+            .then(0)
+            .otherwise(bytes_raw.cast(pl.Int64, strict=False)),
             _host=host_column(cols),
         )
         .with_columns(
@@ -261,7 +284,9 @@ def split_typed(
     if not done[keep].all():
         requests = requests.filter(done[keep])
         others = done.filter(~kept).with_columns(text.alias("line"))
-        failed = others.filter(pl.col("_reason").is_not_null()).select("line_no", "line", pl.col("_reason").alias("reason"))
+        failed = others.filter(pl.col("_reason").is_not_null()).select(
+            "line_no", "line", pl.col("_reason").alias("reason")
+        )
         rest = others.filter(pl.col("_reason").is_null())
     else:
         failed = pl.DataFrame(schema={"line_no": pl.Int64, "line": pl.String, "reason": pl.String})
@@ -269,7 +294,9 @@ def split_typed(
     return absolute_form(requests).cast(REQUEST_SCHEMA), failed, rest
 
 
-def finished(frame: pl.LazyFrame, cols: Collection[str], source: str, rows: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def finished(
+    frame: pl.LazyFrame, cols: Collection[str], source: str, rows: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Requests and failed rows (``line_no``, ``line``, ``reason``) from a typed lazy frame."""
     done = frame.select(*request_columns(cols, source), "line", "_reason", _keep=pl.col("_reason").is_null())
     requests, failed, _ = split_typed(done.collect(engine=engine_for(rows)))

@@ -68,7 +68,9 @@ def build_stats(lines: int, requests: pl.DataFrame, malformed: pl.DataFrame, sou
     if malformed.height:
         counts = malformed.group_by("reason").len()
         stats.malformed_by_reason = Counter(dict(zip(counts["reason"].to_list(), counts["len"].to_list())))
-        for line_no, text in malformed.sort("line_no").head(EXAMPLES_PER_BATCH).select("line_no", "line").iter_rows():
+        for line_no, text in (
+            malformed.sort("line_no").head(EXAMPLES_PER_BATCH).select("line_no", "line").iter_rows()
+        ):
             stats.malformed_examples.append((source, int(line_no), _example(text)))
     return stats
 

@@ -106,7 +106,9 @@ class QuotePlan:
         """
         joined = pl.concat_str([pl.col(f"_s{i}").fill_null("") for i in range(self.width)], separator='"')
         trimmed = joined.str.strip_chars_end('"')
-        return pl.when(trimmed.str.ends_with(SENTINEL)).then(trimmed.str.strip_suffix(SENTINEL).str.strip_suffix("\r"))
+        return pl.when(trimmed.str.ends_with(SENTINEL)).then(
+            trimmed.str.strip_suffix(SENTINEL).str.strip_suffix("\r")
+        )
 
     def lazy(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """The role columns and ``_ok`` (False: leave the row to the regex) from the pieces."""
@@ -240,7 +242,9 @@ def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, la
     return Segment(index, False, pattern="".join(parts), roles=tuple(roles))
 
 
-def _shortcut(col: pl.Expr, piece: list[str | Variable], i: int, stop: str | None, last: bool) -> tuple[pl.Expr, str] | None:
+def _shortcut(
+    col: pl.Expr, piece: list[str | Variable], i: int, stop: str | None, last: bool
+) -> tuple[pl.Expr, str] | None:
     """A cheap slice that reads variable ``i`` of a validated piece, and its validation pattern.
 
     Two shapes cover the built-in formats: a value at the very start, ending at the next

@@ -355,7 +355,9 @@ class LogFollower:
         if head_len < HEAD_BYTES and offset > head_len:
             head_len = min(HEAD_BYTES, offset)
             head_hash = _hash(os.pread(handle.fd, head_len, 0))
-        return replace(cursor, offset=offset, line_no=cursor.line_no + lines, head_hash=head_hash, head_len=head_len)
+        return replace(
+            cursor, offset=offset, line_no=cursor.line_no + lines, head_hash=head_hash, head_len=head_len
+        )
 
     # ------------------------------------------------------------------ rotation
 
@@ -406,7 +408,9 @@ class LogFollower:
             self._retired[path] += [copy, *self._unseen_rotations(path, [copy])]
             self._order_retired(path)
         elif cursor.offset:
-            self.events.append(f"{path}: no uncompressed copy of the truncated file found; its unread lines are lost")
+            self.events.append(
+                f"{path}: no uncompressed copy of the truncated file found; its unread lines are lost"
+            )
         handle.cursor = _with_head(handle.fd, Cursor(path, cursor.device, cursor.inode))
         handle.skipping = False
         return True
@@ -475,7 +479,9 @@ class LogFollower:
             os.close(extra.fd)
         return found[-1][1] if found else None
 
-    def _open_candidate(self, name: str, cursor: Cursor, info: os.stat_result, *, check_head: bool) -> _Handle | None:
+    def _open_candidate(
+        self, name: str, cursor: Cursor, info: os.stat_result, *, check_head: bool
+    ) -> _Handle | None:
         fd = _open(name)
         if fd is None:
             return None
@@ -509,7 +515,9 @@ class LogFollower:
                     continue
                 handle = self._find_rotated(path, cursor, by_inode=True)
                 if handle is None:
-                    self.events.append(f"{path}: rotated file of a previous run is gone (inode {cursor.inode})")
+                    self.events.append(
+                        f"{path}: rotated file of a previous run is gone (inode {cursor.inode})"
+                    )
                     self._forget.append(cursor.key)
                 else:
                     self._retired[path].append(handle)

@@ -114,4 +114,6 @@ def resolve_format(spec: str, json_fields: Mapping[str, str] | None = None) -> L
 
         return TemplateFormat("custom", spec, "nginx log_format given on the command line")
     known = ", ".join(FORMATS)
-    raise UsageError(f"unknown log format {spec!r} (known: {known}; or an nginx log_format string with $variables)")
+    raise UsageError(
+        f"unknown log format {spec!r} (known: {known}; or an nginx log_format string with $variables)"
+    )

@@ -38,7 +38,17 @@ COLUMN_ROLES: dict[str, str] = {
 
 NGINX_KEYS: dict[str, tuple[str, ...]] = {
     "ip": ("remote_addr", "client_ip", "ip", "remote_ip", "ClientHost", "clientip"),
-    "time": ("time_iso8601", "time_local", "msec", "@timestamp", "timestamp", "StartUTC", "ts", "time", "date"),
+    "time": (
+        "time_iso8601",
+        "time_local",
+        "msec",
+        "@timestamp",
+        "timestamp",
+        "StartUTC",
+        "ts",
+        "time",
+        "date",
+    ),
     "request": ("request",),
     "method": ("request_method", "method", "RequestMethod"),
     "target": ("request_uri", "uri", "path", "RequestPath"),
@@ -77,8 +87,12 @@ class JsonFormat:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.keys) - set(COLUMN_ROLES))
         if unknown:
-            raise UsageError(f"unknown JSON field mapping for {', '.join(unknown)} (known: {', '.join(COLUMN_ROLES)})")
-        object.__setattr__(self, "_dtype", _struct_for(path for paths in self.keys.values() for path in paths))
+            raise UsageError(
+                f"unknown JSON field mapping for {', '.join(unknown)} (known: {', '.join(COLUMN_ROLES)})"
+            )
+        object.__setattr__(
+            self, "_dtype", _struct_for(path for paths in self.keys.values() for path in paths)
+        )
 
     @classmethod
     def with_fields(cls, json_fields: Mapping[str, str]) -> JsonFormat:
@@ -116,7 +130,9 @@ class JsonFormat:
             .otherwise(pl.lit("invalid_json"))
         )
         bad = bad_json.with_columns(reason=pl.lit("invalid_json"))
-        malformed = pl.concat([rejected.select("line_no", "line", "reason"), bad.select("line_no", "line", "reason"), failed])
+        malformed = pl.concat(
+            [rejected.select("line_no", "line", "reason"), bad.select("line_no", "line", "reason"), failed]
+        )
         return requests, _malformed.build_stats(frame.height, requests, malformed, source)
 
     def _decode(self, objects: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -151,7 +167,9 @@ class JsonFormat:
             rows["line"].append(text)
             for column, paths in self.keys.items():
                 rows[COLUMN_ROLES[column]].append(_first_value(record, paths))
-        raw = pl.DataFrame(rows, schema={name: (pl.Int64 if name == "line_no" else pl.String) for name in rows})
+        raw = pl.DataFrame(
+            rows, schema={name: (pl.Int64 if name == "line_no" else pl.String) for name in rows}
+        )
         return self._roles_frame(raw, rows), objects.filter(pl.col("line_no").is_in(bad_nos))
 
     def _roles_frame(self, raw: pl.DataFrame, present: Mapping[str, object]) -> pl.DataFrame:

@@ -19,7 +19,6 @@ import sys
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 import polars as pl
@@ -29,7 +28,9 @@ from botguard.logs._malformed import MAX_LINE_BYTES
 
 T = TypeVar("T")
 STDIN = "-"
-DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024  # ~35k lines: bounded memory, still big enough to amortise per-call costs
+DEFAULT_CHUNK_BYTES = (
+    8 * 1024 * 1024
+)  # ~35k lines: bounded memory, still big enough to amortise per-call costs
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
     (b"BZh", "bzip2"),
@@ -78,7 +79,10 @@ def open_source(path: str) -> BinaryIO:
     if kind == "xz":
         return lzma.LZMAFile(raw, mode="rb")  # type: ignore[return-value]
     if kind == "zstd":
-        raise InputError("zstd-compressed logs are not supported; decompress with `zstd -dc FILE | botguard scan -`", Location(path))
+        raise InputError(
+            "zstd-compressed logs are not supported; decompress with `zstd -dc FILE | botguard scan -`",
+            Location(path),
+        )
     return raw
 
 

@@ -42,7 +42,7 @@ class ParseStats:
     malformed_by_reason: Counter[str] = field(default_factory=Counter)
     malformed_examples: list[tuple[str, int, str]] = field(default_factory=list)  # (source, line_no, text)
 
-    def merge(self, other: "ParseStats", keep_examples: int = 20) -> None:
+    def merge(self, other: ParseStats, keep_examples: int = 20) -> None:
         """Add another batch's counts to these."""
         self.lines += other.lines
         self.parsed += other.parsed

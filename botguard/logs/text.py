@@ -20,7 +20,7 @@ from botguard.logs.records import REQUEST_SCHEMA, ParseStats
 # The ident field (%l) of Apache's formats is written as an unknown variable, i.e. a skipped
 # field, because some servers log a value there instead of "-".
 COMBINED = '$remote_addr $remote_ident $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
-COMMON = "$remote_addr $remote_ident $remote_user [$time_local] \"$request\" $status $body_bytes_sent"
+COMMON = '$remote_addr $remote_ident $remote_user [$time_local] "$request" $status $body_bytes_sent'
 # Apache's vhost_combined is "%v:%p %h ..."; $host keeps the optional :port, stripped later,
 # so the portless variant some hosts log ("www.example.com 1.2.3.4 - ...") parses too.
 VHOST_COMBINED = "$host " + COMBINED
@@ -72,7 +72,9 @@ class TemplateFormat:
             todo = pl.concat([todo.select("line", "line_no"), unplanned]).sort("line_no")
         return self._finish_parse(frame.height, planned, todo, too_long, source)
 
-    def parse_block(self, data: bytes, *, source: str, first_line_no: int = 1) -> tuple[pl.DataFrame, ParseStats]:
+    def parse_block(
+        self, data: bytes, *, source: str, first_line_no: int = 1
+    ) -> tuple[pl.DataFrame, ParseStats]:
         """Parse a block of whole lines (bytes ending with a newline): the fast path of the scan.
 
         Quote-delimited templates are split by polars' CSV reader in one pass; other templates
@@ -84,8 +86,12 @@ class TemplateFormat:
             return self.parse_batch(split_lines(data), source=source, first_line_no=first_line_no)
         pieces = self.plan.read_pieces(data)
         lines = pieces.height
-        pieces = pieces.with_columns(line_no=pl.int_range(first_line_no, first_line_no + lines, dtype=pl.Int64))
-        (requests, failed), left = self._by_plan(pieces.lazy(), lines, source, line=self.plan.line_of_pieces())
+        pieces = pieces.with_columns(
+            line_no=pl.int_range(first_line_no, first_line_no + lines, dtype=pl.Int64)
+        )
+        (requests, failed), left = self._by_plan(
+            pieces.lazy(), lines, source, line=self.plan.line_of_pieces()
+        )
         if failed["line"].has_nulls() or left["line"].has_nulls():
             # Lines with more quotes than pieces read: take their exact text from a plain line
             # split of the block (rare: only lines with many quotes that also failed).
@@ -117,7 +123,8 @@ class TemplateFormat:
             results.append(finish(matched, source))
         requests = _concat_sorted([r for r, _ in results], "line_no")
         malformed = pl.concat(
-            [_malformed.classify(pl.concat([too_long, rejected])), *(f for _, f in results)], how="vertical_relaxed"
+            [_malformed.classify(pl.concat([too_long, rejected])), *(f for _, f in results)],
+            how="vertical_relaxed",
         )
         return requests, _malformed.build_stats(lines, requests, malformed, source)
 

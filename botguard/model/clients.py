@@ -119,7 +119,9 @@ class LabelSource:
 #: beat everything (notes §2); verified crawlers beat the behavioural sources.
 LABEL_SOURCES: tuple[LabelSource, ...] = (
     LabelSource("honeypot", True, frozenset({"path_tpl", "path_p1", "ext"})),  # reads the trap path
-    LabelSource("spoofed", True, UA_SLOTS | IP_SLOTS | NET_SLOTS),  # reads the UA's claim and the IP's network
+    LabelSource(
+        "spoofed", True, UA_SLOTS | IP_SLOTS | NET_SLOTS
+    ),  # reads the UA's claim and the IP's network
     LabelSource("verified", False, UA_SLOTS | IP_SLOTS | NET_SLOTS),
     LabelSource("robots", True, frozenset({"robots"})),  # robots.txt violations (hits are never a feature)
     LabelSource("blocked_category", True, UA_SLOTS),  # a catalogue entry matched by user agent
@@ -201,9 +203,13 @@ def _ip6_48(ip: pl.Expr) -> pl.Expr:
     """IPv6 /48 as FeatureExtractor writes it ("2a01:cb00:1a2b"), column-wise when the first three
     groups are spelled out (nearly always); null otherwise (those go through ip_prefixes)."""
     groups = ip.str.split("::").list.first().str.split(":")
-    first = [groups.list.get(i, null_on_oob=True).str.to_lowercase().str.strip_chars_start("0") for i in range(3)]
+    first = [
+        groups.list.get(i, null_on_oob=True).str.to_lowercase().str.strip_chars_start("0") for i in range(3)
+    ]
     spelled = [pl.when(g == "").then(pl.lit("0")).otherwise(g) for g in first]
-    return pl.when(ip.str.contains(":") & (groups.list.len() >= 3)).then(pl.concat_str(spelled, separator=":"))
+    return pl.when(ip.str.contains(":") & (groups.list.len() >= 3)).then(
+        pl.concat_str(spelled, separator=":")
+    )
 
 
 def _network_columns(clients: pl.DataFrame) -> pl.DataFrame:
@@ -212,7 +218,12 @@ def _network_columns(clients: pl.DataFrame) -> pl.DataFrame:
     ip = col("ip")
     octets = ip.str.extract_groups(r"^((\d{1,3}\.\d{1,3})\.\d{1,3})\.\d{1,3}$")
     frame = clients.with_columns(ip24=octets.struct.field("1"), ip16=octets.struct.field("2"))
-    v6 = frame.filter(ip.str.contains(":")).select("ip").unique(maintain_order=True).with_columns(ip6_48=_ip6_48(ip))
+    v6 = (
+        frame.filter(ip.str.contains(":"))
+        .select("ip")
+        .unique(maintain_order=True)
+        .with_columns(ip6_48=_ip6_48(ip))
+    )
     odd = v6.filter(col("ip6_48").is_null()).get_column("ip")
     if odd.len():
         fixes = pl.Series([ip_prefixes(value).get("ip6_48") for value in odd.to_list()], dtype=pl.String)
@@ -285,7 +296,9 @@ class ClientFeatures:
         """(pos, label_source, slot, key) for the UA tokens of `clients` (rows of ``wide``)."""
         return (
             clients.select("pos", "user_agent", "label_source")
-            .join(self.uas.select("user_agent", key="ua_tok").explode("key"), on="user_agent", nulls_equal=True)
+            .join(
+                self.uas.select("user_agent", key="ua_tok").explode("key"), on="user_agent", nulls_equal=True
+            )
             .drop_nulls("key")
             .select("pos", "label_source", slot=pl.lit("ua_tok"), key="key")
         )
@@ -294,7 +307,9 @@ class ClientFeatures:
         """What the learner sees of the clients at `positions` (pos, slot, key): each label
         source's slots masked on the clients it labelled (notes §2, leakage rule 1)."""
         rows = self.wide.join(positions.to_frame("pos"), on="pos", how="semi")
-        masked = rows.select("pos", *[pl.when(_unmasked(slot)).then(col(slot)).alias(slot) for slot in self.slots])
+        masked = rows.select(
+            "pos", *[pl.when(_unmasked(slot)).then(col(slot)).alias(slot) for slot in self.slots]
+        )
         tokens = self.tokens(rows).filter(_unmasked("ua_tok")).drop("label_source")
         return pl.concat([_long(masked), tokens])
 
@@ -308,7 +323,9 @@ def client_features(labels: pl.DataFrame) -> ClientFeatures:
     uas = _ua_frame(frame.get_column("user_agent").unique(maintain_order=True))
     frame = frame.join(uas.select("user_agent", "ua_fam"), on="user_agent", how="left", nulls_equal=True)
     singles = _slot_exprs()
-    wide = frame.select("pos", "user_agent", "label_source", *[expr.alias(slot) for slot, expr in singles.items()])
+    wide = frame.select(
+        "pos", "user_agent", "label_source", *[expr.alias(slot) for slot, expr in singles.items()]
+    )
     return ClientFeatures(wide, uas)
 
 
@@ -338,11 +355,15 @@ def _weights(sample: pl.DataFrame, max_share: float) -> np.ndarray:
     total = float(mass.get_column("w").sum())
     per_source = mass.group_by("label_source").agg(m=col("w").sum())
     scale = per_source.select(
-        "label_source", s=pl.when(col("m") > max_share * total).then(max_share * total / col("m")).otherwise(1.0)
+        "label_source",
+        s=pl.when(col("m") > max_share * total).then(max_share * total / col("m")).otherwise(1.0),
     )
-    return mass.join(scale, on="label_source", how="left", maintain_order="left").select(
-        col("w") * col("s")
-    ).to_series().to_numpy()
+    return (
+        mass.join(scale, on="label_source", how="left", maintain_order="left")
+        .select(col("w") * col("s"))
+        .to_series()
+        .to_numpy()
+    )
 
 
 def _batch_size(examples: int, largest: int) -> int:
@@ -364,7 +385,9 @@ def _feature_dicts(long: pl.DataFrame, positions: pl.Series) -> list[dict[str, f
     return [dict.fromkeys(keys[a:b], 1.0) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
-def train(features: ClientFeatures, labels: pl.DataFrame, model: ScanModelSettings) -> tuple[OnlineLR, pl.DataFrame]:
+def train(
+    features: ClientFeatures, labels: pl.DataFrame, model: ScanModelSettings
+) -> tuple[OnlineLR, pl.DataFrame]:
     """Prequential pass over (a sample of) the labelled clients in time order: each micro-batch
     is scored, then learned. Returns the model and (``pos``, ``pre_score``) of the examples."""
     learner = OnlineLR(LearnerConfig(lr=model.learning_rate))
@@ -401,7 +424,9 @@ def score_all(features: ClientFeatures, learner: OnlineLR) -> pl.DataFrame:
 
     ua_part = features.uas.select("user_agent", ua_w=col("ua_tok").list.eval(weight(pl.element())).list.sum())
     wide = features.wide.join(ua_part, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
-    z = wide.select("pos", z=pl.sum_horizontal(*[weight(col(slot)) for slot in features.slots], col("ua_w")) + bias)
+    z = wide.select(
+        "pos", z=pl.sum_horizontal(*[weight(col(slot)) for slot in features.slots], col("ua_w")) + bias
+    )
     return z.select("pos", final_score=1.0 / (1.0 + (-col("z").clip(-35.0, 35.0)).exp()))
 
 
@@ -431,7 +456,9 @@ def _label_counts(frame: pl.DataFrame, by: str) -> pl.DataFrame:
 
 def _network_keys(features: ClientFeatures, positions: pl.DataFrame | None = None) -> pl.DataFrame:
     wide = features.wide if positions is None else features.wide.join(positions, on="pos", how="semi")
-    return _long(wide.select("pos", *[slot for slot in SIGNATURE_SLOTS if slot != "ua_tok"])).select("pos", "key")
+    return _long(wide.select("pos", *[slot for slot in SIGNATURE_SLOTS if slot != "ua_tok"])).select(
+        "pos", "key"
+    )
 
 
 def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: ScanModelSettings) -> pl.DataFrame:
@@ -464,7 +491,10 @@ def signature_stats(features: ClientFeatures, labels: pl.DataFrame, model: ScanM
     stats = counts.join(ips, on="key")
     clean = (col("verified") == 0) & (col("allowlisted") == 0)
     qualifies = (
-        clean & (col("ips") >= model.min_ips) & (col("bad") >= model.min_bad) & (col("lcb") >= model.min_bad_lcb)
+        clean
+        & (col("ips") >= model.min_ips)
+        & (col("bad") >= model.min_bad)
+        & (col("lcb") >= model.min_bad_lcb)
     )
     strong = (
         qualifies & (col("ips") >= model.strong_ips) & (col("bad") >= model.strong_bad)
@@ -523,8 +553,10 @@ def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ScanModelSet
     """(row, model_score, verdict, reason, raised) for every client: the raised ones get a
     harsher verdict and the model's reason (null reason for the others)."""
     joined = scored.select("row", "pos", "verdict", "model_score").join(best, on="pos", how="left")
-    target = pl.when(col("strong").fill_null(False)).then(pl.lit(model.strong_raise_to)).otherwise(
-        pl.lit(model.raise_to)
+    target = (
+        pl.when(col("strong").fill_null(False))
+        .then(pl.lit(model.strong_raise_to))
+        .otherwise(pl.lit(model.raise_to))
     )
     raise_it = (
         col("key").is_not_null()
@@ -535,7 +567,11 @@ def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ScanModelSet
     cents = (col("model_score") * 100).round().cast(pl.Int64)
     score = pl.format("{}.{}", cents // 100, (cents % 100).cast(pl.String).str.zfill(2))  # 0.97, 1.00
     reason = pl.format(
-        "model: shares {} with {} clients judged bad ({} IPs; score {})", col("key"), col("bad"), col("ips"), score
+        "model: shares {} with {} clients judged bad ({} IPs; score {})",
+        col("key"),
+        col("bad"),
+        col("ips"),
+        score,
     )
     return joined.select(
         "row",
@@ -554,7 +590,9 @@ _READS = (
 )  # fmt: skip
 
 
-def score_clients(clients: pl.DataFrame, settings: Any, model: ScanModelSettings | None = None) -> ModelOutcome:
+def score_clients(
+    clients: pl.DataFrame, settings: Any, model: ScanModelSettings | None = None
+) -> ModelOutcome:
     """The whole model step on a judged clients frame (CLIENT_SCHEMA), in the judge's order."""
     model = model or ScanModelSettings.from_settings(settings)
     if clients.height == 0:
@@ -563,8 +601,10 @@ def score_clients(clients: pl.DataFrame, settings: Any, model: ScanModelSettings
     labels = weak_labels(ordered, settings, model).with_row_index("pos")
     features = client_features(labels)
     learner, pre = train(features, labels, model)
-    scores = score_all(features, learner).join(pre, on="pos", how="left").select(
-        "pos", model_score=pl.coalesce("pre_score", "final_score").round(4)
+    scores = (
+        score_all(features, learner)
+        .join(pre, on="pos", how="left")
+        .select("pos", model_score=pl.coalesce("pre_score", "final_score").round(4))
     )
     scored = labels.select("row", "pos", "verdict").join(scores, on="pos", how="left")
     stats = signature_stats(features, labels, model)

@@ -31,8 +31,27 @@ UA_SLOTS = frozenset({"ua_fam", "ua_tok", "ua_shape", "ua_fam_x_asn", "ua_fam_x_
 #: The slots derived from the request path (masked for robots.txt and honeypot labels).
 PATH_SLOTS = frozenset({"path_tpl", "path_p1", "ext"})
 #: Every slot a featurized event can carry (config validates slot overrides against it).
-SLOTS = frozenset({*UA_SLOTS, *PATH_SLOTS, "ip24", "ip16", "ip6_48", "ip6_64", "asn", "asn_type", "method",
-                   "status_cls", "robots", "robots_violated", "rate_b", "asset_b", "ref", "inv_b", "bias"})
+SLOTS = frozenset(
+    {
+        *UA_SLOTS,
+        *PATH_SLOTS,
+        "ip24",
+        "ip16",
+        "ip6_48",
+        "ip6_64",
+        "asn",
+        "asn_type",
+        "method",
+        "status_cls",
+        "robots",
+        "robots_violated",
+        "rate_b",
+        "asset_b",
+        "ref",
+        "inv_b",
+        "bias",
+    }
+)
 _NO_MASK: frozenset[str] = frozenset()
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_\-.]*[a-z0-9]|[a-z]")
@@ -43,8 +62,12 @@ _HEXID = re.compile(r"(?<![0-9a-z])(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}
 _DIGITS = re.compile(r"\d+")
 #: Browser families in the order their tokens must be tested (Edge says Chrome and Safari too).
 _BROWSERS = ("edg", "opr", "firefox", "crios", "chrome", "safari")
-_STOP = frozenset({"mozilla", "compatible", "khtml", "like", "gecko", "x11", "u", "en-us", "http", "https", "www"})
-_ASSET_EXT = frozenset({"css", "js", "png", "jpg", "jpeg", "gif", "svg", "ico", "woff", "woff2", "webp", "map"})
+_STOP = frozenset(
+    {"mozilla", "compatible", "khtml", "like", "gecko", "x11", "u", "en-us", "http", "https", "www"}
+)
+_ASSET_EXT = frozenset(
+    {"css", "js", "png", "jpg", "jpeg", "gif", "svg", "ico", "woff", "woff2", "webp", "map"}
+)
 _MEMO_LIMIT = 50_000
 
 
@@ -153,8 +176,11 @@ class FeatureExtractor:
         hit = self._ua_memo.get(ua)
         if hit is None:
             fam = ua_family(ua)
-            keys = (f"ua_fam={fam}", *(f"ua_tok={t}" for t in ua_tokens(ua)),
-                    *(f"ua_shape={s}" for s in ua_shape(ua)))
+            keys = (
+                f"ua_fam={fam}",
+                *(f"ua_tok={t}" for t in ua_tokens(ua)),
+                *(f"ua_shape={s}" for s in ua_shape(ua)),
+            )
             hit = self._remember(self._ua_memo, ua, (fam, tuple(map(self._intern, keys))))
         return hit
 
@@ -182,8 +208,12 @@ class FeatureExtractor:
         fam, ua_keys = self._ua(str(event.get("user_agent") or ""))
         host = self._hosting(event.get("hosting"))
         asn = event.get("asn")
-        rest = [f"asn_type={host}", f"method={str(event.get('method') or 'none').upper()}",
-                f"status_cls={_status_class(event.get('status'))}", *_behaviour(event)]
+        rest = [
+            f"asn_type={host}",
+            f"method={str(event.get('method') or 'none').upper()}",
+            f"status_cls={_status_class(event.get('status'))}",
+            *_behaviour(event),
+        ]
         if asn is not None:
             rest.append(f"asn={asn}")
         if self.crosses:

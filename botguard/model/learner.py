@@ -67,8 +67,9 @@ class OnlineLR:
         """Event index of each flat key: event i has the next ``lens[i]`` keys."""
         return np.repeat(np.arange(len(lens)), np.asarray(lens, dtype=np.int64))
 
-    def _logits(self, rows: np.ndarray, ev: np.ndarray, vals: np.ndarray | None, size: int,
-                bias_row: int) -> np.ndarray:
+    def _logits(
+        self, rows: np.ndarray, ev: np.ndarray, vals: np.ndarray | None, size: int, bias_row: int
+    ) -> np.ndarray:
         """Bias plus the sum of known keys' ``w·x`` per event (unknown keys add nothing; no
         ``vals``: binary features, every x is 1)."""
         known = rows >= 0
@@ -94,7 +95,9 @@ class OnlineLR:
         if not len(lens):
             return np.zeros(0)
         rows = self.table.lookup(keys)
-        return sigmoid(self._logits(rows, self._events(lens), None, len(lens), self.table.index.get(BIAS, -1)))
+        return sigmoid(
+            self._logits(rows, self._events(lens), None, len(lens), self.table.index.get(BIAS, -1))
+        )
 
     def predict_proba_one(self, x: Features) -> dict[bool, float]:
         """River's ``{False: p0, True: p1}``."""
@@ -112,8 +115,11 @@ class OnlineLR:
         the score it explains.
         """
         table = self.table
-        parts = [(k, float(table.w[r]) * float(v)) for k, v in [*x.items(), (BIAS, 1.0)]
-                 if (r := table.index.get(k, -1)) >= 0]
+        parts = [
+            (k, float(table.w[r]) * float(v))
+            for k, v in [*x.items(), (BIAS, 1.0)]
+            if (r := table.index.get(k, -1)) >= 0
+        ]
         return sorted(parts, key=lambda kv: (-abs(kv[1]), kv[0]))
 
     # -- learning ----------------------------------------------------------------------------
@@ -121,9 +127,14 @@ class OnlineLR:
         """Update on one labelled event (River's dialect); ``x`` is not modified."""
         self.learn_many([x], [y], now)
 
-    def learn_many(self, xs: Sequence[Features], ys: Sequence[bool] | np.ndarray,
-                   now: float | None = None, weights: Sequence[float] | np.ndarray | None = None,
-                   who: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def learn_many(
+        self,
+        xs: Sequence[Features],
+        ys: Sequence[bool] | np.ndarray,
+        now: float | None = None,
+        weights: Sequence[float] | np.ndarray | None = None,
+        who: Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Score the batch, then learn from it; return the prequential (pre-update) P(unwanted).
 
         ``now`` is stream time (seconds) for expiry; by default the count of events seen.
@@ -136,16 +147,30 @@ class OnlineLR:
         keys, ev, vals = self._flatten(xs)
         return self._learn_flat(keys, ev, vals, len(xs), ys, now, weights, who)
 
-    def learn_keys(self, keys: Sequence[str], lens: Sequence[int], ys: Sequence[bool] | np.ndarray,
-                   now: float | None = None, who: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def learn_keys(
+        self,
+        keys: Sequence[str],
+        lens: Sequence[int],
+        ys: Sequence[bool] | np.ndarray,
+        now: float | None = None,
+        who: Sequence[int] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """:meth:`learn_many` for binary features given flat (see :meth:`predict_proba_keys`)."""
         if not len(lens):
             return np.zeros(0)
         return self._learn_flat(keys, self._events(lens), np.ones(len(keys)), len(lens), ys, now, None, who)
 
-    def _learn_flat(self, keys: Sequence[str], ev: np.ndarray, vals: np.ndarray, size: int,
-                    ys: Sequence[bool] | np.ndarray, now: float | None,
-                    weights: Sequence[float] | np.ndarray | None, who: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    def _learn_flat(
+        self,
+        keys: Sequence[str],
+        ev: np.ndarray,
+        vals: np.ndarray,
+        size: int,
+        ys: Sequence[bool] | np.ndarray,
+        now: float | None,
+        weights: Sequence[float] | np.ndarray | None,
+        who: Sequence[int] | np.ndarray | None,
+    ) -> np.ndarray:
         stamp = self.clock + size if now is None else float(now)
         self.clock = max(self.clock, stamp)
         rows = self.table.rows(keys, stamp, None if who is None else np.asarray(who, dtype=np.int64)[ev])

@@ -99,8 +99,13 @@ class SignatureStats:
 
     def to_json(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _SCALARS}
-        out.update(ips=sorted(self.ips), nets=sorted(self.nets), agents=sorted(self.agents),
-                   labels=self.labels, samples=[dict(x) for x in self.samples])
+        out.update(
+            ips=sorted(self.ips),
+            nets=sorted(self.nets),
+            agents=sorted(self.agents),
+            labels=self.labels,
+            samples=[dict(x) for x in self.samples],
+        )
         return out
 
     @classmethod
@@ -139,8 +144,18 @@ class Group:
             self.agents.add(agent)
 
 
-_SCALARS = ("first_seen", "last_seen", "requests", "recent_n", "recent_high", "recent_p", "verified", "human",
-            "proposed_at", "requests_to_candidate")
+_SCALARS = (
+    "first_seen",
+    "last_seen",
+    "requests",
+    "recent_n",
+    "recent_high",
+    "recent_p",
+    "verified",
+    "human",
+    "proposed_at",
+    "requests_to_candidate",
+)
 
 
 class SignatureBook:
@@ -155,9 +170,15 @@ class SignatureBook:
     def __len__(self) -> int:
         return len(self.stats)
 
-    def add(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
-            xs: Sequence[Mapping[str, float]], now: float, weight: Callable[[str], float] | None = None,
-            known: Callable[[str], bool] | None = None) -> list[str]:
+    def add(
+        self,
+        events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]],
+        scores: Sequence[float],
+        xs: Sequence[Mapping[str, float]],
+        now: float,
+        weight: Callable[[str], float] | None = None,
+        known: Callable[[str], bool] | None = None,
+    ) -> list[str]:
         """Fold one micro-batch into the stats; return the keys that first qualified in it.
 
         ``events[i]`` is (signature keys, ip, net, user agent, label source or None, human-like) of
@@ -173,8 +194,13 @@ class SignatureBook:
         """
         return self.add_groups(list(self._group(events, scores, xs).values()), now, weight, known)
 
-    def add_groups(self, groups: Sequence[Group], now: float, weight: Callable[[str], float] | None = None,
-                   known: Callable[[str], bool] | None = None) -> list[str]:
+    def add_groups(
+        self,
+        groups: Sequence[Group],
+        now: float,
+        weight: Callable[[str], float] | None = None,
+        known: Callable[[str], bool] | None = None,
+    ) -> list[str]:
         """Fold one micro-batch already grouped by signature-key tuple (see :meth:`add`), in order.
 
         The stream builds the groups itself while it walks the batch (one per actor), so no
@@ -198,8 +224,12 @@ class SignatureBook:
                 stats = stats_of[key] = SignatureStats(now, now, samples=deque(maxlen=samples))
             acc = found[0] if len(found) == 1 else self._merged(found, stats)
             self._fold(stats, acc, now, known is None or known(key))
-            if (stats.proposed_at is None and stats.requests >= min_requests and len(stats.ips) >= min_ips
-                    and self.qualifies(key, stats, weight)):
+            if (
+                stats.proposed_at is None
+                and stats.requests >= min_requests
+                and len(stats.ips) >= min_ips
+                and self.qualifies(key, stats, weight)
+            ):
                 stats.proposed_at, stats.requests_to_candidate = now, stats.requests
                 fresh.append(key)
         return fresh
@@ -208,8 +238,18 @@ class SignatureBook:
         """The groups' counts summed in order, the last group's sample kept; sets are copied and
         merged only where ``stats`` still reads them (below its caps), else the first group's are shared."""
         first = groups[0]
-        acc = Group(first.keys, first.n, first.high, first.psum, first.ips, first.nets, dict(first.labels),
-                     first.agents, first.x, first.human)
+        acc = Group(
+            first.keys,
+            first.n,
+            first.high,
+            first.psum,
+            first.ips,
+            first.nets,
+            dict(first.labels),
+            first.agents,
+            first.x,
+            first.human,
+        )
         max_ips = self.rules.max_ips
         sets = len(stats.ips) < max_ips or len(stats.nets) < 8
         agents = len(stats.agents) < 8
@@ -232,8 +272,12 @@ class SignatureBook:
             acc.x = other.x
         return acc
 
-    def _group(self, events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]], scores: Sequence[float],
-               xs: Sequence[Mapping[str, float]]) -> dict[int, Group]:
+    def _group(
+        self,
+        events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]],
+        scores: Sequence[float],
+        xs: Sequence[Mapping[str, float]],
+    ) -> dict[int, Group]:
         high_at, max_ips = self.rules.threshold, self.rules.max_ips
         groups: dict[int, Group] = {}
         for (keys, ip, net, ua, label, humanlike), score, x in zip(events, scores, xs):
@@ -250,7 +294,7 @@ class SignatureBook:
     def _fold(self, stats: SignatureStats, acc: Group, now: float, scored_with_key: bool = True) -> None:
         n = acc.n
         if scored_with_key:
-            decay = self._decay ** n
+            decay = self._decay**n
             stats.recent_n = stats.recent_n * decay + n
             stats.recent_high = stats.recent_high * decay + acc.high
             stats.recent_p = stats.recent_p * decay + acc.psum
@@ -274,7 +318,9 @@ class SignatureBook:
             stats.samples.append(acc.x)
 
     # -- qualification ---------------------------------------------------------------------
-    def qualifies(self, key: str, stats: SignatureStats, weight: Callable[[str], float] | None = None) -> bool:
+    def qualifies(
+        self, key: str, stats: SignatureStats, weight: Callable[[str], float] | None = None
+    ) -> bool:
         """Whether ``key`` is a candidate now (support, bound, no good overlap, safe match)."""
         rules = self.rules
         if stats.requests < rules.min_requests or len(stats.ips) < rules.min_ips:
@@ -294,7 +340,11 @@ class SignatureBook:
         """(match_kind, match_value) enforcing the key, or None when no safe single match exists."""
         slot, _, value = key.partition("=")
         if slot in ("ua_tok", "ua_fam"):
-            if not self._safe_token(value) or not stats.agents or not all(value in a.lower() for a in stats.agents):
+            if (
+                not self._safe_token(value)
+                or not stats.agents
+                or not all(value in a.lower() for a in stats.agents)
+            ):
                 return None
             return "ua_pattern", value
         try:
@@ -334,8 +384,9 @@ class SignatureBook:
         return False
 
     # -- output ----------------------------------------------------------------------------
-    def candidates(self, explain: Explain | None = None,
-                   weight: Callable[[str], float] | None = None) -> list[RuleCandidate]:
+    def candidates(
+        self, explain: Explain | None = None, weight: Callable[[str], float] | None = None
+    ) -> list[RuleCandidate]:
         """Every key that qualifies now, strongest first, with explanation and label counts."""
         out = []
         for key, stats in self.stats.items():
@@ -343,16 +394,25 @@ class SignatureBook:
                 continue
             kind, value = self.match_of(key, stats)  # type: ignore[misc]
             explanation = tuple(explain(list(stats.samples))) if explain is not None else ()
-            out.append(RuleCandidate(
-                signature=key, match_kind=kind, match_value=value,  # type: ignore[arg-type]
-                action="throttle" if kind == "asn" else "block",  # a whole AS: slow it down, do not cut it off
-                score=stats.recent_p / stats.recent_n if stats.recent_n else 0.0,
-                bad_rate_lcb=wilson_lower(stats.recent_high, stats.recent_n),
-                support_requests=stats.requests, support_ips=len(stats.ips),
-                first_seen=stats.first_seen, proposed_at=stats.proposed_at,
-                requests_to_candidate=stats.requests_to_candidate or stats.requests,
-                explanation=explanation, label_counts=tuple(sorted(stats.labels.items())),
-            ))
+            out.append(
+                RuleCandidate(
+                    signature=key,
+                    match_kind=kind,
+                    match_value=value,  # type: ignore[arg-type]
+                    action="throttle"
+                    if kind == "asn"
+                    else "block",  # a whole AS: slow it down, do not cut it off
+                    score=stats.recent_p / stats.recent_n if stats.recent_n else 0.0,
+                    bad_rate_lcb=wilson_lower(stats.recent_high, stats.recent_n),
+                    support_requests=stats.requests,
+                    support_ips=len(stats.ips),
+                    first_seen=stats.first_seen,
+                    proposed_at=stats.proposed_at,
+                    requests_to_candidate=stats.requests_to_candidate or stats.requests,
+                    explanation=explanation,
+                    label_counts=tuple(sorted(stats.labels.items())),
+                )
+            )
         return sorted(out, key=lambda c: (-c.bad_rate_lcb, -c.support_requests, c.signature))
 
     def expire(self, now: float) -> int:
@@ -378,15 +438,21 @@ class SignatureBook:
             out[f"sig_{name}"] = np.array([getattr(st, name) for _, st in items], dtype=np.float64)
         for name in ("requests", "verified", "human"):
             out[f"sig_{name}"] = np.array([getattr(st, name) for _, st in items], dtype=np.int64)
-        out["sig_proposed_at"] = np.array([np.nan if st.proposed_at is None else st.proposed_at for _, st in items])
+        out["sig_proposed_at"] = np.array(
+            [np.nan if st.proposed_at is None else st.proposed_at for _, st in items]
+        )
         out["sig_requests_to_candidate"] = np.array(
-            [-1 if st.requests_to_candidate is None else st.requests_to_candidate for _, st in items], dtype=np.int64)
+            [-1 if st.requests_to_candidate is None else st.requests_to_candidate for _, st in items],
+            dtype=np.int64,
+        )
         for name in ("ips", "nets", "agents"):
             values = [getattr(st, name) for _, st in items]
             out[f"sig_{name}_n"] = np.array([len(v) for v in values], dtype=np.int64)
             out[f"sig_{name}"] = np.array([i for v in values for i in strings.ids(sorted(v))], dtype=np.int64)
         out["sig_labels_n"] = np.array([len(st.labels) for _, st in items], dtype=np.int64)
-        out["sig_labels"] = np.array([strings.id(src) for _, st in items for src in st.labels], dtype=np.int64)
+        out["sig_labels"] = np.array(
+            [strings.id(src) for _, st in items for src in st.labels], dtype=np.int64
+        )
         out["sig_label_counts"] = np.array([c for _, st in items for c in st.labels.values()], dtype=np.int64)
         samples: dict[int, int] = {}  # id(sample dict) -> its number (shared dicts stored once)
         flat: list[int] = []
@@ -420,21 +486,40 @@ class SignatureBook:
         for size in lens:
             samples.append({strings[k]: v for k, v in zip(keys[at : at + size], vals[at : at + size])})
             at += size
-        columns = {name: arrays[f"sig_{name}"].tolist() for name in
-                   ("first_seen", "last_seen", "recent_n", "recent_high", "recent_p", "requests", "verified", "human",
-                    "proposed_at", "requests_to_candidate")}
-        ragged = {name: _split(arrays[f"sig_{name}"].tolist(), arrays[f"sig_{name}_n"].tolist())
-                  for name in ("ips", "nets", "agents", "labels", "samples")}
+        columns = {
+            name: arrays[f"sig_{name}"].tolist()
+            for name in (
+                "first_seen",
+                "last_seen",
+                "recent_n",
+                "recent_high",
+                "recent_p",
+                "requests",
+                "verified",
+                "human",
+                "proposed_at",
+                "requests_to_candidate",
+            )
+        }
+        ragged = {
+            name: _split(arrays[f"sig_{name}"].tolist(), arrays[f"sig_{name}_n"].tolist())
+            for name in ("ips", "nets", "agents", "labels", "samples")
+        }
         counts = _split(arrays["sig_label_counts"].tolist(), arrays["sig_labels_n"].tolist())
         self.stats = {}
         for i, key in enumerate(arrays["sig_key"].tolist()):
             proposed, to_candidate = columns["proposed_at"][i], columns["requests_to_candidate"][i]
             self.stats[strings[key]] = SignatureStats(
-                first_seen=columns["first_seen"][i], last_seen=columns["last_seen"][i],
-                requests=columns["requests"][i], recent_n=columns["recent_n"][i],
-                recent_high=columns["recent_high"][i], recent_p=columns["recent_p"][i],
-                ips={strings[j] for j in ragged["ips"][i]}, nets={strings[j] for j in ragged["nets"][i]},
-                verified=columns["verified"][i], human=columns["human"][i],
+                first_seen=columns["first_seen"][i],
+                last_seen=columns["last_seen"][i],
+                requests=columns["requests"][i],
+                recent_n=columns["recent_n"][i],
+                recent_high=columns["recent_high"][i],
+                recent_p=columns["recent_p"][i],
+                ips={strings[j] for j in ragged["ips"][i]},
+                nets={strings[j] for j in ragged["nets"][i]},
+                verified=columns["verified"][i],
+                human=columns["human"][i],
                 labels={strings[j]: c for j, c in zip(ragged["labels"][i], counts[i])},
                 agents={strings[j] for j in ragged["agents"][i]},
                 samples=deque((samples[j] for j in ragged["samples"][i]), maxlen=self.rules.samples),

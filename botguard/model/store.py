@@ -140,7 +140,9 @@ def unsafe_reason(candidate: RuleCandidate) -> str | None:
     if candidate.action not in ("block", "throttle"):
         return f"unknown action {candidate.action!r}"
     if kind == "ua_pattern":
-        return None if safe_ua_token(value) else "user-agent token also matches browsers or verified good bots"
+        return (
+            None if safe_ua_token(value) else "user-agent token also matches browsers or verified good bots"
+        )
     if kind == "cidr":
         try:
             ipaddress.ip_network(value, strict=False)
@@ -149,7 +151,9 @@ def unsafe_reason(candidate: RuleCandidate) -> str | None:
         return None
     if kind == "asn":
         digits = value.strip().upper().removeprefix("AS")
-        return None if digits.isascii() and digits.isdigit() and 0 < int(digits) < 2**32 else "not an AS number"
+        return (
+            None if digits.isascii() and digits.isdigit() and 0 < int(digits) < 2**32 else "not an AS number"
+        )
     return f"unknown match kind {kind!r}"
 
 
@@ -194,7 +198,9 @@ class CandidateStore:
         self.state = state
         state.ensure_schema(DDL)
 
-    def upsert(self, candidates: list[RuleCandidate] | tuple[RuleCandidate, ...], now: datetime | None = None) -> int:
+    def upsert(
+        self, candidates: list[RuleCandidate] | tuple[RuleCandidate, ...], now: datetime | None = None
+    ) -> int:
         """Record what the learner proposes now; returns how many rows were written.
 
         New signatures start ``proposed``; known ones keep their status, first proposal and
@@ -267,7 +273,9 @@ class CandidateStore:
             )
         return stored
 
-    def _review(self, signatures: tuple[str, ...], status: Status, now: datetime | None) -> list[StoredCandidate]:
+    def _review(
+        self, signatures: tuple[str, ...], status: Status, now: datetime | None
+    ) -> list[StoredCandidate]:
         stamp = _iso(now or datetime.now(UTC))
         with self.state.transaction() as conn:
             conn.executemany(
@@ -294,7 +302,9 @@ def with_model(fresh: DecisionSet, model: list[Decision]) -> DecisionSet:
 def without_stale_model(active: DecisionSet, model: list[Decision]) -> DecisionSet:
     """Drop stored model bans the store no longer deploys (rejected since, or expired by TTL)."""
     live = {(d.action, d.match.key) for d in model}
-    return DecisionSet(tuple(d for d in active.decisions if d.source != "model" or (d.action, d.match.key) in live))
+    return DecisionSet(
+        tuple(d for d in active.decisions if d.source != "model" or (d.action, d.match.key) in live)
+    )
 
 
 def model_impact(

@@ -53,20 +53,22 @@ from botguard.robots.history import RobotsTimeline
 from botguard.state import State
 
 #: Per-slot admission and expiry (notes §2 "Table design"); config `model.slots` overrides them.
-DEFAULT_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({
-    "ip24": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
-    "ip16": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
-    "ip6_48": SlotPolicy(admit_after=3, ttl=7 * 86400.0),
-    "ip6_64": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
-    "asn": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
-    "ua_fam": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
-    "ua_tok": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
-    "path_tpl": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
-    "path_p1": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
-    "ext": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
-    "ua_fam_x_asn": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
-    "ua_fam_x_host": SlotPolicy(admit_after=2, ttl=3 * 86400.0),
-})
+DEFAULT_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType(
+    {
+        "ip24": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
+        "ip16": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
+        "ip6_48": SlotPolicy(admit_after=3, ttl=7 * 86400.0),
+        "ip6_64": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
+        "asn": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
+        "ua_fam": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
+        "ua_tok": SlotPolicy(admit_after=2, ttl=30 * 86400.0),
+        "path_tpl": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
+        "path_p1": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
+        "ext": SlotPolicy(admit_after=2, ttl=7 * 86400.0),
+        "ua_fam_x_asn": SlotPolicy(admit_after=3, ttl=3 * 86400.0),
+        "ua_fam_x_host": SlotPolicy(admit_after=2, ttl=3 * 86400.0),
+    }
+)
 SNAPSHOT_VERSION = 2  # 2: signatures and pending keys as arrays of string ids (1: all JSON, still read)
 #: A request's feature keys in parts: the actor's (UA and network), path, the rest (behaviour, method,
 #: crosses). Each part is a memoised tuple, so masking is memoised per part object.
@@ -101,12 +103,21 @@ class StreamSettings:
         for slot, override in model.slots.items():
             policies[slot] = SlotPolicy(admit_after=override.admit_after, ttl=override.ttl)
         rules = CandidateRules(
-            threshold=model.threshold, lcb=model.lcb, min_requests=model.min_requests, min_ips=model.min_ips,
-            min_requests_single_net=model.min_requests_single_net, max_human_share=model.max_human_share,
-            allow_agents=settings.allowlist.user_agents, allow_networks=settings.allowlist.networks,
+            threshold=model.threshold,
+            lcb=model.lcb,
+            min_requests=model.min_requests,
+            min_ips=model.min_ips,
+            min_requests_single_net=model.min_requests_single_net,
+            max_human_share=model.max_human_share,
+            allow_agents=settings.allowlist.user_agents,
+            allow_networks=settings.allowlist.networks,
         )
-        return cls(delta_interval=model.delta_interval, snapshot_every=model.snapshot_every,
-                   policies=MappingProxyType(policies), rules=rules)
+        return cls(
+            delta_interval=model.delta_interval,
+            snapshot_every=model.snapshot_every,
+            policies=MappingProxyType(policies),
+            rules=rules,
+        )
 
 
 @dataclass(slots=True)
@@ -171,9 +182,16 @@ class StreamCounters:
 class StreamLearner:
     """Trainer + scorer in one process; see the module docstring and botguard/model/README.md."""
 
-    def __init__(self, settings: Settings, *, robots: Any = None, catalog: Catalog | None = None,
-                 ranges: PublishedRanges | None = None, asn_db: AsnDb | None = None,
-                 stream: StreamSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        robots: Any = None,
+        catalog: Catalog | None = None,
+        ranges: PublishedRanges | None = None,
+        asn_db: AsnDb | None = None,
+        stream: StreamSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.stream = stream or StreamSettings.from_settings(settings)
         self.robots = robots  # callable host -> RobotsTxt | RobotsTimeline | None (scan.RobotsSources)
@@ -188,7 +206,9 @@ class StreamLearner:
         self.actors: dict[tuple[str, str], Actor] = {}
         self.counters = StreamCounters()
         self.clock = 0.0
-        self.train_hook: Any = None  # tests, benches: called with (times, labels, sources, xs) of each trained batch
+        self.train_hook: Any = (
+            None  # tests, benches: called with (times, labels, sources, xs) of each trained batch
+        )
         self._ua: dict[str, _UaInfo] = {}
         self._ip: dict[str, _IpInfo] = {}
         self._identity: dict[tuple[str, str], str] = {}
@@ -204,8 +224,14 @@ class StreamLearner:
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: Settings, *, robots: Any = None, state: State | None = None,
-                    settings: StreamSettings | None = None) -> StreamLearner:
+    def from_config(
+        cls,
+        config: Settings,
+        *,
+        robots: Any = None,
+        state: State | None = None,
+        settings: StreamSettings | None = None,
+    ) -> StreamLearner:
         """The contract's door: settings from config, published ranges refreshed beside the state DB."""
         state_path = state.path if state is not None else None
         ranges = PublishedRanges.bundled(updated_ranges_dir(state_path))
@@ -309,8 +335,16 @@ class StreamLearner:
         self._maintain(now)
         return scores
 
-    def _fold_groups(self, groups: dict[int, Group], group_of: list[int], last_of: dict[int, int],
-                     scores: np.ndarray, keys: list[str], lens: list[int], offsets: list[int]) -> None:
+    def _fold_groups(
+        self,
+        groups: dict[int, Group],
+        group_of: list[int],
+        last_of: dict[int, int],
+        scores: np.ndarray,
+        keys: list[str],
+        lens: list[int],
+        offsets: list[int],
+    ) -> None:
         """Per-group request counts, high scores and score sums (one bincount each), and each
         group's sample: the features of its last request."""
         index = np.asarray(group_of, dtype=np.int64)
@@ -341,7 +375,9 @@ class StreamLearner:
             for size in lens:
                 train_x.append(dict.fromkeys(keys[at : at + size], 1.0))
                 at += size
-            self.train_hook([t for _, _, t, _, _ in train], train_y, [src for _, _, _, src, _ in train], train_x)
+            self.train_hook(
+                [t for _, _, t, _, _ in train], train_y, [src for _, _, _, src, _ in train], train_x
+            )
 
     def _masked_into(self, out: list[str], parts: Parts, source: str) -> None:
         """Append the example's keys without the slots its label source read (memoised per part object).
@@ -355,7 +391,10 @@ class StreamLearner:
             if hit is None or hit[0] is not part:
                 if len(memo) > _MEMO_LIMIT:
                     memo.clear()
-                hit = memo[(id(part), source)] = (part, tuple(k for k in part if k.partition("=")[0] not in masked))
+                hit = memo[(id(part), source)] = (
+                    part,
+                    tuple(k for k in part if k.partition("=")[0] not in masked),
+                )
             out += hit[1]
 
     # -- per-request work --------------------------------------------------------------------
@@ -378,8 +417,13 @@ class StreamLearner:
     def _ua_info(self, ua: str, crawler: Crawler | None) -> _UaInfo:
         fam, keys = self.features._ua(ua)
         # only tokens a rule could safely match carry signature stats ("chrome" never can)
-        sig = tuple(k for k in keys if k.startswith(("ua_tok=", "ua_fam="))
-                    and safe_ua_token(k.partition("=")[2]) and k.partition("=")[2] in ua.lower())
+        sig = tuple(
+            k
+            for k in keys
+            if k.startswith(("ua_tok=", "ua_fam="))
+            and safe_ua_token(k.partition("=")[2])
+            and k.partition("=")[2] in ua.lower()
+        )
         return _UaInfo(crawler, bool(BROWSER.match(ua)), robots_token(crawler), sig, fam, keys)
 
     @staticmethod
@@ -400,11 +444,22 @@ class StreamLearner:
         actor = self.actors.get(key)
         if actor is None:
             identity = self._identity_of(ip, uinfo.crawler, iinfo)
-            actor = self.actors[key] = Actor(Evidence(uinfo.crawler, identity, uinfo.browser), uid=_uid(actor_ip, ua))
+            actor = self.actors[key] = Actor(
+                Evidence(uinfo.crawler, identity, uinfo.browser), uid=_uid(actor_ip, ua)
+            )
         if actor.ctx is None:
-            cross = (f"asn={iinfo.asn}", f"ua_fam_x_asn={uinfo.family}|{iinfo.asn}") if iinfo.asn is not None else ()
-            actor.ctx = _ActorCtx(uinfo.ua_keys, iinfo.ip_keys, (*uinfo.sig_keys, iinfo.net_key, *cross),
-                                  uinfo.family, uinfo.ua_keys + iinfo.ip_keys)
+            cross = (
+                (f"asn={iinfo.asn}", f"ua_fam_x_asn={uinfo.family}|{iinfo.asn}")
+                if iinfo.asn is not None
+                else ()
+            )
+            actor.ctx = _ActorCtx(
+                uinfo.ua_keys,
+                iinfo.ip_keys,
+                (*uinfo.sig_keys, iinfo.net_key, *cross),
+                uinfo.family,
+                uinfo.ua_keys + iinfo.ip_keys,
+            )
         return actor
 
     def _identity_of(self, ip: str, crawler: Crawler | None, iinfo: _IpInfo) -> str:
@@ -418,8 +473,9 @@ class StreamLearner:
             known = self._identity[(ip, name)] = identity_of(crawler, in_range, iinfo.network)
         return known
 
-    def _update(self, actor: Actor, uinfo: _UaInfo, cols: dict[str, list[Any]], i: int, t: float,
-                target: str | None) -> int:
+    def _update(
+        self, actor: Actor, uinfo: _UaInfo, cols: dict[str, list[Any]], i: int, t: float, target: str | None
+    ) -> int:
         """Fold one request into its actor's evidence; say what it was (_PAGE, _ASSET, _HONEYPOT, _OTHER)."""
         ev = actor.evidence
         if ev.requests == 0:
@@ -491,8 +547,17 @@ class StreamLearner:
             self._robots_memo[key] = allowed
         return allowed
 
-    def _parts(self, actor: Actor, ua: str, ip: str, iinfo: _IpInfo, cols: dict[str, list[Any]], i: int,
-               target: str | None, honeypot: bool) -> Parts:
+    def _parts(
+        self,
+        actor: Actor,
+        ua: str,
+        ip: str,
+        iinfo: _IpInfo,
+        cols: dict[str, list[Any]],
+        i: int,
+        target: str | None,
+        honeypot: bool,
+    ) -> Parts:
         """The request's features, in parts; equal to ``FeatureExtractor.featurize`` of :meth:`_event`.
 
         The behaviour part is memoised on its bucketed inputs (a few thousand distinct ones), so
@@ -504,13 +569,24 @@ class StreamLearner:
         has_referer = bool(referer and referer != "-")
         status = cols["status"][i]
         rate = 60.0 * n / max(ev.last - ev.first, 60.0)
-        memo_key = (ctx.family, iinfo.asn, iinfo.hosting, cols["method"][i], None if status is None else status // 100,  # type: ignore[union-attr]
-                    bool(actor.robots_first), log2_bucket(rate), min(int(ev.assets / n * 5), 4), has_referer,
-                    min(int(ev.invalid / n * 4), 3))
+        memo_key = (
+            ctx.family,
+            iinfo.asn,
+            iinfo.hosting,
+            cols["method"][i],
+            None if status is None else status // 100,  # type: ignore[union-attr]
+            bool(actor.robots_first),
+            log2_bucket(rate),
+            min(int(ev.assets / n * 5), 4),
+            has_referer,
+            min(int(ev.invalid / n * 4), 3),
+        )
         rest = self._rest_memo.get(memo_key)
         if rest is None:
             # featurize without the network and with a fixed path, then drop the UA and path keys
-            full = self.features.featurize({**self._event(actor, ua, ip, iinfo, cols, i, target), "ip": "", "path": "/"})
+            full = self.features.featurize(
+                {**self._event(actor, ua, ip, iinfo, cols, i, target), "ip": "", "path": "/"}
+            )
             skip = {*ctx.ua_keys, *self.features._path("/")}  # type: ignore[union-attr]
             if len(self._rest_memo) > _MEMO_LIMIT:
                 self._rest_memo.clear()
@@ -519,28 +595,40 @@ class StreamLearner:
         return ctx.static, path, rest  # type: ignore[union-attr]
 
     @staticmethod
-    def _event(actor: Actor, ua: str, ip: str, iinfo: _IpInfo, cols: dict[str, list[Any]], i: int,
-               target: str | None) -> dict[str, Any]:
+    def _event(
+        actor: Actor, ua: str, ip: str, iinfo: _IpInfo, cols: dict[str, list[Any]], i: int, target: str | None
+    ) -> dict[str, Any]:
         """The feature extractor's view of one request plus its actor's behaviour up to now."""
         ev = actor.evidence
         n = ev.requests
         referer = cols["referer"][i]
         return {
-            "ip": ip, "user_agent": ua, "path": target or "/", "method": cols["method"][i],
-            "status": cols["status"][i], "asn": iinfo.asn, "hosting": iinfo.hosting,
-            "robots_fetched": bool(actor.robots_first), "rate": 60.0 * n / max(ev.last - ev.first, 60.0),
-            "asset_ratio": ev.assets / n, "has_referer": bool(referer and referer != "-"),
+            "ip": ip,
+            "user_agent": ua,
+            "path": target or "/",
+            "method": cols["method"][i],
+            "status": cols["status"][i],
+            "asn": iinfo.asn,
+            "hosting": iinfo.hosting,
+            "robots_fetched": bool(actor.robots_first),
+            "rate": 60.0 * n / max(ev.last - ev.first, 60.0),
+            "asset_ratio": ev.assets / n,
+            "has_referer": bool(referer and referer != "-"),
             "invalid_share": ev.invalid / n,
         }
 
-    def _label(self, actor: Actor, t: float, parts: Parts, train: list[tuple[Parts, bool, float, str, int]]) -> None:
+    def _label(
+        self, actor: Actor, t: float, parts: Parts, train: list[tuple[Parts, bool, float, str, int]]
+    ) -> None:
         """Decide the actor's label after this request; route the request to training or the buffer."""
         label = actor.label
         if label is None or (not label.unwanted and label.source == "human"):
             fresh = self.labeler.decide(actor.evidence, t)
             if fresh is not None and (label is None or fresh.unwanted != label.unwanted):
                 actor.label = label = fresh
-                self.counters.labelled_actors[fresh.source] = self.counters.labelled_actors.get(fresh.source, 0) + 1
+                self.counters.labelled_actors[fresh.source] = (
+                    self.counters.labelled_actors.get(fresh.source, 0) + 1
+                )
                 horizon = t - self.stream.join_window
                 for old_parts, old_t in actor.pending:  # scored before t: the join (no look-ahead)
                     if old_t >= horizon:
@@ -556,8 +644,14 @@ class StreamLearner:
             return
         self._train(actor, parts, t, label, train)
 
-    def _train(self, actor: Actor, parts: Parts, t: float, label: Label,
-               train: list[tuple[Parts, bool, float, str, int]]) -> None:
+    def _train(
+        self,
+        actor: Actor,
+        parts: Parts,
+        t: float,
+        label: Label,
+        train: list[tuple[Parts, bool, float, str, int]],
+    ) -> None:
         minute = int(t // 60)
         if minute != actor.minute:
             actor.minute, actor.trained_this_minute = minute, 0
@@ -669,8 +763,15 @@ class StreamLearner:
         return self.counters.events > 0 and (last is None or self.clock - last >= self.stream.snapshot_every)
 
     @classmethod
-    def restore(cls, directory: str | os.PathLike[str], config: Settings, *, robots: Any = None,
-                state: State | None = None, settings: StreamSettings | None = None) -> StreamLearner:
+    def restore(
+        cls,
+        directory: str | os.PathLike[str],
+        config: Settings,
+        *,
+        robots: Any = None,
+        state: State | None = None,
+        settings: StreamSettings | None = None,
+    ) -> StreamLearner:
         """A learner in the state of the last complete snapshot at ``directory``.
 
         If a crash happened between moving the old snapshot aside and renaming the new one into
@@ -710,19 +811,38 @@ class StreamLearner:
         ev = Evidence(crawler=crawler, **data["evidence"])
         label = Label(*data["label"]) if data["label"] is not None else None
         if strings:  # version 2: each part is a list of string ids
-            pending = [(tuple(tuple(strings[k] for k in part) for part in parts), float(t)) for parts, t in data["pending"]]
+            pending = [
+                (tuple(tuple(strings[k] for k in part) for part in parts), float(t))
+                for parts, t in data["pending"]
+            ]
         else:
             pending = [(tuple(tuple(part) for part in parts), float(t)) for parts, t in data["pending"]]
-        return Actor(ev, data["robots_first"], label, pending, data["minute"], data["trained"],
-                     uid=_uid(data["ip"], data["ua"]))
+        return Actor(
+            ev,
+            data["robots_first"],
+            label,
+            pending,
+            data["minute"],
+            data["trained"],
+            uid=_uid(data["ip"], data["ua"]),
+        )
 
     def _state_json(self, strings: StringTable) -> dict[str, Any]:
         c = self.counters
         return {
-            "version": SNAPSHOT_VERSION, "clock": self.clock, "batches": self._batches, "last_age": self._last_age,
-            "counters": {"events": c.events, "trained": c.trained, "labelled_actors": c.labelled_actors,
-                         "expired_unlabelled": c.expired_unlabelled, "deltas": c.deltas,
-                         "last_publish": c.last_publish, "last_snapshot": self.clock},
+            "version": SNAPSHOT_VERSION,
+            "clock": self.clock,
+            "batches": self._batches,
+            "last_age": self._last_age,
+            "counters": {
+                "events": c.events,
+                "trained": c.trained,
+                "labelled_actors": c.labelled_actors,
+                "expired_unlabelled": c.expired_unlabelled,
+                "deltas": c.deltas,
+                "last_publish": c.last_publish,
+                "last_snapshot": self.clock,
+            },
             "actors": [_actor_to_json(ip, ua, a, strings) for (ip, ua), a in self.actors.items()],
         }
 
@@ -736,17 +856,33 @@ def _actor_to_json(ip: str, ua: str, actor: Actor, strings: StringTable) -> dict
     ev = actor.evidence
     label = actor.label
     return {
-        "ip": ip, "ua": ua, "crawler": ev.crawler.name if ev.crawler is not None else None,
+        "ip": ip,
+        "ua": ua,
+        "crawler": ev.crawler.name if ev.crawler is not None else None,
         "evidence": {k: getattr(ev, k) for k in _EVIDENCE},
         "robots_first": actor.robots_first,
         "label": [label.unwanted, label.source, label.decided_at] if label is not None else None,
         "pending": [[[strings.ids(part) for part in parts], t] for parts, t in actor.pending],
-        "minute": actor.minute, "trained": actor.trained_this_minute,
+        "minute": actor.minute,
+        "trained": actor.trained_this_minute,
     }
 
 
-_EVIDENCE = ("identity", "browser", "first", "last", "requests", "pages", "assets", "referers", "invalid",
-             "disallowed", "honeypot", "fast_pages", "last_page")
+_EVIDENCE = (
+    "identity",
+    "browser",
+    "first",
+    "last",
+    "requests",
+    "pages",
+    "assets",
+    "referers",
+    "invalid",
+    "disallowed",
+    "honeypot",
+    "fast_pages",
+    "last_page",
+)
 
 
 def _write_json(path: Path, data: Any) -> None:

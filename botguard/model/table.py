@@ -45,10 +45,21 @@ SCHEMA_VERSION = 1
 _EMPTY_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({})
 _SLABS = ("w", "n", "z", "last")
 _MEMO_LIMIT = 100_000
-_PAIR_LIMIT = 200_000  # (key, client) pairs remembered in Python (~20 MB) before starting over (the Bloom filter stays)
+_PAIR_LIMIT = (
+    200_000  # (key, client) pairs remembered in Python (~20 MB) before starting over (the Bloom filter stays)
+)
 #: Odd 64-bit multipliers for the sketch's multiply-shift hashing (one per sketch row).
-_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-                         0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53], dtype=np.uint64)
+_MULTIPLIERS = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+    ],
+    dtype=np.uint64,
+)
 
 
 def slot_of(key: str) -> str:
@@ -90,7 +101,9 @@ class CountMinSketch:
         """
         cells = self._cells(keys).astype(np.int64)
         depth, width = self.counts.shape
-        flat = (cells + (np.arange(depth, dtype=np.int64) * width)[:, None]).ravel()  # one cell space for all rows
+        flat = (
+            cells + (np.arange(depth, dtype=np.int64) * width)[:, None]
+        ).ravel()  # one cell space for all rows
         unique, counts = np.unique(flat, return_counts=True)
         view = self.counts.reshape(-1)
         view[unique] = np.minimum(view[unique].astype(np.int64) + counts, 60000)
@@ -158,9 +171,13 @@ class _Misses:
 class ParamTable:
     """Exact-key sparse parameters for a linear model; see the module docstring for why."""
 
-    def __init__(self, policies: Mapping[str, SlotPolicy] = _EMPTY_POLICIES,
-                 default: SlotPolicy = SlotPolicy(), capacity: int = 1024,
-                 sketch_width: int = 1 << 18) -> None:
+    def __init__(
+        self,
+        policies: Mapping[str, SlotPolicy] = _EMPTY_POLICIES,
+        default: SlotPolicy = SlotPolicy(),
+        capacity: int = 1024,
+        sketch_width: int = 1 << 18,
+    ) -> None:
         self.policies = MappingProxyType(dict(policies))
         self.default = default
         self.index: dict[str, int] = {}
@@ -249,7 +266,9 @@ class ParamTable:
         miss = np.flatnonzero(rows < 0)
         if miss.size:
             ml = miss.tolist()
-            self._admit(_Misses([keys[i] for i in ml], ml, None if who is None else np.asarray(who)[miss]), rows, now)
+            self._admit(
+                _Misses([keys[i] for i in ml], ml, None if who is None else np.asarray(who)[miss]), rows, now
+            )
         return rows
 
     def age(self) -> None:
@@ -266,12 +285,17 @@ class ParamTable:
             memo = self._thresholds
             if len(memo) > _MEMO_LIMIT:
                 memo.clear()
-            thresholds = [memo.get(k) or memo.setdefault(k, policies.get(k.partition("=")[0], default).admit_after)
-                          for k in misses.keys]
+            thresholds = [
+                memo.get(k) or memo.setdefault(k, policies.get(k.partition("=")[0], default).admit_after)
+                for k in misses.keys
+            ]
         counted = [i for i, t in enumerate(thresholds) if t > 1]
         estimates = self._sight(misses, counted) if counted else {}
-        admitted = {k: None for i, k in enumerate(misses.keys)
-                    if thresholds[i] <= 1 or estimates.get(i, 0) >= thresholds[i]}
+        admitted = {
+            k: None
+            for i, k in enumerate(misses.keys)
+            if thresholds[i] <= 1 or estimates.get(i, 0) >= thresholds[i]
+        }
         if not admitted:
             return
         self._insert_many(list(admitted), now)
@@ -407,7 +431,9 @@ class ParamTable:
         """Replace this table's contents with a snapshot's (policies stay the constructor's)."""
         if int(arrays["schema"][0]) != SCHEMA_VERSION:
             raise ValueError(f"snapshot schema {int(arrays['schema'][0])}, expected {SCHEMA_VERSION}")
-        keys = arrays["keys"].tolist() if "keys" in arrays else StringTable.from_arrays(arrays, "keys").strings
+        keys = (
+            arrays["keys"].tolist() if "keys" in arrays else StringTable.from_arrays(arrays, "keys").strings
+        )
         cap = max(16, 1 << max(0, len(keys) - 1).bit_length())
         self._alloc(cap)
         for name in (*_SLABS, "dirty"):
@@ -460,8 +486,10 @@ class StringTable:
     def to_arrays(self, prefix: str = "str") -> dict[str, np.ndarray]:
         encoded = [s.encode("utf-8", "surrogatepass") for s in self.strings]
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        return {f"{prefix}_blob": np.frombuffer(b"".join(encoded), dtype=np.uint8),
-                f"{prefix}_end": np.cumsum(lengths)}
+        return {
+            f"{prefix}_blob": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            f"{prefix}_end": np.cumsum(lengths),
+        }
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "str") -> StringTable:
@@ -489,7 +517,9 @@ def _dense(name: str, arrays: Mapping[str, np.ndarray], dtype: type) -> np.ndarr
     return out.reshape(tuple(arrays[f"{name}_shape"].tolist()))
 
 
-def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], compress: bool = False) -> None:
+def save_arrays(
+    path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], compress: bool = False
+) -> None:
     """Write ``arrays`` to ``path`` atomically: temp file in the same directory, fsync, os.replace.
 
     An interrupted write leaves the previous snapshot in place and no stray temp file.

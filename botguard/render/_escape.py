@@ -29,7 +29,9 @@ def _raw(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
-def escape_units(value: str, literal: frozenset[int] = LITERAL_BYTES, byte_escape: str = BYTE_ESCAPE) -> list[str]:
+def escape_units(
+    value: str, literal: frozenset[int] = LITERAL_BYTES, byte_escape: str = BYTE_ESCAPE
+) -> list[str]:
     """``value`` as a list of escaped units (one per byte), so truncation never splits an escape."""
     raw = _raw(value)
     if b"\r" in raw or b"\n" in raw:

@@ -35,7 +35,9 @@ class ApacheRenderer(TextRenderer):
     def finalize(self, groups: Groups) -> tuple[RuleFile, ...]:
         lines = [self.header(groups, "Include at server or <VirtualHost> level.").rstrip("\n")]
         if groups.throttle_ua or groups.throttle_ip:
-            lines.append(f"# {len(groups.throttle_ua) + len(groups.throttle_ip)} throttle rules are not enforced by Apache.")
+            lines.append(
+                f"# {len(groups.throttle_ua) + len(groups.throttle_ip)} throttle rules are not enforced by Apache."
+            )
         lines.append("SetEnvIf Request_URI ^\\x2frobots\\x2etxt$ botguard_robots")
         lines += [f"BrowserMatchNoCase {regex} botguard_block" for regex in groups.block_ua]
         lines += [f"BrowserMatchNoCase {regex} botguard_allow" for regex in groups.allow_ua]
@@ -47,7 +49,11 @@ class ApacheRenderer(TextRenderer):
         for n in range(len(groups.allow_client)):
             lines += ["        <RequireAll>", f"            Require env botguard_allow_ip{n}",
                       f"            Require env botguard_allow_ua{n}", "        </RequireAll>"]  # fmt: skip
-        lines += ["        <RequireAll>", "            Require all granted", "            Require not env botguard_block"]
+        lines += [
+            "        <RequireAll>",
+            "            Require all granted",
+            "            Require not env botguard_block",
+        ]
         lines += [f"            Require not ip {' '.join(chunk)}" for chunk in _chunks(groups.block_ip)]
         lines += ["        </RequireAll>", "    </RequireAny>", "</Location>"]
         return (RuleFile(APACHE_FILE, "\n".join(lines) + "\n"),)

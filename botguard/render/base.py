@@ -127,7 +127,9 @@ class TextRenderer:
 
     def ip_regex(self, ip: str) -> str:
         """An exact-address regex (for targets that match IPs only by regex)."""
-        return "^" + "".join(escape_units(str(ipaddress.ip_address(ip)), self.literal, self.byte_escape)) + "$"
+        return (
+            "^" + "".join(escape_units(str(ipaddress.ip_address(ip)), self.literal, self.byte_escape)) + "$"
+        )
 
     def alternations(self, regexes: tuple[str, ...], prefix: str = "") -> list[str]:
         """Pack regexes into ``prefix(?:a|b|...)`` tokens of at most ``max_token`` bytes."""
@@ -146,7 +148,9 @@ class TextRenderer:
         """Split, escape, sort and dedupe (decisions arrive sorted; escaping can merge values)."""
 
         def uas(action: str) -> tuple[str, ...]:
-            return tuple(dict.fromkeys(self.ua_regex(d) for d in decisions.select(action, "ua_pattern", "ua_exact")))
+            return tuple(
+                dict.fromkeys(self.ua_regex(d) for d in decisions.select(action, "ua_pattern", "ua_exact"))
+            )
 
         def ips(action: str) -> tuple[str, ...]:
             values = {str(ipaddress.ip_network(d.match.value, strict=False)) if d.match.kind == "cidr"
@@ -154,9 +158,14 @@ class TextRenderer:
             return tuple(sorted(values, key=_ip_sort_key))
 
         clients = tuple(
-            dict.fromkeys((self.ip_regex(d.match.ip or ""), self.ua_regex(d)) for d in decisions.select("allow", "client"))
+            dict.fromkeys(
+                (self.ip_regex(d.match.ip or ""), self.ua_regex(d))
+                for d in decisions.select("allow", "client")
+            )
         )
-        counts = tuple(sum(1 for d in decisions.decisions if d.action == a) for a in ("block", "throttle", "allow"))
+        counts = tuple(
+            sum(1 for d in decisions.decisions if d.action == a) for a in ("block", "throttle", "allow")
+        )
         return Groups(
             allow_ua=uas("allow"), allow_ip=ips("allow"), allow_client=clients,
             block_ua=uas("block"), block_ip=ips("block"), throttle_ua=uas("throttle"), throttle_ip=ips("throttle"),

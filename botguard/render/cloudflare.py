@@ -78,8 +78,13 @@ class CloudflareDesired:
         doc = {
             "list": {"name": self.list_name, "items": list(self.items)},
             "rules": [
-                {"ref": r.ref, "description": r.description, "action": r.action, "expression": r.expression,
-                 "enabled": r.enabled}
+                {
+                    "ref": r.ref,
+                    "description": r.description,
+                    "action": r.action,
+                    "expression": r.expression,
+                    "enabled": r.enabled,
+                }
                 for r in self.rules
             ],
             "left_out": [{"value": x.value, "reason": x.reason} for x in self.left_out],
@@ -197,7 +202,9 @@ def _guard(decisions: DecisionSet, guard_bots: bool) -> str:
         term = _ua_term(d, [])
         if term:
             allow.append(term)
-    nets = sorted({canonical_item(d.match.value) for d in decisions.select("allow", "ip", "cidr")}, key=_net_key)
+    nets = sorted(
+        {canonical_item(d.match.value) for d in decisions.select("allow", "ip", "cidr")}, key=_net_key
+    )
     if nets:
         allow.append("ip.src in {" + " ".join(nets) + "}")
     for d in decisions.select("allow", "client"):
@@ -208,7 +215,9 @@ def _guard(decisions: DecisionSet, guard_bots: bool) -> str:
         parts.append("not (" + " or ".join(allow) + ")")
     guard = " and ".join(parts)
     if len(guard) > MAX_EXPRESSION // 2:
-        raise RenderError(f"allowlist too long for Cloudflare rules ({len(guard)} characters of {MAX_EXPRESSION})")
+        raise RenderError(
+            f"allowlist too long for Cloudflare rules ({len(guard)} characters of {MAX_EXPRESSION})"
+        )
     return guard
 
 
@@ -254,12 +263,16 @@ def render_cloudflare(
         uas = [t for d in decisions.select(verdict, "ua_pattern", "ua_exact") if (t := _ua_term(d, left))]
         uas = list(dict.fromkeys(uas))
         if uas:
-            rules += _rules_for(f"{label}-ua", f"{label} by user agent", action, _chunk(guard, uas, " or ", ("", "")))
+            rules += _rules_for(
+                f"{label}-ua", f"{label} by user agent", action, _chunk(guard, uas, " or ", ("", ""))
+            )
         if verdict == "block" and items:
             rules.append(RuleSpec(f"{REF_PREFIX}block-list", f"botguard: block IPs in ${list_name}", action,
                                   f"{guard} and ip.src in ${list_name}"))  # fmt: skip
         if verdict == "throttle":
-            nets = sorted({canonical_item(d.match.value) for d in decisions.select(verdict, "ip", "cidr")}, key=_net_key)
+            nets = sorted(
+                {canonical_item(d.match.value) for d in decisions.select(verdict, "ip", "cidr")}, key=_net_key
+            )
             if nets:
                 exprs = _chunk(guard, nets, " ", ("ip.src in {", "}"))
                 rules += _rules_for(f"{label}-ip", f"{label} by IP", action, exprs)

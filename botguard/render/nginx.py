@@ -55,7 +55,9 @@ class NginxRenderer(TextRenderer):
                 "    default 1;\n    000 0;\n}\n"
             ),
             self._verdict_map("botguard_block", "$botguard_ua$botguard_ip", "0", "1"),
-            self._verdict_map("botguard_limit", "$botguard_throttle_ua$botguard_throttle_ip", '""', "$binary_remote_addr"),
+            self._verdict_map(
+                "botguard_limit", "$botguard_throttle_ua$botguard_throttle_ip", '""', "$binary_remote_addr"
+            ),
             f"limit_req_zone $botguard_limit zone=botguard_throttle:10m rate={self.rate}r/s;\n",
         ]
         server = [

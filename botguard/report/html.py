@@ -31,14 +31,18 @@ def write_html(result: ScanResult, out: TextIO, *, top: int = 500) -> None:
     out.write("<h2>Crawlers</h2><table><tr><th>verdict<th>crawler<th>operator<th>category<th>clients"
               "<th>IPs<th>requests<th>disallowed<th>compliance</tr>")  # fmt: skip
     for r in result.crawlers:
-        out.write("<tr>" + _cell(r.verdict, r.verdict) + _cell(r.name) + _cell(r.operator) + _cell(r.category))
+        out.write(
+            "<tr>" + _cell(r.verdict, r.verdict) + _cell(r.name) + _cell(r.operator) + _cell(r.category)
+        )
         out.write(_cell(r.clients) + _cell(r.ips) + _cell(r.requests) + _cell(r.disallowed_requests))
         out.write(_cell("-" if r.compliance is None else f"{r.compliance:.1%}") + "</tr>")
     out.write("</table><h2>Clients</h2><table><tr><th>verdict<th>score<th>IP<th>user agent<th>category"
               "<th>requests<th>disallowed<th>reasons</tr>")  # fmt: skip
     for c in result.client_rows(top):
         out.write("<tr>" + _cell(c.verdict, c.verdict) + _cell(c.score) + _cell(c.ip))
-        out.write(_cell(c.user_agent, "ua") + _cell(c.category) + _cell(c.requests) + _cell(c.disallowed_requests))
+        out.write(
+            _cell(c.user_agent, "ua") + _cell(c.category) + _cell(c.requests) + _cell(c.disallowed_requests)
+        )
         out.write(_cell("; ".join(c.reasons)) + "</tr>")
     out.write("</table>")
     if result.clients.height > top:

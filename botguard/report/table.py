@@ -21,7 +21,6 @@ from botguard.report._safe import printable
 VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green"}
 
 
-
 def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.1f}%"
 
@@ -31,7 +30,9 @@ def _summary(result: ScanResult) -> Text:
     counts = result.verdict_counts()
     text = Text()
     text.append(f"{s.lines:,} lines", style="bold")
-    text.append(f"  {s.parsed:,} parsed  {s.malformed:,} malformed  {s.invalid_requests:,} non-HTTP requests\n")
+    text.append(
+        f"  {s.parsed:,} parsed  {s.malformed:,} malformed  {s.invalid_requests:,} non-HTTP requests\n"
+    )
     text.append(f"{s.clients:,} clients", style="bold")
     text.append(f" (IP + user agent) from {iso(s.first_seen) or '-'} to {iso(s.last_seen) or '-'}\n")
     for verdict, count in sorted(counts.items(), key=lambda item: -VERDICT_ORDER[item[0]]):
@@ -74,7 +75,9 @@ def _crawler_table(crawlers: tuple[CrawlerRollup, ...], limit: int) -> Table:
 def _client_label(client: ClientVerdict) -> Text:
     if client.crawler:
         return Text(client.crawler)
-    return Text(printable(client.user_agent, 48) or "(no user agent)", style="dim" if not client.user_agent else "")
+    return Text(
+        printable(client.user_agent, 48) or "(no user agent)", style="dim" if not client.user_agent else ""
+    )
 
 
 def _client_table(clients: list[ClientVerdict], total: int) -> Table:

@@ -10,12 +10,12 @@ from botguard.robots.parser import RobotsTxt, agent_token
 from botguard.robots.records import Group, LintFinding, ParseStats, Rule, Verdict
 
 __all__ = [
+    "Group",
+    "LintFinding",
+    "ParseStats",
     "RobotsTxt",
     "Rule",
     "Verdict",
-    "Group",
-    "ParseStats",
-    "LintFinding",
     "agent_token",
     "path_params_query",
 ]

@@ -127,8 +127,9 @@ def segment_matcher(pattern: str) -> tuple[str, tuple[str, ...], str, bool, bool
     return segments[0], tuple(segments[1:-1]), segments[-1], anchored, len(segments) > 1
 
 
-def segments_match(path: str, first: str, middle: tuple[str, ...], last: str, anchored: bool,
-                   has_star: bool) -> bool:
+def segments_match(
+    path: str, first: str, middle: tuple[str, ...], last: str, anchored: bool, has_star: bool
+) -> bool:
     """Prefix match without regex: each literal segment at its leftmost place (always optimal)."""
     if not path.startswith(first):
         return False
@@ -149,7 +150,7 @@ class _Node:
     """A trie node: entries whose literal prefix ends here (or that were not split further)
     and children keyed by the next literal character. Its regex compiles once it is hot."""
 
-    __slots__ = ("entries", "children", "_match", "_split", "_calls")
+    __slots__ = ("_calls", "_match", "_split", "children", "entries")
 
     def __init__(self, entries: list[tuple[int, str, Rule]], depth: int) -> None:
         self.children: dict[str, _Node] | None = None
@@ -198,7 +199,7 @@ class GroupMatcher:
     an empty pattern have priority 0 and never decide (an empty ``Disallow:`` allows all).
     """
 
-    __slots__ = ("_rules", "_root", "_flat", "_any_disallow", "_allow_at")
+    __slots__ = ("_allow_at", "_any_disallow", "_flat", "_root", "_rules")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         entries: list[tuple[int, int, str, Rule]] = []
@@ -220,7 +221,7 @@ class GroupMatcher:
         self._flat = self._root.children is None  # a typical robots.txt: one node
         self._allow_at = tuple(r.directive == ALLOW for r in self._rules)  # rank -> verdict
 
-    def compile(self) -> "GroupMatcher":
+    def compile(self) -> GroupMatcher:
         """Compile every node's regex now (tests use it to exercise both matching paths)."""
         stack = [self._root]
         while stack:

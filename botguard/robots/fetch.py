@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -41,7 +41,7 @@ OK, ALLOW_ALL, DISALLOW_ALL, CACHED = "ok", "allow-all", "disallow-all", "cached
 
 def utc_now() -> datetime:
     """The default clock."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RobotsCache(Protocol):
@@ -112,7 +112,10 @@ def fetch_robots(
 
 def _get(session: requests.Session, url: str, settings: FetchSettings) -> requests.Response:
     return session.get(
-        url, allow_redirects=False, stream=True, timeout=(settings.connect_timeout, settings.read_timeout),
+        url,
+        allow_redirects=False,
+        stream=True,
+        timeout=(settings.connect_timeout, settings.read_timeout),
         headers={"User-Agent": settings.user_agent, "Accept": "text/plain, */*;q=0.5"},
     )
 
@@ -129,8 +132,14 @@ def _read_capped(response: requests.Response, settings: FetchSettings, started: 
     return b"".join(chunks), False
 
 
-def _unreachable(url: str, status: int | None, error: str, cache: RobotsCache | None,
-                 now: Callable[[], datetime], hops: int) -> FetchResult:
+def _unreachable(
+    url: str,
+    status: int | None,
+    error: str,
+    cache: RobotsCache | None,
+    now: Callable[[], datetime],
+    hops: int,
+) -> FetchResult:
     at = now()
     copy = cache.cached(host_key(url), at) if cache is not None else None
     if copy is not None and at - copy[1] <= CACHE_GRACE:
@@ -151,8 +160,12 @@ def _source(result: FetchResult) -> str:
     return result.url if result.status is not None else f"{result.url} (recorded copy; no answer now)"
 
 
-def scan_fetcher(state_path: str | None, *, session: requests.Session | None = None,
-                 settings: FetchSettings = FetchSettings()) -> Callable[[str], RobotsTimeline | None]:
+def scan_fetcher(
+    state_path: str | None,
+    *,
+    session: requests.Session | None = None,
+    settings: FetchSettings = FetchSettings(),
+) -> Callable[[str], RobotsTimeline | None]:
     """What ``scan --fetch-robots`` calls per virtual host: fetch, record in history, and
     return the host's timeline of versions, so each request is judged by what was live then.
 
@@ -168,7 +181,9 @@ def scan_fetcher(state_path: str | None, *, session: requests.Session | None = N
     def fetch(host: str) -> RobotsTimeline | None:
         result = fetch_robots(host, session=session, settings=settings, cache=history)
         if result.status is None and "://" not in host:  # no answer over HTTPS: the site may be HTTP-only
-            plain = fetch_robots(f"http://{host}/robots.txt", session=session, settings=settings, cache=history)
+            plain = fetch_robots(
+                f"http://{host}/robots.txt", session=session, settings=settings, cache=history
+            )
             result = plain if plain.status is not None else result
         history.record_fetch(result)
         timeline = history.timeline(host_key(result.url))

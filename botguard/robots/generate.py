@@ -37,8 +37,9 @@ _SIGNAL = re.compile(r"[a-z][a-z-]*=(?:yes|no)(?:\s*,\s*[a-z][a-z-]*=(?:yes|no))
 def validate_token(token: str, source: str = "--agent") -> str:
     """A robots.txt product token is only ``[A-Za-z_-]+``: anything else could inject lines."""
     if not isinstance(token, str) or _TOKEN.fullmatch(token) is None:
-        raise UsageError(f"invalid robots.txt token {token!r} from {source}: "
-                         "a token is only letters, '_' and '-'")
+        raise UsageError(
+            f"invalid robots.txt token {token!r} from {source}: a token is only letters, '_' and '-'"
+        )
     return token
 
 
@@ -179,13 +180,16 @@ def _with_signal(groups: list[DocGroup], signal: str) -> tuple[list[DocGroup], l
         if not group.is_global:
             continue
         lines = list(group.lines)
-        existing = [i for i, text in enumerate(lines) if _classify(text)[0] == "unknown"
-                    and text.strip().lower().startswith("content-signal")]
+        existing = [
+            i
+            for i, text in enumerate(lines)
+            if _classify(text)[0] == "unknown" and text.strip().lower().startswith("content-signal")
+        ]
         if existing:
             lines[existing[0]] = line
         else:
             lines.insert(max(group.agent_lines) + 1, line)  # after the user-agent lines: no new group
-        groups = groups[:position] + [replace(group, lines=tuple(lines))] + groups[position + 1:]
+        groups = groups[:position] + [replace(group, lines=tuple(lines))] + groups[position + 1 :]
         return groups, ["set the Content-Signal line in the first '*' group"]
     return groups + [DocGroup(("User-agent: *", line), (0,), (None,))], []
 
@@ -213,11 +217,14 @@ def render(doc: RobotsDocument, plan: BlockPlan) -> str:
     return doc.newline.join(out) + doc.newline
 
 
-def generate(existing: str | bytes | None, tokens: Iterable[str], content_signal: str | None = None
-             ) -> tuple[str, list[str]]:
+def generate(
+    existing: str | bytes | None, tokens: Iterable[str], content_signal: str | None = None
+) -> tuple[str, list[str]]:
     """Block ``tokens`` in ``existing`` (or a new file); returns the text and change notes."""
-    plan = BlockPlan(tuple(dict.fromkeys(tokens)),
-                     validate_content_signal(content_signal) if content_signal is not None else None)
+    plan = BlockPlan(
+        tuple(dict.fromkeys(tokens)),
+        validate_content_signal(content_signal) if content_signal is not None else None,
+    )
     doc = read_document(existing or b"")
     planned, notes = plan_document(doc, plan)
     return render(planned, plan), notes

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from botguard.robots.fetch import ALLOW_ALL, CACHE_GRACE, OK, host_key
 from botguard.robots.parser import RobotsTxt
@@ -41,12 +41,12 @@ CREATE TABLE IF NOT EXISTS robots_versions (
 CREATE INDEX IF NOT EXISTS robots_versions_host ON robots_versions (host, first_seen);
 """
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _to_us(when: datetime) -> int:
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)  # naive times are taken as UTC
+        when = when.replace(tzinfo=UTC)  # naive times are taken as UTC
     return (when - _EPOCH) // timedelta(microseconds=1)
 
 
@@ -126,14 +126,17 @@ class RobotsHistory:
                 "SELECT id, sha256 FROM robots_versions WHERE host = ? AND superseded_at IS NULL", (host,)
             ).fetchone()
             if row is not None and row[1] == digest:
-                conn.execute("UPDATE robots_versions SET last_seen = MAX(last_seen, ?) WHERE id = ?", (at, row[0]))
+                conn.execute(
+                    "UPDATE robots_versions SET last_seen = MAX(last_seen, ?) WHERE id = ?", (at, row[0])
+                )
                 version_id = row[0]
             else:
                 if row is not None:
                     conn.execute("UPDATE robots_versions SET superseded_at = ? WHERE id = ?", (at, row[0]))
                 version_id = conn.execute(
                     "INSERT INTO robots_versions (host, sha256, body, status, first_seen, last_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (host, digest, body, status, at, at),
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (host, digest, body, status, at, at),
                 ).lastrowid
         return self._version(version_id)  # type: ignore[arg-type]
 
@@ -203,7 +206,9 @@ class RobotsHistory:
                 points.add(version.last_seen + timedelta(microseconds=1))
         boundaries = tuple(sorted(p for p in points if p > versions[0].first_seen))
         starts = (versions[0].first_seen, *boundaries)
-        epochs = tuple(tuple(self._robots(i) for i in self.versions_in_effect(host, start)) for start in starts)
+        epochs = tuple(
+            tuple(self._robots(i) for i in self.versions_in_effect(host, start)) for start in starts
+        )
         return RobotsTimeline(boundaries, epochs)
 
     def judge(self, host: str, user_agent: str, url: str, when: datetime) -> HistoricalVerdict | None:
@@ -215,8 +220,9 @@ class RobotsHistory:
         allowed = any(self._robots(i).is_allowed(user_agent, url) for i in ids)
         return HistoricalVerdict(allowed, tuple(ids), rule)
 
-    def allowed_at_many(self, host: str, user_agent: str, requests: Sequence[tuple[str, datetime]]
-                        ) -> list[bool | None]:
+    def allowed_at_many(
+        self, host: str, user_agent: str, requests: Sequence[tuple[str, datetime]]
+    ) -> list[bool | None]:
         """``judge(...).allowed`` for many (url, time) pairs of one agent; None when unknown."""
         out: list[bool | None] = []
         for url, when in requests:
@@ -237,14 +243,25 @@ class RobotsHistory:
     def _robots(self, version_id: int) -> RobotsTxt:
         robots = self._parsed.get(version_id)
         if robots is None:
-            body = self.state.conn.execute("SELECT body FROM robots_versions WHERE id = ?", (version_id,)).fetchone()
+            body = self.state.conn.execute(
+                "SELECT body FROM robots_versions WHERE id = ?", (version_id,)
+            ).fetchone()
             robots = self._parsed[version_id] = RobotsTxt.parse(bytes(body[0]))
         return robots
 
     def _version(self, version_id: int) -> RobotsVersion:
         row = self.state.conn.execute(
             "SELECT host, id, body, sha256, first_seen, last_seen, superseded_at, status "
-            "FROM robots_versions WHERE id = ?", (version_id,),
+            "FROM robots_versions WHERE id = ?",
+            (version_id,),
         ).fetchone()
-        return RobotsVersion(row[0], row[1], bytes(row[2]), row[3], _from_us(row[4]), _from_us(row[5]),
-                             _from_us(row[6]), row[7])  # type: ignore[arg-type]
+        return RobotsVersion(
+            row[0],
+            row[1],
+            bytes(row[2]),
+            row[3],
+            _from_us(row[4]),
+            _from_us(row[5]),
+            _from_us(row[6]),
+            row[7],
+        )  # type: ignore[arg-type]

@@ -23,10 +23,17 @@ from botguard.robots.parser import RobotsTxt, agent_token
 from botguard.robots.records import ALLOW, LintFinding, Rule
 
 #: Directives Google ignores but other crawlers read: not worth a warning.
-KNOWN_EXTENSIONS = frozenset({
-    b"crawl-delay", b"host", b"clean-param", b"content-signal", b"content-usage", b"request-rate",
-    b"visit-time",
-})
+KNOWN_EXTENSIONS = frozenset(
+    {
+        b"crawl-delay",
+        b"host",
+        b"clean-param",
+        b"content-signal",
+        b"content-usage",
+        b"request-rate",
+        b"visit-time",
+    }
+)
 
 WARNING, INFO = "warning", "info"
 _CANONICAL = {kind: spellings[0] for kind, spellings in lx.KEY_SPELLINGS}  # kind -> correct spelling
@@ -52,7 +59,9 @@ def _line_findings(body: bytes) -> Iterable[LintFinding]:
         if kv is None:
             stripped = line.split(b"#", 1)[0].strip()
             if stripped:
-                yield LintFinding(number, "ignored-line", "not a directive: Google ignores this line", WARNING)
+                yield LintFinding(
+                    number, "ignored-line", "not a directive: Google ignores this line", WARNING
+                )
             continue
         key, value = kv
         kind = lx.key_kind(key)
@@ -62,21 +71,32 @@ def _line_findings(body: bytes) -> Iterable[LintFinding]:
             yield from _agent_findings(number, value)
         elif kind in (lx.ALLOW, lx.DISALLOW):
             if not seen_agent:
-                yield LintFinding(number, "rule-before-agent",
-                                  "rule before any User-agent line: ignored by Google", WARNING)
+                yield LintFinding(
+                    number, "rule-before-agent", "rule before any User-agent line: ignored by Google", WARNING
+                )
             if _hash_glued(line):
-                yield LintFinding(number, "hash-in-path",
-                                  "'#' starts a comment even inside a path: the rule ends before it", WARNING)
+                yield LintFinding(
+                    number,
+                    "hash-in-path",
+                    "'#' starts a comment even inside a path: the rule ends before it",
+                    WARNING,
+                )
 
 
 def _raw_line_findings(number: int, raw: bytes) -> Iterable[LintFinding]:
     if b"\xef\xbb\xbf" in (raw if number > 1 else raw[1:]):  # the file's own BOM is already stripped
-        yield LintFinding(number, "bom-mid-file", "byte-order mark inside the file corrupts this line", WARNING)
+        yield LintFinding(
+            number, "bom-mid-file", "byte-order mark inside the file corrupts this line", WARNING
+        )
     if b"\x00" in raw:
         yield LintFinding(number, "nul-byte", "NUL byte: Google's parser ends the line there", WARNING)
     if len(raw) > lx.MAX_LINE_BYTES:
-        yield LintFinding(number, "line-too-long",
-                          f"line longer than {lx.MAX_LINE_BYTES} bytes: the rest is dropped", WARNING)
+        yield LintFinding(
+            number,
+            "line-too-long",
+            f"line longer than {lx.MAX_LINE_BYTES} bytes: the rest is dropped",
+            WARNING,
+        )
 
 
 def _key_findings(number: int, line: bytes, key: bytes, kind: str) -> Iterable[LintFinding]:
@@ -84,34 +104,59 @@ def _key_findings(number: int, line: bytes, key: bytes, kind: str) -> Iterable[L
     if kind == lx.UNKNOWN:
         if key.lower() in KNOWN_EXTENSIONS:
             return
-        yield LintFinding(number, "unknown-directive", f"unknown directive '{text}': ignored by Google", WARNING)
+        yield LintFinding(
+            number, "unknown-directive", f"unknown directive '{text}': ignored by Google", WARNING
+        )
         return
     spelling = lx.canonical_spelling(key)
     canonical = _CANONICAL[kind]
     if spelling != canonical:
-        yield LintFinding(number, "key-typo", f"'{text}' is a typo Google accepts as "
-                          f"'{canonical.decode()}'; other parsers ignore the line", WARNING)
+        yield LintFinding(
+            number,
+            "key-typo",
+            f"'{text}' is a typo Google accepts as '{canonical.decode()}'; other parsers ignore the line",
+            WARNING,
+        )
     elif len(key) != len(spelling):
-        yield LintFinding(number, "key-suffix", f"'{text}' is read as '{canonical.decode()}' by Google "
-                          "(prefix match) but ignored by other parsers", WARNING)
+        yield LintFinding(
+            number,
+            "key-suffix",
+            f"'{text}' is read as '{canonical.decode()}' by Google "
+            "(prefix match) but ignored by other parsers",
+            WARNING,
+        )
     if b":" not in line.split(b"#", 1)[0]:
-        yield LintFinding(number, "missing-colon", "no ':' after the key: Google accepts whitespace, "
-                          "other parsers ignore the line", WARNING)
+        yield LintFinding(
+            number,
+            "missing-colon",
+            "no ':' after the key: Google accepts whitespace, other parsers ignore the line",
+            WARNING,
+        )
 
 
 def _agent_findings(number: int, value: bytes) -> Iterable[LintFinding]:
     token = agent_token(value)
     if token is None:
         if value.strip() != b"*":
-            yield LintFinding(number, "agent-star-suffix", "text after '*' is ignored: this is the * group", INFO)
+            yield LintFinding(
+                number, "agent-star-suffix", "text after '*' is ignored: this is the * group", INFO
+            )
         return
     text = value.decode("utf-8", "replace")
     if not token:
-        yield LintFinding(number, "agent-empty", f"user-agent '{text}' reduces to an empty token: "
-                          "the group applies to no crawler", WARNING)
+        yield LintFinding(
+            number,
+            "agent-empty",
+            f"user-agent '{text}' reduces to an empty token: the group applies to no crawler",
+            WARNING,
+        )
     elif token != text:
-        yield LintFinding(number, "agent-cut", f"user-agent '{text}' is matched as '{token}' "
-                          "(Google keeps only the leading [A-Za-z_-] run)", INFO)
+        yield LintFinding(
+            number,
+            "agent-cut",
+            f"user-agent '{text}' is matched as '{token}' (Google keeps only the leading [A-Za-z_-] run)",
+            INFO,
+        )
 
 
 def _hash_glued(line: bytes) -> bool:
@@ -136,16 +181,22 @@ def _rule_findings(robots: RobotsTxt) -> list[LintFinding]:
     for group in robots.groups:
         tokens = [agent_token(v) for v in group.agents]
         if not group.rules and star_has_rules and any(t and not named_with_rules[t.lower()] for t in tokens):
-            findings.append(LintFinding(group.first_line, "group-without-rules",
-                                        "named group with no rules: Google allows everything for it "
-                                        "and does not fall back to the * group", INFO))
+            findings.append(
+                LintFinding(
+                    group.first_line,
+                    "group-without-rules",
+                    "named group with no rules: Google allows everything for it "
+                    "and does not fall back to the * group",
+                    INFO,
+                )
+            )
     return findings
 
 
 def _covers(wide: str, narrow: str) -> bool:
     """Provably: every path ``narrow`` matches is matched by ``wide`` (prefix-literal ``wide``)."""
     core = wide.rstrip("*")
-    if "*" in core or core.endswith("$") or not core and wide != "*":
+    if "*" in core or core.endswith("$") or (not core and wide != "*"):
         return False
     star = narrow.find("*")
     literal = narrow if star < 0 else narrow[:star]
@@ -173,13 +224,21 @@ def _shadowed(rules: list[Rule]) -> list[LintFinding]:
                 continue
             if _covers(other.pattern, rule.pattern):
                 same = other.directive == rule.directive
-                code = "duplicate-rule" if same and other.pattern == rule.pattern else (
-                    "redundant-rule" if same else "shadowed-rule")
+                code = (
+                    "duplicate-rule"
+                    if same and other.pattern == rule.pattern
+                    else ("redundant-rule" if same else "shadowed-rule")
+                )
                 verb = "repeats" if code == "duplicate-rule" else "is covered by"
                 effect = "never decides anything" if not same else "changes nothing"
-                findings.append(LintFinding(
-                    rule.line, code, f"{rule.directive.capitalize()}: {rule.pattern} {effect}: it {verb} "
-                    f"{other.directive.capitalize()}: {other.pattern} (line {other.line})",
-                    WARNING if not same or code == "duplicate-rule" else INFO))
+                findings.append(
+                    LintFinding(
+                        rule.line,
+                        code,
+                        f"{rule.directive.capitalize()}: {rule.pattern} {effect}: it {verb} "
+                        f"{other.directive.capitalize()}: {other.pattern} (line {other.line})",
+                        WARNING if not same or code == "duplicate-rule" else INFO,
+                    )
+                )
                 break
     return findings

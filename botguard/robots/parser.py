@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from botguard.robots import _lexer as lx
 from botguard.robots._matcher import GroupMatcher, path_params_query
-from botguard.robots.records import ALLOW, DISALLOW, Group, ParseStats, Rule, Verdict
+from botguard.robots.records import ALLOW, Group, ParseStats, Rule, Verdict
 
 _UA_TOKEN = re.compile(rb"[A-Za-z_-]*")
 _C_SPACE = b" \t\n\v\f\r"
@@ -64,7 +64,7 @@ def _is_junk(line: bytes) -> bool:
 class _GroupBuilder:
     """Mutable accumulator used only while parsing."""
 
-    __slots__ = ("agents", "rules", "crawl_delay", "first_line")
+    __slots__ = ("agents", "crawl_delay", "first_line", "rules")
 
     def __init__(self, first_line: int) -> None:
         self.agents: list[str] = []
@@ -88,7 +88,7 @@ class RobotsTxt:
     [True, False, True]
     """
 
-    __slots__ = ("groups", "sitemaps", "stats", "_by_token", "_global", "_matchers")
+    __slots__ = ("_by_token", "_global", "_matchers", "groups", "sitemaps", "stats")
 
     def __init__(self, groups: Sequence[Group], sitemaps: Sequence[str], stats: ParseStats) -> None:
         self.groups: tuple[Group, ...] = tuple(groups)
@@ -111,7 +111,7 @@ class RobotsTxt:
     # -- parsing -----------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, text: str | bytes) -> "RobotsTxt":
+    def parse(cls, text: str | bytes) -> RobotsTxt:
         """Parse a body (no size limit here: the fetch layer caps at 500 KiB)."""
         body = lx.to_bytes(text)
         rows = lx.rows(body)

@@ -40,21 +40,34 @@ def agent_note(agent: str) -> str | None:
     """A hint when ``--agent`` is not a bare product token (it would then match no group)."""
     if agent and agent_token(agent) == agent:
         return None
-    return (f"--agent {agent!r} is compared exactly with each group's product token, as Google does; "
-            "pass a token such as 'Googlebot', not a full User-Agent header")
+    return (
+        f"--agent {agent!r} is compared exactly with each group's product token, as Google does; "
+        "pass a token such as 'Googlebot', not a full User-Agent header"
+    )
 
 
 def format_check(agent: str, urls: Sequence[str], verdicts: Sequence[Verdict], fmt: str) -> str:
     """One line per URL (text) or a JSON document with the deciding rule of each."""
     if fmt == "json":
-        rows = [{"url": url, "path": v.path, "allowed": v.allowed,
-                 "rule": None if v.rule is None else {"line": v.rule.line, "directive": v.rule.directive,
-                                                      "pattern": v.rule.pattern}}
-                for url, v in zip(urls, verdicts)]
+        rows = [
+            {
+                "url": url,
+                "path": v.path,
+                "allowed": v.allowed,
+                "rule": None
+                if v.rule is None
+                else {"line": v.rule.line, "directive": v.rule.directive, "pattern": v.rule.pattern},
+            }
+            for url, v in zip(urls, verdicts)
+        ]
         return json.dumps({"agent": agent, "results": rows}, indent=2, ensure_ascii=False)
     lines = []
     for url, v in zip(urls, verdicts):
-        why = f"line {v.rule.line}: {v.rule.directive.capitalize()}: {v.rule.pattern}" if v.rule else "no rule matches"
+        why = (
+            f"line {v.rule.line}: {v.rule.directive.capitalize()}: {v.rule.pattern}"
+            if v.rule
+            else "no rule matches"
+        )
         lines.append(f"{'allowed' if v.allowed else 'disallowed'}\t{url}\t({why})")
     return "\n".join(lines)
 
@@ -67,8 +80,14 @@ def lint_file(body: bytes) -> list[LintFinding]:
 def format_lint(path: str, findings: Sequence[LintFinding], fmt: str) -> str:
     """``FILE:LINE: severity: message [code]`` per finding, or JSON."""
     if fmt == "json":
-        return json.dumps([{"line": f.line, "severity": f.severity, "code": f.code, "message": f.message}
-                           for f in findings], indent=2, ensure_ascii=False)
+        return json.dumps(
+            [
+                {"line": f.line, "severity": f.severity, "code": f.code, "message": f.message}
+                for f in findings
+            ],
+            indent=2,
+            ensure_ascii=False,
+        )
     return "\n".join(f"{path}:{f}" for f in findings)
 
 
@@ -87,7 +106,9 @@ def tokens_from_scan(path: str) -> list[str]:
         report = json.loads(read_file(path))
         crawlers = report["crawlers"]
     except (ValueError, KeyError, TypeError):
-        raise InputError("not a botguard scan JSON report (no top-level 'crawlers' list)", Location(path)) from None
+        raise InputError(
+            "not a botguard scan JSON report (no top-level 'crawlers' list)", Location(path)
+        ) from None
     tokens = []
     for crawler in crawlers if isinstance(crawlers, list) else []:
         if not isinstance(crawler, dict) or crawler.get("verdict") != "block":
@@ -129,8 +150,13 @@ def tokens_from_categories(categories: Sequence[str]) -> list[str]:
     return [c.robots_token for c in catalog.crawlers if c.category in categories and c.robots_token]
 
 
-def generate_robots(agents: Sequence[str], scan_json: str | None, categories: Sequence[str],
-                    merge: str | None, content_signal: str | None) -> tuple[str, list[str]]:
+def generate_robots(
+    agents: Sequence[str],
+    scan_json: str | None,
+    categories: Sequence[str],
+    merge: str | None,
+    content_signal: str | None,
+) -> tuple[str, list[str]]:
     """The robots.txt text blocking every requested token, and notes on changed groups."""
     tokens = [validate_token(a) for a in agents]
     if scan_json is not None:

@@ -38,7 +38,8 @@ def fake_botguard(tmp_path: Path, summary_from_truth: bool = True) -> str:
         "truth = json.load(open(log + '.truth.json'))\n"
         f"keys = ('lines', 'parsed', 'malformed') if {summary_from_truth} else ()\n"
         "summary = {k: truth[k] for k in keys}\n"
-        "json.dump({'summary': summary, 'clients': [], 'crawlers': []}, open(out, 'w'))\n")
+        "json.dump({'summary': summary, 'clients': [], 'crawlers': []}, open(out, 'w'))\n"
+    )
     return f"{sys.executable} {script}"
 
 
@@ -107,26 +108,51 @@ def test_truth_check_catches_a_wrong_summary(bench: ModuleType, tmp_path: Path) 
     assert "no usable JSON summary" in check(tmp_path)
 
 
-def test_full_run_with_a_stand_in_botguard(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_full_run_with_a_stand_in_botguard(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """End to end on a tiny log: the table lists botguard with lines/s and memory; exit 0."""
-    code = bench.main(["--sizes", "400", "--skip-goaccess", "--out-dir", str(tmp_path / "out"),
-                       "--botguard", fake_botguard(tmp_path), "--repeat", "2"])
+    code = bench.main(
+        [
+            "--sizes",
+            "400",
+            "--skip-goaccess",
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--botguard",
+            fake_botguard(tmp_path),
+            "--repeat",
+            "2",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "botguard" in out and "400" in out
 
 
-def test_wrong_scan_output_fails_the_bench(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_wrong_scan_output_fails_the_bench(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """A botguard whose summary disagrees with the truth makes the bench fail, with the reason on stderr."""
-    code = bench.main(["--sizes", "400", "--skip-goaccess", "--out-dir", str(tmp_path / "out"),
-                       "--botguard", fake_botguard(tmp_path, summary_from_truth=False)])
+    code = bench.main(
+        [
+            "--sizes",
+            "400",
+            "--skip-goaccess",
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--botguard",
+            fake_botguard(tmp_path, summary_from_truth=False),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "summary disagrees with the truth sidecar" in captured.err
 
 
-def test_missing_goaccess_is_a_clear_usage_error(bench: ModuleType, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_missing_goaccess_is_a_clear_usage_error(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     """Without goaccess on PATH the bench says how to install it or skip it, and exits 2."""
     monkeypatch.setattr(bench.shutil, "which", lambda name: None)
     assert bench.main(["--sizes", "10"]) == 2
@@ -136,7 +162,9 @@ def test_missing_goaccess_is_a_clear_usage_error(bench: ModuleType, monkeypatch:
 @pytest.mark.skipif(shutil.which("goaccess") is None, reason="goaccess not installed")
 def test_goaccess_baseline_is_timed(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """GoAccess runs on the generated log and gets a row; the ratio column appears for botguard."""
-    code = bench.main(["--sizes", "2000", "--out-dir", str(tmp_path / "out"), "--botguard", fake_botguard(tmp_path)])
+    code = bench.main(
+        ["--sizes", "2000", "--out-dir", str(tmp_path / "out"), "--botguard", fake_botguard(tmp_path)]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("2,000")]
@@ -152,13 +180,26 @@ def test_bad_options_exit_2(bench: ModuleType, args: list[str]) -> None:
     assert exc.value.code == 2
 
 
-def test_floor_times_start_up_and_parse_alone(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_floor_times_start_up_and_parse_alone(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """--floor times a scan of the log's first 100 lines and botguard's parse of the whole log,
     each as its own child; the 100-line log really holds 100 lines of the generated one."""
     seen = tmp_path / "seen.txt"
-    stand_in = f"{sys.executable} -c \"import shutil, sys; shutil.copy(sys.argv[2], {str(seen)!r})\""
-    code = bench.main(["--sizes", "400", "--skip-goaccess", "--skip-botguard", "--floor",
-                       "--out-dir", str(tmp_path / "out"), "--botguard", stand_in])
+    stand_in = f'{sys.executable} -c "import shutil, sys; shutil.copy(sys.argv[2], {str(seen)!r})"'
+    code = bench.main(
+        [
+            "--sizes",
+            "400",
+            "--skip-goaccess",
+            "--skip-botguard",
+            "--floor",
+            "--out-dir",
+            str(tmp_path / "out"),
+            "--botguard",
+            stand_in,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     floors = [line for line in out.splitlines() if line.startswith("floor on 400 lines")]

@@ -27,9 +27,26 @@ def scan(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     tests never ask a resolver other than their own on 127.0.0.1.
     """
     return subprocess.run(
-        [sys.executable, "-m", "botguard", "scan", str(EXAMPLES / "access.log"), "--robots",
-         str(EXAMPLES / "robots.txt"), "--config", str(EXAMPLES / "botguard.yaml"), "--state", str(tmp / "state.db"),
-         "--no-dns", *extra], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "botguard",
+            "scan",
+            str(EXAMPLES / "access.log"),
+            "--robots",
+            str(EXAMPLES / "robots.txt"),
+            "--config",
+            str(EXAMPLES / "botguard.yaml"),
+            "--state",
+            str(tmp / "state.db"),
+            "--no-dns",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +78,10 @@ def test_summary_counts_match_truth(result: dict, truth: dict) -> None:
     """Lines, parsed, malformed and distinct clients are exactly the generator's."""
     summary = result["summary"]
     assert (summary["lines"], summary["parsed"], summary["malformed"]) == (
-        truth["lines"], truth["parsed"], truth["malformed"])
+        truth["lines"],
+        truth["parsed"],
+        truth["malformed"],
+    )
     assert summary["clients"] == sum(c["clients"] for c in truth["classes"].values())
 
 
@@ -70,27 +90,42 @@ def test_every_listed_client_has_its_exact_counts(result: dict, truth: dict) -> 
     clients = by_client(result)
     for want in truth["clients"]:
         got = clients[(want["ip"], want["user_agent"])]
-        for scan_key, truth_key in (("requests", "requests"), ("robots_fetched", "robots_fetches"),
-                                    ("robots_fetched_first", "robots_fetched_first"),
-                                    ("disallowed_requests", "disallowed_requests"),
-                                    ("honeypot_requests", "honeypot_requests")):
+        for scan_key, truth_key in (
+            ("requests", "requests"),
+            ("robots_fetched", "robots_fetches"),
+            ("robots_fetched_first", "robots_fetched_first"),
+            ("disallowed_requests", "disallowed_requests"),
+            ("honeypot_requests", "honeypot_requests"),
+        ):
             assert got[scan_key] == want[truth_key], (want["class"], want["ip"], want["user_agent"], scan_key)
 
 
 def test_humans_and_compliant_crawlers_are_never_blocked(result: dict, truth: dict) -> None:
     """No human (a client the truth does not list) and no obedient crawler gets `block`."""
     listed = {(c["ip"], c["user_agent"]): c["class"] for c in truth["clients"]}
-    wrong = [(listed.get(k, "human"), c["verdict"], k) for k, c in by_client(result).items()
-             if listed.get(k, "human") in NEVER_BLOCKED and c["verdict"] == "block"]
+    wrong = [
+        (listed.get(k, "human"), c["verdict"], k)
+        for k, c in by_client(result).items()
+        if listed.get(k, "human") in NEVER_BLOCKED and c["verdict"] == "block"
+    ]
     assert not wrong
 
 
 def test_declared_clients_get_an_expected_verdict(result: dict, truth: dict) -> None:
     """Every listed client outside disguised scrapers gets one of its expected verdicts."""
     clients = by_client(result)
-    wrong = [(c["class"], c["crawler"], c["ip"], clients[(c["ip"], c["user_agent"])]["verdict"], c["expected_verdicts"])
-             for c in truth["clients"] if c["class"] != "disguised_scraper"
-             and clients[(c["ip"], c["user_agent"])]["verdict"] not in c["expected_verdicts"]]
+    wrong = [
+        (
+            c["class"],
+            c["crawler"],
+            c["ip"],
+            clients[(c["ip"], c["user_agent"])]["verdict"],
+            c["expected_verdicts"],
+        )
+        for c in truth["clients"]
+        if c["class"] != "disguised_scraper"
+        and clients[(c["ip"], c["user_agent"])]["verdict"] not in c["expected_verdicts"]
+    ]
     assert not wrong
 
 
@@ -100,8 +135,11 @@ def test_most_disguised_scrapers_are_caught(result: dict, truth: dict) -> None:
     rule can tell from a person (per-client rules catch 105 of 138 here); the scan's model step
     catches them by the /24, /16 or UA tokens they share with clients judged bad (137 of 138)."""
     clients = by_client(result)
-    verdicts = Counter(clients[(c["ip"], c["user_agent"])]["verdict"]
-                       for c in truth["clients"] if c["class"] == "disguised_scraper")
+    verdicts = Counter(
+        clients[(c["ip"], c["user_agent"])]["verdict"]
+        for c in truth["clients"]
+        if c["class"] == "disguised_scraper"
+    )
     assert verdicts["monitor"] + verdicts["block"] >= 0.95 * sum(verdicts.values()), verdicts
 
 

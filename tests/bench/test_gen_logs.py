@@ -25,10 +25,17 @@ EXAMPLES = ROOT / "examples"
 
 #: Combined log format, written here independently of the generator's own regex.
 COMBINED = re.compile(
-    rb'^(?P<ip>[0-9a-fA-F:.]+) - - \[(?P<time>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] '
+    rb"^(?P<ip>[0-9a-fA-F:.]+) - - \[(?P<time>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
     rb'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<size>\d+) '
-    rb'"(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)"$')
-STAR_RULES = (("/cart", False), ("/search?", False), ("/internal/", False), ("/api/", False), ("/api/public", True))
+    rb'"(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)"$'
+)
+STAR_RULES = (
+    ("/cart", False),
+    ("/search?", False),
+    ("/internal/", False),
+    ("/api/", False),
+    ("/api/public", True),
+)
 ROOT_GROUP = ("Bytespider", "GPTBot", "CCBot")
 
 
@@ -53,8 +60,20 @@ def small(gen: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     """A 20k-line log over 2 days with 0.1% malformed lines, its robots.txt and its truth."""
     tmp = tmp_path_factory.mktemp("gen")
     log, robots = tmp / "access.log", tmp / "robots.txt"
-    truth = run_gen(gen, log, "--lines", "20000", "--seed", "7", "--days", "2", "--malformed-rate", "0.001",
-                    "--robots-out", str(robots))
+    truth = run_gen(
+        gen,
+        log,
+        "--lines",
+        "20000",
+        "--seed",
+        "7",
+        "--days",
+        "2",
+        "--malformed-rate",
+        "0.001",
+        "--robots-out",
+        str(robots),
+    )
     return log, robots, truth
 
 
@@ -227,15 +246,25 @@ def test_robots_txt_has_the_documented_groups(small: tuple[Path, Path, dict]) ->
     groups = [g for g in text.split("\n\n") if "User-agent:" in g]
     star, root, seo = groups
     assert "User-agent: *" in star
-    for line in ("Disallow: /cart", "Disallow: /search?", "Disallow: /internal/", "Disallow: /api/",
-                 "Allow: /api/public", f"Disallow: {truth['trap_path']}"):
+    for line in (
+        "Disallow: /cart",
+        "Disallow: /search?",
+        "Disallow: /internal/",
+        "Disallow: /api/",
+        "Allow: /api/public",
+        f"Disallow: {truth['trap_path']}",
+    ):
         assert line in star.splitlines() and line in seo.splitlines(), line
     assert {f"User-agent: {a}" for a in ROOT_GROUP} <= set(root.splitlines())
     assert "Disallow: /" in root.splitlines()
     assert "Crawl-delay: 10" in seo.splitlines() and "User-agent: AhrefsBot" in seo.splitlines()
     assert "Sitemap: https://www.example.com/sitemap.xml" in text.splitlines()
     for line in text.splitlines():
-        assert not line or line.startswith("#") or re.match(r"^(User-agent|Disallow|Allow|Crawl-delay|Sitemap): \S", line), line
+        assert (
+            not line
+            or line.startswith("#")
+            or re.match(r"^(User-agent|Disallow|Allow|Crawl-delay|Sitemap): \S", line)
+        ), line
 
 
 def test_gzip_output_holds_the_same_log(gen: ModuleType, tmp_path: Path) -> None:
@@ -247,8 +276,10 @@ def test_gzip_output_holds_the_same_log(gen: ModuleType, tmp_path: Path) -> None
     assert (tmp_path / "a.log.gz").read_bytes() == (tmp_path / "b.log.gz").read_bytes()
 
 
-@pytest.mark.parametrize("args", [["--lines", "0"], ["--days", "0"], ["--malformed-kinds", "nope"],
-                                  ["--start", "2024-03-04T00:00:00"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--lines", "0"], ["--days", "0"], ["--malformed-kinds", "nope"], ["--start", "2024-03-04T00:00:00"]],
+)
 def test_bad_arguments_exit_2(gen: ModuleType, tmp_path: Path, args: list[str]) -> None:
     """Invalid options are usage errors (exit 2), not tracebacks."""
     with pytest.raises(SystemExit) as exc:
@@ -259,7 +290,9 @@ def test_bad_arguments_exit_2(gen: ModuleType, tmp_path: Path, args: list[str]) 
 def test_bundled_example_is_reproducible(gen: ModuleType, tmp_path: Path) -> None:
     """examples/ is exactly what the command in examples/README.md writes (no hand edits, no drift)."""
     readme = (EXAMPLES / "README.md").read_text()
-    command = next(line.strip() for line in readme.splitlines() if "bench/gen_logs.py" in line and "--out" in line)
+    command = next(
+        line.strip() for line in readme.splitlines() if "bench/gen_logs.py" in line and "--out" in line
+    )
     args = shlex.split(command)[2:]
     args = [str(tmp_path / Path(a).name) if a.startswith("examples/") else a for a in args]
     assert gen.main(args) == 0

@@ -37,7 +37,7 @@ def test_memoised_and_bounded() -> None:
     catalog = Catalog(load_catalog().crawlers, load_catalog().exclusions, cache_size=10)
     agents = [f"probe-{i} curl/8.{i}" for i in range(25)]
     assert all(c is not None and c.name == "curl" for c in catalog.classify_many(agents))
-    assert len(catalog._cache) == 10  # noqa: SLF001 - the bound is the behaviour under test
+    assert len(catalog._cache) == 10
     assert catalog.classify(agents[-1]).name == "curl"
 
 

@@ -33,7 +33,9 @@ def test_crawler_detect_labelled_crawlers(catalog: Catalog, shared, lines) -> No
 def test_device_detector_bot_fixtures(catalog: Catalog, shared) -> None:
     """device-detector's labelled bot fixtures (LGPL, read from ../shared) are recognised."""
     path = shared("device-detector", "fixtures_bots.yml")
-    fixtures = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    fixtures = yaml.load(
+        path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    )
     uas = [f["user_agent"] for f in fixtures]
     missed = [ua for ua, c in zip(uas, catalog.classify_many(uas)) if c is None]
     share = 1 - len(missed) / len(uas)

@@ -18,7 +18,9 @@ TOKEN = re.compile(r"[A-Za-z_-]+")
 @pytest.fixture(scope="module")
 def document() -> dict:
     """The bundled file read as YAML (the loader's JSON fast path must agree with it)."""
-    return yaml.load(bundled_path().read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(
+        bundled_path().read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    )
 
 
 def test_every_entry_is_well_formed(document: dict) -> None:
@@ -26,7 +28,7 @@ def test_every_entry_is_well_formed(document: dict) -> None:
     problems = []
     for entry in document["crawlers"]:
         name = entry.get("name")
-        if not REQUIRED <= set(entry):
+        if not set(entry) >= REQUIRED:
             problems.append((name, f"missing {REQUIRED - set(entry)}"))
         if entry.get("category") not in CATEGORIES:
             problems.append((name, f"category {entry.get('category')}"))
@@ -100,7 +102,10 @@ GOOD = "{name: X, operator: o, category: other, patterns: ['x'], robots_token: n
         (GOOD.replace("robots_token: null", "robots_token: MJ12bot"), "robots_token 'MJ12bot' must match"),
         (GOOD.replace("operator: o, ", ""), "missing key(s): operator"),
         (GOOD.replace("url: null", "").replace("}", ", colour: red}"), "unknown key(s): colour"),
-        (GOOD.replace("respects_robots: null", "respects_robots: maybe"), "'respects_robots' must be true, false or null"),
+        (
+            GOOD.replace("respects_robots: null", "respects_robots: maybe"),
+            "'respects_robots' must be true, false or null",
+        ),
     ],
 )
 def test_bad_entry_is_a_config_error_naming_file_and_entry(tmp_path: Path, entry: str, message: str) -> None:
@@ -128,10 +133,13 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 
 def test_block_style_yaml_loads(tmp_path: Path) -> None:
     """A hand-written block-style file (not JSON) loads through the YAML path."""
-    path = _write(tmp_path, "exclusions: ['Mozilla.[\\d\\.]*']\ncrawlers:\n"
-                  "  - name: Foo\n    operator: me\n    category: monitor\n    patterns: ['FooCheck']\n"
-                  "    robots_token: null\n    respects_robots: false\n"
-                  "    verification: {ip_ranges: [], rdns_suffixes: [foo.example]}\n")
+    path = _write(
+        tmp_path,
+        "exclusions: ['Mozilla.[\\d\\.]*']\ncrawlers:\n"
+        "  - name: Foo\n    operator: me\n    category: monitor\n    patterns: ['FooCheck']\n"
+        "    robots_token: null\n    respects_robots: false\n"
+        "    verification: {ip_ranges: [], rdns_suffixes: [foo.example]}\n",
+    )
     catalog = load_catalog(path)
     assert catalog.classify("Mozilla/5.0 FooCheck/1").name == "Foo"
     assert catalog.by_name("Foo").verification.rdns_suffixes == ("foo.example",)

@@ -24,14 +24,38 @@ def fake() -> Iterator[FakeServer]:
 def seed_foreign(state: FakeState) -> list[dict]:
     """A zone entrypoint with two user rules, one of them mentioning botguard (foreign ref)."""
     rules = [
-        {"id": "1" * 32, "ref": "user-geo", "action": "block", "expression": 'ip.src.country eq "XX"',
-         "description": "user: geo block", "enabled": True, "version": "1", "last_updated": "2025-01-01T00:00:00Z"},
-        {"id": "2" * 32, "ref": "mine", "action": "skip", "expression": 'http.request.uri.path eq "/health"',
-         "description": "botguard exception by hand", "enabled": True, "version": "1",
-         "action_parameters": {"ruleset": "current"}, "last_updated": "2025-01-01T00:00:00Z"},
+        {
+            "id": "1" * 32,
+            "ref": "user-geo",
+            "action": "block",
+            "expression": 'ip.src.country eq "XX"',
+            "description": "user: geo block",
+            "enabled": True,
+            "version": "1",
+            "last_updated": "2025-01-01T00:00:00Z",
+        },
+        {
+            "id": "2" * 32,
+            "ref": "mine",
+            "action": "skip",
+            "expression": 'http.request.uri.path eq "/health"',
+            "description": "botguard exception by hand",
+            "enabled": True,
+            "version": "1",
+            "action_parameters": {"ruleset": "current"},
+            "last_updated": "2025-01-01T00:00:00Z",
+        },
     ]
-    state.entrypoints[ZONE] = {"id": "e" * 32, "kind": "zone", "name": "default", "phase": PHASE, "version": "1",
-                               "last_updated": "2025-01-01T00:00:00Z", "description": "", "rules": rules}
+    state.entrypoints[ZONE] = {
+        "id": "e" * 32,
+        "kind": "zone",
+        "name": "default",
+        "phase": PHASE,
+        "version": "1",
+        "last_updated": "2025-01-01T00:00:00Z",
+        "description": "",
+        "rules": rules,
+    }
     return rules
 
 

@@ -126,26 +126,28 @@ class FakeCloudflare:
         app = web.Application(middlewares=[self._middleware])
         a, z = "/client/v4/accounts/{account}", "/client/v4/zones/{zone}"
         self.names: dict[str, str] = {}
-        for i, (method, path, name, handler) in enumerate([
-            ("GET", "/client/v4/user/tokens/verify", "verify", self.verify),
-            ("GET", a + "/tokens/verify", "verify", self.verify),
-            ("GET", "/client/v4/user/tokens/{token}", "token", self.token_get),
-            ("GET", a + "/tokens/{token}", "token", self.token_get),
-            ("GET", a + "/rules/lists", "lists", self.lists_get),
-            ("POST", a + "/rules/lists", "lists", self.lists_create),
-            ("GET", a + "/rules/lists/bulk_operations/{op}", "bulk_op", self.bulk_op),
-            ("GET", a + "/rules/lists/{list}", "list", self.list_get),
-            ("GET", a + "/rules/lists/{list}/items", "items", self.items_get),
-            ("POST", a + "/rules/lists/{list}/items", "items", self.items_append),
-            ("PUT", a + "/rules/lists/{list}/items", "items", self.items_replace),
-            ("DELETE", a + "/rules/lists/{list}/items", "items", self.items_delete),
-            ("GET", z + "/rulesets/phases/{phase}/entrypoint", "entrypoint", self.entry_get),
-            ("PUT", z + "/rulesets/phases/{phase}/entrypoint", "entrypoint", self.entry_put),
-            ("POST", z + "/rulesets", "rulesets", self.ruleset_create),
-            ("POST", z + "/rulesets/{rs}/rules", "rules", self.rule_create),
-            ("PATCH", z + "/rulesets/{rs}/rules/{rule}", "rule", self.rule_edit),
-            ("DELETE", z + "/rulesets/{rs}/rules/{rule}", "rule", self.rule_delete),
-        ]):
+        for i, (method, path, name, handler) in enumerate(
+            [
+                ("GET", "/client/v4/user/tokens/verify", "verify", self.verify),
+                ("GET", a + "/tokens/verify", "verify", self.verify),
+                ("GET", "/client/v4/user/tokens/{token}", "token", self.token_get),
+                ("GET", a + "/tokens/{token}", "token", self.token_get),
+                ("GET", a + "/rules/lists", "lists", self.lists_get),
+                ("POST", a + "/rules/lists", "lists", self.lists_create),
+                ("GET", a + "/rules/lists/bulk_operations/{op}", "bulk_op", self.bulk_op),
+                ("GET", a + "/rules/lists/{list}", "list", self.list_get),
+                ("GET", a + "/rules/lists/{list}/items", "items", self.items_get),
+                ("POST", a + "/rules/lists/{list}/items", "items", self.items_append),
+                ("PUT", a + "/rules/lists/{list}/items", "items", self.items_replace),
+                ("DELETE", a + "/rules/lists/{list}/items", "items", self.items_delete),
+                ("GET", z + "/rulesets/phases/{phase}/entrypoint", "entrypoint", self.entry_get),
+                ("PUT", z + "/rulesets/phases/{phase}/entrypoint", "entrypoint", self.entry_put),
+                ("POST", z + "/rulesets", "rulesets", self.ruleset_create),
+                ("POST", z + "/rulesets/{rs}/rules", "rules", self.rule_create),
+                ("PATCH", z + "/rulesets/{rs}/rules/{rule}", "rule", self.rule_edit),
+                ("DELETE", z + "/rulesets/{rs}/rules/{rule}", "rule", self.rule_delete),
+            ]
+        ):
             app.router.add_route(method, path, handler, name=f"r{i}")
             self.names[f"r{i}"] = name
         self.app = app
@@ -169,7 +171,9 @@ class FakeCloudflare:
         queue = self.state.faults.get((request.method, name)) or []
         dry = request.query.get("dry_run") == "true"
         for i, fault in enumerate(queue):
-            if (fault.zone is None or fault.zone == request.match_info.get("zone")) and (fault.dry_run or not dry):
+            if (fault.zone is None or fault.zone == request.match_info.get("zone")) and (
+                fault.dry_run or not dry
+            ):
                 return queue.pop(i)
         return None
 
@@ -184,18 +188,26 @@ class FakeCloudflare:
         auth = request.headers.get("Authorization", "")
         token = s.tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
         if token is None:
-            return error(401, 1000, "Invalid API Token") if name == "verify" else error(401, 10000, "Authentication error")
+            return (
+                error(401, 1000, "Invalid API Token")
+                if name == "verify"
+                else error(401, 10000, "Authentication error")
+            )
         if s.lockout > 0:
             s.lockout -= 1
             return error(429, 10000, "Rate limited: global limit", {"Retry-After": "300"})
         group, needed, scope = self._required(request, name)
-        if group is not None and not (token.may(group, scope) or (needed != group and token.may(needed, scope))):
+        if group is not None and not (
+            token.may(group, scope) or (needed != group and token.may(needed, scope))
+        ):
             if name in ("entrypoint", "rulesets", "rules", "rule"):  # rulesets say it without a code
                 return envelope(None, 403, [{"message": "request is not authorized"}])
             return error(403, 10000, "Authentication error")
         fault = self._fault(request, name)
         if fault and not fault.apply_first:
-            return error(fault.status, 10013 if fault.status == 429 else 10001, "injected fault", fault.headers)
+            return error(
+                fault.status, 10013 if fault.status == 429 else 10001, "injected fault", fault.headers
+            )
         try:
             response = await handler(request)
         except web.HTTPNotFound:
@@ -269,12 +281,15 @@ class FakeCloudflare:
         items = list(self._list(request)["items"].values())
         per_page = min(int(request.query.get("per_page", "500")), 500)
         start = int(request.query.get("cursor", "0"))
-        page = items[start:start + per_page]
+        page = items[start : start + per_page]
         cursors = {"after": str(start + per_page)} if start + per_page < len(items) else {}
         return envelope(page, info={"cursors": cursors})
 
     def _pending(self, account: str) -> bool:
-        return any(op["account"] == account and op["status"] not in ("completed", "failed") for op in self.state.ops.values())
+        return any(
+            op["account"] == account and op["status"] not in ("completed", "failed")
+            for op in self.state.ops.values()
+        )
 
     def _operation(self, account: str) -> web.Response:
         oid = self.state.new_id()
@@ -356,7 +371,14 @@ class FakeCloudflare:
         return rule
 
     def _invalid(self, entry: dict[str, Any], rule: dict[str, Any]) -> web.Response | None:
-        if rule.get("action") not in ("block", "managed_challenge", "js_challenge", "challenge", "log", "skip"):
+        if rule.get("action") not in (
+            "block",
+            "managed_challenge",
+            "js_challenge",
+            "challenge",
+            "log",
+            "skip",
+        ):
             return error(400, 20021, "invalid action")
         if len(rule.get("expression", "")) > 4096 or not rule.get("expression"):
             return error(400, 20200, "expression too long or empty")

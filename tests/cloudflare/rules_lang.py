@@ -49,7 +49,7 @@ def _string(text: str, i: int) -> tuple[str, int]:
         ch = text[i]
         if ch == "\\":
             if i + 1 >= len(text) or text[i + 1] not in '\\"':
-                raise RulesSyntaxError(f"invalid escape at {i}: {text[i:i + 2]!r}")
+                raise RulesSyntaxError(f"invalid escape at {i}: {text[i : i + 2]!r}")
             out.append(text[i + 1])
             i += 2
             continue
@@ -75,7 +75,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("punct", ch))
             i += 1
         elif m := _WORD.match(text, i):
-            if m.group() == "r" and text[m.end():m.end() + 1] in ('"', "#"):
+            if m.group() == "r" and text[m.end() : m.end() + 1] in ('"', "#"):
                 raise RulesSyntaxError("raw strings are not used by botguard")
             tokens.append(Token("word", m.group()))
             i = m.end()
@@ -186,7 +186,9 @@ def parse(text: str) -> Any:
     parser = _Parser(tokenize(text))
     node = parser.expr()
     if parser.peek() is not None:
-        raise RulesSyntaxError(f"trailing tokens from {parser.pos}: {parser.tokens[parser.pos:parser.pos + 3]}")
+        raise RulesSyntaxError(
+            f"trailing tokens from {parser.pos}: {parser.tokens[parser.pos : parser.pos + 3]}"
+        )
     return node
 
 

@@ -28,7 +28,9 @@ ZONE2 = "e" * 32
 INTROSPECT = "API Tokens Read"  # lets a user token read its own policies
 
 
-def _run(fake: FakeServer, tmp_path: Path, zones: tuple[str, ...] = (ZONE,), verb: str = "apply") -> CloudflareOutcome:
+def _run(
+    fake: FakeServer, tmp_path: Path, zones: tuple[str, ...] = (ZONE,), verb: str = "apply"
+) -> CloudflareOutcome:
     return run_sync(fake, tmp_path, verb, zone_id=zones)
 
 
@@ -57,10 +59,14 @@ def test_no_list_permission_at_all_fails_on_the_first_read(fake: FakeServer, tmp
     assert fake.state.dry_runs == []
 
 
-def test_list_read_only_token_that_reads_its_policies_fails_before_any_write(fake: FakeServer, tmp_path: Path) -> None:
+def test_list_read_only_token_that_reads_its_policies_fails_before_any_write(
+    fake: FakeServer, tmp_path: Path
+) -> None:
     """Read but not Edit on lists: the token's own policies say so; no write request at all."""
     fake.state.token({LISTS_READ, WAF_EDIT, INTROSPECT})
-    with pytest.raises(MissingPermission, match=f'lacks "{LISTS_EDIT}" on account {ACCOUNT}; nothing was written'):
+    with pytest.raises(
+        MissingPermission, match=f'lacks "{LISTS_EDIT}" on account {ACCOUNT}; nothing was written'
+    ):
         _run(fake, tmp_path)
     _nothing_written(fake)
     assert fake.state.dry_runs == []
@@ -72,14 +78,18 @@ def test_list_read_only_token_without_introspection_is_refused_at_the_first_list
     """Without API Tokens Read nothing tells Read from Edit but a write: the list write comes
     first, so the one refused request (403) is the only write request and nothing changed."""
     fake.state.token({LISTS_READ, WAF_EDIT})
-    with pytest.raises(MissingPermission, match=f'lacks "{LISTS_EDIT}" on account {ACCOUNT}; nothing was written'):
+    with pytest.raises(
+        MissingPermission, match=f'lacks "{LISTS_EDIT}" on account {ACCOUNT}; nothing was written'
+    ):
         _run(fake, tmp_path)
     assert fake.state.writes == [("POST", f"/client/v4/accounts/{ACCOUNT}/rules/lists")]
     assert fake.state.lists == {} and fake.state.entrypoints == {}
 
 
 @pytest.mark.parametrize("introspect", [False, True], ids=["dry-run", "policies"])
-def test_missing_zone_waf_edit_fails_before_any_write(fake: FakeServer, tmp_path: Path, introspect: bool) -> None:
+def test_missing_zone_waf_edit_fails_before_any_write(
+    fake: FakeServer, tmp_path: Path, introspect: bool
+) -> None:
     """Zone WAF Read only: found by the token's policies, or by a dry-run copy of the first rule
     write (validated, never applied); the list is not touched either."""
     fake.state.token({LISTS_EDIT, WAF_READ} | ({INTROSPECT} if introspect else set()))
@@ -93,13 +103,17 @@ def test_missing_zone_waf_edit_fails_before_any_write(fake: FakeServer, tmp_path
 
 def test_no_zone_permission_at_all_fails_on_the_read(fake: FakeServer, tmp_path: Path) -> None:
     fake.state.token({LISTS_EDIT})
-    with pytest.raises(MissingPermission, match=f'lacks "{WAF_READ}" on zone {ZONE} \\("Zone WAF Edit" to apply\\)'):
+    with pytest.raises(
+        MissingPermission, match=f'lacks "{WAF_READ}" on zone {ZONE} \\("Zone WAF Edit" to apply\\)'
+    ):
         _run(fake, tmp_path)
     _nothing_written(fake)
 
 
 @pytest.mark.parametrize("introspect", [False, True], ids=["dry-run", "policies"])
-def test_permission_on_one_zone_only_names_the_other(fake: FakeServer, tmp_path: Path, introspect: bool) -> None:
+def test_permission_on_one_zone_only_names_the_other(
+    fake: FakeServer, tmp_path: Path, introspect: bool
+) -> None:
     fake.state.token({LISTS_EDIT, WAF_READ, f"{WAF_EDIT}@{ZONE}"} | ({INTROSPECT} if introspect else set()))
     with pytest.raises(MissingPermission, match=f'lacks "{WAF_EDIT}" on zone {ZONE2}; nothing was written'):
         _run(fake, tmp_path, zones=(ZONE, ZONE2))
@@ -109,7 +123,9 @@ def test_permission_on_one_zone_only_names_the_other(fake: FakeServer, tmp_path:
 def test_full_token_that_reads_its_policies_makes_no_dry_run(fake: FakeServer, tmp_path: Path) -> None:
     fake.state.token({LISTS_EDIT, WAF_EDIT, INTROSPECT})
     out = _run(fake, tmp_path)
-    assert out.applied is not None and out.applied.writes == 3 and out.probes == 0 and fake.state.dry_runs == []
+    assert (
+        out.applied is not None and out.applied.writes == 3 and out.probes == 0 and fake.state.dry_runs == []
+    )
 
 
 def test_account_owned_token_is_verified_under_its_account(fake: FakeServer, tmp_path: Path) -> None:
@@ -123,7 +139,10 @@ def test_account_owned_token_is_verified_under_its_account(fake: FakeServer, tmp
 
 def test_unknown_token_is_not_valid(fake: FakeServer, tmp_path: Path) -> None:
     fake.state.tokens.clear()
-    with pytest.raises(MissingPermission, match="the Cloudflare API token is not valid \\(HTTP 401: 1000: Invalid API Token\\)"):
+    with pytest.raises(
+        MissingPermission,
+        match="the Cloudflare API token is not valid \\(HTTP 401: 1000: Invalid API Token\\)",
+    ):
         _run(fake, tmp_path)
     assert [p for _, p in fake.state.log] == ["/client/v4/user/tokens/verify",
                                               f"/client/v4/accounts/{ACCOUNT}/tokens/verify"]  # fmt: skip
@@ -151,12 +170,17 @@ def test_cli_missing_permission_is_one_line_exit_2(fake: FakeServer, tmp_path: P
     monkeypatch.setenv("CLOUDFLARE_API_KEY", "legacy-key")
     fake.state.token({LISTS_EDIT, WAF_READ})
     config = tmp_path / "c.yaml"
-    config.write_text(f"cloudflare:\n  account_id: {ACCOUNT}\n  zone_id: {ZONE}\n  base_url: {fake.base_url}\n")
+    config.write_text(
+        f"cloudflare:\n  account_id: {ACCOUNT}\n  zone_id: {ZONE}\n  base_url: {fake.base_url}\n"
+    )
     seed_decisions(tmp_path / "state.db")
     r = run_cli("cloudflare", "apply", "--config", str(config), "--state", str(tmp_path / "state.db"))
     assert r.exit_code == 2, r.output
     assert r.stdout == ""
-    assert r.stderr == f'botguard: error: the Cloudflare API token lacks "{WAF_EDIT}" on zone {ZONE}; nothing was written\n'
+    assert (
+        r.stderr
+        == f'botguard: error: the Cloudflare API token lacks "{WAF_EDIT}" on zone {ZONE}; nothing was written\n'
+    )
     assert fake.state.writes == []
     assert all(h.get("Authorization") == f"Bearer {TOKEN}" and "X-Auth-Key" not in h and "X-Auth-Email" not in h
                for h in fake.state.headers)  # fmt: skip

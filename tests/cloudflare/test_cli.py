@@ -22,7 +22,10 @@ def test_missing_token_is_a_one_line_usage_error(fake: FakeServer, tmp_path: Pat
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     r = run_cli("cloudflare", "apply", "--config", _config(tmp_path, fake), "--state", str(tmp_path / "s.db"))
     assert r.exit_code == 2, r.output
-    assert r.stderr == "botguard: error: no Cloudflare API token: set CLOUDFLARE_API_TOKEN or cloudflare.api_token\n"
+    assert (
+        r.stderr
+        == "botguard: error: no Cloudflare API token: set CLOUDFLARE_API_TOKEN or cloudflare.api_token\n"
+    )
     assert fake.state.log == []
 
 
@@ -37,5 +40,7 @@ def test_plan_apply_status(fake: FakeServer, tmp_path: Path, monkeypatch: pytest
     r = run_cli("cloudflare", "apply", *args)
     assert r.exit_code == 0 and "applied: 0 write requests" in r.stdout, r.output
     r = run_cli("cloudflare", "status", *args)
-    assert r.exit_code == 0 and "in sync: yes" in r.stdout and f"last apply: zone {ZONE}: ok" in r.stdout, r.output
+    assert r.exit_code == 0 and "in sync: yes" in r.stdout and f"last apply: zone {ZONE}: ok" in r.stdout, (
+        r.output
+    )
     assert fake.state.writes == []

@@ -25,7 +25,9 @@ def _args(tmp_path: Path, fake: FakeServer) -> list[str]:
             str(tmp_path / "rules"), "--config", str(tmp_path / "c.yaml"), "--state", str(tmp_path / "s.db")]  # fmt: skip
 
 
-def test_dry_run_plans_then_apply_then_nothing(fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_plans_then_apply_then_nothing(
+    fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     args = _args(tmp_path, fake)
     r = run_cli(*args, "--dry-run")
@@ -39,7 +41,9 @@ def test_dry_run_plans_then_apply_then_nothing(fake: FakeServer, tmp_path: Path,
     assert len(fake.state.writes) == writes
 
 
-def test_missing_token_stops_before_the_servers(fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_token_stops_before_the_servers(
+    fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     args = _args(tmp_path, fake)
     r = run_cli(*args)
@@ -69,7 +73,9 @@ def _stored(state_path: Path) -> tuple[int, int]:
     return count[0], count[1]
 
 
-def test_cloudflare_alone_is_a_target(fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cloudflare_alone_is_a_target(
+    fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Cloudflare-only users: no --nginx-dir/--apache-dir; decisions are still recorded (expiry and
     escalation work); the second run writes nothing."""
     from botguard.config import load_settings
@@ -96,7 +102,9 @@ def test_cloudflare_alone_dry_run_writes_nothing_anywhere(fake: FakeServer, tmp_
     args = _cloudflare_only(tmp_path, fake)
     r = run_cli(*args, "--dry-run")
     assert r.exit_code == 0, r.output
-    assert "+ list botguard_block" in r.stdout and f"zone {ZONE}: + rule botguard:block-ua-1 block" in r.stdout
+    assert (
+        "+ list botguard_block" in r.stdout and f"zone {ZONE}: + rule botguard:block-ua-1 block" in r.stdout
+    )
     assert "impact on the scanned traffic" in r.stdout and "applied:" not in r.stdout
     assert fake.state.writes == [] and fake.state.dry_runs == []
     assert _stored(tmp_path / "state" / "s.db") == (0, 0)
@@ -105,4 +113,7 @@ def test_cloudflare_alone_dry_run_writes_nothing_anywhere(fake: FakeServer, tmp_
 def test_without_any_target_it_is_still_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "scan.json").write_text(json.dumps(scan_doc(with_ip_block=True)))
     r = run_cli("deploy-rules", "--from", str(tmp_path / "scan.json"), "--state", str(tmp_path / "s.db"))
-    assert r.exit_code == 2 and "nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare" in r.stderr
+    assert (
+        r.exit_code == 2
+        and "nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare" in r.stderr
+    )

@@ -24,9 +24,13 @@ def test_every_endpoint_parses_with_the_sdk_models(fake: FakeServer) -> None:
     created = cf.rules.lists.create(account_id=ACCOUNT, kind="ip", name="botguard_block", description="d")
     assert created is not None and created.name == "botguard_block"
     assert [x.name for x in cf.rules.lists.list(account_id=ACCOUNT)] == ["botguard_block"]
-    op = cf.rules.lists.items.create(created.id, account_id=ACCOUNT, body=[{"ip": "192.0.2.1"}, {"ip": "2001:db8::/64"}])
+    op = cf.rules.lists.items.create(
+        created.id, account_id=ACCOUNT, body=[{"ip": "192.0.2.1"}, {"ip": "2001:db8::/64"}]
+    )
     assert op is not None and op.operation_id
-    status = [cf.rules.lists.bulk_operations.get(op.operation_id, account_id=ACCOUNT).status for _ in range(2)]
+    status = [
+        cf.rules.lists.bulk_operations.get(op.operation_id, account_id=ACCOUNT).status for _ in range(2)
+    ]
     assert status[-1] == "completed"
     items = list(cf.rules.lists.items.list(created.id, account_id=ACCOUNT, per_page=1))
     assert sorted(i.ip for i in items) == ["192.0.2.1", "2001:db8::/64"]  # two pages through the cursor
@@ -34,11 +38,16 @@ def test_every_endpoint_parses_with_the_sdk_models(fake: FakeServer) -> None:
     assert [r.ref for r in entry.rules] == ["user-geo", "mine"]
     # rules.create/edit/delete are typed Union[Ruleset, object, None] and come back as dicts:
     # validate them with the SDK's Ruleset model explicitly.
-    after = _ruleset(cf.rulesets.rules.create(entry.id, zone_id=ZONE, action="block", expression="true", ref="botguard:x"))
+    after = _ruleset(
+        cf.rulesets.rules.create(entry.id, zone_id=ZONE, action="block", expression="true", ref="botguard:x")
+    )
     assert [r.ref for r in after.rules][-1] == "botguard:x"
     rid = after.rules[-1].id
-    edited = _ruleset(cf.rulesets.rules.edit(rid, ruleset_id=entry.id, zone_id=ZONE, action="managed_challenge",
-                                             expression="true"))
+    edited = _ruleset(
+        cf.rulesets.rules.edit(
+            rid, ruleset_id=entry.id, zone_id=ZONE, action="managed_challenge", expression="true"
+        )
+    )
     assert edited.rules[-1].action == "managed_challenge"
     gone = _ruleset(cf.rulesets.rules.delete(rid, ruleset_id=entry.id, zone_id=ZONE))
     assert len(gone.rules) == 2
@@ -53,8 +62,13 @@ def test_missing_entrypoint_is_a_404_and_create_makes_one(fake: FakeServer) -> N
         pass
     else:  # pragma: no cover
         raise AssertionError("expected 404")
-    made = cf.rulesets.create(zone_id=ZONE, kind="zone", phase=PHASE, name="default",
-                              rules=[{"action": "block", "expression": "true", "ref": "botguard:a"}])
+    made = cf.rulesets.create(
+        zone_id=ZONE,
+        kind="zone",
+        phase=PHASE,
+        name="default",
+        rules=[{"action": "block", "expression": "true", "ref": "botguard:a"}],
+    )
     assert _ruleset(made).rules[0].ref == "botguard:a"
 
 

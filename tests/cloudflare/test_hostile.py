@@ -121,7 +121,9 @@ def test_hostile_agents_as_allowlisted_clients() -> None:
 
     sample = [ua for ua in random.Random(11).sample(AGENTS, 60) if _renderable(ua) and len(ua) < 300][:20]
     allow = Allowlist(clients=tuple(AllowedClient("192.0.2.1", ua) for ua in sample))
-    ds = DecisionSet.of([Decision("block", Match("ua_exact", ua)) for ua in sample] + list(allow_decisions(allow)))
+    ds = DecisionSet.of(
+        [Decision("block", Match("ua_exact", ua)) for ua in sample] + list(allow_decisions(allow))
+    )
     trees = [parse(r.expression) for r in render_cloudflare(ds).rules]
     for ua in sample:
         sent = ua.strip(" \t")

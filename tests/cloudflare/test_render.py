@@ -30,7 +30,11 @@ def _unquote(literal: str) -> str:
     return "".join(out)
 
 
-@given(st.text(alphabet=st.characters(min_codepoint=0x20, blacklist_categories=("Cs",)).filter(lambda c: c != "\x7f")))
+@given(
+    st.text(
+        alphabet=st.characters(min_codepoint=0x20, blacklist_categories=("Cs",)).filter(lambda c: c != "\x7f")
+    )
+)
 def test_quote_round_trips(value: str) -> None:
     """Any header-legal agent reads back exactly: no quote or backslash can end the string early."""
     assert _unquote(quote(value)) == value
@@ -45,15 +49,25 @@ def test_hostile_ua_cannot_inject() -> None:
 
 
 def test_control_characters_are_left_out_and_reported() -> None:
-    desired = render_cloudflare(DecisionSet.of([Decision("block", Match("ua_pattern", "bad\x01bot")),
-                                                Decision("block", Match("ua_pattern", "GoodBot"))]))
+    desired = render_cloudflare(
+        DecisionSet.of(
+            [
+                Decision("block", Match("ua_pattern", "bad\x01bot")),
+                Decision("block", Match("ua_pattern", "GoodBot")),
+            ]
+        )
+    )
     assert [r.expression.count("contains") for r in desired.rules] == [1]
-    assert [x.reason for x in desired.left_out] == ["user agent with control characters or invalid UTF-8: 'bad\\x01bot'"]
+    assert [x.reason for x in desired.left_out] == [
+        "user agent with control characters or invalid UTF-8: 'bad\\x01bot'"
+    ]
 
 
 def test_long_expressions_split_under_4096() -> None:
     """1,000 agents become several rules, each within the limit, none lost, refs numbered."""
-    ds = DecisionSet.of([Decision("block", Match("ua_pattern", f"crawler-number-{i:04d}")) for i in range(1000)])
+    ds = DecisionSet.of(
+        [Decision("block", Match("ua_pattern", f"crawler-number-{i:04d}")) for i in range(1000)]
+    )
     rules = render_cloudflare(ds).rules
     assert len(rules) > 1 and all(len(r.expression) <= MAX_EXPRESSION for r in rules)
     assert sum(r.expression.count("contains") for r in rules) == 1000
@@ -64,33 +78,51 @@ def test_long_expressions_split_under_4096() -> None:
 def test_list_cap_keeps_worst_and_newest() -> None:
     """Over the cap, the most offending then most recent addresses win; the rest are reported."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    ds = DecisionSet.of([Decision("block", Match("ip", f"10.0.{i // 256}.{i % 256}"), offences=1 + (i == 7),
-                                  last_seen=now + timedelta(seconds=i)) for i in range(20)])
+    ds = DecisionSet.of(
+        [
+            Decision(
+                "block",
+                Match("ip", f"10.0.{i // 256}.{i % 256}"),
+                offences=1 + (i == 7),
+                last_seen=now + timedelta(seconds=i),
+            )
+            for i in range(20)
+        ]
+    )
     desired = render_cloudflare(ds, max_items=5)
     assert desired.items == ("10.0.0.7", "10.0.0.16", "10.0.0.17", "10.0.0.18", "10.0.0.19")
     assert len(desired.left_out) == 15 and all("5-item list cap" in x.reason for x in desired.left_out)
 
 
 def test_ten_thousand_cap_by_default() -> None:
-    ds = DecisionSet.of([Decision("block", Match("ip", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"))
-                         for i in range(10_050)])
+    ds = DecisionSet.of(
+        [Decision("block", Match("ip", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")) for i in range(10_050)]
+    )
     desired = render_cloudflare(ds)
     assert len(desired.items) == 10_000 and len(desired.left_out) == 50
 
 
 def test_ipv6_as_64_and_list_rule_and_asn_and_throttle() -> None:
-    ds = DecisionSet.of([
-        Decision("block", Match("ip", "2001:DB8::1")), Decision("block", Match("ip", "2001:db8::2")),
-        Decision("block", Match("asn", "AS64500")), Decision("throttle", Match("ua_pattern", "Slow")),
-        Decision("allow", Match("ip", "192.0.2.9")),
-    ])
+    ds = DecisionSet.of(
+        [
+            Decision("block", Match("ip", "2001:DB8::1")),
+            Decision("block", Match("ip", "2001:db8::2")),
+            Decision("block", Match("asn", "AS64500")),
+            Decision("throttle", Match("ua_pattern", "Slow")),
+            Decision("allow", Match("ip", "192.0.2.9")),
+        ]
+    )
     desired = render_cloudflare(ds, guard_bots=False)
     assert desired.items == ("2001:db8::/64",)
     guard = 'http.request.uri.path ne "/robots.txt" and not (ip.src in {192.0.2.9})'
     assert [(r.ref, r.action, r.expression) for r in desired.rules] == [
         ("botguard:block-list", "block", f"{guard} and ip.src in $botguard_block"),
         ("botguard:block-asn-1", "block", f"{guard} and (ip.src.asnum in {{64500}})"),
-        ("botguard:challenge-ua-1", "managed_challenge", f'{guard} and (lower(http.user_agent) contains "slow")'),
+        (
+            "botguard:challenge-ua-1",
+            "managed_challenge",
+            f'{guard} and (lower(http.user_agent) contains "slow")',
+        ),
     ]
     assert all(r.description.startswith("botguard:") for r in desired.rules)
 
@@ -102,7 +134,9 @@ def test_renderer_protocol_view_is_deterministic() -> None:
 
     renderer = CloudflareRenderer()
     assert isinstance(renderer, Renderer)
-    ds = DecisionSet.of([Decision("block", Match("ua_pattern", "Ünïcode\"Bot")), Decision("block", Match("ip", "::1"))])
+    ds = DecisionSet.of(
+        [Decision("block", Match("ua_pattern", 'Ünïcode"Bot')), Decision("block", Match("ip", "::1"))]
+    )
     (a,), (b,) = renderer.render(ds), renderer.render(ds)
     assert a == b and a.name == "cloudflare.json" and a.text.isascii()
 
@@ -130,9 +164,13 @@ def test_exact_agent_is_eq_and_a_long_one_its_prefix() -> None:
     from botguard.render.cloudflare import MAX_UA
 
     long = "L" * (MAX_UA + 10)
-    ds = DecisionSet.of([Decision("block", Match("ua_exact", ";")), Decision("block", Match("ua_exact", long))])
+    ds = DecisionSet.of(
+        [Decision("block", Match("ua_exact", ";")), Decision("block", Match("ua_exact", long))]
+    )
     (rule,) = render_cloudflare(ds).rules
-    assert rule.expression.endswith(f'(lower(http.user_agent) eq ";" or lower(http.user_agent) contains "{"l" * MAX_UA}")')
+    assert rule.expression.endswith(
+        f'(lower(http.user_agent) eq ";" or lower(http.user_agent) contains "{"l" * MAX_UA}")'
+    )
 
 
 def test_allowlisted_client_pair_is_ip_and_exact_agent() -> None:

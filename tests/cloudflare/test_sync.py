@@ -75,8 +75,11 @@ def test_foreign_rules_untouched_byte_for_byte(fake: FakeServer, tmp_path: Path)
 def test_changed_rule_is_edited_in_place(fake: FakeServer, tmp_path: Path) -> None:
     _run(fake, tmp_path)
     before = {r["ref"]: r["id"] for r in fake.state.entrypoints[ZONE]["rules"]}
-    out = _run(fake, tmp_path, decisions=DecisionSet.of([*DECISIONS.decisions,
-                                                          Decision("block", Match("ua_pattern", "NewBot"))]))
+    out = _run(
+        fake,
+        tmp_path,
+        decisions=DecisionSet.of([*DECISIONS.decisions, Decision("block", Match("ua_pattern", "NewBot"))]),
+    )
     assert out.applied is not None and out.applied.writes == 1 and len(out.plan.zones[0].update_rules) == 1
     assert {r["ref"]: r["id"] for r in fake.state.entrypoints[ZONE]["rules"]} == before
 
@@ -168,7 +171,9 @@ def test_rule_quota_fails_before_any_write(fake: FakeServer, tmp_path: Path) -> 
     seed_foreign(fake.state)
     from botguard.deploy.cloudflare import CloudflareError
 
-    with pytest.raises(CloudflareError, match="3 botguard rules \\+ 2 other rules exceed the zone's 4-rule quota"):
+    with pytest.raises(
+        CloudflareError, match="3 botguard rules \\+ 2 other rules exceed the zone's 4-rule quota"
+    ):
         _run(fake, tmp_path, max_rules=4)
     assert fake.state.writes == []
 
@@ -183,7 +188,9 @@ def test_bulk_operation_polled_with_backoff_and_failure_reported(fake: FakeServe
     cf = CloudflareSettings(account_id=ACCOUNT, zone_id=ZONE, base_url=fake.base_url)
     request = CloudflareRequest("apply", replace(Settings(), cloudflare=cf), NOW, {"CLOUDFLARE_API_TOKEN": TOKEN},
                                 str(tmp_path / "s.db"), DECISIONS, sleeps.append)  # fmt: skip
-    with pytest.raises(CloudflareError, match="add list items: bulk operation failed: This list is at the maximum"):
+    with pytest.raises(
+        CloudflareError, match="add list items: bulk operation failed: This list is at the maximum"
+    ):
         run_cloudflare(request)
     assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
     assert ZONE not in fake.state.entrypoints  # no rule was created after the failed step
@@ -216,11 +223,17 @@ def test_equivalent_live_forms_make_no_diff(fake: FakeServer, tmp_path: Path) ->
     _run(fake, tmp_path)
     (lst,) = fake.state.lists.values()
     for item in lst["items"].values():
-        item["ip"] = {"192.0.2.1": "192.0.2.1/32", "2001:db8::/64": "2001:DB8::/64"}.get(item["ip"], item["ip"])
+        item["ip"] = {"192.0.2.1": "192.0.2.1/32", "2001:db8::/64": "2001:DB8::/64"}.get(
+            item["ip"], item["ip"]
+        )
     lst["items"]["d" * 32] = {"id": "d" * 32, "ip": "192.0.2.1", "comment": "", "created_on": "2026-01-01T00:00:00Z",
                               "modified_on": "2026-01-01T00:00:00Z"}  # fmt: skip
     out = _run(fake, tmp_path, verb="plan")
-    assert out.plan.add_items == () and len(out.plan.remove_items) == 1 and out.plan.lines("x") == ["- item 192.0.2.1"]
+    assert (
+        out.plan.add_items == ()
+        and len(out.plan.remove_items) == 1
+        and out.plan.lines("x") == ["- item 192.0.2.1"]
+    )
 
 
 def test_duplicated_botguard_rule_is_cleaned_up(fake: FakeServer, tmp_path: Path) -> None:

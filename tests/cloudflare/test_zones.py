@@ -52,7 +52,9 @@ def test_one_list_rules_in_every_zone_then_zero_writes(fake: FakeServer, tmp_pat
     assert last is not None and last["writes"] == 0 and set(last["zones"]) == set(ZONES)
 
 
-def test_failing_zone_names_itself_and_the_others_are_applied_and_recorded(fake: FakeServer, tmp_path: Path) -> None:
+def test_failing_zone_names_itself_and_the_others_are_applied_and_recorded(
+    fake: FakeServer, tmp_path: Path
+) -> None:
     fake.state.fail("POST", "rulesets", Fault(400, zone=ZONE2))
     with pytest.raises(SyncFailed) as caught:
         _run(fake, tmp_path)
@@ -87,7 +89,9 @@ def test_unreadable_zone_is_named_the_others_sync(fake: FakeServer, tmp_path: Pa
     with pytest.raises(SyncFailed, match=f"zone {ZONE3}: read rules: HTTP 500"):
         _run(fake, tmp_path)
     assert _refs(fake, ZONE) == REFS and _refs(fake, ZONE2) == REFS and ZONE3 not in fake.state.entrypoints
-    assert last_applied(str(tmp_path / "state.db"))["zones"][ZONE3]["error"].startswith(f"zone {ZONE3}: read rules")  # type: ignore[index]
+    assert last_applied(str(tmp_path / "state.db"))["zones"][ZONE3]["error"].startswith(
+        f"zone {ZONE3}: read rules"
+    )  # type: ignore[index]
 
 
 def test_lockout_during_a_zone_stops_the_rest(fake: FakeServer, tmp_path: Path) -> None:
@@ -114,22 +118,35 @@ def test_other_lists_items_lower_the_cap(fake: FakeServer, tmp_path: Path) -> No
     assert not any("9" * 32 in p for _, p in fake.state.log)
 
 
-def test_cli_plan_apply_status_per_zone(fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_plan_apply_status_per_zone(
+    fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     config = tmp_path / "c.yaml"
-    config.write_text(f"cloudflare:\n  account_id: {ACCOUNT}\n  zone_id: [{ZONE}, {ZONE2}]\n  base_url: {fake.base_url}\n")
+    config.write_text(
+        f"cloudflare:\n  account_id: {ACCOUNT}\n  zone_id: [{ZONE}, {ZONE2}]\n  base_url: {fake.base_url}\n"
+    )
     seed_decisions(tmp_path / "state.db")
     args = ("--config", str(config), "--state", str(tmp_path / "state.db"))
     r = run_cli("cloudflare", "plan", *args)
     assert r.exit_code == 0, r.output
-    assert f"zone {ZONE}: + rule botguard:block-ua-1 block" in r.stdout and f"zone {ZONE2}: + rule botguard:block-list" in r.stdout
+    assert (
+        f"zone {ZONE}: + rule botguard:block-ua-1 block" in r.stdout
+        and f"zone {ZONE2}: + rule botguard:block-list" in r.stdout
+    )
     assert "rules in each of 2 zone(s)" in r.stdout and fake.state.writes == []
     fake.state.fail("POST", "rulesets", Fault(400, zone=ZONE2))
     r = run_cli("cloudflare", "apply", *args)
     assert r.exit_code == 1, r.output
     assert f"applied zone {ZONE}: 1 write requests, ok" in r.stdout
-    assert f"applied zone {ZONE2}: 1 write requests, failed: zone {ZONE2}: create entrypoint: HTTP 400" in r.stdout
-    assert r.stderr.startswith(f"botguard: error: zone {ZONE2}: create entrypoint: HTTP 400") and r.stderr.count("\n") == 1
+    assert (
+        f"applied zone {ZONE2}: 1 write requests, failed: zone {ZONE2}: create entrypoint: HTTP 400"
+        in r.stdout
+    )
+    assert (
+        r.stderr.startswith(f"botguard: error: zone {ZONE2}: create entrypoint: HTTP 400")
+        and r.stderr.count("\n") == 1
+    )
     r = run_cli("cloudflare", "status", *args)
     assert r.exit_code == 0, r.output
     assert f"zone {ZONE}: 0 rules not botguard's; in sync: yes" in r.stdout

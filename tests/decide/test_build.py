@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 POLICY = DecideSettings()
 
 
-def client(ip: str, ua: str, crawler: str | None, verdict: str, category: str = "unknown", **extra: object) -> dict:
+def client(
+    ip: str, ua: str, crawler: str | None, verdict: str, category: str = "unknown", **extra: object
+) -> dict:
     return {"ip": ip, "user_agent": ua, "crawler": crawler, "category": category, "verdict": verdict,
             "reasons": [f"{verdict} reason"], "first_seen": "2024-03-04T10:00:00Z",
             "last_seen": "2024-03-04T11:00:00Z", "verified": extra.get("verified"), "requests": 3}  # fmt: skip
@@ -80,7 +82,9 @@ def test_monitor_becomes_throttle_only_when_configured() -> None:
 
 def test_allowlist_wins_and_is_emitted_first() -> None:
     """An allowlisted network drops the IP rules inside it; allows come first."""
-    allow = Allowlist(("bytespider",), (ipaddress.ip_network("203.0.113.0/30"),), (AllowedClient("1.2.3.4", "x"),))
+    allow = Allowlist(
+        ("bytespider",), (ipaddress.ip_network("203.0.113.0/30"),), (AllowedClient("1.2.3.4", "x"),)
+    )
     ds = build_decisions(SCAN, LOOKUP, allow, POLICY)
     assert summary(ds) == [
         ("allow", "ua_pattern", "bytespider"), ("allow", "cidr", "203.0.113.0/30"), ("allow", "client", "x"),
@@ -91,7 +95,9 @@ def test_allowlist_wins_and_is_emitted_first() -> None:
 def test_order_is_deterministic() -> None:
     """Shuffled input, same decisions in the same order."""
     shuffled = dict(SCAN, clients=list(reversed(SCAN["clients"])), crawlers=list(reversed(SCAN["crawlers"])))
-    assert build_decisions(shuffled, LOOKUP, Allowlist(), POLICY) == build_decisions(SCAN, LOOKUP, Allowlist(), POLICY)
+    assert build_decisions(shuffled, LOOKUP, Allowlist(), POLICY) == build_decisions(
+        SCAN, LOOKUP, Allowlist(), POLICY
+    )
 
 
 @pytest.mark.parametrize("agent", REFERENCE_AGENTS)

@@ -77,9 +77,18 @@ class Site:
 
 
 def write_config(path: Path, kind: str, server: Server, **override: list[str]) -> None:
-    target = {"validate": override.get("validate", server.validate), "reload": override.get("reload", server.reload)}
+    target = {
+        "validate": override.get("validate", server.validate),
+        "reload": override.get("reload", server.reload),
+    }
     other = "apache" if kind == "nginx" else "nginx"
-    conf = {"deploy": {kind: target, other: {"validate": [], "reload": []}, "lock": str(path.parent / "deploy.lock")}}
+    conf = {
+        "deploy": {
+            kind: target,
+            other: {"validate": [], "reload": []},
+            "lock": str(path.parent / "deploy.lock"),
+        }
+    }
     path.write_text(yaml.safe_dump(conf))
 
 

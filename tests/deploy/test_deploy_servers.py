@@ -65,7 +65,9 @@ def test_failed_live_validation_keeps_the_old_rules(site: Site) -> None:
     old = _snapshot(site.server.rules)
     conf = site.server.prefix / ("nginx.conf" if site.server.kind == "nginx" else "apache2.conf")
     good = conf.read_text()
-    conf.write_text(good + ("\nbroken_directive;\n" if site.server.kind == "nginx" else "\nBrokenDirective on\n"))
+    conf.write_text(
+        good + ("\nbroken_directive;\n" if site.server.kind == "nginx" else "\nBrokenDirective on\n")
+    )
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1, r.output
     errors = [line for line in r.stderr.splitlines() if line]
@@ -77,7 +79,9 @@ def test_failed_live_validation_keeps_the_old_rules(site: Site) -> None:
     assert site.server.get(source="127.0.0.2") == 200  # new rule never went live
 
 
-def test_broken_render_is_caught_before_anything_is_written(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_render_is_caught_before_anything_is_written(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Files the server cannot parse on their own never reach the rule directory."""
     from botguard.deploy import app
     from botguard.render.records import RuleFile
@@ -126,11 +130,15 @@ def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: 
                    {str(scan)!r}, **{{{("nginx_dir" if site.server.kind == "nginx" else "apache_dir")!r}:
                    {str(site.server.rules)!r}}}, hook=hook))
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 137, done.stderr
     assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
     assert check(site.server.validate).returncode == 0  # whatever is on disk is a valid config
-    assert site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source="127.0.0.2") == 200  # not reloaded
+    assert (
+        site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source="127.0.0.2") == 200
+    )  # not reloaded
     r = run_cli(*site.args(scan))
     assert r.exit_code == 0, r.output
     assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
@@ -155,7 +163,9 @@ def test_dry_run_shows_diff_and_impact_and_changes_nothing(site: Site) -> None:
     assert "crawlers            clients 2/2, requests 10/10" in r.stdout, r.output
     assert "humans              clients 0/1" in r.stdout and "WARNING" not in r.stderr, r.output
     assert _snapshot(site.server.rules) == before
-    assert not os.path.exists(site.state) or run_cli(*site.args(site.tmp / "b.json", "--dry-run")).exit_code == 0
+    assert (
+        not os.path.exists(site.state) or run_cli(*site.args(site.tmp / "b.json", "--dry-run")).exit_code == 0
+    )
 
 
 def test_health_probe_failure_rolls_back(site: Site) -> None:
@@ -198,7 +208,11 @@ def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
     clients = json.loads(out.read_text())["clients"]
     crawlers = {c["name"] for c in json.loads(out.read_text())["crawlers"] if c["verdict"] == "block"}
     blocked = [c["user_agent"] for c in clients if c["crawler"] in crawlers and c["crawler"] != "curl"]
-    spared = [c["user_agent"] for c in clients if c["verdict"] == "allow" and c["category"] in ("human", "search-engine")]
+    spared = [
+        c["user_agent"]
+        for c in clients
+        if c["verdict"] == "allow" and c["category"] in ("human", "search-engine")
+    ]
     assert blocked and spared
     assert site.eventually(lambda: site.server.get(ua=blocked[0]), 403) == 403
     assert [ua for ua in blocked if site.server.get(ua=ua) != 403] == []

@@ -39,7 +39,9 @@ def test_first_run_writes_files_then_nothing_changes(tmp_path: Path) -> None:
     """Without server commands: files written once; the rerun reports unchanged."""
     args = _setup(tmp_path, scan_doc(with_ip_block=True))
     first = run_cli(*args)
-    assert first.exit_code == 0 and "updated botguard_http.conf, botguard_server.conf" in first.stdout, first.output
+    assert first.exit_code == 0 and "updated botguard_http.conf, botguard_server.conf" in first.stdout, (
+        first.output
+    )
     again = run_cli(*args)
     assert again.exit_code == 0 and "unchanged" in again.stdout, again.output
 
@@ -61,7 +63,9 @@ def test_missing_rule_directory_is_a_runtime_error(tmp_path: Path) -> None:
 
 def test_impact_allow_wins_and_groups() -> None:
     """An allowlisted IP is not counted as blocked; groups split humans / verified / crawlers."""
-    ds = DecisionSet.of([Decision("block", Match("ip", "10.0.0.1")), Decision("allow", Match("cidr", "10.0.0.0/8"))])
+    ds = DecisionSet.of(
+        [Decision("block", Match("ip", "10.0.0.1")), Decision("allow", Match("cidr", "10.0.0.0/8"))]
+    )
     rows = {r.group: r for r in impact([client("10.0.0.1", "x", None, "human", "block")], ds).rows}
     assert rows["humans"].clients == 1 and rows["humans"].blocked_clients == 0
 

@@ -9,7 +9,9 @@ from botguard.render import ApacheRenderer, NginxRenderer
 from tests.render.servers import APACHE, MODULES, NGINX, check, scratch_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
-DECISIONS = DecisionSet.of([Decision("block", Match("ua_pattern", "Bytespider")), Decision("block", Match("ip", "192.0.2.1"))])
+DECISIONS = DecisionSet.of(
+    [Decision("block", Match("ua_pattern", "Bytespider")), Decision("block", Match("ip", "192.0.2.1"))]
+)
 
 
 def test_nginx_snippets_pass_nginx_t() -> None:
@@ -21,7 +23,9 @@ def test_nginx_snippets_pass_nginx_t() -> None:
 
         def local(name: str) -> str:
             text = (ROOT / "nginx" / name).read_text().replace("/etc/nginx/botguard", str(rules))
-            return text.replace("listen 80;", "listen 127.0.0.1:18081;").replace("/var/www/html", str(prefix / "html"))
+            return text.replace("listen 80;", "listen 127.0.0.1:18081;").replace(
+                "/var/www/html", str(prefix / "html")
+            )
 
         conf = (local("nginx-main.conf") + f"pid {prefix}/nginx.pid;\nerror_log stderr warn;\nevents {{ }}\n"
                 f"http {{\n access_log off;\n{local('http.conf')}\n{local('site-example.conf')}\n}}\n")  # fmt: skip
@@ -36,9 +40,14 @@ def test_apache_site_example_passes_apache_t() -> None:
         rules = prefix / "botguard"
         for f in ApacheRenderer().render(DECISIONS):
             (rules / f.name).write_text(f.text)
-        site = (ROOT / "apache" / "site-example.conf").read_text().replace("/etc/apache2/botguard", str(rules))
+        site = (
+            (ROOT / "apache" / "site-example.conf").read_text().replace("/etc/apache2/botguard", str(rules))
+        )
         site = site.replace("*:80", "127.0.0.1:18082").replace("/var/www/html", str(prefix / "htdocs"))
-        mods = "".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so\n" for m in ("mpm_event", "authz_core", "authz_host", "setenvif"))
+        mods = "".join(
+            f"LoadModule {m}_module {MODULES}/mod_{m}.so\n"
+            for m in ("mpm_event", "authz_core", "authz_host", "setenvif")
+        )
         (prefix / "apache2.conf").write_text(
             f'ServerRoot "{prefix}"\nDefaultRuntimeDir run\nPidFile run/a.pid\nErrorLog logs/error.log\n{mods}'
             f"Listen 127.0.0.1:18082\nServerName 127.0.0.1\n{site}"

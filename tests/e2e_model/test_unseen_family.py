@@ -76,7 +76,9 @@ def test_unseen_family_is_learned_approved_deployed_and_blocked(site: Site) -> N
     nova_requests = sum(1 for line in lines if line.ua == NOVA)
     for row in family.values():
         assert row["support_ips"] >= 3 and row["requests_to_candidate"] <= nova_requests
-        assert row["reason"].startswith("model: ") and f"requests from {row['support_ips']} IPs" in row["reason"]
+        assert (
+            row["reason"].startswith("model: ") and f"requests from {row['support_ips']} IPs" in row["reason"]
+        )
 
     deploy = ["deploy-rules", "--nginx-dir", str(srv.rules), "--config", str(site.config), "--state", str(db)]
     r = run_cli(*deploy)  # the scan's own rules: NovaScrape's old IPs at most, nothing for a new one
@@ -87,8 +89,10 @@ def test_unseen_family_is_learned_approved_deployed_and_blocked(site: Site) -> N
     assert r.exit_code == 0, r.output
     dry = run_cli(*deploy, "--dry-run")
     assert dry.exit_code == 0 and "WARNING" not in dry.stderr, dry.output
-    assert "humans              clients 0/" in dry.stdout and "verified good bots  clients 0/" in dry.stdout, dry.output
-    model_part = dry.stdout[dry.stdout.index("the model's rules alone"):]
+    assert (
+        "humans              clients 0/" in dry.stdout and "verified good bots  clients 0/" in dry.stdout
+    ), dry.output
+    model_part = dry.stdout[dry.stdout.index("the model's rules alone") :]
     examples = [line for line in model_part.splitlines() if "e.g." in line]
     assert examples and all("NovaScrape/1.0" in line for line in examples), dry.output
 

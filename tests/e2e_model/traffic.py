@@ -71,7 +71,10 @@ def _humans(rng: random.Random, count: int) -> list[Line]:
         for _ in range(rng.randint(4, 10)):
             page = rng.choice(PAGES)
             out.append(Line(t, ip, page, ua, referer=previous))
-            out += [Line(t + 0.2 + i * 0.1, ip, a, ua, referer=f"https://site.example{page}") for i, a in enumerate(ASSETS)]
+            out += [
+                Line(t + 0.2 + i * 0.1, ip, a, ua, referer=f"https://site.example{page}")
+                for i, a in enumerate(ASSETS)
+            ]
             previous = f"https://site.example{page}"
             t += rng.uniform(20, 90)
     return out
@@ -86,7 +89,9 @@ def _googlebot(rng: random.Random) -> list[Line]:
     return out
 
 
-def _scraper(rng: random.Random, ua: str, net: str, ips: int, per_ip: int, start: float, end: float) -> list[Line]:
+def _scraper(
+    rng: random.Random, ua: str, net: str, ips: int, per_ip: int, start: float, end: float
+) -> list[Line]:
     out = []
     for _ in range(ips):
         ip, t = _ip(rng, net), rng.uniform(start, end)

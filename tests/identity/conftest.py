@@ -23,7 +23,9 @@ RECORDS = {
     ("host8.cheap-vps.example", "A"): ["203.0.113.8"],
     ("50.113.0.203.in-addr.arpa", "PTR"): ["crawl-203-0-113-50.googlebot.com."],
     ("crawl-203-0-113-50.googlebot.com", "A"): ["203.0.113.50", "203.0.113.51"],
-    ("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", "PTR"): ["petal-1.petalsearch.com."],
+    ("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", "PTR"): [
+        "petal-1.petalsearch.com."
+    ],
     ("petal-1.petalsearch.com", "AAAA"): ["2001:db8::1"],
 }
 SILENT = frozenset({"9.100.51.198.in-addr.arpa"})

@@ -21,8 +21,12 @@ import dns.rrset
 class FakeDnsServer:
     """``with FakeDnsServer(records) as server:`` then resolve against 127.0.0.1:server.port."""
 
-    def __init__(self, records: dict[tuple[str, str], list[str]], silent: frozenset[str] = frozenset()) -> None:
-        self.records = {(name.lower().rstrip(".") + ".", rdtype): values for (name, rdtype), values in records.items()}
+    def __init__(
+        self, records: dict[tuple[str, str], list[str]], silent: frozenset[str] = frozenset()
+    ) -> None:
+        self.records = {
+            (name.lower().rstrip(".") + ".", rdtype): values for (name, rdtype), values in records.items()
+        }
         self.silent = {name.lower().rstrip(".") + "." for name in silent}
         self.queries: Counter[tuple[str, str]] = Counter()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -32,7 +36,7 @@ class FakeDnsServer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> "FakeDnsServer":
+    def __enter__(self) -> FakeDnsServer:
         self._thread.start()
         return self
 
@@ -61,7 +65,9 @@ class FakeDnsServer:
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
         if (name, rdtype) in self.records:
-            response.answer.append(dns.rrset.from_text_list(name, 300, "IN", rdtype, self.records[(name, rdtype)]))
+            response.answer.append(
+                dns.rrset.from_text_list(name, 300, "IN", rdtype, self.records[(name, rdtype)])
+            )
         elif not any(known == name for known, _ in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)
         return response.to_wire()

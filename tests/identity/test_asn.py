@@ -26,7 +26,11 @@ def bundled() -> RangeTableAsn:
         ("66.249.66.1", 15169, "Google LLC"),
         ("::ffff:66.249.66.1", 15169, "Google LLC"),
         ("2001:4860:4801:10::5", 15169, "Google LLC"),
-        ("215.0.0.1", 721, "DoD Network Information Center"),  # the clipped overlap resolves to the later range
+        (
+            "215.0.0.1",
+            721,
+            "DoD Network Information Center",
+        ),  # the clipped overlap resolves to the later range
         ("214.95.0.1", 749, "United States Department of Defense (DoD)"),
     ],
 )
@@ -59,7 +63,9 @@ def test_maxmind_test_databases() -> None:
 
 @needs_mmdb
 def test_layered_user_database_wins_and_bundled_fills_gaps(bundled: RangeTableAsn) -> None:
-    layered = LayeredAsn(MaxMindDb(str(MMDB / "GeoLite2-ASN-Test.mmdb"), str(MMDB / "GeoLite2-Country-Test.mmdb")), bundled)
+    layered = LayeredAsn(
+        MaxMindDb(str(MMDB / "GeoLite2-ASN-Test.mmdb"), str(MMDB / "GeoLite2-Country-Test.mmdb")), bundled
+    )
     found = layered.lookup_many(["1.128.0.1", "81.2.69.160", "66.249.66.1"])
     assert found["1.128.0.1"].asn == 1221
     assert found["81.2.69.160"].country == "GB" and found["81.2.69.160"].asn is not None  # asn from bundled

@@ -65,7 +65,9 @@ def test_silent_server_times_out_quickly(resolver: DnsResolver) -> None:
 
 def test_budget_bounds_a_batch(dns_server: FakeDnsServer) -> None:
     """Lookups still running when the overall budget ends are reported as errors, on time."""
-    resolver = DnsResolver(DnsOptions(("127.0.0.1",), dns_server.port, timeout=3.0, concurrency=2, budget=0.3))
+    resolver = DnsResolver(
+        DnsOptions(("127.0.0.1",), dns_server.port, timeout=3.0, concurrency=2, budget=0.3)
+    )
     started = time.monotonic()
     found = resolver.reverse_many(["198.51.100.9", "66.249.66.1"])
     assert time.monotonic() - started < 1.5

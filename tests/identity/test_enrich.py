@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import polars as pl
 import pytest
 
@@ -106,11 +108,15 @@ def test_operator_own_network_is_never_spoofed(catalog) -> None:  # type: ignore
 
 def test_stale_claims_are_unverifiable(catalog) -> None:  # type: ignore[no-untyped-def]
     """Last seen more than max_age before the lists' date: no proof either way (unless in range)."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    old, new = datetime(2015, 5, 1, tzinfo=timezone.utc), datetime(2026, 8, 1, tzinfo=timezone.utc)
+    old, new = datetime(2015, 5, 1, tzinfo=UTC), datetime(2026, 8, 1, tzinfo=UTC)
     pairs = pl.DataFrame(
-        {"ip": ["1.2.3.4", "1.2.3.5", "66.249.66.1"], "crawler": ["Googlebot"] * 3, "last_seen": [old, new, old]}
+        {
+            "ip": ["1.2.3.4", "1.2.3.5", "66.249.66.1"],
+            "crawler": ["Googlebot"] * 3,
+            "last_seen": [old, new, old],
+        }
     )
     rows = _rows(enrich(pairs, catalog, max_age=timedelta(days=365)))
     assert rows[("1.2.3.4", "Googlebot")]["identity"] == "unverifiable"
@@ -127,4 +133,6 @@ def test_many_pairs_with_leading_nulls(catalog) -> None:  # type: ignore[no-unty
     rows = _rows(frame)
     assert rows[("66.249.66.1", "Googlebot")]["verified"] is True
     assert rows[("1.2.3.4", "Googlebot")]["verified"] is False
-    assert frame.filter(pl.col("crawler") == "CCBot").get_column("identity").unique().to_list() == ["unverifiable"]
+    assert frame.filter(pl.col("crawler") == "CCBot").get_column("identity").unique().to_list() == [
+        "unverifiable"
+    ]

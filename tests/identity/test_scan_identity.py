@@ -36,7 +36,10 @@ def _site(tmp_path: Path, port: int, day: str = "01/Aug/2026") -> dict[str, Path
     robots = tmp_path / "robots.txt"
     robots.write_text(ROBOTS, encoding="utf-8")
     config = tmp_path / "botguard.yaml"
-    config.write_text(f"identity:\n  dns_nameservers: [127.0.0.1]\n  dns_port: {port}\n  dns_timeout: 0.5\n", encoding="utf-8")
+    config.write_text(
+        f"identity:\n  dns_nameservers: [127.0.0.1]\n  dns_port: {port}\n  dns_timeout: 0.5\n",
+        encoding="utf-8",
+    )
     return {"log": log, "robots": robots, "config": config, "state": tmp_path / "state.db"}
 
 
@@ -60,13 +63,18 @@ def test_verified_googlebot_is_never_blocked_by_default(site: dict[str, Path]) -
     """The real Googlebot broke a robots.txt rule: reported and monitored, not blocked."""
     real = _scan(site)["66.249.66.1"]
     assert (real["identity"], real["verified"], real["verdict"]) == ("verified", True, "monitor")
-    assert real["reasons"][0] == "verified Googlebot (published range): not blocked by default (policy.block_verified)"
+    assert (
+        real["reasons"][0]
+        == "verified Googlebot (published range): not blocked by default (policy.block_verified)"
+    )
     assert "violated Disallow: /private/ (1 request)" in real["reasons"]
     assert (real["asn"], real["as_org"]) == (15169, "Google LLC")
 
 
 def test_block_verified_policy_blocks_it(site: dict[str, Path]) -> None:
-    site["config"].write_text(site["config"].read_text() + "policy:\n  block_verified: true\n", encoding="utf-8")
+    site["config"].write_text(
+        site["config"].read_text() + "policy:\n  block_verified: true\n", encoding="utf-8"
+    )
     assert _scan(site)["66.249.66.1"]["verdict"] == "block"
 
 
@@ -81,7 +89,10 @@ def test_no_dns_keeps_ranges(site: dict[str, Path], dns_server: FakeDnsServer) -
     clients = _scan(site, "--no-dns", "--no-save")
     assert sum(dns_server.queries.values()) == 0
     assert clients["203.0.113.7"]["identity"] == "spoofed"
-    assert clients["203.0.113.7"]["reasons"][0] == "claims to be Googlebot but IP is not Google's (published range)"
+    assert (
+        clients["203.0.113.7"]["reasons"][0]
+        == "claims to be Googlebot but IP is not Google's (published range)"
+    )
     assert clients["66.249.66.1"]["identity"] == "verified"
     assert clients["2001:db8::1"]["identity"] == "unverifiable"
 
@@ -105,7 +116,9 @@ def test_old_logs_are_not_judged_by_todays_lists(tmp_path: Path, dns_server: Fak
 
 def test_silent_dns_never_hangs_the_scan(tmp_path: Path) -> None:
     """A nameserver that never answers: the scan finishes within the budget, nothing spoofed by DNS."""
-    with FakeDnsServer({}, silent=frozenset({"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"})) as server:
+    with FakeDnsServer(
+        {}, silent=frozenset({"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"})
+    ) as server:
         site = _site(tmp_path, server.port)
         site["config"].write_text(site["config"].read_text() + "  dns_budget: 1\n", encoding="utf-8")
         clients = _scan(site)
@@ -116,7 +129,9 @@ def test_hosting_network_is_a_reason_not_a_verdict(tmp_path: Path, dns_server: F
     """A browser-UA client from AWS is flagged as from a hosting network in its reasons, but
     the network alone changes no verdict: an allowed client stays allowed and unflagged."""
     site = _site(tmp_path, dns_server.port)
-    browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36"
+    browser = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36"
+    )
     with site["log"].open("a", encoding="utf-8") as log:
         log.write(_line("3.5.1.1", "/private/x", browser, 6, "01/Aug/2026"))
     clients = _scan(site, "--no-dns")

@@ -14,7 +14,9 @@ from botguard.identity import PublishedRanges
 from botguard.identity.update import default_fetch, update_ranges
 from tests.helpers import serve_http
 
-GPTBOT = json.dumps({"creationTime": "2026-09-01", "prefixes": [{"ipv4Prefix": f"192.0.2.{i * 8}/29"} for i in range(30)]})
+GPTBOT = json.dumps(
+    {"creationTime": "2026-09-01", "prefixes": [{"ipv4Prefix": f"192.0.2.{i * 8}/29"} for i in range(30)]}
+)
 BODIES = {
     "/gptbot.json": (200, GPTBOT.encode()),  # plausible: 30 networks (bundled: 21)
     "/bingbot.json": (200, b"<html>maintenance</html>"),  # not JSON
@@ -24,7 +26,7 @@ BODIES = {
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         status, body = BODIES.get(self.path, (404, b"missing"))
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -51,7 +53,9 @@ def _sources(base: str) -> dict[str, str]:
 
 def test_update_keeps_good_and_rejects_bad(tmp_path: Path, server: str) -> None:
     dest = tmp_path / "ip-ranges"
-    results = {r.name: r for r in update_ranges(dest, default_fetch(timeout=5), date(2026, 9, 2), _sources(server))}
+    results = {
+        r.name: r for r in update_ranges(dest, default_fetch(timeout=5), date(2026, 9, 2), _sources(server))
+    }
     assert results["gptbot"].updated and results["gptbot"].networks == 30
     assert results["bingbot"].detail == "not Google-style prefixes JSON"
     assert results["applebot"].detail == "only 1 networks (was 12)"
@@ -72,7 +76,10 @@ def test_failed_update_keeps_the_previous_update(tmp_path: Path, server: str) ->
     update_ranges(dest, default_fetch(timeout=5), date(2026, 9, 2), _sources(server))
     BODIES["/gptbot.json"] = (500, b"oops")
     try:
-        results = {r.name: r for r in update_ranges(dest, default_fetch(timeout=5), date(2026, 9, 3), _sources(server))}
+        results = {
+            r.name: r
+            for r in update_ranges(dest, default_fetch(timeout=5), date(2026, 9, 3), _sources(server))
+        }
     finally:
         BODIES["/gptbot.json"] = (200, GPTBOT.encode())
     assert not results["gptbot"].updated and results["gptbot"].networks == 30

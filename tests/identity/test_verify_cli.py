@@ -15,7 +15,9 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 @pytest.fixture()
 def args(tmp_path: Path, dns_server: FakeDnsServer) -> list[str]:
     config = tmp_path / "botguard.yaml"
-    config.write_text(f"identity:\n  dns_nameservers: [127.0.0.1]\n  dns_port: {dns_server.port}\n  dns_timeout: 0.5\n")
+    config.write_text(
+        f"identity:\n  dns_nameservers: [127.0.0.1]\n  dns_port: {dns_server.port}\n  dns_timeout: 0.5\n"
+    )
     return ["--config", str(config), "--state", str(tmp_path / "state.db")]
 
 

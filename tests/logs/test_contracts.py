@@ -17,7 +17,17 @@ from botguard.logs.readers import split_lines
 from .conftest import FIXTURES, SHARED_LOGS
 
 GARBAGE = (FIXTURES / "garbage.log").read_bytes().decode("utf-8", "replace").split("\n") + [
-    "{", "{}", "[]", '{"a": [1, 2', "null", '"just a string"', "\x00", "\ufffd" * 10, '"' * 7, "\\", '{"request": {"x": 1}}',
+    "{",
+    "{}",
+    "[]",
+    '{"a": [1, 2',
+    "null",
+    '"just a string"',
+    "\x00",
+    "\ufffd" * 10,
+    '"' * 7,
+    "\\",
+    '{"request": {"x": 1}}',
 ]
 
 
@@ -62,7 +72,7 @@ def check_block_equals_lines(fmt: LogFormat) -> None:
     """A BlockFormat's parse_block gives exactly what parse_batch gives on the same lines."""
     if not isinstance(fmt, BlockFormat):
         return  # capability not offered: the reader uses parse_batch
-    blocks = [(FIXTURES / "garbage.log").read_bytes(), b"\r\n\n \n\"\n" + b'" ' * 40 + b"\n"]
+    blocks = [(FIXTURES / "garbage.log").read_bytes(), b'\r\n\n \n"\n' + b'" ' * 40 + b"\n"]
     blocks += [p.read_bytes() for p in sorted(SHARED_LOGS.rglob("*.log"))] if SHARED_LOGS.is_dir() else []
     for data in blocks:
         data = data if data.endswith(b"\n") else data + b"\n"
@@ -112,7 +122,10 @@ COMBINED_LINE = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /{a} HTTP/1.1" 20
 
 @pytest.mark.parametrize("name", [n for n, f in FORMATS.items() if isinstance(f, BlockFormat)])
 @settings(max_examples=80, deadline=None)
-@given(parts=st.lists(st.tuples(LOGGISH, LOGGISH, LOGGISH, LOGGISH), max_size=6), junk=st.lists(LOGGISH, max_size=3))
+@given(
+    parts=st.lists(st.tuples(LOGGISH, LOGGISH, LOGGISH, LOGGISH), max_size=6),
+    junk=st.lists(LOGGISH, max_size=3),
+)
 def test_fuzz_block_equals_lines(name, parts, junk):
     """parse_block and parse_batch agree on near-miss lines (quotes, backslashes, CR, 0x1F)."""
     lines = [COMBINED_LINE.format(a=a, b=b, c=c, d=d).replace("\n", " ") for a, b, c, d in parts] + [

@@ -11,7 +11,9 @@ COMBINED = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5 "-" 
 COMMON = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5'
 VHOST = "example.com:80 " + COMBINED
 JSON = '{"remote_addr": "1.2.3.4", "time_local": "17/May/2015:10:05:03 +0000", "request": "GET / HTTP/1.1", "status": 200}'
-CADDY = '{"ts": 1703373474.8, "request": {"client_ip": "1.2.3.4", "method": "GET", "uri": "/"}, "status": 200}'
+CADDY = (
+    '{"ts": 1703373474.8, "request": {"client_ip": "1.2.3.4", "method": "GET", "uri": "/"}, "status": 200}'
+)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from .conftest import one, parse
 
-UTC = timezone.utc
 T = "[17/May/2015:10:05:03 +0000]"
 WHEN = datetime(2015, 5, 17, 10, 5, 3, tzinfo=UTC)
 
@@ -21,11 +20,24 @@ def combined(request: str, ua: str = "Mozilla/5.0", status: str = "200", ip: str
 
 def test_combined_all_columns():
     """A combined line fills every column it logs; host stays null (not logged)."""
-    row = one('83.149.9.216 - bob [17/May/2015:10:05:03 +0000] "GET /a/b.png?x=1&y=2 HTTP/1.1" 200 203023 "http://ref.example/" "Mozilla/5.0 (X11)"')
+    row = one(
+        '83.149.9.216 - bob [17/May/2015:10:05:03 +0000] "GET /a/b.png?x=1&y=2 HTTP/1.1" 200 203023 "http://ref.example/" "Mozilla/5.0 (X11)"'
+    )
     assert row == {
-        "ip": "83.149.9.216", "time": WHEN, "method": "GET", "target": "/a/b.png?x=1&y=2", "protocol": "HTTP/1.1",
-        "request": "GET /a/b.png?x=1&y=2 HTTP/1.1", "valid_request": True, "status": 200, "bytes": 203023,
-        "referer": "http://ref.example/", "user_agent": "Mozilla/5.0 (X11)", "host": None, "source": "t.log", "line_no": 1,
+        "ip": "83.149.9.216",
+        "time": WHEN,
+        "method": "GET",
+        "target": "/a/b.png?x=1&y=2",
+        "protocol": "HTTP/1.1",
+        "request": "GET /a/b.png?x=1&y=2 HTTP/1.1",
+        "valid_request": True,
+        "status": 200,
+        "bytes": 203023,
+        "referer": "http://ref.example/",
+        "user_agent": "Mozilla/5.0 (X11)",
+        "host": None,
+        "source": "t.log",
+        "line_no": 1,
     }
 
 
@@ -38,7 +50,11 @@ def test_common_has_no_referer_or_user_agent():
 
 @pytest.mark.parametrize(
     "prefix, host",
-    [("www.example.com:80", "www.example.com"), ("WWW.Example.com", "www.example.com"), ("[2001:db8::1]:443", "[2001:db8::1]")],
+    [
+        ("www.example.com:80", "www.example.com"),
+        ("WWW.Example.com", "www.example.com"),
+        ("[2001:db8::1]:443", "[2001:db8::1]"),
+    ],
 )
 def test_vhost_combined_host_without_port(prefix, host):
     """vhost_combined's %v:%p becomes the host column, lower-cased and without the port."""
@@ -85,7 +101,12 @@ def test_ipv4_and_ipv6_clients(ip):
 def test_valid_request_lines(request_line, method, target, protocol):
     """HTTP request lines split into method, target (path?query) and protocol."""
     row = one(combined(request_line))
-    assert (row["method"], row["target"], row["protocol"], row["valid_request"]) == (method, target, protocol, True)
+    assert (row["method"], row["target"], row["protocol"], row["valid_request"]) == (
+        method,
+        target,
+        protocol,
+        True,
+    )
     assert row["request"] == request_line
 
 
@@ -134,10 +155,10 @@ def test_dash_conventions():
 @pytest.mark.parametrize(
     "logged_ua",
     [
-        r'Mozilla/5.0 \"quoted\" (X11)',
-        r'ends with backslash \\',
-        r'\"',
-        r'a \\\" b',
+        r"Mozilla/5.0 \"quoted\" (X11)",
+        r"ends with backslash \\",
+        r"\"",
+        r"a \\\" b",
     ],
 )
 def test_escaped_quotes_inside_quoted_fields(logged_ua):
@@ -149,7 +170,7 @@ def test_escaped_quotes_inside_quoted_fields(logged_ua):
 
 def test_escaped_quote_in_request():
     """An escaped quote inside the request field does not end it."""
-    row = one(combined(r'GET /a\"b HTTP/1.1'))
+    row = one(combined(r"GET /a\"b HTTP/1.1"))
     assert (row["target"], row["valid_request"]) == (r"/a\"b", True)
 
 
@@ -172,7 +193,9 @@ def test_unicode_is_kept():
 
 def test_line_numbers_and_source():
     """Rows carry their 1-based line number within the file and the file name."""
-    rows, stats = parse([combined("GET /1 HTTP/1.1"), "junk", combined("GET /3 HTTP/1.1")], source="x/access.log")
+    rows, stats = parse(
+        [combined("GET /1 HTTP/1.1"), "junk", combined("GET /3 HTTP/1.1")], source="x/access.log"
+    )
     assert rows["line_no"].to_list() == [1, 3]
     assert rows["source"].to_list() == ["x/access.log"] * 2
     assert stats.malformed_examples == [("x/access.log", 2, "junk")]
@@ -201,14 +224,17 @@ def test_quote_split_fast_path_agrees_with_regex(name):
     elastic = SHARED_LOGS / "elastic-examples.apache_logs.log"
     if elastic.is_file():
         lines += elastic.read_text(errors="replace").splitlines()
-    lines += [combined(r) for r in ("GET / HTTP/1.1", "", "SSH-2.0-Go", r'GET /a\"b HTTP/1.1', r"x\\")]
-    lines += [combined("GET / HTTP/1.1", ua=ua) for ua in (r"a\\", r'a\"', "", r"\\\"", "a b")]
+    lines += [combined(r) for r in ("GET / HTTP/1.1", "", "SSH-2.0-Go", r"GET /a\"b HTTP/1.1", r"x\\")]
+    lines += [combined("GET / HTTP/1.1", ua=ua) for ua in (r"a\\", r"a\"", "", r"\\\"", "a b")]
     lines += ["h.example " + line for line in lines[-10:]] + [line + ' "x" 1' for line in lines[-10:]]
     series = pl.Series(lines, dtype=pl.String)
     fast_rows, fast_stats = FORMATS[name].parse_batch(series, source="s")
     slow_rows, slow_stats = _regex_only(name).parse_batch(series, source="s")
     assert fast_rows.equals(slow_rows)
-    assert (fast_stats.parsed, fast_stats.malformed_by_reason) == (slow_stats.parsed, slow_stats.malformed_by_reason)
+    assert (fast_stats.parsed, fast_stats.malformed_by_reason) == (
+        slow_stats.parsed,
+        slow_stats.malformed_by_reason,
+    )
     assert fast_stats.parsed > 0
 
 
@@ -224,8 +250,11 @@ def test_fuzz_fast_path_agrees_with_regex(name, parts):
 
     from botguard.logs import FORMATS
 
-    lines = [("h.example " if name == "vhost_combined" else "") + f'1.2.3.4 - - {T} "GET /{a} HTTP/1.1" 200 5 "{b}" "{c}"{d}'
-             for a, b, c, d in parts]
+    lines = [
+        ("h.example " if name == "vhost_combined" else "")
+        + f'1.2.3.4 - - {T} "GET /{a} HTTP/1.1" 200 5 "{b}" "{c}"{d}'
+        for a, b, c, d in parts
+    ]
     series = pl.Series(lines, dtype=pl.String)
     fast = FORMATS[name].parse_batch(series, source="s")
     slow = _regex_only(name).parse_batch(series, source="s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -12,8 +12,6 @@ from botguard.logs import FORMATS, read_batches
 from botguard.logs.jsonl import JsonFormat
 
 from .conftest import FIXTURES, SHARED_LOGS
-
-UTC = timezone.utc
 
 
 def read(path, **kwargs):
@@ -29,17 +27,34 @@ def test_nginx_escape_json_lines():
     assert dict(stats.malformed_by_reason) == {"invalid_json": 2, "bad_timestamp": 1, "empty": 1}
     first, tls, parts = rows.iter_rows(named=True)
     assert first["time"] == datetime(2024, 3, 10, 7, 15, tzinfo=UTC)
-    assert (first["target"], first["status"], first["bytes"], first["host"], first["referer"]) == ("/feed.xml?x=1", 200, 1043, "blog.example", "")
-    assert (tls["ip"], tls["valid_request"], tls["status"], tls["user_agent"]) == ("2001:db8::5", False, 400, "")
+    assert (first["target"], first["status"], first["bytes"], first["host"], first["referer"]) == (
+        "/feed.xml?x=1",
+        200,
+        1043,
+        "blog.example",
+        "",
+    )
+    assert (tls["ip"], tls["valid_request"], tls["status"], tls["user_agent"]) == (
+        "2001:db8::5",
+        False,
+        400,
+        "",
+    )
     assert tls["time"] == datetime(2024, 3, 10, 7, 15, 1, tzinfo=UTC)
-    assert (parts["method"], parts["target"], parts["request"]) == ("POST", "/wp-login.php", "POST /wp-login.php HTTP/1.1")
+    assert (parts["method"], parts["target"], parts["request"]) == (
+        "POST",
+        "/wp-login.php",
+        "POST /wp-login.php HTTP/1.1",
+    )
     assert parts["user_agent"] == 'Mozilla/5.0 "quoted"'  # JSON escapes are decoded by JSON itself
 
 
 def test_json_fields_override_key_names(tmp_path):
     """json_fields maps our column to the site's key; other columns keep their defaults."""
     path = tmp_path / "a.log"
-    path.write_text('{"client": "192.0.2.1", "when": "2024-01-01T00:00:00Z", "req": "GET /x HTTP/1.1", "status": 301, "agent": "Bot/1"}\n')
+    path.write_text(
+        '{"client": "192.0.2.1", "when": "2024-01-01T00:00:00Z", "req": "GET /x HTTP/1.1", "status": 301, "agent": "Bot/1"}\n'
+    )
     fields = {"ip": "client", "time": "when", "request": "req", "user_agent": "agent"}
     rows, _ = read(path, log_format="json", json_fields=fields)
     assert rows.select("ip", "target", "status", "user_agent").row(0) == ("192.0.2.1", "/x", 301, "Bot/1")
@@ -63,8 +78,22 @@ def test_caddy_nested_records():
     rows, stats = FORMATS["caddy"].parse_batch(pl.Series([line]), source="c.log")
     assert stats.parsed == 1
     row = rows.row(0, named=True)
-    assert (row["ip"], row["method"], row["target"], row["protocol"], row["host"], row["user_agent"], row["bytes"]) == (
-        "1.2.3.4", "GET", "/beta/?a=1", "HTTP/2.0", "example.com", "Firefox/121.0", 3609,
+    assert (
+        row["ip"],
+        row["method"],
+        row["target"],
+        row["protocol"],
+        row["host"],
+        row["user_agent"],
+        row["bytes"],
+    ) == (
+        "1.2.3.4",
+        "GET",
+        "/beta/?a=1",
+        "HTTP/2.0",
+        "example.com",
+        "Firefox/121.0",
+        3609,
     )
     assert row["time"] == datetime(2023, 12, 23, 23, 17, 54, 815561, tzinfo=UTC)
 
@@ -93,5 +122,7 @@ def test_shared_samples_detected(tmp_path):
 def test_custom_json_format_object():
     """A JsonFormat built in code works like the registered ones (extension path)."""
     fmt = JsonFormat("mine", {"ip": ("c",), "time": ("t",), "request": ("r",)})
-    rows, stats = fmt.parse_batch(pl.Series(['{"c": "::1", "t": 1700000000, "r": "GET / HTTP/1.0"}']), source="m")
+    rows, stats = fmt.parse_batch(
+        pl.Series(['{"c": "::1", "t": 1700000000, "r": "GET / HTTP/1.0"}']), source="m"
+    )
     assert (stats.parsed, rows["time"][0]) == (1, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC))

@@ -77,6 +77,9 @@ def test_reason_counts_merge_across_batches():
     _, small = _read(GARBAGE, batch_lines=3)
     _, whole = _read(GARBAGE)
     assert (small.lines, small.parsed, small.malformed, small.malformed_by_reason) == (
-        whole.lines, whole.parsed, whole.malformed, whole.malformed_by_reason,
+        whole.lines,
+        whole.parsed,
+        whole.malformed,
+        whole.malformed_by_reason,
     )
     assert isinstance(small.malformed_by_reason, Counter)

@@ -61,7 +61,12 @@ def test_rotated_set_read_oldest_first(tmp_path):
     (tmp_path / "access.log.1").write_bytes(log_bytes(4))
     (tmp_path / "access.log.2.gz").write_bytes(gzip.compress(log_bytes(3)))
     (tmp_path / "access.log.10.gz").write_bytes(gzip.compress(log_bytes(1)))
-    given = [tmp_path / "access.log", tmp_path / "access.log.2.gz", tmp_path / "access.log.10.gz", tmp_path / "access.log.1"]
+    given = [
+        tmp_path / "access.log",
+        tmp_path / "access.log.2.gz",
+        tmp_path / "access.log.10.gz",
+        tmp_path / "access.log.1",
+    ]
     assert [t for _, _, t in targets(given)] == ["/1", "/3", "/4", "/5"]
 
 
@@ -69,8 +74,14 @@ def test_rotated_set_read_oldest_first(tmp_path):
     "given, expected",
     [
         (["a.log", "a.log.1"], ["a.log.1", "a.log"]),
-        (["x/a.log.2.gz", "b.log", "x/a.log", "x/a.log.1"], ["x/a.log.2.gz", "x/a.log.1", "x/a.log", "b.log"]),
-        (["a.log-20240102.gz", "a.log", "a.log-20240101.gz"], ["a.log-20240101.gz", "a.log-20240102.gz", "a.log"]),
+        (
+            ["x/a.log.2.gz", "b.log", "x/a.log", "x/a.log.1"],
+            ["x/a.log.2.gz", "x/a.log.1", "x/a.log", "b.log"],
+        ),
+        (
+            ["a.log-20240102.gz", "a.log", "a.log-20240101.gz"],
+            ["a.log-20240101.gz", "a.log-20240102.gz", "a.log"],
+        ),
         (["site-2.log", "site-1.log"], ["site-2.log", "site-1.log"]),
         (["a.log", "a.log"], ["a.log"]),
         (["-", "a.log"], ["-", "a.log"]),
@@ -87,7 +98,10 @@ def test_line_numbers_per_file_across_blocks_and_batches(tmp_path):
     a.write_bytes(log_bytes(*range(10)))
     b.write_bytes(log_bytes(1, 2))
     got = targets([a, b], chunk_bytes=100, batch_lines=3)
-    assert [(s[-5:], n) for s, n, _ in got] == [("a.log", i) for i in range(1, 11)] + [("b.log", 1), ("b.log", 2)]
+    assert [(s[-5:], n) for s, n, _ in got] == [("a.log", i) for i in range(1, 11)] + [
+        ("b.log", 1),
+        ("b.log", 2),
+    ]
 
 
 def test_batch_size_is_bounded(tmp_path):
@@ -117,7 +131,11 @@ def test_blank_only_file_counts_lines(tmp_path):
     path = tmp_path / "blank.log"
     path.write_bytes(b"\n\n  \n")
     (batch,) = read_batches([str(path)])
-    assert (batch.stats.lines, batch.stats.malformed, dict(batch.stats.malformed_by_reason)) == (3, 3, {"empty": 3})
+    assert (batch.stats.lines, batch.stats.malformed, dict(batch.stats.malformed_by_reason)) == (
+        3,
+        3,
+        {"empty": 3},
+    )
 
 
 def test_missing_file_fails_before_any_batch(tmp_path):

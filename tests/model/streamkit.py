@@ -27,24 +27,50 @@ ZGRAB = "Mozilla/5.0 zgrab/0.x"
 ROBOTS = RobotsTxt.parse("User-agent: *\nDisallow: /private\nDisallow: /trap/\n")
 
 
-def req(t: float, ip: str, ua: str, target: str | None = "/", *, referer: str = "-", status: int = 200,
-        method: str = "GET", valid: bool = True) -> dict[str, Any]:
+def req(
+    t: float,
+    ip: str,
+    ua: str,
+    target: str | None = "/",
+    *,
+    referer: str = "-",
+    status: int = 200,
+    method: str = "GET",
+    valid: bool = True,
+) -> dict[str, Any]:
     """One request row; ``t`` is seconds after T0."""
-    return {"ip": ip, "time": T0 + t, "method": method, "target": target, "valid_request": valid,
-            "status": status, "referer": referer, "user_agent": ua}
+    return {
+        "ip": ip,
+        "time": T0 + t,
+        "method": method,
+        "target": target,
+        "valid_request": valid,
+        "status": status,
+        "referer": referer,
+        "user_agent": ua,
+    }
 
 
 def frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
     """Rows as a batch in REQUEST_SCHEMA (missing columns null, times as UTC datetimes)."""
     data = {name: [] for name in REQUEST_SCHEMA}
     for i, row in enumerate(rows):
-        full = {"protocol": "HTTP/1.1", "request": f"{row.get('method')} {row.get('target')} HTTP/1.1", "bytes": 0,
-                "host": "www.example.com", "source": "test", "line_no": i + 1, **row}
+        full = {
+            "protocol": "HTTP/1.1",
+            "request": f"{row.get('method')} {row.get('target')} HTTP/1.1",
+            "bytes": 0,
+            "host": "www.example.com",
+            "source": "test",
+            "line_no": i + 1,
+            **row,
+        }
         full["time"] = int(full["time"] * 1_000_000)
         for name in REQUEST_SCHEMA:
             data[name].append(full.get(name))
-    out = pl.DataFrame({k: v for k, v in data.items() if k != "time"}, schema={k: v for k, v in REQUEST_SCHEMA.items()
-                                                                              if k != "time"})
+    out = pl.DataFrame(
+        {k: v for k, v in data.items() if k != "time"},
+        schema={k: v for k, v in REQUEST_SCHEMA.items() if k != "time"},
+    )
     times = pl.Series("time", data["time"], dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
     return out.with_columns(times).select(list(REQUEST_SCHEMA))
 

@@ -67,7 +67,10 @@ def test_approve_then_reject_persist_with_status_filter(db: Path) -> None:
 def test_unknown_signature_exits_2_and_changes_nothing(db: Path) -> None:
     r = run_cli("candidates", "approve", "ua_tok=novascrape", "ua_tok=ghost", "--state", str(db))
     assert r.exit_code == 2, r.output
-    assert r.stderr == "botguard: error: no candidate with signature 'ua_tok=ghost' (see `botguard candidates list`)\n"
+    assert (
+        r.stderr
+        == "botguard: error: no candidate with signature 'ua_tok=ghost' (see `botguard candidates list`)\n"
+    )
     assert _json(db)["ua_tok=novascrape"]["status"] == "proposed"
 
 
@@ -95,14 +98,18 @@ def test_csv_neutralises_formulas(db: Path) -> None:
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     evil = next(row for row in rows if "HYPERLINK" in row["signature"])
-    assert evil["signature"] == "'=HYPERLINK(\"http://evil\")" and evil["match_value"] == "'=evilbot"
+    assert evil["signature"] == '\'=HYPERLINK("http://evil")' and evil["match_value"] == "'=evilbot"
     assert {row["status"] for row in rows} == {"proposed"}
 
 
 def test_console_script_maps_errors_to_exit_codes(db: Path) -> None:
     """The installed entry point, as cron or a shell runs it."""
     run = [sys.executable, "-m", "botguard", "candidates"]
-    ok = subprocess.run([*run, "reject", "asn=64500", "--state", str(db)], capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [*run, "reject", "asn=64500", "--state", str(db)], capture_output=True, text=True, check=False
+    )
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run([*run, "approve", "nope", "--state", str(db)], capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [*run, "approve", "nope", "--state", str(db)], capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 2 and "no candidate with signature 'nope'" in bad.stderr

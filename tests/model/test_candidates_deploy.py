@@ -29,7 +29,9 @@ def _doc() -> dict:
     """The scan saw NovaScrape from three hosting IPs but had no rule for it (verdict allow)."""
     doc = scan_doc(with_ip_block=False)
     doc["clients"] += [client(f"203.0.113.{i}", NOVA, None, "automated", "allow", 30) for i in (7, 8, 9)]
-    doc["clients"].append(dict(client("66.249.66.1", GOOGLEBOT, "Googlebot", "search-engine", "allow"), verified=True))
+    doc["clients"].append(
+        dict(client("66.249.66.1", GOOGLEBOT, "Googlebot", "search-engine", "allow"), verified=True)
+    )
     doc["clients"].append(client("198.51.100.4", CHROME, None, "human", "allow", 12))
     return doc
 
@@ -65,7 +67,7 @@ def test_dry_run_shows_the_scanned_clients_the_model_rules_would_block(tmp_path:
     assert "crawlers            clients 4/4, requests 95/95" in r.stdout, r.output
     assert "humans              clients 0/2" in r.stdout and "verified good bots  clients 0/1" in r.stdout
     assert "WARNING" not in r.stderr and "novascrape" in r.stdout.lower()  # in the diff
-    model_part = r.stdout[r.stdout.index("the model's rules alone"):]
+    model_part = r.stdout[r.stdout.index("the model's rules alone") :]
     assert "crawlers            clients 3/4, requests 90/95" in model_part, r.output  # not Bytespider
     assert "humans              clients 0/2" in model_part, r.output
     assert [line.split()[2] for line in model_part.splitlines() if "e.g." in line] == [
@@ -83,12 +85,17 @@ def test_proposed_is_not_deployed_until_approved(tmp_path: Path) -> None:
     _propose(tmp_path / "s.db", candidate(value="NovaScrape"), approve=False)
     assert run_cli(*args).exit_code == 0
     assert "novascrape" not in _http(tmp_path).lower()
-    assert run_cli("candidates", "approve", "ua_tok=novascrape", "--state", str(tmp_path / "s.db")).exit_code == 0
+    assert (
+        run_cli("candidates", "approve", "ua_tok=novascrape", "--state", str(tmp_path / "s.db")).exit_code
+        == 0
+    )
     r = run_cli(*args)
     assert r.exit_code == 0 and "updated botguard_http.conf" in r.stdout, r.output
     assert "NovaScrape".lower() in _http(tmp_path).lower()
     with sqlite3.connect(tmp_path / "s.db") as conn:  # recorded with the scan bans, under its own source
-        rows = conn.execute("SELECT kind, value, source, reasons FROM decisions WHERE source = 'model'").fetchall()
+        rows = conn.execute(
+            "SELECT kind, value, source, reasons FROM decisions WHERE source = 'model'"
+        ).fetchall()
     assert [(k, v, s) for k, v, s, _ in rows] == [("ua_pattern", "NovaScrape", "model")]
     assert json.loads(rows[0][3])[0].startswith("model: ua_tok=novascrape +2.1")
 
@@ -111,15 +118,23 @@ def test_rejected_or_expired_model_rules_leave_at_the_next_run(tmp_path: Path) -
 
 def test_allowlist_wins_over_model_rules(tmp_path: Path) -> None:
     args = _setup(tmp_path, {"allowlist": {"user_agents": ["novascrape"], "ips": ["203.0.113.8"]}})
-    _propose(tmp_path / "s.db", candidate(value="NovaScrape/1.0"), candidate("ip24=203.0.113", "cidr", "203.0.113.0/24"))
+    _propose(
+        tmp_path / "s.db",
+        candidate(value="NovaScrape/1.0"),
+        candidate("ip24=203.0.113", "cidr", "203.0.113.0/24"),
+    )
     r = run_cli(*args, "--dry-run")
     assert r.exit_code == 0, r.output
-    assert "crawlers            clients 1/4" in r.stdout, r.output  # only Bytespider: the allowlist covers NovaScrape
+    assert "crawlers            clients 1/4" in r.stdout, (
+        r.output
+    )  # only Bytespider: the allowlist covers NovaScrape
     assert run_cli(*args).exit_code == 0
     http = _http(tmp_path)
     assert "NovaScrape\\x2f1\\x2e0" not in http  # a UA rule the allowlist fully covers is dropped
     allow, block = http.index("$botguard_allow_ip"), http.index("$botguard_ip {")
-    assert "203.0.113.0/24 1;" in http[block:allow] and "203.0.113.8 1;" in http[allow:]  # /24 kept, allow wins
+    assert (
+        "203.0.113.0/24 1;" in http[block:allow] and "203.0.113.8 1;" in http[allow:]
+    )  # /24 kept, allow wins
 
 
 def test_asn_rules_are_enforced_by_cloudflare_and_declared_unenforceable_elsewhere(tmp_path: Path) -> None:

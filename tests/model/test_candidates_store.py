@@ -69,7 +69,11 @@ def test_approve_and_reject_persist_and_survive_reproposal(db: Path) -> None:
         store = CandidateStore(state)
         store.upsert([candidate(), candidate("asn=64500", "asn", "64500")], now=T0 + DAY)
         statuses = {s.candidate.signature: s.status for s in store.list()}
-        assert statuses == {"ua_tok=novascrape": "approved", "asn=64500": "rejected", "ip24=203.0.113": "proposed"}
+        assert statuses == {
+            "ua_tok=novascrape": "approved",
+            "asn=64500": "rejected",
+            "ip24=203.0.113": "proposed",
+        }
         assert [s.candidate.signature for s in store.list("rejected")] == ["asn=64500"]
         assert store.get("asn=64500").reviewed_at == T0  # type: ignore[union-attr]
         store.approve("asn=64500")  # a reviewer may change their mind explicitly
@@ -116,7 +120,9 @@ def test_decisions_are_approved_ones_with_model_source_and_reason(db: Path) -> N
     assert sorted((d.action, d.match.kind, d.match.value, d.source) for d in decisions) == [
         ("block", "cidr", "203.0.113.0/24", "model"), ("block", "ua_pattern", "novascrape", "model")]  # fmt: skip
     ua = next(d for d in decisions if d.match.kind == "ua_pattern")
-    expected = "model: ua_tok=novascrape +2.1, asn_type=hosting +1.4, robots=ignored +0.9; 412 requests from 37 IPs"
+    expected = (
+        "model: ua_tok=novascrape +2.1, asn_type=hosting +1.4, robots=ignored +0.9; 412 requests from 37 IPs"
+    )
     assert ua.reasons == (expected,)
     assert ua.last_seen == T0 and ua.expires_at == T0 + DAY
     assert ua.first_seen == datetime.fromtimestamp(1_700_000_000, UTC)
@@ -128,7 +134,9 @@ def test_auto_deploy_ships_proposed_but_never_rejected(db: Path) -> None:
         store.upsert([candidate(), candidate("asn=64500", "asn", "64500")], now=T0)
         store.reject("asn=64500")
         store.upsert([candidate("asn=64500", "asn", "64500")], now=T0)
-        values = [d.match.value for d in store.decisions(Settings(model=ModelSettings(auto_deploy=True)), now=T0)]
+        values = [
+            d.match.value for d in store.decisions(Settings(model=ModelSettings(auto_deploy=True)), now=T0)
+        ]
         assert values == ["novascrape"]
         assert store.decisions(Settings(model=ModelSettings(auto_deploy=False)), now=T0) == []
 
@@ -142,7 +150,9 @@ def test_candidate_stops_deploying_after_ttl_without_reproposal_and_comes_back(d
         assert len(store.decisions(settings, now=T0 + timedelta(minutes=59))) == 1
         assert store.decisions(settings, now=T0 + timedelta(minutes=61)) == []
         assert store.get("ua_tok=novascrape").status == "approved"  # type: ignore[union-attr]  # review kept
-        store.upsert([candidate()], now=T0 + timedelta(hours=5))  # fires again: deployed again, still approved
+        store.upsert(
+            [candidate()], now=T0 + timedelta(hours=5)
+        )  # fires again: deployed again, still approved
         [d] = store.decisions(settings, now=T0 + timedelta(hours=5, minutes=30))
         assert d.expires_at == T0 + timedelta(hours=6)
 

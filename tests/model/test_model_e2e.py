@@ -19,11 +19,18 @@ from tests.model.streamkit import load_bench
 
 def _covers(cand: RuleCandidate, rows: pl.DataFrame, asns: dict[str, int | None]) -> bool:
     if cand.match_kind == "ua_pattern":
-        return bool(rows.get_column("user_agent").str.to_lowercase().str.contains(cand.match_value, literal=True).any())
+        return bool(
+            rows.get_column("user_agent")
+            .str.to_lowercase()
+            .str.contains(cand.match_value, literal=True)
+            .any()
+        )
     ips = rows.get_column("ip").unique().to_list()
     if cand.match_kind == "cidr":
         net = ipaddress.ip_network(cand.match_value)
-        return any(ipaddress.ip_address(ip) in net for ip in ips if ipaddress.ip_address(ip).version == net.version)
+        return any(
+            ipaddress.ip_address(ip) in net for ip in ips if ipaddress.ip_address(ip).version == net.version
+        )
     return any(str(asns.get(ip)) == cand.match_value for ip in ips)
 
 
@@ -42,8 +49,10 @@ def test_unseen_family_gets_a_candidate_and_nobody_good_is_covered(variant: str)
             first.setdefault(cand.signature, cand)
     novel = stream.filter(pl.col("cls") == "novel")
     good = stream.filter(pl.col("cls").is_in(["human", "googlebot", "bingbot"]))
-    asns = {ip: (info.asn if info else None)
-            for ip, info in RangeTableAsn().lookup_many(stream.get_column("ip").unique().to_list()).items()}
+    asns = {
+        ip: (info.asn if info else None)
+        for ip, info in RangeTableAsn().lookup_many(stream.get_column("ip").unique().to_list()).items()
+    }
     covering = [c for c in first.values() if _covers(c, novel, asns)]
     assert covering, f"no candidate for the novel family: {sorted(first)}"
     proposed = min(c.proposed_at for c in covering)

@@ -8,29 +8,38 @@ from botguard.model import UA_SLOTS, FeatureExtractor
 from botguard.model.features import ip_prefixes, is_asset, path_template, ua_family, ua_tokens
 
 
-@pytest.mark.parametrize(("path", "template"), [
-    ("/products/desk-vintage-2111", "/products/desk-vintage-{n}"),
-    ("/item/123?page=4", "/item/{n}"),
-    ("/u/550e8400-e29b-41d4-a716-446655440000/edit", "/u/{id}/edit"),
-    ("/blob/deadbeef0123abcd", "/blob/{id}"),
-    ("/about", "/about"),
-    ("/", "/"),
-])
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/products/desk-vintage-2111", "/products/desk-vintage-{n}"),
+        ("/item/123?page=4", "/item/{n}"),
+        ("/u/550e8400-e29b-41d4-a716-446655440000/edit", "/u/{id}/edit"),
+        ("/blob/deadbeef0123abcd", "/blob/{id}"),
+        ("/about", "/about"),
+        ("/", "/"),
+    ],
+)
 def test_path_template(path: str, template: str) -> None:
     """Digit runs become {n}, uuids and long hex ids {id}, and the query is dropped."""
     assert path_template(path) == template
 
 
-@pytest.mark.parametrize(("ua", "family"), [
-    ("Mozilla/5.0 (compatible; NovaScrape/1.0)", "novascrape"),
-    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "googlebot"),
-    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36", "chrome"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:123.0) Gecko/20100101 Firefox/123.0", "firefox"),
-    ("python-requests/2.31.0", "python-requests"),
-    ("curl/8.4.0", "curl"),
-    ("", "empty"),
-    ("-", "other"),
-])
+@pytest.mark.parametrize(
+    ("ua", "family"),
+    [
+        ("Mozilla/5.0 (compatible; NovaScrape/1.0)", "novascrape"),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "googlebot"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36",
+            "chrome",
+        ),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:123.0) Gecko/20100101 Firefox/123.0", "firefox"),
+        ("python-requests/2.31.0", "python-requests"),
+        ("curl/8.4.0", "curl"),
+        ("", "empty"),
+        ("-", "other"),
+    ],
+)
 def test_ua_family(ua: str, family: str) -> None:
     """The family is the bot name, else the browser, else the first product token."""
     assert ua_family(ua) == family
@@ -39,36 +48,65 @@ def test_ua_family(ua: str, family: str) -> None:
 def test_ua_tokens_drop_versions_and_boilerplate() -> None:
     """Tokens are lower-case words; version numbers and 'Mozilla/compatible' are dropped."""
     assert ua_tokens("Mozilla/5.0 (compatible; NovaScrape/1.0; +https://nova.example)") == [
-        "novascrape", "nova.example"]
+        "novascrape",
+        "nova.example",
+    ]
 
 
-@pytest.mark.parametrize(("ip", "expected"), [
-    ("203.0.113.7", {"ip24": "203.0.113", "ip16": "203.0"}),
-    ("2001:db8:85a3::8a2e:370:7334", {"ip6_48": "2001:db8:85a3", "ip6_64": "2001:db8:85a3:0"}),
-    ("2001:0db8:0001:0002:0003::1", {"ip6_48": "2001:db8:1", "ip6_64": "2001:db8:1:2"}),
-    ("::1", {"ip6_48": "0:0:0", "ip6_64": "0:0:0:0"}),
-    ("garbage", {}),
-    ("", {}),
-])
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [
+        ("203.0.113.7", {"ip24": "203.0.113", "ip16": "203.0"}),
+        ("2001:db8:85a3::8a2e:370:7334", {"ip6_48": "2001:db8:85a3", "ip6_64": "2001:db8:85a3:0"}),
+        ("2001:0db8:0001:0002:0003::1", {"ip6_48": "2001:db8:1", "ip6_64": "2001:db8:1:2"}),
+        ("::1", {"ip6_48": "0:0:0", "ip6_64": "0:0:0:0"}),
+        ("garbage", {}),
+        ("", {}),
+    ],
+)
 def test_ip_prefixes(ip: str, expected: dict[str, str]) -> None:
     """IPv4 gives /24 and /16, IPv6 /48 and /64; junk gives nothing (never raises)."""
     assert ip_prefixes(ip) == expected
 
 
 def _event() -> dict[str, object]:
-    return {"ip": "198.51.100.9", "user_agent": "Mozilla/5.0 (compatible; NovaScrape/1.0)",
-            "path": "/catalog/42.html", "method": "get", "status": 404, "asn": 16509,
-            "hosting": "hosting", "robots_fetched": False, "robots_violated": True,
-            "rate": 300.0, "asset_ratio": 0.0}
+    return {
+        "ip": "198.51.100.9",
+        "user_agent": "Mozilla/5.0 (compatible; NovaScrape/1.0)",
+        "path": "/catalog/42.html",
+        "method": "get",
+        "status": 404,
+        "asn": 16509,
+        "hosting": "hosting",
+        "robots_fetched": False,
+        "robots_violated": True,
+        "rate": 300.0,
+        "asset_ratio": 0.0,
+    }
 
 
 def test_featurize_covers_every_slot() -> None:
     """A full event yields UA, network, request, behaviour and cross keys."""
     x = FeatureExtractor().featurize(_event())
-    expected = {"ua_fam=novascrape", "ua_tok=novascrape", "ip24=198.51.100", "ip16=198.51", "asn=16509",
-                "asn_type=hosting", "path_tpl=/catalog/{n}.html", "path_p1=catalog", "ext=html",
-                "method=GET", "status_cls=4xx", "robots=never", "robots_violated=1", "rate_b=8",
-                "asset_b=0", "ua_fam_x_host=novascrape|hosting", "ua_fam_x_asn=novascrape|16509"}
+    expected = {
+        "ua_fam=novascrape",
+        "ua_tok=novascrape",
+        "ip24=198.51.100",
+        "ip16=198.51",
+        "asn=16509",
+        "asn_type=hosting",
+        "path_tpl=/catalog/{n}.html",
+        "path_p1=catalog",
+        "ext=html",
+        "method=GET",
+        "status_cls=4xx",
+        "robots=never",
+        "robots_violated=1",
+        "rate_b=8",
+        "asset_b=0",
+        "ua_fam_x_host=novascrape|hosting",
+        "ua_fam_x_asn=novascrape|16509",
+    }
     assert expected <= set(x) and set(x.values()) == {1.0}
 
 

@@ -25,7 +25,9 @@ class Hook:
     def __init__(self) -> None:
         self.examples: list[tuple[float, bool, str, dict[str, float]]] = []
 
-    def __call__(self, times: list[float], ys: list[bool], sources: list[str], xs: list[dict[str, float]]) -> None:
+    def __call__(
+        self, times: list[float], ys: list[bool], sources: list[str], xs: list[dict[str, float]]
+    ) -> None:
         self.examples.extend(zip(times, ys, sources, xs, strict=True))
 
     def by(self, source: str) -> list[tuple[float, bool, str, dict[str, float]]]:
@@ -65,7 +67,9 @@ def test_robots_violation_labels_a_bot_and_masks_the_path() -> None:
     examples = hook.by("robots")
     assert len(examples) == 6  # the three before the violation join the label (scored before it)
     assert all(y and not _slots(x) & PATH_SLOTS for _, y, _, x in examples)
-    assert any(k.startswith("ua_tok=novascrape") for k in examples[0][3])  # UA slots stay: robots.txt did not read them
+    assert any(
+        k.startswith("ua_tok=novascrape") for k in examples[0][3]
+    )  # UA slots stay: robots.txt did not read them
     assert "robots_violated" not in {s for e in examples for s in _slots(e[3])}  # never a feature
 
 
@@ -92,8 +96,12 @@ def test_honeypot_path_never_reaches_the_features() -> None:
 
 def test_spoofer_and_verified_googlebot() -> None:
     """Googlebot's UA from Google's published range is a negative; from a cloud VM it is a spoofer."""
-    rows = [req(0, "66.249.66.1", GOOGLEBOT, "/robots.txt"), req(1, "66.249.66.1", GOOGLEBOT, "/a"),
-            req(2, "159.203.10.10", GOOGLEBOT, "/a"), req(3, "159.203.10.10", GOOGLEBOT, "/b")]
+    rows = [
+        req(0, "66.249.66.1", GOOGLEBOT, "/robots.txt"),
+        req(1, "66.249.66.1", GOOGLEBOT, "/a"),
+        req(2, "159.203.10.10", GOOGLEBOT, "/a"),
+        req(3, "159.203.10.10", GOOGLEBOT, "/b"),
+    ]
     _, hook = _run(rows)
     verified, spoofer = hook.by("verified"), hook.by("spoofer")
     assert len(verified) == 2 and not any(y for _, y, _, _ in verified)
@@ -125,8 +133,11 @@ def test_robots_txt_is_judged_per_virtual_host(tmp_path) -> None:  # type: ignor
 
     (tmp_path / "shop.txt").write_text("User-agent: *\nDisallow: /private\n")
     (tmp_path / "blog.txt").write_text("User-agent: *\nAllow: /\n")
-    sources = RobotsSources(RobotsOption(per_host={"shop.example": str(tmp_path / "shop.txt"),
-                                                   "blog.example": str(tmp_path / "blog.txt")}))
+    sources = RobotsSources(
+        RobotsOption(
+            per_host={"shop.example": str(tmp_path / "shop.txt"), "blog.example": str(tmp_path / "blog.txt")}
+        )
+    )
     model = StreamLearner.from_config(settings(), robots=sources)
     hook = Hook()
     model.train_hook = hook

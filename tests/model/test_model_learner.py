@@ -104,7 +104,7 @@ def test_learn_many_matches_reference_minibatch() -> None:
     model, ref = OnlineLR(), ReferenceAdagradLR(0.1, 1e-6)
     data = _stream(1000, seed=2)
     for start in range(0, len(data), 64):
-        batch = data[start:start + 64]
+        batch = data[start : start + 64]
         expected = [ref.proba(x) for x, _ in batch]
         got = model.learn_many([x for x, _ in batch], [y for _, y in batch])
         assert np.allclose(got, expected, atol=1e-9)
@@ -131,7 +131,7 @@ def test_learns_the_latent_model() -> None:
     data = _stream(5000, seed=4)
     model = OnlineLR()
     for start in range(0, 4000, 50):
-        model.learn_many([x for x, _ in data[start:start + 50]], [y for _, y in data[start:start + 50]])
+        model.learn_many([x for x, _ in data[start : start + 50]], [y for _, y in data[start : start + 50]])
     tail = data[4000:]
     probs = model.predict_proba_many([x for x, _ in tail])
     ys = np.array([y for _, y in tail], dtype=float)
@@ -245,7 +245,7 @@ def test_scorer_follows_trainer_through_deltas() -> None:
     scorer = OnlineLR()
     data = _stream(1200, seed=9)
     for start in range(0, 1200, 100):
-        batch = data[start:start + 100]
+        batch = data[start : start + 100]
         trainer.learn_many([x for x, _ in batch], [y for _, y in batch], now=float(start))
         trainer.expire(now=float(start))
         scorer.table.apply_delta(trainer.table.take_delta())

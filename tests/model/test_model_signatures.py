@@ -15,9 +15,20 @@ NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0)"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
 
 
-def _feed(book: SignatureBook, n: int, *, keys: tuple[str, ...] = ("ua_tok=novascrape",), ips: int = 5,
-          ua: str = NOVA, score: float = 0.99, label: str | None = "robots", net: str | None = None,
-          now: float = 100.0, batch: int = 50, humanlike: bool = False) -> list[str]:
+def _feed(
+    book: SignatureBook,
+    n: int,
+    *,
+    keys: tuple[str, ...] = ("ua_tok=novascrape",),
+    ips: int = 5,
+    ua: str = NOVA,
+    score: float = 0.99,
+    label: str | None = "robots",
+    net: str | None = None,
+    now: float = 100.0,
+    batch: int = 50,
+    humanlike: bool = False,
+) -> list[str]:
     """n requests of one signature, round-robin over ``ips`` addresses in distinct /24s (or one)."""
     fresh = []
     for start in range(0, n, batch):
@@ -49,8 +60,12 @@ def test_support_threshold_is_exact_and_requests_to_candidate_honest() -> None:
     assert book.candidates() == []
     assert _feed(book, 1, now=500.0) == ["ua_tok=novascrape"]
     (cand,) = book.candidates()
-    assert (cand.signature, cand.match_kind, cand.match_value, cand.action) == \
-        ("ua_tok=novascrape", "ua_pattern", "novascrape", "block")
+    assert (cand.signature, cand.match_kind, cand.match_value, cand.action) == (
+        "ua_tok=novascrape",
+        "ua_pattern",
+        "novascrape",
+        "block",
+    )
     assert cand.requests_to_candidate == 200 and cand.support_requests == 200 and cand.support_ips == 5
     assert cand.proposed_at == 500.0 and cand.first_seen == 100.0
     assert dict(cand.label_counts) == {"robots": 200}
@@ -108,11 +123,15 @@ def test_an_unlabelled_browser_loading_assets_counts_as_human() -> None:
     assert book.stats["asn=24940"].human == 3
 
 
-@pytest.mark.parametrize("rules", [
-    CandidateRules(allow_agents=("novascrape",)),
-    CandidateRules(allow_agents=("compatible; nova",)),
-    CandidateRules(allow_networks=(ipaddress.ip_network("65.108.3.0/24"),)),
-], ids=["agent", "agent-substring", "network"])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        CandidateRules(allow_agents=("novascrape",)),
+        CandidateRules(allow_agents=("compatible; nova",)),
+        CandidateRules(allow_networks=(ipaddress.ip_network("65.108.3.0/24"),)),
+    ],
+    ids=["agent", "agent-substring", "network"],
+)
 def test_allowlist_blocks(rules: CandidateRules) -> None:
     book = SignatureBook(rules)
     _feed(book, 500)
@@ -158,7 +177,10 @@ def test_requests_scored_before_the_model_knew_the_key_do_not_count_in_the_share
     (requests, IPs) but not evidence about the key's bad rate; once known, its scores count."""
     book = SignatureBook()
     unknown, known = (lambda key: False), (lambda key: True)
-    events = [(("ua_tok=novascrape",), f"65.108.{i % 5}.9", f"65.108.{i % 5}", NOVA, "robots", False) for i in range(60)]
+    events = [
+        (("ua_tok=novascrape",), f"65.108.{i % 5}.9", f"65.108.{i % 5}", NOVA, "robots", False)
+        for i in range(60)
+    ]
     xs = [{"ua_tok=novascrape": 1.0}] * 60
     book.add(events, [0.3] * 60, xs, 100.0, known=unknown)  # low scores: the model did not know it yet
     stats = book.stats["ua_tok=novascrape"]

@@ -35,17 +35,22 @@ def _mixed(n_rounds: int = 12, start: float = 0.0) -> list[dict[str, Any]]:
         t = start + r * 60
         rows += human_session(t, f"86.1.{r}.3", pages=3)
         rows += [req(t + k * 7, "66.249.66.1", GOOGLEBOT, f"/item/{r}{k}") for k in range(3)]
-        rows += [req(t + k * 2, f"65.108.{12 + r % 3}.{r + 1}", NOVA, "/private/x" if k == 1 else f"/p/{r}/{k}")
-                 for k in range(6)]
+        rows += [
+            req(t + k * 2, f"65.108.{12 + r % 3}.{r + 1}", NOVA, "/private/x" if k == 1 else f"/p/{r}/{k}")
+            for k in range(6)
+        ]
     rows.sort(key=lambda row: row["time"])
     return rows
 
 
 def _feed(model: StreamLearner, rows: list[dict[str, Any]], chunk: int = 50) -> np.ndarray:
-    return np.concatenate([model.observe(frame(rows[i : i + chunk])).to_numpy() for i in range(0, len(rows), chunk)])
+    return np.concatenate(
+        [model.observe(frame(rows[i : i + chunk])).to_numpy() for i in range(0, len(rows), chunk)]
+    )
 
 
 # -- no look-ahead -------------------------------------------------------------------------------
+
 
 def test_scores_never_depend_on_later_requests() -> None:
     """Prefix invariance: a request's score is the same whether or not the stream goes on after it.
@@ -73,7 +78,7 @@ def test_label_trains_only_events_scored_before_it_within_the_join_window() -> N
         model.observe(frame([row]))
     assert seen == []  # unlabelled: scored only
     model.observe(frame([req(40, ip, NOVA, "/private/1")]))  # the violation decides the label at t=40
-    (times, sources), = seen
+    ((times, sources),) = seen
     t0 = before[0]["time"]
     assert [round(t - t0) for t in times] == [20, 30, 40]  # 0 and 10 fell out of the 25 s join window
     assert set(sources) == {"robots"}
@@ -91,8 +96,10 @@ def test_stream_features_equal_the_feature_extractor() -> None:
 
     def parts(actor, ua, ip, iinfo, cols, i, target, honeypot):  # type: ignore[no-untyped-def]
         got = original(actor, ua, ip, iinfo, cols, i, target, honeypot)
-        want = model.features.featurize(model._event(actor, ua, ip, iinfo, cols, i, target),
-                                        masked=PATH_SLOTS if honeypot else frozenset())
+        want = model.features.featurize(
+            model._event(actor, ua, ip, iinfo, cols, i, target),
+            masked=PATH_SLOTS if honeypot else frozenset(),
+        )
         assert dict.fromkeys(got[0] + got[1] + got[2], 1.0) == want
         checked.append(honeypot)
         return got
@@ -104,6 +111,7 @@ def test_stream_features_equal_the_feature_extractor() -> None:
 
 
 # -- deltas ----------------------------------------------------------------------------------
+
 
 def test_scorer_changes_only_when_the_delta_interval_passes() -> None:
     """The trainer learns every batch; the scorer stays as it was until `delta_interval` seconds of
@@ -124,6 +132,7 @@ def test_scorer_changes_only_when_the_delta_interval_passes() -> None:
 
 
 # -- snapshots -------------------------------------------------------------------------------
+
 
 def _state(model: StreamLearner, rows: list[dict[str, Any]]) -> tuple[np.ndarray, list[Any]]:
     """What must survive a snapshot: the next batch's scores and the candidates."""
@@ -191,9 +200,13 @@ def test_restore_after_a_crash_in_the_middle_of_a_snapshot(tmp_path: Path, crash
     _feed(model, _mixed(8))
     model.snapshot(snap)
     script = _CRASH.format(root=str(ROOT), snap=str(snap), crash_at=crash_at)
-    done = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 9, done.stderr
-    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the new snapshot was written, not renamed
+    assert any(
+        p.name.endswith(".tmp") for p in tmp_path.iterdir()
+    )  # the new snapshot was written, not renamed
     restored = StreamLearner.restore(snap, settings(), robots=lambda host: ROBOTS)
     assert restored.counters == model.counters
     later = _mixed(3, start=5000)
@@ -208,6 +221,7 @@ def test_restore_without_a_snapshot_is_an_error(tmp_path: Path) -> None:
 
 
 # -- explanations --------------------------------------------------------------------------
+
 
 def test_explain_names_the_features_behind_a_score() -> None:
     """After learning the family, its top contributions include its UA token, and they sum to the logit."""
@@ -224,14 +238,20 @@ def test_explain_names_the_features_behind_a_score() -> None:
 
 # -- hostile and odd input -------------------------------------------------------------------
 
+
 def test_odd_requests_are_scored_and_hostile_agents_give_plain_tokens() -> None:
     """Non-HTTP lines, empty agents and IPv6 are scored like the rest; a UA written to inject into
     a rule yields only plain lower-case tokens as UA candidates (renderers escape them anyway)."""
     evil = 'EvilBot"; return 403; # {{ $x }}\r\nX-Injected: 1/1.0'
-    rows = [req(0, "45.148.10.9", "", None, method=None, status=400, valid=False),
-            req(1, "2a01:cb00::5", CHROME, "/a?b=1"), req(2, "203.0.113.4", "", "/")]
-    rows += [req(3 + i, f"65.108.{12 + i % 4}.{i % 50 + 1}", evil, "/trap/t" if i % 3 == 0 else f"/p/{i}")
-             for i in range(600)]
+    rows = [
+        req(0, "45.148.10.9", "", None, method=None, status=400, valid=False),
+        req(1, "2a01:cb00::5", CHROME, "/a?b=1"),
+        req(2, "203.0.113.4", "", "/"),
+    ]
+    rows += [
+        req(3 + i, f"65.108.{12 + i % 4}.{i % 50 + 1}", evil, "/trap/t" if i % 3 == 0 else f"/p/{i}")
+        for i in range(600)
+    ]
     model = learner(delta_interval=2.0)
     scores = _feed(model, rows, chunk=100)
     assert len(scores) == len(rows) and np.isfinite(scores).all()

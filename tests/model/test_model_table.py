@@ -58,7 +58,9 @@ def test_admission_counts_distinct_clients_not_occurrences() -> None:
     t = ParamTable(policies={"ip24": SlotPolicy(admit_after=3)})
     one_client = np.array([7, 7, 7, 7])
     assert t.rows(["ip24=1.2.3"] * 4, now=0.0, who=one_client).tolist() == [-1] * 4
-    assert t.rows(["ip24=1.2.3"] * 4, now=1.0, who=one_client).tolist() == [-1] * 4  # later batch, same client
+    assert (
+        t.rows(["ip24=1.2.3"] * 4, now=1.0, who=one_client).tolist() == [-1] * 4
+    )  # later batch, same client
     assert int(t.sketch.estimate(["ip24=1.2.3"])[0]) == 1
     assert t.rows(["ip24=1.2.3"], now=2.0, who=np.array([8])).tolist() == [-1]
     assert t.rows(["ip24=1.2.3", "ip24=1.2.3"], now=3.0, who=np.array([9, 9]))[0] >= 0
@@ -105,7 +107,7 @@ def test_sketch_never_underestimates() -> None:
     keys = [f"k{i % 700}" for i in range(5000)]
     estimates = {}
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
+        chunk = keys[start : start + 500]
         estimates.update(zip(chunk, sketch.add(chunk).tolist()))
     assert all(estimates[f"k{i}"] >= keys.count(f"k{i}") for i in range(0, 700, 37))
 

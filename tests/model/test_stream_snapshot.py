@@ -73,7 +73,9 @@ def test_version_1_snapshots_are_still_restored(tmp_path: Path) -> None:
     state["version"] = 1
     state["signatures"] = model.book.to_json()
     for actor in state["actors"]:
-        actor["pending"] = [[[[strings[k] for k in part] for part in parts], t] for parts, t in actor["pending"]]
+        actor["pending"] = [
+            [[[strings[k] for k in part] for part in parts], t] for parts, t in actor["pending"]
+        ]
     (snap / "signatures.npz").unlink()
     (snap / "state.json").write_text(json.dumps(state), encoding="utf-8")
     old = StreamLearner.restore(snap, settings(), robots=lambda host: ROBOTS)

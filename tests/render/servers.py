@@ -71,7 +71,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(port: int, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1") -> int:
+def get(
+    port: int, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1"
+) -> int:
     """Status of one GET; the UA is sent as raw bytes (UTF-8, or the log's own bytes)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
     try:
@@ -115,7 +117,9 @@ class Server:
     def rules(self) -> Path:
         return self.prefix / "botguard"
 
-    def get(self, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1") -> int:
+    def get(
+        self, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1"
+    ) -> int:
         return get(self.port, path, ua, source)
 
     def reload_now(self) -> None:
@@ -161,7 +165,9 @@ def write_nginx_conf(prefix: Path, port: int) -> None:
 
 def write_apache_conf(prefix: Path, port: int) -> None:
     user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
-    (prefix / "apache2.conf").write_text(APACHE_CONF.format(prefix=prefix, modules=MODULES, port=port, user=user))
+    (prefix / "apache2.conf").write_text(
+        APACHE_CONF.format(prefix=prefix, modules=MODULES, port=port, user=user)
+    )
 
 
 def check(argv: list[str]) -> subprocess.CompletedProcess[str]:

@@ -37,7 +37,9 @@ def check_output_is_ascii_and_line_terminated(r: Renderer) -> None:
 def check_escapes_hostile_ua(r: Renderer) -> None:
     """No quote, brace, semicolon, hash, dollar or space of an agent survives escaping."""
     hostile = 'zz" 1; "~*" 1; "zz ${jndi:x} {#} \\ \'q\''
-    text = "".join(f.text for f in r.render(DecisionSet.of([Decision("block", Match("ua_pattern", hostile))])))
+    text = "".join(
+        f.text for f in r.render(DecisionSet.of([Decision("block", Match("ua_pattern", hostile))]))
+    )
     assert "zz\\x22\\x201\\x3b\\x20\\x22\\x7e\\x2a" in text
     assert "jndi" in text and "${jndi" not in text and '"zz' not in text
 
@@ -95,7 +97,7 @@ def test_fake_target_chunks_alternations_under_its_limit() -> None:
     """The base packs alternations under max_token (256 bytes for the fake)."""
     ds = DecisionSet.of([Decision("block", Match("ua_pattern", f"bot{i:03d}xyz")) for i in range(40)])
     (f,) = FakeRenderer().render(ds)
-    chunks = [line[len("chunk "):] for line in f.text.splitlines() if line.startswith("chunk ")]
+    chunks = [line[len("chunk ") :] for line in f.text.splitlines() if line.startswith("chunk ")]
     assert len(chunks) > 1 and all(len(c) <= 256 for c in chunks)
     packed = {p for c in chunks for p in re.fullmatch(r"\(\?:(.*)\)", c).group(1).split("|")}  # type: ignore[union-attr]
     assert packed == {f"bot{i:03d}xyz" for i in range(40)}

@@ -92,7 +92,9 @@ def test_hostile_agents_in_allowlisted_client_pairs(kind: str) -> None:
     sendable = [a for a in AGENTS if len(a.encode("utf-8", "surrogateescape")) < 1500]
     sample = random.Random(11).sample(sendable, 100) + [a for a in AGENTS[:25] if a in sendable]
     allow = Allowlist(clients=tuple(AllowedClient("127.0.0.1", ua) for ua in sample))
-    ds = DecisionSet.of([Decision("block", Match("ua_exact", ua)) for ua in sample] + list(allow_decisions(allow)))
+    ds = DecisionSet.of(
+        [Decision("block", Match("ua_exact", ua)) for ua in sample] + list(allow_decisions(allow))
+    )
     renderer = NginxRenderer() if kind == "nginx" else ApacheRenderer()
     with running(kind, {f.name: f.text for f in renderer.render(ds)}) as srv:
         wrong = [(ua[:40], s) for ua in sample if (s := srv.get(ua=ua, source="127.0.0.1")) != 200]

@@ -10,21 +10,128 @@ from __future__ import annotations
 
 import random
 
-AGENTS = ["FooBot", "foobot", "BarBot", "Googlebot", "Googlebot-Image", "GPT_Bot", "baz-bot", "", "*",
-          "Foo", "Foo Bar", "FooBot/1.0", "foo*", "Qux", "a", "\u212a", "B\u00e4rBot"]
-UA_VALUES = ["FooBot", "foobot", "FOOBOT", "BarBot", "Googlebot", "googlebot/2.1", "Googlebot-Image",
-             "GPT_Bot", "baz-bot", "*", "* ", "*foo", "* FooBot", "Foo Bar", "FooBot/1.0", "Foo",
-             "", " ", "Qux(compat)", "a", "k", "B\u00e4rBot", "*\tx", "\tFooBot", "Foo\x0bBot"]
-KEYS_UA = ["user-agent", "User-Agent", "USER-AGENT", "useragent", "user agent", "user-agentx",
-           "User-agents", "user_agent", "agent", "user-agen"]
+AGENTS = [
+    "FooBot",
+    "foobot",
+    "BarBot",
+    "Googlebot",
+    "Googlebot-Image",
+    "GPT_Bot",
+    "baz-bot",
+    "",
+    "*",
+    "Foo",
+    "Foo Bar",
+    "FooBot/1.0",
+    "foo*",
+    "Qux",
+    "a",
+    "\u212a",
+    "B\u00e4rBot",
+]
+UA_VALUES = [
+    "FooBot",
+    "foobot",
+    "FOOBOT",
+    "BarBot",
+    "Googlebot",
+    "googlebot/2.1",
+    "Googlebot-Image",
+    "GPT_Bot",
+    "baz-bot",
+    "*",
+    "* ",
+    "*foo",
+    "* FooBot",
+    "Foo Bar",
+    "FooBot/1.0",
+    "Foo",
+    "",
+    " ",
+    "Qux(compat)",
+    "a",
+    "k",
+    "B\u00e4rBot",
+    "*\tx",
+    "\tFooBot",
+    "Foo\x0bBot",
+]
+KEYS_UA = [
+    "user-agent",
+    "User-Agent",
+    "USER-AGENT",
+    "useragent",
+    "user agent",
+    "user-agentx",
+    "User-agents",
+    "user_agent",
+    "agent",
+    "user-agen",
+]
 KEYS_ALLOW = ["allow", "Allow", "ALLOW", "allowed", "Allows", "alow", "allow-x"]
-KEYS_DISALLOW = ["disallow", "Disallow", "DISALLOW", "dissallow", "dissalow", "disalow", "diasllow",
-                 "disallaw", "disallows", "disalloww", "dis-allow", "Disallow-all"]
-KEYS_OTHER = ["sitemap", "Site-map", "crawl-delay", "Crawl-delay", "host", "noindex", "content-signal",
-              "clean-param", "request-rate", ""]
-SEGMENTS = ["a", "b", "x", "fish", "page", "index.html", "index.htm", "index.php", "foo", "bar", "baz",
-            "p.php", "q", "%aa", "%2F", "%2f", "%62%61%7A", "baz", "\u00e9", "%C3%A9", "\u30c4",
-            "%E3%83%84", "A", "Fish", "$", "*", ";", "?", "=", "&", ".", "..", "~", "+", ":"]
+KEYS_DISALLOW = [
+    "disallow",
+    "Disallow",
+    "DISALLOW",
+    "dissallow",
+    "dissalow",
+    "disalow",
+    "diasllow",
+    "disallaw",
+    "disallows",
+    "disalloww",
+    "dis-allow",
+    "Disallow-all",
+]
+KEYS_OTHER = [
+    "sitemap",
+    "Site-map",
+    "crawl-delay",
+    "Crawl-delay",
+    "host",
+    "noindex",
+    "content-signal",
+    "clean-param",
+    "request-rate",
+    "",
+]
+SEGMENTS = [
+    "a",
+    "b",
+    "x",
+    "fish",
+    "page",
+    "index.html",
+    "index.htm",
+    "index.php",
+    "foo",
+    "bar",
+    "baz",
+    "p.php",
+    "q",
+    "%aa",
+    "%2F",
+    "%2f",
+    "%62%61%7A",
+    "baz",
+    "\u00e9",
+    "%C3%A9",
+    "\u30c4",
+    "%E3%83%84",
+    "A",
+    "Fish",
+    "$",
+    "*",
+    ";",
+    "?",
+    "=",
+    "&",
+    ".",
+    "..",
+    "~",
+    "+",
+    ":",
+]
 BOMS = [b"", b"", b"", b"\xef", b"\xef\xbb", b"\xef\xbb\xbf", b"\xef\x11\xbf", b"\xbb\xbf"]
 ENDINGS = [b"\n", b"\n", b"\n", b"\r\n", b"\r", b"\n\n", b"\r\r\n", b"\n\r"]
 
@@ -63,7 +170,10 @@ def _line(rng: random.Random, kind: str) -> bytes:
     elif kind == "disallow":
         key, value = rng.choice(KEYS_DISALLOW) if rng.random() < 0.3 else "Disallow", _pattern(rng)
     else:
-        key, value = rng.choice(KEYS_OTHER), rng.choice(["5", "http://x/s.xml", "/x", "search=yes, ai-train=no", ""])
+        key, value = (
+            rng.choice(KEYS_OTHER),
+            rng.choice(["5", "http://x/s.xml", "/x", "search=yes, ai-train=no", ""]),
+        )
     indent = rng.choice(["", "", "", " ", "\t"])
     sep = _sep(rng) if rng.random() < 0.4 else ": "
     text = f"{indent}{key}{sep}{value}"
@@ -102,7 +212,11 @@ def _kinds(rng: random.Random) -> list[str]:
     for _ in range(rng.choice([1, 1, 2, 3, 4])):
         kinds += ["ua"] * rng.choice([1, 1, 1, 2, 3])
         for _ in range(rng.choice([0, 1, 2, 3, 4, 5])):
-            kinds.append(rng.choices(["allow", "disallow", "other", "blank", "comment", "junk"], [4, 5, 0.5, 0.5, 0.3, 0.3])[0])
+            kinds.append(
+                rng.choices(
+                    ["allow", "disallow", "other", "blank", "comment", "junk"], [4, 5, 0.5, 0.5, 0.3, 0.3]
+                )[0]
+            )
     return kinds
 
 
@@ -115,8 +229,19 @@ def robots_body(rng: random.Random) -> bytes:
         elif kind == "comment":
             line = b"# " + rng.choice([b"Disallow: /", b"hi", b""])
         elif kind == "junk":
-            line = rng.choice([b"foo bar baz", b":", b": /x", b"disallow", b"allow /a /b", b"\x00disallow: /",
-                               b"disallow:/a b", b"*", b"user-agent"])
+            line = rng.choice(
+                [
+                    b"foo bar baz",
+                    b":",
+                    b": /x",
+                    b"disallow",
+                    b"allow /a /b",
+                    b"\x00disallow: /",
+                    b"disallow:/a b",
+                    b"*",
+                    b"user-agent",
+                ]
+            )
         else:
             line = _line(rng, kind)
         out.append(line)
@@ -137,8 +262,22 @@ def url(rng: random.Random) -> str:
         path += "?" + rng.choice(["a=1", "id=fish", "q=http://x.y/z", ""])
     elif r < 0.3:
         path += "#frag"
-    prefix = rng.choice(["http://example.com", "https://example.com:8080", "", "", "", "//example.com",
-                         "example.com", "ftp://a", "http://x.y?q", "a", "http://x.y#f", "http://u@h"])
+    prefix = rng.choice(
+        [
+            "http://example.com",
+            "https://example.com:8080",
+            "",
+            "",
+            "",
+            "//example.com",
+            "example.com",
+            "ftp://a",
+            "http://x.y?q",
+            "a",
+            "http://x.y#f",
+            "http://u@h",
+        ]
+    )
     if rng.random() < 0.03:
         path = path.replace("/", ";", 1) if rng.random() < 0.5 else path.replace("/", "?", 1)
     if rng.random() < 0.01:
@@ -165,7 +304,9 @@ def _instantiate(rng: random.Random, pattern: str) -> str:
     pattern = pattern.split("#", 1)[0]
     if pattern.endswith("$") and rng.random() < 0.7:
         pattern = pattern[:-1]
-    out = "".join(rng.choice(["", "x", "a/b", "/", ".php", "index.html"]) if ch == "*" else ch for ch in pattern)
+    out = "".join(
+        rng.choice(["", "x", "a/b", "/", ".php", "index.html"]) if ch == "*" else ch for ch in pattern
+    )
     r = rng.random()
     if r < 0.2 and out:
         out = out[: rng.randrange(len(out))]
@@ -191,8 +332,11 @@ def url_for(rng: random.Random, body: bytes) -> str:
 def agent_for(rng: random.Random, body: bytes) -> str:
     """An agent biased to be named by ``body``."""
     if rng.random() < 0.7:
-        values = [line.split(b":", 1)[-1].strip().decode("utf-8", "replace")
-                  for line in body.replace(b"\r", b"\n").split(b"\n") if b"agent" in line.lower()]
+        values = [
+            line.split(b":", 1)[-1].strip().decode("utf-8", "replace")
+            for line in body.replace(b"\r", b"\n").split(b"\n")
+            if b"agent" in line.lower()
+        ]
         if values:
             value = rng.choice(values)
             token = ""

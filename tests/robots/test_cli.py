@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from botguard.robots import RobotsTxt
+
 try:  # tests/ is not a package: pytest puts it on sys.path as the root of tests/robots
     from helpers import run_cli
 except ImportError:  # pragma: no cover - if tests/ becomes a package
@@ -32,8 +33,12 @@ def test_check_json() -> None:
     r = run_cli("robots", "check", "--robots", SHOP, "--agent", "GPTBot", "--format", "json", "/x")
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)["results"][0]
-    assert result == {"url": "/x", "path": "/x", "allowed": False,
-                      "rule": {"line": 25, "directive": "disallow", "pattern": "/"}}
+    assert result == {
+        "url": "/x",
+        "path": "/x",
+        "allowed": False,
+        "rule": {"line": 25, "directive": "disallow", "pattern": "/"},
+    }
 
 
 def test_check_missing_file_is_exit_1() -> None:
@@ -87,11 +92,19 @@ def test_generate_rejects_unsafe_tokens(token: str) -> None:
 def test_generate_from_scan_json(tmp_path: Path) -> None:
     """--from takes the tokens of crawlers whose verdict is block."""
     scan = tmp_path / "scan.json"
-    scan.write_text(json.dumps({"summary": {}, "clients": [], "crawlers": [
-        {"name": "GPTBot", "verdict": "block", "robots_token": "GPTBot"},
-        {"name": "Googlebot", "verdict": "allow", "robots_token": "Googlebot"},
-        {"name": "Bytespider", "verdict": "block"},
-    ]}))
+    scan.write_text(
+        json.dumps(
+            {
+                "summary": {},
+                "clients": [],
+                "crawlers": [
+                    {"name": "GPTBot", "verdict": "block", "robots_token": "GPTBot"},
+                    {"name": "Googlebot", "verdict": "allow", "robots_token": "Googlebot"},
+                    {"name": "Bytespider", "verdict": "block"},
+                ],
+            }
+        )
+    )
     r = run_cli("robots", "generate", "--from", str(scan))
     assert r.exit_code == 0, r.output
     robots = RobotsTxt.parse(r.stdout)
@@ -102,7 +115,9 @@ def test_generate_from_scan_json(tmp_path: Path) -> None:
 def test_generate_from_scan_with_hostile_token_is_input_error(tmp_path: Path) -> None:
     """A hostile token inside scan JSON is refused (exit 1), not rendered."""
     scan = tmp_path / "scan.json"
-    scan.write_text(json.dumps({"crawlers": [{"name": "x", "verdict": "block", "robots_token": "X\nAllow: /"}]}))
+    scan.write_text(
+        json.dumps({"crawlers": [{"name": "x", "verdict": "block", "robots_token": "X\nAllow: /"}]})
+    )
     r = run_cli("robots", "generate", "--from", str(scan))
     assert r.exit_code == 1 and "invalid robots.txt token" in r.stderr, r.output
 
@@ -110,13 +125,27 @@ def test_generate_from_scan_with_hostile_token_is_input_error(tmp_path: Path) ->
 def test_generate_merge_keeps_other_groups(tmp_path: Path) -> None:
     """--merge: every other group keeps its exact lines; blocked tokens lose older groups' lines."""
     out = tmp_path / "robots.txt"
-    r = run_cli("robots", "generate", "--merge", SHOP, "--agent", "Googlebot", "--agent", "Bytespider",
-                "--content-signal", "search=yes, ai-train=no", "--output", str(out))
+    r = run_cli(
+        "robots",
+        "generate",
+        "--merge",
+        SHOP,
+        "--agent",
+        "Googlebot",
+        "--agent",
+        "Bytespider",
+        "--content-signal",
+        "search=yes, ai-train=no",
+        "--output",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     text = out.read_text()
-    for block in ("User-agent: Googlebot-Image\nAllow: /images/\nDisallow: /images/private/\nDisallow: /*.gif$\n",
-                  "User-agent: AhrefsBot\nCrawl-delay: 10\nDisallow: /catégorie/\n",
-                  "User-agent: GPTBot\nUser-agent: CCBot\nUser-agent: ClaudeBot\nDisallow: /\n"):
+    for block in (
+        "User-agent: Googlebot-Image\nAllow: /images/\nDisallow: /images/private/\nDisallow: /*.gif$\n",
+        "User-agent: AhrefsBot\nCrawl-delay: 10\nDisallow: /catégorie/\n",
+        "User-agent: GPTBot\nUser-agent: CCBot\nUser-agent: ClaudeBot\nDisallow: /\n",
+    ):
         assert block in text
     assert "User-agent: *\nContent-Signal: search=yes, ai-train=no\nDisallow: /cart\n" in text
     assert "note: removed blocked crawlers' User-agent lines" in r.stderr

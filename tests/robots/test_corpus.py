@@ -11,9 +11,25 @@ from botguard.robots import RobotsTxt
 CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(p for p in CORPUS.iterdir() if p.name != "README.md")
 AGENTS = ["Googlebot", "GPTBot", "ClaudeBot", "FooBot", "BarBot", "Googlebot-Image", "", "AhrefsBot", "Bot"]
-URLS = ["/", "/cart", "/checkout/x", "/account/login", "/search/", "/search?q=1", "/a.json", "/images/private/a.gif",
-        "/private/ok", "/tmp/x", "/caf%E9", "/cat%C3%A9gorie/x", "/bom", "/x", "https://h.example/a#comment",
-        "/%C3%A9t%E9", "/produits/%C3%A9t%C3%A9-2024"]
+URLS = [
+    "/",
+    "/cart",
+    "/checkout/x",
+    "/account/login",
+    "/search/",
+    "/search?q=1",
+    "/a.json",
+    "/images/private/a.gif",
+    "/private/ok",
+    "/tmp/x",
+    "/caf%E9",
+    "/cat%C3%A9gorie/x",
+    "/bom",
+    "/x",
+    "https://h.example/a#comment",
+    "/%C3%A9t%E9",
+    "/produits/%C3%A9t%C3%A9-2024",
+]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -48,4 +64,7 @@ def test_typical_shop_answers() -> None:
     assert not robots.is_allowed("FooBot", "/a.json")
     assert robots.crawl_delay("FooBot") == 2.0 and robots.crawl_delay("AhrefsBot") == 10.0
     assert robots.crawl_delay("Googlebot") is None
-    assert robots.sitemaps == ("https://shop.example/sitemap.xml", "https://shop.example/sitemap-products.xml")
+    assert robots.sitemaps == (
+        "https://shop.example/sitemap.xml",
+        "https://shop.example/sitemap-products.xml",
+    )

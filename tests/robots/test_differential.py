@@ -12,6 +12,7 @@ import random
 import pytest
 
 from botguard.robots import RobotsTxt
+
 from . import gen
 from .test_google_spec import CASES
 
@@ -45,7 +46,9 @@ def _disagreements(cases: list[tuple[bytes | str, str, str]]) -> list[str]:
             allowed = engine.is_allowed(agent, url)
             consistent = allowed == (rule is None or rule.directive == "allow")
             if allowed != expected or not consistent or (rule is not None and rule.line != line):
-                bad.append(f"{body!r} agent={agent!r} url={url!r}: google={expected}@{line} ours={allowed} {rule}")
+                bad.append(
+                    f"{body!r} agent={agent!r} url={url!r}: google={expected}@{line} ours={allowed} {rule}"
+                )
     return bad
 
 
@@ -80,7 +83,9 @@ def test_large_rule_sets_agree_with_google() -> None:
     cases = []
     for _ in range(15):
         lines = ["User-agent: FooBot"]
-        lines += [gen._line(rng, rng.choice(["allow", "disallow"])).decode("utf-8", "replace") for _ in range(400)]
+        lines += [
+            gen._line(rng, rng.choice(["allow", "disallow"])).decode("utf-8", "replace") for _ in range(400)
+        ]
         body = "\n".join(lines).encode("utf-8", "surrogateescape")
         cases += [(body, "FooBot", gen.url_for(rng, body)) for _ in range(60)]
     bad = _disagreements(cases)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,7 +15,7 @@ from botguard.state import State
 from tests.helpers import serve_http
 
 BODY = b"User-agent: *\nDisallow: /private/\n"
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -24,7 +24,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep test output quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         parts = self.path.strip("/").split("/")
         if parts[0] == "ok" or (parts[0] == "toggle" and self.server.toggle_ok):  # type: ignore[attr-defined]
             self._send(200, BODY)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from botguard.robots.history import RobotsHistory
 from botguard.state import State
 
 H = "example.com"
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 OPEN = b"User-agent: *\nDisallow:\n"
 CLOSED = b"User-agent: *\nDisallow: /\n"
 HOUR = timedelta(hours=1)

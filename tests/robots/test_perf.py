@@ -18,8 +18,13 @@ def test_pathological_pattern_is_fast() -> None:
     """`/*a*a*a*a*a*a*b` against a 10 KB path cannot backtrack catastrophically."""
     robots = RobotsTxt.parse("User-agent: *\nDisallow: /*a*a*a*a*a*a*b\nAllow: /*a*a*a*a*a*a*a*a*a*a*a*c$\n")
     path = "/" + "a" * 10_000
-    verdicts, elapsed = _timed(lambda: [robots.is_allowed("x", path), robots.is_allowed("x", path + "b"),
-                                        robots.is_allowed("x", path + "c")])
+    verdicts, elapsed = _timed(
+        lambda: [
+            robots.is_allowed("x", path),
+            robots.is_allowed("x", path + "b"),
+            robots.is_allowed("x", path + "c"),
+        ]
+    )
     assert verdicts == [True, False, True]
     assert elapsed < 1.0
 
@@ -31,7 +36,8 @@ def test_500_kib_parses_quickly() -> None:
     size = 0
     while size < 500 * 1024:
         line = rng.choice(["Disallow: /", "Allow: /"]) + "/".join(
-            rng.choice(["shop", "p*", "q$", "%aa", "\u00e9", "cat", "x"]) for _ in range(rng.randint(1, 8)))
+            rng.choice(["shop", "p*", "q$", "%aa", "\u00e9", "cat", "x"]) for _ in range(rng.randint(1, 8))
+        )
         lines.append(line)
         size += len(line) + 1
     body = "\n".join(lines)

@@ -29,9 +29,7 @@ AHREFS = "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)"
 def line(ip: str, second: int, request: str, status: int, ua: str, referer: str = "-") -> str:
     """One combined-format line at 10:00:SS on 04/Mar/2024 (+0100)."""
     minute, sec = divmod(second, 60)
-    return (
-        f'{ip} - - [04/Mar/2024:10:{minute:02d}:{sec:02d} +0100] "{request}" {status} 512 "{referer}" "{ua}"\n'
-    )
+    return f'{ip} - - [04/Mar/2024:10:{minute:02d}:{sec:02d} +0100] "{request}" {status} 512 "{referer}" "{ua}"\n'
 
 
 def build_log() -> str:

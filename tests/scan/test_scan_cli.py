@@ -45,7 +45,9 @@ def test_json_contract_keys(site: dict[str, Path]) -> None:
         assert 0 <= c["score"] <= 100
         assert isinstance(c["reasons"], list) and c["reasons"]
         assert c["identity"] in {"verified", "spoofed", "unverifiable", "unknown"}
-        assert c["verified"] in {True, False, None} and (c["verified"] is None) == (c["identity"] not in {"verified", "spoofed"})
+        assert c["verified"] in {True, False, None} and (c["verified"] is None) == (
+            c["identity"] not in {"verified", "spoofed"}
+        )
         assert c["asn"] is None or isinstance(c["asn"], int)
         assert c["as_org"] is None or isinstance(c["as_org"], str)
         assert c["country"] is None  # no country database configured
@@ -70,7 +72,10 @@ def test_fail_on_without_block_exits_0(site: dict[str, Path]) -> None:
     [
         (["scan"], "no log file given"),
         (["scan", "x.log", "--format", "yaml"], "Invalid value for '--format'"),
-        (["scan", "x.log", "--robots", "a.txt", "--fetch-robots"], "--fetch-robots and --robots exclude each other"),
+        (
+            ["scan", "x.log", "--robots", "a.txt", "--fetch-robots"],
+            "--fetch-robots and --robots exclude each other",
+        ),
         (["scan", "x.log", "--log-format", "nosuchformat"], "nosuchformat"),
     ],
 )
@@ -87,7 +92,7 @@ def test_bad_config_exits_2_naming_file_and_line(site: dict[str, Path]) -> None:
     site["config"].write_text("policy:\n  block_min_disalowed: 2\n")
     r = run_cli(*base_args(site), "--config", str(site["config"]))
     assert r.exit_code == 2, r.output
-    assert f"unknown key 'policy.block_min_disalowed'" in r.stderr
+    assert "unknown key 'policy.block_min_disalowed'" in r.stderr
     assert f"{site['config']}:2" in r.stderr
 
 
@@ -100,7 +105,9 @@ def test_missing_log_exits_1(tmp_path: Path) -> None:
 
 def test_missing_robots_exits_1(site: dict[str, Path]) -> None:
     """A robots.txt that cannot be read is reported with its path."""
-    r = run_cli("scan", str(site["log"]), "--robots", str(site["dir"] / "nope.txt"), "--state", str(site["state"]))
+    r = run_cli(
+        "scan", str(site["log"]), "--robots", str(site["dir"] / "nope.txt"), "--state", str(site["state"])
+    )
     assert r.exit_code == 1, r.output
     assert "nope.txt" in r.stderr
 
@@ -112,7 +119,16 @@ def test_compressed_logs_give_same_result(site: dict[str, Path], opener: object)
     packed = site["dir"] / "access.log.1.z"
     with opener(packed, "wb") as handle:  # type: ignore[operator]
         handle.write(site["log"].read_bytes())
-    r = run_cli("scan", str(packed), "--robots", str(site["robots"]), "--state", str(site["state"]), "--format", "json")
+    r = run_cli(
+        "scan",
+        str(packed),
+        "--robots",
+        str(site["robots"]),
+        "--state",
+        str(site["state"]),
+        "--format",
+        "json",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["summary"] == {**plain["summary"]}
 
@@ -158,7 +174,9 @@ def test_no_save_leaves_state_untouched(site: dict[str, Path]) -> None:
 def test_failed_scan_keeps_previous_state(site: dict[str, Path]) -> None:
     """A scan that fails midway (bad robots file) leaves the previously stored scan as it was."""
     first = json.loads(run_cli(*base_args(site), "--format", "json").stdout)
-    bad = run_cli("scan", str(site["log"]), "--robots", str(site["dir"] / "gone.txt"), "--state", str(site["state"]))
+    bad = run_cli(
+        "scan", str(site["log"]), "--robots", str(site["dir"] / "gone.txt"), "--state", str(site["state"])
+    )
     assert bad.exit_code == 1
     with State(site["state"]) as state:
         stored = latest_scan(state)

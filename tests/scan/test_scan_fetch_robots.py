@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ GPTBOT = "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"
 
 
 class _Robots(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path == "/robots.txt":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
@@ -136,7 +136,7 @@ def test_requests_are_judged_by_the_version_live_at_their_time(tmp_path: Path) -
     state = tmp_path / "state.db"
     with State(state) as opened:
         history = RobotsHistory(opened)
-        t0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+        t0 = datetime(2024, 3, 1, tzinfo=UTC)
         history.record("site.test", b"User-agent: *\nDisallow: /a\n", t0)
         history.record("site.test", b"User-agent: *\nDisallow: /a\n", t0 + timedelta(hours=1))
         history.record("site.test", b"User-agent: *\nDisallow: /b\n", t0 + timedelta(hours=26))

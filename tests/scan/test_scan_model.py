@@ -55,7 +55,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     truth = json.loads((tmp / "access.log.truth.json").read_text())
     config = tmp / "botguard.yaml"
     config.write_text(f"honeypots: [{truth['trap_path']}]\n")
-    return {"log": log, "robots": tmp / "robots.txt", "truth": tmp / "access.log.truth.json", "config": config}
+    return {
+        "log": log,
+        "robots": tmp / "robots.txt",
+        "truth": tmp / "access.log.truth.json",
+        "config": config,
+    }
 
 
 def scan(site: dict[str, Path], *, model: bool = True, config: Path | None = None) -> ScanResult:
@@ -83,12 +88,16 @@ def classes(site: dict[str, Path]) -> dict[tuple[str, str], str]:
 
 
 def verdicts(result: ScanResult) -> dict[tuple[str, str], tuple[str, tuple[str, ...]]]:
-    return {(r["ip"], r["user_agent"]): (r["verdict"], tuple(r["reasons"]))
-            for r in result.clients.select("ip", "user_agent", "verdict", "reasons").iter_rows(named=True)}
+    return {
+        (r["ip"], r["user_agent"]): (r["verdict"], tuple(r["reasons"]))
+        for r in result.clients.select("ip", "user_agent", "verdict", "reasons").iter_rows(named=True)
+    }
 
 
 def caught_share(result: ScanResult, classes: dict[tuple[str, str], str]) -> float:
-    counts = Counter(verdict for key, (verdict, _) in verdicts(result).items() if classes.get(key) == "disguised_scraper")
+    counts = Counter(
+        verdict for key, (verdict, _) in verdicts(result).items() if classes.get(key) == "disguised_scraper"
+    )
     return (counts["monitor"] + counts["block"]) / sum(counts.values())
 
 
@@ -100,7 +109,11 @@ def test_model_catches_disguised_scrapers_the_rules_allow(
     assert before < 0.8, before  # the log really has the problem the model solves
     assert after >= CAUGHT_FLOOR, (before, after)
     summary = with_model.summary.model
-    assert summary is not None and summary["raised"] > 0 and summary["clients_scored"] == with_model.clients.height
+    assert (
+        summary is not None
+        and summary["raised"] > 0
+        and summary["clients_scored"] == with_model.clients.height
+    )
 
 
 def test_people_and_good_bots_are_never_raised(
@@ -122,8 +135,11 @@ def test_raised_clients_carry_the_model_reason(with_model: ScanResult, without_m
     assert raised and all(order[new[key][0]] > order[old[key][0]] for key in raised)
     for key in raised:
         reason = new[key][1][-1]
-        assert re.fullmatch(r"model: shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad "
-                            r"\(\d+ IPs; score (0\.[89]\d|1\.00)\)", reason), reason
+        assert re.fullmatch(
+            r"model: shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad "
+            r"\(\d+ IPs; score (0\.[89]\d|1\.00)\)",
+            reason,
+        ), reason
 
 
 def test_no_model_gives_the_old_verdicts(with_model: ScanResult, without_model: ScanResult) -> None:
@@ -157,7 +173,10 @@ def test_allowlisted_client_is_never_raised(site: dict[str, Path], with_model: S
     old, new = verdicts(without_model), verdicts(with_model)
     ip, ua = next(key for key in new if new[key][0] != old[key][0] and old[key][0] == "allow")
     config = tmp_path / "allow.yaml"
-    config.write_text(site["config"].read_text() + f"allowlist:\n  clients:\n    - {{ip: {ip}, user_agent: {json.dumps(ua)}}}\n")
+    config.write_text(
+        site["config"].read_text()
+        + f"allowlist:\n  clients:\n    - {{ip: {ip}, user_agent: {json.dumps(ua)}}}\n"
+    )
     again = verdicts(scan(site, config=config))
     verdict, reasons = again[(ip, ua)]
     assert verdict == "allow" and not any(reason.startswith("model:") for reason in reasons)
@@ -212,12 +231,16 @@ def test_policy_raise_to_block_from_settings(without_model: ScanResult, site: di
     base = load_settings(site["config"])
 
     def with_scan(**scan: object) -> SimpleNamespace:
-        return SimpleNamespace(policy=base.policy, human=base.human, model=SimpleNamespace(min_ips=10**9, scan=scan))
+        return SimpleNamespace(
+            policy=base.policy, human=base.human, model=SimpleNamespace(min_ips=10**9, scan=scan)
+        )
 
     outcome = score_clients(without_model.clients, with_scan(raise_to="block", strong_ips=10**9))
     raised = outcome.summary["raised"]
     assert raised > 0 and outcome.summary["raised_to"] == {"monitor": 0, "block": raised}
-    assert score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary["raised_to"]["block"] == 0
+    assert (
+        score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary["raised_to"]["block"] == 0
+    )
     assert score_clients(without_model.clients, with_scan(min_score=1.01)).summary["raised"] == 0
     with pytest.raises(ValueError, match="monitor or block"):
         ScanModelSettings.from_settings(with_scan(raise_to="allow"))
@@ -228,7 +251,10 @@ def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path
     config = tmp_path / "off.yaml"
     config.write_text(site["config"].read_text() + "model:\n  enabled: false\n")
     result = scan(site, config=config)
-    assert result.summary.model is None and result.clients.get_column("model_score").null_count() == result.clients.height
+    assert (
+        result.summary.model is None
+        and result.clients.get_column("model_score").null_count() == result.clients.height
+    )
 
 
 # ------------------------------------------------------------------ leakage masking
@@ -238,7 +264,9 @@ def _labelled(without_model: ScanResult, settings: Settings) -> pl.DataFrame:
     return weak_labels(without_model.clients, settings, ScanModelSettings()).with_row_index("pos")
 
 
-def test_masked_slots_are_absent_from_what_the_learner_sees(without_model: ScanResult, site: dict[str, Path]) -> None:
+def test_masked_slots_are_absent_from_what_the_learner_sees(
+    without_model: ScanResult, site: dict[str, Path]
+) -> None:
     """Each label source's slots are missing from the features of exactly the clients it labelled;
     unlabelled clients keep every slot."""
     settings = load_settings(site["config"])
@@ -249,13 +277,17 @@ def test_masked_slots_are_absent_from_what_the_learner_sees(without_model: ScanR
     assert {"person", "robots", "automated"} <= fired
     for source in LABEL_SOURCES:
         if source.name in fired:
-            slots = set(seen.filter(pl.col("label_source") == source.name).get_column("slot").unique().to_list())
+            slots = set(
+                seen.filter(pl.col("label_source") == source.name).get_column("slot").unique().to_list()
+            )
             assert slots and not slots & source.masked, source.name
     unlabelled = set(seen.filter(pl.col("label_source").is_null()).get_column("slot").unique().to_list())
     assert {"ua_tok", "ip24", "asn_type", "asset_b", "robots"} <= unlabelled
 
 
-def test_a_label_source_cannot_teach_its_own_feature(without_model: ScanResult, site: dict[str, Path]) -> None:
+def test_a_label_source_cannot_teach_its_own_feature(
+    without_model: ScanResult, site: dict[str, Path]
+) -> None:
     """Give some clients a new crawler's user agent and make them spoofers (a label that reads the
     UA): its token never gets a weight, because the spoofer label masks UA slots on the examples it
     labelled. The same clients labelled by a source that does not read the UA teach it at once."""
@@ -270,7 +302,9 @@ def test_a_label_source_cannot_teach_its_own_feature(without_model: ScanResult, 
     learner, _ = train(client_features(labels), labels, ScanModelSettings())
     assert "ua_tok=novascrape" not in learner.table.index
     honeypot = labels.with_columns(
-        label_source=pl.when(pl.col("label_source") == "spoofed").then(pl.lit("honeypot")).otherwise("label_source")
+        label_source=pl.when(pl.col("label_source") == "spoofed")
+        .then(pl.lit("honeypot"))
+        .otherwise("label_source")
     )
     learner, _ = train(client_features(honeypot), honeypot, ScanModelSettings())
     assert learner.table.w[learner.table.index["ua_tok=novascrape"]] > 0
@@ -297,7 +331,11 @@ def test_ipv6_48_column_wise_matches_feature_extractor() -> None:
     frame = _network_columns(pl.DataFrame({"ip": ips}))
     for row in frame.iter_rows(named=True):
         want = ip_prefixes(row["ip"])
-        assert (row["ip24"], row["ip16"], row["ip6_48"]) == (want.get("ip24"), want.get("ip16"), want.get("ip6_48"))
+        assert (row["ip24"], row["ip16"], row["ip6_48"]) == (
+            want.get("ip24"),
+            want.get("ip16"),
+            want.get("ip6_48"),
+        )
 
 
 def test_wilson_lower_bound() -> None:

@@ -273,7 +273,10 @@ def test_several_paths_each_exactly_once(tmp_path: Path) -> None:
     write(b, "b2")
     with State(db) as state, LogFollower([str(a), str(b)], state=state) as follower:
         chunks = list(follower.poll())
-        assert [(c.path, c.first_line_no, c.data) for c in chunks] == [(str(a), 3, b"a3\n"), (str(b), 2, b"b2\n")]
+        assert [(c.path, c.first_line_no, c.data) for c in chunks] == [
+            (str(a), 3, b"a3\n"),
+            (str(b), 2, b"b2\n"),
+        ]
         for chunk in chunks:
             follower.commit(chunk)
         assert {p: t.lines for p, t in follower.totals().items()} == {str(a): 3, str(b): 2}

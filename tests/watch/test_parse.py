@@ -7,7 +7,9 @@ from pathlib import Path
 from botguard.logs.follow import ChunkParser, LogFollower
 from botguard.logs.records import REQUEST_SCHEMA
 
-LINE = '203.0.113.{n} - - [26/Nov/2026:00:00:{s:02d} +0000] "GET /p/{n} HTTP/1.1" 200 512 "-" "NovaScrape/1.0"\n'
+LINE = (
+    '203.0.113.{n} - - [26/Nov/2026:00:00:{s:02d} +0000] "GET /p/{n} HTTP/1.1" 200 512 "-" "NovaScrape/1.0"\n'
+)
 
 
 def test_chunks_parse_to_request_schema_with_file_line_numbers(tmp_path: Path) -> None:
@@ -28,7 +30,9 @@ def test_chunks_parse_to_request_schema_with_file_line_numbers(tmp_path: Path) -
 def test_malformed_lines_counted_never_raised(tmp_path: Path) -> None:
     """Garbage, binary and over-long junk in a followed log is counted as malformed, with reasons."""
     log = tmp_path / "access.log"
-    log.write_bytes(LINE.format(n=1, s=1).encode() + b"garbage here\n\x00\x01\x02\n" + LINE.format(n=2, s=2).encode())
+    log.write_bytes(
+        LINE.format(n=1, s=1).encode() + b"garbage here\n\x00\x01\x02\n" + LINE.format(n=2, s=2).encode()
+    )
     parser = ChunkParser()
     (batch,) = [parser.parse(chunk) for chunk in LogFollower([str(log)]).poll()]
     assert (batch.stats.lines, batch.stats.parsed, batch.stats.malformed) == (4, 2, 2)

@@ -41,7 +41,9 @@ def traffic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[
     return log, robots, log.read_text().splitlines(keepends=True)
 
 
-def test_once_proposes_the_novel_family_and_resumes(tmp_path: Path, traffic: tuple[Path, Path, list[str]]) -> None:
+def test_once_proposes_the_novel_family_and_resumes(
+    tmp_path: Path, traffic: tuple[Path, Path, list[str]]
+) -> None:
     """--once on a log where a novel crawler family ignores robots.txt from rotating IPs: a candidate
     for it lands in the state DB and is printed once; a second run reads only what was appended."""
     _, robots, lines = traffic
@@ -156,7 +158,9 @@ def test_directory_refused_missing_file_waited_for(tmp_path: Path) -> None:
     assert "does not exist yet; waiting for it" in r.stderr and "0 lines" in r.stderr
 
 
-def test_auto_deploy_puts_new_candidates_on_the_server(tmp_path: Path, traffic: tuple[Path, Path, list[str]]) -> None:
+def test_auto_deploy_puts_new_candidates_on_the_server(
+    tmp_path: Path, traffic: tuple[Path, Path, list[str]]
+) -> None:
     """With model.auto_deploy, a new proposal goes through deploy-rules' code at once: the nginx
     rule file names the novel family (validate/reload skipped here: the deploy tests run real servers)."""
     log, robots, _ = traffic
@@ -178,7 +182,9 @@ def test_auto_deploy_puts_new_candidates_on_the_server(tmp_path: Path, traffic: 
     assert "novascrape" in (nginx / "botguard_http.conf").read_text().lower()
 
 
-def test_auto_deploy_failure_is_reported_not_fatal(tmp_path: Path, traffic: tuple[Path, Path, list[str]]) -> None:
+def test_auto_deploy_failure_is_reported_not_fatal(
+    tmp_path: Path, traffic: tuple[Path, Path, list[str]]
+) -> None:
     """No scan to deploy from: the failure is one stderr line and watch still exits 0."""
     log, robots, _ = traffic
     config = tmp_path / "botguard.yaml"

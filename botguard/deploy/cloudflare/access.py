@@ -66,7 +66,9 @@ def denied_message(needs: list[str]) -> str:
     return f"the Cloudflare API token lacks {' and '.join(needs)}; nothing was written"
 
 
-def verify_token(client: cloudflare.Cloudflare, target: CloudflareTarget, sleep: Sleep = time.sleep) -> TokenInfo:
+def verify_token(
+    client: cloudflare.Cloudflare, target: CloudflareTarget, sleep: Sleep = time.sleep
+) -> TokenInfo:
     """The token's id if it is valid and active, else :class:`MissingPermission` (one line)."""
     try:
         result, owner = call("verify API token", client.user.tokens.verify, sleep=sleep), "user"
@@ -84,8 +86,9 @@ def verify_token(client: cloudflare.Cloudflare, target: CloudflareTarget, sleep:
             if exc.status is None or exc.status >= 500:
                 raise
             reason = first.message.split(": HTTP ", 1)[-1]
-            raise MissingPermission(f"the Cloudflare API token is not valid (HTTP {reason}); "
-                                    "nothing was written") from None
+            raise MissingPermission(
+                f"the Cloudflare API token is not valid (HTTP {reason}); nothing was written"
+            ) from None
     status = field(result, "status")
     if status != "active":
         raise MissingPermission(f"the Cloudflare API token is {status or 'not active'}; nothing was written")
@@ -143,7 +146,10 @@ def granted(policies: list[dict[str, Any]], groups: frozenset[str], resource: st
     """
     naming = [p for p in policies if groups & {field(g, "name") for g in p.get("permission_groups") or []}]
     kind = resource.rsplit(".", 1)[0] + "."
-    if any(p.get("effect") == "deny" and any(_covers(k, resource) for k in _keys(p.get("resources"))) for p in naming):
+    if any(
+        p.get("effect") == "deny" and any(_covers(k, resource) for k in _keys(p.get("resources")))
+        for p in naming
+    ):
         return False
     allow = [p for p in naming if p.get("effect") == "allow"]
     if not allow:
@@ -151,11 +157,13 @@ def granted(policies: list[dict[str, Any]], groups: frozenset[str], resource: st
     keys = [k for p in allow for k in _keys(p.get("resources"))]
     if any(_covers(k, resource) for k in keys):
         return True
-    same_kind = all(k.startswith(kind) and not k.endswith("*") and "." not in k[len(kind):] for k in keys)
+    same_kind = all(k.startswith(kind) and not k.endswith("*") and "." not in k[len(kind) :] for k in keys)
     return False if keys and same_kind else None
 
 
-def _probe(client: cloudflare.Cloudflare, zone: LiveZone, plan: ZonePlan, sleep: Sleep) -> CloudflareError | None:
+def _probe(
+    client: cloudflare.Cloudflare, zone: LiveZone, plan: ZonePlan, sleep: Sleep
+) -> CloudflareError | None:
     """A ``?dry_run=true`` copy of the zone's first rule write; the error if the API refused it."""
     cf, z = no_retry(client), zone.zone_id
     step = f"zone {z}: check write permission"

@@ -122,7 +122,9 @@ def last_applied(state_path: str | None) -> dict[str, Any] | None:
     """The newest recorded apply: totals, the list row and one entry per zone (``status``), or None."""
     with State(state_path) as state:
         _schema(state)
-        start = state.conn.execute("SELECT max(rowid) FROM cloudflare_applied WHERE zone_id = ''").fetchone()[0]
+        start = state.conn.execute("SELECT max(rowid) FROM cloudflare_applied WHERE zone_id = ''").fetchone()[
+            0
+        ]
         if start is None:
             start = state.conn.execute("SELECT max(rowid) FROM cloudflare_applied").fetchone()[0]
         query = ("SELECT applied_at, zone_id, items, rules, writes, changes, error FROM cloudflare_applied "
@@ -143,7 +145,11 @@ def last_applied(state_path: str | None) -> dict[str, Any] | None:
 
 def _failed(report: ApplyReport) -> str:
     """One line: each real failure (naming its zone or step), then how many zones were skipped."""
-    real = [r.error.message for r in report.failures if r.error is not None and not isinstance(r.error, NotAttempted)]
+    real = [
+        r.error.message
+        for r in report.failures
+        if r.error is not None and not isinstance(r.error, NotAttempted)
+    ]
     skipped = sum(isinstance(r.error, NotAttempted) for r in report.failures)
     return "; ".join(real + ([f"{skipped} zone(s) not attempted"] if skipped else []))
 
@@ -161,7 +167,9 @@ def run_cloudflare(request: CloudflareRequest) -> CloudflareOutcome:
     decisions = _decisions(request)
     token = verify_token(client, target, request.sleep)
     live = read_live(client, target, request.sleep)
-    desired = render_cloudflare(decisions, conf.list_name, conf.guard_bots, max(0, MAX_ITEMS - live.other_items))
+    desired = render_cloudflare(
+        decisions, conf.list_name, conf.guard_bots, max(0, MAX_ITEMS - live.other_items)
+    )
     plan = make_plan(desired, live)
     check_quota(desired, live, conf.max_rules)
     unread = [z.error for z in live.zones if z.error is not None]

@@ -33,7 +33,9 @@ MAX_WAIT = 60.0
 def target_of(settings: CloudflareSettings) -> CloudflareTarget:
     """Account and zone(s) from the config, or a one-line error before any request."""
     if not settings.account_id or not settings.zone_ids:
-        raise MissingCredentials("cloudflare.account_id and cloudflare.zone_id must be set in the config file")
+        raise MissingCredentials(
+            "cloudflare.account_id and cloudflare.zone_id must be set in the config file"
+        )
     return CloudflareTarget(settings.account_id, settings.zone_ids, settings.list_name)
 
 
@@ -44,7 +46,9 @@ def _token_only(client: cloudflare.Cloudflare) -> cloudflare.Cloudflare:
     return client
 
 
-def make_client(settings: CloudflareSettings, env: Mapping[str, str], max_retries: int = 2) -> cloudflare.Cloudflare:
+def make_client(
+    settings: CloudflareSettings, env: Mapping[str, str], max_retries: int = 2
+) -> cloudflare.Cloudflare:
     """A client that authenticates with the API token only (env ``CLOUDFLARE_API_TOKEN`` first)."""
     token = env.get("CLOUDFLARE_API_TOKEN") or settings.api_token
     if not token:
@@ -103,7 +107,9 @@ def call(step: str, fn: Callable[..., T], *args: Any, sleep: Callable[[float], N
                 raise RateLimited(step, wait) from None
             sleep(wait)
         except cloudflare.APIStatusError as exc:
-            raise CloudflareError(f"{step}: HTTP {exc.status_code}: {_messages(exc)}", exc.status_code) from None
+            raise CloudflareError(
+                f"{step}: HTTP {exc.status_code}: {_messages(exc)}", exc.status_code
+            ) from None
         except cloudflare.APIConnectionError as exc:
             raise CloudflareError(f"{step}: cannot reach the Cloudflare API: {exc.message}") from None
     raise AssertionError("unreachable")  # pragma: no cover

@@ -128,7 +128,9 @@ class Plan:
 
     def list_lines(self, list_name: str) -> list[str]:
         out = [f"+ list {list_name}"] if self.create_list else []
-        return out + [f"+ item {ip}" for ip in self.add_items] + [f"- item {ip}" for ip, _ in self.remove_items]
+        return (
+            out + [f"+ item {ip}" for ip in self.add_items] + [f"- item {ip}" for ip, _ in self.remove_items]
+        )
 
     def lines(self, list_name: str) -> list[str]:
         """Human-readable diff, one change per line; a zone's rule changes carry its id."""

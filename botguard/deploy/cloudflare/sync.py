@@ -61,7 +61,9 @@ _POLL_FIRST, _POLL_CAP, _POLL_BUDGET = 0.5, 10.0, 300.0  # seconds: bulk operati
 
 def _entrypoint(client: cloudflare.Cloudflare, zone_id: str, sleep: Sleep) -> Any | None:
     try:
-        return call(f"zone {zone_id}: read rules", client.rulesets.phases.get, PHASE, zone_id=zone_id, sleep=sleep)
+        return call(
+            f"zone {zone_id}: read rules", client.rulesets.phases.get, PHASE, zone_id=zone_id, sleep=sleep
+        )
     except CloudflareError as exc:
         if exc.status == 404:  # the zone never had custom rules
             return None
@@ -248,7 +250,9 @@ def _apply_zone(w: _Writer, plan: ZonePlan, live: LiveZone) -> None:
                            kind="zone", phase=PHASE, name="default", rules=bodies)  # fmt: skip
         except CloudflareError:  # a lost response may have made it: adopt it if it has all our rules
             made = _entrypoint(w.client, zone, w.sleep)
-            if made is None or not {s.ref for s in plan.create_rules} <= {r.ref for r in _split_rules(made)[0]}:
+            if made is None or not {s.ref for s in plan.create_rules} <= {
+                r.ref for r in _split_rules(made)[0]
+            }:
                 raise
         ruleset_id = field(made, "id")
         w.done += [f"+ rule {s.ref}" for s in plan.create_rules]
@@ -264,7 +268,9 @@ def _apply_zone(w: _Writer, plan: ZonePlan, live: LiveZone) -> None:
         try:
             w.write(f"zone {zone}: delete rule {rule.ref}", w.client.rulesets.rules.delete, rule.id,
                     ruleset_id=ruleset_id, zone_id=zone)  # fmt: skip
-        except CloudflareError as exc:  # 404: already gone (e.g. the SDK re-sent a delete whose answer was lost)
+        except (
+            CloudflareError
+        ) as exc:  # 404: already gone (e.g. the SDK re-sent a delete whose answer was lost)
             if exc.status != 404:
                 raise
             w.done.append(f"- rule {rule.ref} (already gone)")
@@ -315,7 +321,9 @@ def apply_plan(client: cloudflare.Cloudflare, target: CloudflareTarget, plan: Pl
             results.append(w.result(zone))
         except CloudflareError as exc:
             if denied(exc):  # the write checks passed but Cloudflare refused: name the permission
-                exc = CloudflareError(f'{exc.message} (the token lacks "{WAF_EDIT}" on zone {zone}?)', exc.status)
+                exc = CloudflareError(
+                    f'{exc.message} (the token lacks "{WAF_EDIT}" on zone {zone}?)', exc.status
+                )
             results.append(w.result(zone, exc))
             if isinstance(exc, RateLimited):
                 stop = exc
