@@ -21,9 +21,11 @@ one), and the next run's ``recover`` restores the previous files before it start
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -34,8 +36,9 @@ from pathlib import Path
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.render.records import RuleFile
+from botguard.report._safe import printable
 
-__all__ = ["JOURNAL", "DeployError", "deploy_files", "diff_files", "recover"]
+__all__ = ["JOURNAL", "DeployError", "deploy_files", "diff_files", "recover", "server_errors"]
 
 JOURNAL = ".botguard-deploy.journal"
 #: Seconds a validate or reload command may take.
@@ -44,6 +47,12 @@ COMMAND_TIMEOUT = 120
 PROBE_SECONDS = 5.0
 #: The probe asks the server itself, never an http_proxy from the environment.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+#: An nginx log line: optional time and "nginx: ", the level, optional "pid#tid: ", the text.
+_NGINX_LINE = re.compile(r"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?(?:nginx: )?\[(\w+)\] (?:\d+#\d+: )?(.*)$")
+#: nginx levels that report progress, not the failure ("[notice] signal process started").
+_CHATTER = frozenset({"debug", "info", "notice", "warn"})
+#: How much of a server's output one error line carries.
+_ERROR_LIMIT = 600
 
 
 class DeployError(BotguardError):
@@ -88,15 +97,17 @@ def _read(path: Path) -> str | None:
 
 def diff_files(directory: Path, files: tuple[RuleFile, ...]) -> tuple[tuple[str, ...], str]:
     """Names of files whose content would change, and a unified diff of them."""
-    changed, chunks = [], []
+    changed: list[str] = []
+    chunks: list[str] = []
     for f in files:
         current = _read(directory / f.name)
         if current == f.text:
             continue
         changed.append(f.name)
+        live = str(directory / f.name)
         chunks += difflib.unified_diff(
             (current or "").splitlines(keepends=True), f.text.splitlines(keepends=True),
-            fromfile=str(directory / f.name) if current is not None else "/dev/null", tofile=str(directory / f.name),
+            fromfile=live if current is not None else "/dev/null", tofile=live,
         )  # fmt: skip
     return tuple(changed), "".join(chunks)
 
@@ -120,6 +131,30 @@ def recover(directory: Path) -> bool:
     return True
 
 
+def _error_line(line: str) -> str | None:
+    """``line`` as an error shows it; None for nginx's progress chatter."""
+    nginx = _NGINX_LINE.match(line)
+    if nginx is None:
+        return line
+    return None if nginx[1] in _CHATTER else f"[{nginx[1]}] {nginx[2]}"
+
+
+def server_errors(output: str) -> str:
+    """The lines of a failed server command that say what went wrong, as one line.
+
+    nginx prints progress before the error (``[notice] signal process started``, then
+    ``[error] open() ".../nginx.pid" failed``) and Apache splits one error over two lines
+    (``AH00526: Syntax error on line 9 of ...:`` then the reason): the first line alone hides
+    the cause. nginx's notice/info/warn lines are dropped, unless nothing else is left.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [shown for shown in map(_error_line, lines) if shown] or lines
+    text = errors[0] if errors else ""
+    for line in errors[1:]:
+        text += (" " if text.endswith(":") else "; ") + line
+    return printable(text, _ERROR_LIMIT)
+
+
 def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     if not argv:
         return
@@ -130,16 +165,17 @@ def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None
     if done.returncode != 0:
-        first = next((line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
-        raise DeployError(f"{target}: {step} failed (exit {done.returncode}): {first}")
+        raise DeployError(
+            f"{target}: {step} failed (exit {done.returncode}): {server_errors(done.stderr + done.stdout)}"
+        )
 
 
 def _roll_back_and_reload(target: Target) -> None:
     recover(target.dir)
-    try:
+    with contextlib.suppress(
+        DeployError
+    ):  # the previous files are back; the first error is the one to report
         _run(target.reload, "reload", target.name)
-    except DeployError:
-        pass  # the previous files are back; the first error is the one to report
 
 
 def _probe(url: str, target: str) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from botguard.deploy.files import DeployError
+from botguard.deploy.files import DeployError, server_errors
 from botguard.render.records import RuleFile
 
 __all__ = ["PRECHECKS", "Precheck", "PrecheckError"]
@@ -65,8 +65,9 @@ class PrecheckError(DeployError):
 def _check(name: str, argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
-        first = next((line for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
-        raise PrecheckError(f"{name}: generated files rejected by {argv[0]} -t: {first.strip()}")
+        raise PrecheckError(
+            f"{name}: generated files rejected by {argv[0]} -t: {server_errors(done.stderr + done.stdout)}"
+        )
 
 
 def _write_all(directory: Path, files: tuple[RuleFile, ...]) -> None:

@@ -72,6 +72,10 @@ def test_failed_live_validation_keeps_the_old_rules(site: Site) -> None:
     assert r.exit_code == 1, r.output
     errors = [line for line in r.stderr.splitlines() if line]
     assert len(errors) == 1 and "validation failed" in errors[0], r.output
+    # the reason itself, also where the server spreads it over two lines (Apache: "AH00526: Syntax
+    # error on line N of FILE:" and then "Invalid command 'BrokenDirective', ...")
+    reason = 'unknown directive "broken_directive"' if site.server.kind == "nginx" else "'BrokenDirective'"
+    assert reason in errors[0], r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
     conf.write_text(good)
     assert check(site.server.validate).returncode == 0
@@ -109,6 +113,29 @@ def test_failed_reload_restores_and_reloads_again(site: Site) -> None:
     write_config(site.config, site.server.kind, site.server, reload=["false"])
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "reload failed" in r.stderr, r.output
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    assert site.server.get(source="127.0.0.2") == 200
+
+
+@pytest.mark.parametrize("site", ["nginx"], indirect=True)
+def test_failed_reload_shows_the_error_not_the_notice(site: Site) -> None:
+    """nginx -s reload without its pid file prints "[notice] signal process started" first: the
+    one-line reason is its "[error] open() ... nginx.pid failed" line. (No validate step here:
+    `nginx -t` would create an empty pid file, and the error would be "invalid PID number".)"""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    write_config(site.config, "nginx", site.server, validate=[])
+    pid = site.server.prefix / "logs" / "nginx.pid"
+    moved = pid.with_name("nginx.pid.moved")
+    pid.rename(moved)
+    try:
+        r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
+    finally:
+        moved.rename(pid)
+    errors = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(errors) == 1 and "reload failed" in errors[0], r.output
+    assert "[error] open()" in errors[0] and "nginx.pid" in errors[0], r.output
+    assert "signal process started" not in errors[0], r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
     assert site.server.get(source="127.0.0.2") == 200
 
