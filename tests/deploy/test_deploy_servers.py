@@ -6,12 +6,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from botguard.deploy import deploy_lock
+from botguard.decide.store import load_decisions
+from botguard.deploy import DIR_LOCK, deploy_lock
+from botguard.state import State
 from tests.deploy.conftest import BYTESPIDER, Site, scan_doc, write_config
 from tests.helpers import run_cli
 from tests.render.servers import CHROME, check
@@ -20,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _leftovers(rules: Path) -> list[str]:
-    return sorted(p.name for p in rules.iterdir() if p.name.startswith("."))
+    """Hidden files a run left in the rules directory (its lock file is kept on purpose)."""
+    return sorted(p.name for p in rules.iterdir() if p.name.startswith(".") and p.name != DIR_LOCK)
 
 
 def _snapshot(rules: Path) -> dict[str, bytes]:
@@ -140,28 +144,41 @@ def test_failed_reload_shows_the_error_not_the_notice(site: Site) -> None:
     assert site.server.get(source="127.0.0.2") == 200
 
 
+def _deploy_child(
+    site: Site, scan: Path, hook: str, *, state: Path | None = None, config: Path | None = None
+) -> subprocess.Popen[str]:
+    """run_deploy in a child process; ``hook`` is the body of its step hook ``hook(step)``."""
+    option = "nginx_dir" if site.server.kind == "nginx" else "apache_dir"
+    script = "\n".join([
+        "import os, time",
+        "from datetime import UTC, datetime",
+        "from pathlib import Path",
+        "from botguard.config import load_settings",
+        "from botguard.deploy import DeployRequest, run_deploy",
+        "def hook(step):",
+        textwrap.indent(textwrap.dedent(hook).strip(), "    "),
+        f"run_deploy(DeployRequest(load_settings({str(config or site.config)!r}), datetime.now(UTC),",
+        f"    {str(state or site.state)!r}, {str(scan)!r}, **{{{option!r}: {str(site.server.rules)!r}}}, hook=hook))",
+    ])  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _killed_at(site: Site, scan: Path, step: str, *, state: Path | None = None) -> None:
+    """A deploy of ``scan`` killed (os._exit, like kill -9: no clean-up runs) at ``step``."""
+    child = _deploy_child(site, scan, f"if step == {step!r}: os._exit(137)", state=state)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 137, err
+    assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
+
+
 @pytest.mark.parametrize("step", ["swapped", "validated"])
 def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: str) -> None:
     """kill -9 after the swap: the config on disk is valid, the server keeps serving, the next run finishes."""
     _first_deploy(site)
     scan = site.scan("b", scan_doc(with_ip_block=True))
-    script = textwrap.dedent(f"""
-        import os
-        from datetime import UTC, datetime
-        from botguard.config import load_settings
-        from botguard.deploy import DeployRequest, run_deploy
-        def hook(step):
-            if step == {step!r}:
-                os._exit(137)
-        run_deploy(DeployRequest(load_settings({str(site.config)!r}), datetime.now(UTC), {str(site.state)!r},
-                   {str(scan)!r}, **{{{("nginx_dir" if site.server.kind == "nginx" else "apache_dir")!r}:
-                   {str(site.server.rules)!r}}}, hook=hook))
-    """)
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 137, done.stderr
-    assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
+    _killed_at(site, scan, step)
     assert check(site.server.validate).returncode == 0  # whatever is on disk is a valid config
     assert (
         site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source="127.0.0.2") == 200
@@ -170,6 +187,49 @@ def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: 
     assert r.exit_code == 0, r.output
     assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
     assert _leftovers(site.server.rules) == []
+
+
+def test_runs_with_different_state_on_one_directory_take_turns(site: Site) -> None:
+    """Two runs with different --state (and configs) on one rules directory: while the first is
+    between swap and reload, the second stops with one line naming the directory's lock and
+    changes nothing (no file, no decision); the first finishes and its rules are on disk and live."""
+    _first_deploy(site)
+    before = _snapshot(site.server.rules)
+    ready, go = site.tmp / "ready", site.tmp / "go"
+    wait = f"""
+        if step == "swapped":
+            Path({str(ready)!r}).touch()
+            end = time.monotonic() + 60
+            while not Path({str(go)!r}).exists() and time.monotonic() < end:
+                time.sleep(0.02)
+    """
+    first = _deploy_child(site, site.scan("b", scan_doc(with_ip_block=True)), wait)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), first.communicate()[1]
+        other = site.tmp / "other"
+        other.mkdir()
+        write_config(other / "botguard.yaml", site.server.kind, site.server)  # its own deploy.lock
+        args = site.args(site.tmp / "a.json")
+        args[args.index("--config") + 1] = str(other / "botguard.yaml")
+        args[args.index("--state") + 1] = str(other / "state.db")
+        second = run_cli(*args)
+    finally:
+        go.touch()
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    lines = [line for line in second.stderr.splitlines() if line]
+    assert second.exit_code == 1 and len(lines) == 1, second.output
+    assert f"holds the lock {site.server.rules.resolve() / DIR_LOCK}" in lines[0], second.output
+    with State(other / "state.db") as state:
+        assert load_decisions(state) == {}
+    after = _snapshot(site.server.rules)
+    assert after != before and "127.0.0.2" in "".join(t.decode() for t in after.values())
+    assert _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+    assert site.server.get(ua=BYTESPIDER) == 403
 
 
 def test_concurrent_run_is_refused_by_the_lock(site: Site) -> None:
