@@ -10,7 +10,7 @@ import click
 from botguard.cli._options import common_options
 from botguard.cli.cloudflare import print_plan, reporting
 from botguard.config import load_settings
-from botguard.deploy import DeployReport, DeployRequest, Impact, run_deploy
+from botguard.deploy import DeployReport, DeployRequest, Impact, TargetOutcome, run_deploy
 from botguard.deploy.cloudflare import check_cloudflare, sync_cloudflare
 from botguard.errors import ExitStatus
 
@@ -45,15 +45,18 @@ def command(
         check_cloudflare(settings, os.environ)  # credentials before any server is touched
     request = DeployRequest(
         settings=settings, now=datetime.now(UTC), state_path=state_path, scan_path=scan_path,
-        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload, cloudflare=cloudflare,
+        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload,
+        cloudflare=cloudflare,
     )  # fmt: skip
     report = run_deploy(request)
     _print(report, dry_run)
     for error in report.errors:
         click.echo(f"botguard: error: {error}", err=True)
     if cloudflare:
-        reporting(print_plan, lambda: sync_cloudflare(settings, report.decisions, os.environ, state_path, request.now,
-                                                      dry_run))  # fmt: skip
+        decisions, now = report.decisions, request.now
+        reporting(
+            print_plan, lambda: sync_cloudflare(settings, decisions, os.environ, state_path, now, dry_run)
+        )
     return ExitStatus.ERROR if report.errors else ExitStatus.OK
 
 
@@ -64,6 +67,14 @@ def _print_rows(impact: Impact) -> None:
                    f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
 
 
+def _outcome(out: TargetOutcome) -> str:
+    """What a real run did to one target, e.g. "updated botguard.conf, reloaded"."""
+    done = [f"updated {', '.join(out.changed)}"] if out.changed else []
+    if out.recovered:
+        done.insert(0, "restored the files an interrupted deploy had replaced")
+    return ", ".join([*(done or ["unchanged"]), "reloaded" if out.reloaded else "not reloaded"])
+
+
 def _print(report: DeployReport, dry_run: bool) -> None:
     actions = [d.action for d in report.decisions.decisions]
     click.echo(f"decisions: {actions.count('block')} block, {actions.count('throttle')} throttle, "
@@ -72,10 +83,8 @@ def _print(report: DeployReport, dry_run: bool) -> None:
         if dry_run:
             click.echo(out.diff, nl=False)
             state = f"would change {', '.join(out.changed)}" if out.changed else "unchanged"
-        elif out.changed:
-            state = f"updated {', '.join(out.changed)}" + (", reloaded" if out.reloaded else ", not reloaded")
         else:
-            state = "unchanged, not reloaded"
+            state = _outcome(out)
         click.echo(f"{out.target}: {state} ({out.dir})")
     if report.impact is not None:
         click.echo("impact on the scanned traffic (blocked / total):")

@@ -2,8 +2,9 @@
 
 Order (one target, under the deploy lock):
 
-1. ``recover``: a journal left by a killed run means files may be half-swapped; put the
-   backups it lists back first.
+1. ``recover``: a journal left by a killed run means files may be half-swapped (or swapped
+   and reloaded); put the backups it lists back, then validate, reload and probe them, so the
+   server runs what the files say before anything else happens.
 2. Compare rendered files with the files on disk: identical -> nothing written, no reload.
    Otherwise check them with the server binary in a scratch config (``precheck.py``).
 3. Write each new file as ``.<name>.botguard-new`` and copy the current one to
@@ -14,6 +15,9 @@ Order (one target, under the deploy lock):
 6. Reload, then probe the configured URL. Failure: restore the backups, reload again, exit
    non-zero.
 7. Remove backups and journal.
+
+Every step runs under the rules directory's lock (``lock.py``): another run's recovery would
+otherwise take this run's backups for a killed run's.
 
 Killed between 4 and 7: the files on disk passed the standalone check (and after 5, the live
 one), and the next run's ``recover`` restores the previous files before it starts over.
@@ -59,7 +63,7 @@ class DeployError(BotguardError):
     """A deploy step failed; the previous rule files are back in place."""
 
 
-#: Test hook: called with the step name ("swapped", "validated") to simulate a crash there.
+#: Test hook: called with the step name ("swapped", "validated", "reloaded") to simulate a crash there.
 StepHook = Callable[[str], None]
 
 
@@ -227,48 +231,74 @@ def _finish(directory: Path, changed: tuple[str, ...]) -> None:
     _fsync_dir(directory)
 
 
-def deploy_files(
-    target: Target, files: tuple[RuleFile, ...], *, reload: bool = True, hook: StepHook | None = None
-) -> TargetOutcome:
-    """Swap in ``files`` for ``target`` if they differ; validate, reload, roll back on failure."""
-    directory = target.dir
-    if not directory.is_dir():
-        raise DeployError(f"{target.name}: rule directory does not exist: {directory}")
-    recover(directory)
-    changed, diff = diff_files(directory, files)
-    if not changed:
-        return TargetOutcome(target.name, directory, (), "", validated=False, reloaded=False)
-    if target.precheck is not None:
-        target.precheck(files)  # nothing is written if the files do not parse on their own
-    _stage(directory, files, changed)
-    _swap(directory, changed)
-    if hook:
-        hook("swapped")
+def _settle(target: Target, reload: bool) -> None:
+    """Validate, reload and probe the files ``recover`` put back.
+
+    A run killed after its reload left the server running rules no file holds any more: the
+    files are back, the server must follow them, also when this run has nothing to change.
+    """
+    try:
+        _run(target.validate, "validation", target.name)
+        if reload:
+            _run(target.reload, "reload", target.name)
+            if target.probe:
+                _probe(target.probe, target.name)
+    except DeployError as exc:
+        raise DeployError(f"{exc} (on the files restored from an interrupted deploy)") from None
+
+
+def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
+    """Validate the swapped-in files against the live configuration, reload and probe; any
+    failure puts the backups back (and reloads them if the server may have seen the new files)."""
     try:
         _run(target.validate, "validation", target.name)
     except DeployError:
-        recover(directory)
+        recover(target.dir)
         raise
     if hook:
         hook("validated")
     if reload:
         try:
             _run(target.reload, "reload", target.name)
+            if target.probe:
+                _probe(target.probe, target.name)
         except DeployError:
             _roll_back_and_reload(target)
             raise
-    if reload and target.probe:
-        try:
-            _probe(target.probe, target.name)
-        except DeployError:
-            _roll_back_and_reload(target)
-            raise
-    _finish(directory, changed)
+    if hook:
+        hook("reloaded")
+
+
+def deploy_files(
+    target: Target, files: tuple[RuleFile, ...], *, reload: bool = True, hook: StepHook | None = None
+) -> TargetOutcome:
+    """Swap in ``files`` for ``target`` if they differ; validate, reload, roll back on failure.
+
+    The caller holds the directory's lock (``lock.directory_locks``; ``run_deploy`` does).
+    """
+    directory = target.dir
+    if not directory.is_dir():
+        raise DeployError(f"{target.name}: rule directory does not exist: {directory}")
+    recovered = recover(directory)
+    if recovered:
+        _settle(target, reload)
+    changed, diff = diff_files(directory, files)
+    if changed:
+        if target.precheck is not None:
+            target.precheck(files)  # nothing is written if the files do not parse on their own
+        _stage(directory, files, changed)
+        _swap(directory, changed)
+        if hook:
+            hook("swapped")
+        _go_live(target, reload, hook)
+        _finish(directory, changed)
+    acted = bool(changed) or recovered
     return TargetOutcome(
         target.name,
         directory,
         changed,
         diff,
-        validated=bool(target.validate),
-        reloaded=reload and bool(target.reload),
+        validated=acted and bool(target.validate),
+        reloaded=acted and reload and bool(target.reload),
+        recovered=recovered,
     )

@@ -29,7 +29,7 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class TargetOutcome:
-    """What deploy did for one target: ``changed`` files, validated and reloaded or not."""
+    """What deploy did for one target: ``changed`` files, recovered, validated and reloaded or not."""
 
     target: str
     dir: Path
@@ -37,6 +37,8 @@ class TargetOutcome:
     diff: str
     validated: bool
     reloaded: bool
+    #: A killed run's journal was found: its previous files were put back (and reloaded) first.
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

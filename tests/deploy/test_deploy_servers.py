@@ -189,6 +189,25 @@ def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: 
     assert _leftovers(site.server.rules) == []
 
 
+def test_killed_after_reload_the_next_run_reloads_what_it_restores(site: Site) -> None:
+    """kill -9 after the reload, before the clean-up: the server runs the new rules, the journal
+    says to put the old files back. The next run (another state database: its own output equals
+    the old files) restores them and reloads although it changes nothing: files and running
+    server agree again, checked by requests."""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403  # the killed run's rules
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0, r.output
+    assert "restored the files an interrupted deploy had replaced, reloaded" in r.stdout, r.output
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 200) == 200
+    assert site.server.get(ua=BYTESPIDER) == 403
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
+
+
 def test_runs_with_different_state_on_one_directory_take_turns(site: Site) -> None:
     """Two runs with different --state (and configs) on one rules directory: while the first is
     between swap and reload, the second stops with one line naming the directory's lock and
