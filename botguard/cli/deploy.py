@@ -10,7 +10,7 @@ import click
 from botguard.cli._options import common_options
 from botguard.cli.cloudflare import print_plan, reporting
 from botguard.config import load_settings
-from botguard.deploy import DeployReport, DeployRequest, Impact, TargetOutcome, run_deploy
+from botguard.deploy import DeployReport, DeployRequest, Impact, run_deploy
 from botguard.deploy.cloudflare import check_cloudflare, sync_cloudflare
 from botguard.errors import ExitStatus
 
@@ -67,14 +67,6 @@ def _print_rows(impact: Impact) -> None:
                    f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
 
 
-def _outcome(out: TargetOutcome) -> str:
-    """What a real run did to one target, e.g. "updated botguard.conf, reloaded"."""
-    done = [f"updated {', '.join(out.changed)}"] if out.changed else []
-    if out.recovered:
-        done.insert(0, "restored the files an interrupted deploy had replaced")
-    return ", ".join([*(done or ["unchanged"]), "reloaded" if out.reloaded else "not reloaded"])
-
-
 def _print(report: DeployReport, dry_run: bool) -> None:
     actions = [d.action for d in report.decisions.decisions]
     click.echo(f"decisions: {actions.count('block')} block, {actions.count('throttle')} throttle, "
@@ -84,7 +76,7 @@ def _print(report: DeployReport, dry_run: bool) -> None:
             click.echo(out.diff, nl=False)
             state = f"would change {', '.join(out.changed)}" if out.changed else "unchanged"
         else:
-            state = _outcome(out)
+            state = out.summary
         click.echo(f"{out.target}: {state} ({out.dir})")
     if report.impact is not None:
         click.echo("impact on the scanned traffic (blocked / total):")

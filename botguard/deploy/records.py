@@ -40,6 +40,14 @@ class TargetOutcome:
     #: A killed run's journal was found: its previous files were put back (and reloaded) first.
     recovered: bool = False
 
+    @property
+    def summary(self) -> str:
+        """What a real run did, for people: e.g. "updated botguard.conf, reloaded"."""
+        done = [f"updated {', '.join(self.changed)}"] if self.changed else []
+        if self.recovered:
+            done.insert(0, "restored the files an interrupted deploy had replaced")
+        return ", ".join([*(done or ["unchanged"]), "reloaded" if self.reloaded else "not reloaded"])
+
 
 @dataclass(frozen=True, slots=True)
 class ImpactRow:
