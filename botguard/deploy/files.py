@@ -8,7 +8,9 @@ Order (one target, under the deploy lock):
 2. Compare rendered files with the files on disk: identical -> nothing written, no reload.
    Otherwise check them with the server binary in a scratch config (``precheck.py``).
 3. Write each new file as ``.<name>.botguard-new`` and copy the current one to
-   ``.<name>.botguard-old`` (fsynced), then write the journal naming them.
+   ``.<name>.botguard-old`` (fsynced), then write the journal naming them. A failed write
+   (disk full) removes what was staged and names the space needed; the live files are as
+   they were.
 4. Swap: ``os.replace`` each new file over the live one (atomic per file).
 5. Validate with the real server against the live configuration (which includes the new
    files). Failure: restore the backups, exit non-zero; the running server never saw them.
@@ -27,9 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -201,20 +205,54 @@ def _probe(url: str, target: str) -> None:
     raise DeployError(f"{target}: health probe {url} failed after reload: {last}")
 
 
-def _stage(directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> None:
-    entries = []
-    for f in files:
-        if f.name not in changed:
-            continue
-        live = directory / f.name
-        existed = live.exists()
-        if existed:
-            _write(_old(live), live.read_bytes())
-        _write(_new(live), f.text.encode("ascii"))
-        entries.append({"name": f.name, "existed": existed})
-    tmp = directory / (JOURNAL + ".tmp")
-    _write(tmp, json.dumps(entries).encode())
-    os.replace(tmp, directory / JOURNAL)
+def _space_needed(directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> int:
+    """Bytes staging takes: each changed file, a backup of its live version and the journal,
+    each rounded up to the filesystem's blocks."""
+    block = os.statvfs(directory).f_frsize or 4096
+    sizes = [len(f.text.encode("ascii")) for f in files if f.name in changed]
+    sizes += [(directory / name).stat().st_size for name in changed if (directory / name).exists()]
+    sizes.append(block)  # the journal: a few names
+    return sum(-(-max(size, 1) // block) * block for size in sizes)
+
+
+def _staging_error(name: str, directory: Path, exc: OSError, needed: int) -> DeployError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = shutil.disk_usage(directory).free
+        return DeployError(
+            f"{name}: {reason} in {directory}: staging the new rules needs {-(-needed // 1024)} KiB free "
+            f"there, {free // 1024} KiB available; nothing was changed"
+        )
+    return DeployError(f"{name}: cannot write the new rules in {directory}: {reason}; nothing was changed")
+
+
+def _stage(name: str, directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> None:
+    """Write each new file and a backup of its live version beside it, then the journal.
+
+    A failed write (disk full, quota, permissions) removes everything staged so far: the live
+    files were never touched, and a half-written backup must not look like a killed run's.
+    """
+    staged: list[Path] = []
+    try:
+        entries = []
+        for f in files:
+            if f.name not in changed:
+                continue
+            live = directory / f.name
+            existed = live.exists()
+            if existed:
+                staged.append(_old(live))
+                _write(_old(live), live.read_bytes())
+            staged.append(_new(live))
+            _write(_new(live), f.text.encode("ascii"))
+            entries.append({"name": f.name, "existed": existed})
+        staged.append(directory / (JOURNAL + ".tmp"))
+        _write(staged[-1], json.dumps(entries).encode())
+        os.replace(staged[-1], directory / JOURNAL)
+    except OSError as exc:
+        for path in staged:
+            path.unlink(missing_ok=True)
+        raise _staging_error(name, directory, exc, _space_needed(directory, files, changed)) from None
     _fsync_dir(directory)
 
 
@@ -286,8 +324,12 @@ def deploy_files(
     if changed:
         if target.precheck is not None:
             target.precheck(files)  # nothing is written if the files do not parse on their own
-        _stage(directory, files, changed)
-        _swap(directory, changed)
+        _stage(target.name, directory, files, changed)
+        try:
+            _swap(directory, changed)
+        except OSError as exc:
+            recover(directory)
+            raise DeployError(f"{target.name}: cannot swap the new rules into {directory}: {exc}") from None
         if hook:
             hook("swapped")
         _go_live(target, reload, hook)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,8 +20,8 @@ import yaml
 from botguard.decide.store import load_decisions
 from botguard.deploy import DIR_LOCK, deploy_lock
 from botguard.state import State
-from tests.deploy.conftest import BYTESPIDER, Site, scan_doc, write_config
-from tests.helpers import run_cli
+from tests.deploy.conftest import BYTESPIDER, Site, client, scan_doc, write_config
+from tests.helpers import Result, run_cli
 from tests.render.servers import CHROME, check
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,6 +254,114 @@ def test_runs_with_different_state_on_one_directory_take_turns(site: Site) -> No
     assert _leftovers(site.server.rules) == []
     assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
     assert site.server.get(ua=BYTESPIDER) == 403
+
+
+def _many_ips_doc(count: int) -> dict:
+    """A scan blocking ``count`` loopback addresses (127.1.x.y: a test can send from them) by IP:
+    rule files of tens of KiB, more than a nearly full filesystem has room for."""
+    doc = scan_doc(with_ip_block=False)
+    doc["clients"] += [client(f"127.1.{i // 250}.{i % 250 + 1}", CHROME, None, "automated", "block")
+                       for i in range(count)]  # fmt: skip
+    doc["summary"]["clients"] = len(doc["clients"])
+    return doc
+
+
+def _one_disk_full_line(r: Result, rules: Path) -> int:
+    """The run failed with one line naming the directory and the space it needs: that many KiB."""
+    lines = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.output
+    assert f"No space left on device in {rules}" in lines[0] and "nothing was changed" in lines[0], r.output
+    needed = re.search(r"needs (\d+) KiB free there, (\d+) KiB available", lines[0])
+    assert needed is not None, r.output
+    return int(needed[1])
+
+
+def test_disk_full_while_staging_changes_nothing(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC in the middle of writing a new file (injected at the write: always runs): one line
+    with the directory and the space needed, no staged file left, live files and rules as they were;
+    the next run with room deploys."""
+    from botguard.deploy import files
+
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    write = files._write
+
+    def full(path: Path, data: bytes) -> None:
+        if path.name.endswith(".botguard-new"):
+            write(path, data[: len(data) // 2])  # what a filling disk leaves: part of the file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write(path, data)
+
+    monkeypatch.setattr(files, "_write", full)
+    scan = site.scan("many", _many_ips_doc(600))
+    r = run_cli(*site.args(scan))
+    needed = _one_disk_full_line(r, site.server.rules)
+    assert needed * 1024 > sum(len(t) for t in old.values()) + 600 * len("127.1.0.1")
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    assert site.server.get(source="127.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
+    monkeypatch.setattr(files, "_write", write)
+    r = run_cli(*site.args(scan))
+    assert r.exit_code == 0, r.output
+    assert site.eventually(lambda: site.server.get(source="127.1.0.7"), 403) == 403
+
+
+@contextmanager
+def _small_filesystem(directory: Path, size: str) -> Iterator[None]:
+    """A tmpfs of ``size`` mounted over ``directory``, its files copied in; unmounted afterwards."""
+    files = {p.name: p.read_bytes() for p in directory.iterdir()}
+    mount = shutil.which("mount")
+    done = subprocess.run(
+        [mount or "mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "botguard-test", str(directory)],
+        capture_output=True, text=True, check=False,
+    ) if mount and os.geteuid() == 0 else None  # fmt: skip
+    if done is None or done.returncode != 0:
+        reason = done.stderr.strip() if done is not None else "needs root and mount(8)"
+        pytest.skip(f"cannot mount a small filesystem here ({reason}): test_disk_full_while_staging_changes_nothing "
+                    "covers this with an injected ENOSPC")  # fmt: skip
+    try:
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True, capture_output=True)
+
+
+def _fill(directory: Path) -> Path:
+    """A file that takes every free byte of ``directory``'s filesystem."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_disk_full_on_a_small_filesystem(site: Site) -> None:
+    """The rules directory on a real, nearly full 1 MiB tmpfs: the deploy fails with one line naming
+    the directory and the space it needs, leaves nothing behind and the live files and rules as
+    they were; with exactly that much space freed, the same deploy goes through."""
+    _first_deploy(site)
+    rules = site.server.rules
+    with _small_filesystem(rules, "1m"):
+        old = _snapshot(rules)
+        filler = _fill(rules)
+        full = filler.stat().st_size
+        os.truncate(filler, full - 8192)  # room for the backups, not for the new files
+        scan = site.scan("many", _many_ips_doc(1500))
+        r = run_cli(*site.args(scan))
+        needed = _one_disk_full_line(r, rules)
+        assert {k: v for k, v in _snapshot(rules).items() if k != "filler"} == old
+        assert _leftovers(rules) == []
+        assert site.server.get(source="127.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
+        os.truncate(filler, full - needed * 1024)
+        r = run_cli(*site.args(scan))
+        assert r.exit_code == 0, r.output
+        assert site.eventually(lambda: site.server.get(source="127.1.0.7"), 403) == 403
+        assert _leftovers(rules) == []
 
 
 def test_concurrent_run_is_refused_by_the_lock(site: Site) -> None:
