@@ -230,7 +230,7 @@ def _stage(name: str, directory: Path, files: tuple[RuleFile, ...], changed: tup
     """Write each new file and a backup of its live version beside it, then the journal.
 
     A failed write (disk full, quota, permissions) removes everything staged so far: the live
-    files were never touched, and a half-written backup must not look like a killed run's.
+    files were never touched, and no half-written file is left for anyone to mistake for a rule.
     """
     staged: list[Path] = []
     try:
