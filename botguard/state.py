@@ -12,10 +12,14 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 
 import platformdirs
 
-from botguard.errors import BotguardError, Location
+from botguard.errors import BotguardError, InputError, Location
+
+#: SQLite result codes that mean the file itself is damaged (not busy, not a bad statement).
+_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 
 def default_state_path() -> Path:
@@ -23,8 +27,32 @@ def default_state_path() -> Path:
     return Path(platformdirs.user_state_dir("botguard")) / "state.db"
 
 
+class StateDamaged(InputError):
+    """The state database file is damaged: botguard cannot repair it, so it names the file and
+    the way out (move it aside or use another) instead of a traceback from deep in a stage."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"state database {path} is damaged ({reason}): move it and its -wal/-shm files aside "
+            "(botguard then starts a new, empty one) or pass --state with another file; "
+            "scan --no-save does not use it"
+        )
+
+
+def _damage(path: Path, exc: BaseException | None) -> StateDamaged | None:
+    """The error to report when ``exc`` says the file at ``path`` is damaged, else None."""
+    if isinstance(exc, sqlite3.DatabaseError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _DAMAGED:
+        return StateDamaged(path, str(exc))
+    return None
+
+
 class State:
-    """An open state database. Use as a context manager or call :meth:`close`."""
+    """An open state database. Use as a context manager or call :meth:`close`.
+
+    Leaving the ``with`` block through an SQLite error that says the file is damaged raises
+    :class:`StateDamaged` instead: every stage reads and writes through ``conn`` directly, and
+    this is the one place all of them pass on the way out.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_state_path()
@@ -38,6 +66,9 @@ class State:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as exc:
+            damaged = _damage(self.path, exc)
+            if damaged is not None:
+                raise damaged from exc
             raise BotguardError(f"cannot open state database: {exc}", Location(str(self.path))) from exc
 
     def ensure_schema(self, ddl: str) -> None:
@@ -61,5 +92,10 @@ class State:
     def __enter__(self) -> State:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
+        damaged = _damage(self.path, exc)
+        if damaged is not None:
+            raise damaged from exc

@@ -45,15 +45,18 @@ def command(
         check_cloudflare(settings, os.environ)  # credentials before any server is touched
     request = DeployRequest(
         settings=settings, now=datetime.now(UTC), state_path=state_path, scan_path=scan_path,
-        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload, cloudflare=cloudflare,
+        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload,
+        cloudflare=cloudflare,
     )  # fmt: skip
     report = run_deploy(request)
     _print(report, dry_run)
     for error in report.errors:
         click.echo(f"botguard: error: {error}", err=True)
     if cloudflare:
-        reporting(print_plan, lambda: sync_cloudflare(settings, report.decisions, os.environ, state_path, request.now,
-                                                      dry_run))  # fmt: skip
+        decisions, now = report.decisions, request.now
+        reporting(
+            print_plan, lambda: sync_cloudflare(settings, decisions, os.environ, state_path, now, dry_run)
+        )
     return ExitStatus.ERROR if report.errors else ExitStatus.OK
 
 
@@ -72,10 +75,8 @@ def _print(report: DeployReport, dry_run: bool) -> None:
         if dry_run:
             click.echo(out.diff, nl=False)
             state = f"would change {', '.join(out.changed)}" if out.changed else "unchanged"
-        elif out.changed:
-            state = f"updated {', '.join(out.changed)}" + (", reloaded" if out.reloaded else ", not reloaded")
         else:
-            state = "unchanged, not reloaded"
+            state = out.summary
         click.echo(f"{out.target}: {state} ({out.dir})")
     if report.impact is not None:
         click.echo("impact on the scanned traffic (blocked / total):")

@@ -239,10 +239,9 @@ def _auto_deploy(request: WatchRequest, err: TextIO) -> None:
         click.echo(f"watch: auto-deploy failed: {printable(str(exc))}", file=err)
         return
     for outcome in report.outcomes:
-        what = f"updated {', '.join(outcome.changed)}" if outcome.changed else "unchanged"
-        reloaded = ", reloaded" if outcome.reloaded else ""
         click.echo(
-            f"watch: auto-deploy: {outcome.target} {what}{reloaded} ({printable(str(outcome.dir))})", file=err
+            f"watch: auto-deploy: {outcome.target} {outcome.summary} ({printable(str(outcome.dir))})",
+            file=err,
         )
     for error in report.errors:
         click.echo(f"watch: auto-deploy failed: {printable(error)}", file=err)

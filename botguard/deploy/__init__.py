@@ -13,10 +13,11 @@ from botguard.deploy.app import (
 )
 from botguard.deploy.files import DeployError, deploy_files, diff_files, recover
 from botguard.deploy.impact import impact
-from botguard.deploy.lock import DeployLocked, deploy_lock
+from botguard.deploy.lock import DIR_LOCK, DeployLocked, deploy_lock
 from botguard.deploy.records import Impact, ImpactRow, Target, TargetOutcome
 
 __all__ = [
-    "DeployError", "DeployLocked", "DeployReport", "DeployRequest", "Impact", "ImpactRow", "Target", "TargetOutcome",
-    "current_decisions", "deploy_files", "deploy_lock", "diff_files", "impact", "recover", "run_deploy",
+    "DIR_LOCK", "DeployError", "DeployLocked", "DeployReport", "DeployRequest", "Impact", "ImpactRow",
+    "Target", "TargetOutcome", "current_decisions", "deploy_files", "deploy_lock", "diff_files", "impact",
+    "recover", "run_deploy",
 ]  # fmt: skip

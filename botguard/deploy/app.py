@@ -1,12 +1,14 @@
 """``deploy-rules`` orchestration: scan -> decisions (state) -> render -> deploy per target.
 
-The CLI and any service call :func:`run_deploy`; it holds the lock for the whole run, so
-two cron runs never interleave, and returns a :class:`DeployReport` for the caller to print.
+The CLI and any service call :func:`run_deploy`; it holds the locks for the whole run (the
+state database's and each rules directory's, see ``lock.py``), so two runs never interleave,
+and returns a :class:`DeployReport` for the caller to print.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from botguard.decide.store import (
 )
 from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_files
 from botguard.deploy.impact import impact
-from botguard.deploy.lock import deploy_lock
+from botguard.deploy.lock import deploy_lock, directory_locks
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
 from botguard.errors import InputError, Location, UsageError
@@ -89,8 +91,10 @@ def _targets(request: DeployRequest) -> list[Target]:
     ):
         directory = option or conf.dir
         if directory:
-            targets.append(Target(name, Path(directory), backends[name], conf.validate, conf.reload, PRECHECKS[name],
-                                  conf.probe))  # fmt: skip
+            renderer, precheck = backends[name], PRECHECKS[name]
+            targets.append(
+                Target(name, Path(directory), renderer, conf.validate, conf.reload, precheck, conf.probe)
+            )
     if not targets and not request.cloudflare:
         raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
                          "(or set deploy.nginx.dir)")  # fmt: skip
@@ -123,28 +127,30 @@ def run_deploy(request: DeployRequest) -> DeployReport:
     """Build, render and deploy; per-target failures are collected (the others still deploy)."""
     settings = request.settings
     targets = _targets(request)
-    with State(request.state_path) as state, deploy_lock(_lock_path(request, state)):
+    with State(request.state_path) as state, deploy_lock(_lock_path(request, state)), ExitStack() as held:
+        if not request.dry_run:  # a dry run writes nothing, so it needs no write access to the rules
+            held.enter_context(directory_locks(t.dir for t in targets))
         scan = _load_scan(request, state)
         fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)
         model = CandidateStore(state).decisions(settings, request.now)  # reviewed model rules (issue 6)
         fresh = with_model(fresh, model)
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request), model)
-            outcomes = tuple(_dry(t, active) for t in targets)
             clients = scan.get("clients") or []
             return DeployReport(
                 active,
-                outcomes,
+                tuple(_dry(t, active) for t in targets),
                 impact=impact(clients, active),
                 model_impact=model_impact(clients, model, settings.allowlist) if model else None,
             )
-        active = without_stale_model(record_decisions(state, fresh, request.now, settings.decide, settings.allowlist),
-                                     model)  # fmt: skip
-        outcomes, errors = [], []
+        recorded = record_decisions(state, fresh, request.now, settings.decide, settings.allowlist)
+        active = without_stale_model(recorded, model)
+        outcomes: list[TargetOutcome] = []
+        errors: list[str] = []
         for target in targets:
             try:
-                outcomes.append(deploy_files(target, target.renderer.render(active), reload=request.reload,
-                                             hook=request.hook))  # fmt: skip
+                files = target.renderer.render(active)
+                outcomes.append(deploy_files(target, files, reload=request.reload, hook=request.hook))
             except DeployError as exc:
                 errors.append(str(exc))
         return DeployReport(active, tuple(outcomes), tuple(errors))

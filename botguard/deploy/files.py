@@ -2,12 +2,15 @@
 
 Order (one target, under the deploy lock):
 
-1. ``recover``: a journal left by a killed run means files may be half-swapped; put the
-   backups it lists back first.
+1. ``recover``: a journal left by a killed run means files may be half-swapped (or swapped
+   and reloaded); put the backups it lists back, then validate, reload and probe them, so the
+   server runs what the files say before anything else happens.
 2. Compare rendered files with the files on disk: identical -> nothing written, no reload.
    Otherwise check them with the server binary in a scratch config (``precheck.py``).
 3. Write each new file as ``.<name>.botguard-new`` and copy the current one to
-   ``.<name>.botguard-old`` (fsynced), then write the journal naming them.
+   ``.<name>.botguard-old`` (fsynced), then write the journal naming them. A failed write
+   (disk full) removes what was staged and names the space needed; the live files are as
+   they were.
 4. Swap: ``os.replace`` each new file over the live one (atomic per file).
 5. Validate with the real server against the live configuration (which includes the new
    files). Failure: restore the backups, exit non-zero; the running server never saw them.
@@ -15,15 +18,22 @@ Order (one target, under the deploy lock):
    non-zero.
 7. Remove backups and journal.
 
+Every step runs under the rules directory's lock (``lock.py``): another run's recovery would
+otherwise take this run's backups for a killed run's.
+
 Killed between 4 and 7: the files on disk passed the standalone check (and after 5, the live
 one), and the next run's ``recover`` restores the previous files before it starts over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
 import json
 import os
+import re
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -34,8 +44,9 @@ from pathlib import Path
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.render.records import RuleFile
+from botguard.report._safe import printable
 
-__all__ = ["JOURNAL", "DeployError", "deploy_files", "diff_files", "recover"]
+__all__ = ["JOURNAL", "DeployError", "deploy_files", "diff_files", "recover", "server_errors"]
 
 JOURNAL = ".botguard-deploy.journal"
 #: Seconds a validate or reload command may take.
@@ -44,13 +55,19 @@ COMMAND_TIMEOUT = 120
 PROBE_SECONDS = 5.0
 #: The probe asks the server itself, never an http_proxy from the environment.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+#: An nginx log line: optional time and "nginx: ", the level, optional "pid#tid: ", the text.
+_NGINX_LINE = re.compile(r"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?(?:nginx: )?\[(\w+)\] (?:\d+#\d+: )?(.*)$")
+#: nginx levels that report progress, not the failure ("[notice] signal process started").
+_CHATTER = frozenset({"debug", "info", "notice", "warn"})
+#: How much of a server's output one error line carries.
+_ERROR_LIMIT = 600
 
 
 class DeployError(BotguardError):
     """A deploy step failed; the previous rule files are back in place."""
 
 
-#: Test hook: called with the step name ("swapped", "validated") to simulate a crash there.
+#: Test hook: called with the step name ("swapped", "validated", "reloaded") to simulate a crash there.
 StepHook = Callable[[str], None]
 
 
@@ -88,15 +105,17 @@ def _read(path: Path) -> str | None:
 
 def diff_files(directory: Path, files: tuple[RuleFile, ...]) -> tuple[tuple[str, ...], str]:
     """Names of files whose content would change, and a unified diff of them."""
-    changed, chunks = [], []
+    changed: list[str] = []
+    chunks: list[str] = []
     for f in files:
         current = _read(directory / f.name)
         if current == f.text:
             continue
         changed.append(f.name)
+        live = str(directory / f.name)
         chunks += difflib.unified_diff(
             (current or "").splitlines(keepends=True), f.text.splitlines(keepends=True),
-            fromfile=str(directory / f.name) if current is not None else "/dev/null", tofile=str(directory / f.name),
+            fromfile=live if current is not None else "/dev/null", tofile=live,
         )  # fmt: skip
     return tuple(changed), "".join(chunks)
 
@@ -120,6 +139,30 @@ def recover(directory: Path) -> bool:
     return True
 
 
+def _error_line(line: str) -> str | None:
+    """``line`` as an error shows it; None for nginx's progress chatter."""
+    nginx = _NGINX_LINE.match(line)
+    if nginx is None:
+        return line
+    return None if nginx[1] in _CHATTER else f"[{nginx[1]}] {nginx[2]}"
+
+
+def server_errors(output: str) -> str:
+    """The lines of a failed server command that say what went wrong, as one line.
+
+    nginx prints progress before the error (``[notice] signal process started``, then
+    ``[error] open() ".../nginx.pid" failed``) and Apache splits one error over two lines
+    (``AH00526: Syntax error on line 9 of ...:`` then the reason): the first line alone hides
+    the cause. nginx's notice/info/warn lines are dropped, unless nothing else is left.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [shown for shown in map(_error_line, lines) if shown] or lines
+    text = errors[0] if errors else ""
+    for line in errors[1:]:
+        text += (" " if text.endswith(":") else "; ") + line
+    return printable(text, _ERROR_LIMIT)
+
+
 def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     if not argv:
         return
@@ -130,16 +173,17 @@ def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None
     if done.returncode != 0:
-        first = next((line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
-        raise DeployError(f"{target}: {step} failed (exit {done.returncode}): {first}")
+        raise DeployError(
+            f"{target}: {step} failed (exit {done.returncode}): {server_errors(done.stderr + done.stdout)}"
+        )
 
 
 def _roll_back_and_reload(target: Target) -> None:
     recover(target.dir)
-    try:
+    with contextlib.suppress(
+        DeployError
+    ):  # the previous files are back; the first error is the one to report
         _run(target.reload, "reload", target.name)
-    except DeployError:
-        pass  # the previous files are back; the first error is the one to report
 
 
 def _probe(url: str, target: str) -> None:
@@ -161,20 +205,54 @@ def _probe(url: str, target: str) -> None:
     raise DeployError(f"{target}: health probe {url} failed after reload: {last}")
 
 
-def _stage(directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> None:
-    entries = []
-    for f in files:
-        if f.name not in changed:
-            continue
-        live = directory / f.name
-        existed = live.exists()
-        if existed:
-            _write(_old(live), live.read_bytes())
-        _write(_new(live), f.text.encode("ascii"))
-        entries.append({"name": f.name, "existed": existed})
-    tmp = directory / (JOURNAL + ".tmp")
-    _write(tmp, json.dumps(entries).encode())
-    os.replace(tmp, directory / JOURNAL)
+def _space_needed(directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> int:
+    """Bytes staging takes: each changed file, a backup of its live version and the journal,
+    each rounded up to the filesystem's blocks."""
+    block = os.statvfs(directory).f_frsize or 4096
+    sizes = [len(f.text.encode("ascii")) for f in files if f.name in changed]
+    sizes += [(directory / name).stat().st_size for name in changed if (directory / name).exists()]
+    sizes.append(block)  # the journal: a few names
+    return sum(-(-max(size, 1) // block) * block for size in sizes)
+
+
+def _staging_error(name: str, directory: Path, exc: OSError, needed: int) -> DeployError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = shutil.disk_usage(directory).free
+        return DeployError(
+            f"{name}: {reason} in {directory}: staging the new rules needs {-(-needed // 1024)} KiB free "
+            f"there, {free // 1024} KiB available; nothing was changed"
+        )
+    return DeployError(f"{name}: cannot write the new rules in {directory}: {reason}; nothing was changed")
+
+
+def _stage(name: str, directory: Path, files: tuple[RuleFile, ...], changed: tuple[str, ...]) -> None:
+    """Write each new file and a backup of its live version beside it, then the journal.
+
+    A failed write (disk full, quota, permissions) removes everything staged so far: the live
+    files were never touched, and no half-written file is left for anyone to mistake for a rule.
+    """
+    staged: list[Path] = []
+    try:
+        entries = []
+        for f in files:
+            if f.name not in changed:
+                continue
+            live = directory / f.name
+            existed = live.exists()
+            if existed:
+                staged.append(_old(live))
+                _write(_old(live), live.read_bytes())
+            staged.append(_new(live))
+            _write(_new(live), f.text.encode("ascii"))
+            entries.append({"name": f.name, "existed": existed})
+        staged.append(directory / (JOURNAL + ".tmp"))
+        _write(staged[-1], json.dumps(entries).encode())
+        os.replace(staged[-1], directory / JOURNAL)
+    except OSError as exc:
+        for path in staged:
+            path.unlink(missing_ok=True)
+        raise _staging_error(name, directory, exc, _space_needed(directory, files, changed)) from None
     _fsync_dir(directory)
 
 
@@ -191,48 +269,78 @@ def _finish(directory: Path, changed: tuple[str, ...]) -> None:
     _fsync_dir(directory)
 
 
-def deploy_files(
-    target: Target, files: tuple[RuleFile, ...], *, reload: bool = True, hook: StepHook | None = None
-) -> TargetOutcome:
-    """Swap in ``files`` for ``target`` if they differ; validate, reload, roll back on failure."""
-    directory = target.dir
-    if not directory.is_dir():
-        raise DeployError(f"{target.name}: rule directory does not exist: {directory}")
-    recover(directory)
-    changed, diff = diff_files(directory, files)
-    if not changed:
-        return TargetOutcome(target.name, directory, (), "", validated=False, reloaded=False)
-    if target.precheck is not None:
-        target.precheck(files)  # nothing is written if the files do not parse on their own
-    _stage(directory, files, changed)
-    _swap(directory, changed)
-    if hook:
-        hook("swapped")
+def _settle(target: Target, reload: bool) -> None:
+    """Validate, reload and probe the files ``recover`` put back.
+
+    A run killed after its reload left the server running rules no file holds any more: the
+    files are back, the server must follow them, also when this run has nothing to change.
+    """
+    try:
+        _run(target.validate, "validation", target.name)
+        if reload:
+            _run(target.reload, "reload", target.name)
+            if target.probe:
+                _probe(target.probe, target.name)
+    except DeployError as exc:
+        raise DeployError(f"{exc} (on the files restored from an interrupted deploy)") from None
+
+
+def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
+    """Validate the swapped-in files against the live configuration, reload and probe; any
+    failure puts the backups back (and reloads them if the server may have seen the new files)."""
     try:
         _run(target.validate, "validation", target.name)
     except DeployError:
-        recover(directory)
+        recover(target.dir)
         raise
     if hook:
         hook("validated")
     if reload:
         try:
             _run(target.reload, "reload", target.name)
+            if target.probe:
+                _probe(target.probe, target.name)
         except DeployError:
             _roll_back_and_reload(target)
             raise
-    if reload and target.probe:
+    if hook:
+        hook("reloaded")
+
+
+def deploy_files(
+    target: Target, files: tuple[RuleFile, ...], *, reload: bool = True, hook: StepHook | None = None
+) -> TargetOutcome:
+    """Swap in ``files`` for ``target`` if they differ; validate, reload, roll back on failure.
+
+    The caller holds the directory's lock (``lock.directory_locks``; ``run_deploy`` does).
+    """
+    directory = target.dir
+    if not directory.is_dir():
+        raise DeployError(f"{target.name}: rule directory does not exist: {directory}")
+    recovered = recover(directory)
+    if recovered:
+        _settle(target, reload)
+    changed, diff = diff_files(directory, files)
+    if changed:
+        if target.precheck is not None:
+            target.precheck(files)  # nothing is written if the files do not parse on their own
+        _stage(target.name, directory, files, changed)
         try:
-            _probe(target.probe, target.name)
-        except DeployError:
-            _roll_back_and_reload(target)
-            raise
-    _finish(directory, changed)
+            _swap(directory, changed)
+        except OSError as exc:
+            recover(directory)
+            raise DeployError(f"{target.name}: cannot swap the new rules into {directory}: {exc}") from None
+        if hook:
+            hook("swapped")
+        _go_live(target, reload, hook)
+        _finish(directory, changed)
+    acted = bool(changed) or recovered
     return TargetOutcome(
         target.name,
         directory,
         changed,
         diff,
-        validated=bool(target.validate),
-        reloaded=reload and bool(target.reload),
+        validated=acted and bool(target.validate),
+        reloaded=acted and reload and bool(target.reload),
+        recovered=recovered,
     )

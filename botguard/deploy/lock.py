@@ -1,16 +1,31 @@
-"""One deploy at a time: an exclusive, non-blocking ``fcntl`` lock on a lock file."""
+"""One deploy at a time: exclusive, non-blocking ``fcntl`` locks on lock files.
+
+Two locks, both held for a whole ``deploy-rules`` run:
+
+- the run lock (``deploy.lock`` beside the state database, or ``deploy.lock`` in the config):
+  two cron runs over one state database do not interleave;
+- a lock file in every rules directory (:data:`DIR_LOCK`): runs that share a directory but
+  not a state database (another ``--state``, another config) take turns on what they both
+  write. Without it, one run's recovery would put back the other's backups mid-deploy.
+
+A run that finds a lock taken stops with one line (exit 1) before it writes anything: cron
+runs again soon, and waiting would pile runs up behind a stuck one.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from botguard.errors import BotguardError
 
-__all__ = ["DeployLocked", "deploy_lock"]
+__all__ = ["DIR_LOCK", "DeployLocked", "deploy_lock", "directory_locks"]
+
+#: The lock file each rules directory gets (kept between runs, like ``deploy.lock``).
+DIR_LOCK = ".botguard-deploy.lock"
 
 
 class DeployLocked(BotguardError):
@@ -20,13 +35,31 @@ class DeployLocked(BotguardError):
 @contextmanager
 def deploy_lock(path: Path) -> Iterator[None]:
     """Hold the lock for the block; released by the kernel even if the process is killed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise BotguardError(f"cannot open the deploy lock {path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DeployLocked(f"another deploy-rules run holds the lock {path}") from None
+            raise DeployLocked(
+                f"another deploy-rules run holds the lock {path}; nothing was changed "
+                "(run again when it is done)"
+            ) from None
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def directory_locks(directories: Iterable[Path]) -> Iterator[None]:
+    """Hold the :data:`DIR_LOCK` of each existing directory (once, however it is spelled).
+
+    A missing directory is left to the deploy step, which reports it for its target alone.
+    """
+    with ExitStack() as stack:
+        for directory in sorted({d.resolve() for d in directories if d.is_dir()}):
+            stack.enter_context(deploy_lock(directory / DIR_LOCK))
+        yield

@@ -15,11 +15,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 
-from botguard.deploy.files import DeployError
+from botguard.deploy.files import DeployError, server_errors
 from botguard.render.records import RuleFile
 
 __all__ = ["PRECHECKS", "Precheck", "PrecheckError"]
@@ -65,13 +66,26 @@ class PrecheckError(DeployError):
 def _check(name: str, argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
-        first = next((line for line in (done.stderr + done.stdout).splitlines() if line.strip()), "")
-        raise PrecheckError(f"{name}: generated files rejected by {argv[0]} -t: {first.strip()}")
+        raise PrecheckError(
+            f"{name}: generated files rejected by {argv[0]} -t: {server_errors(done.stderr + done.stdout)}"
+        )
 
 
-def _write_all(directory: Path, files: tuple[RuleFile, ...]) -> None:
-    for f in files:
-        (directory / f.name).write_text(f.text, encoding="ascii")
+@contextmanager
+def _scratch(name: str, files: tuple[RuleFile, ...], conf: str, text: str) -> Iterator[Path]:
+    """A scratch directory holding ``files`` and the config ``conf``; removed afterwards.
+
+    A failed write there (a full /tmp) stops the deploy with one line: nothing goes live unchecked.
+    """
+    try:
+        with tempfile.TemporaryDirectory(prefix="botguard-precheck-") as tmp:
+            d = Path(tmp)
+            for f in files:
+                (d / f.name).write_text(f.text, encoding="ascii")
+            (d / conf).write_text(text.format(d=d, m=APACHE_MODULES))
+            yield d
+    except OSError as exc:
+        raise PrecheckError(f"{name}: cannot prepare the check of the generated files: {exc}") from None
 
 
 def nginx_precheck(files: tuple[RuleFile, ...]) -> None:
@@ -79,10 +93,7 @@ def nginx_precheck(files: tuple[RuleFile, ...]) -> None:
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if binary is None:
         return
-    with tempfile.TemporaryDirectory(prefix="botguard-precheck-") as tmp:
-        d = Path(tmp)
-        _write_all(d, files)
-        (d / "nginx.conf").write_text(_NGINX_CONF.format(d=d))
+    with _scratch("nginx", files, "nginx.conf", _NGINX_CONF) as d:
         _check("nginx", [binary, "-t", "-q", "-p", f"{d}/", "-c", str(d / "nginx.conf"), "-e", "stderr"])
 
 
@@ -91,10 +102,7 @@ def apache_precheck(files: tuple[RuleFile, ...]) -> None:
     binary = shutil.which("apache2") or ("/usr/sbin/apache2" if Path("/usr/sbin/apache2").exists() else None)
     if binary is None or not (APACHE_MODULES / "mod_setenvif.so").exists():
         return
-    with tempfile.TemporaryDirectory(prefix="botguard-precheck-") as tmp:
-        d = Path(tmp)
-        _write_all(d, files)
-        (d / "apache2.conf").write_text(_APACHE_CONF.format(d=d, m=APACHE_MODULES))
+    with _scratch("apache", files, "apache2.conf", _APACHE_CONF) as d:
         _check("apache", [binary, "-t", "-d", str(d), "-f", str(d / "apache2.conf")])
 
 

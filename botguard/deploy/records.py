@@ -29,7 +29,7 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class TargetOutcome:
-    """What deploy did for one target: ``changed`` files, validated and reloaded or not."""
+    """What deploy did for one target: ``changed`` files, recovered, validated and reloaded or not."""
 
     target: str
     dir: Path
@@ -37,6 +37,16 @@ class TargetOutcome:
     diff: str
     validated: bool
     reloaded: bool
+    #: A killed run's journal was found: its previous files were put back (and reloaded) first.
+    recovered: bool = False
+
+    @property
+    def summary(self) -> str:
+        """What a real run did, for people: e.g. "updated botguard.conf, reloaded"."""
+        done = [f"updated {', '.join(self.changed)}"] if self.changed else []
+        if self.recovered:
+            done.insert(0, "restored the files an interrupted deploy had replaced")
+        return ", ".join([*(done or ["unchanged"]), "reloaded" if self.reloaded else "not reloaded"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
-from botguard.deploy import deploy_lock
-from tests.deploy.conftest import BYTESPIDER, Site, scan_doc, write_config
-from tests.helpers import run_cli
+from botguard.decide.store import load_decisions
+from botguard.deploy import DIR_LOCK, deploy_lock
+from botguard.state import State
+from tests.deploy.conftest import BYTESPIDER, Site, client, scan_doc, write_config
+from tests.helpers import Result, run_cli
 from tests.render.servers import CHROME, check
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _leftovers(rules: Path) -> list[str]:
-    return sorted(p.name for p in rules.iterdir() if p.name.startswith("."))
+    """Hidden files a run left in the rules directory (its lock file is kept on purpose)."""
+    return sorted(p.name for p in rules.iterdir() if p.name.startswith(".") and p.name != DIR_LOCK)
 
 
 def _snapshot(rules: Path) -> dict[str, bytes]:
@@ -72,6 +81,10 @@ def test_failed_live_validation_keeps_the_old_rules(site: Site) -> None:
     assert r.exit_code == 1, r.output
     errors = [line for line in r.stderr.splitlines() if line]
     assert len(errors) == 1 and "validation failed" in errors[0], r.output
+    # the reason itself, also where the server spreads it over two lines (Apache: "AH00526: Syntax
+    # error on line N of FILE:" and then "Invalid command 'BrokenDirective', ...")
+    reason = 'unknown directive "broken_directive"' if site.server.kind == "nginx" else "'BrokenDirective'"
+    assert reason in errors[0], r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
     conf.write_text(good)
     assert check(site.server.validate).returncode == 0
@@ -113,28 +126,64 @@ def test_failed_reload_restores_and_reloads_again(site: Site) -> None:
     assert site.server.get(source="127.0.0.2") == 200
 
 
+@pytest.mark.parametrize("site", ["nginx"], indirect=True)
+def test_failed_reload_shows_the_error_not_the_notice(site: Site) -> None:
+    """nginx -s reload without its pid file prints "[notice] signal process started" first: the
+    one-line reason is its "[error] open() ... nginx.pid failed" line. (No validate step here:
+    `nginx -t` would create an empty pid file, and the error would be "invalid PID number".)"""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    write_config(site.config, "nginx", site.server, validate=[])
+    pid = site.server.prefix / "logs" / "nginx.pid"
+    moved = pid.with_name("nginx.pid.moved")
+    pid.rename(moved)
+    try:
+        r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
+    finally:
+        moved.rename(pid)
+    errors = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(errors) == 1 and "reload failed" in errors[0], r.output
+    assert "[error] open()" in errors[0] and "nginx.pid" in errors[0], r.output
+    assert "signal process started" not in errors[0], r.output
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    assert site.server.get(source="127.0.0.2") == 200
+
+
+def _deploy_child(
+    site: Site, scan: Path, hook: str, *, state: Path | None = None, config: Path | None = None
+) -> subprocess.Popen[str]:
+    """run_deploy in a child process; ``hook`` is the body of its step hook ``hook(step)``."""
+    option = "nginx_dir" if site.server.kind == "nginx" else "apache_dir"
+    script = "\n".join([
+        "import os, time",
+        "from datetime import UTC, datetime",
+        "from pathlib import Path",
+        "from botguard.config import load_settings",
+        "from botguard.deploy import DeployRequest, run_deploy",
+        "def hook(step):",
+        textwrap.indent(textwrap.dedent(hook).strip(), "    "),
+        f"run_deploy(DeployRequest(load_settings({str(config or site.config)!r}), datetime.now(UTC),",
+        f"    {str(state or site.state)!r}, {str(scan)!r}, **{{{option!r}: {str(site.server.rules)!r}}}, hook=hook))",
+    ])  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _killed_at(site: Site, scan: Path, step: str, *, state: Path | None = None) -> None:
+    """A deploy of ``scan`` killed (os._exit, like kill -9: no clean-up runs) at ``step``."""
+    child = _deploy_child(site, scan, f"if step == {step!r}: os._exit(137)", state=state)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 137, err
+    assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
+
+
 @pytest.mark.parametrize("step", ["swapped", "validated"])
 def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: str) -> None:
     """kill -9 after the swap: the config on disk is valid, the server keeps serving, the next run finishes."""
     _first_deploy(site)
     scan = site.scan("b", scan_doc(with_ip_block=True))
-    script = textwrap.dedent(f"""
-        import os
-        from datetime import UTC, datetime
-        from botguard.config import load_settings
-        from botguard.deploy import DeployRequest, run_deploy
-        def hook(step):
-            if step == {step!r}:
-                os._exit(137)
-        run_deploy(DeployRequest(load_settings({str(site.config)!r}), datetime.now(UTC), {str(site.state)!r},
-                   {str(scan)!r}, **{{{("nginx_dir" if site.server.kind == "nginx" else "apache_dir")!r}:
-                   {str(site.server.rules)!r}}}, hook=hook))
-    """)
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 137, done.stderr
-    assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
+    _killed_at(site, scan, step)
     assert check(site.server.validate).returncode == 0  # whatever is on disk is a valid config
     assert (
         site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source="127.0.0.2") == 200
@@ -143,6 +192,176 @@ def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: 
     assert r.exit_code == 0, r.output
     assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
     assert _leftovers(site.server.rules) == []
+
+
+def test_killed_after_reload_the_next_run_reloads_what_it_restores(site: Site) -> None:
+    """kill -9 after the reload, before the clean-up: the server runs the new rules, the journal
+    says to put the old files back. The next run (another state database: its own output equals
+    the old files) restores them and reloads although it changes nothing: files and running
+    server agree again, checked by requests."""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403  # the killed run's rules
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0, r.output
+    assert "restored the files an interrupted deploy had replaced, reloaded" in r.stdout, r.output
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 200) == 200
+    assert site.server.get(ua=BYTESPIDER) == 403
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
+
+
+def test_runs_with_different_state_on_one_directory_take_turns(site: Site) -> None:
+    """Two runs with different --state (and configs) on one rules directory: while the first is
+    between swap and reload, the second stops with one line naming the directory's lock and
+    changes nothing (no file, no decision); the first finishes and its rules are on disk and live."""
+    _first_deploy(site)
+    before = _snapshot(site.server.rules)
+    ready, go = site.tmp / "ready", site.tmp / "go"
+    wait = f"""
+        if step == "swapped":
+            Path({str(ready)!r}).touch()
+            end = time.monotonic() + 60
+            while not Path({str(go)!r}).exists() and time.monotonic() < end:
+                time.sleep(0.02)
+    """
+    first = _deploy_child(site, site.scan("b", scan_doc(with_ip_block=True)), wait)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), first.communicate()[1]
+        other = site.tmp / "other"
+        other.mkdir()
+        write_config(other / "botguard.yaml", site.server.kind, site.server)  # its own deploy.lock
+        args = site.args(site.tmp / "a.json")
+        args[args.index("--config") + 1] = str(other / "botguard.yaml")
+        args[args.index("--state") + 1] = str(other / "state.db")
+        second = run_cli(*args)
+    finally:
+        go.touch()
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    lines = [line for line in second.stderr.splitlines() if line]
+    assert second.exit_code == 1 and len(lines) == 1, second.output
+    assert f"holds the lock {site.server.rules.resolve() / DIR_LOCK}" in lines[0], second.output
+    with State(other / "state.db") as state:
+        assert load_decisions(state) == {}
+    after = _snapshot(site.server.rules)
+    assert after != before and "127.0.0.2" in "".join(t.decode() for t in after.values())
+    assert _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+    assert site.server.get(ua=BYTESPIDER) == 403
+
+
+def _many_ips_doc(count: int) -> dict:
+    """A scan blocking ``count`` loopback addresses (127.1.x.y: a test can send from them) by IP:
+    rule files of tens of KiB, more than a nearly full filesystem has room for."""
+    doc = scan_doc(with_ip_block=False)
+    doc["clients"] += [client(f"127.1.{i // 250}.{i % 250 + 1}", CHROME, None, "automated", "block")
+                       for i in range(count)]  # fmt: skip
+    doc["summary"]["clients"] = len(doc["clients"])
+    return doc
+
+
+def _one_disk_full_line(r: Result, rules: Path) -> int:
+    """The run failed with one line naming the directory and the space it needs: that many KiB."""
+    lines = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.output
+    assert f"No space left on device in {rules}" in lines[0] and "nothing was changed" in lines[0], r.output
+    needed = re.search(r"needs (\d+) KiB free there, (\d+) KiB available", lines[0])
+    assert needed is not None, r.output
+    return int(needed[1])
+
+
+def test_disk_full_while_staging_changes_nothing(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC in the middle of writing a new file (injected at the write: always runs): one line
+    with the directory and the space needed, no staged file left, live files and rules as they were;
+    the next run with room deploys."""
+    from botguard.deploy import files
+
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    write = files._write
+
+    def full(path: Path, data: bytes) -> None:
+        if path.name.endswith(".botguard-new"):
+            write(path, data[: len(data) // 2])  # what a filling disk leaves: part of the file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write(path, data)
+
+    monkeypatch.setattr(files, "_write", full)
+    scan = site.scan("many", _many_ips_doc(600))
+    r = run_cli(*site.args(scan))
+    needed = _one_disk_full_line(r, site.server.rules)
+    assert needed * 1024 > sum(len(t) for t in old.values()) + 600 * len("127.1.0.1")
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    assert site.server.get(source="127.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
+    monkeypatch.setattr(files, "_write", write)
+    r = run_cli(*site.args(scan))
+    assert r.exit_code == 0, r.output
+    assert site.eventually(lambda: site.server.get(source="127.1.0.7"), 403) == 403
+
+
+@contextmanager
+def _small_filesystem(directory: Path, size: str) -> Iterator[None]:
+    """A tmpfs of ``size`` mounted over ``directory``, its files copied in; unmounted afterwards."""
+    files = {p.name: p.read_bytes() for p in directory.iterdir()}
+    mount = shutil.which("mount")
+    done = subprocess.run(
+        [mount or "mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "botguard-test", str(directory)],
+        capture_output=True, text=True, check=False,
+    ) if mount and os.geteuid() == 0 else None  # fmt: skip
+    if done is None or done.returncode != 0:
+        reason = done.stderr.strip() if done is not None else "needs root and mount(8)"
+        pytest.skip(f"cannot mount a small filesystem here ({reason}): test_disk_full_while_staging_changes_nothing "
+                    "covers this with an injected ENOSPC")  # fmt: skip
+    try:
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True, capture_output=True)
+
+
+def _fill(directory: Path) -> Path:
+    """A file that takes every free byte of ``directory``'s filesystem."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_disk_full_on_a_small_filesystem(site: Site) -> None:
+    """The rules directory on a real, nearly full 1 MiB tmpfs: the deploy fails with one line naming
+    the directory and the space it needs, leaves nothing behind and the live files and rules as
+    they were; with exactly that much space freed, the same deploy goes through."""
+    _first_deploy(site)
+    rules = site.server.rules
+    with _small_filesystem(rules, "1m"):
+        old = _snapshot(rules)
+        filler = _fill(rules)
+        full = filler.stat().st_size
+        os.truncate(filler, full - 8192)  # room for the backups, not for the new files
+        scan = site.scan("many", _many_ips_doc(1500))
+        r = run_cli(*site.args(scan))
+        needed = _one_disk_full_line(r, rules)
+        assert {k: v for k, v in _snapshot(rules).items() if k != "filler"} == old
+        assert _leftovers(rules) == []
+        assert site.server.get(source="127.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
+        os.truncate(filler, full - needed * 1024)
+        r = run_cli(*site.args(scan))
+        assert r.exit_code == 0, r.output
+        assert site.eventually(lambda: site.server.get(source="127.1.0.7"), 403) == 403
+        assert _leftovers(rules) == []
 
 
 def test_concurrent_run_is_refused_by_the_lock(site: Site) -> None:

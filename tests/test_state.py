@@ -1,0 +1,88 @@
+"""The state database when its file is damaged: one line naming it and the way out, never a traceback."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from botguard.deploy import DIR_LOCK
+from tests.helpers import Result, run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = [
+    "scan",
+    str(ROOT / "examples/access.log"),
+    "--robots",
+    str(ROOT / "examples/robots.txt"),
+    "--no-dns",
+]
+
+
+@pytest.fixture()
+def state(tmp_path: Path) -> Path:
+    """A real state database holding one scan of the bundled example log."""
+    path = tmp_path / "state.db"
+    r = run_cli(*EXAMPLE, "--state", str(path), "--format", "json", "-o", str(tmp_path / "scan.json"))
+    assert r.exit_code == 0, r.output
+    return path
+
+
+def _garbage_over_page(path: Path, table: str) -> None:
+    """Write garbage over the root page of ``table`` (a page in the middle of the file: page 1,
+    the header, stays intact, so the file still opens and only reading that table fails)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    assert 1 < root < pages
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+
+
+def _one_line_naming(r: Result, path: Path) -> str:
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.exit_code == 1 and len(lines) == 1, r.output
+    assert "Traceback" not in r.stderr, r.output
+    assert f"state database {path} is damaged" in lines[0] and "move it" in lines[0], r.output
+    assert "--state" in lines[0], r.output
+    return lines[0]
+
+
+def test_damaged_state_scan_and_deploy_say_what_to_do(state: Path, tmp_path: Path) -> None:
+    """Garbage over a middle page: scan and deploy-rules each exit 1 with one line naming the file
+    and what to do; the damaged file is left as it was; scan --no-save still works."""
+    _garbage_over_page(state, "scan_clients")
+    damaged = state.read_bytes()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    config = tmp_path / "botguard.yaml"
+    config.write_text("deploy: {nginx: {validate: [], reload: []}}\n")
+    scan = run_cli(*EXAMPLE, "--state", str(state))
+    line = _one_line_naming(scan, state)
+    assert "malformed" in line and "scan --no-save" in line, scan.output
+    deploy = run_cli(
+        "deploy-rules", "--nginx-dir", str(rules), "--state", str(state), "--config", str(config)
+    )
+    _one_line_naming(deploy, state)
+    _one_line_naming(
+        run_cli("deploy-rules", "--nginx-dir", str(rules), "--state", str(state), "--dry-run"), state
+    )
+    assert {p.name for p in rules.iterdir()} <= {DIR_LOCK}  # no rule file written
+    assert state.read_bytes() == damaged  # nothing written over it: a recovery tool still sees what was there
+    r = run_cli(*EXAMPLE, "--state", str(state), "--no-save", "--format", "json")
+    assert r.exit_code == 0 and '"clients"' in r.stdout, r.output
+
+
+def test_state_file_that_is_not_a_database(tmp_path: Path) -> None:
+    """Garbage over the whole file (header included): the same one line, from opening it."""
+    state = tmp_path / "state.db"
+    state.write_bytes(b"not a database\n" * 400)
+    r = run_cli("deploy-rules", "--nginx-dir", str(tmp_path), "--state", str(state), "--dry-run")
+    assert "file is not a database" in _one_line_naming(r, state)
+    r = run_cli(*EXAMPLE, "--state", str(state))
+    assert "file is not a database" in _one_line_naming(r, state)
