@@ -10,7 +10,7 @@ authorization directive, ``Require all denied``:
   Apache has no PCRE JIT; plain tokens keep mod_setenvif's fast substring matcher) and
   ``SetEnvIfExpr "-R 'cover' && (-R 'net' || ...)"`` for addresses, 100 sorted networks per
   line behind the smallest network covering them: a client outside ``cover`` costs one test
-  for the line, not 100 (10k addresses: 0.85-1.0x of bare Apache; ``Require not ip`` 0.57-0.70x);
+  for the line, not 100 (10k addresses: 0.8-1.0x of bare Apache; ``Require not ip`` 0.57-0.70x);
 * ``botguard_robots`` / ``botguard_allow``: ``/robots.txt`` and allowlisted agents, addresses
   and (address, agent) pairs; they exempt a client from botguard's denial, nothing more, so
   the site's own rules still apply to them;
