@@ -51,7 +51,6 @@ PidFile {d}/apache2.pid
 ErrorLog {d}/error.log
 LoadModule mpm_event_module {m}/mod_mpm_event.so
 LoadModule authz_core_module {m}/mod_authz_core.so
-LoadModule authz_host_module {m}/mod_authz_host.so
 LoadModule setenvif_module {m}/mod_setenvif.so
 Listen 127.0.0.1:1
 ServerName 127.0.0.1

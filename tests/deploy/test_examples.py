@@ -45,8 +45,7 @@ def test_apache_site_example_passes_apache_t() -> None:
         )
         site = site.replace("*:80", "127.0.0.1:18082").replace("/var/www/html", str(prefix / "htdocs"))
         mods = "".join(
-            f"LoadModule {m}_module {MODULES}/mod_{m}.so\n"
-            for m in ("mpm_event", "authz_core", "authz_host", "setenvif")
+            f"LoadModule {m}_module {MODULES}/mod_{m}.so\n" for m in ("mpm_event", "authz_core", "setenvif")
         )
         (prefix / "apache2.conf").write_text(
             f'ServerRoot "{prefix}"\nDefaultRuntimeDir run\nPidFile run/a.pid\nErrorLog logs/error.log\n{mods}'

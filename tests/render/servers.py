@@ -5,6 +5,8 @@ A missing server binary is a test failure, never a skip: CI installs both (``.ci
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import os
 import shutil
@@ -13,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,101 @@ DocumentRoot "{prefix}/htdocs"
 Include botguard/*.conf
 """
 
+# A site with its own protections, to show botguard's rules only ever take access away. Paths:
+# /denied/ (deny all), /password/ (Basic auth), /htaccess/ (Basic auth from .htaccess, Apache),
+# /location-denied/ and /location-local/ (Apache <Location>: all denied / 127.0.0.1 only), and a
+# second site, Host local.test, served to 127.0.0.1 only.
+PROTECTED_NGINX_CONF = """\
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+pcre_jit on;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path tmp/body;  proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+    include botguard/botguard_http.conf;
+    server {{
+        listen 127.0.0.1:{port};
+        server_name 127.0.0.1;
+        root html;
+        include botguard/botguard_server.conf;
+        location / {{ try_files $uri =404; }}
+        location /denied/ {{ deny all; }}
+        location /password/ {{ auth_basic "password"; auth_basic_user_file {prefix}/htpasswd; }}
+        location /location-local/ {{ allow 127.0.0.1; deny all; }}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name local.test;
+        root localsite;
+        allow 127.0.0.1;
+        deny all;
+        include botguard/botguard_server.conf;
+        location / {{ try_files $uri =404; }}
+    }}
+}}
+"""
+
+PROTECTED_APACHE_CONF = """\
+ServerRoot "{prefix}"
+DefaultRuntimeDir run
+PidFile run/apache2.pid
+ErrorLog logs/error.log
+LogLevel warn
+{modules}
+{user}
+Listen 127.0.0.1:{port}
+ServerName 127.0.0.1
+{server_include}
+<VirtualHost 127.0.0.1:{port}>
+    ServerName 127.0.0.1
+    DocumentRoot "{prefix}/htdocs"
+    <Directory "{prefix}/htdocs">
+        AllowOverride AuthConfig
+        Require all granted
+    </Directory>
+    <Directory "{prefix}/htdocs/denied">
+        Require all denied
+    </Directory>
+    <Directory "{prefix}/htdocs/password">
+        AuthType Basic
+        AuthName "password"
+        AuthUserFile "{prefix}/htpasswd"
+        Require valid-user
+    </Directory>
+    <Location "/location-denied">
+        Require all denied
+    </Location>
+    <Location "/location-local">
+        Require ip 127.0.0.1
+    </Location>
+{vhost_include}
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName local.test
+    DocumentRoot "{prefix}/localsite"
+    <Directory "{prefix}/localsite">
+        Require ip 127.0.0.1
+    </Directory>
+{vhost_include}
+</VirtualHost>
+"""
+
+HTACCESS = """\
+AuthType Basic
+AuthName "htaccess"
+AuthUserFile "{prefix}/htpasswd"
+Require valid-user
+"""
+
+PROTECTED_DIRS = ("denied", "password", "htaccess", "location-denied", "location-local")
+USER, PASSWORD = "alice", "s3cret"
+AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+PROTECTED_MODULES = ("mpm_event", "authz_core", "authz_host", "setenvif", "authn_core", "authn_file", "auth_basic",
+                     "authz_user")  # fmt: skip
+
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 
@@ -72,15 +169,22 @@ def free_port() -> int:
 
 
 def get(
-    port: int, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1"
+    port: int,
+    path: str = "/index.html",
+    ua: str | bytes | None = CHROME,
+    source: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
 ) -> int:
     """Status of one GET; the UA is sent as raw bytes (UTF-8, or the log's own bytes)."""
+    headers = headers or {}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
     try:
-        conn.putrequest("GET", path, skip_accept_encoding=True)
+        conn.putrequest("GET", path, skip_host="Host" in headers, skip_accept_encoding=True)
         if ua is not None:
             raw = ua if isinstance(ua, bytes) else ua.encode("utf-8", "surrogateescape")
             conn.putheader(b"User-Agent", raw)
+        for name, value in headers.items():
+            conn.putheader(name, value)
         conn.endheaders()
         response = conn.getresponse()
         response.read()
@@ -118,9 +222,13 @@ class Server:
         return self.prefix / "botguard"
 
     def get(
-        self, path: str = "/index.html", ua: str | bytes | None = CHROME, source: str = "127.0.0.1"
+        self,
+        path: str = "/index.html",
+        ua: str | bytes | None = CHROME,
+        source: str = "127.0.0.1",
+        headers: dict[str, str] | None = None,
     ) -> int:
-        return get(self.port, path, ua, source)
+        return get(self.port, path, ua, source, headers)
 
     def reload_now(self) -> None:
         subprocess.run(self.reload, check=True, capture_output=True)
@@ -164,10 +272,51 @@ def write_nginx_conf(prefix: Path, port: int) -> None:
 
 
 def write_apache_conf(prefix: Path, port: int) -> None:
-    user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
     (prefix / "apache2.conf").write_text(
-        APACHE_CONF.format(prefix=prefix, modules=MODULES, port=port, user=user)
+        APACHE_CONF.format(prefix=prefix, modules=MODULES, port=port, user=_apache_user())
     )
+
+
+def _apache_user() -> str:
+    """As root, Apache's children must drop to an unprivileged user."""
+    return "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
+
+
+def protected_site(include: str = "vhost") -> Callable[[str, Path, int], None]:
+    """A config writer for :func:`running`: the protected site, Apache including botguard's file
+    at the end of each <VirtualHost> (``vhost``) or once before them (``server``, like a2enconf)."""
+    if include not in ("vhost", "server"):
+        raise ValueError(include)
+
+    def write(kind: str, prefix: Path, port: int) -> None:
+        for docroot in ("html", "htdocs"):
+            for sub in PROTECTED_DIRS:
+                (prefix / docroot / sub).mkdir()
+                os.chmod(prefix / docroot / sub, 0o755)
+                (prefix / docroot / sub / "f.txt").write_text(f"{sub}\n")
+        (prefix / "htdocs" / "htaccess" / ".htaccess").write_text(HTACCESS.format(prefix=prefix))
+        (prefix / "localsite").mkdir()
+        os.chmod(prefix / "localsite", 0o755)
+        for name in ("index.html", "robots.txt"):
+            shutil.copy(prefix / "html" / name, prefix / "localsite" / name)
+        # {SHA} (base64 SHA-1) is a password format both nginx and Apache read, without htpasswd
+        digest = base64.b64encode(hashlib.sha1(PASSWORD.encode()).digest()).decode()
+        (prefix / "htpasswd").write_text(f"{USER}:{{SHA}}{digest}\n")
+        os.chmod(prefix / "htpasswd", 0o644)
+        if kind == "nginx":
+            (prefix / "nginx.conf").write_text(PROTECTED_NGINX_CONF.format(prefix=prefix, port=port))
+            return
+        line = "Include botguard/*.conf"
+        (prefix / "apache2.conf").write_text(
+            PROTECTED_APACHE_CONF.format(
+                prefix=prefix, port=port, user=_apache_user(),
+                modules="\n".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in PROTECTED_MODULES),
+                server_include=line if include == "server" else "",
+                vhost_include="    " + line if include == "vhost" else "",
+            )
+        )  # fmt: skip
+
+    return write
 
 
 def check(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -175,17 +324,27 @@ def check(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def running(kind: str, files: dict[str, str]) -> Iterator[Server]:
-    """Start ``kind`` (nginx|apache) with these rule files in PREFIX/botguard; stop it afterwards."""
+def running(
+    kind: str, files: dict[str, str], site: Callable[[str, Path, int], None] | None = None
+) -> Iterator[Server]:
+    """Start ``kind`` (nginx|apache) with these rule files in PREFIX/botguard; stop it afterwards.
+
+    ``site(kind, prefix, port)`` writes the server's configuration (default: the minimal
+    fixture of notes/webservers.md), e.g. :func:`protected_site`.
+    """
     prefix, port = make_prefix(kind), free_port()
     for name, text in files.items():
         (prefix / "botguard" / name).write_text(text)
-    if kind == "nginx":
+    if site is not None:
+        site(kind, prefix, port)
+    elif kind == "nginx":
         write_nginx_conf(prefix, port)
+    else:
+        write_apache_conf(prefix, port)
+    if kind == "nginx":
         validate, reload = nginx_commands(prefix)
         start = [NGINX, "-p", f"{prefix}/", "-c", f"{prefix}/nginx.conf", "-g", "daemon off;"]
     else:
-        write_apache_conf(prefix, port)
         validate, reload, start = apache_commands(prefix)
     result = check(validate)
     assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ import pytest
 
 from botguard.decide import DecisionSet
 from botguard.render import ApacheRenderer, NginxRenderer
-from tests.render.servers import CHROME, running
+from tests.render.servers import CHROME, protected_site, running
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 BYTESPIDER = "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)"
@@ -17,11 +17,15 @@ def _files(kind: str, decisions: DecisionSet) -> dict[str, str]:
     return {f.name: f.text for f in renderer.render(decisions)}
 
 
-@pytest.fixture(params=["nginx", "apache"], scope="module")
+@pytest.fixture(params=["nginx", "apache", "apache-vhost"], scope="module")
 def server(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """nginx; Apache including the file server-wide; Apache including it at the end of a
+    <VirtualHost> of a site with its own protections (tests/render/test_site_authz.py)."""
     from tests.render.conftest import standard_set
 
-    with running(request.param, _files(request.param, standard_set())) as srv:
+    kind, _, layout = request.param.partition("-")
+    site = protected_site(layout) if layout else None
+    with running(kind, _files(kind, standard_set()), site) as srv:
         yield srv
 
 
