@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+import polars as pl
+
 from botguard.errors import InputError, Location
 from botguard.logs.detect import SAMPLE_LINES, detect_format
 from botguard.logs.formats import FORMATS, BlockFormat, LogFormat, resolve_format
 from botguard.logs.readers import (
     DEFAULT_CHUNK_BYTES,
+    DamagedInput,
     check_readable,
     cut_lines,
     order_paths,
@@ -99,12 +102,19 @@ def _file_batches(
     chunk_bytes: int,
 ) -> Iterator[Batch]:
     line_no = 1
-    for block in read_blocks(path, chunk_bytes=chunk_bytes):
-        if fmt is None:
-            fmt = detect_block_format(block, path, json_fields)
-        for batch in parse_block(fmt, block, path, line_no, batch_lines):
-            line_no += batch.stats.lines
-            yield batch
+    warnings: list[str] = []
+    try:
+        for block in read_blocks(path, chunk_bytes=chunk_bytes):
+            if fmt is None:
+                fmt = detect_block_format(block, path, json_fields)
+            for batch in parse_block(fmt, block, path, line_no, batch_lines):
+                line_no += batch.stats.lines
+                yield batch
+    except DamagedInput as exc:
+        # Leniency: an old archive cut by a full disk must not cost the other files' lines.
+        warnings.append(f"{Location(path, line_no)}: {exc.message}; the rest of this file could not be read")
+    if warnings:  # an empty batch that only carries them, after the file's own batches
+        yield Batch(pl.DataFrame(schema=REQUEST_SCHEMA), ParseStats(warnings=warnings))
 
 
 def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_lines: int) -> Iterator[Batch]:
