@@ -115,6 +115,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench_deploy: wrk not found on PATH; install it (apt-get install wrk)", file=sys.stderr)
+        return 2
     rules = decisions(args.ua, args.ip)
     bare, full = Nginx(DecisionSet()), Nginx(rules)
     try:
