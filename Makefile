@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean system-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ $(VENV)/.test-installed: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/botguard scan examples/access.log --robots examples/robots.txt --config examples/botguard.yaml --state $(VENV)/demo-state.db
 
-test: $(VENV)/.test-installed
+# The tests run real nginx, apache2, goaccess, wrk and chromium (tools/system-packages lists
+# them): checked before anything else, so a fresh machine gets one line saying what to install.
+system-packages:
+	$(eval missing := $(shell tools/system-packages missing))
+	$(if $(missing),$(error the tests need system packages that are missing: $(missing); install them with: sudo apt-get install -y $(missing)))
+	@:
+
+test: system-packages $(VENV)/.test-installed
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test-installed

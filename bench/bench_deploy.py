@@ -143,6 +143,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench_deploy: wrk not found on PATH; install it (apt-get install wrk)", file=sys.stderr)
+        return 2
     n_ua = args.ua if args.ua is not None else (10_000 if args.server == "nginx" else 1_000)
     rules = decisions(n_ua, args.ip)
     bare, full = Server(args.server, DecisionSet()), Server(args.server, rules)

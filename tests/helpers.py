@@ -1,9 +1,10 @@
-"""Test helpers: run the CLI in-process and capture its output and exit code."""
+"""Test helpers: run the CLI in-process and capture its output and exit code; find test data."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -13,7 +14,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from botguard.cli import main
+
+#: Test data copied into the repository: MIT, Apache-2.0 and CC0 files (tests/data/SOURCES.md).
+TEST_DATA = Path(__file__).parent / "data"
+#: The project's reference data beside the repository, or where BOTGUARD_SHARED_DATA says. Only
+#: GPL/LGPL files are read from there: their licences forbid copying them into this repository.
+SHARED_DATA = Path(
+    os.environ.get("BOTGUARD_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+
+
+def gpl_data(*parts: str) -> Path:
+    """A GPL/LGPL file (or directory) of the shared reference data; the test is skipped, saying
+    why, where that data is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(gpl_absent(*parts))
+    return path
+
+
+def gpl_absent(*parts: str) -> str:
+    """Why a test of GPL/LGPL reference data does not run here (a skip reason)."""
+    return (
+        f"{'/'.join(parts)} is GPL/LGPL data, which its licence forbids bundling here, and "
+        f"{SHARED_DATA.joinpath(*parts)} is absent (BOTGUARD_SHARED_DATA names a copy of the shared data)"
+    )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from botguard import __version__
+from botguard.cli._output import discard_stdout
 from botguard.errors import BotguardError, ExitStatus
 
 # verb -> module under botguard.cli that defines a click command named `command`.
@@ -28,8 +29,21 @@ VERBS: dict[str, str] = {
 }
 
 
+class ReaderGone(Exception):
+    """stdout's reader closed the pipe (`botguard ... | head`).
+
+    Not an OSError on purpose: click turns a broken pipe into exit 1, a Unix tool ends quietly.
+    """
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise ReaderGone() from exc
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(VERBS)
@@ -74,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"botguard: error: {exc}", err=True)
         return exc.exit_status
-    except BrokenPipeError:  # `botguard scan ... | head`: not an error
-        sys.stderr.close()
+    except ReaderGone:  # nobody reads the rest: not an error (reports keep their own code, see emit)
+        discard_stdout()
         return ExitStatus.OK
     return int(result) if isinstance(result, int) else ExitStatus.OK
 

@@ -13,10 +13,17 @@ from botguard.errors import BotguardError, Location
 
 
 def emit(write: Callable[[TextIO], None], output: str | None) -> None:
-    """Run `write` into stdout or into `output` (temp file + rename in the same directory)."""
+    """Run `write` into stdout or into `output` (temp file + rename in the same directory).
+
+    A reader that stops early (`botguard scan | head`) is not an error: the work is done, so the
+    rest of the report is dropped and the command ends with its own exit code (e.g. --fail-on).
+    """
     if output is None or output == "-":
-        write(sys.stdout)
-        sys.stdout.flush()
+        try:
+            write(sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            discard_stdout()
         return
     target = Path(output)
     try:
@@ -32,3 +39,21 @@ def emit(write: Callable[[TextIO], None], output: str | None) -> None:
         if isinstance(exc, OSError):
             raise BotguardError(f"cannot write output: {exc.strerror}", Location(output)) from None
         raise
+
+
+def discard_stdout() -> None:
+    """Send whatever is still to be printed to /dev/null: stdout's reader has gone away.
+
+    The file descriptor itself is redirected, as Python's documentation advises for SIGPIPE,
+    so the flush at interpreter exit cannot fail a second time and print a traceback.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests capture into a StringIO)
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from botguard.cli._options import common_options
+from botguard.cli._output import emit
 from botguard.config import load_settings
 from botguard.model.store import (
     STATUSES,
@@ -29,6 +28,7 @@ from botguard.model.store import (
     deployment,
     reason_of,
 )
+from botguard.report._console import report_console
 from botguard.report._safe import printable
 from botguard.state import State
 
@@ -58,7 +58,8 @@ def list_command(status: str | None, fmt: str, config_path: str | None, state_pa
     conf, now = candidate_policy(settings), datetime.now(UTC)
     with State(state_path) as state:
         rows = [_row(stored, conf, now) for stored in CandidateStore(state).list(status)]
-    {"table": _table, "json": _json, "csv": _csv}[fmt](rows, sys.stdout)
+    writer = {"table": _table, "json": _json, "csv": _csv}[fmt]
+    emit(lambda out: writer(rows, out), None)
 
 
 @command.command("approve")
@@ -149,4 +150,4 @@ def _table(rows: list[dict[str, Any]], out: TextIO) -> None:
     if not rows:
         table.caption = "no candidates: `botguard watch` (or scan) proposes them as the model learns"
     piped = not (hasattr(out, "isatty") and out.isatty())
-    Console(file=out, width=PIPE_WIDTH if piped else None, highlight=False, soft_wrap=False).print(table)
+    report_console(out, PIPE_WIDTH if piped else None).print(table)

@@ -13,6 +13,7 @@ from botguard.cli._progress import line_progress
 from botguard.config import load_settings
 from botguard.errors import ExitStatus
 from botguard.report import WRITERS, write_table
+from botguard.report._safe import printable
 from botguard.scan import ScanRequest, parse_robots_option, run_scan
 
 
@@ -60,6 +61,8 @@ def command(
     emit(lambda out: writer(result, out), output)
     for source, line_no, text in result.malformed_examples[:show_malformed]:
         click.echo(f"malformed {source}:{line_no}: {text!r}", err=True)
+    for warning in result.warnings:
+        click.echo(f"botguard: warning: {printable(warning)}", err=True)
     if fail_on and result.verdict_counts()[fail_on]:
         return ExitStatus.FAIL_ON
     return ExitStatus.OK

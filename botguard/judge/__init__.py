@@ -250,4 +250,5 @@ def judge_batches(
         crawlers=_rollups(clients, agg),
         malformed_examples=tuple(stats.malformed_examples),
         malformed_by_reason=tuple(sorted(stats.malformed_by_reason.items())),
+        warnings=tuple(stats.warnings),
     )

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+import polars as pl
+
 from botguard.errors import InputError, Location
 from botguard.logs.detect import SAMPLE_LINES, detect_format
 from botguard.logs.formats import FORMATS, BlockFormat, LogFormat, resolve_format
 from botguard.logs.readers import (
     DEFAULT_CHUNK_BYTES,
+    DamagedInput,
     check_readable,
     cut_lines,
     order_paths,
@@ -47,6 +50,9 @@ __all__ = [
     "read_batches",
     "resolve_format",
 ]
+
+
+_HEAD_BYTES = 1024 * 1024  # of a file's first block: what format detection samples
 
 
 def read_batches(
@@ -98,13 +104,46 @@ def _file_batches(
     batch_lines: int,
     chunk_bytes: int,
 ) -> Iterator[Batch]:
-    line_no = 1
-    for block in read_blocks(path, chunk_bytes=chunk_bytes):
-        if fmt is None:
-            fmt = detect_block_format(block, path, json_fields)
-        for batch in parse_block(fmt, block, path, line_no, batch_lines):
-            line_no += batch.stats.lines
-            yield batch
+    line_no, malformed, blank, head = 1, 0, 0, b""
+    warnings: list[str] = []
+    try:
+        for block in read_blocks(path, chunk_bytes=chunk_bytes):
+            if fmt is None:
+                fmt = detect_block_format(block, path, json_fields)
+            head = head or block[:_HEAD_BYTES]
+            for batch in parse_block(fmt, block, path, line_no, batch_lines):
+                line_no += batch.stats.lines
+                malformed += batch.stats.malformed
+                blank += batch.stats.malformed_by_reason["empty"]
+                yield batch
+    except DamagedInput as exc:
+        # Leniency: an old archive cut by a full disk must not cost the other files' lines.
+        warnings.append(f"{Location(path, line_no)}: {exc.message}; the rest of this file could not be read")
+    lines, bad = line_no - 1 - blank, malformed - blank  # blank lines say nothing about the format
+    if fmt is not None and bad * 2 > lines:
+        warnings.append(_format_warning(path, fmt, head, json_fields, bad=bad, lines=lines, blank=blank))
+    if warnings:  # an empty batch that only carries them, after the file's own batches
+        yield Batch(pl.DataFrame(schema=REQUEST_SCHEMA), ParseStats(warnings=warnings))
+
+
+def _format_warning(
+    path: str, fmt: LogFormat, head: bytes, json_fields: Mapping[str, str] | None, *, bad: int, lines: int,
+    blank: int,
+) -> str:  # fmt: skip
+    """Most lines of a file did not parse: say so, and which format its first lines match.
+
+    ``bad`` of ``lines`` are malformed, ``blank`` blank lines left out of both. A wrong
+    --log-format otherwise gives an empty report that looks like a quiet day.
+    """
+    share = f"{bad:,} of {lines:,} {'non-blank ' if blank else ''}lines ({bad / lines:.0%})"
+    said = f"{path}: {share} are malformed when read as {fmt.name}"
+    try:
+        better = detect_block_format(head, path, json_fields).name
+    except InputError:
+        better = fmt.name
+    if better == fmt.name:
+        return f"{said}; no other known format reads them better (--show-malformed N prints some)"
+    return f"{said}; its first lines read as {better} (--log-format {better})"
 
 
 def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_lines: int) -> Iterator[Batch]:
@@ -127,7 +166,7 @@ def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_l
 
 def detect_block_format(block: bytes, source: str, json_fields: Mapping[str, str] | None) -> LogFormat:
     """Detect the format of a file from its first block (errors name the file)."""
-    head = block[: 1024 * 1024].decode("utf-8", errors="replace").split("\n")[: SAMPLE_LINES * 5]
+    head = block[:_HEAD_BYTES].decode("utf-8", errors="replace").split("\n")[: SAMPLE_LINES * 5]
     sample = [line.rstrip("\r") for line in head if line.strip()]
     if not sample:  # only blank lines so far: any format counts them the same way
         return FORMATS["combined"]

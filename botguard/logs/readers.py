@@ -110,20 +110,26 @@ class _Prepended(io.RawIOBase):
         return len(data)
 
 
+class DamagedInput(InputError):
+    """A file stops being readable part-way (a cut or corrupt archive).
+
+    Raised after every whole line before the damage was handed over, so a reader can keep them;
+    the line the damage cut is lost with the rest of the file.
+    """
+
+
 def iter_blocks(stream: BinaryIO, chunk_bytes: int, path: str) -> Iterator[bytes]:
     """Blocks of whole lines (each ends with a newline, except perhaps the last).
 
     Leniency: a line longer than :data:`MAX_LINE_BYTES` is cut to that length plus one byte
     (so the parser counts it as ``too_long``) and the rest of it is skipped, so one endless
-    line of junk cannot exhaust memory.
+    line of junk cannot exhaust memory. Damaged data ends the file with :class:`DamagedInput`.
     """
     carry = b""
     skipping = False
-    while True:
-        try:
-            block = stream.read(chunk_bytes)
-        except _DECOMPRESS_ERRORS as exc:
-            raise InputError(f"corrupt or truncated compressed data ({exc})", Location(path)) from exc
+    damage: Exception | None = None
+    while damage is None:
+        block, damage = _read_some(stream, chunk_bytes)
         if not block:
             break
         if skipping:
@@ -142,8 +148,38 @@ def iter_blocks(stream: BinaryIO, chunk_bytes: int, path: str) -> Iterator[bytes
             continue
         yield data[: cut + 1]
         carry = data[cut + 1 :]
+    if damage is not None:
+        what = "truncated or corrupt compressed data" if _compressed(stream) else "read error"
+        raise DamagedInput(f"{what} ({damage})", Location(path)) from damage
     if carry and not skipping:
         yield carry
+
+
+def _read_some(stream: BinaryIO, size: int) -> tuple[bytes, Exception | None]:
+    """Up to ``size`` bytes, and the error that ended them early (None at a clean end).
+
+    Read piece by piece (``read1``) so that what was decoded before a damaged spot is kept: one
+    ``read(size)`` would lose its whole chunk with the error.
+    """
+    read1 = getattr(stream, "read1", None)
+    parts: list[bytes] = []
+    got = 0
+    try:
+        if read1 is None:
+            return stream.read(size), None
+        while got < size:
+            part = read1(size - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+    except _DECOMPRESS_ERRORS as exc:
+        return b"".join(parts), exc
+    return parts[0] if len(parts) == 1 else b"".join(parts), None
+
+
+def _compressed(stream: BinaryIO) -> bool:
+    return isinstance(stream, (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile))
 
 
 def split_lines(data: bytes) -> pl.Series:

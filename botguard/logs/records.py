@@ -41,6 +41,8 @@ class ParseStats:
     invalid_requests: int = 0  # parsed lines whose request field is not an HTTP request
     malformed_by_reason: Counter[str] = field(default_factory=Counter)
     malformed_examples: list[tuple[str, int, str]] = field(default_factory=list)  # (source, line_no, text)
+    # What a user must hear about a file although the scan goes on ("FILE:LINE: what happened").
+    warnings: list[str] = field(default_factory=list)
 
     def merge(self, other: ParseStats, keep_examples: int = 20) -> None:
         """Add another batch's counts to these."""
@@ -49,6 +51,7 @@ class ParseStats:
         self.malformed += other.malformed
         self.invalid_requests += other.invalid_requests
         self.malformed_by_reason.update(other.malformed_by_reason)
+        self.warnings.extend(other.warnings)
         room = keep_examples - len(self.malformed_examples)
         if room > 0:
             self.malformed_examples.extend(other.malformed_examples[:room])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -15,6 +14,7 @@ from botguard.judge.records import (
     ScanResult,
 )
 from botguard.judge.values import iso
+from botguard.report._console import report_console
 from botguard.report._credit import asn_credit
 from botguard.report._safe import printable
 
@@ -113,7 +113,7 @@ def write_table(result: ScanResult, out: TextIO, *, top: int = 20, width: int | 
     """Summary, crawler roll-up and the top clients, as rich tables."""
     if width is None and not (hasattr(out, "isatty") and out.isatty()):
         width = PIPE_WIDTH
-    console = Console(file=out, width=width, highlight=False, soft_wrap=False)
+    console = report_console(out, width)
     console.print(_summary(result))
     console.print()
     if result.crawlers:

@@ -1,7 +1,7 @@
 """Shared fixtures for the catalogue tests.
 
-The labelled corpora come from ../shared/data/ua-catalogues, read at run time (the LGPL
-device-detector fixtures must never be copied into this repository).
+The labelled corpora: Crawler-Detect's (MIT) is bundled in tests/data/ua-catalogues; the LGPL
+device-detector fixtures must never be copied into this repository and are read from ../shared.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from botguard.catalog import Catalog, load_catalog
+from tests.helpers import TEST_DATA, gpl_data
 
 DATA = Path(__file__).parent / "data"
-REPO = Path(__file__).resolve().parents[2]
-SHARED_CATALOGUES = REPO.parent / "shared" / "data" / "ua-catalogues"
 
 
 def _lines(path: Path) -> list[str]:
@@ -38,13 +37,12 @@ def browser_uas() -> list[str]:
 
 @pytest.fixture(scope="session")
 def shared() -> Callable[..., Path]:
-    """Path of a shared data file, or skip the test naming the missing path."""
+    """Path of a labelled corpus under ua-catalogues/: the bundled copy, else the GPL/LGPL
+    reference data (the test is skipped, saying why, where that is absent)."""
 
     def find(*parts: str) -> Path:
-        path = SHARED_CATALOGUES.joinpath(*parts)
-        if not path.is_file():
-            pytest.skip(f"shared data not found: {path} (tests read ../shared/data at run time)")
-        return path
+        bundled = TEST_DATA.joinpath("ua-catalogues", *parts)
+        return bundled if bundled.is_file() else gpl_data("ua-catalogues", *parts)
 
     return find
 

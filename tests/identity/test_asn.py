@@ -9,9 +9,9 @@ import pytest
 from botguard.errors import ConfigError
 from botguard.identity import AsnDb, LayeredAsn, MaxMindDb, RangeTableAsn
 from botguard.identity.asn import hosting_asns
+from tests.helpers import TEST_DATA
 
-MMDB = Path(__file__).resolve().parents[3] / "shared" / "data" / "mmdb"
-needs_mmdb = pytest.mark.skipif(not MMDB.exists(), reason="../shared/data/mmdb test databases not present")
+MMDB = TEST_DATA / "mmdb"  # MaxMind's own test databases (tests/data/SOURCES.md)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,6 @@ def test_hosting_flag(bundled: RangeTableAsn) -> None:
     assert found["1.0.0.1"].hosting is False
 
 
-@needs_mmdb
 def test_maxmind_test_databases() -> None:
     """GeoLite2 ASN and Country test files (MaxMind-DB test-data) are read with maxminddb."""
     db = MaxMindDb(str(MMDB / "GeoLite2-ASN-Test.mmdb"), str(MMDB / "GeoLite2-Country-Test.mmdb"))
@@ -61,7 +60,6 @@ def test_maxmind_test_databases() -> None:
     assert "not-an-ip" not in found and "10.0.0.1" not in found
 
 
-@needs_mmdb
 def test_layered_user_database_wins_and_bundled_fills_gaps(bundled: RangeTableAsn) -> None:
     layered = LayeredAsn(
         MaxMindDb(str(MMDB / "GeoLite2-ASN-Test.mmdb"), str(MMDB / "GeoLite2-Country-Test.mmdb")), bundled

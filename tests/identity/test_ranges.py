@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from importlib import resources
-from pathlib import Path
 
 import pytest
 
 from botguard.identity import PublishedRanges
 from botguard.identity.ranges import _Table
+from tests.helpers import TEST_DATA
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "ip-ranges"
+SNAPSHOT = TEST_DATA / "ip-ranges"  # the snapshot the bundled lists were copied from (tests/data/SOURCES.md)
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,7 @@ def test_nested_and_overlapping_networks() -> None:
     assert find("192.0.3.0") is None
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/ip-ranges not present")
-def test_bundled_googlebot_is_the_shared_snapshot() -> None:
+def test_bundled_googlebot_is_the_snapshot() -> None:
     """The bundled copy is byte-for-byte the snapshot SOURCES.md documents."""
     bundled = resources.files("botguard.rules").joinpath("ip-ranges/googlebot.json").read_bytes()
-    assert bundled == (SHARED / "google-official-format" / "googlebot.json").read_bytes()
+    assert bundled == (SNAPSHOT / "google-official-format" / "googlebot.json").read_bytes()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from botguard.logs import FORMATS, REQUEST_SCHEMA, BlockFormat, LogFormat
 from botguard.logs.readers import split_lines
 
-from .conftest import FIXTURES, SHARED_LOGS
+from .conftest import FIXTURES, log_bytes, real_logs
 
 GARBAGE = (FIXTURES / "garbage.log").read_bytes().decode("utf-8", "replace").split("\n") + [
     "{",
@@ -73,7 +73,7 @@ def check_block_equals_lines(fmt: LogFormat) -> None:
     if not isinstance(fmt, BlockFormat):
         return  # capability not offered: the reader uses parse_batch
     blocks = [(FIXTURES / "garbage.log").read_bytes(), b'\r\n\n \n"\n' + b'" ' * 40 + b"\n"]
-    blocks += [p.read_bytes() for p in sorted(SHARED_LOGS.rglob("*.log"))] if SHARED_LOGS.is_dir() else []
+    blocks += [log_bytes(p) for p in real_logs()]
     for data in blocks:
         data = data if data.endswith(b"\n") else data + b"\n"
         by_block = fmt.parse_block(data, source="b", first_line_no=3)

@@ -1,6 +1,5 @@
-"""Never-crash checks over real access logs from ../shared (read at run time, never copied).
-
-The Matomo samples are LGPL/GPL and fail2ban's GPL: they stay in ../shared/data.
+"""Never-crash checks over real access logs: Elastic's (bundled, Apache-2.0) and, where the
+shared reference data is present, the GPL samples of Matomo and fail2ban (never copied here).
 """
 
 from __future__ import annotations
@@ -10,11 +9,14 @@ import pytest
 from botguard.errors import InputError
 from botguard.logs import read_batches
 from botguard.logs.records import ParseStats
+from tests.helpers import gpl_absent
 
-from .conftest import SHARED_LOGS
+from .conftest import ELASTIC, GPL_LOG_DIRS, log_bytes, real_logs
 
-FILES = sorted(p for p in SHARED_LOGS.rglob("*") if p.is_file()) if SHARED_LOGS.is_dir() else []
-pytestmark = pytest.mark.skipif(not FILES, reason=f"shared access logs not found at {SHARED_LOGS}")
+FILES: list = real_logs()
+if len(FILES) == 1:  # only the bundled log: say why the GPL samples are not read
+    reason = "; ".join(gpl_absent("access-logs", name) for name in GPL_LOG_DIRS)
+    FILES.append(pytest.param(None, marks=pytest.mark.skip(reason=reason), id="gpl-samples"))
 
 
 def _total(paths, log_format=None) -> ParseStats:
@@ -31,7 +33,7 @@ def _total(paths, log_format=None) -> ParseStats:
 def test_any_format_never_crashes(path, log_format):
     """Whatever the explicit format, every line is parsed or counted as malformed."""
     stats = _total([path], log_format)
-    assert stats.parsed + stats.malformed == stats.lines == len(path.read_bytes().splitlines())
+    assert stats.parsed + stats.malformed == stats.lines == len(log_bytes(path).splitlines())
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -47,7 +49,6 @@ def test_detection_never_crashes(path):
 
 def test_elastic_apache_log_exact():
     """Elastic's 10,000-line apache log: one truncated line (unterminated quote), the rest parsed."""
-    path = SHARED_LOGS / "elastic-examples.apache_logs.log"
-    stats = _total([path])
+    stats = _total([ELASTIC])
     assert (stats.lines, stats.parsed, stats.malformed) == (10_000, 9_999, 1)
     assert dict(stats.malformed_by_reason) == {"unterminated_quote": 1}

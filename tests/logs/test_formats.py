@@ -218,12 +218,10 @@ def test_quote_split_fast_path_agrees_with_regex(name):
 
     from botguard.logs import FORMATS
 
-    from .conftest import FIXTURES, SHARED_LOGS
+    from .conftest import ELASTIC, FIXTURES, log_bytes
 
     lines = (FIXTURES / "garbage.log").read_bytes().decode("utf-8", "replace").split("\n")
-    elastic = SHARED_LOGS / "elastic-examples.apache_logs.log"
-    if elastic.is_file():
-        lines += elastic.read_text(errors="replace").splitlines()
+    lines += log_bytes(ELASTIC).decode("utf-8", "replace").splitlines()
     lines += [combined(r) for r in ("GET / HTTP/1.1", "", "SSH-2.0-Go", r"GET /a\"b HTTP/1.1", r"x\\")]
     lines += [combined("GET / HTTP/1.1", ua=ua) for ua in (r"a\\", r"a\"", "", r"\\\"", "a b")]
     lines += ["h.example " + line for line in lines[-10:]] + [line + ' "x" 1' for line in lines[-10:]]

@@ -10,8 +10,9 @@ import pytest
 from botguard.errors import UsageError
 from botguard.logs import FORMATS, read_batches
 from botguard.logs.jsonl import JsonFormat
+from tests.helpers import gpl_data
 
-from .conftest import FIXTURES, SHARED_LOGS
+from .conftest import FIXTURES
 
 
 def read(path, **kwargs):
@@ -110,9 +111,7 @@ def test_json_fast_and_fallback_paths_agree():
 
 def test_shared_samples_detected(tmp_path):
     """The matomo nginx_json, caddy and traefik samples are detected and fully parsed."""
-    samples = SHARED_LOGS / "matomo-format-samples"
-    if not samples.is_dir():
-        pytest.skip(f"shared data not present at {samples}")
+    samples = gpl_data("access-logs", "matomo-format-samples")
     for name, expected in [("nginx_json.log", 2), ("caddy_json.log", 3), ("traefik_json.log", 1)]:
         rows, batches = read(samples / name)
         assert (rows.height, batches[0].stats.malformed) == (expected, 0), name

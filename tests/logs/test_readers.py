@@ -7,11 +7,13 @@ import gzip
 import io
 import lzma
 import sys
+import zlib
 
 import pytest
 
 from botguard.errors import InputError, UsageError
 from botguard.logs import order_paths, read_batches
+from botguard.logs.records import ParseStats
 
 LINE = '1.2.3.4 - - [17/May/2015:10:0{n}:00 +0000] "GET /{n} HTTP/1.1" 200 5 "-" "ua"\n'
 
@@ -166,12 +168,22 @@ def test_zstd_is_refused_clearly(tmp_path):
         list(read_batches([str(path)]))
 
 
-def test_truncated_gzip_is_an_input_error(tmp_path):
-    """A cut .gz stops with an InputError naming the file, not a traceback."""
+def test_truncated_gzip_keeps_its_lines_and_warns(tmp_path):
+    """A cut .gz gives every whole line before the cut (across small blocks) and one warning
+    naming the file and the line it stopped at; the cut line itself is dropped, not malformed."""
+    whole = gzip.compress(b"".join(log_bytes(n % 10) for n in range(3000)))
     path = tmp_path / "a.log.gz"
-    path.write_bytes(gzip.compress(log_bytes(*range(9)) * 50)[:200])
-    with pytest.raises(InputError, match="corrupt or truncated compressed data"):
-        list(read_batches([str(path)]))
+    path.write_bytes(whole[: len(whole) // 2])
+    readable = zlib.decompressobj(wbits=31).decompress(path.read_bytes()).count(b"\n")
+    assert 0 < readable < 3000
+    stats = ParseStats()
+    for batch in read_batches([str(path)], chunk_bytes=1000):
+        stats.merge(batch.stats)
+    assert (stats.lines, stats.parsed) == (readable, readable)
+    assert stats.warnings == [
+        f"{path}:{readable + 1}: truncated or corrupt compressed data (Compressed file ended before the "
+        "end-of-stream marker was reached); the rest of this file could not be read"
+    ]
 
 
 def test_stopping_early_releases_the_reader(tmp_path):

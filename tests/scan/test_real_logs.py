@@ -1,4 +1,5 @@
-"""`botguard scan` on real access logs from ../shared/data (read at run time, never copied).
+"""`botguard scan` on real access logs: Elastic's (bundled, Apache-2.0) and fail2ban's samples
+(GPL: read from the shared reference data where present, never copied).
 
 Expected figures were counted independently with grep on the files (see each docstring).
 """
@@ -11,12 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import TEST_DATA, gpl_data, run_cli
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "access-logs"
-ELASTIC = SHARED / "elastic-examples.apache_logs.log"
-
-pytestmark = pytest.mark.skipif(not ELASTIC.exists(), reason=f"shared access logs not found at {SHARED}")
+ELASTIC = TEST_DATA / "access-logs" / "elastic-examples.apache_logs.log.gz"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +32,7 @@ def test_elastic_lines(elastic: dict[str, Any]) -> None:
     assert elastic["summary"]["lines"] == 10_000
     assert elastic["summary"]["parsed"] == 9_999
     assert elastic["summary"]["malformed"] == 1
-    assert "elastic-examples.apache_logs.log:8899" in elastic["stderr"]
+    assert "elastic-examples.apache_logs.log.gz:8899" in elastic["stderr"]
 
 
 def test_elastic_baiduspider(elastic: dict[str, Any]) -> None:
@@ -58,7 +56,7 @@ def test_elastic_without_robots_blocks_nobody(elastic: dict[str, Any]) -> None:
 def test_fail2ban_fake_googlebot_is_identified_as_googlebot_claim(tmp_path: Path) -> None:
     """fail2ban's fake-Googlebot sample: the one parsable line claims Googlebot; the rest
     (fail2ban's own comment lines) are counted as malformed, not dropped silently."""
-    path = SHARED / "fail2ban-test-logs" / "apache-fakegooglebot.log"
+    path = gpl_data("access-logs", "fail2ban-test-logs", "apache-fakegooglebot.log")
     r = run_cli("scan", str(path), "--state", str(tmp_path / "s.db"), "--format", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
@@ -69,7 +67,7 @@ def test_fail2ban_fake_googlebot_is_identified_as_googlebot_claim(tmp_path: Path
 
 def test_error_log_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
     """An Apache error log is not an access log: exit 1 (unreadable input) with a one-line reason."""
-    path = SHARED / "fail2ban-test-logs" / "apache-noscript.log"
+    path = gpl_data("access-logs", "fail2ban-test-logs", "apache-noscript.log")
     r = run_cli("scan", str(path), "--state", str(tmp_path / "s.db"))
     assert r.exit_code == 1, r.output
     assert "cannot recognise the log format" in r.stderr
