@@ -12,6 +12,12 @@ shipped. Merge order (earlier wins, later sources only add what is not covered y
    matched only after browser tokens (``Exclusions.json``) are stripped and only when no named
    entry matches.
 
+Imported plain patterns get ``\\b`` before a leading word character (``bounded``), Android
+build ids are dropped, and the catalogue's ``masks`` keep imported patterns off device models,
+build ids and in-app browser data. Last, every agent of ``rules/agents/browsers.txt`` (real
+people's browsers and apps) is classified: an imported word that names one is dropped (and
+reported), any other pattern that does stops the build.
+
 The LGPL device-detector files are never read here (they are test oracles only).
 """
 
@@ -31,9 +37,11 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from botguard.catalog._literals import is_plain, plain_literal  # noqa: E402
 from botguard.catalog.catalog import Catalog  # noqa: E402
 from botguard.catalog.loader import ROBOTS_TOKEN, parse_document  # noqa: E402
 from botguard.catalog.records import Crawler  # noqa: E402
+from botguard.catalog.reference import bundled_agents  # noqa: E402
 
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "ua-catalogues"
 CURATED = Path(__file__).resolve().parent / "catalog_curated.yaml"
@@ -75,14 +83,67 @@ AI_WORD_NAMES = frozenset({"Cursor", "Devin", "OpenAI", "NovaAct", "Lightpanda",
 AI_TOKEN_ONLY = frozenset({"Spider", "LCC", "Operator", "Code", "YaK", "UseAI", "Trae"})
 
 #: crawler-user-agents patterns that fire on real browsers, rewritten (None drops the pattern).
+#: Plain rewrites get word boundaries like every imported plain pattern (see ``bounded``).
 MONPERRUS_OVERRIDES: dict[str, str | None] = {
     "Sonic": r"(?<![\w-])Sonic(?![\w-])(?! Slack_SSB)",  # Slack desktop: "... Sonic Slack_SSB/4.35"
+    "Butterfly": r"Butterfly\/",  # Topsy's "Butterfly/1.0"; HTC Butterfly phones name it bare
+    "Fluid": None,  # a site-specific browser people use on macOS; also a Qualcomm phone ("; FLUID)")
+    "MetaIAB Facebook": None,  # Facebook's in-app browser on people's phones, not a preview fetcher
+    "Viber": r"^Viber(?!\/)",  # the fetchers ("Viber", "ViberUrlDownloader"), not the app "Viber/12.8"
+    r"Fetch\/": r"(?:\b|Content)Fetch\/",  # "SubstackContentFetch/1.0", not "MozacFetch/49.0"
 }
 
-#: Crawler-Detect patterns that fire on real desktop apps, rewritten (None drops the pattern).
+#: Crawler-Detect patterns that fire on real browsers and apps, rewritten (None drops the pattern).
 CRAWLER_DETECT_OVERRIDES: dict[str, str | None] = {
-    r"Slack\/": r"Slack\/(?!.*Electron\/)",  # the Slack desktop app is Electron, used by people
+    r"Slack\/": r"Slack\/(?!.*(?:Electron|AtomShell)\/)",  # the Slack desktop app, used by people
+    "libwww": None,  # Lynx's and NCSA Mosaic's libwww; the Perl library is named (libwww-perl)
+    "LibWeb": None,  # the engine of the SerenityOS and Ladybird browsers
+    "NetworkingExtension": None,  # Apple's WebKit networking process on people's devices
+    "Outlook-iOS": r"Outlook-iOS(?!-Android)",  # "Outlook-iOS-Android/1.0" is Outlook's in-app browser
+    r"Word\/": r"(?:^|\) )Word\/",  # Word for Mac ("...) Word/14.0"), not "1Password/", "4 Pics 1 Word/"
+    r"Fetch\/[0-9]": r"\bFetch\/[0-9]",  # not Firefox for Android's "MozacFetch/49.0"
+    # names crawlers glue to a prefix, spelt out (a bare word only matches where a word starts)
+    "Seeker": r"(?:\b|Yahoo)Seeker",
+    "acoon": r"(?:\b|Open)acoon",
+    "Owler": r"(?:\b|Kr)Owler",
+    "7Siters": r"(?:\b|77)7Siters",
+    "httpRequest": r"(?:\b|Win|_)httpRequest",
+    "SitemapGenerator": r"(?:\b|Xml)SitemapGenerator",
+    "Covario-IDS": r"\bCovario-?IDS",
 }
+
+#: Browser and app tokens stripped, like Crawler-Detect's ``Exclusions.json``, before generic
+#: patterns are matched: platform tokens of old phones that read like a product
+#: ("(compatible; OSS/1.0; ...)", "(X11; Series60/2.1 ...)"), and apps whose names hold a
+#: crawler keyword ("CamScanner", "FriendFinder", "BaconReader", "fuboTV", a J2ME "Domain/@..."
+#: operator field).
+EXTRA_EXCLUSIONS = (
+    r"Series ?60\/[\d.]+",
+    r"webOS\/[\d.]+",
+    r"OSS\/[\d.]+",
+    r"Go\.Web\/[\d.]+",
+    r"NetPositive\/[\d.]+",
+    r"CamScanner\/[\d.]+",
+    r"FriendFinder",
+    r"BaconReader\/[\d.]+",
+    r"OYO Reader",
+    r"\bfuboTV\/",
+    r"\bDomain\/@[\w.-]+",
+)
+
+#: Text describing the person's device rather than the client, removed from every agent before
+#: any pattern is matched (the catalogue's ``masks``): a device model with its build id
+#: ("; HUAWEI SONIC Build/HuaweiU8650", "; Pixel 8 Build/AP3A.240617.008") and in-app browser
+#: metadata ("[FBAN/FBIOS;...;FBCR/OrangeBotswana]"). No pattern may name a phone, a build or a
+#: carrier as a crawler.
+MASKS = (
+    r";[^;()]*\bBuild/[^;()]*",
+    r"\[FB[^\]]*(?:\]|$)",
+)
+
+#: Imported plain patterns shaped like an Android build id ("AP3A.240617.008"): they name the
+#: firmware of millions of phones, never one crawler, so they are dropped.
+BUILD_ID = re.compile(r"[A-Z][A-Z0-9]{3}\.\d{6}\.\d{3}", re.IGNORECASE)
 
 #: monperrus tags in priority order -> category.
 TAG_CATEGORY = (
@@ -131,15 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     src: Path = args.source
     entries = load_curated()
+    curated = {c.name for c in entries}
     entries = merge_ai_robots(entries, json.loads((src / "ai-robots-txt.robots.json").read_text()))
     entries = merge_monperrus(entries, json.loads((src / "crawler-user-agents.json").read_text()))
     crawlers_json = json.loads((src / "crawler-detect" / "raw_Crawlers.json").read_text())
     exclusions = json.loads((src / "crawler-detect" / "raw_Exclusions.json").read_text())
+    exclusions += EXTRA_EXCLUSIONS
     entries = merge_crawler_detect(entries, crawlers_json)
+    entries, dropped = spare_reference_browsers(entries, exclusions, curated)
     doc = {
         "version": 1,
         "sources": list(SOURCES),
         "exclusions": exclusions,
+        "masks": list(MASKS),
         "crawlers": [to_yaml(c) for c in entries],
     }
     parse_document(doc)  # the loader's validation: never write a file it would reject
@@ -150,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     print("categories:", dict(Counter(c.category for c in entries)), file=sys.stderr)
+    for name, pattern, agent in dropped:
+        print(f"dropped {name!r} pattern {pattern!r}: matches real browser {agent!r}", file=sys.stderr)
     return 0
 
 
@@ -163,7 +230,7 @@ PRIORITY_CURATED, PRIORITY_IMPORTED, PRIORITY_LIBRARY = 2, 1, 0
 
 def load_curated() -> list[Crawler]:
     """The hand-written table, validated by the same code that loads the shipped file."""
-    crawlers, _ = parse_document({"crawlers": yaml.safe_load(CURATED.read_text())})
+    crawlers, _, _ = parse_document({"crawlers": yaml.safe_load(CURATED.read_text())})
     return [_prioritised(c, PRIORITY_CURATED) for c in crawlers]
 
 
@@ -177,7 +244,7 @@ def _prioritised(crawler: Crawler, priority: int) -> Crawler:
 def merge_ai_robots(entries: list[Crawler], robots: dict[str, dict]) -> list[Crawler]:
     """Add each ai.robots.txt agent that no earlier entry already identifies."""
     out = list(entries)
-    catalog = Catalog(out)
+    catalog = Catalog(out, masks=MASKS)
     for key, info in robots.items():
         token = _product_token(key)
         owner = _owner(out, catalog, key)
@@ -208,16 +275,19 @@ def merge_monperrus(entries: list[Crawler], agents: list[dict]) -> list[Crawler]
     source are distinct, so they never make one another redundant.
     """
     out = list(entries)
-    catalog = Catalog(out)
+    catalog = Catalog(out, masks=MASKS)
+    catalog.classify_many([ua for item in agents for ua in item.get("instances") or []])  # one batch
+    known = {_bare(p).lower() for c in out for p in c.patterns}
     for item in agents:
         pattern, instances = item["pattern"], item.get("instances") or []
         pattern = MONPERRUS_OVERRIDES.get(pattern, pattern)
-        if pattern is None:
+        if pattern is None or _build_id(pattern):
             continue
         if instances and _covered(catalog, pattern, instances):
             continue
-        if _pattern_known(out, pattern):
+        if _bare(pattern).lower() in known:
             continue
+        known.add(_bare(pattern).lower())
         name = _unique_name(out, _display_name(pattern, instances))
         category = _tag_category(item.get("tags") or [])
         out.append(
@@ -226,7 +296,7 @@ def merge_monperrus(entries: list[Crawler], agents: list[dict]) -> list[Crawler]
                     name=name,
                     operator=_domain(item.get("url")) or "unknown",
                     category=category,
-                    patterns=(pattern,),
+                    patterns=(bounded(pattern),),
                     robots_token=_derived_token(name, category),
                     respects_robots=None,
                     verification=None,
@@ -241,19 +311,19 @@ def merge_monperrus(entries: list[Crawler], agents: list[dict]) -> list[Crawler]
 def merge_crawler_detect(entries: list[Crawler], patterns: list[str]) -> list[Crawler]:
     """Add Crawler-Detect's patterns as generic entries (named entries always win over them)."""
     out = list(entries)
-    known = {p.lower() for c in out for p in c.patterns}
-    for pattern in patterns:
-        pattern = CRAWLER_DETECT_OVERRIDES.get(pattern, pattern)
-        if pattern is None or pattern.lower() in known:
+    known = {_bare(p).lower() for c in out for p in c.patterns}
+    for source in patterns:
+        pattern = CRAWLER_DETECT_OVERRIDES.get(source, source)
+        if pattern is None or _bare(pattern).lower() in known or _build_id(pattern):
             continue
-        known.add(pattern.lower())
+        known.add(_bare(pattern).lower())
         label = "generic crawler keywords" if pattern.count("|") >= 5 else _pattern_label(pattern)
         out.append(
             Crawler(
                 name=_unique_name(out, label if label else pattern, suffix="generic"),
                 operator="unknown",
                 category="other" if pattern.count("|") >= 5 else _keyword_category(pattern),
-                patterns=(pattern,),
+                patterns=(bounded(pattern),),
                 robots_token=None,
                 respects_robots=None,
                 verification=None,
@@ -262,6 +332,80 @@ def merge_crawler_detect(entries: list[Crawler], patterns: list[str]) -> list[Cr
             )
         )
     return out
+
+
+# ---------------------------------------------------------------- pattern hygiene
+
+
+def bounded(pattern: str) -> str:
+    r"""An imported plain pattern with ``\b`` before it when it starts with a word character.
+
+    Catalogues write bare words ("Demon", "NING/", "008/"), which as substrings hit browsers:
+    "GreenDemon", Thunderbird's "Lightning/", Opera Mini's "4.4.39008/", "1Password/",
+    "AmigaVoyager/". Bounded, they match only where a word starts. The end stays open: crawlers
+    glue versions and suffixes to their names ("larbin2.6.3", "findlinks/2.0"), and a closed end
+    would lose them while saving no browser. Regexes and anchored patterns are left as written;
+    names that crawlers glue to a prefix ("YahooSeeker", "OpenAcoon") are spelt out in the
+    ``*_OVERRIDES`` tables.
+    """
+    if not is_plain(pattern) or pattern.startswith(("^", "\\b")) or not _word_char(pattern[0]):
+        return pattern
+    return "\\b" + pattern
+
+
+def _bare(pattern: str) -> str:
+    """A pattern without the ``\\b`` ``bounded`` adds, to compare with the source's."""
+    return pattern.removeprefix("\\b") if is_plain(pattern) else pattern
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _build_id(pattern: str) -> bool:
+    """Whether a plain pattern is an Android build id (a lookalike, never a crawler's name)."""
+    literal = plain_literal(pattern)
+    return literal is not None and BUILD_ID.fullmatch(literal.text) is not None
+
+
+def spare_reference_browsers(
+    entries: list[Crawler], exclusions: list[str], curated: set[str]
+) -> tuple[list[Crawler], list[tuple[str, str, str]]]:
+    """Drop each imported plain pattern that names an agent of ``rules/agents/browsers.txt``.
+
+    The reference browsers are real people's agents: an imported word matching one is a
+    lookalike, whatever its source says, and goes. A regex, or any pattern of a hand-checked
+    (curated) entry, matching one stops the build: it needs a rewrite (the ``*_OVERRIDES`` or
+    ``EXTRA_EXCLUSIONS`` tables, or ``tools/catalog_curated.yaml``), not silent loss. Returns the
+    entries and what was dropped (entry name, pattern, the browser agent it matched).
+    """
+    agents = list(bundled_agents("browsers"))
+    dropped: list[tuple[str, str, str]] = []
+    while True:
+        catalog = Catalog(entries, exclusions, masks=MASKS)
+        claims = [(c, ua) for ua, c in zip(agents, catalog.classify_many(agents)) if c]
+        if not claims:
+            return entries, dropped
+        culprits = {(c, p, ua) for c, ua in claims for p in c.patterns if _matches(c, p, ua, exclusions)}
+        wrong = sorted(
+            f"{c.name!r} pattern {p!r} matches {ua!r}"
+            for c, p, ua in culprits
+            if c.name in curated or not is_plain(p)
+        )
+        if wrong:
+            raise SystemExit("patterns match real browsers:\n  " + "\n  ".join(wrong))
+        for crawler in {c for c, _, _ in culprits}:
+            bad = {p for c, p, _ in culprits if c is crawler}
+            dropped.extend(sorted((crawler.name, p, ua) for c, p, ua in culprits if c is crawler))
+            kept = tuple(p for p in crawler.patterns if p not in bad)
+            at = entries.index(crawler)
+            entries = entries[:at] + ([replace(crawler, patterns=kept)] if kept else []) + entries[at + 1 :]
+
+
+def _matches(crawler: Crawler, pattern: str, agent: str, exclusions: list[str]) -> bool:
+    """Whether one pattern of an entry, matched as the catalogue matches it, names ``agent``."""
+    alone = Catalog([replace(crawler, patterns=(pattern,))], exclusions, masks=MASKS)
+    return alone.classify(agent) is not None
 
 
 # ---------------------------------------------------------------- ai.robots.txt helpers
@@ -344,11 +488,6 @@ def _covered(catalog: Catalog, pattern: str, instances: list[str]) -> bool:
     return any(n and (n in label or label in n) for n in names) or any(
         label and label in p.lower().replace("\\", "") for p in owner.patterns
     )
-
-
-def _pattern_known(entries: list[Crawler], pattern: str) -> bool:
-    low = pattern.lower()
-    return any(low == p.lower() for c in entries for p in c.patterns)
 
 
 def _display_name(pattern: str, instances: list[str]) -> str:
@@ -468,6 +607,11 @@ HEADER = """\
 # Then the most specific matching entry wins: the pattern pinning the most literal characters
 # (Googlebot-Image over Googlebot), ties going to the earlier entry.
 #
+# `masks` are regexes removed from every user agent before any pattern is matched: text about
+# the person's device (a model and build id, in-app browser metadata), never about the client.
+# Imported plain patterns carry word boundaries (\\b) at their word-character ends, and none
+# matches an agent of rules/agents/browsers.txt (the build drops any that does).
+#
 # Category vocabulary
 #   search-engine   indexes pages for a web search engine (Googlebot, bingbot, Baiduspider)
 #   ai-training     collects pages to train AI models (GPTBot, ClaudeBot, CCBot, Bytespider)
@@ -493,16 +637,17 @@ def render(doc: dict) -> str:
     reads it with the C ``json`` parser (about 20x faster than libyaml).
     """
     lines = [HEADER]
-    for s in SOURCES:
-        lines.append(
-            f"#   {s['name']}: https://github.com/{s['repository']} ({s['file']}) "
-            f"commit {s['commit']}, {s['license']} licence, (c) {s['copyright']}\n"
-        )
+    lines.extend(
+        f"#   {s['name']}: https://github.com/{s['repository']} ({s['file']}) "
+        f"commit {s['commit']}, {s['license']} licence, (c) {s['copyright']}\n"
+        for s in SOURCES
+    )
     lines.append("#   Hand-curated entries: botguard contributors, MIT licence.\n\n")
     dump = lambda value: json.dumps(value, ensure_ascii=False)  # noqa: E731
     lines.append(f'{{"version": {dump(doc["version"])},\n')
     lines.append(' "sources": [\n  ' + ",\n  ".join(map(dump, doc["sources"])) + "],\n")
     lines.append(' "exclusions": ' + dump(doc["exclusions"]) + ",\n")
+    lines.append(' "masks": ' + dump(doc["masks"]) + ",\n")
     lines.append(' "crawlers": [\n  ' + ",\n  ".join(map(dump, doc["crawlers"])) + "\n]}\n")
     text = "".join(lines)
     assert yaml.load(text, Loader=yaml.CSafeLoader) == doc, "output must read the same as YAML"

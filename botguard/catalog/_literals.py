@@ -23,9 +23,10 @@ except ImportError:  # pragma: no cover - older interpreters
 #: Literals shorter than this would match nearly every user agent; such patterns are always run.
 MIN_LITERAL = 2
 
-#: Most catalogue patterns are plain text with escaped punctuation (``Googlebot\/``, ``^Aether``):
-#: those are handled without the (slow, ~50 us) regex parser.
-_PLAIN = re.compile(r"\^?((?:[^\\\[\]().*+?{}|^$]|\\[^A-Za-z0-9])+)\$?")
+#: Most catalogue patterns are plain text with escaped punctuation (``Googlebot\/``, ``^Aether``),
+#: optionally with word boundaries at their ends (``\bButterfly\b``): those are handled without
+#: the (slow, ~50 us) regex parser.
+_PLAIN = re.compile(r"(?P<start>\^|\\b)?(?P<body>(?:[^\\\[\]().*+?{}|^$]|\\[^A-Za-z0-9])+)(?P<end>\$|\\b)?")
 _UNESCAPE = re.compile(r"\\(.)")
 
 
@@ -39,9 +40,9 @@ class Requirement:
 
 def requirement(pattern: str) -> Requirement:
     """Return the literals one of which every match of ``pattern`` contains (case-folded)."""
-    plain = _PLAIN.fullmatch(pattern)
-    if plain:
-        text = _UNESCAPE.sub(r"\1", plain.group(1)).lower()
+    parts = _plain_parts(pattern)
+    if parts is not None:
+        text = parts[1].lower()
         return Requirement(frozenset((text,)) if len(text) >= MIN_LITERAL else None, len(text))
     try:
         parsed = _sre.parse(pattern, re.IGNORECASE)
@@ -55,22 +56,83 @@ def requirement(pattern: str) -> Requirement:
 
 def is_plain(pattern: str) -> bool:
     """Whether ``pattern`` is literal text (so it compiles, and needs no regex engine to analyse)."""
-    return _PLAIN.fullmatch(pattern) is not None
+    return _plain_parts(pattern) is not None
 
 
-def plain_literal(pattern: str) -> tuple[str, bool, bool] | None:
-    """``(lower-case text, anchored at start, anchored at end)`` of an ASCII plain pattern.
+@dataclass(frozen=True, slots=True)
+class PlainText:
+    """A plain pattern as a string test: its lower-case text, ``^``/``$`` anchors, word edges.
 
     For such a pattern a case-insensitive regex search is exactly a substring (or prefix/suffix)
-    test on the lower-cased text, so the matcher never needs to compile it.
+    test on the lower-cased text, plus, for ``\\b``, a look at the characters either side.
+    """
+
+    text: str
+    at_start: bool
+    at_end: bool
+    word_start: bool = False
+    word_end: bool = False
+
+    def found_in(self, lowered: str) -> bool:
+        """Whether the pattern matches ``lowered`` (the user agent, lower-cased)."""
+        text = self.text
+        if self.at_start and self.at_end:
+            return lowered == text
+        if self.at_start:
+            return lowered.startswith(text) and self._edges_ok(lowered, 0)
+        if self.at_end:
+            return lowered.endswith(text) and self._edges_ok(lowered, len(lowered) - len(text))
+        at = lowered.find(text)
+        while at >= 0:
+            if self._edges_ok(lowered, at):
+                return True
+            at = lowered.find(text, at + 1)
+        return False
+
+    def _edges_ok(self, lowered: str, at: int) -> bool:
+        """The ``\\b`` edges hold around the occurrence at ``at`` (no word character beside it)."""
+        if self.word_start and at > 0 and _is_word(lowered[at - 1]):
+            return False
+        end = at + len(self.text)
+        return not (self.word_end and end < len(lowered) and _is_word(lowered[end]))
+
+
+def _is_word(char: str) -> bool:
+    """What ``\\w`` matches in a ``str`` pattern."""
+    return char.isalnum() or char == "_"
+
+
+def plain_literal(pattern: str) -> PlainText | None:
+    """The string test equivalent to an ASCII plain ``pattern`` (case-insensitive), else ``None``."""
+    parts = _plain_parts(pattern)
+    if parts is None:
+        return None
+    start, text, end = parts
+    if not text.isascii() or len(text) < MIN_LITERAL:
+        return None
+    return PlainText(
+        text.lower(),
+        at_start=start == "^",
+        at_end=end == "$",
+        word_start=start == "\\b",
+        word_end=end == "\\b",
+    )
+
+
+def _plain_parts(pattern: str) -> tuple[str, str, str] | None:
+    """``(start marker, unescaped text, end marker)`` of a plain pattern, else ``None``.
+
+    A ``\\b`` counts only beside a word character, where it means "no word character next to
+    it"; elsewhere it means the opposite, which the string test does not do.
     """
     plain = _PLAIN.fullmatch(pattern)
     if plain is None:
         return None
-    text = _UNESCAPE.sub(r"\1", plain.group(1))
-    if not text.isascii() or len(text) < MIN_LITERAL:
+    start, end = plain.group("start") or "", plain.group("end") or ""
+    text = _UNESCAPE.sub(r"\1", plain.group("body"))
+    if (start == "\\b" and not _is_word(text[0])) or (end == "\\b" and not _is_word(text[-1])):
         return None
-    return text.lower(), pattern.startswith("^"), pattern.endswith("$") and not pattern.endswith("\\$")
+    return start, text, end
 
 
 def _sequence(items: list) -> tuple[frozenset[str] | None, int]:

@@ -16,6 +16,8 @@ class Catalog:
 
     Classification is memoised per distinct user agent on the instance (bounded, oldest
     evicted first), since logs repeat the same few thousand agents millions of times.
+    ``exclusions`` (browser tokens) are removed before generic entries are matched; ``masks``
+    (device models, build ids, in-app browser metadata) before any entry is.
 
     Examples
     --------
@@ -25,23 +27,26 @@ class Catalog:
     'Googlebot'
     >>> cat.classify("Googlebot-Image/1.0").name
     'Googlebot-Image'
-    >>> cat.classify("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0") is None
+    >>> firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    >>> cat.classify(firefox) is None
     True
     >>> cat.by_name("GPTBot").category
     'ai-training'
     """
 
-    __slots__ = ("_by_name", "_cache", "_cache_size", "_matcher", "crawlers", "exclusions")
+    __slots__ = ("_by_name", "_cache", "_cache_size", "_matcher", "crawlers", "exclusions", "masks")
 
     def __init__(
         self,
         crawlers: Sequence[Crawler],
         exclusions: Sequence[str] = (),
         *,
+        masks: Sequence[str] = (),
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.crawlers: tuple[Crawler, ...] = tuple(crawlers)
         self.exclusions: tuple[str, ...] = tuple(exclusions)
+        self.masks: tuple[str, ...] = tuple(masks)
         self._by_name = {c.name: c for c in self.crawlers}
         self._matcher: Matcher | None = None
         self._cache: dict[str, Crawler | None] = {}
@@ -84,7 +89,7 @@ class Catalog:
     def _match(self, agents: list[str]) -> list[Crawler | None]:
         """Run the matcher (built on first use, so loading a catalogue stays cheap)."""
         if self._matcher is None:
-            self._matcher = Matcher(self.crawlers, self.exclusions)
+            self._matcher = Matcher(self.crawlers, self.exclusions, self.masks)
         crawlers = self.crawlers
         return [None if i is None else crawlers[i] for i in self._matcher.match_many(agents)]
 

@@ -32,7 +32,7 @@ ROBOTS_TOKEN = re.compile(r"[A-Za-z_-]+")
 
 _REQUIRED = ("name", "operator", "category", "patterns", "robots_token", "respects_robots", "verification")
 _OPTIONAL = ("url", "generic", "priority")
-_TOP_KEYS = frozenset({"version", "sources", "exclusions", "crawlers"})
+_TOP_KEYS = frozenset({"version", "sources", "exclusions", "masks", "crawlers"})
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -66,13 +66,13 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise ConfigError(f"cannot read crawler catalogue: {exc}", Location(str(file))) from exc
     doc = _parse(text, file)
     try:
-        crawlers, exclusions = parse_document(doc)
+        crawlers, exclusions, masks = parse_document(doc)
     except _EntryError as exc:
         where = Location(str(file), _entry_line(text, exc.index))
         raise ConfigError(f"crawler entry #{exc.index} ({exc.name}): {exc}", where) from None
     except ValueError as exc:
         raise ConfigError(f"crawler catalogue: {exc}", Location(str(file))) from None
-    return Catalog(crawlers, exclusions)
+    return Catalog(crawlers, exclusions, masks=masks)
 
 
 def _parse(text: str, file: Path) -> object:
@@ -91,8 +91,11 @@ def _parse(text: str, file: Path) -> object:
         raise ConfigError(f"invalid YAML in crawler catalogue: {exc}", Location(str(file), line)) from exc
 
 
-def parse_document(doc: object) -> tuple[list[Crawler], list[str]]:
-    """Validate a parsed YAML document; ``ValueError``/``_EntryError`` say what is wrong."""
+def parse_document(doc: object) -> tuple[list[Crawler], list[str], list[str]]:
+    """Validate a parsed YAML document: its crawlers, exclusions and masks.
+
+    ``ValueError``/``_EntryError`` say what is wrong.
+    """
     if not isinstance(doc, dict):
         raise ValueError("top level must be a mapping with a 'crawlers' list")
     unknown = set(doc) - _TOP_KEYS
@@ -101,21 +104,22 @@ def parse_document(doc: object) -> tuple[list[Crawler], list[str]]:
     entries = doc.get("crawlers")
     if not isinstance(entries, list):
         raise ValueError("'crawlers' must be a list of entries")
-    exclusions = _exclusions(doc.get("exclusions") or [])
+    exclusions = _regex_list(doc.get("exclusions") or [], "exclusions")
+    masks = _regex_list(doc.get("masks") or [], "masks")
     crawlers = [_crawler(i, e) for i, e in enumerate(entries)]
     _check_unique(crawlers)
-    return crawlers, exclusions
+    return crawlers, exclusions, masks
 
 
-def _exclusions(value: object) -> list[str]:
-    """Browser-token regexes stripped before generic matching; each must compile."""
+def _regex_list(value: object, key: str) -> list[str]:
+    """Regexes removed from agents before matching (``exclusions``, ``masks``); each must compile."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("'exclusions' must be a list of regex strings")
+        raise ValueError(f"'{key}' must be a list of regex strings")
     for pattern in value:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"exclusion {pattern!r} does not compile: {exc}") from None
+            raise ValueError(f"{key} entry {pattern!r} does not compile: {exc}") from None
     return value
 
 

@@ -16,6 +16,14 @@ Two tiers keep generic patterns from stealing named crawlers (the Crawler-Detect
    (Crawler-Detect's exclusions: ``Mozilla/5.0``, ``Windows NT 10.0``, ``SLCC2``-free ``.NET CLR``
    ...) stripped out, so a generic ``spider`` never sees ``Baiduspider``'s named rival and a
    plain browser leaves nothing to match.
+
+Imported patterns (named or generic) never see text that describes the person's device rather
+than the client: the catalogue's masks remove the model and build id of ``(Linux; Android 14;
+HUAWEI SONIC Build/AP3A...)`` and in-app browser metadata (``[FBAN/...;FBCR/OrangeBotswana]``),
+so no imported word can name a phone model, an Android build id or a carrier as a crawler.
+Hand-checked entries (priority ``HAND_CHECKED`` and up, which outrank every other entry anyway)
+are matched first, on the whole agent: their patterns know where a device model sits (Seznam's
+screenshot generator names itself in the model slot).
 """
 
 from __future__ import annotations
@@ -26,8 +34,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from botguard.catalog._literals import plain_literal, requirement
+from botguard.catalog._literals import PlainText, plain_literal, requirement
 from botguard.catalog.records import Crawler
+
+#: Priority of hand-checked catalogue entries: matched on the unmasked agent, before the rest.
+HAND_CHECKED = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,7 @@ class _Pattern:
     owner: int
     literals: frozenset[str] | None
     rank: tuple[int, int, int]
-    plain: tuple[str, bool, bool] | None  # literal text, ^-anchored, $-anchored
+    plain: PlainText | None  # plain text: matched as a string test
 
 
 class _Tier:
@@ -88,60 +99,61 @@ class _Tier:
             if pattern.plain is not None:  # plain text: a string test, no regex to compile
                 if lowered is None:
                     lowered = text.lower()
-                if _plain_match(lowered, pattern.plain):
+                if pattern.plain.found_in(lowered):
                     return pattern.owner
             elif (self._compiled.get(pid) or self.regex(pid)).search(text):
                 return pattern.owner
         return None
 
 
-def _plain_match(lowered: str, plain: tuple[str, bool, bool]) -> bool:
-    """Case-insensitive search of an ASCII literal, honouring ``^``/``$`` anchors."""
-    literal, at_start, at_end = plain
-    if at_start and at_end:
-        return lowered == literal
-    if at_start:
-        return lowered.startswith(literal)
-    if at_end:
-        return lowered.endswith(literal)
-    return literal in lowered
-
-
 class Matcher:
     """Maps user agents to indices into a crawler tuple (or ``None``)."""
 
-    def __init__(self, crawlers: Sequence[Crawler], exclusions: Sequence[str] = ()) -> None:
+    def __init__(
+        self, crawlers: Sequence[Crawler], exclusions: Sequence[str] = (), masks: Sequence[str] = ()
+    ) -> None:
+        checked: list[_Pattern] = []
         named: list[_Pattern] = []
         generic: list[_Pattern] = []
         for owner, crawler in enumerate(crawlers):
-            tier = generic if crawler.generic else named
+            tier = generic if crawler.generic else checked if crawler.priority >= HAND_CHECKED else named
             for source in crawler.patterns:
                 req = requirement(source)
                 # rank: literal characters pinned, then catalogue order (curated entries first)
                 # priority, then literal characters pinned, then catalogue order
                 rank = (crawler.priority, req.score, -owner)
                 tier.append(_Pattern(source, owner, req.literals, rank, plain_literal(source)))
+        self._checked = _Tier(checked)
         self._named = _Tier(named)
         self._generic = _Tier(generic)
-        self._exclusions = tuple(exclusions)
-        self._exclusion_rx = (
-            re.compile("|".join(f"(?:{e})" for e in exclusions), re.IGNORECASE) if exclusions else None
-        )
+        self._exclusion_rx = _alternation(exclusions)
+        self._mask_rx = _alternation(masks)
 
     def match_many(self, user_agents: Sequence[str]) -> list[int | None]:
         """Owner index for each user agent (callers pass distinct values: no caching here)."""
         if not user_agents:
             return []
-        series = pl.Series("ua", list(user_agents), dtype=pl.String)
-        result = self._match_tier(self._named, series, list(user_agents))
-        missing = [i for i, r in enumerate(result) if r is None]
-        if missing and self._generic.patterns:
-            rest = series.gather(missing)
-            stripped = self._strip(rest)
-            found = self._match_tier(self._generic, stripped, stripped.to_list())
-            for i, r in zip(missing, found):
-                result[i] = r
+        agents = pl.Series("ua", list(user_agents), dtype=pl.String)
+        result = self._match_tier(self._checked, agents, list(user_agents))
+        masked = _remove(self._mask_rx, agents)
+        self._fill(result, self._named, masked)
+        self._fill(result, self._generic, masked, strip=self._exclusion_rx)
         return result
+
+    def _fill(
+        self,
+        result: list[int | None],
+        tier: _Tier,
+        series: pl.Series,
+        strip: re.Pattern[str] | None = None,
+    ) -> None:
+        """Match the rows still unresolved against ``tier`` (after removing ``strip``)."""
+        missing = [i for i, r in enumerate(result) if r is None]
+        if not missing or not tier.patterns:
+            return
+        rest = _remove(strip, series.gather(missing))
+        for i, r in zip(missing, self._match_tier(tier, rest, rest.to_list())):
+            result[i] = r
 
     def _match_tier(self, tier: _Tier, series: pl.Series, texts: list[str]) -> list[int | None]:
         """Prefilter ``series`` by the tier's literals in one pass, then confirm candidates."""
@@ -165,12 +177,19 @@ class Matcher:
         frame = frame.filter(pl.col("hits").list.len() > 0)
         return frame["hits"].to_list(), frame["row"].to_list()
 
-    def _strip(self, series: pl.Series) -> pl.Series:
-        """Remove browser tokens before generic matching (vectorised; Python ``re`` fallback)."""
-        if self._exclusion_rx is None:
-            return series
-        try:
-            return series.str.replace_all("(?i)" + self._exclusion_rx.pattern, "")
-        except pl.exceptions.ComputeError:  # a user regex Rust's engine rejects (lookaround...)
-            rx = self._exclusion_rx
-            return pl.Series("ua", [rx.sub("", s) for s in series.to_list()], dtype=pl.String)
+
+def _alternation(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One case-insensitive regex matching any of ``patterns`` (``None`` for none)."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+def _remove(rx: re.Pattern[str] | None, series: pl.Series) -> pl.Series:
+    """``series`` with every match of ``rx`` removed (vectorised; Python ``re`` fallback)."""
+    if rx is None:
+        return series
+    try:
+        return series.str.replace_all("(?i)" + rx.pattern, "")
+    except pl.exceptions.ComputeError:  # a user regex Rust's engine rejects (lookaround...)
+        return pl.Series("ua", [rx.sub("", s) for s in series.to_list()], dtype=pl.String)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from botguard.catalog import CATEGORIES, Catalog, Crawler, load_catalog
+from botguard.catalog import CATEGORIES, Catalog, Crawler, bundled_agents, load_catalog
 from botguard.catalog._literals import requirement
 
 
@@ -50,17 +50,19 @@ def test_records_are_frozen(catalog: Catalog) -> None:
 
 
 def _reference(catalog: Catalog) -> Callable[[str], str | None]:
-    """Brute force: every pattern, same tiers and ranking, no prefilter."""
+    """Brute force: every pattern, same tiers, masks and ranking, no prefilter."""
     strip = re.compile("|".join(f"(?:{e})" for e in catalog.exclusions), re.IGNORECASE)
+    mask = re.compile("|".join(f"(?:{m})" for m in catalog.masks), re.IGNORECASE)
     compiled = [
-        (c.generic, (c.priority, requirement(p).score, -owner), c.name, re.compile(p, re.IGNORECASE))
+        (_tier(c), (c.priority, requirement(p).score, -owner), c.name, re.compile(p, re.IGNORECASE))
         for owner, c in enumerate(catalog.crawlers)
         for p in c.patterns
     ]
 
     def classify(ua: str) -> str | None:
-        for generic, text in ((False, ua), (True, strip.sub("", ua))):
-            hits = [(rank, name) for g, rank, name, rx in compiled if g == generic and rx.search(text)]
+        masked = mask.sub("", ua)
+        for tier, text in (("checked", ua), ("named", masked), ("generic", strip.sub("", masked))):
+            hits = [(rank, name) for t, rank, name, rx in compiled if t == tier and rx.search(text)]
             if hits:
                 return max(hits)[1]
         return None
@@ -68,10 +70,23 @@ def _reference(catalog: Catalog) -> Callable[[str], str | None]:
     return classify
 
 
+def _tier(crawler: Crawler) -> str:
+    """Hand-checked entries see the whole agent; other named ones the masked agent; then generic."""
+    if crawler.generic:
+        return "generic"
+    return "checked" if crawler.priority >= 2 else "named"
+
+
 def test_prefiltered_matcher_agrees_with_brute_force(catalog: Catalog, browser_uas, shared, lines) -> None:
-    """The literal prefilter never changes an answer (sampled crawlers and browsers)."""
+    """The literal prefilter never changes an answer (sampled crawlers, browsers, masked devices)."""
     crawlers = lines(shared("crawler-detect", "tests_data_user_agent_crawlers.txt"))
-    sample = random.Random(9).sample(crawlers, 300) + browser_uas[:60]
+    devices = [ua for ua in bundled_agents("browsers") if "Build/" in ua or "[FB" in ua]
+    sample = (
+        random.Random(9).sample(crawlers, 300)
+        + browser_uas[:60]
+        + random.Random(9).sample(devices, 100)
+        + [f"{ua} Sonic/1.0" for ua in devices[:20]]
+    )
     fast = [c.name if c else None for c in catalog.classify_many(sample)]
     reference = _reference(catalog)
     slow = [reference(ua) for ua in sample]
