@@ -58,6 +58,8 @@ def command(
         result = run_scan(request, progress=progress)
     writer = partial(write_table, top=top) if fmt == "table" else partial(WRITERS[fmt])
     emit(lambda out: writer(result, out), output)
+    for warning in result.warnings:
+        click.echo(f"botguard: warning: {warning}", err=True)
     for source, line_no, text in result.malformed_examples[:show_malformed]:
         click.echo(f"malformed {source}:{line_no}: {text!r}", err=True)
     if fail_on and result.verdict_counts()[fail_on]:

@@ -176,6 +176,7 @@ class ScanResult:
     crawlers: tuple[CrawlerRollup, ...]
     malformed_examples: tuple[tuple[str, int, str], ...] = ()
     malformed_by_reason: tuple[tuple[str, int], ...] = ()
+    warnings: tuple[str, ...] = ()  # what the user must know about the inputs (e.g. a cut robots.txt)
 
     def client_rows(self, limit: int | None = None) -> list[ClientVerdict]:
         """The first `limit` clients (all when None) as records."""

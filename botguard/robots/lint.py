@@ -1,13 +1,15 @@
 """``robots lint``: find lines that do not do what their author meant, one finding per line.
 
-Three families, each reported with the line number Google's parser would give:
+Four families, each reported with the line number Google's parser would give:
 
 * lines Google ignores: rules before any user-agent line, unknown directives, unparsable lines;
 * lines other parsers read differently from Google: accepted typos and key suffixes
   (``Disalow``, ``Disallows``), a missing colon, a BOM or NUL mid-file, ``#`` glued to a path,
   over-long lines, user-agent values that Google cuts (``Googlebot/2.1``, ``Foo Bar``);
 * rules that can never decide: shadowed by an equal-or-longer rule that matches every path they
-  match (allow wins ties), duplicates, and groups that can never apply.
+  match (allow wins ties), duplicates, and groups that can never apply;
+* a file longer than the 500 KiB Google reads (the caller reads only that much, see ``limit``):
+  reported on the last line read.
 
 The shadowing check is sound but incomplete: it only reports what it can prove.
 """
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from botguard.robots import _lexer as lx
 from botguard.robots._matcher import index_html_fallback
 from botguard.robots.parser import RobotsTxt, agent_token
-from botguard.robots.records import ALLOW, LintFinding, Rule
+from botguard.robots.records import ALLOW, LintFinding, Rule, Truncation
 
 #: Directives Google ignores but other crawlers read: not worth a warning.
 KNOWN_EXTENSIONS = frozenset(
@@ -39,11 +41,18 @@ WARNING, INFO = "warning", "info"
 _CANONICAL = {kind: spellings[0] for kind, spellings in lx.KEY_SPELLINGS}  # kind -> correct spelling
 
 
-def lint(text: str | bytes) -> list[LintFinding]:
-    """All findings for a robots.txt body, sorted by line."""
+def lint(text: str | bytes, truncation: Truncation | None = None) -> list[LintFinding]:
+    """All findings for a robots.txt body, sorted by line.
+
+    ``truncation`` says the body is the start of a longer file (``limit.read_robots``).
+    """
     body = lx.to_bytes(text)
     findings = list(_line_findings(body))
     findings += _rule_findings(RobotsTxt.parse(body))
+    if truncation is not None:
+        findings.append(
+            LintFinding(truncation.line, "file-too-large", f"file too large: {truncation}", WARNING)
+        )
     return sorted(set(findings), key=lambda f: (f.line, f.code))
 
 

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from botguard.robots import RobotsTxt
+from botguard.robots import RobotsTxt, limit
 
 from . import gen
 from .test_google_spec import CASES
@@ -96,3 +96,22 @@ def test_spec_table_agrees_with_google() -> None:
     """The spec table's expected answers are themselves Google's answers."""
     wrong = [c for c in CASES if _reference(c[0], c[1], c[2])[0] != c[3]]
     assert not wrong
+
+
+@pytest.mark.parametrize("line", [b"Disallow: /private-area", b"Allow: /private-area", b"User-agent: FooBot"])
+def test_partial_last_line_at_the_500_kib_cut_agrees_with_google(line: bytes) -> None:
+    """At the limit Google reads the straddling line up to the cut; so do we, verdict for verdict."""
+    head = b"User-agent: *\nDisallow: /priv\nUser-agent: FooBot\nDisallow: /private\n"
+    urls = ("/p", "/pr", "/priv", "/private", "/private-a", "/private-area", "/x")
+    for kept_of_line in (3, 12, 16, len(line) - 1):  # the limit falls this far into the line
+        body = gen.padded(head, line + b"\nDisallow: /\n", limit.MAX_BYTES - kept_of_line)
+        kept, truncation = limit.cut(body)
+        assert truncation is not None and truncation.partial
+        assert kept.endswith(b"\n" + line[:kept_of_line])
+        robots = RobotsTxt.parse(kept)
+        for agent in ("FooBot", "BarBot"):
+            ours = [
+                (robots.is_allowed(agent, url), getattr(robots.explain(agent, url), "line", 0))
+                for url in urls
+            ]
+            assert ours == [_reference(kept, agent, url) for url in urls], (kept_of_line, agent)
