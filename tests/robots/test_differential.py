@@ -12,6 +12,7 @@ import random
 import pytest
 
 from botguard.robots import RobotsTxt, limit
+from botguard.robots._matcher import GroupMatcher
 
 from . import gen
 from .test_google_spec import CASES
@@ -90,6 +91,34 @@ def test_large_rule_sets_agree_with_google() -> None:
         cases += [(body, "FooBot", gen.url_for(rng, body)) for _ in range(60)]
     bad = _disagreements(cases)
     assert not bad, f"{len(bad)}/{len(cases)} disagree, e.g.\n" + "\n".join(bad[:5])
+
+
+def test_star_led_rule_sets_agree_with_google() -> None:
+    """Hundreds of rules sharing one literal prefix (``/*x``, ``*a*b``, ``/shop*?q=``: the substring
+    index, not a regex, decides these) agree with Google too."""
+    rng = random.Random(11)
+    cases = []
+    for _ in range(12):
+        lines = ["User-agent: FooBot"]
+        for _ in range(300):
+            pattern = rng.choice(["/*", "*", "/", "/shop*"]) + gen._pattern(rng).lstrip("/")
+            lines.append(f"{rng.choice(['Allow', 'Disallow'])}: {pattern}")
+        body = "\n".join(lines).encode("utf-8", "surrogateescape")
+        robots = RobotsTxt.parse(body)
+        assert _indexed_by_substring(robots._matcher("FooBot"))  # the case this test is about
+        cases += [(body, "FooBot", gen.url_for(rng, body)) for _ in range(60)]
+    bad = _disagreements(cases)
+    assert not bad, f"{len(bad)}/{len(cases)} disagree, e.g.\n" + "\n".join(bad[:5])
+
+
+def _indexed_by_substring(matcher: GroupMatcher) -> bool:
+    stack = [matcher._root]
+    while stack:
+        node = stack.pop()
+        if node._grams is not None:
+            return True
+        stack.extend((node.children or {}).values())
+    return False
 
 
 def test_spec_table_agrees_with_google() -> None:
