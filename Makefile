@@ -34,6 +34,7 @@ test: system-packages $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/bench_robots.py
+	$(BIN)/python bench/bench_robots_huge.py
 	$(BIN)/python bench/bench_scan.py
 	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_model.py

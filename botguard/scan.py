@@ -11,11 +11,10 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from botguard.catalog import load_catalog
 from botguard.config import Settings
-from botguard.errors import InputError, Location, UsageError
+from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
 from botguard.judge import ScanResult, judge_batches
 from botguard.judge.store import save_scan
@@ -24,6 +23,7 @@ from botguard.logs.records import Batch
 from botguard.robots import RobotsTxt
 from botguard.robots.fetch import scan_fetcher
 from botguard.robots.history import RobotsTimeline
+from botguard.robots.limit import MAX_BYTES, read_robots
 from botguard.state import State
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?$")
@@ -62,24 +62,30 @@ def parse_robots_option(values: tuple[str, ...] | list[str], fetch: bool) -> Rob
     return RobotsOption(default, per_host, fetch)
 
 
-def _read_robots(path: str) -> RobotsTxt:
-    try:
-        return RobotsTxt.parse(Path(path).read_bytes())
-    except OSError as exc:
-        raise InputError(f"cannot read robots.txt: {exc.strerror}", Location(path)) from None
-
-
 class RobotsSources:
-    """The robots.txt for each virtual host (callable as the judge's RobotsLookup)."""
+    """The robots.txt for each virtual host (callable as the judge's RobotsLookup).
+
+    Local files are read as a crawler reads a fetched one: the first 500 KiB count, and
+    ``warnings`` says which files were longer.
+    """
 
     def __init__(
         self, option: RobotsOption, fetch: Callable[[str], RobotsTimeline | None] | None = None
     ) -> None:
         self._option = option
         self._fetch = fetch
-        self._default = _read_robots(option.default) if option.default else None
-        self._by_host = {host: _read_robots(path) for host, path in option.per_host.items()}
+        self.warnings: list[str] = []
+        self._cut: set[str] = set()  # local files longer than a crawler reads
+        self._default = self._read(option.default) if option.default else None
+        self._by_host = {host: self._read(path) for host, path in option.per_host.items()}
         self._fetched: dict[str, RobotsTimeline | None] = {}
+
+    def _read(self, path: str) -> RobotsTxt:
+        body, truncation = read_robots(path)
+        if truncation is not None:
+            self.warnings.append(f"{path}: {truncation}")
+            self._cut.add(path)
+        return RobotsTxt.parse(body)
 
     def __call__(self, host: str | None) -> RobotsTxt | RobotsTimeline | None:
         """The robots.txt of a logged host ("shop.example:443" matches --robots shop.example=FILE)."""
@@ -95,11 +101,14 @@ class RobotsSources:
                 return self._fetched[host]
         return self._default
 
+    def _local(self, path: str) -> str:
+        return f"{path} (first {MAX_BYTES // 1024} KiB)" if path in self._cut else path
+
     def describe(self) -> dict[str, str]:
         """host ("*" = every other host) -> where its robots.txt came from, for the summary."""
-        described = dict(self._option.per_host)
+        described = {host: self._local(path) for host, path in self._option.per_host.items()}
         if self._option.default:
-            described["*"] = self._option.default
+            described["*"] = self._local(self._option.default)
         for host, robots in self._fetched.items():
             described[host] = (
                 (robots.source or f"https://{host}/robots.txt") if robots is not None else "unavailable"
@@ -172,7 +181,11 @@ def run_scan(
             per_host=request.robots.by_host,
             identify=identify,
         )
-        result = replace(result, summary=replace(result.summary, robots=robots.describe()))
+        result = replace(
+            result,
+            summary=replace(result.summary, robots=robots.describe()),
+            warnings=(*tuple(robots.warnings), *result.warnings),
+        )
         if request.model and request.settings.model.enabled:
             result = _with_model(result, request.settings)
         if state is not None:

@@ -8,10 +8,18 @@ from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.errors import ExitStatus
 from botguard.robots import tasks
+from botguard.robots.limit import read_robots
+from botguard.robots.records import Truncation
 
 _format = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+
+
+def _warn_cut(path: str, truncation: Truncation | None) -> None:
+    """Say on stderr when only the start of a robots.txt counts (it is over 500 KiB)."""
+    if truncation is not None:
+        click.echo(f"botguard: warning: {path}: {truncation}", err=True)
 
 
 @click.group("robots")
@@ -30,7 +38,9 @@ def command() -> None:
 def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_path: str | None,
           state_path: str | None) -> int:  # fmt: skip
     """Print allowed/disallowed and the deciding line for each URL (Google's exact rules)."""
-    verdicts = tasks.check(tasks.read_file(robots_path), agent, urls)
+    body, truncation = read_robots(robots_path)
+    _warn_cut(robots_path, truncation)
+    verdicts = tasks.check(body, agent, urls)
     click.echo(tasks.format_check(agent, urls, verdicts, fmt))
     note = tasks.agent_note(agent)
     if note:
@@ -45,7 +55,9 @@ def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_
 @common_options
 def lint(path: str, strict: bool, fmt: str, config_path: str | None, state_path: str | None) -> int:
     """Report lines Google ignores, reads differently from other parsers, or that never apply."""
-    findings = tasks.lint_file(tasks.read_file(path))
+    body, truncation = read_robots(path)
+    _warn_cut(path, truncation)
+    findings = tasks.lint_file(body, truncation)
     if findings or fmt == "json":
         click.echo(tasks.format_lint(path, findings, fmt))
     return ExitStatus.FAIL_ON if strict and tasks.strict_failure(findings) else ExitStatus.OK

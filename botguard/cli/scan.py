@@ -52,8 +52,8 @@ def command(
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
-        log_format=log_format, state_path=state_path, save=not no_save, dns=not no_dns, identity=not no_identity,
-        model=not no_model,
+        log_format=log_format, state_path=state_path, save=not no_save, dns=not no_dns,
+        identity=not no_identity, model=not no_model,
     )  # fmt: skip
     with line_progress(enabled=sys.stderr.isatty()) as progress:
         result = run_scan(request, progress=progress)

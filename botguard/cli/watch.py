@@ -135,7 +135,7 @@ def run_watch(request: WatchRequest, *, out: TextIO, err: TextIO, stop: threadin
             request.log_format or request.settings.log_format, request.settings.json_fields or None
         )
         snapshots = Path(request.snapshot_dir) if request.snapshot_dir else _default_snapshots(state)
-        learner = _learner(request, state, snapshots)
+        learner = _learner(request, state, snapshots, err)
         proposer = _Proposer(state, out, request.json_output)
         with _stop_on_signals(stop):
             _loop(request, follower, parser, learner, proposer, stop, err, snapshots)
@@ -281,11 +281,13 @@ def _default_snapshots(state: State) -> Path:
     return state.path.with_name(state.path.stem + ".model")
 
 
-def _learner(request: WatchRequest, state: State, snapshots: Path) -> Any:
+def _learner(request: WatchRequest, state: State, snapshots: Path, err: TextIO) -> Any:
     """The stream learner: restored from its last snapshot, else fresh from the configuration."""
     from botguard.model.stream import StreamLearner
 
     robots = RobotsSources(request.robots)
+    for warning in robots.warnings:
+        click.echo(f"watch: warning: {printable(warning)}", file=err)
     try:
         return StreamLearner.restore(snapshots, request.settings, robots=robots, state=state)
     except FileNotFoundError:  # first run: no snapshot yet

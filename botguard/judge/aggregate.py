@@ -41,7 +41,8 @@ CLIENT_KEY = ["ip", "user_agent"]
 #: Per-batch partial results are folded together every this many batches (see _Folded).
 MERGE_EVERY = 8
 
-#: Distinct targets remembered per (host, token) before the memo starts afresh (memory bound).
+#: Verdicts remembered, over all (host, epoch, token) together, before the memo starts afresh:
+#: the memo's memory is bounded whatever the number of hosts, tokens or robots.txt versions.
 MEMO_LIMIT = 400_000
 
 #: How many example disallowed requests each client keeps as evidence.
@@ -147,6 +148,7 @@ class Aggregator:
     _memo: dict[tuple[str | None, int, str], dict[str, tuple[bool | None, int | None]]] = field(
         default_factory=dict
     )
+    _memo_size: int = 0  # verdicts held in _memo, all keys together
     _totals: _Folded = field(default_factory=lambda: _Folded(_fold_totals))
     _rule_counts: _Folded = field(default_factory=lambda: _Folded(_fold_rule_counts))
     _evidence: _Folded = field(default_factory=lambda: _Folded(_fold_evidence))
@@ -191,10 +193,12 @@ class Aggregator:
                 memo.update(dict.fromkeys(fresh, (None, None)))
             else:
                 self._judge_fresh(memo, robots, host, epoch, token, fresh)
-            if len(memo) > MEMO_LIMIT:  # bound memory on huge logs: start afresh, correctness is unchanged
-                self._memo[(host, epoch, token)] = {path: memo[path] for path in paths}
-                memo = self._memo[(host, epoch, token)]
-        return [memo[path] for path in paths]
+            self._memo_size += len(fresh)
+        verdicts = [memo[path] for path in paths]
+        if self._memo_size > MEMO_LIMIT:  # bound memory on huge logs: start afresh, correctness is unchanged
+            self._memo.clear()
+            self._memo_size = 0
+        return verdicts
 
     def _judge_fresh(
         self,

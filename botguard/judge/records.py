@@ -176,7 +176,7 @@ class ScanResult:
     crawlers: tuple[CrawlerRollup, ...]
     malformed_examples: tuple[tuple[str, int, str], ...] = ()
     malformed_by_reason: tuple[tuple[str, int], ...] = ()
-    warnings: tuple[str, ...] = ()  # about input files the scan read only in part or badly
+    warnings: tuple[str, ...] = ()  # what the user must know about the inputs (a damaged archive, a cut robots.txt)
 
     def client_rows(self, limit: int | None = None) -> list[ClientVerdict]:
         """The first `limit` clients (all when None) as records."""

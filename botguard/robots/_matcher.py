@@ -14,7 +14,9 @@ deciding rule, so one C-level regex call answers "allowed?" and "which line?".
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 
 from botguard.robots.records import ALLOW, Rule
 
@@ -101,12 +103,20 @@ def index_html_fallback(pattern: str) -> str | None:
 
 #: A node holding more entries than this is split by the next literal character, so a huge
 #: robots.txt (thousands of rules for one agent) costs a few small regex calls per path instead
-#: of one call trying every rule.
+#: of one call trying every rule. Entries that cannot be split (their literal prefix ends at the
+#: node: ``/*?filter=a``, ``/*?filter=b``...) are indexed by substring instead (``_GramIndex``).
 _BUCKET = 48
 _MAX_DEPTH = 256
 #: Compiling a regex costs ~25 us per rule (sre's compiler is Python), a check by hand ~0.3 us
 #: per rule: a node answers its first checks by hand and compiles once it has proved hot.
 COMPILE_AFTER = 32
+#: The longest substring a rule is filed under: short keys keep a path's lookups few.
+_GRAM = 3
+
+#: A trie entry: (precedence rank, pattern, length of its literal prefix).
+_Entry = tuple[int, str, int]
+#: A pattern as :func:`segments_match` takes it: (first, middle, last, anchored, has_star).
+Split = tuple[str, tuple[str, ...], str, bool, bool]
 
 
 def _literal_prefix_len(pattern: str) -> int:
@@ -118,7 +128,7 @@ def _literal_prefix_len(pattern: str) -> int:
     return end
 
 
-def segment_matcher(pattern: str) -> tuple[str, tuple[str, ...], str, bool, bool]:
+def segment_matcher(pattern: str) -> Split:
     """``pattern`` split for :func:`segments_match`: (first, middle, last, anchored, has_star)."""
     anchored = pattern.endswith("$")
     if anchored:
@@ -146,21 +156,70 @@ def segments_match(
     return path.find(last, pos) >= 0
 
 
+def _grams(split: Split) -> set[str]:
+    """Substrings every path the pattern matches contains, past its literal prefix: each
+    ``*``-separated segment's 3-character runs (a shorter segment whole)."""
+    _, middle, last, _, has_star = split
+    grams: set[str] = set()
+    for segment in (*middle, last) if has_star else ():
+        if len(segment) <= _GRAM:
+            grams.update((segment,) if segment else ())
+        else:
+            grams.update(segment[i : i + _GRAM] for i in range(len(segment) - _GRAM + 1))
+    return grams
+
+
+class _GramIndex:
+    """Many entries sharing one literal prefix, each filed under the rarest substring a path
+    must contain to match it: a path is checked only against the entries whose substring it
+    contains (in precedence order, the first match decides), not against all of them.
+
+    Entries with no such substring (``/a*``, ``/a$``) are checked for every path.
+    """
+
+    __slots__ = ("_always", "_by_gram", "_sizes")
+
+    def __init__(self, splits: list[tuple[int, Split]]) -> None:
+        grams = [_grams(split) for _, split in splits]
+        counts = Counter(gram for entry_grams in grams for gram in entry_grams)
+        self._always: list[tuple[int, Split]] = []
+        self._by_gram: dict[str, list[tuple[int, Split]]] = {}
+        for entry, entry_grams in zip(splits, grams, strict=True):
+            if entry_grams:
+                rarest = min(sorted(entry_grams), key=counts.__getitem__)
+                self._by_gram.setdefault(rarest, []).append(entry)
+            else:
+                self._always.append(entry)
+        self._sizes = sorted({len(gram) for gram in self._by_gram})
+
+    def match(self, path: str) -> int | None:
+        """The precedence rank of the best entry that matches ``path``, or None."""
+        found = list(self._always)
+        for size in self._sizes:
+            for gram in {path[i : i + size] for i in range(len(path) - size + 1)}:
+                found += self._by_gram.get(gram, ())
+        found.sort(key=itemgetter(0))
+        for rank, split in found:
+            if segments_match(path, *split):
+                return rank
+        return None
+
+
 class _Node:
     """A trie node: entries whose literal prefix ends here (or that were not split further)
-    and children keyed by the next literal character. Its regex compiles once it is hot."""
+    and children keyed by the next literal character. Its regex compiles once it is hot; a
+    node with too many entries for one regex indexes them by substring instead."""
 
-    __slots__ = ("_calls", "_match", "_split", "children", "entries")
+    __slots__ = ("_calls", "_grams", "_match", "_split", "children", "entries")
 
-    def __init__(self, entries: list[tuple[int, str, Rule]], depth: int) -> None:
+    def __init__(self, entries: list[_Entry], depth: int) -> None:
         self.children: dict[str, _Node] | None = None
         if len(entries) > _BUCKET and depth < _MAX_DEPTH:
-            here: list[tuple[int, str, Rule]] = []
-            by_char: dict[str, list[tuple[int, str, Rule]]] = {}
+            here: list[_Entry] = []
+            by_char: dict[str, list[_Entry]] = {}
             for entry in entries:
-                pattern = entry[1]
-                if _literal_prefix_len(pattern) > depth:
-                    by_char.setdefault(pattern[depth], []).append(entry)
+                if entry[2] > depth:
+                    by_char.setdefault(entry[1][depth], []).append(entry)
                 else:
                     here.append(entry)
             if by_char:
@@ -169,11 +228,12 @@ class _Node:
         self.entries = entries
         self._match: Callable[[str], re.Match[str] | None] | None = None
         self._split = [(e[0], segment_matcher(e[1])) for e in entries]
+        self._grams = _GramIndex(self._split) if len(entries) > _BUCKET else None
         self._calls = 0
 
     def compile(self) -> None:
         """Build the ordered alternation now (the first matching alternative is the best)."""
-        if self.entries and self._match is None:
+        if self.entries and self._match is None and self._grams is None:
             source = "|".join(f"({pattern_regex(e[1])})" for e in self.entries)
             self._match = re.compile(source, re.DOTALL).match
 
@@ -183,6 +243,8 @@ class _Node:
         if matcher is not None:
             m = matcher(path)
             return None if m is None else self.entries[m.lastindex - 1][0]  # type: ignore[operator]
+        if self._grams is not None:
+            return self._grams.match(path)
         self._calls += 1
         if self._calls > COMPILE_AFTER:
             self.compile()
@@ -217,7 +279,7 @@ class GroupMatcher:
         entries.sort(key=lambda e: (e[0], e[1]))
         self._rules: tuple[Rule, ...] = tuple(e[3] for e in entries)
         self._any_disallow = any(r.directive != ALLOW for r in self._rules)
-        self._root = _Node([(rank, e[2], e[3]) for rank, e in enumerate(entries)], 0)
+        self._root = _Node([(rank, e[2], _literal_prefix_len(e[2])) for rank, e in enumerate(entries)], 0)
         self._flat = self._root.children is None  # a typical robots.txt: one node
         self._allow_at = tuple(r.directive == ALLOW for r in self._rules)  # rank -> verdict
 

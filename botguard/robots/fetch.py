@@ -2,8 +2,8 @@
 
 Policy, by outcome (``FetchResult.kind``):
 
-* **2xx**: the body is the robots.txt, truncated at 500 KiB (RFC 9309 requires parsing at least
-  500 KiB; Google stops there) -> ``ok``;
+* **2xx**: the body is the robots.txt, truncated at 500 KiB (``limit.MAX_BYTES``: RFC 9309 requires
+  parsing at least 500 KiB; Google stops there; local files get the same limit) -> ``ok``;
 * **redirects**: followed by hand, at most 5 hops; more means "unavailable" like a 4xx, as RFC
   9309 2.3.1.2 allows and Google does -> ``allow-all`` with an ``error``;
 * **4xx** (except 429): unavailable, the crawler may access everything -> ``allow-all``;
@@ -26,13 +26,13 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from botguard import __version__
+from botguard.robots.limit import MAX_BYTES
 from botguard.robots.parser import RobotsTxt
 from botguard.robots.records import FetchResult
 
 if TYPE_CHECKING:  # history imports this module
     from botguard.robots.history import RobotsTimeline
 
-MAX_BYTES = 500 * 1024
 MAX_REDIRECTS = 5
 CACHE_GRACE = timedelta(hours=24)
 

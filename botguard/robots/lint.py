@@ -1,26 +1,29 @@
 """``robots lint``: find lines that do not do what their author meant, one finding per line.
 
-Three families, each reported with the line number Google's parser would give:
+Four families, each reported with the line number Google's parser would give:
 
 * lines Google ignores: rules before any user-agent line, unknown directives, unparsable lines;
 * lines other parsers read differently from Google: accepted typos and key suffixes
   (``Disalow``, ``Disallows``), a missing colon, a BOM or NUL mid-file, ``#`` glued to a path,
   over-long lines, user-agent values that Google cuts (``Googlebot/2.1``, ``Foo Bar``);
 * rules that can never decide: shadowed by an equal-or-longer rule that matches every path they
-  match (allow wins ties), duplicates, and groups that can never apply.
+  match (allow wins ties), duplicates, and groups that can never apply;
+* a file longer than the 500 KiB Google reads (the caller reads only that much, see ``limit``):
+  reported on the last line read.
 
 The shadowing check is sound but incomplete: it only reports what it can prove.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 
 from botguard.robots import _lexer as lx
 from botguard.robots._matcher import index_html_fallback
 from botguard.robots.parser import RobotsTxt, agent_token
-from botguard.robots.records import ALLOW, LintFinding, Rule
+from botguard.robots.records import ALLOW, LintFinding, Rule, Truncation
 
 #: Directives Google ignores but other crawlers read: not worth a warning.
 KNOWN_EXTENSIONS = frozenset(
@@ -39,11 +42,18 @@ WARNING, INFO = "warning", "info"
 _CANONICAL = {kind: spellings[0] for kind, spellings in lx.KEY_SPELLINGS}  # kind -> correct spelling
 
 
-def lint(text: str | bytes) -> list[LintFinding]:
-    """All findings for a robots.txt body, sorted by line."""
+def lint(text: str | bytes, truncation: Truncation | None = None) -> list[LintFinding]:
+    """All findings for a robots.txt body, sorted by line.
+
+    ``truncation`` says the body is the start of a longer file (``limit.read_robots``).
+    """
     body = lx.to_bytes(text)
     findings = list(_line_findings(body))
     findings += _rule_findings(RobotsTxt.parse(body))
+    if truncation is not None:
+        findings.append(
+            LintFinding(truncation.line, "file-too-large", f"file too large: {truncation}", WARNING)
+        )
     return sorted(set(findings), key=lambda f: (f.line, f.code))
 
 
@@ -167,20 +177,23 @@ def _hash_glued(line: bytes) -> bool:
 
 def _rule_findings(robots: RobotsTxt) -> list[LintFinding]:
     findings: list[LintFinding] = []
-    by_token: dict[str | None, list[Rule]] = defaultdict(list)
+    groups_of: dict[str | None, list[int]] = defaultdict(list)  # token -> the groups it obeys
     named_with_rules: dict[str, bool] = {}
-    for group in robots.groups:
+    for index, group in enumerate(robots.groups):
         tokens = {None if t is None else t.lower() for t in map(agent_token, group.agents)}
         for token in tokens:
-            by_token[token].extend(group.rules)
+            groups_of[token].append(index)
             if token:
                 named_with_rules[token] = named_with_rules.get(token, False) or bool(group.rules)
-    for rules in by_token.values():
-        findings += _shadowed(sorted(set(rules), key=lambda r: r.line))
-    star_has_rules = bool(by_token.get(None))
+    # Tokens that obey the same groups share one merged rule set: check each set once (a group
+    # naming thousands of agents must not be checked thousands of times).
+    for group_set in {tuple(indices) for indices in groups_of.values()}:
+        rules = {rule for i in group_set for rule in robots.groups[i].rules}
+        findings += _shadowed(sorted(rules, key=lambda r: r.line))
+    star_has_rules = any(robots.groups[i].rules for i in groups_of.get(None, ()))
     for group in robots.groups:
-        tokens = [agent_token(v) for v in group.agents]
-        if not group.rules and star_has_rules and any(t and not named_with_rules[t.lower()] for t in tokens):
+        agents = [agent_token(v) for v in group.agents]
+        if not group.rules and star_has_rules and any(t and not named_with_rules[t.lower()] for t in agents):
             findings.append(
                 LintFinding(
                     group.first_line,
@@ -193,52 +206,103 @@ def _rule_findings(robots: RobotsTxt) -> list[LintFinding]:
     return findings
 
 
-def _covers(wide: str, narrow: str) -> bool:
-    """Provably: every path ``narrow`` matches is matched by ``wide`` (prefix-literal ``wide``)."""
+def _core(wide: str) -> str | None:
+    """The literal every path ``wide`` matches starts with, when that is all ``wide`` asks.
+
+    ``/a``, ``/a*`` and ``/a**`` match exactly the paths starting with ``/a``; ``*`` matches every
+    path (core ``""``). Any other pattern (an inner ``*``, a ``$``) gets None: it covers nothing
+    provably.
+    """
     core = wide.rstrip("*")
     if "*" in core or core.endswith("$") or (not core and wide != "*"):
-        return False
+        return None
+    return core
+
+
+def _literal(narrow: str) -> str:
+    """The literal start every path ``narrow`` matches must have."""
     star = narrow.find("*")
     literal = narrow if star < 0 else narrow[:star]
     if literal.endswith("$") and star < 0:
         literal = literal[:-1]
-    return literal.startswith(core)
+    return literal
 
 
-def _beats(a: Rule, b: Rule) -> bool:
-    """Whether ``a`` takes precedence over ``b`` when both match (longer; allow wins ties)."""
-    if len(a.pattern) != len(b.pattern):
-        return len(a.pattern) > len(b.pattern)
-    if a.directive != b.directive:
-        return a.directive == ALLOW
-    return a.line < b.line
+def _precedence(rule: Rule) -> tuple[int, bool, int]:
+    """Google's precedence as an order: ``a`` beats ``b`` iff ``_precedence(a) > _precedence(b)``.
+
+    Longer patterns win, allow wins ties, and among equals the earliest line decides.
+    """
+    return len(rule.pattern), rule.directive == ALLOW, -rule.line
+
+
+class _CoverIndex:
+    """The rules that provably cover others, by core (see :func:`_core`).
+
+    A rule is covered by a wider one when the wider rule's core starts its literal, so the
+    candidates for a rule are found by looking up the prefixes of its literal, only at the
+    lengths some core has: near-linear in the file, where comparing every pair was quadratic.
+    Within one core the rules are kept in precedence order with a running minimum of their
+    lines, so "the earliest line among those that beat this rule" is one bisection.
+    """
+
+    def __init__(self, rules: list[Rule]) -> None:
+        by_core: dict[str, list[Rule]] = defaultdict(list)
+        for rule in rules:
+            core = _core(rule.pattern) if rule.pattern else None
+            if core is not None:
+                by_core[core].append(rule)
+        self._lengths = sorted({len(core) for core in by_core})
+        self._buckets: dict[str, tuple[list[tuple[int, bool, int]], list[Rule]]] = {}
+        for core, members in by_core.items():
+            members.sort(key=_precedence)
+            earliest: list[Rule] = []  # earliest[i]: the earliest-line rule among members[i:]
+            for rule in reversed(members):
+                earliest.append(rule if not earliest or rule.line < earliest[-1].line else earliest[-1])
+            earliest.reverse()
+            self._buckets[core] = ([_precedence(r) for r in members], earliest)
+
+    def first_cover(self, rule: Rule) -> Rule | None:
+        """The earliest-line rule that beats ``rule`` and matches every path it matches."""
+        literal, rank, best = _literal(rule.pattern), _precedence(rule), None
+        for length in self._lengths:
+            if length > len(literal):
+                break
+            bucket = self._buckets.get(literal[:length])
+            if bucket is None:
+                continue
+            ranks, earliest = bucket
+            at = bisect_right(ranks, rank)
+            if at < len(ranks) and (best is None or earliest[at].line < best.line):
+                best = earliest[at]
+        return best
 
 
 def _shadowed(rules: list[Rule]) -> list[LintFinding]:
-    findings = []
+    """Rules that never decide, each reported against the earliest rule that covers it."""
+    index, findings = _CoverIndex(rules), []
     for rule in rules:
         if not rule.pattern or (rule.directive == ALLOW and index_html_fallback(rule.pattern)):
             continue
-        for other in rules:
-            if other is rule or not other.pattern or not _beats(other, rule):
-                continue
-            if _covers(other.pattern, rule.pattern):
-                same = other.directive == rule.directive
-                code = (
-                    "duplicate-rule"
-                    if same and other.pattern == rule.pattern
-                    else ("redundant-rule" if same else "shadowed-rule")
-                )
-                verb = "repeats" if code == "duplicate-rule" else "is covered by"
-                effect = "never decides anything" if not same else "changes nothing"
-                findings.append(
-                    LintFinding(
-                        rule.line,
-                        code,
-                        f"{rule.directive.capitalize()}: {rule.pattern} {effect}: it {verb} "
-                        f"{other.directive.capitalize()}: {other.pattern} (line {other.line})",
-                        WARNING if not same or code == "duplicate-rule" else INFO,
-                    )
-                )
-                break
+        other = index.first_cover(rule)
+        if other is not None:
+            findings.append(_shadow_finding(rule, other))
     return findings
+
+
+def _shadow_finding(rule: Rule, other: Rule) -> LintFinding:
+    same = other.directive == rule.directive
+    code = (
+        "duplicate-rule"
+        if same and other.pattern == rule.pattern
+        else ("redundant-rule" if same else "shadowed-rule")
+    )
+    verb = "repeats" if code == "duplicate-rule" else "is covered by"
+    effect = "never decides anything" if not same else "changes nothing"
+    return LintFinding(
+        rule.line,
+        code,
+        f"{rule.directive.capitalize()}: {rule.pattern} {effect}: it {verb} "
+        f"{other.directive.capitalize()}: {other.pattern} (line {other.line})",
+        WARNING if not same or code == "duplicate-rule" else INFO,
+    )

@@ -5,8 +5,10 @@ Parsing follows Google's reference line by line (see ``_lexer``); grouping follo
 allow/disallow line starts a new group; sitemap, unknown, blank and comment lines never end a
 group; allow/disallow lines before the first user-agent line are ignored.
 
-Per agent the merged rule set is compiled once and cached on the instance (an instance is
-immutable from the outside; the cache only memoises).
+Per set of groups the merged rule set is compiled once and cached on the instance (an instance
+is immutable from the outside; the cache only memoises): every agent that obeys the same groups,
+such as all the agents no group names, shares one matcher, so a huge file is compiled once per
+distinct group set, not once per agent asked about.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from botguard.robots._matcher import GroupMatcher, path_params_query
 from botguard.robots.records import ALLOW, Group, ParseStats, Rule, Verdict
 
 _UA_TOKEN = re.compile(rb"[A-Za-z_-]*")
+#: Agents whose matcher is looked up directly; past this many the shortcut starts afresh (the
+#: matchers themselves, one per distinct group set, are kept).
+_AGENTS_REMEMBERED = 4096
 _C_SPACE = b" \t\n\v\f\r"
 
 
@@ -88,25 +93,24 @@ class RobotsTxt:
     [True, False, True]
     """
 
-    __slots__ = ("_by_token", "_global", "_matchers", "groups", "sitemaps", "stats")
+    __slots__ = ("_by_agent", "_by_token", "_global", "_matchers", "groups", "sitemaps", "stats")
 
     def __init__(self, groups: Sequence[Group], sitemaps: Sequence[str], stats: ParseStats) -> None:
         self.groups: tuple[Group, ...] = tuple(groups)
         self.sitemaps: tuple[str, ...] = tuple(sitemaps)
         self.stats = stats
-        self._by_token: dict[str, list[int]] = {}
-        self._global: list[int] = []
+        by_token: dict[str, list[int]] = {}
+        star: list[int] = []
         for index, group in enumerate(self.groups):
             for value in group.agents:
                 token = agent_token(value)
-                if token is None:
-                    if not self._global or self._global[-1] != index:
-                        self._global.append(index)
-                    continue
-                indices = self._by_token.setdefault(token.lower(), [])
+                indices = star if token is None else by_token.setdefault(token.lower(), [])
                 if not indices or indices[-1] != index:
                     indices.append(index)
-        self._matchers: dict[str, GroupMatcher] = {}
+        self._by_token = {token: tuple(indices) for token, indices in by_token.items()}
+        self._global = tuple(star)
+        self._matchers: dict[tuple[int, ...], GroupMatcher] = {}  # group indices -> their matcher
+        self._by_agent: dict[str, GroupMatcher] = {}  # the agents asked about so far -> the same
 
     # -- parsing -----------------------------------------------------------------------------
 
@@ -170,18 +174,25 @@ class RobotsTxt:
         If any group names the agent, the ``*`` groups are ignored entirely, even when the
         named groups have no rules (that means "allowed", not "fall back to ``*``").
         """
+        indices, named = self._group_indices(user_agent)
+        return [self.groups[i] for i in indices], named
+
+    def _group_indices(self, user_agent: str) -> tuple[tuple[int, ...], bool]:
         key = _agent_key(user_agent)
         named = self._by_token.get(key) if key is not None else None
-        if named:
-            return [self.groups[i] for i in named], True
-        return [self.groups[i] for i in self._global], False
+        return (named, True) if named else (self._global, False)
 
     def _matcher(self, user_agent: str) -> GroupMatcher:
-        matcher = self._matchers.get(user_agent)
+        matcher = self._by_agent.get(user_agent)
         if matcher is None:
-            groups, _ = self.groups_for(user_agent)
-            matcher = GroupMatcher([rule for group in groups for rule in group.rules])
-            self._matchers[user_agent] = matcher
+            indices, _ = self._group_indices(user_agent)
+            matcher = self._matchers.get(indices)
+            if matcher is None:
+                rules = [rule for i in indices for rule in self.groups[i].rules]
+                matcher = self._matchers[indices] = GroupMatcher(rules)
+            if len(self._by_agent) >= _AGENTS_REMEMBERED:  # callers may ask about any string
+                self._by_agent.clear()
+            self._by_agent[user_agent] = matcher
         return matcher
 
     # -- questions ---------------------------------------------------------------------------

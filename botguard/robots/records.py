@@ -76,6 +76,36 @@ class LintFinding:
 
 
 @dataclass(frozen=True, slots=True)
+class Truncation:
+    """What a crawler leaves unread of a robots.txt longer than it reads (see ``robots.limit``).
+
+    ``line`` is the last line read, numbered as Google numbers lines; ``partial`` says the limit
+    fell inside it, so only its start counts. ``size`` is the whole file's size when known.
+    """
+
+    size: int | None
+    kept: int
+    line: int
+    partial: bool
+
+    def __str__(self) -> str:
+        whole = f" of {_size(self.size)}" if self.size else ""
+        rest = (
+            f"line {self.line} is cut at the limit and everything after it is ignored"
+            if self.partial
+            else f"everything after line {self.line} is ignored"
+        )
+        return f"only the first {_size(self.kept)}{whole} is read, as Google reads it: {rest}"
+
+
+def _size(size: int) -> str:
+    """500 KiB, 9.9 MiB: a byte count as people read it."""
+    if size < 1024 * 1024:
+        return f"{size / 1024:.4g} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """What fetching one host's robots.txt produced, per RFC 9309 section 2.3.1.
 

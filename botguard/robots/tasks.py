@@ -15,11 +15,11 @@ from botguard.errors import InputError, Location, UsageError
 from botguard.robots.generate import generate, validate_token
 from botguard.robots.lint import lint
 from botguard.robots.parser import RobotsTxt, agent_token
-from botguard.robots.records import LintFinding, Verdict
+from botguard.robots.records import LintFinding, Truncation, Verdict
 
 
 def read_file(path: str) -> bytes:
-    """A robots.txt (or scan JSON) as bytes; ``-`` is stdin."""
+    """A whole file as bytes (a scan JSON, or a robots.txt to merge into); ``-`` is stdin."""
     if path == "-":
         import sys
 
@@ -72,9 +72,9 @@ def format_check(agent: str, urls: Sequence[str], verdicts: Sequence[Verdict], f
     return "\n".join(lines)
 
 
-def lint_file(body: bytes) -> list[LintFinding]:
-    """Findings for one robots.txt, sorted by line."""
-    return lint(body)
+def lint_file(body: bytes, truncation: Truncation | None = None) -> list[LintFinding]:
+    """Findings for one robots.txt (as ``limit.read_robots`` read it), sorted by line."""
+    return lint(body, truncation)
 
 
 def format_lint(path: str, findings: Sequence[LintFinding], fmt: str) -> str:

@@ -349,3 +349,11 @@ def agent_for(rng: random.Random, body: bytes) -> str:
                 token = token.swapcase()
             return token
     return agent(rng)
+
+
+def padded(head: bytes, tail: bytes, fill_to: int) -> bytes:
+    """``head``, then comment lines up to ``fill_to`` bytes, then ``tail``: a file whose
+    ``tail`` starts exactly at byte ``fill_to`` (for tests of the 500 KiB limit)."""
+    comment = b"# " + b"x" * 97 + b"\n"
+    body = head + comment * ((fill_to - len(head)) // len(comment))
+    return body + b"#" * (fill_to - len(body) - 1) + b"\n" + tail

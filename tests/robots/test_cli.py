@@ -9,6 +9,8 @@ import pytest
 
 from botguard.robots import RobotsTxt
 
+from . import gen
+
 try:  # tests/ is not a package: pytest puts it on sys.path as the root of tests/robots
     from helpers import run_cli
 except ImportError:  # pragma: no cover - if tests/ becomes a package
@@ -44,7 +46,7 @@ def test_check_json() -> None:
 def test_check_missing_file_is_exit_1() -> None:
     """An unreadable robots.txt is a runtime error with a one-line reason."""
     r = run_cli("robots", "check", "--robots", "/nonexistent/robots.txt", "--agent", "x", "/")
-    assert r.exit_code == 1 and "cannot read file" in r.stderr
+    assert r.exit_code == 1 and "cannot read robots.txt" in r.stderr
 
 
 def test_lint_clean_file_exits_0_silently(tmp_path: Path) -> None:
@@ -70,6 +72,49 @@ def test_lint_info_only_does_not_fail_strict(tmp_path: Path) -> None:
     path.write_text("User-agent: Googlebot/2.1\nDisallow: /x\n")
     r = run_cli("robots", "lint", "--strict", str(path))
     assert r.exit_code == 0 and "agent-cut" in r.stdout, r.output
+
+
+def _oversized(tmp_path: Path) -> Path:
+    """600 KiB: a ``*`` group, comments, and past the 500 KiB limit a FooBot group disallowing all."""
+    path = tmp_path / "robots.txt"
+    tail = b"User-agent: FooBot\nDisallow: /\n" + b"# padding\n" * (100 * 1024 // 10)
+    path.write_bytes(gen.padded(b"User-agent: *\nDisallow: /cart\n", tail, 500 * 1024)[: 600 * 1024])
+    return path
+
+
+def test_check_reads_the_first_500_kib_with_a_warning(tmp_path: Path) -> None:
+    """A local file over 500 KiB is judged as Google reads it: the group past the limit is ignored."""
+    path = _oversized(tmp_path)
+    r = run_cli("robots", "check", "--robots", str(path), "--agent", "FooBot", "/page", "/cart")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [
+        "allowed\t/page\t(no rule matches)",
+        "disallowed\t/cart\t(line 2: Disallow: /cart)",
+    ]
+    assert r.stderr == (
+        f"botguard: warning: {path}: only the first 500 KiB of 600 KiB is read, as Google reads it: "
+        "everything after line 5122 is ignored\n"
+    )
+
+
+def test_check_from_stdin_is_cut_too(tmp_path: Path) -> None:
+    """``--robots -`` reads at most 500 KiB from the pipe (its size is unknown)."""
+    body = _oversized(tmp_path).read_bytes()
+    r = run_cli("robots", "check", "--robots", "-", "--agent", "FooBot", "/page", stdin=body)
+    assert r.exit_code == 0 and r.stdout.startswith("allowed\t/page"), r.output
+    assert "warning: -: only the first 500 KiB is read, as Google reads it" in r.stderr
+
+
+def test_lint_of_an_oversized_file_says_so(tmp_path: Path) -> None:
+    """lint lints the first 500 KiB, reports the cut on the last line read, and --strict fails."""
+    path = _oversized(tmp_path)
+    r = run_cli("robots", "lint", "--format", "json", str(path))
+    assert r.exit_code == 0, r.output
+    findings = json.loads(r.stdout)
+    assert [(f["line"], f["code"], f["severity"]) for f in findings] == [(5122, "file-too-large", "warning")]
+    assert "only the first 500 KiB of 600 KiB is read" in findings[0]["message"]
+    assert "botguard: warning:" in r.stderr
+    assert run_cli("robots", "lint", "--strict", str(path)).exit_code == 3
 
 
 def test_generate_agents_new_file() -> None:

@@ -11,7 +11,8 @@ import random
 
 import pytest
 
-from botguard.robots import RobotsTxt
+from botguard.robots import RobotsTxt, limit
+from botguard.robots._matcher import GroupMatcher
 
 from . import gen
 from .test_google_spec import CASES
@@ -92,7 +93,54 @@ def test_large_rule_sets_agree_with_google() -> None:
     assert not bad, f"{len(bad)}/{len(cases)} disagree, e.g.\n" + "\n".join(bad[:5])
 
 
+def test_star_led_rule_sets_agree_with_google() -> None:
+    """Hundreds of rules sharing one literal prefix (``/*x``, ``*a*b``, ``/shop*?q=``: the substring
+    index, not a regex, decides these) agree with Google too."""
+    rng = random.Random(11)
+    cases = []
+    for _ in range(12):
+        lines = ["User-agent: FooBot"]
+        for _ in range(300):
+            pattern = rng.choice(["/*", "*", "/", "/shop*"]) + gen._pattern(rng).lstrip("/")
+            lines.append(f"{rng.choice(['Allow', 'Disallow'])}: {pattern}")
+        body = "\n".join(lines).encode("utf-8", "surrogateescape")
+        robots = RobotsTxt.parse(body)
+        assert _indexed_by_substring(robots._matcher("FooBot"))  # the case this test is about
+        cases += [(body, "FooBot", gen.url_for(rng, body)) for _ in range(60)]
+    bad = _disagreements(cases)
+    assert not bad, f"{len(bad)}/{len(cases)} disagree, e.g.\n" + "\n".join(bad[:5])
+
+
+def _indexed_by_substring(matcher: GroupMatcher) -> bool:
+    stack = [matcher._root]
+    while stack:
+        node = stack.pop()
+        if node._grams is not None:
+            return True
+        stack.extend((node.children or {}).values())
+    return False
+
+
 def test_spec_table_agrees_with_google() -> None:
     """The spec table's expected answers are themselves Google's answers."""
     wrong = [c for c in CASES if _reference(c[0], c[1], c[2])[0] != c[3]]
     assert not wrong
+
+
+@pytest.mark.parametrize("line", [b"Disallow: /private-area", b"Allow: /private-area", b"User-agent: FooBot"])
+def test_partial_last_line_at_the_500_kib_cut_agrees_with_google(line: bytes) -> None:
+    """At the limit Google reads the straddling line up to the cut; so do we, verdict for verdict."""
+    head = b"User-agent: *\nDisallow: /priv\nUser-agent: FooBot\nDisallow: /private\n"
+    urls = ("/p", "/pr", "/priv", "/private", "/private-a", "/private-area", "/x")
+    for kept_of_line in (3, 12, 16, len(line) - 1):  # the limit falls this far into the line
+        body = gen.padded(head, line + b"\nDisallow: /\n", limit.MAX_BYTES - kept_of_line)
+        kept, truncation = limit.cut(body)
+        assert truncation is not None and truncation.partial
+        assert kept.endswith(b"\n" + line[:kept_of_line])
+        robots = RobotsTxt.parse(kept)
+        for agent in ("FooBot", "BarBot"):
+            ours = [
+                (robots.is_allowed(agent, url), getattr(robots.explain(agent, url), "line", 0))
+                for url in urls
+            ]
+            assert ours == [_reference(kept, agent, url) for url in urls], (kept_of_line, agent)

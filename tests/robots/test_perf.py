@@ -45,3 +45,20 @@ def test_500_kib_parses_quickly() -> None:
     assert elapsed < 1.0
     verdicts, elapsed = _timed(lambda: robots.allowed_many("x", [f"/shop/cat/{i}" for i in range(200)]))
     assert len(verdicts) == 200 and elapsed < 5.0
+
+
+def test_agents_obeying_the_same_groups_share_one_matcher() -> None:
+    """A huge rule set is compiled once per set of groups, not once per agent asked about: every
+    agent no group names shares the ``*`` matcher, and a token in any case shares its group's."""
+    robots = RobotsTxt.parse(
+        "User-agent: *\nDisallow: /a\n\nUser-agent: FooBot\nUser-agent: BarBot\nDisallow: /b\n"
+        "\nUser-agent: foobot\nDisallow: /c\n"
+    )
+    unnamed = robots._matcher("Googlebot")
+    assert all(robots._matcher(agent) is unnamed for agent in ("bingbot", "GPTBot", "x", "*", "B\u00e4rBot"))
+    foo = robots._matcher("FooBot")
+    assert robots._matcher("FOOBOT") is foo and foo is not unnamed
+    assert robots._matcher("BarBot") is not foo  # BarBot obeys only the first named group
+    assert len(robots._matchers) == 3
+    verdicts = [robots.is_allowed(agent, "/c") for agent in ("foobot", "BarBot", "Googlebot")]
+    assert verdicts == [False, True, True]

@@ -112,6 +112,25 @@ def test_missing_robots_exits_1(site: dict[str, Path]) -> None:
     assert "nope.txt" in r.stderr
 
 
+def test_robots_over_500_kib_is_judged_as_google_reads_it(site: dict[str, Path]) -> None:
+    """Only the first 500 KiB of a local robots.txt count: a group past the limit judges nobody,
+    stderr says so once, and the summary names the cut file."""
+    head = site["robots"].read_bytes()
+    filler = b"# " + b"x" * 97 + b"\n"
+    body = head + filler * ((500 * 1024 - len(head)) // len(filler) + 1)
+    site["robots"].write_bytes(body + b"User-agent: Googlebot\nDisallow: /\n")
+    r = run_cli(*base_args(site), "--format", "json", "--no-save")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    googlebot = next(c for c in doc["clients"] if c["ip"] == "66.249.66.1")
+    assert googlebot["disallowed_requests"] == 0  # the Googlebot group starts after the limit
+    bytespider = next(c for c in doc["clients"] if c["ip"] == "110.249.201.9")
+    assert bytespider["disallowed_requests"] == 3  # its group is well within it
+    assert doc["summary"]["robots"] == {"*": f"{site['robots']} (first 500 KiB)"}
+    assert r.stderr.count("botguard: warning:") == 1
+    assert f"botguard: warning: {site['robots']}: only the first 500 KiB of 500.1 KiB is read" in r.stderr
+
+
 @pytest.mark.parametrize("opener", [gzip.open, bz2.open, lzma.open], ids=["gz", "bz2", "xz"])
 def test_compressed_logs_give_same_result(site: dict[str, Path], opener: object) -> None:
     """A compressed copy scans to the same summary as the plain log."""

@@ -158,6 +158,19 @@ def test_directory_refused_missing_file_waited_for(tmp_path: Path) -> None:
     assert "does not exist yet; waiting for it" in r.stderr and "0 lines" in r.stderr
 
 
+def test_robots_over_500_kib_is_announced(tmp_path: Path) -> None:
+    """watch reads robots.txt as scan does: the first 500 KiB, and it says so on stderr."""
+    robots = tmp_path / "robots.txt"
+    robots.write_bytes(b"User-agent: *\nDisallow: /cart\n" + b"# padding\n" * (60 * 1024))
+    log = tmp_path / "access.log"
+    log.write_text("")
+    r = run_cli(
+        "watch", str(log), "--robots", str(robots), "--state", str(tmp_path / "s.db"), "--once", "--no-dns"
+    )
+    assert r.exit_code == 0, r.output
+    assert f"watch: warning: {robots}: only the first 500 KiB of 600 KiB is read" in r.stderr
+
+
 def test_auto_deploy_puts_new_candidates_on_the_server(
     tmp_path: Path, traffic: tuple[Path, Path, list[str]]
 ) -> None:
