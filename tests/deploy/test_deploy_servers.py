@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from botguard.deploy import deploy_lock
-from tests.deploy.conftest import BYTESPIDER, Site, scan_doc, write_config
+from tests.deploy.conftest import BLOCKED_IP, BYTESPIDER, Site, scan_doc, write_config
 from tests.helpers import run_cli
 from tests.render.servers import CHROME, check
 
@@ -42,10 +42,10 @@ def test_end_to_end_blocks_and_spares(site: Site) -> None:
     assert r.exit_code == 0, r.output
     assert "reloaded" in r.stdout, r.output
     assert site.eventually(lambda: srv.get(ua=BYTESPIDER), 403) == 403
-    assert site.eventually(lambda: srv.get(source="127.0.0.2"), 403) == 403
+    assert site.eventually(lambda: srv.get(source=BLOCKED_IP), 403) == 403
     assert srv.get(ua=CHROME) == 200
     assert srv.get("/robots.txt", ua=BYTESPIDER) == 200
-    assert srv.get("/robots.txt", source="127.0.0.2") == 200
+    assert srv.get("/robots.txt", source=BLOCKED_IP) == 200
     assert _leftovers(srv.rules) == []
 
 
@@ -76,7 +76,7 @@ def test_failed_live_validation_keeps_the_old_rules(site: Site) -> None:
     conf.write_text(good)
     assert check(site.server.validate).returncode == 0
     assert site.server.get(ua=BYTESPIDER) == 403  # old rule still enforced
-    assert site.server.get(source="127.0.0.2") == 200  # new rule never went live
+    assert site.server.get(source=BLOCKED_IP) == 200  # new rule never went live
 
 
 def test_broken_render_is_caught_before_anything_is_written(
@@ -110,7 +110,7 @@ def test_failed_reload_restores_and_reloads_again(site: Site) -> None:
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "reload failed" in r.stderr, r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.server.get(source="127.0.0.2") == 200
+    assert site.server.get(source=BLOCKED_IP) == 200
 
 
 @pytest.mark.parametrize("step", ["swapped", "validated"])
@@ -136,12 +136,10 @@ def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: 
     assert done.returncode == 137, done.stderr
     assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
     assert check(site.server.validate).returncode == 0  # whatever is on disk is a valid config
-    assert (
-        site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source="127.0.0.2") == 200
-    )  # not reloaded
+    assert site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source=BLOCKED_IP) == 200  # not reloaded
     r = run_cli(*site.args(scan))
     assert r.exit_code == 0, r.output
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
     assert _leftovers(site.server.rules) == []
 
 
@@ -178,7 +176,7 @@ def test_health_probe_failure_rolls_back(site: Site) -> None:
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "health probe" in r.stderr, r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 200) == 200
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 200) == 200
 
 
 def test_health_probe_success(site: Site) -> None:
@@ -188,7 +186,7 @@ def test_health_probe_success(site: Site) -> None:
     site.config.write_text(yaml.safe_dump(conf))
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 0, r.output
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
 
 
 def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def check_rejects_empty_agent(r: Renderer) -> None:
 def check_allowlist_survives(r: Renderer) -> None:
     """Allow rules appear in the output even when a block covers the same values."""
     text = "".join(f.text for f in r.render(standard_set()))
-    for needle in ("friendlymonitor", "127.0.0.9", "127.0.1.0/24", "curl\\x2f7\\x2e81\\x2e0"):
+    for needle in ("friendlymonitor", "203.0.113.9", "198.51.100.0/24", "curl\\x2f7\\x2e81\\x2e0"):
         assert needle in text, needle
 
 
