@@ -14,10 +14,11 @@ from typing import Any
 
 from botguard.config import Settings
 from botguard.decide import build_decisions, catalog_lookup
-from botguard.decide.records import DecisionSet
+from botguard.decide.records import DecisionSet, DroppedDecision
 from botguard.decide.store import (
     active_decisions,
     active_of,
+    dropped_decisions,
     load_decisions,
     record_decisions,
 )
@@ -58,13 +59,15 @@ class DeployRequest:
 
 @dataclass(frozen=True, slots=True)
 class DeployReport:
-    """What happened: the decisions, each target's outcome, failures, and the dry-run impact."""
+    """What happened: the decisions, each target's outcome, failures, the dry-run impact, and the
+    stored decisions dropped because no rule may carry them (the CLI warns about those)."""
 
     decisions: DecisionSet
     outcomes: tuple[TargetOutcome, ...] = ()
     errors: tuple[str, ...] = ()
     impact: Impact | None = None
     model_impact: Impact | None = None  # dry run: what the approved model rules alone would block
+    dropped: tuple[DroppedDecision, ...] = ()  # stored decisions no rule may carry (deleted unless dry run)
 
 
 def _load_scan(request: DeployRequest, state: State) -> dict[str, Any]:
@@ -128,6 +131,7 @@ def run_deploy(request: DeployRequest) -> DeployReport:
         fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)
         model = CandidateStore(state).decisions(settings, request.now)  # reviewed model rules (issue 6)
         fresh = with_model(fresh, model)
+        dropped = dropped_decisions(state)
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request), model)
             outcomes = tuple(_dry(t, active) for t in targets)
@@ -137,6 +141,7 @@ def run_deploy(request: DeployRequest) -> DeployReport:
                 outcomes,
                 impact=impact(clients, active),
                 model_impact=model_impact(clients, model, settings.allowlist) if model else None,
+                dropped=dropped,
             )
         active = without_stale_model(record_decisions(state, fresh, request.now, settings.decide, settings.allowlist),
                                      model)  # fmt: skip
@@ -147,7 +152,7 @@ def run_deploy(request: DeployRequest) -> DeployReport:
                                              hook=request.hook))  # fmt: skip
             except DeployError as exc:
                 errors.append(str(exc))
-        return DeployReport(active, tuple(outcomes), tuple(errors))
+        return DeployReport(active, tuple(outcomes), tuple(errors), dropped=dropped)
 
 
 def _dry(target: Target, active: DecisionSet) -> TargetOutcome:

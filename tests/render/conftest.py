@@ -43,6 +43,20 @@ def standard_set() -> DecisionSet:
     ])  # fmt: skip
 
 
+def address_set() -> DecisionSet:
+    """Address decisions no rule may carry (whoever built them), beside ones it may."""
+    allow = Allowlist(
+        networks=(ipaddress.ip_network("127.0.0.1/32"),), clients=(AllowedClient("::1", "curl/8"),)
+    )
+    return DecisionSet.of([
+        Decision("block", Match("ip", "fe80::1%eth0")), Decision("block", Match("ip", "::1")),
+        Decision("block", Match("ip", "not-an-ip")), Decision("block", Match("ip", "::ffff:203.0.113.9")),
+        Decision("block", Match("ip", "2001:DB8::1")), Decision("block", Match("cidr", "fe80::/48"), source="model"),
+        Decision("block", Match("cidr", "::ffff:198.51.100.0/120"), source="model"),
+        Decision("throttle", Match("ip", "127.0.0.5")), *allow_decisions(allow),
+    ])  # fmt: skip
+
+
 @pytest.fixture
 def decisions() -> DecisionSet:
     return standard_set()
