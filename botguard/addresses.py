@@ -8,7 +8,8 @@ Two rules, each decided here and nowhere else:
   address as the IPv4 address it carries (dual-stack servers log IPv4 clients as
   ``::ffff:203.0.113.9``). Text that is not an address (``999.1.1.1``, ``1.2.3.4x``, a NUL byte)
   has no spelling: the logs stage counts its line as malformed. The logs stage applies it
-  column-wise: :data:`IPV4_RE` passes the common case, and only the other values reach Python.
+  column-wise: :data:`IPV4_RE` and the IPv6 regexes pass what is already spelled so (what
+  servers log), and only the other distinct values reach Python.
 * :func:`rule_network` is whether a rule may name an address or network. ``nginx -t`` and
   ``apache2 -t`` reject an IPv6 zone id (``fe80::1%eth0``), so one such ban would stop every
   deploy; a loopback, link-local, unspecified or multicast address is never a remote client
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from typing import TYPE_CHECKING
 
 from botguard.errors import BotguardError
@@ -30,23 +32,50 @@ if TYPE_CHECKING:
     from botguard.decide.records import Decision
 
 __all__ = [
-    "IPV4_RE", "Address", "AddressError", "Network", "address_problem", "canonical_address", "rule_address",
-    "rule_network",
+    "IPV4_RE", "IPV6_NOT_SPELLED_RE", "IPV6_SHAPE_RE", "Address", "AddressError", "Network",
+    "address_problem", "canonical_address", "rule_address", "rule_network",
 ]  # fmt: skip
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# The fast path: regexes (for polars: Rust syntax, ``$`` is the end of the text) that only pass
+# text :func:`canonical_address` leaves as it is (tests/test_addresses.py checks they agree).
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-#: An IPv4 address in the one spelling :func:`canonical_address` gives it (no leading zeros),
-#: for polars (Rust regex: ``$`` is the end of the text). Most log lines match it.
+#: An IPv4 address in its one spelling (no leading zeros). Most log lines match it.
 IPV4_RE = rf"^(?:{_OCTET}\.){{3}}{_OCTET}$"
+_HEXTET = "(?:[1-9a-f][0-9a-f]{0,3}|0)"
+
+
+def _groups(count: int, *, exactly: bool = False) -> str:
+    """``count`` groups (or, unless ``exactly``, up to ``count``) joined by ":"."""
+    if count == 0:
+        return ""
+    if exactly:
+        return rf"{_HEXTET}(?::{_HEXTET}){{{count - 1}}}"
+    return rf"(?:{_HEXTET}(?::{_HEXTET}){{0,{count - 1}}})?"
+
+
+#: The shape of IPv6 in its one spelling: lower-case groups without leading zeros, eight of them
+#: or at most six beside one ``::`` (it stands for two or more zero groups) ...
+IPV6_SHAPE_RE = (
+    "^(?:"
+    + "|".join(
+        [_groups(8, exactly=True)] + [f"{_groups(n, exactly=True)}::{_groups(6 - n)}" for n in range(7)]
+    )
+    + ")$"
+)
+#: ... and none of these: two zero groups in a row or a zero group beside ``::`` (they belong in
+#: the ``::``; a spelling with two runs of zeros may be canonical, it just takes the slow path),
+#: and IPv4-mapped addresses (spelled as IPv4).
+IPV6_NOT_SPELLED_RE = r"(?:^|:)0:0(?::|$)|(?:^|:)0::|::0(?::|$)|^::ffff:"
 
 #: No address (with a zone id) is longer; longer text is not parsed at all.
 MAX_ADDRESS_CHARS = 80
 #: A zone id as RFC 6874 lets a URI carry it (interface names, numeric indexes).
 _ZONE = re.compile(r"[0-9A-Za-z._~-]{1,32}")
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
 #: Networks no rule built from a log may touch, with the word a warning uses.
 _SPECIAL: tuple[tuple[str, Network], ...] = tuple(
@@ -71,7 +100,10 @@ class AddressError(BotguardError):
 def canonical_address(text: str) -> str | None:
     """The one spelling of a logged client address, or None when the text is not an address.
 
-    A zone id is kept (it is part of a link-local address) when it is a plain interface name.
+    The spelling is :mod:`ipaddress`'s, with IPv4-mapped IPv6 as IPv4. A zone id is kept (it is
+    part of a link-local address) when it is a plain interface name. Parsed with
+    ``socket.inet_pton``/``inet_ntop``, about 10x faster than :mod:`ipaddress`: an IPv6-heavy
+    log has tens of thousands of distinct addresses.
 
     Examples:
         >>> canonical_address("2001:DB8:0:0:0:0:0:1"), canonical_address("::ffff:203.0.113.9")
@@ -82,15 +114,26 @@ def canonical_address(text: str) -> str | None:
     if len(text) > MAX_ADDRESS_CHARS:
         return None
     address, percent, zone = text.partition("%")
-    if percent and (":" not in address or not _ZONE.fullmatch(zone)):
+    if percent and not _ZONE.fullmatch(zone):
         return None
     try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
+        packed = socket.inet_pton(socket.AF_INET6, address)
+    except (OSError, ValueError):  # ValueError: a NUL byte
+        return None if percent else _ipv4(address)
+    if packed[:12] == _MAPPED_PREFIX and not percent:
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    if packed[:12] in (bytes(12), _MAPPED_PREFIX):  # the C library spells these with a dotted quad
+        spelled = str(ipaddress.IPv6Address(packed))
+    else:
+        spelled = socket.inet_ntop(socket.AF_INET6, packed)
+    return f"{spelled}%{zone}" if percent else spelled
+
+
+def _ipv4(text: str) -> str | None:
+    try:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):
         return None
-    if percent:
-        return f"{parsed}%{zone}"
-    return str(_folded(parsed))
 
 
 def rule_network(text: str, *, network: bool = False, listed: bool = False) -> str:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import doctest
+import ipaddress
 import re
 
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import botguard.addresses
 from botguard.addresses import IPV4_RE, AddressError, address_problem, canonical_address, rule_network
 from botguard.decide.records import Decision, Match
+from botguard.logs._columns import spelled_ipv6
 
 
 def test_doctests() -> None:
@@ -120,3 +125,53 @@ def test_what_a_rule_may_name(text: str, network: bool, listed: bool, result: st
 def test_decisions_the_same_check(decision: Decision, problem: str | None) -> None:
     """Decisions go through the same check; the user's allowlist (``config``) may name special networks."""
     assert address_problem(decision) == problem
+
+
+_GROUP = st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xDB8, 0xABC]) | st.integers(0, 0xFFFF)
+
+
+@st.composite
+def ipv6_spellings(draw: st.DrawFn) -> tuple[int, str]:
+    """An IPv6 address and one of its many spellings: any case, padding, any zero run compressed."""
+    groups = draw(st.lists(_GROUP, min_size=8, max_size=8))
+    if draw(st.booleans()):
+        groups[:6] = [0, 0, 0, 0, 0, draw(st.sampled_from([0, 0xFFFF]))]  # IPv4-mapped and ::/96
+    texts = [
+        draw(st.sampled_from([f"{g:x}", f"{g:X}", f"{g:04x}", f"{g:0{draw(st.integers(1, 4))}x}"]))
+        for g in groups
+    ]
+    runs = [(i, j) for i in range(8) for j in range(i + 1, 9) if all(g == 0 for g in groups[i:j])]
+    if runs and draw(st.booleans()):
+        i, j = draw(st.sampled_from(runs))
+        text = ":".join(texts[:i]) + "::" + ":".join(texts[j:])
+    else:
+        text = ":".join(texts)
+    return int("".join(f"{g:04x}" for g in groups), 16), text
+
+
+def _ipaddress_spelling(number: int) -> str:
+    address = ipaddress.IPv6Address(number)
+    return str(address.ipv4_mapped or address)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ipv6_spellings(), min_size=1, max_size=40))
+def test_any_ipv6_spelling_reads_as_ipaddress_spells_it(cases: list[tuple[int, str]]) -> None:
+    """The socket-based reader agrees with :mod:`ipaddress` on every spelling of every address."""
+    assert [canonical_address(text) for _, text in cases] == [_ipaddress_spelling(n) for n, _ in cases]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ipv6_spellings(), min_size=1, max_size=40))
+def test_ipv6_fast_path_passes_only_the_one_spelling(cases: list[tuple[int, str]]) -> None:
+    """What the logs stage's IPv6 regexes pass unchanged is already its one spelling; the one spelling
+    of an address with at most one run of zero groups (nearly every client) is passed."""
+    texts = [text for _, text in cases]
+    canonical = [_ipaddress_spelling(n) for n, _ in cases]
+    for text, spelled, passed in zip(texts, canonical, spelled_ipv6(pl.Series(texts)).to_list(), strict=True):
+        assert not passed or text == spelled, text
+    for spelled, passed in zip(canonical, spelled_ipv6(pl.Series(canonical)).to_list(), strict=True):
+        one_run = (
+            ":" in spelled and not spelled.startswith("::ffff:") and not re.search(r"(^|:)0:0(:|$)", spelled)
+        )
+        assert passed or not one_run, spelled
