@@ -63,13 +63,24 @@ def load_decisions(state: State) -> dict[tuple[str, str], Decision]:
     loopback addresses) are left out: :func:`dropped_decisions` names them and
     :func:`record_decisions` deletes them, so one of them never stops a deploy.
     """
-    return {(d.action, d.match.key): d for d in _stored(state) if address_problem(d) is None}
+    return _split(state)[0]
 
 
 def dropped_decisions(state: State) -> tuple[DroppedDecision, ...]:
     """Stored decisions no rule may carry (see :func:`botguard.addresses.rule_network`), with why."""
-    stored = sorted(_stored(state), key=lambda d: d.sort_key)
-    return tuple(DroppedDecision(d, problem) for d in stored if (problem := address_problem(d)))
+    return _split(state)[1]
+
+
+def _split(state: State) -> tuple[dict[tuple[str, str], Decision], tuple[DroppedDecision, ...]]:
+    kept: dict[tuple[str, str], Decision] = {}
+    dropped: list[DroppedDecision] = []
+    for d in sorted(_stored(state), key=lambda d: d.sort_key):
+        problem = address_problem(d)
+        if problem:
+            dropped.append(DroppedDecision(d, problem))
+        else:
+            kept[(d.action, d.match.key)] = d
+    return kept, tuple(dropped)
 
 
 def _stored(state: State) -> list[Decision]:
@@ -90,7 +101,7 @@ def record_decisions(
     state: State, fresh: DecisionSet, now: datetime, policy: DecideSettings, allowlist: Allowlist
 ) -> DecisionSet:
     """Merge ``fresh`` into the stored bans (renew / escalate) and return the active set."""
-    stored = load_decisions(state)
+    stored, dropped = _split(state)
     updates = []
     for decision in fresh.decisions:
         if decision.action == "allow" or address_problem(decision):  # never stored: see load_decisions
@@ -100,11 +111,13 @@ def record_decisions(
         if merged != stored.get(key):
             updates.append(merged)
             stored[key] = merged
-    dropped = [item.decision for item in dropped_decisions(state)]
     with state.transaction() as conn:
         conn.executemany(
             "DELETE FROM decisions WHERE action = ? AND kind = ? AND value = ? AND ip IS ?",
-            [(d.action, d.match.kind, d.match.value, d.match.ip) for d in dropped],
+            [
+                (x.decision.action, x.decision.match.kind, x.decision.match.value, x.decision.match.ip)
+                for x in dropped
+            ],
         )
         conn.executemany(
             "INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates]
