@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from botguard.addresses import AddressError, rule_network
 from botguard.errors import ConfigError, Location
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -231,13 +232,23 @@ def _path_prefixes(value: Any, where: Location) -> tuple[str, ...]:
 
 
 def _networks(value: Any, where: Location) -> tuple[IPNetwork, ...]:
+    """Networks the user lists: loopback and the like are fine, a zone id no rule can name is not."""
     networks = []
     for item in _str_list(value, where):
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ConfigError(f"not an IP address or CIDR range: {item!r}", where) from None
+        networks.append(ipaddress.ip_network(_rule_value(item, where, network=True)))
     return tuple(networks)
+
+
+def _rule_value(item: str, where: Location, *, network: bool = False) -> str:
+    """The canonical form of an address the user lists (IPv4-mapped IPv6 folded, as logs are)."""
+    try:
+        return rule_network(item, network=network, listed=True)
+    except AddressError as exc:
+        raise ConfigError(f"no server rule can name {item!r} ({exc.message})", where) from None
 
 
 def _addresses(value: Any, where: Location) -> tuple[str, ...]:
@@ -263,7 +274,7 @@ def _clients(value: Any, where: Location) -> tuple[AllowedClient, ...]:
             ipaddress.ip_address(item["ip"])
         except ValueError:
             raise ConfigError(f"not an IP address: {item['ip']!r}", where) from None
-        clients.append(AllowedClient(str(item["ip"]), str(item["user_agent"])))
+        clients.append(AllowedClient(_rule_value(str(item["ip"]), where), str(item["user_agent"])))
     return tuple(clients)
 
 

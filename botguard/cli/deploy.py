@@ -10,9 +10,11 @@ import click
 from botguard.cli._options import common_options
 from botguard.cli.cloudflare import print_plan, reporting
 from botguard.config import load_settings
+from botguard.decide.records import DroppedDecision
 from botguard.deploy import DeployReport, DeployRequest, Impact, run_deploy
 from botguard.deploy.cloudflare import check_cloudflare, sync_cloudflare
 from botguard.errors import ExitStatus
+from botguard.report._safe import printable
 
 
 @click.command("deploy-rules")
@@ -50,6 +52,8 @@ def command(
     )  # fmt: skip
     report = run_deploy(request)
     _print(report, dry_run)
+    if report.dropped:
+        click.echo(f"botguard: warning: {_dropped_line(report.dropped)}", err=True)
     for error in report.errors:
         click.echo(f"botguard: error: {error}", err=True)
     if cloudflare:
@@ -58,6 +62,17 @@ def command(
             print_plan, lambda: sync_cloudflare(settings, decisions, os.environ, state_path, now, dry_run)
         )
     return ExitStatus.ERROR if report.errors else ExitStatus.OK
+
+
+def _dropped_line(dropped: tuple[DroppedDecision, ...], shown: int = 5) -> str:
+    """One line for every stored decision no rule can carry (values come from logs: made printable)."""
+    items = ", ".join(
+        f"{d.decision.action} {printable(d.decision.match.ip or d.decision.match.value, 60)} ({d.reason})"
+        for d in dropped[:shown]
+    )
+    more = f" and {len(dropped) - shown} more" if len(dropped) > shown else ""
+    plural = "s" if len(dropped) != 1 else ""
+    return f"dropped {len(dropped)} stored decision{plural} no rule can carry: {items}{more}"
 
 
 def _print_rows(impact: Impact) -> None:

@@ -9,7 +9,9 @@ Who gets which rule, and why:
   ("SeekportBot" vs "Seekport Crawler"), so each token is checked against the observed agents;
   agents no safe token covers are blocked by IP;
 * a blocked client of a *verifiable* crawler (a fake "Googlebot"), a browser-like or unknown
-  client gets an IP rule: a UA rule there would hit the real Googlebot or real people;
+  client gets an IP rule: a UA rule there would hit the real Googlebot or real people. Only an
+  address a rule may name gets one (:func:`botguard.addresses.rule_network`: no zone id, no
+  loopback, link-local, unspecified or multicast address; IPv4-mapped IPv6 as IPv4);
 * ``monitor`` becomes ``throttle`` the same way, only when ``decide.throttle_monitor`` is on;
 * the allowlist becomes ``allow`` decisions, and block/throttle rules an allowlist entry fully
   covers are dropped (renderers still emit the allows first, so they win on the server too).
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, DecideSettings
 from botguard.decide._safety import safe_ua_token
 from botguard.decide.records import Action, Decision, DecisionSet, Match
@@ -161,13 +164,13 @@ def _ip_rules(
             or (str(client.get("crawler")), str(client.get("user_agent") or "").lower()) in ua_blocked
         ):
             continue
-        by_ip.setdefault((action, str(client["ip"])), []).append(client)
+        try:
+            ip = rule_network(str(client.get("ip") or ""))
+        except AddressError:  # garbage, a zone id or a loopback/link-local/... address: no rule
+            continue
+        by_ip.setdefault((action, ip), []).append(client)
     out = []
     for (action, ip), group in by_ip.items():
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:  # a garbled log field is never rendered into a rule
-            continue
         reasons = tuple(
             sorted(
                 {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["ACTIONS", "KINDS", "Action", "Decision", "DecisionSet", "Match", "MatchKind"]
+__all__ = ["ACTIONS", "KINDS", "Action", "Decision", "DecisionSet", "DroppedDecision", "Match", "MatchKind"]
 
 Action = Literal["block", "throttle", "allow"]
 MatchKind = Literal["ua_pattern", "ua_exact", "ip", "cidr", "asn", "client"]
@@ -55,6 +55,14 @@ class Decision:
     def sort_key(self) -> tuple[int, int, str]:
         """Deterministic order: action, kind, case-folded value."""
         return (ACTIONS.index(self.action), KINDS.index(self.match.kind), self.match.key)
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedDecision:
+    """A stored decision no rule may carry (an older version stored it), and why, for a warning."""
+
+    decision: Decision
+    reason: str  # e.g. "IPv6 zone id", "loopback address"
 
 
 @dataclass(frozen=True, slots=True)

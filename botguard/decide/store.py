@@ -1,8 +1,11 @@
 """Decisions in the state database, so bans outlive one run and expire on their own.
 
-One row per (action, match key); rows are forgotten ``bantime_max`` after their ban ended. :func:`record_decisions` merges a fresh decision set into
-the stored one in a single transaction (see :mod:`botguard.decide.expiry`) and returns what
-is active now; allow decisions come from the configuration and are never stored.
+One row per (action, match key); rows are forgotten ``bantime_max`` after their ban ended.
+:func:`record_decisions` merges a fresh decision set into the stored one in a single
+transaction (see :mod:`botguard.decide.expiry`) and returns what is active now; allow
+decisions come from the configuration and are never stored. A decision whose address no rule
+may name (:func:`botguard.addresses.rule_network`) is never stored, and one found stored is
+dropped (:func:`dropped_decisions` says which, for the caller's warning).
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from botguard.addresses import address_problem
 from botguard.config import Allowlist, DecideSettings
 from botguard.decide.build import allow_decisions, covered_by_allowlist
 from botguard.decide.expiry import escalate
-from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.decide.records import Decision, DecisionSet, DroppedDecision, Match
 from botguard.state import State
 
-__all__ = ["DDL", "active_decisions", "active_of", "load_decisions", "record_decisions"]
+__all__ = ["DDL", "active_decisions", "active_of", "dropped_decisions", "load_decisions", "record_decisions"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -53,27 +57,54 @@ def _row(d: Decision) -> tuple[object, ...]:
 
 
 def load_decisions(state: State) -> dict[tuple[str, str], Decision]:
-    """Every stored decision, active or expired, by (action, match key)."""
+    """Every stored decision a rule may carry, active or expired, by (action, match key).
+
+    Decisions whose address no rule may name (an older version stored bans on zone ids and
+    loopback addresses) are left out: :func:`dropped_decisions` names them and
+    :func:`record_decisions` deletes them, so one of them never stops a deploy.
+    """
+    return _split(state)[0]
+
+
+def dropped_decisions(state: State) -> tuple[DroppedDecision, ...]:
+    """Stored decisions no rule may carry (see :func:`botguard.addresses.rule_network`), with why."""
+    return _split(state)[1]
+
+
+def _split(state: State) -> tuple[dict[tuple[str, str], Decision], tuple[DroppedDecision, ...]]:
+    kept: dict[tuple[str, str], Decision] = {}
+    dropped: list[DroppedDecision] = []
+    for d in sorted(_stored(state), key=lambda d: d.sort_key):
+        problem = address_problem(d)
+        if problem:
+            dropped.append(DroppedDecision(d, problem))
+        else:
+            kept[(d.action, d.match.key)] = d
+    return kept, tuple(dropped)
+
+
+def _stored(state: State) -> list[Decision]:
     state.ensure_schema(DDL)
-    rows = state.conn.execute(
-        "SELECT action, kind, value, ip, reasons, source, first_seen, last_seen, expires_at, offences FROM decisions"
-    )
-    out = {}
-    for action, kind, value, ip, reasons, source, first, last, expires, offences in rows:
-        d = Decision(action, Match(kind, value, ip), tuple(json.loads(reasons)), source,
-                     _time(first), _time(last), _time(expires), offences)  # fmt: skip
-        out[(d.action, d.match.key)] = d
-    return out
+    columns = "action, kind, value, ip, reasons, source, first_seen, last_seen, expires_at, offences"
+    return [_decision(*row) for row in state.conn.execute(f"SELECT {columns} FROM decisions")]
+
+
+def _decision(
+    action: str, kind: str, value: str, ip: str | None, reasons: str, source: str, first: str | None,
+    last: str | None, expires: str | None, offences: int,
+) -> Decision:  # fmt: skip
+    return Decision(action, Match(kind, value, ip), tuple(json.loads(reasons)), source,  # type: ignore[arg-type]
+                    _time(first), _time(last), _time(expires), offences)  # fmt: skip
 
 
 def record_decisions(
     state: State, fresh: DecisionSet, now: datetime, policy: DecideSettings, allowlist: Allowlist
 ) -> DecisionSet:
     """Merge ``fresh`` into the stored bans (renew / escalate) and return the active set."""
-    stored = load_decisions(state)
+    stored, dropped = _split(state)
     updates = []
     for decision in fresh.decisions:
-        if decision.action == "allow":
+        if decision.action == "allow" or address_problem(decision):  # never stored: see load_decisions
             continue
         key = (decision.action, decision.match.key)
         merged = escalate(stored.get(key), decision, now, policy)
@@ -81,6 +112,13 @@ def record_decisions(
             updates.append(merged)
             stored[key] = merged
     with state.transaction() as conn:
+        conn.executemany(
+            "DELETE FROM decisions WHERE action = ? AND kind = ? AND value = ? AND ip IS ?",
+            [
+                (x.decision.action, x.decision.match.kind, x.decision.match.value, x.decision.match.ip)
+                for x in dropped
+            ],
+        )
         conn.executemany(
             "INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates]
         )
@@ -98,9 +136,10 @@ def active_decisions(state: State, now: datetime, allowlist: Allowlist) -> Decis
 
 
 def active_of(decisions: Iterable[Decision], now: datetime, allowlist: Allowlist) -> DecisionSet:
-    """Unexpired decisions not covered by the allowlist, plus the allowlist itself."""
+    """Unexpired decisions a rule may carry and the allowlist does not cover, plus the allowlist."""
     live = [
         d for d in decisions
-        if (d.expires_at is None or d.expires_at > now) and not covered_by_allowlist(d, allowlist)
+        if (d.expires_at is None or d.expires_at > now) and address_problem(d) is None
+        and not covered_by_allowlist(d, allowlist)
     ]  # fmt: skip
     return DecisionSet.of(live + list(allow_decisions(allowlist)))

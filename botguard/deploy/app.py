@@ -16,10 +16,11 @@ from typing import Any
 
 from botguard.config import Settings
 from botguard.decide import build_decisions, catalog_lookup
-from botguard.decide.records import DecisionSet
+from botguard.decide.records import DecisionSet, DroppedDecision
 from botguard.decide.store import (
     active_decisions,
     active_of,
+    dropped_decisions,
     load_decisions,
     record_decisions,
 )
@@ -60,13 +61,15 @@ class DeployRequest:
 
 @dataclass(frozen=True, slots=True)
 class DeployReport:
-    """What happened: the decisions, each target's outcome, failures, and the dry-run impact."""
+    """What happened: the decisions, each target's outcome, failures, the dry-run impact, and the
+    stored decisions dropped because no rule may carry them (the CLI warns about those)."""
 
     decisions: DecisionSet
     outcomes: tuple[TargetOutcome, ...] = ()
     errors: tuple[str, ...] = ()
     impact: Impact | None = None
     model_impact: Impact | None = None  # dry run: what the approved model rules alone would block
+    dropped: tuple[DroppedDecision, ...] = ()  # stored decisions no rule may carry (deleted unless dry run)
 
 
 def _load_scan(request: DeployRequest, state: State) -> dict[str, Any]:
@@ -134,6 +137,7 @@ def run_deploy(request: DeployRequest) -> DeployReport:
         fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)
         model = CandidateStore(state).decisions(settings, request.now)  # reviewed model rules (issue 6)
         fresh = with_model(fresh, model)
+        dropped = dropped_decisions(state)
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request), model)
             clients = scan.get("clients") or []
@@ -142,6 +146,7 @@ def run_deploy(request: DeployRequest) -> DeployReport:
                 tuple(_dry(t, active) for t in targets),
                 impact=impact(clients, active),
                 model_impact=model_impact(clients, model, settings.allowlist) if model else None,
+                dropped=dropped,
             )
         recorded = record_decisions(state, fresh, request.now, settings.decide, settings.allowlist)
         active = without_stale_model(recorded, model)
@@ -153,7 +158,7 @@ def run_deploy(request: DeployRequest) -> DeployReport:
                 outcomes.append(deploy_files(target, files, reload=request.reload, hook=request.hook))
             except DeployError as exc:
                 errors.append(str(exc))
-        return DeployReport(active, tuple(outcomes), tuple(errors))
+        return DeployReport(active, tuple(outcomes), tuple(errors), dropped=dropped)
 
 
 def _dry(target: Target, active: DecisionSet) -> TargetOutcome:

@@ -17,11 +17,11 @@ def ip_key(text: str) -> int | None:
     """The key of an IP address, or None when the text is not one (logs hold garbage)."""
     try:
         return _V4_MAPPED | int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):  # ValueError: an embedded NUL byte
         pass
     try:
         return int.from_bytes(socket.inet_pton(socket.AF_INET6, text.split("%", 1)[0]), "big")
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):
         return None
 
 

@@ -16,6 +16,7 @@ from collections.abc import Collection
 
 import polars as pl
 
+from botguard.addresses import IPV4_RE, IPV6_NOT_SPELLED_RE, IPV6_SHAPE_RE, canonical_address
 from botguard.logs.records import REQUEST_SCHEMA
 
 STREAMING_ROWS = 20_000  # below this, polars' in-memory engine beats the streaming one
@@ -280,6 +281,7 @@ def split_typed(
     """
     text = pl.col("line") if line is None else line
     kept = pl.col(keep)
+    done = canonical_ips(done, keep)
     requests = done.select(list(REQUEST_SCHEMA))
     if not done[keep].all():
         requests = requests.filter(done[keep])
@@ -292,6 +294,37 @@ def split_typed(
         failed = pl.DataFrame(schema={"line_no": pl.Int64, "line": pl.String, "reason": pl.String})
         rest = done.clear().with_columns(line=pl.lit(None, dtype=pl.String))
     return absolute_form(requests).cast(REQUEST_SCHEMA), failed, rest
+
+
+def canonical_ips(done: pl.DataFrame, keep: str = "_keep") -> pl.DataFrame:
+    """``done`` with each kept row's ``ip`` in its one spelling (see
+    :func:`botguard.addresses.canonical_address`).
+
+    A kept row whose address is not an address (``999.1.1.1``, ``not-an-ip``, a NUL byte) is no
+    longer kept and fails as ``bad_client_address``: a client key that is no address would
+    reach identity checks and rules. Addresses already in their spelling (IPv4 and IPv6 as
+    servers log them) are recognised by regexes; only the other distinct values reach Python.
+    """
+    ips = done.get_column("ip")
+    rows = (done[keep] & ~ips.str.contains(IPV4_RE)).arg_true()
+    if rows.len():
+        rows = rows.filter(~spelled_ipv6(ips.gather(rows)))
+    if rows.len() == 0:
+        return done
+    logged = ips.gather(rows)
+    spelling = {value: canonical_address(value) for value in logged.unique().to_list()}
+    fixed = logged.replace_strict(spelling, return_dtype=pl.String)
+    bad = rows.filter(fixed.is_null())
+    return done.with_columns(
+        ips.scatter(rows, fixed.fill_null(logged)),
+        done[keep].scatter(bad, False),
+        done["_reason"].scatter(bad, "bad_client_address"),
+    )
+
+
+def spelled_ipv6(ip: pl.Series) -> pl.Series:
+    """Whether each value is IPv6 in its one spelling (regexes of :mod:`botguard.addresses`)."""
+    return (ip.str.contains(IPV6_SHAPE_RE) & ~ip.str.contains(IPV6_NOT_SPELLED_RE)).fill_null(False)
 
 
 def finished(

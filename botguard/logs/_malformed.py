@@ -13,6 +13,8 @@ reaches a batch. A line that reads fine but whose request field is not HTTP is *
 - ``format_mismatch``: anything else the format's pattern rejects.
 - ``bad_timestamp``, ``bad_status``, ``bad_bytes``, ``missing_ip``: the shape matched but a
   field's value did not (decided in :mod:`botguard.logs._columns`).
+- ``bad_client_address``: the shape and the values matched, but the client address is no
+  address (``999.1.1.1``, ``not-an-ip``, a NUL byte; see :mod:`botguard.addresses`).
 - ``invalid_json``: JSON formats only, a line that is not a JSON object.
 """
 

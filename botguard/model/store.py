@@ -14,13 +14,13 @@ and :func:`without_stale_model` removes stored model bans that were rejected or 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, ModelSettings
 from botguard.decide._safety import safe_ua_token
 from botguard.decide.build import allow_decisions, covered_by_allowlist
@@ -134,7 +134,7 @@ def unsafe_reason(candidate: RuleCandidate) -> str | None:
 
     The learner should never propose these, but its keys come from hostile logs: a UA token found
     in a browser or good-bot agent (``mozilla``, ``google``) would block people, a garbled network
-    would not parse on the server.
+    would not parse on the server, a loopback or link-local one blocks no remote client.
     """
     kind, value = candidate.match_kind, candidate.match_value
     if candidate.action not in ("block", "throttle"):
@@ -143,11 +143,11 @@ def unsafe_reason(candidate: RuleCandidate) -> str | None:
         return (
             None if safe_ua_token(value) else "user-agent token also matches browsers or verified good bots"
         )
-    if kind == "cidr":
+    if kind == "cidr":  # from log addresses: a loopback or link-local network is no rule either
         try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return "not an IP network"
+            rule_network(value, network=True)
+        except AddressError as exc:
+            return exc.message
         return None
     if kind == "asn":
         digits = value.strip().upper().removeprefix("AS")

@@ -3,7 +3,9 @@
 A renderer is a pure function of a :class:`~botguard.decide.DecisionSet`: same decisions, same
 bytes (no clock, no attacker text in comments, ASCII only). :class:`TextRenderer` does the
 common work — group by action and match kind, sort, dedupe, escape, truncate, chunk — and a
-target only supplies a table of ClassVars and :meth:`TextRenderer.finalize`.
+target only supplies a table of ClassVars and :meth:`TextRenderer.finalize`. An address no rule
+may name (:func:`botguard.addresses.rule_network`: a zone id fails ``nginx -t``) is left out,
+whoever built the decision set.
 
 To add a target:
   1. subclass :class:`TextRenderer` in ``botguard/render/<target>.py``; set ``name``,
@@ -21,6 +23,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+from botguard.addresses import AddressError, rule_address
 from botguard.decide.records import Decision, DecisionSet
 from botguard.render._escape import (
     BYTE_ESCAPE,
@@ -66,6 +69,15 @@ class Groups:
 def _ip_sort_key(value: str) -> tuple[int, int, int]:
     net = ipaddress.ip_network(value, strict=False)
     return (net.version, int(net.network_address), net.prefixlen)
+
+
+def _address(decision: Decision) -> str | None:
+    """The canonical address of an address decision; None when no rule may name it (a zone id
+    fails ``nginx -t``): such a decision is left out here too, whoever built the set."""
+    try:
+        return rule_address(decision)
+    except AddressError:
+        return None
 
 
 class TextRenderer:
@@ -153,14 +165,14 @@ class TextRenderer:
             )
 
         def ips(action: str) -> tuple[str, ...]:
-            values = {str(ipaddress.ip_network(d.match.value, strict=False)) if d.match.kind == "cidr"
-                      else str(ipaddress.ip_address(d.match.value)) for d in decisions.select(action, "ip", "cidr")}  # fmt: skip
+            values = {ip for d in decisions.select(action, "ip", "cidr") if (ip := _address(d))}
             return tuple(sorted(values, key=_ip_sort_key))
 
         clients = tuple(
             dict.fromkeys(
-                (self.ip_regex(d.match.ip or ""), self.ua_regex(d))
+                (self.ip_regex(ip), self.ua_regex(d))
                 for d in decisions.select("allow", "client")
+                if (ip := _address(d))
             )
         )
         counts = tuple(

@@ -15,7 +15,8 @@ The same :class:`~botguard.decide.DecisionSet` the nginx/Apache renderers read b
 
 User agents come from logs an attacker writes: :func:`quote` is the one place they enter an
 expression, and an agent with control characters or undecodable bytes is left out (reported),
-never truncated into a shorter, broader match.
+never truncated into a shorter, broader match. So is an address no rule may name (a zone id, a
+loopback address: :func:`botguard.addresses.rule_network`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from botguard.addresses import AddressError, rule_address
 from botguard.decide.records import Decision, DecisionSet
 from botguard.render._escape import RenderError
 from botguard.render.records import RuleFile
@@ -122,6 +124,15 @@ def canonical_item(value: str) -> str:
     return str(net)
 
 
+def _address(decision: Decision, left: list[LeftOut]) -> str | None:
+    """The canonical address of an address decision, or None (reported) when no rule may name it."""
+    try:
+        return rule_address(decision)
+    except AddressError as exc:
+        left.append(LeftOut((decision.match.ip or decision.match.value)[:60], exc.message))
+        return None
+
+
 def _item_ok(item: str) -> bool:
     net = ipaddress.ip_network(item, strict=False)
     return net.prefixlen >= (8 if net.version == 4 else 12)
@@ -137,7 +148,10 @@ def _list_items(decisions: tuple[Decision, ...], max_items: int) -> tuple[tuple[
     chosen: dict[str, None] = {}
     left: list[LeftOut] = []
     for decision in sorted(decisions, key=_priority):
-        item = canonical_item(decision.match.value)
+        address = _address(decision, left)
+        if address is None:
+            continue
+        item = canonical_item(address)
         if item in chosen:
             continue
         if not _item_ok(item):
@@ -203,14 +217,16 @@ def _guard(decisions: DecisionSet, guard_bots: bool) -> str:
         if term:
             allow.append(term)
     nets = sorted(
-        {canonical_item(d.match.value) for d in decisions.select("allow", "ip", "cidr")}, key=_net_key
+        {canonical_item(a) for d in decisions.select("allow", "ip", "cidr") if (a := _address(d, []))},
+        key=_net_key,
     )
     if nets:
         allow.append("ip.src in {" + " ".join(nets) + "}")
     for d in decisions.select("allow", "client"):
         term = _ua_term(d, [])
-        if term and d.match.ip:
-            allow.append(f"(ip.src eq {ipaddress.ip_address(d.match.ip)} and {term})")
+        address = _address(d, [])
+        if term and address:
+            allow.append(f"(ip.src eq {address} and {term})")
     if allow:
         parts.append("not (" + " or ".join(allow) + ")")
     guard = " and ".join(parts)
@@ -271,7 +287,12 @@ def render_cloudflare(
                                   f"{guard} and ip.src in ${list_name}"))  # fmt: skip
         if verdict == "throttle":
             nets = sorted(
-                {canonical_item(d.match.value) for d in decisions.select(verdict, "ip", "cidr")}, key=_net_key
+                {
+                    canonical_item(a)
+                    for d in decisions.select(verdict, "ip", "cidr")
+                    if (a := _address(d, left))
+                },
+                key=_net_key,
             )
             if nets:
                 exprs = _chunk(guard, nets, " ", ("ip.src in {", "}"))

@@ -25,14 +25,21 @@ def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.1f}%"
 
 
+def _reasons(result: ScanResult) -> str:
+    """`` (bad client address 3, binary 1)``: why lines were malformed, most frequent first."""
+    counts = sorted(result.malformed_by_reason, key=lambda item: (-item[1], item[0]))
+    return (
+        " (" + ", ".join(f"{reason.replace('_', ' ')} {n:,}" for reason, n in counts) + ")" if counts else ""
+    )
+
+
 def _summary(result: ScanResult) -> Text:
     s = result.summary
     counts = result.verdict_counts()
     text = Text()
     text.append(f"{s.lines:,} lines", style="bold")
-    text.append(
-        f"  {s.parsed:,} parsed  {s.malformed:,} malformed  {s.invalid_requests:,} non-HTTP requests\n"
-    )
+    text.append(f"  {s.parsed:,} parsed  {s.malformed:,} malformed{_reasons(result)}  ")
+    text.append(f"{s.invalid_requests:,} non-HTTP requests\n")
     text.append(f"{s.clients:,} clients", style="bold")
     text.append(f" (IP + user agent) from {iso(s.first_seen) or '-'} to {iso(s.last_seen) or '-'}\n")
     for verdict, count in sorted(counts.items(), key=lambda item: -VERDICT_ORDER[item[0]]):

@@ -11,7 +11,7 @@ import yaml
 
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE
 from tests.cloudflare.fakecf import FakeServer
-from tests.deploy.conftest import scan_doc
+from tests.deploy.conftest import BLOCKED_IP, scan_doc
 from tests.helpers import run_cli
 
 
@@ -89,7 +89,7 @@ def test_cloudflare_alone_is_a_target(
     assert "decisions: 2 block" in r.stdout and "applied: 3 write requests" in r.stdout, r.output
     state = tmp_path / "state" / "s.db"
     active = current_decisions(str(state), load_settings(tmp_path / "c.yaml"), datetime.now(UTC))
-    assert {d.match.value for d in active.decisions if d.action == "block"} == {"Bytespider", "127.0.0.2"}
+    assert {d.match.value for d in active.decisions if d.action == "block"} == {"Bytespider", BLOCKED_IP}
     assert _stored(state) == (2, 2)
     r = run_cli(*args)
     assert r.exit_code == 0 and "applied: 0 write requests" in r.stdout, r.output

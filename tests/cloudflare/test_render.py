@@ -181,3 +181,19 @@ def test_allowlisted_client_pair_is_ip_and_exact_agent() -> None:
                          *allow_decisions(Allowlist(clients=(AllowedClient("192.0.2.1", "curl/8.0"),)))])  # fmt: skip
     (rule,) = render_cloudflare(ds).rules
     assert 'not ((ip.src eq 192.0.2.1 and lower(http.user_agent) eq "curl/8.0"))' in rule.expression
+
+
+def test_addresses_no_rule_may_name_are_left_out_and_reported() -> None:
+    """The list and the rules never carry a zone id, garbage or a log-derived loopback address (each is
+    reported as left out); the user's listed loopback address still guards, addresses are canonical."""
+    from tests.render.conftest import address_set
+
+    desired = render_cloudflare(address_set())
+    assert desired.items == ("198.51.100.0/24", "203.0.113.9", "2001:db8::/64")
+    assert sorted((x.value, x.reason) for x in desired.left_out) == [
+        ("127.0.0.5", "loopback address"), ("::1", "loopback address"), ("fe80::/48", "link-local network"),
+        ("fe80::1%eth0", "IPv6 zone id"), ("not-an-ip", "not an IP address"),
+    ]  # fmt: skip
+    text = desired.to_json()
+    assert "ip.src in {127.0.0.1}" in text and "(ip.src eq ::1 and " in text
+    assert "fe80" not in text.split('"left_out"')[0] and "127.0.0.5" not in text.split('"left_out"')[0]

@@ -79,3 +79,16 @@ def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
     assert load_settings(path).policy == load_settings().policy
+
+
+def test_allowlist_addresses_in_their_one_spelling(tmp_path: Path) -> None:
+    """Allowlisted addresses are spelled as the scan spells log addresses (IPv4-mapped as IPv4, IPv6
+    compressed); the user may list loopback and link-local networks (no log address may become one)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "allowlist:\n  ips: ['::ffff:10.1.2.3', '127.0.0.1', '2001:DB8::/32', 'fe80::/10']\n"
+        "  clients:\n    - {ip: '2001:DB8:0:0:0:0:0:1', user_agent: Uptime/1.0}\n"
+    )
+    allow = load_settings(path).allowlist
+    assert [str(n) for n in allow.networks] == ["10.1.2.3/32", "127.0.0.1/32", "2001:db8::/32", "fe80::/10"]
+    assert [c.ip for c in allow.clients] == ["2001:db8::1"]

@@ -146,3 +146,19 @@ def test_token_must_occur_in_the_observed_agents() -> None:
         ("block", "ua_pattern", "SeekportBot"),
         ("block", "ip", "203.0.113.9"),
     ]
+
+
+def test_only_addresses_a_rule_may_name_become_ip_rules() -> None:
+    """Blocked clients at a zone id, loopback, link-local, multicast or unspecified address get no IP rule;
+    IPv4-mapped and differently spelled IPv6 clients get one rule on the canonical address."""
+    logged = ["fe80::1%eth0", "::1", "fe80::2", "ff02::1", "0.0.0.0", "127.0.0.2", "169.254.9.9", "224.0.0.5",
+              "::ffff:203.0.113.9", "2001:DB8::1", "2001:db8:0:0:0:0:0:1", "1.2.3.4\x00", "999.1.1.1"]  # fmt: skip
+    scan = {
+        "crawlers": [],
+        "clients": [client(ip, "Mozilla/5.0 Chrome", None, "block", "automated") for ip in logged],
+    }
+    ds = build_decisions(scan, LOOKUP, Allowlist(), POLICY)
+    assert [(d.match.kind, d.match.value) for d in ds.decisions] == [
+        ("ip", "2001:db8::1"),
+        ("ip", "203.0.113.9"),
+    ]

@@ -16,6 +16,9 @@ from botguard.render import ApacheRenderer, NginxRenderer
 from tests.render.servers import Server, running
 
 BYTESPIDER = "Mozilla/5.0 (compatible; Bytespider; spider-feedback@bytedance.com)"
+#: The automated browser the scan blocks by address: a public test address, since no rule may
+#: name a loopback one (the test servers see it through X-Forwarded-For: tests/render/servers.py).
+BLOCKED_IP = "203.0.113.2"
 T = "2024-03-04T10:00:00Z"
 
 
@@ -26,13 +29,13 @@ def client(ip: str, ua: str, crawler: str | None, category: str, verdict: str, r
 
 
 def scan_doc(*, with_ip_block: bool, last_seen: str = T) -> dict:
-    """Bytespider blocked by verdict; optionally an automated browser at 127.0.0.2 too."""
+    """Bytespider blocked by verdict; optionally an automated browser at :data:`BLOCKED_IP` too."""
     clients = [
         client("127.0.0.3", BYTESPIDER, "Bytespider", "ai-training", "block"),
         client("127.0.0.1", "Mozilla/5.0 Chrome/131.0", None, "human", "allow", 40),
     ]
     if with_ip_block:
-        clients.append(client("127.0.0.2", "Mozilla/5.0 Chrome/131.0", None, "automated", "block"))
+        clients.append(client(BLOCKED_IP, "Mozilla/5.0 Chrome/131.0", None, "automated", "block"))
     for c in clients:
         c["last_seen"] = last_seen
     return {

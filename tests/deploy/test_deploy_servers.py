@@ -20,7 +20,7 @@ import yaml
 from botguard.decide.store import load_decisions
 from botguard.deploy import DIR_LOCK, deploy_lock
 from botguard.state import State
-from tests.deploy.conftest import BYTESPIDER, Site, client, scan_doc, write_config
+from tests.deploy.conftest import BLOCKED_IP, BYTESPIDER, Site, client, scan_doc, write_config
 from tests.helpers import Result, run_cli
 from tests.render.servers import CHROME, check
 
@@ -51,10 +51,10 @@ def test_end_to_end_blocks_and_spares(site: Site) -> None:
     assert r.exit_code == 0, r.output
     assert "reloaded" in r.stdout, r.output
     assert site.eventually(lambda: srv.get(ua=BYTESPIDER), 403) == 403
-    assert site.eventually(lambda: srv.get(source="127.0.0.2"), 403) == 403
+    assert site.eventually(lambda: srv.get(source=BLOCKED_IP), 403) == 403
     assert srv.get(ua=CHROME) == 200
     assert srv.get("/robots.txt", ua=BYTESPIDER) == 200
-    assert srv.get("/robots.txt", source="127.0.0.2") == 200
+    assert srv.get("/robots.txt", source=BLOCKED_IP) == 200
     assert _leftovers(srv.rules) == []
 
 
@@ -89,7 +89,7 @@ def test_failed_live_validation_keeps_the_old_rules(site: Site) -> None:
     conf.write_text(good)
     assert check(site.server.validate).returncode == 0
     assert site.server.get(ua=BYTESPIDER) == 403  # old rule still enforced
-    assert site.server.get(source="127.0.0.2") == 200  # new rule never went live
+    assert site.server.get(source=BLOCKED_IP) == 200  # new rule never went live
 
 
 def test_broken_render_is_caught_before_anything_is_written(
@@ -123,7 +123,7 @@ def test_failed_reload_restores_and_reloads_again(site: Site) -> None:
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "reload failed" in r.stderr, r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.server.get(source="127.0.0.2") == 200
+    assert site.server.get(source=BLOCKED_IP) == 200
 
 
 @pytest.mark.parametrize("site", ["nginx"], indirect=True)
@@ -146,7 +146,7 @@ def test_failed_reload_shows_the_error_not_the_notice(site: Site) -> None:
     assert "[error] open()" in errors[0] and "nginx.pid" in errors[0], r.output
     assert "signal process started" not in errors[0], r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.server.get(source="127.0.0.2") == 200
+    assert site.server.get(source=BLOCKED_IP) == 200
 
 
 def _deploy_child(
@@ -185,12 +185,10 @@ def test_killed_between_swap_and_reload_leaves_a_valid_config(site: Site, step: 
     scan = site.scan("b", scan_doc(with_ip_block=True))
     _killed_at(site, scan, step)
     assert check(site.server.validate).returncode == 0  # whatever is on disk is a valid config
-    assert (
-        site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source="127.0.0.2") == 200
-    )  # not reloaded
+    assert site.server.get(ua=BYTESPIDER) == 403 and site.server.get(source=BLOCKED_IP) == 200  # not reloaded
     r = run_cli(*site.args(scan))
     assert r.exit_code == 0, r.output
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
     assert _leftovers(site.server.rules) == []
 
 
@@ -202,12 +200,12 @@ def test_killed_after_reload_the_next_run_reloads_what_it_restores(site: Site) -
     _first_deploy(site)
     old = _snapshot(site.server.rules)
     _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403  # the killed run's rules
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403  # the killed run's rules
     r = run_cli(*site.args(site.tmp / "a.json"))
     assert r.exit_code == 0, r.output
     assert "restored the files an interrupted deploy had replaced, reloaded" in r.stdout, r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 200) == 200
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 200) == 200
     assert site.server.get(ua=BYTESPIDER) == 403
     r = run_cli(*site.args(site.tmp / "a.json"))
     assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
@@ -250,17 +248,17 @@ def test_runs_with_different_state_on_one_directory_take_turns(site: Site) -> No
     with State(other / "state.db") as state:
         assert load_decisions(state) == {}
     after = _snapshot(site.server.rules)
-    assert after != before and "127.0.0.2" in "".join(t.decode() for t in after.values())
+    assert after != before and BLOCKED_IP in "".join(t.decode() for t in after.values())
     assert _leftovers(site.server.rules) == []
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
     assert site.server.get(ua=BYTESPIDER) == 403
 
 
 def _many_ips_doc(count: int) -> dict:
-    """A scan blocking ``count`` loopback addresses (127.1.x.y: a test can send from them) by IP:
-    rule files of tens of KiB, more than a nearly full filesystem has room for."""
+    """A scan blocking ``count`` addresses (10.1.x.y: the test servers see them through
+    X-Forwarded-For) by IP: rule files of tens of KiB, more than a nearly full filesystem has room for."""
     doc = scan_doc(with_ip_block=False)
-    doc["clients"] += [client(f"127.1.{i // 250}.{i % 250 + 1}", CHROME, None, "automated", "block")
+    doc["clients"] += [client(f"10.1.{i // 250}.{i % 250 + 1}", CHROME, None, "automated", "block")
                        for i in range(count)]  # fmt: skip
     doc["summary"]["clients"] = len(doc["clients"])
     return doc
@@ -296,13 +294,13 @@ def test_disk_full_while_staging_changes_nothing(site: Site, monkeypatch: pytest
     scan = site.scan("many", _many_ips_doc(600))
     r = run_cli(*site.args(scan))
     needed = _one_disk_full_line(r, site.server.rules)
-    assert needed * 1024 > sum(len(t) for t in old.values()) + 600 * len("127.1.0.1")
+    assert needed * 1024 > sum(len(t) for t in old.values()) + 600 * len("10.1.0.1")
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.server.get(source="127.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
+    assert site.server.get(source="10.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
     monkeypatch.setattr(files, "_write", write)
     r = run_cli(*site.args(scan))
     assert r.exit_code == 0, r.output
-    assert site.eventually(lambda: site.server.get(source="127.1.0.7"), 403) == 403
+    assert site.eventually(lambda: site.server.get(source="10.1.0.7"), 403) == 403
 
 
 @contextmanager
@@ -356,11 +354,11 @@ def test_disk_full_on_a_small_filesystem(site: Site) -> None:
         needed = _one_disk_full_line(r, rules)
         assert {k: v for k, v in _snapshot(rules).items() if k != "filler"} == old
         assert _leftovers(rules) == []
-        assert site.server.get(source="127.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
+        assert site.server.get(source="10.1.0.7") == 200 and site.server.get(ua=BYTESPIDER) == 403
         os.truncate(filler, full - needed * 1024)
         r = run_cli(*site.args(scan))
         assert r.exit_code == 0, r.output
-        assert site.eventually(lambda: site.server.get(source="127.1.0.7"), 403) == 403
+        assert site.eventually(lambda: site.server.get(source="10.1.0.7"), 403) == 403
         assert _leftovers(rules) == []
 
 
@@ -397,7 +395,7 @@ def test_health_probe_failure_rolls_back(site: Site) -> None:
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "health probe" in r.stderr, r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 200) == 200
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 200) == 200
 
 
 def test_health_probe_success(site: Site) -> None:
@@ -407,7 +405,7 @@ def test_health_probe_success(site: Site) -> None:
     site.config.write_text(yaml.safe_dump(conf))
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 0, r.output
-    assert site.eventually(lambda: site.server.get(source="127.0.0.2"), 403) == 403
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
 
 
 def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:

@@ -100,6 +100,10 @@ def test_unsafe_candidates_cannot_be_approved_nor_deployed(db: Path) -> None:
            candidate("asn=x", "asn", "AS64500; drop"), candidate("ip24=x", "cidr", "203.0.113.0/24 deny all")]  # fmt: skip
     assert all(unsafe_reason(c) for c in bad)
     assert unsafe_reason(candidate("asn=AS64500", "asn", "AS64500")) is None
+    assert unsafe_reason(candidate("ip24=203.0.113", "cidr", "203.0.113.0/24")) is None
+    # a network of loopback or link-local clients blocks no remote client (botguard.addresses)
+    assert unsafe_reason(candidate("ip24=127.0.0", "cidr", "127.0.0.0/24")) == "loopback network"
+    assert unsafe_reason(candidate("ip6_48=fe80:0:0", "cidr", "fe80::/48")) == "link-local network"
     with State(db) as state:
         store = CandidateStore(state)
         store.upsert(bad, now=T0)

@@ -1,6 +1,13 @@
 """Real nginx and Apache under a temporary prefix on a 127.0.0.1 high port (notes/webservers.md 2, 4).
 
 A missing server binary is a test failure, never a skip: CI installs both (``.ci/run``).
+
+Clients: a request from a loopback address (127.0.0.0/8) is sent from that address. No rule may
+name a loopback address from a log (botguard.addresses), so a test that blocks a client by
+address uses a public test address (``203.0.113.2``): the request comes from 127.0.0.1 with
+``X-Forwarded-For: 203.0.113.2``, which both servers trust from 127.0.0.0/8 only (nginx
+``real_ip_header``, Apache ``mod_remoteip``), as a site behind a proxy or CDN does. The rules then
+see the forwarded address as the client's, as they see a real client's address.
 """
 
 from __future__ import annotations
@@ -8,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import ipaddress
 import os
 import shutil
 import signal
@@ -34,6 +42,8 @@ http {{
     access_log off;
     client_body_temp_path tmp/body;  proxy_temp_path tmp/proxy;
     fastcgi_temp_path tmp/fastcgi;   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+    set_real_ip_from 127.0.0.0/8;
+    real_ip_header X-Forwarded-For;
     include botguard/botguard_http.conf;
     server {{
         listen 127.0.0.1:{port};
@@ -54,6 +64,9 @@ LoadModule mpm_event_module   {modules}/mod_mpm_event.so
 LoadModule authz_core_module  {modules}/mod_authz_core.so
 LoadModule authz_host_module  {modules}/mod_authz_host.so
 LoadModule setenvif_module    {modules}/mod_setenvif.so
+LoadModule remoteip_module    {modules}/mod_remoteip.so
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy 127.0.0.0/8
 {user}
 Listen 127.0.0.1:{port}
 ServerName 127.0.0.1
@@ -78,6 +91,8 @@ http {{
     access_log off;
     client_body_temp_path tmp/body;  proxy_temp_path tmp/proxy;
     fastcgi_temp_path tmp/fastcgi;   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+    set_real_ip_from 127.0.0.0/8;
+    real_ip_header X-Forwarded-For;
     include botguard/botguard_http.conf;
     server {{
         listen 127.0.0.1:{port};
@@ -108,6 +123,8 @@ PidFile run/apache2.pid
 ErrorLog logs/error.log
 LogLevel warn
 {modules}
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy 127.0.0.0/8
 {user}
 Listen 127.0.0.1:{port}
 ServerName 127.0.0.1
@@ -157,7 +174,7 @@ PROTECTED_DIRS = ("denied", "password", "htaccess", "location-denied", "location
 USER, PASSWORD = "alice", "s3cret"
 AUTHORIZATION = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 PROTECTED_MODULES = ("mpm_event", "authz_core", "authz_host", "setenvif", "authn_core", "authn_file", "auth_basic",
-                     "authz_user")  # fmt: skip
+                     "authz_user", "remoteip")  # fmt: skip
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
@@ -175,11 +192,17 @@ def get(
     source: str = "127.0.0.1",
     headers: dict[str, str] | None = None,
 ) -> int:
-    """Status of one GET; the UA is sent as raw bytes (UTF-8, or the log's own bytes)."""
+    """Status of one GET from ``source`` (see the module doc); the UA is sent as raw bytes (UTF-8, or
+    the log's own bytes)."""
     headers = headers or {}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    local = ipaddress.ip_address(source).is_loopback
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=10, source_address=(source if local else "127.0.0.1", 0)
+    )
     try:
         conn.putrequest("GET", path, skip_host="Host" in headers, skip_accept_encoding=True)
+        if not local:
+            conn.putheader("X-Forwarded-For", source)
         if ua is not None:
             raw = ua if isinstance(ua, bytes) else ua.encode("utf-8", "surrogateescape")
             conn.putheader(b"User-Agent", raw)

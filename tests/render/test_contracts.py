@@ -10,7 +10,7 @@ import pytest
 from botguard.decide import Decision, DecisionSet, Match
 from botguard.render import RENDERERS, Renderer, RenderError
 from botguard.render.fake import FakeRenderer
-from tests.render.conftest import standard_set
+from tests.render.conftest import address_set, standard_set
 
 IMPLS: dict[str, Renderer] = {**RENDERERS, "fake": FakeRenderer()}
 
@@ -59,7 +59,7 @@ def check_rejects_empty_agent(r: Renderer) -> None:
 def check_allowlist_survives(r: Renderer) -> None:
     """Allow rules appear in the output even when a block covers the same values."""
     text = "".join(f.text for f in r.render(standard_set()))
-    for needle in ("friendlymonitor", "127.0.0.9", "127.0.1.0/24", "curl\\x2f7\\x2e81\\x2e0"):
+    for needle in ("friendlymonitor", "203.0.113.9", "198.51.100.0/24", "curl\\x2f7\\x2e81\\x2e0"):
         assert needle in text, needle
 
 
@@ -75,10 +75,20 @@ def check_long_agent_is_truncated_to_a_prefix(r: Renderer) -> None:
         assert max(len(line) for line in f.text.splitlines()) < 4000
 
 
+def check_never_names_an_address_no_rule_may_name(r: Renderer) -> None:
+    """Zone ids, garbage and log-derived loopback/link-local addresses are left out; the user's listed
+    loopback address and the canonical forms of the others are kept."""
+    text = "".join(f.text for f in r.render(address_set()))
+    for kept in ("203.0.113.9", "2001:db8::1", "198.51.100.0/24", "127.0.0.1"):
+        assert kept in text, kept
+    for dropped in ("fe80", "%", "not-an-ip", "ffff", "127.0.0.5"):
+        assert dropped not in text, dropped
+
+
 CHECKS: list[Callable[[Renderer], None]] = [
     check_is_a_renderer, check_deterministic_and_byte_stable, check_output_is_ascii_and_line_terminated,
     check_escapes_hostile_ua, check_rejects_crlf, check_rejects_empty_agent, check_allowlist_survives, check_empty_set,
-    check_long_agent_is_truncated_to_a_prefix,
+    check_long_agent_is_truncated_to_a_prefix, check_never_names_an_address_no_rule_may_name,
 ]  # fmt: skip
 
 

@@ -36,13 +36,13 @@ CASES = [
     ("blocked crawler token", "/index.html", BYTESPIDER, "127.0.0.1", 403),
     ("token match is case-insensitive", "/index.html", "mozilla/5.0 gptbot/1.2", "127.0.0.1", 403),
     ("blocked crawler may read robots.txt", "/robots.txt", BYTESPIDER, "127.0.0.1", 200),
-    ("blocked IP may read robots.txt", "/robots.txt", CHROME, "127.0.0.2", 200),
+    ("blocked IP may read robots.txt", "/robots.txt", CHROME, "203.0.113.2", 200),
     ("exact UA blocked", "/index.html", "exactbot/1.0", "127.0.0.1", 403),
     ("exact UA is not a substring rule", "/index.html", "ExactBot/1.0 extra", "127.0.0.1", 200),
-    ("blocked IP", "/index.html", CHROME, "127.0.0.2", 403),
-    ("blocked CIDR is overridden by the allowlisted CIDR", "/index.html", CHROME, "127.0.1.7", 200),
-    ("allowlisted IP beats its IP block", "/index.html", CHROME, "127.0.0.9", 200),
-    ("allowlisted IP beats a UA block", "/index.html", BYTESPIDER, "127.0.0.9", 200),
+    ("blocked IP", "/index.html", CHROME, "203.0.113.2", 403),
+    ("blocked CIDR is overridden by the allowlisted CIDR", "/index.html", CHROME, "198.51.100.7", 200),
+    ("allowlisted IP beats its IP block", "/index.html", CHROME, "203.0.113.9", 200),
+    ("allowlisted IP beats a UA block", "/index.html", BYTESPIDER, "203.0.113.9", 200),
     (
         "allowlisted UA substring beats a UA block",
         "/index.html",
@@ -69,7 +69,7 @@ def test_nginx_throttle_gives_429() -> None:
 
     with running("nginx", _files("nginx", standard_set())) as srv:
         ahrefs = [srv.get(ua="Mozilla/5.0 (compatible; AhrefsBot/7.0)") for _ in range(12)]
-        by_ip = [srv.get(source="127.0.0.5") for _ in range(12)]
+        by_ip = [srv.get(source="203.0.113.5") for _ in range(12)]
         chrome = [srv.get() for _ in range(12)]
         robots = [srv.get("/robots.txt", ua="AhrefsBot") for _ in range(12)]
     assert ahrefs[:5] == [200] * 5 and 429 in ahrefs, ahrefs
@@ -83,4 +83,4 @@ def test_empty_decision_set_is_valid_and_blocks_nothing() -> None:
     for kind in ("nginx", "apache"):
         with running(kind, _files(kind, DecisionSet())) as srv:
             assert srv.get(ua=BYTESPIDER) == 200
-            assert srv.get(source="127.0.0.2") == 200
+            assert srv.get(source="203.0.113.2") == 200

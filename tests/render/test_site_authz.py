@@ -38,11 +38,11 @@ class Client:
 CLIENTS = (
     Client("chrome", CHROME, "127.0.0.1", False),
     Client("googlebot", GOOGLEBOT, "127.0.0.1", False),
-    Client("other address", CHROME, "127.0.0.3", False),
+    Client("other address", CHROME, "203.0.113.3", False),
     Client("blocked agent", BYTESPIDER, "127.0.0.1", True),
-    Client("blocked address", CHROME, "127.0.0.2", True),
-    Client("allowlisted address with a blocked agent", BYTESPIDER, "127.0.0.9", False),
-    Client("allowlisted network inside a blocked one", CHROME, "127.0.1.7", False),
+    Client("blocked address", CHROME, "203.0.113.2", True),
+    Client("allowlisted address with a blocked agent", BYTESPIDER, "203.0.113.9", False),
+    Client("allowlisted network inside a blocked one", CHROME, "198.51.100.7", False),
     Client("allowlisted agent", "friendlymonitor-evilbot/2", "127.0.0.1", False),
     Client("allowlisted client pair", "curl/7.81.0", "127.0.0.1", False),
 )

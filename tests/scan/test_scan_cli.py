@@ -302,3 +302,20 @@ def test_scan_document_equals_the_written_json(site: dict[str, Path]) -> None:
     write_json(result, out)
     assert scan_document(result) == json.loads(out.getvalue())
     assert scan_document(result)["clients"]
+
+
+def test_nul_byte_in_the_address_is_a_malformed_line(tmp_path: Path) -> None:
+    """A NUL byte in the address of a claimed Googlebot is a malformed line (no traceback); other
+    non-addresses too; two spellings of one IPv6 address are one client. The summary names the reason."""
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    lines = [f'{ip} - - [04/Mar/2024:10:00:0{n} +0000] "GET / HTTP/1.1" 200 5 "-" "{googlebot}"\n'
+             for n, ip in enumerate(["1.2.3.4\x00", "\x00", "999.1.1.1", "1.2.3.4x", "not-an-ip", "2001:DB8::1",
+                                     "2001:db8:0:0:0:0:0:1"])]  # fmt: skip
+    log = tmp_path / "access.log"
+    log.write_bytes("".join(lines).encode())
+    args = ["scan", str(log), "--no-save", "--state", str(tmp_path / "s.db"), "--no-dns"]
+    r = run_cli(*args)
+    assert r.exit_code == 0 and r.stderr == "", r.output
+    assert "7 lines  2 parsed  5 malformed (bad client address 5)" in r.stdout, r.output
+    doc = json.loads(run_cli(*args, "--format", "json").stdout)
+    assert (doc["summary"]["malformed"], [c["ip"] for c in doc["clients"]]) == (5, ["2001:db8::1"])

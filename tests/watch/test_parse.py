@@ -8,14 +8,19 @@ from botguard.logs.follow import ChunkParser, LogFollower
 from botguard.logs.records import REQUEST_SCHEMA
 
 LINE = (
-    '203.0.113.{n} - - [26/Nov/2026:00:00:{s:02d} +0000] "GET /p/{n} HTTP/1.1" 200 512 "-" "NovaScrape/1.0"\n'
+    '203.0.{h}.{l} - - [26/Nov/2026:00:00:{s:02d} +0000] "GET /p/{n} HTTP/1.1" 200 512 "-" "NovaScrape/1.0"\n'
 )
+
+
+def line(n: int, s: int) -> str:
+    """Line ``n`` of a followed log, from address 203.0.113.n (n < 256) on: every address a real one."""
+    return LINE.format(n=n, s=s, h=113 + n // 256, l=n % 256)
 
 
 def test_chunks_parse_to_request_schema_with_file_line_numbers(tmp_path: Path) -> None:
     """Rows carry the watched path and the line numbers of the file, across chunks."""
     log = tmp_path / "access.log"
-    log.write_text("".join(LINE.format(n=n, s=n % 60) for n in range(1, 301)))
+    log.write_text("".join(line(n, n % 60) for n in range(1, 301)))
     follower, parser = LogFollower([str(log)], chunk_bytes=2000), ChunkParser()
     batches = [parser.parse(chunk) for chunk in follower.poll()]
     assert len(batches) > 5
@@ -30,9 +35,7 @@ def test_chunks_parse_to_request_schema_with_file_line_numbers(tmp_path: Path) -
 def test_malformed_lines_counted_never_raised(tmp_path: Path) -> None:
     """Garbage, binary and over-long junk in a followed log is counted as malformed, with reasons."""
     log = tmp_path / "access.log"
-    log.write_bytes(
-        LINE.format(n=1, s=1).encode() + b"garbage here\n\x00\x01\x02\n" + LINE.format(n=2, s=2).encode()
-    )
+    log.write_bytes(line(1, 1).encode() + b"garbage here\n\x00\x01\x02\n" + line(2, 2).encode())
     parser = ChunkParser()
     (batch,) = [parser.parse(chunk) for chunk in LogFollower([str(log)]).poll()]
     assert (batch.stats.lines, batch.stats.parsed, batch.stats.malformed) == (4, 2, 2)
@@ -47,7 +50,7 @@ def test_detection_waits_for_a_readable_chunk(tmp_path: Path) -> None:
     (first,) = [parser.parse(chunk) for chunk in follower.poll()]
     assert (first.stats.parsed, first.stats.malformed) == (0, 2)
     with open(log, "a") as handle:
-        handle.write(LINE.format(n=7, s=7))
+        handle.write(line(7, 7))
     (second,) = [parser.parse(chunk) for chunk in follower.poll()]
     assert second.stats.parsed == 1 and second.requests["user_agent"].to_list() == ["NovaScrape/1.0"]
 
@@ -55,6 +58,6 @@ def test_detection_waits_for_a_readable_chunk(tmp_path: Path) -> None:
 def test_fixed_log_format(tmp_path: Path) -> None:
     """--log-format is used as given (common reads the combined line without its user agent)."""
     log = tmp_path / "access.log"
-    log.write_text(LINE.format(n=1, s=1))
+    log.write_text(line(1, 1))
     (batch,) = [ChunkParser("common").parse(chunk) for chunk in LogFollower([str(log)]).poll()]
     assert batch.stats.parsed == 1 and batch.requests["user_agent"].to_list() == [None]
