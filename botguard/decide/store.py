@@ -45,10 +45,25 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _text(value: str) -> str | bytes:
+    """A value SQLite can hold: an agent whose log bytes were not UTF-8 (surrogate escapes) is
+    stored as those bytes (a BLOB), so it comes back exactly and the rule still matches it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+    return value
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 def _row(d: Decision) -> tuple[object, ...]:
     return (
-        d.action, d.match.key, d.match.kind, d.match.value, d.match.ip, json.dumps(list(d.reasons)), d.source,
-        _iso(d.first_seen), _iso(d.last_seen), _iso(d.expires_at), d.offences,
+        d.action, _text(d.match.key), d.match.kind, _text(d.match.value), d.match.ip,
+        json.dumps(list(d.reasons)), d.source, _iso(d.first_seen), _iso(d.last_seen), _iso(d.expires_at),
+        d.offences,
     )  # fmt: skip
 
 
@@ -60,7 +75,7 @@ def load_decisions(state: State) -> dict[tuple[str, str], Decision]:
     )
     out = {}
     for action, kind, value, ip, reasons, source, first, last, expires, offences in rows:
-        d = Decision(action, Match(kind, value, ip), tuple(json.loads(reasons)), source,
+        d = Decision(action, Match(kind, _str(value), ip), tuple(json.loads(reasons)), source,
                      _time(first), _time(last), _time(expires), offences)  # fmt: skip
         out[(d.action, d.match.key)] = d
     return out
