@@ -2,11 +2,23 @@
 
 ``load_catalog()`` reads the bundled ``rules/crawlers.yaml`` (or a given file) into a
 :class:`Catalog`, whose ``classify``/``classify_many`` map user agents to :class:`Crawler`
-records, memoised per distinct agent. See ``README.md`` beside this file.
+records, memoised per distinct agent. ``reference_agents()`` holds the real browser and welcome
+crawler agents no pattern or generated rule may match. See ``README.md`` beside this file.
 """
 
 from botguard.catalog.catalog import Catalog
 from botguard.catalog.loader import bundled_path, load_catalog
 from botguard.catalog.records import CATEGORIES, Crawler, Verification
+from botguard.catalog.reference import ReferenceAgents, bundled_agents, reference_agents
 
-__all__ = ["CATEGORIES", "Catalog", "Crawler", "Verification", "bundled_path", "load_catalog"]
+__all__ = [
+    "CATEGORIES",
+    "Catalog",
+    "Crawler",
+    "ReferenceAgents",
+    "Verification",
+    "bundled_agents",
+    "bundled_path",
+    "load_catalog",
+    "reference_agents",
+]
