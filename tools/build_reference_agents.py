@@ -5,14 +5,18 @@ Re-runnable: ``.venv/bin/python tools/build_reference_agents.py --uap-core DIR [
 where ``DIR`` holds a uap-core release's ``regexes.yaml``, ``tests/`` and ``test_resources/``
 (Debian's ``uap-core`` package installs them in ``/usr/share/uap-core``; or ``apt-get download
 uap-core && dpkg -x uap-core_*.deb DEST``) and ``--catalogues`` the MIT crawler catalogues
-(``../shared/data/ua-catalogues``). Needs the ``ua-parser`` package, used only here
-(``pip install ua-parser``).
+(``../shared/data/ua-catalogues``); ``--isbot FILE`` adds isbot's hand-sorted list of real browser
+agents (``fixtures/browsers.yml`` of omrilotan/isbot, Unlicense). Needs the ``ua-parser`` package,
+used only here (``pip install ua-parser``).
 
 - browsers.txt: the user agents of uap-core's test suites (Apache-2.0), kept only where uap-core's
   own parser, run with the same release's regexes, names a browser, webview, in-app browser or
   device app family (an allow-list below), not a ``Spider`` device, and with no URL or e-mail
   address. An allow-list, not a deny-list: an agent of a family nobody looked at stays out, so
   no crawler slips in.
+- browsers.txt also takes isbot's ``fixtures/browsers.yml`` (agents grouped by browser, each group
+  checked by isbot's maintainers as not a bot), less its groups of examples, bots and glitches
+  (``AAA...``, ``ZZZ...``), its mail and office clients (left out as above) and non-ASCII lines.
 - good-bots.txt: the example agents (``instances``) of crawler-user-agents (MIT) entries tagged
   as search engines, feed readers, monitors, social previews or archives, and of none of the
   tags of unwelcome traffic (seo, scanner, ai-crawler, advertising, libraries, automation),
@@ -215,10 +219,20 @@ BROWSER_FAMILIES = frozenset(
 #: uap-core device families that say nothing about the client (kept only by browser family).
 UNKNOWN_DEVICES = frozenset({"Other", "Spider"})
 
-#: Agents dropped whatever their family: a URL or e-mail address (how bots declare themselves,
-#: and personal data in a few app agents), and Pinterest's crawler ("Pinterest/0.2"), which
-#: uap-core files under the Pinterest app's family.
-EXCLUDED = re.compile(r"https?://|\+http|[\w.+-]+@[\w-]+\.[\w.-]+|^Pinterest/0\.", re.IGNORECASE)
+#: Agents dropped whatever their source: a URL or e-mail address (how bots declare themselves,
+#: and personal data in a few app agents), Pinterest's crawler ("Pinterest/0.2"), which uap-core
+#: files under the Pinterest app's family, and Miniature.io's screenshot service, which isbot
+#: lists among QtWebEngine browsers.
+EXCLUDED = re.compile(
+    r"https?://|\+http|[\w.+-]+@[\w-]+\.[\w.-]+|^Pinterest/0\.|Miniature\.io/", re.IGNORECASE
+)
+
+#: isbot browser groups left out: made-up examples and bots ("AAA ...", "ZZZ ..."), and mail and
+#: office clients, which the catalogue names (see BROWSER_FAMILIES).
+ISBOT_SKIPPED_PREFIXES = ("AAA", "ZZZ")
+ISBOT_SKIPPED_GROUPS = frozenset(
+    {"Microsoft Outlook", "Office", "Outlook", "Outlook Express", "Outlook Mail", "PowerPoint", "Postbox"}
+)
 
 #: crawler-user-agents tags of welcome crawlers, and tags that disqualify an entry.
 WELCOME_TAGS = frozenset({"search-engine", "feed-reader", "monitoring", "social-preview", "archiver"})
@@ -241,6 +255,11 @@ HEADER_BROWSERS = """\
 # libraries; none with a URL or e-mail address). See rules/ATTRIBUTION.md.
 """
 
+HEADER_ISBOT = """\
+# Also the agents of omrilotan/isbot's fixtures/browsers.yml (Unlicense, public domain;
+# commit {commit}), less its example, bot and glitch groups and its mail and office clients.
+"""
+
 HEADER_GOOD_BOTS = """\
 # Real user agents of welcome crawlers and fetchers (search engines, feed readers, monitors, link
 # previews, web archives): no rule candidate may match any of them. One agent a line, sorted.
@@ -256,15 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uap-core", type=Path, required=True, help="uap-core release directory")
     parser.add_argument("--uap-version", default="v0.16.0", help="release named in the header")
+    parser.add_argument("--isbot", type=Path, help="isbot's fixtures/browsers.yml (optional)")
+    parser.add_argument("--isbot-commit", default="", help="isbot commit named in the header")
     parser.add_argument("--catalogues", type=Path, default=DEFAULT_CATALOGUES)
     parser.add_argument("--output-dir", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    browsers = sorted(set(browser_agents(args.uap_core)))
+    browsers = set(browser_agents(args.uap_core))
+    header = HEADER_BROWSERS.format(version=args.uap_version)
+    if args.isbot is not None:
+        browsers |= set(isbot_agents(args.isbot))
+        header += HEADER_ISBOT.format(commit=args.isbot_commit or "unknown")
+    browsers = sorted(browsers)
     bots = sorted(
         set(good_bot_agents(json.loads((args.catalogues / "crawler-user-agents.json").read_text())))
     )
-    write(args.output_dir / "browsers.txt", HEADER_BROWSERS.format(version=args.uap_version), browsers)
+    write(args.output_dir / "browsers.txt", header, browsers)
     write(args.output_dir / "good-bots.txt", HEADER_GOOD_BOTS, bots)
     print(f"browsers.txt: {len(browsers)} agents; good-bots.txt: {len(bots)} agents", file=sys.stderr)
     return 0
@@ -283,6 +309,15 @@ def browser_agents(uap_core: Path) -> Iterator[str]:
             continue
         if family in BROWSER_FAMILIES or (family == "Other" and device not in UNKNOWN_DEVICES):
             yield agent
+
+
+def isbot_agents(path: Path) -> Iterator[str]:
+    """isbot's real browser agents, less the skipped groups, URLs, e-mail addresses, non-ASCII."""
+    groups = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    for group, agents in groups.items():
+        if group.startswith(ISBOT_SKIPPED_PREFIXES) or group in ISBOT_SKIPPED_GROUPS:
+            continue
+        yield from (a for a in usable(agents) if a.isascii() and not EXCLUDED.search(a))
 
 
 def uap_test_agents(uap_core: Path) -> Iterator[str]:
