@@ -140,8 +140,8 @@ def choose_tokens(candidates: tuple[str, ...], agents: set[str]) -> tuple[list[s
     """Greedy cover of the observed (lower-cased) agents by safe candidate tokens, in order.
 
     Examples:
-        >>> choose_tokens(("SeekportBot", "Seekport Crawler"), {"mozilla/5.0 (compatible; seekport crawler)"})
-        (['Seekport Crawler'], {'mozilla/5.0 (compatible; seekport crawler)'})
+        >>> choose_tokens(("AcmeBot", "Acme Crawler"), {"mozilla/5.0 (compatible; acme crawler)"})
+        (['Acme Crawler'], {'mozilla/5.0 (compatible; acme crawler)'})
         >>> choose_tokens(("Google",), {"x google y"})
         ([], set())
     """

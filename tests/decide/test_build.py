@@ -36,6 +36,7 @@ LOOKUP = {
     "Mozilla": CrawlerInfo(("Mozilla",), False),
     "AhrefsBot": CrawlerInfo(("AhrefsBot",), False),
     "Seekport Crawler": CrawlerInfo(("SeekportBot", "Seekport Crawler"), False),
+    "Acme Crawler": CrawlerInfo(("AcmeBot", "Acme Crawler"), False),
 }.get
 
 SCAN = {
@@ -131,21 +132,30 @@ def test_example_scan_never_blocks_verified_or_human_by_ua() -> None:
 
 
 def test_token_must_occur_in_the_observed_agents() -> None:
-    """Seekport's robots token is not in its agent: the name is used; uncovered agents go by IP."""
+    """A robots token need not be in the agent: the name is used; uncovered agents go by IP."""
     scan = {
-        "crawlers": [crawler("Seekport Crawler", "block")],
+        "crawlers": [crawler("Acme Crawler", "block")],
         "clients": [
-            client("203.0.113.7", "Mozilla/5.0 (compatible; Seekport Crawler; http://seekport.com/)",
-                   "Seekport Crawler", "block"),
-            client("203.0.113.8", "SeekportBot/1.0", "Seekport Crawler", "block"),
-            client("203.0.113.9", "totally different", "Seekport Crawler", "block"),
+            client("203.0.113.7", "Mozilla/5.0 (compatible; Acme Crawler; http://acme-crawl.example/)",
+                   "Acme Crawler", "block"),
+            client("203.0.113.8", "AcmeBot/1.0", "Acme Crawler", "block"),
+            client("203.0.113.9", "totally different", "Acme Crawler", "block"),
         ],
     }  # fmt: skip
     assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == [
-        ("block", "ua_pattern", "Seekport Crawler"),
-        ("block", "ua_pattern", "SeekportBot"),
+        ("block", "ua_pattern", "Acme Crawler"),
+        ("block", "ua_pattern", "AcmeBot"),
         ("block", "ip", "203.0.113.9"),
     ]
+
+
+def test_welcome_crawlers_of_the_reference_corpus_are_blocked_by_address_only() -> None:
+    """Seekport is in the bundled good-bot corpus: neither its tokens nor its exact agent become a
+    UA rule (it is blocked where it misbehaved, by IP), even when it declares itself a bot."""
+    agent = "Mozilla/5.0 (compatible; Seekport Crawler; http://seekport.com/)"
+    scan = {"crawlers": [crawler("Seekport Crawler", "block")],
+            "clients": [client("203.0.113.7", agent, "Seekport Crawler", "block")]}  # fmt: skip
+    assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == [("block", "ip", "203.0.113.7")]
 
 
 def _declared(*clients: dict) -> list[tuple[str, str, str]]:
