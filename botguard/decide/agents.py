@@ -23,7 +23,8 @@ from botguard.judge.verdict import BROWSER_RE
 from botguard.logs.escapes import unescape
 
 __all__ = [
-    "SHARED_AGENT_TOKENS", "candidate_tokens", "declares_bot", "product_names", "rule_tokens", "shared_agent",
+    "SHARED_AGENT_TOKENS", "candidate_tokens", "declares_bot", "library_agent", "product_names",
+    "rule_tokens", "shared_agent",
 ]  # fmt: skip
 
 #: App runtimes and HTTP libraries (lower-case substrings): people's phone apps and legitimate
@@ -44,18 +45,26 @@ _URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?" + _DOMAIN, re.IGNORECASE | re.
 _NAME_VERSION = re.compile(r"(?<![\w.-])([a-z][\w.-]*?[a-z0-9_])\s?/\s?v?\d", re.IGNORECASE | re.ASCII)
 
 
+def library_agent(agent: str) -> bool:
+    """An app runtime's or HTTP library's agent: people's apps and integrations send it too.
+
+    Examples:
+        >>> [library_agent(a) for a in ("MyApp/3.1 CFNetwork/1404.0.5 Darwin/22.3.0", "EvilBot/1.0")]
+        [True, False]
+    """
+    low = unescape(agent).lower()
+    return any(token in low for token in SHARED_AGENT_TOKENS)
+
+
 def shared_agent(agent: str) -> bool:
     """A browser-like, absent, app-runtime or HTTP-library agent (many unrelated clients send it).
 
     Examples:
-        >>> [shared_agent(a) for a in ("", "MyApp/3.1 CFNetwork/1404.0.5 Darwin/22.3.0", "EvilBot/1.0")]
+        >>> [shared_agent(a) for a in ("", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101", "EvilBot/1.0")]
         [True, True, False]
     """
     decoded = unescape(agent).strip()
-    if not decoded or _BROWSER.match(decoded):
-        return True
-    low = decoded.lower()
-    return any(token in low for token in SHARED_AGENT_TOKENS)
+    return not decoded or bool(_BROWSER.match(decoded)) or library_agent(decoded)
 
 
 def declares_bot(agent: str) -> bool:
@@ -112,7 +121,8 @@ def rule_tokens(agent: str) -> tuple[str, ...]:
 @lru_cache(maxsize=65536)
 def candidate_tokens(agent: str) -> frozenset[str]:
     """:func:`rule_tokens` lower-cased: the only values a user-agent rule candidate for this agent may
-    take; none for a shared agent (a browser's, an app's, an HTTP library's: others send it too).
+    take; none for an app runtime's or HTTP library's agent (its names are everyone's). A bot's own
+    name inside a browser-like agent may be one: the reference corpus keeps out browsers' names.
 
     Examples:
         >>> sorted(candidate_tokens("Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"))
@@ -123,7 +133,10 @@ def candidate_tokens(agent: str) -> frozenset[str]:
         frozenset()
         >>> candidate_tokens("python-requests/2.31.0"), candidate_tokens("Go-http-client/1.1")
         (frozenset(), frozenset())
+        >>> sorted(candidate_tokens("Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        ...                         "Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)"))
+        ['bytedance.com']
     """
-    if shared_agent(agent):
+    if library_agent(agent):
         return frozenset()
     return frozenset(token.lower() for token in rule_tokens(agent))

@@ -232,6 +232,11 @@ def test_audit_tokens_are_never_proposed(token: str, agent: str) -> None:
         ("novascrape", "novascrape/2.0 (+https://nova.example/about)"),
         ("crawl.novascrape.io", "Scanner/1.0 (+https://crawl.novascrape.io/about)"),  # a bot URL's host
         ("paloaltonetworks.com", PROSE),  # a contact address's domain
+        (
+            "bytedance.com",
+            "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile "
+            "Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)",
+        ),  # in a browser's agent
     ],
 )
 def test_product_names_are_proposed(token: str, agent: str) -> None:
