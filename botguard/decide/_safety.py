@@ -19,13 +19,15 @@ stream learner asks once per new token.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
 
 from botguard.catalog.reference import reference_agents
 
 __all__ = [
-    "MIN_TOKEN_LENGTH", "PLATFORM_TOKENS", "REFERENCE_AGENTS", "SHARED_DOMAINS", "english_words",
+    "MIN_TOKEN_LENGTH", "PLATFORM_TOKENS", "REFERENCE_AGENTS", "SHARED_DOMAINS", "AgentText", "english_words",
     "safe_ua_exact", "safe_ua_token",
 ]  # fmt: skip
 
@@ -113,33 +115,43 @@ def english_words() -> frozenset[str]:
     return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
 
 
+@dataclass(frozen=True, slots=True)
+class AgentText:
+    """Lower-cased agents, one a line, for a fast "does any of them contain this token?".
+
+    One substring search of the whole text checks every agent. Most tokens asked about are new,
+    so they are first looked for by their letter/digit runs among the agents' distinct runs (a
+    token occurs in an agent only if each of its runs occurs inside one of the agent's runs):
+    for the reference corpus 140 KB instead of 2 MB, 20 times faster.
+    """
+
+    text: str = field(repr=False)
+    runs: str = field(repr=False)
+
+    @classmethod
+    def of(cls, agents: Iterable[str]) -> AgentText:
+        text = "\n".join(agent.lower() for agent in agents)
+        return cls(text, "\n".join(sorted(set(_RUN.findall(text)))))
+
+    def contains(self, token: str) -> bool:
+        """Whether ``token`` occurs, case-insensitively, in any of the agents."""
+        folded = token.lower()
+        if not folded or "\n" in folded or any(run not in self.runs for run in _RUN.findall(folded)):
+            return False
+        return folded in self.text
+
+
 @cache
 def _reference_set() -> frozenset[str]:
-    """Every reference agent lower-cased: the bundled corpus and :data:`REFERENCE_AGENTS`."""
+    """Every reference agent lower-cased, for exact-agent rules."""
+    return frozenset(_reference().text.split("\n"))
+
+
+@cache
+def _reference() -> AgentText:
+    """The bundled corpus and :data:`REFERENCE_AGENTS` (built once, ~0.3 s)."""
     corpus = reference_agents()
-    return frozenset((*corpus.browsers, *corpus.good_bots, *(a.lower() for a in REFERENCE_AGENTS)))
-
-
-@cache
-def _reference_text() -> str:
-    """Every reference agent, one per line: one substring search checks them all (~2 MB)."""
-    return "\n".join((reference_agents().text, *(a.lower() for a in REFERENCE_AGENTS)))
-
-
-@cache
-def _reference_words() -> str:
-    """The distinct letter/digit runs of the reference agents, one per line (~140 KB).
-
-    A token occurs in an agent only if each of its letter/digit runs occurs in one of the agent's
-    runs, so most new tokens are refuted here, 20 times faster than by the whole text.
-    """
-    return "\n".join(sorted(set(_RUN.findall(_reference_text()))))
-
-
-def _in_reference(folded: str) -> bool:
-    if any(run not in _reference_words() for run in _RUN.findall(folded)):
-        return False
-    return folded in _reference_text()
+    return AgentText.of((*corpus.browsers, *corpus.good_bots, *REFERENCE_AGENTS))
 
 
 def _looks_like_version(folded: str) -> bool:
@@ -168,7 +180,7 @@ def safe_ua_token(token: str) -> bool:
         or folded.removeprefix("www.") in SHARED_DOMAINS
     ):
         return False
-    return not _in_reference(folded)
+    return not _reference().contains(folded)
 
 
 def safe_ua_exact(agent: str) -> bool:

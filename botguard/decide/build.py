@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from botguard.config import Allowlist, DecideSettings
-from botguard.decide._safety import safe_ua_exact, safe_ua_token
+from botguard.decide._safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.decide.agents import declares_bot, rule_tokens
 from botguard.decide.records import Action, Decision, DecisionSet, Match
 from botguard.judge import SHARED_TOOL_CATEGORIES
@@ -164,10 +164,20 @@ def _declared_rules(
     """One UA rule per product name (or exact agent) of the blocked self-declared bots."""
     spared = _Spared.of(clients)
     groups: dict[tuple[str, str], tuple[Action, Match, list[Mapping[str, Any]]]] = {}
+    memo: dict[tuple[object, ...], Match | None] = {}  # one answer per distinct agent and its facts
     for client in clients:
         action = _action_for(str(client.get("verdict")), policy)
-        match = _declared_match(client, lookup, ua_blocked, spared) if action else None
-        if action and match:
+        if action is None:
+            continue
+        facts = (
+            client.get("user_agent"),
+            client.get("crawler"),
+            client.get("category"),
+            client.get("verified"),
+        )
+        if facts not in memo:
+            memo[facts] = _declared_match(client, lookup, ua_blocked, spared)
+        if match := memo[facts]:
             groups.setdefault((action, match.key), (action, match, []))[2].append(client)
     out = []
     for action, match, group in groups.values():
@@ -180,14 +190,10 @@ def _declared_rules(
 
 @dataclass(frozen=True, slots=True)
 class _Spared:
-    """This scan's people and verified bots, lower-cased as the servers match: no UA rule may hit them.
-
-    ``text`` holds every agent on its own line, so one substring search checks a token against
-    all of them (tokens never span lines).
-    """
+    """This scan's people and verified bots, lower-cased as the servers match: no UA rule may hit them."""
 
     agents: frozenset[str]
-    text: str
+    text: AgentText
 
     @classmethod
     def of(cls, clients: Iterable[Mapping[str, Any]]) -> _Spared:
@@ -197,7 +203,7 @@ class _Spared:
             if c.get("verified") is True
             or (c.get("crawler") is None and c.get("category") in (HUMAN, BROWSER))
         )
-        return cls(agents, "\n".join(sorted(agents)))
+        return cls(agents, AgentText.of(sorted(agents)))
 
 
 def _declared_match(
@@ -213,7 +219,7 @@ def _declared_match(
     if info is not None and info.verifiable:  # a fake Googlebot: the name belongs to the real one
         return None
     for token in rule_tokens(agent):
-        if token.lower() not in spared.text:
+        if not spared.text.contains(token):
             return Match("ua_pattern", token)
     exact = unescape(agent).strip(" \t")
     if safe_ua_exact(exact) and exact.lower() not in spared.agents:

@@ -384,6 +384,8 @@ class SignatureBook:
         """Every key that qualifies now, strongest first, with explanation and label counts."""
         out = []
         for key, stats in self._one_per_agent(weight):
+            if stats.proposed_at is None:  # never: listed keys were proposed (narrows the type)
+                continue
             kind, value = self.match_of(key, stats)  # type: ignore[misc]
             explanation = tuple(explain(list(stats.samples))) if explain is not None else ()
             out.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from botguard.decide._safety import REFERENCE_AGENTS, english_words, safe_ua_exact, safe_ua_token
+from botguard.decide._safety import REFERENCE_AGENTS, AgentText, english_words, safe_ua_exact, safe_ua_token
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,15 @@ def test_exact_agents() -> None:
     assert safe_ua_exact('zz" 1; "~*" 1; "zz bot') and safe_ua_exact("default")
     assert not safe_ua_exact(" \t") and not safe_ua_exact("a\r\nb")
     assert not any(safe_ua_exact(f" {agent.upper()}\t") for agent in REFERENCE_AGENTS)
+
+
+def test_agent_text_finds_any_substring_the_run_index_allows() -> None:
+    """The run index only refutes: whatever a plain substring search finds, contains() finds."""
+    agents = ["Foo/1.0 (compatible; Bar-Baz; +http://bar.example/x)", "Chrome/120.0 Safari/537.36"]
+    text = AgentText.of(agents)
+    for agent in agents:
+        low = agent.lower()
+        for i in range(len(low)):
+            for j in range(i + 1, min(len(low), i + 12) + 1):
+                assert text.contains(low[i:j].upper()), low[i:j]
+    assert not any(text.contains(t) for t in ("", "foo/2", "bar-bazz", "safari/537.36 x", "a\nb"))
