@@ -64,7 +64,7 @@ def shared_agent(agent: str) -> bool:
         [True, True, False]
     """
     decoded = unescape(agent).strip()
-    return not decoded or bool(_BROWSER.match(decoded)) or library_agent(decoded)
+    return not decoded or bool(_BROWSER.match(decoded)) or library_agent(agent)
 
 
 def declares_bot(agent: str) -> bool:

@@ -414,8 +414,9 @@ class SignatureBook:
 
         An agent's name, URL host and contact domain are separate keys fed by the same requests:
         one candidate per agent is listed. UA keys go first proposed first, then longest (a name's
-        URL host is more specific than the name): stable across polls, so a reviewed candidate is
-        not replaced by a twin. A key seen with other agents too is another family's: kept.
+        URL host is more specific than the name), then the agent's own token before its family
+        key: stable across polls, so a reviewed candidate is not replaced by a twin. A key seen
+        with other agents too is another family's: kept.
         """
         found = [
             (k, s)
