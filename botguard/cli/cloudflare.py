@@ -18,6 +18,7 @@ from botguard.deploy.cloudflare import (
     run_cloudflare,
 )
 from botguard.render.cloudflare import MAX_ITEMS
+from botguard.report._safe import printable
 
 
 def reporting(
@@ -66,7 +67,7 @@ def print_plan(out: CloudflareOutcome) -> None:
     click.echo(f"{changes} changes; desired: {len(out.desired.items)} list items{cap}, {len(out.desired.rules)} rules "
                f"in each of {len(out.target.zone_ids)} zone(s)")  # fmt: skip
     for left in out.desired.left_out:
-        click.echo(f"left out: {left.value} ({left.reason})", err=True)
+        click.echo(f"left out: {printable(left.value)} ({left.reason})", err=True)
     if out.applied is not None:
         for result in out.applied.results:
             scope = f"list {out.target.list_name}" if result.scope == "list" else f"zone {result.scope}"

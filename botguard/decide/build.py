@@ -8,8 +8,14 @@ Who gets which rule, and why:
   IPs of such crawlers rotate, their agents do not. A robots token need not be in the agent
   ("SeekportBot" vs "Seekport Crawler"), so each token is checked against the observed agents;
   agents no safe token covers are blocked by IP;
-* a blocked client of a *verifiable* crawler (a fake "Googlebot"), a browser-like or unknown
-  client gets an IP rule: a UA rule there would hit the real Googlebot or real people. Only an
+* a blocked client whose agent declares itself a bot (``agents.declares_bot``: a bot word, a
+  ``+http`` URL, a contact address) and that no catalogue entry can verify gets a UA rule too:
+  its product name where one is safe (``EvilBot`` of ``EvilBot/1.0``), else its exact agent.
+  Its address may rotate, its name does not. Never a name or agent a person or verified bot of
+  the same scan sends;
+* every blocked client not covered by a crawler's UA rule gets an IP rule; a client of a
+  *verifiable* crawler (a fake "Googlebot"), a browser-like, absent, app or HTTP-library agent
+  gets only that: a UA rule there would hit the real Googlebot, people or their apps. Only an
   address a rule may name gets one (:func:`botguard.addresses.rule_network`: no zone id, no
   loopback, link-local, unspecified or multicast address; IPv4-mapped IPv6 as IPv4);
 * ``monitor`` becomes ``throttle`` the same way, only when ``decide.throttle_monitor`` is on;
@@ -27,8 +33,12 @@ from typing import Any
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, DecideSettings
-from botguard.decide._safety import safe_ua_token
+from botguard.decide._safety import AgentText, safe_ua_exact, safe_ua_token
+from botguard.decide.agents import declares_bot, rule_tokens
 from botguard.decide.records import Action, Decision, DecisionSet, Match
+from botguard.judge import SHARED_TOOL_CATEGORIES
+from botguard.judge.records import BROWSER, HUMAN
+from botguard.logs.escapes import unescape
 
 __all__ = [
     "CrawlerInfo",
@@ -66,6 +76,7 @@ def build_decisions(
     clients = list(scan.get("clients") or [])
     ua_blocked: set[tuple[str, str]] = set()  # (crawler name, lower-cased agent) a UA rule covers
     decisions = _crawler_rules(scan.get("crawlers") or [], clients, lookup, policy, ua_blocked)
+    decisions += _declared_rules(clients, lookup, policy, ua_blocked)
     decisions += _ip_rules(clients, lookup, policy, ua_blocked)
     decisions = [d for d in decisions if not covered_by_allowlist(d, allowlist)]
     return DecisionSet.of(decisions + list(allow_decisions(allowlist)))
@@ -132,8 +143,8 @@ def choose_tokens(candidates: tuple[str, ...], agents: set[str]) -> tuple[list[s
     """Greedy cover of the observed (lower-cased) agents by safe candidate tokens, in order.
 
     Examples:
-        >>> choose_tokens(("SeekportBot", "Seekport Crawler"), {"mozilla/5.0 (compatible; seekport crawler)"})
-        (['Seekport Crawler'], {'mozilla/5.0 (compatible; seekport crawler)'})
+        >>> choose_tokens(("AcmeBot", "Acme Crawler"), {"mozilla/5.0 (compatible; acme crawler)"})
+        (['Acme Crawler'], {'mozilla/5.0 (compatible; acme crawler)'})
         >>> choose_tokens(("Google",), {"x google y"})
         ([], set())
     """
@@ -147,6 +158,76 @@ def choose_tokens(candidates: tuple[str, ...], agents: set[str]) -> tuple[list[s
             chosen.append(token)
             remaining -= hit
     return chosen, agents - remaining
+
+
+def _declared_rules(
+    clients: list[Mapping[str, Any]], lookup: CrawlerLookup, policy: DecideSettings,
+    ua_blocked: set[tuple[str, str]],
+) -> list[Decision]:  # fmt: skip
+    """One UA rule per product name (or exact agent) of the blocked self-declared bots."""
+    spared = _Spared.of(clients)
+    groups: dict[tuple[str, str], tuple[Action, Match, list[Mapping[str, Any]]]] = {}
+    memo: dict[tuple[object, ...], Match | None] = {}  # one answer per distinct agent and its facts
+    for client in clients:
+        action = _action_for(str(client.get("verdict")), policy)
+        if action is None:
+            continue
+        facts = (
+            client.get("user_agent"),
+            client.get("crawler"),
+            client.get("category"),
+            client.get("verified"),
+        )
+        if facts not in memo:
+            memo[facts] = _declared_match(client, lookup, ua_blocked, spared)
+        if match := memo[facts]:
+            groups.setdefault((action, match.key), (action, match, []))[2].append(client)
+    out = []
+    for action, match, group in groups.values():
+        first, last = _seen(group)
+        requests = sum(int(c.get("requests") or 0) for c in group)
+        reason = f"self-declared bot no catalogue entry verifies: {len(group)} clients, {requests} requests"
+        out.append(Decision(action, match, (reason,), "scan", first, last))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Spared:
+    """This scan's people and verified bots, lower-cased as the servers match: no UA rule may hit them."""
+
+    agents: frozenset[str]
+    text: AgentText
+
+    @classmethod
+    def of(cls, clients: Iterable[Mapping[str, Any]]) -> _Spared:
+        agents = frozenset(
+            unescape(str(c.get("user_agent") or "")).strip(" \t").lower()
+            for c in clients
+            if c.get("verified") is True
+            or (c.get("crawler") is None and c.get("category") in (HUMAN, BROWSER))
+        )
+        return cls(agents, AgentText.of(sorted(agents)))
+
+
+def _declared_match(
+    client: Mapping[str, Any], lookup: CrawlerLookup, ua_blocked: set[tuple[str, str]], spared: _Spared
+) -> Match | None:
+    """The UA match for a blocked client's self-declared bot agent, or None (IP rule only)."""
+    agent, crawler = str(client.get("user_agent") or ""), client.get("crawler")
+    if (str(crawler), agent.lower()) in ua_blocked or client.get("verified") is True:
+        return None
+    if client.get("category") in SHARED_TOOL_CATEGORIES or not declares_bot(agent):
+        return None
+    info = lookup(str(crawler)) if crawler else None
+    if info is not None and info.verifiable:  # a fake Googlebot: the name belongs to the real one
+        return None
+    for token in rule_tokens(agent):
+        if not spared.text.contains(token):
+            return Match("ua_pattern", token)
+    exact = unescape(agent).strip(" \t")
+    if safe_ua_exact(exact) and exact.lower() not in spared.agents:
+        return Match("ua_exact", exact)
+    return None
 
 
 def _ip_rules(

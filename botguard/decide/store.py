@@ -49,10 +49,25 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _text(value: str) -> str | bytes:
+    """A value SQLite can hold: an agent whose log bytes were not UTF-8 (surrogate escapes) is
+    stored as those bytes (a BLOB), so it comes back exactly and the rule still matches it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+    return value
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 def _row(d: Decision) -> tuple[object, ...]:
     return (
-        d.action, d.match.key, d.match.kind, d.match.value, d.match.ip, json.dumps(list(d.reasons)), d.source,
-        _iso(d.first_seen), _iso(d.last_seen), _iso(d.expires_at), d.offences,
+        d.action, _text(d.match.key), d.match.kind, _text(d.match.value), d.match.ip,
+        json.dumps(list(d.reasons)), d.source, _iso(d.first_seen), _iso(d.last_seen), _iso(d.expires_at),
+        d.offences,
     )  # fmt: skip
 
 
@@ -93,7 +108,7 @@ def _decision(
     action: str, kind: str, value: str, ip: str | None, reasons: str, source: str, first: str | None,
     last: str | None, expires: str | None, offences: int,
 ) -> Decision:  # fmt: skip
-    return Decision(action, Match(kind, value, ip), tuple(json.loads(reasons)), source,  # type: ignore[arg-type]
+    return Decision(action, Match(kind, _str(value), ip), tuple(json.loads(reasons)), source,  # type: ignore[arg-type]
                     _time(first), _time(last), _time(expires), offences)  # fmt: skip
 
 

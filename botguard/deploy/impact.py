@@ -2,8 +2,10 @@
 
 Semantics match the renderers: UA rules are case-insensitive substrings (``ua_exact``: the
 whole agent), IP rules exact addresses or CIDRs, allow rules win, ``/robots.txt`` is exempt
-(not visible per client here, so counted as blocked). Clients are split into humans (browser
-agents judged human or too quiet to tell), verified good bots (identity verified) and the rest.
+(not visible per client here, so counted as blocked). Agents are read as the client sent them
+(log escapes such as ``\\x22`` decoded, as the rules were made). Clients are split into humans
+(browser agents judged human or too quiet to tell), verified good bots (identity verified) and
+the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
+from botguard.logs.escapes import unescape
 
 __all__ = ["GROUPS", "client_group", "impact", "matches"]
 
@@ -33,7 +36,7 @@ def client_group(client: Mapping[str, Any]) -> str:
 
 def matches(decision: Decision, ip: str, ua: str) -> bool:
     """Whether ``decision`` applies to a request from ``ip`` with agent ``ua`` (reference semantics)."""
-    m, agent = decision.match, ua.strip(" \t").lower()
+    m, agent = decision.match, unescape(ua).strip(" \t").lower()
     if m.kind == "ua_pattern":
         return m.value.strip(" \t").lower() in agent
     if m.kind == "ua_exact":
@@ -97,7 +100,7 @@ def impact(clients: Iterable[Mapping[str, Any]], decisions: DecisionSet) -> Impa
         row = totals[group]
         row[0] += 1
         row[1] += requests
-        ip, ua = str(client.get("ip")), str(client.get("user_agent") or "")
+        ip, ua = str(client.get("ip")), unescape(str(client.get("user_agent") or ""))
         if block.hit(ip, ua) and not allow.hit(ip, ua):
             row[2] += 1
             row[3] += requests

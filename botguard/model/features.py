@@ -26,6 +26,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from botguard.decide.agents import product_names
+from botguard.logs.escapes import unescape
+
 #: The slots derived from the user agent (masked together for UA-list labels).
 UA_SLOTS = frozenset({"ua_fam", "ua_tok", "ua_shape", "ua_fam_x_asn", "ua_fam_x_host"})
 #: The slots derived from the request path (masked for robots.txt and honeypot labels).
@@ -99,13 +102,15 @@ def ua_family(ua: str) -> str:
     return products[0] if products else ("empty" if not low.strip() else "other")
 
 
-def ua_tokens(ua: str) -> list[str]:
-    """Distinct lower-case word tokens (versions and boilerplate dropped), in first-seen order."""
+def ua_tokens(ua: str, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Distinct lower-case word tokens (versions and boilerplate dropped), in first-seen order: the
+    first 12, and any token in ``keep`` past them (a long prose agent's contact domain is its name)."""
     seen: dict[str, None] = {}
     for tok in _TOKEN.findall(ua.lower()):
         if tok not in _STOP and not tok.replace(".", "").isdigit():
             seen.setdefault(tok, None)
-    return list(seen)[:12]
+    tokens = list(seen)
+    return tokens[:12] + [tok for tok in tokens[12:] if tok in keep]
 
 
 def ua_shape(ua: str) -> list[str]:
@@ -175,11 +180,13 @@ class FeatureExtractor:
     def _ua(self, ua: str) -> tuple[str, tuple[str, ...]]:
         hit = self._ua_memo.get(ua)
         if hit is None:
-            fam = ua_family(ua)
+            sent = unescape(ua)  # as the client sent it: a logged \x22 is a quote, not a token "x22"
+            fam = ua_family(sent)
+            names = frozenset(name.lower() for name in product_names(ua))
             keys = (
                 f"ua_fam={fam}",
-                *(f"ua_tok={t}" for t in ua_tokens(ua)),
-                *(f"ua_shape={s}" for s in ua_shape(ua)),
+                *(f"ua_tok={t}" for t in ua_tokens(sent, names)),
+                *(f"ua_shape={s}" for s in ua_shape(sent)),
             )
             hit = self._remember(self._ua_memo, ua, (fam, tuple(map(self._intern, keys))))
         return hit

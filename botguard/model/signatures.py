@@ -15,9 +15,14 @@ and nobody good is behind it:
 - no request from a verified good bot ever; human-like requests (from clients labelled human, or
   unlabelled browsers loading page assets) under ``max_human_share``;
 - not allowlisted (config allowlist user agents / networks), not inside a published crawler range;
-- the match is safe: a UA token goes through :func:`botguard.decide._safety.safe_ua_token` (never
-  a token of a browser or good-bot agent such as "mozilla", "chrome", "safari"), and must occur in
-  the agents it was seen in; a UA family × AS cross has no single-match form and is never proposed.
+- the match is safe: a UA token must be a product name of every agent it was seen in (log
+  escapes decoded; the name of a name/version pair, a URL host or a contact domain) that
+  :func:`botguard.decide._safety.safe_ua_token` accepts (never a word, a version, a platform
+  token or a token of a browser or good-bot agent such as "mozilla", "chrome", "safari"); a UA
+  family × AS cross has no single-match form and is never proposed;
+- one UA candidate per agent: of the UA keys seen with the same agents (a family's name, URL
+  host and contact domain are all keys), only the first proposed is listed, the most specific
+  (longest) among those proposed together.
 
 Counts are aggregated per micro-batch (one dict update per distinct key, not per request).
 """
@@ -33,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from botguard.decide._safety import safe_ua_token
+from botguard.decide.agents import candidate_tokens
 from botguard.model.records import RuleCandidate
 from botguard.model.table import StringTable
 
@@ -165,7 +170,6 @@ class SignatureBook:
         self.rules = rules
         self.stats: dict[str, SignatureStats] = {}
         self._decay = 0.5 ** (1.0 / rules.window)
-        self._safe: dict[str, bool] = {}
 
     def __len__(self) -> int:
         return len(self.stats)
@@ -340,11 +344,7 @@ class SignatureBook:
         """(match_kind, match_value) enforcing the key, or None when no safe single match exists."""
         slot, _, value = key.partition("=")
         if slot in ("ua_tok", "ua_fam"):
-            if (
-                not self._safe_token(value)
-                or not stats.agents
-                or not all(value in a.lower() for a in stats.agents)
-            ):
+            if not stats.agents or not all(value in candidate_tokens(a) for a in stats.agents):
                 return None
             return "ua_pattern", value
         try:
@@ -357,12 +357,6 @@ class SignatureBook:
         if slot == "asn" and value.isdigit():
             return "asn", value
         return None  # crosses (UA family x AS) have no single-match form
-
-    def _safe_token(self, token: str) -> bool:
-        safe = self._safe.get(token)
-        if safe is None:
-            safe = self._safe[token] = token.isascii() and safe_ua_token(token)
-        return safe
 
     def _allowlisted(self, match: tuple[str, str], stats: SignatureStats) -> bool:
         rules = self.rules
@@ -389,8 +383,8 @@ class SignatureBook:
     ) -> list[RuleCandidate]:
         """Every key that qualifies now, strongest first, with explanation and label counts."""
         out = []
-        for key, stats in self.stats.items():
-            if stats.proposed_at is None or not self.qualifies(key, stats, weight):
+        for key, stats in self._one_per_agent(weight):
+            if stats.proposed_at is None:  # never: listed keys were proposed (narrows the type)
                 continue
             kind, value = self.match_of(key, stats)  # type: ignore[misc]
             explanation = tuple(explain(list(stats.samples))) if explain is not None else ()
@@ -414,6 +408,38 @@ class SignatureBook:
                 )
             )
         return sorted(out, key=lambda c: (-c.bad_rate_lcb, -c.support_requests, c.signature))
+
+    def _one_per_agent(self, weight: Callable[[str], float] | None) -> list[tuple[str, SignatureStats]]:
+        """The proposed keys that qualify now, less the UA keys of agents a listed UA key is for.
+
+        An agent's name, URL host and contact domain are separate keys fed by the same requests:
+        one candidate per agent is listed. UA keys go first proposed first, then longest (a name's
+        URL host is more specific than the name), then the agent's own token before its family
+        key: stable across polls, so a reviewed candidate is not replaced by a twin. A key seen
+        with other agents too is another family's: kept.
+        """
+        found = [
+            (k, s)
+            for k, s in self.stats.items()
+            if s.proposed_at is not None and self.qualifies(k, s, weight)
+        ]
+        ua = sorted(
+            (item for item in found if item[0].startswith(("ua_tok=", "ua_fam="))),
+            key=lambda item: (
+                item[1].proposed_at,
+                -len(item[0].partition("=")[2]),
+                not item[0].startswith("ua_tok="),
+                item[0],
+            ),
+        )
+        listed: list[set[str]] = []  # the agents of each listed UA key (its token is in all of them)
+        twins = set()
+        for key, stats in ua:
+            if any(stats.agents <= agents for agents in listed):
+                twins.add(key)
+            else:
+                listed.append(stats.agents)
+        return [(k, s) for k, s in found if k not in twins]
 
     def expire(self, now: float) -> int:
         """Drop keys idle for longer than ``rules.ttl``; return how many."""

@@ -37,7 +37,7 @@ import polars as pl
 
 from botguard.catalog import Catalog, Crawler, load_catalog
 from botguard.config import Settings
-from botguard.decide._safety import safe_ua_token
+from botguard.decide.agents import candidate_tokens
 from botguard.identity.asn import AsnDb
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.setup import asn_source, updated_ranges_dir
@@ -416,14 +416,9 @@ class StreamLearner:
 
     def _ua_info(self, ua: str, crawler: Crawler | None) -> _UaInfo:
         fam, keys = self.features._ua(ua)
-        # only tokens a rule could safely match carry signature stats ("chrome" never can)
-        sig = tuple(
-            k
-            for k in keys
-            if k.startswith(("ua_tok=", "ua_fam="))
-            and safe_ua_token(k.partition("=")[2])
-            and k.partition("=")[2] in ua.lower()
-        )
+        # only the agent's safe product names carry signature stats ("chrome", "the", "x22" never)
+        names = candidate_tokens(ua)
+        sig = tuple(k for k in keys if k.startswith(("ua_tok=", "ua_fam=")) and k.partition("=")[2] in names)
         return _UaInfo(crawler, bool(BROWSER.match(ua)), robots_token(crawler), sig, fam, keys)
 
     @staticmethod

@@ -44,3 +44,25 @@ def test_plan_apply_status(fake: FakeServer, tmp_path: Path, monkeypatch: pytest
         r.output
     )
     assert fake.state.writes == []
+
+
+def test_left_out_agents_are_shown_without_their_control_characters(
+    fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent Cloudflare cannot carry is reported, its escape sequences shown as \\xHH, never sent raw."""
+    from datetime import UTC, datetime
+
+    from botguard.config import Allowlist, DecideSettings
+    from botguard.decide import Decision, DecisionSet, Match, record_decisions
+    from botguard.state import State
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    now = datetime.now(UTC)
+    agent = "q5z bell\x07esc\x1b[2J bot"
+    with State(tmp_path / "s.db") as state:
+        ds = DecisionSet.of([Decision("block", Match("ua_exact", agent), ("r",), "scan", now, now)])
+        record_decisions(state, ds, now, DecideSettings(), Allowlist())
+    r = run_cli("cloudflare", "plan", "--config", _config(tmp_path, fake), "--state", str(tmp_path / "s.db"))
+    assert r.exit_code == 0, r.output
+    assert "left out: q5z bell\\x07esc\\x1b[2J bot (user agent with control characters" in r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr

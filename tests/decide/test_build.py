@@ -36,6 +36,7 @@ LOOKUP = {
     "Mozilla": CrawlerInfo(("Mozilla",), False),
     "AhrefsBot": CrawlerInfo(("AhrefsBot",), False),
     "Seekport Crawler": CrawlerInfo(("SeekportBot", "Seekport Crawler"), False),
+    "Acme Crawler": CrawlerInfo(("AcmeBot", "Acme Crawler"), False),
 }.get
 
 SCAN = {
@@ -131,19 +132,19 @@ def test_example_scan_never_blocks_verified_or_human_by_ua() -> None:
 
 
 def test_token_must_occur_in_the_observed_agents() -> None:
-    """Seekport's robots token is not in its agent: the name is used; uncovered agents go by IP."""
+    """A robots token need not be in the agent: the name is used; uncovered agents go by IP."""
     scan = {
-        "crawlers": [crawler("Seekport Crawler", "block")],
+        "crawlers": [crawler("Acme Crawler", "block")],
         "clients": [
-            client("203.0.113.7", "Mozilla/5.0 (compatible; Seekport Crawler; http://seekport.com/)",
-                   "Seekport Crawler", "block"),
-            client("203.0.113.8", "SeekportBot/1.0", "Seekport Crawler", "block"),
-            client("203.0.113.9", "totally different", "Seekport Crawler", "block"),
+            client("203.0.113.7", "Mozilla/5.0 (compatible; Acme Crawler; http://acme-crawl.example/)",
+                   "Acme Crawler", "block"),
+            client("203.0.113.8", "AcmeBot/1.0", "Acme Crawler", "block"),
+            client("203.0.113.9", "totally different", "Acme Crawler", "block"),
         ],
     }  # fmt: skip
     assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == [
-        ("block", "ua_pattern", "Seekport Crawler"),
-        ("block", "ua_pattern", "SeekportBot"),
+        ("block", "ua_pattern", "Acme Crawler"),
+        ("block", "ua_pattern", "AcmeBot"),
         ("block", "ip", "203.0.113.9"),
     ]
 
@@ -162,3 +163,88 @@ def test_only_addresses_a_rule_may_name_become_ip_rules() -> None:
         ("ip", "2001:db8::1"),
         ("ip", "203.0.113.9"),
     ]
+
+
+def test_welcome_crawlers_of_the_reference_corpus_are_blocked_by_address_only() -> None:
+    """Seekport is in the bundled good-bot corpus: neither its tokens nor its exact agent become a
+    UA rule (it is blocked where it misbehaved, by IP), even when it declares itself a bot."""
+    agent = "Mozilla/5.0 (compatible; Seekport Crawler; http://seekport.com/)"
+    scan = {"crawlers": [crawler("Seekport Crawler", "block")],
+            "clients": [client("203.0.113.7", agent, "Seekport Crawler", "block")]}  # fmt: skip
+    assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == [("block", "ip", "203.0.113.7")]
+
+
+def _declared(*clients: dict) -> list[tuple[str, str, str]]:
+    return summary(build_decisions({"crawlers": [], "clients": list(clients)}, LOOKUP, Allowlist(), POLICY))
+
+
+@pytest.mark.parametrize(
+    ("agent", "rule"),
+    [
+        ("EvilBot/1.0", ("ua_pattern", "EvilBot")),
+        ("Mozilla/5.0 (compatible; EvilBot/1.0; +http://evil.example/bot.html)", ("ua_pattern", "EvilBot")),
+        ("novascrape/2.0 (+https://nova.example/about)", ("ua_pattern", "novascrape")),
+        ("Scanner/1.0 (+https://crawl.novascrape.io/about)", ("ua_pattern", "crawl.novascrape.io")),
+        ("Client/1.0 (questions: ops@acme-research.example)", ("ua_pattern", "acme-research.example")),
+        ("Expanse, a Palo Alto Networks company, searches the global IPv4 space; scaninfo@paloaltonetworks.com",
+         ("ua_pattern", "paloaltonetworks.com")),
+        ('zz" 1; "~*" 1; "zz bot', ("ua_exact", 'zz" 1; "~*" 1; "zz bot')),
+        ("Screaming Frog SEO Spider/21.0", ("ua_exact", "Screaming Frog SEO Spider/21.0")),
+        (r"q1 \x22quoted\x22 back\x5Cslash\x09 crawler", ("ua_exact", 'q1 "quoted" back\\slash\t crawler')),
+        (r"q2 \"quoted\" back\\slash\t spider", ("ua_exact", 'q2 "quoted" back\\slash\t spider')),
+        ("default bot", ("ua_exact", "default bot")),
+    ],
+)  # fmt: skip
+def test_a_blocked_self_declared_bot_gets_a_ua_rule_and_its_ip_rule(
+    agent: str, rule: tuple[str, str]
+) -> None:
+    """Its safe product name, else its exact agent as the client sent it (log escapes decoded)."""
+    assert _declared(client("203.0.113.7", agent, None, "block")) == [
+        ("block", *rule),
+        ("block", "ip", "203.0.113.7"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        "",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 bot",
+        "BotFinder/3.1 CFNetwork/1404.0.5 Darwin/22.3.0",
+        "okhttp/4.9.2 (+https://bots.example)",
+        "Dalvik/2.1.0 (Linux; U; Android 11; CUBOT X30 Build/RP1A.200720.012)",
+        "python-requests/2.31.0 crawler",
+        "Go-http-client/1.1 spider",
+        "curl/8.5.0",
+        "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1)",
+        "SomeTool/1.0",
+    ],
+)
+def test_shared_and_undeclared_agents_keep_ip_rules_only(agent: str) -> None:
+    """Browser-like, absent, app-runtime and HTTP-library agents, and agents that do not say they
+    are bots: people and legitimate integrations share them."""
+    assert _declared(client("203.0.113.7", agent, None, "block")) == [("block", "ip", "203.0.113.7")]
+
+
+def test_verifiable_crawlers_and_library_categories_keep_ip_rules_only() -> None:
+    """A fake Googlebot's agent belongs to the real one; a catalogued library is a shared tool."""
+    assert _declared(
+        client("203.0.113.2", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html) x",
+               "Googlebot", "block"),
+        client("203.0.113.3", "Scrapy/2.11.0 (+https://scrapy.org)", "Scrapy", "block", "library"),
+    ) == [("block", "ip", "203.0.113.2"), ("block", "ip", "203.0.113.3")]  # fmt: skip
+
+
+def test_no_declared_rule_matches_a_person_of_the_same_scan() -> None:
+    """A token a person's agent carries falls back to the next token, then the exact agent."""
+    person = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0 EvilBotHelper/2.0"
+    bot = "EvilBot/1.0 (+https://evil.example/bot)"
+    assert _declared(client("192.0.2.1", person, None, "allow", "human"), client("203.0.113.7", bot, None, "block")) == [
+        ("block", "ua_pattern", "evil.example"), ("block", "ip", "203.0.113.7")]  # fmt: skip
+
+
+def test_monitored_self_declared_bots_are_throttled_only_when_configured() -> None:
+    scan = {"crawlers": [], "clients": [client("203.0.113.7", "EvilBot/1.0", None, "monitor")]}
+    assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == []
+    assert summary(build_decisions(scan, LOOKUP, Allowlist(), DecideSettings(throttle_monitor=True))) == [
+        ("throttle", "ua_pattern", "EvilBot"), ("throttle", "ip", "203.0.113.7")]  # fmt: skip

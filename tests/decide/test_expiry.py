@@ -80,3 +80,14 @@ def test_history_is_forgotten_after_bantime_max(tmp_path) -> None:  # type: igno
         assert load_decisions(state) == {}
         (d,) = record_decisions(state, seen(late), late, POLICY, Allowlist()).decisions
         assert (d.offences, d.expires_at) == (1, late + HOUR)
+
+
+def test_an_agent_that_was_not_utf8_is_stored_and_read_back_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A decoded log agent with invalid UTF-8 (surrogate escapes) survives the state database."""
+    agent = "q1z \udcff\udcc3( bot"
+    fresh = DecisionSet.of([Decision("block", Match("ua_exact", agent), ("r",), "scan", NOW, NOW)])
+    with State(tmp_path / "s.db") as state:
+        record_decisions(state, fresh, NOW, POLICY, Allowlist())
+    with State(tmp_path / "s.db") as state:
+        (d,) = active_decisions(state, NOW, Allowlist()).decisions
+    assert d.match == Match("ua_exact", agent)

@@ -410,8 +410,11 @@ def test_health_probe_success(site: Site) -> None:
 
 def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
     """`botguard scan` of the bundled example into state, then deploy-rules without --from:
-    the example's blocked crawlers get 403 by user agent; its humans and search engines 200."""
+    the example's blocked crawlers get 403 by user agent, but for a welcome crawler of the
+    reference corpus (Seekport: blocked by address only); its humans and search engines 200."""
     import json
+
+    from botguard.catalog import reference_agents
 
     state = str(site.state)
     out = tmp_path / "scan.json"
@@ -424,7 +427,12 @@ def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     clients = json.loads(out.read_text())["clients"]
     crawlers = {c["name"] for c in json.loads(out.read_text())["crawlers"] if c["verdict"] == "block"}
-    blocked = [c["user_agent"] for c in clients if c["crawler"] in crawlers and c["crawler"] != "curl"]
+    welcome = set(reference_agents().good_bots)
+    mine = [c["user_agent"] for c in clients if c["crawler"] in crawlers and c["crawler"] != "curl"]
+    blocked = [ua for ua in mine if ua.lower() not in welcome]
+    assert [ua for ua in mine if ua.lower() in welcome] == [
+        "Mozilla/5.0 (compatible; Seekport Crawler; http://seekport.com/)"
+    ]
     spared = [
         c["user_agent"]
         for c in clients
@@ -434,4 +442,5 @@ def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
     assert site.eventually(lambda: site.server.get(ua=blocked[0]), 403) == 403
     assert [ua for ua in blocked if site.server.get(ua=ua) != 403] == []
     assert [ua for ua in spared if site.server.get(ua=ua) != 200] == []
+    assert [ua for ua in mine if ua not in blocked and site.server.get(ua=ua) != 200] == []
     assert all(site.server.get("/robots.txt", ua=ua) == 200 for ua in blocked[:5])

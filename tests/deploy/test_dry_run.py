@@ -107,3 +107,10 @@ def test_fast_replay_agrees_with_reference_semantics() -> None:
     want = sum(reference(c) for c in clients)
     got = {r.group: r for r in impact(clients, ds).rows}["crawlers"].blocked_clients
     assert got == want and 0 < want < 300
+
+
+def test_impact_reads_agents_as_sent() -> None:
+    """A log-escaped agent (``\\x22`` for a quote) is matched by the rule made for the real header."""
+    ds = DecisionSet.of([Decision("block", Match("ua_exact", 'zz" 1; "~*" bot'))])
+    logged = client("198.51.100.4", "zz\\x22 1; \\x22~*\\x22 bot", None, "unknown", "block")
+    assert {r.group: r for r in impact([logged], ds).rows}["crawlers"].blocked_clients == 1

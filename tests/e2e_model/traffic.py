@@ -5,6 +5,8 @@ with its assets and a referer), Googlebot from Google's published ranges (fetche
 obeys it), known-bad scrapers in hosting networks that ignore robots.txt from the start (what the
 model learns "bad" from), and from ``T0`` (one hour in) **NovaScrape**: a novel user agent on
 rotating IPs inside DigitalOcean and Hetzner, never fetching robots.txt, crawling disallowed paths.
+Its agent does not declare itself a bot (no bot word, URL or contact address): a scan blocks such
+a family by address only, so only the model's rule stops its next client.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ HOURS = 2.0
 T0 = START + timedelta(hours=1)
 
 ROBOTS = "User-agent: *\nDisallow: /private/\nDisallow: /search\nDisallow: /cart\n"
-NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"
-NOVA_NEXT = "Mozilla/5.0 (compatible; NovaScrape/1.3; +http://novascrape.example/bot)"  # its next client
+NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0)"
+NOVA_NEXT = "Mozilla/5.0 (compatible; NovaScrape/1.3)"  # its next client
 BROWSERS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",

