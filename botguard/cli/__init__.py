@@ -25,6 +25,7 @@ VERBS: dict[str, str] = {
     "cloudflare": "botguard.cli.cloudflare",
     "candidates": "botguard.cli.candidates",
     "watch": "botguard.cli.watch",
+    "serve": "botguard.cli.serve",
 }
 
 
