@@ -208,7 +208,9 @@ class Site:
         result = check(_commands(self.kind, self.prefix)[1])
         assert result.returncode == 0, result.stderr
         deadline = time.monotonic() + 15  # the old workers (old config) are gone, new ones answer
-        while time.monotonic() < deadline and (old & _children(self.proc.pid) or not _children(self.proc.pid)):
+        while time.monotonic() < deadline and (
+            old & _children(self.proc.pid) or not _children(self.proc.pid)
+        ):
             time.sleep(0.05)
         _wait_up(self.port, self.proc)
 
