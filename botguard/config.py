@@ -432,11 +432,11 @@ def _between(low: int, high: int) -> Validator:
     return check
 
 
-def _at_least(minimum: float, maximum: float) -> Validator:
+def _seconds_between(minimum: float, maximum: float) -> Validator:
     def check(value: Any, where: Location) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not minimum <= value <= maximum:
             raise ConfigError(
-                f"expected a number of seconds from {minimum:g} to {maximum:g}, got {value!r}", where
+                f"expected a number of seconds from {minimum:.10g} to {maximum:.10g}, got {value!r}", where
             )
         return float(value)
 
@@ -519,11 +519,11 @@ SCHEMA: dict[str, Any] = {
     "serve": {
         "listen": _listen,
         "difficulty": _between(1, 32),
-        "cookie_lifetime": _at_least(60, 366 * 86400),
-        "challenge_lifetime": _at_least(10, 86400),
+        "cookie_lifetime": _seconds_between(60, 366 * 86400),
+        "challenge_lifetime": _seconds_between(10, 86400),
         "bind": _one_of("address", "network"),
         "secret_path": _optional_str,
-        "timeout": _at_least(0.1, 60),
+        "timeout": _seconds_between(0.1, 60),
         "access_log": _optional_str,
     },
     "deploy": {
