@@ -51,9 +51,6 @@ NGINX_SERVER_FILE = "botguard_challenge_server.conf"
 APACHE_FILE = "botguard_challenge.conf"
 #: Addresses per Apache ``SetEnvIfExpr`` line (``-R 'net' || ...``).
 NETS_PER_LINE = 50
-#: The composite keys (ip, ua, exempt, secure_link) that mean "challenge": a match, not exempt,
-#: and $secure_link "" (no or bad pass) or "0" (expired).
-_NEED_KEYS = ("010", "0100", "100", "1000", "110", "1100")
 _HEADERS = (
     ("X-Botguard-Bind", "$botguard_bind", "%{ENV:botguard_bind}"),
     ("X-Botguard-UA", "$http_user_agent", "%{HTTP_USER_AGENT}"),
@@ -114,8 +111,7 @@ def _nginx_http(targets: ChallengeTargets, settings: ServeSettings, ring: Keyrin
     if settings.bind == "network":  # IPv4 /24; IPv6 /64 when its first four groups are written out
         bind += ["~^(\\d+\\.\\d+\\.\\d+)\\.\\d+$ $1;", "~^([0-9a-f]+:[0-9a-f]+:[0-9a-f]+:[0-9a-f]+): $1;"]
     nets = _networks(targets)
-    need = ["default 0;", *(f"{k} 1;" for k in _NEED_KEYS)]
-    need_vars = "$botguard_challenge_ip$botguard_challenge_ua$botguard_challenge_exempt$secure_link"
+    ua, check = "$botguard_challenge_ua", "$botguard_challenge_check"
     return "\n".join([
         _header(targets, ring, "Include inside http {}."),
         _block("upstream botguard_serve", [f"server {_upstream(settings.listen)[0]};", "keepalive 8;"]),
@@ -125,7 +121,13 @@ def _nginx_http(targets: ChallengeTargets, settings: ServeSettings, ring: Keyrin
         _block("map $cookie_bg_k $botguard_secret",
                [f"default {ring.keys[0].secret};", *(f"{k.id} {k.secret};" for k in ring.keys)]),
         _block("map $uri $botguard_challenge_exempt", ["default 0;", "/robots.txt 1;", "~^/\\.botguard/ 1;"]),
-        _block(f'map "{need_vars}" $botguard_challenge_need', need),
+        "# Chained so each request pays only for what it needs: the agent regex only for addresses\n"
+        "# outside the set, the pass (md5) only for challenged clients; a variable value is lazy.\n"
+        + _block("map $botguard_challenge_ip $botguard_challenged", ["1 1;", f"default {ua};"]),
+        _block("map $botguard_challenged $botguard_challenge_need", ["default 0;", f"1 {check};"]),
+        '# not exempt, and $secure_link "" (no or a bad pass) or "0" (expired)\n'
+        + _block('map "$botguard_challenge_exempt$secure_link" $botguard_challenge_check',
+                 ["default 0;", "0 1;", "00 1;"]),
         "# Re-evaluated on every internal redirect: once serve was tried ($upstream_addr), never again.\n"
         + _block('map "$botguard_challenge_need$upstream_addr" $botguard_challenge_go',
                  ["volatile;", "default 0;", "1 1;"]),

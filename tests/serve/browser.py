@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -26,3 +27,20 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def solve_in(page: Page, url: str) -> float:
+    """Load ``url`` as a challenged client and wait for the content: seconds from the challenge
+    page's arrival to the solved challenge's POST."""
+    seen: dict[str, float] = {}
+    page.on("response", lambda r: seen.setdefault("page", time.monotonic()) if r.status == 403 else None)
+    page.on(
+        "request",
+        lambda r: seen.setdefault("verify", time.monotonic()) if "/.botguard/verify" in r.url else None,
+    )
+    page.goto(url)
+    page.wait_for_function(
+        "document.body && document.body.innerText.includes('the real content')", timeout=60_000
+    )
+    assert {"page", "verify"} <= set(seen), seen
+    return seen["verify"] - seen["page"]

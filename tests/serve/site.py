@@ -38,6 +38,7 @@ CONTENT = "the real content\n"
 
 NGINX_SITE = """\
 worker_processes 1;
+pcre_jit on;
 pid logs/nginx.pid;
 error_log logs/error.log warn;
 events {{ worker_connections 256; }}
@@ -56,6 +57,17 @@ http {{
     }}
 }}
 """
+
+
+def nginx_site(port: int, challenge: bool = True) -> str:
+    """The test site's nginx.conf, with or without the challenge include (the bench's baseline)."""
+    text = NGINX_SITE.format(port=port)
+    return (
+        text
+        if challenge
+        else "\n".join(line for line in text.splitlines() if "botguard_challenge" not in line) + "\n"
+    )
+
 
 APACHE_SITE = """\
 ServerRoot "{prefix}"
@@ -269,7 +281,7 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
     _docroot(prefix)
     _write(kind, prefix, targets, settings, ring)
     if kind == "nginx":
-        (prefix / "nginx.conf").write_text(NGINX_SITE.format(port=port))
+        (prefix / "nginx.conf").write_text(nginx_site(port))
     else:
         modules = "\n".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in APACHE_MODULES)
         user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""

@@ -6,7 +6,6 @@ On nginx and Apache, with serve at its default difficulty; the same address with
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from botguard.config import ServeSettings
 from botguard.serve import ChallengeTargets
-from tests.serve.browser import chromium
+from tests.serve.browser import chromium, solve_in
 from tests.serve.site import CHALLENGED_IP, CHALLENGED_NET, CONTENT, OTHER_IP, Site, site
 
 HOSTILE_AGENT = "Mozilla/5.0 \"><script>alert(1)</script> ${jndi:ldap://x/a} 'q' |pipe; {x} \\ end"
@@ -46,23 +45,6 @@ def _watch(page: Page) -> list[str]:
     page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
     return problems
-
-
-def solve_in(page: Page, url: str) -> float:
-    """Load ``url`` as a challenged client and wait for the content: seconds from the challenge
-    page's arrival to the solved challenge's POST."""
-    seen: dict[str, float] = {}
-    page.on("response", lambda r: seen.setdefault("page", time.monotonic()) if r.status == 403 else None)
-    page.on(
-        "request",
-        lambda r: seen.setdefault("verify", time.monotonic()) if "/.botguard/verify" in r.url else None,
-    )
-    page.goto(url)
-    page.wait_for_function(
-        "document.body && document.body.innerText.includes('the real content')", timeout=60_000
-    )
-    assert {"page", "verify"} <= set(seen), seen
-    return seen["verify"] - seen["page"]
 
 
 def test_browser_solves_the_challenge_and_gets_the_content(running: Site, browser: Browser) -> None:

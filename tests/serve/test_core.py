@@ -150,9 +150,9 @@ def test_page_is_small_accessible_and_injection_free() -> None:
 
 
 def test_serve_section_defaults_and_overrides(tmp_path: Path) -> None:
-    """Defaults: loopback 8787, 16 bits, one day, bound to the address; a file overrides them."""
+    """Defaults: loopback 8787, 14 bits, one day, bound to the address; a file overrides them."""
     assert load_settings().serve == ServeSettings()
-    assert ServeSettings().listen == "127.0.0.1:8787" and ServeSettings().difficulty == 16
+    assert ServeSettings().listen == "127.0.0.1:8787" and ServeSettings().difficulty == 14
     config = tmp_path / "c.yaml"
     config.write_text("serve:\n  listen: unix:/run/botguard/serve.sock\n  bind: network\n  difficulty: 18\n")
     settings = load_settings(config).serve
