@@ -262,7 +262,8 @@ async def _serve(app: web.Application, listen: str, log: TextIO) -> None:
         except OSError as exc:
             raise ServeError(f"cannot listen on {listen}: {exc.strerror}", None) from None
         if listen.startswith("unix:"):
-            Path(listen.removeprefix("unix:")).chmod(0o660)  # the web server's group connects
+            # the web server's workers (www-data, nobody) connect: as open as loopback TCP is
+            Path(listen.removeprefix("unix:")).chmod(0o666)
         _event(log, {"event": "listening", "listen": listen})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

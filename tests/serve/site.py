@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -159,9 +160,9 @@ def pass_for(port: int, ip: str, ua: str | bytes = CHROME, path: str = "/index.h
 
 @dataclass
 class Serve:
-    """``botguard serve`` in a subprocess (the real CLI)."""
+    """``botguard serve`` in a subprocess (the real CLI), on a port or a unix socket."""
 
-    port: int
+    listen: str
     state: Path
     config: Path
     proc: subprocess.Popen[bytes] | None = None
@@ -171,7 +172,7 @@ class Serve:
         self.log = self.state.parent / "serve-access.log"
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "botguard", "serve", "--listen", f"127.0.0.1:{self.port}", "--state",
+        argv = [sys.executable, "-m", "botguard", "serve", "--listen", self.listen, "--state",
                 str(self.state), "--config", str(self.config), "--access-log", str(self.log)]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
@@ -179,12 +180,19 @@ class Serve:
             assert self.proc.poll() is None, self.proc.stderr.read().decode() if self.proc.stderr else ""
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                if self.listen.startswith("unix:"):
+                    conn.sock = socket.socket(socket.AF_UNIX)
+                    conn.sock.connect(self.listen.removeprefix("unix:"))
                 conn.request("GET", "/.botguard/healthz")
                 if conn.getresponse().status == 200:
                     return
             except OSError:
                 time.sleep(0.05)
         raise AssertionError("serve did not answer within 20 s")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1]) if not self.listen.startswith("unix:") else 0
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None
@@ -266,17 +274,18 @@ def _docroot(prefix: Path) -> None:
 
 @contextmanager
 def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: ChallengeTargets | None = None,
-         start_serve: bool = True) -> Iterator[Site]:  # fmt: skip
+         start_serve: bool = True, unix: bool = False) -> Iterator[Site]:  # fmt: skip
     """nginx or Apache on a free port with the challenge files, serve on another port."""
     serve_port, port, prefix = free_port(), free_port(), make_prefix(kind)
-    settings = replace(settings or ServeSettings(difficulty=8, timeout=1.0), listen=f"127.0.0.1:{serve_port}")
+    listen = f"unix:{prefix}/run/serve.sock" if unix else f"127.0.0.1:{serve_port}"  # prefix: 0755
+    settings = replace(settings or ServeSettings(difficulty=8, timeout=1.0), listen=listen)
     targets = targets or ChallengeTargets((CHALLENGED_NET,), (CHALLENGED_AGENT,))
     state = tmp / "state.db"
     config = tmp / "botguard.yaml"
     config.write_text(
         "serve:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in _serve_yaml(settings).items())
     )
-    serve = Serve(serve_port, state, config)
+    serve = Serve(listen, state, config)
     ring = load_or_create(tmp / "serve-secret.json", time.time())
     _docroot(prefix)
     _write(kind, prefix, targets, settings, ring)

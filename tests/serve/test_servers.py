@@ -211,3 +211,14 @@ def test_fail_open_when_serve_hangs(kind: str, tmp_path: Path, silent_port: int)
         started = time.monotonic()
         reply = s.get(ip=CHALLENGED_IP)
         assert CONTENT in reply.body and time.monotonic() - started < 5, reply.status
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_serve_on_a_unix_socket(kind: str, tmp_path: Path) -> None:
+    """listen: unix:/path works end to end: challenge, pass, content; and fails open when stopped."""
+    with site(kind, tmp_path, unix=True) as s:
+        assert s.serve.listen.startswith("unix:")
+        cookies = pass_for(s.port, CHALLENGED_IP)
+        assert s.get(ip=CHALLENGED_IP, cookies=cookies).status == 200
+        s.serve.stop()
+        assert CONTENT in s.get(ip=CHALLENGED_IP).body
