@@ -22,12 +22,11 @@ class ServeRequest:
 
 @dataclass(frozen=True, slots=True)
 class ServeReport:
-    """What a run did: where it listened (or the key it rotated to) and how many requests it answered."""
+    """What a run did: where it listened, the keyring, and the key that signs (or was just made)."""
 
     listen: str
     secret_path: str
     key_id: str
-    requests: int = 0
     rotated: bool = False
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from botguard.config import ServeSettings
+from botguard.decide.records import DecisionSet
+from botguard.render import ApacheRenderer, NginxRenderer
 from botguard.serve import ChallengeTargets, Keyring, load_or_create, render_apache, render_nginx, write_files
 from botguard.serve._tokens import leading_zero_bits
 from tests.render.servers import APACHE, MODULES, NGINX, check, free_port, make_prefix
@@ -47,12 +49,14 @@ http {{
     access_log off;
     client_body_temp_path tmp/body;  proxy_temp_path tmp/proxy;
     fastcgi_temp_path tmp/fastcgi;   uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;
+    include botguard/botguard_http.conf;
     include botguard/botguard_challenge_http.conf;
     server {{
         listen 127.0.0.1:{port};
         root html;
         set_real_ip_from 127.0.0.1;
         real_ip_header X-Forwarded-For;
+        include botguard/botguard_server.conf;            # block rules first (see README)
         include botguard/botguard_challenge_server.conf;
         location / {{ try_files $uri $uri/ =404; }}
     }}
@@ -61,12 +65,12 @@ http {{
 
 
 def nginx_site(port: int, challenge: bool = True) -> str:
-    """The test site's nginx.conf, with or without the challenge include (the bench's baseline)."""
+    """The test site's nginx.conf, with or without botguard's includes (the bench's baseline)."""
     text = NGINX_SITE.format(port=port)
     return (
         text
         if challenge
-        else "\n".join(line for line in text.splitlines() if "botguard_challenge" not in line) + "\n"
+        else "".join(line + "\n" for line in text.splitlines() if "include botguard" not in line)
     )
 
 
@@ -274,8 +278,9 @@ def _docroot(prefix: Path) -> None:
 
 @contextmanager
 def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: ChallengeTargets | None = None,
-         start_serve: bool = True, unix: bool = False) -> Iterator[Site]:  # fmt: skip
-    """nginx or Apache on a free port with the challenge files, serve on another port."""
+         start_serve: bool = True, unix: bool = False, blocks: DecisionSet | None = None) -> Iterator[Site]:  # fmt: skip
+    """nginx or Apache on a free port with the block rules (``blocks``, default none) and the
+    challenge files, serve on another port."""
     serve_port, port, prefix = free_port(), free_port(), make_prefix(kind)
     listen = f"unix:{prefix}/run/serve.sock" if unix else f"127.0.0.1:{serve_port}"  # prefix: 0755
     settings = replace(settings or ServeSettings(difficulty=8, timeout=1.0), listen=listen)
@@ -288,6 +293,8 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
     serve = Serve(listen, state, config)
     ring = load_or_create(tmp / "serve-secret.json", time.time())
     _docroot(prefix)
+    renderer = NginxRenderer() if kind == "nginx" else ApacheRenderer()
+    write_files(prefix / "botguard", renderer.render(blocks or DecisionSet()))
     _write(kind, prefix, targets, settings, ring)
     if kind == "nginx":
         (prefix / "nginx.conf").write_text(nginx_site(port))

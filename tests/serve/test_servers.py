@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from botguard.config import ServeSettings
+from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.serve import ChallengeTargets, Key, rotate
 from botguard.serve._tokens import pass_cookies
 from tests.serve.site import (
@@ -222,3 +223,16 @@ def test_serve_on_a_unix_socket(kind: str, tmp_path: Path) -> None:
         assert s.get(ip=CHALLENGED_IP, cookies=cookies).status == 200
         s.serve.stop()
         assert CONTENT in s.get(ip=CHALLENGED_IP).body
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_rules_win_over_the_challenge_even_when_serve_is_down(kind: str, tmp_path: Path) -> None:
+    """A client both blocked (agent) and challenged (address) gets 403, never the challenge or,
+    with serve down, the content: fail-open never widens access."""
+    blocks = DecisionSet.of([Decision("block", Match("ua_pattern", "BlockedBot"))])
+    with site(kind, tmp_path, blocks=blocks) as s:
+        assert s.get(ip=CHALLENGED_IP, ua="BlockedBot/2.0").status == 403
+        s.serve.stop(signal.SIGKILL)
+        reply = s.get(ip=CHALLENGED_IP, ua="BlockedBot/2.0")
+        assert reply.status == 403 and CONTENT not in reply.body
+        assert CONTENT in s.get(ip=CHALLENGED_IP).body  # the challenged, unblocked client: fail-open
