@@ -94,24 +94,27 @@
     })();
   }
 
-  function send(counter, how) {
-    var started = window.bgStarted;
+  // A 5xx or a network error means the check service is busy or down: try twice more, then open
+  // the page anyway (the web server lets visitors through while the service is down).
+  function send(counter, how, attempt) {
+    attempt = attempt || 1;
     say("Done. Opening the page\u2026");
     bar.value = 1;
+    function again() {
+      if (attempt < 3) { setTimeout(function () { send(counter, how, attempt + 1); }, 1000); }
+      else { window.location.replace(data.back); }
+    }
     fetch("/.botguard/verify", {
       method: "POST", credentials: "same-origin", cache: "no-store",
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify({challenge: data.challenge, counter: counter})
     }).then(function (response) {
-      window.bgSolved = {ms: Date.now() - started, how: how, status: response.status};
       if (response.ok) { window.location.replace(data.back); }
+      else if (response.status >= 500) { again(); }
       else { say("The check did not succeed (" + response.status + "). Please reload the page to try again."); }
-    }, function () {
-      say("The check could not be sent. Please reload the page to try again.");
-    });
+    }, again);
   }
 
-  window.bgStarted = Date.now();
   say("Checking your browser\u2026");
   if (window.isSecureContext && window.crypto && crypto.subtle && window.TextEncoder) { solveSubtle(send); }
   else { solvePlain(send); }

@@ -283,7 +283,8 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
     challenge files, serve on another port."""
     serve_port, port, prefix = free_port(), free_port(), make_prefix(kind)
     listen = f"unix:{prefix}/run/serve.sock" if unix else f"127.0.0.1:{serve_port}"  # prefix: 0755
-    settings = replace(settings or ServeSettings(difficulty=8, timeout=1.0), listen=listen)
+    # 5 s: a loaded CI machine must not turn a slow verification into a fail-open
+    settings = replace(settings or ServeSettings(difficulty=8, timeout=5.0), listen=listen)
     targets = targets or ChallengeTargets((CHALLENGED_NET,), (CHALLENGED_AGENT,))
     state = tmp / "state.db"
     config = tmp / "botguard.yaml"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from botguard.config import ServeSettings
 from botguard.serve import ChallengeTargets
@@ -30,7 +30,7 @@ def browser() -> Iterator[Browser]:
 def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     targets = ChallengeTargets((CHALLENGED_NET,), (HOSTILE_AGENT,))
     with site(
-        request.param, tmp_path_factory.mktemp(request.param), ServeSettings(timeout=1.0), targets
+        request.param, tmp_path_factory.mktemp(request.param), ServeSettings(timeout=5.0), targets
     ) as s:
         yield s
 
@@ -104,10 +104,31 @@ def test_without_javascript_the_page_explains(running: Site, browser: Browser) -
 
 def test_fail_open_in_the_browser(tmp_path: Path, browser: Browser) -> None:
     """serve killed: the challenged browser gets the content straight away (nginx)."""
-    with site("nginx", tmp_path, ServeSettings(timeout=1.0)) as s:
+    with site("nginx", tmp_path, ServeSettings(timeout=5.0)) as s:
         s.serve.stop()
         context = _context(browser, CHALLENGED_IP)
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{s.port}/index.html")
         assert "the real content" in page.content()
+        context.close()
+
+
+def test_serve_dying_mid_check_still_opens_the_page(tmp_path: Path, browser: Browser) -> None:
+    """serve stops between the challenge and its verification: the page retries, then opens the
+    content (the server fails open) instead of stranding the visitor."""
+    with site("nginx", tmp_path, ServeSettings(timeout=5.0)) as s:
+        context = _context(browser, CHALLENGED_IP)
+        page = context.new_page()
+        attempts: list[str] = []
+
+        def stop_serve_first(route: Route) -> None:
+            if s.serve.proc is not None:
+                s.serve.stop()
+            attempts.append(route.request.url)
+            route.continue_()
+
+        page.route("**/.botguard/verify", stop_serve_first)
+        page.goto(f"http://127.0.0.1:{s.port}/index.html")
+        page.locator("body", has_text="the real content").wait_for(timeout=60_000)
+        assert len(attempts) == 3
         context.close()

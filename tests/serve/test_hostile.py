@@ -28,7 +28,7 @@ def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     with site(
         request.param,
         tmp_path_factory.mktemp(request.param),
-        ServeSettings(difficulty=4, timeout=1.0),
+        ServeSettings(difficulty=4, timeout=5.0),
         targets,
     ) as s:
         yield s

@@ -129,7 +129,7 @@ def test_serve_access_log_never_holds_secrets(running: Site) -> None:
 def test_network_binding_lets_the_same_24_pass(kind: str, tmp_path: Path) -> None:
     """With bind: network, a pass works from the same /24 and not from another one."""
     targets = ChallengeTargets(("198.51.100.0/24", "192.0.2.0/24"))
-    with site(kind, tmp_path, ServeSettings(difficulty=8, bind="network", timeout=1.0), targets) as s:
+    with site(kind, tmp_path, ServeSettings(difficulty=8, bind="network", timeout=5.0), targets) as s:
         cookies = pass_for(s.port, CHALLENGED_IP)
         assert s.get(ip=NEIGHBOUR_IP, cookies=cookies).status == 200
         assert s.get(ip="192.0.2.7", cookies=cookies).challenged
