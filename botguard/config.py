@@ -165,6 +165,25 @@ class ModelSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """``botguard serve``, the challenge tier (see botguard/serve/README.md).
+
+    ``bind`` says what a pass cookie is bound to: the client's ``address``, or its ``network``
+    (the /24 of an IPv4 address, the /64 of an IPv6 one) for clients whose address changes
+    between requests (mobile carriers, some proxies).
+    """
+
+    listen: str = "127.0.0.1:8787"  # HOST:PORT (IP literal or localhost) or unix:/ABSOLUTE/PATH
+    difficulty: int = 14  # leading zero bits of the SHA-256 proof of work (median solve ~0.2 s in Chromium)
+    cookie_lifetime: float = 86400.0  # seconds a pass stays valid
+    challenge_lifetime: float = 300.0  # seconds a challenge may take to solve
+    bind: str = "address"  # address | network
+    secret_path: str | None = None  # the keyring; default: serve-secret.json beside the state database
+    timeout: float = 2.0  # seconds the web server waits for serve before it serves the content anyway
+    access_log: str | None = None  # JSON-lines access log; default: stderr
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a verb needs from configuration, validated."""
 
@@ -179,6 +198,7 @@ class Settings:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     cloudflare: CloudflareSettings = field(default_factory=CloudflareSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     source: str | None = None  # the user's config file, if any
 
 
@@ -388,6 +408,61 @@ def _zone_ids(value: Any, where: Location) -> str | tuple[str, ...]:
     return zones
 
 
+_LISTEN = re.compile(r"unix:/[A-Za-z0-9_./-]+|(?:localhost|[0-9.]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})")
+
+
+def _listen(value: Any, where: Location) -> str:
+    """``HOST:PORT`` (IP literal, ``[v6]`` or ``localhost``) or ``unix:/path``: goes into server configs."""
+    match = _LISTEN.fullmatch(value) if isinstance(value, str) else None
+    port = match.group(1) if match else None
+    host = value.rsplit(":", 1)[0].strip("[]") if port else None
+    valid = match is not None and (port is None or 0 < int(port) < 65536)
+    if valid and host not in (None, "localhost"):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            valid = False
+    if not valid:
+        raise ConfigError(
+            f"expected HOST:PORT (an IP address or localhost) or unix:/absolute/path, got {value!r}", where
+        )
+    return value
+
+
+def validate_listen(value: str, source: str) -> str:
+    """A ``--listen`` value checked as the config key ``serve.listen`` is (``source`` names the option)."""
+    return _listen(value, Location(source))
+
+
+def _between(low: int, high: int) -> Validator:
+    def check(value: Any, where: Location) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"expected an integer from {low} to {high}, got {value!r}", where)
+        return value
+
+    return check
+
+
+def _seconds_between(minimum: float, maximum: float) -> Validator:
+    def check(value: Any, where: Location) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not minimum <= value <= maximum:
+            raise ConfigError(
+                f"expected a number of seconds from {minimum:.10g} to {maximum:.10g}, got {value!r}", where
+            )
+        return float(value)
+
+    return check
+
+
+def _one_of(*choices: str) -> Validator:
+    def check(value: Any, where: Location) -> str:
+        if value not in choices:
+            raise ConfigError(f"expected one of {', '.join(choices)}, got {value!r}", where)
+        return str(value)
+
+    return check
+
+
 SCHEMA: dict[str, Any] = {
     "policy": {
         "block_min_disallowed": _int(1),
@@ -451,6 +526,16 @@ SCHEMA: dict[str, Any] = {
         "candidate_ttl": _positive,
         "slots": _model_slots,
         "scan": _model_scan,
+    },
+    "serve": {
+        "listen": _listen,
+        "difficulty": _between(1, 32),
+        "cookie_lifetime": _seconds_between(60, 366 * 86400),
+        "challenge_lifetime": _seconds_between(10, 86400),
+        "bind": _one_of("address", "network"),
+        "secret_path": _optional_str,
+        "timeout": _seconds_between(0.1, 60),
+        "access_log": _optional_str,
     },
     "deploy": {
         "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
@@ -555,6 +640,7 @@ def load_settings(config_path: str | Path | None = None) -> Settings:
         identity=IdentitySettings(**values.get("identity", {})),
         cloudflare=CloudflareSettings(**values.get("cloudflare", {})),
         model=ModelSettings(**values.get("model", {})),
+        serve=ServeSettings(**values.get("serve", {})),
         source=source,
     )
 

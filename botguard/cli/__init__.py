@@ -26,6 +26,7 @@ VERBS: dict[str, str] = {
     "cloudflare": "botguard.cli.cloudflare",
     "candidates": "botguard.cli.candidates",
     "watch": "botguard.cli.watch",
+    "serve": "botguard.cli.serve",
 }
 
 

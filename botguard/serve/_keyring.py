@@ -1,0 +1,118 @@
+"""The secrets that sign challenges and passes: a small JSON keyring, mode 0600, in the state directory.
+
+Rotation keeps an overlap. :func:`rotate` puts a new key first; it starts *signing* only after
+:data:`GRACE` seconds (time to re-render and reload the server files, which carry every key in the
+ring), and the keys it replaces keep *verifying* until every pass they signed has expired.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from botguard.errors import BotguardError, Location
+from botguard.serve.records import Key, Keyring
+
+__all__ = ["GRACE", "ServeError", "default_secret_path", "load_or_create", "rotate"]
+
+#: Seconds a new key waits before it signs: deploy the new server files within this time.
+GRACE = 300.0
+_FILE_NAME = "serve-secret.json"
+
+
+class ServeError(BotguardError):
+    """The challenge service cannot start or go on (secret file, listen address)."""
+
+
+def default_secret_path(state_path: str | Path | None) -> Path:
+    """``serve-secret.json`` beside the state database."""
+    from botguard.state import default_state_path
+
+    base = Path(state_path) if state_path is not None else default_state_path()
+    return base.parent / _FILE_NAME
+
+
+def _new_key(now: float) -> Key:
+    return Key(secrets.token_hex(4), secrets.token_hex(32), now)
+
+
+def _parse(text: str, path: Path) -> Keyring:
+    try:
+        raw = json.loads(text)
+        keys = tuple(Key(str(k["id"]), str(k["secret"]), float(k["created"])) for k in raw["keys"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ServeError(
+            f"secret file is not a botguard keyring ({exc.__class__.__name__})", Location(str(path))
+        ) from None
+    for key in keys:
+        if (
+            len(key.id) != 8
+            or len(key.secret) != 64
+            or not all(c in "0123456789abcdef" for c in key.id + key.secret)
+        ):
+            raise ServeError("secret file holds a malformed key", Location(str(path)))
+    if not keys:
+        raise ServeError("secret file holds no key", Location(str(path)))
+    return Keyring(keys)
+
+
+def _write(path: Path, ring: Keyring) -> None:
+    """Atomic replace; the temporary file is created 0600, so the secret is never readable by others."""
+    text = json.dumps(
+        {"keys": [{"id": k.id, "secret": k.secret, "created": k.created} for k in ring.keys]}, indent=1
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(text + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ServeError(f"cannot write secret file: {exc.strerror}", Location(str(path))) from None
+
+
+def load(path: Path) -> Keyring:
+    """Read the keyring; refuse a file others can read (the secret forges passes)."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ServeError(
+            f"cannot read secret file: {getattr(exc, 'strerror', exc)}", Location(str(path))
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ServeError(
+            f"secret file is readable by others (mode {stat.S_IMODE(mode):04o}): chmod 600 it",
+            Location(str(path)),
+        )
+    return _parse(text, path)
+
+
+def load_or_create(path: Path, now: float) -> Keyring:
+    """The keyring at ``path``, created with one fresh key if there is none."""
+    if not path.exists():
+        _write(path, Keyring((_new_key(now),)))
+    return load(path)
+
+
+def rotate(path: Path, now: float, cookie_lifetime: float) -> Keyring:
+    """Put a new key first and drop the keys whose every pass has expired.
+
+    A key stops signing when its successor is :data:`GRACE` old, so its last pass expires
+    ``cookie_lifetime`` after that.
+    """
+    ring = load_or_create(path, now)
+    kept = [ring.keys[0]]
+    for older, successor in zip(ring.keys[1:], ring.keys):
+        if successor.created + GRACE + cookie_lifetime > now:
+            kept.append(older)
+    rotated = Keyring((_new_key(now), *kept))
+    _write(path, rotated)
+    return rotated

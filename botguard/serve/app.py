@@ -1,0 +1,274 @@
+"""``botguard serve``: the aiohttp application and the verb that runs it.
+
+Routes (everything under the reserved prefix ``/.botguard/``):
+
+* ``/.botguard/gate`` (any method): the web server sends a challenged client without a valid
+  pass here, keeping the client's request line in ``X-Botguard-Request``: the challenge page
+  (403, so no program mistakes it for the content);
+* ``POST /.botguard/verify``: ``{"challenge", "counter"}`` -> the pass cookies (200) or a reason (403);
+* ``GET /.botguard/healthz``: 200 while the keyring is readable.
+
+The client's identity comes from headers the web server's generated include sets, replacing any
+a client sent: ``X-Botguard-Bind`` (the address or its network, as the server hashes it),
+``X-Botguard-UA`` (the agent, byte for byte), ``X-Botguard-Client`` (the address, for the log)
+and ``X-Botguard-Scheme``. A request without a binding did not come through that include: 400.
+Serve listens on loopback or a unix socket only for that reason.
+
+Every request gets one JSON line in the access log (time, client, method, route, status,
+outcome, ms); never a cookie, a challenge or a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import re
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from botguard.config import ServeSettings
+from botguard.serve._keyring import GRACE, ServeError, default_secret_path, load, load_or_create, rotate
+from botguard.serve._page import CSP, page, safe_return_path
+from botguard.serve._tokens import ChallengeRefused, issue, pass_cookies, verify
+from botguard.serve.records import Keyring, ServeReport, ServeRequest
+
+__all__ = ["ServeEnv", "create_app", "run_serve"]
+
+PREFIX = "/.botguard/"
+_BIND = re.compile(r"[0-9A-Fa-f:.]{1,45}")
+_PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy": CSP,
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServeEnv:
+    """What serve takes from its surroundings: the clock and where access-log lines go."""
+
+    clock: Callable[[], float] = time.time
+    log: TextIO = field(default_factory=lambda: sys.stderr)
+
+
+class _Keys:
+    """The keyring, re-read when its file changes (a rotation), checked at most once a second."""
+
+    def __init__(self, path: Path, ring: Keyring, clock: Callable[[], float], log: TextIO) -> None:
+        self.path, self.ring, self.clock, self.log = path, ring, clock, log
+        self._checked = clock()
+        self._mtime = path.stat().st_mtime_ns
+
+    def current(self) -> Keyring:
+        now = self.clock()
+        if now - self._checked >= 1.0:
+            self._checked = now
+            try:
+                mtime = self.path.stat().st_mtime_ns
+                if mtime != self._mtime:
+                    self.ring, self._mtime = load(self.path), mtime
+            except (OSError, ServeError) as exc:  # keep serving with the keys it has; say why
+                _event(self.log, {"event": "keyring-unreadable", "error": str(exc)})
+        return self.ring
+
+
+@dataclass(frozen=True, slots=True)
+class _Client:
+    """Who is asking, as the web server described it."""
+
+    bind: str
+    agent: str
+    secure: bool
+
+
+def _client(request: web.Request) -> _Client | None:
+    bind = request.headers.get("X-Botguard-Bind", "")
+    if not _BIND.fullmatch(bind):
+        return None
+    return _Client(
+        bind, request.headers.get("X-Botguard-UA", ""), request.headers.get("X-Botguard-Scheme") == "https"
+    )
+
+
+def _client_address(request: web.Request) -> str:
+    claimed = request.headers.get("X-Botguard-Client", "")
+    try:
+        return str(ipaddress.ip_address(claimed))
+    except ValueError:
+        return request.remote or "-"
+
+
+def _no_binding(request: web.Request) -> web.Response:
+    request["outcome"] = "no-binding"
+    return web.Response(
+        status=400, text="botguard serve answers only through the web server's botguard include\n"
+    )
+
+
+def _return_target(request_line: str) -> str:
+    """The path of ``METHOD TARGET PROTOCOL`` (nginx ``$request``, Apache ``%{THE_REQUEST}``)."""
+    parts = request_line.split(" ")
+    return parts[1] if len(parts) == 3 else ""
+
+
+def create_app(settings: ServeSettings, keys_path: Path, env: ServeEnv) -> web.Application:
+    """The application; the keyring at ``keys_path`` must exist (see :func:`load_or_create`)."""
+    keys = _Keys(keys_path, load(keys_path), env.clock, env.log)
+
+    async def gate(request: web.Request) -> web.Response:
+        client = _client(request)
+        if client is None:
+            return _no_binding(request)
+        now = env.clock()
+        key = keys.current().signing(now, GRACE)
+        token = issue(key, client.bind, client.agent, settings.difficulty, now, settings.challenge_lifetime)
+        back = safe_return_path(_return_target(request.headers.get("X-Botguard-Request", "")))
+        request["outcome"] = "challenged"
+        body = b"" if request.method == "HEAD" else page(token, settings.difficulty, back)
+        return web.Response(status=403, body=body, headers=_PAGE_HEADERS)
+
+    async def check(request: web.Request) -> web.Response:
+        client = _client(request)
+        if client is None:
+            return _no_binding(request)
+        try:
+            body = await request.json()
+            challenge, counter = body["challenge"], body["counter"]
+            if not isinstance(challenge, str) or not isinstance(counter, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            request["outcome"] = "malformed"
+            return web.json_response({"ok": False, "reason": "malformed"}, status=400)
+        now = env.clock()
+        try:
+            key = verify(
+                challenge, counter, client.bind, client.agent, keys.current(), now, settings.difficulty
+            )
+        except ChallengeRefused as refused:
+            request["outcome"] = f"refused: {refused.message}"
+            return web.json_response({"ok": False, "reason": refused.message}, status=403)
+        cookies = pass_cookies(key, client.bind, client.agent, int(now + settings.cookie_lifetime))
+        # the values are our own base64url/hex/digits: written directly (SimpleCookie is the slow part)
+        attributes = f"; Max-Age={int(settings.cookie_lifetime)}; Path=/; HttpOnly; SameSite=Lax"
+        attributes += "; Secure" if client.secure else ""
+        headers = [("Set-Cookie", f"{name}={value}{attributes}") for name, value in cookies.as_dict().items()]
+        response = web.Response(
+            body=b'{"ok": true}', content_type="application/json", headers=CIMultiDict(headers)
+        )
+        request["outcome"] = "passed"
+        return response
+
+    async def healthz(request: web.Request) -> web.Response:
+        request["outcome"] = "ok"
+        return web.json_response({"status": "ok", "keys": len(keys.current().keys)})
+
+    async def not_found(request: web.Request) -> web.Response:
+        request["outcome"] = "not-found"
+        return web.Response(status=404, text="not found\n")
+
+    app = web.Application(middlewares=[_access_log(env)], client_max_size=4096)
+    app.router.add_route("*", PREFIX + "gate", gate)
+    app.router.add_post(PREFIX + "verify", check)
+    app.router.add_get(PREFIX + "healthz", healthz)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
+
+
+def _access_log(env: ServeEnv) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)
+        line = {
+            "time": datetime.fromtimestamp(env.clock(), UTC).isoformat(timespec="milliseconds"),
+            "client": _client_address(request),
+            "method": request.method[:16],
+            "route": request.match_info.route.resource.canonical
+            if request.match_info.route.resource
+            else "-",
+            "status": response.status,
+            "outcome": request.get("outcome", "-"),
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        _event(env.log, line)
+        return response
+
+    return middleware
+
+
+def _event(log: TextIO, line: dict[str, object]) -> None:
+    log.write(json.dumps(line) + "\n")
+    log.flush()
+
+
+def _keys_path(request: ServeRequest) -> Path:
+    configured = request.settings.serve.secret_path
+    return Path(configured) if configured else default_secret_path(request.state_path)
+
+
+def run_serve(request: ServeRequest, env: ServeEnv | None = None) -> ServeReport:
+    """Rotate the keyring (``rotate_secret``) or serve until SIGINT/SIGTERM."""
+    env = env or ServeEnv()
+    settings = request.settings.serve
+    listen = request.listen or settings.listen
+    path = _keys_path(request)
+    if request.rotate_secret:
+        ring = rotate(path, env.clock(), settings.cookie_lifetime)
+        return ServeReport(listen, str(path), ring.keys[0].id, rotated=True)
+    ring = load_or_create(path, env.clock())
+    log_path = request.access_log or settings.access_log
+    if log_path:
+        try:
+            log = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise ServeError(f"cannot open access log: {exc.strerror}", None) from None
+        env = ServeEnv(env.clock, log)
+    try:
+        app = create_app(settings, path, env)
+        asyncio.run(_serve(app, listen, env.log))
+    finally:
+        if log_path:
+            env.log.close()
+    return ServeReport(listen, str(path), ring.signing(env.clock(), GRACE).id)
+
+
+async def _serve(app: web.Application, listen: str, log: TextIO) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        if listen.startswith("unix:"):
+            site: web.BaseSite = web.UnixSite(runner, listen.removeprefix("unix:"))
+        else:
+            host, port = listen.rsplit(":", 1)
+            site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ServeError(f"cannot listen on {listen}: {exc.strerror}", None) from None
+        if listen.startswith("unix:"):
+            # the web server's workers (www-data, nobody) connect: as open as loopback TCP is
+            Path(listen.removeprefix("unix:")).chmod(0o666)
+        _event(log, {"event": "listening", "listen": listen})
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
