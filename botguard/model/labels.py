@@ -16,7 +16,7 @@ Leakage rules (../shared/notes/online-model.md §2), enforced here and in the st
    the actor's events up to then; the stream trains it on that actor's events scored before it
    (a short join buffer) and on later ones, never on events it dropped unlabelled.
 3. Offline identity only: a spoofer is a claim of a verifiable crawler from an IP outside its
-   published ranges (:func:`botguard.identity.enrich.decide` with no DNS answer); no DNS in the stream.
+   published ranges (:func:`botguard.identity.enrich.check_claim` with no DNS answer); no DNS in the stream.
 
 The human rule mirrors the judge's (``botguard.judge.verdict._kind`` with
 :class:`botguard.config.HumanRules`) but reads the actor's raw counts, and the model's
@@ -32,7 +32,7 @@ from typing import Literal
 
 from botguard.catalog import Crawler
 from botguard.config import Settings
-from botguard.identity.enrich import decide
+from botguard.identity.enrich import check_claim
 from botguard.identity.records import SPOOFED, VERIFIED
 from botguard.judge.verdict import BROWSER_RE
 from botguard.model.features import PATH_SLOTS, UA_SLOTS
@@ -90,8 +90,8 @@ class Evidence:
 
 
 def identity_of(crawler: Crawler | None, in_range: bool, network: object | None) -> str:
-    """Offline identity of a claim: the identity stage's decision without a DNS answer."""
-    return decide(crawler, in_range, None, network).identity  # type: ignore[arg-type]
+    """Offline identity of a claim: the identity stage's claim check without a DNS answer."""
+    return check_claim(crawler, in_range, None, network).identity  # type: ignore[arg-type]
 
 
 class Labeler:
