@@ -70,7 +70,7 @@ class Label:
 
 
 @dataclass(slots=True)
-class Evidence:
+class ActorEvidence:
     """What the label sources read about one actor, accumulated over its events so far (≤ now)."""
 
     crawler: Crawler | None
@@ -107,7 +107,7 @@ class Labeler:
         self.human = settings.human
         self._blocked = frozenset(settings.policy.block_categories)
 
-    def decide(self, ev: Evidence, now: float) -> Label | None:
+    def decide(self, ev: ActorEvidence, now: float) -> Label | None:
         """The label the evidence supports at ``now``, or None (the actor is only scored)."""
         policy = self.policy
         if ev.identity == VERIFIED and not policy.block_verified:
@@ -125,7 +125,7 @@ class Labeler:
             return Label(False, "human", now)
         return None
 
-    def automated(self, ev: Evidence) -> bool:
+    def automated(self, ev: ActorEvidence) -> bool:
         """A browser UA that behaves like a program (the judge's `automated` kind, on counts so far)."""
         rules = self.human
         if ev.honeypot or ev.invalid:
@@ -136,13 +136,13 @@ class Labeler:
             return True
         return ev.pages >= 10 and not self._shares_ok(ev)
 
-    def humanlike(self, ev: Evidence) -> bool:
+    def humanlike(self, ev: ActorEvidence) -> bool:
         """Loads assets or sends referers, at a reading pace, over enough requests to tell."""
         if ev.requests < HUMAN_MIN_REQUESTS or ev.pages < 1:
             return False
         reading = (ev.last - ev.first) / max(ev.pages, 1) >= self.human.min_seconds_per_page
         return reading and self._shares_ok(ev)
 
-    def _shares_ok(self, ev: Evidence) -> bool:
+    def _shares_ok(self, ev: ActorEvidence) -> bool:
         n = max(ev.requests, 1)
         return ev.assets / n >= self.human.min_asset_share or ev.referers / n >= self.human.min_referer_share

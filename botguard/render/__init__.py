@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from botguard.decide.records import DecisionSet
 from botguard.render._escape import RenderError, hex_word
 from botguard.render.apache import ApacheRenderer
 from botguard.render.base import Renderer, TextRenderer
@@ -33,8 +32,3 @@ def renderers(
             "cloudflare": CloudflareRenderer(list_name=list_name, guard_bots=guard_bots),
         }
     )
-
-
-def render(target: str, decisions: DecisionSet) -> tuple[RuleFile, ...]:
-    """Render with a registered target (default configuration) by name."""
-    return renderers()[target].render(decisions)

@@ -7,13 +7,13 @@ Fetching, history, lint and generation live in their own modules of this package
 
 from botguard.robots._matcher import path_params_query
 from botguard.robots.parser import RobotsTxt, agent_token
-from botguard.robots.records import Group, LintFinding, ParseStats, Permission, Rule
+from botguard.robots.records import Group, LintFinding, Permission, RobotsParseStats, Rule
 
 __all__ = [
     "Group",
     "LintFinding",
-    "ParseStats",
     "Permission",
+    "RobotsParseStats",
     "RobotsTxt",
     "Rule",
     "agent_token",

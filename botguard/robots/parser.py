@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from botguard.robots import _lexer as lx
 from botguard.robots._matcher import GroupMatcher, path_params_query
-from botguard.robots.records import ALLOW, Group, ParseStats, Permission, Rule
+from botguard.robots.records import ALLOW, Group, Permission, RobotsParseStats, Rule
 
 _UA_TOKEN = re.compile(rb"[A-Za-z_-]*")
 #: Agents whose matcher is looked up directly; past this many the shortcut starts afresh (the
@@ -95,7 +95,7 @@ class RobotsTxt:
 
     __slots__ = ("_by_agent", "_by_token", "_global", "_matchers", "groups", "sitemaps", "stats")
 
-    def __init__(self, groups: Sequence[Group], sitemaps: Sequence[str], stats: ParseStats) -> None:
+    def __init__(self, groups: Sequence[Group], sitemaps: Sequence[str], stats: RobotsParseStats) -> None:
         self.groups: tuple[Group, ...] = tuple(groups)
         self.sitemaps: tuple[str, ...] = tuple(sitemaps)
         self.stats = stats
@@ -163,7 +163,7 @@ class RobotsTxt:
         if current is not None:
             groups.append(current.freeze())
         skipped = sum(1 for row in rows if row[5] and _is_junk(row[5]))
-        stats = ParseStats(len(rows), directives, unknown, skipped, orphans)
+        stats = RobotsParseStats(len(rows), directives, unknown, skipped, orphans)
         return cls(groups, sitemaps, stats)
 
     # -- agent selection ---------------------------------------------------------------------

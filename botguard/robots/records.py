@@ -144,7 +144,7 @@ class RobotsVersion:
 
 
 @dataclass(frozen=True, slots=True)
-class ParseStats:
+class RobotsParseStats:
     """Honest counts of what the parser saw (it never raises on a bad line)."""
 
     lines: int
