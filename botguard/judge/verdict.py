@@ -125,7 +125,11 @@ def _network_reasons(ips: pl.Series, networks: tuple) -> pl.DataFrame:  # type: 
 
 def _violations(rule_counts: pl.DataFrame | None, rules: pl.DataFrame) -> pl.DataFrame:
     """(ip, user_agent) -> `violations`: "violated Disallow: /cart (12 requests)", top rules first."""
-    schema = {"ip": pl.String, "user_agent": pl.String, "violations": pl.List(pl.String)}
+    schema: dict[str, pl.DataType] = {
+        "ip": pl.String(),
+        "user_agent": pl.String(),
+        "violations": pl.List(pl.String()),
+    }
     if rule_counts is None or rule_counts.height == 0:
         return pl.DataFrame(schema=schema)
     ranked = (
@@ -226,12 +230,12 @@ class _Rung:
 
 
 def _ladder(rungs: list[_Rung], value: Callable[[_Rung], pl.Expr], otherwise: pl.Expr) -> pl.Expr:
-    """``when(rung 1) then value(rung 1) ... otherwise``: one chain per column, one table for both."""
-    first, *rest = rungs
-    chain = pl.when(first.when).then(value(first))
-    for rung in rest:
-        chain = chain.when(rung.when).then(value(rung))
-    return chain.otherwise(otherwise)
+    """``when(rung 1) then value(rung 1) else (when(rung 2) ...) else otherwise``: the first rung
+    that holds decides (what a chained when/then is); one chain per column, one table for both."""
+    chain = otherwise
+    for rung in reversed(rungs):
+        chain = pl.when(rung.when).then(value(rung)).otherwise(chain)
+    return chain
 
 
 def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
