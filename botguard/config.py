@@ -17,10 +17,8 @@ from typing import Any
 
 import yaml
 
-from botguard.addresses import AddressError, rule_network
+from botguard.addresses import AddressError, Network, rule_network
 from botguard.errors import ConfigError, Location
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +57,7 @@ class Allowlist:
     """Clients that always get `allow`, whatever else they did."""
 
     user_agents: tuple[str, ...] = ()  # lower-cased substrings
-    networks: tuple[IPNetwork, ...] = ()
+    networks: tuple[Network, ...] = ()
     clients: tuple[AllowedClient, ...] = ()
 
 
@@ -251,7 +249,7 @@ def _path_prefixes(value: Any, where: Location) -> tuple[str, ...]:
     return prefixes
 
 
-def _networks(value: Any, where: Location) -> tuple[IPNetwork, ...]:
+def _networks(value: Any, where: Location) -> tuple[Network, ...]:
     """Networks the user lists: loopback and the like are fine, a zone id no rule can name is not."""
     networks = []
     for item in _str_list(value, where):

@@ -2,10 +2,12 @@
 
 ``load_catalog()`` reads the bundled ``rules/crawlers.yaml`` (or a given file) into a
 :class:`Catalog`, whose ``classify``/``classify_many`` map user agents to :class:`Crawler`
-records, memoised per distinct agent. ``reference_agents()`` holds the real browser and welcome
+records, memoised per distinct agent; ``plain_text()`` is the text a plain pattern looks for
+(rule tokens come from it). ``reference_agents()`` holds the real browser and welcome
 crawler agents no pattern or generated rule may match. See ``README.md`` beside this file.
 """
 
+from botguard.catalog._literals import plain_text
 from botguard.catalog.catalog import Catalog
 from botguard.catalog.loader import bundled_path, load_catalog
 from botguard.catalog.records import CATEGORIES, Crawler, Verification
@@ -20,5 +22,6 @@ __all__ = [
     "bundled_agents",
     "bundled_path",
     "load_catalog",
+    "plain_text",
     "reference_agents",
 ]

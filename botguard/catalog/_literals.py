@@ -119,6 +119,25 @@ def plain_literal(pattern: str) -> PlainText | None:
     )
 
 
+def plain_text(pattern: str) -> str | None:
+    r"""The text an unanchored plain ``pattern`` looks for, as written (unescaped, case kept).
+
+    A ``\b`` edge only says where the text may stand, so the text is still what every match
+    contains; ``^``/``$`` anchored patterns and regexes give ``None`` (their text alone would
+    stand for far more agents). Rule tokens for user agents come from here.
+
+    Examples:
+        >>> plain_text(r"leakix\.net"), plain_text(r"\bIFTTT\/"), plain_text("Seekport Crawler")
+        ('leakix.net', 'IFTTT/', 'Seekport Crawler')
+        >>> plain_text(r"^curl$"), plain_text(r"\d+bot"), plain_text(r"\b-x")
+        (None, None, None)
+    """
+    parts = _plain_parts(pattern)
+    if parts is None or "^" in parts[0] or "$" in parts[2]:
+        return None
+    return parts[1]
+
+
 def _plain_parts(pattern: str) -> tuple[str, str, str] | None:
     """``(start marker, unescaped text, end marker)`` of a plain pattern, else ``None``.
 

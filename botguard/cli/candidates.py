@@ -30,15 +30,13 @@ from botguard.model.store import (
 )
 from botguard.report._console import report_console
 from botguard.report._safe import printable
+from botguard.report.csv import neutralise
 from botguard.state import State
 
 #: Columns when stdout is a pipe or file (rich would assume 80 and fold every cell).
 PIPE_WIDTH = 200
 
 STATUS_STYLE = {"proposed": "yellow", "approved": "bold red", "rejected": "dim"}
-
-#: Cells a spreadsheet would evaluate (OWASP CSV injection): prefixed with an apostrophe.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @click.group("candidates")
@@ -113,8 +111,8 @@ def _json(rows: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def _neutral(value: Any) -> Any:
-    text = value if isinstance(value, str) else None
-    return "'" + text if text and text.startswith(_FORMULA_START) else value
+    """Text cells through the report's formula guard; numbers, booleans and None as they are."""
+    return neutralise(value) if isinstance(value, str) else value
 
 
 def _csv(rows: list[dict[str, Any]], out: TextIO) -> None:

@@ -40,8 +40,8 @@ def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_
     """Print allowed/disallowed and the deciding line for each URL (Google's exact rules)."""
     body, truncation = read_robots(robots_path)
     _warn_cut(robots_path, truncation)
-    verdicts = tasks.check(body, agent, urls)
-    click.echo(tasks.format_check(agent, urls, verdicts, fmt))
+    permissions = tasks.check(body, agent, urls)
+    click.echo(tasks.format_check(agent, urls, permissions, fmt))
     note = tasks.agent_note(agent)
     if note:
         click.echo(f"note: {note}", err=True)

@@ -9,7 +9,7 @@ hosting flag; :func:`explain` gathers the evidence for one IP (``botguard verify
 from botguard.identity.asn import AsnDb, LayeredAsn, MaxMindDb, RangeTableAsn
 from botguard.identity.cache import DnsCache
 from botguard.identity.dns import DnsOptions, DnsResolver
-from botguard.identity.enrich import IdentityEvidence, decide, enrich, explain
+from botguard.identity.enrich import ClaimCheck, IdentityEvidence, check_claim, enrich, explain
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.records import IDENTITIES, IDENTITY_SCHEMA, AsnInfo, RangeMatch, ReverseDns
 from botguard.identity.setup import Identifier, IdentitySources, build_identifier, identity_sources
@@ -19,6 +19,7 @@ __all__ = [
     "IDENTITY_SCHEMA",
     "AsnDb",
     "AsnInfo",
+    "ClaimCheck",
     "DnsCache",
     "DnsOptions",
     "DnsResolver",
@@ -32,7 +33,7 @@ __all__ = [
     "RangeTableAsn",
     "ReverseDns",
     "build_identifier",
-    "decide",
+    "check_claim",
     "enrich",
     "explain",
     "identity_sources",

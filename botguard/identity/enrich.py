@@ -47,7 +47,7 @@ from botguard.identity.records import (
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class ClaimCheck:
     """The identity of one (ip, crawler) claim and how it was established."""
 
     identity: str
@@ -61,7 +61,7 @@ class IdentityEvidence:
 
     ip: str
     crawler: Crawler | None
-    verdict: Verdict
+    check: ClaimCheck
     ranges: tuple[RangeMatch, ...]  # every bundled list containing the IP
     reverse: ReverseDns | None  # None when DNS was not asked
     network: AsnInfo | None
@@ -108,33 +108,33 @@ def _words(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if len(w) >= 2 and w not in _GENERIC}
 
 
-def decide(
+def check_claim(
     crawler: Crawler | None,
     in_range: bool,
     reverse: ReverseDns | None,
     network: AsnInfo | None = None,
     stale: bool = False,
-) -> Verdict:
+) -> ClaimCheck:
     """The identity of a claim from its range check, reverse-DNS answer, network and age."""
     if crawler is None:
-        return Verdict(UNKNOWN, None, None)
+        return ClaimCheck(UNKNOWN, None, None)
     lists, suffixes = _lists(crawler), _suffixes(crawler)
     if in_range:
-        return Verdict(VERIFIED, True, BY_RANGE)
+        return ClaimCheck(VERIFIED, True, BY_RANGE)
     if stale and (lists or suffixes):
-        return Verdict(UNVERIFIABLE, None, STALE)
+        return ClaimCheck(UNVERIFIABLE, None, STALE)
     if reverse is not None and suffixes and reverse.matches(suffixes):
-        return Verdict(VERIFIED, True, BY_RDNS)
+        return ClaimCheck(VERIFIED, True, BY_RDNS)
     dns_conclusive = reverse is not None and bool(suffixes) and reverse.status != "error"
     if (lists or suffixes) and own_network(crawler, network):
-        return Verdict(UNVERIFIABLE, None, f"{OWN_NETWORK} AS{network.asn}")  # type: ignore[union-attr]
+        return ClaimCheck(UNVERIFIABLE, None, f"{OWN_NETWORK} AS{network.asn}")  # type: ignore[union-attr]
     if lists and dns_conclusive:
-        return Verdict(SPOOFED, False, "range/rDNS")
+        return ClaimCheck(SPOOFED, False, "range/rDNS")
     if lists:
-        return Verdict(SPOOFED, False, BY_RANGE)
+        return ClaimCheck(SPOOFED, False, BY_RANGE)
     if dns_conclusive:
-        return Verdict(SPOOFED, False, "rDNS")
-    return Verdict(UNVERIFIABLE, None, None)
+        return ClaimCheck(SPOOFED, False, "rDNS")
+    return ClaimCheck(UNVERIFIABLE, None, None)
 
 
 def _crawlers(catalog: Catalog, names: list[str]) -> dict[str, Crawler | None]:
@@ -188,12 +188,12 @@ def _identities(
     rows = []
     for ip, c, _ in claims:
         crawler = crawlers[c]
-        verdict = (
-            decide(crawler, in_range[(ip, c)], reverse.get(ip), networks.get(ip), (ip, c) in stale)
+        check = (
+            check_claim(crawler, in_range[(ip, c)], reverse.get(ip), networks.get(ip), (ip, c) in stale)
             if crawler
-            else Verdict(UNVERIFIABLE, None, None)
+            else ClaimCheck(UNVERIFIABLE, None, None)
         )
-        rows.append((ip, c, verdict.verified, verdict.identity, verdict.verified_by))
+        rows.append((ip, c, check.verified, check.identity, check.verified_by))
     schema = {
         "ip": pl.String,
         "crawler": pl.String,
@@ -260,5 +260,5 @@ def explain(
     in_range = any(m.list in _lists(crawler) for m in matches)
     network = lookup_many(asn_db, [ip]).get(ip) if asn_db is not None else None
     return IdentityEvidence(
-        ip, crawler, decide(crawler, in_range, reverse, network), matches, reverse, network
+        ip, crawler, check_claim(crawler, in_range, reverse, network), matches, reverse, network
     )

@@ -40,19 +40,20 @@ def verify_ip(
 
 def evidence_lines(evidence: IdentityEvidence, user_agent: str | None) -> list[str]:
     """The evidence as aligned "label  value" lines."""
-    crawler, verdict = evidence.crawler, evidence.verdict
+    crawler, check = evidence.crawler, evidence.check
     if crawler is not None:
         claim = f"{crawler.name} ({crawler.operator})"
     else:
         claim = "no known crawler" if user_agent else "none (give --ua to check a claim)"
-    how = f" ({verdict.verified_by})" if verdict.verified_by else ""
-    lines = [("ip", evidence.ip), ("claim", claim), ("identity", f"{verdict.identity}{how}")]
+    how = f" ({check.verified_by})" if check.verified_by else ""
+    lines = [("ip", evidence.ip), ("claim", claim), ("identity", f"{check.identity}{how}")]
     if crawler is not None and crawler.verification is not None:
         lists = ", ".join(crawler.verification.ip_ranges) or "none"
         domains = ", ".join(crawler.verification.rdns_suffixes) or "none"
         lines.append(("checks", f"published ranges: {lists}; rDNS domains: {domains}"))
-    for match in evidence.ranges or ():
-        lines.append(("range", f"{match.list}: {match.network} (from {match.source}, {match.date})"))
+    lines.extend(
+        ("range", f"{m.list}: {m.network} (from {m.source}, {m.date})") for m in evidence.ranges or ()
+    )
     if not evidence.ranges:
         lines.append(("range", "in no published crawler range"))
     lines.extend(_dns_lines(evidence))

@@ -12,6 +12,8 @@ Order of precedence (the default policy in rules/policy.yaml):
 6. a crawler that obeyed robots.txt and its Crawl-delay, unless its category is monitored
    anyway (scanners) (allow);
 7. everything else (monitor), including browser user agents with too little traffic to tell.
+One table of rungs (condition -> verdict -> main reasons) in this order drives both the verdict
+and the reasons, so the two cannot disagree about which step decided.
 
 Everything is a polars expression over the per-client totals, so 100k clients cost the same
 few column operations as 100 (a per-client Python loop was the slowest part of a scan).
@@ -20,11 +22,13 @@ few column operations as 100 (a per-client Python loop was the slowest part of a
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import polars as pl
 
 from botguard.config import Settings
-from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, UNKNOWN
+from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, UNKNOWN, Verdict
 
 #: A browser's user agent: "Mozilla/5.0 (...)" plus a rendering engine or browser token.
 BROWSER_RE = r"^Mozilla/\d\.\d \(.*(?:Gecko|Chrome|Safari|Firefox|Edg|OPR|Trident|MSIE)"
@@ -121,7 +125,11 @@ def _network_reasons(ips: pl.Series, networks: tuple) -> pl.DataFrame:  # type: 
 
 def _violations(rule_counts: pl.DataFrame | None, rules: pl.DataFrame) -> pl.DataFrame:
     """(ip, user_agent) -> `violations`: "violated Disallow: /cart (12 requests)", top rules first."""
-    schema = {"ip": pl.String, "user_agent": pl.String, "violations": pl.List(pl.String)}
+    schema: dict[str, pl.DataType] = {
+        "ip": pl.String(),
+        "user_agent": pl.String(),
+        "violations": pl.List(pl.String()),
+    }
     if rule_counts is None or rule_counts.height == 0:
         return pl.DataFrame(schema=schema)
     ranked = (
@@ -149,7 +157,8 @@ def _score(kind: pl.Expr) -> pl.Expr:
     """0-100: how much evidence of unwanted crawling there is (informative; policy decides)."""
     judged = col("judged").cast(pl.Float64)
     score = (
-        pl.when(col("judged") > 0).then(40 * col("disallowed") / judged + pl.min_horizontal(col("disallowed"), 10) * 2)
+        pl.when(col("judged") > 0)
+        .then(40 * col("disallowed") / judged + pl.min_horizontal(col("disallowed"), 10) * 2)
         .otherwise(0.0)
         + pl.when(col("honeypot") > 0).then(40).otherwise(0)
         + pl.when(col("invalid") > 0).then(20).otherwise(0)
@@ -158,7 +167,8 @@ def _score(kind: pl.Expr) -> pl.Expr:
         + pl.when(col("crawler").is_not_null() & (col("robots_fetched") == 0) & (col("requests") >= 10))
           .then(5).otherwise(0)
         + pl.when(col("delay_ignored")).then(10).otherwise(0)
-        + pl.when((col("requests") >= 10) & (col("client_errors") / col("requests") > 0.5)).then(10).otherwise(0)
+        + pl.when((col("requests") >= 10) & (col("client_errors") / col("requests") > 0.5))
+          .then(10).otherwise(0)
     )  # fmt: skip
     score = pl.when(kind == HUMAN).then(pl.min_horizontal(score, 10)).otherwise(score)
     return pl.min_horizontal(score, 100).round(0).cast(pl.Int64)
@@ -209,6 +219,25 @@ def _with_identity(frame: pl.DataFrame, identities: pl.DataFrame | None) -> pl.D
 # ------------------------------------------------------------------ verdicts
 
 
+@dataclass(frozen=True, slots=True)
+class _Rung:
+    """One step of the verdict ladder: the first rung whose condition holds gives both the verdict
+    and the main reasons (the order is the precedence in the module docstring)."""
+
+    when: pl.Expr
+    verdict: Verdict
+    reasons: pl.Expr  # a list of strings (nulls dropped later)
+
+
+def _ladder(rungs: list[_Rung], value: Callable[[_Rung], pl.Expr], otherwise: pl.Expr) -> pl.Expr:
+    """``when(rung 1) then value(rung 1) else (when(rung 2) ...) else otherwise``: the first rung
+    that holds decides (what a chained when/then is); one chain per column, one table for both."""
+    chain = otherwise
+    for rung in reversed(rungs):
+        chain = pl.when(rung.when).then(value(rung)).otherwise(chain)
+    return chain
+
+
 def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
     policy = settings.policy
     kind = col("category")
@@ -225,37 +254,41 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
         & ~col("delay_ignored")
         & ~kind.is_in(list(policy.monitor_categories))
     )
-    verdict = (
-        pl.when(allowlisted).then(pl.lit("allow"))
-        .when(spoofed).then(pl.lit("block"))
-        .when(spared).then(pl.lit("monitor"))
-        .when(blocked_category | honeypot | violator).then(pl.lit("block"))
-        .when((kind == HUMAN) | compliant_crawler).then(pl.lit("allow"))
-        .otherwise(pl.lit("monitor"))
-    )  # fmt: skip
     violations = col("violations").fill_null(pl.lit([], pl.List(pl.String)))
-    main = (
-        pl.when(allowlisted).then(pl.concat_list(col("allowlisted")))
-        .when(spoofed).then(pl.concat_list(
-            pl.format("claims to be {} but IP is not {}'s ({})", col("crawler"), col("operator"), col("verified_by")),
-            violations))
-        .when(spared).then(pl.concat_list(
-            pl.format("verified {} ({}): not blocked by default (policy.block_verified)",
-                      col("crawler"), col("verified_by")),
-            pl.when(col("honeypot") > 0).then(pl.format("hit honeypot ({})", _plural(col("honeypot"), "request"))),
-            violations))
-        .when(blocked_category).then(pl.concat_list(pl.format("category '{}' is blocked by policy", kind)))
-        .when(honeypot).then(
-            pl.concat_list(pl.format("hit honeypot ({})", _plural(col("honeypot"), "request")), violations))
-        .when(violator).then(violations)
-        .when(kind == HUMAN).then(pl.concat_list(pl.lit("browses like a person (loads assets or follows links)")))
-        .when(compliant_crawler).then(pl.concat_list(
-            pl.when(col("judged") > 0).then(pl.format("obeyed robots.txt ({} requests judged)", col("judged")))
-            .otherwise(pl.lit("nothing robots.txt forbids"))))
-        .otherwise(pl.concat_list(
-            _monitor_reason(settings),
-            pl.when(kind == BROWSER).then(violations).otherwise(pl.lit([], pl.List(pl.String)))))
-    )  # fmt: skip
+    honeypot_hits = pl.format("hit honeypot ({})", _plural(col("honeypot"), "request"))
+    claims = pl.format(
+        "claims to be {} but IP is not {}'s ({})", col("crawler"), col("operator"), col("verified_by")
+    )
+    spared_why = pl.format(
+        "verified {} ({}): not blocked by default (policy.block_verified)", col("crawler"), col("verified_by")
+    )
+    obeyed = (
+        pl.when(col("judged") > 0)
+        .then(pl.format("obeyed robots.txt ({} requests judged)", col("judged")))
+        .otherwise(pl.lit("nothing robots.txt forbids"))
+    )
+    person = pl.lit("browses like a person (loads assets or follows links)")
+    rungs = [
+        _Rung(allowlisted, "allow", pl.concat_list(col("allowlisted"))),
+        _Rung(spoofed, "block", pl.concat_list(claims, violations)),
+        _Rung(
+            spared,
+            "monitor",
+            pl.concat_list(spared_why, pl.when(col("honeypot") > 0).then(honeypot_hits), violations),
+        ),
+        _Rung(
+            blocked_category, "block", pl.concat_list(pl.format("category '{}' is blocked by policy", kind))
+        ),
+        _Rung(honeypot, "block", pl.concat_list(honeypot_hits, violations)),
+        _Rung(violator, "block", violations),
+        _Rung(kind == HUMAN, "allow", pl.concat_list(person)),
+        _Rung(compliant_crawler, "allow", pl.concat_list(obeyed)),
+    ]
+    browser_violations = pl.when(kind == BROWSER).then(violations).otherwise(pl.lit([], pl.List(pl.String)))
+    verdict = _ladder(rungs, lambda rung: pl.lit(rung.verdict), pl.lit("monitor"))
+    main = _ladder(
+        rungs, lambda rung: rung.reasons, pl.concat_list(_monitor_reason(settings), browser_violations)
+    )
     extras = [
         pl.when(verified & ~spared).then(pl.format("verified {} ({})", col("crawler"), col("verified_by"))),
         pl.when((col("identity") == "unverifiable") & col("verified_by").is_not_null()).then(
@@ -271,7 +304,7 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
                 _seconds(col("delay")),
                 col("fast_gaps"),
                 col("requests") - 1,
-            )  # fmt: skip
+            )
         ),
         pl.when((col("robots_fetched") > 0) & ~col("robots_fetched_first") & (verdict != "allow")).then(
             pl.lit("fetched robots.txt only after other requests")
@@ -291,8 +324,10 @@ def _monitor_reason(settings: Settings) -> pl.Expr:
         pl.when((kind == AUTOMATED) & col("probing")).then(pl.format(
             "browser user agent probing for missing paths ({} of {} requests 4xx)",
             col("client_errors"), col("requests")))
-        .when(kind == AUTOMATED).then(pl.lit("browser user agent but behaves like a program (no assets, no referers)"))
-        .when(kind == BROWSER).then(pl.lit("browser user agent; too little traffic to tell a person from a program"))
+        .when(kind == AUTOMATED)
+        .then(pl.lit("browser user agent but behaves like a program (no assets, no referers)"))
+        .when(kind == BROWSER)
+        .then(pl.lit("browser user agent; too little traffic to tell a person from a program"))
         .when((kind == UNKNOWN) & (col("user_agent") == "")).then(pl.lit("sent no user agent"))
         .when(kind == UNKNOWN).then(pl.lit("not a known crawler and not a browser"))
         .when(monitored & (col("judged") > 0)).then(pl.format(

@@ -16,7 +16,7 @@ Leakage rules (../shared/notes/online-model.md §2), enforced here and in the st
    the actor's events up to then; the stream trains it on that actor's events scored before it
    (a short join buffer) and on later ones, never on events it dropped unlabelled.
 3. Offline identity only: a spoofer is a claim of a verifiable crawler from an IP outside its
-   published ranges (:func:`botguard.identity.enrich.decide` with no DNS answer); no DNS in the stream.
+   published ranges (:func:`botguard.identity.enrich.check_claim` with no DNS answer); no DNS in the stream.
 
 The human rule mirrors the judge's (``botguard.judge.verdict._kind`` with
 :class:`botguard.config.HumanRules`) but reads the actor's raw counts, and the model's
@@ -32,7 +32,7 @@ from typing import Literal
 
 from botguard.catalog import Crawler
 from botguard.config import Settings
-from botguard.identity.enrich import decide
+from botguard.identity.enrich import check_claim
 from botguard.identity.records import SPOOFED, VERIFIED
 from botguard.judge.verdict import BROWSER_RE
 from botguard.model.features import PATH_SLOTS, UA_SLOTS
@@ -70,7 +70,7 @@ class Label:
 
 
 @dataclass(slots=True)
-class Evidence:
+class ActorEvidence:
     """What the label sources read about one actor, accumulated over its events so far (≤ now)."""
 
     crawler: Crawler | None
@@ -90,8 +90,8 @@ class Evidence:
 
 
 def identity_of(crawler: Crawler | None, in_range: bool, network: object | None) -> str:
-    """Offline identity of a claim: the identity stage's decision without a DNS answer."""
-    return decide(crawler, in_range, None, network).identity  # type: ignore[arg-type]
+    """Offline identity of a claim: the identity stage's claim check without a DNS answer."""
+    return check_claim(crawler, in_range, None, network).identity  # type: ignore[arg-type]
 
 
 class Labeler:
@@ -107,7 +107,7 @@ class Labeler:
         self.human = settings.human
         self._blocked = frozenset(settings.policy.block_categories)
 
-    def decide(self, ev: Evidence, now: float) -> Label | None:
+    def decide(self, ev: ActorEvidence, now: float) -> Label | None:
         """The label the evidence supports at ``now``, or None (the actor is only scored)."""
         policy = self.policy
         if ev.identity == VERIFIED and not policy.block_verified:
@@ -125,7 +125,7 @@ class Labeler:
             return Label(False, "human", now)
         return None
 
-    def automated(self, ev: Evidence) -> bool:
+    def automated(self, ev: ActorEvidence) -> bool:
         """A browser UA that behaves like a program (the judge's `automated` kind, on counts so far)."""
         rules = self.human
         if ev.honeypot or ev.invalid:
@@ -136,13 +136,13 @@ class Labeler:
             return True
         return ev.pages >= 10 and not self._shares_ok(ev)
 
-    def humanlike(self, ev: Evidence) -> bool:
+    def humanlike(self, ev: ActorEvidence) -> bool:
         """Loads assets or sends referers, at a reading pace, over enough requests to tell."""
         if ev.requests < HUMAN_MIN_REQUESTS or ev.pages < 1:
             return False
         reading = (ev.last - ev.first) / max(ev.pages, 1) >= self.human.min_seconds_per_page
         return reading and self._shares_ok(ev)
 
-    def _shares_ok(self, ev: Evidence) -> bool:
+    def _shares_ok(self, ev: ActorEvidence) -> bool:
         n = max(ev.requests, 1)
         return ev.assets / n >= self.human.min_asset_share or ev.referers / n >= self.human.min_referer_share

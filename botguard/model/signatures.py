@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from botguard.addresses import Network
 from botguard.decide.agents import candidate_tokens
 from botguard.model.records import RuleCandidate
 from botguard.model.table import StringTable
@@ -46,7 +47,6 @@ from botguard.model.table import StringTable
 SIGNATURE_SLOTS: tuple[str, ...] = ("ua_tok", "ua_fam", "ip24", "ip6_48", "asn", "ua_fam_x_asn")
 _Z = 1.96  # 95% two-sided normal quantile for the Wilson bound
 Explain = Callable[[Sequence[Mapping[str, float]]], list[tuple[str, float]]]
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def wilson_lower(successes: float, n: float, z: float = _Z) -> float:
@@ -79,7 +79,7 @@ class CandidateRules:
     max_ips: int = 64  # distinct IPs remembered per key (enough to tell "at least min_ips")
     samples: int = 8  # recent requests kept per key for the explanation
     allow_agents: tuple[str, ...] = ()  # lower-cased allowlisted UA substrings
-    allow_networks: tuple[IPNetwork, ...] = ()
+    allow_networks: tuple[Network, ...] = ()
 
 
 @dataclass(slots=True)
@@ -123,7 +123,7 @@ class SignatureStats:
 
 
 @dataclass(slots=True)
-class Group:
+class SignatureGroup:
     """One micro-batch's counts for a group of requests sharing signature keys (one actor's)."""
 
     keys: tuple[str, ...]
@@ -200,7 +200,7 @@ class SignatureBook:
 
     def add_groups(
         self,
-        groups: Sequence[Group],
+        groups: Sequence[SignatureGroup],
         now: float,
         weight: Callable[[str], float] | None = None,
         known: Callable[[str], bool] | None = None,
@@ -211,7 +211,7 @@ class SignatureBook:
         per-request tuples are made. A group is shared by its keys until a second group with the
         same key needs merging (copied then), since most keys occur in one group per batch.
         """
-        per_key: dict[str, list[Group]] = {}
+        per_key: dict[str, list[SignatureGroup]] = {}
         for group in groups:
             for key in group.keys:
                 found = per_key.get(key)
@@ -238,11 +238,11 @@ class SignatureBook:
                 fresh.append(key)
         return fresh
 
-    def _merged(self, groups: list[Group], stats: SignatureStats) -> Group:
+    def _merged(self, groups: list[SignatureGroup], stats: SignatureStats) -> SignatureGroup:
         """The groups' counts summed in order, the last group's sample kept; sets are copied and
         merged only where ``stats`` still reads them (below its caps), else the first group's are shared."""
         first = groups[0]
-        acc = Group(
+        acc = SignatureGroup(
             first.keys,
             first.n,
             first.high,
@@ -281,13 +281,13 @@ class SignatureBook:
         events: Sequence[tuple[tuple[str, ...], str, str, str, str | None, bool]],
         scores: Sequence[float],
         xs: Sequence[Mapping[str, float]],
-    ) -> dict[int, Group]:
+    ) -> dict[int, SignatureGroup]:
         high_at, max_ips = self.rules.threshold, self.rules.max_ips
-        groups: dict[int, Group] = {}
+        groups: dict[int, SignatureGroup] = {}
         for (keys, ip, net, ua, label, humanlike), score, x in zip(events, scores, xs):
             acc = groups.get(id(keys))
             if acc is None:
-                acc = groups[id(keys)] = Group(keys)
+                acc = groups[id(keys)] = SignatureGroup(keys)
             acc.n += 1
             acc.high += score > high_at
             acc.psum += score
@@ -295,7 +295,9 @@ class SignatureBook:
             acc.x = x
         return groups
 
-    def _fold(self, stats: SignatureStats, acc: Group, now: float, scored_with_key: bool = True) -> None:
+    def _fold(
+        self, stats: SignatureStats, acc: SignatureGroup, now: float, scored_with_key: bool = True
+    ) -> None:
         n = acc.n
         if scored_with_key:
             decay = self._decay**n

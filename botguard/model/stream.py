@@ -44,10 +44,10 @@ from botguard.identity.setup import asn_source, updated_ranges_dir
 from botguard.judge._columns import ASSET_RE, ROBOTS_RE
 from botguard.judge.aggregate import robots_token
 from botguard.model.features import FeatureExtractor, ip_prefixes, log2_bucket
-from botguard.model.labels import BROWSER, MASKS, Evidence, Label, Labeler, identity_of
+from botguard.model.labels import BROWSER, MASKS, ActorEvidence, Label, Labeler, identity_of
 from botguard.model.learner import OnlineLR
 from botguard.model.records import LearnerConfig, RuleCandidate, SlotPolicy
-from botguard.model.signatures import CandidateRules, Group, SignatureBook
+from botguard.model.signatures import CandidateRules, SignatureBook, SignatureGroup
 from botguard.model.table import ParamTable, StringTable, load_arrays, save_arrays
 from botguard.robots.history import RobotsTimeline
 from botguard.state import State
@@ -124,7 +124,7 @@ class StreamSettings:
 class Actor:
     """One client (IP, or IPv6 /64, with its user agent): evidence so far, label, join buffer."""
 
-    evidence: Evidence
+    evidence: ActorEvidence
     robots_first: bool | None = None  # fetched robots.txt before its first page (None: no page yet)
     label: Label | None = None
     pending: list[tuple[Parts, float]] = field(default_factory=list)
@@ -285,7 +285,8 @@ class StreamLearner:
         lens: list[int] = []
         offsets: list[int] = []
         group_of: list[int] = []
-        groups: dict[int, Group] = {}  # id of the actor's signature-key tuple -> its group (first-seen order)
+        # id of the actor's signature-key tuple -> its group (first-seen order)
+        groups: dict[int, SignatureGroup] = {}
         group_index: dict[int, int] = {}
         last_of: dict[int, int] = {}  # group -> its last request (whose features are its sample)
         train: list[tuple[Parts, bool, float, str, int]] = []
@@ -317,7 +318,7 @@ class StreamLearner:
             gi = group_index.get(gid)
             if gi is None:
                 gi = group_index[gid] = len(group_index)
-                group = groups[gid] = Group(sig)
+                group = groups[gid] = SignatureGroup(sig)
             else:
                 group = groups[gid]
             group_of.append(gi)
@@ -337,7 +338,7 @@ class StreamLearner:
 
     def _fold_groups(
         self,
-        groups: dict[int, Group],
+        groups: dict[int, SignatureGroup],
         group_of: list[int],
         last_of: dict[int, int],
         scores: np.ndarray,
@@ -440,7 +441,7 @@ class StreamLearner:
         if actor is None:
             identity = self._identity_of(ip, uinfo.crawler, iinfo)
             actor = self.actors[key] = Actor(
-                Evidence(uinfo.crawler, identity, uinfo.browser), uid=_uid(actor_ip, ua)
+                ActorEvidence(uinfo.crawler, identity, uinfo.browser), uid=_uid(actor_ip, ua)
             )
         if actor.ctx is None:
             cross = (
@@ -803,7 +804,7 @@ class StreamLearner:
                 crawler = self.catalog.by_name(data["crawler"])
             except KeyError:  # a catalogue without it: the actor is judged as unknown
                 crawler = None
-        ev = Evidence(crawler=crawler, **data["evidence"])
+        ev = ActorEvidence(crawler=crawler, **data["evidence"])
         label = Label(*data["label"]) if data["label"] is not None else None
         if strings:  # version 2: each part is a list of string ids
             pending = [

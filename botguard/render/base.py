@@ -13,8 +13,9 @@ To add a target:
      parser differs, ``literal`` / ``byte_escape``;
   2. implement ``finalize(groups) -> tuple[RuleFile, ...]`` wrapping :class:`Groups` in the
      file's boilerplate (use :meth:`alternations` where the engine benefits from packing);
-  3. register an instance in ``botguard/render/__init__.py`` ``RENDERERS``; the contract tests
-     in ``tests/render/test_contracts.py`` then run against it.
+  3. register an instance in ``botguard/render/__init__.py`` :func:`renderers`; deploy can then
+     use it and the contract tests in ``tests/render/test_contracts.py`` run against it (a
+     check that cannot apply to the target is named in its ``contract_skips``, with the reason).
 """
 
 from __future__ import annotations
@@ -38,9 +39,15 @@ __all__ = ["Groups", "Renderer", "TextRenderer"]
 
 @runtime_checkable
 class Renderer(Protocol):
-    """Anything that turns a decision set into rule files."""
+    """Anything that turns a decision set into rule files.
 
-    name: str
+    ``name`` is read-only: a target names itself (a ClassVar or a frozen field both satisfy it).
+    """
+
+    @property
+    def name(self) -> str:
+        """The target's registry name (``nginx``, ``apache``, ``cloudflare``)."""
+        ...
 
     def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:
         """The files for this target (pure: same input, same bytes)."""
@@ -180,7 +187,8 @@ class TextRenderer:
         )
         return Groups(
             allow_ua=uas("allow"), allow_ip=ips("allow"), allow_client=clients,
-            block_ua=uas("block"), block_ip=ips("block"), throttle_ua=uas("throttle"), throttle_ip=ips("throttle"),
+            block_ua=uas("block"), block_ip=ips("block"),
+            throttle_ua=uas("throttle"), throttle_ip=ips("throttle"),
             unsupported=sum(1 for d in decisions.decisions if d.match.kind == "asn"),
             counts=counts,  # type: ignore[arg-type]
         )  # fmt: skip

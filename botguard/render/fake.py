@@ -24,7 +24,8 @@ class FakeRenderer(TextRenderer):
 
     def finalize(self, groups: Groups) -> tuple[RuleFile, ...]:
         rows = [("allow ua", groups.allow_ua), ("allow ip", groups.allow_ip), ("block ua", groups.block_ua),
-                ("block ip", groups.block_ip), ("throttle ua", groups.throttle_ua), ("throttle ip", groups.throttle_ip)]  # fmt: skip
+                ("block ip", groups.block_ip), ("throttle ua", groups.throttle_ua),
+                ("throttle ip", groups.throttle_ip)]  # fmt: skip
         lines = [self.header(groups, "Fake target.").rstrip("\n")]
         lines += [f"{label} {value}" for label, values in rows for value in values]
         lines += [f"allow client {ip} {ua}" for ip, ua in groups.allow_client]

@@ -1,4 +1,4 @@
-"""nginx target: ``botguard_http.conf`` (inside ``http {}``) and ``botguard_server.conf`` (each ``server {}``).
+"""nginx target: ``botguard_http.conf`` (inside ``http {}``), ``botguard_server.conf`` (each ``server {}``).
 
 Forms from notes/webservers.md section 3, all verified against a running nginx:
 

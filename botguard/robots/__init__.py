@@ -7,15 +7,15 @@ Fetching, history, lint and generation live in their own modules of this package
 
 from botguard.robots._matcher import path_params_query
 from botguard.robots.parser import RobotsTxt, agent_token
-from botguard.robots.records import Group, LintFinding, ParseStats, Rule, Verdict
+from botguard.robots.records import Group, LintFinding, Permission, RobotsParseStats, Rule
 
 __all__ = [
     "Group",
     "LintFinding",
-    "ParseStats",
+    "Permission",
+    "RobotsParseStats",
     "RobotsTxt",
     "Rule",
-    "Verdict",
     "agent_token",
     "path_params_query",
 ]

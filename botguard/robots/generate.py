@@ -194,7 +194,7 @@ def _with_signal(groups: list[DocGroup], signal: str) -> tuple[list[DocGroup], l
     return groups + [DocGroup(("User-agent: *", line), (0,), (None,))], []
 
 
-def render(doc: RobotsDocument, plan: BlockPlan) -> str:
+def robots_text(doc: RobotsDocument, plan: BlockPlan) -> str:
     """The robots.txt text for a planned model (deterministic: tokens sorted, deduplicated)."""
     out = list(doc.preamble)
     unique = {t.lower(): t for t in reversed(plan.tokens)}  # case-insensitive: first spelling wins
@@ -227,4 +227,4 @@ def generate(
     )
     doc = read_document(existing or b"")
     planned, notes = plan_document(doc, plan)
-    return render(planned, plan), notes
+    return robots_text(planned, plan), notes

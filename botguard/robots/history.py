@@ -55,7 +55,7 @@ def _from_us(value: int | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoricalVerdict:
+class HistoricalPermission:
     """Whether a request was allowed under any version the crawler could legitimately follow.
 
     ``versions`` are the version ids considered; ``rule`` is the deciding rule of the version
@@ -179,7 +179,8 @@ class RobotsHistory:
         grace_start = at - self.grace // timedelta(microseconds=1)
         rows = self.state.conn.execute(
             "SELECT id FROM robots_versions WHERE host = ? AND id != ? AND first_seen <= ? "
-            "AND superseded_at IS NOT NULL AND superseded_at <= ? AND superseded_at > ? ORDER BY first_seen DESC",
+            "AND superseded_at IS NOT NULL AND superseded_at <= ? AND superseded_at > ? "
+            "ORDER BY first_seen DESC",
             (host, live, at, at, grace_start),
         ).fetchall()
         ids = [live] + [r[0] for r in rows]
@@ -211,14 +212,14 @@ class RobotsHistory:
         )
         return RobotsTimeline(boundaries, epochs)
 
-    def judge(self, host: str, user_agent: str, url: str, when: datetime) -> HistoricalVerdict | None:
+    def permission(self, host: str, user_agent: str, url: str, when: datetime) -> HistoricalPermission | None:
         """Was this request allowed under any version the crawler could have been using?"""
         ids = self.versions_in_effect(host, when)
         if not ids:
             return None
         rule = self._robots(ids[0]).explain(user_agent, url)
         allowed = any(self._robots(i).is_allowed(user_agent, url) for i in ids)
-        return HistoricalVerdict(allowed, tuple(ids), rule)
+        return HistoricalPermission(allowed, tuple(ids), rule)
 
     def allowed_at_many(
         self, host: str, user_agent: str, requests: Sequence[tuple[str, datetime]]

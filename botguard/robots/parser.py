@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from botguard.robots import _lexer as lx
 from botguard.robots._matcher import GroupMatcher, path_params_query
-from botguard.robots.records import ALLOW, Group, ParseStats, Rule, Verdict
+from botguard.robots.records import ALLOW, Group, Permission, RobotsParseStats, Rule
 
 _UA_TOKEN = re.compile(rb"[A-Za-z_-]*")
 #: Agents whose matcher is looked up directly; past this many the shortcut starts afresh (the
@@ -95,7 +95,7 @@ class RobotsTxt:
 
     __slots__ = ("_by_agent", "_by_token", "_global", "_matchers", "groups", "sitemaps", "stats")
 
-    def __init__(self, groups: Sequence[Group], sitemaps: Sequence[str], stats: ParseStats) -> None:
+    def __init__(self, groups: Sequence[Group], sitemaps: Sequence[str], stats: RobotsParseStats) -> None:
         self.groups: tuple[Group, ...] = tuple(groups)
         self.sitemaps: tuple[str, ...] = tuple(sitemaps)
         self.stats = stats
@@ -126,14 +126,14 @@ class RobotsTxt:
         directives = unknown = orphans = 0
         # Skip the per-value escaping scan when nothing in the body could need it.
         escape = lx.escape_pattern if lx.needs_escaping(body) else bytes.decode
-        for number, (ua, allow, disallow, sitemap, value, other) in enumerate(rows, 1):
+        for number, (ua, allow, disallow, sitemap, raw, other) in enumerate(rows, 1):
             if disallow or allow:
                 kind = lx.DISALLOW if disallow else lx.ALLOW
-                value = value.strip()
+                value = raw.strip()
             elif ua:
-                kind, value = lx.USER_AGENT, value.strip()
+                kind, value = lx.USER_AGENT, raw.strip()
             elif sitemap:
-                kind, value = lx.SITEMAP, value.strip()
+                kind, value = lx.SITEMAP, raw.strip()
             else:
                 found = lx.slow_directive(other)
                 if found is None:
@@ -163,7 +163,7 @@ class RobotsTxt:
         if current is not None:
             groups.append(current.freeze())
         skipped = sum(1 for row in rows if row[5] and _is_junk(row[5]))
-        stats = ParseStats(len(rows), directives, unknown, skipped, orphans)
+        stats = RobotsParseStats(len(rows), directives, unknown, skipped, orphans)
         return cls(groups, sitemaps, stats)
 
     # -- agent selection ---------------------------------------------------------------------
@@ -204,15 +204,15 @@ class RobotsTxt:
     def explain(self, user_agent: str, url: str) -> Rule | None:
         """The rule that decides ``url`` for ``user_agent``; None means allowed by default.
 
-        The verdict follows from it: allowed iff the result is None or an allow rule.
+        The permission follows from it: allowed iff the result is None or an allow rule.
         """
         return self._matcher(user_agent).decide(path_params_query(url))
 
-    def verdict(self, user_agent: str, url: str) -> Verdict:
-        """Verdict, deciding rule and the extracted path together (for reports)."""
+    def permission(self, user_agent: str, url: str) -> Permission:
+        """Allowed or not, the deciding rule and the extracted path together (for reports)."""
         path = path_params_query(url)
         rule = self._matcher(user_agent).decide(path)
-        return Verdict(rule is None or rule.directive == ALLOW, rule, path)
+        return Permission(rule is None or rule.directive == ALLOW, rule, path)
 
     def allowed_many(self, user_agent: str, urls: Sequence[str]) -> list[bool]:
         """``is_allowed`` for many URLs of one agent: the matcher is looked up once."""

@@ -1,6 +1,6 @@
-"""Records the robots stage produces: rules, verdicts, lint findings, fetched versions.
+"""Records the robots stage produces: rules, permissions, lint findings, fetched versions.
 
-Every record is frozen: a verdict's evidence (the deciding rule and its line) must not change
+Every record is frozen: a permission's evidence (the deciding rule and its line) must not change
 after it was computed, because scan reports quote it.
 """
 
@@ -51,7 +51,7 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Permission:
     """Whether one URL is allowed for one agent, and the rule that decided it.
 
     ``rule`` is None when no rule with a non-empty pattern matched (allowed by default).
@@ -144,7 +144,7 @@ class RobotsVersion:
 
 
 @dataclass(frozen=True, slots=True)
-class ParseStats:
+class RobotsParseStats:
     """Honest counts of what the parser saw (it never raises on a bad line)."""
 
     lines: int

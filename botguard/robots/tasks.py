@@ -15,7 +15,7 @@ from botguard.errors import InputError, Location, UsageError
 from botguard.robots.generate import generate, validate_token
 from botguard.robots.lint import lint
 from botguard.robots.parser import RobotsTxt, agent_token
-from botguard.robots.records import LintFinding, Truncation, Verdict
+from botguard.robots.records import LintFinding, Permission, Truncation
 
 
 def read_file(path: str) -> bytes:
@@ -30,10 +30,10 @@ def read_file(path: str) -> bytes:
         raise InputError(f"cannot read file: {exc.strerror}", Location(path)) from None
 
 
-def check(body: bytes, agent: str, urls: Sequence[str]) -> list[Verdict]:
-    """The verdict and deciding rule for each URL."""
+def check(body: bytes, agent: str, urls: Sequence[str]) -> list[Permission]:
+    """Allowed or not, and the deciding rule, for each URL."""
     robots = RobotsTxt.parse(body)
-    return [robots.verdict(agent, url) for url in urls]
+    return [robots.permission(agent, url) for url in urls]
 
 
 def agent_note(agent: str) -> str | None:
@@ -46,7 +46,7 @@ def agent_note(agent: str) -> str | None:
     )
 
 
-def format_check(agent: str, urls: Sequence[str], verdicts: Sequence[Verdict], fmt: str) -> str:
+def format_check(agent: str, urls: Sequence[str], permissions: Sequence[Permission], fmt: str) -> str:
     """One line per URL (text) or a JSON document with the deciding rule of each."""
     if fmt == "json":
         rows = [
@@ -58,11 +58,11 @@ def format_check(agent: str, urls: Sequence[str], verdicts: Sequence[Verdict], f
                 if v.rule is None
                 else {"line": v.rule.line, "directive": v.rule.directive, "pattern": v.rule.pattern},
             }
-            for url, v in zip(urls, verdicts)
+            for url, v in zip(urls, permissions)
         ]
         return json.dumps({"agent": agent, "results": rows}, indent=2, ensure_ascii=False)
     lines = []
-    for url, v in zip(urls, verdicts):
+    for url, v in zip(urls, permissions):
         why = (
             f"line {v.rule.line}: {v.rule.directive.capitalize()}: {v.rule.pattern}"
             if v.rule

@@ -63,6 +63,24 @@ def test_control_characters_are_left_out_and_reported() -> None:
     ]
 
 
+def test_crlf_and_blank_agents_are_left_out_and_reported() -> None:
+    """What the server targets refuse (a CR/LF agent, a blank one) never becomes a rule here
+    either: left out and reported, and the other agents still render."""
+    desired = render_cloudflare(
+        DecisionSet.of([
+            Decision("block", Match("ua_pattern", "a\r\nInjected: 1")),
+            Decision("block", Match("ua_pattern", " \t ")),
+            Decision("block", Match("ua_pattern", "GoodBot")),
+        ])
+    )  # fmt: skip
+    assert [r.expression.count("contains") for r in desired.rules] == [1]
+    assert "goodbot" in desired.rules[0].expression
+    assert sorted(x.reason for x in desired.left_out) == [
+        "empty user agent would match every client",
+        "user agent with control characters or invalid UTF-8: 'a\\r\\ninjected: 1'",  # lowered first
+    ]
+
+
 def test_long_expressions_split_under_4096() -> None:
     """1,000 agents become several rules, each within the limit, none lost, refs numbered."""
     ds = DecisionSet.of(

@@ -248,3 +248,16 @@ def test_monitored_self_declared_bots_are_throttled_only_when_configured() -> No
     assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == []
     assert summary(build_decisions(scan, LOOKUP, Allowlist(), DecideSettings(throttle_monitor=True))) == [
         ("throttle", "ua_pattern", "EvilBot"), ("throttle", "ip", "203.0.113.7")]  # fmt: skip
+
+
+def test_a_word_bounded_catalogue_pattern_gives_its_text_as_the_rule_token() -> None:
+    r"""``colly (2)`` is matched by ``\bcolly``: a plain pattern whose ``\b`` edge does not make it a
+    regex, so its agents are blocked by the token ``colly`` (the pattern's text), not left to
+    their addresses because no agent contains the entry's name."""
+    lookup = catalog_lookup()
+    info = lookup("colly (2)")
+    assert info is not None and info.tokens == ("colly (2)", "colly")
+    agent = "Mozilla/5.0 (compatible; colly/2.1; +https://example.com)"
+    scan = {"crawlers": [crawler("colly (2)", "block")],
+            "clients": [client("203.0.113.7", agent, "colly (2)", "block", "library")]}  # fmt: skip
+    assert summary(build_decisions(scan, lookup, Allowlist(), POLICY)) == [("block", "ua_pattern", "colly")]

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from botguard.catalog import load_catalog
-from botguard.identity import IDENTITY_SCHEMA, DnsResolver, RangeTableAsn, decide, enrich, explain
+from botguard.identity import IDENTITY_SCHEMA, DnsResolver, RangeTableAsn, check_claim, enrich, explain
 from botguard.identity.records import ReverseDns
 
 
@@ -84,12 +84,12 @@ def test_empty_and_unknown_crawler(catalog) -> None:  # type: ignore[no-untyped-
 )
 def test_decide_googlebot(catalog, status, in_range, expected) -> None:  # type: ignore[no-untyped-def]
     reverse = ReverseDns("203.0.113.1", status) if status else None
-    assert decide(catalog.by_name("Googlebot"), in_range, reverse).identity == expected
+    assert check_claim(catalog.by_name("Googlebot"), in_range, reverse).identity == expected
 
 
 def test_explain_gathers_all_evidence(catalog, resolver: DnsResolver) -> None:  # type: ignore[no-untyped-def]
     evidence = explain("66.249.66.1", catalog.by_name("Googlebot"), dns=resolver, asn_db=RangeTableAsn())
-    assert evidence.verdict.identity == "verified"
+    assert evidence.check.identity == "verified"
     assert [m.list for m in evidence.ranges] == ["googlebot"]
     assert evidence.reverse is not None and evidence.reverse.confirmed
     assert evidence.network is not None and evidence.network.asn == 15169

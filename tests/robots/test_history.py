@@ -46,8 +46,8 @@ def test_grace_keeps_old_version_for_24h(history: RobotsHistory) -> None:
     history.record(H, OPEN, T0 + 10 * HOUR)
     history.record(H, CLOSED, T0 + 10 * HOUR + timedelta(seconds=1))
     change = T0 + 10 * HOUR + timedelta(seconds=1)
-    within = history.judge(H, "GPTBot", "/a", change + 23 * HOUR)
-    after = history.judge(H, "GPTBot", "/a", change + 25 * HOUR)
+    within = history.permission(H, "GPTBot", "/a", change + 23 * HOUR)
+    after = history.permission(H, "GPTBot", "/a", change + 25 * HOUR)
     assert within is not None and within.allowed and len(within.versions) == 2
     assert after is not None and not after.allowed and after.rule is not None and after.rule.line == 2
 
@@ -56,16 +56,16 @@ def test_unobserved_change_window_is_conservative(history: RobotsHistory) -> Non
     """Between the old version's last sighting and the new one's first, both are in effect."""
     history.record(H, CLOSED, T0)
     history.record(H, OPEN, T0 + 48 * HOUR)  # the site opened up at some unknown time in between
-    verdict = history.judge(H, "GPTBot", "/a", T0 + 30 * HOUR)
-    assert verdict is not None and verdict.allowed
+    permission = history.permission(H, "GPTBot", "/a", T0 + 30 * HOUR)
+    assert permission is not None and permission.allowed
 
 
 def test_disallowed_under_every_version_is_a_violation(history: RobotsHistory) -> None:
     """Disallowed under the live version and every grace version: not allowed."""
     history.record(H, CLOSED, T0)
     history.record(H, CLOSED, T0 + 2 * HOUR)
-    verdict = history.judge(H, "GPTBot", "https://example.com/a", T0 + HOUR)
-    assert verdict is not None and not verdict.allowed
+    permission = history.permission(H, "GPTBot", "https://example.com/a", T0 + HOUR)
+    assert permission is not None and not permission.allowed
 
 
 def test_allowed_at_many(history: RobotsHistory) -> None:

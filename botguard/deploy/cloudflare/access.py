@@ -18,13 +18,13 @@ request that asks "may I write this list?" without writing. So, in order:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import cloudflare
 
-from botguard.deploy.cloudflare.client import call, field, no_retry, rule_body
+from botguard.deploy.cloudflare.client import Sleep, call, field, no_retry, rule_body
 from botguard.deploy.cloudflare.records import (
     CloudflareError,
     CloudflareTarget,
@@ -40,7 +40,6 @@ from botguard.render.cloudflare import PHASE
 __all__ = ["LISTS_EDIT", "LISTS_READ", "WAF_EDIT", "WAF_READ", "TokenInfo", "check_write_access", "denied",
            "denied_message", "granted", "verify_token"]  # fmt: skip
 
-Sleep = Callable[[float], None]
 LISTS_READ, LISTS_EDIT = "Account Filter Lists Read", "Account Filter Lists Edit"
 WAF_READ, WAF_EDIT = "Zone WAF Read", "Zone WAF Edit"
 # Permission group names that allow the writes (older tokens say "Write" where newer say "Edit").
@@ -78,8 +77,10 @@ def verify_token(
         if first.status is None or first.status >= 500:
             raise
         try:  # an account-owned token verifies under its account
-            result, owner = call("verify API token", client.accounts.tokens.verify, account_id=target.account_id,
-                                 sleep=sleep), "account"  # fmt: skip
+            result = call(
+                "verify API token", client.accounts.tokens.verify, account_id=target.account_id, sleep=sleep
+            )
+            owner = "account"
         except RateLimited:
             raise
         except CloudflareError as exc:
@@ -102,8 +103,13 @@ def _policies(client: cloudflare.Cloudflare, target: CloudflareTarget, token: To
         return None
     try:
         if token.owner == "account":
-            got = call("read token permissions", client.accounts.tokens.get, token.id, account_id=target.account_id,
-                       sleep=sleep)  # fmt: skip
+            got = call(
+                "read token permissions",
+                client.accounts.tokens.get,
+                token.id,
+                account_id=target.account_id,
+                sleep=sleep,
+            )
         else:
             got = call("read token permissions", client.user.tokens.get, token.id, sleep=sleep)
     except RateLimited:
@@ -140,7 +146,8 @@ def granted(policies: list[dict[str, Any]], groups: frozenset[str], resource: st
         ...         "resources": {"com.cloudflare.api.account.zone.ee": "*"}}]
         >>> granted(pol, frozenset({"Zone WAF Edit"}), zone), granted(pol, frozenset({"Zone WAF Read"}), zone)
         (False, False)
-        >>> pol[0]["resources"] = {"com.cloudflare.api.account.aa": {"com.cloudflare.api.account.zone.*": "*"}}
+        >>> pol[0]["resources"] = {
+        ...     "com.cloudflare.api.account.aa": {"com.cloudflare.api.account.zone.*": "*"}}
         >>> granted(pol, frozenset({"Zone WAF Edit"}), zone)
         True
     """
@@ -179,8 +186,15 @@ def _probe(
             call(step, cf.rulesets.rules.create, zone.ruleset_id, zone_id=z, dry_run=True, sleep=sleep,
                  **rule_body(plan.create_rules[0]))  # fmt: skip
         else:
-            call(step, cf.rulesets.rules.delete, plan.delete_rules[0].id, ruleset_id=zone.ruleset_id, zone_id=z,
-                 dry_run=True, sleep=sleep)  # fmt: skip
+            call(
+                step,
+                cf.rulesets.rules.delete,
+                plan.delete_rules[0].id,
+                ruleset_id=zone.ruleset_id,
+                zone_id=z,
+                dry_run=True,
+                sleep=sleep,
+            )
     except RateLimited:
         raise
     except CloudflareError as exc:

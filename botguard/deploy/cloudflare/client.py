@@ -23,9 +23,11 @@ from botguard.deploy.cloudflare.records import (
 )
 from botguard.render.cloudflare import RuleSpec
 
-__all__ = ["call", "field", "make_client", "no_retry", "rule_body", "target_of"]
+__all__ = ["Sleep", "call", "field", "make_client", "no_retry", "rule_body", "target_of"]
 
 T = TypeVar("T")
+#: How a run waits (``time.sleep``; tests pass a recorder so backoff costs no time).
+Sleep = Callable[[float], None]
 #: Longest Retry-After botguard waits for in-process; longer (the 5-minute lockout) ends the run.
 MAX_WAIT = 60.0
 
@@ -85,12 +87,15 @@ def _retry_after(exc: cloudflare.APIStatusError) -> float | None:
 def _messages(exc: cloudflare.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     errors = body.get("errors") or []
-    text = "; ".join(f"{e['code']}: {e.get('message')}" if e.get("code") is not None else str(e.get("message"))
-                     for e in errors if isinstance(e, dict))  # fmt: skip
+    text = "; ".join(
+        f"{e['code']}: {e.get('message')}" if e.get("code") is not None else str(e.get("message"))
+        for e in errors
+        if isinstance(e, dict)
+    )
     return text or exc.message
 
 
-def call(step: str, fn: Callable[..., T], *args: Any, sleep: Callable[[float], None], attempts: int = 3,
+def call(step: str, fn: Callable[..., T], *args: Any, sleep: Sleep, attempts: int = 3,
          **kwargs: Any) -> T:  # fmt: skip
     """``fn(*args, **kwargs)`` with botguard's own 429 handling on top of the SDK's retries.
 

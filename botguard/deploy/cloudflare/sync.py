@@ -29,7 +29,7 @@ from botguard.deploy.cloudflare.access import (
     denied,
     denied_message,
 )
-from botguard.deploy.cloudflare.client import call, field, no_retry, rule_body
+from botguard.deploy.cloudflare.client import Sleep, call, field, no_retry, rule_body
 from botguard.deploy.cloudflare.records import (
     ApplyReport,
     CloudflareError,
@@ -55,7 +55,6 @@ from botguard.render.cloudflare import (
 
 __all__ = ["apply_plan", "check_quota", "make_plan", "read_live"]
 
-Sleep = Callable[[float], None]
 _POLL_FIRST, _POLL_CAP, _POLL_BUDGET = 0.5, 10.0, 300.0  # seconds: bulk operation polling backoff
 
 
@@ -77,8 +76,16 @@ def _split_rules(entry: Any | None) -> tuple[tuple[LiveRule, ...], int]:
         if not ref.startswith(REF_PREFIX):
             foreign += 1
             continue
-        ours.append(LiveRule(field(rule, "id"), ref, field(rule, "description") or "", field(rule, "action"),
-                             field(rule, "expression") or "", bool(field(rule, "enabled", True))))  # fmt: skip
+        ours.append(
+            LiveRule(
+                field(rule, "id"),
+                ref,
+                field(rule, "description") or "",
+                field(rule, "action"),
+                field(rule, "expression") or "",
+                bool(field(rule, "enabled", True)),
+            )
+        )
     return tuple(ours), foreign
 
 
@@ -158,9 +165,12 @@ def make_plan(desired: CloudflareDesired, live: Live) -> Plan:
         (remove.append((ip, item_id)) if ip not in want or ip in have else have.setdefault(ip, item_id))
     add = tuple(ip for ip in desired.items if ip not in have)
     return Plan(
-        create_list=live.list_id is None and bool(desired.items), add_items=add, remove_items=tuple(sorted(remove)),
-        zones=tuple(_zone_plan(desired, zone) for zone in live.zones), left_out=desired.left_out,
-    )  # fmt: skip
+        create_list=live.list_id is None and bool(desired.items),
+        add_items=add,
+        remove_items=tuple(sorted(remove)),
+        zones=tuple(_zone_plan(desired, zone) for zone in live.zones),
+        left_out=desired.left_out,
+    )
 
 
 def check_quota(desired: CloudflareDesired, live: Live, max_rules: int | None) -> None:
@@ -170,8 +180,8 @@ def check_quota(desired: CloudflareDesired, live: Live, max_rules: int | None) -
     for zone in live.zones:
         if zone.error is None and zone.foreign_rules + len(desired.rules) > max_rules:
             raise CloudflareError(
-                f"zone {zone.zone_id}: {len(desired.rules)} botguard rules + {zone.foreign_rules} other rules exceed "
-                f"the zone's {max_rules}-rule quota (cloudflare.max_rules); nothing was written"
+                f"zone {zone.zone_id}: {len(desired.rules)} botguard rules + {zone.foreign_rules} other "
+                f"rules exceed the zone's {max_rules}-rule quota (cloudflare.max_rules); nothing was written"
             )
 
 
@@ -222,8 +232,12 @@ def _apply_list(w: _Writer, plan: Plan, live: Live, name: str) -> None:
         w.done.append(f"+ {len(plan.add_items)} items")
     if plan.remove_items and list_id:
         gone = [{"id": item_id} for _, item_id in plan.remove_items]
-        w.wait_bulk("remove list items", w.write("remove list items", w.client.rules.lists.items.delete, list_id,
-                                                 account_id=acct, items=gone))  # fmt: skip
+        w.wait_bulk(
+            "remove list items",
+            w.write(
+                "remove list items", w.client.rules.lists.items.delete, list_id, account_id=acct, items=gone
+            ),
+        )
         w.done.append(f"- {len(plan.remove_items)} items")
 
 
@@ -246,8 +260,15 @@ def _apply_zone(w: _Writer, plan: ZonePlan, live: LiveZone) -> None:
     if plan.create_entrypoint:
         bodies = [rule_body(s) for s in plan.create_rules]
         try:
-            made = w.write(f"zone {zone}: create entrypoint", no_retry(w.client).rulesets.create, zone_id=zone,
-                           kind="zone", phase=PHASE, name="default", rules=bodies)  # fmt: skip
+            made = w.write(
+                f"zone {zone}: create entrypoint",
+                no_retry(w.client).rulesets.create,
+                zone_id=zone,
+                kind="zone",
+                phase=PHASE,
+                name="default",
+                rules=bodies,
+            )
         except CloudflareError:  # a lost response may have made it: adopt it if it has all our rules
             made = _entrypoint(w.client, zone, w.sleep)
             if made is None or not {s.ref for s in plan.create_rules} <= {
@@ -261,8 +282,14 @@ def _apply_zone(w: _Writer, plan: ZonePlan, live: LiveZone) -> None:
             _create_rule(w, zone, ruleset_id or "", spec)
             w.done.append(f"+ rule {spec.ref}")
     for old, spec in plan.update_rules:
-        w.write(f"zone {zone}: update rule {spec.ref}", w.client.rulesets.rules.edit, old.id, ruleset_id=ruleset_id,
-                zone_id=zone, **rule_body(spec))  # fmt: skip
+        w.write(
+            f"zone {zone}: update rule {spec.ref}",
+            w.client.rulesets.rules.edit,
+            old.id,
+            ruleset_id=ruleset_id,
+            zone_id=zone,
+            **rule_body(spec),
+        )
         w.done.append(f"~ rule {spec.ref}")
     for rule in plan.delete_rules:
         try:
@@ -283,8 +310,10 @@ def _list_refused(w: _Writer, exc: CloudflareError) -> BotguardError:
     if not denied(exc):
         return exc
     if w.done:
-        return MissingPermission(f'the Cloudflare API token lacks "{LISTS_EDIT}" on account {w.target.account_id}; '
-                                 f"done before the refusal: {', '.join(w.done)}")  # fmt: skip
+        return MissingPermission(
+            f'the Cloudflare API token lacks "{LISTS_EDIT}" on account {w.target.account_id}; '
+            f"done before the refusal: {', '.join(w.done)}"
+        )
     return MissingPermission(denied_message([f'"{LISTS_EDIT}" on account {w.target.account_id}']))
 
 

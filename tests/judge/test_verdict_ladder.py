@@ -1,0 +1,55 @@
+"""The judge's one ladder: the rung that gives a client its verdict also gives its first reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+#: Policies that move clients between rungs: verified crawlers and categories blocked, honeypots
+#: and spoofing not acted on, an allowlist (the example's own config is the default).
+POLICIES = {
+    "default": (EXAMPLES / "botguard.yaml").read_text(),
+    "strict": "policy: {block_categories: [scanner, seo], block_verified: true, block_min_disallowed: 2}\n"
+    "honeypots: [/internal/trap/, /cart]\n",
+    "lenient": "policy: {block_on_honeypot: false, block_spoofed: false, monitor_categories: []}\n"
+    "honeypots: [/internal/trap/]\nallowlist: {user_agents: [bytespider], ips: [104.248.0.0/16]}\n",
+}
+
+
+def rung_verdict(first_reason: str) -> str:
+    """The verdict the rung that writes this first reason gives (rules/policy.yaml precedence)."""
+    if first_reason.startswith(("allowlisted ", "browses like a person", "obeyed robots.txt")):
+        return "allow"
+    if first_reason == "nothing robots.txt forbids":
+        return "allow"
+    if first_reason.endswith("not blocked by default (policy.block_verified)"):
+        return "monitor"
+    if first_reason.startswith(("claims to be ", "hit honeypot", "violated ")) or first_reason.endswith(
+        "is blocked by policy"
+    ):
+        return "block"
+    return "monitor"
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_every_verdict_comes_with_its_rungs_first_reason(policy: str, tmp_path: Path) -> None:
+    """On the example log under three policies, each client's verdict is the one its first reason's
+    rung gives, and every verdict kind the policy allows occurs."""
+    config = tmp_path / "botguard.yaml"
+    config.write_text(POLICIES[policy])
+    args = ["scan", str(EXAMPLES / "access.log"), "--robots", str(EXAMPLES / "robots.txt"), "--config",
+            str(config), "--no-save", "--no-dns", "--no-model", "--format", "json"]  # fmt: skip
+    r = run_cli(*args)
+    assert r.exit_code == 0, r.output
+    clients = json.loads(r.stdout)["clients"]
+    wrong = [
+        (c["verdict"], c["reasons"][:1]) for c in clients if rung_verdict(c["reasons"][0]) != c["verdict"]
+    ]
+    assert wrong == []
+    assert {c["verdict"] for c in clients} == {"allow", "monitor", "block"}
