@@ -32,7 +32,7 @@ from botguard.logs.follow import ChunkParser, LogFollower, is_compressed_name
 from botguard.logs.records import ParseStats
 from botguard.model.records import RuleCandidate
 from botguard.report._safe import printable
-from botguard.scan import RobotsOption, RobotsSources, parse_robots_option
+from botguard.robots.sources import RobotsOption, RobotsSources, parse_robots_option
 from botguard.state import State
 
 

@@ -1,0 +1,34 @@
+"""The application layer: one function per verb, ``run_<verb>(request, env) -> report``.
+
+The CLI (and the coming service) builds a frozen request and an :class:`Env`, calls one
+function and shows the frozen report it returns; nothing here parses options or prints.
+See ``README.md`` beside this file.
+
+Names are imported on first use: loading one verb must not load every verb's dependencies
+(the Cloudflare SDK, numpy), so ``botguard robots check`` starts as fast as before.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from botguard.app.env import Env
+
+if TYPE_CHECKING:
+    from botguard.app.scan import ScanReport, ScanRequest, run_scan
+
+#: public name -> the module under botguard.app that defines it
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(("ScanReport", "ScanRequest", "run_scan"), "scan"),
+}
+
+__all__ = ["Env", "ScanReport", "ScanRequest", "run_scan"]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """``from botguard.app import run_scan`` imports ``botguard.app.scan`` then (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{home}"), name)
