@@ -16,14 +16,21 @@ from typing import TYPE_CHECKING, Any
 from botguard.app.env import Env
 
 if TYPE_CHECKING:
+    from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
+    from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
     from botguard.app.scan import ScanReport, ScanRequest, run_scan
 
 #: public name -> the module under botguard.app that defines it
 _HOMES: dict[str, str] = {
+    **dict.fromkeys(("CloudflareReport", "CloudflareRequest", "run_cloudflare"), "cloudflare"),
+    **dict.fromkeys(("DeployReport", "DeployRequest", "run_deploy"), "deploy"),
     **dict.fromkeys(("ScanReport", "ScanRequest", "run_scan"), "scan"),
 }
 
-__all__ = ["Env", "ScanReport", "ScanRequest", "run_scan"]  # fmt: skip
+__all__ = [
+    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "ScanReport", "ScanRequest",
+    "run_cloudflare", "run_deploy", "run_scan",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

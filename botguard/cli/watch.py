@@ -229,12 +229,11 @@ def _auto_deploy(request: WatchRequest, err: TextIO) -> None:
 
     A failed deploy is reported and watching goes on: the next new candidate tries again.
     """
-    from botguard.deploy import DeployRequest, run_deploy
+    from botguard.app.deploy import DeployRequest, run_deploy
+    from botguard.cli._env import cli_env
 
     try:
-        report = run_deploy(
-            DeployRequest(request.settings, now=datetime.now(UTC), state_path=request.state_path)
-        )
+        report = run_deploy(DeployRequest(request.settings), cli_env(request.state_path))
     except BotguardError as exc:
         click.echo(f"watch: auto-deploy failed: {printable(str(exc))}", file=err)
         return
