@@ -19,17 +19,19 @@ if TYPE_CHECKING:
     from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
     from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
     from botguard.app.scan import ScanReport, ScanRequest, run_scan
+    from botguard.app.watch import WatchReport, WatchRequest, run_watch
 
 #: public name -> the module under botguard.app that defines it
 _HOMES: dict[str, str] = {
     **dict.fromkeys(("CloudflareReport", "CloudflareRequest", "run_cloudflare"), "cloudflare"),
     **dict.fromkeys(("DeployReport", "DeployRequest", "run_deploy"), "deploy"),
     **dict.fromkeys(("ScanReport", "ScanRequest", "run_scan"), "scan"),
+    **dict.fromkeys(("WatchReport", "WatchRequest", "run_watch"), "watch"),
 }
 
 __all__ = [
-    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "ScanReport", "ScanRequest",
-    "run_cloudflare", "run_deploy", "run_scan",
+    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "ScanReport",
+    "ScanRequest", "WatchReport", "WatchRequest", "run_cloudflare", "run_deploy", "run_scan", "run_watch",
 ]  # fmt: skip
 
 
