@@ -16,22 +16,37 @@ from typing import TYPE_CHECKING, Any
 from botguard.app.env import Env
 
 if TYPE_CHECKING:
+    from botguard.app.candidates import (
+        CandidatesListReport,
+        CandidatesListRequest,
+        CandidatesReviewReport,
+        CandidatesReviewRequest,
+        run_candidates_list,
+        run_candidates_review,
+    )
     from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
     from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
     from botguard.app.scan import ScanReport, ScanRequest, run_scan
     from botguard.app.watch import WatchReport, WatchRequest, run_watch
 
-#: public name -> the module under botguard.app that defines it
-_HOMES: dict[str, str] = {
-    **dict.fromkeys(("CloudflareReport", "CloudflareRequest", "run_cloudflare"), "cloudflare"),
-    **dict.fromkeys(("DeployReport", "DeployRequest", "run_deploy"), "deploy"),
-    **dict.fromkeys(("ScanReport", "ScanRequest", "run_scan"), "scan"),
-    **dict.fromkeys(("WatchReport", "WatchRequest", "run_watch"), "watch"),
-}
+#: module under botguard.app -> the names it exports here
+_VERBS: dict[str, tuple[str, ...]] = {
+    "candidates": (
+        "CandidatesListReport", "CandidatesListRequest", "CandidatesReviewReport", "CandidatesReviewRequest",
+        "run_candidates_list", "run_candidates_review",
+    ),
+    "cloudflare": ("CloudflareReport", "CloudflareRequest", "run_cloudflare"),
+    "deploy": ("DeployReport", "DeployRequest", "run_deploy"),
+    "scan": ("ScanReport", "ScanRequest", "run_scan"),
+    "watch": ("WatchReport", "WatchRequest", "run_watch"),
+}  # fmt: skip
+_HOMES = {name: module for module, names in _VERBS.items() for name in names}
 
 __all__ = [
+    "CandidatesListReport", "CandidatesListRequest", "CandidatesReviewReport", "CandidatesReviewRequest",
     "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "ScanReport",
-    "ScanRequest", "WatchReport", "WatchRequest", "run_cloudflare", "run_deploy", "run_scan", "run_watch",
+    "ScanRequest", "WatchReport", "WatchRequest", "run_candidates_list", "run_candidates_review",
+    "run_cloudflare", "run_deploy", "run_scan", "run_watch",
 ]  # fmt: skip
 
 
