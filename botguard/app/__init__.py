@@ -26,7 +26,20 @@ if TYPE_CHECKING:
     )
     from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
     from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
+    from botguard.app.robots import (
+        RobotsCheckReport,
+        RobotsCheckRequest,
+        RobotsGenerateReport,
+        RobotsGenerateRequest,
+        RobotsLintReport,
+        RobotsLintRequest,
+        run_robots_check,
+        run_robots_generate,
+        run_robots_lint,
+    )
     from botguard.app.scan import ScanReport, ScanRequest, run_scan
+    from botguard.app.update import UpdateReport, UpdateRequest, run_update
+    from botguard.app.verify import VerifyReport, VerifyRequest, run_verify
     from botguard.app.watch import WatchReport, WatchRequest, run_watch
 
 #: module under botguard.app -> the names it exports here
@@ -37,16 +50,25 @@ _VERBS: dict[str, tuple[str, ...]] = {
     ),
     "cloudflare": ("CloudflareReport", "CloudflareRequest", "run_cloudflare"),
     "deploy": ("DeployReport", "DeployRequest", "run_deploy"),
+    "robots": (
+        "RobotsCheckReport", "RobotsCheckRequest", "RobotsGenerateReport", "RobotsGenerateRequest",
+        "RobotsLintReport", "RobotsLintRequest", "run_robots_check", "run_robots_generate", "run_robots_lint",
+    ),
     "scan": ("ScanReport", "ScanRequest", "run_scan"),
+    "update": ("UpdateReport", "UpdateRequest", "run_update"),
+    "verify": ("VerifyReport", "VerifyRequest", "run_verify"),
     "watch": ("WatchReport", "WatchRequest", "run_watch"),
 }  # fmt: skip
 _HOMES = {name: module for module, names in _VERBS.items() for name in names}
 
 __all__ = [
     "CandidatesListReport", "CandidatesListRequest", "CandidatesReviewReport", "CandidatesReviewRequest",
-    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "ScanReport",
-    "ScanRequest", "WatchReport", "WatchRequest", "run_candidates_list", "run_candidates_review",
-    "run_cloudflare", "run_deploy", "run_scan", "run_watch",
+    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "RobotsCheckReport",
+    "RobotsCheckRequest", "RobotsGenerateReport", "RobotsGenerateRequest", "RobotsLintReport",
+    "RobotsLintRequest", "ScanReport", "ScanRequest", "UpdateReport", "UpdateRequest", "VerifyReport",
+    "VerifyRequest", "WatchReport", "WatchRequest", "run_candidates_list", "run_candidates_review",
+    "run_cloudflare", "run_deploy", "run_robots_check", "run_robots_generate", "run_robots_lint", "run_scan",
+    "run_update", "run_verify", "run_watch",
 ]  # fmt: skip
 
 

@@ -49,8 +49,10 @@ def print_plan(out: CloudflareReport) -> None:
             )
     other = out.live.other_items
     cap = f" (of {MAX_ITEMS - other}: other lists hold {other})" if other else ""
-    click.echo(f"{changes} changes; desired: {len(out.desired.items)} list items{cap}, {len(out.desired.rules)} rules "
-               f"in each of {len(out.target.zone_ids)} zone(s)")  # fmt: skip
+    items, rules, zones = len(out.desired.items), len(out.desired.rules), len(out.target.zone_ids)
+    click.echo(
+        f"{changes} changes; desired: {items} list items{cap}, {rules} rules in each of {zones} zone(s)"
+    )
     for left in out.desired.left_out:
         click.echo(f"left out: {printable(left.value)} ({left.reason})", err=True)
     if out.applied is not None:
