@@ -5,7 +5,8 @@ The package is organised as the pipeline data flows through::
     logs -> catalog -> identity -> judge -> decide -> render -> deploy
                  robots (RFC 9309 engine) feeds judge
 
-Each stage is a subpackage with a small typed interface; ``botguard.cli`` only wires them.
+Each stage is a subpackage with a small typed interface; ``botguard.app`` runs them, one
+function per verb, and ``botguard.cli`` only parses options, calls that function and prints.
 """
 
 __version__ = "0.1.0"

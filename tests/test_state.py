@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from botguard.deploy import DIR_LOCK
+from botguard.robots.history import RobotsHistory
+from botguard.state import State
 from tests.helpers import Result, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +89,18 @@ def test_state_file_that_is_not_a_database(tmp_path: Path) -> None:
     assert "file is not a database" in _one_line_naming(r, state)
     r = run_cli(*EXAMPLE, "--state", str(state))
     assert "file is not a database" in _one_line_naming(r, state)
+
+
+def test_damaged_robots_history_with_fetch_robots(state: Path, tmp_path: Path) -> None:
+    """scan --fetch-robots keeps what it fetches in the state's robots.txt history, even with
+    --no-save: garbage over that table is the same one line, never a traceback."""
+    with State(state) as opened:  # a recorded copy: the fetcher reads it when the site does not answer
+        body = b"User-agent: *\nDisallow: /x\n" + b"# a long comment line\n" * 400
+        RobotsHistory(opened).record("127.0.0.1", body, datetime(2024, 3, 1, tzinfo=UTC))
+    _garbage_over_page(state, "robots_versions")
+    log = tmp_path / "vhost.log"  # the host is the loopback address: its fetch never leaves this machine
+    log.write_text('127.0.0.1:443 203.0.113.9 - - [04/Mar/2024:10:00:00 +0100] "GET /x HTTP/1.1" 200 5 "-" '
+                   '"Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"\n')  # fmt: skip
+    r = run_cli("scan", str(log), "--fetch-robots", "--no-save", "--no-dns", "--log-format", "vhost_combined",
+                "--state", str(state))  # fmt: skip
+    _one_line_naming(r, state)

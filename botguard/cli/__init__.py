@@ -1,7 +1,7 @@
-"""The `botguard` command: parse arguments, build settings, call one stage function, print.
+"""The `botguard` command: parse arguments, build settings, call one verb of :mod:`botguard.app`, print.
 
 This is the only place that maps errors to exit codes (see :class:`botguard.errors.ExitStatus`).
-Each verb lives in its own module under ``botguard/cli/`` and stays thin.
+Each verb's command lives in its own module under ``botguard/cli/`` and stays thin.
 """
 
 from __future__ import annotations

@@ -2,46 +2,31 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import click
 
+from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, SyncFailed, run_cloudflare
+from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
 from botguard.config import load_settings
-from botguard.deploy.cloudflare import (
-    CloudflareOutcome,
-    CloudflareRequest,
-    SyncFailed,
-    last_applied,
-    run_cloudflare,
-)
 from botguard.render.cloudflare import MAX_ITEMS
 from botguard.report._safe import printable
 
 
-def reporting(
-    show: Callable[[CloudflareOutcome], None], run: Callable[[], CloudflareOutcome]
-) -> CloudflareOutcome:
+def _run(verb: str, show: Callable[[CloudflareReport], None], config_path: str | None,
+         state_path: str | None) -> None:  # fmt: skip
     """Run, and show what was seen and done even when a zone failed (then re-raise: exit 1)."""
+    request = CloudflareRequest(verb, load_settings(config_path))
     try:
-        out = run()
+        report = run_cloudflare(request, cli_env(state_path))
     except SyncFailed as failed:
-        show(failed.outcome)
+        show(failed.report)
         raise
-    show(out)
-    return out
+    show(report)
 
 
-def _run(verb: str, config_path: str | None, state_path: str | None) -> CloudflareOutcome:
-    request = CloudflareRequest(
-        verb, load_settings(config_path), datetime.now(UTC), dict(os.environ), state_path
-    )
-    return run_cloudflare(request)
-
-
-def print_plan(out: CloudflareOutcome) -> None:
+def print_plan(out: CloudflareReport) -> None:
     """The diff (list, then each zone), the totals, and what could not be carried (stderr).
 
     Shared with ``deploy-rules --cloudflare``. After an apply, one line per scope says what was
@@ -64,8 +49,10 @@ def print_plan(out: CloudflareOutcome) -> None:
             )
     other = out.live.other_items
     cap = f" (of {MAX_ITEMS - other}: other lists hold {other})" if other else ""
-    click.echo(f"{changes} changes; desired: {len(out.desired.items)} list items{cap}, {len(out.desired.rules)} rules "
-               f"in each of {len(out.target.zone_ids)} zone(s)")  # fmt: skip
+    items, rules, zones = len(out.desired.items), len(out.desired.rules), len(out.target.zone_ids)
+    click.echo(
+        f"{changes} changes; desired: {items} list items{cap}, {rules} rules in each of {zones} zone(s)"
+    )
     for left in out.desired.left_out:
         click.echo(f"left out: {printable(left.value)} ({left.reason})", err=True)
     if out.applied is not None:
@@ -76,7 +63,7 @@ def print_plan(out: CloudflareOutcome) -> None:
         click.echo(f"applied: {out.applied.writes} write requests")
 
 
-def print_status(out: CloudflareOutcome, state_path: str | None) -> None:
+def print_status(out: CloudflareReport) -> None:
     """What botguard owns on Cloudflare now (list, rules per zone) and the last recorded apply."""
     count = "missing" if out.live.list_id is None else f"{len(out.live.items)} items"
     click.echo(f"list {out.target.list_name}: {count}")
@@ -89,7 +76,7 @@ def print_status(out: CloudflareOutcome, state_path: str | None) -> None:
         click.echo(f"zone {zone.zone_id}: {zone.foreign_rules} rules not botguard's; "
                    f"in sync: {'yes' if plan.empty else 'no'}")  # fmt: skip
     click.echo(f"list in sync: {'yes' if out.plan.list_empty else 'no'}")
-    last = last_applied(state_path)
+    last = out.last_applied
     if last is None:
         click.echo("last apply: never")
         return
@@ -109,18 +96,18 @@ def command() -> None:
 @common_options
 def plan(config_path: str | None, state_path: str | None) -> None:
     """Show the diff between the active decisions and Cloudflare; write nothing."""
-    reporting(print_plan, lambda: _run("plan", config_path, state_path))
+    _run("plan", print_plan, config_path, state_path)
 
 
 @command.command("apply")
 @common_options
 def apply(config_path: str | None, state_path: str | None) -> None:
     """Write only the diff (a second apply makes no write request); record it in the state DB."""
-    reporting(print_plan, lambda: _run("apply", config_path, state_path))
+    _run("apply", print_plan, config_path, state_path)
 
 
 @command.command("status")
 @common_options
 def status(config_path: str | None, state_path: str | None) -> None:
     """What botguard owns on Cloudflare now, and the last recorded apply."""
-    reporting(lambda out: print_status(out, state_path), lambda: _run("status", config_path, state_path))
+    _run("status", print_status, config_path, state_path)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
-
 import click
 
+from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
+from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
-from botguard.cli.cloudflare import print_plan, reporting
+from botguard.cli.cloudflare import print_plan
 from botguard.config import load_settings
 from botguard.decide.records import DroppedDecision
-from botguard.deploy import DeployReport, DeployRequest, Impact, run_deploy
-from botguard.deploy.cloudflare import check_cloudflare, sync_cloudflare
+from botguard.deploy import Impact
 from botguard.errors import ExitStatus
 from botguard.report._safe import printable
 
@@ -42,25 +40,20 @@ def command(
     With --cloudflare the same decisions are synced to Cloudflare after the servers (or alone:
     no server target is needed); with --dry-run Cloudflare gets a plan and nothing is written.
     """
-    settings = load_settings(config_path)
-    if cloudflare:
-        check_cloudflare(settings, os.environ)  # credentials before any server is touched
     request = DeployRequest(
-        settings=settings, now=datetime.now(UTC), state_path=state_path, scan_path=scan_path,
-        nginx_dir=nginx_dir, apache_dir=apache_dir, dry_run=dry_run, reload=not no_reload,
-        cloudflare=cloudflare,
+        settings=load_settings(config_path), scan_path=scan_path, nginx_dir=nginx_dir, apache_dir=apache_dir,
+        dry_run=dry_run, reload=not no_reload, cloudflare=cloudflare,
     )  # fmt: skip
-    report = run_deploy(request)
+    report = run_deploy(request, cli_env(state_path))
     _print(report, dry_run)
     if report.dropped:
         click.echo(f"botguard: warning: {_dropped_line(report.dropped)}", err=True)
     for error in report.errors:
         click.echo(f"botguard: error: {error}", err=True)
-    if cloudflare:
-        decisions, now = report.decisions, request.now
-        reporting(
-            print_plan, lambda: sync_cloudflare(settings, decisions, os.environ, state_path, now, dry_run)
-        )
+    if report.cloudflare is not None:
+        print_plan(report.cloudflare)
+    if report.cloudflare_failure is not None:
+        raise report.cloudflare_failure
     return ExitStatus.ERROR if report.errors else ExitStatus.OK
 
 

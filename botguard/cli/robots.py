@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import click
 
+from botguard.app.robots import (
+    RobotsCheckRequest,
+    RobotsGenerateRequest,
+    RobotsLintRequest,
+    run_robots_check,
+    run_robots_generate,
+    run_robots_lint,
+)
+from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.errors import ExitStatus
 from botguard.robots import tasks
-from botguard.robots.limit import read_robots
 from botguard.robots.records import Truncation
 
 _format = click.option(
@@ -38,13 +46,11 @@ def command() -> None:
 def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_path: str | None,
           state_path: str | None) -> int:  # fmt: skip
     """Print allowed/disallowed and the deciding line for each URL (Google's exact rules)."""
-    body, truncation = read_robots(robots_path)
-    _warn_cut(robots_path, truncation)
-    permissions = tasks.check(body, agent, urls)
-    click.echo(tasks.format_check(agent, urls, permissions, fmt))
-    note = tasks.agent_note(agent)
-    if note:
-        click.echo(f"note: {note}", err=True)
+    report = run_robots_check(RobotsCheckRequest(robots_path, agent, urls), cli_env(state_path))
+    _warn_cut(robots_path, report.truncation)
+    click.echo(tasks.format_check(agent, urls, report.permissions, fmt))
+    if report.note:
+        click.echo(f"note: {report.note}", err=True)
     return ExitStatus.OK
 
 
@@ -55,12 +61,11 @@ def check(robots_path: str, agent: str, urls: tuple[str, ...], fmt: str, config_
 @common_options
 def lint(path: str, strict: bool, fmt: str, config_path: str | None, state_path: str | None) -> int:
     """Report lines Google ignores, reads differently from other parsers, or that never apply."""
-    body, truncation = read_robots(path)
-    _warn_cut(path, truncation)
-    findings = tasks.lint_file(body, truncation)
-    if findings or fmt == "json":
-        click.echo(tasks.format_lint(path, findings, fmt))
-    return ExitStatus.FAIL_ON if strict and tasks.strict_failure(findings) else ExitStatus.OK
+    report = run_robots_lint(RobotsLintRequest(path, strict), cli_env(state_path))
+    _warn_cut(path, report.truncation)
+    if report.findings or fmt == "json":
+        click.echo(tasks.format_lint(path, report.findings, fmt))
+    return ExitStatus.FAIL_ON if report.failed else ExitStatus.OK
 
 
 @command.command("generate")
@@ -79,8 +84,9 @@ def generate(agents: tuple[str, ...], scan_json: str | None, categories: tuple[s
              content_signal: str | None, output: str | None, config_path: str | None,
              state_path: str | None) -> int:  # fmt: skip
     """Write robots.txt groups disallowing every blocked crawler token."""
-    text, notes = tasks.generate_robots(agents, scan_json, categories, merge, content_signal)
-    emit(lambda out: out.write(text), output)
-    for note in notes:
+    request = RobotsGenerateRequest(agents, scan_json, categories, merge, content_signal)
+    report = run_robots_generate(request, cli_env(state_path))
+    emit(lambda out: out.write(report.text), output)
+    for note in report.notes:
         click.echo(f"note: {note}", err=True)
     return ExitStatus.OK

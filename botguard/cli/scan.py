@@ -7,6 +7,8 @@ from functools import partial
 
 import click
 
+from botguard.app.scan import ScanRequest, run_scan
+from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.cli._progress import line_progress
@@ -14,7 +16,7 @@ from botguard.config import load_settings
 from botguard.errors import ExitStatus
 from botguard.report import WRITERS, write_table
 from botguard.report._safe import printable
-from botguard.scan import ScanRequest, parse_robots_option, run_scan
+from botguard.robots.sources import parse_robots_option
 
 
 @click.command("scan")
@@ -52,17 +54,16 @@ def command(
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
-        log_format=log_format, state_path=state_path, save=not no_save, dns=not no_dns,
-        identity=not no_identity, model=not no_model,
+        log_format=log_format, save=not no_save, dns=not no_dns, identity=not no_identity,
+        model=not no_model, fail_on=fail_on,
     )  # fmt: skip
     with line_progress(enabled=sys.stderr.isatty()) as progress:
-        result = run_scan(request, progress=progress)
+        report = run_scan(request, cli_env(state_path, progress=progress))
+    result = report.result
     writer = partial(write_table, top=top) if fmt == "table" else partial(WRITERS[fmt])
     emit(lambda out: writer(result, out), output)
     for source, line_no, text in result.malformed_examples[:show_malformed]:
         click.echo(f"malformed {source}:{line_no}: {text!r}", err=True)
     for warning in result.warnings:
         click.echo(f"botguard: warning: {printable(warning)}", err=True)
-    if fail_on and result.verdict_counts()[fail_on]:
-        return ExitStatus.FAIL_ON
-    return ExitStatus.OK
+    return ExitStatus.FAIL_ON if report.fail_on_met else ExitStatus.OK

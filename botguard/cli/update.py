@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
+from botguard.app.update import UpdateRequest, run_update
+from botguard.cli._env import cli_env
 from botguard.cli._options import config_option, state_option
 from botguard.errors import ExitStatus
-from botguard.identity.setup import updated_ranges_dir
-from botguard.identity.update import default_fetch, update_ranges
 
 
 @click.command("update")
@@ -17,8 +15,7 @@ from botguard.identity.update import default_fetch, update_ranges
 @state_option("State database; lists go to ip-ranges/ beside it.")
 def command(config_path: str | None, state_path: str | None) -> int:
     """Fetch operators' published IP ranges; implausible or failed fetches keep the old copy."""
-    dest = updated_ranges_dir(state_path)
-    results = update_ranges(dest, default_fetch(), datetime.now(UTC).date())
-    for r in results:
+    report = run_update(UpdateRequest(), cli_env(state_path))
+    for r in report.results:
         click.echo(f"{r.name:32} {'updated' if r.updated else 'kept':8} {r.networks:6} networks  {r.detail}")
-    return ExitStatus.OK if all(r.updated for r in results) else ExitStatus.ERROR
+    return ExitStatus.OK if report.all_updated else ExitStatus.ERROR

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from botguard.app.verify import VerifyRequest, run_verify
+from botguard.cli._env import cli_env
 from botguard.cli._options import config_option, state_option
 from botguard.config import load_settings
 from botguard.errors import ExitStatus
-from botguard.identity.verify import evidence_lines, verify_ip
+from botguard.identity.verify import evidence_lines
 
 
 @click.command("verify")
@@ -20,8 +22,8 @@ def command(
     ip: str, user_agent: str | None, no_dns: bool, config_path: str | None, state_path: str | None
 ) -> int:
     """Print the evidence: published range matched, PTR and forward DNS, network (ASN)."""
-    settings = load_settings(config_path)
-    evidence = verify_ip(ip, user_agent, settings.identity, dns=not no_dns, state_path=state_path)
-    for line in evidence_lines(evidence, user_agent):
+    request = VerifyRequest(ip, load_settings(config_path), user_agent, dns=not no_dns)
+    report = run_verify(request, cli_env(state_path))
+    for line in evidence_lines(report.evidence, user_agent):
         click.echo(line)
     return ExitStatus.OK

@@ -32,6 +32,7 @@ from botguard.robots.records import FetchResult
 
 if TYPE_CHECKING:  # history imports this module
     from botguard.robots.history import RobotsTimeline
+    from botguard.state import State
 
 MAX_REDIRECTS = 5
 CACHE_GRACE = timedelta(hours=24)
@@ -161,7 +162,7 @@ def _source(result: FetchResult) -> str:
 
 
 def scan_fetcher(
-    state_path: str | None,
+    state: State,
     *,
     session: requests.Session | None = None,
     settings: FetchSettings = FetchSettings(),
@@ -169,13 +170,14 @@ def scan_fetcher(
     """What ``scan --fetch-robots`` calls per virtual host: fetch, record in history, and
     return the host's timeline of versions, so each request is judged by what was live then.
 
-    Returns None when nothing was ever observed (site unreachable now, no recorded version): a
-    scan must not accuse crawlers on the strength of our own failed fetch.
+    ``state`` is the caller's open state database: the caller's ``with`` block closes it and
+    reports a damaged file as one line. Returns None when nothing was ever observed (site
+    unreachable now, no recorded version): a scan must not accuse crawlers on the strength of
+    our own failed fetch.
     """
     from botguard.robots.history import RobotsHistory
-    from botguard.state import State
 
-    history = RobotsHistory(State(state_path))
+    history = RobotsHistory(state)
     session = session or requests.Session()
 
     def fetch(host: str) -> RobotsTimeline | None:

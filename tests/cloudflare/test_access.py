@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from botguard.app.cloudflare import CloudflareReport
 from botguard.config import Settings
-from botguard.deploy.cloudflare import (
-    CloudflareOutcome,
-    MissingPermission,
-)
+from botguard.deploy.cloudflare import MissingPermission
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
 from tests.cloudflare.fakecf import (
     LISTS_EDIT,
@@ -30,7 +28,7 @@ INTROSPECT = "API Tokens Read"  # lets a user token read its own policies
 
 def _run(
     fake: FakeServer, tmp_path: Path, zones: tuple[str, ...] = (ZONE,), verb: str = "apply"
-) -> CloudflareOutcome:
+) -> CloudflareReport:
     return run_sync(fake, tmp_path, verb, zone_id=zones)
 
 

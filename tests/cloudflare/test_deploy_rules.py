@@ -78,8 +78,9 @@ def test_cloudflare_alone_is_a_target(
 ) -> None:
     """Cloudflare-only users: no --nginx-dir/--apache-dir; decisions are still recorded (expiry and
     escalation work); the second run writes nothing."""
+    from botguard.app.deploy import current_decisions
     from botguard.config import load_settings
-    from botguard.deploy.app import current_decisions
+    from botguard.state import State
 
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     (tmp_path / "state").mkdir()
@@ -88,7 +89,8 @@ def test_cloudflare_alone_is_a_target(
     assert r.exit_code == 0, r.output
     assert "decisions: 2 block" in r.stdout and "applied: 3 write requests" in r.stdout, r.output
     state = tmp_path / "state" / "s.db"
-    active = current_decisions(str(state), load_settings(tmp_path / "c.yaml"), datetime.now(UTC))
+    with State(state) as opened:
+        active = current_decisions(opened, load_settings(tmp_path / "c.yaml"), datetime.now(UTC))
     assert {d.match.value for d in active.decisions if d.action == "block"} == {"Bytespider", BLOCKED_IP}
     assert _stored(state) == (2, 2)
     r = run_cli(*args)

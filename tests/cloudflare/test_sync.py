@@ -5,19 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from botguard.app import CloudflareReport, CloudflareRequest, Env, run_cloudflare
 from botguard.config import CloudflareSettings, Settings
 from botguard.decide.records import Decision, DecisionSet, Match
-from botguard.deploy.cloudflare import (
-    CloudflareOutcome,
-    CloudflareRequest,
-    MissingCredentials,
-    RateLimited,
-    last_applied,
-    run_cloudflare,
-)
+from botguard.deploy.cloudflare import MissingCredentials, RateLimited
+from botguard.deploy.cloudflare import last_applied as journal_last_applied
+from botguard.state import State
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
 from tests.cloudflare.fakecf import FakeServer, Fault, dumps
 
@@ -30,15 +27,22 @@ DECISIONS = DecisionSet.of([
 
 
 def _run(fake: FakeServer, tmp_path: Path, verb: str = "apply", decisions: DecisionSet = DECISIONS,
-         env: dict[str, str] | None = None, **conf: object) -> CloudflareOutcome:  # fmt: skip
+         env: dict[str, str] | None = None, **conf: object) -> CloudflareReport:  # fmt: skip
     """One run against the fake; ``conf`` sets or overrides settings fields (``zone_id=`` several zones)."""
     fields = {"account_id": ACCOUNT, "zone_id": ZONE, "base_url": fake.base_url, **conf}
     cf = CloudflareSettings(**fields)  # type: ignore[arg-type]
     env = {"CLOUDFLARE_API_TOKEN": TOKEN} if env is None else env
     sleeps: list[float] = []
-    request = CloudflareRequest(verb, replace(Settings(), cloudflare=cf), NOW, env, str(tmp_path / "state.db"),
-                                decisions, sleeps.append)  # fmt: skip
-    return run_cloudflare(request)
+    request = CloudflareRequest(verb, replace(Settings(), cloudflare=cf), decisions)
+    return run_cloudflare(
+        request, Env(str(tmp_path / "state.db"), now=lambda: NOW, environ=env, sleep=sleeps.append)
+    )
+
+
+def last_applied(state_path: str) -> dict[str, Any] | None:
+    """The newest apply recorded in the state database at ``state_path``."""
+    with State(state_path) as state:
+        return journal_last_applied(state)
 
 
 def test_bootstrap_then_second_apply_makes_zero_writes(fake: FakeServer, tmp_path: Path) -> None:
@@ -186,12 +190,14 @@ def test_bulk_operation_polled_with_backoff_and_failure_reported(fake: FakeServe
 
     sleeps: list[float] = []
     cf = CloudflareSettings(account_id=ACCOUNT, zone_id=ZONE, base_url=fake.base_url)
-    request = CloudflareRequest("apply", replace(Settings(), cloudflare=cf), NOW, {"CLOUDFLARE_API_TOKEN": TOKEN},
-                                str(tmp_path / "s.db"), DECISIONS, sleeps.append)  # fmt: skip
+    request = CloudflareRequest("apply", replace(Settings(), cloudflare=cf), DECISIONS)
+    env = Env(
+        str(tmp_path / "s.db"), now=lambda: NOW, environ={"CLOUDFLARE_API_TOKEN": TOKEN}, sleep=sleeps.append
+    )
     with pytest.raises(
         CloudflareError, match="add list items: bulk operation failed: This list is at the maximum"
     ):
-        run_cloudflare(request)
+        run_cloudflare(request, env)
     assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
     assert ZONE not in fake.state.entrypoints  # no rule was created after the failed step
 

@@ -6,16 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from botguard.app.cloudflare import CloudflareReport, SyncFailed
 from botguard.decide.records import Decision, DecisionSet, Match
-from botguard.deploy.cloudflare import (
-    CloudflareOutcome,
-    SyncFailed,
-    last_applied,
-)
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
 from tests.cloudflare.fakecf import FakeServer, Fault
 from tests.cloudflare.test_access import seed_decisions
-from tests.cloudflare.test_sync import DECISIONS
+from tests.cloudflare.test_sync import DECISIONS, last_applied
 from tests.cloudflare.test_sync import _run as run_sync
 from tests.helpers import run_cli
 
@@ -25,7 +21,7 @@ REFS = ["botguard:block-ua-1", "botguard:block-list", "botguard:challenge-ua-1"]
 
 
 def _run(fake: FakeServer, tmp_path: Path, verb: str = "apply", zones: tuple[str, ...] = ZONES,
-         decisions: DecisionSet = DECISIONS) -> CloudflareOutcome:  # fmt: skip
+         decisions: DecisionSet = DECISIONS) -> CloudflareReport:  # fmt: skip
     return run_sync(fake, tmp_path, verb, decisions, zone_id=zones)
 
 

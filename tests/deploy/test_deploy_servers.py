@@ -96,7 +96,7 @@ def test_broken_render_is_caught_before_anything_is_written(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Files the server cannot parse on their own never reach the rule directory."""
-    from botguard.deploy import app
+    from botguard.app import deploy as app
     from botguard.render.records import RuleFile
 
     _first_deploy(site)
@@ -159,11 +159,11 @@ def _deploy_child(
         "from datetime import UTC, datetime",
         "from pathlib import Path",
         "from botguard.config import load_settings",
-        "from botguard.deploy import DeployRequest, run_deploy",
+        "from botguard.app import DeployRequest, Env, run_deploy",
         "def hook(step):",
         textwrap.indent(textwrap.dedent(hook).strip(), "    "),
-        f"run_deploy(DeployRequest(load_settings({str(config or site.config)!r}), datetime.now(UTC),",
-        f"    {str(state or site.state)!r}, {str(scan)!r}, **{{{option!r}: {str(site.server.rules)!r}}}, hook=hook))",
+        f"run_deploy(DeployRequest(load_settings({str(config or site.config)!r}), {str(scan)!r},",
+        f"    **{{{option!r}: {str(site.server.rules)!r}}}, hook=hook), Env({str(state or site.state)!r}))",
     ])  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

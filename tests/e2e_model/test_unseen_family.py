@@ -20,7 +20,7 @@ from botguard.logs import read_batches
 from botguard.model.store import CandidateStore
 from botguard.model.stream import StreamLearner
 from botguard.render import NginxRenderer
-from botguard.scan import RobotsSources, parse_robots_option
+from botguard.robots.sources import RobotsSources, parse_robots_option
 from botguard.state import State
 from tests.deploy.conftest import Site, write_config
 from tests.e2e_model.traffic import BROWSERS, GOOGLEBOT, NOVA, NOVA_NEXT, write

@@ -192,16 +192,19 @@ def test_auto_deploy_from_the_config_file_ships_proposed_candidates(tmp_path: Pa
 
 def test_cloudflare_view_of_the_state_drops_rejected_model_rules(tmp_path: Path) -> None:
     """`botguard cloudflare apply` reads the stored decisions: a rejected model rule is not pushed again."""
+    from botguard.app.deploy import current_decisions
     from botguard.config import load_settings
-    from botguard.deploy import current_decisions
+    from botguard.state import State
 
     args = _setup(tmp_path)
     db = tmp_path / "s.db"
     _propose(db, candidate(value="NovaScrape"))
     assert run_cli(*args).exit_code == 0
     settings, now = load_settings(tmp_path / "c.yaml"), datetime.now(UTC)
-    stored = current_decisions(str(db), settings, now).decisions
+    with State(db) as state:
+        stored = current_decisions(state, settings, now).decisions
     assert [d.match.value for d in stored if d.source == "model"] == ["NovaScrape"]
     assert run_cli("candidates", "reject", "ua_tok=novascrape", "--state", str(db)).exit_code == 0
-    left = current_decisions(str(db), settings, now).decisions
+    with State(db) as state:
+        left = current_decisions(state, settings, now).decisions
     assert not any(d.source == "model" for d in left) and any("bytespider" in d.match.key for d in left)

@@ -127,9 +127,9 @@ def test_positive_evidence_overrides_a_human_label() -> None:
 
 
 def test_robots_txt_is_judged_per_virtual_host(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Through scan's RobotsSources: /private is disallowed on shop.example only."""
+    """Through the RobotsSources scan uses: /private is disallowed on shop.example only."""
     from botguard.model.stream import StreamLearner
-    from botguard.scan import RobotsOption, RobotsSources
+    from botguard.robots.sources import RobotsOption, RobotsSources
 
     (tmp_path / "shop.txt").write_text("User-agent: *\nDisallow: /private\n")
     (tmp_path / "blog.txt").write_text("User-agent: *\nAllow: /\n")

@@ -145,13 +145,13 @@ def test_cache_fallback_within_24h(server: ThreadingHTTPServer, tmp_path) -> Non
 
 def test_scan_fetcher_records_history(server: ThreadingHTTPServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """scan_fetcher fetches, stores a version and returns the host's timeline of versions."""
-    state = tmp_path / "state.db"
-    fetch = scan_fetcher(str(state), settings=FAST)
-    robots = fetch(_url(server, "/ok/robots.txt"))
-    assert robots is not None and not robots.latest.is_allowed("x", "/private/")
-    assert robots.allowed_many(0, "x", ["/private/", "/public"]) == [False, True]
-    cached = fetch(_url(server, "/status/500"))  # same host: the recorded version still judges
-    assert cached is not None and not cached.latest.is_allowed("x", "/private/")
-    assert fetch("http://127.0.0.1:9/robots.txt") is None  # unreachable, nothing cached
-    history = RobotsHistory(State(state))
-    assert [v.body for v in history.versions(f"127.0.0.1:{server.server_address[1]}")] == [BODY]
+    with State(tmp_path / "state.db") as state:
+        fetch = scan_fetcher(state, settings=FAST)
+        robots = fetch(_url(server, "/ok/robots.txt"))
+        assert robots is not None and not robots.latest.is_allowed("x", "/private/")
+        assert robots.allowed_many(0, "x", ["/private/", "/public"]) == [False, True]
+        cached = fetch(_url(server, "/status/500"))  # same host: the recorded version still judges
+        assert cached is not None and not cached.latest.is_allowed("x", "/private/")
+        assert fetch("http://127.0.0.1:9/robots.txt") is None  # unreachable, nothing cached
+        history = RobotsHistory(state)
+        assert [v.body for v in history.versions(f"127.0.0.1:{server.server_address[1]}")] == [BODY]

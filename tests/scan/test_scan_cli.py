@@ -291,13 +291,14 @@ def test_scan_document_equals_the_written_json(site: dict[str, Path]) -> None:
     """report.scan_document (for programs using botguard as a library) is exactly the --format json output."""
     import io as _io
 
+    from botguard.app import Env, ScanRequest, run_scan
     from botguard.config import load_settings
     from botguard.report import scan_document, write_json
-    from botguard.scan import RobotsOption, ScanRequest, run_scan
+    from botguard.robots.sources import RobotsOption
 
     request = ScanRequest(paths=(str(site["log"]),), settings=load_settings(), save=False, dns=False,
                           robots=RobotsOption(default=str(site["robots"])))  # fmt: skip
-    result = run_scan(request)
+    result = run_scan(request, Env()).result
     out = _io.StringIO()
     write_json(result, out)
     assert scan_document(result) == json.loads(out.getvalue())

@@ -15,11 +15,11 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import load_settings
 from botguard.report import write_json
-from botguard.robots.fetch import scan_fetcher
 from botguard.robots.history import RobotsHistory
-from botguard.scan import RobotsOption, ScanRequest, run_scan
+from botguard.robots.sources import RobotsOption
 from botguard.state import State
 from tests.helpers import run_cli, serve_http
 
@@ -75,8 +75,8 @@ def _scan(log: Path, state: Path, ports: dict[str, int], *, https: bool = True) 
     session.mount("http://", adapter)
     session.mount("https://", adapter if https else _NoTls())
     request = ScanRequest(paths=(str(log),), settings=load_settings(), robots=RobotsOption(fetch=True),
-                          log_format="vhost_combined", state_path=str(state))  # fmt: skip
-    result = run_scan(request, fetch=scan_fetcher(str(state), session=session))
+                          log_format="vhost_combined")  # fmt: skip
+    result = run_scan(request, Env(state_path=str(state), http=session)).result
     out = io.StringIO()
     write_json(result, out)
     return json.loads(out.getvalue())
@@ -153,9 +153,12 @@ def test_requests_are_judged_by_the_version_live_at_their_time(tmp_path: Path) -
         + at(30, "/a") + at(30, "/b")      # version 2 live, version 1 within 24 h grace: both allowed
         + at(60, "/a") + at(60, "/b")      # version 2 only: /b is a violation
     )  # fmt: skip
+    offline = requests.Session()  # the site does not answer now: the recorded versions judge
+    offline.mount("http://", _NoTls())
+    offline.mount("https://", _NoTls())
     request = ScanRequest(paths=(str(log),), settings=load_settings(), robots=RobotsOption(fetch=True),
-                          log_format="vhost_combined", state_path=str(state), save=False)  # fmt: skip
-    result = run_scan(request, fetch=lambda host: timeline)
+                          log_format="vhost_combined", save=False)  # fmt: skip
+    result = run_scan(request, Env(state_path=str(state), http=offline)).result
     (gpt,) = result.client_rows()
     assert gpt.judged_requests == 6
     assert gpt.disallowed_requests == 2

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import polars as pl
 import pytest
 
+from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import Settings, load_settings
 from botguard.judge import ScanResult
 from botguard.model.clients import (
@@ -34,7 +35,7 @@ from botguard.model.clients import (
     wilson_lower,
 )
 from botguard.model.features import ip_prefixes
-from botguard.scan import ScanRequest, parse_robots_option, run_scan
+from botguard.robots.sources import parse_robots_option
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ def scan(site: dict[str, Path], *, model: bool = True, config: Path | None = Non
     settings = load_settings(config or site["config"])
     request = ScanRequest(paths=(str(site["log"]),), settings=settings, save=False, dns=False, model=model,
                           robots=parse_robots_option((str(site["robots"]),), False))  # fmt: skip
-    return run_scan(request)
+    return run_scan(request, Env()).result
 
 
 @pytest.fixture(scope="module")

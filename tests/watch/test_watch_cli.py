@@ -224,7 +224,7 @@ def test_damaged_snapshot_is_one_error_line(tmp_path: Path, traffic: tuple[Path,
 def test_snapshot_interval_comes_from_the_flag_else_the_config(tmp_path: Path) -> None:
     """`--snapshot-every` wins; without it the config's model.snapshot_every is used (it was
     validated and documented but ignored)."""
-    from botguard.cli.watch import WatchRequest, _snapshot_every
+    from botguard.app.watch import WatchRequest, _snapshot_every
     from botguard.config import load_settings
 
     config = tmp_path / "botguard.yaml"

@@ -1,19 +1,21 @@
-"""``deploy-rules`` orchestration: scan -> decisions (state) -> render -> deploy per target.
+"""``botguard deploy-rules``: scan -> decisions (state) -> render -> deploy per target (-> Cloudflare).
 
-The CLI and any service call :func:`run_deploy`; it holds the locks for the whole run (the
-state database's and each rules directory's, see ``lock.py``), so two runs never interleave,
-and returns a :class:`DeployReport` for the caller to print.
+:func:`run_deploy` holds the locks for the whole server deploy (the state database's and each
+rules directory's, see :mod:`botguard.deploy.lock`), so two runs never interleave, and returns a
+:class:`DeployReport` for the caller to print. The stage itself (files, locks, prechecks, the
+dry-run impact) lives in :mod:`botguard.deploy`.
 """
 
 from __future__ import annotations
 
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from botguard.app.env import Env
 from botguard.config import Settings
 from botguard.decide import build_decisions, catalog_lookup
 from botguard.decide.records import DecisionSet, DroppedDecision
@@ -29,7 +31,7 @@ from botguard.deploy.impact import impact
 from botguard.deploy.lock import deploy_lock, directory_locks
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
-from botguard.errors import InputError, Location, UsageError
+from botguard.errors import BotguardError, InputError, Location, UsageError
 from botguard.judge.store import latest_scan
 from botguard.model.store import (
     CandidateStore,
@@ -40,7 +42,10 @@ from botguard.model.store import (
 from botguard.render import renderers
 from botguard.state import State
 
-__all__ = ["DeployReport", "DeployRequest", "run_deploy"]
+if TYPE_CHECKING:  # imported when a run syncs to Cloudflare: the SDK is slow to load
+    from botguard.app.cloudflare import CloudflareReport
+
+__all__ = ["DeployReport", "DeployRequest", "current_decisions", "run_deploy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +53,21 @@ class DeployRequest:
     """Everything one run needs (built by the CLI from options and settings)."""
 
     settings: Settings
-    now: datetime
-    state_path: str | None = None
     scan_path: str | None = None
     nginx_dir: str | None = None
     apache_dir: str | None = None
     dry_run: bool = False
     reload: bool = True
     hook: StepHook | None = None
-    cloudflare: bool = False  # the caller also syncs to Cloudflare: no server target is needed
+    cloudflare: bool = False  # also sync to Cloudflare, after the servers (then no server target is needed)
 
 
 @dataclass(frozen=True, slots=True)
 class DeployReport:
-    """What happened: the decisions, each target's outcome, failures, the dry-run impact, and the
-    stored decisions dropped because no rule may carry them (the CLI warns about those)."""
+    """What happened: the decisions, each target's outcome, failures, the dry-run impact, the
+    stored decisions dropped because no rule may carry them (the CLI warns about those), and the
+    Cloudflare sync: its report, and the error that ended it (raised by the caller once the
+    servers' outcome is shown)."""
 
     decisions: DecisionSet
     outcomes: tuple[TargetOutcome, ...] = ()
@@ -70,6 +75,8 @@ class DeployReport:
     impact: Impact | None = None
     model_impact: Impact | None = None  # dry run: what the approved model rules alone would block
     dropped: tuple[DroppedDecision, ...] = ()  # stored decisions no rule may carry (deleted unless dry run)
+    cloudflare: CloudflareReport | None = None
+    cloudflare_failure: BotguardError | None = None
 
 
 def _load_scan(request: DeployRequest, state: State) -> dict[str, Any]:
@@ -114,32 +121,45 @@ def _lock_path(request: DeployRequest, state: State) -> Path:
     )
 
 
-def _preview(state: State, fresh: DecisionSet, request: DeployRequest) -> DecisionSet:
+def _preview(state: State, fresh: DecisionSet, request: DeployRequest, now: datetime) -> DecisionSet:
     """The active set a real run would produce, computed without writing the state."""
     from botguard.decide.expiry import escalate
 
     stored = load_decisions(state)
     for d in fresh.decisions:
         if d.action != "allow":
-            stored[(d.action, d.match.key)] = escalate(stored.get((d.action, d.match.key)), d, request.now,
+            stored[(d.action, d.match.key)] = escalate(stored.get((d.action, d.match.key)), d, now,
                                                        request.settings.decide)  # fmt: skip
-    return active_of(stored.values(), request.now, request.settings.allowlist)
+    return active_of(stored.values(), now, request.settings.allowlist)
 
 
-def run_deploy(request: DeployRequest) -> DeployReport:
-    """Build, render and deploy; per-target failures are collected (the others still deploy)."""
+def run_deploy(request: DeployRequest, env: Env) -> DeployReport:
+    """Build, render and deploy; per-target failures are collected (the others still deploy).
+
+    With ``cloudflare`` the credentials are checked before any server is touched, and the same
+    decisions are synced (a plan for a dry run) once the servers are done.
+    """
+    now = env.now()
+    if request.cloudflare:
+        from botguard.app.cloudflare import check_cloudflare
+
+        check_cloudflare(request.settings, env.environ)
+    report = _deploy(request, env, _targets(request), now)
+    return _synced(report, request, env, now) if request.cloudflare else report
+
+
+def _deploy(request: DeployRequest, env: Env, targets: list[Target], now: datetime) -> DeployReport:
     settings = request.settings
-    targets = _targets(request)
-    with State(request.state_path) as state, deploy_lock(_lock_path(request, state)), ExitStack() as held:
+    with env.open_state() as state, deploy_lock(_lock_path(request, state)), ExitStack() as held:
         if not request.dry_run:  # a dry run writes nothing, so it needs no write access to the rules
             held.enter_context(directory_locks(t.dir for t in targets))
         scan = _load_scan(request, state)
         fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)
-        model = CandidateStore(state).decisions(settings, request.now)  # reviewed model rules (issue 6)
+        model = CandidateStore(state).decisions(settings, now)  # the reviewed model rules
         fresh = with_model(fresh, model)
         dropped = dropped_decisions(state)
         if request.dry_run:
-            active = without_stale_model(_preview(state, fresh, request), model)
+            active = without_stale_model(_preview(state, fresh, request, now), model)
             clients = scan.get("clients") or []
             return DeployReport(
                 active,
@@ -148,7 +168,7 @@ def run_deploy(request: DeployRequest) -> DeployReport:
                 model_impact=model_impact(clients, model, settings.allowlist) if model else None,
                 dropped=dropped,
             )
-        recorded = record_decisions(state, fresh, request.now, settings.decide, settings.allowlist)
+        recorded = record_decisions(state, fresh, now, settings.decide, settings.allowlist)
         active = without_stale_model(recorded, model)
         outcomes: list[TargetOutcome] = []
         errors: list[str] = []
@@ -166,9 +186,25 @@ def _dry(target: Target, active: DecisionSet) -> TargetOutcome:
     return TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
 
 
-def current_decisions(state_path: str | None, settings: Settings, now: datetime) -> DecisionSet:
+def _synced(report: DeployReport, request: DeployRequest, env: Env, now: datetime) -> DeployReport:
+    """The decisions just made, planned (dry run) or applied on Cloudflare; a failure is kept in
+    the report, so the caller shows what the servers got before it reports the failure."""
+    from botguard.app.cloudflare import CloudflareRequest, SyncFailed, run_cloudflare
+
+    verb = "plan" if request.dry_run else "apply"
+    try:
+        synced = run_cloudflare(
+            CloudflareRequest(verb, request.settings, report.decisions), replace(env, now=lambda: now)
+        )
+    except SyncFailed as failed:
+        return replace(report, cloudflare=failed.report, cloudflare_failure=failed)
+    except BotguardError as exc:
+        return replace(report, cloudflare_failure=exc)
+    return replace(report, cloudflare=synced)
+
+
+def current_decisions(state: State, settings: Settings, now: datetime) -> DecisionSet:
     """The active decisions in a state database (for other targets such as Cloudflare)."""
-    with State(state_path) as state:
-        # the same set deploy-rules enforces: model rules rejected or expired since are left out
-        model = CandidateStore(state).decisions(settings, now)
-        return without_stale_model(active_decisions(state, now, settings.allowlist), model)
+    # the same set deploy-rules enforces: model rules rejected or expired since are left out
+    model = CandidateStore(state).decisions(settings, now)
+    return without_stale_model(active_decisions(state, now, settings.allowlist), model)

@@ -1,0 +1,111 @@
+"""``botguard scan``: read logs -> identify -> judge -> model -> store.
+
+No printing here: the caller gets a :class:`ScanReport` and chooses the writer (table, JSON,
+CSV, HTML in :mod:`botguard.report`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+
+from botguard.app.env import Env
+from botguard.catalog import load_catalog
+from botguard.config import Settings
+from botguard.errors import UsageError
+from botguard.identity import build_identifier, identity_sources
+from botguard.judge import ScanResult, judge_batches
+from botguard.judge.store import save_scan
+from botguard.logs import read_batches
+from botguard.logs.records import Batch
+from botguard.robots.fetch import scan_fetcher
+from botguard.robots.sources import RobotsOption, RobotsSources
+
+__all__ = ["ScanReport", "ScanRequest", "run_scan"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    """Everything one scan needs, validated by the caller (CLI or service)."""
+
+    paths: tuple[str, ...]
+    settings: Settings
+    robots: RobotsOption = field(default_factory=RobotsOption)
+    log_format: str | None = None
+    save: bool = True
+    dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
+    identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
+    model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
+    fail_on: str | None = None  # a verdict that makes the scan "fail" (--fail-on block: exit 3)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """The judged scan, and whether a client got the ``fail_on`` verdict."""
+
+    result: ScanResult
+    fail_on_met: bool = False
+
+
+def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -> Iterator[Batch]:
+    for batch in batches:
+        if progress is not None:
+            progress(batch.stats.lines)
+        yield batch
+
+
+def _with_model(result: ScanResult, settings: Settings) -> ScanResult:
+    """Score every judged client with the online model and raise the disguised ones that share a
+    signature with clients judged bad (botguard.model.clients); after the verdicts, before storing."""
+    # Imported here: only a scan that runs the model step pays for numpy.
+    from botguard.model.clients import score_clients
+
+    outcome = score_clients(result.clients, settings)
+    return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
+
+
+def run_scan(request: ScanRequest, env: Env) -> ScanReport:
+    """Scan the logs, judge every client, and store the result in the state database."""
+    if not request.paths:
+        raise UsageError("no log file given (use - for standard input)")
+    with ExitStack() as stack:
+        # The state DB is opened in this block, so a damaged file is reported as one line on the
+        # way out. --fetch-robots keeps what it fetches in its robots.txt history (even with
+        # --no-save); saved results also cache DNS answers. With --no-save and no fetching nothing
+        # touches it, so DNS answers are only remembered for this run.
+        history = stack.enter_context(env.open_state()) if request.robots.fetch else None
+        fetch = scan_fetcher(history, session=env.http) if history is not None else None
+        robots = RobotsSources(request.robots, fetch)  # local files are read (and checked) first
+        catalog = load_catalog()
+        log_format = request.log_format or request.settings.log_format
+        paths = list(request.paths)
+        batches = read_batches(paths, log_format, json_fields=request.settings.json_fields or None)
+        state = None
+        if request.save:
+            state = history if history is not None else stack.enter_context(env.open_state())
+        identify = None
+        if request.identity:
+            sources = identity_sources(
+                request.settings.identity, dns=request.dns, state=state, state_path=env.state_path
+            )
+            identify = build_identifier(catalog, sources)
+        result = judge_batches(
+            _counted(batches, env.progress),
+            catalog,
+            robots,
+            request.settings,
+            per_host=request.robots.by_host,
+            identify=identify,
+        )
+        result = replace(
+            result,
+            summary=replace(result.summary, robots=robots.describe()),
+            warnings=(*tuple(robots.warnings), *result.warnings),
+        )
+        if request.model and request.settings.model.enabled:
+            result = _with_model(result, request.settings)
+        if state is not None:
+            save_scan(state, result, paths)
+    failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
+    return ScanReport(result, failed)
