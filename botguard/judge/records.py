@@ -131,6 +131,16 @@ CLIENT_JSON_KEYS: tuple[str, ...] = tuple(CLIENT_SCHEMA)[: tuple(CLIENT_SCHEMA).
 
 
 @dataclass(frozen=True, slots=True)
+class CrawlerNetwork:
+    """One network (autonomous system) a crawler's clients came from."""
+
+    asn: int
+    as_org: str | None
+    ips: int
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
 class CrawlerRollup:
     """One catalogue crawler across all the clients that claimed it."""
 
@@ -145,7 +155,24 @@ class CrawlerRollup:
     compliance: float | None
     verdict: Verdict
     reasons: tuple[str, ...]
-    asns: tuple[dict[str, Any], ...] = ()  # networks seen: {asn, as_org, ips, requests}, busiest first
+    asns: tuple[CrawlerNetwork, ...] = ()  # networks seen, busiest first
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """Totals of the scan's model step: clients scored, examples trained on, signatures that
+    qualified, and how many clients it raised to each verdict."""
+
+    clients_scored: int
+    trained_on: int
+    signatures: int
+    raised_to_monitor: int
+    raised_to_block: int
+
+    @property
+    def raised(self) -> int:
+        """Clients the model gave a harsher verdict."""
+        return self.raised_to_monitor + self.raised_to_block
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +187,7 @@ class ScanSummary:
     first_seen: datetime | None
     last_seen: datetime | None
     robots: dict[str, str]  # host ("*" = every host) -> where its robots.txt came from
-    model: dict[str, Any] | None = None  # the model step's totals (clients scored, raised); None without it
+    model: ModelSummary | None = None  # None when the model step did not run
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +203,8 @@ class ScanResult:
     crawlers: tuple[CrawlerRollup, ...]
     malformed_examples: tuple[tuple[str, int, str], ...] = ()
     malformed_by_reason: tuple[tuple[str, int], ...] = ()
-    warnings: tuple[str, ...] = ()  # what the user must know about the inputs (a damaged archive, a cut robots.txt)
+    # What the user must know about the inputs (a damaged archive, a cut robots.txt).
+    warnings: tuple[str, ...] = ()
 
     def client_rows(self, limit: int | None = None) -> list[ClientVerdict]:
         """The first `limit` clients (all when None) as records."""

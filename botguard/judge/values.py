@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from botguard.judge.records import CLIENT_JSON_KEYS, CrawlerRollup, ScanSummary
+from botguard.judge.records import CLIENT_JSON_KEYS, CrawlerNetwork, CrawlerRollup, ModelSummary, ScanSummary
 
 #: Keys of each crawler roll-up in the scan JSON contract (DESIGN.md's, plus `asns`: the
 #: networks the crawler was seen from, which the identity issue asks roll-ups to list).
@@ -44,10 +44,24 @@ def client_json_lines(clients: pl.DataFrame) -> list[str]:
     return client_json_frame(clients).write_ndjson().splitlines()
 
 
+def network_value(network: CrawlerNetwork) -> dict[str, Any]:
+    return {"asn": network.asn, "as_org": network.as_org, "ips": network.ips, "requests": network.requests}
+
+
 def crawler_value(rollup: CrawlerRollup) -> dict[str, Any]:
     value = {key: getattr(rollup, key) for key in CRAWLER_KEYS}
-    value["asns"] = list(rollup.asns)
+    value["asns"] = [network_value(n) for n in rollup.asns]
     return value
+
+
+def model_value(model: ModelSummary) -> dict[str, Any]:
+    return {
+        "clients_scored": model.clients_scored,
+        "trained_on": model.trained_on,
+        "signatures": model.signatures,
+        "raised": model.raised,
+        "raised_to": {"monitor": model.raised_to_monitor, "block": model.raised_to_block},
+    }
 
 
 def summary_value(summary: ScanSummary) -> dict[str, Any]:
@@ -55,4 +69,5 @@ def summary_value(summary: ScanSummary) -> dict[str, Any]:
     value["first_seen"] = iso(summary.first_seen)
     value["last_seen"] = iso(summary.last_seen)
     value["robots"] = dict(summary.robots) or None
+    value["model"] = None if summary.model is None else model_value(summary.model)
     return value
