@@ -7,12 +7,10 @@ and returns a :class:`DeployReport` for the caller to print.
 
 from __future__ import annotations
 
-import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from botguard.config import Settings
 from botguard.decide import build_decisions, catalog_lookup
@@ -30,7 +28,9 @@ from botguard.deploy.lock import deploy_lock, directory_locks
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
 from botguard.errors import InputError, Location, UsageError
+from botguard.judge.records import ScanResult
 from botguard.judge.store import latest_scan
+from botguard.judge.values import scan_from_json
 from botguard.model.store import (
     CandidateStore,
     model_impact,
@@ -72,12 +72,13 @@ class DeployReport:
     dropped: tuple[DroppedDecision, ...] = ()  # stored decisions no rule may carry (deleted unless dry run)
 
 
-def _load_scan(request: DeployRequest, state: State) -> dict[str, Any]:
+def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     if request.scan_path:
         try:
-            return json.loads(Path(request.scan_path).read_text(encoding="utf-8"))
+            text = Path(request.scan_path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read scan JSON: {exc}", Location(request.scan_path)) from None
+        return scan_from_json(text, request.scan_path)
     scan = latest_scan(state)
     if scan is None:
         raise UsageError("no scan in the state database: run `botguard scan` first or pass --from SCAN.json")
@@ -134,13 +135,13 @@ def run_deploy(request: DeployRequest) -> DeployReport:
         if not request.dry_run:  # a dry run writes nothing, so it needs no write access to the rules
             held.enter_context(directory_locks(t.dir for t in targets))
         scan = _load_scan(request, state)
-        fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)
+        clients = scan.client_rows()
+        fresh = build_decisions(clients, scan.crawlers, catalog_lookup(), settings.allowlist, settings.decide)
         model = CandidateStore(state).decisions(settings, request.now)  # reviewed model rules (issue 6)
         fresh = with_model(fresh, model)
         dropped = dropped_decisions(state)
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request), model)
-            clients = scan.get("clients") or []
             return DeployReport(
                 active,
                 tuple(_dry(t, active) for t in targets),
