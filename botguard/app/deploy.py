@@ -8,12 +8,11 @@ dry-run impact) lives in :mod:`botguard.deploy`.
 
 from __future__ import annotations
 
-import json
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
 from botguard.config import Settings
@@ -32,7 +31,9 @@ from botguard.deploy.lock import deploy_lock, directory_locks
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
 from botguard.errors import BotguardError, InputError, Location, UsageError
+from botguard.judge.records import ScanResult
 from botguard.judge.store import latest_scan
+from botguard.judge.values import scan_from_json
 from botguard.model.store import (
     CandidateStore,
     model_impact,
@@ -79,12 +80,13 @@ class DeployReport:
     cloudflare_failure: BotguardError | None = None
 
 
-def _load_scan(request: DeployRequest, state: State) -> dict[str, Any]:
+def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     if request.scan_path:
         try:
-            return json.loads(Path(request.scan_path).read_text(encoding="utf-8"))
+            text = Path(request.scan_path).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read scan JSON: {exc}", Location(request.scan_path)) from None
+        return scan_from_json(text, request.scan_path)
     scan = latest_scan(state)
     if scan is None:
         raise UsageError("no scan in the state database: run `botguard scan` first or pass --from SCAN.json")
@@ -154,13 +156,13 @@ def _deploy(request: DeployRequest, env: Env, targets: list[Target], now: dateti
         if not request.dry_run:  # a dry run writes nothing, so it needs no write access to the rules
             held.enter_context(directory_locks(t.dir for t in targets))
         scan = _load_scan(request, state)
-        fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)
+        clients = scan.client_rows()
+        fresh = build_decisions(clients, scan.crawlers, catalog_lookup(), settings.allowlist, settings.decide)
         model = CandidateStore(state).decisions(settings, now)  # the reviewed model rules
         fresh = with_model(fresh, model)
         dropped = dropped_decisions(state)
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request, now), model)
-            clients = scan.get("clients") or []
             return DeployReport(
                 active,
                 tuple(_dry(t, active) for t in targets),

@@ -1,4 +1,4 @@
-"""Scan document + policy -> decision set (pure: no I/O, no clock).
+"""A scan's records + policy -> decision set (pure: no I/O, no clock).
 
 Who gets which rule, and why:
 
@@ -26,10 +26,9 @@ Who gets which rule, and why:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, DecideSettings
@@ -37,7 +36,7 @@ from botguard.decide._safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.decide.agents import declares_bot, rule_tokens
 from botguard.decide.records import Action, Decision, DecisionSet, Match
 from botguard.judge import SHARED_TOOL_CATEGORIES
-from botguard.judge.records import BROWSER, HUMAN
+from botguard.judge.records import BROWSER, HUMAN, ClientVerdict, CrawlerRollup
 from botguard.logs.escapes import unescape
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "build_decisions",
     "choose_tokens",
     "covered_by_allowlist",
-    "parse_time",
 ]
 
 
@@ -62,20 +60,16 @@ class CrawlerInfo:
 CrawlerLookup = Callable[[str], CrawlerInfo | None]
 
 
-def parse_time(value: Any) -> datetime | None:
-    """Scan JSON timestamps ("2024-03-04T16:41:32Z") as aware datetimes."""
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value))  # 3.11+ reads the trailing "Z"
-
-
 def build_decisions(
-    scan: Mapping[str, Any], lookup: CrawlerLookup, allowlist: Allowlist, policy: DecideSettings
+    clients: Sequence[ClientVerdict],
+    crawlers: Iterable[CrawlerRollup],
+    lookup: CrawlerLookup,
+    allowlist: Allowlist,
+    policy: DecideSettings,
 ) -> DecisionSet:
-    """The decisions a scan document calls for (expiry is set later by the store)."""
-    clients = list(scan.get("clients") or [])
-    ua_blocked: set[tuple[str, str]] = set()  # (crawler name, lower-cased agent) a UA rule covers
-    decisions = _crawler_rules(scan.get("crawlers") or [], clients, lookup, policy, ua_blocked)
+    """The decisions a scan's clients and crawler roll-ups call for (expiry is set later by the store)."""
+    ua_blocked: set[tuple[str | None, str]] = set()  # (crawler name, lower-cased agent) a UA rule covers
+    decisions = _crawler_rules(crawlers, clients, lookup, policy, ua_blocked)
     decisions += _declared_rules(clients, lookup, policy, ua_blocked)
     decisions += _ip_rules(clients, lookup, policy, ua_blocked)
     decisions = [d for d in decisions if not covered_by_allowlist(d, allowlist)]
@@ -106,33 +100,33 @@ def _action_for(verdict: str, policy: DecideSettings) -> Action | None:
     return None
 
 
-def _seen(clients: Iterable[Mapping[str, Any]]) -> tuple[datetime | None, datetime | None]:
-    firsts = [t for c in clients if (t := parse_time(c.get("first_seen")))]
-    lasts = [t for c in clients if (t := parse_time(c.get("last_seen")))]
-    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+def _seen(clients: Sequence[ClientVerdict]) -> tuple[datetime | None, datetime | None]:
+    if not clients:
+        return None, None
+    return min(c.first_seen for c in clients), max(c.last_seen for c in clients)
 
 
 def _crawler_rules(
-    crawlers: Iterable[Mapping[str, Any]], clients: list[Mapping[str, Any]], lookup: CrawlerLookup,
-    policy: DecideSettings, ua_blocked: set[tuple[str, str]],
+    crawlers: Iterable[CrawlerRollup], clients: Sequence[ClientVerdict], lookup: CrawlerLookup,
+    policy: DecideSettings, ua_blocked: set[tuple[str | None, str]],
 ) -> list[Decision]:  # fmt: skip
-    by_crawler: dict[str, list[Mapping[str, Any]]] = {}
+    by_crawler: dict[str | None, list[ClientVerdict]] = {}
     for c in clients:
-        by_crawler.setdefault(str(c.get("crawler")), []).append(c)
+        by_crawler.setdefault(c.crawler, []).append(c)
     out = []
     for crawler in crawlers:
-        action = _action_for(str(crawler.get("verdict")), policy)
-        info = lookup(str(crawler.get("name")))
+        action = _action_for(crawler.verdict, policy)
+        info = lookup(crawler.name)
         if action is None or info is None or info.verifiable:
             continue
-        name = str(crawler["name"])
+        name = crawler.name
         mine = by_crawler.get(name, [])
-        agents = {str(c.get("user_agent") or "").lower() for c in mine}
+        agents = {c.user_agent.lower() for c in mine}
         tokens, covered = choose_tokens(info.tokens, agents)
         first, last = _seen(mine)
         reason = (
-            f"crawler {name} verdict {crawler['verdict']}: {crawler.get('clients')} clients, "
-            f"{crawler.get('requests')} requests, {crawler.get('disallowed_requests')} disallowed"
+            f"crawler {name} verdict {crawler.verdict}: {crawler.clients} clients, "
+            f"{crawler.requests} requests, {crawler.disallowed_requests} disallowed"
         )
         out += [Decision(action, Match("ua_pattern", t), (reason,), "scan", first, last) for t in tokens]
         ua_blocked.update((name, agent) for agent in covered)
@@ -161,23 +155,18 @@ def choose_tokens(candidates: tuple[str, ...], agents: set[str]) -> tuple[list[s
 
 
 def _declared_rules(
-    clients: list[Mapping[str, Any]], lookup: CrawlerLookup, policy: DecideSettings,
-    ua_blocked: set[tuple[str, str]],
+    clients: Sequence[ClientVerdict], lookup: CrawlerLookup, policy: DecideSettings,
+    ua_blocked: set[tuple[str | None, str]],
 ) -> list[Decision]:  # fmt: skip
     """One UA rule per product name (or exact agent) of the blocked self-declared bots."""
     spared = _Spared.of(clients)
-    groups: dict[tuple[str, str], tuple[Action, Match, list[Mapping[str, Any]]]] = {}
+    groups: dict[tuple[str, str], tuple[Action, Match, list[ClientVerdict]]] = {}
     memo: dict[tuple[object, ...], Match | None] = {}  # one answer per distinct agent and its facts
     for client in clients:
-        action = _action_for(str(client.get("verdict")), policy)
+        action = _action_for(client.verdict, policy)
         if action is None:
             continue
-        facts = (
-            client.get("user_agent"),
-            client.get("crawler"),
-            client.get("category"),
-            client.get("verified"),
-        )
+        facts = (client.user_agent, client.crawler, client.category, client.verified)
         if facts not in memo:
             memo[facts] = _declared_match(client, lookup, ua_blocked, spared)
         if match := memo[facts]:
@@ -185,7 +174,7 @@ def _declared_rules(
     out = []
     for action, match, group in groups.values():
         first, last = _seen(group)
-        requests = sum(int(c.get("requests") or 0) for c in group)
+        requests = sum(c.requests for c in group)
         reason = f"self-declared bot no catalogue entry verifies: {len(group)} clients, {requests} requests"
         out.append(Decision(action, match, (reason,), "scan", first, last))
     return out
@@ -199,24 +188,23 @@ class _Spared:
     text: AgentText
 
     @classmethod
-    def of(cls, clients: Iterable[Mapping[str, Any]]) -> _Spared:
+    def of(cls, clients: Iterable[ClientVerdict]) -> _Spared:
         agents = frozenset(
-            unescape(str(c.get("user_agent") or "")).strip(" \t").lower()
+            unescape(c.user_agent).strip(" \t").lower()
             for c in clients
-            if c.get("verified") is True
-            or (c.get("crawler") is None and c.get("category") in (HUMAN, BROWSER))
+            if c.verified is True or (c.crawler is None and c.category in (HUMAN, BROWSER))
         )
         return cls(agents, AgentText.of(sorted(agents)))
 
 
 def _declared_match(
-    client: Mapping[str, Any], lookup: CrawlerLookup, ua_blocked: set[tuple[str, str]], spared: _Spared
+    client: ClientVerdict, lookup: CrawlerLookup, ua_blocked: set[tuple[str | None, str]], spared: _Spared
 ) -> Match | None:
     """The UA match for a blocked client's self-declared bot agent, or None (IP rule only)."""
-    agent, crawler = str(client.get("user_agent") or ""), client.get("crawler")
-    if (str(crawler), agent.lower()) in ua_blocked or client.get("verified") is True:
+    agent, crawler = client.user_agent, client.crawler
+    if (crawler, agent.lower()) in ua_blocked or client.verified is True:
         return None
-    if client.get("category") in SHARED_TOOL_CATEGORIES or not declares_bot(agent):
+    if client.category in SHARED_TOOL_CATEGORIES or not declares_bot(agent):
         return None
     info = lookup(str(crawler)) if crawler else None
     if info is not None and info.verifiable:  # a fake Googlebot: the name belongs to the real one
@@ -231,36 +219,25 @@ def _declared_match(
 
 
 def _ip_rules(
-    clients: list[Mapping[str, Any]],
+    clients: Sequence[ClientVerdict],
     lookup: CrawlerLookup,
     policy: DecideSettings,
-    ua_blocked: set[tuple[str, str]],
+    ua_blocked: set[tuple[str | None, str]],
 ) -> list[Decision]:
     """One IP rule per address whose clients need one (merged reasons and times)."""
-    by_ip: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    by_ip: dict[tuple[str, str], list[ClientVerdict]] = {}
     for client in clients:
-        action = _action_for(str(client.get("verdict")), policy)
-        if (
-            action is None
-            or (str(client.get("crawler")), str(client.get("user_agent") or "").lower()) in ua_blocked
-        ):
+        action = _action_for(client.verdict, policy)
+        if action is None or (client.crawler, client.user_agent.lower()) in ua_blocked:
             continue
         try:
-            ip = rule_network(str(client.get("ip") or ""))
+            ip = rule_network(client.ip)
         except AddressError:  # garbage, a zone id or a loopback/link-local/... address: no rule
             continue
         by_ip.setdefault((action, ip), []).append(client)
     out = []
     for (action, ip), group in by_ip.items():
-        reasons = tuple(
-            sorted(
-                {
-                    f"{c.get('crawler') or c.get('category')}: {r}"
-                    for c in group
-                    for r in c.get("reasons") or ()
-                }
-            )
-        )
+        reasons = tuple(sorted({f"{c.crawler or c.category}: {r}" for c in group for r in c.reasons}))
         first, last = _seen(group)
         out.append(Decision(action, Match("ip", ip), reasons[:10], "scan", first, last))  # type: ignore[arg-type]
     return out

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
+from botguard.judge.records import ClientVerdict
 from botguard.logs.escapes import unescape
 
 __all__ = ["GROUPS", "client_group", "impact", "matches"]
@@ -25,11 +25,11 @@ GROUPS = ("humans", "verified good bots", "crawlers")
 HUMAN_CATEGORIES = frozenset({"human", "browser"})
 
 
-def client_group(client: Mapping[str, Any]) -> str:
+def client_group(client: ClientVerdict) -> str:
     """Which of :data:`GROUPS` a scan client belongs to."""
-    if client.get("verified") is True:
+    if client.verified is True:
         return "verified good bots"
-    if client.get("crawler") is None and client.get("category") in HUMAN_CATEGORIES:
+    if client.crawler is None and client.category in HUMAN_CATEGORIES:
         return "humans"
     return "crawlers"
 
@@ -89,22 +89,21 @@ class _Rules:
         return False
 
 
-def impact(clients: Iterable[Mapping[str, Any]], decisions: DecisionSet) -> Impact:
+def impact(clients: Iterable[ClientVerdict], decisions: DecisionSet) -> Impact:
     """Counts per group of clients and requests the decisions would block."""
     allow, block = _Rules(decisions.select("allow", *KINDS)), _Rules(decisions.select("block", *KINDS))
     totals = {g: [0, 0, 0, 0] for g in GROUPS}
     examples = []
     for client in clients:
         group = client_group(client)
-        requests = int(client.get("requests") or 0)
         row = totals[group]
         row[0] += 1
-        row[1] += requests
-        ip, ua = str(client.get("ip")), unescape(str(client.get("user_agent") or ""))
+        row[1] += client.requests
+        ip, ua = client.ip, unescape(client.user_agent)
         if block.hit(ip, ua) and not allow.hit(ip, ua):
             row[2] += 1
-            row[3] += requests
+            row[3] += client.requests
             if group != "crawlers" and len(examples) < 10:
-                examples.append(f"{group}: {client.get('ip')} {str(client.get('user_agent'))[:80]!r}")
+                examples.append(f"{group}: {client.ip} {client.user_agent[:80]!r}")
     rows = tuple(ImpactRow(g, *totals[g]) for g in GROUPS)
     return Impact(rows, tuple(examples))

@@ -16,8 +16,10 @@ from botguard.judge.records import (
     CLIENT_SCHEMA,
     VERDICT_ORDER,
     ClientVerdict,
+    CrawlerNetwork,
     CrawlerRollup,
     Evidence,
+    ModelSummary,
     ScanResult,
     ScanSummary,
 )
@@ -27,8 +29,10 @@ from botguard.logs.records import Batch, ParseStats
 __all__ = [
     "CLIENT_SCHEMA",
     "ClientVerdict",
+    "CrawlerNetwork",
     "CrawlerRollup",
     "Evidence",
+    "ModelSummary",
     "ScanResult",
     "ScanSummary",
     "judge_batches",
@@ -158,8 +162,8 @@ def _rollups(clients: pl.DataFrame, agg: Aggregator) -> tuple[CrawlerRollup, ...
 ASNS_PER_CRAWLER = 10
 
 
-def _asns_by_crawler(members: pl.DataFrame) -> dict[str, tuple[dict[str, object], ...]]:
-    """crawler -> the networks its clients came from: {asn, as_org, ips, requests}, busiest first.
+def _asns_by_crawler(members: pl.DataFrame) -> dict[str, tuple[CrawlerNetwork, ...]]:
+    """crawler -> the networks its clients came from, busiest first.
 
     Where a crawler comes from is half of who it is: Googlebot from AS15169, a "Googlebot" from
     a cloud network is something else.
@@ -174,11 +178,11 @@ def _asns_by_crawler(members: pl.DataFrame) -> dict[str, tuple[dict[str, object]
         )
         .sort(["crawler", "requests", "asn"], descending=[False, True, False])
     )
-    grouped: dict[str, list[dict[str, object]]] = {}
+    grouped: dict[str, list[CrawlerNetwork]] = {}
     for crawler, asn, as_org, ips, requests in networks.iter_rows():
         entries = grouped.setdefault(crawler, [])
         if len(entries) < ASNS_PER_CRAWLER:
-            entries.append({"asn": asn, "as_org": as_org, "ips": ips, "requests": requests})
+            entries.append(CrawlerNetwork(asn, as_org, ips, requests))
     return {crawler: tuple(entries) for crawler, entries in grouped.items()}
 
 

@@ -8,6 +8,8 @@ until it runs.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -51,10 +53,10 @@ class ClientVerdict:
     requests: int
     robots_fetched: int
     robots_fetched_first: bool | None  # None when it never fetched robots.txt
-    judged_requests: int
+    judged_requests: int | None  # None in a scan read back from JSON (the contract does not carry it)
     disallowed_requests: int
     honeypot_requests: int
-    invalid_requests: int
+    invalid_requests: int | None  # likewise
     compliance: float | None  # share of judged requests robots.txt allowed; None if none judged
     score: int
     verdict: Verdict
@@ -68,14 +70,6 @@ class ClientVerdict:
     as_org: str | None = None
     country: str | None = None
     model_score: float | None = None  # the online model's P(unwanted); None when the model did not run
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ClientVerdict:
-        """A row of the clients frame (``rows(named=True)``) as a record."""
-        values = {name: row[name] for name in cls.__dataclass_fields__}
-        values["reasons"] = tuple(values["reasons"])
-        values["evidence"] = tuple(Evidence(**item) for item in values["evidence"])
-        return cls(**values)
 
 
 #: Columns of ScanResult.clients, in order: the scan-JSON client keys first (DESIGN.md), then
@@ -131,6 +125,16 @@ CLIENT_JSON_KEYS: tuple[str, ...] = tuple(CLIENT_SCHEMA)[: tuple(CLIENT_SCHEMA).
 
 
 @dataclass(frozen=True, slots=True)
+class CrawlerNetwork:
+    """One network (autonomous system) a crawler's clients came from."""
+
+    asn: int
+    as_org: str | None
+    ips: int
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
 class CrawlerRollup:
     """One catalogue crawler across all the clients that claimed it."""
 
@@ -145,7 +149,24 @@ class CrawlerRollup:
     compliance: float | None
     verdict: Verdict
     reasons: tuple[str, ...]
-    asns: tuple[dict[str, Any], ...] = ()  # networks seen: {asn, as_org, ips, requests}, busiest first
+    asns: tuple[CrawlerNetwork, ...] = ()  # networks seen, busiest first
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """Totals of the scan's model step: clients scored, examples trained on, signatures that
+    qualified, and how many clients it raised to each verdict."""
+
+    clients_scored: int
+    trained_on: int
+    signatures: int
+    raised_to_monitor: int
+    raised_to_block: int
+
+    @property
+    def raised(self) -> int:
+        """Clients the model gave a harsher verdict."""
+        return self.raised_to_monitor + self.raised_to_block
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +176,12 @@ class ScanSummary:
     lines: int
     parsed: int
     malformed: int
-    invalid_requests: int
+    invalid_requests: int | None  # None in a scan read back from JSON (the contract does not carry it)
     clients: int
     first_seen: datetime | None
     last_seen: datetime | None
     robots: dict[str, str]  # host ("*" = every host) -> where its robots.txt came from
-    model: dict[str, Any] | None = None  # the model step's totals (clients scored, raised); None without it
+    model: ModelSummary | None = None  # None when the model step did not run
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +197,44 @@ class ScanResult:
     crawlers: tuple[CrawlerRollup, ...]
     malformed_examples: tuple[tuple[str, int, str], ...] = ()
     malformed_by_reason: tuple[tuple[str, int], ...] = ()
-    warnings: tuple[str, ...] = ()  # what the user must know about the inputs (a damaged archive, a cut robots.txt)
+    # What the user must know about the inputs (a damaged archive, a cut robots.txt).
+    warnings: tuple[str, ...] = ()
 
     def client_rows(self, limit: int | None = None) -> list[ClientVerdict]:
         """The first `limit` clients (all when None) as records."""
-        frame = self.clients if limit is None else self.clients.head(limit)
-        return [ClientVerdict.from_row(row) for row in frame.rows(named=True)]
+        return client_records(self.clients if limit is None else self.clients.head(limit))
 
     def verdict_counts(self) -> dict[str, int]:
         """Number of clients per verdict (every verdict present, zero when none)."""
         counts = dict(self.clients.get_column("verdict").value_counts().iter_rows())
         return {verdict: int(counts.get(verdict, 0)) for verdict in VERDICT_ORDER}
+
+
+def client_records(clients: pl.DataFrame) -> list[ClientVerdict]:
+    """Rows of a clients frame (:data:`CLIENT_SCHEMA`) as records, built column by column (several
+    times faster than row by row on 100k clients: nested evidence rows convert slowly)."""
+    columns: list[list[Any]] = []
+    for name in ClientVerdict.__dataclass_fields__:
+        if name == "evidence":
+            columns.append(_evidence_column(clients))
+        elif name == "reasons":
+            columns.append(list(map(tuple, clients.get_column(name).to_list())))
+        else:
+            columns.append(clients.get_column(name).to_list())
+    return [ClientVerdict(*values) for values in zip(*columns, strict=True)]
+
+
+def _evidence_column(clients: pl.DataFrame) -> list[tuple[Evidence, ...]]:
+    """Each client's evidence, read from one flat frame of the non-empty lists (most are empty)."""
+    flat = (
+        clients.select(pl.col("evidence"))
+        .with_row_index("row")
+        .filter(pl.col("evidence").list.len() > 0)
+        .explode("evidence")
+        .unnest("evidence")
+        .select("row", *Evidence.__dataclass_fields__)
+    )
+    column: list[tuple[Evidence, ...]] = [()] * clients.height
+    for row, items in itertools.groupby(flat.iter_rows(), key=operator.itemgetter(0)):
+        column[row] = tuple(Evidence(*item[1:]) for item in items)
+    return column

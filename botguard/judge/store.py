@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from botguard.judge.records import ScanResult
-from botguard.judge.values import client_json_lines, crawler_value, summary_value
+from botguard.judge.values import client_json_lines, crawler_value, scan_from_values, summary_value
 from botguard.state import State
 
 #: Older scans are pruned past this many, so a cron job's database stays small (a scan of a
@@ -60,7 +59,8 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
         for chunk in result.clients.iter_slices(CHUNK_ROWS):  # bounded memory on 100k+ clients
             keys = chunk.select("ip", "user_agent", "verdict", "score").rows()
             conn.executemany(
-                "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 ((scan_id, *key, data) for key, data in zip(keys, client_json_lines(chunk), strict=True)),
             )
         conn.executemany(
@@ -73,15 +73,15 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
     return scan_id
 
 
-def latest_scan(state: State) -> dict[str, Any] | None:
-    """The newest stored scan as a scan-JSON document (summary, clients, crawlers), or None."""
+def latest_scan(state: State) -> ScanResult | None:
+    """The newest stored scan, read back as records (what the scan JSON carries), or None."""
     state.ensure_schema(DDL)
     row = state.conn.execute("SELECT id, summary FROM scans ORDER BY id DESC LIMIT 1").fetchone()
     if row is None:
         return None
     scan_id, summary = row
-    clients = [json.loads(d) for (d,) in state.conn.execute(
+    clients = [d for (d,) in state.conn.execute(
         "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
     crawlers = [json.loads(d) for (d,) in state.conn.execute(
         "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
-    return {"summary": json.loads(summary), "clients": clients, "crawlers": crawlers}
+    return scan_from_values(json.loads(summary), clients, crawlers, f"{state.path} (scan {scan_id})")

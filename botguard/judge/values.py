@@ -1,13 +1,41 @@
-"""Scan records as plain JSON-ready values: the scan JSON contract (DESIGN.md), in one place."""
+"""Scan records as the scan JSON contract (DESIGN.md) and back: both directions in one place.
+
+Writing: the report (``--format json``) and the state database store the same values. Reading:
+``deploy-rules --from SCAN.json`` and the state database's latest scan become the judge's
+records again, so every later stage reads typed records whatever the scan came from.
+
+A scan read back holds what the contract carries. What it does not carry reads as None or
+empty: the client columns only the scan's model step reads (``robots_token``,
+``judged_requests``, ``invalid_requests``, ``assets``, ``referers``, ``pages``, ``hosting``,
+``allowlisted``), a crawler's ``robots_token`` and ``reasons``, the summary's
+``invalid_requests``, malformed-line examples and warnings.
+
+What a document must hold follows the records' types: a key whose field may be None may be
+absent or null; every other key must be present with a value of its type (an unknown verdict,
+a time not in the contract's form or a count that is text make the document "not a scan").
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, get_args, get_type_hints
 
 import polars as pl
 
-from botguard.judge.records import CLIENT_JSON_KEYS, CrawlerRollup, ScanSummary
+from botguard.errors import InputError, Location
+from botguard.judge.records import (
+    CLIENT_JSON_KEYS,
+    CLIENT_SCHEMA,
+    VERDICT_ORDER,
+    ClientVerdict,
+    CrawlerNetwork,
+    CrawlerRollup,
+    ModelSummary,
+    ScanResult,
+    ScanSummary,
+)
 
 #: Keys of each crawler roll-up in the scan JSON contract (DESIGN.md's, plus `asns`: the
 #: networks the crawler was seen from, which the identity issue asks roll-ups to list).
@@ -21,6 +49,7 @@ SUMMARY_KEYS = ("lines", "parsed", "malformed", "clients", "first_seen", "last_s
 
 #: Timestamps in every report: ISO 8601, UTC, second resolution, with a Z.
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+EXAMPLE_TIME = "2024-03-04T10:00:00Z"  # one, for error messages
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -44,10 +73,24 @@ def client_json_lines(clients: pl.DataFrame) -> list[str]:
     return client_json_frame(clients).write_ndjson().splitlines()
 
 
+def network_value(network: CrawlerNetwork) -> dict[str, Any]:
+    return {"asn": network.asn, "as_org": network.as_org, "ips": network.ips, "requests": network.requests}
+
+
 def crawler_value(rollup: CrawlerRollup) -> dict[str, Any]:
     value = {key: getattr(rollup, key) for key in CRAWLER_KEYS}
-    value["asns"] = list(rollup.asns)
+    value["asns"] = [network_value(n) for n in rollup.asns]
     return value
+
+
+def model_value(model: ModelSummary) -> dict[str, Any]:
+    return {
+        "clients_scored": model.clients_scored,
+        "trained_on": model.trained_on,
+        "signatures": model.signatures,
+        "raised": model.raised,
+        "raised_to": {"monitor": model.raised_to_monitor, "block": model.raised_to_block},
+    }
 
 
 def summary_value(summary: ScanSummary) -> dict[str, Any]:
@@ -55,4 +98,237 @@ def summary_value(summary: ScanSummary) -> dict[str, Any]:
     value["first_seen"] = iso(summary.first_seen)
     value["last_seen"] = iso(summary.last_seen)
     value["robots"] = dict(summary.robots) or None
+    value["model"] = None if summary.model is None else model_value(summary.model)
     return value
+
+
+# --- reading a scan back -------------------------------------------------------------------
+
+#: What a document that is not a scan is called in errors (``robots generate --from`` says the same).
+NOT_A_SCAN = "not a botguard scan JSON report"
+
+#: A client's keys as read from JSON, all but evidence (timestamps are text until checked).
+_CLIENT_JSON: dict[str, pl.DataType] = {
+    key: pl.String() if key in ("first_seen", "last_seen") else CLIENT_SCHEMA[key]
+    for key in CLIENT_JSON_KEYS
+    if key != "evidence"
+}
+#: A client's evidence as JSON holds it.
+_EVIDENCE_JSON = pl.List(
+    pl.Struct({"time": pl.String(), "method": pl.String(), "target": pl.String(), "status": pl.Int64(),
+               "rule": pl.String(), "line": pl.Int64()})
+)  # fmt: skip
+
+#: Client keys whose record field may be None: these may be absent or null, the others not.
+_CLIENT_NULLABLE = frozenset(
+    name for name, hint in get_type_hints(ClientVerdict).items() if type(None) in get_args(hint)
+)
+
+#: Serialises a parsed client again, as the state database holds it (one encoder for all).
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+def _not_a_scan(detail: str, source: str) -> InputError:
+    return InputError(f"{NOT_A_SCAN}: {detail}", Location(source))
+
+
+def scan_from_json(text: str, source: str) -> ScanResult:
+    """A scan JSON report (``--format json``) as the judge's records.
+
+    Raises InputError naming the first thing that makes ``text`` not a scan (``source`` is where
+    it came from, for the message).
+    """
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"cannot read scan JSON: {exc}", Location(source)) from None
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in ("clients", "crawlers")):
+        raise _not_a_scan("no top-level 'clients' and 'crawlers' lists", source)
+    for i, client in enumerate(doc["clients"]):
+        if not isinstance(client, dict):
+            raise _not_a_scan(f"clients[{i}] is not an object", source)
+    lines = list(map(_encode, doc.pop("clients")))  # the parsed clients are freed before the frame is built
+    return scan_from_values(doc.get("summary"), lines, doc["crawlers"], source)
+
+
+def scan_from_values(
+    summary: object, client_lines: Sequence[str], crawlers: Sequence[object], source: str
+) -> ScanResult:
+    """A scan from its parts as stored: the summary and crawler values, one JSON text per client
+    (as :func:`client_json_lines` writes them)."""
+    return ScanResult(
+        summary=_summary(summary, source),
+        clients=_client_frame(client_lines, source),
+        crawlers=tuple(_crawler(value, f"crawlers[{i}]", source) for i, value in enumerate(crawlers)),
+    )
+
+
+def _client_frame(lines: Sequence[str], source: str) -> pl.DataFrame:
+    """Client JSON texts as a clients frame with :data:`CLIENT_SCHEMA` (what the contract does
+    not carry is null), once every client holds what its record needs."""
+    if not lines:
+        return pl.DataFrame(schema=CLIENT_SCHEMA)
+    try:
+        data = "\n".join(lines).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no log line or server holds one
+        index = next(i for i, line in enumerate(lines) if not _is_unicode(line))
+        raise _not_a_scan(f"clients[{index}] holds text that is not valid Unicode", source) from None
+    try:  # evidence apart: polars reads nested arrays of ndjson 3x slower than it decodes them alone
+        raw = pl.read_ndjson(data, schema=_CLIENT_JSON).with_columns(
+            pl.Series("evidence", lines).str.json_path_match("$.evidence").str.json_decode(_EVIDENCE_JSON)
+        )
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _not_a_scan(f"a client value has the wrong type ({first})", source) from None
+    _check_clients(raw, source)
+    evidence_time = pl.element().struct.with_fields(_time_of(pl.field("time")))
+    frame = raw.with_columns(
+        _time_of(pl.col("first_seen")),
+        _time_of(pl.col("last_seen")),
+        pl.col("evidence").list.eval(evidence_time),
+    )
+    missing = [
+        pl.lit(None, dtype).alias(name) for name, dtype in CLIENT_SCHEMA.items() if name not in raw.columns
+    ]
+    return frame.with_columns(missing).select(list(CLIENT_SCHEMA)).cast(CLIENT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _time_of(text: pl.Expr) -> pl.Expr:
+    """ISO_FORMAT text as a UTC time; null when it is not in that form."""
+    return text.str.strptime(pl.Datetime("us", "UTC"), ISO_FORMAT, strict=False)  # CLIENT_SCHEMA's times
+
+
+def _check_clients(raw: pl.DataFrame, source: str) -> None:
+    """The first client that breaks the record types, as an error naming it and what is wrong."""
+    item = pl.element().struct.field
+    bad_evidence = _time_of(item("time")).is_null() | item("target").is_null() | item("rule").is_null()
+    checks = [
+        (f"has no '{key}'", pl.col(key).is_null()) for key in CLIENT_JSON_KEYS if key not in _CLIENT_NULLABLE
+    ]
+    checks += [
+        ("verdict is not allow, monitor or block", ~pl.col("verdict").is_in(list(VERDICT_ORDER))),
+        (f"first_seen is not a time like {EXAMPLE_TIME}", _time_of(pl.col("first_seen")).is_null()),
+        (f"last_seen is not a time like {EXAMPLE_TIME}", _time_of(pl.col("last_seen")).is_null()),
+        ("has evidence without a target, a rule or a time like " + EXAMPLE_TIME,
+         pl.col("evidence").list.eval(bad_evidence).list.any()),
+    ]  # fmt: skip
+    first_bad = raw.select(
+        expr.fill_null(True).arg_true().first().alias(str(n)) for n, (_, expr) in enumerate(checks)
+    ).row(0)
+    failures = [(index, n) for n, index in enumerate(first_bad) if index is not None]
+    if failures:
+        index, n = min(failures)  # the first bad client; for it, the first check in the list
+        raise _not_a_scan(f"clients[{index}] {checks[n][0]}", source)
+
+
+_TYPE_NAMES: dict[type, str] = {
+    int: "an integer",
+    float: "a number",
+    str: "text",
+    dict: "an object",
+    list: "a list",
+}
+
+
+def _field(
+    obj: Mapping[str, Any], key: str, kind: type, where: str, source: str, *, nullable: bool = False
+) -> Any:
+    """``obj[key]`` when it is a JSON value of ``kind`` (None when ``nullable`` and absent or null)."""
+    value = obj.get(key)
+    if value is None and nullable:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        problem = f"has no '{key}'" if value is None else f"{key} is not {_TYPE_NAMES[kind]}"
+        raise _not_a_scan(f"{where} {problem}", source)
+    return value
+
+
+def _verdict(obj: Mapping[str, Any], where: str, source: str) -> Any:
+    verdict = _field(obj, "verdict", str, where, source)
+    if verdict not in VERDICT_ORDER:
+        raise _not_a_scan(f"{where} verdict is not allow, monitor or block", source)
+    return verdict
+
+
+def _time(obj: Mapping[str, Any], key: str, where: str, source: str) -> datetime | None:
+    text = _field(obj, key, str, where, source, nullable=True)
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise _not_a_scan(f"{where} {key} is not a time like {EXAMPLE_TIME}", source) from None
+
+
+def _object(value: object, where: str, source: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _not_a_scan(f"{where} is not an object", source)
+    return value
+
+
+def _network(value: object, where: str, source: str) -> CrawlerNetwork:
+    obj = _object(value, where, source)
+    return CrawlerNetwork(
+        asn=_field(obj, "asn", int, where, source),
+        as_org=_field(obj, "as_org", str, where, source, nullable=True),
+        ips=_field(obj, "ips", int, where, source),
+        requests=_field(obj, "requests", int, where, source),
+    )
+
+
+def _crawler(value: object, where: str, source: str) -> CrawlerRollup:
+    obj = _object(value, where, source)
+    networks = _field(obj, "asns", list, where, source, nullable=True) or []
+    return CrawlerRollup(
+        name=_field(obj, "name", str, where, source),
+        operator=_field(obj, "operator", str, where, source),
+        category=_field(obj, "category", str, where, source),
+        robots_token=None,
+        clients=_field(obj, "clients", int, where, source),
+        ips=_field(obj, "ips", int, where, source),
+        requests=_field(obj, "requests", int, where, source),
+        disallowed_requests=_field(obj, "disallowed_requests", int, where, source),
+        compliance=_field(obj, "compliance", float, where, source, nullable=True),
+        verdict=_verdict(obj, where, source),
+        reasons=(),
+        asns=tuple(_network(n, f"{where}.asns[{i}]", source) for i, n in enumerate(networks)),
+    )
+
+
+def _model(value: object, source: str) -> ModelSummary | None:
+    if value is None:
+        return None
+    where = "summary.model"
+    obj = _object(value, where, source)
+    counts = [_field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")]
+    raised_to = _object(obj.get("raised_to"), f"{where}.raised_to", source)
+    raised = [_field(raised_to, key, int, f"{where}.raised_to", source) for key in ("monitor", "block")]
+    return ModelSummary(*counts, *raised)
+
+
+def _summary(value: object, source: str) -> ScanSummary:
+    obj = _object(value, "summary", source)
+    robots = _field(obj, "robots", dict, "summary", source, nullable=True) or {}
+    if not all(isinstance(v, str) for v in robots.values()):
+        raise _not_a_scan("summary robots is not an object of texts", source)
+    return ScanSummary(
+        lines=_field(obj, "lines", int, "summary", source),
+        parsed=_field(obj, "parsed", int, "summary", source),
+        malformed=_field(obj, "malformed", int, "summary", source),
+        invalid_requests=None,
+        clients=_field(obj, "clients", int, "summary", source),
+        first_seen=_time(obj, "first_seen", "summary", source),
+        last_seen=_time(obj, "last_seen", "summary", source),
+        robots=robots,
+        model=_model(obj.get("model"), source),
+    )

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, VERDICT_ORDER
+from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, VERDICT_ORDER, ModelSummary
 from botguard.model.features import UA_SLOTS, ip_prefixes, ua_family, ua_tokens
 from botguard.model.learner import BIAS, OnlineLR
 from botguard.model.records import LearnerConfig
@@ -546,7 +546,7 @@ class ModelOutcome:
     """The clients frame with ``model_score`` (and raised verdicts), plus the summary totals."""
 
     clients: pl.DataFrame
-    summary: dict[str, Any]
+    summary: ModelSummary
 
 
 def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ScanModelSettings) -> pl.DataFrame:
@@ -611,7 +611,7 @@ def score_clients(
     raised = raise_verdicts(scored, _best_signature(features, labels, stats, model), model).sort("row")
     counts = dict(raised.filter(col("raised")).get_column("verdict").value_counts().iter_rows())
     summary = _summary(labels.height, pre.height, counts, stats.height)
-    if not summary["raised"]:
+    if not summary.raised:
         return ModelOutcome(clients.with_columns(model_score=raised.get_column("model_score")), summary)
     updated = clients.with_columns(
         model_score=raised.get_column("model_score"),
@@ -631,11 +631,11 @@ def _judge_order(clients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _summary(scored: int, trained: int, raised_to: dict[str, int], signatures: int) -> dict[str, Any]:
-    return {
-        "clients_scored": scored,
-        "trained_on": trained,
-        "signatures": signatures,
-        "raised": sum(raised_to.values()),
-        "raised_to": {verdict: int(raised_to.get(verdict, 0)) for verdict in ("monitor", "block")},
-    }
+def _summary(scored: int, trained: int, raised_to: dict[str, int], signatures: int) -> ModelSummary:
+    return ModelSummary(
+        clients_scored=scored,
+        trained_on=trained,
+        signatures=signatures,
+        raised_to_monitor=int(raised_to.get("monitor", 0)),
+        raised_to_block=int(raised_to.get("block", 0)),
+    )

@@ -15,7 +15,7 @@ and :func:`without_stale_model` removes stored model bans that were rejected or 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +26,7 @@ from botguard.decide._safety import safe_ua_token
 from botguard.decide.build import allow_decisions, covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
+from botguard.judge.records import ClientVerdict
 from botguard.model.records import RuleCandidate
 from botguard.report._safe import printable
 from botguard.state import State
@@ -35,8 +36,8 @@ if TYPE_CHECKING:  # botguard.deploy imports this module: its records only for a
 
 __all__ = [
     "DDL", "DEFAULT_CANDIDATE_TTL", "STATUSES", "CandidateError", "CandidatePolicy", "CandidateStore",
-    "StoredCandidate", "candidate_policy", "deployment", "model_impact", "reason_of", "unsafe_reason", "with_model",
-    "without_stale_model",
+    "StoredCandidate", "candidate_policy", "deployment", "model_impact", "reason_of", "unsafe_reason",
+    "with_model", "without_stale_model",
 ]  # fmt: skip
 
 Status = Literal["proposed", "approved", "rejected"]
@@ -308,7 +309,7 @@ def without_stale_model(active: DecisionSet, model: list[Decision]) -> DecisionS
 
 
 def model_impact(
-    clients: Iterable[Mapping[str, Any]], model: list[Decision], allowlist: Allowlist, limit: int = 10
+    clients: Sequence[ClientVerdict], model: list[Decision], allowlist: Allowlist, limit: int = 10
 ) -> Impact:
     """What the model's rules alone would block in the scanned traffic (the allowlist applied):
     counts per group and the first ``limit`` clients, so a reviewer sees which clients an approval
@@ -320,12 +321,11 @@ def model_impact(
     )
     from botguard.deploy.records import Impact
 
-    clients = list(clients)
     allow = allow_decisions(allowlist)
     counts = impact(clients, DecisionSet.of(model + list(allow)))
     examples: list[str] = []
     for client in clients:
-        ip, agent = str(client.get("ip")), str(client.get("user_agent") or "")
+        ip, agent = client.ip, client.user_agent
         if any(matches(d, ip, agent) for d in model) and not any(matches(a, ip, agent) for a in allow):
             examples.append(f"{client_group(client)}: {printable(ip, 45)} {printable(agent, 80)!r}")
             if len(examples) >= limit:

@@ -48,9 +48,9 @@ def _summary(result: ScanResult) -> Text:
     robots = ", ".join(f"{host}: {src}" for host, src in s.robots.items()) or "none (compliance not judged)"
     text.append(f"\nrobots.txt: {printable(robots, 200)}")
     if s.model is not None:
-        raised = s.model["raised_to"]
-        text.append(f"\nmodel: {s.model['clients_scored']:,} clients scored, {s.model['raised']:,} raised by shared "
-                    f"signature (to monitor {raised['monitor']:,}, to block {raised['block']:,})")  # fmt: skip
+        m = s.model
+        text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised by shared signature "
+                    f"(to monitor {m.raised_to_monitor:,}, to block {m.raised_to_block:,})")  # fmt: skip
     return text
 
 

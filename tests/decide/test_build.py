@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from botguard.config import AllowedClient, Allowlist, DecideSettings
-from botguard.decide import CrawlerInfo, build_decisions, catalog_lookup
+from botguard.decide import CrawlerInfo, DecisionSet, build_decisions, catalog_lookup
 from botguard.decide._safety import REFERENCE_AGENTS, safe_ua_token
+from botguard.decide.build import CrawlerLookup
+from tests.judge.scans import client_value, crawler_value, scan_records, scan_value
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = DecideSettings()
@@ -21,13 +23,20 @@ POLICY = DecideSettings()
 def client(
     ip: str, ua: str, crawler: str | None, verdict: str, category: str = "unknown", **extra: object
 ) -> dict:
-    return {"ip": ip, "user_agent": ua, "crawler": crawler, "category": category, "verdict": verdict,
-            "reasons": [f"{verdict} reason"], "first_seen": "2024-03-04T10:00:00Z",
-            "last_seen": "2024-03-04T11:00:00Z", "verified": extra.get("verified"), "requests": 3}  # fmt: skip
+    return client_value(ip, ua, verdict, crawler=crawler, category=category, last_seen="2024-03-04T11:00:00Z",
+                        verified=extra.get("verified"))  # fmt: skip
 
 
 def crawler(name: str, verdict: str) -> dict:
-    return {"name": name, "verdict": verdict, "clients": 1, "requests": 3, "disallowed_requests": 2}
+    return crawler_value(name, verdict, disallowed_requests=2)
+
+
+def decide_scan(
+    scan: dict, lookup: CrawlerLookup, allowlist: Allowlist, policy: DecideSettings
+) -> DecisionSet:
+    """The decisions for a scan document's clients and crawlers, read back as deploy-rules reads them."""
+    records = scan_records(scan_value(scan["clients"], scan["crawlers"]))
+    return build_decisions(records.client_rows(), records.crawlers, lookup, allowlist, policy)
 
 
 LOOKUP = {
@@ -66,7 +75,7 @@ def summary(ds) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
 
 def test_unverifiable_blocked_crawler_gets_ua_rule_others_get_ip_rules() -> None:
     """Bytespider by token; the fake Googlebot, the automated browser and the unsafe token by IP."""
-    assert summary(build_decisions(SCAN, LOOKUP, Allowlist(), POLICY)) == [
+    assert summary(decide_scan(SCAN, LOOKUP, Allowlist(), POLICY)) == [
         ("block", "ua_pattern", "Bytespider"),
         ("block", "ip", "203.0.113.2"),
         ("block", "ip", "203.0.113.3"),
@@ -76,7 +85,7 @@ def test_unverifiable_blocked_crawler_gets_ua_rule_others_get_ip_rules() -> None
 
 def test_monitor_becomes_throttle_only_when_configured() -> None:
     """throttle_monitor: AhrefsBot by token, the monitored browser by IP."""
-    ds = build_decisions(SCAN, LOOKUP, Allowlist(), DecideSettings(throttle_monitor=True))
+    ds = decide_scan(SCAN, LOOKUP, Allowlist(), DecideSettings(throttle_monitor=True))
     assert [x for x in summary(ds) if x[0] == "throttle"] == [
         ("throttle", "ua_pattern", "AhrefsBot"), ("throttle", "ip", "203.0.113.4")]  # fmt: skip
 
@@ -86,7 +95,7 @@ def test_allowlist_wins_and_is_emitted_first() -> None:
     allow = Allowlist(
         ("bytespider",), (ipaddress.ip_network("203.0.113.0/30"),), (AllowedClient("1.2.3.4", "x"),)
     )
-    ds = build_decisions(SCAN, LOOKUP, allow, POLICY)
+    ds = decide_scan(SCAN, LOOKUP, allow, POLICY)
     assert summary(ds) == [
         ("allow", "ua_pattern", "bytespider"), ("allow", "cidr", "203.0.113.0/30"), ("allow", "client", "x"),
         ("block", "ip", "203.0.113.5"),
@@ -96,7 +105,7 @@ def test_allowlist_wins_and_is_emitted_first() -> None:
 def test_order_is_deterministic() -> None:
     """Shuffled input, same decisions in the same order."""
     shuffled = dict(SCAN, clients=list(reversed(SCAN["clients"])), crawlers=list(reversed(SCAN["crawlers"])))
-    assert build_decisions(shuffled, LOOKUP, Allowlist(), POLICY) == build_decisions(
+    assert decide_scan(shuffled, LOOKUP, Allowlist(), POLICY) == decide_scan(
         SCAN, LOOKUP, Allowlist(), POLICY
     )
 
@@ -123,7 +132,7 @@ def test_example_scan_never_blocks_verified_or_human_by_ua() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     scan = json.loads(out.stdout)
-    ds = build_decisions(scan, catalog_lookup(), Allowlist(), POLICY)
+    ds = decide_scan(scan, catalog_lookup(), Allowlist(), POLICY)
     tokens = [d.match.value.lower() for d in ds.select("block", "ua_pattern")]
     assert "bytespider" in tokens
     for c in scan["clients"]:
@@ -142,7 +151,7 @@ def test_token_must_occur_in_the_observed_agents() -> None:
             client("203.0.113.9", "totally different", "Acme Crawler", "block"),
         ],
     }  # fmt: skip
-    assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == [
+    assert summary(decide_scan(scan, LOOKUP, Allowlist(), POLICY)) == [
         ("block", "ua_pattern", "Acme Crawler"),
         ("block", "ua_pattern", "AcmeBot"),
         ("block", "ip", "203.0.113.9"),
@@ -158,7 +167,7 @@ def test_only_addresses_a_rule_may_name_become_ip_rules() -> None:
         "crawlers": [],
         "clients": [client(ip, "Mozilla/5.0 Chrome", None, "block", "automated") for ip in logged],
     }
-    ds = build_decisions(scan, LOOKUP, Allowlist(), POLICY)
+    ds = decide_scan(scan, LOOKUP, Allowlist(), POLICY)
     assert [(d.match.kind, d.match.value) for d in ds.decisions] == [
         ("ip", "2001:db8::1"),
         ("ip", "203.0.113.9"),
@@ -171,11 +180,11 @@ def test_welcome_crawlers_of_the_reference_corpus_are_blocked_by_address_only() 
     agent = "Mozilla/5.0 (compatible; Seekport Crawler; http://seekport.com/)"
     scan = {"crawlers": [crawler("Seekport Crawler", "block")],
             "clients": [client("203.0.113.7", agent, "Seekport Crawler", "block")]}  # fmt: skip
-    assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == [("block", "ip", "203.0.113.7")]
+    assert summary(decide_scan(scan, LOOKUP, Allowlist(), POLICY)) == [("block", "ip", "203.0.113.7")]
 
 
 def _declared(*clients: dict) -> list[tuple[str, str, str]]:
-    return summary(build_decisions({"crawlers": [], "clients": list(clients)}, LOOKUP, Allowlist(), POLICY))
+    return summary(decide_scan({"crawlers": [], "clients": list(clients)}, LOOKUP, Allowlist(), POLICY))
 
 
 @pytest.mark.parametrize(
@@ -245,8 +254,8 @@ def test_no_declared_rule_matches_a_person_of_the_same_scan() -> None:
 
 def test_monitored_self_declared_bots_are_throttled_only_when_configured() -> None:
     scan = {"crawlers": [], "clients": [client("203.0.113.7", "EvilBot/1.0", None, "monitor")]}
-    assert summary(build_decisions(scan, LOOKUP, Allowlist(), POLICY)) == []
-    assert summary(build_decisions(scan, LOOKUP, Allowlist(), DecideSettings(throttle_monitor=True))) == [
+    assert summary(decide_scan(scan, LOOKUP, Allowlist(), POLICY)) == []
+    assert summary(decide_scan(scan, LOOKUP, Allowlist(), DecideSettings(throttle_monitor=True))) == [
         ("throttle", "ua_pattern", "EvilBot"), ("throttle", "ip", "203.0.113.7")]  # fmt: skip
 
 
@@ -260,4 +269,4 @@ def test_a_word_bounded_catalogue_pattern_gives_its_text_as_the_rule_token() -> 
     agent = "Mozilla/5.0 (compatible; colly/2.1; +https://example.com)"
     scan = {"crawlers": [crawler("colly (2)", "block")],
             "clients": [client("203.0.113.7", agent, "colly (2)", "block", "library")]}  # fmt: skip
-    assert summary(build_decisions(scan, lookup, Allowlist(), POLICY)) == [("block", "ua_pattern", "colly")]
+    assert summary(decide_scan(scan, lookup, Allowlist(), POLICY)) == [("block", "ua_pattern", "colly")]

@@ -13,19 +13,18 @@ import yaml
 
 from botguard.decide import DecisionSet
 from botguard.render import ApacheRenderer, NginxRenderer
+from tests.judge.scans import T, client_value, crawler_value, scan_value
 from tests.render.servers import Server, running
 
 BYTESPIDER = "Mozilla/5.0 (compatible; Bytespider; spider-feedback@bytedance.com)"
 #: The automated browser the scan blocks by address: a public test address, since no rule may
 #: name a loopback one (the test servers see it through X-Forwarded-For: tests/render/servers.py).
 BLOCKED_IP = "203.0.113.2"
-T = "2024-03-04T10:00:00Z"
 
 
 def client(ip: str, ua: str, crawler: str | None, category: str, verdict: str, requests: int = 5) -> dict:
-    return {"ip": ip, "user_agent": ua, "crawler": crawler, "operator": None, "category": category,
-            "requests": requests, "verdict": verdict, "reasons": [f"test {verdict}"], "first_seen": T,
-            "last_seen": T, "verified": None}  # fmt: skip
+    return client_value(ip, ua, verdict, crawler=crawler, category=category, requests=requests,
+                        reasons=[f"test {verdict}"])  # fmt: skip
 
 
 def scan_doc(*, with_ip_block: bool, last_seen: str = T) -> dict:
@@ -39,10 +38,10 @@ def scan_doc(*, with_ip_block: bool, last_seen: str = T) -> dict:
     for c in clients:
         c["last_seen"] = last_seen
     return {
-        "summary": {"lines": 50, "parsed": 50, "malformed": 0, "clients": len(clients)},
+        "summary": scan_value(clients)["summary"] | {"lines": 50, "parsed": 50},
         "clients": clients,
-        "crawlers": [{"name": "Bytespider", "operator": "ByteDance", "category": "ai-training", "clients": 1,
-                      "ips": 1, "requests": 5, "disallowed_requests": 5, "compliance": 0.0, "verdict": "block"}],
+        "crawlers": [crawler_value("Bytespider", "block", operator="ByteDance", category="ai-training",
+                                   requests=5, disallowed_requests=5, compliance=0.0)],
     }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from botguard.render.cloudflare import MAX_UA, render_cloudflare
 from tests.cloudflare.rules_lang import Request, evaluate, lower, parse, strings
 from tests.deploy.conftest import Site
 from tests.helpers import run_cli
+from tests.judge.scans import scan_records
 from tests.render.hostile import HOSTILE_CLASSES, declared_bots
 from tests.render.servers import CHROME
 from tests.render.test_servers import GOOGLEBOT
@@ -90,7 +91,10 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _decisions(scan: Path) -> DecisionSet:
     """What deploy-rules decides for the scan (the same function, the bundled catalogue)."""
-    return build_decisions(json.loads(scan.read_text()), catalog_lookup(), Allowlist(), DecideSettings())
+    records = scan_records(json.loads(scan.read_text()))
+    return build_decisions(
+        records.client_rows(), records.crawlers, catalog_lookup(), Allowlist(), DecideSettings()
+    )
 
 
 def _server_refuses_header(kind: str, agent: str) -> bool:

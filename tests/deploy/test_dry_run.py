@@ -9,8 +9,10 @@ import yaml
 
 from botguard.decide import Decision, DecisionSet, Match
 from botguard.deploy import impact
+from botguard.judge.records import ClientVerdict
 from tests.deploy.conftest import client, scan_doc
 from tests.helpers import run_cli
+from tests.judge.scans import client_records
 
 
 def _setup(tmp_path: Path, doc: dict) -> list[str]:
@@ -66,7 +68,9 @@ def test_impact_allow_wins_and_groups() -> None:
     ds = DecisionSet.of(
         [Decision("block", Match("ip", "10.0.0.1")), Decision("allow", Match("cidr", "10.0.0.0/8"))]
     )
-    rows = {r.group: r for r in impact([client("10.0.0.1", "x", None, "human", "block")], ds).rows}
+    rows = {
+        r.group: r for r in impact(client_records(client("10.0.0.1", "x", None, "human", "block")), ds).rows
+    }
     assert rows["humans"].clients == 1 and rows["humans"].blocked_clients == 0
 
 
@@ -97,11 +101,11 @@ def test_fast_replay_agrees_with_reference_semantics() -> None:
         Decision("allow", Match("cidr", "10.1.2.0/24")),
     ])  # fmt: skip
     agents = ["EvilBot", "x evilbot y", "exact/1", "Exact/1 more", "friend evilbot", "Chrome", "a.b(c)"]
-    clients = [client(f"10.{rng.choice([0, 1])}.{rng.choice([0, 2])}.{rng.choice([1, 9])}", rng.choice(agents),
-                      None, "unknown", "block") for _ in range(300)]  # fmt: skip
+    clients = client_records(*(client(f"10.{rng.choice([0, 1])}.{rng.choice([0, 2])}.{rng.choice([1, 9])}",
+                                      rng.choice(agents), None, "unknown", "block") for _ in range(300)))  # fmt: skip
 
-    def reference(c: dict) -> bool:
-        hit = [d for d in ds.decisions if matches(d, c["ip"], c["user_agent"])]
+    def reference(c: ClientVerdict) -> bool:
+        hit = [d for d in ds.decisions if matches(d, c.ip, c.user_agent)]
         return any(d.action == "block" for d in hit) and not any(d.action == "allow" for d in hit)
 
     want = sum(reference(c) for c in clients)
@@ -113,4 +117,4 @@ def test_impact_reads_agents_as_sent() -> None:
     """A log-escaped agent (``\\x22`` for a quote) is matched by the rule made for the real header."""
     ds = DecisionSet.of([Decision("block", Match("ua_exact", 'zz" 1; "~*" bot'))])
     logged = client("198.51.100.4", "zz\\x22 1; \\x22~*\\x22 bot", None, "unknown", "block")
-    assert {r.group: r for r in impact([logged], ds).rows}["crawlers"].blocked_clients == 1
+    assert {r.group: r for r in impact(client_records(logged), ds).rows}["crawlers"].blocked_clients == 1

@@ -75,7 +75,7 @@ def test_cut_archive_between_good_files_is_read_up_to_the_cut(tmp_path: Path, co
     assert "truncated or corrupt" in err and "the rest of this file could not be read" in err
     with State(state) as db:
         stored = latest_scan(db)
-    assert stored is not None and stored["summary"]["lines"] == 2000 + readable + 1500
+    assert stored is not None and stored.summary.lines == 2000 + readable + 1500
 
 
 def test_archive_damaged_before_its_first_line_is_named_and_skipped(tmp_path: Path) -> None:

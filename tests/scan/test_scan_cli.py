@@ -15,6 +15,7 @@ import pytest
 from botguard.judge.store import latest_scan
 from botguard.state import State
 from tests.helpers import run_cli
+from tests.judge.scans import scan_json
 
 CLIENT_KEYS = {
     "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
@@ -173,13 +174,11 @@ def test_output_file_and_show_malformed(site: dict[str, Path]) -> None:
 
 def test_results_are_stored_in_state(site: dict[str, Path]) -> None:
     """The scan lands in the state database as the same JSON document deploy-rules will read."""
-    doc = json.loads(run_cli(*base_args(site), "--format", "json").stdout)
+    report = run_cli(*base_args(site), "--format", "json").stdout
     with State(site["state"]) as state:
         stored = latest_scan(state)
     assert stored is not None
-    assert stored["summary"] == doc["summary"]
-    assert stored["clients"] == doc["clients"]
-    assert stored["crawlers"] == doc["crawlers"]
+    assert scan_json(stored) == report
 
 
 def test_no_save_leaves_state_untouched(site: dict[str, Path]) -> None:
@@ -199,7 +198,7 @@ def test_failed_scan_keeps_previous_state(site: dict[str, Path]) -> None:
     assert bad.exit_code == 1
     with State(site["state"]) as state:
         stored = latest_scan(state)
-    assert stored is not None and stored["clients"] == first["clients"]
+    assert stored is not None and json.loads(scan_json(stored))["clients"] == first["clients"]
 
 
 HOSTILE_UA = 'Evil\x1b[2J\x1b[31mBot =cmd|"/c calc"!A1 <script>alert(1)</script> [bold]x[/bold]'

@@ -110,11 +110,7 @@ def test_model_catches_disguised_scrapers_the_rules_allow(
     assert before < 0.8, before  # the log really has the problem the model solves
     assert after >= CAUGHT_FLOOR, (before, after)
     summary = with_model.summary.model
-    assert (
-        summary is not None
-        and summary["raised"] > 0
-        and summary["clients_scored"] == with_model.clients.height
-    )
+    assert summary is not None and summary.raised > 0 and summary.clients_scored == with_model.clients.height
 
 
 def test_people_and_good_bots_are_never_raised(
@@ -207,7 +203,7 @@ def test_verified_crawler_is_never_raised(site: dict[str, Path], with_model: Sca
     outcome = score_clients(frame, settings)
     row = outcome.clients.filter((pl.col("ip") == ip) & (pl.col("user_agent") == ua)).row(0, named=True)
     assert row["verdict"] == "allow" and not any(r.startswith("model:") for r in row["reasons"])
-    assert outcome.summary["raised"] < with_model.summary.model["raised"]
+    assert with_model.summary.model is not None and outcome.summary.raised < with_model.summary.model.raised
 
 
 def test_sessions_that_follow_links_are_never_raised(site: dict[str, Path], with_model: ScanResult,
@@ -237,12 +233,10 @@ def test_policy_raise_to_block_from_settings(without_model: ScanResult, site: di
         )
 
     outcome = score_clients(without_model.clients, with_scan(raise_to="block", strong_ips=10**9))
-    raised = outcome.summary["raised"]
-    assert raised > 0 and outcome.summary["raised_to"] == {"monitor": 0, "block": raised}
-    assert (
-        score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary["raised_to"]["block"] == 0
-    )
-    assert score_clients(without_model.clients, with_scan(min_score=1.01)).summary["raised"] == 0
+    raised = outcome.summary.raised
+    assert raised > 0 and (outcome.summary.raised_to_monitor, outcome.summary.raised_to_block) == (0, raised)
+    assert score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary.raised_to_block == 0
+    assert score_clients(without_model.clients, with_scan(min_score=1.01)).summary.raised == 0
     with pytest.raises(ValueError, match="monitor or block"):
         ScanModelSettings.from_settings(with_scan(raise_to="allow"))
 
