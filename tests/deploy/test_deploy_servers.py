@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -116,14 +117,26 @@ def test_broken_render_is_caught_before_anything_is_written(
 
 
 def test_failed_reload_restores_and_reloads_again(site: Site) -> None:
-    """Reload fails: previous files are restored and the error is one line."""
+    """Reload fails, and so does the reload of the restored files: the previous files are back,
+    the one error line says the server may run the new rules, and the journal stays, so the next
+    run (reload working again) reloads before it deploys."""
     _first_deploy(site)
     old = _snapshot(site.server.rules)
     write_config(site.config, site.server.kind, site.server, reload=["false"])
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
-    assert r.exit_code == 1 and "reload failed" in r.stderr, r.output
-    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    errors = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(errors) == 1 and "reload failed" in errors[0], r.output
+    assert "reloading them failed too" in errors[0] and "may still run the new rules" in errors[0], r.output
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == [
+        ".botguard-deploy.journal"
+    ]
     assert site.server.get(source=BLOCKED_IP) == 200
+    write_config(site.config, site.server.kind, site.server)
+    r = run_cli(*site.args(site.tmp / "b.json"))
+    assert r.exit_code == 0, r.output
+    assert "restored the files an interrupted deploy had replaced, updated" in r.stdout, r.output
+    assert _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
 
 
 @pytest.mark.parametrize("site", ["nginx"], indirect=True)
@@ -145,7 +158,10 @@ def test_failed_reload_shows_the_error_not_the_notice(site: Site) -> None:
     assert r.exit_code == 1 and len(errors) == 1 and "reload failed" in errors[0], r.output
     assert "[error] open()" in errors[0] and "nginx.pid" in errors[0], r.output
     assert "signal process started" not in errors[0], r.output
-    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    # the reload of the restored files failed for the same reason: the journal stays for the next run
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == [
+        ".botguard-deploy.journal"
+    ]
     assert site.server.get(source=BLOCKED_IP) == 200
 
 
@@ -209,6 +225,66 @@ def test_killed_after_reload_the_next_run_reloads_what_it_restores(site: Site) -
     assert site.server.get(ua=BYTESPIDER) == 403
     r = run_cli(*site.args(site.tmp / "a.json"))
     assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
+
+
+def _server_runs_the_killed_runs_rules(site: Site, files: dict[str, bytes]) -> None:
+    """Files hold the first deploy (``files``), the running server still the killed run's rules."""
+    assert _snapshot(site.server.rules) == files
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
+    assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
+
+
+def _next_run_reloads_what_it_restored(site: Site, files: dict[str, bytes]) -> None:
+    """A normal run finishes the recovery: it reloads although it changes nothing, then a run
+    after it has nothing to do."""
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0, r.output
+    assert "restored the files an interrupted deploy had replaced, reloaded" in r.stdout, r.output
+    assert _snapshot(site.server.rules) == files and _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 200) == 200
+    assert site.server.get(ua=BYTESPIDER) == 403
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
+
+
+def test_recovery_whose_reload_fails_leaves_the_journal(site: Site) -> None:
+    """A run killed after its reload, then a recovery whose reload fails once: that run exits 1 with
+    the reason and says the server may still run other rules; the journal stays, so the next run
+    reloads the restored files (checked by requests) instead of calling them unchanged."""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
+    write_config(site.config, site.server.kind, site.server, reload=["false"])
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    errors = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(errors) == 1, r.output
+    assert "reload failed (exit 1): 'false' printed nothing" in errors[0], r.output
+    assert "the server may still run the rules that deploy had put in place" in errors[0], r.output
+    _server_runs_the_killed_runs_rules(site, old)
+    write_config(site.config, site.server.kind, site.server)
+    _next_run_reloads_what_it_restored(site, old)
+
+
+def test_recovery_killed_before_its_reload_leaves_the_journal(site: Site) -> None:
+    """A run killed after its reload, then the recovering run killed too (kill -9 of its process
+    group during validation, after it put the files back): the next run still reloads them."""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
+    mark = site.tmp / "validating"
+    slow = ["sh", "-c", f'touch {mark}; sleep 60; exec "$@"', "sh", *site.server.validate]
+    write_config(site.config, site.server.kind, site.server, validate=slow)
+    child = subprocess.Popen([sys.executable, "-m", "botguard", *site.args(site.tmp / "a.json")], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not mark.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(child.pid, signal.SIGKILL)
+    output, _ = child.communicate(timeout=60)
+    assert mark.exists() and child.returncode == -signal.SIGKILL, output
+    _server_runs_the_killed_runs_rules(site, old)
+    write_config(site.config, site.server.kind, site.server)
+    _next_run_reloads_what_it_restored(site, old)
 
 
 def test_runs_with_different_state_on_one_directory_take_turns(site: Site) -> None:
