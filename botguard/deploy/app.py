@@ -26,7 +26,7 @@ from botguard.decide.store import (
 )
 from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_files
 from botguard.deploy.impact import impact
-from botguard.deploy.lock import deploy_lock, directory_locks
+from botguard.deploy.lock import deploy_lock, directory_locks, state_lock
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
 from botguard.errors import InputError, Location, UsageError
@@ -107,11 +107,7 @@ def _targets(request: DeployRequest) -> list[Target]:
 def _lock_path(request: DeployRequest, state: State) -> Path:
     if request.settings.deploy.lock:
         return Path(request.settings.deploy.lock)
-    return (
-        state.path.with_name("deploy.lock")
-        if str(state.path) != ":memory:"
-        else Path("/tmp/botguard-deploy.lock")
-    )
+    return state_lock(state.path) if str(state.path) != ":memory:" else Path("/tmp/botguard-deploy.lock")
 
 
 def _preview(state: State, fresh: DecisionSet, request: DeployRequest) -> DecisionSet:
@@ -130,8 +126,9 @@ def run_deploy(request: DeployRequest) -> DeployReport:
     """Build, render and deploy; per-target failures are collected (the others still deploy)."""
     settings = request.settings
     targets = _targets(request)
-    with State(request.state_path) as state, deploy_lock(_lock_path(request, state)), ExitStack() as held:
-        if not request.dry_run:  # a dry run writes nothing, so it needs no write access to the rules
+    with State(request.state_path) as state, ExitStack() as held:
+        if not request.dry_run:  # a dry run writes nothing: it takes no lock
+            held.enter_context(deploy_lock(_lock_path(request, state)))
             held.enter_context(directory_locks(t.dir for t in targets))
         scan = _load_scan(request, state)
         fresh = build_decisions(scan, catalog_lookup(), settings.allowlist, settings.decide)

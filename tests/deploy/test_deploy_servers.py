@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from botguard.decide import DecisionSet
 from botguard.decide.store import load_decisions
 from botguard.deploy import DIR_LOCK, deploy_lock
+from botguard.render import NginxRenderer
 from botguard.state import State
 from tests.deploy.conftest import BLOCKED_IP, BYTESPIDER, Site, client, scan_doc, write_config
 from tests.helpers import Result, run_cli
-from tests.render.servers import CHROME, check
+from tests.render.servers import CHROME, Server, check, running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -445,6 +447,89 @@ def test_concurrent_run_is_refused_by_the_lock(site: Site) -> None:
         r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "lock" in r.stderr, r.output
     assert _snapshot(site.server.rules) == before
+
+
+def _config_without_lock(path: Path, server: Server) -> Path:
+    """A config for ``server`` that leaves the run lock to its default (beside the state database)."""
+    write_config(path, server.kind, server)
+    conf = yaml.safe_load(path.read_text())
+    del conf["deploy"]["lock"]
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def _dump(state: Path) -> list[str]:
+    with State(state) as db:
+        return list(db.conn.iterdump())
+
+
+@pytest.mark.parametrize("site", ["nginx"], indirect=True)
+def test_two_state_databases_in_one_directory_deploy_at_once(site: Site) -> None:
+    """Two sites whose state databases share a directory (site1.db, site2.db), each deploying to
+    its own server: while the first run is between swap and reload, the second deploys too (each
+    database has its own lock, ``<state>.deploy.lock``); both sites end with the new rules live."""
+    states = site.tmp / "states"
+    states.mkdir()
+    scan = site.scan("b", scan_doc(with_ip_block=True))
+    files = {f.name: f.text for f in NginxRenderer().render(DecisionSet())}
+    ready, go = site.tmp / "ready", site.tmp / "go"
+    wait = f"""
+        if step == "swapped":
+            Path({str(ready)!r}).touch()
+            end = time.monotonic() + 60
+            while not Path({str(go)!r}).exists() and time.monotonic() < end:
+                time.sleep(0.02)
+    """
+    with running("nginx", files) as other:
+        config1 = _config_without_lock(site.tmp / "site1.yaml", site.server)
+        config2 = _config_without_lock(site.tmp / "site2.yaml", other)
+        first = _deploy_child(site, scan, wait, state=states / "site1.db", config=config1)
+        try:
+            deadline = time.monotonic() + 60
+            while not ready.exists() and first.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert ready.exists(), first.communicate()[1]
+            second = run_cli("deploy-rules", "--from", str(scan), "--nginx-dir", str(other.rules),
+                             "--config", str(config2), "--state", str(states / "site2.db"))  # fmt: skip
+        finally:
+            go.touch()
+            _, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        assert second.exit_code == 0 and "reloaded" in second.stdout, second.output
+        assert site.eventually(lambda: other.get(source=BLOCKED_IP), 403) == 403
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
+    assert sorted(p.name for p in states.glob("*.lock")) == ["site1.db.deploy.lock", "site2.db.deploy.lock"]
+
+
+@pytest.mark.parametrize("site", ["nginx"], indirect=True)
+def test_state_lock_is_named_after_the_state_with_an_absolute_path(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a relative --state, a run refused by the state's lock names that lock's absolute path."""
+    _config_without_lock(site.config, site.server)
+    monkeypatch.chdir(site.tmp)
+    args = site.args(site.scan("b", scan_doc(with_ip_block=True)))
+    args[args.index("--state") + 1] = "site1.db"
+    before = _snapshot(site.server.rules)
+    with deploy_lock(site.tmp / "site1.db.deploy.lock"):
+        r = run_cli(*args)
+    lines = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(lines) == 1, r.output
+    assert f"holds the lock {site.tmp / 'site1.db.deploy.lock'};" in lines[0], r.output
+    assert _snapshot(site.server.rules) == before
+    assert run_cli(*args).exit_code == 0
+
+
+def test_dry_run_takes_no_lock_and_records_nothing(site: Site) -> None:
+    """--dry-run while another run holds the state's and the directory's locks: it prints the diff
+    and exits 0, and the state database holds exactly what it held before."""
+    _first_deploy(site)
+    before = _dump(site.state)
+    with deploy_lock(site.tmp / "deploy.lock"), deploy_lock(site.server.rules.resolve() / DIR_LOCK):
+        r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True)), "--dry-run"))
+    assert r.exit_code == 0, r.output
+    assert "+++ " in r.stdout and "lock" not in r.stderr, r.output
+    assert _dump(site.state) == before
 
 
 def test_dry_run_shows_diff_and_impact_and_changes_nothing(site: Site) -> None:
