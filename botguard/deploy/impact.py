@@ -105,6 +105,8 @@ def impact(clients: Iterable[Mapping[str, Any]], decisions: DecisionSet) -> Impa
             row[2] += 1
             row[3] += requests
             if group != "crawlers" and len(examples) < 10:
-                examples.append(f"{group}: {client.get('ip')} {str(client.get('user_agent'))[:80]!r}")
+                agent = client.get("user_agent")  # None: the log records no agent
+                shown = "(user agent not logged)" if agent is None else repr(str(agent)[:80])
+                examples.append(f"{group}: {client.get('ip')} {shown}")
     rows = tuple(ImpactRow(g, *totals[g]) for g in GROUPS)
     return Impact(rows, tuple(examples))

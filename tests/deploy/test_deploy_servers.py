@@ -605,3 +605,28 @@ def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
     assert [ua for ua in spared if site.server.get(ua=ua) != 200] == []
     assert [ua for ua in mine if ua not in blocked and site.server.get(ua=ua) != 200] == []
     assert all(site.server.get("/robots.txt", ua=ua) == 200 for ua in blocked[:5])
+
+
+def test_common_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
+    """A log that records no agents (the example in common format) scanned into state, then
+    deploy-rules: its blocked clients are refused by address (there is no agent to name), the
+    addresses it allows are served."""
+    import json
+
+    lines = (ROOT / "examples/access.log").read_text(encoding="utf-8").splitlines()
+    log = tmp_path / "common.log"
+    log.write_text("".join(re.sub(r' "[^"]*" "[^"]*"$', "", line) + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "scan.json"
+    r = run_cli("scan", str(log), "--robots", str(ROOT / "examples/robots.txt"), "--config", str(ROOT / "examples/botguard.yaml"),
+                "--state", str(site.state), "--no-dns", "--format", "json", "-o", str(out))  # fmt: skip
+    assert r.exit_code == 0, r.output
+    args = site.args(out)
+    r = run_cli(*args[:1], *args[3:])  # no --from: the scan stored in the state database
+    assert r.exit_code == 0, r.output
+    clients = json.loads(out.read_text())["clients"]
+    blocked = [c["ip"] for c in clients if c["verdict"] == "block"]
+    allowed = [c["ip"] for c in clients if c["verdict"] == "allow"][:30]
+    assert blocked and allowed
+    assert site.eventually(lambda: site.server.get(source=blocked[0]), 403) == 403
+    assert [ip for ip in blocked if site.server.get(source=ip) != 403] == []
+    assert [ip for ip in allowed if site.server.get(source=ip) != 200] == []
