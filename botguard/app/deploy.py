@@ -27,7 +27,7 @@ from botguard.decide.store import (
 )
 from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_files
 from botguard.deploy.impact import impact
-from botguard.deploy.lock import deploy_lock, directory_locks
+from botguard.deploy.lock import deploy_lock, directory_locks, state_lock
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
 from botguard.errors import BotguardError, InputError, Location, UsageError
@@ -116,11 +116,7 @@ def _targets(request: DeployRequest) -> list[Target]:
 def _lock_path(request: DeployRequest, state: State) -> Path:
     if request.settings.deploy.lock:
         return Path(request.settings.deploy.lock)
-    return (
-        state.path.with_name("deploy.lock")
-        if str(state.path) != ":memory:"
-        else Path("/tmp/botguard-deploy.lock")
-    )
+    return state_lock(state.path) if str(state.path) != ":memory:" else Path("/tmp/botguard-deploy.lock")
 
 
 def _preview(state: State, fresh: DecisionSet, request: DeployRequest, now: datetime) -> DecisionSet:
@@ -152,8 +148,9 @@ def run_deploy(request: DeployRequest, env: Env) -> DeployReport:
 
 def _deploy(request: DeployRequest, env: Env, targets: list[Target], now: datetime) -> DeployReport:
     settings = request.settings
-    with env.open_state() as state, deploy_lock(_lock_path(request, state)), ExitStack() as held:
-        if not request.dry_run:  # a dry run writes nothing, so it needs no write access to the rules
+    with env.open_state() as state, ExitStack() as held:
+        if not request.dry_run:  # a dry run writes nothing: it takes no lock
+            held.enter_context(deploy_lock(_lock_path(request, state)))
             held.enter_context(directory_locks(t.dir for t in targets))
         scan = _load_scan(request, state)
         clients = scan.client_rows()

@@ -121,7 +121,7 @@ def _crawler_rules(
             continue
         name = crawler.name
         mine = by_crawler.get(name, [])
-        agents = {c.user_agent.lower() for c in mine}
+        agents = {(c.user_agent or "").lower() for c in mine}
         tokens, covered = choose_tokens(info.tokens, agents)
         first, last = _seen(mine)
         reason = (
@@ -192,7 +192,8 @@ class _Spared:
         agents = frozenset(
             unescape(c.user_agent).strip(" \t").lower()
             for c in clients
-            if c.verified is True or (c.crawler is None and c.category in (HUMAN, BROWSER))
+            if c.user_agent is not None
+            and (c.verified is True or (c.crawler is None and c.category in (HUMAN, BROWSER)))
         )
         return cls(agents, AgentText.of(sorted(agents)))
 
@@ -202,6 +203,8 @@ def _declared_match(
 ) -> Match | None:
     """The UA match for a blocked client's self-declared bot agent, or None (IP rule only)."""
     agent, crawler = client.user_agent, client.crawler
+    if agent is None:  # the log records no agent: nothing to match by
+        return None
     if (crawler, agent.lower()) in ua_blocked or client.verified is True:
         return None
     if client.category in SHARED_TOOL_CATEGORIES or not declares_bot(agent):
@@ -228,7 +231,7 @@ def _ip_rules(
     by_ip: dict[tuple[str, str], list[ClientVerdict]] = {}
     for client in clients:
         action = _action_for(client.verdict, policy)
-        if action is None or (client.crawler, client.user_agent.lower()) in ua_blocked:
+        if action is None or (client.crawler, (client.user_agent or "").lower()) in ua_blocked:
             continue
         try:
             ip = rule_network(client.ip)

@@ -4,7 +4,8 @@ Order (one target, under the deploy lock):
 
 1. ``recover``: a journal left by a killed run means files may be half-swapped (or swapped
    and reloaded); put the backups it lists back, then validate, reload and probe them, so the
-   server runs what the files say before anything else happens.
+   server runs what the files say before anything else happens. The journal goes only after
+   that: a recovery killed or failing half-way leaves it, and the next run reloads again.
 2. Compare rendered files with the files on disk: identical -> nothing written, no reload.
    Otherwise check them with the server binary in a scratch config (``precheck.py``).
 3. Write each new file as ``.<name>.botguard-new`` and copy the current one to
@@ -15,7 +16,7 @@ Order (one target, under the deploy lock):
 5. Validate with the real server against the live configuration (which includes the new
    files). Failure: restore the backups, exit non-zero; the running server never saw them.
 6. Reload, then probe the configured URL. Failure: restore the backups, reload again, exit
-   non-zero.
+   non-zero (the journal stays if that second reload fails: the server may run the new rules).
 7. Remove backups and journal.
 
 Every step runs under the rules directory's lock (``lock.py``): another run's recovery would
@@ -27,7 +28,6 @@ one), and the next run's ``recover`` restores the previous files before it start
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import errno
 import json
@@ -121,7 +121,13 @@ def diff_files(directory: Path, files: tuple[RuleFile, ...]) -> tuple[tuple[str,
 
 
 def recover(directory: Path) -> bool:
-    """Undo a deploy a killed run left half-done (restore its backups); True if there was one."""
+    """Undo a deploy a killed run left half-done (restore its backups); True if there was one.
+
+    The journal stays: only the caller knows when the server runs the restored files (after a
+    reload, or because it never saw the others) and then calls :func:`_forget`. Until then a
+    killed or failed recovery leaves the journal for the next run, which finds the files put
+    back already (a backup, once restored, is gone) and reloads them again.
+    """
     journal = directory / JOURNAL
     if not journal.exists():
         return False
@@ -135,8 +141,19 @@ def recover(directory: Path) -> bool:
             live.unlink(missing_ok=True)
         _new(live).unlink(missing_ok=True)
     _fsync_dir(directory)
-    journal.unlink()
     return True
+
+
+def _forget(directory: Path) -> None:
+    """The server runs what the files say: no run needs the journal any more."""
+    (directory / JOURNAL).unlink(missing_ok=True)
+    _fsync_dir(directory)
+
+
+def _roll_back(directory: Path) -> None:
+    """Put the backups back after a failure the server never saw (no reload happened)."""
+    recover(directory)
+    _forget(directory)
 
 
 def _error_line(line: str) -> str | None:
@@ -173,17 +190,26 @@ def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None
     if done.returncode != 0:
-        raise DeployError(
-            f"{target}: {step} failed (exit {done.returncode}): {server_errors(done.stderr + done.stdout)}"
-        )
+        reason = server_errors(done.stderr + done.stdout) or f"{printable(argv[0], 80)!r} printed nothing"
+        raise DeployError(f"{target}: {step} failed (exit {done.returncode}): {reason}")
 
 
-def _roll_back_and_reload(target: Target) -> None:
+def _roll_back_and_reload(target: Target, error: DeployError) -> DeployError:
+    """Put the backups back and reload them; ``error`` (the first failure) as it is to be reported.
+
+    The server may have loaded the new files: the journal goes only once the old ones are
+    reloaded, else the next run restores and reloads again, and the error says so.
+    """
     recover(target.dir)
-    with contextlib.suppress(
-        DeployError
-    ):  # the previous files are back; the first error is the one to report
+    try:
         _run(target.reload, "reload", target.name)
+    except DeployError as again:
+        return DeployError(
+            f"{error}; the previous files are back, but reloading them failed too ({again}): the server "
+            "may still run the new rules; the next run reloads again"
+        )
+    _forget(target.dir)
+    return error
 
 
 def _probe(url: str, target: str) -> None:
@@ -265,15 +291,15 @@ def _swap(directory: Path, changed: tuple[str, ...]) -> None:
 def _finish(directory: Path, changed: tuple[str, ...]) -> None:
     for name in changed:
         _old(directory / name).unlink(missing_ok=True)
-    (directory / JOURNAL).unlink(missing_ok=True)
-    _fsync_dir(directory)
+    _forget(directory)
 
 
 def _settle(target: Target, reload: bool) -> None:
     """Validate, reload and probe the files ``recover`` put back.
 
     A run killed after its reload left the server running rules no file holds any more: the
-    files are back, the server must follow them, also when this run has nothing to change.
+    files are back, the server must follow them, also when this run has nothing to change. The
+    journal goes once it does; a failure keeps it, so the next run reloads again.
     """
     try:
         _run(target.validate, "validation", target.name)
@@ -282,7 +308,11 @@ def _settle(target: Target, reload: bool) -> None:
             if target.probe:
                 _probe(target.probe, target.name)
     except DeployError as exc:
-        raise DeployError(f"{exc} (on the files restored from an interrupted deploy)") from None
+        raise DeployError(
+            f"{exc} (on the files restored from an interrupted deploy: the server may still run the rules "
+            "that deploy had put in place; the next run reloads again)"
+        ) from None
+    _forget(target.dir)
 
 
 def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
@@ -291,7 +321,7 @@ def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
     try:
         _run(target.validate, "validation", target.name)
     except DeployError:
-        recover(target.dir)
+        _roll_back(target.dir)
         raise
     if hook:
         hook("validated")
@@ -300,9 +330,8 @@ def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
             _run(target.reload, "reload", target.name)
             if target.probe:
                 _probe(target.probe, target.name)
-        except DeployError:
-            _roll_back_and_reload(target)
-            raise
+        except DeployError as exc:
+            raise _roll_back_and_reload(target, exc) from None
     if hook:
         hook("reloaded")
 
@@ -328,7 +357,7 @@ def deploy_files(
         try:
             _swap(directory, changed)
         except OSError as exc:
-            recover(directory)
+            _roll_back(directory)
             raise DeployError(f"{target.name}: cannot swap the new rules into {directory}: {exc}") from None
         if hook:
             hook("swapped")

@@ -99,11 +99,13 @@ def impact(clients: Iterable[ClientVerdict], decisions: DecisionSet) -> Impact:
         row = totals[group]
         row[0] += 1
         row[1] += client.requests
-        ip, ua = client.ip, unescape(client.user_agent)
+        ip, ua = client.ip, unescape(client.user_agent or "")
         if block.hit(ip, ua) and not allow.hit(ip, ua):
             row[2] += 1
             row[3] += client.requests
             if group != "crawlers" and len(examples) < 10:
-                examples.append(f"{group}: {client.ip} {client.user_agent[:80]!r}")
+                agent = client.user_agent  # None: the log records no agent
+                shown = "(user agent not logged)" if agent is None else repr(agent[:80])
+                examples.append(f"{group}: {client.ip} {shown}")
     rows = tuple(ImpactRow(g, *totals[g]) for g in GROUPS)
     return Impact(rows, tuple(examples))

@@ -96,7 +96,7 @@ def _client_frame(agg: Aggregator, settings: Settings, identify: Identify | None
     judged = judge_clients(
         totals, crawlers, agg.crawl_delays(), agg.rules_frame(), agg.rule_counts(), settings, identities
     )
-    judged = judged.join(_evidence_lists(agg), on=CLIENT_KEY, how="left")
+    judged = judged.join(_evidence_lists(agg), on=CLIENT_KEY, how="left", nulls_equal=True)
     frame = judged.select(
         "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
         "robots_fetched_first", col("disallowed").alias("disallowed_requests"),

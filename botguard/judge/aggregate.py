@@ -289,7 +289,9 @@ class Aggregator:
         if batch.height == 0:
             return
         ua_map = self._classify(batch.get_column("user_agent").unique())
-        rows = batch.join(ua_map, on="user_agent", how="left").with_columns(robots_host=self._robots_host())
+        rows = batch.join(ua_map, on="user_agent", how="left", nulls_equal=True).with_columns(
+            robots_host=self._robots_host()
+        )
         rows = self._judge(rows)
         rows = rows.with_columns(
             is_robots=is_robots,
@@ -298,7 +300,9 @@ class Aggregator:
             disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
             honeypot=honeypot_expr(self.honeypots),
         ).with_columns(honeypot=pl.col("honeypot") & pl.col("disallowed"))
-        totals = self._batch_totals(rows).join(self._fast_gaps(rows), on=CLIENT_KEY, how="left")
+        totals = self._batch_totals(rows).join(
+            self._fast_gaps(rows), on=CLIENT_KEY, how="left", nulls_equal=True
+        )
         self._merge_totals(totals.with_columns(pl.col("fast_gaps").fill_null(0)))
         self._merge_rule_counts(rows)
         self._merge_evidence(rows)

@@ -45,7 +45,7 @@ class ClientVerdict:
     """What one client did and what botguard would do about it (a row of ScanResult.clients)."""
 
     ip: str
-    user_agent: str
+    user_agent: str | None  # None: the log format records no agent; "": the client sent none
     crawler: str | None
     operator: str | None
     category: str

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import polars as pl
+
 from botguard.judge.records import ScanResult
 from botguard.judge.values import client_json_lines, crawler_value, scan_from_values, summary_value
 from botguard.state import State
@@ -57,7 +59,9 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
         )
         scan_id = int(cursor.lastrowid or 0)
         for chunk in result.clients.iter_slices(CHUNK_ROWS):  # bounded memory on 100k+ clients
-            keys = chunk.select("ip", "user_agent", "verdict", "score").rows()
+            # the key column is NOT NULL in every database; a log without agents stores "" there,
+            # and ``data`` keeps the client as scan JSON has it (user_agent null), as it is read back
+            keys = chunk.select("ip", pl.col("user_agent").fill_null(""), "verdict", "score").rows()
             conn.executemany(
                 "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

@@ -57,7 +57,9 @@ def _kind(settings: Settings) -> pl.Expr:
 
     A browser user agent is only called a person on positive evidence (it loads page assets or
     follows links); with too little traffic to tell it is `browser`, never blocked for
-    robots.txt rules, because a person opening a bookmarked /cart looks just like that.
+    robots.txt rules, because a person opening a bookmarked /cart looks just like that. A log
+    that records no agent (null, e.g. common format) is judged the same way, by behaviour: an
+    absent field says nothing about the client, unlike an empty agent the client sent.
     """
     rules = settings.human
     requests = col("requests").cast(pl.Float64)
@@ -147,7 +149,7 @@ def _violations(rule_counts: pl.DataFrame | None, rules: pl.DataFrame) -> pl.Dat
         .group_by(["ip", "user_agent"])
         .agg(more=pl.format("violated {} more rules ({} requests)", pl.len(), col("count").sum()))
     )
-    joined = named.join(rest, on=["ip", "user_agent"], how="left")
+    joined = named.join(rest, on=["ip", "user_agent"], how="left", nulls_equal=True)
     return joined.select(
         "ip", "user_agent", violations=pl.concat_list("violations", pl.col("more")).list.drop_nulls()
     )
@@ -320,14 +322,20 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
 def _monitor_reason(settings: Settings) -> pl.Expr:
     kind = col("category")
     monitored = kind.is_in(list(settings.policy.monitor_categories)) & (col("disallowed") == 0)
+    # a log without agents (common format): judged by behaviour, like a browser agent
+    agent = (
+        pl.when(col("user_agent").is_null())
+        .then(pl.lit("user agent not logged"))
+        .otherwise(pl.lit("browser user agent"))
+    )
     return (
         pl.when((kind == AUTOMATED) & col("probing")).then(pl.format(
-            "browser user agent probing for missing paths ({} of {} requests 4xx)",
+            "{} probing for missing paths ({} of {} requests 4xx)", agent,
             col("client_errors"), col("requests")))
-        .when(kind == AUTOMATED)
-        .then(pl.lit("browser user agent but behaves like a program (no assets, no referers)"))
-        .when(kind == BROWSER)
-        .then(pl.lit("browser user agent; too little traffic to tell a person from a program"))
+        .when(kind == AUTOMATED).then(
+            pl.format("{} but behaves like a program (no assets, no referers)", agent))
+        .when(kind == BROWSER).then(
+            pl.format("{}; too little traffic to tell a person from a program", agent))
         .when((kind == UNKNOWN) & (col("user_agent") == "")).then(pl.lit("sent no user agent"))
         .when(kind == UNKNOWN).then(pl.lit("not a known crawler and not a browser"))
         .when(monitored & (col("judged") > 0)).then(pl.format(
@@ -353,5 +361,5 @@ def judge_clients(
     """
     frame = _with_identity(_facts(totals, crawlers, delays, settings), identities)
     frame = _allowlist_reason(frame, settings)
-    frame = frame.join(_violations(rule_counts, rules), on=["ip", "user_agent"], how="left")
+    frame = frame.join(_violations(rule_counts, rules), on=["ip", "user_agent"], how="left", nulls_equal=True)
     return frame.with_columns(_verdict_and_reasons(settings))

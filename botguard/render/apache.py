@@ -15,8 +15,11 @@ authorization directive, ``Require all denied``:
   and (address, agent) pairs; they exempt a client from botguard's denial, nothing more, so
   the site's own rules still apply to them;
 * ``<If "flagged and not exempt"> Require all denied </If>``: ``<If>`` sections are merged after
-  every ``<Directory>``, ``.htaccess`` and ``<Location>``, so a later section of the site
-  cannot drop the denial, and a request that is not flagged keeps exactly the site's rules.
+  every ``<Directory>``, ``.htaccess`` and ``<Location>``, so those sections of the site cannot
+  drop the denial, and a request that is not flagged keeps exactly the site's rules. A site
+  ``<If>`` merged after this one (a virtual host's after a server-wide include, or one nested in
+  a section) replaces it with its own ``Require``, and ``Satisfy Any`` skips authorization for
+  ``Allow``-ed addresses: the README names both and what to write instead.
 
 Rejected alternatives: ``AuthMerging And`` on the ``<Location>`` still needs a ``Require`` that
 grants, and ANDed with a site section that evaluates to neutral (a non-authoritative provider)

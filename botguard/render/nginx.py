@@ -27,6 +27,11 @@ __all__ = ["HTTP_FILE", "SERVER_FILE", "NginxRenderer"]
 HTTP_FILE = "botguard_http.conf"
 SERVER_FILE = "botguard_server.conf"
 
+#: The map key of the one path every client may fetch. A regex: map's plain strings ignore case,
+#: but a path does not (``/ROBOTS.TXT`` is another resource; RFC 9309 names ``/robots.txt``),
+#: and Apache's ``SetEnvIf Request_URI`` matches it case-sensitively too.
+_ROBOTS_KEY = "~^/robots\\.txt$"
+
 #: Composite keys (robots, allowed, ua, ip) that mean "apply the action".
 _HIT_KEYS = ("0001", "0010", "0011")
 
@@ -42,7 +47,7 @@ class NginxRenderer(TextRenderer):
     def finalize(self, groups: Groups) -> tuple[RuleFile, ...]:
         http = [
             self.header(groups, "Include inside http {}; set `pcre_jit on;` in the main context."),
-            "map $uri $botguard_robots {\n    default 0;\n    /robots.txt 1;\n}\n",
+            "map $uri $botguard_robots {\n    default 0;\n    " + _ROBOTS_KEY + " 1;\n}\n",
             self._ua_map("botguard_ua", groups.block_ua),
             self._geo("botguard_ip", groups.block_ip),
             self._ua_map("botguard_throttle_ua", groups.throttle_ua),

@@ -82,6 +82,8 @@ def _crawler_table(crawlers: tuple[CrawlerRollup, ...], limit: int) -> Table:
 def _client_label(client: ClientVerdict) -> Text:
     if client.crawler:
         return Text(client.crawler)
+    if client.user_agent is None:  # the log format has no agent field (common)
+        return Text("(user agent not logged)", style="dim")
     return Text(
         printable(client.user_agent, 48) or "(no user agent)", style="dim" if not client.user_agent else ""
     )

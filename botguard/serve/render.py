@@ -120,7 +120,9 @@ def _nginx_http(targets: ChallengeTargets, settings: ServeSettings, ring: Keyrin
         _block("map $remote_addr $botguard_bind", bind),
         _block("map $cookie_bg_k $botguard_secret",
                [f"default {ring.keys[0].secret};", *(f"{k.id} {k.secret};" for k in ring.keys)]),
-        _block("map $uri $botguard_challenge_exempt", ["default 0;", "/robots.txt 1;", "~^/\\.botguard/ 1;"]),
+        "# regexes: map's plain strings ignore case, a path does not (Apache matches it the same)\n"
+        + _block("map $uri $botguard_challenge_exempt",
+               ["default 0;", "~^/robots\\.txt$ 1;", "~^/\\.botguard/ 1;"]),
         "# Chained so each request pays only for what it needs: the agent regex only for addresses\n"
         "# outside the set, the pass (md5) only for challenged clients; a variable value is lazy.\n"
         + _block("map $botguard_challenge_ip $botguard_challenged", ["1 1;", f"default {ua};"]),

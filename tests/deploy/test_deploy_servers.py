@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,12 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from botguard.decide import DecisionSet
 from botguard.decide.store import load_decisions
 from botguard.deploy import DIR_LOCK, deploy_lock
+from botguard.render import NginxRenderer
 from botguard.state import State
 from tests.deploy.conftest import BLOCKED_IP, BYTESPIDER, Site, client, scan_doc, write_config
 from tests.helpers import Result, run_cli
-from tests.render.servers import CHROME, check
+from tests.render.servers import CHROME, Server, check, running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,14 +119,26 @@ def test_broken_render_is_caught_before_anything_is_written(
 
 
 def test_failed_reload_restores_and_reloads_again(site: Site) -> None:
-    """Reload fails: previous files are restored and the error is one line."""
+    """Reload fails, and so does the reload of the restored files: the previous files are back,
+    the one error line says the server may run the new rules, and the journal stays, so the next
+    run (reload working again) reloads before it deploys."""
     _first_deploy(site)
     old = _snapshot(site.server.rules)
     write_config(site.config, site.server.kind, site.server, reload=["false"])
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
-    assert r.exit_code == 1 and "reload failed" in r.stderr, r.output
-    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    errors = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(errors) == 1 and "reload failed" in errors[0], r.output
+    assert "reloading them failed too" in errors[0] and "may still run the new rules" in errors[0], r.output
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == [
+        ".botguard-deploy.journal"
+    ]
     assert site.server.get(source=BLOCKED_IP) == 200
+    write_config(site.config, site.server.kind, site.server)
+    r = run_cli(*site.args(site.tmp / "b.json"))
+    assert r.exit_code == 0, r.output
+    assert "restored the files an interrupted deploy had replaced, updated" in r.stdout, r.output
+    assert _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
 
 
 @pytest.mark.parametrize("site", ["nginx"], indirect=True)
@@ -145,7 +160,10 @@ def test_failed_reload_shows_the_error_not_the_notice(site: Site) -> None:
     assert r.exit_code == 1 and len(errors) == 1 and "reload failed" in errors[0], r.output
     assert "[error] open()" in errors[0] and "nginx.pid" in errors[0], r.output
     assert "signal process started" not in errors[0], r.output
-    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
+    # the reload of the restored files failed for the same reason: the journal stays for the next run
+    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == [
+        ".botguard-deploy.journal"
+    ]
     assert site.server.get(source=BLOCKED_IP) == 200
 
 
@@ -209,6 +227,66 @@ def test_killed_after_reload_the_next_run_reloads_what_it_restores(site: Site) -
     assert site.server.get(ua=BYTESPIDER) == 403
     r = run_cli(*site.args(site.tmp / "a.json"))
     assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
+
+
+def _server_runs_the_killed_runs_rules(site: Site, files: dict[str, bytes]) -> None:
+    """Files hold the first deploy (``files``), the running server still the killed run's rules."""
+    assert _snapshot(site.server.rules) == files
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
+    assert ".botguard-deploy.journal" in _leftovers(site.server.rules)
+
+
+def _next_run_reloads_what_it_restored(site: Site, files: dict[str, bytes]) -> None:
+    """A normal run finishes the recovery: it reloads although it changes nothing, then a run
+    after it has nothing to do."""
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0, r.output
+    assert "restored the files an interrupted deploy had replaced, reloaded" in r.stdout, r.output
+    assert _snapshot(site.server.rules) == files and _leftovers(site.server.rules) == []
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 200) == 200
+    assert site.server.get(ua=BYTESPIDER) == 403
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
+
+
+def test_recovery_whose_reload_fails_leaves_the_journal(site: Site) -> None:
+    """A run killed after its reload, then a recovery whose reload fails once: that run exits 1 with
+    the reason and says the server may still run other rules; the journal stays, so the next run
+    reloads the restored files (checked by requests) instead of calling them unchanged."""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
+    write_config(site.config, site.server.kind, site.server, reload=["false"])
+    r = run_cli(*site.args(site.tmp / "a.json"))
+    errors = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(errors) == 1, r.output
+    assert "reload failed (exit 1): 'false' printed nothing" in errors[0], r.output
+    assert "the server may still run the rules that deploy had put in place" in errors[0], r.output
+    _server_runs_the_killed_runs_rules(site, old)
+    write_config(site.config, site.server.kind, site.server)
+    _next_run_reloads_what_it_restored(site, old)
+
+
+def test_recovery_killed_before_its_reload_leaves_the_journal(site: Site) -> None:
+    """A run killed after its reload, then the recovering run killed too (kill -9 of its process
+    group during validation, after it put the files back): the next run still reloads them."""
+    _first_deploy(site)
+    old = _snapshot(site.server.rules)
+    _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
+    mark = site.tmp / "validating"
+    slow = ["sh", "-c", f'touch {mark}; sleep 60; exec "$@"', "sh", *site.server.validate]
+    write_config(site.config, site.server.kind, site.server, validate=slow)
+    child = subprocess.Popen([sys.executable, "-m", "botguard", *site.args(site.tmp / "a.json")], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not mark.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(child.pid, signal.SIGKILL)
+    output, _ = child.communicate(timeout=60)
+    assert mark.exists() and child.returncode == -signal.SIGKILL, output
+    _server_runs_the_killed_runs_rules(site, old)
+    write_config(site.config, site.server.kind, site.server)
+    _next_run_reloads_what_it_restored(site, old)
 
 
 def test_runs_with_different_state_on_one_directory_take_turns(site: Site) -> None:
@@ -371,6 +449,89 @@ def test_concurrent_run_is_refused_by_the_lock(site: Site) -> None:
     assert _snapshot(site.server.rules) == before
 
 
+def _config_without_lock(path: Path, server: Server) -> Path:
+    """A config for ``server`` that leaves the run lock to its default (beside the state database)."""
+    write_config(path, server.kind, server)
+    conf = yaml.safe_load(path.read_text())
+    del conf["deploy"]["lock"]
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def _dump(state: Path) -> list[str]:
+    with State(state) as db:
+        return list(db.conn.iterdump())
+
+
+@pytest.mark.parametrize("site", ["nginx"], indirect=True)
+def test_two_state_databases_in_one_directory_deploy_at_once(site: Site) -> None:
+    """Two sites whose state databases share a directory (site1.db, site2.db), each deploying to
+    its own server: while the first run is between swap and reload, the second deploys too (each
+    database has its own lock, ``<state>.deploy.lock``); both sites end with the new rules live."""
+    states = site.tmp / "states"
+    states.mkdir()
+    scan = site.scan("b", scan_doc(with_ip_block=True))
+    files = {f.name: f.text for f in NginxRenderer().render(DecisionSet())}
+    ready, go = site.tmp / "ready", site.tmp / "go"
+    wait = f"""
+        if step == "swapped":
+            Path({str(ready)!r}).touch()
+            end = time.monotonic() + 60
+            while not Path({str(go)!r}).exists() and time.monotonic() < end:
+                time.sleep(0.02)
+    """
+    with running("nginx", files) as other:
+        config1 = _config_without_lock(site.tmp / "site1.yaml", site.server)
+        config2 = _config_without_lock(site.tmp / "site2.yaml", other)
+        first = _deploy_child(site, scan, wait, state=states / "site1.db", config=config1)
+        try:
+            deadline = time.monotonic() + 60
+            while not ready.exists() and first.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert ready.exists(), first.communicate()[1]
+            second = run_cli("deploy-rules", "--from", str(scan), "--nginx-dir", str(other.rules),
+                             "--config", str(config2), "--state", str(states / "site2.db"))  # fmt: skip
+        finally:
+            go.touch()
+            _, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+        assert second.exit_code == 0 and "reloaded" in second.stdout, second.output
+        assert site.eventually(lambda: other.get(source=BLOCKED_IP), 403) == 403
+    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403
+    assert sorted(p.name for p in states.glob("*.lock")) == ["site1.db.deploy.lock", "site2.db.deploy.lock"]
+
+
+@pytest.mark.parametrize("site", ["nginx"], indirect=True)
+def test_state_lock_is_named_after_the_state_with_an_absolute_path(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a relative --state, a run refused by the state's lock names that lock's absolute path."""
+    _config_without_lock(site.config, site.server)
+    monkeypatch.chdir(site.tmp)
+    args = site.args(site.scan("b", scan_doc(with_ip_block=True)))
+    args[args.index("--state") + 1] = "site1.db"
+    before = _snapshot(site.server.rules)
+    with deploy_lock(site.tmp / "site1.db.deploy.lock"):
+        r = run_cli(*args)
+    lines = [line for line in r.stderr.splitlines() if line]
+    assert r.exit_code == 1 and len(lines) == 1, r.output
+    assert f"holds the lock {site.tmp / 'site1.db.deploy.lock'};" in lines[0], r.output
+    assert _snapshot(site.server.rules) == before
+    assert run_cli(*args).exit_code == 0
+
+
+def test_dry_run_takes_no_lock_and_records_nothing(site: Site) -> None:
+    """--dry-run while another run holds the state's and the directory's locks: it prints the diff
+    and exits 0, and the state database holds exactly what it held before."""
+    _first_deploy(site)
+    before = _dump(site.state)
+    with deploy_lock(site.tmp / "deploy.lock"), deploy_lock(site.server.rules.resolve() / DIR_LOCK):
+        r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True)), "--dry-run"))
+    assert r.exit_code == 0, r.output
+    assert "+++ " in r.stdout and "lock" not in r.stderr, r.output
+    assert _dump(site.state) == before
+
+
 def test_dry_run_shows_diff_and_impact_and_changes_nothing(site: Site) -> None:
     """--dry-run: unified diff, impact split, no file or state written."""
     before = _snapshot(site.server.rules)
@@ -444,3 +605,28 @@ def test_example_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
     assert [ua for ua in spared if site.server.get(ua=ua) != 200] == []
     assert [ua for ua in mine if ua not in blocked and site.server.get(ua=ua) != 200] == []
     assert all(site.server.get("/robots.txt", ua=ua) == 200 for ua in blocked[:5])
+
+
+def test_common_log_scan_then_deploy(site: Site, tmp_path: Path) -> None:
+    """A log that records no agents (the example in common format) scanned into state, then
+    deploy-rules: its blocked clients are refused by address (there is no agent to name), the
+    addresses it allows are served."""
+    import json
+
+    lines = (ROOT / "examples/access.log").read_text(encoding="utf-8").splitlines()
+    log = tmp_path / "common.log"
+    log.write_text("".join(re.sub(r' "[^"]*" "[^"]*"$', "", line) + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "scan.json"
+    r = run_cli("scan", str(log), "--robots", str(ROOT / "examples/robots.txt"), "--config", str(ROOT / "examples/botguard.yaml"),
+                "--state", str(site.state), "--no-dns", "--format", "json", "-o", str(out))  # fmt: skip
+    assert r.exit_code == 0, r.output
+    args = site.args(out)
+    r = run_cli(*args[:1], *args[3:])  # no --from: the scan stored in the state database
+    assert r.exit_code == 0, r.output
+    clients = json.loads(out.read_text())["clients"]
+    blocked = [c["ip"] for c in clients if c["verdict"] == "block"]
+    allowed = [c["ip"] for c in clients if c["verdict"] == "allow"][:30]
+    assert blocked and allowed
+    assert site.eventually(lambda: site.server.get(source=blocked[0]), 403) == 403
+    assert [ip for ip in blocked if site.server.get(source=ip) != 403] == []
+    assert [ip for ip in allowed if site.server.get(source=ip) != 200] == []

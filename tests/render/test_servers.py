@@ -37,6 +37,9 @@ CASES = [
     ("token match is case-insensitive", "/index.html", "mozilla/5.0 gptbot/1.2", "127.0.0.1", 403),
     ("blocked crawler may read robots.txt", "/robots.txt", BYTESPIDER, "127.0.0.1", 200),
     ("blocked IP may read robots.txt", "/robots.txt", CHROME, "203.0.113.2", 200),
+    # the path is case-sensitive (RFC 9309 names /robots.txt): another spelling is another resource
+    ("blocked crawler: no exemption for /ROBOTS.TXT", "/ROBOTS.TXT", BYTESPIDER, "127.0.0.1", 403),
+    ("blocked IP: no exemption for /Robots.txt", "/Robots.txt", CHROME, "203.0.113.2", 403),
     ("exact UA blocked", "/index.html", "exactbot/1.0", "127.0.0.1", 403),
     ("exact UA is not a substring rule", "/index.html", "ExactBot/1.0 extra", "127.0.0.1", 200),
     ("blocked IP", "/index.html", CHROME, "203.0.113.2", 403),

@@ -65,9 +65,11 @@ def test_challenged_agent_gets_the_challenge(running: Site) -> None:
 
 
 def test_robots_txt_and_serve_itself_are_never_challenged(running: Site) -> None:
-    """/robots.txt is 200 for a challenged client; /.botguard/healthz reaches serve."""
+    """/robots.txt is 200 for a challenged client (that spelling only: the path is case-sensitive);
+    /.botguard/healthz reaches serve."""
     reply = running.get("/robots.txt", ip=CHALLENGED_IP, ua=CHALLENGED_AGENT)
     assert reply.status == 200 and "Disallow" in reply.body
+    assert running.get("/ROBOTS.TXT", ip=CHALLENGED_IP, ua=CHALLENGED_AGENT).challenged
     assert running.get("/.botguard/healthz", ip=CHALLENGED_IP).status == 200
 
 
