@@ -122,6 +122,21 @@ class OnlineLR:
         ]
         return sorted(parts, key=lambda kv: (-abs(kv[1]), kv[0]))
 
+    def weight(self, key: str) -> float:
+        """One feature's weight (0 for a key without a row: it adds nothing to a logit)."""
+        row = self.table.index.get(key)
+        return float(self.table.w[row]) if row is not None else 0.0
+
+    def explain_many(self, xs: Sequence[Features], top: int = 5) -> list[tuple[str, float]]:
+        """Mean contribution of each feature over some events, the ``top`` largest first (rounded):
+        why a group of requests (a rule candidate's) scores as it does."""
+        totals: dict[str, float] = {}
+        for x in xs:
+            for key, value in self.explain_one(x):
+                totals[key] = totals.get(key, 0.0) + value
+        ranked = sorted(((k, v / len(xs)) for k, v in totals.items()), key=lambda kv: (-kv[1], kv[0]))
+        return [(k, round(v, 3)) for k, v in ranked[:top]] if xs else []
+
     # -- learning ----------------------------------------------------------------------------
     def learn_one(self, x: Features, y: bool, now: float | None = None) -> None:
         """Update on one labelled event (River's dialect); ``x`` is not modified."""

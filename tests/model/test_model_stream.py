@@ -92,19 +92,19 @@ def test_stream_features_equal_the_feature_extractor() -> None:
 
     model = learner()
     checked = []
-    original = model._parts
+    original = model._keys.parts
 
     def parts(actor, ua, ip, iinfo, cols, i, target, honeypot):  # type: ignore[no-untyped-def]
         got = original(actor, ua, ip, iinfo, cols, i, target, honeypot)
         want = model.features.featurize(
-            model._event(actor, ua, ip, iinfo, cols, i, target),
+            model._keys.event(actor, ua, ip, iinfo, cols, i, target),
             masked=PATH_SLOTS if honeypot else frozenset(),
         )
         assert dict.fromkeys(got[0] + got[1] + got[2], 1.0) == want
         checked.append(honeypot)
         return got
 
-    model._parts = parts  # type: ignore[method-assign]
+    model._keys.parts = parts  # type: ignore[method-assign]
     rows = _mixed(6) + [req(400, "65.108.12.3", NOVA, "/trap/a"), req(401, "2a01:cb00::5", CHROME, "/a?b=1")]
     _feed(model, rows)
     assert len(checked) == len(rows) and any(checked)
@@ -175,7 +175,7 @@ _CRASH = textwrap.dedent("""
     from tests.model.streamkit import ROBOTS, frame, settings
     from tests.model.test_model_stream import _mixed, _feed
     from botguard.model.stream import StreamLearner
-    import botguard.model.stream as stream
+    import botguard.model.snapshot as snapshot
 
     model = StreamLearner.restore({snap!r}, settings(), robots=lambda host: ROBOTS)
     _feed(model, _mixed(4, start=3000))
@@ -186,7 +186,7 @@ _CRASH = textwrap.dedent("""
         if len(calls) == {crash_at}:
             os._exit(9)  # the power goes out: no cleanup, no exception handlers
         real(src, dst)
-    stream.os.replace = crashing
+    snapshot.os.replace = crashing
     model.snapshot({snap!r})
 """)
 
