@@ -19,11 +19,10 @@ from types import SimpleNamespace
 import polars as pl
 import pytest
 
-from botguard.config import Settings, load_settings
+from botguard.config import ScanModelSettings, Settings, load_settings
 from botguard.judge import ScanResult
 from botguard.model.clients import (
     LABEL_SOURCES,
-    ScanModelSettings,
     _feature_dicts,
     _network_columns,
     client_features,
