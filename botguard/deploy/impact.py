@@ -15,11 +15,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from botguard.config import Allowlist
+from botguard.decide.build import allow_decisions
 from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
 from botguard.logs.escapes import unescape
+from botguard.report._safe import printable
 
-__all__ = ["GROUPS", "client_group", "impact", "matches"]
+__all__ = ["GROUPS", "client_group", "impact", "matches", "model_impact"]
 
 GROUPS = ("humans", "verified good bots", "crawlers")
 HUMAN_CATEGORIES = frozenset({"human", "browser"})
@@ -108,3 +111,22 @@ def impact(clients: Iterable[Mapping[str, Any]], decisions: DecisionSet) -> Impa
                 examples.append(f"{group}: {client.get('ip')} {str(client.get('user_agent'))[:80]!r}")
     rows = tuple(ImpactRow(g, *totals[g]) for g in GROUPS)
     return Impact(rows, tuple(examples))
+
+
+def model_impact(
+    clients: Iterable[Mapping[str, Any]], model: list[Decision], allowlist: Allowlist, limit: int = 10
+) -> Impact:
+    """What the model's rules alone would block in the scanned traffic (the allowlist applied):
+    counts per group and the first ``limit`` clients, so a reviewer sees which clients an approval
+    hits before it ships (deploy-rules --dry-run)."""
+    clients = list(clients)
+    allow = allow_decisions(allowlist)
+    counts = impact(clients, DecisionSet.of(model + list(allow)))
+    examples: list[str] = []
+    for client in clients:
+        ip, agent = str(client.get("ip")), str(client.get("user_agent") or "")
+        if any(matches(d, ip, agent) for d in model) and not any(matches(a, ip, agent) for a in allow):
+            examples.append(f"{client_group(client)}: {printable(ip, 45)} {printable(agent, 80)!r}")
+            if len(examples) >= limit:
+                break
+    return Impact(counts.rows, tuple(examples))
