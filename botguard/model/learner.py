@@ -41,6 +41,10 @@ Features = Mapping[str, float]
 _values = methodcaller("values")
 
 
+#: The optimiser settings a learner gets unless given others (frozen: safe to share).
+DEFAULT_CONFIG = LearnerConfig()
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """Numerically safe logistic function."""
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35.0, 35.0)))
@@ -49,7 +53,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 class OnlineLR:
     """Logistic regression with per-coordinate Adagrad or FTRL-Proximal; see the module docstring."""
 
-    def __init__(self, config: LearnerConfig = LearnerConfig(), table: ParamTable | None = None) -> None:
+    def __init__(self, config: LearnerConfig = DEFAULT_CONFIG, table: ParamTable | None = None) -> None:
         self.config = config
         self.table = table if table is not None else ParamTable()
         self.clock = 0.0  # stream time used when the caller gives none: events seen so far
