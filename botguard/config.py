@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -133,12 +133,77 @@ class CloudflareSettings:
         return (self.zone_id,) if isinstance(self.zone_id, str) else tuple(self.zone_id)
 
 
+#: The online model's feature slots (the ``slot`` of its ``"slot=value"`` keys, see
+#: botguard.model.features): the names ``model.slots`` may tune. Here, not in the model, so that
+#: loading a config never imports the model (config is the schema; the model reads settings).
+FEATURE_SLOTS = frozenset(
+    {
+        *("ua_fam", "ua_tok", "ua_shape", "ua_fam_x_asn", "ua_fam_x_host"),  # from the user agent
+        *("path_tpl", "path_p1", "ext"),  # from the path
+        *("ip24", "ip16", "ip6_48", "ip6_64", "asn", "asn_type"),  # from the address
+        # from the request and its client's behaviour so far, and the learner's bias
+        *("method", "status_cls", "robots", "robots_violated", "rate_b", "asset_b", "ref", "inv_b", "bias"),
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SlotOverride:
     """Admission and expiry of one model feature slot (see botguard.model.records.SlotPolicy)."""
 
     admit_after: int = 1  # sightings before a key of this slot gets a row
     ttl: float | None = None  # seconds of stream time without an update before the row is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class ScanModelSettings:
+    """Thresholds of the scan's model step; read from ``settings.model.scan`` when it exists.
+
+    Defaults: a signature needs >= ``min_ips`` distinct IPs, >= ``min_bad`` clients labelled bad
+    and a Wilson lower bound (one-sided 95%) of the bad share among its labelled clients >=
+    ``min_bad_lcb``; the client needs model score >= ``min_score``. Then it is raised to
+    ``raise_to``, or to ``strong_raise_to`` when the signature also clears the ``strong_*`` bars.
+    Both default to ``monitor``: the raised clients look like people (browser agents, a request or
+    two each), and a person is never blocked by default; blocking them is the site owner's choice
+    (``model.scan.strong_raise_to: block``), or goes through reviewed rule candidates.
+    """
+
+    min_score: float = 0.8
+    min_ips: int = 5
+    min_bad: int = 4
+    min_bad_lcb: float = 0.6
+    strong_ips: int = 20
+    strong_bad: int = 15
+    strong_bad_lcb: float = 0.85
+    raise_to: Literal["monitor", "block"] = "monitor"
+    strong_raise_to: Literal["monitor", "block"] = "monitor"
+    # Signatures narrow enough to block on: a whole ASN (a cloud provider) is only ever monitored.
+    block_slots: tuple[str, ...] = ("ip24", "ip16", "ip6_48", "ua_tok")
+    person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
+    # ... and one this long that mostly follows links (referers) is never raised, assets or not
+    person_referer_share: float = 0.6
+    batch_size: int = 256
+    max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time
+    learning_rate: float = 0.5
+    max_lf_share: float = 0.4  # no label source carries more than this share of the gradient mass
+
+    def __post_init__(self) -> None:
+        if {self.raise_to, self.strong_raise_to} - {"monitor", "block"}:
+            raise ValueError("model.raise_to and model.strong_raise_to must be monitor or block")
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ScanModelSettings:
+        """The ``model.scan`` section of the configuration (a mapping or an object), key by key,
+        defaults for what is missing. Its own section: ``model``'s keys (min_ips, lcb, ...) are
+        request-level thresholds of `botguard watch` and mean something else."""
+        section = getattr(getattr(settings, "model", None), "scan", None)
+        if section is None:
+            return cls()
+        read = section.get if isinstance(section, Mapping) else lambda name: getattr(section, name, None)
+        values = {f.name: value for f in fields(cls) if (value := read(f.name)) is not None}
+        if "block_slots" in values:
+            values["block_slots"] = tuple(values["block_slots"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +222,7 @@ class ModelSettings:
     auto_deploy: bool = False  # deploy-rules uses proposed candidates without approval
     candidate_ttl: float = 86400.0  # a deployed candidate stays this long after it was last proposed
     slots: Mapping[str, SlotOverride] = field(default_factory=dict)  # per-slot admission/expiry overrides
-    # Thresholds of scan's client-level model step (botguard.model.clients.ScanModelSettings):
+    # Thresholds of scan's client-level model step (ScanModelSettings, read by botguard.model.clients):
     # their own section, because min_ips, lcb ... above are watch's request-level thresholds.
     scan: Mapping[str, Any] = field(default_factory=dict)
 
@@ -338,14 +403,13 @@ def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
     """{slot: {admit_after: N, ttl: SECONDS|null}}; slot names are the model's feature slots."""
     if value is None:
         return {}
-    from botguard.model.features import SLOTS  # lazy: only configs that tune slots pay for numpy
-
     if not isinstance(value, dict):
         raise ConfigError("expected a mapping of feature slot to {admit_after, ttl}", where)
     slots = {}
     for slot, spec in value.items():
-        if slot not in SLOTS:
-            raise ConfigError(f"unknown feature slot {slot!r} (known: {', '.join(sorted(SLOTS))})", where)
+        if slot not in FEATURE_SLOTS:
+            known = ", ".join(sorted(FEATURE_SLOTS))
+            raise ConfigError(f"unknown feature slot {slot!r} (known: {known})", where)
         if not isinstance(spec, dict) or not set(spec) <= {"admit_after", "ttl"}:
             raise ConfigError(f"slot {slot}: expected a mapping with keys admit_after and/or ttl", where)
         admit = _int(1)(spec.get("admit_after", 1), where)
@@ -355,11 +419,9 @@ def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
 
 
 def _model_scan(value: Any, where: Location) -> dict[str, Any]:
-    """``model.scan``: keys and types of :class:`botguard.model.clients.ScanModelSettings`."""
+    """``model.scan``: keys and types of :class:`ScanModelSettings`."""
     if value is None:
         return {}
-    from botguard.model.clients import ScanModelSettings  # lazy: only configs that tune it pay for polars
-
     if not isinstance(value, dict):
         raise ConfigError("expected a mapping of scan model thresholds", where)
     defaults = ScanModelSettings()

@@ -26,7 +26,7 @@ from botguard.decide.store import (
     record_decisions,
 )
 from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_files
-from botguard.deploy.impact import impact
+from botguard.deploy.impact import impact, model_impact
 from botguard.deploy.lock import deploy_lock, directory_locks, state_lock
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, Target, TargetOutcome
@@ -36,7 +36,6 @@ from botguard.judge.store import latest_scan
 from botguard.judge.values import scan_from_json
 from botguard.model.store import (
     CandidateStore,
-    model_impact,
     with_model,
     without_stale_model,
 )

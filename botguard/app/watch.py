@@ -1,7 +1,7 @@
 """``botguard watch PATH...``: follow access logs live and let the online model propose rules.
 
 Pipeline per chunk of new lines: :class:`~botguard.logs.follow.LogFollower` -> the scan's
-parsers (:class:`~botguard.logs.follow.ChunkParser`) -> ``StreamLearner.observe`` ->
+parsers (:class:`~botguard.logs.chunks.ChunkParser`) -> ``StreamLearner.observe`` ->
 ``learner.candidates()`` -> :class:`~botguard.model.store.CandidateStore` -> commit the offset.
 The offset is committed last, so a crash re-reads the chunk being processed and never skips one.
 The model is snapshotted every ``snapshot_every`` seconds and on SIGTERM/SIGINT (a normal end).
@@ -28,7 +28,8 @@ from typing import Any, TextIO
 from botguard.app.env import Env
 from botguard.config import Settings
 from botguard.errors import BotguardError, Location, UsageError
-from botguard.logs.follow import ChunkParser, LogFollower, is_compressed_name
+from botguard.logs.chunks import ChunkParser
+from botguard.logs.follow import LogFollower, is_compressed_name
 from botguard.logs.records import ParseStats
 from botguard.model.records import RuleCandidate
 from botguard.report._safe import printable

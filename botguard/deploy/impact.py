@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from botguard.config import Allowlist
+from botguard.decide.build import allow_decisions
 from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
 from botguard.judge.records import ClientVerdict
 from botguard.logs.escapes import unescape
+from botguard.report._safe import printable
 
-__all__ = ["GROUPS", "client_group", "impact", "matches"]
+__all__ = ["GROUPS", "client_group", "impact", "matches", "model_impact"]
 
 GROUPS = ("humans", "verified good bots", "crawlers")
 HUMAN_CATEGORIES = frozenset({"human", "browser"})
@@ -109,3 +112,21 @@ def impact(clients: Iterable[ClientVerdict], decisions: DecisionSet) -> Impact:
                 examples.append(f"{group}: {client.ip} {shown}")
     rows = tuple(ImpactRow(g, *totals[g]) for g in GROUPS)
     return Impact(rows, tuple(examples))
+
+
+def model_impact(
+    clients: Sequence[ClientVerdict], model: list[Decision], allowlist: Allowlist, limit: int = 10
+) -> Impact:
+    """What the model's rules alone would block in the scanned traffic (the allowlist applied):
+    counts per group and the first ``limit`` clients, so a reviewer sees which clients an approval
+    hits before it ships (deploy-rules --dry-run)."""
+    allow = allow_decisions(allowlist)
+    counts = impact(clients, DecisionSet.of(model + list(allow)))
+    examples: list[str] = []
+    for client in clients:
+        ip, agent = client.ip, client.user_agent or ""
+        if any(matches(d, ip, agent) for d in model) and not any(matches(a, ip, agent) for a in allow):
+            examples.append(f"{client_group(client)}: {printable(ip, 45)} {printable(agent, 80)!r}")
+            if len(examples) >= limit:
+                break
+    return Impact(counts.rows, tuple(examples))

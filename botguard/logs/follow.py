@@ -39,16 +39,13 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Self
 
-from botguard.errors import InputError
-from botguard.logs import detect_block_format, parse_block
 from botguard.logs._malformed import MAX_LINE_BYTES
-from botguard.logs.formats import FORMATS, LogFormat, resolve_format
 from botguard.logs.readers import order_paths, rotation_key
-from botguard.logs.records import Batch, ParseStats
+from botguard.logs.records import ParseStats
 from botguard.state import State
 
 HEAD_BYTES = 1024  # bytes hashed to recognise a file (~5 lines): survives rename, not truncation
@@ -498,7 +495,8 @@ class LogFollower:
     def _restore(self, state: State) -> None:
         """Reopen every stored cursor: the live file at its offset, rotated files found again."""
         rows = state.conn.execute(
-            "SELECT path, device, inode, byte_offset, line_no, head_hash, head_len FROM watch_offsets ORDER BY updated_at"
+            "SELECT path, device, inode, byte_offset, line_no, head_hash, head_len FROM watch_offsets "
+            "ORDER BY updated_at"
         ).fetchall()
         stored: dict[str, list[Cursor]] = {}
         for row in rows:
@@ -584,43 +582,6 @@ class LogFollower:
             "DELETE FROM watch_offsets WHERE path = ? AND device = ? AND inode = ?",
             [key for key in keys if key not in open_keys],
         )
-
-
-class ChunkParser:
-    """Chunks of lines -> request batches, with the scan's parsers (never raises on content).
-
-    The format is fixed (``log_format``) or detected per watched path from its first lines
-    that any format reads; detection is retried on the next chunk until it succeeds, and
-    unreadable chunks meanwhile are counted as malformed.
-    """
-
-    def __init__(self, log_format: str | None = None, json_fields: Mapping[str, str] | None = None) -> None:
-        self._fixed: LogFormat | None = resolve_format(log_format, json_fields) if log_format else None
-        self._json_fields = dict(json_fields or {})
-        self._detected: dict[str, LogFormat] = {}
-
-    def parse(self, chunk: Chunk) -> Batch:
-        fmt = self._fixed or self._detected.get(chunk.path)
-        remember = False
-        if fmt is None:
-            try:
-                fmt, remember = detect_block_format(chunk.data, chunk.path, self._json_fields or None), True
-            except InputError:  # nothing readable yet: count the lines as malformed
-                fmt = FORMATS["combined"]
-        batches = list(parse_block(fmt, chunk.data, chunk.path, chunk.first_line_no, chunk.lines + 1))
-        batch = batches[0] if len(batches) == 1 else _merge(batches)
-        if remember and batch.stats.parsed:
-            self._detected[chunk.path] = fmt
-        return batch
-
-
-def _merge(batches: list[Batch]) -> Batch:
-    import polars as pl
-
-    stats = ParseStats()
-    for batch in batches:
-        stats.merge(batch.stats)
-    return Batch(pl.concat([batch.requests for batch in batches]), stats)
 
 
 def _store_cursor(conn: sqlite3.Connection, cursor: Cursor, updated_at: float) -> None:

@@ -29,13 +29,13 @@ The pass (design: ../shared/notes/online-model.md, sections 2 and "Scores to rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from botguard.config import ScanModelSettings
 from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, VERDICT_ORDER, ModelSummary
 from botguard.model.features import UA_SLOTS, ip_prefixes, ua_family, ua_tokens
 from botguard.model.learner import BIAS, OnlineLR
@@ -52,57 +52,6 @@ BEHAVIOUR_SLOTS = frozenset({"req_b", "asset_b", "ref_b", "rate_b"})
 SIGNATURE_SLOTS = ("ip24", "ip16", "ip6_48", "asn", "ua_tok")
 
 _LIST = pl.List(pl.String)
-
-
-@dataclass(frozen=True, slots=True)
-class ScanModelSettings:
-    """Thresholds of the scan's model step; read from ``settings.model.scan`` when it exists.
-
-    Defaults: a signature needs >= ``min_ips`` distinct IPs, >= ``min_bad`` clients labelled bad
-    and a Wilson lower bound (one-sided 95%) of the bad share among its labelled clients >=
-    ``min_bad_lcb``; the client needs model score >= ``min_score``. Then it is raised to
-    ``raise_to``, or to ``strong_raise_to`` when the signature also clears the ``strong_*`` bars.
-    Both default to ``monitor``: the raised clients look like people (browser agents, a request or
-    two each), and a person is never blocked by default; blocking them is the site owner's choice
-    (``model.scan.strong_raise_to: block``), or goes through reviewed rule candidates.
-    """
-
-    min_score: float = 0.8
-    min_ips: int = 5
-    min_bad: int = 4
-    min_bad_lcb: float = 0.6
-    strong_ips: int = 20
-    strong_bad: int = 15
-    strong_bad_lcb: float = 0.85
-    raise_to: Literal["monitor", "block"] = "monitor"
-    strong_raise_to: Literal["monitor", "block"] = "monitor"
-    # Signatures narrow enough to block on: a whole ASN (a cloud provider) is only ever monitored.
-    block_slots: tuple[str, ...] = ("ip24", "ip16", "ip6_48", "ua_tok")
-    person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
-    # ... and one this long that mostly follows links (referers) is never raised, assets or not
-    person_referer_share: float = 0.6
-    batch_size: int = 256
-    max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time
-    learning_rate: float = 0.5
-    max_lf_share: float = 0.4  # no label source carries more than this share of the gradient mass
-
-    def __post_init__(self) -> None:
-        if {self.raise_to, self.strong_raise_to} - {"monitor", "block"}:
-            raise ValueError("model.raise_to and model.strong_raise_to must be monitor or block")
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> ScanModelSettings:
-        """The ``model.scan`` section of the configuration (a mapping or an object), key by key,
-        defaults for what is missing. Its own section: ``model``'s keys (min_ips, lcb, ...) are
-        request-level thresholds of `botguard watch` and mean something else."""
-        section = getattr(getattr(settings, "model", None), "scan", None)
-        if section is None:
-            return cls()
-        read = section.get if isinstance(section, Mapping) else lambda name: getattr(section, name, None)
-        values = {f.name: value for f in fields(cls) if (value := read(f.name)) is not None}
-        if "block_slots" in values:
-            values["block_slots"] = tuple(values["block_slots"])
-        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

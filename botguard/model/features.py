@@ -33,28 +33,6 @@ from botguard.logs.escapes import unescape
 UA_SLOTS = frozenset({"ua_fam", "ua_tok", "ua_shape", "ua_fam_x_asn", "ua_fam_x_host"})
 #: The slots derived from the request path (masked for robots.txt and honeypot labels).
 PATH_SLOTS = frozenset({"path_tpl", "path_p1", "ext"})
-#: Every slot a featurized event can carry (config validates slot overrides against it).
-SLOTS = frozenset(
-    {
-        *UA_SLOTS,
-        *PATH_SLOTS,
-        "ip24",
-        "ip16",
-        "ip6_48",
-        "ip6_64",
-        "asn",
-        "asn_type",
-        "method",
-        "status_cls",
-        "robots",
-        "robots_violated",
-        "rate_b",
-        "asset_b",
-        "ref",
-        "inv_b",
-        "bias",
-    }
-)
 _NO_MASK: frozenset[str] = frozenset()
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_\-.]*[a-z0-9]|[a-z]")

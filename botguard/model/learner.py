@@ -41,6 +41,10 @@ Features = Mapping[str, float]
 _values = methodcaller("values")
 
 
+#: The optimiser settings a learner gets unless given others (frozen: safe to share).
+DEFAULT_CONFIG = LearnerConfig()
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """Numerically safe logistic function."""
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35.0, 35.0)))
@@ -49,7 +53,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 class OnlineLR:
     """Logistic regression with per-coordinate Adagrad or FTRL-Proximal; see the module docstring."""
 
-    def __init__(self, config: LearnerConfig = LearnerConfig(), table: ParamTable | None = None) -> None:
+    def __init__(self, config: LearnerConfig = DEFAULT_CONFIG, table: ParamTable | None = None) -> None:
         self.config = config
         self.table = table if table is not None else ParamTable()
         self.clock = 0.0  # stream time used when the caller gives none: events seen so far
@@ -121,6 +125,21 @@ class OnlineLR:
             if (r := table.index.get(k, -1)) >= 0
         ]
         return sorted(parts, key=lambda kv: (-abs(kv[1]), kv[0]))
+
+    def weight(self, key: str) -> float:
+        """One feature's weight (0 for a key without a row: it adds nothing to a logit)."""
+        row = self.table.index.get(key)
+        return float(self.table.w[row]) if row is not None else 0.0
+
+    def explain_many(self, xs: Sequence[Features], top: int = 5) -> list[tuple[str, float]]:
+        """Mean contribution of each feature over some events, the ``top`` largest first (rounded):
+        why a group of requests (a rule candidate's) scores as it does."""
+        totals: dict[str, float] = {}
+        for x in xs:
+            for key, value in self.explain_one(x):
+                totals[key] = totals.get(key, 0.0) + value
+        ranked = sorted(((k, v / len(xs)) for k, v in totals.items()), key=lambda kv: (-kv[1], kv[0]))
+        return [(k, round(v, 3)) for k, v in ranked[:top]] if xs else []
 
     # -- learning ----------------------------------------------------------------------------
     def learn_one(self, x: Features, y: bool, now: float | None = None) -> None:

@@ -1,11 +1,12 @@
-"""Records of the online model: slot policies, parameter deltas, learner settings.
+"""Records of the online model: slot policies, parameter deltas, learner settings, stream counters.
 
-Frozen, slotted dataclasses so configurations can be shared and used as constructor defaults.
+Frozen, slotted dataclasses so configurations can be shared and used as constructor defaults;
+:class:`StreamCounters` is the one mutable record (it counts while the stream runs).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -81,3 +82,16 @@ class RuleCandidate:
     requests_to_candidate: int  # the signature's requests seen when it first qualified
     explanation: tuple[tuple[str, float], ...] = ()  # top (feature, contribution) pairs
     label_counts: tuple[tuple[str, int], ...] = ()  # weak-label source -> examples, e.g. ("robots", 40)
+
+
+@dataclass(slots=True)
+class StreamCounters:
+    """What the stream learner did (for reports, benches and tests; snapshots keep them)."""
+
+    events: int = 0
+    trained: dict[str, int] = field(default_factory=dict)  # label source -> examples trained
+    labelled_actors: dict[str, int] = field(default_factory=dict)
+    expired_unlabelled: int = 0  # buffered events dropped without a label (only scored)
+    deltas: int = 0
+    last_publish: float | None = None
+    last_snapshot: float | None = None  # stream time of the last snapshot() (None: never)

@@ -15,29 +15,24 @@ and :func:`without_stale_model` removes stored model bans that were rejected or 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from botguard.addresses import AddressError, rule_network
-from botguard.config import Allowlist, ModelSettings
+from botguard.config import ModelSettings
 from botguard.decide._safety import safe_ua_token
-from botguard.decide.build import allow_decisions, covered_by_allowlist
+from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
-from botguard.judge.records import ClientVerdict
 from botguard.model.records import RuleCandidate
 from botguard.report._safe import printable
 from botguard.state import State
 
-if TYPE_CHECKING:  # botguard.deploy imports this module: its records only for annotations here
-    from botguard.deploy.records import Impact
-
 __all__ = [
     "DDL", "DEFAULT_CANDIDATE_TTL", "STATUSES", "CandidateError", "CandidatePolicy", "CandidateStore",
-    "StoredCandidate", "candidate_policy", "deployment", "model_impact", "reason_of", "unsafe_reason",
-    "with_model", "without_stale_model",
+    "StoredCandidate", "candidate_policy", "deployment", "reason_of", "unsafe_reason", "with_model",
+    "without_stale_model",
 ]  # fmt: skip
 
 Status = Literal["proposed", "approved", "rejected"]
@@ -306,28 +301,3 @@ def without_stale_model(active: DecisionSet, model: list[Decision]) -> DecisionS
     return DecisionSet(
         tuple(d for d in active.decisions if d.source != "model" or (d.action, d.match.key) in live)
     )
-
-
-def model_impact(
-    clients: Sequence[ClientVerdict], model: list[Decision], allowlist: Allowlist, limit: int = 10
-) -> Impact:
-    """What the model's rules alone would block in the scanned traffic (the allowlist applied):
-    counts per group and the first ``limit`` clients, so a reviewer sees which clients an approval
-    hits before it ships (deploy-rules --dry-run)."""
-    from botguard.deploy.impact import (  # local: deploy imports this module
-        client_group,
-        impact,
-        matches,
-    )
-    from botguard.deploy.records import Impact
-
-    allow = allow_decisions(allowlist)
-    counts = impact(clients, DecisionSet.of(model + list(allow)))
-    examples: list[str] = []
-    for client in clients:
-        ip, agent = client.ip, client.user_agent
-        if any(matches(d, ip, agent) for d in model) and not any(matches(a, ip, agent) for a in allow):
-            examples.append(f"{client_group(client)}: {printable(ip, 45)} {printable(agent, 80)!r}")
-            if len(examples) >= limit:
-                break
-    return Impact(counts.rows, tuple(examples))

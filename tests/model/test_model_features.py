@@ -150,3 +150,25 @@ def test_repeated_keys_are_one_string_object() -> None:
     assert "ip24=198.51.100" in shared and "path_tpl=/a/{n}" in shared
     canon_a = {k: k for k in a}
     assert all(canon_a[k] is next(kb for kb in b if kb == k) for k in shared)
+
+
+def test_config_names_exactly_the_slots_the_extractor_makes() -> None:
+    """Config validates `model.slots` against FEATURE_SLOTS (it never imports the model): every
+    slot the extractor makes, masks or the learner adds is there, and nothing else."""
+    from botguard.config import FEATURE_SLOTS
+    from botguard.model import BIAS
+    from botguard.model.features import PATH_SLOTS
+
+    extractor = FeatureExtractor()
+    events = [
+        {
+            "ip": "203.0.113.7", "user_agent": "Mozilla/5.0 (compatible; NovaScrape/1.0)", "path": "/a/b.css",
+            "method": "GET", "status": 200, "asn": 64500, "hosting": True, "robots_fetched": True,
+            "robots_violated": True, "rate": 12.0, "asset_ratio": 0.5, "has_referer": True, "invalid_share": 0.1,
+        },
+        {"ip": "2001:db8:85a3::8a2e:370:7334", "user_agent": "curl/8.4.0", "path": "/"},
+    ]  # fmt: skip
+    made = {key.partition("=")[0] for event in events for key in extractor.featurize(event)}
+    made.add(BIAS.partition("=")[0])
+    assert made == FEATURE_SLOTS
+    assert UA_SLOTS | PATH_SLOTS <= FEATURE_SLOTS  # what label sources mask

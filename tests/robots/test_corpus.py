@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,17 @@ URLS = [
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_corpus_never_crashes(path: Path) -> None:
-    """Every corpus file parses and answers every question without raising."""
-    robots = RobotsTxt.parse(path.read_bytes())
+    """Every corpus file parses, answers every question without raising, and counts each line once."""
+    body = path.read_bytes()
+    robots = RobotsTxt.parse(body)
     for agent in AGENTS:
         assert len(robots.allowed_many(agent, URLS)) == len(URLS)
         robots.explain_many(agent, URLS)
         robots.crawl_delay(agent)
-    assert robots.stats.lines >= 0
+    stats = robots.stats  # honest counts: every line once, whatever ends it (LF, CR or CRLF)
+    assert stats.lines == len(re.split(rb"\r\n|\r|\n", body))
+    assert stats.directives + stats.unknown + stats.skipped <= stats.lines
+    assert stats.orphan_rules <= stats.directives
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

@@ -20,11 +20,10 @@ import polars as pl
 import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
-from botguard.config import Settings, load_settings
+from botguard.config import ScanModelSettings, Settings, load_settings
 from botguard.judge import ScanResult
 from botguard.model.clients import (
     LABEL_SOURCES,
-    ScanModelSettings,
     _feature_dicts,
     _network_columns,
     client_features,

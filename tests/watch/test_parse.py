@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from botguard.logs.follow import ChunkParser, LogFollower
+from botguard.logs.chunks import ChunkParser
+from botguard.logs.follow import LogFollower
 from botguard.logs.records import REQUEST_SCHEMA
 
 LINE = (

@@ -1,0 +1,59 @@
+"""Chunks of followed lines -> request batches, with the parsers the scan uses.
+
+``botguard watch`` reads logs as they grow (:mod:`botguard.logs.follow` hands out chunks of whole
+lines); this turns each chunk into a :class:`~botguard.logs.records.Batch` exactly as
+:func:`~botguard.logs.read_batches` would parse the same lines, line numbers of the file included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from botguard.errors import InputError
+from botguard.logs import detect_block_format, parse_block
+from botguard.logs.formats import FORMATS, LogFormat, resolve_format
+from botguard.logs.records import Batch, ParseStats
+
+if TYPE_CHECKING:
+    from botguard.logs.follow import Chunk
+
+__all__ = ["ChunkParser"]
+
+
+class ChunkParser:
+    """Chunks of lines -> request batches, with the scan's parsers (never raises on content).
+
+    The format is fixed (``log_format``) or detected per watched path from its first lines
+    that any format reads; detection is retried on the next chunk until it succeeds, and
+    unreadable chunks meanwhile are counted as malformed.
+    """
+
+    def __init__(self, log_format: str | None = None, json_fields: Mapping[str, str] | None = None) -> None:
+        self._fixed: LogFormat | None = resolve_format(log_format, json_fields) if log_format else None
+        self._json_fields = dict(json_fields or {})
+        self._detected: dict[str, LogFormat] = {}
+
+    def parse(self, chunk: Chunk) -> Batch:
+        """The chunk's lines as one batch (rows carry the watched path and the file's line numbers)."""
+        fmt = self._fixed or self._detected.get(chunk.path)
+        remember = False
+        if fmt is None:
+            try:
+                fmt, remember = detect_block_format(chunk.data, chunk.path, self._json_fields or None), True
+            except InputError:  # nothing readable yet: count the lines as malformed
+                fmt = FORMATS["combined"]
+        batches = list(parse_block(fmt, chunk.data, chunk.path, chunk.first_line_no, chunk.lines + 1))
+        batch = batches[0] if len(batches) == 1 else _merge(batches)
+        if remember and batch.stats.parsed:
+            self._detected[chunk.path] = fmt
+        return batch
+
+
+def _merge(batches: list[Batch]) -> Batch:
+    stats = ParseStats()
+    for batch in batches:
+        stats.merge(batch.stats)
+    return Batch(pl.concat([batch.requests for batch in batches]), stats)
