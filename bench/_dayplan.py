@@ -292,7 +292,7 @@ class Planner:
         agent = (f"Mozilla/5.0 (compatible; {name}/{version}; +{url})" if rng.random() < 0.6
                  else f"{name}/{version} (+{url})")  # fmt: skip
         n = rng.randint(1, 3)
-        trap = rng.random() < 0.35
+        trap = k == 0 or rng.random() < 0.35  # every day, someone walks into the honeypot
         who = self._campaign(
             day, "badbot", k, "bad_bot", "declared_bot", addresses=n, name=name, honeypot=trap
         )
