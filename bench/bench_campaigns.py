@@ -227,7 +227,9 @@ def _campaign_figures(joined: list[tuple[dict, dict | None]], verdict: dict[int,
         "late_caught": share(sum(ends[v] for v in CAUGHT), len(late)),
         **{f"late_{v}": share(ends[v], len(late)) for v in ("block", "challenge", "monitor", "allow")},
         "unwanted_caught": share(sum(verdict[id(t)] in CAUGHT for t in unwanted), len(unwanted)),
-    }
+        **{f"unwanted_{v}": share(sum(verdict[id(t)] == v for t in unwanted), len(unwanted))
+           for v in ("monitor", "allow")},
+    }  # fmt: skip
     for kind in KINDS:
         group = [t for t in (unwanted if kind == "slow_walker" else late) if t["class"] == kind]
         fig[f"caught_{kind}"] = share(sum(verdict[id(t)] in CAUGHT for t in group), len(group))
@@ -295,7 +297,8 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("  ... monitor / allow", lambda f: f"{pct(f['late_monitor'])} / {pct(f['late_allow'])}"),
     *((f"  ... caught: {k}", lambda f, k=k: pct(f[f"caught_{k}"])) for k in KINDS[:-1]),
     ("slow walkers caught", lambda f: pct(f["caught_slow_walker"])),
-    ("all unwanted clients caught", lambda f: pct(f["unwanted_caught"])),
+    ("all campaign clients: caught / monitor / allow", lambda f: (
+        f"{pct(f['unwanted_caught'])} / {pct(f['unwanted_monitor'])} / {pct(f['unwanted_allow'])}")),
     ("people (clients)", lambda f: f"{f['people_clients']:,}"),
     ("  ... blocked [0]", lambda f: str(f["people_blocked"])),
     ("  ... challenged [<= 0.5%]", lambda f: pct(f["people_challenge"], 2)),
@@ -306,7 +309,7 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("candidates (unsafe)", lambda f: f"{f['candidates']} ({f['candidates_unsafe']})"),
     ("campaigns with a safe candidate", lambda f: str(f["campaigns_with_safe_candidate"])),
     ("  requests before it: median / max", lambda f: (
-        f"{f['requests_before_candidate_median']} / {f['requests_before_candidate_max']}"
+        f"{f['requests_before_candidate_median']:g} / {f['requests_before_candidate_max']}"
         if f["campaigns_with_safe_candidate"] else "-")),
     ("AUC model_score: all / browser agents", lambda f: f"{num(f['auc'])} / {num(f['auc_browser'])}"),
     ("seconds: scan / watch", lambda f: f"{f['seconds'].get('scan', 0):.1f} / {f['seconds'].get('watch', 0):.1f}"),

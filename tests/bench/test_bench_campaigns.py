@@ -120,6 +120,7 @@ def test_late_campaign_clients(fig: dict[str, Any]) -> None:
     assert fig["caught_proxy_campaign"] == 0.5
     assert math.isnan(fig["caught_hosting_rotator"])  # no late rotator client
     assert fig["campaign_clients"] == 6 and fig["unwanted_caught"] == 0.5  # A, B, F of six
+    assert fig["unwanted_monitor"] == pytest.approx(2 / 6) and fig["unwanted_allow"] == pytest.approx(1 / 6)
 
 
 def test_people(fig: dict[str, Any]) -> None:
