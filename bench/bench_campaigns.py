@@ -109,10 +109,12 @@ def _run(argv: list[str], seconds: dict[str, float], name: str) -> subprocess.Co
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     seconds[name] = round(time.perf_counter() - began, 2)
     if done.returncode != 0:
-        raise SystemExit(
-            f"bench_campaigns: {shlex.join(argv)} exited {done.returncode}:\n{done.stderr[-2000:]}"
-        )
+        raise CommandFailed(f"{shlex.join(argv)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     return done
+
+
+class CommandFailed(Exception):
+    """A botguard command exited non-zero (its stderr tail is the message)."""
 
 
 def merge_candidates(ndjson: str, listed: str) -> list[dict[str, Any]]:
@@ -148,7 +150,7 @@ def matches(candidate: dict[str, Any], client: dict[str, Any]) -> bool:
     substring of the agent; ``cidr``: the address is in the network; ``asn``: its AS number.)"""
     kind, value = candidate.get("match_kind"), str(candidate.get("match_value"))
     if kind == "ua_pattern":
-        return value.lower() in str(client["user_agent"]).lower()
+        return value.lower() in (client.get("user_agent") or "").lower()  # no agent: nothing to match
     if kind == "cidr":
         try:
             return ipaddress.ip_address(client["ip"]) in ipaddress.ip_network(value, strict=False)
@@ -367,20 +369,40 @@ def flagged(scan: dict[str, Any], candidates: list[dict[str, Any]]) -> list[dict
 
 
 def real(paths: Iterable[Path], cmd: list[str], robots: Path | None, dns: bool) -> int:
+    """Scan and watch each log; print every client botguard acts on (a log botguard cannot read is
+    reported and the others still run)."""
+    failed = 0
     for path in paths:
         with tempfile.TemporaryDirectory(prefix="bench_campaigns-") as tmp:
-            out = run_botguard(cmd, path, Path(tmp), robots, None, dns)
-        rows = flagged(out.scan, out.candidates)
-        summary = out.scan["summary"]
-        print(f"\n{path}: {summary['lines']:,} lines, {summary['clients']:,} clients, "
-              f"{len(out.candidates)} candidates, {len(rows)} clients acted on")  # fmt: skip
-        for c in rows:
-            why = "; ".join(c.get("reasons") or [])[:110]
-            under = f" candidates={','.join(c['candidates'])}" if c["candidates"] else ""
-            print(
-                f"  {c['verdict']:<9} {c['ip']:<16} {c['requests']:>5} req  {c['user_agent'][:70]!r}  {why}{under}"
-            )
-    return 0
+            try:
+                out = run_botguard(cmd, path, Path(tmp), robots, None, dns)
+            except CommandFailed as exc:
+                print(f"\n{path}: not measured: {exc}")
+                failed += 1
+                continue
+        print(real_report(path, out))
+    return 1 if failed else 0
+
+
+def real_report(path: Path, out: Outputs) -> str:
+    """What botguard acts on in one log, and what it only monitors (by reason)."""
+    rows = flagged(out.scan, out.candidates)
+    summary = out.scan["summary"]
+    lines = [f"\n{path}: {summary['lines']:,} lines ({summary['malformed']:,} malformed), "
+             f"{summary['clients']:,} clients, {len(out.candidates)} candidates, {len(rows)} clients acted on"]  # fmt: skip
+    monitored = Counter(
+        str((c.get("reasons") or ["?"])[0])
+        for c in out.scan["clients"]
+        if c.get("verdict") == "monitor" and not is_raised(c)
+    )
+    lines += [
+        f"  (monitor, not acted on: {n:,} clients: {reason[:100]})" for reason, n in monitored.most_common()
+    ]
+    for c in rows:
+        why = "; ".join(c.get("reasons") or [])[:110]
+        under = f" candidates={','.join(c['candidates'])}" if c["candidates"] else ""
+        lines.append(f"  {c['verdict']:<9} {c['ip']:<16} {c.get('requests', 0):>5} req  {(c['user_agent'] or '')[:70]!r}  {why}{under}")  # fmt: skip
+    return "\n".join(lines)
 
 
 # ---- command line -------------------------------------------------------------------------------
@@ -406,19 +428,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--real", type=Path, nargs="+", metavar="LOG", help="real logs: list what botguard acts on"
     )
     parser.add_argument("--robots", type=Path, help="robots.txt for --real")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # fmt: skip
     cmd = shlex.split(args.botguard)
-    if args.real:
-        return real(args.real, cmd, args.robots, args.dns)
+    try:
+        return real(args.real, cmd, args.robots, args.dns) if args.real else bench(args, cmd)
+    except CommandFailed as exc:
+        print(f"bench_campaigns: {exc}", file=sys.stderr)
+        return 1
+
+
+def bench(args: argparse.Namespace, cmd: list[str]) -> int:
+    """Every seed, then one table per seed set (dev, held-out, others)."""
     seeds = args.seeds or [*gen_day.DEV_SEEDS, *gen_day.HELDOUT_SEEDS]
     results = {seed: bench_seed(seed, args, cmd) for seed in seeds}
-    for title, group in (("dev seeds", gen_day.DEV_SEEDS), ("held-out seeds", gen_day.HELDOUT_SEEDS)):
+    named = (*gen_day.DEV_SEEDS, *gen_day.HELDOUT_SEEDS)
+    for title, group in (("dev seeds", gen_day.DEV_SEEDS), ("held-out seeds", gen_day.HELDOUT_SEEDS),
+                         ("other seeds", tuple(s for s in seeds if s not in named))):  # fmt: skip
         runs = [(s, results[s]) for s in seeds if s in group]
         if runs:
             print(f"\n{table(title, runs)}")
-    others = [(s, results[s]) for s in seeds if s not in (*gen_day.DEV_SEEDS, *gen_day.HELDOUT_SEEDS)]
-    if others:
-        print(f"\n{table('other seeds', others)}")
     for seed, fig in results.items():
         if fig.get("unsafe_signatures"):
             print(f"seed {seed}: unsafe candidates: {', '.join(fig['unsafe_signatures'])}")

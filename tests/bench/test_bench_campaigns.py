@@ -184,6 +184,9 @@ def test_matches_each_kind(bench: ModuleType) -> None:
     assert bench.matches({"match_kind": "asn", "match_value": "AS64500"}, client)
     assert not bench.matches({"match_kind": "asn", "match_value": "64501"}, client)
     assert not bench.matches({"match_kind": "asn", "match_value": "64500"}, {**client, "asn": None})
+    assert not bench.matches(
+        {"match_kind": "ua_pattern", "match_value": "none"}, {**client, "user_agent": None}
+    )
 
 
 def test_candidates_merge_watch_and_list(bench: ModuleType) -> None:
@@ -205,6 +208,11 @@ def test_real_logs_list_what_botguard_acts_on(bench: ModuleType) -> None:
     # A (block, and under ua-a), B (challenge), C (raised), F (block), P2 (raised), P3, P4, F1 (raised)
     assert listed == {"198.51.100.1", "198.51.100.2", "198.51.100.3", "192.0.2.10", "2001:db8::2",
                       "2001:db8::3", "2001:db8::4", "192.0.2.77"}  # fmt: skip
+    out.scan["summary"] = {"lines": 99, "malformed": 1, "clients": len(TABLE)}
+    report = bench.real_report(Path("access.log"), bench.Outputs(out.scan, [CANDIDATES[0]], {}))
+    assert "access.log: 99 lines (1 malformed), 13 clients, 1 candidates, 8 clients acted on" in report
+    assert "(monitor, not acted on: 2 clients: rule)" in report  # E and M1; C and P2 are raised
+    assert "candidates=ua_tok=ua-a" in report and "UA-D" not in report
 
 
 @pytest.mark.slow
@@ -224,3 +232,14 @@ def test_end_to_end_on_a_small_day(
     assert 0.0 <= fig["auc"] <= 1.0
     printed = capsys.readouterr().out
     assert "other seeds" in printed and "seed 5" in printed
+
+
+def test_real_mode_reports_a_log_botguard_cannot_read(bench: ModuleType, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """A log the scan refuses is named with botguard's reason and the run exits 1, without a traceback."""
+    code = bench.main(
+        ["--real", str(tmp_path / "missing.log"), "--botguard", f"{sys.executable} -m botguard"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "missing.log: not measured:" in out and "Traceback" not in out
