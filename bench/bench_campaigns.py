@@ -196,27 +196,43 @@ def figures(truth: dict[str, Any], out: Outputs) -> dict[str, Any]:
     fig.update(_campaign_figures(joined, verdict))
     fig.update(_people_figures(joined, verdict))
     fig.update(_candidate_figures(truth, out.candidates))
-    welcome = [t for t, _ in joined if t["wanted"] and not t["is_person"]]
-    covered = {id(t) for t in welcome for c in out.candidates if matches(c, t)}
-    fig["welcome_clients"] = len(welcome)
-    fig["welcome_touched"] = sum(
-        verdict[id(t)] in CAUGHT or id(t) in raised or id(t) in covered for t in welcome
-    )
-    fig["welcome_monitor"] = sum(verdict[id(t)] == "monitor" for t in welcome)
-    by_truth = Counter("unwanted" if not t["wanted"] else "person" if t["is_person"] else "welcome"
-                       for t, _ in joined if id(t) in raised)  # fmt: skip
+    fig.update(_welcome_figures(joined, verdict, raised, out.candidates))
+    by_truth = Counter(_side(t) for t, _ in joined if id(t) in raised)
     fig["raised"] = len(raised)
     fig.update({f"raised_{k}": by_truth.get(k, 0) for k in ("unwanted", "person", "welcome")})
-    scored = [
-        (int(not t["wanted"]), s["model_score"], t)
-        for t, s in joined
-        if s and s.get("model_score") is not None
-    ]
-    fig["auc"] = auc([y for y, _, _ in scored], [p for _, p, _ in scored])
-    browser = [(y, p) for y, p, t in scored if t["agent_kind"] == "browser"]
-    fig["auc_browser"] = auc([y for y, _ in browser], [p for _, p in browser])
+    fig.update(_auc_figures(joined))
     fig["seconds"] = out.seconds
     return fig
+
+
+def _side(t: dict[str, Any]) -> str:
+    return "unwanted" if not t["wanted"] else "person" if t["is_person"] else "welcome"
+
+
+def _welcome_figures(
+    joined: list[tuple[dict, dict | None]], verdict: dict[int, str], raised: set[int], candidates: list[dict]
+) -> dict[str, Any]:
+    """Welcome crawlers and services: touched = blocked, challenged, raised or under a candidate."""
+    welcome = [t for t, _ in joined if _side(t) == "welcome"]
+    covered = {id(t) for t in welcome for c in candidates if matches(c, t)}
+    return {
+        "welcome_clients": len(welcome),
+        "welcome_touched": sum(
+            verdict[id(t)] in CAUGHT or id(t) in raised or id(t) in covered for t in welcome
+        ),
+        "welcome_monitor": sum(verdict[id(t)] == "monitor" for t in welcome),
+    }
+
+
+def _auc_figures(joined: list[tuple[dict, dict | None]]) -> dict[str, float]:
+    """AUC of model_score, unwanted positive: all clients, and browser-agent clients only."""
+    scored = [(int(not t["wanted"]), s["model_score"], t) for t, s in joined
+              if s and s.get("model_score") is not None]  # fmt: skip
+    browser = [(y, p) for y, p, t in scored if t["agent_kind"] == "browser"]
+    return {
+        "auc": auc([y for y, _, _ in scored], [p for _, p, _ in scored]),
+        "auc_browser": auc([y for y, _ in browser], [p for _, p in browser]),
+    }
 
 
 def _campaign_figures(joined: list[tuple[dict, dict | None]], verdict: dict[int, str]) -> dict[str, Any]:
@@ -258,6 +274,7 @@ def _candidate_figures(truth: dict[str, Any], candidates: list[dict[str, Any]]) 
         else:
             covering[cand["signature"]] = {t["campaign"] for t in hits if t["campaign"]}
     before: list[int] = []
+    kinds: Counter[str] = Counter()
     for camp in truth["campaigns"]:
         times = [
             c["proposed_at"] for c in candidates
@@ -266,11 +283,13 @@ def _candidate_figures(truth: dict[str, Any], candidates: list[dict[str, Any]]) 
         if times:
             first = min(times)
             before.append(sum(t < first for t in camp["times"]))
+            kinds[camp["kind"]] += 1
     return {
         "candidates": len(candidates),
         "candidates_unsafe": len(unsafe),
         "unsafe_signatures": unsafe,
         "campaigns_with_safe_candidate": len(before),
+        "safe_candidate_campaign_kinds": dict(kinds.most_common()),
         "requests_before_candidate_median": statistics.median(before) if before else None,
         "requests_before_candidate_max": max(before) if before else None,
     }
@@ -310,6 +329,7 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("model raised: unwanted/person/welcome", lambda f: f"{f['raised_unwanted']}/{f['raised_person']}/{f['raised_welcome']}"),
     ("candidates (unsafe)", lambda f: f"{f['candidates']} ({f['candidates_unsafe']})"),
     ("campaigns with a safe candidate", lambda f: str(f["campaigns_with_safe_candidate"])),
+    ("  ... of kinds", lambda f: ", ".join(f"{k} {n}" for k, n in f["safe_candidate_campaign_kinds"].items()) or "-"),
     ("  requests before it: median / max", lambda f: (
         f"{f['requests_before_candidate_median']:g} / {f['requests_before_candidate_max']}"
         if f["campaigns_with_safe_candidate"] else "-")),

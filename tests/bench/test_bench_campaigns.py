@@ -146,6 +146,7 @@ def test_candidates(fig: dict[str, Any]) -> None:
     assert fig["candidates"] == 4 and fig["candidates_unsafe"] == 2
     assert set(fig["unsafe_signatures"]) == {"asn=15169", "ip24=203.0.113"}
     assert fig["campaigns_with_safe_candidate"] == 1
+    assert fig["safe_candidate_campaign_kinds"] == {"proxy_campaign": 1}
     assert fig["requests_before_candidate_median"] == fig["requests_before_candidate_max"] == 10
 
 
