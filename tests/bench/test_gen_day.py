@@ -227,3 +227,28 @@ def test_botguard_parses_every_line(gen: ModuleType, fmt: str, day: tuple, tmp_p
         if t["class"] == "fake_googlebot":
             assert c["identity"] == "spoofed", key
     assert any(t["honeypot"] for t in who.values())
+
+
+def test_two_days_stay_in_order_with_each_day_complete(gen: ModuleType, tmp_path: Path) -> None:
+    """--days 2: each day gets the whole mix, campaigns are named by day, time never goes back."""
+    log = tmp_path / "two.log"
+    assert gen.main(["--out", str(log), "--lines", str(2 * LINES), "--days", "2", "--seed", "7"]) == 0
+    truth = json.loads(Path(f"{log}.truth.json").read_text())
+    units = gen.Mix().units(LINES)
+    per_day = Counter((c["day"], c["kind"]) for c in truth["campaigns"])
+    assert per_day[(0, "proxy_campaign")] == per_day[(1, "proxy_campaign")] == units["proxy_campaign"]
+    assert all(c["id"].startswith(f"d{c['day']}-") for c in truth["campaigns"])
+    stamps = [
+        datetime.strptime(m["time"], "%d/%b/%Y:%H:%M:%S %z") for m in map(COMBINED.match, log.open()) if m
+    ]
+    assert len(stamps) == truth["lines"] and all(a <= b for a, b in itertools.pairwise(stamps))
+    assert (stamps[-1] - stamps[0]).total_seconds() > 44 * 3600
+
+
+def test_bad_arguments_exit_2(gen: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A non-positive size is a usage error (exit 2, one line), not a traceback."""
+    with pytest.raises(SystemExit) as exc:
+        gen.main(["--out", str(tmp_path / "x.log"), "--lines", "0"])
+    assert exc.value.code == 2
+    assert "--lines and --days must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "x.log").exists()
