@@ -352,19 +352,20 @@ def table(title: str, runs: list[tuple[int, Fig]]) -> str:
 # ---- the generated days -------------------------------------------------------------------------
 
 
-def day_log(seed: int, lines: int, days: int, out_dir: Path) -> Path:
+def day_log(seed: int, lines: int, days: int, out_dir: Path, fmt: str = "combined") -> Path:
     """The generated day for these arguments, made once and reused while the generator is unchanged."""
     sources = sorted(BENCH.glob("_day*.py")) + [BENCH / "gen_day.py"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:10]
-    log = out_dir / f"day-s{seed}-l{lines}-d{days}-{digest}.log"
+    suffix = "" if fmt == "combined" else f"-{fmt}"
+    log = out_dir / f"day-s{seed}-l{lines}-d{days}{suffix}-{digest}.log"
     if not Path(f"{log}.truth.json").exists():
         out_dir.mkdir(parents=True, exist_ok=True)
-        gen_day.generate(log, lines, seed, days)
+        gen_day.generate(log, lines, seed, days, fmt)
     return log
 
 
 def bench_seed(seed: int, args: argparse.Namespace, cmd: list[str]) -> dict[str, Any]:
-    log = day_log(seed, args.lines, args.days, args.out_dir)
+    log = day_log(seed, args.lines, args.days, args.out_dir, args.fmt)
     truth = json.loads(Path(f"{log}.truth.json").read_text())
     with tempfile.TemporaryDirectory(prefix="bench_campaigns-") as tmp:
         out = run_botguard(cmd, log, Path(tmp), Path(f"{log}.robots.txt"), Path(f"{log}.botguard.yaml"),
@@ -432,6 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--days", type=int, default=1)
+    parser.add_argument(
+        "--format", dest="fmt", choices=gen_day.FORMATS, default="combined", help="log format of the days"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="default: every dev and held-out seed")
     parser.add_argument("--out-dir", type=Path, default=BENCH / "out")
     parser.add_argument(

@@ -220,14 +220,14 @@ def test_real_logs_list_what_botguard_acts_on(bench: ModuleType) -> None:
 def test_end_to_end_on_a_small_day(
     bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Generate a day, run the real scan, watch and candidates commands, join: every client of the
-    truth is found in the scan and the table is printed under its seed set."""
+    """Generate a day (as JSON lines), run the real scan, watch and candidates commands, join: every
+    client of the truth is found in the scan and the table is printed under its seed set."""
     out = tmp_path / "figures.json"
-    code = bench.main(["--lines", "20000", "--seeds", "5", "--out-dir", str(tmp_path), "--json", str(out),
+    code = bench.main(["--lines", "20000", "--seeds", "5", "--format", "json", "--out-dir", str(tmp_path), "--json", str(out),
                        "--botguard", f"{sys.executable} -m botguard"])  # fmt: skip
     assert code == 0
     fig = json.loads(out.read_text())["5"]
-    truth = json.loads(next(tmp_path.glob("day-s5-*.log.truth.json")).read_text())
+    truth = json.loads(next(tmp_path.glob("day-s5-l20000-d1-json-*.log.truth.json")).read_text())
     assert fig["lines"] == truth["lines"] and fig["clients"] == len(truth["clients"]) and fig["unjoined"] == 0
     assert fig["late_clients"] > 0 and fig["people_clients"] > 0 and fig["welcome_clients"] > 0
     assert 0.0 <= fig["auc"] <= 1.0
