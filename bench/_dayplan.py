@@ -247,7 +247,10 @@ class Planner:
         agent = rng.choice(self.agents.current)
         referer = rng.choice(("-", "walk"))
         pages = rng.randint(100, 800)
-        who = self._campaign(day, "walker", k, "slow_walker", "browser", addresses=1, network="hosting" if hosting else "residential", asns=[asn], referer=referer, pages=pages)  # fmt: skip
+        who = self._campaign(
+            day, "walker", k, "slow_walker", "browser", addresses=1,
+            network="hosting" if hosting else "residential", asns=[asn], referer=referer, pages=pages,
+        )  # fmt: skip
         t0 = start + rng.random() * DAY * 0.6
         return [Walker1(t0, who, ip, agent, pages, rng.uniform(20, 90), referer, self._proto())]
 
@@ -258,7 +261,10 @@ class Planner:
         agent = rng.choice(self.agents.desktop) if stock else HEADLESS.format(c=rng.choice(CHROME))
         fresh = rng.random() < 0.5
         base = FIRST_ID + rng.randrange(PRODUCTS)
-        who = self._campaign(day, "headless", k, "headless_fleet", "browser" if stock else "headless", addresses=n, agent_mode="stock" if stock else "HeadlessChrome", fresh_profiles=fresh)  # fmt: skip
+        who = self._campaign(
+            day, "headless", k, "headless_fleet", "browser" if stock else "headless", addresses=n,
+            agent_mode="stock" if stock else "HeadlessChrome", fresh_profiles=fresh,
+        )  # fmt: skip
         t0 = start + rng.random() * DAY * 0.85
         out: list[Actor] = []
         for w in range(n):

@@ -102,7 +102,7 @@ def test_every_population_at_its_configured_size(gen: ModuleType, day: tuple) ->
 
 
 def test_proxy_campaigns_have_30_to_200_addresses_of_1_to_12_requests(day: tuple) -> None:
-    """Residential-proxy campaigns as the issue describes them, counted from the log lines."""
+    """Residential-proxy campaigns: 30-200 addresses, 1-12 requests each, current agents, counted from the lines."""
     _, truth, rows = day
     who = _truth_of(truth)
     per_ip: dict[str, Counter[str]] = defaultdict(Counter)
