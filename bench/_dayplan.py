@@ -164,8 +164,9 @@ class Planner:
         return [self._person(start, self.rng.random() < 0.4, True, "person_cached")]
 
     def _person_cgnat(self, day: int, start: float, k: int) -> list[Actor]:
-        """One carrier-grade-NAT address shared by 3-12 phones over the day; a third of them
-        run the most common agent, so some people share an address *and* an agent."""
+        """One carrier-grade-NAT address shared by 3-12 phones over the day; a third of them run
+        one and the same current agent (as many phones of one model and version do), so some
+        people share an address *and* an agent: one client of several people."""
         rng = self.rng
         ip, _ = self.nets.address(rng, MOBILE)
         common = self.agents.mobile[-1]
