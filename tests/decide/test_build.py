@@ -185,7 +185,14 @@ def _declared(*clients: dict) -> list[tuple[str, str, str]]:
         ("Mozilla/5.0 (compatible; EvilBot/1.0; +http://evil.example/bot.html)", ("ua_pattern", "EvilBot")),
         ("novascrape/2.0 (+https://nova.example/about)", ("ua_pattern", "novascrape")),
         ("Scanner/1.0 (+https://crawl.novascrape.io/about)", ("ua_pattern", "crawl.novascrape.io")),
-        ("Client/1.0 (questions: ops@acme-research.example)", ("ua_pattern", "acme-research.example")),
+        ("Client/1.0 (questions: ops@acme-research.io)", ("ua_pattern", "acme-research.io")),
+        # a name that names no bot, a reserved or made-up domain: only ever the sender's own agent
+        ("Client/1.0 (questions: ops@acme-research.example)",
+         ("ua_exact", "Client/1.0 (questions: ops@acme-research.example)")),
+        ("Weixin/1.0 (+http://evil1.example/bot)", ("ua_exact", "Weixin/1.0 (+http://evil1.example/bot)")),
+        ("iPhone16/1.0 (+http://prod.iphone/bot)", ("ua_exact", "iPhone16/1.0 (+http://prod.iphone/bot)")),
+        ("LibreWolf/1.0 (+http://com.nytimes.android/bot)",
+         ("ua_exact", "LibreWolf/1.0 (+http://com.nytimes.android/bot)")),
         ("Expanse, a Palo Alto Networks company, searches the global IPv4 space; scaninfo@paloaltonetworks.com",
          ("ua_pattern", "paloaltonetworks.com")),
         ('zz" 1; "~*" 1; "zz bot', ("ua_exact", 'zz" 1; "~*" 1; "zz bot')),
@@ -238,9 +245,9 @@ def test_verifiable_crawlers_and_library_categories_keep_ip_rules_only() -> None
 def test_no_declared_rule_matches_a_person_of_the_same_scan() -> None:
     """A token a person's agent carries falls back to the next token, then the exact agent."""
     person = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0 EvilBotHelper/2.0"
-    bot = "EvilBot/1.0 (+https://evil.example/bot)"
+    bot = "EvilBot/1.0 (+https://evil.io/bot)"
     assert _declared(client("192.0.2.1", person, None, "allow", "human"), client("203.0.113.7", bot, None, "block")) == [
-        ("block", "ua_pattern", "evil.example"), ("block", "ip", "203.0.113.7")]  # fmt: skip
+        ("block", "ua_pattern", "evil.io"), ("block", "ip", "203.0.113.7")]  # fmt: skip
 
 
 def test_monitored_self_declared_bots_are_throttled_only_when_configured() -> None:
