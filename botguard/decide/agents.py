@@ -18,9 +18,11 @@ blocked by as a substring when it cannot be a part of a person's agent whatever 
 * or a URL host or contact domain that is its operator's own (:func:`own_domain`: registrable
   under a known public suffix, not an app id such as ``com.nytimes.android``, not a shared one);
 
-and :func:`~botguard.decide._safety.safe_ua_token` accepts it too. Any other self-declared bot
-is blocked by its exact agent, which only ever matches that sender. Agents are read as the
-client sent them (log escapes such as ``\\x22`` decoded first).
+and :func:`~botguard.decide._safety.safe_ua_token` accepts it too (:func:`blockable_name`). Any
+other self-declared bot is blocked by its exact agent, which only ever matches that sender. The
+same holds for the names of imported catalogue entries, which a bot triggers by calling itself
+so (``Seeker/1.0`` is Crawler-Detect's "Seeker"): only hand-checked entries' names are exempt.
+Agents are read as the client sent them (log escapes such as ``\\x22`` decoded first).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from functools import cache, lru_cache
 from publicsuffixlist import PublicSuffixList
 
 from botguard.decide._safety import SHARED_DOMAINS, safe_ua_token
+from botguard.decide.records import Decision
 from botguard.judge.verdict import BROWSER_RE
 from botguard.logs.escapes import unescape
 
@@ -38,6 +41,9 @@ __all__ = [
     "SHARED_AGENT_TOKENS", "candidate_tokens", "declares_bot", "library_agent", "names_a_bot", "own_domain",
     "product_names", "rule_tokens", "shared_agent",
 ]  # fmt: skip
+
+#: How the reason of a rule made for a self-declared bot starts (the store re-checks such names).
+SELF_DECLARED = "self-declared bot no catalogue entry verifies"
 
 #: App runtimes and HTTP libraries (lower-case substrings): people's phone apps and legitimate
 #: integrations send these agents, so one offender's agent says nothing about the next client.
@@ -153,23 +159,30 @@ def product_names(agent: str) -> tuple[str, ...]:
     """
     decoded = unescape(agent)
     found = [m.group(1) for m in _NAME_VERSION.finditer(decoded)]
-    found += _domains(decoded)
+    found += [m.group(1).lower() for m in _URL_HOST.finditer(decoded)]
+    found += [m.group(1).lower() for m in _CONTACT.finditer(decoded)]
     first: dict[str, str] = {}
     for name in found:
         first.setdefault(name.lower(), name)
     return tuple(first.values())
 
 
-def _domains(decoded: str) -> list[str]:
-    """URL hosts, then contact domains, lower-cased."""
-    found = [m.group(1).lower() for m in _URL_HOST.finditer(decoded)]
-    return found + [m.group(1).lower() for m in _CONTACT.finditer(decoded)]
+@lru_cache(maxsize=65536)
+def blockable_name(name: str) -> bool:
+    """A name a substring rule may block by, whoever chose it: it names a bot or is an own domain,
+    and :func:`~botguard.decide._safety.safe_ua_token` accepts it.
+
+    Examples:
+        >>> [blockable_name(n) for n in ("EvilBot", "crawl.novascrape.io", "Weixin", "Googlebot", "a.test")]
+        [True, True, False, False, False]
+    """
+    return (names_a_bot(name) or own_domain(name)) and safe_ua_token(name)
 
 
 @lru_cache(maxsize=65536)
 def rule_tokens(agent: str) -> tuple[str, ...]:
-    """The product names a rule may block this agent by as a substring, best first: names that
-    name a bot, then its operator's own domains; each accepted by ``safe_ua_token``.
+    """The product names a rule may block this agent by as a substring (:func:`blockable_name`),
+    best first: names that name a bot, then its operator's own domains.
 
     Examples:
         >>> rule_tokens("Mozilla/5.0 (compatible; EvilBot/1.0; +http://evil.io/bot)")
@@ -179,12 +192,7 @@ def rule_tokens(agent: str) -> tuple[str, ...]:
         >>> rule_tokens("Weixin/1.0 (+http://evil.example/bot)"), rule_tokens("iPhone16/1.0 (+http://evil.io/)")
         ((), ('evil.io',))
     """
-    domains = set(_domains(unescape(agent)))
-    names = [
-        name
-        for name in product_names(agent)
-        if (names_a_bot(name) or (name.lower() in domains and own_domain(name))) and safe_ua_token(name)
-    ]
+    names = [name for name in product_names(agent) if blockable_name(name)]
     return tuple(sorted(names, key=lambda name: not names_a_bot(name)))
 
 
@@ -213,3 +221,39 @@ def candidate_tokens(agent: str) -> frozenset[str]:
     if library_agent(agent):
         return frozenset()
     return frozenset(token.lower() for token in rule_tokens(agent))
+
+
+def agent_problem(decision: Decision) -> str | None:
+    """Why no rule may carry this decision's user agent, or None (also for address-only matches).
+
+    A server matches one header line: an agent with CR/LF never occurs in one, and an empty
+    pattern would match every client. A token a scan stored is checked again with today's
+    rules, so a name an older version accepted (``Weixin``, ``AP2A``) stops blocking people.
+
+    Examples:
+        >>> from botguard.decide.records import Match
+        >>> [agent_problem(Decision("block", Match(kind, value), (SELF_DECLARED + ": 1 clients",)))
+        ...  for kind, value in (("ua_exact", "a\\r\\nb"), ("ua_pattern", " "), ("ua_pattern", "Weixin"),
+        ...                      ("ua_pattern", "EvilBot"), ("ip", "192.0.2.1"))]
+        ['user agent with CR/LF', 'empty user agent', "a name a person's agent may hold", None, None]
+    """
+    match = decision.match
+    if match.kind not in ("ua_pattern", "ua_exact", "client"):
+        return None
+    if "\r" in match.value or "\n" in match.value:
+        return "user agent with CR/LF"
+    if match.kind == "client":
+        return None
+    if not match.value.strip(" \t"):
+        return "empty user agent"
+    if match.kind != "ua_pattern" or decision.source != "scan":
+        return None
+    if not safe_ua_token(match.value):
+        return "a token browsers or good bots carry"
+    if (
+        decision.reasons[:1]
+        and decision.reasons[0].startswith(SELF_DECLARED)
+        and not blockable_name(match.value)
+    ):
+        return "a name a person's agent may hold"
+    return None
