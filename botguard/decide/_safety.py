@@ -93,7 +93,7 @@ PLATFORM_TOKENS = frozenset(
         "redmi", "oppo", "vivo", "oneplus", "motorola", "nokia", "lenovo", "realme", "tecno", "infinix",
         "pixel", "nexus", "galaxy", "kindle", "silk", "playstation", "xbox", "smart-tv", "smarttv",
         "crkey", "bravia", "win", "ios", "ipados", "osx", "mac", "chromecast", "cubot", "doogee", "oukitel",
-        "ulefone", "blackview", "fairphone", "sonim",
+        "ulefone", "blackview", "fairphone", "sonim", "idbot",
     }
 )  # fmt: skip
 

@@ -19,6 +19,7 @@ from botguard.decide._safety import REFERENCE_AGENTS, AgentText, english_words, 
         # ... glued to a version or a model, short model and build codes, Fire TV and Kindle models
         "Win11", "iOS17", "Android14", "MacOS14", "iPhone16", "AndroidTV", "CUBOT_P20", "SmartTV2024",
         "AP2A", "UP1A", "SKQ1", "XP10", "CK7n", "AFTKA", "KFTRWI", "PS7633.3445N", "DVP-14.0", "a0e1f27ea3b1",
+        "IDbot", "IDbot553",  # phones whose model says "bot" (Crawler-Detect excludes them too)
         # automation browsers: blocked by address only
         "headless", "HeadlessChrome", "PhantomJS", "Puppeteer", "Electron",
         # shared domains, browser and good-bot tokens, too short
