@@ -135,10 +135,13 @@ EXTRA_EXCLUSIONS = (
 #: any pattern is matched (the catalogue's ``masks``): a device model with its build id
 #: ("; HUAWEI SONIC Build/HuaweiU8650", "; Pixel 8 Build/AP3A.240617.008") and in-app browser
 #: metadata ("[FBAN/FBIOS;...;FBCR/OrangeBotswana]"). No pattern may name a phone, a build or a
-#: carrier as a crawler.
+#: carrier as a crawler. An Electron desktop app's agent is masked whole ("... Code/1.97.2
+#: Chrome/128 Electron/32.2.7 ...": VS Code, Notion, Slack, Mattermost): it is an app people use,
+#: whose name imported words would take for a crawler's; only a hand-checked entry may claim it.
 MASKS = (
     r";[^;()]*\bBuild/[^;()]*",
     r"\[FB[^\]]*(?:\]|$)",
+    r"(?s:^.*\bElectron/.*)",
 )
 
 #: Imported plain patterns shaped like an Android build id ("AP3A.240617.008"): they name the
@@ -235,7 +238,10 @@ def load_curated() -> list[Crawler]:
 
 
 def _prioritised(crawler: Crawler, priority: int) -> Crawler:
-    """Set an entry's priority: generic entries have their own tier, libraries rank lowest."""
+    """Set an entry's priority: generic entries have their own tier, libraries rank lowest; a
+    priority the curated table gives an entry stands."""
+    if crawler.priority:
+        return crawler
     if crawler.generic:
         return replace(crawler, priority=0)
     return replace(crawler, priority=PRIORITY_LIBRARY if crawler.category == "library" else priority)

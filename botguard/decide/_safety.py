@@ -5,9 +5,14 @@ or ``search`` would block real people or the real Googlebot. This module is the 
 says whether a token is safe to block by; a token is refused when it is
 
 * shorter than :data:`MIN_TOKEN_LENGTH` or spans lines;
-* a version or a build id (``v1.1.0``, ``15E148``, ``AP3A.240617.008``, an IPv4 address);
+* a version, a build id or a hash (``v1.1.0``, ``15E148``, ``AP3A.240617.008``, ``AP2A``,
+  ``PS7633.3445N``, ``a0e1f27``, an IPv4 address);
 * an English word (``rules/words/english.txt``: any agent may say ``global`` or ``bash``);
-* an operating-system, engine or device token (:data:`PLATFORM_TOKENS`, device model numbers);
+* an operating-system, engine or device token (:data:`PLATFORM_TOKENS`), also glued to a
+  version or a model (``Win11``, ``iOS17``, ``iPhone16``, ``AndroidTV``), a device model number
+  (``SM-G991B``, ``XP10``, Fire TV's ``AFTKA``, Kindle's ``KFTRWI``);
+* an automation browser's token (:data:`AUTOMATION_TOKENS`: ``HeadlessChrome``): automated
+  browsers are blocked by address only, monitors and previews people rely on use them too;
 * a domain many unrelated agents cite (:data:`SHARED_DOMAINS`: ``github.com``, ``gmail.com``);
 * found inside any reference agent: the bundled corpus of real browser and welcome crawler
   agents (``botguard.catalog.reference_agents``, ~18k agents) and :data:`REFERENCE_AGENTS`.
@@ -27,8 +32,8 @@ from importlib import resources
 from botguard.catalog.reference import reference_agents
 
 __all__ = [
-    "MIN_TOKEN_LENGTH", "PLATFORM_TOKENS", "REFERENCE_AGENTS", "SHARED_DOMAINS", "AgentText", "english_words",
-    "safe_ua_exact", "safe_ua_token",
+    "AUTOMATION_TOKENS", "MIN_TOKEN_LENGTH", "PLATFORM_TOKENS", "REFERENCE_AGENTS", "SHARED_DOMAINS",
+    "AgentText", "english_words", "safe_ua_exact", "safe_ua_token",
 ]  # fmt: skip
 
 #: Agents a UA rule must never match: current browsers and verifiable good bots (checked with the
@@ -87,7 +92,18 @@ PLATFORM_TOKENS = frozenset(
         "goanna", "mobile", "tablet", "build", "samsung", "samsungbrowser", "huawei", "honor", "xiaomi",
         "redmi", "oppo", "vivo", "oneplus", "motorola", "nokia", "lenovo", "realme", "tecno", "infinix",
         "pixel", "nexus", "galaxy", "kindle", "silk", "playstation", "xbox", "smart-tv", "smarttv",
-        "crkey", "bravia",
+        "crkey", "bravia", "win", "ios", "ipados", "osx", "mac", "chromecast", "cubot", "doogee", "oukitel",
+        "ulefone", "blackview", "fairphone", "sonim", "idbot",
+    }
+)  # fmt: skip
+
+#: Automated and embedded browsers: scrapers use them, and so do the monitors, link previews and
+#: desktop apps people rely on; an agent naming one is blocked by address, never by this name.
+AUTOMATION_TOKENS = frozenset(
+    {
+        "headless", "headlesschrome", "headlessfirefox", "phantomjs", "puppeteer", "playwright", "selenium",
+        "webdriver", "chromedriver", "geckodriver", "slimerjs", "htmlunit", "electron", "cypress",
+        "nightmare", "splash", "chromium", "qtwebengine", "webview",
     }
 )  # fmt: skip
 
@@ -106,6 +122,14 @@ _VERSION = re.compile(r"v?\d[0-9a-z._\-]*")  # and at most 3 letters: 1.2.3, v1.
 _BUILD_ID = re.compile(r"[a-z0-9]{3,6}\.\d{6}\.\d{3}.*")  # Android build ids: ap3a.240617.008
 _RUN = re.compile(r"[a-z0-9]+")
 _DEVICE_MODEL = re.compile(r"[a-z]{1,4}-?[a-z]?\d{3,}[a-z0-9]*")  # sm-g991b, cph2211, rmx3371, m2101k6g
+#: Short model and build-id codes (ap2a, up1a, skq1, xp10, ck7n, a54x), Fire TV and Kindle models
+#: (aftka, kftrwi), dotted builds (ps7633.3445n, dvp-14.0), hex hashes (a0e1f27ea3b1).
+_CODE = re.compile(
+    r"[a-z]{1,3}\d{1,4}[a-z]{0,2}|aft[a-z0-9]{1,4}|kf[a-z]{2,5}|[a-z]{1,4}-?\d+(?:[.-]\d+[a-z]?)+"
+    r"|(?=[a-f]*\d[a-f]*\d)(?=\d*[a-f])[0-9a-f]{7,40}"
+)
+#: What a platform token is glued to in ``win11``, ``ios17``, ``iphone16``, ``androidtv``, ``cubot_p20``.
+_GLUED_TAIL = re.compile(r"[-_.]?(?:tv|v?\d[a-z0-9._]*|[a-z]{1,2}\d[a-z0-9._]*)")
 
 
 @cache
@@ -159,6 +183,25 @@ def _looks_like_version(folded: str) -> bool:
     return bool(_VERSION.fullmatch(folded)) and letters <= 3
 
 
+def _code(folded: str) -> bool:
+    """A version, build id, device model or hash rather than a name."""
+    return bool(
+        _looks_like_version(folded)
+        or _BUILD_ID.fullmatch(folded)
+        or _DEVICE_MODEL.fullmatch(folded)
+        or _CODE.fullmatch(folded)
+    )
+
+
+def _platform(folded: str) -> bool:
+    """An OS, engine, device or automation-browser token, alone or glued to a version or model."""
+    if folded in PLATFORM_TOKENS or folded in AUTOMATION_TOKENS or folded.startswith("headless"):
+        return True
+    return any(
+        folded.startswith(stem) and _GLUED_TAIL.fullmatch(folded, len(stem)) for stem in PLATFORM_TOKENS
+    )
+
+
 @lru_cache(maxsize=65536)
 def safe_ua_token(token: str) -> bool:
     """True when blocking every agent containing ``token`` spares browsers, people's apps and good bots.
@@ -168,17 +211,15 @@ def safe_ua_token(token: str) -> bool:
         (True, False, False)
         >>> [safe_ua_token(t) for t in ("v1.1.0", "global", "Android", "SM-G991B", "github.com")]
         [False, False, False, False, False]
+        >>> [safe_ua_token(t) for t in ("Win11", "iPhone16", "AP2A", "KFTRWI", "HeadlessChrome")]
+        [False, False, False, False, False]
     """
     folded = token.strip().lower()
     if len(folded) < MIN_TOKEN_LENGTH or "\r" in folded or "\n" in folded:
         return False
-    if _looks_like_version(folded) or _BUILD_ID.fullmatch(folded) or _DEVICE_MODEL.fullmatch(folded):
+    if _code(folded) or _platform(folded):
         return False
-    if (
-        folded in english_words()
-        or folded in PLATFORM_TOKENS
-        or folded.removeprefix("www.") in SHARED_DOMAINS
-    ):
+    if folded in english_words() or folded.removeprefix("www.") in SHARED_DOMAINS:
         return False
     return not _reference().contains(folded)
 

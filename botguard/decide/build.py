@@ -33,7 +33,7 @@ from datetime import datetime
 from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, DecideSettings
 from botguard.decide._safety import AgentText, safe_ua_exact, safe_ua_token
-from botguard.decide.agents import declares_bot, rule_tokens
+from botguard.decide.agents import SELF_DECLARED, declares_bot, rule_tokens
 from botguard.decide.records import Action, Decision, DecisionSet, Match
 from botguard.judge import SHARED_TOOL_CATEGORIES
 from botguard.judge.records import BROWSER, HUMAN, ClientVerdict, CrawlerRollup
@@ -175,7 +175,7 @@ def _declared_rules(
     for action, match, group in groups.values():
         first, last = _seen(group)
         requests = sum(c.requests for c in group)
-        reason = f"self-declared bot no catalogue entry verifies: {len(group)} clients, {requests} requests"
+        reason = f"{SELF_DECLARED}: {len(group)} clients, {requests} requests"
         out.append(Decision(action, match, (reason,), "scan", first, last))
     return out
 

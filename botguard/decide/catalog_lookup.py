@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from botguard.catalog import Catalog, load_catalog, plain_text
+from botguard.catalog.matcher import HAND_CHECKED
+from botguard.decide.agents import blockable_name
 from botguard.decide.build import CrawlerInfo, CrawlerLookup
 
 __all__ = ["catalog_lookup"]
@@ -12,7 +14,13 @@ __all__ = ["catalog_lookup"]
 
 def catalog_lookup(catalog: Catalog | None = None) -> CrawlerLookup:
     """A lookup over ``catalog`` (the bundled one by default): tokens = robots token, name, then
-    the text of each plain pattern (:func:`~botguard.catalog.plain_text`)."""
+    the text of each plain pattern (:func:`~botguard.catalog.plain_text`).
+
+    A bot triggers an entry by calling itself by the entry's word, so an imported entry's token
+    is only offered when a self-chosen name could be blocked by it too
+    (:func:`~botguard.decide.agents.blockable_name`: ``Seeker`` and ``Notion`` name people's phones
+    and apps); a hand-checked entry's tokens were chosen and checked by a person.
+    """
     cat = catalog if catalog is not None else load_catalog()
 
     @lru_cache(maxsize=4096)
@@ -22,7 +30,8 @@ def catalog_lookup(catalog: Catalog | None = None) -> CrawlerLookup:
         except KeyError:
             return None
         candidates = [crawler.robots_token, crawler.name, *(plain_text(p) for p in crawler.patterns)]
-        tokens = tuple(dict.fromkeys(t for t in candidates if t))
+        checked = crawler.priority >= HAND_CHECKED
+        tokens = tuple(dict.fromkeys(t for t in candidates if t and (checked or blockable_name(t))))
         return CrawlerInfo(tokens=tokens, verifiable=crawler.verification is not None)
 
     return lookup

@@ -3,9 +3,10 @@
 One row per (action, match key); rows are forgotten ``bantime_max`` after their ban ended.
 :func:`record_decisions` merges a fresh decision set into the stored one in a single
 transaction (see :mod:`botguard.decide.expiry`) and returns what is active now; allow
-decisions come from the configuration and are never stored. A decision whose address no rule
-may name (:func:`botguard.addresses.rule_network`) is never stored, and one found stored is
-dropped (:func:`dropped_decisions` says which, for the caller's warning).
+decisions come from the configuration and are never stored. A decision no rule may carry
+(:func:`rule_problem`: an address no rule may name, an agent no server can match) is never
+stored, and one found stored is dropped (:func:`dropped_decisions` says which, for the caller's
+warning), so an old or tampered row never stops a deploy.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from datetime import datetime, timedelta
 
 from botguard.addresses import address_problem
 from botguard.config import Allowlist, DecideSettings
+from botguard.decide.agents import agent_problem
 from botguard.decide.build import allow_decisions, covered_by_allowlist
 from botguard.decide.expiry import escalate
 from botguard.decide.records import Decision, DecisionSet, DroppedDecision, Match
 from botguard.state import State
 
-__all__ = ["DDL", "active_decisions", "active_of", "dropped_decisions", "load_decisions", "record_decisions"]
+__all__ = [
+    "DDL", "active_decisions", "active_of", "dropped_decisions", "load_decisions", "record_decisions",
+    "rule_problem",
+]  # fmt: skip
 
 DDL = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -71,18 +76,26 @@ def _row(d: Decision) -> tuple[object, ...]:
     )  # fmt: skip
 
 
+def rule_problem(decision: Decision) -> str | None:
+    """Why no rule may carry this decision, or None: the one check of stored and fresh decisions,
+    of its address (:func:`botguard.addresses.address_problem`) and its agent
+    (:func:`botguard.decide.agents.agent_problem`)."""
+    return address_problem(decision) or agent_problem(decision)
+
+
 def load_decisions(state: State) -> dict[tuple[str, str], Decision]:
     """Every stored decision a rule may carry, active or expired, by (action, match key).
 
-    Decisions whose address no rule may name (an older version stored bans on zone ids and
-    loopback addresses) are left out: :func:`dropped_decisions` names them and
-    :func:`record_decisions` deletes them, so one of them never stops a deploy.
+    Decisions no rule may carry (an older version stored bans on zone ids and loopback
+    addresses, agents with CR/LF, tokens today's rules refuse) are left out:
+    :func:`dropped_decisions` names them and :func:`record_decisions` deletes them, so one of
+    them never stops a deploy.
     """
     return _split(state)[0]
 
 
 def dropped_decisions(state: State) -> tuple[DroppedDecision, ...]:
-    """Stored decisions no rule may carry (see :func:`botguard.addresses.rule_network`), with why."""
+    """Stored decisions no rule may carry (see :func:`rule_problem`), with why."""
     return _split(state)[1]
 
 
@@ -90,7 +103,7 @@ def _split(state: State) -> tuple[dict[tuple[str, str], Decision], tuple[Dropped
     kept: dict[tuple[str, str], Decision] = {}
     dropped: list[DroppedDecision] = []
     for d in sorted(_stored(state), key=lambda d: d.sort_key):
-        problem = address_problem(d)
+        problem = rule_problem(d)
         if problem:
             dropped.append(DroppedDecision(d, problem))
         else:
@@ -119,7 +132,7 @@ def record_decisions(
     stored, dropped = _split(state)
     updates = []
     for decision in fresh.decisions:
-        if decision.action == "allow" or address_problem(decision):  # never stored: see load_decisions
+        if decision.action == "allow" or rule_problem(decision):  # never stored: see load_decisions
             continue
         key = (decision.action, decision.match.key)
         merged = escalate(stored.get(key), decision, now, policy)
@@ -130,7 +143,7 @@ def record_decisions(
         conn.executemany(
             "DELETE FROM decisions WHERE action = ? AND kind = ? AND value = ? AND ip IS ?",
             [
-                (x.decision.action, x.decision.match.kind, x.decision.match.value, x.decision.match.ip)
+                (x.decision.action, x.decision.match.kind, _text(x.decision.match.value), x.decision.match.ip)
                 for x in dropped
             ],
         )
@@ -154,7 +167,7 @@ def active_of(decisions: Iterable[Decision], now: datetime, allowlist: Allowlist
     """Unexpired decisions a rule may carry and the allowlist does not cover, plus the allowlist."""
     live = [
         d for d in decisions
-        if (d.expires_at is None or d.expires_at > now) and address_problem(d) is None
+        if (d.expires_at is None or d.expires_at > now) and rule_problem(d) is None
         and not covered_by_allowlist(d, allowlist)
     ]  # fmt: skip
     return DecisionSet.of(live + list(allow_decisions(allowlist)))

@@ -23,7 +23,9 @@ import polars as pl
 
 from botguard.errors import InputError, Location
 from botguard.logs.detect import SAMPLE_LINES, detect_format
+from botguard.logs.escapes import escape_raw_bytes
 from botguard.logs.formats import FORMATS, BlockFormat, LogFormat, resolve_format
+from botguard.logs.jsonl import JsonFormat
 from botguard.logs.readers import (
     DEFAULT_CHUNK_BYTES,
     DamagedInput,
@@ -147,7 +149,13 @@ def _format_warning(
 
 
 def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_lines: int) -> Iterator[Batch]:
-    """Batches of at most ``batch_lines`` lines from one block, via parse_block when offered."""
+    """Batches of at most ``batch_lines`` lines from one block, via parse_block when offered.
+
+    Bytes that are not UTF-8 (a log written without escaping) are read as their ``\\xHH``
+    escapes first (:func:`botguard.logs.escapes.escape_raw_bytes`): a rule made from the agent
+    then matches the bytes the client sent, not U+FFFD.
+    """
+    block = escape_raw_bytes(block, json=isinstance(fmt, JsonFormat))
     if not isinstance(fmt, BlockFormat):
         lines = split_lines(block)
         for offset in range(0, lines.len(), batch_lines):

@@ -8,17 +8,21 @@ token ``x22wget`` read from the log would match nothing a client sends.
 
 Both servers escape every backslash they log, so decoding both forms is exact for either log;
 a value that was never escaped (a JSON log, already decoded by its reader) only changes if it
-carries a literal ``\\x``-sequence.
+carries a literal ``\\x``-sequence. A log written without escaping (nginx ``escape=none`` or
+``escape=json``, a proxy) holds a header's raw bytes: bytes that are not UTF-8 are read as the
+``\\xHH`` escape nginx would have written (:func:`escape_raw_bytes`), so they come back as
+the same bytes too.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["unescape"]
+__all__ = ["escape_raw_bytes", "unescape"]
 
 _ESCAPE = re.compile(rb'\\(?:x([0-9A-Fa-f]{2})|([\\"])|([btnrv]))')
 _CONTROL = {b"b": b"\b", b"t": b"\t", b"n": b"\n", b"r": b"\r", b"v": b"\v"}
+_RAW_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape reads it
 
 
 def _byte(match: re.Match[bytes]) -> bytes:
@@ -41,3 +45,29 @@ def unescape(value: str) -> str:
         return value
     raw = value.encode("utf-8", "surrogateescape")
     return _ESCAPE.sub(_byte, raw).decode("utf-8", "surrogateescape")
+
+
+def escape_raw_bytes(block: bytes, *, json: bool = False) -> bytes:
+    r"""``block`` with every byte that is not UTF-8 written as the ``\xHH`` escape nginx logs.
+
+    Why: read as UTF-8 with replacement, such bytes would all become U+FFFD, and an exact rule
+    made from that agent would match nothing the client sends. Escaped, they are read like an
+    escaped log's (:func:`unescape` gives back the bytes). In a JSON log the backslash is itself
+    escaped, so the decoded string holds the same ``\xHH``. Blocks of valid UTF-8 are returned
+    as they are (ASCII checked first: nearly every log).
+
+    Examples:
+        >>> escape_raw_bytes(b'"\xff\xfe crawler \xc3" \xc3\xbc\n')
+        b'"\\xff\\xfe crawler \\xc3" \xc3\xbc\n'
+        >>> escape_raw_bytes(b'{"ua": "\xff"}', json=True), unescape(r"\xff")
+        (b'{"ua": "\\\\xff"}', '\udcff')
+    """
+    if block.isascii():
+        return block
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        form = "\\\\x{:02x}" if json else "\\x{:02x}"
+        text = block.decode("utf-8", "surrogateescape")
+        return _RAW_BYTE.sub(lambda m: form.format(ord(m.group()) - 0xDC00), text).encode("utf-8")
+    return block

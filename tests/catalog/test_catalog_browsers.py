@@ -11,6 +11,9 @@ import pytest
 
 from botguard.catalog import Catalog, Crawler, bundled_agents
 
+_WIN = "Windows NT 10.0; Win64; x64"
+_MAC = "Macintosh; Intel Mac OS X 10_15_7"
+
 #: (the catalogue word that used to match, a real agent holding it) -- all people.
 AUDIT_BROWSERS = [
     (
@@ -100,6 +103,25 @@ AUDIT_BROWSERS = [
         "Version/4.0 Chrome/30.0.0.0 Mobile Safari/537.36 DaumApps/4.6.1",
     ),
     ("Pinterest/", "Pinterest/3.3.3 CFNetwork/609.1.4 Darwin/13.0.0"),
+    # Electron desktop apps: "AppName/version ... Electron/..." is a person's app, not a crawler
+    *(
+        (
+            f"Electron: {app}",
+            f"Mozilla/5.0 ({os}) AppleWebKit/537.36 (KHTML, like Gecko) {app} Chrome/{chrome} "
+            f"Electron/{electron} Safari/537.36{tail}",
+        )
+        for app, os, chrome, electron, tail in (
+            ("Code/1.97.2", _WIN, "128.0.6613.186", "32.2.7", ""),  # VS Code
+            ("Notion/4.5.0", _MAC, "128.0.6613.186", "32.2.7", ""),
+            ("Mattermost/5.10.0", _WIN, "128.0.6613.36", "32.0.1", ""),
+            ("Slack/4.41.105", _MAC, "130.0.6723.191", "33.2.1", " Sonic Slack_SSB/4.41.105"),
+            ("discord/1.0.9181", _WIN, "130.0.6723.191", "33.4.0", ""),
+            ("Teams/1.6.00.4472", _WIN, "80.0.3987.165", "8.5.1", ""),  # classic Teams
+            ("Signal/7.40.1", _WIN, "130.0.6723.191", "33.3.1", ""),
+            ("WhatsApp/2.2343.6", _WIN, "112.0.5615.204", "24.6.4", ""),  # the Electron desktop app
+            ("obsidian/1.8.9", _MAC, "132.0.6834.210", "34.3.0", ""),
+        )
+    ),
 ]
 
 #: (real agent, entry it must resolve to, category): agents the catalogue used to miss.

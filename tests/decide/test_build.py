@@ -194,7 +194,14 @@ def _declared(*clients: dict) -> list[tuple[str, str, str]]:
         ("Mozilla/5.0 (compatible; EvilBot/1.0; +http://evil.example/bot.html)", ("ua_pattern", "EvilBot")),
         ("novascrape/2.0 (+https://nova.example/about)", ("ua_pattern", "novascrape")),
         ("Scanner/1.0 (+https://crawl.novascrape.io/about)", ("ua_pattern", "crawl.novascrape.io")),
-        ("Client/1.0 (questions: ops@acme-research.example)", ("ua_pattern", "acme-research.example")),
+        ("Client/1.0 (questions: ops@acme-research.io)", ("ua_pattern", "acme-research.io")),
+        # a name that names no bot, a reserved or made-up domain: only ever the sender's own agent
+        ("Client/1.0 (questions: ops@acme-research.example)",
+         ("ua_exact", "Client/1.0 (questions: ops@acme-research.example)")),
+        ("Weixin/1.0 (+http://evil1.example/bot)", ("ua_exact", "Weixin/1.0 (+http://evil1.example/bot)")),
+        ("iPhone16/1.0 (+http://prod.iphone/bot)", ("ua_exact", "iPhone16/1.0 (+http://prod.iphone/bot)")),
+        ("LibreWolf/1.0 (+http://com.nytimes.android/bot)",
+         ("ua_exact", "LibreWolf/1.0 (+http://com.nytimes.android/bot)")),
         ("Expanse, a Palo Alto Networks company, searches the global IPv4 space; scaninfo@paloaltonetworks.com",
          ("ua_pattern", "paloaltonetworks.com")),
         ('zz" 1; "~*" 1; "zz bot', ("ua_exact", 'zz" 1; "~*" 1; "zz bot')),
@@ -247,9 +254,9 @@ def test_verifiable_crawlers_and_library_categories_keep_ip_rules_only() -> None
 def test_no_declared_rule_matches_a_person_of_the_same_scan() -> None:
     """A token a person's agent carries falls back to the next token, then the exact agent."""
     person = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0 EvilBotHelper/2.0"
-    bot = "EvilBot/1.0 (+https://evil.example/bot)"
+    bot = "EvilBot/1.0 (+https://evil.io/bot)"
     assert _declared(client("192.0.2.1", person, None, "allow", "human"), client("203.0.113.7", bot, None, "block")) == [
-        ("block", "ua_pattern", "evil.example"), ("block", "ip", "203.0.113.7")]  # fmt: skip
+        ("block", "ua_pattern", "evil.io"), ("block", "ip", "203.0.113.7")]  # fmt: skip
 
 
 def test_monitored_self_declared_bots_are_throttled_only_when_configured() -> None:
@@ -260,13 +267,16 @@ def test_monitored_self_declared_bots_are_throttled_only_when_configured() -> No
 
 
 def test_a_word_bounded_catalogue_pattern_gives_its_text_as_the_rule_token() -> None:
-    r"""``colly (2)`` is matched by ``\bcolly``: a plain pattern whose ``\b`` edge does not make it a
-    regex, so its agents are blocked by the token ``colly`` (the pattern's text), not left to
-    their addresses because no agent contains the entry's name."""
+    r"""A plain pattern whose ``\b`` edge does not make it a regex offers its text as a rule token
+    (``\bZuperlistBot\/`` -> ``ZuperlistBot/``); an imported entry's word that names no bot
+    (``\bcolly`` of ``colly (2)``) is offered as no token, so its clients are blocked by address:
+    a bot calling itself by such a word must not get people's agents blocked."""
     lookup = catalog_lookup()
-    info = lookup("colly (2)")
-    assert info is not None and info.tokens == ("colly (2)", "colly")
+    zuperlist = lookup("ZuperlistBot")
+    assert zuperlist is not None and "ZuperlistBot/" in zuperlist.tokens
+    colly = lookup("colly (2)")
+    assert colly is not None and colly.tokens == ()
     agent = "Mozilla/5.0 (compatible; colly/2.1; +https://example.com)"
     scan = {"crawlers": [crawler("colly (2)", "block")],
             "clients": [client("203.0.113.7", agent, "colly (2)", "block", "library")]}  # fmt: skip
-    assert summary(decide_scan(scan, lookup, Allowlist(), POLICY)) == [("block", "ua_pattern", "colly")]
+    assert summary(decide_scan(scan, lookup, Allowlist(), POLICY)) == [("block", "ip", "203.0.113.7")]

@@ -16,6 +16,12 @@ from botguard.decide._safety import REFERENCE_AGENTS, AgentText, english_words, 
         "v1.1.0", "2.0b1", "15E148", "AP3A.240617.008", "198.51.100.7", "x22",
         # OS, engine and device tokens
         "Windows", "Android", "AppleWebKit", "KHTML", "Gecko", "x86_64", "SM-G991B", "CPH2211",
+        # ... glued to a version or a model, short model and build codes, Fire TV and Kindle models
+        "Win11", "iOS17", "Android14", "MacOS14", "iPhone16", "AndroidTV", "CUBOT_P20", "SmartTV2024",
+        "AP2A", "UP1A", "SKQ1", "XP10", "CK7n", "AFTKA", "KFTRWI", "PS7633.3445N", "DVP-14.0", "a0e1f27ea3b1",
+        "IDbot", "IDbot553",  # phones whose model says "bot" (Crawler-Detect excludes them too)
+        # automation browsers: blocked by address only
+        "headless", "HeadlessChrome", "PhantomJS", "Puppeteer", "Electron",
         # shared domains, browser and good-bot tokens, too short
         "github.com", "www.github.com", "gmail.com", "Chrome", "Safari", "Googlebot", "bingbot", "bot", "sh",
         # in the bundled corpus of real browsers and welcome crawlers

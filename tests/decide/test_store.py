@@ -55,3 +55,38 @@ def test_fresh_decisions_no_rule_may_carry_are_not_stored(tmp_path) -> None:  # 
         assert [d.match.value for d in active.decisions] == ["198.51.100.4"]
         assert [d.match.value for d in load_decisions(state).values()] == ["198.51.100.4"]
         assert state.conn.execute("SELECT count(*) FROM decisions").fetchone() == (1,)
+
+
+def _old_agent_rule(state: State, kind: str, value: str, reason: str = "old") -> None:
+    """A stored agent rule as an older version (or a hand-edited database) may hold."""
+    state.ensure_schema(DDL)
+    with state.transaction() as conn:
+        conn.execute(
+            "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            ("block", Match(kind, value).key, kind, value, None, json.dumps([reason]), "scan", NOW.isoformat(),
+             NOW.isoformat(), (NOW + timedelta(days=1)).isoformat(), 1),
+        )  # fmt: skip
+
+
+def test_stored_agent_rules_no_server_can_carry_are_named_then_deleted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """CR/LF agents, empty agents and tokens today's rules refuse are dropped, with why; the rest stays."""
+    declared = "self-declared bot no catalogue entry verifies: 1 clients, 2 requests"
+    with State(tmp_path / "s.db") as state:
+        _old_agent_rule(state, "ua_exact", "evil\r\nbot")
+        _old_agent_rule(state, "ua_pattern", "Evil\nBot")
+        _old_agent_rule(state, "ua_pattern", " \t")
+        _old_agent_rule(state, "ua_exact", "")
+        _old_agent_rule(state, "ua_pattern", "Weixin", declared)  # WeChat's in-app browser says it
+        _old_agent_rule(state, "ua_pattern", "Mozilla", "crawler X verdict block")
+        _old_agent_rule(state, "ua_pattern", "EvilBot", declared)
+        _old_agent_rule(state, "ua_exact", "Weixin/1.0 (+http://evil1.example/bot)", declared)
+        assert sorted((d.decision.match.value, d.reason) for d in dropped_decisions(state)) == [
+            ("", "empty user agent"), (" \t", "empty user agent"), ("Evil\nBot", "user agent with CR/LF"),
+            ("Mozilla", "a token browsers or good bots carry"), ("Weixin", "a name a person's agent may hold"),
+            ("evil\r\nbot", "user agent with CR/LF"),
+        ]  # fmt: skip
+        kept = ["EvilBot", "Weixin/1.0 (+http://evil1.example/bot)"]
+        assert [d.match.value for d in active_decisions(state, NOW, Allowlist()).decisions] == kept
+        record_decisions(state, DecisionSet(), NOW, POLICY, Allowlist())
+        assert dropped_decisions(state) == ()
+        assert sorted(v for (v,) in state.conn.execute("SELECT value FROM decisions")) == kept

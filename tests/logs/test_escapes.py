@@ -6,7 +6,7 @@ import doctest
 
 import pytest
 
-from botguard.logs import escapes
+from botguard.logs import escapes, read_batches
 from botguard.logs.escapes import unescape
 
 
@@ -30,3 +30,27 @@ def test_unescape(logged: str, sent: str) -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(escapes).failed == 0
+
+
+RAW_AGENT = b"\xff\xfe crawler \xc3"  # bytes that are not UTF-8, as a client may send them
+
+
+def _read_agents(tmp_path, name: str, data: bytes, **kwargs) -> list[str]:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_bytes(data)
+    return [a for b in read_batches([str(path)], **kwargs) for a in b.requests["user_agent"].to_list()]
+
+
+def test_raw_invalid_utf8_is_read_as_its_escape_and_comes_back_as_the_bytes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A log written without escaping holds the agent's raw bytes: text and JSON logs read them
+    as nginx's \\xHH escapes, which decode to exactly those bytes (not U+FFFD); valid UTF-8 of
+    the same block stays as it is."""
+    for name, template, kwargs in (
+        ("text.log", b'203.0.113.9 - - [04/Mar/2024:00:00:01 +0100] "GET / HTTP/1.1" 200 1 "-" "%s"\n', {}),
+        ("json.log", b'{"remote_addr":"203.0.113.9","time_iso8601":"2024-03-04T00:00:01+01:00",'
+                     b'"request":"GET / HTTP/1.1","status":200,"http_user_agent":"%s"}\n', {"log_format": "json"}),
+    ):  # fmt: skip
+        data = b"".join(template % agent for agent in (RAW_AGENT, "Straße/1.0".encode(), RAW_AGENT))
+        agents = _read_agents(tmp_path, name, data, **kwargs)
+        assert agents == [r"\xff\xfe crawler \xc3", "Straße/1.0", r"\xff\xfe crawler \xc3"], name
+        assert unescape(agents[0]).encode("utf-8", "surrogateescape") == RAW_AGENT

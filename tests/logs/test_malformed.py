@@ -39,7 +39,7 @@ def test_garbage_corpus_exact_counts(chunk_bytes):
     assert (stats.lines, stats.parsed, stats.malformed, stats.invalid_requests) == (16, 4, 12, 1)
     assert dict(stats.malformed_by_reason) == EXPECTED_REASONS
     assert [r["line_no"] for r in rows] == [1, 7, 12, 13]
-    assert rows[1]["user_agent"] == "Mozilla/5.0 \ufffd\ufffd"  # invalid UTF-8 replaced, line kept
+    assert rows[1]["user_agent"] == r"Mozilla/5.0 \xff\xfe"  # invalid UTF-8 read as its escape, line kept
     assert rows[3]["user_agent"] == "Mozilla/5.0"  # CRLF stripped
 
 

