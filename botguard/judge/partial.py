@@ -1,0 +1,211 @@
+"""Per-client partial aggregates of some lines of a log, and the one function that merges them.
+
+A scan folds its batches into a :class:`Partial` and judges the merged result. The same record
+and the same :func:`merge` serve every way of cutting a log into pieces: the batches of one
+scan, an incremental scan (the partial stored for the lines already scanned, merged with the
+partial of the lines appended since), and partitions aggregated apart (a cluster) and merged.
+
+``merge(a, b)`` is pure and associative, with ``a``'s lines coming before ``b``'s in the log;
+merging the partials of consecutive pieces gives exactly the partial of the whole. That holds
+because every fact kept here merges exactly:
+
+- counts add up; first and last times are the min and max; a client's crawler and token come
+  from its user agent, the same on every line; its ``robots_host`` is the first one logged;
+- ``fast_gaps`` counts the intervals, in log order, between consecutive requests a Crawl-delay
+  governs that are shorter than ``min_gap``: each piece counts its own, and a merge adds the one
+  interval across the cut (``b.gap_first - a.gap_last``);
+- evidence keeps each client's :data:`EVIDENCE_PER_CLIENT` earliest disallowed requests (ties
+  in log order); the earliest of a union are among the earliest of its parts;
+- rule counts add up per (client, rule); a rule is named by its host, line and text, so
+  partials from different runs name the same rule the same way;
+- parse counts add up; malformed-line examples and warnings keep their order.
+
+What a partial depends on besides the lines (the robots.txt files, the catalogue, the
+settings that shape the aggregation) is not in it: whoever stores one keeps a fingerprint of
+those inputs with it (see :mod:`botguard.judge.incremental`).
+
+Distinct sets (e.g. distinct paths per client) are not needed by any verdict today; one added
+later must merge exactly too, or be a mergeable sketch (HyperLogLog registers, merged by
+element-wise max) where an exact set would be too big.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from botguard.judge._columns import compact_strings
+from botguard.logs.records import ParseStats
+
+__all__ = [
+    "CLIENT_KEY",
+    "CLIENT_PARTIAL_SCHEMA",
+    "EVIDENCE_PARTIAL_SCHEMA",
+    "EVIDENCE_PER_CLIENT",
+    "RULE_COUNT_SCHEMA",
+    "Partial",
+    "merge",
+    "merge_all",
+]
+
+#: Keys of one client.
+CLIENT_KEY = ["ip", "user_agent"]
+
+#: How many example disallowed requests each client keeps as evidence.
+EVIDENCE_PER_CLIENT = 3
+
+_TIME = pl.Datetime("us", "UTC")
+
+#: One row per client: what its lines add up to.
+CLIENT_PARTIAL_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),  # null: the log format records no agent
+    "crawler": pl.String(),  # the catalogue entry its agent matches (null: none)
+    "token": pl.String(),  # the robots.txt product token its requests were judged as
+    "robots_host": pl.String(),  # first host logged (null unless judged per host): its Crawl-delay applies
+    "requests": pl.Int64(),
+    "first_seen": _TIME,
+    "last_seen": _TIME,
+    "robots_fetched": pl.Int64(),
+    "first_robots": _TIME,  # first robots.txt fetch (null: none)
+    "first_other": _TIME,  # first other request (null: none)
+    "judged": pl.Int64(),  # requests robots.txt was asked about
+    "disallowed": pl.Int64(),
+    "honeypot": pl.Int64(),  # disallowed requests into a trap path
+    "invalid": pl.Int64(),  # request lines that are not HTTP
+    "assets": pl.Int64(),
+    "pages": pl.Int64(),
+    "referers": pl.Int64(),
+    "client_errors": pl.Int64(),  # 4xx responses
+    "fast_gaps": pl.Int64(),  # intervals shorter than min_gap (see the module docstring)
+    "gap_first": _TIME,  # first and last request a Crawl-delay governs (null: none)
+    "gap_last": _TIME,
+    "min_gap": pl.Float64(),  # seconds: Crawl-delay x tolerance (null: no Crawl-delay applies)
+}
+
+#: Disallowed requests per client and rule.
+RULE_COUNT_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),
+    "rule_host": pl.String(),  # whose robots.txt the rule is in (null: the one robots.txt)
+    "rule_line": pl.Int64(),
+    "rule": pl.String(),  # "Disallow: /cart"
+    "count": pl.Int64(),
+}
+
+#: Up to EVIDENCE_PER_CLIENT earliest disallowed requests per client.
+EVIDENCE_PARTIAL_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),
+    "time": _TIME,
+    "method": pl.String(),
+    "target": pl.String(),
+    "status": pl.Int16(),
+    "rule_line": pl.Int64(),
+    "rule": pl.String(),
+}
+
+_SUMS = [name for name, dtype in CLIENT_PARTIAL_SCHEMA.items() if dtype == pl.Int64() and name != "fast_gaps"]
+
+
+def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """What some consecutive lines of a log add up to, per client (see the module docstring).
+
+    Three frames with fixed schemas (:data:`CLIENT_PARTIAL_SCHEMA`, :data:`RULE_COUNT_SCHEMA`,
+    :data:`EVIDENCE_PARTIAL_SCHEMA`) and the parse counts of those lines. Treat ``stats`` as
+    read-only: :func:`merge` builds new counts.
+    """
+
+    clients: pl.DataFrame = field(default_factory=lambda: _empty(CLIENT_PARTIAL_SCHEMA))
+    rule_counts: pl.DataFrame = field(default_factory=lambda: _empty(RULE_COUNT_SCHEMA))
+    evidence: pl.DataFrame = field(default_factory=lambda: _empty(EVIDENCE_PARTIAL_SCHEMA))
+    stats: ParseStats = field(default_factory=ParseStats)
+
+    def compacted(self) -> Partial:
+        """The same partial holding copies of its strings, so it does not keep alive the batch
+        its rows were cut from (see :func:`botguard.judge._columns.compact_strings`)."""
+        return Partial(
+            compact_strings(self.clients),
+            compact_strings(self.rule_counts),
+            compact_strings(self.evidence),
+            self.stats,
+        )
+
+
+def merge(a: Partial, b: Partial) -> Partial:
+    """The partial of ``a``'s lines followed by ``b``'s.
+
+    Examples:
+        >>> merge(Partial(), Partial()).clients.height
+        0
+    """
+    return merge_all([a, b])
+
+
+def merge_all(parts: Sequence[Partial]) -> Partial:
+    """:func:`merge` of several partials in log order, in one pass."""
+    parts = [p for p in parts if p.clients.height or p.stats.lines or p.stats.warnings]
+    if len(parts) == 1:
+        return parts[0]
+    stats = ParseStats()
+    for part in parts:
+        stats.merge(part.stats)
+    if not parts:
+        return Partial(stats=stats)
+    return Partial(
+        _merge_clients(pl.concat([p.clients for p in parts])),
+        _merge_rule_counts(pl.concat([p.rule_counts for p in parts])),
+        _merge_evidence(pl.concat([p.evidence for p in parts])),
+        stats,
+    )
+
+
+def _merge_clients(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per client from its rows in log order (one row per piece it appears in)."""
+    if rows.height == 0:
+        return rows
+    limit = pl.col("min_gap").drop_nulls().first()
+    governed = pl.col("gap_first").is_not_null()
+    across = pl.col("gap_first").filter(governed).shift(-1) - pl.col("gap_last").filter(governed)
+    return (
+        rows.group_by(CLIENT_KEY)
+        .agg(
+            pl.col("crawler", "token").first(),
+            pl.col("robots_host").drop_nulls().first(),
+            *[pl.col(name).sum() for name in _SUMS],
+            pl.col("first_seen", "first_robots", "first_other").min(),
+            pl.col("last_seen").max(),
+            fast_gaps=pl.col("fast_gaps").sum() + (across.dt.total_microseconds() / 1e6 < limit).sum(),
+            gap_first=pl.col("gap_first").drop_nulls().first(),
+            gap_last=pl.col("gap_last").drop_nulls().last(),
+            min_gap=limit,
+        )
+        .select(list(CLIENT_PARTIAL_SCHEMA))
+        .cast(CLIENT_PARTIAL_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _merge_rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    keys = [name for name in RULE_COUNT_SCHEMA if name != "count"]
+    return rows.group_by(keys).agg(pl.col("count").sum()).select(list(RULE_COUNT_SCHEMA))
+
+
+def _merge_evidence(rows: pl.DataFrame) -> pl.DataFrame:
+    return earliest_evidence(rows)
+
+
+def earliest_evidence(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each client's EVIDENCE_PER_CLIENT earliest rows (ties: the earlier row first)."""
+    return (
+        rows.sort("time", maintain_order=True)
+        .group_by(CLIENT_KEY, maintain_order=True)
+        .head(EVIDENCE_PER_CLIENT)
+        .select(list(EVIDENCE_PARTIAL_SCHEMA))
+    )
