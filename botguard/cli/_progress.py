@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
 
 @contextmanager
 def line_progress(enabled: bool) -> Iterator[Callable[[int], None] | None]:
@@ -15,6 +12,10 @@ def line_progress(enabled: bool) -> Iterator[Callable[[int], None] | None]:
     if not enabled:
         yield None
         return
+    # rich is imported only for a terminal: a cron run's scan never pays for it
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (SpinnerColumn(), TextColumn("scanning {task.completed:,.0f} lines"), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("scan", total=None)
