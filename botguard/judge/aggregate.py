@@ -4,7 +4,7 @@ The hot path works on whole polars batches. What needs Python runs once per *dis
 catalogue classification once per user agent (remembered for the scan), robots.txt once per
 distinct rule set, where every rule is one column operation over the batch's distinct targets
 (:mod:`botguard.robots.columns`). The answers are joined back onto the rows, and the rows are
-folded into one partial per batch, merged every :data:`MERGE_EVERY` batches.
+folded into one partial per batch, merged as they pile up (:data:`MERGE_ROWS`).
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ GLOBAL_TOKEN = "*"
 _WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 
-#: Per-batch partials are merged every this many batches: often enough to bound memory by the
-#: number of clients, rarely enough that re-grouping costs little.
-MERGE_EVERY = 8
+#: Per-batch partials wait to be merged until they hold this many client rows, and at least as
+#: many as the merged partial: memory stays within about twice the clients seen, and each
+#: client row is re-grouped a logarithmic number of times (merging every few batches
+#: re-grouped all 150k clients of a 5M-line log 18 times: 5 s).
+MERGE_ROWS = 50_000
 
 
 def robots_token(crawler: Crawler | None) -> str:
@@ -110,6 +112,7 @@ class Aggregator:
     _unit_of: list[_Unit | None] = field(default_factory=list)  # unit id -> what it judges by
     _merged: Partial | None = None
     _pending: list[Partial] = field(default_factory=list)
+    _pending_rows: int = 0
 
     # ------------------------------------------------------------ identify
     def _agent_frame(self, user_agents: pl.Series) -> pl.DataFrame:
@@ -219,7 +222,9 @@ class Aggregator:
         """Fold one parsed batch (logs.REQUEST_SCHEMA) and its parse counts into the partial."""
         part = self.partial_of(batch, stats or ParseStats())
         self._pending.append(part.compacted())
-        if len(self._pending) >= MERGE_EVERY:
+        self._pending_rows += part.clients.height
+        merged = self._merged.clients.height if self._merged is not None else 0
+        if self._pending_rows >= max(MERGE_ROWS, merged):
             self._fold()
 
     def result(self) -> Partial:
@@ -229,7 +234,7 @@ class Aggregator:
 
     def _fold(self) -> None:
         parts = ([self._merged] if self._merged is not None else []) + self._pending
-        self._pending = []
+        self._pending, self._pending_rows = [], 0
         if parts:
             self._merged = merge_all(parts)
 

@@ -168,27 +168,47 @@ def merge_all(parts: Sequence[Partial]) -> Partial:
 
 
 def _merge_clients(rows: pl.DataFrame) -> pl.DataFrame:
-    """One row per client from its rows in log order (one row per piece it appears in)."""
+    """One row per client from its rows in log order (one row per piece it appears in).
+
+    Every aggregation here is a plain first, sum, min or max (polars' fast paths); what needs
+    more (the first non-null host, the Crawl-delay intervals across cuts) is computed on the
+    few rows that have it and joined back.
+    """
     if rows.height == 0:
         return rows
-    limit = pl.col("min_gap").drop_nulls().first()
-    governed = pl.col("gap_first").is_not_null()
-    across = pl.col("gap_first").filter(governed).shift(-1) - pl.col("gap_last").filter(governed)
-    return (
-        rows.group_by(CLIENT_KEY)
-        .agg(
-            pl.col("crawler", "token").first(),
-            pl.col("robots_host").drop_nulls().first(),
-            *[pl.col(name).sum() for name in _SUMS],
-            pl.col("first_seen", "first_robots", "first_other").min(),
-            pl.col("last_seen").max(),
-            fast_gaps=pl.col("fast_gaps").sum() + (across.dt.total_microseconds() / 1e6 < limit).sum(),
-            gap_first=pl.col("gap_first").drop_nulls().first(),
-            gap_last=pl.col("gap_last").drop_nulls().last(),
-            min_gap=limit,
-        )
-        .select(list(CLIENT_PARTIAL_SCHEMA))
-        .cast(CLIENT_PARTIAL_SCHEMA)  # type: ignore[arg-type]
+    merged = rows.group_by(CLIENT_KEY).agg(
+        pl.col("crawler", "token").first(),
+        *[pl.col(name).sum() for name in _SUMS],
+        pl.col("fast_gaps").sum(),
+        pl.col("first_seen", "first_robots", "first_other").min(),
+        pl.col("last_seen").max(),
+    )
+    hosts = rows.filter(pl.col("robots_host").is_not_null())
+    if hosts.height:
+        merged = merged.join(
+            hosts.group_by(CLIENT_KEY).agg(pl.col("robots_host").first()), on=CLIENT_KEY, how="left",
+            nulls_equal=True,
+        )  # fmt: skip
+    governed = rows.filter(pl.col("gap_first").is_not_null())
+    if governed.height:
+        merged = merged.join(_merge_gaps(governed), on=CLIENT_KEY, how="left", nulls_equal=True)
+        merged = merged.with_columns(pl.col("fast_gaps") + pl.col("across").fill_null(0))
+    return merged.select(
+        [pl.col(name) if name in merged.columns else pl.lit(None, dtype).alias(name)
+         for name, dtype in CLIENT_PARTIAL_SCHEMA.items()]
+    ).cast(CLIENT_PARTIAL_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _merge_gaps(governed: pl.DataFrame) -> pl.DataFrame:
+    """Per client with Crawl-delay rows: the intervals across the cuts between its pieces that
+    are shorter than its ``min_gap`` (``across``), and its first and last governed times."""
+    limit = pl.col("min_gap").first()
+    across = pl.col("gap_first").shift(-1) - pl.col("gap_last")
+    return governed.group_by(CLIENT_KEY).agg(
+        across=(across.dt.total_microseconds() / 1e6 < limit).sum(),
+        gap_first=pl.col("gap_first").first(),
+        gap_last=pl.col("gap_last").last(),
+        min_gap=limit,
     )
 
 
