@@ -232,6 +232,13 @@ class Aggregator:
         self._fold()
         return self._merged or Partial()
 
+    def take(self) -> Partial:
+        """The partial of the batches added since the last ``take`` (one file's, say), and start
+        over: what the scan learned about agents and robots.txt is kept for the next file."""
+        part = self.result()
+        self._merged = None
+        return part
+
     def _fold(self) -> None:
         parts = ([self._merged] if self._merged is not None else []) + self._pending
         self._pending, self._pending_rows = [], 0

@@ -31,6 +31,10 @@ element-wise max) where an exact set would be too big.
 
 from __future__ import annotations
 
+import io
+import json
+import struct
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +52,8 @@ __all__ = [
     "Partial",
     "merge",
     "merge_all",
+    "partial_from_bytes",
+    "partial_to_bytes",
 ]
 
 #: Keys of one client.
@@ -137,6 +143,64 @@ class Partial:
             compact_strings(self.evidence),
             self.stats,
         )
+
+
+#: Bumped when a schema above or what a column means changes: stored partials of another
+#: version are not merged with new ones (the file is read whole again).
+PARTIAL_VERSION = 1
+
+_FRAMES = ("clients", "rule_counts", "evidence")
+
+
+def partial_to_bytes(part: Partial) -> bytes:
+    """A partial as bytes: its three frames as Arrow IPC streams and its parse counts as JSON,
+    each behind its length (what the state database stores; a cluster can ship the same)."""
+    pieces = [_ipc(getattr(part, name)) for name in _FRAMES]
+    stats = part.stats
+    pieces.append(
+        json.dumps(
+            {
+                "lines": stats.lines,
+                "parsed": stats.parsed,
+                "malformed": stats.malformed,
+                "invalid_requests": stats.invalid_requests,
+                "by_reason": dict(stats.malformed_by_reason),
+                "examples": stats.malformed_examples,
+                "warnings": stats.warnings,
+            }
+        ).encode()
+    )
+    return b"".join(struct.pack("<Q", len(piece)) + piece for piece in pieces)
+
+
+def partial_from_bytes(data: bytes) -> Partial:
+    """The partial :func:`partial_to_bytes` wrote (``ValueError`` if the bytes are not one)."""
+    pieces, at = [], 0
+    try:
+        while at < len(data):
+            (size,) = struct.unpack_from("<Q", data, at)
+            pieces.append(data[at + 8 : at + 8 + size])
+            at += 8 + size
+        clients, rule_counts, evidence, raw = pieces
+        frames = [pl.read_ipc_stream(piece) for piece in (clients, rule_counts, evidence)]
+        values = json.loads(raw)
+        stats = ParseStats(
+            lines=values["lines"], parsed=values["parsed"], malformed=values["malformed"],
+            invalid_requests=values["invalid_requests"], malformed_by_reason=Counter(values["by_reason"]),
+            malformed_examples=[tuple(e) for e in values["examples"]], warnings=list(values["warnings"]),
+        )  # fmt: skip
+    except (struct.error, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
+        raise ValueError(f"not a stored partial: {exc}") from exc
+    schemas = (CLIENT_PARTIAL_SCHEMA, RULE_COUNT_SCHEMA, EVIDENCE_PARTIAL_SCHEMA)
+    if any(dict(frame.schema) != schema for frame, schema in zip(frames, schemas, strict=True)):
+        raise ValueError("not a stored partial: its columns differ from this version's")
+    return Partial(frames[0], frames[1], frames[2], stats)
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ipc_stream(buffer, compression="lz4")
+    return buffer.getvalue()
 
 
 def merge(a: Partial, b: Partial) -> Partial:

@@ -1,0 +1,213 @@
+"""Incremental scans: a scan of a grown log reads only what was appended, and its result equals
+a full scan of the whole file (JSON equal, ordering aside), through rotations and rewrites."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botguard.app import Env, ScanRequest, run_scan
+from botguard.config import load_settings
+from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
+from botguard.robots.sources import RobotsOption
+from tests.judge.scans import scan_json
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gen_logs  # noqa: E402
+
+
+class Scanner:
+    """Runs the scan as a cron job does (state kept between runs) and counts the lines it reads."""
+
+    def __init__(self, tmp: Path, robots: Path) -> None:
+        self.state = tmp / "state.db"
+        self.robots = robots
+        self.read: list[int] = []
+
+    def scan(self, *paths: Path, save: bool = True, robots: Path | None = None) -> dict[str, Any]:
+        lines: list[int] = []
+        request = ScanRequest(
+            paths=tuple(str(p) for p in paths),
+            settings=load_settings(str(EXAMPLES / "botguard.yaml")),
+            robots=RobotsOption(default=str(robots or self.robots)),
+            save=save,
+            dns=False,
+        )
+        report = run_scan(request, Env(state_path=str(self.state), progress=lines.append))
+        self.read.append(sum(lines))
+        return canonical(scan_json(report.result))
+
+    def full(self, *paths: Path) -> dict[str, Any]:
+        """A scan that stores nothing and uses nothing stored: today's full scan."""
+        return self.scan(*paths, save=False)
+
+
+def canonical(text: str) -> dict[str, Any]:
+    """The scan JSON with clients and crawlers in a fixed order (ordering aside)."""
+    doc = json.loads(text)
+    doc["clients"].sort(key=lambda c: (c["ip"], c["user_agent"] or ""))
+    doc["crawlers"].sort(key=lambda c: c["name"])
+    return doc
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Path]:
+    """A generated 20k-line day (crawlers with Crawl-delay, malformed lines) and its robots.txt."""
+    out = tmp_path_factory.mktemp("day")
+    log, robots = out / "day.log", out / "robots.txt"
+    assert gen_logs.main(["--lines", "20000", "--seed", "7", "--days", "1", "--out", str(log),
+                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    return log.read_bytes().splitlines(keepends=True), robots
+
+
+def write(path: Path, lines: list[bytes], mode: str = "wb") -> None:
+    with path.open(mode) as out:
+        out.writelines(lines)
+
+
+def test_a_growing_log_is_read_once_and_equals_a_full_scan(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    cuts = [0, 7000, 7001, 12000, 19990, len(lines)]
+    write(log, [])
+    for start, end in itertools.pairwise(cuts):
+        write(log, lines[start:end], "ab")
+        incremental = scanner.scan(log)
+        assert scanner.read[-1] == end - start, f"read {scanner.read[-1]} lines, {end - start} appended"
+        assert incremental == scanner.full(log), f"incremental scan after line {end} differs from a full one"
+    scanner.scan(log)
+    assert scanner.read[-1] == 0  # nothing appended: nothing read
+
+
+def test_rename_rotation_reads_the_rest_of_the_old_file_and_the_new_one(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    lines, robots = day
+    log, rotated, scanner = tmp_path / "access.log", tmp_path / "access.log.1", Scanner(tmp_path, robots)
+    write(log, lines[:9000])
+    scanner.scan(log)
+    os.rename(log, rotated)  # logrotate's create: nginx writes to the old file until it reopens
+    write(rotated, lines[9000:9500], "ab")
+    write(log, lines[9500:])
+    result = scanner.scan(log, rotated)
+    assert scanner.read[-1] == len(lines) - 9000
+    assert result == scanner.full(log, rotated)
+
+
+def test_copytruncate_finds_the_copy_by_content(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    lines, robots = day
+    log, copy, scanner = tmp_path / "access.log", tmp_path / "access.log.1", Scanner(tmp_path, robots)
+    write(log, lines[:9000])
+    scanner.scan(log)
+    write(log, lines[9000:9300], "ab")
+    shutil.copyfile(log, copy)  # a new inode with the old content, then the live file starts over
+    write(log, lines[9300:])
+    result = scanner.scan(log, copy)
+    assert scanner.read[-1] == len(lines) - 9000
+    assert result == scanner.full(log, copy)
+
+
+def test_a_rewritten_or_truncated_file_is_read_whole(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:9000])
+    scanner.scan(log)
+    write(log, lines[100:12000])  # same inode, other content (longer than before)
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 11900
+    write(log, lines[:50])  # truncated
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 50
+
+
+def test_other_inputs_mean_a_full_read(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:9000])
+    scanner.scan(log)
+    other = tmp_path / "robots.txt"
+    other.write_text("User-agent: *\nDisallow: /product\n")
+    write(log, lines[9000:9100], "ab")
+    result = scanner.scan(log, robots=other)  # the stored partial was judged by another robots.txt
+    assert scanner.read[-1] == 9100
+    assert result == scanner.scan(log, save=False, robots=other)
+
+
+def test_a_last_line_without_newline_is_read_again(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, [*lines[:5000], lines[5000].rstrip(b"\n")])  # nginx has not finished the line
+    assert scanner.scan(log) == scanner.full(log)
+    write(log, [b"\n", *lines[5001:6000]], "ab")
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 6000  # the cut line's file was not stored: all of it again
+    write(log, lines[6000:6100], "ab")
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 100
+
+
+def test_compressed_rotations_are_reused_when_unchanged(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    import gzip
+
+    lines, robots = day
+    old, log, scanner = tmp_path / "access.log.2.gz", tmp_path / "access.log", Scanner(tmp_path, robots)
+    with gzip.open(old, "wb") as out:
+        out.writelines(lines[:8000])
+    write(log, lines[8000:9000])
+    scanner.scan(old, log)
+    write(log, lines[9000:], "ab")
+    assert scanner.scan(old, log) == scanner.full(old, log)
+    assert scanner.read[-2] == len(lines) - 9000
+
+
+def test_the_bundled_example_with_full_flag(tmp_path: Path) -> None:
+    """``incremental=False`` (--full) reads everything even with a stored partial."""
+    scanner = Scanner(tmp_path, EXAMPLES / "robots.txt")
+    log = tmp_path / "access.log"
+    shutil.copyfile(EXAMPLES / "access.log", log)
+    first = scanner.scan(log)
+    lines: list[int] = []
+    request = ScanRequest(
+        paths=(str(log),), settings=load_settings(str(EXAMPLES / "botguard.yaml")),
+        robots=RobotsOption(default=str(EXAMPLES / "robots.txt")), dns=False, incremental=False,
+    )  # fmt: skip
+    report = run_scan(request, Env(state_path=str(scanner.state), progress=lines.append))
+    assert sum(lines) == scanner.read[0] == 3600
+    assert canonical(scan_json(report.result)) == first
+
+
+def test_a_partial_survives_its_bytes(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    """What the state database stores reads back as the same partial (frames and counts)."""
+    from botguard.catalog import load_catalog
+    from botguard.judge import aggregator
+    from botguard.logs import read_batches
+    from botguard.robots.sources import RobotsSources
+
+    lines, robots = day
+    log = tmp_path / "access.log"
+    write(log, [*lines[:3000], b"garbage\n"])
+    agg = aggregator(load_catalog(), RobotsSources(RobotsOption(default=str(robots))), load_settings(None))
+    for batch in read_batches([str(log)]):
+        agg.add(batch.requests, batch.stats)
+    part = agg.result()
+    back = partial_from_bytes(partial_to_bytes(part))
+    for name in ("clients", "rule_counts", "evidence"):
+        assert getattr(back, name).equals(getattr(part, name)), name
+    assert back.stats == part.stats and back.stats.malformed_examples[-1][1:] == (3001, "garbage")
+    assert merge_all([back, Partial()]).clients.equals(part.clients)
+    with pytest.raises(ValueError, match="not a stored partial"):
+        partial_from_bytes(b"\x03\x00\x00\x00\x00\x00\x00\x00abc")
