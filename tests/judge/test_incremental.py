@@ -3,6 +3,7 @@ a full scan of the whole file (JSON equal, ordering aside), through rotations an
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
-from botguard.config import load_settings
+from botguard.config import Settings, load_settings
 from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
 from botguard.robots.sources import RobotsOption
 from tests.judge.scans import scan_json
@@ -34,11 +35,13 @@ class Scanner:
         self.robots = robots
         self.read: list[int] = []
 
-    def scan(self, *paths: Path, save: bool = True, robots: Path | None = None) -> dict[str, Any]:
+    def scan(
+        self, *paths: Path, save: bool = True, robots: Path | None = None, settings: Settings | None = None
+    ) -> dict[str, Any]:
         lines: list[int] = []
         request = ScanRequest(
             paths=tuple(str(p) for p in paths),
-            settings=load_settings(str(EXAMPLES / "botguard.yaml")),
+            settings=settings or load_settings(str(EXAMPLES / "botguard.yaml")),
             robots=RobotsOption(default=str(robots or self.robots)),
             save=save,
             dns=False,
@@ -47,9 +50,9 @@ class Scanner:
         self.read.append(sum(lines))
         return canonical(scan_json(report.result))
 
-    def full(self, *paths: Path) -> dict[str, Any]:
+    def full(self, *paths: Path, settings: Settings | None = None) -> dict[str, Any]:
         """A scan that stores nothing and uses nothing stored: today's full scan."""
-        return self.scan(*paths, save=False)
+        return self.scan(*paths, save=False, settings=settings)
 
 
 def canonical(text: str) -> dict[str, Any]:
@@ -211,3 +214,49 @@ def test_a_partial_survives_its_bytes(tmp_path: Path, day: tuple[list[bytes], Pa
     assert merge_all([back, Partial()]).clients.equals(part.clients)
     with pytest.raises(ValueError, match="not a stored partial"):
         partial_from_bytes(b"\x03\x00\x00\x00\x00\x00\x00\x00abc")
+
+
+#: The scan of a generated 50k-line day (gen_logs --lines 50000 --seed 7 --days 1) as the scan
+#: before per-rule-set robots.txt judging, partials and incremental scans wrote it (default
+#: settings, --no-dns; clients and crawlers sorted, the robots.txt path replaced): those changes
+#: must not change a result. BOTGUARD_UPDATE_GOLDEN=1 rewrites it (review why it changed).
+GOLDEN_50K = Path(__file__).parent / "golden" / "gen50k-scan.json.gz"
+
+
+@pytest.fixture(scope="module")
+def day50k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("day50k")
+    log, robots = out / "day.log", out / "robots.txt"
+    assert gen_logs.main(["--lines", "50000", "--seed", "7", "--days", "1", "--out", str(log),
+                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    return log, robots
+
+
+def _as_golden(doc: dict[str, Any]) -> dict[str, Any]:
+    doc["summary"]["robots"] = {"*": "robots.txt"}
+    return doc
+
+
+def test_a_50k_line_day_scans_as_before_whole_and_incrementally(
+    tmp_path: Path, day50k: tuple[Path, Path]
+) -> None:
+    source, robots = day50k
+    scanner = Scanner(tmp_path, robots)
+    settings = load_settings(None)
+    full = _as_golden(scanner.full(source, settings=settings))
+    if os.environ.get("BOTGUARD_UPDATE_GOLDEN") == "1":
+        GOLDEN_50K.write_bytes(gzip.compress(json.dumps(full, sort_keys=True).encode(), 9, mtime=0))
+    golden = json.loads(gzip.decompress(GOLDEN_50K.read_bytes()))
+    assert full["summary"] == golden["summary"]
+    assert full["crawlers"] == golden["crawlers"]
+    differ = [
+        (a["ip"], a["user_agent"]) for a, b in zip(full["clients"], golden["clients"], strict=True) if a != b
+    ]
+    assert not differ, f"{len(differ)} clients differ from the golden scan, e.g. {differ[:3]}"
+    lines = source.read_bytes().splitlines(keepends=True)
+    log = tmp_path / "access.log"
+    for start, end in itertools.pairwise([0, 20_000, 35_000, len(lines)]):
+        write(log, lines[start:end], "ab")
+        result = _as_golden(scanner.scan(log, settings=settings))
+    assert scanner.read[-1] == len(lines) - 35_000
+    assert result == golden
