@@ -121,7 +121,7 @@ def _file_digest(path: Path) -> str:
 
 def look(path: str) -> LogFile | None:
     """The file at ``path`` now (None: stdin or not a regular file)."""
-    if path == "-":
+    if path == "-" or not os.path.isfile(path):  # a pipe (``<(zcat ...)``) must not be read here
         return None
     try:
         with open(path, "rb") as stream:
@@ -130,8 +130,6 @@ def look(path: str) -> LogFile | None:
             stream.seek(max(0, info.st_size - 1))
             last = stream.read(1)
     except OSError:
-        return None
-    if not os.path.isfile(path):
         return None
     compressed = head.startswith(_COMPRESSED_MAGIC)
     storable = compressed or info.st_size == 0 or last == b"\n"

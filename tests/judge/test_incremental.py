@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,26 @@ def test_a_50k_line_day_scans_as_before_whole_and_incrementally(
         result = _as_golden(scanner.scan(log, settings=settings))
     assert scanner.read[-1] == len(lines) - 35_000
     assert result == golden
+
+
+def test_a_pipe_is_read_once_and_not_stored(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    """``botguard scan <(zcat access.log.gz)`` names a pipe (/dev/fd/N): it cannot be resumed,
+    and peeking at it to recognise it would eat its first bytes."""
+    lines, robots = day
+    plain, scanner = tmp_path / "plain.log", Scanner(tmp_path, robots)
+    write(plain, lines[:3000])
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_end, "wb") as out:
+            out.writelines(lines[:3000])
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        result = scanner.scan(Path(f"/dev/fd/{read_end}"))
+    finally:
+        writer.join()
+        os.close(read_end)
+    assert scanner.read[-1] == 3000
+    assert result["summary"]["malformed"] == scanner.full(plain)["summary"]["malformed"]
