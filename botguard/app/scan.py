@@ -16,7 +16,16 @@ from botguard.catalog.loader import bundled_path
 from botguard.config import Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
-from botguard.judge import Partial, ScanResult, aggregator, incremental, judge_partial, merge, merge_all
+from botguard.judge import (
+    Identify,
+    Partial,
+    ScanResult,
+    aggregator,
+    incremental,
+    judge_partial,
+    merge,
+    merge_all,
+)
 from botguard.judge.aggregate import Aggregator
 from botguard.judge.store import save_scan
 from botguard.logs import FileRead, LogFormat, check_readable, order_paths, read_file, resolve_format
@@ -87,6 +96,11 @@ class _Files:
         self.fingerprint = ""
         self.kept: list[tuple[incremental.LogFile, str, Partial]] = []
 
+    def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
+        """The verdicts of a merged partial."""
+        agg = self._agg
+        return judge_partial(partial, agg.catalog, agg.robots_for, self._request.settings, identify=identify)
+
     def read(self, paths: list[str], state: State | None) -> Partial:
         """The merged partial of ``paths`` (in order); with ``state``, incrementally."""
         if state is not None:
@@ -133,6 +147,20 @@ def _piece(path: str, file: incremental.LogFile | None, stored: incremental.Stor
     return FileRead(path, stored.offset, file.size, stored.partial.stats)
 
 
+def _judged(files: _Files, paths: list[str], state: State | None, identify: Identify | None) -> ScanResult:
+    """Read ``paths`` (incrementally with ``state``), store each file's partial, judge.
+
+    The partials are stored before judging, so that their frames are not held while the model
+    and the report run (peak memory); they are facts about the files, valid whether or not the
+    rest of the scan finishes.
+    """
+    partial = files.read(paths, state)
+    if state is not None:
+        incremental.keep(state, files.kept, files.fingerprint)
+        files.kept.clear()
+    return files.judge(partial, identify)
+
+
 def run_scan(request: ScanRequest, env: Env) -> ScanReport:
     """Scan the logs, judge every client, and store the result in the state database."""
     if not request.paths:
@@ -163,8 +191,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             )
             identify = build_identifier(catalog, sources)
         keeps = state is not None and request.incremental and not request.robots.fetch
-        partial = files.read(ordered, state if keeps else None)
-        result = judge_partial(partial, catalog, robots, request.settings, identify=identify)
+        result = _judged(files, ordered, state if keeps else None, identify)
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),
@@ -174,7 +201,5 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             result = _with_model(result, request.settings)
         if state is not None:
             save_scan(state, result, paths)
-            if keeps:
-                incremental.keep(state, files.kept, files.fingerprint)
     failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
     return ScanReport(result, failed)

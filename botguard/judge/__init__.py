@@ -34,6 +34,7 @@ __all__ = [
     "CrawlerNetwork",
     "CrawlerRollup",
     "Evidence",
+    "Identify",
     "ModelSummary",
     "Partial",
     "ScanResult",
