@@ -43,11 +43,13 @@ GLOBAL_TOKEN = "*"
 _WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 
-#: Per-batch partials wait to be merged until they hold this many client rows, and at least as
-#: many as the merged partial: memory stays within about twice the clients seen, and each
-#: client row is re-grouped a logarithmic number of times (merging every few batches
-#: re-grouped all 150k clients of a 5M-line log 18 times: 5 s).
+#: Per-batch partials wait to be merged until they hold this many client rows, or as many as
+#: the merged partial up to :data:`MERGE_MAX_ROWS`: a small merged partial is re-grouped a
+#: logarithmic number of times (merging every few batches re-grouped all 150k clients of a
+#: 5M-line log 18 times: 5 s), a large one (a 10M-line log has 300k clients) is not doubled in
+#: memory by the rows waiting for it.
 MERGE_ROWS = 50_000
+MERGE_MAX_ROWS = 100_000
 
 
 def robots_token(crawler: Crawler | None) -> str:
@@ -224,7 +226,7 @@ class Aggregator:
         self._pending.append(part.compacted())
         self._pending_rows += part.clients.height
         merged = self._merged.clients.height if self._merged is not None else 0
-        if self._pending_rows >= max(MERGE_ROWS, merged):
+        if self._pending_rows >= min(max(MERGE_ROWS, merged), MERGE_MAX_ROWS):
             self._fold()
 
     def result(self) -> Partial:
