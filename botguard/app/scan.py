@@ -95,6 +95,7 @@ class _Files:
         self._fixed = resolve_format(log_format, self._json_fields) if log_format is not None else None
         self.fingerprint = ""
         self.kept: list[tuple[incremental.LogFile, str, Partial]] = []
+        self.unchanged: list[incremental.LogFile] = []
 
     def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
         """The verdicts of a merged partial."""
@@ -122,7 +123,10 @@ class _Files:
         if stored is not None and fmt is None:
             fmt = resolve_format(stored.format, self._json_fields)
         if stored is not None and file is not None and stored.offset == file.size:
-            part = stored.partial  # nothing appended
+            if stored.file == (file.device, file.inode):
+                self.unchanged.append(file)  # nothing appended: nothing to store again
+                return stored.partial
+            part = stored.partial  # the same bytes under another inode (a copy)
         else:
             part, fmt = self._read(_piece(path, file, stored), fmt)
             part = merge(stored.partial, part) if stored is not None else part
@@ -156,7 +160,7 @@ def _judged(files: _Files, paths: list[str], state: State | None, identify: Iden
     """
     partial = files.read(paths, state)
     if state is not None:
-        incremental.keep(state, files.kept, files.fingerprint)
+        incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
         files.kept.clear()
     return files.judge(partial, identify)
 

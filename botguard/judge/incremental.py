@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,11 +81,13 @@ class LogFile:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A stored partial of a file's first ``offset`` bytes, read as ``format``."""
+    """A stored partial of a file's first ``offset`` bytes, read as ``format``; ``file`` is the
+    device and inode it was stored under."""
 
     offset: int
     format: str
     partial: Partial
+    file: tuple[int, int] = (0, 0)
 
 
 def fingerprint(
@@ -145,21 +148,27 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
         " ORDER BY (device = ? AND inode = ?) DESC, byte_offset DESC",
         (fingerprint, file.size, file.device, file.inode),
     ).fetchall()
-    for _device, _inode, offset, head_hash, tail_hash, compressed, fmt, blob in rows:
+    for device, inode, offset, head_hash, tail_hash, compressed, fmt, blob in rows:
         if bool(compressed) != file.compressed or (file.compressed and offset != file.size):
             continue
         if _probes(file.path, offset) != (head_hash, tail_hash):
             continue
         try:
-            return Stored(offset, fmt, partial_from_bytes(blob))
+            return Stored(offset, fmt, partial_from_bytes(blob), (device, inode))
         except ValueError:
             continue  # damaged: read the file whole, and store it anew
     return None
 
 
-def keep(state: State, kept: list[tuple[LogFile, str, Partial]], fingerprint: str) -> None:
-    """Store the partial of each fully read file (file, format it was read as, partial), and
-    forget all but the :data:`KEEP_FILES` most recently scanned files."""
+def keep(
+    state: State,
+    kept: list[tuple[LogFile, str, Partial]],
+    fingerprint: str,
+    unchanged: Sequence[LogFile] = (),
+) -> None:
+    """Store the partial of each fully read file (file, format it was read as, partial), mark
+    the ``unchanged`` files (stored already, nothing appended) as just scanned, and forget all
+    but the :data:`KEEP_FILES` most recently scanned files."""
     state.ensure_schema(DDL)
     now = time.time()
     rows = []
@@ -172,6 +181,10 @@ def keep(state: State, kept: list[tuple[LogFile, str, Partial]], fingerprint: st
     with state.transaction() as conn:
         conn.executemany(
             "INSERT OR REPLACE INTO scan_partials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+        conn.executemany(
+            "UPDATE scan_partials SET updated_at = ?, path = ? WHERE device = ? AND inode = ?",
+            [(now, file.path, file.device, file.inode) for file in unchanged],
         )
         conn.execute(
             "DELETE FROM scan_partials WHERE rowid NOT IN"

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -284,3 +285,24 @@ def test_a_pipe_is_read_once_and_not_stored(tmp_path: Path, day: tuple[list[byte
         os.close(read_end)
     assert scanner.read[-1] == 3000
     assert result["summary"]["malformed"] == scanner.full(plain)["summary"]["malformed"]
+
+
+def test_an_unchanged_file_is_marked_scanned_not_stored_again(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """A rotated file that no longer grows is found again on every run: its partial stays as it
+    is, and it counts as recently scanned (kept when older files are forgotten)."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log.1", Scanner(tmp_path, robots)
+    write(log, lines[:2000])
+    scanner.scan(log)
+
+    def row() -> tuple[float, int]:
+        with sqlite3.connect(scanner.state) as conn:
+            return conn.execute("SELECT updated_at, byte_offset FROM scan_partials").fetchone()
+
+    before = row()
+    assert scanner.scan(log) == scanner.full(log)
+    after = row()
+    assert scanner.read[-2] == 0
+    assert after[1] == before[1] == log.stat().st_size and after[0] > before[0]
