@@ -143,16 +143,17 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
     """The stored partial of the longest start of ``file`` still as it was, or None."""
     state.ensure_schema(DDL)
     rows = state.conn.execute(
-        "SELECT device, inode, byte_offset, head_hash, tail_hash, compressed, format, partial"
+        "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
         " FROM scan_partials WHERE fingerprint = ? AND byte_offset <= ?"
         " ORDER BY (device = ? AND inode = ?) DESC, byte_offset DESC",
         (fingerprint, file.size, file.device, file.inode),
     ).fetchall()
-    for device, inode, offset, head_hash, tail_hash, compressed, fmt, blob in rows:
+    for rowid, device, inode, offset, head_hash, tail_hash, compressed, fmt in rows:
         if bool(compressed) != file.compressed or (file.compressed and offset != file.size):
             continue
         if _probes(file.path, offset) != (head_hash, tail_hash):
             continue
+        (blob,) = state.conn.execute("SELECT partial FROM scan_partials WHERE rowid = ?", (rowid,)).fetchone()
         try:
             return Stored(offset, fmt, partial_from_bytes(blob), (device, inode))
         except ValueError:

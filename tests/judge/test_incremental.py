@@ -306,3 +306,18 @@ def test_an_unchanged_file_is_marked_scanned_not_stored_again(
     after = row()
     assert scanner.read[-2] == 0
     assert after[1] == before[1] == log.stat().st_size and after[0] > before[0]
+
+
+def test_a_damaged_stored_partial_means_a_full_read(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:4000])
+    scanner.scan(log)
+    with sqlite3.connect(scanner.state) as conn:
+        conn.execute("UPDATE scan_partials SET partial = x'0300000000000000616263'")
+    write(log, lines[4000:4500], "ab")
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 4500
+    write(log, lines[4500:4600], "ab")  # stored anew by the full read
+    scanner.scan(log)
+    assert scanner.read[-1] == 100
