@@ -32,9 +32,9 @@ from datetime import datetime
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, DecideSettings
-from botguard.decide._safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.decide.agents import SELF_DECLARED, declares_bot, rule_tokens
 from botguard.decide.records import Action, Decision, DecisionSet, Match
+from botguard.decide.safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.judge import SHARED_TOOL_CATEGORIES
 from botguard.judge.records import BROWSER, HUMAN, ClientVerdict, CrawlerRollup
 from botguard.logs.escapes import unescape

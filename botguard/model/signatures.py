@@ -17,7 +17,7 @@ and nobody good is behind it:
 - not allowlisted (config allowlist user agents / networks), not inside a published crawler range;
 - the match is safe: a UA token must be a product name of every agent it was seen in (log
   escapes decoded; the name of a name/version pair, a URL host or a contact domain) that
-  :func:`botguard.decide._safety.safe_ua_token` accepts (never a word, a version, a platform
+  :func:`botguard.decide.safety.safe_ua_token` accepts (never a word, a version, a platform
   token or a token of a browser or good-bot agent such as "mozilla", "chrome", "safari"); a UA
   family × AS cross has no single-match form and is never proposed;
 - one UA candidate per agent: of the UA keys seen with the same agents (a family's name, URL

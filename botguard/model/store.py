@@ -21,13 +21,13 @@ from typing import Any, Literal
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import ModelSettings
-from botguard.decide._safety import safe_ua_token
 from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.decide.safety import safe_ua_token
 from botguard.errors import UsageError
 from botguard.model.records import RuleCandidate
-from botguard.report._safe import printable
 from botguard.state import State
+from botguard.text import printable
 
 __all__ = [
     "DDL", "DEFAULT_CANDIDATE_TTL", "STATUSES", "CandidateError", "CandidatePolicy", "CandidateStore",

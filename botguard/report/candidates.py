@@ -16,8 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from botguard.report._console import report_console
-from botguard.report._safe import printable
 from botguard.report.csv import neutralise
+from botguard.text import printable
 
 __all__ = ["CANDIDATE_WRITERS", "write_candidates_csv", "write_candidates_json", "write_candidates_table"]
 

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from botguard.decide import Decision, DecisionSet, Match
-from botguard.render import Renderer, RenderError, hex_word, renderers
+from botguard.render import Renderer, RenderError, renderers
+from botguard.render._escape import hex_word
 from botguard.render.fake import FakeRenderer
 from tests.render.conftest import address_set, standard_set
 
@@ -154,7 +155,7 @@ def test_doctests() -> None:
     import importlib
 
     names = (
-        "decide._safety",
+        "decide.safety",
         "decide.agents",
         "decide.build",
         "decide.catalog_lookup",
