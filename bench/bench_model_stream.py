@@ -48,8 +48,11 @@ from gen_stream import HONEYPOT, ROBOTS_TXT, ChurnGenerator, generate
 from botguard.config import Policy, Settings
 from botguard.identity.asn import RangeTableAsn
 from botguard.logs.records import REQUEST_SCHEMA
-from botguard.model import FeatureExtractor, OnlineLR, ParamTable, SlotPolicy
+from botguard.model.features import FeatureExtractor
+from botguard.model.learner import OnlineLR
+from botguard.model.records import SlotPolicy
 from botguard.model.stream import StreamLearner, StreamSettings
+from botguard.model.table import ParamTable
 from botguard.robots import RobotsTxt
 
 GOOD = ("googlebot", "bingbot")

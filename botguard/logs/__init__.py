@@ -1,8 +1,9 @@
 """The logs stage: access-log files in, batches of typed request rows out.
 
-Public door: :func:`read_batches` (what the scan uses), :func:`detect_format`, the format
-registry :data:`FORMATS` with its :class:`LogFormat` protocol, and the records
-(:class:`Batch`, :class:`ParseStats`, :data:`REQUEST_SCHEMA`).
+Public door: :func:`read_batches` (what the scan uses) and its records (:class:`Batch`,
+:class:`ParseStats`). Format detection, the format registry (:data:`~botguard.logs.formats.FORMATS`
+with its :class:`~botguard.logs.formats.LogFormat` protocol) and the live follower live in their
+own modules of this package.
 
 Examples:
     >>> import gzip, tempfile, os
@@ -38,20 +39,7 @@ from botguard.logs.readers import (
 )
 from botguard.logs.records import REQUEST_SCHEMA, Batch, ParseStats
 
-__all__ = [
-    "FORMATS",
-    "REQUEST_SCHEMA",
-    "Batch",
-    "BlockFormat",
-    "LogFormat",
-    "ParseStats",
-    "detect_block_format",
-    "detect_format",
-    "order_paths",
-    "parse_block",
-    "read_batches",
-    "resolve_format",
-]
+__all__ = ["Batch", "ParseStats", "read_batches"]
 
 
 _HEAD_BYTES = 1024 * 1024  # of a file's first block: what format detection samples

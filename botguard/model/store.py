@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import ModelSettings
+from botguard.decide import safe_ua_token
 from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
-from botguard.decide.safety import safe_ua_token
 from botguard.errors import UsageError
 from botguard.model.records import RuleCandidate
 from botguard.state import State

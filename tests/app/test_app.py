@@ -39,7 +39,7 @@ from botguard.decide.store import load_decisions
 from botguard.errors import UsageError
 from botguard.judge.store import latest_scan
 from botguard.model.store import CandidateStore
-from botguard.report import scan_document
+from botguard.report.json import scan_document
 from botguard.robots.limit import MAX_BYTES
 from botguard.robots.sources import RobotsOption
 from botguard.state import State

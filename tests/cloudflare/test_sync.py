@@ -12,8 +12,8 @@ import pytest
 from botguard.app import CloudflareReport, CloudflareRequest, Env, run_cloudflare
 from botguard.config import CloudflareSettings, Settings
 from botguard.decide.records import Decision, DecisionSet, Match
-from botguard.deploy.cloudflare import MissingCredentials, RateLimited
 from botguard.deploy.cloudflare import last_applied as journal_last_applied
+from botguard.deploy.cloudflare.records import MissingCredentials, RateLimited
 from botguard.state import State
 from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
 from tests.cloudflare.fakecf import FakeServer, Fault, dumps

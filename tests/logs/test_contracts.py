@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botguard.logs import FORMATS, REQUEST_SCHEMA, BlockFormat, LogFormat
+from botguard.logs.formats import FORMATS, BlockFormat, LogFormat
 from botguard.logs.readers import split_lines
+from botguard.logs.records import REQUEST_SCHEMA
 
 from .conftest import FIXTURES, log_bytes, real_logs
 

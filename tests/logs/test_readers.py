@@ -12,7 +12,8 @@ import zlib
 import pytest
 
 from botguard.errors import InputError, UsageError
-from botguard.logs import order_paths, read_batches
+from botguard.logs import read_batches
+from botguard.logs.readers import order_paths
 from botguard.logs.records import ParseStats
 
 LINE = '1.2.3.4 - - [17/May/2015:10:0{n}:00 +0000] "GET /{n} HTTP/1.1" 200 5 "-" "ua"\n'

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from botguard.errors import UsageError
-from botguard.logs import resolve_format
+from botguard.logs.formats import resolve_format
 
 from .conftest import one, parse
 

@@ -14,7 +14,9 @@ import pytest
 import botguard.model.features
 import botguard.model.learner
 import botguard.model.table
-from botguard.model import BIAS, LearnerConfig, OnlineLR, ParamTable, SlotPolicy
+from botguard.model.learner import BIAS, OnlineLR
+from botguard.model.records import LearnerConfig, SlotPolicy
+from botguard.model.table import ParamTable
 
 
 def _stream(n: int, seed: int) -> list[tuple[dict[str, float], bool]]:
