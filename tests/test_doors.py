@@ -123,6 +123,18 @@ def test_names_taken_from_a_door_are_in_its_all() -> None:
     assert missing == []
 
 
+def test_every_stage_folder_has_the_same_rooms() -> None:
+    """A README, a ``records.py`` and a door with ``__all__`` in every pipeline stage's folder."""
+    missing = [
+        f"{stage_name}/{room}"
+        for stage_name in PIPELINE
+        for room in ("README.md", "records.py", "__init__.py")
+        if not PACKAGE.joinpath(*stage_name.split("."), room).is_file()
+    ]
+    assert missing == []
+    assert [s for s in PIPELINE if not door(s)[1]] == []
+
+
 _PRIVATE = """
 from botguard.judge._columns import ASSET_RE
 from botguard.judge import columns, _hidden

@@ -8,18 +8,13 @@ CSV cell passes (a spreadsheet never runs a log's text as a formula).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TextIO
-
-from botguard.judge.records import ScanResult
 from botguard.report.csv import write_csv
 from botguard.report.html import write_html
 from botguard.report.json import write_json
+from botguard.report.records import Writer
 from botguard.report.table import write_table
 
 __all__ = ["WRITERS", "write_table"]
-
-Writer = Callable[[ScanResult, TextIO], None]
 
 #: Every output format `--format` accepts.
 WRITERS: dict[str, Writer] = {
