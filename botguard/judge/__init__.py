@@ -39,7 +39,7 @@ col = pl.col
 
 def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
     """(ip, user_agent) -> evidence: list of the earliest disallowed requests with their rule."""
-    schema = {"ip": pl.String, "user_agent": pl.String, "evidence": CLIENT_SCHEMA["evidence"]}
+    schema = pl.Schema({"ip": pl.String(), "user_agent": pl.String(), "evidence": CLIENT_SCHEMA["evidence"]})
     frame = agg.evidence()
     if frame is None or frame.height == 0:
         return pl.DataFrame(schema=schema)
@@ -57,7 +57,7 @@ def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
                 col("line").cast(pl.Int64),
             )
         )
-        .cast(schema)  # type: ignore[arg-type]
+        .cast(schema)
     )
 
 

@@ -154,8 +154,8 @@ def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_l
     if stats.lines <= batch_lines:
         yield Batch(requests, stats)
         return
-    for part in cut_lines(block, batch_lines):  # rare: a tiny batch size or very short lines
-        requests, stats = fmt.parse_block(part, source=source, first_line_no=line_no)
+    for piece in cut_lines(block, batch_lines):  # rare: a tiny batch size or very short lines
+        requests, stats = fmt.parse_block(piece, source=source, first_line_no=line_no)
         line_no += stats.lines
         yield Batch(requests, stats)
 
