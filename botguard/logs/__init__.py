@@ -8,7 +8,8 @@ own modules of this package.
 Examples:
     >>> import gzip, tempfile, os
     >>> d = tempfile.mkdtemp()
-    >>> line = b'1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /robots.txt HTTP/1.1" 200 5 "-" "Googlebot/2.1"\\n'
+    >>> line = (b'1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /robots.txt HTTP/1.1" 200 5 "-" '
+    ...         b'"Googlebot/2.1"\\n')
     >>> with gzip.open(os.path.join(d, "access.log.1.gz"), "wb") as f: _ = f.write(line * 2)
     >>> with open(os.path.join(d, "access.log"), "wb") as f: _ = f.write(line + b"garbage\\n")
     >>> batches = list(read_batches([os.path.join(d, "access.log"), os.path.join(d, "access.log.1.gz")]))

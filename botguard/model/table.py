@@ -44,6 +44,7 @@ from botguard.model.records import Delta, SlotPolicy
 #: Snapshot format version; bump when the set of arrays changes.
 SCHEMA_VERSION = 1
 _EMPTY_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({})
+_DEFAULT_POLICY = SlotPolicy()
 _SLABS = ("w", "n", "z", "last")
 _MEMO_LIMIT = 100_000
 _PAIR_LIMIT = (
@@ -175,7 +176,7 @@ class ParamTable:
     def __init__(
         self,
         policies: Mapping[str, SlotPolicy] = _EMPTY_POLICIES,
-        default: SlotPolicy = SlotPolicy(),
+        default: SlotPolicy = _DEFAULT_POLICY,
         capacity: int = 1024,
         sketch_width: int = 1 << 18,
     ) -> None:

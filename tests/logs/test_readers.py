@@ -145,7 +145,7 @@ def test_missing_file_fails_before_any_batch(tmp_path):
     """An unreadable path raises InputError when read_batches is called, naming the file."""
     good = tmp_path / "a.log"
     good.write_bytes(log_bytes(1))
-    with pytest.raises(InputError, match="no such file in .*missing.log"):
+    with pytest.raises(InputError, match=r"no such file in .*missing\.log"):
         read_batches([str(good), str(tmp_path / "missing.log")])
 
 
