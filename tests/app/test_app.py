@@ -42,7 +42,7 @@ from botguard.report.json import scan_document
 from botguard.robots.limit import MAX_BYTES
 from botguard.robots.sources import RobotsOption
 from botguard.state import State
-from tests.e2e_model.traffic import write
+from tests.e2e.traffic import write
 from tests.helpers import run_cli
 from tests.model.test_candidates_store import candidate
 
