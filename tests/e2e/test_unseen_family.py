@@ -1,4 +1,4 @@
-"""Issue 6 end to end: an unseen crawler family is learned, proposed, approved, deployed and blocked.
+"""End to end: an unseen crawler family is learned, proposed, approved, deployed and blocked.
 
 A generated log (tests/e2e/traffic.py) where NovaScrape, on no list, appears one hour in on
 rotating hosting IPs and ignores robots.txt. The learner proposes a rule; a person approves it with
