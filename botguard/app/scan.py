@@ -28,7 +28,9 @@ from botguard.judge import (
 )
 from botguard.judge.aggregate import Aggregator
 from botguard.judge.store import save_scan
-from botguard.logs import FileRead, LogFormat, check_readable, order_paths, read_file, resolve_format
+from botguard.logs import FileRead, read_file
+from botguard.logs.formats import LogFormat, resolve_format
+from botguard.logs.readers import check_readable, order_paths
 from botguard.logs.records import Batch
 from botguard.robots.fetch import scan_fetcher
 from botguard.robots.sources import RobotsOption, RobotsSources

@@ -1,6 +1,13 @@
 """Judge: per-client facts, robots.txt compliance, scores and verdicts.
 
-Public door: :func:`judge_batches` folds parsed log batches into a :class:`ScanResult`.
+Public door: a scan folds parsed log batches into a :class:`ScanResult` in steps
+(:func:`aggregator` folds batches into a :class:`Partial`, :func:`merge` / :func:`merge_all`
+join partials, e.g. of several files, :func:`judge_partial` judges one;
+:mod:`botguard.judge.incremental` keeps them per file; :func:`judge_batches` does all of it for
+batches at hand); the records other stages
+read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`); :data:`ASSET_RE`
+and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model reads requests
+the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import polars as pl
 from botguard.catalog import Catalog, Crawler
 from botguard.config import Settings
 from botguard.judge.aggregate import Aggregator, RobotsLookup, crawl_delay
+from botguard.judge.columns import ASSET_RE, ROBOTS_RE
 from botguard.judge.partial import CLIENT_KEY, Partial, merge, merge_all
 from botguard.judge.records import (
     CLIENT_SCHEMA,
@@ -20,7 +28,6 @@ from botguard.judge.records import (
     ClientVerdict,
     CrawlerNetwork,
     CrawlerRollup,
-    Evidence,
     ModelSummary,
     ScanResult,
     ScanSummary,
@@ -29,29 +36,16 @@ from botguard.judge.verdict import judge_clients
 from botguard.logs.records import Batch
 
 __all__ = [
-    "CLIENT_SCHEMA",
-    "ClientVerdict",
-    "CrawlerNetwork",
-    "CrawlerRollup",
-    "Evidence",
-    "Identify",
-    "ModelSummary",
-    "Partial",
-    "ScanResult",
-    "ScanSummary",
-    "aggregator",
-    "judge_batches",
-    "judge_partial",
-    "merge",
-    "merge_all",
-]
+    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Identify",
+    "ModelSummary", "Partial", "ScanResult", "aggregator", "judge_partial", "merge", "merge_all",
+]  # fmt: skip
 
 col = pl.col
 
 
 def _evidence_lists(evidence: pl.DataFrame) -> pl.DataFrame:
     """(ip, user_agent) -> evidence: list of the earliest disallowed requests with their rule."""
-    schema = {"ip": pl.String, "user_agent": pl.String, "evidence": CLIENT_SCHEMA["evidence"]}
+    schema = pl.Schema({"ip": pl.String(), "user_agent": pl.String(), "evidence": CLIENT_SCHEMA["evidence"]})
     if evidence.height == 0:
         return pl.DataFrame(schema=schema)
     return (
@@ -67,7 +61,7 @@ def _evidence_lists(evidence: pl.DataFrame) -> pl.DataFrame:
                 col("rule_line").alias("line"),
             )
         )
-        .cast(schema)  # type: ignore[arg-type]
+        .cast(schema)
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
-from botguard.judge._columns import has_referer, honeypot_expr, is_asset, is_robots, is_valid
+from botguard.judge.columns import has_referer, honeypot_expr, is_asset, is_robots, is_valid
 from botguard.judge.partial import (
     CLIENT_KEY,
     CLIENT_PARTIAL_SCHEMA,
@@ -183,7 +183,7 @@ class Aggregator:
         """allowed, rule_line and rule for each distinct (unit, target) of a batch."""
         frames = []
         for (unit,), group in pairs.group_by("unit"):
-            spec = self._unit_of[unit]  # type: ignore[index]
+            spec = self._unit_of[unit]
             assert spec is not None
             targets = group.get_column("target")
             found = judge_versions(spec.versions, spec.token, targets)

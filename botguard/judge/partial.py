@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from botguard.judge._columns import compact_strings
+from botguard.judge.columns import compact_strings
 from botguard.logs.records import ParseStats
 
 __all__ = [
@@ -136,7 +136,7 @@ class Partial:
 
     def compacted(self) -> Partial:
         """The same partial holding copies of its strings, so it does not keep alive the batch
-        its rows were cut from (see :func:`botguard.judge._columns.compact_strings`)."""
+        its rows were cut from (see :func:`botguard.judge.columns.compact_strings`)."""
         return Partial(
             compact_strings(self.clients),
             compact_strings(self.rule_counts),
