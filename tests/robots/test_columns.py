@@ -16,9 +16,10 @@ import polars as pl
 import pytest
 
 from botguard.logs import read_batches
-from botguard.robots import RobotsTxt, Rule, columns
+from botguard.robots import RobotsTxt, columns
 from botguard.robots.columns import judge_paths, judge_versions
 from botguard.robots.history import RobotsTimeline
+from botguard.robots.records import Rule
 
 from . import gen
 
