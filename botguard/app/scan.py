@@ -153,20 +153,6 @@ def _piece(path: str, file: incremental.LogFile | None, stored: incremental.Stor
     return FileRead(path, stored.offset, file.size, stored.partial.stats)
 
 
-def _judged(files: _Files, paths: list[str], state: State | None, identify: Identify | None) -> ScanResult:
-    """Read ``paths`` (incrementally with ``state``), store each file's partial, judge.
-
-    The partials are stored before judging, so that their frames are not held while the model
-    and the report run (peak memory); they are facts about the files, valid whether or not the
-    rest of the scan finishes.
-    """
-    partial = files.read(paths, state)
-    if state is not None:
-        incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
-        files.kept.clear()
-    return files.judge(partial, identify)
-
-
 def run_scan(request: ScanRequest, env: Env) -> ScanReport:
     """Scan the logs, judge every client, and store the result in the state database."""
     if not request.paths:
@@ -197,7 +183,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             )
             identify = build_identifier(catalog, sources)
         keeps = state is not None and request.incremental and not request.robots.fetch
-        result = _judged(files, ordered, state if keeps else None, identify)
+        result = files.judge(files.read(ordered, state if keeps else None), identify)
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),
@@ -206,6 +192,8 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         if request.model and request.settings.model.enabled:
             result = _with_model(result, request.settings)
         if state is not None:
-            save_scan(state, result, paths)
+            save_scan(state, result, paths)  # first: a damaged database fails here, before any write
+            if keeps:
+                incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
     failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
     return ScanReport(result, failed)

@@ -140,8 +140,13 @@ def look(path: str) -> LogFile | None:
 
 
 def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
-    """The stored partial of the longest start of ``file`` still as it was, or None."""
-    state.ensure_schema(DDL)
+    """The stored partial of the longest start of ``file`` still as it was, or None.
+
+    Only reads: a scan writes nothing before its results are stored (a damaged database is
+    reported, not written over).
+    """
+    if not state.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'scan_partials'").fetchone():
+        return None
     rows = state.conn.execute(
         "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
         " FROM scan_partials WHERE fingerprint = ? AND byte_offset <= ?"
