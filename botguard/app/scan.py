@@ -15,7 +15,7 @@ from botguard.catalog import load_catalog
 from botguard.config import Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
-from botguard.judge import ScanResult, judge_batches
+from botguard.judge import RobotsChange, ScanResult, judge_batches, with_traffic
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
@@ -105,6 +105,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         )
         if request.model and request.settings.model.enabled:
             result = _with_model(result, request.settings)
+        result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:
             save_scan(state, result, paths)
     failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])

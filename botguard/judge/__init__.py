@@ -20,9 +20,12 @@ from botguard.judge.records import (
     CrawlerRollup,
     Evidence,
     ModelSummary,
+    RobotsChange,
     ScanResult,
     ScanSummary,
+    Traffic,
 )
+from botguard.judge.timeline import traffic_of, with_traffic
 from botguard.judge.verdict import judge_clients
 from botguard.logs.records import Batch, ParseStats
 
@@ -33,9 +36,13 @@ __all__ = [
     "CrawlerRollup",
     "Evidence",
     "ModelSummary",
+    "RobotsChange",
     "ScanResult",
     "ScanSummary",
+    "Traffic",
     "judge_batches",
+    "traffic_of",
+    "with_traffic",
 ]
 
 col = pl.col
@@ -255,4 +262,5 @@ def judge_batches(
         malformed_examples=tuple(stats.malformed_examples),
         malformed_by_reason=tuple(sorted(stats.malformed_by_reason.items())),
         warnings=tuple(stats.warnings),
+        activity=agg.activity(),
     )
