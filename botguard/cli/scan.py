@@ -11,7 +11,7 @@ from botguard.app.scan import ScanRequest, run_scan
 from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
 from botguard.cli._output import emit
-from botguard.cli._progress import line_progress
+from botguard.cli._progress import estimate_lines, line_progress
 from botguard.config import load_settings
 from botguard.errors import ExitStatus
 from botguard.report import WRITERS, write_html, write_table
@@ -57,7 +57,8 @@ def command(
         log_format=log_format, save=not no_save, dns=not no_dns, identity=not no_identity,
         model=not no_model, fail_on=fail_on, preview=fmt == "html",
     )  # fmt: skip
-    with line_progress(enabled=sys.stderr.isatty()) as progress:
+    tty = sys.stderr.isatty()
+    with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:
         report = run_scan(request, cli_env(state_path, progress=progress))
     result = report.result
     writers = {"table": partial(write_table, top=top), "html": partial(write_html, preview=report.preview)}
