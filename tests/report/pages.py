@@ -11,7 +11,9 @@ from typing import Any
 
 def data_block(html: str, block_id: str) -> Any:
     """The JSON of ``<script type="application/json" id=block_id>``, unpacked if compressed."""
-    found = re.search(rf'<script type="application/json" id="{re.escape(block_id)}">(.*?)</script>', html, re.S)
+    found = re.search(
+        rf'<script type="application/json" id="{re.escape(block_id)}">(.*?)</script>', html, re.S
+    )
     assert found, f"no data block {block_id}"
     value = json.loads(found.group(1))
     if isinstance(value, dict) and value.get("encoding") == "gzip+base64":
