@@ -94,6 +94,13 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
     return scan_id
 
 
+def latest_scan_id(state: State) -> int | None:
+    """The id of the newest stored scan (None when there is none): a cheap check for a new scan."""
+    state.ensure_schema(DDL)
+    row = state.conn.execute("SELECT MAX(id) FROM scans").fetchone()
+    return None if row is None else row[0]
+
+
 def latest_scan(state: State) -> ScanResult | None:
     """The newest stored scan, read back as records (what the scan JSON carries), or None."""
     state.ensure_schema(DDL)
