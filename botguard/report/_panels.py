@@ -18,7 +18,7 @@ from botguard.identity.records import IDENTITIES
 from botguard.judge.records import TRAFFIC_KINDS, VERDICT_ORDER, ScanResult, Traffic
 from botguard.judge.values import iso
 from botguard.report._safe import printable
-from botguard.report._svg import Bar, Mark, Part, bars, lines, number, sparkline, stacked_bars
+from botguard.report._svg import Bar, Mark, Part, bars, byte_size, lines, sparkline, stacked_bars
 from botguard.report.records import RulesPreview
 
 #: Rows each list shows at most (the client table holds every client).
@@ -103,7 +103,7 @@ def headline(result: ScanResult, traffic: Traffic | None) -> str:
     ]
     if traffic is not None:
         sent = sum(k.bytes for k in traffic.kinds)
-        tiles.append(("bytes sent", number(sent) + " B", "response bodies"))
+        tiles.append(("bytes sent", byte_size(sent), "response bodies"))
     robots = (
         "; ".join(f"{host}: {source}" for host, source in s.robots.items()) or "none (compliance not judged)"
     )
@@ -145,7 +145,7 @@ def _kind_shares(traffic: Traffic) -> str:
         ["kind", "clients", "requests", "share", "bytes", "share"],
         (
             [f'<span class="sw {kind_css(k.kind)}"></span>{escape(k.kind)}', f"{k.clients:,}",
-             f"{k.requests:,}", _share(k.requests, requests), number(k.bytes) + " B", _share(k.bytes, sent)]
+             f"{k.requests:,}", _share(k.requests, requests), byte_size(k.bytes), _share(k.bytes, sent)]
             for k in traffic.kinds
         ),
         numeric=(1, 2, 3, 4, 5),

@@ -66,6 +66,19 @@ def number(value: float) -> str:
     return _fmt(value)
 
 
+def byte_size(value: float) -> str:
+    """A byte count as people read it: 500 B, 602.4 kB, 198.7 MB.
+
+    Examples:
+        >>> byte_size(500), byte_size(602_400), byte_size(198_700_000)
+        ('500 B', '602.4 kB', '198.7 MB')
+    """
+    for limit, suffix in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if abs(value) >= limit:
+            return f"{_fmt(value / limit)} {suffix}"
+    return f"{_fmt(value)} B"
+
+
 def _y_axis(value: float, plot_h: int) -> tuple[float, list[str]]:
     """The axis's top (a whole number of steps at or above ``value``) and its grid and labels."""
     step = nice_step(value)

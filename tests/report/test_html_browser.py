@@ -7,6 +7,9 @@ referrers runs no script (no dialog, no CSP violation) and shows those texts as 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,8 @@ from tests.helpers import run_cli
 from tests.report.browser import charts, screenshot, shown, watch
 from tests.serve.browser import chromium
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
 #: Every chart the example's report draws (the example has traffic in each of them).
 CHARTS = {"kind-shares", "time-kinds", "time-operators", "time-verdicts", "compliance", "identity", "asns",
           "verdicts"}  # fmt: skip
@@ -187,3 +191,45 @@ def test_hostile_log_markup_is_escaped(hostile_report: Path) -> None:
     blocks = html.split('<script type="application/json"', 1)[1]
     assert "</script><script>" in blocks  # the page script follows the data blocks...
     assert blocks.count("</script>") == 3  # ...and no data block holds a closing tag of its own
+
+
+# ---------------------------------------------------------------------------- a million lines
+
+
+@pytest.fixture(scope="module")
+def million_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of a generated 1M-line, 3-day log (tens of thousands of clients)."""
+    tmp = tmp_path_factory.mktemp("million")
+    log = tmp / "access.log"
+    gen = [sys.executable, str(ROOT / "bench" / "gen_logs.py"), "--lines", "1000000", "--seed", "1", "--days", "3",
+           "--out", str(log), "--robots-out", str(tmp / "robots.txt")]  # fmt: skip
+    subprocess.run(gen, check=True, capture_output=True, timeout=600)
+    out = tmp / "report.html"
+    result = run_cli("scan", str(log), "--robots", str(tmp / "robots.txt"), "--state", str(tmp / "state.db"),
+                     "--no-dns", "--format", "html", "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    log.unlink()  # 230 MB
+    return out
+
+
+@pytest.mark.slow
+def test_million_line_report(browser: Browser, million_report: Path) -> None:
+    """Every chart drawn, the table (every client) filters fast; the file stays small."""
+    assert million_report.stat().st_size < 5_000_000
+    began = time.monotonic()
+    page, seen = _open(browser, million_report)
+    ready = time.monotonic() - began
+    drawn = charts(page)
+    assert {"kind-shares", "time-kinds", "time-operators", "time-verdicts", "compliance", "verdicts"} <= set(
+        drawn
+    )
+    assert all(n > 0 for n in drawn.values()), drawn
+    total = shown(page)
+    assert total > 10_000
+    page.fill("#bg-filter", "bytespider")
+    page.locator(f"#bg-clients-table:not([data-shown='{total}'])").wait_for(timeout=5_000)
+    assert 0 < shown(page) < total
+    screenshot(page, "million")
+    assert (seen.errors, seen.csp, seen.dialogs, seen.requests) == ([], [], [], [])  # type: ignore[attr-defined]
+    assert ready < 10  # generous on a shared machine; bench/bench_report.py measures it
+    page.close()
