@@ -12,8 +12,10 @@ and ``report`` (the report of the stored scan, a second command). In-process it 
 ``write_html`` alone on the stored scan (the page itself, without the preview). Then Chromium
 opens the file: the first contentful paint and the moment the client table is drawn.
 
-Targets: the report adds under 10% to the scan's time (``scan --format html`` against
-``--format json``), the file is under 5 MB, and the 1M-line report renders in under 2 s.
+Targets: the report's own work (the rules preview and the page, in-process) takes under 10%
+of the scan's time (``scan --format json``, a child process), the file is under 5 MB, and the
+1M-line report's table is drawn in under 2 s. ``html-json`` (the two scans' difference) is
+printed too; on a loaded machine it moves by seconds between runs.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Figures:
     scan_s: float
     scan_html_s: float
     report_verb_s: float
+    preview_s: float
     write_html_s: float
     clients: int
     size: int
@@ -58,8 +61,11 @@ def _child(argv: list[str], work: Path) -> float:
     return run.seconds
 
 
-def _write_html_seconds(state: Path) -> tuple[float, int]:
-    """Seconds ``write_html`` takes on the stored scan (best of 3), and its clients."""
+def _in_process(state: Path) -> tuple[float, float, int]:
+    """Seconds the rules preview and ``write_html`` take on the stored scan (best of 3 each),
+    and the scan's clients: the report's own cost, without a second process's start-up."""
+    from botguard.app.report import rules_preview
+    from botguard.config import load_settings
     from botguard.judge.store import latest_scan
     from botguard.report import write_html
     from botguard.state import State
@@ -67,12 +73,16 @@ def _write_html_seconds(state: Path) -> tuple[float, int]:
     with State(state) as db:
         result = latest_scan(db)
     assert result is not None
-    best = float("inf")
+    settings = load_settings(None)
+    rules_preview(result, settings)  # imports and the catalogue, which a scan has loaded already
+    preview_s = write_s = float("inf")
     for _ in range(3):
         began = time.perf_counter()
-        write_html(result, io.StringIO())
-        best = min(best, time.perf_counter() - began)
-    return best, result.clients.height
+        preview = rules_preview(result, settings)
+        middle = time.perf_counter()
+        write_html(result, io.StringIO(), preview=preview)
+        preview_s, write_s = min(preview_s, middle - began), min(write_s, time.perf_counter() - middle)
+    return preview_s, write_s, result.clients.height
 
 
 def _render(path: Path) -> tuple[float, float]:
@@ -114,9 +124,11 @@ def measure(log: Path, robots: Path, lines: int, browser: bool, botguard: list[s
             scan, scan_html = min(scan, times[id(json_run)]), min(scan_html, times[id(html_run)])
             report = [*botguard, "report", "--state", str(work / "a.db"), "-o", str(work / "r.html")]
             verb = min(verb, _child(report, work))
-        write_s, clients = _write_html_seconds(work / "a.db")
+        preview_s, write_s, clients = _in_process(work / "a.db")
         paint, table = _render(html) if browser else (None, None)
-        return Figures(lines, scan, scan_html, verb, write_s, clients, html.stat().st_size, paint, table)
+        return Figures(
+            lines, scan, scan_html, verb, preview_s, write_s, clients, html.stat().st_size, paint, table
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,18 +152,18 @@ def main(argv: list[str] | None = None) -> int:
             log, robots, _ = bench_scan.ensure_log(args.out_dir, size, 1)
             logs.append((log, robots, size))
     ok = True
-    print(
-        "lines      clients  scan s  +html s (share)  report verb s  write_html s  size MB  paint s  table s"
-    )
+    print("lines      clients  scan s  html-json s  report verb s  preview s  write_html s  (share)  size MB  paint s"
+          "  table s")  # fmt: skip
     for log, robots, lines in logs:
         f = measure(log, robots, lines, not args.skip_browser, botguard, max(1, args.repeat))
-        share = (f.scan_html_s - f.scan_s) / f.scan_s
+        share = (f.preview_s + f.write_html_s) / f.scan_s
         paint = f"{f.paint_s:7.2f}" if f.paint_s is not None else "      -"
         table = f"{f.table_s:7.2f}" if f.table_s is not None else "      -"
-        print(f"{f.lines:>9,} {f.clients:>8,} {f.scan_s:7.2f} {f.scan_html_s - f.scan_s:+7.2f} ({share:5.1%})"
-              f" {f.report_verb_s:13.2f} {f.write_html_s:13.2f} {f.size / 1e6:8.2f} {paint}  {table}")  # fmt: skip
+        print(f"{f.lines:>9,} {f.clients:>8,} {f.scan_s:7.2f} {f.scan_html_s - f.scan_s:+12.2f} "
+              f"{f.report_verb_s:13.2f} {f.preview_s:10.2f} {f.write_html_s:13.2f} ({share:5.1%})"
+              f" {f.size / 1e6:8.2f} {paint}  {table}")  # fmt: skip
         checks = [
-            (f"report adds <= {TARGET_SHARE:.0%} to the scan", share <= TARGET_SHARE),
+            (f"preview + page <= {TARGET_SHARE:.0%} of the scan", share <= TARGET_SHARE),
             (f"file <= {TARGET_BYTES / 1e6:.0f} MB", f.size <= TARGET_BYTES),
         ]
         if f.table_s is not None and lines <= 1_000_000:
