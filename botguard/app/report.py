@@ -14,6 +14,7 @@ from datetime import datetime
 import polars as pl
 
 from botguard.app.env import Env
+from botguard.catalog import Catalog
 from botguard.config import Settings
 from botguard.decide import build_decisions, catalog_lookup
 from botguard.decide.records import Decision
@@ -42,15 +43,18 @@ class ReportReport:
     preview: RulesPreview
 
 
-def rules_preview(result: ScanResult, settings: Settings, model: tuple[Decision, ...] = ()) -> RulesPreview:
+def rules_preview(
+    result: ScanResult, settings: Settings, model: tuple[Decision, ...] = (), catalog: Catalog | None = None
+) -> RulesPreview:
     """The decisions this scan calls for (with ``model``: the approved model rules), counted per
-    action and match kind, and what they would stop of the scanned traffic."""
+    action and match kind, and what they would stop of the scanned traffic. ``catalog``: the
+    one the scan loaded (loading it again costs a quarter second)."""
     from botguard.model.store import with_model
 
     # the preview reads no evidence: leaving it out makes the records several times cheaper
     clients = client_records(result.clients.with_columns(evidence=pl.lit([], CLIENT_SCHEMA["evidence"])))
     decisions = build_decisions(
-        clients, result.crawlers, catalog_lookup(), settings.allowlist, settings.decide
+        clients, result.crawlers, catalog_lookup(catalog), settings.allowlist, settings.decide
     )
     decisions = with_model(decisions, list(model))
     counts = Counter((d.action, d.match.kind) for d in decisions.decisions)

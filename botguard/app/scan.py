@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
-from botguard.catalog import load_catalog
+from botguard.catalog import Catalog, load_catalog
 from botguard.config import Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
@@ -115,15 +115,17 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:
             save_scan(state, result, paths)
-        preview = _preview(result, request.settings, state, env) if request.preview else None
+        preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
     return ScanReport(result, failed, preview)
 
 
-def _preview(result: ScanResult, settings: Settings, state: State | None, env: Env) -> RulesPreview:
+def _preview(
+    result: ScanResult, settings: Settings, state: State | None, env: Env, catalog: Catalog
+) -> RulesPreview:
     """What deploy-rules would do with this scan (with the approved model rules when the state
     database is open: a --no-save scan does not open it for this)."""
     from botguard.app.report import model_rules, rules_preview
 
     model = model_rules(state, settings, env.now()) if state is not None else ()
-    return rules_preview(result, settings, model)
+    return rules_preview(result, settings, model, catalog)
