@@ -99,10 +99,15 @@ def client_data(clients: pl.DataFrame, verdicts: list[str]) -> dict[str, Any]:
     }
 
 
+#: gzip level of the client table: 4 makes 155k clients (a 5M-line log) 9% larger than 6 and
+#: takes a quarter of its time (0.34 s against 1.25 s), which is most of the page's cost.
+GZIP_LEVEL = 4
+
+
 def packed(value: object) -> dict[str, str]:
     """``value`` as JSON, gzip-compressed (reproducibly: no timestamp) and base64-encoded."""
     raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return {
         "encoding": "gzip+base64",
-        "data": base64.b64encode(gzip.compress(raw, 6, mtime=0)).decode("ascii"),
+        "data": base64.b64encode(gzip.compress(raw, GZIP_LEVEL, mtime=0)).decode("ascii"),
     }
