@@ -12,13 +12,16 @@ import http.client
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from playwright.sync_api import Browser
 
+from botguard.catalog import load_catalog
 from botguard.model.store import CandidateStore
+from botguard.serve.live import LiveView
 from botguard.state import State
 from tests.helpers import run_cli
 from tests.model.test_candidates_store import candidate
@@ -166,3 +169,20 @@ def _run_in_browser(browser: Browser, live: Live) -> None:
     assert [e for e in seen.errors if "status of 401" not in e] == [] and len(seen.errors) == 1
     assert (seen.csp, seen.dialogs, seen.requests) == ([], [], [])
     page.close()
+
+
+def test_live_view_keeps_the_last_window_of_log_time() -> None:
+    """Who crawls now is the last WINDOW seconds of log time: older batches leave, rates are per minute."""
+    view = LiveView(load_catalog().classify_many, window=60.0)
+    start = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+
+    def batch(ip: str, agent: str, seconds: list[int]) -> pl.DataFrame:
+        times = [start + timedelta(seconds=s) for s in seconds]
+        return pl.DataFrame({"ip": [ip] * len(seconds), "time": times, "user_agent": [agent] * len(seconds)})
+
+    view.add(batch("192.0.2.1", "curl/8.0", [0, 1, 2]), 3)
+    view.add(batch(NEW_IP, AGENT, [100, 110, 120, 130]), 4)
+    now = view.snapshot()
+    assert now["lines"] == 7 and now["now"] == "2026-12-06 10:02:10"
+    assert [(c["ip"], c["who"], c["requests"]) for c in now["clients"]] == [(NEW_IP, "GPTBot", 4)]
+    assert now["operators"] == [{"operator": "OpenAI", "per_minute": 4.0}]
