@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import ConsoleMessage, Dialog, Error, Page, Request
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -28,17 +28,27 @@ def watch(page: Page, *, allow_prefix: str = "file://") -> Watched:
     """Record the page's console errors, CSP violations, dialogs and requests outside ``allow_prefix``."""
     seen = Watched()
 
-    def console(message: object) -> None:
-        text, kind = message.text, message.type  # type: ignore[attr-defined]
-        if "Content Security Policy" in text:
-            seen.csp.append(text)
-        elif kind == "error":
-            seen.errors.append(text)
+    def console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            seen.csp.append(message.text)
+        elif message.type == "error":
+            seen.errors.append(message.text)
+
+    def page_error(error: Error) -> None:
+        seen.errors.append(f"page error: {error}")
+
+    def dialog(shown: Dialog) -> None:
+        seen.dialogs.append(shown.message)
+        shown.dismiss()
+
+    def request(sent: Request) -> None:
+        if not sent.url.startswith(allow_prefix):
+            seen.requests.append(sent.url)
 
     page.on("console", console)
-    page.on("pageerror", lambda exc: seen.errors.append(f"page error: {exc}"))
-    page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
-    page.on("request", lambda r: None if r.url.startswith(allow_prefix) else seen.requests.append(r.url))
+    page.on("pageerror", page_error)
+    page.on("dialog", dialog)
+    page.on("request", request)
     return seen
 
 

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.helpers import run_cli
-from tests.report.browser import charts, screenshot, shown, watch
+from tests.report.browser import Watched, charts, screenshot, shown, watch
 from tests.serve.browser import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def example_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _open(browser: Browser, path: Path, **options: object) -> tuple[Page, object]:
+def _open(browser: Browser, path: Path, **options: object) -> tuple[Page, Watched]:
     page = browser.new_page(**options)  # type: ignore[arg-type]
     seen = watch(page)
     page.goto(path.as_uri())
@@ -55,7 +55,7 @@ def test_example_report_draws_every_chart_offline(browser: Browser, example_repo
     page, seen = _open(browser, example_report)
     drawn = charts(page)
     assert set(drawn) == CHARTS and all(n > 0 for n in drawn.values()), drawn
-    assert (seen.errors, seen.csp, seen.dialogs, seen.requests) == ([], [], [], [])  # type: ignore[attr-defined]
+    assert (seen.errors, seen.csp, seen.dialogs, seen.requests) == ([], [], [], [])
     # evidence one click away: closed, then open on a click
     evidence = page.locator("details.evidence").first
     assert evidence.get_attribute("open") is None
@@ -72,7 +72,7 @@ def test_example_report_in_dark_mode(browser: Browser, example_report: Path) -> 
     channels = [int(c) for c in background.removeprefix("rgb(").rstrip(")").split(",")[:3]]
     assert max(channels) < 80, background
     screenshot(page, "example-dark")
-    assert seen.errors == [] and seen.csp == []  # type: ignore[attr-defined]
+    assert seen.errors == [] and seen.csp == []
     page.close()
 
 
@@ -106,7 +106,7 @@ def test_client_table_filters_sorts_and_pages(browser: Browser, example_report: 
     assert numbers == sorted(numbers, reverse=True) and numbers[0] > numbers[-1]
     page.click("#bg-next")
     assert "page 2 of 8" in page.inner_text("#bg-page")
-    assert seen.errors == [] and seen.csp == []  # type: ignore[attr-defined]
+    assert seen.errors == [] and seen.csp == []
     page.close()
 
 
@@ -163,7 +163,7 @@ def test_hostile_log_runs_no_script(browser: Browser, hostile_report: Path) -> N
     page.fill("#bg-filter", "alert")
     page.wait_for_timeout(400)
     page.locator("#bg-clients-table tbody tr td.c").first.hover()
-    assert seen.dialogs == [] and seen.csp == [] and seen.requests == []  # type: ignore[attr-defined]
+    assert seen.dialogs == [] and seen.csp == [] and seen.requests == []
     assert (
         page.evaluate(
             "document.querySelectorAll('main script, main img, main iframe, main [onerror]').length"
@@ -230,6 +230,6 @@ def test_million_line_report(browser: Browser, million_report: Path) -> None:
     page.locator(f"#bg-clients-table:not([data-shown='{total}'])").wait_for(timeout=5_000)
     assert 0 < shown(page) < total
     screenshot(page, "million")
-    assert (seen.errors, seen.csp, seen.dialogs, seen.requests) == ([], [], [], [])  # type: ignore[attr-defined]
+    assert (seen.errors, seen.csp, seen.dialogs, seen.requests) == ([], [], [], [])
     assert ready < 10  # generous on a shared machine; bench/bench_report.py measures it
     page.close()
