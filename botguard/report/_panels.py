@@ -228,7 +228,7 @@ def client_label(agent: str | None) -> str:
 # ---------------------------------------------------------------------------- robots.txt
 
 
-def robots(result: ScanResult, traffic: Traffic | None) -> str:
+def robots_section(result: ScanResult, traffic: Traffic | None) -> str:
     """Compliance per crawler, the evidence of each violation, the disallowed paths, honeypot hits."""
     judged = [c for c in result.crawlers if c.compliance is not None or c.disallowed_requests]
     judged.sort(key=lambda c: (-c.disallowed_requests, -c.requests, c.name))
@@ -347,7 +347,7 @@ def _honeypot(result: ScanResult) -> str:
 # ---------------------------------------------------------------------------- identity
 
 
-def identity(result: ScanResult) -> str:
+def identity_section(result: ScanResult) -> str:
     """Who each claimed crawler really was, and the networks the worst offenders came from."""
     claims = (
         result.clients.filter(pl.col("crawler").is_not_null() & pl.col("identity").is_not_null())
