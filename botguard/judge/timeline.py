@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from botguard.judge._columns import compact_strings
+from botguard.judge.columns import compact_strings
 from botguard.judge.records import (
     OTHER_KIND,
     TRAFFIC_KINDS,

@@ -18,7 +18,7 @@ import polars as pl
 
 from botguard.judge.records import TRAFFIC_KINDS
 from botguard.judge.timeline import kind_of
-from botguard.report._safe import printable
+from botguard.text import printable
 
 __all__ = ["COLUMNS", "client_data", "packed"]
 

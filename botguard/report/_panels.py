@@ -17,9 +17,9 @@ import polars as pl
 from botguard.identity.records import IDENTITIES
 from botguard.judge.records import TRAFFIC_KINDS, VERDICT_ORDER, ScanResult, Traffic
 from botguard.judge.values import iso
-from botguard.report._safe import printable
 from botguard.report._svg import Bar, Mark, Part, bars, byte_size, lines, sparkline, stacked_bars
 from botguard.report.records import RulesPreview
+from botguard.text import printable
 
 #: Rows each list shows at most (the client table holds every client).
 TOP_CRAWLERS = 25

@@ -1,17 +1,32 @@
-"""What the report stage reads besides the judged scan: the rules preview and the live view.
+"""The report stage's types: what every writer takes, and what the HTML report reads besides the scan.
 
-The scan itself is :class:`botguard.judge.records.ScanResult`; these records carry what the
-application layer adds for the HTML report (what deploy-rules would do with the scan) and what
-``botguard serve`` adds for the live page (where the page's events and reviews go).
+The report turns the judge's :class:`ScanResult` (a scan's writers) or the rows ``botguard
+candidates list`` builds (the JSON contract, one dict per candidate) into text on a stream.
+Every format of a verb is a writer of the same type, so the CLI picks one by name. The HTML
+report also shows what the application layer adds (:class:`RulesPreview`: what deploy-rules
+would do with the scan) and, served by ``botguard serve``, where the live page's events and
+reviews go (:class:`LivePage`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 from botguard.deploy.records import Impact
+from botguard.judge.records import ScanResult
 
-__all__ = ["LivePage", "RulesPreview"]
+__all__ = ["LivePage", "Rows", "RowsWriter", "RulesPreview", "Writer"]
+
+#: A scan written in one format: ``(result, out) -> None``.
+Writer = Callable[[ScanResult, TextIO], None]
+
+#: Candidate rows, one JSON-contract dict per candidate.
+Rows = Sequence[dict[str, Any]]
+
+#: Candidate rows written in one format: ``(rows, out) -> None``.
+RowsWriter = Callable[[Rows, TextIO], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from botguard.judge.timeline import traffic_of
 from botguard.judge.values import iso
 from botguard.report._console import report_console
 from botguard.report._credit import asn_credit
-from botguard.report._safe import printable
 from botguard.report._spark import blocks
+from botguard.text import printable
 
 #: Characters of a client's requests-over-time sparkline (the scan's span, left to right).
 SPARK_COLUMNS = 16

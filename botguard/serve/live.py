@@ -40,6 +40,7 @@ from aiohttp import web
 
 from botguard.errors import BotguardError, Location
 from botguard.serve._keyring import ServeError
+from botguard.text import printable
 
 __all__ = ["ADMIN_FILE", "LiveReport", "LiveView", "add_report_routes", "admin_token", "follow_logs"]
 
@@ -136,7 +137,7 @@ class LiveView:
         for ip, agent, n in busiest.iter_rows():
             crawler = self._who.get(agent, (None, None))[0]
             out["clients"].append(
-                {"ip": ip, "who": crawler or _printable(agent or "(no user agent)", 100), "requests": n}
+                {"ip": ip, "who": crawler or printable(agent or "(no user agent)", 100), "requests": n}
             )
         operators: Counter[str] = Counter()
         for agent, n in recent.group_by("user_agent").len().iter_rows():
@@ -152,12 +153,6 @@ def _latest(rows: pl.DataFrame) -> datetime | None:
     """The newest time of a parsed batch (None when it has no line with a time)."""
     value = rows.get_column("time").max() if rows.height else None
     return value if isinstance(value, datetime) else None
-
-
-def _printable(text: str, limit: int) -> str:
-    from botguard.report._safe import printable
-
-    return printable(text, limit)
 
 
 def follow_logs(

@@ -14,8 +14,8 @@ from botguard.judge.records import Traffic
 from botguard.judge.store import latest_scan
 from botguard.judge.timeline import MAX_BUCKETS, width_for
 from botguard.state import State
+from tests.e2e.scan.conftest import AHREFS, BYTESPIDER, CHROME, GOOGLEBOT
 from tests.helpers import run_cli
-from tests.scan.conftest import AHREFS, BYTESPIDER, CHROME, GOOGLEBOT
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
