@@ -7,7 +7,9 @@ join partials, e.g. of several files, :func:`judge_partial` judges one;
 batches at hand); the records other stages
 read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`); :data:`ASSET_RE`
 and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model reads requests
-the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names.
+the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names;
+:func:`with_traffic`, the scan's requests over time summarised once its verdicts are final
+(:class:`RobotsChange` marks a new robots.txt version on the time axis).
 """
 
 from __future__ import annotations
@@ -21,23 +23,27 @@ from botguard.catalog import Catalog, Crawler
 from botguard.config import Settings
 from botguard.judge.aggregate import Aggregator, RobotsLookup, crawl_delay
 from botguard.judge.columns import ASSET_RE, ROBOTS_RE
-from botguard.judge.partial import CLIENT_KEY, Partial, merge, merge_all
+from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge, merge_all
 from botguard.judge.records import (
     CLIENT_SCHEMA,
     VERDICT_ORDER,
+    Activity,
     ClientVerdict,
     CrawlerNetwork,
     CrawlerRollup,
     ModelSummary,
+    RobotsChange,
     ScanResult,
     ScanSummary,
 )
+from botguard.judge.timeline import client_key, with_traffic
 from botguard.judge.verdict import judge_clients
 from botguard.logs.records import Batch
 
 __all__ = [
     "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Identify",
-    "ModelSummary", "Partial", "ScanResult", "aggregator", "judge_partial", "merge", "merge_all",
+    "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_partial",
+    "merge", "merge_all", "with_traffic",
 ]  # fmt: skip
 
 col = pl.col
@@ -344,4 +350,17 @@ def judge_partial(
         malformed_examples=tuple(stats.malformed_examples),
         malformed_by_reason=tuple(sorted(stats.malformed_by_reason.items())),
         warnings=tuple(stats.warnings),
+        activity=_activity(partial),
+    )
+
+
+def _activity(partial: Partial) -> Activity | None:
+    """The partial's time and path counts keyed the way the traffic summary joins them to the
+    verdicts (None when no request was counted)."""
+    if partial.time_counts.height == 0:
+        return None
+    return Activity(
+        bucket_width(partial.clients),
+        partial.time_counts.select(client_key(), "bucket", "requests", "bytes"),
+        partial.path_counts.select(client_key(), "path", "requests"),
     )

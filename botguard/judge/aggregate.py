@@ -21,11 +21,14 @@ from botguard.judge.partial import (
     CLIENT_KEY,
     CLIENT_PARTIAL_SCHEMA,
     EVIDENCE_PARTIAL_SCHEMA,
+    PATH_COUNT_SCHEMA,
     RULE_COUNT_SCHEMA,
+    TIME_COUNT_SCHEMA,
     Partial,
     earliest_evidence,
     merge_all,
 )
+from botguard.judge.timeline import path_of, width_for
 from botguard.logs.records import ParseStats
 from botguard.robots import RobotsTxt
 from botguard.robots.columns import judge_versions
@@ -260,7 +263,8 @@ class Aggregator:
             is_robots=is_robots,
             disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
         ).with_columns(honeypot=honeypot_expr(self.honeypots) & pl.col("disallowed"))
-        return Partial(_client_rows(rows), _rule_counts(rows), _evidence(rows), stats)
+        counts = (_rule_counts(rows), _evidence(rows), _time_counts(rows), _path_counts(rows))
+        return Partial(_client_rows(rows), *counts, stats)
 
 
 def _client_rows(rows: pl.DataFrame) -> pl.DataFrame:
@@ -334,3 +338,26 @@ def _rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
 
 def _evidence(rows: pl.DataFrame) -> pl.DataFrame:
     return earliest_evidence(rows.filter(pl.col("disallowed")).cast(EVIDENCE_PARTIAL_SCHEMA))  # type: ignore[arg-type]
+
+
+def _time_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    """Requests and bytes per client and bucket, at the width of the batch's own span (the one
+    :func:`~botguard.judge.partial.bucket_width` gives its client rows)."""
+    seconds = pl.col("time").dt.epoch("s")
+    low, high = rows.select(seconds.min().alias("low"), seconds.max().alias("high")).row(0)
+    width = width_for(low, high) if low is not None else width_for(0, 0)
+    return (
+        rows.group_by("ip", "agent", (seconds // width * width).alias("bucket"))
+        .agg(user_agent=pl.col("user_agent").first(), requests=pl.len(), bytes=pl.col("bytes").sum())
+        .select(list(TIME_COUNT_SCHEMA))
+        .cast(TIME_COUNT_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _path_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    return (
+        rows.filter(pl.col("disallowed"))
+        .group_by(*CLIENT_KEY, path_of())
+        .agg(requests=pl.len())
+        .cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
+    )

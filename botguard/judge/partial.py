@@ -18,6 +18,12 @@ because every fact kept here merges exactly:
   in log order); the earliest of a union are among the earliest of its parts;
 - rule counts add up per (client, rule); a rule is named by its host, line and text, so
   partials from different runs name the same rule the same way;
+- requests and bytes per client and time bucket add up once both sides are counted in buckets
+  of one width: a partial counts in the narrowest of :data:`~botguard.judge.timeline.WIDTHS`
+  that cuts its own time span into at most ``MAX_BUCKETS`` (:func:`bucket_width`); the span of
+  a merge covers each part's, so its width is the same or wider, and since each width divides
+  the next, a bucket floored to the wider width is the one its requests fall in;
+- disallowed requests add up per (client, path without its query);
 - parse counts add up; malformed-line examples and warnings keep their order.
 
 What a partial depends on besides the lines (the robots.txt files, the catalogue, the
@@ -41,6 +47,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.judge.columns import compact_strings
+from botguard.judge.timeline import width_for
 from botguard.logs.records import ParseStats
 
 __all__ = [
@@ -48,8 +55,11 @@ __all__ = [
     "CLIENT_PARTIAL_SCHEMA",
     "EVIDENCE_PARTIAL_SCHEMA",
     "EVIDENCE_PER_CLIENT",
+    "PATH_COUNT_SCHEMA",
     "RULE_COUNT_SCHEMA",
+    "TIME_COUNT_SCHEMA",
     "Partial",
+    "bucket_width",
     "merge",
     "merge_all",
     "partial_from_bytes",
@@ -113,6 +123,24 @@ EVIDENCE_PARTIAL_SCHEMA: dict[str, pl.DataType] = {
     "rule": pl.String(),
 }
 
+#: Requests and bytes per client and time bucket (the reports' charts), at the partial's
+#: :func:`bucket_width`.
+TIME_COUNT_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),
+    "bucket": pl.Int64(),  # Unix seconds of the bucket's start, a multiple of the width
+    "requests": pl.Int64(),
+    "bytes": pl.Int64(),
+}
+
+#: Disallowed requests per client and path (without its query: the reports' top paths).
+PATH_COUNT_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),
+    "path": pl.String(),
+    "requests": pl.Int64(),
+}
+
 _SUMS = [name for name, dtype in CLIENT_PARTIAL_SCHEMA.items() if dtype == pl.Int64() and name != "fast_gaps"]
 
 
@@ -124,14 +152,16 @@ def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 class Partial:
     """What some consecutive lines of a log add up to, per client (see the module docstring).
 
-    Three frames with fixed schemas (:data:`CLIENT_PARTIAL_SCHEMA`, :data:`RULE_COUNT_SCHEMA`,
-    :data:`EVIDENCE_PARTIAL_SCHEMA`) and the parse counts of those lines. Treat ``stats`` as
-    read-only: :func:`merge` builds new counts.
+    Five frames with fixed schemas (:data:`CLIENT_PARTIAL_SCHEMA`, :data:`RULE_COUNT_SCHEMA`,
+    :data:`EVIDENCE_PARTIAL_SCHEMA`, :data:`TIME_COUNT_SCHEMA`, :data:`PATH_COUNT_SCHEMA`) and
+    the parse counts of those lines. Treat ``stats`` as read-only: :func:`merge` builds new counts.
     """
 
     clients: pl.DataFrame = field(default_factory=lambda: _empty(CLIENT_PARTIAL_SCHEMA))
     rule_counts: pl.DataFrame = field(default_factory=lambda: _empty(RULE_COUNT_SCHEMA))
     evidence: pl.DataFrame = field(default_factory=lambda: _empty(EVIDENCE_PARTIAL_SCHEMA))
+    time_counts: pl.DataFrame = field(default_factory=lambda: _empty(TIME_COUNT_SCHEMA))
+    path_counts: pl.DataFrame = field(default_factory=lambda: _empty(PATH_COUNT_SCHEMA))
     stats: ParseStats = field(default_factory=ParseStats)
 
     def compacted(self) -> Partial:
@@ -141,19 +171,38 @@ class Partial:
             compact_strings(self.clients),
             compact_strings(self.rule_counts),
             compact_strings(self.evidence),
+            compact_strings(self.time_counts),
+            compact_strings(self.path_counts),
             self.stats,
         )
 
 
+def bucket_width(clients: pl.DataFrame) -> int:
+    """The bucket width a partial with these client rows counts its requests in: the narrowest
+    that cuts its span (first to last request, in whole seconds) into at most ``MAX_BUCKETS``.
+
+    Examples:
+        >>> bucket_width(Partial().clients)
+        60
+    """
+    low, high = clients.select(
+        pl.col("first_seen").min().dt.epoch("s"), pl.col("last_seen").max().dt.epoch("s")
+    ).row(0)
+    return width_for(low, high) if low is not None and high is not None else width_for(0, 0)
+
+
 #: Bumped when a schema above or what a column means changes: stored partials of another
 #: version are not merged with new ones (the file is read whole again).
-PARTIAL_VERSION = 1
+PARTIAL_VERSION = 2
 
-_FRAMES = ("clients", "rule_counts", "evidence")
+_FRAMES = ("clients", "rule_counts", "evidence", "time_counts", "path_counts")
+_SCHEMAS = (
+    CLIENT_PARTIAL_SCHEMA, RULE_COUNT_SCHEMA, EVIDENCE_PARTIAL_SCHEMA, TIME_COUNT_SCHEMA, PATH_COUNT_SCHEMA,
+)  # fmt: skip
 
 
 def partial_to_bytes(part: Partial) -> bytes:
-    """A partial as bytes: its three frames as Arrow IPC streams and its parse counts as JSON,
+    """A partial as bytes: its five frames as Arrow IPC streams and its parse counts as JSON,
     each behind its length (what the state database stores; a cluster can ship the same)."""
     pieces = [_ipc(getattr(part, name)) for name in _FRAMES]
     stats = part.stats
@@ -181,8 +230,10 @@ def partial_from_bytes(data: bytes) -> Partial:
             (size,) = struct.unpack_from("<Q", data, at)
             pieces.append(data[at + 8 : at + 8 + size])
             at += 8 + size
-        clients, rule_counts, evidence, raw = pieces
-        frames = [pl.read_ipc_stream(piece) for piece in (clients, rule_counts, evidence)]
+        *tables, raw = pieces
+        if len(tables) != len(_FRAMES):  # e.g. stored by a version without the time counts
+            raise ValueError(f"{len(tables)} frames, not {len(_FRAMES)}")
+        frames = [pl.read_ipc_stream(piece) for piece in tables]
         values = json.loads(raw)
         stats = ParseStats(
             lines=values["lines"], parsed=values["parsed"], malformed=values["malformed"],
@@ -191,10 +242,9 @@ def partial_from_bytes(data: bytes) -> Partial:
         )  # fmt: skip
     except (struct.error, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
         raise ValueError(f"not a stored partial: {exc}") from exc
-    schemas = (CLIENT_PARTIAL_SCHEMA, RULE_COUNT_SCHEMA, EVIDENCE_PARTIAL_SCHEMA)
-    if any(dict(frame.schema) != schema for frame, schema in zip(frames, schemas, strict=True)):
+    if any(dict(frame.schema) != schema for frame, schema in zip(frames, _SCHEMAS, strict=True)):
         raise ValueError("not a stored partial: its columns differ from this version's")
-    return Partial(frames[0], frames[1], frames[2], stats)
+    return Partial(frames[0], frames[1], frames[2], frames[3], frames[4], stats)
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
@@ -223,10 +273,13 @@ def merge_all(parts: Sequence[Partial]) -> Partial:
         stats.merge(part.stats)
     if not parts:
         return Partial(stats=stats)
+    clients = _merge_clients(pl.concat([p.clients for p in parts]))
     return Partial(
-        _merge_clients(pl.concat([p.clients for p in parts])),
+        clients,
         _merge_rule_counts(pl.concat([p.rule_counts for p in parts])),
         _merge_evidence(pl.concat([p.evidence for p in parts])),
+        _merge_time_counts(pl.concat([p.time_counts for p in parts]), bucket_width(clients)),
+        _merge_path_counts(pl.concat([p.path_counts for p in parts])),
         stats,
     )
 
@@ -279,6 +332,20 @@ def _merge_gaps(governed: pl.DataFrame) -> pl.DataFrame:
 def _merge_rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
     keys = [name for name in RULE_COUNT_SCHEMA if name != "count"]
     return rows.group_by(keys).agg(pl.col("count").sum()).select(list(RULE_COUNT_SCHEMA))
+
+
+def _merge_time_counts(rows: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Counts per client and bucket, each part's buckets floored to ``width`` (a multiple of
+    every part's width: see the module docstring)."""
+    return (
+        rows.group_by(*CLIENT_KEY, pl.col("bucket") // width * width)
+        .agg(pl.col("requests", "bytes").sum())
+        .select(list(TIME_COUNT_SCHEMA))
+    )
+
+
+def _merge_path_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.group_by(*CLIENT_KEY, "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
 
 
 def _merge_evidence(rows: pl.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import sys
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import Settings, load_settings
 from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
+from botguard.judge.values import traffic_value
 from botguard.robots.sources import RobotsOption
 from tests.judge.scans import scan_json
 
@@ -36,6 +38,7 @@ class Scanner:
         self.state = tmp / "state.db"
         self.robots = robots
         self.read: list[int] = []
+        self.traffic: list[Any] = []  # each scan's traffic summary as the state database stores it
 
     def scan(
         self, *paths: Path, save: bool = True, robots: Path | None = None, settings: Settings | None = None
@@ -50,6 +53,8 @@ class Scanner:
         )
         report = run_scan(request, Env(state_path=str(self.state), progress=lines.append))
         self.read.append(sum(lines))
+        traffic = report.result.traffic
+        self.traffic.append(None if traffic is None else traffic_value(traffic))
         return canonical(scan_json(report.result))
 
     def full(self, *paths: Path, settings: Settings | None = None) -> dict[str, Any]:
@@ -321,3 +326,48 @@ def test_a_damaged_stored_partial_means_a_full_read(tmp_path: Path, day: tuple[l
     write(log, lines[4500:4600], "ab")  # stored anew by the full read
     scanner.scan(log)
     assert scanner.read[-1] == 100
+
+
+def test_a_grown_log_has_the_traffic_of_a_full_scan(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    """The report's charts of an incremental scan are a full scan's: the first 50 lines span
+    minutes (stored in one-minute buckets), the day in 15-minute ones."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    for start, end in itertools.pairwise([0, 50, 9000, len(lines)]):
+        write(log, lines[start:end], "ab")
+        scanner.scan(log)
+        assert scanner.read[-1] == end - start
+        incremental = scanner.traffic[-1]
+        scanner.full(log)
+        assert incremental is not None and incremental == scanner.traffic[-1], f"after line {end}"
+    assert scanner.traffic[0]["width"] == 60 and scanner.traffic[-1]["width"] == 900
+
+
+def test_a_partial_stored_without_time_counts_means_a_full_read(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """A partial stored before the time counts were part of it (three frames and the parse
+    counts) is not merged: the file is read whole and its traffic is a full scan's."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:4000])
+    scanner.scan(log)
+    with sqlite3.connect(scanner.state) as conn:
+        (blob,) = conn.execute("SELECT partial FROM scan_partials").fetchone()
+        old = _pieces(blob)[:3] + _pieces(blob)[-1:]
+        conn.execute(
+            "UPDATE scan_partials SET partial = ?", (b"".join(struct.pack("<Q", len(p)) + p for p in old),)
+        )
+    write(log, lines[4000:4500], "ab")
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 4500 and scanner.traffic[-2] == scanner.traffic[-1]
+
+
+def _pieces(blob: bytes) -> list[bytes]:
+    """The length-prefixed pieces of a stored partial."""
+    pieces, at = [], 0
+    while at < len(blob):
+        (size,) = struct.unpack_from("<Q", blob, at)
+        pieces.append(blob[at + 8 : at + 8 + size])
+        at += 8 + size
+    return pieces

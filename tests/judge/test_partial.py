@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from botguard.catalog import load_catalog
 from botguard.judge.aggregate import Aggregator
-from botguard.judge.partial import CLIENT_KEY, Partial, merge, merge_all
+from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge, merge_all
 from botguard.logs import read_batches
 from botguard.logs.records import ParseStats
 from botguard.robots import RobotsTxt
@@ -29,13 +30,15 @@ def log() -> tuple[Aggregator, pl.DataFrame]:
     return agg, rows
 
 
-def _canonical(part: Partial) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _canonical(part: Partial) -> tuple[pl.DataFrame, ...]:
     """The partial's frames in a fixed row order (a partial's row order carries no meaning,
     except evidence's within a client, which sorting by time keeps)."""
     return (
         part.clients.sort(CLIENT_KEY, nulls_last=True),
         part.rule_counts.sort(part.rule_counts.columns, nulls_last=True),
         part.evidence.sort([*CLIENT_KEY, "time"], nulls_last=True, maintain_order=True),
+        part.time_counts.sort(part.time_counts.columns, nulls_last=True),
+        part.path_counts.sort(part.path_counts.columns, nulls_last=True),
     )
 
 
@@ -85,3 +88,40 @@ def test_an_interval_across_the_cut_counts(log: tuple[Aggregator, pl.DataFrame])
 def test_merging_nothing_is_empty() -> None:
     assert merge_all([]).clients.height == 0
     assert merge(Partial(), Partial()).stats.lines == 0
+
+
+def _requests(tmp: Path, lines: list[str]) -> pl.DataFrame:
+    log = tmp / "access.log"
+    log.write_text("".join(lines), encoding="utf-8")
+    return pl.concat(b.requests for b in read_batches([str(log)]))
+
+
+def test_time_and_path_counts_merge_to_those_of_the_whole(tmp_path: Path) -> None:
+    """Two hand-counted pieces: three minutes one morning (one-minute buckets) and a request the
+    next morning. Merged, the span is a day, so 15-minute buckets: the morning's three requests
+    fall in one, the next day's in another; the disallowed /cart counts twice, query or not."""
+    agent = "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)"
+
+    def line(day: int, clock: str, path: str, size: int) -> str:
+        return f'54.36.148.1 - - [{day:02d}/Mar/2024:{clock} +0000] "GET {path} HTTP/1.1" 200 {size} "-" "{agent}"\n'
+
+    def at(day: int, clock: str) -> int:
+        hour, minute = map(int, clock.split(":"))
+        return int(datetime(2024, 3, day, hour, minute, tzinfo=UTC).timestamp())
+
+    robots = RobotsTxt.parse(b"User-agent: *\nDisallow: /cart\n")
+    agg = Aggregator(load_catalog(), lambda host: robots)
+    morning = _requests(tmp_path, [line(4, "10:00:01", "/a", 10), line(4, "10:00:02", "/cart?id=1", 20),
+                                   line(4, "10:03:05", "/b", 30)])  # fmt: skip
+    later = _requests(tmp_path, [line(5, "10:20:00", "/cart", 40)])
+    a, b = agg.partial_of(morning, ParseStats()), agg.partial_of(later, ParseStats())
+    assert sorted(a.time_counts.select("bucket", "requests", "bytes").rows()) == [
+        (at(4, "10:00"), 2, 30), (at(4, "10:03"), 1, 30),
+    ]  # fmt: skip
+    merged = merge(a, b)
+    assert sorted(merged.time_counts.select("bucket", "requests", "bytes").rows()) == [
+        (at(4, "10:00"), 3, 60), (at(5, "10:15"), 1, 40),
+    ]  # fmt: skip
+    assert merged.path_counts.select("path", "requests").rows() == [("/cart", 2)]
+    assert bucket_width(merged.clients) == 900
+    assert _same(merged, agg.partial_of(pl.concat([morning, later]), ParseStats()))
