@@ -78,6 +78,11 @@ class DeployReport:
     cloudflare: CloudflareReport | None = None
     cloudflare_failure: BotguardError | None = None
 
+    @property
+    def partial(self) -> bool:
+        """Some targets took the new rules and some failed (each failed one keeps its old rules)."""
+        return bool(self.errors) and bool(self.outcomes)
+
 
 def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     if request.scan_path:
@@ -106,9 +111,14 @@ def _targets(request: DeployRequest) -> list[Target]:
             targets.append(
                 Target(name, Path(directory), renderer, conf.validate, conf.reload, precheck, conf.probe)
             )
+    for host in deploy.hosts:  # the fan-out: each host is one more target, deployed on its own
+        renderer, precheck = backends[host.server], PRECHECKS[host.server]
+        targets.append(
+            Target(host.name, Path(host.dir), renderer, host.validate, host.reload, precheck, host.probe)
+        )
     if not targets and not request.cloudflare:
         raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
-                         "(or set deploy.nginx.dir)")  # fmt: skip
+                         "(or set deploy.nginx.dir or deploy.hosts)")  # fmt: skip
     return targets
 
 
