@@ -1,9 +1,11 @@
-"""``botguard watch PATH...``: follow access logs live and let the online model propose rules.
+"""``botguard watch PATH...`` (or ``--from BUS``): follow access logs, let the model propose rules.
 
 Pipeline per chunk of new lines: :class:`~botguard.logs.follow.LogFollower` -> the scan's
 parsers (:class:`~botguard.logs.chunks.ChunkParser`) -> ``StreamLearner.observe`` ->
 ``learner.candidates()`` -> :class:`~botguard.model.store.CandidateStore` -> commit the offset.
 The offset is committed last, so a crash re-reads the chunk being processed and never skips one.
+With ``--from redis://...`` the lines come from a stream instead (:mod:`botguard.logs.bus`): the
+worker is one member of a consumer group, and the commit acknowledges the chunk's entries.
 The model is snapshotted every ``snapshot_every`` seconds and on SIGTERM/SIGINT (a normal end).
 Candidates are only proposed here; ``botguard candidates approve`` and ``deploy-rules`` act
 (or ``model.auto_deploy``, which runs deploy-rules' own code after each new proposal).
@@ -23,20 +25,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from botguard.app.env import Env
 from botguard.config import Settings
 from botguard.errors import BotguardError, Location, UsageError
-from botguard.logs.chunks import ChunkParser
-from botguard.logs.follow import LogFollower, is_compressed_name
-from botguard.logs.records import ParseStats
+from botguard.logs.chunks import ChunkParser, LineBlock
+from botguard.logs.follow import Chunk, LogFollower, Totals, is_compressed_name
+from botguard.logs.records import Batch, ParseStats
 from botguard.model.records import RuleCandidate
 from botguard.report._safe import printable
 from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
 
-__all__ = ["WatchReport", "WatchRequest", "candidate_line", "run_watch"]
+__all__ = ["WatchReport", "WatchRequest", "candidate_line", "live_paths", "run_watch", "stop_on_signals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,10 @@ class WatchRequest:
     snapshot_dir: str | None = None
     snapshot_every: float | None = None  # seconds; None: the config's model.snapshot_every (900)
     json_output: bool = False
+    bus: str | None = None  # read redis://HOST:PORT/STREAM instead of files (botguard.logs.bus)
+    group: str = "botguard"  # the bus's consumer group: workers in one group share the lines
+    consumer: str | None = None  # this worker's name in the group; None: HOST-PID
+    claim_idle: float = 30.0  # seconds a line stays with a silent worker before another takes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,25 +94,60 @@ def _snapshot_every(request: WatchRequest) -> float:
 
 def run_watch(request: WatchRequest, env: Env, *, stop: threading.Event | None = None) -> WatchReport:
     """Follow, learn and propose until ``stop`` is set (or a signal), or once with ``once``."""
-    paths = _live_paths(request.paths, env)
     stop = stop if stop is not None else threading.Event()
-    with (
-        env.open_state() as state,
-        LogFollower(paths, state=state, from_end=request.from_end) as follower,
-    ):
+    with env.open_state() as state, _source(request, env, state) as source:
         parser = ChunkParser(
             request.log_format or request.settings.log_format, request.settings.json_fields or None
         )
         snapshots = Path(request.snapshot_dir) if request.snapshot_dir else _default_snapshots(state)
         learner = _learner(request, state, snapshots, env)
         proposer = _Proposer(state, env.stdout, request.json_output)
-        with _stop_on_signals(stop):
-            total = _loop(request, env, follower, parser, learner, proposer, stop, snapshots)
+        with stop_on_signals(stop):
+            total = _loop(request, env, source, parser, learner, proposer, stop, snapshots)
     return WatchReport(total.lines, total.parsed, total.malformed, total.new_candidates)
 
 
+class _Source(Protocol):
+    """Where lines come from: followed files or a bus (:mod:`botguard.logs.bus`)."""
+
+    def poll(self) -> Iterator[LineBlock]: ...
+    def drain(self) -> Iterator[LineBlock]: ...
+    def commit(self, chunk: Any, batch: Batch) -> object: ...
+    def save(self) -> None: ...
+    def take_events(self) -> list[str]: ...
+    def totals(self) -> dict[str, Totals]: ...
+
+
+class _Files:
+    """The followed log files as a :class:`_Source` (offsets and counts in the state database)."""
+
+    def __init__(self, follower: LogFollower) -> None:
+        self._follower = follower
+        self.poll, self.drain, self.save = follower.poll, follower.drain, follower.save
+        self.take_events, self.totals = follower.take_events, follower.totals
+
+    def commit(self, chunk: Chunk, batch: Batch) -> None:
+        self._follower.commit(chunk, batch.stats)
+
+
+@contextmanager
+def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
+    """The files named, or the bus of ``--from`` (one or the other)."""
+    if request.bus is not None:
+        if request.paths:
+            raise UsageError("watch reads log files or a bus (--from), not both")
+        from botguard.logs.bus import RedisSource, bus_address
+
+        address = bus_address(request.bus)
+        with RedisSource(address, request.group, request.consumer, claim_idle=request.claim_idle) as bus:
+            yield bus
+        return
+    with LogFollower(live_paths(request.paths, env), state=state, from_end=request.from_end) as follower:
+        yield _Files(follower)
+
+
 def _loop(
-    request: WatchRequest, env: Env, follower: LogFollower, parser: ChunkParser, learner: Any,
+    request: WatchRequest, env: Env, follower: _Source, parser: ChunkParser, learner: Any,
     proposer: _Proposer, stop: threading.Event, snapshots: Path,
 ) -> _Tick:  # fmt: skip
     next_snapshot, total = time.monotonic() + _snapshot_every(request), _Tick()
@@ -117,7 +158,7 @@ def _loop(
             if batch.requests.height:
                 learner.observe(batch.requests)
             new = proposer.propose(learner.candidates())
-            follower.commit(chunk, batch.stats)  # last: a crash before it re-reads this chunk
+            follower.commit(chunk, batch)  # last: a crash before it re-reads this chunk
             tick.add(batch.stats, new)
             total.add(batch.stats, new)
             if stop.is_set():
@@ -207,7 +248,7 @@ def _auto_deploy(request: WatchRequest, env: Env) -> None:
         env.log(f"watch: auto-deploy failed: {printable(error)}")
 
 
-def _status(tick: _Tick, follower: LogFollower) -> str:
+def _status(tick: _Tick, follower: _Source) -> str:
     totals = follower.totals()
     lines = sum(t.lines for t in totals.values())
     return (
@@ -216,7 +257,7 @@ def _status(tick: _Tick, follower: LogFollower) -> str:
     )
 
 
-def _live_paths(paths: tuple[str, ...], env: Env) -> list[str]:
+def live_paths(paths: tuple[str, ...], env: Env) -> list[str]:
     """The paths to follow: compressed rotations are old news and are skipped (a glob brings them)."""
     live = []
     for path in paths:
@@ -258,7 +299,7 @@ def _learner(request: WatchRequest, state: State, snapshots: Path, env: Env) -> 
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT end the loop after the current chunk (offsets and snapshot saved).
 
     Only in the main thread (a command-line run): a service running watch in a thread stops it

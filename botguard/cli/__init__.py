@@ -27,6 +27,7 @@ VERBS: dict[str, str] = {
     "candidates": "botguard.cli.candidates",
     "watch": "botguard.cli.watch",
     "serve": "botguard.cli.serve",
+    "ship": "botguard.cli.ship",
 }
 
 
