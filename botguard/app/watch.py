@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from botguard.app.env import Env
 from botguard.config import Settings
@@ -37,6 +38,9 @@ from botguard.model.records import RuleCandidate
 from botguard.report._safe import printable
 from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
+
+if TYPE_CHECKING:
+    from botguard.model.deltalog import DeltaLog
 
 __all__ = ["WatchReport", "WatchRequest", "candidate_line", "live_paths", "run_watch", "stop_on_signals"]
 
@@ -59,6 +63,7 @@ class WatchRequest:
     group: str = "botguard"  # the bus's consumer group: workers in one group share the lines
     consumer: str | None = None  # this worker's name in the group; None: HOST-PID
     claim_idle: float = 30.0  # seconds a line stays with a silent worker before another takes it
+    deltas: str | None = None  # a directory shared by the group's workers: model deltas in and out
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +106,10 @@ def run_watch(request: WatchRequest, env: Env, *, stop: threading.Event | None =
         )
         snapshots = Path(request.snapshot_dir) if request.snapshot_dir else _default_snapshots(state)
         learner = _learner(request, state, snapshots, env)
+        peers = _peers(request, learner)
         proposer = _Proposer(state, env.stdout, request.json_output)
         with stop_on_signals(stop):
-            total = _loop(request, env, source, parser, learner, proposer, stop, snapshots)
+            total = _loop(request, env, source, parser, (learner, peers), proposer, stop, snapshots)
     return WatchReport(total.lines, total.parsed, total.malformed, total.new_candidates)
 
 
@@ -139,20 +145,55 @@ def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
         from botguard.logs.bus import RedisSource, bus_address
 
         address = bus_address(request.bus)
-        with RedisSource(address, request.group, request.consumer, claim_idle=request.claim_idle) as bus:
+        consumer = worker_name(request)
+        with RedisSource(address, request.group, consumer, claim_idle=request.claim_idle) as bus:
             yield bus
         return
     with LogFollower(live_paths(request.paths, env), state=state, from_end=request.from_end) as follower:
         yield _Files(follower)
 
 
+def worker_name(request: WatchRequest) -> str:
+    """This worker's name in the group and in the delta directory: ``--consumer``, else HOST-PID."""
+    from botguard.model.deltalog import WORKER_NAME
+
+    name = request.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    if not WORKER_NAME.fullmatch(name):
+        raise UsageError(f"bad worker name {name!r}: use A-Z, a-z, 0-9, '.', '_', '-' (at most 100)")
+    return name
+
+
+def _peers(request: WatchRequest, learner: Any) -> DeltaLog | None:
+    """``--deltas DIR``: publish this worker's deltas there and apply the other workers'."""
+    if request.deltas is None:
+        return None
+    from botguard.model.deltalog import DeltaLog
+
+    log = DeltaLog(Path(request.deltas), worker_name(request), learner.trainer.table.full_delta)
+    learner.share_deltas(log.publish)
+    return log
+
+
+def _exchange(learner: Any, peers: DeltaLog | None, *, publish: bool) -> None:
+    """Apply the other workers' new deltas; before a snapshot, first publish what this worker's
+    trainer learned since its last publication (so a snapshot holds what the others were sent)."""
+    if peers is None:
+        return
+    if publish:
+        learner.publish()
+    for delta in peers.new_deltas():
+        learner.apply_peer_delta(delta)
+
+
 def _loop(
-    request: WatchRequest, env: Env, follower: _Source, parser: ChunkParser, learner: Any,
-    proposer: _Proposer, stop: threading.Event, snapshots: Path,
+    request: WatchRequest, env: Env, follower: _Source, parser: ChunkParser,
+    model: tuple[Any, DeltaLog | None], proposer: _Proposer, stop: threading.Event, snapshots: Path,
 ) -> _Tick:  # fmt: skip
     next_snapshot, total = time.monotonic() + _snapshot_every(request), _Tick()
+    learner, peers = model
     while True:
         started, tick = time.monotonic(), _Tick()
+        _exchange(learner, peers, publish=False)
         for chunk in follower.drain() if request.once else follower.poll():
             batch = parser.parse(chunk)
             if batch.requests.height:
@@ -172,6 +213,7 @@ def _loop(
             _auto_deploy(request, env)
         finishing = request.once or stop.is_set()
         if finishing or time.monotonic() >= next_snapshot:
+            _exchange(learner, peers, publish=True)
             learner.snapshot(snapshots)
             next_snapshot = time.monotonic() + _snapshot_every(request)
         if finishing:

@@ -26,6 +26,9 @@ from botguard.robots.sources import parse_robots_option
 )
 @click.option("--group", default="botguard", show_default=True, help="The stream's consumer group (--from).")
 @click.option("--consumer", metavar="NAME", help="This worker's name in the group (default: HOST-PID).")
+@click.option(
+    "--deltas", metavar="DIR", help="Directory shared by the workers: publish model deltas, apply theirs."
+)
 @click.option("--claim-idle", type=click.FloatRange(min=0.01), default=30.0, show_default=True, metavar="S",
               help="Take over lines a silent worker holds after S seconds (--from).")  # fmt: skip
 @click.option(
@@ -62,7 +65,8 @@ from botguard.robots.sources import parse_robots_option
     "--no-dns", is_flag=True, help="Accepted for symmetry with scan: watch never does DNS in the stream."
 )
 def command(
-    paths: tuple[str, ...], bus: str | None, group: str, consumer: str | None, claim_idle: float,
+    paths: tuple[str, ...], bus: str | None, group: str, consumer: str | None, deltas: str | None,
+    claim_idle: float,
     robots: tuple[str, ...], log_format: str | None, fmt: str,
     config_path: str | None, state_path: str | None, interval: float, once: bool, from_end: bool,
     snapshot_dir: str | None, snapshot_every: float | None, no_dns: bool,
@@ -77,7 +81,7 @@ def command(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, False),
         log_format=log_format, interval=interval, once=once, from_end=from_end, snapshot_dir=snapshot_dir,
         snapshot_every=snapshot_every, json_output=fmt == "json", bus=bus, group=group, consumer=consumer,
-        claim_idle=claim_idle,
+        claim_idle=claim_idle, deltas=deltas,
     )  # fmt: skip
     run_watch(request, cli_env(state_path))
     return ExitStatus.OK

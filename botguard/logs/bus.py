@@ -16,9 +16,7 @@ lines still to do: give each botguard group a stream of its own.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -148,11 +146,11 @@ class RedisSource:
     """
 
     def __init__(
-        self, address: BusAddress, group: str = "botguard", consumer: str | None = None, *,
+        self, address: BusAddress, group: str, consumer: str, *,
         chunk_lines: int = 2000, claim_idle: float = 30.0, max_chunks: int = 50,
     ) -> None:  # fmt: skip
         self.address, self.group = address, group
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.consumer = consumer
         self._chunk_lines, self._claim_ms, self._max_chunks = chunk_lines, int(claim_idle * 1000), max_chunks
         self._events: list[str] = []
         self._redis = _client(address)

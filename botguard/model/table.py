@@ -401,6 +401,13 @@ class ParamTable:
         self._tombstones.clear()
         return delta
 
+    def full_delta(self) -> Delta:
+        """Every live row as one delta (a base others can start from; dirty flags untouched)."""
+        rows = np.flatnonzero(self.live[: self._next])
+        return Delta(
+            keys=tuple(self._r2k[r] for r in rows.tolist()), weights=self.w[rows].copy(), tombstones=()
+        )  # type: ignore[misc]
+
     def apply_delta(self, delta: Delta, now: float = 0.0) -> None:
         """Apply a trainer's delta to this (scorer) copy: upsert weights, drop tombstones."""
         for key in delta.tombstones:

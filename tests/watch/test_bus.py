@@ -137,7 +137,7 @@ def test_an_entry_with_a_newline_stays_one_line(server: RedisServer) -> None:
     address = bus_address(server.url("raw"))
     server.client.xadd("raw", {b"l": b"garbage\nmore garbage"})
     server.client.xadd("raw", {b"other": b"no line field"})
-    with RedisSource(address) as source:
+    with RedisSource(address, "botguard", "w1") as source:
         chunk = next(source.poll())
         assert isinstance(chunk, BusChunk) and chunk.lines == 2 and chunk.data.count(b"\n") == 2
         assert source.commit(chunk, ChunkParser("combined").parse(chunk)) == 2
@@ -165,3 +165,31 @@ def test_ship_to_an_unreachable_bus_is_one_line(tmp_path: Path) -> None:
     log.write_text("x\n")
     r = run_cli("ship", str(log), "--to", "redis://127.0.0.1:1/access", "--state", str(tmp_path / "s.db"))
     assert r.exit_code == 1 and "cannot use the bus redis://127.0.0.1:1/access" in r.stderr, r.output
+
+
+def test_workers_share_the_model_through_the_delta_directory(
+    server: RedisServer, tmp_path: Path, traffic: tuple[Path, Path, int, int]
+) -> None:
+    """Worker a learns from every line and publishes its deltas; worker b, which saw no line,
+    ends with a's weights in its scorer (from a's files), and so does a worker started later."""
+    from botguard.config import load_settings
+    from botguard.model.stream import StreamLearner
+
+    log, robots, _, _ = traffic
+    _ship(server, log, tmp_path)
+    deltas = tmp_path / "deltas"
+
+    def watch(name: str) -> StreamLearner:
+        snapshots = tmp_path / f"{name}.model"
+        r = run_cli("watch", "--from", server.url("access"), "--consumer", name, "--deltas", str(deltas),
+                    "--robots", str(robots), "--state", str(tmp_path / f"{name}.db"), "--snapshot-dir",
+                    str(snapshots), "--once")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        return StreamLearner.restore(snapshots, load_settings())
+
+    a = watch("a")
+    learned = {key: a.scorer.weight(key) for key in a.scorer.table.index if a.scorer.weight(key) != 0.0}
+    assert len(learned) > 50 and a.scorer.weight("ua_tok=novascrape") > 0
+    for name in ("b", "c"):
+        peer = watch(name)
+        assert {key: peer.scorer.weight(key) for key in learned} == learned, name

@@ -1,0 +1,114 @@
+"""A directory of delta files shared by the workers of one consumer group: a replayable log of
+the model's parameters (Monolith's training/serving split, on a shared directory).
+
+Why: workers of one group each see part of the traffic. Each publishes its trainer's changed
+rows (values, so applying a file twice is harmless) as ``WORKER.SEQ.delta.npz``, and every
+``base_every`` publications its whole table as ``WORKER.SEQ.base.npz``, then removes its files
+older than that base. A worker applies the others' files to its scorer in sequence order; one
+that starts (or restarts) begins from each peer's latest base, so the log needs no position kept
+anywhere: a restart replays from the bases and its own model comes from its own snapshot.
+Files appear by ``os.replace`` (readers never see half a file); a file that vanished between
+listing and reading was superseded by a base and is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from botguard.model.records import Delta
+from botguard.model.table import StringTable
+
+__all__ = ["WORKER_NAME", "DeltaLog"]
+
+#: What a worker's name may hold: it is part of file names.
+WORKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_FILE = re.compile(r"(?P<worker>[A-Za-z0-9][A-Za-z0-9._-]{0,99})\.(?P<seq>\d{12})\.(?P<kind>delta|base)\.npz")
+
+
+class DeltaLog:
+    """One worker's view of the shared directory: what it writes, and what it has applied."""
+
+    def __init__(
+        self, directory: Path, worker: str, base: Callable[[], Delta], *, base_every: int = 100
+    ) -> None:
+        if not WORKER_NAME.fullmatch(worker):
+            raise ValueError(f"bad worker name {worker!r}")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory, self.worker, self._base, self._base_every = directory, worker, base, base_every
+        own = [seq for name, seq, _ in self._files() if name == worker]
+        self._seq = max(own, default=0)
+        self._applied: dict[str, int] = {}  # peer -> last sequence number applied
+
+    def publish(self, delta: Delta) -> None:
+        """Write ``delta`` as this worker's next file; every ``base_every``-th is a whole base."""
+        self._seq += 1
+        if self._seq % self._base_every == 0:
+            self._write(self._base(), "base")
+            for name, seq, kind in self._files():
+                if name == self.worker and seq < self._seq:
+                    (self.directory / _name(name, seq, kind)).unlink(missing_ok=True)
+        else:
+            self._write(delta, "delta")
+
+    def new_deltas(self) -> Iterator[Delta]:
+        """The other workers' files not applied yet, each peer's in order (from its latest base)."""
+        by_peer: dict[str, list[tuple[int, str]]] = {}
+        for name, seq, kind in self._files():
+            if name != self.worker and seq > self._applied.get(name, 0):
+                by_peer.setdefault(name, []).append((seq, kind))
+        for peer, files in sorted(by_peer.items()):
+            files.sort()
+            bases = [i for i, (_, kind) in enumerate(files) if kind == "base"]
+            for seq, kind in files[bases[-1] if bases else 0 :]:
+                delta = _read(self.directory / _name(peer, seq, kind))
+                if delta is not None:
+                    yield delta
+                self._applied[peer] = seq
+
+    def _files(self) -> list[tuple[str, int, str]]:
+        found = []
+        for entry in os.listdir(self.directory):
+            match = _FILE.fullmatch(entry)
+            if match:
+                found.append((match["worker"], int(match["seq"]), match["kind"]))
+        return found
+
+    def _write(self, delta: Delta, kind: str) -> None:
+        arrays = {
+            "weights": np.asarray(delta.weights, dtype=np.float64),
+            **StringTable(delta.keys).to_arrays("keys"),
+            **StringTable(delta.tombstones).to_arrays("tomb"),
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                np.savez(out, **arrays)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.directory / _name(self.worker, self._seq, kind))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _name(worker: str, seq: int, kind: str) -> str:
+    return f"{worker}.{seq:012d}.{kind}.npz"
+
+
+def _read(path: Path) -> Delta | None:
+    """The delta in ``path``; None when a base superseded (and removed) it meanwhile."""
+    try:
+        with np.load(path) as arrays:
+            return Delta(
+                keys=tuple(StringTable.from_arrays(arrays, "keys").strings),
+                weights=np.array(arrays["weights"], dtype=np.float64),
+                tombstones=tuple(StringTable.from_arrays(arrays, "tomb").strings),
+            )
+    except FileNotFoundError:
+        return None
