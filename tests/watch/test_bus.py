@@ -52,7 +52,9 @@ def _ship(server: RedisServer, log: Path, tmp_path: Path, stream: str = "access"
     assert r.exit_code == 0, r.output
 
 
-def _worker(server: RedisServer, tmp_path: Path, name: str, robots: Path, *extra: str) -> subprocess.Popen[str]:
+def _worker(
+    server: RedisServer, tmp_path: Path, name: str, robots: Path, *extra: str
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*BOTGUARD, "watch", "--from", server.url("access"), "--consumer", name, "--robots", str(robots),
          "--state", str(tmp_path / f"{name}.db"), "--interval", "0.05", *extra],
@@ -119,7 +121,9 @@ def test_two_racing_workers_count_each_line_once(
     an entry acknowledged by one counts nothing for the other."""
     log, robots, lines, malformed = traffic
     _ship(server, log, tmp_path)
-    workers = [_worker(server, tmp_path, name, robots, "--once", "--claim-idle", "0.01") for name in ("a", "b")]
+    workers = [
+        _worker(server, tmp_path, name, robots, "--once", "--claim-idle", "0.01") for name in ("a", "b")
+    ]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs
     processed = sum(_ticked(err) for _, err in outputs)
@@ -129,7 +133,11 @@ def test_two_racing_workers_count_each_line_once(
 
 def _ticked(stderr: str) -> int:
     """Lines a worker processed, from its status lines ("watch: N lines (...)")."""
-    return sum(int(line.split()[1]) for line in stderr.splitlines() if line.startswith("watch: ") and " lines (" in line)
+    return sum(
+        int(line.split()[1])
+        for line in stderr.splitlines()
+        if line.startswith("watch: ") and " lines (" in line
+    )
 
 
 def test_an_entry_with_a_newline_stays_one_line(server: RedisServer) -> None:
