@@ -84,12 +84,28 @@ class ServerTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class SshDir:
+    """A rules directory on another machine: ``ssh://USER@HOST:PORT/PATH``."""
+
+    user: str | None
+    host: str
+    port: int
+    path: str
+
+    @property
+    def destination(self) -> str:
+        """What ``ssh`` is given: ``USER@HOST`` or ``HOST``."""
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+
+@dataclass(frozen=True, slots=True)
 class HostTarget:
     """One host of a fan-out (``deploy.hosts``): a server kind and its own rules directory.
 
-    The directory is local or a shared mount of the host's; ``validate``/``reload`` default to
-    ``deploy.<server>``'s commands, so a host needs only what differs (e.g. an ``ssh host nginx -s
-    reload`` wrapper).
+    The directory is local (or a shared mount of the host's), or on the host over SSH
+    (``remote``): then botguard on the host receives the rendered files and runs the whole
+    deploy there, ``validate``/``reload`` included. Those default to ``deploy.<server>``'s
+    commands, so a host needs only what differs.
     """
 
     name: str
@@ -98,6 +114,9 @@ class HostTarget:
     validate: tuple[str, ...]
     reload: tuple[str, ...]
     probe: str | None = None
+    remote: SshDir | None = None  # set when ``dir`` is an ssh:// URL
+    ssh: tuple[str, ...] = ("ssh", "-o", "BatchMode=yes")  # the ssh command and its options
+    botguard: tuple[str, ...] = ("botguard",)  # botguard on the host
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,11 +560,31 @@ def _one_of(*choices: str) -> Validator:
     return check
 
 
+_SSH_DIR = re.compile(r"ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+                      r"(?::(?P<port>\d{1,5}))?(?P<path>/[^\x00-\x20\x7f]*)")  # fmt: skip
+
+
+def ssh_dir(value: str) -> SshDir | None:
+    """The parts of an ``ssh://`` rules directory; None for anything else.
+
+    Examples:
+        >>> ssh_dir("ssh://deploy@web4.example:2222/etc/nginx/botguard")
+        SshDir(user='deploy', host='web4.example', port=2222, path='/etc/nginx/botguard')
+    """
+    match = _SSH_DIR.fullmatch(value)
+    if match is None or not 0 < int(match["port"] or 22) < 65536:
+        return None
+    host = match["host"].strip("[]")
+    return SshDir(match["user"], host, int(match["port"] or 22), match["path"])
+
+
 def _rules_dir(value: Any, where: Location) -> str:
-    """A host's rules directory: an absolute path (a local directory or a shared mount)."""
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise ConfigError(f"expected an absolute directory path, got {value!r}", where)
-    return value
+    """A host's rules directory: an absolute path (local or a shared mount) or an ssh:// URL."""
+    if isinstance(value, str) and (value.startswith("/") or ssh_dir(value) is not None):
+        return value
+    raise ConfigError(
+        f"expected an absolute directory path or ssh://USER@HOST:PORT/PATH, got {value!r}", where
+    )
 
 
 SCHEMA: dict[str, Any] = {
@@ -636,6 +675,8 @@ SCHEMA: dict[str, Any] = {
                 "validate": _argv,
                 "reload": _argv,
                 "probe": _optional_str,
+                "ssh": _argv,
+                "botguard": _argv,
             }
         ],
     },
@@ -791,6 +832,8 @@ def _deploy_settings(values: dict[str, Any]) -> DeploySettings:
             validate=tuple(host.get("validate", targets[host["server"]].validate)),
             reload=tuple(host.get("reload", targets[host["server"]].reload)),
             probe=host.get("probe"),
+            remote=ssh_dir(host["dir"]),
+            **{key: tuple(host[key]) for key in ("ssh", "botguard") if host.get(key)},
         )
         for host in values.get("hosts", ())
     )

@@ -28,6 +28,7 @@ VERBS: dict[str, str] = {
     "watch": "botguard.cli.watch",
     "serve": "botguard.cli.serve",
     "ship": "botguard.cli.ship",
+    "receive-rules": "botguard.cli.receive",
 }
 
 
