@@ -56,7 +56,7 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
     try:
         deadline = time.monotonic() + 15
         while subprocess.run(
-            [*ssh, "-p", str(port), f"{user}@127.0.0.1", "true"], capture_output=True
+            [*ssh, "-p", str(port), f"{user}@127.0.0.1", "true"], capture_output=True, check=False
         ).returncode:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
