@@ -697,7 +697,8 @@ def _validate_list(node: yaml.Node, item_schema: dict[str, Any], source: str, ke
         return []
     if not isinstance(node, yaml.SequenceNode):
         raise ConfigError(f"{key_path}: expected a list", where)
-    items, seen = [], {}
+    items: list[Any] = []
+    seen: dict[tuple[str, Any], str] = {}
     for index, item_node in enumerate(node.value):
         item_path, line = f"{key_path}[{index}]", Location(source, item_node.start_mark.line + 1)
         item = _validate(item_node, item_schema, source, item_path)

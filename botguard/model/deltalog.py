@@ -7,7 +7,7 @@ rows (values, so applying a file twice is harmless) as ``WORKER.SEQ.delta.npz``,
 older than that base. A worker applies the others' files to its scorer in sequence order; one
 that starts (or restarts) begins from each peer's latest base, so the log needs no position kept
 anywhere: a restart replays from the bases and its own model comes from its own snapshot.
-Files appear by ``os.replace`` (readers never see half a file); a file that vanished between
+Files appear atomically (``save_arrays``: readers never see half a file); a file that vanished between
 listing and reading was superseded by a base and is skipped.
 """
 
@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from botguard.model.records import Delta
-from botguard.model.table import StringTable
+from botguard.model.table import StringTable, load_arrays, save_arrays
 
 __all__ = ["WORKER_NAME", "DeltaLog"]
 
@@ -85,16 +84,7 @@ class DeltaLog:
             **StringTable(delta.keys).to_arrays("keys"),
             **StringTable(delta.tombstones).to_arrays("tomb"),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, **arrays)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.directory / _name(self.worker, self._seq, kind))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_arrays(self.directory / _name(self.worker, self._seq, kind), arrays)
 
 
 def _name(worker: str, seq: int, kind: str) -> str:
@@ -104,11 +94,11 @@ def _name(worker: str, seq: int, kind: str) -> str:
 def _read(path: Path) -> Delta | None:
     """The delta in ``path``; None when a base superseded (and removed) it meanwhile."""
     try:
-        with np.load(path) as arrays:
-            return Delta(
-                keys=tuple(StringTable.from_arrays(arrays, "keys").strings),
-                weights=np.array(arrays["weights"], dtype=np.float64),
-                tombstones=tuple(StringTable.from_arrays(arrays, "tomb").strings),
-            )
+        arrays = load_arrays(path)
     except FileNotFoundError:
         return None
+    return Delta(
+        keys=tuple(StringTable.from_arrays(arrays, "keys").strings),
+        weights=np.array(arrays["weights"], dtype=np.float64),
+        tombstones=tuple(StringTable.from_arrays(arrays, "tomb").strings),
+    )
