@@ -143,8 +143,13 @@ def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
         if request.paths:
             raise UsageError("watch reads log files or a bus (--from), not both")
         from botguard.logs.bus import RedisSource, bus_address
+        from botguard.model.deltalog import WORKER_NAME
 
         address = bus_address(request.bus)
+        if not WORKER_NAME.fullmatch(request.group):
+            raise UsageError(
+                f"bad group name {request.group!r}: use A-Z, a-z, 0-9, '.', '_', '-' (at most 100)"
+            )
         consumer = worker_name(request)
         with RedisSource(address, request.group, consumer, claim_idle=request.claim_idle) as bus:
             yield bus
@@ -174,7 +179,7 @@ def _peers(request: WatchRequest, learner: Any) -> DeltaLog | None:
     return log
 
 
-def _exchange(learner: Any, peers: DeltaLog | None, *, publish: bool) -> None:
+def _exchange(env: Env, learner: Any, peers: DeltaLog | None, *, publish: bool) -> None:
     """Apply the other workers' new deltas; before a snapshot, first publish what this worker's
     trainer learned since its last publication (so a snapshot holds what the others were sent)."""
     if peers is None:
@@ -183,6 +188,9 @@ def _exchange(learner: Any, peers: DeltaLog | None, *, publish: bool) -> None:
         learner.publish()
     for delta in peers.new_deltas():
         learner.apply_peer_delta(delta)
+    for warning in peers.warnings:
+        env.log(f"watch: warning: {printable(warning)}")
+    peers.warnings.clear()
 
 
 def _loop(
@@ -193,7 +201,7 @@ def _loop(
     learner, peers = model
     while True:
         started, tick = time.monotonic(), _Tick()
-        _exchange(learner, peers, publish=False)
+        _exchange(env, learner, peers, publish=False)
         for chunk in follower.drain() if request.once else follower.poll():
             batch = parser.parse(chunk)
             if batch.requests.height:
@@ -213,7 +221,7 @@ def _loop(
             _auto_deploy(request, env)
         finishing = request.once or stop.is_set()
         if finishing or time.monotonic() >= next_snapshot:
-            _exchange(learner, peers, publish=True)
+            _exchange(env, learner, peers, publish=True)
             learner.snapshot(snapshots)
             next_snapshot = time.monotonic() + _snapshot_every(request)
         if finishing:

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from botguard.errors import BotguardError, Location
 from botguard.model.records import Delta
 from botguard.model.table import StringTable, load_arrays, save_arrays
 
@@ -38,34 +41,45 @@ class DeltaLog:
     ) -> None:
         if not WORKER_NAME.fullmatch(worker):
             raise ValueError(f"bad worker name {worker!r}")
-        directory.mkdir(parents=True, exist_ok=True)
         self.directory, self.worker, self._base, self._base_every = directory, worker, base, base_every
-        own = [seq for name, seq, _ in self._files() if name == worker]
+        with _reported(directory):
+            directory.mkdir(parents=True, exist_ok=True)
+            own = [seq for name, seq, _ in self._files() if name == worker]
         self._seq = max(own, default=0)
         self._applied: dict[str, int] = {}  # peer -> last sequence number applied
+        #: Files skipped because they could not be read (for the caller to report).
+        self.warnings: list[str] = []
 
     def publish(self, delta: Delta) -> None:
         """Write ``delta`` as this worker's next file; every ``base_every``-th is a whole base."""
         self._seq += 1
-        if self._seq % self._base_every == 0:
-            self._write(self._base(), "base")
-            for name, seq, kind in self._files():
-                if name == self.worker and seq < self._seq:
-                    (self.directory / _name(name, seq, kind)).unlink(missing_ok=True)
-        else:
-            self._write(delta, "delta")
+        with _reported(self.directory):
+            if self._seq % self._base_every == 0:
+                self._write(self._base(), "base")
+                for name, seq, kind in self._files():
+                    if name == self.worker and seq < self._seq:
+                        (self.directory / _name(name, seq, kind)).unlink(missing_ok=True)
+            else:
+                self._write(delta, "delta")
 
     def new_deltas(self) -> Iterator[Delta]:
         """The other workers' files not applied yet, each peer's in order (from its latest base)."""
         by_peer: dict[str, list[tuple[int, str]]] = {}
-        for name, seq, kind in self._files():
+        with _reported(self.directory):
+            found = self._files()
+        for name, seq, kind in found:
             if name != self.worker and seq > self._applied.get(name, 0):
                 by_peer.setdefault(name, []).append((seq, kind))
         for peer, files in sorted(by_peer.items()):
             files.sort()
             bases = [i for i, (_, kind) in enumerate(files) if kind == "base"]
             for seq, kind in files[bases[-1] if bases else 0 :]:
-                delta = _read(self.directory / _name(peer, seq, kind))
+                path = self.directory / _name(peer, seq, kind)
+                try:
+                    delta = _read(path)
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                    self.warnings.append(f"skipped the unreadable delta file {path}: {exc}")
+                    delta = None
                 if delta is not None:
                     yield delta
                 self._applied[peer] = seq
@@ -85,6 +99,17 @@ class DeltaLog:
             **StringTable(delta.tombstones).to_arrays("tomb"),
         }
         save_arrays(self.directory / _name(self.worker, self._seq, kind), arrays)
+
+
+@contextmanager
+def _reported(directory: Path) -> Iterator[None]:
+    """The shared directory failing (gone, full, no permission): one clear error naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise BotguardError(
+            f"cannot use the delta directory: {exc.strerror or exc}", Location(str(directory))
+        ) from None
 
 
 def _name(worker: str, seq: int, kind: str) -> str:

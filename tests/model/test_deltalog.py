@@ -61,3 +61,12 @@ def test_a_restarted_worker_continues_its_sequence(tmp_path: Path) -> None:
 def test_names_that_are_not_file_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="bad worker name"):
         DeltaLog(tmp_path, "../evil", ParamTable().full_delta)
+
+
+def test_an_unreadable_peer_file_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    """Junk under a delta file's name (nothing botguard writes) never stops a worker."""
+    (tmp_path / "x.000000000001.delta.npz").write_bytes(b"not a zip")
+    DeltaLog(tmp_path, "y", ParamTable().full_delta).publish(_delta(k=1.0))
+    reader = DeltaLog(tmp_path, "b", ParamTable().full_delta)
+    assert _applied(reader) == {"k": 1.0}
+    assert len(reader.warnings) == 1 and "x.000000000001.delta.npz" in reader.warnings[0]

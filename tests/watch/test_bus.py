@@ -160,6 +160,8 @@ def test_an_entry_with_a_newline_stays_one_line(server: RedisServer) -> None:
         (("--from", "redis://127.0.0.1:1/access"), 1, "cannot use the bus redis://127.0.0.1:1/access"),
         ((), 2, "watch needs log files to follow or --from"),
         (("access.log", "--from", "redis://127.0.0.1:1/access"), 2, "not both"),
+        (("--from", "redis://127.0.0.1:1/access", "--consumer", "a b"), 2, "bad worker name 'a b'"),
+        (("--from", "redis://127.0.0.1:1/access", "--group", "g\x1b"), 2, "bad group name 'g\\x1b'"),
     ],
 )
 def test_bad_bus_usage_is_one_line(tmp_path: Path, args: tuple[str, ...], code: int, message: str) -> None:
@@ -201,3 +203,16 @@ def test_workers_share_the_model_through_the_delta_directory(
     for name in ("b", "c"):
         peer = watch(name)
         assert {key: peer.scorer.weight(key) for key in learned} == learned, name
+
+
+def test_an_unusable_delta_directory_is_one_line(tmp_path: Path) -> None:
+    log, blocker = tmp_path / "access.log", tmp_path / "not-a-dir"
+    log.write_text("")
+    blocker.write_text("a file where the directory should be")
+    r = run_cli(
+        "watch", str(log), "--deltas", str(blocker / "deltas"), "--state", str(tmp_path / "s.db"), "--once"
+    )
+    assert r.exit_code == 1 and "cannot use the delta directory" in r.stderr and str(blocker) in r.stderr, (
+        r.output
+    )
+    assert "Traceback" not in r.output
