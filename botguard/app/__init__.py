@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
     from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
+    from botguard.app.receive import ReceiveReport, ReceiveRequest, run_receive
     from botguard.app.robots import (
         RobotsCheckReport,
         RobotsCheckRequest,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         run_robots_lint,
     )
     from botguard.app.scan import ScanReport, ScanRequest, run_scan
+    from botguard.app.ship import ShipReport, ShipRequest, run_ship
     from botguard.app.update import UpdateReport, UpdateRequest, run_update
     from botguard.app.verify import VerifyReport, VerifyRequest, run_verify
     from botguard.app.watch import WatchReport, WatchRequest, run_watch
@@ -54,7 +56,9 @@ _VERBS: dict[str, tuple[str, ...]] = {
         "RobotsCheckReport", "RobotsCheckRequest", "RobotsGenerateReport", "RobotsGenerateRequest",
         "RobotsLintReport", "RobotsLintRequest", "run_robots_check", "run_robots_generate", "run_robots_lint",
     ),
+    "receive": ("ReceiveReport", "ReceiveRequest", "run_receive"),
     "scan": ("ScanReport", "ScanRequest", "run_scan"),
+    "ship": ("ShipReport", "ShipRequest", "run_ship"),
     "update": ("UpdateReport", "UpdateRequest", "run_update"),
     "verify": ("VerifyReport", "VerifyRequest", "run_verify"),
     "watch": ("WatchReport", "WatchRequest", "run_watch"),
@@ -63,12 +67,13 @@ _HOMES = {name: module for module, names in _VERBS.items() for name in names}
 
 __all__ = [
     "CandidatesListReport", "CandidatesListRequest", "CandidatesReviewReport", "CandidatesReviewRequest",
-    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "RobotsCheckReport",
-    "RobotsCheckRequest", "RobotsGenerateReport", "RobotsGenerateRequest", "RobotsLintReport",
-    "RobotsLintRequest", "ScanReport", "ScanRequest", "UpdateReport", "UpdateRequest", "VerifyReport",
-    "VerifyRequest", "WatchReport", "WatchRequest", "run_candidates_list", "run_candidates_review",
-    "run_cloudflare", "run_deploy", "run_robots_check", "run_robots_generate", "run_robots_lint", "run_scan",
-    "run_update", "run_verify", "run_watch",
+    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "ReceiveReport",
+    "ReceiveRequest", "RobotsCheckReport", "RobotsCheckRequest", "RobotsGenerateReport",
+    "RobotsGenerateRequest", "RobotsLintReport", "RobotsLintRequest", "ScanReport", "ScanRequest",
+    "ShipReport", "ShipRequest", "UpdateReport", "UpdateRequest", "VerifyReport", "VerifyRequest",
+    "WatchReport", "WatchRequest", "run_candidates_list", "run_candidates_review", "run_cloudflare",
+    "run_deploy", "run_receive", "run_robots_check", "run_robots_generate", "run_robots_lint",
+    "run_scan", "run_ship", "run_update", "run_verify", "run_watch",
 ]  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from botguard.deploy.records import TargetOutcome
 from botguard.deploy.ssh import receive_request
 from botguard.render import renderers
 
-__all__ = ["ReceiveRequest", "run_receive"]
+__all__ = ["ReceiveReport", "ReceiveRequest", "run_receive"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,14 @@ class ReceiveRequest:
     text: str
 
 
-def run_receive(request: ReceiveRequest, env: Env) -> TargetOutcome:
+@dataclass(frozen=True, slots=True)
+class ReceiveReport:
+    """What was done here: the same outcome a local target reports (printed back as JSON)."""
+
+    outcome: TargetOutcome
+
+
+def run_receive(request: ReceiveRequest, env: Env) -> ReceiveReport:
     """Deploy the files received (a dry run only diffs them)."""
     decide = DecideSettings()  # the files come rendered: the renderer is never called here
     target, files, reload, dry_run = receive_request(
@@ -37,6 +44,8 @@ def run_receive(request: ReceiveRequest, env: Env) -> TargetOutcome:
     )
     if dry_run:
         changed, diff = diff_files(target.dir, files)
-        return TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
+        return ReceiveReport(
+            TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
+        )
     with directory_locks([target.dir]):
-        return deploy_files(target, files, reload=reload)
+        return ReceiveReport(deploy_files(target, files, reload=reload))

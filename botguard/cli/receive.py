@@ -15,6 +15,6 @@ from botguard.errors import ExitStatus
 @click.command("receive-rules")
 def command() -> int:
     """Deploy the rule files a deploy-rules run sends on standard input (over SSH)."""
-    outcome = run_receive(ReceiveRequest(sys.stdin.read()), cli_env(None))
-    click.echo(outcome_json(outcome))
+    report = run_receive(ReceiveRequest(sys.stdin.read()), cli_env(None))
+    click.echo(outcome_json(report.outcome))
     return ExitStatus.OK
