@@ -151,7 +151,9 @@ def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
                 f"bad group name {request.group!r}: use A-Z, a-z, 0-9, '.', '_', '-' (at most 100)"
             )
         consumer = worker_name(request)
-        with RedisSource(address, request.group, consumer, claim_idle=request.claim_idle) as bus:
+        with RedisSource(
+            address, request.group, consumer, claim_idle=request.claim_idle, from_end=request.from_end
+        ) as bus:
             yield bus
         return
     with LogFollower(live_paths(request.paths, env), state=state, from_end=request.from_end) as follower:

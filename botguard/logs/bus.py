@@ -147,7 +147,7 @@ class RedisSource:
 
     def __init__(
         self, address: BusAddress, group: str, consumer: str, *,
-        chunk_lines: int = 2000, claim_idle: float = 30.0, max_chunks: int = 50,
+        chunk_lines: int = 2000, claim_idle: float = 30.0, max_chunks: int = 50, from_end: bool = False,
     ) -> None:  # fmt: skip
         self.address, self.group = address, group
         self.consumer = consumer
@@ -156,7 +156,8 @@ class RedisSource:
         self._redis = _client(address)
         self._totals_key = f"botguard:totals:{group}:{address.stream}"
         try:
-            self._redis.xgroup_create(address.stream, group, id="0", mkstream=True)
+            # a new group starts at the stream's first entry, or after its last with from_end
+            self._redis.xgroup_create(address.stream, group, id="$" if from_end else "0", mkstream=True)
         except Exception as exc:  # redis.ResponseError BUSYGROUP: the group exists, as expected
             if "BUSYGROUP" not in str(exc):
                 raise _unreachable(address, exc) from None

@@ -216,3 +216,25 @@ def test_an_unusable_delta_directory_is_one_line(tmp_path: Path) -> None:
         r.output
     )
     assert "Traceback" not in r.output
+
+
+def test_from_end_starts_a_new_group_after_the_lines_already_there(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    """--from-end: a group created now skips what the stream holds; an existing group keeps its place."""
+    for line in (b"old 1", b"old 2"):
+        server.client.xadd("access", {b"l": line})
+    args = (
+        "watch",
+        "--from",
+        server.url("access"),
+        "--state",
+        str(tmp_path / "s.db"),
+        "--once",
+        "--from-end",
+    )
+    r = run_cli(*args, "--group", "late")
+    assert r.exit_code == 0 and "0 lines in total" in r.stderr, r.output
+    server.client.xadd("access", {b"l": b"new"})
+    r = run_cli(*args, "--group", "late")
+    assert r.exit_code == 0 and "1 lines in total" in r.stderr, r.output
