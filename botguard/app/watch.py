@@ -142,7 +142,7 @@ def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
     if request.bus is not None:
         if request.paths:
             raise UsageError("watch reads log files or a bus (--from), not both")
-        from botguard.logs.bus import RedisSource, bus_address
+        from botguard.logs.bus import bus_address, source
         from botguard.model.deltalog import WORKER_NAME
 
         address = bus_address(request.bus)
@@ -150,11 +150,15 @@ def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
             raise UsageError(
                 f"bad group name {request.group!r}: use A-Z, a-z, 0-9, '.', '_', '-' (at most 100)"
             )
-        consumer = worker_name(request)
-        with RedisSource(
-            address, request.group, consumer, claim_idle=request.claim_idle, from_end=request.from_end
-        ) as bus:
-            yield bus
+        member = source(
+            address,
+            request.group,
+            worker_name(request),
+            claim_idle=request.claim_idle,
+            from_end=request.from_end,
+        )
+        with member:
+            yield member
         return
     with LogFollower(live_paths(request.paths, env), state=state, from_end=request.from_end) as follower:
         yield _Files(follower)

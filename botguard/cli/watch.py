@@ -76,7 +76,7 @@ def command(
     With --from, read a Redis stream as one worker of a consumer group instead.
     """
     if not paths and not bus:
-        raise UsageError("watch needs log files to follow or --from redis://HOST:PORT/STREAM")
+        raise UsageError("watch needs log files to follow or --from redis://... or kafka://...")
     request = WatchRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, False),
         log_format=log_format, interval=interval, once=once, from_end=from_end, snapshot_dir=snapshot_dir,

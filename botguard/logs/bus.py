@@ -29,12 +29,12 @@ if TYPE_CHECKING:
     from botguard.logs.follow import Totals
     from botguard.logs.records import Batch
 
-__all__ = ["BusAddress", "BusChunk", "RedisPublisher", "RedisSource", "bus_address"]
+__all__ = ["BusAddress", "BusChunk", "RedisPublisher", "RedisSource", "bus_address", "publisher", "source"]
 
 #: The stream entry's field holding the line (raw bytes, without its newline).
 LINE_FIELD = b"l"
 _STREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,199}")
-_DEFAULT_PORT = 6379
+_DEFAULT_PORTS = {"redis": 6379, "kafka": 9092}
 
 #: Acknowledge each entry, delete it, and count the ones this call acknowledged (see the module
 #: docstring). KEYS: stream, totals hash; ARGV: group, then (entry id, 1 if parsed else 0) pairs.
@@ -58,15 +58,16 @@ return lines
 
 @dataclass(frozen=True, slots=True)
 class BusAddress:
-    """``redis://HOST:PORT/STREAM``, checked (no I/O)."""
+    """``redis://HOST:PORT/STREAM`` or ``kafka://HOST:PORT/TOPIC``, checked (no I/O)."""
 
     host: str
     port: int
-    stream: str
+    stream: str  # the Redis stream, or the Kafka topic
+    scheme: str = "redis"
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/{self.stream}"
+        return f"{self.scheme}://{self.host}:{self.port}/{self.stream}"
 
 
 def bus_address(url: str) -> BusAddress:
@@ -75,30 +76,34 @@ def bus_address(url: str) -> BusAddress:
     Examples:
         >>> bus_address("redis://10.0.0.5:6380/access").url
         'redis://10.0.0.5:6380/access'
-        >>> bus_address("kafka://broker:9092/access")
+        >>> bus_address("kafka://broker/access").url
+        'kafka://broker:9092/access'
+        >>> bus_address("amqp://broker/access")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        botguard.errors.UsageError: unsupported bus 'kafka://broker:9092/access': expected redis://HOST:PORT/STREAM
+        botguard.errors.UsageError: unsupported bus 'amqp://broker/access': expected redis://... or ...
     """
     try:
         parts = urlsplit(url)
-        port = parts.port or _DEFAULT_PORT
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
     except ValueError:
         parts, port = None, 0
     stream = parts.path.removeprefix("/") if parts else ""
     if (
         parts is None
-        or parts.scheme != "redis"
+        or parts.scheme not in _DEFAULT_PORTS
         or not parts.hostname
         or parts.query
         or parts.fragment
         or parts.username
         or parts.password
     ):
-        raise UsageError(f"unsupported bus {url!r}: expected redis://HOST:PORT/STREAM")
+        raise UsageError(
+            f"unsupported bus {url!r}: expected redis://HOST:PORT/STREAM or kafka://HOST:PORT/TOPIC"
+        )
     if not _STREAM_NAME.fullmatch(stream):
         raise UsageError(f"bad stream name {stream!r} in {url!r}: use A-Z, a-z, 0-9, ':', '.', '_', '-'")
-    return BusAddress(parts.hostname, port, stream)
+    return BusAddress(parts.hostname, port, stream, parts.scheme)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +116,7 @@ class BusChunk:
 
     path: str  # the stream's URL: what the rows give as their source
     data: bytes
-    ids: tuple[bytes, ...]
+    ids: tuple[Any, ...]  # Redis entry ids; Kafka (partition, offset) pairs
     first_line_no: int = 1
 
     @property
@@ -292,6 +297,24 @@ class RedisPublisher:
 
     def close(self) -> None:
         self._redis.close()
+
+
+def source(address: BusAddress, group: str, consumer: str, *, claim_idle: float, from_end: bool) -> Any:
+    """The member of ``group`` reading ``address`` (Redis or Kafka), connected."""
+    if address.scheme == "kafka":
+        from botguard.logs.kafka import KafkaSource
+
+        return KafkaSource(address, group, consumer, from_end=from_end)
+    return RedisSource(address, group, consumer, claim_idle=claim_idle, from_end=from_end)
+
+
+def publisher(address: BusAddress) -> Any:
+    """What ``ship`` writes lines with (Redis or Kafka), connected."""
+    if address.scheme == "kafka":
+        from botguard.logs.kafka import KafkaPublisher
+
+        return KafkaPublisher(address)
+    return RedisPublisher(address)
 
 
 def _is_redis_error(exc: Exception) -> bool:

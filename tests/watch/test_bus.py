@@ -155,7 +155,7 @@ def test_an_entry_with_a_newline_stays_one_line(server: RedisServer) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (("--from", "kafka://broker:9092/access"), 2, "unsupported bus 'kafka://broker:9092/access'"),
+        (("--from", "amqp://broker:5672/access"), 2, "unsupported bus 'amqp://broker:5672/access'"),
         (("--from", "redis://127.0.0.1:1/bad name"), 2, "bad stream name 'bad name'"),
         (("--from", "redis://127.0.0.1:1/access"), 1, "cannot use the bus redis://127.0.0.1:1/access"),
         ((), 2, "watch needs log files to follow or --from"),
