@@ -17,6 +17,8 @@ instances (and an sshd, when installed) for the fan-out. What it prints:
   ship added it) and the backlog: median, 95th percentile and maximum;
 - exactly-once: 2 live workers, one killed with SIGKILL while it holds a chunk; the other claims
   its lines; the group's totals against the lines shipped;
+- Kafka: lines/s through Tansu (the tests' Kafka-protocol broker, 2 partitions) with 1 and 2
+  workers (at least once: "processed" may exceed the lines after a rebalance);
 - fan-out: deploy-rules wall time (median of 5 changing runs) to 1 and 3 local nginx hosts, and
   to 3 hosts over ssh (botguard on the host receives the files), when sshd is installed.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -92,6 +95,36 @@ def through_workers(
     counted = srv.totals(stream).get("lines", 0)
     return {"workers": n, "lines": counted, "seconds": round(wall, 2), "lines_per_s": round(counted / wall),
             "ship_lines_per_s": round(lines / ship_s), "exact": counted == lines}  # fmt: skip
+
+
+def through_kafka(log: Path, robots: Path, work: Path, lines: int) -> dict[str, object]:
+    """Lines/s through Tansu (the tests' Kafka-protocol broker) with 1 and 2 workers, 2 partitions."""
+    from tests.watch.kafka_broker import running_broker
+
+    out: dict[str, object] = {}
+    with running_broker() as broker:
+        for n in (1, 2):
+            topic = f"k{n}"
+            broker.create(topic, 2)
+            started = time.perf_counter()
+            subprocess.run([*BOTGUARD, "ship", str(log), "--to", broker.url(topic), "--state",
+                            str(work / f"ship-{topic}.db"), "--once"], check=True, capture_output=True)  # fmt: skip
+            ship_s = time.perf_counter() - started
+            started = time.perf_counter()
+            procs = [_kafka_worker(broker.url(topic), f"{topic}w{i}", robots, work) for i in range(n)]
+            counted = sum(
+                int(m[-1]) for p in procs if (m := re.findall(r"(\d+) lines in total", p.communicate()[1]))
+            )
+            wall = time.perf_counter() - started
+            out[f"workers_{n}"] = {"seconds": round(wall, 2), "lines_per_s": round(lines / wall),
+                                   "processed": counted, "ship_lines_per_s": round(lines / ship_s)}  # fmt: skip
+    return out
+
+
+def _kafka_worker(url: str, name: str, robots: Path, work: Path) -> subprocess.Popen[str]:
+    argv = [*BOTGUARD, "watch", "--from", url, "--consumer", name, "--robots", str(robots), "--state",
+            str(work / f"{name}.db"), "--once"]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def from_file(log: Path, robots: Path, work: Path, lines: int) -> dict[str, float]:
@@ -251,6 +284,11 @@ def main() -> int:
             result["exactly_once"] = once = exactly_once(srv, log, robots, work, lines)
             print(f"kill -9 mid-chunk: {once['held_by_killed_worker']} lines held by the killed worker; "
                   f"{once['counted']}/{once['lines']} counted, exact: {once['exact']}", flush=True)  # fmt: skip
+        result["kafka"] = kafka = through_kafka(log, robots, work, lines)
+        for n in (1, 2):
+            row = kafka[f"workers_{n}"]
+            print(f"kafka, {n} worker(s): {row['lines_per_s']} lines/s ({row['processed']} lines processed in "  # type: ignore[index]
+                  f"{row['seconds']} s; at least once); ship {row['ship_lines_per_s']} lines/s", flush=True)  # type: ignore[index]  # fmt: skip
         result["fan_out_seconds"] = fan = fan_out(work)
         print("deploy-rules fan-out (median s): " + ", ".join(f"{k} {v}" for k, v in fan.items()), flush=True)
         if args.json:
