@@ -52,8 +52,8 @@ from botguard.decide import DecisionSet  # noqa: E402
 from botguard.render import NginxRenderer  # noqa: E402
 from tests.deploy.conftest import scan_doc  # noqa: E402
 from tests.deploy.sshd import SSHD, running_sshd  # noqa: E402
+from tests.e2e.redis_server import RedisServer, running_redis  # noqa: E402
 from tests.render.servers import running  # noqa: E402
-from tests.watch.redis_server import RedisServer, running_redis  # noqa: E402
 
 BOTGUARD = [sys.executable, "-m", "botguard"]
 
@@ -99,7 +99,7 @@ def through_workers(
 
 def through_kafka(log: Path, robots: Path, work: Path, lines: int) -> dict[str, object]:
     """Lines/s through Tansu (the tests' Kafka-protocol broker) with 1 and 2 workers, 2 partitions."""
-    from tests.watch.kafka_broker import running_broker
+    from tests.e2e.kafka_broker import running_broker
 
     out: dict[str, object] = {}
     with running_broker() as broker:

@@ -20,7 +20,7 @@ from botguard.app.watch import live_paths, stop_on_signals
 from botguard.logs.bus import bus_address, publisher
 from botguard.logs.chunks import ChunkParser
 from botguard.logs.follow import Chunk, LogFollower
-from botguard.report._safe import printable
+from botguard.text import printable
 
 __all__ = ["ShipReport", "ShipRequest", "run_ship"]
 

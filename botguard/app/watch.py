@@ -35,9 +35,9 @@ from botguard.logs.chunks import ChunkParser, LineBlock
 from botguard.logs.follow import Chunk, LogFollower, Totals, is_compressed_name
 from botguard.logs.records import Batch, ParseStats
 from botguard.model.records import RuleCandidate
-from botguard.report._safe import printable
 from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
+from botguard.text import printable
 
 if TYPE_CHECKING:
     from botguard.model.deltalog import DeltaLog

@@ -23,7 +23,7 @@ from botguard.deploy.files import COMMAND_TIMEOUT, DeployError
 from botguard.deploy.records import RemoteTarget, Target, TargetOutcome
 from botguard.errors import InputError
 from botguard.render.records import RuleFile
-from botguard.report._safe import printable
+from botguard.text import printable
 
 __all__ = ["RECEIVE_VERB", "deploy_over_ssh", "outcome_json", "receive_request"]
 
