@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
     from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
     from botguard.app.receive import ReceiveReport, ReceiveRequest, run_receive
+    from botguard.app.report import ReportReport, ReportRequest, run_report
     from botguard.app.robots import (
         RobotsCheckReport,
         RobotsCheckRequest,
@@ -57,6 +58,7 @@ _VERBS: dict[str, tuple[str, ...]] = {
         "RobotsLintReport", "RobotsLintRequest", "run_robots_check", "run_robots_generate", "run_robots_lint",
     ),
     "receive": ("ReceiveReport", "ReceiveRequest", "run_receive"),
+    "report": ("ReportReport", "ReportRequest", "run_report"),
     "scan": ("ScanReport", "ScanRequest", "run_scan"),
     "ship": ("ShipReport", "ShipRequest", "run_ship"),
     "update": ("UpdateReport", "UpdateRequest", "run_update"),
@@ -66,14 +68,49 @@ _VERBS: dict[str, tuple[str, ...]] = {
 _HOMES = {name: module for module, names in _VERBS.items() for name in names}
 
 __all__ = [
-    "CandidatesListReport", "CandidatesListRequest", "CandidatesReviewReport", "CandidatesReviewRequest",
-    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "ReceiveReport",
-    "ReceiveRequest", "RobotsCheckReport", "RobotsCheckRequest", "RobotsGenerateReport",
-    "RobotsGenerateRequest", "RobotsLintReport", "RobotsLintRequest", "ScanReport", "ScanRequest",
-    "ShipReport", "ShipRequest", "UpdateReport", "UpdateRequest", "VerifyReport", "VerifyRequest",
-    "WatchReport", "WatchRequest", "run_candidates_list", "run_candidates_review", "run_cloudflare",
-    "run_deploy", "run_receive", "run_robots_check", "run_robots_generate", "run_robots_lint",
-    "run_scan", "run_ship", "run_update", "run_verify", "run_watch",
+    "CandidatesListReport",
+    "CandidatesListRequest",
+    "CandidatesReviewReport",
+    "CandidatesReviewRequest",
+    "CloudflareReport",
+    "CloudflareRequest",
+    "DeployReport",
+    "DeployRequest",
+    "Env",
+    "ReceiveReport",
+    "ReceiveRequest",
+    "ReportReport",
+    "ReportRequest",
+    "RobotsCheckReport",
+    "RobotsCheckRequest",
+    "RobotsGenerateReport",
+    "RobotsGenerateRequest",
+    "RobotsLintReport",
+    "RobotsLintRequest",
+    "ScanReport",
+    "ScanRequest",
+    "ShipReport",
+    "ShipRequest",
+    "UpdateReport",
+    "UpdateRequest",
+    "VerifyReport",
+    "VerifyRequest",
+    "WatchReport",
+    "WatchRequest",
+    "run_candidates_list",
+    "run_candidates_review",
+    "run_cloudflare",
+    "run_deploy",
+    "run_receive",
+    "run_report",
+    "run_robots_check",
+    "run_robots_generate",
+    "run_robots_lint",
+    "run_scan",
+    "run_ship",
+    "run_update",
+    "run_verify",
+    "run_watch",
 ]  # fmt: skip
 
 

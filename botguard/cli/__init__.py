@@ -31,6 +31,7 @@ VERBS: dict[str, str] = {
     "serve": "botguard.cli.serve",
     "ship": "botguard.cli.ship",
     "receive-rules": "botguard.cli.receive",
+    "report": "botguard.cli.report",
 }
 
 
