@@ -88,7 +88,7 @@ def _with_model(result: ScanResult, settings: Settings) -> ScanResult:
     return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
 
 
-class _Files:
+class _FilePartials:
     """Reads a scan's files into one partial per file, each merged with what an earlier scan
     stored of the same file (:mod:`botguard.judge.incremental`), and remembers what to store."""
 
@@ -177,7 +177,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         log_format = request.log_format or request.settings.log_format
         paths = list(request.paths)
         agg = aggregator(catalog, robots, request.settings, per_host=request.robots.by_host)
-        files = _Files(request, agg, log_format, env.progress)  # a wrong --log-format fails here
+        files = _FilePartials(request, agg, log_format, env.progress)  # a wrong --log-format fails here
         ordered = order_paths(paths)
         for path in ordered:  # every path checked before any work
             check_readable(path)
