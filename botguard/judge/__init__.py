@@ -36,7 +36,7 @@ from botguard.judge.records import (
     ScanResult,
     ScanSummary,
 )
-from botguard.judge.timeline import client_key, with_traffic
+from botguard.judge.timeline import with_traffic
 from botguard.judge.verdict import judge_clients
 from botguard.logs.records import Batch
 
@@ -355,12 +355,8 @@ def judge_partial(
 
 
 def _activity(partial: Partial) -> Activity | None:
-    """The partial's time and path counts keyed the way the traffic summary joins them to the
-    verdicts (None when no request was counted)."""
+    """The partial's time and path counts, as the traffic summary reads them (None when no
+    request was counted)."""
     if partial.time_counts.height == 0:
         return None
-    return Activity(
-        bucket_width(partial.clients),
-        partial.time_counts.select(client_key(), "bucket", "requests", "bytes"),
-        partial.path_counts.select(client_key(), "path", "requests"),
-    )
+    return Activity(bucket_width(partial.clients), partial.time_counts, partial.path_counts)

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from botguard import __version__
 from botguard.config import Settings
 from botguard.judge.partial import PARTIAL_VERSION, Partial, partial_from_bytes, partial_to_bytes
@@ -103,7 +105,7 @@ def fingerprint(
     ``robots_files``: host ("*": every host) -> the local robots.txt file judged by.
     """
     values = {
-        "version": [__version__, PARTIAL_VERSION],
+        "version": [__version__, PARTIAL_VERSION, pl.__version__],  # polars: the client hashes
         "catalogue": _file_digest(catalogue),
         "robots": {host: _file_digest(Path(path)) for host, path in sorted(robots_files.items())},
         "per_host": per_host,

@@ -19,11 +19,13 @@ because every fact kept here merges exactly:
 - rule counts add up per (client, rule); a rule is named by its host, line and text, so
   partials from different runs name the same rule the same way;
 - requests and bytes per client and time bucket add up once both sides are counted in buckets
-  of one width: a partial counts in the narrowest of :data:`~botguard.judge.timeline.WIDTHS`
-  that cuts its own time span into at most ``MAX_BUCKETS`` (:func:`bucket_width`); the span of
-  a merge covers each part's, so its width is the same or wider, and since each width divides
-  the next, a bucket floored to the wider width is the one its requests fall in;
-- disallowed requests add up per (client, path without its query);
+  of one width: a merge counts in the narrowest of :data:`~botguard.judge.timeline.WIDTHS`
+  that cuts its time span into at most ``MAX_BUCKETS`` (:func:`bucket_width`); the span of a
+  merge covers each part's, so its width is the same as or wider than each part's (a part may
+  count in a wider one than its own span needs, never wider than the whole's), and since each
+  width divides the next, a bucket floored to the merge's width is the one its requests fall in;
+- disallowed requests add up per (client, path without its query); these and the time counts
+  name a client by a hash of its address and agent (see :data:`TIME_COUNT_SCHEMA`);
 - parse counts add up; malformed-line examples and warnings keep their order.
 
 What a partial depends on besides the lines (the robots.txt files, the catalogue, the
@@ -124,10 +126,12 @@ EVIDENCE_PARTIAL_SCHEMA: dict[str, pl.DataType] = {
 }
 
 #: Requests and bytes per client and time bucket (the reports' charts), at the partial's
-#: :func:`bucket_width`.
+#: :func:`bucket_width`. Clients are named by ``key``, a 64-bit hash of address and agent
+#: (:func:`~botguard.judge.timeline.client_key`), not by the two strings: those would double a
+#: 5M-line scan's memory. polars computes it alike in every process of one polars version,
+#: which is why a stored partial's fingerprint names that version.
 TIME_COUNT_SCHEMA: dict[str, pl.DataType] = {
-    "ip": pl.String(),
-    "user_agent": pl.String(),
+    "key": pl.UInt64(),
     "bucket": pl.Int64(),  # Unix seconds of the bucket's start, a multiple of the width
     "requests": pl.Int64(),
     "bytes": pl.Int64(),
@@ -135,8 +139,7 @@ TIME_COUNT_SCHEMA: dict[str, pl.DataType] = {
 
 #: Disallowed requests per client and path (without its query: the reports' top paths).
 PATH_COUNT_SCHEMA: dict[str, pl.DataType] = {
-    "ip": pl.String(),
-    "user_agent": pl.String(),
+    "key": pl.UInt64(),
     "path": pl.String(),
     "requests": pl.Int64(),
 }
@@ -338,14 +341,14 @@ def _merge_time_counts(rows: pl.DataFrame, width: int) -> pl.DataFrame:
     """Counts per client and bucket, each part's buckets floored to ``width`` (a multiple of
     every part's width: see the module docstring)."""
     return (
-        rows.group_by(*CLIENT_KEY, pl.col("bucket") // width * width)
+        rows.group_by("key", pl.col("bucket") // width * width)
         .agg(pl.col("requests", "bytes").sum())
         .select(list(TIME_COUNT_SCHEMA))
     )
 
 
 def _merge_path_counts(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.group_by(*CLIENT_KEY, "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+    return rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
 
 
 def _merge_evidence(rows: pl.DataFrame) -> pl.DataFrame:

@@ -49,7 +49,8 @@ _QUERY = r"[?#].*$"
 
 
 def client_key() -> pl.Expr:
-    """A 64-bit hash of (ip, user_agent): one client, hashed alike in every frame of a process."""
+    """A 64-bit hash of (ip, user_agent): one client, hashed alike in every process of one polars
+    version (partials keep their time counts by it; a stored one's fingerprint names the version)."""
     return (pl.col("ip").hash(1) ^ pl.col("user_agent").hash(2)).alias("key")
 
 

@@ -65,6 +65,17 @@ def test_merged_pieces_equal_the_whole(log: tuple[Aggregator, pl.DataFrame], cut
     assert merged.stats.lines == whole.stats.lines
 
 
+def test_batches_added_in_order_make_the_partial_of_the_whole(log: tuple[Aggregator, pl.DataFrame]) -> None:
+    """A scan's batches are counted in the buckets of the span seen so far (wider than a batch's
+    own as the day goes on); what they add up to is still the partial of the whole log."""
+    agg, rows = log
+    whole = agg.partial_of(rows, ParseStats(lines=rows.height))
+    scan = Aggregator(agg.catalog, agg.robots_for, agg.honeypots)
+    for start in range(0, rows.height, 400):
+        scan.add(rows.slice(start, 400), ParseStats(lines=min(400, rows.height - start)))
+    assert _same(scan.take(), whole)
+
+
 def test_merge_is_associative(log: tuple[Aggregator, pl.DataFrame]) -> None:
     """merge(merge(a, b), c) == merge(a, merge(b, c)) == merge_all([a, b, c])."""
     agg, rows = log
