@@ -16,6 +16,7 @@ from botguard.config import Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
 from botguard.judge import ScanResult, judge_batches
+from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
@@ -37,12 +38,14 @@ class ScanRequest:
     dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
     identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
     model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
-    fail_on: str | None = None  # a verdict that makes the scan "fail" (--fail-on block: exit 3)
+    fail_on: str | None = (
+        None  # a verdict that, or a harsher one, makes the scan "fail" (--fail-on block: exit 3)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The judged scan, and whether a client got the ``fail_on`` verdict."""
+    """The judged scan, and whether a client got the ``fail_on`` verdict or a harsher one."""
 
     result: ScanResult
     fail_on_met: bool = False
@@ -107,5 +110,12 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             result = _with_model(result, request.settings)
         if state is not None:
             save_scan(state, result, paths)
-    failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
-    return ScanReport(result, failed)
+    return ScanReport(result, _fail_on_met(result, request.fail_on))
+
+
+def _fail_on_met(result: ScanResult, fail_on: str | None) -> bool:
+    """A client got ``fail_on`` or a harsher verdict (``--fail-on challenge`` also fails on a block)."""
+    if fail_on is None:
+        return False
+    worst = VERDICT_ORDER[fail_on]
+    return any(n for verdict, n in result.verdict_counts().items() if VERDICT_ORDER[verdict] >= worst)

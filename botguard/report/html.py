@@ -5,13 +5,13 @@ from __future__ import annotations
 from html import escape
 from typing import TextIO
 
-from botguard.judge.records import ScanResult
+from botguard.judge.records import VERDICT_ORDER, ScanResult
 from botguard.judge.values import iso
 from botguard.report._credit import asn_credit
 
 _STYLE = """body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
-.block{color:#b00;font-weight:bold}.monitor{color:#a60}.allow{color:#070}td.ua{max-width:40em;word-break:break-all}"""
+.block{color:#b00;font-weight:bold}.challenge{color:#80a;font-weight:bold}.monitor{color:#a60}.allow{color:#070}td.ua{max-width:40em;word-break:break-all}"""
 
 
 def _cell(value: object, css: str = "") -> str:
@@ -28,6 +28,8 @@ def write_html(result: ScanResult, out: TextIO, *, top: int = 500) -> None:
         f"<p>{s.lines:,} lines, {s.parsed:,} parsed, {s.malformed:,} malformed; {s.clients:,} clients "
         f"from {escape(iso(s.first_seen) or '-')} to {escape(iso(s.last_seen) or '-')}.</p>"
     )
+    counts = sorted(result.verdict_counts().items(), key=lambda item: -VERDICT_ORDER[item[0]])
+    out.write("<p>" + ", ".join(f'<span class="{v}">{v} {n:,}</span>' for v, n in counts) + "</p>")
     out.write("<h2>Crawlers</h2><table><tr><th>verdict<th>crawler<th>operator<th>category<th>clients"
               "<th>IPs<th>requests<th>disallowed<th>compliance</tr>")  # fmt: skip
     for r in result.crawlers:

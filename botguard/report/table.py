@@ -18,7 +18,7 @@ from botguard.report._console import report_console
 from botguard.report._credit import asn_credit
 from botguard.report._safe import printable
 
-VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green"}
+VERDICT_STYLE = {"block": "bold red", "challenge": "magenta", "monitor": "yellow", "allow": "green"}
 
 
 def _percent(share: float | None) -> str:
@@ -50,7 +50,8 @@ def _summary(result: ScanResult) -> Text:
     if s.model is not None:
         m = s.model
         text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised by shared signature "
-                    f"(to monitor {m.raised_to_monitor:,}, to block {m.raised_to_block:,})")  # fmt: skip
+                    f"(to monitor {m.raised_to_monitor:,}, to challenge {m.raised_to_challenge:,}, "
+                    f"to block {m.raised_to_block:,})")  # fmt: skip
     return text
 
 

@@ -35,7 +35,7 @@ def _with_client(**fields: object) -> str:
         ("[]", "no top-level 'clients' and 'crawlers' lists"),
         (json.dumps({"deploy": {"nginx": {"dir": "/etc/nginx/botguard"}}}), "no top-level 'clients' and 'crawlers'"),
         (json.dumps(GOOD | {"clients": {}}), "no top-level 'clients' and 'crawlers' lists"),
-        (_with_client(verdict="ban"), "clients[2] verdict is not allow, monitor or block"),
+        (_with_client(verdict="ban"), "clients[2] verdict is not allow, monitor, challenge or block"),
         (_with_client(requests="5"), "a client value has the wrong type"),
         (_with_client(last_seen="04/Mar/2024:10:00:00"), "clients[2] last_seen is not a time like"),
         (json.dumps(GOOD | {"crawlers": [{"name": "Bytespider"}]}), "crawlers[0] has no 'operator'"),
