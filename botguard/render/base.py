@@ -34,7 +34,7 @@ from botguard.render._escape import (
 )
 from botguard.render.records import RuleFile
 
-__all__ = ["Groups", "Renderer", "TextRenderer"]
+__all__ = ["Combined", "Groups", "Renderer", "TextRenderer"]
 
 
 @runtime_checkable
@@ -52,6 +52,18 @@ class Renderer(Protocol):
     def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:
         """The files for this target (pure: same input, same bytes)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Combined:
+    """Several renderers' files for one target (a server's block rules and its challenge routing):
+    one file set, so deploy checks, swaps, reloads and rolls them back together."""
+
+    name: str
+    parts: tuple[Renderer, ...]
+
+    def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:
+        return tuple(f for part in self.parts for f in part.render(decisions))
 
 
 @dataclass(frozen=True, slots=True)
