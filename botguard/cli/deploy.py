@@ -107,9 +107,9 @@ def _print(report: DeployReport, dry_run: bool) -> None:
     if report.impact is not None:
         click.echo("impact on the scanned traffic (blocked / total):")
         _print_rows(report.impact)
-        people = report.impact.challenged_people
-        click.echo(f"challenge: {report.impact.challenged} clients would be challenged; {people} of them "
-                   "look like people (load assets or follow links)")  # fmt: skip
+        challenged, people = report.impact.challenged, report.impact.challenged_people
+        click.echo(f"challenge: {challenged} client{'s' if challenged != 1 else ''} would be challenged; "
+                   f"{people} of them look like people (load assets or follow links)")  # fmt: skip
         if report.impact.dangerous:
             click.echo("WARNING: these rules would block humans or verified good bots:", err=True)
             for example in report.impact.examples:

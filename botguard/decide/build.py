@@ -297,4 +297,7 @@ def covered_by_allowlist(decision: Decision, allowlist: Allowlist) -> bool:
         return any(net.version == a.version and net.subnet_of(a) for a in allowlist.networks)  # type: ignore[arg-type]
     if match.kind == "ua_pattern":
         return any(allowed in match.value.lower() for allowed in allowlist.user_agents)
+    if match.kind == "client" and match.ip:  # an (address, agent) pair inside an allowed network
+        net = ipaddress.ip_network(match.ip, strict=False)
+        return any(net.version == a.version and net.subnet_of(a) for a in allowlist.networks)  # type: ignore[arg-type]
     return False
