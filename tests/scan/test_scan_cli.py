@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import lzma
+import re
 from pathlib import Path
 
 import pytest
@@ -364,3 +365,16 @@ def test_nul_byte_in_the_address_is_a_malformed_line(tmp_path: Path) -> None:
     assert "7 lines  2 parsed  5 malformed (bad client address 5)" in r.stdout, r.output
     doc = json.loads(run_cli(*args, "--format", "json").stdout)
     assert (doc["summary"]["malformed"], [c["ip"] for c in doc["clients"]]) == (5, ["2001:db8::1"])
+
+
+def test_table_csv_and_html_carry_the_challenge_verdict(site: dict[str, Path]) -> None:
+    """A challenged client shows as `challenge` in every output, with the summary count."""
+    with site["log"].open("a") as log:  # a browser agent walking a list: 3 pages, no referer, no asset
+        log.writelines(line("198.51.100.77", 120 + 30 * i, f"GET /products/{i} HTTP/1.1", 200, CHROME)
+                       for i in range(3))  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(run_cli(*base_args(site), "--format", "csv").stdout)))
+    assert {r["verdict"] for r in rows if r["ip"] == "198.51.100.77"} == {"challenge"}
+    table = run_cli(*base_args(site), "--format", "table").stdout
+    assert re.search(r"\bchallenge [1-9]", table) and "198.51.100.77" in table, table
+    html = run_cli(*base_args(site), "--format", "html").stdout
+    assert '<td class="challenge">challenge</td>' in html or 'class="challenge"' in html, html[:500]
