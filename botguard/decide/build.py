@@ -97,8 +97,10 @@ def allow_decisions(allowlist: Allowlist) -> tuple[Decision, ...]:
 
 
 def _action_for(verdict: str, policy: DecideSettings) -> Action | None:
-    if verdict in ("block", "challenge"):
-        return verdict  # type: ignore[return-value]
+    if verdict == "block":
+        return "block"
+    if verdict == "challenge":
+        return "challenge"
     if verdict == "monitor" and policy.throttle_monitor:
         return "throttle"
     return None
@@ -234,7 +236,7 @@ def _ip_rules(
     """One IP rule per address whose clients need one (merged reasons and times); a challenge at
     an address a person shares is a rule on the (address, agent) pair instead."""
     shared = _people_addresses(clients)
-    by_match: dict[tuple[str, Match], list[ClientVerdict]] = {}
+    by_match: dict[tuple[Action, Match], list[ClientVerdict]] = {}
     for client in clients:
         action = _action_for(client.verdict, policy)
         if action is None or (client.crawler, (client.user_agent or "").lower()) in ua_blocked:
@@ -251,10 +253,10 @@ def _ip_rules(
             match = Match("client", agent, ip)
         by_match.setdefault((action, match), []).append(client)
     out = []
-    for (action, match), group in by_match.items():
+    for (kind, match), group in by_match.items():
         reasons = tuple(sorted({f"{c.crawler or c.category}: {r}" for c in group for r in c.reasons}))
         first, last = _seen(group)
-        out.append(Decision(action, match, reasons[:10], "scan", first, last))  # type: ignore[arg-type]
+        out.append(Decision(kind, match, reasons[:10], "scan", first, last))
     return out
 
 

@@ -98,7 +98,7 @@ def impact(clients: Iterable[ClientVerdict], decisions: DecisionSet) -> Impact:
     allow, block = _Rules(decisions.select("allow", *KINDS)), _Rules(decisions.select("block", *KINDS))
     challenge = _Rules(decisions.select("challenge", *KINDS))
     totals = {g: [0, 0, 0, 0, 0, 0] for g in GROUPS}
-    examples = []
+    examples: list[str] = []
     people = 0
     for client in clients:
         group = client_group(client)

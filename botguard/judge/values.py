@@ -322,12 +322,16 @@ def _model(value: object, source: str) -> ModelSummary | None:
         return None
     where = "summary.model"
     obj = _object(value, where, source)
-    counts = [_field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")]
+    scored, trained, signatures = (
+        _field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")
+    )
     raised_to = _object(obj.get("raised_to"), f"{where}.raised_to", source)
-    raised = [_field(raised_to, key, int, f"{where}.raised_to", source) for key in ("monitor", "block")]
+    monitor, block = (
+        _field(raised_to, key, int, f"{where}.raised_to", source) for key in ("monitor", "block")
+    )
     # a scan written before the challenge verdict existed has no count for it
     challenged = _field(raised_to, "challenge", int, f"{where}.raised_to", source, nullable=True) or 0
-    return ModelSummary(*counts, *raised, raised_to_challenge=challenged)
+    return ModelSummary(scored, trained, signatures, monitor, block, raised_to_challenge=challenged)
 
 
 def _summary(value: object, source: str) -> ScanSummary:
