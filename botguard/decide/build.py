@@ -261,10 +261,11 @@ def _ip_rules(
 
 
 def _people_addresses(clients: Iterable[ClientVerdict]) -> frozenset[str]:
-    """Rule addresses where the scan saw a client that browses like a person."""
+    """Rule addresses where the scan saw a client that browses like a person and keeps the page
+    (one the model raised is challenged itself)."""
     found = set()
     for client in clients:
-        if client.crawler is None and client.category == HUMAN:
+        if client.crawler is None and client.category == HUMAN and client.verdict in ("allow", "monitor"):
             try:
                 found.add(rule_network(client.ip))
             except AddressError:

@@ -108,3 +108,13 @@ def test_a_challenge_judged_on_the_same_evidence_stays(tmp_path) -> None:  # typ
         same = client_records(_client("198.51.100.7", "monitor", "browser", last=_z(NOW)))
         active = record_decisions(state, DecisionSet(), NOW, POLICY, Allowlist(), judged_subjects(same))
         assert [d.match.value for d in active.decisions] == ["198.51.100.7"]
+
+
+def test_a_person_the_model_raised_does_not_shield_the_address() -> None:
+    """Only a person who keeps the page makes a challenge name the exact agent: one the model
+    raised (challenged itself) leaves the address rule in place."""
+    raised = client_value(
+        "198.51.100.7", FIREFOX, "challenge", category="human", last_seen="2024-03-04T11:00:00Z"
+    )
+    got = _decide(_client("198.51.100.7", "challenge", "automated"), raised)
+    assert got == [("challenge", "ip", None, "198.51.100.7")]

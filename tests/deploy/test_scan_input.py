@@ -89,8 +89,10 @@ def test_the_example_scan_gives_the_reviewed_decisions_and_impact() -> None:
          _iso(d.last_seen)] for d in decisions.decisions
     ]  # fmt: skip
     lines += [
-        ["impact", r.group, r.clients, r.requests, r.blocked_clients, r.blocked_requests] for r in shown.rows
-    ]
+        ["impact", r.group, r.clients, r.requests, r.blocked_clients, r.blocked_requests, r.challenged_clients,
+         r.challenged_requests] for r in shown.rows
+    ]  # fmt: skip
+    lines.append(["challenged people", shown.challenged_people])
     lines += [["example", e] for e in shown.examples]
     text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
     if os.environ.get("BOTGUARD_UPDATE_GOLDEN") == "1":
