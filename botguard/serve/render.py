@@ -341,6 +341,11 @@ def _apache_matches(targets: ChallengeTargets, settings: ServeSettings, ring: Ke
     return lines
 
 
+#: Modules the Apache routing needs beyond setenvif (which the block rules need too); proxy_http
+#: implies proxy.
+_APACHE_MODULES = ("rewrite_module", "proxy_http_module", "headers_module")
+
+
 def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> tuple[RuleFile, ...]:
     """``botguard_challenge.conf`` (server or ``<VirtualHost>`` level)."""
     from botguard.render import RuleFile
@@ -352,6 +357,9 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
     hint = "Include at server or <VirtualHost> level; needs setenvif, rewrite, proxy, proxy_http, headers."
     lines = [
         _header(targets, ring, hint).rstrip("\n"),
+        "# Without rewrite, proxy_http or headers the challenge is off (the content is served, as when",
+        "# serve is down) and the block rules still deploy: a2enmod rewrite proxy proxy_http headers.",
+        *(f"<IfModule {module}>" for module in _APACHE_MODULES),
         *_apache_matches(targets, settings, ring),
         f'ProxyPass "/.botguard/" "{url}/.botguard/" {worker}',
         "RewriteEngine On",
@@ -367,6 +375,7 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
         "<If \"reqenv('botguard_gate') == '1'\">",
         *(f"    ErrorDocument {code} {back}" for code in (500, 502, 503, 504)),
         "</If>",
+        *("</IfModule>" for _ in _APACHE_MODULES),
     ]
     return (RuleFile(APACHE_FILE, "\n".join(lines) + "\n", secret=True),)
 
