@@ -91,13 +91,16 @@ def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield running
 
 
-def _eventually_challenged(running: Site) -> bool:
-    """After a reload the old workers answer for a moment: poll until the new rules do."""
-    deadline = time.monotonic() + 10
-    while not running.get(ip=PROGRAM_IP).challenged:
+def _eventually_challenged(running: Site, stable: int = 10) -> bool:
+    """After a reload the old workers answer for a moment: poll until the new rules answer
+    ``stable`` times in a row (a loaded machine may take seconds)."""
+    deadline, streak = time.monotonic() + 30, 0
+    while streak < stable:
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.05)
+        streak = streak + 1 if running.get(ip=PROGRAM_IP).challenged else 0
+        if not streak:
+            time.sleep(0.05)
     return True
 
 
