@@ -191,8 +191,9 @@ def _nginx_http(targets: ChallengeTargets, settings: ServeSettings, ring: Keyrin
     from botguard.render import NginxRenderer
 
     nginx = NginxRenderer()
-    regexes = tuple(_agent_regexes(targets.agents, targets.tokens, nginx))
-    agents = nginx.alternations(regexes, "~*") if regexes else []
+    tokens = tuple(_agent_regexes((), targets.tokens, nginx))
+    agents = nginx.exact_alternations(dict.fromkeys(targets.agents), "~*")
+    agents += nginx.alternations(tokens, "~*") if tokens else []
     bind = ["default $remote_addr;"]
     if settings.bind == "network":  # IPv4 /24; IPv6 /64 when its first four groups are written out
         bind += ["~^(\\d+\\.\\d+\\.\\d+)\\.\\d+$ $1;", "~^([0-9a-f]+:[0-9a-f]+:[0-9a-f]+:[0-9a-f]+): $1;"]
