@@ -35,9 +35,9 @@ from datetime import datetime
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, DecideSettings
-from botguard.decide._safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.decide.agents import SELF_DECLARED, declares_bot, rule_tokens
-from botguard.decide.records import Action, Decision, DecisionSet, Match
+from botguard.decide.records import Action, Decision, DecisionSet, Match, MatchKind
+from botguard.decide.safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.judge import SHARED_TOOL_CATEGORIES
 from botguard.judge.records import BROWSER, HUMAN, ClientVerdict, CrawlerRollup
 from botguard.logs.escapes import unescape
@@ -86,7 +86,7 @@ def allow_decisions(allowlist: Allowlist) -> tuple[Decision, ...]:
         Decision("allow", Match("ua_pattern", ua), ("allowlist",), "config") for ua in allowlist.user_agents
     ]
     for net in allowlist.networks:
-        kind = "ip" if net.num_addresses == 1 else "cidr"
+        kind: MatchKind = "ip" if net.num_addresses == 1 else "cidr"
         value = str(net.network_address) if kind == "ip" else str(net)
         out.append(Decision("allow", Match(kind, value), ("allowlist",), "config"))
     out += [

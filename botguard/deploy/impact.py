@@ -21,7 +21,7 @@ from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
 from botguard.judge.records import ClientVerdict
 from botguard.logs.escapes import unescape
-from botguard.report._safe import printable
+from botguard.text import printable
 
 __all__ = ["GROUPS", "client_group", "impact", "looks_like_a_person", "matches", "model_impact"]
 

@@ -37,8 +37,8 @@ from botguard.judge.records import (
     ScanSummary,
 )
 
-#: Keys of each crawler roll-up in the scan JSON contract (DESIGN.md's, plus `asns`: the
-#: networks the crawler was seen from, which the identity issue asks roll-ups to list).
+#: Keys of each crawler roll-up in the scan JSON contract; `asns` lists the networks the crawler
+#: was seen from (where a crawler comes from is half of who it is).
 CRAWLER_KEYS = (
     "name", "operator", "category", "clients", "ips", "requests", "disallowed_requests",
     "compliance", "verdict", "asns",

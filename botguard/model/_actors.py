@@ -17,7 +17,7 @@ from typing import Any
 
 from botguard.catalog import Crawler
 from botguard.identity.ranges import PublishedRanges
-from botguard.judge._columns import ASSET_RE, ROBOTS_RE
+from botguard.judge import ASSET_RE, ROBOTS_RE
 from botguard.model._keys import MEMO_LIMIT, ActorCtx, IpInfo, Parts, UaInfo, actor_context
 from botguard.model.labels import ActorEvidence, Label, identity_of
 from botguard.robots.history import RobotsTimeline

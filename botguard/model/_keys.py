@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botguard.catalog import Catalog, Crawler
 from botguard.decide.agents import candidate_tokens
-from botguard.identity.asn import AsnDb
+from botguard.identity.asn import AsnDb, lookup_many
 from botguard.judge.aggregate import robots_token
 from botguard.model.features import FeatureExtractor, ip_prefixes, log2_bucket
 from botguard.model.labels import BROWSER
@@ -101,7 +101,7 @@ class RequestKeys:
             self.ip.clear()
         new_ip = list({ip or "": None for ip in ips if (ip or "") not in self.ip})
         if new_ip:
-            networks = self.asn_db.lookup_many(new_ip) if self.asn_db is not None else {}
+            networks = lookup_many(self.asn_db, new_ip) if self.asn_db is not None else {}
             for ip in new_ip:
                 self.ip[ip] = self._ip_info(ip, networks.get(ip), self.features._ip(ip))
 

@@ -144,7 +144,7 @@ def _ua_frame(user_agents: pl.Series) -> pl.DataFrame:
     for ua in user_agents.to_list():
         text = ua or ""
         rows.append((ua, ua_family(text), [f"ua_tok={t}" for t in ua_tokens(text)]))
-    schema = {"user_agent": pl.String, "ua_fam": pl.String, "ua_tok": _LIST}
+    schema = pl.Schema({"user_agent": pl.String(), "ua_fam": pl.String(), "ua_tok": _LIST})
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
