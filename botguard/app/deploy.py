@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
 from botguard.config import Settings
-from botguard.decide import build_decisions, catalog_lookup
-from botguard.decide.build import judged_subjects
+from botguard.decide import build_decisions, catalog_lookup, judged_subjects, merge_decisions
 from botguard.decide.records import DecisionSet, DroppedDecision
 from botguard.decide.store import (
     active_decisions,
     active_of,
     dropped_decisions,
     load_decisions,
-    merge_decisions,
     record_decisions,
 )
 from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_files

@@ -27,8 +27,8 @@ from botguard.decide.records import Decision, DecisionSet, DroppedDecision, Matc
 from botguard.state import State
 
 __all__ = [
-    "DDL", "Merged", "active_decisions", "active_of", "dropped_decisions", "load_decisions", "merge_decisions",
-    "record_decisions", "rule_problem",
+    "DDL", "Merged", "active_decisions", "active_of", "dropped_decisions", "load_decisions",
+    "merge_decisions", "record_decisions", "rule_problem",
 ]  # fmt: skip
 
 DDL = """

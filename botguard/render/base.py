@@ -203,12 +203,12 @@ class TextRenderer:
         room = self.max_token - len(prefix) - len("^" + ows + "(?:)")
         chunks: list[list[tuple[str, ...]]] = []
         size = room + 1
-        for units in sorted(whole):
-            cost = sum(map(len, units)) + len(end) + 1  # an upper bound on what it adds to the tree
+        for agent_units in sorted(whole):
+            cost = sum(map(len, agent_units)) + len(end) + 1  # an upper bound on what it adds to the tree
             if size + cost > room:
                 chunks.append([])
                 size = 0
-            chunks[-1].append(units)
+            chunks[-1].append(agent_units)
             size += cost
         return [prefix + "^" + ows + _tree_regex(chunk, end) for chunk in chunks] + [prefix + r for r in long]
 
