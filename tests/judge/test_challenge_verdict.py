@@ -12,7 +12,7 @@ from botguard.app.scan import ScanRequest, run_scan
 from botguard.config import CHALLENGE_EVIDENCE, load_settings
 from botguard.judge.verdict import CHALLENGE_WHEN
 from botguard.robots.sources import parse_robots_option
-from tests.scan.conftest import CHROME, GOOGLEBOT, ROBOTS, line
+from tests.e2e.scan.conftest import CHROME, GOOGLEBOT, ROBOTS, line
 
 #: A browser agent that walks 12 pages without assets or referers: judged a program.
 WALKER = "198.51.100.10"

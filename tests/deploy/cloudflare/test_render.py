@@ -220,7 +220,7 @@ def test_addresses_no_rule_may_name_are_left_out_and_reported() -> None:
 def test_challenges_become_managed_challenge_rules_by_agent_address_and_pair() -> None:
     """A challenge is Cloudflare's own managed challenge (no serve there), by user agent, address
     and exact (address, agent) pair, behind the same guard as the blocks; throttles join them."""
-    from tests.cloudflare.rules_lang import Request, evaluate, parse
+    from tests.deploy.cloudflare.rules_lang import Request, evaluate, parse
 
     ds = DecisionSet.of(
         [

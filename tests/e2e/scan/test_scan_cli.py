@@ -15,9 +15,9 @@ import pytest
 
 from botguard.judge.store import latest_scan
 from botguard.state import State
+from tests.e2e.scan.conftest import CHROME, line
 from tests.helpers import run_cli
 from tests.judge.scans import scan_json
-from tests.scan.conftest import CHROME, line
 
 CLIENT_KEYS = {
     "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
