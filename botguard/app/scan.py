@@ -9,19 +9,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
-from botguard.catalog import load_catalog
+from botguard.catalog import Catalog, load_catalog
 from botguard.config import Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
-from botguard.judge import ScanResult, judge_batches
+from botguard.judge import RobotsChange, ScanResult, judge_batches, with_traffic
 from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
 from botguard.robots.fetch import scan_fetcher
 from botguard.robots.sources import RobotsOption, RobotsSources
+
+if TYPE_CHECKING:
+    from botguard.report.records import RulesPreview
+    from botguard.state import State
 
 __all__ = ["ScanReport", "ScanRequest", "run_scan"]
 
@@ -41,14 +46,17 @@ class ScanRequest:
     fail_on: str | None = (
         None  # a verdict that, or a harsher one, makes the scan "fail" (--fail-on block: exit 3)
     )
+    preview: bool = False  # also compute what deploy-rules would do with the scan (the HTML report shows it)
 
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The judged scan, and whether a client got the ``fail_on`` verdict or a harsher one."""
+    """The judged scan, whether a client got the ``fail_on`` verdict or a harsher one, and the
+    rules preview (when asked for)."""
 
     result: ScanResult
     fail_on_met: bool = False
+    preview: RulesPreview | None = None
 
 
 def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -> Iterator[Batch]:
@@ -108,9 +116,11 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         )
         if request.model and request.settings.model.enabled:
             result = _with_model(result, request.settings)
+        result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:
             save_scan(state, result, paths)
-    return ScanReport(result, _fail_on_met(result, request.fail_on))
+        preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
+    return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
 
 
 def _fail_on_met(result: ScanResult, fail_on: str | None) -> bool:
@@ -119,3 +129,14 @@ def _fail_on_met(result: ScanResult, fail_on: str | None) -> bool:
         return False
     worst = VERDICT_ORDER[fail_on]
     return any(n for verdict, n in result.verdict_counts().items() if VERDICT_ORDER[verdict] >= worst)
+
+
+def _preview(
+    result: ScanResult, settings: Settings, state: State | None, env: Env, catalog: Catalog
+) -> RulesPreview:
+    """What deploy-rules would do with this scan (with the approved model rules when the state
+    database is open: a --no-save scan does not open it for this)."""
+    from botguard.app.report import model_rules, rules_preview
+
+    model = model_rules(state, settings, env.now()) if state is not None else ()
+    return rules_preview(result, settings, model, catalog)
