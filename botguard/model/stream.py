@@ -20,7 +20,7 @@ Time is the requests' own timestamps (stream time), so a replayed log behaves as
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -43,7 +43,7 @@ from botguard.model._publish import Publisher
 from botguard.model.features import FeatureExtractor
 from botguard.model.labels import Labeler
 from botguard.model.learner import OnlineLR
-from botguard.model.records import LearnerConfig, RuleCandidate, SlotPolicy, StreamCounters
+from botguard.model.records import Delta, LearnerConfig, RuleCandidate, SlotPolicy, StreamCounters
 from botguard.model.signatures import CandidateRules, SignatureBook
 from botguard.model.table import ParamTable
 from botguard.state import State
@@ -215,6 +215,18 @@ class StreamLearner:
     def publish(self, now: float | None = None) -> int:
         """Apply the trainer's changed rows to the scorer now; return the delta's size."""
         return self._publisher.publish(self.clock if now is None else now, self.counters)
+
+    def share_deltas(self, sink: Callable[[Delta], None] | None) -> None:
+        """Hand every publication's delta to ``sink`` too (other workers' scorers apply it)."""
+        self._publisher.sink = sink
+
+    def apply_peer_delta(self, delta: Delta) -> None:
+        """Another worker's published rows, into the scorer (values: applying one twice is harmless).
+
+        Only the scorer takes them: this worker's trainer keeps learning from its own lines, and
+        its next delta overwrites the rows it learned itself (last publication wins per key).
+        """
+        self.scorer.table.apply_delta(delta, self.clock)
 
     def _maintain(self, now: float) -> None:
         """Halve the admission sketch every ``sketch_age_every`` seconds; sweep expiry every
