@@ -30,6 +30,7 @@ from botguard.judge import (
     with_traffic,
 )
 from botguard.judge.aggregate import Aggregator
+from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
 from botguard.logs import FileRead, read_file
 from botguard.logs.formats import LogFormat, resolve_format
@@ -57,14 +58,17 @@ class ScanRequest:
     dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
     identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
     model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
-    fail_on: str | None = None  # a verdict that makes the scan "fail" (--fail-on block: exit 3)
+    fail_on: str | None = (
+        None  # a verdict that, or a harsher one, makes the scan "fail" (--fail-on block: exit 3)
+    )
     incremental: bool = True  # read only what was appended since the last saved scan (--full: all)
     preview: bool = False  # also compute what deploy-rules would do with the scan (the HTML report shows it)
 
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The judged scan, whether a client got the ``fail_on`` verdict, and the rules preview (asked for)."""
+    """The judged scan, whether a client got the ``fail_on`` verdict or a harsher one, and the
+    rules preview (when asked for)."""
 
     result: ScanResult
     fail_on_met: bool = False
@@ -205,8 +209,15 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             if keeps:
                 incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
-    failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
-    return ScanReport(result, failed, preview)
+    return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
+
+
+def _fail_on_met(result: ScanResult, fail_on: str | None) -> bool:
+    """A client got ``fail_on`` or a harsher verdict (``--fail-on challenge`` also fails on a block)."""
+    if fail_on is None:
+        return False
+    worst = VERDICT_ORDER[fail_on]
+    return any(n for verdict, n in result.verdict_counts().items() if VERDICT_ORDER[verdict] >= worst)
 
 
 def _preview(

@@ -587,4 +587,5 @@ def _summary(scored: int, trained: int, raised_to: dict[str, int], signatures: i
         signatures=signatures,
         raised_to_monitor=int(raised_to.get("monitor", 0)),
         raised_to_block=int(raised_to.get("block", 0)),
+        raised_to_challenge=int(raised_to.get("challenge", 0)),
     )

@@ -63,7 +63,8 @@ def _summary(result: ScanResult) -> Text:
     if s.model is not None:
         m = s.model
         text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised by shared signature "
-                    f"(to monitor {m.raised_to_monitor:,}, to block {m.raised_to_block:,})")  # fmt: skip
+                    f"(to monitor {m.raised_to_monitor:,}, to challenge {m.raised_to_challenge:,}, "
+                    f"to block {m.raised_to_block:,})")  # fmt: skip
     return text
 
 
