@@ -69,3 +69,32 @@ def test_hostile_path_is_not_an_open_redirect_or_injection(running: Site, path: 
     assert back.startswith("/") and not back.startswith(("//", "/\\")) and "\\" not in back
     assert "<script>alert" not in reply.body and reply.headers.get_all("Set-Cookie") is None
     assert "evil" not in json.dumps(dict(reply.headers))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.botguard/../index.html",
+        "/.botguard/%2e%2e/index.html",
+        "/.botguard//../index.html",
+        "/.botguard/./../dir/",
+        "/.botguard/gate/../../index.html",
+        "/robots.txt/../index.html",
+    ],
+)
+def test_dot_segments_after_an_exempt_path_are_still_challenged(running: Site, path: str) -> None:
+    """A path that starts like /.botguard/ or /robots.txt but resolves elsewhere is judged by
+    where it resolves: the content never reaches a challenged client without a pass."""
+    reply = running.get(path, ip=CHALLENGED_IP)
+    assert reply.challenged and CONTENT.strip() not in reply.body, (path, reply.status)
+
+
+@pytest.mark.parametrize("path", ["/.botguard/report", "/%2ebotguard/report", "/.%62otguard/report"])
+def test_serve_reached_through_the_site_always_carries_the_servers_headers(running: Site, path: str) -> None:
+    """However /.botguard/ is spelled, serve sees the server's binding headers (never a client's):
+    the admin report is not reachable from the public site, and a forged address is not logged."""
+    assert running.get(path, ip=OTHER_IP).status == 404
+    forged = {"X-Botguard-Client": "192.0.2.99", "X-Botguard-Bind": "192.0.2.99"}
+    gate = path.replace("report", "gate")
+    assert running.get(gate, ip=OTHER_IP, headers=forged).status in (403, 404)
+    assert "192.0.2.99" not in running.serve.log.read_text()
