@@ -156,7 +156,7 @@ def create_app(
             challenge, counter = body["challenge"], body["counter"]
             if not isinstance(challenge, str) or not isinstance(counter, str):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: json's own limit
             request["outcome"] = "malformed"
             return web.json_response({"ok": False, "reason": "malformed"}, status=400)
         now = env.clock()

@@ -385,7 +385,7 @@ def add_report_routes(router: web.UrlDispatcher, live: LiveReport, stopping: asy
         try:
             body = await request.json()
             signatures = tuple(str(s) for s in body["signatures"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: json's own limit
             return web.json_response({"ok": False, "error": "malformed"}, status=400)
         from botguard.app.candidates import CandidatesReviewRequest, run_candidates_review
         from botguard.app.env import Env

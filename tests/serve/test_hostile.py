@@ -98,3 +98,11 @@ def test_serve_reached_through_the_site_always_carries_the_servers_headers(runni
     gate = path.replace("report", "gate")
     assert running.get(gate, ip=OTHER_IP, headers=forged).status in (403, 404)
     assert "192.0.2.99" not in running.serve.log.read_text()
+
+
+@pytest.mark.parametrize("body", [b"[" * 3000, b'{"a":' * 800, b"\xff\xfe", b"[1]", b"null"])
+def test_malformed_verification_bodies_get_a_400_not_a_crash(running: Site, body: bytes) -> None:
+    """Deeply nested, undecodable or wrongly shaped JSON is "malformed" (400), logged like any request."""
+    reply = running.get("/.botguard/verify", ip=CHALLENGED_IP, method="POST", body=body)
+    assert (reply.status, json.loads(reply.body)) == (400, {"ok": False, "reason": "malformed"})
+    assert json.loads(running.serve.log.read_text().splitlines()[-1])["outcome"] == "malformed"
