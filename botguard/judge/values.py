@@ -81,7 +81,8 @@ def client_json_lines(clients: pl.DataFrame) -> list[str]:
     """One compact JSON object per client, in frame order (polars writes them column-wise)."""
     if clients.height == 0:
         return []
-    return client_json_frame(clients).write_ndjson().splitlines()
+    # "\n" only: str.splitlines also cuts at U+2028, U+2029 and NEL, which JSON leaves unescaped
+    return client_json_frame(clients).write_ndjson().rstrip("\n").split("\n")
 
 
 def network_value(network: CrawlerNetwork) -> dict[str, Any]:
