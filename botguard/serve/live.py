@@ -300,7 +300,7 @@ def _candidates(live: LiveReport) -> list[dict[str, Any]]:
         stored = [c for c in CandidateStore(state).list() if c.status != "rejected"][:TOP]
     return [
         {"signature": s.candidate.signature, "status": s.status,
-         "rule": f"{s.candidate.action} {s.candidate.match_kind} {s.candidate.match_value}",
+         "rule": printable(f"{s.candidate.action} {s.candidate.match_kind} {s.candidate.match_value}"),
          "support_requests": s.candidate.support_requests}
         for s in stored
     ]  # fmt: skip

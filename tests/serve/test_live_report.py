@@ -186,3 +186,25 @@ def test_live_view_keeps_the_last_window_of_log_time() -> None:
     assert now["lines"] == 7 and now["now"] == "2026-12-06 10:02:10"
     assert [(c["ip"], c["who"], c["requests"]) for c in now["clients"]] == [(NEW_IP, "GPTBot", 4)]
     assert now["operators"] == [{"operator": "OpenAI", "per_minute": 4.0}]
+
+
+def test_candidate_rules_reach_the_panel_as_shown_text(tmp_path: Path) -> None:
+    """A candidate learned from a log (its value is an agent's text) is sent to the page with
+    bidi and control characters made visible, as every other text from the log is."""
+    state = tmp_path / "state.db"
+    with State(state) as db:
+        CandidateStore(db).upsert([candidate(value="\u202eevil\x1b[2J")], now=datetime.now(UTC))
+    config = tmp_path / "botguard.yaml"
+    config.write_text("serve:\n  timeout: 5.0\n", encoding="utf-8")
+    serve = Serve(f"127.0.0.1:{free_port()}", state, config)
+    serve.start()
+    try:
+        live = Live(serve, tmp_path / "access.log", (tmp_path / "serve-admin.token").read_text().strip())
+        events = live.request("GET", f"{REPORT}/events", Cookie=live.session())
+        while not (line := events.readline()).startswith(b"data: "):
+            pass
+        rule = json.loads(line.removeprefix(b"data: "))["candidates"][0]["rule"]
+        events.close()
+    finally:
+        serve.stop()
+    assert rule == "block ua_pattern \\u202eevil\\x1b[2J"
