@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from botguard.errors import InputError, Location
 from botguard.judge.records import ScanResult
 from botguard.judge.values import (
     client_json_lines,
@@ -110,9 +111,13 @@ def latest_scan(state: State) -> ScanResult | None:
     scan_id, summary = row
     clients = [d for (d,) in state.conn.execute(
         "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
-    crawlers = [json.loads(d) for (d,) in state.conn.execute(
-        "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
     source = f"{state.path} (scan {scan_id})"
-    scan = scan_from_values(json.loads(summary), clients, crawlers, source)
     traffic = state.conn.execute("SELECT data FROM scan_traffic WHERE scan_id = ?", (scan_id,)).fetchone()
-    return replace(scan, traffic=traffic_from_value(json.loads(traffic[0]), source)) if traffic else scan
+    try:  # a damaged database is named, as a damaged report file is
+        crawlers = [json.loads(d) for (d,) in state.conn.execute(
+            "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
+        summary, traffic = json.loads(summary), traffic and json.loads(traffic[0])
+    except ValueError as exc:
+        raise InputError(f"cannot read the stored scan: {exc}", Location(source)) from None
+    scan = scan_from_values(summary, clients, crawlers, source)
+    return replace(scan, traffic=traffic_from_value(traffic, source)) if traffic else scan
