@@ -8,6 +8,7 @@ and are never reflected; paths cannot redirect off-site or inject a header.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -106,3 +107,18 @@ def test_malformed_verification_bodies_get_a_400_not_a_crash(running: Site, body
     reply = running.get("/.botguard/verify", ip=CHALLENGED_IP, method="POST", body=body)
     assert (reply.status, json.loads(reply.body)) == (400, {"ok": False, "reason": "malformed"})
     assert json.loads(running.serve.log.read_text().splitlines()[-1])["outcome"] == "malformed"
+
+
+def test_a_request_serve_cannot_parse_is_one_log_line_not_a_traceback(running: Site) -> None:
+    """An agent with a control character (nginx passes it on, Apache refuses it itself) is not
+    something serve's HTTP parser takes: the client gets a 400 (never the content), and serve's
+    log gets one JSON line, not a traceback on stderr (any client could fill the admin's journal)."""
+    before = len(running.serve.log.read_text().splitlines())
+    reply = running.get(ip=CHALLENGED_IP, ua=b"Evil\x16Bot/1.0")
+    assert reply.status == 400 and CONTENT not in reply.body
+    logged = [json.loads(line) for line in running.serve.log.read_text().splitlines()[before:]]
+    assert [line.get("event") for line in logged] == ([] if running.kind == "apache" else ["bad-request"])
+    proc = running.serve.proc
+    assert proc is not None and proc.stderr is not None
+    os.set_blocking(proc.stderr.fileno(), False)
+    assert b"Traceback" not in (proc.stderr.read() or b"")
