@@ -208,3 +208,21 @@ def test_candidate_rules_reach_the_panel_as_shown_text(tmp_path: Path) -> None:
     finally:
         serve.stop()
     assert rule == "block ua_pattern \\u202eevil\\x1b[2J"
+
+
+def test_non_ascii_credentials_are_refused_not_a_crash(live: Live) -> None:
+    """A session cookie, token or CSRF header with non-ASCII characters is a wrong one (401/403),
+    not a 500 (hmac.compare_digest refuses non-ASCII str)."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    cookie = "bg_admin=" + "\u00e9t\u00e9".encode().decode("latin-1")
+    assert live.request("GET", REPORT, Cookie=cookie).status == 401
+    assert (
+        live.request("POST", f"{REPORT}/login", "token=%C3%A9t%C3%A9", Origin=live.origin, **form).status
+        == 403
+    )
+    csrf = {"X-Botguard-CSRF": "\u00e9".encode().decode("latin-1"), "Origin": live.origin}
+    body = json.dumps({"signatures": ["x"]})
+    assert (
+        live.request("POST", f"{REPORT}/candidates/approve", body, Cookie=live.session(), **csrf).status
+        == 403
+    )
