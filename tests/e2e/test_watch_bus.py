@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from botguard.logs.bus import BusChunk, RedisSource, bus_address
+from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs.chunks import ChunkParser
 from tests.e2e.redis_server import RedisServer, running_redis
 from tests.e2e.traffic import write
@@ -256,3 +257,15 @@ def test_ship_sends_one_entry_per_line_even_with_a_carriage_return_inside(
     _ship(server, log, tmp_path)
     entries = [fields[b"l"] for _, fields in server.client.xrange("access")]
     assert entries == [lines[0], lines[1].removesuffix(b"\r"), lines[2]]
+
+
+def test_an_oversize_entry_is_cut_as_a_file_line_is(server: RedisServer) -> None:
+    """A producer's multi-megabyte entry is handed on cut to the longest line a log may hold
+    (counted ``too_long``, as the file follower does), so a worker's chunk stays bounded."""
+    address = bus_address(server.url("big"))
+    server.client.xadd("big", {b"l": b"x" * (4 << 20)})
+    with RedisSource(address, "botguard", "w1") as source:
+        chunk = next(source.poll())
+        assert chunk.lines == 1 and len(chunk.data) == MAX_LINE_BYTES + 2
+        batch = ChunkParser("combined").parse(chunk)
+        assert batch.stats.malformed_by_reason == {"too_long": 1}
