@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from botguard.logs.bus import BusChunk, RedisSource, bus_address
 from botguard.logs._malformed import MAX_LINE_BYTES
+from botguard.logs.bus import BusChunk, RedisSource, bus_address
 from botguard.logs.chunks import ChunkParser
 from tests.e2e.redis_server import RedisServer, running_redis
 from tests.e2e.traffic import write
