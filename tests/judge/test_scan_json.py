@@ -12,6 +12,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
@@ -19,7 +20,7 @@ from botguard.config import load_settings
 from botguard.errors import InputError
 from botguard.judge.records import CLIENT_JSON_KEYS, ClientVerdict, Evidence, ScanResult, client_records
 from botguard.judge.store import latest_scan, save_scan
-from botguard.judge.values import scan_from_json
+from botguard.judge.values import client_json_lines, scan_from_json
 from botguard.robots.sources import RobotsOption
 from botguard.state import State
 from tests.helpers import run_cli
@@ -141,6 +142,45 @@ def test_the_state_database_reads_back_the_same_records(
     assert stored is not None
     assert _carried(stored) == _carried(result)
     assert scan_json(stored) == scan_json(result)
+
+
+@pytest.mark.parametrize("name", ["example", "hostile"])
+def test_a_scan_stored_a_row_per_client_still_reads_back(
+    scans: dict[str, ScanResult], name: str, tmp_path: Path
+) -> None:
+    """A database written before the clients were kept column-wise (one JSON row per client in
+    scan_clients) gives the same records: deploy-rules right after an upgrade reads it."""
+    result = scans[name]
+    with State(tmp_path / "state.db") as state:
+        scan_id = save_scan(state, result, ["access.log"])
+        with state.transaction() as conn:
+            conn.execute("DELETE FROM scan_client_tables WHERE scan_id = ?", (scan_id,))
+            keys = result.clients.select("ip", pl.col("user_agent").fill_null(""), "verdict", "score").rows()
+            conn.executemany(
+                "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (scan_id, *key, line)
+                    for key, line in zip(keys, client_json_lines(result.clients), strict=True)
+                ],
+            )
+        stored = latest_scan(state)
+    assert stored is not None
+    assert _carried(stored) == _carried(result)
+    assert scan_json(stored) == scan_json(result)
+
+
+def test_a_damaged_stored_client_table_is_named(scans: dict[str, ScanResult], tmp_path: Path) -> None:
+    """Clients the database holds that are not what botguard wrote: an error naming the database
+    and the scan, never a traceback from the Arrow reader."""
+    with State(tmp_path / "state.db") as state:
+        scan_id = save_scan(state, scans["example"], ["access.log"])
+        (blob,) = state.conn.execute("SELECT data FROM scan_client_tables").fetchone()
+        for damaged in (blob[: len(blob) // 2], b"\0" * len(blob), blob[:100] + bytes(200) + blob[300:]):
+            with state.transaction() as conn:
+                conn.execute("UPDATE scan_client_tables SET data = ?", (damaged,))
+            with pytest.raises(InputError) as caught:
+                latest_scan(state)
+            assert f"{tmp_path / 'state.db'} (scan {scan_id})" in str(caught.value)
 
 
 @pytest.mark.parametrize("name", ["example", "hostile"])
