@@ -6,7 +6,8 @@ Their results depend only on the shipped files and the code that reads them, so 
 under a key naming both (:func:`source_key`) and read back on the next start.
 
 A cache entry is a directory written whole under a temporary name and renamed into place, so a
-reader sees a complete entry or none. An entry is never trusted: its reader checks what it reads
+reader sees a complete entry or none; writing one removes the entries of the same name made from
+other inputs. An entry is never trusted: its reader checks what it reads
 against check values written beside it and raises :class:`CacheDamaged` on any mismatch; the
 entry is then removed and built again. A cache directory that cannot be written costs speed,
 never a result: the value is made as if there were no cache.
@@ -89,6 +90,17 @@ def _store(value: T, entry: Path, write: Callable[[T, Path], None]) -> None:
         os.rename(building, entry)
     except OSError:
         shutil.rmtree(building, ignore_errors=True)
+        return
+    _prune(entry)
+
+
+def _prune(entry: Path) -> None:
+    """Remove the entries of the same name made from other inputs (an upgrade or an edited
+    catalogue leaves them behind; the ASN copy is 22 MB)."""
+    name = entry.name.rsplit("-", 1)[0]
+    for other in entry.parent.glob(f"{name}-*"):
+        if other != entry and other.name.rsplit("-", 1)[0] == name:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def file_digest(path: Path) -> str:

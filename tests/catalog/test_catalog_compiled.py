@@ -93,7 +93,10 @@ def test_changed_catalogue_is_not_read_from_the_old_form(
     monkeypatch.setattr(loader, "bundled_path", lambda: edited)
     catalog = load_catalog()
     assert "Somebody Else" in {c.operator for c in catalog.crawlers}
-    assert len(list(cache.glob("catalog-*"))) == 2  # one per content
+    assert len(list(cache.glob("catalog-*"))) == 1  # the old content's entry is gone
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache.parent))
+    assert "Somebody Else" not in {c.operator for c in load_catalog().crawlers}
 
 
 def test_unwritable_cache_costs_nothing_but_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
