@@ -88,11 +88,19 @@ def client_json_table(clients: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def client_json_lines(clients: pl.DataFrame) -> list[str]:
-    """One compact JSON object per client, in frame order (polars writes them column-wise)."""
+def client_json_text(clients: pl.DataFrame) -> str:
+    """One compact JSON object per client, each followed by a newline, in frame order (polars
+    writes them column-wise). Only ``\n`` ends an object: JSON escapes it inside strings, but
+    not U+2028, U+2029 or NEL, which a log's user agent may hold and ``str.splitlines`` would
+    also split at."""
     if clients.height == 0:
-        return []
-    return client_json_frame(clients).write_ndjson().splitlines()
+        return ""
+    return client_json_frame(clients).write_ndjson()
+
+
+def client_json_lines(clients: pl.DataFrame) -> list[str]:
+    """:func:`client_json_text` as one text per client."""
+    return client_json_text(clients).split("\n")[:-1]
 
 
 def network_value(network: CrawlerNetwork) -> dict[str, Any]:

@@ -257,3 +257,22 @@ def test_escaped_text_reads_back_as_the_text() -> None:
 def test_text_that_is_not_json_is_named() -> None:
     with pytest.raises(InputError, match=r"^cannot read scan JSON: Expecting value: line 1 column 1"):
         scan_from_json("botguard_http.conf\n", "scan.json")
+
+
+def test_agents_with_unicode_line_separators_stay_one_client_each(tmp_path: Path) -> None:
+    """JSON escapes a newline inside a string but not U+2028, U+2029 or NEL: a log's user agent
+    holding one must not cut its client's JSON in two (the report would not parse)."""
+    agents = ["Evil\u2028Bot/1.0", "Para\u2029Bot/2.0", "Nel\x85Bot/3.0", "Fs\x1cBot/4.0"]
+    log = tmp_path / "access.log"
+    log.write_text(
+        "".join(
+            f'203.0.113.{i} - - [04/Mar/2024:10:00:0{i} +0000] "GET / HTTP/1.1" 200 5 "-" "{agent}"\n'
+            for i, agent in enumerate(agents, 1)
+        ),
+        encoding="utf-8",
+    )
+    r = run_cli("scan", str(log), "--no-dns", "--no-save", "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert sorted(c["user_agent"] for c in doc["clients"]) == sorted(agents)
+    assert scan_from_json(r.stdout, "scan.json").clients.height == len(agents)
