@@ -2,7 +2,7 @@
 
 A scan is written in one transaction after it finished: an interrupted scan leaves the
 previous results as they were. Its clients are stored as their scan-JSON values (the contract),
-column-wise in one Arrow IPC blob (``scan_client_tables``): a row of JSON text per client cost a
+column-wise in Arrow IPC blobs of 20k clients (``scan_client_tables``): a row of JSON text per client cost a
 third of a cron run over a big log. Scans stored before that, one row per client in
 ``scan_clients``, are read back as they are.
 """
@@ -29,6 +29,9 @@ from botguard.state import State
 #: 5M-line log stores ~150k clients, ~100 MB; decisions keep their own history in decide/).
 KEEP_SCANS = 5
 
+#: Clients per stored part (a part is serialised at a time: bounded memory on 100k+ clients).
+CHUNK_ROWS = 20_000
+
 DDL = """
 CREATE TABLE IF NOT EXISTS scans (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,8 +49,10 @@ CREATE TABLE IF NOT EXISTS scan_clients (
 );
 CREATE INDEX IF NOT EXISTS scan_clients_by_verdict ON scan_clients (scan_id, verdict);
 CREATE TABLE IF NOT EXISTS scan_client_tables (
-    scan_id INTEGER PRIMARY KEY REFERENCES scans(id) ON DELETE CASCADE,
-    data BLOB NOT NULL
+    scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+    part INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (scan_id, part)
 );
 CREATE TABLE IF NOT EXISTS scan_crawlers (
     scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
@@ -72,10 +77,13 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
             (datetime.now(UTC).isoformat(), json.dumps(paths), json.dumps(summary_value(result))),
         )
         scan_id = int(cursor.lastrowid or 0)
-        conn.execute(
-            "INSERT INTO scan_client_tables (scan_id, data) VALUES (?, ?)",
-            (scan_id, client_json_table(result.clients)),
-        )
+        clients = result.clients
+        parts = clients.iter_slices(CHUNK_ROWS) if clients.height else [clients]  # bounded memory
+        for part, chunk in enumerate(parts):
+            conn.execute(
+                "INSERT INTO scan_client_tables (scan_id, part, data) VALUES (?, ?, ?)",
+                (scan_id, part, client_json_table(chunk)),
+            )
         conn.executemany(
             "INSERT INTO scan_crawlers (scan_id, name, verdict, data) VALUES (?, ?, ?, ?)",
             ((scan_id, r.name, r.verdict, json.dumps(crawler_value(r))) for r in result.crawlers),
@@ -108,9 +116,10 @@ def latest_scan(state: State) -> ScanResult | None:
     crawlers = [json.loads(d) for (d,) in state.conn.execute(
         "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
     source = f"{state.path} (scan {scan_id})"
-    table = state.conn.execute("SELECT data FROM scan_client_tables WHERE scan_id = ?", (scan_id,)).fetchone()
-    if table is not None:
-        scan = scan_from_table(json.loads(summary), table[0], crawlers, source)
+    tables = [d for (d,) in state.conn.execute(
+        "SELECT data FROM scan_client_tables WHERE scan_id = ? ORDER BY part", (scan_id,))]  # fmt: skip
+    if tables:
+        scan = scan_from_table(json.loads(summary), tables, crawlers, source)
     else:  # stored by an earlier version: a row per client
         clients = [d for (d,) in state.conn.execute(
             "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip

@@ -252,11 +252,14 @@ def scan_from_values(
     )
 
 
-def scan_from_table(summary: object, table: bytes, crawlers: Sequence[object], source: str) -> ScanResult:
+def scan_from_table(
+    summary: object, tables: Sequence[bytes], crawlers: Sequence[object], source: str
+) -> ScanResult:
     """A scan from its parts as the state database keeps them: the summary and crawler values,
-    and the clients as :func:`client_json_table` writes them."""
+    and the clients in parts, each as :func:`client_json_table` writes them."""
+    schema: Any = _CLIENT_RAW
     try:
-        raw = pl.read_ipc_stream(table).select(list(_CLIENT_RAW)).cast(_CLIENT_RAW)  # type: ignore[arg-type]
+        raw = pl.concat([pl.read_ipc_stream(table).select(list(schema)).cast(schema) for table in tables])
     except pl.exceptions.PolarsError as exc:
         raise _not_a_scan(f"the clients cannot be read ({_first_line(exc)})", source) from None
     return ScanResult(

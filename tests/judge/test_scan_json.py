@@ -144,6 +144,22 @@ def test_the_state_database_reads_back_the_same_records(
     assert scan_json(stored) == scan_json(result)
 
 
+def test_a_scan_stored_in_many_parts_reads_back_in_order(
+    scans: dict[str, ScanResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients are stored a part at a time (bounded memory): the parts read back as one frame."""
+    from botguard.judge import store
+
+    monkeypatch.setattr(store, "CHUNK_ROWS", 7)
+    result = scans["example"]
+    with State(tmp_path / "state.db") as state:
+        save_scan(state, result, ["access.log"])
+        parts = state.conn.execute("SELECT COUNT(*) FROM scan_client_tables").fetchone()[0]
+        stored = latest_scan(state)
+    assert parts == -(-result.clients.height // 7)
+    assert stored is not None and scan_json(stored) == scan_json(result)
+
+
 @pytest.mark.parametrize("name", ["example", "hostile"])
 def test_a_scan_stored_a_row_per_client_still_reads_back(
     scans: dict[str, ScanResult], name: str, tmp_path: Path
