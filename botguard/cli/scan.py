@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from functools import partial
+from typing import Any
 
 import click
 
@@ -14,7 +15,7 @@ from botguard.cli._output import emit
 from botguard.cli._progress import estimate_lines, line_progress
 from botguard.config import load_settings
 from botguard.errors import ExitStatus
-from botguard.report import WRITERS, write_html, write_table
+from botguard.report import FORMATS, writer
 from botguard.robots.sources import parse_robots_option
 from botguard.text import printable
 
@@ -28,7 +29,7 @@ from botguard.text import printable
 @click.option(
     "--log-format", metavar="FMT", help="combined|common|vhost_combined|json or an nginx log_format."
 )
-@click.option("--format", "fmt", type=click.Choice(sorted(WRITERS)), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="table", show_default=True)
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option(
     "--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows in table output."
@@ -68,9 +69,9 @@ def command(
     with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:
         report = run_scan(request, cli_env(state_path, progress=progress))
     result = report.result
-    writers = {"table": partial(write_table, top=top), "html": partial(write_html, preview=report.preview)}
-    writer = writers.get(fmt, WRITERS[fmt])
-    emit(lambda out: writer(result, out), output)
+    options: dict[str, dict[str, Any]] = {"table": {"top": top}, "html": {"preview": report.preview}}
+    write = partial(writer(fmt), **options.get(fmt, {}))
+    emit(lambda out: write(result, out), output)
     for source, line_no, text in result.malformed_examples[:show_malformed]:
         click.echo(f"malformed {source}:{line_no}: {text!r}", err=True)
     for warning in result.warnings:
