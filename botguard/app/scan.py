@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
 from botguard.catalog import load_catalog
@@ -21,6 +22,9 @@ from botguard.logs import read_batches
 from botguard.logs.records import Batch
 from botguard.robots.fetch import scan_fetcher
 from botguard.robots.sources import RobotsOption, RobotsSources
+
+if TYPE_CHECKING:
+    from botguard.model.replay import ScanReplay
 
 __all__ = ["ScanReport", "ScanRequest", "run_scan"]
 
@@ -55,13 +59,10 @@ def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -
         yield batch
 
 
-def _with_model(result: ScanResult, settings: Settings) -> ScanResult:
-    """Score every judged client with the online model and raise the disguised ones that share a
-    signature with clients judged bad (botguard.model.clients); after the verdicts, before storing."""
-    # Imported here: only a scan that runs the model step pays for numpy.
-    from botguard.model.clients import score_clients
-
-    outcome = score_clients(result.clients, settings)
+def _with_model(result: ScanResult, replay: ScanReplay) -> ScanResult:
+    """The stream learner's scores and raises on the judged clients (botguard.model.replay);
+    after the verdicts, before storing."""
+    outcome = replay.outcome(result.clients)
     return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
 
 
@@ -81,6 +82,13 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         log_format = request.log_format or request.settings.log_format
         paths = list(request.paths)
         batches = read_batches(paths, log_format, json_fields=request.settings.json_fields or None)
+        replay = None
+        if request.model and request.settings.model.enabled:
+            # Imported here: only a scan that runs the model step pays for numpy and the learner.
+            from botguard.model.replay import ScanReplay
+
+            replay = ScanReplay(request.settings, robots=robots, state_path=env.state_path)
+            batches = replay.feed(batches)
         state = None
         if request.save:
             state = history if history is not None else stack.enter_context(env.open_state())
@@ -103,8 +111,8 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             summary=replace(result.summary, robots=robots.describe()),
             warnings=(*tuple(robots.warnings), *result.warnings),
         )
-        if request.model and request.settings.model.enabled:
-            result = _with_model(result, request.settings)
+        if replay is not None:
+            result = _with_model(result, replay)
         if state is not None:
             save_scan(state, result, paths)
     failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])

@@ -90,6 +90,7 @@ def model_value(model: ModelSummary) -> dict[str, Any]:
         "signatures": model.signatures,
         "raised": model.raised,
         "raised_to": {"monitor": model.raised_to_monitor, "block": model.raised_to_block},
+        "raised_by_campaign": model.raised_by_campaign,
     }
 
 
@@ -313,7 +314,8 @@ def _model(value: object, source: str) -> ModelSummary | None:
     counts = [_field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")]
     raised_to = _object(obj.get("raised_to"), f"{where}.raised_to", source)
     raised = [_field(raised_to, key, int, f"{where}.raised_to", source) for key in ("monitor", "block")]
-    return ModelSummary(*counts, *raised)
+    campaign = _field(obj, "raised_by_campaign", int, where, source) if "raised_by_campaign" in obj else 0
+    return ModelSummary(*counts, *raised, campaign)
 
 
 def _summary(value: object, source: str) -> ScanSummary:

@@ -187,9 +187,12 @@ class StreamLearner:
         robots: Any = None,
         state: State | None = None,
         settings: StreamSettings | None = None,
+        state_path: str | None = None,
     ) -> StreamLearner:
-        """The contract's door: settings from config, published ranges refreshed beside the state DB."""
-        state_path = state.path if state is not None else None
+        """The contract's door: settings from config, published ranges refreshed beside the state
+        DB (``state``'s, else the one at ``state_path``)."""
+        if state is not None:
+            state_path = str(state.path)
         ranges = PublishedRanges.bundled(updated_ranges_dir(state_path))
         return cls(config, robots=robots, ranges=ranges, asn_db=asn_source(config.identity), stream=settings)
 

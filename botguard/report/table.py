@@ -49,8 +49,9 @@ def _summary(result: ScanResult) -> Text:
     text.append(f"\nrobots.txt: {printable(robots, 200)}")
     if s.model is not None:
         m = s.model
-        text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised by shared signature "
-                    f"(to monitor {m.raised_to_monitor:,}, to block {m.raised_to_block:,})")  # fmt: skip
+        text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised "
+                    f"({m.raised_by_campaign:,} by campaign; to monitor {m.raised_to_monitor:,}, "
+                    f"to block {m.raised_to_block:,})")  # fmt: skip
     return text
 
 

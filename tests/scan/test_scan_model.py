@@ -1,4 +1,4 @@
-"""The scan's model step (botguard.model.clients) on a generated log with ground truth.
+"""The scan's model step (botguard.model.replay, botguard.model.clients) on a generated log with ground truth.
 
 The generator (bench/gen_logs.py) knows every client's class. Disguised scrapers rotate IPs inside
 hosting ranges behind stock browser user agents; per-client rules leave many of them allowed as
@@ -20,19 +20,9 @@ import polars as pl
 import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
-from botguard.config import ScanModelSettings, Settings, load_settings
+from botguard.config import ScanModelSettings, load_settings
 from botguard.judge import ScanResult
-from botguard.model.clients import (
-    LABEL_SOURCES,
-    _feature_dicts,
-    _network_columns,
-    client_features,
-    score_all,
-    score_clients,
-    train,
-    weak_labels,
-    wilson_lower,
-)
+from botguard.model.clients import _network_columns, signature_raises, wilson_lower
 from botguard.model.features import ip_prefixes
 from botguard.robots.sources import parse_robots_option
 from tests.helpers import run_cli
@@ -132,8 +122,8 @@ def test_raised_clients_carry_the_model_reason(with_model: ScanResult, without_m
     for key in raised:
         reason = new[key][1][-1]
         assert re.fullmatch(
-            r"model: shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad "
-            r"\(\d+ IPs; score (0\.[89]\d|1\.00)\)",
+            r"model: (shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad \(\d+ IPs\)"
+            r"|campaign .+|walks .+|matches rule candidate .+) \(to (challenge|block)\)",
             reason,
         ), reason
 
@@ -188,56 +178,58 @@ def test_same_log_same_scores(site: dict[str, Path], with_model: ScanResult) -> 
 # ------------------------------------------------------------------ the step on a judged frame
 
 
+def _shared(with_model: ScanResult, without_model: ScanResult) -> tuple[str, str]:
+    """A client allowed by the rules that the model raised for a signature shared with bad clients."""
+    old, new = verdicts(without_model), verdicts(with_model)
+    return next(key for key in new if old[key][0] == "allow" and new[key][1][-1].startswith("model: shares"))
+
+
+def _raised(frame: pl.DataFrame, settings: object, **scan: object) -> dict[tuple[str, str], str]:
+    """(ip, user agent) -> action of each shared-signature raise on a judged frame."""
+    model = ScanModelSettings.from_settings(SimpleNamespace(model=SimpleNamespace(scan=scan)))
+    return {(r.ip, r.user_agent): r.action for r in signature_raises(frame, settings, model)}
+
+
 def test_verified_crawler_is_never_raised(site: dict[str, Path], with_model: ScanResult,
                                           without_model: ScanResult) -> None:  # fmt: skip
     """A raised client proven to be a crawler's (identity verified) is not raised, and neither is
     anything sharing its signature: a verified bot in a signature disqualifies it."""
     settings = load_settings(site["config"])
-    old, new = verdicts(without_model), verdicts(with_model)
-    ip, ua = next(key for key in new if new[key][0] != old[key][0] and old[key][0] == "allow")
+    ip, ua = _shared(with_model, without_model)
+    before = _raised(without_model.clients, settings)
     frame = without_model.clients.with_columns(
         identity=pl.when((pl.col("ip") == ip) & (pl.col("user_agent") == ua)).then(pl.lit("verified"))
         .otherwise(pl.col("identity"))
     )  # fmt: skip
-    outcome = score_clients(frame, settings)
-    row = outcome.clients.filter((pl.col("ip") == ip) & (pl.col("user_agent") == ua)).row(0, named=True)
-    assert row["verdict"] == "allow" and not any(r.startswith("model:") for r in row["reasons"])
-    assert with_model.summary.model is not None and outcome.summary.raised < with_model.summary.model.raised
+    after = _raised(frame, settings)
+    assert (ip, ua) in before and (ip, ua) not in after and len(after) < len(before)
 
 
 def test_sessions_that_follow_links_are_never_raised(site: dict[str, Path], with_model: ScanResult,
                                                      without_model: ScanResult) -> None:  # fmt: skip
     """A raised client whose session were longer and mostly followed links (referers), like a
     person whose browser cached the assets, is left alone."""
-    old, new = verdicts(without_model), verdicts(with_model)
-    ip, ua = next(key for key in new if new[key][0] != old[key][0] and old[key][0] == "allow")
+    ip, ua = _shared(with_model, without_model)
     this = (pl.col("ip") == ip) & (pl.col("user_agent") == ua)
     frame = without_model.clients.with_columns(
         requests=pl.when(this).then(12).otherwise(pl.col("requests")),
         referers=pl.when(this).then(9).otherwise(pl.col("referers")),
     )
-    row = score_clients(frame, load_settings(site["config"])).clients.filter(this).row(0, named=True)
-    assert row["verdict"] == "allow" and not any(r.startswith("model:") for r in row["reasons"])
+    settings = load_settings(site["config"])
+    assert (ip, ua) in _raised(without_model.clients, settings) and (ip, ua) not in _raised(frame, settings)
 
 
 def test_policy_raise_to_block_from_settings(without_model: ScanResult, site: dict[str, Path]) -> None:
     """`settings.model.scan` overrides the defaults key by key: with raise_to block and no strong
-    signature possible, every raise is a block; with an unreachable score, nothing is raised.
-    `model`'s own keys (watch's request-level thresholds) are not read."""
+    signature possible, every raise is a block; by default none is; with an unreachable support,
+    nothing is raised."""
     base = load_settings(site["config"])
-
-    def with_scan(**scan: object) -> SimpleNamespace:
-        return SimpleNamespace(
-            policy=base.policy, human=base.human, model=SimpleNamespace(min_ips=10**9, scan=scan)
-        )
-
-    outcome = score_clients(without_model.clients, with_scan(raise_to="block", strong_ips=10**9))
-    raised = outcome.summary.raised
-    assert raised > 0 and (outcome.summary.raised_to_monitor, outcome.summary.raised_to_block) == (0, raised)
-    assert score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary.raised_to_block == 0
-    assert score_clients(without_model.clients, with_scan(min_score=1.01)).summary.raised == 0
+    blocked = _raised(without_model.clients, base, raise_to="block", strong_ips=10**9)
+    assert blocked and set(blocked.values()) == {"block"}
+    assert set(_raised(without_model.clients, base, strong_ips=10**9).values()) == {"challenge"}
+    assert _raised(without_model.clients, base, min_bad=10**9) == {}
     with pytest.raises(ValueError, match="monitor or block"):
-        ScanModelSettings.from_settings(with_scan(raise_to="allow"))
+        ScanModelSettings.from_settings(SimpleNamespace(model=SimpleNamespace(scan={"raise_to": "allow"})))
 
 
 def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path: Path) -> None:
@@ -249,72 +241,6 @@ def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path
         result.summary.model is None
         and result.clients.get_column("model_score").null_count() == result.clients.height
     )
-
-
-# ------------------------------------------------------------------ leakage masking
-
-
-def _labelled(without_model: ScanResult, settings: Settings) -> pl.DataFrame:
-    return weak_labels(without_model.clients, settings, ScanModelSettings()).with_row_index("pos")
-
-
-def test_masked_slots_are_absent_from_what_the_learner_sees(
-    without_model: ScanResult, site: dict[str, Path]
-) -> None:
-    """Each label source's slots are missing from the features of exactly the clients it labelled;
-    unlabelled clients keep every slot."""
-    settings = load_settings(site["config"])
-    labels = _labelled(without_model, settings)
-    features = client_features(labels)
-    seen = features.model_long(labels.get_column("pos")).join(labels.select("pos", "label_source"), on="pos")
-    fired = set(labels.get_column("label_source").drop_nulls().to_list())
-    assert {"person", "robots", "automated"} <= fired
-    for source in LABEL_SOURCES:
-        if source.name in fired:
-            slots = set(
-                seen.filter(pl.col("label_source") == source.name).get_column("slot").unique().to_list()
-            )
-            assert slots and not slots & source.masked, source.name
-    unlabelled = set(seen.filter(pl.col("label_source").is_null()).get_column("slot").unique().to_list())
-    assert {"ua_tok", "ip24", "asn_type", "asset_b", "robots"} <= unlabelled
-
-
-def test_a_label_source_cannot_teach_its_own_feature(
-    without_model: ScanResult, site: dict[str, Path]
-) -> None:
-    """Give some clients a new crawler's user agent and make them spoofers (a label that reads the
-    UA): its token never gets a weight, because the spoofer label masks UA slots on the examples it
-    labelled. The same clients labelled by a source that does not read the UA teach it at once."""
-    settings = load_settings(site["config"])
-    chosen = pl.col("category") == "browser"  # browser UAs with too little traffic to judge
-    frame = without_model.clients.with_columns(
-        user_agent=pl.when(chosen).then(pl.lit("NovaScrape/1.0")).otherwise(pl.col("user_agent")),
-        identity=pl.when(chosen).then(pl.lit("spoofed")).otherwise(pl.col("identity")),
-    )
-    labels = weak_labels(frame, settings, ScanModelSettings()).with_row_index("pos")
-    assert (labels.get_column("label_source") == "spoofed").sum() >= 5
-    learner, _ = train(client_features(labels), labels, ScanModelSettings())
-    assert "ua_tok=novascrape" not in learner.table.index
-    honeypot = labels.with_columns(
-        label_source=pl.when(pl.col("label_source") == "spoofed")
-        .then(pl.lit("honeypot"))
-        .otherwise("label_source")
-    )
-    learner, _ = train(client_features(honeypot), honeypot, ScanModelSettings())
-    assert learner.table.w[learner.table.index["ua_tok=novascrape"]] > 0
-
-
-def test_column_wise_scores_equal_the_learners(without_model: ScanResult, site: dict[str, Path]) -> None:
-    """score_all (column-wise, UA tokens summed per user agent) gives exactly OnlineLR's
-    predict_proba_many on each client's feature dict."""
-    labels = _labelled(without_model, load_settings(site["config"]))
-    features = client_features(labels.with_columns(label_source=pl.lit(None, pl.String)))
-    learner, _ = train(client_features(labels), labels, ScanModelSettings())
-    got = score_all(features, learner).sort("pos").get_column("final_score").to_numpy()
-    positions = labels.get_column("pos")
-    want = learner.predict_proba_many(_feature_dicts(features.model_long(positions), positions))
-    assert got == pytest.approx(want, abs=1e-12)
-    assert 0.0 < got.min() < 0.5 < got.max() < 1.0
 
 
 def test_ipv6_48_column_wise_matches_feature_extractor() -> None:
