@@ -194,6 +194,7 @@ def figures(truth: dict[str, Any], out: Outputs) -> dict[str, Any]:
         "campaigns": len(truth["campaigns"]),
     }
     fig.update(_campaign_figures(joined, verdict))
+    fig.update(_raise_figures(truth, joined, verdict, raised))
     fig.update(_people_figures(joined, verdict))
     fig.update(_candidate_figures(truth, out.candidates))
     fig.update(_welcome_figures(joined, verdict, raised, out.candidates))
@@ -252,6 +253,30 @@ def _campaign_figures(joined: list[tuple[dict, dict | None]], verdict: dict[int,
         group = [t for t in (unwanted if kind == "slow_walker" else late) if t["class"] == kind]
         fig[f"caught_{kind}"] = share(sum(verdict[id(t)] in CAUGHT for t in group), len(group))
     return fig
+
+
+def _raise_figures(
+    truth: dict[str, Any], joined: list[tuple[dict, dict | None]], verdict: dict[int, str], raised: set[int]
+) -> dict[str, Any]:
+    """Raised counts as caught (the raise asks for the challenge tier; on a build without the
+    ``challenge`` verdict it shows as monitor): late campaign clients caught or raised, people raised,
+    and per campaign its requests before the first raised client's last request (an upper bound of
+    the requests before its first raise)."""
+    unwanted = [t for t, _ in joined if not t["wanted"]]
+    late = [t for t in unwanted if (t["campaign_requests_before"] or 0) >= LATE_AFTER]
+    people = [t for t, _ in joined if t["is_person"]]
+    first: dict[Any, float] = {}
+    for t in unwanted:
+        if id(t) in raised and t["campaign"] is not None:
+            first[t["campaign"]] = min(first.get(t["campaign"], math.inf), t["last"])
+    before = [sum(x < first[c["id"]] for x in c["times"]) for c in truth["campaigns"] if c["id"] in first]
+    return {
+        "late_caught_or_raised": share(sum(verdict[id(t)] in CAUGHT or id(t) in raised for t in late), len(late)),
+        "people_raised": share(sum(id(t) in raised for t in people), len(people)),
+        "campaigns_raised": len(before),
+        "requests_before_raise_median": statistics.median(before) if before else None,
+        "requests_before_raise_max": max(before) if before else None,
+    }
 
 
 def _people_figures(joined: list[tuple[dict, dict | None]], verdict: dict[int, str]) -> dict[str, Any]:
@@ -316,6 +341,7 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("  ... blocked or challenged [>= 90%]", lambda f: pct(f["late_caught"])),
     ("  ... block / challenge", lambda f: f"{pct(f['late_block'])} / {pct(f['late_challenge'])}"),
     ("  ... monitor / allow", lambda f: f"{pct(f['late_monitor'])} / {pct(f['late_allow'])}"),
+    ("  ... blocked, challenged or raised [>= 90%]", lambda f: pct(f["late_caught_or_raised"])),
     *((f"  ... caught: {k}", lambda f, k=k: pct(f[f"caught_{k}"])) for k in KINDS[:-1]),
     ("slow walkers caught", lambda f: pct(f["caught_slow_walker"])),
     ("all campaign clients: caught / monitor / allow", lambda f: (
@@ -324,6 +350,7 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("  ... blocked [0]", lambda f: str(f["people_blocked"])),
     ("  ... challenged [<= 0.5%]", lambda f: pct(f["people_challenge"], 2)),
     ("  ... monitored", lambda f: pct(f["people_monitor"])),
+    ("  ... raised by the model [<= 0.5%]", lambda f: pct(f["people_raised"], 2)),
     ("welcome crawlers/services touched [0]", lambda f: f"{f['welcome_touched']} of {f['welcome_clients']}"),
     ("  ... monitored", lambda f: str(f["welcome_monitor"])),
     ("model raised: unwanted/person/welcome", lambda f: f"{f['raised_unwanted']}/{f['raised_person']}/{f['raised_welcome']}"),
@@ -333,6 +360,10 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("  requests before it: median / max", lambda f: (
         f"{f['requests_before_candidate_median']:g} / {f['requests_before_candidate_max']}"
         if f["campaigns_with_safe_candidate"] else "-")),
+    ("campaigns raised", lambda f: str(f["campaigns_raised"])),
+    ("  requests before the first raise: median / max", lambda f: (
+        f"{f['requests_before_raise_median']:g} / {f['requests_before_raise_max']}"
+        if f["campaigns_raised"] else "-")),
     ("AUC model_score: all / browser agents", lambda f: f"{num(f['auc'])} / {num(f['auc_browser'])}"),
     ("seconds: scan / watch", lambda f: f"{f['seconds'].get('scan', 0):.1f} / {f['seconds'].get('watch', 0):.1f}"),
 )  # fmt: skip

@@ -317,7 +317,9 @@ class CampaignBook:
                     self._record(found, t, key, kind, reason, n, round(confidence, 4))
         else:
             burst.qualified_at = None
-            burst.mass += 1.0  # only arrivals outside a qualified burst make a key's usual rate
+        # Every arrival makes the key's usual rate, a burst's too: otherwise a key that qualifies
+        # at first sight (no history yet) would never learn that its rate is ordinary.
+        burst.mass += 1.0
 
     def _bare(self, key: tuple[str, str]) -> bool:
         c = self.clients.get(key)
