@@ -271,7 +271,9 @@ def _raise_figures(
             first[t["campaign"]] = min(first.get(t["campaign"], math.inf), t["last"])
     before = [sum(x < first[c["id"]] for x in c["times"]) for c in truth["campaigns"] if c["id"] in first]
     return {
-        "late_caught_or_raised": share(sum(verdict[id(t)] in CAUGHT or id(t) in raised for t in late), len(late)),
+        "late_caught_or_raised": share(
+            sum(verdict[id(t)] in CAUGHT or id(t) in raised for t in late), len(late)
+        ),
         "people_raised": share(sum(id(t) in raised for t in people), len(people)),
         "campaigns_raised": len(before),
         "requests_before_raise_median": statistics.median(before) if before else None,

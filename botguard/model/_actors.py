@@ -234,11 +234,15 @@ class ActorTable:
         robots_first = self._robots_first(k, page, rows, starts, seg, carry, a)
         fresh = self._fresh(a, t, first, counts)
         label, arrival, labelled = self._sticky(fresh, rows, starts, seg, carry, a)
-        folded = Folded(order, a, seg, starts, carry, label, arrival, counts, first, robots_first, labelled, dropped)
+        folded = Folded(
+            order, a, seg, starts, carry, label, arrival, counts, first, robots_first, labelled, dropped
+        )
         self._carry_out(folded, t, page)
         return folded
 
-    def _fast(self, t: np.ndarray, a: np.ndarray, seg: np.ndarray, carry: np.ndarray, page: np.ndarray) -> np.ndarray:
+    def _fast(
+        self, t: np.ndarray, a: np.ndarray, seg: np.ndarray, carry: np.ndarray, page: np.ndarray
+    ) -> np.ndarray:
         """Pages less than ``min_seconds_per_page`` after the same session's previous page."""
         at = np.flatnonzero(page)
         prev = np.full(len(at), np.nan)
@@ -269,7 +273,9 @@ class ActorTable:
         """The label each request's evidence supports on its own (Labeler.decide as arrays)."""
         policy, human = self.labeler.policy, self.labeler.human
         n = np.maximum(c["requests"], 1)
-        shares_ok = (c["assets"] / n >= human.min_asset_share) | (c["referers"] / n >= human.min_referer_share)
+        shares_ok = (c["assets"] / n >= human.min_asset_share) | (
+            c["referers"] / n >= human.min_referer_share
+        )
         automated = (
             (c["honeypot"] > 0) | (c["invalid"] > 0)
             | ((c["pages"] > human.max_pages_without_assets) & (c["assets"] == 0))

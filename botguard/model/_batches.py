@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, pairwise
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def runs(slot: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) of each run of equal slots."""
     cut = np.flatnonzero(slot[1:] != slot[:-1]) + 1
     bounds = [0, *cut.tolist(), len(slot)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))
 
 
 class PartSums:

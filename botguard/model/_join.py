@@ -103,7 +103,15 @@ def examples(
         out_t.extend(t[rows].tolist())
         out_code.extend(f.label[rows].tolist())
         out_aid.extend([aid] * len(rows))
-    return _capped(f.order[np.asarray(out_row, dtype=np.int64)].tolist(), out_parts, out_t, out_code, out_aid, table, rules.max_per_minute)
+    return _capped(
+        f.order[np.asarray(out_row, dtype=np.int64)].tolist(),
+        out_parts,
+        out_t,
+        out_code,
+        out_aid,
+        table,
+        rules.max_per_minute,
+    )
 
 
 def _capped(
@@ -189,5 +197,8 @@ class Trainer:
             if hit is None or hit[0] is not part:
                 if len(memo) > MEMO_LIMIT:
                     memo.clear()
-                hit = memo[(id(part), source)] = (part, tuple(k for k in part if k.partition("=")[0] not in masked))
+                hit = memo[(id(part), source)] = (
+                    part,
+                    tuple(k for k in part if k.partition("=")[0] not in masked),
+                )
             out += hit[1]

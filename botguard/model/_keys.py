@@ -204,15 +204,27 @@ class RequestKeys:
         """Each request's path part (an index into the returned parts); honeypot paths get none."""
         path = self.features._path
         parts: dict[str | None, int] = {}
-        index = [parts.setdefault(None if trap else (tgt or "/"), len(parts)) for tgt, trap in zip(targets, honeypot)]
+        index = [
+            parts.setdefault(None if trap else (tgt or "/"), len(parts))
+            for tgt, trap in zip(targets, honeypot)
+        ]
         return np.fromiter(index, np.int64, len(index)), [() if p is None else path(p) for p in parts]
 
     def rests(self, call: Call, behaviour: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Part]]:
         """Each request's behaviour part: bucketed inputs packed into one int, featurized once each."""
-        method = np.fromiter(((METHOD_IDS.get(m) or METHOD_IDS.get(m.upper(), _OTHER_METHOD)) if m else 0 for m in call.method), np.int64, call.n)
+        method = np.fromiter(
+            (
+                (METHOD_IDS.get(m) or METHOD_IDS.get(m.upper(), _OTHER_METHOD)) if m else 0
+                for m in call.method
+            ),
+            np.int64,
+            call.n,
+        )
         fam = np.array([u.family_id for u in call.ua_infos], dtype=np.int64)[call.ua_of]
         asn = np.array([i.asn_id for i in call.ip_infos], dtype=np.int64)[call.ip_of]
-        host = np.array([2 if i.hosting is None else int(i.hosting) for i in call.ip_infos], np.int64)[call.ip_of]
+        host = np.array([2 if i.hosting is None else int(i.hosting) for i in call.ip_infos], np.int64)[
+            call.ip_of
+        ]
         status = np.where(call.status < 0, 511, call.status // 100)  # a 16-bit status: class <= 327
         packed = (
             fam << 45 | asn << 29 | method << 23 | status << 14 | host << 12 | behaviour["robots"] << 11
@@ -236,7 +248,9 @@ class RequestKeys:
         return tuple(k for k in full if k not in skip)
 
 
-def event(call: Call, i: int, behaviour: dict[str, np.ndarray], uinfo: UaInfo, iinfo: IpInfo) -> dict[str, Any]:
+def event(
+    call: Call, i: int, behaviour: dict[str, np.ndarray], uinfo: UaInfo, iinfo: IpInfo
+) -> dict[str, Any]:
     """The feature extractor's view of request ``i`` plus its actor's behaviour up to it."""
     return {
         "ip": call.ip[i],

@@ -38,7 +38,10 @@ class RequestKinds:
             memo.clear()
         kind_of = self.kind_of
         kind = np.fromiter(
-            (INVALID if not ok else (memo.get(tgt) if tgt in memo else kind_of(tgt)) for tgt, ok in zip(call.target, call.valid.tolist())),
+            (
+                INVALID if not ok else (memo.get(tgt) if tgt in memo else kind_of(tgt))
+                for tgt, ok in zip(call.target, call.valid.tolist())
+            ),
             np.int8,
             call.n,
         )

@@ -166,12 +166,15 @@ class CampaignBook:
             if k not in (PAGE, HONEYPOT, ASSET):
                 continue
             key = (call.ip[i], call.ua[i])
-            found = raised.get(key)
-            if found is not None:
-                p[i] = found.confidence
             t = float(call.t[i])
             client = self.clients.get(key)
-            if client is None:
+            found = raised.get(key)
+            if found is not None and self._forgotten(key, client, t):
+                del raised[key]
+                found = None
+            if found is not None:
+                p[i] = found.confidence
+            if client is None or t - client.last > self.rules.client_ttl:
                 client = self.clients[key] = Client(key, t, t, hosting=hosting[call.ip_of[i]])
             client.last = t
             if k == ASSET:
@@ -181,6 +184,15 @@ class CampaignBook:
                 continue
             self._page(call, i, t, client, behaviour)
         return p
+
+    def _forgotten(self, key: tuple[str, str], client: Client | None, t: float) -> bool:
+        """Whether :meth:`expire` at ``t`` would have dropped this raise: checked on every request,
+        so when expiry runs (it depends on how the stream was cut) never changes an outcome."""
+        rules = self.rules
+        if client is not None and t - client.last <= rules.client_ttl:
+            return False
+        score = self.scores.get(key)
+        return score is None or score[1] < t - rules.keep
 
     def _page(self, call: Call, i: int, t: float, c: Client, behaviour: Mapping[str, np.ndarray]) -> None:
         rules = self.rules
@@ -230,13 +242,19 @@ class CampaignBook:
                 best = None
                 for step in range(rules.max_step + 1):
                     found = heads.get(walk[1] - step)
-                    if found is not None and t - found.last <= rules.link_window and (best is None or found.last > best.last):
+                    if (
+                        found is not None
+                        and t - found.last <= rules.link_window
+                        and (best is None or found.last > best.last)
+                    ):
                         best = found
                 chain = best
             if chain is not None and chain.template == walk[0] and heads.get(chain.head) is chain:
                 del heads[chain.head]
         if chain is None:
-            chain = Chain(self._next, "walk" if walk is not None else "referer", walk[0] if walk else "", t, t)
+            chain = Chain(
+                self._next, "walk" if walk is not None else "referer", walk[0] if walk else "", t, t
+            )
             self.chains[self._next] = chain
             self._next += 1
         if walk is not None and chain.template == walk[0]:
@@ -266,12 +284,14 @@ class CampaignBook:
         kind = "walk" if chain.kind == "walk" else "referer"
         what = f"walk over {chain.template}" if kind == "walk" else "chain of referers"
         reason = f"model: campaign {what} split across {len(chain.clients)} addresses"
-        self._record(c, t, f"{kind}={chain.template or '-'}@{chain.first:.0f}", kind, reason, len(chain.clients), 0.99)
+        self._record(
+            c, t, f"{kind}={chain.template or '-'}@{chain.first:.0f}", kind, reason, len(chain.clients), 0.99
+        )
 
     def _self_walk(self, c: Client, t: float, template: str) -> None:
         rules = self.rules
         steps = c.own_steps
-        if steps >= rules.self_walk and not c.assets or steps >= rules.self_walk_hosting and c.hosting:
+        if (steps >= rules.self_walk and not c.assets) or (steps >= rules.self_walk_hosting and c.hosting):
             found = self.raised_.get(c.key)
             if found is None or found.kind != "self-walk":
                 reason = f"model: walks {template} in order by itself ({steps} steps)"
@@ -310,7 +330,9 @@ class CampaignBook:
                 burst.qualified_at, burst.expected = t, expected
             confidence = max(0.0, 1.0 - expected / n)
             kind = key.partition("=")[0]
-            reason = f"model: campaign burst of {n} new clients sharing {_describe(key)} (usually {expected:.1f})"
+            reason = (
+                f"model: campaign burst of {n} new clients sharing {_describe(key)} (usually {expected:.1f})"
+            )
             for member in dict.fromkeys(members):
                 found = self.clients[member]
                 if member not in self.raised_:
@@ -371,9 +393,7 @@ class CampaignBook:
 
     def note_scores(self, ips: list[str], uas: list[str], t: np.ndarray, scores: np.ndarray) -> None:
         """Remember each client's last score (the rows are in stream order: the last one wins)."""
-        last: dict[tuple[str, str], int] = {}
-        for r, key in enumerate(zip(ips, uas)):
-            last[key] = r
+        last = {key: r for r, key in enumerate(zip(ips, uas))}
         store = self.scores
         for key, r in last.items():
             store[key] = (float(scores[r]), float(t[r]))
@@ -411,12 +431,31 @@ class CampaignBook:
         return {
             "next": self._next,
             "clients": [
-                [list(c.key), c.first, c.last, c.pages, c.assets, c.follows, c.own_steps, c.walk_last,
-                 list(c.recent), c.hosting]
+                [
+                    list(c.key),
+                    c.first,
+                    c.last,
+                    c.pages,
+                    c.assets,
+                    c.follows,
+                    c.own_steps,
+                    c.walk_last,
+                    list(c.recent),
+                    c.hosting,
+                ]
                 for c in self.clients.values()
-            ],  # fmt: skip
+            ],
             "chains": [
-                [c.sid, c.kind, c.template, c.first, c.last, c.head, [list(k) for k in c.clients], c.qualified]
+                [
+                    c.sid,
+                    c.kind,
+                    c.template,
+                    c.first,
+                    c.last,
+                    c.head,
+                    [list(k) for k in c.clients],
+                    c.qualified,
+                ]
                 for c in chains.values()
             ],
             "heads": {tpl: {str(h): c.sid for h, c in heads.items()} for tpl, heads in self.heads.items()},
@@ -442,20 +481,28 @@ class CampaignBook:
             return
         self._next = data["next"]
         for key, first, last, pages, assets, follows, steps, walk_last, recent, hosting in data["clients"]:
-            c = Client(tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting)  # type: ignore[arg-type]
+            c = Client(
+                tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting
+            )  # type: ignore[arg-type]
             c.recent.extend(recent)
             self.clients[c.key] = c
         for sid, kind, template, first, last, head, members, qualified in data["chains"]:
-            self.chains[sid] = Chain(sid, kind, template, first, last, head, {tuple(m) for m in members}, qualified)  # type: ignore[misc]
+            self.chains[sid] = Chain(
+                sid, kind, template, first, last, head, {tuple(m) for m in members}, qualified
+            )  # type: ignore[misc]
         for template, heads in data["heads"].items():
             self.heads[template] = {int(h): self.chains[sid] for h, sid in heads.items()}
         for path, sid, t, client, popular in data["pages"]:
             chain = None if sid is None else self.chains[sid]
             self.pages[path] = _Page(chain, t, tuple(client), popular)  # type: ignore[arg-type]
         for key, (window, mass, mass_at, qualified_at, expected) in data["bursts"].items():
-            self.bursts[key] = Burst(deque((t, tuple(k)) for t, k in window), mass, mass_at, qualified_at, expected)  # type: ignore[misc]
+            self.bursts[key] = Burst(
+                deque((t, tuple(k)) for t, k in window), mass, mass_at, qualified_at, expected
+            )  # type: ignore[misc]
         for ip, ua, signature, kind, reason, support, confidence, at, action in data["raised"]:
-            self.raised_[(ip, ua)] = ClientRaise(ip, ua, signature, kind, reason, support, confidence, at, action)
+            self.raised_[(ip, ua)] = ClientRaise(
+                ip, ua, signature, kind, reason, support, confidence, at, action
+            )
         self.scores = {(ip, ua): (s, t) for ip, ua, s, t in data["scores"]}
 
 

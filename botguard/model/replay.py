@@ -71,7 +71,8 @@ class ScanReplay:
         model = ScanModelSettings.from_settings(self.settings)
         learner = self.learner
         shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, self.settings, model)}
-        raises = _raises(clients, learner.raises(), shared, learner.candidates(), model)
+        candidates = learner.candidates()
+        raises = _raises(clients, learner.raises(), shared, candidates, model)
         scores = learner.campaigns.scores
         score = [
             None if (s := scores.get((ip, ua or ""))) is None else round(s[0], 4)
@@ -82,7 +83,7 @@ class ScanReplay:
         summary = ModelSummary(
             clients_scored=sum(s is not None for s in score),
             trained_on=sum(learner.counters.trained.values()),
-            signatures=len(learner.candidates()),
+            signatures=len({r.signature for r in raises} | {c.signature for c in candidates}),
             raised_to_monitor=verdicts.count("monitor"),
             raised_to_block=verdicts.count("block"),
             raised_by_campaign=sum(r.kind not in ("candidate", "shared") for r in raises),

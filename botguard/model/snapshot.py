@@ -30,7 +30,9 @@ from botguard.model.records import StreamCounters
 from botguard.model.signatures import SignatureBook
 from botguard.model.table import StringTable, load_arrays, save_arrays
 
-SNAPSHOT_VERSION = 3  # 3: + open micro-batch and campaigns; 2: signatures and pending keys as string ids; 1: JSON
+SNAPSHOT_VERSION = (
+    3  # 3: + open micro-batch and campaigns; 2: signatures and pending keys as string ids; 1: JSON
+)
 
 _EVIDENCE = (
     "identity",

@@ -224,7 +224,6 @@ class StreamLearner:
         humanlike = (label == HUMAN) | ((label == 0) & (kind == ASSET) & browser)
         campaign = self.campaigns.observe(call, kind, behaviour, self._actors, aid)
         scores = self._run(call, aid, label, humanlike, ids, sums, found, campaign)
-        self.campaigns.note_scores(call.ip, call.ua, call.t, scores)
         self.counters.events += call.n
         self.clock = float(call.t[-1])
         return pl.Series("score", scores, dtype=pl.Float64)
@@ -251,7 +250,9 @@ class StreamLearner:
         knobs = self.stream
         slot = slots(call.t, knobs.batch_seconds)
         scores = np.empty(call.n)
-        ex_at = np.searchsorted(found.row, np.arange(call.n + 1))  # examples of rows [i, j): ex_at[i]:ex_at[j]
+        ex_at = np.searchsorted(
+            found.row, np.arange(call.n + 1)
+        )  # examples of rows [i, j): ex_at[i]:ex_at[j]
         for start, stop in runs(slot):
             i = start
             while i < stop:
@@ -264,6 +265,8 @@ class StreamLearner:
                 z = bias(table) + sum(s.get(part[i:j], table, self._epoch) for s, part in zip(sums, ids))
                 p = 1.0 - (1.0 - sigmoid(z)) * (1.0 - campaign[i:j])
                 scores[i:j] = p
+                # noted per run: upkeep between micro-batches keeps a raise while its client has a score
+                self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
                 self._add(batch, call, i, j, aid, label, humanlike, ids, sums, p, found, ex_at)
                 i = j
         return scores
@@ -335,7 +338,15 @@ class StreamLearner:
             ys = np.asarray(batch.ys, dtype=bool)
             uids = np.asarray(batch.uids, dtype=np.int64)
             self._trainer.learn(
-                self.trainer, batch.parts, ys, batch.times, batch.sources, uids, now, self.counters, self.train_hook
+                self.trainer,
+                batch.parts,
+                ys,
+                batch.times,
+                batch.sources,
+                uids,
+                now,
+                self.counters,
+                self.train_hook,
             )
         groups = batch.signature_groups()
         self.book.add_groups(groups, now, self.scorer.weight, self.scorer.table.index.__contains__)
@@ -487,9 +498,17 @@ def _open_to_json(batch: OpenBatch | None, actors: ActorTable) -> dict[str, Any]
         "groups": [
             {
                 "actor": list(actors.keys[aid]),  # type: ignore[arg-type]
-                "keys": list(g.keys), "n": g.n, "high": g.high, "psum": g.psum, "human": g.human, "labels": g.labels,
-                "ips": sorted(g.ips), "nets": sorted(g.nets), "agent": g.agent, "last": [list(p) for p in g.last],
-            }  # fmt: skip
+                "keys": list(g.keys),
+                "n": g.n,
+                "high": g.high,
+                "psum": g.psum,
+                "human": g.human,
+                "labels": g.labels,
+                "ips": sorted(g.ips),
+                "nets": sorted(g.nets),
+                "agent": g.agent,
+                "last": [list(p) for p in g.last],
+            }
             for aid, g in batch.groups.items()
             if actors.keys[aid] is not None
         ],
@@ -510,8 +529,8 @@ def _open_from_json(data: Mapping[str, Any] | None, actors: ActorTable) -> OpenB
         aid = actors.index.get(tuple(g["actor"]))  # type: ignore[arg-type]
         if aid is None:
             continue
+        counts = (g["n"], g["high"], g["psum"], g["human"], dict(g["labels"]), set(g["ips"]), set(g["nets"]))
         batch.groups[aid] = GroupCounts(
-            tuple(g["keys"]), g["n"], g["high"], g["psum"], g["human"], dict(g["labels"]), set(g["ips"]), set(g["nets"]),
-            g["agent"], tuple(tuple(p) for p in g["last"]),
-        )  # fmt: skip
+            tuple(g["keys"]), *counts, g["agent"], tuple(tuple(p) for p in g["last"])
+        )
     return batch

@@ -44,7 +44,11 @@ def test_walk_split_across_addresses_is_raised() -> None:
     as a walk once eight have joined it; people reading products in between, with assets and
     non-consecutive ids, are not."""
     campaign = [req(20.0 * i, residential(i), CHROME, f"/product/{100 + i}") for i in range(10)]
-    people = [row for k in range(6) for row in person(5 + 20.0 * k, f"92.1.{k}.9", SAFARI, [f"/product/{37 * k + 500}"])]
+    people = [
+        row
+        for k in range(6)
+        for row in person(5 + 20.0 * k, f"92.1.{k}.9", SAFARI, [f"/product/{37 * k + 500}"])
+    ]
     got = raised(campaign + people)
     assert {(r["ip"], r["user_agent"]): "walk" for r in campaign}.items() <= got.items()
     assert not any((r["ip"], r["user_agent"]) in got for r in people)

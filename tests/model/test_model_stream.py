@@ -114,7 +114,10 @@ def test_stream_features_equal_the_feature_extractor() -> None:
 
     model._features = features  # type: ignore[method-assign]
     rows = _mixed(6) + [req(400, "65.108.12.3", NOVA, "/trap/a"), req(401, "2a01:cb00::5", CHROME, "/a?b=1")]
-    rows += [req(402, "65.108.12.3", NOVA, "/x", method="FOO"), req(403, "65.108.12.3", NOVA, None, valid=False)]
+    rows += [
+        req(402, "65.108.12.3", NOVA, "/x", method="FOO"),
+        req(403, "65.108.12.3", NOVA, None, valid=False),
+    ]
     _feed(model, rows)
     assert len(checked) == len(rows) and any(checked)
 
