@@ -24,7 +24,8 @@ campaign's confidence, and the scan's verdict rises (``action``: ``challenge`` w
 is only behavioural, ``block`` with evidence of its own). Never raised: catalogue crawlers and
 verified clients (not even considered), and clients that act like people: a client that loads
 page assets leaves every signature but a long self-walk from a hosting network, and one that
-follows its own links leaves the burst signatures. Everything here reads only requests up to the
+follows its own links (a reader whose browser cached the assets) leaves every signature but a
+self-walk. Everything here reads only requests up to the
 current one, so a scan and a watch of the same log raise the same clients.
 """
 
@@ -45,8 +46,8 @@ from botguard.model._keys import MEMO_LIMIT, Call
 from botguard.model.features import path_template
 from botguard.model.records import ClientRaise
 
-#: Burst signatures' kinds: their members must not follow their own links.
-_BURST_KINDS = frozenset({"agent", "asn", "net"})
+#: Kinds whose members must not follow their own links (all but a self-walk).
+_CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer"})
 _ID = re.compile(r"\d+")
 
 
@@ -203,8 +204,8 @@ class CampaignBook:
         if own:
             c.follows += 1
             found = self.raised_.get(c.key)
-            if found is not None and found.kind in _BURST_KINDS:
-                del self.raised_[c.key]  # following its own links: a reader, not a burst
+            if found is not None and found.kind in _CROSS_KINDS:
+                del self.raised_[c.key]  # following its own links: a reader, not a campaign's step
         walk = self._walk(path)
         if walk is not None:
             last = c.walk_last.get(walk[0])
@@ -279,7 +280,7 @@ class CampaignBook:
         return "?" in path or self._walk(path) is not None
 
     def _raise(self, c: Client, t: float, chain: Chain) -> None:
-        if c.assets or c.key in self.raised_:
+        if c.assets or c.follows or c.key in self.raised_:
             return
         kind = "walk" if chain.kind == "walk" else "referer"
         what = f"walk over {chain.template}" if kind == "walk" else "chain of referers"

@@ -15,8 +15,9 @@ After the judge, :meth:`ScanReplay.outcome` turns the learner's state into the c
 - a client that shares a network or agent token with clients the judge found bad
   (:mod:`botguard.model.clients`): to ``model.scan.raise_to`` (``strong_raise_to`` for a strong
   signature);
-- a client matched by a rule candidate the stream proposed (the rule a reviewer would deploy),
-  scoring at least ``model.scan.min_score``: to ``model.scan.raise_to``.
+- a client matched by a rule candidate the stream proposed to block (the rule a reviewer would
+  deploy; a whole AS is only ever throttled, and raises no one), scoring at least
+  ``model.scan.min_score``: to ``model.scan.raise_to``.
 
 Never raised: catalogue or verified crawlers, allowlisted clients, and (through a candidate)
 clients that load page assets or mostly follow their own links.
@@ -147,7 +148,7 @@ def _by_candidate(
     if (row["assets"] or 0) > 0 or follows_links:
         return None
     for c in candidates:
-        if c.score >= model.min_score and _matches(c, row):
+        if c.action == "block" and c.score >= model.min_score and _matches(c, row):
             support = f"{c.support_ips} addresses, score {c.score:.2f}"
             reason = f"model: matches rule candidate {c.signature} ({support})"
             return ClientRaise(
