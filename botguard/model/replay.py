@@ -26,8 +26,9 @@ clients that load page assets or mostly follow their own links.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -55,10 +56,16 @@ class ScanReplay:
 
     def __init__(self, settings: Settings, *, robots: Any = None, state_path: str | None = None) -> None:
         # Imported here: only a scan that runs the model step pays for numpy and the learner.
-        from botguard.model.stream import StreamLearner
+        from botguard.model.stream import StreamLearner, StreamSettings
 
         self.settings = settings
-        self.learner = StreamLearner.from_config(settings, robots=robots, state_path=state_path)
+        knobs = StreamSettings.from_settings(settings)
+        # A scan reports every client of its log, however many days it spans: outcomes are kept
+        # to the end (a watch keeps them ``model.campaigns.keep`` seconds, a day by default).
+        knobs = replace(knobs, campaigns=replace(knobs.campaigns, keep=math.inf))
+        self.learner = StreamLearner.from_config(
+            settings, robots=robots, state_path=state_path, settings=knobs
+        )
 
     def feed(self, batches: Iterable[Batch]) -> Iterator[Batch]:
         """Pass the batches on, each observed by the learner first (the log's time order)."""

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
-from botguard.config import ScanModelSettings, load_settings
+from botguard.config import ScanModelSettings, Settings, load_settings
 from botguard.judge import ScanResult
 from botguard.model.clients import _network_columns, signature_raises, wilson_lower
 from botguard.model.features import ip_prefixes
@@ -265,3 +265,17 @@ def test_wilson_lower_bound() -> None:
     assert got[0] == pytest.approx(0.649, abs=1e-3)
     assert got[1] == pytest.approx(0.936, abs=1e-3)
     assert 0.6 < got[2] < 0.75 and got[3] == 0.0
+
+
+def test_every_client_of_a_multi_day_log_is_scored(tmp_path: Path) -> None:
+    """A scan of three days scores every client, the first day's too (a watch forgets a client's
+    outcome a day after its last request; a scan reports the whole log)."""
+    log = tmp_path / "access.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_logs.py"), "--lines", "3000", "--seed", "3",
+                    "--days", "3", "--out", str(log), "--robots-out", str(tmp_path / "robots.txt")],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    request = ScanRequest(paths=(str(log),), settings=Settings(), save=False, dns=False)
+    clients = run_scan(request, Env()).result.clients
+    first, last = clients.get_column("first_seen").min(), clients.get_column("last_seen").max()
+    assert (last - first).days >= 2  # type: ignore[operator]
+    assert clients.get_column("model_score").null_count() == 0
