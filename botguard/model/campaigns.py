@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from botguard.config import CampaignRules
 from botguard.model._actors import ASSET, HONEYPOT, PAGE, ActorTable
 from botguard.model._keys import MEMO_LIMIT, Call
 from botguard.model.features import path_template
@@ -49,31 +50,7 @@ from botguard.model.records import ClientRaise
 #: Kinds whose members must not follow their own links (all but a self-walk).
 _CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer"})
 _ID = re.compile(r"\d+")
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignRules:
-    """When campaign signatures qualify (config ``model.campaigns``)."""
-
-    enabled: bool = True
-    link_window: float = 300.0  # seconds a walk step or a referer link may span
-    max_step: int = 3  # ids a walk step may skip (pages of other templates consume ids too)
-    min_clients: int = 8  # distinct clients a walk or referer chain needs
-    burst_window: float = 600.0  # seconds of the window of new bare clients per burst key
-    burst_min: int = 8  # new bare clients a burst key needs in the window
-    burst_lift: float = 8.0  # ... and this many times what its usual rate explains
-    baseline_half_life: float = 7200.0  # seconds: how fast a key's usual rate forgets
-    baseline_floor: float = 0.5  # clients per window a key is expected to have at least
-    self_walk: int = 4  # consecutive-id steps by one client without assets
-    self_walk_hosting: int = 12  # ... by one client from a hosting network, assets or not
-    client_ttl: float = 3600.0  # a client idle this long is forgotten (its outcome is kept)
-    keep: float = 86400.0  # seconds an outcome (score, raise) is kept after the client's last request
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> CampaignRules:
-        """``settings.model.campaigns`` (a mapping) key by key, defaults for what is missing."""
-        section = getattr(getattr(settings, "model", None), "campaigns", None) or {}
-        return cls(**{k: v for k, v in dict(section).items() if k in cls.__dataclass_fields__})
+_DEFAULT_RULES = CampaignRules()
 
 
 @dataclass(slots=True)
@@ -130,7 +107,7 @@ class _Page:
 class CampaignBook:
     """Campaign signatures over the stream, the clients they raised, and every client's last score."""
 
-    def __init__(self, rules: CampaignRules = CampaignRules()) -> None:
+    def __init__(self, rules: CampaignRules = _DEFAULT_RULES) -> None:
         self.rules = rules
         self._reset()
 
