@@ -138,7 +138,9 @@ def _raises(
             found.ip, found.user_agent, found.signature, found.kind, found.reason, found.support,
             found.confidence, found.at, action,
         )  # fmt: skip
-        if VERDICT_ORDER[_target(raised, model)] > VERDICT_ORDER[r["verdict"]]:
+        # Kept with its reason when the verdict stays (a monitored client raised to the challenge
+        # tier where that verdict does not exist): what decides its fate later is the raise.
+        if r["verdict"] != "block" and VERDICT_ORDER[_target(raised, model)] >= VERDICT_ORDER[r["verdict"]]:
             out.append(raised)
     return out
 
