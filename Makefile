@@ -1,11 +1,12 @@
 # Two commands do all set-up on a fresh machine (see README.md):
 #   make demo   install botguard in .venv and scan the bundled example log
 #   make test   install the test dependencies and run the test suite
+#   make lint   ruff (lint and format) and mypy, as CI runs them
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean system-packages
+.PHONY: demo test lint bench clean system-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ system-packages:
 
 test: system-packages $(VENV)/.test-installed
 	$(BIN)/python -m pytest
+
+# Findings fail the target: CI runs it before the tests (configuration in pyproject.toml).
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/bench_robots.py

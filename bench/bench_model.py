@@ -38,8 +38,10 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from botguard.model import FeatureExtractor, LearnerConfig, OnlineLR, ParamTable, SlotPolicy  # noqa: E402
-from botguard.model.features import is_asset  # noqa: E402
+from botguard.model.features import FeatureExtractor, is_asset  # noqa: E402
+from botguard.model.learner import OnlineLR  # noqa: E402
+from botguard.model.records import LearnerConfig, SlotPolicy  # noqa: E402
+from botguard.model.table import ParamTable  # noqa: E402
 
 LINE = re.compile(r'^(\S+) \S+ \S+ \[([^\]]+)\] "(\S+) (\S+)[^"]*" (\d{3}) \S+ "[^"]*" "([^"]*)"')
 NEGATIVE_CLASSES = frozenset({"human", "search_bot", "ai_compliant", "seo_bot"})

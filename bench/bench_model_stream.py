@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import itertools
 import json
 import sys
 import time
@@ -42,15 +43,18 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from bench_model import auc as rank_sum_auc
-from gen_stream import HONEYPOT, ROBOTS_TXT, ChurnGenerator, generate
+from bench_model import auc as rank_sum_auc  # noqa: E402
+from gen_stream import HONEYPOT, ROBOTS_TXT, ChurnGenerator, generate  # noqa: E402
 
-from botguard.config import Policy, Settings
-from botguard.identity.asn import RangeTableAsn
-from botguard.logs.records import REQUEST_SCHEMA
-from botguard.model import FeatureExtractor, OnlineLR, ParamTable, SlotPolicy
-from botguard.model.stream import StreamLearner, StreamSettings
-from botguard.robots import RobotsTxt
+from botguard.config import Policy, Settings  # noqa: E402
+from botguard.identity.asn import RangeTableAsn  # noqa: E402
+from botguard.logs.records import REQUEST_SCHEMA  # noqa: E402
+from botguard.model.features import FeatureExtractor  # noqa: E402
+from botguard.model.learner import OnlineLR  # noqa: E402
+from botguard.model.records import SlotPolicy  # noqa: E402
+from botguard.model.stream import StreamLearner, StreamSettings  # noqa: E402
+from botguard.model.table import ParamTable  # noqa: E402
+from botguard.robots import RobotsTxt  # noqa: E402
 
 GOOD = ("googlebot", "bingbot")
 CHUNK = 4096  # rows per observe() call, as `botguard watch` hands them over
@@ -100,7 +104,7 @@ def family_report(frame: pl.DataFrame, scores: np.ndarray, threshold: float, can
             break
     covering = sorted((c for c in cands if _covers(c, novel)), key=lambda c: c.proposed_at)
     cand_at = covering[0].proposed_at if covering else None
-    out = {
+    return {
         "family_requests": len(s),
         "flagged_after_requests": flagged_at,
         "flagged_after_seconds": round(float(t[flagged_at - 1] - first_t), 1) if flagged_at else None,
@@ -116,7 +120,6 @@ def family_report(frame: pl.DataFrame, scores: np.ndarray, threshold: float, can
         else None,
         "candidates_covering": sorted(c.signature for c in covering),
     }
-    return out
 
 
 def with_asn(frame: pl.DataFrame) -> pl.DataFrame:
@@ -223,7 +226,7 @@ def memory_days(days: int, stream: StreamSettings, seed: int = 7, per_day: int =
             per_day[day] = len(model.table)
         rows[name] = per_day
     both, neither = rows["both"], rows["neither"]
-    after2 = [b / a - 1 for a, b in zip(both[1:], both[2:])][1:] if days >= 3 else []
+    after2 = [b / a - 1 for a, b in itertools.pairwise(both[1:])][1:] if days >= 3 else []
     return {
         "events": sum(len(xs) for _, xs, _, _, _ in batches),
         "live_rows_per_day": rows,

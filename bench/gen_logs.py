@@ -406,7 +406,7 @@ def build_truth(
 @contextmanager
 def open_sink(path: str, compress: bool) -> Iterator[BinaryIO]:
     """A binary sink for PATH ('-' = stdout); gzip with mtime 0 so output stays byte-identical."""
-    raw = sys.stdout.buffer if path == "-" else open(path, "wb")
+    raw = sys.stdout.buffer if path == "-" else open(path, "wb")  # noqa: SIM115 (closed below)
     try:
         if compress:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=5, mtime=0) as gz:

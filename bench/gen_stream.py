@@ -39,7 +39,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from _gendata import (
+from _gendata import (  # noqa: E402
     BROWSER_UAS,
     BYTESPIDER,
     RESIDENTIAL_V4_FIRST_OCTETS,
@@ -436,7 +436,7 @@ def generate(events: int = 200_000, seed: int = 7, variant: str = "novel") -> pl
         raise ValueError("variant must be novel or chrome")
     reqs = Generator(seed, events, variant).requests()
     times = [int(r.t * 1_000_000) for r in reqs]
-    frame = pl.DataFrame(
+    return pl.DataFrame(
         {
             "ip": [r.ip for r in reqs],
             "time": pl.Series(times, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
@@ -457,7 +457,6 @@ def generate(events: int = 200_000, seed: int = 7, variant: str = "novel") -> pl
             "client": pl.Series([r.client for r in reqs], dtype=pl.Int64),
         }
     )
-    return frame
 
 
 def main(argv: list[str] | None = None) -> int:

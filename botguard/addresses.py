@@ -182,7 +182,7 @@ def _folded(value: Address | Network) -> Address | Network:
 def _special(value: Address | Network) -> str | None:
     net = ipaddress.ip_network(value)
     for name, special in _SPECIAL:
-        if net.version == special.version and net.overlaps(special):  # type: ignore[arg-type]
+        if net.version == special.version and net.overlaps(special):
             return name
     return None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import ipaddress
 import re
 
@@ -11,14 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import botguard.addresses
 from botguard.addresses import IPV4_RE, AddressError, address_problem, canonical_address, rule_network
 from botguard.decide.records import Decision, Match
 from botguard.logs._columns import spelled_ipv6
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(botguard.addresses).failed == 0
 
 
 @pytest.mark.parametrize(

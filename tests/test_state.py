@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from botguard.deploy import DIR_LOCK
+from botguard.deploy.lock import DIR_LOCK
 from botguard.robots.history import RobotsHistory
 from botguard.state import State
 from tests.helpers import Result, run_cli

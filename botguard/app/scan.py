@@ -24,7 +24,7 @@ from botguard.robots.fetch import scan_fetcher
 from botguard.robots.sources import RobotsOption, RobotsSources
 
 if TYPE_CHECKING:
-    from botguard.model.replay import ScanReplay
+    from botguard.model import ScanReplay
 
 __all__ = ["ScanReport", "ScanRequest", "run_scan"]
 
@@ -85,7 +85,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         replay = None
         if request.model and request.settings.model.enabled:
             # Imported here: only a scan that runs the model step pays for numpy and the learner.
-            from botguard.model.replay import ScanReplay
+            from botguard.model import ScanReplay
 
             replay = ScanReplay(request.settings, robots=robots, state_path=env.state_path)
             batches = replay.feed(batches)

@@ -32,9 +32,9 @@ from botguard.logs.chunks import ChunkParser
 from botguard.logs.follow import LogFollower, is_compressed_name
 from botguard.logs.records import ParseStats
 from botguard.model.records import RuleCandidate
-from botguard.report._safe import printable
 from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
+from botguard.text import printable
 
 __all__ = ["WatchReport", "WatchRequest", "candidate_line", "run_watch"]
 

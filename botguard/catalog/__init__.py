@@ -9,19 +9,8 @@ crawler agents no pattern or generated rule may match. See ``README.md`` beside 
 
 from botguard.catalog._literals import plain_text
 from botguard.catalog.catalog import Catalog
-from botguard.catalog.loader import bundled_path, load_catalog
-from botguard.catalog.records import CATEGORIES, Crawler, Verification
-from botguard.catalog.reference import ReferenceAgents, bundled_agents, reference_agents
+from botguard.catalog.loader import load_catalog
+from botguard.catalog.records import Crawler
+from botguard.catalog.reference import reference_agents
 
-__all__ = [
-    "CATEGORIES",
-    "Catalog",
-    "Crawler",
-    "ReferenceAgents",
-    "Verification",
-    "bundled_agents",
-    "bundled_path",
-    "load_catalog",
-    "plain_text",
-    "reference_agents",
-]
+__all__ = ["Catalog", "Crawler", "load_catalog", "plain_text", "reference_agents"]

@@ -13,12 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-try:  # Python >= 3.11 keeps the parser private; the public alias is deprecated
-    from re import _constants as _c  # type: ignore[attr-defined]
-    from re import _parser as _sre  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - older interpreters
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _sre  # type: ignore[no-redef]
+# The regex parser is private (its public alias, sre_parse, is deprecated); botguard needs 3.11+.
+from re import _constants as _c  # type: ignore[attr-defined]
+from re import _parser as _sre  # type: ignore[attr-defined]
 
 #: Literals shorter than this would match nearly every user agent; such patterns are always run.
 MIN_LITERAL = 2
@@ -184,10 +181,10 @@ def _sequence(items: list) -> tuple[frozenset[str] | None, int]:
 
 def _literal_char(op: object, av: object) -> str | None:
     """The lower-case character an item matches, if it matches exactly one (``a``, ``[aA]``)."""
-    if op is _c.LITERAL:
-        return chr(av).lower()  # type: ignore[arg-type]
-    if op is _c.IN and av and all(o is _c.LITERAL for o, _ in av):  # type: ignore[union-attr]
-        chars = {chr(v).lower() for _, v in av}  # type: ignore[union-attr]
+    if op is _c.LITERAL and isinstance(av, int):
+        return chr(av).lower()
+    if op is _c.IN and isinstance(av, list) and av and all(o is _c.LITERAL for o, _ in av):
+        chars = {chr(v).lower() for _, v in av}
         if len(chars) == 1:
             return chars.pop()
     return None

@@ -223,7 +223,7 @@ def _entry_line(text: str, index: int) -> int | None:
     """1-based line where entry ``index`` starts (slow path: only used to report errors)."""
     try:
         root = yaml.compose(text, Loader=_SafeLoader)
-        for key, value in root.value:
+        for key, value in root.value if root is not None else ():
             if key.value == "crawlers":
                 return value.value[index].start_mark.line + 1
     except (yaml.YAMLError, AttributeError, IndexError, TypeError):

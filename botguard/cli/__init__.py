@@ -15,6 +15,8 @@ from botguard import __version__
 from botguard.cli._output import discard_stdout
 from botguard.errors import BotguardError, ExitStatus
 
+__all__ = ["main", "run"]
+
 # verb -> module under botguard.cli that defines a click command named `command`.
 # Imported lazily so `botguard --help` and `botguard robots check` stay fast.
 VERBS: dict[str, str] = {

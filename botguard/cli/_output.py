@@ -12,7 +12,7 @@ from typing import TextIO
 from botguard.errors import BotguardError, Location
 
 
-def emit(write: Callable[[TextIO], None], output: str | None) -> None:
+def emit(write: Callable[[TextIO], object], output: str | None) -> None:
     """Run `write` into stdout or into `output` (temp file + rename in the same directory).
 
     A reader that stops early (`botguard scan | head`) is not an error: the work is done, so the

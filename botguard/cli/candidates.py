@@ -19,8 +19,8 @@ from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.config import load_settings
 from botguard.model.store import STATUSES
-from botguard.report._safe import printable
 from botguard.report.candidates import CANDIDATE_WRITERS
+from botguard.text import printable
 
 
 @click.group("candidates")

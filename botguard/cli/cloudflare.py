@@ -11,7 +11,7 @@ from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
 from botguard.config import load_settings
 from botguard.render.cloudflare import MAX_ITEMS
-from botguard.report._safe import printable
+from botguard.text import printable
 
 
 def _run(verb: str, show: Callable[[CloudflareReport], None], config_path: str | None,

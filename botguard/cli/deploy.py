@@ -12,7 +12,7 @@ from botguard.config import load_settings
 from botguard.decide.records import DroppedDecision
 from botguard.deploy import Impact
 from botguard.errors import ExitStatus
-from botguard.report._safe import printable
+from botguard.text import printable
 
 
 @click.command("deploy-rules")

@@ -15,8 +15,8 @@ from botguard.cli._progress import line_progress
 from botguard.config import load_settings
 from botguard.errors import ExitStatus
 from botguard.report import WRITERS, write_table
-from botguard.report._safe import printable
 from botguard.robots.sources import parse_robots_option
+from botguard.text import printable
 
 
 @click.command("scan")

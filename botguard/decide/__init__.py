@@ -2,16 +2,19 @@
 
 ``build_decisions`` is pure (scan document, catalogue lookup, allowlist, policy);
 ``record_decisions`` merges it into the state database with expiry and fail2ban-style
-escalation and returns the decisions active now. See ``README.md`` beside this file.
+escalation and returns the decisions active now. ``safe_ua_token`` is the one judge of a token a
+user-agent rule may block by, whoever proposes the rule (the model's candidates too). See
+``README.md`` beside this file.
 """
 
-from botguard.decide.build import CrawlerInfo, allow_decisions, build_decisions
+from botguard.decide.build import allow_decisions, build_decisions
 from botguard.decide.catalog_lookup import catalog_lookup
-from botguard.decide.expiry import ban_length, escalate
+from botguard.decide.expiry import escalate
 from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.decide.safety import safe_ua_token
 from botguard.decide.store import active_decisions, record_decisions
 
 __all__ = [
-    "CrawlerInfo", "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "ban_length",
-    "build_decisions", "catalog_lookup", "escalate", "record_decisions",
+    "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "build_decisions",
+    "catalog_lookup", "escalate", "record_decisions", "safe_ua_token",
 ]  # fmt: skip

@@ -18,7 +18,7 @@ blocked by as a substring when it cannot be a part of a person's agent whatever 
 * or a URL host or contact domain that is its operator's own (:func:`own_domain`: registrable
   under a known public suffix, not an app id such as ``com.nytimes.android``, not a shared one);
 
-and :func:`~botguard.decide._safety.safe_ua_token` accepts it too (:func:`blockable_name`). Any
+and :func:`~botguard.decide.safety.safe_ua_token` accepts it too (:func:`blockable_name`). Any
 other self-declared bot is blocked by its exact agent, which only ever matches that sender. The
 same holds for the names of imported catalogue entries, which a bot triggers by calling itself
 so (``Seeker/1.0`` is Crawler-Detect's "Seeker"): only hand-checked entries' names are exempt.
@@ -32,8 +32,8 @@ from functools import cache, lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
-from botguard.decide._safety import SHARED_DOMAINS, safe_ua_token
 from botguard.decide.records import Decision
+from botguard.decide.safety import SHARED_DOMAINS, safe_ua_token
 from botguard.judge.verdict import BROWSER_RE
 from botguard.logs.escapes import unescape
 
@@ -170,7 +170,7 @@ def product_names(agent: str) -> tuple[str, ...]:
 @lru_cache(maxsize=65536)
 def blockable_name(name: str) -> bool:
     """A name a substring rule may block by, whoever chose it: it names a bot or is an own domain,
-    and :func:`~botguard.decide._safety.safe_ua_token` accepts it.
+    and :func:`~botguard.decide.safety.safe_ua_token` accepts it.
 
     Examples:
         >>> [blockable_name(n) for n in ("EvilBot", "crawl.novascrape.io", "Weixin", "Googlebot", "a.test")]

@@ -32,9 +32,9 @@ from datetime import datetime
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import Allowlist, DecideSettings
-from botguard.decide._safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.decide.agents import SELF_DECLARED, declares_bot, rule_tokens
-from botguard.decide.records import Action, Decision, DecisionSet, Match
+from botguard.decide.records import Action, Decision, DecisionSet, Match, MatchKind
+from botguard.decide.safety import AgentText, safe_ua_exact, safe_ua_token
 from botguard.judge import SHARED_TOOL_CATEGORIES
 from botguard.judge.records import BROWSER, HUMAN, ClientVerdict, CrawlerRollup
 from botguard.logs.escapes import unescape
@@ -82,7 +82,7 @@ def allow_decisions(allowlist: Allowlist) -> tuple[Decision, ...]:
         Decision("allow", Match("ua_pattern", ua), ("allowlist",), "config") for ua in allowlist.user_agents
     ]
     for net in allowlist.networks:
-        kind = "ip" if net.num_addresses == 1 else "cidr"
+        kind: MatchKind = "ip" if net.num_addresses == 1 else "cidr"
         value = str(net.network_address) if kind == "ip" else str(net)
         out.append(Decision("allow", Match(kind, value), ("allowlist",), "config"))
     out += [
@@ -228,7 +228,7 @@ def _ip_rules(
     ua_blocked: set[tuple[str | None, str]],
 ) -> list[Decision]:
     """One IP rule per address whose clients need one (merged reasons and times)."""
-    by_ip: dict[tuple[str, str], list[ClientVerdict]] = {}
+    by_ip: dict[tuple[Action, str], list[ClientVerdict]] = {}
     for client in clients:
         action = _action_for(client.verdict, policy)
         if action is None or (client.crawler, (client.user_agent or "").lower()) in ua_blocked:
@@ -242,7 +242,7 @@ def _ip_rules(
     for (action, ip), group in by_ip.items():
         reasons = tuple(sorted({f"{c.crawler or c.category}: {r}" for c in group for r in c.reasons}))
         first, last = _seen(group)
-        out.append(Decision(action, Match("ip", ip), reasons[:10], "scan", first, last))  # type: ignore[arg-type]
+        out.append(Decision(action, Match("ip", ip), reasons[:10], "scan", first, last))
     return out
 
 

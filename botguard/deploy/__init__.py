@@ -6,12 +6,11 @@ runs apart. The ``deploy-rules`` verb that drives them is :mod:`botguard.app.dep
 ``README.md`` beside this file.
 """
 
-from botguard.deploy.files import DeployError, deploy_files, diff_files, recover
+from botguard.deploy.files import DeployError, deploy_files, diff_files
 from botguard.deploy.impact import impact
-from botguard.deploy.lock import DIR_LOCK, DeployLocked, deploy_lock
-from botguard.deploy.records import Impact, ImpactRow, Target, TargetOutcome
+from botguard.deploy.lock import deploy_lock
+from botguard.deploy.records import Impact, Target, TargetOutcome
 
 __all__ = [
-    "DIR_LOCK", "DeployError", "DeployLocked", "Impact", "ImpactRow", "Target", "TargetOutcome",
-    "deploy_files", "deploy_lock", "diff_files", "impact", "recover",
+    "DeployError", "Impact", "Target", "TargetOutcome", "deploy_files", "deploy_lock", "diff_files", "impact",
 ]  # fmt: skip

@@ -44,7 +44,7 @@ from pathlib import Path
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.render.records import RuleFile
-from botguard.report._safe import printable
+from botguard.text import printable
 
 __all__ = ["JOURNAL", "DeployError", "deploy_files", "diff_files", "recover", "server_errors"]
 

@@ -20,7 +20,7 @@ from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
 from botguard.judge.records import ClientVerdict
 from botguard.logs.escapes import unescape
-from botguard.report._safe import printable
+from botguard.text import printable
 
 __all__ = ["GROUPS", "client_group", "impact", "matches", "model_impact"]
 
@@ -96,7 +96,7 @@ def impact(clients: Iterable[ClientVerdict], decisions: DecisionSet) -> Impact:
     """Counts per group of clients and requests the decisions would block."""
     allow, block = _Rules(decisions.select("allow", *KINDS)), _Rules(decisions.select("block", *KINDS))
     totals = {g: [0, 0, 0, 0] for g in GROUPS}
-    examples = []
+    examples: list[str] = []
     for client in clients:
         group = client_group(client)
         row = totals[group]

@@ -28,7 +28,8 @@ NAMES = "asn/asn-org.parquet"  # asn -> as_org
 
 #: One row per IP found: the frame every AsnDb returns.
 NETWORK_SCHEMA: dict[str, pl.DataType] = {
-    "ip": pl.String(), "asn": pl.Int64(), "as_org": pl.String(), "country": pl.String(), "hosting": pl.Boolean(),
+    "ip": pl.String(), "asn": pl.Int64(), "as_org": pl.String(), "country": pl.String(),
+    "hosting": pl.Boolean(),
 }  # fmt: skip
 
 _V4 = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"

@@ -115,9 +115,8 @@ class DnsResolver:
         futures = {pool.submit(self.reverse, ip): ip for ip in ips}
         reason = f"DNS budget of {self.options.budget:g} s exhausted"
         try:
-            answered = errors = 0
-            for future in as_completed(futures, timeout=self.options.budget):
-                answered += 1
+            errors = 0
+            for answered, future in enumerate(as_completed(futures, timeout=self.options.budget), start=1):
                 errors += future.exception() is not None or future.result().status == "error"
                 if errors == answered >= min(self.options.concurrency, len(ips)) and answered < len(ips):
                     reason = f"resolver not answering (first {answered} lookups failed)"

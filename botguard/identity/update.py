@@ -47,7 +47,8 @@ def default_fetch(timeout: float = 20.0) -> Fetch:
             response = requests.get(url, timeout=timeout, headers={"User-Agent": "botguard-update"})
             response.raise_for_status()
         except requests.HTTPError as exc:
-            raise OSError(f"HTTP {exc.response.status_code}") from exc
+            code = exc.response.status_code if exc.response is not None else "error"
+            raise OSError(f"HTTP {code}") from exc
         except requests.Timeout as exc:
             raise OSError("timeout") from exc
         except requests.ConnectionError as exc:

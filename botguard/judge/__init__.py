@@ -1,6 +1,9 @@
 """Judge: per-client facts, robots.txt compliance, scores and verdicts.
 
-Public door: :func:`judge_batches` folds parsed log batches into a :class:`ScanResult`.
+Public door: :func:`judge_batches` folds parsed log batches into a :class:`ScanResult`; the
+records other stages read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`);
+:data:`ASSET_RE` and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model
+reads requests the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ import polars as pl
 from botguard.catalog import Catalog
 from botguard.config import Settings
 from botguard.judge.aggregate import CLIENT_KEY, Aggregator, RobotsLookup
+from botguard.judge.columns import ASSET_RE, ROBOTS_RE
 from botguard.judge.records import (
     CLIENT_SCHEMA,
     VERDICT_ORDER,
     ClientVerdict,
     CrawlerNetwork,
     CrawlerRollup,
-    Evidence,
     ModelSummary,
     ScanResult,
     ScanSummary,
@@ -27,23 +30,16 @@ from botguard.judge.verdict import judge_clients
 from botguard.logs.records import Batch, ParseStats
 
 __all__ = [
-    "CLIENT_SCHEMA",
-    "ClientVerdict",
-    "CrawlerNetwork",
-    "CrawlerRollup",
-    "Evidence",
-    "ModelSummary",
-    "ScanResult",
-    "ScanSummary",
-    "judge_batches",
-]
+    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "ModelSummary",
+    "ScanResult", "judge_batches",
+]  # fmt: skip
 
 col = pl.col
 
 
 def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
     """(ip, user_agent) -> evidence: list of the earliest disallowed requests with their rule."""
-    schema = {"ip": pl.String, "user_agent": pl.String, "evidence": CLIENT_SCHEMA["evidence"]}
+    schema = pl.Schema({"ip": pl.String(), "user_agent": pl.String(), "evidence": CLIENT_SCHEMA["evidence"]})
     frame = agg.evidence()
     if frame is None or frame.height == 0:
         return pl.DataFrame(schema=schema)
@@ -61,7 +57,7 @@ def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
                 col("line").cast(pl.Int64),
             )
         )
-        .cast(schema)  # type: ignore[arg-type]
+        .cast(schema)
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
-from botguard.judge._columns import (
+from botguard.judge.columns import (
     compact_strings,
     has_referer,
     honeypot_expr,

@@ -162,9 +162,8 @@ class ModelSummary:
     signatures: int
     raised_to_monitor: int
     raised_to_block: int
-    raised_by_campaign: int = (
-        0  # of the raised: tied to a campaign across addresses (the rest: a rule candidate)
-    )
+    # Of the raised: tied to a campaign across addresses (the rest: a shared signature or candidate).
+    raised_by_campaign: int = 0
 
     @property
     def raised(self) -> int:

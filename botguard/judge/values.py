@@ -37,8 +37,8 @@ from botguard.judge.records import (
     ScanSummary,
 )
 
-#: Keys of each crawler roll-up in the scan JSON contract (DESIGN.md's, plus `asns`: the
-#: networks the crawler was seen from, which the identity issue asks roll-ups to list).
+#: Keys of each crawler roll-up in the scan JSON contract; `asns` lists the networks the crawler
+#: was seen from (where a crawler comes from is half of who it is).
 CRAWLER_KEYS = (
     "name", "operator", "category", "clients", "ips", "requests", "disallowed_requests",
     "compliance", "verdict", "asns",
@@ -311,11 +311,16 @@ def _model(value: object, source: str) -> ModelSummary | None:
         return None
     where = "summary.model"
     obj = _object(value, where, source)
-    counts = [_field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")]
+    count = {
+        key: _field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")
+    }
     raised_to = _object(obj.get("raised_to"), f"{where}.raised_to", source)
-    raised = [_field(raised_to, key, int, f"{where}.raised_to", source) for key in ("monitor", "block")]
+    raised = {
+        f"raised_to_{key}": _field(raised_to, key, int, f"{where}.raised_to", source)
+        for key in ("monitor", "block")
+    }
     campaign = _field(obj, "raised_by_campaign", int, where, source) if "raised_by_campaign" in obj else 0
-    return ModelSummary(*counts, *raised, campaign)
+    return ModelSummary(**count, **raised, raised_by_campaign=campaign)
 
 
 def _summary(value: object, source: str) -> ScanSummary:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from botguard.addresses import Network
 from botguard.config import Settings
 from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, UNKNOWN, Verdict
 
@@ -107,7 +108,7 @@ def _allowlist_reason(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     return frame
 
 
-def _network_reasons(ips: pl.Series, networks: tuple) -> pl.DataFrame:  # type: ignore[type-arg]
+def _network_reasons(ips: pl.Series, networks: tuple[Network, ...]) -> pl.DataFrame:
     """ip -> "allowlisted network N" for the distinct IPs inside an allowlisted network."""
     found: dict[str, str] = {}
     for ip in ips.to_list():

@@ -1,13 +1,15 @@
 """The logs stage: access-log files in, batches of typed request rows out.
 
-Public door: :func:`read_batches` (what the scan uses), :func:`detect_format`, the format
-registry :data:`FORMATS` with its :class:`LogFormat` protocol, and the records
-(:class:`Batch`, :class:`ParseStats`, :data:`REQUEST_SCHEMA`).
+Public door: :func:`read_batches` (what the scan uses) and its records (:class:`Batch`,
+:class:`ParseStats`). Format detection, the format registry (:data:`~botguard.logs.formats.FORMATS`
+with its :class:`~botguard.logs.formats.LogFormat` protocol) and the live follower live in their
+own modules of this package.
 
 Examples:
     >>> import gzip, tempfile, os
     >>> d = tempfile.mkdtemp()
-    >>> line = b'1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /robots.txt HTTP/1.1" 200 5 "-" "Googlebot/2.1"\\n'
+    >>> line = (b'1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /robots.txt HTTP/1.1" 200 5 "-" '
+    ...         b'"Googlebot/2.1"\\n')
     >>> with gzip.open(os.path.join(d, "access.log.1.gz"), "wb") as f: _ = f.write(line * 2)
     >>> with open(os.path.join(d, "access.log"), "wb") as f: _ = f.write(line + b"garbage\\n")
     >>> batches = list(read_batches([os.path.join(d, "access.log"), os.path.join(d, "access.log.1.gz")]))
@@ -38,20 +40,7 @@ from botguard.logs.readers import (
 )
 from botguard.logs.records import REQUEST_SCHEMA, Batch, ParseStats
 
-__all__ = [
-    "FORMATS",
-    "REQUEST_SCHEMA",
-    "Batch",
-    "BlockFormat",
-    "LogFormat",
-    "ParseStats",
-    "detect_block_format",
-    "detect_format",
-    "order_paths",
-    "parse_block",
-    "read_batches",
-    "resolve_format",
-]
+__all__ = ["Batch", "ParseStats", "read_batches"]
 
 
 _HEAD_BYTES = 1024 * 1024  # of a file's first block: what format detection samples
@@ -166,8 +155,8 @@ def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_l
     if stats.lines <= batch_lines:
         yield Batch(requests, stats)
         return
-    for part in cut_lines(block, batch_lines):  # rare: a tiny batch size or very short lines
-        requests, stats = fmt.parse_block(part, source=source, first_line_no=line_no)
+    for piece in cut_lines(block, batch_lines):  # rare: a tiny batch size or very short lines
+        requests, stats = fmt.parse_block(piece, source=source, first_line_no=line_no)
         line_no += stats.lines
         yield Batch(requests, stats)
 

@@ -13,6 +13,7 @@ kept for malformed examples). Missing roles are simply absent.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Literal
 
 import polars as pl
 
@@ -293,7 +294,7 @@ def split_typed(
     else:
         failed = pl.DataFrame(schema={"line_no": pl.Int64, "line": pl.String, "reason": pl.String})
         rest = done.clear().with_columns(line=pl.lit(None, dtype=pl.String))
-    return absolute_form(requests).cast(REQUEST_SCHEMA), failed, rest
+    return absolute_form(requests).cast(REQUEST_SCHEMA), failed, rest  # type: ignore[arg-type]
 
 
 def canonical_ips(done: pl.DataFrame, keep: str = "_keep") -> pl.DataFrame:
@@ -336,7 +337,7 @@ def finished(
     return requests, failed
 
 
-def engine_for(rows: int) -> str:
+def engine_for(rows: int) -> Literal["streaming", "in-memory"]:
     """Streaming spreads big frames over all cores; small ones are cheaper in memory."""
     return "streaming" if rows >= STREAMING_ROWS else "in-memory"
 

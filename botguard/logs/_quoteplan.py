@@ -149,10 +149,8 @@ class QuotePlan:
         for s in self.segments:
             if s.quoted and s.role is not None:
                 cols.append(pl.col(f"_s{s.index}").fill_null("").alias(s.role))
-            for role in s.roles:
-                cols.append(pl.col(f"_g{s.index}").struct.field(role).alias(role))
-            for role, shortcut in s.shortcuts:
-                cols.append(shortcut.alias(role))
+            cols.extend(pl.col(f"_g{s.index}").struct.field(role).alias(role) for role in s.roles)
+            cols.extend(shortcut.alias(role) for role, shortcut in s.shortcuts)
         return cols
 
 

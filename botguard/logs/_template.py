@@ -18,6 +18,7 @@ derived from the literal that follows it: ``[$time_local]`` matches ``[^\\]]*``,
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -163,7 +164,7 @@ def _check(text: str, tokens: list[str | Variable]) -> None:
     """Reject templates that cannot be parsed unambiguously, with a one-line reason."""
     if not any(isinstance(t, Variable) for t in tokens):
         raise UsageError(f"log format {text!r} has no $variables")
-    for left, right in zip(tokens, tokens[1:]):
+    for left, right in itertools.pairwise(tokens):
         if isinstance(left, Variable) and isinstance(right, Variable):
             raise UsageError(
                 f"log format {text!r}: ${left.name} and ${right.name} must be separated by literal text"

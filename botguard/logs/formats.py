@@ -10,8 +10,9 @@ same :func:`build_registry` as extensions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from importlib.metadata import entry_points
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -32,8 +33,11 @@ class LogFormat(Protocol):
     malformed with a reason.
     """
 
-    name: str
-    description: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def parse_batch(
         self, lines: pl.Series, *, source: str, first_line_no: int = 1
@@ -63,18 +67,14 @@ def _builtin_providers() -> list[Callable[[], Iterable[LogFormat]]]:
 
 
 def _plugin_providers() -> list[Callable[[], Iterable[LogFormat]]]:
-    providers = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        loaded = ep.load()
-        providers.append(lambda loaded=loaded: _as_formats(loaded))
-    return providers
+    return [partial(_as_formats, ep.load()) for ep in entry_points(group=ENTRY_POINT_GROUP)]
 
 
 def _as_formats(obj: object) -> Iterable[LogFormat]:
-    produced = obj() if callable(obj) and not isinstance(obj, LogFormat) else obj
+    produced: Any = obj() if callable(obj) and not isinstance(obj, LogFormat) else obj  # a plugin's
     if isinstance(produced, LogFormat):
         return [produced]
-    return list(produced)  # type: ignore[call-overload]
+    return list(produced)
 
 
 def build_registry(providers: Iterable[Callable[[], Iterable[LogFormat]]]) -> dict[str, LogFormat]:

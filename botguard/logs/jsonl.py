@@ -107,7 +107,8 @@ class JsonFormat:
 
         Examples:
             >>> fmt = JsonFormat("json", NGINX_KEYS)
-            >>> line = '{"remote_addr": "::1", "time_iso8601": "2024-01-02T03:04:05+01:00", "request": "GET / HTTP/2.0", "status": 200}'
+            >>> line = ('{"remote_addr": "::1", "time_iso8601": "2024-01-02T03:04:05+01:00", '
+            ...         '"request": "GET / HTTP/2.0", "status": 200}')
             >>> rows, stats = fmt.parse_batch(pl.Series([line, "{oops"]), source="a.json")
             >>> rows.select("ip", "method", "status").row(0), stats.malformed_by_reason["invalid_json"]
             (('::1', 'GET', 200), 1)

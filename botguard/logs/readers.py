@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import BinaryIO, TypeVar
 
 import polars as pl
@@ -95,7 +95,7 @@ class _Prepended(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int = -1) -> bytes:
         if self._head:
             if size is None or size < 0:
                 data, self._head = self._head + self._rest.read(), b""
@@ -246,7 +246,7 @@ def cut_lines(block: bytes, max_lines: int) -> list[bytes]:
     return pieces
 
 
-def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """Produce the next item in a background thread while the caller works on this one.
 
     Reading, decompression and polars release the GIL, so the stages overlap.

@@ -78,6 +78,18 @@ class Folded:
 class ActorTable:
     """Actors' evidence as columns indexed by actor id, with their fixed facts and join buffers."""
 
+    # The running counts (_COUNTS) and first/last request times, one row per actor id (_grow).
+    requests: np.ndarray
+    pages: np.ndarray
+    assets: np.ndarray
+    referers: np.ndarray
+    invalid: np.ndarray
+    disallowed: np.ndarray
+    honeypot: np.ndarray
+    fast_pages: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+
     def __init__(
         self,
         *,
@@ -354,7 +366,7 @@ class ActorTable:
         for aid in idle.tolist():
             dropped += len(self.pending.pop(aid, ()))
             key = self.keys[aid]
-            del self.index[key]  # type: ignore[arg-type]
+            del self.index[key]
             self.keys[aid] = self.ctx[aid] = self.ua_info[aid] = None
             self._free.append(aid)
         return dropped

@@ -22,7 +22,7 @@ import polars as pl
 
 from botguard.catalog import Catalog, Crawler
 from botguard.decide.agents import candidate_tokens
-from botguard.identity.asn import AsnDb
+from botguard.identity.asn import AsnDb, lookup_many
 from botguard.judge.aggregate import robots_token
 from botguard.model.features import METHODS, FeatureExtractor, ip_prefixes
 from botguard.model.labels import BROWSER
@@ -174,7 +174,7 @@ class RequestKeys:
                 self.ua[ua] = self._ua_info(ua, crawler)
         new_ip = [ip for ip in ips if ip not in self.ip]
         if new_ip:
-            networks = self.asn_db.lookup_many(new_ip) if self.asn_db is not None else {}
+            networks = lookup_many(self.asn_db, new_ip) if self.asn_db is not None else {}
             for ip in new_ip:
                 self.ip[ip] = self._ip_info(ip, networks.get(ip), self.features._ip(ip))
 

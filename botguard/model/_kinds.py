@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from botguard.judge._columns import ASSET_RE, ROBOTS_RE
+from botguard.judge import ASSET_RE, ROBOTS_RE
 from botguard.model._actors import ASSET, HONEYPOT, INVALID, PAGE, ROBOTS
 from botguard.model._keys import MEMO_LIMIT, Call
 from botguard.robots.history import RobotsTimeline
@@ -39,7 +39,7 @@ class RequestKinds:
         kind_of = self.kind_of
         kind = np.fromiter(
             (
-                INVALID if not ok else (memo.get(tgt) if tgt in memo else kind_of(tgt))
+                INVALID if not ok or tgt is None else (memo.get(tgt) if tgt in memo else kind_of(tgt))
                 for tgt, ok in zip(call.target, call.valid.tolist())
             ),
             np.int8,

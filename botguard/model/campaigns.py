@@ -394,8 +394,8 @@ class CampaignBook:
         live.update(id(chain) for heads in self.heads.values() for chain in heads.values())
         for sid in [s for s, chain in self.chains.items() if id(chain) not in live]:
             del self.chains[sid]
-        for key in [k for k, b in self.bursts.items() if _idle(b, now, rules, self._tau)]:
-            del self.bursts[key]
+        for burst in [k for k, b in self.bursts.items() if _idle(b, now, rules, self._tau)]:
+            del self.bursts[burst]
         if math.isfinite(rules.keep):
             old = now - rules.keep
             for key in [k for k, (_, t) in self.scores.items() if t < old]:
@@ -461,22 +461,22 @@ class CampaignBook:
         for key, first, last, pages, assets, follows, steps, walk_last, recent, hosting in data["clients"]:
             c = Client(
                 tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting
-            )  # type: ignore[arg-type]
+            )
             c.recent.extend(recent)
             self.clients[c.key] = c
         for sid, kind, template, first, last, head, members, qualified in data["chains"]:
             self.chains[sid] = Chain(
                 sid, kind, template, first, last, head, {tuple(m) for m in members}, qualified
-            )  # type: ignore[misc]
+            )
         for template, heads in data["heads"].items():
             self.heads[template] = {int(h): self.chains[sid] for h, sid in heads.items()}
         for path, sid, t, client, popular in data["pages"]:
             chain = None if sid is None else self.chains[sid]
-            self.pages[path] = _Page(chain, t, tuple(client), popular)  # type: ignore[arg-type]
+            self.pages[path] = _Page(chain, t, tuple(client), popular)
         for key, (window, mass, mass_at, qualified_at, expected) in data["bursts"].items():
             self.bursts[key] = Burst(
                 deque((t, tuple(k)) for t, k in window), mass, mass_at, qualified_at, expected
-            )  # type: ignore[misc]
+            )
         for ip, ua, signature, kind, reason, support, confidence, at, action in data["raised"]:
             self.raised_[(ip, ua)] = ClientRaise(
                 ip, ua, signature, kind, reason, support, confidence, at, action

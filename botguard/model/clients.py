@@ -20,7 +20,7 @@ stream learner's replay of the log (:mod:`botguard.model.replay`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -108,7 +108,7 @@ def weak_labels(clients: pl.DataFrame, settings: Any, model: ScanModelSettings) 
 def _ua_frame(user_agents: pl.Series) -> pl.DataFrame:
     """Per distinct user agent: its token keys (Python once per UA)."""
     rows = [(ua, [f"ua_tok={t}" for t in ua_tokens(ua or "")]) for ua in user_agents.to_list()]
-    schema = {"user_agent": pl.String, "ua_tok": _LIST}
+    schema = pl.Schema({"user_agent": pl.String(), "ua_tok": _LIST})
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -296,7 +296,7 @@ def _best_signature(
     )
 
 
-def _action(target: str) -> str:
+def _action(target: str) -> Literal["challenge", "block"]:
     """A raise's action: ``block`` when the verdict asked for is block, else the challenge tier."""
     return "block" if target == "block" else "challenge"
 

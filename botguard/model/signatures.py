@@ -17,7 +17,7 @@ and nobody good is behind it:
 - not allowlisted (config allowlist user agents / networks), not inside a published crawler range;
 - the match is safe: a UA token must be a product name of every agent it was seen in (log
   escapes decoded; the name of a name/version pair, a URL host or a contact domain) that
-  :func:`botguard.decide._safety.safe_ua_token` accepts (never a word, a version, a platform
+  :func:`botguard.decide.safety.safe_ua_token` accepts (never a word, a version, a platform
   token or a token of a browser or good-bot agent such as "mozilla", "chrome", "safari"); a UA
   family × AS cross has no single-match form and is never proposed;
 - one UA candidate per agent: of the UA keys seen with the same agents (a family's name, URL
@@ -34,7 +34,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -342,7 +342,9 @@ class SignatureBook:
         match = self.match_of(key, stats)
         return match is not None and not self._allowlisted(match, stats)
 
-    def match_of(self, key: str, stats: SignatureStats) -> tuple[str, str] | None:
+    def match_of(
+        self, key: str, stats: SignatureStats
+    ) -> tuple[Literal["ua_pattern", "cidr", "asn"], str] | None:
         """(match_kind, match_value) enforcing the key, or None when no safe single match exists."""
         slot, _, value = key.partition("=")
         if slot in ("ua_tok", "ua_fam"):
@@ -388,13 +390,16 @@ class SignatureBook:
         for key, stats in self._one_per_agent(weight):
             if stats.proposed_at is None:  # never: listed keys were proposed (narrows the type)
                 continue
-            kind, value = self.match_of(key, stats)  # type: ignore[misc]
+            match = self.match_of(key, stats)
+            if match is None:  # never: a listed key has a single-match form (narrows the type)
+                continue
+            kind, value = match
             explanation = tuple(explain(list(stats.samples))) if explain is not None else ()
             out.append(
                 RuleCandidate(
                     signature=key,
                     match_kind=kind,
-                    match_value=value,  # type: ignore[arg-type]
+                    match_value=value,
                     action="throttle"
                     if kind == "asn"
                     else "block",  # a whole AS: slow it down, do not cut it off

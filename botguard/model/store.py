@@ -14,6 +14,7 @@ and :func:`without_stale_model` removes stored model bans that were rejected or 
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -21,13 +22,13 @@ from typing import Any, Literal
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import ModelSettings
-from botguard.decide._safety import safe_ua_token
+from botguard.decide import safe_ua_token
 from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
 from botguard.model.records import RuleCandidate
-from botguard.report._safe import printable
 from botguard.state import State
+from botguard.text import printable
 
 __all__ = [
     "DDL", "DEFAULT_CANDIDATE_TTL", "STATUSES", "CandidateError", "CandidatePolicy", "CandidateStore",
@@ -214,6 +215,7 @@ class CandidateStore:
             conn.executemany(_UPSERT, rows)
         return len(rows)
 
+    # The method is named for `botguard candidates list`: annotations below it spell builtins.list.
     def list(self, status: str | None = None) -> list[StoredCandidate]:
         """Stored candidates (optionally of one status), newest proposal first."""
         if status is not None and status not in STATUSES:
@@ -226,7 +228,7 @@ class CandidateStore:
         row = self.state.conn.execute(f"{_SELECT} WHERE signature = ?", (signature,)).fetchone()
         return self._stored(row) if row else None
 
-    def approve(self, *signatures: str, now: datetime | None = None) -> list[StoredCandidate]:
+    def approve(self, *signatures: str, now: datetime | None = None) -> builtins.list[StoredCandidate]:
         """Mark signatures approved (all or none: an unknown or unsafe one changes nothing)."""
         for signature in signatures:
             problem = unsafe_reason(self._known(signature).candidate)
@@ -234,13 +236,13 @@ class CandidateStore:
                 raise CandidateError(f"cannot approve {printable(signature, 120)!r}: {problem}")
         return self._review(signatures, "approved", now)
 
-    def reject(self, *signatures: str, now: datetime | None = None) -> list[StoredCandidate]:
+    def reject(self, *signatures: str, now: datetime | None = None) -> builtins.list[StoredCandidate]:
         """Mark signatures rejected: never deployed, even when proposed again (all or none)."""
         for signature in signatures:
             self._known(signature)
         return self._review(signatures, "rejected", now)
 
-    def decisions(self, settings: Any, now: datetime | None = None) -> list[Decision]:
+    def decisions(self, settings: Any, now: datetime | None = None) -> builtins.list[Decision]:
         """Rules for deploy-rules: approved candidates (all proposed ones too with auto_deploy)
         that fired within ``candidate_ttl``, are safe to enforce and not covered by the allowlist."""
         now = now or datetime.now(UTC)
@@ -271,7 +273,7 @@ class CandidateStore:
 
     def _review(
         self, signatures: tuple[str, ...], status: Status, now: datetime | None
-    ) -> list[StoredCandidate]:
+    ) -> builtins.list[StoredCandidate]:
         stamp = _iso(now or datetime.now(UTC))
         with self.state.transaction() as conn:
             conn.executemany(

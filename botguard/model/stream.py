@@ -237,7 +237,7 @@ class StreamLearner:
         rest_id, rest_parts = self._keys.rests(call, behaviour)
         distinct, static_id = np.unique(aid, return_inverse=True)
         ctx = self._actors.ctx
-        static_parts: list[Part] = [ctx[a].static for a in distinct.tolist()]  # type: ignore[union-attr]
+        static_parts: list[Part] = [ctx[a].static for a in distinct.tolist()]
         ids = (static_id.reshape(-1), path_id, rest_id)
         return ids, (PartSums(static_parts), PartSums(path_parts), PartSums(rest_parts))
 
@@ -263,7 +263,7 @@ class StreamLearner:
                 j = min(stop, i + knobs.batch_size - batch.rows)
                 table = self.scorer.table
                 z = bias(table) + sum(s.get(part[i:j], table, self._epoch) for s, part in zip(sums, ids))
-                p = 1.0 - (1.0 - sigmoid(z)) * (1.0 - campaign[i:j])
+                p = 1.0 - (1.0 - sigmoid(np.asarray(z))) * (1.0 - campaign[i:j])
                 scores[i:j] = p
                 # noted per run: upkeep between micro-batches keeps a raise while its client has a score
                 self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
@@ -309,7 +309,7 @@ class StreamLearner:
         for g, actor in enumerate(who.tolist()):
             counts = groups.get(actor)
             if counts is None:
-                keys = self._actors.ctx[actor].sig_keys  # type: ignore[union-attr]
+                keys = self._actors.ctx[actor].sig_keys
                 counts = groups[actor] = GroupCounts(keys, agent=call.ua[last[g]])
             counts.n += n[g]
             counts.high += high[g]
@@ -526,7 +526,7 @@ def _open_from_json(data: Mapping[str, Any] | None, actors: ActorTable) -> OpenB
         batch.sources.append(source)
         batch.uids.append(uid)
     for g in data["groups"]:
-        aid = actors.index.get(tuple(g["actor"]))  # type: ignore[arg-type]
+        aid = actors.index.get(tuple(g["actor"]))
         if aid is None:
             continue
         counts = (g["n"], g["high"], g["psum"], g["human"], dict(g["labels"]), set(g["ips"]), set(g["nets"]))

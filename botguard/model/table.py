@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,6 +44,7 @@ from botguard.model.records import Delta, SlotPolicy
 #: Snapshot format version; bump when the set of arrays changes.
 SCHEMA_VERSION = 1
 _EMPTY_POLICIES: Mapping[str, SlotPolicy] = MappingProxyType({})
+_DEFAULT_POLICY = SlotPolicy()
 _SLABS = ("w", "n", "z", "last")
 _MEMO_LIMIT = 100_000
 _PAIR_LIMIT = (
@@ -174,7 +176,7 @@ class ParamTable:
     def __init__(
         self,
         policies: Mapping[str, SlotPolicy] = _EMPTY_POLICIES,
-        default: SlotPolicy = SlotPolicy(),
+        default: SlotPolicy = _DEFAULT_POLICY,
         capacity: int = 1024,
         sketch_width: int = 1 << 18,
     ) -> None:
@@ -395,7 +397,7 @@ class ParamTable:
     def take_delta(self) -> Delta:
         """Changed rows since the last call (values, not gradients: replays are idempotent)."""
         rows = np.flatnonzero(self.dirty[: self._next] & self.live[: self._next])
-        keys = tuple(self._r2k[r] for r in rows.tolist())
+        keys = cast("tuple[str, ...]", tuple(self._r2k[r] for r in rows.tolist()))  # live rows hold a key
         delta = Delta(keys=keys, weights=self.w[rows].copy(), tombstones=tuple(sorted(self._tombstones)))
         self.dirty[rows] = False
         self._tombstones.clear()
@@ -512,7 +514,7 @@ def _dense(name: str, arrays: Mapping[str, np.ndarray], dtype: type) -> np.ndarr
         return np.array(arrays[name], dtype=dtype)
     if f"{name}_shape" not in arrays:
         return None
-    out = np.zeros(int(np.prod(arrays[f"{name}_shape"])), dtype=dtype)
+    out: np.ndarray = np.zeros(int(np.prod(arrays[f"{name}_shape"])), dtype=dtype)
     out[arrays[f"{name}_at"]] = arrays[f"{name}_val"]
     return out.reshape(tuple(arrays[f"{name}_shape"].tolist()))
 
@@ -529,7 +531,8 @@ def save_arrays(
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compress else np.savez)(fh, **arrays)
+            # Any: numpy's stubs read a ** mapping of arrays as possibly its allow_pickle flag
+            (np.savez_compressed if compress else np.savez)(fh, **cast("dict[str, Any]", arrays))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from botguard.render._escape import RenderError, hex_word
+from botguard.render._escape import RenderError
 from botguard.render.apache import ApacheRenderer
-from botguard.render.base import Renderer, TextRenderer
+from botguard.render.base import Renderer
 from botguard.render.cloudflare import CloudflareRenderer
 from botguard.render.nginx import NginxRenderer
 from botguard.render.records import RuleFile
 
-__all__ = ["ApacheRenderer", "CloudflareRenderer", "NginxRenderer", "RenderError", "Renderer", "RuleFile",
-           "TextRenderer", "hex_word", "renderers"]  # fmt: skip
+__all__ = ["ApacheRenderer", "NginxRenderer", "RenderError", "Renderer", "RuleFile", "renderers"]
 
 
 def renderers(

@@ -323,13 +323,13 @@ class CloudflareRenderer:
     contract_skips: ClassVar[Mapping[str, str]] = MappingProxyType({
         "check_escapes_hostile_ua": "an agent enters an expression as a string literal through quote() (only "
         "backslash and double quote are special), not as server regex byte escapes; "
-        "tests/cloudflare/test_hostile.py reads every expression back",
+        "tests/deploy/cloudflare/test_hostile.py reads every expression back",
         "check_rejects_crlf": "an agent with control characters is left out and reported in left_out, so the "
-        "other rules still sync (tests/cloudflare/test_render.py)",
+        "other rules still sync (tests/deploy/cloudflare/test_render.py)",
         "check_rejects_empty_agent": "a blank agent is left out and reported in left_out, so the other rules "
-        "still sync (tests/cloudflare/test_render.py)",
+        "still sync (tests/deploy/cloudflare/test_render.py)",
         "check_never_names_an_address_no_rule_may_name": "left_out names each address it drops, and an IPv6 "
-        "address is listed as its /64; tests/cloudflare/test_render.py checks the list and rules",
+        "address is listed as its /64; tests/deploy/cloudflare/test_render.py checks the list and rules",
     })  # fmt: skip
 
     def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:

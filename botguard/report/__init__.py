@@ -1,24 +1,20 @@
 """Report: scan results as a terminal table, JSON, CSV or HTML.
 
-Public door: :data:`WRITERS` maps a format name to a writer ``(result, out) -> None`` and
-:func:`scan_document` gives the JSON contract as plain values; :func:`neutralise` is the one
-guard every CSV cell passes (a spreadsheet never runs a log's text as a formula).
+Public door: :data:`WRITERS` maps a format name to a writer ``(result, out) -> None``;
+:func:`write_table` is the terminal table. :func:`~botguard.report.json.scan_document` gives the
+JSON contract as plain values, and :func:`~botguard.report.csv.neutralise` is the one guard every
+CSV cell passes (a spreadsheet never runs a log's text as a formula).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TextIO
-
-from botguard.judge.records import ScanResult
-from botguard.report.csv import neutralise, write_csv
+from botguard.report.csv import write_csv
 from botguard.report.html import write_html
-from botguard.report.json import scan_document, write_json
+from botguard.report.json import write_json
+from botguard.report.records import Writer
 from botguard.report.table import write_table
 
-__all__ = ["WRITERS", "neutralise", "scan_document", "write_csv", "write_html", "write_json", "write_table"]
-
-Writer = Callable[[ScanResult, TextIO], None]
+__all__ = ["WRITERS", "write_table"]
 
 #: Every output format `--format` accepts.
 WRITERS: dict[str, Writer] = {

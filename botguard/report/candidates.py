@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from rich.table import Table
 from rich.text import Text
 
 from botguard.report._console import report_console
-from botguard.report._safe import printable
 from botguard.report.csv import neutralise
+from botguard.report.records import Rows, RowsWriter
+from botguard.text import printable
 
 __all__ = ["CANDIDATE_WRITERS", "write_candidates_csv", "write_candidates_json", "write_candidates_table"]
-
-Rows = Sequence[dict[str, Any]]
 
 #: Columns when stdout is a pipe or file (rich would assume 80 and fold every cell).
 PIPE_WIDTH = 200
@@ -84,7 +82,7 @@ def write_candidates_table(rows: Rows, out: TextIO) -> None:
 
 
 #: ``--format`` of ``botguard candidates list`` -> writer ``(rows, out)``.
-CANDIDATE_WRITERS: dict[str, Callable[[Rows, TextIO], None]] = {
+CANDIDATE_WRITERS: dict[str, RowsWriter] = {
     "table": write_candidates_table,
     "json": write_candidates_json,
     "csv": write_candidates_csv,

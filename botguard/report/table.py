@@ -16,7 +16,7 @@ from botguard.judge.records import (
 from botguard.judge.values import iso
 from botguard.report._console import report_console
 from botguard.report._credit import asn_credit
-from botguard.report._safe import printable
+from botguard.text import printable
 
 VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green"}
 

@@ -77,8 +77,7 @@ def pattern_regex(pattern: str) -> str:
     segments = pattern.split("*")
     parts = [re.escape(segments[0])]
     middle, last = segments[1:-1], segments[-1]
-    for segment in middle:
-        parts.append(f"(?>.*?{re.escape(segment)})")
+    parts.extend(f"(?>.*?{re.escape(segment)})" for segment in middle)
     if len(segments) > 1:
         if anchored:
             parts.append(f"(?>.*{re.escape(last)}\\Z)" if last else "")

@@ -163,7 +163,9 @@ def _drop_agents(group: DocGroup, blocked: set[str]) -> DocGroup | None:
         return group
     if len(drop) == len(group.agent_lines):
         return None
-    lines, agent_lines, tokens = [], [], []
+    lines: list[str] = []
+    agent_lines: list[int] = []
+    tokens: list[str | None] = []
     for index, line in enumerate(group.lines):
         if index in drop:
             continue

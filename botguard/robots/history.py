@@ -50,8 +50,8 @@ def _to_us(when: datetime) -> int:
     return (when - _EPOCH) // timedelta(microseconds=1)
 
 
-def _from_us(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
+def _from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,7 @@ class RobotsHistory:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (host, digest, body, status, at, at),
                 ).lastrowid
-        return self._version(version_id)  # type: ignore[arg-type]
+        return self._version(version_id)
 
     def record_fetch(self, result: FetchResult) -> RobotsVersion | None:
         """Record a fetch if it observed the site (2xx or 4xx); see the module docstring."""
@@ -163,7 +163,7 @@ class RobotsHistory:
         if row is None:
             return None
         seen = _from_us(row[1])
-        return (bytes(row[0]), seen) if now - seen <= self.grace else None  # type: ignore[operator]
+        return (bytes(row[0]), seen) if now - seen <= self.grace else None
 
     def version_at(self, host: str, when: datetime) -> RobotsTxt | None:
         """The robots.txt live at ``when``; None before the first recorded version."""
@@ -263,6 +263,6 @@ class RobotsHistory:
             row[3],
             _from_us(row[4]),
             _from_us(row[5]),
-            _from_us(row[6]),
+            None if row[6] is None else _from_us(row[6]),
             row[7],
-        )  # type: ignore[arg-type]
+        )

@@ -3,7 +3,6 @@ state, clock and output taken from the ``Env`` it is given."""
 
 from __future__ import annotations
 
-import doctest
 import importlib
 import io
 import json
@@ -39,11 +38,11 @@ from botguard.decide.store import load_decisions
 from botguard.errors import UsageError
 from botguard.judge.store import latest_scan
 from botguard.model.store import CandidateStore
-from botguard.report import scan_document
+from botguard.report.json import scan_document
 from botguard.robots.limit import MAX_BYTES
 from botguard.robots.sources import RobotsOption
 from botguard.state import State
-from tests.e2e_model.traffic import write
+from tests.e2e.traffic import write
 from tests.helpers import run_cli
 from tests.model.test_candidates_store import candidate
 
@@ -189,11 +188,3 @@ def test_robots_check_lint_and_generate(tmp_path: Path) -> None:
     assert lenient.findings and not lenient.failed
     generated = run_robots_generate(RobotsGenerateRequest(agents=("GPTBot", "CCBot")), Env())
     assert "User-agent: GPTBot" in generated.text and "Disallow: /" in generated.text
-
-
-def test_watch_candidate_line_example() -> None:
-    """candidate_line's docstring example runs (log-controlled text is shown escaped)."""
-    from botguard.app import watch
-
-    result = doctest.testmod(watch)
-    assert result.attempted and not result.failed

@@ -42,6 +42,7 @@ def scan(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
             "--no-dns",
             *extra,
         ],
+        check=False,
         capture_output=True,
         text=True,
         cwd=ROOT,

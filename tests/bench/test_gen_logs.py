@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import itertools
 import json
 import re
 import shlex
@@ -210,7 +211,7 @@ def test_seo_bots_honour_crawl_delay_and_violators_do_not(small: tuple[Path, Pat
             times.setdefault(key, []).append(datetime.strptime(m["time"].decode(), "%d/%b/%Y:%H:%M:%S %z"))
     gaps: dict[str, list[timedelta]] = {"seo_bot": [], "crawl_delay_violator": []}
     for key, ts in times.items():
-        gaps[cls[key]] += [b - a for a, b in zip(ts, ts[1:])]
+        gaps[cls[key]] += [b - a for a, b in itertools.pairwise(ts)]
     assert gaps["seo_bot"] and min(gaps["seo_bot"]) >= timedelta(seconds=10)
     assert gaps["crawl_delay_violator"] and min(gaps["crawl_delay_violator"]) < timedelta(seconds=10)
 
@@ -220,7 +221,7 @@ def test_timestamps_rise_within_the_span_in_one_timezone(small: tuple[Path, Path
     log, _, truth = small
     good, _ = parsed_lines(log)
     times = [datetime.strptime(m["time"].decode(), "%d/%b/%Y:%H:%M:%S %z") for m in good]
-    assert all(a <= b for a, b in zip(times, times[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(times))
     assert {m["time"][-5:] for m in good} == {b"+0100"}
     assert times[0] == datetime.fromisoformat(truth["first_seen"])
     assert times[-1] == datetime.fromisoformat(truth["last_seen"])

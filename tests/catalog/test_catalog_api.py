@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from botguard.catalog import CATEGORIES, Catalog, Crawler, bundled_agents, load_catalog
+from botguard.catalog import Catalog, Crawler, load_catalog
 from botguard.catalog._literals import requirement
+from botguard.catalog.records import CATEGORIES
+from botguard.catalog.reference import bundled_agents
 
 
 def test_by_name_and_by_category(catalog: Catalog) -> None:

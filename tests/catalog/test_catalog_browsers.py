@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from botguard.catalog import Catalog, Crawler, bundled_agents
+from botguard.catalog import Catalog, Crawler
+from botguard.catalog.reference import bundled_agents
 
 _WIN = "Windows NT 10.0; Win64; x64"
 _MAC = "Macintosh; Intel Mac OS X 10_15_7"

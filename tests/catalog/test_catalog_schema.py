@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from botguard.catalog import CATEGORIES, bundled_path, load_catalog
+from botguard.catalog import load_catalog
+from botguard.catalog.loader import bundled_path
+from botguard.catalog.records import CATEGORIES
 from botguard.errors import ConfigError, ExitStatus
 from tests.helpers import TEST_DATA
 

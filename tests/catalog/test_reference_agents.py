@@ -7,7 +7,8 @@ from importlib import resources
 
 import pytest
 
-from botguard.catalog import ReferenceAgents, bundled_agents, reference_agents
+from botguard.catalog import reference_agents
+from botguard.catalog.reference import ReferenceAgents, bundled_agents
 
 
 @pytest.fixture(scope="module")

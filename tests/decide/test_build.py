@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from botguard.config import AllowedClient, Allowlist, DecideSettings
-from botguard.decide import CrawlerInfo, DecisionSet, build_decisions, catalog_lookup
-from botguard.decide._safety import REFERENCE_AGENTS, safe_ua_token
-from botguard.decide.build import CrawlerLookup
+from botguard.decide import DecisionSet, build_decisions, catalog_lookup
+from botguard.decide.build import CrawlerInfo, CrawlerLookup
+from botguard.decide.safety import REFERENCE_AGENTS, safe_ua_token
 from tests.judge.scans import client_value, crawler_value, scan_records, scan_value
 
 ROOT = Path(__file__).resolve().parents[2]

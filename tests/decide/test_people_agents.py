@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from botguard.decide._safety import AgentText
 from botguard.decide.agents import candidate_tokens, names_a_bot, own_domain, rule_tokens
+from botguard.decide.safety import AgentText
 
 PEOPLE = tuple(
     line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from botguard.decide._safety import REFERENCE_AGENTS, AgentText, english_words, safe_ua_exact, safe_ua_token
+from botguard.decide.safety import REFERENCE_AGENTS, AgentText, english_words, safe_ua_exact, safe_ua_token
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from botguard.identity import DnsOptions, DnsResolver
+from botguard.identity.dns import DnsOptions, DnsResolver
 from tests.identity.dnsserver import FakeDnsServer
 
 #: 66.249.66.1 is a real Googlebot: PTR in googlebot.com, forward back to the IP.

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from botguard.errors import ConfigError
-from botguard.identity import AsnDb, LayeredAsn, MaxMindDb, RangeTableAsn
-from botguard.identity.asn import hosting_asns
+from botguard.identity import AsnDb
+from botguard.identity.asn import LayeredAsn, MaxMindDb, RangeTableAsn, hosting_asns
 from tests.helpers import TEST_DATA
 
 MMDB = TEST_DATA / "mmdb"  # MaxMind's own test databases (tests/data/SOURCES.md)

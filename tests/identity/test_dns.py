@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from botguard.identity import DnsCache, DnsOptions, DnsResolver
+from botguard.identity.cache import DnsCache
+from botguard.identity.dns import DnsOptions, DnsResolver
 from botguard.state import State
 from tests.identity.dnsserver import FakeDnsServer
 

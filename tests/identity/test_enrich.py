@@ -8,8 +8,11 @@ import polars as pl
 import pytest
 
 from botguard.catalog import load_catalog
-from botguard.identity import IDENTITY_SCHEMA, DnsResolver, RangeTableAsn, check_claim, enrich, explain
-from botguard.identity.records import ReverseDns
+from botguard.identity import check_claim
+from botguard.identity.asn import RangeTableAsn
+from botguard.identity.dns import DnsResolver
+from botguard.identity.enrich import enrich, explain
+from botguard.identity.records import IDENTITY_SCHEMA, ReverseDns
 
 
 @pytest.fixture(scope="module")

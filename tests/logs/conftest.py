@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from botguard.logs import FORMATS, resolve_format
+from botguard.logs.formats import FORMATS, resolve_format
 from botguard.logs.records import ParseStats
 from tests.helpers import SHARED_DATA, TEST_DATA
 

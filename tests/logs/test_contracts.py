@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botguard.logs import FORMATS, REQUEST_SCHEMA, BlockFormat, LogFormat
+from botguard.logs.formats import FORMATS, BlockFormat, LogFormat
 from botguard.logs.readers import split_lines
+from botguard.logs.records import REQUEST_SCHEMA
 
 from .conftest import FIXTURES, log_bytes, real_logs
 
@@ -74,8 +75,8 @@ def check_block_equals_lines(fmt: LogFormat) -> None:
         return  # capability not offered: the reader uses parse_batch
     blocks = [(FIXTURES / "garbage.log").read_bytes(), b'\r\n\n \n"\n' + b'" ' * 40 + b"\n"]
     blocks += [log_bytes(p) for p in real_logs()]
-    for data in blocks:
-        data = data if data.endswith(b"\n") else data + b"\n"
+    for block in blocks:
+        data = block if block.endswith(b"\n") else block + b"\n"
         by_block = fmt.parse_block(data, source="b", first_line_no=3)
         by_lines = fmt.parse_batch(split_lines(data), source="b", first_line_no=3)
         assert by_block[0].equals(by_lines[0])

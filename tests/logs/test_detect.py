@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from botguard.errors import InputError
-from botguard.logs import detect_format, read_batches
+from botguard.logs import read_batches
+from botguard.logs.detect import detect_format
 
 COMBINED = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5 "-" "ua"'
 COMMON = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5'

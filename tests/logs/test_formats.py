@@ -213,7 +213,7 @@ def test_line_numbers_and_source():
 
 def _regex_only(name: str):
     """The same format with its quote-split fast path switched off (regex path only)."""
-    from botguard.logs import FORMATS
+    from botguard.logs.formats import FORMATS
     from botguard.logs.text import TemplateFormat
 
     fmt = TemplateFormat(name, FORMATS[name].template_text, "regex only")
@@ -226,7 +226,7 @@ def test_quote_split_fast_path_agrees_with_regex(name):
     """The quote-split fast path and the regex path give identical rows and counts."""
     import polars as pl
 
-    from botguard.logs import FORMATS
+    from botguard.logs.formats import FORMATS
 
     from .conftest import ELASTIC, FIXTURES, log_bytes
 
@@ -256,7 +256,7 @@ def test_fuzz_fast_path_agrees_with_regex(name, parts):
     """Near-miss lines (stray quotes, backslashes, CRs) get the same answer from both paths."""
     import polars as pl
 
-    from botguard.logs import FORMATS
+    from botguard.logs.formats import FORMATS
 
     lines = [
         ("h.example " if name == "vhost_combined" else "")

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from botguard.errors import UsageError
-from botguard.logs import FORMATS, read_batches
+from botguard.logs import read_batches
+from botguard.logs.formats import FORMATS
 from botguard.logs.jsonl import JsonFormat
 from tests.helpers import gpl_data
 

@@ -12,7 +12,8 @@ import zlib
 import pytest
 
 from botguard.errors import InputError, UsageError
-from botguard.logs import order_paths, read_batches
+from botguard.logs import read_batches
+from botguard.logs.readers import order_paths
 from botguard.logs.records import ParseStats
 
 LINE = '1.2.3.4 - - [17/May/2015:10:0{n}:00 +0000] "GET /{n} HTTP/1.1" 200 5 "-" "ua"\n'
@@ -144,7 +145,7 @@ def test_missing_file_fails_before_any_batch(tmp_path):
     """An unreadable path raises InputError when read_batches is called, naming the file."""
     good = tmp_path / "a.log"
     good.write_bytes(log_bytes(1))
-    with pytest.raises(InputError, match="no such file in .*missing.log"):
+    with pytest.raises(InputError, match=r"no such file in .*missing\.log"):
         read_batches([str(good), str(tmp_path / "missing.log")])
 
 

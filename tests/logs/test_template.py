@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from botguard.errors import UsageError
-from botguard.logs import resolve_format
+from botguard.logs.formats import resolve_format
 
 from .conftest import one, parse
 
@@ -62,7 +62,7 @@ def test_braced_variables_and_unknown_ones():
 
 def test_custom_format_malformed_lines_counted():
     """A custom format counts lines that do not fit it, like the built-ins."""
-    rows, stats = parse(
+    _rows, stats = parse(
         ["1.2.3.4 [10/Mar/2024:08:15:00 +0000] GET", "nope"], "$remote_addr [$time_local] $request"
     )
     assert (stats.parsed, stats.malformed) == (1, 1)

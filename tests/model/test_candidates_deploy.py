@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from botguard.decide import DecisionSet
-from botguard.decide._safety import safe_ua_token
+from botguard.decide.safety import safe_ua_token
 from botguard.model.store import CandidateStore
 from botguard.render import ApacheRenderer, NginxRenderer
 from botguard.render.cloudflare import CloudflareRenderer

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from tests.model.streamkit import load_bench
 
 
@@ -61,7 +63,7 @@ def test_churn_week_plateaus_with_admission_and_expiry() -> None:
     assert max(memory["both_growth_per_day_after_day2"]) < 0.10
     assert memory["both_vs_neither"] <= -0.4
     neither = memory["live_rows_per_day"]["neither"]
-    assert all(b > a for a, b in zip(neither, neither[1:]))  # without either, rows grow every day
+    assert all(b > a for a, b in itertools.pairwise(neither))  # without either, rows grow every day
 
 
 def test_churn_weeks_expiry_bends_and_both_plateau() -> None:

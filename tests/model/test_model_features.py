@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from botguard.model import UA_SLOTS, FeatureExtractor
-from botguard.model.features import ip_prefixes, is_asset, path_template, ua_family, ua_tokens
+from botguard.model.features import (
+    UA_SLOTS,
+    FeatureExtractor,
+    ip_prefixes,
+    is_asset,
+    path_template,
+    ua_family,
+    ua_tokens,
+)
 
 
 @pytest.mark.parametrize(
@@ -156,8 +163,8 @@ def test_config_names_exactly_the_slots_the_extractor_makes() -> None:
     """Config validates `model.slots` against FEATURE_SLOTS (it never imports the model): every
     slot the extractor makes, masks or the learner adds is there, and nothing else."""
     from botguard.config import FEATURE_SLOTS
-    from botguard.model import BIAS
     from botguard.model.features import PATH_SLOTS
+    from botguard.model.learner import BIAS
 
     extractor = FeatureExtractor()
     events = [

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
 import ipaddress
 from dataclasses import replace
 
 import pytest
 
-import botguard.model.signatures
 from botguard.model.signatures import CandidateRules, SignatureBook, wilson_lower
 
 NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0)"
@@ -41,10 +39,6 @@ def _feed(
             xs.append({keys[0]: 1.0})
         fresh += book.add(events, scores, xs, now + start)
     return fresh
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(botguard.model.signatures).failed == 0
 
 
 def test_wilson_bound_is_below_the_share_and_grows_with_support() -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import botguard.model.table as table_mod
-from botguard.model import ParamTable, SlotPolicy
-from botguard.model.table import CountMinSketch
+from botguard.model.records import SlotPolicy
+from botguard.model.table import CountMinSketch, ParamTable
 
 
 @pytest.mark.slow

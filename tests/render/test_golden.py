@@ -42,7 +42,7 @@ def test_golden(case: str, target: str) -> None:
 def test_golden_cloudflare_expressions_are_valid_rules_language(case: str) -> None:
     """Cloudflare's `-t`: every golden expression reads back under the strict rules-language
     reader, within 4,096 characters, its list reference naming the golden list."""
-    from tests.cloudflare.rules_lang import parse, tokenize
+    from tests.deploy.cloudflare.rules_lang import parse, tokenize
 
     doc = json.loads((GOLDEN / case / "cloudflare.json").read_text(encoding="ascii"))
     for rule in doc["rules"]:

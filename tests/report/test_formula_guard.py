@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from botguard.model.store import CandidateStore
-from botguard.report import neutralise
+from botguard.report.csv import neutralise
 from botguard.state import State
 from tests.helpers import run_cli
 from tests.model.test_candidates_store import candidate

@@ -138,9 +138,7 @@ ENDINGS = [b"\n", b"\n", b"\n", b"\r\n", b"\r", b"\n\n", b"\r\r\n", b"\n\r"]
 
 def _pattern(rng: random.Random) -> str:
     n = rng.choice([0, 1, 1, 2, 2, 3, 4])
-    parts = []
-    for _ in range(n):
-        parts.append(rng.choice(SEGMENTS))
+    parts = [rng.choice(SEGMENTS) for _ in range(n)]
     sep = rng.choice(["/", "/", "/", "*", "/*", "", "*/"])
     pat = ("/" if rng.random() < 0.85 else "") + sep.join(parts)
     r = rng.random()

@@ -60,8 +60,7 @@ def test_random_bodies_agree_with_google(seed: int) -> None:
     cases = []
     for _ in range(BODIES_PER_SEED):
         body = gen.robots_body(rng)
-        for _ in range(URLS_PER_BODY):
-            cases.append((body, gen.agent_for(rng, body), gen.url_for(rng, body)))
+        cases.extend((body, gen.agent_for(rng, body), gen.url_for(rng, body)) for _ in range(URLS_PER_BODY))
     bad = _disagreements(cases)
     assert not bad, f"{len(bad)}/{len(cases)} disagree, e.g.\n" + "\n".join(bad[:5])
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from botguard.robots import RobotsTxt, path_params_query
+from botguard.robots import RobotsTxt
 from botguard.robots._lexer import escape_pattern, split_lines
+from botguard.robots._matcher import path_params_query
 
 FOO = "user-agent: FooBot\ndisallow: /\n"
 

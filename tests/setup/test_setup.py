@@ -55,7 +55,8 @@ def test_make_check_is_silent_when_everything_is_there(tmp_path: Path) -> None:
 
 def test_ci_installs_the_missing_programs_then_runs_make_test(tmp_path: Path) -> None:
     """.ci/run where goaccess, wrk and chromium are missing: apt-get installs exactly what the
-    check reports (nginx and apache2 too on a machine without them), then `make test` runs."""
+    check reports (nginx and apache2 too on a machine without them), make installs the rest, then
+    `make lint` runs before `make test`."""
     log = tmp_path / "calls.log"
     bin_dir = stub_dir(tmp_path, links=("bash", "dirname", "python3"))
     for name in ("apt-get", "make"):
@@ -69,8 +70,9 @@ def test_ci_installs_the_missing_programs_then_runs_make_test(tmp_path: Path) ->
         [str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    update, install, test = log.read_text().splitlines()
-    assert (update, test) == ("apt-get update -qq", "make test")
+    update, install, *made = log.read_text().splitlines()
+    assert update == "apt-get update -qq"
+    assert made == ["make system-packages .venv/.test-installed", "make lint", "make test"]
     packages = install.removeprefix("apt-get install -y -qq ").split()
     assert set(missing) <= set(packages) <= {*missing, "make", "python3-venv"}  # + its own bootstrap needs
 

@@ -69,6 +69,7 @@ def verify_token(
     client: cloudflare.Cloudflare, target: CloudflareTarget, sleep: Sleep = time.sleep
 ) -> TokenInfo:
     """The token's id if it is valid and active, else :class:`MissingPermission` (one line)."""
+    result: object  # the user's or the account's verify response: read by field()
     try:
         result, owner = call("verify API token", client.user.tokens.verify, sleep=sleep), "user"
     except RateLimited:

@@ -51,8 +51,8 @@ def record_apply(
         zone = "" if result.scope == "list" else result.scope
         error = result.error.message if result.error else None
         wanted = refs if zone else "[]"
-        rows.append((applied_at.isoformat(), zone, target.list_name, len(desired.items), wanted, result.writes,
-                     json.dumps(list(result.done)), error))  # fmt: skip
+        rows.append((applied_at.isoformat(), zone, target.list_name, len(desired.items), wanted,
+                     result.writes, json.dumps(list(result.done)), error))  # fmt: skip
     _schema(state)
     with state.transaction() as conn:
         conn.executemany("INSERT INTO cloudflare_applied VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)

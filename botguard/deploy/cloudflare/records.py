@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from botguard.errors import BotguardError, ConfigError
 from botguard.render.cloudflare import LeftOut, RuleSpec
 
-__all__ = ["ApplyReport", "CloudflareError", "CloudflareTarget", "Live", "LiveRule", "LiveZone", "MissingCredentials",
-           "MissingPermission", "NotAttempted", "Plan", "RateLimited", "ScopeResult", "ZonePlan"]  # fmt: skip
+__all__ = ["ApplyReport", "CloudflareError", "CloudflareTarget", "Live", "LiveRule", "LiveZone",
+           "MissingCredentials", "MissingPermission", "NotAttempted", "Plan", "RateLimited", "ScopeResult",
+           "ZonePlan"]  # fmt: skip
 
 
 class CloudflareError(BotguardError):
@@ -102,8 +103,11 @@ class ZonePlan:
 
     def lines(self) -> list[str]:
         out = [f"+ rule {r.ref} {r.action} ({len(r.expression)} chars)" for r in self.create_rules]
-        out += [f"~ rule {new.ref} {old.action}->{new.action} ({len(old.expression)}->{len(new.expression)} chars)"
-                for old, new in self.update_rules]  # fmt: skip
+        out += [
+            f"~ rule {new.ref} {old.action}->{new.action} "
+            f"({len(old.expression)}->{len(new.expression)} chars)"
+            for old, new in self.update_rules
+        ]
         out += [f"- rule {r.ref}" for r in self.delete_rules]
         return out
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cloudflare
 from cloudflare.types.rulesets.rule_create_response import Ruleset
 
-from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
-from tests.cloudflare.fakecf import PHASE, FakeServer
+from tests.deploy.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
+from tests.deploy.cloudflare.fakecf import PHASE, FakeServer
 
 
 def _client(fake: FakeServer) -> cloudflare.Cloudflare:
@@ -78,7 +78,7 @@ def test_token_endpoints_dry_runs_and_refusals_parse_with_the_sdk(fake: FakeServ
     from cloudflare.types.shared.token import Token
     from cloudflare.types.user.token_verify_response import TokenVerifyResponse
 
-    from tests.cloudflare.fakecf import LISTS_READ, WAF_EDIT
+    from tests.deploy.cloudflare.fakecf import LISTS_READ, WAF_EDIT
 
     seed_foreign(fake.state)
     fake.state.token({LISTS_READ, WAF_EDIT, "API Tokens Read"})

@@ -1,6 +1,6 @@
-"""Issue 6 end to end: an unseen crawler family is learned, proposed, approved, deployed and blocked.
+"""End to end: an unseen crawler family is learned, proposed, approved, deployed and blocked.
 
-A generated log (tests/e2e_model/traffic.py) where NovaScrape, on no list, appears one hour in on
+A generated log (tests/e2e/traffic.py) where NovaScrape, on no list, appears one hour in on
 rotating hosting IPs and ignores robots.txt. The learner proposes a rule; a person approves it with
 `botguard candidates approve`; `botguard deploy-rules` puts it on a real nginx (127.0.0.1, high
 port); a *new* NovaScrape client (new IP, new version) gets 403, Chrome and Googlebot get 200.
@@ -23,7 +23,7 @@ from botguard.render import NginxRenderer
 from botguard.robots.sources import RobotsSources, parse_robots_option
 from botguard.state import State
 from tests.deploy.conftest import Site, write_config
-from tests.e2e_model.traffic import BROWSERS, GOOGLEBOT, NOVA, NOVA_NEXT, write
+from tests.e2e.traffic import BROWSERS, GOOGLEBOT, NOVA, NOVA_NEXT, write
 from tests.helpers import run_cli
 from tests.render.servers import running
 

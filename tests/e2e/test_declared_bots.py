@@ -18,7 +18,7 @@ import pytest
 from botguard.config import Allowlist, DecideSettings
 from botguard.decide import DecisionSet, build_decisions, catalog_lookup
 from botguard.render.cloudflare import MAX_UA, render_cloudflare
-from tests.cloudflare.rules_lang import Request, evaluate, lower, parse, strings
+from tests.deploy.cloudflare.rules_lang import Request, evaluate, lower, parse, strings
 from tests.deploy.conftest import Site
 from tests.helpers import run_cli
 from tests.judge.scans import scan_records

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
-from tests.cloudflare.fakecf import FakeServer
+from tests.deploy.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
+from tests.deploy.cloudflare.fakecf import FakeServer
 from tests.helpers import run_cli
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE
-from tests.cloudflare.fakecf import FakeServer
+from tests.deploy.cloudflare.conftest import ACCOUNT, TOKEN, ZONE
+from tests.deploy.cloudflare.fakecf import FakeServer
 from tests.deploy.conftest import BLOCKED_IP, scan_doc
 from tests.helpers import run_cli
 

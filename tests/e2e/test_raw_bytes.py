@@ -4,7 +4,7 @@ exactly those bytes on real nginx and Apache (not by the U+FFFD a lossy read wou
 from __future__ import annotations
 
 from tests.deploy.conftest import Site
-from tests.deploy.test_addresses import _deploy, _scan, _write_site
+from tests.e2e.test_addresses import _deploy, _scan, _write_site
 from tests.render.servers import CHROME
 
 RAW = b"\xff\xfe crawler \xc3"  # the re-audit's agent

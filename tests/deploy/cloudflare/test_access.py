@@ -10,16 +10,16 @@ import pytest
 from botguard.app.cloudflare import CloudflareReport
 from botguard.config import Settings
 from botguard.deploy.cloudflare import MissingPermission
-from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
-from tests.cloudflare.fakecf import (
+from tests.deploy.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
+from tests.deploy.cloudflare.fakecf import (
     LISTS_EDIT,
     LISTS_READ,
     WAF_EDIT,
     WAF_READ,
     FakeServer,
 )
-from tests.cloudflare.test_sync import DECISIONS
-from tests.cloudflare.test_sync import _run as run_sync
+from tests.deploy.cloudflare.test_sync import DECISIONS
+from tests.deploy.cloudflare.test_sync import _run as run_sync
 from tests.helpers import run_cli
 
 ZONE2 = "e" * 32

@@ -292,7 +292,7 @@ def test_scan_document_equals_the_written_json(site: dict[str, Path]) -> None:
 
     from botguard.app import Env, ScanRequest, run_scan
     from botguard.config import load_settings
-    from botguard.report import scan_document, write_json
+    from botguard.report.json import scan_document, write_json
     from botguard.robots.sources import RobotsOption
 
     request = ScanRequest(paths=(str(site["log"]),), settings=load_settings(), save=False, dns=False,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.scan.conftest import AHREFS, BYTESPIDER, CHROME, GOOGLEBOT
 from tests.helpers import run_cli, scan_site
-from tests.scan.conftest import AHREFS, BYTESPIDER, CHROME, GOOGLEBOT
 
 
 def client(doc: dict[str, Any], ip: str) -> dict[str, Any]:

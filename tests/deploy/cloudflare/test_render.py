@@ -168,7 +168,7 @@ def test_bad_asn_is_reported_not_rendered() -> None:
 
 def test_lower_folds_ascii_only_like_cloudflare() -> None:
     """Cloudflare's lower() changes A-Z only: a literal lowered by Python would never match `Ü`."""
-    from tests.cloudflare.rules_lang import Request, evaluate, parse
+    from tests.deploy.cloudflare.rules_lang import Request, evaluate, parse
 
     desired = render_cloudflare(DecisionSet.of([Decision("block", Match("ua_pattern", "ÜberBot"))]))
     (rule,) = desired.rules

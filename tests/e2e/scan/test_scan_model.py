@@ -27,7 +27,7 @@ from botguard.model.features import ip_prefixes
 from botguard.robots.sources import parse_robots_option
 from tests.helpers import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GOOD = ("human", "search_bot", "ai_compliant", "seo_bot")
 #: Share of disguised scrapers monitored or blocked on this log: 62% with per-client rules only,
 #: 97.5% with the model (measured); the floor leaves room for harmless tuning.

@@ -24,7 +24,7 @@ from botguard.report.json import scan_document
 from botguard.state import State
 from tests.helpers import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples"
 #: The fields combined adds to common: ` "referer" "user agent"` at the end of a line.
 _COMBINED_TAIL = re.compile(r' "[^"]*" "[^"]*"$')

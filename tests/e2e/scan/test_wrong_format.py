@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "access.log"  # 3,600 combined lines
 NGINX_JSON = ROOT / "tests" / "logs" / "fixtures" / "nginx.json.log"
 

@@ -1,4 +1,4 @@
-"""Column expressions the judge derives from a parsed batch (private helpers).
+"""Column expressions the judge derives from a parsed batch; the model reads the same facts.
 
 Kept apart so the aggregation reads as a list of named facts, and so each fact is computed
 column-wise on a whole batch (never per line in Python).

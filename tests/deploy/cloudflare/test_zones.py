@@ -8,11 +8,11 @@ import pytest
 
 from botguard.app.cloudflare import CloudflareReport, SyncFailed
 from botguard.decide.records import Decision, DecisionSet, Match
-from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
-from tests.cloudflare.fakecf import FakeServer, Fault
-from tests.cloudflare.test_access import seed_decisions
-from tests.cloudflare.test_sync import DECISIONS, last_applied
-from tests.cloudflare.test_sync import _run as run_sync
+from tests.deploy.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
+from tests.deploy.cloudflare.fakecf import FakeServer, Fault
+from tests.deploy.cloudflare.test_access import seed_decisions
+from tests.deploy.cloudflare.test_sync import DECISIONS, last_applied
+from tests.deploy.cloudflare.test_sync import _run as run_sync
 from tests.helpers import run_cli
 
 ZONE2, ZONE3 = "e" * 32, "d" * 32

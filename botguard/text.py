@@ -1,4 +1,4 @@
-"""Make log-controlled text safe to show (private).
+"""Make log-controlled text safe to show, in every stage that prints or logs it.
 
 User agents and paths come from a log an attacker writes. On a terminal, control characters
 (ANSI escapes) could repaint the screen, and rich would read "[bold]" as markup, so text is

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cloudflare.fakecf import PHASE, TOKEN, FakeServer, FakeState
+from tests.deploy.cloudflare.fakecf import PHASE, TOKEN, FakeServer, FakeState
 
 ACCOUNT = "a" * 32
 ZONE = "f" * 32

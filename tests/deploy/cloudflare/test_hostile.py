@@ -1,7 +1,7 @@
 """The hostile user-agent corpus (tests/render/hostile.py) through the Cloudflare renderer.
 
 Cloudflare has no ``nginx -t``: instead every expression is read back by a strict reader of the
-rules language (tests/cloudflare/rules_lang.py) and evaluated. No agent may escape its string:
+rules language (tests/deploy/cloudflare/rules_lang.py) and evaluated. No agent may escape its string:
 the string literals read back are exactly the agents (lower-cased A-Z only, as Cloudflare's
 ``lower()``) and the guards' literals, and the grammar accepts nothing else. Each agent's rule
 blocks it, and no rule blocks Chrome, Googlebot, ``/robots.txt`` or a verified bot.
@@ -14,7 +14,7 @@ from collections import Counter
 
 from botguard.decide import Decision, DecisionSet, Match
 from botguard.render.cloudflare import MAX_EXPRESSION, MAX_UA, render_cloudflare
-from tests.cloudflare.rules_lang import (
+from tests.deploy.cloudflare.rules_lang import (
     Request,
     RulesSyntaxError,
     evaluate,

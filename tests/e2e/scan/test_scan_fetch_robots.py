@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 
 from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import load_settings
-from botguard.report import write_json
+from botguard.report.json import write_json
 from botguard.robots.history import RobotsHistory
 from botguard.robots.sources import RobotsOption
 from botguard.state import State

@@ -10,7 +10,7 @@ from pathlib import Path
 from botguard.decide import Match
 from botguard.decide.store import DDL
 from tests.deploy.conftest import Site
-from tests.deploy.test_addresses import _deploy, _scan, _write_site
+from tests.e2e.test_addresses import _deploy, _scan, _write_site
 
 BOT = "EvilBot/1.0 (+https://evil.io/bot)"
 CRLF = "evil\r\nbot"

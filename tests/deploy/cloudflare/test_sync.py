@@ -12,11 +12,11 @@ import pytest
 from botguard.app import CloudflareReport, CloudflareRequest, Env, run_cloudflare
 from botguard.config import CloudflareSettings, Settings
 from botguard.decide.records import Decision, DecisionSet, Match
-from botguard.deploy.cloudflare import MissingCredentials, RateLimited
 from botguard.deploy.cloudflare import last_applied as journal_last_applied
+from botguard.deploy.cloudflare.records import MissingCredentials, RateLimited
 from botguard.state import State
-from tests.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
-from tests.cloudflare.fakecf import FakeServer, Fault, dumps
+from tests.deploy.cloudflare.conftest import ACCOUNT, TOKEN, ZONE, seed_foreign
+from tests.deploy.cloudflare.fakecf import FakeServer, Fault, dumps
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DECISIONS = DecisionSet.of([

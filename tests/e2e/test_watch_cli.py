@@ -15,7 +15,7 @@ import pytest
 
 from botguard.model.store import CandidateStore
 from botguard.state import State
-from tests.e2e_model.traffic import write
+from tests.e2e.traffic import write
 from tests.helpers import run_cli
 
 BOTGUARD = [sys.executable, "-m", "botguard"]

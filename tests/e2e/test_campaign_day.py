@@ -18,7 +18,7 @@ import pytest
 from botguard.decide import DecisionSet
 from botguard.render import NginxRenderer
 from tests.deploy.conftest import Site, write_config
-from tests.e2e_model.traffic import GOOGLEBOT
+from tests.e2e.traffic import GOOGLEBOT
 from tests.helpers import run_cli
 from tests.render.servers import running
 

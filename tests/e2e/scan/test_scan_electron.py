@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers import run_cli
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 APPS = {
     "192.0.2.50": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Code/1.97.2 "
     "Chrome/128.0.6613.186 Electron/32.2.7 Safari/537.36",
