@@ -267,7 +267,7 @@ def _raise_figures(
     people = [t for t, _ in joined if t["is_person"]]
     first: dict[Any, float] = {}
     for t in unwanted:
-        if id(t) in raised and t["campaign"] is not None:
+        if id(t) in raised and t["campaign"] is not None and t.get("last") is not None:
             first[t["campaign"]] = min(first.get(t["campaign"], math.inf), t["last"])
     before = [sum(x < first[c["id"]] for x in c["times"]) for c in truth["campaigns"] if c["id"] in first]
     return {
