@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
     from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
+    from botguard.app.report import ReportReport, ReportRequest, run_report
     from botguard.app.robots import (
         RobotsCheckReport,
         RobotsCheckRequest,
@@ -54,6 +55,7 @@ _VERBS: dict[str, tuple[str, ...]] = {
         "RobotsCheckReport", "RobotsCheckRequest", "RobotsGenerateReport", "RobotsGenerateRequest",
         "RobotsLintReport", "RobotsLintRequest", "run_robots_check", "run_robots_generate", "run_robots_lint",
     ),
+    "report": ("ReportReport", "ReportRequest", "run_report"),
     "scan": ("ScanReport", "ScanRequest", "run_scan"),
     "update": ("UpdateReport", "UpdateRequest", "run_update"),
     "verify": ("VerifyReport", "VerifyRequest", "run_verify"),
@@ -62,13 +64,43 @@ _VERBS: dict[str, tuple[str, ...]] = {
 _HOMES = {name: module for module, names in _VERBS.items() for name in names}
 
 __all__ = [
-    "CandidatesListReport", "CandidatesListRequest", "CandidatesReviewReport", "CandidatesReviewRequest",
-    "CloudflareReport", "CloudflareRequest", "DeployReport", "DeployRequest", "Env", "RobotsCheckReport",
-    "RobotsCheckRequest", "RobotsGenerateReport", "RobotsGenerateRequest", "RobotsLintReport",
-    "RobotsLintRequest", "ScanReport", "ScanRequest", "UpdateReport", "UpdateRequest", "VerifyReport",
-    "VerifyRequest", "WatchReport", "WatchRequest", "run_candidates_list", "run_candidates_review",
-    "run_cloudflare", "run_deploy", "run_robots_check", "run_robots_generate", "run_robots_lint", "run_scan",
-    "run_update", "run_verify", "run_watch",
+    "CandidatesListReport",
+    "CandidatesListRequest",
+    "CandidatesReviewReport",
+    "CandidatesReviewRequest",
+    "CloudflareReport",
+    "CloudflareRequest",
+    "DeployReport",
+    "DeployRequest",
+    "Env",
+    "ReportReport",
+    "ReportRequest",
+    "RobotsCheckReport",
+    "RobotsCheckRequest",
+    "RobotsGenerateReport",
+    "RobotsGenerateRequest",
+    "RobotsLintReport",
+    "RobotsLintRequest",
+    "ScanReport",
+    "ScanRequest",
+    "UpdateReport",
+    "UpdateRequest",
+    "VerifyReport",
+    "VerifyRequest",
+    "WatchReport",
+    "WatchRequest",
+    "run_candidates_list",
+    "run_candidates_review",
+    "run_cloudflare",
+    "run_deploy",
+    "run_report",
+    "run_robots_check",
+    "run_robots_generate",
+    "run_robots_lint",
+    "run_scan",
+    "run_update",
+    "run_verify",
+    "run_watch",
 ]  # fmt: skip
 
 

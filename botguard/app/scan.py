@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
-from botguard.catalog import load_catalog
+from botguard.catalog import Catalog, load_catalog
 from botguard.config import Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
-from botguard.judge import ScanResult, judge_batches
+from botguard.judge import RobotsChange, ScanResult, judge_batches, with_traffic
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
@@ -25,6 +25,8 @@ from botguard.robots.sources import RobotsOption, RobotsSources
 
 if TYPE_CHECKING:
     from botguard.model import ScanReplay
+    from botguard.report.records import RulesPreview
+    from botguard.state import State
 
 __all__ = ["ScanReport", "ScanRequest", "run_scan"]
 
@@ -42,14 +44,16 @@ class ScanRequest:
     identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
     model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
     fail_on: str | None = None  # a verdict that makes the scan "fail" (--fail-on block: exit 3)
+    preview: bool = False  # also compute what deploy-rules would do with the scan (the HTML report shows it)
 
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The judged scan, and whether a client got the ``fail_on`` verdict."""
+    """The judged scan, whether a client got the ``fail_on`` verdict, and the rules preview (asked for)."""
 
     result: ScanResult
     fail_on_met: bool = False
+    preview: RulesPreview | None = None
 
 
 def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -> Iterator[Batch]:
@@ -113,7 +117,20 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         )
         if replay is not None:
             result = _with_model(result, replay)
+        result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:
             save_scan(state, result, paths)
+        preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
-    return ScanReport(result, failed)
+    return ScanReport(result, failed, preview)
+
+
+def _preview(
+    result: ScanResult, settings: Settings, state: State | None, env: Env, catalog: Catalog
+) -> RulesPreview:
+    """What deploy-rules would do with this scan (with the approved model rules when the state
+    database is open: a --no-save scan does not open it for this)."""
+    from botguard.app.report import model_rules, rules_preview
+
+    model = model_rules(state, settings, env.now()) if state is not None else ()
+    return rules_preview(result, settings, model, catalog)

@@ -29,6 +29,7 @@ VERBS: dict[str, str] = {
     "candidates": "botguard.cli.candidates",
     "watch": "botguard.cli.watch",
     "serve": "botguard.cli.serve",
+    "report": "botguard.cli.report",
 }
 
 

@@ -11,10 +11,10 @@ from botguard.app.scan import ScanRequest, run_scan
 from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
 from botguard.cli._output import emit
-from botguard.cli._progress import line_progress
+from botguard.cli._progress import estimate_lines, line_progress
 from botguard.config import load_settings
 from botguard.errors import ExitStatus
-from botguard.report import WRITERS, write_table
+from botguard.report import WRITERS, write_html, write_table
 from botguard.robots.sources import parse_robots_option
 from botguard.text import printable
 
@@ -55,12 +55,14 @@ def command(
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
         log_format=log_format, save=not no_save, dns=not no_dns, identity=not no_identity,
-        model=not no_model, fail_on=fail_on,
+        model=not no_model, fail_on=fail_on, preview=fmt == "html",
     )  # fmt: skip
-    with line_progress(enabled=sys.stderr.isatty()) as progress:
+    tty = sys.stderr.isatty()
+    with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:
         report = run_scan(request, cli_env(state_path, progress=progress))
     result = report.result
-    writer = partial(write_table, top=top) if fmt == "table" else partial(WRITERS[fmt])
+    writers = {"table": partial(write_table, top=top), "html": partial(write_html, preview=report.preview)}
+    writer = writers.get(fmt, WRITERS[fmt])
     emit(lambda out: writer(result, out), output)
     for source, line_no, text in result.malformed_examples[:show_malformed]:
         click.echo(f"malformed {source}:{line_no}: {text!r}", err=True)

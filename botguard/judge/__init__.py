@@ -3,7 +3,9 @@
 Public door: :func:`judge_batches` folds parsed log batches into a :class:`ScanResult`; the
 records other stages read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`);
 :data:`ASSET_RE` and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model
-reads requests the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names.
+reads requests the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names;
+:func:`with_traffic`, the scan's requests over time summarised once its verdicts are final
+(:class:`RobotsChange` marks a new robots.txt version on the time axis).
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ from botguard.judge.records import (
     CrawlerNetwork,
     CrawlerRollup,
     ModelSummary,
+    RobotsChange,
     ScanResult,
     ScanSummary,
 )
+from botguard.judge.timeline import with_traffic
 from botguard.judge.verdict import judge_clients
 from botguard.logs.records import Batch, ParseStats
 
 __all__ = [
     "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "ModelSummary",
-    "ScanResult", "judge_batches",
+    "RobotsChange", "ScanResult", "judge_batches", "with_traffic",
 ]  # fmt: skip
 
 col = pl.col
@@ -251,4 +255,5 @@ def judge_batches(
         malformed_examples=tuple(stats.malformed_examples),
         malformed_by_reason=tuple(sorted(stats.malformed_by_reason.items())),
         warnings=tuple(stats.warnings),
+        activity=agg.activity(),
     )

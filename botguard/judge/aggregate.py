@@ -22,6 +22,8 @@ from botguard.judge.columns import (
     is_robots,
     is_valid,
 )
+from botguard.judge.records import Activity
+from botguard.judge.timeline import ActivityCounter
 from botguard.robots import RobotsTxt
 from botguard.robots.history import RobotsTimeline
 
@@ -152,6 +154,7 @@ class Aggregator:
     _totals: _Folded = field(default_factory=lambda: _Folded(_fold_totals))
     _rule_counts: _Folded = field(default_factory=lambda: _Folded(_fold_rule_counts))
     _evidence: _Folded = field(default_factory=lambda: _Folded(_fold_evidence))
+    _activity: ActivityCounter = field(default_factory=ActivityCounter)
 
     # ------------------------------------------------------------ identify
     def _crawler_id(self, crawler: Crawler | None) -> int:
@@ -306,6 +309,7 @@ class Aggregator:
         self._merge_totals(totals.with_columns(pl.col("fast_gaps").fill_null(0)))
         self._merge_rule_counts(rows)
         self._merge_evidence(rows)
+        self._activity.add(rows)
 
     def _crawl_delay(self, host: str | None, token: str) -> float | None:
         key = (host, token)
@@ -424,6 +428,10 @@ class Aggregator:
             },
             schema={"rule_id": pl.Int32, "rule": pl.String, "line": pl.Int64},
         )
+
+    def activity(self) -> Activity | None:
+        """Requests per client per time bucket (None when no request was parsed)."""
+        return self._activity.result()
 
     def evidence(self) -> pl.DataFrame | None:
         """Up to EVIDENCE_PER_CLIENT earliest disallowed requests per client."""

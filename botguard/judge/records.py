@@ -27,6 +27,25 @@ AUTOMATED = "automated"  # browser user agent, behaves like a program (no assets
 BROWSER = "browser"  # browser user agent, too little traffic to tell a person from a program
 UNKNOWN = "unknown"  # neither a known crawler nor a browser (custom or empty user agent)
 
+#: The kinds of traffic reports group clients into (headline shares, stacked charts), in the
+#: order they are shown, each with the client categories it holds (the catalogue's and the
+#: judge's own). People are browser agents judged human or too quiet to tell, as the deploy
+#: impact counts them; a category not listed here is unknown automation.
+TRAFFIC_KINDS: dict[str, tuple[str, ...]] = {
+    "people": (HUMAN, BROWSER),
+    "search engines": ("search-engine",),
+    "AI training": ("ai-training",),
+    "AI search & assistants": ("ai-search", "ai-assistant"),
+    "SEO": ("seo",),
+    "archivers": ("archiver",),
+    "monitors": ("monitor",),
+    "scanners": ("scanner",),
+    "previews & feeds": ("social-preview", "feed-reader"),
+    "unknown automation": (AUTOMATED, UNKNOWN, "library", "other"),
+}
+#: The kind of a category :data:`TRAFFIC_KINDS` does not list.
+OTHER_KIND = "unknown automation"
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
@@ -187,6 +206,85 @@ class ScanSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    """Requests per client per time bucket, as the judge counted them (reports summarise it).
+
+    ``counts`` has one row per (client, bucket) the client was active in: ``key`` (the client's
+    hash, see ``botguard.judge.timeline.client_key``), ``bucket`` (Unix seconds of its start, a
+    multiple of ``width``), ``requests`` and ``bytes``. ``disallowed`` counts the requests
+    robots.txt disallowed per (client ``key``, ``path`` without its query).
+    """
+
+    width: int  # seconds per bucket
+    counts: pl.DataFrame
+    disallowed: pl.DataFrame
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Requests per time bucket of one kind of client, operator or verdict."""
+
+    name: str
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSeries:
+    """Requests per time bucket of one client (the harshest-judged clients, for sparklines)."""
+
+    ip: str
+    user_agent: str | None
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KindShare:
+    """One kind of traffic's clients, requests and response bytes (see :data:`TRAFFIC_KINDS`)."""
+
+    kind: str
+    clients: int
+    requests: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PathHits:
+    """A path robots.txt disallowed, how often it was requested, and by whom (most first)."""
+
+    path: str
+    requests: int
+    clients: int
+    by: tuple[tuple[str, int], ...]  # (crawler name, or the client's address and kind; requests)
+
+
+@dataclass(frozen=True, slots=True)
+class RobotsChange:
+    """A new robots.txt version of a host, first seen at ``time`` (a mark on the time axis)."""
+
+    host: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """The scan's requests over time in ``buckets`` equal buckets of ``width`` seconds from
+    ``start``: by kind, for the busiest operators, by verdict and for the harshest-judged
+    clients; with the share of each kind, the disallowed paths most requested and the
+    robots.txt changes to mark."""
+
+    start: datetime
+    width: int
+    buckets: int
+    kinds: tuple[KindShare, ...]
+    by_kind: tuple[Series, ...]
+    by_operator: tuple[Series, ...]
+    by_verdict: tuple[Series, ...]
+    clients: tuple[ClientSeries, ...]
+    disallowed_paths: tuple[PathHits, ...] = ()
+    robots_changes: tuple[RobotsChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ScanResult:
     """Everything a scan found, in the order reports show it (harshest verdict first).
 
@@ -201,6 +299,11 @@ class ScanResult:
     malformed_by_reason: tuple[tuple[str, int], ...] = ()
     # What the user must know about the inputs (a damaged archive, a cut robots.txt).
     warnings: tuple[str, ...] = ()
+    # Requests over time: the judge's raw counts, summarised into ``traffic`` once the verdicts
+    # are final (botguard.judge.timeline); a scan read back from the state database has only
+    # ``traffic``, one read back from JSON neither.
+    activity: Activity | None = None
+    traffic: Traffic | None = None
 
     def client_rows(self, limit: int | None = None) -> list[ClientVerdict]:
         """The first `limit` clients (all when None) as records."""

@@ -8,12 +8,20 @@ with the columns later stages filter on (verdict, score) beside it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import polars as pl
 
 from botguard.judge.records import ScanResult
-from botguard.judge.values import client_json_lines, crawler_value, scan_from_values, summary_value
+from botguard.judge.values import (
+    client_json_lines,
+    crawler_value,
+    scan_from_values,
+    summary_value,
+    traffic_from_value,
+    traffic_value,
+)
 from botguard.state import State
 
 #: Older scans are pruned past this many, so a cron job's database stays small (a scan of a
@@ -46,6 +54,10 @@ CREATE TABLE IF NOT EXISTS scan_crawlers (
     data TEXT NOT NULL,
     PRIMARY KEY (scan_id, name)
 );
+CREATE TABLE IF NOT EXISTS scan_traffic (
+    scan_id INTEGER PRIMARY KEY REFERENCES scans(id) ON DELETE CASCADE,
+    data TEXT NOT NULL
+);
 """
 
 
@@ -71,10 +83,22 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
             "INSERT INTO scan_crawlers (scan_id, name, verdict, data) VALUES (?, ?, ?, ?)",
             ((scan_id, r.name, r.verdict, json.dumps(crawler_value(r))) for r in result.crawlers),
         )
+        if result.traffic is not None:
+            conn.execute(
+                "INSERT INTO scan_traffic (scan_id, data) VALUES (?, ?)",
+                (scan_id, json.dumps(traffic_value(result.traffic), ensure_ascii=False)),
+            )
         conn.execute(
             "DELETE FROM scans WHERE id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)", (KEEP_SCANS,)
         )
     return scan_id
+
+
+def latest_scan_id(state: State) -> int | None:
+    """The id of the newest stored scan (None when there is none): a cheap check for a new scan."""
+    state.ensure_schema(DDL)
+    row = state.conn.execute("SELECT MAX(id) FROM scans").fetchone()
+    return None if row is None else row[0]
 
 
 def latest_scan(state: State) -> ScanResult | None:
@@ -88,4 +112,7 @@ def latest_scan(state: State) -> ScanResult | None:
         "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
     crawlers = [json.loads(d) for (d,) in state.conn.execute(
         "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
-    return scan_from_values(json.loads(summary), clients, crawlers, f"{state.path} (scan {scan_id})")
+    source = f"{state.path} (scan {scan_id})"
+    scan = scan_from_values(json.loads(summary), clients, crawlers, source)
+    traffic = state.conn.execute("SELECT data FROM scan_traffic WHERE scan_id = ?", (scan_id,)).fetchone()
+    return replace(scan, traffic=traffic_from_value(json.loads(traffic[0]), source)) if traffic else scan

@@ -29,12 +29,18 @@ from botguard.judge.records import (
     CLIENT_JSON_KEYS,
     CLIENT_SCHEMA,
     VERDICT_ORDER,
+    ClientSeries,
     ClientVerdict,
     CrawlerNetwork,
     CrawlerRollup,
+    KindShare,
     ModelSummary,
+    PathHits,
+    RobotsChange,
     ScanResult,
     ScanSummary,
+    Series,
+    Traffic,
 )
 
 #: Keys of each crawler roll-up in the scan JSON contract; `asns` lists the networks the crawler
@@ -101,6 +107,55 @@ def summary_value(summary: ScanSummary) -> dict[str, Any]:
     value["robots"] = dict(summary.robots) or None
     value["model"] = None if summary.model is None else model_value(summary.model)
     return value
+
+
+def traffic_value(traffic: Traffic) -> dict[str, Any]:
+    """The traffic summary as plain values (the state database keeps it beside the scan)."""
+    return {
+        "start": iso(traffic.start), "width": traffic.width, "buckets": traffic.buckets,
+        "kinds": [[k.kind, k.clients, k.requests, k.bytes] for k in traffic.kinds],
+        "by_kind": [[s.name, list(s.counts)] for s in traffic.by_kind],
+        "by_operator": [[s.name, list(s.counts)] for s in traffic.by_operator],
+        "by_verdict": [[s.name, list(s.counts)] for s in traffic.by_verdict],
+        "clients": [[c.ip, c.user_agent, list(c.counts)] for c in traffic.clients],
+        "disallowed_paths": [[p.path, p.requests, p.clients, [list(b) for b in p.by]]
+                             for p in traffic.disallowed_paths],
+        "robots_changes": [[c.host, iso(c.time)] for c in traffic.robots_changes],
+    }  # fmt: skip
+
+
+def traffic_from_value(value: object, source: str) -> Traffic:
+    """A traffic summary from :func:`traffic_value`'s form; InputError when it is not one."""
+    try:
+        obj = _object(value, "traffic", source)
+        start = _time(obj, "start", "traffic", source)
+        series = {
+            key: tuple(Series(str(name), tuple(map(int, counts))) for name, counts in obj[key])
+            for key in ("by_kind", "by_operator", "by_verdict")
+        }
+        return Traffic(
+            start=start or datetime.fromtimestamp(0, UTC),
+            width=int(obj["width"]),
+            buckets=int(obj["buckets"]),
+            kinds=tuple(KindShare(str(k), int(c), int(r), int(b)) for k, c, r, b in obj["kinds"]),
+            by_kind=series["by_kind"],
+            by_operator=series["by_operator"],
+            by_verdict=series["by_verdict"],
+            clients=tuple(
+                ClientSeries(str(ip), None if agent is None else str(agent), tuple(map(int, counts)))
+                for ip, agent, counts in obj["clients"]
+            ),
+            disallowed_paths=tuple(
+                PathHits(str(path), int(n), int(c), tuple((str(who), int(r)) for who, r in by))
+                for path, n, c, by in obj["disallowed_paths"]
+            ),
+            robots_changes=tuple(
+                RobotsChange(str(host), datetime.strptime(str(when), ISO_FORMAT).replace(tzinfo=UTC))
+                for host, when in obj["robots_changes"]
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _not_a_scan(f"traffic is damaged ({type(exc).__name__}: {exc})", source) from None
 
 
 # --- reading a scan back -------------------------------------------------------------------

@@ -12,13 +12,24 @@ from botguard.judge.records import (
     ClientVerdict,
     CrawlerRollup,
     ScanResult,
+    Traffic,
 )
+from botguard.judge.timeline import traffic_of
 from botguard.judge.values import iso
 from botguard.report._console import report_console
 from botguard.report._credit import asn_credit
+from botguard.report._spark import blocks
 from botguard.text import printable
 
-VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green"}
+#: Characters of a client's requests-over-time sparkline (the scan's span, left to right).
+SPARK_COLUMNS = 16
+
+VERDICT_STYLE = {"block": "bold red", "monitor": "yellow", "allow": "green", "challenge": "magenta"}
+
+
+def _style(verdict: str) -> str:
+    """A verdict's colour; one this table does not know is shown plainly (never dropped)."""
+    return VERDICT_STYLE.get(verdict, "")
 
 
 def _percent(share: float | None) -> str:
@@ -42,8 +53,10 @@ def _summary(result: ScanResult) -> Text:
     text.append(f"{s.invalid_requests:,} non-HTTP requests\n")
     text.append(f"{s.clients:,} clients", style="bold")
     text.append(f" (IP + user agent) from {iso(s.first_seen) or '-'} to {iso(s.last_seen) or '-'}\n")
-    for verdict, count in sorted(counts.items(), key=lambda item: -VERDICT_ORDER[item[0]]):
-        text.append(f"{verdict} {count:,}", style=VERDICT_STYLE[verdict])
+    for verdict, count in sorted(
+        counts.items(), key=lambda item: -VERDICT_ORDER.get(item[0], len(VERDICT_ORDER))
+    ):
+        text.append(f"{verdict} {count:,}", style=_style(verdict))
         text.append("  ")
     robots = ", ".join(f"{host}: {src}" for host, src in s.robots.items()) or "none (compliance not judged)"
     text.append(f"\nrobots.txt: {printable(robots, 200)}")
@@ -65,7 +78,7 @@ def _crawler_table(crawlers: tuple[CrawlerRollup, ...], limit: int) -> Table:
         table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=True)  # type: ignore[arg-type]
     for rollup in crawlers[:limit]:
         table.add_row(
-            Text(rollup.verdict, style=VERDICT_STYLE[rollup.verdict]),
+            Text(rollup.verdict, style=_style(rollup.verdict)),
             Text(rollup.name),
             Text(rollup.operator),
             Text(rollup.category),
@@ -90,22 +103,26 @@ def _client_label(client: ClientVerdict) -> Text:
     )
 
 
-def _client_table(clients: list[ClientVerdict], total: int) -> Table:
+def _client_table(clients: list[ClientVerdict], total: int, traffic: Traffic | None) -> Table:
     table = Table(title="Clients (IP + user agent), harshest verdict first", title_justify="left")
+    series = {(s.ip, s.user_agent): s.counts for s in traffic.clients} if traffic is not None else {}
     for header, justify in [
         ("verdict", "left"), ("score", "right"), ("ip", "left"), ("client", "left"), ("category", "left"),
-        ("requests", "right"), ("disallowed", "right"), ("robots.txt", "left"), ("why", "left"),
+        ("requests", "right"), ("over time", "left"), ("disallowed", "right"), ("robots.txt", "left"),
+        ("why", "left"),
     ]:  # fmt: skip
         table.add_column(header, justify=justify, overflow="ellipsis", no_wrap=header != "why")  # type: ignore[arg-type]
     for client in clients:
         fetched = "no" if not client.robots_fetched else ("first" if client.robots_fetched_first else "late")
+        counts = series.get((client.ip, client.user_agent))
         table.add_row(
-            Text(client.verdict, style=VERDICT_STYLE[client.verdict]),
+            Text(client.verdict, style=_style(client.verdict)),
             str(client.score),
             Text(printable(client.ip, 39)),
             _client_label(client),
             Text(client.category),
             f"{client.requests:,}",
+            Text(blocks(counts, SPARK_COLUMNS) if counts else "", style="cyan"),
             f"{client.disallowed_requests:,}",
             fetched,
             Text(printable("; ".join(client.reasons[:2]), 90)),
@@ -129,7 +146,7 @@ def write_table(result: ScanResult, out: TextIO, *, top: int = 20, width: int | 
     if result.crawlers:
         console.print(_crawler_table(result.crawlers, max(top, 1)))
         console.print()
-    console.print(_client_table(result.client_rows(max(top, 1)), result.clients.height))
+    console.print(_client_table(result.client_rows(max(top, 1)), result.clients.height, traffic_of(result)))
     credit = asn_credit(result)
     if credit:
         console.print(Text(credit, style="dim"))

@@ -79,6 +79,7 @@ class RobotsTimeline:
     boundaries: tuple[datetime, ...]
     epochs: tuple[tuple[RobotsTxt, ...], ...]
     source: str | None = field(default=None, compare=False)  # where it was fetched, for reports
+    changes: tuple[datetime, ...] = field(default=(), compare=False)  # when each newer version was first seen
 
     def allowed_many(self, epoch: int, user_agent: str, urls: Sequence[str]) -> list[bool]:
         """Allowed under any version in effect during the epoch."""
@@ -210,7 +211,7 @@ class RobotsHistory:
         epochs = tuple(
             tuple(self._robots(i) for i in self.versions_in_effect(host, start)) for start in starts
         )
-        return RobotsTimeline(boundaries, epochs)
+        return RobotsTimeline(boundaries, epochs, changes=tuple(v.first_seen for v in versions[1:]))
 
     def permission(self, host: str, user_agent: str, url: str, when: datetime) -> HistoricalPermission | None:
         """Was this request allowed under any version the crawler could have been using?"""

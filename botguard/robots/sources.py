@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botguard.errors import UsageError
@@ -97,6 +98,15 @@ class RobotsSources:
 
     def _local(self, path: str) -> str:
         return f"{path} (first {MAX_BYTES // 1024} KiB)" if path in self._cut else path
+
+    def changes(self) -> list[tuple[str, datetime]]:
+        """(host, time) of each new robots.txt version the fetched histories hold, oldest first."""
+        return sorted(
+            (host, moment)
+            for host, robots in self._fetched.items()
+            if robots is not None
+            for moment in robots.changes
+        )
 
     def describe(self) -> dict[str, str]:
         """host ("*" = every other host) -> where its robots.txt came from, for the summary."""

@@ -9,12 +9,11 @@ checked to be a same-site path first (:func:`safe_return_path`).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
 from importlib import resources
 from urllib.parse import quote
+
+from botguard.web import csp_hash, json_for_html
 
 __all__ = ["CSP", "page", "safe_return_path"]
 
@@ -27,13 +26,9 @@ _STYLE = (
 _SCRIPT = resources.files("botguard.serve").joinpath("challenge.js").read_text(encoding="utf-8")
 
 
-def _sha256(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
-
-
 #: Nothing loads or runs but the inline script and style; fetch only to this site.
 CSP = (
-    f"default-src 'none'; script-src {_sha256(_SCRIPT)}; style-src {_sha256(_STYLE)}; "
+    f"default-src 'none'; script-src {csp_hash(_SCRIPT)}; style-src {csp_hash(_STYLE)}; "
     "connect-src 'self'; img-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
@@ -94,13 +89,7 @@ def safe_return_path(target: str | None) -> str:
     return encoded
 
 
-def _json_for_html(value: object) -> str:
-    """JSON that cannot end its ``<script>`` block or open a comment, whatever the strings hold."""
-    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def page(challenge: str, difficulty: int, back: str) -> bytes:
     """The challenge page for one client (``back`` already checked by :func:`safe_return_path`)."""
-    data = _json_for_html({"challenge": challenge, "difficulty": difficulty, "back": back})
+    data = json_for_html({"challenge": challenge, "difficulty": difficulty, "back": back})
     return _TEMPLATE.format(style=_STYLE, data=data, script=_SCRIPT).encode("utf-8")

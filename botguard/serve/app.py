@@ -6,7 +6,8 @@ Routes (everything under the reserved prefix ``/.botguard/``):
   pass here, keeping the client's request line in ``X-Botguard-Request``: the challenge page
   (403, so no program mistakes it for the content);
 * ``POST /.botguard/verify``: ``{"challenge", "counter"}`` -> the pass cookies (200) or a reason (403);
-* ``GET /.botguard/healthz``: 200 while the keyring is readable.
+* ``GET /.botguard/healthz``: 200 while the keyring is readable;
+* ``/.botguard/report`` (and below): the report, live, for the admin only (:mod:`botguard.serve.live`).
 
 The client's identity comes from headers the web server's generated include sets, replacing any
 a client sent: ``X-Botguard-Bind`` (the address or its network, as the server hashes it),
@@ -26,6 +27,7 @@ import json
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from botguard.config import ServeSettings
 from botguard.serve._keyring import GRACE, ServeError, default_secret_path, load, load_or_create, rotate
 from botguard.serve._page import CSP, page, safe_return_path
 from botguard.serve._tokens import ChallengeRefused, issue, pass_cookies, verify
+from botguard.serve.live import ADMIN_FILE, LiveReport, LiveView, add_report_routes, admin_token, follow_logs
 from botguard.serve.records import Keyring, ServeReport, ServeRequest
 
 __all__ = ["ServeEnv", "create_app", "run_serve"]
@@ -125,8 +128,11 @@ def _return_target(request_line: str) -> str:
     return parts[1] if len(parts) == 3 else ""
 
 
-def create_app(settings: ServeSettings, keys_path: Path, env: ServeEnv) -> web.Application:
-    """The application; the keyring at ``keys_path`` must exist (see :func:`load_or_create`)."""
+def create_app(
+    settings: ServeSettings, keys_path: Path, env: ServeEnv, live: LiveReport | None = None
+) -> web.Application:
+    """The application; the keyring at ``keys_path`` must exist (see :func:`load_or_create`).
+    With ``live`` it also serves the report (:mod:`botguard.serve.live`)."""
     keys = _Keys(keys_path, load(keys_path), env.clock, env.log)
 
     async def gate(request: web.Request) -> web.Response:
@@ -180,15 +186,29 @@ def create_app(settings: ServeSettings, keys_path: Path, env: ServeEnv) -> web.A
         request["outcome"] = "not-found"
         return web.Response(status=404, text="not found\n")
 
-    app = web.Application(middlewares=[_access_log(env)], client_max_size=4096)
+    app = web.Application(middlewares=[_access_log(env, live)], client_max_size=4096)
     app.router.add_route("*", PREFIX + "gate", gate)
     app.router.add_post(PREFIX + "verify", check)
     app.router.add_get(PREFIX + "healthz", healthz)
+    if live is not None:
+        stopping = asyncio.Event()
+
+        async def stop_streams(_: web.Application) -> None:
+            stopping.set()
+
+        app.on_shutdown.append(stop_streams)
+        add_report_routes(app.router, live, stopping)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
 
-def _access_log(env: ServeEnv) -> Callable[..., Awaitable[web.StreamResponse]]:
+#: Outcomes the live report counts: what the challenge tier did.
+_COUNTED = ("challenged", "passed", "refused")
+
+
+def _access_log(
+    env: ServeEnv, live: LiveReport | None = None
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -207,6 +227,9 @@ def _access_log(env: ServeEnv) -> Callable[..., Awaitable[web.StreamResponse]]:
             "ms": round((time.perf_counter() - started) * 1000, 2),
         }
         _event(env.log, line)
+        outcome = str(line["outcome"]).split(":")[0]
+        if live is not None and outcome in _COUNTED:
+            live.outcomes[outcome] += 1
         return response
 
     return middleware
@@ -232,6 +255,7 @@ def run_serve(request: ServeRequest, env: ServeEnv | None = None) -> ServeReport
         ring = rotate(path, env.clock(), settings.cookie_lifetime)
         return ServeReport(listen, str(path), ring.keys[0].id, rotated=True)
     ring = load_or_create(path, env.clock())
+    token = admin_token(path.with_name(ADMIN_FILE))
     log_path = request.access_log or settings.access_log
     if log_path:
         try:
@@ -239,10 +263,20 @@ def run_serve(request: ServeRequest, env: ServeEnv | None = None) -> ServeReport
         except OSError as exc:
             raise ServeError(f"cannot open access log: {exc.strerror}", None) from None
         env = ServeEnv(env.clock, log)
+    stop = threading.Event()
     try:
-        app = create_app(settings, path, env)
+        live = LiveReport(request.state_path, request.settings, token)
+        if request.live_logs:
+            from botguard.catalog import load_catalog
+
+            live.view = LiveView(load_catalog().classify_many)
+            follow_logs(request.live_logs, live.view, stop, env.log,
+                        log_format=request.log_format or request.settings.log_format,
+                        json_fields=dict(request.settings.json_fields) or None)  # fmt: skip
+        app = create_app(settings, path, env, live)
         asyncio.run(_serve(app, listen, env.log))
     finally:
+        stop.set()
         if log_path:
             env.log.close()
     return ServeReport(listen, str(path), ring.signing(env.clock(), GRACE).id)
@@ -264,7 +298,7 @@ async def _serve(app: web.Application, listen: str, log: TextIO) -> None:
         if listen.startswith("unix:"):
             # the web server's workers (www-data, nobody) connect: as open as loopback TCP is
             Path(listen.removeprefix("unix:")).chmod(0o666)
-        _event(log, {"event": "listening", "listen": listen})
+        _event(log, {"event": "listening", "listen": listen, "report": PREFIX + "report"})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -18,6 +18,8 @@ class ServeRequest:
     listen: str | None = None  # overrides settings.serve.listen
     access_log: str | None = None  # overrides settings.serve.access_log
     rotate_secret: bool = False  # rotate the keyring and exit instead of serving
+    live_logs: tuple[str, ...] = ()  # access logs whose new lines feed the live report (/.botguard/report)
+    log_format: str | None = None  # their format (None: the config's, else detected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,13 +171,14 @@ class Serve:
     config: Path
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
+    extra: tuple[str, ...] = ()  # more options (e.g. --live-log FILE)
 
     def __post_init__(self) -> None:
         self.log = self.state.parent / "serve-access.log"
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "botguard", "serve", "--listen", self.listen, "--state",
-                str(self.state), "--config", str(self.config), "--access-log", str(self.log)]  # fmt: skip
+                str(self.state), "--config", str(self.config), "--access-log", str(self.log), *self.extra]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

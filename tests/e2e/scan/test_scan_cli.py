@@ -16,6 +16,7 @@ from botguard.judge.store import latest_scan
 from botguard.state import State
 from tests.helpers import run_cli
 from tests.judge.scans import scan_json
+from tests.report.pages import client_rows
 
 CLIENT_KEYS = {
     "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
@@ -223,7 +224,10 @@ def test_hostile_user_agent_is_inert_in_html_and_csv(site: dict[str, Path]) -> N
     """HTML and spreadsheet formulas from a log stay text; JSON keeps the value intact."""
     _append(site, "192.0.2.66", HOSTILE_UA)
     html = run_cli(*base_args(site), "--format", "html").stdout
-    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # a panel's text
+    (shown,) = [row for row in client_rows(html) if row["ip"] == "192.0.2.66"]
+    logged = HOSTILE_UA.replace('"', '\\"').replace("\x1b", "\\x1b")  # as logged; control characters shown
+    assert shown["agent"] == logged  # the page script draws it as text
     rows = list(csv.DictReader(io.StringIO(run_cli(*base_args(site), "--format", "csv").stdout)))
     (hostile,) = [row for row in rows if row["ip"] == "192.0.2.66"]
     assert hostile["user_agent"].startswith("Evil\x1b[2J")

@@ -1,0 +1,264 @@
+"""Requests over time: counted per client and time bucket while the judge reads batches, then
+summarised into a :class:`~botguard.judge.records.Traffic` once the verdicts are final.
+
+Counting is one group-by per batch on a 64-bit hash of the client (no strings kept) and the
+bucket, so it adds little to a scan. The bucket width grows with the time span seen so far
+(:data:`WIDTHS`, each a multiple of the one before): counts kept at one width fold into the
+next by flooring, and a scan of minutes or of weeks both end with at most :data:`MAX_BUCKETS`
+buckets. Kinds and verdicts are per client and known only at the end, which is why the counts
+are per client and joined to the verdicts afterwards (the model step may still change some).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import polars as pl
+
+from botguard.judge.columns import compact_strings
+from botguard.judge.records import (
+    OTHER_KIND,
+    TRAFFIC_KINDS,
+    VERDICT_ORDER,
+    Activity,
+    ClientSeries,
+    KindShare,
+    PathHits,
+    RobotsChange,
+    ScanResult,
+    Series,
+    Traffic,
+)
+
+__all__ = ["ActivityCounter", "client_key", "kind_of", "traffic_of", "with_traffic"]
+
+#: Bucket widths in seconds (a minute ... a week), each a multiple of the one before.
+WIDTHS = (60, 300, 900, 3600, 10_800, 21_600, 86_400, 604_800)
+#: The most buckets a scan's span is cut into (the narrowest width that fits is used).
+MAX_BUCKETS = 200
+#: Partial counts are folded together every this many batches: a batch leaves a few thousand rows,
+#: and each fold re-groups everything counted so far.
+FOLD_EVERY = 32
+#: How many operators, harshest-judged clients and disallowed paths a summary keeps.
+TOP_OPERATORS = 8
+TOP_CLIENTS = 100
+TOP_PATHS = 20
+WHO_PER_PATH = 5
+
+_CATEGORY_KIND = {category: kind for kind, categories in TRAFFIC_KINDS.items() for category in categories}
+_QUERY = r"[?#].*$"
+
+
+def client_key() -> pl.Expr:
+    """A 64-bit hash of (ip, user_agent): one client, hashed alike in every frame of a process."""
+    return (pl.col("ip").hash(1) ^ pl.col("user_agent").hash(2)).alias("key")
+
+
+def kind_of() -> pl.Expr:
+    """The traffic kind of each client's ``category`` (:data:`TRAFFIC_KINDS`)."""
+    return pl.col("category").replace_strict(_CATEGORY_KIND, default=OTHER_KIND, return_dtype=pl.String)
+
+
+def width_for(low: int, high: int) -> int:
+    """The narrowest of :data:`WIDTHS` that cuts ``low``..``high`` (Unix seconds) into at most
+    :data:`MAX_BUCKETS` buckets.
+
+    Examples:
+        >>> width_for(0, 3_599), width_for(0, 86_399), width_for(0, 3 * 86_400)
+        (60, 900, 3600)
+    """
+    for width in WIDTHS:
+        if high // width - low // width < MAX_BUCKETS:
+            return width
+    return WIDTHS[-1]
+
+
+def _fold_counts(frame: pl.DataFrame, width: int) -> pl.DataFrame:
+    return (
+        frame.with_columns(bucket=pl.col("bucket") // width * width)
+        .group_by("key", "bucket")
+        .agg(pl.col("requests", "bytes").sum())
+    )
+
+
+def _fold_paths(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.group_by("key", "path").agg(pl.col("requests").sum())
+
+
+@dataclass(slots=True)
+class ActivityCounter:
+    """Counts one scan's requests per client and bucket, batch by batch (see the module docstring)."""
+
+    width: int = WIDTHS[0]
+    low: int | None = None  # first and last request time seen, Unix seconds
+    high: int | None = None
+    _counts: list[pl.DataFrame] = field(default_factory=list)
+    _paths: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Count a judged batch: ``ip``, ``user_agent``, ``time``, ``bytes``, ``target``, ``disallowed``."""
+        keyed = rows.select(client_key(), pl.col("time").dt.epoch("s").alias("seconds"), "bytes", "target",
+                            "disallowed")  # fmt: skip
+        low, high = keyed.select(
+            pl.col("seconds").min().alias("low"), pl.col("seconds").max().alias("high")
+        ).row(0)
+        if low is None:
+            return
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
+        self.width = width_for(self.low, self.high)
+        self._counts.append(
+            keyed.group_by("key", (pl.col("seconds") // self.width * self.width).alias("bucket")).agg(
+                requests=pl.len().cast(pl.Int64), bytes=pl.col("bytes").sum()
+            )
+        )
+        disallowed = keyed.filter(pl.col("disallowed"))
+        if disallowed.height:
+            self._paths.append(
+                compact_strings(  # a path must not pin its batch's text in memory
+                    disallowed.group_by("key", pl.col("target").str.replace(_QUERY, "").alias("path")).agg(
+                        requests=pl.len().cast(pl.Int64)
+                    )
+                )
+            )
+        if len(self._counts) >= FOLD_EVERY:
+            self._counts = [_fold_counts(pl.concat(self._counts), self.width)]
+        if len(self._paths) >= FOLD_EVERY:
+            self._paths = [_fold_paths(pl.concat(self._paths))]
+
+    def result(self) -> Activity | None:
+        """The counts so far (None when no request was counted)."""
+        if not self._counts:
+            return None
+        paths = (
+            _fold_paths(pl.concat(self._paths))
+            if self._paths
+            else pl.DataFrame(schema={"key": pl.UInt64, "path": pl.String, "requests": pl.Int64})
+        )
+        return Activity(self.width, _fold_counts(pl.concat(self._counts), self.width), paths)
+
+
+def _dense(frame: pl.DataFrame, name: str, names: Iterable[str], buckets: int) -> tuple[Series, ...]:
+    """One series per name (in ``names`` order, empty ones left out) from (name, index, requests)."""
+    grouped = frame.group_by(name, "index").agg(pl.col("requests").sum())
+    values: dict[str, list[int]] = {}
+    for who, index, requests in grouped.iter_rows():
+        values.setdefault(who, [0] * buckets)[index] = requests
+    return tuple(Series(n, tuple(values[n])) for n in names if n in values)
+
+
+def _client_series(keyed: pl.DataFrame, clients: pl.DataFrame, buckets: int) -> tuple[ClientSeries, ...]:
+    top = clients.head(TOP_CLIENTS).select("ip", "user_agent", client_key()).with_row_index("rank")
+    values = [[0] * buckets for _ in range(top.height)]
+    for rank, index, requests in (
+        keyed.join(top.select("key", "rank"), on="key").select("rank", "index", "requests").iter_rows()
+    ):
+        values[rank][index] += requests
+    return tuple(
+        ClientSeries(ip, agent, tuple(counts))
+        for (ip, agent), counts in zip(top.select("ip", "user_agent").iter_rows(), values, strict=True)
+    )
+
+
+def _paths(activity: Activity, people: pl.DataFrame) -> tuple[PathHits, ...]:
+    """The disallowed paths requested most, each with who requested it most."""
+    if activity.disallowed.height == 0:
+        return ()
+    who = pl.coalesce(pl.col("crawler"), pl.col("ip") + pl.lit(" (") + pl.col("kind") + pl.lit(")"))
+    hits = activity.disallowed.join(people, on="key").with_columns(who=who)
+    totals = (
+        hits.group_by("path")
+        .agg(pl.col("requests").sum(), clients=pl.len())
+        .sort(["requests", "path"], descending=[True, False])
+        .head(TOP_PATHS)
+    )
+    by = (
+        hits.join(totals.select("path"), on="path")
+        .group_by("path", "who")
+        .agg(pl.col("requests").sum())
+        .sort(["requests", "who"], descending=[True, False])
+    )
+    named: dict[str, list[tuple[str, int]]] = {}
+    for path, name, requests in by.iter_rows():
+        if len(entries := named.setdefault(path, [])) < WHO_PER_PATH:
+            entries.append((name, requests))
+    return tuple(
+        PathHits(path, requests, clients, tuple(named.get(path, ())))
+        for path, requests, clients in totals.iter_rows()
+    )
+
+
+def summarise(
+    clients: pl.DataFrame, activity: Activity, robots_changes: Iterable[RobotsChange] = ()
+) -> Traffic | None:
+    """The traffic summary of a judged scan (clients in report order, harshest first)."""
+    if activity.counts.height == 0:
+        return None
+    people = clients.select(client_key(), "ip", "crawler", "operator", "verdict", kind_of().alias("kind"))
+    first, last = activity.counts.select(
+        pl.col("bucket").min().alias("a"), pl.col("bucket").max().alias("b")
+    ).row(0)
+    buckets = (last - first) // activity.width + 1
+    keyed = activity.counts.join(people, on="key").with_columns(
+        index=((pl.col("bucket") - first) // activity.width).cast(pl.Int64)
+    )
+    busiest = (
+        keyed.filter(pl.col("operator").is_not_null())
+        .group_by("operator")
+        .agg(pl.col("requests").sum())
+        .sort(["requests", "operator"], descending=[True, False])
+        .head(TOP_OPERATORS)
+        .get_column("operator")
+        .to_list()
+    )
+    verdicts = sorted(set(keyed.get_column("verdict").unique().to_list()), key=_verdict_rank)
+    return Traffic(
+        start=datetime.fromtimestamp(first, UTC),
+        width=activity.width,
+        buckets=buckets,
+        kinds=_kind_shares(clients, keyed),
+        by_kind=_dense(keyed, "kind", TRAFFIC_KINDS, buckets),
+        by_operator=_dense(keyed.filter(pl.col("operator").is_in(busiest)), "operator", busiest, buckets),
+        by_verdict=_dense(keyed, "verdict", verdicts, buckets),
+        clients=_client_series(keyed, clients, buckets),
+        disallowed_paths=_paths(activity, people),
+        robots_changes=tuple(sorted(robots_changes, key=lambda c: (c.time, c.host))),
+    )
+
+
+def _verdict_rank(verdict: str) -> tuple[int, str]:
+    """Mildest first; a verdict this table does not know goes last (reports show what they get)."""
+    return (VERDICT_ORDER.get(verdict, len(VERDICT_ORDER)), verdict)
+
+
+def _kind_shares(clients: pl.DataFrame, keyed: pl.DataFrame) -> tuple[KindShare, ...]:
+    counted = {
+        kind: (n, requests)
+        for kind, n, requests in clients.group_by(kind_of().alias("kind"))
+        .agg(pl.len(), pl.col("requests").sum())
+        .iter_rows()
+    }
+    sent = dict(keyed.group_by("kind").agg(pl.col("bytes").sum()).iter_rows())
+    return tuple(
+        KindShare(kind, counted[kind][0], counted[kind][1], int(sent.get(kind, 0)))
+        for kind in TRAFFIC_KINDS
+        if kind in counted
+    )
+
+
+def with_traffic(result: ScanResult, robots_changes: Iterable[RobotsChange] = ()) -> ScanResult:
+    """The scan with its traffic summarised from the judge's counts (call once the verdicts are
+    final); the raw counts are dropped."""
+    if result.activity is None:
+        return result
+    traffic = summarise(result.clients, result.activity, robots_changes)
+    return replace(result, traffic=traffic, activity=None)
+
+
+def traffic_of(result: ScanResult) -> Traffic | None:
+    """The scan's traffic summary: stored, or summarised now from the judge's counts."""
+    if result.traffic is not None or result.activity is None:
+        return result.traffic
+    return summarise(result.clients, result.activity)
