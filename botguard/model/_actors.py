@@ -24,7 +24,7 @@ import numpy as np
 
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.records import SPOOFED, VERIFIED
-from botguard.model._keys import MEMO_LIMIT, ActorCtx, Call, IpInfo, Part, UaInfo, actor_context
+from botguard.model._keys import MEMO_LIMIT, ActorCtx, Call, FeaturePart, IpInfo, UaInfo, actor_context
 from botguard.model.labels import ActorEvidence, Label, Labeler, identity_of
 
 #: What a request was, for its actor's evidence.
@@ -49,7 +49,7 @@ class Actor:
     evidence: ActorEvidence
     robots_first: bool | None = None  # fetched robots.txt before its first page (None: no page yet)
     label: Label | None = None
-    pending: list[tuple[tuple[Part, ...], float]] = field(default_factory=list)
+    pending: list[tuple[tuple[FeaturePart, ...], float]] = field(default_factory=list)
     minute: int = -1
     trained_this_minute: int = 0
     uid: int = 0
@@ -106,7 +106,7 @@ class ActorTable:
         self.keys: list[tuple[str, str] | None] = []
         self.ctx: list[ActorCtx | None] = []
         self.ua_info: list[UaInfo | None] = []
-        self.pending: dict[int, list[tuple[tuple[Part, ...], float]]] = {}
+        self.pending: dict[int, list[tuple[tuple[FeaturePart, ...], float]]] = {}
         self._free: list[int] = []
         self._identity: dict[tuple[str, str], str] = {}
         self._cap = 0

@@ -21,7 +21,7 @@ from itertools import chain, pairwise
 import numpy as np
 
 from botguard.model._join import Parts
-from botguard.model._keys import Part
+from botguard.model._keys import FeaturePart
 from botguard.model.learner import BIAS
 from botguard.model.signatures import SignatureGroup
 from botguard.model.table import ParamTable
@@ -89,7 +89,7 @@ def runs(slot: np.ndarray) -> list[tuple[int, int]]:
 class PartSums:
     """Each part's sum of the scorer's weights, recomputed only after a publication changed them."""
 
-    def __init__(self, parts: Sequence[Part]) -> None:
+    def __init__(self, parts: Sequence[FeaturePart]) -> None:
         self.parts = parts
         self.value = np.zeros(len(parts))
         self.epoch = np.full(len(parts), -1, dtype=np.int64)

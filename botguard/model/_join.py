@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from botguard.model._actors import SOURCES, ActorTable, Folded
-from botguard.model._keys import MEMO_LIMIT, Part
+from botguard.model._keys import MEMO_LIMIT, FeaturePart
 from botguard.model.labels import MASKS
 from botguard.model.learner import OnlineLR
 from botguard.model.records import StreamCounters
 
-Parts = tuple[Part, ...]
+Parts = tuple[FeaturePart, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ class Trainer:
     """Trains micro-batches of examples, each masked for the source that labelled it."""
 
     def __init__(self) -> None:
-        self._mask: dict[tuple[int, str], tuple[Part, Part]] = {}
+        self._mask: dict[tuple[int, str], tuple[FeaturePart, FeaturePart]] = {}
 
     def learn(
         self,

@@ -33,7 +33,7 @@ MEMO_LIMIT = 100_000
 COLUMNS = (
     "ip", "time", "method", "target", "protocol", "valid_request", "status", "referer", "user_agent", "host",
 )  # fmt: skip
-Part = tuple[str, ...]
+FeaturePart = tuple[str, ...]
 #: Method -> small id: 0 none, then the standard ones, then anything else ("OTHER").
 METHOD_IDS = {m: i for i, m in enumerate(METHODS, start=1)}
 _OTHER_METHOD = len(METHODS) + 1
@@ -48,7 +48,7 @@ class UaInfo:
     token: str  # robots.txt agent token (judge's rule)
     sig_keys: tuple[str, ...]  # its UA signature keys (safe tokens only)
     family: str
-    ua_keys: Part  # its UA feature keys
+    ua_keys: FeaturePart  # its UA feature keys
     family_id: int  # small int per family (packed into behaviour memo keys)
 
 
@@ -62,7 +62,7 @@ class IpInfo:
     net_key: str  # "ip24=..." / "ip6_48=..."
     actor_ip: str  # the IP, or its /64 for IPv6
     network: Any  # AsnInfo for the identity decision
-    ip_keys: Part  # its network feature keys
+    ip_keys: FeaturePart  # its network feature keys
     asn_id: int  # small int per AS number (0: none)
 
 
@@ -70,7 +70,7 @@ class IpInfo:
 class ActorCtx:
     """What never changes for an actor: its feature keys (UA + network) and its signature keys."""
 
-    static: Part
+    static: FeaturePart
     sig_keys: tuple[str, ...]
     family: str
 
@@ -123,7 +123,7 @@ class RequestKeys:
         self.ip: dict[str, IpInfo] = {}
         self._families: dict[str, int] = {}
         self._asns: dict[int | None, int] = {None: 0}
-        self._rest: dict[int, Part] = {}
+        self._rest: dict[int, FeaturePart] = {}
 
     # -- a call's columns ------------------------------------------------------------------
     def call(self, requests: pl.DataFrame, clock: float) -> Call:
@@ -186,7 +186,7 @@ class RequestKeys:
         family_id = self._families.setdefault(fam, len(self._families))
         return UaInfo(crawler, bool(BROWSER.match(ua)), robots_token(crawler), sig, fam, keys, family_id)
 
-    def _ip_info(self, ip: str, network: Any, keys: Part) -> IpInfo:
+    def _ip_info(self, ip: str, network: Any, keys: FeaturePart) -> IpInfo:
         prefixes = ip_prefixes(ip)
         if "ip24" in prefixes:
             net, slot, actor_ip = prefixes["ip24"], "ip24", ip
@@ -200,7 +200,7 @@ class RequestKeys:
         return IpInfo(asn, hosting, net, f"{slot}={net}", actor_ip, network, keys, asn_id)
 
     # -- parts -----------------------------------------------------------------------------
-    def paths(self, targets: list[str | None], honeypot: np.ndarray) -> tuple[np.ndarray, list[Part]]:
+    def paths(self, targets: list[str | None], honeypot: np.ndarray) -> tuple[np.ndarray, list[FeaturePart]]:
         """Each request's path part (an index into the returned parts); honeypot paths get none."""
         path = self.features._path
         parts: dict[str | None, int] = {}
@@ -210,7 +210,7 @@ class RequestKeys:
         ]
         return np.fromiter(index, np.int64, len(index)), [() if p is None else path(p) for p in parts]
 
-    def rests(self, call: Call, behaviour: dict[str, np.ndarray]) -> tuple[np.ndarray, list[Part]]:
+    def rests(self, call: Call, behaviour: dict[str, np.ndarray]) -> tuple[np.ndarray, list[FeaturePart]]:
         """Each request's behaviour part: bucketed inputs packed into one int, featurized once each."""
         method = np.fromiter(
             (
@@ -240,7 +240,7 @@ class RequestKeys:
             parts.append(part)
         return inverse.reshape(-1), parts
 
-    def _rest_part(self, call: Call, behaviour: dict[str, np.ndarray], i: int) -> Part:
+    def _rest_part(self, call: Call, behaviour: dict[str, np.ndarray], i: int) -> FeaturePart:
         """Featurize the request without its network and with a fixed path, less the UA and path keys."""
         uinfo, iinfo = call.ua_infos[call.ua_of[i]], call.ip_infos[call.ip_of[i]]
         full = self.features.featurize({**event(call, i, behaviour, uinfo, iinfo), "ip": "", "path": "/"})

@@ -42,7 +42,7 @@ from botguard.model import snapshot as snap
 from botguard.model._actors import ASSET, HONEYPOT, HUMAN, SOURCES, Actor, ActorTable, Folded
 from botguard.model._batches import GroupCounts, OpenBatch, PartSums, bias, runs, slots
 from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
-from botguard.model._keys import Call, Part, RequestKeys
+from botguard.model._keys import Call, FeaturePart, RequestKeys
 from botguard.model._kinds import RequestKinds
 from botguard.model._publish import Publisher
 from botguard.model.campaigns import CampaignBook, CampaignRules
@@ -237,7 +237,7 @@ class StreamLearner:
         rest_id, rest_parts = self._keys.rests(call, behaviour)
         distinct, static_id = np.unique(aid, return_inverse=True)
         ctx = self._actors.ctx
-        static_parts: list[Part] = [ctx[a].static for a in distinct.tolist()]
+        static_parts: list[FeaturePart] = [ctx[a].static for a in distinct.tolist()]
         ids = (static_id.reshape(-1), path_id, rest_id)
         return ids, (PartSums(static_parts), PartSums(path_parts), PartSums(rest_parts))
 
