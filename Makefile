@@ -48,6 +48,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/bench_model_stream.py
 	$(BIN)/python bench/bench_challenge.py
 	$(BIN)/python bench/bench_campaigns.py
+	$(BIN)/python bench/bench_stream_bus.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -84,6 +84,42 @@ class ServerTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class SshDir:
+    """A rules directory on another machine: ``ssh://USER@HOST:PORT/PATH``."""
+
+    user: str | None
+    host: str
+    port: int
+    path: str
+
+    @property
+    def destination(self) -> str:
+        """What ``ssh`` is given: ``USER@HOST`` or ``HOST``."""
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+
+@dataclass(frozen=True, slots=True)
+class HostTarget:
+    """One host of a fan-out (``deploy.hosts``): a server kind and its own rules directory.
+
+    The directory is local (or a shared mount of the host's), or on the host over SSH
+    (``remote``): then botguard on the host receives the rendered files and runs the whole
+    deploy there, ``validate``/``reload`` included. Those default to ``deploy.<server>``'s
+    commands, so a host needs only what differs.
+    """
+
+    name: str
+    server: str  # nginx | apache
+    dir: str
+    validate: tuple[str, ...]
+    reload: tuple[str, ...]
+    probe: str | None = None
+    remote: SshDir | None = None  # set when ``dir`` is an ssh:// URL
+    ssh: tuple[str, ...] = ("ssh", "-o", "BatchMode=yes")  # the ssh command and its options
+    botguard: tuple[str, ...] = ("botguard",)  # botguard on the host
+
+
+@dataclass(frozen=True, slots=True)
 class DeploySettings:
     """deploy-rules targets; a target without ``dir`` is skipped unless given on the command line."""
 
@@ -94,6 +130,7 @@ class DeploySettings:
         default_factory=lambda: ServerTarget(None, ("apache2ctl", "-t"), ("apache2ctl", "graceful"))
     )
     lock: str | None = None
+    hosts: tuple[HostTarget, ...] = ()  # fan-out: every host gets the same decisions
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,6 +609,33 @@ def _one_of(*choices: str) -> Validator:
     return check
 
 
+_SSH_DIR = re.compile(r"ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+                      r"(?::(?P<port>\d{1,5}))?(?P<path>/[^\x00-\x20\x7f]*)")  # fmt: skip
+
+
+def ssh_dir(value: str) -> SshDir | None:
+    """The parts of an ``ssh://`` rules directory; None for anything else.
+
+    Examples:
+        >>> ssh_dir("ssh://deploy@web4.example:2222/etc/nginx/botguard")
+        SshDir(user='deploy', host='web4.example', port=2222, path='/etc/nginx/botguard')
+    """
+    match = _SSH_DIR.fullmatch(value)
+    if match is None or not 0 < int(match["port"] or 22) < 65536:
+        return None
+    host = match["host"].strip("[]")
+    return SshDir(match["user"], host, int(match["port"] or 22), match["path"])
+
+
+def _rules_dir(value: Any, where: Location) -> str:
+    """A host's rules directory: an absolute path (local or a shared mount) or an ssh:// URL."""
+    if isinstance(value, str) and (value.startswith("/") or ssh_dir(value) is not None):
+        return value
+    raise ConfigError(
+        f"expected an absolute directory path or ssh://USER@HOST:PORT/PATH, got {value!r}", where
+    )
+
+
 SCHEMA: dict[str, Any] = {
     "policy": {
         "block_min_disallowed": _int(1),
@@ -651,11 +715,52 @@ SCHEMA: dict[str, Any] = {
         "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
         "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
         "lock": _optional_str,
+        "hosts": [
+            {
+                "name": _pattern(
+                    r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", "a host name of A-Z, a-z, 0-9, '.', '_', '-'"
+                ),
+                "server": _one_of("nginx", "apache"),
+                "dir": _rules_dir,
+                "validate": _argv,
+                "reload": _argv,
+                "probe": _optional_str,
+                "ssh": _argv,
+                "botguard": _argv,
+            }
+        ],
     },
 }
 
+#: Keys each ``deploy.hosts`` entry must have (the others default from ``deploy.<server>``).
+_HOST_REQUIRED = ("name", "server", "dir")
+
 
 # ---------------------------------------------------------------- loading
+
+
+def _validate_list(node: yaml.Node, item_schema: dict[str, Any], source: str, key_path: str) -> list[Any]:
+    """A list of mappings (``deploy.hosts``): each item walked like a section, then the required
+    keys and unique names and directories checked, each error naming the item's line."""
+    where = Location(source, node.start_mark.line + 1)
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        return []
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{key_path}: expected a list", where)
+    items: list[Any] = []
+    seen: dict[tuple[str, Any], str] = {}
+    for index, item_node in enumerate(node.value):
+        item_path, line = f"{key_path}[{index}]", Location(source, item_node.start_mark.line + 1)
+        item = _validate(item_node, item_schema, source, item_path)
+        missing = [key for key in _HOST_REQUIRED if key not in item]
+        if missing:
+            raise ConfigError(f"{item_path}: missing {', '.join(missing)}", line)
+        for key in ("name", "dir"):
+            if (key, item[key]) in seen:
+                raise ConfigError(f"{item_path}: {key} {item[key]!r} is also {seen[key, item[key]]}'s", line)
+            seen[key, item[key]] = item_path
+        items.append(item)
+    return items
 
 
 def _compose(text: str, source: str) -> yaml.Node | None:
@@ -671,6 +776,8 @@ def _compose(text: str, source: str) -> yaml.Node | None:
 def _validate(node: yaml.Node, schema: Any, source: str, key_path: str) -> Any:
     """Walk a composed YAML node against the schema, returning plain validated values."""
     where = Location(source, node.start_mark.line + 1)
+    if isinstance(schema, list):
+        return _validate_list(node, schema[0], source, key_path)
     if isinstance(schema, dict):
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
             return {}
@@ -768,4 +875,19 @@ def _deploy_settings(values: dict[str, Any]) -> DeploySettings:
             reload=tuple(given.get("reload", base.reload)),
             probe=given.get("probe", base.probe),
         )
-    return DeploySettings(nginx=targets["nginx"], apache=targets["apache"], lock=values.get("lock"))
+    hosts = tuple(
+        HostTarget(
+            name=host["name"],
+            server=host["server"],
+            dir=host["dir"],
+            validate=tuple(host.get("validate", targets[host["server"]].validate)),
+            reload=tuple(host.get("reload", targets[host["server"]].reload)),
+            probe=host.get("probe"),
+            remote=ssh_dir(host["dir"]),
+            **{key: tuple(host[key]) for key in ("ssh", "botguard") if host.get(key)},
+        )
+        for host in values.get("hosts", ())
+    )
+    return DeploySettings(
+        nginx=targets["nginx"], apache=targets["apache"], lock=values.get("lock"), hosts=hosts
+    )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from botguard.app.cloudflare import CloudflareReport, CloudflareRequest, run_cloudflare
     from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
+    from botguard.app.receive import ReceiveReport, ReceiveRequest, run_receive
     from botguard.app.report import ReportReport, ReportRequest, run_report
     from botguard.app.robots import (
         RobotsCheckReport,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         run_robots_lint,
     )
     from botguard.app.scan import ScanReport, ScanRequest, run_scan
+    from botguard.app.ship import ShipReport, ShipRequest, run_ship
     from botguard.app.update import UpdateReport, UpdateRequest, run_update
     from botguard.app.verify import VerifyReport, VerifyRequest, run_verify
     from botguard.app.watch import WatchReport, WatchRequest, run_watch
@@ -55,8 +57,10 @@ _VERBS: dict[str, tuple[str, ...]] = {
         "RobotsCheckReport", "RobotsCheckRequest", "RobotsGenerateReport", "RobotsGenerateRequest",
         "RobotsLintReport", "RobotsLintRequest", "run_robots_check", "run_robots_generate", "run_robots_lint",
     ),
+    "receive": ("ReceiveReport", "ReceiveRequest", "run_receive"),
     "report": ("ReportReport", "ReportRequest", "run_report"),
     "scan": ("ScanReport", "ScanRequest", "run_scan"),
+    "ship": ("ShipReport", "ShipRequest", "run_ship"),
     "update": ("UpdateReport", "UpdateRequest", "run_update"),
     "verify": ("VerifyReport", "VerifyRequest", "run_verify"),
     "watch": ("WatchReport", "WatchRequest", "run_watch"),
@@ -73,6 +77,8 @@ __all__ = [
     "DeployReport",
     "DeployRequest",
     "Env",
+    "ReceiveReport",
+    "ReceiveRequest",
     "ReportReport",
     "ReportRequest",
     "RobotsCheckReport",
@@ -83,6 +89,8 @@ __all__ = [
     "RobotsLintRequest",
     "ScanReport",
     "ScanRequest",
+    "ShipReport",
+    "ShipRequest",
     "UpdateReport",
     "UpdateRequest",
     "VerifyReport",
@@ -93,11 +101,13 @@ __all__ = [
     "run_candidates_review",
     "run_cloudflare",
     "run_deploy",
+    "run_receive",
     "run_report",
     "run_robots_check",
     "run_robots_generate",
     "run_robots_lint",
     "run_scan",
+    "run_ship",
     "run_update",
     "run_verify",
     "run_watch",

@@ -8,6 +8,7 @@ dry-run impact) lives in :mod:`botguard.deploy`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
-from botguard.config import Settings
+from botguard.config import HostTarget, Settings
 from botguard.decide import build_decisions, catalog_lookup
 from botguard.decide.records import DecisionSet, DroppedDecision
 from botguard.decide.store import (
@@ -29,7 +30,8 @@ from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_file
 from botguard.deploy.impact import impact, model_impact
 from botguard.deploy.lock import deploy_lock, directory_locks, state_lock
 from botguard.deploy.precheck import PRECHECKS
-from botguard.deploy.records import Impact, Target, TargetOutcome
+from botguard.deploy.records import Impact, RemoteTarget, Target, TargetOutcome
+from botguard.deploy.ssh import deploy_over_ssh
 from botguard.errors import BotguardError, InputError, Location, UsageError
 from botguard.judge.records import ScanResult
 from botguard.judge.store import latest_scan
@@ -40,6 +42,8 @@ from botguard.model.store import (
     without_stale_model,
 )
 from botguard.render import renderers
+from botguard.render.base import Renderer
+from botguard.render.records import RuleFile
 from botguard.state import State
 
 if TYPE_CHECKING:  # imported when a run syncs to Cloudflare: the SDK is slow to load
@@ -78,6 +82,11 @@ class DeployReport:
     cloudflare: CloudflareReport | None = None
     cloudflare_failure: BotguardError | None = None
 
+    @property
+    def partial(self) -> bool:
+        """Some targets took the new rules and some failed (each failed one keeps its old rules)."""
+        return bool(self.errors) and bool(self.outcomes)
+
 
 def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     if request.scan_path:
@@ -92,10 +101,10 @@ def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     return scan
 
 
-def _targets(request: DeployRequest) -> list[Target]:
+def _targets(request: DeployRequest) -> list[Target | RemoteTarget]:
     deploy, decide = request.settings.deploy, request.settings.decide
     backends = renderers(decide.throttle_rate, decide.throttle_burst)
-    targets = []
+    targets: list[Target | RemoteTarget] = []
     for name, option, conf in (
         ("nginx", request.nginx_dir, deploy.nginx),
         ("apache", request.apache_dir, deploy.apache),
@@ -106,10 +115,31 @@ def _targets(request: DeployRequest) -> list[Target]:
             targets.append(
                 Target(name, Path(directory), renderer, conf.validate, conf.reload, precheck, conf.probe)
             )
+    # the fan-out: each host is one more target, deployed on its own
+    targets.extend(_host_target(host, backends[host.server]) for host in deploy.hosts)
     if not targets and not request.cloudflare:
         raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
-                         "(or set deploy.nginx.dir)")  # fmt: skip
+                         "(or set deploy.nginx.dir or deploy.hosts)")  # fmt: skip
     return targets
+
+
+def _host_target(host: HostTarget, renderer: Renderer) -> Target | RemoteTarget:
+    if host.remote is None:
+        return Target(host.name, Path(host.dir), renderer, host.validate, host.reload, PRECHECKS[host.server],
+                      host.probe)  # fmt: skip
+    return RemoteTarget(
+        host.name, host.dir, host.remote.destination, host.remote.port, host.remote.path, host.server,
+        renderer, host.validate, host.reload, host.probe, host.ssh, host.botguard,
+    )  # fmt: skip
+
+
+def _send(
+    target: Target | RemoteTarget, files: tuple[RuleFile, ...], request: DeployRequest
+) -> TargetOutcome:
+    """One target's deploy: here, or by botguard on its host over SSH."""
+    if isinstance(target, RemoteTarget):
+        return deploy_over_ssh(target, files, reload=request.reload)
+    return deploy_files(target, files, reload=request.reload, hook=request.hook)
 
 
 def _lock_path(request: DeployRequest, state: State) -> Path:
@@ -145,12 +175,14 @@ def run_deploy(request: DeployRequest, env: Env) -> DeployReport:
     return _synced(report, request, env, now) if request.cloudflare else report
 
 
-def _deploy(request: DeployRequest, env: Env, targets: list[Target], now: datetime) -> DeployReport:
+def _deploy(
+    request: DeployRequest, env: Env, targets: list[Target | RemoteTarget], now: datetime
+) -> DeployReport:
     settings = request.settings
     with env.open_state() as state, ExitStack() as held:
         if not request.dry_run:  # a dry run writes nothing: it takes no lock
             held.enter_context(deploy_lock(_lock_path(request, state)))
-            held.enter_context(directory_locks(t.dir for t in targets))
+            held.enter_context(directory_locks(t.dir for t in targets if isinstance(t, Target)))
         scan = _load_scan(request, state)
         clients = scan.client_rows()
         fresh = build_decisions(clients, scan.crawlers, catalog_lookup(), settings.allowlist, settings.decide)
@@ -168,18 +200,38 @@ def _deploy(request: DeployRequest, env: Env, targets: list[Target], now: dateti
             )
         recorded = record_decisions(state, fresh, now, settings.decide, settings.allowlist)
         active = without_stale_model(recorded, model)
-        outcomes: list[TargetOutcome] = []
-        errors: list[str] = []
-        for target in targets:
-            try:
-                files = target.renderer.render(active)
-                outcomes.append(deploy_files(target, files, reload=request.reload, hook=request.hook))
-            except DeployError as exc:
-                errors.append(str(exc))
-        return DeployReport(active, tuple(outcomes), tuple(errors), dropped=dropped)
+        outcomes, errors = _send_all(targets, active, request)
+        return DeployReport(active, outcomes, errors, dropped=dropped)
 
 
-def _dry(target: Target, active: DecisionSet) -> TargetOutcome:
+#: Hosts deployed at the same time (each waits mostly on its server or on ssh).
+PARALLEL_HOSTS = 8
+
+
+def _send_all(
+    targets: list[Target | RemoteTarget], active: DecisionSet, request: DeployRequest
+) -> tuple[tuple[TargetOutcome, ...], tuple[str, ...]]:
+    """Every target's deploy, several at once (they share nothing: each has its own directory,
+    lock and server); outcomes and errors in the targets' order."""
+
+    def one(target: Target | RemoteTarget) -> TargetOutcome | str:
+        try:
+            return _send(target, target.renderer.render(active), request)
+        except DeployError as exc:
+            return str(exc)
+
+    if len(targets) > 1:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, len(targets))) as pool:
+            results = list(pool.map(one, targets))
+    else:
+        results = [one(target) for target in targets]
+    outcomes = tuple(r for r in results if isinstance(r, TargetOutcome))
+    return outcomes, tuple(r for r in results if isinstance(r, str))
+
+
+def _dry(target: Target | RemoteTarget, active: DecisionSet) -> TargetOutcome:
+    if isinstance(target, RemoteTarget):  # the host diffs against its own files
+        return deploy_over_ssh(target, target.renderer.render(active), dry_run=True)
     changed, diff = diff_files(target.dir, target.renderer.render(active))
     return TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
 

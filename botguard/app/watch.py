@@ -1,9 +1,11 @@
-"""``botguard watch PATH...``: follow access logs live and let the online model propose rules.
+"""``botguard watch PATH...`` (or ``--from BUS``): follow access logs, let the model propose rules.
 
 Pipeline per chunk of new lines: :class:`~botguard.logs.follow.LogFollower` -> the scan's
 parsers (:class:`~botguard.logs.chunks.ChunkParser`) -> ``StreamLearner.observe`` ->
 ``learner.candidates()`` -> :class:`~botguard.model.store.CandidateStore` -> commit the offset.
 The offset is committed last, so a crash re-reads the chunk being processed and never skips one.
+With ``--from redis://...`` the lines come from a stream instead (:mod:`botguard.logs.bus`): the
+worker is one member of a consumer group, and the commit acknowledges the chunk's entries.
 The model is snapshotted every ``snapshot_every`` seconds and on SIGTERM/SIGINT (a normal end).
 Candidates are only proposed here; ``botguard candidates approve`` and ``deploy-rules`` act
 (or ``model.auto_deploy``, which runs deploy-rules' own code after each new proposal).
@@ -17,26 +19,30 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from botguard.app.env import Env
 from botguard.config import Settings
 from botguard.errors import BotguardError, Location, UsageError
-from botguard.logs.chunks import ChunkParser
-from botguard.logs.follow import LogFollower, is_compressed_name
-from botguard.logs.records import ParseStats
+from botguard.logs.chunks import ChunkParser, LineBlock
+from botguard.logs.follow import Chunk, LogFollower, Totals, is_compressed_name
+from botguard.logs.records import Batch, ParseStats
 from botguard.model.records import RuleCandidate
 from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
 from botguard.text import printable
 
-__all__ = ["WatchReport", "WatchRequest", "candidate_line", "run_watch"]
+if TYPE_CHECKING:
+    from botguard.model.deltalog import DeltaLog
+
+__all__ = ["WatchReport", "WatchRequest", "candidate_line", "live_paths", "run_watch", "stop_on_signals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,11 @@ class WatchRequest:
     snapshot_dir: str | None = None
     snapshot_every: float | None = None  # seconds; None: the config's model.snapshot_every (900)
     json_output: bool = False
+    bus: str | None = None  # read redis://HOST:PORT/STREAM instead of files (botguard.logs.bus)
+    group: str = "botguard"  # the bus's consumer group: workers in one group share the lines
+    consumer: str | None = None  # this worker's name in the group; None: HOST-PID
+    claim_idle: float = 30.0  # seconds a line stays with a silent worker before another takes it
+    deltas: str | None = None  # a directory shared by the group's workers: model deltas in and out
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,36 +99,121 @@ def _snapshot_every(request: WatchRequest) -> float:
 
 def run_watch(request: WatchRequest, env: Env, *, stop: threading.Event | None = None) -> WatchReport:
     """Follow, learn and propose until ``stop`` is set (or a signal), or once with ``once``."""
-    paths = _live_paths(request.paths, env)
     stop = stop if stop is not None else threading.Event()
-    with (
-        env.open_state() as state,
-        LogFollower(paths, state=state, from_end=request.from_end) as follower,
-    ):
+    with env.open_state() as state, _source(request, env, state) as source:
         parser = ChunkParser(
             request.log_format or request.settings.log_format, request.settings.json_fields or None
         )
         snapshots = Path(request.snapshot_dir) if request.snapshot_dir else _default_snapshots(state)
         learner = _learner(request, state, snapshots, env)
+        peers = _peers(request, learner)
         proposer = _Proposer(state, env.stdout, request.json_output)
-        with _stop_on_signals(stop):
-            total = _loop(request, env, follower, parser, learner, proposer, stop, snapshots)
+        with stop_on_signals(stop):
+            total = _loop(request, env, source, parser, (learner, peers), proposer, stop, snapshots)
     return WatchReport(total.lines, total.parsed, total.malformed, total.new_candidates)
 
 
+class _Source(Protocol):
+    """Where lines come from: followed files or a bus (:mod:`botguard.logs.bus`)."""
+
+    def poll(self) -> Iterator[LineBlock]: ...
+    def drain(self) -> Iterator[LineBlock]: ...
+    def commit(self, chunk: Any, batch: Batch) -> object: ...
+    def save(self) -> None: ...
+    def take_events(self) -> list[str]: ...
+    def totals(self) -> dict[str, Totals]: ...
+
+
+class _Files:
+    """The followed log files as a :class:`_Source` (offsets and counts in the state database)."""
+
+    def __init__(self, follower: LogFollower) -> None:
+        self._follower = follower
+        self.poll, self.drain, self.save = follower.poll, follower.drain, follower.save
+        self.take_events, self.totals = follower.take_events, follower.totals
+
+    def commit(self, chunk: Chunk, batch: Batch) -> None:
+        self._follower.commit(chunk, batch.stats)
+
+
+@contextmanager
+def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
+    """The files named, or the bus of ``--from`` (one or the other)."""
+    if request.bus is not None:
+        if request.paths:
+            raise UsageError("watch reads log files or a bus (--from), not both")
+        from botguard.logs.bus import bus_address, source
+        from botguard.model.deltalog import WORKER_NAME
+
+        address = bus_address(request.bus)
+        if not WORKER_NAME.fullmatch(request.group):
+            raise UsageError(
+                f"bad group name {request.group!r}: use A-Z, a-z, 0-9, '.', '_', '-' (at most 100)"
+            )
+        member = source(
+            address,
+            request.group,
+            worker_name(request),
+            claim_idle=request.claim_idle,
+            from_end=request.from_end,
+        )
+        with member:
+            yield member
+        return
+    with LogFollower(live_paths(request.paths, env), state=state, from_end=request.from_end) as follower:
+        yield _Files(follower)
+
+
+def worker_name(request: WatchRequest) -> str:
+    """This worker's name in the group and in the delta directory: ``--consumer``, else HOST-PID."""
+    from botguard.model.deltalog import WORKER_NAME
+
+    name = request.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    if not WORKER_NAME.fullmatch(name):
+        raise UsageError(f"bad worker name {name!r}: use A-Z, a-z, 0-9, '.', '_', '-' (at most 100)")
+    return name
+
+
+def _peers(request: WatchRequest, learner: Any) -> DeltaLog | None:
+    """``--deltas DIR``: publish this worker's deltas there and apply the other workers'."""
+    if request.deltas is None:
+        return None
+    from botguard.model.deltalog import DeltaLog
+
+    log = DeltaLog(Path(request.deltas), worker_name(request), learner.trainer.table.full_delta)
+    learner.share_deltas(log.publish)
+    return log
+
+
+def _exchange(env: Env, learner: Any, peers: DeltaLog | None, *, publish: bool) -> None:
+    """Apply the other workers' new deltas; before a snapshot, first publish what this worker's
+    trainer learned since its last publication (so a snapshot holds what the others were sent)."""
+    if peers is None:
+        return
+    if publish:
+        learner.publish()
+    for delta in peers.new_deltas():
+        learner.apply_peer_delta(delta)
+    for warning in peers.warnings:
+        env.log(f"watch: warning: {printable(warning)}")
+    peers.warnings.clear()
+
+
 def _loop(
-    request: WatchRequest, env: Env, follower: LogFollower, parser: ChunkParser, learner: Any,
-    proposer: _Proposer, stop: threading.Event, snapshots: Path,
+    request: WatchRequest, env: Env, follower: _Source, parser: ChunkParser,
+    model: tuple[Any, DeltaLog | None], proposer: _Proposer, stop: threading.Event, snapshots: Path,
 ) -> _Tick:  # fmt: skip
     next_snapshot, total = time.monotonic() + _snapshot_every(request), _Tick()
+    learner, peers = model
     while True:
         started, tick = time.monotonic(), _Tick()
+        _exchange(env, learner, peers, publish=False)
         for chunk in follower.drain() if request.once else follower.poll():
             batch = parser.parse(chunk)
             if batch.requests.height:
                 learner.observe(batch.requests)
             new = proposer.propose(learner.candidates())
-            follower.commit(chunk, batch.stats)  # last: a crash before it re-reads this chunk
+            follower.commit(chunk, batch)  # last: a crash before it re-reads this chunk
             tick.add(batch.stats, new)
             total.add(batch.stats, new)
             if stop.is_set():
@@ -131,6 +227,7 @@ def _loop(
             _auto_deploy(request, env)
         finishing = request.once or stop.is_set()
         if finishing or time.monotonic() >= next_snapshot:
+            _exchange(env, learner, peers, publish=True)
             learner.snapshot(snapshots)
             next_snapshot = time.monotonic() + _snapshot_every(request)
         if finishing:
@@ -207,7 +304,7 @@ def _auto_deploy(request: WatchRequest, env: Env) -> None:
         env.log(f"watch: auto-deploy failed: {printable(error)}")
 
 
-def _status(tick: _Tick, follower: LogFollower) -> str:
+def _status(tick: _Tick, follower: _Source) -> str:
     totals = follower.totals()
     lines = sum(t.lines for t in totals.values())
     return (
@@ -216,7 +313,7 @@ def _status(tick: _Tick, follower: LogFollower) -> str:
     )
 
 
-def _live_paths(paths: tuple[str, ...], env: Env) -> list[str]:
+def live_paths(paths: tuple[str, ...], env: Env) -> list[str]:
     """The paths to follow: compressed rotations are old news and are skipped (a glob brings them)."""
     live = []
     for path in paths:
@@ -258,7 +355,7 @@ def _learner(request: WatchRequest, state: State, snapshots: Path, env: Env) -> 
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT end the loop after the current chunk (offsets and snapshot saved).
 
     Only in the main thread (a command-line run): a service running watch in a thread stops it

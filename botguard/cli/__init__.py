@@ -29,6 +29,8 @@ VERBS: dict[str, str] = {
     "candidates": "botguard.cli.candidates",
     "watch": "botguard.cli.watch",
     "serve": "botguard.cli.serve",
+    "ship": "botguard.cli.ship",
+    "receive-rules": "botguard.cli.receive",
     "report": "botguard.cli.report",
 }
 

@@ -50,6 +50,10 @@ def command(
         click.echo(f"botguard: warning: {_dropped_line(report.dropped)}", err=True)
     for error in report.errors:
         click.echo(f"botguard: error: {error}", err=True)
+    if report.partial:
+        done, failed = len(report.outcomes), len(report.errors)
+        click.echo(f"botguard: partial: {done} of {done + failed} targets deployed; "
+                   "each failed one keeps its previous rules", err=True)  # fmt: skip
     if report.cloudflare is not None:
         print_plan(report.cloudflare)
     if report.cloudflare_failure is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from botguard.render.base import Renderer
 from botguard.render.records import RuleFile
 
-__all__ = ["Impact", "ImpactRow", "Target", "TargetOutcome"]
+__all__ = ["Impact", "ImpactRow", "RemoteTarget", "Target", "TargetOutcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +28,30 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteTarget:
+    """A web server on another machine, reached over SSH: botguard there receives the rendered
+    files and runs the same deploy (lock, journal, precheck, validate, swap, reload, rollback)."""
+
+    name: str
+    url: str  # ssh://USER@HOST:PORT/PATH, as configured (for messages)
+    destination: str  # USER@HOST
+    port: int
+    dir: str  # the rules directory on the host
+    server: str  # nginx | apache
+    renderer: Renderer
+    validate: tuple[str, ...]
+    reload: tuple[str, ...]
+    probe: str | None = None
+    ssh: tuple[str, ...] = ("ssh", "-o", "BatchMode=yes")
+    botguard: tuple[str, ...] = ("botguard",)
+
+
+@dataclass(frozen=True, slots=True)
 class TargetOutcome:
     """What deploy did for one target: ``changed`` files, recovered, validated and reloaded or not."""
 
     target: str
-    dir: Path
+    dir: Path | str  # a local directory, or the ssh:// URL of a remote one
     changed: tuple[str, ...]
     diff: str
     validated: bool

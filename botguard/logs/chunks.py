@@ -8,7 +8,7 @@ lines); this turns each chunk into a :class:`~botguard.logs.records.Batch` exact
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import polars as pl
 
@@ -17,10 +17,20 @@ from botguard.logs import detect_block_format, parse_block
 from botguard.logs.formats import FORMATS, LogFormat, resolve_format
 from botguard.logs.records import Batch, ParseStats
 
-if TYPE_CHECKING:
-    from botguard.logs.follow import Chunk
+__all__ = ["ChunkParser", "LineBlock"]
 
-__all__ = ["ChunkParser"]
+
+class LineBlock(Protocol):
+    """Whole lines from one source: a followed file's chunk, or entries read from a bus."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def first_line_no(self) -> int: ...
+    @property
+    def lines(self) -> int: ...
 
 
 class ChunkParser:
@@ -36,7 +46,7 @@ class ChunkParser:
         self._json_fields = dict(json_fields or {})
         self._detected: dict[str, LogFormat] = {}
 
-    def parse(self, chunk: Chunk) -> Batch:
+    def parse(self, chunk: LineBlock) -> Batch:
         """The chunk's lines as one batch (rows carry the watched path and the file's line numbers)."""
         fmt = self._fixed or self._detected.get(chunk.path)
         remember = False

@@ -8,8 +8,10 @@ scored as bad within seconds of the trainer learning it, and scores never depend
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from botguard.model.learner import OnlineLR
-from botguard.model.records import StreamCounters
+from botguard.model.records import Delta, StreamCounters
 
 
 class Publisher:
@@ -19,6 +21,8 @@ class Publisher:
         self.trainer = trainer
         self.scorer = scorer
         self.interval = interval
+        #: Also handed each delta (``watch --deltas``: other workers apply it too); None: kept local.
+        self.sink: Callable[[Delta], None] | None = None
 
     def start(self, now: float, counters: StreamCounters) -> None:
         """The interval starts with the stream's first request (or at a restored publication)."""
@@ -37,6 +41,8 @@ class Publisher:
         """Apply the trainer's changed rows to the scorer now; return the delta's size."""
         delta = self.trainer.table.take_delta()
         self.scorer.table.apply_delta(delta, now)
+        if self.sink is not None and len(delta):
+            self.sink(delta)
         counters.deltas += 1
         counters.last_publish = now
         return len(delta)

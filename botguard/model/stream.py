@@ -24,7 +24,7 @@ that followed the same log (chunk by chunk, restarted from snapshots) reach the 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -49,7 +49,14 @@ from botguard.model.campaigns import CampaignBook, CampaignRules
 from botguard.model.features import FeatureExtractor
 from botguard.model.labels import Labeler
 from botguard.model.learner import OnlineLR, sigmoid
-from botguard.model.records import ClientRaise, LearnerConfig, RuleCandidate, SlotPolicy, StreamCounters
+from botguard.model.records import (
+    ClientRaise,
+    Delta,
+    LearnerConfig,
+    RuleCandidate,
+    SlotPolicy,
+    StreamCounters,
+)
 from botguard.model.signatures import CandidateRules, SignatureBook
 from botguard.model.table import ParamTable
 from botguard.state import State
@@ -365,6 +372,19 @@ class StreamLearner:
         """Apply the trainer's changed rows to the scorer now; return the delta's size."""
         self._epoch += 1
         return self._publisher.publish(self.clock if now is None else now, self.counters)
+
+    def share_deltas(self, sink: Callable[[Delta], None] | None) -> None:
+        """Hand every publication's delta to ``sink`` too (other workers' scorers apply it)."""
+        self._publisher.sink = sink
+
+    def apply_peer_delta(self, delta: Delta) -> None:
+        """Another worker's published rows, into the scorer (values: applying one twice is harmless).
+
+        Only the scorer takes them: this worker's trainer keeps learning from its own lines, and
+        its next delta overwrites the rows it learned itself (last publication wins per key).
+        """
+        self.scorer.table.apply_delta(delta, self.clock)
+        self._epoch += 1  # the scorer's weights changed: cached part sums are stale
 
     def _maintain(self, now: float) -> None:
         """Halve the admission sketch every ``sketch_age_every`` seconds; sweep expiry every

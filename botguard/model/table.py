@@ -403,6 +403,12 @@ class ParamTable:
         self._tombstones.clear()
         return delta
 
+    def full_delta(self) -> Delta:
+        """Every live row as one delta (a base others can start from; dirty flags untouched)."""
+        rows = np.flatnonzero(self.live[: self._next])
+        keys = cast("tuple[str, ...]", tuple(self._r2k[r] for r in rows.tolist()))  # live rows hold a key
+        return Delta(keys=keys, weights=self.w[rows].copy(), tombstones=())
+
     def apply_delta(self, delta: Delta, now: float = 0.0) -> None:
         """Apply a trainer's delta to this (scorer) copy: upsert weights, drop tombstones."""
         for key in delta.tombstones:

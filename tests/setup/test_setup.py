@@ -15,7 +15,7 @@ from tests.helpers import TEST_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make") or "/usr/bin/make"
-PROGRAMS = ("nginx", "apache2", "goaccess", "wrk", "chromium")
+PROGRAMS = ("nginx", "apache2", "goaccess", "wrk", "chromium", "redis-server", "sshd", "ssh-keygen")
 
 
 def stub_dir(tmp_path: Path, *names: str, links: tuple[str, ...] = ()) -> Path:
@@ -40,7 +40,11 @@ def make(target: str, path: Path, tmp_path: Path) -> subprocess.CompletedProcess
 
 def test_make_test_names_what_is_missing_in_one_line(tmp_path: Path) -> None:
     """Without wrk and chromium: one line with the apt-get command, non-zero, nothing built or run."""
-    done = make("test", stub_dir(tmp_path, "nginx", "apache2", "goaccess"), tmp_path)
+    done = make(
+        "test",
+        stub_dir(tmp_path, "nginx", "apache2", "goaccess", "redis-server", "sshd", "ssh-keygen"),
+        tmp_path,
+    )
     assert done.returncode != 0
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr

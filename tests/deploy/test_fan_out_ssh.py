@@ -1,0 +1,127 @@
+"""deploy-rules to hosts over SSH (a real sshd on 127.0.0.1): botguard on the host receives the
+rendered files and runs the deploy transaction there."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import BYTESPIDER, scan_doc
+from tests.deploy.sshd import Sshd, running_sshd
+from tests.deploy.test_fan_out import _empty_rules, _enforced, _snapshot
+from tests.helpers import run_cli
+from tests.render.servers import CHROME, Server, running
+
+#: botguard "on the host": the same machine, the test's own interpreter.
+HOST_BOTGUARD = [sys.executable, "-m", "botguard"]
+
+
+@pytest.fixture
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, Server]]:
+    kinds = (("local", "nginx"), ("remote-nginx", "nginx"), ("remote-apache", "apache"))
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(running(kind, _empty_rules(kind))) for name, kind in kinds}
+
+
+def _config(tmp_path: Path, servers: dict[str, Server], sshd: Sshd) -> Path:
+    hosts = []
+    for name, srv in servers.items():
+        host = {"name": name, "server": srv.kind, "validate": srv.validate, "reload": srv.reload}
+        if name == "local":
+            host["dir"] = str(srv.rules)
+        else:
+            host |= {"dir": sshd.url(srv.rules), "ssh": sshd.ssh, "botguard": HOST_BOTGUARD}
+        hosts.append(host)
+    path = tmp_path / "botguard.yaml"
+    path.write_text(yaml.safe_dump({"deploy": {"lock": str(tmp_path / "deploy.lock"), "hosts": hosts}}))
+    return path
+
+
+def _deploy(tmp_path: Path, config: Path, *extra: str) -> tuple[int, str, str]:
+    scan = tmp_path / "scan.json"
+    scan.write_text(json.dumps(scan_doc(with_ip_block=False)))
+    r = run_cli("deploy-rules", "--from", str(scan), "--config", str(config), "--state", str(tmp_path / "s.db"),
+                *extra)  # fmt: skip
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_rules_reach_hosts_over_ssh(servers: dict[str, Server], sshd: Sshd, tmp_path: Path) -> None:
+    """A dry run diffs on each host and changes nothing; the run updates and reloads all three
+    (two through sshd); a second run finds nothing to change."""
+    config = _config(tmp_path, servers, sshd)
+    code, out, err = _deploy(tmp_path, config, "--dry-run")
+    assert code == 0, out + err
+    assert f"remote-apache: would change botguard.conf ({sshd.url(servers['remote-apache'].rules)})" in out, (
+        out
+    )
+    assert servers["remote-nginx"].get(ua=BYTESPIDER) == 200
+    code, out, err = _deploy(tmp_path, config)
+    assert code == 0, out + err
+    for name, srv in servers.items():
+        assert f"{name}: updated" in out, out
+        assert _enforced(srv, tmp_path, 403) == 403, name
+        assert srv.get(ua=CHROME) == 200
+    code, out, err = _deploy(tmp_path, config)
+    assert code == 0 and out.count(": unchanged, not reloaded") == 3, out + err
+
+
+def test_a_broken_remote_host_is_named_and_keeps_its_rules(
+    servers: dict[str, Server], sshd: Sshd, tmp_path: Path
+) -> None:
+    """The Apache host's own configuration is broken: its validation (run on the host) fails,
+    its files are put back there; the error line names it with Apache's reason; the others deploy."""
+    broken = servers["remote-apache"]
+    conf = broken.prefix / "apache2.conf"
+    conf.write_text(conf.read_text() + "\nBrokenDirective on\n")
+    before = _snapshot(broken.rules)
+    code, out, err = _deploy(tmp_path, _config(tmp_path, servers, sshd))
+    assert code == 1, out + err
+    errors = [line for line in err.splitlines() if line.startswith("botguard: error:")]
+    assert len(errors) == 1 and errors[0].startswith("botguard: error: remote-apache: validation failed"), err
+    assert "'BrokenDirective'" in errors[0], err
+    assert "partial: 2 of 3 targets deployed" in err
+    staged = [p.name for p in broken.rules.iterdir() if p.name.endswith(("-new", "-old", ".journal"))]
+    assert _snapshot(broken.rules) == before and staged == []
+    assert broken.get(ua=BYTESPIDER) == 200
+    for name in ("local", "remote-nginx"):
+        assert _enforced(servers[name], tmp_path, 403) == 403, name
+
+
+def test_an_unreachable_host_is_one_line(servers: dict[str, Server], sshd: Sshd, tmp_path: Path) -> None:
+    """ssh cannot log in (wrong key): the host is named with ssh's reason; the others deploy."""
+    config = _config(tmp_path, servers, sshd)
+    conf = yaml.safe_load(config.read_text())
+    wrong = tmp_path / "wrong_key"
+    conf["deploy"]["hosts"][1]["ssh"] = [*sshd.ssh[:3], str(wrong), *sshd.ssh[4:]]
+    wrong.write_text("")
+    config.write_text(yaml.safe_dump(conf))
+    code, out, err = _deploy(tmp_path, config)
+    assert code == 1, out + err
+    errors = [line for line in err.splitlines() if line.startswith("botguard: error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "botguard: error: remote-nginx: ssh failed (exit 255)"
+    ), err
+    assert _enforced(servers["remote-apache"], tmp_path, 403) == 403
+
+
+def test_receive_rules_refuses_a_bad_request(tmp_path: Path) -> None:
+    """Garbage or a file name with a path on standard input: one line, exit 1, nothing written."""
+    r = run_cli("receive-rules", stdin="{not json")
+    assert r.exit_code == 1 and r.stderr.startswith("botguard: error: bad receive-rules request"), r.output
+    request = {"name": "h", "server": "nginx", "dir": str(tmp_path), "files": [{"name": "../x", "text": ""}],
+               "validate": [], "reload": [], "probe": None, "reload_enabled": True, "dry_run": False}  # fmt: skip
+    r = run_cli("receive-rules", stdin=json.dumps(request))
+    assert r.exit_code == 1 and "not a plain name" in r.stderr, r.output
+    assert list(tmp_path.iterdir()) == []
