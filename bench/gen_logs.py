@@ -95,8 +95,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 #: Verdicts a correct scan may give each class under the default policy (block robots violators
-#: and honeypot hitters, allow humans and compliant crawlers, monitor the rest). Clients with
-#: disallowed or honeypot evidence are narrowed further in `expected_verdicts`.
+#: and honeypot hitters, allow humans and compliant crawlers, monitor the rest; a browser agent
+#: judged by its behaviour alone may be challenged). Clients with disallowed or honeypot evidence
+#: are narrowed further in `expected_verdicts`.
 EXPECTED: dict[str, tuple[str, ...]] = {
     "human": ("allow",),
     "search_bot": ("allow",),
@@ -106,8 +107,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "ai_violator": ("monitor", "block"),
     "robots_violator": ("monitor", "block"),
     "honeypot": ("monitor", "block"),
-    "disguised_scraper": ("monitor", "block"),
-    "scanner": ("monitor", "block"),
+    "disguised_scraper": ("monitor", "challenge", "block"),
+    "scanner": ("monitor", "challenge", "block"),
     "library": ("allow", "monitor"),
 }
 DECLARED_VIOLATORS = ("ai_violator", "robots_violator", "honeypot")

@@ -20,10 +20,19 @@ import yaml
 from botguard.addresses import AddressError, Network, rule_network
 from botguard.errors import ConfigError, Location
 
+#: Evidence that can send a browser-agent client to ``challenge`` (``policy.challenge``), each with
+#: what it means. Here, not in the judge, so that loading a config never imports the judge; the
+#: judge holds one condition per name (botguard.judge.verdict).
+CHALLENGE_EVIDENCE: Mapping[str, str] = {
+    "automated": "judged a program by its behaviour (no assets over many pages, a program's pace, probing)",
+    "no_referer": "too little traffic to judge, but challenge_min_pages pages or more, no referer, no asset",
+    "hosting": "too little traffic to judge, from a hosting network",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """When a client is blocked or monitored (see rules/policy.yaml for each key's meaning)."""
+    """When a client is blocked, challenged or monitored (see rules/policy.yaml for each key's meaning)."""
 
     block_min_disallowed: int = 1
     block_on_honeypot: bool = True
@@ -32,6 +41,9 @@ class Policy:
     crawl_delay_tolerance: float = 0.5
     block_spoofed: bool = True
     block_verified: bool = False
+    challenge: tuple[str, ...] = tuple(CHALLENGE_EVIDENCE)  # names of CHALLENGE_EVIDENCE
+    challenge_min_pages: int = 2
+    challenge_before_block: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,7 @@ class DecideSettings:
     throttle_monitor: bool = False
     throttle_rate: int = 2
     throttle_burst: int = 4
+    challenge_time: float = 86400.0  # seconds a challenge decision lasts (renewed while it holds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +205,10 @@ class SlotOverride:
     ttl: float | None = None  # seconds of stream time without an update before the row is dropped
 
 
+#: Verdicts the scan's model step may raise a client to.
+RAISE_TO = ("monitor", "challenge", "block")
+
+
 @dataclass(frozen=True, slots=True)
 class ScanModelSettings:
     """Thresholds of the scan's model step; read from ``settings.model.scan`` when it exists.
@@ -200,9 +217,10 @@ class ScanModelSettings:
     and a Wilson lower bound (one-sided 95%) of the bad share among its labelled clients >=
     ``min_bad_lcb``; the client needs model score >= ``min_score``. Then it is raised to
     ``raise_to``, or to ``strong_raise_to`` when the signature also clears the ``strong_*`` bars.
-    Both default to ``monitor``: the raised clients look like people (browser agents, a request or
-    two each), and a person is never blocked by default; blocking them is the site owner's choice
-    (``model.scan.strong_raise_to: block``), or goes through reviewed rule candidates.
+    Both default to ``challenge``: the raised clients look like people (browser agents, a request
+    or two each), and a person is never blocked by default but passes a challenge; blocking them is
+    the site owner's choice (``model.scan.strong_raise_to: block``), or goes through reviewed rule
+    candidates.
     """
 
     min_score: float = 0.8
@@ -213,9 +231,9 @@ class ScanModelSettings:
     strong_bad: int = 15
     strong_bad_lcb: float = 0.85
     # The verdict of a raise without evidence of the client's own (campaigns, shared signatures,
-    # candidates): the challenge tier's verdict where it exists, else monitor.
-    raise_to: Literal["monitor", "block"] = "monitor"
-    strong_raise_to: Literal["monitor", "block"] = "monitor"
+    # candidates): the challenge tier by default.
+    raise_to: Literal["monitor", "challenge", "block"] = "challenge"
+    strong_raise_to: Literal["monitor", "challenge", "block"] = "challenge"
     # Signatures narrow enough to block on: a whole ASN (a cloud provider) is only ever monitored.
     block_slots: tuple[str, ...] = ("ip24", "ip16", "ip6_48", "ua_tok")
     person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
@@ -228,8 +246,8 @@ class ScanModelSettings:
     max_lf_share: float = 0.4  # no label source carries more than this share of the gradient mass
 
     def __post_init__(self) -> None:
-        if {self.raise_to, self.strong_raise_to} - {"monitor", "block"}:
-            raise ValueError("model.raise_to and model.strong_raise_to must be monitor or block")
+        if {self.raise_to, self.strong_raise_to} - set(RAISE_TO):
+            raise ValueError("model.raise_to and model.strong_raise_to must be monitor, challenge or block")
 
     @classmethod
     def from_settings(cls, settings: Any) -> ScanModelSettings:
@@ -372,6 +390,17 @@ def _str_list(value: Any, where: Location) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise ConfigError("expected a list of non-empty strings", where)
     return tuple(value)
+
+
+def _challenge_evidence(value: Any, where: Location) -> tuple[str, ...]:
+    """``policy.challenge``: names of :data:`CHALLENGE_EVIDENCE`, each once ([] challenges no one)."""
+    names = _str_list(value, where)
+    for name in names:
+        if name not in CHALLENGE_EVIDENCE:
+            raise ConfigError(f"unknown evidence {name!r} (known: {', '.join(CHALLENGE_EVIDENCE)})", where)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"evidence listed twice: {next(n for n in names if names.count(n) > 1)!r}", where)
+    return names
 
 
 def _path_prefixes(value: Any, where: Location) -> tuple[str, ...]:
@@ -534,9 +563,9 @@ def _like(default: Any, value: Any, name: str, where: Location) -> Any:
         return _share(value, where) if default <= 1 else _positive(value, where)
     if isinstance(default, tuple):
         return _str_list(value, where)
-    if isinstance(value, str) and value in ("monitor", "block"):
+    if isinstance(value, str) and value in RAISE_TO:
         return value
-    raise ConfigError(f"{name}: expected monitor or block, got {value!r}", where)
+    raise ConfigError(f"{name}: expected monitor, challenge or block, got {value!r}", where)
 
 
 _ZONE_ID = _pattern(r"[0-9a-f]{32}", "a 32-digit hex zone id")
@@ -645,6 +674,9 @@ SCHEMA: dict[str, Any] = {
         "crawl_delay_tolerance": _share,
         "block_spoofed": _bool,
         "block_verified": _bool,
+        "challenge": _challenge_evidence,
+        "challenge_min_pages": _int(1),
+        "challenge_before_block": _bool,
     },
     "human": {
         "min_asset_share": _share,
@@ -662,6 +694,7 @@ SCHEMA: dict[str, Any] = {
         "throttle_monitor": _bool,
         "throttle_rate": _int(1),
         "throttle_burst": _int(0),
+        "challenge_time": _positive,
     },
     "identity": {
         "dns": _bool,

@@ -8,16 +8,17 @@ dry-run impact) lives in :mod:`botguard.deploy`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
 from botguard.config import HostTarget, Settings
-from botguard.decide import build_decisions, catalog_lookup
+from botguard.decide import build_decisions, catalog_lookup, judged_subjects, merge_decisions
 from botguard.decide.records import DecisionSet, DroppedDecision
 from botguard.decide.store import (
     active_decisions,
@@ -49,7 +50,7 @@ from botguard.state import State
 if TYPE_CHECKING:  # imported when a run syncs to Cloudflare: the SDK is slow to load
     from botguard.app.cloudflare import CloudflareReport
 
-__all__ = ["DeployReport", "DeployRequest", "current_decisions", "run_deploy"]
+__all__ = ["ChallengeTier", "DeployReport", "DeployRequest", "current_decisions", "run_deploy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +82,26 @@ class DeployReport:
     dropped: tuple[DroppedDecision, ...] = ()  # stored decisions no rule may carry (deleted unless dry run)
     cloudflare: CloudflareReport | None = None
     cloudflare_failure: BotguardError | None = None
+    challenge: ChallengeTier | None = None  # the challenge routing written beside the block rules
 
     @property
     def partial(self) -> bool:
         """Some targets took the new rules and some failed (each failed one keeps its old rules)."""
         return bool(self.errors) and bool(self.outcomes)
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeTier:
+    """The challenge routing a run wrote (or would write) beside the block rules: how many challenge
+    decisions, where serve listens and whether it answered, the pass secret's file and whether
+    this run created it (a dry run never does: ``created`` then says it would)."""
+
+    decisions: int
+    listen: str
+    serve_up: bool
+    secret_path: str
+    created: bool
+    companions: Mapping[str, Renderer] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _load_scan(request: DeployRequest, state: State) -> ScanResult:
@@ -101,9 +117,12 @@ def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     return scan
 
 
-def _targets(request: DeployRequest) -> list[Target | RemoteTarget]:
+def _targets(
+    request: DeployRequest, companions: Mapping[str, Renderer] | None = None
+) -> list[Target | RemoteTarget]:
     deploy, decide = request.settings.deploy, request.settings.decide
-    backends = renderers(decide.throttle_rate, decide.throttle_burst)
+    backends = renderers(decide.throttle_rate, decide.throttle_burst, companions=companions)
+    plain = renderers(decide.throttle_rate, decide.throttle_burst) if companions else backends
     targets: list[Target | RemoteTarget] = []
     for name, option, conf in (
         ("nginx", request.nginx_dir, deploy.nginx),
@@ -116,7 +135,8 @@ def _targets(request: DeployRequest) -> list[Target | RemoteTarget]:
                 Target(name, Path(directory), renderer, conf.validate, conf.reload, precheck, conf.probe)
             )
     # the fan-out: each host is one more target, deployed on its own
-    targets.extend(_host_target(host, backends[host.server]) for host in deploy.hosts)
+    # hosts get the block rules only: the challenge routing needs serve and its secret on this machine
+    targets.extend(_host_target(host, plain[host.server]) for host in deploy.hosts)
     if not targets and not request.cloudflare:
         raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
                          "(or set deploy.nginx.dir or deploy.hosts)")  # fmt: skip
@@ -148,16 +168,44 @@ def _lock_path(request: DeployRequest, state: State) -> Path:
     return state_lock(state.path) if str(state.path) != ":memory:" else Path("/tmp/botguard-deploy.lock")
 
 
-def _preview(state: State, fresh: DecisionSet, request: DeployRequest, now: datetime) -> DecisionSet:
-    """The active set a real run would produce, computed without writing the state."""
-    from botguard.decide.expiry import escalate
+def _challenge_tier(
+    settings: Settings, env: Env, active: DecisionSet, *, create: bool
+) -> ChallengeTier | None:
+    """The challenge routing for nginx and Apache, rendered from ``active`` with serve's keyring:
+    none while there is no keyring and nothing to challenge; a run with challenges and no keyring
+    creates it (0600), as ``botguard serve`` would, so the files and serve share one secret."""
+    from botguard.serve import (
+        ChallengeRenderer,
+        Key,
+        Keyring,
+        load,
+        load_or_create,
+        secret_path,
+        serve_answers,
+    )
 
-    stored = load_decisions(state)
-    for d in fresh.decisions:
-        if d.action != "allow":
-            stored[(d.action, d.match.key)] = escalate(stored.get((d.action, d.match.key)), d, now,
-                                                       request.settings.decide)  # fmt: skip
-    return active_of(stored.values(), now, request.settings.allowlist)
+    decisions = sum(1 for d in active.decisions if d.action == "challenge")
+    path = secret_path(settings.serve.secret_path, env.state_path)
+    exists = path.exists()
+    if not exists and not decisions:
+        return None
+    if exists:
+        ring = load(path)
+    elif create:
+        ring = load_or_create(path, env.now().timestamp())
+    else:  # a dry run writes nothing: the files it shows carry a placeholder key (never printed)
+        ring = Keyring((Key("00000000", "0" * 64, 0.0),))
+    companions = {name: ChallengeRenderer(name, settings.serve, ring) for name in ("nginx", "apache")}
+    up = bool(decisions) and serve_answers(settings.serve.listen)
+    return ChallengeTier(decisions, settings.serve.listen, up, str(path), not exists, companions)
+
+
+def _preview(
+    state: State, fresh: DecisionSet, request: DeployRequest, now: datetime, judged: Mapping[str, datetime]
+) -> DecisionSet:
+    """The active set a real run would produce, computed without writing the state."""
+    merged = merge_decisions(load_decisions(state), fresh, now, request.settings.decide, judged)
+    return active_of(merged.decisions.values(), now, request.settings.allowlist)
 
 
 def run_deploy(request: DeployRequest, env: Env) -> DeployReport:
@@ -189,19 +237,25 @@ def _deploy(
         model = CandidateStore(state).decisions(settings, now)  # the reviewed model rules
         fresh = with_model(fresh, model)
         dropped = dropped_decisions(state)
+        judged = judged_subjects(clients)
         if request.dry_run:
-            active = without_stale_model(_preview(state, fresh, request, now), model)
+            active = without_stale_model(_preview(state, fresh, request, now, judged), model)
+            tier = _challenge_tier(settings, env, active, create=False) if targets else None
+            targets = _targets(request, tier.companions if tier else None)
             return DeployReport(
                 active,
                 tuple(_dry(t, active) for t in targets),
                 impact=impact(clients, active),
                 model_impact=model_impact(clients, model, settings.allowlist) if model else None,
                 dropped=dropped,
+                challenge=tier,
             )
-        recorded = record_decisions(state, fresh, now, settings.decide, settings.allowlist)
+        recorded = record_decisions(state, fresh, now, settings.decide, settings.allowlist, judged)
         active = without_stale_model(recorded, model)
+        tier = _challenge_tier(settings, env, active, create=True) if targets else None
+        targets = _targets(request, tier.companions if tier else None)
         outcomes, errors = _send_all(targets, active, request)
-        return DeployReport(active, outcomes, errors, dropped=dropped)
+        return DeployReport(active, outcomes, errors, dropped=dropped, challenge=tier)
 
 
 #: Hosts deployed at the same time (each waits mostly on its server or on ssh).

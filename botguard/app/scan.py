@@ -17,6 +17,7 @@ from botguard.config import Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
 from botguard.judge import RobotsChange, ScanResult, judge_batches, with_traffic
+from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
 from botguard.logs import read_batches
 from botguard.logs.records import Batch
@@ -43,13 +44,16 @@ class ScanRequest:
     dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
     identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
     model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
-    fail_on: str | None = None  # a verdict that makes the scan "fail" (--fail-on block: exit 3)
+    fail_on: str | None = (
+        None  # a verdict that, or a harsher one, makes the scan "fail" (--fail-on block: exit 3)
+    )
     preview: bool = False  # also compute what deploy-rules would do with the scan (the HTML report shows it)
 
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The judged scan, whether a client got the ``fail_on`` verdict, and the rules preview (asked for)."""
+    """The judged scan, whether a client got the ``fail_on`` verdict or a harsher one, and the
+    rules preview (when asked for)."""
 
     result: ScanResult
     fail_on_met: bool = False
@@ -121,8 +125,15 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         if state is not None:
             save_scan(state, result, paths)
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
-    failed = request.fail_on is not None and bool(result.verdict_counts()[request.fail_on])
-    return ScanReport(result, failed, preview)
+    return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
+
+
+def _fail_on_met(result: ScanResult, fail_on: str | None) -> bool:
+    """A client got ``fail_on`` or a harsher verdict (``--fail-on challenge`` also fails on a block)."""
+    if fail_on is None:
+        return False
+    worst = VERDICT_ORDER[fail_on]
+    return any(n for verdict, n in result.verdict_counts().items() if VERDICT_ORDER[verdict] >= worst)
 
 
 def _preview(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from botguard.app.deploy import DeployReport, DeployRequest, run_deploy
+from botguard.app.deploy import ChallengeTier, DeployReport, DeployRequest, run_deploy
 from botguard.cli._env import cli_env
 from botguard.cli._options import common_options
 from botguard.cli.cloudflare import print_plan
@@ -46,6 +46,8 @@ def command(
     )  # fmt: skip
     report = run_deploy(request, cli_env(state_path))
     _print(report, dry_run)
+    if report.challenge is not None:
+        _print_challenge(report.challenge, dry_run)
     if report.dropped:
         click.echo(f"botguard: warning: {_dropped_line(report.dropped)}", err=True)
     for error in report.errors:
@@ -79,10 +81,26 @@ def _print_rows(impact: Impact) -> None:
                    f"requests {row.blocked_requests}/{row.requests}")  # fmt: skip
 
 
+def _print_challenge(tier: ChallengeTier, dry_run: bool) -> None:
+    """Where challenged clients go, the secret a run created, and a warning when serve is down."""
+    if tier.created:
+        done = "would create" if dry_run else "created"
+        click.echo(
+            f"challenge: {done} the pass secret {tier.secret_path} (mode 0600); run `botguard serve` with "
+            "the same --state and --config, so it signs the passes these files check"
+        )
+    if tier.decisions and not tier.serve_up:
+        click.echo(
+            f"botguard: warning: botguard serve does not answer at {tier.listen}: challenged clients get "
+            "the content until it runs (`botguard serve`, examples/botguard-serve.service)",
+            err=True,
+        )
+
+
 def _print(report: DeployReport, dry_run: bool) -> None:
     actions = [d.action for d in report.decisions.decisions]
-    click.echo(f"decisions: {actions.count('block')} block, {actions.count('throttle')} throttle, "
-               f"{actions.count('allow')} allow")  # fmt: skip
+    click.echo(f"decisions: {actions.count('block')} block, {actions.count('challenge')} challenge, "
+               f"{actions.count('throttle')} throttle, {actions.count('allow')} allow")  # fmt: skip
     for out in report.outcomes:
         if dry_run:
             click.echo(out.diff, nl=False)
@@ -93,6 +111,9 @@ def _print(report: DeployReport, dry_run: bool) -> None:
     if report.impact is not None:
         click.echo("impact on the scanned traffic (blocked / total):")
         _print_rows(report.impact)
+        challenged, people = report.impact.challenged, report.impact.challenged_people
+        click.echo(f"challenge: {challenged} client{'s' if challenged != 1 else ''} would be challenged; "
+                   f"{people} of them look like people (load assets or follow links)")  # fmt: skip
         if report.impact.dangerous:
             click.echo("WARNING: these rules would block humans or verified good bots:", err=True)
             for example in report.impact.examples:

@@ -33,7 +33,11 @@ from botguard.text import printable
 @click.option(
     "--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows in table output."
 )
-@click.option("--fail-on", type=click.Choice(["block"]), help="Exit 3 when a client gets this verdict.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["challenge", "block"]),
+    help="Exit 3 when a client gets this verdict or a harsher one.",
+)
 @click.option(
     "--show-malformed", type=click.IntRange(min=0), default=0, metavar="N", help="Print N malformed lines."
 )

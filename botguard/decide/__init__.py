@@ -7,14 +7,13 @@ user-agent rule may block by, whoever proposes the rule (the model's candidates 
 ``README.md`` beside this file.
 """
 
-from botguard.decide.build import allow_decisions, build_decisions
+from botguard.decide.build import allow_decisions, build_decisions, judged_subjects
 from botguard.decide.catalog_lookup import catalog_lookup
-from botguard.decide.expiry import escalate
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.decide.safety import safe_ua_token
-from botguard.decide.store import active_decisions, record_decisions
+from botguard.decide.store import active_decisions, merge_decisions, record_decisions
 
 __all__ = [
     "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "build_decisions",
-    "catalog_lookup", "escalate", "record_decisions", "safe_ua_token",
+    "catalog_lookup", "judged_subjects", "merge_decisions", "record_decisions", "safe_ua_token",
 ]  # fmt: skip

@@ -242,8 +242,6 @@ def agent_problem(decision: Decision) -> str | None:
         return None
     if "\r" in match.value or "\n" in match.value:
         return "user agent with CR/LF"
-    if match.kind == "client":
-        return None
     if not match.value.strip(" \t"):
         return "empty user agent"
     if match.kind != "ua_pattern" or decision.source != "scan":

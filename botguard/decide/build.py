@@ -19,6 +19,9 @@ Who gets which rule, and why:
   address a rule may name gets one (:func:`botguard.addresses.rule_network`: no zone id, no
   loopback, link-local, unspecified or multicast address; IPv4-mapped IPv6 as IPv4);
 * ``monitor`` becomes ``throttle`` the same way, only when ``decide.throttle_monitor`` is on;
+* ``challenge`` becomes a challenge of the client's address, or of the exact (address, agent)
+  pair where the scan saw a person at that address too (a carrier's NAT, a shared proxy): the
+  person keeps the page, the program gets the challenge;
 * the allowlist becomes ``allow`` decisions, and block/throttle rules an allowlist entry fully
   covers are dropped (renderers still emit the allows first, so they win on the server too).
 """
@@ -45,6 +48,7 @@ __all__ = [
     "build_decisions",
     "choose_tokens",
     "covered_by_allowlist",
+    "judged_subjects",
 ]
 
 
@@ -95,6 +99,8 @@ def allow_decisions(allowlist: Allowlist) -> tuple[Decision, ...]:
 def _action_for(verdict: str, policy: DecideSettings) -> Action | None:
     if verdict == "block":
         return "block"
+    if verdict == "challenge":
+        return "challenge"
     if verdict == "monitor" and policy.throttle_monitor:
         return "throttle"
     return None
@@ -227,8 +233,10 @@ def _ip_rules(
     policy: DecideSettings,
     ua_blocked: set[tuple[str | None, str]],
 ) -> list[Decision]:
-    """One IP rule per address whose clients need one (merged reasons and times)."""
-    by_ip: dict[tuple[Action, str], list[ClientVerdict]] = {}
+    """One IP rule per address whose clients need one (merged reasons and times); a challenge at
+    an address a person shares is a rule on the (address, agent) pair instead."""
+    shared = _people_addresses(clients)
+    by_match: dict[tuple[Action, Match], list[ClientVerdict]] = {}
     for client in clients:
         action = _action_for(client.verdict, policy)
         if action is None or (client.crawler, (client.user_agent or "").lower()) in ua_blocked:
@@ -237,13 +245,51 @@ def _ip_rules(
             ip = rule_network(client.ip)
         except AddressError:  # garbage, a zone id or a loopback/link-local/... address: no rule
             continue
-        by_ip.setdefault((action, ip), []).append(client)
+        match = Match("ip", ip)
+        if action == "challenge" and ip in shared:
+            agent = unescape(client.user_agent or "").strip(" \t")
+            if not agent or "\r" in agent or "\n" in agent:
+                continue  # nothing tells this client from the person beside it
+            match = Match("client", agent, ip)
+        by_match.setdefault((action, match), []).append(client)
     out = []
-    for (action, ip), group in by_ip.items():
+    for (kind, match), group in by_match.items():
         reasons = tuple(sorted({f"{c.crawler or c.category}: {r}" for c in group for r in c.reasons}))
         first, last = _seen(group)
-        out.append(Decision(action, Match("ip", ip), reasons[:10], "scan", first, last))
+        out.append(Decision(kind, match, reasons[:10], "scan", first, last))
     return out
+
+
+def _people_addresses(clients: Iterable[ClientVerdict]) -> frozenset[str]:
+    """Rule addresses where the scan saw a client that browses like a person and keeps the page
+    (one the model raised is challenged itself)."""
+    found = set()
+    for client in clients:
+        if client.crawler is None and client.category == HUMAN and client.verdict in ("allow", "monitor"):
+            try:
+                found.add(rule_network(client.ip))
+            except AddressError:
+                continue
+    return frozenset(found)
+
+
+def judged_subjects(clients: Iterable[ClientVerdict]) -> dict[str, datetime]:
+    """Match key -> the last time the scan saw that subject, for each address and (address, agent)
+    pair a rule could name: a stored challenge of a subject judged again since, and no longer
+    challenged, is dropped (:func:`botguard.decide.store.record_decisions`)."""
+    seen: dict[str, datetime] = {}
+    for client in clients:
+        try:
+            ip = rule_network(client.ip)
+        except AddressError:
+            continue
+        keys = [Match("ip", ip).key]
+        if client.user_agent is not None:
+            keys.append(Match("client", unescape(client.user_agent).strip(" \t"), ip).key)
+        for key in keys:
+            if key not in seen or client.last_seen > seen[key]:
+                seen[key] = client.last_seen
+    return seen
 
 
 def covered_by_allowlist(decision: Decision, allowlist: Allowlist) -> bool:
@@ -254,4 +300,7 @@ def covered_by_allowlist(decision: Decision, allowlist: Allowlist) -> bool:
         return any(net.version == a.version and net.subnet_of(a) for a in allowlist.networks)  # type: ignore[arg-type]
     if match.kind == "ua_pattern":
         return any(allowed in match.value.lower() for allowed in allowlist.user_agents)
+    if match.kind == "client" and match.ip:  # an (address, agent) pair inside an allowed network
+        net = ipaddress.ip_network(match.ip, strict=False)
+        return any(net.version == a.version and net.subnet_of(a) for a in allowlist.networks)  # type: ignore[arg-type]
     return False

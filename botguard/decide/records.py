@@ -13,11 +13,12 @@ from typing import Literal
 
 __all__ = ["ACTIONS", "KINDS", "Action", "Decision", "DecisionSet", "DroppedDecision", "Match", "MatchKind"]
 
-Action = Literal["block", "throttle", "allow"]
+Action = Literal["block", "throttle", "challenge", "allow"]
 MatchKind = Literal["ua_pattern", "ua_exact", "ip", "cidr", "asn", "client"]
 
-#: Actions in the order renderers emit them (allow first: allowlists always win).
-ACTIONS: tuple[str, ...] = ("allow", "block", "throttle")
+#: Actions in the order renderers emit them (allow first: allowlists always win). ``challenge``:
+#: the client must pass a proof of work (botguard serve) before it gets the content.
+ACTIONS: tuple[str, ...] = ("allow", "block", "throttle", "challenge")
 #: Match kinds. ``ua_pattern`` is a case-insensitive *substring* (never a regex), ``ua_exact``
 #: a whole user agent (case-insensitive), ``client`` an exact (IP, user agent) pair.
 KINDS: tuple[str, ...] = ("ua_pattern", "ua_exact", "ip", "cidr", "asn", "client")

@@ -3,7 +3,9 @@
 One row per (action, match key); rows are forgotten ``bantime_max`` after their ban ended.
 :func:`record_decisions` merges a fresh decision set into the stored one in a single
 transaction (see :mod:`botguard.decide.expiry`) and returns what is active now; allow
-decisions come from the configuration and are never stored. A decision no rule may carry
+decisions come from the configuration and are never stored. A challenge goes away with its
+verdict: one whose subject the scan judged again, later than the challenge saw it, without
+challenging it again, is deleted (:func:`merge_decisions`). A decision no rule may carry
 (:func:`rule_problem`: an address no rule may name, an agent no server can match) is never
 stored, and one found stored is dropped (:func:`dropped_decisions` says which, for the caller's
 warning), so an old or tampered row never stops a deploy.
@@ -12,7 +14,8 @@ warning), so an old or tampered row never stops a deploy.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from botguard.addresses import address_problem
@@ -24,8 +27,8 @@ from botguard.decide.records import Decision, DecisionSet, DroppedDecision, Matc
 from botguard.state import State
 
 __all__ = [
-    "DDL", "active_decisions", "active_of", "dropped_decisions", "load_decisions", "record_decisions",
-    "rule_problem",
+    "DDL", "Merged", "active_decisions", "active_of", "dropped_decisions", "load_decisions",
+    "merge_decisions", "record_decisions", "rule_problem",
 ]  # fmt: skip
 
 DDL = """
@@ -125,37 +128,84 @@ def _decision(
                     _time(first), _time(last), _time(expires), offences)  # fmt: skip
 
 
-def record_decisions(
-    state: State, fresh: DecisionSet, now: datetime, policy: DecideSettings, allowlist: Allowlist
-) -> DecisionSet:
-    """Merge ``fresh`` into the stored bans (renew / escalate) and return the active set."""
-    stored, dropped = _split(state)
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """Stored decisions after a fresh set met them: all of them by (action, match key), the ones
+    to write, and the challenges whose verdict went away (to delete)."""
+
+    decisions: dict[tuple[str, str], Decision]
+    updates: tuple[Decision, ...]
+    withdrawn: tuple[Decision, ...]
+
+
+def merge_decisions(
+    stored: Mapping[tuple[str, str], Decision],
+    fresh: DecisionSet,
+    now: datetime,
+    policy: DecideSettings,
+    judged: Mapping[str, datetime],
+) -> Merged:
+    """``fresh`` merged into ``stored`` (renew / escalate, :func:`~botguard.decide.expiry.escalate`),
+    pure: the one merge a deploy and its dry run share.
+
+    ``judged`` maps the match key of each subject the scan judged to when it last saw it
+    (:func:`botguard.decide.build.judged_subjects`): a stored challenge of a subject seen after
+    the challenge's own evidence, and not challenged again, is withdrawn. A ban is not: it runs
+    its time whatever the client does next.
+    """
+    merged = dict(stored)
     updates = []
     for decision in fresh.decisions:
         if decision.action == "allow" or rule_problem(decision):  # never stored: see load_decisions
             continue
         key = (decision.action, decision.match.key)
-        merged = escalate(stored.get(key), decision, now, policy)
-        if merged != stored.get(key):
-            updates.append(merged)
-            stored[key] = merged
+        after = escalate(merged.get(key), decision, now, policy)
+        if after != merged.get(key):
+            updates.append(after)
+            merged[key] = after
+    again = {d.match.key for d in fresh.decisions if d.action == "challenge"}
+    withdrawn = tuple(
+        d
+        for (action, key), d in merged.items()
+        if action == "challenge" and key not in again and _seen_since(judged.get(key), d.last_seen)
+    )
+    for d in withdrawn:
+        del merged[(d.action, d.match.key)]
+    return Merged(merged, tuple(updates), withdrawn)
+
+
+def _seen_since(judged: datetime | None, last_seen: datetime | None) -> bool:
+    return judged is not None and (last_seen is None or judged > last_seen)
+
+
+def record_decisions(
+    state: State,
+    fresh: DecisionSet,
+    now: datetime,
+    policy: DecideSettings,
+    allowlist: Allowlist,
+    judged: Mapping[str, datetime] | None = None,
+) -> DecisionSet:
+    """Merge ``fresh`` into the stored bans (renew / escalate), withdraw the challenges whose
+    verdict went away (``judged``: see :func:`merge_decisions`) and return the active set."""
+    stored, dropped = _split(state)
+    merged = merge_decisions(stored, fresh, now, policy, judged or {})
+    gone = [x.decision for x in dropped] + list(merged.withdrawn)
     with state.transaction() as conn:
         conn.executemany(
             "DELETE FROM decisions WHERE action = ? AND kind = ? AND value = ? AND ip IS ?",
-            [
-                (x.decision.action, x.decision.match.kind, _text(x.decision.match.value), x.decision.match.ip)
-                for x in dropped
-            ],
+            [(d.action, d.match.kind, _text(d.match.value), d.match.ip) for d in gone],
         )
         conn.executemany(
-            "INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)", [_row(d) for d in updates]
+            "INSERT OR REPLACE INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [_row(d) for d in merged.updates],
         )
         # History is kept for bantime_max after a ban ends (a return within it escalates), then
         # forgotten, so a cron job's database does not grow with every address ever banned.
         conn.execute(
             "DELETE FROM decisions WHERE expires_at < ?", (_iso(now - timedelta(seconds=policy.bantime_max)),)
         )
-    return active_of(stored.values(), now, allowlist)
+    return active_of(merged.decisions.values(), now, allowlist)
 
 
 def active_decisions(state: State, now: datetime, allowlist: Allowlist) -> DecisionSet:

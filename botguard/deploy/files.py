@@ -79,8 +79,12 @@ def _old(path: Path) -> Path:
     return path.with_name(f".{path.name}.botguard-old")
 
 
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
+def _write(path: Path, data: bytes, secret: bool = False) -> None:
+    """Write and fsync; a secret file is created 0600 (and made so if it was left over)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o666)
+    with os.fdopen(fd, "wb") as fh:
+        if secret:
+            os.fchmod(fh.fileno(), 0o600)
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -104,7 +108,8 @@ def _read(path: Path) -> str | None:
 
 
 def diff_files(directory: Path, files: tuple[RuleFile, ...]) -> tuple[tuple[str, ...], str]:
-    """Names of files whose content would change, and a unified diff of them."""
+    """Names of files whose content would change, and a unified diff of them (a secret file's
+    diff is one line saying it changed: its text holds keys)."""
     changed: list[str] = []
     chunks: list[str] = []
     for f in files:
@@ -113,6 +118,9 @@ def diff_files(directory: Path, files: tuple[RuleFile, ...]) -> tuple[tuple[str,
             continue
         changed.append(f.name)
         live = str(directory / f.name)
+        if f.secret:
+            chunks.append(f"{live}: would change (holds secrets: not shown)\n")
+            continue
         chunks += difflib.unified_diff(
             (current or "").splitlines(keepends=True), f.text.splitlines(keepends=True),
             fromfile=live if current is not None else "/dev/null", tofile=live,
@@ -268,9 +276,9 @@ def _stage(name: str, directory: Path, files: tuple[RuleFile, ...], changed: tup
             existed = live.exists()
             if existed:
                 staged.append(_old(live))
-                _write(_old(live), live.read_bytes())
+                _write(_old(live), live.read_bytes(), f.secret)
             staged.append(_new(live))
-            _write(_new(live), f.text.encode("ascii"))
+            _write(_new(live), f.text.encode("ascii"), f.secret)
             entries.append({"name": f.name, "existed": existed})
         staged.append(directory / (JOURNAL + ".tmp"))
         _write(staged[-1], json.dumps(entries).encode())

@@ -1,8 +1,9 @@
 """Dry-run impact: replay the scanned clients through a decision set, as the server would.
 
 Semantics match the renderers: UA rules are case-insensitive substrings (``ua_exact``: the
-whole agent), IP rules exact addresses or CIDRs, allow rules win, ``/robots.txt`` is exempt
-(not visible per client here, so counted as blocked). Agents are read as the client sent them
+whole agent), IP rules exact addresses or CIDRs, allow rules win, block rules come before
+challenge rules, ``/robots.txt`` is exempt (not visible per client here, so counted as blocked
+or challenged). Agents are read as the client sent them
 (log escapes such as ``\\x22`` decoded, as the rules were made). Clients are split into humans
 (browser agents judged human or too quiet to tell), verified good bots (identity verified) and
 the rest.
@@ -22,7 +23,7 @@ from botguard.judge.records import ClientVerdict
 from botguard.logs.escapes import unescape
 from botguard.text import printable
 
-__all__ = ["GROUPS", "client_group", "impact", "matches", "model_impact"]
+__all__ = ["GROUPS", "client_group", "impact", "looks_like_a_person", "matches", "model_impact"]
 
 GROUPS = ("humans", "verified good bots", "crawlers")
 HUMAN_CATEGORIES = frozenset({"human", "browser"})
@@ -93,25 +94,43 @@ class _Rules:
 
 
 def impact(clients: Iterable[ClientVerdict], decisions: DecisionSet) -> Impact:
-    """Counts per group of clients and requests the decisions would block."""
+    """Counts per group of clients and requests the decisions would block, and challenge."""
     allow, block = _Rules(decisions.select("allow", *KINDS)), _Rules(decisions.select("block", *KINDS))
-    totals = {g: [0, 0, 0, 0] for g in GROUPS}
+    challenge = _Rules(decisions.select("challenge", *KINDS))
+    totals = {g: [0, 0, 0, 0, 0, 0] for g in GROUPS}
     examples: list[str] = []
+    people = 0
     for client in clients:
         group = client_group(client)
         row = totals[group]
         row[0] += 1
         row[1] += client.requests
         ip, ua = client.ip, unescape(client.user_agent or "")
-        if block.hit(ip, ua) and not allow.hit(ip, ua):
+        if allow.hit(ip, ua):
+            continue
+        if block.hit(ip, ua):
             row[2] += 1
             row[3] += client.requests
             if group != "crawlers" and len(examples) < 10:
                 agent = client.user_agent  # None: the log records no agent
                 shown = "(user agent not logged)" if agent is None else repr(agent[:80])
                 examples.append(f"{group}: {client.ip} {shown}")
+        elif challenge.hit(ip, ua):
+            row[4] += 1
+            row[5] += client.requests
+            people += looks_like_a_person(client)
     rows = tuple(ImpactRow(g, *totals[g]) for g in GROUPS)
-    return Impact(rows, tuple(examples))
+    return Impact(rows, tuple(examples), people)
+
+
+def looks_like_a_person(client: ClientVerdict) -> bool:
+    """Browses like a person (loads assets or follows links), or a browser agent the per-client
+    rules left alone (a challenge reaches it only through another client's rule)."""
+    if client.crawler is not None:
+        return False
+    return client.category == "human" or (
+        client.category == "browser" and client.verdict in ("allow", "monitor")
+    )
 
 
 def model_impact(

@@ -29,6 +29,8 @@ Precheck = Callable[[tuple[RuleFile, ...]], None]
 
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
 
+#: The files' own include lines: each ``*_http.conf`` inside ``http {}`` and each ``*_server.conf``
+#: inside ``server {}``, in the order the target renders them (block rules before the challenge).
 _NGINX_CONF = """\
 pcre_jit on;
 error_log stderr warn;
@@ -36,11 +38,9 @@ pid nginx.pid;
 events {{ }}
 http {{
     access_log off;
-    include {d}/botguard_http.conf;
-    server {{
+{http}    server {{
         listen 127.0.0.1:1;
-        include {d}/botguard_server.conf;
-    }}
+{server}    }}
 }}
 """
 
@@ -52,10 +52,12 @@ ErrorLog {d}/error.log
 LoadModule mpm_event_module {m}/mod_mpm_event.so
 LoadModule authz_core_module {m}/mod_authz_core.so
 LoadModule setenvif_module {m}/mod_setenvif.so
-Listen 127.0.0.1:1
+{modules}Listen 127.0.0.1:1
 ServerName 127.0.0.1
-Include {d}/botguard.conf
-"""
+{includes}"""
+
+#: Modules the challenge routing file needs beside the block rules' (setenvif, authz_core).
+_CHALLENGE_MODULES = ("rewrite", "proxy", "proxy_http", "headers")
 
 
 class PrecheckError(DeployError):
@@ -68,6 +70,19 @@ def _check(name: str, argv: list[str]) -> None:
         raise PrecheckError(
             f"{name}: generated files rejected by {argv[0]} -t: {server_errors(done.stderr + done.stdout)}"
         )
+
+
+def _nginx_conf(files: tuple[RuleFile, ...]) -> str:
+    http = "".join(f"    include {{d}}/{f.name};\n" for f in files if f.name.endswith("_http.conf"))
+    server = "".join(f"        include {{d}}/{f.name};\n" for f in files if f.name.endswith("_server.conf"))
+    return _NGINX_CONF.replace("{http}", http).replace("{server}", server)
+
+
+def _apache_conf(files: tuple[RuleFile, ...]) -> str:
+    more = [f for f in files if f.name != "botguard.conf"]
+    modules = "".join(f"LoadModule {m}_module {{m}}/mod_{m}.so\n" for m in _CHALLENGE_MODULES) if more else ""
+    includes = "".join(f"Include {{d}}/{f.name}\n" for f in files)
+    return _APACHE_CONF.replace("{modules}", modules).replace("{includes}", includes)
 
 
 @contextmanager
@@ -92,7 +107,7 @@ def nginx_precheck(files: tuple[RuleFile, ...]) -> None:
     binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if binary is None:
         return
-    with _scratch("nginx", files, "nginx.conf", _NGINX_CONF) as d:
+    with _scratch("nginx", files, "nginx.conf", _nginx_conf(files)) as d:
         _check("nginx", [binary, "-t", "-q", "-p", f"{d}/", "-c", str(d / "nginx.conf"), "-e", "stderr"])
 
 
@@ -101,7 +116,7 @@ def apache_precheck(files: tuple[RuleFile, ...]) -> None:
     binary = shutil.which("apache2") or ("/usr/sbin/apache2" if Path("/usr/sbin/apache2").exists() else None)
     if binary is None or not (APACHE_MODULES / "mod_setenvif.so").exists():
         return
-    with _scratch("apache", files, "apache2.conf", _APACHE_CONF) as d:
+    with _scratch("apache", files, "apache2.conf", _apache_conf(files)) as d:
         _check("apache", [binary, "-t", "-d", str(d), "-f", str(d / "apache2.conf")])
 
 

@@ -70,13 +70,15 @@ class TargetOutcome:
 
 @dataclass(frozen=True, slots=True)
 class ImpactRow:
-    """Clients and requests of one kind of traffic the decisions would block."""
+    """Clients and requests of one kind of traffic the decisions would block (or challenge)."""
 
     group: str  # humans | verified good bots | crawlers
     clients: int
     requests: int
     blocked_clients: int
     blocked_requests: int
+    challenged_clients: int = 0  # challenged and not blocked
+    challenged_requests: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,14 @@ class Impact:
 
     rows: tuple[ImpactRow, ...]
     examples: tuple[str, ...]  # blocked humans / verified good bots, for the warning
+    #: Challenged clients that browse like people (load assets or follow links), or that per-client
+    #: rules left alone and a rule for another client catches (a shared address).
+    challenged_people: int = 0
+
+    @property
+    def challenged(self) -> int:
+        """Clients the decisions would challenge (and not block)."""
+        return sum(r.challenged_clients for r in self.rows)
 
     @property
     def dangerous(self) -> bool:

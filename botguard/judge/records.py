@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 import polars as pl
 
-Verdict = Literal["allow", "monitor", "block"]
+Verdict = Literal["allow", "monitor", "challenge", "block"]
 
-#: Verdicts from mildest to harshest; roll-ups take the harshest of their parts.
-VERDICT_ORDER: dict[str, int] = {"allow": 0, "monitor": 1, "block": 2}
+#: Verdicts from mildest to harshest; roll-ups take the harshest of their parts. ``challenge``: the
+#: client must pass a proof of work in its browser (botguard serve) before it gets the content.
+VERDICT_ORDER: dict[str, int] = {"allow": 0, "monitor": 1, "challenge": 2, "block": 3}
 
 #: Kinds of client that match no catalogue entry (catalogue matches use the crawler's category).
 HUMAN = "human"  # browser user agent, behaves like a person
@@ -181,13 +182,14 @@ class ModelSummary:
     signatures: int
     raised_to_monitor: int
     raised_to_block: int
+    raised_to_challenge: int = 0
     # Of the raised: tied to a campaign across addresses (the rest: a shared signature or candidate).
     raised_by_campaign: int = 0
 
     @property
     def raised(self) -> int:
         """Clients the model gave a harsher verdict."""
-        return self.raised_to_monitor + self.raised_to_block
+        return self.raised_to_monitor + self.raised_to_challenge + self.raised_to_block
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
     with state.transaction() as conn:
         cursor = conn.execute(
             "INSERT INTO scans (finished_at, paths, summary) VALUES (?, ?, ?)",
-            (datetime.now(UTC).isoformat(), json.dumps(paths), json.dumps(summary_value(result.summary))),
+            (datetime.now(UTC).isoformat(), json.dumps(paths), json.dumps(summary_value(result))),
         )
         scan_id = int(cursor.lastrowid or 0)
         for chunk in result.clients.iter_slices(CHUNK_ROWS):  # bounded memory on 100k+ clients

@@ -50,8 +50,13 @@ CRAWLER_KEYS = (
     "compliance", "verdict", "asns",
 )  # fmt: skip
 
-#: Keys of the summary in the scan JSON contract.
-SUMMARY_KEYS = ("lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots", "model")
+#: Keys of the summary in the scan JSON contract (``verdicts``: clients per verdict, every verdict).
+SUMMARY_KEYS = (
+    "lines", "parsed", "malformed", "clients", "verdicts", "first_seen", "last_seen", "robots", "model",
+)  # fmt: skip
+
+#: How errors name the verdicts a scan may hold ("allow, monitor, challenge or block").
+VERDICTS_TEXT = ", ".join(list(VERDICT_ORDER)[:-1]) + " or " + list(VERDICT_ORDER)[-1]
 
 #: Timestamps in every report: ISO 8601, UTC, second resolution, with a Z.
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -95,13 +100,20 @@ def model_value(model: ModelSummary) -> dict[str, Any]:
         "trained_on": model.trained_on,
         "signatures": model.signatures,
         "raised": model.raised,
-        "raised_to": {"monitor": model.raised_to_monitor, "block": model.raised_to_block},
+        "raised_to": {
+            "monitor": model.raised_to_monitor,
+            "challenge": model.raised_to_challenge,
+            "block": model.raised_to_block,
+        },
         "raised_by_campaign": model.raised_by_campaign,
     }
 
 
-def summary_value(summary: ScanSummary) -> dict[str, Any]:
-    value = {key: getattr(summary, key) for key in SUMMARY_KEYS}
+def summary_value(result: ScanResult) -> dict[str, Any]:
+    """The contract's ``summary`` of a scan (its counts per verdict come from its clients)."""
+    summary = result.summary
+    value = {key: getattr(summary, key, None) for key in SUMMARY_KEYS}
+    value["verdicts"] = result.verdict_counts()
     value["first_seen"] = iso(summary.first_seen)
     value["last_seen"] = iso(summary.last_seen)
     value["robots"] = dict(summary.robots) or None
@@ -270,7 +282,7 @@ def _check_clients(raw: pl.DataFrame, source: str) -> None:
         (f"has no '{key}'", pl.col(key).is_null()) for key in CLIENT_JSON_KEYS if key not in _CLIENT_NULLABLE
     ]
     checks += [
-        ("verdict is not allow, monitor or block", ~pl.col("verdict").is_in(list(VERDICT_ORDER))),
+        (f"verdict is not {VERDICTS_TEXT}", ~pl.col("verdict").is_in(list(VERDICT_ORDER))),
         (f"first_seen is not a time like {EXAMPLE_TIME}", _time_of(pl.col("first_seen")).is_null()),
         (f"last_seen is not a time like {EXAMPLE_TIME}", _time_of(pl.col("last_seen")).is_null()),
         ("has evidence without a target, a rule or a time like " + EXAMPLE_TIME,
@@ -312,7 +324,7 @@ def _field(
 def _verdict(obj: Mapping[str, Any], where: str, source: str) -> Any:
     verdict = _field(obj, "verdict", str, where, source)
     if verdict not in VERDICT_ORDER:
-        raise _not_a_scan(f"{where} verdict is not allow, monitor or block", source)
+        raise _not_a_scan(f"{where} verdict is not {VERDICTS_TEXT}", source)
     return verdict
 
 
@@ -374,8 +386,10 @@ def _model(value: object, source: str) -> ModelSummary | None:
         f"raised_to_{key}": _field(raised_to, key, int, f"{where}.raised_to", source)
         for key in ("monitor", "block")
     }
-    campaign = _field(obj, "raised_by_campaign", int, where, source) if "raised_by_campaign" in obj else 0
-    return ModelSummary(**count, **raised, raised_by_campaign=campaign)
+    # a scan written before the challenge verdict or campaign raises existed has no count for them
+    challenged = _field(raised_to, "challenge", int, f"{where}.raised_to", source, nullable=True) or 0
+    campaign = _field(obj, "raised_by_campaign", int, where, source, nullable=True) or 0
+    return ModelSummary(**count, **raised, raised_to_challenge=challenged, raised_by_campaign=campaign)
 
 
 def _summary(value: object, source: str) -> ScanSummary:

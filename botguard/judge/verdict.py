@@ -7,11 +7,16 @@ Order of precedence (the default policy in rules/policy.yaml):
     (monitor with the reasons), unless its category is blocked outright or block_verified is set;
 2. catalogue categories the policy blocks outright (block);
 3. a honeypot hit (block): no person follows an invisible link robots.txt forbids;
-4. robots.txt violations by anything that is not (possibly) a person (block);
+4. robots.txt violations by a browser agent judged a program (challenge, with
+   challenge_before_block): that it is a program is all the evidence there is, and a person
+   on /cart breaks no rule, so it must prove it runs a browser before anything harsher;
+4a. robots.txt violations by anything else that is not (possibly) a person (block);
 5. people (allow): robots.txt governs crawlers, not a browser on /cart;
 6. a crawler that obeyed robots.txt and its Crawl-delay, unless its category is monitored
    anyway (scanners) (allow);
-7. everything else (monitor), including browser user agents with too little traffic to tell.
+7. browser agents whose behaviour is the policy's challenge evidence (challenge: see
+   :data:`CHALLENGE_WHEN`);
+8. everything else (monitor), including browser user agents with too little traffic to tell.
 One table of rungs (condition -> verdict -> main reasons) in this order drives both the verdict
 and the reasons, so the two cannot disagree about which step decided.
 
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from botguard.addresses import Network
-from botguard.config import Settings
+from botguard.config import CHALLENGE_EVIDENCE, Settings
 from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, UNKNOWN, Verdict
 
 #: A browser's user agent: "Mozilla/5.0 (...)" plus a rendering engine or browser token.
@@ -221,6 +226,36 @@ def _with_identity(frame: pl.DataFrame, identities: pl.DataFrame | None) -> pl.D
 
 # ------------------------------------------------------------------ verdicts
 
+#: One condition and reason per name of ``policy.challenge`` (config.CHALLENGE_EVIDENCE), in the
+#: order a client's reason names them. Only browser agents (or agents the log does not record)
+#: qualify: a crawler's category is never automated or browser.
+CHALLENGE_WHEN: dict[str, Callable[[Settings], tuple[pl.Expr, pl.Expr]]] = {
+    "automated": lambda settings: (col("category") == AUTOMATED, _monitor_reason(settings)),
+    "no_referer": lambda settings: (
+        (col("category") == BROWSER) & (col("pages") >= settings.policy.challenge_min_pages)
+        & (col("referers") == 0) & (col("assets") == 0),
+        pl.format("{}; {} without a referer or an asset (people follow links; programs walk lists)",
+                  _agent_kind(), _plural(col("pages"), "page")),
+    ),
+    "hosting": lambda settings: (
+        (col("category") == BROWSER) & col("hosting").fill_null(False),
+        pl.format("{} from a hosting network; too little traffic to tell a person from a program",
+                  _agent_kind()),
+    ),
+}  # fmt: skip
+
+
+def _challenge(settings: Settings) -> tuple[pl.Expr, pl.Expr]:
+    """(the policy's challenge evidence holds, its first reason) for each client."""
+    found = [
+        CHALLENGE_WHEN[name](settings) for name in CHALLENGE_EVIDENCE if name in settings.policy.challenge
+    ]
+    if not found:
+        return pl.lit(False), pl.lit(None, pl.String)
+    holds = pl.any_horizontal([when for when, _ in found])
+    reason = pl.coalesce([pl.when(when).then(why) for when, why in found])
+    return holds, reason
+
 
 @dataclass(frozen=True, slots=True)
 class _Rung:
@@ -257,6 +292,8 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
         & ~col("delay_ignored")
         & ~kind.is_in(list(policy.monitor_categories))
     )
+    program_violator = violator & (kind == AUTOMATED) & pl.lit(policy.challenge_before_block)
+    challenged, challenge_why = _challenge(settings)
     violations = col("violations").fill_null(pl.lit([], pl.List(pl.String)))
     honeypot_hits = pl.format("hit honeypot ({})", _plural(col("honeypot"), "request"))
     claims = pl.format(
@@ -271,6 +308,7 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
         .otherwise(pl.lit("nothing robots.txt forbids"))
     )
     person = pl.lit("browses like a person (loads assets or follows links)")
+    browser_violations = pl.when(kind == BROWSER).then(violations).otherwise(pl.lit([], pl.List(pl.String)))
     rungs = [
         _Rung(allowlisted, "allow", pl.concat_list(col("allowlisted"))),
         _Rung(spoofed, "block", pl.concat_list(claims, violations)),
@@ -283,11 +321,20 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
             blocked_category, "block", pl.concat_list(pl.format("category '{}' is blocked by policy", kind))
         ),
         _Rung(honeypot, "block", pl.concat_list(honeypot_hits, violations)),
+        _Rung(
+            program_violator,
+            "challenge",
+            pl.concat_list(pl.format("challenge before block: {}", _monitor_reason(settings)), violations),
+        ),
         _Rung(violator, "block", violations),
         _Rung(kind == HUMAN, "allow", pl.concat_list(person)),
         _Rung(compliant_crawler, "allow", pl.concat_list(obeyed)),
+        _Rung(
+            challenged & ~verified,
+            "challenge",
+            pl.concat_list(pl.format("challenge: {}", challenge_why), browser_violations),
+        ),
     ]
-    browser_violations = pl.when(kind == BROWSER).then(violations).otherwise(pl.lit([], pl.List(pl.String)))
     verdict = _ladder(rungs, lambda rung: pl.lit(rung.verdict), pl.lit("monitor"))
     main = _ladder(
         rungs, lambda rung: rung.reasons, pl.concat_list(_monitor_reason(settings), browser_violations)
@@ -297,7 +344,8 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
         pl.when((col("identity") == "unverifiable") & col("verified_by").is_not_null()).then(
             pl.format("unverified {}: {}", col("crawler"), col("verified_by"))
         ),
-        # A signal, never a reason on its own: people rarely browse from a datacenter.
+        # A signal, never a reason to block on its own: people rarely browse from a datacenter
+        # (the policy may challenge such a browser agent: a person passes, a program must work).
         pl.when(col("hosting").fill_null(False) & (verdict != "allow") & ~verified).then(
             pl.format("from a hosting network (AS{} {})", col("asn"), col("as_org").fill_null("?"))
         ),
@@ -320,15 +368,20 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
     return [verdict.alias("verdict"), reasons.alias("reasons")]
 
 
-def _monitor_reason(settings: Settings) -> pl.Expr:
-    kind = col("category")
-    monitored = kind.is_in(list(settings.policy.monitor_categories)) & (col("disallowed") == 0)
-    # a log without agents (common format): judged by behaviour, like a browser agent
-    agent = (
+def _agent_kind() -> pl.Expr:
+    """How a reason names a browser-like client: a log without agents (common format) is judged
+    by behaviour, like a browser agent, and says so."""
+    return (
         pl.when(col("user_agent").is_null())
         .then(pl.lit("user agent not logged"))
         .otherwise(pl.lit("browser user agent"))
     )
+
+
+def _monitor_reason(settings: Settings) -> pl.Expr:
+    kind = col("category")
+    monitored = kind.is_in(list(settings.policy.monitor_categories)) & (col("disallowed") == 0)
+    agent = _agent_kind()
     return (
         pl.when((kind == AUTOMATED) & col("probing")).then(pl.format(
             "{} probing for missing paths ({} of {} requests 4xx)", agent,

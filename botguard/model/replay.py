@@ -94,6 +94,7 @@ class ScanReplay:
             signatures=len({r.signature for r in raises} | {c.signature for c in candidates}),
             raised_to_monitor=verdicts.count("monitor"),
             raised_to_block=verdicts.count("block"),
+            raised_to_challenge=verdicts.count("challenge"),
             raised_by_campaign=sum(r.kind not in ("candidate", "shared") for r in raises),
         )
         if raises:
@@ -138,8 +139,8 @@ def _raises(
             found.ip, found.user_agent, found.signature, found.kind, found.reason, found.support,
             found.confidence, found.at, action,
         )  # fmt: skip
-        # Kept with its reason when the verdict stays (a monitored client raised to the challenge
-        # tier where that verdict does not exist): what decides its fate later is the raise.
+        # Kept with its reason when the verdict stays (a challenged client raised to the challenge
+        # tier): what decides its fate later is the raise.
         if r["verdict"] != "block" and VERDICT_ORDER[_target(raised, model)] >= VERDICT_ORDER[r["verdict"]]:
             out.append(raised)
     return out

@@ -39,7 +39,7 @@ from typing import ClassVar
 from botguard.render.base import Groups, TextRenderer
 from botguard.render.records import RuleFile
 
-__all__ = ["APACHE_FILE", "ApacheRenderer"]
+__all__ = ["APACHE_FILE", "ApacheRenderer", "flag", "pair_flag"]
 
 APACHE_FILE = "botguard.conf"
 IPS_PER_LINE = 100
@@ -61,20 +61,27 @@ class ApacheRenderer(TextRenderer):
         if throttles := len(groups.throttle_ua) + len(groups.throttle_ip):
             lines.append(f"# {throttles} throttle rules are not enforced by Apache.")
         lines.append("SetEnvIf Request_URI ^\\x2frobots\\x2etxt$ botguard_robots")
-        lines += _flag("botguard_block", groups.block_ua, groups.block_ip)
-        lines += _flag("botguard_allow", groups.allow_ua, groups.allow_ip)
-        for n, (ip_regex, ua_regex) in enumerate(groups.allow_client):
-            lines += [
-                f"SetEnvIf Remote_Addr {ip_regex} botguard_allow_ip{n}",
-                f"SetEnvIfNoCase User-Agent {ua_regex} botguard_allow_ua{n}",
-                f"SetEnvIfExpr \"-n reqenv('botguard_allow_ip{n}') && -n reqenv('botguard_allow_ua{n}')\""
-                " botguard_allow",
-            ]
+        lines += flag("botguard_block", groups.block_ua, groups.block_ip)
+        lines += flag("botguard_allow", groups.allow_ua, groups.allow_ip)
+        lines += pair_flag("botguard_allow", groups.allow_client)
         lines.append(DENY)
         return (RuleFile(APACHE_FILE, "\n".join(lines) + "\n"),)
 
 
-def _flag(variable: str, ua_regexes: tuple[str, ...], networks: tuple[str, ...]) -> list[str]:
+def pair_flag(variable: str, clients: tuple[tuple[str, str], ...]) -> list[str]:
+    """Lines setting ``variable`` for exact (address regex, agent regex) pairs: each half flags its
+    own numbered variable, an expression needs both."""
+    lines = []
+    for n, (ip_regex, ua_regex) in enumerate(clients):
+        lines += [
+            f"SetEnvIf Remote_Addr {ip_regex} {variable}_ip{n}",
+            f"SetEnvIfNoCase User-Agent {ua_regex} {variable}_ua{n}",
+            f"SetEnvIfExpr \"-n reqenv('{variable}_ip{n}') && -n reqenv('{variable}_ua{n}')\" {variable}",
+        ]
+    return lines
+
+
+def flag(variable: str, ua_regexes: tuple[str, ...], networks: tuple[str, ...]) -> list[str]:
     """Lines setting ``variable`` for these agents and networks (sorted, ipaddress-normalised)."""
     lines = [f"BrowserMatchNoCase {regex} {variable}" for regex in ua_regexes]
     for chunk in _chunks(networks):

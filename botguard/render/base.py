@@ -21,11 +21,12 @@ To add a target:
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
 from botguard.addresses import AddressError, rule_address
-from botguard.decide.records import Decision, DecisionSet
+from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.render._escape import (
     BYTE_ESCAPE,
     LITERAL_BYTES,
@@ -34,7 +35,7 @@ from botguard.render._escape import (
 )
 from botguard.render.records import RuleFile
 
-__all__ = ["Groups", "Renderer", "TextRenderer"]
+__all__ = ["Combined", "Groups", "Renderer", "TextRenderer"]
 
 
 @runtime_checkable
@@ -52,6 +53,18 @@ class Renderer(Protocol):
     def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:
         """The files for this target (pure: same input, same bytes)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Combined:
+    """Several renderers' files for one target (a server's block rules and its challenge routing):
+    one file set, so deploy checks, swaps, reloads and rolls them back together."""
+
+    name: str
+    parts: tuple[Renderer, ...]
+
+    def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:
+        return tuple(f for part in self.parts for f in part.render(decisions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +176,42 @@ class TextRenderer:
             size += len(regex) + 1
         return [prefix + "(?:" + "|".join(chunk) + ")" for chunk in chunks]
 
+    def exact_alternations(self, agents: Iterable[str], prefix: str = "") -> list[str]:
+        """Exact agents (case-insensitive, as :meth:`ua_regex` matches them) packed into
+        ``prefix^ows(?:...)`` tokens of at most ``max_token`` bytes, each a prefix tree: a prefix
+        the agents share is compared once, not once per agent. Real agents share long prefixes
+        (``Mozilla/5.0 (X11; Linux x86_64) ...``): as a plain alternation, 100 of them cost nginx
+        about 15% of its requests per second for every client that is none of them.
+
+        Examples:
+            >>> from botguard.render.nginx import NginxRenderer
+            >>> NginxRenderer().exact_alternations(["Evil/1", "evil/2", "EvilBot"], "~*")
+            ['~*^(?:\\\\x09|\\\\x20)*evil(?:\\\\x2f(?:1(?:\\\\x09|\\\\x20)*$|2(?:\\\\x09|\\\\x20)*$)|bot(?:\\\\x09|\\\\x20)*$)']
+        """
+        ows, end = self.optional_whitespace, self.optional_whitespace + "$"
+        budget = self.max_token // 2
+        whole: dict[tuple[str, ...], None] = {}
+        long: list[str] = []  # longer than a token may hold: ua_regex keeps its prefix
+        for agent in agents:
+            units = escape_units(agent.strip(" \t"), self.literal, self.byte_escape)
+            if not units:
+                raise RenderError("empty user-agent ua_exact would match every client")
+            if sum(map(len, units)) > budget:
+                long.append(self.ua_regex(Decision("block", Match("ua_exact", agent))))
+            else:
+                whole[tuple(u.lower() for u in units)] = None
+        room = self.max_token - len(prefix) - len("^" + ows + "(?:)")
+        chunks: list[list[tuple[str, ...]]] = []
+        size = room + 1
+        for agent_units in sorted(whole):
+            cost = sum(map(len, agent_units)) + len(end) + 1  # an upper bound on what it adds to the tree
+            if size + cost > room:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(agent_units)
+            size += cost
+        return [prefix + "^" + ows + _tree_regex(chunk, end) for chunk in chunks] + [prefix + r for r in long]
+
     def group(self, decisions: DecisionSet) -> Groups:
         """Split, escape, sort and dedupe (decisions arrive sorted; escaping can merge values)."""
 
@@ -192,3 +241,28 @@ class TextRenderer:
             unsupported=sum(1 for d in decisions.decisions if d.match.kind == "asn"),
             counts=counts,  # type: ignore[arg-type]
         )  # fmt: skip
+
+
+def _tree_regex(agents: list[tuple[str, ...]], end: str) -> str:
+    """The escaped units of ``agents`` as one regex that branches only where they differ."""
+    root: dict[str | None, dict] = {}
+    for units in agents:
+        node = root
+        for unit in units:
+            node = node.setdefault(unit, {})
+        node[None] = {}  # the agent ends here
+    return _branch(root, end)
+
+
+def _branch(node: dict[str | None, dict], end: str) -> str:
+    alternatives = []
+    for first, after in sorted(node.items(), key=lambda item: (item[0] is not None, item[0] or "")):
+        if first is None:
+            alternatives.append(end)
+            continue
+        text, child = first, after
+        while len(child) == 1 and None not in child:  # a chain without a branch: one literal run
+            ((unit, child),) = child.items()
+            text += str(unit)
+        alternatives.append(text + _branch(child, end))
+    return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"

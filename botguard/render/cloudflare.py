@@ -8,8 +8,9 @@ The same :class:`~botguard.decide.DecisionSet` the nginx/Apache renderers read b
 * rules for the zone's ``http_request_firewall_custom`` phase, each tagged ``ref`` =
   ``botguard:<name>`` (the machine ownership key the sync relies on) and a description starting
   ``botguard:``. Block by user agent (a substring with ``contains``, an exact agent with ``eq``,
-  both on ``lower(http.user_agent)``, which folds A-Z only), by the list, by ASN; throttle
-  becomes ``managed_challenge``.
+  both on ``lower(http.user_agent)``, which folds A-Z only), by the list, by ASN; challenge
+  (and throttle) becomes ``managed_challenge``, by user agent, address, (address, agent) pair
+  or ASN: Cloudflare's own challenge, so no botguard serve is needed there.
   Every rule carries the same guard: never ``/robots.txt``, never a Cloudflare-verified bot
   (``not cf.client.bot``, configurable) and never an allowlisted client.
 
@@ -46,7 +47,8 @@ MAX_ITEMS = 10_000  # list items per account, all custom lists together (non-Ent
 #: Longest user-agent literal kept: a prefix of a substring still matches every agent the whole
 #: one did, and 512 characters of an agent are as specific as the rest.
 MAX_UA = 512
-_ACTIONS = {"block": "block", "throttle": "managed_challenge"}
+#: Rule families: label (in refs and descriptions), the decisions' actions, the Cloudflare action.
+_FAMILIES = (("block", ("block",), "block"), ("challenge", ("challenge", "throttle"), "managed_challenge"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -200,6 +202,13 @@ def _ua_term(decision: Decision, left: list[LeftOut]) -> str | None:
         return None
 
 
+def _pair_term(decision: Decision, left: list[LeftOut]) -> str | None:
+    """``(ip.src eq ADDRESS and lower(http.user_agent) eq "...")`` for an (address, agent) pair."""
+    address = _address(decision, left)
+    term = _ua_term(decision, left) if address else None
+    return f"(ip.src eq {address} and {term})" if address and term else None
+
+
 def _asn(decision: Decision, left: list[LeftOut]) -> int | None:
     """``AS64500`` or ``64500`` as a number; anything else is reported, not guessed."""
     text = decision.match.value.strip().upper().removeprefix("AS")
@@ -225,11 +234,7 @@ def _guard(decisions: DecisionSet, guard_bots: bool) -> str:
     )
     if nets:
         allow.append("ip.src in {" + " ".join(nets) + "}")
-    for d in decisions.select("allow", "client"):
-        term = _ua_term(d, [])
-        address = _address(d, [])
-        if term and address:
-            allow.append(f"(ip.src eq {address} and {term})")
+    allow += [term for d in decisions.select("allow", "client") if (term := _pair_term(d, []))]
     if allow:
         parts.append("not (" + " or ".join(allow) + ")")
     guard = " and ".join(parts)
@@ -281,30 +286,32 @@ def render_cloudflare(
     items, dropped = _list_items(decisions.select("block", "ip", "cidr"), max_items)
     left += dropped
     rules: list[RuleSpec] = []
-    for verdict, action in _ACTIONS.items():
-        label = "block" if verdict == "block" else "challenge"
-        uas = [t for d in decisions.select(verdict, "ua_pattern", "ua_exact") if (t := _ua_term(d, left))]
+    for label, verdicts, action in _FAMILIES:
+
+        def select(*kinds: str, verdicts: tuple[str, ...] = verdicts) -> list[Decision]:
+            return [d for verdict in verdicts for d in decisions.select(verdict, *kinds)]
+
+        uas = [t for d in select("ua_pattern", "ua_exact") if (t := _ua_term(d, left))]
         uas = list(dict.fromkeys(uas))
         if uas:
             rules += _rules_for(
                 f"{label}-ua", f"{label} by user agent", action, _chunk(guard, uas, " or ", ("", ""))
             )
-        if verdict == "block" and items:
+        if label == "block" and items:
             rules.append(RuleSpec(f"{REF_PREFIX}block-list", f"botguard: block IPs in ${list_name}", action,
                                   f"{guard} and ip.src in ${list_name}"))  # fmt: skip
-        if verdict == "throttle":
+        if label == "challenge":
             nets = sorted(
-                {
-                    canonical_item(a)
-                    for d in decisions.select(verdict, "ip", "cidr")
-                    if (a := _address(d, left))
-                },
-                key=_net_key,
+                {canonical_item(a) for d in select("ip", "cidr") if (a := _address(d, left))}, key=_net_key
             )
             if nets:
                 exprs = _chunk(guard, nets, " ", ("ip.src in {", "}"))
                 rules += _rules_for(f"{label}-ip", f"{label} by IP", action, exprs)
-        asns = sorted({n for d in decisions.select(verdict, "asn") if (n := _asn(d, left)) is not None})
+            pairs = list(dict.fromkeys(t for d in select("client") if (t := _pair_term(d, left))))
+            if pairs:
+                exprs = _chunk(guard, pairs, " or ", ("", ""))
+                rules += _rules_for(f"{label}-client", f"{label} by IP and user agent", action, exprs)
+        asns = sorted({n for d in select("asn") if (n := _asn(d, left)) is not None})
         if asns:
             exprs = _chunk(guard, [str(a) for a in asns], " ", ("ip.src.asnum in {", "}"))
             rules += _rules_for(f"{label}-asn", f"{label} by ASN", action, exprs)

@@ -48,13 +48,13 @@ class NginxRenderer(TextRenderer):
         http = [
             self.header(groups, "Include inside http {}; set `pcre_jit on;` in the main context."),
             "map $uri $botguard_robots {\n    default 0;\n    " + _ROBOTS_KEY + " 1;\n}\n",
-            self._ua_map("botguard_ua", groups.block_ua),
-            self._geo("botguard_ip", groups.block_ip),
-            self._ua_map("botguard_throttle_ua", groups.throttle_ua),
-            self._geo("botguard_throttle_ip", groups.throttle_ip),
-            self._ua_map("botguard_allow_ua", groups.allow_ua),
-            self._geo("botguard_allow_ip", groups.allow_ip),
-            self._client_map(groups.allow_client),
+            self.ua_map("botguard_ua", groups.block_ua),
+            self.geo("botguard_ip", groups.block_ip),
+            self.ua_map("botguard_throttle_ua", groups.throttle_ua),
+            self.geo("botguard_throttle_ip", groups.throttle_ip),
+            self.ua_map("botguard_allow_ua", groups.allow_ua),
+            self.geo("botguard_allow_ip", groups.allow_ip),
+            self.client_map("botguard_allow_client", groups.allow_client),
             (
                 'map "$botguard_allow_ua$botguard_allow_ip$botguard_allow_client" $botguard_allowed {\n'
                 "    default 1;\n    000 0;\n}\n"
@@ -73,18 +73,22 @@ class NginxRenderer(TextRenderer):
         ]
         return (RuleFile(HTTP_FILE, "\n".join(http)), RuleFile(SERVER_FILE, "\n".join(server)))
 
-    def _ua_map(self, variable: str, regexes: tuple[str, ...]) -> str:
+    def ua_map(self, variable: str, regexes: tuple[str, ...]) -> str:
+        """``$variable`` is 1 for an agent any of the (escaped) regexes matches, case-insensitively."""
         lines = [f"map $http_user_agent ${variable} {{", "    default 0;"]
         lines += [f"    {token} 1;" for token in self.alternations(regexes, "~*")] if regexes else []
         return "\n".join(lines) + "\n}\n"
 
     @staticmethod
-    def _geo(variable: str, networks: tuple[str, ...]) -> str:
+    def geo(variable: str, networks: tuple[str, ...]) -> str:
+        """``$variable`` is 1 for a client address in one of the (canonical) networks."""
         lines = [f"geo $remote_addr ${variable} {{", "    default 0;"] + [f"    {net} 1;" for net in networks]
         return "\n".join(lines) + "\n}\n"
 
-    def _client_map(self, clients: tuple[tuple[str, str], ...]) -> str:
-        lines = ['map "$remote_addr $http_user_agent" $botguard_allow_client {', "    default 0;"]
+    @staticmethod
+    def client_map(variable: str, clients: tuple[tuple[str, str], ...]) -> str:
+        """``$variable`` is 1 for one of the exact (address regex, agent regex) pairs (:meth:`group`)."""
+        lines = [f'map "$remote_addr $http_user_agent" ${variable} {{', "    default 0;"]
         for ip_regex, ua_regex in clients:  # "IP UA" anchored: ^ip$ + ^ua -> ^ip\x20ua
             lines.append(f"    ~*{ip_regex[:-1]}\\x20{ua_regex[1:]} 1;")
         return "\n".join(lines) + "\n}\n"

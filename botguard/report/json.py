@@ -13,7 +13,7 @@ from botguard.judge.values import client_json_lines, crawler_value, summary_valu
 def scan_document(result: ScanResult) -> dict[str, Any]:
     """The scan JSON contract as plain values: summary, clients, crawlers."""
     return {
-        "summary": summary_value(result.summary),
+        "summary": summary_value(result),
         "clients": [json.loads(line) for line in client_json_lines(result.clients)],
         "crawlers": [crawler_value(c) for c in result.crawlers],
     }
@@ -37,7 +37,7 @@ def _write_array(out: TextIO, items: Iterable[str]) -> None:
 
 def write_json(result: ScanResult, out: TextIO) -> None:
     """Write the document with one client or crawler per line: greppable, fast, valid JSON."""
-    out.write('{"summary": ' + _dump(summary_value(result.summary)) + ',\n "clients": ')
+    out.write('{"summary": ' + _dump(summary_value(result)) + ',\n "clients": ')
     chunks = result.clients.iter_slices(CHUNK_ROWS)
     _write_array(out, (line for chunk in chunks for line in client_json_lines(chunk)))
     out.write(',\n "crawlers": ')

@@ -64,6 +64,7 @@ def _summary(result: ScanResult) -> Text:
         m = s.model
         text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised "
                     f"({m.raised_by_campaign:,} by campaign; to monitor {m.raised_to_monitor:,}, "
+                    f"to challenge {m.raised_to_challenge:,}, "
                     f"to block {m.raised_to_block:,})")  # fmt: skip
     return text
 

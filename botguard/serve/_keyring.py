@@ -16,7 +16,7 @@ from pathlib import Path
 from botguard.errors import BotguardError, Location
 from botguard.serve.records import Key, Keyring
 
-__all__ = ["GRACE", "ServeError", "default_secret_path", "load_or_create", "rotate"]
+__all__ = ["GRACE", "ServeError", "default_secret_path", "load_or_create", "rotate", "secret_path"]
 
 #: Seconds a new key waits before it signs: deploy the new server files within this time.
 GRACE = 300.0
@@ -33,6 +33,12 @@ def default_secret_path(state_path: str | Path | None) -> Path:
 
     base = Path(state_path) if state_path is not None else default_state_path()
     return base.parent / _FILE_NAME
+
+
+def secret_path(configured: str | None, state_path: str | Path | None) -> Path:
+    """Where the keyring lives: ``serve.secret_path``, else beside the state database (serve and
+    deploy-rules read the same one)."""
+    return Path(configured) if configured else default_secret_path(state_path)
 
 
 def _new_key(now: float) -> Key:

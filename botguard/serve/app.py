@@ -39,7 +39,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from botguard.config import ServeSettings
-from botguard.serve._keyring import GRACE, ServeError, default_secret_path, load, load_or_create, rotate
+from botguard.serve._keyring import GRACE, ServeError, load, load_or_create, rotate, secret_path
 from botguard.serve._page import CSP, page, safe_return_path
 from botguard.serve._tokens import ChallengeRefused, issue, pass_cookies, verify
 from botguard.serve.live import ADMIN_FILE, LiveReport, LiveView, add_report_routes, admin_token, follow_logs
@@ -240,17 +240,12 @@ def _event(log: TextIO, line: dict[str, object]) -> None:
     log.flush()
 
 
-def _keys_path(request: ServeRequest) -> Path:
-    configured = request.settings.serve.secret_path
-    return Path(configured) if configured else default_secret_path(request.state_path)
-
-
 def run_serve(request: ServeRequest, env: ServeEnv | None = None) -> ServeReport:
     """Rotate the keyring (``rotate_secret``) or serve until SIGINT/SIGTERM."""
     env = env or ServeEnv()
     settings = request.settings.serve
     listen = request.listen or settings.listen
-    path = _keys_path(request)
+    path = secret_path(request.settings.serve.secret_path, request.state_path)
     if request.rotate_secret:
         ring = rotate(path, env.clock(), settings.cookie_lifetime)
         return ServeReport(listen, str(path), ring.keys[0].id, rotated=True)

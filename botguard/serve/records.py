@@ -80,7 +80,14 @@ class PassCookies:
 
 @dataclass(frozen=True, slots=True)
 class ChallengeTargets:
-    """Who must solve a challenge: addresses/networks (CIDR) and exact user agents (case-insensitive)."""
+    """Who must solve a challenge: addresses/networks (CIDR), exact user agents and agent substrings
+    (both case-insensitive), exact (address, agent) pairs; and who never is, whatever else matches
+    (the allowlist: agent substrings, networks, (address, exact agent) pairs)."""
 
     networks: tuple[str, ...] = ()
     agents: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()
+    clients: tuple[tuple[str, str], ...] = ()
+    allow_agents: tuple[str, ...] = ()
+    allow_networks: tuple[str, ...] = ()
+    allow_clients: tuple[tuple[str, str], ...] = ()

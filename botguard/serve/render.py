@@ -1,7 +1,11 @@
 """Server files for the challenge tier: pure functions of (challenged clients, settings, keyring).
 
-Challenged clients without a valid pass go to serve; everyone else is untouched; ``/robots.txt``
-and ``/.botguard/`` are never challenged. The servers check passes themselves (nginx
+Challenged clients without a valid pass go to serve; everyone else is untouched; ``/robots.txt``,
+``/.botguard/`` and allowlisted clients are never challenged. :func:`challenge_targets` reads them
+from a decision set (its ``challenge`` decisions and its allowlist) and :class:`ChallengeRenderer`
+is the files of one server as a renderer of decision sets, which deploy-rules registers beside
+that server's block renderer (``botguard.render.renderers``), so they are checked, swapped,
+reloaded and rolled back together. The servers check passes themselves (nginx
 ``secure_link``, Apache ``sha1()`` in ``SetEnvIfExpr``), so a client that passed costs no call to
 Python. The files carry every key of the keyring (rotation overlap) and so are secrets: write
 them with :func:`write_files` (mode 0600; nginx and Apache read configs as root).
@@ -28,6 +32,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,12 +40,15 @@ from botguard.config import ServeSettings
 from botguard.serve.records import ChallengeTargets, Keyring
 
 if TYPE_CHECKING:  # botguard.render imports the decide stage and the catalogue: only when rendering
+    from botguard.decide.records import DecisionSet
     from botguard.render import ApacheRenderer, NginxRenderer, RuleFile
 
 __all__ = [
     "APACHE_FILE",
     "NGINX_HTTP_FILE",
     "NGINX_SERVER_FILE",
+    "ChallengeRenderer",
+    "challenge_targets",
     "render_apache",
     "render_nginx",
     "write_files",
@@ -59,11 +67,56 @@ _HEADERS = (
 )
 
 
-def _networks(targets: ChallengeTargets) -> list[str]:
+def challenge_targets(decisions: DecisionSet) -> ChallengeTargets:
+    """Who a decision set challenges (its ``challenge`` decisions) and who it exempts (its allow
+    decisions); an address no rule may name is left out, as the block renderers leave it out."""
+    from botguard.addresses import AddressError, rule_address
+
+    def address(decision: object) -> str | None:
+        try:
+            return rule_address(decision)  # type: ignore[arg-type]
+        except AddressError:
+            return None
+
+    def values(action: str, kind: str) -> tuple[str, ...]:
+        return tuple(d.match.value for d in decisions.select(action, kind))
+
+    def networks(action: str) -> tuple[str, ...]:
+        return tuple(a for d in decisions.select(action, "ip", "cidr") if (a := address(d)))
+
+    def pairs(action: str) -> tuple[tuple[str, str], ...]:
+        return tuple((a, d.match.value) for d in decisions.select(action, "client") if (a := address(d)))
+
+    return ChallengeTargets(
+        networks=networks("challenge"), agents=values("challenge", "ua_exact"),
+        tokens=values("challenge", "ua_pattern"), clients=pairs("challenge"),
+        allow_agents=values("allow", "ua_pattern"), allow_networks=networks("allow"),
+        allow_clients=pairs("allow"),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeRenderer:
+    """The challenge files of one server (``nginx`` or ``apache``) as a renderer of decision sets."""
+
+    server: str
+    settings: ServeSettings
+    keyring: Keyring
+
+    @property
+    def name(self) -> str:
+        return self.server
+
+    def render(self, decisions: DecisionSet) -> tuple[RuleFile, ...]:
+        render = render_nginx if self.server == "nginx" else render_apache
+        return render(challenge_targets(decisions), self.settings, self.keyring)
+
+
+def _networks(values: tuple[str, ...]) -> list[str]:
     from botguard.render import RenderError
 
     nets = set()
-    for value in targets.networks:
+    for value in values:
         try:
             nets.add(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError:
@@ -72,20 +125,52 @@ def _networks(targets: ChallengeTargets) -> list[str]:
     return [str(n.network_address) if n.num_addresses == 1 else str(n) for n in ordered]
 
 
-def _agent_regexes(targets: ChallengeTargets, renderer: NginxRenderer | ApacheRenderer) -> list[str]:
-    """Anchored, Form-B escaped, case-insensitive exact-agent regexes (the block renderers' rule)."""
+def _agent_regexes(
+    agents: tuple[str, ...], tokens: tuple[str, ...], renderer: NginxRenderer | ApacheRenderer
+) -> list[str]:
+    """Form-B escaped, case-insensitive regexes (the block renderers' rule): anchored for exact
+    agents, bare for substrings."""
     from botguard.decide.records import Decision, Match
 
-    return list(
-        dict.fromkeys(renderer.ua_regex(Decision("block", Match("ua_exact", a))) for a in targets.agents)
-    )
+    exact = [renderer.ua_regex(Decision("challenge", Match("ua_exact", a))) for a in agents]
+    parts = [renderer.ua_regex(Decision("challenge", Match("ua_pattern", t))) for t in tokens]
+    return list(dict.fromkeys(exact + parts))
+
+
+def _pair_regexes(
+    pairs: tuple[tuple[str, str], ...], renderer: NginxRenderer | ApacheRenderer
+) -> tuple[tuple[str, str], ...]:
+    """(address regex, anchored agent regex) per exact (address, agent) pair."""
+    from botguard.decide.records import Decision, Match
+    from botguard.render import RenderError
+
+    out = []
+    for ip, agent in pairs:
+        try:
+            ip_regex = renderer.ip_regex(ip.strip())
+        except ValueError:
+            raise RenderError(f"not an IP address: {ip[:60]!r}") from None
+        out.append((ip_regex, renderer.ua_regex(Decision("challenge", Match("client", agent, ip)))))
+    return tuple(dict.fromkeys(out))
+
+
+def _allows(targets: ChallengeTargets) -> bool:
+    return bool(targets.allow_agents or targets.allow_networks or targets.allow_clients)
 
 
 def _header(targets: ChallengeTargets, ring: Keyring, hint: str) -> str:
+    counts = [(len(_networks(targets.networks)), "networks"), (len(set(targets.agents)), "agents")]
+    more = (
+        (len(set(targets.tokens)), "agent substrings"),
+        (len(set(targets.clients)), "address+agent pairs"),
+    )
+    counts += [(n, what) for n, what in more if n]
+    exempt = len(targets.allow_agents) + len(targets.allow_networks) + len(targets.allow_clients)
     return (
         "# Generated by botguard (challenge tier): do not edit, the next run overwrites it.\n"
-        f"# {len(_networks(targets))} networks, {len(set(targets.agents))} agents challenged; "
-        f"{len(ring.keys)} keys. {hint}\n"
+        f"# {', '.join(f'{n} {what}' for n, what in counts)} challenged; "
+        + (f"{exempt} allowlist entries exempt; " if exempt else "")
+        + f"{len(ring.keys)} keys. {hint}\n"
         "# Holds the pass secrets: keep it readable by root only (mode 0600).\n"
     )
 
@@ -106,34 +191,73 @@ def _nginx_http(targets: ChallengeTargets, settings: ServeSettings, ring: Keyrin
     from botguard.render import NginxRenderer
 
     nginx = NginxRenderer()
-    agents = nginx.alternations(tuple(_agent_regexes(targets, nginx)), "~*") if targets.agents else []
+    tokens = tuple(_agent_regexes((), targets.tokens, nginx))
+    agents = nginx.exact_alternations(dict.fromkeys(targets.agents), "~*")
+    agents += nginx.alternations(tokens, "~*") if tokens else []
     bind = ["default $remote_addr;"]
     if settings.bind == "network":  # IPv4 /24; IPv6 /64 when its first four groups are written out
         bind += ["~^(\\d+\\.\\d+\\.\\d+)\\.\\d+$ $1;", "~^([0-9a-f]+:[0-9a-f]+:[0-9a-f]+:[0-9a-f]+): $1;"]
-    nets = _networks(targets)
+    nets = _networks(targets.networks)
+    clients = _pair_regexes(targets.clients, nginx)
     ua, check = "$botguard_challenge_ua", "$botguard_challenge_check"
+    # each client pair: only for agents no rule above matched (a variable's value is lazy)
+    ua_default = "$botguard_challenge_client" if clients else "0"
+    allowed, exempt = _nginx_allowed(targets, nginx)
     return "\n".join([
         _header(targets, ring, "Include inside http {}."),
         _block("upstream botguard_serve", [f"server {_upstream(settings.listen)[0]};", "keepalive 8;"]),
         _block("geo $remote_addr $botguard_challenge_ip", ["default 0;", *(f"{n} 1;" for n in nets)]),
-        _block("map $http_user_agent $botguard_challenge_ua", ["default 0;", *(f"{a} 1;" for a in agents)]),
+        _block("map $http_user_agent $botguard_challenge_ua",
+               [f"default {ua_default};", *(f"{a} 1;" for a in agents)]),
+        *([nginx.client_map("botguard_challenge_client", clients)] if clients else []),
         _block("map $remote_addr $botguard_bind", bind),
         _block("map $cookie_bg_k $botguard_secret",
                [f"default {ring.keys[0].secret};", *(f"{k.id} {k.secret};" for k in ring.keys)]),
         "# regexes: map's plain strings ignore case, a path does not (Apache matches it the same)\n"
         + _block("map $uri $botguard_challenge_exempt",
                ["default 0;", "~^/robots\\.txt$ 1;", "~^/\\.botguard/ 1;"]),
+        *allowed,
         "# Chained so each request pays only for what it needs: the agent regex only for addresses\n"
         "# outside the set, the pass (md5) only for challenged clients; a variable value is lazy.\n"
         + _block("map $botguard_challenge_ip $botguard_challenged", ["1 1;", f"default {ua};"]),
         _block("map $botguard_challenged $botguard_challenge_need", ["default 0;", f"1 {check};"]),
-        '# not exempt, and $secure_link "" (no or a bad pass) or "0" (expired)\n'
-        + _block('map "$botguard_challenge_exempt$secure_link" $botguard_challenge_check',
-                 ["default 0;", "0 1;", "00 1;"]),
+        exempt,
         "# Re-evaluated on every internal redirect: once serve was tried ($upstream_addr), never again.\n"
         + _block('map "$botguard_challenge_need$upstream_addr" $botguard_challenge_go',
                  ["volatile;", "default 0;", "1 1;"]),
     ])  # fmt: skip
+
+
+def _nginx_allowed(targets: ChallengeTargets, nginx: NginxRenderer) -> tuple[list[str], str]:
+    """The allowlist's maps (none without one) and the map that decides a challenge: not exempt,
+    not allowlisted, and ``$secure_link`` "" (no or a bad pass) or "0" (expired)."""
+    from botguard.decide.records import Decision, Match
+
+    if not _allows(targets):
+        return [], '# not exempt, and $secure_link "" (no or a bad pass) or "0" (expired)\n' + _block(
+            'map "$botguard_challenge_exempt$secure_link" $botguard_challenge_check',
+            ["default 0;", "0 1;", "00 1;"],
+        )
+    agents = tuple(
+        dict.fromkeys(nginx.ua_regex(Decision("allow", Match("ua_pattern", a))) for a in targets.allow_agents)
+    )
+    maps = [
+        "# the allowlist always wins (evaluated only for challenged clients)\n"
+        + nginx.ua_map("botguard_challenge_allow_ua", agents),
+        nginx.geo("botguard_challenge_allow_ip", tuple(_networks(targets.allow_networks))),
+        nginx.client_map("botguard_challenge_allow_client", _pair_regexes(targets.allow_clients, nginx)),
+        _block('map "$botguard_challenge_allow_ua$botguard_challenge_allow_ip'
+               '$botguard_challenge_allow_client" $botguard_challenge_allowed', ["default 1;", "000 0;"]),
+    ]  # fmt: skip
+    check = (
+        '# not allowlisted, not exempt, and $secure_link "" (no or a bad pass) or "0" (expired)\n'
+        + _block(
+            'map "$botguard_challenge_allowed$botguard_challenge_exempt$secure_link"'
+            " $botguard_challenge_check",
+            ["default 0;", "00 1;", "000 1;"],
+        )
+    )
+    return maps, check
 
 
 def _nginx_server(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> str:
@@ -173,23 +297,34 @@ def render_nginx(targets: ChallengeTargets, settings: ServeSettings, ring: Keyri
     from botguard.render import RuleFile
 
     return (
-        RuleFile(NGINX_HTTP_FILE, _nginx_http(targets, settings, ring)),
-        RuleFile(NGINX_SERVER_FILE, _nginx_server(targets, settings, ring)),
+        RuleFile(NGINX_HTTP_FILE, _nginx_http(targets, settings, ring), secret=True),
+        RuleFile(NGINX_SERVER_FILE, _nginx_server(targets, settings, ring), secret=True),
     )
 
 
 def _apache_matches(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> list[str]:
     """The env variables: botguard_challenged, _exempt, _serve, botguard_bind and botguard_pass."""
+    from botguard.decide.records import Decision, Match
     from botguard.render import ApacheRenderer
+    from botguard.render.apache import flag, pair_flag
 
-    nets = _networks(targets)
+    apache = ApacheRenderer()
+    nets = _networks(targets.networks)
     lines = []
     for start in range(0, len(nets), NETS_PER_LINE):
         expr = " || ".join(f"-R '{net}'" for net in nets[start : start + NETS_PER_LINE])
         lines.append(f'SetEnvIfExpr "{expr}" botguard_challenged')
-    lines += [
-        f"BrowserMatchNoCase {r} botguard_challenged" for r in _agent_regexes(targets, ApacheRenderer())
-    ]
+    regexes = _agent_regexes(targets.agents, targets.tokens, apache)
+    lines += [f"BrowserMatchNoCase {r} botguard_challenged" for r in regexes]
+    lines += pair_flag("botguard_challenged", _pair_regexes(targets.clients, apache))
+    if _allows(targets):  # the allowlist always wins
+        agents = tuple(
+            dict.fromkeys(
+                apache.ua_regex(Decision("allow", Match("ua_pattern", a))) for a in targets.allow_agents
+            )
+        )
+        lines += flag("botguard_challenge_allow", agents, tuple(_networks(targets.allow_networks)))
+        lines += pair_flag("botguard_challenge_allow", _pair_regexes(targets.allow_clients, apache))
     lines += [
         "SetEnvIf Request_URI ^\\x2frobots\\x2etxt$ botguard_challenge_exempt",
         "SetEnvIf Request_URI ^\\x2f\\x2ebotguard\\x2f botguard_challenge_exempt botguard_serve",
@@ -207,6 +342,11 @@ def _apache_matches(targets: ChallengeTargets, settings: ServeSettings, ring: Ke
     return lines
 
 
+#: Modules the Apache routing needs beyond setenvif (which the block rules need too); proxy_http
+#: implies proxy.
+_APACHE_MODULES = ("rewrite_module", "proxy_http_module", "headers_module")
+
+
 def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> tuple[RuleFile, ...]:
     """``botguard_challenge.conf`` (server or ``<VirtualHost>`` level)."""
     from botguard.render import RuleFile
@@ -218,12 +358,16 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
     hint = "Include at server or <VirtualHost> level; needs setenvif, rewrite, proxy, proxy_http, headers."
     lines = [
         _header(targets, ring, hint).rstrip("\n"),
+        "# Without rewrite, proxy_http or headers the challenge is off (the content is served, as when",
+        "# serve is down) and the block rules still deploy: a2enmod rewrite proxy proxy_http headers.",
+        *(f"<IfModule {module}>" for module in _APACHE_MODULES),
         *_apache_matches(targets, settings, ring),
         f'ProxyPass "/.botguard/" "{url}/.botguard/" {worker}',
         "RewriteEngine On",
         "RewriteCond %{ENV:botguard_challenged} =1",
         "RewriteCond %{ENV:botguard_challenge_exempt} !=1",
         "RewriteCond %{ENV:botguard_pass} !=1",
+        *(["RewriteCond %{ENV:botguard_challenge_allow} !=1"] if _allows(targets) else []),
         "RewriteCond %{ENV:REDIRECT_STATUS} ^$",
         f"RewriteRule ^ {url}/.botguard/gate [P,E=botguard_gate:1,E=botguard_serve:1]",
         *(f'RequestHeader set {name} "expr={apache}" env=botguard_serve' for name, _, apache in _HEADERS),
@@ -232,8 +376,9 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
         "<If \"reqenv('botguard_gate') == '1'\">",
         *(f"    ErrorDocument {code} {back}" for code in (500, 502, 503, 504)),
         "</If>",
+        *("</IfModule>" for _ in _APACHE_MODULES),
     ]
-    return (RuleFile(APACHE_FILE, "\n".join(lines) + "\n"),)
+    return (RuleFile(APACHE_FILE, "\n".join(lines) + "\n", secret=True),)
 
 
 def write_files(directory: str | Path, files: tuple[RuleFile, ...]) -> None:

@@ -131,7 +131,7 @@ def test_declared_clients_get_an_expected_verdict(result: dict, truth: dict) -> 
 
 
 def test_most_disguised_scrapers_are_caught(result: dict, truth: dict) -> None:
-    """Browser UAs from hosting ranges with no assets are monitored or blocked. Operators that
+    """Browser UAs from hosting ranges with no assets are challenged or blocked. Operators that
     rotate to a new IP on every request leave clients of one or two page hits, which no per-client
     rule can tell from a person (per-client rules catch 105 of 138 here); the scan's model step
     catches them by the /24, /16 or UA tokens they share with clients judged bad (137 of 138)."""
@@ -141,7 +141,7 @@ def test_most_disguised_scrapers_are_caught(result: dict, truth: dict) -> None:
         for c in truth["clients"]
         if c["class"] == "disguised_scraper"
     )
-    assert verdicts["monitor"] + verdicts["block"] >= 0.95 * sum(verdicts.values()), verdicts
+    assert verdicts["challenge"] + verdicts["block"] >= 0.95 * sum(verdicts.values()), verdicts
 
 
 def test_crawler_rollups_match_truth(result: dict, truth: dict) -> None:

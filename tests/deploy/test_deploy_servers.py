@@ -112,7 +112,7 @@ def test_broken_render_is_caught_before_anything_is_written(
         def render(self, decisions):  # type: ignore[no-untyped-def]
             return tuple(RuleFile(name, "garbage here;\n") for name in old)
 
-    monkeypatch.setattr(app, "renderers", lambda *a: {"nginx": Broken(), "apache": Broken()})
+    monkeypatch.setattr(app, "renderers", lambda *a, **k: {"nginx": Broken(), "apache": Broken()})
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "rejected" in r.stderr, r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
@@ -363,11 +363,11 @@ def test_disk_full_while_staging_changes_nothing(site: Site, monkeypatch: pytest
     old = _snapshot(site.server.rules)
     write = files._write
 
-    def full(path: Path, data: bytes) -> None:
+    def full(path: Path, data: bytes, secret: bool = False) -> None:
         if path.name.endswith(".botguard-new"):
-            write(path, data[: len(data) // 2])  # what a filling disk leaves: part of the file
+            write(path, data[: len(data) // 2], secret)  # what a filling disk leaves: part of the file
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        write(path, data)
+        write(path, data, secret)
 
     monkeypatch.setattr(files, "_write", full)
     scan = site.scan("many", _many_ips_doc(600))

@@ -35,7 +35,7 @@ def _with_client(**fields: object) -> str:
         ("[]", "no top-level 'clients' and 'crawlers' lists"),
         (json.dumps({"deploy": {"nginx": {"dir": "/etc/nginx/botguard"}}}), "no top-level 'clients' and 'crawlers'"),
         (json.dumps(GOOD | {"clients": {}}), "no top-level 'clients' and 'crawlers' lists"),
-        (_with_client(verdict="ban"), "clients[2] verdict is not allow, monitor or block"),
+        (_with_client(verdict="ban"), "clients[2] verdict is not allow, monitor, challenge or block"),
         (_with_client(requests="5"), "a client value has the wrong type"),
         (_with_client(last_seen="04/Mar/2024:10:00:00"), "clients[2] last_seen is not a time like"),
         (json.dumps(GOOD | {"crawlers": [{"name": "Bytespider"}]}), "crawlers[0] has no 'operator'"),
@@ -89,8 +89,10 @@ def test_the_example_scan_gives_the_reviewed_decisions_and_impact() -> None:
          _iso(d.last_seen)] for d in decisions.decisions
     ]  # fmt: skip
     lines += [
-        ["impact", r.group, r.clients, r.requests, r.blocked_clients, r.blocked_requests] for r in shown.rows
-    ]
+        ["impact", r.group, r.clients, r.requests, r.blocked_clients, r.blocked_requests, r.challenged_clients,
+         r.challenged_requests] for r in shown.rows
+    ]  # fmt: skip
+    lines.append(["challenged people", shown.challenged_people])
     lines += [["example", e] for e in shown.examples]
     text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
     if os.environ.get("BOTGUARD_UPDATE_GOLDEN") == "1":

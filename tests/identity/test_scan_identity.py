@@ -126,8 +126,10 @@ def test_silent_dns_never_hangs_the_scan(tmp_path: Path) -> None:
 
 
 def test_hosting_network_is_a_reason_not_a_verdict(tmp_path: Path, dns_server: FakeDnsServer) -> None:
-    """A browser-UA client from AWS is flagged as from a hosting network in its reasons, but
-    the network alone changes no verdict: an allowed client stays allowed and unflagged."""
+    """A browser-UA client from AWS is flagged as from a hosting network in its reasons; the
+    network alone never blocks it: by default it is challenged (a person passes, a program must
+    run a browser), without `hosting` in policy.challenge it stays monitored; an allowed client
+    stays allowed and unflagged."""
     site = _site(tmp_path, dns_server.port)
     browser = (
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36"
@@ -136,6 +138,11 @@ def test_hosting_network_is_a_reason_not_a_verdict(tmp_path: Path, dns_server: F
         log.write(_line("3.5.1.1", "/private/x", browser, 6, "01/Aug/2026"))
     clients = _scan(site, "--no-dns")
     aws = clients["3.5.1.1"]
+    assert aws["verdict"] == "challenge" and "from a hosting network" in aws["reasons"][0]
+    assert aws["reasons"][-1] == "from a hosting network (AS14618 Amazon.com, Inc.)"
+    with site["config"].open("a", encoding="utf-8") as config:
+        config.write("policy:\n  challenge: [automated, no_referer]\n")
+    aws = _scan(site, "--no-dns")["3.5.1.1"]
     assert aws["verdict"] == "monitor"
     assert aws["reasons"][-1] == "from a hosting network (AS14618 Amazon.com, Inc.)"
     assert not any("hosting" in r for r in clients["66.249.66.1"]["reasons"])

@@ -177,7 +177,7 @@ def _client(**fields: object) -> dict[str, object]:
         ({"summary": {}, "clients": {}, "crawlers": []}, "no top-level 'clients' and 'crawlers' lists"),
         (scan_value(["203.0.113.7"]), "clients[0] is not an object"),  # type: ignore[list-item]
         (scan_value([_client(), {k: v for k, v in _client().items() if k != "verdict"}]), "clients[1] has no 'verdict'"),
-        (scan_value([_client(verdict="Block")]), "clients[0] verdict is not allow, monitor or block"),
+        (scan_value([_client(verdict="Block")]), "clients[0] verdict is not allow, monitor, challenge or block"),
         (scan_value([_client(ip=None)]), "clients[0] has no 'ip'"),
         (scan_value([_client(requests="5")]), "a client value has the wrong type"),
         (scan_value([_client(verified="yes")]), "a client value has the wrong type"),
@@ -187,7 +187,7 @@ def _client(**fields: object) -> dict[str, object]:
          "clients[0] has evidence without a target, a rule or a time"),
         (scan_value([_client(user_agent="\ud800")]), "clients[0] holds text that is not valid Unicode"),
         (scan_value([_client()], [crawler_value("X", "block") | {"name": None}]), "crawlers[0] has no 'name'"),
-        (scan_value([], [crawler_value("X", "ban")]), "crawlers[0] verdict is not allow, monitor or block"),
+        (scan_value([], [crawler_value("X", "ban")]), "crawlers[0] verdict is not allow, monitor, challenge or block"),
         (scan_value([], [crawler_value("X", "block", asns=[{"asn": "AS1"}])]), "crawlers[0].asns[0] asn is not an integer"),
         (scan_value([], [crawler_value("X", "block", clients=True)]), "crawlers[0] clients is not an integer"),
         ({"summary": None, "clients": [], "crawlers": []}, "summary is not an object"),

@@ -79,7 +79,7 @@ def test_example_every_request_in_one_bucket(tmp_path: Path) -> None:
     )
     assert traffic.buckets <= MAX_BUCKETS and traffic.width == 900
     assert all(len(s.counts) == traffic.buckets for s in (*traffic.by_kind, *traffic.by_operator))
-    assert {s.name for s in traffic.by_verdict} == {"allow", "monitor", "block"}
+    assert {s.name for s in traffic.by_verdict} == {"allow", "monitor", "challenge", "block"}
 
 
 def test_bucket_width_grows_with_the_span() -> None:

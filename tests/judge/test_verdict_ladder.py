@@ -19,6 +19,7 @@ POLICIES = {
     "honeypots: [/internal/trap/, /cart]\n",
     "lenient": "policy: {block_on_honeypot: false, block_spoofed: false, monitor_categories: []}\n"
     "honeypots: [/internal/trap/]\nallowlist: {user_agents: [bytespider], ips: [104.248.0.0/16]}\n",
+    "no-challenge": "policy: {challenge: [], challenge_before_block: false}\nhoneypots: [/internal/trap/]\n",
 }
 
 
@@ -34,12 +35,14 @@ def rung_verdict(first_reason: str) -> str:
         "is blocked by policy"
     ):
         return "block"
+    if first_reason.startswith(("challenge: ", "challenge before block: ")):
+        return "challenge"
     return "monitor"
 
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_every_verdict_comes_with_its_rungs_first_reason(policy: str, tmp_path: Path) -> None:
-    """On the example log under three policies, each client's verdict is the one its first reason's
+    """On the example log under four policies, each client's verdict is the one its first reason's
     rung gives, and every verdict kind the policy allows occurs."""
     config = tmp_path / "botguard.yaml"
     config.write_text(POLICIES[policy])
@@ -52,4 +55,5 @@ def test_every_verdict_comes_with_its_rungs_first_reason(policy: str, tmp_path: 
         (c["verdict"], c["reasons"][:1]) for c in clients if rung_verdict(c["reasons"][0]) != c["verdict"]
     ]
     assert wrong == []
-    assert {c["verdict"] for c in clients} == {"allow", "monitor", "block"}
+    challenges = set() if policy == "no-challenge" else {"challenge"}
+    assert {c["verdict"] for c in clients} == {"allow", "monitor", "block", *challenges}

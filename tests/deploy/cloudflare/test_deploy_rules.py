@@ -119,3 +119,25 @@ def test_without_any_target_it_is_still_a_usage_error(tmp_path: Path) -> None:
         r.exit_code == 2
         and "nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare" in r.stderr
     )
+
+
+def test_a_challenged_client_becomes_a_managed_challenge_rule(
+    fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan's challenge verdict reaches the zone as a managed_challenge rule on its address;
+    without nginx or Apache no serve secret is made (Cloudflare challenges by itself)."""
+    from tests.deploy.conftest import client
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    (tmp_path / "state").mkdir()
+    args = _cloudflare_only(tmp_path, fake)
+    doc = scan_doc(with_ip_block=False)
+    doc["clients"].append(client("198.51.100.7", "Mozilla/5.0 Chrome/131.0", None, "automated", "challenge"))
+    (tmp_path / "scan.json").write_text(json.dumps(doc))
+    r = run_cli(*args)
+    assert r.exit_code == 0 and "1 challenge" in r.stdout, r.output
+    rules = [rule for entry in fake.state.entrypoints.values() for rule in entry["rules"]]
+    challenge = [rule for rule in rules if rule["action"] == "managed_challenge"]
+    assert [rule["ref"] for rule in challenge] == ["botguard:challenge-ip-1"], rules
+    assert "198.51.100.7" in challenge[0]["expression"]
+    assert not (tmp_path / "state" / "serve-secret.json").exists()

@@ -215,3 +215,35 @@ def test_addresses_no_rule_may_name_are_left_out_and_reported() -> None:
     text = desired.to_json()
     assert "ip.src in {127.0.0.1}" in text and "(ip.src eq ::1 and " in text
     assert "fe80" not in text.split('"left_out"')[0] and "127.0.0.5" not in text.split('"left_out"')[0]
+
+
+def test_challenges_become_managed_challenge_rules_by_agent_address_and_pair() -> None:
+    """A challenge is Cloudflare's own managed challenge (no serve there), by user agent, address
+    and exact (address, agent) pair, behind the same guard as the blocks; throttles join them."""
+    from tests.deploy.cloudflare.rules_lang import Request, evaluate, parse
+
+    ds = DecisionSet.of(
+        [
+            Decision("challenge", Match("ua_exact", "Mozilla/5.0 Evil")),
+            Decision("throttle", Match("ua_pattern", "Slow")),
+            Decision("challenge", Match("ip", "198.51.100.7")),
+            Decision("challenge", Match("client", "Mozilla/5.0 Chrome/131", "198.51.100.9")),
+        ]
+    )
+    rules = render_cloudflare(ds).rules
+    assert [(r.ref, r.action) for r in rules] == [
+        ("botguard:challenge-ua-1", "managed_challenge"),
+        ("botguard:challenge-ip-1", "managed_challenge"),
+        ("botguard:challenge-client-1", "managed_challenge"),
+    ]
+    trees = [parse(r.expression) for r in rules]
+
+    def challenged(req: Request) -> bool:
+        return any(evaluate(t, req) for t in trees)
+
+    assert challenged(Request("Mozilla/5.0 Chrome/131", ip="198.51.100.7"))
+    assert challenged(Request("Mozilla/5.0 Chrome/131", ip="198.51.100.9"))
+    assert not challenged(Request("Mozilla/5.0 Firefox/146", ip="198.51.100.9"))  # the person at that NAT
+    assert challenged(Request("mozilla/5.0 evil", ip="192.0.2.1"))
+    assert not challenged(Request("Mozilla/5.0 Evil", ip="198.51.100.7", path="/robots.txt"))
+    assert not challenged(Request("Mozilla/5.0 Evil", ip="198.51.100.7", bot=True))

@@ -8,12 +8,14 @@ import gzip
 import io
 import json
 import lzma
+import re
 from pathlib import Path
 
 import pytest
 
 from botguard.judge.store import latest_scan
 from botguard.state import State
+from tests.e2e.scan.conftest import CHROME, line
 from tests.helpers import run_cli
 from tests.judge.scans import scan_json
 from tests.report.pages import client_rows
@@ -26,7 +28,17 @@ CLIENT_KEYS = {
 }  # fmt: skip
 CRAWLER_KEYS = {"name", "operator", "category", "clients", "ips", "requests", "disallowed_requests", "compliance",
                 "verdict", "asns"}  # fmt: skip
-SUMMARY_KEYS = {"lines", "parsed", "malformed", "clients", "first_seen", "last_seen", "robots", "model"}
+SUMMARY_KEYS = {
+    "lines",
+    "parsed",
+    "malformed",
+    "clients",
+    "verdicts",
+    "first_seen",
+    "last_seen",
+    "robots",
+    "model",
+}
 
 
 def base_args(site: dict[str, Path]) -> list[str]:
@@ -42,8 +54,13 @@ def test_json_contract_keys(site: dict[str, Path]) -> None:
     assert set(doc["summary"]) == SUMMARY_KEYS
     assert doc["clients"] and all(set(c) == CLIENT_KEYS for c in doc["clients"])
     assert doc["crawlers"] and all(set(c) == CRAWLER_KEYS for c in doc["crawlers"])
+    counts = {
+        v: sum(c["verdict"] == v for c in doc["clients"]) for v in ("allow", "monitor", "challenge", "block")
+    }
+    assert doc["summary"]["verdicts"] == counts
+    assert set(doc["summary"]["model"]["raised_to"]) == {"monitor", "challenge", "block"}
     for c in doc["clients"]:
-        assert c["verdict"] in {"allow", "monitor", "block"}
+        assert c["verdict"] in {"allow", "monitor", "challenge", "block"}
         assert 0 <= c["score"] <= 100
         assert isinstance(c["reasons"], list) and c["reasons"]
         assert c["identity"] in {"verified", "spoofed", "unverifiable", "unknown"}
@@ -60,6 +77,30 @@ def test_fail_on_block_exits_3(site: dict[str, Path]) -> None:
     r = run_cli(*base_args(site), "--fail-on", "block", "--format", "json")
     assert r.exit_code == 3, r.output
     assert json.loads(r.stdout)["clients"]
+
+
+def test_fail_on_challenge_exits_3_also_for_a_block_only(site: dict[str, Path], tmp_path: Path) -> None:
+    """--fail-on challenge: exit 3 when a client is challenged, or blocked (a harsher verdict);
+    exit 0 when no client is challenged or blocked."""
+    with site["log"].open("a") as log:  # a browser agent walking a list: 3 pages, no referer, no asset
+        log.writelines(line("198.51.100.77", 120 + 30 * i, f"GET /products/{i} HTTP/1.1", 200, CHROME)
+                       for i in range(3))  # fmt: skip
+    r = run_cli(*base_args(site), "--fail-on", "challenge", "--format", "json")
+    assert r.exit_code == 3, r.output
+    assert json.loads(r.stdout)["summary"]["verdicts"]["challenge"] > 0
+    blocks_only = tmp_path / "blocks-only.yaml"  # nothing challenged: blocks still fail it
+    blocks_only.write_text(
+        "policy: {challenge: [], challenge_before_block: false}\nmodel: {enabled: false}\n"
+    )
+    r = run_cli(*base_args(site), "--config", str(blocks_only), "--fail-on", "challenge", "--format", "json")
+    doc = json.loads(r.stdout)
+    assert doc["summary"]["verdicts"]["challenge"] == 0 and doc["summary"]["verdicts"]["block"] > 0
+    assert r.exit_code == 3, r.output
+    site["config"].write_text("allowlist:\n  ips: [0.0.0.0/0, '::/0']\n")
+    r = run_cli(
+        *base_args(site), "--config", str(site["config"]), "--fail-on", "challenge", "--format", "json"
+    )
+    assert r.exit_code == 0, r.output
 
 
 def test_fail_on_without_block_exits_0(site: dict[str, Path]) -> None:
@@ -328,3 +369,16 @@ def test_nul_byte_in_the_address_is_a_malformed_line(tmp_path: Path) -> None:
     assert "7 lines  2 parsed  5 malformed (bad client address 5)" in r.stdout, r.output
     doc = json.loads(run_cli(*args, "--format", "json").stdout)
     assert (doc["summary"]["malformed"], [c["ip"] for c in doc["clients"]]) == (5, ["2001:db8::1"])
+
+
+def test_table_csv_and_html_carry_the_challenge_verdict(site: dict[str, Path]) -> None:
+    """A challenged client shows as `challenge` in every output, with the summary count."""
+    with site["log"].open("a") as log:  # a browser agent walking a list: 3 pages, no referer, no asset
+        log.writelines(line("198.51.100.77", 120 + 30 * i, f"GET /products/{i} HTTP/1.1", 200, CHROME)
+                       for i in range(3))  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(run_cli(*base_args(site), "--format", "csv").stdout)))
+    assert {r["verdict"] for r in rows if r["ip"] == "198.51.100.77"} == {"challenge"}
+    table = run_cli(*base_args(site), "--format", "table").stdout
+    assert re.search(r"\bchallenge [1-9]", table) and "198.51.100.77" in table, table
+    html = run_cli(*base_args(site), "--format", "html").stdout
+    assert {r["verdict"] for r in client_rows(html) if r["ip"] == "198.51.100.77"} == {"challenge"}

@@ -88,7 +88,7 @@ def caught_share(result: ScanResult, classes: dict[tuple[str, str], str]) -> flo
     counts = Counter(
         verdict for key, (verdict, _) in verdicts(result).items() if classes.get(key) == "disguised_scraper"
     )
-    return (counts["monitor"] + counts["block"]) / sum(counts.values())
+    return (counts["monitor"] + counts["challenge"] + counts["block"]) / sum(counts.values())
 
 
 def test_model_catches_disguised_scrapers_the_rules_allow(
@@ -116,7 +116,7 @@ def test_people_and_good_bots_are_never_raised(
 def test_raised_clients_carry_the_model_reason(with_model: ScanResult, without_model: ScanResult) -> None:
     """A raised client names the shared signature, its support and its score; nothing is lowered."""
     old, new = verdicts(without_model), verdicts(with_model)
-    order = {"allow": 0, "monitor": 1, "block": 2}
+    order = {"allow": 0, "monitor": 1, "challenge": 2, "block": 3}
     raised = [key for key in new if new[key][0] != old[key][0]]
     assert raised and all(order[new[key][0]] > order[old[key][0]] for key in raised)
     for key in raised:
@@ -228,7 +228,7 @@ def test_policy_raise_to_block_from_settings(without_model: ScanResult, site: di
     assert blocked and set(blocked.values()) == {"block"}
     assert set(_raised(without_model.clients, base, strong_ips=10**9).values()) == {"challenge"}
     assert _raised(without_model.clients, base, min_bad=10**9) == {}
-    with pytest.raises(ValueError, match="monitor or block"):
+    with pytest.raises(ValueError, match="monitor, challenge or block"):
         ScanModelSettings.from_settings(SimpleNamespace(model=SimpleNamespace(scan={"raise_to": "allow"})))
 
 
