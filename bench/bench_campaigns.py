@@ -73,7 +73,7 @@ class Outputs:
 
 def run_botguard(
     cmd: list[str], log: Path, workdir: Path, robots: Path | None = None, config: Path | None = None,
-    dns: bool = False, preview: bool = False,
+    dns: bool = False, preview: bool = False, campaigns: bool = True,
 ) -> Outputs:  # fmt: skip
     """scan, then watch --once and candidates list on the same fresh state database."""
     state = workdir / "state.db"
@@ -81,7 +81,7 @@ def run_botguard(
     seconds: dict[str, float] = {}
     scan_out = workdir / "scan.json"
     _run(cmd + ["scan", str(log), *site, "--format", "json", "-o", str(scan_out), "--state", str(state)]
-         + ([] if dns else ["--no-dns"]), seconds, "scan")  # fmt: skip
+         + ([] if dns else ["--no-dns"]) + [_scan_mode(campaigns)], seconds, "scan")  # fmt: skip
     watched = _run(
         cmd + ["watch", str(log), *site, "--once", "--format", "json", "--state", str(state)],
         seconds,
@@ -397,12 +397,17 @@ def day_log(seed: int, lines: int, days: int, out_dir: Path, fmt: str = "combine
     return log
 
 
+def _scan_mode(campaigns: bool) -> str:
+    """The scan's flag for its model step: the stream replay (campaign raises, scores) or not."""
+    return "--campaigns" if campaigns else "--no-campaigns"
+
+
 def bench_seed(seed: int, args: argparse.Namespace, cmd: list[str]) -> dict[str, Any]:
     log = day_log(seed, args.lines, args.days, args.out_dir, args.fmt)
     truth = json.loads(Path(f"{log}.truth.json").read_text())
     with tempfile.TemporaryDirectory(prefix="bench_campaigns-") as tmp:
         out = run_botguard(cmd, log, Path(tmp), Path(f"{log}.robots.txt"), Path(f"{log}.botguard.yaml"),
-                           args.dns, args.preview)  # fmt: skip
+                           args.dns, args.preview, args.campaigns)  # fmt: skip
     fig = figures(truth, out)
     if out.preview:
         fig["preview"] = out.preview
@@ -422,14 +427,14 @@ def flagged(scan: dict[str, Any], candidates: list[dict[str, Any]]) -> list[dict
     return out
 
 
-def real(paths: Iterable[Path], cmd: list[str], robots: Path | None, dns: bool) -> int:
+def real(paths: Iterable[Path], cmd: list[str], robots: Path | None, dns: bool, campaigns: bool) -> int:
     """Scan and watch each log; print every client botguard acts on (a log botguard cannot read is
     reported and the others still run)."""
     failed = 0
     for path in paths:
         with tempfile.TemporaryDirectory(prefix="bench_campaigns-") as tmp:
             try:
-                out = run_botguard(cmd, path, Path(tmp), robots, None, dns)
+                out = run_botguard(cmd, path, Path(tmp), robots, None, dns, campaigns=campaigns)
             except CommandFailed as exc:
                 print(f"\n{path}: not measured: {exc}")
                 failed += 1
@@ -476,6 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--dns", action="store_true", help="let the scan do reverse DNS (default --no-dns)")
     parser.add_argument(
+        "--campaigns",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="scan --campaigns: replay the log through the stream learner (default; slow)",
+    )
+    parser.add_argument(
         "--preview",
         action="store_true",
         help="approve every candidate and print deploy-rules --dry-run's impact",
@@ -487,8 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--robots", type=Path, help="robots.txt for --real")
     args = parser.parse_args(argv)  # fmt: skip
     cmd = shlex.split(args.botguard)
+    print(f"bench_campaigns: botguard scan {_scan_mode(args.campaigns)}")
     try:
-        return real(args.real, cmd, args.robots, args.dns) if args.real else bench(args, cmd)
+        if args.real:
+            return real(args.real, cmd, args.robots, args.dns, args.campaigns)
+        return bench(args, cmd)
     except CommandFailed as exc:
         print(f"bench_campaigns: {exc}", file=sys.stderr)
         return 1

@@ -239,6 +239,9 @@ class ScanModelSettings:
     person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
     # ... and one this long that mostly follows links (referers) is never raised, assets or not
     person_referer_share: float = 0.6
+    # Replay the log through the stream learner (scores, campaign raises, candidates; scan
+    # --campaigns): about 11 times the cost of the rest of the scan, so off unless asked for.
+    replay: bool = False
     # Accepted so older configurations still load; unused since the scan replays the stream learner.
     batch_size: int = 256
     max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time

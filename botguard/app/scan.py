@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
-from botguard.config import Settings
+from botguard.config import ScanModelSettings, Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
 from botguard.judge import RobotsChange, ScanResult, judge_batches, with_traffic
@@ -44,6 +44,8 @@ class ScanRequest:
     dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
     identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
     model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
+    # Replay the log through the stream learner (--campaigns); None: the config's model.scan.replay.
+    campaigns: bool | None = None
     fail_on: str | None = (
         None  # a verdict that, or a harsher one, makes the scan "fail" (--fail-on block: exit 3)
     )
@@ -78,6 +80,10 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
     """Scan the logs, judge every client, and store the result in the state database."""
     if not request.paths:
         raise UsageError("no log file given (use - for standard input)")
+    if request.campaigns and not (request.model and request.settings.model.enabled):
+        raise UsageError(
+            "--campaigns needs the model step (turned off by --no-model or model.enabled: false)"
+        )
     with ExitStack() as stack:
         # The state DB is opened in this block, so a damaged file is reported as one line on the
         # way out. --fetch-robots keeps what it fetches in its robots.txt history (even with
@@ -95,7 +101,8 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             # Imported here: only a scan that runs the model step pays for numpy and the learner.
             from botguard.model import ScanReplay
 
-            replay = ScanReplay(request.settings, robots=robots, state_path=env.state_path)
+            stream = _replays(request)
+            replay = ScanReplay(request.settings, robots=robots, state_path=env.state_path, stream=stream)
             batches = replay.feed(batches)
         state = None
         if request.save:
@@ -126,6 +133,14 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             save_scan(state, result, paths)
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
+
+
+def _replays(request: ScanRequest) -> bool:
+    """Whether the model step replays the log through the stream learner: --campaigns or
+    --no-campaigns when given, else ``model.scan.replay`` (off: the replay costs ~11x the scan)."""
+    if request.campaigns is not None:
+        return request.campaigns
+    return ScanModelSettings.from_settings(request.settings).replay
 
 
 def _fail_on_met(result: ScanResult, fail_on: str | None) -> bool:

@@ -21,6 +21,9 @@ After the judge, :meth:`ScanReplay.outcome` turns the learner's state into the c
 
 Never raised: catalogue or verified crawlers, allowlisted clients, and (through a candidate)
 clients that load page assets or mostly follow their own links.
+
+The replay is opt-in (``model.scan.replay``, ``scan --campaigns``): it costs about 11 times the
+rest of the scan, so by default the step raises by shared signatures alone and scores no one.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import ipaddress
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -38,6 +41,9 @@ from botguard.judge.records import VERDICT_ORDER, ModelSummary
 from botguard.logs.records import Batch
 from botguard.model.clients import signature_raises
 from botguard.model.records import ClientRaise, RuleCandidate
+
+if TYPE_CHECKING:
+    from botguard.model.stream import StreamLearner
 
 col = pl.col
 
@@ -52,26 +58,24 @@ class ModelOutcome:
 
 
 class ScanReplay:
-    """A stream learner fed a scan's batches as the judge reads them."""
+    """The scan's model step: a stream learner fed a scan's batches as the judge reads them, or,
+    without ``stream``, the shared signatures alone (no scores, no campaigns, no candidates)."""
 
-    def __init__(self, settings: Settings, *, robots: Any = None, state_path: str | None = None) -> None:
-        # Imported here: only a scan that runs the model step pays for numpy and the learner.
-        from botguard.model.stream import StreamLearner, StreamSettings
-
+    def __init__(
+        self, settings: Settings, *, robots: Any = None, state_path: str | None = None, stream: bool = True
+    ) -> None:
         self.settings = settings
-        knobs = StreamSettings.from_settings(settings)
-        # A scan reports every client of its log, however many days it spans: outcomes are kept
-        # to the end (a watch keeps them ``model.campaigns.keep`` seconds, a day by default).
-        knobs = replace(knobs, campaigns=replace(knobs.campaigns, keep=math.inf))
-        self.learner = StreamLearner.from_config(
-            settings, robots=robots, state_path=state_path, settings=knobs
-        )
+        self.learner = _learner(settings, robots, state_path) if stream else None
 
-    def feed(self, batches: Iterable[Batch]) -> Iterator[Batch]:
-        """Pass the batches on, each observed by the learner first (the log's time order)."""
+    def feed(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        """The batches, each observed by the learner first (the log's time order) when it runs."""
+        return batches if self.learner is None else self._observed(batches, self.learner)
+
+    @staticmethod
+    def _observed(batches: Iterable[Batch], learner: StreamLearner) -> Iterator[Batch]:
         for batch in batches:
             if batch.requests.height:
-                self.learner.observe(batch.requests)
+                learner.observe(batch.requests)
             yield batch
 
     def outcome(self, clients: pl.DataFrame) -> ModelOutcome:
@@ -79,9 +83,10 @@ class ScanReplay:
         model = ScanModelSettings.from_settings(self.settings)
         learner = self.learner
         shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, self.settings, model)}
-        candidates = learner.candidates()
-        raises = _raises(clients, learner.raises(), shared, candidates, model)
-        scores = learner.campaigns.scores
+        candidates = [] if learner is None else learner.candidates()
+        campaign = {} if learner is None else learner.raises()
+        raises = _raises(clients, campaign, shared, candidates, model)
+        scores = {} if learner is None else learner.campaigns.scores
         score = [
             None if (s := scores.get((ip, ua or ""))) is None else round(s[0], 4)
             for ip, ua in zip(clients.get_column("ip").to_list(), clients.get_column("user_agent").to_list())
@@ -90,7 +95,7 @@ class ScanReplay:
         verdicts = [_target(r, model) for r in raises]
         summary = ModelSummary(
             clients_scored=sum(s is not None for s in score),
-            trained_on=sum(learner.counters.trained.values()),
+            trained_on=0 if learner is None else sum(learner.counters.trained.values()),
             signatures=len({r.signature for r in raises} | {c.signature for c in candidates}),
             raised_to_monitor=verdicts.count("monitor"),
             raised_to_block=verdicts.count("block"),
@@ -100,6 +105,18 @@ class ScanReplay:
         if raises:
             out = _apply(out, raises, model)
         return ModelOutcome(out, summary, tuple(raises))
+
+
+def _learner(settings: Settings, robots: Any, state_path: str | None) -> StreamLearner:
+    """The stream learner of a scan: ``watch``'s, keeping every client's outcome to the end."""
+    # Imported here: only a scan that replays its log pays for the learner.
+    from botguard.model.stream import StreamLearner, StreamSettings
+
+    knobs = StreamSettings.from_settings(settings)
+    # A scan reports every client of its log, however many days it spans: outcomes are kept
+    # to the end (a watch keeps them ``model.campaigns.keep`` seconds, a day by default).
+    knobs = replace(knobs, campaigns=replace(knobs.campaigns, keep=math.inf))
+    return StreamLearner.from_config(settings, robots=robots, state_path=state_path, settings=knobs)
 
 
 def _target(raised: ClientRaise, model: ScanModelSettings) -> str:

@@ -240,6 +240,7 @@ def test_end_to_end_on_a_small_day(
     assert 0.0 <= fig["auc"] <= 1.0
     printed = capsys.readouterr().out
     assert "other seeds" in printed and "seed 5" in printed
+    assert "botguard scan --campaigns" in printed
 
 
 def test_real_mode_reports_a_log_botguard_cannot_read(bench: ModuleType, tmp_path: Path,

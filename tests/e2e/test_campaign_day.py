@@ -50,7 +50,15 @@ def test_watch_candidate_approved_deployed_refuses_a_new_address_of_the_campaign
     log, robots, truth = _day(site.tmp, site.config)
     common = ["--robots", str(robots), "--config", str(site.config), "--state", db]
     scan = run_cli(
-        "scan", str(log), *common, "--no-dns", "--format", "json", "-o", str(site.tmp / "scan.json")
+        "scan",
+        str(log),
+        *common,
+        "--no-dns",
+        "--campaigns",
+        "--format",
+        "json",
+        "-o",
+        str(site.tmp / "scan.json"),
     )
     assert scan.exit_code == 0, scan.output
     clients = json.loads((site.tmp / "scan.json").read_text())["clients"]

@@ -65,7 +65,7 @@ def scanned(day: dict[str, Path]) -> tuple[Any, StreamLearner]:
     try:
         request = ScanRequest(
             paths=(str(day["log"]),), settings=load_settings(day["config"]), save=False, dns=False,
-            robots=parse_robots_option((str(day["robots"]),), False),
+            campaigns=True, robots=parse_robots_option((str(day["robots"]),), False),
         )  # fmt: skip
         result = run_scan(request, Env()).result
     finally:

@@ -53,10 +53,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def scan(site: dict[str, Path], *, model: bool = True, config: Path | None = None) -> ScanResult:
+def scan(
+    site: dict[str, Path], *, model: bool = True, config: Path | None = None, campaigns: bool | None = True
+) -> ScanResult:
     settings = load_settings(config or site["config"])
     request = ScanRequest(paths=(str(site["log"]),), settings=settings, save=False, dns=False, model=model,
-                          robots=parse_robots_option((str(site["robots"]),), False))  # fmt: skip
+                          campaigns=campaigns if model else None, robots=parse_robots_option((str(site["robots"]),), False))  # fmt: skip
     return run_scan(request, Env()).result
 
 
@@ -141,11 +143,11 @@ def test_no_model_gives_the_old_verdicts(with_model: ScanResult, without_model: 
 
 
 def test_cli_no_model_flag(site: dict[str, Path], tmp_path: Path) -> None:
-    """`scan --no-model` writes model_score null on every client and summary.model null; the
-    default JSON scores every client."""
+    """`scan --no-model` writes model_score null on every client and summary.model null; with
+    --campaigns (the replay) the JSON scores every client."""
     base = ["scan", str(site["log"]), "--robots", str(site["robots"]), "--config", str(site["config"]),
             "--no-save", "--no-dns", "--format", "json"]  # fmt: skip
-    off, on = run_cli(*base, "--no-model"), run_cli(*base)
+    off, on = run_cli(*base, "--no-model"), run_cli(*base, "--campaigns")
     assert off.exit_code == 0 and on.exit_code == 0, off.output + on.output
     off_doc, on_doc = json.loads(off.stdout), json.loads(on.stdout)
     assert off_doc["summary"]["model"] is None and all(c["model_score"] is None for c in off_doc["clients"])
@@ -236,7 +238,7 @@ def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path
     """`model: {enabled: false}` turns the scan's model step off like --no-model."""
     config = tmp_path / "off.yaml"
     config.write_text(site["config"].read_text() + "model:\n  enabled: false\n")
-    result = scan(site, config=config)
+    result = scan(site, config=config, campaigns=None)
     assert (
         result.summary.model is None
         and result.clients.get_column("model_score").null_count() == result.clients.height
@@ -274,8 +276,49 @@ def test_every_client_of_a_multi_day_log_is_scored(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "bench" / "gen_logs.py"), "--lines", "3000", "--seed", "3",
                     "--days", "3", "--out", str(log), "--robots-out", str(tmp_path / "robots.txt")],
                    check=True, capture_output=True, timeout=120)  # fmt: skip
-    request = ScanRequest(paths=(str(log),), settings=Settings(), save=False, dns=False)
+    request = ScanRequest(paths=(str(log),), settings=Settings(), save=False, dns=False, campaigns=True)
     clients = run_scan(request, Env()).result.clients
     first, last = clients.get_column("first_seen").min(), clients.get_column("last_seen").max()
     assert (last - first).days >= 2  # type: ignore[operator]
     assert clients.get_column("model_score").null_count() == 0
+
+
+def _model_of(r: object) -> tuple[dict, list[dict]]:
+    doc = json.loads(r.stdout)  # type: ignore[attr-defined]
+    return doc["summary"]["model"], doc["clients"]
+
+
+def test_replay_is_opt_in(site: dict[str, Path], tmp_path: Path) -> None:
+    """By default the scan does not replay its log (about 11x the cost of the rest of the scan):
+    no scores, no campaign raises, the shared signatures still raise. model.scan.replay: true
+    turns the replay on, --no-campaigns off again."""
+    base = ["scan", str(site["log"]), "--robots", str(site["robots"]), "--no-save", "--no-dns",
+            "--format", "json"]  # fmt: skip
+    default = run_cli(*base, "--config", str(site["config"]))
+    assert default.exit_code == 0, default.output
+    model, clients = _model_of(default)
+    assert (model["clients_scored"], model["trained_on"], model["raised_by_campaign"]) == (0, 0, 0)
+    assert all(c["model_score"] is None for c in clients)
+    reasons = [r for c in clients for r in c["reasons"] if r.startswith("model: ")]
+    assert model["raised"] == len(reasons) > 0 and all(r.startswith("model: shares ") for r in reasons)
+
+    config = tmp_path / "replay.yaml"
+    config.write_text(site["config"].read_text() + "model:\n  scan:\n    replay: true\n")
+    on, off = (
+        run_cli(*base, "--config", str(config)),
+        run_cli(*base, "--config", str(config), "--no-campaigns"),
+    )
+    assert on.exit_code == 0 and off.exit_code == 0, on.output + off.output
+    on_model, on_clients = _model_of(on)
+    assert on_model["clients_scored"] == len(on_clients) and on_model["trained_on"] > 0
+    assert _model_of(off)[0]["clients_scored"] == 0
+
+
+def test_campaigns_without_the_model_is_a_usage_error(site: dict[str, Path]) -> None:
+    """--campaigns asks for the model step that --no-model turns off: exit 2, one line, no scan."""
+    r = run_cli("scan", str(site["log"]), "--no-save", "--no-dns", "--campaigns", "--no-model")
+    assert r.exit_code == 2, r.output
+    assert r.stdout == "" and "Traceback" not in r.output
+    assert r.stderr.strip() == (
+        "botguard: error: --campaigns needs the model step (turned off by --no-model or model.enabled: false)"
+    )
