@@ -81,12 +81,9 @@ class ScanReplay:
     def outcome(self, clients: pl.DataFrame) -> ModelOutcome:
         """Scores and raised verdicts for the judged clients (CLIENT_SCHEMA), in the judge's order."""
         model = ScanModelSettings.from_settings(self.settings)
-        learner = self.learner
+        campaign, candidates, scores, trained = _learned(self.learner)
         shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, self.settings, model)}
-        candidates = [] if learner is None else learner.candidates()
-        campaign = {} if learner is None else learner.raises()
         raises = _raises(clients, campaign, shared, candidates, model)
-        scores = {} if learner is None else learner.campaigns.scores
         score = [
             None if (s := scores.get((ip, ua or ""))) is None else round(s[0], 4)
             for ip, ua in zip(clients.get_column("ip").to_list(), clients.get_column("user_agent").to_list())
@@ -95,7 +92,7 @@ class ScanReplay:
         verdicts = [_target(r, model) for r in raises]
         summary = ModelSummary(
             clients_scored=sum(s is not None for s in score),
-            trained_on=0 if learner is None else sum(learner.counters.trained.values()),
+            trained_on=trained,
             signatures=len({r.signature for r in raises} | {c.signature for c in candidates}),
             raised_to_monitor=verdicts.count("monitor"),
             raised_to_block=verdicts.count("block"),
@@ -117,6 +114,19 @@ def _learner(settings: Settings, robots: Any, state_path: str | None) -> StreamL
     # to the end (a watch keeps them ``model.campaigns.keep`` seconds, a day by default).
     knobs = replace(knobs, campaigns=replace(knobs.campaigns, keep=math.inf))
     return StreamLearner.from_config(settings, robots=robots, state_path=state_path, settings=knobs)
+
+
+def _learned(
+    learner: StreamLearner | None,
+) -> tuple[
+    dict[tuple[str, str], ClientRaise], list[RuleCandidate], dict[tuple[str, str], tuple[float, float]], int
+]:
+    """What the replay learned: campaign raises, candidates, client scores, examples trained on
+    (nothing without the replay)."""
+    if learner is None:
+        return {}, [], {}, 0
+    trained = sum(learner.counters.trained.values())
+    return learner.raises(), learner.candidates(), learner.campaigns.scores, trained
 
 
 def _target(raised: ClientRaise, model: ScanModelSettings) -> str:
