@@ -13,21 +13,36 @@ from typing import TYPE_CHECKING
 
 from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
+from botguard.catalog.loader import bundled_path
 from botguard.config import ScanModelSettings, Settings
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
-from botguard.judge import RobotsChange, ScanResult, judge_batches, with_traffic
+from botguard.judge import (
+    Identify,
+    Partial,
+    RobotsChange,
+    ScanResult,
+    aggregator,
+    incremental,
+    judge_partial,
+    merge,
+    merge_all,
+    with_traffic,
+)
+from botguard.judge.aggregate import Aggregator
 from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
-from botguard.logs import read_batches
+from botguard.logs import FileRead, read_file
+from botguard.logs.formats import LogFormat, resolve_format
+from botguard.logs.readers import check_readable, order_paths
 from botguard.logs.records import Batch
 from botguard.robots.fetch import scan_fetcher
 from botguard.robots.sources import RobotsOption, RobotsSources
+from botguard.state import State
 
 if TYPE_CHECKING:
     from botguard.model import ScanReplay
     from botguard.report.records import RulesPreview
-    from botguard.state import State
 
 __all__ = ["ScanReport", "ScanRequest", "run_scan"]
 
@@ -49,6 +64,7 @@ class ScanRequest:
     fail_on: str | None = (
         None  # a verdict that, or a harsher one, makes the scan "fail" (--fail-on block: exit 3)
     )
+    incremental: bool = True  # read only what was appended since the last saved scan (--full: all)
     preview: bool = False  # also compute what deploy-rules would do with the scan (the HTML report shows it)
 
 
@@ -76,6 +92,82 @@ def _with_model(result: ScanResult, replay: ScanReplay) -> ScanResult:
     return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
 
 
+class _FilePartials:
+    """Reads a scan's files into one partial per file, each merged with what an earlier scan
+    stored of the same file (:mod:`botguard.judge.incremental`), and remembers what to store."""
+
+    def __init__(
+        self,
+        request: ScanRequest,
+        agg: Aggregator,
+        log_format: str | None,
+        progress: Callable[[int], None] | None,
+        replay: ScanReplay | None = None,
+    ) -> None:
+        self._request, self._agg, self._progress = request, agg, progress
+        self._replay = replay  # sees every batch read, in the log's order
+        self._log_format = log_format
+        self._json_fields = request.settings.json_fields or None
+        self._fixed = resolve_format(log_format, self._json_fields) if log_format is not None else None
+        self.fingerprint = ""
+        self.kept: list[tuple[incremental.LogFile, str, Partial]] = []
+        self.unchanged: list[incremental.LogFile] = []
+
+    def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
+        """The verdicts of a merged partial."""
+        agg = self._agg
+        return judge_partial(partial, agg.catalog, agg.robots_for, self._request.settings, identify=identify)
+
+    def read(self, paths: list[str], state: State | None) -> Partial:
+        """The merged partial of ``paths`` (in order); with ``state``, incrementally."""
+        if state is not None:
+            self.fingerprint = self._fingerprint()
+        return merge_all([self._file(path, state) for path in paths])
+
+    def _fingerprint(self) -> str:
+        robots = self._request.robots
+        files = {**robots.per_host, **({"*": robots.default} if robots.default else {})}
+        return incremental.fingerprint(
+            self._request.settings, robots_files=files, per_host=robots.by_host, log_format=self._log_format,
+            catalogue=bundled_path(),
+        )  # fmt: skip
+
+    def _file(self, path: str, state: State | None) -> Partial:
+        file = incremental.look(path) if state is not None else None
+        stored = incremental.find(state, file, self.fingerprint) if state is not None and file else None
+        fmt = self._fixed
+        if stored is not None and fmt is None:
+            fmt = resolve_format(stored.format, self._json_fields)
+        if stored is not None and file is not None and stored.offset == file.size:
+            if stored.file == (file.device, file.inode):
+                self.unchanged.append(file)  # nothing appended: nothing to store again
+                return stored.partial
+            part = stored.partial  # the same bytes under another inode (a copy)
+        else:
+            part, fmt = self._read(_piece(path, file, stored), fmt)
+            part = merge(stored.partial, part) if stored is not None else part
+        if file is not None and file.storable and fmt is not None and not part.stats.warnings:
+            self.kept.append((file, fmt.name, part))
+        return part
+
+    def _read(self, piece: FileRead, fmt: LogFormat | None) -> tuple[Partial, LogFormat | None]:
+        """The partial of the lines ``piece`` names, and the format they were read as."""
+        batches = _counted(read_file(piece, fmt, json_fields=self._json_fields), self._progress)
+        for batch in batches if self._replay is None else self._replay.feed(batches):
+            self._agg.add(batch.requests, batch.stats)
+        return self._agg.take(), piece.format or fmt
+
+
+def _piece(path: str, file: incremental.LogFile | None, stored: incremental.Stored | None) -> FileRead:
+    """What to read of a file: what follows the stored partial, up to the size the file had
+    when looked at (what is appended meanwhile is for the next scan)."""
+    if file is None or file.compressed:
+        return FileRead(path)
+    if stored is None:
+        return FileRead(path, end=file.size)
+    return FileRead(path, stored.offset, file.size, stored.partial.stats)
+
+
 def run_scan(request: ScanRequest, env: Env) -> ScanReport:
     """Scan the logs, judge every client, and store the result in the state database."""
     if not request.paths:
@@ -95,15 +187,20 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         catalog = load_catalog()
         log_format = request.log_format or request.settings.log_format
         paths = list(request.paths)
-        batches = read_batches(paths, log_format, json_fields=request.settings.json_fields or None)
-        replay = None
+        replay, stream = None, False
         if request.model and request.settings.model.enabled:
             # Imported here: only a scan that runs the model step pays for numpy and the learner.
             from botguard.model import ScanReplay
 
             stream = _replays(request)
             replay = ScanReplay(request.settings, robots=robots, state_path=env.state_path, stream=stream)
-            batches = replay.feed(batches)
+        agg = aggregator(catalog, robots, request.settings, per_host=request.robots.by_host)
+        files = _FilePartials(
+            request, agg, log_format, env.progress, replay
+        )  # a wrong --log-format fails here
+        ordered = order_paths(paths)
+        for path in ordered:  # every path checked before any work
+            check_readable(path)
         state = None
         if request.save:
             state = history if history is not None else stack.enter_context(env.open_state())
@@ -113,14 +210,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
                 request.settings.identity, dns=request.dns, state=state, state_path=env.state_path
             )
             identify = build_identifier(catalog, sources)
-        result = judge_batches(
-            _counted(batches, env.progress),
-            catalog,
-            robots,
-            request.settings,
-            per_host=request.robots.by_host,
-            identify=identify,
-        )
+        # The replay learns from every request in order, so a scan with it reads whole files.
+        keeps = state is not None and request.incremental and not request.robots.fetch and not stream
+        result = files.judge(files.read(ordered, state if keeps else None), identify)
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),
@@ -130,7 +222,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             result = _with_model(result, replay)
         result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:
-            save_scan(state, result, paths)
+            save_scan(state, result, paths)  # first: a damaged database fails here, before any write
+            if keeps:
+                incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
 

@@ -43,6 +43,9 @@ from botguard.text import printable
 )
 @common_options
 @click.option("--no-save", is_flag=True, help="Do not store results in the state database.")
+@click.option(
+    "--full", is_flag=True, help="Read every file whole, even what an earlier scan of it already read."
+)
 @click.option("--no-dns", is_flag=True, help="Skip reverse-DNS checks (published IP ranges still apply).")
 @click.option(
     "--no-identity", is_flag=True, help="Skip identity checks and ASN lookups entirely (no spoof verdicts)."
@@ -57,14 +60,15 @@ from botguard.text import printable
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
     output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
-    state_path: str | None, no_save: bool, no_dns: bool, no_identity: bool, no_model: bool,
+    state_path: str | None, no_save: bool, full: bool, no_dns: bool, no_identity: bool, no_model: bool,
     campaigns: bool | None,
 ) -> int:  # fmt: skip
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
         log_format=log_format, save=not no_save, dns=not no_dns, identity=not no_identity,
-        model=not no_model, campaigns=campaigns, fail_on=fail_on, preview=fmt == "html",
+        model=not no_model, campaigns=campaigns, fail_on=fail_on, incremental=not full,
+        preview=fmt == "html",
     )  # fmt: skip
     tty = sys.stderr.isatty()
     with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:

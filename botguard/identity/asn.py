@@ -84,12 +84,20 @@ def _read(source: Any) -> pl.DataFrame:
         raise InputError(f"cannot read the ASN table: {exc}", Location(str(source))) from None
 
 
+def _sorted(table: pl.DataFrame) -> pl.DataFrame:
+    """The table sorted by its first address: it is on disk, and checking costs 1 ms where
+    sorting 515k 128-bit keys again cost 100 ms of every scan's start."""
+    if table.get_column("first").is_sorted():
+        return table.with_columns(pl.col("first").set_sorted())
+    return table.sort("first")
+
+
 class RangeTableAsn:
     """The bundled offline IP-to-ASN table (no country: the source data has none)."""
 
     def __init__(self, root: Path | None = None, hosting: frozenset[int] | None = None) -> None:
         base = root or resources.files("botguard.rules")
-        self._table = _read(base.joinpath(TABLE)).sort("first")  # sorted on disk; the sort is a cheap check
+        self._table = _sorted(_read(base.joinpath(TABLE)))
         self._names = _read(base.joinpath(NAMES))
         self._hosting = sorted(hosting_asns() if hosting is None else hosting)
 

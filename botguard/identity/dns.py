@@ -18,17 +18,30 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
-
-import dns.exception
-import dns.rdatatype
-import dns.resolver
-import dns.reversename
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from botguard.identity.cache import DnsCache
 from botguard.identity.records import ReverseDns
 
-#: Answers that prove a name or PTR record does not exist (cacheable, conclusive).
-_ABSENT = (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer)
+if TYPE_CHECKING:
+    import dns.resolver
+
+
+def _dns() -> ModuleType:
+    """dnspython, imported on the first lookup: a scan that looks nothing up never pays for it."""
+    import dns.exception
+    import dns.rdatatype
+    import dns.resolver
+    import dns.reversename
+
+    return dns
+
+
+def _absent() -> tuple[type[Exception], ...]:
+    """Answers that prove a name or PTR record does not exist (cacheable, conclusive)."""
+    resolver = _dns().resolver
+    return (resolver.NXDOMAIN, resolver.NoAnswer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +61,17 @@ class DnsResolver:
     def __init__(self, options: DnsOptions = DnsOptions(), cache: DnsCache | None = None) -> None:
         self.options = options
         self.cache = cache
-        self._resolver = self._make_resolver(options)
+        self._made: dns.resolver.Resolver | None = None
+
+    @property
+    def _resolver(self) -> dns.resolver.Resolver:
+        if self._made is None:
+            self._made = self._make_resolver(self.options)
+        return self._made
 
     @staticmethod
     def _make_resolver(options: DnsOptions) -> dns.resolver.Resolver:
-        resolver = dns.resolver.Resolver(configure=options.nameservers is None)
+        resolver = _dns().resolver.Resolver(configure=options.nameservers is None)
         if options.nameservers is not None:
             resolver.nameservers = list(options.nameservers)
         resolver.port = options.port
@@ -63,10 +82,11 @@ class DnsResolver:
 
     def reverse(self, ip: str) -> ReverseDns:
         """PTR names of ``ip`` and which of them resolve forward to it (one IP, uncached)."""
+        dns = _dns()
         try:
             qname = dns.reversename.from_address(ip)
             ptr = self._resolver.resolve(qname, "PTR", raise_on_no_answer=True)
-        except _ABSENT:
+        except _absent():
             return ReverseDns(ip, "nxdomain", detail="no PTR record")
         except (dns.exception.DNSException, ValueError) as exc:
             return ReverseDns(ip, "error", detail=f"PTR lookup failed: {_describe(exc)}")
@@ -87,9 +107,9 @@ class DnsResolver:
     def _forward(self, name: str, rdtype: str) -> tuple[list[str], str | None]:
         try:
             answer = self._resolver.resolve(name, rdtype, raise_on_no_answer=True)
-        except _ABSENT:
+        except _absent():
             return [], None
-        except dns.exception.DNSException as exc:
+        except _dns().exception.DNSException as exc:
             return [], f"{rdtype} lookup of {name} failed: {_describe(exc)}"
         return [r.address for r in answer], None
 
@@ -111,6 +131,7 @@ class DnsResolver:
         Dead: the first ``concurrency`` answers were all errors (a firewalled or absent
         resolver would otherwise cost the whole budget); the rest are not asked.
         """
+        _ = self._resolver  # built here, once, before the lookup threads share it
         pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.concurrency, len(ips))))
         futures = {pool.submit(self.reverse, ip): ip for ip in ips}
         reason = f"DNS budget of {self.options.budget:g} s exhausted"
@@ -135,6 +156,6 @@ class DnsResolver:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, dns.exception.Timeout):
+    if isinstance(exc, _dns().exception.Timeout):
         return "timeout"
     return type(exc).__name__ if not str(exc) else str(exc).splitlines()[0]

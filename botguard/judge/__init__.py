@@ -1,9 +1,13 @@
 """Judge: per-client facts, robots.txt compliance, scores and verdicts.
 
-Public door: :func:`judge_batches` folds parsed log batches into a :class:`ScanResult`; the
-records other stages read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`);
-:data:`ASSET_RE` and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model
-reads requests the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names;
+Public door: a scan folds parsed log batches into a :class:`ScanResult` in steps
+(:func:`aggregator` folds batches into a :class:`Partial`, :func:`merge` / :func:`merge_all`
+join partials, e.g. of several files, :func:`judge_partial` judges one;
+:mod:`botguard.judge.incremental` keeps them per file; :func:`judge_batches` does all of it for
+batches at hand); the records other stages
+read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`); :data:`ASSET_RE`
+and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model reads requests
+the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names;
 :func:`with_traffic`, the scan's requests over time summarised once its verdicts are final
 (:class:`RobotsChange` marks a new robots.txt version on the time axis).
 """
@@ -11,16 +15,19 @@ reads requests the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categori
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import polars as pl
 
-from botguard.catalog import Catalog
+from botguard.catalog import Catalog, Crawler
 from botguard.config import Settings
-from botguard.judge.aggregate import CLIENT_KEY, Aggregator, RobotsLookup
+from botguard.judge.aggregate import Aggregator, RobotsLookup, crawl_delay
 from botguard.judge.columns import ASSET_RE, ROBOTS_RE
+from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge, merge_all
 from botguard.judge.records import (
     CLIENT_SCHEMA,
     VERDICT_ORDER,
+    Activity,
     ClientVerdict,
     CrawlerNetwork,
     CrawlerRollup,
@@ -31,25 +38,24 @@ from botguard.judge.records import (
 )
 from botguard.judge.timeline import with_traffic
 from botguard.judge.verdict import judge_clients
-from botguard.logs.records import Batch, ParseStats
+from botguard.logs.records import Batch
 
 __all__ = [
-    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "ModelSummary",
-    "RobotsChange", "ScanResult", "judge_batches", "with_traffic",
+    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Identify",
+    "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_partial",
+    "merge", "merge_all", "with_traffic",
 ]  # fmt: skip
 
 col = pl.col
 
 
-def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
+def _evidence_lists(evidence: pl.DataFrame) -> pl.DataFrame:
     """(ip, user_agent) -> evidence: list of the earliest disallowed requests with their rule."""
     schema = pl.Schema({"ip": pl.String(), "user_agent": pl.String(), "evidence": CLIENT_SCHEMA["evidence"]})
-    frame = agg.evidence()
-    if frame is None or frame.height == 0:
+    if evidence.height == 0:
         return pl.DataFrame(schema=schema)
     return (
-        frame.join(agg.rules_frame(), on="rule_id", how="left")
-        .sort("time")
+        evidence.sort("time", maintain_order=True)
         .group_by(CLIENT_KEY, maintain_order=True)
         .agg(
             evidence=pl.struct(
@@ -58,7 +64,7 @@ def _evidence_lists(agg: Aggregator) -> pl.DataFrame:
                 col("target"),
                 col("status").cast(pl.Int64),
                 col("rule").fill_null(""),
-                col("line").cast(pl.Int64),
+                col("rule_line").alias("line"),
             )
         )
         .cast(schema)
@@ -86,17 +92,86 @@ def _identities(
     return identify(pairs)
 
 
-def _client_frame(agg: Aggregator, settings: Settings, identify: Identify | None = None) -> pl.DataFrame:
-    """One row per client with CLIENT_SCHEMA's columns, harshest verdict first."""
-    totals = agg.totals()
-    if totals is None:
-        return pl.DataFrame(schema=CLIENT_SCHEMA)
-    crawlers = agg.crawler_frame()
-    identities = _identities(totals, crawlers, identify)
-    judged = judge_clients(
-        totals, crawlers, agg.crawl_delays(), agg.rules_frame(), agg.rule_counts(), settings, identities
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """A merged partial in the shapes the verdict step reads: crawlers and rules by id."""
+
+    totals: pl.DataFrame
+    crawlers: pl.DataFrame
+    delays: pl.DataFrame
+    rules: pl.DataFrame
+    rule_counts: pl.DataFrame
+
+
+def _inputs(partial: Partial, catalog: Catalog, robots_for: RobotsLookup, tolerance: float) -> _Inputs:
+    """Number the crawlers and rules a partial names; look up the Crawl-delays it needs."""
+    clients = partial.clients
+    names = clients.get_column("crawler").drop_nulls().unique().sort().to_list()
+    entries: list[Crawler | None] = [None, *(catalog.by_name(name) for name in names)]
+    crawler_ids = pl.DataFrame(
+        {"crawler": names, "crawler_id": range(1, len(names) + 1)},
+        schema={"crawler": pl.String, "crawler_id": pl.Int32},
     )
-    judged = judged.join(_evidence_lists(agg), on=CLIENT_KEY, how="left", nulls_equal=True)
+    totals = (
+        clients.join(crawler_ids, on="crawler", how="left")
+        .with_columns(pl.col("crawler_id").fill_null(0))
+        .drop("crawler", "gap_first", "gap_last", "min_gap")
+    )
+    pairs = clients.select("robots_host", "token").unique().rows()
+    found = [(host, token, crawl_delay(robots_for(host), token)) for host, token in pairs]
+    delays = pl.DataFrame(
+        [row for row in found if row[2]],
+        schema={"robots_host": pl.String, "token": pl.String, "delay": pl.Float64},
+        orient="row",
+    )
+    rule_keys = ["rule_host", "rule_line", "rule"]
+    rules = (
+        partial.rule_counts.select(rule_keys)
+        .unique()
+        .sort(rule_keys, nulls_last=True)
+        .with_row_index("rule_id")
+        .with_columns(pl.col("rule_id").cast(pl.Int32))
+    )
+    counts = partial.rule_counts.join(rules, on=rule_keys, how="left", nulls_equal=True)
+    return _Inputs(
+        totals=totals,
+        crawlers=_crawler_frame(entries),
+        delays=delays,
+        rules=rules.select("rule_id", "rule", pl.col("rule_line").alias("line")),
+        rule_counts=counts.select(*CLIENT_KEY, "rule_id", "count"),
+    )
+
+
+def _crawler_frame(entries: list[Crawler | None]) -> pl.DataFrame:
+    """crawler_id -> name, operator, category, robots_token, verifiable (null entries: no crawler)."""
+    return pl.DataFrame(
+        {
+            "crawler_id": list(range(len(entries))),
+            "crawler": [c.name if c else None for c in entries],
+            "operator": [c.operator if c else None for c in entries],
+            "crawler_category": [c.category if c else None for c in entries],
+            "robots_token": [c.robots_token if c else None for c in entries],
+            "verifiable": [c is not None and c.verification is not None for c in entries],
+        },
+        schema={
+            "crawler_id": pl.Int32, "crawler": pl.String, "operator": pl.String,
+            "crawler_category": pl.String, "robots_token": pl.String, "verifiable": pl.Boolean,
+        },
+    )  # fmt: skip
+
+
+def _client_frame(
+    partial: Partial, inputs: _Inputs, settings: Settings, identify: Identify | None = None
+) -> pl.DataFrame:
+    """One row per client with CLIENT_SCHEMA's columns, harshest verdict first."""
+    totals = inputs.totals
+    if totals.height == 0:
+        return pl.DataFrame(schema=CLIENT_SCHEMA)
+    identities = _identities(totals, inputs.crawlers, identify)
+    judged = judge_clients(
+        totals, inputs.crawlers, inputs.delays, inputs.rules, inputs.rule_counts, settings, identities
+    )
+    judged = judged.join(_evidence_lists(partial.evidence), on=CLIENT_KEY, how="left", nulls_equal=True)
     frame = judged.select(
         "ip", "user_agent", "crawler", "operator", "category", "requests", "robots_fetched",
         "robots_fetched_first", col("disallowed").alias("disallowed_requests"),
@@ -112,7 +187,7 @@ def _client_frame(agg: Aggregator, settings: Settings, identify: Identify | None
     )
 
 
-def _rollups(clients: pl.DataFrame, agg: Aggregator) -> tuple[CrawlerRollup, ...]:
+def _rollups(clients: pl.DataFrame, catalog: Catalog) -> tuple[CrawlerRollup, ...]:
     """One roll-up per catalogue crawler seen, harshest verdict first."""
     members = clients.filter(col("crawler").is_not_null())
     if members.height == 0:
@@ -128,11 +203,10 @@ def _rollups(clients: pl.DataFrame, agg: Aggregator) -> tuple[CrawlerRollup, ...
         worst=_VERDICT_RANK.max(),
     )
     asns = _asns_by_crawler(members)
-    entries = {c.name: c for c in agg.crawlers if c is not None}
     names = {rank: verdict for verdict, rank in VERDICT_ORDER.items()}
     rollups = []
     for row in grouped.iter_rows(named=True):
-        entry = entries[row["crawler"]]
+        entry = catalog.by_name(row["crawler"])
         verdict, reasons = _crawler_verdict(
             row["clients"], row["blocked"], names[row["worst"]], entry.verification is not None,
             row["all_blocked_verified"], shared_tool=entry.category in SHARED_TOOL_CATEGORIES,
@@ -232,12 +306,33 @@ def judge_batches(
     ``identify`` (botguard.identity) proves or disproves each client's crawler claim; without
     it the identity columns stay null and no client counts as verified or spoofed.
     """
-    agg = Aggregator(catalog, robots_for, settings.honeypots, per_host, settings.policy.crawl_delay_tolerance)
-    stats = ParseStats()
+    agg = aggregator(catalog, robots_for, settings, per_host=per_host)
     for batch in batches:
-        stats.merge(batch.stats)
-        agg.add(batch.requests)
-    clients = _client_frame(agg, settings, identify)
+        agg.add(batch.requests, batch.stats)
+    return judge_partial(agg.result(), catalog, robots_for, settings, identify=identify)
+
+
+def aggregator(
+    catalog: Catalog, robots_for: RobotsLookup, settings: Settings, *, per_host: bool = False
+) -> Aggregator:
+    """The aggregator a scan with these settings folds its batches with."""
+    return Aggregator(
+        catalog, robots_for, settings.honeypots, per_host, settings.policy.crawl_delay_tolerance
+    )
+
+
+def judge_partial(
+    partial: Partial,
+    catalog: Catalog,
+    robots_for: RobotsLookup,
+    settings: Settings,
+    *,
+    identify: Identify | None = None,
+) -> ScanResult:
+    """Client verdicts and crawler roll-ups from the merged partial of a whole scan."""
+    inputs = _inputs(partial, catalog, robots_for, settings.policy.crawl_delay_tolerance)
+    clients = _client_frame(partial, inputs, settings, identify)
+    stats = partial.stats
     summary = ScanSummary(
         lines=stats.lines,
         parsed=stats.parsed,
@@ -251,9 +346,17 @@ def judge_batches(
     return ScanResult(
         summary=summary,
         clients=clients,
-        crawlers=_rollups(clients, agg),
+        crawlers=_rollups(clients, catalog),
         malformed_examples=tuple(stats.malformed_examples),
         malformed_by_reason=tuple(sorted(stats.malformed_by_reason.items())),
         warnings=tuple(stats.warnings),
-        activity=agg.activity(),
+        activity=_activity(partial),
     )
+
+
+def _activity(partial: Partial) -> Activity | None:
+    """The partial's time and path counts, as the traffic summary reads them (None when no
+    request was counted)."""
+    if partial.time_counts.height == 0:
+        return None
+    return Activity(bucket_width(partial.clients), partial.time_counts, partial.path_counts)

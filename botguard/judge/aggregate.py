@@ -1,8 +1,10 @@
-"""Turn parsed batches into per-client facts: robots.txt judgement and running totals.
+"""Turn parsed batches into per-client partial aggregates (:class:`~botguard.judge.partial.Partial`).
 
-The hot path works on whole polars batches. Anything that needs Python (catalogue
-classification, robots.txt matching) runs once per *distinct* value -- per user agent, per
-(host, product token, target) -- memoised across batches, then joined back onto the rows.
+The hot path works on whole polars batches. What needs Python runs once per *distinct* value:
+catalogue classification once per user agent (remembered for the scan), robots.txt once per
+distinct rule set, where every rule is one column operation over the batch's distinct targets
+(:mod:`botguard.robots.columns`). The answers are joined back onto the rows, and the rows are
+folded into one partial per batch, merged as they pile up (:data:`MERGE_ROWS`).
 """
 
 from __future__ import annotations
@@ -14,18 +16,25 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
-from botguard.judge.columns import (
-    compact_strings,
-    has_referer,
-    honeypot_expr,
-    is_asset,
-    is_robots,
-    is_valid,
+from botguard.judge.columns import has_referer, honeypot_expr, is_asset, is_robots, is_valid
+from botguard.judge.partial import (
+    CLIENT_KEY,
+    CLIENT_PARTIAL_SCHEMA,
+    EVIDENCE_PARTIAL_SCHEMA,
+    PATH_COUNT_SCHEMA,
+    RULE_COUNT_SCHEMA,
+    TIME_COUNT_SCHEMA,
+    Partial,
+    earliest_evidence,
+    merge_all,
 )
-from botguard.judge.records import Activity
-from botguard.judge.timeline import ActivityCounter
+from botguard.judge.timeline import WIDTHS, client_key, path_of, width_for
+from botguard.logs.records import ParseStats
 from botguard.robots import RobotsTxt
+from botguard.robots.columns import judge_versions
 from botguard.robots.history import RobotsTimeline
+
+__all__ = ["CLIENT_KEY", "GLOBAL_TOKEN", "Aggregator", "RobotsLookup", "robots_token", "rule_text"]
 
 #: Maps a virtual host (None when the log has none) to the robots.txt that governs it: one
 #: file, or its recorded history (a timeline of versions) when robots.txt is fetched.
@@ -37,18 +46,13 @@ GLOBAL_TOKEN = "*"
 _WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 
-#: Keys of one client.
-CLIENT_KEY = ["ip", "user_agent"]
-
-#: Per-batch partial results are folded together every this many batches (see _Folded).
-MERGE_EVERY = 8
-
-#: Verdicts remembered, over all (host, epoch, token) together, before the memo starts afresh:
-#: the memo's memory is bounded whatever the number of hosts, tokens or robots.txt versions.
-MEMO_LIMIT = 400_000
-
-#: How many example disallowed requests each client keeps as evidence.
-EVIDENCE_PER_CLIENT = 3
+#: Per-batch partials wait to be merged until they hold this many client rows, or as many as
+#: the merged partial up to :data:`MERGE_MAX_ROWS`: a small merged partial is re-grouped a
+#: logarithmic number of times (merging every few batches re-grouped all 150k clients of a
+#: 5M-line log 18 times: 5 s), a large one (a 10M-line log has 300k clients) is not doubled in
+#: memory by the rows waiting for it.
+MERGE_ROWS = 50_000
+MERGE_MAX_ROWS = 100_000
 
 
 def robots_token(crawler: Crawler | None) -> str:
@@ -66,74 +70,40 @@ def robots_token(crawler: Crawler | None) -> str:
     return cut.group() if cut else GLOBAL_TOKEN
 
 
+def rule_text(directive: str, pattern: str) -> str:
+    """A rule as reports cite it: ``Disallow: /cart``."""
+    return f"{directive.capitalize()}: {pattern}"
+
+
+def crawl_delay(robots: RobotsTxt | RobotsTimeline | None, token: str) -> float | None:
+    """The Crawl-delay robots.txt asks of ``token`` (the catalogue's crawlers only)."""
+    return robots.crawl_delay(token) if robots is not None and token != GLOBAL_TOKEN else None
+
+
+_AGENTS_SCHEMA = {"user_agent": pl.String, "agent": pl.Int32, "crawler": pl.String, "token": pl.String}
+_UNITS_SCHEMA = {
+    "robots_host": pl.String, "epoch": pl.Int32, "token": pl.String, "unit": pl.Int32, "min_gap": pl.Float64,
+}  # fmt: skip
+_VERDICTS_SCHEMA = {
+    "unit": pl.Int32, "target": pl.String, "allowed": pl.Boolean, "rule_line": pl.Int64, "rule": pl.String,
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
-class RuleRef:
-    """A robots.txt rule as reports cite it."""
+class _Unit:
+    """What robots.txt asks of one (host, epoch, token): the versions in effect, which groups of
+    each the token obeys (tokens obeying the same groups share a unit), and its Crawl-delay."""
 
     host: str | None
-    line: int | None
-    text: str  # "Disallow: /cart"
-
-
-def _fold_totals(parts: pl.DataFrame) -> pl.DataFrame:
-    """Per-batch totals -> one row per client (sums, mins, maxes)."""
-    sums = [c for c, t in parts.schema.items() if t == pl.Int64]
-    return (
-        parts.group_by(CLIENT_KEY)
-        .agg(
-            pl.col("crawler_id").first(),
-            pl.col("token").first(),
-            pl.col("robots_host").drop_nulls().first(),
-            pl.col("first_seen", "first_robots", "first_other").min(),
-            pl.col("last_seen").max(),
-            *[pl.col(c).sum() for c in sums],
-        )
-        .select(parts.columns)
-    )
-
-
-def _fold_rule_counts(parts: pl.DataFrame) -> pl.DataFrame:
-    return parts.group_by([*CLIENT_KEY, "rule_id"]).agg(pl.col("count").sum())
-
-
-def _fold_evidence(parts: pl.DataFrame) -> pl.DataFrame:
-    return parts.sort("time").group_by(CLIENT_KEY, maintain_order=True).head(EVIDENCE_PER_CLIENT)
-
-
-@dataclass(slots=True)
-class _Folded:
-    """Per-batch partial results folded together every MERGE_EVERY batches.
-
-    Often enough to bound memory by the number of clients, rarely enough that re-grouping
-    costs little. Frames are compacted first: they outlive the batch they were cut from.
-    """
-
-    fold: Callable[[pl.DataFrame], pl.DataFrame]
-    merged: pl.DataFrame | None = None
-    pending: list[pl.DataFrame] = field(default_factory=list)
-
-    def add(self, part: pl.DataFrame) -> None:
-        self.pending.append(compact_strings(part))
-        if len(self.pending) >= MERGE_EVERY:
-            self._flush()
-
-    def result(self) -> pl.DataFrame | None:
-        self._flush()
-        return self.merged
-
-    def _flush(self) -> None:
-        parts = ([self.merged] if self.merged is not None else []) + self.pending
-        self.pending = []
-        if parts:
-            self.merged = parts[0] if len(parts) == 1 else self.fold(pl.concat(parts))
+    versions: tuple[RobotsTxt, ...]
+    token: str
 
 
 @dataclass(slots=True)
 class Aggregator:
-    """Accumulates per-client totals over batches; one instance per scan.
+    """Folds parsed batches into one :class:`Partial`; one instance per scan.
 
-    ``add(batch)`` for each parsed batch, then ``clients()``, ``rule_counts()`` and
-    ``evidence()`` give the merged frames.
+    ``add(batch)`` for each parsed batch (with its parse counts), then ``result()``.
     """
 
     catalog: Catalog
@@ -141,93 +111,55 @@ class Aggregator:
     honeypots: tuple[str, ...] = ()
     per_host: bool = False  # judge each virtual host against its own robots.txt
     crawl_delay_tolerance: float = 0.5  # an interval under this share of Crawl-delay is too fast
-    crawlers: list[Crawler | None] = field(default_factory=list)  # crawler_id -> entry
-    rules: list[RuleRef] = field(default_factory=list)  # rule_id -> rule
-    _crawler_ids: dict[Crawler | None, int] = field(default_factory=dict)
-    _ua_crawler: dict[str, int] = field(default_factory=dict)
-    _delays: dict[tuple[str | None, str], float | None] = field(default_factory=dict)
-    _rule_ids: dict[RuleRef, int] = field(default_factory=dict)
-    _memo: dict[tuple[str | None, int, str], dict[str, tuple[bool | None, int | None]]] = field(
-        default_factory=dict
-    )
-    _memo_size: int = 0  # verdicts held in _memo, all keys together
-    _totals: _Folded = field(default_factory=lambda: _Folded(_fold_totals))
-    _rule_counts: _Folded = field(default_factory=lambda: _Folded(_fold_rule_counts))
-    _evidence: _Folded = field(default_factory=lambda: _Folded(_fold_evidence))
-    _activity: ActivityCounter = field(default_factory=ActivityCounter)
+    _agents: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # agent -> crawler, token
+    _units: dict[tuple[str | None, int, str], tuple[int, float | None]] = field(default_factory=dict)
+    _unit_keys: dict[tuple[object, ...], int] = field(default_factory=dict)
+    _unit_of: list[_Unit | None] = field(default_factory=list)  # unit id -> what it judges by
+    _merged: Partial | None = None
+    _pending: list[Partial] = field(default_factory=list)
+    _pending_rows: int = 0
+    _span: tuple[int, int] | None = None  # first and last request (Unix seconds) since the last take
 
     # ------------------------------------------------------------ identify
-    def _crawler_id(self, crawler: Crawler | None) -> int:
-        known = self._crawler_ids.get(crawler)
-        if known is None:
-            known = self._crawler_ids[crawler] = len(self.crawlers)
-            self.crawlers.append(crawler)
-        return known
-
-    def _classify(self, user_agents: pl.Series) -> pl.DataFrame:
-        """Crawler id and robots token for each distinct user agent of a batch."""
-        fresh = [ua for ua in user_agents.to_list() if ua not in self._ua_crawler]
-        for ua, crawler in zip(fresh, self.catalog.classify_many(fresh), strict=False):
-            self._ua_crawler[ua] = self._crawler_id(crawler)
-        ids = [self._ua_crawler[ua] for ua in user_agents.to_list()]
-        tokens = [robots_token(self.crawlers[i]) for i in ids]
+    def _agent_frame(self, user_agents: pl.Series) -> pl.DataFrame:
+        """Crawler name and robots token for each distinct user agent of a batch, and ``agent``,
+        a number for the agent within the batch (grouping by it is cheaper than by the text)."""
+        agents = user_agents.to_list()
+        fresh = [ua for ua in agents if ua not in self._agents and ua is not None]
+        for ua, crawler in zip(fresh, self.catalog.classify_many(fresh), strict=True):
+            self._agents[ua] = (crawler.name if crawler else None, robots_token(crawler))
+        known = [self._agents[ua] if ua is not None else (None, GLOBAL_TOKEN) for ua in agents]
         return pl.DataFrame(
-            {"user_agent": user_agents, "crawler_id": ids, "token": tokens},
-            schema={"user_agent": pl.String, "crawler_id": pl.Int32, "token": pl.String},
+            {
+                "user_agent": user_agents,
+                "agent": range(len(agents)),
+                "crawler": [name for name, _ in known],
+                "token": [token for _, token in known],
+            },
+            schema=_AGENTS_SCHEMA,
         )
 
     # ------------------------------------------------------------ robots.txt
-    def _rule_id(self, ref: RuleRef) -> int:
-        known = self._rule_ids.get(ref)
-        if known is None:
-            known = self._rule_ids[ref] = len(self.rules)
-            self.rules.append(ref)
-        return known
-
-    def _verdicts(
-        self, host: str | None, epoch: int, token: str, paths: list[str]
-    ) -> list[tuple[bool | None, int | None]]:
-        """(allowed, rule_id) for each path, from the memo or the robots.txt engine."""
-        memo = self._memo.setdefault((host, epoch, token), {})
-        fresh = [path for path in paths if path not in memo]
-        if fresh:
-            robots = self.robots_for(host)
-            if robots is None:
-                memo.update(dict.fromkeys(fresh, (None, None)))
-            else:
-                self._judge_fresh(memo, robots, host, epoch, token, fresh)
-            self._memo_size += len(fresh)
-        verdicts = [memo[path] for path in paths]
-        if self._memo_size > MEMO_LIMIT:  # bound memory on huge logs: start afresh, correctness is unchanged
-            self._memo.clear()
-            self._memo_size = 0
-        return verdicts
-
-    def _judge_fresh(
-        self,
-        memo: dict[str, tuple[bool | None, int | None]],
-        robots: RobotsTxt | RobotsTimeline,
-        host: str | None,
-        epoch: int,
-        token: str,
-        paths: list[str],
-    ) -> None:
-        if isinstance(robots, RobotsTimeline):
-            allowed = robots.allowed_many(epoch, token, paths)
-            explain = lambda blocked: robots.explain_many(epoch, token, blocked)  # noqa: E731
+    def _unit(self, host: str | None, epoch: int, token: str) -> tuple[int, float | None]:
+        """(unit id, min_gap) of one (host, epoch, token): ids are shared by every token that
+        obeys the same groups of the same robots.txt versions, so they are judged once."""
+        known = self._units.get((host, epoch, token))
+        if known is not None:
+            return known
+        robots = self.robots_for(host)
+        delay = crawl_delay(robots, token)
+        min_gap = delay * self.crawl_delay_tolerance if delay else None
+        if robots is None:
+            unit = -1  # nothing to judge by
         else:
-            allowed = robots.allowed_many(token, paths)
-            explain = lambda blocked: robots.explain_many(token, blocked)  # noqa: E731
-        blocked = [path for path, ok in zip(paths, allowed, strict=False) if not ok]
-        rule_of = dict(zip(blocked, explain(blocked), strict=False)) if blocked else {}
-        for path, ok in zip(paths, allowed, strict=False):
-            rule = rule_of.get(path)
-            rule_id = None
-            if rule is not None:
-                rule_id = self._rule_id(
-                    RuleRef(host, rule.line, f"{rule.directive.capitalize()}: {rule.pattern}")
-                )
-            memo[path] = (ok, rule_id)
+            versions = robots.epochs[epoch] if isinstance(robots, RobotsTimeline) else (robots,)
+            key = (host, *((id(v), v.rule_set(token)) for v in versions))
+            unit = self._unit_keys.get(key, -1)
+            if unit < 0:
+                unit = self._unit_keys[key] = len(self._unit_of)
+                self._unit_of.append(_Unit(host, versions, token))
+        self._units[(host, epoch, token)] = (unit, min_gap)
+        return unit, min_gap
 
     def _epochs(self, rows: pl.DataFrame) -> pl.Expr:
         """Which robots.txt epoch each row falls in (0 unless a host's history has changes)."""
@@ -239,46 +171,51 @@ class Aggregator:
                 epoch = pl.when(pl.col("robots_host") == host).then(index).otherwise(epoch)
         return epoch
 
-    def _judge(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """allowed/rule_id per row; robots.txt fetches and invalid requests are not judged.
-
-        Each distinct (host, epoch, token, target) of the batch is judged once (memoised across
-        batches in plain dicts) and the answers are joined back onto the rows. An epoch is a
-        stretch of time with one set of robots.txt versions in effect (see RobotsTimeline).
-        """
+    def _with_units(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``unit`` (what robots.txt each row is judged by; -1: none) and ``min_gap`` per row."""
         rows = rows.with_columns(epoch=self._epochs(rows))
-        keys = ["robots_host", "epoch", "token", "target"]
-        distinct = (
-            rows.filter(is_valid & ~is_robots & pl.col("target").is_not_null())
-            .group_by(["robots_host", "epoch", "token"])
-            .agg(pl.col("target").unique())
-        )
-        hosts: list[str | None] = []
-        epochs: list[int] = []
-        tokens: list[str] = []
-        targets: list[str] = []
-        verdicts: list[tuple[bool | None, int | None]] = []
-        for host, epoch, token, paths in distinct.iter_rows():
-            verdicts += self._verdicts(host, epoch, token, paths)
-            hosts += [host] * len(paths)
-            epochs += [epoch] * len(paths)
-            tokens += [token] * len(paths)
-            targets += paths
-        lookup = pl.DataFrame(
-            {
-                "robots_host": hosts,
-                "epoch": epochs,
-                "token": tokens,
-                "target": targets,
-                "allowed": [allowed for allowed, _ in verdicts],
-                "rule_id": [rule_id for _, rule_id in verdicts],
-            },
-            schema={
-                "robots_host": pl.String, "epoch": pl.Int32, "token": pl.String, "target": pl.String,
-                "allowed": pl.Boolean, "rule_id": pl.Int32,
-            },
-        )  # fmt: skip
-        return rows.join(lookup, on=keys, how="left", nulls_equal=True)
+        keys = ["robots_host", "epoch", "token"]
+        distinct = rows.select(keys).unique()
+        found = [self._unit(host, epoch, token) for host, epoch, token in distinct.iter_rows()]
+        units = distinct.with_columns(
+            unit=pl.Series([unit for unit, _ in found], dtype=pl.Int32),
+            min_gap=pl.Series([gap for _, gap in found], dtype=pl.Float64),
+        ).cast(_UNITS_SCHEMA)  # type: ignore[arg-type]
+        return rows.join(units, on=keys, how="left", nulls_equal=True).drop("epoch")
+
+    def _verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """allowed, rule_line and rule for each distinct (unit, target) of a batch."""
+        frames = []
+        for (unit,), group in pairs.group_by("unit"):
+            spec = self._unit_of[unit]
+            assert spec is not None
+            targets = group.get_column("target")
+            found = judge_versions(spec.versions, spec.token, targets)
+            lines = pl.Series([rule.line for rule in found.rules], dtype=pl.Int64)
+            texts = pl.Series([rule_text(r.directive, r.pattern) for r in found.rules], dtype=pl.String)
+            index = found.rule
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "unit": group.get_column("unit"),
+                        "target": targets,
+                        "allowed": found.allowed,
+                        "rule_line": lines.gather(index) if len(lines) else index.cast(pl.Int64),
+                        "rule": texts.gather(index) if len(texts) else index.cast(pl.String),
+                    }
+                )
+            )
+        return pl.concat(frames) if frames else pl.DataFrame(schema=_VERDICTS_SCHEMA)
+
+    def _judge(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """allowed/rule per row; robots.txt fetches and invalid requests are not judged.
+
+        Each distinct (unit, target) of the batch is judged once, column-wise, and the answers
+        are joined back onto the rows.
+        """
+        judged = is_valid & ~is_robots & pl.col("target").is_not_null() & (pl.col("unit") >= 0)
+        pairs = rows.filter(judged).select("unit", "target").unique()
+        return rows.join(self._verdicts(pairs), on=["unit", "target"], how="left")
 
     def _robots_host(self) -> pl.Expr:
         """The host whose robots.txt governs a row: one for all rows unless judging per host."""
@@ -287,152 +224,162 @@ class Aggregator:
         return pl.col("host").str.to_lowercase()
 
     # ------------------------------------------------------------ aggregate
-    def add(self, batch: pl.DataFrame) -> None:
-        """Fold one parsed batch (logs.REQUEST_SCHEMA) into the running totals."""
+    def add(self, batch: pl.DataFrame, stats: ParseStats | None = None) -> None:
+        """Fold one parsed batch (logs.REQUEST_SCHEMA) and its parse counts into the partial."""
+        part = self.partial_of(batch, stats or ParseStats(), self._width_with(batch))
+        self._pending.append(part.compacted())
+        self._pending_rows += part.clients.height
+        merged = self._merged.clients.height if self._merged is not None else 0
+        if self._pending_rows >= min(max(MERGE_ROWS, merged), MERGE_MAX_ROWS):
+            self._fold()
+
+    def result(self) -> Partial:
+        """The partial of every batch added so far."""
+        self._fold()
+        return self._merged or Partial()
+
+    def take(self) -> Partial:
+        """The partial of the batches added since the last ``take`` (one file's, say), and start
+        over: what the scan learned about agents and robots.txt is kept for the next file."""
+        part = self.result()
+        self._merged, self._span = None, None
+        return part
+
+    def _width_with(self, batch: pl.DataFrame) -> int:
+        """The bucket width of the span seen since the last take, this batch included: the
+        batch is counted in it rather than in its own narrower one, as the merge would floor its
+        buckets to it anyway (a generated 1M-line log over 3 days: 143k rows to merge, not 244k)."""
+        span = _seconds_span(batch)
+        if span is None:
+            return WIDTHS[0]
+        low, high = span
+        if self._span is not None:
+            low, high = min(low, self._span[0]), max(high, self._span[1])
+        self._span = (low, high)
+        return width_for(low, high)
+
+    def _fold(self) -> None:
+        parts = ([self._merged] if self._merged is not None else []) + self._pending
+        self._pending, self._pending_rows = [], 0
+        if parts:
+            self._merged = merge_all(parts)
+
+    def partial_of(self, batch: pl.DataFrame, stats: ParseStats, width: int = WIDTHS[0]) -> Partial:
+        """The partial of one parsed batch; its requests are counted in buckets of its own
+        span's width, or of ``width`` if that is wider (one of WIDTHS)."""
         if batch.height == 0:
-            return
-        ua_map = self._classify(batch.get_column("user_agent").unique())
-        rows = batch.join(ua_map, on="user_agent", how="left", nulls_equal=True).with_columns(
+            return Partial(stats=stats)
+        agents = self._agent_frame(batch.get_column("user_agent").unique())
+        rows = batch.join(agents, on="user_agent", how="left", nulls_equal=True).with_columns(
             robots_host=self._robots_host()
         )
-        rows = self._judge(rows)
+        rows = self._judge(self._with_units(rows))
         rows = rows.with_columns(
             is_robots=is_robots,
-            is_asset=is_asset,
-            has_referer=has_referer,
             disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
-            honeypot=honeypot_expr(self.honeypots),
-        ).with_columns(honeypot=pl.col("honeypot") & pl.col("disallowed"))
-        totals = self._batch_totals(rows).join(
-            self._fast_gaps(rows), on=CLIENT_KEY, how="left", nulls_equal=True
+        ).with_columns(honeypot=honeypot_expr(self.honeypots) & pl.col("disallowed"))
+        counts = (_rule_counts(rows), _evidence(rows), _time_counts(rows, width), _path_counts(rows))
+        return Partial(_client_rows(rows), *counts, stats)
+
+
+def _client_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """One partial row per client of a batch (CLIENT_PARTIAL_SCHEMA).
+
+    Each fact is a column first, so that every aggregation is a plain sum, min or first
+    (polars' fast paths); clients are grouped by address and agent number, not agent text.
+    """
+    time, status = pl.col("time"), pl.col("status")
+    facts = rows.with_columns(
+        _robots_time=pl.when(pl.col("is_robots")).then(time),
+        _other_time=pl.when(~pl.col("is_robots")).then(time),
+        _asset=is_asset,
+        _judged=pl.col("allowed").is_not_null(),
+        _invalid=~is_valid,
+        _referer=has_referer,
+        _client_error=(status >= 400) & (status < 500),
+    ).with_columns(_page=is_valid & ~pl.col("is_robots") & ~pl.col("_asset"))
+    clients = facts.group_by("ip", "agent").agg(
+        user_agent=pl.col("user_agent").first(),
+        crawler=pl.col("crawler").first(),
+        token=pl.col("token").first(),
+        robots_host=pl.col("robots_host").drop_nulls().first(),
+        requests=pl.len(),
+        first_seen=time.min(),
+        last_seen=time.max(),
+        robots_fetched=pl.col("is_robots").sum(),
+        first_robots=pl.col("_robots_time").min(),
+        first_other=pl.col("_other_time").min(),
+        judged=pl.col("_judged").sum(),
+        disallowed=pl.col("disallowed").sum(),
+        honeypot=pl.col("honeypot").sum(),
+        invalid=pl.col("_invalid").sum(),
+        assets=pl.col("_asset").sum(),
+        pages=pl.col("_page").sum(),
+        referers=pl.col("_referer").sum(),
+        client_errors=pl.col("_client_error").sum(),
+    )
+    return (
+        clients.join(_gaps(rows), on=["ip", "agent"], how="left")
+        .with_columns(pl.col("fast_gaps").fill_null(0))
+        .select(list(CLIENT_PARTIAL_SCHEMA))
+        .cast(CLIENT_PARTIAL_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _gaps(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per client with a Crawl-delay: intervals, in log order, shorter than ``min_gap``, and the
+    first and last times they were counted between (what a merge needs to count across a cut)."""
+    time, limit = pl.col("time"), pl.col("min_gap").first()
+    return (
+        rows.filter(pl.col("min_gap").is_not_null())
+        .group_by("ip", "agent")
+        .agg(
+            fast_gaps=(time.diff().dt.total_microseconds() / 1e6 < limit).sum(),
+            gap_first=time.first(),
+            gap_last=time.last(),
+            min_gap=limit,
         )
-        self._merge_totals(totals.with_columns(pl.col("fast_gaps").fill_null(0)))
-        self._merge_rule_counts(rows)
-        self._merge_evidence(rows)
-        self._activity.add(rows)
+    )
 
-    def _crawl_delay(self, host: str | None, token: str) -> float | None:
-        key = (host, token)
-        if key not in self._delays:
-            robots = self.robots_for(host)
-            self._delays[key] = (
-                robots.crawl_delay(token) if robots is not None and token != GLOBAL_TOKEN else None
-            )
-        return self._delays[key]
 
-    def _fast_gaps(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """Per client with a Crawl-delay: how many intervals between its requests were too short."""
-        pairs = rows.select("robots_host", "token").unique()
-        limits = [
-            (host, token, delay * self.crawl_delay_tolerance)
-            for host, token in pairs.iter_rows()
-            if (delay := self._crawl_delay(host, token))
-        ]
-        empty = pl.DataFrame(schema={"ip": pl.String, "user_agent": pl.String, "fast_gaps": pl.Int64})
-        if not limits:
-            return empty
-        limit_frame = pl.DataFrame(
-            limits, schema={"robots_host": pl.String, "token": pl.String, "min_gap": pl.Float64}, orient="row"
-        )
-        timed = rows.select(*CLIENT_KEY, "robots_host", "token", "time").join(
-            limit_frame, on=["robots_host", "token"], how="inner", nulls_equal=True
-        )
-        return timed.group_by(CLIENT_KEY).agg(
-            fast_gaps=(pl.col("time").sort().diff().dt.total_microseconds() / 1e6 < pl.col("min_gap").first())
-            .sum()
-            .cast(pl.Int64)
-        )
+def _rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    return (
+        rows.filter(pl.col("disallowed"))
+        .group_by(*CLIENT_KEY, pl.col("robots_host").alias("rule_host"), "rule_line", "rule")
+        .agg(count=pl.len())
+        .cast(RULE_COUNT_SCHEMA)  # type: ignore[arg-type]
+    )
 
-    @staticmethod
-    def _batch_totals(rows: pl.DataFrame) -> pl.DataFrame:
-        page = is_valid & ~pl.col("is_robots") & ~pl.col("is_asset")
-        status = pl.col("status")
-        return rows.group_by(CLIENT_KEY).agg(
-            crawler_id=pl.col("crawler_id").first(),
-            token=pl.col("token").first(),
-            robots_host=pl.col("robots_host").drop_nulls().first(),
-            requests=pl.len().cast(pl.Int64),
-            first_seen=pl.col("time").min(),
-            last_seen=pl.col("time").max(),
-            robots_fetched=pl.col("is_robots").sum().cast(pl.Int64),
-            first_robots=pl.col("time").filter(pl.col("is_robots")).min(),
-            first_other=pl.col("time").filter(~pl.col("is_robots")).min(),
-            judged=pl.col("allowed").is_not_null().sum().cast(pl.Int64),
-            disallowed=pl.col("disallowed").sum().cast(pl.Int64),
-            honeypot=pl.col("honeypot").sum().cast(pl.Int64),
-            invalid=(~is_valid).sum().cast(pl.Int64),
-            assets=pl.col("is_asset").sum().cast(pl.Int64),
-            pages=page.sum().cast(pl.Int64),
-            referers=pl.col("has_referer").sum().cast(pl.Int64),
-            client_errors=((status >= 400) & (status < 500)).sum().cast(pl.Int64),
-        )
 
-    def _merge_totals(self, fresh: pl.DataFrame) -> None:
-        self._totals.add(fresh)
+def _evidence(rows: pl.DataFrame) -> pl.DataFrame:
+    return earliest_evidence(rows.filter(pl.col("disallowed")).cast(EVIDENCE_PARTIAL_SCHEMA))  # type: ignore[arg-type]
 
-    def _merge_rule_counts(self, rows: pl.DataFrame) -> None:
-        self._rule_counts.add(
-            rows.filter(pl.col("rule_id").is_not_null() & pl.col("disallowed"))
-            .group_by([*CLIENT_KEY, "rule_id"])
-            .agg(count=pl.len().cast(pl.Int64))
-        )
 
-    def _merge_evidence(self, rows: pl.DataFrame) -> None:
-        self._evidence.add(
-            rows.filter(pl.col("disallowed"))
-            .select(*CLIENT_KEY, "time", "method", "target", "status", "rule_id")
-            .group_by(CLIENT_KEY, maintain_order=True)
-            .head(EVIDENCE_PER_CLIENT)
-        )
+def _seconds_span(rows: pl.DataFrame) -> tuple[int, int] | None:
+    """The first and last request time of ``rows`` in Unix seconds (None: no time)."""
+    seconds = pl.col("time").dt.epoch("s")
+    low, high = rows.select(seconds.min().alias("low"), seconds.max().alias("high")).row(0)
+    return None if low is None or high is None else (low, high)
 
-    # ------------------------------------------------------------ results
-    def totals(self) -> pl.DataFrame | None:
-        """One row per client with every counter (None when no request was parsed)."""
-        return self._totals.result()
 
-    def rule_counts(self) -> pl.DataFrame | None:
-        """(ip, user_agent, rule_id, count) for every disallowed request."""
-        return self._rule_counts.result()
+def _time_counts(rows: pl.DataFrame, least: int) -> pl.DataFrame:
+    """Requests and bytes per client and bucket, at the width of the batch's own span (the one
+    :func:`~botguard.judge.partial.bucket_width` gives its client rows) or ``least`` if wider."""
+    seconds = pl.col("time").dt.epoch("s")
+    span = _seconds_span(rows)
+    width = max(least, width_for(*span) if span is not None else WIDTHS[0])
+    return (
+        rows.group_by(client_key(), (seconds // width * width).alias("bucket"))
+        .agg(requests=pl.len(), bytes=pl.col("bytes").sum())
+        .select(list(TIME_COUNT_SCHEMA))
+        .cast(TIME_COUNT_SCHEMA)  # type: ignore[arg-type]
+    )
 
-    def crawl_delays(self) -> pl.DataFrame:
-        """(robots_host, token, delay): the Crawl-delay robots.txt asks of each token seen."""
-        rows = [(host, token, delay) for (host, token), delay in self._delays.items() if delay]
-        schema = {"robots_host": pl.String, "token": pl.String, "delay": pl.Float64}
-        return pl.DataFrame(rows, schema=schema, orient="row")
 
-    def crawler_frame(self) -> pl.DataFrame:
-        """crawler_id -> name, operator, category, robots_token, verifiable (null entries: no crawler)."""
-        entries = list(enumerate(self.crawlers))
-        return pl.DataFrame(
-            {
-                "crawler_id": [i for i, _ in entries],
-                "crawler": [c.name if c else None for _, c in entries],
-                "operator": [c.operator if c else None for _, c in entries],
-                "crawler_category": [c.category if c else None for _, c in entries],
-                "robots_token": [c.robots_token if c else None for _, c in entries],
-                "verifiable": [c is not None and c.verification is not None for _, c in entries],
-            },
-            schema={
-                "crawler_id": pl.Int32, "crawler": pl.String, "operator": pl.String,
-                "crawler_category": pl.String, "robots_token": pl.String, "verifiable": pl.Boolean,
-            },
-        )  # fmt: skip
-
-    def rules_frame(self) -> pl.DataFrame:
-        """rule_id -> rule text and line, for reasons and evidence."""
-        return pl.DataFrame(
-            {
-                "rule_id": list(range(len(self.rules))),
-                "rule": [r.text for r in self.rules],
-                "line": [r.line for r in self.rules],
-            },
-            schema={"rule_id": pl.Int32, "rule": pl.String, "line": pl.Int64},
-        )
-
-    def activity(self) -> Activity | None:
-        """Requests per client per time bucket (None when no request was parsed)."""
-        return self._activity.result()
-
-    def evidence(self) -> pl.DataFrame | None:
-        """Up to EVIDENCE_PER_CLIENT earliest disallowed requests per client."""
-        return self._evidence.result()
+def _path_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    return (
+        rows.filter(pl.col("disallowed"))
+        .group_by(client_key(), path_of())
+        .agg(requests=pl.len())
+        .cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
+    )

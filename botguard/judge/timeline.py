@@ -1,8 +1,9 @@
 """Requests over time: counted per client and time bucket while the judge reads batches, then
 summarised into a :class:`~botguard.judge.records.Traffic` once the verdicts are final.
 
-Counting is one group-by per batch on a 64-bit hash of the client (no strings kept) and the
-bucket, so it adds little to a scan. The bucket width grows with the time span seen so far
+The counts are part of each :class:`~botguard.judge.partial.Partial` (``time_counts``,
+``path_counts``), so they merge like the rest of it: across batches, the files of an
+incremental scan and partitions aggregated apart. The bucket width grows with the time span
 (:data:`WIDTHS`, each a multiple of the one before): counts kept at one width fold into the
 next by flooring, and a scan of minutes or of weeks both end with at most :data:`MAX_BUCKETS`
 buckets. Kinds and verdicts are per client and known only at the end, which is why the counts
@@ -12,12 +13,11 @@ are per client and joined to the verdicts afterwards (the model step may still c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import polars as pl
 
-from botguard.judge.columns import compact_strings
 from botguard.judge.records import (
     OTHER_KIND,
     TRAFFIC_KINDS,
@@ -32,15 +32,12 @@ from botguard.judge.records import (
     Traffic,
 )
 
-__all__ = ["ActivityCounter", "client_key", "kind_of", "traffic_of", "with_traffic"]
+__all__ = ["client_key", "kind_of", "path_of", "traffic_of", "width_for", "with_traffic"]
 
 #: Bucket widths in seconds (a minute ... a week), each a multiple of the one before.
 WIDTHS = (60, 300, 900, 3600, 10_800, 21_600, 86_400, 604_800)
 #: The most buckets a scan's span is cut into (the narrowest width that fits is used).
 MAX_BUCKETS = 200
-#: Partial counts are folded together every this many batches: a batch leaves a few thousand rows,
-#: and each fold re-groups everything counted so far.
-FOLD_EVERY = 32
 #: How many operators, harshest-judged clients and disallowed paths a summary keeps.
 TOP_OPERATORS = 8
 TOP_CLIENTS = 100
@@ -52,13 +49,19 @@ _QUERY = r"[?#].*$"
 
 
 def client_key() -> pl.Expr:
-    """A 64-bit hash of (ip, user_agent): one client, hashed alike in every frame of a process."""
+    """A 64-bit hash of (ip, user_agent): one client, hashed alike in every process of one polars
+    version (partials keep their time counts by it; a stored one's fingerprint names the version)."""
     return (pl.col("ip").hash(1) ^ pl.col("user_agent").hash(2)).alias("key")
 
 
 def kind_of() -> pl.Expr:
     """The traffic kind of each client's ``category`` (:data:`TRAFFIC_KINDS`)."""
     return pl.col("category").replace_strict(_CATEGORY_KIND, default=OTHER_KIND, return_dtype=pl.String)
+
+
+def path_of() -> pl.Expr:
+    """A request's path as the reports count disallowed paths: its ``target`` without the query."""
+    return pl.col("target").str.replace(_QUERY, "").alias("path")
 
 
 def width_for(low: int, high: int) -> int:
@@ -73,71 +76,6 @@ def width_for(low: int, high: int) -> int:
         if high // width - low // width < MAX_BUCKETS:
             return width
     return WIDTHS[-1]
-
-
-def _fold_counts(frame: pl.DataFrame, width: int) -> pl.DataFrame:
-    return (
-        frame.with_columns(bucket=pl.col("bucket") // width * width)
-        .group_by("key", "bucket")
-        .agg(pl.col("requests", "bytes").sum())
-    )
-
-
-def _fold_paths(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.group_by("key", "path").agg(pl.col("requests").sum())
-
-
-@dataclass(slots=True)
-class ActivityCounter:
-    """Counts one scan's requests per client and bucket, batch by batch (see the module docstring)."""
-
-    width: int = WIDTHS[0]
-    low: int | None = None  # first and last request time seen, Unix seconds
-    high: int | None = None
-    _counts: list[pl.DataFrame] = field(default_factory=list)
-    _paths: list[pl.DataFrame] = field(default_factory=list)
-
-    def add(self, rows: pl.DataFrame) -> None:
-        """Count a judged batch: ``ip``, ``user_agent``, ``time``, ``bytes``, ``target``, ``disallowed``."""
-        keyed = rows.select(client_key(), pl.col("time").dt.epoch("s").alias("seconds"), "bytes", "target",
-                            "disallowed")  # fmt: skip
-        low, high = keyed.select(
-            pl.col("seconds").min().alias("low"), pl.col("seconds").max().alias("high")
-        ).row(0)
-        if low is None:
-            return
-        self.low = low if self.low is None else min(self.low, low)
-        self.high = high if self.high is None else max(self.high, high)
-        self.width = width_for(self.low, self.high)
-        self._counts.append(
-            keyed.group_by("key", (pl.col("seconds") // self.width * self.width).alias("bucket")).agg(
-                requests=pl.len().cast(pl.Int64), bytes=pl.col("bytes").sum()
-            )
-        )
-        disallowed = keyed.filter(pl.col("disallowed"))
-        if disallowed.height:
-            self._paths.append(
-                compact_strings(  # a path must not pin its batch's text in memory
-                    disallowed.group_by("key", pl.col("target").str.replace(_QUERY, "").alias("path")).agg(
-                        requests=pl.len().cast(pl.Int64)
-                    )
-                )
-            )
-        if len(self._counts) >= FOLD_EVERY:
-            self._counts = [_fold_counts(pl.concat(self._counts), self.width)]
-        if len(self._paths) >= FOLD_EVERY:
-            self._paths = [_fold_paths(pl.concat(self._paths))]
-
-    def result(self) -> Activity | None:
-        """The counts so far (None when no request was counted)."""
-        if not self._counts:
-            return None
-        paths = (
-            _fold_paths(pl.concat(self._paths))
-            if self._paths
-            else pl.DataFrame(schema={"key": pl.UInt64, "path": pl.String, "requests": pl.Int64})
-        )
-        return Activity(self.width, _fold_counts(pl.concat(self._counts), self.width), paths)
 
 
 def _dense(frame: pl.DataFrame, name: str, names: Iterable[str], buckets: int) -> tuple[Series, ...]:

@@ -1,9 +1,10 @@
 """The logs stage: access-log files in, batches of typed request rows out.
 
-Public door: :func:`read_batches` (what the scan uses) and its records (:class:`Batch`,
-:class:`ParseStats`). Format detection, the format registry (:data:`~botguard.logs.formats.FORMATS`
-with its :class:`~botguard.logs.formats.LogFormat` protocol) and the live follower live in their
-own modules of this package.
+Public door: :func:`read_file` (what the scan uses: one file, or the byte range of it an
+incremental scan reads: :class:`FileRead`; :func:`read_batches` reads several) and their records
+(:class:`Batch`, :class:`ParseStats`). Format detection, the format registry
+(:data:`~botguard.logs.formats.FORMATS` with its :class:`~botguard.logs.formats.LogFormat`
+protocol) and the live follower live in their own modules of this package.
 
 Examples:
     >>> import gzip, tempfile, os
@@ -20,6 +21,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -33,6 +35,7 @@ from botguard.logs.readers import (
     DamagedInput,
     check_readable,
     cut_lines,
+    open_source,
     order_paths,
     prefetched,
     read_blocks,
@@ -40,7 +43,7 @@ from botguard.logs.readers import (
 )
 from botguard.logs.records import REQUEST_SCHEMA, Batch, ParseStats
 
-__all__ = ["Batch", "ParseStats", "read_batches"]
+__all__ = ["Batch", "FileRead", "ParseStats", "read_file"]
 
 
 _HEAD_BYTES = 1024 * 1024  # of a file's first block: what format detection samples
@@ -94,14 +97,19 @@ def _file_batches(
     json_fields: Mapping[str, str] | None,
     batch_lines: int,
     chunk_bytes: int,
+    part: FileRead | None = None,
 ) -> Iterator[Batch]:
-    line_no, malformed, blank, head = 1, 0, 0, b""
+    part = part or FileRead(path)
+    before = part.before
+    line_no, head = before.lines + 1, b""
+    malformed, blank = before.malformed, before.malformed_by_reason["empty"]
     warnings: list[str] = []
     try:
-        for block in read_blocks(path, chunk_bytes=chunk_bytes):
+        for block in read_blocks(path, chunk_bytes=chunk_bytes, start=part.start, end=part.end):
             if fmt is None:
                 fmt = detect_block_format(block, path, json_fields)
-            head = head or block[:_HEAD_BYTES]
+            part.format = fmt
+            head = head or (block[:_HEAD_BYTES] if part.start == 0 else _file_head(path))
             for batch in parse_block(fmt, block, path, line_no, batch_lines):
                 line_no += batch.stats.lines
                 malformed += batch.stats.malformed
@@ -115,6 +123,46 @@ def _file_batches(
         warnings.append(_format_warning(path, fmt, head, json_fields, bad=bad, lines=lines, blank=blank))
     if warnings:  # an empty batch that only carries them, after the file's own batches
         yield Batch(pl.DataFrame(schema=REQUEST_SCHEMA), ParseStats(warnings=warnings))
+
+
+@dataclass(slots=True)
+class FileRead:
+    """What :func:`read_file` reads of one file, and the format it read it as once known.
+
+    ``start``/``end``: the byte range (an uncompressed file's; ``start`` just after a newline);
+    ``before``: the counts of the lines before ``start`` (line numbers continue from them, and
+    the "most lines are malformed" warning weighs the whole file).
+    """
+
+    path: str
+    start: int = 0
+    end: int | None = None
+    before: ParseStats = field(default_factory=ParseStats)
+    format: LogFormat | None = None
+
+
+def read_file(
+    part: FileRead,
+    log_format: LogFormat | None = None,
+    *,
+    batch_lines: int = 500_000,
+    json_fields: Mapping[str, str] | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Iterator[Batch]:
+    """Parsed batches of one file (or of the byte range ``part`` names), parsed one batch ahead
+    in a worker thread; ``part.format`` is set to the format used (``log_format`` or detected)."""
+    check_readable(part.path)
+    batches = prefetched(_file_batches(part.path, log_format, json_fields, batch_lines, chunk_bytes, part))
+    try:
+        yield from batches
+    finally:
+        batches.close()
+
+
+def _file_head(path: str) -> bytes:
+    """The first bytes of a file, for the format warning of a scan that read only its end."""
+    with open_source(path) as stream:
+        return stream.read(_HEAD_BYTES)
 
 
 def _format_warning(

@@ -86,6 +86,44 @@ def open_source(path: str) -> BinaryIO:
     return raw
 
 
+def open_range(path: str, start: int, end: int | None) -> BinaryIO:
+    """The bytes ``start`` to ``end`` (None: the end) of an uncompressed file, as a stream."""
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 (closed by the caller, as open_source's)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", Location(path)) from exc
+    raw.seek(start)
+    return raw if end is None else _Window(raw, end - start)  # type: ignore[return-value]
+
+
+class _Window(io.RawIOBase):
+    """At most ``size`` bytes of ``stream`` from where it stands: a file that grows while it is
+    read is read up to the size it had when the scan looked at it."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self._stream, self._left = stream, size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._stream.read(want) if want else b""
+        self._left -= len(data)
+        return data
+
+    read1 = read
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
 class _Prepended(io.RawIOBase):
     """A read-only stream that yields ``head`` and then the rest of ``rest``."""
 
@@ -215,13 +253,17 @@ def split_lines(data: bytes) -> pl.Series:
     return pl.Series("line", [t[:-1] if t.endswith("\r") else t for t in text], dtype=pl.String)
 
 
-def read_blocks(path: str, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator[bytes]:
+def read_blocks(
+    path: str, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES, start: int = 0, end: int | None = None
+) -> Iterator[bytes]:
     """Blocks of whole lines of one source, each ending with a newline, in order.
 
     Reading and decompression run one block ahead in a background thread. Lines are not
     counted here (counting costs as much as a third of parsing): parsers report them.
+    ``start`` and ``end`` (byte offsets of an uncompressed file, ``start`` just after a newline)
+    read only that range: what an incremental scan appends.
     """
-    stream = open_source(path)
+    stream = open_source(path) if (start, end) == (0, None) else open_range(path, start, end)
     blocks = prefetched(iter_blocks(stream, chunk_bytes, path))
     try:
         for block in blocks:

@@ -260,7 +260,7 @@ class GroupMatcher:
     an empty pattern have priority 0 and never decide (an empty ``Disallow:`` allows all).
     """
 
-    __slots__ = ("_allow_at", "_any_disallow", "_flat", "_root", "_rules")
+    __slots__ = ("_allow_at", "_any_disallow", "_flat", "_patterns", "_root", "_rules")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         entries: list[tuple[int, int, str, Rule]] = []
@@ -277,10 +277,24 @@ class GroupMatcher:
         # (the reference keeps the earliest line among equals, and so do we).
         entries.sort(key=lambda e: (e[0], e[1]))
         self._rules: tuple[Rule, ...] = tuple(e[3] for e in entries)
+        self._patterns: tuple[str, ...] = tuple(e[2] for e in entries)
         self._any_disallow = any(r.directive != ALLOW for r in self._rules)
         self._root = _Node([(rank, e[2], _literal_prefix_len(e[2])) for rank, e in enumerate(entries)], 0)
         self._flat = self._root.children is None  # a typical robots.txt: one node
         self._allow_at = tuple(r.directive == ALLOW for r in self._rules)  # rank -> verdict
+
+    @property
+    def precedence(self) -> tuple[tuple[str, Rule], ...]:
+        """(pattern, rule) in precedence order: the first whose pattern matches a path decides it.
+
+        An ``Allow: /d/index.html`` rule appears twice, the second time with its ``/d/$`` fallback.
+        """
+        return tuple(zip(self._patterns, self._rules, strict=True))
+
+    @property
+    def any_disallow(self) -> bool:
+        """Whether any rule can forbid a path (without one, every path is allowed)."""
+        return self._any_disallow
 
     def compile(self) -> GroupMatcher:
         """Compile every node's regex now (tests use it to exercise both matching paths)."""
@@ -306,6 +320,10 @@ class GroupMatcher:
             node = node.children.get(path[depth])
             depth += 1
         return best
+
+    def rank(self, path: str) -> int | None:
+        """The index in :attr:`precedence` of the entry that decides ``path``, or None."""
+        return self._rank(path)
 
     def decide(self, path: str) -> Rule | None:
         """The deciding rule for ``path`` (already extracted), or None."""

@@ -23,14 +23,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
 from botguard import __version__
 from botguard.robots.limit import MAX_BYTES
 from botguard.robots.parser import RobotsTxt
 from botguard.robots.records import FetchResult
 
-if TYPE_CHECKING:  # history imports this module
+if TYPE_CHECKING:  # history imports this module; requests is imported where a fetch happens
+    import requests
+
     from botguard.robots.history import RobotsTimeline
     from botguard.state import State
 
@@ -85,6 +85,8 @@ def fetch_robots(
     now: Callable[[], datetime] = utc_now,
 ) -> FetchResult:
     """Fetch one robots.txt; never raises for network or HTTP trouble (see module policy)."""
+    import requests  # here: a scan that fetches nothing never pays for importing it
+
     url = robots_url(host_or_url)
     session = session or requests.Session()
     started, current = time.monotonic(), url
@@ -175,6 +177,8 @@ def scan_fetcher(
     unreachable now, no recorded version): a scan must not accuse crawlers on the strength of
     our own failed fetch.
     """
+    import requests
+
     from botguard.robots.history import RobotsHistory
 
     history = RobotsHistory(state)

@@ -182,6 +182,15 @@ class RobotsTxt:
         named = self._by_token.get(key) if key is not None else None
         return (named, True) if named else (self._global, False)
 
+    def rule_set(self, user_agent: str) -> tuple[int, ...]:
+        """Which groups ``user_agent`` obeys (their indices): agents with the same answer obey
+        the same merged rules, so a caller can judge paths once per rule set, not per agent."""
+        return self._group_indices(user_agent)[0]
+
+    def matcher(self, user_agent: str) -> GroupMatcher:
+        """The merged rules ``user_agent`` obeys, compiled once per rule set."""
+        return self._matcher(user_agent)
+
     def _matcher(self, user_agent: str) -> GroupMatcher:
         matcher = self._by_agent.get(user_agent)
         if matcher is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import doctest
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from botguard.logs import escapes, read_batches
 from botguard.logs.escapes import unescape
@@ -54,3 +56,30 @@ def test_raw_invalid_utf8_is_read_as_its_escape_and_comes_back_as_the_bytes(tmp_
         agents = _read_agents(tmp_path, name, data, **kwargs)
         assert agents == [r"\xff\xfe crawler \xc3", "Straße/1.0", r"\xff\xfe crawler \xc3"], name
         assert unescape(agents[0]).encode("utf-8", "surrogateescape") == RAW_AGENT
+
+
+def _whole_block_reference(block: bytes, *, json: bool = False) -> bytes:
+    """The escaping done on the block as one text (what the pieces must add up to)."""
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        form = "\\\\x{:02x}" if json else "\\x{:02x}"
+        text = block.decode("utf-8", "surrogateescape")
+        return escapes._RAW_BYTE.sub(lambda m: form.format(ord(m.group()) - 0xDC00), text).encode()
+    return block
+
+
+LINE_BYTES = [b"a", b" ", b"\xc3\xbc", b"\xe2\x82\xac", b"\xff", b"\xc3", b"\x80", b"\xf0\x9f\x98\x80", b'"']
+
+
+@given(
+    lines=st.lists(st.lists(st.sampled_from(LINE_BYTES), max_size=12).map(b"".join), max_size=40),
+    json=st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_escaping_in_pieces_equals_escaping_the_whole_block(lines: list[bytes], json: bool) -> None:
+    """Cut into pieces of whole lines, a block is escaped exactly as it is escaped whole."""
+    block = b"\n".join(lines)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(escapes, "PIECE_BYTES", 7)  # many pieces per block
+        assert escapes.escape_raw_bytes(block, json=json) == _whole_block_reference(block, json=json)

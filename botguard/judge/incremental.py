@@ -1,0 +1,221 @@
+"""Incremental scans: the partial of each log file's lines kept in the state database.
+
+A cron job scanning a day log every ten minutes would otherwise read and judge the whole day
+each time. The scan stores, per file, the :class:`~botguard.judge.partial.Partial` of every
+line it read and where it stopped; the next scan of the same file reads only what was appended
+and merges (:func:`~botguard.judge.partial.merge`): the result equals a full scan.
+
+A stored partial is used only when it is certainly the partial of the file's first bytes:
+
+- the file is found as ``watch`` finds it after a rotation: by device and inode (a renamed
+  ``access.log.1`` is the file scanned as ``access.log``), else by content (a copytruncate
+  copy, a restored file), and in both cases the bytes at its start and samples spread up to
+  the stored offset must hash as they did (a truncated or rewritten file is read whole);
+- the inputs that shaped it are the same (:func:`fingerprint`: catalogue, robots.txt files,
+  the aggregation settings, log format, this partial version);
+- a compressed file is reused only unchanged (it cannot be read from the middle).
+
+A file whose last line has no newline yet, or that drew a warning, is read but not stored: the
+next scan reads it again. ``--fetch-robots`` scans are not incremental (fetched robots.txt
+change between runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from botguard import __version__
+from botguard.config import Settings
+from botguard.judge.partial import PARTIAL_VERSION, Partial, partial_from_bytes, partial_to_bytes
+from botguard.state import State
+
+__all__ = ["DDL", "KEEP_FILES", "LogFile", "Stored", "find", "fingerprint", "keep", "look"]
+
+#: Bytes hashed at a file's start and before the stored offset to recognise it.
+PROBE_BYTES = 1024
+
+#: How many places of a stored file are sampled to recognise it (the last: just before the offset).
+PROBES = 16
+
+#: Files whose partials are kept (most recently scanned first): a day log and its rotations.
+KEEP_FILES = 32
+
+DDL = """
+CREATE TABLE IF NOT EXISTS scan_partials (
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    path TEXT NOT NULL,           -- where it was scanned last (names move on rotation)
+    byte_offset INTEGER NOT NULL, -- bytes the partial covers; just after a newline
+    head_hash TEXT NOT NULL,      -- blake2b of the first min(PROBE_BYTES, offset) bytes
+    tail_hash TEXT NOT NULL,      -- blake2b of PROBES samples of the first offset bytes
+    compressed INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,    -- the inputs the partial depends on (fingerprint())
+    format TEXT NOT NULL,         -- the log format the file was read as
+    partial BLOB NOT NULL,        -- judge.partial.partial_to_bytes
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (device, inode)
+);
+"""
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """A file as the scan found it: its identity, its size then, and whether a partial of it
+    may be stored (uncompressed files only once they end with a newline)."""
+
+    path: str
+    device: int
+    inode: int
+    size: int
+    compressed: bool
+    storable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A stored partial of a file's first ``offset`` bytes, read as ``format``; ``file`` is the
+    device and inode it was stored under."""
+
+    offset: int
+    format: str
+    partial: Partial
+    file: tuple[int, int] = (0, 0)
+
+
+def fingerprint(
+    settings: Settings,
+    *,
+    robots_files: dict[str, str],
+    per_host: bool,
+    log_format: str | None,
+    catalogue: Path,
+) -> str:
+    """A digest of everything besides the lines that a partial depends on.
+
+    ``robots_files``: host ("*": every host) -> the local robots.txt file judged by.
+    """
+    values = {
+        "version": [__version__, PARTIAL_VERSION, pl.__version__],  # polars: the client hashes
+        "catalogue": _file_digest(catalogue),
+        "robots": {host: _file_digest(Path(path)) for host, path in sorted(robots_files.items())},
+        "per_host": per_host,
+        "honeypots": list(settings.honeypots),
+        "tolerance": settings.policy.crawl_delay_tolerance,
+        "log_format": log_format,
+        "json_fields": dict(sorted((settings.json_fields or {}).items())),
+    }
+    return hashlib.blake2b(json.dumps(values, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def look(path: str) -> LogFile | None:
+    """The file at ``path`` now (None: stdin or not a regular file)."""
+    if path == "-" or not os.path.isfile(path):  # a pipe (``<(zcat ...)``) must not be read here
+        return None
+    try:
+        with open(path, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            head = stream.read(8)
+            stream.seek(max(0, info.st_size - 1))
+            last = stream.read(1)
+    except OSError:
+        return None
+    compressed = head.startswith(_COMPRESSED_MAGIC)
+    storable = compressed or info.st_size == 0 or last == b"\n"
+    return LogFile(path, info.st_dev, info.st_ino, info.st_size, compressed, storable)
+
+
+def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
+    """The stored partial of the longest start of ``file`` still as it was, or None.
+
+    Only reads: a scan writes nothing before its results are stored (a damaged database is
+    reported, not written over).
+    """
+    if not state.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'scan_partials'").fetchone():
+        return None
+    rows = state.conn.execute(
+        "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
+        " FROM scan_partials WHERE fingerprint = ? AND byte_offset <= ?"
+        " ORDER BY (device = ? AND inode = ?) DESC, byte_offset DESC",
+        (fingerprint, file.size, file.device, file.inode),
+    ).fetchall()
+    for rowid, device, inode, offset, head_hash, tail_hash, compressed, fmt in rows:
+        if bool(compressed) != file.compressed or (file.compressed and offset != file.size):
+            continue
+        if _probes(file.path, offset) != (head_hash, tail_hash):
+            continue
+        (blob,) = state.conn.execute("SELECT partial FROM scan_partials WHERE rowid = ?", (rowid,)).fetchone()
+        try:
+            return Stored(offset, fmt, partial_from_bytes(blob), (device, inode))
+        except ValueError:
+            continue  # damaged: read the file whole, and store it anew
+    return None
+
+
+def keep(
+    state: State,
+    kept: list[tuple[LogFile, str, Partial]],
+    fingerprint: str,
+    unchanged: Sequence[LogFile] = (),
+) -> None:
+    """Store the partial of each fully read file (file, format it was read as, partial), mark
+    the ``unchanged`` files (stored already, nothing appended) as just scanned, and forget all
+    but the :data:`KEEP_FILES` most recently scanned files."""
+    state.ensure_schema(DDL)
+    now = time.time()
+    rows = []
+    for file, fmt, part in kept:
+        head_hash, tail_hash = _probes(file.path, file.size)
+        rows.append(
+            (file.device, file.inode, file.path, file.size, head_hash, tail_hash, int(file.compressed),
+             fingerprint, fmt, partial_to_bytes(part), now)
+        )  # fmt: skip
+    with state.transaction() as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO scan_partials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+        conn.executemany(
+            "UPDATE scan_partials SET updated_at = ?, path = ? WHERE device = ? AND inode = ?",
+            [(now, file.path, file.device, file.inode) for file in unchanged],
+        )
+        conn.execute(
+            "DELETE FROM scan_partials WHERE rowid NOT IN"
+            " (SELECT rowid FROM scan_partials ORDER BY updated_at DESC LIMIT ?)",
+            (KEEP_FILES,),
+        )
+
+
+def _probes(path: str, offset: int) -> tuple[str, str]:
+    """Hashes of the bytes at the start of ``path``, and of :data:`PROBES` samples spread over
+    its first ``offset`` bytes ending with the ones just before ``offset``: appending changes
+    neither, a truncation or a rewrite almost surely changes one."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(min(PROBE_BYTES, offset))
+            samples = []
+            for i in range(1, PROBES + 1):
+                stream.seek(max(0, offset * i // PROBES - PROBE_BYTES))
+                samples.append(stream.read(min(PROBE_BYTES, offset)))
+    except OSError:
+        return ("", "")
+    return (_hash(head), _hash(b"".join(samples)))
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()

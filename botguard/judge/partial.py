@@ -1,0 +1,365 @@
+"""Per-client partial aggregates of some lines of a log, and the one function that merges them.
+
+A scan folds its batches into a :class:`Partial` and judges the merged result. The same record
+and the same :func:`merge` serve every way of cutting a log into pieces: the batches of one
+scan, an incremental scan (the partial stored for the lines already scanned, merged with the
+partial of the lines appended since), and partitions aggregated apart (a cluster) and merged.
+
+``merge(a, b)`` is pure and associative, with ``a``'s lines coming before ``b``'s in the log;
+merging the partials of consecutive pieces gives exactly the partial of the whole. That holds
+because every fact kept here merges exactly:
+
+- counts add up; first and last times are the min and max; a client's crawler and token come
+  from its user agent, the same on every line; its ``robots_host`` is the first one logged;
+- ``fast_gaps`` counts the intervals, in log order, between consecutive requests a Crawl-delay
+  governs that are shorter than ``min_gap``: each piece counts its own, and a merge adds the one
+  interval across the cut (``b.gap_first - a.gap_last``);
+- evidence keeps each client's :data:`EVIDENCE_PER_CLIENT` earliest disallowed requests (ties
+  in log order); the earliest of a union are among the earliest of its parts;
+- rule counts add up per (client, rule); a rule is named by its host, line and text, so
+  partials from different runs name the same rule the same way;
+- requests and bytes per client and time bucket add up once both sides are counted in buckets
+  of one width: a merge counts in the narrowest of :data:`~botguard.judge.timeline.WIDTHS`
+  that cuts its time span into at most ``MAX_BUCKETS`` (:func:`bucket_width`); the span of a
+  merge covers each part's, so its width is the same as or wider than each part's (a part may
+  count in a wider one than its own span needs, never wider than the whole's), and since each
+  width divides the next, a bucket floored to the merge's width is the one its requests fall in;
+- disallowed requests add up per (client, path without its query); these and the time counts
+  name a client by a hash of its address and agent (see :data:`TIME_COUNT_SCHEMA`);
+- parse counts add up; malformed-line examples and warnings keep their order.
+
+What a partial depends on besides the lines (the robots.txt files, the catalogue, the
+settings that shape the aggregation) is not in it: whoever stores one keeps a fingerprint of
+those inputs with it (see :mod:`botguard.judge.incremental`).
+
+Distinct sets (e.g. distinct paths per client) are not needed by any verdict today; one added
+later must merge exactly too, or be a mergeable sketch (HyperLogLog registers, merged by
+element-wise max) where an exact set would be too big.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from botguard.judge.columns import compact_strings
+from botguard.judge.timeline import width_for
+from botguard.logs.records import ParseStats
+
+__all__ = [
+    "CLIENT_KEY",
+    "CLIENT_PARTIAL_SCHEMA",
+    "EVIDENCE_PARTIAL_SCHEMA",
+    "EVIDENCE_PER_CLIENT",
+    "PATH_COUNT_SCHEMA",
+    "RULE_COUNT_SCHEMA",
+    "TIME_COUNT_SCHEMA",
+    "Partial",
+    "bucket_width",
+    "merge",
+    "merge_all",
+    "partial_from_bytes",
+    "partial_to_bytes",
+]
+
+#: Keys of one client.
+CLIENT_KEY = ["ip", "user_agent"]
+
+#: How many example disallowed requests each client keeps as evidence.
+EVIDENCE_PER_CLIENT = 3
+
+_TIME = pl.Datetime("us", "UTC")
+
+#: One row per client: what its lines add up to.
+CLIENT_PARTIAL_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),  # null: the log format records no agent
+    "crawler": pl.String(),  # the catalogue entry its agent matches (null: none)
+    "token": pl.String(),  # the robots.txt product token its requests were judged as
+    "robots_host": pl.String(),  # first host logged (null unless judged per host): its Crawl-delay applies
+    "requests": pl.Int64(),
+    "first_seen": _TIME,
+    "last_seen": _TIME,
+    "robots_fetched": pl.Int64(),
+    "first_robots": _TIME,  # first robots.txt fetch (null: none)
+    "first_other": _TIME,  # first other request (null: none)
+    "judged": pl.Int64(),  # requests robots.txt was asked about
+    "disallowed": pl.Int64(),
+    "honeypot": pl.Int64(),  # disallowed requests into a trap path
+    "invalid": pl.Int64(),  # request lines that are not HTTP
+    "assets": pl.Int64(),
+    "pages": pl.Int64(),
+    "referers": pl.Int64(),
+    "client_errors": pl.Int64(),  # 4xx responses
+    "fast_gaps": pl.Int64(),  # intervals shorter than min_gap (see the module docstring)
+    "gap_first": _TIME,  # first and last request a Crawl-delay governs (null: none)
+    "gap_last": _TIME,
+    "min_gap": pl.Float64(),  # seconds: Crawl-delay x tolerance (null: no Crawl-delay applies)
+}
+
+#: Disallowed requests per client and rule.
+RULE_COUNT_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),
+    "rule_host": pl.String(),  # whose robots.txt the rule is in (null: the one robots.txt)
+    "rule_line": pl.Int64(),
+    "rule": pl.String(),  # "Disallow: /cart"
+    "count": pl.Int64(),
+}
+
+#: Up to EVIDENCE_PER_CLIENT earliest disallowed requests per client.
+EVIDENCE_PARTIAL_SCHEMA: dict[str, pl.DataType] = {
+    "ip": pl.String(),
+    "user_agent": pl.String(),
+    "time": _TIME,
+    "method": pl.String(),
+    "target": pl.String(),
+    "status": pl.Int16(),
+    "rule_line": pl.Int64(),
+    "rule": pl.String(),
+}
+
+#: Requests and bytes per client and time bucket (the reports' charts), at the partial's
+#: :func:`bucket_width`. Clients are named by ``key``, a 64-bit hash of address and agent
+#: (:func:`~botguard.judge.timeline.client_key`), not by the two strings: those would double a
+#: 5M-line scan's memory. polars computes it alike in every process of one polars version,
+#: which is why a stored partial's fingerprint names that version.
+TIME_COUNT_SCHEMA: dict[str, pl.DataType] = {
+    "key": pl.UInt64(),
+    "bucket": pl.Int64(),  # Unix seconds of the bucket's start, a multiple of the width
+    "requests": pl.Int64(),
+    "bytes": pl.Int64(),
+}
+
+#: Disallowed requests per client and path (without its query: the reports' top paths).
+PATH_COUNT_SCHEMA: dict[str, pl.DataType] = {
+    "key": pl.UInt64(),
+    "path": pl.String(),
+    "requests": pl.Int64(),
+}
+
+_SUMS = [name for name, dtype in CLIENT_PARTIAL_SCHEMA.items() if dtype == pl.Int64() and name != "fast_gaps"]
+
+
+def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """What some consecutive lines of a log add up to, per client (see the module docstring).
+
+    Five frames with fixed schemas (:data:`CLIENT_PARTIAL_SCHEMA`, :data:`RULE_COUNT_SCHEMA`,
+    :data:`EVIDENCE_PARTIAL_SCHEMA`, :data:`TIME_COUNT_SCHEMA`, :data:`PATH_COUNT_SCHEMA`) and
+    the parse counts of those lines. Treat ``stats`` as read-only: :func:`merge` builds new counts.
+    """
+
+    clients: pl.DataFrame = field(default_factory=lambda: _empty(CLIENT_PARTIAL_SCHEMA))
+    rule_counts: pl.DataFrame = field(default_factory=lambda: _empty(RULE_COUNT_SCHEMA))
+    evidence: pl.DataFrame = field(default_factory=lambda: _empty(EVIDENCE_PARTIAL_SCHEMA))
+    time_counts: pl.DataFrame = field(default_factory=lambda: _empty(TIME_COUNT_SCHEMA))
+    path_counts: pl.DataFrame = field(default_factory=lambda: _empty(PATH_COUNT_SCHEMA))
+    stats: ParseStats = field(default_factory=ParseStats)
+
+    def compacted(self) -> Partial:
+        """The same partial holding copies of its strings, so it does not keep alive the batch
+        its rows were cut from (see :func:`botguard.judge.columns.compact_strings`)."""
+        return Partial(
+            compact_strings(self.clients),
+            compact_strings(self.rule_counts),
+            compact_strings(self.evidence),
+            compact_strings(self.time_counts),
+            compact_strings(self.path_counts),
+            self.stats,
+        )
+
+
+def bucket_width(clients: pl.DataFrame) -> int:
+    """The bucket width a partial with these client rows counts its requests in: the narrowest
+    that cuts its span (first to last request, in whole seconds) into at most ``MAX_BUCKETS``.
+
+    Examples:
+        >>> bucket_width(Partial().clients)
+        60
+    """
+    low, high = clients.select(
+        pl.col("first_seen").min().dt.epoch("s"), pl.col("last_seen").max().dt.epoch("s")
+    ).row(0)
+    return width_for(low, high) if low is not None and high is not None else width_for(0, 0)
+
+
+#: Bumped when a schema above or what a column means changes: stored partials of another
+#: version are not merged with new ones (the file is read whole again).
+PARTIAL_VERSION = 2
+
+_FRAMES = ("clients", "rule_counts", "evidence", "time_counts", "path_counts")
+_SCHEMAS = (
+    CLIENT_PARTIAL_SCHEMA, RULE_COUNT_SCHEMA, EVIDENCE_PARTIAL_SCHEMA, TIME_COUNT_SCHEMA, PATH_COUNT_SCHEMA,
+)  # fmt: skip
+
+
+def partial_to_bytes(part: Partial) -> bytes:
+    """A partial as bytes: its five frames as Arrow IPC streams and its parse counts as JSON,
+    each behind its length (what the state database stores; a cluster can ship the same)."""
+    pieces = [_ipc(getattr(part, name)) for name in _FRAMES]
+    stats = part.stats
+    pieces.append(
+        json.dumps(
+            {
+                "lines": stats.lines,
+                "parsed": stats.parsed,
+                "malformed": stats.malformed,
+                "invalid_requests": stats.invalid_requests,
+                "by_reason": dict(stats.malformed_by_reason),
+                "examples": stats.malformed_examples,
+                "warnings": stats.warnings,
+            }
+        ).encode()
+    )
+    return b"".join(struct.pack("<Q", len(piece)) + piece for piece in pieces)
+
+
+def partial_from_bytes(data: bytes) -> Partial:
+    """The partial :func:`partial_to_bytes` wrote (``ValueError`` if the bytes are not one)."""
+    pieces, at = [], 0
+    try:
+        while at < len(data):
+            (size,) = struct.unpack_from("<Q", data, at)
+            pieces.append(data[at + 8 : at + 8 + size])
+            at += 8 + size
+        *tables, raw = pieces
+        if len(tables) != len(_FRAMES):  # e.g. stored by a version without the time counts
+            raise ValueError(f"{len(tables)} frames, not {len(_FRAMES)}")
+        frames = [pl.read_ipc_stream(piece) for piece in tables]
+        values = json.loads(raw)
+        stats = ParseStats(
+            lines=values["lines"], parsed=values["parsed"], malformed=values["malformed"],
+            invalid_requests=values["invalid_requests"], malformed_by_reason=Counter(values["by_reason"]),
+            malformed_examples=[tuple(e) for e in values["examples"]], warnings=list(values["warnings"]),
+        )  # fmt: skip
+    except (struct.error, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
+        raise ValueError(f"not a stored partial: {exc}") from exc
+    if any(dict(frame.schema) != schema for frame, schema in zip(frames, _SCHEMAS, strict=True)):
+        raise ValueError("not a stored partial: its columns differ from this version's")
+    return Partial(frames[0], frames[1], frames[2], frames[3], frames[4], stats)
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ipc_stream(buffer, compression="lz4")
+    return buffer.getvalue()
+
+
+def merge(a: Partial, b: Partial) -> Partial:
+    """The partial of ``a``'s lines followed by ``b``'s.
+
+    Examples:
+        >>> merge(Partial(), Partial()).clients.height
+        0
+    """
+    return merge_all([a, b])
+
+
+def merge_all(parts: Sequence[Partial]) -> Partial:
+    """:func:`merge` of several partials in log order, in one pass."""
+    parts = [p for p in parts if p.clients.height or p.stats.lines or p.stats.warnings]
+    if len(parts) == 1:
+        return parts[0]
+    stats = ParseStats()
+    for part in parts:
+        stats.merge(part.stats)
+    if not parts:
+        return Partial(stats=stats)
+    clients = _merge_clients(pl.concat([p.clients for p in parts]))
+    return Partial(
+        clients,
+        _merge_rule_counts(pl.concat([p.rule_counts for p in parts])),
+        _merge_evidence(pl.concat([p.evidence for p in parts])),
+        _merge_time_counts(pl.concat([p.time_counts for p in parts]), bucket_width(clients)),
+        _merge_path_counts(pl.concat([p.path_counts for p in parts])),
+        stats,
+    )
+
+
+def _merge_clients(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per client from its rows in log order (one row per piece it appears in).
+
+    Every aggregation here is a plain first, sum, min or max (polars' fast paths); what needs
+    more (the first non-null host, the Crawl-delay intervals across cuts) is computed on the
+    few rows that have it and joined back.
+    """
+    if rows.height == 0:
+        return rows
+    merged = rows.group_by(CLIENT_KEY).agg(
+        pl.col("crawler", "token").first(),
+        *[pl.col(name).sum() for name in _SUMS],
+        pl.col("fast_gaps").sum(),
+        pl.col("first_seen", "first_robots", "first_other").min(),
+        pl.col("last_seen").max(),
+    )
+    hosts = rows.filter(pl.col("robots_host").is_not_null())
+    if hosts.height:
+        merged = merged.join(
+            hosts.group_by(CLIENT_KEY).agg(pl.col("robots_host").first()), on=CLIENT_KEY, how="left",
+            nulls_equal=True,
+        )  # fmt: skip
+    governed = rows.filter(pl.col("gap_first").is_not_null())
+    if governed.height:
+        merged = merged.join(_merge_gaps(governed), on=CLIENT_KEY, how="left", nulls_equal=True)
+        merged = merged.with_columns(pl.col("fast_gaps") + pl.col("across").fill_null(0))
+    return merged.select(
+        [pl.col(name) if name in merged.columns else pl.lit(None, dtype).alias(name)
+         for name, dtype in CLIENT_PARTIAL_SCHEMA.items()]
+    ).cast(CLIENT_PARTIAL_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _merge_gaps(governed: pl.DataFrame) -> pl.DataFrame:
+    """Per client with Crawl-delay rows: the intervals across the cuts between its pieces that
+    are shorter than its ``min_gap`` (``across``), and its first and last governed times."""
+    limit = pl.col("min_gap").first()
+    across = pl.col("gap_first").shift(-1) - pl.col("gap_last")
+    return governed.group_by(CLIENT_KEY).agg(
+        across=(across.dt.total_microseconds() / 1e6 < limit).sum(),
+        gap_first=pl.col("gap_first").first(),
+        gap_last=pl.col("gap_last").last(),
+        min_gap=limit,
+    )
+
+
+def _merge_rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    keys = [name for name in RULE_COUNT_SCHEMA if name != "count"]
+    return rows.group_by(keys).agg(pl.col("count").sum()).select(list(RULE_COUNT_SCHEMA))
+
+
+def _merge_time_counts(rows: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Counts per client and bucket, each part's buckets floored to ``width`` (a multiple of
+    every part's width: see the module docstring)."""
+    return (
+        rows.group_by("key", pl.col("bucket") // width * width)
+        .agg(pl.col("requests", "bytes").sum())
+        .select(list(TIME_COUNT_SCHEMA))
+    )
+
+
+def _merge_path_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+
+
+def _merge_evidence(rows: pl.DataFrame) -> pl.DataFrame:
+    return earliest_evidence(rows)
+
+
+def earliest_evidence(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each client's EVIDENCE_PER_CLIENT earliest rows (ties: the earlier row first)."""
+    return (
+        rows.sort("time", maintain_order=True)
+        .group_by(CLIENT_KEY, maintain_order=True)
+        .head(EVIDENCE_PER_CLIENT)
+        .select(list(EVIDENCE_PARTIAL_SCHEMA))
+    )

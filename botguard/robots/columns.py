@@ -1,0 +1,125 @@
+"""robots.txt decisions for a whole column of request targets at once (polars), as the engine decides.
+
+Why: a scan asks about tens of thousands of distinct (agent, path) pairs per million lines, but
+the agents obey only a few distinct rule sets (every agent no group names obeys the ``*``
+groups). Per rule set, each rule is one column operation over all the paths: ``starts_with``
+for a plain prefix, ``==`` for ``/exact$``, an anchored regex where ``*`` appears (polars' regex
+engine runs in linear time, so no pattern can backtrack). The first rule in the engine's
+precedence order that matches a path decides it (longest pattern first, Allow before Disallow
+on ties, then file order; ``index.html`` fallbacks included), exactly as
+:meth:`~botguard.robots._matcher.GroupMatcher.decide`.
+
+The engine stays the oracle (``tests/robots/test_columns.py`` compares the two on fuzzed rule
+sets and on the benchmark logs) and the fallback: a rule set with more rules than
+:data:`COLUMN_MAX_RULES` (a generated file with thousands of rules for one agent, where the
+engine's trie is faster than one pass per rule) is decided path by path by the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from botguard.robots._matcher import GroupMatcher, path_params_query
+from botguard.robots.parser import RobotsTxt
+from botguard.robots.records import ALLOW, Rule
+
+__all__ = ["COLUMN_MAX_RULES", "PathVerdicts", "judge_paths", "judge_versions"]
+
+#: Rule sets up to this size are decided column-wise; larger ones path by path by the engine.
+COLUMN_MAX_RULES = 128
+
+
+@dataclass(frozen=True, slots=True)
+class PathVerdicts:
+    """Decisions for a column of targets, row for row.
+
+    ``allowed`` is Boolean; ``rule`` (Int32) indexes ``rules``, the deciding rule, and is null
+    where no rule decides (allowed by default).
+    """
+
+    allowed: pl.Series
+    rule: pl.Series
+    rules: tuple[Rule, ...]
+
+
+def judge_paths(matcher: GroupMatcher, targets: pl.Series) -> PathVerdicts:
+    """What ``matcher`` decides for each target (non-null request targets, as logged)."""
+    precedence = matcher.precedence
+    rules = tuple(rule for _, rule in precedence)
+    if not precedence:  # no rule with a pattern: everything allowed by default
+        none = pl.repeat(None, targets.len(), dtype=pl.Int32, eager=True).alias("rule")
+        return PathVerdicts(pl.repeat(True, targets.len(), eager=True).alias("allowed"), none, rules)
+    paths = request_paths(targets)
+    if len(precedence) > COLUMN_MAX_RULES or not all(_expressible(p) for p, _ in precedence):
+        rank = pl.Series([matcher.rank(path) for path in paths.to_list()], dtype=pl.Int32)
+    else:
+        rank = pl.select(_rank_expr([p for p, _ in precedence], pl.lit(paths))).to_series()
+    allow_at = pl.Series([rule.directive == ALLOW for rule in rules], dtype=pl.Boolean)
+    allowed = rank.is_null() | allow_at.gather(rank.fill_null(0)).fill_null(True)
+    return PathVerdicts(allowed.alias("allowed"), rank.alias("rule"), rules)
+
+
+def judge_versions(versions: Sequence[RobotsTxt], user_agent: str, targets: pl.Series) -> PathVerdicts:
+    """Decisions under several robots.txt versions in effect at once (a host's history).
+
+    A target is allowed when any version allows it (a compliant crawler may follow any of
+    them); the deciding rule is the first version's (the live one: what evidence quotes), and
+    only where the target is disallowed, as :class:`~botguard.robots.history.RobotsTimeline`
+    decides.
+    """
+    live = judge_paths(versions[0].matcher(user_agent), targets)
+    allowed = live.allowed
+    for other in versions[1:]:
+        if allowed.all():
+            break
+        allowed = allowed | judge_paths(other.matcher(user_agent), targets).allowed
+    both = pl.DataFrame([live.rule.alias("rule"), allowed.alias("allowed")])
+    rule = both.select(pl.when(~pl.col("allowed")).then(pl.col("rule"))).to_series()
+    return PathVerdicts(allowed, rule, live.rules)
+
+
+def request_paths(targets: pl.Series) -> pl.Series:
+    """Each target's path as the engine reads it (:func:`path_params_query`): a clean origin-form
+    target is its own path; only the odd ones (absolute URLs, ``#``, NUL, ``//``) reach Python."""
+    odd = (
+        ~targets.str.starts_with("/")
+        | targets.str.starts_with("//")
+        | targets.str.contains("#", literal=True)
+        | targets.str.contains("\x00", literal=True)
+    ).fill_null(False)
+    rows = odd.arg_true()
+    if rows.len() == 0:
+        return targets
+    fixed = pl.Series([path_params_query(t) for t in targets.gather(rows).to_list()], dtype=pl.String)
+    return targets.scatter(rows, fixed)
+
+
+def _expressible(pattern: str) -> bool:
+    """Whether polars can hold the pattern (a lone surrogate cannot be UTF-8)."""
+    try:
+        pattern.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _matches(pattern: str, path: pl.Expr) -> pl.Expr:
+    """``pattern`` matches a prefix of ``path`` (``*``: any run of characters; a final ``$``:
+    the end of the path)."""
+    anchored = pattern.endswith("$")
+    body = pattern[:-1] if anchored else pattern
+    if "*" not in body:
+        return path == body if anchored else path.str.starts_with(body)
+    regex = "(?s)^" + ".*".join(pl.escape_regex(segment) for segment in body.split("*"))
+    return path.str.contains(regex + (r"\z" if anchored else ""))
+
+
+def _rank_expr(patterns: list[str], path: pl.Expr) -> pl.Expr:
+    """The index of the first pattern that matches each path; null when none does."""
+    chain: pl.Expr = pl.lit(None, dtype=pl.Int32)
+    for index in reversed(range(len(patterns))):
+        chain = pl.when(_matches(patterns[index], path)).then(pl.lit(index, dtype=pl.Int32)).otherwise(chain)
+    return chain.alias("rule")

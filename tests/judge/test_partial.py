@@ -1,0 +1,138 @@
+"""Per-client partial aggregates merge exactly: the merge of consecutive pieces is the whole."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from botguard.catalog import load_catalog
+from botguard.judge.aggregate import Aggregator
+from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge, merge_all
+from botguard.logs import read_batches
+from botguard.logs.records import ParseStats
+from botguard.robots import RobotsTxt
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def log() -> tuple[Aggregator, pl.DataFrame]:
+    """The example log's parsed requests (one frame) and an aggregator for it."""
+    robots = RobotsTxt.parse((EXAMPLES / "robots.txt").read_bytes())
+    agg = Aggregator(load_catalog(), lambda host: robots, honeypots=("/internal/trap/",))
+    rows = pl.concat(b.requests for b in read_batches([str(EXAMPLES / "access.log")]))
+    return agg, rows
+
+
+def _canonical(part: Partial) -> tuple[pl.DataFrame, ...]:
+    """The partial's frames in a fixed row order (a partial's row order carries no meaning,
+    except evidence's within a client, which sorting by time keeps)."""
+    return (
+        part.clients.sort(CLIENT_KEY, nulls_last=True),
+        part.rule_counts.sort(part.rule_counts.columns, nulls_last=True),
+        part.evidence.sort([*CLIENT_KEY, "time"], nulls_last=True, maintain_order=True),
+        part.time_counts.sort(part.time_counts.columns, nulls_last=True),
+        part.path_counts.sort(part.path_counts.columns, nulls_last=True),
+    )
+
+
+def _same(a: Partial, b: Partial) -> bool:
+    return all(x.equals(y) for x, y in zip(_canonical(a), _canonical(b), strict=True))
+
+
+def _pieces(agg: Aggregator, rows: pl.DataFrame, cuts: list[int]) -> list[Partial]:
+    bounds = [0, *sorted(set(cuts)), rows.height]
+    return [
+        agg.partial_of(rows.slice(start, end - start), ParseStats(lines=end - start))
+        for start, end in itertools.pairwise(bounds)
+    ]
+
+
+@given(cuts=st.lists(st.integers(min_value=1, max_value=3592), max_size=12))
+@settings(max_examples=25, deadline=None)
+def test_merged_pieces_equal_the_whole(log: tuple[Aggregator, pl.DataFrame], cuts: list[int]) -> None:
+    """Cut the log anywhere, aggregate the pieces apart, merge them: the partial of the whole."""
+    agg, rows = log
+    whole = agg.partial_of(rows, ParseStats(lines=rows.height))
+    merged = merge_all(_pieces(agg, rows, cuts))
+    assert _same(merged, whole)
+    assert merged.stats.lines == whole.stats.lines
+
+
+def test_batches_added_in_order_make_the_partial_of_the_whole(log: tuple[Aggregator, pl.DataFrame]) -> None:
+    """A scan's batches are counted in the buckets of the span seen so far (wider than a batch's
+    own as the day goes on); what they add up to is still the partial of the whole log."""
+    agg, rows = log
+    whole = agg.partial_of(rows, ParseStats(lines=rows.height))
+    scan = Aggregator(agg.catalog, agg.robots_for, agg.honeypots)
+    for start in range(0, rows.height, 400):
+        scan.add(rows.slice(start, 400), ParseStats(lines=min(400, rows.height - start)))
+    assert _same(scan.take(), whole)
+
+
+def test_merge_is_associative(log: tuple[Aggregator, pl.DataFrame]) -> None:
+    """merge(merge(a, b), c) == merge(a, merge(b, c)) == merge_all([a, b, c])."""
+    agg, rows = log
+    a, b, c = _pieces(agg, rows, [1000, 2500])
+    left, right = merge(merge(a, b), c), merge(a, merge(b, c))
+    assert _same(left, right) and _same(left, merge_all([a, b, c]))
+
+
+def test_an_interval_across_the_cut_counts(log: tuple[Aggregator, pl.DataFrame]) -> None:
+    """The Crawl-delay facts are the ones a cut could break: some client has fast intervals, and
+    cutting between each pair of its requests still counts every one of them."""
+    agg, rows = log
+    whole = agg.partial_of(rows, ParseStats())
+    fast = whole.clients.filter(pl.col("fast_gaps") > 0).sort("fast_gaps", descending=True).row(0, named=True)
+    mine = (pl.col("ip") == fast["ip"]) & (pl.col("user_agent") == fast["user_agent"])
+    positions = rows.with_row_index("i").filter(mine).get_column("i").to_list()
+    merged = merge_all(_pieces(agg, rows, positions))
+    assert merged.clients.filter(mine).get_column("fast_gaps").item() == fast["fast_gaps"]
+
+
+def test_merging_nothing_is_empty() -> None:
+    assert merge_all([]).clients.height == 0
+    assert merge(Partial(), Partial()).stats.lines == 0
+
+
+def _requests(tmp: Path, lines: list[str]) -> pl.DataFrame:
+    log = tmp / "access.log"
+    log.write_text("".join(lines), encoding="utf-8")
+    return pl.concat(b.requests for b in read_batches([str(log)]))
+
+
+def test_time_and_path_counts_merge_to_those_of_the_whole(tmp_path: Path) -> None:
+    """Two hand-counted pieces: three minutes one morning (one-minute buckets) and a request the
+    next morning. Merged, the span is a day, so 15-minute buckets: the morning's three requests
+    fall in one, the next day's in another; the disallowed /cart counts twice, query or not."""
+    agent = "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)"
+
+    def line(day: int, clock: str, path: str, size: int) -> str:
+        return f'54.36.148.1 - - [{day:02d}/Mar/2024:{clock} +0000] "GET {path} HTTP/1.1" 200 {size} "-" "{agent}"\n'
+
+    def at(day: int, clock: str) -> int:
+        hour, minute = map(int, clock.split(":"))
+        return int(datetime(2024, 3, day, hour, minute, tzinfo=UTC).timestamp())
+
+    robots = RobotsTxt.parse(b"User-agent: *\nDisallow: /cart\n")
+    agg = Aggregator(load_catalog(), lambda host: robots)
+    morning = _requests(tmp_path, [line(4, "10:00:01", "/a", 10), line(4, "10:00:02", "/cart?id=1", 20),
+                                   line(4, "10:03:05", "/b", 30)])  # fmt: skip
+    later = _requests(tmp_path, [line(5, "10:20:00", "/cart", 40)])
+    a, b = agg.partial_of(morning, ParseStats()), agg.partial_of(later, ParseStats())
+    assert sorted(a.time_counts.select("bucket", "requests", "bytes").rows()) == [
+        (at(4, "10:00"), 2, 30), (at(4, "10:03"), 1, 30),
+    ]  # fmt: skip
+    merged = merge(a, b)
+    assert sorted(merged.time_counts.select("bucket", "requests", "bytes").rows()) == [
+        (at(4, "10:00"), 3, 60), (at(5, "10:15"), 1, 40),
+    ]  # fmt: skip
+    assert merged.path_counts.select("path", "requests").rows() == [("/cart", 2)]
+    assert bucket_width(merged.clients) == 900
+    assert _same(merged, agg.partial_of(pl.concat([morning, later]), ParseStats()))
