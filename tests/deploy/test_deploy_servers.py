@@ -220,14 +220,7 @@ def test_killed_after_reload_the_next_run_reloads_what_it_restores(site: Site) -
     old = _snapshot(site.server.rules)
     _killed_at(site, site.scan("b", scan_doc(with_ip_block=True)), "reloaded", state=site.tmp / "killed.db")
     assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 403) == 403  # the killed run's rules
-    r = run_cli(*site.args(site.tmp / "a.json"))
-    assert r.exit_code == 0, r.output
-    assert "restored the files an interrupted deploy had replaced, reloaded" in r.stdout, r.output
-    assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []
-    assert site.eventually(lambda: site.server.get(source=BLOCKED_IP), 200) == 200
-    assert site.server.get(ua=BYTESPIDER) == 403
-    r = run_cli(*site.args(site.tmp / "a.json"))
-    assert r.exit_code == 0 and "unchanged, not reloaded" in r.stdout, r.output
+    _next_run_reloads_what_it_restored(site, old)
 
 
 def _server_runs_the_killed_runs_rules(site: Site, files: dict[str, bytes]) -> None:

@@ -376,10 +376,16 @@ def running(
         _wait_ok(port, proc)
         yield Server(kind, prefix, port, proc, validate, reload)
     finally:
-        proc.send_signal(signal.SIGQUIT if kind == "nginx" else signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        shutil.rmtree(prefix, ignore_errors=True)
+        stop_server(kind, proc, prefix)
+
+
+def stop_server(kind: str, proc: subprocess.Popen[bytes], prefix: Path) -> None:
+    """Stop a test server gracefully (nginx: SIGQUIT, Apache: SIGTERM), killing it if it hangs,
+    and remove its prefix."""
+    proc.send_signal(signal.SIGQUIT if kind == "nginx" else signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    shutil.rmtree(prefix, ignore_errors=True)

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +26,7 @@ from botguard.decide.records import DecisionSet
 from botguard.render import ApacheRenderer, NginxRenderer
 from botguard.serve import ChallengeTargets, Keyring, load_or_create, render_apache, render_nginx, write_files
 from botguard.serve._tokens import leading_zero_bits
-from tests.render.servers import APACHE, MODULES, NGINX, check, free_port, make_prefix
+from tests.render.servers import APACHE, MODULES, NGINX, check, free_port, make_prefix, stop_server
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -319,13 +318,7 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
     finally:
         if serve.proc is not None:
             serve.stop(signal.SIGKILL)
-        proc.send_signal(signal.SIGQUIT if kind == "nginx" else signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        shutil.rmtree(prefix, ignore_errors=True)
+        stop_server(kind, proc, prefix)
 
 
 def _serve_yaml(settings: ServeSettings) -> dict[str, object]:
