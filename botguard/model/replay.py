@@ -28,7 +28,6 @@ rest of the scan, so by default the step raises by shared signatures alone and s
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from botguard.config import ScanModelSettings, Settings
+from botguard.decide import Match, matches
 from botguard.judge.records import VERDICT_ORDER, ModelSummary
 from botguard.logs.records import Batch
 from botguard.model.clients import signature_raises
@@ -184,13 +184,16 @@ def _by_candidate(
     )
     if (row["assets"] or 0) > 0 or follows_links:
         return None
+    ua = row["user_agent"] or ""
     for c in candidates:
-        if c.action == "block" and c.score >= model.min_score and _matches(c, row):
+        if c.action != "block" or c.score < model.min_score:
+            continue
+        if matches(Match(c.match_kind, c.match_value), row["ip"], ua, row["asn"]):
             support = f"{c.support_ips} addresses, score {c.score:.2f}"
             reason = f"model: matches rule candidate {c.signature} ({support})"
             return ClientRaise(
                 row["ip"],
-                row["user_agent"] or "",
+                ua,
                 c.signature,
                 "candidate",
                 reason,
@@ -199,19 +202,6 @@ def _by_candidate(
                 c.proposed_at,
             )
     return None
-
-
-def _matches(candidate: RuleCandidate, row: dict[str, Any]) -> bool:
-    """Would the candidate's rule match this client (as the renderers enforce it)?"""
-    value = candidate.match_value
-    if candidate.match_kind == "ua_pattern":
-        return bool(row["user_agent"]) and value.lower() in row["user_agent"].lower()
-    if candidate.match_kind == "asn":
-        return row["asn"] is not None and str(row["asn"]) == value.removeprefix("AS")
-    try:
-        return ipaddress.ip_address(row["ip"]) in ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return False
 
 
 def _apply(clients: pl.DataFrame, raises: list[ClientRaise], model: ScanModelSettings) -> pl.DataFrame:
