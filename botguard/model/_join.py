@@ -11,7 +11,7 @@ read (:data:`~botguard.model.labels.MASKS`, rule 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,9 +149,11 @@ def _capped(
 
 
 class Trainer:
-    """Trains micro-batches of examples, each masked for the source that labelled it."""
+    """Trains micro-batches of examples, each masked for the source that labelled it (``masks``:
+    source -> the slots it read; the stream's label sources by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, masks: Mapping[str, frozenset[str]] = MASKS) -> None:
+        self.masks = masks
         self._mask: dict[tuple[int, str], tuple[FeaturePart, FeaturePart]] = {}
 
     def learn(
@@ -191,7 +193,7 @@ class Trainer:
         The memo is keyed by the part's identity (parts are memoised tuples, so they recur as the
         same objects) and keeps the part alive, so an id is never reused while its entry exists.
         """
-        memo, masked = self._mask, MASKS[source]
+        memo, masked = self._mask, self.masks[source]
         for part in parts:
             hit = memo.get((id(part), source))
             if hit is None or hit[0] is not part:

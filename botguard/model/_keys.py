@@ -14,7 +14,7 @@ publication, and masking a label source's slots is memoised per part. The parts 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -178,13 +178,21 @@ class RequestKeys:
             for ip in new_ip:
                 self.ip[ip] = self._ip_info(ip, networks.get(ip), self.features._ip(ip))
 
-    def _ua_info(self, ua: str, crawler: Crawler | None) -> UaInfo:
+    def agent_keys(self, ua: str) -> UaInfo:
+        """An agent's feature keys and family alone, without its catalogue entry or signature keys
+        (a scan's clients pass: the judge has already read the rest)."""
         fam, keys = self.features._ua(ua)
+        family_id = self._families.setdefault(fam, len(self._families))
+        return UaInfo(None, bool(BROWSER.match(ua)), "", (), fam, keys, family_id)
+
+    def _ua_info(self, ua: str, crawler: Crawler | None) -> UaInfo:
+        bare = self.agent_keys(ua)
         # only the agent's safe product names carry signature stats ("chrome", "the", "x22" never)
         names = candidate_tokens(ua)
-        sig = tuple(k for k in keys if k.startswith(("ua_tok=", "ua_fam=")) and k.partition("=")[2] in names)
-        family_id = self._families.setdefault(fam, len(self._families))
-        return UaInfo(crawler, bool(BROWSER.match(ua)), robots_token(crawler), sig, fam, keys, family_id)
+        sig = tuple(
+            k for k in bare.ua_keys if k.startswith(("ua_tok=", "ua_fam=")) and k.partition("=")[2] in names
+        )
+        return replace(bare, crawler=crawler, token=robots_token(crawler), sig_keys=sig)
 
     def _ip_info(self, ip: str, network: Any, keys: FeaturePart) -> IpInfo:
         prefixes = ip_prefixes(ip)

@@ -6,14 +6,19 @@ reads (before the judge folds them into clients). A scan of a log and a watch th
 same log therefore reach the same state: the same scores, raises and candidates.
 
 After the judge, :meth:`ScanReplay.outcome` turns the learner's state into the clients frame's
-``model_score`` (each client's score at its last request) and raised verdicts:
+``model_score`` (each client's score at its last request) and raised verdicts. Without the replay
+(the default) a fresh learner of the same code is taught one event per judged client instead
+(:meth:`~botguard.model.stream.StreamLearner.fit_clients`), which scores every client at a few
+percent of the scan's cost; that client pass runs in both cases, as the gate of shared signatures.
+The raises:
 
 - a client a campaign signature raised (:mod:`botguard.model.campaigns`): to ``block`` when it
   has evidence of its own (a honeypot hit, a spoofed crawler claim), else to the challenge tier
   (``model.scan.raise_to``). robots.txt violations are not such evidence for a browser agent:
   people request disallowed pages (a cart, a search) all the time, and never read robots.txt;
 - a client that shares a network or agent token with clients the judge found bad
-  (:mod:`botguard.model.clients`): to ``model.scan.raise_to`` (``strong_raise_to`` for a strong
+  (:mod:`botguard.model.clients`) and that the client pass scores at least
+  ``model.scan.min_score``: to ``model.scan.raise_to`` (``strong_raise_to`` for a strong
   signature);
 - a client matched by a rule candidate the stream proposed to block (the rule a reviewer would
   deploy; a whole AS is only ever throttled, and raises no one), scoring at least
@@ -23,7 +28,7 @@ Never raised: catalogue or verified crawlers, allowlisted clients, and (through 
 clients that load page assets or mostly follow their own links.
 
 The replay is opt-in (``model.scan.replay``, ``scan --campaigns``): it costs about 11 times the
-rest of the scan, so by default the step raises by shared signatures alone and scores no one.
+rest of the scan, so by default there are no campaign raises or candidates.
 """
 
 from __future__ import annotations
@@ -59,12 +64,12 @@ class ModelOutcome:
 
 class ScanReplay:
     """The scan's model step: a stream learner fed a scan's batches as the judge reads them, or,
-    without ``stream``, the shared signatures alone (no scores, no campaigns, no candidates)."""
+    without ``stream``, the client pass and the shared signatures (no campaigns, no candidates)."""
 
     def __init__(
         self, settings: Settings, *, robots: Any = None, state_path: str | None = None, stream: bool = True
     ) -> None:
-        self.settings = settings
+        self.settings, self.robots, self.state_path = settings, robots, state_path
         self.learner = _learner(settings, robots, state_path) if stream else None
 
     def feed(self, batches: Iterator[Batch]) -> Iterator[Batch]:
@@ -82,13 +87,22 @@ class ScanReplay:
         """Scores and raised verdicts for the judged clients (CLIENT_SCHEMA), in the judge's order."""
         model = ScanModelSettings.from_settings(self.settings)
         campaign, candidates, scores, trained = _learned(self.learner)
-        shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, self.settings, model)}
-        raises = _raises(clients, campaign, shared, candidates, model)
-        score = [
-            None if (s := scores.get((ip, ua or ""))) is None else round(s[0], 4)
-            for ip, ua in zip(clients.get_column("ip").to_list(), clients.get_column("user_agent").to_list())
-        ]
+        # The client pass always runs: it scores a default scan, and with or without the replay it
+        # gates the shared signatures (a session's score; the replay's is its last request's).
+        fit = _learner(self.settings, self.robots, self.state_path).fit_clients(clients)
+        gate = fit.scores.tolist()
+        if self.learner is None:
+            score: list[float | None] = [round(s, 4) for s in gate]
+            trained = fit.trained
+        else:
+            ips, uas = clients.get_column("ip").to_list(), clients.get_column("user_agent").to_list()
+            score = [
+                None if (s := scores.get((ip, ua or ""))) is None else round(s[0], 4)
+                for ip, ua in zip(ips, uas)
+            ]
         out = clients.with_columns(model_score=pl.Series(score, dtype=pl.Float64))
+        shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, self.settings, model)}
+        raises = _raises(out, gate, campaign, shared, candidates, model)
         verdicts = [_target(r, model) for r in raises]
         summary = ModelSummary(
             clients_scored=sum(s is not None for s in score),
@@ -136,19 +150,21 @@ def _target(raised: ClientRaise, model: ScanModelSettings) -> str:
 
 def _raises(
     clients: pl.DataFrame,
+    gate: list[float],
     campaign: dict[tuple[str, str], ClientRaise],
     shared: dict[tuple[str, str], ClientRaise],
     candidates: list[RuleCandidate],
     model: ScanModelSettings,
 ) -> list[ClientRaise]:
     """The clients to raise, each once: a campaign raise first, else a signature shared with
-    clients judged bad, else a matching candidate."""
+    clients judged bad (when the client pass scores the client at least ``model.min_score``:
+    ``gate``, one score per row), else a matching candidate."""
     rows = clients.select(
         "ip", "user_agent", "verdict", "crawler", "allowlisted", "identity", "verified", "asn",
         "honeypot_requests", "disallowed_requests", "assets", "referers", "requests", "model_score",
     ).with_row_index("row")  # fmt: skip
     out = []
-    for r in rows.iter_rows(named=True):
+    for r, sure in zip(rows.iter_rows(named=True), (g >= model.min_score for g in gate), strict=True):
         if (
             r["crawler"] is not None
             or r["allowlisted"] is not None
@@ -157,7 +173,9 @@ def _raises(
         ):
             continue
         key = (r["ip"], r["user_agent"] or "")
-        found = campaign.get(key) or shared.get(key) or _by_candidate(r, candidates, model)
+        found = (
+            campaign.get(key) or (shared.get(key) if sure else None) or _by_candidate(r, candidates, model)
+        )
         if found is None:
             continue
         evidence = (r["honeypot_requests"] or 0) > 0 or r["identity"] == "spoofed"

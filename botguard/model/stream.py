@@ -41,6 +41,7 @@ from botguard.identity.setup import asn_source, updated_ranges_dir
 from botguard.model import snapshot as snap
 from botguard.model._actors import ASSET, HONEYPOT, HUMAN, SOURCES, Actor, ActorTable, Folded
 from botguard.model._batches import GroupCounts, OpenBatch, PartSums, bias, runs, slots
+from botguard.model._clientpass import ClientScores, fit_clients
 from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
 from botguard.model._keys import Call, FeaturePart, RequestKeys
 from botguard.model._kinds import RequestKinds
@@ -410,6 +411,12 @@ class StreamLearner:
     def candidates(self) -> list[RuleCandidate]:
         """Signatures that qualify now (support, lower bound, no good-bot/human/allowlist overlap)."""
         return self.book.candidates(self.scorer.explain_many, self.scorer.weight)
+
+    def fit_clients(self, clients: pl.DataFrame) -> ClientScores:
+        """Learn from one event per judged client (a scan's totals, CLIENT_SCHEMA) in time order,
+        then score every client (:mod:`botguard.model._clientpass`): a scan's scores at a small
+        fraction of the cost of replaying its requests."""
+        return fit_clients(self, clients, self.settings)
 
     def raises(self) -> dict[tuple[str, str], ClientRaise]:
         """Clients raised by a campaign signature now, by (ip, user agent)."""

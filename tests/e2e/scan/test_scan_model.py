@@ -290,15 +290,16 @@ def _model_of(r: object) -> tuple[dict, list[dict]]:
 
 def test_replay_is_opt_in(site: dict[str, Path], tmp_path: Path) -> None:
     """By default the scan does not replay its log (about 11x the cost of the rest of the scan):
-    no scores, no campaign raises, the shared signatures still raise. model.scan.replay: true
-    turns the replay on, --no-campaigns off again."""
+    the client pass scores every client, no campaign raises, the shared signatures still raise.
+    model.scan.replay: true turns the replay on, --no-campaigns off again."""
     base = ["scan", str(site["log"]), "--robots", str(site["robots"]), "--no-save", "--no-dns",
             "--format", "json"]  # fmt: skip
     default = run_cli(*base, "--config", str(site["config"]))
     assert default.exit_code == 0, default.output
     model, clients = _model_of(default)
-    assert (model["clients_scored"], model["trained_on"], model["raised_by_campaign"]) == (0, 0, 0)
-    assert all(c["model_score"] is None for c in clients)
+    assert model["clients_scored"] == len(clients) > 0 and model["raised_by_campaign"] == 0
+    assert 0 < model["trained_on"] < len(clients)  # one example per labelled client, at most
+    assert all(c["model_score"] is not None for c in clients)
     reasons = [r for c in clients for r in c["reasons"] if r.startswith("model: ")]
     assert model["raised"] == len(reasons) > 0 and all(r.startswith("model: shares ") for r in reasons)
 
@@ -310,8 +311,31 @@ def test_replay_is_opt_in(site: dict[str, Path], tmp_path: Path) -> None:
     )
     assert on.exit_code == 0 and off.exit_code == 0, on.output + off.output
     on_model, on_clients = _model_of(on)
-    assert on_model["clients_scored"] == len(on_clients) and on_model["trained_on"] > 0
-    assert _model_of(off)[0]["clients_scored"] == 0
+    assert on_model["clients_scored"] == len(on_clients) and on_model["trained_on"] > len(on_clients)
+    assert _model_of(off) == (model, clients)
+
+
+def test_shared_signatures_raise_only_clients_the_model_scores_unwanted(
+    site: dict[str, Path], without_model: ScanResult
+) -> None:
+    """A shared signature is not enough: the client pass must score the client at least
+    model.scan.min_score too (people share networks with scrapers: a cloud /16, a mobile ASN)."""
+    settings = load_settings(site["config"])
+    model = ScanModelSettings.from_settings(settings)
+    result = scan(site, campaigns=False)
+    scores = {
+        (r["ip"], r["user_agent"] or ""): r["model_score"] for r in result.clients.iter_rows(named=True)
+    }
+    shared = {(r.ip, r.user_agent) for r in signature_raises(without_model.clients, settings, model)}
+    raised = {
+        key
+        for key, (_, reasons) in verdicts(result).items()
+        if any(r.startswith("model: shares ") for r in reasons)
+    }
+    raised = {(ip, ua or "") for ip, ua in raised}
+    assert raised and raised < shared  # the gate held some back
+    assert all(scores[key] >= model.min_score for key in raised)
+    assert all(scores[key] < model.min_score for key in shared - raised if key in scores)
 
 
 def test_campaigns_without_the_model_is_a_usage_error(site: dict[str, Path]) -> None:
