@@ -4,21 +4,23 @@ clients the judge found bad.
 Why client level: per-client rules cannot tell a person from a scraper that rotates to a new IP
 every request or two (one or two page hits each). What gives such clients away is what they
 share with clients the scan already judged bad: a /24 or /16, an IPv6 /48, an ASN, user-agent
-tokens. This is counting over the judged clients, not a second learner: the scores come from the
-stream learner's replay of the log (:mod:`botguard.model.replay`).
+tokens. This is counting over the judged clients, not a second learner: the scores that gate it
+come from the stream learner (:mod:`botguard.model._clientpass`).
 
 1. :func:`weak_labels`: a label and its source per client, from evidence the judge computed
    (:data:`LABEL_SOURCES`);
 2. :func:`signature_stats`: signature keys (/24, /16, /48, ASN, agent token) with enough bad
    clients (Wilson lower bound), seen from enough distinct IPs, and no verified crawler or
    allowlisted client;
-3. :func:`signature_raises`: each :func:`eligible` client sharing such a key, raised with its best
-   one. Verified crawlers, allowlisted clients, catalogue crawlers, people labelled by their
-   sessions and clients that load page assets or follow their links are never raised.
+3. :func:`signature_raises`: each :func:`eligible` client sharing such a key that the model
+   scores at least ``model.scan.min_score``, raised with its best one. Verified crawlers,
+   allowlisted clients, catalogue crawlers, people labelled by their sessions and clients that
+   load page assets or follow their links are never raised.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -309,24 +311,33 @@ _READS = (
 )  # fmt: skip
 
 
-def signature_raises(clients: pl.DataFrame, settings: Any, model: ScanModelSettings) -> list[ClientRaise]:
-    """The eligible clients that share a qualifying signature with clients judged bad, each with
+def signature_raises(
+    clients: pl.DataFrame, settings: Any, model: ScanModelSettings, scores: Sequence[float]
+) -> list[ClientRaise]:
+    """The eligible clients that share a qualifying signature with clients judged bad and that the
+    model scores at least ``model.min_score`` (``scores``: one per row of ``clients``), each with
     its best signature (strong first, then the Wilson bound, then bad support)."""
     if clients.height == 0:
         return []
-    ordered = clients.select(_READS).with_row_index("row").sort(["first_seen", "row"])
+    ordered = (
+        clients.select(_READS)
+        .with_columns(model_score=pl.Series(scores, dtype=pl.Float64))
+        .with_row_index("row")
+        .sort(["first_seen", "row"])
+    )
     labels = weak_labels(ordered, settings, model).with_row_index("pos")
     features = client_features(labels)
     stats = signature_stats(features, labels, model)
     if stats.height == 0:
         return []
     best = _best_signature(features, labels, stats, model).join(
-        labels.select("pos", "ip", "user_agent"), on="pos"
+        labels.select("pos", "ip", "user_agent", "model_score"), on="pos"
     )
     out = []
-    for r in best.sort("pos").iter_rows(named=True):
+    for r in best.filter(col("model_score") >= model.min_score).sort("pos").iter_rows(named=True):
         target = model.strong_raise_to if r["strong"] else model.raise_to
-        reason = f"model: shares {r['key']} with {r['bad']} clients judged bad ({r['ips']} IPs)"
+        support = f"{r['ips']} IPs; score {r['model_score']:.2f}"
+        reason = f"model: shares {r['key']} with {r['bad']} clients judged bad ({support})"
         key = (r["ip"], r["user_agent"] or "")
         out.append(ClientRaise(*key, r["key"], "shared", reason, int(r["ips"]), 1.0, 0.0, _action(target)))
     return out

@@ -101,8 +101,8 @@ class ScanReplay:
                 for ip, ua in zip(ips, uas)
             ]
         out = clients.with_columns(model_score=pl.Series(score, dtype=pl.Float64))
-        shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, self.settings, model)}
-        raises = _raises(out, gate, campaign, shared, candidates, model)
+        shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, self.settings, model, gate)}
+        raises = _raises(out, campaign, shared, candidates, model)
         verdicts = [_target(r, model) for r in raises]
         summary = ModelSummary(
             clients_scored=sum(s is not None for s in score),
@@ -150,21 +150,19 @@ def _target(raised: ClientRaise, model: ScanModelSettings) -> str:
 
 def _raises(
     clients: pl.DataFrame,
-    gate: list[float],
     campaign: dict[tuple[str, str], ClientRaise],
     shared: dict[tuple[str, str], ClientRaise],
     candidates: list[RuleCandidate],
     model: ScanModelSettings,
 ) -> list[ClientRaise]:
     """The clients to raise, each once: a campaign raise first, else a signature shared with
-    clients judged bad (when the client pass scores the client at least ``model.min_score``:
-    ``gate``, one score per row), else a matching candidate."""
+    clients judged bad, else a matching candidate."""
     rows = clients.select(
         "ip", "user_agent", "verdict", "crawler", "allowlisted", "identity", "verified", "asn",
         "honeypot_requests", "disallowed_requests", "assets", "referers", "requests", "model_score",
     ).with_row_index("row")  # fmt: skip
     out = []
-    for r, sure in zip(rows.iter_rows(named=True), (g >= model.min_score for g in gate), strict=True):
+    for r in rows.iter_rows(named=True):
         if (
             r["crawler"] is not None
             or r["allowlisted"] is not None
@@ -173,9 +171,7 @@ def _raises(
         ):
             continue
         key = (r["ip"], r["user_agent"] or "")
-        found = (
-            campaign.get(key) or (shared.get(key) if sure else None) or _by_candidate(r, candidates, model)
-        )
+        found = campaign.get(key) or shared.get(key) or _by_candidate(r, candidates, model)
         if found is None:
             continue
         evidence = (r["honeypot_requests"] or 0) > 0 or r["identity"] == "spoofed"

@@ -124,7 +124,8 @@ def test_raised_clients_carry_the_model_reason(with_model: ScanResult, without_m
     for key in raised:
         reason = new[key][1][-1]
         assert re.fullmatch(
-            r"model: (shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad \(\d+ IPs\)"
+            r"model: (shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad \(\d+ IPs; score "
+            r"(0\.[89]\d|1\.00)\)"
             r"|campaign .+|walks .+|matches rule candidate .+) \(to (challenge|block)\)",
             reason,
         ), reason
@@ -189,7 +190,8 @@ def _shared(with_model: ScanResult, without_model: ScanResult) -> tuple[str, str
 def _raised(frame: pl.DataFrame, settings: object, **scan: object) -> dict[tuple[str, str], str]:
     """(ip, user agent) -> action of each shared-signature raise on a judged frame."""
     model = ScanModelSettings.from_settings(SimpleNamespace(model=SimpleNamespace(scan=scan)))
-    return {(r.ip, r.user_agent): r.action for r in signature_raises(frame, settings, model)}
+    sure = [1.0] * frame.height  # the model's gate passed: the signatures alone decide
+    return {(r.ip, r.user_agent): r.action for r in signature_raises(frame, settings, model, sure)}
 
 
 def test_verified_crawler_is_never_raised(site: dict[str, Path], with_model: ScanResult,
@@ -326,7 +328,8 @@ def test_shared_signatures_raise_only_clients_the_model_scores_unwanted(
     scores = {
         (r["ip"], r["user_agent"] or ""): r["model_score"] for r in result.clients.iter_rows(named=True)
     }
-    shared = {(r.ip, r.user_agent) for r in signature_raises(without_model.clients, settings, model)}
+    sure = [1.0] * without_model.clients.height  # the signatures alone
+    shared = {(r.ip, r.user_agent) for r in signature_raises(without_model.clients, settings, model, sure)}
     raised = {
         key
         for key, (_, reasons) in verdicts(result).items()
