@@ -242,9 +242,10 @@ class ScanModelSettings:
     # Replay the log through the stream learner (scores, campaign raises, candidates; scan
     # --campaigns): about 11 times the cost of the rest of the scan, so off unless asked for.
     replay: bool = False
-    # Accepted so older configurations still load; unused since the scan replays the stream learner.
+    # The per-client pass (every scan): beyond this a label source is sampled evenly in time.
+    max_examples_per_source: int = 400
+    # Accepted so older configurations still load; unused since the scan runs the stream learner.
     batch_size: int = 256
-    max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time
     learning_rate: float = 0.5
     max_lf_share: float = 0.4  # no label source carries more than this share of the gradient mass
 
