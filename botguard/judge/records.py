@@ -128,7 +128,7 @@ CLIENT_SCHEMA: dict[str, pl.DataType] = {
             }
         )
     ),
-    "model_score": pl.Float64(),  # filled by the model step of the scan (botguard.model.clients)
+    "model_score": pl.Float64(),  # filled by the model step of the scan (botguard.model.ScanReplay)
     "robots_token": pl.String(),
     "judged_requests": pl.Int64(),
     "invalid_requests": pl.Int64(),
