@@ -54,16 +54,22 @@ from botguard.text import printable
 @click.option(
     "--no-model", is_flag=True, help="Per-client rules only: no model scores, no signature-based raises."
 )
+@click.option(
+    "--campaigns/--no-campaigns", default=None,
+    help="Replay the log for scores, campaign raises (slow).",
+)  # fmt: skip
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
     output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
     state_path: str | None, no_save: bool, full: bool, no_dns: bool, no_identity: bool, no_model: bool,
+    campaigns: bool | None,
 ) -> int:  # fmt: skip
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
         log_format=log_format, save=not no_save, dns=not no_dns, identity=not no_identity,
-        model=not no_model, fail_on=fail_on, incremental=not full, preview=fmt == "html",
+        model=not no_model, campaigns=campaigns, fail_on=fail_on, incremental=not full,
+        preview=fmt == "html",
     )  # fmt: skip
     tty = sys.stderr.isatty()
     with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:

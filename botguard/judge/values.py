@@ -124,6 +124,7 @@ def model_value(model: ModelSummary) -> dict[str, Any]:
             "challenge": model.raised_to_challenge,
             "block": model.raised_to_block,
         },
+        "raised_by_campaign": model.raised_by_campaign,
     }
 
 
@@ -427,16 +428,18 @@ def _model(value: object, source: str) -> ModelSummary | None:
         return None
     where = "summary.model"
     obj = _object(value, where, source)
-    scored, trained, signatures = (
-        _field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")
-    )
+    count = {
+        key: _field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")
+    }
     raised_to = _object(obj.get("raised_to"), f"{where}.raised_to", source)
-    monitor, block = (
-        _field(raised_to, key, int, f"{where}.raised_to", source) for key in ("monitor", "block")
-    )
-    # a scan written before the challenge verdict existed has no count for it
+    raised = {
+        f"raised_to_{key}": _field(raised_to, key, int, f"{where}.raised_to", source)
+        for key in ("monitor", "block")
+    }
+    # a scan written before the challenge verdict or campaign raises existed has no count for them
     challenged = _field(raised_to, "challenge", int, f"{where}.raised_to", source, nullable=True) or 0
-    return ModelSummary(scored, trained, signatures, monitor, block, raised_to_challenge=challenged)
+    campaign = _field(obj, "raised_by_campaign", int, where, source, nullable=True) or 0
+    return ModelSummary(**count, **raised, raised_to_challenge=challenged, raised_by_campaign=campaign)
 
 
 def _summary(value: object, source: str) -> ScanSummary:
