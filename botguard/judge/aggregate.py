@@ -46,12 +46,13 @@ GLOBAL_TOKEN = "*"
 _WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 
-#: Per-batch partials wait to be merged until they hold this many client rows. Fewer rows
-#: waiting re-group the merged partial more often (merging every few batches re-grouped all
-#: 150k clients of a 5M-line log 18 times: 5 s); more rows waiting raise a big scan's memory,
-#: whose peak is this fold (5M lines: ~20 MiB lower peak with 50k rows than with 100k, and no
-#: measurable CPU between them).
+#: Per-batch partials wait to be merged until they hold this many client rows, or as many as
+#: the merged partial up to :data:`MERGE_MAX_ROWS`: a small merged partial is re-grouped a
+#: logarithmic number of times (merging every few batches re-grouped all 150k clients of a
+#: 5M-line log 18 times: 5 s), a large one (a 10M-line log has 300k clients) is not doubled in
+#: memory by the rows waiting for it.
 MERGE_ROWS = 50_000
+MERGE_MAX_ROWS = 100_000
 
 
 def robots_token(crawler: Crawler | None) -> str:
@@ -228,7 +229,8 @@ class Aggregator:
         part = self.partial_of(batch, stats or ParseStats(), self._width_with(batch))
         self._pending.append(part.compacted())
         self._pending_rows += part.clients.height
-        if self._pending_rows >= MERGE_ROWS:
+        merged = self._merged.clients.height if self._merged is not None else 0
+        if self._pending_rows >= min(max(MERGE_ROWS, merged), MERGE_MAX_ROWS):
             self._fold()
 
     def result(self) -> Partial:
@@ -258,13 +260,9 @@ class Aggregator:
 
     def _fold(self) -> None:
         parts = ([self._merged] if self._merged is not None else []) + self._pending
-        self._merged, self._pending, self._pending_rows = None, [], 0
+        self._pending, self._pending_rows = [], 0
         if parts:
-            merged = merge_all(parts)
-            del parts  # the folded parts go before the copy below is made (the fold sets the peak)
-            # Compacted: a merged row's strings are views into the part it was first seen in,
-            # and each view keeps that part's whole string buffer alive.
-            self._merged = merged.compacted()
+            self._merged = merge_all(parts)
 
     def partial_of(self, batch: pl.DataFrame, stats: ParseStats, width: int = WIDTHS[0]) -> Partial:
         """The partial of one parsed batch; its requests are counted in buckets of its own
