@@ -33,10 +33,12 @@ from botguard.deploy.lock import deploy_lock, directory_locks, state_lock
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, RemoteTarget, Target, TargetOutcome
 from botguard.deploy.ssh import deploy_over_ssh
+from botguard.deploy.upstream import serve_answers
 from botguard.errors import BotguardError, InputError, Location, UsageError
 from botguard.judge.records import ScanResult
 from botguard.judge.store import latest_scan
 from botguard.judge.values import scan_from_json
+from botguard.keyring import Key, Keyring, load, load_or_create, secret_path
 from botguard.model.store import (
     CandidateStore,
     with_model,
@@ -101,7 +103,7 @@ class ChallengeTier:
     serve_up: bool
     secret_path: str
     created: bool
-    companions: Mapping[str, Renderer] = field(default_factory=dict, repr=False, compare=False)
+    keyring: Keyring | None = field(default=None, repr=False, compare=False)
 
 
 def _load_scan(request: DeployRequest, state: State) -> ScanResult:
@@ -117,12 +119,11 @@ def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     return scan
 
 
-def _targets(
-    request: DeployRequest, companions: Mapping[str, Renderer] | None = None
-) -> list[Target | RemoteTarget]:
-    deploy, decide = request.settings.deploy, request.settings.decide
-    backends = renderers(decide.throttle_rate, decide.throttle_burst, companions=companions)
-    plain = renderers(decide.throttle_rate, decide.throttle_burst) if companions else backends
+def _targets(request: DeployRequest, tier: ChallengeTier | None = None) -> list[Target | RemoteTarget]:
+    deploy, decide, serve = request.settings.deploy, request.settings.decide, request.settings.serve
+    keyring = tier.keyring if tier else None
+    backends = renderers(decide.throttle_rate, decide.throttle_burst, keyring=keyring, serve=serve)
+    plain = renderers(decide.throttle_rate, decide.throttle_burst) if keyring else backends
     targets: list[Target | RemoteTarget] = []
     for name, option, conf in (
         ("nginx", request.nginx_dir, deploy.nginx),
@@ -174,16 +175,6 @@ def _challenge_tier(
     """The challenge routing for nginx and Apache, rendered from ``active`` with serve's keyring:
     none while there is no keyring and nothing to challenge; a run with challenges and no keyring
     creates it (0600), as ``botguard serve`` would, so the files and serve share one secret."""
-    from botguard.serve import (
-        ChallengeRenderer,
-        Key,
-        Keyring,
-        load,
-        load_or_create,
-        secret_path,
-        serve_answers,
-    )
-
     decisions = sum(1 for d in active.decisions if d.action == "challenge")
     path = secret_path(settings.serve.secret_path, env.state_path)
     exists = path.exists()
@@ -195,9 +186,8 @@ def _challenge_tier(
         ring = load_or_create(path, env.now().timestamp())
     else:  # a dry run writes nothing: the files it shows carry a placeholder key (never printed)
         ring = Keyring((Key("00000000", "0" * 64, 0.0),))
-    companions = {name: ChallengeRenderer(name, settings.serve, ring) for name in ("nginx", "apache")}
     up = bool(decisions) and serve_answers(settings.serve.listen)
-    return ChallengeTier(decisions, settings.serve.listen, up, str(path), not exists, companions)
+    return ChallengeTier(decisions, settings.serve.listen, up, str(path), not exists, ring)
 
 
 def _preview(
@@ -241,7 +231,7 @@ def _deploy(
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request, now, judged), model)
             tier = _challenge_tier(settings, env, active, create=False) if targets else None
-            targets = _targets(request, tier.companions if tier else None)
+            targets = _targets(request, tier)
             return DeployReport(
                 active,
                 tuple(_dry(t, active) for t in targets),
@@ -253,7 +243,7 @@ def _deploy(
         recorded = record_decisions(state, fresh, now, settings.decide, settings.allowlist, judged)
         active = without_stale_model(recorded, model)
         tier = _challenge_tier(settings, env, active, create=True) if targets else None
-        targets = _targets(request, tier.companions if tier else None)
+        targets = _targets(request, tier)
         outcomes, errors = _send_all(targets, active, request)
         return DeployReport(active, outcomes, errors, dropped=dropped, challenge=tier)
 

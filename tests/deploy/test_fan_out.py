@@ -12,7 +12,8 @@ import yaml
 
 from botguard.config import load_settings
 from botguard.decide import DecisionSet
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
+from botguard.render.nginx import NginxRenderer
 from tests.deploy.conftest import BYTESPIDER, Site, scan_doc
 from tests.helpers import run_cli
 from tests.render.servers import CHROME, Server, running

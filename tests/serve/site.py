@@ -23,8 +23,11 @@ from pathlib import Path
 
 from botguard.config import ServeSettings
 from botguard.decide.records import DecisionSet
-from botguard.render import ApacheRenderer, NginxRenderer
-from botguard.serve import ChallengeTargets, Keyring, load_or_create, render_apache, render_nginx, write_files
+from botguard.keyring import Keyring, load_or_create
+from botguard.render.apache import ApacheRenderer
+from botguard.render.challenge import render_apache, render_nginx, write_files
+from botguard.render.nginx import NginxRenderer
+from botguard.render.records import ChallengeTargets
 from botguard.serve._tokens import leading_zero_bits
 from tests.render.servers import APACHE, MODULES, NGINX, check, free_port, make_prefix, stop_server
 

@@ -3,6 +3,10 @@
 Rotation keeps an overlap. :func:`rotate` puts a new key first; it starts *signing* only after
 :data:`GRACE` seconds (time to re-render and reload the server files, which carry every key in the
 ring), and the keys it replaces keep *verifying* until every pass they signed has expired.
+
+:func:`read_private` and :func:`write_private` are the one way botguard reads and writes a file
+that holds a secret (the keyring, serve's admin token): written atomically and 0600, refused when
+others may read it.
 """
 
 from __future__ import annotations
@@ -14,17 +18,20 @@ import stat
 from pathlib import Path
 
 from botguard.errors import BotguardError, Location
-from botguard.serve.records import Key, Keyring
+from botguard.keyring.records import Key, Keyring
 
-__all__ = ["GRACE", "ServeError", "default_secret_path", "load_or_create", "rotate", "secret_path"]
+__all__ = [
+    "FILE_NAME", "GRACE", "KeyringError", "default_secret_path", "keyring_text", "load", "load_or_create",
+    "parse", "read_private", "rotate", "save", "secret_path", "write_private",
+]  # fmt: skip
 
 #: Seconds a new key waits before it signs: deploy the new server files within this time.
 GRACE = 300.0
-_FILE_NAME = "serve-secret.json"
+FILE_NAME = "serve-secret.json"
 
 
-class ServeError(BotguardError):
-    """The challenge service cannot start or go on (secret file, listen address)."""
+class KeyringError(BotguardError):
+    """A secret file (the keyring, serve's admin token) cannot be read, written or trusted."""
 
 
 def default_secret_path(state_path: str | Path | None) -> Path:
@@ -32,7 +39,7 @@ def default_secret_path(state_path: str | Path | None) -> Path:
     from botguard.state import default_state_path
 
     base = Path(state_path) if state_path is not None else default_state_path()
-    return base.parent / _FILE_NAME
+    return base.parent / FILE_NAME
 
 
 def secret_path(configured: str | None, state_path: str | Path | None) -> Path:
@@ -45,13 +52,14 @@ def _new_key(now: float) -> Key:
     return Key(secrets.token_hex(4), secrets.token_hex(32), now)
 
 
-def _parse(text: str, path: Path) -> Keyring:
+def parse(text: str, where: str) -> Keyring:
+    """The keyring in ``text`` (``where`` names its file in errors), strictly checked."""
     try:
         raw = json.loads(text)
         keys = tuple(Key(str(k["id"]), str(k["secret"]), float(k["created"])) for k in raw["keys"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise ServeError(
-            f"secret file is not a botguard keyring ({exc.__class__.__name__})", Location(str(path))
+        raise KeyringError(
+            f"secret file is not a botguard keyring ({exc.__class__.__name__})", Location(where)
         ) from None
     for key in keys:
         if (
@@ -59,52 +67,65 @@ def _parse(text: str, path: Path) -> Keyring:
             or len(key.secret) != 64
             or not all(c in "0123456789abcdef" for c in key.id + key.secret)
         ):
-            raise ServeError("secret file holds a malformed key", Location(str(path)))
+            raise KeyringError("secret file holds a malformed key", Location(where))
     if not keys:
-        raise ServeError("secret file holds no key", Location(str(path)))
+        raise KeyringError("secret file holds no key", Location(where))
     return Keyring(keys)
 
 
-def _write(path: Path, ring: Keyring) -> None:
-    """Atomic replace; the temporary file is created 0600, so the secret is never readable by others."""
-    text = json.dumps(
-        {"keys": [{"id": k.id, "secret": k.secret, "created": k.created} for k in ring.keys]}, indent=1
-    )
+def keyring_text(ring: Keyring) -> str:
+    """The keyring file's content (the one format serve reads and deploy-rules ships)."""
+    keys = [{"id": k.id, "secret": k.secret, "created": k.created} for k in ring.keys]
+    return json.dumps({"keys": keys}, indent=1) + "\n"
+
+
+def write_private(path: Path, text: str, noun: str = "secret file") -> None:
+    """Replace ``path`` atomically with ``text``; the temporary file is created 0600, so the secret
+    is never readable by others."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(text + "\n")
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError as exc:
-        raise ServeError(f"cannot write secret file: {exc.strerror}", Location(str(path))) from None
+        raise KeyringError(f"cannot write {noun}: {exc.strerror}", Location(str(path))) from None
 
 
-def load(path: Path) -> Keyring:
-    """Read the keyring; refuse a file others can read (the secret forges passes)."""
+def read_private(path: Path, noun: str = "secret file") -> str:
+    """The text of a secret file; refused when others may read it (its secret forges passes)."""
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ServeError(
-            f"cannot read secret file: {getattr(exc, 'strerror', exc)}", Location(str(path))
+        raise KeyringError(
+            f"cannot read {noun}: {getattr(exc, 'strerror', exc)}", Location(str(path))
         ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ServeError(
-            f"secret file is readable by others (mode {stat.S_IMODE(mode):04o}): chmod 600 it",
-            Location(str(path)),
+        raise KeyringError(
+            f"{noun} is readable by others (mode {stat.S_IMODE(mode):04o}): chmod 600 it", Location(str(path))
         )
-    return _parse(text, path)
+    return text
+
+
+def save(path: Path, ring: Keyring) -> None:
+    """Write the keyring (atomic, 0600)."""
+    write_private(path, keyring_text(ring))
+
+
+def load(path: Path) -> Keyring:
+    """Read the keyring; refuse a file others can read (the secret forges passes)."""
+    return parse(read_private(path), str(path))
 
 
 def load_or_create(path: Path, now: float) -> Keyring:
     """The keyring at ``path``, created with one fresh key if there is none."""
     if not path.exists():
-        _write(path, Keyring((_new_key(now),)))
+        save(path, Keyring((_new_key(now),)))
     return load(path)
 
 
@@ -120,5 +141,5 @@ def rotate(path: Path, now: float, cookie_lifetime: float) -> Keyring:
         if successor.created + GRACE + cookie_lifetime > now:
             kept.append(older)
     rotated = Keyring((_new_key(now), *kept))
-    _write(path, rotated)
+    save(path, rotated)
     return rotated
