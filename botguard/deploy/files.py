@@ -41,6 +41,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from botguard.deploy.modules import routing_warnings
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.render.records import RuleFile
@@ -380,4 +381,5 @@ def deploy_files(
         validated=acted and bool(target.validate),
         reloaded=acted and reload and bool(target.reload),
         recovered=recovered,
+        warnings=routing_warnings(target, files),
     )

@@ -58,6 +58,8 @@ class TargetOutcome:
     reloaded: bool
     #: A killed run's journal was found: its previous files were put back (and reloaded) first.
     recovered: bool = False
+    #: What deployed but will not work as meant (an Apache without the challenge routing's modules).
+    warnings: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:

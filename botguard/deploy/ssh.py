@@ -76,6 +76,7 @@ def _outcome(target: RemoteTarget, data: dict[str, Any]) -> TargetOutcome:
     return TargetOutcome(
         target.name, target.url, tuple(str(n) for n in data["changed"]), str(data["diff"]),
         validated=bool(data["validated"]), reloaded=bool(data["reloaded"]), recovered=bool(data["recovered"]),
+        warnings=tuple(printable(str(w), 600) for w in data.get("warnings", ())),
     )  # fmt: skip
 
 
@@ -83,7 +84,7 @@ def outcome_json(outcome: TargetOutcome) -> str:
     """What ``receive-rules`` prints for the sender."""
     return json.dumps({
         "changed": list(outcome.changed), "diff": outcome.diff, "validated": outcome.validated,
-        "reloaded": outcome.reloaded, "recovered": outcome.recovered,
+        "reloaded": outcome.reloaded, "recovered": outcome.recovered, "warnings": list(outcome.warnings),
     })  # fmt: skip
 
 
