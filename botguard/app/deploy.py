@@ -38,7 +38,7 @@ from botguard.errors import BotguardError, InputError, Location, UsageError
 from botguard.judge.records import ScanResult
 from botguard.judge.store import latest_scan
 from botguard.judge.values import scan_from_json
-from botguard.keyring import Key, Keyring, load, load_or_create, secret_path
+from botguard.keyring import Key, Keyring, keyring_text, load, load_or_create, secret_path
 from botguard.model.store import (
     CandidateStore,
     with_model,
@@ -123,7 +123,6 @@ def _targets(request: DeployRequest, tier: ChallengeTier | None = None) -> list[
     deploy, decide, serve = request.settings.deploy, request.settings.decide, request.settings.serve
     keyring = tier.keyring if tier else None
     backends = renderers(decide.throttle_rate, decide.throttle_burst, keyring=keyring, serve=serve)
-    plain = renderers(decide.throttle_rate, decide.throttle_burst) if keyring else backends
     targets: list[Target | RemoteTarget] = []
     for name, option, conf in (
         ("nginx", request.nginx_dir, deploy.nginx),
@@ -135,9 +134,8 @@ def _targets(request: DeployRequest, tier: ChallengeTier | None = None) -> list[
             targets.append(
                 Target(name, Path(directory), renderer, conf.validate, conf.reload, precheck, conf.probe)
             )
-    # the fan-out: each host is one more target, deployed on its own
-    # hosts get the block rules only: the challenge routing needs serve and its secret on this machine
-    targets.extend(_host_target(host, plain[host.server]) for host in deploy.hosts)
+    # the fan-out: each host is one more target, deployed on its own, challenge routing included
+    targets.extend(_host_target(host, backends[host.server]) for host in deploy.hosts)
     if not targets and not request.cloudflare:
         raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
                          "(or set deploy.nginx.dir or deploy.hosts)")  # fmt: skip
@@ -147,20 +145,31 @@ def _targets(request: DeployRequest, tier: ChallengeTier | None = None) -> list[
 def _host_target(host: HostTarget, renderer: Renderer) -> Target | RemoteTarget:
     if host.remote is None:
         return Target(host.name, Path(host.dir), renderer, host.validate, host.reload, PRECHECKS[host.server],
-                      host.probe)  # fmt: skip
+                      host.probe, Path(host.secret) if host.secret else None)  # fmt: skip
     return RemoteTarget(
         host.name, host.dir, host.remote.destination, host.remote.port, host.remote.path, host.server,
-        renderer, host.validate, host.reload, host.probe, host.ssh, host.botguard,
+        renderer, host.validate, host.reload, host.probe, host.ssh, host.botguard, host.secret,
     )  # fmt: skip
 
 
 def _send(
-    target: Target | RemoteTarget, files: tuple[RuleFile, ...], request: DeployRequest
+    target: Target | RemoteTarget,
+    files: tuple[RuleFile, ...],
+    request: DeployRequest,
+    tier: ChallengeTier | None,
 ) -> TargetOutcome:
-    """One target's deploy: here, or by botguard on its host over SSH."""
+    """One target's deploy: here, or by botguard on its host over SSH; with the challenge routing,
+    the keyring goes to the host's serve too (where ``deploy.hosts[].secret`` says)."""
+    keyring = keyring_text(tier.keyring) if tier and tier.keyring else None
     if isinstance(target, RemoteTarget):
-        return deploy_over_ssh(target, files, reload=request.reload)
-    return deploy_files(target, files, reload=request.reload, hook=request.hook)
+        outcome = deploy_over_ssh(target, files, reload=request.reload, keyring=keyring)
+        if target.secret is None and tier is not None and tier.decisions:
+            note = (f"{target.name}: challenged clients there go to serve at {tier.listen} on that host, "
+                    "which must sign with this machine's pass secret: set `secret` for the host so "
+                    "deploy-rules copies it there")  # fmt: skip
+            outcome = replace(outcome, warnings=(*outcome.warnings, note))
+        return outcome
+    return deploy_files(target, files, reload=request.reload, hook=request.hook, keyring=keyring)
 
 
 def _lock_path(request: DeployRequest, state: State) -> Path:
@@ -244,7 +253,7 @@ def _deploy(
         active = without_stale_model(recorded, model)
         tier = _challenge_tier(settings, env, active, create=True) if targets else None
         targets = _targets(request, tier)
-        outcomes, errors = _send_all(targets, active, request)
+        outcomes, errors = _send_all(targets, active, request, tier)
         return DeployReport(active, outcomes, errors, dropped=dropped, challenge=tier)
 
 
@@ -253,14 +262,17 @@ PARALLEL_HOSTS = 8
 
 
 def _send_all(
-    targets: list[Target | RemoteTarget], active: DecisionSet, request: DeployRequest
+    targets: list[Target | RemoteTarget],
+    active: DecisionSet,
+    request: DeployRequest,
+    tier: ChallengeTier | None,
 ) -> tuple[tuple[TargetOutcome, ...], tuple[str, ...]]:
     """Every target's deploy, several at once (they share nothing: each has its own directory,
     lock and server); outcomes and errors in the targets' order."""
 
     def one(target: Target | RemoteTarget) -> TargetOutcome | str:
         try:
-            return _send(target, target.renderer.render(active), request)
+            return _send(target, target.renderer.render(active), request, tier)
         except DeployError as exc:
             return str(exc)
 

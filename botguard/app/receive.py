@@ -39,13 +39,12 @@ class ReceiveReport:
 def run_receive(request: ReceiveRequest, env: Env) -> ReceiveReport:
     """Deploy the files received (a dry run only diffs them)."""
     decide = DecideSettings()  # the files come rendered: the renderer is never called here
-    target, files, reload, dry_run = receive_request(
-        request.text, renderers(decide.throttle_rate, decide.throttle_burst), PRECHECKS
-    )
-    if dry_run:
-        changed, diff = diff_files(target.dir, files)
+    got = receive_request(request.text, renderers(decide.throttle_rate, decide.throttle_burst), PRECHECKS)
+    target = got.target
+    if got.dry_run:
+        changed, diff = diff_files(target.dir, got.files)
         return ReceiveReport(
             TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
         )
     with directory_locks([target.dir]):
-        return ReceiveReport(deploy_files(target, files, reload=reload))
+        return ReceiveReport(deploy_files(target, got.files, reload=got.reload, keyring=got.keyring))

@@ -44,6 +44,7 @@ from pathlib import Path
 from botguard.deploy.modules import routing_warnings
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
+from botguard.keyring import KeyringError, place
 from botguard.render.records import RuleFile
 from botguard.text import printable
 
@@ -346,10 +347,18 @@ def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
 
 
 def deploy_files(
-    target: Target, files: tuple[RuleFile, ...], *, reload: bool = True, hook: StepHook | None = None
+    target: Target,
+    files: tuple[RuleFile, ...],
+    *,
+    reload: bool = True,
+    hook: StepHook | None = None,
+    keyring: str | None = None,
 ) -> TargetOutcome:
     """Swap in ``files`` for ``target`` if they differ; validate, reload, roll back on failure.
 
+    With ``keyring`` (the text of the keyring the files were rendered with) and a ``target.secret``,
+    the keyring goes there once the files are live, for the host's own serve: a failed deploy
+    leaves the host's serve with the keys its previous files check.
     The caller holds the directory's lock (``lock.directory_locks``; ``run_deploy`` does).
     """
     directory = target.dir
@@ -373,6 +382,14 @@ def deploy_files(
         _go_live(target, reload, hook)
         _finish(directory, changed)
     acted = bool(changed) or recovered
+    copied = False
+    if keyring is not None and target.secret is not None:
+        try:
+            copied = place(target.secret, keyring)
+        except KeyringError as exc:
+            raise DeployError(
+                f"{target.name}: the rules are live, but the pass secret was not copied: {exc}"
+            ) from None
     return TargetOutcome(
         target.name,
         directory,
@@ -382,4 +399,5 @@ def deploy_files(
         reloaded=acted and reload and bool(target.reload),
         recovered=recovered,
         warnings=routing_warnings(target, files),
+        secret_copied=copied,
     )

@@ -8,8 +8,10 @@ from botguard.keyring.records import Key, Keyring
 from botguard.keyring.store import (
     GRACE,
     KeyringError,
+    keyring_text,
     load,
     load_or_create,
+    place,
     read_private,
     rotate,
     secret_path,
@@ -17,6 +19,6 @@ from botguard.keyring.store import (
 )
 
 __all__ = [
-    "GRACE", "Key", "Keyring", "KeyringError", "load", "load_or_create", "read_private", "rotate",
-    "secret_path", "write_private",
+    "GRACE", "Key", "Keyring", "KeyringError", "keyring_text", "load", "load_or_create", "place",
+    "read_private", "rotate", "secret_path", "write_private",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ from botguard.keyring.records import Key, Keyring
 
 __all__ = [
     "FILE_NAME", "GRACE", "KeyringError", "default_secret_path", "keyring_text", "load", "load_or_create",
-    "parse", "read_private", "rotate", "save", "secret_path", "write_private",
+    "parse", "place", "read_private", "rotate", "save", "secret_path", "write_private",
 ]  # fmt: skip
 
 #: Seconds a new key waits before it signs: deploy the new server files within this time.
@@ -81,7 +81,8 @@ def keyring_text(ring: Keyring) -> str:
 
 def write_private(path: Path, text: str, noun: str = "secret file") -> None:
     """Replace ``path`` atomically with ``text``; the temporary file is created 0600, so the secret
-    is never readable by others."""
+    is never readable by others. Written by root (deploy-rules, receive-rules), the file belongs
+    to its directory's owner: serve, running as its own user, reads it from its state directory."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,9 @@ def write_private(path: Path, text: str, noun: str = "secret file") -> None:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o600)
+        if os.geteuid() == 0:  # serve runs as its own user, in a state directory that user owns
+            owner = path.parent.stat()
+            os.chown(tmp, owner.st_uid, owner.st_gid)
         os.replace(tmp, path)
     except OSError as exc:
         raise KeyringError(f"cannot write {noun}: {exc.strerror}", Location(str(path))) from None
@@ -115,6 +119,19 @@ def read_private(path: Path, noun: str = "secret file") -> str:
 def save(path: Path, ring: Keyring) -> None:
     """Write the keyring (atomic, 0600)."""
     write_private(path, keyring_text(ring))
+
+
+def place(path: Path, text: str) -> bool:
+    """Install a keyring sent from the machine that renders the routing files (deploy-rules to a
+    host's own serve): checked, then written unless the file already holds it; True if written."""
+    parse(text, str(path))
+    try:
+        if path.read_text(encoding="ascii") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass  # none yet, or not ours: replace it
+    write_private(path, text)
+    return True
 
 
 def load(path: Path) -> Keyring:

@@ -300,14 +300,7 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
     renderer = NginxRenderer() if kind == "nginx" else ApacheRenderer()
     write_files(prefix / "botguard", renderer.render(blocks or DecisionSet()))
     _write(kind, prefix, targets, settings, ring)
-    if kind == "nginx":
-        (prefix / "nginx.conf").write_text(nginx_site(port))
-    else:
-        modules = "\n".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in APACHE_MODULES)
-        user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
-        (prefix / "apache2.conf").write_text(
-            APACHE_SITE.format(prefix=prefix, modules=modules, user=user, port=port)
-        )
+    write_site(kind, prefix, port)
     validate, _, start = _commands(kind, prefix)
     result = check(validate)
     assert result.returncode == 0, result.stderr
@@ -322,6 +315,19 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
         if serve.proc is not None:
             serve.stop(signal.SIGKILL)
         stop_server(kind, proc, prefix)
+
+
+def write_site(kind: str, prefix: Path, port: int) -> None:
+    """The test site's configuration, including the block rules and the challenge routing (also a
+    config writer for ``tests.render.servers.running``)."""
+    if kind == "nginx":
+        (prefix / "nginx.conf").write_text(nginx_site(port))
+    else:
+        modules = "\n".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in APACHE_MODULES)
+        user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
+        (prefix / "apache2.conf").write_text(
+            APACHE_SITE.format(prefix=prefix, modules=modules, user=user, port=port)
+        )
 
 
 def _serve_yaml(settings: ServeSettings) -> dict[str, object]:
