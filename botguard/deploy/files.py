@@ -304,6 +304,13 @@ def _finish(directory: Path, changed: tuple[str, ...]) -> None:
     _forget(directory)
 
 
+def _reload(target: Target) -> None:
+    """Reload the server and, if the target has a probe, see that it answers."""
+    _run(target.reload, "reload", target.name)
+    if target.probe:
+        _probe(target.probe, target.name)
+
+
 def _settle(target: Target, reload: bool) -> None:
     """Validate, reload and probe the files ``recover`` put back.
 
@@ -314,9 +321,7 @@ def _settle(target: Target, reload: bool) -> None:
     try:
         _run(target.validate, "validation", target.name)
         if reload:
-            _run(target.reload, "reload", target.name)
-            if target.probe:
-                _probe(target.probe, target.name)
+            _reload(target)
     except DeployError as exc:
         raise DeployError(
             f"{exc} (on the files restored from an interrupted deploy: the server may still run the rules "
@@ -337,9 +342,7 @@ def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
         hook("validated")
     if reload:
         try:
-            _run(target.reload, "reload", target.name)
-            if target.probe:
-                _probe(target.probe, target.name)
+            _reload(target)
         except DeployError as exc:
             raise _roll_back_and_reload(target, exc) from None
     if hook:

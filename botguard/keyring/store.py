@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 from botguard.errors import BotguardError, Location
@@ -79,25 +80,37 @@ def keyring_text(ring: Keyring) -> str:
     return json.dumps({"keys": keys}, indent=1) + "\n"
 
 
-def write_private(path: Path, text: str, noun: str = "secret file") -> None:
-    """Replace ``path`` atomically with ``text``; the temporary file is created 0600, so the secret
-    is never readable by others. Written by root (deploy-rules, receive-rules), the file belongs
-    to its directory's owner: serve, running as its own user, reads it from its state directory."""
-    tmp = path.with_name(f".{path.name}.tmp")
+def write_private(path: Path, text: str, noun: str = "secret file", *, exclusive: bool = False) -> bool:
+    """Put ``text`` at ``path`` atomically, through a temporary file created 0600 beside it, so the
+    secret is never readable by others; True when written. ``exclusive`` keeps a file that is
+    already there (two processes making the same secret at once both use the first one's).
+    Written by root (deploy-rules, receive-rules), the file belongs to its directory's owner:
+    serve, running as its own user, reads it from its state directory."""
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+        tmp = Path(name)
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
         if os.geteuid() == 0:  # serve runs as its own user, in a state directory that user owns
             owner = path.parent.stat()
             os.chown(tmp, owner.st_uid, owner.st_gid)
-        os.replace(tmp, path)
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
     except OSError as exc:
         raise KeyringError(f"cannot write {noun}: {exc.strerror}", Location(str(path))) from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)  # gone already once replaced
 
 
 def read_private(path: Path, noun: str = "secret file") -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from botguard.keyring import KeyringError, keyring_text, load, load_or_create, place
+from botguard.keyring import KeyringError, keyring_text, load, load_or_create, place, write_private
 
 NOBODY = 65534
 
@@ -43,3 +43,14 @@ def test_as_root_the_file_belongs_to_the_owner_of_its_directory(tmp_path: Path) 
     for name in ("serve-secret.json", "copy.json"):
         info = (home / name).stat()
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (NOBODY, NOBODY, 0o600), name
+
+
+def test_an_exclusive_write_keeps_the_file_that_is_there(tmp_path: Path) -> None:
+    """Two serves making the admin token at once: the second keeps (and reads) the first one's;
+    no temporary file is left beside it, and a file appears only whole."""
+    path = tmp_path / "serve-admin.token"
+    assert write_private(path, "first-token-0123456789\n", "the admin token", exclusive=True) is True
+    assert write_private(path, "second-token-0123456789\n", "the admin token", exclusive=True) is False
+    assert path.read_text() == "first-token-0123456789\n" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert write_private(path, "third-token-0123456789\n") is True and path.read_text().startswith("third")
+    assert [p.name for p in tmp_path.iterdir()] == ["serve-admin.token"]
