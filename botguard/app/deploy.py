@@ -96,7 +96,9 @@ class DeployReport:
 class ChallengeTier:
     """The challenge routing a run wrote (or would write) beside the block rules: how many challenge
     decisions, where serve listens and whether it answered, the pass secret's file and whether
-    this run created it (a dry run never does: ``created`` then says it would)."""
+    this run created it (a dry run never does: ``created`` then says it would), and the keyring
+    the files carry (a placeholder in a dry run that would create it), which hosts with a
+    ``secret`` of their own are sent."""
 
     decisions: int
     listen: str

@@ -227,3 +227,26 @@ def test_a_challenged_client_gets_the_challenge_on_every_host(
         assert out.count("copied the pass secret to its serve") == 1 and "web2: updated" in out, out
         code, out, err = _deploy(tmp_path, config, _challenge_scan())
         assert code == 0 and out.count(": unchanged, not reloaded (") == 3, out + err
+
+
+def test_a_broken_host_keeps_its_routing_and_its_serve_keeps_its_keyring(
+    routed_hosts: dict[str, Server], tmp_path: Path
+) -> None:
+    """web2's configuration is broken: its block rules and routing are put back, the keyring is
+    not copied to its serve (its old files would not check it); web1 and web3 challenge."""
+    web2_secret = tmp_path / "web2-serve" / "serve-secret.json"
+    broken = routed_hosts["web2"]
+    conf_file = broken.prefix / "nginx.conf"
+    conf_file.write_text(conf_file.read_text() + "\nbroken_directive;\n")
+    before = _snapshot(broken.rules)
+    with serving(tmp_path) as serve:
+        config = _config(tmp_path / "botguard.yaml", routed_hosts, serve_settings(serve))
+        conf = yaml.safe_load(config.read_text())
+        conf["deploy"]["hosts"][1]["secret"] = str(web2_secret)
+        config.write_text(yaml.safe_dump(conf))
+        code, out, err = _deploy(tmp_path, config, _challenge_scan())
+        assert code == 1 and "botguard: error: web2: validation failed" in err, out + err
+        assert _snapshot(broken.rules) == before and not web2_secret.exists()
+        assert not request(broken.port, ip=CHALLENGED_IP, ua=BROWSER).challenged
+        for name in ("web1", "web3"):
+            assert challenged(routed_hosts[name], tmp_path), name
