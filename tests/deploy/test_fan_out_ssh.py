@@ -180,3 +180,20 @@ def test_the_challenge_and_its_secret_reach_hosts_over_ssh(
         assert "remote-nginx: updated" in out and out.count("copied the pass secret to its serve") == 1, out
         warnings = [line for line in err.splitlines() if "must sign with this machine's pass secret" in line]
         assert len(warnings) == 1 and warnings[0].startswith("botguard: warning: remote-apache: "), err
+
+
+def test_a_remote_apache_without_the_modules_is_named_in_a_warning(
+    servers: dict[str, Server], sshd: Sshd, tmp_path: Path
+) -> None:
+    """The hosts' Apache loads no rewrite/proxy/headers: receive-rules finds out on the host and
+    the warning comes back naming it; its block rules deploy all the same."""
+    config = _config(tmp_path, servers, sshd)
+    code, out, err = _deploy(tmp_path, config, doc=_challenge_scan())
+    assert code == 0, out + err
+    warnings = [line for line in err.splitlines() if "Apache does not load" in line]
+    assert warnings == [
+        "botguard: warning: remote-apache: Apache does not load rewrite, proxy, proxy_http, headers: the "
+        "challenge routing is off there (challenged clients get the content; the block rules apply); enable "
+        "them with `a2enmod rewrite proxy proxy_http headers` and reload Apache"
+    ], err
+    assert _enforced(servers["remote-apache"], tmp_path, 403) == 403
