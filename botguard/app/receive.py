@@ -25,6 +25,7 @@ from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.deploy.ssh import receive_request
 from botguard.errors import InputError
+from botguard.keyring import Key, Keyring
 from botguard.render import renderers
 
 __all__ = ["ReceiveReport", "ReceiveRequest", "run_receive"]
@@ -49,23 +50,21 @@ class ReceiveReport:
 def run_receive(request: ReceiveRequest, env: Env) -> ReceiveReport:
     """Deploy the files received (a dry run only diffs them)."""
     decide = DecideSettings()  # the files come rendered: the renderer is never called here
-    target, files, reload, dry_run = receive_request(
-        request.text, renderers(decide.throttle_rate, decide.throttle_burst), PRECHECKS
-    )
-    names = {f.name for f in target.renderer.render(DecisionSet())}
-    if unknown := sorted({f.name for f in files} - names):
+    got = receive_request(request.text, renderers(decide.throttle_rate, decide.throttle_burst), PRECHECKS)
+    target = got.target
+    if unknown := sorted({f.name for f in got.files} - _rule_file_names(target.renderer.name)):
         raise InputError(
             f"bad receive-rules request: {unknown[0]!r} is not a {target.renderer.name} rule file"
         )
     if request.settings is not None:
         target = _this_hosts(target, request.settings)
-    if dry_run:
-        changed, diff = diff_files(target.dir, files)
+    if got.dry_run:
+        changed, diff = diff_files(target.dir, got.files)
         return ReceiveReport(
             TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
         )
     with directory_locks([target.dir]):
-        return ReceiveReport(deploy_files(target, files, reload=reload))
+        return ReceiveReport(deploy_files(target, got.files, reload=got.reload, keyring=got.keyring))
 
 
 def _this_hosts(sent: Target, settings: Settings) -> Target:
@@ -85,3 +84,12 @@ def _this_hosts(sent: Target, settings: Settings) -> Target:
         f"receive-rules: this host's configuration names no {server} rules directory {str(sent.dir)!r}"
         f" (deploy.{server}.dir or a local deploy.hosts entry)"
     )
+
+
+def _rule_file_names(server: str) -> set[str]:
+    """Every file a deploy of ``server`` may send: its block rules and its challenge routing (the
+    names do not depend on the decisions, so an empty set and a throwaway key render them all)."""
+    decide = DecideSettings()
+    throwaway = Keyring((Key("00000000", "0" * 64, 0.0),))
+    combined = renderers(decide.throttle_rate, decide.throttle_burst, keyring=throwaway)[server]
+    return {f.name for f in combined.render(DecisionSet())}

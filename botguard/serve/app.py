@@ -41,11 +41,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from botguard.config import ServeSettings
-from botguard.serve._keyring import GRACE, ServeError, load, load_or_create, rotate, secret_path
+from botguard.keyring import GRACE, Keyring, KeyringError, load, load_or_create, rotate, secret_path
 from botguard.serve._page import CSP, page, safe_return_path
 from botguard.serve._tokens import ChallengeRefused, issue, pass_cookies, verify
 from botguard.serve.live import ADMIN_FILE, LiveReport, LiveView, add_report_routes, admin_token, follow_logs
-from botguard.serve.records import Keyring, ServeReport, ServeRequest
+from botguard.serve.records import ServeError, ServeReport, ServeRequest
 from botguard.text import printable
 
 __all__ = ["ServeEnv", "create_app", "run_serve"]
@@ -87,7 +87,7 @@ class _Keys:
                 mtime = self.path.stat().st_mtime_ns
                 if mtime != self._mtime:
                     self.ring, self._mtime = load(self.path), mtime
-            except (OSError, ServeError) as exc:  # keep serving with the keys it has; say why
+            except (OSError, KeyringError) as exc:  # keep serving with the keys it has; say why
                 _event(self.log, {"event": "keyring-unreadable", "error": str(exc)})
         return self.ring
 

@@ -24,9 +24,7 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import secrets
-import stat
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -39,7 +37,8 @@ import polars as pl
 from aiohttp import web
 
 from botguard.errors import BotguardError, Location
-from botguard.serve._keyring import ServeError
+from botguard.keyring import read_private, write_private
+from botguard.serve.records import ServeError
 from botguard.text import printable
 
 __all__ = ["ADMIN_FILE", "LiveReport", "LiveView", "add_report_routes", "admin_token", "follow_logs"]
@@ -57,26 +56,9 @@ SESSION_SECONDS = 12 * 3600
 def admin_token(path: Path) -> str:
     """The admin token at ``path``, made (mode 0600) when there is none; a file others can
     read is refused, as the pass secret is."""
-    if not path.exists():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(secrets.token_urlsafe(32) + "\n")
-        except FileExistsError:
-            pass  # made by a second serve starting at the same moment: read theirs
-        except OSError as exc:
-            raise ServeError(f"cannot write the admin token: {exc.strerror}", Location(str(path))) from None
-    try:
-        mode = path.stat().st_mode
-        token = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ServeError(
-            f"cannot read the admin token: {getattr(exc, 'strerror', exc)}", Location(str(path))
-        ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ServeError(f"admin token is readable by others (mode {stat.S_IMODE(mode):04o}): chmod 600 it",
-                         Location(str(path)))  # fmt: skip
+    if not path.exists():  # a second serve starting at the same moment keeps the first one's
+        write_private(path, secrets.token_urlsafe(32) + "\n", "the admin token", exclusive=True)
+    token = read_private(path, "admin token").strip()
     if len(token) < 16:
         raise ServeError("admin token is shorter than 16 characters", Location(str(path)))
     return token

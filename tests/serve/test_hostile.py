@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from botguard.config import ServeSettings
-from botguard.serve import ChallengeTargets
+from botguard.render.records import ChallengeTargets
 from tests.render.hostile import FIXED
 from tests.serve.site import CHALLENGED_IP, CONTENT, OTHER_IP, Site, pass_for, site
 
