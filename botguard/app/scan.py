@@ -15,6 +15,7 @@ from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
 from botguard.catalog.loader import bundled_path
 from botguard.config import Settings
+from botguard.engines import EngineOptions, Job, engine_partial
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
 from botguard.judge import (
@@ -63,6 +64,7 @@ class ScanRequest:
     )
     incremental: bool = True  # read only what was appended since the last saved scan (--full: all)
     preview: bool = False  # also compute what deploy-rules would do with the scan (the HTML report shows it)
+    engine: EngineOptions | None = None  # parse and aggregate on Spark or Dask (--engine): every file whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
     """Scan the logs, judge every client, and store the result in the state database."""
     if not request.paths:
         raise UsageError("no log file given (use - for standard input)")
+    if request.engine is not None and request.robots.fetch:
+        # Workers judge by robots.txt files read here; fetching learns hosts only from the lines.
+        raise UsageError("--engine needs robots.txt files (--robots FILE or HOST=FILE), not --fetch-robots")
     with ExitStack() as stack:
         # The state DB is opened in this block, so a damaged file is reported as one line on the
         # way out. --fetch-robots keeps what it fetches in its robots.txt history (even with
@@ -194,8 +199,13 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
                 request.settings.identity, dns=request.dns, state=state, state_path=env.state_path
             )
             identify = build_identifier(catalog, sources)
-        keeps = state is not None and request.incremental and not request.robots.fetch
-        result = files.judge(files.read(ordered, state if keeps else None), identify)
+        keeps = state is not None and request.incremental and not request.robots.fetch and not request.engine
+        if request.engine is not None:
+            job = Job(catalog, robots, request.settings, request.robots.by_host)
+            partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
+        else:
+            partial = files.read(ordered, state if keeps else None)
+        result = files.judge(partial, identify)
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),

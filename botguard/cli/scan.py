@@ -13,6 +13,7 @@ from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.cli._progress import estimate_lines, line_progress
 from botguard.config import load_settings
+from botguard.engines import ENGINES, engine_options
 from botguard.errors import ExitStatus
 from botguard.report import WRITERS, write_html, write_table
 from botguard.robots.sources import parse_robots_option
@@ -53,16 +54,21 @@ from botguard.text import printable
 @click.option(
     "--no-model", is_flag=True, help="Per-client rules only: no model scores, no signature-based raises."
 )
+@click.option("--engine", type=click.Choice(ENGINES), help="Parse and aggregate on Spark or Dask.")
+@click.option("--scheduler", metavar="URL", help="Spark master URL or Dask scheduler address (--engine).")
+@click.option("--piece-mib", type=int, metavar="N", help="MiB of log per engine task (default 64).")
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
     output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
     state_path: str | None, no_save: bool, full: bool, no_dns: bool, no_identity: bool, no_model: bool,
+    engine: str | None, scheduler: str | None, piece_mib: int | None,
 ) -> int:  # fmt: skip
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
         log_format=log_format, save=not no_save, dns=not no_dns, identity=not no_identity,
         model=not no_model, fail_on=fail_on, incremental=not full, preview=fmt == "html",
+        engine=engine_options(engine, scheduler, piece_mib),
     )  # fmt: skip
     tty = sys.stderr.isatty()
     with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:
