@@ -32,7 +32,7 @@ class EngineError(BotguardError):
         the JVM's) in their messages, and a user is owed the line that says what went wrong.
 
         Examples:
-            >>> str(EngineError.of("spark", RuntimeError("Failed\nTraceback:\n  at x\nValueError: boom\n")))
+            >>> str(EngineError.of("spark", RuntimeError("Failed\\nTraceback:\\n  x\\nValueError: boom")))
             'spark: ValueError: boom'
             >>> str(EngineError.of("dask", OSError("Timed out trying to connect to tcp://h:8786 after 2 s")))
             'dask: Timed out trying to connect to tcp://h:8786 after 2 s'

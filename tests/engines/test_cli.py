@@ -1,0 +1,76 @@
+"""`botguard scan --engine`: what a user sees when an engine is missing or fails (one line, no
+traceback, exit 2 for a missing extra or a wrong option, exit 1 for an engine failure)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import dask.config
+import pytest
+
+from tests.helpers import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG, ROBOTS = str(ROOT / "examples" / "access.log"), str(ROOT / "examples" / "robots.txt")
+
+
+def _one_line(stderr: str, text: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.startswith("botguard")]
+    assert len(lines) == 1 and text in lines[0], stderr
+    assert "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("engine", "modules"),
+    [("spark", ["pyspark", "pyspark.sql"]), ("dask", ["dask", "dask.bag", "distributed"])],
+)
+def test_an_engine_not_installed_is_one_line_naming_the_extra(
+    engine: str, modules: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in modules:
+        monkeypatch.setitem(sys.modules, name, None)  # what an install without the extra imports
+    r = run_cli("scan", LOG, "--robots", ROBOTS, "--no-save", "--engine", engine)
+    assert r.exit_code == 2
+    _one_line(r.stderr, f"pip install 'botguard[{engine}]'")
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--scheduler", "tcp://10.0.0.5:8786"], "--scheduler and --piece-mib need --engine"),
+        (["--engine", "dask", "--fetch-robots"], "--engine needs robots.txt files"),
+        (["--engine", "dask", "--piece-mib", "0"], "--piece-mib must be at least 1"),
+    ],
+)
+def test_engine_options_that_cannot_work_are_usage_errors(args: list[str], text: str) -> None:
+    robots = [] if "--fetch-robots" in args else ["--robots", ROBOTS]
+    r = run_cli("scan", LOG, *robots, "--no-save", *args)
+    assert r.exit_code == 2
+    _one_line(r.stderr, text)
+
+
+def test_an_unreachable_dask_scheduler_is_one_line_exit_1() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        r = run_cli("scan", LOG, "--robots", ROBOTS, "--no-save", "--engine", "dask",
+                    "--scheduler", f"tcp://127.0.0.1:{port}")  # fmt: skip
+    assert r.exit_code == 1
+    _one_line(r.stderr, "botguard: error: dask: ")
+
+
+@pytest.mark.slow
+def test_a_spark_master_that_cannot_be_used_is_one_line_exit_1() -> None:
+    """The JVM starts and refuses the master URL: the scan says so in one line (Spark's own
+    log lines aside), in a process of its own (a failed Spark context stays in its JVM)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "botguard", "scan", LOG, "--robots", ROBOTS, "--no-save", "--engine", "spark",
+         "--scheduler", "nonsense://nowhere"],
+        check=False, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    _one_line(r.stderr, "botguard: error: spark: ")
