@@ -11,10 +11,13 @@ from pathlib import Path
 import dask.config
 import pytest
 
+from tests.engines.conftest import Case
 from tests.helpers import run_cli
+from tests.judge.scans import canonical
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG, ROBOTS = str(ROOT / "examples" / "access.log"), str(ROOT / "examples" / "robots.txt")
+BOTGUARD = [sys.executable, "-m", "botguard"]
 
 
 def _one_line(stderr: str, text: str) -> None:
@@ -68,9 +71,31 @@ def test_a_spark_master_that_cannot_be_used_is_one_line_exit_1() -> None:
     """The JVM starts and refuses the master URL: the scan says so in one line (Spark's own
     log lines aside), in a process of its own (a failed Spark context stays in its JVM)."""
     r = subprocess.run(
-        [sys.executable, "-m", "botguard", "scan", LOG, "--robots", ROBOTS, "--no-save", "--engine", "spark",
+        [*BOTGUARD, "scan", LOG, "--robots", ROBOTS, "--no-save", "--engine", "spark",
          "--scheduler", "nonsense://nowhere"],
         check=False, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 1, r.stderr
     _one_line(r.stderr, "botguard: error: spark: ")
+
+
+@pytest.mark.slow
+def test_the_cli_with_a_cluster_of_its_own_prints_the_single_machine_scan(cases: dict[str, Case]) -> None:
+    """`botguard scan --engine dask` without --scheduler starts a LocalCluster, scans, closes it:
+    the same JSON and the same warning lines as without --engine."""
+    case = cases["rotated"]
+    base = [*BOTGUARD, "scan", *map(str, case.paths), "--robots", str(case.robots), "--no-save", "--no-dns",
+            "--format", "json"]  # fmt: skip
+    single = subprocess.run(base, check=False, capture_output=True, text=True, timeout=300)
+    dask_run = subprocess.run(
+        [*base, "--engine", "dask", "--piece-mib", "1"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert single.returncode == 0 and dask_run.returncode == 0, dask_run.stderr
+    assert canonical(dask_run.stdout) == canonical(single.stdout)
+    warned = [line for line in dask_run.stderr.splitlines() if line.startswith("botguard: warning:")]
+    assert warned == [line for line in single.stderr.splitlines() if line.startswith("botguard:")]
+    assert len(warned) == 1 and "other.log: 40,000 of 40,300 lines" in warned[0]
