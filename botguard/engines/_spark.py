@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["run"]
 
-_SCHEMA = "file long, index long, partial binary, error string, seconds double, lines long, size long"
+#: PieceResult's fields as Spark SQL types: the schema of what each partition sends back.
+_COLUMNS = (
+    ("file", "long"), ("index", "long"), ("partial", "binary"), ("error", "string"), ("seconds", "double"),
+    ("lines", "long"), ("size", "long"),
+)  # fmt: skip
+_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS)
 
 
 def run(pieces: list[Piece], job: Job, options: EngineOptions) -> list[PieceResult]:
@@ -60,8 +65,7 @@ def _results(spark: SparkSession, pieces: list[Piece], job: Job) -> list[PieceRe
         rows = numbers.toDF("number long").mapInArrow(partial(_arrow_results, shared), _SCHEMA).collect()
     finally:
         shared.destroy()
-    names = [field.name for field in fields(PieceResult)]
-    return [_result(dict(zip(names, row))) for row in rows]
+    return [_result(dict(zip([name for name, _ in _COLUMNS], row))) for row in rows]
 
 
 def _result(values: dict[str, Any]) -> PieceResult:
@@ -73,7 +77,9 @@ def _arrow_results(shared: Any, batches: Iterator[pa.RecordBatch]) -> Iterator[p
     """On an executor: the result of each piece whose number arrives."""
     import pyarrow as pa
 
+    types = {"long": pa.int64(), "binary": pa.binary(), "string": pa.string(), "double": pa.float64()}
+    schema = pa.schema([(name, types[kind]) for name, kind in _COLUMNS])
     job, pieces = shared.value
     for batch in batches:
         for number in batch.column("number").to_pylist():
-            yield pa.RecordBatch.from_pylist([asdict(piece_result(job, pieces[number]))])
+            yield pa.RecordBatch.from_pylist([asdict(piece_result(job, pieces[number]))], schema=schema)

@@ -51,8 +51,8 @@ def cut_points(stream: BinaryIO, size: int, piece_bytes: int) -> list[int]:
 
     Examples:
         >>> import io
-        >>> cut_points(io.BytesIO(b"aaa\\nbb\\ncccc\\nd\\n"), 15, 4)
-        [0, 4, 12, 15]
+        >>> cut_points(io.BytesIO(b"aaa\\nbb\\ncccc\\nd\\n"), 14, 4)
+        [0, 4, 12, 14]
         >>> cut_points(io.BytesIO(b""), 0, 4)
         [0, 0]
     """

@@ -3,6 +3,7 @@ traceback, exit 2 for a missing extra or a wrong option, exit 1 for an engine fa
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -99,3 +100,18 @@ def test_the_cli_with_a_cluster_of_its_own_prints_the_single_machine_scan(cases:
     warned = [line for line in dask_run.stderr.splitlines() if line.startswith("botguard: warning:")]
     assert warned == [line for line in single.stderr.splitlines() if line.startswith("botguard:")]
     assert len(warned) == 1 and "other.log: 40,000 of 40,300 lines" in warned[0]
+
+
+@pytest.mark.slow
+def test_the_cli_with_a_spark_session_of_its_own_prints_the_single_machine_scan(tmp_path: Path) -> None:
+    """`botguard scan --engine spark` outside spark-submit and without --scheduler starts a local
+    session whose executors run this Python (botguard is there), scans, stops it."""
+    base = [*BOTGUARD, "scan", LOG, "--robots", ROBOTS, "--no-save", "--no-dns", "--format", "json"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_GATEWAY_PORT")}
+    single = subprocess.run(base, check=False, capture_output=True, text=True, timeout=300)
+    spark = subprocess.run(
+        [*base, "--engine", "spark", "--piece-mib", "1"], check=False, capture_output=True, text=True,
+        timeout=600, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert single.returncode == 0 and spark.returncode == 0, spark.stderr
+    assert canonical(spark.stdout) == canonical(single.stdout)
