@@ -44,6 +44,8 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/bench_robots.py
 	$(BIN)/python bench/bench_robots_huge.py
 	$(BIN)/python bench/bench_scan.py
+	$(BIN)/python bench/bench_small.py
+	$(BIN)/python bench/bench_cron.py
 	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_model_stream.py

@@ -73,7 +73,7 @@ class Outputs:
 
 def run_botguard(
     cmd: list[str], log: Path, workdir: Path, robots: Path | None = None, config: Path | None = None,
-    dns: bool = False, preview: bool = False,
+    dns: bool = False, preview: bool = False, campaigns: bool = True,
 ) -> Outputs:  # fmt: skip
     """scan, then watch --once and candidates list on the same fresh state database."""
     state = workdir / "state.db"
@@ -81,7 +81,7 @@ def run_botguard(
     seconds: dict[str, float] = {}
     scan_out = workdir / "scan.json"
     _run(cmd + ["scan", str(log), *site, "--format", "json", "-o", str(scan_out), "--state", str(state)]
-         + ([] if dns else ["--no-dns"]), seconds, "scan")  # fmt: skip
+         + ([] if dns else ["--no-dns"]) + [_scan_mode(campaigns)], seconds, "scan")  # fmt: skip
     watched = _run(
         cmd + ["watch", str(log), *site, "--once", "--format", "json", "--state", str(state)],
         seconds,
@@ -194,6 +194,7 @@ def figures(truth: dict[str, Any], out: Outputs) -> dict[str, Any]:
         "campaigns": len(truth["campaigns"]),
     }
     fig.update(_campaign_figures(joined, verdict))
+    fig.update(_raise_figures(truth, joined, verdict, raised))
     fig.update(_people_figures(joined, verdict))
     fig.update(_candidate_figures(truth, out.candidates))
     fig.update(_welcome_figures(joined, verdict, raised, out.candidates))
@@ -252,6 +253,32 @@ def _campaign_figures(joined: list[tuple[dict, dict | None]], verdict: dict[int,
         group = [t for t in (unwanted if kind == "slow_walker" else late) if t["class"] == kind]
         fig[f"caught_{kind}"] = share(sum(verdict[id(t)] in CAUGHT for t in group), len(group))
     return fig
+
+
+def _raise_figures(
+    truth: dict[str, Any], joined: list[tuple[dict, dict | None]], verdict: dict[int, str], raised: set[int]
+) -> dict[str, Any]:
+    """Raised counts as caught (the raise asks for the challenge tier; on a build without the
+    ``challenge`` verdict it shows as monitor): late campaign clients caught or raised, people raised,
+    and per campaign its requests before the first raised client's last request (an upper bound of
+    the requests before its first raise)."""
+    unwanted = [t for t, _ in joined if not t["wanted"]]
+    late = [t for t in unwanted if (t["campaign_requests_before"] or 0) >= LATE_AFTER]
+    people = [t for t, _ in joined if t["is_person"]]
+    first: dict[Any, float] = {}
+    for t in unwanted:
+        if id(t) in raised and t["campaign"] is not None and t.get("last") is not None:
+            first[t["campaign"]] = min(first.get(t["campaign"], math.inf), t["last"])
+    before = [sum(x < first[c["id"]] for x in c["times"]) for c in truth["campaigns"] if c["id"] in first]
+    return {
+        "late_caught_or_raised": share(
+            sum(verdict[id(t)] in CAUGHT or id(t) in raised for t in late), len(late)
+        ),
+        "people_raised": share(sum(id(t) in raised for t in people), len(people)),
+        "campaigns_raised": len(before),
+        "requests_before_raise_median": statistics.median(before) if before else None,
+        "requests_before_raise_max": max(before) if before else None,
+    }
 
 
 def _people_figures(joined: list[tuple[dict, dict | None]], verdict: dict[int, str]) -> dict[str, Any]:
@@ -316,6 +343,7 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("  ... blocked or challenged [>= 90%]", lambda f: pct(f["late_caught"])),
     ("  ... block / challenge", lambda f: f"{pct(f['late_block'])} / {pct(f['late_challenge'])}"),
     ("  ... monitor / allow", lambda f: f"{pct(f['late_monitor'])} / {pct(f['late_allow'])}"),
+    ("  ... blocked, challenged or raised [>= 90%]", lambda f: pct(f["late_caught_or_raised"])),
     *((f"  ... caught: {k}", lambda f, k=k: pct(f[f"caught_{k}"])) for k in KINDS[:-1]),
     ("slow walkers caught", lambda f: pct(f["caught_slow_walker"])),
     ("all campaign clients: caught / monitor / allow", lambda f: (
@@ -324,6 +352,7 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("  ... blocked [0]", lambda f: str(f["people_blocked"])),
     ("  ... challenged [<= 0.5%]", lambda f: pct(f["people_challenge"], 2)),
     ("  ... monitored", lambda f: pct(f["people_monitor"])),
+    ("  ... raised by the model [<= 0.5%]", lambda f: pct(f["people_raised"], 2)),
     ("welcome crawlers/services touched [0]", lambda f: f"{f['welcome_touched']} of {f['welcome_clients']}"),
     ("  ... monitored", lambda f: str(f["welcome_monitor"])),
     ("model raised: unwanted/person/welcome", lambda f: f"{f['raised_unwanted']}/{f['raised_person']}/{f['raised_welcome']}"),
@@ -333,6 +362,10 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
     ("  requests before it: median / max", lambda f: (
         f"{f['requests_before_candidate_median']:g} / {f['requests_before_candidate_max']}"
         if f["campaigns_with_safe_candidate"] else "-")),
+    ("campaigns raised", lambda f: str(f["campaigns_raised"])),
+    ("  requests before the first raise: median / max", lambda f: (
+        f"{f['requests_before_raise_median']:g} / {f['requests_before_raise_max']}"
+        if f["campaigns_raised"] else "-")),
     ("AUC model_score: all / browser agents", lambda f: f"{num(f['auc'])} / {num(f['auc_browser'])}"),
     ("seconds: scan / watch", lambda f: f"{f['seconds'].get('scan', 0):.1f} / {f['seconds'].get('watch', 0):.1f}"),
 )  # fmt: skip
@@ -364,12 +397,17 @@ def day_log(seed: int, lines: int, days: int, out_dir: Path, fmt: str = "combine
     return log
 
 
+def _scan_mode(campaigns: bool) -> str:
+    """The scan's flag for its model step: the stream replay (campaign raises, scores) or not."""
+    return "--campaigns" if campaigns else "--no-campaigns"
+
+
 def bench_seed(seed: int, args: argparse.Namespace, cmd: list[str]) -> dict[str, Any]:
     log = day_log(seed, args.lines, args.days, args.out_dir, args.fmt)
     truth = json.loads(Path(f"{log}.truth.json").read_text())
     with tempfile.TemporaryDirectory(prefix="bench_campaigns-") as tmp:
         out = run_botguard(cmd, log, Path(tmp), Path(f"{log}.robots.txt"), Path(f"{log}.botguard.yaml"),
-                           args.dns, args.preview)  # fmt: skip
+                           args.dns, args.preview, args.campaigns)  # fmt: skip
     fig = figures(truth, out)
     if out.preview:
         fig["preview"] = out.preview
@@ -389,14 +427,14 @@ def flagged(scan: dict[str, Any], candidates: list[dict[str, Any]]) -> list[dict
     return out
 
 
-def real(paths: Iterable[Path], cmd: list[str], robots: Path | None, dns: bool) -> int:
+def real(paths: Iterable[Path], cmd: list[str], robots: Path | None, dns: bool, campaigns: bool) -> int:
     """Scan and watch each log; print every client botguard acts on (a log botguard cannot read is
     reported and the others still run)."""
     failed = 0
     for path in paths:
         with tempfile.TemporaryDirectory(prefix="bench_campaigns-") as tmp:
             try:
-                out = run_botguard(cmd, path, Path(tmp), robots, None, dns)
+                out = run_botguard(cmd, path, Path(tmp), robots, None, dns, campaigns=campaigns)
             except CommandFailed as exc:
                 print(f"\n{path}: not measured: {exc}")
                 failed += 1
@@ -443,6 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--dns", action="store_true", help="let the scan do reverse DNS (default --no-dns)")
     parser.add_argument(
+        "--campaigns",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="scan --campaigns: replay the log through the stream learner (default; slow)",
+    )
+    parser.add_argument(
         "--preview",
         action="store_true",
         help="approve every candidate and print deploy-rules --dry-run's impact",
@@ -454,8 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--robots", type=Path, help="robots.txt for --real")
     args = parser.parse_args(argv)  # fmt: skip
     cmd = shlex.split(args.botguard)
+    print(f"bench_campaigns: botguard scan {_scan_mode(args.campaigns)}")
     try:
-        return real(args.real, cmd, args.robots, args.dns) if args.real else bench(args, cmd)
+        if args.real:
+            return real(args.real, cmd, args.robots, args.dns, args.campaigns)
+        return bench(args, cmd)
     except CommandFailed as exc:
         print(f"bench_campaigns: {exc}", file=sys.stderr)
         return 1

@@ -230,6 +230,8 @@ class ScanModelSettings:
     strong_ips: int = 20
     strong_bad: int = 15
     strong_bad_lcb: float = 0.85
+    # The verdict of a raise without evidence of the client's own (campaigns, shared signatures,
+    # candidates): the challenge tier by default.
     raise_to: Literal["monitor", "challenge", "block"] = "challenge"
     strong_raise_to: Literal["monitor", "challenge", "block"] = "challenge"
     # Signatures narrow enough to block on: a whole ASN (a cloud provider) is only ever monitored.
@@ -237,8 +239,13 @@ class ScanModelSettings:
     person_min_requests: int = 5  # a browser session this long with assets is a person (negative label)
     # ... and one this long that mostly follows links (referers) is never raised, assets or not
     person_referer_share: float = 0.6
+    # Replay the log through the stream learner (scores, campaign raises, candidates; scan
+    # --campaigns): about 11 times the cost of the rest of the scan, so off unless asked for.
+    replay: bool = False
+    # The per-client pass (every scan): beyond this a label source is sampled evenly in time.
+    max_examples_per_source: int = 400
+    # Accepted so older configurations still load; unused since the scan runs the stream learner.
     batch_size: int = 256
-    max_examples_per_source: int = 400  # beyond this a label source is sampled evenly in time
     learning_rate: float = 0.5
     max_lf_share: float = 0.4  # no label source carries more than this share of the gradient mass
 
@@ -262,6 +269,32 @@ class ScanModelSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignRules:
+    """When the model's campaign signatures qualify (``model.campaigns``; botguard.model.campaigns)."""
+
+    enabled: bool = True
+    link_window: float = 300.0  # seconds a walk step or a referer link may span
+    max_step: int = 3  # ids a walk step may skip (pages of other templates consume ids too)
+    min_clients: int = 8  # distinct clients a walk or referer chain needs
+    burst_window: float = 600.0  # seconds of the window of new bare clients per burst key
+    burst_min: int = 8  # new bare clients a burst key needs in the window
+    burst_lift: float = 8.0  # ... and this many times what its usual rate explains
+    baseline_half_life: float = 7200.0  # seconds: how fast a key's usual rate forgets
+    baseline_floor: float = 0.5  # clients per window a key is expected to have at least
+    self_walk: int = 4  # consecutive-id steps by one client without assets
+    self_walk_hosting: int = 12  # ... by one client from a hosting network, assets or not
+    client_ttl: float = 3600.0  # a client idle this long is forgotten (its outcome is kept)
+    keep: float = 86400.0  # seconds an outcome (score, raise) is kept after the client's last request
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CampaignRules:
+        """``settings.model.campaigns`` (a mapping, checked by the loader) key by key, defaults
+        for what is missing."""
+        section = getattr(getattr(settings, "model", None), "campaigns", None) or {}
+        return cls(**{k: v for k, v in dict(section).items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSettings:
     """The online model of `botguard watch` / scan (see rules/policy.yaml, key `model`)."""
 
@@ -280,6 +313,8 @@ class ModelSettings:
     # Thresholds of scan's client-level model step (ScanModelSettings, read by botguard.model.clients):
     # their own section, because min_ips, lcb ... above are watch's request-level thresholds.
     scan: Mapping[str, Any] = field(default_factory=dict)
+    # Campaign signatures of the stream learner (CampaignRules, read by botguard.model.campaigns).
+    campaigns: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,6 +519,24 @@ def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
     return slots
 
 
+def _model_campaigns(value: Any, where: Location) -> dict[str, Any]:
+    """``model.campaigns``: keys and types of :class:`CampaignRules`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("expected a mapping of campaign signature settings", where)
+    defaults = CampaignRules()
+    known = {f.name for f in fields(CampaignRules)}
+    checked: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in known:
+            raise ConfigError(
+                f"unknown key {key!r} in model.campaigns (known: {', '.join(sorted(known))})", where
+            )
+        checked[key] = _like(getattr(defaults, key), item, f"model.campaigns.{key}", where)
+    return checked
+
+
 def _model_scan(value: Any, where: Location) -> dict[str, Any]:
     """``model.scan``: keys and types of :class:`ScanModelSettings`."""
     if value is None:
@@ -683,6 +736,7 @@ SCHEMA: dict[str, Any] = {
         "candidate_ttl": _positive,
         "slots": _model_slots,
         "scan": _model_scan,
+        "campaigns": _model_campaigns,
     },
     "serve": {
         "listen": _listen,

@@ -9,6 +9,15 @@ import pytest
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite keeps botguard's start-up cache (botguard.cache) in a directory of its own,
+    never the user's, shared by the session's in-process and subprocess scans."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _no_internet_dns() -> Iterator[None]:
     """Scans in tests never ask a real resolver: "the system's nameservers" become a closed
     local UDP port (lookups fail at once, inconclusive). Session-scoped so module-scoped scan

@@ -59,7 +59,7 @@ def _one_line_naming(r: Result, path: Path) -> str:
 def test_damaged_state_scan_and_deploy_say_what_to_do(state: Path, tmp_path: Path) -> None:
     """Garbage over a middle page: scan and deploy-rules each exit 1 with one line naming the file
     and what to do; the damaged file is left as it was; scan --no-save still works."""
-    _garbage_over_page(state, "scan_clients")
+    _garbage_over_page(state, "scan_client_tables")
     damaged = state.read_bytes()
     rules = tmp_path / "rules"
     rules.mkdir()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
 from botguard.catalog.loader import bundled_path
-from botguard.config import Settings
+from botguard.config import ScanModelSettings, Settings
 from botguard.engines import EngineOptions, Job, engine_partial
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
@@ -42,6 +42,7 @@ from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
 
 if TYPE_CHECKING:
+    from botguard.model import ScanReplay
     from botguard.report.records import RulesPreview
 
 __all__ = ["ScanReport", "ScanRequest", "run_scan"]
@@ -59,6 +60,8 @@ class ScanRequest:
     dns: bool = True  # forward-confirmed reverse DNS of crawler claims (--no-dns: ranges only)
     identity: bool = True  # prove or disprove crawler claims, ASN/hosting (--no-identity: none of it)
     model: bool = True  # the online model's pass over the judged clients (--no-model: per-client rules only)
+    # Replay the log through the stream learner (--campaigns); None: the config's model.scan.replay.
+    campaigns: bool | None = None
     fail_on: str | None = (
         None  # a verdict that, or a harsher one, makes the scan "fail" (--fail-on block: exit 3)
     )
@@ -84,13 +87,10 @@ def _counted(batches: Iterator[Batch], progress: Callable[[int], None] | None) -
         yield batch
 
 
-def _with_model(result: ScanResult, settings: Settings) -> ScanResult:
-    """Score every judged client with the online model and raise the disguised ones that share a
-    signature with clients judged bad (botguard.model.clients); after the verdicts, before storing."""
-    # Imported here: only a scan that runs the model step pays for numpy.
-    from botguard.model.clients import score_clients
-
-    outcome = score_clients(result.clients, settings)
+def _with_model(result: ScanResult, replay: ScanReplay) -> ScanResult:
+    """The stream learner's scores and raises on the judged clients (botguard.model.replay);
+    after the verdicts, before storing."""
+    outcome = replay.outcome(result.clients)
     return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
 
 
@@ -104,8 +104,10 @@ class _FilePartials:
         agg: Aggregator,
         log_format: str | None,
         progress: Callable[[int], None] | None,
+        replay: ScanReplay | None = None,
     ) -> None:
         self._request, self._agg, self._progress = request, agg, progress
+        self._replay = replay  # sees every batch read, in the log's order
         self._log_format = log_format
         self._json_fields = request.settings.json_fields or None
         self._fixed = resolve_format(log_format, self._json_fields) if log_format is not None else None
@@ -152,7 +154,8 @@ class _FilePartials:
 
     def _read(self, piece: FileRead, fmt: LogFormat | None) -> tuple[Partial, LogFormat | None]:
         """The partial of the lines ``piece`` names, and the format they were read as."""
-        for batch in _counted(read_file(piece, fmt, json_fields=self._json_fields), self._progress):
+        batches = _counted(read_file(piece, fmt, json_fields=self._json_fields), self._progress)
+        for batch in batches if self._replay is None else self._replay.feed(batches):
             self._agg.add(batch.requests, batch.stats)
         return self._agg.take(), piece.format or fmt
 
@@ -171,9 +174,12 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
     """Scan the logs, judge every client, and store the result in the state database."""
     if not request.paths:
         raise UsageError("no log file given (use - for standard input)")
-    if request.engine is not None and request.robots.fetch:
-        # Workers judge by robots.txt files read here; fetching learns hosts only from the lines.
-        raise UsageError("--engine needs robots.txt files (--robots FILE or HOST=FILE), not --fetch-robots")
+    if request.campaigns and not (request.model and request.settings.model.enabled):
+        raise UsageError(
+            "--campaigns needs the model step (turned off by --no-model or model.enabled: false)"
+        )
+    if request.engine is not None:
+        _check_engine(request)
     with ExitStack() as stack:
         # The state DB is opened in this block, so a damaged file is reported as one line on the
         # way out. --fetch-robots keeps what it fetches in its robots.txt history (even with
@@ -185,8 +191,17 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         catalog = load_catalog()
         log_format = request.log_format or request.settings.log_format
         paths = list(request.paths)
+        replay, stream = None, False
+        if request.model and request.settings.model.enabled:
+            # Imported here: only a scan that runs the model step pays for numpy and the learner.
+            from botguard.model import ScanReplay
+
+            stream = _replays(request)
+            replay = ScanReplay(request.settings, robots=robots, state_path=env.state_path, stream=stream)
         agg = aggregator(catalog, robots, request.settings, per_host=request.robots.by_host)
-        files = _FilePartials(request, agg, log_format, env.progress)  # a wrong --log-format fails here
+        files = _FilePartials(
+            request, agg, log_format, env.progress, replay
+        )  # a wrong --log-format fails here
         ordered = order_paths(paths)
         for path in ordered:  # every path checked before any work
             check_readable(path)
@@ -199,7 +214,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
                 request.settings.identity, dns=request.dns, state=state, state_path=env.state_path
             )
             identify = build_identifier(catalog, sources)
-        keeps = state is not None and request.incremental and not request.robots.fetch and not request.engine
+        # The replay learns from every request in order, so a scan with it reads whole files.
+        keeps = state is not None and request.incremental and not request.robots.fetch and not stream
+        keeps = keeps and request.engine is None  # an engine's pieces are not a file's partial
         if request.engine is not None:
             job = Job(catalog, robots, request.settings, request.robots.by_host)
             partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
@@ -211,8 +228,8 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             summary=replace(result.summary, robots=robots.describe()),
             warnings=(*tuple(robots.warnings), *result.warnings),
         )
-        if request.model and request.settings.model.enabled:
-            result = _with_model(result, request.settings)
+        if replay is not None:
+            result = _with_model(result, replay)
         result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:
             save_scan(state, result, paths)  # first: a damaged database fails here, before any write
@@ -220,6 +237,27 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
                 incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
+
+
+def _check_engine(request: ScanRequest) -> None:
+    """What a scan on an engine cannot do: its workers see only their pieces and send back
+    per-client partials, so nothing here sees the requests themselves."""
+    if request.robots.fetch:
+        # Workers judge by robots.txt files read here; fetching learns hosts only from the lines.
+        raise UsageError("--engine needs robots.txt files (--robots FILE or HOST=FILE), not --fetch-robots")
+    if request.model and request.settings.model.enabled and _replays(request):
+        raise UsageError(
+            "--engine cannot replay every request through the stream learner (--campaigns or "
+            "model.scan.replay); use --no-campaigns"
+        )
+
+
+def _replays(request: ScanRequest) -> bool:
+    """Whether the model step replays the log through the stream learner: --campaigns or
+    --no-campaigns when given, else ``model.scan.replay`` (off: the replay costs ~11x the scan)."""
+    if request.campaigns is not None:
+        return request.campaigns
+    return ScanModelSettings.from_settings(request.settings).replay
 
 
 def _fail_on_met(result: ScanResult, fail_on: str | None) -> bool:

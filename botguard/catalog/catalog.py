@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from botguard.catalog.matcher import Matcher
+from botguard.catalog.matcher import Matcher, PatternFacts, analyse
 from botguard.catalog.records import Crawler
 
 #: Distinct user agents remembered per catalogue; a 1M-line log has ~5-30k, so this is ample.
@@ -34,7 +34,9 @@ class Catalog:
     'ai-training'
     """
 
-    __slots__ = ("_by_name", "_cache", "_cache_size", "_matcher", "crawlers", "exclusions", "masks")
+    __slots__ = (
+        "_by_name", "_cache", "_cache_size", "_facts", "_matcher", "crawlers", "exclusions", "masks",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -43,12 +45,14 @@ class Catalog:
         *,
         masks: Sequence[str] = (),
         cache_size: int = DEFAULT_CACHE_SIZE,
+        facts: Sequence[PatternFacts] | None = None,
     ) -> None:
         self.crawlers: tuple[Crawler, ...] = tuple(crawlers)
         self.exclusions: tuple[str, ...] = tuple(exclusions)
         self.masks: tuple[str, ...] = tuple(masks)
         self._by_name = {c.name: c for c in self.crawlers}
         self._matcher: Matcher | None = None
+        self._facts = tuple(facts) if facts is not None else None
         self._cache: dict[str, Crawler | None] = {}
         self._cache_size = cache_size
 
@@ -86,10 +90,16 @@ class Catalog:
         self._remember(todo, results)  # after answering: eviction cannot lose this batch's hits
         return answers
 
+    def pattern_facts(self) -> tuple[PatternFacts, ...]:
+        """What the matcher knows of every pattern, in catalogue order (worked out once)."""
+        if self._facts is None:
+            self._facts = analyse(self.crawlers)
+        return self._facts
+
     def _match(self, agents: list[str]) -> list[Crawler | None]:
         """Run the matcher (built on first use, so loading a catalogue stays cheap)."""
         if self._matcher is None:
-            self._matcher = Matcher(self.crawlers, self.exclusions, self.masks)
+            self._matcher = Matcher(self.crawlers, self.exclusions, self.masks, self.pattern_facts())
         crawlers = self.crawlers
         return [None if i is None else crawlers[i] for i in self._matcher.match_many(agents)]
 

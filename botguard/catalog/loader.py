@@ -22,10 +22,13 @@ from typing import Any
 
 import yaml
 
+from botguard.cache import cached, source_key
+from botguard.catalog._compiled import SOURCES, read_compiled, write_compiled
 from botguard.catalog._literals import is_plain
 from botguard.catalog.catalog import Catalog
 from botguard.catalog.records import CATEGORIES, Crawler, Verification
 from botguard.errors import ConfigError, Location
+from botguard.yamldata import SafeLoader, safe_load
 
 #: RFC 9309 product tokens: letters, "_" and "-" only.
 ROBOTS_TOKEN = re.compile(r"[A-Za-z_-]+")
@@ -33,7 +36,6 @@ ROBOTS_TOKEN = re.compile(r"[A-Za-z_-]+")
 _REQUIRED = ("name", "operator", "category", "patterns", "robots_token", "respects_robots", "verification")
 _OPTIONAL = ("url", "generic", "priority")
 _TOP_KEYS = frozenset({"version", "sources", "exclusions", "masks", "crawlers"})
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _EntryError(Exception):
@@ -53,6 +55,9 @@ def bundled_path() -> Path:
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Load a catalogue: the bundled one by default, or the YAML file at ``path``.
 
+    The bundled one is read from its compiled form in the user's cache when that is whole and
+    was made from these bytes by this code (:mod:`botguard.catalog._compiled`).
+
     Examples
     --------
     >>> cat = load_catalog()
@@ -61,9 +66,18 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     """
     file = Path(path) if path is not None else bundled_path()
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read crawler catalogue: {exc}", Location(str(file))) from exc
+    if path is not None:
+        return _load(text, file)
+    key = source_key(files=SOURCES, data=(data,))
+    return cached("catalog", key, lambda: _load(text, file), write_compiled, read_compiled)
+
+
+def _load(text: str, file: Path) -> Catalog:
+    """Validate a catalogue's text (``file`` names it in errors)."""
     doc = _parse(text, file)
     try:
         crawlers, exclusions, masks = parse_document(doc)
@@ -84,7 +98,7 @@ def _parse(text: str, file: Path) -> object:
         except ValueError:
             pass
     try:
-        return yaml.load(text, Loader=_SafeLoader)
+        return safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -222,7 +236,7 @@ def _check_unique(crawlers: list[Crawler]) -> None:
 def _entry_line(text: str, index: int) -> int | None:
     """1-based line where entry ``index`` starts (slow path: only used to report errors)."""
     try:
-        root = yaml.compose(text, Loader=_SafeLoader)
+        root = yaml.compose(text, Loader=SafeLoader)
         for key, value in root.value if root is not None else ():
             if key.value == "crawlers":
                 return value.value[index].start_mark.line + 1

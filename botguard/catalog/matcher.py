@@ -106,23 +106,51 @@ class _Tier:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class PatternFacts:
+    """What the matcher knows of one pattern besides its text: the literals one of which every
+    match contains, how many literal characters it pins, and its string test when it is plain.
+
+    Working these out parses each of the catalogue's ~3,000 regexes (~70 ms), so a catalogue
+    keeps them in its compiled form (botguard.catalog.loader) for the next start.
+    """
+
+    literals: frozenset[str] | None
+    score: int
+    plain: PlainText | None
+
+
+def analyse(crawlers: Sequence[Crawler]) -> tuple[PatternFacts, ...]:
+    """The facts of every pattern of ``crawlers``, in catalogue order."""
+    facts = []
+    for crawler in crawlers:
+        for source in crawler.patterns:
+            req = requirement(source)
+            facts.append(PatternFacts(req.literals, req.score, plain_literal(source)))
+    return tuple(facts)
+
+
 class Matcher:
     """Maps user agents to indices into a crawler tuple (or ``None``)."""
 
     def __init__(
-        self, crawlers: Sequence[Crawler], exclusions: Sequence[str] = (), masks: Sequence[str] = ()
+        self,
+        crawlers: Sequence[Crawler],
+        exclusions: Sequence[str] = (),
+        masks: Sequence[str] = (),
+        facts: Sequence[PatternFacts] | None = None,
     ) -> None:
         checked: list[_Pattern] = []
         named: list[_Pattern] = []
         generic: list[_Pattern] = []
+        known = iter(analyse(crawlers) if facts is None else facts)
         for owner, crawler in enumerate(crawlers):
             tier = generic if crawler.generic else checked if crawler.priority >= HAND_CHECKED else named
             for source in crawler.patterns:
-                req = requirement(source)
-                # rank: literal characters pinned, then catalogue order (curated entries first)
-                # priority, then literal characters pinned, then catalogue order
-                rank = (crawler.priority, req.score, -owner)
-                tier.append(_Pattern(source, owner, req.literals, rank, plain_literal(source)))
+                fact = next(known)
+                # rank: priority, then literal characters pinned, then catalogue order
+                rank = (crawler.priority, fact.score, -owner)
+                tier.append(_Pattern(source, owner, fact.literals, rank, fact.plain))
         self._checked = _Tier(checked)
         self._named = _Tier(named)
         self._generic = _Tier(generic)

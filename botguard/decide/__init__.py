@@ -3,17 +3,19 @@
 ``build_decisions`` is pure (scan document, catalogue lookup, allowlist, policy);
 ``record_decisions`` merges it into the state database with expiry and fail2ban-style
 escalation and returns the decisions active now. ``safe_ua_token`` is the one judge of a token a
-user-agent rule may block by, whoever proposes the rule (the model's candidates too). See
-``README.md`` beside this file.
+user-agent rule may block by, whoever proposes the rule (the model's candidates too); ``matches``
+the one answer to whether a rule's match applies to a client (dry runs, the scan's model step).
+See ``README.md`` beside this file.
 """
 
 from botguard.decide.build import allow_decisions, build_decisions, judged_subjects
 from botguard.decide.catalog_lookup import catalog_lookup
+from botguard.decide.match import matches
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.decide.safety import safe_ua_token
 from botguard.decide.store import active_decisions, merge_decisions, record_decisions
 
 __all__ = [
     "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "build_decisions",
-    "catalog_lookup", "judged_subjects", "merge_decisions", "record_decisions", "safe_ua_token",
+    "catalog_lookup", "judged_subjects", "matches", "merge_decisions", "record_decisions", "safe_ua_token",
 ]  # fmt: skip

@@ -16,14 +16,14 @@ import re
 from collections.abc import Iterable, Sequence
 
 from botguard.config import Allowlist
-from botguard.decide.build import allow_decisions
+from botguard.decide import allow_decisions, matches
 from botguard.decide.records import KINDS, Decision, DecisionSet
 from botguard.deploy.records import Impact, ImpactRow
 from botguard.judge.records import ClientVerdict
 from botguard.logs.escapes import unescape
 from botguard.text import printable
 
-__all__ = ["GROUPS", "client_group", "impact", "looks_like_a_person", "matches", "model_impact"]
+__all__ = ["GROUPS", "client_group", "impact", "looks_like_a_person", "model_impact"]
 
 GROUPS = ("humans", "verified good bots", "crawlers")
 HUMAN_CATEGORIES = frozenset({"human", "browser"})
@@ -38,26 +38,9 @@ def client_group(client: ClientVerdict) -> str:
     return "crawlers"
 
 
-def matches(decision: Decision, ip: str, ua: str) -> bool:
-    """Whether ``decision`` applies to a request from ``ip`` with agent ``ua`` (reference semantics)."""
-    m, agent = decision.match, unescape(ua).strip(" \t").lower()
-    if m.kind == "ua_pattern":
-        return m.value.strip(" \t").lower() in agent
-    if m.kind == "ua_exact":
-        return m.value.strip(" \t").lower() == agent
-    if m.kind == "client":
-        return m.ip == ip and m.value.strip(" \t").lower() == agent
-    if m.kind in ("ip", "cidr"):
-        try:
-            return ipaddress.ip_address(ip) in ipaddress.ip_network(m.value, strict=False)
-        except ValueError:
-            return False
-    return False  # asn: not known per client here
-
-
 class _Rules:
     """One action's decisions compiled for fast replay: sets for exact values, one regex for
-    all UA substrings, memoised per distinct agent (same answers as :func:`matches`)."""
+    all UA substrings, memoised per distinct agent (same answers as :func:`botguard.decide.matches`)."""
 
     def __init__(self, decisions: tuple[Decision, ...]) -> None:
         def norm(value: str) -> str:
@@ -144,7 +127,9 @@ def model_impact(
     examples: list[str] = []
     for client in clients:
         ip, agent = client.ip, client.user_agent or ""
-        if any(matches(d, ip, agent) for d in model) and not any(matches(a, ip, agent) for a in allow):
+        if any(matches(d.match, ip, agent) for d in model) and not any(
+            matches(a.match, ip, agent) for a in allow
+        ):
             examples.append(f"{client_group(client)}: {printable(ip, 45)} {printable(agent, 80)!r}")
             if len(examples) >= limit:
                 break

@@ -22,6 +22,7 @@ import yaml
 from botguard.errors import InputError, Location
 from botguard.identity._ip import ip_key, network_bounds
 from botguard.identity.records import RangeList, RangeMatch
+from botguard.yamldata import safe_load
 
 INDEX = "index.yaml"
 
@@ -60,7 +61,7 @@ class _Table:
 def _read_index(root: Traversable | Path) -> dict[str, RangeList]:
     where = Location(str(root.joinpath(INDEX)))
     try:
-        index = yaml.safe_load(root.joinpath(INDEX).read_text(encoding="utf-8")) or {}
+        index = safe_load(root.joinpath(INDEX).read_text(encoding="utf-8")) or {}
         return {
             name: RangeList(name=name, **{k: str(v) for k, v in entry.items()})
             for name, entry in index.items()

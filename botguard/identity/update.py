@@ -21,6 +21,7 @@ import yaml
 
 from botguard.identity._ip import network_bounds
 from botguard.identity.ranges import INDEX, PublishedRanges, _networks
+from botguard.yamldata import safe_load
 
 #: A list must keep at least this share of the networks in use to replace it.
 MIN_SHARE = 0.5
@@ -91,7 +92,7 @@ def update_ranges(
     """Refresh every refreshable list into ``dest`` (``sources`` overrides URLs, for tests)."""
     current = PublishedRanges.bundled(dest)
     index_path = dest / INDEX
-    index = yaml.safe_load(index_path.read_text(encoding="utf-8")) if index_path.is_file() else {}
+    index = safe_load(index_path.read_text(encoding="utf-8")) if index_path.is_file() else {}
     results = []
     for name in current.names():
         entry = current.lists[name]

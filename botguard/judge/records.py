@@ -128,7 +128,7 @@ CLIENT_SCHEMA: dict[str, pl.DataType] = {
             }
         )
     ),
-    "model_score": pl.Float64(),  # filled by the model step of the scan (botguard.model.clients)
+    "model_score": pl.Float64(),  # filled by the model step of the scan (botguard.model.ScanReplay)
     "robots_token": pl.String(),
     "judged_requests": pl.Int64(),
     "invalid_requests": pl.Int64(),
@@ -183,6 +183,8 @@ class ModelSummary:
     raised_to_monitor: int
     raised_to_block: int
     raised_to_challenge: int = 0
+    # Of the raised: tied to a campaign across addresses (the rest: a shared signature or candidate).
+    raised_by_campaign: int = 0
 
     @property
     def raised(self) -> int:

@@ -1,8 +1,10 @@
 """Scan results in the state database, so deploy-rules and later cron runs build on them.
 
 A scan is written in one transaction after it finished: an interrupted scan leaves the
-previous results as they were. Each client is stored as its scan-JSON value (the contract),
-with the columns later stages filter on (verdict, score) beside it.
+previous results as they were. Its clients are stored as their scan-JSON values (the contract),
+column-wise in Arrow IPC blobs of 20k clients (``scan_client_tables``): a row of JSON text per client cost a
+third of a cron run over a big log. Scans stored before that, one row per client in
+``scan_clients``, are read back as they are.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import polars as pl
-
 from botguard.judge.records import ScanResult
 from botguard.judge.values import (
-    client_json_lines,
+    client_json_table,
     crawler_value,
+    scan_from_table,
     scan_from_values,
     summary_value,
     traffic_from_value,
@@ -28,7 +29,7 @@ from botguard.state import State
 #: 5M-line log stores ~150k clients, ~100 MB; decisions keep their own history in decide/).
 KEEP_SCANS = 5
 
-#: Clients serialised and inserted per round.
+#: Clients per stored part (a part is serialised at a time: bounded memory on 100k+ clients).
 CHUNK_ROWS = 20_000
 
 DDL = """
@@ -47,6 +48,12 @@ CREATE TABLE IF NOT EXISTS scan_clients (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scan_clients_by_verdict ON scan_clients (scan_id, verdict);
+CREATE TABLE IF NOT EXISTS scan_client_tables (
+    scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+    part INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (scan_id, part)
+);
 CREATE TABLE IF NOT EXISTS scan_crawlers (
     scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
@@ -70,14 +77,12 @@ def save_scan(state: State, result: ScanResult, paths: list[str]) -> int:
             (datetime.now(UTC).isoformat(), json.dumps(paths), json.dumps(summary_value(result))),
         )
         scan_id = int(cursor.lastrowid or 0)
-        for chunk in result.clients.iter_slices(CHUNK_ROWS):  # bounded memory on 100k+ clients
-            # the key column is NOT NULL in every database; a log without agents stores "" there,
-            # and ``data`` keeps the client as scan JSON has it (user_agent null), as it is read back
-            keys = chunk.select("ip", pl.col("user_agent").fill_null(""), "verdict", "score").rows()
-            conn.executemany(
-                "INSERT INTO scan_clients (scan_id, ip, user_agent, verdict, score, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                ((scan_id, *key, data) for key, data in zip(keys, client_json_lines(chunk), strict=True)),
+        clients = result.clients
+        parts = clients.iter_slices(CHUNK_ROWS) if clients.height else [clients]  # bounded memory
+        for part, chunk in enumerate(parts):
+            conn.execute(
+                "INSERT INTO scan_client_tables (scan_id, part, data) VALUES (?, ?, ?)",
+                (scan_id, part, client_json_table(chunk)),
             )
         conn.executemany(
             "INSERT INTO scan_crawlers (scan_id, name, verdict, data) VALUES (?, ?, ?, ?)",
@@ -108,11 +113,16 @@ def latest_scan(state: State) -> ScanResult | None:
     if row is None:
         return None
     scan_id, summary = row
-    clients = [d for (d,) in state.conn.execute(
-        "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
     crawlers = [json.loads(d) for (d,) in state.conn.execute(
         "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
     source = f"{state.path} (scan {scan_id})"
-    scan = scan_from_values(json.loads(summary), clients, crawlers, source)
+    tables = [d for (d,) in state.conn.execute(
+        "SELECT data FROM scan_client_tables WHERE scan_id = ? ORDER BY part", (scan_id,))]  # fmt: skip
+    if tables:
+        scan = scan_from_table(json.loads(summary), tables, crawlers, source)
+    else:  # stored by an earlier version: a row per client
+        clients = [d for (d,) in state.conn.execute(
+            "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
+        scan = scan_from_values(json.loads(summary), clients, crawlers, source)
     traffic = state.conn.execute("SELECT data FROM scan_traffic WHERE scan_id = ?", (scan_id,)).fetchone()
     return replace(scan, traffic=traffic_from_value(json.loads(traffic[0]), source)) if traffic else scan

@@ -17,6 +17,7 @@ a time not in the contract's form or a count that is text make the document "not
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -77,11 +78,29 @@ def client_json_frame(clients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def client_json_lines(clients: pl.DataFrame) -> list[str]:
-    """One compact JSON object per client, in frame order (polars writes them column-wise)."""
+def client_json_table(clients: pl.DataFrame) -> bytes:
+    """The clients' contract values column-wise, as an Arrow IPC stream (zstd): how the state
+    database keeps a scan. Serialising every client to JSON text and inserting it as a row cost
+    a third of a cron run over a big log; this is ~10x cheaper both ways, and reads back through
+    the same checks as the JSON (:func:`scan_from_table`)."""
+    buffer = io.BytesIO()
+    client_json_frame(clients).write_ipc_stream(buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def client_json_text(clients: pl.DataFrame) -> str:
+    """One compact JSON object per client, each followed by a newline, in frame order (polars
+    writes them column-wise). Only ``\n`` ends an object: JSON escapes it inside strings, but
+    not U+2028, U+2029 or NEL, which a log's user agent may hold and ``str.splitlines`` would
+    also split at."""
     if clients.height == 0:
-        return []
-    return client_json_frame(clients).write_ndjson().splitlines()
+        return ""
+    return client_json_frame(clients).write_ndjson()
+
+
+def client_json_lines(clients: pl.DataFrame) -> list[str]:
+    """:func:`client_json_text` as one text per client."""
+    return client_json_text(clients).split("\n")[:-1]
 
 
 def network_value(network: CrawlerNetwork) -> dict[str, Any]:
@@ -105,6 +124,7 @@ def model_value(model: ModelSummary) -> dict[str, Any]:
             "challenge": model.raised_to_challenge,
             "block": model.raised_to_block,
         },
+        "raised_by_campaign": model.raised_by_campaign,
     }
 
 
@@ -186,6 +206,9 @@ _EVIDENCE_JSON = pl.List(
                "rule": pl.String(), "line": pl.Int64()})
 )  # fmt: skip
 
+#: The clients as the contract holds them, evidence included (the state database's table).
+_CLIENT_RAW: dict[str, pl.DataType] = {**_CLIENT_JSON, "evidence": _EVIDENCE_JSON}
+
 #: Client keys whose record field may be None: these may be absent or null, the others not.
 _CLIENT_NULLABLE = frozenset(
     name for name, hint in get_type_hints(ClientVerdict).items() if type(None) in get_args(hint)
@@ -230,6 +253,27 @@ def scan_from_values(
     )
 
 
+def scan_from_table(
+    summary: object, tables: Sequence[bytes], crawlers: Sequence[object], source: str
+) -> ScanResult:
+    """A scan from its parts as the state database keeps them: the summary and crawler values,
+    and the clients in parts, each as :func:`client_json_table` writes them."""
+    schema: Any = _CLIENT_RAW
+    try:
+        raw = pl.concat([pl.read_ipc_stream(table).select(list(schema)).cast(schema) for table in tables])
+    except pl.exceptions.PolarsError as exc:
+        raise _not_a_scan(f"the clients cannot be read ({_first_line(exc)})", source) from None
+    return ScanResult(
+        summary=_summary(summary, source),
+        clients=_clients_of(raw, source),
+        crawlers=tuple(_crawler(value, f"crawlers[{i}]", source) for i, value in enumerate(crawlers)),
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _client_frame(lines: Sequence[str], source: str) -> pl.DataFrame:
     """Client JSON texts as a clients frame with :data:`CLIENT_SCHEMA` (what the contract does
     not carry is null), once every client holds what its record needs."""
@@ -245,8 +289,15 @@ def _client_frame(lines: Sequence[str], source: str) -> pl.DataFrame:
             pl.Series("evidence", lines).str.json_path_match("$.evidence").str.json_decode(_EVIDENCE_JSON)
         )
     except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _not_a_scan(f"a client value has the wrong type ({first})", source) from None
+        raise _not_a_scan(f"a client value has the wrong type ({_first_line(exc)})", source) from None
+    return _clients_of(raw, source)
+
+
+def _clients_of(raw: pl.DataFrame, source: str) -> pl.DataFrame:
+    """The contract's client values (times as text) as a clients frame with
+    :data:`CLIENT_SCHEMA`, once every client holds what its record needs."""
+    if raw.height == 0:
+        return pl.DataFrame(schema=CLIENT_SCHEMA)
     _check_clients(raw, source)
     evidence_time = pl.element().struct.with_fields(_time_of(pl.field("time")))
     frame = raw.with_columns(
@@ -377,16 +428,18 @@ def _model(value: object, source: str) -> ModelSummary | None:
         return None
     where = "summary.model"
     obj = _object(value, where, source)
-    scored, trained, signatures = (
-        _field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")
-    )
+    count = {
+        key: _field(obj, key, int, where, source) for key in ("clients_scored", "trained_on", "signatures")
+    }
     raised_to = _object(obj.get("raised_to"), f"{where}.raised_to", source)
-    monitor, block = (
-        _field(raised_to, key, int, f"{where}.raised_to", source) for key in ("monitor", "block")
-    )
-    # a scan written before the challenge verdict existed has no count for it
+    raised = {
+        f"raised_to_{key}": _field(raised_to, key, int, f"{where}.raised_to", source)
+        for key in ("monitor", "block")
+    }
+    # a scan written before the challenge verdict or campaign raises existed has no count for them
     challenged = _field(raised_to, "challenge", int, f"{where}.raised_to", source, nullable=True) or 0
-    return ModelSummary(scored, trained, signatures, monitor, block, raised_to_challenge=challenged)
+    campaign = _field(obj, "raised_by_campaign", int, where, source, nullable=True) or 0
+    return ModelSummary(**count, **raised, raised_to_challenge=challenged, raised_by_campaign=campaign)
 
 
 def _summary(value: object, source: str) -> ScanSummary:

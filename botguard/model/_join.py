@@ -3,99 +3,189 @@
 No look-ahead (../shared/notes/online-model.md §2 rule 2): an actor's label is decided at the
 time of the request that completes its evidence. The actor's requests scored before then wait in
 a short buffer (the most recent ``max_pending``); when the label arrives, those within
-``window`` seconds are trained with it and older ones were only scored. A chatty client weighs
-in training at most ``max_per_minute`` examples per minute of stream time. Each example is
-trained without the slots its label source read (:data:`~botguard.model.labels.MASKS`, rule 1).
+``window`` seconds are trained with it (in the micro-batch of the request that decided it) and
+older ones were only scored. A chatty client weighs in training at most ``max_per_minute``
+examples per minute of stream time. Each example is trained without the slots its label source
+read (:data:`~botguard.model.labels.MASKS`, rule 1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from botguard.model._actors import Actor
-from botguard.model._keys import MEMO_LIMIT, Parts
-from botguard.model.labels import MASKS, Label, Labeler
+import numpy as np
+
+from botguard.model._actors import SOURCES, ActorTable, Folded
+from botguard.model._keys import MEMO_LIMIT, FeaturePart
+from botguard.model.labels import MASKS
 from botguard.model.learner import OnlineLR
 from botguard.model.records import StreamCounters
 
-#: A training example: its key parts, unwanted or not, stream time, label source, client id.
-Example = tuple[Parts, bool, float, str, int]
+Parts = tuple[FeaturePart, ...]
 
 
-class LabelJoin:
-    """Routes each request to the micro-batch's examples or to its actor's join buffer, and trains them."""
+@dataclass(frozen=True, slots=True)
+class Examples:
+    """A call's training examples, in the order they train: the call row whose micro-batch trains
+    each, its feature parts, label, own time, label source and client id."""
 
-    def __init__(self, labeler: Labeler, *, window: float, max_pending: int, max_per_minute: int) -> None:
-        self.labeler = labeler
-        self.window = window
-        self.max_pending = max_pending
-        self.max_per_minute = max_per_minute
-        self._mask: dict[tuple[int, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    row: np.ndarray
+    parts: list[Parts]
+    y: np.ndarray
+    t: np.ndarray
+    source: list[str]
+    uid: np.ndarray
 
-    def route(
-        self, actor: Actor, t: float, parts: Parts, train: list[Example], counters: StreamCounters
-    ) -> None:
-        """Decide the actor's label after this request; route the request to training or the buffer."""
-        label = actor.label
-        if label is None or (not label.unwanted and label.source == "human"):
-            fresh = self.labeler.decide(actor.evidence, t)
-            if fresh is not None and (label is None or fresh.unwanted != label.unwanted):
-                actor.label = label = fresh
-                counters.labelled_actors[fresh.source] = counters.labelled_actors.get(fresh.source, 0) + 1
-                horizon = t - self.window
-                for old_parts, old_t in actor.pending:  # scored before t: the join (no look-ahead)
-                    if old_t >= horizon:
-                        self._train(actor, old_parts, old_t, label, train)
-                    else:
-                        counters.expired_unlabelled += 1
-                actor.pending.clear()
-        if label is None:
-            actor.pending.append((parts, t))
-            if len(actor.pending) > self.max_pending:
-                del actor.pending[0]
-                counters.expired_unlabelled += 1
-            return
-        self._train(actor, parts, t, label, train)
+    def __len__(self) -> int:
+        return len(self.parts)
 
-    def _train(self, actor: Actor, parts: Parts, t: float, label: Label, train: list[Example]) -> None:
-        minute = int(t // 60)
-        if minute != actor.minute:
-            actor.minute, actor.trained_this_minute = minute, 0
-        if actor.trained_this_minute >= self.max_per_minute:
-            return
-        actor.trained_this_minute += 1
-        train.append((parts, label.unwanted, t, label.source, actor.uid))
+
+@dataclass(frozen=True, slots=True)
+class JoinRules:
+    window: float  # seconds an unlabelled request waits for its actor's label
+    max_pending: int  # unlabelled requests kept per actor (the most recent)
+    max_per_minute: int  # examples per actor per minute of stream time
+
+
+def examples(
+    f: Folded, t: np.ndarray, parts: Callable[[int], Parts], table: ActorTable, rules: JoinRules,
+    counters: StreamCounters,
+) -> Examples:  # fmt: skip
+    """The examples a call's requests make (``t`` and ``parts`` by sorted row; each example's
+    ``row`` is the call row whose micro-batch trains it), and the actors' join buffers carried on:
+    requests still waiting for a label, most recent last."""
+    pending = table.pending
+    for aid in f.dropped.tolist():  # their session ended: what waited goes unlabelled
+        counters.expired_unlabelled += len(pending.pop(aid, ()))
+    n = len(f.aid)
+    ends = np.append(f.starts[1:], n)
+    out_row: list[int] = []
+    out_parts: list[Parts] = []
+    out_t: list[float] = []
+    out_code: list[int] = []
+    out_aid: list[int] = []
+    for s, (start, end) in enumerate(zip(f.starts.tolist(), ends.tolist())):
+        aid = int(f.aid[start])
+        arrival = int(f.arrival[s])
+        held = pending.pop(aid, []) if f.carry[s] else []
+        if arrival < 0 and f.label[start] == 0:  # no label in this segment: it all waits
+            waiting = held + [(parts(r), float(t[r])) for r in range(start, end)]
+            last_of_actor = end == n or f.aid[end] != aid
+            if last_of_actor:
+                keep = waiting[-rules.max_pending :]
+                counters.expired_unlabelled += len(waiting) - len(keep)
+                if keep:
+                    pending[aid] = keep
+            else:
+                counters.expired_unlabelled += len(waiting)
+            continue
+        if arrival >= 0:  # the label arrived here: what waited within the window joins it
+            waiting = (held + [(parts(r), float(t[r])) for r in range(start, arrival)])[-rules.max_pending :]
+            expired = len(held) + (arrival - start) - len(waiting)
+            horizon = t[arrival] - rules.window
+            for p, old_t in waiting:
+                if old_t >= horizon:
+                    out_row.append(arrival)
+                    out_parts.append(p)
+                    out_t.append(old_t)
+                    out_code.append(int(f.label[arrival]))
+                    out_aid.append(aid)
+                else:
+                    expired += 1
+            counters.expired_unlabelled += expired
+        else:
+            counters.expired_unlabelled += len(held)
+        rows = list(range(arrival if arrival >= 0 else start, end))  # labels stick: all labelled from here
+        out_row.extend(rows)
+        out_parts.extend(parts(r) for r in rows)
+        out_t.extend(t[rows].tolist())
+        out_code.extend(f.label[rows].tolist())
+        out_aid.extend([aid] * len(rows))
+    return _capped(
+        f.order[np.asarray(out_row, dtype=np.int64)].tolist(),
+        out_parts,
+        out_t,
+        out_code,
+        out_aid,
+        table,
+        rules.max_per_minute,
+    )
+
+
+def _capped(
+    row: list[int], parts: list[Parts], t: list[float], code: list[int], aid: list[int], table: ActorTable,
+    cap: int,
+) -> Examples:  # fmt: skip
+    """Keep at most ``cap`` examples per actor per minute of their own time (counts carried on)."""
+    if not row:
+        return Examples(np.zeros(0, np.int64), [], np.zeros(0, bool), np.zeros(0), [], np.zeros(0, np.int64))
+    a = np.asarray(aid, dtype=np.int64)
+    minute = (np.asarray(t) // 60).astype(np.int64)
+    group = np.ones(len(a), dtype=bool)
+    group[1:] = (a[1:] != a[:-1]) | (minute[1:] != minute[:-1])
+    starts = np.flatnonzero(group)
+    gid = np.cumsum(group) - 1
+    rank = np.arange(len(a)) - starts[gid] + 1
+    before = np.where(minute[starts] == table.minute[a[starts]], table.trained[a[starts]], 0)
+    count = rank + before[gid]
+    keep = count <= cap
+    last = np.append(starts[1:], len(a)) - 1
+    table.minute[a[last]] = minute[last]
+    table.trained[a[last]] = np.minimum(count[last], cap)
+    kept = np.flatnonzero(keep)
+    codes = np.asarray(code, dtype=np.int64)[kept]
+    order = np.argsort(np.asarray(row, dtype=np.int64)[kept], kind="stable")
+    kept = kept[order]
+    return Examples(
+        np.asarray(row, dtype=np.int64)[kept],
+        [parts[i] for i in kept.tolist()],
+        (codes[order] >= 2) & (codes[order] <= 5),
+        np.asarray(t)[kept],
+        [SOURCES[c] for c in codes[order].tolist()],
+        table.uid[a[kept]],
+    )
+
+
+class Trainer:
+    """Trains micro-batches of examples, each masked for the source that labelled it (``masks``:
+    source -> the slots it read; the stream's label sources by default)."""
+
+    def __init__(self, masks: Mapping[str, frozenset[str]] = MASKS) -> None:
+        self.masks = masks
+        self._mask: dict[tuple[int, str], tuple[FeaturePart, FeaturePart]] = {}
 
     def learn(
         self,
-        trainer: OnlineLR,
-        train: list[Example],
+        model: OnlineLR,
+        parts: Sequence[Parts],
+        ys: np.ndarray,
+        times: Sequence[float],
+        sources: Sequence[str],
+        uids: np.ndarray,
         now: float,
         counters: StreamCounters,
         hook: Callable[..., Any] | None = None,
     ) -> None:
-        """Train on a micro-batch's examples, each masked for the source that labelled it.
-
-        ``hook`` (tests, benches) is called with the (times, labels, sources, xs) trained.
-        """
+        """Train one micro-batch; ``hook`` (tests, benches) gets the (times, labels, sources, xs)."""
         keys: list[str] = []
         lens: list[int] = []
-        for parts, _, _, source, _ in train:
+        masked = self._masked_into
+        for p, source in zip(parts, sources):
             before = len(keys)
-            self._masked_into(keys, parts, source)
+            masked(keys, p, source)
             lens.append(len(keys) - before)
-        train_y = [y for _, y, _, _, _ in train]
-        trainer.learn_keys(keys, lens, train_y, now=now, who=[uid for *_, uid in train])
+        model.learn_keys(keys, lens, ys, now=now, who=uids)
         trained = counters.trained
-        for _, _, _, source, _ in train:
+        for source in sources:
             trained[source] = trained.get(source, 0) + 1
         if hook is not None:
-            train_x, at = [], 0
+            xs, at = [], 0
             for size in lens:
-                train_x.append(dict.fromkeys(keys[at : at + size], 1.0))
+                xs.append(dict.fromkeys(keys[at : at + size], 1.0))
                 at += size
-            hook([t for _, _, t, _, _ in train], train_y, [s for _, _, _, s, _ in train], train_x)
+            hook(list(times), ys.tolist(), list(sources), xs)
 
     def _masked_into(self, out: list[str], parts: Parts, source: str) -> None:
         """Append the example's keys without the slots its label source read (memoised per part object).
@@ -103,7 +193,7 @@ class LabelJoin:
         The memo is keyed by the part's identity (parts are memoised tuples, so they recur as the
         same objects) and keeps the part alive, so an id is never reused while its entry exists.
         """
-        memo, masked = self._mask, MASKS[source]
+        memo, masked = self._mask, self.masks[source]
         for part in parts:
             hit = memo.get((id(part), source))
             if hit is None or hit[0] is not part:

@@ -29,11 +29,13 @@ class Publisher:
         if counters.last_publish is None:
             counters.last_publish = now
 
-    def maybe(self, now: float, counters: StreamCounters) -> None:
-        """Publish if ``interval`` seconds passed since the last publication."""
+    def maybe(self, now: float, counters: StreamCounters) -> bool:
+        """Publish if ``interval`` seconds passed since the last publication; say whether it did."""
         last = counters.last_publish
         if last is not None and now - last >= self.interval:
             self.publish(now, counters)
+            return True
+        return False
 
     def publish(self, now: float, counters: StreamCounters) -> int:
         """Apply the trainer's changed rows to the scorer now; return the delta's size."""

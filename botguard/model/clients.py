@@ -1,53 +1,38 @@
-"""The online model as a step of `botguard scan`: one event per client, in first-seen order.
+"""Shared signatures: the scan's raise for clients that share a network or agent token with
+clients the judge found bad.
 
 Why client level: per-client rules cannot tell a person from a scraper that rotates to a new IP
 every request or two (one or two page hits each). What gives such clients away is what they
-share with clients the scan already judged bad: a /24 or /16, an ASN, user-agent tokens, the
-same behaviour. Per-request model work would cost seconds per million lines; the judge has
-already folded the requests into per-client totals, so the model reads those (tens of thousands
-of rows, not millions) and the step costs a few percent of a scan.
+share with clients the scan already judged bad: a /24 or /16, an IPv6 /48, an ASN, user-agent
+tokens. This is counting over the judged clients, not a second learner: the scores that gate it
+come from the stream learner (:mod:`botguard.model._clientpass`).
 
-The pass (design: ../shared/notes/online-model.md, sections 2 and "Scores to rules"):
-
-1. :func:`client_features`: sparse ``"slot=value"`` keys per client, built column-wise (UA
-   family and tokens per distinct user agent; /24, /16, IPv6 /48; ASN, hosting class and UA x
-   network crosses; buckets of requests, asset and referer share, invalid-request share, rate;
-   robots.txt behaviour), in FeatureExtractor's vocabulary where it has the slot. Path templates
-   are not used: the clients frame keeps only robots.txt evidence, whose paths are a label source.
-2. :func:`weak_labels`: a label, its source and a weight per client, from evidence the judge
-   computed (:data:`LABEL_SOURCES`). A source's features are masked on the examples it labelled.
-3. :func:`train`: prequential logistic regression (score first, then learn) in micro-batches, in
-   time order. Labelled clients keep their pre-update score; the others are scored by the final
-   model (a scan sees the whole log, so a disguised client seen before its operator was caught is
-   still judged with everything the log taught).
-4. :func:`signature_stats` and :func:`raise_verdicts`: a client is raised only when it scores
-   high *and* shares a signature key with clients labelled overwhelmingly bad (Wilson lower
-   bound), seen from enough distinct IPs, and with no verified crawler or allowlisted client.
-   Verified crawlers, allowlisted clients, catalogue crawlers, people labelled by their sessions
-   and clients that load page assets are never raised.
+1. :func:`weak_labels`: a label and its source per client, from evidence the judge computed
+   (:data:`LABEL_SOURCES`);
+2. :func:`signature_stats`: signature keys (/24, /16, /48, ASN, agent token) with enough bad
+   clients (Wilson lower bound), seen from enough distinct IPs, and no verified crawler or
+   allowlisted client;
+3. :func:`signature_raises`: each :func:`eligible` client sharing such a key that the model
+   scores at least ``model.scan.min_score``, raised with its best one. Verified crawlers,
+   allowlisted clients, catalogue crawlers, people labelled by their sessions and clients that
+   load page assets or follow their links are never raised.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 
 from botguard.config import ScanModelSettings
-from botguard.judge.records import AUTOMATED, BROWSER, HUMAN, VERDICT_ORDER, ModelSummary
-from botguard.model.features import UA_SLOTS, ip_prefixes, ua_family, ua_tokens
-from botguard.model.learner import BIAS, OnlineLR
-from botguard.model.records import LearnerConfig
+from botguard.judge.records import AUTOMATED, BROWSER, HUMAN
+from botguard.model.features import ip_prefixes, ua_tokens
+from botguard.model.records import ClientRaise
 
 col = pl.col
 
-#: Slots derived from the client's network (the identity stage reads these to verify a claim).
-IP_SLOTS = frozenset({"ip24", "ip16", "ip6_48"})
-NET_SLOTS = frozenset({"asn", "asn_type", "ua_fam_x_asn", "ua_fam_x_host"})
-#: Slots the judge's person/program rules read (asset and referer share, pages, pace).
-BEHAVIOUR_SLOTS = frozenset({"req_b", "asset_b", "ref_b", "rate_b"})
 #: Keys a signature can be: a network or a UA token shared by many clients.
 SIGNATURE_SLOTS = ("ip24", "ip16", "ip6_48", "asn", "ua_tok")
 
@@ -56,29 +41,25 @@ _LIST = pl.List(pl.String)
 
 @dataclass(frozen=True, slots=True)
 class LabelSource:
-    """A weak label: which clients it marks, as what, and which slots it read (masked on them)."""
+    """A weak label: which clients it marks, and as what."""
 
     name: str
     bad: bool
-    masked: frozenset[str]
-    weight: float = 1.0
 
 
 #: Label sources in priority order (the first that fires labels the client). Honeypot and spoofer
-#: beat everything (notes §2); verified crawlers beat the behavioural sources.
+#: beat everything; verified crawlers beat the behavioural sources.
 LABEL_SOURCES: tuple[LabelSource, ...] = (
-    LabelSource("honeypot", True, frozenset({"path_tpl", "path_p1", "ext"})),  # reads the trap path
-    LabelSource(
-        "spoofed", True, UA_SLOTS | IP_SLOTS | NET_SLOTS
-    ),  # reads the UA's claim and the IP's network
-    LabelSource("verified", False, UA_SLOTS | IP_SLOTS | NET_SLOTS),
-    LabelSource("robots", True, frozenset({"robots"})),  # robots.txt violations (hits are never a feature)
-    LabelSource("blocked_category", True, UA_SLOTS),  # a catalogue entry matched by user agent
-    LabelSource("automated", True, BEHAVIOUR_SLOTS),  # browser UA, behaves like a program
+    LabelSource("honeypot", True),
+    LabelSource("spoofed", True),  # the agent claims a crawler the address is proven not to be
+    LabelSource("verified", False),
+    LabelSource("robots", True),  # robots.txt violations by an agent that is not a browser
+    LabelSource("blocked_category", True),  # a catalogue entry matched by user agent
+    LabelSource("automated", True),  # browser UA, behaves like a program
     # a browser UA from a hosting network asking for disallowed paths without loading assets
-    LabelSource("hosting_violator", True, NET_SLOTS | frozenset({"asset_b", "robots"}), weight=0.5),
-    LabelSource("obedient_crawler", False, UA_SLOTS | frozenset({"robots"})),
-    LabelSource("person", False, BEHAVIOUR_SLOTS),  # assets and many requests: a real session
+    LabelSource("hosting_violator", True),
+    LabelSource("obedient_crawler", False),
+    LabelSource("person", False),  # assets and many requests: a real session
 )
 
 
@@ -126,25 +107,10 @@ def weak_labels(clients: pl.DataFrame, settings: Any, model: ScanModelSettings) 
 # ------------------------------------------------------------------ features
 
 
-def _bucket(value: pl.Expr) -> pl.Expr:
-    """log2 order-of-magnitude bucket (0 for <= 1), as FeatureExtractor's log2_bucket."""
-    return pl.when(value <= 1).then(0).otherwise(value.log(2).floor()).cast(pl.Int64)
-
-
-def _share_bucket(part: str) -> pl.Expr:
-    """Share of requests in five buckets (0 = none .. 4 = 80% or more)."""
-    share = col(part).fill_null(0).cast(pl.Float64) / col("requests").cast(pl.Float64)
-    return pl.min_horizontal((share * 5).floor(), pl.lit(4.0)).cast(pl.Int64)
-
-
 def _ua_frame(user_agents: pl.Series) -> pl.DataFrame:
-    """Per distinct user agent: its family and token keys (Python once per UA). UA shape keys are
-    left out: the tokens carry what they would, and each key per client costs scan time."""
-    rows = []
-    for ua in user_agents.to_list():
-        text = ua or ""
-        rows.append((ua, ua_family(text), [f"ua_tok={t}" for t in ua_tokens(text)]))
-    schema = pl.Schema({"user_agent": pl.String(), "ua_fam": pl.String(), "ua_tok": _LIST})
+    """Per distinct user agent: its token keys (Python once per UA)."""
+    rows = [(ua, [f"ua_tok={t}" for t in ua_tokens(ua or "")]) for ua in user_agents.to_list()]
+    schema = pl.Schema({"user_agent": pl.String(), "ua_tok": _LIST})
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -186,60 +152,20 @@ def _key(slot: str, value: pl.Expr) -> pl.Expr:
     return pl.format("{}={}", pl.lit(slot), value)
 
 
-def _slot_exprs() -> dict[str, pl.Expr]:
-    """Single-valued slots: slot -> the key expression (null when the client has no value)."""
-    host = (
-        pl.when(col("hosting").is_null()).then(pl.lit("unknown"))
-        .when(col("hosting")).then(pl.lit("hosting")).otherwise(pl.lit("other"))
-    )  # fmt: skip
-    minutes = pl.max_horizontal((col("last_seen") - col("first_seen")).dt.total_seconds() / 60.0, pl.lit(1.0))
-    robots = (
-        pl.when(col("robots_fetched") == 0).then(pl.lit("never"))
-        .when(col("robots_fetched_first").fill_null(False)).then(pl.lit("first")).otherwise(pl.lit("late"))
-    )  # fmt: skip
-    return {
-        "ua_fam": _key("ua_fam", col("ua_fam")),
-        "ip24": _key("ip24", col("ip24")),
-        "ip16": _key("ip16", col("ip16")),
-        "ip6_48": _key("ip6_48", col("ip6_48")),
-        "asn": _key("asn", col("asn")),
-        "asn_type": _key("asn_type", host),
-        "ua_fam_x_host": _key("ua_fam_x_host", pl.format("{}|{}", col("ua_fam"), host)),
-        "ua_fam_x_asn": _key("ua_fam_x_asn", pl.format("{}|{}", col("ua_fam"), col("asn"))),
-        "req_b": _key("req_b", _bucket(col("requests").cast(pl.Float64))),
-        "asset_b": _key("asset_b", _share_bucket("assets")),
-        "ref_b": _key("ref_b", _share_bucket("referers")),
-        "rate_b": _key("rate_b", _bucket(col("requests") / minutes)),
-        "invalid_b": _key("invalid_b", _share_bucket("invalid_requests")),
-        "robots": _key("robots", robots),
-    }
-
-
-def _unmasked(slot: str) -> pl.Expr:
-    """True where no label source that fired on the client masks `slot` (notes §2, leakage rule 1)."""
-    masking = [lf.name for lf in LABEL_SOURCES if slot in lf.masked]
-    return ~col("label_source").is_in(masking).fill_null(False) if masking else pl.lit(True)
-
-
 def _long(wide: pl.DataFrame) -> pl.DataFrame:
     return wide.unpivot(index="pos", variable_name="slot", value_name="key").drop_nulls("key")
 
 
 @dataclass(frozen=True, slots=True)
 class ClientFeatures:
-    """Every client's features, kept column-wise: building a dict per client would cost more
-    than the whole model, so dicts are built only for the training sample.
+    """Every client's signature keys, kept column-wise.
 
     ``wide``: ``pos`` (the client's row), ``user_agent``, ``label_source`` and one key column per
-    single-valued slot (unmasked). ``uas``: per distinct user agent, ``ua_tok`` (a list of keys).
+    network slot. ``uas``: per distinct user agent, ``ua_tok`` (a list of keys).
     """
 
     wide: pl.DataFrame
     uas: pl.DataFrame
-
-    @property
-    def slots(self) -> list[str]:
-        return [name for name in self.wide.columns if name not in ("pos", "user_agent", "label_source")]
 
     def tokens(self, clients: pl.DataFrame) -> pl.DataFrame:
         """(pos, label_source, slot, key) for the UA tokens of `clients` (rows of ``wide``)."""
@@ -252,131 +178,13 @@ class ClientFeatures:
             .select("pos", "label_source", slot=pl.lit("ua_tok"), key="key")
         )
 
-    def model_long(self, positions: pl.Series) -> pl.DataFrame:
-        """What the learner sees of the clients at `positions` (pos, slot, key): each label
-        source's slots masked on the clients it labelled (notes §2, leakage rule 1)."""
-        rows = self.wide.join(positions.to_frame("pos"), on="pos", how="semi")
-        masked = rows.select(
-            "pos", *[pl.when(_unmasked(slot)).then(col(slot)).alias(slot) for slot in self.slots]
-        )
-        tokens = self.tokens(rows).filter(_unmasked("ua_tok")).drop("label_source")
-        return pl.concat([_long(masked), tokens])
-
 
 def client_features(labels: pl.DataFrame) -> ClientFeatures:
-    """Features of every client of `labels` (a clients frame with ``pos`` and ``label_source``)."""
-    frame = _network_columns(labels.select(
-        "pos", "label_source", "user_agent", "ip", "asn", "hosting", "requests", "assets", "referers",
-        "invalid_requests", "first_seen", "last_seen", "robots_fetched", "robots_fetched_first",
-    ))  # fmt: skip
+    """Signature keys of every client of `labels` (a clients frame with ``pos`` and ``label_source``)."""
+    frame = _network_columns(labels.select("pos", "label_source", "user_agent", "ip", "asn"))
     uas = _ua_frame(frame.get_column("user_agent").unique(maintain_order=True))
-    frame = frame.join(uas.select("user_agent", "ua_fam"), on="user_agent", how="left", nulls_equal=True)
-    singles = _slot_exprs()
-    wide = frame.select(
-        "pos", "user_agent", "label_source", *[expr.alias(slot) for slot, expr in singles.items()]
-    )
-    return ClientFeatures(wide, uas)
-
-
-# ------------------------------------------------------------------ training
-
-
-def _sample(labels: pl.DataFrame, cap: int) -> pl.DataFrame:
-    """Labelled clients to train on: all of a label source's clients up to `cap`, else every k-th
-    in time order with weight k (``every``): a flood of easy negatives adds time, not knowledge."""
-    labelled = labels.select("pos", "label", "label_source", "first_seen").filter(col("label").is_not_null())
-    parts = []
-    for part in labelled.partition_by("label_source", maintain_order=True):
-        every = max(1, -(-part.height // max(cap, 1)))
-        parts.append(part.gather_every(every).with_columns(every=pl.lit(every, pl.Int64)))
-    if not parts:
-        return labelled.with_columns(every=pl.lit(1, pl.Int64))
-    return pl.concat(parts).sort("pos")
-
-
-def _weights(sample: pl.DataFrame, max_share: float) -> np.ndarray:
-    """Per-example weights: the source's weight times its sampling step, scaled down so no source
-    exceeds `max_share` of the total mass (notes §2: per-LF weights)."""
-    base = {lf.name: lf.weight for lf in LABEL_SOURCES}
-    mass = sample.select(
-        "label_source", w=col("label_source").replace_strict(base, return_dtype=pl.Float64) * col("every")
-    )
-    total = float(mass.get_column("w").sum())
-    per_source = mass.group_by("label_source").agg(m=col("w").sum())
-    scale = per_source.select(
-        "label_source",
-        s=pl.when(col("m") > max_share * total).then(max_share * total / col("m")).otherwise(1.0),
-    )
-    return (
-        mass.join(scale, on="label_source", how="left", maintain_order="left")
-        .select(col("w") * col("s"))
-        .to_series()
-        .to_numpy()
-    )
-
-
-def _batch_size(examples: int, largest: int) -> int:
-    """Micro-batch size: about 64 batches per scan, between 8 and `largest` (a whole small log in
-    one batch would be scored before the model learned anything; fewer, larger batches learned
-    less on generated logs: 95% of disguised scrapers caught at 16 batches vs 99% at 64)."""
-    return max(1, min(largest, max(8, examples // 64)))
-
-
-def _feature_dicts(long: pl.DataFrame, positions: pl.Series) -> list[dict[str, float]]:
-    """Binary feature dicts (OnlineLR's input) of the clients at `positions`, in that order, keys
-    sorted (joins do not keep row order, and the order of keys is the order of float sums)."""
-    wanted = positions.to_frame("pos").with_row_index("order")
-    rows = long.join(wanted, on="pos").sort(["order", "key"])
-    keys = rows.get_column("key").to_list()
-    counts = wanted.join(rows.group_by("order").len(), on="order", how="left").sort("order")
-    ends = np.cumsum(counts.get_column("len").fill_null(0).to_numpy().astype(np.int64))
-    starts = np.concatenate(([0], ends[:-1]))
-    return [dict.fromkeys(keys[a:b], 1.0) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-
-
-def train(
-    features: ClientFeatures, labels: pl.DataFrame, model: ScanModelSettings
-) -> tuple[OnlineLR, pl.DataFrame]:
-    """Prequential pass over (a sample of) the labelled clients in time order: each micro-batch
-    is scored, then learned. Returns the model and (``pos``, ``pre_score``) of the examples."""
-    learner = OnlineLR(LearnerConfig(lr=model.learning_rate))
-    sample = _sample(labels, model.max_examples_per_source)
-    if sample.height == 0:
-        return learner, pl.DataFrame(schema={"pos": pl.UInt32, "pre_score": pl.Float64})
-    positions = sample.get_column("pos")
-    xs = _feature_dicts(features.model_long(positions), positions)
-    ys = sample.get_column("label").to_numpy().astype(bool)
-    weights = _weights(sample, model.max_lf_share)
-    stamps = sample.get_column("first_seen").dt.epoch("s").to_numpy().astype(np.float64)
-    step = _batch_size(len(xs), model.batch_size)
-    pre = np.empty(len(xs))
-    for start in range(0, len(xs), step):
-        end = min(start + step, len(xs))
-        pre[start:end] = learner.learn_many(
-            xs[start:end], ys[start:end], now=float(stamps[end - 1]), weights=weights[start:end]
-        )
-    return learner, pl.DataFrame({"pos": positions, "pre_score": pre})
-
-
-def score_all(features: ClientFeatures, learner: OnlineLR) -> pl.DataFrame:
-    """P(unwanted) of every client from the final weights on all its features (pos, final_score):
-    the bias plus the sum of its known keys' weights, exactly OnlineLR.predict_proba_many with
-    binary features, but column-wise (UA tokens summed once per distinct user agent)."""
-    table = learner.table
-    keys = pl.Series(list(table.index), dtype=pl.String)
-    rows = np.fromiter(table.index.values(), dtype=np.int64, count=len(table.index))
-    weights = pl.Series(table.w[rows], dtype=pl.Float64)
-    bias = float(table.w[table.index[BIAS]]) if BIAS in table.index else 0.0
-
-    def weight(expr: pl.Expr) -> pl.Expr:
-        return expr.replace_strict(keys, weights, default=0.0, return_dtype=pl.Float64).fill_null(0.0)
-
-    ua_part = features.uas.select("user_agent", ua_w=col("ua_tok").list.eval(weight(pl.element())).list.sum())
-    wide = features.wide.join(ua_part, on="user_agent", how="left", nulls_equal=True, maintain_order="left")
-    z = wide.select(
-        "pos", z=pl.sum_horizontal(*[weight(col(slot)) for slot in features.slots], col("ua_w")) + bias
-    )
-    return z.select("pos", final_score=1.0 / (1.0 + (-col("z").clip(-35.0, 35.0)).exp()))
+    slots = [_key(slot, col(slot)).alias(slot) for slot in SIGNATURE_SLOTS if slot != "ua_tok"]
+    return ClientFeatures(frame.select("pos", "user_agent", "label_source", *slots), uas)
 
 
 # ------------------------------------------------------------------ signatures and raises
@@ -490,102 +298,46 @@ def _best_signature(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ModelOutcome:
-    """The clients frame with ``model_score`` (and raised verdicts), plus the summary totals."""
-
-    clients: pl.DataFrame
-    summary: ModelSummary
+def _action(target: str) -> Literal["challenge", "block"]:
+    """A raise's action: ``block`` when the verdict asked for is block, else the challenge tier."""
+    return "block" if target == "block" else "challenge"
 
 
-def raise_verdicts(scored: pl.DataFrame, best: pl.DataFrame, model: ScanModelSettings) -> pl.DataFrame:
-    """(row, model_score, verdict, reason, raised) for every client: the raised ones get a
-    harsher verdict and the model's reason (null reason for the others)."""
-    joined = scored.select("row", "pos", "verdict", "model_score").join(best, on="pos", how="left")
-    target = (
-        pl.when(col("strong").fill_null(False))
-        .then(pl.lit(model.strong_raise_to))
-        .otherwise(pl.lit(model.raise_to))
-    )
-    raise_it = (
-        col("key").is_not_null()
-        & (col("model_score") >= model.min_score)
-        & (target.replace_strict(VERDICT_ORDER, return_dtype=pl.Int8)
-           > col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.Int8))
-    ).fill_null(False)  # fmt: skip
-    cents = (col("model_score") * 100).round().cast(pl.Int64)
-    score = pl.format("{}.{}", cents // 100, (cents % 100).cast(pl.String).str.zfill(2))  # 0.97, 1.00
-    reason = pl.format(
-        "model: shares {} with {} clients judged bad ({} IPs; score {})",
-        col("key"),
-        col("bad"),
-        col("ips"),
-        score,
-    )
-    return joined.select(
-        "row",
-        "model_score",
-        raised=raise_it,
-        verdict=pl.when(raise_it).then(target).otherwise(col("verdict")),
-        reason=pl.when(raise_it).then(reason),
-    )
-
-
-#: Columns of the clients frame the model step reads (the rest is carried through untouched).
+#: Columns of the clients frame the step reads.
 _READS = (
-    "ip", "user_agent", "crawler", "category", "requests", "robots_fetched", "robots_fetched_first",
-    "disallowed_requests", "honeypot_requests", "verified", "identity", "asn", "verdict", "first_seen",
-    "last_seen", "judged_requests", "invalid_requests", "assets", "referers", "hosting", "allowlisted",
+    "ip", "user_agent", "crawler", "category", "requests", "robots_fetched", "disallowed_requests",
+    "honeypot_requests", "verified", "identity", "asn", "verdict", "first_seen", "judged_requests",
+    "assets", "referers", "hosting", "allowlisted",
 )  # fmt: skip
 
 
-def score_clients(
-    clients: pl.DataFrame, settings: Any, model: ScanModelSettings | None = None
-) -> ModelOutcome:
-    """The whole model step on a judged clients frame (CLIENT_SCHEMA), in the judge's order."""
-    model = model or ScanModelSettings.from_settings(settings)
+def signature_raises(
+    clients: pl.DataFrame, settings: Any, model: ScanModelSettings, scores: Sequence[float]
+) -> list[ClientRaise]:
+    """The eligible clients that share a qualifying signature with clients judged bad and that the
+    model scores at least ``model.min_score`` (``scores``: one per row of ``clients``), each with
+    its best signature (strong first, then the Wilson bound, then bad support)."""
     if clients.height == 0:
-        return ModelOutcome(clients, _summary(0, 0, {}, 0))
-    ordered = clients.select(_READS).with_row_index("row").sort(["first_seen", "row"])
+        return []
+    ordered = (
+        clients.select(_READS)
+        .with_columns(model_score=pl.Series(scores, dtype=pl.Float64))
+        .with_row_index("row")
+        .sort(["first_seen", "row"])
+    )
     labels = weak_labels(ordered, settings, model).with_row_index("pos")
     features = client_features(labels)
-    learner, pre = train(features, labels, model)
-    scores = (
-        score_all(features, learner)
-        .join(pre, on="pos", how="left")
-        .select("pos", model_score=pl.coalesce("pre_score", "final_score").round(4))
-    )
-    scored = labels.select("row", "pos", "verdict").join(scores, on="pos", how="left")
     stats = signature_stats(features, labels, model)
-    raised = raise_verdicts(scored, _best_signature(features, labels, stats, model), model).sort("row")
-    counts = dict(raised.filter(col("raised")).get_column("verdict").value_counts().iter_rows())
-    summary = _summary(labels.height, pre.height, counts, stats.height)
-    if not summary.raised:
-        return ModelOutcome(clients.with_columns(model_score=raised.get_column("model_score")), summary)
-    updated = clients.with_columns(
-        model_score=raised.get_column("model_score"),
-        verdict=raised.get_column("verdict"),
-        reasons=pl.when(raised.get_column("raised"))
-        .then(pl.concat_list(col("reasons"), pl.lit(raised.get_column("reason"))))
-        .otherwise(col("reasons")),
+    if stats.height == 0:
+        return []
+    best = _best_signature(features, labels, stats, model).join(
+        labels.select("pos", "ip", "user_agent", "model_score"), on="pos"
     )
-    return ModelOutcome(_judge_order(updated), summary)
-
-
-def _judge_order(clients: pl.DataFrame) -> pl.DataFrame:
-    """Harshest verdict first, then score, requests, ip, user agent: the judge's report order."""
-    rank = col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.Int8)
-    return clients.sort(
-        [rank, "score", "requests", "ip", "user_agent"], descending=[True, True, True, False, False]
-    )
-
-
-def _summary(scored: int, trained: int, raised_to: dict[str, int], signatures: int) -> ModelSummary:
-    return ModelSummary(
-        clients_scored=scored,
-        trained_on=trained,
-        signatures=signatures,
-        raised_to_monitor=int(raised_to.get("monitor", 0)),
-        raised_to_block=int(raised_to.get("block", 0)),
-        raised_to_challenge=int(raised_to.get("challenge", 0)),
-    )
+    out = []
+    for r in best.filter(col("model_score") >= model.min_score).sort("pos").iter_rows(named=True):
+        target = model.strong_raise_to if r["strong"] else model.raise_to
+        support = f"{r['ips']} IPs; score {r['model_score']:.2f}"
+        reason = f"model: shares {r['key']} with {r['bad']} clients judged bad ({support})"
+        key = (r["ip"], r["user_agent"] or "")
+        out.append(ClientRaise(*key, r["key"], "shared", reason, int(r["ips"]), 1.0, 0.0, _action(target)))
+    return out

@@ -50,6 +50,8 @@ _ASSET_EXT = frozenset(
     {"css", "js", "png", "jpg", "jpeg", "gif", "svg", "ico", "woff", "woff2", "webp", "map"}
 )
 _MEMO_LIMIT = 50_000
+#: Request methods kept (upper-cased); any other (a log can hold any bytes there) is "OTHER".
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PROPFIND")
 
 
 def log2_bucket(value: float) -> int:
@@ -120,6 +122,15 @@ def ip_prefixes(ip: str) -> dict[str, str]:
     if len(groups) < 4:
         return {}
     return {"ip6_48": ":".join(groups[:3]), "ip6_64": ":".join(groups)}
+
+
+def _method(method: Any) -> str:
+    """The method as a feature value: a standard one as sent, none, or OTHER (a few values, however
+    hostile the log)."""
+    if not method:
+        return "none"
+    upper = str(method).upper()
+    return upper if upper in METHODS else "OTHER"
 
 
 def _status_class(status: Any) -> str:
@@ -195,7 +206,7 @@ class FeatureExtractor:
         asn = event.get("asn")
         rest = [
             f"asn_type={host}",
-            f"method={str(event.get('method') or 'none').upper()}",
+            f"method={_method(event.get('method'))}",
             f"status_cls={_status_class(event.get('status'))}",
             *_behaviour(event),
         ]

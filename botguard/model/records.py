@@ -95,3 +95,24 @@ class StreamCounters:
     deltas: int = 0
     last_publish: float | None = None
     last_snapshot: float | None = None  # stream time of the last snapshot() (None: never)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRaise:
+    """A client a campaign signature raised: what ties it to the campaign, and what to do about it.
+
+    Contract between the model step and the verdicts (scan) and decisions: ``action`` is
+    ``"challenge"`` when the evidence is only behavioural (the campaign), ``"block"`` when the
+    client also has evidence of its own (a honeypot hit, a spoofed claim, robots.txt violations
+    while walking the catalogue); ``reason`` is one line for the report.
+    """
+
+    ip: str
+    user_agent: str
+    signature: str  # the campaign signature's key, e.g. "walk=/product/{n}@1795411691"
+    kind: str  # walk | referer | agent | network | self-walk
+    reason: str
+    support: int  # distinct clients (addresses) behind the signature when it raised this one
+    confidence: float  # the campaign's probability that a member is unwanted
+    at: float  # stream time of the raise
+    action: Literal["challenge", "block"] = "challenge"

@@ -2,8 +2,9 @@
 
 A snapshot directory holds ``trainer.npz`` and ``scorer.npz`` (the two tables), ``signatures.npz``
 (signature statistics and the string table) and ``state.json`` (clock, counters, actors with
-their join buffers). Version 2 stores signatures and buffered keys as ids into the string table;
-version 1 (all JSON) is still read.
+their join buffers, the open micro-batch, campaign signatures). Version 3 adds the open
+micro-batch and the campaigns; version 2 stores signatures and buffered keys as ids into the
+string table; versions 1 (all JSON) and 2 are still read.
 
 Atomic: files go to a temporary directory beside the target, are fsynced, and the directory is
 renamed into place with ``os.replace``; the previous snapshot is removed only afterwards. A
@@ -29,7 +30,9 @@ from botguard.model.records import StreamCounters
 from botguard.model.signatures import SignatureBook
 from botguard.model.table import StringTable, load_arrays, save_arrays
 
-SNAPSHOT_VERSION = 2  # 2: signatures and pending keys as arrays of string ids (1: all JSON, still read)
+SNAPSHOT_VERSION = (
+    3  # 3: + open micro-batch and campaigns; 2: signatures and pending keys as string ids; 1: JSON
+)
 
 _EVIDENCE = (
     "identity",
@@ -57,6 +60,8 @@ class StreamState:
     batches: int  # micro-batches so far (expiry sweeps run every ``maintenance_every``)
     last_age: float | None  # stream time the admission sketch was last halved
     actors: dict[tuple[str, str], Actor]
+    open_batch: dict[str, Any] | None = None  # the micro-batch still taking requests
+    campaigns: dict[str, Any] | None = None  # campaign signatures and raised clients
 
 
 def write(
@@ -104,7 +109,7 @@ def read(
     """
     state = json.loads((directory / "state.json").read_text(encoding="utf-8"))
     version = state.get("version")
-    if version not in (1, SNAPSHOT_VERSION):
+    if version not in (1, 2, SNAPSHOT_VERSION):
         raise ValueError(f"snapshot version {version}, expected {SNAPSHOT_VERSION}")
     trainer.load(directory / "trainer.npz")
     scorer.load(directory / "scorer.npz")
@@ -117,8 +122,9 @@ def read(
         book.load_arrays(arrays, strings)
     actors = {(a["ip"], a["ua"]): _actor_from_json(a, catalog, strings) for a in state["actors"]}
     return StreamState(
-        state["clock"], StreamCounters(**state["counters"]), state["batches"], state["last_age"], actors
-    )
+        state["clock"], StreamCounters(**state["counters"]), state["batches"], state["last_age"], actors,
+        state.get("open_batch"), state.get("campaigns"),
+    )  # fmt: skip
 
 
 def complete(target: Path) -> Path:
@@ -153,6 +159,8 @@ def _state_json(state: StreamState, strings: StringTable) -> dict[str, Any]:
             "last_snapshot": state.clock,
         },
         "actors": [_actor_to_json(ip, ua, a, strings) for (ip, ua), a in state.actors.items()],
+        "open_batch": state.open_batch,
+        "campaigns": state.campaigns,
     }
 
 

@@ -1,20 +1,24 @@
-"""StreamLearner: the online model over a request stream (score, weak-label, learn, propose rules).
+"""StreamLearner: the online model over a request stream (score, weak-label, learn, propose, raise).
 
 Why this shape (Monolith's loop in one process, ../shared/notes/online-model.md §2):
 
-- a **scorer** with its own copy of the weights scores each micro-batch (~1k requests) first;
-- per-actor rolling behaviour (rate, asset share, robots.txt fetched before the first page,
-  invalid-request share) lives in a TTL dict and only ever reads events up to the current one;
-- weak labels (:mod:`botguard.model.labels`) are decided per actor; an actor's events wait in a
+- a **scorer** with its own copy of the weights scores each micro-batch first;
+- per-actor behaviour (rate, asset share, robots.txt fetched before the first page,
+  invalid-request share) is a running count that only ever reads requests up to the current one;
+- weak labels (:mod:`botguard.model.labels`) are decided per actor; an actor's requests wait in a
   short join buffer until its label arrives (then they are trained, masked per label source) or
   the join window passes (then they were only scored);
 - a **trainer** learns from the labelled examples; every ``delta_interval`` seconds of stream time
-  its changed rows (values, not gradients) are applied to the scorer, so a new crawler family is
-  blocked by the scorer within seconds of the trainer learning it;
+  its changed rows (values, not gradients) are applied to the scorer;
 - every scored request updates signature statistics (:mod:`botguard.model.signatures`), which
-  turn into :class:`~botguard.model.records.RuleCandidate` s.
+  turn into :class:`~botguard.model.records.RuleCandidate` s;
+- campaign signatures (:mod:`botguard.model.campaigns`) tie clients across addresses and raise
+  the members of a campaign with support; a raised client's probability is the model's and the
+  campaign's combined (either can make a client unwanted).
 
-Time is the requests' own timestamps (stream time), so a replayed log behaves as it would live.
+Time is the requests' own timestamps (stream time), and every step depends only on the stream's
+order, never on how it was cut into ``observe()`` calls: a scan of a log (one replay) and a watch
+that followed the same log (chunk by chunk, restarted from snapshots) reach the same state.
 """
 
 from __future__ import annotations
@@ -35,15 +39,25 @@ from botguard.identity.asn import AsnDb
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.setup import asn_source, updated_ranges_dir
 from botguard.model import snapshot as snap
-from botguard.model._actors import Actor, Actors
-from botguard.model._batcher import Walker, columns, cuts
-from botguard.model._join import LabelJoin
-from botguard.model._keys import RequestKeys
+from botguard.model._actors import ASSET, HONEYPOT, HUMAN, SOURCES, Actor, ActorTable, Folded
+from botguard.model._batches import GroupCounts, OpenBatch, PartSums, bias, runs, slots
+from botguard.model._clientpass import ClientScores, fit_clients
+from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
+from botguard.model._keys import Call, FeaturePart, RequestKeys
+from botguard.model._kinds import RequestKinds
 from botguard.model._publish import Publisher
+from botguard.model.campaigns import CampaignBook, CampaignRules
 from botguard.model.features import FeatureExtractor
 from botguard.model.labels import Labeler
-from botguard.model.learner import OnlineLR
-from botguard.model.records import Delta, LearnerConfig, RuleCandidate, SlotPolicy, StreamCounters
+from botguard.model.learner import OnlineLR, sigmoid
+from botguard.model.records import (
+    ClientRaise,
+    Delta,
+    LearnerConfig,
+    RuleCandidate,
+    SlotPolicy,
+    StreamCounters,
+)
 from botguard.model.signatures import CandidateRules, SignatureBook
 from botguard.model.table import ParamTable
 from botguard.state import State
@@ -74,18 +88,19 @@ class StreamSettings:
     """Knobs of the stream loop; :meth:`from_settings` fills them from config `model:`."""
 
     batch_size: int = 1024  # requests per micro-batch at most
-    batch_seconds: float = 5.0  # stream seconds a micro-batch spans at most (quiet sites learn as often)
+    batch_seconds: float = 10.0  # stream seconds of one micro-batch (quiet sites learn as often)
     delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
     snapshot_every: float = 900.0
     join_window: float = 1800.0  # seconds an unlabelled event waits for its actor's label
     max_pending: int = 32  # unlabelled events kept per actor (the most recent)
-    actor_ttl: float = 3600.0  # an actor idle this long is forgotten
+    actor_ttl: float = 3600.0  # an actor idle this long starts over (and is forgotten)
     max_train_per_actor_minute: int = 30  # caps how much one chatty client weighs in training
     maintenance_every: int = 20  # micro-batches between expiry sweeps
     sketch_age_every: float = 3600.0  # seconds between halvings of the admission sketch
     learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(lr=0.5))
     policies: Mapping[str, SlotPolicy] = field(default_factory=lambda: DEFAULT_POLICIES)
     rules: CandidateRules = field(default_factory=CandidateRules)
+    campaigns: CampaignRules = field(default_factory=CampaignRules)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StreamSettings:
@@ -108,16 +123,19 @@ class StreamSettings:
             snapshot_every=model.snapshot_every,
             policies=MappingProxyType(policies),
             rules=rules,
+            campaigns=CampaignRules.from_settings(settings),
         )
 
 
 class StreamLearner:
     """Trainer + scorer in one process; see the module docstring and botguard/model/README.md.
 
-    It composes parts with one job each and runs the loop: ``_batcher`` (micro-batches and the
-    walk through them), ``_keys`` (memoised feature keys), ``_actors`` (per-actor state with a
-    TTL), ``_join`` (the label join window, masked training), ``_groups`` (signature stats per
-    micro-batch), ``_publish`` (trainer -> scorer deltas) and :mod:`botguard.model.snapshot`.
+    It composes parts with one job each: ``_keys`` (a call's columns and memoised facts and
+    feature parts), ``_kinds`` (what each request is, robots.txt), ``_actors`` (per-actor
+    evidence and labels as columns), ``_join`` (the label join window, masked training),
+    ``_batches`` (micro-batches by stream time, the open one carried between calls),
+    ``_publish`` (trainer -> scorer deltas), :mod:`~botguard.model.campaigns` and
+    :mod:`~botguard.model.snapshot`.
     """
 
     def __init__(
@@ -140,33 +158,34 @@ class StreamLearner:
         self.trainer = OnlineLR(knobs.learner, ParamTable(policies=knobs.policies))
         self.scorer = OnlineLR(knobs.learner, ParamTable())
         self.book = SignatureBook(knobs.rules)
+        self.campaigns = CampaignBook(knobs.campaigns)
         self.counters = StreamCounters()
         self.clock = 0.0
-        # tests, benches: called with (times, labels, sources, xs) of each trained batch
+        # tests, benches: called with (times, labels, sources, xs) of each trained micro-batch
         self.train_hook: Any = None
         self._keys = RequestKeys(self.features, self.catalog, asn_db)
-        self._actors = Actors(
-            ttl=knobs.actor_ttl, ranges=self.ranges, robots=robots, honeypots=settings.honeypots,
-            min_seconds_per_page=settings.human.min_seconds_per_page,
+        self._kinds = RequestKinds(settings.honeypots, robots)
+        self._actors = ActorTable(
+            ttl=knobs.actor_ttl, ranges=self.ranges, labeler=self.labeler,
+            blocked_categories=settings.policy.block_categories,
         )  # fmt: skip
-        self._join = LabelJoin(
-            self.labeler, window=knobs.join_window, max_pending=knobs.max_pending,
-            max_per_minute=knobs.max_train_per_actor_minute,
-        )  # fmt: skip
+        self._join = JoinRules(knobs.join_window, knobs.max_pending, knobs.max_train_per_actor_minute)
+        self._trainer = Trainer()
         self._publisher = Publisher(self.trainer, self.scorer, knobs.delta_interval)
-        self._walker = Walker(self._keys, self._actors, self._join, knobs.rules.max_ips)
+        self._open: OpenBatch | None = None
+        self._epoch = 0  # scorer publications so far (part sums are cached per epoch)
         self._batches = 0
         self._last_age: float | None = None
 
     @property
     def actors(self) -> dict[tuple[str, str], Actor]:
-        """The actors within their TTL, keyed by (IP or IPv6 /64, user agent)."""
-        return self._actors.table
+        """The actors within their TTL, keyed by (IP or IPv6 /64, user agent), as records."""
+        return dict(self._actors.records())
 
     @property
     def robots(self) -> Any:
         """Callable host -> RobotsTxt | RobotsTimeline | None (scan.RobotsSources), or None."""
-        return self._actors.robots
+        return self._kinds.robots
 
     @classmethod
     def from_config(
@@ -176,9 +195,12 @@ class StreamLearner:
         robots: Any = None,
         state: State | None = None,
         settings: StreamSettings | None = None,
+        state_path: str | None = None,
     ) -> StreamLearner:
-        """The contract's door: settings from config, published ranges refreshed beside the state DB."""
-        state_path = state.path if state is not None else None
+        """The contract's door: settings from config, published ranges refreshed beside the state
+        DB (``state``'s, else the one at ``state_path``)."""
+        if state is not None:
+            state_path = str(state.path)
         ranges = PublishedRanges.bundled(updated_ranges_dir(state_path))
         return cls(config, robots=robots, ranges=ranges, asn_db=asn_source(config.identity), stream=settings)
 
@@ -187,33 +209,169 @@ class StreamLearner:
         """Score a batch (REQUEST_SCHEMA, time order) first, then label and learn; one P per row."""
         if requests.height == 0:
             return pl.Series("score", [], dtype=pl.Float64)
-        cols = columns(requests)
-        self._keys.prepare(cols["user_agent"], cols["ip"])
-        scores = np.empty(requests.height)
-        for start, stop in cuts(cols["time"], self.stream.batch_size, self.stream.batch_seconds):
-            scores[start:stop] = self._micro_batch(cols, start, stop)
+        call = self._keys.call(requests, self.clock)
+        kind, disallowed = self._kinds.kinds(call)
+        aid = self._actors.ids(call)
+        folded = self._actors.fold(call, aid, kind, disallowed)
+        for source, count in folded.labelled.items():
+            self.counters.labelled_actors[source] = self.counters.labelled_actors.get(source, 0) + count
+        behaviour = _behaviour(call, folded)
+        ids, sums = self._features(call, kind, aid, behaviour)
+        order = folded.order
+        static, path, rest = (s.parts for s in sums)
+        static_id, path_id, rest_id = ids
+
+        def parts(r: int) -> Parts:
+            i = order[r]
+            return static[static_id[i]], path[path_id[i]], rest[rest_id[i]]
+
+        found = examples(folded, call.t[order], parts, self._actors, self._join, self.counters)
+        label = np.empty(call.n, dtype=np.int8)
+        label[order] = folded.label
+        browser = np.array([u.browser for u in call.ua_infos], dtype=bool)[call.ua_of]
+        humanlike = (label == HUMAN) | ((label == 0) & (kind == ASSET) & browser)
+        campaign = self.campaigns.observe(call, kind, behaviour, self._actors, aid)
+        scores = self._run(call, aid, label, humanlike, ids, sums, found, campaign)
+        self.counters.events += call.n
+        self.clock = float(call.t[-1])
         return pl.Series("score", scores, dtype=pl.Float64)
 
-    def _micro_batch(self, cols: dict[str, list[Any]], start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` of the call's columns: walk them (actor state, labels, keys), then
-        score, learn and fold signature stats once for the whole micro-batch."""
-        counters = self.counters
-        batch = self._walker.walk(cols, start, stop, self.clock, counters)
-        self._publisher.start(batch.times[0], counters)  # the delta interval starts with the stream
-        now = self.clock = max(batch.times[-1], self.clock)
-        scores = self.scorer.predict_proba_keys(batch.keys, batch.lens)  # first, with the scorer's weights
-        if batch.train:
-            self._join.learn(self.trainer, batch.train, now, counters, self.train_hook)
-        counters.events += len(batch.times)
-        folded = batch.groups.fold(scores, self.stream.rules.threshold, batch.keys, batch.lens, batch.offsets)
-        self.book.add_groups(folded, now, self.scorer.weight, self.scorer.table.index.__contains__)
-        self._publisher.maybe(now, counters)
-        self._maintain(now)
+    def _features(
+        self, call: Call, kind: np.ndarray, aid: np.ndarray, behaviour: dict[str, np.ndarray]
+    ) -> tuple[tuple[np.ndarray, ...], tuple[PartSums, ...]]:
+        """Each request's feature parts as three ids (its actor's keys, its path's, the rest) into
+        the call's distinct parts, each with its weight sums."""
+        path_id, path_parts = self._keys.paths(call.target, kind == HONEYPOT)
+        rest_id, rest_parts = self._keys.rests(call, behaviour)
+        distinct, static_id = np.unique(aid, return_inverse=True)
+        ctx = self._actors.ctx
+        static_parts: list[FeaturePart] = [ctx[a].static for a in distinct.tolist()]
+        ids = (static_id.reshape(-1), path_id, rest_id)
+        return ids, (PartSums(static_parts), PartSums(path_parts), PartSums(rest_parts))
+
+    def _run(
+        self, call: Call, aid: np.ndarray, label: np.ndarray, humanlike: np.ndarray,
+        ids: tuple[np.ndarray, ...], sums: tuple[PartSums, ...], found: Examples, campaign: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """Cut the call into micro-batches: close the open one when its slot ends, score each run
+        with the scorer as it stands, and add the run's requests and examples to the open batch."""
+        knobs = self.stream
+        slot = slots(call.t, knobs.batch_seconds)
+        scores = np.empty(call.n)
+        ex_at = np.searchsorted(
+            found.row, np.arange(call.n + 1)
+        )  # examples of rows [i, j): ex_at[i]:ex_at[j]
+        for start, stop in runs(slot):
+            i = start
+            while i < stop:
+                batch = self._open
+                if batch is None or batch.slot != slot[i] or batch.rows >= knobs.batch_size:
+                    self._close()
+                    batch = self._start(int(slot[i]), float(call.t[i]))
+                j = min(stop, i + knobs.batch_size - batch.rows)
+                table = self.scorer.table
+                z = bias(table) + sum(s.get(part[i:j], table, self._epoch) for s, part in zip(sums, ids))
+                p = 1.0 - (1.0 - sigmoid(np.asarray(z))) * (1.0 - campaign[i:j])
+                scores[i:j] = p
+                # noted per run: upkeep between micro-batches keeps a raise while its client has a score
+                self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
+                self._add(batch, call, i, j, aid, label, humanlike, ids, sums, p, found, ex_at)
+                i = j
         return scores
+
+    def _start(self, slot: int, t: float) -> OpenBatch:
+        """Open the micro-batch of ``slot``; publish first if the delta interval has passed."""
+        self._publisher.start(t, self.counters)
+        if self._publisher.maybe(t, self.counters):
+            self._epoch += 1
+        self._open = OpenBatch(slot, t, t)
+        return self._open
+
+    def _add(
+        self, batch: OpenBatch, call: Call, i: int, j: int, aid: np.ndarray, label: np.ndarray,
+        humanlike: np.ndarray, ids: tuple[np.ndarray, ...], sums: tuple[PartSums, ...], p: np.ndarray,
+        found: Examples, ex_at: np.ndarray,
+    ) -> None:  # fmt: skip
+        batch.rows += j - i
+        batch.last = float(call.t[j - 1])
+        a, b = int(ex_at[i]), int(ex_at[j])
+        if b > a:
+            batch.parts.extend(found.parts[a:b])
+            batch.ys.extend(found.y[a:b].tolist())
+            batch.times.extend(found.t[a:b].tolist())
+            batch.sources.extend(found.source[a:b])
+            batch.uids.extend(found.uid[a:b].tolist())
+        who, inverse = np.unique(aid[i:j], return_inverse=True)
+        size = len(who)
+        n = np.bincount(inverse, minlength=size).tolist()
+        high = np.bincount(inverse, p > self.stream.rules.threshold, minlength=size).tolist()
+        psum = np.bincount(inverse, p, minlength=size).tolist()
+        human = np.bincount(inverse, humanlike[i:j], minlength=size).tolist()
+        codes = np.bincount(inverse * len(SOURCES) + label[i:j], minlength=size * len(SOURCES))
+        codes = codes.reshape(size, len(SOURCES))
+        last = np.zeros(size, dtype=np.int64)
+        last[inverse] = np.arange(i, j)  # the last row of each actor in the run
+        static, path, rest = (s.parts for s in sums)
+        st, pa, re = ids
+        groups = batch.groups
+        for g, actor in enumerate(who.tolist()):
+            counts = groups.get(actor)
+            if counts is None:
+                keys = self._actors.ctx[actor].sig_keys
+                counts = groups[actor] = GroupCounts(keys, agent=call.ua[last[g]])
+            counts.n += n[g]
+            counts.high += high[g]
+            counts.psum += psum[g]
+            counts.human += human[g]
+            for code in np.flatnonzero(codes[g, 1:]).tolist():
+                source = SOURCES[code + 1]
+                counts.labels[source] = counts.labels.get(source, 0) + int(codes[g, code + 1])
+            r = int(last[g])
+            counts.last = (static[st[r]], path[pa[r]], rest[re[r]])
+        max_ips = self.stream.rules.max_ips
+        pair = aid[i:j] * (len(call.ips) + 1) + call.ip_of[i:j]
+        for r in (np.unique(pair, return_index=True)[1] + i).tolist():
+            counts = groups[int(aid[r])]
+            if len(counts.ips) < max_ips:
+                counts.ips.add(call.ip[r])
+                counts.nets.add(call.ip_infos[call.ip_of[r]].net)
+
+    def _close(self) -> None:
+        """Train the open micro-batch, credit its signature counts, and do the upkeep."""
+        batch, self._open = self._open, None
+        if batch is None:
+            return
+        now = max(batch.last, self.clock)
+        if batch.parts:
+            ys = np.asarray(batch.ys, dtype=bool)
+            uids = np.asarray(batch.uids, dtype=np.int64)
+            self._trainer.learn(
+                self.trainer,
+                batch.parts,
+                ys,
+                batch.times,
+                batch.sources,
+                uids,
+                now,
+                self.counters,
+                self.train_hook,
+            )
+        groups = batch.signature_groups()
+        self.book.add_groups(groups, now, self.scorer.weight, self.scorer.table.index.__contains__)
+        self._maintain(now)
+
+    def flush(self) -> None:
+        """Train the open micro-batch now: a finite stream ends here (tests, one-off replays).
+
+        A scan does not flush: the last micro-batch of its log stays open, as it does for a watch
+        that followed the same log, so both hold the same state.
+        """
+        self._close()
 
     # -- deltas and maintenance --------------------------------------------------------------
     def publish(self, now: float | None = None) -> int:
         """Apply the trainer's changed rows to the scorer now; return the delta's size."""
+        self._epoch += 1
         return self._publisher.publish(self.clock if now is None else now, self.counters)
 
     def share_deltas(self, sink: Callable[[Delta], None] | None) -> None:
@@ -227,6 +385,7 @@ class StreamLearner:
         its next delta overwrites the rows it learned itself (last publication wins per key).
         """
         self.scorer.table.apply_delta(delta, self.clock)
+        self._epoch += 1  # the scorer's weights changed: cached part sums are stale
 
     def _maintain(self, now: float) -> None:
         """Halve the admission sketch every ``sketch_age_every`` seconds; sweep expiry every
@@ -245,12 +404,23 @@ class StreamLearner:
     def _expire_idle(self, now: float) -> None:
         """Forget actors idle for ``actor_ttl`` and signature keys idle for the rules' ``ttl``."""
         self.book.expire(now)
+        self.campaigns.expire(now)
         self.counters.expired_unlabelled += self._actors.expire(now)
 
     # -- outputs -----------------------------------------------------------------------------
     def candidates(self) -> list[RuleCandidate]:
         """Signatures that qualify now (support, lower bound, no good-bot/human/allowlist overlap)."""
         return self.book.candidates(self.scorer.explain_many, self.scorer.weight)
+
+    def fit_clients(self, clients: pl.DataFrame) -> ClientScores:
+        """Learn from one event per judged client (a scan's totals, CLIENT_SCHEMA) in time order,
+        then score every client (:mod:`botguard.model._clientpass`): a scan's scores at a small
+        fraction of the cost of replaying its requests."""
+        return fit_clients(self, clients, self.settings)
+
+    def raises(self) -> dict[tuple[str, str], ClientRaise]:
+        """Clients raised by a campaign signature now, by (ip, user agent)."""
+        return self.campaigns.raised()
 
     def explain(self, event: Mapping[str, Any], top: int = 5) -> list[tuple[str, float]]:
         """Top feature contributions to the scorer's logit for one event (FeatureExtractor fields)."""
@@ -265,7 +435,10 @@ class StreamLearner:
         """Write the whole learner state atomically: a complete snapshot directory or nothing
         (:mod:`botguard.model.snapshot`); a crash at any point leaves one :meth:`restore` reads."""
         self._expire_idle(self.clock)  # what memory would forget anyway is not written
-        state = snap.StreamState(self.clock, self.counters, self._batches, self._last_age, self.actors)
+        state = snap.StreamState(
+            self.clock, self.counters, self._batches, self._last_age, self.actors,
+            _open_to_json(self._open, self._actors), self.campaigns.to_json(),
+        )  # fmt: skip
         target = snap.write(directory, self.trainer, self.scorer, self.book, state)
         self.counters.last_snapshot = self.clock
         return target
@@ -296,4 +469,95 @@ class StreamLearner:
         state = snap.read(directory, self.trainer, self.scorer, self.book, self.catalog)
         self.clock, self.counters = state.clock, state.counters
         self._batches, self._last_age = state.batches, state.last_age
-        self._actors.table = state.actors
+        self._actors.load(state.actors)
+        self._open = _open_from_json(state.open_batch, self._actors)
+        self.campaigns.load_json(state.campaigns)
+        self._epoch += 1
+
+
+def _behaviour(call: Call, f: Folded) -> dict[str, np.ndarray]:
+    """Each request's actor behaviour up to it (call order), raw and bucketed as the features read it."""
+    order = f.order
+
+    def unsort(values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values)
+        out[order] = values
+        return out
+
+    c = f.counts
+    n = unsort(c["requests"]).astype(np.float64)
+    first = unsort(f.first)
+    rate = 60.0 * n / np.maximum(call.t - first, 60.0)
+    asset_ratio = unsort(c["assets"]) / n
+    invalid_share = unsort(c["invalid"]) / n
+    with np.errstate(divide="ignore"):
+        rate_b = np.where(rate <= 1, 0, np.floor(np.log2(rate))).astype(np.int64)
+    return {
+        "requests": n,
+        "pages": unsort(c["pages"]),
+        "assets": unsort(c["assets"]),
+        "disallowed": unsort(c["disallowed"]),
+        "honeypot": unsort(c["honeypot"]),
+        "rate": rate,
+        "asset_ratio": asset_ratio,
+        "invalid_share": invalid_share,
+        "rate_b": rate_b,
+        "asset_b": np.minimum((asset_ratio * 5).astype(np.int64), 4),
+        "inv_b": np.minimum((invalid_share * 4).astype(np.int64), 3),
+        "robots": (unsort(f.robots_first) == 1).astype(np.int64),
+        "ref": call.has_ref.astype(np.int64),
+    }
+
+
+def _open_to_json(batch: OpenBatch | None, actors: ActorTable) -> dict[str, Any] | None:
+    """The open micro-batch as JSON (its actors by key: ids are not kept across a restore)."""
+    if batch is None:
+        return None
+    return {
+        "slot": batch.slot,
+        "first": batch.first,
+        "last": batch.last,
+        "rows": batch.rows,
+        "examples": [
+            [[list(p) for p in parts], y, t, source, uid]
+            for parts, y, t, source, uid in zip(batch.parts, batch.ys, batch.times, batch.sources, batch.uids)
+        ],
+        "groups": [
+            {
+                "actor": list(actors.keys[aid]),  # type: ignore[arg-type]
+                "keys": list(g.keys),
+                "n": g.n,
+                "high": g.high,
+                "psum": g.psum,
+                "human": g.human,
+                "labels": g.labels,
+                "ips": sorted(g.ips),
+                "nets": sorted(g.nets),
+                "agent": g.agent,
+                "last": [list(p) for p in g.last],
+            }
+            for aid, g in batch.groups.items()
+            if actors.keys[aid] is not None
+        ],
+    }
+
+
+def _open_from_json(data: Mapping[str, Any] | None, actors: ActorTable) -> OpenBatch | None:
+    if data is None:
+        return None
+    batch = OpenBatch(data["slot"], data["first"], data["last"], data["rows"])
+    for parts, y, t, source, uid in data["examples"]:
+        batch.parts.append(tuple(tuple(p) for p in parts))
+        batch.ys.append(y)
+        batch.times.append(t)
+        batch.sources.append(source)
+        batch.uids.append(uid)
+    for g in data["groups"]:
+        aid = actors.index.get(tuple(g["actor"]))
+        if aid is None:
+            continue
+        counts = (g["n"], g["high"], g["psum"], g["human"], dict(g["labels"]), set(g["ips"]), set(g["nets"]))
+        batch.groups[aid] = GroupCounts(
+            tuple(g["keys"]), *counts, g["agent"], tuple(tuple(p) for p in g["last"])
+        )
+    return batch

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from botguard.deploy.records import Impact
 from botguard.judge.records import ScanResult
+
+if TYPE_CHECKING:
+    from botguard.deploy.records import Impact
 
 __all__ = ["LivePage", "Rows", "RowsWriter", "RulesPreview", "Writer"]
 

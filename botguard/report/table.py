@@ -62,8 +62,9 @@ def _summary(result: ScanResult) -> Text:
     text.append(f"\nrobots.txt: {printable(robots, 200)}")
     if s.model is not None:
         m = s.model
-        text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised by shared signature "
-                    f"(to monitor {m.raised_to_monitor:,}, to challenge {m.raised_to_challenge:,}, "
+        text.append(f"\nmodel: {m.clients_scored:,} clients scored, {m.raised:,} raised "
+                    f"({m.raised_by_campaign:,} by campaign; to monitor {m.raised_to_monitor:,}, "
+                    f"to challenge {m.raised_to_challenge:,}, "
                     f"to block {m.raised_to_block:,})")  # fmt: skip
     return text
 

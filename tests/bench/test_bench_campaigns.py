@@ -123,6 +123,13 @@ def test_late_campaign_clients(fig: dict[str, Any]) -> None:
     assert fig["unwanted_monitor"] == pytest.approx(2 / 6) and fig["unwanted_allow"] == pytest.approx(1 / 6)
 
 
+def test_raised_counts_as_caught(fig: dict[str, Any]) -> None:
+    """The raise asks for the challenge tier: late A, B caught and C raised are three of four; of
+    four people P2 is raised."""
+    assert fig["late_caught_or_raised"] == 0.75
+    assert fig["people_raised"] == 0.25
+
+
 def test_people(fig: dict[str, Any]) -> None:
     """Four people: one each blocked, challenged, monitored, allowed."""
     assert fig["people_clients"] == 4
@@ -233,6 +240,7 @@ def test_end_to_end_on_a_small_day(
     assert 0.0 <= fig["auc"] <= 1.0
     printed = capsys.readouterr().out
     assert "other seeds" in printed and "seed 5" in printed
+    assert "botguard scan --campaigns" in printed
 
 
 def test_real_mode_reports_a_log_botguard_cannot_read(bench: ModuleType, tmp_path: Path,

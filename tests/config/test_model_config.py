@@ -32,3 +32,11 @@ def test_overrides_reach_the_stream_settings(tmp_path: Path) -> None:
     assert stream.policies["ip24"].admit_after == 5 and stream.policies["ip24"].ttl == 3600.0
     assert stream.policies["asn"].ttl is None
     assert stream.policies["ua_tok"] == DEFAULT_POLICIES["ua_tok"]  # untouched slots keep their defaults
+
+
+def test_campaign_settings_reach_the_stream_settings(tmp_path: Path) -> None:
+    """`model.campaigns` overrides the campaign signatures' defaults key by key."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  campaigns:\n    min_clients: 12\n    link_window: 120\n    enabled: false\n")
+    rules = StreamSettings.from_settings(load_settings(path)).campaigns
+    assert (rules.min_clients, rules.link_window, rules.enabled, rules.burst_min) == (12, 120.0, False, 8)

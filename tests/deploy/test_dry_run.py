@@ -91,7 +91,7 @@ def test_fast_replay_agrees_with_reference_semantics() -> None:
     """The compiled replay gives the same blocked set as matching every decision one by one."""
     import random
 
-    from botguard.deploy.impact import matches
+    from botguard.decide import matches
 
     rng = random.Random(5)
     ds = DecisionSet.of([
@@ -105,7 +105,7 @@ def test_fast_replay_agrees_with_reference_semantics() -> None:
                                       rng.choice(agents), None, "unknown", "block") for _ in range(300)))  # fmt: skip
 
     def reference(c: ClientVerdict) -> bool:
-        hit = [d for d in ds.decisions if matches(d, c.ip, c.user_agent)]
+        hit = [d for d in ds.decisions if matches(d.match, c.ip, c.user_agent)]
         return any(d.action == "block" for d in hit) and not any(d.action == "allow" for d in hit)
 
     want = sum(reference(c) for c in clients)

@@ -47,6 +47,7 @@ def test_an_engine_not_installed_is_one_line_naming_the_extra(
         (["--scheduler", "tcp://10.0.0.5:8786"], "--scheduler and --piece-mib need --engine"),
         (["--engine", "dask", "--fetch-robots"], "--engine needs robots.txt files"),
         (["--engine", "dask", "--piece-mib", "0"], "--piece-mib must be at least 1"),
+        (["--engine", "dask", "--campaigns"], "--engine cannot replay every request"),
     ],
 )
 def test_engine_options_that_cannot_work_are_usage_errors(args: list[str], text: str) -> None:

@@ -80,3 +80,60 @@ def test_bad_database_path_is_a_config_error(tmp_path: Path) -> None:
 def test_sources_satisfy_the_protocol(bundled: RangeTableAsn) -> None:
     assert isinstance(bundled, AsnDb)
     assert isinstance(LayeredAsn(bundled), AsnDb)
+
+
+def _parquet_tables() -> tuple[object, object]:
+    """The shipped table as read from its Parquet files, no cache involved."""
+    from importlib import resources
+
+    from botguard.identity import asn
+
+    base = resources.files("botguard.rules")
+    return asn._read(base.joinpath(asn.TABLE)), asn._read(base.joinpath(asn.NAMES))
+
+
+@pytest.fixture
+def asn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "botguard"
+
+
+def test_bundled_table_is_read_from_its_arrow_copy(asn_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botguard.identity import asn
+
+    RangeTableAsn()
+    (entry,) = asn_cache.glob("asn-*")
+    assert {p.name for p in entry.iterdir()} >= {"ranges.arrow", "names.arrow"}
+
+    def no_parquet(_source: object) -> None:
+        raise AssertionError("the Parquet files were read although the Arrow copy is whole")
+
+    table, names = _parquet_tables()
+    monkeypatch.setattr(asn, "_read", no_parquet)
+    again = RangeTableAsn()
+    assert again._table.equals(table) and again._names.equals(names)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zeros", "garbage", "swap", "check"])
+def test_damaged_arrow_copy_is_rebuilt(asn_cache: Path, damage: str) -> None:
+    RangeTableAsn()
+    (entry,) = asn_cache.glob("asn-*")
+    ranges, names = entry / "ranges.arrow", entry / "names.arrow"
+    whole = ranges.read_bytes()
+    middle = len(whole) // 2
+    if damage == "truncate":
+        ranges.write_bytes(whole[:middle])
+    elif damage == "zeros":  # a block lost in a crash: the file keeps its size
+        ranges.write_bytes(whole[:middle] + bytes(65536) + whole[middle + 65536 :])
+    elif damage == "garbage":
+        ranges.write_bytes(whole[:middle] + bytes(range(256)) * 256 + whole[middle + 65536 :])
+    elif damage == "swap":  # two whole, valid files in each other's place
+        ranges.write_bytes(names.read_bytes())
+        names.write_bytes(whole)
+    else:
+        (entry / "ranges.check").write_text("[]")
+    rebuilt = RangeTableAsn()
+    table, org_names = _parquet_tables()
+    assert rebuilt._table.equals(table) and rebuilt._names.equals(org_names)  # type: ignore[attr-defined]
+    assert rebuilt.lookup_many(["66.249.66.1"])["66.249.66.1"].asn == 15169
+    assert (entry / "ranges.arrow").read_bytes() == whole  # written again, whole

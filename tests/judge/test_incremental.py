@@ -41,8 +41,9 @@ class Scanner:
         self.traffic: list[Any] = []  # each scan's traffic summary as the state database stores it
 
     def scan(
-        self, *paths: Path, save: bool = True, robots: Path | None = None, settings: Settings | None = None
-    ) -> dict[str, Any]:
+        self, *paths: Path, save: bool = True, robots: Path | None = None, settings: Settings | None = None,
+        campaigns: bool | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         lines: list[int] = []
         request = ScanRequest(
             paths=tuple(str(p) for p in paths),
@@ -50,6 +51,7 @@ class Scanner:
             robots=RobotsOption(default=str(robots or self.robots)),
             save=save,
             dns=False,
+            campaigns=campaigns,
         )
         report = run_scan(request, Env(state_path=str(self.state), progress=lines.append))
         self.read.append(sum(lines))
@@ -91,6 +93,23 @@ def test_a_growing_log_is_read_once_and_equals_a_full_scan(
         assert incremental == scanner.full(log), f"incremental scan after line {end} differs from a full one"
     scanner.scan(log)
     assert scanner.read[-1] == 0  # nothing appended: nothing read
+
+
+def test_a_scan_with_the_replay_reads_the_whole_log(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    """The replay learns from every request in order: a --campaigns scan of a grown log reads it
+    whole and scores every client, and the next default scan still reads only what was appended
+    since the last incremental one."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:8000])
+    scanner.scan(log)
+    write(log, lines[8000:12000], "ab")
+    replayed = scanner.scan(log, campaigns=True)
+    assert scanner.read[-1] == 12000
+    assert all(c["model_score"] is not None for c in replayed["clients"])
+    assert replayed["summary"]["model"]["clients_scored"] == len(replayed["clients"])
+    scanner.scan(log)
+    assert scanner.read[-1] == 4000
 
 
 def test_rename_rotation_reads_the_rest_of_the_old_file_and_the_new_one(

@@ -39,6 +39,7 @@ def _run(rows: list[dict[str, Any]], **kw: Any) -> tuple[Any, Hook]:
     hook = Hook()
     model.train_hook = hook
     model.observe(frame(rows))
+    model.flush()
     return model, hook
 
 
@@ -52,6 +53,7 @@ def test_catalogue_label_never_shows_the_model_ua_slots() -> None:
     hook = Hook()
     model.train_hook = hook
     model.observe(frame([req(i, "45.148.10.7", ZGRAB, f"/x{i}.php", status=404) for i in range(5)]))
+    model.flush()
     examples = hook.by("catalog")
     assert len(examples) == 5 and all(y for _, y, _, _ in examples)
     for _, _, _, x in examples:
@@ -144,4 +146,5 @@ def test_robots_txt_is_judged_per_virtual_host(tmp_path) -> None:  # type: ignor
     blog = [{**req(i, "65.108.12.9", NOVA, "/private/x"), "host": "blog.example"} for i in range(3)]
     shop = [{**req(10 + i, "65.108.12.10", NOVA, "/private/x"), "host": "shop.example:443"} for i in range(3)]
     model.observe(frame(blog + shop))
+    model.flush()
     assert [e[0] - blog[0]["time"] for e in hook.by("robots")] == [10, 11, 12]  # only the shop's client

@@ -68,8 +68,9 @@ def test_scores_never_depend_on_later_requests() -> None:
 
 
 def test_label_trains_only_events_scored_before_it_within_the_join_window() -> None:
-    """An actor's label decided at t trains its buffered events (all scored before t) in t's batch;
-    events older than the join window were only scored; none is trained before the label exists."""
+    """An actor's label decided at t trains its buffered events (all scored before t) in t's batch
+    (learned once the stream moves past it); events older than the join window were only scored;
+    none is trained before the label exists."""
     model = learner(join_window=25.0, batch_seconds=5.0)
     seen: list[tuple[list[float], list[str]]] = []
     model.train_hook = lambda times, ys, sources, xs: seen.append((times, sources))
@@ -79,6 +80,8 @@ def test_label_trains_only_events_scored_before_it_within_the_join_window() -> N
         model.observe(frame([row]))
     assert seen == []  # unlabelled: scored only
     model.observe(frame([req(40, ip, NOVA, "/private/1")]))  # the violation decides the label at t=40
+    assert seen == []  # t=40's micro-batch is still open
+    model.observe(frame([req(50, "203.0.113.1", CHROME, "/")]))  # the stream moves past it
     ((times, sources),) = seen
     t0 = before[0]["time"]
     assert [round(t - t0) for t in times] == [20, 30, 40]  # 0 and 10 fell out of the 25 s join window
@@ -89,24 +92,32 @@ def test_label_trains_only_events_scored_before_it_within_the_join_window() -> N
 def test_stream_features_equal_the_feature_extractor() -> None:
     """The stream's memoised per-part features are exactly ``featurize`` of the request and its
     actor's behaviour so far (honeypot paths left out), for every request of a mixed stream."""
+    from botguard.model._keys import event
     from botguard.model.features import PATH_SLOTS
 
     model = learner()
     checked = []
-    original = model._keys.parts
+    original = model._features
 
-    def parts(actor, ua, ip, iinfo, cols, i, target, honeypot):  # type: ignore[no-untyped-def]
-        got = original(actor, ua, ip, iinfo, cols, i, target, honeypot)
-        want = model.features.featurize(
-            model._keys.event(actor, ua, ip, iinfo, cols, i, target),
-            masked=PATH_SLOTS if honeypot else frozenset(),
-        )
-        assert dict.fromkeys(got[0] + got[1] + got[2], 1.0) == want
-        checked.append(honeypot)
-        return got
+    def features(call, kind, aid, behaviour):  # type: ignore[no-untyped-def]
+        ids, sums = original(call, kind, aid, behaviour)
+        for i in range(call.n):
+            got = [k for s, part in zip(sums, ids) for k in s.parts[part[i]]]
+            honeypot = call.target[i] is not None and call.target[i].startswith("/trap/")
+            uinfo, iinfo = call.ua_infos[call.ua_of[i]], call.ip_infos[call.ip_of[i]]
+            want = model.features.featurize(
+                event(call, i, behaviour, uinfo, iinfo), masked=PATH_SLOTS if honeypot else frozenset()
+            )
+            assert dict.fromkeys(got, 1.0) == want and len(got) == len(want)
+            checked.append(honeypot)
+        return ids, sums
 
-    model._keys.parts = parts  # type: ignore[method-assign]
+    model._features = features  # type: ignore[method-assign]
     rows = _mixed(6) + [req(400, "65.108.12.3", NOVA, "/trap/a"), req(401, "2a01:cb00::5", CHROME, "/a?b=1")]
+    rows += [
+        req(402, "65.108.12.3", NOVA, "/x", method="FOO"),
+        req(403, "65.108.12.3", NOVA, None, valid=False),
+    ]
     _feed(model, rows)
     assert len(checked) == len(rows) and any(checked)
 

@@ -18,7 +18,8 @@ import pytest
 
 from botguard.judge.records import ScanResult
 from botguard.judge.store import latest_scan
-from botguard.report import write_html, write_table
+from botguard.report import write_html
+from botguard.report.table import write_table
 from botguard.state import State
 from tests.helpers import run_cli
 from tests.report.pages import client_rows, data_block

@@ -316,7 +316,7 @@ def test_state_keeps_only_the_newest_scans(site: dict[str, Path]) -> None:
     with State(site["state"]) as state:
         scans = state.conn.execute("SELECT COUNT(*) FROM scans").fetchone()[0]
         orphans = state.conn.execute(
-            "SELECT COUNT(*) FROM scan_clients WHERE scan_id NOT IN (SELECT id FROM scans)"
+            "SELECT COUNT(*) FROM scan_client_tables WHERE scan_id NOT IN (SELECT id FROM scans)"
         ).fetchone()[0]
     assert scans == KEEP_SCANS
     assert orphans == 0

@@ -1,4 +1,4 @@
-"""The scan's model step (botguard.model.clients) on a generated log with ground truth.
+"""The scan's model step (botguard.model.replay, botguard.model.clients) on a generated log with ground truth.
 
 The generator (bench/gen_logs.py) knows every client's class. Disguised scrapers rotate IPs inside
 hosting ranges behind stock browser user agents; per-client rules leave many of them allowed as
@@ -22,17 +22,7 @@ import pytest
 from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import ScanModelSettings, Settings, load_settings
 from botguard.judge import ScanResult
-from botguard.model.clients import (
-    LABEL_SOURCES,
-    _feature_dicts,
-    _network_columns,
-    client_features,
-    score_all,
-    score_clients,
-    train,
-    weak_labels,
-    wilson_lower,
-)
+from botguard.model.clients import _network_columns, signature_raises, wilson_lower
 from botguard.model.features import ip_prefixes
 from botguard.robots.sources import parse_robots_option
 from tests.helpers import run_cli
@@ -63,10 +53,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def scan(site: dict[str, Path], *, model: bool = True, config: Path | None = None) -> ScanResult:
+def scan(
+    site: dict[str, Path], *, model: bool = True, config: Path | None = None, campaigns: bool | None = True
+) -> ScanResult:
     settings = load_settings(config or site["config"])
     request = ScanRequest(paths=(str(site["log"]),), settings=settings, save=False, dns=False, model=model,
-                          robots=parse_robots_option((str(site["robots"]),), False))  # fmt: skip
+                          campaigns=campaigns if model else None, robots=parse_robots_option((str(site["robots"]),), False))  # fmt: skip
     return run_scan(request, Env()).result
 
 
@@ -132,8 +124,9 @@ def test_raised_clients_carry_the_model_reason(with_model: ScanResult, without_m
     for key in raised:
         reason = new[key][1][-1]
         assert re.fullmatch(
-            r"model: shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad "
-            r"\(\d+ IPs; score (0\.[89]\d|1\.00)\)",
+            r"model: (shares (ip24|ip16|ip6_48|asn|ua_tok)=\S+ with \d+ clients judged bad \(\d+ IPs; score "
+            r"(0\.[89]\d|1\.00)\)"
+            r"|campaign .+|walks .+|matches rule candidate .+) \(to (challenge|block)\)",
             reason,
         ), reason
 
@@ -151,11 +144,11 @@ def test_no_model_gives_the_old_verdicts(with_model: ScanResult, without_model: 
 
 
 def test_cli_no_model_flag(site: dict[str, Path], tmp_path: Path) -> None:
-    """`scan --no-model` writes model_score null on every client and summary.model null; the
-    default JSON scores every client."""
+    """`scan --no-model` writes model_score null on every client and summary.model null; with
+    --campaigns (the replay) the JSON scores every client."""
     base = ["scan", str(site["log"]), "--robots", str(site["robots"]), "--config", str(site["config"]),
             "--no-save", "--no-dns", "--format", "json"]  # fmt: skip
-    off, on = run_cli(*base, "--no-model"), run_cli(*base)
+    off, on = run_cli(*base, "--no-model"), run_cli(*base, "--campaigns")
     assert off.exit_code == 0 and on.exit_code == 0, off.output + on.output
     off_doc, on_doc = json.loads(off.stdout), json.loads(on.stdout)
     assert off_doc["summary"]["model"] is None and all(c["model_score"] is None for c in off_doc["clients"])
@@ -188,133 +181,70 @@ def test_same_log_same_scores(site: dict[str, Path], with_model: ScanResult) -> 
 # ------------------------------------------------------------------ the step on a judged frame
 
 
+def _shared(with_model: ScanResult, without_model: ScanResult) -> tuple[str, str]:
+    """A client allowed by the rules that the model raised for a signature shared with bad clients."""
+    old, new = verdicts(without_model), verdicts(with_model)
+    return next(key for key in new if old[key][0] == "allow" and new[key][1][-1].startswith("model: shares"))
+
+
+def _raised(frame: pl.DataFrame, settings: object, **scan: object) -> dict[tuple[str, str], str]:
+    """(ip, user agent) -> action of each shared-signature raise on a judged frame."""
+    model = ScanModelSettings.from_settings(SimpleNamespace(model=SimpleNamespace(scan=scan)))
+    sure = [1.0] * frame.height  # the model's gate passed: the signatures alone decide
+    return {(r.ip, r.user_agent): r.action for r in signature_raises(frame, settings, model, sure)}
+
+
 def test_verified_crawler_is_never_raised(site: dict[str, Path], with_model: ScanResult,
                                           without_model: ScanResult) -> None:  # fmt: skip
     """A raised client proven to be a crawler's (identity verified) is not raised, and neither is
     anything sharing its signature: a verified bot in a signature disqualifies it."""
     settings = load_settings(site["config"])
-    old, new = verdicts(without_model), verdicts(with_model)
-    ip, ua = next(key for key in new if new[key][0] != old[key][0] and old[key][0] == "allow")
+    ip, ua = _shared(with_model, without_model)
+    before = _raised(without_model.clients, settings)
     frame = without_model.clients.with_columns(
         identity=pl.when((pl.col("ip") == ip) & (pl.col("user_agent") == ua)).then(pl.lit("verified"))
         .otherwise(pl.col("identity"))
     )  # fmt: skip
-    outcome = score_clients(frame, settings)
-    row = outcome.clients.filter((pl.col("ip") == ip) & (pl.col("user_agent") == ua)).row(0, named=True)
-    assert row["verdict"] == "allow" and not any(r.startswith("model:") for r in row["reasons"])
-    assert with_model.summary.model is not None and outcome.summary.raised < with_model.summary.model.raised
+    after = _raised(frame, settings)
+    assert (ip, ua) in before and (ip, ua) not in after and len(after) < len(before)
 
 
 def test_sessions_that_follow_links_are_never_raised(site: dict[str, Path], with_model: ScanResult,
                                                      without_model: ScanResult) -> None:  # fmt: skip
     """A raised client whose session were longer and mostly followed links (referers), like a
     person whose browser cached the assets, is left alone."""
-    old, new = verdicts(without_model), verdicts(with_model)
-    ip, ua = next(key for key in new if new[key][0] != old[key][0] and old[key][0] == "allow")
+    ip, ua = _shared(with_model, without_model)
     this = (pl.col("ip") == ip) & (pl.col("user_agent") == ua)
     frame = without_model.clients.with_columns(
         requests=pl.when(this).then(12).otherwise(pl.col("requests")),
         referers=pl.when(this).then(9).otherwise(pl.col("referers")),
     )
-    row = score_clients(frame, load_settings(site["config"])).clients.filter(this).row(0, named=True)
-    assert row["verdict"] == "allow" and not any(r.startswith("model:") for r in row["reasons"])
+    settings = load_settings(site["config"])
+    assert (ip, ua) in _raised(without_model.clients, settings) and (ip, ua) not in _raised(frame, settings)
 
 
 def test_policy_raise_to_block_from_settings(without_model: ScanResult, site: dict[str, Path]) -> None:
     """`settings.model.scan` overrides the defaults key by key: with raise_to block and no strong
-    signature possible, every raise is a block; with an unreachable score, nothing is raised.
-    `model`'s own keys (watch's request-level thresholds) are not read."""
+    signature possible, every raise is a block; by default none is; with an unreachable support,
+    nothing is raised."""
     base = load_settings(site["config"])
-
-    def with_scan(**scan: object) -> SimpleNamespace:
-        return SimpleNamespace(
-            policy=base.policy, human=base.human, model=SimpleNamespace(min_ips=10**9, scan=scan)
-        )
-
-    outcome = score_clients(without_model.clients, with_scan(raise_to="block", strong_ips=10**9))
-    raised = outcome.summary.raised
-    assert raised > 0 and (outcome.summary.raised_to_monitor, outcome.summary.raised_to_block) == (0, raised)
-    assert score_clients(without_model.clients, with_scan(strong_ips=10**9)).summary.raised_to_block == 0
-    assert score_clients(without_model.clients, with_scan(min_score=1.01)).summary.raised == 0
+    blocked = _raised(without_model.clients, base, raise_to="block", strong_ips=10**9)
+    assert blocked and set(blocked.values()) == {"block"}
+    assert set(_raised(without_model.clients, base, strong_ips=10**9).values()) == {"challenge"}
+    assert _raised(without_model.clients, base, min_bad=10**9) == {}
     with pytest.raises(ValueError, match="monitor, challenge or block"):
-        ScanModelSettings.from_settings(with_scan(raise_to="allow"))
+        ScanModelSettings.from_settings(SimpleNamespace(model=SimpleNamespace(scan={"raise_to": "allow"})))
 
 
 def test_model_disabled_in_config_skips_the_step(site: dict[str, Path], tmp_path: Path) -> None:
     """`model: {enabled: false}` turns the scan's model step off like --no-model."""
     config = tmp_path / "off.yaml"
     config.write_text(site["config"].read_text() + "model:\n  enabled: false\n")
-    result = scan(site, config=config)
+    result = scan(site, config=config, campaigns=None)
     assert (
         result.summary.model is None
         and result.clients.get_column("model_score").null_count() == result.clients.height
     )
-
-
-# ------------------------------------------------------------------ leakage masking
-
-
-def _labelled(without_model: ScanResult, settings: Settings) -> pl.DataFrame:
-    return weak_labels(without_model.clients, settings, ScanModelSettings()).with_row_index("pos")
-
-
-def test_masked_slots_are_absent_from_what_the_learner_sees(
-    without_model: ScanResult, site: dict[str, Path]
-) -> None:
-    """Each label source's slots are missing from the features of exactly the clients it labelled;
-    unlabelled clients keep every slot."""
-    settings = load_settings(site["config"])
-    labels = _labelled(without_model, settings)
-    features = client_features(labels)
-    seen = features.model_long(labels.get_column("pos")).join(labels.select("pos", "label_source"), on="pos")
-    fired = set(labels.get_column("label_source").drop_nulls().to_list())
-    assert {"person", "robots", "automated"} <= fired
-    for source in LABEL_SOURCES:
-        if source.name in fired:
-            slots = set(
-                seen.filter(pl.col("label_source") == source.name).get_column("slot").unique().to_list()
-            )
-            assert slots and not slots & source.masked, source.name
-    unlabelled = set(seen.filter(pl.col("label_source").is_null()).get_column("slot").unique().to_list())
-    assert {"ua_tok", "ip24", "asn_type", "asset_b", "robots"} <= unlabelled
-
-
-def test_a_label_source_cannot_teach_its_own_feature(
-    without_model: ScanResult, site: dict[str, Path]
-) -> None:
-    """Give some clients a new crawler's user agent and make them spoofers (a label that reads the
-    UA): its token never gets a weight, because the spoofer label masks UA slots on the examples it
-    labelled. The same clients labelled by a source that does not read the UA teach it at once."""
-    settings = load_settings(site["config"])
-    chosen = pl.col("category") == "browser"  # browser UAs with too little traffic to judge
-    frame = without_model.clients.with_columns(
-        user_agent=pl.when(chosen).then(pl.lit("NovaScrape/1.0")).otherwise(pl.col("user_agent")),
-        identity=pl.when(chosen).then(pl.lit("spoofed")).otherwise(pl.col("identity")),
-    )
-    labels = weak_labels(frame, settings, ScanModelSettings()).with_row_index("pos")
-    assert (labels.get_column("label_source") == "spoofed").sum() >= 5
-    learner, _ = train(client_features(labels), labels, ScanModelSettings())
-    assert "ua_tok=novascrape" not in learner.table.index
-    honeypot = labels.with_columns(
-        label_source=pl.when(pl.col("label_source") == "spoofed")
-        .then(pl.lit("honeypot"))
-        .otherwise("label_source")
-    )
-    learner, _ = train(client_features(honeypot), honeypot, ScanModelSettings())
-    assert learner.table.w[learner.table.index["ua_tok=novascrape"]] > 0
-
-
-def test_column_wise_scores_equal_the_learners(without_model: ScanResult, site: dict[str, Path]) -> None:
-    """score_all (column-wise, UA tokens summed per user agent) gives exactly OnlineLR's
-    predict_proba_many on each client's feature dict."""
-    labels = _labelled(without_model, load_settings(site["config"]))
-    features = client_features(labels.with_columns(label_source=pl.lit(None, pl.String)))
-    learner, _ = train(client_features(labels), labels, ScanModelSettings())
-    got = score_all(features, learner).sort("pos").get_column("final_score").to_numpy()
-    positions = labels.get_column("pos")
-    want = learner.predict_proba_many(_feature_dicts(features.model_long(positions), positions))
-    assert got == pytest.approx(want, abs=1e-12)
-    assert 0.0 < got.min() < 0.5 < got.max() < 1.0
 
 
 def test_ipv6_48_column_wise_matches_feature_extractor() -> None:
@@ -339,3 +269,83 @@ def test_wilson_lower_bound() -> None:
     assert got[0] == pytest.approx(0.649, abs=1e-3)
     assert got[1] == pytest.approx(0.936, abs=1e-3)
     assert 0.6 < got[2] < 0.75 and got[3] == 0.0
+
+
+def test_every_client_of_a_multi_day_log_is_scored(tmp_path: Path) -> None:
+    """A scan of three days scores every client, the first day's too (a watch forgets a client's
+    outcome a day after its last request; a scan reports the whole log)."""
+    log = tmp_path / "access.log"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_logs.py"), "--lines", "3000", "--seed", "3",
+                    "--days", "3", "--out", str(log), "--robots-out", str(tmp_path / "robots.txt")],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    request = ScanRequest(paths=(str(log),), settings=Settings(), save=False, dns=False, campaigns=True)
+    clients = run_scan(request, Env()).result.clients
+    first, last = clients.get_column("first_seen").min(), clients.get_column("last_seen").max()
+    assert (last - first).days >= 2  # type: ignore[operator]
+    assert clients.get_column("model_score").null_count() == 0
+
+
+def _model_of(r: object) -> tuple[dict, list[dict]]:
+    doc = json.loads(r.stdout)  # type: ignore[attr-defined]
+    return doc["summary"]["model"], doc["clients"]
+
+
+def test_replay_is_opt_in(site: dict[str, Path], tmp_path: Path) -> None:
+    """By default the scan does not replay its log (about 11x the cost of the rest of the scan):
+    the client pass scores every client, no campaign raises, the shared signatures still raise.
+    model.scan.replay: true turns the replay on, --no-campaigns off again."""
+    base = ["scan", str(site["log"]), "--robots", str(site["robots"]), "--no-save", "--no-dns",
+            "--format", "json"]  # fmt: skip
+    default = run_cli(*base, "--config", str(site["config"]))
+    assert default.exit_code == 0, default.output
+    model, clients = _model_of(default)
+    assert model["clients_scored"] == len(clients) > 0 and model["raised_by_campaign"] == 0
+    assert 0 < model["trained_on"] < len(clients)  # one example per labelled client, at most
+    assert all(c["model_score"] is not None for c in clients)
+    reasons = [r for c in clients for r in c["reasons"] if r.startswith("model: ")]
+    assert model["raised"] == len(reasons) > 0 and all(r.startswith("model: shares ") for r in reasons)
+
+    config = tmp_path / "replay.yaml"
+    config.write_text(site["config"].read_text() + "model:\n  scan:\n    replay: true\n")
+    on, off = (
+        run_cli(*base, "--config", str(config)),
+        run_cli(*base, "--config", str(config), "--no-campaigns"),
+    )
+    assert on.exit_code == 0 and off.exit_code == 0, on.output + off.output
+    on_model, on_clients = _model_of(on)
+    assert on_model["clients_scored"] == len(on_clients) and on_model["trained_on"] > len(on_clients)
+    assert _model_of(off) == (model, clients)
+
+
+def test_shared_signatures_raise_only_clients_the_model_scores_unwanted(
+    site: dict[str, Path], without_model: ScanResult
+) -> None:
+    """A shared signature is not enough: the client pass must score the client at least
+    model.scan.min_score too (people share networks with scrapers: a cloud /16, a mobile ASN)."""
+    settings = load_settings(site["config"])
+    model = ScanModelSettings.from_settings(settings)
+    result = scan(site, campaigns=False)
+    scores = {
+        (r["ip"], r["user_agent"] or ""): r["model_score"] for r in result.clients.iter_rows(named=True)
+    }
+    sure = [1.0] * without_model.clients.height  # the signatures alone
+    shared = {(r.ip, r.user_agent) for r in signature_raises(without_model.clients, settings, model, sure)}
+    raised = {
+        key
+        for key, (_, reasons) in verdicts(result).items()
+        if any(r.startswith("model: shares ") for r in reasons)
+    }
+    raised = {(ip, ua or "") for ip, ua in raised}
+    assert raised and raised < shared  # the gate held some back
+    assert all(scores[key] >= model.min_score for key in raised)
+    assert all(scores[key] < model.min_score for key in shared - raised if key in scores)
+
+
+def test_campaigns_without_the_model_is_a_usage_error(site: dict[str, Path]) -> None:
+    """--campaigns asks for the model step that --no-model turns off: exit 2, one line, no scan."""
+    r = run_cli("scan", str(site["log"]), "--no-save", "--no-dns", "--campaigns", "--no-model")
+    assert r.exit_code == 2, r.output
+    assert r.stdout == "" and "Traceback" not in r.output
+    assert r.stderr.strip() == (
+        "botguard: error: --campaigns needs the model step (turned off by --no-model or model.enabled: false)"
+    )

@@ -1,0 +1,502 @@
+"""Campaign signatures: what ties a scraper's many addresses together, learned from the stream.
+
+Why: a campaign that rents a residential-proxy pool sends one to twelve requests from each of
+hundreds of addresses, with current browser agents; no per-client rule can tell one of its
+clients from a person, and no block rule can name it without naming people. What gives it away
+is what its clients share *across addresses*, in time:
+
+- **walk** (``walk=``): one walk of the catalogue split across addresses: consecutive ids of one
+  path template (``/product/{n}``) requested by different clients, each step within
+  ``link_window`` seconds of the last (a person's pages are not the next id of a stranger's);
+- **referer** (``referer=``): a client whose request names, as its referer, a page of this site it
+  never requested but another client did just before (the campaign's previous page);
+- **burst** (``agent=``, ``asn=``, ``net=``): more new *bare* clients (no assets, not following
+  their own links) in ``burst_window`` seconds than a key's usual rate explains: the exact agent
+  with its protocol, referer kind and entry template; the AS number with the same; a hosting
+  /24 or /48. A key qualifies with at least ``burst_min`` clients and ``burst_lift`` times its
+  usual rate (a decayed count of its earlier arrivals), so a popular browser does not qualify
+  for being popular;
+- **self-walk** (``self-walk=``): one client walking consecutive ids by itself (a slow walker at
+  a person's pace, a headless worker that even loads the assets).
+
+A client that matches a signature with support is *raised*: its score becomes at least the
+campaign's confidence, and the scan's verdict rises (``action``: ``challenge`` when the evidence
+is only behavioural, ``block`` with evidence of its own). Never raised: catalogue crawlers and
+verified clients (not even considered), and clients that act like people: a client that loads
+page assets leaves every signature but a long self-walk from a hosting network, and one that
+follows its own links (a reader whose browser cached the assets) leaves every signature but a
+self-walk. Everything here reads only requests up to the
+current one, so a scan and a watch of the same log raise the same clients.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from botguard.config import CampaignRules
+from botguard.model._actors import ASSET, HONEYPOT, PAGE, ActorTable
+from botguard.model._keys import MEMO_LIMIT, Call
+from botguard.model.features import path_template
+from botguard.model.records import ClientRaise
+
+#: Kinds whose members must not follow their own links (all but a self-walk).
+_CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer"})
+_ID = re.compile(r"\d+")
+_DEFAULT_RULES = CampaignRules()
+
+
+@dataclass(slots=True)
+class Client:
+    """One (ip, user agent) as the campaign book sees it."""
+
+    key: tuple[str, str]
+    first: float
+    last: float
+    pages: int = 0
+    assets: int = 0
+    follows: int = 0  # pages whose referer is one of its own pages
+    own_steps: int = 0
+    walk_last: dict[str, int] = field(default_factory=dict)  # template -> last id
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=16))  # its last page paths
+    hosting: bool = False
+
+
+@dataclass(slots=True)
+class Chain:
+    """A walk (or referer chain) and the clients that took its steps."""
+
+    sid: int
+    kind: str
+    template: str
+    first: float
+    last: float
+    head: int = -1
+    clients: set[tuple[str, str]] = field(default_factory=set)
+    qualified: bool = False
+
+
+@dataclass(slots=True)
+class Burst:
+    """The new bare clients of one key in the sliding window, and its usual rate."""
+
+    window: deque[tuple[float, tuple[str, str]]] = field(default_factory=deque)
+    mass: float = 0.0  # decayed count of earlier arrivals (not during a qualified burst)
+    mass_at: float = 0.0
+    qualified_at: float | None = None
+    expected: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """The latest eligible request of a path: for referer links."""
+
+    chain: Chain | None  # None: its client loads assets (no campaign links through a person's pages)
+    t: float
+    client: tuple[str, str]
+    popular: bool  # requested by another client just before: names no one in particular
+
+
+class CampaignBook:
+    """Campaign signatures over the stream, the clients they raised, and every client's last score."""
+
+    def __init__(self, rules: CampaignRules = _DEFAULT_RULES) -> None:
+        self.rules = rules
+        self._reset()
+
+    def _reset(self) -> None:
+        rules = self.rules
+        self.clients: dict[tuple[str, str], Client] = {}
+        self.chains: dict[int, Chain] = {}
+        self.heads: dict[str, dict[int, Chain]] = {}  # template -> head id -> chain
+        self.pages: dict[str, _Page] = {}
+        self.bursts: dict[str, Burst] = {}
+        self.raised_: dict[tuple[str, str], ClientRaise] = {}
+        self.scores: dict[tuple[str, str], tuple[float, float]] = {}  # client -> (last score, its time)
+        self._next = 0
+        self._tau = rules.baseline_half_life / math.log(2)
+        self._walks: dict[str, tuple[str, int] | None] = {}
+        self._referers: dict[str, tuple[str, str]] = {}
+
+    # -- the stream ------------------------------------------------------------------------
+    def observe(
+        self, call: Call, kind: np.ndarray, behaviour: Mapping[str, np.ndarray], actors: ActorTable,
+        aid: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """Fold the call's requests in order; return each request's campaign probability (its
+        client's raise confidence before the request)."""
+        p = np.zeros(call.n)
+        if not self.rules.enabled:
+            return p
+        eligible = ~actors.crawled[aid] & (actors.identity[aid] != 1)
+        raised = self.raised_
+        kinds = kind.tolist()
+        hosting = [bool(i.hosting) for i in call.ip_infos]
+        for i in np.flatnonzero(eligible).tolist():
+            k = kinds[i]
+            if k not in (PAGE, HONEYPOT, ASSET):
+                continue
+            key = (call.ip[i], call.ua[i])
+            t = float(call.t[i])
+            client = self.clients.get(key)
+            found = raised.get(key)
+            if found is not None and self._forgotten(key, client, t):
+                del raised[key]
+                found = None
+            if found is not None:
+                p[i] = found.confidence
+            if client is None or t - client.last > self.rules.client_ttl:
+                client = self.clients[key] = Client(key, t, t, hosting=hosting[call.ip_of[i]])
+            client.last = t
+            if k == ASSET:
+                client.assets += 1
+                if found is not None and found.kind != "self-walk":
+                    del raised[key]  # it loads what a browser shows a person
+                continue
+            self._page(call, i, t, client, behaviour)
+        return p
+
+    def _forgotten(self, key: tuple[str, str], client: Client | None, t: float) -> bool:
+        """Whether :meth:`expire` at ``t`` would have dropped this raise: checked on every request,
+        so when expiry runs (it depends on how the stream was cut) never changes an outcome."""
+        rules = self.rules
+        if client is not None and t - client.last <= rules.client_ttl:
+            return False
+        score = self.scores.get(key)
+        return score is None or score[1] < t - rules.keep
+
+    def _page(self, call: Call, i: int, t: float, c: Client, behaviour: Mapping[str, np.ndarray]) -> None:
+        rules = self.rules
+        path = (call.target[i] or "/").split("#", 1)[0]
+        c.pages += 1
+        host, ref = self._referer(call.referer[i])
+        own = bool(ref) and ref in c.recent
+        if own:
+            c.follows += 1
+            found = self.raised_.get(c.key)
+            if found is not None and found.kind in _CROSS_KINDS:
+                del self.raised_[c.key]  # following its own links: a reader, not a campaign's step
+        walk = self._walk(path)
+        if walk is not None:
+            last = c.walk_last.get(walk[0])
+            if last is not None and 0 < walk[1] - last <= rules.max_step:
+                c.own_steps += 1
+                self._self_walk(c, t, walk[0])
+            c.walk_last[walk[0]] = walk[1]
+        bare = c.assets == 0
+        chain = self._chain(c, t, walk, ref if not own else "") if bare else None
+        previous = self.pages.get(path)
+        popular = previous is not None and previous.client != c.key and t - previous.t <= rules.link_window
+        self.pages[path] = _Page(chain, t, c.key, popular)
+        if c.pages == 1 and bare and not own:
+            site = ref and (ref in self.pages or not host)
+            kind = f"site:{path_template(ref)}" if site else f"ext:{host}" if host else "-"
+            self._bursts(call, i, t, c, kind, path)
+        c.recent.append(path)
+
+    # -- walks and referer chains ------------------------------------------------------------
+    def _chain(self, c: Client, t: float, walk: tuple[str, int] | None, ref: str) -> Chain:
+        """The chain a bare client's page joins: the one whose page it names as its referer (a
+        deep page one client requested just before: never the home page or a popular one), the
+        walk it steps on, or a new one."""
+        rules = self.rules
+        chain = None
+        page = self.pages.get(ref) if ref else None
+        if (
+            page is not None and page.chain is not None and page.client != c.key and not page.popular
+            and t - page.t <= rules.link_window and self._deep(ref)
+        ):  # fmt: skip
+            chain = page.chain
+        if walk is not None:
+            heads = self.heads.setdefault(walk[0], {})
+            if chain is None:
+                best = None
+                for step in range(rules.max_step + 1):
+                    found = heads.get(walk[1] - step)
+                    if (
+                        found is not None
+                        and t - found.last <= rules.link_window
+                        and (best is None or found.last > best.last)
+                    ):
+                        best = found
+                chain = best
+            if chain is not None and chain.template == walk[0] and heads.get(chain.head) is chain:
+                del heads[chain.head]
+        if chain is None:
+            chain = Chain(
+                self._next, "walk" if walk is not None else "referer", walk[0] if walk else "", t, t
+            )
+            self.chains[self._next] = chain
+            self._next += 1
+        if walk is not None and chain.template == walk[0]:
+            chain.head = max(chain.head, walk[1])
+            self.heads[walk[0]][chain.head] = chain
+        chain.last = t
+        if c.key not in chain.clients:
+            chain.clients.add(c.key)
+            if chain.qualified:
+                self._raise(c, t, chain)
+            elif len(chain.clients) >= rules.min_clients:
+                chain.qualified = True
+                for member in chain.clients:
+                    found_client = self.clients.get(member)
+                    if found_client is not None:
+                        self._raise(found_client, t, chain)
+        return chain
+
+    def _deep(self, path: str) -> bool:
+        """A page that names one item (a number in its path, or a query): a referer to it points
+        at whoever just requested it, where the home page or an article points at anyone."""
+        return "?" in path or self._walk(path) is not None
+
+    def _raise(self, c: Client, t: float, chain: Chain) -> None:
+        if c.assets or c.follows or c.key in self.raised_:
+            return
+        kind = "walk" if chain.kind == "walk" else "referer"
+        what = f"walk over {chain.template}" if kind == "walk" else "chain of referers"
+        reason = f"model: campaign {what} split across {len(chain.clients)} addresses"
+        self._record(
+            c, t, f"{kind}={chain.template or '-'}@{chain.first:.0f}", kind, reason, len(chain.clients), 0.99
+        )
+
+    def _self_walk(self, c: Client, t: float, template: str) -> None:
+        rules = self.rules
+        steps = c.own_steps
+        if (steps >= rules.self_walk and not c.assets) or (steps >= rules.self_walk_hosting and c.hosting):
+            found = self.raised_.get(c.key)
+            if found is None or found.kind != "self-walk":
+                reason = f"model: walks {template} in order by itself ({steps} steps)"
+                self.raised_.pop(c.key, None)
+                self._record(c, t, f"self-walk={template}", "self-walk", reason, 1, 0.99)
+
+    # -- bursts ------------------------------------------------------------------------------
+    def _bursts(self, call: Call, i: int, t: float, c: Client, referer: str, path: str) -> None:
+        """Count a new bare client in its burst keys; raise the members of a key that qualifies."""
+        info = call.ip_infos[call.ip_of[i]]
+        shape = f"{call.protocol[i] or '-'}|{referer}|{path_template(path)}"
+        keys = [f"agent={call.ua[i]}|{shape}"]
+        if info.asn is not None:
+            keys.append(f"asn={info.asn}|{shape}")
+        if info.hosting:
+            keys.append(f"net={info.net}")
+        for key in keys:
+            self._arrive(key, t, c)
+
+    def _arrive(self, key: str, t: float, c: Client) -> None:
+        rules = self.rules
+        burst = self.bursts.get(key)
+        if burst is None:
+            burst = self.bursts[key] = Burst(mass_at=t)
+        window = burst.window
+        while window and window[0][0] < t - rules.burst_window:
+            window.popleft()
+        window.append((t, c.key))
+        burst.mass *= math.exp(-(t - burst.mass_at) / self._tau)
+        burst.mass_at = t
+        expected = max(rules.baseline_floor, burst.mass / self._tau * rules.burst_window)
+        members = [m for _, m in window if self._bare(m)]
+        n = len(set(members))
+        if n >= rules.burst_min and n >= rules.burst_lift * expected:
+            if burst.qualified_at is None:
+                burst.qualified_at, burst.expected = t, expected
+            confidence = max(0.0, 1.0 - expected / n)
+            kind = key.partition("=")[0]
+            reason = (
+                f"model: campaign burst of {n} new clients sharing {_describe(key)} (usually {expected:.1f})"
+            )
+            for member in dict.fromkeys(members):
+                found = self.clients[member]
+                if member not in self.raised_:
+                    self._record(found, t, key, kind, reason, n, round(confidence, 4))
+        else:
+            burst.qualified_at = None
+        # Every arrival makes the key's usual rate, a burst's too: otherwise a key that qualifies
+        # at first sight (no history yet) would never learn that its rate is ordinary.
+        burst.mass += 1.0
+
+    def _bare(self, key: tuple[str, str]) -> bool:
+        c = self.clients.get(key)
+        return c is not None and not c.assets and not c.follows
+
+    # -- parsing (memoised) ------------------------------------------------------------------
+    def _walk(self, path: str) -> tuple[str, int] | None:
+        """(template, id) of a path with exactly one number and no query, else None."""
+        memo = self._walks
+        if path in memo:
+            return memo[path]
+        if len(memo) > MEMO_LIMIT:
+            memo.clear()
+        found = None
+        if "?" not in path:
+            numbers = _ID.findall(path)
+            if len(numbers) == 1 and len(numbers[0]) <= 12:
+                found = (_ID.sub("{n}", path), int(numbers[0]))
+        memo[path] = found
+        return found
+
+    def _referer(self, referer: str | None) -> tuple[str, str]:
+        """(host, path?query) of a referer URL; ("", "") for none or one that does not parse."""
+        if not referer or referer == "-":
+            return ("", "")
+        memo = self._referers
+        hit = memo.get(referer)
+        if hit is None:
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
+            try:
+                parts = urlsplit(referer)
+                host = (parts.hostname or "")[:100]
+                path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            except ValueError:
+                host, path = "", ""
+            hit = memo[referer] = (host, path if path.startswith("/") else "")
+        return hit
+
+    # -- raises ------------------------------------------------------------------------------
+    def _record(
+        self, c: Client, t: float, signature: str, kind: str, reason: str, support: int, confidence: float
+    ) -> None:
+        self.raised_[c.key] = ClientRaise(c.key[0], c.key[1], signature, kind, reason, support, confidence, t)
+
+    def raised(self) -> dict[tuple[str, str], ClientRaise]:
+        """The clients raised now, by (ip, user agent)."""
+        return dict(self.raised_)
+
+    def note_scores(self, ips: list[str], uas: list[str], t: np.ndarray, scores: np.ndarray) -> None:
+        """Remember each client's last score (the rows are in stream order: the last one wins)."""
+        last = {key: r for r, key in enumerate(zip(ips, uas))}
+        store = self.scores
+        for key, r in last.items():
+            store[key] = (float(scores[r]), float(t[r]))
+
+    # -- upkeep and snapshots ----------------------------------------------------------------
+    def expire(self, now: float) -> None:
+        """Forget idle clients, chains and bursts; outcomes are kept ``keep`` seconds."""
+        rules = self.rules
+        for key in [k for k, c in self.clients.items() if c.last < now - rules.client_ttl]:
+            del self.clients[key]
+        horizon = now - rules.link_window
+        for path in [p for p, page in self.pages.items() if page.t < horizon]:
+            del self.pages[path]
+        for template, heads in list(self.heads.items()):
+            for head in [h for h, chain in heads.items() if chain.last < horizon]:
+                del heads[head]
+            if not heads:
+                del self.heads[template]
+        live = {id(page.chain) for page in self.pages.values() if page.chain is not None}
+        live.update(id(chain) for heads in self.heads.values() for chain in heads.values())
+        for sid in [s for s, chain in self.chains.items() if id(chain) not in live]:
+            del self.chains[sid]
+        for burst in [k for k, b in self.bursts.items() if _idle(b, now, rules, self._tau)]:
+            del self.bursts[burst]
+        if math.isfinite(rules.keep):
+            old = now - rules.keep
+            for key in [k for k, (_, t) in self.scores.items() if t < old]:
+                del self.scores[key]
+            for key in [k for k in self.raised_ if k not in self.scores and k not in self.clients]:
+                del self.raised_[key]
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything the book holds, as JSON (chains by number, clients by (ip, user agent))."""
+        chains = {id(c): c for c in self.chains.values()}
+        return {
+            "next": self._next,
+            "clients": [
+                [
+                    list(c.key),
+                    c.first,
+                    c.last,
+                    c.pages,
+                    c.assets,
+                    c.follows,
+                    c.own_steps,
+                    c.walk_last,
+                    list(c.recent),
+                    c.hosting,
+                ]
+                for c in self.clients.values()
+            ],
+            "chains": [
+                [
+                    c.sid,
+                    c.kind,
+                    c.template,
+                    c.first,
+                    c.last,
+                    c.head,
+                    [list(k) for k in c.clients],
+                    c.qualified,
+                ]
+                for c in chains.values()
+            ],
+            "heads": {tpl: {str(h): c.sid for h, c in heads.items()} for tpl, heads in self.heads.items()},
+            "pages": [
+                [path, None if p.chain is None else p.chain.sid, p.t, list(p.client), p.popular]
+                for path, p in self.pages.items()
+            ],
+            "bursts": {
+                key: [[[t, list(k)] for t, k in b.window], b.mass, b.mass_at, b.qualified_at, b.expected]
+                for key, b in self.bursts.items()
+            },
+            "raised": [
+                [r.ip, r.user_agent, r.signature, r.kind, r.reason, r.support, r.confidence, r.at, r.action]
+                for r in self.raised_.values()
+            ],
+            "scores": [[ip, ua, s, t] for (ip, ua), (s, t) in self.scores.items()],
+        }
+
+    def load_json(self, data: Mapping[str, Any] | None) -> None:
+        """Replace the book with what :meth:`to_json` wrote (an older snapshot has none: empty)."""
+        self._reset()
+        if not data:
+            return
+        self._next = data["next"]
+        for key, first, last, pages, assets, follows, steps, walk_last, recent, hosting in data["clients"]:
+            c = Client(
+                tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting
+            )
+            c.recent.extend(recent)
+            self.clients[c.key] = c
+        for sid, kind, template, first, last, head, members, qualified in data["chains"]:
+            self.chains[sid] = Chain(
+                sid, kind, template, first, last, head, {tuple(m) for m in members}, qualified
+            )
+        for template, heads in data["heads"].items():
+            self.heads[template] = {int(h): self.chains[sid] for h, sid in heads.items()}
+        for path, sid, t, client, popular in data["pages"]:
+            chain = None if sid is None else self.chains[sid]
+            self.pages[path] = _Page(chain, t, tuple(client), popular)
+        for key, (window, mass, mass_at, qualified_at, expected) in data["bursts"].items():
+            self.bursts[key] = Burst(
+                deque((t, tuple(k)) for t, k in window), mass, mass_at, qualified_at, expected
+            )
+        for ip, ua, signature, kind, reason, support, confidence, at, action in data["raised"]:
+            self.raised_[(ip, ua)] = ClientRaise(
+                ip, ua, signature, kind, reason, support, confidence, at, action
+            )
+        self.scores = {(ip, ua): (s, t) for ip, ua, s, t in data["scores"]}
+
+
+def _idle(burst: Burst, now: float, rules: CampaignRules, tau: float) -> bool:
+    """A key with nothing in its window whose usual rate has faded to nothing."""
+    if burst.window and burst.window[-1][0] >= now - rules.burst_window:
+        return False
+    return burst.mass * math.exp(-(now - burst.mass_at) / tau) < 0.05
+
+
+def _describe(key: str) -> str:
+    """A burst key in words for a reason line (agents shortened)."""
+    kind, _, rest = key.partition("=")
+    if kind == "net":
+        return f"network {rest}"
+    head, _, shape = rest.partition("|")
+    if kind == "asn":
+        return f"AS{head} ({shape})"
+    return f"agent {head[:60]!r} ({shape})"

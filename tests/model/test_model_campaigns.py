@@ -1,0 +1,134 @@
+"""Campaign signatures (botguard.model.campaigns), one deterministic stream per signature.
+
+Each test feeds the stream learner a campaign that only the signature ties together (browser
+agents, one page per address, no assets) beside people who share something with it, and checks
+that the campaign's clients are raised with that signature's kind and the people are not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.model.streamkit import CHROME, GOOGLEBOT, frame, learner, req
+
+SAFARI = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Safari/605.1.15"
+)
+
+
+def residential(i: int) -> str:
+    """A different home address per client (no shared /24)."""
+    return f"81.{10 + i}.{(7 * i) % 250}.{20 + i}"
+
+
+def person(t: float, ip: str, ua: str, pages: list[str]) -> list[dict[str, Any]]:
+    """A person: each page followed by its assets, the next page's referer the previous page."""
+    rows, ref = [], "https://www.google.com/"
+    for page in pages:
+        rows.append(req(t, ip, ua, page, referer=ref))
+        rows.append(req(t + 0.2, ip, ua, "/static/app.css", referer=f"https://www.example.com{page}"))
+        ref, t = f"https://www.example.com{page}", t + 15
+    return rows
+
+
+def raised(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """Feed the rows in time order; (ip, user agent) -> kind of each raise."""
+    model = learner()
+    model.observe(frame(sorted(rows, key=lambda r: r["time"])))
+    return {key: r.kind for key, r in model.raises().items()}
+
+
+def test_walk_split_across_addresses_is_raised() -> None:
+    """Ten addresses each take one step of one walk (/product/100, 101, ...): all ten are raised
+    as a walk once eight have joined it; people reading products in between, with assets and
+    non-consecutive ids, are not."""
+    campaign = [req(20.0 * i, residential(i), CHROME, f"/product/{100 + i}") for i in range(10)]
+    people = [
+        row
+        for k in range(6)
+        for row in person(5 + 20.0 * k, f"92.1.{k}.9", SAFARI, [f"/product/{37 * k + 500}"])
+    ]
+    got = raised(campaign + people)
+    assert {(r["ip"], r["user_agent"]): "walk" for r in campaign}.items() <= got.items()
+    assert not any((r["ip"], r["user_agent"]) in got for r in people)
+
+
+def test_a_short_walk_is_not_a_campaign() -> None:
+    """Seven addresses on consecutive ids stay below the walk's eight clients: nothing is raised."""
+    campaign = [req(20.0 * i, residential(i), CHROME, f"/product/{100 + i}") for i in range(7)]
+    assert raised(campaign) == {}
+
+
+def test_referer_chain_across_addresses_is_raised() -> None:
+    """Each address names as its referer the deep page the previous address just requested (a
+    crawler handing its frontier to the next proxy): the chain is raised; people arriving from the
+    home page (a page everyone links from) are not."""
+    pages = [f"/item?sku=ab{chr(97 + i)}x" for i in range(10)]
+    campaign = [req(0.0, residential(0), CHROME, pages[0])]
+    campaign += [
+        req(30.0 * i, residential(i), CHROME, pages[i], referer=f"https://www.example.com{pages[i - 1]}")
+        for i in range(1, 10)
+    ]
+    people = [req(3 + 30.0 * k, f"92.1.{k}.9", SAFARI, "/", referer="-") for k in range(5)]
+    people += [
+        req(4 + 30.0 * k, f"92.1.{k}.9", SAFARI, f"/item?sku=zz{k}", referer="https://www.example.com/")
+        for k in range(5)
+    ]
+    got = raised(campaign + people)
+    assert {(r["ip"], r["user_agent"]): "referer" for r in campaign}.items() <= got.items()
+    assert not any((r["ip"], r["user_agent"]) in got for r in people)
+
+
+def test_burst_of_new_bare_clients_sharing_an_agent_is_raised() -> None:
+    """Twelve new addresses with one exact agent land on the same page within ten minutes, no
+    assets, no referer: a burst of that agent. The same burst loading assets is twelve people."""
+    ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    campaign = [req(30.0 * i, residential(i), ua, "/sale/shoes") for i in range(12)]
+    got = raised(campaign)
+    assert {(r["ip"], r["user_agent"]) for r in campaign} <= got.keys()
+    assert {got[(r["ip"], r["user_agent"])] for r in campaign} <= {"agent", "asn"}
+    people = [row for i in range(12) for row in person(30.0 * i, residential(i), ua, ["/sale/shoes"])]
+    assert raised(people) == {}
+
+
+def test_a_popular_agent_arriving_at_its_usual_rate_is_not_a_burst() -> None:
+    """An agent that has brought a dozen new bare clients every ten minutes for hours is not
+    raised for bringing a dozen more: a burst is a lift over a key's usual rate, which every
+    arrival teaches (the first arrivals, with no history yet, may look like a burst)."""
+    ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    steady = [req(50.0 * i, f"10.{i // 250}.{i % 250}.1", ua, "/sale/shoes") for i in range(600)]
+    got = raised(steady)
+    assert not {(r["ip"], r["user_agent"]) for r in steady[60:]} & got.keys(), len(got)
+
+
+def test_a_client_walking_ids_by_itself_is_raised() -> None:
+    """One address walking /product/1..6 in order without assets is a walker at any pace; a person
+    paging through the same ids loading the page assets is not."""
+    walker = [req(40.0 * k, "81.3.3.3", CHROME, f"/product/{k + 1}") for k in range(6)]
+    reader = person(1.0, "92.1.1.9", SAFARI, [f"/product/{k + 1}" for k in range(6)])
+    got = raised(walker + reader)
+    assert got.get(("81.3.3.3", CHROME)) == "self-walk"
+    assert ("92.1.1.9", SAFARI) not in got
+
+
+def test_verified_crawler_walking_ids_is_never_raised() -> None:
+    """Googlebot from Google's published ranges walks the catalogue in order: never raised."""
+    crawl = [req(5.0 * k, f"66.249.66.{1 + k % 9}", GOOGLEBOT, f"/product/{k + 1}") for k in range(30)]
+    assert raised(crawl) == {}
+
+
+def test_raises_survive_a_snapshot(tmp_path: Any) -> None:
+    """A restored learner holds the same raises and keeps raising the same campaign."""
+    from botguard.model.stream import StreamLearner
+    from tests.model.streamkit import ROBOTS, settings
+
+    rows = [req(20.0 * i, residential(i), CHROME, f"/product/{100 + i}") for i in range(12)]
+    whole = learner()
+    whole.observe(frame(rows))
+    half = learner()
+    half.observe(frame(rows[:6]))
+    half.snapshot(tmp_path / "snap")
+    again = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
+    again.observe(frame(rows[6:]))
+    assert again.raises() == whole.raises() and len(whole.raises()) == 12
