@@ -22,7 +22,7 @@ from botguard.config import Settings, load_settings
 from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
 from botguard.judge.values import traffic_value
 from botguard.robots.sources import RobotsOption
-from tests.judge.scans import scan_json
+from tests.judge.scans import canonical, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -62,14 +62,6 @@ class Scanner:
     def full(self, *paths: Path, settings: Settings | None = None) -> dict[str, Any]:
         """A scan that stores nothing and uses nothing stored: today's full scan."""
         return self.scan(*paths, save=False, settings=settings)
-
-
-def canonical(text: str) -> dict[str, Any]:
-    """The scan JSON with clients and crawlers in a fixed order (ordering aside)."""
-    doc = json.loads(text)
-    doc["clients"].sort(key=lambda c: (c["ip"], c["user_agent"] or ""))
-    doc["crawlers"].sort(key=lambda c: c["name"])
-    return doc
 
 
 @pytest.fixture(scope="module")
