@@ -500,6 +500,13 @@ def _pattern(regex: str, what: str) -> Validator:
     return check
 
 
+def _probe_url(value: Any, where: Location) -> str | None:
+    """A health probe deploy fetches after a reload: http(s) only (urllib would read file://)."""
+    if value is not None and not (isinstance(value, str) and value.startswith(("http://", "https://"))):
+        raise ConfigError(f"expected an http:// or https:// URL, got {value!r}", where)
+    return value
+
+
 def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
     """{slot: {admit_after: N, ttl: SECONDS|null}}; slot names are the model's feature slots."""
     if value is None:
@@ -749,8 +756,8 @@ SCHEMA: dict[str, Any] = {
         "access_log": _optional_str,
     },
     "deploy": {
-        "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
-        "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
+        "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _probe_url},
+        "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _probe_url},
         "lock": _optional_str,
         "hosts": [
             {
@@ -761,7 +768,7 @@ SCHEMA: dict[str, Any] = {
                 "dir": _rules_dir,
                 "validate": _argv,
                 "reload": _argv,
-                "probe": _optional_str,
+                "probe": _probe_url,
                 "ssh": _argv,
                 "botguard": _argv,
             }

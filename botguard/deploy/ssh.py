@@ -100,9 +100,16 @@ def receive_request(
         files = tuple(RuleFile(_str(f["name"]), _str(f["text"])) for f in data["files"])
         if any("/" in f.name or f.name.startswith(".") or not f.name for f in files):
             raise ValueError("a file name is not a plain name")
+        if not all(f.text.isascii() for f in files):  # rendered files are ASCII
+            raise ValueError("a file is not ASCII text")
         probe = None if data["probe"] is None else _str(data["probe"])
+        if probe is not None and not probe.startswith(("http://", "https://")):
+            raise ValueError("the probe is not an http(s) URL")
+        directory = _str(data["dir"])
+        if not directory.startswith("/"):
+            raise ValueError("the rules directory is not an absolute path")
         target = Target(
-            _str(data["name"]), Path(_str(data["dir"])), renderers[server], _argv(data["validate"]),
+            _str(data["name"]), Path(directory), renderers[server], _argv(data["validate"]),
             _argv(data["reload"]), prechecks[server], probe,
         )  # fmt: skip
         return target, files, bool(data["reload_enabled"]), bool(data["dry_run"])
@@ -113,6 +120,8 @@ def receive_request(
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
+    if "\x00" in value:  # no file name, path or argument holds one
+        raise ValueError("a string holds a NUL character")
     return value
 
 

@@ -247,8 +247,14 @@ def _public(request: web.Request) -> bool:
     return "X-Botguard-Bind" in request.headers or "X-Botguard-Client" in request.headers
 
 
+def _same_secret(given: str, secret: str) -> bool:
+    """A constant-time comparison that any text a client sends can go through (compare_digest
+    raises TypeError on non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.encode("ascii"))
+
+
 def _signed_in(request: web.Request, live: LiveReport) -> bool:
-    return hmac.compare_digest(request.cookies.get("bg_admin", ""), live.session)
+    return _same_secret(request.cookies.get("bg_admin", ""), live.session)
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -300,7 +306,7 @@ def _candidates(live: LiveReport) -> list[dict[str, Any]]:
         stored = [c for c in CandidateStore(state).list() if c.status != "rejected"][:TOP]
     return [
         {"signature": s.candidate.signature, "status": s.status,
-         "rule": f"{s.candidate.action} {s.candidate.match_kind} {s.candidate.match_value}",
+         "rule": printable(f"{s.candidate.action} {s.candidate.match_kind} {s.candidate.match_value}"),
          "support_requests": s.candidate.support_requests}
         for s in stored
     ]  # fmt: skip
@@ -333,7 +339,7 @@ def add_report_routes(router: web.UrlDispatcher, live: LiveReport, stopping: asy
             request["outcome"] = "report-cross-origin"
             return _login_page("Refused: the form was not sent from this page.", 403)
         form = await request.post()
-        if not hmac.compare_digest(str(form.get("token", "")).strip(), live.token):
+        if not _same_secret(str(form.get("token", "")).strip(), live.token):
             request["outcome"] = "report-bad-token"
             return _login_page("Wrong token.", 403)
         response = web.HTTPSeeOther(REPORT)
@@ -376,7 +382,7 @@ def add_report_routes(router: web.UrlDispatcher, live: LiveReport, stopping: asy
         if _public(request):
             raise web.HTTPNotFound()
         csrf = request.headers.get("X-Botguard-CSRF", "")
-        if not (_signed_in(request, live) and _same_origin(request) and hmac.compare_digest(csrf, live.csrf)):
+        if not (_signed_in(request, live) and _same_origin(request) and _same_secret(csrf, live.csrf)):
             request["outcome"] = "report-review-refused"
             return web.json_response(
                 {"ok": False, "error": "not signed in, or not from the report page"}, status=403
@@ -385,7 +391,7 @@ def add_report_routes(router: web.UrlDispatcher, live: LiveReport, stopping: asy
         try:
             body = await request.json()
             signatures = tuple(str(s) for s in body["signatures"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: json's own limit
             return web.json_response({"ok": False, "error": "malformed"}, status=400)
         from botguard.app.candidates import CandidatesReviewRequest, run_candidates_review
         from botguard.app.env import Env

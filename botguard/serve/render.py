@@ -325,11 +325,7 @@ def _apache_matches(targets: ChallengeTargets, settings: ServeSettings, ring: Ke
         )
         lines += flag("botguard_challenge_allow", agents, tuple(_networks(targets.allow_networks)))
         lines += pair_flag("botguard_challenge_allow", _pair_regexes(targets.allow_clients, apache))
-    lines += [
-        "SetEnvIf Request_URI ^\\x2frobots\\x2etxt$ botguard_challenge_exempt",
-        "SetEnvIf Request_URI ^\\x2f\\x2ebotguard\\x2f botguard_challenge_exempt botguard_serve",
-        "SetEnvIf Remote_Addr ^(.*)$ botguard_bind=$1",
-    ]
+    lines += ["SetEnvIf Remote_Addr ^(.*)$ botguard_bind=$1"]
     if settings.bind == "network":
         lines += [
             "SetEnvIf Remote_Addr ^(\\d+\\.\\d+\\.\\d+)\\.\\d+$ botguard_bind=$1",
@@ -364,6 +360,10 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
         *_apache_matches(targets, settings, ring),
         f'ProxyPass "/.botguard/" "{url}/.botguard/" {worker}',
         "RewriteEngine On",
+        "# paths by mod_rewrite, which sees them decoded and normalised (SetEnvIf sees the raw",
+        "# request: /.botguard/../x would be exempt, and /%2ebotguard/ would reach serve without headers)",
+        "RewriteRule ^/robots\\.txt$ - [E=botguard_challenge_exempt:1]",
+        "RewriteRule ^/\\.botguard/ - [E=botguard_challenge_exempt:1,E=botguard_serve:1]",
         "RewriteCond %{ENV:botguard_challenged} =1",
         "RewriteCond %{ENV:botguard_challenge_exempt} !=1",
         "RewriteCond %{ENV:botguard_pass} !=1",

@@ -4,6 +4,7 @@ rendered files and runs the deploy transaction there."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -125,3 +126,65 @@ def test_receive_rules_refuses_a_bad_request(tmp_path: Path) -> None:
     r = run_cli("receive-rules", stdin=json.dumps(request))
     assert r.exit_code == 1 and "not a plain name" in r.stderr, r.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _request(directory: Path, **over: object) -> str:
+    base = {"name": "h", "server": "nginx", "dir": str(directory),
+            "files": [{"name": "botguard_server.conf", "text": "# rules\n"}], "validate": [], "reload": [],
+            "probe": None, "reload_enabled": False, "dry_run": False}  # fmt: skip
+    return json.dumps(base | over)
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (
+            {"files": [{"name": "authorized_keys", "text": "ssh-ed25519 AAAA evil\n"}]},
+            "not a nginx rule file",
+        ),
+        ({"files": [{"name": "botguard_server.conf\x00x", "text": ""}]}, "NUL"),
+        ({"files": [{"name": "botguard_server.conf", "text": "caf\u00e9\n"}]}, "not ASCII"),
+        ({"probe": "file:///etc/passwd"}, "not an http(s) URL"),
+        ({"dir": "relative/dir"}, "not an absolute path"),
+    ],
+)
+def test_receive_rules_refuses_what_deploy_rules_never_sends(
+    tmp_path: Path, over: dict[str, object], message: str
+) -> None:
+    """Another file name, a NUL, non-ASCII text, a probe that is not http(s), a relative directory:
+    one line, exit 1, nothing written (no traceback)."""
+    r = run_cli("receive-rules", stdin=_request(tmp_path, **over))
+    assert r.exit_code == 1 and r.stderr.startswith("botguard: error: bad receive-rules request"), r.output
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_key_forced_to_receive_rules_deploys_only_where_and_how_the_host_says(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    """The host's authorized_keys forces ``receive-rules --config HOST.yaml``: a deploy-rules run
+    reaches the host's rules directory and is validated and reloaded with the host's commands
+    (the commands it sent never run); a request for another directory is refused there."""
+    with running("nginx", _empty_rules("nginx")) as srv:
+        host = tmp_path / "host.yaml"
+        host.write_text(yaml.safe_dump({"deploy": {"nginx": {"dir": str(srv.rules), "validate": srv.validate,
+                                                             "reload": srv.reload}}}))  # fmt: skip
+        forced = f'command="{sys.executable} -m botguard receive-rules --config {host}",restrict '
+        keys = Path(sshd.ssh[sshd.ssh.index("-i") + 1] + ".pub").read_text()
+        (Path(sshd.ssh[sshd.ssh.index("-i") + 1]).parent / "authorized_keys").write_text(forced + keys)
+        pwned = tmp_path / "pwned"
+        sent = ["sh", "-c", f"touch {pwned}"]
+        config = tmp_path / "botguard.yaml"
+        config.write_text(yaml.safe_dump({"deploy": {"lock": str(tmp_path / "deploy.lock"), "hosts": [
+            {"name": "web", "server": "nginx", "dir": sshd.url(srv.rules), "ssh": sshd.ssh,
+             "botguard": HOST_BOTGUARD, "validate": sent, "reload": sent}]}}))  # fmt: skip
+        code, out, err = _deploy(tmp_path, config)
+        assert code == 0 and "web: updated" in out, out + err
+        assert _enforced(srv, tmp_path, 403) == 403 and srv.get(ua=CHROME) == 200
+        assert not pwned.exists()
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        login = [*sshd.ssh, "-p", str(sshd.port), f"{sshd.user}@127.0.0.1", "anything"]
+        done = subprocess.run(login, input=_request(elsewhere), capture_output=True, text=True, check=False)
+        assert done.returncode == 1 and "names no nginx rules directory" in done.stderr, done.stderr
+        assert list(elsewhere.iterdir()) == [] and not pwned.exists()
