@@ -95,7 +95,9 @@ class PartSums:
         self.epoch = np.full(len(parts), -1, dtype=np.int64)
 
     def get(self, ids: np.ndarray, table: ParamTable, epoch: int) -> np.ndarray:
-        stale = np.unique(ids[self.epoch[ids] != epoch])
+        mark = np.zeros(len(self.parts), dtype=bool)
+        mark[ids[self.epoch[ids] != epoch]] = True
+        stale = np.flatnonzero(mark)  # the stale parts, ascending (as np.unique, without sorting)
         if stale.size:
             chosen = [self.parts[k] for k in stale.tolist()]
             keys = list(chain.from_iterable(chosen))

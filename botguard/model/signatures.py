@@ -170,6 +170,9 @@ class SignatureBook:
         self.rules = rules
         self.stats: dict[str, SignatureStats] = {}
         self._decay = 0.5 ** (1.0 / rules.window)
+        # No key was last seen before this (a lower bound), so an expiry sweep before
+        # ``oldest + ttl`` has nothing to drop and skips its walk over every key.
+        self._oldest = math.inf
 
     def __len__(self) -> int:
         return len(self.stats)
@@ -220,6 +223,7 @@ class SignatureBook:
                 else:
                     found.append(group)
         fresh = []
+        self._oldest = min(self._oldest, now)  # every key below is seen at ``now``
         stats_of, rules, samples = self.stats, self.rules, self.rules.samples
         min_requests, min_ips = rules.min_requests, rules.min_ips
         for key, found in per_key.items():
@@ -450,9 +454,13 @@ class SignatureBook:
 
     def expire(self, now: float) -> int:
         """Drop keys idle for longer than ``rules.ttl``; return how many."""
-        old = [k for k, s in self.stats.items() if s.last_seen < now - self.rules.ttl]
+        horizon = now - self.rules.ttl
+        if self._oldest >= horizon:
+            return 0
+        old = [k for k, s in self.stats.items() if s.last_seen < horizon]
         for key in old:
             del self.stats[key]
+        self._oldest = min((s.last_seen for s in self.stats.values()), default=math.inf)
         return len(old)
 
     def to_json(self) -> dict[str, Any]:
@@ -539,7 +547,7 @@ class SignatureBook:
             for name in ("ips", "nets", "agents", "labels", "samples")
         }
         counts = _split(arrays["sig_label_counts"].tolist(), arrays["sig_labels_n"].tolist())
-        self.stats = {}
+        self.stats, self._oldest = {}, -math.inf
         for i, key in enumerate(arrays["sig_key"].tolist()):
             proposed, to_candidate = columns["proposed_at"][i], columns["requests_to_candidate"][i]
             self.stats[strings[key]] = SignatureStats(
@@ -562,6 +570,7 @@ class SignatureBook:
 
     def load_json(self, data: Mapping[str, Any]) -> None:
         self.stats = {key: SignatureStats.from_json(value, self.rules.samples) for key, value in data.items()}
+        self._oldest = -math.inf
 
 
 def _split(flat: list[Any], sizes: list[int]) -> list[list[Any]]:

@@ -308,7 +308,11 @@ class StreamLearner:
         psum = np.bincount(inverse, p, minlength=size).tolist()
         human = np.bincount(inverse, humanlike[i:j], minlength=size).tolist()
         codes = np.bincount(inverse * len(SOURCES) + label[i:j], minlength=size * len(SOURCES))
-        codes = codes.reshape(size, len(SOURCES))
+        codes = codes.reshape(size, len(SOURCES))[:, 1:]  # per actor, each label source's count
+        labelled: dict[int, list[tuple[str, int]]] = {}  # actor row -> (source, count), in SOURCES order
+        at, code = np.nonzero(codes)
+        for g, c, count in zip(at.tolist(), code.tolist(), codes[at, code].tolist()):
+            labelled.setdefault(g, []).append((SOURCES[c + 1], count))
         last = np.zeros(size, dtype=np.int64)
         last[inverse] = np.arange(i, j)  # the last row of each actor in the run
         static, path, rest = (s.parts for s in sums)
@@ -323,9 +327,8 @@ class StreamLearner:
             counts.high += high[g]
             counts.psum += psum[g]
             counts.human += human[g]
-            for code in np.flatnonzero(codes[g, 1:]).tolist():
-                source = SOURCES[code + 1]
-                counts.labels[source] = counts.labels.get(source, 0) + int(codes[g, code + 1])
+            for source, count in labelled.get(g, ()):
+                counts.labels[source] = counts.labels.get(source, 0) + count
             r = int(last[g])
             counts.last = (static[st[r]], path[pa[r]], rest[re[r]])
         max_ips = self.stream.rules.max_ips

@@ -332,11 +332,9 @@ class ParamTable:
         fresh = self.pairs.add_new(hashes, misses.who[new])
         if not fresh.any():
             return {}
-        self.sketch.add(hashes[fresh])
-        first: dict[str, int] = {}  # each sighted key's first position in ``new``
-        for at in np.flatnonzero(fresh).tolist():
-            first.setdefault(keys[new[at]], at)
-        estimate = dict(zip(first, self.sketch.estimate(hashes[list(first.values())]).tolist()))
+        sighted = np.flatnonzero(fresh).tolist()
+        # add() returns every sighted key's estimate after the whole call's sightings
+        estimate = dict(zip((keys[new[at]] for at in sighted), self.sketch.add(hashes[fresh]).tolist()))
         return {i: estimate[keys[i]] for i in counted if keys[i] in estimate}
 
     def _insert_many(self, keys: list[str], now: float) -> None:

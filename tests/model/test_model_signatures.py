@@ -166,6 +166,41 @@ def test_stats_expire_and_survive_json() -> None:
     assert book.expire(now=10_000.0) == 1 and len(book) == 0
 
 
+class _CountedStats(dict):
+    """A stats dict that counts walks over its items (an expiry sweep's cost)."""
+
+    walks = 0
+
+    def items(self):  # type: ignore[override]
+        type(self).walks += 1
+        return super().items()
+
+
+def test_an_expiry_sweep_with_nothing_due_does_not_walk_the_keys() -> None:
+    """A watch sweeps every few micro-batches; a day's keys (ttl a day) are none of them due, and
+    walking tens of thousands of them each sweep was a quarter of the replay's time."""
+    book = SignatureBook(CandidateRules(ttl=1000.0))
+    _feed(book, 100, keys=("ua_tok=a",), now=100.0)
+    _feed(book, 100, keys=("ua_tok=b",), now=600.0)
+    book.stats = _CountedStats(book.stats)
+    _CountedStats.walks = 0
+    assert book.expire(now=1000.0) == 0 and book.expire(now=1099.0) == 0
+    assert _CountedStats.walks == 0
+    assert book.expire(now=1200.0) == 1 and set(book.stats) == {"ua_tok=b"}  # a's last batch: t=150
+    assert book.expire(now=1500.0) == 0 and len(book) == 1  # b's last: t=650, not due before 1650
+    assert book.expire(now=1700.0) == 1 and len(book) == 0
+
+
+def test_keys_restored_from_a_snapshot_expire_on_time() -> None:
+    """The bound on the oldest key starts over when stats are loaded (JSON or arrays)."""
+    book = SignatureBook(CandidateRules(ttl=1000.0))
+    _feed(book, 100, keys=("ua_tok=a",), now=100.0)
+    copy = SignatureBook(CandidateRules(ttl=1000.0))
+    _feed(copy, 100, keys=("ua_tok=late",), now=5000.0)  # a bound from before the load
+    copy.load_json(book.to_json())
+    assert copy.expire(now=1200.0) == 1 and len(copy) == 0
+
+
 def test_requests_scored_before_the_model_knew_the_key_do_not_count_in_the_share() -> None:
     """A family's first requests, scored while the scorer had no weight for its key, are support
     (requests, IPs) but not evidence about the key's bad rate; once known, its scores count."""
