@@ -10,8 +10,10 @@ at fixed multiples of ``memory`` so how the stream is cut into batches never cha
 A false positive says "requested": it only ever spares a client.
 
 The site's own hosts are learned, not configured: a host is the site's when browsers of at least
-``OWN_CLIENTS`` addresses loaded page assets with a referer on it (what a browser does on the
-page it shows); an attacker who forges that only hides its own referers.
+``OWN_CLIENTS`` addresses loaded page assets with a referer on it naming a page that browser
+requested here (what a browser does on the page it shows; an image search's result page, whose
+referer names the search engine, is no page of this site); an attacker who forges that only
+hides its own referers.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class ServedPages:
         return self.current.has_one(h) or self.previous.has_one(h)
 
     def note_asset(self, host: str, ip: str) -> None:
-        """An address loaded an asset with a referer on ``host``."""
+        """An address loaded an asset with a referer on ``host`` naming a page it requested here."""
         seen = self.hosts.get(host)
         if seen is None:
             if len(self.hosts) >= HOST_LIMIT:

@@ -174,8 +174,9 @@ class CampaignBook:
             client.last = t
             if k == ASSET:
                 client.assets += 1
-                host = self._referer(call.referer[i])[0]
-                if host:
+                host, page = self._referer(call.referer[i])
+                net = call.ip_infos[call.ip_of[i]].net
+                if host and page and self.served.requested(t, net, key[1], page):
                     self.served.note_asset(host, key[0])
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person

@@ -163,13 +163,31 @@ def test_a_referer_naming_a_page_the_client_never_requested_is_raised() -> None:
     """After the warm-up, a bare client whose referer names a page of this site it never requested
     is raised as an orphan referer; people are not, nor a person whose carrier NAT sends the next
     page from another address of its /24, nor one back after two hours (past ``client_ttl``)
-    following a link from a page it read then, its browser having cached the assets."""
+    following a link from a page it read then, its browser having cached the assets, nor people
+    arriving from a search engine whose image search loaded the site's pictures (its referers
+    name no page those browsers requested here: the search engine is not this site)."""
     campaign = _home_referer_campaign(5000.0)
     cgnat = person(5100.0, "100.64.7.10", SAFARI, ["/deals"])
     cgnat.append(req(5120.0, "100.64.7.11", SAFARI, "/product/77", referer="https://www.example.com/deals"))
     back = person(100.0, "93.4.4.4", SAFARI, ["/guide/boots"])
     back.append(req(7400.0, "93.4.4.4", SAFARI, "/product/88", referer="https://www.example.com/guide/boots"))
-    got = raised(_site_day(0.0, 2.5) + campaign + cgnat + back)
+    images = [  # an image search shows the site's pictures: their referer is the search engine's page
+        req(
+            4000.0 + 9 * k,
+            f"94.{k}.1.1",
+            SAFARI,
+            "/static/boots.jpg",
+            referer="https://www.google.com/imgres?q=boots",
+        )
+        for k in range(5)
+    ]
+    searchers = [
+        req(
+            6000.0 + 9 * k, f"95.{k}.1.1", SAFARI, "/product/55", referer="https://www.google.com/url?q=boots"
+        )
+        for k in range(3)
+    ]
+    got = raised(_site_day(0.0, 2.5) + campaign + cgnat + back + images + searchers)
     assert {(r["ip"], r["user_agent"]): "orphan" for r in campaign}.items() <= got.items()
     assert {key for key, kind in got.items() if kind == "orphan"} == {
         (r["ip"], r["user_agent"]) for r in campaign
