@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -59,6 +59,7 @@ class Run:
     peak_rss_mib: float
     returncode: int
     stderr_tail: str
+    cpu_seconds: float = 0.0  # user + system of the child and its threads (load-independent-ish)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,8 @@ def run_child(argv: list[str], workdir: Path) -> Run:
         seconds = time.perf_counter() - began
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; tell Popen
     tail = (workdir / "stderr.txt").read_bytes()[-4000:].decode("utf-8", "replace")
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, tail)  # ru_maxrss is KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, tail, cpu)  # ru_maxrss is KiB on Linux
 
 
 def botguard_argv(command: str | None) -> list[str]:
@@ -144,11 +146,25 @@ def measure(tool: str, argv_for: ArgvFor, lines: int, repeat: int, check: Check 
                     tool,
                     lines,
                     None,
-                    Run(run.seconds, run.peak_rss_mib, run.returncode, f"{problem}\n{run.stderr_tail}"),
+                    replace(run, stderr_tail=f"{problem}\n{run.stderr_tail}"),
                 )
         if best is None or run.seconds < best.seconds:
             best = run
     return Measure(tool, lines, best)
+
+
+def interleaved(runs: list[tuple[str, ArgvFor, Check | None]], lines: int, repeat: int) -> dict[str, Measure]:
+    """Best of ``repeat`` runs of each (tool, command, check), taken in turn (A B A B ...) so a
+    change in the machine's load hits every tool alike; a tool's first failure is kept."""
+    bests: dict[str, Measure] = {}
+    for _ in range(repeat):
+        for tool, argv_for, check in runs:
+            m, prev = measure(tool, argv_for, lines, 1, check), bests.get(tool)
+            if prev is not None and (prev.failure is not None or prev.best is None):
+                continue
+            if prev is None or m.best is None or prev.best is None or m.best.seconds < prev.best.seconds:
+                bests[tool] = m
+    return bests
 
 
 def goaccess_argv(log: Path) -> ArgvFor:
@@ -229,23 +245,35 @@ def truth_check(truth: dict) -> Check:
     return check
 
 
-def report(results: list[tuple[Measure, Measure | None]]) -> list[str]:
-    """The table, then one PASS/FAIL line per target; returns the failed targets."""
-    print(f"\n{'lines':>10} {'tool':<9} {'seconds':>8} {'lines/s':>10} {'peak MiB':>9} {'ratio':>7}")
+def report(
+    results: list[tuple[Measure, Measure | None]], baselines: list[Measure] | None = None
+) -> list[str]:
+    """The table, then one PASS/FAIL line per target; returns the failed targets. ``baselines``
+    (another botguard, e.g. main, timed in the same run) get rows of their own and a ratio line."""
+    print(
+        f"\n{'lines':>10} {'tool':<9} {'seconds':>8} {'CPU s':>7} {'lines/s':>10} {'peak MiB':>9} {'ratio':>7}"
+    )
     failed = []
-    for bg, ga in results:
-        for m in (ga, bg):
+    others = baselines or [None] * len(results)
+    for (bg, ga), base in zip(results, others, strict=True):
+        for m in (ga, base, bg):
             if m is None:
                 continue
             if m.best is None:
                 print(f"{m.lines:>10,} {m.tool:<9} {'failed' if m.failure else 'skipped':>8}")
                 continue
             ratio = ""
-            if m is bg and ga is not None and ga.best is not None:
-                ratio = f"{bg.best.seconds / ga.best.seconds:.3f}"
+            if m is not ga and ga is not None and ga.best is not None:
+                ratio = f"{m.best.seconds / ga.best.seconds:.3f}"
             print(
-                f"{m.lines:>10,} {m.tool:<9} {m.best.seconds:8.2f} {m.lines / m.best.seconds:10,.0f} "
-                f"{m.best.peak_rss_mib:9.0f} {ratio:>7}"
+                f"{m.lines:>10,} {m.tool:<9} {m.best.seconds:8.2f} {m.best.cpu_seconds:7.2f} "
+                f"{m.lines / m.best.seconds:10,.0f} {m.best.peak_rss_mib:9.0f} {ratio:>7}"
+            )
+        if base is not None and base.best is not None and bg.best is not None:
+            print(
+                f"{bg.lines:>10,} botguard/baseline: wall {bg.best.seconds / base.best.seconds:.3f}, "
+                f"CPU {bg.best.cpu_seconds / base.best.cpu_seconds:.3f}, "
+                f"peak RSS {bg.best.peak_rss_mib / base.best.peak_rss_mib:.3f}"
             )
     print()
     for bg, ga in results:
@@ -282,6 +310,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--botguard", help="botguard command to run (default: the venv's botguard)")
     p.add_argument(
+        "--baseline",
+        help="another botguard command timed in the same run, interleaved (e.g. main's checkout: "
+        '"env PYTHONPATH=/tmp/main python -m botguard"); prints its row and the ratio to it',
+    )
+    p.add_argument(
         "--floor",
         action="store_true",
         help="also time botguard's start-up alone and its parse alone (what any scan pays)",
@@ -313,18 +346,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     base = botguard_argv(args.botguard)
     results: list[tuple[Measure, Measure | None]] = []
+    baselines: list[Measure] = []
     errors = 0
     for lines in args.size_list:
         log, robots, truth = ensure_log(args.out_dir, lines, args.seed)
-        ga = measure("goaccess", goaccess_argv(log), lines, args.repeat) if use_goaccess else None
-        bg = (
-            Measure("botguard", lines, None)
-            if args.skip_botguard
-            else measure(
-                "botguard", botguard_scan_argv(base, log, robots), lines, args.repeat, truth_check(truth)
-            )
-        )
-        for m in (ga, bg):
+        runs: list[tuple[str, ArgvFor, Check | None]] = []
+        if use_goaccess:
+            runs.append(("goaccess", goaccess_argv(log), None))
+        if not args.skip_botguard:
+            runs.append(("botguard", botguard_scan_argv(base, log, robots), truth_check(truth)))
+            if args.baseline:
+                other = botguard_scan_argv(shlex.split(args.baseline), log, robots)
+                runs.append(("baseline", other, truth_check(truth)))
+        measured = interleaved(runs, lines, args.repeat)
+        ga = measured.get("goaccess")
+        bg = measured.get("botguard", Measure("botguard", lines, None))
+        if "baseline" in measured:
+            baselines.append(measured["baseline"])
+        for m in (ga, bg, measured.get("baseline")):
             if m is not None and m.failure is not None:
                 errors += 1
                 print(
@@ -344,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"identity checks on {lines:,} lines: {bare.best.seconds:.2f} s without, {bg.best.seconds:.2f} s "
                     f"with: {added:+.2f} s ({added / bare.best.seconds:+.1%}; target <= +10%)"
                 )
-    failed = report(results)
+    failed = report(results, baselines if len(baselines) == len(results) else None)
     return 1 if errors or failed else 0
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.errors import InputError, Location
+from botguard.logs._malformed import EXAMPLES_PER_BATCH
 from botguard.logs.detect import SAMPLE_LINES, detect_format
 from botguard.logs.escapes import escape_raw_bytes
 from botguard.logs.formats import FORMATS, BlockFormat, LogFormat, resolve_format
@@ -47,6 +48,10 @@ __all__ = ["Batch", "FileRead", "ParseStats", "read_file"]
 
 
 _HEAD_BYTES = 1024 * 1024  # of a file's first block: what format detection samples
+#: Bytes parsed at once (see :func:`_parse_in_pieces`). The trade: on the 1M-line bench log,
+#: parsing 2 MiB at a time instead of a whole 8 MiB block peaked ~25 MiB lower for the whole
+#: scan (parse alone: 216 instead of 260 MiB) and cost ~5% more CPU.
+PARSE_BYTES = 2 * 1024 * 1024
 
 
 def read_batches(
@@ -199,7 +204,7 @@ def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_l
             part = lines.slice(offset, batch_lines)
             yield Batch(*fmt.parse_batch(part, source=source, first_line_no=line_no + offset))
         return
-    requests, stats = fmt.parse_block(block, source=source, first_line_no=line_no)
+    requests, stats = _parse_in_pieces(fmt, block, source, line_no)
     if stats.lines <= batch_lines:
         yield Batch(requests, stats)
         return
@@ -207,6 +212,30 @@ def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_l
         requests, stats = fmt.parse_block(piece, source=source, first_line_no=line_no)
         line_no += stats.lines
         yield Batch(requests, stats)
+
+
+def _parse_in_pieces(
+    fmt: BlockFormat, block: bytes, source: str, line_no: int
+) -> tuple[pl.DataFrame, ParseStats]:
+    """``fmt.parse_block`` of ``block`` a piece of about :data:`PARSE_BYTES` at a time, put
+    together as one batch (the requests in line order, the counts summed, the first examples).
+
+    Why: polars' working memory while parsing is several times the bytes parsed (the pieces
+    of every line, then ~30 typed columns), and it is what sets the scan's peak; parsed
+    requests are small. Parsing in small pieces keeps the peak low, and handing the aggregator
+    one batch per block keeps its per-batch costs as few as the block is big.
+    """
+    frames: list[pl.DataFrame] = []
+    stats = ParseStats()
+    start = 0
+    while start < len(block):
+        cut = block.find(b"\n", start + PARSE_BYTES)
+        end = len(block) if cut < 0 else cut + 1
+        requests, part = fmt.parse_block(block[start:end], source=source, first_line_no=line_no + stats.lines)
+        frames.append(requests)
+        stats.merge(part, keep_examples=EXAMPLES_PER_BATCH)
+        start = end
+    return (frames[0] if len(frames) == 1 else pl.concat(frames)), stats
 
 
 def detect_block_format(block: bytes, source: str, json_fields: Mapping[str, str] | None) -> LogFormat:

@@ -20,7 +20,9 @@ import polars as pl
 from botguard.addresses import IPV4_RE, IPV6_NOT_SPELLED_RE, IPV6_SHAPE_RE, canonical_address
 from botguard.logs.records import REQUEST_SCHEMA
 
-STREAMING_ROWS = 20_000  # below this, polars' in-memory engine beats the streaming one
+#: Below this many rows polars' in-memory engine beats the streaming one: a scan's block of
+#: ~35k lines parsed in ~10% less CPU, and less wall time, in memory (the 1M-line bench log).
+STREAMING_ROWS = 100_000
 
 UTC_US = pl.Datetime("us", "UTC")
 TIME_LOCAL_FORMAT = "%d/%b/%Y:%H:%M:%S %z"  # 17/May/2015:10:05:03 +0000 (nginx, Apache %t)

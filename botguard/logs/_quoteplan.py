@@ -133,9 +133,11 @@ class QuotePlan:
             col = pl.col(f"_s{s.index}").fill_null("")
             if s.quoted:
                 # A value ending in a backslash means its closing quote was escaped: not ours.
-                checks.append(~col.str.ends_with("\\"))
+                # (A null piece is an empty one: filling the answer is cheaper than the text.)
+                piece = pl.col(f"_s{s.index}")
+                checks.append((~piece.str.ends_with("\\")).fill_null(True))
                 if s.text is not None:
-                    checks.append(col == s.text)
+                    checks.append((piece == s.text).fill_null(s.text == ""))
             elif s.roles:
                 checks.append(pl.col(f"_g{s.index}").struct.field(s.roles[0]).is_not_null())
             elif s.pattern is not None:

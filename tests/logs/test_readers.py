@@ -197,3 +197,26 @@ def test_stopping_early_releases_the_reader(tmp_path):
     next(batches)
     batches.close()
     assert not [t for t in threading.enumerate() if t.name == "botguard-reader"]
+
+
+def test_a_block_parsed_in_pieces_is_the_batch_parsed_whole(tmp_path, monkeypatch):
+    """A block is parsed a few KiB at a time (bounded working memory) and handed on as one
+    batch: the same rows, line numbers, counts and first malformed examples as a parse of the
+    whole block at once, with malformed lines on both sides of every cut."""
+    from botguard import logs
+    from botguard.logs.formats import FORMATS
+
+    lines = [
+        LINE.format(n=n % 10).replace("GET /", f"GET /p{n}/", 1) if n % 37 else f"junk line {n}\n"
+        for n in range(3000)
+    ]
+    data = "".join(lines).encode()
+    whole_rows, whole = FORMATS["combined"].parse_block(data, source="x.log", first_line_no=1)
+    monkeypatch.setattr(logs, "PARSE_BYTES", 4096)  # ~45 lines a piece: ~60 pieces
+    [batch] = list(logs.parse_block(FORMATS["combined"], data, "x.log", 1, 500_000))
+    assert batch.requests.equals(whole_rows)
+    assert batch.requests["line_no"].is_sorted() and batch.requests.height == whole.parsed
+    assert (batch.stats.lines, batch.stats.parsed, batch.stats.malformed) == (3000, whole.parsed, 82)
+    assert batch.stats.malformed_by_reason == whole.malformed_by_reason
+    assert batch.stats.malformed_examples == whole.malformed_examples
+    assert [n for _, n, _ in batch.stats.malformed_examples] == [1 + 37 * i for i in range(20)]

@@ -1,0 +1,42 @@
+"""The command sets how polars' allocator returns freed memory before polars is imported (a big
+scan's peak memory depends on it), and a user's own setting still wins."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# Runs the command's entry point, then asks polars (imported afterwards, as a verb does) what
+# it configured its allocator with.
+PROBE = (
+    "import os\nfrom botguard.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+    "import polars\nprint(os.environ['_RJEM_MALLOC_CONF'])\n"
+)
+
+
+def allocator_conf(own: str | None) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    if own is not None:
+        env["_RJEM_MALLOC_CONF"] = own
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
+    return done.stdout.strip().splitlines()[-1].split(",")
+
+
+def test_the_command_returns_freed_memory_within_a_tenth_of_a_second() -> None:
+    conf = allocator_conf(None)
+    # jemalloc reads options left to right: the last setting of a name is the one in force.
+    last = {name: value for name, _, value in (option.partition(":") for option in conf)}
+    assert last["background_thread"] == "true"
+    assert last["dirty_decay_ms"] == "100"
+    assert last["muzzy_decay_ms"] == "0"
+
+
+def test_a_users_own_allocator_setting_comes_last_and_wins() -> None:
+    conf = allocator_conf("dirty_decay_ms:7")
+    assert conf[-1] == "dirty_decay_ms:7"
+    assert "background_thread:true" in conf
