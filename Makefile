@@ -16,8 +16,9 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The engines' extras too: the Spark and Dask tests run in CI like every other test.
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,spark,dask]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from botguard.config import ServeSettings
-from botguard.serve import ChallengeTargets
+from botguard.render.records import ChallengeTargets
 from tests.render.servers import NGINX, check, free_port, make_prefix
 from tests.serve.browser import chromium, solve_in
 from tests.serve.site import CHALLENGED_IP, CHROME, OTHER_IP, nginx_site, request, site, solve

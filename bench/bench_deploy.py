@@ -35,8 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from botguard.decide import Decision, DecisionSet, Match
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
 from botguard.render.base import TextRenderer
+from botguard.render.nginx import NginxRenderer
 
 # the same harness configs the server tests run
 from tests.render.servers import NGINX, NGINX_CONF, apache_commands, make_prefix, write_apache_conf

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from botguard.decide import DecisionSet  # noqa: E402
-from botguard.render import NginxRenderer  # noqa: E402
+from botguard.render.nginx import NginxRenderer  # noqa: E402
 from tests.deploy.conftest import scan_doc  # noqa: E402
 from tests.deploy.sshd import SSHD, running_sshd  # noqa: E402
 from tests.e2e.redis_server import RedisServer, running_redis  # noqa: E402

@@ -130,6 +130,10 @@ class HostTarget:
     remote: SshDir | None = None  # set when ``dir`` is an ssh:// URL
     ssh: tuple[str, ...] = ("ssh", "-o", "BatchMode=yes")  # the ssh command and its options
     botguard: tuple[str, ...] = ("botguard",)  # botguard on the host
+    #: Where that host's own ``botguard serve`` reads the pass secret (its ``serve.secret_path``):
+    #: deploy-rules copies this machine's keyring there, so the host's serve signs what its
+    #: routing files check. None: the host's routing goes to a serve that already has it.
+    secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,6 +508,13 @@ def _pattern(regex: str, what: str) -> Validator:
     return check
 
 
+def _probe_url(value: Any, where: Location) -> str | None:
+    """A health probe deploy fetches after a reload: http(s) only (urllib would read file://)."""
+    if value is not None and not (isinstance(value, str) and value.startswith(("http://", "https://"))):
+        raise ConfigError(f"expected an http:// or https:// URL, got {value!r}", where)
+    return value
+
+
 def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
     """{slot: {admit_after: N, ttl: SECONDS|null}}; slot names are the model's feature slots."""
     if value is None:
@@ -664,6 +675,12 @@ def ssh_dir(value: str) -> SshDir | None:
     return SshDir(match["user"], host, int(match["port"] or 22), match["path"])
 
 
+def _absolute_path(value: Any, where: Location) -> str:
+    if isinstance(value, str) and value.startswith("/"):
+        return value
+    raise ConfigError(f"expected an absolute path, got {value!r}", where)
+
+
 def _rules_dir(value: Any, where: Location) -> str:
     """A host's rules directory: an absolute path (local or a shared mount) or an ssh:// URL."""
     if isinstance(value, str) and (value.startswith("/") or ssh_dir(value) is not None):
@@ -753,8 +770,8 @@ SCHEMA: dict[str, Any] = {
         "access_log": _optional_str,
     },
     "deploy": {
-        "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
-        "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _optional_str},
+        "nginx": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _probe_url},
+        "apache": {"dir": _optional_str, "validate": _argv, "reload": _argv, "probe": _probe_url},
         "lock": _optional_str,
         "hosts": [
             {
@@ -765,9 +782,10 @@ SCHEMA: dict[str, Any] = {
                 "dir": _rules_dir,
                 "validate": _argv,
                 "reload": _argv,
-                "probe": _optional_str,
+                "probe": _probe_url,
                 "ssh": _argv,
                 "botguard": _argv,
+                "secret": _absolute_path,
             }
         ],
     },
@@ -925,6 +943,7 @@ def _deploy_settings(values: dict[str, Any]) -> DeploySettings:
             reload=tuple(host.get("reload", targets[host["server"]].reload)),
             probe=host.get("probe"),
             remote=ssh_dir(host["dir"]),
+            secret=host.get("secret"),
             **{key: tuple(host[key]) for key in ("ssh", "botguard") if host.get(key)},
         )
         for host in values.get("hosts", ())

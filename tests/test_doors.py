@@ -17,8 +17,9 @@ from tests.test_import_cycles import PACKAGE, module_name, stage
 #: The pipeline's stage doors. The verb layers above them (``app``, ``serve``, ``cli``) are not
 #: imported by any stage: their doors index what a caller of botguard runs.
 PIPELINE = (
-    "catalog", "decide", "deploy", "deploy.cloudflare", "identity", "judge", "logs", "model", "render",
-    "report", "robots",
+    "catalog", "decide", "deploy", "deploy.cloudflare", "engines", "identity", "judge", "keyring", "logs",
+    "model",
+    "render", "report", "robots",
 )  # fmt: skip
 
 

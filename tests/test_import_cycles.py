@@ -23,11 +23,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "annotations only (under TYPE_CHECKING): address_problem and rule_address read a decide "
         "Decision's match; decide, render and the config import addresses at run time"
     ),
-    ("botguard.app.deploy", "botguard.serve"): (
-        "deploy-rules renders serve's challenge routing with serve's keyring (imported when a run "
-        "has a server target), while serve's live view calls the report and candidates verbs; the "
-        "way out is a home outside serve for the keyring and the routing renderer"
-    ),
 }
 
 

@@ -33,10 +33,12 @@ from botguard.deploy.lock import deploy_lock, directory_locks, state_lock
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Impact, RemoteTarget, Target, TargetOutcome
 from botguard.deploy.ssh import deploy_over_ssh
+from botguard.deploy.upstream import serve_answers
 from botguard.errors import BotguardError, InputError, Location, UsageError
 from botguard.judge.records import ScanResult
 from botguard.judge.store import latest_scan
 from botguard.judge.values import scan_from_json
+from botguard.keyring import Key, Keyring, keyring_text, load, load_or_create, secret_path
 from botguard.model.store import (
     CandidateStore,
     with_model,
@@ -94,14 +96,16 @@ class DeployReport:
 class ChallengeTier:
     """The challenge routing a run wrote (or would write) beside the block rules: how many challenge
     decisions, where serve listens and whether it answered, the pass secret's file and whether
-    this run created it (a dry run never does: ``created`` then says it would)."""
+    this run created it (a dry run never does: ``created`` then says it would), and the keyring
+    the files carry (a placeholder in a dry run that would create it), which hosts with a
+    ``secret`` of their own are sent."""
 
     decisions: int
     listen: str
     serve_up: bool
     secret_path: str
     created: bool
-    companions: Mapping[str, Renderer] = field(default_factory=dict, repr=False, compare=False)
+    keyring: Keyring | None = field(default=None, repr=False, compare=False)
 
 
 def _load_scan(request: DeployRequest, state: State) -> ScanResult:
@@ -117,12 +121,10 @@ def _load_scan(request: DeployRequest, state: State) -> ScanResult:
     return scan
 
 
-def _targets(
-    request: DeployRequest, companions: Mapping[str, Renderer] | None = None
-) -> list[Target | RemoteTarget]:
-    deploy, decide = request.settings.deploy, request.settings.decide
-    backends = renderers(decide.throttle_rate, decide.throttle_burst, companions=companions)
-    plain = renderers(decide.throttle_rate, decide.throttle_burst) if companions else backends
+def _targets(request: DeployRequest, tier: ChallengeTier | None = None) -> list[Target | RemoteTarget]:
+    deploy, decide, serve = request.settings.deploy, request.settings.decide, request.settings.serve
+    keyring = tier.keyring if tier else None
+    backends = renderers(decide.throttle_rate, decide.throttle_burst, keyring=keyring, serve=serve)
     targets: list[Target | RemoteTarget] = []
     for name, option, conf in (
         ("nginx", request.nginx_dir, deploy.nginx),
@@ -134,9 +136,8 @@ def _targets(
             targets.append(
                 Target(name, Path(directory), renderer, conf.validate, conf.reload, precheck, conf.probe)
             )
-    # the fan-out: each host is one more target, deployed on its own
-    # hosts get the block rules only: the challenge routing needs serve and its secret on this machine
-    targets.extend(_host_target(host, plain[host.server]) for host in deploy.hosts)
+    # the fan-out: each host is one more target, deployed on its own, challenge routing included
+    targets.extend(_host_target(host, backends[host.server]) for host in deploy.hosts)
     if not targets and not request.cloudflare:
         raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
                          "(or set deploy.nginx.dir or deploy.hosts)")  # fmt: skip
@@ -146,20 +147,31 @@ def _targets(
 def _host_target(host: HostTarget, renderer: Renderer) -> Target | RemoteTarget:
     if host.remote is None:
         return Target(host.name, Path(host.dir), renderer, host.validate, host.reload, PRECHECKS[host.server],
-                      host.probe)  # fmt: skip
+                      host.probe, Path(host.secret) if host.secret else None)  # fmt: skip
     return RemoteTarget(
         host.name, host.dir, host.remote.destination, host.remote.port, host.remote.path, host.server,
-        renderer, host.validate, host.reload, host.probe, host.ssh, host.botguard,
+        renderer, host.validate, host.reload, host.probe, host.ssh, host.botguard, host.secret,
     )  # fmt: skip
 
 
 def _send(
-    target: Target | RemoteTarget, files: tuple[RuleFile, ...], request: DeployRequest
+    target: Target | RemoteTarget,
+    files: tuple[RuleFile, ...],
+    request: DeployRequest,
+    tier: ChallengeTier | None,
 ) -> TargetOutcome:
-    """One target's deploy: here, or by botguard on its host over SSH."""
+    """One target's deploy: here, or by botguard on its host over SSH; with the challenge routing,
+    the keyring goes to the host's serve too (where ``deploy.hosts[].secret`` says)."""
+    keyring = keyring_text(tier.keyring) if tier and tier.keyring else None
     if isinstance(target, RemoteTarget):
-        return deploy_over_ssh(target, files, reload=request.reload)
-    return deploy_files(target, files, reload=request.reload, hook=request.hook)
+        outcome = deploy_over_ssh(target, files, reload=request.reload, keyring=keyring)
+        if target.secret is None and tier is not None and tier.decisions:
+            note = (f"{target.name}: challenged clients there go to serve at {tier.listen} on that host, "
+                    "which must sign with this machine's pass secret: set `secret` for the host so "
+                    "deploy-rules copies it there")  # fmt: skip
+            outcome = replace(outcome, warnings=(*outcome.warnings, note))
+        return outcome
+    return deploy_files(target, files, reload=request.reload, hook=request.hook, keyring=keyring)
 
 
 def _lock_path(request: DeployRequest, state: State) -> Path:
@@ -174,16 +186,6 @@ def _challenge_tier(
     """The challenge routing for nginx and Apache, rendered from ``active`` with serve's keyring:
     none while there is no keyring and nothing to challenge; a run with challenges and no keyring
     creates it (0600), as ``botguard serve`` would, so the files and serve share one secret."""
-    from botguard.serve import (
-        ChallengeRenderer,
-        Key,
-        Keyring,
-        load,
-        load_or_create,
-        secret_path,
-        serve_answers,
-    )
-
     decisions = sum(1 for d in active.decisions if d.action == "challenge")
     path = secret_path(settings.serve.secret_path, env.state_path)
     exists = path.exists()
@@ -195,9 +197,8 @@ def _challenge_tier(
         ring = load_or_create(path, env.now().timestamp())
     else:  # a dry run writes nothing: the files it shows carry a placeholder key (never printed)
         ring = Keyring((Key("00000000", "0" * 64, 0.0),))
-    companions = {name: ChallengeRenderer(name, settings.serve, ring) for name in ("nginx", "apache")}
     up = bool(decisions) and serve_answers(settings.serve.listen)
-    return ChallengeTier(decisions, settings.serve.listen, up, str(path), not exists, companions)
+    return ChallengeTier(decisions, settings.serve.listen, up, str(path), not exists, ring)
 
 
 def _preview(
@@ -241,7 +242,7 @@ def _deploy(
         if request.dry_run:
             active = without_stale_model(_preview(state, fresh, request, now, judged), model)
             tier = _challenge_tier(settings, env, active, create=False) if targets else None
-            targets = _targets(request, tier.companions if tier else None)
+            targets = _targets(request, tier)
             return DeployReport(
                 active,
                 tuple(_dry(t, active) for t in targets),
@@ -253,8 +254,8 @@ def _deploy(
         recorded = record_decisions(state, fresh, now, settings.decide, settings.allowlist, judged)
         active = without_stale_model(recorded, model)
         tier = _challenge_tier(settings, env, active, create=True) if targets else None
-        targets = _targets(request, tier.companions if tier else None)
-        outcomes, errors = _send_all(targets, active, request)
+        targets = _targets(request, tier)
+        outcomes, errors = _send_all(targets, active, request, tier)
         return DeployReport(active, outcomes, errors, dropped=dropped, challenge=tier)
 
 
@@ -263,14 +264,17 @@ PARALLEL_HOSTS = 8
 
 
 def _send_all(
-    targets: list[Target | RemoteTarget], active: DecisionSet, request: DeployRequest
+    targets: list[Target | RemoteTarget],
+    active: DecisionSet,
+    request: DeployRequest,
+    tier: ChallengeTier | None,
 ) -> tuple[tuple[TargetOutcome, ...], tuple[str, ...]]:
     """Every target's deploy, several at once (they share nothing: each has its own directory,
     lock and server); outcomes and errors in the targets' order."""
 
     def one(target: Target | RemoteTarget) -> TargetOutcome | str:
         try:
-            return _send(target, target.renderer.render(active), request)
+            return _send(target, target.renderer.render(active), request, tier)
         except DeployError as exc:
             return str(exc)
 

@@ -15,6 +15,7 @@ from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
 from botguard.catalog.loader import bundled_path
 from botguard.config import ScanModelSettings, Settings
+from botguard.engines import EngineOptions, Job, engine_partial
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
 from botguard.judge import (
@@ -66,6 +67,7 @@ class ScanRequest:
     )
     incremental: bool = True  # read only what was appended since the last saved scan (--full: all)
     preview: bool = False  # also compute what deploy-rules would do with the scan (the HTML report shows it)
+    engine: EngineOptions | None = None  # parse and aggregate on Spark or Dask (--engine): every file whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,8 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         raise UsageError(
             "--campaigns needs the model step (turned off by --no-model or model.enabled: false)"
         )
+    if request.engine is not None:
+        _check_engine(request)
     with ExitStack() as stack:
         # The state DB is opened in this block, so a damaged file is reported as one line on the
         # way out. --fetch-robots keeps what it fetches in its robots.txt history (even with
@@ -212,7 +216,13 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             identify = build_identifier(catalog, sources)
         # The replay learns from every request in order, so a scan with it reads whole files.
         keeps = state is not None and request.incremental and not request.robots.fetch and not stream
-        result = files.judge(files.read(ordered, state if keeps else None), identify)
+        keeps = keeps and request.engine is None  # an engine's pieces are not a file's partial
+        if request.engine is not None:
+            job = Job(catalog, robots, request.settings, request.robots.by_host)
+            partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
+        else:
+            partial = files.read(ordered, state if keeps else None)
+        result = files.judge(partial, identify)
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),
@@ -227,6 +237,19 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
                 incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
+
+
+def _check_engine(request: ScanRequest) -> None:
+    """What a scan on an engine cannot do: its workers see only their pieces and send back
+    per-client partials, so nothing here sees the requests themselves."""
+    if request.robots.fetch:
+        # Workers judge by robots.txt files read here; fetching learns hosts only from the lines.
+        raise UsageError("--engine needs robots.txt files (--robots FILE or HOST=FILE), not --fetch-robots")
+    if request.model and request.settings.model.enabled and _replays(request):
+        raise UsageError(
+            "--engine cannot replay every request through the stream learner (--campaigns or "
+            "model.scan.replay); use --no-campaigns"
+        )
 
 
 def _replays(request: ScanRequest) -> bool:

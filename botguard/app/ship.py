@@ -69,7 +69,8 @@ def _loop(request: ShipRequest, env: Env, follower: LogFollower, out: Any, stop:
     while True:
         started = time.monotonic()
         for chunk in follower.drain() if request.once else follower.poll():
-            lines = chunk.data.splitlines()
+            # lines end at "\n" as scan reads them (bytes.splitlines also cuts at a lone "\r")
+            lines = [line.removesuffix(b"\r") for line in chunk.data.split(b"\n")[:-1]]
             if keys is None:
                 out.publish(lines)
             else:

@@ -48,6 +48,8 @@ def command(
     _print(report, dry_run)
     if report.challenge is not None:
         _print_challenge(report.challenge, dry_run)
+    for warning in (w for out in report.outcomes for w in out.warnings):
+        click.echo(f"botguard: warning: {warning}", err=True)
     if report.dropped:
         click.echo(f"botguard: warning: {_dropped_line(report.dropped)}", err=True)
     for error in report.errors:

@@ -14,6 +14,7 @@ from botguard.cli._options import common_options
 from botguard.cli._output import emit
 from botguard.cli._progress import estimate_lines, line_progress
 from botguard.config import load_settings
+from botguard.engines import ENGINES, engine_options
 from botguard.errors import ExitStatus
 from botguard.report import FORMATS, writer
 from botguard.robots.sources import parse_robots_option
@@ -58,18 +59,21 @@ from botguard.text import printable
     "--campaigns/--no-campaigns", default=None,
     help="Replay the log for scores, campaign raises (slow).",
 )  # fmt: skip
+@click.option("--engine", type=click.Choice(ENGINES), help="Parse and aggregate on Spark or Dask.")
+@click.option("--scheduler", metavar="URL", help="Spark master URL or Dask scheduler address (--engine).")
+@click.option("--piece-mib", type=int, metavar="N", help="MiB of log per engine task (default 64).")
 def command(
     paths: tuple[str, ...], robots: tuple[str, ...], fetch_robots: bool, log_format: str | None, fmt: str,
     output: str | None, top: int, fail_on: str | None, show_malformed: int, config_path: str | None,
     state_path: str | None, no_save: bool, full: bool, no_dns: bool, no_identity: bool, no_model: bool,
-    campaigns: bool | None,
+    campaigns: bool | None, engine: str | None, scheduler: str | None, piece_mib: int | None,
 ) -> int:  # fmt: skip
     """Scan access logs (- for stdin; .gz/.bz2/.xz read as is)."""
     request = ScanRequest(
         paths=paths, settings=load_settings(config_path), robots=parse_robots_option(robots, fetch_robots),
         log_format=log_format, save=not no_save, dns=not no_dns, identity=not no_identity,
         model=not no_model, campaigns=campaigns, fail_on=fail_on, incremental=not full,
-        preview=fmt == "html",
+        preview=fmt == "html", engine=engine_options(engine, scheduler, piece_mib),
     )  # fmt: skip
     tty = sys.stderr.isatty()
     with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:

@@ -41,8 +41,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from botguard.deploy.modules import routing_warnings
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
+from botguard.keyring import KeyringError, place
 from botguard.render.records import RuleFile
 from botguard.text import printable
 
@@ -302,6 +304,13 @@ def _finish(directory: Path, changed: tuple[str, ...]) -> None:
     _forget(directory)
 
 
+def _reload(target: Target) -> None:
+    """Reload the server and, if the target has a probe, see that it answers."""
+    _run(target.reload, "reload", target.name)
+    if target.probe:
+        _probe(target.probe, target.name)
+
+
 def _settle(target: Target, reload: bool) -> None:
     """Validate, reload and probe the files ``recover`` put back.
 
@@ -312,9 +321,7 @@ def _settle(target: Target, reload: bool) -> None:
     try:
         _run(target.validate, "validation", target.name)
         if reload:
-            _run(target.reload, "reload", target.name)
-            if target.probe:
-                _probe(target.probe, target.name)
+            _reload(target)
     except DeployError as exc:
         raise DeployError(
             f"{exc} (on the files restored from an interrupted deploy: the server may still run the rules "
@@ -335,9 +342,7 @@ def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
         hook("validated")
     if reload:
         try:
-            _run(target.reload, "reload", target.name)
-            if target.probe:
-                _probe(target.probe, target.name)
+            _reload(target)
         except DeployError as exc:
             raise _roll_back_and_reload(target, exc) from None
     if hook:
@@ -345,10 +350,18 @@ def _go_live(target: Target, reload: bool, hook: StepHook | None) -> None:
 
 
 def deploy_files(
-    target: Target, files: tuple[RuleFile, ...], *, reload: bool = True, hook: StepHook | None = None
+    target: Target,
+    files: tuple[RuleFile, ...],
+    *,
+    reload: bool = True,
+    hook: StepHook | None = None,
+    keyring: str | None = None,
 ) -> TargetOutcome:
     """Swap in ``files`` for ``target`` if they differ; validate, reload, roll back on failure.
 
+    With ``keyring`` (the text of the keyring the files were rendered with) and a ``target.secret``,
+    the keyring goes there once the files are live, for the host's own serve: a failed deploy
+    leaves the host's serve with the keys its previous files check.
     The caller holds the directory's lock (``lock.directory_locks``; ``run_deploy`` does).
     """
     directory = target.dir
@@ -372,6 +385,14 @@ def deploy_files(
         _go_live(target, reload, hook)
         _finish(directory, changed)
     acted = bool(changed) or recovered
+    copied = False
+    if keyring is not None and target.secret is not None:
+        try:
+            copied = place(target.secret, keyring)
+        except KeyringError as exc:
+            raise DeployError(
+                f"{target.name}: the rules are live, but the pass secret was not copied: {exc}"
+            ) from None
     return TargetOutcome(
         target.name,
         directory,
@@ -380,4 +401,6 @@ def deploy_files(
         validated=acted and bool(target.validate),
         reloaded=acted and reload and bool(target.reload),
         recovered=recovered,
+        warnings=routing_warnings(target, files),
+        secret_copied=copied,
     )

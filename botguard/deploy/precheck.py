@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from botguard.deploy.files import DeployError, server_errors
+from botguard.render.challenge import APACHE_ROUTING_MODULES
 from botguard.render.records import RuleFile
 
 __all__ = ["PRECHECKS", "Precheck", "PrecheckError"]
@@ -56,9 +57,6 @@ LoadModule setenvif_module {m}/mod_setenvif.so
 ServerName 127.0.0.1
 {includes}"""
 
-#: Modules the challenge routing file needs beside the block rules' (setenvif, authz_core).
-_CHALLENGE_MODULES = ("rewrite", "proxy", "proxy_http", "headers")
-
 
 class PrecheckError(DeployError):
     """The server binary rejected the generated files on their own."""
@@ -80,7 +78,9 @@ def _nginx_conf(files: tuple[RuleFile, ...]) -> str:
 
 def _apache_conf(files: tuple[RuleFile, ...]) -> str:
     more = [f for f in files if f.name != "botguard.conf"]
-    modules = "".join(f"LoadModule {m}_module {{m}}/mod_{m}.so\n" for m in _CHALLENGE_MODULES) if more else ""
+    modules = (
+        "".join(f"LoadModule {m}_module {{m}}/mod_{m}.so\n" for m in APACHE_ROUTING_MODULES) if more else ""
+    )
     includes = "".join(f"Include {{d}}/{f.name}\n" for f in files)
     return _APACHE_CONF.replace("{modules}", modules).replace("{includes}", includes)
 

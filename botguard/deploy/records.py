@@ -25,6 +25,8 @@ class Target:
     precheck: Callable[[tuple[RuleFile, ...]], None] | None = None
     #: URL that must answer after the reload (None: no probe).
     probe: str | None = None
+    #: The keyring of the host's own serve (``deploy.hosts[].secret``), copied once the files are live.
+    secret: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class RemoteTarget:
     probe: str | None = None
     ssh: tuple[str, ...] = ("ssh", "-o", "BatchMode=yes")
     botguard: tuple[str, ...] = ("botguard",)
+    secret: str | None = None  # the keyring of serve on the host (a path there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,10 @@ class TargetOutcome:
     reloaded: bool
     #: A killed run's journal was found: its previous files were put back (and reloaded) first.
     recovered: bool = False
+    #: What deployed but will not work as meant (an Apache without the challenge routing's modules).
+    warnings: tuple[str, ...] = ()
+    #: The pass secret was copied to the host's serve (it had another or none).
+    secret_copied: bool = False
 
     @property
     def summary(self) -> str:
@@ -65,7 +72,8 @@ class TargetOutcome:
         done = [f"updated {', '.join(self.changed)}"] if self.changed else []
         if self.recovered:
             done.insert(0, "restored the files an interrupted deploy had replaced")
-        return ", ".join([*(done or ["unchanged"]), "reloaded" if self.reloaded else "not reloaded"])
+        copied = ["copied the pass secret to its serve"] if self.secret_copied else []
+        return ", ".join([*(done or ["unchanged"]), "reloaded" if self.reloaded else "not reloaded", *copied])
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ element-wise max) where an exact set would be too big.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import struct
@@ -47,6 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from botguard.judge.columns import compact_strings
 from botguard.judge.timeline import width_for
@@ -198,6 +201,9 @@ def bucket_width(clients: pl.DataFrame) -> int:
 #: version are not merged with new ones (the file is read whole again).
 PARTIAL_VERSION = 2
 
+#: Bytes of the blake2b digest that ends a stored partial.
+_DIGEST_SIZE = 32
+
 _FRAMES = ("clients", "rule_counts", "evidence", "time_counts", "path_counts")
 _SCHEMAS = (
     CLIENT_PARTIAL_SCHEMA, RULE_COUNT_SCHEMA, EVIDENCE_PARTIAL_SCHEMA, TIME_COUNT_SCHEMA, PATH_COUNT_SCHEMA,
@@ -222,18 +228,29 @@ def partial_to_bytes(part: Partial) -> bytes:
             }
         ).encode()
     )
-    return b"".join(struct.pack("<Q", len(piece)) + piece for piece in pieces)
+    body = b"".join(struct.pack("<Q", len(piece)) + piece for piece in pieces)
+    return body + struct.pack("<Q", _DIGEST_SIZE) + _digest(body)
+
+
+def _digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=_DIGEST_SIZE).digest()
 
 
 def partial_from_bytes(data: bytes) -> Partial:
-    """The partial :func:`partial_to_bytes` wrote (``ValueError`` if the bytes are not one)."""
-    pieces, at = [], 0
+    """The partial :func:`partial_to_bytes` wrote (``ValueError`` if the bytes are not one).
+
+    The last piece is a digest of the others, checked before anything is decoded: damaged or
+    edited bytes are refused, never merged, and never reach the Arrow or LZ4 decoders (which
+    raise OSError or panic on some damage)."""
+    pieces, at, last = [], 0, 0
     try:
         while at < len(data):
             (size,) = struct.unpack_from("<Q", data, at)
             pieces.append(data[at + 8 : at + 8 + size])
-            at += 8 + size
-        *tables, raw = pieces
+            at, last = at + 8 + size, at
+        *tables, raw, digest = pieces
+        if not hmac.compare_digest(digest, _digest(data[:last])):
+            raise ValueError("its digest differs (damaged or edited)")
         if len(tables) != len(_FRAMES):  # e.g. stored by a version without the time counts
             raise ValueError(f"{len(tables)} frames, not {len(_FRAMES)}")
         frames = [pl.read_ipc_stream(piece) for piece in tables]
@@ -243,7 +260,15 @@ def partial_from_bytes(data: bytes) -> Partial:
             invalid_requests=values["invalid_requests"], malformed_by_reason=Counter(values["by_reason"]),
             malformed_examples=[tuple(e) for e in values["examples"]], warnings=list(values["warnings"]),
         )  # fmt: skip
-    except (struct.error, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
+    except (
+        struct.error,
+        ValueError,
+        KeyError,
+        TypeError,
+        OSError,
+        pl.exceptions.PolarsError,
+        PanicException,
+    ) as exc:
         raise ValueError(f"not a stored partial: {exc}") from exc
     if any(dict(frame.schema) != schema for frame, schema in zip(frames, _SCHEMAS, strict=True)):
         raise ValueError("not a stored partial: its columns differ from this version's")

@@ -13,6 +13,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from botguard.errors import InputError, Location
 from botguard.judge.records import ScanResult
 from botguard.judge.values import (
     client_json_table,
@@ -113,16 +114,20 @@ def latest_scan(state: State) -> ScanResult | None:
     if row is None:
         return None
     scan_id, summary = row
-    crawlers = [json.loads(d) for (d,) in state.conn.execute(
-        "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
     source = f"{state.path} (scan {scan_id})"
+    traffic = state.conn.execute("SELECT data FROM scan_traffic WHERE scan_id = ?", (scan_id,)).fetchone()
+    try:  # a damaged database is named, as a damaged report file is
+        crawlers = [json.loads(d) for (d,) in state.conn.execute(
+            "SELECT data FROM scan_crawlers WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
+        summary, traffic = json.loads(summary), traffic and json.loads(traffic[0])
+    except ValueError as exc:
+        raise InputError(f"cannot read the stored scan: {exc}", Location(source)) from None
     tables = [d for (d,) in state.conn.execute(
         "SELECT data FROM scan_client_tables WHERE scan_id = ? ORDER BY part", (scan_id,))]  # fmt: skip
     if tables:
-        scan = scan_from_table(json.loads(summary), tables, crawlers, source)
+        scan = scan_from_table(summary, tables, crawlers, source)
     else:  # stored by an earlier version: a row per client
         clients = [d for (d,) in state.conn.execute(
             "SELECT data FROM scan_clients WHERE scan_id = ? ORDER BY rowid", (scan_id,))]  # fmt: skip
-        scan = scan_from_values(json.loads(summary), clients, crawlers, source)
-    traffic = state.conn.execute("SELECT data FROM scan_traffic WHERE scan_id = ?", (scan_id,)).fetchone()
-    return replace(scan, traffic=traffic_from_value(json.loads(traffic[0]), source)) if traffic else scan
+        scan = scan_from_values(summary, clients, crawlers, source)
+    return replace(scan, traffic=traffic_from_value(traffic, source)) if traffic else scan

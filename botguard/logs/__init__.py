@@ -1,10 +1,12 @@
 """The logs stage: access-log files in, batches of typed request rows out.
 
 Public door: :func:`read_file` (what the scan uses: one file, or the byte range of it an
-incremental scan reads: :class:`FileRead`; :func:`read_batches` reads several) and their records
-(:class:`Batch`, :class:`ParseStats`). Format detection, the format registry
-(:data:`~botguard.logs.formats.FORMATS` with its :class:`~botguard.logs.formats.LogFormat`
-protocol) and the live follower live in their own modules of this package.
+incremental scan or a cluster's partition reads: :class:`FileRead`; :func:`read_batches` reads
+several) and their records (:class:`Batch`, :class:`ParseStats`); for a file read in pieces,
+:func:`file_format` (the format of the whole) and :func:`format_warning` (weighed on the
+whole). Format detection, the format registry (:data:`~botguard.logs.formats.FORMATS` with its
+:class:`~botguard.logs.formats.LogFormat` protocol) and the live follower live in their own
+modules of this package.
 
 Examples:
     >>> import gzip, tempfile, os
@@ -20,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -44,7 +47,7 @@ from botguard.logs.readers import (
 )
 from botguard.logs.records import REQUEST_SCHEMA, Batch, ParseStats
 
-__all__ = ["Batch", "FileRead", "ParseStats", "read_file"]
+__all__ = ["Batch", "FileRead", "ParseStats", "file_format", "format_warning", "read_file"]
 
 
 _HEAD_BYTES = 1024 * 1024  # of a file's first block: what format detection samples
@@ -114,7 +117,7 @@ def _file_batches(
             if fmt is None:
                 fmt = detect_block_format(block, path, json_fields)
             part.format = fmt
-            head = head or (block[:_HEAD_BYTES] if part.start == 0 else _file_head(path))
+            head = head or (block[:_HEAD_BYTES] if part.start == 0 else b"")
             for batch in parse_block(fmt, block, path, line_no, batch_lines):
                 line_no += batch.stats.lines
                 malformed += batch.stats.malformed
@@ -123,9 +126,12 @@ def _file_batches(
     except DamagedInput as exc:
         # Leniency: an old archive cut by a full disk must not cost the other files' lines.
         warnings.append(f"{Location(path, line_no)}: {exc.message}; the rest of this file could not be read")
-    lines, bad = line_no - 1 - blank, malformed - blank  # blank lines say nothing about the format
-    if fmt is not None and bad * 2 > lines:
-        warnings.append(_format_warning(path, fmt, head, json_fields, bad=bad, lines=lines, blank=blank))
+    counts = ParseStats(lines=line_no - 1, malformed=malformed, malformed_by_reason=Counter(empty=blank))
+    said = (
+        format_warning(path, fmt, counts, json_fields, head=head) if fmt is not None and part.whole else None
+    )
+    if said is not None:
+        warnings.append(said)
     if warnings:  # an empty batch that only carries them, after the file's own batches
         yield Batch(pl.DataFrame(schema=REQUEST_SCHEMA), ParseStats(warnings=warnings))
 
@@ -136,7 +142,10 @@ class FileRead:
 
     ``start``/``end``: the byte range (an uncompressed file's; ``start`` just after a newline);
     ``before``: the counts of the lines before ``start`` (line numbers continue from them, and
-    the "most lines are malformed" warning weighs the whole file).
+    the "most lines are malformed" warning weighs the whole file). ``whole``: False for one of
+    several pieces of a file read apart (a cluster's partitions): the pieces number their lines
+    from 1 and the "most lines are malformed" warning is left to whoever joins their counts
+    (:func:`format_warning`), as it weighs the whole file.
     """
 
     path: str
@@ -144,6 +153,7 @@ class FileRead:
     end: int | None = None
     before: ParseStats = field(default_factory=ParseStats)
     format: LogFormat | None = None
+    whole: bool = True
 
 
 def read_file(
@@ -168,6 +178,31 @@ def _file_head(path: str) -> bytes:
     """The first bytes of a file, for the format warning of a scan that read only its end."""
     with open_source(path) as stream:
         return stream.read(_HEAD_BYTES)
+
+
+def file_format(path: str, json_fields: Mapping[str, str] | None = None) -> LogFormat:
+    """The format :func:`read_file` detects for a whole file, from its first block: pieces of
+    one file read apart are all read as this one."""
+    blocks = read_blocks(path)
+    try:
+        first = next(blocks, b"")
+    finally:
+        blocks.close()
+    return detect_block_format(first, path, json_fields)
+
+
+def format_warning(
+    path: str, fmt: LogFormat, counts: ParseStats, json_fields: Mapping[str, str] | None, *, head: bytes = b""
+) -> str | None:
+    """The warning a whole file read as ``fmt`` draws when most of its lines (``counts``: the
+    whole file's) are malformed, else None. ``head``: the file's first bytes when at hand."""
+    blank = counts.malformed_by_reason["empty"]
+    lines, bad = counts.lines - blank, counts.malformed - blank  # blank lines say nothing about the format
+    if bad * 2 <= lines:
+        return None
+    return _format_warning(
+        path, fmt, head or _file_head(path), json_fields, bad=bad, lines=lines, blank=blank
+    )
 
 
 def _format_warning(

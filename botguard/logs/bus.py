@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from botguard.errors import BotguardError, UsageError
+from botguard.logs._malformed import MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     from botguard.logs.follow import Totals
@@ -137,10 +138,15 @@ def _unreachable(address: BusAddress, exc: Exception) -> BotguardError:
     return BotguardError(f"cannot use the bus {address.url}: {exc}")
 
 
-def _line(fields: dict[bytes, bytes] | None) -> bytes:
-    """The entry's line, on one line whatever a producer put in it (a newline would split it)."""
-    line = (fields or {}).get(LINE_FIELD, b"")
+def entry_line(value: bytes | None) -> bytes:
+    """A bus entry's line, on one line whatever a producer put in it (a newline would split it),
+    and cut as the file follower cuts an endless line (the parser counts it ``too_long``)."""
+    line = (value or b"")[: MAX_LINE_BYTES + 1]
     return line.replace(b"\r", b"\\x0d").replace(b"\n", b"\\x0a")
+
+
+def _line(fields: dict[bytes, bytes] | None) -> bytes:
+    return entry_line((fields or {}).get(LINE_FIELD))
 
 
 class RedisSource:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botguard.errors import BotguardError, UsageError
-from botguard.logs.bus import BusAddress, BusChunk
+from botguard.logs.bus import BusAddress, BusChunk, entry_line
 
 if TYPE_CHECKING:
     from botguard.logs.follow import Totals
@@ -35,11 +35,6 @@ def _kafka() -> Any:
     except ImportError:
         raise UsageError("the Kafka bus needs confluent-kafka: pip install 'botguard[kafka]'") from None
     return confluent_kafka
-
-
-def _line(value: bytes | None) -> bytes:
-    """The message's line, on one line whatever a producer put in it."""
-    return (value or b"").replace(b"\r", b"\\x0d").replace(b"\n", b"\\x0a")
 
 
 class KafkaSource:
@@ -79,7 +74,7 @@ class KafkaSource:
             for message in messages:
                 error = message.error()
                 if error is None:
-                    lines.append(_line(message.value()) + b"\n")
+                    lines.append(entry_line(message.value()) + b"\n")
                     ids.append((message.partition(), message.offset()))
                     self._at_end.discard(message.partition())
                 elif error.code() == self._kafka.KafkaError._PARTITION_EOF:

@@ -255,7 +255,7 @@ def split_lines(data: bytes) -> pl.Series:
 
 def read_blocks(
     path: str, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES, start: int = 0, end: int | None = None
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Blocks of whole lines of one source, each ending with a newline, in order.
 
     Reading and decompression run one block ahead in a background thread. Lines are not

@@ -8,7 +8,7 @@ instead of looping over Python objects per line.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -55,6 +55,23 @@ class ParseStats:
         room = keep_examples - len(self.malformed_examples)
         if room > 0:
             self.malformed_examples.extend(other.malformed_examples[:room])
+
+    def shifted(self, lines: int) -> ParseStats:
+        """These counts with the examples' line numbers moved on by ``lines``: a piece of a file
+        read apart numbers its lines from 1, and the lines before it are counted elsewhere.
+
+        Examples:
+            >>> ParseStats(malformed_examples=[("access.log", 2, "junk")]).shifted(10).malformed_examples
+            [('access.log', 12, 'junk')]
+        """
+        return replace(
+            self,
+            malformed_by_reason=Counter(self.malformed_by_reason),
+            malformed_examples=[
+                (source, line + lines, text) for source, line, text in self.malformed_examples
+            ],
+            warnings=list(self.warnings),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,8 +122,11 @@ def _read(path: Path) -> Delta | None:
         arrays = load_arrays(path)
     except FileNotFoundError:
         return None
+    keys = tuple(StringTable.from_arrays(arrays, "keys").strings)
+    weights = arrays["weights"]
+    # a NaN or infinite weight would poison every score that reads its key
+    if weights.dtype != np.float64 or weights.shape != (len(keys),) or not np.isfinite(weights).all():
+        raise ValueError("its weights are not one finite float64 per key")
     return Delta(
-        keys=tuple(StringTable.from_arrays(arrays, "keys").strings),
-        weights=np.array(arrays["weights"], dtype=np.float64),
-        tombstones=tuple(StringTable.from_arrays(arrays, "tomb").strings),
+        keys=keys, weights=weights.copy(), tombstones=tuple(StringTable.from_arrays(arrays, "tomb").strings)
     )

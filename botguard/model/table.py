@@ -523,7 +523,14 @@ class StringTable:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "str") -> StringTable:
         blob = arrays[f"{prefix}_blob"].tobytes()
-        ends = arrays[f"{prefix}_end"].tolist()
+        offsets = arrays[f"{prefix}_end"]
+        if (
+            offsets.ndim != 1
+            or offsets.dtype.kind not in "iu"
+            or (offsets.size and (offsets[0] < 0 or (np.diff(offsets) < 0).any() or offsets[-1] != len(blob)))
+        ):  # not what to_arrays wrote (a peer's file can be anything): refuse, never guess
+            raise ValueError(f"the {prefix} strings' offsets do not fit their bytes")
+        ends = offsets.tolist()
         starts = [0, *ends[:-1]]
         return cls([blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends)])
 

@@ -1,10 +1,11 @@
-"""Records the render stage produces: one :class:`RuleFile` per file a target needs."""
+"""Records of the render stage: one :class:`RuleFile` per file a target needs, and who the
+challenge routing sends to serve (:class:`ChallengeTargets`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RuleFile"]
+__all__ = ["ChallengeTargets", "RuleFile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +19,18 @@ class RuleFile:
     name: str
     text: str
     secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeTargets:
+    """Who must solve a challenge: addresses/networks (CIDR), exact user agents and agent substrings
+    (both case-insensitive), exact (address, agent) pairs; and who never is, whatever else matches
+    (the allowlist: agent substrings, networks, (address, exact agent) pairs)."""
+
+    networks: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()
+    clients: tuple[tuple[str, str], ...] = ()
+    allow_agents: tuple[str, ...] = ()
+    allow_networks: tuple[str, ...] = ()
+    allow_clients: tuple[tuple[str, str], ...] = ()

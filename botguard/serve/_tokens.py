@@ -29,7 +29,8 @@ import time
 from functools import lru_cache
 
 from botguard.errors import BotguardError
-from botguard.serve.records import Key, Keyring, PassCookies
+from botguard.keyring import Key, Keyring
+from botguard.serve.records import PassCookies
 
 __all__ = ["ChallengeRefused", "issue", "leading_zero_bits", "pass_cookies", "raw", "verify"]
 

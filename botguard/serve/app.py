@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import re
 import signal
 import sys
@@ -36,14 +37,16 @@ from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from botguard.config import ServeSettings
-from botguard.serve._keyring import GRACE, ServeError, load, load_or_create, rotate, secret_path
+from botguard.keyring import GRACE, Keyring, KeyringError, load, load_or_create, rotate, secret_path
 from botguard.serve._page import CSP, page, safe_return_path
 from botguard.serve._tokens import ChallengeRefused, issue, pass_cookies, verify
 from botguard.serve.live import ADMIN_FILE, LiveReport, LiveView, add_report_routes, admin_token, follow_logs
-from botguard.serve.records import Keyring, ServeReport, ServeRequest
+from botguard.serve.records import ServeError, ServeReport, ServeRequest
+from botguard.text import printable
 
 __all__ = ["ServeEnv", "create_app", "run_serve"]
 
@@ -84,7 +87,7 @@ class _Keys:
                 mtime = self.path.stat().st_mtime_ns
                 if mtime != self._mtime:
                     self.ring, self._mtime = load(self.path), mtime
-            except (OSError, ServeError) as exc:  # keep serving with the keys it has; say why
+            except (OSError, KeyringError) as exc:  # keep serving with the keys it has; say why
                 _event(self.log, {"event": "keyring-unreadable", "error": str(exc)})
         return self.ring
 
@@ -156,7 +159,7 @@ def create_app(
             challenge, counter = body["challenge"], body["counter"]
             if not isinstance(challenge, str) or not isinstance(counter, str):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: json's own limit
             request["outcome"] = "malformed"
             return web.json_response({"ok": False, "reason": "malformed"}, status=400)
         now = env.clock()
@@ -277,8 +280,29 @@ def run_serve(request: ServeRequest, env: ServeEnv | None = None) -> ServeReport
     return ServeReport(listen, str(path), ring.signing(env.clock(), GRACE).id)
 
 
+class _OneLine(logging.Handler):
+    """aiohttp's own error reports (a request it cannot parse: any client can send one) as one
+    JSON line in serve's log, never a traceback on stderr."""
+
+    def __init__(self, log: TextIO) -> None:
+        super().__init__()
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        what = "bad-request" if isinstance(error, HttpProcessingError) else "error"
+        detail = f"{type(error).__name__}: {error}" if error else record.getMessage()
+        _event(self.log, {"event": what, "error": printable(detail.strip().splitlines()[0], 200)})
+
+
+def _server_logger(log: TextIO) -> logging.Logger:
+    logger = logging.getLogger("botguard.serve.http")
+    logger.handlers, logger.propagate = [_OneLine(log)], False
+    return logger
+
+
 async def _serve(app: web.Application, listen: str, log: TextIO) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=_server_logger(log))
     await runner.setup()
     try:
         if listen.startswith("unix:"):

@@ -24,9 +24,7 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import secrets
-import stat
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -39,7 +37,8 @@ import polars as pl
 from aiohttp import web
 
 from botguard.errors import BotguardError, Location
-from botguard.serve._keyring import ServeError
+from botguard.keyring import read_private, write_private
+from botguard.serve.records import ServeError
 from botguard.text import printable
 
 __all__ = ["ADMIN_FILE", "LiveReport", "LiveView", "add_report_routes", "admin_token", "follow_logs"]
@@ -57,26 +56,9 @@ SESSION_SECONDS = 12 * 3600
 def admin_token(path: Path) -> str:
     """The admin token at ``path``, made (mode 0600) when there is none; a file others can
     read is refused, as the pass secret is."""
-    if not path.exists():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(secrets.token_urlsafe(32) + "\n")
-        except FileExistsError:
-            pass  # made by a second serve starting at the same moment: read theirs
-        except OSError as exc:
-            raise ServeError(f"cannot write the admin token: {exc.strerror}", Location(str(path))) from None
-    try:
-        mode = path.stat().st_mode
-        token = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ServeError(
-            f"cannot read the admin token: {getattr(exc, 'strerror', exc)}", Location(str(path))
-        ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ServeError(f"admin token is readable by others (mode {stat.S_IMODE(mode):04o}): chmod 600 it",
-                         Location(str(path)))  # fmt: skip
+    if not path.exists():  # a second serve starting at the same moment keeps the first one's
+        write_private(path, secrets.token_urlsafe(32) + "\n", "the admin token", exclusive=True)
+    token = read_private(path, "admin token").strip()
     if len(token) < 16:
         raise ServeError("admin token is shorter than 16 characters", Location(str(path)))
     return token
@@ -247,8 +229,14 @@ def _public(request: web.Request) -> bool:
     return "X-Botguard-Bind" in request.headers or "X-Botguard-Client" in request.headers
 
 
+def _same_secret(given: str, secret: str) -> bool:
+    """A constant-time comparison that any text a client sends can go through (compare_digest
+    raises TypeError on non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.encode("ascii"))
+
+
 def _signed_in(request: web.Request, live: LiveReport) -> bool:
-    return hmac.compare_digest(request.cookies.get("bg_admin", ""), live.session)
+    return _same_secret(request.cookies.get("bg_admin", ""), live.session)
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -300,7 +288,7 @@ def _candidates(live: LiveReport) -> list[dict[str, Any]]:
         stored = [c for c in CandidateStore(state).list() if c.status != "rejected"][:TOP]
     return [
         {"signature": s.candidate.signature, "status": s.status,
-         "rule": f"{s.candidate.action} {s.candidate.match_kind} {s.candidate.match_value}",
+         "rule": printable(f"{s.candidate.action} {s.candidate.match_kind} {s.candidate.match_value}"),
          "support_requests": s.candidate.support_requests}
         for s in stored
     ]  # fmt: skip
@@ -333,7 +321,7 @@ def add_report_routes(router: web.UrlDispatcher, live: LiveReport, stopping: asy
             request["outcome"] = "report-cross-origin"
             return _login_page("Refused: the form was not sent from this page.", 403)
         form = await request.post()
-        if not hmac.compare_digest(str(form.get("token", "")).strip(), live.token):
+        if not _same_secret(str(form.get("token", "")).strip(), live.token):
             request["outcome"] = "report-bad-token"
             return _login_page("Wrong token.", 403)
         response = web.HTTPSeeOther(REPORT)
@@ -376,7 +364,7 @@ def add_report_routes(router: web.UrlDispatcher, live: LiveReport, stopping: asy
         if _public(request):
             raise web.HTTPNotFound()
         csrf = request.headers.get("X-Botguard-CSRF", "")
-        if not (_signed_in(request, live) and _same_origin(request) and hmac.compare_digest(csrf, live.csrf)):
+        if not (_signed_in(request, live) and _same_origin(request) and _same_secret(csrf, live.csrf)):
             request["outcome"] = "report-review-refused"
             return web.json_response(
                 {"ok": False, "error": "not signed in, or not from the report page"}, status=403
@@ -385,7 +373,7 @@ def add_report_routes(router: web.UrlDispatcher, live: LiveReport, stopping: asy
         try:
             body = await request.json()
             signatures = tuple(str(s) for s in body["signatures"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: json's own limit
             return web.json_response({"ok": False, "error": "malformed"}, status=400)
         from botguard.app.candidates import CandidatesReviewRequest, run_candidates_review
         from botguard.app.env import Env

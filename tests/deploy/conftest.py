@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from botguard.decide import DecisionSet
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
+from botguard.render.nginx import NginxRenderer
 from tests.judge.scans import T, client_value, crawler_value, scan_value
 from tests.render.servers import Server, running
 

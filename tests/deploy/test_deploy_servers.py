@@ -22,7 +22,7 @@ from botguard.decide import DecisionSet
 from botguard.decide.store import load_decisions
 from botguard.deploy import deploy_lock
 from botguard.deploy.lock import DIR_LOCK
-from botguard.render import NginxRenderer
+from botguard.render.nginx import NginxRenderer
 from botguard.state import State
 from tests.deploy.conftest import BLOCKED_IP, BYTESPIDER, Site, client, scan_doc, write_config
 from tests.helpers import Result, run_cli

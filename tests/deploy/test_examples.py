@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from botguard.decide import Decision, DecisionSet, Match
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
+from botguard.render.nginx import NginxRenderer
 from tests.render.servers import APACHE, MODULES, NGINX, check, scratch_prefix
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from botguard.decide import DecisionSet
-from botguard.render import NginxRenderer
+from botguard.render.nginx import NginxRenderer
 from tests.deploy.conftest import Site, write_config
 from tests.e2e.traffic import GOOGLEBOT
 from tests.helpers import run_cli

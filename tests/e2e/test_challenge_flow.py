@@ -20,7 +20,7 @@ import pytest
 
 from botguard.config import ServeSettings
 from botguard.decide import Decision, DecisionSet, Match
-from botguard.serve import challenge_targets
+from botguard.render.challenge import challenge_targets
 from tests.helpers import run_cli
 from tests.serve.browser import chromium, solve_in
 from tests.serve.site import CHROME, CONTENT, Site, _commands, _serve_yaml, site

@@ -19,7 +19,7 @@ from botguard.decide import DecisionSet
 from botguard.logs import read_batches
 from botguard.model.store import CandidateStore
 from botguard.model.stream import StreamLearner
-from botguard.render import NginxRenderer
+from botguard.render.nginx import NginxRenderer
 from botguard.robots.sources import RobotsSources, parse_robots_option
 from botguard.state import State
 from tests.deploy.conftest import Site, write_config

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs.bus import BusChunk, RedisSource, bus_address
 from botguard.logs.chunks import ChunkParser
 from tests.e2e.redis_server import RedisServer, running_redis
@@ -238,3 +239,33 @@ def test_from_end_starts_a_new_group_after_the_lines_already_there(
     server.client.xadd("access", {b"l": b"new"})
     r = run_cli(*args, "--group", "late")
     assert r.exit_code == 0 and "1 lines in total" in r.stderr, r.output
+
+
+def test_ship_sends_one_entry_per_line_even_with_a_carriage_return_inside(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    """A line is what ends with "\\n", as scan and watch read it: a lone CR inside a line (a log
+    written with escape=none) does not split it (the entries would disagree with the lines, and
+    Kafka keys would shift to other clients' lines); a CRLF ending is still stripped."""
+    log = tmp_path / "access.log"
+    lines = [
+        b'198.51.100.1 - - [04/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "a\rb"',
+        b'198.51.100.2 - - [04/Mar/2024:10:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "crlf"\r',
+        b'198.51.100.3 - - [04/Mar/2024:10:00:02 +0000] "GET / HTTP/1.1" 200 5 "-" "plain"',
+    ]
+    log.write_bytes(b"".join(line + b"\n" for line in lines))
+    _ship(server, log, tmp_path)
+    entries = [fields[b"l"] for _, fields in server.client.xrange("access")]
+    assert entries == [lines[0], lines[1].removesuffix(b"\r"), lines[2]]
+
+
+def test_an_oversize_entry_is_cut_as_a_file_line_is(server: RedisServer) -> None:
+    """A producer's multi-megabyte entry is handed on cut to the longest line a log may hold
+    (counted ``too_long``, as the file follower does), so a worker's chunk stays bounded."""
+    address = bus_address(server.url("big"))
+    server.client.xadd("big", {b"l": b"x" * (4 << 20)})
+    with RedisSource(address, "botguard", "w1") as source:
+        chunk = next(source.poll())
+        assert chunk.lines == 1 and len(chunk.data) == MAX_LINE_BYTES + 2
+        batch = ChunkParser("combined").parse(chunk)
+        assert batch.stats.malformed_by_reason == {"too_long": 1}

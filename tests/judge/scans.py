@@ -62,3 +62,11 @@ def scan_json(result: ScanResult) -> str:
     out = io.StringIO()
     write_json(result, out)
     return out.getvalue()
+
+
+def canonical(text: str) -> dict[str, Any]:
+    """The scan JSON with clients and crawlers in a fixed order (ordering aside)."""
+    doc = json.loads(text)
+    doc["clients"].sort(key=lambda c: (c["ip"], c["user_agent"] or ""))
+    doc["crawlers"].sort(key=lambda c: c["name"])
+    return doc

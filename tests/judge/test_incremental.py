@@ -22,7 +22,7 @@ from botguard.config import Settings, load_settings
 from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
 from botguard.judge.values import traffic_value
 from botguard.robots.sources import RobotsOption
-from tests.judge.scans import scan_json
+from tests.judge.scans import canonical, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -62,14 +62,6 @@ class Scanner:
     def full(self, *paths: Path, settings: Settings | None = None) -> dict[str, Any]:
         """A scan that stores nothing and uses nothing stored: today's full scan."""
         return self.scan(*paths, save=False, settings=settings)
-
-
-def canonical(text: str) -> dict[str, Any]:
-    """The scan JSON with clients and crawlers in a fixed order (ordering aside)."""
-    doc = json.loads(text)
-    doc["clients"].sort(key=lambda c: (c["ip"], c["user_agent"] or ""))
-    doc["crawlers"].sort(key=lambda c: c["name"])
-    return doc
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +382,39 @@ def _pieces(blob: bytes) -> list[bytes]:
         pieces.append(blob[at + 8 : at + 8 + size])
         at += 8 + size
     return pieces
+
+
+def _poisoned(blob: bytes, how: str) -> bytes:
+    """The stored bytes damaged one way: a flipped byte at a fraction of the blob, a cut, or
+    counts edited in the JSON at its end (a well-formed partial that lies)."""
+    if how == "cut":
+        return blob[: len(blob) // 2]
+    if how == "counts":  # re-framed, so only the counts differ
+        pieces = _pieces(blob)
+        at = next(i for i, piece in enumerate(pieces) if piece.startswith(b'{"lines"'))
+        counts = json.loads(pieces[at])
+        counts["lines"] += 1000
+        pieces[at] = json.dumps(counts).encode()
+        return b"".join(struct.pack("<Q", len(piece)) + piece for piece in pieces)
+    at = int(len(blob) * float(how))
+    return blob[:at] + bytes([blob[at] ^ 0x55]) + blob[at + 1 :]
+
+
+@pytest.mark.parametrize("how", ["0.05", "0.2", "0.35", "0.5", "0.65", "0.8", "0.95", "cut", "counts"])
+def test_a_poisoned_stored_partial_is_detected_and_read_again(
+    tmp_path: Path, day: tuple[list[bytes], Path], how: str
+) -> None:
+    """Any change to a stored partial's bytes is caught (never a crash, never a wrong count): the
+    file is read whole, the result is a full scan's, and the partial is stored anew."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:4000])
+    scanner.scan(log)
+    with sqlite3.connect(scanner.state) as conn:
+        (blob,) = conn.execute("SELECT partial FROM scan_partials").fetchone()
+        poisoned = _poisoned(blob, how)
+        assert poisoned != blob
+        conn.execute("UPDATE scan_partials SET partial = ?", (poisoned,))
+    write(log, lines[4000:4500], "ab")
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 4500

@@ -275,6 +275,24 @@ def test_text_that_is_not_json_is_named() -> None:
         scan_from_json("botguard_http.conf\n", "scan.json")
 
 
+def test_agents_with_unicode_line_separators_are_stored_whole(tmp_path: Path) -> None:
+    """U+2028, U+2029 and NEL are not line ends in JSON lines: a client whose agent or path holds
+    one is stored as one client (str.splitlines would cut its JSON in two and fail the scan)."""
+    agents = ["SepBot\u2028/1.0", "ParaBot\u2029/1.0", "NelBot\x85/1.0", "FormBot\x0c\x1c/1.0"]
+    lines = [
+        f'198.51.100.{n + 1} - - [04/Mar/2024:10:00:00 +0000] "GET /a\u2028b HTTP/1.1" 200 5 "-" "{agent}"\n'
+        for n, agent in enumerate(agents)
+    ]
+    (tmp_path / "access.log").write_text("".join(lines), encoding="utf-8")
+    result = run_cli("scan", str(tmp_path / "access.log"), "--state", str(tmp_path / "state.db"),
+                     "--no-identity", "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with State(tmp_path / "state.db") as state:
+        stored = latest_scan(state)
+    assert stored is not None
+    assert sorted(stored.clients.get_column("user_agent").to_list()) == sorted(agents)
+
+
 def test_agents_with_unicode_line_separators_stay_one_client_each(tmp_path: Path) -> None:
     """JSON escapes a newline inside a string but not U+2028, U+2029 or NEL: a log's user agent
     holding one must not cut its client's JSON in two (the report would not parse)."""

@@ -12,8 +12,9 @@ import yaml
 from botguard.decide import DecisionSet
 from botguard.decide.safety import safe_ua_token
 from botguard.model.store import CandidateStore
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
 from botguard.render.cloudflare import CloudflareRenderer
+from botguard.render.nginx import NginxRenderer
 from botguard.state import State
 from tests.deploy.conftest import Site, client, scan_doc, site  # noqa: F401  (site: real-server fixture)
 from tests.helpers import run_cli

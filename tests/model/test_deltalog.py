@@ -70,3 +70,36 @@ def test_an_unreadable_peer_file_is_skipped_with_a_warning(tmp_path: Path) -> No
     reader = DeltaLog(tmp_path, "b", ParamTable().full_delta)
     assert _applied(reader) == {"k": 1.0}
     assert len(reader.warnings) == 1 and "x.000000000001.delta.npz" in reader.warnings[0]
+
+
+def _hostile(path: Path, how: str) -> None:
+    """A peer file that np.savez could write but no worker does."""
+    keys = {"keys_blob": np.frombuffer(b"ab", dtype=np.uint8), "keys_end": np.array([1, 2])}
+    tomb = {"tomb_blob": np.zeros(0, dtype=np.uint8), "tomb_end": np.zeros(0, dtype=np.int64)}
+    weights = {
+        "nan": np.array([np.nan, 1.0]), "inf": np.array([np.inf, -np.inf]),
+        "short": np.array([1.0]), "matrix": np.ones((2, 2)), "text": np.array(["1", "2"]),
+    }  # fmt: skip
+    arrays: dict[str, object] = {**keys, **tomb, "weights": weights.get(how, np.array([1.0, 2.0]))}
+    if how == "pickle":
+        arrays["weights"] = np.array([{"__reduce__": "os.system"}, 1], dtype=object)
+    if how == "ends":
+        arrays["keys_end"] = np.array([[1, 2]])
+    if how == "beyond":
+        arrays["keys_end"] = np.array([1, 10**9])
+    with path.open("wb") as out:
+        np.savez(out, **arrays)  # type: ignore[arg-type]
+
+
+HOSTILE = ["nan", "inf", "short", "matrix", "text", "pickle", "ends", "beyond"]
+
+
+@pytest.mark.parametrize("how", HOSTILE)
+def test_a_hostile_peer_file_is_skipped_and_changes_no_weight(tmp_path: Path, how: str) -> None:
+    """A delta with NaN or infinite weights, lengths that disagree, a pickle, or string
+    offsets past the data is skipped with a warning: the scorer keeps only what peers really learned."""
+    _hostile(tmp_path / "evil.000000000001.delta.npz", how)
+    DeltaLog(tmp_path, "y", ParamTable().full_delta).publish(_delta(k=1.0))
+    reader = DeltaLog(tmp_path, "b", ParamTable().full_delta)
+    assert _applied(reader) == {"k": 1.0}
+    assert len(reader.warnings) == 1 and "evil.000000000001.delta.npz" in reader.warnings[0]

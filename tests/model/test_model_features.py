@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import string
+import time
+
 import pytest
 
 from botguard.model.features import (
@@ -179,3 +183,19 @@ def test_config_names_exactly_the_slots_the_extractor_makes() -> None:
     made.add(BIAS.partition("=")[0])
     assert made == FEATURE_SLOTS
     assert UA_SLOTS | PATH_SLOTS <= FEATURE_SLOTS  # what label sources mask
+
+
+def test_ua_family_of_a_huge_agent_takes_no_time() -> None:
+    """A log line may hold a 60 KB agent: the family regexes read only its start, so their
+    time stays flat (they backtrack quadratically: two such agents took over a minute)."""
+    rng = random.Random(3)
+    agents = [
+        "Mozilla/5.0 " + "".join(rng.choice(string.ascii_letters) for _ in range(60_000)) for _ in range(2)
+    ]
+    started = time.process_time()
+    families = [ua_family(agent) for agent in [*agents, "x" * 600 + " FooBot/1.0"]]
+    assert time.process_time() - started < 5.0
+    assert families == ["mozilla", "mozilla", "other"]  # a name past the first 512 characters is not read
+    assert (
+        ua_family("Mozilla/5.0 (compatible; FooBot/1.0; +http://foo.example/bot)" + "x" * 60_000) == "foobot"
+    )

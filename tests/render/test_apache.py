@@ -10,8 +10,7 @@ import pytest
 
 from botguard.addresses import AddressError, rule_network
 from botguard.decide import Decision, DecisionSet, Match
-from botguard.render import ApacheRenderer
-from botguard.render.apache import IPS_PER_LINE
+from botguard.render.apache import IPS_PER_LINE, ApacheRenderer
 from tests.render.conftest import standard_set
 from tests.render.golden_cases import cases, load_case
 from tests.render.servers import CHROME, apache_commands, check, running, scratch_prefix, write_apache_conf

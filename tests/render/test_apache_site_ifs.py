@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from botguard.render import ApacheRenderer
+from botguard.render.apache import ApacheRenderer
 from tests.render.conftest import standard_set
 from tests.render.servers import CHROME, MODULES, _apache_user, running
 from tests.render.test_servers import BYTESPIDER

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from botguard.decide import Decision, DecisionSet, Match
-from botguard.render import Renderer, RenderError, renderers
-from botguard.render._escape import hex_word
+from botguard.render import Renderer, renderers
+from botguard.render._escape import RenderError, hex_word
 from botguard.render.fake import FakeRenderer
 from tests.render.conftest import address_set, standard_set
 

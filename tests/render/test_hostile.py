@@ -14,8 +14,9 @@ import re
 import pytest
 
 from botguard.decide import Decision, DecisionSet, Match
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
 from botguard.render.base import TextRenderer
+from botguard.render.nginx import NginxRenderer
 from tests.render.hostile import hostile_agents
 from tests.render.servers import CHROME, check, running
 from tests.render.test_servers import GOOGLEBOT

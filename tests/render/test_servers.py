@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from botguard.decide import DecisionSet
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
+from botguard.render.nginx import NginxRenderer
 from tests.render.servers import CHROME, protected_site, running
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from botguard.render import ApacheRenderer, NginxRenderer
+from botguard.render.apache import ApacheRenderer
+from botguard.render.nginx import NginxRenderer
 from tests.render.conftest import standard_set
 from tests.render.servers import AUTHORIZATION, CHROME, Server, protected_site, running
 from tests.render.test_servers import BYTESPIDER, GOOGLEBOT

@@ -233,3 +233,37 @@ def test_million_line_report(browser: Browser, million_report: Path) -> None:
     assert (seen.errors, seen.csp, seen.dialogs, seen.requests) == ([], [], [], [])
     assert ready < 10  # generous on a shared machine; bench/bench_report.py measures it
     page.close()
+
+
+# ---------------------------------------------------------------------------- invisible text
+
+#: Agents whose look lies: a right-to-left override shows "Googlebot/2.1", a zero-width space
+#: and an isolate hide inside a name.
+BIDI = ["\u202e1.2/tobelgooG", "Good\u200bBot/1.0", "Fine\u2066Bot\u2069/2.0 \ufeff"]
+
+
+def test_bidi_and_invisible_characters_are_shown_not_obeyed(browser: Browser, tmp_path: Path) -> None:
+    """Direction overrides, isolates and zero-width characters from the log appear as \\uXXXX in
+    the report (and the terminal), so an agent cannot pose as another one on the page."""
+    lines = [
+        f'203.0.113.{n + 1} - - [04/Mar/2024:10:00:{s:02d} +0000] "GET /x HTTP/1.1" 200 5 "-" "{agent}"\n'
+        for n, agent in enumerate(BIDI)
+        for s in range(3)
+    ]
+    (tmp_path / "access.log").write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "report.html"
+    result = run_cli("scan", str(tmp_path / "access.log"), "--state", str(tmp_path / "state.db"),
+                     "--no-identity", "--format", "html", "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page, seen = _open(browser, out)
+    text = page.inner_text("body")
+    titles = page.evaluate("[...document.querySelectorAll('#bg-clients-table td.c')].map(td => td.title)")
+    page.close()
+    assert not any(c in text + "".join(titles) for c in "\u202e\u200b\u2066\u2069\ufeff")
+    assert "\\u202e1.2/tobelgooG" in text
+    assert sorted(titles) == sorted(
+        ["\\u202e1.2/tobelgooG", "Good\\u200bBot/1.0", "Fine\\u2066Bot\\u2069/2.0 \\ufeff"]
+    )
+    table = run_cli("scan", str(tmp_path / "access.log"), "--no-save", "--no-identity")
+    assert "\u202e" not in table.output and "\\u202e1.2/tobelgooG" in table.output
+    assert seen.errors == []

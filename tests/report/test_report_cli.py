@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import sqlite3
 from dataclasses import replace
 from html import unescape
 from pathlib import Path
@@ -130,3 +132,18 @@ def test_table_shows_sparklines_of_top_clients(scanned: Path) -> None:
     clients = result.stdout.split("Clients (IP + user agent)", 1)[1]
     rows = [line for line in clients.splitlines() if re.match(r"│ (block|monitor|allow) ", line)]
     assert len(rows) == 5 and all(re.search("[▁▂▃▄▅▆▇█]", row) for row in rows)
+
+
+@pytest.mark.parametrize("table", ["scans SET summary", "scan_crawlers SET data", "scan_traffic SET data"])
+def test_a_damaged_stored_scan_is_one_line(scanned: Path, tmp_path: Path, table: str) -> None:
+    """A stored scan whose JSON is damaged (a disk error, an edit): one line naming the
+    database, exit 1, no page and no traceback."""
+    state = tmp_path / "state.db"
+    shutil.copy(scanned, state)
+    with sqlite3.connect(state) as conn:
+        conn.execute(f"UPDATE {table} = 'not json'")
+    out = tmp_path / "report.html"
+    result = run_cli("report", "--state", str(state), "-o", str(out))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert "cannot read the stored scan" in result.stderr and str(state) in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()

@@ -23,8 +23,11 @@ from pathlib import Path
 
 from botguard.config import ServeSettings
 from botguard.decide.records import DecisionSet
-from botguard.render import ApacheRenderer, NginxRenderer
-from botguard.serve import ChallengeTargets, Keyring, load_or_create, render_apache, render_nginx, write_files
+from botguard.keyring import Keyring, load_or_create
+from botguard.render.apache import ApacheRenderer
+from botguard.render.challenge import render_apache, render_nginx, write_files
+from botguard.render.nginx import NginxRenderer
+from botguard.render.records import ChallengeTargets
 from botguard.serve._tokens import leading_zero_bits
 from tests.render.servers import APACHE, MODULES, NGINX, check, free_port, make_prefix, stop_server
 
@@ -297,14 +300,7 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
     renderer = NginxRenderer() if kind == "nginx" else ApacheRenderer()
     write_files(prefix / "botguard", renderer.render(blocks or DecisionSet()))
     _write(kind, prefix, targets, settings, ring)
-    if kind == "nginx":
-        (prefix / "nginx.conf").write_text(nginx_site(port))
-    else:
-        modules = "\n".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in APACHE_MODULES)
-        user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
-        (prefix / "apache2.conf").write_text(
-            APACHE_SITE.format(prefix=prefix, modules=modules, user=user, port=port)
-        )
+    write_site(kind, prefix, port)
     validate, _, start = _commands(kind, prefix)
     result = check(validate)
     assert result.returncode == 0, result.stderr
@@ -319,6 +315,19 @@ def site(kind: str, tmp: Path, settings: ServeSettings | None = None, targets: C
         if serve.proc is not None:
             serve.stop(signal.SIGKILL)
         stop_server(kind, proc, prefix)
+
+
+def write_site(kind: str, prefix: Path, port: int) -> None:
+    """The test site's configuration, including the block rules and the challenge routing (also a
+    config writer for ``tests.render.servers.running``)."""
+    if kind == "nginx":
+        (prefix / "nginx.conf").write_text(nginx_site(port))
+    else:
+        modules = "\n".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in APACHE_MODULES)
+        user = "User nobody\nGroup nogroup" if os.geteuid() == 0 else ""
+        (prefix / "apache2.conf").write_text(
+            APACHE_SITE.format(prefix=prefix, modules=modules, user=user, port=port)
+        )
 
 
 def _serve_yaml(settings: ServeSettings) -> dict[str, object]:

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from botguard.config import ServeSettings
-from botguard.serve import ChallengeTargets
+from botguard.render.records import ChallengeTargets
 from tests.serve.browser import chromium, solve_in
 from tests.serve.site import CHALLENGED_IP, CHALLENGED_NET, CONTENT, OTHER_IP, Site, site
 

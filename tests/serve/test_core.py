@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from botguard.config import ServeSettings, load_settings
-from botguard.serve import GRACE, Key, Keyring, load_or_create, rotate
-from botguard.serve._keyring import ServeError, load
+from botguard.keyring import GRACE, Key, Keyring, KeyringError, load, load_or_create, rotate
 from botguard.serve._page import CSP, page, safe_return_path
 from botguard.serve._tokens import ChallengeRefused, apache_stamp, issue, pass_cookies, verify
 from tests.helpers import run_cli
@@ -95,7 +94,7 @@ def test_keyring_is_created_private_and_others_cannot_read_it(tmp_path: Path) ->
     assert len(ring.keys) == 1 and path.stat().st_mode & 0o777 == 0o600
     assert load_or_create(path, NOW + 10) == ring
     os.chmod(path, 0o644)
-    with pytest.raises(ServeError, match="readable by others"):
+    with pytest.raises(KeyringError, match="readable by others"):
         load(path)
     assert ring.keys[0].secret not in repr(ring.keys[0])  # tracebacks and logs never show it
 

@@ -13,7 +13,9 @@ import urllib.request
 from pathlib import Path
 
 from botguard.config import ServeSettings
-from botguard.serve import ChallengeTargets, Key, Keyring, render_apache, render_nginx, write_files
+from botguard.keyring import Key, Keyring
+from botguard.render.challenge import render_apache, render_nginx, write_files
+from botguard.render.records import ChallengeTargets
 from tests.render.servers import APACHE, NGINX, check, free_port, scratch_prefix
 from tests.serve.site import APACHE_MODULES, MODULES
 

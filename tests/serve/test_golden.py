@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from botguard.config import ServeSettings
-from botguard.render import RenderError
-from botguard.serve import ChallengeTargets, Key, Keyring, render_apache, render_nginx
+from botguard.keyring import Key, Keyring
+from botguard.render._escape import RenderError
+from botguard.render.challenge import render_apache, render_nginx
+from botguard.render.records import ChallengeTargets
 from tests.render.hostile import FIXED
 from tests.render.servers import APACHE, NGINX, check, scratch_prefix
 from tests.serve.site import APACHE_MODULES, MODULES

@@ -8,12 +8,13 @@ and are never reflected; paths cannot redirect off-site or inject a header.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from botguard.config import ServeSettings
-from botguard.serve import ChallengeTargets
+from botguard.render.records import ChallengeTargets
 from tests.render.hostile import FIXED
 from tests.serve.site import CHALLENGED_IP, CONTENT, OTHER_IP, Site, pass_for, site
 
@@ -69,3 +70,55 @@ def test_hostile_path_is_not_an_open_redirect_or_injection(running: Site, path: 
     assert back.startswith("/") and not back.startswith(("//", "/\\")) and "\\" not in back
     assert "<script>alert" not in reply.body and reply.headers.get_all("Set-Cookie") is None
     assert "evil" not in json.dumps(dict(reply.headers))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.botguard/../index.html",
+        "/.botguard/%2e%2e/index.html",
+        "/.botguard//../index.html",
+        "/.botguard/./../dir/",
+        "/.botguard/gate/../../index.html",
+        "/robots.txt/../index.html",
+    ],
+)
+def test_dot_segments_after_an_exempt_path_are_still_challenged(running: Site, path: str) -> None:
+    """A path that starts like /.botguard/ or /robots.txt but resolves elsewhere is judged by
+    where it resolves: the content never reaches a challenged client without a pass."""
+    reply = running.get(path, ip=CHALLENGED_IP)
+    assert reply.challenged and CONTENT.strip() not in reply.body, (path, reply.status)
+
+
+@pytest.mark.parametrize("path", ["/.botguard/report", "/%2ebotguard/report", "/.%62otguard/report"])
+def test_serve_reached_through_the_site_always_carries_the_servers_headers(running: Site, path: str) -> None:
+    """However /.botguard/ is spelled, serve sees the server's binding headers (never a client's):
+    the admin report is not reachable from the public site, and a forged address is not logged."""
+    assert running.get(path, ip=OTHER_IP).status == 404
+    forged = {"X-Botguard-Client": "192.0.2.99", "X-Botguard-Bind": "192.0.2.99"}
+    gate = path.replace("report", "gate")
+    assert running.get(gate, ip=OTHER_IP, headers=forged).status in (403, 404)
+    assert "192.0.2.99" not in running.serve.log.read_text()
+
+
+@pytest.mark.parametrize("body", [b"[" * 3000, b'{"a":' * 800, b"\xff\xfe", b"[1]", b"null"])
+def test_malformed_verification_bodies_get_a_400_not_a_crash(running: Site, body: bytes) -> None:
+    """Deeply nested, undecodable or wrongly shaped JSON is "malformed" (400), logged like any request."""
+    reply = running.get("/.botguard/verify", ip=CHALLENGED_IP, method="POST", body=body)
+    assert (reply.status, json.loads(reply.body)) == (400, {"ok": False, "reason": "malformed"})
+    assert json.loads(running.serve.log.read_text().splitlines()[-1])["outcome"] == "malformed"
+
+
+def test_a_request_serve_cannot_parse_is_one_log_line_not_a_traceback(running: Site) -> None:
+    """An agent with a control character (nginx passes it on, Apache refuses it itself) is not
+    something serve's HTTP parser takes: the client gets a 400 (never the content), and serve's
+    log gets one JSON line, not a traceback on stderr (any client could fill the admin's journal)."""
+    before = len(running.serve.log.read_text().splitlines())
+    reply = running.get(ip=CHALLENGED_IP, ua=b"Evil\x16Bot/1.0")
+    assert reply.status == 400 and CONTENT not in reply.body
+    logged = [json.loads(line) for line in running.serve.log.read_text().splitlines()[before:]]
+    assert [line.get("event") for line in logged] == ([] if running.kind == "apache" else ["bad-request"])
+    proc = running.serve.proc
+    assert proc is not None and proc.stderr is not None
+    os.set_blocking(proc.stderr.fileno(), False)
+    assert b"Traceback" not in (proc.stderr.read() or b"")

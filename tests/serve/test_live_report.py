@@ -186,3 +186,43 @@ def test_live_view_keeps_the_last_window_of_log_time() -> None:
     assert now["lines"] == 7 and now["now"] == "2026-12-06 10:02:10"
     assert [(c["ip"], c["who"], c["requests"]) for c in now["clients"]] == [(NEW_IP, "GPTBot", 4)]
     assert now["operators"] == [{"operator": "OpenAI", "per_minute": 4.0}]
+
+
+def test_candidate_rules_reach_the_panel_as_shown_text(tmp_path: Path) -> None:
+    """A candidate learned from a log (its value is an agent's text) is sent to the page with
+    bidi and control characters made visible, as every other text from the log is."""
+    state = tmp_path / "state.db"
+    with State(state) as db:
+        CandidateStore(db).upsert([candidate(value="\u202eevil\x1b[2J")], now=datetime.now(UTC))
+    config = tmp_path / "botguard.yaml"
+    config.write_text("serve:\n  timeout: 5.0\n", encoding="utf-8")
+    serve = Serve(f"127.0.0.1:{free_port()}", state, config)
+    serve.start()
+    try:
+        live = Live(serve, tmp_path / "access.log", (tmp_path / "serve-admin.token").read_text().strip())
+        events = live.request("GET", f"{REPORT}/events", Cookie=live.session())
+        while not (line := events.readline()).startswith(b"data: "):
+            pass
+        rule = json.loads(line.removeprefix(b"data: "))["candidates"][0]["rule"]
+        events.close()
+    finally:
+        serve.stop()
+    assert rule == "block ua_pattern \\u202eevil\\x1b[2J"
+
+
+def test_non_ascii_credentials_are_refused_not_a_crash(live: Live) -> None:
+    """A session cookie, token or CSRF header with non-ASCII characters is a wrong one (401/403),
+    not a 500 (hmac.compare_digest refuses non-ASCII str)."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    cookie = "bg_admin=" + "\u00e9t\u00e9".encode().decode("latin-1")
+    assert live.request("GET", REPORT, Cookie=cookie).status == 401
+    assert (
+        live.request("POST", f"{REPORT}/login", "token=%C3%A9t%C3%A9", Origin=live.origin, **form).status
+        == 403
+    )
+    csrf = {"X-Botguard-CSRF": "\u00e9".encode().decode("latin-1"), "Origin": live.origin}
+    body = json.dumps({"signatures": ["x"]})
+    assert (
+        live.request("POST", f"{REPORT}/candidates/approve", body, Cookie=live.session(), **csrf).status
+        == 403
+    )

@@ -19,7 +19,8 @@ import pytest
 
 from botguard.config import ServeSettings
 from botguard.decide.records import Decision, DecisionSet, Match
-from botguard.serve import ChallengeTargets, Key, rotate
+from botguard.keyring import Key, rotate
+from botguard.render.records import ChallengeTargets
 from botguard.serve._tokens import pass_cookies
 from tests.serve.site import (
     CHALLENGED_AGENT,

@@ -15,7 +15,7 @@ from tests.helpers import TEST_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make") or "/usr/bin/make"
-PROGRAMS = ("nginx", "apache2", "goaccess", "wrk", "chromium", "redis-server", "sshd", "ssh-keygen")
+PROGRAMS = ("nginx", "apache2", "goaccess", "wrk", "chromium", "redis-server", "sshd", "ssh-keygen", "java")
 
 
 def stub_dir(tmp_path: Path, *names: str, links: tuple[str, ...] = ()) -> Path:
@@ -42,7 +42,7 @@ def test_make_test_names_what_is_missing_in_one_line(tmp_path: Path) -> None:
     """Without wrk and chromium: one line with the apt-get command, non-zero, nothing built or run."""
     done = make(
         "test",
-        stub_dir(tmp_path, "nginx", "apache2", "goaccess", "redis-server", "sshd", "ssh-keygen"),
+        stub_dir(tmp_path, "nginx", "apache2", "goaccess", "redis-server", "sshd", "ssh-keygen", "java"),
         tmp_path,
     )
     assert done.returncode != 0

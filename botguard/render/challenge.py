@@ -3,9 +3,9 @@
 Challenged clients without a valid pass go to serve; everyone else is untouched; ``/robots.txt``,
 ``/.botguard/`` and allowlisted clients are never challenged. :func:`challenge_targets` reads them
 from a decision set (its ``challenge`` decisions and its allowlist) and :class:`ChallengeRenderer`
-is the files of one server as a renderer of decision sets, which deploy-rules registers beside
-that server's block renderer (``botguard.render.renderers``), so they are checked, swapped,
-reloaded and rolled back together. The servers check passes themselves (nginx
+is the files of one server as a renderer of decision sets, registered beside that server's
+block renderer when :func:`botguard.render.renderers` is given the keyring, so deploy-rules
+checks, swaps, reloads and rolls them back together. The servers check passes themselves (nginx
 ``secure_link``, Apache ``sha1()`` in ``SetEnvIfExpr``), so a client that passed costs no call to
 Python. The files carry every key of the keyring (rotation overlap) and so are secrets: write
 them with :func:`write_files` (mode 0600; nginx and Apache read configs as root).
@@ -31,20 +31,21 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from botguard.addresses import AddressError, rule_address
 from botguard.config import ServeSettings
-from botguard.serve.records import ChallengeTargets, Keyring
-
-if TYPE_CHECKING:  # botguard.render imports the decide stage and the catalogue: only when rendering
-    from botguard.decide.records import DecisionSet
-    from botguard.render import ApacheRenderer, NginxRenderer, RuleFile
+from botguard.decide.records import Decision, DecisionSet, Match
+from botguard.keyring import Keyring, write_private
+from botguard.render._escape import RenderError
+from botguard.render.apache import ApacheRenderer, flag, pair_flag
+from botguard.render.nginx import NginxRenderer
+from botguard.render.records import ChallengeTargets, RuleFile
 
 __all__ = [
     "APACHE_FILE",
+    "APACHE_ROUTING_MODULES",
     "NGINX_HTTP_FILE",
     "NGINX_SERVER_FILE",
     "ChallengeRenderer",
@@ -70,7 +71,6 @@ _HEADERS = (
 def challenge_targets(decisions: DecisionSet) -> ChallengeTargets:
     """Who a decision set challenges (its ``challenge`` decisions) and who it exempts (its allow
     decisions); an address no rule may name is left out, as the block renderers leave it out."""
-    from botguard.addresses import AddressError, rule_address
 
     def address(decision: object) -> str | None:
         try:
@@ -113,8 +113,6 @@ class ChallengeRenderer:
 
 
 def _networks(values: tuple[str, ...]) -> list[str]:
-    from botguard.render import RenderError
-
     nets = set()
     for value in values:
         try:
@@ -130,8 +128,6 @@ def _agent_regexes(
 ) -> list[str]:
     """Form-B escaped, case-insensitive regexes (the block renderers' rule): anchored for exact
     agents, bare for substrings."""
-    from botguard.decide.records import Decision, Match
-
     exact = [renderer.ua_regex(Decision("challenge", Match("ua_exact", a))) for a in agents]
     parts = [renderer.ua_regex(Decision("challenge", Match("ua_pattern", t))) for t in tokens]
     return list(dict.fromkeys(exact + parts))
@@ -141,9 +137,6 @@ def _pair_regexes(
     pairs: tuple[tuple[str, str], ...], renderer: NginxRenderer | ApacheRenderer
 ) -> tuple[tuple[str, str], ...]:
     """(address regex, anchored agent regex) per exact (address, agent) pair."""
-    from botguard.decide.records import Decision, Match
-    from botguard.render import RenderError
-
     out = []
     for ip, agent in pairs:
         try:
@@ -188,8 +181,6 @@ def _block(head: str, lines: list[str]) -> str:
 
 
 def _nginx_http(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> str:
-    from botguard.render import NginxRenderer
-
     nginx = NginxRenderer()
     tokens = tuple(_agent_regexes((), targets.tokens, nginx))
     agents = nginx.exact_alternations(dict.fromkeys(targets.agents), "~*")
@@ -231,8 +222,6 @@ def _nginx_http(targets: ChallengeTargets, settings: ServeSettings, ring: Keyrin
 def _nginx_allowed(targets: ChallengeTargets, nginx: NginxRenderer) -> tuple[list[str], str]:
     """The allowlist's maps (none without one) and the map that decides a challenge: not exempt,
     not allowlisted, and ``$secure_link`` "" (no or a bad pass) or "0" (expired)."""
-    from botguard.decide.records import Decision, Match
-
     if not _allows(targets):
         return [], '# not exempt, and $secure_link "" (no or a bad pass) or "0" (expired)\n' + _block(
             'map "$botguard_challenge_exempt$secure_link" $botguard_challenge_check',
@@ -294,8 +283,6 @@ def _nginx_server(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
 
 def render_nginx(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> tuple[RuleFile, ...]:
     """The ``http {}`` file and the file for each ``server {}``."""
-    from botguard.render import RuleFile
-
     return (
         RuleFile(NGINX_HTTP_FILE, _nginx_http(targets, settings, ring), secret=True),
         RuleFile(NGINX_SERVER_FILE, _nginx_server(targets, settings, ring), secret=True),
@@ -304,10 +291,6 @@ def render_nginx(targets: ChallengeTargets, settings: ServeSettings, ring: Keyri
 
 def _apache_matches(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> list[str]:
     """The env variables: botguard_challenged, _exempt, _serve, botguard_bind and botguard_pass."""
-    from botguard.decide.records import Decision, Match
-    from botguard.render import ApacheRenderer
-    from botguard.render.apache import flag, pair_flag
-
     apache = ApacheRenderer()
     nets = _networks(targets.networks)
     lines = []
@@ -325,11 +308,7 @@ def _apache_matches(targets: ChallengeTargets, settings: ServeSettings, ring: Ke
         )
         lines += flag("botguard_challenge_allow", agents, tuple(_networks(targets.allow_networks)))
         lines += pair_flag("botguard_challenge_allow", _pair_regexes(targets.allow_clients, apache))
-    lines += [
-        "SetEnvIf Request_URI ^\\x2frobots\\x2etxt$ botguard_challenge_exempt",
-        "SetEnvIf Request_URI ^\\x2f\\x2ebotguard\\x2f botguard_challenge_exempt botguard_serve",
-        "SetEnvIf Remote_Addr ^(.*)$ botguard_bind=$1",
-    ]
+    lines += ["SetEnvIf Remote_Addr ^(.*)$ botguard_bind=$1"]
     if settings.bind == "network":
         lines += [
             "SetEnvIf Remote_Addr ^(\\d+\\.\\d+\\.\\d+)\\.\\d+$ botguard_bind=$1",
@@ -342,15 +321,14 @@ def _apache_matches(targets: ChallengeTargets, settings: ServeSettings, ring: Ke
     return lines
 
 
-#: Modules the Apache routing needs beyond setenvif (which the block rules need too); proxy_http
-#: implies proxy.
-_APACHE_MODULES = ("rewrite_module", "proxy_http_module", "headers_module")
+#: Modules the Apache routing needs beyond setenvif (which the block rules need too), by their
+#: ``a2enmod`` names; the file checks all but proxy, which proxy_http implies.
+APACHE_ROUTING_MODULES = ("rewrite", "proxy", "proxy_http", "headers")
+_IF_MODULES = tuple(f"{m}_module" for m in APACHE_ROUTING_MODULES if m != "proxy")
 
 
 def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> tuple[RuleFile, ...]:
     """``botguard_challenge.conf`` (server or ``<VirtualHost>`` level)."""
-    from botguard.render import RuleFile
-
     _, url = _upstream(settings.listen)
     connect = max(1, round(min(settings.timeout, 0.5) * 1000))
     worker = f"connectiontimeout={connect}ms timeout={max(1, math.ceil(settings.timeout))} retry=0"
@@ -360,10 +338,14 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
         _header(targets, ring, hint).rstrip("\n"),
         "# Without rewrite, proxy_http or headers the challenge is off (the content is served, as when",
         "# serve is down) and the block rules still deploy: a2enmod rewrite proxy proxy_http headers.",
-        *(f"<IfModule {module}>" for module in _APACHE_MODULES),
+        *(f"<IfModule {module}>" for module in _IF_MODULES),
         *_apache_matches(targets, settings, ring),
         f'ProxyPass "/.botguard/" "{url}/.botguard/" {worker}',
         "RewriteEngine On",
+        "# paths by mod_rewrite, which sees them decoded and normalised (SetEnvIf sees the raw",
+        "# request: /.botguard/../x would be exempt, and /%2ebotguard/ would reach serve without headers)",
+        "RewriteRule ^/robots\\.txt$ - [E=botguard_challenge_exempt:1]",
+        "RewriteRule ^/\\.botguard/ - [E=botguard_challenge_exempt:1,E=botguard_serve:1]",
         "RewriteCond %{ENV:botguard_challenged} =1",
         "RewriteCond %{ENV:botguard_challenge_exempt} !=1",
         "RewriteCond %{ENV:botguard_pass} !=1",
@@ -376,7 +358,7 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
         "<If \"reqenv('botguard_gate') == '1'\">",
         *(f"    ErrorDocument {code} {back}" for code in (500, 502, 503, 504)),
         "</If>",
-        *("</IfModule>" for _ in _APACHE_MODULES),
+        *("</IfModule>" for _ in _IF_MODULES),
     ]
     return (RuleFile(APACHE_FILE, "\n".join(lines) + "\n", secret=True),)
 
@@ -384,10 +366,4 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
 def write_files(directory: str | Path, files: tuple[RuleFile, ...]) -> None:
     """Write each file atomically with mode 0600 (they carry the pass secrets)."""
     for rule_file in files:
-        path = Path(directory) / rule_file.name
-        tmp = path.with_name(f".{rule_file.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(rule_file.text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_private(Path(directory) / rule_file.name, rule_file.text)

@@ -1,5 +1,6 @@
-"""Is serve up? One ``GET /.botguard/healthz`` on its listen address, without aiohttp (deploy-rules
-asks before it routes clients there, to say so when nobody answers)."""
+"""Is the challenge tier's upstream up? One ``GET /.botguard/healthz`` on serve's listen address,
+without aiohttp: deploy-rules asks before it routes challenged clients there, to say so when
+nobody answers."""
 
 from __future__ import annotations
 

@@ -1,0 +1,32 @@
+"""`scan --engine dask` on a real LocalCluster (2 worker processes): the same scan, row for row."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import distributed
+import pytest
+
+from tests.engines.conftest import Case, scan_doc
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.parametrize("name", ["example", "rotated", "60k"])
+def test_dask_scan_equals_the_single_machine_scan(
+    name: str, cases: dict[str, Case], single: dict[str, dict[str, Any]], scheduler: str
+) -> None:
+    """Every client, crawler, count, malformed-line example and warning as on one machine."""
+    doc = scan_doc(cases[name], "dask", scheduler)
+    assert doc["summary"]["lines"] > 0
+    assert doc == single[name]

@@ -1,0 +1,41 @@
+"""`scan --engine spark` on a real local[2] Spark session (one per module): the same scan, row for row."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pyspark import sql
+
+from tests.engines.conftest import Case, scan_doc
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[None]:
+    """The session every scan of this module finds active (the engine leaves it running)."""
+    old = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # executors run this Python, which has botguard
+    spark = sql.SparkSession.builder.master("local[2]").appName("botguard tests").getOrCreate()
+    try:
+        yield
+    finally:
+        spark.stop()
+        if old is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = old
+
+
+@pytest.mark.parametrize("name", ["example", "rotated", "60k"])
+def test_spark_scan_equals_the_single_machine_scan(
+    name: str, cases: dict[str, Case], single: dict[str, dict[str, Any]], session: None
+) -> None:
+    """Every client, crawler, count, malformed-line example and warning as on one machine."""
+    doc = scan_doc(cases[name], "spark")
+    assert doc["summary"]["lines"] > 0
+    assert doc == single[name]
