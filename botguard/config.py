@@ -289,6 +289,10 @@ class CampaignRules:
     self_walk_hosting: int = 12  # ... by one client from a hosting network, assets or not
     client_ttl: float = 3600.0  # a client idle this long is forgotten (its outcome is kept)
     keep: float = 86400.0  # seconds an outcome (score, raise) is kept after the client's last request
+    orphan_referer: bool = True  # raise a bare client naming a page of this site it never requested
+    orphan_warmup: float = 3600.0  # seconds of stream before that (sessions begun before the log)
+    orphan_memory: float = 43200.0  # seconds a (client, page) is remembered at least (twice at most)
+    orphan_max_share: float = 0.02  # ... off while browsers that load assets do it this often
 
     @classmethod
     def from_settings(cls, settings: Any) -> CampaignRules:

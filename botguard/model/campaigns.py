@@ -17,7 +17,12 @@ is what its clients share *across addresses*, in time:
   usual rate (a decayed count of its earlier arrivals), so a popular browser does not qualify
   for being popular;
 - **self-walk** (``self-walk=``): one client walking consecutive ids by itself (a slow walker at
-  a person's pace, a headless worker that even loads the assets).
+  a person's pace, a headless worker that even loads the assets);
+- **orphan referer** (``orphan-referer=``): a bare client whose referer names a page of this site
+  that this client (address and agent) never requested (``_served.py``: bounded memory across
+  batches). Off for the first ``orphan_warmup`` seconds of the stream (sessions begun before the
+  log) and while clients that load assets (browsers showing pages to people) send such referers
+  more often than ``orphan_max_share`` (a site whose pages a CDN serves from its cache).
 
 A client that matches a signature with support is *raised*: its score becomes at least the
 campaign's confidence, and the scan's verdict rises (``action``: ``challenge`` when the evidence
@@ -44,12 +49,14 @@ import numpy as np
 from botguard.config import CampaignRules
 from botguard.model._actors import ASSET, HONEYPOT, PAGE, ActorTable
 from botguard.model._keys import MEMO_LIMIT, Call
+from botguard.model._served import ServedPages
 from botguard.model.features import path_template
 from botguard.model.records import ClientRaise
 
 #: Kinds whose members must not follow their own links (all but a self-walk).
-_CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer"})
+_CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer", "orphan"})
 _ID = re.compile(r"\d+")
+_TRUST_MIN = 10.0  # (decayed) referers of asset-loading clients checked before orphans raise anyone
 _DEFAULT_RULES = CampaignRules()
 
 
@@ -67,6 +74,7 @@ class Client:
     walk_last: dict[str, int] = field(default_factory=dict)  # template -> last id
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=16))  # its last page paths
     hosting: bool = False
+    orphans: int = 0  # pages whose referer is a page of this site it never requested
 
 
 @dataclass(slots=True)
@@ -124,6 +132,13 @@ class CampaignBook:
         self._tau = rules.baseline_half_life / math.log(2)
         self._walks: dict[str, tuple[str, int] | None] = {}
         self._referers: dict[str, tuple[str, str]] = {}
+        self.served = ServedPages(rules.orphan_memory)
+        self.started: float | None = None
+        self.trust = [
+            0.0,
+            0.0,
+            0.0,
+        ]  # decayed referer checks of asset-loading clients, orphans among them, at
 
     # -- the stream ------------------------------------------------------------------------
     def observe(
@@ -145,6 +160,8 @@ class CampaignBook:
                 continue
             key = (call.ip[i], call.ua[i])
             t = float(call.t[i])
+            if self.started is None:
+                self.started = t
             client = self.clients.get(key)
             found = raised.get(key)
             if found is not None and self._forgotten(key, client, t):
@@ -157,6 +174,10 @@ class CampaignBook:
             client.last = t
             if k == ASSET:
                 client.assets += 1
+                host, page = self._referer(call.referer[i])
+                net = call.ip_infos[call.ip_of[i]].net
+                if host and page and self.served.requested(t, net, key[1], page):
+                    self.served.note_asset(host, key[0])
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
                 continue
@@ -181,8 +202,10 @@ class CampaignBook:
         if own:
             c.follows += 1
             found = self.raised_.get(c.key)
-            if found is not None and found.kind in _CROSS_KINDS:
-                del self.raised_[c.key]  # following its own links: a reader, not a campaign's step
+            if found is not None and found.kind in _CROSS_KINDS and c.follows > c.orphans:
+                # following its own links more than naming pages it never saw: a reader, not a
+                # campaign's step (a campaign address handed its own last page now and then is not)
+                del self.raised_[c.key]
         walk = self._walk(path)
         if walk is not None:
             last = c.walk_last.get(walk[0])
@@ -191,6 +214,13 @@ class CampaignBook:
                 self._self_walk(c, t, walk[0])
             c.walk_last[walk[0]] = walk[1]
         bare = c.assets == 0
+        net = call.ip_infos[call.ip_of[i]].net
+        if ref and self.served.own(host) and self._orphan(c, t, net, ref, own):
+            c.orphans += 1
+            if not c.assets and c.follows <= c.orphans and c.key not in self.raised_:
+                reason = f"model: referers name pages this client never requested ({c.orphans} of {c.pages})"
+                self._record(c, t, "orphan-referer", "orphan", reason, 1, 0.99)
+        self.served.add(t, net, c.key[1], path)
         chain = self._chain(c, t, walk, ref if not own else "") if bare else None
         previous = self.pages.get(path)
         popular = previous is not None and previous.client != c.key and t - previous.t <= rules.link_window
@@ -200,6 +230,30 @@ class CampaignBook:
             kind = f"site:{path_template(ref)}" if site else f"ext:{host}" if host else "-"
             self._bursts(call, i, t, c, kind, path)
         c.recent.append(path)
+
+    # -- orphan referers --------------------------------------------------------------------
+    def _orphan(self, c: Client, t: float, net: str, ref: str, own: bool) -> bool:
+        """Whether this page's referer (a page of this site, not one of the client's recent ones)
+        names a page the client's agent never requested from its /24 (/48: a person behind a carrier
+        NAT whose connections leave from several addresses of a pool is one client here), and the
+        signal counts now: the client loads no assets, the stream is past its warm-up, and
+        asset-loading clients (people's browsers) of this site do not do the same (their share is
+        tracked here, decayed)."""
+        rules = self.rules
+        if not rules.orphan_referer:
+            return False
+        browser = c.assets > 0
+        orphan = not own and not self.served.requested(t, net, c.key[1], ref)
+        checks, hits, at = self.trust
+        fade = math.exp(-max(0.0, t - at) / self._tau)
+        checks, hits = checks * fade, hits * fade
+        if browser:
+            checks, hits = checks + 1.0, hits + orphan
+        self.trust = [checks, hits, t]
+        return (
+            orphan and not browser and self.started is not None and t >= self.started + rules.orphan_warmup
+            and checks >= _TRUST_MIN and hits <= rules.orphan_max_share * checks
+        )  # fmt: skip
 
     # -- walks and referer chains ------------------------------------------------------------
     def _chain(self, c: Client, t: float, walk: tuple[str, int] | None, ref: str) -> Chain:
@@ -364,17 +418,26 @@ class CampaignBook:
         self, c: Client, t: float, signature: str, kind: str, reason: str, support: int, confidence: float
     ) -> None:
         self.raised_[c.key] = ClientRaise(c.key[0], c.key[1], signature, kind, reason, support, confidence, t)
+        score = self.scores.get(c.key)
+        if score is not None and score[0] < confidence:
+            # A raise after a client's last request (its walk or burst qualified later) is the
+            # model's last word on it: its score says so, or a one-request member of a campaign
+            # keeps the score of its only request, made before anything tied it to the rest.
+            self.scores[c.key] = (confidence, score[1])
 
     def raised(self) -> dict[tuple[str, str], ClientRaise]:
         """The clients raised now, by (ip, user agent)."""
         return dict(self.raised_)
 
     def note_scores(self, ips: list[str], uas: list[str], t: np.ndarray, scores: np.ndarray) -> None:
-        """Remember each client's last score (the rows are in stream order: the last one wins)."""
+        """Remember each client's last score (the rows are in stream order: the last one wins), or
+        its raise's confidence when that is higher."""
         last = {key: r for r, key in enumerate(zip(ips, uas))}
-        store = self.scores
+        store, raised = self.scores, self.raised_
         for key, r in last.items():
-            store[key] = (float(scores[r]), float(t[r]))
+            found = raised.get(key)
+            score = float(scores[r])
+            store[key] = (score if found is None else max(score, found.confidence), float(t[r]))
 
     # -- upkeep and snapshots ----------------------------------------------------------------
     def expire(self, now: float) -> None:
@@ -420,6 +483,7 @@ class CampaignBook:
                     c.walk_last,
                     list(c.recent),
                     c.hosting,
+                    c.orphans,
                 ]
                 for c in self.clients.values()
             ],
@@ -450,6 +514,9 @@ class CampaignBook:
                 for r in self.raised_.values()
             ],
             "scores": [[ip, ua, s, t] for (ip, ua), (s, t) in self.scores.items()],
+            "served": self.served.to_json(),
+            "started": self.started,
+            "trust": self.trust,
         }
 
     def load_json(self, data: Mapping[str, Any] | None) -> None:
@@ -458,10 +525,12 @@ class CampaignBook:
         if not data:
             return
         self._next = data["next"]
-        for key, first, last, pages, assets, follows, steps, walk_last, recent, hosting in data["clients"]:
+        for row in data["clients"]:
+            key, first, last, pages, assets, follows, steps, walk_last, recent, hosting, *more = row
             c = Client(
-                tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting
-            )
+                tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting,
+                orphans=more[0] if more else 0,
+            )  # fmt: skip
             c.recent.extend(recent)
             self.clients[c.key] = c
         for sid, kind, template, first, last, head, members, qualified in data["chains"]:
@@ -482,6 +551,9 @@ class CampaignBook:
                 ip, ua, signature, kind, reason, support, confidence, at, action
             )
         self.scores = {(ip, ua): (s, t) for ip, ua, s, t in data["scores"]}
+        self.served.load_json(data.get("served"))
+        self.started = data.get("started")
+        self.trust = list(data.get("trust") or [0.0, 0.0, 0.0])
 
 
 def _idle(burst: Burst, now: float, rules: CampaignRules, tau: float) -> bool:

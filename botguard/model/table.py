@@ -63,6 +63,9 @@ _MULTIPLIERS = np.array(
     dtype=np.uint64,
 )
 
+_PY_MULTIPLIERS = [int(m) for m in _MULTIPLIERS]
+_MASK64 = (1 << 64) - 1
+
 
 def slot_of(key: str) -> str:
     """The slot of a ``"slot=value"`` key (the whole key when it has no ``=``)."""
@@ -137,6 +140,7 @@ class PairFilter:
         self.bits = np.zeros(bits // 8, dtype=np.uint8)
         self._hashes = hashes
         self._shift = np.uint64(64 - (bits.bit_length() - 1))
+        self._scalar = (64 - (bits.bit_length() - 1), _PY_MULTIPLIERS[:hashes])
 
     @staticmethod
     def _pair_hash(keys: Sequence[str] | np.ndarray, who: np.ndarray) -> np.ndarray:
@@ -161,6 +165,23 @@ class PairFilter:
 
     def clear(self) -> None:
         self.bits[:] = 0
+
+    def _cells_one(self, h: int) -> list[int]:
+        """The bit numbers of one 64-bit hash (the same multiply-shift as :meth:`add_new`, in Python
+        ints: a caller that must see each item's effect before the next one's pays no numpy call)."""
+        shift, multipliers = self._scalar
+        return [((h * m) & _MASK64) >> shift for m in multipliers]
+
+    def add_one(self, h: int) -> None:
+        """Mark one 64-bit hash seen."""
+        bits = self.bits.data  # a memoryview: plain ints per byte (a numpy scalar per access costs 10x)
+        for cell in self._cells_one(h):
+            bits[cell >> 3] |= 1 << (cell & 7)
+
+    def has_one(self, h: int) -> bool:
+        """Whether one 64-bit hash was marked (false positives only, at the rate in the class docstring)."""
+        bits = self.bits.data
+        return all(bits[cell >> 3] >> (cell & 7) & 1 for cell in self._cells_one(h))
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,3 +132,138 @@ def test_raises_survive_a_snapshot(tmp_path: Any) -> None:
     again = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
     again.observe(frame(rows[6:]))
     assert again.raises() == whole.raises() and len(whole.raises()) == 12
+
+
+def _site_day(start: float, hours: float) -> list[dict[str, Any]]:
+    """People reading the site for ``hours``: the home page, then a product, loading assets (which
+    teaches the book the site's own host and what people's referers look like)."""
+    rows: list[dict[str, Any]] = []
+    for k in range(int(hours * 20)):
+        ip = f"92.{1 + k % 200}.{k // 200}.9"
+        rows += person(start + 180.0 * k, ip, SAFARI, ["/", f"/product/{37 * k + 500}"])
+    return rows
+
+
+def _home_referer_campaign(start: float, n: int = 6) -> list[dict[str, Any]]:
+    """``n`` addresses (fewer than a burst or chain needs), one product page each, each naming the
+    site's home page as its referer though no request of theirs ever fetched it."""
+    return [
+        req(
+            start + 40.0 * i,
+            residential(i),
+            CHROME,
+            f"/product/{100 + 53 * i}",
+            referer="https://www.example.com/",
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_referer_naming_a_page_the_client_never_requested_is_raised() -> None:
+    """After the warm-up, a bare client whose referer names a page of this site it never requested
+    is raised as an orphan referer; people are not, nor a person whose carrier NAT sends the next
+    page from another address of its /24, nor one back after two hours (past ``client_ttl``)
+    following a link from a page it read then, its browser having cached the assets, nor people
+    arriving from a search engine whose image search loaded the site's pictures (its referers
+    name no page those browsers requested here: the search engine is not this site)."""
+    campaign = _home_referer_campaign(5000.0)
+    cgnat = person(5100.0, "100.64.7.10", SAFARI, ["/deals"])
+    cgnat.append(req(5120.0, "100.64.7.11", SAFARI, "/product/77", referer="https://www.example.com/deals"))
+    back = person(100.0, "93.4.4.4", SAFARI, ["/guide/boots"])
+    back.append(req(7400.0, "93.4.4.4", SAFARI, "/product/88", referer="https://www.example.com/guide/boots"))
+    images = [  # an image search shows the site's pictures: their referer is the search engine's page
+        req(
+            4000.0 + 9 * k,
+            f"94.{k}.1.1",
+            SAFARI,
+            "/static/boots.jpg",
+            referer="https://www.google.com/imgres?q=boots",
+        )
+        for k in range(5)
+    ]
+    searchers = [
+        req(
+            6000.0 + 9 * k, f"95.{k}.1.1", SAFARI, "/product/55", referer="https://www.google.com/url?q=boots"
+        )
+        for k in range(3)
+    ]
+    got = raised(_site_day(0.0, 2.5) + campaign + cgnat + back + images + searchers)
+    assert {(r["ip"], r["user_agent"]): "orphan" for r in campaign}.items() <= got.items()
+    assert {key for key, kind in got.items() if kind == "orphan"} == {
+        (r["ip"], r["user_agent"]) for r in campaign
+    }
+
+
+def test_orphan_referers_wait_for_the_warm_up_and_a_site_whose_browsers_send_them() -> None:
+    """In the stream's first hour (people's sessions may have begun before the log) the same
+    campaign is not raised; nor later on a site whose people's browsers name pages the log never
+    saw them request (a CDN serving pages from its cache): there the signal says nothing."""
+    early = _home_referer_campaign(600.0)
+    assert raised(_site_day(0.0, 2.0) + early) == {}
+    cached = [
+        row
+        for k in range(60)
+        for row in person(60.0 * k, f"92.{1 + k}.3.9", SAFARI, [f"/product/{500 + 7 * k}"])
+        + [
+            req(
+                60.0 * k + 30,
+                f"92.{1 + k}.3.9",
+                SAFARI,
+                "/static/app.css",
+                referer="https://www.example.com/",
+            )
+        ]
+        + [
+            req(
+                60.0 * k + 31,
+                f"92.{1 + k}.3.9",
+                SAFARI,
+                f"/product/{900 + 7 * k}",
+                referer="https://www.example.com/cdn-only",
+            )
+        ]
+    ]
+    assert raised(cached + _home_referer_campaign(5000.0)) == {}
+
+
+def test_a_campaign_address_following_its_own_page_once_stays_raised() -> None:
+    """A campaign address handed its own last page as the next referer now and then is no reader:
+    its raise stays while it names more pages it never requested than its own."""
+    steps = [req(5000.0, "81.9.9.9", CHROME, "/product/401", referer="https://www.example.com/")]
+    steps.append(
+        req(5030.0, "81.9.9.9", CHROME, "/product/650", referer="https://www.example.com/product/333")
+    )
+    steps.append(
+        req(5060.0, "81.9.9.9", CHROME, "/product/702", referer="https://www.example.com/product/650")
+    )
+    got = raised(_site_day(0.0, 2.5) + steps)
+    assert got.get(("81.9.9.9", CHROME)) == "orphan"
+
+
+def test_a_raise_after_a_clients_last_request_is_its_score() -> None:
+    """A one-page member of a walk is scored at its only request, before the walk qualified; once
+    raised, its score is the raise's confidence (the scan's model_score and AUC read it)."""
+    model = learner()
+    campaign = [req(20.0 * i, residential(i), CHROME, f"/product/{100 + i}") for i in range(10)]
+    model.observe(frame(campaign))
+    scores = model.campaigns.scores
+    assert all(scores[(r["ip"], r["user_agent"])][0] >= 0.99 for r in campaign)
+
+
+def test_orphan_memory_survives_a_snapshot_and_any_cut(tmp_path: Any) -> None:
+    """The pages each client requested and the site's hosts are part of a snapshot: a learner
+    restored mid-day raises the same orphan referers as one that saw the whole day."""
+    from botguard.model.stream import StreamLearner
+    from tests.model.streamkit import ROBOTS, settings
+
+    rows = sorted(_site_day(0.0, 2.5) + _home_referer_campaign(5000.0), key=lambda r: r["time"])
+    cut = next(i for i, r in enumerate(rows) if r["time"] >= 4000.0)
+    whole = learner()
+    whole.observe(frame(rows))
+    half = learner()
+    half.observe(frame(rows[:cut]))
+    half.snapshot(tmp_path / "snap")
+    again = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
+    again.observe(frame(rows[cut:]))
+    assert again.raises() == whole.raises()
+    assert sum(r.kind == "orphan" for r in whole.raises().values()) == 6

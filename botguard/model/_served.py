@@ -1,0 +1,115 @@
+"""Which pages each client requested lately, and which hosts are this site's own.
+
+Why: a browser sends, as its referer, the page it showed; a person shown a page of this site
+requested it. A campaign that fakes its referer (the site's home page, the previous page of its
+walk, fetched by another of its addresses) names a page of this site *its own address never
+requested*. Telling that needs memory across batches and idle gaps, in bounded memory: two Bloom
+filters of (network, agent, page) (the /24 or /48: see ``CampaignBook._orphan``), one per
+``memory`` seconds of stream time (a triple is remembered between one and two periods), switched
+at fixed multiples of ``memory`` so how the stream is cut into batches never changes an answer.
+A false positive says "requested": it only ever spares a client.
+
+The site's own hosts are learned, not configured: a host is the site's when browsers of at least
+``OWN_CLIENTS`` addresses loaded page assets with a referer on it naming a page that browser
+requested here (what a browser does on the page it shows; an image search's result page, whose
+referer names the search engine, is no page of this site); an attacker who forges that only
+hides its own referers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from typing import Any
+
+import numpy as np
+
+from botguard.model.table import PairFilter
+
+OWN_CLIENTS = 3  # addresses whose asset requests name a host before it counts as the site's
+HOST_LIMIT = 256  # hosts tracked (referer hosts of asset requests: a site has a handful)
+
+
+def pair_hash(net: str, ua: str, path: str) -> int:
+    """A stable 64-bit hash of (network, agent, page) (``hash()`` differs between processes)."""
+    digest = hashlib.blake2b(f"{net}\0{ua}\0{path}".encode(errors="replace"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+class ServedPages:
+    """(address, agent, page) triples served lately, and the site's own referer hosts."""
+
+    def __init__(self, memory: float, bits: int = 1 << 23) -> None:
+        self.memory = memory
+        self.current = PairFilter(bits)
+        self.previous = PairFilter(bits)
+        self.epoch: int | None = None
+        self.hosts: dict[str, list[str]] = {}
+
+    def _turn(self, t: float) -> None:
+        epoch = int(t // self.memory)
+        if self.epoch is None:
+            self.epoch = epoch
+        elif epoch > self.epoch:
+            self.previous, self.current = self.current, self.previous
+            self.current.clear()
+            if epoch > self.epoch + 1:
+                self.previous.clear()
+            self.epoch = epoch
+
+    def add(self, t: float, net: str, ua: str, path: str) -> None:
+        """Remember that this agent requested this page from this network at ``t``."""
+        self._turn(t)
+        self.current.add_one(pair_hash(net, ua, path))
+
+    def requested(self, t: float, net: str, ua: str, path: str) -> bool:
+        """Whether this agent requested this page from this network in the last one or two periods."""
+        self._turn(t)
+        h = pair_hash(net, ua, path)
+        return self.current.has_one(h) or self.previous.has_one(h)
+
+    def note_asset(self, host: str, ip: str) -> None:
+        """An address loaded an asset with a referer on ``host`` naming a page it requested here."""
+        seen = self.hosts.get(host)
+        if seen is None:
+            if len(self.hosts) >= HOST_LIMIT:
+                return
+            seen = self.hosts[host] = []
+        if len(seen) < OWN_CLIENTS and ip not in seen:
+            seen.append(ip)
+
+    def own(self, host: str) -> bool:
+        """Whether ``host`` is one of this site's (see the module docstring)."""
+        return len(self.hosts.get(host, ())) >= OWN_CLIENTS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "memory": self.memory,
+            "epoch": self.epoch,
+            "current": _pack(self.current.bits),
+            "previous": _pack(self.previous.bits),
+            "hosts": self.hosts,
+        }
+
+    def load_json(self, data: dict[str, Any] | None) -> None:
+        """Replace the state with what :meth:`to_json` wrote (none, or another size: empty)."""
+        self.epoch, self.hosts = None, {}
+        self.current.clear()
+        self.previous.clear()
+        if not data or data.get("memory") != self.memory:
+            return
+        current, previous = _unpack(data["current"]), _unpack(data["previous"])
+        if current.shape != self.current.bits.shape or previous.shape != self.previous.bits.shape:
+            return
+        self.current.bits[:], self.previous.bits[:] = current, previous
+        self.epoch = data["epoch"]
+        self.hosts = {str(h): [str(ip) for ip in ips] for h, ips in data["hosts"].items()}
+
+
+def _pack(bits: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(bits.tobytes(), 1)).decode()
+
+
+def _unpack(text: str) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
