@@ -37,6 +37,27 @@ _COUNTS = ("requests", "pages", "assets", "referers", "invalid", "disallowed", "
 _BIG = np.iinfo(np.int64).max
 
 
+def behaviour_buckets(
+    requests: np.ndarray, seconds: np.ndarray, assets: np.ndarray, invalid: np.ndarray
+) -> dict[str, np.ndarray]:
+    """An actor's pace, asset and invalid-request shares, raw and bucketed as the features read
+    them: one definition for the stream (up to each request) and the scan's client pass (over a
+    whole session), so both feed the learner the same slots."""
+    rate = 60.0 * requests / np.maximum(seconds, 60.0)
+    asset_ratio = assets / requests
+    invalid_share = invalid / requests
+    with np.errstate(divide="ignore"):
+        rate_b = np.where(rate <= 1, 0, np.floor(np.log2(rate))).astype(np.int64)
+    return {
+        "rate": rate,
+        "asset_ratio": asset_ratio,
+        "invalid_share": invalid_share,
+        "rate_b": rate_b,
+        "asset_b": np.minimum((asset_ratio * 5).astype(np.int64), 4),
+        "inv_b": np.minimum((invalid_share * 4).astype(np.int64), 3),
+    }
+
+
 def actor_uid(actor_ip: str, ua: str) -> int:
     """A client's stable id (CRC32 of IP and UA: the same across restarts, unlike ``hash()``)."""
     return zlib.crc32(f"{actor_ip}\x1f{ua}".encode("utf-8", "surrogatepass"))

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from botguard.config import ScanModelSettings
-from botguard.model._actors import actor_uid
+from botguard.model._actors import actor_uid, behaviour_buckets
 from botguard.model._batches import PartSums, bias
 from botguard.model._join import Trainer
 from botguard.model._keys import Call, _intern
@@ -194,18 +194,8 @@ def _behaviour(frame: pl.DataFrame) -> dict[str, np.ndarray]:
     n = np.maximum(values("requests"), 1.0)
     span = frame.get_column("last_seen") - frame.get_column("first_seen")
     seconds = span.dt.total_seconds(fractional=True).fill_null(0.0).to_numpy()
-    rate = 60.0 * n / np.maximum(seconds, 60.0)
-    asset_ratio = values("assets") / n
-    invalid_share = values("invalid_requests") / n
-    with np.errstate(divide="ignore"):
-        rate_b = np.where(rate <= 1, 0, np.floor(np.log2(rate))).astype(np.int64)
     return {
-        "rate": rate,
-        "asset_ratio": asset_ratio,
-        "invalid_share": invalid_share,
-        "rate_b": rate_b,
-        "asset_b": np.minimum((asset_ratio * 5).astype(np.int64), 4),
-        "inv_b": np.minimum((invalid_share * 4).astype(np.int64), 3),
+        **behaviour_buckets(n, seconds, values("assets"), values("invalid_requests")),
         "robots": frame.get_column("robots_fetched_first").fill_null(False).cast(pl.Int64).to_numpy(),
         "ref": (2 * values("referers") >= n).astype(np.int64),
     }

@@ -39,7 +39,16 @@ from botguard.identity.asn import AsnDb
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.setup import asn_source, updated_ranges_dir
 from botguard.model import snapshot as snap
-from botguard.model._actors import ASSET, HONEYPOT, HUMAN, SOURCES, Actor, ActorTable, Folded
+from botguard.model._actors import (
+    ASSET,
+    HONEYPOT,
+    HUMAN,
+    SOURCES,
+    Actor,
+    ActorTable,
+    Folded,
+    behaviour_buckets,
+)
 from botguard.model._batches import GroupCounts, OpenBatch, PartSums, bias, runs, slots
 from botguard.model._clientpass import ClientScores, fit_clients
 from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
@@ -489,24 +498,14 @@ def _behaviour(call: Call, f: Folded) -> dict[str, np.ndarray]:
 
     c = f.counts
     n = unsort(c["requests"]).astype(np.float64)
-    first = unsort(f.first)
-    rate = 60.0 * n / np.maximum(call.t - first, 60.0)
-    asset_ratio = unsort(c["assets"]) / n
-    invalid_share = unsort(c["invalid"]) / n
-    with np.errstate(divide="ignore"):
-        rate_b = np.where(rate <= 1, 0, np.floor(np.log2(rate))).astype(np.int64)
+    assets = unsort(c["assets"])
     return {
         "requests": n,
         "pages": unsort(c["pages"]),
-        "assets": unsort(c["assets"]),
+        "assets": assets,
         "disallowed": unsort(c["disallowed"]),
         "honeypot": unsort(c["honeypot"]),
-        "rate": rate,
-        "asset_ratio": asset_ratio,
-        "invalid_share": invalid_share,
-        "rate_b": rate_b,
-        "asset_b": np.minimum((asset_ratio * 5).astype(np.int64), 4),
-        "inv_b": np.minimum((invalid_share * 4).astype(np.int64), 3),
+        **behaviour_buckets(n, call.t - unsort(f.first), assets, unsort(c["invalid"])),
         "robots": (unsort(f.robots_first) == 1).astype(np.int64),
         "ref": call.has_ref.astype(np.int64),
     }
