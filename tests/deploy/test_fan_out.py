@@ -203,6 +203,17 @@ def routed_hosts() -> Iterator[dict[str, Server]]:
         }
 
 
+def _config_with_web2_secret(
+    tmp_path: Path, hosts: dict[str, Server], serve: Serve, web2_secret: Path
+) -> Path:
+    """The three routed hosts' configuration, with web2 naming the keyring of a serve of its own."""
+    config = _config(tmp_path / "botguard.yaml", hosts, serve_settings(serve))
+    conf = yaml.safe_load(config.read_text())
+    conf["deploy"]["hosts"][1]["secret"] = str(web2_secret)
+    config.write_text(yaml.safe_dump(conf))
+    return config
+
+
 def test_a_challenged_client_gets_the_challenge_on_every_host(
     routed_hosts: dict[str, Server], tmp_path: Path
 ) -> None:
@@ -211,10 +222,7 @@ def test_a_challenged_client_gets_the_challenge_on_every_host(
     is still refused. web2 names the keyring of a serve of its own: it is copied there, once."""
     web2_secret = tmp_path / "web2-serve" / "serve-secret.json"
     with serving(tmp_path) as serve:
-        config = _config(tmp_path / "botguard.yaml", routed_hosts, serve_settings(serve))
-        conf = yaml.safe_load(config.read_text())
-        conf["deploy"]["hosts"][1]["secret"] = str(web2_secret)
-        config.write_text(yaml.safe_dump(conf))
+        config = _config_with_web2_secret(tmp_path, routed_hosts, serve, web2_secret)
         code, out, err = _deploy(tmp_path, config, _challenge_scan())
         assert code == 0, out + err
         for name, srv in routed_hosts.items():
@@ -240,10 +248,7 @@ def test_a_broken_host_keeps_its_routing_and_its_serve_keeps_its_keyring(
     conf_file.write_text(conf_file.read_text() + "\nbroken_directive;\n")
     before = _snapshot(broken.rules)
     with serving(tmp_path) as serve:
-        config = _config(tmp_path / "botguard.yaml", routed_hosts, serve_settings(serve))
-        conf = yaml.safe_load(config.read_text())
-        conf["deploy"]["hosts"][1]["secret"] = str(web2_secret)
-        config.write_text(yaml.safe_dump(conf))
+        config = _config_with_web2_secret(tmp_path, routed_hosts, serve, web2_secret)
         code, out, err = _deploy(tmp_path, config, _challenge_scan())
         assert code == 1 and "botguard: error: web2: validation failed" in err, out + err
         assert _snapshot(broken.rules) == before and not web2_secret.exists()
