@@ -418,3 +418,23 @@ def test_a_poisoned_stored_partial_is_detected_and_read_again(
     write(log, lines[4000:4500], "ab")
     assert scanner.scan(log) == scanner.full(log)
     assert scanner.read[-2] == 4500
+
+
+def test_a_same_length_rewrite_of_a_sampled_place_means_a_full_read(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """A file is recognised by hashes of its first KiB and of 16 KiB-blocks up to the stored
+    offset, the last just before it: an address rewritten in place (same length) in the last
+    line read, or in the first, is noticed and the file read whole."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:5000])
+    scanner.scan(log)
+    for at in (4999, 0):
+        edited = list(lines[:5000])
+        ip = edited[at].split(b" ", 1)[0]
+        edited[at] = edited[at].replace(ip, ip[:-1] + (b"1" if ip[-1:] != b"1" else b"2"), 1)
+        write(log, [*edited, *lines[5000:5010]])
+        assert scanner.scan(log) == scanner.full(log)
+        assert scanner.read[-2] == 5010
+        lines = [*edited, *lines[5000:]]
