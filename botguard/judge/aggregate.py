@@ -24,6 +24,7 @@ from botguard.judge.partial import (
     EVIDENCE_PARTIAL_SCHEMA,
     PATH_COUNT_SCHEMA,
     RULE_COUNT_SCHEMA,
+    SHARDS,
     TIME_COUNT_SCHEMA,
     Partial,
     earliest_evidence,
@@ -56,12 +57,6 @@ _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 #: memory by the rows waiting for it. Both count over all :data:`SHARDS`.
 MERGE_ROWS = 50_000
 MERGE_MAX_ROWS = 100_000
-
-#: Clients are kept and folded in this many hash shards (see
-#: :func:`~botguard.judge.partial.split_shards`), each shard's waiting rows folded into that
-#: shard's merged partial on their own: a fold re-groups and copies one shard's clients, not
-#: all of them, so a big log's peak is the merged clients plus one shard's working set.
-SHARDS = 8
 
 
 def robots_token(crawler: Crawler | None) -> str:
@@ -110,7 +105,10 @@ class _Unit:
 
 @dataclass(slots=True)
 class _Shard:
-    """One hash shard of a scan's clients: its merged partial and the batch pieces waiting."""
+    """One hash shard of a scan's clients (:data:`~botguard.judge.partial.SHARDS` of them):
+    its merged partial and the batch pieces waiting. Each shard's pieces are folded into that
+    shard alone, so a fold re-groups and copies a shard's clients, not all of them, and a big
+    log's peak is the merged clients plus one shard's working set."""
 
     merged: Partial | None = None
     pending: list[Partial] = field(default_factory=list)
@@ -129,7 +127,7 @@ class _Shard:
 
         The result holds its own strings: a merged row's are otherwise views into the piece it
         was first seen in, each pinning that piece's whole buffer (a 5M-line log: ~100 MiB).
-        A shard's copy is an eighth of the clients, paid once per fold.
+        A shard's copy is a share of the clients, paid once per fold.
         """
         parts = ([self.merged] if self.merged is not None else []) + self.pending
         self.merged, self.pending, self.pending_rows = None, [], 0

@@ -62,6 +62,7 @@ __all__ = [
     "EVIDENCE_PER_CLIENT",
     "PATH_COUNT_SCHEMA",
     "RULE_COUNT_SCHEMA",
+    "SHARDS",
     "TIME_COUNT_SCHEMA",
     "Partial",
     "bucket_width",
@@ -299,7 +300,10 @@ def merge(a: Partial, b: Partial) -> Partial:
 #: keys, hash tables, joins) is one shard's. On a 5M-line log the fold of ~200k waiting client
 #: rows into the merged partial set the scan's peak; see bench/README.md for the figures.
 SHARD_ROWS = 40_000
-SHARDS = 8
+#: Hash shards of clients for big merges and the scan's folds. 4 and 8 gave the same peak on
+#: a 5M-line log (aggregation alone: 428 vs 425 MiB, 593 unsharded); 8 cost ~25% more
+#: aggregation CPU at 1M lines (more small queries), 4 none measurable.
+SHARDS = 4
 
 
 def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial:
