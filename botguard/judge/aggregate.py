@@ -4,7 +4,8 @@ The hot path works on whole polars batches. What needs Python runs once per *dis
 catalogue classification once per user agent (remembered for the scan), robots.txt once per
 distinct rule set, where every rule is one column operation over the batch's distinct targets
 (:mod:`botguard.robots.columns`). The answers are joined back onto the rows, and the rows are
-folded into one partial per batch, merged as they pile up (:data:`MERGE_ROWS`).
+folded into one partial per batch, cut into hash shards of clients and merged shard by shard
+as they pile up (:data:`SHARDS`, :data:`MERGE_ROWS`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from botguard.judge.partial import (
     EVIDENCE_PARTIAL_SCHEMA,
     PATH_COUNT_SCHEMA,
     RULE_COUNT_SCHEMA,
+    SHARDS,
     TIME_COUNT_SCHEMA,
     Partial,
     earliest_evidence,
+    join_shards,
     merge_all,
+    split_shards,
 )
 from botguard.judge.timeline import WIDTHS, client_key, path_of, width_for
 from botguard.logs.records import ParseStats
@@ -50,7 +54,7 @@ _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 #: the merged partial up to :data:`MERGE_MAX_ROWS`: a small merged partial is re-grouped a
 #: logarithmic number of times (merging every few batches re-grouped all 150k clients of a
 #: 5M-line log 18 times: 5 s), a large one (a 10M-line log has 300k clients) is not doubled in
-#: memory by the rows waiting for it.
+#: memory by the rows waiting for it. Both count over all :data:`SHARDS`.
 MERGE_ROWS = 50_000
 MERGE_MAX_ROWS = 100_000
 
@@ -100,6 +104,38 @@ class _Unit:
 
 
 @dataclass(slots=True)
+class _Shard:
+    """One hash shard of a scan's clients (:data:`~botguard.judge.partial.SHARDS` of them):
+    its merged partial and the batch pieces waiting. Each shard's pieces are folded into that
+    shard alone, so a fold re-groups and copies a shard's clients, not all of them, and a big
+    log's peak is the merged clients plus one shard's working set."""
+
+    merged: Partial | None = None
+    pending: list[Partial] = field(default_factory=list)
+    pending_rows: int = 0
+
+    def wait(self, piece: Partial) -> None:
+        """Queue one batch's piece of this shard; fold once enough rows wait (see MERGE_ROWS)."""
+        self.pending.append(piece)
+        self.pending_rows += piece.clients.height
+        merged = self.merged.clients.height if self.merged is not None else 0
+        if self.pending_rows * SHARDS >= min(max(MERGE_ROWS, merged * SHARDS), MERGE_MAX_ROWS):
+            self.fold()
+
+    def fold(self) -> None:
+        """Merge the waiting pieces into the merged partial (dropped as soon as merged).
+
+        The result holds its own strings: a merged row's are otherwise views into the piece it
+        was first seen in, each pinning that piece's whole buffer (a 5M-line log: ~100 MiB).
+        A shard's copy is a share of the clients, paid once per fold.
+        """
+        parts = ([self.merged] if self.merged is not None else []) + self.pending
+        self.merged, self.pending, self.pending_rows = None, [], 0
+        if parts:
+            self.merged = merge_all(parts, shards=1).compacted()
+
+
+@dataclass(slots=True)
 class Aggregator:
     """Folds parsed batches into one :class:`Partial`; one instance per scan.
 
@@ -115,9 +151,8 @@ class Aggregator:
     _units: dict[tuple[str | None, int, str], tuple[int, float | None]] = field(default_factory=dict)
     _unit_keys: dict[tuple[object, ...], int] = field(default_factory=dict)
     _unit_of: list[_Unit | None] = field(default_factory=list)  # unit id -> what it judges by
-    _merged: Partial | None = None
-    _pending: list[Partial] = field(default_factory=list)
-    _pending_rows: int = 0
+    _shards: list[_Shard] = field(default_factory=lambda: [_Shard() for _ in range(SHARDS)])
+    _stats: ParseStats = field(default_factory=ParseStats)  # of the batches since the last take
     _span: tuple[int, int] | None = None  # first and last request (Unix seconds) since the last take
 
     # ------------------------------------------------------------ identify
@@ -226,23 +261,25 @@ class Aggregator:
     # ------------------------------------------------------------ aggregate
     def add(self, batch: pl.DataFrame, stats: ParseStats | None = None) -> None:
         """Fold one parsed batch (logs.REQUEST_SCHEMA) and its parse counts into the partial."""
-        part = self.partial_of(batch, stats or ParseStats(), self._width_with(batch))
-        self._pending.append(part.compacted())
-        self._pending_rows += part.clients.height
-        merged = self._merged.clients.height if self._merged is not None else 0
-        if self._pending_rows >= min(max(MERGE_ROWS, merged), MERGE_MAX_ROWS):
-            self._fold()
+        self._stats.merge(stats or ParseStats())
+        if batch.height == 0:
+            return
+        part = self.partial_of(batch, ParseStats(), self._width_with(batch))
+        for shard, piece in zip(self._shards, split_shards(part, SHARDS), strict=True):
+            shard.wait(piece)
 
     def result(self) -> Partial:
-        """The partial of every batch added so far."""
-        self._fold()
-        return self._merged or Partial()
+        """The partial of every batch added since the last ``take``."""
+        for shard in self._shards:
+            shard.fold()
+        return join_shards([s.merged for s in self._shards if s.merged is not None], self._stats)
 
     def take(self) -> Partial:
         """The partial of the batches added since the last ``take`` (one file's, say), and start
         over: what the scan learned about agents and robots.txt is kept for the next file."""
         part = self.result()
-        self._merged, self._span = None, None
+        self._shards = [_Shard() for _ in range(SHARDS)]
+        self._stats, self._span = ParseStats(), None
         return part
 
     def _width_with(self, batch: pl.DataFrame) -> int:
@@ -257,12 +294,6 @@ class Aggregator:
             low, high = min(low, self._span[0]), max(high, self._span[1])
         self._span = (low, high)
         return width_for(low, high)
-
-    def _fold(self) -> None:
-        parts = ([self._merged] if self._merged is not None else []) + self._pending
-        self._pending, self._pending_rows = [], 0
-        if parts:
-            self._merged = merge_all(parts)
 
     def partial_of(self, batch: pl.DataFrame, stats: ParseStats, width: int = WIDTHS[0]) -> Partial:
         """The partial of one parsed batch; its requests are counted in buckets of its own

@@ -45,14 +45,14 @@ import io
 import json
 import struct
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 from polars.exceptions import PanicException
 
 from botguard.judge.columns import compact_strings
-from botguard.judge.timeline import width_for
+from botguard.judge.timeline import client_key, width_for
 from botguard.logs.records import ParseStats
 
 __all__ = [
@@ -62,13 +62,16 @@ __all__ = [
     "EVIDENCE_PER_CLIENT",
     "PATH_COUNT_SCHEMA",
     "RULE_COUNT_SCHEMA",
+    "SHARDS",
     "TIME_COUNT_SCHEMA",
     "Partial",
     "bucket_width",
+    "join_shards",
     "merge",
     "merge_all",
     "partial_from_bytes",
     "partial_to_bytes",
+    "split_shards",
 ]
 
 #: Keys of one client.
@@ -291,8 +294,22 @@ def merge(a: Partial, b: Partial) -> Partial:
     return merge_all([a, b])
 
 
-def merge_all(parts: Sequence[Partial]) -> Partial:
-    """:func:`merge` of several partials in log order, in one pass."""
+#: A merge of more client rows than this is done one hash shard of clients at a time
+#: (:data:`SHARDS` of them): every fact merges within one client, so the shards' merges are
+#: disjoint and put together are the whole merge, while the merge's working memory (grouping
+#: keys, hash tables, joins) is one shard's. On a 5M-line log the fold of ~200k waiting client
+#: rows into the merged partial set the scan's peak; see bench/README.md for the figures.
+SHARD_ROWS = 40_000
+#: Hash shards of clients for big merges and the scan's folds. 4 and 8 gave the same peak on
+#: a 5M-line log (aggregation alone: 428 vs 425 MiB, 593 unsharded); 8 cost ~25% more
+#: aggregation CPU at 1M lines (more small queries), 4 none measurable.
+SHARDS = 4
+
+
+def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial:
+    """:func:`merge` of several partials in log order, in one pass; a big merge is done
+    ``shards`` hash shards of clients at a time (default: :data:`SHARDS` above
+    :data:`SHARD_ROWS` client rows, else at once). The result is the same either way."""
     parts = [p for p in parts if p.clients.height or p.stats.lines or p.stats.warnings]
     if len(parts) == 1:
         return parts[0]
@@ -301,13 +318,88 @@ def merge_all(parts: Sequence[Partial]) -> Partial:
         stats.merge(part.stats)
     if not parts:
         return Partial(stats=stats)
-    clients = _merge_clients(pl.concat([p.clients for p in parts]))
+    frames = tuple(pl.concat([getattr(p, name) for p in parts]) for name in _FRAMES)
+    width = bucket_width(frames[0])  # the merged clients span what their rows span
+    count = shards or (SHARDS if frames[0].height > SHARD_ROWS else 1)
+    if count == 1:
+        return Partial(*_merge_frames(frames, width), stats)
+    merged = [_merge_frames(shard, width) for shard in _shards(frames, count)]
+    return _partial([pl.concat(pieces) for pieces in zip(*merged, strict=True)], stats)
+
+
+_Frames = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]
+
+
+def _partial(frames: Sequence[pl.DataFrame], stats: ParseStats) -> Partial:
+    """A partial of its five frames in :data:`_FRAMES` order."""
+    clients, rule_counts, evidence, time_counts, path_counts = frames
+    return Partial(clients, rule_counts, evidence, time_counts, path_counts, stats)
+
+
+def _merge_frames(frames: Sequence[pl.DataFrame], width: int) -> _Frames:
+    """The five frames of a merge, from the concatenated rows of its parts (in log order)."""
+    clients, rule_counts, evidence, time_counts, path_counts = frames
+    return (
+        _merge_clients(clients),
+        _merge_rule_counts(rule_counts),
+        _merge_evidence(evidence),
+        _merge_time_counts(time_counts, width),
+        _merge_path_counts(path_counts),
+    )
+
+
+def _shard_ids(frame: pl.DataFrame, count: int) -> pl.Series:
+    """The hash shard of clients each row of a partial's frame belongs to: its client's
+    :func:`~botguard.judge.timeline.client_key` modulo ``count``, so the frames keyed by
+    address and agent and those keyed by the hash agree."""
+    key = client_key() if "ip" in frame.columns else pl.col("key")
+    return frame.select((key % count).cast(pl.UInt32)).to_series()
+
+
+def _shards(frames: Sequence[pl.DataFrame], count: int) -> Iterator[list[pl.DataFrame]]:
+    """The rows of each frame, one hash shard of clients after another (rows keep their order);
+    each shard is cut when its turn comes, so only one shard's copy is alive at a time."""
+    ids = [_shard_ids(frame, count) for frame in frames]
+    for shard in range(count):
+        yield [frame.filter(of == shard) for frame, of in zip(frames, ids, strict=True)]
+
+
+def split_shards(part: Partial, count: int) -> list[Partial]:
+    """``part``'s rows cut into ``count`` hash shards of clients, each holding its own strings
+    (not views pinning ``part``'s); the parse counts stay behind (they are not a client's).
+
+    Shard ``i`` of a merge is the merge of the parts' shards ``i``, and the shards of one
+    partial share no client: :func:`join_shards` puts them back together.
+    """
+    cut: list[list[pl.DataFrame]] = [[] for _ in range(count)]
+    for name in _FRAMES:
+        frame = getattr(part, name)
+        pieces = frame.with_columns(_shard_ids(frame, count).alias("_shard")).partition_by(
+            "_shard", as_dict=True, include_key=False, maintain_order=True
+        )
+        for shard in range(count):
+            cut[shard].append(compact_strings(pieces[(shard,)]) if (shard,) in pieces else frame.clear())
+    return [_partial(frames, ParseStats()) for frames in cut]
+
+
+def join_shards(shards: Sequence[Partial], stats: ParseStats) -> Partial:
+    """The partial whose clients are those of ``shards`` (disjoint, see :func:`split_shards`),
+    with the parse counts ``stats``: rows put together, time counts at the width of the whole
+    span (a shard's own span may call for a narrower one)."""
+    if not shards:
+        return Partial(stats=stats)
+    clients = pl.concat([shard.clients for shard in shards])
+    width = bucket_width(clients)
+    times = [
+        s.time_counts if bucket_width(s.clients) == width else _merge_time_counts(s.time_counts, width)
+        for s in shards
+    ]
     return Partial(
         clients,
-        _merge_rule_counts(pl.concat([p.rule_counts for p in parts])),
-        _merge_evidence(pl.concat([p.evidence for p in parts])),
-        _merge_time_counts(pl.concat([p.time_counts for p in parts]), bucket_width(clients)),
-        _merge_path_counts(pl.concat([p.path_counts for p in parts])),
+        pl.concat([shard.rule_counts for shard in shards]),
+        pl.concat([shard.evidence for shard in shards]),
+        pl.concat(times),
+        pl.concat([shard.path_counts for shard in shards]),
         stats,
     )
 

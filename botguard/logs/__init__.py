@@ -232,8 +232,8 @@ def parse_block(fmt: LogFormat, block: bytes, source: str, line_no: int, batch_l
     escapes first (:func:`botguard.logs.escapes.escape_raw_bytes`): a rule made from the agent
     then matches the bytes the client sent, not U+FFFD.
     """
-    block = escape_raw_bytes(block, json=isinstance(fmt, JsonFormat))
-    if not isinstance(fmt, BlockFormat):
+    if not isinstance(fmt, BlockFormat):  # a block format escapes what it must itself (one pass)
+        block = escape_raw_bytes(block, json=isinstance(fmt, JsonFormat))
         lines = split_lines(block)
         for offset in range(0, lines.len(), batch_lines):
             part = lines.slice(offset, batch_lines)

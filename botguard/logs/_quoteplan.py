@@ -21,6 +21,7 @@ import polars as pl
 
 from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs._template import Variable, value_pattern
+from botguard.logs.escapes import escape_raw_bytes
 
 FIXED_WIDTHS = {"time_local": 26}  # "17/May/2015:10:05:03 +0000"
 SENTINEL = "\x1f"  # ends every line read from a block (see QuotePlan.read_pieces)
@@ -72,8 +73,10 @@ class QuotePlan:
         names = [f"_s{i}" for i in range(self.width)]
         return pl.col("line").str.split_exact('"', self.width - 1).struct.rename_fields(names)
 
-    def read_pieces(self, data: bytes) -> pl.DataFrame:
-        """The pieces of every line of ``data`` (which ends with a newline).
+    def read_pieces(self, data: bytes) -> pl.DataFrame | None:
+        """The pieces of every line of ``data`` (which ends with a newline), or None when
+        ``data`` is not UTF-8 (the reader checks that as it reads, so valid blocks, nearly all,
+        pay no separate pass; the caller escapes the odd bytes and reads again).
 
         Every line gets a sentinel (0x1F, which cannot occur otherwise: the line reader's policy
         turns raw 0x1F into U+FFFD, and so does this) before its newline, so its last piece is
@@ -84,18 +87,23 @@ class QuotePlan:
         """
         if b"\x1f" in data:  # the same text as the line reader gives (see readers.split_lines)
             data = data.replace(b"\x1f", "\ufffd".encode())
-        return pl.read_csv(
-            io.BytesIO(data.replace(b"\n", SENTINEL.encode() + b"\n")),
-            has_header=False,
-            separator='"',
-            quote_char=None,
-            schema={f"_s{i}": pl.String for i in range(self.width)},
-            missing_columns="insert",
-            extra_columns="ignore",
-            truncate_ragged_lines=True,
-            encoding="utf8-lossy",
-            raise_if_empty=False,
-        )
+        try:
+            return pl.read_csv(
+                io.BytesIO(data.replace(b"\n", SENTINEL.encode() + b"\n")),
+                has_header=False,
+                separator='"',
+                quote_char=None,
+                schema={f"_s{i}": pl.String for i in range(self.width)},
+                missing_columns="insert",
+                extra_columns="ignore",
+                truncate_ragged_lines=True,
+                encoding="utf8",
+                raise_if_empty=False,
+            )
+        except pl.exceptions.ComputeError:
+            if escape_raw_bytes(data) is data:  # valid UTF-8: the error is another one
+                raise
+            return None
 
     def line_of_pieces(self) -> pl.Expr:
         """The original line from block pieces, or null when the pieces do not hold all of it.

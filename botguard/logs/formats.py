@@ -50,7 +50,9 @@ class BlockFormat(LogFormat, Protocol):
 
     Formats that can split fields straight from bytes skip the separate line split; the reader
     uses this when a format offers it and :meth:`LogFormat.parse_batch` otherwise. Results must
-    equal ``parse_batch`` on the same lines.
+    equal ``parse_batch`` on the same lines. The block is the file's bytes: any that are not
+    UTF-8 are the format's to read as their escapes, as
+    :func:`~botguard.logs.escapes.escape_raw_bytes` writes them (what ``parse_batch`` is given).
     """
 
     def parse_block(

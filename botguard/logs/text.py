@@ -14,6 +14,7 @@ from botguard.logs import _malformed
 from botguard.logs._columns import engine_for, finish, request_columns, split_typed, typed
 from botguard.logs._quoteplan import SENTINEL, QuotePlan, build_plan
 from botguard.logs._template import Template, compile_template, tokenize
+from botguard.logs.escapes import escape_raw_bytes
 from botguard.logs.readers import split_lines
 from botguard.logs.records import REQUEST_SCHEMA, ParseStats
 
@@ -80,14 +81,20 @@ class TemplateFormat:
     ) -> tuple[pl.DataFrame, ParseStats]:
         """Parse a block of whole lines (bytes ending with a newline): the fast path of the scan.
 
-        Quote-delimited templates are split by polars' CSV reader in one pass; other templates
-        go through :meth:`parse_batch`.
+        Quote-delimited templates are split by polars' CSV reader in one pass, which also checks
+        that the bytes are UTF-8; other templates go through :meth:`parse_batch`. Bytes that are
+        not UTF-8 are read as their ``\\xHH`` escapes (:func:`~botguard.logs.escapes.escape_raw_bytes`).
         """
         # polars' CSV reader drops a CR that ends a piece (CRLF handling), so a CR just before a
         # quote (only ever seen in junk) sends the block through the plain line split instead.
         if self.plan is None or b'\r"' in data:
-            return self.parse_batch(split_lines(data), source=source, first_line_no=first_line_no)
+            text = split_lines(escape_raw_bytes(data))
+            return self.parse_batch(text, source=source, first_line_no=first_line_no)
         pieces = self.plan.read_pieces(data)
+        if pieces is None:  # bytes that are not UTF-8 (rare): read as their escapes
+            data = escape_raw_bytes(data)
+            pieces = self.plan.read_pieces(data)
+        assert pieces is not None  # escaped bytes are UTF-8
         lines = pieces.height
         pieces = pieces.with_columns(
             line_no=pl.int_range(first_line_no, first_line_no + lines, dtype=pl.Int64)

@@ -12,8 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botguard.catalog import load_catalog
+from botguard.judge import aggregate
 from botguard.judge.aggregate import Aggregator
-from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge, merge_all
+from botguard.judge.partial import (
+    CLIENT_KEY,
+    Partial,
+    bucket_width,
+    join_shards,
+    merge,
+    merge_all,
+    split_shards,
+)
 from botguard.logs import read_batches
 from botguard.logs.records import ParseStats
 from botguard.robots import RobotsTxt
@@ -136,3 +145,50 @@ def test_time_and_path_counts_merge_to_those_of_the_whole(tmp_path: Path) -> Non
     assert merged.path_counts.select("path", "requests").rows() == [("/cart", 2)]
     assert bucket_width(merged.clients) == 900
     assert _same(merged, agg.partial_of(pl.concat([morning, later]), ParseStats()))
+
+
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=3592), max_size=8),
+    stride=st.integers(min_value=1, max_value=7),
+    offset=st.integers(min_value=0, max_value=6),
+    shards=st.integers(min_value=2, max_value=9),
+)
+@settings(max_examples=25, deadline=None)
+def test_a_merge_done_shard_by_shard_is_the_merge_done_at_once(
+    log: tuple[Aggregator, pl.DataFrame], cuts: list[int], stride: int, offset: int, shards: int
+) -> None:
+    """A big merge runs one hash shard of clients at a time (memory): whatever the clients and
+    the cuts, the shards put together are the merge of all clients at once, frame for frame."""
+    agg, rows = log
+    rows = rows.gather_every(stride, offset=min(offset, stride - 1))
+    pieces = _pieces(agg, rows, [cut for cut in cuts if cut < rows.height])
+    at_once, sharded = merge_all(pieces, shards=1), merge_all(pieces, shards=shards)
+    assert _same(sharded, at_once)
+    assert sharded.stats == at_once.stats
+    split = split_shards(at_once, shards)
+    assert sum(s.clients.height for s in split) == at_once.clients.height
+    assert _same(join_shards(split, at_once.stats), at_once)
+
+
+def test_a_scan_folds_one_shard_of_its_clients_at_a_time(
+    log: tuple[Aggregator, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While batches pile up, no merge re-groups more than about one shard of the clients (the
+    working memory of a fold), and the result is still the partial of the whole log."""
+    agg, rows = log
+    monkeypatch.setattr(aggregate, "MERGE_ROWS", 40)
+    monkeypatch.setattr(aggregate, "MERGE_MAX_ROWS", 80)
+    merged_rows: list[int] = []
+
+    def counting(parts: list[Partial], *, shards: int | None = None) -> Partial:
+        merged_rows.append(sum(p.clients.height for p in parts))
+        return merge_all(parts, shards=shards)
+
+    monkeypatch.setattr(aggregate, "merge_all", counting)
+    scan = Aggregator(agg.catalog, agg.robots_for, agg.honeypots)
+    for start in range(0, rows.height, 200):
+        scan.add(rows.slice(start, 200), ParseStats(lines=min(200, rows.height - start)))
+    whole = agg.partial_of(rows, ParseStats(lines=rows.height))
+    assert _same(scan.take(), whole)
+    assert len(merged_rows) > aggregate.SHARDS  # folded while reading, not only at the end
+    assert max(merged_rows) <= 2 * whole.clients.height / aggregate.SHARDS

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from botguard.logs.escapes import escape_raw_bytes
 from botguard.logs.formats import FORMATS, BlockFormat, LogFormat
 from botguard.logs.readers import split_lines
 from botguard.logs.records import REQUEST_SCHEMA
@@ -70,7 +71,8 @@ def check_line_numbers_follow_first_line_no(fmt: LogFormat) -> None:
 
 
 def check_block_equals_lines(fmt: LogFormat) -> None:
-    """A BlockFormat's parse_block gives exactly what parse_batch gives on the same lines."""
+    """A BlockFormat's parse_block gives exactly what parse_batch gives on the same lines (the
+    block as the file holds it, the lines with bytes that are not UTF-8 escaped)."""
     if not isinstance(fmt, BlockFormat):
         return  # capability not offered: the reader uses parse_batch
     blocks = [(FIXTURES / "garbage.log").read_bytes(), b'\r\n\n \n"\n' + b'" ' * 40 + b"\n"]
@@ -78,7 +80,7 @@ def check_block_equals_lines(fmt: LogFormat) -> None:
     for block in blocks:
         data = block if block.endswith(b"\n") else block + b"\n"
         by_block = fmt.parse_block(data, source="b", first_line_no=3)
-        by_lines = fmt.parse_batch(split_lines(data), source="b", first_line_no=3)
+        by_lines = fmt.parse_batch(split_lines(escape_raw_bytes(data)), source="b", first_line_no=3)
         assert by_block[0].equals(by_lines[0])
         assert by_block[1] == by_lines[1]
 
@@ -136,5 +138,31 @@ def test_fuzz_block_equals_lines(name, parts, junk):
     fmt = FORMATS[name]
     by_block = fmt.parse_block(data, source="f", first_line_no=1)
     by_lines = fmt.parse_batch(split_lines(data), source="f", first_line_no=1)
+    assert by_block[0].equals(by_lines[0])
+    assert by_block[1] == by_lines[1]
+
+
+RAW = st.sampled_from(
+    [b"a", b" ", b'"', b"\\", b"\xc3\xbc", b"\xff", b"\xc3", b"\x80", b"\xf0\x9f\x98\x80", b"\xef\xbf\xbd"]
+)
+
+
+@pytest.mark.parametrize("name", [n for n, f in FORMATS.items() if isinstance(f, BlockFormat)])
+@settings(max_examples=60, deadline=None)
+@given(
+    fields=st.lists(st.tuples(st.lists(RAW, max_size=6), st.lists(RAW, max_size=6)), min_size=1, max_size=6)
+)
+def test_a_block_with_bytes_that_are_not_utf8_reads_as_their_escapes(name, fields):
+    """parse_block is handed the file's bytes: those that are not UTF-8 come out as the escapes
+    the line path reads (never U+FFFD), the rest of the block as it is."""
+    lines = [
+        b'1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /x HTTP/1.1" 200 5 "%s" "%s"'
+        % (b"".join(r), b"".join(a))
+        for r, a in fields
+    ]
+    data = b"".join(line + b"\n" for line in lines)
+    fmt = FORMATS[name]
+    by_block = fmt.parse_block(data, source="f", first_line_no=1)
+    by_lines = fmt.parse_batch(split_lines(escape_raw_bytes(data)), source="f", first_line_no=1)
     assert by_block[0].equals(by_lines[0])
     assert by_block[1] == by_lines[1]
