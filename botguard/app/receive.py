@@ -52,18 +52,31 @@ class ReceiveReport:
 
 def run_receive(request: ReceiveRequest, env: Env) -> ReceiveReport:
     """Render the decisions received and deploy the files (a dry run only diffs them)."""
-    got = receive_request(request.text, PRECHECKS)
-    if request.settings is not None:
-        got = _this_hosts(got, request.settings, env)
+    sent = receive_request(request.text, PRECHECKS)
+    got = sent if request.settings is None else _this_hosts(sent, request.settings, env)
     target = got.target
     files = _render(got)
     if got.dry_run:
         changed, diff = diff_files(target.dir, files)
-        return ReceiveReport(
-            TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
-        )
-    with directory_locks([target.dir]):
-        return ReceiveReport(deploy_files(target, files, reload=got.reload, keyring=got.keyring))
+        outcome = TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
+    else:
+        with directory_locks([target.dir]):
+            outcome = deploy_files(target, files, reload=got.reload, keyring=got.keyring)
+    return ReceiveReport(replace(outcome, warnings=(*outcome.warnings, *_serve_differs(sent, got))))
+
+
+def _serve_differs(sent: Received, used: Received) -> tuple[str, ...]:
+    """A warning when this host's configuration routes challenged clients to another serve than
+    the sender's settings say (a setting kept in two places drifts)."""
+    ours, theirs = used.rendering.serve, sent.rendering.serve
+    mine, asked = (ours.listen, ours.timeout, ours.bind), (theirs.listen, theirs.timeout, theirs.bind)
+    if used.rendering.keyring is None or mine == asked:
+        return ()
+    return (
+        f"{used.target.name}: challenged clients here go to this host's serve at {ours.listen}"
+        f" (timeout {ours.timeout:g} s, bind {ours.bind}: its own configuration), not {theirs.listen}"
+        f" (timeout {theirs.timeout:g} s, bind {theirs.bind}) as sent",
+    )
 
 
 def _render(got: Received) -> tuple[RuleFile, ...]:

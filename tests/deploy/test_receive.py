@@ -178,7 +178,7 @@ def _host_config(path: Path, rules: Path, **more: object) -> Path:
 def test_with_its_configuration_the_host_routes_to_its_own_serve(tmp_path: Path) -> None:
     """With --config the challenge routing goes to the host's serve (its listen, timeout and
     bind), whatever serve the request names: a sender cannot proxy challenged clients, or
-    /.botguard/, to a server of its own."""
+    /.botguard/, to a server of its own. The outcome says so in a warning."""
     rules = tmp_path / "rules"
     rules.mkdir()
     config = _host_config(tmp_path / "host.yaml", rules, serve={"listen": "127.0.0.1:7001", "timeout": 3.0})
@@ -186,6 +186,10 @@ def test_with_its_configuration_the_host_routes_to_its_own_serve(tmp_path: Path)
             "serve": {"listen": "192.0.2.66:80", "timeout": 60, "bind": "network"}}  # fmt: skip
     r = run_cli("receive-rules", "--config", str(config), stdin=json.dumps(request(rules, settings=evil)))
     assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["warnings"] == [
+        "web: challenged clients here go to this host's serve at 127.0.0.1:7001 (timeout 3 s, bind address: its"
+        " own configuration), not 192.0.2.66:80 (timeout 60 s, bind network) as sent"
+    ]
     routing = (rules / "botguard_challenge_http.conf").read_text() + (
         rules / "botguard_challenge_server.conf"
     ).read_text()
