@@ -123,8 +123,11 @@ def _failure(target: RemoteTarget, code: int, stderr: str) -> str:
 
 
 def _outcome(target: RemoteTarget, data: dict[str, Any]) -> TargetOutcome:
+    """The host's answer, shown on this machine's terminal: its text made printable (a host that
+    is not what it should be could otherwise write escape sequences to the operator's terminal)."""
+    diff = "\n".join(printable(line) for line in str(data["diff"]).split("\n"))
     return TargetOutcome(
-        target.name, target.url, tuple(str(n) for n in data["changed"]), str(data["diff"]),
+        target.name, target.url, tuple(printable(str(n), 100) for n in data["changed"]), diff,
         validated=bool(data["validated"]), reloaded=bool(data["reloaded"]), recovered=bool(data["recovered"]),
         warnings=tuple(printable(str(w), 600) for w in data.get("warnings", ())),
         secret_copied=bool(data.get("secret_copied", False)),

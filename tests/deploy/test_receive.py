@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import yaml
 from botguard.config import ServeSettings
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.deploy.records import RemoteTarget, Rendering
-from botguard.deploy.ssh import request_text
+from botguard.deploy.ssh import deploy_over_ssh, request_text
 from botguard.keyring import Key, Keyring, keyring_text
 from botguard.render import renderers
 from tests.deploy.sshd import Sshd, running_sshd
@@ -311,3 +312,17 @@ def test_a_key_forced_to_receive_rules_can_only_take_access_away(
         assert done.returncode == 0, done.stderr
         srv.reload_now()
         _site_holds(srv)
+
+
+def test_what_a_host_answers_is_shown_printable(tmp_path: Path) -> None:
+    """A host that is not what it should be answers with escape sequences in its diff and file
+    names (clearing the operator's screen, hiding lines): they reach this machine as text."""
+    answer = {"changed": ["botguard.conf\x1b]52;c;ZXZpbA==\x07"], "diff": "+ok\n\x1b[2J\x1b[1A+\u202eevil\n",
+              "validated": True, "reloaded": True, "recovered": False, "warnings": ["\x1b[31mred"]}  # fmt: skip
+    script = tmp_path / "host.sh"
+    script.write_text(f"cat >/dev/null\nprintf '%s' '{json.dumps(answer)}'\n")
+    target = replace(remote(tmp_path, "nginx", Rendering(2, 4, ServeSettings())), ssh=("sh", str(script)))
+    outcome = deploy_over_ssh(target, DecisionSet())
+    shown = outcome.diff + "".join(outcome.changed) + "".join(outcome.warnings)
+    assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown, shown
+    assert outcome.diff.split("\n") == ["+ok", "\\x1b[2J\\x1b[1A+\\u202eevil", ""]
