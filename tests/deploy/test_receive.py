@@ -133,6 +133,9 @@ SMUGGLED = [
                  id="address"),
     pytest.param({"decisions": _decision(kind="cidr", value="192.0.2.0/24 1; } #")}, "not an IP network",
                  id="network"),
+    pytest.param({"decisions": _decision(kind="client", ip="203.0.113.5 1; }")}, "not an IP address",
+                 id="client-address"),
+    pytest.param({"decisions": _decision(kind="ip", value="fe80::1%eth0;allow")}, "IPv6 zone id", id="zone"),
     pytest.param({"decisions": _decision(action="grant")}, "'grant' is not one of", id="action"),
     pytest.param({"decisions": _decision(kind="raw")}, "'raw' is not one of", id="kind"),
     pytest.param({"decisions": _decision(text="allow all;")}, "unknown field 'text'", id="decision-field"),
@@ -237,11 +240,15 @@ def _force(sshd: Sshd, host_config: Path) -> list[str]:
 
 
 def _site_holds(srv: Server) -> None:
-    """The site's own protections: a denied path 403, a password path 401 (200 with the password),
-    whoever asks: an allowlisted agent, a client botguard has no rule for."""
+    """The site's own protections: a denied path 403, a password path 401 (200 with the password;
+    Apache: also a <Location> denied, a password in .htaccess), whoever asks: an allowlisted
+    agent, a client botguard has no rule for."""
     for ua in (CHROME, ALLOWED_AGENT):
         assert srv.get("/denied/f.txt", ua=ua) == 403, ua
         assert srv.get("/password/f.txt", ua=ua) == 401, ua
+        if srv.kind == "apache":
+            assert srv.get("/location-denied/f.txt", ua=ua) == 403, ua
+            assert srv.get("/htaccess/f.txt", ua=ua) == 401, ua
         assert srv.get("/password/f.txt", ua=ua, headers={"Authorization": AUTHORIZATION}) == 200, ua
         assert srv.get("/index.html", ua=ua) == 200, ua
 
