@@ -194,12 +194,12 @@ def receive_request(text: str, prechecks: Any) -> Received:
         return Received(
             target, rendering, decisions, _bool(data["reload_enabled"]), _bool(data["dry_run"]), keyring
         )
-    except BotguardError as exc:
-        raise InputError(
-            f"bad receive-rules request on standard input: {printable(exc.message, 300)}"
-        ) from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"bad receive-rules request on standard input: {printable(str(exc), 200)}") from None
+    except BotguardError as exc:  # a decision, a setting or the keyring: its own message
+        raise InputError(f"{_BAD} {printable(exc.message, 300)}") from None
+    except KeyError as exc:
+        raise InputError(f"{_BAD} no {printable(str(exc.args[0]), 40)!r}") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"{_BAD} {printable(str(exc), 200)}") from None
 
 
 def _check_format(data: dict[str, Any]) -> None:
@@ -222,6 +222,9 @@ def _check_format(data: dict[str, Any]) -> None:
 def _rendering(settings: Any, keyring: Any) -> Rendering:
     """What the files are rendered from besides the decisions, checked as a config file's
     ``decide.throttle_*`` and ``serve.listen/timeout/bind`` keys are; the keyring as serve's."""
+    parts = ("decide", "serve")
+    if not isinstance(settings, dict) or not all(isinstance(settings.get(k), dict) for k in parts):
+        raise TypeError("settings: expected an object holding a 'decide' and a 'serve' object")
     decide, serve = settings["decide"], settings["serve"]
     document = {
         "decide": {key: decide[key] for key in ("throttle_rate", "throttle_burst")},
