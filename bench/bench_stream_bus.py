@@ -20,7 +20,8 @@ instances (and an sshd, when installed) for the fan-out. What it prints:
 - Kafka: lines/s through Tansu (the tests' Kafka-protocol broker, 2 partitions) with 1 and 2
   workers (at least once: "processed" may exceed the lines after a rebalance);
 - fan-out: deploy-rules wall time (median of 5 changing runs) to 1 and 3 local nginx hosts, and
-  to 3 hosts over ssh (botguard on the host receives the files), when sshd is installed.
+  to 3 hosts over ssh (botguard on the host receives the decisions and renders the files), when
+  sshd is installed.
 
 The machine is shared (2 cores): read throughput as an order of magnitude, not a fine figure.
 """

@@ -603,6 +603,9 @@ def _zone_ids(value: Any, where: Location) -> str | tuple[str, ...]:
     return zones
 
 
+#: A ``deploy.hosts`` entry's name (it is printed in every line about that host).
+HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}"
+
 _LISTEN = re.compile(r"unix:/[A-Za-z0-9_./-]+|(?:localhost|[0-9.]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})")
 
 
@@ -776,9 +779,7 @@ SCHEMA: dict[str, Any] = {
         "lock": _optional_str,
         "hosts": [
             {
-                "name": _pattern(
-                    r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", "a host name of A-Z, a-z, 0-9, '.', '_', '-'"
-                ),
+                "name": _pattern(HOST_NAME, "a host name of A-Z, a-z, 0-9, '.', '_', '-'"),
                 "server": _one_of("nginx", "apache"),
                 "dir": _rules_dir,
                 "validate": _argv,
@@ -898,15 +899,23 @@ def load_settings(config_path: str | Path | None = None) -> Settings:
         >>> load_settings().policy.block_min_disallowed
         1
     """
+    if config_path is None:
+        return parse_settings(None, None)
+    source = str(config_path)
+    try:
+        text = Path(config_path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", Location(source)) from None
+    return parse_settings(text, source)
+
+
+def parse_settings(text: str | None, source: str | None) -> Settings:
+    """Bundled defaults overlaid with the configuration document ``text`` (YAML, or JSON, which is
+    YAML; ``source`` names it in errors), checked as strictly as a config file: a request that
+    carries settings (``receive-rules``) is held to the same rules as the file they came from."""
     values = _load_file(_default_text(), "rules/policy.yaml")
-    source = None
-    if config_path is not None:
-        source = str(config_path)
-        try:
-            text = Path(config_path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file: {exc.strerror}", Location(source)) from None
-        values = _merge(values, _load_file(text, source))
+    if text is not None:
+        values = _merge(values, _load_file(text, source or "<settings>"))
     allow = values.get("allowlist", {})
     log = values.get("log", {})
     return Settings(

@@ -31,7 +31,7 @@ from botguard.deploy.files import DeployError, StepHook, deploy_files, diff_file
 from botguard.deploy.impact import impact, model_impact
 from botguard.deploy.lock import deploy_lock, directory_locks, state_lock
 from botguard.deploy.precheck import PRECHECKS
-from botguard.deploy.records import Impact, RemoteTarget, Target, TargetOutcome
+from botguard.deploy.records import Impact, RemoteTarget, Rendering, Target, TargetOutcome
 from botguard.deploy.ssh import deploy_over_ssh
 from botguard.deploy.upstream import serve_answers
 from botguard.errors import BotguardError, InputError, Location, UsageError
@@ -44,9 +44,6 @@ from botguard.model.store import (
     with_model,
     without_stale_model,
 )
-from botguard.render import renderers
-from botguard.render.base import Renderer
-from botguard.render.records import RuleFile
 from botguard.state import State
 
 if TYPE_CHECKING:  # imported when a run syncs to Cloudflare: the SDK is slow to load
@@ -123,8 +120,8 @@ def _load_scan(request: DeployRequest, state: State) -> ScanResult:
 
 def _targets(request: DeployRequest, tier: ChallengeTier | None = None) -> list[Target | RemoteTarget]:
     deploy, decide, serve = request.settings.deploy, request.settings.decide, request.settings.serve
-    keyring = tier.keyring if tier else None
-    backends = renderers(decide.throttle_rate, decide.throttle_burst, keyring=keyring, serve=serve)
+    rendering = Rendering(decide.throttle_rate, decide.throttle_burst, serve, tier.keyring if tier else None)
+    backends = {name: rendering.renderer(name) for name in ("nginx", "apache")}
     targets: list[Target | RemoteTarget] = []
     for name, option, conf in (
         ("nginx", request.nginx_dir, deploy.nginx),
@@ -137,40 +134,45 @@ def _targets(request: DeployRequest, tier: ChallengeTier | None = None) -> list[
                 Target(name, Path(directory), renderer, conf.validate, conf.reload, precheck, conf.probe)
             )
     # the fan-out: each host is one more target, deployed on its own, challenge routing included
-    targets.extend(_host_target(host, backends[host.server]) for host in deploy.hosts)
+    targets.extend(_host_target(host, rendering) for host in deploy.hosts)
     if not targets and not request.cloudflare:
         raise UsageError("nothing to deploy to: pass --nginx-dir, --apache-dir or --cloudflare "
                          "(or set deploy.nginx.dir or deploy.hosts)")  # fmt: skip
     return targets
 
 
-def _host_target(host: HostTarget, renderer: Renderer) -> Target | RemoteTarget:
+def _host_target(host: HostTarget, rendering: Rendering) -> Target | RemoteTarget:
+    """A host here renders its files with this machine's renderer; one over SSH is sent the
+    decisions and ``rendering`` and renders them itself (:mod:`botguard.deploy.ssh` says why)."""
     if host.remote is None:
+        renderer, secret = rendering.renderer(host.server), Path(host.secret) if host.secret else None
         return Target(host.name, Path(host.dir), renderer, host.validate, host.reload, PRECHECKS[host.server],
-                      host.probe, Path(host.secret) if host.secret else None)  # fmt: skip
+                      host.probe, secret)  # fmt: skip
     return RemoteTarget(
         host.name, host.dir, host.remote.destination, host.remote.port, host.remote.path, host.server,
-        renderer, host.validate, host.reload, host.probe, host.ssh, host.botguard, host.secret,
+        rendering, host.validate, host.reload, host.probe, host.ssh, host.botguard, host.secret,
     )  # fmt: skip
 
 
 def _send(
     target: Target | RemoteTarget,
-    files: tuple[RuleFile, ...],
+    active: DecisionSet,
     request: DeployRequest,
     tier: ChallengeTier | None,
 ) -> TargetOutcome:
-    """One target's deploy: here, or by botguard on its host over SSH; with the challenge routing,
-    the keyring goes to the host's serve too (where ``deploy.hosts[].secret`` says)."""
-    keyring = keyring_text(tier.keyring) if tier and tier.keyring else None
+    """One target's deploy: rendered and deployed here, or by botguard on its host over SSH; with
+    the challenge routing, the keyring goes to the host's serve too (where
+    ``deploy.hosts[].secret`` says)."""
     if isinstance(target, RemoteTarget):
-        outcome = deploy_over_ssh(target, files, reload=request.reload, keyring=keyring)
+        outcome = deploy_over_ssh(target, active, reload=request.reload)
         if target.secret is None and tier is not None and tier.decisions:
             note = (f"{target.name}: challenged clients there go to serve at {tier.listen} on that host, "
                     "which must sign with this machine's pass secret: set `secret` for the host so "
                     "deploy-rules copies it there")  # fmt: skip
             outcome = replace(outcome, warnings=(*outcome.warnings, note))
         return outcome
+    keyring = keyring_text(tier.keyring) if tier and tier.keyring else None
+    files = target.renderer.render(active)
     return deploy_files(target, files, reload=request.reload, hook=request.hook, keyring=keyring)
 
 
@@ -274,7 +276,7 @@ def _send_all(
 
     def one(target: Target | RemoteTarget) -> TargetOutcome | str:
         try:
-            return _send(target, target.renderer.render(active), request, tier)
+            return _send(target, active, request, tier)
         except DeployError as exc:
             return str(exc)
 
@@ -289,7 +291,7 @@ def _send_all(
 
 def _dry(target: Target | RemoteTarget, active: DecisionSet) -> TargetOutcome:
     if isinstance(target, RemoteTarget):  # the host diffs against its own files
-        return deploy_over_ssh(target, target.renderer.render(active), dry_run=True)
+        return deploy_over_ssh(target, active, dry_run=True)
     changed, diff = diff_files(target.dir, target.renderer.render(active))
     return TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
 

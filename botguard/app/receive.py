@@ -1,14 +1,17 @@
-"""``botguard receive-rules``: botguard on a web host takes rendered rule files from a
-``deploy-rules`` run elsewhere (over SSH) and deploys them here.
+"""``botguard receive-rules``: botguard on a web host takes a ``deploy-rules`` run's decisions
+(over SSH), renders this server's files itself and deploys them here.
 
 The same transaction as a local deploy (:func:`botguard.deploy.files.deploy_files`), under the
-rules directory's lock; see :mod:`botguard.deploy.ssh` for why the deploy runs on the host.
+rules directory's lock; see :mod:`botguard.deploy.ssh` for why the deploy runs on the host and
+why the host, not the sender, renders: only botguard's renderers make files that can only take
+access away, whatever the decisions' agents and addresses hold.
 
 What the sender may ask is bounded here, so a deploy key restricted to this verb (a forced
-command in ``authorized_keys``) can do nothing else: only the server's own rule file names are
-written, and with this host's configuration (``--config``) only into a rules directory it names
+command in ``authorized_keys``) can do nothing else: only decisions arrive, and with this host's
+configuration (``--config``) the files go only into a rules directory it names
 (``deploy.<server>.dir`` or a local ``deploy.hosts`` entry), checked and reloaded with *its*
-validate/reload/probe, never commands the request carries.
+validate/reload/probe, route challenged clients to *its* serve (``serve.listen``, ``timeout``,
+``bind``), and the keyring goes only to the file its serve reads.
 """
 
 from __future__ import annotations
@@ -17,16 +20,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from botguard.app.env import Env
-from botguard.config import DecideSettings, Settings
-from botguard.decide.records import DecisionSet
+from botguard.config import Settings
 from botguard.deploy.files import deploy_files, diff_files
 from botguard.deploy.lock import directory_locks
 from botguard.deploy.precheck import PRECHECKS
 from botguard.deploy.records import Target, TargetOutcome
-from botguard.deploy.ssh import receive_request
-from botguard.errors import InputError
-from botguard.keyring import Key, Keyring
-from botguard.render import renderers
+from botguard.deploy.ssh import Received, receive_request
+from botguard.errors import BotguardError, InputError
+from botguard.keyring import secret_path
+from botguard.render.records import RuleFile
+from botguard.text import printable
 
 __all__ = ["ReceiveReport", "ReceiveRequest", "run_receive"]
 
@@ -34,7 +37,7 @@ __all__ = ["ReceiveReport", "ReceiveRequest", "run_receive"]
 @dataclass(frozen=True, slots=True)
 class ReceiveRequest:
     """The sender's JSON request, as read from standard input, and this host's settings
-    (``--config``; None: the request's directory and commands are used as sent)."""
+    (``--config``; None: the request's directory, commands and serve settings are used as sent)."""
 
     text: str
     settings: Settings | None = None
@@ -48,28 +51,64 @@ class ReceiveReport:
 
 
 def run_receive(request: ReceiveRequest, env: Env) -> ReceiveReport:
-    """Deploy the files received (a dry run only diffs them)."""
-    decide = DecideSettings()  # the files come rendered: the renderer is never called here
-    got = receive_request(request.text, renderers(decide.throttle_rate, decide.throttle_burst), PRECHECKS)
+    """Render the decisions received and deploy the files (a dry run only diffs them)."""
+    sent = receive_request(request.text, PRECHECKS)
+    got = sent if request.settings is None else _this_hosts(sent, request.settings, env)
     target = got.target
-    if unknown := sorted({f.name for f in got.files} - _rule_file_names(target.renderer.name)):
-        raise InputError(
-            f"bad receive-rules request: {unknown[0]!r} is not a {target.renderer.name} rule file"
-        )
-    if request.settings is not None:
-        target = _this_hosts(target, request.settings)
+    files = _render(got)
     if got.dry_run:
-        changed, diff = diff_files(target.dir, got.files)
-        return ReceiveReport(
-            TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
-        )
-    with directory_locks([target.dir]):
-        return ReceiveReport(deploy_files(target, got.files, reload=got.reload, keyring=got.keyring))
+        changed, diff = diff_files(target.dir, files)
+        outcome = TargetOutcome(target.name, target.dir, changed, diff, validated=False, reloaded=False)
+    else:
+        with directory_locks([target.dir]):
+            outcome = deploy_files(target, files, reload=got.reload, keyring=got.keyring)
+    return ReceiveReport(replace(outcome, warnings=(*outcome.warnings, *_serve_differs(sent, got))))
 
 
-def _this_hosts(sent: Target, settings: Settings) -> Target:
-    """``sent`` with this host's directory entry's validate/reload/probe; an error when this
-    host's configuration names no such rules directory for that server."""
+def _serve_differs(sent: Received, used: Received) -> tuple[str, ...]:
+    """A warning when this host's configuration routes challenged clients to another serve than
+    the sender's settings say (a setting kept in two places drifts)."""
+    ours, theirs = used.rendering.serve, sent.rendering.serve
+    mine, asked = (ours.listen, ours.timeout, ours.bind), (theirs.listen, theirs.timeout, theirs.bind)
+    if used.rendering.keyring is None or mine == asked:
+        return ()
+    return (
+        f"{used.target.name}: challenged clients here go to this host's serve at {ours.listen}"
+        f" (timeout {ours.timeout:g} s, bind {ours.bind}: its own configuration), not {theirs.listen}"
+        f" (timeout {theirs.timeout:g} s, bind {theirs.bind}) as sent",
+    )
+
+
+def _render(got: Received) -> tuple[RuleFile, ...]:
+    """This server's files for the decisions received: what the sender's renderer would make."""
+    try:
+        return got.target.renderer.render(got.decisions)
+    except BotguardError as exc:  # a decision the renderer refuses (checked already: a safety net)
+        raise InputError(f"bad receive-rules request: {printable(exc.message, 300)}") from None
+
+
+def _this_hosts(got: Received, settings: Settings, env: Env) -> Received:
+    """``got`` with this host's directory entry's validate/reload/probe, its serve's routing settings
+    and keyring file; an error when its serve reads the keyring from another file than the one the
+    sender would copy it to."""
+    sent = got.target
+    server = sent.renderer.name
+    validate, reload, probe = _entry(sent, settings)
+    if sent.secret is not None:
+        keyring = secret_path(settings.serve.secret_path, env.state_path)
+        if keyring.resolve() != sent.secret.resolve():
+            raise InputError(
+                f"receive-rules: this host's serve reads its keyring from {str(keyring)!r}, not"
+                f" {str(sent.secret)!r} (serve.secret_path in its configuration)"
+            )
+    rendering = replace(got.rendering, serve=settings.serve)
+    target = replace(sent, renderer=rendering.renderer(server), validate=validate, reload=reload, probe=probe)
+    return replace(got, target=target, rendering=rendering)
+
+
+def _entry(sent: Target, settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+    """The validate, reload and probe of this host's entry for the directory sent; an error when
+    this host's configuration names no such rules directory for that server."""
     server = sent.renderer.name
     own = getattr(settings.deploy, server)
     entries = [(own.dir, own.validate, own.reload, own.probe)] + [
@@ -77,19 +116,10 @@ def _this_hosts(sent: Target, settings: Settings) -> Target:
         for h in settings.deploy.hosts
         if h.server == server and h.remote is None
     ]
-    for directory, validate, reload, probe in entries:
+    for directory, *commands in entries:
         if directory and Path(directory).resolve() == sent.dir.resolve():
-            return replace(sent, validate=validate, reload=reload, probe=probe)
+            return commands[0], commands[1], commands[2]
     raise InputError(
         f"receive-rules: this host's configuration names no {server} rules directory {str(sent.dir)!r}"
         f" (deploy.{server}.dir or a local deploy.hosts entry)"
     )
-
-
-def _rule_file_names(server: str) -> set[str]:
-    """Every file a deploy of ``server`` may send: its block rules and its challenge routing (the
-    names do not depend on the decisions, so an empty set and a throwaway key render them all)."""
-    decide = DecideSettings()
-    throwaway = Keyring((Key("00000000", "0" * 64, 0.0),))
-    combined = renderers(decide.throttle_rate, decide.throttle_burst, keyring=throwaway)[server]
-    return {f.name for f in combined.render(DecisionSet())}

@@ -46,7 +46,7 @@ class ShipReport:
 
 def run_ship(request: ShipRequest, env: Env, *, stop: threading.Event | None = None) -> ShipReport:
     """Ship until ``stop`` (or a signal), or what the files hold now with ``once``."""
-    address = bus_address(request.to)
+    address = bus_address(request.to, env.environ)
     paths = live_paths(request.paths, env)
     stop = stop if stop is not None else threading.Event()
     out = publisher(address)

@@ -145,7 +145,7 @@ def _source(request: WatchRequest, env: Env, state: State) -> Iterator[_Source]:
         from botguard.logs.bus import bus_address, source
         from botguard.model.deltalog import WORKER_NAME
 
-        address = bus_address(request.bus)
+        address = bus_address(request.bus, env.environ)
         if not WORKER_NAME.fullmatch(request.group):
             raise UsageError(
                 f"bad group name {request.group!r}: use A-Z, a-z, 0-9, '.', '_', '-' (at most 100)"

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["ACTIONS", "KINDS", "Action", "Decision", "DecisionSet", "DroppedDecision", "Match", "MatchKind"]
+__all__ = [
+    "ACTIONS",
+    "KINDS",
+    "SOURCES",
+    "Action",
+    "Decision",
+    "DecisionSet",
+    "DroppedDecision",
+    "Match",
+    "MatchKind",
+]
 
 Action = Literal["block", "throttle", "challenge", "allow"]
 MatchKind = Literal["ua_pattern", "ua_exact", "ip", "cidr", "asn", "client"]
@@ -22,6 +32,9 @@ ACTIONS: tuple[str, ...] = ("allow", "block", "throttle", "challenge")
 #: Match kinds. ``ua_pattern`` is a case-insensitive *substring* (never a regex), ``ua_exact``
 #: a whole user agent (case-insensitive), ``client`` an exact (IP, user agent) pair.
 KINDS: tuple[str, ...] = ("ua_pattern", "ua_exact", "ip", "cidr", "asn", "client")
+#: Where a decision comes from: a scan's verdicts, a reviewed model candidate, the configuration
+#: (the allowlist; its addresses may be ones a log's never may, see ``addresses.rule_address``).
+SOURCES: tuple[str, ...] = ("scan", "model", "config")
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from botguard.config import ServeSettings
+from botguard.keyring import Keyring
+from botguard.render import renderers
 from botguard.render.base import Renderer
 from botguard.render.records import RuleFile
 
-__all__ = ["Impact", "ImpactRow", "RemoteTarget", "Target", "TargetOutcome"]
+__all__ = ["Impact", "ImpactRow", "RemoteTarget", "Rendering", "Target", "TargetOutcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +33,27 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Rendering:
+    """Everything besides the decisions that a server's files are rendered from: the throttle
+    policy (nginx), where serve listens and how it binds passes, and the keyring the challenge
+    routing carries (None: block rules only). A host over SSH gets these and the decisions, never
+    files, and renders the same bytes with :meth:`renderer`."""
+
+    rate: int
+    burst: int
+    serve: ServeSettings
+    keyring: Keyring | None = None
+
+    def renderer(self, server: str) -> Renderer:
+        """``server``'s renderer (``nginx`` or ``apache``), challenge routing included with a keyring."""
+        return renderers(self.rate, self.burst, keyring=self.keyring, serve=self.serve)[server]
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteTarget:
-    """A web server on another machine, reached over SSH: botguard there receives the rendered
-    files and runs the same deploy (lock, journal, precheck, validate, swap, reload, rollback)."""
+    """A web server on another machine, reached over SSH: botguard there receives the decisions,
+    renders the files itself and runs the same deploy (lock, journal, precheck, validate, swap,
+    reload, rollback)."""
 
     name: str
     url: str  # ssh://USER@HOST:PORT/PATH, as configured (for messages)
@@ -40,7 +61,7 @@ class RemoteTarget:
     port: int
     dir: str  # the rules directory on the host
     server: str  # nginx | apache
-    renderer: Renderer
+    rendering: Rendering
     validate: tuple[str, ...]
     reload: tuple[str, ...]
     probe: str | None = None

@@ -11,6 +11,7 @@ from botguard.keyring.store import (
     keyring_text,
     load,
     load_or_create,
+    parse,
     place,
     read_private,
     rotate,
@@ -19,6 +20,6 @@ from botguard.keyring.store import (
 )
 
 __all__ = [
-    "GRACE", "Key", "Keyring", "KeyringError", "keyring_text", "load", "load_or_create", "place",
+    "GRACE", "Key", "Keyring", "KeyringError", "keyring_text", "load", "load_or_create", "parse", "place",
     "read_private", "rotate", "secret_path", "write_private",
 ]  # fmt: skip

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from botguard.logs.follow import Totals
     from botguard.logs.records import Batch
 
-__all__ = ["BusAddress", "BusChunk", "RedisPublisher", "RedisSource", "bus_address", "publisher", "source"]
+__all__ = [
+    "PASSWORD_ENV", "BusAddress", "BusChunk", "RedisPublisher", "RedisSource", "bus_address", "publisher",
+    "source",
+]  # fmt: skip
 
 #: The stream entry's field holding the line (raw bytes, without its newline).
 LINE_FIELD = b"l"
@@ -57,22 +60,34 @@ return lines
 """
 
 
+#: The environment variable holding the Redis password (``AUTH``; with a user in the URL, an
+#: ACL user's). Never the URL: a command line shows in every process list.
+PASSWORD_ENV = "BOTGUARD_BUS_PASSWORD"
+
+
 @dataclass(frozen=True, slots=True)
 class BusAddress:
-    """``redis://HOST:PORT/STREAM`` or ``kafka://HOST:PORT/TOPIC``, checked (no I/O)."""
+    """``redis://[USER@]HOST:PORT/STREAM`` or ``kafka://HOST:PORT/TOPIC``, checked (no I/O), and
+    the password to give Redis (from :data:`PASSWORD_ENV`)."""
 
     host: str
     port: int
     stream: str  # the Redis stream, or the Kafka topic
     scheme: str = "redis"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}/{self.stream}"
+        user = f"{self.username}@" if self.username else ""
+        return f"{self.scheme}://{user}{self.host}:{self.port}/{self.stream}"
 
 
-def bus_address(url: str) -> BusAddress:
-    """Parse a bus URL; a clear usage error for anything else.
+def bus_address(url: str, environ: Mapping[str, str] | None = None) -> BusAddress:
+    """Parse a bus URL, with the password ``environ`` holds; a clear usage error for anything else.
+
+    Why a password: whoever can write to the stream writes the log lines the workers learn
+    from (forged lines could frame any address), and whoever can read it reads every request.
 
     Examples:
         >>> bus_address("redis://10.0.0.5:6380/access").url
@@ -96,15 +111,21 @@ def bus_address(url: str) -> BusAddress:
         or not parts.hostname
         or parts.query
         or parts.fragment
-        or parts.username
-        or parts.password
     ):
         raise UsageError(
             f"unsupported bus {url!r}: expected redis://HOST:PORT/STREAM or kafka://HOST:PORT/TOPIC"
         )
+    if parts.password is not None:
+        raise UsageError(f"a password in the bus URL shows in every process list: set {PASSWORD_ENV} instead")
     if not _STREAM_NAME.fullmatch(stream):
         raise UsageError(f"bad stream name {stream!r} in {url!r}: use A-Z, a-z, 0-9, ':', '.', '_', '-'")
-    return BusAddress(parts.hostname, port, stream, parts.scheme)
+    password = (environ or {}).get(PASSWORD_ENV) or None
+    if parts.scheme == "kafka" and (parts.username or password):
+        raise UsageError(
+            f"botguard does not authenticate to Kafka (a user in the URL or {PASSWORD_ENV}): keep the"
+            " broker on a network only the shippers and workers reach"
+        )
+    return BusAddress(parts.hostname, port, stream, parts.scheme, parts.username or None, password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +152,19 @@ def _client(address: BusAddress) -> Any:
         import redis
     except ImportError:
         raise UsageError("the Redis bus needs the redis package: pip install 'botguard[redis]'") from None
-    return redis.Redis(host=address.host, port=address.port, socket_timeout=30, socket_connect_timeout=10)
+    return redis.Redis(
+        host=address.host, port=address.port, username=address.username, password=address.password,
+        socket_timeout=30, socket_connect_timeout=10,
+    )  # fmt: skip
 
 
 def _unreachable(address: BusAddress, exc: Exception) -> BotguardError:
-    return BotguardError(f"cannot use the bus {address.url}: {exc}")
+    """One line; when the server wants a password (or another one), which variable gives it."""
+    said = str(exc)
+    if "auth" in said.lower():
+        unset = "" if address.password else " is not set"
+        said += f" (the server asks for a password: {PASSWORD_ENV}{unset})"
+    return BotguardError(f"cannot use the bus {address.url}: {said}")
 
 
 def entry_line(value: bytes | None) -> bytes:

@@ -119,7 +119,7 @@ def _name(worker: str, seq: int, kind: str) -> str:
 def _read(path: Path) -> Delta | None:
     """The delta in ``path``; None when a base superseded (and removed) it meanwhile."""
     try:
-        arrays = load_arrays(path)
+        arrays = load_arrays(path, stored_only=True)
     except FileNotFoundError:
         return None
     keys = tuple(StringTable.from_arrays(arrays, "keys").strings)

@@ -28,7 +28,9 @@ Examples
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -573,7 +575,23 @@ def save_arrays(
         raise
 
 
-def load_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read a snapshot written by :func:`save_arrays` (no pickles)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+def load_arrays(path: str | os.PathLike[str], *, stored_only: bool = False) -> dict[str, np.ndarray]:
+    """Read a snapshot written by :func:`save_arrays` (no pickles).
+
+    Only a regular file is read: a FIFO under the name (a shared directory's other writers can
+    put one there) would block the reader forever, a device never end. ``stored_only`` refuses
+    compressed members, so a file costs no more memory than its size (a few MB of deflated zeros
+    are gigabytes): for files :func:`save_arrays` writes without ``compress``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        loaded = np.load(fh, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # one bare array (.npy): no archive of them
+            raise ValueError("not an archive of arrays")
+        with loaded as data:
+            members = data.zip.infolist() if data.zip is not None else []
+            if stored_only and any(i.compress_type != zipfile.ZIP_STORED for i in members):
+                raise ValueError("a member is compressed, which no worker writes")
+            return {name: data[name] for name in data.files}

@@ -100,7 +100,7 @@ def test_broken_render_is_caught_before_anything_is_written(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Files the server cannot parse on their own never reach the rule directory."""
-    from botguard.app import deploy as app
+    from botguard.deploy.records import Rendering
     from botguard.render.records import RuleFile
 
     _first_deploy(site)
@@ -112,7 +112,7 @@ def test_broken_render_is_caught_before_anything_is_written(
         def render(self, decisions):  # type: ignore[no-untyped-def]
             return tuple(RuleFile(name, "garbage here;\n") for name in old)
 
-    monkeypatch.setattr(app, "renderers", lambda *a, **k: {"nginx": Broken(), "apache": Broken()})
+    monkeypatch.setattr(Rendering, "renderer", lambda self, server: Broken())
     r = run_cli(*site.args(site.scan("b", scan_doc(with_ip_block=True))))
     assert r.exit_code == 1 and "rejected" in r.stderr, r.output
     assert _snapshot(site.server.rules) == old and _leftovers(site.server.rules) == []

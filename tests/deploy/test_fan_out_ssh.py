@@ -1,5 +1,5 @@
 """deploy-rules to hosts over SSH (a real sshd on 127.0.0.1): botguard on the host receives the
-rendered files and runs the deploy transaction there."""
+decisions, renders its files and runs the deploy transaction there."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from tests.deploy.test_fan_out import (
     serve_settings,
     serving,
 )
+from tests.deploy.test_receive import request
 from tests.helpers import run_cli
 from tests.render.servers import CHROME, Server, running
 from tests.serve.site import write_site
@@ -87,6 +88,8 @@ def test_rules_reach_hosts_over_ssh(servers: dict[str, Server], sshd: Sshd, tmp_
         assert f"{name}: updated" in out, out
         assert _enforced(srv, tmp_path, 403) == 403, name
         assert srv.get(ua=CHROME) == 200
+    # rendered here and rendered on the host from the decisions sent: the same bytes
+    assert _snapshot(servers["remote-nginx"].rules) == _snapshot(servers["local"].rules)
     code, out, err = _deploy(tmp_path, config)
     assert code == 0 and out.count(": unchanged, not reloaded") == 3, out + err
 
@@ -131,42 +134,31 @@ def test_an_unreachable_host_is_one_line(servers: dict[str, Server], sshd: Sshd,
 
 
 def test_receive_rules_refuses_a_bad_request(tmp_path: Path) -> None:
-    """Garbage or a file name with a path on standard input: one line, exit 1, nothing written."""
-    r = run_cli("receive-rules", stdin="{not json")
-    assert r.exit_code == 1 and r.stderr.startswith("botguard: error: bad receive-rules request"), r.output
-    request = {"name": "h", "server": "nginx", "dir": str(tmp_path), "files": [{"name": "../x", "text": ""}],
-               "validate": [], "reload": [], "probe": None, "reload_enabled": True, "dry_run": False}  # fmt: skip
-    r = run_cli("receive-rules", stdin=json.dumps(request))
-    assert r.exit_code == 1 and "not a plain name" in r.stderr, r.output
-    assert list(tmp_path.iterdir()) == []
-
-
-def _request(directory: Path, **over: object) -> str:
-    base = {"name": "h", "server": "nginx", "dir": str(directory),
-            "files": [{"name": "botguard_server.conf", "text": "# rules\n"}], "validate": [], "reload": [],
-            "probe": None, "reload_enabled": False, "dry_run": False}  # fmt: skip
-    return json.dumps(base | over)
+    """Garbage or JSON that is no request on standard input: one line, exit 1, nothing written."""
+    for text in ("{not json", "[]", '"allow all;"'):
+        r = run_cli("receive-rules", stdin=text)
+        assert r.exit_code == 1 and r.stderr.startswith("botguard: error: bad receive-rules request"), (
+            r.output
+        )
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize(
     ("over", "message"),
     [
-        (
-            {"files": [{"name": "authorized_keys", "text": "ssh-ed25519 AAAA evil\n"}]},
-            "not a nginx rule file",
-        ),
-        ({"files": [{"name": "botguard_server.conf\x00x", "text": ""}]}, "NUL"),
-        ({"files": [{"name": "botguard_server.conf", "text": "caf\u00e9\n"}]}, "not ASCII"),
+        ({"validate": ["nginx\x00", "-t"]}, "NUL"),
         ({"probe": "file:///etc/passwd"}, "not an http(s) URL"),
         ({"dir": "relative/dir"}, "not an absolute path"),
+        ({"secret": "relative/serve-secret.json"}, "not absolute"),
+        ({"secret": "/var/lib/botguard/serve-secret.json", "keyring": None}, "no keyring to copy"),
     ],
 )
 def test_receive_rules_refuses_what_deploy_rules_never_sends(
     tmp_path: Path, over: dict[str, object], message: str
 ) -> None:
-    """Another file name, a NUL, non-ASCII text, a probe that is not http(s), a relative directory:
-    one line, exit 1, nothing written (no traceback)."""
-    r = run_cli("receive-rules", stdin=_request(tmp_path, **over))
+    """A NUL, a probe that is not http(s), a relative directory or keyring path, a keyring path
+    without a keyring: one line, exit 1, nothing written (no traceback)."""
+    r = run_cli("receive-rules", stdin=json.dumps(request(tmp_path, **over)))
     assert r.exit_code == 1 and r.stderr.startswith("botguard: error: bad receive-rules request"), r.output
     assert message in r.stderr and "Traceback" not in r.stderr
     assert list(tmp_path.iterdir()) == []
@@ -198,7 +190,8 @@ def test_a_key_forced_to_receive_rules_deploys_only_where_and_how_the_host_says(
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
         login = [*sshd.ssh, "-p", str(sshd.port), f"{sshd.user}@127.0.0.1", "anything"]
-        done = subprocess.run(login, input=_request(elsewhere), capture_output=True, text=True, check=False)
+        sent = json.dumps(request(elsewhere))
+        done = subprocess.run(login, input=sent, capture_output=True, text=True, check=False)
         assert done.returncode == 1 and "names no nginx rules directory" in done.stderr, done.stderr
         assert list(elsewhere.iterdir()) == [] and not pwned.exists()
 

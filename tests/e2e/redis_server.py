@@ -35,17 +35,18 @@ class RedisServer:
 
 
 @contextmanager
-def running_redis(workdir: Path) -> Iterator[RedisServer]:
-    """Start redis-server (no persistence) and stop it afterwards."""
+def running_redis(workdir: Path, password: str | None = None) -> Iterator[RedisServer]:
+    """Start redis-server (no persistence; with ``password``, clients must give it) and stop it
+    afterwards."""
     if not Path(REDIS_SERVER).exists():
         pytest.fail("redis-server is missing: apt-get install redis-server (tools/system-packages)")
     port = free_port()
     proc = subprocess.Popen(
         [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+         "--dir", str(workdir), *(["--requirepass", password] if password else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, password=password)
     try:
         deadline = time.monotonic() + 10
         while True:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from botguard.logs._malformed import MAX_LINE_BYTES
-from botguard.logs.bus import BusChunk, RedisSource, bus_address
+from botguard.logs.bus import PASSWORD_ENV, BusChunk, RedisSource, bus_address
 from botguard.logs.chunks import ChunkParser
 from tests.e2e.redis_server import RedisServer, running_redis
 from tests.e2e.traffic import write
@@ -163,6 +163,8 @@ def test_an_entry_with_a_newline_stays_one_line(server: RedisServer) -> None:
         (("access.log", "--from", "redis://127.0.0.1:1/access"), 2, "not both"),
         (("--from", "redis://127.0.0.1:1/access", "--consumer", "a b"), 2, "bad worker name 'a b'"),
         (("--from", "redis://127.0.0.1:1/access", "--group", "g\x1b"), 2, "bad group name 'g\\x1b'"),
+        (("--from", "redis://:s3cret@127.0.0.1:1/access"), 2, "set BOTGUARD_BUS_PASSWORD instead"),
+        (("--from", "kafka://botguard@127.0.0.1:1/access"), 2, "does not authenticate to Kafka"),
     ],
 )
 def test_bad_bus_usage_is_one_line(tmp_path: Path, args: tuple[str, ...], code: int, message: str) -> None:
@@ -176,6 +178,31 @@ def test_ship_to_an_unreachable_bus_is_one_line(tmp_path: Path) -> None:
     log.write_text("x\n")
     r = run_cli("ship", str(log), "--to", "redis://127.0.0.1:1/access", "--state", str(tmp_path / "s.db"))
     assert r.exit_code == 1 and "cannot use the bus redis://127.0.0.1:1/access" in r.stderr, r.output
+
+
+def test_a_bus_with_a_password_takes_lines_only_from_who_gives_it(
+    tmp_path: Path, traffic: tuple[Path, Path, int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis with a password (anyone who can write the stream writes the lines the workers learn
+    from): without it ship and watch stop in one line and put nothing on the stream; with
+    BOTGUARD_BUS_PASSWORD (never the URL) every line goes through and is counted once."""
+    log, robots, lines, malformed = traffic
+    with running_redis(tmp_path, password="s3cret pass") as server:
+        r = run_cli(
+            "ship", str(log), "--to", server.url("access"), "--state", str(tmp_path / "x.db"), "--once"
+        )
+        assert r.exit_code == 1 and "BOTGUARD_BUS_PASSWORD is not set" in r.stderr, r.output
+        watch = ("watch", "--from", server.url("access"), "--robots", str(robots), "--state",
+                 str(tmp_path / "w.db"), "--once")  # fmt: skip
+        r = run_cli(*watch)
+        assert r.exit_code == 1 and "BOTGUARD_BUS_PASSWORD is not set" in r.stderr, r.output
+        assert len(r.stderr.splitlines()) == 1, r.output
+        assert server.client.exists("access") == 0
+        monkeypatch.setenv(PASSWORD_ENV, "s3cret pass")
+        _ship(server, log, tmp_path)
+        r = run_cli(*watch)
+        assert r.exit_code == 0, r.output
+        _assert_all_counted_once(server, lines, malformed)
 
 
 def test_workers_share_the_model_through_the_delta_directory(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -102,4 +106,59 @@ def test_a_hostile_peer_file_is_skipped_and_changes_no_weight(tmp_path: Path, ho
     DeltaLog(tmp_path, "y", ParamTable().full_delta).publish(_delta(k=1.0))
     reader = DeltaLog(tmp_path, "b", ParamTable().full_delta)
     assert _applied(reader) == {"k": 1.0}
+    assert len(reader.warnings) == 1 and "evil.000000000001.delta.npz" in reader.warnings[0]
+
+
+def _deflate_bomb(path: Path, floats: int) -> None:
+    """An archive like a delta file whose weights deflate from ``floats`` zeros (written in pieces)."""
+    empty: dict[str, np.ndarray] = {
+        "keys_blob": np.zeros(0, dtype=np.uint8),
+        "keys_end": np.zeros(0, dtype=np.int64),
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for prefix in ("keys", "tomb"):
+            for suffix, array in (("_blob", empty["keys_blob"]), ("_end", empty["keys_end"])):
+                with archive.open(f"{prefix}{suffix}.npy", "w") as out:
+                    np.save(out, array)
+        with archive.open("weights.npy", "w", force_zip64=True) as out:
+            header = {"descr": "<f8", "fortran_order": False, "shape": (floats,)}
+            np.lib.format.write_array_header_1_0(out, header)
+            zeros = bytes(1 << 20)
+            for _ in range(floats * 8 // len(zeros)):
+                out.write(zeros)
+
+
+def _reads_within(log: DeltaLog, seconds: float) -> dict[str, float]:
+    """:func:`_applied`, failing instead of hanging when a read blocks."""
+    done: dict[str, float] = {}
+    reader = threading.Thread(target=lambda: done.update(_applied(log)), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert not reader.is_alive(), "reading the delta directory blocked"
+    return done
+
+
+@pytest.mark.parametrize("what", ["fifo", "bare-array", "deflate-bomb"])
+def test_a_peer_file_that_is_no_archive_of_arrays_is_skipped_at_once(tmp_path: Path, what: str) -> None:
+    """Under a delta file's name, a FIFO (would block a reader forever), one bare .npy array (not an
+    archive: used to raise past the skip) or deflated zeros that unpack to 400 MB (no worker
+    compresses its files): skipped with a warning, read without blocking or that memory."""
+    evil = tmp_path / "evil.000000000001.delta.npz"
+    if what == "fifo":
+        os.mkfifo(evil)
+    elif what == "bare-array":
+        with evil.open("wb") as out:
+            np.save(out, np.arange(3.0))
+    else:
+        _deflate_bomb(evil, 50_000_000)
+        assert evil.stat().st_size < 2_000_000
+    DeltaLog(tmp_path, "y", ParamTable().full_delta).publish(_delta(k=1.0))
+    reader = DeltaLog(tmp_path, "b", ParamTable().full_delta)
+    tracemalloc.start()
+    try:
+        assert _reads_within(reader, 20) == {"k": 1.0}
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000, peak
     assert len(reader.warnings) == 1 and "evil.000000000001.delta.npz" in reader.warnings[0]
