@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
-from botguard.config import load_settings
-from botguard.engines import EngineOptions
+from botguard.catalog import load_catalog
+from botguard.config import Settings, load_settings
+from botguard.engines import EngineOptions, Job
 from botguard.engines.records import FAN_IN
 from botguard.judge.values import traffic_value
-from botguard.robots.sources import RobotsOption
+from botguard.robots.sources import RobotsOption, RobotsSources
 from tests.judge.scans import canonical, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,13 @@ def scan_doc(
     doc["warnings"] = list(result.warnings)
     doc["traffic"] = traffic_value(result.traffic) if result.traffic is not None else None
     return doc
+
+
+def engine_job(case: Case) -> Job:
+    """What every worker gets for ``case`` (default settings, the case's robots.txt)."""
+    return Job(
+        load_catalog(), RobotsSources(RobotsOption(default=str(case.robots))), Settings(), per_host=False
+    )
 
 
 def _generated(out: Path, lines: int, seed: int) -> tuple[list[bytes], Path]:
