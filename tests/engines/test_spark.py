@@ -48,13 +48,13 @@ def test_spark_scan_equals_the_single_machine_scan(
 def test_pieces_joined_in_a_deep_tree_on_the_workers_equal_one_machine(
     cases: dict[str, Case], single: dict[str, dict[str, Any]], session: None
 ) -> None:
-    """Four files (one gzipped, one mostly junk) cut in 256 KiB pieces and joined two at a time
-    on the workers, each round's pairs arriving in whatever order the shuffle gives: a tree five
+    """Four files (one gzipped, one mostly junk) cut in 256 KiB pieces and joined four at a time
+    on the workers, each round's groups arriving in whatever order the shuffle gives: a tree three
     levels deep, and still the scan of one machine."""
     case = cases["rotated"]
     pieces = plan([str(path) for path in case.paths], None, None, case.piece_bytes)
     assert len(pieces) > 2**4 and len({piece.file for piece in pieces}) == 4
-    doc = scan_doc(case, "spark", fan_in=2)
+    doc = scan_doc(case, "spark", fan_in=4)
     assert doc == single["rotated"]
 
 
