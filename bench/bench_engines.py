@@ -113,12 +113,16 @@ def _run_one(
 ) -> dict[str, Any]:
     out = tmp / f"{engine}.json"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    env = dict(os.environ, BENCH_BOTGUARD=root) if root else None
-    subprocess.run(
+    env = dict(os.environ, BENCH_BOTGUARD=root, PYTHONPATH=root) if root else None  # workers too
+    done = subprocess.run(
         [sys.executable, __file__, "--one", engine, str(log), str(robots), "--piece-mib", str(piece_mib),
          "--out", str(out)],
-        check=True, stderr=subprocess.DEVNULL, env=env,
+        check=False, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+    if done.returncode:
+        sys.exit(
+            f"{engine} ({root or 'this checkout'}) failed:\n" + "\n".join(done.stderr.splitlines()[-15:])
+        )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures = json.loads(out.read_text())
     reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -174,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--piece-mib", type=int, default=32)
     p.add_argument("--json", help="write the figures here too")
     p.add_argument("--engines", default="spark,dask", help="which engines (comma-separated)")
-    p.add_argument("--before", metavar="DIR", help="also run each engine on the botguard checked out in DIR")
+    p.add_argument("--before", metavar="DIR", help="also run engines on the botguard checked out in DIR")
+    p.add_argument(
+        "--before-engines",
+        default="dask",
+        help="which engines --before runs (Spark's workers import this checkout)",
+    )
     p.add_argument("--one", nargs=3, metavar=("ENGINE", "LOG", "ROBOTS"), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -202,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         docs: dict[str, Any] = {}
         kinds = [("single", None)]
         for engine in args.engines.split(","):
-            kinds += [(engine, None)] + ([(engine, args.before)] if args.before else [])
+            before = args.before and engine in args.before_engines.split(",")
+            kinds += [(engine, None)] + ([(engine, args.before)] if before else [])
         runs: dict[str, list[dict[str, Any]]] = {}
         for _ in range(args.repeat):  # interleaved: load drifts alike for each kind
             for engine, root in kinds:
