@@ -37,16 +37,15 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
+#: Whose botguard the scans run: this checkout's, or (``--before DIR``) another's, e.g. a
+#: worktree of the commit before a change, for figures before and after in the same run.
+ROOT = Path(os.environ.get("BENCH_BOTGUARD", BENCH.parent))
 sys.path.insert(0, str(ROOT))
 
 from botguard.app import Env, ScanRequest, run_scan  # noqa: E402
 from botguard.catalog import load_catalog  # noqa: E402
 from botguard.config import Settings  # noqa: E402
 from botguard.engines import EngineOptions, Job  # noqa: E402
-from botguard.engines.join import joined  # noqa: E402
-from botguard.engines.pieces import plan  # noqa: E402
-from botguard.engines.work import piece_result  # noqa: E402
 from botguard.judge import judge_partial  # noqa: E402
 from botguard.robots.sources import RobotsOption, RobotsSources  # noqa: E402
 from tests.judge.scans import canonical, scan_json  # noqa: E402
@@ -102,20 +101,28 @@ def one(engine: str, log: Path, robots: Path, piece_mib: int, out: Path) -> None
     result = run_scan(_request(log, robots, options), Env()).result
     wall = time.perf_counter() - began
     cpu = _tree_cpu()
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process: the driver
     if stop is not None:
         stop()
     doc = canonical(scan_json(result))
-    out.write_text(json.dumps({"wall": wall, "start": started, "cpu": cpu, "doc": doc}))
+    out.write_text(json.dumps({"wall": wall, "start": started, "cpu": cpu, "rss_mib": rss_mib, "doc": doc}))
 
 
-def _run_one(engine: str, log: Path, robots: Path, piece_mib: int, tmp: Path) -> dict[str, Any]:
+def _run_one(
+    engine: str, log: Path, robots: Path, piece_mib: int, tmp: Path, root: str | None = None
+) -> dict[str, Any]:
     out = tmp / f"{engine}.json"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(
+    env = dict(os.environ, BENCH_BOTGUARD=root, PYTHONPATH=root) if root else None  # workers too
+    done = subprocess.run(
         [sys.executable, __file__, "--one", engine, str(log), str(robots), "--piece-mib", str(piece_mib),
          "--out", str(out)],
-        check=True, stderr=subprocess.DEVNULL,
+        check=False, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+    if done.returncode:
+        sys.exit(
+            f"{engine} ({root or 'this checkout'}) failed:\n" + "\n".join(done.stderr.splitlines()[-15:])
+        )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures = json.loads(out.read_text())
     reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -124,28 +131,43 @@ def _run_one(engine: str, log: Path, robots: Path, piece_mib: int, tmp: Path) ->
 
 
 def pieces_alone(log: Path, robots: Path, piece_mib: int) -> dict[str, Any]:
-    """Per-piece work on one core (no engine), the join and the judging of the merged clients."""
+    """Per-piece work on one core (no engine); what the scan's machine received before the
+    workers joined the partials (every piece's) and receives now (the root of the tree); the
+    join in one place and in the tree; the judging of the merged clients."""
+    from botguard.engines.join import finish, join_all
+    from botguard.engines.pieces import plan
+    from botguard.engines.records import FAN_IN
+    from botguard.engines.work import piece_segment
+
     settings = Settings()
     catalog = load_catalog()
     sources = RobotsSources(RobotsOption(default=str(robots)))
     job = Job(catalog, sources, settings, per_host=False)
     pieces = plan([str(log)], None, None, piece_mib << 20)
-    results = [piece_result(job, piece) for piece in pieces]
+    leaves = [piece_segment(job, piece) for piece in pieces]
     began = time.perf_counter()
-    merged = joined(pieces, results, None)
+    merged = finish(join_all(leaves, None), pieces)
     join_s = time.perf_counter() - began
+    began = time.perf_counter()
+    segments = leaves
+    while len(segments) > 1:
+        segments = [join_all(segments[at : at + FAN_IN], None) for at in range(0, len(segments), FAN_IN)]
+    tree_s = time.perf_counter() - began
     began = time.perf_counter()
     judge_partial(merged, catalog, sources, settings)
     judge_s = time.perf_counter() - began
     return {
         "pieces": len(pieces),
-        "piece_s": [r.seconds for r in results],
-        "piece_mb": [r.size / 1e6 for r in results],
-        "piece_lines": [r.lines for r in results],
+        "piece_s": [leaf.seconds for leaf in leaves],
+        "piece_mb": [leaf.size / 1e6 for leaf in leaves],
+        "piece_lines": [leaf.head.lines for leaf in leaves],
         "join_s": join_s,
+        "tree_s": tree_s,
         "judge_s": judge_s,
         "clients": merged.clients.height,
-        "partial_mb": sum(len(r.partial) for r in results) / 1e6,
+        "partial_mb": sum(len(leaf.partial) for leaf in leaves) / 1e6,
+        "root_mb": len(segments[0].partial) / 1e6,
+        "fan_in": FAN_IN,
     }
 
 
@@ -155,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--piece-mib", type=int, default=32)
     p.add_argument("--json", help="write the figures here too")
+    p.add_argument("--engines", default="spark,dask", help="which engines (comma-separated)")
+    p.add_argument("--before", metavar="DIR", help="also run engines on the botguard checked out in DIR")
+    p.add_argument(
+        "--before-engines",
+        default="dask",
+        help="which engines --before runs (Spark's workers import this checkout)",
+    )
     p.add_argument("--one", nargs=3, metavar=("ENGINE", "LOG", "ROBOTS"), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -180,22 +209,28 @@ def main(argv: list[str] | None = None) -> int:
             "runs": {},
         }
         docs: dict[str, Any] = {}
-        for engine in ("single", "spark", "dask"):
-            runs = [_run_one(engine, log, robots, args.piece_mib, tmp) for _ in range(args.repeat)]
-            best = min(runs, key=lambda r: r["wall"])
-            docs[engine] = best.pop("doc")
-            for r in runs:
+        kinds = [("single", None)]
+        for engine in args.engines.split(","):
+            before = args.before and engine in args.before_engines.split(",")
+            kinds += [(engine, None)] + ([(engine, args.before)] if before else [])
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for _ in range(args.repeat):  # interleaved: load drifts alike for each kind
+            for engine, root in kinds:
+                label = engine + (" before" if root else "")
+                runs.setdefault(label, []).append(_run_one(engine, log, robots, args.piece_mib, tmp, root))
+        base_wall = min(r["wall"] for r in runs["single"])
+        for label, done in runs.items():
+            best = min(done, key=lambda r: r["wall"])
+            docs[label] = best["doc"]
+            for r in done:
                 r.pop("doc", None)
-            figures["runs"][engine] = runs
-            base = figures["runs"]["single"]
-            base_wall = min(r["wall"] for r in base)
-            equal = (
-                "" if engine == "single" else f"  result equal to single: {docs[engine] == docs['single']}"
-            )
-            walls = ", ".join(f"{r['wall']:.1f}" for r in runs)
+            figures["runs"][label] = done
+            equal = "" if label == "single" else f"  equal to single: {docs[label] == docs['single']}"
+            walls = ", ".join(f"{r['wall']:.1f}" for r in done)
             print(
-                f"{engine:>6}: wall {best['wall']:7.1f} s (x{best['wall'] / base_wall:.2f} single; start-up "
-                f"{best['start']:.1f} s)  cpu {best['cpu']:7.1f} s  best of {len(runs)}: {walls}{equal}"
+                f"{label:>12}: wall {best['wall']:7.1f} s (x{best['wall'] / base_wall:.2f} single; start-up "
+                f"{best['start']:.1f} s)  cpu {min(r['cpu'] for r in done):7.1f} s (best)  driver peak RSS "
+                f"{min(r['rss_mib'] for r in done):,.0f} MiB  runs: {walls}{equal}"
             )
         alone = pieces_alone(log, robots, args.piece_mib)
         figures["alone"] = alone
@@ -204,9 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         per_piece = sorted(rates)[len(rates) // 2]
         print(
             f"per piece on one core (no engine): {alone['pieces']} pieces, median {per_piece:.1f} MB/s "
-            f"({sorted(lines_s)[len(lines_s) // 2]:,.0f} lines/s), slowest {min(rates):.1f} MB/s; partials "
-            f"{alone['partial_mb']:.1f} MB in all; join {alone['join_s']:.2f} s, judge {alone['judge_s']:.2f} s "
-            f"for {alone['clients']:,} clients"
+            f"({sorted(lines_s)[len(lines_s) // 2]:,.0f} lines/s), slowest {min(rates):.1f} MB/s; judge "
+            f"{alone['judge_s']:.2f} s for {alone['clients']:,} clients\n"
+            f"the scan's machine receives: before (every piece's partial) {alone['pieces']} partials, "
+            f"{alone['partial_mb']:.1f} MB, joined there in {alone['join_s']:.2f} s; now (joined on the "
+            f"workers {alone['fan_in']} at a time, {alone['tree_s']:.2f} s of joining on one core) 1 partial, "
+            f"{alone['root_mb']:.1f} MB ({alone['root_mb'] * 1e6 / alone['clients']:.0f} B per client)"
         )
         need = TB / DAY / 1e6
         peak = 3

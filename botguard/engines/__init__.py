@@ -1,5 +1,5 @@
 """Engines: the scan's parse and per-client aggregation run on Spark or Dask, one piece of the
-logs per task, and the partials joined here with the judge's own merge.
+logs per task, and the partials joined on the workers with the judge's own merge.
 
 Public door: :func:`engine_partial` (the merged partial of a scan's files, which the scan then
 judges as it judges its own), :func:`engine_options` (``--engine``/``--scheduler`` checked),
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
-from botguard.engines.join import joined
+from botguard.engines.join import finish
 from botguard.engines.pieces import plan
-from botguard.engines.records import PIECE_BYTES, EngineOptions, Job, Piece, PieceResult
+from botguard.engines.records import PIECE_BYTES, EngineOptions, Job, Piece, Segment
 from botguard.errors import UsageError
 from botguard.judge import Partial
 
@@ -60,17 +60,22 @@ def engine_partial(
     progress: Callable[[int], None] | None = None,
 ) -> Partial:
     """The partial of ``paths`` (in log order) computed on the engine: what
-    :func:`~botguard.judge.merge_all` of the single-machine scan's per-file partials is."""
+    :func:`~botguard.judge.merge_all` of the single-machine scan's per-file partials is. The
+    engine joins the pieces' partials on its workers, in a tree of ``options.fan_in``: this
+    machine receives one partial, the merged clients."""
     json_fields = job.settings.json_fields or None
     pieces = plan(paths, log_format, json_fields, options.piece_bytes)
-    results = run_pieces(pieces, job, options)
+    if not pieces:
+        return Partial()
+    merged = finish(run_pieces(pieces, job, options), pieces)
     if progress is not None:
-        progress(sum(result.lines for result in results))
-    return joined(pieces, results, json_fields)
+        progress(merged.stats.lines)
+    return merged
 
 
-def run_pieces(pieces: list[Piece], job: Job, options: EngineOptions) -> list[PieceResult]:
-    """Each piece's result from the engine ``options`` names (its module imported now)."""
-    runner: Callable[[list[Piece], Job, EngineOptions], list[PieceResult]]
+def run_pieces(pieces: list[Piece], job: Job, options: EngineOptions) -> Segment:
+    """All of ``pieces`` joined into one segment by the engine ``options`` names (its module
+    imported now)."""
+    runner: Callable[[list[Piece], Job, EngineOptions], Segment]
     runner = import_module(_RUNNERS[options.name]).run
     return runner(pieces, job, options)

@@ -1,22 +1,25 @@
 """Running the pieces on Dask: a ``dask.bag`` with one piece per partition, on the scheduler
-given or on a ``LocalCluster`` of this machine's cores."""
+given or on a ``LocalCluster`` of this machine's cores, joined on the workers by the bag's tree
+reduction (``split_every``: the fan-in), which joins consecutive partitions in order."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from functools import partial
 
-from botguard.engines.records import EngineError, EngineOptions, Job, Piece, PieceResult
-from botguard.engines.work import piece_result
+from botguard.engines.join import join_all
+from botguard.engines.records import EngineError, EngineOptions, Job, Piece, Segment
+from botguard.engines.work import piece_segment
 from botguard.errors import BotguardError, UsageError
 
 __all__ = ["run"]
 
 
-def run(pieces: list[Piece], job: Job, options: EngineOptions) -> list[PieceResult]:
-    """Every piece's result, computed on the cluster at ``options.scheduler`` (or a local one
-    started and closed for this scan)."""
+def run(pieces: list[Piece], job: Job, options: EngineOptions) -> Segment:
+    """All pieces joined into one segment on the cluster at ``options.scheduler`` (or a local
+    one started and closed for this scan): only that segment comes back here."""
     try:
         import dask.bag
         from distributed import Client, LocalCluster
@@ -36,9 +39,18 @@ def run(pieces: list[Piece], job: Job, options: EngineOptions) -> list[PieceResu
                     )
                 )
                 client = stack.enter_context(Client(cluster, set_as_default=False))
-            bag = dask.bag.from_sequence(pieces, npartitions=len(pieces)).map(partial(piece_result, job))
-            return list(bag.compute(scheduler=client))
+            join = partial(_joined, job.settings.json_fields or None)
+            bag = dask.bag.from_sequence(pieces, npartitions=len(pieces)).map(partial(piece_segment, job))
+            root = bag.reduction(join, join, split_every=options.fan_in)
+            segment: Segment = root.compute(scheduler=client)
+            return segment
     except BotguardError:
         raise
     except Exception as exc:  # cannot reach the scheduler, a worker died: the engine failed
         raise EngineError.of("dask", exc) from exc
+
+
+def _joined(json_fields: Mapping[str, str] | None, segments: Iterable[Segment]) -> Segment:
+    """On a worker: consecutive segments (a partition's, or the joined segments of
+    ``split_every`` consecutive partitions, in order) joined into one."""
+    return join_all(list(segments), json_fields)

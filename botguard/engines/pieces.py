@@ -29,16 +29,16 @@ def plan(
         if file is None:
             raise UsageError(f"{path}: --engine reads regular files (not standard input or a pipe)")
         if file.compressed:
-            pieces.append(Piece(number, 0, path, 0, None, True, log_format))
+            pieces.append(Piece(number, 0, path, 0, None, True, log_format, True))
             continue
         with open(path, "rb") as stream:
             cuts = cut_points(stream, file.size, piece_bytes)
         if len(cuts) == 2:
-            pieces.append(Piece(number, 0, path, 0, file.size, True, log_format))
+            pieces.append(Piece(number, 0, path, 0, file.size, True, log_format, True))
             continue
         fmt = log_format or file_format(path, json_fields).name
         pieces.extend(
-            Piece(number, index, path, start, end, False, fmt)
+            Piece(number, index, path, start, end, False, fmt, end == file.size)
             for index, (start, end) in enumerate(itertools.pairwise(cuts))
         )
     return pieces

@@ -12,12 +12,25 @@ from botguard.errors import BotguardError
 from botguard.judge.aggregate import RobotsLookup
 from botguard.text import printable
 
-__all__ = ["PIECE_BYTES", "EngineError", "EngineOptions", "Job", "Piece", "PieceResult"]
+__all__ = [
+    "FAN_IN",
+    "PIECE_BYTES",
+    "EngineError",
+    "EngineOptions",
+    "FileCounts",
+    "Job",
+    "Piece",
+    "Segment",
+]
 
 #: How many bytes of an uncompressed log one piece holds (the last piece of a file may hold
 #: less, a piece may hold one line more): big enough that what each piece costs once (the
 #: catalogue classifying its agents, starting a task) is small beside parsing it.
 PIECE_BYTES = 64 * 1024 * 1024
+
+#: How many consecutive segments one task joins into one (the tree's fan-in): a task holds
+#: this many partials at once, and a scan of N pieces takes log_FAN_IN(N) rounds of joining.
+FAN_IN = 8
 
 
 _ERROR_LINE = re.compile(r"^[\w.]*(?:Error|Exception|Exit): .+")
@@ -56,6 +69,7 @@ class EngineOptions:
     name: str
     scheduler: str | None = None
     piece_bytes: int = PIECE_BYTES
+    fan_in: int = FAN_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +78,7 @@ class Piece:
     (``start`` just after a newline, ``end`` just after one or at the end of the file; None: a
     compressed file, read whole). ``file`` and ``index`` place it in log order. ``whole``: the
     file's only piece. ``log_format``: the format every piece of the file is read as (None:
-    detected by the worker, as a scan of the file would)."""
+    detected by the worker, as a scan of the file would). ``last``: the file's last piece."""
 
     file: int
     index: int
@@ -73,6 +87,7 @@ class Piece:
     end: int | None
     whole: bool
     log_format: str | None
+    last: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +102,41 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
-class PieceResult:
-    """A worker's answer for one piece: the piece's partial as bytes
-    (:func:`~botguard.judge.partial.partial_to_bytes`), or the one-line error that stopped it;
-    with the seconds the worker spent on it, its lines and its bytes (on disk) for the figures."""
+class FileCounts:
+    """The lines of one file inside a segment: what the file's "most lines are malformed"
+    warning is weighed on once all of its pieces are joined (blank lines counted apart)."""
 
-    file: int
-    index: int
+    lines: int = 0
+    malformed: int = 0
+    blank: int = 0
+
+    def __add__(self, other: FileCounts) -> FileCounts:
+        return FileCounts(
+            self.lines + other.lines, self.malformed + other.malformed, self.blank + other.blank
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Consecutive pieces ``first`` to ``last`` (in log order) joined into one partial, with
+    what joining it to its neighbours needs: a file may be cut at either end of it.
+
+    ``partial``: the joined partial as bytes (:func:`~botguard.judge.partial.partial_to_bytes`),
+    its malformed-line examples numbered from the start of each file, except those of the
+    first file (``head_examples`` of them, first in the list), numbered from ``first``'s start.
+    ``head``/``tail``: the lines of the first and of the last file inside the segment (the
+    same file: the same counts). ``head_warnings``: how many of the partial's warnings (first
+    in the list) are the first file's. ``error``: the first error of its pieces in log order
+    (then ``partial`` is empty). ``seconds``/``size``: worker seconds and bytes read, summed.
+    """
+
+    first: Piece
+    last: Piece
     partial: bytes
-    error: str | None
-    seconds: float
-    lines: int
-    size: int
+    head: FileCounts
+    tail: FileCounts
+    head_examples: int
+    head_warnings: int
+    error: str | None = None
+    seconds: float = 0.0
+    size: int = 0

@@ -1,22 +1,23 @@
 """What a worker runs on one piece: botguard's own parse and per-client aggregation, exactly as
-the single-machine scan runs them on a file, giving the piece's partial as bytes."""
+the single-machine scan runs them on a file, giving the piece's partial as a segment of one
+piece (which :mod:`botguard.engines.join` joins to its neighbours)."""
 
 from __future__ import annotations
 
 import os
 import time
 
-from botguard.engines.records import Job, Piece, PieceResult
+from botguard.engines.records import FileCounts, Job, Piece, Segment
 from botguard.errors import BotguardError
 from botguard.judge import aggregator
 from botguard.judge.partial import partial_to_bytes
 from botguard.logs import FileRead, read_file
 from botguard.logs.formats import resolve_format
 
-__all__ = ["piece_result"]
+__all__ = ["piece_segment"]
 
 
-def piece_result(job: Job, piece: Piece) -> PieceResult:
+def piece_segment(job: Job, piece: Piece) -> Segment:
     """The partial of ``piece`` (a fresh aggregator per piece: nothing is carried between
     pieces, so it does not matter which worker runs which). A botguard error (the file is not
     there on this worker, a damaged archive) comes back as its one line, not as an exception
@@ -34,8 +35,13 @@ def piece_result(job: Job, piece: Piece) -> PieceResult:
         part = agg.take()
     except (BotguardError, OSError) as exc:
         error = f"{piece.path}: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
-        return PieceResult(piece.file, piece.index, b"", error, time.perf_counter() - began, 0, 0)
+        return Segment(
+            piece, piece, b"", FileCounts(), FileCounts(), 0, 0, error, time.perf_counter() - began
+        )
+    stats = part.stats
+    counts = FileCounts(stats.lines, stats.malformed, stats.malformed_by_reason["empty"])
     data = partial_to_bytes(part)
-    return PieceResult(
-        piece.file, piece.index, data, None, time.perf_counter() - began, part.stats.lines, size
-    )
+    return Segment(
+        piece, piece, data, counts, counts, len(stats.malformed_examples), len(stats.warnings), None,
+        time.perf_counter() - began, size,
+    )  # fmt: skip

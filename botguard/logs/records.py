@@ -56,19 +56,26 @@ class ParseStats:
         if room > 0:
             self.malformed_examples.extend(other.malformed_examples[:room])
 
-    def shifted(self, lines: int) -> ParseStats:
+    def shifted(self, lines: int, examples: int | None = None) -> ParseStats:
         """These counts with the examples' line numbers moved on by ``lines``: a piece of a file
         read apart numbers its lines from 1, and the lines before it are counted elsewhere.
+        ``examples``: move only that many first examples (those of the file the lines precede,
+        when these counts run on into later files).
 
         Examples:
             >>> ParseStats(malformed_examples=[("access.log", 2, "junk")]).shifted(10).malformed_examples
             [('access.log', 12, 'junk')]
+            >>> two = ParseStats(malformed_examples=[("a.log", 2, "x"), ("b.log", 1, "y")])
+            >>> two.shifted(10, examples=1).malformed_examples
+            [('a.log', 12, 'x'), ('b.log', 1, 'y')]
         """
+        count = len(self.malformed_examples) if examples is None else examples
         return replace(
             self,
             malformed_by_reason=Counter(self.malformed_by_reason),
             malformed_examples=[
-                (source, line + lines, text) for source, line, text in self.malformed_examples
+                (source, line + lines, text) if number < count else (source, line, text)
+                for number, (source, line, text) in enumerate(self.malformed_examples)
             ],
             warnings=list(self.warnings),
         )

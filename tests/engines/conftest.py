@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
-from botguard.config import load_settings
-from botguard.engines import EngineOptions
+from botguard.catalog import load_catalog
+from botguard.config import Settings, load_settings
+from botguard.engines import EngineOptions, Job
+from botguard.engines.records import FAN_IN
 from botguard.judge.values import traffic_value
-from botguard.robots.sources import RobotsOption
+from botguard.robots.sources import RobotsOption, RobotsSources
 from tests.judge.scans import canonical, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,14 +41,17 @@ class Case:
     piece_bytes: int
 
 
-def scan_doc(case: Case, engine: str | None = None, scheduler: str | None = None) -> dict[str, Any]:
-    """The scan JSON (ordering aside) of ``case`` on one machine or on ``engine``, with what
-    the JSON leaves out: every client column (the model's inputs too), the malformed-line
-    examples, the warnings and the traffic summary the reports draw."""
+def scan_doc(
+    case: Case, engine: str | None = None, scheduler: str | None = None, fan_in: int = FAN_IN
+) -> dict[str, Any]:
+    """The scan JSON (ordering aside) of ``case`` on one machine or on ``engine`` (its pieces
+    joined on the workers ``fan_in`` at a time), with what the JSON leaves out: every client
+    column (the model's inputs too), the malformed-line examples, the warnings and the traffic
+    summary the reports draw."""
     request = ScanRequest(
         paths=tuple(str(p) for p in case.paths), settings=load_settings(str(EXAMPLES / "botguard.yaml")),
         robots=RobotsOption(default=str(case.robots)), save=False, dns=False,
-        engine=EngineOptions(engine, scheduler, case.piece_bytes) if engine else None,
+        engine=EngineOptions(engine, scheduler, case.piece_bytes, fan_in) if engine else None,
     )  # fmt: skip
     result = run_scan(request, Env()).result
     doc = canonical(scan_json(result))
@@ -55,6 +60,13 @@ def scan_doc(case: Case, engine: str | None = None, scheduler: str | None = None
     doc["warnings"] = list(result.warnings)
     doc["traffic"] = traffic_value(result.traffic) if result.traffic is not None else None
     return doc
+
+
+def engine_job(case: Case) -> Job:
+    """What every worker gets for ``case`` (default settings, the case's robots.txt)."""
+    return Job(
+        load_catalog(), RobotsSources(RobotsOption(default=str(case.robots))), Settings(), per_host=False
+    )
 
 
 def _generated(out: Path, lines: int, seed: int) -> tuple[list[bytes], Path]:

@@ -39,7 +39,7 @@ def log() -> tuple[Aggregator, pl.DataFrame]:
     return agg, rows
 
 
-def _canonical(part: Partial) -> tuple[pl.DataFrame, ...]:
+def partial_frames(part: Partial) -> tuple[pl.DataFrame, ...]:
     """The partial's frames in a fixed row order (a partial's row order carries no meaning,
     except evidence's within a client, which sorting by time keeps)."""
     return (
@@ -51,8 +51,8 @@ def _canonical(part: Partial) -> tuple[pl.DataFrame, ...]:
     )
 
 
-def _same(a: Partial, b: Partial) -> bool:
-    return all(x.equals(y) for x, y in zip(_canonical(a), _canonical(b), strict=True))
+def same_partial(a: Partial, b: Partial) -> bool:
+    return all(x.equals(y) for x, y in zip(partial_frames(a), partial_frames(b), strict=True))
 
 
 def _pieces(agg: Aggregator, rows: pl.DataFrame, cuts: list[int]) -> list[Partial]:
@@ -70,7 +70,7 @@ def test_merged_pieces_equal_the_whole(log: tuple[Aggregator, pl.DataFrame], cut
     agg, rows = log
     whole = agg.partial_of(rows, ParseStats(lines=rows.height))
     merged = merge_all(_pieces(agg, rows, cuts))
-    assert _same(merged, whole)
+    assert same_partial(merged, whole)
     assert merged.stats.lines == whole.stats.lines
 
 
@@ -82,7 +82,7 @@ def test_batches_added_in_order_make_the_partial_of_the_whole(log: tuple[Aggrega
     scan = Aggregator(agg.catalog, agg.robots_for, agg.honeypots)
     for start in range(0, rows.height, 400):
         scan.add(rows.slice(start, 400), ParseStats(lines=min(400, rows.height - start)))
-    assert _same(scan.take(), whole)
+    assert same_partial(scan.take(), whole)
 
 
 def test_merge_is_associative(log: tuple[Aggregator, pl.DataFrame]) -> None:
@@ -90,7 +90,7 @@ def test_merge_is_associative(log: tuple[Aggregator, pl.DataFrame]) -> None:
     agg, rows = log
     a, b, c = _pieces(agg, rows, [1000, 2500])
     left, right = merge(merge(a, b), c), merge(a, merge(b, c))
-    assert _same(left, right) and _same(left, merge_all([a, b, c]))
+    assert same_partial(left, right) and same_partial(left, merge_all([a, b, c]))
 
 
 def test_an_interval_across_the_cut_counts(log: tuple[Aggregator, pl.DataFrame]) -> None:
@@ -144,7 +144,7 @@ def test_time_and_path_counts_merge_to_those_of_the_whole(tmp_path: Path) -> Non
     ]  # fmt: skip
     assert merged.path_counts.select("path", "requests").rows() == [("/cart", 2)]
     assert bucket_width(merged.clients) == 900
-    assert _same(merged, agg.partial_of(pl.concat([morning, later]), ParseStats()))
+    assert same_partial(merged, agg.partial_of(pl.concat([morning, later]), ParseStats()))
 
 
 @given(
@@ -163,11 +163,11 @@ def test_a_merge_done_shard_by_shard_is_the_merge_done_at_once(
     rows = rows.gather_every(stride, offset=min(offset, stride - 1))
     pieces = _pieces(agg, rows, [cut for cut in cuts if cut < rows.height])
     at_once, sharded = merge_all(pieces, shards=1), merge_all(pieces, shards=shards)
-    assert _same(sharded, at_once)
+    assert same_partial(sharded, at_once)
     assert sharded.stats == at_once.stats
     split = split_shards(at_once, shards)
     assert sum(s.clients.height for s in split) == at_once.clients.height
-    assert _same(join_shards(split, at_once.stats), at_once)
+    assert same_partial(join_shards(split, at_once.stats), at_once)
 
 
 def test_a_scan_folds_one_shard_of_its_clients_at_a_time(
@@ -189,6 +189,6 @@ def test_a_scan_folds_one_shard_of_its_clients_at_a_time(
     for start in range(0, rows.height, 200):
         scan.add(rows.slice(start, 200), ParseStats(lines=min(200, rows.height - start)))
     whole = agg.partial_of(rows, ParseStats(lines=rows.height))
-    assert _same(scan.take(), whole)
+    assert same_partial(scan.take(), whole)
     assert len(merged_rows) > aggregate.SHARDS  # folded while reading, not only at the end
     assert max(merged_rows) <= 2 * whole.clients.height / aggregate.SHARDS
