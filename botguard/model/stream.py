@@ -67,7 +67,7 @@ from botguard.model.records import (
     SlotPolicy,
     StreamCounters,
 )
-from botguard.model.signatures import CandidateRules, SignatureBook
+from botguard.model.signatures import CandidateRules, SignatureBook, welcome_agents
 from botguard.model.table import ParamTable
 from botguard.state import State
 
@@ -166,7 +166,7 @@ class StreamLearner:
         self.features = FeatureExtractor()
         self.trainer = OnlineLR(knobs.learner, ParamTable(policies=knobs.policies))
         self.scorer = OnlineLR(knobs.learner, ParamTable())
-        self.book = SignatureBook(knobs.rules)
+        self.book = SignatureBook(knobs.rules, welcome_agents(self.catalog, settings.policy))
         self.campaigns = CampaignBook(knobs.campaigns)
         self.counters = StreamCounters()
         self.clock = 0.0
