@@ -60,7 +60,16 @@ Explain = Callable[[Sequence[Mapping[str, float]]], list[tuple[str, float]]]
 #: HTTP libraries, headless browsers), ``scanner`` or ``other`` (generic patterns): scrapers
 #: send those agents themselves.
 WELCOME_CATEGORIES = frozenset(
-    {"search-engine", "ai-search", "ai-assistant", "seo", "archiver", "monitor", "social-preview", "feed-reader"}
+    {
+        "search-engine",
+        "ai-search",
+        "ai-assistant",
+        "seo",
+        "archiver",
+        "monitor",
+        "social-preview",
+        "feed-reader",
+    }
 )
 
 

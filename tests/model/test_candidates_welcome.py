@@ -27,11 +27,18 @@ def _lines(seed: int = 3) -> list[Line]:
     lines = [Line(300.0 * k + 7, MONITOR[0], "/", MONITOR[1]) for k in range(24)]
     lines += [Line(600.0 * k + 31, FEED[0], "/feed.xml", FEED[1]) for k in range(12)]
     for p in range(40):
-        ip, ua, t = f"73.{rng.randint(1, 250)}.{rng.randint(1, 250)}.{p + 1}", rng.choice(BROWSERS), rng.uniform(0, 6000)
+        ip, ua, t = (
+            f"73.{rng.randint(1, 250)}.{rng.randint(1, 250)}.{p + 1}",
+            rng.choice(BROWSERS),
+            rng.uniform(0, 6000),
+        )
         for _ in range(rng.randint(2, 6)):
             page = rng.choice(PAGES)
             lines.append(Line(t, ip, page, ua, referer="https://www.example.com/"))
-            lines += [Line(t + 0.3, ip, f"/static/app.{ext}", ua, referer=f"https://www.example.com{page}") for ext in ("css", "js")]
+            lines += [
+                Line(t + 0.3, ip, f"/static/app.{ext}", ua, referer=f"https://www.example.com{page}")
+                for ext in ("css", "js")
+            ]
             t += rng.uniform(20, 90)
     t = 1200.0
     for a in range(100):
@@ -62,6 +69,8 @@ def test_no_candidate_covers_a_monitor_or_feed_reader_in_the_scrapers_hosting_as
     assert r.exit_code == 0, r.output
     candidates = json.loads(r.stdout)["candidates"]
     scraper_ips = {line.ip for line in _lines() if line.ua == SCRAPER}
-    assert any(_covers(c, ip, SCRAPER) for c in candidates for ip in scraper_ips), candidates  # it still works
+    assert any(_covers(c, ip, SCRAPER) for c in candidates for ip in scraper_ips), (
+        candidates
+    )  # it still works
     for ip, agent in (MONITOR, FEED):
         assert [c["signature"] for c in candidates if _covers(c, ip, agent)] == []
