@@ -7,7 +7,10 @@ IPv6 /48, AS number, UA family × AS). A key becomes a candidate only when the e
 and nobody good is behind it:
 
 - support: at least ``min_requests`` requests from at least ``min_ips`` distinct IPs (a key
-  whose IPs all sit in one /24 needs ``min_requests_single_net``);
+  whose IPs all sit in one /24 needs ``min_requests_single_net``); a UA key, whose match is a
+  name the agent gives itself as a bot's (see below), needs ``min_ips_named``: the deploy stage
+  already blocks such a bot by that name from one blocked client, and a name shared by a second
+  address is a campaign's, while a network key must show it spans many clients;
 - the Wilson lower bound of its share of high-scoring requests (p > threshold) over its recent
   requests is at least ``lcb`` (recent: counts decay with a half-life of ``window`` requests, and
   only requests scored while the scorer had a weight for the key count: one scored before the
@@ -116,6 +119,7 @@ class CandidateRules:
     lcb: float = 0.95
     min_requests: int = 200
     min_ips: int = 3
+    min_ips_named: int = 2
     min_requests_single_net: int = 500
     max_human_share: float = 0.001
     window: float = 100.0  # half-life, in the key's own requests, of the high-score share
@@ -275,7 +279,7 @@ class SignatureBook:
         fresh = []
         self._oldest = min(self._oldest, now)  # every key below is seen at ``now``
         stats_of, rules, samples = self.stats, self.rules, self.rules.samples
-        min_requests, min_ips = rules.min_requests, rules.min_ips
+        min_requests, min_ips = rules.min_requests, min(rules.min_ips, rules.min_ips_named)
         for key, found in per_key.items():
             stats = stats_of.get(key)
             if stats is None:
@@ -391,7 +395,10 @@ class SignatureBook:
     ) -> bool:
         """Whether ``key`` is a candidate now (support, bound, no good overlap, safe match)."""
         rules = self.rules
-        if stats.requests < rules.min_requests or len(stats.ips) < rules.min_ips:
+        named = key.startswith(("ua_tok=", "ua_fam="))
+        if stats.requests < rules.min_requests or len(stats.ips) < (
+            rules.min_ips_named if named else rules.min_ips
+        ):
             return False
         if len(stats.nets) <= 1 and stats.requests < rules.min_requests_single_net:
             return False

@@ -122,6 +122,7 @@ class StreamSettings:
             lcb=model.lcb,
             min_requests=model.min_requests,
             min_ips=model.min_ips,
+            min_ips_named=model.min_ips_named,
             min_requests_single_net=model.min_requests_single_net,
             max_human_share=model.max_human_share,
             allow_agents=settings.allowlist.user_agents,

@@ -69,12 +69,27 @@ def test_support_threshold_is_exact_and_requests_to_candidate_honest() -> None:
     assert cand.bad_rate_lcb >= 0.95
 
 
-def test_needs_three_distinct_ips() -> None:
+def test_a_network_key_needs_three_distinct_ips() -> None:
     book = SignatureBook()
-    _feed(book, 400, ips=2)
+    _feed(book, 400, ips=2, keys=("asn=24940",))
     assert book.candidates() == []
-    _feed(book, 3, ips=3, now=900.0)
-    assert [c.signature for c in book.candidates()] == ["ua_tok=novascrape"]
+    _feed(book, 3, ips=3, keys=("asn=24940",), now=900.0)
+    assert [c.signature for c in book.candidates()] == ["asn=24940"]
+
+
+def test_a_bot_name_needs_two_distinct_ips() -> None:
+    """A name the agent gives itself as a bot's, shared by a second address, is a campaign's:
+    proposed at its 200th request, not when a third address comes (hundreds of requests later)."""
+    book = SignatureBook()
+    _feed(book, 400, ips=1)
+    assert book.candidates() == []
+    fresh = _feed(book, 200, ips=2, now=900.0)
+    (cand,) = book.candidates()
+    assert fresh == ["ua_tok=novascrape"] and cand.support_ips == 2
+    assert cand.requests_to_candidate == 450  # the batch that brought the second address
+    strict = SignatureBook(CandidateRules(min_ips_named=3))
+    _feed(strict, 400, ips=2)
+    assert strict.candidates() == []
 
 
 def test_a_single_slash24_needs_more_support() -> None:
