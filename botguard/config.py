@@ -311,6 +311,7 @@ class ModelSettings:
     threshold: float = 0.9  # a request scoring above this counts as high-scoring (flagged)
     min_requests: int = 200  # requests a signature needs before it can become a rule candidate
     min_ips: int = 3  # distinct client IPs it needs (a single /24 needs min_requests_single_net)
+    min_ips_named: int = 2  # ... when it is a UA name the agent gives itself as a bot's
     min_requests_single_net: int = 500
     lcb: float = 0.95  # Wilson lower bound of its high-scoring share a candidate must reach
     max_human_share: float = 0.001  # share of its requests from human-labelled clients it may have
@@ -752,6 +753,7 @@ SCHEMA: dict[str, Any] = {
         "threshold": _share,
         "min_requests": _int(1),
         "min_ips": _int(1),
+        "min_ips_named": _int(1),
         "min_requests_single_net": _int(1),
         "lcb": _share,
         "max_human_share": _share,

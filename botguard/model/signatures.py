@@ -7,13 +7,19 @@ IPv6 /48, AS number, UA family × AS). A key becomes a candidate only when the e
 and nobody good is behind it:
 
 - support: at least ``min_requests`` requests from at least ``min_ips`` distinct IPs (a key
-  whose IPs all sit in one /24 needs ``min_requests_single_net``);
+  whose IPs all sit in one /24 needs ``min_requests_single_net``); a UA key, whose match is a
+  name the agent gives itself as a bot's (see below), needs ``min_ips_named``: the deploy stage
+  already blocks such a bot by that name from one blocked client, and a name shared by a second
+  address is a campaign's, while a network key must show it spans many clients;
 - the Wilson lower bound of its share of high-scoring requests (p > threshold) over its recent
   requests is at least ``lcb`` (recent: counts decay with a half-life of ``window`` requests, and
   only requests scored while the scorer had a weight for the key count: one scored before the
   model knew the key says nothing about it);
-- no request from a verified good bot ever; human-like requests (from clients labelled human, or
-  unlabelled browsers loading page assets) under ``max_human_share``;
+- no request from a verified good bot or a welcome service ever (:func:`welcome_agents`: a
+  catalogue crawler of a category people rely on, such as an uptime monitor or a feed reader,
+  that no label calls unwanted; a whole AS or /24 is throttled or blocked for every client in it,
+  and a monitor shares its hosting AS with scrapers); human-like requests (from clients labelled
+  human, or unlabelled browsers loading page assets) under ``max_human_share``;
 - not allowlisted (config allowlist user agents / networks), not inside a published crawler range;
 - the match is safe: a UA token must be a product name of every agent it was seen in (log
   escapes decoded; the name of a name/version pair, a URL host or a contact domain) that
@@ -39,7 +45,10 @@ from typing import Any, Literal
 import numpy as np
 
 from botguard.addresses import Network
+from botguard.catalog import Catalog
+from botguard.config import Policy
 from botguard.decide.agents import candidate_tokens
+from botguard.model.labels import POSITIVE
 from botguard.model.records import RuleCandidate
 from botguard.model.table import StringTable
 
@@ -47,6 +56,44 @@ from botguard.model.table import StringTable
 SIGNATURE_SLOTS: tuple[str, ...] = ("ua_tok", "ua_fam", "ip24", "ip6_48", "asn", "ua_fam_x_asn")
 _Z = 1.96  # 95% two-sided normal quantile for the Wilson bound
 Explain = Callable[[Sequence[Mapping[str, float]]], list[tuple[str, float]]]
+
+#: Catalogue categories whose crawlers serve the site's people or owner (search, archives, uptime
+#: and health checks, feed readers, link previews, assistants fetching for a person): no candidate
+#: may cover one unless the policy blocks or monitors its category. Not ``library`` (curl,
+#: HTTP libraries, headless browsers), ``scanner`` or ``other`` (generic patterns): scrapers
+#: send those agents themselves.
+WELCOME_CATEGORIES = frozenset(
+    {
+        "search-engine",
+        "ai-search",
+        "ai-assistant",
+        "seo",
+        "archiver",
+        "monitor",
+        "social-preview",
+        "feed-reader",
+    }
+)
+
+
+def welcome_agents(catalog: Catalog, policy: Policy) -> Callable[[str], bool]:
+    """Whether a user agent names a welcome service (see :data:`WELCOME_CATEGORIES`), memoised.
+
+    A scraper sending a monitor's agent from a network only spares that network from a
+    candidate (its clients are still judged and raised one by one): erring towards sparing.
+    """
+    refused = frozenset(policy.block_categories) | frozenset(policy.monitor_categories)
+    welcome = WELCOME_CATEGORIES - refused
+    known: dict[str, bool] = {}
+
+    def spared(agent: str) -> bool:
+        found = known.get(agent)
+        if found is None:
+            crawler = catalog.classify(agent) if agent else None
+            found = known[agent] = crawler is not None and crawler.category in welcome
+        return found
+
+    return spared
 
 
 def wilson_lower(successes: float, n: float, z: float = _Z) -> float:
@@ -72,6 +119,7 @@ class CandidateRules:
     lcb: float = 0.95
     min_requests: int = 200
     min_ips: int = 3
+    min_ips_named: int = 2
     min_requests_single_net: int = 500
     max_human_share: float = 0.001
     window: float = 100.0  # half-life, in the key's own requests, of the high-score share
@@ -101,6 +149,7 @@ class SignatureStats:
     samples: deque[Mapping[str, float]] = field(default_factory=lambda: deque(maxlen=8))
     proposed_at: float | None = None
     requests_to_candidate: int | None = None
+    welcome: int = 0  # requests from welcome services (see welcome_agents)
 
     def to_json(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _SCALARS}
@@ -115,7 +164,7 @@ class SignatureStats:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], samples: int) -> SignatureStats:
-        stats = cls(**{name: data[name] for name in _SCALARS})
+        stats = cls(**{name: data[name] for name in _SCALARS if name in data or name != "welcome"})
         stats.ips, stats.nets, stats.agents = set(data["ips"]), set(data["nets"]), set(data["agents"])
         stats.labels = dict(data["labels"])
         stats.samples = deque(data["samples"], maxlen=samples)
@@ -160,14 +209,18 @@ _SCALARS = (
     "human",
     "proposed_at",
     "requests_to_candidate",
+    "welcome",
 )
 
 
 class SignatureBook:
     """All signature statistics of a stream, and the candidates they qualify."""
 
-    def __init__(self, rules: CandidateRules = CandidateRules()) -> None:
+    def __init__(
+        self, rules: CandidateRules = CandidateRules(), welcome: Callable[[str], bool] | None = None
+    ) -> None:
         self.rules = rules
+        self.welcome = welcome  # agent -> a welcome service's (never under a candidate)
         self.stats: dict[str, SignatureStats] = {}
         self._decay = 0.5 ** (1.0 / rules.window)
         # No key was last seen before this (a lower bound), so an expiry sweep before
@@ -215,6 +268,7 @@ class SignatureBook:
         same key needs merging (copied then), since most keys occur in one group per batch.
         """
         per_key: dict[str, list[SignatureGroup]] = {}
+        welcome = {id(g) for g in groups if self._welcome(g)} if self.welcome is not None else set()
         for group in groups:
             for key in group.keys:
                 found = per_key.get(key)
@@ -225,13 +279,15 @@ class SignatureBook:
         fresh = []
         self._oldest = min(self._oldest, now)  # every key below is seen at ``now``
         stats_of, rules, samples = self.stats, self.rules, self.rules.samples
-        min_requests, min_ips = rules.min_requests, rules.min_ips
+        min_requests, min_ips = rules.min_requests, min(rules.min_ips, rules.min_ips_named)
         for key, found in per_key.items():
             stats = stats_of.get(key)
             if stats is None:
                 stats = stats_of[key] = SignatureStats(now, now, samples=deque(maxlen=samples))
             acc = found[0] if len(found) == 1 else self._merged(found, stats)
             self._fold(stats, acc, now, known is None or known(key))
+            if welcome:
+                stats.welcome += sum(group.n for group in found if id(group) in welcome)
             if (
                 stats.proposed_at is None
                 and stats.requests >= min_requests
@@ -241,6 +297,12 @@ class SignatureBook:
                 stats.proposed_at, stats.requests_to_candidate = now, stats.requests
                 fresh.append(key)
         return fresh
+
+    def _welcome(self, group: SignatureGroup) -> bool:
+        """The group's client is a welcome service no label calls unwanted (a fake Googlebot is
+        a spoofer, a monitor breaking robots.txt a violator: neither spares its keys)."""
+        assert self.welcome is not None
+        return any(self.welcome(agent) for agent in group.agents) and not POSITIVE.intersection(group.labels)
 
     def _merged(self, groups: list[SignatureGroup], stats: SignatureStats) -> SignatureGroup:
         """The groups' counts summed in order, the last group's sample kept; sets are copied and
@@ -333,11 +395,14 @@ class SignatureBook:
     ) -> bool:
         """Whether ``key`` is a candidate now (support, bound, no good overlap, safe match)."""
         rules = self.rules
-        if stats.requests < rules.min_requests or len(stats.ips) < rules.min_ips:
+        named = key.startswith(("ua_tok=", "ua_fam="))
+        if stats.requests < rules.min_requests or len(stats.ips) < (
+            rules.min_ips_named if named else rules.min_ips
+        ):
             return False
         if len(stats.nets) <= 1 and stats.requests < rules.min_requests_single_net:
             return False
-        if stats.verified or stats.human > rules.max_human_share * stats.requests:
+        if stats.verified or stats.welcome or stats.human > rules.max_human_share * stats.requests:
             return False
         if wilson_lower(stats.recent_high, stats.recent_n) < rules.lcb:
             return False
@@ -477,7 +542,7 @@ class SignatureBook:
         out: dict[str, np.ndarray] = {"sig_key": np.array(strings.ids(k for k, _ in items), dtype=np.int64)}
         for name in ("first_seen", "last_seen", "recent_n", "recent_high", "recent_p"):
             out[f"sig_{name}"] = np.array([getattr(st, name) for _, st in items], dtype=np.float64)
-        for name in ("requests", "verified", "human"):
+        for name in ("requests", "verified", "human", "welcome"):
             out[f"sig_{name}"] = np.array([getattr(st, name) for _, st in items], dtype=np.int64)
         out["sig_proposed_at"] = np.array(
             [np.nan if st.proposed_at is None else st.proposed_at for _, st in items]
@@ -542,6 +607,8 @@ class SignatureBook:
                 "requests_to_candidate",
             )
         }
+        # a snapshot from before the welcome count: none seen (its candidates were vetted without it)
+        welcome = arrays["sig_welcome"].tolist() if "sig_welcome" in arrays else [0] * len(arrays["sig_key"])
         ragged = {
             name: _split(arrays[f"sig_{name}"].tolist(), arrays[f"sig_{name}_n"].tolist())
             for name in ("ips", "nets", "agents", "labels", "samples")
@@ -566,6 +633,7 @@ class SignatureBook:
                 samples=deque((samples[j] for j in ragged["samples"][i]), maxlen=self.rules.samples),
                 proposed_at=None if math.isnan(proposed) else proposed,
                 requests_to_candidate=None if to_candidate < 0 else to_candidate,
+                welcome=welcome[i],
             )
 
     def load_json(self, data: Mapping[str, Any]) -> None:

@@ -67,7 +67,7 @@ from botguard.model.records import (
     SlotPolicy,
     StreamCounters,
 )
-from botguard.model.signatures import CandidateRules, SignatureBook
+from botguard.model.signatures import CandidateRules, SignatureBook, welcome_agents
 from botguard.model.table import ParamTable
 from botguard.state import State
 
@@ -122,6 +122,7 @@ class StreamSettings:
             lcb=model.lcb,
             min_requests=model.min_requests,
             min_ips=model.min_ips,
+            min_ips_named=model.min_ips_named,
             min_requests_single_net=model.min_requests_single_net,
             max_human_share=model.max_human_share,
             allow_agents=settings.allowlist.user_agents,
@@ -166,7 +167,7 @@ class StreamLearner:
         self.features = FeatureExtractor()
         self.trainer = OnlineLR(knobs.learner, ParamTable(policies=knobs.policies))
         self.scorer = OnlineLR(knobs.learner, ParamTable())
-        self.book = SignatureBook(knobs.rules)
+        self.book = SignatureBook(knobs.rules, welcome_agents(self.catalog, settings.policy))
         self.campaigns = CampaignBook(knobs.campaigns)
         self.counters = StreamCounters()
         self.clock = 0.0

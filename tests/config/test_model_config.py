@@ -17,7 +17,7 @@ def test_bundled_defaults_equal_the_dataclass_defaults() -> None:
 def test_overrides_reach_the_stream_settings(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(
-        "model:\n  threshold: 0.8\n  min_ips: 5\n  delta_interval: 2.5\n"
+        "model:\n  threshold: 0.8\n  min_ips: 5\n  min_ips_named: 4\n  delta_interval: 2.5\n"
         "  slots:\n    ip24: {admit_after: 5, ttl: 3600}\n    asn: {ttl: null}\n"
         "allowlist:\n  user_agents: [MyMonitor]\n  ips: [192.0.2.0/24]\n"
     )
@@ -26,7 +26,7 @@ def test_overrides_reach_the_stream_settings(tmp_path: Path) -> None:
     assert settings.model.slots == {"ip24": SlotOverride(5, 3600.0), "asn": SlotOverride(1, None)}
     stream = StreamSettings.from_settings(settings)
     assert stream.delta_interval == 2.5
-    assert stream.rules.threshold == 0.8 and stream.rules.min_ips == 5
+    assert stream.rules.threshold == 0.8 and stream.rules.min_ips == 5 and stream.rules.min_ips_named == 4
     assert stream.rules.allow_agents == ("mymonitor",)
     assert [str(n) for n in stream.rules.allow_networks] == ["192.0.2.0/24"]
     assert stream.policies["ip24"].admit_after == 5 and stream.policies["ip24"].ttl == 3600.0

@@ -7,7 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from botguard.model.signatures import CandidateRules, SignatureBook, wilson_lower
+from botguard.catalog import load_catalog
+from botguard.config import Policy
+from botguard.model.signatures import CandidateRules, SignatureBook, welcome_agents, wilson_lower
+from botguard.model.table import StringTable
 
 NOVA = "Mozilla/5.0 (compatible; NovaScrape/1.0)"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36"
@@ -66,12 +69,27 @@ def test_support_threshold_is_exact_and_requests_to_candidate_honest() -> None:
     assert cand.bad_rate_lcb >= 0.95
 
 
-def test_needs_three_distinct_ips() -> None:
+def test_a_network_key_needs_three_distinct_ips() -> None:
     book = SignatureBook()
-    _feed(book, 400, ips=2)
+    _feed(book, 400, ips=2, keys=("asn=24940",))
     assert book.candidates() == []
-    _feed(book, 3, ips=3, now=900.0)
-    assert [c.signature for c in book.candidates()] == ["ua_tok=novascrape"]
+    _feed(book, 3, ips=3, keys=("asn=24940",), now=900.0)
+    assert [c.signature for c in book.candidates()] == ["asn=24940"]
+
+
+def test_a_bot_name_needs_two_distinct_ips() -> None:
+    """A name the agent gives itself as a bot's, shared by a second address, is a campaign's:
+    proposed at its 200th request, not when a third address comes (hundreds of requests later)."""
+    book = SignatureBook()
+    _feed(book, 400, ips=1)
+    assert book.candidates() == []
+    fresh = _feed(book, 200, ips=2, now=900.0)
+    (cand,) = book.candidates()
+    assert fresh == ["ua_tok=novascrape"] and cand.support_ips == 2
+    assert cand.requests_to_candidate == 450  # the batch that brought the second address
+    strict = SignatureBook(CandidateRules(min_ips_named=3))
+    _feed(strict, 400, ips=2)
+    assert strict.candidates() == []
 
 
 def test_a_single_slash24_needs_more_support() -> None:
@@ -96,6 +114,55 @@ def test_one_verified_good_bot_request_blocks_a_candidate_for_good() -> None:
     _feed(book, 1, label="verified")
     _feed(book, 2000, now=300.0)
     assert book.candidates() == []
+
+
+MONITOR = "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)"
+
+
+def _welcome_book() -> SignatureBook:
+    return SignatureBook(welcome=lambda agent: agent == MONITOR)
+
+
+@pytest.mark.parametrize("label", [None, "human"])
+def test_one_welcome_service_request_blocks_a_candidate_for_good(label: str | None) -> None:
+    book = _welcome_book()
+    _feed(book, 1, keys=("asn=24940",), ua=MONITOR, label=label)
+    _feed(book, 2000, keys=("asn=24940",), now=300.0)
+    assert book.stats["asn=24940"].welcome == 1 and book.candidates() == []
+
+
+@pytest.mark.parametrize("label", ["spoofer", "robots"])
+def test_a_welcome_agent_some_label_calls_unwanted_spares_nothing(label: str) -> None:
+    book = _welcome_book()
+    _feed(book, 1, keys=("asn=24940",), ua=MONITOR, label=label)
+    _feed(book, 2000, keys=("asn=24940",), now=300.0)
+    assert [c.signature for c in book.candidates()] == ["asn=24940"]
+
+
+def test_the_welcome_count_survives_a_snapshot_and_an_older_one_reads_as_none() -> None:
+    book = _welcome_book()
+    _feed(book, 1, keys=("asn=24940",), ua=MONITOR, label=None)
+    strings = StringTable()
+    arrays = book.to_arrays(strings)
+    copy = _welcome_book()
+    copy.load_arrays(arrays, strings.strings)
+    assert copy.stats["asn=24940"].welcome == 1
+    del arrays["sig_welcome"]
+    copy.load_arrays(arrays, strings.strings)
+    assert copy.stats["asn=24940"].welcome == 0
+    old = book.to_json()
+    del old["asn=24940"]["welcome"]
+    copy.load_json(old)
+    assert copy.stats["asn=24940"].welcome == 0
+
+
+def test_welcome_agents_are_the_catalogues_services_the_policy_neither_blocks_nor_monitors() -> None:
+    spared = welcome_agents(load_catalog(), Policy())
+    feed = "Mozilla/5.0 (compatible; inoreader.com; 1 subscribers)"
+    assert spared(MONITOR) and spared(feed) and spared("W3C-checklink/4.5 [4.160]")
+    assert not any(spared(a) for a in (CHROME, NOVA, "python-requests/2.31", "Go-http-client/1.1", ""))
+    assert not welcome_agents(load_catalog(), Policy(monitor_categories=("monitor",)))(MONITOR)
+    assert not welcome_agents(load_catalog(), Policy(block_categories=("feed-reader",)))(feed)
 
 
 def test_human_share_over_a_tenth_of_a_percent_blocks() -> None:
