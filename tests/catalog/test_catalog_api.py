@@ -96,7 +96,8 @@ def test_prefiltered_matcher_agrees_with_brute_force(catalog: Catalog, browser_u
 
 
 def test_load_is_fast() -> None:
-    """Loading runs on every scan: well under 150 ms (generous bound for busy CI machines)."""
-    start = time.perf_counter()
+    """Loading runs on every scan: ~30 ms of CPU here. CPU time, not wall time, so a busy machine
+    (the suite beside other work) does not fail a bound that holds for the code."""
+    start = time.process_time()
     load_catalog()
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
