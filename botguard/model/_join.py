@@ -148,28 +148,13 @@ def _capped(
     )
 
 
-class _Masked:
-    """One feature part masked for one label source: its keys, and their trainer rows as read at
-    the table's generation ``gen`` (-1 where a key had none: ``miss``, ``miss_keys``)."""
-
-    __slots__ = ("gen", "keys", "miss", "miss_keys", "part", "rows")
-
-    def __init__(self, part: FeaturePart, keys: tuple[str, ...]) -> None:
-        self.part, self.keys = part, keys
-        self.rows = np.zeros(0, dtype=np.int64)
-        self.miss = np.zeros(0, dtype=np.int64)
-        self.miss_keys: tuple[str, ...] = ()
-        self.gen = -1
-
-
 class Trainer:
     """Trains micro-batches of examples, each masked for the source that labelled it (``masks``:
     source -> the slots it read; the stream's label sources by default)."""
 
     def __init__(self, masks: Mapping[str, frozenset[str]] = MASKS) -> None:
         self.masks = masks
-        self._mask: dict[tuple[int, str], _Masked] = {}
-        self._table: Any = None  # the table the kept rows are of
+        self._mask: dict[tuple[int, str], tuple[FeaturePart, FeaturePart]] = {}
 
     def learn(
         self,
@@ -184,79 +169,38 @@ class Trainer:
         hook: Callable[..., Any] | None = None,
     ) -> None:
         """Train one micro-batch; ``hook`` (tests, benches) gets the (times, labels, sources, xs)."""
-        if model.table is not self._table:  # another table: none of the kept rows are its
-            self._mask.clear()
-            self._table = model.table
-        masked = [self._masked(p, source) for p, source in zip(parts, sources)]
-        lens = [sum(len(m.keys) for m in ms) for ms in masked]
-        model.learn_rows(self._rows(model, masked, uids, now), lens, ys, now)
+        keys: list[str] = []
+        lens: list[int] = []
+        masked = self._masked_into
+        for p, source in zip(parts, sources):
+            before = len(keys)
+            masked(keys, p, source)
+            lens.append(len(keys) - before)
+        model.learn_keys(keys, lens, ys, now=now, who=uids)
         trained = counters.trained
         for source in sources:
             trained[source] = trained.get(source, 0) + 1
         if hook is not None:
-            xs = [dict.fromkeys((k for m in ms for k in m.keys), 1.0) for ms in masked]
+            xs, at = [], 0
+            for size in lens:
+                xs.append(dict.fromkeys(keys[at : at + size], 1.0))
+                at += size
             hook(list(times), ys.tolist(), list(sources), xs)
 
-    @staticmethod
-    def _rows(model: OnlineLR, masked: list[list[_Masked]], uids: np.ndarray, now: float) -> np.ndarray:
-        """The trainer rows of every example's keys, flat in example order.
-
-        A part keeps the rows its keys had while the table's generation stands (no key lost its
-        row since); the table (which counts sightings and admits) is asked only for the keys that
-        had none, or for all of a part's keys after a generation passed, in one ``table.rows``
-        call in the examples' order. Those are exactly the keys that would have missed had every
-        key been asked, in the same order, so sightings and admissions are the same.
-        """
-        table = model.table
-        gen = table.generation
-        chunks: list[np.ndarray] = []
-        ask: list[tuple[int, _Masked, np.ndarray | None, np.ndarray]] = []  # chunk, part, kept rows, misses
-        keys: list[str] = []
-        who: list[int] = []
-        for ms, uid in zip(masked, uids.tolist()):
-            for m in ms:
-                if m.gen == gen:
-                    chunks.append(m.rows)
-                    if not m.miss_keys:
-                        continue
-                    ask.append((len(chunks) - 1, m, m.rows, m.miss))
-                    want = m.miss_keys
-                else:
-                    ask.append((len(chunks), m, None, m.miss))
-                    chunks.append(m.rows)
-                    want = m.keys
-                keys += want
-                who += [uid] * len(want)
-        if ask:
-            got = table.rows(keys, now, np.array(who, dtype=np.int64))
-            at, gen = 0, table.generation
-            for slot, m, kept, miss in ask:
-                if kept is None:
-                    rows = got[at : at + len(m.keys)].copy()
-                else:
-                    rows = kept.copy()
-                    rows[miss] = got[at : at + len(miss)]
-                at += len(m.keys) if kept is None else len(miss)
-                chunks[slot] = m.rows = rows
-                m.miss = np.flatnonzero(rows < 0)
-                m.miss_keys = tuple(m.keys[i] for i in m.miss.tolist())
-                m.gen = gen
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-
-    def _masked(self, parts: Parts, source: str) -> list[_Masked]:
-        """The example's parts without the slots its label source read (memoised per part object).
+    def _masked_into(self, out: list[str], parts: Parts, source: str) -> None:
+        """Append the example's keys without the slots its label source read (memoised per part object).
 
         The memo is keyed by the part's identity (parts are memoised tuples, so they recur as the
         same objects) and keeps the part alive, so an id is never reused while its entry exists.
         """
-        memo, masked, out = self._mask, self.masks[source], []
+        memo, masked = self._mask, self.masks[source]
         for part in parts:
             hit = memo.get((id(part), source))
-            if hit is None or hit.part is not part:
+            if hit is None or hit[0] is not part:
                 if len(memo) > MEMO_LIMIT:
                     memo.clear()
-                hit = memo[(id(part), source)] = _Masked(
-                    part, tuple(k for k in part if k.partition("=")[0] not in masked)
+                hit = memo[(id(part), source)] = (
+                    part,
+                    tuple(k for k in part if k.partition("=")[0] not in masked),
                 )
-            out.append(hit)
-        return out
+            out += hit[1]

@@ -204,34 +204,8 @@ class OnlineLR:
         who: Sequence[int] | np.ndarray | None,
     ) -> np.ndarray:
         stamp = self.clock + size if now is None else float(now)
-        rows = self.table.rows(keys, stamp, None if who is None else np.asarray(who, dtype=np.int64)[ev])
-        return self._learn_rows(rows, ev, vals, size, ys, stamp, weights)
-
-    def learn_rows(
-        self, rows: np.ndarray, lens: Sequence[int], ys: Sequence[bool] | np.ndarray, now: float
-    ) -> np.ndarray:
-        """:meth:`learn_keys` for a caller that already has the keys' rows: what ``table.rows(keys,
-        now, who)`` answered (-1 for a key not admitted), in the same flat order.
-
-        Why: the stream trains the same feature parts micro-batch after micro-batch; it keeps each
-        part's rows while the table's :attr:`~botguard.model.table.ParamTable.generation` stands (no
-        key lost its row) and asks the table only for the rest. Bit-identical to :meth:`learn_keys`.
-        """
-        if not len(lens):
-            return np.zeros(0)
-        return self._learn_rows(rows, self._events(lens), np.ones(len(rows)), len(lens), ys, float(now), None)
-
-    def _learn_rows(
-        self,
-        rows: np.ndarray,
-        ev: np.ndarray,
-        vals: np.ndarray,
-        size: int,
-        ys: Sequence[bool] | np.ndarray,
-        stamp: float,
-        weights: Sequence[float] | np.ndarray | None,
-    ) -> np.ndarray:
         self.clock = max(self.clock, stamp)
+        rows = self.table.rows(keys, stamp, None if who is None else np.asarray(who, dtype=np.int64)[ev])
         bias_row = self.table.index.get(BIAS)
         if bias_row is None:
             bias_row = int(self.table.rows([BIAS], stamp)[0])

@@ -213,8 +213,6 @@ class ParamTable:
         self._free: list[int] = []
         self._next = 0
         self._tombstones: set[str] = set()
-        # bumped whenever a key loses its row: rows a caller kept for keys stay right until then
-        self.generation = 0
 
     # -- storage ---------------------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -406,7 +404,6 @@ class ParamTable:
 
     def _delete(self, row: int, key: str) -> None:
         del self.index[key]
-        self.generation += 1
         self._r2k[row] = None
         for name in _SLABS:
             getattr(self, name)[row] = 0.0
@@ -470,7 +467,6 @@ class ParamTable:
             getattr(self, name)[: len(keys)] = arrays[name]
         self.live[: len(keys)] = True
         self.index = {k: i for i, k in enumerate(keys)}
-        self.generation += 1
         self._r2k = list(keys) + [None] * (cap - len(keys))
         self._free, self._next = [], len(keys)
         self._tombstones.clear()
