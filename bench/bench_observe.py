@@ -131,7 +131,9 @@ def _stable(doc: dict) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", type=Path, help="a checkout of the commit to compare with")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--events", type=int, default=200_000)
@@ -150,7 +152,9 @@ def main() -> int:
         return 0
     print(f"uptime: {os.popen('uptime').read().strip()}")
     roots = {"this": BENCH.parent} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
-    works = ([] if args.skip_old else ["old"]) + (["day"] + (["scan"] if args.scan else []) if args.day else [])
+    works = ([] if args.skip_old else ["old"]) + (
+        ["day"] + (["scan"] if args.scan else []) if args.day else []
+    )
     keep = args.keep or Path(tempfile.mkdtemp(prefix="bench_observe-"))
     keep.mkdir(parents=True, exist_ok=True)
     best: dict[tuple[str, str], dict[str, float]] = {}
@@ -159,7 +163,10 @@ def main() -> int:
             for name, root in roots.items():
                 out = keep / f"{work}-{name}-{rep}.{'npy' if work == 'old' else 'json'}"
                 got = run_child(root, work, args, out)
-                print(f"  {work} {name} #{rep}: {json.dumps({k: round(v, 2) for k, v in got.items()})}", flush=True)
+                print(
+                    f"  {work} {name} #{rep}: {json.dumps({k: round(v, 2) for k, v in got.items()})}",
+                    flush=True,
+                )
                 if (work, name) not in best or got["cpu"] < best[work, name]["cpu"]:
                     best[work, name] = got
     print(f"uptime: {os.popen('uptime').read().strip()}")
@@ -167,7 +174,9 @@ def main() -> int:
         for name in roots:
             b = best[work, name]
             if work == "scan":
-                print(f"{work:4} {name:8}: scan {b['scan_cpu']:.2f} s CPU, {b['scan_wall']:.2f} s wall, peak {b['peak_mb']:.0f} MB")
+                print(
+                    f"{work:4} {name:8}: scan {b['scan_cpu']:.2f} s CPU, {b['scan_wall']:.2f} s wall, peak {b['peak_mb']:.0f} MB"
+                )
                 continue
             line = f"{work:4} {name:8}: observe {b['events'] / b['cpu']:,.0f} ev/s CPU ({b['cpu']:.2f} s CPU, {b['wall']:.2f} s wall)"
             if work == "day":
@@ -183,7 +192,9 @@ def main() -> int:
                      keep / f"{work}-baseline-{r}.{'npy' if work == 'old' else 'json'}")
                 for r in range(args.repeat)
             )  # fmt: skip
-            print(f"{work:4} speed-up (baseline CPU / this CPU): {ratio:.2f}x; outputs equal to the baseline's: {equal}")
+            print(
+                f"{work:4} speed-up (baseline CPU / this CPU): {ratio:.2f}x; outputs equal to the baseline's: {equal}"
+            )
     return 0
 
 

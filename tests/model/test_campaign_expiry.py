@@ -51,7 +51,9 @@ def _stream(n: int = 240) -> list[dict[str, Any]]:
         if i % 3 == 0:
             rows.append(req(10.0 * i + 1, f"92.1.{i % 250}.9", CHROME, f"/item?sku={i}", referer="-"))
         if i % 5 == 0:
-            rows.append(req(10.0 * i + 2, ip, CHROME, f"/cat/{i % 4}/page", referer="https://www.example.com/"))
+            rows.append(
+                req(10.0 * i + 2, ip, CHROME, f"/cat/{i % 4}/page", referer="https://www.example.com/")
+            )
     return sorted(rows, key=lambda r: r["time"])
 
 
@@ -65,13 +67,13 @@ def _expected(book: CampaignBook, now: float) -> dict[str, set[Any]]:
     return {
         "clients": clients,
         "pages": {p for p, page in book.pages.items() if page.t >= horizon},
-        "heads": {(tpl, h) for tpl, heads in book.heads.items() for h, c in heads.items() if c.last >= horizon},
+        "heads": {
+            (tpl, h) for tpl, heads in book.heads.items() for h, c in heads.items() if c.last >= horizon
+        },
         "chains": {sid for sid, c in book.chains.items() if c.last >= horizon},
         "bursts": {k for k, b in book.bursts.items() if not _idle(b, now, rules, book._tau)},
         "scores": scores,
-        "raised_": {
-            k for k in book.raised_ if not math.isfinite(rules.keep) or k in scores or k in clients
-        },
+        "raised_": {k for k in book.raised_ if not math.isfinite(rules.keep) or k in scores or k in clients},
     }
 
 
