@@ -448,13 +448,15 @@ class CampaignBook:
         """Remember each client's last score (the rows are in stream order: the last one wins), or
         its raise's confidence when that is higher."""
         last = {key: r for r, key in enumerate(zip(ips, uas))}
-        store, raised, due = self.scores, self.raised_, self._due_scores
+        store, raised = self.scores, self.raised_
+        due = self._due_scores if math.isfinite(self.rules.keep) else None  # a scan keeps them all
         for key, r in last.items():
             found = raised.get(key)
             score = float(scores[r])
             at = float(t[r])
             store[key] = (score if found is None else max(score, found.confidence), at)
-            due.add(key, at)
+            if due is not None:
+                due.add(key, at)
 
     # -- upkeep and snapshots ----------------------------------------------------------------
     def expire(self, now: float) -> None:
@@ -638,8 +640,9 @@ class CampaignBook:
             self._due_chains.add(sid, never)
         for burst in self.bursts:
             self._due_bursts.add(burst, never)
-        for scored in self.scores:
-            self._due_scores.add(scored, never)
+        if math.isfinite(self.rules.keep):
+            for scored in self.scores:
+                self._due_scores.add(scored, never)
         for template, heads in self.heads.items():
             for head in heads:
                 self._due_heads.add((template, head), never)
