@@ -1,7 +1,8 @@
 """Faster forms of shipped data, kept in the user's cache directory between runs.
 
 A scan a cron job starts every few minutes on a quiet site spends most of its time starting:
-validating the crawler catalogue and analysing its ~3,000 patterns, decompressing the ASN table.
+validating the crawler catalogue and analysing its ~3,000 patterns, decompressing the ASN table,
+parsing the published IP range lists its crawler claims name.
 Their results depend only on the shipped files and the code that reads them, so they are kept
 under a key naming both (:func:`source_key`) and read back on the next start.
 
@@ -16,12 +17,13 @@ never a result: the value is made as if there were no cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import platformdirs
 
@@ -106,3 +108,26 @@ def _prune(entry: Path) -> None:
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, the check value of a small entry file."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_checked_json(value: Any, entry: Path, name: str) -> None:
+    """``value`` as the JSON file ``name`` (``x.json``) of ``entry``, its SHA-256 beside it (``x.sha256``)."""
+    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    (entry / name).write_bytes(body)
+    (entry / _check_name(name)).write_text(hashlib.sha256(body).hexdigest())
+
+
+def read_checked_json(entry: Path, name: str) -> Any:
+    """The value :func:`write_checked_json` stored; :class:`CacheDamaged` unless its bytes are
+    exactly what was written."""
+    body = (entry / name).read_bytes()
+    if hashlib.sha256(body).hexdigest() != (entry / _check_name(name)).read_text().strip():
+        raise CacheDamaged(f"{entry / name} does not match its check value")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise CacheDamaged(f"{entry / name}: {exc}") from None
+
+
+def _check_name(name: str) -> str:
+    return f"{name.removesuffix('.json')}.sha256"

@@ -19,6 +19,7 @@ import yaml
 
 from botguard.addresses import AddressError, Network, rule_network
 from botguard.errors import ConfigError, Location
+from botguard.yamldata import SafeLoader
 
 #: Evidence that can send a browser-agent client to ``challenge`` (``policy.challenge``), each with
 #: what it means. Here, not in the judge, so that loading a config never imports the judge; the
@@ -823,6 +824,13 @@ def _validate_list(node: yaml.Node, item_schema: dict[str, Any], source: str, ke
 
 
 def _compose(text: str, source: str) -> yaml.Node | None:
+    """The file's YAML nodes (each with its line), parsed by libyaml when the install has it:
+    PyYAML's own parser costs ~5 ms of every start on the bundled defaults alone. A file either
+    parser rejects is parsed again by PyYAML's, whose wording the error messages keep."""
+    try:
+        return yaml.compose(text, Loader=SafeLoader)
+    except yaml.YAMLError:
+        pass
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -854,7 +862,8 @@ def _validate(node: yaml.Node, schema: Any, source: str, key_path: str) -> Any:
                 )
             result[key] = _validate(value_node, schema[key], source, full_key)
         return result
-    value = yaml.SafeLoader(yaml.serialize(node)).get_single_data() if node is not None else None
+    # A leaf's value as safe_load gives it, constructed from the node already parsed.
+    value = yaml.constructor.SafeConstructor().construct_document(node) if node is not None else None
     try:
         return schema(value, where)
     except ConfigError as exc:

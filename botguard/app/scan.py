@@ -197,7 +197,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             from botguard.model import ScanReplay
 
             stream = _replays(request)
-            replay = ScanReplay(request.settings, robots=robots, state_path=env.state_path, stream=stream)
+            replay = ScanReplay(
+                request.settings, robots=robots, state_path=env.state_path, stream=stream, catalog=catalog
+            )
         agg = aggregator(catalog, robots, request.settings, per_host=request.robots.by_host)
         files = _FilePartials(
             request, agg, log_format, env.progress, replay

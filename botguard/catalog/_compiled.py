@@ -9,13 +9,11 @@ and the catalogue is loaded from its source again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
-from botguard.cache import CacheDamaged
+from botguard.cache import CacheDamaged, read_checked_json, write_checked_json
 from botguard.catalog._literals import PlainText
 from botguard.catalog.catalog import Catalog
 from botguard.catalog.matcher import PatternFacts
@@ -36,18 +34,13 @@ def write_compiled(catalog: Catalog, entry: Path) -> None:
         "masks": list(catalog.masks),
         "facts": [_fact_row(f) for f in catalog.pattern_facts()],
     }
-    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    (entry / BODY).write_bytes(body)
-    (entry / CHECK).write_text(hashlib.sha256(body).hexdigest())
+    write_checked_json(doc, entry, BODY)
 
 
 def read_compiled(entry: Path) -> Catalog:
     """The catalogue stored in ``entry``; :class:`CacheDamaged` unless it is exactly what was written."""
-    body = (entry / BODY).read_bytes()
-    if hashlib.sha256(body).hexdigest() != (entry / CHECK).read_text().strip():
-        raise CacheDamaged(f"{entry / BODY} does not match its check value")
+    doc = read_checked_json(entry, BODY)
     try:
-        doc = json.loads(body)
         crawlers = [_crawler(row) for row in doc["crawlers"]]
         facts = [_fact(row) for row in doc["facts"]]
         if len(facts) != sum(len(c.patterns) for c in crawlers):

@@ -48,7 +48,8 @@ from botguard.model.clients import signature_raises
 from botguard.model.records import ClientRaise, RuleCandidate
 
 if TYPE_CHECKING:
-    from botguard.model.stream import StreamLearner
+    from botguard.catalog import Catalog
+    from botguard.model.stream import StreamLearner, StreamSettings
 
 col = pl.col
 
@@ -67,9 +68,16 @@ class ScanReplay:
     without ``stream``, the client pass and the shared signatures (no campaigns, no candidates)."""
 
     def __init__(
-        self, settings: Settings, *, robots: Any = None, state_path: str | None = None, stream: bool = True
+        self,
+        settings: Settings,
+        *,
+        robots: Any = None,
+        state_path: str | None = None,
+        stream: bool = True,
+        catalog: Catalog | None = None,
     ) -> None:
         self.settings, self.robots, self.state_path = settings, robots, state_path
+        self.catalog = catalog  # the scan's, for the client pass (None: loaded)
         self.learner = _learner(settings, robots, state_path) if stream else None
 
     def feed(self, batches: Iterator[Batch]) -> Iterator[Batch]:
@@ -89,7 +97,7 @@ class ScanReplay:
         campaign, candidates, scores, trained = _learned(self.learner)
         # The client pass always runs: it scores a default scan, and with or without the replay it
         # gates the shared signatures (a session's score; the replay's is its last request's).
-        fit = _learner(self.settings, self.robots, self.state_path).fit_clients(clients)
+        fit = _client_learner(self.settings, self.robots, self.catalog).fit_clients(clients)
         gate = fit.scores.tolist()
         if self.learner is None:
             score: list[float | None] = [round(s, 4) for s in gate]
@@ -120,14 +128,31 @@ class ScanReplay:
 
 def _learner(settings: Settings, robots: Any, state_path: str | None) -> StreamLearner:
     """The stream learner of a scan: ``watch``'s, keeping every client's outcome to the end."""
-    # Imported here: only a scan that replays its log pays for the learner.
-    from botguard.model.stream import StreamLearner, StreamSettings
+    from botguard.model.stream import StreamLearner
+
+    knobs = _knobs(settings)
+    return StreamLearner.from_config(settings, robots=robots, state_path=state_path, settings=knobs)
+
+
+def _client_learner(settings: Settings, robots: Any, catalog: Catalog | None) -> StreamLearner:
+    """The learner the client pass teaches: the stream's, given the scan's catalogue and no ASN
+    source. It reads the judged clients' agents and networks (the AS and hosting class the judge
+    found), never a catalogue entry or an address lookup, so loading either again (~45 ms of a
+    small scan) would change nothing."""
+    from botguard.model.stream import StreamLearner
+
+    return StreamLearner(settings, robots=robots, catalog=catalog, asn_db=None, stream=_knobs(settings))
+
+
+def _knobs(settings: Settings) -> StreamSettings:
+    """The stream settings of a scan's learners: ``watch``'s, keeping every client's outcome to the end."""
+    # Imported here: only a scan that runs the model step pays for the learner.
+    from botguard.model.stream import StreamSettings
 
     knobs = StreamSettings.from_settings(settings)
     # A scan reports every client of its log, however many days it spans: outcomes are kept
     # to the end (a watch keeps them ``model.campaigns.keep`` seconds, a day by default).
-    knobs = replace(knobs, campaigns=replace(knobs.campaigns, keep=math.inf))
-    return StreamLearner.from_config(settings, robots=robots, state_path=state_path, settings=knobs)
+    return replace(knobs, campaigns=replace(knobs.campaigns, keep=math.inf))
 
 
 def _learned(
