@@ -245,7 +245,7 @@ class ScanModelSettings:
     # ... and one this long that mostly follows links (referers) is never raised, assets or not
     person_referer_share: float = 0.6
     # Replay the log through the stream learner (scores, campaign raises, candidates; scan
-    # --campaigns): about 11 times the cost of the rest of the scan, so off unless asked for.
+    # --campaigns): 6-9 times the CPU of the rest of the scan, so off unless asked for.
     replay: bool = False
     # The per-client pass (every scan): beyond this a label source is sampled evenly in time.
     max_examples_per_source: int = 400

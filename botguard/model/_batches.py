@@ -14,7 +14,7 @@ change only when a micro-batch starts, so scoring them at once or later gives th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
 
@@ -62,11 +62,39 @@ class OpenBatch:
         """The counts as the signature book takes them (one group per actor)."""
         out = []
         for g in self.groups.values():
-            x = dict.fromkeys(chain.from_iterable(g.last), 1.0)
+            x = Sample(g.last)
             out.append(
                 SignatureGroup(g.keys, g.n, g.high, g.psum, g.ips, g.nets, g.labels, {g.agent}, x, g.human)
             )
         return out
+
+
+class Sample(Mapping[str, float]):
+    """A request's feature keys as a binary ``x`` (every value 1.0), built when first read.
+
+    Why lazy: every actor of every micro-batch hands the signature book one, and the book keeps
+    the last few per key only to explain a candidate; most are never read.
+    """
+
+    __slots__ = ("_parts", "_x")
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+        self._x: dict[str, float] | None = None
+
+    def _dict(self) -> dict[str, float]:
+        if self._x is None:
+            self._x = dict.fromkeys(chain.from_iterable(self._parts), 1.0)
+        return self._x
+
+    def __getitem__(self, key: str) -> float:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
 
 
 def slots(t: np.ndarray, span: float) -> np.ndarray:

@@ -48,6 +48,7 @@ import numpy as np
 
 from botguard.config import CampaignRules
 from botguard.model._actors import ASSET, HONEYPOT, PAGE, ActorTable
+from botguard.model._due import DueQueue
 from botguard.model._keys import MEMO_LIMIT, Call
 from botguard.model._served import ServedPages
 from botguard.model.features import path_template
@@ -58,6 +59,7 @@ _CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer", "orphan"})
 _ID = re.compile(r"\d+")
 _TRUST_MIN = 10.0  # (decayed) referers of asset-loading clients checked before orphans raise anyone
 _DEFAULT_RULES = CampaignRules()
+_FADED = 0.05  # a burst key's decayed usual rate below which it is forgotten
 
 
 @dataclass(slots=True)
@@ -139,6 +141,14 @@ class CampaignBook:
             0.0,
             0.0,
         ]  # decayed referer checks of asset-loading clients, orphans among them, at
+        # when each key of the maps above may fall idle (expire pops these instead of walking the maps)
+        self._due_clients: DueQueue[tuple[str, str]] = DueQueue()
+        self._due_pages: DueQueue[str] = DueQueue()
+        self._due_heads: DueQueue[tuple[str, int]] = DueQueue()
+        self._due_chains: DueQueue[int] = DueQueue()
+        self._due_bursts: DueQueue[str] = DueQueue()
+        self._due_scores: DueQueue[tuple[str, str]] = DueQueue()
+        self._unraise: set[tuple[str, str]] = set()  # raised keys to check at the next sweep
 
     # -- the stream ------------------------------------------------------------------------
     def observe(
@@ -171,6 +181,7 @@ class CampaignBook:
                 p[i] = found.confidence
             if client is None or t - client.last > self.rules.client_ttl:
                 client = self.clients[key] = Client(key, t, t, hosting=hosting[call.ip_of[i]])
+                self._due_clients.add(key, t)
             client.last = t
             if k == ASSET:
                 client.assets += 1
@@ -225,6 +236,7 @@ class CampaignBook:
         previous = self.pages.get(path)
         popular = previous is not None and previous.client != c.key and t - previous.t <= rules.link_window
         self.pages[path] = _Page(chain, t, c.key, popular)
+        self._due_pages.add(path, t)
         if c.pages == 1 and bare and not own:
             site = ref and (ref in self.pages or not host)
             kind = f"site:{path_template(ref)}" if site else f"ext:{host}" if host else "-"
@@ -288,10 +300,12 @@ class CampaignBook:
                 self._next, "walk" if walk is not None else "referer", walk[0] if walk else "", t, t
             )
             self.chains[self._next] = chain
+            self._due_chains.add(self._next, t)
             self._next += 1
         if walk is not None and chain.template == walk[0]:
             chain.head = max(chain.head, walk[1])
             self.heads[walk[0]][chain.head] = chain
+            self._due_heads.add((walk[0], chain.head), t)
         chain.last = t
         if c.key not in chain.clients:
             chain.clients.add(c.key)
@@ -348,6 +362,7 @@ class CampaignBook:
         burst = self.bursts.get(key)
         if burst is None:
             burst = self.bursts[key] = Burst(mass_at=t)
+            self._due_bursts.add(key, t)
         window = burst.window
         while window and window[0][0] < t - rules.burst_window:
             window.popleft()
@@ -434,37 +449,95 @@ class CampaignBook:
         its raise's confidence when that is higher."""
         last = {key: r for r, key in enumerate(zip(ips, uas))}
         store, raised = self.scores, self.raised_
+        due = self._due_scores if math.isfinite(self.rules.keep) else None  # a scan keeps them all
         for key, r in last.items():
             found = raised.get(key)
             score = float(scores[r])
-            store[key] = (score if found is None else max(score, found.confidence), float(t[r]))
+            at = float(t[r])
+            store[key] = (score if found is None else max(score, found.confidence), at)
+            if due is not None:
+                due.add(key, at)
 
     # -- upkeep and snapshots ----------------------------------------------------------------
     def expire(self, now: float) -> None:
-        """Forget idle clients, chains and bursts; outcomes are kept ``keep`` seconds."""
+        """Forget idle clients, chains and bursts; outcomes are kept ``keep`` seconds.
+
+        Each map's keys wait in a :class:`~botguard.model._due.DueQueue`, so a sweep looks only at
+        keys that may be due. A chain goes once its last step is older than ``link_window`` (no page
+        or head can name it then); one whose pages were all taken over by others waits until then.
+        """
         rules = self.rules
-        for key in [k for k, c in self.clients.items() if c.last < now - rules.client_ttl]:
-            del self.clients[key]
+        gone = self._unraise
+        cutoff = now - rules.client_ttl
+        for key in self._due_clients.pop_before(cutoff):
+            client = self.clients.get(key)
+            if client is None:
+                continue
+            if client.last < cutoff:
+                del self.clients[key]
+                gone.add(key)
+            else:
+                self._due_clients.add(key, client.last)
         horizon = now - rules.link_window
-        for path in [p for p, page in self.pages.items() if page.t < horizon]:
-            del self.pages[path]
-        for template, heads in list(self.heads.items()):
-            for head in [h for h, chain in heads.items() if chain.last < horizon]:
+        for path in self._due_pages.pop_before(horizon):
+            page = self.pages.get(path)
+            if page is None:
+                continue
+            if page.t < horizon:
+                del self.pages[path]
+            else:
+                self._due_pages.add(path, page.t)
+        for template, head in self._due_heads.pop_before(horizon):
+            heads = self.heads.get(template)
+            chain = None if heads is None else heads.get(head)
+            if heads is None or chain is None:
+                continue
+            if chain.last < horizon:
                 del heads[head]
-            if not heads:
-                del self.heads[template]
-        live = {id(page.chain) for page in self.pages.values() if page.chain is not None}
-        live.update(id(chain) for heads in self.heads.values() for chain in heads.values())
-        for sid in [s for s, chain in self.chains.items() if id(chain) not in live]:
-            del self.chains[sid]
-        for burst in [k for k, b in self.bursts.items() if _idle(b, now, rules, self._tau)]:
-            del self.bursts[burst]
+                if not heads:
+                    del self.heads[template]
+            else:
+                self._due_heads.add((template, head), chain.last)
+        for sid in self._due_chains.pop_before(horizon):
+            chain = self.chains.get(sid)
+            if chain is None:
+                continue
+            if chain.last < horizon:
+                del self.chains[sid]
+            else:
+                self._due_chains.add(sid, chain.last)
+        self._expire_bursts(now)
         if math.isfinite(rules.keep):
             old = now - rules.keep
-            for key in [k for k, (_, t) in self.scores.items() if t < old]:
-                del self.scores[key]
-            for key in [k for k in self.raised_ if k not in self.scores and k not in self.clients]:
-                del self.raised_[key]
+            for key in self._due_scores.pop_before(old):
+                score = self.scores.get(key)
+                if score is None:
+                    continue
+                if score[1] < old:
+                    del self.scores[key]
+                    gone.add(key)
+                else:
+                    self._due_scores.add(key, score[1])
+            for key in gone:
+                if key in self.raised_ and key not in self.scores and key not in self.clients:
+                    del self.raised_[key]
+        gone.clear()
+
+    def _expire_bursts(self, now: float) -> None:
+        """Forget idle burst keys; a key not idle yet waits until it can be (its window empty and
+        its usual rate faded), a little earlier to be safe from rounding."""
+        rules = self.rules
+        for key in self._due_bursts.pop_before(now):
+            burst = self.bursts.get(key)
+            if burst is None:
+                continue
+            if _idle(burst, now, rules, self._tau):
+                del self.bursts[key]
+                continue
+            at = burst.window[-1][0] + rules.burst_window if burst.window else -math.inf
+            if burst.mass > _FADED:
+                at = max(at, burst.mass_at + self._tau * math.log(burst.mass / _FADED))
+            self._due_bursts.add(key, max(at - 1.0, now))
 
     def to_json(self) -> dict[str, Any]:
         """Everything the book holds, as JSON (chains by number, clients by (ip, user agent))."""
@@ -554,13 +627,33 @@ class CampaignBook:
         self.served.load_json(data.get("served"))
         self.started = data.get("started")
         self.trust = list(data.get("trust") or [0.0, 0.0, 0.0])
+        self._queue_all()
+
+    def _queue_all(self) -> None:
+        """Queue every key of a loaded book for the next sweep to look at."""
+        never = -math.inf
+        for client in self.clients:
+            self._due_clients.add(client, never)
+        for path in self.pages:
+            self._due_pages.add(path, never)
+        for sid in self.chains:
+            self._due_chains.add(sid, never)
+        for burst in self.bursts:
+            self._due_bursts.add(burst, never)
+        if math.isfinite(self.rules.keep):
+            for scored in self.scores:
+                self._due_scores.add(scored, never)
+        for template, heads in self.heads.items():
+            for head in heads:
+                self._due_heads.add((template, head), never)
+        self._unraise.update(self.raised_)
 
 
 def _idle(burst: Burst, now: float, rules: CampaignRules, tau: float) -> bool:
     """A key with nothing in its window whose usual rate has faded to nothing."""
     if burst.window and burst.window[-1][0] >= now - rules.burst_window:
         return False
-    return burst.mass * math.exp(-(now - burst.mass_at) / tau) < 0.05
+    return burst.mass * math.exp(-(now - burst.mass_at) / tau) < _FADED
 
 
 def _describe(key: str) -> str:

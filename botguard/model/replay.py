@@ -27,8 +27,8 @@ The raises:
 Never raised: catalogue or verified crawlers, allowlisted clients, and (through a candidate)
 clients that load page assets or mostly follow their own links.
 
-The replay is opt-in (``model.scan.replay``, ``scan --campaigns``): it costs about 11 times the
-rest of the scan, so by default there are no campaign raises or candidates.
+The replay is opt-in (``model.scan.replay``, ``scan --campaigns``): it costs 6-9 times the CPU of
+the rest of the scan, so by default there are no campaign raises or candidates.
 """
 
 from __future__ import annotations
