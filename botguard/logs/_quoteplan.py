@@ -30,7 +30,7 @@ EXTRA_PIECES = 3  # room for appended quoted fields (e.g. "$http_x_forwarded_for
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
+class QuotePiece:
     """One piece of the line between two double quotes.
 
     ``quoted`` pieces hold one variable (``role``, None if skipped) or fixed ``text``; outside
@@ -56,7 +56,7 @@ class QuotePlan:
     """
 
     quotes: int
-    segments: tuple[Segment, ...]
+    segments: tuple[QuotePiece, ...]
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -169,7 +169,7 @@ def build_plan(tokens: list[str | Variable]) -> QuotePlan | None:
     pieces = _split_on_quotes(tokens)
     if len(pieces) < 3:
         return None
-    segments: list[Segment] = []
+    segments: list[QuotePiece] = []
     seen: set[str] = set()
     for index, piece in enumerate(pieces):
         quoted = index % 2 == 1
@@ -201,22 +201,22 @@ def _split_on_quotes(tokens: list[str | Variable]) -> list[list[str | Variable]]
     return pieces
 
 
-def _quoted_segment(index: int, piece: list[str | Variable]) -> Segment | None:
+def _quoted_segment(index: int, piece: list[str | Variable]) -> QuotePiece | None:
     if not piece:
-        return Segment(index, True, text="")
+        return QuotePiece(index, True, text="")
     if len(piece) == 1 and isinstance(piece[0], Variable):
-        return Segment(index, True, role=piece[0].role)
+        return QuotePiece(index, True, role=piece[0].role)
     if all(isinstance(t, str) for t in piece):
-        return Segment(index, True, text="".join(piece))  # type: ignore[arg-type]
+        return QuotePiece(index, True, text="".join(piece))  # type: ignore[arg-type]
     return None
 
 
-def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, last: bool) -> Segment:
+def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, last: bool) -> QuotePiece:
     """An anchored pattern for an unquoted piece; the last one tolerates appended fields."""
     if last and not piece:
         # Nothing after the template's last quote: the line ends there or continues after
         # whitespace (appended fields).
-        return Segment(index, False, pattern="^" + TAIL)
+        return QuotePiece(index, False, pattern="^" + TAIL)
     parts = ["^"]
     plain = ["^"]  # the same without groups, widths fixed where a shortcut relies on them
     roles: list[str] = []
@@ -246,8 +246,8 @@ def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, la
     parts.append(TAIL if last else "$")
     plain.append(TAIL if last else "$")
     if len(shortcuts) == len(roles) and roles:
-        return Segment(index, False, pattern="".join(plain), shortcuts=tuple(shortcuts))
-    return Segment(index, False, pattern="".join(parts), roles=tuple(roles))
+        return QuotePiece(index, False, pattern="".join(plain), shortcuts=tuple(shortcuts))
+    return QuotePiece(index, False, pattern="".join(parts), roles=tuple(roles))
 
 
 def _shortcut(
