@@ -12,10 +12,11 @@ a scan of the whole map would drop; only the work is bounded by the keys that co
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, MutableMapping
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class DueQueue(Generic[K]):
@@ -46,6 +47,23 @@ class DueQueue(Generic[K]):
             queued.discard(key)
             out.append(key)
         return out
+
+    def expire(self, book: MutableMapping[K, V], before: float, last: Callable[[V], float]) -> list[K]:
+        """Drop from ``book`` the due keys whose value was last seen before ``before``, queue the
+        others again under their last sighting, and return the dropped keys (keys already gone
+        from ``book`` are forgotten)."""
+        dropped = []
+        for key in self.pop_before(before):
+            value = book.get(key)
+            if value is None:
+                continue
+            seen = last(value)
+            if seen < before:
+                del book[key]
+                dropped.append(key)
+            else:
+                self.add(key, seen)
+        return dropped
 
     def clear(self) -> None:
         self._heap.clear()

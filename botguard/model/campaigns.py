@@ -469,24 +469,9 @@ class CampaignBook:
         rules = self.rules
         gone = self._unraise
         cutoff = now - rules.client_ttl
-        for key in self._due_clients.pop_before(cutoff):
-            client = self.clients.get(key)
-            if client is None:
-                continue
-            if client.last < cutoff:
-                del self.clients[key]
-                gone.add(key)
-            else:
-                self._due_clients.add(key, client.last)
+        gone.update(self._due_clients.expire(self.clients, cutoff, lambda client: client.last))
         horizon = now - rules.link_window
-        for path in self._due_pages.pop_before(horizon):
-            page = self.pages.get(path)
-            if page is None:
-                continue
-            if page.t < horizon:
-                del self.pages[path]
-            else:
-                self._due_pages.add(path, page.t)
+        self._due_pages.expire(self.pages, horizon, lambda page: page.t)
         for template, head in self._due_heads.pop_before(horizon):
             heads = self.heads.get(template)
             chain = None if heads is None else heads.get(head)
@@ -498,26 +483,11 @@ class CampaignBook:
                     del self.heads[template]
             else:
                 self._due_heads.add((template, head), chain.last)
-        for sid in self._due_chains.pop_before(horizon):
-            chain = self.chains.get(sid)
-            if chain is None:
-                continue
-            if chain.last < horizon:
-                del self.chains[sid]
-            else:
-                self._due_chains.add(sid, chain.last)
+        self._due_chains.expire(self.chains, horizon, lambda chain: chain.last)
         self._expire_bursts(now)
         if math.isfinite(rules.keep):
             old = now - rules.keep
-            for key in self._due_scores.pop_before(old):
-                score = self.scores.get(key)
-                if score is None:
-                    continue
-                if score[1] < old:
-                    del self.scores[key]
-                    gone.add(key)
-                else:
-                    self._due_scores.add(key, score[1])
+            gone.update(self._due_scores.expire(self.scores, old, lambda score: score[1]))
             for key in gone:
                 if key in self.raised_ and key not in self.scores and key not in self.clients:
                     del self.raised_[key]
