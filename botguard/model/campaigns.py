@@ -186,9 +186,9 @@ class CampaignBook:
             if k == ASSET:
                 client.assets += 1
                 host, page = self._referer(call.referer[i])
-                net = call.ip_infos[call.ip_of[i]].net
-                if host and page and self.served.requested(t, net, key[1], page):
-                    self.served.note_asset(host, key[0])
+                served, net = self.served, call.ip_infos[call.ip_of[i]].net
+                if host and page and served.learning(host, key[0]) and served.requested(t, net, key[1], page):
+                    served.note_asset(host, key[0])
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
                 continue

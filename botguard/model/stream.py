@@ -49,7 +49,7 @@ from botguard.model._actors import (
     Folded,
     behaviour_buckets,
 )
-from botguard.model._batches import GroupCounts, OpenBatch, PartSums, bias, runs, slots
+from botguard.model._batches import GroupCounts, OpenBatch, PartSums, PieceGroups, bias, pieces, slots
 from botguard.model._clientpass import ClientScores, fit_clients
 from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
 from botguard.model._keys import Call, FeaturePart, RequestKeys
@@ -263,30 +263,30 @@ class StreamLearner:
         self, call: Call, aid: np.ndarray, label: np.ndarray, humanlike: np.ndarray,
         ids: tuple[np.ndarray, ...], sums: tuple[PartSums, ...], found: Examples, campaign: np.ndarray,
     ) -> np.ndarray:  # fmt: skip
-        """Cut the call into micro-batches: close the open one when its slot ends, score each run
-        with the scorer as it stands, and add the run's requests and examples to the open batch."""
+        """Cut the call into micro-batches: close the open one when its slot ends, score each piece
+        with the scorer as it stands, and add the piece's requests and examples to the open batch
+        (the per-actor grouping is done once for the call's pieces)."""
         knobs = self.stream
         slot = slots(call.t, knobs.batch_seconds)
         scores = np.empty(call.n)
         ex_at = np.searchsorted(
             found.row, np.arange(call.n + 1)
         )  # examples of rows [i, j): ex_at[i]:ex_at[j]
-        for start, stop in runs(slot):
-            i = start
-            while i < stop:
-                batch = self._open
-                if batch is None or batch.slot != slot[i] or batch.rows >= knobs.batch_size:
-                    self._close()
-                    batch = self._start(int(slot[i]), float(call.t[i]))
-                j = min(stop, i + knobs.batch_size - batch.rows)
-                table = self.scorer.table
-                z = bias(table) + sum(s.get(part[i:j], table, self._epoch) for s, part in zip(sums, ids))
-                p = 1.0 - (1.0 - sigmoid(np.asarray(z))) * (1.0 - campaign[i:j])
-                scores[i:j] = p
-                # noted per run: upkeep between micro-batches keeps a raise while its client has a score
-                self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
-                self._add(batch, call, i, j, aid, label, humanlike, ids, sums, p, found, ex_at)
-                i = j
+        carried = (None, 0) if self._open is None else (self._open.slot, self._open.rows)
+        cuts = pieces(slot, *carried, knobs.batch_size)
+        grouped = PieceGroups.of(cuts, aid, call.ip_of, humanlike, label, len(SOURCES))
+        for k, (i, j, opens) in enumerate(cuts):
+            batch = self._open
+            if opens or batch is None:
+                self._close()
+                batch = self._start(int(slot[i]), float(call.t[i]))
+            table = self.scorer.table
+            z = bias(table) + sum(s.get(part[i:j], table, self._epoch) for s, part in zip(sums, ids))
+            p = 1.0 - (1.0 - sigmoid(np.asarray(z))) * (1.0 - campaign[i:j])
+            scores[i:j] = p
+            # noted per piece: upkeep between micro-batches keeps a raise while its client has a score
+            self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
+            self._add(batch, call, i, j, k, grouped, sums, ids, p, found, ex_at)
         return scores
 
     def _start(self, slot: int, t: float) -> OpenBatch:
@@ -298,10 +298,12 @@ class StreamLearner:
         return self._open
 
     def _add(
-        self, batch: OpenBatch, call: Call, i: int, j: int, aid: np.ndarray, label: np.ndarray,
-        humanlike: np.ndarray, ids: tuple[np.ndarray, ...], sums: tuple[PartSums, ...], p: np.ndarray,
-        found: Examples, ex_at: np.ndarray,
+        self, batch: OpenBatch, call: Call, i: int, j: int, k: int, grouped: PieceGroups,
+        sums: tuple[PartSums, ...], ids: tuple[np.ndarray, ...], p: np.ndarray, found: Examples,
+        ex_at: np.ndarray,
     ) -> None:  # fmt: skip
+        """Add piece ``k`` (rows ``[i, j)``, scored ``p``) to the open batch: its examples and each
+        actor's counts (grouped for the whole call; only the score sums are the piece's own)."""
         batch.rows += j - i
         batch.last = float(call.t[j - 1])
         a, b = int(ex_at[i]), int(ex_at[j])
@@ -311,43 +313,32 @@ class StreamLearner:
             batch.times.extend(found.t[a:b].tolist())
             batch.sources.extend(found.source[a:b])
             batch.uids.extend(found.uid[a:b].tolist())
-        who, inverse = np.unique(aid[i:j], return_inverse=True)
-        size = len(who)
-        n = np.bincount(inverse, minlength=size).tolist()
-        high = np.bincount(inverse, p > self.stream.rules.threshold, minlength=size).tolist()
-        psum = np.bincount(inverse, p, minlength=size).tolist()
-        human = np.bincount(inverse, humanlike[i:j], minlength=size).tolist()
-        codes = np.bincount(inverse * len(SOURCES) + label[i:j], minlength=size * len(SOURCES))
-        codes = codes.reshape(size, len(SOURCES))[:, 1:]  # per actor, each label source's count
-        labelled: dict[int, list[tuple[str, int]]] = {}  # actor row -> (source, count), in SOURCES order
-        at, code = np.nonzero(codes)
-        for g, c, count in zip(at.tolist(), code.tolist(), codes[at, code].tolist()):
-            labelled.setdefault(g, []).append((SOURCES[c + 1], count))
-        last = np.zeros(size, dtype=np.int64)
-        last[inverse] = np.arange(i, j)  # the last row of each actor in the run
+        g0, g1 = int(grouped.at[k]), int(grouped.at[k + 1])
+        inverse = grouped.inverse[i:j] - g0
+        high = np.bincount(inverse, p > self.stream.rules.threshold, minlength=g1 - g0).tolist()
+        psum = np.bincount(inverse, p, minlength=g1 - g0).tolist()
         static, path, rest = (s.parts for s in sums)
         st, pa, re = ids
-        groups = batch.groups
-        for g, actor in enumerate(who.tolist()):
+        groups, actor_ctx, labelled = batch.groups, self._actors.ctx, grouped.labels
+        max_ips, ip_at, ip_rows = self.stream.rules.max_ips, grouped.ip_at, grouped.ip_rows
+        ip_infos, ip_of, ips = call.ip_infos, call.ip_of, call.ip
+        for g in range(g0, g1):
+            actor, r = grouped.actor[g], grouped.last[g]
             counts = groups.get(actor)
             if counts is None:
-                keys = self._actors.ctx[actor].sig_keys
-                counts = groups[actor] = GroupCounts(keys, agent=call.ua[last[g]])
-            counts.n += n[g]
-            counts.high += high[g]
-            counts.psum += psum[g]
-            counts.human += human[g]
-            for source, count in labelled.get(g, ()):
+                counts = groups[actor] = GroupCounts(actor_ctx[actor].sig_keys, agent=call.ua[r])
+            counts.n += grouped.n[g]
+            counts.high += high[g - g0]
+            counts.psum += psum[g - g0]
+            counts.human += grouped.human[g]
+            for code, count in labelled.get(g, ()):
+                source = SOURCES[code]
                 counts.labels[source] = counts.labels.get(source, 0) + count
-            r = int(last[g])
             counts.last = (static[st[r]], path[pa[r]], rest[re[r]])
-        max_ips = self.stream.rules.max_ips
-        pair = aid[i:j] * (len(call.ips) + 1) + call.ip_of[i:j]
-        for r in (np.unique(pair, return_index=True)[1] + i).tolist():
-            counts = groups[int(aid[r])]
-            if len(counts.ips) < max_ips:
-                counts.ips.add(call.ip[r])
-                counts.nets.add(call.ip_infos[call.ip_of[r]].net)
+            for q in ip_rows[ip_at[g] : ip_at[g + 1]]:
+                if len(counts.ips) < max_ips:
+                    counts.ips.add(ips[q])
+                    counts.nets.add(ip_infos[ip_of[q]].net)
 
     def _close(self) -> None:
         """Train the open micro-batch, credit its signature counts, and do the upkeep."""
