@@ -49,7 +49,7 @@ from botguard.model._actors import (
     Folded,
     behaviour_buckets,
 )
-from botguard.model._batches import GroupCounts, OpenBatch, PartSums, PieceGroups, bias, pieces, slots
+from botguard.model._batches import GroupCounts, OpenBatch, PartIds, PieceGroups, pieces, slots
 from botguard.model._clientpass import ClientScores, fit_clients
 from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
 from botguard.model._keys import Call, FeaturePart, RequestKeys
@@ -226,42 +226,38 @@ class StreamLearner:
         for source, count in folded.labelled.items():
             self.counters.labelled_actors[source] = self.counters.labelled_actors.get(source, 0) + count
         behaviour = _behaviour(call, folded)
-        ids, sums = self._features(call, kind, aid, behaviour)
+        parts = self._features(call, kind, aid, behaviour)
         order = folded.order
-        static, path, rest = (s.parts for s in sums)
-        static_id, path_id, rest_id = ids
 
-        def parts(r: int) -> Parts:
-            i = order[r]
-            return static[static_id[i]], path[path_id[i]], rest[rest_id[i]]
+        def parts_of(r: int) -> Parts:
+            return parts.of(order[r])
 
-        found = examples(folded, call.t[order], parts, self._actors, self._join, self.counters)
+        found = examples(folded, call.t[order], parts_of, self._actors, self._join, self.counters)
         label = np.empty(call.n, dtype=np.int8)
         label[order] = folded.label
         browser = np.array([u.browser for u in call.ua_infos], dtype=bool)[call.ua_of]
         humanlike = (label == HUMAN) | ((label == 0) & (kind == ASSET) & browser)
         campaign = self.campaigns.observe(call, kind, behaviour, self._actors, aid)
-        scores = self._run(call, aid, label, humanlike, ids, sums, found, campaign)
+        scores = self._run(call, aid, label, humanlike, parts, found, campaign)
         self.counters.events += call.n
         self.clock = float(call.t[-1])
         return pl.Series("score", scores, dtype=pl.Float64)
 
     def _features(
         self, call: Call, kind: np.ndarray, aid: np.ndarray, behaviour: dict[str, np.ndarray]
-    ) -> tuple[tuple[np.ndarray, ...], tuple[PartSums, ...]]:
+    ) -> PartIds:
         """Each request's feature parts as three ids (its actor's keys, its path's, the rest) into
-        the call's distinct parts, each with its weight sums."""
+        the call's distinct parts, with their weight sums."""
         path_id, path_parts = self._keys.paths(call.target, kind == HONEYPOT)
         rest_id, rest_parts = self._keys.rests(call, behaviour)
         distinct, static_id = np.unique(aid, return_inverse=True)
         ctx = self._actors.ctx
         static_parts: list[FeaturePart] = [ctx[a].static for a in distinct.tolist()]
-        ids = (static_id.reshape(-1), path_id, rest_id)
-        return ids, (PartSums(static_parts), PartSums(path_parts), PartSums(rest_parts))
+        return PartIds([(static_parts, static_id.reshape(-1)), (path_parts, path_id), (rest_parts, rest_id)])
 
     def _run(
         self, call: Call, aid: np.ndarray, label: np.ndarray, humanlike: np.ndarray,
-        ids: tuple[np.ndarray, ...], sums: tuple[PartSums, ...], found: Examples, campaign: np.ndarray,
+        parts: PartIds, found: Examples, campaign: np.ndarray,
     ) -> np.ndarray:  # fmt: skip
         """Cut the call into micro-batches: close the open one when its slot ends, score each piece
         with the scorer as it stands, and add the piece's requests and examples to the open batch
@@ -280,13 +276,12 @@ class StreamLearner:
             if opens or batch is None:
                 self._close()
                 batch = self._start(int(slot[i]), float(call.t[i]))
-            table = self.scorer.table
-            z = bias(table) + sum(s.get(part[i:j], table, self._epoch) for s, part in zip(sums, ids))
+            z = parts.logit(slice(i, j), self.scorer.table, self._epoch)
             p = 1.0 - (1.0 - sigmoid(np.asarray(z))) * (1.0 - campaign[i:j])
             scores[i:j] = p
             # noted per piece: upkeep between micro-batches keeps a raise while its client has a score
             self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
-            self._add(batch, call, i, j, k, grouped, sums, ids, p, found, ex_at)
+            self._add(batch, call, i, j, k, grouped, parts, p, found, ex_at)
         return scores
 
     def _start(self, slot: int, t: float) -> OpenBatch:
@@ -298,9 +293,8 @@ class StreamLearner:
         return self._open
 
     def _add(
-        self, batch: OpenBatch, call: Call, i: int, j: int, k: int, grouped: PieceGroups,
-        sums: tuple[PartSums, ...], ids: tuple[np.ndarray, ...], p: np.ndarray, found: Examples,
-        ex_at: np.ndarray,
+        self, batch: OpenBatch, call: Call, i: int, j: int, k: int, grouped: PieceGroups, parts: PartIds,
+        p: np.ndarray, found: Examples, ex_at: np.ndarray,
     ) -> None:  # fmt: skip
         """Add piece ``k`` (rows ``[i, j)``, scored ``p``) to the open batch: its examples and each
         actor's counts (grouped for the whole call; only the score sums are the piece's own)."""
@@ -317,8 +311,6 @@ class StreamLearner:
         inverse = grouped.inverse[i:j] - g0
         high = np.bincount(inverse, p > self.stream.rules.threshold, minlength=g1 - g0).tolist()
         psum = np.bincount(inverse, p, minlength=g1 - g0).tolist()
-        static, path, rest = (s.parts for s in sums)
-        st, pa, re = ids
         groups, actor_ctx, labelled = batch.groups, self._actors.ctx, grouped.labels
         max_ips, ip_at, ip_rows = self.stream.rules.max_ips, grouped.ip_at, grouped.ip_rows
         ip_infos, ip_of, ips = call.ip_infos, call.ip_of, call.ip
@@ -334,7 +326,7 @@ class StreamLearner:
             for code, count in labelled.get(g, ()):
                 source = SOURCES[code]
                 counts.labels[source] = counts.labels.get(source, 0) + count
-            counts.last = (static[st[r]], path[pa[r]], rest[re[r]])
+            counts.last = parts.of(r)
             for q in ip_rows[ip_at[g] : ip_at[g + 1]]:
                 if len(counts.ips) < max_ips:
                     counts.ips.add(ips[q])
