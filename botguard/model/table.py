@@ -174,7 +174,7 @@ class PairFilter:
         one's pays no numpy call, and may keep them for a hash it meets again)."""
         shift, multipliers = self._scalar
         cells = [((h * m) & _MASK64) >> shift for m in multipliers]
-        return tuple((cell >> 3, 1 << (cell & 7)) for cell in cells)
+        return tuple([(cell >> 3, 1 << (cell & 7)) for cell in cells])
 
     def add_places(self, places: tuple[tuple[int, int], ...]) -> None:
         """Mark one hash seen, given its :meth:`places`."""
