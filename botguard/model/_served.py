@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from botguard.model._keys import MEMO_LIMIT
 from botguard.model.table import PairFilter
 
 OWN_CLIENTS = 3  # addresses whose asset requests name a host before it counts as the site's
@@ -47,9 +46,6 @@ class ServedPages:
         self.previous = PairFilter(bits)
         self.epoch: int | None = None
         self.hosts: dict[str, list[str]] = {}
-        # (network, agent, page) -> its bits' places (both filters have the same size): a client's
-        # assets name the same page, and a page is checked and added for many requests
-        self._places: dict[tuple[str, str, str], tuple[tuple[int, int], ...]] = {}
 
     def _turn(self, t: float) -> None:
         epoch = int(t // self.memory)
@@ -65,23 +61,13 @@ class ServedPages:
     def add(self, t: float, net: str, ua: str, path: str) -> None:
         """Remember that this agent requested this page from this network at ``t``."""
         self._turn(t)
-        self.current.add_places(self._placed(net, ua, path))
+        self.current.add_places(self.current.places(pair_hash(net, ua, path)))
 
     def requested(self, t: float, net: str, ua: str, path: str) -> bool:
         """Whether this agent requested this page from this network in the last one or two periods."""
         self._turn(t)
-        places = self._placed(net, ua, path)
+        places = self.current.places(pair_hash(net, ua, path))  # both filters have the same size
         return self.current.has_places(places) or self.previous.has_places(places)
-
-    def _placed(self, net: str, ua: str, path: str) -> tuple[tuple[int, int], ...]:
-        memo = self._places
-        key = (net, ua, path)
-        places = memo.get(key)
-        if places is None:
-            if len(memo) > MEMO_LIMIT:
-                memo.clear()
-            places = memo[key] = self.current.places(pair_hash(net, ua, path))
-        return places
 
     def learning(self, host: str, ip: str) -> bool:
         """Whether :meth:`note_asset` of this host and address could still change what is known
