@@ -268,8 +268,9 @@ class StreamLearner:
         ex_at = np.searchsorted(
             found.row, np.arange(call.n + 1)
         )  # examples of rows [i, j): ex_at[i]:ex_at[j]
-        carried = (None, 0) if self._open is None else (self._open.slot, self._open.rows)
-        cuts = pieces(slot, *carried, knobs.batch_size)
+        batch = self._open
+        open_slot, open_rows = (None, 0) if batch is None else (batch.slot, batch.rows)
+        cuts = pieces(slot, open_slot, open_rows, knobs.batch_size)
         grouped = PieceGroups.of(cuts, aid, call.ip_of, humanlike, label, len(SOURCES))
         for k, (i, j, opens) in enumerate(cuts):
             batch = self._open
@@ -318,7 +319,9 @@ class StreamLearner:
             actor, r = grouped.actor[g], grouped.last[g]
             counts = groups.get(actor)
             if counts is None:
-                counts = groups[actor] = GroupCounts(actor_ctx[actor].sig_keys, agent=call.ua[r])
+                ctx = actor_ctx[actor]
+                assert ctx is not None  # every actor of a call has its fixed keys (ActorTable.ids)
+                counts = groups[actor] = GroupCounts(ctx.sig_keys, agent=call.ua[r])
             counts.n += grouped.n[g]
             counts.high += high[g - g0]
             counts.psum += psum[g - g0]
