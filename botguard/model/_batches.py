@@ -221,8 +221,7 @@ class PartIds:
         """Request ``i``'s parts."""
         if self._rows is None:
             self._rows = self.ids.T.tolist()
-        parts = self.parts
-        return tuple([parts[k] for k in self._rows[i]])
+        return tuple(map(self.parts.__getitem__, self._rows[i]))
 
     def logit(self, cols: slice | np.ndarray, table: ParamTable, epoch: int) -> np.ndarray:
         """The scorer's logit of the requests ``cols`` (the bias, then each kind's sum in order)."""

@@ -228,9 +228,10 @@ class StreamLearner:
         behaviour = _behaviour(call, folded)
         parts = self._features(call, kind, aid, behaviour)
         order = folded.order
+        at = order.tolist()
 
         def parts_of(r: int) -> Parts:
-            return parts.of(order[r])
+            return parts.of(at[r])
 
         found = examples(folded, call.t[order], parts_of, self._actors, self._join, self.counters)
         label = np.empty(call.n, dtype=np.int8)
