@@ -31,7 +31,7 @@ import polars as pl
 
 from botguard.config import ScanModelSettings
 from botguard.model._actors import actor_uid, behaviour_buckets
-from botguard.model._batches import PartSums, bias
+from botguard.model._batches import PartIds
 from botguard.model._join import Trainer
 from botguard.model._keys import Call, _intern
 from botguard.model.clients import LABEL_SOURCES, weak_labels
@@ -89,13 +89,13 @@ def fit_clients(learner: StreamLearner, clients: pl.DataFrame, settings: Any) ->
     frame = weak_labels(frame, settings, model)
     call, address_of, addresses = _call(learner, frame)
     rest_id, rest_parts = learner._keys.rests(call, _behaviour(frame))
-    parts = (
-        ([info.ua_keys for info in call.ua_infos], call.ua_of),
-        ([learner.features._ip(ip) for ip in addresses], address_of),
-        (rest_parts, rest_id),
+    parts = PartIds(
+        [
+            ([info.ua_keys for info in call.ua_infos], call.ua_of),
+            ([learner.features._ip(ip) for ip in addresses], address_of),
+            (rest_parts, rest_id),
+        ]
     )
-    sums = [PartSums(p) for p, _ in parts]
-    ids = [i for _, i in parts]
     examples = _examples(frame, model.max_examples_per_source)
     trainer = Trainer(CLIENT_MASKS)
     source = frame.get_column("label_source").to_list()
@@ -104,16 +104,16 @@ def fit_clients(learner: StreamLearner, clients: pl.DataFrame, settings: Any) ->
     step = max(8, -(-len(examples) // BATCHES))
     for start in range(0, len(examples), step):
         rows = examples[start : start + step]
-        pre[start : start + len(rows)] = _score(learner, sums, [i[rows] for i in ids])
+        pre[start : start + len(rows)] = _score(learner, parts, rows)
         now = float(call.t[rows[-1]])
-        xs = [tuple(p[i[r]] for p, i in parts) for r in rows.tolist()]
+        xs = [parts.of(r) for r in rows.tolist()]
         uids = np.fromiter((actor_uid(call.ip[r], call.ua[r]) for r in rows.tolist()), np.int64, len(rows))
         trainer.learn(
             learner.trainer, xs, y[rows], call.t[rows].tolist(), [source[r] for r in rows.tolist()], uids,
             now, learner.counters,
         )  # fmt: skip
         learner.publish(now)
-    scores = _score(learner, sums, ids)
+    scores = _score(learner, parts, slice(None))
     scores[examples] = pre
     out = np.empty(n)
     out[frame.get_column("row").to_numpy()] = scores
@@ -131,10 +131,9 @@ def _examples(frame: pl.DataFrame, cap: int) -> np.ndarray:
     return np.sort(pl.concat(rows).to_numpy()) if rows else np.zeros(0, dtype=np.int64)
 
 
-def _score(learner: StreamLearner, sums: list[PartSums], ids: list[np.ndarray]) -> np.ndarray:
-    """The scorer's probability of the clients whose part ids are ``ids``, as its weights stand now."""
-    table, epoch = learner.scorer.table, learner._epoch
-    z = bias(table) + sum(s.get(i, table, epoch) for s, i in zip(sums, ids))
+def _score(learner: StreamLearner, parts: PartIds, rows: slice | np.ndarray) -> np.ndarray:
+    """The scorer's probability of the clients ``rows``, as its weights stand now."""
+    z = parts.logit(rows, learner.scorer.table, learner._epoch)
     return sigmoid(np.asarray(z, dtype=np.float64))
 
 
