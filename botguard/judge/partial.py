@@ -376,9 +376,7 @@ def split_shards(part: Partial, count: int) -> list[Partial]:
             "_shard", as_dict=True, include_key=False, maintain_order=True
         )
         for shard in range(count):
-            cut[shard].append(
-                compact_strings(pieces[(shard,)], REPEATED) if (shard,) in pieces else frame.clear()
-            )
+            cut[shard].append(compact_strings(pieces[(shard,)]) if (shard,) in pieces else frame.clear())
     return [_partial(frames, ParseStats()) for frames in cut]
 
 
