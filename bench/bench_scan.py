@@ -318,7 +318,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scan-args",
         default="",
         metavar="ARGS",
-        help='more arguments for every botguard scan here, the baseline\'s too (e.g. "--no-model")',
+        help="more arguments for every botguard scan here, the baseline's too (an option needs the "
+        "= form: --scan-args=--no-model)",
     )
     p.add_argument(
         "--floor",
