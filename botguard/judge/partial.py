@@ -80,7 +80,7 @@ CLIENT_KEY = ["ip", "user_agent"]
 #: String columns whose few distinct values repeat over many rows (59 user agents over 300k
 #: clients of a 10M-line log): a partial kept across batches holds each value once
 #: (:func:`~botguard.judge.columns.compact_strings`).
-REPEATED = ("user_agent", "crawler", "token", "robots_host", "rule_host", "rule")
+REPEATED = ("user_agent", "rule")
 
 #: How many example disallowed requests each client keeps as evidence.
 EVIDENCE_PER_CLIENT = 3
