@@ -315,6 +315,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         '"env PYTHONPATH=/tmp/main python -m botguard"); prints its row and the ratio to it',
     )
     p.add_argument(
+        "--scan-args",
+        default="",
+        metavar="ARGS",
+        help="more arguments for every botguard scan here, the baseline's too (an option needs the "
+        "= form: --scan-args=--no-model)",
+    )
+    p.add_argument(
         "--floor",
         action="store_true",
         help="also time botguard's start-up alone and its parse alone (what any scan pays)",
@@ -345,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     base = botguard_argv(args.botguard)
+    extra = shlex.split(args.scan_args)
     results: list[tuple[Measure, Measure | None]] = []
     baselines: list[Measure] = []
     errors = 0
@@ -354,9 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         if use_goaccess:
             runs.append(("goaccess", goaccess_argv(log), None))
         if not args.skip_botguard:
-            runs.append(("botguard", botguard_scan_argv(base, log, robots), truth_check(truth)))
+            runs.append(("botguard", botguard_scan_argv(base, log, robots, *extra), truth_check(truth)))
             if args.baseline:
-                other = botguard_scan_argv(shlex.split(args.baseline), log, robots)
+                other = botguard_scan_argv(shlex.split(args.baseline), log, robots, *extra)
                 runs.append(("baseline", other, truth_check(truth)))
         measured = interleaved(runs, lines, args.repeat)
         ga = measured.get("goaccess")

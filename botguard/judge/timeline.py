@@ -87,12 +87,13 @@ def _dense(frame: pl.DataFrame, name: str, names: Iterable[str], buckets: int) -
     return tuple(Series(n, tuple(values[n])) for n in names if n in values)
 
 
-def _client_series(keyed: pl.DataFrame, clients: pl.DataFrame, buckets: int) -> tuple[ClientSeries, ...]:
+def _client_series(
+    counts: pl.DataFrame, clients: pl.DataFrame, first: int, width: int, buckets: int
+) -> tuple[ClientSeries, ...]:
     top = clients.head(TOP_CLIENTS).select("ip", "user_agent", client_key()).with_row_index("rank")
     values = [[0] * buckets for _ in range(top.height)]
-    for rank, index, requests in (
-        keyed.join(top.select("key", "rank"), on="key").select("rank", "index", "requests").iter_rows()
-    ):
+    rows = counts.join(top.select("key", "rank"), on="key").select("rank", _index(first, width), "requests")
+    for rank, index, requests in rows.iter_rows():
         values[rank][index] += requests
     return tuple(
         ClientSeries(ip, agent, tuple(counts))
@@ -100,21 +101,33 @@ def _client_series(keyed: pl.DataFrame, clients: pl.DataFrame, buckets: int) -> 
     )
 
 
-def _paths(activity: Activity, people: pl.DataFrame) -> tuple[PathHits, ...]:
-    """The disallowed paths requested most, each with who requested it most."""
+def _index(first: int, width: int) -> pl.Expr:
+    """The bucket's place on the time axis (0: the first bucket)."""
+    return ((pl.col("bucket") - first) // width).cast(pl.Int64).alias("index")
+
+
+def _paths(activity: Activity, clients: pl.DataFrame) -> tuple[PathHits, ...]:
+    """The disallowed paths requested most, each with who requested it most (only the top
+    paths' hits are named: naming every hit took a string per client and path)."""
     if activity.disallowed.height == 0:
         return ()
-    who = pl.coalesce(pl.col("crawler"), pl.col("ip") + pl.lit(" (") + pl.col("kind") + pl.lit(")"))
-    hits = activity.disallowed.join(people, on="key").with_columns(who=who)
+    hits = activity.disallowed.join(clients.select(client_key()), on="key", how="semi")
     totals = (
         hits.group_by("path")
         .agg(pl.col("requests").sum(), clients=pl.len())
         .sort(["requests", "path"], descending=[True, False])
         .head(TOP_PATHS)
     )
+    top = hits.join(totals.select("path"), on="path")
+    people = (
+        clients.select(client_key(), "ip", "crawler", "category")
+        .join(top.select("key"), on="key", how="semi")
+        .select("key", "ip", "crawler", kind_of().alias("kind"))
+    )
+    who = pl.coalesce(pl.col("crawler"), pl.col("ip") + pl.lit(" (") + pl.col("kind") + pl.lit(")"))
     by = (
-        hits.join(totals.select("path"), on="path")
-        .group_by("path", "who")
+        top.join(people, on="key")
+        .group_by("path", who.alias("who"))
         .agg(pl.col("requests").sum())
         .sort(["requests", "who"], descending=[True, False])
     )
@@ -128,20 +141,42 @@ def _paths(activity: Activity, people: pl.DataFrame) -> tuple[PathHits, ...]:
     )
 
 
+#: What the traffic summary groups requests by besides time: each a few distinct values.
+_LABELS = ("kind", "operator", "verdict")
+
+
+def _labelled(activity: Activity, clients: pl.DataFrame, first: int) -> pl.DataFrame:
+    """Requests and bytes per kind, operator, verdict and bucket: the counts of every client
+    joined to its labels and summed at once (the labels as categories while joined: one row
+    per client and bucket with three strings was most of the summary's memory)."""
+    labels = clients.select(
+        client_key(), *(expr.cast(pl.Categorical).alias(name) for name, expr in _label_exprs().items())
+    )
+    return (
+        activity.counts.lazy()
+        .join(labels.lazy(), on="key")
+        .group_by(*_LABELS, _index(first, activity.width))
+        .agg(pl.col("requests", "bytes").sum())
+        .collect()
+        .cast(dict.fromkeys(_LABELS, pl.String))
+    )
+
+
+def _label_exprs() -> dict[str, pl.Expr]:
+    return {"kind": kind_of(), "operator": pl.col("operator"), "verdict": pl.col("verdict")}
+
+
 def summarise(
     clients: pl.DataFrame, activity: Activity, robots_changes: Iterable[RobotsChange] = ()
 ) -> Traffic | None:
     """The traffic summary of a judged scan (clients in report order, harshest first)."""
     if activity.counts.height == 0:
         return None
-    people = clients.select(client_key(), "ip", "crawler", "operator", "verdict", kind_of().alias("kind"))
     first, last = activity.counts.select(
         pl.col("bucket").min().alias("a"), pl.col("bucket").max().alias("b")
     ).row(0)
     buckets = (last - first) // activity.width + 1
-    keyed = activity.counts.join(people, on="key").with_columns(
-        index=((pl.col("bucket") - first) // activity.width).cast(pl.Int64)
-    )
+    keyed = _labelled(activity, clients, first)
     busiest = (
         keyed.filter(pl.col("operator").is_not_null())
         .group_by("operator")
@@ -160,8 +195,8 @@ def summarise(
         by_kind=_dense(keyed, "kind", TRAFFIC_KINDS, buckets),
         by_operator=_dense(keyed.filter(pl.col("operator").is_in(busiest)), "operator", busiest, buckets),
         by_verdict=_dense(keyed, "verdict", verdicts, buckets),
-        clients=_client_series(keyed, clients, buckets),
-        disallowed_paths=_paths(activity, people),
+        clients=_client_series(activity.counts, clients, first, activity.width, buckets),
+        disallowed_paths=_paths(activity, clients),
         robots_changes=tuple(sorted(robots_changes, key=lambda c: (c.time, c.host))),
     )
 
@@ -172,10 +207,11 @@ def _verdict_rank(verdict: str) -> tuple[int, str]:
 
 
 def _kind_shares(clients: pl.DataFrame, keyed: pl.DataFrame) -> tuple[KindShare, ...]:
+    per_category = clients.group_by("category").agg(n=pl.len(), requests=pl.col("requests").sum())
     counted = {
         kind: (n, requests)
-        for kind, n, requests in clients.group_by(kind_of().alias("kind"))
-        .agg(pl.len(), pl.col("requests").sum())
+        for kind, n, requests in per_category.group_by(kind_of().alias("kind"))
+        .agg(pl.col("n", "requests").sum())
         .iter_rows()
     }
     sent = dict(keyed.group_by("kind").agg(pl.col("bytes").sum()).iter_rows())

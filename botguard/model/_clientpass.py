@@ -123,7 +123,7 @@ def fit_clients(learner: StreamLearner, clients: pl.DataFrame, settings: Any) ->
 def _examples(frame: pl.DataFrame, cap: int) -> np.ndarray:
     """Rows to train on, in time order: each label source's clients, every k-th when it labelled
     more than ``cap``."""
-    labelled = frame.with_row_index("at").filter(col("label").is_not_null())
+    labelled = frame.select("label", "label_source").with_row_index("at").filter(col("label").is_not_null())
     rows = [
         part.get_column("at").gather_every(max(1, -(-part.height // max(cap, 1))))
         for part in labelled.partition_by("label_source", maintain_order=True)

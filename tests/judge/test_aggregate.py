@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
+import polars as pl
+import pytest
+
+from botguard import judge
 from botguard.catalog import load_catalog
-from botguard.config import Settings
-from botguard.judge import ScanResult, judge_batches
+from botguard.config import Allowlist, Settings
+from botguard.identity.asn import RangeTableAsn
+from botguard.identity.enrich import enrich
+from botguard.judge import ScanResult, aggregator, judge_batches, judge_partial
 from botguard.judge.values import client_json_frame
 from botguard.logs import read_batches
 from botguard.robots import RobotsTxt
@@ -31,3 +38,53 @@ def test_the_batch_size_changes_no_verdict_reason_or_count() -> None:
     assert cut.crawlers == whole.crawlers
     reasons = whole.clients.get_column("reasons").explode().drop_nulls()
     assert reasons.str.starts_with("ignored Crawl-delay").any()  # the fact this is about is there
+
+
+def _judged_in_shards(shards: int | None) -> tuple[ScanResult, list[int]]:
+    """The example judged with identity (ranges and a range table of networks), ``shards``
+    shards of addresses at a time; also how many pairs each call of identity was given."""
+    catalog = load_catalog()
+    robots = RobotsTxt.parse((EXAMPLES / "robots.txt").read_bytes())
+    settings = Settings(
+        honeypots=("/internal/trap/",),
+        allowlist=Allowlist(networks=(ip_network("66.249.64.0/19"),), user_agents=("uptimerobot",)),
+    )
+    agg = aggregator(catalog, lambda host: robots, settings)
+    for batch in read_batches([str(EXAMPLES / "access.log")], "combined"):
+        agg.add(batch.requests, batch.stats)
+    calls: list[int] = []
+
+    def identify(pairs: pl.DataFrame) -> pl.DataFrame:
+        calls.append(pairs.height)
+        return enrich(pairs, catalog, asn_db=RangeTableAsn())
+
+    result = judge_partial(
+        agg.take(), catalog, lambda host: robots, settings, identify=identify, shards=shards
+    )
+    return result, calls
+
+
+@pytest.mark.parametrize("shards", [2, 3, 7])
+def test_clients_judged_shard_by_shard_are_judged_as_all_at_once(shards: int) -> None:
+    """A big scan judges its clients one hash shard of addresses at a time (the verdict step's
+    working frames are a shard's): verdicts, reasons, identity, evidence, order and roll-ups
+    are those of judging every client at once."""
+    whole, calls = _judged_in_shards(1)
+    cut, cut_calls = _judged_in_shards(shards)
+    assert len(calls) == 1 and len(cut_calls) == shards
+    assert sum(cut_calls) == calls[0]  # every (address, crawler) pair asked once
+    assert cut.clients.equals(whole.clients)
+    assert cut.crawlers == whole.crawlers and cut.summary == whole.summary
+    assert whole.clients.get_column("verdict").n_unique() >= 3  # there is something to get wrong
+    assert whole.clients.get_column("allowlisted").is_not_null().any()
+    assert whole.clients.get_column("identity").is_in(["verified", "spoofed"]).any()
+
+
+def test_a_big_scan_is_judged_a_shard_of_clients_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past JUDGE_ROWS clients, no step of the verdicts sees more than about a shard of them."""
+    whole, _ = _judged_in_shards(None)
+    monkeypatch.setattr(judge, "JUDGE_ROWS", 40)
+    cut, calls = _judged_in_shards(None)
+    assert len(calls) >= whole.clients.height // 40
+    assert max(calls) < whole.clients.height / 2
+    assert cut.clients.equals(whole.clients)

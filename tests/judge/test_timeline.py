@@ -10,9 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
+
 from botguard.judge.records import Traffic
 from botguard.judge.store import latest_scan
 from botguard.judge.timeline import MAX_BUCKETS, width_for
+from botguard.logs import read_batches
 from botguard.state import State
 from tests.e2e.scan.conftest import AHREFS, BYTESPIDER, CHROME, GOOGLEBOT
 from tests.helpers import run_cli
@@ -87,3 +90,28 @@ def test_bucket_width_grows_with_the_span() -> None:
     assert width_for(0, 200 * 60 - 1) == 60  # 200 one-minute buckets: at the limit
     assert width_for(0, 200 * 60) == 300  # 201: one too many
     assert width_for(0, 10 * 365 * 86_400) == 604_800  # the widest, however long the span
+
+
+def test_example_series_are_the_requests_counted_one_by_one(tmp_path: Path) -> None:
+    """The summary sums each client's counts per label at once; counted again from the parsed
+    requests, one row per request joined to its client's verdict and operator, every series of
+    the example's day is the same (each client's requests land under its own labels)."""
+    log = (EXAMPLES / "access.log").read_text(encoding="utf-8")
+    traffic = _scan(tmp_path, log, (EXAMPLES / "robots.txt").read_text(encoding="utf-8"))
+    with State(tmp_path / "state.db") as state:
+        stored = latest_scan(state)
+    assert stored is not None
+    requests = pl.concat(b.requests for b in read_batches([str(EXAMPLES / "access.log")]))
+    start = int(traffic.start.timestamp())
+    rows = requests.join(stored.clients.select("ip", "user_agent", "verdict", "operator"),
+                         on=["ip", "user_agent"], nulls_equal=True).with_columns(
+        index=(pl.col("time").dt.epoch("s") - start) // traffic.width
+    )  # fmt: skip
+    for name, series in (("verdict", traffic.by_verdict), ("operator", traffic.by_operator)):
+        assert series
+        for one in series:
+            counted = rows.filter(pl.col(name) == one.name).group_by("index").len()
+            expected = [0] * traffic.buckets
+            for index, n in counted.iter_rows():
+                expected[index] = n
+            assert list(one.counts) == expected, (name, one.name)
