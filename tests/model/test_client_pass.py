@@ -17,10 +17,11 @@ import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
 from botguard.catalog import load_catalog
-from botguard.config import load_settings
-from botguard.model import _clientpass
-from botguard.model.clients import ipv4_prefixes, ipv6_prefixes
+from botguard.config import ScanModelSettings, load_settings
+from botguard.model import _clientpass, replay
+from botguard.model.clients import ipv4_prefixes, ipv6_prefixes, signature_raises
 from botguard.model.features import FeatureExtractor, ip_prefixes
+from botguard.model.records import RuleCandidate
 from botguard.model.replay import _client_learner
 from botguard.robots.sources import RobotsOption
 
@@ -126,3 +127,35 @@ def test_the_pass_featurizes_no_client_address_but_the_examples_and_odd_ones(
     odd = len(ODD) - 9  # the addresses no column form answers (test above)
     assert clients.get_column("ip").n_unique() > 4 * (fit.trained + odd)
     assert len(set(seen)) <= fit.trained + odd  # (the rest parts are featurized without an address: "")
+
+
+def test_the_raise_step_looks_only_at_the_clients_a_signature_names(
+    clients: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a live rule candidate, a raise can only be a campaign's or a shared signature's,
+    so no other client is looked at one by one; the raises are those of the walk over every
+    client that a live candidate matching no one forces."""
+    settings = load_settings(None)
+    model = ScanModelSettings.from_settings(settings)
+    step = replay.ScanReplay(settings, stream=False, catalog=load_catalog())
+    fit = _client_learner(settings, None, load_catalog()).fit_clients(clients)
+    gate = fit.scores.tolist()
+    shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, settings, model, gate)}
+    scored = clients.with_columns(model_score=pl.Series(gate))
+    looked: list[str] = []
+    original = replay._by_candidate
+
+    def counted(row: dict[str, Any], *args: Any) -> Any:
+        looked.append(row["ip"])
+        return original(row, *args)
+
+    monkeypatch.setattr(replay, "_by_candidate", counted)
+    raised = replay._raises(scored, {}, shared, [], model)
+    assert raised and looked == []
+    nobody = RuleCandidate("ua_tok=nobody", "ua_pattern", "\x00nobody", "block", 1.0, 1.0, 9, 9, 0.0, 0.0, 9)
+    walked = replay._raises(scored, {}, shared, [nobody], model)
+    assert len(looked) > clients.height / 2  # every client no signature named
+    assert [(r.ip, r.user_agent, r.signature) for r in walked] == [
+        (r.ip, r.user_agent, r.signature) for r in raised
+    ]
+    assert step.outcome(clients).summary.raised_to_challenge == len(raised)
