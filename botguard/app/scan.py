@@ -150,7 +150,7 @@ class _FilePartials:
             read, fmt = self._read(_piece(path, file, stored), fmt)
             part = merge_all([*stored.parts, read]) if stored is not None else read
         if file is not None and file.storable and fmt is not None and not part.stats.warnings:
-            self.kept.append(incremental.Kept(file, fmt.name, part, stored, read))
+            self.kept.append(incremental.kept(file, fmt.name, part, stored, read))
         return part
 
     def _read(self, piece: FileRead, fmt: LogFormat | None) -> tuple[Partial, LogFormat | None]:

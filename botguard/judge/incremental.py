@@ -45,7 +45,7 @@ from botguard.judge.partial import PARTIAL_VERSION, Partial, merge_all, partial_
 from botguard.logs.records import ParseStats
 from botguard.state import State
 
-__all__ = ["DDL", "KEEP_FILES", "Kept", "LogFile", "Stored", "find", "fingerprint", "keep", "look"]
+__all__ = ["DDL", "KEEP_FILES", "Kept", "LogFile", "Stored", "find", "fingerprint", "keep", "kept", "look"]
 
 #: Bytes hashed at a file's start and before the stored offset to recognise it.
 PROBE_BYTES = 1024
@@ -135,14 +135,29 @@ class Stored:
 @dataclass(frozen=True, slots=True)
 class Kept:
     """A file read to its end, to store: the partial of all of it (``whole``, read as
-    ``format``), what was stored of it before (``stored``) and the partial of what this scan
-    read (``read``: None when nothing was)."""
+    ``format``), or only the ``tail`` after what is stored of it up to ``base_offset``
+    (:func:`kept`)."""
 
     file: LogFile
     format: str
     whole: Partial
-    stored: Stored | None = None
-    read: Partial | None = None
+    tail: Partial | None = None
+    base_offset: int = 0
+
+
+def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: Partial | None) -> Kept:
+    """What to store of a file read to its end: ``whole`` its partial, ``stored`` what was stored
+    of it before and ``read`` the partial of what this scan read (None: nothing).
+
+    A tail only for the file the partial was stored under, grown since, while the tail holds at
+    most :data:`TAIL_SHARE` of the stored partial's clients. Decided as the file is read, so the
+    stored partials are not held until the scan's results are stored."""
+    if stored is None or read is None or stored.file != (file.device, file.inode):
+        return Kept(file, fmt, whole)
+    tail = read if stored.tail is None else merge_all([stored.tail, read])
+    if tail.clients.height > TAIL_SHARE * stored.partial.clients.height:
+        return Kept(file, fmt, whole)
+    return Kept(file, fmt, whole, tail, stored.offset if stored.tail is None else stored.base_offset)
 
 
 def fingerprint(
@@ -256,11 +271,11 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
     for item in kept:
         file = item.file
         head_hash, tail_hash = _probes(file.path, file.size)
-        tail = _tail(item)
-        if tail is not None and item.stored is not None:
-            base = item.stored.base_offset if item.stored.tail is not None else item.stored.offset
-            tail_bytes = partial_to_bytes(tail)
-            tails.append((file.device, file.inode, base, file.size, head_hash, tail_hash, tail_bytes))
+        if item.tail is not None:
+            tail_bytes = partial_to_bytes(item.tail)
+            tails.append(
+                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash, tail_bytes)
+            )
             grown.append(file)
             continue
         wholes.append(
@@ -288,16 +303,6 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
             "DELETE FROM scan_partial_tails WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
             " WHERE s.device = scan_partial_tails.device AND s.inode = scan_partial_tails.inode)"
         )
-
-
-def _tail(item: Kept) -> Partial | None:
-    """The tail to store after the file's stored partial, or None to store its whole partial:
-    only for the file it was stored under, grown since, while the tail stays small."""
-    stored, read = item.stored, item.read
-    if stored is None or read is None or stored.file != (item.file.device, item.file.inode):
-        return None
-    tail = read if stored.tail is None else merge_all([stored.tail, read])
-    return tail if tail.clients.height <= TAIL_SHARE * stored.partial.clients.height else None
 
 
 def _probes(path: str, offset: int) -> tuple[str, str]:
