@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,13 +83,21 @@ def main(argv: list[str] | None = None) -> int:
             return [*tools[name], "scan", str(log), "--robots", str(robots), "--no-dns", "--format", "json",
                     "--output", str(work[name] / "out.json"), "--state", str(state), *args.extra, *more]  # fmt: skip
 
-        def append(lines: list[bytes]) -> None:
-            for folder in work.values():  # each its own file: a stored partial names its inode
-                with (folder / "access.log").open("ab") as out:
-                    out.writelines(lines)
+        def append(count: int) -> None:
+            """The next ``count`` lines to each tool's own log (a stored partial names its file's
+            inode), streamed: this process stays small, and a child's peak RSS starts at it."""
+            logs = [folder / "access.log" for folder in work.values()]
+            with logs[0].open("ab") as out:
+                start = out.tell()
+                out.writelines(line for _, line in zip(range(count), src, strict=False))
+            with logs[0].open("rb") as written:
+                for log in logs[1:]:
+                    written.seek(start)
+                    with log.open("ab") as out:
+                        shutil.copyfileobj(written, out)
 
         first = args.lines - args.runs * slice_lines
-        append([line for _, line in zip(range(first), src, strict=False)])
+        append(first)
         print(f"{os.getloadavg()[0]:.1f} load; day log {args.lines:,} lines, {slice_lines:,} per 10 minutes")
         failed = False
         for name in tools:
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         cpus: dict[str, list[float]] = {name: [] for name in tools}
         walls: dict[str, list[float]] = {name: [] for name in tools}
         for run in range(1, args.runs + 1):
-            append([line for _, line in zip(range(slice_lines), src, strict=False)])
+            append(slice_lines)
             order = list(tools) if run % 2 else list(reversed(tools))  # interleaved: neither always first
             for name in order:
                 wall, cpu, rss, code = timed(scan(name), work[name])
