@@ -299,10 +299,9 @@ def _rest_slots(fx: FeatureExtractor) -> tuple[list[str], frozenset[str]]:
 
 
 def _rest(fx: FeatureExtractor, event: dict[str, Any]) -> list[str]:
-    """The extractor's keys of a client ``event`` less its agent's and the path's: its rest part
-    (as :meth:`~botguard.model._keys.RequestKeys.rests` makes it; the event has no address)."""
-    agent, path = fx._ua(str(event.get("user_agent") or ""))[1], fx._path("/")
-    return [key for key in fx.featurize(event) if key not in agent and key not in path]
+    """A client ``event``'s rest part: the extractor's keys of it besides its agent's, address's
+    and path's (as :meth:`~botguard.model._keys.RequestKeys.rests` makes it)."""
+    return fx.rest_keys(event, fx._ua(str(event.get("user_agent") or ""))[0])
 
 
 def _slot(key: str) -> str:
