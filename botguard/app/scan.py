@@ -141,14 +141,14 @@ class _FilePartials:
             fmt = resolve_format(stored.format, self._json_fields)
         read = None
         if stored is not None and file is not None and stored.offset == file.size:
-            part = merge_all(stored.parts)
+            part = incremental.merged(stored.parts)
             if stored.file == (file.device, file.inode):
                 self.unchanged.append(file)  # nothing appended: nothing to store again
                 return part
             # else the same bytes under another inode (a copy)
         else:
             read, fmt = self._read(_piece(path, file, stored), fmt)
-            part = merge_all([*stored.parts, read]) if stored is not None else read
+            part = incremental.merged([*stored.parts, read]) if stored is not None else read
         if file is not None and file.storable and fmt is not None and not part.stats.warnings:
             self.kept.append(incremental.kept(file, fmt.name, part, stored, read))
         return part

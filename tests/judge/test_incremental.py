@@ -19,6 +19,7 @@ import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import Settings, load_settings
+from botguard.judge import partial as partial_module
 from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
 from botguard.judge.values import traffic_value
 from botguard.robots.sources import RobotsOption
@@ -497,3 +498,32 @@ def test_a_damaged_tail_or_its_rewritten_lines_mean_reading_from_the_partial(
     write(log, edited[12200:12300], "ab")
     assert scanner.scan(log) == scanner.full(log)
     assert scanner.read[-2] == 300
+
+
+def test_a_cron_run_merges_only_the_clients_its_new_lines_name(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored partial's other clients are kept as they are: the merge groups the rows of the
+    clients the appended lines (and the stored tail) name, not the day's, and equals a full scan."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:15000])
+    stored = scanner.scan(log)
+    grouped: list[int] = []
+    original = partial_module._merge_clients
+
+    def counted(rows: Any) -> Any:
+        grouped.append(rows.height)
+        return original(rows)
+
+    monkeypatch.setattr(partial_module, "_merge_clients", counted)
+    for start, end in itertools.pairwise([15000, 15020, 15040]):
+        write(log, lines[start:end], "ab")
+        grouped.clear()
+        result = scanner.scan(log)
+        assert scanner.read[-1] == end - start
+        # a client named since the stored partial has a row there, in the tail and in the new lines
+        assert grouped and max(grouped) <= 3 * (end - 15000), grouped
+        assert 8 * 3 * (end - 15000) < len(stored["clients"])  # (at the start, every client's rows)
+    monkeypatch.undo()
+    assert result == scanner.full(log)
