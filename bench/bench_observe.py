@@ -2,7 +2,7 @@
 """The stream learner's ``observe()`` speed, against a baseline checkout in the same command (issue 14).
 
     python bench/bench_observe.py [--baseline DIR] [--repeat 3] [--events 200000] [--day LOG]
-                                  [--scan] [--keep DIR]
+                                  [--scan] [--week LOG] [--keep DIR]
 
 Two workloads, each run in a fresh process per repetition, this tree and ``--baseline`` (a
 checkout of another commit, e.g. ``git worktree add --detach /tmp/base main``) interleaved, best
@@ -13,7 +13,9 @@ of ``--repeat`` by CPU seconds (the machine is shared: wall times are printed be
 - ``day``: ``botguard scan --campaigns`` of a bench/gen_day.py log (``--day``, with its
   ``.robots.txt`` and ``.botguard.yaml``), run in process with ``observe()`` timed on its own,
   so the replay's cost and the rest of the scan come from one run; ``--scan`` also times
-  ``scan --no-campaigns``.
+  ``scan --no-campaigns``;
+- ``week`` (``--week``, a multi-day gen_day log): ``observe()`` in calls of 4,096 rows as a watch,
+  the learner's sizes (campaign book maps, trainer rows, actors) and peak RSS at each day's end.
 
 Each run's outputs are compared with the baseline's: the old stream's scores array-equal, the
 day's scan JSON equal (its timings aside). ``--keep DIR`` keeps them.
@@ -105,10 +107,49 @@ def child_day(log: Path, out: Path, campaigns: bool) -> dict[str, float]:
     return {**timed, "scan_cpu": total_cpu, "scan_wall": total_wall, "peak_mb": peak}
 
 
+def child_week(log: Path, out: Path) -> dict[str, float]:
+    """A multi-day log observed as a watch would; each day's end: the learner's sizes and peak RSS."""
+    sys.path.insert(0, os.environ["BENCH_ROOT"])
+    import resource
+
+    import polars as pl
+
+    from botguard.config import load_settings
+    from botguard.logs import read_batches
+    from botguard.model.stream import StreamLearner
+    from botguard.robots.sources import RobotsSources, parse_robots_option
+
+    settings = load_settings(Path(f"{log}.botguard.yaml"))
+    robots = RobotsSources(parse_robots_option((f"{log}.robots.txt",), False))
+    frame = pl.concat([b.requests for b in read_batches([str(log)])])
+    learner = StreamLearner.from_config(settings, robots=robots)
+    days: list[dict[str, float]] = []
+    day_of = frame.get_column("time").dt.date().to_list()
+    cpu = 0.0
+    for start in range(0, frame.height, CHUNK):
+        part = frame.slice(start, CHUNK)
+        c0 = time.process_time()
+        learner.observe(part)
+        cpu += time.process_time() - c0
+        ends = start + part.height
+        if ends == frame.height or day_of[ends] != day_of[start]:
+            book = learner.campaigns
+            days.append({
+                "clients": len(book.clients), "pages": len(book.pages), "chains": len(book.chains),
+                "bursts": len(book.bursts), "scores": len(book.scores), "raised": len(book.raised_),
+                "rows": len(learner.trainer.table.index), "actors": len(learner.actors),
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            })  # fmt: skip
+    out.write_text(json.dumps(days))
+    return {"events": frame.height, "cpu": cpu, "wall": cpu, "peak_mb": days[-1]["rss_mb"]}
+
+
 def run_child(root: Path, work: str, args: argparse.Namespace, out: Path) -> dict[str, float]:
     argv = [sys.executable, __file__, "--child", work, "--out", str(out), "--events", str(args.events)]
     if args.day:
         argv += ["--day", str(args.day)]
+    if args.week:
+        argv += ["--week", str(args.week)]
     env = {**os.environ, "BENCH_ROOT": str(root), "PYTHONPATH": str(root)}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
@@ -122,6 +163,8 @@ def same(work: str, a: Path, b: Path) -> bool:
         import numpy as np
 
         return bool(np.array_equal(np.load(a), np.load(b)))
+    if work == "week":
+        return True  # sizes, not outputs: printed side by side
     return _stable(json.loads(a.read_text())) == _stable(json.loads(b.read_text()))
 
 
@@ -139,21 +182,27 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--day", type=Path, help="a bench/gen_day.py log (else only the old generator)")
     parser.add_argument("--scan", action="store_true", help="also time scan --no-campaigns of --day")
+    parser.add_argument("--week", type=Path, help="a multi-day bench/gen_day.py log: sizes day by day")
     parser.add_argument("--skip-old", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep each run's outputs here")
-    parser.add_argument("--child", choices=("old", "day", "scan"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("old", "day", "scan", "week"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "old":
         print(json.dumps(child_old(args.events, args.out)))
+        return 0
+    if args.child == "week":
+        print(json.dumps(child_week(args.week, args.out)))
         return 0
     if args.child in ("day", "scan"):
         print(json.dumps(child_day(args.day, args.out, args.child == "day")))
         return 0
     print(f"uptime: {os.popen('uptime').read().strip()}")
     roots = {"this": BENCH.parent} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
-    works = ([] if args.skip_old else ["old"]) + (
-        ["day"] + (["scan"] if args.scan else []) if args.day else []
+    works = (
+        ([] if args.skip_old else ["old"])
+        + (["day"] + (["scan"] if args.scan else []) if args.day else [])
+        + (["week"] if args.week else [])
     )
     keep = args.keep or Path(tempfile.mkdtemp(prefix="bench_observe-"))
     keep.mkdir(parents=True, exist_ok=True)
@@ -174,6 +223,12 @@ def main() -> int:
     for work in works:
         for name in roots:
             b = best[work, name]
+            if work == "week":
+                sizes = json.loads((keep / f"week-{name}-0.json").read_text())
+                print(f"week {name:8}: observe {b['cpu']:.2f} s CPU; by day:")
+                for k in sizes[0]:
+                    print(f"  {k:7} " + " ".join(f"{d[k]:.0f}" for d in sizes))
+                continue
             if work == "scan":
                 print(
                     f"{work:4} {name:8}: scan {b['scan_cpu']:.2f} s CPU, {b['scan_wall']:.2f} s wall, peak {b['peak_mb']:.0f} MB"

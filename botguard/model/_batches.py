@@ -107,11 +107,76 @@ def slots(t: np.ndarray, span: float) -> np.ndarray:
     return np.floor(t / span).astype(np.int64)
 
 
-def runs(slot: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) of each run of equal slots."""
+def pieces(slot: np.ndarray, open_slot: int | None, open_rows: int, size: int) -> list[tuple[int, int, bool]]:
+    """(start, stop, opens) of each micro-batch piece of a call: a run of equal slots cut where the
+    batch holds ``size`` rows; ``opens`` when the piece starts a new micro-batch (the first piece
+    may continue the batch a previous call left open, of ``open_slot`` with ``open_rows`` rows).
+
+    Examples:
+        >>> pieces(np.array([0, 0, 0, 1, 1]), 0, 1, 2)
+        [(0, 1, False), (1, 3, True), (3, 5, True)]
+    """
     cut = np.flatnonzero(slot[1:] != slot[:-1]) + 1
-    bounds = [0, *cut.tolist(), len(slot)]
-    return list(pairwise(bounds))
+    at = slot.tolist()
+    out = []
+    for start, stop in pairwise([0, *cut.tolist(), len(at)]):
+        i = start
+        while i < stop:
+            opens = open_slot != at[i] or open_rows >= size
+            if opens:
+                open_slot, open_rows = at[i], 0
+            j = min(stop, i + size - open_rows)
+            out.append((i, j, opens))
+            open_rows += j - i
+            i = j
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class PieceGroups:
+    """A call's requests grouped by (micro-batch piece, actor) in one pass, actors ascending within
+    a piece (the order the open batch meets them): each group's counts, its last row, and the
+    first row of each of its addresses, so a piece's per-actor work is a loop over its groups.
+    """
+
+    at: np.ndarray  # groups of piece k: at[k]:at[k + 1]
+    inverse: np.ndarray  # each row's group
+    actor: list[int]
+    n: list[int]
+    human: list[int]
+    last: list[int]
+    labels: dict[int, list[tuple[int, int]]]  # group -> (label code, count) for codes > 0, ascending
+    ip_rows: list[int]  # the first row of each (group, address), by group then address id
+    ip_at: np.ndarray  # addresses of group g: ip_rows[ip_at[g]:ip_at[g + 1]]
+
+    @classmethod
+    def of(
+        cls, cuts: list[tuple[int, int, bool]], aid: np.ndarray, ip_of: np.ndarray, humanlike: np.ndarray,
+        label: np.ndarray, codes: int,
+    ) -> PieceGroups:  # fmt: skip
+        n_rows = len(aid)
+        piece = np.repeat(np.arange(len(cuts)), [j - i for i, j, _ in cuts])
+        span = int(aid.max()) + 1 if n_rows else 1
+        key = piece * span + aid
+        distinct, inverse = np.unique(key, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        size = len(distinct)
+        at = np.searchsorted(distinct, np.arange(len(cuts) + 1) * span)
+        last = np.zeros(size, dtype=np.int64)
+        last[inverse] = np.arange(n_rows)  # the last row of each group
+        count = np.bincount(inverse * codes + label, minlength=size * codes).reshape(size, codes)[:, 1:]
+        labels: dict[int, list[tuple[int, int]]] = {}
+        g_at, c_at = np.nonzero(count)
+        for g, c, k in zip(g_at.tolist(), c_at.tolist(), count[g_at, c_at].tolist()):
+            labels.setdefault(g, []).append((c + 1, k))
+        pair = inverse * (int(ip_of.max()) + 1 if n_rows else 1) + ip_of
+        first = np.unique(pair, return_index=True)[1]
+        ip_at = np.searchsorted(inverse[first], np.arange(size + 1))
+        return cls(
+            at, inverse, (distinct % span).tolist(), np.bincount(inverse, minlength=size).tolist(),
+            np.bincount(inverse, humanlike, minlength=size).tolist(), last.tolist(), labels,
+            first.tolist(), ip_at,
+        )  # fmt: skip
 
 
 class PartSums:
@@ -135,6 +200,36 @@ class PartSums:
             self.value[stale] = np.bincount(owner[known], table.w[rows[known]], minlength=len(chosen))
             self.epoch[stale] = epoch
         return self.value[ids]
+
+
+class PartIds:
+    """Each request's feature parts (one column per kind of part: its actor's, its path's, the
+    rest) as ids into one list of the call's distinct parts, with one :class:`PartSums` over all of
+    them: a piece is scored with one lookup of stale sums instead of one per kind."""
+
+    def __init__(self, columns: Sequence[tuple[Sequence[FeaturePart], np.ndarray]]) -> None:
+        self.parts: list[FeaturePart] = []
+        ids = []
+        for parts, column in columns:
+            ids.append(column + len(self.parts))
+            self.parts.extend(parts)
+        self.ids = np.stack(ids)
+        self.sums = PartSums(self.parts)
+        self._rows: list[list[int]] | None = None
+
+    def of(self, i: int) -> Parts:
+        """Request ``i``'s parts."""
+        if self._rows is None:
+            self._rows = self.ids.T.tolist()
+        return tuple(map(self.parts.__getitem__, self._rows[i]))
+
+    def logit(self, cols: slice | np.ndarray, table: ParamTable, epoch: int) -> np.ndarray:
+        """The scorer's logit of the requests ``cols`` (the bias, then each kind's sum in order)."""
+        values = self.sums.get(self.ids[:, cols], table, epoch)
+        z = values[0]
+        for more in values[1:]:
+            z = z + more
+        return bias(table) + z
 
 
 def bias(table: ParamTable) -> float:

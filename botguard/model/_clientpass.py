@@ -31,7 +31,7 @@ import polars as pl
 
 from botguard.config import ScanModelSettings
 from botguard.model._actors import actor_uid, behaviour_buckets
-from botguard.model._batches import PartSums, bias
+from botguard.model._batches import PartIds, PartSums, bias
 from botguard.model._join import Trainer
 from botguard.model._keys import Call, _intern
 from botguard.model.clients import LABEL_SOURCES, _key, ipv4_prefixes, ipv6_prefixes, weak_labels
@@ -102,13 +102,13 @@ def _train(learner: StreamLearner, frame: pl.DataFrame, t: np.ndarray) -> np.nda
     micro-batches, each scored before it is learned; returns those scores."""
     call, address_of, addresses = _call(learner, frame, t)
     rest_id, rest_parts = learner._keys.rests(call, _behaviour(frame))
-    parts = (
-        ([info.ua_keys for info in call.ua_infos], call.ua_of),
-        ([learner.features._ip(ip) for ip in addresses], address_of),
-        (rest_parts, rest_id),
+    parts = PartIds(
+        [
+            ([info.ua_keys for info in call.ua_infos], call.ua_of),
+            ([learner.features._ip(ip) for ip in addresses], address_of),
+            (rest_parts, rest_id),
+        ]
     )
-    sums = [PartSums(p) for p, _ in parts]
-    ids = [i for _, i in parts]
     trainer = Trainer(CLIENT_MASKS)
     source = frame.get_column("label_source").to_list()
     y = frame.get_column("label").fill_null(False).to_numpy()
@@ -116,9 +116,9 @@ def _train(learner: StreamLearner, frame: pl.DataFrame, t: np.ndarray) -> np.nda
     step = max(8, -(-frame.height // BATCHES))
     for start in range(0, frame.height, step):
         rows = np.arange(start, min(start + step, frame.height))
-        pre[rows] = _score(learner, sums, [i[rows] for i in ids])
+        pre[rows] = _score(learner, parts, rows)
         now = float(call.t[rows[-1]])
-        xs = [tuple(p[i[r]] for p, i in parts) for r in rows.tolist()]
+        xs = [parts.of(r) for r in rows.tolist()]
         uids = np.fromiter((actor_uid(call.ip[r], call.ua[r]) for r in rows.tolist()), np.int64, len(rows))
         trainer.learn(
             learner.trainer, xs, y[rows], call.t[rows].tolist(), [source[r] for r in rows.tolist()], uids,
@@ -145,10 +145,9 @@ def _examples(frame: pl.DataFrame, cap: int) -> np.ndarray:
     return np.sort(pl.concat(rows).to_numpy()) if rows else np.zeros(0, dtype=np.int64)
 
 
-def _score(learner: StreamLearner, sums: list[PartSums], ids: list[np.ndarray]) -> np.ndarray:
-    """The scorer's probability of the clients whose part ids are ``ids``, as its weights stand now."""
-    table, epoch = learner.scorer.table, learner._epoch
-    z = bias(table) + sum(s.get(i, table, epoch) for s, i in zip(sums, ids))
+def _score(learner: StreamLearner, parts: PartIds, rows: slice | np.ndarray) -> np.ndarray:
+    """The scorer's probability of the clients ``rows``, as its weights stand now."""
+    z = parts.logit(rows, learner.scorer.table, learner._epoch)
     return sigmoid(np.asarray(z, dtype=np.float64))
 
 

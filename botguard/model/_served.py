@@ -61,13 +61,21 @@ class ServedPages:
     def add(self, t: float, net: str, ua: str, path: str) -> None:
         """Remember that this agent requested this page from this network at ``t``."""
         self._turn(t)
-        self.current.add_one(pair_hash(net, ua, path))
+        self.current.add_places(self.current.places(pair_hash(net, ua, path)))
 
     def requested(self, t: float, net: str, ua: str, path: str) -> bool:
         """Whether this agent requested this page from this network in the last one or two periods."""
         self._turn(t)
-        h = pair_hash(net, ua, path)
-        return self.current.has_one(h) or self.previous.has_one(h)
+        places = self.current.places(pair_hash(net, ua, path))  # both filters have the same size
+        return self.current.has_places(places) or self.previous.has_places(places)
+
+    def learning(self, host: str, ip: str) -> bool:
+        """Whether :meth:`note_asset` of this host and address could still change what is known
+        (a caller skips the check that would lead to it when not)."""
+        seen = self.hosts.get(host)
+        if seen is None:
+            return len(self.hosts) < HOST_LIMIT
+        return len(seen) < OWN_CLIENTS and ip not in seen
 
     def note_asset(self, host: str, ip: str) -> None:
         """An address loaded an asset with a referer on ``host`` naming a page it requested here."""

@@ -151,48 +151,55 @@ class CampaignBook:
         self._unraise: set[tuple[str, str]] = set()  # raised keys to check at the next sweep
 
     # -- the stream ------------------------------------------------------------------------
-    def observe(
-        self, call: Call, kind: np.ndarray, behaviour: Mapping[str, np.ndarray], actors: ActorTable,
-        aid: np.ndarray,
-    ) -> np.ndarray:  # fmt: skip
+    def observe(self, call: Call, kind: np.ndarray, actors: ActorTable, aid: np.ndarray) -> np.ndarray:
         """Fold the call's requests in order; return each request's campaign probability (its
         client's raise confidence before the request)."""
         p = np.zeros(call.n)
         if not self.rules.enabled:
             return p
-        eligible = ~actors.crawled[aid] & (actors.identity[aid] != 1)
-        raised = self.raised_
-        kinds = kind.tolist()
+        # the requests a campaign can touch, and what each needs, as columns: one pass per call
+        rows = np.flatnonzero(
+            ~actors.crawled[aid]
+            & (actors.identity[aid] != 1)
+            & ((kind == PAGE) | (kind == HONEYPOT) | (kind == ASSET))
+        )
+        if not rows.size:
+            return p
+        raised, clients, ttl = self.raised_, self.clients, self.rules.client_ttl
+        if self.started is None:
+            self.started = float(call.t[rows[0]])
         hosting = [bool(i.hosting) for i in call.ip_infos]
-        for i in np.flatnonzero(eligible).tolist():
-            k = kinds[i]
-            if k not in (PAGE, HONEYPOT, ASSET):
-                continue
-            key = (call.ip[i], call.ua[i])
-            t = float(call.t[i])
-            if self.started is None:
-                self.started = t
-            client = self.clients.get(key)
+        nets = [i.net for i in call.ip_infos]
+        ips, uas, referers = call.ip, call.ua, call.referer
+        served, due = self.served, self._due_clients
+        asset = (kind[rows] == ASSET).tolist()
+        for i, t, a, at in zip(rows.tolist(), call.t[rows].tolist(), call.ip_of[rows].tolist(), asset):
+            key = (ips[i], uas[i])
+            client = clients.get(key)
             found = raised.get(key)
             if found is not None and self._forgotten(key, client, t):
                 del raised[key]
                 found = None
             if found is not None:
                 p[i] = found.confidence
-            if client is None or t - client.last > self.rules.client_ttl:
-                client = self.clients[key] = Client(key, t, t, hosting=hosting[call.ip_of[i]])
-                self._due_clients.add(key, t)
+            if client is None or t - client.last > ttl:
+                client = clients[key] = Client(key, t, t, hosting=hosting[a])
+                due.add(key, t)
             client.last = t
-            if k == ASSET:
+            if at:
                 client.assets += 1
-                host, page = self._referer(call.referer[i])
-                net = call.ip_infos[call.ip_of[i]].net
-                if host and page and self.served.requested(t, net, key[1], page):
-                    self.served.note_asset(host, key[0])
+                host, page = self._referer(referers[i])
+                if (
+                    host
+                    and page
+                    and served.learning(host, key[0])
+                    and served.requested(t, nets[a], key[1], page)
+                ):
+                    served.note_asset(host, key[0])
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
                 continue
-            self._page(call, i, t, client, behaviour)
+            self._page(call, i, t, nets[a], client)
         return p
 
     def _forgotten(self, key: tuple[str, str], client: Client | None, t: float) -> bool:
@@ -204,7 +211,7 @@ class CampaignBook:
         score = self.scores.get(key)
         return score is None or score[1] < t - rules.keep
 
-    def _page(self, call: Call, i: int, t: float, c: Client, behaviour: Mapping[str, np.ndarray]) -> None:
+    def _page(self, call: Call, i: int, t: float, net: str, c: Client) -> None:
         rules = self.rules
         path = (call.target[i] or "/").split("#", 1)[0]
         c.pages += 1
@@ -225,7 +232,6 @@ class CampaignBook:
                 self._self_walk(c, t, walk[0])
             c.walk_last[walk[0]] = walk[1]
         bare = c.assets == 0
-        net = call.ip_infos[call.ip_of[i]].net
         if ref and self.served.own(host) and self._orphan(c, t, net, ref, own):
             c.orphans += 1
             if not c.assets and c.follows <= c.orphans and c.key not in self.raised_:

@@ -49,7 +49,7 @@ from botguard.model._actors import (
     Folded,
     behaviour_buckets,
 )
-from botguard.model._batches import GroupCounts, OpenBatch, PartSums, bias, runs, slots
+from botguard.model._batches import GroupCounts, OpenBatch, PartIds, PieceGroups, pieces, slots
 from botguard.model._clientpass import ClientScores, fit_clients
 from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
 from botguard.model._keys import Call, FeaturePart, RequestKeys
@@ -226,67 +226,64 @@ class StreamLearner:
         for source, count in folded.labelled.items():
             self.counters.labelled_actors[source] = self.counters.labelled_actors.get(source, 0) + count
         behaviour = _behaviour(call, folded)
-        ids, sums = self._features(call, kind, aid, behaviour)
+        parts = self._features(call, kind, aid, behaviour)
         order = folded.order
-        static, path, rest = (s.parts for s in sums)
-        static_id, path_id, rest_id = ids
+        at = order.tolist()
 
-        def parts(r: int) -> Parts:
-            i = order[r]
-            return static[static_id[i]], path[path_id[i]], rest[rest_id[i]]
+        def parts_of(r: int) -> Parts:
+            return parts.of(at[r])
 
-        found = examples(folded, call.t[order], parts, self._actors, self._join, self.counters)
+        found = examples(folded, call.t[order], parts_of, self._actors, self._join, self.counters)
         label = np.empty(call.n, dtype=np.int8)
         label[order] = folded.label
         browser = np.array([u.browser for u in call.ua_infos], dtype=bool)[call.ua_of]
         humanlike = (label == HUMAN) | ((label == 0) & (kind == ASSET) & browser)
-        campaign = self.campaigns.observe(call, kind, behaviour, self._actors, aid)
-        scores = self._run(call, aid, label, humanlike, ids, sums, found, campaign)
+        campaign = self.campaigns.observe(call, kind, self._actors, aid)
+        scores = self._run(call, aid, label, humanlike, parts, found, campaign)
         self.counters.events += call.n
         self.clock = float(call.t[-1])
         return pl.Series("score", scores, dtype=pl.Float64)
 
     def _features(
         self, call: Call, kind: np.ndarray, aid: np.ndarray, behaviour: dict[str, np.ndarray]
-    ) -> tuple[tuple[np.ndarray, ...], tuple[PartSums, ...]]:
+    ) -> PartIds:
         """Each request's feature parts as three ids (its actor's keys, its path's, the rest) into
-        the call's distinct parts, each with its weight sums."""
+        the call's distinct parts, with their weight sums."""
         path_id, path_parts = self._keys.paths(call.target, kind == HONEYPOT)
         rest_id, rest_parts = self._keys.rests(call, behaviour)
         distinct, static_id = np.unique(aid, return_inverse=True)
         ctx = self._actors.ctx
         static_parts: list[FeaturePart] = [ctx[a].static for a in distinct.tolist()]
-        ids = (static_id.reshape(-1), path_id, rest_id)
-        return ids, (PartSums(static_parts), PartSums(path_parts), PartSums(rest_parts))
+        return PartIds([(static_parts, static_id.reshape(-1)), (path_parts, path_id), (rest_parts, rest_id)])
 
     def _run(
         self, call: Call, aid: np.ndarray, label: np.ndarray, humanlike: np.ndarray,
-        ids: tuple[np.ndarray, ...], sums: tuple[PartSums, ...], found: Examples, campaign: np.ndarray,
+        parts: PartIds, found: Examples, campaign: np.ndarray,
     ) -> np.ndarray:  # fmt: skip
-        """Cut the call into micro-batches: close the open one when its slot ends, score each run
-        with the scorer as it stands, and add the run's requests and examples to the open batch."""
+        """Cut the call into micro-batches: close the open one when its slot ends, score each piece
+        with the scorer as it stands, and add the piece's requests and examples to the open batch
+        (the per-actor grouping is done once for the call's pieces)."""
         knobs = self.stream
         slot = slots(call.t, knobs.batch_seconds)
         scores = np.empty(call.n)
         ex_at = np.searchsorted(
             found.row, np.arange(call.n + 1)
         )  # examples of rows [i, j): ex_at[i]:ex_at[j]
-        for start, stop in runs(slot):
-            i = start
-            while i < stop:
-                batch = self._open
-                if batch is None or batch.slot != slot[i] or batch.rows >= knobs.batch_size:
-                    self._close()
-                    batch = self._start(int(slot[i]), float(call.t[i]))
-                j = min(stop, i + knobs.batch_size - batch.rows)
-                table = self.scorer.table
-                z = bias(table) + sum(s.get(part[i:j], table, self._epoch) for s, part in zip(sums, ids))
-                p = 1.0 - (1.0 - sigmoid(np.asarray(z))) * (1.0 - campaign[i:j])
-                scores[i:j] = p
-                # noted per run: upkeep between micro-batches keeps a raise while its client has a score
-                self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
-                self._add(batch, call, i, j, aid, label, humanlike, ids, sums, p, found, ex_at)
-                i = j
+        batch = self._open
+        open_slot, open_rows = (None, 0) if batch is None else (batch.slot, batch.rows)
+        cuts = pieces(slot, open_slot, open_rows, knobs.batch_size)
+        grouped = PieceGroups.of(cuts, aid, call.ip_of, humanlike, label, len(SOURCES))
+        for k, (i, j, opens) in enumerate(cuts):
+            batch = self._open
+            if opens or batch is None:
+                self._close()
+                batch = self._start(int(slot[i]), float(call.t[i]))
+            z = parts.logit(slice(i, j), self.scorer.table, self._epoch)
+            p = 1.0 - (1.0 - sigmoid(np.asarray(z))) * (1.0 - campaign[i:j])
+            scores[i:j] = p
+            # noted per piece: upkeep between micro-batches keeps a raise while its client has a score
+            self.campaigns.note_scores(call.ip[i:j], call.ua[i:j], call.t[i:j], p)
+            self._add(batch, call, i, j, k, grouped, parts, p, found, ex_at)
         return scores
 
     def _start(self, slot: int, t: float) -> OpenBatch:
@@ -298,10 +295,11 @@ class StreamLearner:
         return self._open
 
     def _add(
-        self, batch: OpenBatch, call: Call, i: int, j: int, aid: np.ndarray, label: np.ndarray,
-        humanlike: np.ndarray, ids: tuple[np.ndarray, ...], sums: tuple[PartSums, ...], p: np.ndarray,
-        found: Examples, ex_at: np.ndarray,
+        self, batch: OpenBatch, call: Call, i: int, j: int, k: int, grouped: PieceGroups, parts: PartIds,
+        p: np.ndarray, found: Examples, ex_at: np.ndarray,
     ) -> None:  # fmt: skip
+        """Add piece ``k`` (rows ``[i, j)``, scored ``p``) to the open batch: its examples and each
+        actor's counts (grouped for the whole call; only the score sums are the piece's own)."""
         batch.rows += j - i
         batch.last = float(call.t[j - 1])
         a, b = int(ex_at[i]), int(ex_at[j])
@@ -311,43 +309,32 @@ class StreamLearner:
             batch.times.extend(found.t[a:b].tolist())
             batch.sources.extend(found.source[a:b])
             batch.uids.extend(found.uid[a:b].tolist())
-        who, inverse = np.unique(aid[i:j], return_inverse=True)
-        size = len(who)
-        n = np.bincount(inverse, minlength=size).tolist()
-        high = np.bincount(inverse, p > self.stream.rules.threshold, minlength=size).tolist()
-        psum = np.bincount(inverse, p, minlength=size).tolist()
-        human = np.bincount(inverse, humanlike[i:j], minlength=size).tolist()
-        codes = np.bincount(inverse * len(SOURCES) + label[i:j], minlength=size * len(SOURCES))
-        codes = codes.reshape(size, len(SOURCES))[:, 1:]  # per actor, each label source's count
-        labelled: dict[int, list[tuple[str, int]]] = {}  # actor row -> (source, count), in SOURCES order
-        at, code = np.nonzero(codes)
-        for g, c, count in zip(at.tolist(), code.tolist(), codes[at, code].tolist()):
-            labelled.setdefault(g, []).append((SOURCES[c + 1], count))
-        last = np.zeros(size, dtype=np.int64)
-        last[inverse] = np.arange(i, j)  # the last row of each actor in the run
-        static, path, rest = (s.parts for s in sums)
-        st, pa, re = ids
-        groups = batch.groups
-        for g, actor in enumerate(who.tolist()):
+        g0, g1 = int(grouped.at[k]), int(grouped.at[k + 1])
+        inverse = grouped.inverse[i:j] - g0
+        high = np.bincount(inverse, p > self.stream.rules.threshold, minlength=g1 - g0).tolist()
+        psum = np.bincount(inverse, p, minlength=g1 - g0).tolist()
+        groups, actor_ctx, labelled = batch.groups, self._actors.ctx, grouped.labels
+        max_ips, ip_at, ip_rows = self.stream.rules.max_ips, grouped.ip_at, grouped.ip_rows
+        ip_infos, ip_of, ips = call.ip_infos, call.ip_of, call.ip
+        for g in range(g0, g1):
+            actor, r = grouped.actor[g], grouped.last[g]
             counts = groups.get(actor)
             if counts is None:
-                keys = self._actors.ctx[actor].sig_keys
-                counts = groups[actor] = GroupCounts(keys, agent=call.ua[last[g]])
-            counts.n += n[g]
-            counts.high += high[g]
-            counts.psum += psum[g]
-            counts.human += human[g]
-            for source, count in labelled.get(g, ()):
+                ctx = actor_ctx[actor]
+                assert ctx is not None  # every actor of a call has its fixed keys (ActorTable.ids)
+                counts = groups[actor] = GroupCounts(ctx.sig_keys, agent=call.ua[r])
+            counts.n += grouped.n[g]
+            counts.high += high[g - g0]
+            counts.psum += psum[g - g0]
+            counts.human += grouped.human[g]
+            for code, count in labelled.get(g, ()):
+                source = SOURCES[code]
                 counts.labels[source] = counts.labels.get(source, 0) + count
-            r = int(last[g])
-            counts.last = (static[st[r]], path[pa[r]], rest[re[r]])
-        max_ips = self.stream.rules.max_ips
-        pair = aid[i:j] * (len(call.ips) + 1) + call.ip_of[i:j]
-        for r in (np.unique(pair, return_index=True)[1] + i).tolist():
-            counts = groups[int(aid[r])]
-            if len(counts.ips) < max_ips:
-                counts.ips.add(call.ip[r])
-                counts.nets.add(call.ip_infos[call.ip_of[r]].net)
+            counts.last = parts.of(r)
+            for q in ip_rows[ip_at[g] : ip_at[g + 1]]:
+                if len(counts.ips) < max_ips:
+                    counts.ips.add(ips[q])
+                    counts.nets.add(ip_infos[ip_of[q]].net)
 
     def _close(self) -> None:
         """Train the open micro-batch, credit its signature counts, and do the upkeep."""

@@ -168,22 +168,25 @@ class PairFilter:
     def clear(self) -> None:
         self.bits[:] = 0
 
-    def _cells_one(self, h: int) -> list[int]:
-        """The bit numbers of one 64-bit hash (the same multiply-shift as :meth:`add_new`, in Python
-        ints: a caller that must see each item's effect before the next one's pays no numpy call)."""
+    def places(self, h: int) -> tuple[tuple[int, int], ...]:
+        """The (byte, bit mask) of each bit of one 64-bit hash (the same multiply-shift as
+        :meth:`add_new`, in Python ints: a caller that must see each item's effect before the next
+        one's pays no numpy call, and may keep them for a hash it meets again)."""
         shift, multipliers = self._scalar
-        return [((h * m) & _MASK64) >> shift for m in multipliers]
+        cells = [((h * m) & _MASK64) >> shift for m in multipliers]
+        return tuple([(cell >> 3, 1 << (cell & 7)) for cell in cells])
 
-    def add_one(self, h: int) -> None:
-        """Mark one 64-bit hash seen."""
+    def add_places(self, places: tuple[tuple[int, int], ...]) -> None:
+        """Mark one hash seen, given its :meth:`places`."""
         bits = self.bits.data  # a memoryview: plain ints per byte (a numpy scalar per access costs 10x)
-        for cell in self._cells_one(h):
-            bits[cell >> 3] |= 1 << (cell & 7)
+        for byte, mask in places:
+            bits[byte] |= mask
 
-    def has_one(self, h: int) -> bool:
-        """Whether one 64-bit hash was marked (false positives only, at the rate in the class docstring)."""
+    def has_places(self, places: tuple[tuple[int, int], ...]) -> bool:
+        """Whether one hash was marked, given its :meth:`places` (false positives only, at the
+        rate in the class docstring)."""
         bits = self.bits.data
-        return all(bits[cell >> 3] >> (cell & 7) & 1 for cell in self._cells_one(h))
+        return all(bits[byte] & mask for byte, mask in places)
 
 
 @dataclass(frozen=True, slots=True)

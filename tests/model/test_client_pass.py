@@ -93,14 +93,15 @@ def test_every_score_is_the_one_its_own_feature_parts_give(clients: pl.DataFrame
     frame = clients.select(_clientpass.READS).with_row_index("row").sort(["first_seen", "row"])
     call, address_of, addresses = _clientpass._call(learner, frame, _clientpass._times(frame))
     rest_id, rest_parts = learner._keys.rests(call, _clientpass._behaviour(frame))
-    parts = (
-        ([info.ua_keys for info in call.ua_infos], call.ua_of),
-        ([FeatureExtractor()._ip(ip) for ip in addresses], address_of),
-        (rest_parts, rest_id),
+    parts = _clientpass.PartIds(
+        [
+            ([info.ua_keys for info in call.ua_infos], call.ua_of),
+            ([FeatureExtractor()._ip(ip) for ip in addresses], address_of),
+            (rest_parts, rest_id),
+        ]
     )
-    sums = [_clientpass.PartSums(p) for p, _ in parts]
     own = np.empty(frame.height)
-    own[frame.get_column("row").to_numpy()] = _clientpass._score(learner, sums, [i for _, i in parts])
+    own[frame.get_column("row").to_numpy()] = _clientpass._score(learner, parts, slice(None))
     model = _clientpass.ScanModelSettings.from_settings(settings)
     labelled = _clientpass.weak_labels(frame, settings, model)
     examples = _clientpass._examples(labelled, model.max_examples_per_source)

@@ -100,9 +100,9 @@ def test_stream_features_equal_the_feature_extractor() -> None:
     original = model._features
 
     def features(call, kind, aid, behaviour):  # type: ignore[no-untyped-def]
-        ids, sums = original(call, kind, aid, behaviour)
+        parts = original(call, kind, aid, behaviour)
         for i in range(call.n):
-            got = [k for s, part in zip(sums, ids) for k in s.parts[part[i]]]
+            got = [k for part in parts.of(i) for k in part]
             honeypot = call.target[i] is not None and call.target[i].startswith("/trap/")
             uinfo, iinfo = call.ua_infos[call.ua_of[i]], call.ip_infos[call.ip_of[i]]
             want = model.features.featurize(
@@ -110,7 +110,7 @@ def test_stream_features_equal_the_feature_extractor() -> None:
             )
             assert dict.fromkeys(got, 1.0) == want and len(got) == len(want)
             checked.append(honeypot)
-        return ids, sums
+        return parts
 
     model._features = features  # type: ignore[method-assign]
     rows = _mixed(6) + [req(400, "65.108.12.3", NOVA, "/trap/a"), req(401, "2a01:cb00::5", CHROME, "/a?b=1")]

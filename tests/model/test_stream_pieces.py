@@ -1,0 +1,142 @@
+"""The stream's work per call, not per micro-batch (botguard.model.stream, botguard.model._batches).
+
+A generated day cuts into ~9,000 micro-batches of ~22 requests (10 s of stream time each), so a
+fixed cost per micro-batch is most of ``observe()``: the per-actor grouping of a call's requests is
+done once for all of its micro-batch pieces, a piece is scored with one lookup of stale part sums,
+and an asset request is checked against the served pages only while that can still teach the
+campaign book one of the site's hosts. What each step computes is unchanged (the stream's
+scores and state: tests/model/test_one_learner.py, bench/bench_observe.py).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from botguard.model import _batches
+from botguard.model._actors import SOURCES
+from botguard.model._batches import PieceGroups, pieces
+from botguard.model._served import ServedPages
+from tests.model.streamkit import CHROME, NOVA, frame, learner, req
+
+_OURS = ("botguard/model/stream.py", "botguard/model/_batches.py")
+
+
+def _micro_batches(n_batches: int, per_batch: int = 4) -> list[dict[str, Any]]:
+    """``per_batch`` requests of a handful of clients in each of ``n_batches`` 10-second slots."""
+    rows = []
+    for b in range(n_batches):
+        for k in range(per_batch):
+            ip = f"81.20.{k % 3}.{10 + (b + k) % 5}"
+            rows.append(req(10.0 * b + k, ip, NOVA if k % 2 else CHROME, f"/product/{b * per_batch + k}"))
+    return rows
+
+
+def _count_calls(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, only: Callable[[], bool]
+) -> list[int]:
+    """Wrap ``owner.name`` to count the calls ``only()`` accepts (read in the caller's frame)."""
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if only():
+            calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def _from_our_code() -> bool:
+    return sys._getframe(2).f_code.co_filename.replace("\\", "/").endswith(_OURS)
+
+
+def test_a_calls_actor_grouping_is_done_once_whatever_its_micro_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stream's own sorts (``np.unique``: distinct actors, groups per piece) are as many for a
+    call of 40 micro-batches as for a call of 4: the per-actor counts of every piece come from one
+    grouping of the call."""
+    counts = []
+    for n_batches in (4, 40):
+        model = learner()
+        model.observe(frame(_micro_batches(1)))  # first-call set-up (memos, tables) out of the count
+        calls = _count_calls(monkeypatch, np, "unique", _from_our_code)
+        rows = [dict(r, time=r["time"] + 100.0) for r in _micro_batches(n_batches)]
+        model.observe(frame(rows))
+        monkeypatch.undo()
+        counts.append(calls[0])
+    assert counts[0] == counts[1] > 0
+
+
+def test_a_piece_is_scored_with_one_lookup_of_stale_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring a micro-batch piece asks for its parts' weight sums once (its actor's, path's and
+    rest parts together), not once per kind of part."""
+    model = learner()
+    lookups = _count_calls(monkeypatch, _batches.PartSums, "get", lambda: True)
+    started = _count_calls(monkeypatch, type(model), "_start", lambda: True)
+    model.observe(frame(_micro_batches(30)))
+    assert started[0] == 30
+    assert lookups[0] == started[0]
+
+
+def test_an_asset_is_checked_against_served_pages_only_while_the_sites_host_is_learned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Browsers loading a page's assets teach the book the site's host (three addresses); after
+    that, and for an address already counted, an asset request costs no served-pages check, and
+    the host is still the site's."""
+    checks = _count_calls(monkeypatch, ServedPages, "requested", lambda: True)
+    model = learner()
+    rows = []
+    for n in range(8):
+        ip, t = f"92.40.{n}.7", 30.0 * n
+        page = f"/article/{n}"
+        rows.append(req(t, ip, CHROME, page))
+        rows += [
+            req(t + 1 + a, ip, CHROME, f"/static/{a}.css", referer=f"https://www.example.com{page}")
+            for a in range(6)
+        ]
+    model.observe(frame(rows))
+    assert model.campaigns.served.own("www.example.com")
+    assert checks[0] == 3  # the first asset of each of the first three browsers (48 assets in all)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_piece_groups_count_each_piece_as_a_walk_of_its_rows_would(seed: int) -> None:
+    """Each (piece, actor) group holds the piece's requests of that actor: their number, human-like
+    share, label counts, last row and the first row of each address, in actor order, as a walk
+    of the rows piece by piece counts them."""
+    rng = random.Random(seed)
+    n = rng.randint(1, 300)
+    slot = np.cumsum([rng.random() < 0.1 for _ in range(n)])
+    aid = np.array([rng.randrange(12) for _ in range(n)], dtype=np.int64)
+    ip_of = np.array([rng.randrange(6) for _ in range(n)], dtype=np.int64)
+    humanlike = np.array([rng.random() < 0.3 for _ in range(n)])
+    label = np.array([rng.choice((0, 0, 0, 1, 2)) for _ in range(n)], dtype=np.int8)
+    cuts = pieces(slot, rng.choice((None, 0)), rng.randrange(4), rng.choice((3, 7, 1024)))
+    got = PieceGroups.of(cuts, aid, ip_of, humanlike, label, len(SOURCES))
+    for k, (i, j, _) in enumerate(cuts):
+        want: dict[int, dict[str, Any]] = {}
+        for r in range(i, j):
+            g = want.setdefault(int(aid[r]), {"n": 0, "human": 0, "labels": {}, "ips": {}})
+            g["n"] += 1
+            g["human"] += bool(humanlike[r])
+            if label[r]:
+                g["labels"][int(label[r])] = g["labels"].get(int(label[r]), 0) + 1
+            g["last"] = r
+            g["ips"].setdefault(int(ip_of[r]), r)
+        span = range(int(got.at[k]), int(got.at[k + 1]))
+        assert [got.actor[g] for g in span] == sorted(want)
+        for g in span:
+            w = want[got.actor[g]]
+            assert (got.n[g], got.human[g], got.last[g]) == (w["n"], w["human"], w["last"])
+            assert dict(got.labels.get(g, [])) == w["labels"]
+            assert got.ip_rows[got.ip_at[g] : got.ip_at[g + 1]] == [w["ips"][x] for x in sorted(w["ips"])]
+            assert all(got.inverse[r] == g for r in range(i, j) if aid[r] == got.actor[g])
