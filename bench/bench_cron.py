@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Time `botguard scan` as a cron job runs it every 10 minutes over one growing day log.
 
-    python bench/bench_cron.py [--lines 5000000] [--runs 6] [--botguard CMD] [-- EXTRA SCAN ARGS]
+    python bench/bench_cron.py [--lines 5000000] [--runs 6] [--botguard CMD] [--baseline CMD]
+                               [-- EXTRA SCAN ARGS]
 
 The day's log is the generated bench log (bench/gen_logs.py, cached under bench/out/) taken as
 one day: a run every 10 minutes finds ``lines / 144`` new lines. The first scan reads the day so
@@ -9,7 +10,9 @@ far (all but the last ``--runs`` ten-minute slices); each following run appends 
 scans again with the same state database, so it reads only what was appended (incremental
 scans). Printed per run: wall time, CPU time, peak RSS and the lines the scan read; the target
 is under 1 s per run on a 5M-line day. The last run's JSON is checked against a full scan
-(``--full --no-save``) of the same file.
+(``--full --no-save``) of the same file. With ``--baseline`` another botguard (a checkout of
+main) scans the same slices into its own log and state database, each run after or before this
+one in turn, and the figures are given as ratios against it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,38 +60,84 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=5_000_000, help="lines of the day log (default 5M)")
     p.add_argument("--runs", type=int, default=6, help="cron runs after the first scan (default 6)")
     p.add_argument("--botguard", help="botguard command to run (default: the venv's botguard)")
+    p.add_argument(
+        "--baseline",
+        help="another botguard command (e.g. 'env PYTHONPATH=/tmp/main .venv/bin/python -m botguard') run"
+        " on the same slices with its own log and state, interleaved; CPU ratios against it",
+    )
     p.add_argument("--out-dir", type=Path, default=BENCH / "out")
     p.add_argument("extra", nargs="*", help="extra `botguard scan` arguments (after --)")
     args = p.parse_args(argv)
     source, robots, _truth = bench_scan.ensure_log(args.out_dir, args.lines, 1)
-    base = bench_scan.botguard_argv(args.botguard)
+    tools = {"botguard": bench_scan.botguard_argv(args.botguard)}
+    if args.baseline:
+        tools["baseline"] = bench_scan.botguard_argv(args.baseline)
     slice_lines = args.lines // RUNS_PER_DAY
     with tempfile.TemporaryDirectory(prefix="bench-cron-") as tmp, source.open("rb") as src:
-        work = Path(tmp)
-        log, state = work / "access.log", work / "state.db"
+        work = {name: Path(tmp) / name for name in tools}
+        for folder in work.values():
+            folder.mkdir()
 
-        def scan(*more: str) -> list[str]:
-            return [*base, "scan", str(log), "--robots", str(robots), "--no-dns", "--format", "json",
-                    "--output", str(work / "out.json"), "--state", str(state), *args.extra, *more]  # fmt: skip
+        def scan(name: str, *more: str) -> list[str]:
+            log, state = work[name] / "access.log", work[name] / "state.db"
+            return [*tools[name], "scan", str(log), "--robots", str(robots), "--no-dns", "--format", "json",
+                    "--output", str(work[name] / "out.json"), "--state", str(state), *args.extra, *more]  # fmt: skip
+
+        def append(count: int) -> None:
+            """The next ``count`` lines to each tool's own log (a stored partial names its file's
+            inode), streamed: this process stays small, and a child's peak RSS starts at it."""
+            logs = [folder / "access.log" for folder in work.values()]
+            with logs[0].open("ab") as out:
+                start = out.tell()
+                out.writelines(line for _, line in zip(range(count), src, strict=False))
+            with logs[0].open("rb") as written:
+                for log in logs[1:]:
+                    written.seek(start)
+                    with log.open("ab") as out:
+                        shutil.copyfileobj(written, out)
 
         first = args.lines - args.runs * slice_lines
-        with log.open("wb") as out:
-            out.writelines(line for _, line in zip(range(first), src, strict=False))
+        append(first)
         print(f"{os.getloadavg()[0]:.1f} load; day log {args.lines:,} lines, {slice_lines:,} per 10 minutes")
-        wall, cpu, rss, code = timed(scan(), work)
-        print(f"first scan ({first:,} lines): {wall:.2f} s wall, {cpu:.2f} s CPU, {rss:.0f} MiB, exit {code}")
-        worst, failed = 0.0, code != 0
+        failed = False
+        for name in tools:
+            wall, cpu, rss, code = timed(scan(name), work[name])
+            failed = failed or code != 0
+            print(
+                f"{name}: first scan ({first:,} lines): {wall:.2f} s wall, {cpu:.2f} s CPU, {rss:.0f} MiB, exit {code}"
+            )
+        cpus: dict[str, list[float]] = {name: [] for name in tools}
+        walls: dict[str, list[float]] = {name: [] for name in tools}
         for run in range(1, args.runs + 1):
-            with log.open("ab") as out:
-                out.writelines(line for _, line in zip(range(slice_lines), src, strict=False))
-            wall, cpu, rss, code = timed(scan(), work)
-            worst, failed = max(worst, wall), failed or code != 0
-            print(f"cron run {run} (+{slice_lines:,} lines): {wall:.2f} s wall, {cpu:.2f} s CPU, {rss:.0f} MiB,"
-                  f" exit {code}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
-        incremental = canonical(work / "out.json")
-        wall, cpu, _rss, code = timed(scan("--full", "--no-save"), work)
-        same = code == 0 and not failed and canonical(work / "out.json") == incremental
-        print(f"full scan of the same file: {wall:.2f} s wall, {cpu:.2f} s CPU; JSON equal: {same}")
+            append(slice_lines)
+            order = list(tools) if run % 2 else list(reversed(tools))  # interleaved: neither always first
+            for name in order:
+                wall, cpu, rss, code = timed(scan(name), work[name])
+                failed = failed or code != 0
+                cpus[name].append(cpu)
+                walls[name].append(wall)
+                print(f"{name}: cron run {run} (+{slice_lines:,} lines): {wall:.2f} s wall, {cpu:.2f} s CPU,"
+                      f" {rss:.0f} MiB, exit {code}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        same = not failed
+        incremental = {name: canonical(work[name] / "out.json") for name in tools}
+        for name in tools:
+            wall, cpu, _rss, code = timed(scan(name, "--full", "--no-save"), work[name])
+            equal = code == 0 and canonical(work[name] / "out.json") == incremental[name]
+            same = same and equal
+            print(
+                f"{name}: full scan of the same file: {wall:.2f} s wall, {cpu:.2f} s CPU; JSON equal: {equal}"
+            )
+    for name in tools:
+        c = sorted(cpus[name])
+        print(f"{name}: cron runs CPU best {c[0]:.2f} s, median {statistics.median(c):.2f} s, worst {c[-1]:.2f} s;"
+              f" wall best {min(walls[name]):.2f} s")  # fmt: skip
+    if args.baseline:
+        ratio = statistics.median(cpus["botguard"]) / statistics.median(cpus["baseline"])
+        agree = incremental["botguard"] == incremental["baseline"]
+        print(
+            f"median CPU per cron run: {ratio:.2f}x the baseline's; last run's JSON equal to the baseline's: {agree}"
+        )
+    worst = max(walls["botguard"])
     verdict = "PASS" if worst <= TARGET_SECONDS and same else "FAIL"
     print(f"{verdict}: every cron run <= {TARGET_SECONDS} s (worst {worst:.2f} s) and equal to a full scan")
     return 0 if verdict == "PASS" else 1

@@ -26,7 +26,6 @@ from botguard.judge import (
     aggregator,
     incremental,
     judge_partial,
-    merge,
     merge_all,
     with_traffic,
 )
@@ -112,7 +111,7 @@ class _FilePartials:
         self._json_fields = request.settings.json_fields or None
         self._fixed = resolve_format(log_format, self._json_fields) if log_format is not None else None
         self.fingerprint = ""
-        self.kept: list[tuple[incremental.LogFile, str, Partial]] = []
+        self.kept: list[incremental.Kept] = []
         self.unchanged: list[incremental.LogFile] = []
 
     def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
@@ -140,16 +139,18 @@ class _FilePartials:
         fmt = self._fixed
         if stored is not None and fmt is None:
             fmt = resolve_format(stored.format, self._json_fields)
+        read = None
         if stored is not None and file is not None and stored.offset == file.size:
+            part = incremental.merged(stored.parts)
             if stored.file == (file.device, file.inode):
                 self.unchanged.append(file)  # nothing appended: nothing to store again
-                return stored.partial
-            part = stored.partial  # the same bytes under another inode (a copy)
+                return part
+            # else the same bytes under another inode (a copy)
         else:
-            part, fmt = self._read(_piece(path, file, stored), fmt)
-            part = merge(stored.partial, part) if stored is not None else part
+            read, fmt = self._read(_piece(path, file, stored), fmt)
+            part = incremental.merged([*stored.parts, read]) if stored is not None else read
         if file is not None and file.storable and fmt is not None and not part.stats.warnings:
-            self.kept.append((file, fmt.name, part))
+            self.kept.append(incremental.kept(file, fmt.name, part, stored, read))
         return part
 
     def _read(self, piece: FileRead, fmt: LogFormat | None) -> tuple[Partial, LogFormat | None]:
@@ -167,7 +168,7 @@ def _piece(path: str, file: incremental.LogFile | None, stored: incremental.Stor
         return FileRead(path)
     if stored is None:
         return FileRead(path, end=file.size)
-    return FileRead(path, stored.offset, file.size, stored.partial.stats)
+    return FileRead(path, stored.offset, file.size, stored.stats())
 
 
 def run_scan(request: ScanRequest, env: Env) -> ScanReport:

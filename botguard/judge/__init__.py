@@ -1,8 +1,8 @@
 """Judge: per-client facts, robots.txt compliance, scores and verdicts.
 
 Public door: a scan folds parsed log batches into a :class:`ScanResult` in steps
-(:func:`aggregator` folds batches into a :class:`Partial`, :func:`merge` / :func:`merge_all`
-join partials, e.g. of several files, :func:`judge_partial` judges one;
+(:func:`aggregator` folds batches into a :class:`Partial`, :func:`merge_all` joins partials,
+e.g. of several files, :func:`judge_partial` judges one;
 :mod:`botguard.judge.incremental` keeps them per file; :func:`judge_batches` does all of it for
 batches at hand); the records other stages
 read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`); :data:`ASSET_RE`
@@ -23,7 +23,7 @@ from botguard.catalog import Catalog, Crawler
 from botguard.config import Settings
 from botguard.judge.aggregate import Aggregator, RobotsLookup, crawl_delay
 from botguard.judge.columns import ASSET_RE, ROBOTS_RE
-from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge, merge_all
+from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge_all
 from botguard.judge.records import (
     CLIENT_SCHEMA,
     VERDICT_ORDER,
@@ -43,7 +43,7 @@ from botguard.logs.records import Batch
 __all__ = [
     "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Identify",
     "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_partial",
-    "merge", "merge_all", "with_traffic",
+    "merge_all", "with_traffic",
 ]  # fmt: skip
 
 col = pl.col

@@ -127,11 +127,32 @@ def _ip6_48(ip: pl.Expr) -> pl.Expr:
     )
 
 
+def ipv4_prefixes(ip: pl.Expr) -> pl.Expr:
+    """An address's IPv4 /24 (field "1") and /16 (field "2") as
+    :func:`~botguard.model.features.ip_prefixes` writes them, column-wise; both null unless the
+    address is four dotted numbers (any other goes through ip_prefixes)."""
+    return ip.str.extract_groups(r"^((\d{1,3}\.\d{1,3})\.\d{1,3})\.\d{1,3}$")
+
+
+def ipv6_prefixes(ip: pl.Expr) -> pl.Expr:
+    """An address's IPv6 /48 (field "1") and /64 (field "2") as
+    :func:`~botguard.model.features.ip_prefixes` writes them, column-wise; both null unless its
+    first four groups are spelled out in hex digits (any other goes through ip_prefixes)."""
+    groups = ip.str.extract_groups(
+        r"^([0-9A-Fa-f]{1,4}):([0-9A-Fa-f]{1,4}):([0-9A-Fa-f]{1,4}):([0-9A-Fa-f]{1,4})(?::|$)"
+    )
+    short = [groups.struct.field(str(i)).str.to_lowercase().str.strip_chars_start("0") for i in (1, 2, 3, 4)]
+    spelled = [pl.when(g == "").then(pl.lit("0")).otherwise(g) for g in short]
+    return pl.struct(
+        pl.concat_str(spelled[:3], separator=":").alias("1"), pl.concat_str(spelled, separator=":").alias("2")
+    )
+
+
 def _network_columns(clients: pl.DataFrame) -> pl.DataFrame:
     """ip24 / ip16 (IPv4) and ip6_48 (IPv6), column-wise; Python only for IPv6 addresses whose
     first groups are compressed ("2001:db8::1")."""
     ip = col("ip")
-    octets = ip.str.extract_groups(r"^((\d{1,3}\.\d{1,3})\.\d{1,3})\.\d{1,3}$")
+    octets = ipv4_prefixes(ip)
     frame = clients.with_columns(ip24=octets.struct.field("1"), ip16=octets.struct.field("2"))
     v6 = (
         frame.filter(ip.str.contains(":"))

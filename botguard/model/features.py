@@ -207,6 +207,17 @@ class FeatureExtractor:
     def featurize(self, event: Mapping[str, Any], masked: frozenset[str] = _NO_MASK) -> dict[str, float]:
         """Sparse binary features of one event; slots in ``masked`` are left out (leakage rule)."""
         fam, ua_keys = self._ua(str(event.get("user_agent") or ""))
+        x = dict.fromkeys(ua_keys, 1.0)
+        x.update(dict.fromkeys(self._ip(str(event.get("ip") or "")), 1.0))
+        x.update(dict.fromkeys(self._path(str(event.get("path") or "/")), 1.0))
+        x.update(dict.fromkeys(self.rest_keys(event, fam), 1.0))
+        if masked:
+            x = {k: v for k, v in x.items() if k.partition("=")[0] not in masked}
+        return x
+
+    def rest_keys(self, event: Mapping[str, Any], family: str) -> list[str]:
+        """The event's keys besides its agent's, address's and path's (network class, method,
+        status, behaviour, crosses with the agent ``family``), in :meth:`featurize`'s order."""
         host = self._hosting(event.get("hosting"))
         asn = event.get("asn")
         rest = [
@@ -218,17 +229,10 @@ class FeatureExtractor:
         if asn is not None:
             rest.append(f"asn={asn}")
         if self.crosses:
-            rest.append(f"ua_fam_x_host={fam}|{host}")
+            rest.append(f"ua_fam_x_host={family}|{host}")
             if asn is not None:
-                rest.append(f"ua_fam_x_asn={fam}|{asn}")
-        intern = self._intern
-        x = dict.fromkeys(ua_keys, 1.0)
-        x.update(dict.fromkeys(self._ip(str(event.get("ip") or "")), 1.0))
-        x.update(dict.fromkeys(self._path(str(event.get("path") or "/")), 1.0))
-        x.update(dict.fromkeys(map(intern, rest), 1.0))
-        if masked:
-            x = {k: v for k, v in x.items() if k.partition("=")[0] not in masked}
-        return x
+                rest.append(f"ua_fam_x_asn={family}|{asn}")
+        return list(map(self._intern, rest))
 
     @staticmethod
     def _hosting(value: Any) -> str:

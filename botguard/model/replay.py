@@ -182,19 +182,9 @@ def _raises(
 ) -> list[ClientRaise]:
     """The clients to raise, each once: a campaign raise first, else a signature shared with
     clients judged bad, else a matching candidate."""
-    rows = clients.select(
-        "ip", "user_agent", "verdict", "crawler", "allowlisted", "identity", "verified", "asn",
-        "honeypot_requests", "disallowed_requests", "assets", "referers", "requests", "model_score",
-    ).with_row_index("row")  # fmt: skip
+    rows = _raisable(clients, [*campaign, *shared], _live(candidates, model))
     out = []
     for r in rows.iter_rows(named=True):
-        if (
-            r["crawler"] is not None
-            or r["allowlisted"] is not None
-            or r["verified"]
-            or r["identity"] == "verified"
-        ):
-            continue
         key = (r["ip"], r["user_agent"] or "")
         found = campaign.get(key) or shared.get(key) or _by_candidate(r, candidates, model)
         if found is None:
@@ -212,6 +202,36 @@ def _raises(
     return out
 
 
+def _raisable(clients: pl.DataFrame, keys: list[tuple[str, str]], any_client: bool) -> pl.DataFrame:
+    """The clients a raise may reach, in the frame's order: never a catalogue or verified crawler
+    or an allowlisted client; and unless a live candidate may match any client, only those a
+    campaign or shared signature names by ``keys`` (ip, agent): a scan has ~150k clients and a
+    few raises, so the rest are dropped column-wise, not looked at one by one."""
+    rows = clients.select(
+        "ip", "user_agent", "verdict", "crawler", "allowlisted", "identity", "verified", "asn",
+        "honeypot_requests", "disallowed_requests", "assets", "referers", "requests", "model_score",
+    ).filter(
+        col("crawler").is_null() & col("allowlisted").is_null() & ~col("verified").fill_null(False)
+        & (col("identity") != "verified").fill_null(True)
+    )  # fmt: skip
+    if any_client:
+        return rows
+    named = pl.DataFrame(
+        {"ip": [ip for ip, _ in keys], "_ua": [ua for _, ua in keys]},
+        schema={"ip": pl.String, "_ua": pl.String},
+    )
+    return (
+        rows.with_columns(_ua=col("user_agent").fill_null(""))
+        .join(named, on=["ip", "_ua"], how="semi", nulls_equal=True, maintain_order="left")
+        .drop("_ua")
+    )
+
+
+def _live(candidates: list[RuleCandidate], model: ScanModelSettings) -> bool:
+    """Whether a candidate may raise a client (:func:`_by_candidate` skips every other)."""
+    return any(c.action == "block" and c.score >= model.min_score for c in candidates)
+
+
 def _by_candidate(
     row: dict[str, Any], candidates: list[RuleCandidate], model: ScanModelSettings
 ) -> ClientRaise | None:
@@ -225,7 +245,7 @@ def _by_candidate(
         return None
     ua = row["user_agent"] or ""
     for c in candidates:
-        if c.action != "block" or c.score < model.min_score:
+        if not _live([c], model):
             continue
         if matches(Match(c.match_kind, c.match_value), row["ip"], ua, row["asn"]):
             support = f"{c.support_ips} addresses, score {c.score:.2f}"

@@ -19,6 +19,7 @@ import pytest
 
 from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import Settings, load_settings
+from botguard.judge import partial as partial_module
 from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
 from botguard.judge.values import traffic_value
 from botguard.robots.sources import RobotsOption
@@ -438,3 +439,91 @@ def test_a_same_length_rewrite_of_a_sampled_place_means_a_full_read(
         assert scanner.scan(log) == scanner.full(log)
         assert scanner.read[-2] == 5010
         lines = [*edited, *lines[5000:]]
+
+
+def _stored(state: Path) -> tuple[tuple[int, bytes], list[tuple[int, int]]]:
+    """The file's stored partial (its offset and bytes) and its tails (base offset, offset)."""
+    with sqlite3.connect(state) as conn:
+        base = conn.execute("SELECT byte_offset, partial FROM scan_partials").fetchone()
+        tails = conn.execute("SELECT base_offset, byte_offset FROM scan_partial_tails").fetchall()
+    return base, tails
+
+
+def test_a_grown_log_stores_a_tail_and_keeps_its_partial_as_it_was(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """A cron run's appended lines are stored as a tail after the file's stored partial, which
+    is not encoded and written again; every run still equals a full scan and reads only what
+    was appended; a tail grown past TAIL_SHARE of the partial's clients is stored with it as one."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:12000])
+    scanner.scan(log)
+    first, _ = _stored(scanner.state)
+    for start, end in itertools.pairwise([12000, 12100, 12250, 12400]):
+        write(log, lines[start:end], "ab")
+        assert scanner.scan(log) == scanner.full(log), f"after line {end}"
+        assert scanner.read[-2] == end - start
+        base, tails = _stored(scanner.state)
+        assert base == first and tails == [(first[0], log.stat().st_size)]
+    write(log, lines[12400:], "ab")  # far more clients than a quarter of the partial's
+    assert scanner.scan(log) == scanner.full(log)
+    base, tails = _stored(scanner.state)
+    assert base[0] == log.stat().st_size and tails == []
+    assert scanner.scan(log) == scanner.full(log) and scanner.read[-2] == 0
+
+
+@pytest.mark.parametrize("damage", ["blob", "rewrite"])
+def test_a_damaged_tail_or_its_rewritten_lines_mean_reading_from_the_partial(
+    tmp_path: Path, day: tuple[list[bytes], Path], damage: str
+) -> None:
+    """A tail whose bytes were damaged, or whose lines were rewritten in the file, is not used:
+    the scan reads on from where the file's stored partial ends, and equals a full scan."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:12000])
+    scanner.scan(log)
+    write(log, lines[12000:12200], "ab")
+    scanner.scan(log)
+    if damage == "blob":
+        with sqlite3.connect(scanner.state) as conn:
+            (blob,) = conn.execute("SELECT partial FROM scan_partial_tails").fetchone()
+            conn.execute("UPDATE scan_partial_tails SET partial = ?", (_poisoned(blob, "0.5"),))
+        edited = lines
+    else:  # the tail's last line, same length, another address
+        edited = list(lines)
+        ip = edited[12199].split(b" ", 1)[0]
+        edited[12199] = edited[12199].replace(ip, ip[:-1] + (b"1" if ip[-1:] != b"1" else b"2"), 1)
+        write(log, edited[:12200])
+    write(log, edited[12200:12300], "ab")
+    assert scanner.scan(log) == scanner.full(log)
+    assert scanner.read[-2] == 300
+
+
+def test_a_cron_run_merges_only_the_clients_its_new_lines_name(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored partial's other clients are kept as they are: the merge groups the rows of the
+    clients the appended lines (and the stored tail) name, not the day's, and equals a full scan."""
+    lines, robots = day
+    log, scanner = tmp_path / "access.log", Scanner(tmp_path, robots)
+    write(log, lines[:15000])
+    stored = scanner.scan(log)
+    grouped: list[int] = []
+    original = partial_module._merge_clients
+
+    def counted(rows: Any) -> Any:
+        grouped.append(rows.height)
+        return original(rows)
+
+    monkeypatch.setattr(partial_module, "_merge_clients", counted)
+    for start, end in itertools.pairwise([15000, 15020, 15040]):
+        write(log, lines[start:end], "ab")
+        grouped.clear()
+        result = scanner.scan(log)
+        assert scanner.read[-1] == end - start
+        # a client named since the stored partial has a row there, in the tail and in the new lines
+        assert grouped and max(grouped) <= 3 * (end - 15000), grouped
+        assert 8 * 3 * (end - 15000) < len(stored["clients"])  # (at the start, every client's rows)
+    monkeypatch.undo()
+    assert result == scanner.full(log)

@@ -1,0 +1,162 @@
+"""The scan's client pass (botguard.model._clientpass) scores every client column-wise.
+
+Its scores must be the ones each client's own feature parts give (the extractor's keys per client,
+summed as the scorer sums them) to the last bit, on a judged generated day with odd addresses
+mixed in; and it must not featurize each client's address (a 5M-line day has ~150k of them).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from botguard.app import Env, ScanRequest, run_scan
+from botguard.catalog import load_catalog
+from botguard.config import ScanModelSettings, load_settings
+from botguard.model import _clientpass, replay
+from botguard.model.clients import ipv4_prefixes, ipv6_prefixes, signature_raises
+from botguard.model.features import FeatureExtractor, ip_prefixes
+from botguard.model.records import RuleCandidate
+from botguard.model.replay import _client_learner
+from botguard.robots.sources import RobotsOption
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gen_logs  # noqa: E402
+
+#: Addresses spelled every way a log may hold them: the column forms must agree with
+#: ip_prefixes where they answer, and leave the rest to it.
+ODD = [
+    "203.0.113.7", "01.2.3.4", "1.2.3", "1.2.3.4.5", "", "a.b.c.d", "1..2.3", "٣.٢.١.٠",
+    "2a05:d014:65fc:23c5:3b55:bc01:4b10:462e", "2A05:0D14:0000:023c::1", "2001:db8::1", "::1", "a:b:c:d",
+    "a:b:c:d:::", "1:2:3:4.5.6.7", "12345:1:1:1:1", "fe80:0:0:0:0:0:0:1%eth0", "0:0:0:0::", ":::", "1.2.3.4:80",
+]  # fmt: skip
+
+
+def test_the_column_prefixes_are_the_extractors() -> None:
+    frame = pl.DataFrame({"ip": ODD}).select(
+        "ip", v4=ipv4_prefixes(pl.col("ip")), v6=ipv6_prefixes(pl.col("ip"))
+    )
+    answered = 0
+    for ip, v4, v6 in frame.iter_rows():
+        found = {"ip6_48": v6["1"], "ip6_64": v6["2"]} if ":" in ip else {"ip24": v4["1"], "ip16": v4["2"]}
+        if all(value is not None for value in found.values()):
+            answered += 1
+            assert found == ip_prefixes(ip), ip
+        else:
+            assert all(value is None for value in found.values()), ip
+    assert answered == 9
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    """The judged clients of a generated 20k-line day, with the odd addresses given to some."""
+    out = tmp_path_factory.mktemp("clientpass")
+    log, robots = out / "day.log", out / "robots.txt"
+    assert gen_logs.main(["--lines", "20000", "--seed", "7", "--days", "1", "--out", str(log),
+                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    request = ScanRequest(
+        paths=(str(log),), settings=load_settings(None), save=False, dns=False, model=False,
+        robots=RobotsOption(default=str(robots)),
+    )  # fmt: skip
+    judged = run_scan(request, Env()).result.clients
+    ips = judged.get_column("ip").to_list()
+    for i, odd in enumerate(ODD):
+        ips[i * 7] = odd
+    return judged.with_columns(ip=pl.Series(ips, dtype=pl.String))
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Few examples per label source: most clients are scored, not trained on."""
+    config = tmp_path_factory.mktemp("clientpass-config") / "botguard.yaml"
+    config.write_text("model:\n  scan:\n    max_examples_per_source: 30\n")
+    return load_settings(config)
+
+
+def _fit(clients: pl.DataFrame, settings: Any) -> tuple[Any, Any]:
+    learner = _client_learner(settings, None, load_catalog())
+    return learner, learner.fit_clients(clients)
+
+
+def test_every_score_is_the_one_its_own_feature_parts_give(clients: pl.DataFrame, settings: Any) -> None:
+    learner, fit = _fit(clients, settings)
+    assert 50 < fit.trained < clients.height / 4
+    # What each client's own parts give with the final weights: the per-client path the
+    # examples still take (agent, address and rest parts made from the client's row).
+    frame = clients.select(_clientpass.READS).with_row_index("row").sort(["first_seen", "row"])
+    call, address_of, addresses = _clientpass._call(learner, frame, _clientpass._times(frame))
+    rest_id, rest_parts = learner._keys.rests(call, _clientpass._behaviour(frame))
+    parts = _clientpass.PartIds(
+        [
+            ([info.ua_keys for info in call.ua_infos], call.ua_of),
+            ([FeatureExtractor()._ip(ip) for ip in addresses], address_of),
+            (rest_parts, rest_id),
+        ]
+    )
+    own = np.empty(frame.height)
+    own[frame.get_column("row").to_numpy()] = _clientpass._score(learner, parts, slice(None))
+    model = _clientpass.ScanModelSettings.from_settings(settings)
+    labelled = _clientpass.weak_labels(frame, settings, model)
+    examples = _clientpass._examples(labelled, model.max_examples_per_source)
+    trained = np.zeros(frame.height, dtype=bool)
+    trained[frame.get_column("row").to_numpy()[examples]] = True
+    assert trained.sum() == fit.trained
+    # Everyone else is scored by the final weights: bit for bit what their own parts give.
+    assert np.array_equal(fit.scores[~trained], own[~trained])
+    assert len(np.unique(np.round(fit.scores, 3))) > 20  # the weights tell clients apart
+
+
+def test_the_pass_featurizes_no_client_address_but_the_examples_and_odd_ones(
+    clients: pl.DataFrame, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    original = FeatureExtractor._ip
+
+    def counted(self: FeatureExtractor, ip: str) -> tuple[str, ...]:
+        seen.append(ip)
+        return original(self, ip)
+
+    monkeypatch.setattr(FeatureExtractor, "_ip", counted)
+    _, fit = _fit(clients, settings)
+    odd = len(ODD) - 9  # the addresses no column form answers (test above)
+    assert clients.get_column("ip").n_unique() > 4 * (fit.trained + odd)
+    assert len(set(seen)) <= fit.trained + odd  # (the rest parts are featurized without an address: "")
+
+
+def test_the_raise_step_looks_only_at_the_clients_a_signature_names(
+    clients: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a live rule candidate, a raise can only be a campaign's or a shared signature's,
+    so no other client is looked at one by one; the raises are those of the walk over every
+    client that a live candidate matching no one forces."""
+    settings = load_settings(None)
+    model = ScanModelSettings.from_settings(settings)
+    step = replay.ScanReplay(settings, stream=False, catalog=load_catalog())
+    fit = _client_learner(settings, None, load_catalog()).fit_clients(clients)
+    gate = fit.scores.tolist()
+    shared = {(r.ip, r.user_agent): r for r in signature_raises(clients, settings, model, gate)}
+    scored = clients.with_columns(model_score=pl.Series(gate))
+    looked: list[str] = []
+    original = replay._by_candidate
+
+    def counted(row: dict[str, Any], *args: Any) -> Any:
+        looked.append(row["ip"])
+        return original(row, *args)
+
+    monkeypatch.setattr(replay, "_by_candidate", counted)
+    raised = replay._raises(scored, {}, shared, [], model)
+    assert raised and looked == []
+    nobody = RuleCandidate("ua_tok=nobody", "ua_pattern", "\x00nobody", "block", 1.0, 1.0, 9, 9, 0.0, 0.0, 9)
+    walked = replay._raises(scored, {}, shared, [nobody], model)
+    assert len(looked) > clients.height / 2  # every client no signature named
+    assert [(r.ip, r.user_agent, r.signature) for r in walked] == [
+        (r.ip, r.user_agent, r.signature) for r in raised
+    ]
+    assert step.outcome(clients).summary.raised_to_challenge == len(raised)
