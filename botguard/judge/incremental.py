@@ -270,7 +270,7 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
         return None
     rows = state.conn.execute(
         "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
-        " FROM scan_partials WHERE fingerprint = ? AND byte_offset <= ?"
+        " FROM scan_partials WHERE fingerprint = ? AND typeof(byte_offset) = 'integer' AND byte_offset <= ?"
         " ORDER BY (device = ? AND inode = ?) DESC, byte_offset DESC",
         (fingerprint, file.size, file.device, file.inode),
     ).fetchall()
@@ -295,7 +295,8 @@ def _with_tail(state: State, file: LogFile, stored: Stored) -> Stored:
         return stored
     row = state.conn.execute(
         "SELECT byte_offset, head_hash, tail_hash, partial FROM scan_partial_tails"
-        " WHERE device = ? AND inode = ? AND base_offset = ? AND byte_offset <= ?",
+        " WHERE device = ? AND inode = ? AND base_offset = ? AND typeof(byte_offset) = 'integer'"
+        " AND byte_offset <= ?",
         (*stored.file, stored.offset, file.size),
     ).fetchone()
     if row is None or _probes(file.path, row[0]) != (row[1], row[2]):
@@ -325,8 +326,9 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
         if item.tail is not None:
             tail_bytes = partial_to_bytes(item.tail)
             tails.append(
-                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash, tail_bytes)
-            )
+                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash, tail_bytes,
+                 file.device, file.inode, item.base_offset, fingerprint)
+            )  # fmt: skip
             grown.append(file)
             continue
         wholes.append(
@@ -340,7 +342,14 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
         conn.executemany(
             "DELETE FROM scan_partial_tails WHERE device = ? AND inode = ?", [row[:2] for row in wholes]
         )
-        conn.executemany("INSERT OR REPLACE INTO scan_partial_tails VALUES (?, ?, ?, ?, ?, ?, ?)", tails)
+        # A tail only after the partial it extends: a scan with other inputs may have stored
+        # the file's partial since this one found it (its tail would be merged with that).
+        conn.executemany(
+            "INSERT OR REPLACE INTO scan_partial_tails SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS"
+            " (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND byte_offset = ?"
+            " AND fingerprint = ?)",
+            tails,
+        )
         conn.executemany(
             "UPDATE scan_partials SET updated_at = ?, path = ? WHERE device = ? AND inode = ?",
             [(now, file.path, file.device, file.inode) for file in (*grown, *unchanged)],

@@ -195,4 +195,3 @@ def test_a_stored_table_with_other_columns_is_a_one_line_error(
     assert r.exit_code in (0, 1, 2) and len(r.stderr.strip().splitlines()) <= 1
     if r.exit_code == 0:
         assert canonical(r.stdout) == site.full()
-
