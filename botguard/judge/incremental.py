@@ -20,7 +20,11 @@ grew is stored as its earlier partial (kept as it was) and a *tail*: the partial
 appended since (``scan_partial_tails``), rewritten each run. Encoding the whole partial again
 each run cost about half a second on a 5M-line day; the tail costs what it holds. When the tail
 holds more than :data:`TAIL_SHARE` of the clients the earlier partial does, the two are stored
-as one again. A damaged tail is dropped (the file is read from where the earlier partial ends).
+as one again. A damaged tail is dropped (the file is read from where the earlier partial ends);
+a tail is stored only while the partial it extends is still the file's stored one, with the
+same inputs (a scan with another config may have stored its own meanwhile). A stored row
+whose values this version cannot use (an offset of another SQLite type, a format it does not
+know) is passed over: the file is read whole.
 
 A file whose last line has no newline yet, or that drew a warning, is read but not stored: the
 next scan reads it again. ``--fetch-robots`` scans are not incremental (fetched robots.txt
