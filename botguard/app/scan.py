@@ -138,7 +138,10 @@ class _FilePartials:
         stored = incremental.find(state, file, self.fingerprint) if state is not None and file else None
         fmt = self._fixed
         if stored is not None and fmt is None:
-            fmt = resolve_format(stored.format, self._json_fields)
+            try:
+                fmt = resolve_format(stored.format, self._json_fields)
+            except UsageError:  # stored by a version that knows other formats: read it whole
+                stored = None
         read = None
         if stored is not None and file is not None and stored.offset == file.size:
             part = incremental.merged(stored.parts)

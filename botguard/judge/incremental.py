@@ -20,7 +20,11 @@ grew is stored as its earlier partial (kept as it was) and a *tail*: the partial
 appended since (``scan_partial_tails``), rewritten each run. Encoding the whole partial again
 each run cost about half a second on a 5M-line day; the tail costs what it holds. When the tail
 holds more than :data:`TAIL_SHARE` of the clients the earlier partial does, the two are stored
-as one again. A damaged tail is dropped (the file is read from where the earlier partial ends).
+as one again. A damaged tail is dropped (the file is read from where the earlier partial ends);
+a tail is stored only while the partial it extends is still the file's stored one, with the
+same inputs (a scan with another config may have stored its own meanwhile). A stored row
+whose values this version cannot use (an offset of another SQLite type, a format it does not
+know) is passed over: the file is read whole.
 
 A file whose last line has no newline yet, or that drew a warning, is read but not stored: the
 next scan reads it again. ``--fetch-robots`` scans are not incremental (fetched robots.txt
@@ -270,7 +274,7 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
         return None
     rows = state.conn.execute(
         "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
-        " FROM scan_partials WHERE fingerprint = ? AND byte_offset <= ?"
+        " FROM scan_partials WHERE fingerprint = ? AND typeof(byte_offset) = 'integer' AND byte_offset <= ?"
         " ORDER BY (device = ? AND inode = ?) DESC, byte_offset DESC",
         (fingerprint, file.size, file.device, file.inode),
     ).fetchall()
@@ -295,7 +299,8 @@ def _with_tail(state: State, file: LogFile, stored: Stored) -> Stored:
         return stored
     row = state.conn.execute(
         "SELECT byte_offset, head_hash, tail_hash, partial FROM scan_partial_tails"
-        " WHERE device = ? AND inode = ? AND base_offset = ? AND byte_offset <= ?",
+        " WHERE device = ? AND inode = ? AND base_offset = ? AND typeof(byte_offset) = 'integer'"
+        " AND byte_offset <= ?",
         (*stored.file, stored.offset, file.size),
     ).fetchone()
     if row is None or _probes(file.path, row[0]) != (row[1], row[2]):
@@ -325,8 +330,9 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
         if item.tail is not None:
             tail_bytes = partial_to_bytes(item.tail)
             tails.append(
-                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash, tail_bytes)
-            )
+                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash, tail_bytes,
+                 file.device, file.inode, item.base_offset, fingerprint)
+            )  # fmt: skip
             grown.append(file)
             continue
         wholes.append(
@@ -340,7 +346,14 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
         conn.executemany(
             "DELETE FROM scan_partial_tails WHERE device = ? AND inode = ?", [row[:2] for row in wholes]
         )
-        conn.executemany("INSERT OR REPLACE INTO scan_partial_tails VALUES (?, ?, ?, ?, ?, ?, ?)", tails)
+        # A tail only after the partial it extends: a scan with other inputs may have stored
+        # the file's partial since this one found it (its tail would be merged with that).
+        conn.executemany(
+            "INSERT OR REPLACE INTO scan_partial_tails SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS"
+            " (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND byte_offset = ?"
+            " AND fingerprint = ?)",
+            tails,
+        )
         conn.executemany(
             "UPDATE scan_partials SET updated_at = ?, path = ? WHERE device = ? AND inode = ?",
             [(now, file.path, file.device, file.inode) for file in (*grown, *unchanged)],
