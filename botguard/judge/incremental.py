@@ -38,7 +38,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -50,8 +50,10 @@ from botguard.judge.partial import (
     CLIENT_KEY,
     PARTIAL_VERSION,
     Partial,
+    _partial,
     join_shards,
     merge_all,
+    parse_stats,
     partial_from_bytes,
     partial_to_bytes,
 )
@@ -150,12 +152,7 @@ class Stored:
 
     def stats(self) -> ParseStats:
         """The parse counts of the first ``offset`` bytes."""
-        if self.tail is None:
-            return self.partial.stats
-        stats = ParseStats()
-        for part in self.parts:
-            stats.merge(part.stats)
-        return stats
+        return self.partial.stats if self.tail is None else parse_stats(self.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +204,8 @@ def merged(parts: Sequence[Partial]) -> Partial:
         on, keys = (list(CLIENT_KEY), named) if "ip" in frame.columns else (["key"], hashed)
         kept.append(frame.join(keys, on=on, how="anti", nulls_equal=True))
         moved.append(frame.join(keys, on=on, how="semi", nulls_equal=True))
-    stats = ParseStats()
-    for part in parts:
-        stats.merge(part.stats)
-    named_part = merge_all([replace(first, **dict(zip(_FRAMES, moved, strict=True))), *later])
-    rest = replace(first, **dict(zip(_FRAMES, kept, strict=True)), stats=ParseStats())
-    return join_shards([rest, named_part], stats)
+    named_part = merge_all([_partial(moved, first.stats), *later])
+    return join_shards([_partial(kept, ParseStats()), named_part], parse_stats(parts))
 
 
 def fingerprint(

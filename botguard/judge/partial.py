@@ -69,6 +69,7 @@ __all__ = [
     "join_shards",
     "merge",
     "merge_all",
+    "parse_stats",
     "partial_from_bytes",
     "partial_to_bytes",
     "split_shards",
@@ -311,9 +312,7 @@ def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial
     parts = [p for p in parts if p.clients.height or p.stats.lines or p.stats.warnings]
     if len(parts) == 1:
         return parts[0]
-    stats = ParseStats()
-    for part in parts:
-        stats.merge(part.stats)
+    stats = parse_stats(parts)
     if not parts:
         return Partial(stats=stats)
     frames = tuple(pl.concat([getattr(p, name) for p in parts]) for name in _FRAMES)
@@ -323,6 +322,14 @@ def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial
         return Partial(*_merge_frames(frames, width), stats)
     merged = [_merge_frames(shard, width) for shard in _shards(frames, count)]
     return _partial([pl.concat(pieces) for pieces in zip(*merged, strict=True)], stats)
+
+
+def parse_stats(parts: Sequence[Partial]) -> ParseStats:
+    """The parse counts of ``parts``' lines read one after another (a fresh record)."""
+    stats = ParseStats()
+    for part in parts:
+        stats.merge(part.stats)
+    return stats
 
 
 _Frames = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]

@@ -141,29 +141,20 @@ def _paths(activity: Activity, clients: pl.DataFrame) -> tuple[PathHits, ...]:
     )
 
 
-#: What the traffic summary groups requests by besides time: each a few distinct values.
-_LABELS = ("kind", "operator", "verdict")
-
-
 def _labelled(activity: Activity, clients: pl.DataFrame, first: int) -> pl.DataFrame:
     """Requests and bytes per kind, operator, verdict and bucket: the counts of every client
     joined to its labels and summed at once (the labels as categories while joined: one row
     per client and bucket with three strings was most of the summary's memory)."""
-    labels = clients.select(
-        client_key(), *(expr.cast(pl.Categorical).alias(name) for name, expr in _label_exprs().items())
-    )
+    names = {"kind": kind_of(), "operator": pl.col("operator"), "verdict": pl.col("verdict")}
+    labels = clients.select(client_key(), *(e.cast(pl.Categorical).alias(n) for n, e in names.items()))
     return (
         activity.counts.lazy()
         .join(labels.lazy(), on="key")
-        .group_by(*_LABELS, _index(first, activity.width))
+        .group_by(*names, _index(first, activity.width))
         .agg(pl.col("requests", "bytes").sum())
         .collect()
-        .cast(dict.fromkeys(_LABELS, pl.String))
+        .cast(dict.fromkeys(names, pl.String))
     )
-
-
-def _label_exprs() -> dict[str, pl.Expr]:
-    return {"kind": kind_of(), "operator": pl.col("operator"), "verdict": pl.col("verdict")}
 
 
 def summarise(

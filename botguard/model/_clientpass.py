@@ -192,12 +192,8 @@ class _Weights:
 
 def _ids(values: pl.Series) -> tuple[np.ndarray, list[Any]]:
     """Index of each value into the distinct values (first-seen order), column-wise."""
-    distinct = values.unique(maintain_order=True)
-    index = values.to_frame("v").join(
-        pl.DataFrame({"v": distinct, "id": np.arange(distinct.len(), dtype=np.int64)}),
-        on="v", how="left", nulls_equal=True, maintain_order="left",
-    )  # fmt: skip
-    return index.get_column("id").to_numpy(), distinct.to_list()
+    of, first = _groups(values.to_frame())
+    return of, values.gather(first).to_list()
 
 
 def _groups(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -228,8 +228,13 @@ def _raisable(clients: pl.DataFrame, keys: list[tuple[str, str]], any_client: bo
 
 
 def _live(candidates: list[RuleCandidate], model: ScanModelSettings) -> bool:
-    """Whether a candidate may raise a client (:func:`_by_candidate` skips every other)."""
-    return any(c.action == "block" and c.score >= model.min_score for c in candidates)
+    """Whether any candidate may raise a client."""
+    return any(_is_live(c, model) for c in candidates)
+
+
+def _is_live(candidate: RuleCandidate, model: ScanModelSettings) -> bool:
+    """Whether ``candidate`` may raise a client (:func:`_by_candidate` skips every other)."""
+    return candidate.action == "block" and candidate.score >= model.min_score
 
 
 def _by_candidate(
@@ -245,7 +250,7 @@ def _by_candidate(
         return None
     ua = row["user_agent"] or ""
     for c in candidates:
-        if not _live([c], model):
+        if not _is_live(c, model):
             continue
         if matches(Match(c.match_kind, c.match_value), row["ip"], ua, row["asn"]):
             support = f"{c.support_ips} addresses, score {c.score:.2f}"
