@@ -27,6 +27,19 @@ SHARED_DATA = Path(
 )
 
 
+def generated_day(log: Path, robots: Path, *, lines: int, seed: int) -> None:
+    """Write a one-day log of ``lines`` lines from the project's generator (bench/gen_logs.py,
+    ``seed``) and the robots.txt it was generated against."""
+    bench = str(Path(__file__).resolve().parents[1] / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import gen_logs
+
+    argv = ["--lines", str(lines), "--seed", str(seed), "--days", "1", "--out", str(log),
+            "--robots-out", str(robots)]  # fmt: skip
+    assert gen_logs.main(argv) == 0
+
+
 def gpl_data(*parts: str) -> Path:
     """A GPL/LGPL file (or directory) of the shared reference data; the test is skipped, saying
     why, where that data is absent."""

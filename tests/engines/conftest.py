@@ -9,7 +9,6 @@ the compressed one is cut many times.
 from __future__ import annotations
 
 import gzip
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,11 @@ from botguard.engines import EngineOptions, Job
 from botguard.engines.records import FAN_IN
 from botguard.judge.values import traffic_value
 from botguard.robots.sources import RobotsOption, RobotsSources
+from tests.helpers import generated_day
 from tests.judge.scans import canonical, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(ROOT / "bench"))
-
-import gen_logs  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -71,8 +68,7 @@ def engine_job(case: Case) -> Job:
 
 def _generated(out: Path, lines: int, seed: int) -> tuple[list[bytes], Path]:
     log, robots = out / f"gen{seed}.log", out / f"robots{seed}.txt"
-    assert gen_logs.main(["--lines", str(lines), "--seed", str(seed), "--days", "1", "--out", str(log),
-                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    generated_day(log, robots, lines=lines, seed=seed)
     return log.read_bytes().splitlines(keepends=True), robots
 
 

@@ -10,7 +10,6 @@ import os
 import shutil
 import sqlite3
 import struct
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,11 @@ from botguard.judge import partial as partial_module
 from botguard.judge.partial import Partial, merge_all, partial_from_bytes, partial_to_bytes
 from botguard.judge.values import traffic_value
 from botguard.robots.sources import RobotsOption
+from tests.helpers import generated_day
 from tests.judge.scans import canonical, scan_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(ROOT / "bench"))
-
-import gen_logs  # noqa: E402
 
 
 class Scanner:
@@ -70,8 +67,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Path]:
     """A generated 20k-line day (crawlers with Crawl-delay, malformed lines) and its robots.txt."""
     out = tmp_path_factory.mktemp("day")
     log, robots = out / "day.log", out / "robots.txt"
-    assert gen_logs.main(["--lines", "20000", "--seed", "7", "--days", "1", "--out", str(log),
-                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    generated_day(log, robots, lines=20000, seed=7)
     return log.read_bytes().splitlines(keepends=True), robots
 
 
@@ -246,8 +242,7 @@ GOLDEN_50K = Path(__file__).parent / "golden" / "gen50k-scan.json.gz"
 def day50k(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("day50k")
     log, robots = out / "day.log", out / "robots.txt"
-    assert gen_logs.main(["--lines", "50000", "--seed", "7", "--days", "1", "--out", str(log),
-                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    generated_day(log, robots, lines=50000, seed=7)
     return log, robots
 
 

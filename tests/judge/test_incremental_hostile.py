@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from botguard.judge import incremental
-from tests.helpers import run_cli
+from tests.helpers import generated_day, run_cli
 from tests.judge.scans import canonical
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import gen_logs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +22,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[bytes], Path]:
     """A generated 5k-line day and its robots.txt."""
     out = tmp_path_factory.mktemp("hostile")
     log, robots = out / "day.log", out / "robots.txt"
-    assert gen_logs.main(["--lines", "5000", "--seed", "3", "--days", "1", "--out", str(log),
-                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    generated_day(log, robots, lines=5000, seed=3)
     return log.read_bytes().splitlines(keepends=True), robots
 
 

@@ -7,8 +7,6 @@ mixed in; and it must not featurize each client's address (a 5M-line day has ~15
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,11 +22,7 @@ from botguard.model.features import FeatureExtractor, ip_prefixes
 from botguard.model.records import RuleCandidate
 from botguard.model.replay import _client_learner
 from botguard.robots.sources import RobotsOption
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import gen_logs  # noqa: E402
+from tests.helpers import generated_day
 
 #: Addresses spelled every way a log may hold them: the column forms must agree with
 #: ip_prefixes where they answer, and leave the rest to it.
@@ -59,8 +53,7 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     """The judged clients of a generated 20k-line day, with the odd addresses given to some."""
     out = tmp_path_factory.mktemp("clientpass")
     log, robots = out / "day.log", out / "robots.txt"
-    assert gen_logs.main(["--lines", "20000", "--seed", "7", "--days", "1", "--out", str(log),
-                          "--robots-out", str(robots)]) == 0  # fmt: skip
+    generated_day(log, robots, lines=20000, seed=7)
     request = ScanRequest(
         paths=(str(log),), settings=load_settings(None), save=False, dns=False, model=False,
         robots=RobotsOption(default=str(robots)),
