@@ -129,6 +129,7 @@ class StreamSettings:
             allow_networks=settings.allowlist.networks,
         )
         return cls(
+            batch_seconds=model.micro_batch_seconds,
             delta_interval=model.delta_interval,
             snapshot_every=model.snapshot_every,
             policies=MappingProxyType(policies),
