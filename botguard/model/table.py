@@ -176,6 +176,15 @@ class PairFilter:
         cells = [((h * m) & _MASK64) >> shift for m in multipliers]
         return tuple([(cell >> 3, 1 << (cell & 7)) for cell in cells])
 
+    def places_many(self, h: np.ndarray) -> list[tuple[tuple[int, int], ...]]:
+        """:meth:`places` of many 64-bit hashes (``uint64``) in one numpy pass: a caller that meets
+        its items one by one (each seeing the previous ones' effect) works their places out first."""
+        with np.errstate(over="ignore"):
+            cells = (h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift
+        byte = (cells >> np.uint64(3)).T.tolist()
+        mask = (np.uint64(1) << (cells & np.uint64(7))).T.tolist()
+        return [tuple(zip(b, m)) for b, m in zip(byte, mask)]
+
     def add_places(self, places: tuple[tuple[int, int], ...]) -> None:
         """Mark one hash seen, given its :meth:`places`."""
         bits = self.bits.data  # a memoryview: plain ints per byte (a numpy scalar per access costs 10x)
