@@ -97,7 +97,12 @@ class StreamSettings:
     """Knobs of the stream loop; :meth:`from_settings` fills them from config `model:`."""
 
     batch_size: int = 1024  # requests per micro-batch at most
-    batch_seconds: float = 10.0  # stream seconds of one micro-batch (quiet sites learn as often)
+    # Stream seconds of one micro-batch (config model.micro_batch_seconds): its requests are scored
+    # with the weights from before it and learned after it, as Monolith's trainer syncs its serving
+    # copy every few minutes. Longer costs less per request (the per-batch work is paid once per
+    # batch) and learns later; 10 s keeps the quality figures of bench/bench_campaigns.py and
+    # bench_model_stream.py, 60 s gave up candidates and a novel crawler's early scores.
+    batch_seconds: float = 10.0
     delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
     snapshot_every: float = 900.0
     join_window: float = 1800.0  # seconds an unlabelled event waits for its actor's label
