@@ -101,7 +101,7 @@ class StreamSettings:
     # with the weights from before it and learned after it, as Monolith's trainer syncs its serving
     # copy every few minutes. Longer costs less per request (the per-batch work is paid once per
     # batch) and learns later: 30 s and 60 s raised AUC slightly but proposed no candidate for
-    # some campaigns that got one at 10 s, and flagged a novel crawler later.
+    # some campaigns that got one at 10 s (and 60 s flagged a novel crawler later).
     batch_seconds: float = 10.0
     delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
     snapshot_every: float = 900.0
