@@ -180,10 +180,9 @@ class PairFilter:
         """:meth:`places` of many 64-bit hashes (``uint64``) in one numpy pass: a caller that meets
         its items one by one (each seeing the previous ones' effect) works their places out first."""
         with np.errstate(over="ignore"):
-            cells = (h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift
-        byte = (cells >> np.uint64(3)).T.tolist()
-        mask = (np.uint64(1) << (cells & np.uint64(7))).T.tolist()
-        return [tuple(zip(b, m)) for b, m in zip(byte, mask)]
+            cells = ((h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift).astype(np.int64)
+        byte, mask = (cells >> 3).tolist(), (1 << (cells & 7)).tolist()  # one row per hash function
+        return list(zip(*map(zip, byte, mask)))
 
     def add_places(self, places: tuple[tuple[int, int], ...]) -> None:
         """Mark one hash seen, given its :meth:`places`."""
