@@ -139,7 +139,8 @@ class QuotePlan:
         # ... and if it is empty the line must end there (a quote right after is not a field).
         checks: list[pl.Expr] = [last.is_not_null(), (last != "") | after.is_null()]
         if long_lines:  # long lines go to the regex path, which rejects them exactly (too_long)
-            size = pl.sum_horizontal([pl.col(f"_s{i}").str.len_bytes().fill_null(0) for i in range(self.width)])
+            sizes = [pl.col(f"_s{i}").str.len_bytes().fill_null(0) for i in range(self.width)]
+            size = pl.sum_horizontal(sizes)
             checks.append(size + self.width <= MAX_LINE_BYTES)
         for s in self.segments:
             col = pl.col(f"_s{s.index}").fill_null("")
