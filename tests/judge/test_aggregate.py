@@ -135,3 +135,19 @@ def test_kept_verdicts_start_over_past_their_bound(monkeypatch: pytest.MonkeyPat
     assert starts > 1
     cut = judge_partial(agg.take(), load_catalog(), lambda host: robots, settings)
     assert client_json_frame(cut.clients).equals(client_json_frame(whole.clients))
+
+
+def test_each_request_is_counted_once_beside_targets_judged_in_another_spelling(tmp_path: Path) -> None:
+    """A batch holding ``/`` and ``//favicon.ico`` (which the robots.txt engine reads as a path
+    of its own) counts each request once: the clients' requests add up to the lines parsed."""
+    line = '203.0.113.{n} - - [17/May/2015:10:05:0{s} +0000] "GET {t} HTTP/1.1" 200 5 "-" "curl/8"\n'
+    log = tmp_path / "a.log"
+    targets = ["/", "//favicon.ico", "/", "/private/x", "/"]
+    log.write_text("".join(line.format(n=i % 2, s=i, t=t) for i, t in enumerate(targets)))
+    robots = RobotsTxt.parse(b"User-agent: *\nDisallow: /private\n")
+    result = judge_batches(
+        read_batches([str(log)], "combined"), load_catalog(), lambda host: robots, Settings()
+    )
+    assert result.summary.parsed == 5
+    assert result.clients.get_column("requests").sum() == 5
+    assert result.clients.get_column("disallowed_requests").sum() == 1
