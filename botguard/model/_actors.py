@@ -327,7 +327,7 @@ class ActorTable:
             (CODE["catalog"], self.blocked[a]),
             (CODE["robots"], (c["disallowed"] >= policy.block_min_disallowed) & (~browser | automated)),
             (CODE["human_assets"], person & assets_ok & ~by_referer),
-            (CODE["human_referer"], person & referers_ok & by_referer),
+            (CODE["human_referer"], person & by_referer),
         )
         fresh = np.zeros(len(a), dtype=np.int8)
         for code, fires in reversed(conditions):  # the first source in priority order wins

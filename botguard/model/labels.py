@@ -24,13 +24,15 @@ read disjoint evidence (co-training): ``human_assets`` (a reading pace and page 
 ``human_referer`` (a reading pace and referers). Each view masks only the slots it read, so the
 model cannot learn a view back from its own inputs (the circular false positive of notes §2
 rule 4), yet every behaviour slot but the pace trains from both sides: ``ref`` from people the
-asset view labelled, ``asset_b`` from people the referer view labelled. Were the human label one
-rule reading both, ``ref`` and ``asset_b`` would be masked on every person and learn only from
-bots, which send referers or not alike; a disguised scraper that sends neither would then look
-no different from a person. A client both views accept takes one by its id's parity
-(:func:`referer_view`), so each slot also sees the typical person's value (a referer *and*
-assets) on the human side; always one view would leave the other view's slot trained only on
-the people that view alone accepts.
+asset view labelled, ``asset_b`` from people the referer view labelled. One rule reading both
+would mask ``ref`` and ``asset_b`` on every person, so they would learn only from bots, which
+send referers or not alike, and a disguised scraper that sends neither would look like a
+person. A client both views accept takes one by its id's parity (:func:`referer_view`), so each
+slot also sees the typical person's value (a referer *and* assets) on the human side; always one
+view would leave the other's slot trained only on the people that view alone accepts. Both views
+keep the judge's guards against programs (:meth:`Labeler.automated`), which only ever withhold a
+label; one of them reads assets (more than ``max_pages_without_assets`` pages and none), so a
+referer-view person with that many pages did load an asset, however few.
 """
 
 from __future__ import annotations
