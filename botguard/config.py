@@ -479,6 +479,20 @@ def _positive(value: Any, where: Location) -> float:
     return float(value)
 
 
+#: The micro-batch spans model.micro_batch_seconds may set. Stream times are Unix seconds, so a
+#: shorter span overflows the slot numbers; a longer one (or .inf) means one micro-batch a day or
+#: more, scored before anything it holds is learned.
+MICRO_BATCH_SECONDS = (0.001, 86_400.0)
+
+
+def _micro_batch(value: Any, where: Location) -> float:
+    low, high = MICRO_BATCH_SECONDS
+    seconds = _positive(value, where)
+    if not low <= seconds <= high:  # (NaN too)
+        raise ConfigError(f"expected seconds from {low:g} to {high:g}, got {value!r}", where)
+    return seconds
+
+
 def _argv(value: Any, where: Location) -> tuple[str, ...]:
     """A command as a list of words (no shell), e.g. [nginx, -t, -q]; [] disables the step."""
     return _str_list(value, where)
@@ -758,7 +772,7 @@ SCHEMA: dict[str, Any] = {
         "min_requests_single_net": _int(1),
         "lcb": _share,
         "max_human_share": _share,
-        "micro_batch_seconds": _positive,
+        "micro_batch_seconds": _micro_batch,
         "delta_interval": _positive,
         "snapshot_every": _positive,
         "auto_deploy": _bool,

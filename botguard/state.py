@@ -85,36 +85,59 @@ class State:
             raise BotguardError(f"cannot open state database: {exc}", Location(str(self.path))) from exc
 
     def ensure_schema(self, ddl: str, added: Mapping[str, str] | None = None) -> None:
-        """Create a stage's tables if they do not exist (idempotent DDL script), add the
+        """Create a stage's tables if they do not exist (idempotent DDL script) and add the
         ``added`` columns (``table.column`` -> definition: columns added after a table first
-        shipped) to a table without them, and check the rest (:meth:`check_schema`)."""
+        shipped) to a table without them, once the tables already there pass
+        :meth:`check_schema` (the script itself would fail on a view of a table's name)."""
+        self.check_schema(ddl, added)
         self.conn.executescript(ddl)
         for table, column in self._missing(ddl):
             definition = (added or {}).get(f"{table}.{column}")
             if definition is not None:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-        self.check_schema(ddl)
 
     def check_schema(self, ddl: str, added: Mapping[str, str] | None = None) -> None:
-        """Raise :class:`StateDamaged` when a table of the DDL's that is already there lacks one
-        of its columns (other than the ``added`` ones). Only reads.
+        """Raise :class:`StateDamaged` when a table of the DDL's that is already there cannot
+        hold a stage's rows: it lacks one of its columns (other than the ``added`` ones), has a
+        NOT NULL column without a default that the DDL does not name, or is not a table (a
+        view). Only reads.
 
         Such a table (another program's, a hand edit) would otherwise fail deep in a stage with
-        "no such column": it is reported like a damaged file.
+        "no such column" or at its first write: it is reported like a damaged file.
         """
-        for table, column in self._missing(ddl):
-            if f"{table}.{column}" not in (added or {}):
-                raise StateDamaged(
-                    self.path, f"table {table} has no column {column}: another program or version wrote it"
-                )
+        problem = self._foreign(ddl) or next(
+            (
+                f"table {table} has no column {column}"
+                for table, column in self._missing(ddl)
+                if f"{table}.{column}" not in (added or {})
+            ),
+            None,
+        )
+        if problem is not None:
+            raise StateDamaged(self.path, f"{problem}: another program or version wrote it")
+
+    def _foreign(self, ddl: str) -> str | None:
+        """What makes a table of the DDL's already there unwritable, beyond missing columns."""
+        for table, wanted in _columns(ddl).items():
+            kind = self.conn.execute(
+                "SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)
+            ).fetchone()
+            if kind is not None and kind[0] != "table":
+                return f"{table} is a {kind[0]}, not a table"
+            known = {column.lower() for column in wanted}
+            for _, name, _, notnull, default, key in self.conn.execute(f"PRAGMA table_info({table})"):
+                if notnull and default is None and not key and name.lower() not in known:
+                    return f"table {table} has a column {name} botguard cannot fill (NOT NULL, no default)"
+        return None
 
     def _missing(self, ddl: str) -> list[tuple[str, str]]:
-        """(table, column) of each column the DDL names that a table already there lacks."""
+        """(table, column) of each column the DDL names that a table already there lacks (names
+        compared as SQLite does: without regard to case)."""
         missing = []
         for table, wanted in _columns(ddl).items():
-            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            have = {row[1].lower() for row in self.conn.execute(f"PRAGMA table_info({table})")}
             if have:  # not there yet (check_schema before ensure_schema): nothing to compare
-                missing += [(table, column) for column in sorted(wanted - have)]
+                missing += [(table, column) for column in sorted(wanted) if column.lower() not in have]
         return missing
 
     @contextmanager
