@@ -151,9 +151,7 @@ class Labeler:
         if ev.disallowed >= policy.block_min_disallowed and (not ev.browser or automated):
             return Label(True, "robots", now)
         if ev.browser and ev.crawler is None and not automated and self.humanlike(ev):
-            n = max(ev.requests, 1)
-            assets_ok = ev.assets / n >= self.human.min_asset_share
-            referers_ok = ev.referers / n >= self.human.min_referer_share
+            assets_ok, referers_ok = self._shares(ev)
             return Label(
                 False, "human_referer" if referer_view(uid, assets_ok, referers_ok) else "human_assets", now
             )
@@ -178,5 +176,9 @@ class Labeler:
         return reading and self._shares_ok(ev)
 
     def _shares_ok(self, ev: ActorEvidence) -> bool:
+        return any(self._shares(ev))
+
+    def _shares(self, ev: ActorEvidence) -> tuple[bool, bool]:
+        """Whether its assets, and its referers, meet their share of its requests."""
         n = max(ev.requests, 1)
-        return ev.assets / n >= self.human.min_asset_share or ev.referers / n >= self.human.min_referer_share
+        return ev.assets / n >= self.human.min_asset_share, ev.referers / n >= self.human.min_referer_share
