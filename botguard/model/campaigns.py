@@ -191,14 +191,14 @@ class CampaignBook:
             client.last = t
             if at:
                 client.assets += 1
-                host, page = self._referer(referers[i])
+                host, page = self.referer(referers[i])
                 if (
                     host
                     and page
                     and served.learning(host, key[0])
                     and served.requested(t, nets[a], key[1], page)
                 ):
-                    served.note_asset(host, key[0])
+                    served.note_asset(host, key[0], t)
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
                 continue
@@ -214,7 +214,7 @@ class CampaignBook:
         net = [nets[a] for a in call.ip_of[rows].tolist()]
         ua = [call.ua[i] for i in at]
         path = [(call.target[i] or "/").split("#", 1)[0] for i in at]
-        refs = [self._referer(call.referer[i]) for i in at]
+        refs = [self.referer(call.referer[i]) for i in at]
         served = self.served.places(net, ua, path)
         named: list[Places | None] = [None] * len(at)
         if self.rules.orphan_referer:  # the referer page is checked only for an orphan
@@ -439,7 +439,7 @@ class CampaignBook:
         memo[path] = found
         return found
 
-    def _referer(self, referer: str | None) -> tuple[str, str]:
+    def referer(self, referer: str | None) -> tuple[str, str]:
         """(host, path?query) of a referer URL; ("", "") for none or one that does not parse."""
         if not referer or referer == "-":
             return ("", "")
