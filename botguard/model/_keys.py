@@ -234,9 +234,9 @@ class RequestKeys:
             call.ip_of
         ]
         status = np.where(call.status < 0, 511, call.status // 100)  # a 16-bit status: class <= 327
-        ref_kind = behaviour.get("ref_kind", 0)  # 4 bits (features.REFERER_KINDS); 0: not known
+        ref_kind = behaviour.get("ref_kind", 0)  # 3 bits (features.REFERER_KINDS); 0: not known
         packed = (
-            fam << 47 | asn << 31 | ref_kind << 27 | method << 23 | status << 14 | host << 12
+            fam << 46 | asn << 30 | ref_kind << 27 | method << 23 | status << 14 | host << 12
             | behaviour["robots"] << 11 | behaviour["ref"] << 10 | np.minimum(behaviour["rate_b"], 31) << 5
             | behaviour["asset_b"] << 2 | behaviour["inv_b"]
         )  # fmt: skip

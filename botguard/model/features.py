@@ -52,8 +52,7 @@ _ASSET_EXT = frozenset(
 #: Where a referer points, as the ``ref_kind`` slot's values (:func:`referer_kind`); code 0 is
 #: "not known" (an event without the field: the scan's client pass has no referer URLs).
 REFERER_KINDS = (
-    "none_entry", "none_later", "site_entry", "site_later", "search_entry", "search_later", "other_entry",
-    "other_later",
+    "none", "site_entry", "site_later", "search_entry", "search_later", "other_entry", "other_later",
 )  # fmt: skip
 #: Web search engines' hosts (a label before the suffix, or a search subdomain): a person who
 #: lands from one sends it on the first page only, then the site's own pages.
@@ -147,17 +146,18 @@ def is_search_host(host: str) -> bool:
 
 
 def referer_kind(host: str | None, own: bool, entry: bool) -> int:
-    """A referer's kind as a code into :data:`REFERER_KINDS` (1-based): none, this site, a search
-    engine or another site, each on the session's first request (``entry``) or a later one.
+    """A referer's kind as a code into :data:`REFERER_KINDS`: none, this site, a search engine or
+    another site, each on the session's first request (``entry``) or a later one.
 
     Why: "sent a referer" alone made a scraper that fakes one look like a reader. A person's
     referers are the site's own pages after the first, and a search engine or another site only
-    on the first (where they came from, or nothing: typed, bookmarked); a campaign's fixed fake
-    names a search engine or another site on every request, or a page of this site on its
-    clients' first ones, and one that sends none sends none on every request. ``host`` is None
+    on the first (where they came from); a campaign's fixed fake names a search engine or another
+    site on every request, or a page of this site on its clients' first ones. ``host`` is None
     for no referer ("" for one without a host: another site); ``own``: the site's host.
     """
-    base = 1 if host is None else 3 if own else 5 if is_search_host(host) else 7
+    if host is None:
+        return 1
+    base = 2 if own else 4 if is_search_host(host) else 6
     return base if entry else base + 1
 
 
