@@ -13,6 +13,7 @@ publication, and masking a label source's slots is memoised per part. The parts 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -234,9 +235,9 @@ class RequestKeys:
             call.ip_of
         ]
         status = np.where(call.status < 0, 511, call.status // 100)  # a 16-bit status: class <= 327
-        ref_kind = behaviour.get("ref_kind", 0)  # 3 bits (features.REFERER_KINDS); 0: not known
+        ref_kind = behaviour.get("ref_kind", 0)  # 4 bits (features.REFERER_KINDS); 0: not known
         packed = (
-            fam << 46 | asn << 30 | ref_kind << 27 | method << 23 | status << 14 | host << 12
+            fam << 47 | asn << 31 | ref_kind << 27 | method << 23 | status << 14 | host << 12
             | behaviour["robots"] << 11 | behaviour["ref"] << 10 | np.minimum(behaviour["rate_b"], 31) << 5
             | behaviour["asset_b"] << 2 | behaviour["inv_b"]
         )  # fmt: skip
@@ -279,19 +280,19 @@ def event(
 
 
 def referer_kinds(
-    call: Call, entry: np.ndarray, parse: Callable[[str | None], tuple[str, str]],
+    call: Call, entry: np.ndarray, follows: np.ndarray, parse: Callable[[str | None], tuple[str, str]],
     own_since: Callable[[str], float],
 ) -> np.ndarray:  # fmt: skip
     """Each request's referer kind (:func:`~botguard.model.features.referer_kind`), worked out once
-    per distinct referer: ``entry`` marks its session's first request, ``parse`` gives a referer's
-    (host, page), and a host is the site's for a request made after ``own_since(host)``."""
+    per distinct referer: ``entry`` marks its session's first request, ``follows`` one whose
+    referer is a page its client requested, ``parse`` gives a referer's (host, page), and a host
+    is the site's for a request made after ``own_since(host)``."""
     ref_of, refs = _intern([r if r and r != "-" else "" for r in call.referer])
     hosts = [parse(r)[0] if r else None for r in refs]
     since = np.array([own_since(h) if h else np.inf for h in hosts])[ref_of]
     own = since < call.t
-    codes = np.empty((2, 2, len(refs)), dtype=np.int64)  # [own][entry][referer]
+    codes = np.empty((2, 2, 2, len(refs)), dtype=np.int64)  # [own][entry][follows][referer]
     for k, host in enumerate(hosts):
-        for o in (0, 1):
-            for e in (0, 1):
-                codes[o, e, k] = referer_kind(host, bool(o), bool(e))
-    return codes[own.astype(np.int64), entry.astype(np.int64), ref_of]
+        for o, e, f in itertools.product((0, 1), repeat=3):
+            codes[o, e, f, k] = referer_kind(host, bool(o), bool(e), bool(f))
+    return codes[own.astype(np.int64), entry.astype(np.int64), follows.astype(np.int64), ref_of]

@@ -52,7 +52,8 @@ _ASSET_EXT = frozenset(
 #: Where a referer points, as the ``ref_kind`` slot's values (:func:`referer_kind`); code 0 is
 #: "not known" (an event without the field: the scan's client pass has no referer URLs).
 REFERER_KINDS = (
-    "none", "site_entry", "site_later", "search_entry", "search_later", "other_entry", "other_later",
+    "none", "site_entry", "site_later", "site_follow", "search_entry", "search_later", "other_entry",
+    "other_later",
 )  # fmt: skip
 #: Web search engines' hosts (a label before the suffix, or a search subdomain): a person who
 #: lands from one sends it on the first page only, then the site's own pages.
@@ -145,19 +146,24 @@ def is_search_host(host: str) -> bool:
     return bool(_SEARCH_HOST.search(host.lower()))
 
 
-def referer_kind(host: str | None, own: bool, entry: bool) -> int:
-    """A referer's kind as a code into :data:`REFERER_KINDS`: none, this site, a search engine or
-    another site, each on the session's first request (``entry``) or a later one.
+def referer_kind(host: str | None, own: bool, entry: bool, follows: bool = False) -> int:
+    """A referer's kind as a code into :data:`REFERER_KINDS` (1-based): none; this site on the
+    session's first request, on a later one naming a page the client did not request, or naming
+    one it did (``follows``: a link of a page it was shown); a search engine or another site,
+    each on the session's first request (``entry``) or a later one.
 
     Why: "sent a referer" alone made a scraper that fakes one look like a reader. A person's
-    referers are the site's own pages after the first, and a search engine or another site only
-    on the first (where they came from); a campaign's fixed fake names a search engine or another
-    site on every request, or a page of this site on its clients' first ones. ``host`` is None
-    for no referer ("" for one without a host: another site); ``own``: the site's host.
+    referers are the site's pages it was shown, after a first request from a search engine or
+    another site (or from nowhere: typed, bookmarked); a campaign's fixed fake names a search
+    engine or another site on every request, or a page of this site its address never requested
+    (the home page, the walk's previous page fetched by another address). ``host`` is None for
+    no referer ("" for one without a host: another site); ``own``: the site's host.
     """
     if host is None:
         return 1
-    base = 2 if own else 4 if is_search_host(host) else 6
+    if own:
+        return 2 if entry else 4 if follows else 3
+    base = 5 if is_search_host(host) else 7
     return base if entry else base + 1
 
 

@@ -231,11 +231,12 @@ class StreamLearner:
         folded = self._actors.fold(call, aid, kind, disallowed)
         for source, count in folded.labelled.items():
             self.counters.labelled_actors[source] = self.counters.labelled_actors.get(source, 0) + count
-        # the campaign book first: it learns the site's own hosts, which the referer kinds read
-        campaign = self.campaigns.observe(call, kind, self._actors, aid)
+        # the campaign book first: the referer kinds read the site's hosts it learns and which
+        # requests follow their client's own links
+        campaign, follows = self.campaigns.observe(call, kind, self._actors, aid)
         behaviour = _behaviour(call, folded)
         behaviour["ref_kind"] = referer_kinds(
-            call, behaviour["requests"] == 1, self.campaigns.referer, self.campaigns.served.own_since
+            call, behaviour["requests"] == 1, follows, self.campaigns.referer, self.campaigns.served.own_since
         )
         parts = self._features(call, kind, aid, behaviour)
         order = folded.order

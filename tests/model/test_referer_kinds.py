@@ -56,6 +56,7 @@ def _browsers(t: float, n: int = 3) -> list[dict[str, Any]]:
         (None, False, False, "none"),
         ("www.example.com", True, True, "site_entry"),
         ("www.example.com", True, False, "site_later"),
+        ("www.example.com", True, False, "site_follow"),
         ("www.google.co.uk", False, True, "search_entry"),
         ("duckduckgo.com", False, False, "search_later"),
         ("t.co", False, True, "other_entry"),
@@ -64,7 +65,12 @@ def _browsers(t: float, n: int = 3) -> list[dict[str, Any]]:
     ],
 )
 def test_a_referer_has_one_kind(host: str | None, own: bool, entry: bool, want: str) -> None:
-    assert REFERER_KINDS[referer_kind(host, own, entry) - 1] == want
+    """Each referer has its kind; only a page of the site can be followed (another site's page,
+    a search engine's, named later, is no link of a page the client was shown here)."""
+    follows = want == "site_follow"
+    assert REFERER_KINDS[referer_kind(host, own, entry, follows) - 1] == want
+    if not own:
+        assert referer_kind(host, own, entry, True) == referer_kind(host, own, entry, False)
 
 
 def test_search_engines_are_told_by_their_hosts_not_by_a_name_inside_another() -> None:
@@ -157,3 +163,29 @@ def test_the_referer_view_masks_the_kind_and_the_asset_view_shows_it() -> None:
     assert by_view["human_referer"] and by_view["human_assets"]
     assert not any(k.startswith("ref_kind=") for x in by_view["human_referer"] for k in x)
     assert all(any(k == "ref_kind=none" for k in x) for x in by_view["human_assets"])
+
+
+def test_a_reader_follows_its_own_links_and_a_campaign_names_pages_it_never_requested() -> None:
+    """Once the site's host is known: a browser whose referers are the pages it was shown follows
+    them (``site_follow``); one whose referers name pages another address requested (a campaign's
+    walk handed from address to address) names the site without following (``site_later``)."""
+    reader = [
+        req(
+            40 + 20 * k,
+            "86.1.4.1",
+            CHROME,
+            f"/products/{k}",
+            referer=f"{SITE}/products/{k - 1}" if k else "-",
+        )
+        for k in range(4)
+    ]
+    walk = [  # two addresses taking turns: each names the page the other just fetched
+        req(
+            41 + 20 * k, f"86.1.5.{k % 2}", CHROME, f"/c/x/?page={k + 2}", referer=f"{SITE}/c/x/?page={k + 1}"
+        )
+        for k in range(4)
+    ]
+    rows = sorted(_browsers(0) + reader + walk, key=lambda r: r["time"])
+    kinds = dict(zip([(r["ip"], r["target"]) for r in rows], _kinds(learner(), [rows]), strict=True))
+    assert [kinds[(r["ip"], r["target"])] for r in reader] == ["none", *["site_follow"] * 3]
+    assert [kinds[(r["ip"], r["target"])] for r in walk] == [*["site_entry"] * 2, *["site_later"] * 2]
