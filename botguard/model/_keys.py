@@ -13,7 +13,6 @@ publication, and masking a label source's slots is memoised per part. The parts 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -284,15 +283,16 @@ def referer_kinds(
     own_since: Callable[[str], float],
 ) -> np.ndarray:  # fmt: skip
     """Each request's referer kind (:func:`~botguard.model.features.referer_kind`), worked out once
-    per distinct referer: ``entry`` marks its session's first request, ``follows`` one whose
-    referer is a page its client requested, ``parse`` gives a referer's (host, page), and a host
-    is the site's for a request made after ``own_since(host)``."""
+    per distinct (referer, own, entry, follows): ``entry`` marks its session's first request,
+    ``follows`` one whose referer is a page its client requested, ``parse`` gives a referer's
+    (host, page), and a host is the site's for a request made after ``own_since(host)``."""
     ref_of, refs = _intern([r if r and r != "-" else "" for r in call.referer])
     hosts = [parse(r)[0] if r else None for r in refs]
-    since = np.array([own_since(h) if h else np.inf for h in hosts])[ref_of]
-    own = since < call.t
-    codes = np.empty((2, 2, 2, len(refs)), dtype=np.int64)  # [own][entry][follows][referer]
-    for k, host in enumerate(hosts):
-        for o, e, f in itertools.product((0, 1), repeat=3):
-            codes[o, e, f, k] = referer_kind(host, bool(o), bool(e), bool(f))
-    return codes[own.astype(np.int64), entry.astype(np.int64), follows.astype(np.int64), ref_of]
+    own = np.array([own_since(h) if h else np.inf for h in hosts])[ref_of] < call.t
+    packed = ref_of << 3 | own.astype(np.int64) << 2 | entry.astype(np.int64) << 1 | follows.astype(np.int64)
+    distinct, inverse = np.unique(packed, return_inverse=True)
+    codes = [
+        referer_kind(hosts[key >> 3], bool(key & 4), bool(key & 2), bool(key & 1))
+        for key in distinct.tolist()
+    ]
+    return np.asarray(codes, dtype=np.int64)[inverse.reshape(-1)]
