@@ -15,7 +15,6 @@ from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
 from botguard.catalog.loader import bundled_path
 from botguard.config import ScanModelSettings, Settings
-from botguard.engines import EngineOptions, Job, engine_partial
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources
 from botguard.judge import (
@@ -41,6 +40,7 @@ from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
 
 if TYPE_CHECKING:
+    from botguard.engines import EngineOptions
     from botguard.model import ScanReplay
     from botguard.report.records import RulesPreview
 
@@ -224,6 +224,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         keeps = state is not None and request.incremental and not request.robots.fetch and not stream
         keeps = keeps and request.engine is None  # an engine's pieces are not a file's partial
         if request.engine is not None:
+            # Imported here: only a scan on Spark or Dask cuts its files in pieces and joins them.
+            from botguard.engines import Job, engine_partial
+
             job = Job(catalog, robots, request.settings, request.robots.by_host)
             partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
         else:
