@@ -31,6 +31,7 @@ from botguard.judge import (
 from botguard.judge.aggregate import Aggregator
 from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
+from botguard.loading import collector_paused, unloaded
 from botguard.logs import FileRead, read_file
 from botguard.logs.formats import LogFormat, resolve_format
 from botguard.logs.readers import check_readable, order_paths
@@ -197,8 +198,10 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         paths = list(request.paths)
         replay, stream = None, False
         if request.model and request.settings.model.enabled:
-            # Imported here: only a scan that runs the model step pays for numpy and the learner.
-            from botguard.model import ScanReplay
+            # Imported here: only a scan that runs the model step pays for numpy and the learner;
+            # the first time, with the collector paused, as the CLI loads a verb (botguard.loading).
+            with collector_paused(first=unloaded("botguard.model")):
+                from botguard.model import ScanReplay
 
             stream = _replays(request)
             replay = ScanReplay(
