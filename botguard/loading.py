@@ -2,8 +2,8 @@
 
 What an import makes (polars', numpy's and botguard's modules, their classes and functions:
 ~300k objects for a scan) is not garbage, yet while it loads the collector walks it again and
-again: ~50 ms of a small scan's CPU for the verb's own imports, ~15 ms more for the model step's
-numpy and learner, which a scan imports only when it runs the model. Loaded with the collector
+again: ~50 ms of a small scan's CPU for the verb's own imports, 10-25 ms more for the model
+step's numpy and learner, which a scan imports only when it runs the model. Loaded with the collector
 paused and then frozen out of its sight, none of it is walked again, not even by a full
 collection later in a big scan.
 """
