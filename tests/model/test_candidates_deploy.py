@@ -209,3 +209,27 @@ def test_cloudflare_view_of_the_state_drops_rejected_model_rules(tmp_path: Path)
     with State(db) as state:
         left = current_decisions(state, settings, now).decisions
     assert not any(d.source == "model" for d in left) and any("bytespider" in d.match.key for d in left)
+
+
+WECHAT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN Weixin"
+)
+
+
+def test_an_approved_candidate_naming_a_persons_app_is_not_deployed(site: Site) -> None:  # noqa: F811
+    """A candidate's token is checked at deploy time as a scan's self-chosen name is: it must name a
+    bot or its operator's domain. An older version (or a hand-edited state) approved ``weixin``: WeChat
+    users stay served on the real server, and `candidates list` says why it is not deployed."""
+    _propose(site.state, candidate("ua_tok=weixin", value="weixin"), candidate(), approve=False)
+    with sqlite3.connect(site.state) as conn:  # approved before today's check existed
+        conn.execute("UPDATE model_candidates SET status = 'approved', reviewed_at = first_proposed")
+    listed = run_cli("candidates", "list", "--format", "json", "--state", str(site.state))
+    rows = {row["signature"]: row for row in json.loads(listed.stdout)["candidates"]}
+    assert rows["ua_tok=weixin"]["deployed"] is False, rows["ua_tok=weixin"]
+    assert rows["ua_tok=weixin"]["why"].startswith("unsafe"), rows["ua_tok=weixin"]
+    assert rows["ua_tok=novascrape"]["deployed"] is True
+    r = run_cli(*site.args(site.scan("s", scan_doc(with_ip_block=False))))
+    assert r.exit_code == 0 and "reloaded" in r.stdout, r.output
+    assert site.eventually(lambda: site.server.get(ua=NOVA), 403) == 403
+    assert site.server.get(ua=WECHAT) == 200
