@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import ModelSettings
-from botguard.decide import safe_ua_token
+from botguard.decide.agents import blockable_name
 from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
@@ -129,16 +129,21 @@ def candidate_policy(settings: Any) -> CandidatePolicy:
 def unsafe_reason(candidate: RuleCandidate) -> str | None:
     """Why this candidate must never become a rule, or None.
 
-    The learner should never propose these, but its keys come from hostile logs: a UA token found
-    in a browser or good-bot agent (``mozilla``, ``google``) would block people, a garbled network
-    would not parse on the server, a loopback or link-local one blocks no remote client.
+    The learner should never propose these, but its keys come from hostile logs and the store
+    from older versions: a UA token is a name the sender chose, so it must pass the rule a scan's
+    self-chosen names pass (:func:`~botguard.decide.agents.blockable_name`: it names a bot or its
+    operator's domain, and no browser or good bot carries it; ``weixin`` names WeChat's in-app
+    browser), a garbled network would not parse on the server, a loopback or link-local one
+    blocks no remote client.
     """
     kind, value = candidate.match_kind, candidate.match_value
     if candidate.action not in ("block", "throttle"):
         return f"unknown action {candidate.action!r}"
     if kind == "ua_pattern":
         return (
-            None if safe_ua_token(value) else "user-agent token also matches browsers or verified good bots"
+            None
+            if blockable_name(value)
+            else "user-agent token names no bot, or browsers or verified good bots carry it"
         )
     if kind == "cidr":  # from log addresses: a loopback or link-local network is no rule either
         try:

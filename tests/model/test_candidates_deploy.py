@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from botguard.decide import DecisionSet
-from botguard.decide.safety import safe_ua_token
+from botguard.decide.agents import blockable_name
 from botguard.model.store import CandidateStore
 from botguard.render.apache import ApacheRenderer
 from botguard.render.cloudflare import CloudflareRenderer
@@ -151,8 +151,9 @@ def test_asn_rules_are_enforced_by_cloudflare_and_declared_unenforceable_elsewhe
 
 
 def _hostile_tokens() -> list[str]:
-    """Hostile fixed strings that are still acceptable UA tokens (quotes, braces, `;`, `$`, `#`)."""
-    tokens = [t for t in FIXED if safe_ua_token(t) and t.strip(" \t") == t]
+    """Hostile fixed strings that are still acceptable UA tokens (quotes, braces, `;`, `$`, `#`), each
+    naming a bot as every token the learner proposes does (``decide.agents.candidate_tokens``)."""
+    tokens = [b for t in FIXED if blockable_name(b := f"{t}bot") and t.strip(" \t") == t]
     assert any('"' in t for t in tokens) and any("{" in t for t in tokens) and any(";" in t for t in tokens)
     return tokens
 
