@@ -129,7 +129,7 @@ def test_a_site_rewrite_before_the_apache_challenge_include_is_named(tmp_path: P
             in warnings[0]
         )
         assert "RewriteRule ^/app/(.*)$ /index.html [L]" in warnings[0], warnings
-        assert "botguard_challenge.conf" in warnings[0] and "put the Include first" in warnings[0], warnings
+        assert "`Include botguard/*.conf`" in warnings[0] and "put the Include first" in warnings[0], warnings
 
 
 @pytest.mark.parametrize("kind", ["nginx", "apache"])
@@ -144,3 +144,89 @@ def test_botguard_first_holds_and_says_nothing(kind: str, tmp_path: Path) -> Non
         assert server.get("/app/x", source=BLOCKED_IP) == 403
         if kind == "apache":  # nginx serves the content with its own status while serve is down
             assert server.get("/app/x", source=CHALLENGED_IP) == 503  # routed to serve
+
+
+NGINX_CASES = {
+    "rewrite last": ("rewrite ^/a$ /b last;", 1),
+    "rewrite break": ("rewrite ^/a$ /b break;", 1),
+    "break": ("break;", 1),
+    "if holding a rewrite": ("if ($arg_x) {\n  rewrite ^ /b last; # one\n}", 1),
+    "comment inside the directive": ("rewrite ^/a$ /b # a comment\n  last;", 1),
+    "quoted": ('rewrite "^/a{2}$" "/b" last;', 1),
+    "rewrite going on": ("rewrite ^/a$ /b;", 0),
+    "redirect": ("rewrite ^/a$ https://example.org/ permanent;", 0),
+    "return": ("return 301 https://example.org$request_uri;", 0),
+    "if returning": ("if ($host = x) { return 404; }", 0),
+    "set": ("set $x 1;", 0),
+    "commented out": ("# rewrite ^/a$ /b last;", 0),
+}
+
+
+@pytest.mark.parametrize("case", NGINX_CASES, ids=list(NGINX_CASES))
+def test_which_nginx_directives_before_the_include_are_named(case: str, tmp_path: Path) -> None:
+    """Only what ends the server-level rewrites and serves a page; a location's own rewrites and a
+    server without botguard's include are not the include's business."""
+    from botguard.deploy.placement import placement_warnings
+    from botguard.deploy.records import Target
+    from botguard.render.records import RuleFile
+    from tests.render.servers import NGINX
+
+    directive, expected = NGINX_CASES[case]
+    (tmp_path / "botguard").mkdir()
+    (tmp_path / "botguard" / "botguard_server.conf").write_text("")
+    (tmp_path / "nginx.conf").write_text(
+        "pid nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  access_log off;\n"
+        "  server {\n    listen 127.0.0.1:1;\n    location /x { rewrite ^ /y last; }\n"
+        f"    {directive}\n    include botguard/*.conf;\n    rewrite ^/after$ /b last;\n  }}\n"
+        "  server {\n    listen 127.0.0.1:2;\n    rewrite ^ /b last;\n  }\n}\n"
+    )
+    validate = (NGINX, "-t", "-q", "-p", f"{tmp_path}/", "-c", str(tmp_path / "nginx.conf"))
+    target = Target("nginx", tmp_path / "botguard", NginxRenderer(), validate, ())
+    warnings = placement_warnings(target, (RuleFile("botguard_server.conf", ""),))
+    assert len(warnings) == expected, warnings
+    if expected:
+        assert f"{tmp_path}/nginx.conf:9:" in warnings[0] and "`include botguard/*.conf`" in warnings[0], (
+            warnings
+        )
+
+
+APACHE_CASES = {
+    "L": ("RewriteRule ^/a$ /b [L]", 1),
+    "END and QSA": ("RewriteRule ^/a$ /b [QSA,END]", 1),
+    "inside IfModule": ("<IfModule rewrite_module>\n    RewriteRule ^/a$ /b [last]\n    </IfModule>", 1),
+    "continued line": ("RewriteRule ^/a$ \\\n      /b [L]", 1),
+    "no flag": ("RewriteRule ^/a$ /b", 0),
+    "redirect": ("RewriteRule ^/a$ https://example.org/ [R=301,L]", 0),
+    "forbidden": ("RewriteRule ^/a$ - [F,L]", 0),
+    "per directory": ('<Directory "/tmp">\n    RewriteRule ^a$ /b [L]\n    </Directory>', 0),
+    "commented out": ("# RewriteRule ^/a$ /b [L]", 0),
+}
+
+
+@pytest.mark.parametrize("case", APACHE_CASES, ids=list(APACHE_CASES))
+def test_which_apache_rules_before_the_include_are_named(case: str, tmp_path: Path) -> None:
+    """A server-level RewriteRule that ends the rules and serves a page, in the include's own
+    context (the server's rules are not a virtual host's)."""
+    from botguard.deploy.placement import placement_warnings
+    from botguard.deploy.records import Target
+    from botguard.render.challenge import APACHE_FILE
+    from botguard.render.records import RuleFile
+    from tests.render.servers import APACHE
+
+    rule, expected = APACHE_CASES[case]
+    (tmp_path / "botguard").mkdir()
+    (tmp_path / "botguard" / APACHE_FILE).write_text("")
+    modules = "\n".join(
+        f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in ("mpm_event", "authz_core", "rewrite")
+    )
+    (tmp_path / "apache2.conf").write_text(
+        f'ServerRoot "{tmp_path}"\nDefaultRuntimeDir {tmp_path}\nPidFile {tmp_path}/a.pid\n{modules}\n'
+        "Listen 127.0.0.1:1\nServerName 127.0.0.1\nRewriteEngine On\nRewriteRule ^/server$ /b [L]\n"
+        f"<VirtualHost 127.0.0.1:1>\n    RewriteEngine On\n    {rule}\n    Include botguard/*.conf\n</VirtualHost>\n"
+    )
+    validate = (APACHE, "-d", str(tmp_path), "-f", str(tmp_path / "apache2.conf"), "-t")
+    target = Target("apache", tmp_path / "botguard", ApacheRenderer(), validate, ())
+    warnings = placement_warnings(target, (RuleFile(APACHE_FILE, ""),))
+    assert len(warnings) == expected, warnings
+    if expected:
+        assert f"{tmp_path}/apache2.conf:" in warnings[0] and "same <VirtualHost>" in warnings[0], warnings
