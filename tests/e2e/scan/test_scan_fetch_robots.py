@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -168,7 +168,7 @@ def test_requests_are_judged_by_the_version_live_at_their_time(tmp_path: Path) -
 class _Recorder(BaseHTTPRequestHandler):
     """Answers every path with a robots.txt and records what was asked."""
 
-    asked: list[str] = []
+    asked: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).asked.append(self.path)
