@@ -43,6 +43,9 @@ STATUSES: tuple[str, ...] = ("proposed", "approved", "rejected")
 #: while firing"): config's ``model.candidate_ttl`` default, for settings that carry no ``model``.
 DEFAULT_CANDIDATE_TTL = ModelSettings().candidate_ttl
 
+#: The networks the learner proposes (its ``ip24`` and ``ip6_48`` signatures); no other is deployed.
+_IPV4_PREFIX, _IPV6_PREFIX = 24, 48
+
 #: Contributions shown in a decision's reason (the notes' "top 5 w_i x_i").
 TOP_FEATURES = 5
 
@@ -147,9 +150,12 @@ def unsafe_reason(candidate: RuleCandidate) -> str | None:
         )
     if kind == "cidr":  # from log addresses: a loopback or link-local network is no rule either
         try:
-            rule_network(value, network=True)
+            network = rule_network(value, network=True)
         except AddressError as exc:
             return exc.message
+        prefix = int(network.partition("/")[2] or 128)
+        if prefix != (_IPV4_PREFIX if ":" not in network else _IPV6_PREFIX):
+            return "not a /24 (IPv4) or /48 (IPv6): the learner proposes no other network"
         return None
     if kind == "asn":
         digits = value.strip().upper().removeprefix("AS")
