@@ -122,3 +122,14 @@ def test_a_request_serve_cannot_parse_is_one_log_line_not_a_traceback(running: S
     assert proc is not None and proc.stderr is not None
     os.set_blocking(proc.stderr.fileno(), False)
     assert b"Traceback" not in (proc.stderr.read() or b"")
+
+
+def test_an_oversized_verification_body_is_refused_and_logged(running: Site) -> None:
+    """A body over serve's 4 KiB is a 413 (never the content), and like every request one line in
+    serve's access log, with that status."""
+    reply = running.get(
+        "/.botguard/verify", ip=CHALLENGED_IP, method="POST", body=b'{"a": "' + b"x" * 6000 + b'"}'
+    )
+    assert reply.status == 413 and CONTENT not in reply.body
+    last = json.loads(running.serve.log.read_text().splitlines()[-1])
+    assert (last["route"], last["status"], last["client"]) == ("/.botguard/verify", 413, CHALLENGED_IP), last
