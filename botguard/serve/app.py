@@ -217,25 +217,35 @@ def _access_log(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         started = time.perf_counter()
-        response = await handler(request)
-        line = {
-            "time": datetime.fromtimestamp(env.clock(), UTC).isoformat(timespec="milliseconds"),
-            "client": _client_address(request),
-            "method": request.method[:16],
-            "route": request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "-",
-            "status": response.status,
-            "outcome": request.get("outcome", "-"),
-            "ms": round((time.perf_counter() - started) * 1000, 2),
-        }
-        _event(env.log, line)
-        outcome = str(line["outcome"]).split(":")[0]
-        if live is not None and outcome in _COUNTED:
-            live.outcomes[outcome] += 1
+        try:
+            response = await handler(request)
+        except web.HTTPException as answer:  # aiohttp's own answers (413: a body over 4 KiB)
+            request.setdefault("outcome", f"http-{answer.status}")
+            _log_request(env, live, request, answer.status, started)
+            raise
+        _log_request(env, live, request, response.status, started)
         return response
 
     return middleware
+
+
+def _log_request(
+    env: ServeEnv, live: LiveReport | None, request: web.Request, status: int, started: float
+) -> None:
+    """The request's access-log line; the live report counts what the challenge tier did."""
+    line = {
+        "time": datetime.fromtimestamp(env.clock(), UTC).isoformat(timespec="milliseconds"),
+        "client": _client_address(request),
+        "method": request.method[:16],
+        "route": request.match_info.route.resource.canonical if request.match_info.route.resource else "-",
+        "status": status,
+        "outcome": request.get("outcome", "-"),
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    _event(env.log, line)
+    outcome = str(line["outcome"]).split(":")[0]
+    if live is not None and outcome in _COUNTED:
+        live.outcomes[outcome] += 1
 
 
 def _event(log: TextIO, line: dict[str, object]) -> None:
