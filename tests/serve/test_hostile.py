@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,26 @@ def test_an_oversized_verification_body_is_refused_and_logged(running: Site) -> 
     assert reply.status == 413 and CONTENT not in reply.body
     last = json.loads(running.serve.log.read_text().splitlines()[-1])
     assert (last["route"], last["status"], last["client"]) == ("/.botguard/verify", 413, CHALLENGED_IP), last
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+def test_serve_reachable_from_other_machines_says_so(host: str, tmp_path: Path) -> None:
+    """serve believes the X-Botguard-* headers: whoever reaches it directly can send them and get
+    passes for any address and agent. Listening beyond loopback is allowed (a container network)
+    but its first log lines say so; on loopback they do not."""
+    from tests.render.servers import free_port
+    from tests.serve.site import Serve
+
+    config = tmp_path / "botguard.yaml"
+    config.write_text("serve: {difficulty: 4}\n")
+    serve = Serve(f"{host}:{free_port()}", tmp_path / "state.db", config)
+    serve.start()
+    try:
+        events = [json.loads(line) for line in serve.log.read_text().splitlines() if '"event"' in line]
+    finally:
+        serve.stop()
+    warned = [e for e in events if e.get("event") == "warning"]
+    if host == "127.0.0.1":
+        assert warned == [], events
+    else:
+        assert len(warned) == 1 and "any address and agent" in warned[0]["warning"], events
