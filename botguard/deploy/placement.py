@@ -46,12 +46,12 @@ _APACHE_WRAPPERS = frozenset({"ifmodule", "ifdefine", "ifversion", "iffile", "if
 
 
 @dataclass
-class _Node:
+class _Directive:
     """One nginx directive (``children`` None) or block, with the line it starts on."""
 
     words: list[str]
     line: int
-    children: list[_Node] | None = None
+    children: list[_Directive] | None = None
 
 
 @dataclass
@@ -74,9 +74,9 @@ def _unquote(word: str) -> str:
     return word[1:-1] if len(word) >= 2 and word[0] == word[-1] and word[0] in "\"'" else word
 
 
-def _nginx_tree(text: str) -> list[_Node]:
+def _nginx_tree(text: str) -> list[_Directive]:
     """The directives and blocks of one nginx file (unbalanced text: what parsed so far)."""
-    root: list[_Node] = []
+    root: list[_Directive] = []
     stack, line, start = [root], 1, 1
     words: list[str] = []
     for match in _NGINX_TOKEN.finditer(text):
@@ -87,9 +87,9 @@ def _nginx_tree(text: str) -> list[_Node]:
         if not words:
             start = line
         if token == ";":
-            stack[-1].append(_Node(words, start))
+            stack[-1].append(_Directive(words, start))
         elif token == "{":
-            node = _Node(words, start, [])
+            node = _Directive(words, start, [])
             stack[-1].append(node)
             stack.append(node.children)  # type: ignore[arg-type]
         elif token == "}":
@@ -103,7 +103,7 @@ def _nginx_tree(text: str) -> list[_Node]:
     return root
 
 
-def _ends_nginx_rewrites(node: _Node) -> bool:
+def _ends_nginx_rewrites(node: _Directive) -> bool:
     """``rewrite ... last|break``, ``break``, or an ``if`` block holding one."""
     if node.children is not None:
         return node.words[:1] == ["if"] and any(_ends_nginx_rewrites(child) for child in node.children)
@@ -111,7 +111,7 @@ def _ends_nginx_rewrites(node: _Node) -> bool:
     return name == ["break"] or (name == ["rewrite"] and node.words[-1] in ("last", "break"))
 
 
-def _servers(nodes: list[_Node]) -> Iterator[_Node]:
+def _servers(nodes: list[_Directive]) -> Iterator[_Directive]:
     for node in nodes:
         if node.children is not None:
             if node.words == ["server"]:
@@ -137,7 +137,9 @@ def _nginx_warnings(target: Target, names: tuple[str, ...]) -> list[str]:
     return [warning for warning in found if warning is not None]
 
 
-def _nginx_server_warning(target: Target, path: str, server: _Node, names: tuple[str, ...]) -> str | None:
+def _nginx_server_warning(
+    target: Target, path: str, server: _Directive, names: tuple[str, ...]
+) -> str | None:
     """The warning for the first directive of ``server`` that ends its rewrites before botguard's include."""
     stop = None
     for node in server.children or ():
@@ -151,7 +153,7 @@ def _nginx_server_warning(target: Target, path: str, server: _Node, names: tuple
     return None
 
 
-def _nginx_text(node: _Node) -> str:
+def _nginx_text(node: _Directive) -> str:
     return " ".join(node.words) + (" { ... }" if node.children is not None else ";")
 
 

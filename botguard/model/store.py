@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import ModelSettings
-from botguard.decide.agents import blockable_name
+from botguard.decide import blockable_name
 from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
