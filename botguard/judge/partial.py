@@ -34,7 +34,9 @@ those inputs with it (see :mod:`botguard.judge.incremental`).
 
 Distinct sets (e.g. distinct paths per client) are not needed by any verdict today; one added
 later must merge exactly too, or be a mergeable sketch (HyperLogLog registers, merged by
-element-wise max) where an exact set would be too big.
+element-wise max) where an exact set would be too big. The one set a partial keeps, the
+disallowed paths, is bounded that way: a merge keeps the counts of at most
+:data:`PATHS_KEPT` paths (exact below it; above it, of the paths requested most).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ __all__ = [
     "CLIENT_PARTIAL_SCHEMA",
     "EVIDENCE_PARTIAL_SCHEMA",
     "EVIDENCE_PER_CLIENT",
+    "PATHS_KEPT",
     "PATH_COUNT_SCHEMA",
     "RULE_COUNT_SCHEMA",
     "SHARDS",
@@ -155,6 +158,16 @@ PATH_COUNT_SCHEMA: dict[str, pl.DataType] = {
     "path": pl.String(),
     "requests": pl.Int64(),
 }
+
+#: Distinct disallowed paths a partial keeps counts of (the reports name the most requested).
+#: A log can name any number: a scanner walking made-up URLs under a disallowed prefix adds a
+#: row per request, so without a bound the partial grows with the lines while the clients stay
+#: few (20 such clients: 1M rows for 1M lines, the scan's peak 253 MiB at 200k lines, 395 at
+#: 1M). Past this many
+#: paths a merge keeps the rows of those requested most (ties: the first in text order, as the
+#: report ranks them) and drops the rest. Below it every merge is exact (the bench logs name
+#: ~700); above it a kept path's count is exact unless it fell below the cut earlier in the log.
+PATHS_KEPT = 10_000
 
 _SUMS = [name for name, dtype in CLIENT_PARTIAL_SCHEMA.items() if dtype == pl.Int64() and name != "fast_gaps"]
 
@@ -404,7 +417,7 @@ def join_shards(shards: Sequence[Partial], stats: ParseStats) -> Partial:
         pl.concat([shard.rule_counts for shard in shards]),
         pl.concat([shard.evidence for shard in shards]),
         pl.concat(times),
-        pl.concat([shard.path_counts for shard in shards]),
+        _kept_paths(pl.concat([shard.path_counts for shard in shards])),
         stats,
     )
 
@@ -470,7 +483,22 @@ def _merge_time_counts(rows: pl.DataFrame, width: int) -> pl.DataFrame:
 
 
 def _merge_path_counts(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+    return _kept_paths(
+        rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+    )
+
+
+def _kept_paths(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (path counts) of the :data:`PATHS_KEPT` paths requested most, all if no more."""
+    if rows.get_column("path").n_unique() <= PATHS_KEPT:
+        return rows
+    kept = (
+        rows.group_by("path")
+        .agg(pl.col("requests").sum())
+        .sort(["requests", "path"], descending=[True, False])
+        .head(PATHS_KEPT)
+    )
+    return rows.join(kept.select("path"), on="path", how="semi", maintain_order="left")
 
 
 def _merge_evidence(rows: pl.DataFrame) -> pl.DataFrame:
