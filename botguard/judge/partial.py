@@ -342,7 +342,10 @@ def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial
     if count == 1:
         return Partial(*_merge_frames(frames, width), stats)
     merged = [_merge_frames(shard, width) for shard in _shards(frames, count)]
-    return _partial([pl.concat(pieces) for pieces in zip(*merged, strict=True)], stats)
+    whole = [pl.concat(pieces) for pieces in zip(*merged, strict=True)]
+    paths = _FRAMES.index("path_counts")
+    whole[paths] = _kept_paths(whole[paths])  # each shard kept its own PATHS_KEPT
+    return _partial(whole, stats)
 
 
 def parse_stats(parts: Sequence[Partial]) -> ParseStats:

@@ -254,6 +254,8 @@ def test_a_partial_keeps_the_paths_requested_most_past_its_bound(
     assert merged.path_counts.height <= 12 * 4
     top = dict(kept.sort("requests", descending=True).head(2).rows())
     assert top == {"/internal/a": 600, "/internal/b": 400}  # exact: heavy in every piece
+    sharded = merge_all(pieces, shards=3).path_counts.group_by("path").agg(pl.col("requests").sum())
+    assert sharded.height <= 12 and dict(sharded.sort("requests", descending=True).head(2).rows()) == top
 
 
 def test_a_log_of_few_clients_folds_its_counts_while_reading(
