@@ -36,8 +36,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,15 @@ from botguard.judge.partial import (
     PARTIAL_VERSION,
     Partial,
     _partial,
+    frame_from_bytes,
+    frame_to_bytes,
     join_shards,
     merge_all,
     parse_stats,
     partial_from_bytes,
     partial_to_bytes,
 )
+from botguard.judge.records import JUDGED_SCHEMA
 from botguard.judge.timeline import client_key
 from botguard.logs.records import ParseStats
 from botguard.state import State
@@ -64,11 +68,14 @@ from botguard.state import State
 __all__ = [
     "DDL",
     "KEEP_FILES",
+    "Judgement",
     "Kept",
     "LogFile",
     "Stored",
     "find",
+    "find_judged",
     "fingerprint",
+    "judgement_fingerprint",
     "keep",
     "kept",
     "look",
@@ -114,6 +121,14 @@ CREATE TABLE IF NOT EXISTS scan_partial_tails (
     partial BLOB NOT NULL,        -- the partial of the bytes from base_offset to byte_offset
     PRIMARY KEY (device, inode)
 );
+CREATE TABLE IF NOT EXISTS scan_partial_judgements (
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    byte_offset INTEGER NOT NULL, -- the stored partial (or partial and tail) these rows judge ends here
+    fingerprint TEXT NOT NULL,    -- judgement_fingerprint(): the partial's inputs and the policy
+    judged BLOB NOT NULL,         -- judge.partial.frame_to_bytes of the rows (judge.JUDGED_SCHEMA)
+    PRIMARY KEY (device, inode)
+);
 """
 
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
@@ -146,6 +161,11 @@ class Stored:
     base_offset: int = -1  # -1: ``offset`` (no tail)
 
     @property
+    def base(self) -> int:
+        """Where the stored partial (without its tail) ends."""
+        return self.offset if self.base_offset < 0 else self.base_offset
+
+    @property
     def parts(self) -> list[Partial]:
         """The stored partials in log order (to merge with what is read next, in one pass)."""
         return [self.partial] if self.tail is None else [self.partial, self.tail]
@@ -166,6 +186,19 @@ class Kept:
     whole: Partial
     tail: Partial | None = None
     base_offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A scan's judged rows (judge.JUDGED_SCHEMA) of one file's partial up to ``file.size``,
+    judged as :func:`judgement_fingerprint` says: kept beside the stored partial so the next
+    scan judges again only the clients its new lines name (judge.judge_again). The frame
+    shares its columns with the scan's clients; it is encoded only as it is stored (encoding
+    it right after judging left the process ~40 MiB larger at its later peak)."""
+
+    file: LogFile
+    fingerprint: str
+    rows: pl.DataFrame
 
 
 def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: Partial | None) -> Kept:
@@ -231,6 +264,15 @@ def fingerprint(
         "json_fields": dict(sorted((settings.json_fields or {}).items())),
     }
     return hashlib.blake2b(json.dumps(values, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def judgement_fingerprint(settings: Settings, partial_fingerprint: str) -> str:
+    """A digest of everything a client's verdict depends on besides its own rows of the partial
+    and its identity (asked again each scan): the partial's inputs (catalogue, robots.txt,
+    format) and the policy the judge applies (reprs of tuples, numbers and networks: stable
+    across processes)."""
+    values = [partial_fingerprint, repr(settings.policy), repr(settings.human), repr(settings.allowlist)]
+    return hashlib.blake2b("\n".join(values).encode(), digest_size=16).hexdigest()
 
 
 def _file_digest(path: Path) -> str:
@@ -305,15 +347,49 @@ def _with_tail(state: State, file: LogFile, stored: Stored) -> Stored:
     return Stored(row[0], stored.format, stored.partial, stored.file, tail, stored.offset)
 
 
+def find_judged(
+    state: State, file: LogFile, stored: Stored, fingerprint: str
+) -> tuple[Callable[[], pl.DataFrame | None], list[Partial]] | None:
+    """The judged rows kept of ``stored`` (found for ``file``) under ``fingerprint``, as a
+    loader (decoded when the judge wants them: nothing else holds them), and the stored parts
+    they were not judged with (the tail, when the rows judge the partial before it); None when
+    none fit. Rows that do not decode to JUDGED_SCHEMA load as None: every client is judged
+    again (the judge checks them against the partial's clients as it uses them)."""
+    if stored.file != (file.device, file.inode) or not _has_table(state, "scan_partial_judgements"):
+        return None
+    row = state.conn.execute(
+        "SELECT byte_offset, judged FROM scan_partial_judgements WHERE device = ? AND inode = ?"
+        " AND fingerprint = ? AND typeof(byte_offset) = 'integer' AND typeof(judged) = 'blob'",
+        (*stored.file, fingerprint),
+    ).fetchone()
+    if row is None or row[0] not in (stored.offset, stored.base):
+        return None
+    offset, blob = row
+
+    def rows() -> pl.DataFrame | None:
+        try:
+            return frame_from_bytes(blob, JUDGED_SCHEMA)
+        except ValueError:
+            return None
+
+    return rows, stored.parts[1:] if offset != stored.offset else []
+
+
 def _has_table(state: State, name: str) -> bool:
     return state.conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
 
-def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequence[LogFile] = ()) -> None:
+def keep(
+    state: State,
+    kept: Sequence[Kept],
+    fingerprint: str,
+    unchanged: Sequence[LogFile] = (),
+    judgement: Judgement | None = None,
+) -> None:
     """Store what each fully read file's partial needs (:class:`Kept`): a tail after its stored
     partial when it grew, else its whole partial; mark the ``unchanged`` files (stored already,
     nothing appended) as just scanned, and forget all but the :data:`KEEP_FILES` most recently
-    scanned files."""
+    scanned files. A ``judgement`` of a file stored here replaces the one kept of it."""
     state.ensure_schema(DDL)
     now = time.time()
     wholes, tails, grown = [], [], []
@@ -360,6 +436,32 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
             "DELETE FROM scan_partial_tails WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
             " WHERE s.device = scan_partial_tails.device AND s.inode = scan_partial_tails.inode)"
         )
+        _keep_judgement(conn, judgement, [*(item.file for item in kept), *unchanged])
+
+
+def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, stored: list[LogFile]) -> None:
+    """Store ``judgement`` when its file's partial was stored by this scan up to the judged end
+    (a tail only after the partial it extends: the same rule as :func:`keep`'s), and forget the
+    judgements of files whose partial is gone or was stored without one."""
+    if judgement is not None and judgement.file in stored:
+        file = judgement.file
+        conn.execute(
+            "INSERT OR REPLACE INTO scan_partial_judgements SELECT ?, ?, ?, ?, ? WHERE EXISTS"
+            " (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND (byte_offset = ? OR EXISTS"
+            " (SELECT 1 FROM scan_partial_tails WHERE device = ? AND inode = ? AND byte_offset = ?)))",
+            (file.device, file.inode, file.size, judgement.fingerprint, frame_to_bytes(judgement.rows),
+             file.device, file.inode, file.size, file.device, file.inode, file.size),
+        )  # fmt: skip
+    else:
+        judgement = None
+    conn.executemany(
+        "DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ?",
+        [(f.device, f.inode) for f in stored if judgement is None or f != judgement.file],
+    )
+    conn.execute(
+        "DELETE FROM scan_partial_judgements WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
+        " WHERE s.device = scan_partial_judgements.device AND s.inode = scan_partial_judgements.inode)"
+    )
 
 
 def _probes(path: str, offset: int) -> tuple[str, str]:
