@@ -118,7 +118,7 @@ class _FilePartials:
         # A one-file scan's judgement: the file, the rows kept of its stored partial and the
         # clients named since (judged again), and what this scan judged (to keep).
         self._file_judged: incremental.LogFile | None = None
-        self._earlier: tuple[Callable[[], pl.DataFrame | None], pl.DataFrame] | None = None
+        self._earlier: tuple[Callable[[], list[pl.DataFrame] | None], pl.DataFrame] | None = None
         self.judgement: incremental.Judgement | None = None
 
     def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
@@ -126,12 +126,12 @@ class _FilePartials:
         of the file's stored partial, when there is one)."""
         agg, settings = self._agg, self._request.settings
         earlier, named = self._earlier or (None, None)
-        result, rows = judge_again(
+        result, rows, whole = judge_again(
             partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
         )
         if self._file_judged is not None:
             fingerprint = incremental.judgement_fingerprint(settings, self.fingerprint)
-            self.judgement = incremental.Judgement(self._file_judged, fingerprint, rows)
+            self.judgement = incremental.Judgement(self._file_judged, fingerprint, rows, whole)
         return result
 
     def read(self, paths: list[str], state: State | None) -> Partial:

@@ -220,14 +220,15 @@ def _judged_again(
     inputs: _Inputs,
     settings: Settings,
     identify: Identify | None,
-    earlier: Callable[[], pl.DataFrame | None],
+    earlier: Callable[[], list[pl.DataFrame] | None],
     named: pl.DataFrame,
 ) -> pl.DataFrame | None:
     """:func:`_client_frame` of ``partial`` from ``earlier()``, the judged rows (JUDGED_SCHEMA)
-    of a partial it extends, judging again only the clients ``named`` (ip, user_agent: their
-    rows of the partial changed since) and those whose identity is not what it was; None when
-    there are no such rows or they and ``named`` do not cover the partial's clients exactly
-    once (rows not of this partial: judge them all).
+    of a partial it extends in layers (a client's row in a later layer supersedes an earlier
+    one), judging again only the clients ``named`` (ip, user_agent: their rows of the partial
+    changed since) and those whose identity is not what it was; None when there are no such
+    rows or they and ``named`` do not cover the partial's clients exactly once (rows not of
+    this partial: judge them all).
 
     Every other client's verdict stands: it reads only the client's own rows of the partial,
     its identity and what the caller keeps fixed (settings, catalogue, robots.txt). Identity is
@@ -237,18 +238,17 @@ def _judged_again(
     rows are loaded here and let go column by column as the result is built, so they are
     not held beside it.
     """
-    rows = earlier()
-    if rows is None:
+    layers = earlier()
+    if not layers:
         return None
+    superseded = _superseded(layers)
+    rows = pl.concat(layers)
+    del layers
     identities = _identities(partial.clients, identify)
-    again = pl.concat([named.select(CLIENT_KEY), _identity_changed(rows, identities)]).unique()
-    stale = (
-        rows.select(CLIENT_KEY)
-        .join(again.with_columns(stale=pl.lit(True)), on=CLIENT_KEY, how="left", nulls_equal=True,
-              maintain_order="left")
-        .get_column("stale")
-        .is_not_null()
-    )  # fmt: skip
+    live = rows.select(*CLIENT_KEY, "crawler", *IDENTITY_COLUMNS).filter(~superseded)
+    changed = _identity_changed(live, identities)
+    again = pl.concat([named.select(CLIENT_KEY), changed]).unique()
+    stale = superseded | _holds(rows, again)
     clients, rule_counts, evidence = (
         frame.join(again, on=CLIENT_KEY, how="semi", nulls_equal=True)
         for frame in (partial.clients, partial.rule_counts, partial.evidence)
@@ -262,6 +262,28 @@ def _judged_again(
         pieces.append(_judged(piece, inputs, settings, identities))
         stale = stale.append(pl.repeat(False, piece.clients.height, eager=True))
     return _in_report_order(pieces, stale)
+
+
+def _holds(rows: pl.DataFrame, keys: pl.DataFrame) -> pl.Series:
+    """Whether each of ``rows`` is the row of a client in ``keys`` (distinct ip, user_agent)."""
+    return (
+        rows.select(CLIENT_KEY)
+        .join(keys.with_columns(held=pl.lit(True)), on=CLIENT_KEY, how="left", nulls_equal=True,
+              maintain_order="left")
+        .get_column("held")
+        .is_not_null()
+    )  # fmt: skip
+
+
+def _superseded(layers: list[pl.DataFrame]) -> pl.Series:
+    """Whether each row of the ``layers`` (in turn) is a client's that a later layer holds."""
+    marks = [
+        _holds(layer, pl.concat([later.select(CLIENT_KEY) for later in layers[i + 1 :]]).unique())
+        if i + 1 < len(layers)
+        else pl.repeat(False, layer.height, eager=True)
+        for i, layer in enumerate(layers)
+    ]
+    return pl.concat(marks)
 
 
 def _identity_changed(earlier: pl.DataFrame, identities: pl.DataFrame | None) -> pl.DataFrame:
@@ -468,22 +490,25 @@ def judge_again(
     *,
     identify: Identify | None = None,
     shards: int | None = None,
-    earlier: Callable[[], pl.DataFrame | None] | None = None,
+    earlier: Callable[[], list[pl.DataFrame] | None] | None = None,
     named: pl.DataFrame | None = None,
-) -> tuple[ScanResult, pl.DataFrame]:
-    """:func:`judge_partial`, and its judged rows (JUDGED_SCHEMA, report order) to keep.
+) -> tuple[ScanResult, pl.DataFrame, bool]:
+    """:func:`judge_partial`, its judged rows (JUDGED_SCHEMA, report order) to keep, and
+    whether every client was judged (False: the ``earlier`` rows were used).
 
-    ``earlier()`` loads what this returned for a partial that ``partial`` extends, judged with the
-    same settings, catalogue and robots.txt (the caller checks that), and ``named`` the
-    clients (ip, user_agent) whose rows of the partial may differ from the ones it was judged
-    from: only those and the clients whose identity changed are judged again (a cron run's
-    new lines name a few thousand of a day's ~150k clients). Rows that do not fit the partial
-    mean judging every client. The result equals judging ``partial`` whole.
+    ``earlier()`` loads what this returned for a partial that ``partial`` extends (in layers:
+    :func:`_judged_again`), judged with the same settings, catalogue and robots.txt (the caller
+    checks that), and ``named`` the clients (ip, user_agent) whose rows of the partial may
+    differ from the ones it was judged from: only those and the clients whose identity changed
+    are judged again (a cron run's new lines name a few thousand of a day's ~150k clients).
+    Rows that do not fit the partial mean judging every client. The result equals judging
+    ``partial`` whole.
     """
     inputs = _inputs(partial, catalog, robots_for)
     rows = None
     if earlier is not None and named is not None and partial.clients.height:
         rows = _judged_again(partial, inputs, settings, identify, earlier, named)
+    whole = rows is None
     if rows is None:
         count = shards or max(1, -(-partial.clients.height // JUDGE_ROWS))
         rows = _client_frame(partial, inputs, settings, identify, count)
@@ -508,7 +533,7 @@ def judge_again(
         warnings=tuple(stats.warnings),
         activity=_activity(partial),
     )
-    return result, rows
+    return result, rows, whole
 
 
 def _activity(partial: Partial) -> Activity | None:

@@ -124,10 +124,11 @@ CREATE TABLE IF NOT EXISTS scan_partial_tails (
 CREATE TABLE IF NOT EXISTS scan_partial_judgements (
     device INTEGER NOT NULL,
     inode INTEGER NOT NULL,
-    byte_offset INTEGER NOT NULL, -- the stored partial (or partial and tail) these rows judge ends here
+    tail INTEGER NOT NULL,        -- 0: every client; 1: the clients the stored tail names
+    byte_offset INTEGER NOT NULL, -- judged up to here: 0 from the partial's end to the tail's, 1 the tail's
     fingerprint TEXT NOT NULL,    -- judgement_fingerprint(): the partial's inputs and the policy
     judged BLOB NOT NULL,         -- judge.partial.frame_to_bytes of the rows (judge.JUDGED_SCHEMA)
-    PRIMARY KEY (device, inode)
+    PRIMARY KEY (device, inode, tail)
 );
 """
 
@@ -191,14 +192,16 @@ class Kept:
 @dataclass(frozen=True, slots=True)
 class Judgement:
     """A scan's judged rows (judge.JUDGED_SCHEMA) of one file's partial up to ``file.size``,
-    judged as :func:`judgement_fingerprint` says: kept beside the stored partial so the next
-    scan judges again only the clients its new lines name (judge.judge_again). The frame
-    shares its columns with the scan's clients; it is encoded only as it is stored (encoding
-    it right after judging left the process ~40 MiB larger at its later peak)."""
+    judged as :func:`judgement_fingerprint` says, and whether every client was judged (False:
+    on the rows kept before): kept beside the stored partial so the next scan judges again
+    only the clients its new lines name (judge.judge_again). The frame shares its columns with
+    the scan's clients; it is encoded only as it is stored (encoding it right after judging
+    left the process ~40 MiB larger at its later peak)."""
 
     file: LogFile
     fingerprint: str
     rows: pl.DataFrame
+    whole: bool = True
 
 
 def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: Partial | None) -> Kept:
@@ -349,30 +352,43 @@ def _with_tail(state: State, file: LogFile, stored: Stored) -> Stored:
 
 def find_judged(
     state: State, file: LogFile, stored: Stored, fingerprint: str
-) -> tuple[Callable[[], pl.DataFrame | None], list[Partial]] | None:
-    """The judged rows kept of ``stored`` (found for ``file``) under ``fingerprint``, as a
-    loader (decoded when the judge wants them: nothing else holds them), and the stored parts
-    they were not judged with (the tail, when the rows judge the partial before it); None when
-    none fit. Rows that do not decode to JUDGED_SCHEMA load as None: every client is judged
-    again (the judge checks them against the partial's clients as it uses them)."""
+) -> tuple[Callable[[], list[pl.DataFrame] | None], list[Partial]] | None:
+    """The judged rows kept of ``stored`` (found for ``file``) under ``fingerprint``, and the
+    stored parts whose clients they may not have been judged with; None when none fit.
+
+    The rows are a loader (decoded when the judge wants them: nothing else holds them) of
+    layers, oldest first: every client judged up to somewhere from the stored partial's end
+    to its tail's, then, when kept, the tail's clients judged up to its end on top of it (a
+    client's later row supersedes its earlier one). Short of the tail's end, the tail is among
+    the parts returned (its clients are judged again: they include every client named since).
+    A layer that does not decode to JUDGED_SCHEMA makes the loader return None: every client
+    is judged again (the judge checks the rows against the partial's clients as it uses them)."""
     if stored.file != (file.device, file.inode) or not _has_table(state, "scan_partial_judgements"):
         return None
-    row = state.conn.execute(
-        "SELECT byte_offset, judged FROM scan_partial_judgements WHERE device = ? AND inode = ?"
-        " AND fingerprint = ? AND typeof(byte_offset) = 'integer' AND typeof(judged) = 'blob'",
-        (*stored.file, fingerprint),
-    ).fetchone()
-    if row is None or row[0] not in (stored.offset, stored.base):
+    found = {
+        tail: (offset, blob)
+        for tail, offset, blob in state.conn.execute(
+            "SELECT tail, byte_offset, judged FROM scan_partial_judgements WHERE device = ? AND inode = ?"
+            " AND fingerprint = ? AND tail IN (0, 1) AND typeof(byte_offset) = 'integer'"
+            " AND typeof(judged) = 'blob'",
+            (*stored.file, fingerprint),
+        )
+    }
+    if 0 not in found or not stored.base <= found[0][0] <= stored.offset:
         return None
-    offset, blob = row
+    blobs, since = [found[0][1]], stored.parts[1:]
+    if found[0][0] == stored.offset:
+        since = []
+    elif 1 in found and found[1][0] == stored.offset:
+        blobs, since = [*blobs, found[1][1]], []
 
-    def rows() -> pl.DataFrame | None:
+    def layers() -> list[pl.DataFrame] | None:
         try:
-            return frame_from_bytes(blob, JUDGED_SCHEMA)
+            return [frame_from_bytes(blob, JUDGED_SCHEMA) for blob in blobs]
         except ValueError:
             return None
 
-    return rows, stored.parts[1:] if offset != stored.offset else []
+    return layers, since
 
 
 def _has_table(state: State, name: str) -> bool:
@@ -436,28 +452,43 @@ def keep(
             "DELETE FROM scan_partial_tails WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
             " WHERE s.device = scan_partial_tails.device AND s.inode = scan_partial_tails.inode)"
         )
-        _keep_judgement(conn, judgement, [*(item.file for item in kept), *unchanged])
+        _keep_judgement(conn, judgement, kept)
 
 
-def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, stored: list[LogFile]) -> None:
-    """Store ``judgement`` when its file's partial was stored by this scan up to the judged end
-    (a tail only after the partial it extends: the same rule as :func:`keep`'s), and forget the
-    judgements of files whose partial is gone or was stored without one."""
-    if judgement is not None and judgement.file in stored:
-        file = judgement.file
+def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept: Sequence[Kept]) -> None:
+    """Store ``judgement`` beside what :func:`keep` stored of its file: every client's rows when
+    the scan judged every client or stored a whole partial, else only the rows of the clients
+    the stored tail names, on top of the layer it was judged from (a run encodes rows in
+    proportion to its tail, not the day); each only after the partial or tail it judges.
+    Forget the layers of files stored without a judgement, and of files whose partial is gone."""
+    drop: list[tuple[int, int, int]] = []
+    for item in kept:
+        file = item.file
+        if judgement is None or file != judgement.file:  # a whole partial: both layers are stale
+            drop += [(file.device, file.inode, tail) for tail in ((1,) if item.tail is not None else (0, 1))]
+            continue
+        stored = (
+            "SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND byte_offset = ?"
+            if item.tail is None
+            else "SELECT 1 FROM scan_partial_tails WHERE device = ? AND inode = ? AND byte_offset = ?"
+        )
+        where: tuple[object, ...] = (file.device, file.inode, file.size)
+        if judgement.whole or item.tail is None:
+            rows, tail = judgement.rows, 0
+            drop.append((file.device, file.inode, 1))
+        else:
+            keys = item.tail.clients.select(CLIENT_KEY)
+            rows, tail = judgement.rows.join(keys, on=CLIENT_KEY, how="semi", nulls_equal=True), 1
+            stored += (
+                " AND EXISTS (SELECT 1 FROM scan_partial_judgements WHERE device = ? AND inode = ?"
+                " AND tail = 0 AND fingerprint = ?)"
+            )
+            where += (file.device, file.inode, judgement.fingerprint)
         conn.execute(
-            "INSERT OR REPLACE INTO scan_partial_judgements SELECT ?, ?, ?, ?, ? WHERE EXISTS"
-            " (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND (byte_offset = ? OR EXISTS"
-            " (SELECT 1 FROM scan_partial_tails WHERE device = ? AND inode = ? AND byte_offset = ?)))",
-            (file.device, file.inode, file.size, judgement.fingerprint, frame_to_bytes(judgement.rows),
-             file.device, file.inode, file.size, file.device, file.inode, file.size),
-        )  # fmt: skip
-    else:
-        judgement = None
-    conn.executemany(
-        "DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ?",
-        [(f.device, f.inode) for f in stored if judgement is None or f != judgement.file],
-    )
+            f"INSERT OR REPLACE INTO scan_partial_judgements SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS ({stored})",
+            (file.device, file.inode, tail, file.size, judgement.fingerprint, frame_to_bytes(rows), *where),
+        )
+    conn.executemany("DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?", drop)
     conn.execute(
         "DELETE FROM scan_partial_judgements WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
         " WHERE s.device = scan_partial_judgements.device AND s.inode = scan_partial_judgements.inode)"
