@@ -19,7 +19,7 @@ from botguard.catalog.loader import bundled_path
 from botguard.config import ScanModelSettings, Settings
 from botguard.engines import EngineOptions, Job, engine_partial
 from botguard.errors import UsageError
-from botguard.identity import build_identifier, identity_sources
+from botguard.identity import build_identifier, identity_sources, network_stamp
 from botguard.judge import (
     Identify,
     Partial,
@@ -130,7 +130,7 @@ class _FilePartials:
             partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
         )
         if self._file_judged is not None:
-            fingerprint = incremental.judgement_fingerprint(settings, self.fingerprint)
+            fingerprint = self._judgement_fingerprint()
             self.judgement = incremental.Judgement(self._file_judged, fingerprint, rows, whole)
         return result
 
@@ -140,6 +140,11 @@ class _FilePartials:
         if state is not None:
             self.fingerprint = self._fingerprint()
         return merge_all([self._file(path, state, judged=len(paths) == 1) for path in paths])
+
+    def _judgement_fingerprint(self) -> str:
+        request = self._request
+        networks = network_stamp(request.settings.identity) if request.identity else None
+        return incremental.judgement_fingerprint(request.settings, self.fingerprint, networks)
 
     def _fingerprint(self) -> str:
         robots = self._request.robots
@@ -182,7 +187,7 @@ class _FilePartials:
         """Find the judgement kept of ``file``'s stored partial and name the clients of what
         follows it (:func:`botguard.judge.judge_again`); this scan's judgement is kept next."""
         self._file_judged = file
-        fingerprint = incremental.judgement_fingerprint(self._request.settings, self.fingerprint)
+        fingerprint = self._judgement_fingerprint()
         found = incremental.find_judged(state, file, stored, fingerprint) if stored is not None else None
         if found is None:
             return

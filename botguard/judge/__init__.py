@@ -231,12 +231,14 @@ def _judged_again(
     this partial: judge them all).
 
     Every other client's verdict stands: it reads only the client's own rows of the partial,
-    its identity and what the caller keeps fixed (settings, catalogue, robots.txt). Identity is
-    asked again for every (address, crawler) pair, as a full judgement does: a proof may
-    change between runs (DNS answers, the last-seen time that decides whether a claim is too
-    old to check, which moves with any client of the same address and claim). The earlier
-    rows are loaded here and let go column by column as the result is built, so they are
-    not held beside it.
+    its identity and what the caller keeps fixed (settings, catalogue, robots.txt, the network
+    tables). Identity is asked again for every crawler claim and named client, as a full
+    judgement asks it: a proof may change between runs (DNS answers, range lists, the
+    last-seen time that decides whether a claim is too old to check, which moves with any
+    client of the same address and claim); an address that claims nothing is only its
+    network, the same while the tables are (~8.6k claims among a 5M-line day's ~150k
+    clients). The earlier rows are loaded here and let go column by column as the result is
+    built, so they are not held beside it.
     """
     layers = earlier()
     if not layers:
@@ -244,7 +246,9 @@ def _judged_again(
     superseded = _superseded(layers)
     rows = pl.concat(layers)
     del layers
-    identities = _identities(partial.clients, identify)
+    claims = col("crawler").is_not_null()
+    named_rest = partial.clients.filter(~claims).join(named, on=CLIENT_KEY, how="semi", nulls_equal=True)
+    identities = _identities(pl.concat([partial.clients.filter(claims), named_rest]), identify)
     live = rows.select(*CLIENT_KEY, "crawler", *IDENTITY_COLUMNS).filter(~superseded)
     changed = _identity_changed(live, identities)
     again = pl.concat([named.select(CLIENT_KEY), changed]).unique()
@@ -287,20 +291,23 @@ def _superseded(layers: list[pl.DataFrame]) -> pl.Series:
 
 
 def _identity_changed(earlier: pl.DataFrame, identities: pl.DataFrame | None) -> pl.DataFrame:
-    """(ip, user_agent) of the ``earlier`` rows whose identity columns differ from ``identities``
-    (null columns when identity does not run now)."""
+    """(ip, user_agent) of the ``earlier`` rows whose (ip, crawler) pair ``identities`` holds
+    with other identity columns (with identity off now: the rows with any identity column)."""
     names = list(IDENTITY_COLUMNS)
     if identities is None:
         now = earlier.select(pl.lit(None, dtype).alias(name) for name, dtype in IDENTITY_COLUMNS.items())
+        asked = pl.repeat(True, earlier.height, eager=True)
     else:
         wanted = identities.select("ip", "crawler", *names).cast(IDENTITY_COLUMNS)  # type: ignore[arg-type]
         now = earlier.select("ip", "crawler").join(
-            wanted, on=["ip", "crawler"], how="left", nulls_equal=True, maintain_order="left"
-        )
+            wanted.with_columns(asked=pl.lit(True)), on=["ip", "crawler"], how="left", nulls_equal=True,
+            maintain_order="left",
+        )  # fmt: skip
+        asked = now.get_column("asked").is_not_null()
     if now.height != earlier.height:  # an address and claim asked twice: compare nothing
         return earlier.select(CLIENT_KEY)
     same = pl.all_horizontal(earlier.get_column(name).eq_missing(now.get_column(name)) for name in names)
-    return earlier.select(CLIENT_KEY).filter(~earlier.select(same).to_series())
+    return earlier.select(CLIENT_KEY).filter(asked & ~earlier.select(same).to_series())
 
 
 def _covers(kept: pl.DataFrame, piece: Partial, partial: Partial) -> bool:

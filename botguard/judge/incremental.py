@@ -269,12 +269,16 @@ def fingerprint(
     return hashlib.blake2b(json.dumps(values, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
-def judgement_fingerprint(settings: Settings, partial_fingerprint: str) -> str:
+def judgement_fingerprint(settings: Settings, partial_fingerprint: str, networks: str | None) -> str:
     """A digest of everything a client's verdict depends on besides its own rows of the partial
-    and its identity (asked again each scan): the partial's inputs (catalogue, robots.txt,
-    format) and the policy the judge applies (reprs of tuples, numbers and networks: stable
-    across processes)."""
-    values = [partial_fingerprint, repr(settings.policy), repr(settings.human), repr(settings.allowlist)]
+    and a claim's identity (asked again each scan): the partial's inputs (catalogue,
+    robots.txt, format), the policy the judge applies (reprs of tuples, numbers and networks:
+    stable across processes) and ``networks``, what the identity of an address that claims no
+    crawler depends on (identity.network_stamp; None: identity is off)."""
+    values = [
+        partial_fingerprint, repr(settings.policy), repr(settings.human), repr(settings.allowlist),
+        repr(networks),
+    ]  # fmt: skip
     return hashlib.blake2b("\n".join(values).encode(), digest_size=16).hexdigest()
 
 

@@ -198,3 +198,44 @@ def test_kept_rows_that_are_damaged_or_do_not_fit_mean_judging_every_client(
     cron.append(lines[9020:9040])  # the next run has rows it can use again
     assert cron.scan() == cron.full()
     assert cron.judged[-2] <= 2 * 40
+
+
+def test_a_cron_run_asks_identity_only_for_claims_and_the_named_clients(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address that claims no crawler is only its network: its identity is kept while the
+    network tables are the same, so a run asks identity for the claims and the named clients."""
+    from botguard.identity import setup
+
+    lines, robots = day
+    cron = Cron(tmp_path, robots, monkeypatch)
+    asked: list[int] = []
+    real = setup.enrich
+
+    def counted(pairs: pl.DataFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        asked.append(pairs.height)
+        return real(pairs, *args, **kwargs)
+
+    monkeypatch.setattr(setup, "enrich", counted)
+    cron.append(lines[:9000])
+    first = json.loads(cron.scan())["clients"]
+    claims = sum(c["crawler"] is not None for c in first)
+    cron.append(lines[9000:9020])
+    asked.clear()
+    assert cron.scan() == cron.full()
+    assert asked[0] <= claims + 20 < len(first) // 2, (asked, claims)
+
+
+def test_other_network_tables_mean_judging_every_client(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines, robots = day
+    cron = Cron(tmp_path, robots, monkeypatch)
+    cron.append(lines[:9000])
+    cron.scan()
+    settings = load_settings(str(EXAMPLES / "botguard.yaml"))
+    without = replace(settings, identity=replace(settings.identity, bundled_asn=False))
+    cron.append(lines[9000:9020])
+    report = cron.scan(settings=without)
+    assert report == cron.full(settings=without)
+    assert cron.judged[-2] == _clients(report)
