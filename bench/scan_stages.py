@@ -18,16 +18,17 @@ from typing import Any
 
 BEGAN = time.process_time()
 SPENT: dict[str, float] = {}
-PEAK: dict[str, int] = {}  # the process's peak RSS (MiB) when each stage last ended
+PEAK: dict[str, tuple[int, int]] = {}  # resident and peak resident MiB when each stage last ended
 
 
-def peak_mib() -> int:
-    """VmHWM: the peak resident set so far (Linux)."""
+def rss_mib() -> tuple[int, int]:
+    """VmRSS and VmHWM: the resident set now and its peak so far (Linux)."""
+    found = {}
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    return 0
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found[line[:5]] = int(line.split()[1]) // 1024
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
 
 
 def timed(owner: Any, name: str, label: str) -> None:
@@ -43,13 +44,15 @@ def timed(owner: Any, name: str, label: str) -> None:
             return real(*args, **kwargs)
         finally:
             SPENT[label] = SPENT.get(label, 0.0) + time.process_time() - start
-            PEAK[label] = peak_mib()
+            PEAK[label] = rss_mib()
 
     setattr(owner, name, wrapper)
 
 
 def main() -> int:
     import botguard.cli
+
+    botguard.cli.tune_allocator()  # as the CLI does before polars is imported (below, by the stages)
     import botguard.cli.scan as cli_scan
     from botguard import judge
     from botguard.app import scan
@@ -76,10 +79,10 @@ def main() -> int:
     code = botguard.cli.main(sys.argv[1:])
     total = time.process_time() - BEGAN
     rest = total - imported - sum(v for k, v in SPENT.items() if not k.startswith(" "))
-    print(f"stage CPU ms (and peak RSS MiB when it ended): total {total * 1000:.0f}", file=sys.stderr)
+    print(f"stage CPU ms (RSS and peak RSS MiB when it ended): total {total * 1000:.0f}", file=sys.stderr)
     print(f"  {'imports':20} {imported * 1000:7.0f}", file=sys.stderr)
     for label, seconds in SPENT.items():
-        print(f"  {label:20} {seconds * 1000:7.0f} {PEAK[label]:6d}", file=sys.stderr)
+        print(f"  {label:20} {seconds * 1000:7.0f} {PEAK[label][0]:6d} {PEAK[label][1]:6d}", file=sys.stderr)
     print(f"  {'other':20} {rest * 1000:7.0f}  (settings, catalogue, identity set-up)", file=sys.stderr)
     return code
 

@@ -126,12 +126,13 @@ class _FilePartials:
         of the file's stored partial, when there is one)."""
         agg, settings = self._agg, self._request.settings
         earlier, named = self._earlier or (None, None)
+        self._earlier = None  # the kept rows' bytes go with the judge's use of them
         result, rows, whole = judge_again(
             partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
         )
-        if self._file_judged is not None:
-            fingerprint = self._judgement_fingerprint()
-            self.judgement = incremental.Judgement(self._file_judged, fingerprint, rows, whole)
+        kept = next((item for item in self.kept if item.file == self._file_judged), None)
+        if kept is not None:
+            self.judgement = incremental.judgement(kept, self._judgement_fingerprint(), rows, whole)
         return result
 
     def read(self, paths: list[str], state: State | None) -> Partial:

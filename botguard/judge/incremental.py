@@ -46,6 +46,7 @@ import polars as pl
 
 from botguard import __version__
 from botguard.config import Settings
+from botguard.judge.columns import compact_strings
 from botguard.judge.partial import (
     _FRAMES,
     CLIENT_KEY,
@@ -75,6 +76,7 @@ __all__ = [
     "find",
     "find_judged",
     "fingerprint",
+    "judgement",
     "judgement_fingerprint",
     "keep",
     "kept",
@@ -192,16 +194,28 @@ class Kept:
 @dataclass(frozen=True, slots=True)
 class Judgement:
     """A scan's judged rows (judge.JUDGED_SCHEMA) of one file's partial up to ``file.size``,
-    judged as :func:`judgement_fingerprint` says, and whether every client was judged (False:
-    on the rows kept before): kept beside the stored partial so the next scan judges again
-    only the clients its new lines name (judge.judge_again). The frame shares its columns with
-    the scan's clients; it is encoded only as it is stored (encoding it right after judging
-    left the process ~40 MiB larger at its later peak)."""
+    judged as :func:`judgement_fingerprint` says: kept beside the stored partial so the next
+    scan judges again only the clients its new lines name (judge.judge_again). Every client's
+    rows, or (``tail``) only those of the clients the file's stored tail names (:func:`judgement`)."""
 
     file: LogFile
     fingerprint: str
     rows: pl.DataFrame
-    whole: bool = True
+    tail: bool = False
+
+
+def judgement(kept: Kept, fingerprint: str, rows: pl.DataFrame, whole: bool) -> Judgement:
+    """What to keep of a scan's judged ``rows`` of ``kept.file``, ``whole`` when every client
+    was judged (not on rows kept before): every client's rows when they are new or the file's
+    partial is stored whole, else the rows of its tail's clients, on top of the rows kept
+    (a run encodes rows in proportion to its tail, not the day). Cut as soon as judged: the
+    frame the scan's model step replaces columns of is not held to the end."""
+    if whole or kept.tail is None:
+        return Judgement(kept.file, fingerprint, rows)
+    keys = kept.tail.clients.select(CLIENT_KEY)
+    return Judgement(
+        kept.file, fingerprint, rows.join(keys, on=CLIENT_KEY, how="semi", nulls_equal=True), True
+    )
 
 
 def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: Partial | None) -> Kept:
@@ -388,11 +402,20 @@ def find_judged(
 
     def layers() -> list[pl.DataFrame] | None:
         try:
-            return [frame_from_bytes(blob, JUDGED_SCHEMA) for blob in blobs]
+            return [compact_strings(frame_from_bytes(blob, JUDGED_SCHEMA), _REPEATED) for blob in blobs]
         except ValueError:
             return None
 
     return layers, since
+
+
+#: Text columns of judged rows that repeat a few values over many clients: read back, each
+#: value is held once (decoded, every row held its own copy: ~80 MiB more than a full
+#: judgement, whose rows are views of the partial's and the catalogue's text, at 5M lines).
+_REPEATED = (
+    "user_agent", "crawler", "operator", "category", "identity", "as_org", "country", "verdict",
+    "robots_token", "allowlisted", "verified_by",
+)  # fmt: skip
 
 
 def _has_table(state: State, name: str) -> bool:
@@ -460,10 +483,8 @@ def keep(
 
 
 def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept: Sequence[Kept]) -> None:
-    """Store ``judgement`` beside what :func:`keep` stored of its file: every client's rows when
-    the scan judged every client or stored a whole partial, else only the rows of the clients
-    the stored tail names, on top of the layer it was judged from (a run encodes rows in
-    proportion to its tail, not the day); each only after the partial or tail it judges.
+    """Store ``judgement`` beside what :func:`keep` stored of its file (:func:`judgement`), each
+    layer only after the partial or tail it judges, a tail's only on top of the partial's.
     Forget the layers of files stored without a judgement, and of files whose partial is gone."""
     drop: list[tuple[int, int, int]] = []
     for item in kept:
@@ -477,12 +498,11 @@ def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept:
             else "SELECT 1 FROM scan_partial_tails WHERE device = ? AND inode = ? AND byte_offset = ?"
         )
         where: tuple[object, ...] = (file.device, file.inode, file.size)
-        if judgement.whole or item.tail is None:
-            rows, tail = judgement.rows, 0
+        if not judgement.tail:
+            tail = 0
             drop.append((file.device, file.inode, 1))
         else:
-            keys = item.tail.clients.select(CLIENT_KEY)
-            rows, tail = judgement.rows.join(keys, on=CLIENT_KEY, how="semi", nulls_equal=True), 1
+            tail = 1
             stored += (
                 " AND EXISTS (SELECT 1 FROM scan_partial_judgements WHERE device = ? AND inode = ?"
                 " AND tail = 0 AND fingerprint = ?)"
@@ -490,7 +510,15 @@ def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept:
             where += (file.device, file.inode, judgement.fingerprint)
         conn.execute(
             f"INSERT OR REPLACE INTO scan_partial_judgements SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS ({stored})",
-            (file.device, file.inode, tail, file.size, judgement.fingerprint, frame_to_bytes(rows), *where),
+            (
+                file.device,
+                file.inode,
+                tail,
+                file.size,
+                judgement.fingerprint,
+                frame_to_bytes(judgement.rows),
+                *where,
+            ),
         )
     conn.executemany("DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?", drop)
     conn.execute(
