@@ -9,8 +9,9 @@ command leaves the previous state intact.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +47,18 @@ def _damage(path: Path, exc: BaseException | None) -> StateDamaged | None:
     return None
 
 
+@cache
+def _columns(ddl: str) -> dict[str, frozenset[str]]:
+    """The columns of each table a DDL script creates (read from SQLite itself, not parsed here)."""
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.executescript(ddl)
+        tables = [row[0] for row in scratch.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: frozenset(row[1] for row in scratch.execute(f"PRAGMA table_info({t})")) for t in tables}
+    finally:
+        scratch.close()
+
+
 class State:
     """An open state database. Use as a context manager or call :meth:`close`.
 
@@ -71,9 +84,38 @@ class State:
                 raise damaged from exc
             raise BotguardError(f"cannot open state database: {exc}", Location(str(self.path))) from exc
 
-    def ensure_schema(self, ddl: str) -> None:
-        """Create a stage's tables if they do not exist (idempotent DDL script)."""
+    def ensure_schema(self, ddl: str, added: Mapping[str, str] | None = None) -> None:
+        """Create a stage's tables if they do not exist (idempotent DDL script), add the
+        ``added`` columns (``table.column`` -> definition: columns added after a table first
+        shipped) to a table without them, and check the rest (:meth:`check_schema`)."""
         self.conn.executescript(ddl)
+        for table, column in self._missing(ddl):
+            definition = (added or {}).get(f"{table}.{column}")
+            if definition is not None:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        self.check_schema(ddl)
+
+    def check_schema(self, ddl: str, added: Mapping[str, str] | None = None) -> None:
+        """Raise :class:`StateDamaged` when a table of the DDL's that is already there lacks one
+        of its columns (other than the ``added`` ones). Only reads.
+
+        Such a table (another program's, a hand edit) would otherwise fail deep in a stage with
+        "no such column": it is reported like a damaged file.
+        """
+        for table, column in self._missing(ddl):
+            if f"{table}.{column}" not in (added or {}):
+                raise StateDamaged(
+                    self.path, f"table {table} has no column {column}: another program or version wrote it"
+                )
+
+    def _missing(self, ddl: str) -> list[tuple[str, str]]:
+        """(table, column) of each column the DDL names that a table already there lacks."""
+        missing = []
+        for table, wanted in _columns(ddl).items():
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if have:  # not there yet (check_schema before ensure_schema): nothing to compare
+                missing += [(table, column) for column in sorted(wanted - have)]
+        return missing
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

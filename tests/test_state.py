@@ -104,3 +104,27 @@ def test_damaged_robots_history_with_fetch_robots(state: Path, tmp_path: Path) -
     r = run_cli("scan", str(log), "--fetch-robots", "--no-save", "--no-dns", "--log-format", "vhost_combined",
                 "--state", str(state))  # fmt: skip
     _one_line_naming(r, state)
+
+
+def test_a_stage_table_another_program_wrote_is_one_line_naming_the_file(state: Path, tmp_path: Path) -> None:
+    """A table of botguard's name with other columns: scan exits 1 with the damaged-file line
+    (naming the table), not "no such column" from deep in a stage."""
+    with sqlite3.connect(state) as conn:
+        conn.execute("DROP TABLE scan_traffic")
+        conn.execute("CREATE TABLE scan_traffic (scan_id INTEGER, body BLOB)")
+    conn.close()
+    line = _one_line_naming(run_cli(*EXAMPLE, "--state", str(state)), state)
+    assert "table scan_traffic has no column" in line
+
+
+def test_a_column_added_since_a_table_shipped_is_added_not_reported(tmp_path: Path) -> None:
+    """``added`` names columns a newer version added: an older table gets them, keeps its rows."""
+    ddl = "CREATE TABLE IF NOT EXISTS t (a TEXT NOT NULL, b TEXT);"
+    with State(tmp_path / "s.db") as st:
+        st.conn.execute("CREATE TABLE t (a TEXT NOT NULL)")
+        st.conn.execute("INSERT INTO t VALUES ('kept')")
+        st.ensure_schema(ddl, added={"t.b": "TEXT"})
+        assert st.conn.execute("SELECT a, b FROM t").fetchall() == [("kept", None)]
+    with State(tmp_path / "old.db") as st, pytest.raises(Exception, match="table t has no column b"):
+        st.conn.execute("CREATE TABLE t (a TEXT NOT NULL)")
+        st.ensure_schema(ddl)

@@ -328,6 +328,7 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
     """
     if not _has_table(state, "scan_partials"):
         return None
+    state.check_schema(DDL)
     rows = state.conn.execute(
         "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
         " FROM scan_partials WHERE fingerprint = ? AND typeof(byte_offset) = 'integer' AND byte_offset <= ?"

@@ -172,11 +172,6 @@ def test_a_stored_row_edited_to_other_valid_values_is_not_used(
     assert site.scan() == site.full()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a table of the same name with other columns raises sqlite3.OperationalError (not "
-    "one of the codes State reports as a damaged file): a traceback",
-)
 @pytest.mark.parametrize("table", ["scan_partials", "scan_partial_tails"])
 def test_a_stored_table_with_other_columns_is_a_one_line_error(
     tmp_path: Path, day: tuple[list[bytes], Path], table: str

@@ -31,10 +31,7 @@ CREATE TABLE IF NOT EXISTS cloudflare_applied (
 
 
 def _schema(state: State) -> None:
-    state.ensure_schema(_DDL)
-    columns = {row[1] for row in state.conn.execute("PRAGMA table_info(cloudflare_applied)")}
-    if "error" not in columns:  # a table from before per-zone results
-        state.conn.execute("ALTER TABLE cloudflare_applied ADD COLUMN error TEXT")
+    state.ensure_schema(_DDL, added={"cloudflare_applied.error": "TEXT"})  # since per-zone results
 
 
 def record_apply(
