@@ -2,9 +2,9 @@
 
 Public door: a scan folds parsed log batches into a :class:`ScanResult` in steps
 (:func:`aggregator` folds batches into a :class:`Partial`, :func:`merge_all` joins partials,
-e.g. of several files, :func:`judge_partial` judges one;
-:mod:`botguard.judge.incremental` keeps them per file; :func:`judge_batches` does all of it for
-batches at hand); the records other stages
+e.g. of several files, :func:`judge_again` judges one, on the rows kept of an earlier
+judgement when given them; :mod:`botguard.judge.incremental` keeps both per file;
+:func:`judge_batches` does all of it for batches at hand); the records other stages
 read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`); :data:`ASSET_RE`
 and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model reads requests
 the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names;
@@ -42,9 +42,9 @@ from botguard.judge.verdict import IDENTITY_COLUMNS, judge_clients
 from botguard.logs.records import Batch
 
 __all__ = [
-    "ASSET_RE", "JUDGED_SCHEMA", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup",
-    "Identify", "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_again",
-    "judge_partial", "merge_all", "with_traffic",
+    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Identify",
+    "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_again", "merge_all",
+    "with_traffic",
 ]  # fmt: skip
 
 col = pl.col

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from typing import Any, TextIO
@@ -62,7 +63,9 @@ def _write_clients(out: TextIO, clients: pl.DataFrame) -> None:
         cut = lines.height - (end > last)  # the report's last client ends the array
         for piece, ending in ((lines.head(cut), ",\n  "), (lines.slice(cut), "\n ]")):
             if piece.height:
-                piece.write_csv(binary, include_header=False, quote_style="never", line_terminator=ending)
+                text = io.BytesIO()  # written here: a reader gone is Python's BrokenPipeError
+                piece.write_csv(text, include_header=False, quote_style="never", line_terminator=ending)
+                binary.write(text.getbuffer())
 
 
 def _write_client_text(out: TextIO, clients: pl.DataFrame) -> None:
