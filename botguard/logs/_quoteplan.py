@@ -118,25 +118,30 @@ class QuotePlan:
             trimmed.str.strip_suffix(SENTINEL).str.strip_suffix("\r")
         )
 
-    def lazy(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """The role columns and ``_ok`` (False: leave the row to the regex) from the pieces."""
+    def lazy(self, frame: pl.LazyFrame, *, long_lines: bool = True) -> pl.LazyFrame:
+        """The role columns and ``_ok`` (False: leave the row to the regex) from the pieces.
+
+        ``long_lines=False`` says the caller knows no line is near :data:`MAX_LINE_BYTES`
+        (:func:`~botguard.logs._malformed.short_lines`), so the per-row size check is left out.
+        """
         groups = [
             pl.col(f"_s{s.index}").fill_null("").str.extract_groups(s.pattern).alias(f"_g{s.index}")
             for s in self.segments
             if s.pattern is not None and s.roles
         ]
         lazy = frame.with_columns(groups) if groups else frame
-        return lazy.with_columns(*self._columns(), _ok=pl.all_horizontal(self._checks()))
+        return lazy.with_columns(*self._columns(), _ok=pl.all_horizontal(self._checks(long_lines)))
 
-    def _checks(self) -> list[pl.Expr]:
+    def _checks(self, long_lines: bool) -> list[pl.Expr]:
         # The piece after the template's last quote exists iff the line has enough quotes;
         # before it, a null piece is an empty one (e.g. an empty request "").
         last, after = pl.col(f"_s{self.quotes}"), pl.col(f"_s{self.quotes + 1}")
         # ... and if it is empty the line must end there (a quote right after is not a field).
         checks: list[pl.Expr] = [last.is_not_null(), (last != "") | after.is_null()]
-        # Long lines go to the regex path, which rejects them exactly (too_long).
-        size = pl.sum_horizontal([pl.col(f"_s{i}").str.len_bytes().fill_null(0) for i in range(self.width)])
-        checks.append(size + self.width <= MAX_LINE_BYTES)
+        if long_lines:  # long lines go to the regex path, which rejects them exactly (too_long)
+            sizes = [pl.col(f"_s{i}").str.len_bytes().fill_null(0) for i in range(self.width)]
+            size = pl.sum_horizontal(sizes)
+            checks.append(size + self.width <= MAX_LINE_BYTES)
         for s in self.segments:
             col = pl.col(f"_s{s.index}").fill_null("")
             if s.quoted:

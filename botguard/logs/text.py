@@ -72,7 +72,8 @@ class TemplateFormat:
             unplanned = todo.filter(odd) if todo.select(odd.any()).item() else todo.clear()
             todo = todo.filter(~odd) if unplanned.height else todo
             pieces = todo.lazy().with_columns(self.plan.pieces_of_lines().alias("_q")).unnest("_q")
-            planned, todo = self._by_plan(pieces, todo.height, source, line=pl.col("line"))
+            # (too_long lines were set aside above: no row needs the plan's size check)
+            planned, todo = self._by_plan(pieces, todo.height, source, line=pl.col("line"), long_lines=False)
             todo = pl.concat([todo.select("line", "line_no"), unplanned]).sort("line_no")
         return self._finish_parse(frame.height, planned, todo, too_long, source)
 
@@ -81,26 +82,33 @@ class TemplateFormat:
     ) -> tuple[pl.DataFrame, ParseStats]:
         """Parse a block of whole lines (bytes ending with a newline): the fast path of the scan.
 
-        Quote-delimited templates are split by polars' CSV reader in one pass, which also checks
-        that the bytes are UTF-8; other templates go through :meth:`parse_batch`. Bytes that are
-        not UTF-8 are read as their ``\\xHH`` escapes (:func:`~botguard.logs.escapes.escape_raw_bytes`).
+        Quote-delimited templates are split by polars' CSV reader in one pass; other templates go
+        through :meth:`parse_batch`. Bytes that are not UTF-8 are read as their ``\\xHH``
+        escapes (:func:`~botguard.logs.escapes.escape_raw_bytes`).
         """
         # polars' CSV reader drops a CR that ends a piece (CRLF handling), so a CR just before a
         # quote (only ever seen in junk) sends the block through the plain line split instead.
-        if self.plan is None or b'\r"' in data:
+        # (A lone CR is looked for first: one memchr pass, where a two-byte search of a block
+        # full of quotes took ~0.25 CPU-seconds per million lines, holding the GIL.)
+        if self.plan is None or (b"\r" in data and b'\r"' in data):
             text = split_lines(escape_raw_bytes(data))
             return self.parse_batch(text, source=source, first_line_no=first_line_no)
+        # Bytes that are not UTF-8 (junk) are escaped before the read, not after a failed one:
+        # an ASCII block (what nginx and Apache write) costs one isascii() pass, and a block
+        # holding junk is read once instead of twice (a fifth of the bench log's blocks).
+        data = escape_raw_bytes(data)
         pieces = self.plan.read_pieces(data)
-        if pieces is None:  # bytes that are not UTF-8 (rare): read as their escapes
-            data = escape_raw_bytes(data)
-            pieces = self.plan.read_pieces(data)
         assert pieces is not None  # escaped bytes are UTF-8
         lines = pieces.height
         pieces = pieces.with_columns(
             line_no=pl.int_range(first_line_no, first_line_no + lines, dtype=pl.Int64)
         )
         (requests, failed), left = self._by_plan(
-            pieces.lazy(), lines, source, line=self.plan.line_of_pieces()
+            pieces.lazy(),
+            lines,
+            source,
+            line=self.plan.line_of_pieces(),
+            long_lines=not _malformed.short_lines(data),
         )
         if failed["line"].has_nulls() or left["line"].has_nulls():
             # Lines with more quotes than pieces read: take their exact text from a plain line
@@ -139,15 +147,16 @@ class TemplateFormat:
         return requests, _malformed.build_stats(lines, requests, malformed, source)
 
     def _by_plan(
-        self, pieces: pl.LazyFrame, rows: int, source: str, *, line: pl.Expr
+        self, pieces: pl.LazyFrame, rows: int, source: str, *, line: pl.Expr, long_lines: bool
     ) -> tuple[tuple[pl.DataFrame, pl.DataFrame], pl.DataFrame]:
         """((requests, failed) of the rows the quote plan accepts, rows it leaves: line, line_no).
 
         One streaming query does the split checks and the typing; ``line`` rebuilds the text of
-        the few rows that need it (failed or left to the regex).
+        the few rows that need it (failed or left to the regex); ``long_lines`` as in
+        :meth:`QuotePlan.lazy`.
         """
         assert self.plan is not None
-        typed_rows = typed(self.plan.lazy(pieces), self.plan.roles)
+        typed_rows = typed(self.plan.lazy(pieces, long_lines=long_lines), self.plan.roles)
         ok = pl.col("_ok")
         extra = ["line"] if "line" in pieces.collect_schema() else _piece_names(self.plan.width)
         done = typed_rows.select(

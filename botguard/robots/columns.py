@@ -94,7 +94,7 @@ def request_paths(targets: pl.Series) -> pl.Series:
     if rows.len() == 0:
         return targets
     fixed = pl.Series([path_params_query(t) for t in targets.gather(rows).to_list()], dtype=pl.String)
-    return targets.scatter(rows, fixed)
+    return targets.clone().scatter(rows, fixed)  # scatter writes in place: never into the caller's
 
 
 def _expressible(pattern: str) -> bool:

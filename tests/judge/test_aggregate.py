@@ -13,10 +13,11 @@ from botguard.catalog import load_catalog
 from botguard.config import Allowlist, Settings
 from botguard.identity.asn import RangeTableAsn
 from botguard.identity.enrich import enrich
-from botguard.judge import ScanResult, aggregator, judge_batches, judge_partial
+from botguard.judge import ScanResult, aggregate, aggregator, judge_batches, judge_partial
 from botguard.judge.values import client_json_frame
 from botguard.logs import read_batches
 from botguard.robots import RobotsTxt
+from botguard.robots.columns import judge_versions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -88,3 +89,65 @@ def test_a_big_scan_is_judged_a_shard_of_clients_at_a_time(monkeypatch: pytest.M
     assert len(calls) >= whole.clients.height // 40
     assert max(calls) < whole.clients.height / 2
     assert cut.clients.equals(whole.clients)
+
+
+def _judged_targets(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[int, ...], str, str]]:
+    """Each (robots.txt versions, token, target) the robots.txt judge is given, in order (the
+    real judge answers)."""
+    calls: list[tuple[tuple[int, ...], str, str]] = []
+
+    def counted(versions, token, targets):
+        calls.extend((tuple(id(v) for v in versions), token, t) for t in targets.to_list())
+        return judge_versions(versions, token, targets)
+
+    monkeypatch.setattr(aggregate, "judge_versions", counted)
+    return calls
+
+
+def test_each_target_is_judged_once_per_scan_not_once_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths repeat from batch to batch: a target judged by one robots.txt group in one batch
+    is not judged again in a later one, and the verdicts are those of one whole batch."""
+    whole = _scan(500_000)
+    calls = _judged_targets(monkeypatch)
+    cut = _scan(97)
+    assert client_json_frame(cut.clients).equals(client_json_frame(whole.clients))
+    assert len(calls) == len(set(calls)) > 0
+    rows = pl.concat(b.requests for b in read_batches([str(EXAMPLES / "access.log")], "combined"))
+    assert len(calls) < rows.height / 2  # there were repeats to skip
+
+
+def test_kept_verdicts_start_over_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verdicts kept between batches stay within JUDGED_PAIRS (or one batch's new ones):
+    past it they start over, and the scan's verdicts are the same."""
+    whole = _scan(500_000)
+    monkeypatch.setattr(aggregate, "JUDGED_PAIRS", 5)
+    calls = _judged_targets(monkeypatch)
+    robots = RobotsTxt.parse((EXAMPLES / "robots.txt").read_bytes())
+    settings = Settings(honeypots=("/internal/trap/",))
+    agg = aggregator(load_catalog(), lambda host: robots, settings)
+    starts = 0
+    for batch in read_batches([str(EXAMPLES / "access.log")], "combined", batch_lines=97):
+        before, kept = len(calls), agg._judged.height
+        agg.add(batch.requests, batch.stats)
+        fresh = len(calls) - before
+        assert agg._judged.height == (kept + fresh if kept + fresh <= 5 else fresh)
+        starts += kept + fresh > 5
+    assert starts > 1
+    cut = judge_partial(agg.take(), load_catalog(), lambda host: robots, settings)
+    assert client_json_frame(cut.clients).equals(client_json_frame(whole.clients))
+
+
+def test_each_request_is_counted_once_beside_targets_judged_in_another_spelling(tmp_path: Path) -> None:
+    """A batch holding ``/`` and ``//favicon.ico`` (which the robots.txt engine reads as a path
+    of its own) counts each request once: the clients' requests add up to the lines parsed."""
+    line = '203.0.113.{n} - - [17/May/2015:10:05:0{s} +0000] "GET {t} HTTP/1.1" 200 5 "-" "curl/8"\n'
+    log = tmp_path / "a.log"
+    targets = ["/", "//favicon.ico", "/", "/private/x", "/"]
+    log.write_text("".join(line.format(n=i % 2, s=i, t=t) for i, t in enumerate(targets)))
+    robots = RobotsTxt.parse(b"User-agent: *\nDisallow: /private\n")
+    result = judge_batches(
+        read_batches([str(log)], "combined"), load_catalog(), lambda host: robots, Settings()
+    )
+    assert result.summary.parsed == 5
+    assert result.clients.get_column("requests").sum() == 5
+    assert result.clients.get_column("disallowed_requests").sum() == 1

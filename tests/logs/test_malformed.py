@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from botguard.logs import read_batches
+from botguard.logs._malformed import MAX_LINE_BYTES, short_lines
+from botguard.logs.formats import FORMATS
+from botguard.logs.readers import split_lines
 from botguard.logs.records import ParseStats
 
 from .conftest import FIXTURES, parse
@@ -83,3 +88,48 @@ def test_reason_counts_merge_across_batches():
         whole.malformed_by_reason,
     )
     assert isinstance(small.malformed_by_reason, Counter)
+
+
+def _line_of(length: int) -> bytes:
+    """A combined line of exactly ``length`` bytes (the agent padded)."""
+    head = b'1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /x HTTP/1.1" 200 5 "-" "'
+    return head + b"a" * (length - len(head) - 1) + b'"'
+
+
+@pytest.mark.parametrize("cut", [0, 1, 5, 9, 10, 11, 50])
+@pytest.mark.parametrize(
+    "length",
+    [
+        MAX_LINE_BYTES // 2 - 1,
+        MAX_LINE_BYTES // 2 + 1,
+        MAX_LINE_BYTES - 9,
+        MAX_LINE_BYTES,
+        MAX_LINE_BYTES + 1,
+    ],
+)
+def test_lines_near_the_length_limit_read_the_same_from_a_block_and_as_lines(length, cut):
+    """The block path leaves its per-row size check out when :func:`short_lines` vouches for
+    the block: around both halves of the limit it still agrees with the line path, and a line
+    one byte too long is too_long either way."""
+    short = _line_of(200)
+    data = short + b"\n" + b"b" * cut + _line_of(length)[cut:] + b"\n" + short + b"\n"
+    fmt = FORMATS["combined"]
+    by_block = fmt.parse_block(data, source="f", first_line_no=1)
+    by_lines = fmt.parse_batch(split_lines(data), source="f", first_line_no=1)
+    assert by_block[0].equals(by_lines[0]) and by_block[1] == by_lines[1]
+    assert by_block[1].malformed_by_reason.get("too_long", 0) == (length > MAX_LINE_BYTES)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, MAX_LINE_BYTES + 2), min_size=1, max_size=8), shift=st.integers(0, 4096)
+)
+def test_short_lines_never_vouches_for_a_block_with_a_long_line(lengths, shift):
+    """short_lines(data) is True only when every line is at most half the limit, and it is True
+    for a block of ordinary lines (else it would save nothing)."""
+    data = b"x" * shift + b"\n" + b"".join(b"y" * n + b"\n" for n in lengths)
+    longest = max([shift, *lengths])
+    if short_lines(data):
+        assert longest <= MAX_LINE_BYTES // 2
+    if longest < MAX_LINE_BYTES // 4:
+        assert short_lines(data)

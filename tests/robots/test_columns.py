@@ -136,3 +136,15 @@ def test_bench_log_paths_decide_as_the_engine(tmp_path: Path) -> None:
         body = gen.robots_body(rng)
         bad += _differences(RobotsTxt.parse(body), gen.agent_for(rng, body), targets)
     assert not bad, f"{len(bad)} differences, e.g.\n" + "\n".join(bad[:5])
+
+
+def test_judging_leaves_the_callers_targets_as_they_were() -> None:
+    """Targets the engine reads differently (``//x``, absolute, ``#``, NUL) are rewritten for
+    judging only: the caller's column is not changed. (Written into in place, ``//favicon.ico``
+    became ``/`` in the judge's verdict frame, and a scan counted every ``/`` request twice.)"""
+    robots = RobotsTxt.parse(b"User-agent: *\nDisallow: /private\n")
+    targets = pl.Series(["/", "//favicon.ico", "http://h/private", "/a#b", "/p\x00"])
+    before = targets.to_list()
+    verdicts = judge_versions((robots,), "bot", targets)
+    assert targets.to_list() == before
+    assert verdicts.allowed.to_list() == [True, True, False, True, True]
