@@ -46,7 +46,7 @@ sys.path.insert(0, str(BENCH.parent))
 from bench_model import auc as rank_sum_auc  # noqa: E402
 from gen_stream import HONEYPOT, ROBOTS_TXT, ChurnGenerator, generate  # noqa: E402
 
-from botguard.config import Policy, Settings  # noqa: E402
+from botguard.config import ModelSettings, Policy, Settings  # noqa: E402
 from botguard.identity.asn import RangeTableAsn  # noqa: E402
 from botguard.logs.records import REQUEST_SCHEMA  # noqa: E402
 from botguard.model.features import FeatureExtractor  # noqa: E402
@@ -65,9 +65,15 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return rank_sum_auc(labels, scores)
 
 
-def bench_settings() -> Settings:
-    """Defaults plus what a site would configure: a honeypot, scanners blocked by category."""
-    return Settings(policy=Policy(block_categories=("scanner",)), honeypots=(HONEYPOT,))
+def bench_settings(micro_batch_seconds: float | None = None) -> Settings:
+    """Defaults plus what a site would configure: a honeypot, scanners blocked by category (and
+    ``model.micro_batch_seconds`` when given)."""
+    model = (
+        ModelSettings()
+        if micro_batch_seconds is None
+        else ModelSettings(micro_batch_seconds=micro_batch_seconds)
+    )
+    return Settings(policy=Policy(block_categories=("scanner",)), honeypots=(HONEYPOT,), model=model)
 
 
 def run_stream(frame: pl.DataFrame, settings: Settings) -> dict:
@@ -324,9 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", choices=("novel", "chrome"), default="novel")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--memory-days", type=int, default=28, help="days of the churn scenario (0: skip)")
+    parser.add_argument(
+        "--micro-batch-seconds", type=float, help="model.micro_batch_seconds (default: config's)"
+    )
     args = parser.parse_args(argv)
     frame = with_asn(generate(args.events, args.seed, args.variant))
-    settings = bench_settings()
+    settings = bench_settings(args.micro_batch_seconds)
     run = run_stream(frame, settings)
     learner: StreamLearner = run["learner"]
     scores, threshold = run["scores"], learner.stream.rules.threshold

@@ -315,6 +315,7 @@ class ModelSettings:
     min_requests_single_net: int = 500
     lcb: float = 0.95  # Wilson lower bound of its high-scoring share a candidate must reach
     max_human_share: float = 0.001  # share of its requests from human-labelled clients it may have
+    micro_batch_seconds: float = 10.0  # stream seconds one micro-batch spans (score before, learn after)
     delta_interval: float = 10.0  # seconds of stream time between trainer -> scorer deltas
     snapshot_every: float = 900.0  # seconds between snapshots of a long-running learner
     auto_deploy: bool = False  # deploy-rules uses proposed candidates without approval
@@ -757,6 +758,7 @@ SCHEMA: dict[str, Any] = {
         "min_requests_single_net": _int(1),
         "lcb": _share,
         "max_human_share": _share,
+        "micro_batch_seconds": _positive,
         "delta_interval": _positive,
         "snapshot_every": _positive,
         "auto_deploy": _bool,

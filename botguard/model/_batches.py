@@ -215,13 +215,15 @@ class PartIds:
             self.parts.extend(parts)
         self.ids = np.stack(ids)
         self.sums = PartSums(self.parts)
-        self._rows: list[list[int]] | None = None
+        self._rows: list[Parts] | None = None
 
     def of(self, i: int) -> Parts:
-        """Request ``i``'s parts."""
+        """Request ``i``'s parts (every request's built at the first call: nearly all are read, as
+        an example or a join buffer's entry)."""
         if self._rows is None:
-            self._rows = self.ids.T.tolist()
-        return tuple(map(self.parts.__getitem__, self._rows[i]))
+            part = self.parts.__getitem__
+            self._rows = list(zip(*(map(part, column) for column in self.ids.tolist())))
+        return self._rows[i]
 
     def logit(self, cols: slice | np.ndarray, table: ParamTable, epoch: int) -> np.ndarray:
         """The scorer's logit of the requests ``cols`` (the bias, then each kind's sum in order)."""

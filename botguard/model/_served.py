@@ -31,6 +31,9 @@ OWN_CLIENTS = 3  # addresses whose asset requests name a host before it counts a
 HOST_LIMIT = 256  # hosts tracked (referer hosts of asset requests: a site has a handful)
 
 
+Places = tuple[tuple[int, int], ...]  # a triple's bits in either filter (PairFilter.places)
+
+
 def pair_hash(net: str, ua: str, path: str) -> int:
     """A stable 64-bit hash of (network, agent, page) (``hash()`` differs between processes)."""
     digest = hashlib.blake2b(f"{net}\0{ua}\0{path}".encode(errors="replace"), digest_size=8).digest()
@@ -58,15 +61,28 @@ class ServedPages:
                 self.previous.clear()
             self.epoch = epoch
 
+    def places(self, nets: list[str], uas: list[str], paths: list[str]) -> list[Places]:
+        """The filters' bits of many (network, agent, page) triples at once (a batch's pages, worked
+        out before they are added or checked in order with :meth:`add_at` and :meth:`requested_at`)."""
+        hashes = np.fromiter(map(pair_hash, nets, uas, paths), np.uint64, len(nets))
+        return self.current.places_many(hashes)  # both filters have the same size
+
     def add(self, t: float, net: str, ua: str, path: str) -> None:
         """Remember that this agent requested this page from this network at ``t``."""
+        self.add_at(t, self.current.places(pair_hash(net, ua, path)))
+
+    def add_at(self, t: float, places: Places) -> None:
+        """:meth:`add` of a triple given its :meth:`places`."""
         self._turn(t)
-        self.current.add_places(self.current.places(pair_hash(net, ua, path)))
+        self.current.add_places(places)
 
     def requested(self, t: float, net: str, ua: str, path: str) -> bool:
         """Whether this agent requested this page from this network in the last one or two periods."""
+        return self.requested_at(t, self.current.places(pair_hash(net, ua, path)))
+
+    def requested_at(self, t: float, places: Places) -> bool:
+        """:meth:`requested` of a triple given its :meth:`places`."""
         self._turn(t)
-        places = self.current.places(pair_hash(net, ua, path))  # both filters have the same size
         return self.current.has_places(places) or self.previous.has_places(places)
 
     def learning(self, host: str, ip: str) -> bool:

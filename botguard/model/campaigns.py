@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,7 +50,7 @@ from botguard.config import CampaignRules
 from botguard.model._actors import ASSET, HONEYPOT, PAGE, ActorTable
 from botguard.model._due import DueQueue
 from botguard.model._keys import MEMO_LIMIT, Call
-from botguard.model._served import ServedPages
+from botguard.model._served import Places, ServedPages
 from botguard.model.features import path_template
 from botguard.model.records import ClientRaise
 
@@ -60,6 +60,8 @@ _ID = re.compile(r"\d+")
 _TRUST_MIN = 10.0  # (decayed) referers of asset-loading clients checked before orphans raise anyone
 _DEFAULT_RULES = CampaignRules()
 _FADED = 0.05  # a burst key's decayed usual rate below which it is forgotten
+#: A page request's path, referer (host, page), and the served-pages bits of its own and its referer's page.
+_PageCols = tuple[str, tuple[str, str], Places, Places | None]
 
 
 @dataclass(slots=True)
@@ -173,6 +175,7 @@ class CampaignBook:
         ips, uas, referers = call.ip, call.ua, call.referer
         served, due = self.served, self._due_clients
         asset = (kind[rows] == ASSET).tolist()
+        pages = self._page_columns(call, rows[kind[rows] != ASSET], nets)
         for i, t, a, at in zip(rows.tolist(), call.t[rows].tolist(), call.ip_of[rows].tolist(), asset):
             key = (ips[i], uas[i])
             client = clients.get(key)
@@ -199,8 +202,29 @@ class CampaignBook:
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
                 continue
-            self._page(call, i, t, nets[a], client)
+            self._page(call, i, t, client, next(pages))
         return p
+
+    def _page_columns(self, call: Call, rows: np.ndarray, nets: list[str]) -> Iterator[_PageCols]:
+        """What each page request of the call needs from its columns, in row order: its path, its
+        referer (host, page), and the served-pages filters' bits of (network, agent, path) and of
+        (network, agent, referer page) (hashed for the whole call at once; added and checked in
+        order by :meth:`_page`)."""
+        at = rows.tolist()
+        net = [nets[a] for a in call.ip_of[rows].tolist()]
+        ua = [call.ua[i] for i in at]
+        path = [(call.target[i] or "/").split("#", 1)[0] for i in at]
+        refs = [self._referer(call.referer[i]) for i in at]
+        served = self.served.places(net, ua, path)
+        named: list[Places | None] = [None] * len(at)
+        if self.rules.orphan_referer:  # the referer page is checked only for an orphan
+            linked = [k for k, (_, ref) in enumerate(refs) if ref]
+            places = self.served.places(
+                [net[k] for k in linked], [ua[k] for k in linked], [refs[k][1] for k in linked]
+            )
+            for k, found in zip(linked, places):
+                named[k] = found
+        return zip(path, refs, served, named)
 
     def _forgotten(self, key: tuple[str, str], client: Client | None, t: float) -> bool:
         """Whether :meth:`expire` at ``t`` would have dropped this raise: checked on every request,
@@ -211,11 +235,10 @@ class CampaignBook:
         score = self.scores.get(key)
         return score is None or score[1] < t - rules.keep
 
-    def _page(self, call: Call, i: int, t: float, net: str, c: Client) -> None:
+    def _page(self, call: Call, i: int, t: float, c: Client, cols: _PageCols) -> None:
         rules = self.rules
-        path = (call.target[i] or "/").split("#", 1)[0]
+        path, (host, ref), served, named = cols
         c.pages += 1
-        host, ref = self._referer(call.referer[i])
         own = bool(ref) and ref in c.recent
         if own:
             c.follows += 1
@@ -232,12 +255,12 @@ class CampaignBook:
                 self._self_walk(c, t, walk[0])
             c.walk_last[walk[0]] = walk[1]
         bare = c.assets == 0
-        if ref and self.served.own(host) and self._orphan(c, t, net, ref, own):
+        if ref and self.served.own(host) and self._orphan(c, t, named, own):
             c.orphans += 1
             if not c.assets and c.follows <= c.orphans and c.key not in self.raised_:
                 reason = f"model: referers name pages this client never requested ({c.orphans} of {c.pages})"
                 self._record(c, t, "orphan-referer", "orphan", reason, 1, 0.99)
-        self.served.add(t, net, c.key[1], path)
+        self.served.add_at(t, served)
         chain = self._chain(c, t, walk, ref if not own else "") if bare else None
         previous = self.pages.get(path)
         popular = previous is not None and previous.client != c.key and t - previous.t <= rules.link_window
@@ -250,7 +273,7 @@ class CampaignBook:
         c.recent.append(path)
 
     # -- orphan referers --------------------------------------------------------------------
-    def _orphan(self, c: Client, t: float, net: str, ref: str, own: bool) -> bool:
+    def _orphan(self, c: Client, t: float, named: Places | None, own: bool) -> bool:
         """Whether this page's referer (a page of this site, not one of the client's recent ones)
         names a page the client's agent never requested from its /24 (/48: a person behind a carrier
         NAT whose connections leave from several addresses of a pool is one client here), and the
@@ -261,7 +284,7 @@ class CampaignBook:
         if not rules.orphan_referer:
             return False
         browser = c.assets > 0
-        orphan = not own and not self.served.requested(t, net, c.key[1], ref)
+        orphan = not own and named is not None and not self.served.requested_at(t, named)
         checks, hits, at = self.trust
         fade = math.exp(-max(0.0, t - at) / self._tau)
         checks, hits = checks * fade, hits * fade

@@ -176,6 +176,14 @@ class PairFilter:
         cells = [((h * m) & _MASK64) >> shift for m in multipliers]
         return tuple([(cell >> 3, 1 << (cell & 7)) for cell in cells])
 
+    def places_many(self, h: np.ndarray) -> list[tuple[tuple[int, int], ...]]:
+        """:meth:`places` of many 64-bit hashes (``uint64``) in one numpy pass: a caller that meets
+        its items one by one (each seeing the previous ones' effect) works their places out first."""
+        with np.errstate(over="ignore"):
+            cells = ((h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift).astype(np.int64)
+        byte, mask = (cells >> 3).tolist(), (1 << (cells & 7)).tolist()  # one row per hash function
+        return list(zip(*map(zip, byte, mask)))
+
     def add_places(self, places: tuple[tuple[int, int], ...]) -> None:
         """Mark one hash seen, given its :meth:`places`."""
         bits = self.bits.data  # a memoryview: plain ints per byte (a numpy scalar per access costs 10x)

@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from botguard.config import ModelSettings
 from botguard.model.stream import StreamLearner
 from tests.model.streamkit import (
     CHROME,
@@ -120,6 +122,24 @@ def test_stream_features_equal_the_feature_extractor() -> None:
     ]
     _feed(model, rows)
     assert len(checked) == len(rows) and any(checked)
+
+
+# -- micro-batches ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("span", [10.0, 60.0])
+def test_micro_batches_span_the_configured_stream_seconds(span: float) -> None:
+    """`model.micro_batch_seconds` is the micro-batch: the stream is trained once per slot of that
+    many stream seconds (the request that closes a batch's labels lies in its slot)."""
+    config = replace(settings(), model=ModelSettings(micro_batch_seconds=span))
+    model = learner(config)
+    trained: list[int] = []
+    model.train_hook = lambda times, ys, sources, xs: trained.append(int(max(times) // span))
+    rows = _mixed(12)
+    _feed(model, rows)
+    model.flush()
+    assert trained == sorted(set(trained))  # one batch per slot, in order
+    assert 1 < len(trained) <= len({int(row["time"] // span) for row in rows})
 
 
 # -- deltas ----------------------------------------------------------------------------------

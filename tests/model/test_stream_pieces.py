@@ -22,6 +22,7 @@ from botguard.model import _batches
 from botguard.model._actors import SOURCES
 from botguard.model._batches import PieceGroups, pieces
 from botguard.model._served import ServedPages
+from botguard.model.table import PairFilter
 from tests.model.streamkit import CHROME, NOVA, frame, learner, req
 
 _OURS = ("botguard/model/stream.py", "botguard/model/_batches.py")
@@ -140,3 +141,36 @@ def test_piece_groups_count_each_piece_as_a_walk_of_its_rows_would(seed: int) ->
             assert dict(got.labels.get(g, [])) == w["labels"]
             assert got.ip_rows[got.ip_at[g] : got.ip_at[g + 1]] == [w["ips"][x] for x in sorted(w["ips"])]
             assert all(got.inverse[r] == g for r in range(i, j) if aid[r] == got.actor[g])
+
+
+def test_a_calls_pages_are_hashed_for_the_served_pages_filters_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The campaign book's (network, agent, page) bits of a call's page requests, and of the pages
+    their referers name, are worked out for the call at once; its walk in time order only sets and
+    reads them (no bit positions per page, whatever the call's size)."""
+    per_page = _count_calls(monkeypatch, PairFilter, "places", lambda: True)
+    per_call = _count_calls(monkeypatch, PairFilter, "places_many", lambda: True)
+    model = learner()
+    rows = [
+        req(
+            5.0 * k,
+            f"93.1.{k % 7}.{k % 5 + 1}",
+            CHROME,
+            f"/product/{k}",
+            referer=f"https://www.example.com/product/{k - 1}",
+        )
+        for k in range(60)
+    ]
+    model.observe(frame(rows))
+    assert per_page[0] == 0
+    assert 0 < per_call[0] <= 2  # the pages, their referers
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bit_positions_of_many_hashes_are_those_of_each_hash(seed: int) -> None:
+    """``PairFilter.places_many`` is ``places`` of each hash (the same multiply-shift in numpy)."""
+    rng = random.Random(seed)
+    hashes = [rng.getrandbits(64) for _ in range(200)] + [0, (1 << 64) - 1]
+    bloom = PairFilter(1 << rng.choice((6, 13, 23)), hashes=rng.randint(1, 6))
+    assert bloom.places_many(np.array(hashes, dtype=np.uint64)) == [bloom.places(h) for h in hashes]
