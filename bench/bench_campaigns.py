@@ -23,7 +23,11 @@ Figures (targets from the project's issues in brackets):
   the day (unsafe), and the requests each campaign sent before the first safe candidate that
   matches one of its clients;
 - AUC of the scan's ``model_score`` against the truth (unwanted = positive), over all clients and
-  over browser-agent clients only.
+  over browser-agent clients only;
+- people who never sent a referer, never a page asset, or neither (two or more requests;
+  combined-format days only): a direct visit, a cached page. Challenged, blocked or raised: the
+  circular false positive a model that learns "no referer" or "no assets" risks. Campaign clients
+  that sent neither (what most disguised scrapers send): caught, and their AUC against such people.
 With ``--real LOG...`` there is no truth: it lists every client that ends blocked or challenged,
 raised, or covered by a candidate, for a person to check by hand.
 """
@@ -35,6 +39,7 @@ import hashlib
 import ipaddress
 import json
 import math
+import re
 import shlex
 import statistics
 import subprocess
@@ -182,8 +187,34 @@ def share(part: int, whole: int) -> float:
     return part / whole if whole else math.nan
 
 
-def figures(truth: dict[str, Any], out: Outputs) -> dict[str, Any]:
-    """Every figure of one seed, from the truth and botguard's outputs."""
+#: A combined-format line: address, path, referer, agent.
+_LINE = re.compile(r'^(\S+) \S+ \S+ \[[^\]]*\] "\S+ (\S+)[^"]*" \d{3} \S+ "([^"]*)" "([^"]*)"')
+_ASSET = re.compile(r"\.(?:css|js|png|jpe?g|gif|svg|ico|woff2?|webp|map)$", re.IGNORECASE)
+
+
+def undressed(log: Path) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """(address, agent) -> (never sent a referer, never requested a page asset), for the clients
+    that made two or more requests (read from a combined-format log; another format gives none)."""
+    seen: Counter[tuple[str, str]] = Counter()
+    referer: set[tuple[str, str]] = set()
+    asset: set[tuple[str, str]] = set()
+    with log.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if m := _LINE.match(line):
+                ip, path, ref, agent = m.groups()
+                seen[(ip, agent)] += 1
+                if ref not in ("-", ""):
+                    referer.add((ip, agent))
+                if _ASSET.search(path.split("?", 1)[0]):
+                    asset.add((ip, agent))
+    return {key: (key not in referer, key not in asset) for key, n in seen.items() if n >= 2}
+
+
+def figures(
+    truth: dict[str, Any], out: Outputs, bare: dict[tuple[str, str], tuple[bool, bool]] | None = None
+) -> dict[str, Any]:
+    """Every figure of one seed, from the truth and botguard's outputs (``bare``: what each client
+    never sent, :func:`undressed`)."""
     joined = join(truth, out.scan)
     verdict = {id(t): (s or {}).get("verdict", "missing") for t, s in joined}
     raised = {id(t) for t, s in joined if s and is_raised(s)}
@@ -202,6 +233,7 @@ def figures(truth: dict[str, Any], out: Outputs) -> dict[str, Any]:
     fig["raised"] = len(raised)
     fig.update({f"raised_{k}": by_truth.get(k, 0) for k in ("unwanted", "person", "welcome")})
     fig.update(_auc_figures(joined))
+    fig.update(_bare_figures(joined, verdict, raised, bare or {}))
     fig["seconds"] = out.seconds
     return fig
 
@@ -234,6 +266,43 @@ def _auc_figures(joined: list[tuple[dict, dict | None]]) -> dict[str, float]:
         "auc": auc([y for y, _, _ in scored], [p for _, p, _ in scored]),
         "auc_browser": auc([y for y, _ in browser], [p for _, p in browser]),
     }
+
+
+def _sent(
+    bare: dict[tuple[str, str], tuple[bool, bool]],
+    t: dict[str, Any],
+    no_ref: bool | None,
+    no_asset: bool | None,
+) -> bool:
+    """Whether the client never sent a referer (``no_ref``) and never an asset (``no_asset``); None: either."""
+    sent = bare.get((t["ip"], t["user_agent"]))
+    return sent is not None and no_ref in (None, sent[0]) and no_asset in (None, sent[1])
+
+
+def _bare_figures(
+    joined: list[tuple[dict, dict | None]],
+    verdict: dict[int, str],
+    raised: set[int],
+    bare: dict[tuple[str, str], tuple[bool, bool]],
+) -> dict[str, Any]:
+    """People who never sent a referer, never an asset, or neither: challenged, blocked or raised;
+    the campaign clients that sent neither: caught, and their AUC against such people."""
+    fig: dict[str, Any] = {}
+    groups = {"no_referer": (True, None), "no_asset": (None, True), "bare": (True, True)}
+    for name, (no_ref, no_asset) in groups.items():
+        people = [t for t, _ in joined if t["is_person"] and _sent(bare, t, no_ref, no_asset)]
+        fig[f"{name}_people"] = len(people)
+        for end in ("challenge", "block"):
+            fig[f"{name}_people_{end}"] = sum(verdict[id(t)] == end for t in people)
+        fig[f"{name}_people_raised"] = sum(id(t) in raised for t in people)
+    both = [(t, s) for t, s in joined if bare.get((t["ip"], t["user_agent"])) == (True, True)]
+    unwanted = [t for t, _ in both if not t["wanted"]]
+    scored = [(int(not t["wanted"]), s["model_score"]) for t, s in both
+              if (t["is_person"] or not t["wanted"]) and s and s.get("model_score") is not None]  # fmt: skip
+    fig["bare_unwanted"] = len(unwanted)
+    fig["bare_unwanted_caught"] = share(sum(verdict[id(t)] in CAUGHT for t in unwanted), len(unwanted))
+    fig["auc_bare"] = auc([y for y, _ in scored], [p for _, p in scored])
+    return fig
 
 
 def _campaign_figures(joined: list[tuple[dict, dict | None]], verdict: dict[int, str]) -> dict[str, Any]:
@@ -367,6 +436,12 @@ ROWS: tuple[tuple[str, Callable[[Fig], str]], ...] = (
         f"{f['requests_before_raise_median']:g} / {f['requests_before_raise_max']}"
         if f["campaigns_raised"] else "-")),
     ("AUC model_score: all / browser agents", lambda f: f"{num(f['auc'])} / {num(f['auc_browser'])}"),
+    *((f"people sending no {what}: n / challenged / blocked / raised", lambda f, g=g: (
+        f"{f[g + '_people']:,} / {f[g + '_people_challenge']} / {f[g + '_people_block']} / {f[g + '_people_raised']}"))
+      for what, g in (("referer", "no_referer"), ("asset", "no_asset"), ("referer, no asset", "bare"))),
+    ("bare campaign clients (no referer, no asset): caught", lambda f: (
+        f"{f['bare_unwanted']:,}: {pct(f['bare_unwanted_caught'])}")),
+    ("AUC model_score: bare people vs bare campaign clients", lambda f: num(f["auc_bare"])),
     ("seconds: scan / watch", lambda f: f"{f['seconds'].get('scan', 0):.1f} / {f['seconds'].get('watch', 0):.1f}"),
 )  # fmt: skip
 
@@ -408,7 +483,7 @@ def bench_seed(seed: int, args: argparse.Namespace, cmd: list[str]) -> dict[str,
     with tempfile.TemporaryDirectory(prefix="bench_campaigns-") as tmp:
         out = run_botguard(cmd, log, Path(tmp), Path(f"{log}.robots.txt"), Path(f"{log}.botguard.yaml"),
                            args.dns, args.preview, args.campaigns)  # fmt: skip
-    fig = figures(truth, out)
+    fig = figures(truth, out, undressed(log) if args.fmt == "combined" else None)
     if out.preview:
         fig["preview"] = out.preview
     return fig

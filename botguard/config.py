@@ -8,6 +8,7 @@ any work starts. Validation needs no I/O beyond reading the file itself.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -479,6 +480,29 @@ def _positive(value: Any, where: Location) -> float:
     return float(value)
 
 
+def _finite(value: Any, where: Location) -> float:
+    """:func:`_positive`, and not YAML's ``.nan`` (which compares false with 0) or ``.inf`` (an
+    interval or count never reached)."""
+    number = _positive(value, where)
+    if not math.isfinite(number):
+        raise ConfigError(f"expected a finite number > 0, got {value!r}", where)
+    return number
+
+
+#: The micro-batch spans model.micro_batch_seconds may set. Stream times are Unix seconds, so a
+#: shorter span overflows the slot numbers; a longer one (or .inf) means one micro-batch a day or
+#: more, scored before anything it holds is learned.
+MICRO_BATCH_SECONDS = (0.001, 86_400.0)
+
+
+def _micro_batch(value: Any, where: Location) -> float:
+    low, high = MICRO_BATCH_SECONDS
+    seconds = _positive(value, where)
+    if not low <= seconds <= high:  # (NaN too)
+        raise ConfigError(f"expected seconds from {low:g} to {high:g}, got {value!r}", where)
+    return seconds
+
+
 def _argv(value: Any, where: Location) -> tuple[str, ...]:
     """A command as a list of words (no shell), e.g. [nginx, -t, -q]; [] disables the step."""
     return _str_list(value, where)
@@ -533,7 +557,7 @@ def _model_slots(value: Any, where: Location) -> dict[str, SlotOverride]:
             raise ConfigError(f"slot {slot}: expected a mapping with keys admit_after and/or ttl", where)
         admit = _int(1)(spec.get("admit_after", 1), where)
         ttl = spec.get("ttl")
-        slots[slot] = SlotOverride(admit, None if ttl is None else _positive(ttl, where))
+        slots[slot] = SlotOverride(admit, None if ttl is None else _finite(ttl, where))
     return slots
 
 
@@ -582,7 +606,7 @@ def _like(default: Any, value: Any, name: str, where: Location) -> Any:
     if isinstance(default, int):
         return _int(1)(value, where)
     if isinstance(default, float):
-        return _share(value, where) if default <= 1 else _positive(value, where)
+        return _share(value, where) if default <= 1 else _finite(value, where)
     if isinstance(default, tuple):
         return _str_list(value, where)
     if isinstance(value, str) and value in RAISE_TO:
@@ -758,9 +782,9 @@ SCHEMA: dict[str, Any] = {
         "min_requests_single_net": _int(1),
         "lcb": _share,
         "max_human_share": _share,
-        "micro_batch_seconds": _positive,
-        "delta_interval": _positive,
-        "snapshot_every": _positive,
+        "micro_batch_seconds": _micro_batch,
+        "delta_interval": _finite,
+        "snapshot_every": _finite,
         "auto_deploy": _bool,
         "candidate_ttl": _positive,
         "slots": _model_slots,

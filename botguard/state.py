@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import platformdirs
 
@@ -59,6 +60,20 @@ def _columns(ddl: str) -> dict[str, frozenset[str]]:
         scratch.close()
 
 
+def _unwritable(
+    table: str, wanted: frozenset[str], kind: str | None, info: list[tuple[Any, ...]]
+) -> str | None:
+    """What makes ``table`` (a schema object of ``kind`` with the ``PRAGMA table_info`` rows
+    ``info``) unwritable for a stage that writes the ``wanted`` columns, beyond missing ones."""
+    if kind is not None and kind != "table":
+        return f"{table} is a {kind}, not a table"
+    known = {column.lower() for column in wanted}
+    for _, name, _, notnull, default, key in info:
+        if notnull and default is None and not key and name.lower() not in known:
+            return f"table {table} has a column {name} botguard cannot fill (NOT NULL, no default)"
+    return None
+
+
 class State:
     """An open state database. Use as a context manager or call :meth:`close`.
 
@@ -85,37 +100,52 @@ class State:
             raise BotguardError(f"cannot open state database: {exc}", Location(str(self.path))) from exc
 
     def ensure_schema(self, ddl: str, added: Mapping[str, str] | None = None) -> None:
-        """Create a stage's tables if they do not exist (idempotent DDL script), add the
+        """Create a stage's tables if they do not exist (idempotent DDL script) and add the
         ``added`` columns (``table.column`` -> definition: columns added after a table first
-        shipped) to a table without them, and check the rest (:meth:`check_schema`)."""
-        self.conn.executescript(ddl)
-        for table, column in self._missing(ddl):
-            definition = (added or {}).get(f"{table}.{column}")
-            if definition is not None:
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-        self.check_schema(ddl)
+        shipped) to a table without them, once the tables already there pass
+        :meth:`check_schema` (the script itself would fail on a view of a table's name)."""
+        missing = self._checked(ddl, added or {})
+        self.conn.executescript(ddl)  # creates absent tables only: the missing columns stay so
+        for table, column in missing:
+            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {(added or {})[f'{table}.{column}']}")
 
     def check_schema(self, ddl: str, added: Mapping[str, str] | None = None) -> None:
-        """Raise :class:`StateDamaged` when a table of the DDL's that is already there lacks one
-        of its columns (other than the ``added`` ones). Only reads.
+        """Raise :class:`StateDamaged` when a table of the DDL's that is already there cannot
+        hold a stage's rows: it lacks one of its columns (other than the ``added`` ones), has a
+        NOT NULL column without a default that the DDL does not name, or is not a table (a
+        view). Only reads.
 
         Such a table (another program's, a hand edit) would otherwise fail deep in a stage with
-        "no such column": it is reported like a damaged file.
+        "no such column" or at its first write: it is reported like a damaged file.
         """
-        for table, column in self._missing(ddl):
-            if f"{table}.{column}" not in (added or {}):
-                raise StateDamaged(
-                    self.path, f"table {table} has no column {column}: another program or version wrote it"
-                )
+        self._checked(ddl, added or {})
 
-    def _missing(self, ddl: str) -> list[tuple[str, str]]:
-        """(table, column) of each column the DDL names that a table already there lacks."""
-        missing = []
-        for table, wanted in _columns(ddl).items():
-            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
-            if have:  # not there yet (check_schema before ensure_schema): nothing to compare
-                missing += [(table, column) for column in sorted(wanted - have)]
+    def _checked(self, ddl: str, added: Mapping[str, str]) -> list[tuple[str, str]]:
+        """(table, column) of each ``added`` column a table already there lacks, after
+        :meth:`check_schema`'s checks (column names compared as SQLite does: without regard to
+        case); each table's columns are read once."""
+        found = [(table, wanted, *self._table_info(table)) for table, wanted in _columns(ddl).items()]
+        problem = next(filter(None, (_unwritable(*item) for item in found)), None)
+        missing = [
+            (table, column)
+            for table, wanted, _, info in found
+            for column in sorted(wanted)
+            if info and column.lower() not in {row[1].lower() for row in info}
+        ]
+        problem = problem or next(
+            (f"table {t} has no column {c}" for t, c in missing if f"{t}.{c}" not in added), None
+        )
+        if problem is not None:
+            raise StateDamaged(self.path, f"{problem}: another program or version wrote it")
         return missing
+
+    def _table_info(self, table: str) -> tuple[str | None, list[tuple[Any, ...]]]:
+        """What kind of schema object ``table`` names (None: nothing) and its ``PRAGMA
+        table_info`` rows ([] when absent)."""
+        kind = self.conn.execute(
+            "SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (table,)
+        ).fetchone()
+        return (kind[0] if kind else None), self.conn.execute(f"PRAGMA table_info({table})").fetchall()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -128,3 +128,48 @@ def test_a_column_added_since_a_table_shipped_is_added_not_reported(tmp_path: Pa
     with State(tmp_path / "old.db") as st, pytest.raises(Exception, match="table t has no column b"):
         st.conn.execute("CREATE TABLE t (a TEXT NOT NULL)")
         st.ensure_schema(ddl)
+
+
+def _edit(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+    conn.close()
+
+
+def test_a_column_spelled_in_another_case_is_the_same_column(state: Path) -> None:
+    """SQLite's column names ignore case, so a table whose columns another tool spelled in
+    capitals works as it is: scan exits 0, not the damaged-file line."""
+    _edit(state, "ALTER TABLE scan_partials RENAME COLUMN byte_offset TO BYTE_OFFSET")
+    r = run_cli(*EXAMPLE, "--state", str(state), "--format", "json")
+    assert r.exit_code == 0, r.output
+
+
+def test_an_added_column_spelled_in_another_case_is_not_added_twice(tmp_path: Path) -> None:
+    """``added`` with the column there in other capitals: nothing to add (ALTER would fail:
+    duplicate column name)."""
+    with State(tmp_path / "s.db") as st:
+        st.conn.execute("CREATE TABLE t (a TEXT NOT NULL, B TEXT)")
+        st.ensure_schema("CREATE TABLE IF NOT EXISTS t (a TEXT NOT NULL, b TEXT);", added={"t.b": "TEXT"})
+        assert [row[1] for row in st.conn.execute("PRAGMA table_info(t)")] == ["a", "B"]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ["ALTER TABLE scans RENAME TO scans_old", "CREATE VIEW scans AS SELECT * FROM scans_old"],
+        ["DROP TABLE scans", "CREATE TABLE scans (id INTEGER PRIMARY KEY AUTOINCREMENT, finished_at TEXT NOT NULL,"
+         " paths TEXT NOT NULL, summary TEXT NOT NULL, owner TEXT NOT NULL)"],
+    ],
+    ids=["a view of the table's name", "a column it cannot fill"],
+)  # fmt: skip
+def test_a_stage_table_botguard_cannot_write_is_one_line_naming_the_file(
+    state: Path, edit: list[str]
+) -> None:
+    """A view where a stage's table should be, or a table with a NOT NULL column botguard does
+    not know (no default): scan exits 1 with the damaged-file line, not a sqlite3 traceback
+    from the first write."""
+    _edit(state, *edit)
+    line = _one_line_naming(run_cli(*EXAMPLE, "--state", str(state)), state)
+    assert "scans" in line

@@ -35,7 +35,7 @@ from botguard.judge.partial import (
 from botguard.judge.timeline import WIDTHS, client_key, path_of, width_for
 from botguard.logs.records import ParseStats
 from botguard.robots import RobotsTxt
-from botguard.robots.columns import judge_versions
+from botguard.robots.columns import judge_versions, logged_targets
 from botguard.robots.history import RobotsTimeline
 
 __all__ = ["CLIENT_KEY", "GLOBAL_TOKEN", "Aggregator", "RobotsLookup", "robots_token", "rule_text"]
@@ -232,7 +232,7 @@ class Aggregator:
             spec = self._unit_of[unit]
             assert spec is not None
             targets = group.get_column("target")
-            found = judge_versions(spec.versions, spec.token, targets)
+            found = judge_versions(spec.versions, spec.token, logged_targets(targets))
             lines = pl.Series([rule.line for rule in found.rules], dtype=pl.Int64)
             texts = pl.Series([rule_text(r.directive, r.pattern) for r in found.rules], dtype=pl.String)
             index = found.rule

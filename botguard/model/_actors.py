@@ -25,14 +25,16 @@ import numpy as np
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.records import SPOOFED, VERIFIED
 from botguard.model._keys import MEMO_LIMIT, ActorCtx, Call, FeaturePart, IpInfo, UaInfo, actor_context
-from botguard.model.labels import ActorEvidence, Label, Labeler, identity_of
+from botguard.model.labels import HUMAN_VIEWS, ActorEvidence, Label, Labeler, identity_of, referer_view
 
 #: What a request was, for its actor's evidence.
 PAGE, ASSET, HONEYPOT, ROBOTS, INVALID = range(5)
-#: Label codes (0: none), in the Labeler's priority order; 2..5 are the positive (unwanted) sources.
-SOURCES = ("", "verified", "honeypot", "spoofer", "catalog", "robots", "human")
+#: Label codes (0: none), in the Labeler's priority order; 2..5 are the positive (unwanted) sources,
+#: HUMAN and above the human views (``human``: a label restored from an older snapshot, which read
+#: both views' evidence and so keeps both masked).
+SOURCES = ("", "verified", "honeypot", "spoofer", "catalog", "robots", *HUMAN_VIEWS, "human")
 CODE = {name: i for i, name in enumerate(SOURCES) if name}
-HUMAN = CODE["human"]
+HUMAN = CODE[HUMAN_VIEWS[0]]
 _COUNTS = ("requests", "pages", "assets", "referers", "invalid", "disallowed", "honeypot", "fast_pages")
 _BIG = np.iinfo(np.int64).max
 
@@ -306,9 +308,9 @@ class ActorTable:
         """The label each request's evidence supports on its own (Labeler.decide as arrays)."""
         policy, human = self.labeler.policy, self.labeler.human
         n = np.maximum(c["requests"], 1)
-        shares_ok = (c["assets"] / n >= human.min_asset_share) | (
-            c["referers"] / n >= human.min_referer_share
-        )
+        assets_ok = c["assets"] / n >= human.min_asset_share
+        referers_ok = c["referers"] / n >= human.min_referer_share
+        shares_ok = assets_ok | referers_ok
         automated = (
             (c["honeypot"] > 0) | (c["invalid"] > 0)
             | ((c["pages"] > human.max_pages_without_assets) & (c["assets"] == 0))
@@ -316,14 +318,16 @@ class ActorTable:
         )  # fmt: skip
         browser, identity = self.browser[a], self.identity[a]
         reading = (t - first) / np.maximum(c["pages"], 1) >= human.min_seconds_per_page
-        humanlike = (c["requests"] >= 6) & (c["pages"] >= 1) & reading & shares_ok
+        person = browser & ~self.crawled[a] & ~automated & (c["requests"] >= 6) & (c["pages"] >= 1) & reading
+        by_referer = referer_view(self.uid[a], assets_ok, referers_ok)
         conditions = (
             (CODE["verified"], (identity == 1) & (not policy.block_verified)),
             (CODE["honeypot"], (c["honeypot"] > 0) & policy.block_on_honeypot),
             (CODE["spoofer"], (identity == 2) & policy.block_spoofed),
             (CODE["catalog"], self.blocked[a]),
             (CODE["robots"], (c["disallowed"] >= policy.block_min_disallowed) & (~browser | automated)),
-            (HUMAN, browser & ~self.crawled[a] & ~automated & humanlike),
+            (CODE["human_assets"], person & assets_ok & ~by_referer),
+            (CODE["human_referer"], person & by_referer),
         )
         fresh = np.zeros(len(a), dtype=np.int8)
         for code, fires in reversed(conditions):  # the first source in priority order wins
@@ -334,18 +338,22 @@ class ActorTable:
         self, fresh: np.ndarray, rows: np.ndarray, starts: np.ndarray, seg: np.ndarray, carry: np.ndarray,
         a: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:  # fmt: skip
-        """Labels stick: a positive one is final, verified is fixed, human holds until a positive
-        source fires. Returns each request's label, each segment's label arrival row, and how many
-        actors got each label (a human turning positive counts for the positive source too)."""
+        """Labels stick: a positive one is final, verified is fixed, a human view holds (the first
+        one that fired) until a positive source fires. Returns each request's label, each segment's
+        label arrival row, and how many actors got each label (a human turning positive counts for
+        the positive source too)."""
         held = np.where(carry, self.label[a[starts]], 0)
         first_pos = np.minimum.reduceat(np.where((fresh >= 2) & (fresh <= 5), rows, _BIG), starts)
-        first_hum = np.minimum.reduceat(np.where(fresh == HUMAN, rows, _BIG), starts)
+        first_hum = np.minimum.reduceat(np.where(fresh >= HUMAN, rows, _BIG), starts)
         first_ver = np.minimum.reduceat(np.where(fresh == 1, rows, _BIG), starts)
         last = len(fresh) - 1
         pos_code = np.where(first_pos < _BIG, fresh[np.minimum(first_pos, last)], 0)
+        hum_code = np.where(first_hum < _BIG, fresh[np.minimum(first_hum, last)], 0)
         label = np.zeros(len(fresh), dtype=np.int8)
-        label[rows >= first_hum[seg]] = HUMAN
-        label[(held == HUMAN)[seg]] = HUMAN
+        hum = rows >= first_hum[seg]
+        label[hum] = hum_code[seg][hum]
+        held_hum = (held >= HUMAN)[seg]
+        label[held_hum] = held[seg][held_hum]
         label[rows >= first_ver[seg]] = 1
         pos = rows >= first_pos[seg]
         label[pos] = pos_code[seg][pos]
@@ -353,7 +361,7 @@ class ActorTable:
         label[final[seg]] = held[seg][final[seg]]
         arrival = np.minimum(np.minimum(first_pos, first_hum), first_ver)
         arrival = np.where((held == 0) & (arrival < _BIG), arrival, -1)
-        turned = (first_pos < _BIG) & ((held == HUMAN) | ((held == 0) & (first_hum < first_pos)))
+        turned = (first_pos < _BIG) & ((held >= HUMAN) | ((held == 0) & (first_hum < first_pos)))
         codes = np.concatenate([label[arrival[arrival >= 0]], pos_code[turned]])
         labelled = {SOURCES[c]: int(n) for c, n in enumerate(np.bincount(codes, minlength=len(SOURCES))) if n}
         return label, arrival, labelled

@@ -13,6 +13,7 @@ import numpy as np
 from botguard.judge import ASSET_RE, ROBOTS_RE
 from botguard.model._actors import ASSET, HONEYPOT, INVALID, PAGE, ROBOTS
 from botguard.model._keys import MEMO_LIMIT, Call
+from botguard.robots.columns import logged_target
 from botguard.robots.history import RobotsTimeline
 
 
@@ -78,9 +79,10 @@ class RequestKinds:
         if allowed is None:
             if len(self._allowed) > MEMO_LIMIT:
                 self._allowed.clear()
+            url = logged_target(target)
             if isinstance(robots, RobotsTimeline):
-                allowed = robots.allowed_many(epoch, token, [target])[0]
+                allowed = robots.allowed_many(epoch, token, [url])[0]
             else:
-                allowed = robots.is_allowed(token, target)
+                allowed = robots.is_allowed(token, url)
             self._allowed[key] = allowed
         return allowed

@@ -67,12 +67,9 @@ class ServedPages:
         hashes = np.fromiter(map(pair_hash, nets, uas, paths), np.uint64, len(nets))
         return self.current.places_many(hashes)  # both filters have the same size
 
-    def add(self, t: float, net: str, ua: str, path: str) -> None:
-        """Remember that this agent requested this page from this network at ``t``."""
-        self.add_at(t, self.current.places(pair_hash(net, ua, path)))
-
     def add_at(self, t: float, places: Places) -> None:
-        """:meth:`add` of a triple given its :meth:`places`."""
+        """Remember that an agent requested a page from a network at ``t``, given the triple's
+        :meth:`places`."""
         self._turn(t)
         self.current.add_places(places)
 

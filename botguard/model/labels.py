@@ -19,16 +19,29 @@ Leakage rules (../shared/notes/online-model.md §2), enforced here and in the st
    published ranges (:func:`botguard.identity.enrich.check_claim` with no DNS answer); no DNS in the stream.
 
 The human rule mirrors the judge's (``botguard.judge.verdict._kind`` with
-:class:`botguard.config.HumanRules`) but reads the actor's raw counts, and the model's
-``asset_b``/``ref``/``rate_b`` slots are masked on its examples, so the model cannot learn the
-rule back from its own inputs (the circular false positive of notes §2 rule 4).
+:class:`botguard.config.HumanRules`) but reads the actor's raw counts, split into two views that
+read disjoint evidence (co-training): ``human_assets`` (a reading pace and page assets) and
+``human_referer`` (a reading pace and referers). Each view masks only the slots it read, so the
+model cannot learn a view back from its own inputs (the circular false positive of notes §2
+rule 4), yet every behaviour slot but the pace trains from both sides: ``ref`` from people the
+asset view labelled, ``asset_b`` from people the referer view labelled. One rule reading both
+would mask ``ref`` and ``asset_b`` on every person, so they would learn only from bots, which
+send referers or not alike, and a disguised scraper that sends neither would look like a
+person. A client both views accept takes one by its id's parity (:func:`referer_view`), so each
+slot also sees the typical person's value (a referer *and* assets) on the human side; always one
+view would leave the other's slot trained only on the people that view alone accepts. Both views
+keep the judge's guards against programs (:meth:`Labeler.automated`), which only ever withhold a
+label; one of them reads assets (more than ``max_pages_without_assets`` pages and none), so a
+referer-view person with that many pages did load an asset, however few.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from botguard.catalog import Crawler
 from botguard.config import Settings
@@ -37,13 +50,18 @@ from botguard.identity.records import SPOOFED, VERIFIED
 from botguard.judge.verdict import BROWSER_RE
 from botguard.model.features import PATH_SLOTS, UA_SLOTS
 
-Source = Literal["verified", "honeypot", "spoofer", "catalog", "robots", "human"]
+Source = Literal[
+    "verified", "honeypot", "spoofer", "catalog", "robots", "human_assets", "human_referer", "human"
+]
 
 #: Browser-like user agents (the judge's test): only these can be labelled human.
 BROWSER = re.compile(BROWSER_RE)
 
-#: Behaviour slots the human rule reads (assets, referers, pacing).
+#: Behaviour slots the human rule reads (assets, referers, pacing): all of them, on the client
+#: pass's person label and on a ``human`` label from an older snapshot.
 HUMAN_SLOTS = frozenset({"asset_b", "ref", "rate_b"})
+#: The human label's views, each reading the pace and one of assets or referers.
+HUMAN_VIEWS = ("human_assets", "human_referer")
 
 #: Slots masked on the examples each source labelled (leakage rule 1).
 MASKS: dict[str, frozenset[str]] = {
@@ -52,12 +70,21 @@ MASKS: dict[str, frozenset[str]] = {
     "catalog": UA_SLOTS,  # reads the UA against the catalogue
     "honeypot": PATH_SLOTS,  # reads the path
     "robots": PATH_SLOTS,  # reads paths against robots.txt (not whether robots.txt was fetched)
-    "human": HUMAN_SLOTS,
+    "human_assets": frozenset({"asset_b", "rate_b"}),  # ref stays: the view did not read it
+    "human_referer": frozenset({"ref", "rate_b"}),  # asset_b stays
+    "human": HUMAN_SLOTS,  # restored from an older snapshot: it read both
 }
 POSITIVE: frozenset[str] = frozenset({"honeypot", "spoofer", "catalog", "robots"})
 
 #: The human rule looks at an actor once it made this many requests (fewer say nothing).
 HUMAN_MIN_REQUESTS = 6
+
+
+def referer_view(uid: Any, assets_ok: Any, referers_ok: Any) -> Any:
+    """Whether the referer view labels a human client (else the asset view, when its share is
+    met): when only its referers meet their share, or both shares are met and its id is odd (a
+    stable choice, the same in a scan and a watch; scalars or arrays)."""
+    return np.logical_and(referers_ok, np.logical_not(assets_ok) | ((np.asarray(uid) & 1) == 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +126,8 @@ class Labeler:
 
     Order: verified good bot (policy: never blocked unless ``block_verified``) > honeypot >
     spoofer > catalogue category the policy blocks > robots.txt violations by a non-human >
-    human. Positive labels are final; a human label turns positive if a positive source fires later.
+    human (one of its views). Positive labels are final; a human label turns positive if a positive
+    source fires later.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -107,8 +135,9 @@ class Labeler:
         self.human = settings.human
         self._blocked = frozenset(settings.policy.block_categories)
 
-    def decide(self, ev: ActorEvidence, now: float) -> Label | None:
-        """The label the evidence supports at ``now``, or None (the actor is only scored)."""
+    def decide(self, ev: ActorEvidence, now: float, uid: int = 0) -> Label | None:
+        """The label the evidence supports at ``now``, or None (the actor is only scored); ``uid``
+        (:func:`botguard.model._actors.actor_uid`) picks the human view when both accept."""
         policy = self.policy
         if ev.identity == VERIFIED and not policy.block_verified:
             return Label(False, "verified", now)
@@ -122,7 +151,10 @@ class Labeler:
         if ev.disallowed >= policy.block_min_disallowed and (not ev.browser or automated):
             return Label(True, "robots", now)
         if ev.browser and ev.crawler is None and not automated and self.humanlike(ev):
-            return Label(False, "human", now)
+            assets_ok, referers_ok = self._shares(ev)
+            return Label(
+                False, "human_referer" if referer_view(uid, assets_ok, referers_ok) else "human_assets", now
+            )
         return None
 
     def automated(self, ev: ActorEvidence) -> bool:
@@ -144,5 +176,9 @@ class Labeler:
         return reading and self._shares_ok(ev)
 
     def _shares_ok(self, ev: ActorEvidence) -> bool:
+        return any(self._shares(ev))
+
+    def _shares(self, ev: ActorEvidence) -> tuple[bool, bool]:
+        """Whether its assets, and its referers, meet their share of its requests."""
         n = max(ev.requests, 1)
-        return ev.assets / n >= self.human.min_asset_share or ev.referers / n >= self.human.min_referer_share
+        return ev.assets / n >= self.human.min_asset_share, ev.referers / n >= self.human.min_referer_share

@@ -243,7 +243,7 @@ class StreamLearner:
         label = np.empty(call.n, dtype=np.int8)
         label[order] = folded.label
         browser = np.array([u.browser for u in call.ua_infos], dtype=bool)[call.ua_of]
-        humanlike = (label == HUMAN) | ((label == 0) & (kind == ASSET) & browser)
+        humanlike = (label >= HUMAN) | ((label == 0) & (kind == ASSET) & browser)
         campaign = self.campaigns.observe(call, kind, self._actors, aid)
         scores = self._run(call, aid, label, humanlike, parts, found, campaign)
         self.counters.events += call.n

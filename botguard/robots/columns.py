@@ -26,7 +26,9 @@ from botguard.robots._matcher import GroupMatcher, path_params_query
 from botguard.robots.parser import RobotsTxt
 from botguard.robots.records import ALLOW, Rule
 
-__all__ = ["COLUMN_MAX_RULES", "PathVerdicts", "judge_paths", "judge_versions"]
+__all__ = [
+    "COLUMN_MAX_RULES", "PathVerdicts", "judge_paths", "judge_versions", "logged_target", "logged_targets",
+]  # fmt: skip
 
 #: Rule sets up to this size are decided column-wise; larger ones path by path by the engine.
 COLUMN_MAX_RULES = 128
@@ -79,6 +81,27 @@ def judge_versions(versions: Sequence[RobotsTxt], user_agent: str, targets: pl.S
     both = pl.DataFrame([live.rule.alias("rule"), allowed.alias("allowed")])
     rule = both.select(pl.when(~pl.col("allowed")).then(pl.col("rule"))).to_series()
     return PathVerdicts(allowed, rule, live.rules)
+
+
+def logged_targets(targets: pl.Series) -> pl.Series:
+    """Request targets as an access log holds them (origin-form paths), spelled as URLs the
+    engine reads back as those very paths.
+
+    The engine reads what it is given as a URL (Google's ``GetPathParamsQuery``), where a leading
+    ``//`` starts a host: ``//private/x`` would be judged as ``/x``. A logged target is a path,
+    and a crawler checking ``https://host//private/x`` matches ``//private/x``; judged as
+    ``/x`` it would be charged with rules it never broke, or pass ones it broke.
+    """
+    return targets.str.replace(r"^//", _AS_URL + "//")
+
+
+#: What makes a logged target that starts with ``//`` a URL whose path is that target.
+_AS_URL = "http://h"
+
+
+def logged_target(target: str) -> str:
+    """:func:`logged_targets` of one target (the model's per-request labels)."""
+    return _AS_URL + target if target.startswith("//") else target
 
 
 def request_paths(targets: pl.Series) -> pl.Series:

@@ -173,6 +173,49 @@ def test_table_prints_every_figure(bench: ModuleType, fig: dict[str, Any]) -> No
     assert "4 (2)" in text and "1/1/1" in text
 
 
+def test_undressed_and_bare_figures(bench: ModuleType, tmp_path: Path) -> None:
+    """What each client never sent, read from its log lines (one request says nothing), and what
+    befell the people among them: P2 never sent a referer, P3 neither a referer nor an asset, P1
+    both; campaign clients C (bare, raised but monitored) and D (bare, allowed) against P3: P3
+    scores 0.3, above D's 0.2 and below C's 0.7 -> AUC 1/2."""
+
+    def line(ip: str, ua: str, path: str, referer: str = "-") -> str:
+        return f'{ip} - - [23/Nov/2026:00:00:02 +0100] "GET {path} HTTP/2.0" 200 5 "{referer}" "{ua}"\n'
+
+    log = tmp_path / "day.log"
+    log.write_text(
+        line("203.0.113.50", "Person 1", "/a", "https://www.example.com/")
+        + line("203.0.113.50", "Person 1", "/app.js?v=2", "https://www.example.com/a")
+        + line("2001:db8::2", "Person 2", "/b") + line("2001:db8::2", "Person 2", "/style.CSS")
+        + line("2001:db8::3", "Person 3", "/c") + line("2001:db8::3", "Person 3", "/d")
+        + "".join(line(ip, ua, "/p") * 2 for ip, ua in (("198.51.100.3", "UA-C"), ("203.0.113.4", "UA-D")))
+        + line("192.0.2.10", "UA-F", "/once") + "not a log line\n"
+    )  # fmt: skip
+    bare = bench.undressed(log)
+    assert bare == {
+        ("203.0.113.50", "Person 1"): (False, False),
+        ("2001:db8::2", "Person 2"): (True, False),
+        ("2001:db8::3", "Person 3"): (True, True),
+        ("198.51.100.3", "UA-C"): (True, True),
+        ("203.0.113.4", "UA-D"): (True, True),
+    }
+    got = bench.figures(*_truth_and_outputs(bench), bare)
+    assert (
+        got["no_referer_people"],
+        got["no_referer_people_challenge"],
+        got["no_referer_people_raised"],
+    ) == (2, 1, 1)
+    assert (got["no_asset_people"], got["no_asset_people_challenge"], got["no_asset_people_block"]) == (
+        1,
+        1,
+        0,
+    )
+    assert (got["bare_people"], got["bare_people_challenge"], got["bare_people_raised"]) == (1, 1, 0)
+    assert got["bare_unwanted"] == 2 and got["bare_unwanted_caught"] == 0.0
+    assert got["auc_bare"] == pytest.approx(1 / 2)
+    assert "2 / 1 / 0 / 1" in bench.table("dev seeds", [(11, got)])
+
+
 def test_join_keeps_clients_the_scan_lacks(bench: ModuleType) -> None:
     """A truth client missing from the scan is joined to None (and counted as unjoined)."""
     truth, out = _truth_and_outputs(bench)

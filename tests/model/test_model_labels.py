@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from botguard.model.features import PATH_SLOTS, UA_SLOTS
-from botguard.model.labels import HUMAN_SLOTS
+from botguard.model.labels import HUMAN_VIEWS, MASKS
 from tests.model.streamkit import (
     CHROME,
     GOOGLEBOT,
@@ -32,6 +32,10 @@ class Hook:
 
     def by(self, source: str) -> list[tuple[float, bool, str, dict[str, float]]]:
         return [e for e in self.examples if e[2] == source]
+
+    def humans(self) -> list[tuple[float, bool, str, dict[str, float]]]:
+        """The examples either human view labelled."""
+        return [e for e in self.examples if e[2] in HUMAN_VIEWS]
 
 
 def _run(rows: list[dict[str, Any]], **kw: Any) -> tuple[Any, Hook]:
@@ -81,9 +85,9 @@ def test_a_person_opening_a_disallowed_page_is_not_a_robots_violator() -> None:
     rows.insert(3, req(10, "86.1.2.3", CHROME, "/private/cart", referer="https://www.example.com/products/1"))
     _, hook = _run(rows)
     assert not hook.by("robots")
-    humans = hook.by("human")
+    humans = hook.humans()
     assert humans and not any(y for _, y, _, _ in humans)
-    assert all(not _slots(x) & HUMAN_SLOTS for _, _, _, x in humans)
+    assert all(not _slots(x) & MASKS[source] for _, _, source, x in humans)
 
 
 def test_honeypot_path_never_reaches_the_features() -> None:
@@ -123,7 +127,7 @@ def test_positive_evidence_overrides_a_human_label() -> None:
     """A browser labelled human that then hits the trap is positive from then on."""
     rows = human_session(0, "86.1.2.4", pages=3) + [req(100, "86.1.2.4", CHROME, "/trap/x")]
     model, hook = _run(rows)
-    assert hook.by("human") and hook.by("honeypot")
+    assert hook.humans() and hook.by("honeypot")
     actor = model.actors[("86.1.2.4", CHROME)]
     assert actor.label is not None and actor.label.unwanted and actor.label.source == "honeypot"
 
