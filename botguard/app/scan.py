@@ -126,7 +126,7 @@ class _FilePartials:
         of the file's stored partial, when there is one)."""
         agg, settings = self._agg, self._request.settings
         earlier, named = self._earlier or (None, None)
-        self._earlier = None  # the kept rows' bytes go with the judge's use of them
+        self._earlier = None  # the kept rows go with the judge's use of them
         result, rows, whole = judge_again(
             partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
         )

@@ -38,7 +38,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,7 @@ from botguard.state import State
 
 __all__ = [
     "DDL",
+    "JUDGED_CHUNK_ROWS",
     "KEEP_FILES",
     "Judgement",
     "Kept",
@@ -92,6 +93,11 @@ PROBES = 16
 
 #: Files whose partials are kept (most recently scanned first): a day log and its rotations.
 KEEP_FILES = 32
+
+#: Judged rows per stored chunk: a scan encodes, stores, reads and decodes the rows it keeps a
+#: chunk at a time, so neither a full scan's end nor a cron run holds all of them encoded (a
+#: 5M-line day's ~150k clients are ~12 MB encoded, ~55 MB decoded).
+JUDGED_CHUNK_ROWS = 10_000
 
 #: A tail holding more clients than this share of its file's stored partial's is stored with it
 #: as one partial (the next runs' tails start small again). A scan merges both each run, so a
@@ -127,10 +133,12 @@ CREATE TABLE IF NOT EXISTS scan_partial_judgements (
     device INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     tail INTEGER NOT NULL,        -- 0: every client; 1: the clients the stored tail names
+    chunk INTEGER NOT NULL,       -- 0, 1, ...: JUDGED_CHUNK_ROWS rows of the layer each
     byte_offset INTEGER NOT NULL, -- judged up to here: 0 from the partial's end to the tail's, 1 the tail's
     fingerprint TEXT NOT NULL,    -- judgement_fingerprint(): the partial's inputs and the policy
-    judged BLOB NOT NULL,         -- judge.partial.frame_to_bytes of the rows (judge.JUDGED_SCHEMA)
-    PRIMARY KEY (device, inode, tail)
+    judged BLOB NOT NULL,         -- judge.partial.frame_to_bytes of the chunk's rows (judge.JUDGED_SCHEMA)
+                                  -- under _chunk_label(): where they belong
+    PRIMARY KEY (device, inode, tail, chunk)
 );
 """
 
@@ -200,7 +208,7 @@ class Judgement:
 
     file: LogFile
     fingerprint: str
-    rows: pl.DataFrame | bytes  # bytes: encoded already (frame_to_bytes)
+    rows: pl.DataFrame | tuple[bytes, ...]  # bytes: the chunks encoded already (_encoded_chunks)
     tail: bool = False
 
 
@@ -215,7 +223,26 @@ def judgement(kept: Kept, fingerprint: str, rows: pl.DataFrame, whole: bool) -> 
     if whole or kept.tail is None:
         return Judgement(kept.file, fingerprint, rows)
     cut = rows.join(kept.tail.clients.select(CLIENT_KEY), on=CLIENT_KEY, how="semi", nulls_equal=True)
-    return Judgement(kept.file, fingerprint, frame_to_bytes(cut), True)
+    chunks = tuple(_encoded_chunks(cut, 1, kept.file.size, fingerprint))
+    return Judgement(kept.file, fingerprint, chunks, True)
+
+
+def _encoded_chunks(rows: pl.DataFrame, tail: int, offset: int, fingerprint: str) -> Iterator[bytes]:
+    """``rows`` as the layer ``tail`` of a judgement up to ``offset`` stores them: one
+    :data:`JUDGED_CHUNK_ROWS` slice at a time (at least one, so an empty layer is one too),
+    each labelled with its place (:func:`_chunk_label`), encoded as it is asked for."""
+    count = max(1, -(-rows.height // JUDGED_CHUNK_ROWS))
+    for chunk in range(count):
+        piece = rows.slice(chunk * JUDGED_CHUNK_ROWS, JUDGED_CHUNK_ROWS)
+        yield frame_to_bytes(piece, _chunk_label(tail, chunk, count, offset, fingerprint))
+
+
+def _chunk_label(tail: int, chunk: int, count: int, offset: int, fingerprint: str) -> str:
+    """Where a chunk of kept rows belongs, sealed with its bytes: a chunk read at another place
+    (another layer, number or count, a layer stored up to another offset or judged otherwise)
+    is refused, so a chunk that went missing, moved or was copied from elsewhere means
+    judging every client again, not rows that merely look right."""
+    return f"judged {tail} {chunk}/{count} {offset} {fingerprint}"
 
 
 def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: Partial | None) -> Kept:
@@ -380,34 +407,63 @@ def find_judged(
     to its tail's, then, when kept, the tail's clients judged up to its end on top of it (a
     client's later row supersedes its earlier one). Short of the tail's end, the tail is among
     the parts returned (its clients are judged again: they include every client named since).
-    A layer that does not decode to JUDGED_SCHEMA makes the loader return None: every client
-    is judged again (the judge checks the rows against the partial's clients as it uses them)."""
+    The loader reads and decodes a chunk at a time (:data:`JUDGED_CHUNK_ROWS`); a chunk that
+    does not decode to JUDGED_SCHEMA under the label of its place makes it return None: every
+    client is judged again (the judge checks the rows against the partial's clients as it uses
+    them)."""
     if stored.file != (file.device, file.inode) or not _has_table(state, "scan_partial_judgements"):
         return None
-    found = {
-        tail: (offset, blob)
-        for tail, offset, blob in state.conn.execute(
-            "SELECT tail, byte_offset, judged FROM scan_partial_judgements WHERE device = ? AND inode = ?"
-            " AND fingerprint = ? AND tail IN (0, 1) AND typeof(byte_offset) = 'integer'"
-            " AND typeof(judged) = 'blob'",
-            (*stored.file, fingerprint),
-        )
-    }
+    found: dict[int, tuple[int, int]] = {}
+    for tail, offset, count, first, last in state.conn.execute(
+        "SELECT tail, byte_offset, count(*), min(chunk), max(chunk) FROM scan_partial_judgements"
+        " WHERE device = ? AND inode = ? AND fingerprint = ? AND tail IN (0, 1) GROUP BY tail, byte_offset",
+        (*stored.file, fingerprint),
+    ):
+        if tail in found or not isinstance(offset, int) or (first, last) != (0, count - 1):
+            return None  # a layer stored up to two offsets, or not numbered 0, 1, ...: not one
+        found[tail] = offset, count
     if 0 not in found or not stored.base <= found[0][0] <= stored.offset:
         return None
-    blobs, since = [found[0][1]], stored.parts[1:]
+    layers, since = [0], stored.parts[1:]
     if found[0][0] == stored.offset:
         since = []
     elif 1 in found and found[1][0] == stored.offset:
-        blobs, since = [*blobs, found[1][1]], []
+        layers, since = [0, 1], []
+    places = [(tail, *found[tail]) for tail in layers]
 
-    def layers() -> list[pl.DataFrame] | None:
-        try:
-            return [compact_strings(frame_from_bytes(blob, JUDGED_SCHEMA), _REPEATED) for blob in blobs]
-        except ValueError:
+    def load() -> list[pl.DataFrame] | None:
+        return _kept_layers(state, stored.file, fingerprint, places)
+
+    return load, since
+
+
+def _kept_layers(
+    state: State, file: tuple[int, int], fingerprint: str, places: list[tuple[int, int, int]]
+) -> list[pl.DataFrame] | None:
+    """The kept layers (tail, offset, chunk count) of ``file``'s judgement, each read and
+    decoded a chunk at a time; None if any chunk is not the one its place needs (damaged,
+    missing, moved: every client is judged again)."""
+    layers = []
+    for tail, offset, count in places:
+        chunks: list[pl.DataFrame] = []
+        rows = state.conn.execute(
+            "SELECT chunk, judged FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?"
+            " AND byte_offset = ? AND fingerprint = ? ORDER BY chunk",
+            (*file, tail, offset, fingerprint),
+        )
+        for chunk, blob in rows:
+            label = _chunk_label(tail, chunk, count, offset, fingerprint)
+            if chunk != len(chunks) or not isinstance(blob, bytes):
+                return None
+            try:
+                chunks.append(compact_strings(frame_from_bytes(blob, JUDGED_SCHEMA, label), _REPEATED))
+            except ValueError:
+                return None
+            del blob  # before the next chunk is fetched
+        if len(chunks) != count:  # changed since the layers were found
             return None
-
-    return layers, since
+        layers.append(pl.concat(chunks))
+    return layers
 
 
 #: Text columns of judged rows that repeat a few values over many clients: read back, each
@@ -484,48 +540,58 @@ def keep(
 
 
 def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept: Sequence[Kept]) -> None:
-    """Store ``judgement`` beside what :func:`keep` stored of its file (:func:`judgement`), each
-    layer only after the partial or tail it judges, a tail's only on top of the partial's.
-    Forget the layers of files stored without a judgement, and of files whose partial is gone."""
+    """Store ``judgement`` beside what :func:`keep` stored of its file (:func:`judgement`), a
+    chunk at a time, each layer only after the partial or tail it judges, a tail's only on top
+    of the partial's. Forget the layers of files stored without a judgement, and of files whose
+    partial is gone."""
     drop: list[tuple[int, int, int]] = []
     for item in kept:
         file = item.file
         if judgement is None or file != judgement.file:  # a whole partial: both layers are stale
             drop += [(file.device, file.inode, tail) for tail in ((1,) if item.tail is not None else (0, 1))]
             continue
-        stored = (
-            "SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND byte_offset = ?"
-            if item.tail is None
-            else "SELECT 1 FROM scan_partial_tails WHERE device = ? AND inode = ? AND byte_offset = ?"
-        )
-        where: tuple[object, ...] = (file.device, file.inode, file.size)
-        if not judgement.tail:
-            tail = 0
+        tail = int(judgement.tail)
+        if not _judged_place(conn, item, judgement):
+            drop.append((file.device, file.inode, tail))
+            continue
+        if not tail:
             drop.append((file.device, file.inode, 1))
-        else:
-            tail = 1
-            stored += (
-                " AND EXISTS (SELECT 1 FROM scan_partial_judgements WHERE device = ? AND inode = ?"
-                " AND tail = 0 AND fingerprint = ?)"
-            )
-            where += (file.device, file.inode, judgement.fingerprint)
         conn.execute(
-            f"INSERT OR REPLACE INTO scan_partial_judgements SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS ({stored})",
-            (
-                file.device,
-                file.inode,
-                tail,
-                file.size,
-                judgement.fingerprint,
-                judgement.rows if isinstance(judgement.rows, bytes) else frame_to_bytes(judgement.rows),
-                *where,
-            ),
+            "DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?",
+            (file.device, file.inode, tail),
         )
+        rows, fingerprint = judgement.rows, judgement.fingerprint
+        chunks = rows if isinstance(rows, tuple) else _encoded_chunks(rows, tail, file.size, fingerprint)
+        for chunk, blob in enumerate(chunks):  # one encoded chunk held at a time
+            conn.execute(
+                "INSERT INTO scan_partial_judgements VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (file.device, file.inode, tail, chunk, file.size, judgement.fingerprint, blob),
+            )
     conn.executemany("DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?", drop)
     conn.execute(
         "DELETE FROM scan_partial_judgements WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
         " WHERE s.device = scan_partial_judgements.device AND s.inode = scan_partial_judgements.inode)"
     )
+
+
+def _judged_place(conn: sqlite3.Connection, item: Kept, judgement: Judgement) -> bool:
+    """Whether the partial or tail ``judgement`` judges is the one stored of ``item.file`` now
+    (a scan with other inputs may have stored its own since), and for a tail's rows, whether
+    the file's every-client rows they go on top of are kept under the same fingerprint."""
+    file = item.file
+    table = "scan_partials" if item.tail is None else "scan_partial_tails"
+    found = conn.execute(
+        f"SELECT 1 FROM {table} WHERE device = ? AND inode = ? AND byte_offset = ?",
+        (file.device, file.inode, file.size),
+    ).fetchone()
+    if found is None or not judgement.tail:
+        return found is not None
+    below = conn.execute(
+        "SELECT 1 FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = 0"
+        " AND fingerprint = ?",
+        (file.device, file.inode, judgement.fingerprint),
+    ).fetchone()
+    return below is not None
 
 
 def _probes(path: str, offset: int) -> tuple[str, str]:

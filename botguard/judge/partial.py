@@ -264,17 +264,21 @@ def _digest(body: bytes) -> bytes:
 _DECODE_ERRORS = (struct.error, KeyError, TypeError, OSError, pl.exceptions.PolarsError, PanicException)
 
 
-def frame_to_bytes(frame: pl.DataFrame) -> bytes:
+def frame_to_bytes(frame: pl.DataFrame, label: str = "") -> bytes:
     """One frame as :func:`partial_to_bytes` stores each of a partial's: Arrow IPC (LZ4) behind
-    its length and a digest (incremental scans keep a scan's judged rows beside its partial)."""
-    return _sealed([_ipc(frame)])
+    its length, after ``label`` (where the bytes belong: incremental scans keep a scan's judged
+    rows beside its partial in numbered chunks), and a digest of both."""
+    return _sealed([label.encode(), _ipc(frame)])
 
 
-def frame_from_bytes(data: bytes, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
-    """The frame :func:`frame_to_bytes` wrote, with exactly ``schema``'s columns (``ValueError``
-    otherwise: damaged, edited or another version's bytes are never decoded or used)."""
+def frame_from_bytes(data: bytes, schema: Mapping[str, pl.DataType], label: str = "") -> pl.DataFrame:
+    """The frame :func:`frame_to_bytes` wrote under ``label``, with exactly ``schema``'s columns
+    (``ValueError`` otherwise: damaged, edited, misplaced or another version's bytes are never
+    decoded or used)."""
     try:
-        (piece,) = _unsealed(data)
+        written, piece = _unsealed(data)
+        if written != label.encode():
+            raise ValueError(f"written as {written[:80]!r}, read as {label[:80]!r}")
         frame = pl.read_ipc_stream(piece)
     except (ValueError, *_DECODE_ERRORS) as exc:
         raise ValueError(f"not a stored frame: {exc}") from exc

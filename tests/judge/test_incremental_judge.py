@@ -129,68 +129,167 @@ def test_another_policy_means_judging_every_client(
     assert cron.judged[-2] == _clients(report)
 
 
+#: Kept rows per stored chunk in the tests below: the 9k-line first scan's clients make several.
+SMALL_CHUNKS = 100
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    from botguard.judge import incremental  # imported here: the module collects on older trees
+
+    monkeypatch.setattr(incremental, "JUDGED_CHUNK_ROWS", SMALL_CHUNKS)
+    return SMALL_CHUNKS
+
+
+def test_kept_rows_are_encoded_stored_and_decoded_a_chunk_at_a_time(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch, small_chunks: int
+) -> None:
+    """Neither a full scan's end nor a cron run holds all kept rows encoded: each chunk of at
+    most JUDGED_CHUNK_ROWS rows is encoded as it is stored and decoded as it is read."""
+    from botguard.judge import incremental, partial
+
+    sizes: dict[str, list[int]] = {"encoded": [], "decoded": []}
+    encode, decode = partial.frame_to_bytes, partial.frame_from_bytes
+
+    def encoded(frame: pl.DataFrame, *args: Any) -> bytes:
+        sizes["encoded"].append(frame.height)
+        return encode(frame, *args)
+
+    def decoded(*args: Any) -> pl.DataFrame:
+        frame = decode(*args)
+        sizes["decoded"].append(frame.height)
+        return frame
+
+    monkeypatch.setattr(incremental, "frame_to_bytes", encoded)
+    monkeypatch.setattr(incremental, "frame_from_bytes", decoded)
+    lines, robots = day
+    cron = Cron(tmp_path, robots, monkeypatch)
+    cron.append(lines[:9000])
+    clients = _clients(cron.scan())
+    assert sum(sizes["encoded"]) == clients and max(sizes["encoded"]) <= small_chunks
+    with sqlite3.connect(cron.state) as conn:
+        (chunks,) = conn.execute("SELECT count(*) FROM scan_partial_judgements WHERE tail = 0").fetchone()
+    assert chunks == -(-clients // small_chunks) > 2
+    cron.append(lines[9000:9030])
+    assert cron.scan() == cron.full()
+    assert sum(sizes["decoded"]) == clients and max(sizes["decoded"]) <= small_chunks
+    assert cron.judged[-2] <= 2 * 30
+
+
 def _damaged(blob: bytes) -> bytes:
     middle = len(blob) // 2
     return blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1 :]
 
 
-def _without_rows(blob: bytes) -> bytes:
-    """The kept rows, validly encoded, but a tenth of them (rows that do not fit the partial)."""
-    return _encoded(_decoded(blob).gather_every(10))
+def _label(conn: sqlite3.Connection, tail: int, chunk: int) -> str:
+    """The label a chunk is sealed under (rows encoded with it are taken as that chunk's)."""
+    from botguard.judge import incremental
+
+    (count,) = conn.execute("SELECT count(*) FROM scan_partial_judgements WHERE tail = ?", (tail,)).fetchone()
+    offset, fingerprint = conn.execute(
+        "SELECT byte_offset, fingerprint FROM scan_partial_judgements WHERE tail = ? AND chunk = ?",
+        (tail, chunk),
+    ).fetchone()
+    return incremental._chunk_label(tail, chunk, count, offset, fingerprint)
 
 
-def _other_columns(blob: bytes) -> bytes:
-    return _encoded(pl.DataFrame({"ip": ["192.0.2.1"], "user_agent": ["x"]}))
+def _blob(conn: sqlite3.Connection, chunk: int, tail: int = 0) -> bytes:
+    (blob,) = conn.execute(
+        "SELECT judged FROM scan_partial_judgements WHERE tail = ? AND chunk = ?", (tail, chunk)
+    ).fetchone()
+    return blob
 
 
-def _duplicated(blob: bytes) -> bytes:
-    """The first ten rows twice, the last ten dropped: the right count, not the right clients."""
-    rows = _decoded(blob)
-    return _encoded(pl.concat([rows.head(10), rows.head(rows.height - 10)]))
+def _set(conn: sqlite3.Connection, chunk: int, blob: bytes, tail: int = 0) -> None:
+    conn.execute(
+        "UPDATE scan_partial_judgements SET judged = ? WHERE tail = ? AND chunk = ?", (blob, tail, chunk)
+    )
 
 
-def _decoded(blob: bytes) -> pl.DataFrame:
-    from botguard.judge.partial import frame_from_bytes  # imported here: the module collects on older trees
+def _decoded(conn: sqlite3.Connection, chunk: int, tail: int = 0) -> pl.DataFrame:
+    from botguard.judge.partial import frame_from_bytes
     from botguard.judge.records import JUDGED_SCHEMA
 
-    return frame_from_bytes(blob, JUDGED_SCHEMA)
+    return frame_from_bytes(_blob(conn, chunk, tail), JUDGED_SCHEMA, _label(conn, tail, chunk))
 
 
-def _encoded(rows: pl.DataFrame) -> bytes:
+def _resealed(conn: sqlite3.Connection, chunk: int, rows: pl.DataFrame, tail: int = 0) -> None:
+    """``rows`` validly encoded as the chunk's (rows that do not fit the partial)."""
     from botguard.judge.partial import frame_to_bytes
 
-    return frame_to_bytes(rows)
+    _set(conn, chunk, frame_to_bytes(rows, _label(conn, tail, chunk)), tail)
 
 
-@pytest.mark.parametrize(
-    "edit",
-    [
-        "UPDATE scan_partial_judgements SET judged = :damaged",
-        "UPDATE scan_partial_judgements SET judged = :without_rows",
-        "UPDATE scan_partial_judgements SET judged = :duplicated",
-        "UPDATE scan_partial_judgements SET judged = :other_columns",
-        "UPDATE scan_partial_judgements SET judged = 'text'",
-        "UPDATE scan_partial_judgements SET judged = x''",
-        "UPDATE scan_partial_judgements SET byte_offset = byte_offset || 'x'",
-        "UPDATE scan_partial_judgements SET byte_offset = 7",
-        "UPDATE scan_partial_judgements SET byte_offset = byte_offset + 0.5",
-        "DROP TABLE scan_partial_judgements",
-    ],
-)
+def _swapped(conn: sqlite3.Connection) -> None:
+    first, second = _blob(conn, 1), _blob(conn, 2)
+    _set(conn, 1, second)
+    _set(conn, 2, first)
+
+
+def _sql(statement: str) -> Any:
+    return lambda conn: conn.execute(statement)
+
+
+#: Edits of the kept rows of a first scan stored in chunks, each of which must mean judging
+#: every client again (never a traceback or a verdict read from rows that do not fit).
+EDITS: dict[str, Any] = {
+    "a chunk's bytes damaged": lambda conn: _set(conn, 1, _damaged(_blob(conn, 1))),
+    "a tenth of a chunk's rows": lambda conn: _resealed(conn, 1, _decoded(conn, 1).gather_every(10)),
+    "a chunk's rows duplicated": lambda conn: _resealed(
+        conn, 1, pl.concat([_decoded(conn, 1).head(10), _decoded(conn, 1).head(SMALL_CHUNKS - 10)])
+    ),
+    "a chunk of another chunk's rows": lambda conn: _resealed(conn, 1, _decoded(conn, 2)),
+    "a chunk of other columns": lambda conn: _resealed(
+        conn, 1, pl.DataFrame({"ip": ["192.0.2.1"], "user_agent": ["x"]})
+    ),
+    "a chunk's bytes text": _sql("UPDATE scan_partial_judgements SET judged = 'text' WHERE chunk = 1"),
+    "a chunk's bytes empty": _sql("UPDATE scan_partial_judgements SET judged = x'' WHERE chunk = 1"),
+    "every chunk empty": _sql("UPDATE scan_partial_judgements SET judged = x''"),
+    "a chunk's offset text": _sql(
+        "UPDATE scan_partial_judgements SET byte_offset = byte_offset || 'x' WHERE chunk = 1"
+    ),
+    "every offset text": _sql("UPDATE scan_partial_judgements SET byte_offset = byte_offset || 'x'"),
+    "every offset 7": _sql("UPDATE scan_partial_judgements SET byte_offset = 7"),
+    "a chunk's offset +0.5": _sql(
+        "UPDATE scan_partial_judgements SET byte_offset = byte_offset + 0.5 WHERE chunk = 1"
+    ),
+    "a chunk's fingerprint another": _sql(
+        "UPDATE scan_partial_judgements SET fingerprint = 'x' WHERE chunk = 1"
+    ),
+    "a middle chunk missing": _sql("DELETE FROM scan_partial_judgements WHERE chunk = 1"),
+    "the last chunk missing": _sql(
+        "DELETE FROM scan_partial_judgements WHERE chunk = (SELECT max(chunk) FROM scan_partial_judgements)"
+    ),
+    "two chunks swapped": _swapped,
+    "a chunk's bytes another chunk's": lambda conn: _set(conn, 1, _blob(conn, 2)),
+    "the last chunk renumbered": _sql(
+        "UPDATE scan_partial_judgements SET chunk = chunk + 100"
+        " WHERE chunk = (SELECT max(chunk) FROM scan_partial_judgements)"
+    ),
+    "a chunk's number text": _sql("UPDATE scan_partial_judgements SET chunk = chunk || 'x' WHERE chunk = 1"),
+    "a chunk added": _sql(
+        "INSERT INTO scan_partial_judgements SELECT device, inode, tail,"
+        " (SELECT max(chunk) + 1 FROM scan_partial_judgements), byte_offset, fingerprint, judged"
+        " FROM scan_partial_judgements WHERE chunk = 0"
+    ),
+    "the table dropped": _sql("DROP TABLE scan_partial_judgements"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
 def test_kept_rows_that_are_damaged_or_do_not_fit_mean_judging_every_client(
-    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch, edit: str
+    tmp_path: Path,
+    day: tuple[list[bytes], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    small_chunks: int,
+    edit: str,
 ) -> None:
     lines, robots = day
     cron = Cron(tmp_path, robots, monkeypatch)
     cron.append(lines[:9000])
     cron.scan()
     with sqlite3.connect(cron.state) as conn:
-        (blob,) = conn.execute("SELECT judged FROM scan_partial_judgements").fetchone()
-        values = {
-            "damaged": _damaged(blob), "without_rows": _without_rows(blob), "duplicated": _duplicated(blob),
-            "other_columns": _other_columns(blob),
-        }  # fmt: skip
-        conn.execute(edit, {name: value for name, value in values.items() if f":{name}" in edit})
+        EDITS[edit](conn)
     cron.append(lines[9000:9020])
     report = cron.scan()
     assert report == cron.full()
@@ -198,6 +297,38 @@ def test_kept_rows_that_are_damaged_or_do_not_fit_mean_judging_every_client(
     cron.append(lines[9020:9040])  # the next run has rows it can use again
     assert cron.scan() == cron.full()
     assert cron.judged[-2] <= 2 * 40
+
+
+@pytest.mark.parametrize("edit", ["damaged", "missing", "swapped"])
+def test_a_tails_kept_rows_damaged_mean_judging_every_client(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch, edit: str
+) -> None:
+    """The rows kept of the clients a stored tail names (on top of every client's) are chunks
+    too, checked the same way."""
+    from botguard.judge import incremental
+
+    monkeypatch.setattr(incremental, "JUDGED_CHUNK_ROWS", 10)
+    lines, robots = day
+    cron = Cron(tmp_path, robots, monkeypatch)
+    cron.append(lines[:9000])
+    cron.scan()
+    cron.append(lines[9000:9100])
+    cron.scan()
+    with sqlite3.connect(cron.state) as conn:
+        (chunks,) = conn.execute("SELECT count(*) FROM scan_partial_judgements WHERE tail = 1").fetchone()
+        assert chunks >= 3
+        if edit == "damaged":
+            _set(conn, 1, _damaged(_blob(conn, 1, tail=1)), tail=1)
+        elif edit == "missing":
+            conn.execute("DELETE FROM scan_partial_judgements WHERE tail = 1 AND chunk = 1")
+        else:
+            first, second = _blob(conn, 0, tail=1), _blob(conn, 2, tail=1)
+            _set(conn, 0, second, tail=1)
+            _set(conn, 2, first, tail=1)
+    cron.append(lines[9100:9120])
+    report = cron.scan()
+    assert report == cron.full()
+    assert cron.judged[-2] == _clients(report)
 
 
 def test_a_cron_run_asks_identity_only_for_claims_and_the_named_clients(
@@ -255,8 +386,6 @@ def test_kept_rows_edited_to_other_valid_verdicts_are_not_used(
     cron.append(lines[:9000])
     cron.scan()
     with sqlite3.connect(cron.state) as conn:
-        (blob,) = conn.execute("SELECT judged FROM scan_partial_judgements").fetchone()
-        edited = _decoded(blob).with_columns(verdict=pl.lit("allow"))
-        conn.execute("UPDATE scan_partial_judgements SET judged = ?", (_encoded(edited),))
+        _resealed(conn, 0, _decoded(conn, 0).with_columns(verdict=pl.lit("allow")))
     cron.append(lines[9000:9020])
     assert cron.scan() == cron.full()
