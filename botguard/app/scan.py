@@ -274,6 +274,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         else:
             partial = files.read(ordered, state if keeps else None)
         result = files.judge(partial, identify)
+        del partial  # only the counts the traffic summary reads (result.activity) are read after this
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),
