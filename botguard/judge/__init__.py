@@ -243,22 +243,29 @@ def _judged_again(
     layers = earlier()
     if not layers:
         return None
-    superseded = _superseded(layers)
-    rows = pl.concat(layers)
-    del layers
+    layer_keys = [layer.select(client_key()).to_series() for layer in layers]
+    superseded = _superseded(layer_keys)
+    rows, keys = pl.concat(layers), pl.concat(layer_keys)
+    del layers, layer_keys
+    named_keys = named.select(client_key()).to_series()
     claims = col("crawler").is_not_null()
-    named_rest = partial.clients.filter(~claims).join(named, on=CLIENT_KEY, how="semi", nulls_equal=True)
-    identities = _identities(pl.concat([partial.clients.filter(claims), named_rest]), identify)
-    live = rows.select(*CLIENT_KEY, "crawler", *IDENTITY_COLUMNS).filter(~superseded)
-    changed = _identity_changed(live, identities)
+    identities = _identities(
+        partial.clients.filter(claims | client_key().is_in(named_keys.implode())), identify
+    )
+    asked = ~superseded
+    if identities is not None:  # (with identity off, every kept row's identity is compared with none)
+        asked = asked & (rows.get_column("crawler").is_not_null() | keys.is_in(named_keys))
+    changed = _identity_changed(
+        rows.select(*CLIENT_KEY, "crawler", *IDENTITY_COLUMNS).filter(asked), identities
+    )
     again = pl.concat([named.select(CLIENT_KEY), changed]).unique()
-    stale = superseded | _holds(rows, again)
+    stale = superseded | keys.is_in(again.select(client_key()).to_series())
     clients, rule_counts, evidence = (
         frame.join(again, on=CLIENT_KEY, how="semi", nulls_equal=True)
         for frame in (partial.clients, partial.rule_counts, partial.evidence)
     )
     piece = Partial(clients, rule_counts, evidence)
-    if stale.len() != rows.height or not _covers(rows.select(CLIENT_KEY).filter(~stale), piece, partial):
+    if stale.len() != rows.height or not _covers(keys.filter(~stale), piece, partial):
         return None
     pieces = [rows]
     del rows
@@ -268,24 +275,15 @@ def _judged_again(
     return _in_report_order(pieces, stale)
 
 
-def _holds(rows: pl.DataFrame, keys: pl.DataFrame) -> pl.Series:
-    """Whether each of ``rows`` is the row of a client in ``keys`` (distinct ip, user_agent)."""
-    return (
-        rows.select(CLIENT_KEY)
-        .join(keys.with_columns(held=pl.lit(True)), on=CLIENT_KEY, how="left", nulls_equal=True,
-              maintain_order="left")
-        .get_column("held")
-        .is_not_null()
-    )  # fmt: skip
-
-
-def _superseded(layers: list[pl.DataFrame]) -> pl.Series:
-    """Whether each row of the ``layers`` (in turn) is a client's that a later layer holds."""
+def _superseded(layer_keys: list[pl.Series]) -> pl.Series:
+    """Whether each row of the layers (their clients' 64-bit keys, in turn) is a client's that a
+    later layer holds. By keys, not texts (a join of ~150k clients' texts took ~50 MiB for a
+    moment): two clients that share a key only mean judging every client again (:func:`_covers`)."""
     marks = [
-        _holds(layer, pl.concat([later.select(CLIENT_KEY) for later in layers[i + 1 :]]).unique())
-        if i + 1 < len(layers)
-        else pl.repeat(False, layer.height, eager=True)
-        for i, layer in enumerate(layers)
+        keys.is_in(pl.concat(layer_keys[i + 1 :]))
+        if i + 1 < len(layer_keys)
+        else pl.repeat(False, keys.len(), eager=True)
+        for i, keys in enumerate(layer_keys)
     ]
     return pl.concat(marks)
 
@@ -310,17 +308,16 @@ def _identity_changed(earlier: pl.DataFrame, identities: pl.DataFrame | None) ->
     return earlier.select(CLIENT_KEY).filter(asked & ~earlier.select(same).to_series())
 
 
-def _covers(kept: pl.DataFrame, piece: Partial, partial: Partial) -> bool:
-    """Whether the ``kept`` keys and the clients of ``piece`` are those of ``partial`` once each
-    (``piece`` is cut from ``partial`` and disjoint from ``kept`` by construction). Compared by
-    the clients' 64-bit hashes (the partial's time counts name clients so): a third of the
+def _covers(kept: pl.Series, piece: Partial, partial: Partial) -> bool:
+    """Whether the ``kept`` rows' keys and the clients of ``piece`` are those of ``partial`` once
+    each (``piece`` is cut from ``partial`` and disjoint from ``kept`` by construction). Compared
+    by the clients' 64-bit hashes (the partial's time counts name clients so): a third of the
     time of comparing the texts."""
-    if kept.height + piece.clients.height != partial.clients.height:
+    if kept.len() + piece.clients.height != partial.clients.height:
         return False
-    keys = kept.select(client_key())
-    if keys.get_column("key").is_duplicated().any():
+    if kept.is_duplicated().any():
         return False
-    return keys.join(partial.clients.select(client_key()), on="key", how="semi").height == keys.height
+    return bool(kept.is_in(partial.clients.select(client_key()).to_series()).all())
 
 
 def _in_report_order(pieces: list[pl.DataFrame], drop: pl.Series | None = None) -> pl.DataFrame:
