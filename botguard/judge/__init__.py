@@ -248,24 +248,25 @@ def _judged_again(
     rows, keys = pl.concat(layers), pl.concat(layer_keys)
     del layers, layer_keys
     named_keys = named.select(client_key()).to_series()
-    claims = col("crawler").is_not_null()
-    identities = _identities(
-        partial.clients.filter(claims | client_key().is_in(named_keys.implode())), identify
-    )
+    partial_keys = partial.clients.select(client_key()).to_series()
+    claims = partial.clients.get_column("crawler").is_not_null()
+    identities = _identities(partial.clients.filter(claims | partial_keys.is_in(named_keys)), identify)
     asked = ~superseded
     if identities is not None:  # (with identity off, every kept row's identity is compared with none)
         asked = asked & (rows.get_column("crawler").is_not_null() | keys.is_in(named_keys))
     changed = _identity_changed(
         rows.select(*CLIENT_KEY, "crawler", *IDENTITY_COLUMNS).filter(asked), identities
     )
-    again = pl.concat([named.select(CLIENT_KEY), changed]).unique()
-    stale = superseded | keys.is_in(again.select(client_key()).to_series())
-    clients, rule_counts, evidence = (
-        frame.join(again, on=CLIENT_KEY, how="semi", nulls_equal=True)
-        for frame in (partial.clients, partial.rule_counts, partial.evidence)
+    again = pl.concat([named_keys, changed.select(client_key()).to_series()]).unique()
+    stale = superseded | keys.is_in(again)
+    # Cut by keys alike: a client sharing a key with one named is judged again too, and only so.
+    in_again = client_key().is_in(again.implode())
+    piece = Partial(
+        partial.clients.filter(partial_keys.is_in(again)),
+        partial.rule_counts.filter(in_again),
+        partial.evidence.filter(in_again),
     )
-    piece = Partial(clients, rule_counts, evidence)
-    if stale.len() != rows.height or not _covers(keys.filter(~stale), piece, partial):
+    if stale.len() != rows.height or not _covers(keys.filter(~stale), piece, partial_keys):
         return None
     pieces = [rows]
     del rows
@@ -308,16 +309,16 @@ def _identity_changed(earlier: pl.DataFrame, identities: pl.DataFrame | None) ->
     return earlier.select(CLIENT_KEY).filter(asked & ~earlier.select(same).to_series())
 
 
-def _covers(kept: pl.Series, piece: Partial, partial: Partial) -> bool:
-    """Whether the ``kept`` rows' keys and the clients of ``piece`` are those of ``partial`` once
-    each (``piece`` is cut from ``partial`` and disjoint from ``kept`` by construction). Compared
-    by the clients' 64-bit hashes (the partial's time counts name clients so): a third of the
-    time of comparing the texts."""
-    if kept.len() + piece.clients.height != partial.clients.height:
+def _covers(kept: pl.Series, piece: Partial, partial: pl.Series) -> bool:
+    """Whether the ``kept`` rows' keys and the clients of ``piece`` are the ``partial``'s clients
+    (their keys) once each (``piece`` is cut from the partial and disjoint from ``kept`` by
+    construction). Compared by the clients' 64-bit hashes (the partial's time counts name
+    clients so): a third of the time of comparing the texts."""
+    if kept.len() + piece.clients.height != partial.len():
         return False
     if kept.is_duplicated().any():
         return False
-    return bool(kept.is_in(partial.clients.select(client_key()).to_series()).all())
+    return bool(kept.is_in(partial).all())
 
 
 def _in_report_order(pieces: list[pl.DataFrame], drop: pl.Series | None = None) -> pl.DataFrame:
