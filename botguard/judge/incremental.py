@@ -222,7 +222,9 @@ def judgement(kept: Kept, fingerprint: str, rows: pl.DataFrame, whole: bool) -> 
     them (~12 MB encoded against ~50 MB at 5M lines)."""
     layer = 0
     if not whole and kept.tail is not None:
-        rows = rows.join(kept.tail.clients.select(CLIENT_KEY), on=CLIENT_KEY, how="semi", nulls_equal=True)
+        # by the clients' keys (a join of every client's texts took ~20 MiB for a moment); a client
+        # sharing a key with one of the tail's is kept in its layer too, judged as it is now
+        rows = rows.filter(client_key().is_in(kept.tail.clients.select(client_key()).to_series().implode()))
         layer = 1
     chunks = tuple(_encoded_chunks(rows, layer, kept.file.size, fingerprint))
     return Judgement(kept.file, fingerprint, chunks, bool(layer))
