@@ -71,6 +71,8 @@ def main() -> int:
         (judge, "_rollups", "  roll-ups"), (judge, "_judged_again", "  judged again"),
         (incremental, "judgement", "  rows to keep"),
         (scan, "_with_model", "model"), (_clientpass, "fit_clients", "  client pass"),
+        (_clientpass, "weak_labels", "    weak labels"), (_clientpass, "_train", "    train"),
+        (_clientpass, "_score_all", "    score the rest"),
         (replay, "signature_raises", "  shared signatures"),
         (scan, "with_traffic", "traffic"), (scan, "save_scan", "save scan"),
         (incremental, "keep", "keep partials"), (cli_scan, "emit", "report"),

@@ -250,19 +250,21 @@ def _judged_again(
     named_keys = named.select(client_key()).to_series()
     partial_keys = partial.clients.select(client_key()).to_series()
     claims = partial.clients.get_column("crawler").is_not_null()
-    identities = _identities(partial.clients.filter(claims | partial_keys.is_in(named_keys)), identify)
+    identities = _identities(
+        partial.clients.filter(claims | partial_keys.is_in(named_keys.implode())), identify
+    )
     asked = ~superseded
     if identities is not None:  # (with identity off, every kept row's identity is compared with none)
-        asked = asked & (rows.get_column("crawler").is_not_null() | keys.is_in(named_keys))
+        asked = asked & (rows.get_column("crawler").is_not_null() | keys.is_in(named_keys.implode()))
     changed = _identity_changed(
         rows.select(*CLIENT_KEY, "crawler", *IDENTITY_COLUMNS).filter(asked), identities
     )
     again = pl.concat([named_keys, changed.select(client_key()).to_series()]).unique()
-    stale = superseded | keys.is_in(again)
+    stale = superseded | keys.is_in(again.implode())
     # Cut by keys alike: a client sharing a key with one named is judged again too, and only so.
     in_again = client_key().is_in(again.implode())
     piece = Partial(
-        partial.clients.filter(partial_keys.is_in(again)),
+        partial.clients.filter(partial_keys.is_in(again.implode())),
         partial.rule_counts.filter(in_again),
         partial.evidence.filter(in_again),
     )
@@ -281,7 +283,7 @@ def _superseded(layer_keys: list[pl.Series]) -> pl.Series:
     later layer holds. By keys, not texts (a join of ~150k clients' texts took ~50 MiB for a
     moment): two clients that share a key only mean judging every client again (:func:`_covers`)."""
     marks = [
-        keys.is_in(pl.concat(layer_keys[i + 1 :]))
+        keys.is_in(pl.concat(layer_keys[i + 1 :]).implode())
         if i + 1 < len(layer_keys)
         else pl.repeat(False, keys.len(), eager=True)
         for i, keys in enumerate(layer_keys)
@@ -318,7 +320,7 @@ def _covers(kept: pl.Series, piece: Partial, partial: pl.Series) -> bool:
         return False
     if kept.is_duplicated().any():
         return False
-    return bool(kept.is_in(partial).all())
+    return bool(kept.is_in(partial.implode()).all())
 
 
 def _in_report_order(pieces: list[pl.DataFrame], drop: pl.Series | None = None) -> pl.DataFrame:
