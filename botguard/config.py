@@ -389,8 +389,9 @@ def _share(value: Any, where: Location) -> float:
 
 
 def _seconds(value: Any, where: Location) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"expected a number of seconds >= 0, got {value!r}", where)
+    """Seconds >= 0; not YAML's ``.nan`` (every comparison with it is false) or ``.inf``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ConfigError(f"expected a finite number of seconds >= 0, got {value!r}", where)
     return float(value)
 
 
@@ -487,6 +488,30 @@ def _finite(value: Any, where: Location) -> float:
     if not math.isfinite(number):
         raise ConfigError(f"expected a finite number > 0, got {value!r}", where)
     return number
+
+
+#: The longest ban, challenge or candidate life a setting may name: a hundred years is as good as
+#: forever, and its end is still a date Python and the state database can hold (``.inf`` or 1e300
+#: seconds overflow both when a decision's expiry is worked out).
+LONGEST_SECONDS = 100 * 365.25 * 86400
+
+
+def _seconds_up_to(maximum: float, meaning: str) -> Validator:
+    """Seconds > 0 and at most ``maximum``: a bound the value is used under (a date, a poll
+    timeout), which ``.nan`` and ``.inf`` fail too."""
+
+    def check(value: Any, where: Location) -> float:
+        seconds = _positive(value, where)
+        if not seconds <= maximum:  # (NaN too)
+            raise ConfigError(
+                f"expected seconds > 0, at most {maximum:.10g} ({meaning}), got {value!r}", where
+            )
+        return seconds
+
+    return check
+
+
+_duration = _seconds_up_to(LONGEST_SECONDS, "100 years")
 
 
 #: The micro-batch spans model.micro_batch_seconds may set. Stream times are Unix seconds, so a
@@ -743,18 +768,18 @@ SCHEMA: dict[str, Any] = {
     "allowlist": {"user_agents": _str_list, "ips": _networks, "clients": _clients},
     "log": {"format": _optional_str, "json_fields": _str_map},
     "decide": {
-        "bantime": _positive,
-        "bantime_factor": _positive,
-        "bantime_max": _positive,
+        "bantime": _duration,
+        "bantime_factor": _finite,
+        "bantime_max": _duration,
         "throttle_monitor": _bool,
         "throttle_rate": _int(1),
         "throttle_burst": _int(0),
-        "challenge_time": _positive,
+        "challenge_time": _duration,
     },
     "identity": {
         "dns": _bool,
-        "dns_timeout": _positive,
-        "dns_budget": _positive,
+        "dns_timeout": _seconds_up_to(3600, "an hour"),
+        "dns_budget": _seconds_up_to(86400, "a day"),
         "dns_concurrency": _int(1),
         "dns_cache_ttl": _seconds,
         "dns_nameservers": _addresses,
@@ -786,7 +811,7 @@ SCHEMA: dict[str, Any] = {
         "delta_interval": _finite,
         "snapshot_every": _finite,
         "auto_deploy": _bool,
-        "candidate_ttl": _positive,
+        "candidate_ttl": _duration,
         "slots": _model_slots,
         "scan": _model_scan,
         "campaigns": _model_campaigns,

@@ -17,7 +17,6 @@ from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
 from botguard.catalog.loader import bundled_path
 from botguard.config import ScanModelSettings, Settings
-from botguard.engines import EngineOptions, Job, engine_partial
 from botguard.errors import UsageError
 from botguard.identity import build_identifier, identity_sources, network_stamp
 from botguard.judge import (
@@ -34,6 +33,7 @@ from botguard.judge import (
 from botguard.judge.aggregate import Aggregator
 from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
+from botguard.loading import collector_paused, unloaded
 from botguard.logs import FileRead, read_file
 from botguard.logs.formats import LogFormat, resolve_format
 from botguard.logs.readers import check_readable, order_paths
@@ -43,6 +43,7 @@ from botguard.robots.sources import RobotsOption, RobotsSources
 from botguard.state import State
 
 if TYPE_CHECKING:
+    from botguard.engines import EngineOptions
     from botguard.model import ScanReplay
     from botguard.report.records import RulesPreview
 
@@ -242,8 +243,10 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         paths = list(request.paths)
         replay, stream = None, False
         if request.model and request.settings.model.enabled:
-            # Imported here: only a scan that runs the model step pays for numpy and the learner.
-            from botguard.model import ScanReplay
+            # Imported here: only a scan that runs the model step pays for numpy and the learner;
+            # the first time, with the collector paused, as the CLI loads a verb (botguard.loading).
+            with collector_paused(first=unloaded("botguard.model")):
+                from botguard.model import ScanReplay
 
             stream = _replays(request)
             replay = ScanReplay(
@@ -269,6 +272,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         keeps = state is not None and request.incremental and not request.robots.fetch and not stream
         keeps = keeps and request.engine is None  # an engine's pieces are not a file's partial
         if request.engine is not None:
+            # Imported here: only a scan on Spark or Dask cuts its files in pieces and joins them.
+            from botguard.engines import Job, engine_partial
+
             job = Job(catalog, robots, request.settings, request.robots.by_host)
             partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
         else:

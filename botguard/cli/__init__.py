@@ -9,8 +9,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -18,6 +16,7 @@ import click
 from botguard import __version__
 from botguard.cli._output import discard_stdout
 from botguard.errors import BotguardError, ExitStatus
+from botguard.loading import collector_paused
 
 __all__ = ["main", "run"]
 
@@ -84,26 +83,9 @@ class LazyGroup(click.Group):
         # full collection no longer walks them either (~20 ms more, more over a big scan's
         # allocations). Once per process: a caller that runs many commands (the tests) would
         # otherwise freeze each one's garbage.
-        with _collector_paused(first=not gc.get_freeze_count()):
+        with collector_paused(first=not gc.get_freeze_count()):
             module = __import__(module_name, fromlist=["command"])
         return module.command
-
-
-@contextmanager
-def _collector_paused(first: bool) -> Iterator[None]:
-    """On the process's first command: no collection while its modules load, then everything
-    they made frozen out of the collector's sight. The collector runs again as it did before."""
-    if not first:
-        yield
-        return
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

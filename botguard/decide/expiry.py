@@ -29,7 +29,10 @@ def ban_length(offences: int, policy: DecideSettings) -> timedelta:
         >>> [ban_length(n, p).total_seconds() for n in (1, 2, 3, 4)]
         [3600.0, 7200.0, 10000.0, 10000.0]
     """
-    seconds = policy.bantime * policy.bantime_factor ** max(offences - 1, 0)
+    try:
+        seconds = policy.bantime * policy.bantime_factor ** max(offences - 1, 0)
+    except OverflowError:  # a repeat offender for years (or a short bantime_max): the cap holds
+        seconds = policy.bantime_max
     return timedelta(seconds=min(seconds, policy.bantime_max))
 
 

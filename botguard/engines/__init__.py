@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
-from botguard.engines.join import finish
-from botguard.engines.pieces import plan
 from botguard.engines.records import PIECE_BYTES, EngineOptions, Job, Piece, Segment
 from botguard.errors import UsageError
 from botguard.judge import Partial
@@ -63,6 +61,11 @@ def engine_partial(
     :func:`~botguard.judge.merge_all` of the single-machine scan's per-file partials is. The
     engine joins the pieces' partials on its workers, in a tree of ``options.fan_in``: this
     machine receives one partial, the merged clients."""
+    # Imported here: every scan reads this door for --engine's options, and a scan on one
+    # machine (a cron job's small log) has no pieces to cut or join.
+    from botguard.engines.join import finish
+    from botguard.engines.pieces import plan
+
     json_fields = job.settings.json_fields or None
     pieces = plan(paths, log_format, json_fields, options.piece_bytes)
     if not pieces:

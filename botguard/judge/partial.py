@@ -34,7 +34,9 @@ those inputs with it (see :mod:`botguard.judge.incremental`).
 
 Distinct sets (e.g. distinct paths per client) are not needed by any verdict today; one added
 later must merge exactly too, or be a mergeable sketch (HyperLogLog registers, merged by
-element-wise max) where an exact set would be too big.
+element-wise max) where an exact set would be too big. The one set a partial keeps, the
+disallowed paths, is bounded that way: a merge keeps the counts of at most
+:data:`PATHS_KEPT` paths (exact below it; above it, of the paths requested most).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ __all__ = [
     "CLIENT_PARTIAL_SCHEMA",
     "EVIDENCE_PARTIAL_SCHEMA",
     "EVIDENCE_PER_CLIENT",
+    "PATHS_KEPT",
     "PATH_COUNT_SCHEMA",
     "RULE_COUNT_SCHEMA",
     "SHARDS",
@@ -158,6 +161,16 @@ PATH_COUNT_SCHEMA: dict[str, pl.DataType] = {
     "requests": pl.Int64(),
 }
 
+#: Distinct disallowed paths a partial keeps counts of (the reports name the most requested).
+#: A log can name any number: a scanner walking made-up URLs under a disallowed prefix adds a
+#: row per request, so without a bound the partial grows with the lines while the clients stay
+#: few (20 such clients: 1M rows for 1M lines, the scan's peak 253 MiB at 200k lines, 395 at
+#: 1M). Past this many
+#: paths a merge keeps the rows of those requested most (ties: the first in text order, as the
+#: report ranks them) and drops the rest. Below it every merge is exact (the bench logs name
+#: ~700); above it a kept path's count is exact unless it fell below the cut earlier in the log.
+PATHS_KEPT = 10_000
+
 _SUMS = [name for name, dtype in CLIENT_PARTIAL_SCHEMA.items() if dtype == pl.Int64() and name != "fast_gaps"]
 
 
@@ -216,23 +229,38 @@ _SCHEMAS = (
 
 def partial_to_bytes(part: Partial) -> bytes:
     """A partial as bytes: its five frames as Arrow IPC streams and its parse counts as JSON,
-    each behind its length (what the state database stores; a cluster can ship the same)."""
-    pieces = [_ipc(getattr(part, name)) for name in _FRAMES]
+    each behind its length (what the state database stores; a cluster can ship the same).
+
+    Written into one buffer, each length filled in once its piece is written: the pieces
+    joined at the end held the encoded partial twice (a 10M-line log's: ~40 MiB each, at the
+    scan's end, beside its clients).
+    """
     stats = part.stats
-    pieces.append(
-        json.dumps(
-            {
-                "lines": stats.lines,
-                "parsed": stats.parsed,
-                "malformed": stats.malformed,
-                "invalid_requests": stats.invalid_requests,
-                "by_reason": dict(stats.malformed_by_reason),
-                "examples": stats.malformed_examples,
-                "warnings": stats.warnings,
-            }
-        ).encode()
-    )
-    return _sealed(pieces)
+    counts = json.dumps(
+        {
+            "lines": stats.lines,
+            "parsed": stats.parsed,
+            "malformed": stats.malformed,
+            "invalid_requests": stats.invalid_requests,
+            "by_reason": dict(stats.malformed_by_reason),
+            "examples": stats.malformed_examples,
+            "warnings": stats.warnings,
+        }
+    ).encode()
+    buffer = io.BytesIO()
+    for name in _FRAMES:
+        at = buffer.tell()
+        buffer.write(bytes(8))
+        getattr(part, name).write_ipc_stream(buffer, compression="lz4")
+        end = buffer.tell()
+        buffer.seek(at)
+        buffer.write(struct.pack("<Q", end - at - 8))
+        buffer.seek(end)
+    buffer.write(struct.pack("<Q", len(counts)) + counts)
+    with buffer.getbuffer() as body:
+        digest = _digest(body)
+    buffer.write(struct.pack("<Q", _DIGEST_SIZE) + digest)
+    return buffer.getvalue()
 
 
 def _sealed(pieces: list[bytes]) -> bytes:
@@ -255,7 +283,7 @@ def _unsealed(data: bytes) -> list[bytes]:
     return body
 
 
-def _digest(body: bytes) -> bytes:
+def _digest(body: bytes | memoryview) -> bytes:
     return hashlib.blake2b(body, digest_size=_DIGEST_SIZE).digest()
 
 
@@ -358,7 +386,10 @@ def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial
     if count == 1:
         return Partial(*_merge_frames(frames, width), stats)
     merged = [_merge_frames(shard, width) for shard in _shards(frames, count)]
-    return _partial([pl.concat(pieces) for pieces in zip(*merged, strict=True)], stats)
+    whole = [pl.concat(pieces) for pieces in zip(*merged, strict=True)]
+    paths = _FRAMES.index("path_counts")
+    whole[paths] = _kept_paths(whole[paths])  # each shard kept its own PATHS_KEPT
+    return _partial(whole, stats)
 
 
 def parse_stats(parts: Sequence[Partial]) -> ParseStats:
@@ -441,7 +472,7 @@ def join_shards(shards: Sequence[Partial], stats: ParseStats) -> Partial:
         pl.concat([shard.rule_counts for shard in shards]),
         pl.concat([shard.evidence for shard in shards]),
         pl.concat(times),
-        pl.concat([shard.path_counts for shard in shards]),
+        _kept_paths(pl.concat([shard.path_counts for shard in shards])),
         stats,
     )
 
@@ -507,7 +538,22 @@ def _merge_time_counts(rows: pl.DataFrame, width: int) -> pl.DataFrame:
 
 
 def _merge_path_counts(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+    return _kept_paths(
+        rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+    )
+
+
+def _kept_paths(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (path counts) of the :data:`PATHS_KEPT` paths requested most, all if no more."""
+    if rows.get_column("path").n_unique() <= PATHS_KEPT:
+        return rows
+    kept = (
+        rows.group_by("path")
+        .agg(pl.col("requests").sum())
+        .sort(["requests", "path"], descending=[True, False])
+        .head(PATHS_KEPT)
+    )
+    return rows.join(kept.select("path"), on="path", how="semi", maintain_order="left")
 
 
 def _merge_evidence(rows: pl.DataFrame) -> pl.DataFrame:

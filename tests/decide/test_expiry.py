@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from botguard.config import Allowlist, DecideSettings
@@ -91,3 +92,15 @@ def test_an_agent_that_was_not_utf8_is_stored_and_read_back_exactly(tmp_path) ->
     with State(tmp_path / "s.db") as state:
         (d,) = active_decisions(state, NOW, Allowlist()).decisions
     assert d.match == Match("ua_exact", agent)
+
+
+def test_a_long_repeat_offender_is_banned_for_bantime_max(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """bantime_factor ** offences overflows a float after ~1,000 repeats (a short bantime_max and a
+    cron run every 10 minutes get there in a week): the cap still holds, no OverflowError."""
+    with State(tmp_path / "s.db") as state:
+        record_decisions(state, seen(NOW), NOW, POLICY, Allowlist())
+        state.conn.execute("UPDATE decisions SET offences = 5000")
+        later, policy = NOW + 5 * HOUR, replace(POLICY, bantime_factor=2.0)  # a float, as config reads it
+        active = record_decisions(state, seen(later), later, policy, Allowlist())
+        assert [d.offences for d in active.decisions] == [5001]
+        assert [d.expires_at for d in active.decisions] == [later + 4 * HOUR]
