@@ -417,8 +417,11 @@ def find_judged(
     if stored.file != (file.device, file.inode) or not _has_table(state, "scan_partial_judgements"):
         return None
     found: dict[int, tuple[int, int]] = {}
+    # Only integers are fetched: text that is not UTF-8 fails in sqlite3 as it is read.
     for tail, offset, count, first, last in state.conn.execute(
-        "SELECT tail, byte_offset, count(*), min(chunk), max(chunk) FROM scan_partial_judgements"
+        "SELECT tail, CASE WHEN typeof(byte_offset) = 'integer' THEN byte_offset END, count(*),"
+        " min(CASE WHEN typeof(chunk) = 'integer' THEN chunk END),"
+        " max(CASE WHEN typeof(chunk) = 'integer' THEN chunk END) FROM scan_partial_judgements"
         " WHERE device = ? AND inode = ? AND fingerprint = ? AND tail IN (0, 1) GROUP BY tail, byte_offset",
         (*stored.file, fingerprint),
     ):
@@ -450,10 +453,11 @@ def _kept_layers(
     for tail, offset, count in places:
         chunks: list[pl.DataFrame] = []
         rows = state.conn.execute(
-            "SELECT chunk, judged FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?"
-            " AND byte_offset = ? AND fingerprint = ? ORDER BY chunk",
+            "SELECT chunk, CASE WHEN typeof(judged) = 'blob' THEN judged END FROM scan_partial_judgements"
+            " WHERE device = ? AND inode = ? AND tail = ? AND byte_offset = ? AND fingerprint = ?"
+            " AND typeof(chunk) = 'integer' ORDER BY chunk",
             (*file, tail, offset, fingerprint),
-        )
+        )  # (a chunk's other values are never fetched: text that is not UTF-8 fails as it is read)
         for chunk, blob in rows:
             label = _chunk_label(tail, chunk, count, offset, fingerprint)
             if chunk != len(chunks) or not isinstance(blob, bytes):

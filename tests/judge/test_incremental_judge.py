@@ -272,6 +272,20 @@ EDITS: dict[str, Any] = {
         " (SELECT max(chunk) + 1 FROM scan_partial_judgements), byte_offset, fingerprint, judged"
         " FROM scan_partial_judgements WHERE chunk = 0"
     ),
+    # text that is not UTF-8: sqlite3 fails as it reads such a value, so none may be fetched
+    "a chunk's bytes text not UTF-8": _sql(
+        "UPDATE scan_partial_judgements SET judged = CAST(x'ff00' AS TEXT) WHERE chunk = 1"
+    ),
+    "a chunk's bytes damaged into text": _sql(
+        "UPDATE scan_partial_judgements SET judged = substr(judged, 1, 100) || x'00' || substr(judged, 102)"
+        " WHERE chunk = 1"
+    ),
+    "a chunk's offset text not UTF-8": _sql(
+        "UPDATE scan_partial_judgements SET byte_offset = CAST(x'ff' AS TEXT) WHERE chunk = 1"
+    ),
+    "a chunk's number text not UTF-8": _sql(
+        "UPDATE scan_partial_judgements SET chunk = CAST(x'ff' AS TEXT) WHERE chunk = 1"
+    ),
     "the table dropped": _sql("DROP TABLE scan_partial_judgements"),
 }
 
