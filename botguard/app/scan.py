@@ -11,12 +11,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import polars as pl
+
 from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
 from botguard.catalog.loader import bundled_path
 from botguard.config import ScanModelSettings, Settings
 from botguard.errors import UsageError
-from botguard.identity import build_identifier, identity_sources
+from botguard.identity import build_identifier, identity_sources, network_stamp
 from botguard.judge import (
     Identify,
     Partial,
@@ -24,7 +26,7 @@ from botguard.judge import (
     ScanResult,
     aggregator,
     incremental,
-    judge_partial,
+    judge_again,
     merge_all,
     with_traffic,
 )
@@ -114,17 +116,37 @@ class _FilePartials:
         self.fingerprint = ""
         self.kept: list[incremental.Kept] = []
         self.unchanged: list[incremental.LogFile] = []
+        # A one-file scan's judgement: the file, the rows kept of its stored partial and the
+        # clients named since (judged again), and what this scan judged (to keep).
+        self._file_judged: incremental.LogFile | None = None
+        self._earlier: tuple[Callable[[], list[pl.DataFrame] | None], pl.DataFrame] | None = None
+        self.judgement: incremental.Judgement | None = None
 
     def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
-        """The verdicts of a merged partial."""
-        agg = self._agg
-        return judge_partial(partial, agg.catalog, agg.robots_for, self._request.settings, identify=identify)
+        """The verdicts of a merged partial (of only the clients named since the judgement kept
+        of the file's stored partial, when there is one)."""
+        agg, settings = self._agg, self._request.settings
+        earlier, named = self._earlier or (None, None)
+        self._earlier = None  # the kept rows go with the judge's use of them
+        result, rows, whole = judge_again(
+            partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
+        )
+        kept = next((item for item in self.kept if item.file == self._file_judged), None)
+        if kept is not None:
+            self.judgement = incremental.judgement(kept, self._judgement_fingerprint(), rows, whole)
+        return result
 
     def read(self, paths: list[str], state: State | None) -> Partial:
-        """The merged partial of ``paths`` (in order); with ``state``, incrementally."""
+        """The merged partial of ``paths`` (in order); with ``state``, incrementally (and a
+        one-file scan with the judgement kept of its file)."""
         if state is not None:
             self.fingerprint = self._fingerprint()
-        return merge_all([self._file(path, state) for path in paths])
+        return merge_all([self._file(path, state, judged=len(paths) == 1) for path in paths])
+
+    def _judgement_fingerprint(self) -> str:
+        request = self._request
+        networks = network_stamp(request.settings.identity) if request.identity else None
+        return incremental.judgement_fingerprint(request.settings, self.fingerprint, networks)
 
     def _fingerprint(self) -> str:
         robots = self._request.robots
@@ -134,7 +156,7 @@ class _FilePartials:
             catalogue=bundled_path(),
         )  # fmt: skip
 
-    def _file(self, path: str, state: State | None) -> Partial:
+    def _file(self, path: str, state: State | None, *, judged: bool = False) -> Partial:
         file = incremental.look(path) if state is not None else None
         stored = incremental.find(state, file, self.fingerprint) if state is not None and file else None
         fmt = self._fixed
@@ -148,6 +170,8 @@ class _FilePartials:
             part = incremental.merged(stored.parts)
             if stored.file == (file.device, file.inode):
                 self.unchanged.append(file)  # nothing appended: nothing to store again
+                if judged and state is not None:
+                    self._judged_before(state, file, stored, None)
                 return part
             # else the same bytes under another inode (a copy)
         else:
@@ -155,7 +179,24 @@ class _FilePartials:
             part = incremental.merged([*stored.parts, read]) if stored is not None else read
         if file is not None and file.storable and fmt is not None and not part.stats.warnings:
             self.kept.append(incremental.kept(file, fmt.name, part, stored, read))
+            if judged and state is not None:
+                self._judged_before(state, file, stored, read)
         return part
+
+    def _judged_before(
+        self, state: State, file: incremental.LogFile, stored: incremental.Stored | None, read: Partial | None
+    ) -> None:
+        """Find the judgement kept of ``file``'s stored partial and name the clients of what
+        follows it (:func:`botguard.judge.judge_again`); this scan's judgement is kept next."""
+        self._file_judged = file
+        fingerprint = self._judgement_fingerprint()
+        found = incremental.find_judged(state, file, stored, fingerprint) if stored is not None else None
+        if found is None:
+            return
+        rows, since = found
+        later = [*since, *([read] if read is not None else [])]
+        named = pl.concat([pl.DataFrame(schema=_KEY), *(part.clients.select(list(_KEY)) for part in later)])
+        self._earlier = rows, named.unique()
 
     def _read(self, piece: FileRead, fmt: LogFormat | None) -> tuple[Partial, LogFormat | None]:
         """The partial of the lines ``piece`` names, and the format they were read as."""
@@ -163,6 +204,10 @@ class _FilePartials:
         for batch in batches if self._replay is None else self._replay.feed(batches):
             self._agg.add(batch.requests, batch.stats)
         return self._agg.take(), piece.format or fmt
+
+
+#: A client's key, as the judge is told the clients named since a kept judgement.
+_KEY = {"ip": pl.String(), "user_agent": pl.String()}
 
 
 def _piece(path: str, file: incremental.LogFile | None, stored: incremental.Stored | None) -> FileRead:
@@ -235,6 +280,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         else:
             partial = files.read(ordered, state if keeps else None)
         result = files.judge(partial, identify)
+        del partial  # only the counts the traffic summary reads (result.activity) are read after this
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),
@@ -246,7 +292,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         if state is not None:
             save_scan(state, result, paths)  # first: a damaged database fails here, before any write
             if keeps:
-                incremental.keep(state, files.kept, files.fingerprint, files.unchanged)
+                incremental.keep(state, files.kept, files.fingerprint, files.unchanged, files.judgement)
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
 

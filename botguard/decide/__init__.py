@@ -2,24 +2,25 @@
 
 ``build_decisions`` is pure (scan document, catalogue lookup, allowlist, policy);
 ``record_decisions`` merges it into the state database with expiry and fail2ban-style
-escalation and returns the decisions active now. ``safe_ua_token`` is the one judge of a token a
-user-agent rule may block by, whoever proposes the rule (the model's candidates too); ``matches``
+escalation and returns the decisions active now. ``blockable_name`` is the one judge of a name
+its sender chose (a bot's own token in its agent, a model candidate's) that a user-agent rule may
+block by (over ``safety.safe_ua_token``, which judges every token); ``matches``
 the one answer to whether a rule's match applies to a client (dry runs, the scan's model step);
 ``decisions_values`` / ``decisions_from_values`` a decision set as JSON values and back, strictly
 checked (what deploy-rules sends botguard on a host).
 See ``README.md`` beside this file.
 """
 
+from botguard.decide.agents import blockable_name
 from botguard.decide.build import allow_decisions, build_decisions, judged_subjects
 from botguard.decide.catalog_lookup import catalog_lookup
 from botguard.decide.match import matches
 from botguard.decide.records import Decision, DecisionSet, Match
-from botguard.decide.safety import safe_ua_token
 from botguard.decide.store import active_decisions, merge_decisions, record_decisions
 from botguard.decide.values import decisions_from_values, decisions_values
 
 __all__ = [
-    "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "build_decisions",
-    "catalog_lookup", "decisions_from_values", "decisions_values", "judged_subjects", "matches",
-    "merge_decisions", "record_decisions", "safe_ua_token",
+    "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "blockable_name",
+    "build_decisions", "catalog_lookup", "decisions_from_values", "decisions_values", "judged_subjects",
+    "matches", "merge_decisions", "record_decisions",
 ]  # fmt: skip

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from botguard.deploy.modules import routing_warnings
+from botguard.deploy.placement import placement_warnings
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.keyring import KeyringError, place
@@ -401,6 +402,6 @@ def deploy_files(
         validated=acted and bool(target.validate),
         reloaded=acted and reload and bool(target.reload),
         recovered=recovered,
-        warnings=routing_warnings(target, files),
+        warnings=routing_warnings(target, files) + placement_warnings(target, files),
         secret_copied=copied,
     )

@@ -12,7 +12,7 @@ beside this file.
 from botguard.identity.asn import AsnDb
 from botguard.identity.enrich import IdentityEvidence, check_claim
 from botguard.identity.ranges import PublishedRanges
-from botguard.identity.setup import build_identifier, identity_sources
+from botguard.identity.setup import build_identifier, identity_sources, network_stamp
 
 __all__ = [
     "AsnDb",
@@ -21,4 +21,5 @@ __all__ = [
     "build_identifier",
     "check_claim",
     "identity_sources",
+    "network_stamp",
 ]

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import polars as pl
 
 from botguard.catalog import Catalog
 from botguard.config import IdentitySettings
-from botguard.identity.asn import AsnDb, LayeredAsn, MaxMindDb, RangeTableAsn
+from botguard.identity.asn import NAMES, TABLE, AsnDb, LayeredAsn, MaxMindDb, RangeTableAsn, _stamp
 from botguard.identity.cache import DnsCache
 from botguard.identity.dns import DnsOptions, DnsResolver
 from botguard.identity.enrich import enrich
@@ -46,6 +47,26 @@ def asn_source(settings: IdentitySettings) -> AsnDb | None:
     if not sources:
         return None
     return sources[0] if len(sources) == 1 else LayeredAsn(*sources)
+
+
+def network_stamp(settings: IdentitySettings) -> str:
+    """What the network columns of an address (AS, organisation, country, hosting) depend on:
+    the files :func:`asn_source` and the hosting list read, by path, size and modification
+    time. An incremental scan keeps the identities of addresses that claim no crawler while
+    this is unchanged (a claim's identity may change with DNS, range lists and age: asked
+    again each scan)."""
+    rules = resources.files("botguard.rules")
+    paths = [Path(path) for path in (settings.asn_db, settings.country_db) if path]
+    if settings.bundled_asn:
+        paths += [Path(str(rules.joinpath(name))) for name in (TABLE, NAMES)]
+    paths.append(Path(str(rules.joinpath("hosting.yaml"))))
+    stamps = []
+    for path in paths:
+        try:
+            stamps.append(_stamp(path).decode(errors="replace"))
+        except OSError:
+            stamps.append(f"{path}\0unreadable")
+    return "\n".join([repr(settings.asn_db), repr(settings.country_db), repr(settings.bundled_asn), *stamps])
 
 
 def system_nameservers() -> tuple[tuple[str, ...] | None, int]:

@@ -2,9 +2,9 @@
 
 Public door: a scan folds parsed log batches into a :class:`ScanResult` in steps
 (:func:`aggregator` folds batches into a :class:`Partial`, :func:`merge_all` joins partials,
-e.g. of several files, :func:`judge_partial` judges one;
-:mod:`botguard.judge.incremental` keeps them per file; :func:`judge_batches` does all of it for
-batches at hand); the records other stages
+e.g. of several files, :func:`judge_again` judges one, on the rows kept of an earlier
+judgement when given them; :mod:`botguard.judge.incremental` keeps both per file;
+:func:`judge_batches` does all of it for batches at hand); the records other stages
 read (:class:`ClientVerdict`, :class:`CrawlerRollup`, :class:`ModelSummary`); :data:`ASSET_RE`
 and :data:`ROBOTS_RE`, what counts as an asset or a robots.txt fetch (the model reads requests
 the same way); :data:`SHARED_TOOL_CATEGORIES`, catalogue categories no rule names;
@@ -26,6 +26,7 @@ from botguard.judge.columns import ASSET_RE, ROBOTS_RE
 from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge_all
 from botguard.judge.records import (
     CLIENT_SCHEMA,
+    JUDGED_SCHEMA,
     VERDICT_ORDER,
     Activity,
     ClientVerdict,
@@ -36,14 +37,14 @@ from botguard.judge.records import (
     ScanResult,
     ScanSummary,
 )
-from botguard.judge.timeline import with_traffic
-from botguard.judge.verdict import judge_clients
+from botguard.judge.timeline import client_key, with_traffic
+from botguard.judge.verdict import IDENTITY_COLUMNS, judge_clients
 from botguard.logs.records import Batch
 
 __all__ = [
     "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Identify",
-    "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_partial",
-    "merge_all", "with_traffic",
+    "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_again", "merge_all",
+    "with_traffic",
 ]  # fmt: skip
 
 col = pl.col
@@ -76,6 +77,7 @@ _VERDICT_RANK = pl.col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.
 #: and agent (a total order: every client is one address and agent).
 _REPORT_ORDER = [_VERDICT_RANK, col("score"), col("requests"), col("ip"), col("user_agent")]
 _DESCENDING = [True, True, True, False, False]
+_ORDER_COLUMNS = ["verdict", "score", "requests", "ip", "user_agent"]
 
 #: The identity stage as the judge sees it: distinct (ip, crawler) pairs in, one row per pair
 #: out with verified, identity, verified_by, asn, as_org, country, hosting (botguard.identity.enrich).
@@ -169,8 +171,11 @@ def _address_shards(partial: Partial, count: int) -> Iterator[Partial]:
         )
 
 
-def _judged(piece: Partial, inputs: _Inputs, settings: Settings, identify: Identify | None) -> pl.DataFrame:
-    """One row per client of ``piece`` with CLIENT_SCHEMA's columns (unsorted)."""
+def _judged(
+    piece: Partial, inputs: _Inputs, settings: Settings, identities: pl.DataFrame | None
+) -> pl.DataFrame:
+    """One row per client of ``piece`` with JUDGED_SCHEMA's columns (unsorted); ``identities``
+    (:func:`_identities`) holds at least the (ip, crawler) pairs of its clients."""
     totals = (
         piece.clients.join(inputs.crawler_ids, on="crawler", how="left")
         .with_columns(pl.col("crawler_id").fill_null(0))
@@ -180,7 +185,7 @@ def _judged(piece: Partial, inputs: _Inputs, settings: Settings, identify: Ident
     judged = judge_clients(
         totals, inputs.crawlers, inputs.delays,
         inputs.rules.select("rule_id", "rule", pl.col("rule_line").alias("line")),
-        counts.select(*CLIENT_KEY, "rule_id", "count"), settings, _identities(piece.clients, identify),
+        counts.select(*CLIENT_KEY, "rule_id", "count"), settings, identities,
     )  # fmt: skip
     judged = judged.join(_evidence_lists(piece.evidence), on=CLIENT_KEY, how="left", nulls_equal=True)
     return judged.select(
@@ -191,34 +196,146 @@ def _judged(piece: Partial, inputs: _Inputs, settings: Settings, identify: Ident
         col("evidence").fill_null(pl.lit([], CLIENT_SCHEMA["evidence"])),
         pl.lit(None, pl.Float64).alias("model_score"), "robots_token", col("judged").alias("judged_requests"),
         col("invalid").alias("invalid_requests"),
-        "assets", "referers", "pages", "hosting", "allowlisted",
-    ).cast(CLIENT_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+        "assets", "referers", "pages", "hosting", "allowlisted", "verified_by",
+    ).cast(JUDGED_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
 
 
 def _client_frame(
     partial: Partial, inputs: _Inputs, settings: Settings, identify: Identify | None, shards: int
 ) -> pl.DataFrame:
-    """One row per client with CLIENT_SCHEMA's columns, harshest verdict first, judged
+    """One row per client with JUDGED_SCHEMA's columns, harshest verdict first, judged
     ``shards`` hash shards of addresses at a time."""
     if partial.clients.height == 0:
-        return pl.DataFrame(schema=CLIENT_SCHEMA)
+        return pl.DataFrame(schema=JUDGED_SCHEMA)
     pieces = [
-        _judged(piece, inputs, settings, identify)
+        _judged(piece, inputs, settings, _identities(piece.clients, identify))
         for piece in _address_shards(partial, shards)
         if piece.clients.height
     ]
     return _in_report_order(pieces)
 
 
-def _in_report_order(pieces: list[pl.DataFrame]) -> pl.DataFrame:
+def _judged_again(
+    partial: Partial,
+    inputs: _Inputs,
+    settings: Settings,
+    identify: Identify | None,
+    earlier: Callable[[], list[pl.DataFrame] | None],
+    named: pl.DataFrame,
+) -> pl.DataFrame | None:
+    """:func:`_client_frame` of ``partial`` from ``earlier()``, the judged rows (JUDGED_SCHEMA)
+    of a partial it extends in layers (a client's row in a later layer supersedes an earlier
+    one), judging again only the clients ``named`` (ip, user_agent: their rows of the partial
+    changed since) and those whose identity is not what it was; None when there are no such
+    rows or they and ``named`` do not cover the partial's clients exactly once (rows not of
+    this partial: judge them all).
+
+    Every other client's verdict stands: it reads only the client's own rows of the partial,
+    its identity and what the caller keeps fixed (settings, catalogue, robots.txt, the network
+    tables). Identity is asked again for every crawler claim and named client, as a full
+    judgement asks it: a proof may change between runs (DNS answers, range lists, the
+    last-seen time that decides whether a claim is too old to check, which moves with any
+    client of the same address and claim); an address that claims nothing is only its
+    network, the same while the tables are (~8.6k claims among a 5M-line day's ~150k
+    clients). The earlier rows are loaded here and let go column by column as the result is
+    built, so they are not held beside it.
+    """
+    layers = earlier()
+    if not layers:
+        return None
+    layer_keys = [layer.select(client_key()).to_series() for layer in layers]
+    superseded = _superseded(layer_keys)
+    rows, keys = pl.concat(layers), pl.concat(layer_keys)
+    del layers, layer_keys
+    named_keys = named.select(client_key()).to_series()
+    partial_keys = partial.clients.select(client_key()).to_series()
+    claims = partial.clients.get_column("crawler").is_not_null()
+    identities = _identities(
+        partial.clients.filter(claims | partial_keys.is_in(named_keys.implode())), identify
+    )
+    asked = ~superseded
+    if identities is not None:  # (with identity off, every kept row's identity is compared with none)
+        asked = asked & (rows.get_column("crawler").is_not_null() | keys.is_in(named_keys.implode()))
+    changed = _identity_changed(
+        rows.select(*CLIENT_KEY, "crawler", *IDENTITY_COLUMNS).filter(asked), identities
+    )
+    again = pl.concat([named_keys, changed.select(client_key()).to_series()]).unique()
+    stale = superseded | keys.is_in(again.implode())
+    # Cut by keys alike: a client sharing a key with one named is judged again too, and only so.
+    in_again = client_key().is_in(again.implode())
+    piece = Partial(
+        partial.clients.filter(partial_keys.is_in(again.implode())),
+        partial.rule_counts.filter(in_again),
+        partial.evidence.filter(in_again),
+    )
+    if stale.len() != rows.height or not _covers(keys.filter(~stale), piece, partial_keys):
+        return None
+    pieces = [rows]
+    del rows
+    if piece.clients.height:
+        pieces.append(_judged(piece, inputs, settings, identities))
+        stale = stale.append(pl.repeat(False, piece.clients.height, eager=True))
+    return _in_report_order(pieces, stale)
+
+
+def _superseded(layer_keys: list[pl.Series]) -> pl.Series:
+    """Whether each row of the layers (their clients' 64-bit keys, in turn) is a client's that a
+    later layer holds. By keys, not texts (a join of ~150k clients' texts took ~50 MiB for a
+    moment): two clients that share a key only mean judging every client again (:func:`_covers`)."""
+    marks = [
+        keys.is_in(pl.concat(layer_keys[i + 1 :]).implode())
+        if i + 1 < len(layer_keys)
+        else pl.repeat(False, keys.len(), eager=True)
+        for i, keys in enumerate(layer_keys)
+    ]
+    return pl.concat(marks)
+
+
+def _identity_changed(earlier: pl.DataFrame, identities: pl.DataFrame | None) -> pl.DataFrame:
+    """(ip, user_agent) of the ``earlier`` rows whose (ip, crawler) pair ``identities`` holds
+    with other identity columns (with identity off now: the rows with any identity column)."""
+    names = list(IDENTITY_COLUMNS)
+    if identities is None:
+        now = earlier.select(pl.lit(None, dtype).alias(name) for name, dtype in IDENTITY_COLUMNS.items())
+        asked = pl.repeat(True, earlier.height, eager=True)
+    else:
+        wanted = identities.select("ip", "crawler", *names).cast(IDENTITY_COLUMNS)  # type: ignore[arg-type]
+        now = earlier.select("ip", "crawler").join(
+            wanted.with_columns(asked=pl.lit(True)), on=["ip", "crawler"], how="left", nulls_equal=True,
+            maintain_order="left",
+        )  # fmt: skip
+        asked = now.get_column("asked").is_not_null()
+    if now.height != earlier.height:  # an address and claim asked twice: compare nothing
+        return earlier.select(CLIENT_KEY)
+    same = pl.all_horizontal(earlier.get_column(name).eq_missing(now.get_column(name)) for name in names)
+    return earlier.select(CLIENT_KEY).filter(asked & ~earlier.select(same).to_series())
+
+
+def _covers(kept: pl.Series, piece: Partial, partial: pl.Series) -> bool:
+    """Whether the ``kept`` rows' keys and the clients of ``piece`` are the ``partial``'s clients
+    (their keys) once each (``piece`` is cut from the partial and disjoint from ``kept`` by
+    construction). Compared by the clients' 64-bit hashes (the partial's time counts name
+    clients so): a third of the time of comparing the texts."""
+    if kept.len() + piece.clients.height != partial.len():
+        return False
+    if kept.is_duplicated().any():
+        return False
+    return bool(kept.is_in(partial.implode()).all())
+
+
+def _in_report_order(pieces: list[pl.DataFrame], drop: pl.Series | None = None) -> pl.DataFrame:
     """The judged pieces as one frame, harshest verdict first (then score, requests, address,
     agent: a total order, so how the clients were cut does not show). Reordered one column at
     a time, each unordered column dropped once copied, so the frame is never held twice; each
     is made one chunk first (gathering a list column straight from the pieces' chunks took
-    ~400 MiB for a moment on a 10M-line log's evidence, 20 MiB from one chunk)."""
+    ~400 MiB for a moment on a 10M-line log's evidence, 20 MiB from one chunk). Rows where
+    ``drop`` (one value per row of the pieces, in turn) is true are left out."""
     frame = pl.concat(pieces)
     pieces.clear()
-    order = frame.select(pl.arg_sort_by(_REPORT_ORDER, descending=_DESCENDING)).to_series()
+    index = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), *_ORDER_COLUMNS)
+    if drop is not None:
+        index = index.filter(~drop)
+    order = index.select(pl.col("row").sort_by(_REPORT_ORDER, descending=_DESCENDING)).to_series()
     columns = frame.get_columns()
     del frame
     ordered = []
@@ -373,9 +490,40 @@ def judge_partial(
     """Client verdicts and crawler roll-ups from the merged partial of a whole scan; its
     clients are judged ``shards`` hash shards of addresses at a time (default: one per
     :data:`JUDGE_ROWS` clients). The result is the same however they are cut."""
+    return judge_again(partial, catalog, robots_for, settings, identify=identify, shards=shards)[0]
+
+
+def judge_again(
+    partial: Partial,
+    catalog: Catalog,
+    robots_for: RobotsLookup,
+    settings: Settings,
+    *,
+    identify: Identify | None = None,
+    shards: int | None = None,
+    earlier: Callable[[], list[pl.DataFrame] | None] | None = None,
+    named: pl.DataFrame | None = None,
+) -> tuple[ScanResult, pl.DataFrame, bool]:
+    """:func:`judge_partial`, its judged rows (JUDGED_SCHEMA, report order) to keep, and
+    whether every client was judged (False: the ``earlier`` rows were used).
+
+    ``earlier()`` loads what this returned for a partial that ``partial`` extends (in layers:
+    :func:`_judged_again`), judged with the same settings, catalogue and robots.txt (the caller
+    checks that), and ``named`` the clients (ip, user_agent) whose rows of the partial may
+    differ from the ones it was judged from: only those and the clients whose identity changed
+    are judged again (a cron run's new lines name a few thousand of a day's ~150k clients).
+    Rows that do not fit the partial mean judging every client. The result equals judging
+    ``partial`` whole.
+    """
     inputs = _inputs(partial, catalog, robots_for)
-    count = shards or max(1, -(-partial.clients.height // JUDGE_ROWS))
-    clients = _client_frame(partial, inputs, settings, identify, count)
+    rows = None
+    if earlier is not None and named is not None and partial.clients.height:
+        rows = _judged_again(partial, inputs, settings, identify, earlier, named)
+    whole = rows is None
+    if rows is None:
+        count = shards or max(1, -(-partial.clients.height // JUDGE_ROWS))
+        rows = _client_frame(partial, inputs, settings, identify, count)
+    clients = rows.drop("verified_by")
     stats = partial.stats
     summary = ScanSummary(
         lines=stats.lines,
@@ -387,7 +535,7 @@ def judge_partial(
         last_seen=clients.get_column("last_seen").max() if clients.height else None,  # type: ignore[arg-type]
         robots={},
     )
-    return ScanResult(
+    result = ScanResult(
         summary=summary,
         clients=clients,
         crawlers=_rollups(clients, catalog),
@@ -396,6 +544,7 @@ def judge_partial(
         warnings=tuple(stats.warnings),
         activity=_activity(partial),
     )
+    return result, rows, whole
 
 
 def _activity(partial: Partial) -> Activity | None:

@@ -57,6 +57,13 @@ _TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 #: memory by the rows waiting for it. Both count over all :data:`SHARDS`.
 MERGE_ROWS = 50_000
 MERGE_MAX_ROWS = 100_000
+#: Rows of the other frames (per-client counts by time bucket, path, rule; evidence) that may
+#: wait, over all shards, whatever the clients: a log of a few clients never gathers
+#: MERGE_ROWS client rows, so without this its batches' counts would wait to the end of the
+#: file (20 clients walking made-up paths: a row per request). The bench logs fold on their
+#: client rows first.
+MERGE_COUNT_ROWS = 400_000
+_COUNTS = ("rule_counts", "evidence", "time_counts", "path_counts")
 
 #: Verdicts of (unit, target) pairs kept from earlier batches, so each pair is judged once per
 #: scan rather than once per batch (the 1M-line bench log: 65k pair judgements over its 29
@@ -119,13 +126,19 @@ class _Shard:
     merged: Partial | None = None
     pending: list[Partial] = field(default_factory=list)
     pending_rows: int = 0
+    pending_counts: int = 0  # rows of the other frames
 
     def wait(self, piece: Partial) -> None:
-        """Queue one batch's piece of this shard; fold once enough rows wait (see MERGE_ROWS)."""
+        """Queue one batch's piece of this shard; fold once enough rows wait (see MERGE_ROWS
+        and MERGE_COUNT_ROWS)."""
         self.pending.append(piece)
         self.pending_rows += piece.clients.height
+        self.pending_counts += sum(getattr(piece, name).height for name in _COUNTS)
         merged = self.merged.clients.height if self.merged is not None else 0
-        if self.pending_rows * SHARDS >= min(max(MERGE_ROWS, merged * SHARDS), MERGE_MAX_ROWS):
+        if (
+            self.pending_rows * SHARDS >= min(max(MERGE_ROWS, merged * SHARDS), MERGE_MAX_ROWS)
+            or self.pending_counts * SHARDS >= MERGE_COUNT_ROWS
+        ):
             self.fold()
 
     def fold(self) -> None:
@@ -136,7 +149,7 @@ class _Shard:
         A shard's copy is a share of the clients, paid once per fold.
         """
         parts = ([self.merged] if self.merged is not None else []) + self.pending
-        self.merged, self.pending, self.pending_rows = None, [], 0
+        self.merged, self.pending, self.pending_rows, self.pending_counts = None, [], 0, 0
         if parts:
             self.merged = merge_all(parts, shards=1).compacted()
 

@@ -36,8 +36,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,30 +46,39 @@ import polars as pl
 
 from botguard import __version__
 from botguard.config import Settings
+from botguard.judge.columns import compact_strings
 from botguard.judge.partial import (
     _FRAMES,
     CLIENT_KEY,
     PARTIAL_VERSION,
     Partial,
     _partial,
+    frame_from_bytes,
+    frame_to_bytes,
     join_shards,
     merge_all,
     parse_stats,
     partial_from_bytes,
     partial_to_bytes,
 )
+from botguard.judge.records import JUDGED_SCHEMA
 from botguard.judge.timeline import client_key
 from botguard.logs.records import ParseStats
 from botguard.state import State
 
 __all__ = [
     "DDL",
+    "JUDGED_CHUNK_ROWS",
     "KEEP_FILES",
+    "Judgement",
     "Kept",
     "LogFile",
     "Stored",
     "find",
+    "find_judged",
     "fingerprint",
+    "judgement",
+    "judgement_fingerprint",
     "keep",
     "kept",
     "look",
@@ -83,6 +93,11 @@ PROBES = 16
 
 #: Files whose partials are kept (most recently scanned first): a day log and its rotations.
 KEEP_FILES = 32
+
+#: Judged rows per stored chunk: a scan encodes, stores, reads and decodes the rows it keeps a
+#: chunk at a time, so neither a full scan's end nor a cron run holds all of them encoded (a
+#: 5M-line day's ~150k clients are ~12 MB encoded, ~55 MB decoded).
+JUDGED_CHUNK_ROWS = 10_000
 
 #: A tail holding more clients than this share of its file's stored partial's is stored with it
 #: as one partial (the next runs' tails start small again). A scan merges both each run, so a
@@ -113,6 +128,17 @@ CREATE TABLE IF NOT EXISTS scan_partial_tails (
     tail_hash TEXT NOT NULL,
     partial BLOB NOT NULL,        -- the partial of the bytes from base_offset to byte_offset
     PRIMARY KEY (device, inode)
+);
+CREATE TABLE IF NOT EXISTS scan_partial_judgements (
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    tail INTEGER NOT NULL,        -- 0: every client; 1: the clients the stored tail names
+    chunk INTEGER NOT NULL,       -- 0, 1, ...: JUDGED_CHUNK_ROWS rows of the layer each
+    byte_offset INTEGER NOT NULL, -- judged up to here: 0 from the partial's end to the tail's, 1 the tail's
+    fingerprint TEXT NOT NULL,    -- judgement_fingerprint(): the partial's inputs and the policy
+    judged BLOB NOT NULL,         -- judge.partial.frame_to_bytes of the chunk's rows (judge.JUDGED_SCHEMA)
+                                  -- under _chunk_label(): where they belong
+    PRIMARY KEY (device, inode, tail, chunk)
 );
 """
 
@@ -146,6 +172,11 @@ class Stored:
     base_offset: int = -1  # -1: ``offset`` (no tail)
 
     @property
+    def base(self) -> int:
+        """Where the stored partial (without its tail) ends."""
+        return self.offset if self.base_offset < 0 else self.base_offset
+
+    @property
     def parts(self) -> list[Partial]:
         """The stored partials in log order (to merge with what is read next, in one pass)."""
         return [self.partial] if self.tail is None else [self.partial, self.tail]
@@ -159,13 +190,62 @@ class Stored:
 class Kept:
     """A file read to its end, to store: the partial of all of it (``whole``, read as
     ``format``), or only the ``tail`` after what is stored of it up to ``base_offset``
-    (:func:`kept`)."""
+    (:func:`kept`; ``whole`` is None then, so nothing holds the merged partial once the scan
+    has judged it)."""
 
     file: LogFile
     format: str
-    whole: Partial
+    whole: Partial | None
     tail: Partial | None = None
     base_offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A scan's judged rows (judge.JUDGED_SCHEMA) of one file's partial up to ``file.size``,
+    judged as :func:`judgement_fingerprint` says: kept beside the stored partial so the next
+    scan judges again only the clients its new lines name (judge.judge_again). Every client's
+    rows, or (``tail``) only those of the clients the file's stored tail names (:func:`judgement`)."""
+
+    file: LogFile
+    fingerprint: str
+    chunks: tuple[bytes, ...]  # the rows encoded (_encoded_chunks)
+    tail: bool = False
+
+
+def judgement(kept: Kept, fingerprint: str, rows: pl.DataFrame, whole: bool) -> Judgement:
+    """What to keep of a scan's judged ``rows`` of ``kept.file``, ``whole`` when every client
+    was judged (not on rows kept before): every client's rows when they are new or the file's
+    partial is stored whole, else the rows of its tail's clients, on top of the rows kept
+    (a run encodes rows in proportion to its tail, not the day). Encoded as soon as judged: the
+    model step reorders the scan's rows, so a frame held to the end would be a second copy of
+    them (~12 MB encoded against ~50 MB at 5M lines)."""
+    layer = 0
+    if not whole and kept.tail is not None:
+        # by the clients' keys (a join of every client's texts took ~20 MiB for a moment); a client
+        # sharing a key with one of the tail's is kept in its layer too, judged as it is now
+        rows = rows.filter(client_key().is_in(kept.tail.clients.select(client_key()).to_series().implode()))
+        layer = 1
+    chunks = tuple(_encoded_chunks(rows, layer, kept.file.size, fingerprint))
+    return Judgement(kept.file, fingerprint, chunks, bool(layer))
+
+
+def _encoded_chunks(rows: pl.DataFrame, tail: int, offset: int, fingerprint: str) -> Iterator[bytes]:
+    """``rows`` as the layer ``tail`` of a judgement up to ``offset`` stores them: one
+    :data:`JUDGED_CHUNK_ROWS` slice at a time (at least one, so an empty layer is one too),
+    each labelled with its place (:func:`_chunk_label`), encoded as it is asked for."""
+    count = max(1, -(-rows.height // JUDGED_CHUNK_ROWS))
+    for chunk in range(count):
+        piece = rows.slice(chunk * JUDGED_CHUNK_ROWS, JUDGED_CHUNK_ROWS)
+        yield frame_to_bytes(piece, _chunk_label(tail, chunk, count, offset, fingerprint))
+
+
+def _chunk_label(tail: int, chunk: int, count: int, offset: int, fingerprint: str) -> str:
+    """Where a chunk of kept rows belongs, sealed with its bytes: a chunk read at another place
+    (another layer, number or count, a layer stored up to another offset or judged otherwise)
+    is refused, so a chunk that went missing, moved or was copied from elsewhere means
+    judging every client again, not rows that merely look right."""
+    return f"judged {tail} {chunk}/{count} {offset} {fingerprint}"
 
 
 def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: Partial | None) -> Kept:
@@ -180,7 +260,7 @@ def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: P
     tail = read if stored.tail is None else merge_all([stored.tail, read])
     if tail.clients.height > TAIL_SHARE * stored.partial.clients.height:
         return Kept(file, fmt, whole)
-    return Kept(file, fmt, whole, tail, stored.offset if stored.tail is None else stored.base_offset)
+    return Kept(file, fmt, None, tail, stored.offset if stored.tail is None else stored.base_offset)
 
 
 def merged(parts: Sequence[Partial]) -> Partial:
@@ -231,6 +311,19 @@ def fingerprint(
         "json_fields": dict(sorted((settings.json_fields or {}).items())),
     }
     return hashlib.blake2b(json.dumps(values, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def judgement_fingerprint(settings: Settings, partial_fingerprint: str, networks: str | None) -> str:
+    """A digest of everything a client's verdict depends on besides its own rows of the partial
+    and a claim's identity (asked again each scan): the partial's inputs (catalogue,
+    robots.txt, format), the policy the judge applies (reprs of tuples, numbers and networks:
+    stable across processes) and ``networks``, what the identity of an address that claims no
+    crawler depends on (identity.network_stamp; None: identity is off)."""
+    values = [
+        partial_fingerprint, repr(settings.policy), repr(settings.human), repr(settings.allowlist),
+        repr(networks),
+    ]  # fmt: skip
+    return hashlib.blake2b("\n".join(values).encode(), digest_size=16).hexdigest()
 
 
 def _file_digest(path: Path) -> str:
@@ -306,15 +399,104 @@ def _with_tail(state: State, file: LogFile, stored: Stored) -> Stored:
     return Stored(row[0], stored.format, stored.partial, stored.file, tail, stored.offset)
 
 
+def find_judged(
+    state: State, file: LogFile, stored: Stored, fingerprint: str
+) -> tuple[Callable[[], list[pl.DataFrame] | None], list[Partial]] | None:
+    """The judged rows kept of ``stored`` (found for ``file``) under ``fingerprint``, and the
+    stored parts whose clients they may not have been judged with; None when none fit.
+
+    The rows are a loader (decoded when the judge wants them: nothing else holds them) of
+    layers, oldest first: every client judged up to somewhere from the stored partial's end
+    to its tail's, then, when kept, the tail's clients judged up to its end on top of it (a
+    client's later row supersedes its earlier one). Short of the tail's end, the tail is among
+    the parts returned (its clients are judged again: they include every client named since).
+    The loader reads and decodes a chunk at a time (:data:`JUDGED_CHUNK_ROWS`); a chunk that
+    does not decode to JUDGED_SCHEMA under the label of its place makes it return None: every
+    client is judged again (the judge checks the rows against the partial's clients as it uses
+    them)."""
+    if stored.file != (file.device, file.inode) or not _has_table(state, "scan_partial_judgements"):
+        return None
+    found: dict[int, tuple[int, int]] = {}
+    # Only integers are fetched: text that is not UTF-8 fails in sqlite3 as it is read.
+    for tail, offset, count, first, last in state.conn.execute(
+        "SELECT tail, CASE WHEN typeof(byte_offset) = 'integer' THEN byte_offset END, count(*),"
+        " min(CASE WHEN typeof(chunk) = 'integer' THEN chunk END),"
+        " max(CASE WHEN typeof(chunk) = 'integer' THEN chunk END) FROM scan_partial_judgements"
+        " WHERE device = ? AND inode = ? AND fingerprint = ? AND tail IN (0, 1) GROUP BY tail, byte_offset",
+        (*stored.file, fingerprint),
+    ):
+        if tail in found or not isinstance(offset, int) or (first, last) != (0, count - 1):
+            return None  # a layer stored up to two offsets, or not numbered 0, 1, ...: not one
+        found[tail] = offset, count
+    if 0 not in found or not stored.base <= found[0][0] <= stored.offset:
+        return None
+    layers, since = [0], stored.parts[1:]
+    if found[0][0] == stored.offset:
+        since = []
+    elif 1 in found and found[1][0] == stored.offset:
+        layers, since = [0, 1], []
+    places = [(tail, *found[tail]) for tail in layers]
+
+    def load() -> list[pl.DataFrame] | None:
+        return _kept_layers(state, stored.file, fingerprint, places)
+
+    return load, since
+
+
+def _kept_layers(
+    state: State, file: tuple[int, int], fingerprint: str, places: list[tuple[int, int, int]]
+) -> list[pl.DataFrame] | None:
+    """The kept layers (tail, offset, chunk count) of ``file``'s judgement, each read and
+    decoded a chunk at a time; None if any chunk is not the one its place needs (damaged,
+    missing, moved: every client is judged again)."""
+    layers = []
+    for tail, offset, count in places:
+        chunks: list[pl.DataFrame] = []
+        rows = state.conn.execute(
+            "SELECT chunk, CASE WHEN typeof(judged) = 'blob' THEN judged END FROM scan_partial_judgements"
+            " WHERE device = ? AND inode = ? AND tail = ? AND byte_offset = ? AND fingerprint = ?"
+            " AND typeof(chunk) = 'integer' ORDER BY chunk",
+            (*file, tail, offset, fingerprint),
+        )  # (a chunk's other values are never fetched: text that is not UTF-8 fails as it is read)
+        for chunk, blob in rows:
+            label = _chunk_label(tail, chunk, count, offset, fingerprint)
+            if chunk != len(chunks) or not isinstance(blob, bytes):
+                return None
+            try:
+                chunks.append(compact_strings(frame_from_bytes(blob, JUDGED_SCHEMA, label), _REPEATED))
+            except ValueError:
+                return None
+            del blob  # before the next chunk is fetched
+        if len(chunks) != count:  # changed since the layers were found
+            return None
+        layers.append(pl.concat(chunks))
+    return layers
+
+
+#: Text columns of judged rows that repeat a few values over many clients: read back, each
+#: value is held once (decoded, every row held its own copy: ~80 MiB more than a full
+#: judgement, whose rows are views of the partial's and the catalogue's text, at 5M lines).
+_REPEATED = (
+    "user_agent", "crawler", "operator", "category", "identity", "as_org", "country", "verdict",
+    "robots_token", "allowlisted", "verified_by",
+)  # fmt: skip
+
+
 def _has_table(state: State, name: str) -> bool:
     return state.conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
 
-def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequence[LogFile] = ()) -> None:
+def keep(
+    state: State,
+    kept: Sequence[Kept],
+    fingerprint: str,
+    unchanged: Sequence[LogFile] = (),
+    judgement: Judgement | None = None,
+) -> None:
     """Store what each fully read file's partial needs (:class:`Kept`): a tail after its stored
     partial when it grew, else its whole partial; mark the ``unchanged`` files (stored already,
     nothing appended) as just scanned, and forget all but the :data:`KEEP_FILES` most recently
-    scanned files."""
+    scanned files. A ``judgement`` of a file stored here replaces the one kept of it."""
     state.ensure_schema(DDL)
     now = time.time()
     wholes, tails, grown = [], [], []
@@ -328,6 +510,8 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
                  file.device, file.inode, item.base_offset, fingerprint)
             )  # fmt: skip
             grown.append(file)
+            continue
+        if item.whole is None:  # (never: kept() gives each file its whole partial or a tail)
             continue
         wholes.append(
             (file.device, file.inode, file.path, file.size, head_hash, tail_hash, int(file.compressed),
@@ -361,6 +545,62 @@ def keep(state: State, kept: Sequence[Kept], fingerprint: str, unchanged: Sequen
             "DELETE FROM scan_partial_tails WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
             " WHERE s.device = scan_partial_tails.device AND s.inode = scan_partial_tails.inode)"
         )
+        _keep_judgement(conn, judgement, kept)
+
+
+def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept: Sequence[Kept]) -> None:
+    """Store ``judgement`` beside what :func:`keep` stored of its file (:func:`judgement`), a
+    chunk at a time, each layer only after the partial or tail it judges, a tail's only on top
+    of the partial's. Forget the layers of files stored without a judgement, and of files whose
+    partial is gone."""
+    drop: list[tuple[int, int, int]] = []
+    for item in kept:
+        file = item.file
+        if judgement is None or file != judgement.file:  # a whole partial: both layers are stale
+            drop += [(file.device, file.inode, tail) for tail in ((1,) if item.tail is not None else (0, 1))]
+            continue
+        tail = int(judgement.tail)
+        if not _judged_place(conn, item, judgement):
+            drop.append((file.device, file.inode, tail))
+            continue
+        if not tail:
+            drop.append((file.device, file.inode, 1))
+        conn.execute(
+            "DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?",
+            (file.device, file.inode, tail),
+        )
+        conn.executemany(
+            "INSERT INTO scan_partial_judgements VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (file.device, file.inode, tail, chunk, file.size, judgement.fingerprint, blob)
+                for chunk, blob in enumerate(judgement.chunks)
+            ],
+        )
+    conn.executemany("DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?", drop)
+    conn.execute(
+        "DELETE FROM scan_partial_judgements WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
+        " WHERE s.device = scan_partial_judgements.device AND s.inode = scan_partial_judgements.inode)"
+    )
+
+
+def _judged_place(conn: sqlite3.Connection, item: Kept, judgement: Judgement) -> bool:
+    """Whether the partial or tail ``judgement`` judges is the one stored of ``item.file`` now
+    (a scan with other inputs may have stored its own since), and for a tail's rows, whether
+    the file's every-client rows they go on top of are kept under the same fingerprint."""
+    file = item.file
+    table = "scan_partials" if item.tail is None else "scan_partial_tails"
+    found = conn.execute(
+        f"SELECT 1 FROM {table} WHERE device = ? AND inode = ? AND byte_offset = ?",
+        (file.device, file.inode, file.size),
+    ).fetchone()
+    if found is None or not judgement.tail:
+        return found is not None
+    below = conn.execute(
+        "SELECT 1 FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = 0"
+        " AND fingerprint = ?",
+        (file.device, file.inode, judgement.fingerprint),
+    ).fetchone()
+    return below is not None
 
 
 def _probes(path: str, offset: int) -> tuple[str, str]:

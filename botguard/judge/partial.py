@@ -34,7 +34,9 @@ those inputs with it (see :mod:`botguard.judge.incremental`).
 
 Distinct sets (e.g. distinct paths per client) are not needed by any verdict today; one added
 later must merge exactly too, or be a mergeable sketch (HyperLogLog registers, merged by
-element-wise max) where an exact set would be too big.
+element-wise max) where an exact set would be too big. The one set a partial keeps, the
+disallowed paths, is bounded that way: a merge keeps the counts of at most
+:data:`PATHS_KEPT` paths (exact below it; above it, of the paths requested most).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import io
 import json
 import struct
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -60,12 +62,15 @@ __all__ = [
     "CLIENT_PARTIAL_SCHEMA",
     "EVIDENCE_PARTIAL_SCHEMA",
     "EVIDENCE_PER_CLIENT",
+    "PATHS_KEPT",
     "PATH_COUNT_SCHEMA",
     "RULE_COUNT_SCHEMA",
     "SHARDS",
     "TIME_COUNT_SCHEMA",
     "Partial",
     "bucket_width",
+    "frame_from_bytes",
+    "frame_to_bytes",
     "join_shards",
     "merge",
     "merge_all",
@@ -156,6 +161,16 @@ PATH_COUNT_SCHEMA: dict[str, pl.DataType] = {
     "requests": pl.Int64(),
 }
 
+#: Distinct disallowed paths a partial keeps counts of (the reports name the most requested).
+#: A log can name any number: a scanner walking made-up URLs under a disallowed prefix adds a
+#: row per request, so without a bound the partial grows with the lines while the clients stay
+#: few (20 such clients: 1M rows for 1M lines, the scan's peak 253 MiB at 200k lines, 395 at
+#: 1M). Past this many
+#: paths a merge keeps the rows of those requested most (ties: the first in text order, as the
+#: report ranks them) and drops the rest. Below it every merge is exact (the bench logs name
+#: ~700); above it a kept path's count is exact unless it fell below the cut earlier in the log.
+PATHS_KEPT = 10_000
+
 _SUMS = [name for name, dtype in CLIENT_PARTIAL_SCHEMA.items() if dtype == pl.Int64() and name != "fast_gaps"]
 
 
@@ -214,28 +229,93 @@ _SCHEMAS = (
 
 def partial_to_bytes(part: Partial) -> bytes:
     """A partial as bytes: its five frames as Arrow IPC streams and its parse counts as JSON,
-    each behind its length (what the state database stores; a cluster can ship the same)."""
-    pieces = [_ipc(getattr(part, name)) for name in _FRAMES]
+    each behind its length (what the state database stores; a cluster can ship the same).
+
+    Written into one buffer, each length filled in once its piece is written: the pieces
+    joined at the end held the encoded partial twice (a 10M-line log's: ~40 MiB each, at the
+    scan's end, beside its clients).
+    """
     stats = part.stats
-    pieces.append(
-        json.dumps(
-            {
-                "lines": stats.lines,
-                "parsed": stats.parsed,
-                "malformed": stats.malformed,
-                "invalid_requests": stats.invalid_requests,
-                "by_reason": dict(stats.malformed_by_reason),
-                "examples": stats.malformed_examples,
-                "warnings": stats.warnings,
-            }
-        ).encode()
-    )
+    counts = json.dumps(
+        {
+            "lines": stats.lines,
+            "parsed": stats.parsed,
+            "malformed": stats.malformed,
+            "invalid_requests": stats.invalid_requests,
+            "by_reason": dict(stats.malformed_by_reason),
+            "examples": stats.malformed_examples,
+            "warnings": stats.warnings,
+        }
+    ).encode()
+    buffer = io.BytesIO()
+    for name in _FRAMES:
+        at = buffer.tell()
+        buffer.write(bytes(8))
+        getattr(part, name).write_ipc_stream(buffer, compression="lz4")
+        end = buffer.tell()
+        buffer.seek(at)
+        buffer.write(struct.pack("<Q", end - at - 8))
+        buffer.seek(end)
+    buffer.write(struct.pack("<Q", len(counts)) + counts)
+    with buffer.getbuffer() as body:
+        digest = _digest(body)
+    buffer.write(struct.pack("<Q", _DIGEST_SIZE) + digest)
+    return buffer.getvalue()
+
+
+def _sealed(pieces: list[bytes]) -> bytes:
+    """``pieces``, each behind its length, then a digest of them all."""
     body = b"".join(struct.pack("<Q", len(piece)) + piece for piece in pieces)
     return body + struct.pack("<Q", _DIGEST_SIZE) + _digest(body)
 
 
-def _digest(body: bytes) -> bytes:
+def _unsealed(data: bytes) -> list[bytes]:
+    """The pieces :func:`_sealed` wrote, once their digest is checked (``ValueError``, or
+    ``struct.error`` on cut-off lengths, if the bytes are not such pieces)."""
+    pieces, at, last = [], 0, 0
+    while at < len(data):
+        (size,) = struct.unpack_from("<Q", data, at)
+        pieces.append(data[at + 8 : at + 8 + size])
+        at, last = at + 8 + size, at
+    *body, digest = pieces or [b""]
+    if not hmac.compare_digest(digest, _digest(data[:last])):
+        raise ValueError("its digest differs (damaged or edited)")
+    return body
+
+
+def _digest(body: bytes | memoryview) -> bytes:
     return hashlib.blake2b(body, digest_size=_DIGEST_SIZE).digest()
+
+
+#: What decoding stored bytes may raise besides ValueError: damage the digest let through
+#: never reaches the decoders, but a version's other layout might.
+_DECODE_ERRORS = (struct.error, KeyError, TypeError, OSError, pl.exceptions.PolarsError, PanicException)
+
+
+def frame_to_bytes(frame: pl.DataFrame, label: str = "") -> bytes:
+    """One frame as :func:`partial_to_bytes` stores each of a partial's: Arrow IPC (LZ4) behind
+    its length, after ``label`` (where the bytes belong: incremental scans keep a scan's judged
+    rows beside its partial in numbered chunks), and a digest of both. Text as Arrow's offsets and
+    bytes (the oldest compat level), not polars' views: a view column of a slice keeps, and
+    would write, every buffer of the frame it was cut from (a 5M-line day's kept rows in 10k-row
+    slices of one frame: 100 MB encoded, 2.6 GB decoded; so 12.5 MB and ~90 MB)."""
+    return _sealed([label.encode(), _ipc(frame, pl.CompatLevel.oldest())])
+
+
+def frame_from_bytes(data: bytes, schema: Mapping[str, pl.DataType], label: str = "") -> pl.DataFrame:
+    """The frame :func:`frame_to_bytes` wrote under ``label``, with exactly ``schema``'s columns
+    (``ValueError`` otherwise: damaged, edited, misplaced or another version's bytes are never
+    decoded or used)."""
+    try:
+        written, piece = _unsealed(data)
+        if written != label.encode():
+            raise ValueError(f"written as {written[:80]!r}, read as {label[:80]!r}")
+        frame = pl.read_ipc_stream(piece)
+    except (ValueError, *_DECODE_ERRORS) as exc:
+        raise ValueError(f"not a stored frame: {exc}") from exc
+    if dict(frame.schema) != dict(schema):
+        raise ValueError("not a stored frame: its columns differ from this version's")
+    return frame
 
 
 def partial_from_bytes(data: bytes) -> Partial:
@@ -244,15 +324,8 @@ def partial_from_bytes(data: bytes) -> Partial:
     The last piece is a digest of the others, checked before anything is decoded: damaged or
     edited bytes are refused, never merged, and never reach the Arrow or LZ4 decoders (which
     raise OSError or panic on some damage)."""
-    pieces, at, last = [], 0, 0
     try:
-        while at < len(data):
-            (size,) = struct.unpack_from("<Q", data, at)
-            pieces.append(data[at + 8 : at + 8 + size])
-            at, last = at + 8 + size, at
-        *tables, raw, digest = pieces
-        if not hmac.compare_digest(digest, _digest(data[:last])):
-            raise ValueError("its digest differs (damaged or edited)")
+        *tables, raw = _unsealed(data)
         if len(tables) != len(_FRAMES):  # e.g. stored by a version without the time counts
             raise ValueError(f"{len(tables)} frames, not {len(_FRAMES)}")
         frames = [pl.read_ipc_stream(piece) for piece in tables]
@@ -262,24 +335,16 @@ def partial_from_bytes(data: bytes) -> Partial:
             invalid_requests=values["invalid_requests"], malformed_by_reason=Counter(values["by_reason"]),
             malformed_examples=[tuple(e) for e in values["examples"]], warnings=list(values["warnings"]),
         )  # fmt: skip
-    except (
-        struct.error,
-        ValueError,
-        KeyError,
-        TypeError,
-        OSError,
-        pl.exceptions.PolarsError,
-        PanicException,
-    ) as exc:
+    except (ValueError, *_DECODE_ERRORS) as exc:
         raise ValueError(f"not a stored partial: {exc}") from exc
     if any(dict(frame.schema) != schema for frame, schema in zip(frames, _SCHEMAS, strict=True)):
         raise ValueError("not a stored partial: its columns differ from this version's")
     return Partial(frames[0], frames[1], frames[2], frames[3], frames[4], stats)
 
 
-def _ipc(frame: pl.DataFrame) -> bytes:
+def _ipc(frame: pl.DataFrame, compat_level: pl.CompatLevel | None = None) -> bytes:
     buffer = io.BytesIO()
-    frame.write_ipc_stream(buffer, compression="lz4")
+    frame.write_ipc_stream(buffer, compression="lz4", compat_level=compat_level)
     return buffer.getvalue()
 
 
@@ -321,7 +386,10 @@ def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial
     if count == 1:
         return Partial(*_merge_frames(frames, width), stats)
     merged = [_merge_frames(shard, width) for shard in _shards(frames, count)]
-    return _partial([pl.concat(pieces) for pieces in zip(*merged, strict=True)], stats)
+    whole = [pl.concat(pieces) for pieces in zip(*merged, strict=True)]
+    paths = _FRAMES.index("path_counts")
+    whole[paths] = _kept_paths(whole[paths])  # each shard kept its own PATHS_KEPT
+    return _partial(whole, stats)
 
 
 def parse_stats(parts: Sequence[Partial]) -> ParseStats:
@@ -404,7 +472,7 @@ def join_shards(shards: Sequence[Partial], stats: ParseStats) -> Partial:
         pl.concat([shard.rule_counts for shard in shards]),
         pl.concat([shard.evidence for shard in shards]),
         pl.concat(times),
-        pl.concat([shard.path_counts for shard in shards]),
+        _kept_paths(pl.concat([shard.path_counts for shard in shards])),
         stats,
     )
 
@@ -470,7 +538,22 @@ def _merge_time_counts(rows: pl.DataFrame, width: int) -> pl.DataFrame:
 
 
 def _merge_path_counts(rows: pl.DataFrame) -> pl.DataFrame:
-    return rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+    return _kept_paths(
+        rows.group_by("key", "path").agg(pl.col("requests").sum()).select(list(PATH_COUNT_SCHEMA))
+    )
+
+
+def _kept_paths(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (path counts) of the :data:`PATHS_KEPT` paths requested most, all if no more."""
+    if rows.get_column("path").n_unique() <= PATHS_KEPT:
+        return rows
+    kept = (
+        rows.group_by("path")
+        .agg(pl.col("requests").sum())
+        .sort(["requests", "path"], descending=[True, False])
+        .head(PATHS_KEPT)
+    )
+    return rows.join(kept.select("path"), on="path", how="semi", maintain_order="left")
 
 
 def _merge_evidence(rows: pl.DataFrame) -> pl.DataFrame:

@@ -140,6 +140,11 @@ CLIENT_SCHEMA: dict[str, pl.DataType] = {
     "allowlisted": pl.String(),  # why the client is allowlisted, or null
 }
 
+#: A client's judged row as an incremental scan keeps it beside the stored partial
+#: (:func:`botguard.judge.judge_again`): the CLIENT_SCHEMA row before the model step, and the
+#: identity's ``verified_by``, which the reasons read but the row does not carry.
+JUDGED_SCHEMA: dict[str, pl.DataType] = {**CLIENT_SCHEMA, "verified_by": pl.String()}
+
 #: The first columns of CLIENT_SCHEMA are the scan-JSON client keys.
 CLIENT_JSON_KEYS: tuple[str, ...] = tuple(CLIENT_SCHEMA)[: tuple(CLIENT_SCHEMA).index("model_score") + 1]
 

@@ -98,6 +98,12 @@ def client_json_text(clients: pl.DataFrame) -> str:
     return client_json_frame(clients).write_ndjson()
 
 
+def client_json_strings(clients: pl.DataFrame) -> pl.Series:
+    """The objects :func:`client_json_text` writes, one string per client (polars encodes a
+    row's struct as its NDJSON writer does; tests/judge/test_scan_json.py checks the two agree)."""
+    return client_json_frame(clients).select(pl.struct(pl.all()).struct.json_encode()).to_series()
+
+
 def client_json_lines(clients: pl.DataFrame) -> list[str]:
     """:func:`client_json_text` as one text per client."""
     return client_json_text(clients).split("\n")[:-1]

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from botguard.addresses import AddressError, rule_network
 from botguard.config import ModelSettings
-from botguard.decide import safe_ua_token
+from botguard.decide import blockable_name
 from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
@@ -42,6 +42,9 @@ STATUSES: tuple[str, ...] = ("proposed", "approved", "rejected")
 #: Seconds a candidate stays deployed after it was last proposed (the notes' "ttl: 24h, renewed
 #: while firing"): config's ``model.candidate_ttl`` default, for settings that carry no ``model``.
 DEFAULT_CANDIDATE_TTL = ModelSettings().candidate_ttl
+
+#: The networks the learner proposes (its ``ip24`` and ``ip6_48`` signatures); no other is deployed.
+_IPV4_PREFIX, _IPV6_PREFIX = 24, 48
 
 #: Contributions shown in a decision's reason (the notes' "top 5 w_i x_i").
 TOP_FEATURES = 5
@@ -129,22 +132,30 @@ def candidate_policy(settings: Any) -> CandidatePolicy:
 def unsafe_reason(candidate: RuleCandidate) -> str | None:
     """Why this candidate must never become a rule, or None.
 
-    The learner should never propose these, but its keys come from hostile logs: a UA token found
-    in a browser or good-bot agent (``mozilla``, ``google``) would block people, a garbled network
-    would not parse on the server, a loopback or link-local one blocks no remote client.
+    The learner should never propose these, but its keys come from hostile logs and the store
+    from older versions: a UA token is a name the sender chose, so it must pass the rule a scan's
+    self-chosen names pass (:func:`~botguard.decide.agents.blockable_name`: it names a bot or its
+    operator's domain, and no browser or good bot carries it; ``weixin`` names WeChat's in-app
+    browser), a garbled network would not parse on the server, a loopback or link-local one
+    blocks no remote client.
     """
     kind, value = candidate.match_kind, candidate.match_value
     if candidate.action not in ("block", "throttle"):
         return f"unknown action {candidate.action!r}"
     if kind == "ua_pattern":
         return (
-            None if safe_ua_token(value) else "user-agent token also matches browsers or verified good bots"
+            None
+            if blockable_name(value)
+            else "user-agent token names no bot, or browsers or verified good bots carry it"
         )
     if kind == "cidr":  # from log addresses: a loopback or link-local network is no rule either
         try:
-            rule_network(value, network=True)
+            network = rule_network(value, network=True)
         except AddressError as exc:
             return exc.message
+        prefix = int(network.partition("/")[2] or 128)
+        if prefix != (_IPV4_PREFIX if ":" not in network else _IPV6_PREFIX):
+            return "not a /24 (IPv4) or /48 (IPv6): the learner proposes no other network"
         return None
     if kind == "asn":
         digits = value.strip().upper().removeprefix("AS")

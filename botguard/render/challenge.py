@@ -23,6 +23,10 @@ Fail-open, verified on the real servers (tests/serve/test_servers.py):
   (``REDIRECT_STATUS``). Apache keeps an ErrorDocument's status, so the content arrives with
   the 5xx status serve's failure caused (a browser shows it as usual).
 
+Both fall back by an internal redirect, so what a site admits for internal redirects only (nginx
+``internal`` locations, Apache rules on ``REDIRECT_STATUS``) is open to a challenged client while
+serve is down (tests/serve/test_fail_open_internal.py, a strict xfail; the README says so).
+
 Client addresses come from ``$remote_addr`` / ``%{REMOTE_ADDR}``: these files never read
 ``X-Forwarded-For`` (set up realip / remoteip in the site, for trusted proxies only).
 """

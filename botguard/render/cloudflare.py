@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -209,6 +210,31 @@ def _pair_term(decision: Decision, left: list[LeftOut]) -> str | None:
     return f"(ip.src eq {address} and {term})" if address and term else None
 
 
+#: Characters no Cloudflare string literal holds (:func:`quote` refuses them).
+_UNQUOTABLE = re.compile("[\x00-\x1f\x7f\udc80-\udcff]+")
+
+
+def _allow_term(decision: Decision, left: list[LeftOut]) -> str | None:
+    """The allowlist guard's term for an allowed agent (or (address, agent) pair): as a rule's,
+    except that an agent holding characters no string literal can (a tab inside an agent is valid
+    HTTP) is matched by every part between them (reported): the exemption may grow, it never
+    misses the allowlisted client, as leaving the agent out of the guard would."""
+    address = _address(decision, []) if decision.match.kind == "client" else None
+    if decision.match.kind == "client" and address is None:
+        return None
+    term = _ua_term(decision, [])
+    if term is None:
+        value = ascii_lower(decision.match.value.strip(" \t"))
+        parts = [part[:MAX_UA] for part in _UNQUOTABLE.split(value) if part]
+        if not parts:
+            left.append(LeftOut(decision.match.value[:60], "allowlisted agent of control characters only"))
+            return None
+        why = "allowlisted agent with control characters: exempted by the text between them"
+        left.append(LeftOut(decision.match.value[:60], why + " (Cloudflare strings cannot hold them)"))
+        term = "(" + " and ".join(f"lower(http.user_agent) contains {quote(p)}" for p in parts) + ")"
+    return f"(ip.src eq {address} and {term})" if address else term
+
+
 def _asn(decision: Decision, left: list[LeftOut]) -> int | None:
     """``AS64500`` or ``64500`` as a number; anything else is reported, not guessed."""
     text = decision.match.value.strip().upper().removeprefix("AS")
@@ -218,23 +244,21 @@ def _asn(decision: Decision, left: list[LeftOut]) -> int | None:
     return None
 
 
-def _guard(decisions: DecisionSet, guard_bots: bool) -> str:
+def _guard(decisions: DecisionSet, guard_bots: bool, left: list[LeftOut]) -> str:
     """Conditions every botguard rule shares: robots.txt, verified bots and allowlist exempt."""
     parts = ['http.request.uri.path ne "/robots.txt"']
     if guard_bots:
         parts.append("not cf.client.bot")
-    allow: list[str] = []
-    for d in decisions.select("allow", "ua_pattern", "ua_exact"):
-        term = _ua_term(d, [])
-        if term:
-            allow.append(term)
+    allow = [
+        term for d in decisions.select("allow", "ua_pattern", "ua_exact") if (term := _allow_term(d, left))
+    ]
     nets = sorted(
         {canonical_item(a) for d in decisions.select("allow", "ip", "cidr") if (a := _address(d, []))},
         key=_net_key,
     )
     if nets:
         allow.append("ip.src in {" + " ".join(nets) + "}")
-    allow += [term for d in decisions.select("allow", "client") if (term := _pair_term(d, []))]
+    allow += [term for d in decisions.select("allow", "client") if (term := _allow_term(d, left))]
     if allow:
         parts.append("not (" + " or ".join(allow) + ")")
     guard = " and ".join(parts)
@@ -281,8 +305,8 @@ def render_cloudflare(
         http.request.uri.path ne "/robots.txt" and not cf.client.bot
         and (lower(http.user_agent) contains "evil\\"bot")
     """
-    guard = _guard(decisions, guard_bots)
     left: list[LeftOut] = []
+    guard = _guard(decisions, guard_bots, left)
     items, dropped = _list_items(decisions.select("block", "ip", "cidr"), max_items)
     left += dropped
     rules: list[RuleSpec] = []

@@ -21,7 +21,11 @@ from botguard.robots.parser import RobotsTxt
 if TYPE_CHECKING:
     from botguard.robots.history import RobotsTimeline
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(?::\d+)?$")
+#: A host name or address (IPv6 in brackets) with an optional port: a ``--robots HOST=FILE`` key,
+#: and the only logged hosts fetched. A logged host is what the client sent as Host (nginx's
+#: ``$host`` keeps ``?``, ``#`` and ``@``): anything else could add a scheme, user, path, query or
+#: fragment and turn ``https://HOST/robots.txt`` into a request of the client's choice.
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 _PORT_RE = re.compile(r":\d+$")
 
 
@@ -91,8 +95,8 @@ class RobotsSources:
                 if name in self._by_host:
                     return self._by_host[name]
             if self._fetch is not None:
-                if host not in self._fetched:
-                    self._fetched[host] = self._fetch(host)
+                if host not in self._fetched:  # no host name: never fetched, its requests not judged
+                    self._fetched[host] = self._fetch(host) if _HOST_RE.match(host) else None
                 return self._fetched[host]
         return self._default
 

@@ -13,7 +13,7 @@ The client's identity comes from headers the web server's generated include sets
 a client sent: ``X-Botguard-Bind`` (the address or its network, as the server hashes it),
 ``X-Botguard-UA`` (the agent, byte for byte), ``X-Botguard-Client`` (the address, for the log)
 and ``X-Botguard-Scheme``. A request without a binding did not come through that include: 400.
-Serve listens on loopback or a unix socket only for that reason.
+So serve belongs on loopback or a unix socket (another address gets a warning at start).
 
 Every request gets one JSON line in the access log (time, client, method, route, status,
 outcome, ms); never a cookie, a challenge or a secret.
@@ -217,25 +217,35 @@ def _access_log(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         started = time.perf_counter()
-        response = await handler(request)
-        line = {
-            "time": datetime.fromtimestamp(env.clock(), UTC).isoformat(timespec="milliseconds"),
-            "client": _client_address(request),
-            "method": request.method[:16],
-            "route": request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "-",
-            "status": response.status,
-            "outcome": request.get("outcome", "-"),
-            "ms": round((time.perf_counter() - started) * 1000, 2),
-        }
-        _event(env.log, line)
-        outcome = str(line["outcome"]).split(":")[0]
-        if live is not None and outcome in _COUNTED:
-            live.outcomes[outcome] += 1
+        try:
+            response = await handler(request)
+        except web.HTTPException as answer:  # aiohttp's own answers (413: a body over 4 KiB)
+            request.setdefault("outcome", f"http-{answer.status}")
+            _log_request(env, live, request, answer.status, started)
+            raise
+        _log_request(env, live, request, response.status, started)
         return response
 
     return middleware
+
+
+def _log_request(
+    env: ServeEnv, live: LiveReport | None, request: web.Request, status: int, started: float
+) -> None:
+    """The request's access-log line; the live report counts what the challenge tier did."""
+    line = {
+        "time": datetime.fromtimestamp(env.clock(), UTC).isoformat(timespec="milliseconds"),
+        "client": _client_address(request),
+        "method": request.method[:16],
+        "route": request.match_info.route.resource.canonical if request.match_info.route.resource else "-",
+        "status": status,
+        "outcome": request.get("outcome", "-"),
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    _event(env.log, line)
+    outcome = str(line["outcome"]).split(":")[0]
+    if live is not None and outcome in _COUNTED:
+        live.outcomes[outcome] += 1
 
 
 def _event(log: TextIO, line: dict[str, object]) -> None:
@@ -301,6 +311,21 @@ def _server_logger(log: TextIO) -> logging.Logger:
     return logger
 
 
+_BEYOND_LOOPBACK = (
+    "serve listens on {listen}, beyond loopback: whoever reaches it can send the X-Botguard-* headers the "
+    "web server sets and get passes for any address and agent (and the report's login); keep it on "
+    "127.0.0.1 or a unix socket, or firewall the port to the web servers"
+)
+
+
+def _loopback(listen: str) -> bool:
+    """A unix socket, ``localhost`` or a loopback address: only this machine can connect."""
+    if listen.startswith("unix:"):
+        return True
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
 async def _serve(app: web.Application, listen: str, log: TextIO) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=_server_logger(log))
     await runner.setup()
@@ -318,6 +343,8 @@ async def _serve(app: web.Application, listen: str, log: TextIO) -> None:
             # the web server's workers (www-data, nobody) connect: as open as loopback TCP is
             Path(listen.removeprefix("unix:")).chmod(0o666)
         _event(log, {"event": "listening", "listen": listen, "report": PREFIX + "report"})
+        if not _loopback(listen):
+            _event(log, {"event": "warning", "warning": _BEYOND_LOOPBACK.format(listen=listen)})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

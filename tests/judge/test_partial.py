@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botguard.catalog import load_catalog
-from botguard.judge import aggregate
+from botguard.judge import aggregate, partial
 from botguard.judge.aggregate import Aggregator
 from botguard.judge.partial import (
     CLIENT_KEY,
@@ -217,3 +217,59 @@ def test_a_scan_keeps_each_user_agent_once(log: tuple[Aggregator, pl.DataFrame])
     distinct = agents.drop_nulls().unique().str.len_bytes().sum()
     assert agents.drop_nulls().str.len_bytes().sum() > 2 * aggregate.SHARDS * distinct  # repeats
     assert _text_bytes(agents) <= aggregate.SHARDS * distinct
+
+
+def _scanner_rows(tmp: Path, lines: int, clients: int = 4) -> pl.DataFrame:
+    """A few clients walking made-up paths under a disallowed prefix (each request a new path),
+    and each also asking for /internal/a (3x) and /internal/b (2x) once every 10 requests."""
+
+    heavy = ("/internal/a", "/internal/a", "/internal/a", "/internal/b", "/internal/b")
+
+    def path(k: int) -> str:
+        return heavy[k % 10] if k % 10 < len(heavy) else f"/internal/{k}"
+
+    rows = [
+        f"203.0.113.{k % clients} - - [04/Mar/2024:10:{k // 600 % 60:02d}:{k // 10 % 60:02d} +0000] "
+        f'"GET {path(k)} HTTP/1.1" 404 1 "-" "Scanner/1.0"\n'
+        for k in range(lines)
+    ]
+    return _requests(tmp, rows)
+
+
+def test_a_partial_keeps_the_paths_requested_most_past_its_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Distinct disallowed paths are the one set a partial keeps that a log can grow without
+    new clients: past PATHS_KEPT a merge keeps the paths requested most, with exact counts when
+    they stay above the cut, so four clients' made-up paths cost no more rows than the bound."""
+    monkeypatch.setattr(partial, "PATHS_KEPT", 12)
+    rows = _scanner_rows(tmp_path, 2_000)
+    agg = Aggregator(load_catalog(), lambda host: RobotsTxt.parse(b"User-agent: *\nDisallow: /internal/\n"))
+    pieces = _pieces(agg, rows, list(range(100, rows.height, 100)))
+    merged = merge_all(pieces)
+    exact = pl.concat(p.path_counts for p in pieces).group_by("path").agg(pl.col("requests").sum())
+    assert exact.height > 1_000  # what an unbounded partial held
+    kept = merged.path_counts.group_by("path").agg(pl.col("requests").sum())
+    assert kept.height <= 12
+    assert merged.path_counts.height <= 12 * 4
+    top = dict(kept.sort("requests", descending=True).head(2).rows())
+    assert top == {"/internal/a": 600, "/internal/b": 400}  # exact: heavy in every piece
+    sharded = merge_all(pieces, shards=3).path_counts.group_by("path").agg(pl.col("requests").sum())
+    assert sharded.height <= 12 and dict(sharded.sort("requests", descending=True).head(2).rows()) == top
+
+
+def test_a_log_of_few_clients_folds_its_counts_while_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few clients never gather MERGE_ROWS client rows: their batches' counts (one path row per
+    request here) are folded once MERGE_COUNT_ROWS of them wait, not held to the end of the file."""
+    monkeypatch.setattr(partial, "PATHS_KEPT", 12)
+    monkeypatch.setattr(aggregate, "MERGE_COUNT_ROWS", 400)
+    rows = _scanner_rows(tmp_path, 4_000)
+    scan = Aggregator(load_catalog(), lambda host: RobotsTxt.parse(b"User-agent: *\nDisallow: /internal/\n"))
+    waiting = []
+    for start in range(0, rows.height, 100):
+        scan.add(rows.slice(start, 100), ParseStats(lines=100))
+        waiting.append(sum(p.path_counts.height for shard in scan._shards for p in shard.pending))
+    assert max(waiting) <= 400 + 100  # one batch beyond the bound at most
+    assert scan.take().path_counts.group_by("path").len().height <= 12

@@ -310,3 +310,36 @@ def test_agents_with_unicode_line_separators_stay_one_client_each(tmp_path: Path
     doc = json.loads(r.stdout)
     assert sorted(c["user_agent"] for c in doc["clients"]) == sorted(agents)
     assert scan_from_json(r.stdout, "scan.json").clients.height == len(agents)
+
+
+@pytest.mark.parametrize("name", ["example", "hostile"])
+@pytest.mark.parametrize("chunk", [7, 20_000])
+@pytest.mark.parametrize("clients", [None, 1, 0])
+def test_a_report_file_holds_the_bytes_of_the_report_text(
+    scans: dict[str, ScanResult],
+    name: str,
+    chunk: int,
+    clients: int | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Into a file (or stdout) polars writes the clients' lines to its bytes itself, never as
+    one Python text per chunk; the file holds what the text writer writes, byte for byte,
+    hostile agents (U+2028, NEL, quotes, control characters) and chunk edges included."""
+    from botguard.judge import values
+    from botguard.report import json as report_json
+
+    result = scans[name]
+    if clients is not None:
+        result = replace(result, clients=result.clients.head(clients))
+    monkeypatch.setattr(report_json, "CHUNK_ROWS", chunk)
+    text = scan_json(result)
+    monkeypatch.setattr(values, "client_json_text", _unused)
+    monkeypatch.setattr(report_json, "client_json_text", _unused)
+    with (tmp_path / "scan.json").open("w", encoding="utf-8") as out:
+        report_json.write_json(result, out)
+    assert (tmp_path / "scan.json").read_bytes() == text.encode("utf-8")
+
+
+def _unused(clients: pl.DataFrame) -> str:
+    raise AssertionError("the report's clients went through Python text")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from botguard.decide import DecisionSet
-from botguard.decide.safety import safe_ua_token
+from botguard.decide.agents import blockable_name
 from botguard.model.store import CandidateStore
 from botguard.render.apache import ApacheRenderer
 from botguard.render.cloudflare import CloudflareRenderer
@@ -151,8 +151,9 @@ def test_asn_rules_are_enforced_by_cloudflare_and_declared_unenforceable_elsewhe
 
 
 def _hostile_tokens() -> list[str]:
-    """Hostile fixed strings that are still acceptable UA tokens (quotes, braces, `;`, `$`, `#`)."""
-    tokens = [t for t in FIXED if safe_ua_token(t) and t.strip(" \t") == t]
+    """Hostile fixed strings that are still acceptable UA tokens (quotes, braces, `;`, `$`, `#`), each
+    naming a bot as every token the learner proposes does (``decide.agents.candidate_tokens``)."""
+    tokens = [b for t in FIXED if blockable_name(b := f"{t}bot") and t.strip(" \t") == t]
     assert any('"' in t for t in tokens) and any("{" in t for t in tokens) and any(";" in t for t in tokens)
     return tokens
 
@@ -209,3 +210,27 @@ def test_cloudflare_view_of_the_state_drops_rejected_model_rules(tmp_path: Path)
     with State(db) as state:
         left = current_decisions(state, settings, now).decisions
     assert not any(d.source == "model" for d in left) and any("bytespider" in d.match.key for d in left)
+
+
+WECHAT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN Weixin"
+)
+
+
+def test_an_approved_candidate_naming_a_persons_app_is_not_deployed(site: Site) -> None:  # noqa: F811
+    """A candidate's token is checked at deploy time as a scan's self-chosen name is: it must name a
+    bot or its operator's domain. An older version (or a hand-edited state) approved ``weixin``: WeChat
+    users stay served on the real server, and `candidates list` says why it is not deployed."""
+    _propose(site.state, candidate("ua_tok=weixin", value="weixin"), candidate(), approve=False)
+    with sqlite3.connect(site.state) as conn:  # approved before today's check existed
+        conn.execute("UPDATE model_candidates SET status = 'approved', reviewed_at = first_proposed")
+    listed = run_cli("candidates", "list", "--format", "json", "--state", str(site.state))
+    rows = {row["signature"]: row for row in json.loads(listed.stdout)["candidates"]}
+    assert rows["ua_tok=weixin"]["deployed"] is False, rows["ua_tok=weixin"]
+    assert rows["ua_tok=weixin"]["why"].startswith("unsafe"), rows["ua_tok=weixin"]
+    assert rows["ua_tok=novascrape"]["deployed"] is True
+    r = run_cli(*site.args(site.scan("s", scan_doc(with_ip_block=False))))
+    assert r.exit_code == 0 and "reloaded" in r.stdout, r.output
+    assert site.eventually(lambda: site.server.get(ua=NOVA), 403) == 403
+    assert site.server.get(ua=WECHAT) == 200

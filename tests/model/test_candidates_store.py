@@ -183,3 +183,16 @@ def test_reason_shows_top_five_by_magnitude_without_control_characters() -> None
     c = candidate(explanation=tuple((f"f{i}", float(i)) for i in range(8)) + (("ua_tok=\x1b[31mred", -9.0),))
     assert reason_of(c) == ("model: ua_tok=\\x1b[31mred -9.0, f7 +7.0, f6 +6.0, f5 +5.0, f4 +4.0; "
                             "412 requests from 37 IPs")  # fmt: skip
+
+
+def test_a_network_candidate_is_only_the_learners_own_shape(db: Path) -> None:
+    """The learner proposes a client's IPv4 /24 or IPv6 /48, nothing wider: a hand-edited or older
+    state's ``1.0.0.0/8`` (it holds Googlebot's and bingbot's neighbours) is never approved nor deployed."""
+    wide = [candidate("ip24=1.0.0", "cidr", "1.0.0.0/8"), candidate("ip24=66.249", "cidr", "66.249.0.0/16"),
+            candidate("ip6_48=2001:4860", "cidr", "2001:4860::/32")]  # fmt: skip
+    assert all(unsafe_reason(c) for c in wide), [unsafe_reason(c) for c in wide]
+    assert unsafe_reason(candidate("ip6_48=2001:db8:1", "cidr", "2001:db8:1::/48")) is None
+    with State(db) as state:
+        store = CandidateStore(state)
+        store.upsert(wide, now=T0)
+        assert store.decisions(Settings(model=ModelSettings(auto_deploy=True)), now=T0) == []

@@ -153,3 +153,56 @@ def test_the_raise_step_looks_only_at_the_clients_a_signature_names(
         (r.ip, r.user_agent, r.signature) for r in raised
     ]
     assert step.outcome(clients).summary.raised_to_challenge == len(raised)
+
+
+def test_shared_signature_raises_do_not_depend_on_the_clients_order(clients: pl.DataFrame) -> None:
+    """The step reads the clients in the frame's order (a sorted copy of every client's columns
+    was most of its memory): the same clients in any order raise the same clients, each with the
+    same signature, reason and action."""
+    settings = load_settings(None)
+    model = ScanModelSettings.from_settings(settings)
+    gate = _client_learner(settings, None, load_catalog()).fit_clients(clients).scores
+    scored = clients.with_columns(_gate=pl.Series(gate))
+    found = []
+    for seed in (None, 1, 2):
+        frame = scored if seed is None else scored.sample(fraction=1.0, shuffle=True, seed=seed)
+        raises = signature_raises(frame, settings, model, frame.get_column("_gate").to_list())
+        found.append(sorted(raises, key=lambda r: (r.ip, r.user_agent)))
+    assert found[0], "the day raises someone by a shared signature"
+    assert found[1] == found[0] and found[2] == found[0]
+
+
+def test_applied_raises_keep_every_column_and_the_judges_order(clients: pl.DataFrame) -> None:
+    """Raising verdicts changes only ``verdict`` and ``reasons`` of the raised clients, and the
+    frame is in the judge's order afterwards (harshest first, then score, requests, ip, agent)."""
+    settings = load_settings(None)
+    model = ScanModelSettings.from_settings(settings)
+    gate = _client_learner(settings, None, load_catalog()).fit_clients(clients).scores.tolist()
+    scored = clients.with_columns(model_score=pl.Series(gate))
+    raises = replay._raises(
+        scored,
+        {},
+        {(r.ip, r.user_agent): r for r in signature_raises(scored, settings, model, gate)},
+        [],
+        model,
+    )
+    out = replay._apply(scored, raises, model)
+    assert out.columns == scored.columns and out.height == scored.height
+    named = {(r.ip, r.user_agent) for r in raises}
+    key = pl.struct("ip", pl.col("user_agent").fill_null(""))
+    before = scored.with_columns(_k=key).sort("_k")
+    after = out.with_columns(_k=key).sort("_k")
+    changed = [
+        (ip, ua or "")
+        for ip, ua, a, b in zip(
+            before["ip"], before["user_agent"], before["verdict"], after["verdict"], strict=True
+        )
+        if a != b
+    ]
+    assert changed and set(changed) <= named
+    assert before.drop("verdict", "reasons").equals(after.drop("verdict", "reasons"))
+    rank = pl.col("verdict").replace_strict(replay.VERDICT_ORDER, return_dtype=pl.Int8)
+    resorted = out.sort(
+        [rank, "score", "requests", "ip", "user_agent"], descending=[True, True, True, False, False]
+    )
+    assert out.equals(resorted)

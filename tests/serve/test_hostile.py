@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,37 @@ def test_a_request_serve_cannot_parse_is_one_log_line_not_a_traceback(running: S
     assert proc is not None and proc.stderr is not None
     os.set_blocking(proc.stderr.fileno(), False)
     assert b"Traceback" not in (proc.stderr.read() or b"")
+
+
+def test_an_oversized_verification_body_is_refused_and_logged(running: Site) -> None:
+    """A body over serve's 4 KiB is a 413 (never the content), and like every request one line in
+    serve's access log, with that status."""
+    reply = running.get(
+        "/.botguard/verify", ip=CHALLENGED_IP, method="POST", body=b'{"a": "' + b"x" * 6000 + b'"}'
+    )
+    assert reply.status == 413 and CONTENT not in reply.body
+    last = json.loads(running.serve.log.read_text().splitlines()[-1])
+    assert (last["route"], last["status"], last["client"]) == ("/.botguard/verify", 413, CHALLENGED_IP), last
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+def test_serve_reachable_from_other_machines_says_so(host: str, tmp_path: Path) -> None:
+    """serve believes the X-Botguard-* headers: whoever reaches it directly can send them and get
+    passes for any address and agent. Listening beyond loopback is allowed (a container network)
+    but its first log lines say so; on loopback they do not."""
+    from tests.render.servers import free_port
+    from tests.serve.site import Serve
+
+    config = tmp_path / "botguard.yaml"
+    config.write_text("serve: {difficulty: 4}\n")
+    serve = Serve(f"{host}:{free_port()}", tmp_path / "state.db", config)
+    serve.start()
+    try:
+        events = [json.loads(line) for line in serve.log.read_text().splitlines() if '"event"' in line]
+    finally:
+        serve.stop()
+    warned = [e for e in events if e.get("event") == "warning"]
+    if host == "127.0.0.1":
+        assert warned == [], events
+    else:
+        assert len(warned) == 1 and "any address and agent" in warned[0]["warning"], events

@@ -247,3 +247,32 @@ def test_challenges_become_managed_challenge_rules_by_agent_address_and_pair() -
     assert challenged(Request("mozilla/5.0 evil", ip="192.0.2.1"))
     assert not challenged(Request("Mozilla/5.0 Evil", ip="198.51.100.7", path="/robots.txt"))
     assert not challenged(Request("Mozilla/5.0 Evil", ip="198.51.100.7", bot=True))
+
+
+def test_an_allowlisted_agent_with_a_tab_still_exempts_its_client() -> None:
+    """A tab inside an agent is valid HTTP, and the allowlist always wins: an agent no Cloudflare
+    string can hold is exempted by the parts around the tab (every one of them in the agent) and
+    reported, never dropped from the guard in silence (nginx and Apache exempt it as written)."""
+    from tests.deploy.cloudflare.rules_lang import Request, evaluate, parse
+
+    allowed = "My\tMonitor/1.0 (+https://status.example)"
+    ds = DecisionSet.of([
+        Decision("allow", Match("ua_pattern", allowed.lower())),
+        Decision("allow", Match("client", "Pinger\t2", "203.0.113.9")),
+        Decision("challenge", Match("cidr", "203.0.113.0/24")),
+        Decision("block", Match("ua_pattern", "monitor/1.0")),
+    ])  # fmt: skip
+    desired = render_cloudflare(ds)
+    trees = [parse(r.expression) for r in desired.rules]
+    hit = [
+        r.ref
+        for r, t in zip(desired.rules, trees, strict=True)
+        if evaluate(t, Request(allowed, ip="203.0.113.7"))
+    ]
+    assert hit == [], hit
+    assert not any(evaluate(t, Request("Pinger\t2", ip="203.0.113.9")) for t in trees)
+    assert any(evaluate(t, Request("Pinger\t2", ip="203.0.113.10")) for t in trees)  # that address only
+    other = Request("Mozilla/5.0 monitor/1.0", ip="203.0.113.7")
+    assert [r.ref for r, t in zip(desired.rules, trees, strict=True) if evaluate(t, other)] == [
+        "botguard:block-ua-1", "botguard:challenge-ip-1"]  # fmt: skip
+    assert {x.value for x in desired.left_out} == {allowed.lower()[:60], "Pinger\t2"}, desired.left_out

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -163,3 +163,41 @@ def test_requests_are_judged_by_the_version_live_at_their_time(tmp_path: Path) -
     assert gpt.judged_requests == 6
     assert gpt.disallowed_requests == 2
     assert [(e.target, e.rule) for e in gpt.evidence] == [("/a", "Disallow: /a"), ("/b", "Disallow: /b")]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every path with a robots.txt and records what was asked."""
+
+    asked: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).asked.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(ROBOTS)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:{port}/internal/admin?x=", "http://127.0.0.1:{port}/latest/meta-data/#",
+     "127.0.0.1:{port}#", "evil.example@127.0.0.1:{port}/x?", "127.0.0.1:{port}\\@evil.example"],
+)  # fmt: skip
+def test_a_logged_host_names_a_host_never_a_url(host: str, tmp_path: Path) -> None:
+    """The host field is whatever the client sent as Host (nginx's $host keeps `?`, `#`, `@`): only
+    `https://HOST/robots.txt` of a host name or address may be fetched, never a path, query,
+    scheme or user it smuggles in (a request into the site's own network of the attacker's choice)."""
+    _Recorder.asked = []
+    with serve_http(_Recorder) as httpd:
+        logged = host.format(port=httpd.server_address[1])
+        log = tmp_path / "access.log"
+        log.write_text(
+            f'{logged} 203.0.113.9 - - [04/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x"\n'
+        )
+        fmt = '$host $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
+        r = run_cli("scan", str(log), "--fetch-robots", "--log-format", fmt, "--state", str(tmp_path / "s.db"),
+                    "--no-dns", "--no-model", "--format", "json")  # fmt: skip
+        assert r.exit_code == 0, r.output
+    assert all(path == "/robots.txt" for path in _Recorder.asked), _Recorder.asked
