@@ -58,6 +58,7 @@ __all__ = [
     "challenge_targets",
     "render_apache",
     "render_nginx",
+    "routes_back",
     "write_files",
 ]
 
@@ -286,10 +287,21 @@ def _nginx_server(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
     ])  # fmt: skip
 
 
+#: The first line of the fail-open step in the routing files (:func:`routes_back` looks for it).
+_ROUTES_BACK = "# serve is down or slow: the original"
+
+
+def routes_back(files: tuple[RuleFile, ...]) -> bool:
+    """Whether these files hold challenge routing that fails open, by an internal redirect back to
+    the original request (what a site's internal-only paths admit too)."""
+    names = (NGINX_SERVER_FILE, APACHE_FILE)
+    return any(f.name in names and _ROUTES_BACK in f.text for f in files)
+
+
 def _nginx_open(settings: ServeSettings) -> str:
     """Where the gate goes when serve fails: the original request, or 503 (``fail_open: false``)."""
     if settings.fail_open:
-        return "# serve is down or slow: the original request, as if it had not been challenged.\n" + _block(
+        return f"{_ROUTES_BACK} request, as if it had not been challenged.\n" + _block(
             "location @botguard_open", ["rewrite ^ $botguard_uri last;"]
         )
     return "# serve is down or slow: 503 until it answers (serve.fail_open: false).\n" + _block(
@@ -378,7 +390,7 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
 
 def _apache_open(back: str) -> list[str]:
     return [
-        "# serve is down or slow: the original URI again (/./x is /x), which the rule above skips.",
+        f"{_ROUTES_BACK} URI again (/./x is /x), which the rule above skips.",
         "<If \"reqenv('botguard_gate') == '1'\">",
         *(f"    ErrorDocument {code} {back}" for code in (500, 502, 503, 504)),
         "</If>",
