@@ -346,6 +346,9 @@ class ServeSettings:
     bind: str = "address"  # address | network
     secret_path: str | None = None  # the keyring; default: serve-secret.json beside the state database
     timeout: float = 2.0  # seconds the web server waits for serve before it serves the content anyway
+    # serve down or slow: true, the content anyway (an internal redirect back, which a site's
+    # internal-only paths admit too); false, 503 for challenged clients until serve answers
+    fail_open: bool = True
     access_log: str | None = None  # JSON-lines access log; default: stderr
 
 
@@ -825,6 +828,7 @@ SCHEMA: dict[str, Any] = {
         "bind": _one_of("address", "network"),
         "secret_path": _optional_str,
         "timeout": _seconds_between(0.1, 60),
+        "fail_open": _bool,
         "access_log": _optional_str,
     },
     "deploy": {

@@ -103,6 +103,7 @@ class ChallengeTier:
     secret_path: str
     created: bool
     keyring: Keyring | None = field(default=None, repr=False, compare=False)
+    fail_open: bool = True  # serve.fail_open: what challenged clients get while serve is down
 
 
 def _load_scan(request: DeployRequest, state: State) -> ScanResult:
@@ -200,7 +201,9 @@ def _challenge_tier(
     else:  # a dry run writes nothing: the files it shows carry a placeholder key (never printed)
         ring = Keyring((Key("00000000", "0" * 64, 0.0),))
     up = bool(decisions) and serve_answers(settings.serve.listen)
-    return ChallengeTier(decisions, settings.serve.listen, up, str(path), not exists, ring)
+    return ChallengeTier(
+        decisions, settings.serve.listen, up, str(path), not exists, ring, settings.serve.fail_open
+    )
 
 
 def _preview(

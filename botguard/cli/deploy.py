@@ -92,9 +92,10 @@ def _print_challenge(tier: ChallengeTier, dry_run: bool) -> None:
             "the same --state and --config, so it signs the passes these files check"
         )
     if tier.decisions and not tier.serve_up:
+        meanwhile = "the content" if tier.fail_open else "a 503 (serve.fail_open: false)"
         click.echo(
             f"botguard: warning: botguard serve does not answer at {tier.listen}: challenged clients get "
-            "the content until it runs (`botguard serve`, examples/botguard-serve.service)",
+            f"{meanwhile} until it runs (`botguard serve`, examples/botguard-serve.service)",
             err=True,
         )
 

@@ -15,6 +15,11 @@ every file; Apache ``-D DUMP_INCLUDES`` names them, read here) and each such dir
 warning line with its file and line. A ``return`` or a redirect serves no page, so it is left
 alone; an include botguard's files reach through another file is not followed. Nothing here
 ever stops a deploy.
+
+While challenge routing fails open (``serve.fail_open``, the default), serve being down sends a
+challenged client back to its request by an internal redirect, which a site's internal-only
+paths admit: each nginx ``internal`` location in a server that includes the routing, and each
+Apache ``RewriteCond`` on ``REDIRECT_STATUS`` in the files listed, is one warning line too.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 
 from botguard.deploy.records import Target
-from botguard.render.challenge import APACHE_FILE
+from botguard.render.challenge import APACHE_FILE, NGINX_SERVER_FILE, routes_back
 from botguard.render.records import RuleFile
 from botguard.text import printable
 
@@ -126,15 +131,43 @@ def _ours(argument: str, names: tuple[str, ...]) -> bool:
     return bool(pattern) and any(fnmatchcase(name, pattern) for name in names)
 
 
-def _nginx_warnings(target: Target, names: tuple[str, ...]) -> list[str]:
+def _nginx_warnings(target: Target, names: tuple[str, ...], back: bool) -> list[str]:
     dump = _run([*target.validate, "-T"])
     parts = _NGINX_FILE.split(dump)
-    found = (
-        _nginx_server_warning(target, path, server, names)
-        for path, text in zip(parts[1::2], parts[2::2], strict=False)
-        for server in _servers(_nginx_tree(text.removeprefix("\n")))
+    out = []
+    for path, text in zip(parts[1::2], parts[2::2], strict=False):
+        for server in _servers(_nginx_tree(text.removeprefix("\n"))):
+            warning = _nginx_server_warning(target, path, server, names)
+            out += [] if warning is None else [warning]
+            if back and _includes(server, NGINX_SERVER_FILE):
+                out += [_opened(target, path, node.line, _nginx_text(node)) for node in _internal(server)]
+    return out
+
+
+def _includes(server: _Directive, name: str) -> bool:
+    """Whether ``server`` includes file ``name`` at its own level."""
+    return any(
+        node.children is None and node.words[:1] == ["include"] and _ours(node.words[-1], (name,))
+        for node in server.children or ()
     )
-    return [warning for warning in found if warning is not None]
+
+
+def _internal(block: _Directive) -> Iterator[_Directive]:
+    """The ``location`` blocks (nested ones too) that hold ``internal;``."""
+    for node in block.children or ():
+        if node.children is None:
+            continue
+        if node.words[:1] == ["location"] and any(c.words == ["internal"] for c in node.children):
+            yield node
+        yield from _internal(node)
+
+
+def _opened(target: Target, path: str, line: int, rule: str) -> str:
+    return (
+        f"{target.name}: {printable(path, 200)}:{line}: `{printable(rule, 120)}` admits internal redirects"
+        " only, and while serve is down fail-open sends challenged clients back by one: they can reach it;"
+        " set serve.fail_open: false (or guard it by address or password)"
+    )
 
 
 def _nginx_server_warning(
@@ -214,12 +247,29 @@ def _apache_file_warnings(target: Target, path: str, names: tuple[str, ...]) -> 
     return out
 
 
-def _apache_warnings(target: Target, names: tuple[str, ...]) -> list[str]:
+def _apache_warnings(target: Target, names: tuple[str, ...], back: bool) -> list[str]:
     listing = _run([*target.validate, "-D", "DUMP_INCLUDES"])
     out: list[str] = []
     for path in dict.fromkeys(_APACHE_FILE.findall(listing)):
         out += _apache_file_warnings(target, path.strip(), names)
+        out += _apache_redirect_guards(target, path.strip()) if back else []
     return out
+
+
+def _apache_redirect_guards(target: Target, path: str) -> list[str]:
+    """A warning per ``RewriteCond`` on ``REDIRECT_STATUS`` (a rule for direct requests only) in a
+    file that is not botguard's."""
+    if Path(path).name == APACHE_FILE:
+        return []
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [
+        _opened(target, path, number, logical)
+        for number, logical in _apache_lines(text)
+        if logical.split()[0].lower() == "rewritecond" and "REDIRECT_STATUS" in logical.upper()
+    ]
 
 
 def _line(target: Target, path: str, line: int, directive: str, include: str, where: str, who: str,
@@ -236,9 +286,10 @@ def placement_warnings(target: Target, files: tuple[RuleFile, ...]) -> tuple[str
     server's rewrite rules (nginx: the ``*_server.conf`` files; Apache: the challenge routing)."""
     if not target.validate:
         return ()
+    back = routes_back(files)
     if target.renderer.name == "nginx":
         names = tuple(f.name for f in files if f.name.endswith("_server.conf"))
-        return tuple(_nginx_warnings(target, names)) if names else ()
+        return tuple(_nginx_warnings(target, names, back)) if names else ()
     if target.renderer.name == "apache" and any(f.name == APACHE_FILE for f in files):
-        return tuple(_apache_warnings(target, (APACHE_FILE,)))
+        return tuple(_apache_warnings(target, (APACHE_FILE,), back))
     return ()

@@ -104,7 +104,8 @@ def request_text(target: RemoteTarget, decisions: DecisionSet, *, reload: bool, 
         "decisions": decisions_values(decisions),
         "settings": {
             "decide": {"throttle_rate": target.rendering.rate, "throttle_burst": target.rendering.burst},
-            "serve": {"listen": serve.listen, "timeout": serve.timeout, "bind": serve.bind},
+            "serve": {"listen": serve.listen, "timeout": serve.timeout, "bind": serve.bind,
+                      "fail_open": serve.fail_open},
         },
         "keyring": keyring_text(ring) if ring else None,
         "secret": target.secret if ring and not dry_run else None,
@@ -221,14 +222,15 @@ def _check_format(data: dict[str, Any]) -> None:
 
 def _rendering(settings: Any, keyring: Any) -> Rendering:
     """What the files are rendered from besides the decisions, checked as a config file's
-    ``decide.throttle_*`` and ``serve.listen/timeout/bind`` keys are; the keyring as serve's."""
+    ``decide.throttle_*`` and ``serve.listen/timeout/bind/fail_open`` keys are (an older sender
+    sends no fail_open: the default); the keyring as serve's."""
     parts = ("decide", "serve")
     if not isinstance(settings, dict) or not all(isinstance(settings.get(k), dict) for k in parts):
         raise TypeError("settings: expected an object holding a 'decide' and a 'serve' object")
     decide, serve = settings["decide"], settings["serve"]
     document = {
         "decide": {key: decide[key] for key in ("throttle_rate", "throttle_burst")},
-        "serve": {key: serve[key] for key in ("listen", "timeout", "bind")},
+        "serve": {key: serve[key] for key in ("listen", "timeout", "bind", "fail_open") if key in serve},
     }
     parsed = parse_settings(json.dumps(document), _REQUEST)
     ring = None if keyring is None else parse(_str(keyring), _REQUEST)

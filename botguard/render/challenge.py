@@ -26,6 +26,8 @@ Fail-open, verified on the real servers (tests/serve/test_servers.py):
 Both fall back by an internal redirect, so what a site admits for internal redirects only (nginx
 ``internal`` locations, Apache rules on ``REDIRECT_STATUS``) is open to a challenged client while
 serve is down (tests/serve/test_fail_open_internal.py, a strict xfail; the README says so).
+``serve.fail_open: false`` answers them 503 instead (nginx's named location returns it; Apache
+keeps the proxy's error), so nothing is reached by a redirect back.
 
 Client addresses come from ``$remote_addr`` / ``%{REMOTE_ADDR}``: these files never read
 ``X-Forwarded-For`` (set up realip / remoteip in the site, for trusted proxies only).
@@ -56,6 +58,7 @@ __all__ = [
     "challenge_targets",
     "render_apache",
     "render_nginx",
+    "routes_back",
     "write_files",
 ]
 
@@ -280,9 +283,30 @@ def _nginx_server(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
         _block("if ($botguard_challenge_go)", ["set $botguard_uri $uri;", "rewrite ^ /.botguard/gate last;"]),
         _block("location ^~ /.botguard/", [*proxy, 'proxy_set_header X-Botguard-Request "";']),
         _block("location = /.botguard/gate", gate),
-        "# serve is down or slow: the original request, as if it had not been challenged.\n"
-        + _block("location @botguard_open", ["rewrite ^ $botguard_uri last;"]),
+        _nginx_open(settings),
     ])  # fmt: skip
+
+
+#: The first line of the fail-open step in the routing files (:func:`routes_back` looks for it).
+_ROUTES_BACK = "# serve is down or slow: the original"
+
+
+def routes_back(files: tuple[RuleFile, ...]) -> bool:
+    """Whether these files hold challenge routing that fails open, by an internal redirect back to
+    the original request (what a site's internal-only paths admit too)."""
+    names = (NGINX_SERVER_FILE, APACHE_FILE)
+    return any(f.name in names and _ROUTES_BACK in f.text for f in files)
+
+
+def _nginx_open(settings: ServeSettings) -> str:
+    """Where the gate goes when serve fails: the original request, or 503 (``fail_open: false``)."""
+    if settings.fail_open:
+        return f"{_ROUTES_BACK} request, as if it had not been challenged.\n" + _block(
+            "location @botguard_open", ["rewrite ^ $botguard_uri last;"]
+        )
+    return "# serve is down or slow: 503 until it answers (serve.fail_open: false).\n" + _block(
+        "location @botguard_open", ["add_header Retry-After 60 always;", "return 503;"]
+    )
 
 
 def render_nginx(targets: ChallengeTargets, settings: ServeSettings, ring: Keyring) -> tuple[RuleFile, ...]:
@@ -358,13 +382,23 @@ def render_apache(targets: ChallengeTargets, settings: ServeSettings, ring: Keyr
         f"RewriteRule ^ {url}/.botguard/gate [P,E=botguard_gate:1,E=botguard_serve:1]",
         *(f'RequestHeader set {name} "expr={apache}" env=botguard_serve' for name, _, apache in _HEADERS),
         'RequestHeader set X-Botguard-Request "expr=%{THE_REQUEST}" env=botguard_gate',
-        "# serve is down or slow: the original URI again (/./x is /x), which the rule above skips.",
-        "<If \"reqenv('botguard_gate') == '1'\">",
-        *(f"    ErrorDocument {code} {back}" for code in (500, 502, 503, 504)),
-        "</If>",
+        *(_apache_open(back) if settings.fail_open else _APACHE_CLOSED),
         *("</IfModule>" for _ in _IF_MODULES),
     ]
     return (RuleFile(APACHE_FILE, "\n".join(lines) + "\n", secret=True),)
+
+
+def _apache_open(back: str) -> list[str]:
+    return [
+        f"{_ROUTES_BACK} URI again (/./x is /x), which the rule above skips.",
+        "<If \"reqenv('botguard_gate') == '1'\">",
+        *(f"    ErrorDocument {code} {back}" for code in (500, 502, 503, 504)),
+        "</If>",
+    ]
+
+
+#: ``serve.fail_open: false``: the proxy's own error (503 when serve is down, 504 when it is slow).
+_APACHE_CLOSED = ["# serve is down or slow: the proxy's error until it answers (serve.fail_open: false)."]
 
 
 def write_files(directory: str | Path, files: tuple[RuleFile, ...]) -> None:

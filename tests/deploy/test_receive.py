@@ -86,7 +86,7 @@ def test_the_host_renders_the_bytes_the_sender_renders(tmp_path: Path, server: s
     """Decisions with hostile agents, the sender's throttle policy, serve settings and keyring in,
     the host's files out: byte for byte what botguard renders here from the same inputs; the
     routing files 0600."""
-    serve = ServeSettings(listen="127.0.0.1:9911", timeout=1.5, bind="network")
+    serve = ServeSettings(listen="127.0.0.1:9911", timeout=1.5, bind="network", fail_open=False)
     rendering = Rendering(5, 9, serve, RING if routing else None)
     decisions = hostile_decisions()
     sent = request_text(remote(tmp_path, server, rendering), decisions, reload=False, dry_run=False)
