@@ -198,7 +198,8 @@ FEATURE_SLOTS = frozenset(
         *("path_tpl", "path_p1", "ext"),  # from the path
         *("ip24", "ip16", "ip6_48", "ip6_64", "asn", "asn_type"),  # from the address
         # from the request and its client's behaviour so far, and the learner's bias
-        *("method", "status_cls", "robots", "robots_violated", "rate_b", "asset_b", "ref", "inv_b", "bias"),
+        *("method", "status_cls", "robots", "robots_violated", "rate_b", "asset_b", "ref", "ref_kind"),
+        *("inv_b", "bias"),
     }
 )
 

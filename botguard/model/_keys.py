@@ -13,7 +13,7 @@ publication, and masking a label source's slots is memoised per part. The parts 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,7 +24,7 @@ from botguard.catalog import Catalog, Crawler
 from botguard.decide.agents import candidate_tokens
 from botguard.identity.asn import AsnDb, lookup_many
 from botguard.judge.aggregate import robots_token
-from botguard.model.features import METHODS, FeatureExtractor, ip_prefixes
+from botguard.model.features import METHODS, FeatureExtractor, ip_prefixes, referer_kind
 from botguard.model.labels import BROWSER
 
 #: Entries a memo may hold before it starts over (distinct agents, addresses, buckets).
@@ -234,10 +234,11 @@ class RequestKeys:
             call.ip_of
         ]
         status = np.where(call.status < 0, 511, call.status // 100)  # a 16-bit status: class <= 327
+        ref_kind = behaviour.get("ref_kind", 0)  # 4 bits (features.REFERER_KINDS); 0: not known
         packed = (
-            fam << 45 | asn << 29 | method << 23 | status << 14 | host << 12 | behaviour["robots"] << 11
-            | behaviour["ref"] << 10 | np.minimum(behaviour["rate_b"], 31) << 5 | behaviour["asset_b"] << 2
-            | behaviour["inv_b"]
+            fam << 47 | asn << 31 | ref_kind << 27 | method << 23 | status << 14 | host << 12
+            | behaviour["robots"] << 11 | behaviour["ref"] << 10 | np.minimum(behaviour["rate_b"], 31) << 5
+            | behaviour["asset_b"] << 2 | behaviour["inv_b"]
         )  # fmt: skip
         distinct, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
         parts = []
@@ -273,4 +274,25 @@ def event(
         "asset_ratio": float(behaviour["asset_ratio"][i]),
         "has_referer": bool(call.has_ref[i]),
         "invalid_share": float(behaviour["invalid_share"][i]),
+        "referer_kind": int(behaviour["ref_kind"][i]) if "ref_kind" in behaviour else 0,
     }
+
+
+def referer_kinds(
+    call: Call, entry: np.ndarray, follows: np.ndarray, parse: Callable[[str | None], tuple[str, str]],
+    own_since: Callable[[str], float],
+) -> np.ndarray:  # fmt: skip
+    """Each request's referer kind (:func:`~botguard.model.features.referer_kind`), worked out once
+    per distinct (referer, own, entry, follows): ``entry`` marks its session's first request,
+    ``follows`` one whose referer is a page its client requested, ``parse`` gives a referer's
+    (host, page), and a host is the site's for a request made after ``own_since(host)``."""
+    ref_of, refs = _intern([r if r and r != "-" else "" for r in call.referer])
+    hosts = [parse(r)[0] if r else None for r in refs]
+    own = np.array([own_since(h) if h else np.inf for h in hosts])[ref_of] < call.t
+    packed = ref_of << 3 | own.astype(np.int64) << 2 | entry.astype(np.int64) << 1 | follows.astype(np.int64)
+    distinct, inverse = np.unique(packed, return_inverse=True)
+    codes = [
+        referer_kind(hosts[key >> 3], bool(key & 4), bool(key & 2), bool(key & 1))
+        for key in distinct.tolist()
+    ]
+    return np.asarray(codes, dtype=np.int64)[inverse.reshape(-1)]

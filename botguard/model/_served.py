@@ -13,7 +13,8 @@ The site's own hosts are learned, not configured: a host is the site's when brow
 ``OWN_CLIENTS`` addresses loaded page assets with a referer on it naming a page that browser
 requested here (what a browser does on the page it shows; an image search's result page, whose
 referer names the search engine, is no page of this site); an attacker who forges that only
-hides its own referers.
+hides its own referers. When each host became the site's is kept (:meth:`ServedPages.own_since`):
+the stream's referer-kind feature reads it for any request, at that request's time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from botguard.model.table import PairFilter
 
 OWN_CLIENTS = 3  # addresses whose asset requests name a host before it counts as the site's
 HOST_LIMIT = 256  # hosts tracked (referer hosts of asset requests: a site has a handful)
+_NEVER = float("inf")
 
 
 Places = tuple[tuple[int, int], ...]  # a triple's bits in either filter (PairFilter.places)
@@ -49,6 +51,7 @@ class ServedPages:
         self.previous = PairFilter(bits)
         self.epoch: int | None = None
         self.hosts: dict[str, list[str]] = {}
+        self.own_at: dict[str, float] = {}  # host -> stream time it became the site's
 
     def _turn(self, t: float) -> None:
         epoch = int(t // self.memory)
@@ -90,8 +93,8 @@ class ServedPages:
             return len(self.hosts) < HOST_LIMIT
         return len(seen) < OWN_CLIENTS and ip not in seen
 
-    def note_asset(self, host: str, ip: str) -> None:
-        """An address loaded an asset with a referer on ``host`` naming a page it requested here."""
+    def note_asset(self, host: str, ip: str, t: float) -> None:
+        """An address loaded an asset with a referer on ``host`` naming a page it requested here, at ``t``."""
         seen = self.hosts.get(host)
         if seen is None:
             if len(self.hosts) >= HOST_LIMIT:
@@ -99,6 +102,15 @@ class ServedPages:
             seen = self.hosts[host] = []
         if len(seen) < OWN_CLIENTS and ip not in seen:
             seen.append(ip)
+            if len(seen) == OWN_CLIENTS:
+                self.own_at[host] = t
+
+    def own_since(self, host: str) -> float:
+        """Stream time ``host`` became the site's (infinity: not yet). A request at ``t`` reads it
+        as the site's only when this is before ``t``: a later batch never learns a host at an
+        earlier time (the stream's times never go back), so the answer for a request does not
+        depend on how the stream was cut into batches."""
+        return self.own_at.get(host, _NEVER)
 
     def own(self, host: str) -> bool:
         """Whether ``host`` is one of this site's (see the module docstring)."""
@@ -111,11 +123,12 @@ class ServedPages:
             "current": _pack(self.current.bits),
             "previous": _pack(self.previous.bits),
             "hosts": self.hosts,
+            "own_at": self.own_at,
         }
 
     def load_json(self, data: dict[str, Any] | None) -> None:
         """Replace the state with what :meth:`to_json` wrote (none, or another size: empty)."""
-        self.epoch, self.hosts = None, {}
+        self.epoch, self.hosts, self.own_at = None, {}, {}
         self.current.clear()
         self.previous.clear()
         if not data or data.get("memory") != self.memory:
@@ -126,6 +139,10 @@ class ServedPages:
         self.current.bits[:], self.previous.bits[:] = current, previous
         self.epoch = data["epoch"]
         self.hosts = {str(h): [str(ip) for ip in ips] for h, ips in data["hosts"].items()}
+        # a snapshot from before the times were kept: its own hosts were the site's all along
+        since = data.get("own_at") or {}
+        owned = (h for h, ips in self.hosts.items() if len(ips) >= OWN_CLIENTS)
+        self.own_at = {h: float(since.get(h, 0.0)) for h in owned}
 
 
 def _pack(bits: np.ndarray) -> str:

@@ -153,12 +153,17 @@ class CampaignBook:
         self._unraise: set[tuple[str, str]] = set()  # raised keys to check at the next sweep
 
     # -- the stream ------------------------------------------------------------------------
-    def observe(self, call: Call, kind: np.ndarray, actors: ActorTable, aid: np.ndarray) -> np.ndarray:
+    def observe(
+        self, call: Call, kind: np.ndarray, actors: ActorTable, aid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Fold the call's requests in order; return each request's campaign probability (its
-        client's raise confidence before the request)."""
+        client's raise confidence before the request) and whether its referer names one of its
+        client's recent pages (it follows a link of a page it was shown; False for a request the
+        book does not read)."""
         p = np.zeros(call.n)
+        follows = np.zeros(call.n, dtype=bool)
         if not self.rules.enabled:
-            return p
+            return p, follows
         # the requests a campaign can touch, and what each needs, as columns: one pass per call
         rows = np.flatnonzero(
             ~actors.crawled[aid]
@@ -166,7 +171,7 @@ class CampaignBook:
             & ((kind == PAGE) | (kind == HONEYPOT) | (kind == ASSET))
         )
         if not rows.size:
-            return p
+            return p, follows
         raised, clients, ttl = self.raised_, self.clients, self.rules.client_ttl
         if self.started is None:
             self.started = float(call.t[rows[0]])
@@ -191,19 +196,20 @@ class CampaignBook:
             client.last = t
             if at:
                 client.assets += 1
-                host, page = self._referer(referers[i])
+                host, page = self.referer(referers[i])
                 if (
                     host
                     and page
                     and served.learning(host, key[0])
                     and served.requested(t, nets[a], key[1], page)
                 ):
-                    served.note_asset(host, key[0])
+                    served.note_asset(host, key[0], t)
+                follows[i] = bool(page) and page in client.recent
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
                 continue
-            self._page(call, i, t, client, next(pages))
-        return p
+            follows[i] = self._page(call, i, t, client, next(pages))
+        return p, follows
 
     def _page_columns(self, call: Call, rows: np.ndarray, nets: list[str]) -> Iterator[_PageCols]:
         """What each page request of the call needs from its columns, in row order: its path, its
@@ -214,7 +220,7 @@ class CampaignBook:
         net = [nets[a] for a in call.ip_of[rows].tolist()]
         ua = [call.ua[i] for i in at]
         path = [(call.target[i] or "/").split("#", 1)[0] for i in at]
-        refs = [self._referer(call.referer[i]) for i in at]
+        refs = [self.referer(call.referer[i]) for i in at]
         served = self.served.places(net, ua, path)
         named: list[Places | None] = [None] * len(at)
         if self.rules.orphan_referer:  # the referer page is checked only for an orphan
@@ -235,7 +241,9 @@ class CampaignBook:
         score = self.scores.get(key)
         return score is None or score[1] < t - rules.keep
 
-    def _page(self, call: Call, i: int, t: float, c: Client, cols: _PageCols) -> None:
+    def _page(self, call: Call, i: int, t: float, c: Client, cols: _PageCols) -> bool:
+        """Fold one page request into its client and the signatures; whether its referer is one of
+        the client's recent pages."""
         rules = self.rules
         path, (host, ref), served, named = cols
         c.pages += 1
@@ -271,6 +279,7 @@ class CampaignBook:
             kind = f"site:{path_template(ref)}" if site else f"ext:{host}" if host else "-"
             self._bursts(call, i, t, c, kind, path)
         c.recent.append(path)
+        return own
 
     # -- orphan referers --------------------------------------------------------------------
     def _orphan(self, c: Client, t: float, named: Places | None, own: bool) -> bool:
@@ -439,7 +448,7 @@ class CampaignBook:
         memo[path] = found
         return found
 
-    def _referer(self, referer: str | None) -> tuple[str, str]:
+    def referer(self, referer: str | None) -> tuple[str, str]:
         """(host, path?query) of a referer URL; ("", "") for none or one that does not parse."""
         if not referer or referer == "-":
             return ("", "")

@@ -49,6 +49,18 @@ _STOP = frozenset(
 _ASSET_EXT = frozenset(
     {"css", "js", "png", "jpg", "jpeg", "gif", "svg", "ico", "woff", "woff2", "webp", "map"}
 )
+#: Where a referer points, as the ``ref_kind`` slot's values (:func:`referer_kind`); code 0 is
+#: "not known" (an event without the field: the scan's client pass has no referer URLs).
+REFERER_KINDS = (
+    "none", "site_entry", "site_later", "site_follow", "search_entry", "search_later", "other_entry",
+    "other_later",
+)  # fmt: skip
+#: Web search engines' hosts (a label before the suffix, or a search subdomain): a person who
+#: lands from one sends it on the first page only, then the site's own pages.
+_SEARCH_HOST = re.compile(
+    r"(?:^|\.)(?:google|bing|duckduckgo|yandex|baidu|ecosia|qwant|startpage|naver|seznam|sogou)"
+    r"(?:\.[a-z]{2,3}){1,2}$|^search\.(?:yahoo|brave|aol)\.[a-z.]+$"
+)
 _MEMO_LIMIT = 50_000
 #: Characters of an agent :func:`ua_family` searches: its regexes backtrack over a run of name
 #: characters, so their time grows with the square of the length (a 50 KB agent took 35 s); real
@@ -129,6 +141,32 @@ def ip_prefixes(ip: str) -> dict[str, str]:
     return {"ip6_48": ":".join(groups[:3]), "ip6_64": ":".join(groups)}
 
 
+def is_search_host(host: str) -> bool:
+    """Whether a referer host is a web search engine's (``www.google.co.uk``, ``duckduckgo.com``)."""
+    return bool(_SEARCH_HOST.search(host.lower()))
+
+
+def referer_kind(host: str | None, own: bool, entry: bool, follows: bool = False) -> int:
+    """A referer's kind as a code into :data:`REFERER_KINDS` (1-based): none; this site on the
+    session's first request, on a later one naming a page the client did not request, or naming
+    one it did (``follows``: a link of a page it was shown); a search engine or another site,
+    each on the session's first request (``entry``) or a later one.
+
+    Why: "sent a referer" alone made a scraper that fakes one look like a reader. A person's
+    referers are the site's pages it was shown, after a first request from a search engine or
+    another site (or from nowhere: typed, bookmarked); a campaign's fixed fake names a search
+    engine or another site on every request, or a page of this site its address never requested
+    (the home page, the walk's previous page fetched by another address). ``host`` is None for
+    no referer ("" for one without a host: another site); ``own``: the site's host.
+    """
+    if host is None:
+        return 1
+    if own:
+        return 2 if entry else 4 if follows else 3
+    base = 5 if is_search_host(host) else 7
+    return base if entry else base + 1
+
+
 def _method(method: Any) -> str:
     """The method as a feature value: a standard one as sent, none, or OTHER (a few values, however
     hostile the log)."""
@@ -151,7 +189,8 @@ class FeatureExtractor:
     Event keys read (all optional): ``ip``, ``user_agent``, ``path``, ``method``, ``status``,
     ``asn``, ``hosting`` (a class name such as ``"hosting"``/``"isp"``, or a bool), ``robots_fetched``,
     ``robots_violated``, ``rate`` (requests/min of the actor), ``asset_ratio`` (0..1),
-    ``has_referer`` (bool), ``invalid_share`` (0..1, the actor's non-HTTP request lines).
+    ``has_referer`` (bool), ``invalid_share`` (0..1, the actor's non-HTTP request lines),
+    ``referer_kind`` (a :func:`referer_kind` code; 0 or absent: not known).
     The memos (per UA, IP and path) are per instance (no global state) and cleared at their limit.
     """
 
@@ -266,6 +305,8 @@ def _behaviour(event: Mapping[str, Any]) -> list[str]:
         keys.append(f"ref={'yes' if referer else 'no'}")
     if (invalid := event.get("invalid_share")) is not None:
         keys.append(f"inv_b={min(int(float(invalid) * 4), 3)}")
+    if kind := event.get("referer_kind"):
+        keys.append(f"ref_kind={REFERER_KINDS[int(kind) - 1]}")
     return keys
 
 

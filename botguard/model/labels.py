@@ -59,7 +59,7 @@ BROWSER = re.compile(BROWSER_RE)
 
 #: Behaviour slots the human rule reads (assets, referers, pacing): all of them, on the client
 #: pass's person label and on a ``human`` label from an older snapshot.
-HUMAN_SLOTS = frozenset({"asset_b", "ref", "rate_b"})
+HUMAN_SLOTS = frozenset({"asset_b", "ref", "ref_kind", "rate_b"})
 #: The human label's views, each reading the pace and one of assets or referers.
 HUMAN_VIEWS = ("human_assets", "human_referer")
 
@@ -71,7 +71,7 @@ MASKS: dict[str, frozenset[str]] = {
     "honeypot": PATH_SLOTS,  # reads the path
     "robots": PATH_SLOTS,  # reads paths against robots.txt (not whether robots.txt was fetched)
     "human_assets": frozenset({"asset_b", "rate_b"}),  # ref stays: the view did not read it
-    "human_referer": frozenset({"ref", "rate_b"}),  # asset_b stays
+    "human_referer": frozenset({"ref", "ref_kind", "rate_b"}),  # asset_b stays
     "human": HUMAN_SLOTS,  # restored from an older snapshot: it read both
 }
 POSITIVE: frozenset[str] = frozenset({"honeypot", "spoofer", "catalog", "robots"})

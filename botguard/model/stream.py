@@ -52,7 +52,7 @@ from botguard.model._actors import (
 from botguard.model._batches import GroupCounts, OpenBatch, PartIds, PieceGroups, pieces, slots
 from botguard.model._clientpass import ClientScores, fit_clients
 from botguard.model._join import Examples, JoinRules, Parts, Trainer, examples
-from botguard.model._keys import Call, FeaturePart, RequestKeys
+from botguard.model._keys import Call, FeaturePart, RequestKeys, referer_kinds
 from botguard.model._kinds import RequestKinds
 from botguard.model._publish import Publisher
 from botguard.model.campaigns import CampaignBook, CampaignRules
@@ -231,7 +231,13 @@ class StreamLearner:
         folded = self._actors.fold(call, aid, kind, disallowed)
         for source, count in folded.labelled.items():
             self.counters.labelled_actors[source] = self.counters.labelled_actors.get(source, 0) + count
+        # the campaign book first: the referer kinds read the site's hosts it learns and which
+        # requests follow their client's own links
+        campaign, follows = self.campaigns.observe(call, kind, self._actors, aid)
         behaviour = _behaviour(call, folded)
+        behaviour["ref_kind"] = referer_kinds(
+            call, behaviour["requests"] == 1, follows, self.campaigns.referer, self.campaigns.served.own_since
+        )
         parts = self._features(call, kind, aid, behaviour)
         order = folded.order
         at = order.tolist()
@@ -244,7 +250,6 @@ class StreamLearner:
         label[order] = folded.label
         browser = np.array([u.browser for u in call.ua_infos], dtype=bool)[call.ua_of]
         humanlike = (label >= HUMAN) | ((label == 0) & (kind == ASSET) & browser)
-        campaign = self.campaigns.observe(call, kind, self._actors, aid)
         scores = self._run(call, aid, label, humanlike, parts, found, campaign)
         self.counters.events += call.n
         self.clock = float(call.t[-1])

@@ -97,7 +97,7 @@ def test_each_view_masks_only_the_slots_it_read() -> None:
     """The leakage rule per view: the pace in both, assets or referers in one; a label restored
     from an older snapshot (``human``, which read all three) keeps all three masked."""
     assert MASKS["human_assets"] == {"asset_b", "rate_b"}
-    assert MASKS["human_referer"] == {"ref", "rate_b"}
+    assert MASKS["human_referer"] == {"ref", "ref_kind", "rate_b"}
     assert MASKS["human"] == HUMAN_SLOTS
     assert CODE["human"] > CODE["human_referer"] > CODE["human_assets"] > CODE["robots"]
 

@@ -176,6 +176,7 @@ def test_config_names_exactly_the_slots_the_extractor_makes() -> None:
             "ip": "203.0.113.7", "user_agent": "Mozilla/5.0 (compatible; NovaScrape/1.0)", "path": "/a/b.css",
             "method": "GET", "status": 200, "asn": 64500, "hosting": True, "robots_fetched": True,
             "robots_violated": True, "rate": 12.0, "asset_ratio": 0.5, "has_referer": True, "invalid_share": 0.1,
+            "referer_kind": 4,
         },
         {"ip": "2001:db8:85a3::8a2e:370:7334", "user_agent": "curl/8.4.0", "path": "/"},
     ]  # fmt: skip
