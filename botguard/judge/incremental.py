@@ -282,7 +282,9 @@ def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: P
     tail = read if stored.tail is None else merge_all([stored.tail, read])
     if tail.clients.height > TAIL_SHARE * stored.partial.clients.height:
         return Kept(file, fmt, whole)
-    return Kept(file, fmt, None, tail, stored.offset if stored.tail is None else stored.base_offset, is_tail=True)
+    return Kept(
+        file, fmt, None, tail, stored.offset if stored.tail is None else stored.base_offset, is_tail=True
+    )
 
 
 def merged(parts: Sequence[Partial]) -> Partial:
@@ -611,7 +613,7 @@ def _judged_place(conn: sqlite3.Connection, item: Kept, judgement: Judgement) ->
     (a scan with other inputs may have stored its own since), and for a tail's rows, whether
     the file's every-client rows they go on top of are kept under the same fingerprint."""
     file = item.file
-    table = "scan_partials" if item.tail is None else "scan_partial_tails"
+    table = "scan_partial_tails" if item.is_tail else "scan_partials"
     found = conn.execute(
         f"SELECT 1 FROM {table} WHERE device = ? AND inode = ? AND byte_offset = ?",
         (file.device, file.inode, file.size),
