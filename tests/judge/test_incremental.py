@@ -4,7 +4,6 @@ a full scan of the whole file (JSON equal, ordering aside), through rotations an
 from __future__ import annotations
 
 import gc
-import gc
 import gzip
 import itertools
 import json
