@@ -44,7 +44,9 @@ def timed(argv: list[str], workdir: Path) -> tuple[float, float, float, int]:
     env = child_env(workdir / "cache")
     with open(workdir / "stderr.txt", "wb") as err:
         began = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - began
     proc.returncode = os.waitstatus_to_exitcode(status)
