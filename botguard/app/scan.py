@@ -134,6 +134,9 @@ class _FilePartials:
         kept = next((item for item in self.kept if item.file == self._file_judged), None)
         if kept is not None:
             self.judgement = incremental.judgement(kept, self._judgement_fingerprint(), rows, whole)
+        # The partials to store only as bytes from here: the model step, traffic and report
+        # run without their frames (the merged partial goes once the caller lets it go).
+        self.kept = [incremental.encoded(item) for item in self.kept]
         return result
 
     def read(self, paths: list[str], state: State | None) -> Partial:

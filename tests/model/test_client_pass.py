@@ -84,7 +84,9 @@ def test_every_score_is_the_one_its_own_feature_parts_give(clients: pl.DataFrame
     # What each client's own parts give with the final weights: the per-client path the
     # examples still take (agent, address and rest parts made from the client's row).
     frame = clients.select(_clientpass.READS).with_row_index("row").sort(["first_seen", "row"])
-    call, address_of, addresses = _clientpass._call(learner, frame, _clientpass._times(frame))
+    call, address_of, addresses = _clientpass._call(
+        learner, frame, _clientpass._times(frame.get_column("first_seen"))
+    )
     rest_id, rest_parts = learner._keys.rests(call, _clientpass._behaviour(frame))
     parts = _clientpass.PartIds(
         [
