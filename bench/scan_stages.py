@@ -6,7 +6,9 @@
 The arguments are the CLI's. Each stage is timed with ``time.process_time`` (every thread of
 the process, so polars' own threads count); indented stages are part of the one above. Used for
 the stage table of a cron run (bench/README.md): where a run's CPU goes, measured, before
-deciding what to make cheaper.
+deciding what to make cheaper. Bytecode is written and read whatever ``PYTHONDONTWRITEBYTECODE``
+says: an installed botguard has its ``.pyc`` files, and compiling every module again each run
+(~0.13 s of CPU here) is not an import cost a cron run pays.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+sys.dont_write_bytecode = False  # before botguard is imported (below, in main)
 BEGAN = time.process_time()
 SPENT: dict[str, float] = {}
 PEAK: dict[str, tuple[int, int]] = {}  # resident and peak resident MiB when each stage last ended
