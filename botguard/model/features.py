@@ -291,7 +291,12 @@ def _path_keys(path: str) -> list[str]:
 
 
 def _behaviour(event: Mapping[str, Any]) -> list[str]:
-    """robots.txt behaviour, rate and asset-ratio bucket keys (each only if the event has the field)."""
+    """robots.txt behaviour, rate and asset-ratio bucket keys (each only if the event has the field).
+
+    ``ref`` (yes/no) only where the referer's kind is not known: ``ref_kind`` says the same and
+    more (``none`` is exactly ``ref=no``), and two keys that always fire together double the
+    learner's early step for one fact (a verified crawler's first request without a referer then
+    scores as a bot's before anything else is learned)."""
     keys = []
     if "robots_fetched" in event:
         keys.append(f"robots={'fetched' if event['robots_fetched'] else 'never'}")
@@ -301,11 +306,12 @@ def _behaviour(event: Mapping[str, Any]) -> list[str]:
         keys.append(f"rate_b={log2_bucket(float(rate))}")
     if (ratio := event.get("asset_ratio")) is not None:
         keys.append(f"asset_b={min(int(float(ratio) * 5), 4)}")
-    if (referer := event.get("has_referer")) is not None:
+    kind = event.get("referer_kind")
+    if (referer := event.get("has_referer")) is not None and not kind:
         keys.append(f"ref={'yes' if referer else 'no'}")
     if (invalid := event.get("invalid_share")) is not None:
         keys.append(f"inv_b={min(int(float(invalid) * 4), 3)}")
-    if kind := event.get("referer_kind"):
+    if kind:
         keys.append(f"ref_kind={REFERER_KINDS[int(kind) - 1]}")
     return keys
 

@@ -55,12 +55,12 @@ def _trained(rows: list[dict[str, Any]]) -> tuple[Any, Hook]:
 
 def test_a_person_loading_assets_without_referers_is_the_asset_view_and_shows_ref() -> None:
     """A person who loads assets and sends no referer is labelled by the asset view: its examples
-    hide the slots that view read (asset_b, rate_b) and show ``ref=no`` as a person's."""
+    hide the slots that view read (asset_b, rate_b) and show ``ref_kind=none`` as a person's."""
     _, hook = _trained(_session("86.1.2.3", assets=True, referers=False))
     assert {source for _, _, source, _ in hook.examples} == {"human_assets"}
     assert not any(y for _, y, _, _ in hook.examples)
     assert all(not _slots(x) & {"asset_b", "rate_b"} for _, _, _, x in hook.examples)
-    assert all("ref=no" in x for _, _, _, x in hook.examples)
+    assert all("ref_kind=none" in x for _, _, _, x in hook.examples)
 
 
 def test_a_person_with_cached_assets_is_the_referer_view_and_shows_asset_b() -> None:
@@ -122,9 +122,9 @@ def test_a_restored_human_label_of_an_older_snapshot_masks_every_human_slot() ->
 
 
 def test_referers_and_assets_train_from_people_as_well_as_bots() -> None:
-    """With both views, ``ref`` and ``asset_b`` learn from both sides: a person's values (a
+    """With both views, ``ref_kind`` and ``asset_b`` learn from both sides: a person's values (a
     referer, assets) weigh towards wanted, a scraper's (neither) towards unwanted. Were the one
-    human label masking both, people would never teach them and ``ref=yes`` would learn only from
+    human label masking both, people would never teach them and a referer would learn only from
     bots."""
     rows: list[dict[str, Any]] = []
     for i in range(12):
@@ -141,5 +141,5 @@ def test_referers_and_assets_train_from_people_as_well_as_bots() -> None:
         row = w.index.get(key)
         return 0.0 if row is None else float(w.w[row])
 
-    assert weight("ref=yes") < 0 < weight("ref=no")
+    assert weight("ref_kind=site_follow") < 0 < weight("ref_kind=none")
     assert weight("asset_b=3") < 0 < weight("asset_b=0")

@@ -178,7 +178,8 @@ def test_config_names_exactly_the_slots_the_extractor_makes() -> None:
             "robots_violated": True, "rate": 12.0, "asset_ratio": 0.5, "has_referer": True, "invalid_share": 0.1,
             "referer_kind": 4,
         },
-        {"ip": "2001:db8:85a3::8a2e:370:7334", "user_agent": "curl/8.4.0", "path": "/"},
+        # the scan's client pass: whether it sent referers, not their kind (``ref``)
+        {"ip": "2001:db8:85a3::8a2e:370:7334", "user_agent": "curl/8.4.0", "path": "/", "has_referer": False},
     ]  # fmt: skip
     made = {key.partition("=")[0] for event in events for key in extractor.featurize(event)}
     made.add(BIAS.partition("=")[0])
