@@ -230,7 +230,8 @@ def _rendering(settings: Any, keyring: Any) -> Rendering:
     decide, serve = settings["decide"], settings["serve"]
     document = {
         "decide": {key: decide[key] for key in ("throttle_rate", "throttle_burst")},
-        "serve": {key: serve[key] for key in ("listen", "timeout", "bind", "fail_open") if key in serve},
+        "serve": {key: serve[key] for key in ("listen", "timeout", "bind")}
+        | ({"fail_open": serve["fail_open"]} if "fail_open" in serve else {}),
     }
     parsed = parse_settings(json.dumps(document), _REQUEST)
     ring = None if keyring is None else parse(_str(keyring), _REQUEST)
