@@ -146,10 +146,12 @@ def _nginx_warnings(target: Target, names: tuple[str, ...], back: bool) -> list[
 
 def _includes(server: _Directive, name: str) -> bool:
     """Whether ``server`` includes file ``name`` at its own level."""
-    return any(
-        node.children is None and node.words[:1] == ["include"] and _ours(node.words[-1], (name,))
-        for node in server.children or ()
-    )
+    return any(_is_include(node, (name,)) for node in server.children or ())
+
+
+def _is_include(node: _Directive, names: tuple[str, ...]) -> bool:
+    """Whether ``node`` is an ``include`` that reads one of ``names``."""
+    return node.children is None and node.words[:1] == ["include"] and _ours(node.words[-1], names)
 
 
 def _internal(block: _Directive) -> Iterator[_Directive]:
@@ -176,7 +178,7 @@ def _nginx_server_warning(
     """The warning for the first directive of ``server`` that ends its rewrites before botguard's include."""
     stop = None
     for node in server.children or ():
-        if node.children is None and node.words[:1] == ["include"] and _ours(node.words[-1], names):
+        if _is_include(node, names):
             if stop is None:
                 return None
             include, who = f"include {node.words[-1]}", "blocked or challenged clients"
@@ -213,13 +215,11 @@ def _ends_apache_rewrites(words: list[str]) -> bool:
     return bool(flags & _APACHE_STOPS) and not flags & {"r", "redirect", "f", "forbidden", "g", "gone"}
 
 
-def _apache_file_warnings(target: Target, path: str, names: tuple[str, ...]) -> list[str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
+def _apache_file_warnings(
+    target: Target, path: str, lines: list[tuple[int, str]], names: tuple[str, ...]
+) -> list[str]:
     contexts, out = [_Context()], []
-    for number, logical in _apache_lines(text):
+    for number, logical in lines:
         words = logical.split()
         context = contexts[-1]
         if logical.startswith("</"):
@@ -250,24 +250,24 @@ def _apache_file_warnings(target: Target, path: str, names: tuple[str, ...]) -> 
 def _apache_warnings(target: Target, names: tuple[str, ...], back: bool) -> list[str]:
     listing = _run([*target.validate, "-D", "DUMP_INCLUDES"])
     out: list[str] = []
-    for path in dict.fromkeys(_APACHE_FILE.findall(listing)):
-        out += _apache_file_warnings(target, path.strip(), names)
-        out += _apache_redirect_guards(target, path.strip()) if back else []
+    for path in dict.fromkeys(p.strip() for p in _APACHE_FILE.findall(listing)):
+        try:
+            lines = list(_apache_lines(Path(path).read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+        out += _apache_file_warnings(target, path, lines, names)
+        out += _apache_redirect_guards(target, path, lines) if back else []
     return out
 
 
-def _apache_redirect_guards(target: Target, path: str) -> list[str]:
+def _apache_redirect_guards(target: Target, path: str, lines: list[tuple[int, str]]) -> list[str]:
     """A warning per ``RewriteCond`` on ``REDIRECT_STATUS`` (a rule for direct requests only) in a
     file that is not botguard's."""
     if Path(path).name == APACHE_FILE:
         return []
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
     return [
         _opened(target, path, number, logical)
-        for number, logical in _apache_lines(text)
+        for number, logical in lines
         if logical.split()[0].lower() == "rewritecond" and "REDIRECT_STATUS" in logical.upper()
     ]
 
