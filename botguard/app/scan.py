@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -133,7 +134,7 @@ class _FilePartials:
         )
         kept = next((item for item in self.kept if item.file == self._file_judged), None)
         if kept is not None:
-            self.judgement = incremental.judgement(kept, self._judgement_fingerprint(), rows, whole)
+            self.judgement = incremental.judgement(kept, self._judgement_fingerprint, rows, whole)
         # The partials to store only as bytes from here: the model step, traffic and report
         # run without their frames (the merged partial goes once the caller lets it go).
         self.kept = [incremental.encoded(item) for item in self.kept]
@@ -146,7 +147,10 @@ class _FilePartials:
             self.fingerprint = self._fingerprint()
         return merge_all([self._file(path, state, judged=len(paths) == 1) for path in paths])
 
+    @cached_property
     def _judgement_fingerprint(self) -> str:
+        """Worked out once, after :meth:`read` set the partials' fingerprint: the kept judgement
+        is looked up and stored under it (the network stamp reads the identity files' metadata)."""
         request = self._request
         networks = network_stamp(request.settings.identity) if request.identity else None
         return incremental.judgement_fingerprint(request.settings, self.fingerprint, networks)
@@ -192,7 +196,7 @@ class _FilePartials:
         """Find the judgement kept of ``file``'s stored partial and name the clients of what
         follows it (:func:`botguard.judge.judge_again`); this scan's judgement is kept next."""
         self._file_judged = file
-        fingerprint = self._judgement_fingerprint()
+        fingerprint = self._judgement_fingerprint
         found = incremental.find_judged(state, file, stored, fingerprint) if stored is not None else None
         if found is None:
             return
