@@ -100,6 +100,11 @@ class CloudflareDesired:
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
 
 
+#: Characters no Cloudflare string literal holds (:func:`quote` refuses them): control characters
+#: and undecodable bytes (surrogate escapes).
+_UNQUOTABLE = re.compile("[\x00-\x1f\x7f\udc80-\udcff]+")
+
+
 def quote(value: str) -> str:
     """A Cloudflare quoted string literal: ``\\`` -> ``\\\\``, ``"`` -> ``\\"``; nothing else is special.
 
@@ -110,7 +115,7 @@ def quote(value: str) -> str:
         >>> print(quote('a"b\\\\c'))
         "a\\"b\\\\c"
     """
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F or 0xDC80 <= ord(ch) <= 0xDCFF for ch in value):
+    if _UNQUOTABLE.search(value):
         raise RenderError(f"user agent with control characters or invalid UTF-8: {value[:60]!r}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -208,10 +213,6 @@ def _pair_term(decision: Decision, left: list[LeftOut]) -> str | None:
     address = _address(decision, left)
     term = _ua_term(decision, left) if address else None
     return f"(ip.src eq {address} and {term})" if address and term else None
-
-
-#: Characters no Cloudflare string literal holds (:func:`quote` refuses them).
-_UNQUOTABLE = re.compile("[\x00-\x1f\x7f\udc80-\udcff]+")
 
 
 def _allow_term(decision: Decision, left: list[LeftOut]) -> str | None:
