@@ -47,8 +47,9 @@ import io
 import json
 import struct
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import polars as pl
 from polars.exceptions import PanicException
@@ -229,12 +230,7 @@ _SCHEMAS = (
 
 def partial_to_bytes(part: Partial) -> bytes:
     """A partial as bytes: its five frames as Arrow IPC streams and its parse counts as JSON,
-    each behind its length (what the state database stores; a cluster can ship the same).
-
-    Written into one buffer, each length filled in once its piece is written: the pieces
-    joined at the end held the encoded partial twice (a 10M-line log's: ~40 MiB each, at the
-    scan's end, beside its clients).
-    """
+    each behind its length (what the state database stores; a cluster can ship the same)."""
     stats = part.stats
     counts = json.dumps(
         {
@@ -247,26 +243,31 @@ def partial_to_bytes(part: Partial) -> bytes:
             "warnings": stats.warnings,
         }
     ).encode()
+    frames = [partial(getattr(part, name).write_ipc_stream, compression="lz4") for name in _FRAMES]
+    return _sealed([*frames, counts])
+
+
+def _sealed(pieces: Sequence[bytes | Callable[[io.BytesIO], object]]) -> bytes:
+    """``pieces``, each behind its length, then a digest of them all, written into one buffer:
+    a piece given as a function writes itself there and its length is filled in after it, so
+    a big frame is never held encoded twice (pieces joined at the end held a 10M-line log's
+    partial twice: ~40 MiB each, at the scan's end, beside its clients)."""
     buffer = io.BytesIO()
-    for name in _FRAMES:
+    for piece in pieces:
         at = buffer.tell()
         buffer.write(bytes(8))
-        getattr(part, name).write_ipc_stream(buffer, compression="lz4")
+        if isinstance(piece, bytes):
+            buffer.write(piece)
+        else:
+            piece(buffer)
         end = buffer.tell()
         buffer.seek(at)
         buffer.write(struct.pack("<Q", end - at - 8))
         buffer.seek(end)
-    buffer.write(struct.pack("<Q", len(counts)) + counts)
     with buffer.getbuffer() as body:
         digest = _digest(body)
     buffer.write(struct.pack("<Q", _DIGEST_SIZE) + digest)
     return buffer.getvalue()
-
-
-def _sealed(pieces: list[bytes]) -> bytes:
-    """``pieces``, each behind its length, then a digest of them all."""
-    body = b"".join(struct.pack("<Q", len(piece)) + piece for piece in pieces)
-    return body + struct.pack("<Q", _DIGEST_SIZE) + _digest(body)
 
 
 def _unsealed(data: bytes) -> list[bytes]:
