@@ -126,11 +126,12 @@ class State:
         case); each table's columns are read once."""
         found = [(table, wanted, *self._table_info(table)) for table, wanted in _columns(ddl).items()]
         problem = next(filter(None, (_unwritable(*item) for item in found)), None)
+        have = {table: {row[1].lower() for row in info} for table, _, _, info in found}
         missing = [
             (table, column)
             for table, wanted, _, info in found
             for column in sorted(wanted)
-            if info and column.lower() not in {row[1].lower() for row in info}
+            if info and column.lower() not in have[table]
         ]
         problem = problem or next(
             (f"table {t} has no column {c}" for t, c in missing if f"{t}.{c}" not in added), None
