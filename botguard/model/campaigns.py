@@ -59,6 +59,10 @@ _CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer", "orphan"})
 _ID = re.compile(r"\d+")
 _TRUST_MIN = 10.0  # (decayed) referers of asset-loading clients checked before orphans raise anyone
 _DEFAULT_RULES = CampaignRules()
+#: Clients of a burst key's window its excess leaves to chance (:func:`burst_excess`).
+_EXCESS_SHRINK = 1.0
+#: The most a burst key's excess gives a client that no signature raised.
+_EXCESS_CAP = 0.85
 _FADED = 0.05  # a burst key's decayed usual rate below which it is forgotten
 #: A page request's path, referer (host, page), and the served-pages bits of its own and its referer's page.
 _PageCols = tuple[str, tuple[str, str], Places, Places | None]
@@ -79,6 +83,7 @@ class Client:
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=16))  # its last page paths
     hosting: bool = False
     orphans: int = 0  # pages whose referer is a page of this site it never requested
+    excess: float = 0.0  # campaign evidence short of a raise (:func:`burst_excess`), while bare
 
 
 @dataclass(slots=True)
@@ -207,8 +212,11 @@ class CampaignBook:
                 follows[i] = bool(page) and page in client.recent
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
+                client.excess = 0.0
                 continue
             follows[i] = self._page(call, i, t, client, next(pages))
+            if client.excess:
+                p[i] = max(p[i], client.excess)
         return p, follows
 
     def _page_columns(self, call: Call, rows: np.ndarray, nets: list[str]) -> Iterator[_PageCols]:
@@ -250,6 +258,7 @@ class CampaignBook:
         own = bool(ref) and ref in c.recent
         if own:
             c.follows += 1
+            c.excess = 0.0
             found = self.raised_.get(c.key)
             if found is not None and found.kind in _CROSS_KINDS and c.follows > c.orphans:
                 # following its own links more than naming pages it never saw: a reader, not a
@@ -410,6 +419,7 @@ class CampaignBook:
         expected = max(rules.baseline_floor, burst.mass / self._tau * rules.burst_window)
         members = [m for _, m in window if self._bare(m)]
         n = len(set(members))
+        self._note_excess(members, n, expected)
         if n >= rules.burst_min and n >= rules.burst_lift * expected:
             if burst.qualified_at is None:
                 burst.qualified_at, burst.expected = t, expected
@@ -427,6 +437,21 @@ class CampaignBook:
         # Every arrival makes the key's usual rate, a burst's too: otherwise a key that qualifies
         # at first sight (no history yet) would never learn that its rate is ordinary.
         burst.mass += 1.0
+
+    def _note_excess(self, members: list[tuple[str, str]], n: int, expected: float) -> None:
+        """Give the bare members of a burst key's window the key's excess over its usual rate
+        (:func:`burst_excess`) as campaign evidence short of a raise; a member whose last request
+        came before has its score raised to it, as a late raise does."""
+        excess = burst_excess(n, expected)
+        if excess <= 0.0:
+            return
+        for member in dict.fromkeys(members):
+            found = self.clients[member]
+            if excess > found.excess:
+                found.excess = excess
+                score = self.scores.get(member)
+                if score is not None and score[0] < excess:
+                    self.scores[member] = (excess, score[1])
 
     def _bare(self, key: tuple[str, str]) -> bool:
         c = self.clients.get(key)
@@ -565,6 +590,7 @@ class CampaignBook:
                     list(c.recent),
                     c.hosting,
                     c.orphans,
+                    c.excess,
                 ]
                 for c in self.clients.values()
             ],
@@ -610,7 +636,7 @@ class CampaignBook:
             key, first, last, pages, assets, follows, steps, walk_last, recent, hosting, *more = row
             c = Client(
                 tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting,
-                orphans=more[0] if more else 0,
+                orphans=more[0] if more else 0, excess=more[1] if len(more) > 1 else 0.0,
             )  # fmt: skip
             c.recent.extend(recent)
             self.clients[c.key] = c
@@ -655,6 +681,14 @@ class CampaignBook:
             for head in heads:
                 self._due_heads.add((template, head), never)
         self._unraise.update(self.raised_)
+
+
+def burst_excess(n: int, expected: float) -> float:
+    """The share of a burst key's ``n`` new bare clients in its window that its usual rate
+    (``expected`` clients per window) does not explain, less :data:`_EXCESS_SHRINK` clients (a
+    quiet key's second arrival is chance, not a campaign), at most :data:`_EXCESS_CAP`: below the
+    signature book's high-score threshold, so it ranks clients without making rule candidates."""
+    return max(0.0, min(_EXCESS_CAP, 1.0 - (expected + _EXCESS_SHRINK) / n)) if n else 0.0
 
 
 def _idle(burst: Burst, now: float, rules: CampaignRules, tau: float) -> bool:
