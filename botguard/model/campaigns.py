@@ -509,15 +509,21 @@ class CampaignBook:
 
     def note_scores(self, ips: list[str], uas: list[str], t: np.ndarray, scores: np.ndarray) -> None:
         """Remember each client's last score (the rows are in stream order: the last one wins), or
-        its raise's confidence when that is higher."""
+        its raise's confidence or burst excess when that is higher (either may have come after
+        its last request, within the same call)."""
         last = {key: r for r, key in enumerate(zip(ips, uas))}
-        store, raised = self.scores, self.raised_
+        store, raised, clients = self.scores, self.raised_, self.clients
         due = self._due_scores if math.isfinite(self.rules.keep) else None  # a scan keeps them all
         for key, r in last.items():
             found = raised.get(key)
             score = float(scores[r])
             at = float(t[r])
-            store[key] = (score if found is None else max(score, found.confidence), at)
+            if found is not None:
+                score = max(score, found.confidence)
+            client = clients.get(key)
+            if client is not None and client.excess > score:
+                score = client.excess
+            store[key] = (score, at)
             if due is not None:
                 due.add(key, at)
 
