@@ -284,7 +284,7 @@ class CampaignBook:
         self.pages[path] = _Page(chain, t, c.key, popular)
         self._due_pages.add(path, t)
         if c.pages == 1 and bare and not own:
-            site = ref and (ref in self.pages or not host)
+            site = ref and (not host or self.served.own(host))
             kind = f"site:{path_template(ref)}" if site else f"ext:{host}" if host else "-"
             self._bursts(call, i, t, c, kind, path)
         c.recent.append(path)

@@ -267,3 +267,21 @@ def test_orphan_memory_survives_a_snapshot_and_any_cut(tmp_path: Any) -> None:
     again.observe(frame(rows[cut:]))
     assert again.raises() == whole.raises()
     assert sum(r.kind == "orphan" for r in whole.raises().values()) == 6
+
+
+def test_a_search_engines_referer_is_never_this_sites_page() -> None:
+    """New bare clients arriving from ``https://www.google.com/`` share one burst shape (``ext:`` the
+    search engine), whether or not this site's own home page ``/`` was requested just before: the
+    referer's page alone named a page of this site, so their key depended on which pages the book
+    still remembered, which depends on when its sweeps ran (how the stream was cut)."""
+    rows = person(0.0, "92.1.1.9", SAFARI, ["/"])
+    rows += [
+        req(10.0 + 40.0 * i, residential(i), CHROME, f"/product/{100 + 37 * i}", referer="https://www.google.com/")
+        for i in range(12)
+    ]
+    model = learner()
+    model.observe(frame(sorted(rows, key=lambda r: r["time"])))
+    shapes = {key.rsplit("|", 2)[1] for key in model.campaigns.bursts if key.startswith("agent=Mozilla/5.0 (Windows")}
+    assert shapes == {"ext:www.google.com"}
+    kinds = {r.signature.rsplit("|", 2)[1] for r in model.raises().values() if r.kind == "agent"}
+    assert kinds <= {"ext:www.google.com"}
