@@ -63,6 +63,9 @@ _DEFAULT_RULES = CampaignRules()
 _EXCESS_SHRINK = 1.0
 #: The most a burst key's excess gives a client that no signature raised.
 _EXCESS_CAP = 0.85
+#: The share of a cross-address raise's confidence a client keeps in its score once it is
+#: dropped for following the client's own links (:meth:`CampaignBook._page`).
+_KEPT_SHARE = 0.5
 _FADED = 0.05  # a burst key's decayed usual rate below which it is forgotten
 #: A page request's path, referer (host, page), and the served-pages bits of its own and its referer's page.
 _PageCols = tuple[str, tuple[str, str], Places, Places | None]
@@ -84,6 +87,7 @@ class Client:
     hosting: bool = False
     orphans: int = 0  # pages whose referer is a page of this site it never requested
     excess: float = 0.0  # campaign evidence short of a raise (:func:`burst_excess`), while bare
+    kept: float = 0.0  # evidence left by a cross-address raise dropped for following its own links
 
 
 @dataclass(slots=True)
@@ -212,11 +216,11 @@ class CampaignBook:
                 follows[i] = bool(page) and page in client.recent
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
-                client.excess = 0.0
+                client.excess = client.kept = 0.0
                 continue
             follows[i] = self._page(call, i, t, client, next(pages))
-            if client.excess:
-                p[i] = max(p[i], client.excess)
+            if client.excess or client.kept:
+                p[i] = max(p[i], client.excess, client.kept)
         return p, follows
 
     def _page_columns(self, call: Call, rows: np.ndarray, nets: list[str]) -> Iterator[_PageCols]:
@@ -264,6 +268,9 @@ class CampaignBook:
                 # following its own links more than naming pages it never saw: a reader, not a
                 # campaign's step (a campaign address handed its own last page now and then is not)
                 del self.raised_[c.key]
+                # ... yet a signature tied it to other addresses: its requests keep part of that
+                # evidence in their score (no verdict reads it), until it loads an asset
+                c.kept = max(c.kept, _KEPT_SHARE * found.confidence)
         walk = self._walk(path)
         if walk is not None:
             last = c.walk_last.get(walk[0])
@@ -597,6 +604,7 @@ class CampaignBook:
                     c.hosting,
                     c.orphans,
                     c.excess,
+                    c.kept,
                 ]
                 for c in self.clients.values()
             ],
@@ -643,6 +651,7 @@ class CampaignBook:
             c = Client(
                 tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting,
                 orphans=more[0] if more else 0, excess=more[1] if len(more) > 1 else 0.0,
+                kept=more[2] if len(more) > 2 else 0.0,
             )  # fmt: skip
             c.recent.extend(recent)
             self.clients[c.key] = c

@@ -15,7 +15,9 @@ from typing import Any
 from botguard.model.campaigns import burst_excess
 from tests.model.streamkit import ROBOTS, T0, frame, learner, req, settings
 
-AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
 PAGE = "/sale/shoes"
 HOURS = 3.0
 BURST_AT = HOURS * 3600 + 100.0
