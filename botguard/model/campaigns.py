@@ -24,6 +24,12 @@ is what its clients share *across addresses*, in time:
   log) and while clients that load assets (browsers showing pages to people) send such referers
   more often than ``orphan_max_share`` (a site whose pages a CDN serves from its cache).
 
+Evidence short of a raise: a burst key's new bare clients carry its excess over its usual rate
+(:func:`burst_excess`), and a client whose cross-address raise went because it follows its own
+links keeps half the raise's confidence; both only score its requests (a one-request proxy client
+in a window of many new clients sharing its agent ranks above a person at that key's usual
+rate), and neither survives the client loading a page asset.
+
 A client that matches a signature with support is *raised*: its score becomes at least the
 campaign's confidence, and the scan's verdict rises (``action``: ``challenge`` when the evidence
 is only behavioural, ``block`` with evidence of its own). Never raised: catalogue crawlers and
@@ -702,7 +708,8 @@ def burst_excess(n: int, expected: float) -> float:
     """The share of a burst key's ``n`` new bare clients in its window that its usual rate
     (``expected`` clients per window) does not explain, less :data:`_EXCESS_SHRINK` clients (a
     quiet key's second arrival is chance, not a campaign), at most :data:`_EXCESS_CAP`: below the
-    signature book's high-score threshold, so it ranks clients without making rule candidates."""
+    signature book's default high-score threshold, so it ranks clients and does not by itself
+    make a request count towards a rule candidate."""
     return max(0.0, min(_EXCESS_CAP, 1.0 - (expected + _EXCESS_SHRINK) / n)) if n else 0.0
 
 
