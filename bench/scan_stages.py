@@ -55,7 +55,7 @@ def timed(owner: Any, name: str, label: str) -> None:
 def main() -> int:
     import botguard.cli
 
-    botguard.cli.tune_allocator()  # as the CLI does before polars is imported (below, by the stages)
+    botguard.cli.tune_libraries()  # as the CLI does before polars and numpy are imported (below, by the stages)
     import botguard.cli.scan as cli_scan
     from botguard import judge
     from botguard.app import scan
