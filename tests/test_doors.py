@@ -68,13 +68,23 @@ def is_private(module: str, name: str) -> bool:
     return any(part.startswith("_") for part in parts) or private_name
 
 
+def door_statements(tree: ast.Module) -> Iterator[ast.stmt]:
+    """A door's top-level statements, with those of its ``if TYPE_CHECKING:`` block: a lazy door
+    (PEP 562 ``__getattr__``) names there the modules its names come from."""
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            yield from node.body
+        else:
+            yield node
+
+
 def door(stage_name: str) -> tuple[Path, list[str], dict[str, str]]:
     """A door's file, its ``__all__``, and for each name the module it is imported from."""
     path = PACKAGE.joinpath(*stage_name.split("."), "__init__.py")
     tree = ast.parse(path.read_text(encoding="utf-8"))
     exported: list[str] = []
     origin: dict[str, str] = {}
-    for node in tree.body:
+    for node in door_statements(tree):
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
             exported = list(ast.literal_eval(node.value))
         elif isinstance(node, ast.ImportFrom) and node.module:
