@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "... + polars reads the lines": [sys.executable, "-c", READ_FLOOR, str(EXAMPLE), str(args.lines)],
     }
     best: dict[str, tuple[float, float]] = {}
-    floor_env = {**BLAS_THREADS, **child_env()}  # as the command starts numpy (a user's OPENBLAS_NUM_THREADS wins)
+    # numpy started as the command starts it (a user's OPENBLAS_NUM_THREADS wins)
+    floor_env = {**BLAS_THREADS, **child_env()}
     failed = False
     with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp:
         work = Path(tmp)
