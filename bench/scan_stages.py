@@ -59,7 +59,8 @@ def main() -> int:
     import botguard.cli.scan as cli_scan
     from botguard import judge
     from botguard.app import scan
-    from botguard.judge import incremental
+    from botguard.judge import incremental, store
+    from botguard.report import json as report_json
     from botguard.model import _clientpass, clients, replay
 
     imported = time.process_time() - BEGAN
@@ -78,7 +79,9 @@ def main() -> int:
         (_clientpass, "_score_all", "    score the rest"),
         (replay, "signature_raises", "  shared signatures"),
         (scan, "with_traffic", "traffic"), (scan, "save_scan", "save scan"),
+        (store, "client_json_table", "  client tables"),
         (incremental, "keep", "keep partials"), (cli_scan, "emit", "report"),
+        (report_json, "_write_clients", "  client lines"),
     ]:  # fmt: skip
         timed(owner, name, label)
     del clients
