@@ -49,7 +49,6 @@ from botguard.config import Settings
 from botguard.judge.columns import compact_strings
 from botguard.judge.partial import (
     _FRAMES,
-    CLIENT_KEY,
     PARTIAL_VERSION,
     Partial,
     _partial,
@@ -300,14 +299,17 @@ def merged(parts: Sequence[Partial]) -> Partial:
     first, later = parts[0], list(parts[1:])
     if not later:
         return first
-    named = pl.concat([part.clients.select(CLIENT_KEY) for part in later]).unique()
-    hashed = named.select(client_key())
+    # Cut by the clients' 64-bit keys in every frame (the time and path counts know no other):
+    # a client sharing a key with a named one is merged with the named ones, alone, to the same
+    # row. Half the CPU of joins on the texts of ~150k clients.
+    named = pl.concat([part.clients.select(client_key()) for part in later]).to_series().unique().implode()
     kept, moved = [], []
     for name in _FRAMES:
         frame = getattr(first, name)
-        on, keys = (list(CLIENT_KEY), named) if "ip" in frame.columns else (["key"], hashed)
-        kept.append(frame.join(keys, on=on, how="anti", nulls_equal=True))
-        moved.append(frame.join(keys, on=on, how="semi", nulls_equal=True))
+        key = client_key() if "ip" in frame.columns else pl.col("key")
+        inside = frame.select(key.is_in(named)).to_series()
+        kept.append(frame.filter(~inside))
+        moved.append(frame.filter(inside))
     named_part = merge_all([_partial(moved, first.stats), *later])
     return join_shards([_partial(kept, ParseStats()), named_part], parse_stats(parts))
 
