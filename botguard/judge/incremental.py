@@ -73,6 +73,7 @@ __all__ = [
     "Kept",
     "LogFile",
     "Stored",
+    "after",
     "encoded",
     "find",
     "find_judged",
@@ -269,20 +270,28 @@ def _chunk_label(tail: int, chunk: int, count: int, offset: int, fingerprint: st
     return f"judged {tail} {chunk}/{count} {offset} {fingerprint}"
 
 
-def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, read: Partial | None) -> Kept:
+def after(stored: Stored, read: Partial) -> Partial:
+    """The partial of everything a file holds after its stored partial proper: the stored tail
+    (if any) and ``read``, what this scan read. Merged once for both the scan's partial
+    (:func:`merged` with the stored partial) and the tail to store (:func:`kept`): a run merged
+    the two twice, and the tail grows over the day (to :data:`TAIL_SHARE` of the partial)."""
+    return read if stored.tail is None else merge_all([stored.tail, read])
+
+
+def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, later: Partial | None) -> Kept:
     """What to store of a file read to its end: ``whole`` its partial, ``stored`` what was stored
-    of it before and ``read`` the partial of what this scan read (None: nothing).
+    of it before and ``later`` the partial of everything after the stored partial proper
+    (:func:`after`; None: this scan read nothing).
 
     A tail only for the file the partial was stored under, grown since, while the tail holds at
     most :data:`TAIL_SHARE` of the stored partial's clients. Decided as the file is read, so the
     stored partials are not held until the scan's results are stored."""
-    if stored is None or read is None or stored.file != (file.device, file.inode):
+    if stored is None or later is None or stored.file != (file.device, file.inode):
         return Kept(file, fmt, whole)
-    tail = read if stored.tail is None else merge_all([stored.tail, read])
-    if tail.clients.height > TAIL_SHARE * stored.partial.clients.height:
+    if later.clients.height > TAIL_SHARE * stored.partial.clients.height:
         return Kept(file, fmt, whole)
     return Kept(
-        file, fmt, None, tail, stored.offset if stored.tail is None else stored.base_offset, is_tail=True
+        file, fmt, None, later, stored.offset if stored.tail is None else stored.base_offset, is_tail=True
     )
 
 
