@@ -272,9 +272,9 @@ def _chunk_label(tail: int, chunk: int, count: int, offset: int, fingerprint: st
 
 def after(stored: Stored, read: Partial) -> Partial:
     """The partial of everything a file holds after its stored partial proper: the stored tail
-    (if any) and ``read``, what this scan read. Merged once for both the scan's partial
-    (:func:`merged` with the stored partial) and the tail to store (:func:`kept`): a run merged
-    the two twice, and the tail grows over the day (to :data:`TAIL_SHARE` of the partial)."""
+    (if any) and ``read``, what this scan read. One merge serves both the scan's partial
+    (:func:`merged` with the stored partial) and the tail to store (:func:`kept`): the tail
+    grows over a day, to :data:`TAIL_SHARE` of the partial's clients."""
     return read if stored.tail is None else merge_all([stored.tail, read])
 
 
