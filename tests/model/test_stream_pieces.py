@@ -21,7 +21,7 @@ import pytest
 from botguard.model import _batches
 from botguard.model._actors import SOURCES
 from botguard.model._batches import PieceGroups, pieces
-from botguard.model._served import ServedPages
+from botguard.model._served import ServedWalk
 from botguard.model.table import PairFilter
 from tests.model.streamkit import CHROME, NOVA, frame, learner, req
 
@@ -93,7 +93,7 @@ def test_an_asset_is_checked_against_served_pages_only_while_the_sites_host_is_l
     """Browsers loading a page's assets teach the book the site's host (three addresses); after
     that, and for an address already counted, an asset request costs no served-pages check, and
     the host is still the site's."""
-    checks = _count_calls(monkeypatch, ServedPages, "requested", lambda: True)
+    checks = _count_calls(monkeypatch, ServedWalk, "requested", lambda: True)
     model = learner()
     rows = []
     for n in range(8):
@@ -149,8 +149,8 @@ def test_a_calls_pages_are_hashed_for_the_served_pages_filters_in_one_pass(
     """The campaign book's (network, agent, page) bits of a call's page requests, and of the pages
     their referers name, are worked out for the call at once; its walk in time order only sets and
     reads them (no bit positions per page, whatever the call's size)."""
-    per_page = _count_calls(monkeypatch, PairFilter, "places", lambda: True)
-    per_call = _count_calls(monkeypatch, PairFilter, "places_many", lambda: True)
+    per_page = _count_calls(monkeypatch, PairFilter, "cells", lambda: True)
+    per_call = _count_calls(monkeypatch, PairFilter, "cells_many", lambda: True)
     model = learner()
     rows = [
         req(
@@ -169,8 +169,8 @@ def test_a_calls_pages_are_hashed_for_the_served_pages_filters_in_one_pass(
 
 @pytest.mark.parametrize("seed", range(3))
 def test_bit_positions_of_many_hashes_are_those_of_each_hash(seed: int) -> None:
-    """``PairFilter.places_many`` is ``places`` of each hash (the same multiply-shift in numpy)."""
+    """``PairFilter.cells_many`` is ``cells`` of each hash (the same multiply-shift in numpy)."""
     rng = random.Random(seed)
     hashes = [rng.getrandbits(64) for _ in range(200)] + [0, (1 << 64) - 1]
     bloom = PairFilter(1 << rng.choice((6, 13, 23)), hashes=rng.randint(1, 6))
-    assert bloom.places_many(np.array(hashes, dtype=np.uint64)) == [bloom.places(h) for h in hashes]
+    assert bloom.cells_many(np.array(hashes, dtype=np.uint64)).T.tolist() == [bloom.cells(h) for h in hashes]

@@ -1,0 +1,112 @@
+"""The campaign book's walk does per call what it did per request, with the same outcome.
+
+Each test here holds a plain per-request form of one rewritten step (what the campaign book did
+request by request, in time order) and checks the call-wide form against it on streams built to
+break a wrong grouping: the same key on both sides of a cut between calls, an idle gap or an epoch
+turn inside a call, several epochs passing at once, reads before any add, repeated keys. Tiny
+filters make false positives common, so a bit set too early or too late changes an answer.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from botguard.model._served import ServedPages, pair_hash
+
+
+@dataclass
+class _PerRequest:
+    """The served pages as they were kept request by request: turn, then set or test three bits."""
+
+    memory: float
+    size: int
+    epoch: int | None = None
+    current: set[int] = field(default_factory=set)
+    previous: set[int] = field(default_factory=set)
+
+    def turn(self, t: float) -> None:
+        epoch = int(t // self.memory)
+        if self.epoch is None:
+            self.epoch = epoch
+        elif epoch > self.epoch:
+            self.previous, self.current = self.current, set()
+            if epoch > self.epoch + 1:
+                self.previous = set()
+            self.epoch = epoch
+
+    def add(self, t: float, cells: list[int]) -> None:
+        self.turn(t)
+        self.current.update(cells)
+
+    def requested(self, t: float, cells: list[int]) -> bool:
+        self.turn(t)
+        return all(c in self.current for c in cells) or all(c in self.previous for c in cells)
+
+
+def _bits(served: ServedPages) -> tuple[set[int], set[int]]:
+    def on(bits: np.ndarray) -> set[int]:
+        return set(np.flatnonzero(np.unpackbits(bits, bitorder="little")).tolist())
+
+    return on(served.current.bits), on(served.previous.bits)
+
+
+def _stream(rng: random.Random, n: int, memory: float) -> list[tuple[float, bool, tuple[str, str, str]]]:
+    """(time, is_add, triple) in time order: bursts inside an epoch, gaps of one and of many epochs,
+    reads and adds of a few triples (so a read often names a triple added just before or after)."""
+    t, out = rng.uniform(0, memory), []
+    for _ in range(n):
+        t += rng.choice((0.0, 0.0, 0.3, 1.7, memory * 0.6, memory, memory * 2.5, memory * 7))
+        triple = (f"10.0.{rng.randrange(3)}", rng.choice(("a", "b")), f"/p/{rng.randrange(12)}")
+        out.append((t, rng.random() < 0.55, triple))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_calls_walk_reads_and_leaves_the_served_pages_as_adding_them_one_by_one(seed: int) -> None:
+    """Every read of a call's walk gets the answer the per-request filters gave at that point, and
+    after each call the filters (epoch and both bit arrays) are the per-request ones, however the
+    stream is cut into calls."""
+    rng = random.Random(seed)
+    memory = rng.choice((5.0, 10.0, 100.0))
+    served = ServedPages(memory, bits=1 << rng.choice((6, 7, 9)))
+    ref = _PerRequest(memory, len(served.current.bits) * 8)
+    stream = _stream(rng, 160, memory)
+    at = 0
+    while at < len(stream):
+        call = stream[at : at + rng.randint(1, 30)]
+        at += len(call)
+        adds = [(t, triple) for t, is_add, triple in call if is_add]
+        walk = served.walk(
+            np.array([t for t, _ in adds], dtype=np.float64),
+            np.array([pair_hash(*triple) for _, triple in adds], dtype=np.uint64),
+        )
+        added = 0
+        for t, is_add, triple in call:
+            cells = walk.cells(*triple)
+            if is_add:
+                ref.add(t, cells)
+                added += 1
+            else:
+                assert walk.requested(added, t, cells) == ref.requested(t, cells), (seed, t, triple)
+        walk.close()
+        assert served.epoch == ref.epoch
+        assert _bits(served) == (ref.current, ref.previous)
+
+
+def test_a_read_sees_an_add_of_its_own_call_only_once_it_is_made() -> None:
+    """One call adds a triple after reading it: the read says "not requested", a read after the
+    add says "requested" (the adds are made at once, but never before their place in the walk)."""
+    served = ServedPages(100.0, bits=1 << 12)
+    h = pair_hash("10.0.0", "a", "/p/1")
+    walk = served.walk(np.array([5.0]), np.array([h], dtype=np.uint64))
+    cells = walk.cells("10.0.0", "a", "/p/1")
+    assert not walk.requested(0, 4.0, cells)
+    assert walk.requested(1, 6.0, cells)
+    walk.close()
+    later = served.walk(np.zeros(0), np.zeros(0, dtype=np.uint64))
+    assert later.requested(0, 150.0, cells)  # the previous epoch's filter
+    assert not later.requested(0, 250.0, cells)  # two epochs on: forgotten
