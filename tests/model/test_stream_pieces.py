@@ -54,6 +54,13 @@ def _count_calls(
     return calls
 
 
+def _learners_work(code: Any) -> bool:
+    """Code of the model's modules run by ``observe()`` (not the door itself, which switches the
+    collector off and on)."""
+    path = code.co_filename.replace("\\", "/")
+    return "botguard/model/" in path and not (path.endswith("stream.py") and code.co_name == "observe")
+
+
 def _from_our_code() -> bool:
     return sys._getframe(2).f_code.co_filename.replace("\\", "/").endswith(_OURS)
 
@@ -174,3 +181,38 @@ def test_bit_positions_of_many_hashes_are_those_of_each_hash(seed: int) -> None:
     hashes = [rng.getrandbits(64) for _ in range(200)] + [0, (1 << 64) - 1]
     bloom = PairFilter(1 << rng.choice((6, 13, 23)), hashes=rng.randint(1, 6))
     assert bloom.cells_many(np.array(hashes, dtype=np.uint64)).T.tolist() == [bloom.cells(h) for h in hashes]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_observe_runs_without_garbage_collections_and_leaves_the_collector_as_it_found_it(
+    enabled: bool,
+) -> None:
+    """The learner's long-lived objects are not walked by the collector during ``observe()``
+    (a threshold of 1 would collect at nearly every allocation); the collector is on again after
+    the call only if it was on before."""
+    import gc
+
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        frame_ = sys._getframe(1)
+        while frame_ is not None and not _learners_work(frame_.f_code):
+            frame_ = frame_.f_back
+        if phase == "start" and frame_ is not None:
+            collections.append(info["generation"])
+
+    model = learner()
+    batch = frame(_micro_batches(30))
+    threshold = gc.get_threshold()
+    was = gc.isenabled()
+    gc.callbacks.append(seen)
+    try:
+        gc.set_threshold(1)
+        (gc.enable if enabled else gc.disable)()
+        model.observe(batch)
+        assert collections == []
+        assert gc.isenabled() is enabled
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*threshold)
+        (gc.enable if was else gc.disable)()
