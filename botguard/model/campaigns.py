@@ -499,10 +499,10 @@ class CampaignBook:
         last = {key: r for r, key in enumerate(zip(ips, uas))}
         store, raised = self.scores, self.raised_
         due = self._due_scores if math.isfinite(self.rules.keep) else None  # a scan keeps them all
+        score_of, t_of = scores.tolist(), t.tolist()
         for key, r in last.items():
             found = raised.get(key)
-            score = float(scores[r])
-            at = float(t[r])
+            score, at = score_of[r], t_of[r]
             store[key] = (score if found is None else max(score, found.confidence), at)
             if due is not None:
                 due.add(key, at)

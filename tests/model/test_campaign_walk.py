@@ -9,12 +9,15 @@ filters make false positives common, so a bit set too early or too late changes 
 
 from __future__ import annotations
 
+import heapq
+import math
 import random
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
+from botguard.model._due import DueQueue
 from botguard.model._served import ServedPages, pair_hash
 
 
@@ -110,3 +113,59 @@ def test_a_read_sees_an_add_of_its_own_call_only_once_it_is_made() -> None:
     later = served.walk(np.zeros(0), np.zeros(0, dtype=np.uint64))
     assert later.requested(0, 150.0, cells)  # the previous epoch's filter
     assert not later.requested(0, 250.0, cells)  # two epochs on: forgotten
+
+
+class _HeapQueue:
+    """The due queue as one heap of (time, key): what each sweep popped before buckets."""
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, str]] = []
+        self.queued: set[str] = set()
+
+    def add(self, key: str, at: float) -> None:
+        if key not in self.queued:
+            self.queued.add(key)
+            heapq.heappush(self.heap, (at, key))
+
+    def pop_before(self, before: float) -> list[str]:
+        out = []
+        while self.heap and self.heap[0][0] < before:
+            key = heapq.heappop(self.heap)[1]
+            self.queued.discard(key)
+            out.append(key)
+        return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_sweep_pops_the_keys_a_heap_of_keys_popped(seed: int) -> None:
+    """Keys queued under times inside one bucket and across many, on a bucket's edge, under -inf
+    (a loaded book), again while queued (a no-op) and again after a pop: every sweep pops the same
+    keys as the heap did, and the map the sweep expires loses the same keys."""
+    rng = random.Random(seed)
+    queue: DueQueue[str] = DueQueue()
+    heap = _HeapQueue()
+    book: dict[str, float] = {}
+    now = rng.uniform(0, 1000)
+    for _ in range(400):
+        now += rng.choice((0.0, 0.5, 3.0, 59.99, 60.0, 240.0))
+        step = rng.random()
+        if step < 0.6:
+            key = f"k{rng.randrange(60)}"
+            at = rng.choice((now, now - rng.uniform(0, 300), -math.inf, float(int(now // 60) * 60)))
+            book[key] = max(book.get(key, -math.inf), at)
+            queue.add(key, at)
+            heap.add(key, at)
+        elif step < 0.8:
+            before = now - rng.choice((0.0, 30.0, 60.0, 200.0))
+            assert sorted(queue.pop_before(before)) == sorted(heap.pop_before(before))
+        else:
+            before = now - rng.choice((0.0, 60.0, 120.0))
+            kept, was = dict(book), set(book)
+            dropped = queue.expire(book, before, lambda at: at)
+            for key in heap.pop_before(before):
+                if key in kept and kept[key] < before:
+                    del kept[key]
+                elif key in kept:
+                    heap.add(key, kept[key])
+            assert book == kept and set(dropped) == was - set(book)
+        assert len(queue) == len(heap.queued)
