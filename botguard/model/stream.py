@@ -335,7 +335,7 @@ class StreamLearner:
         psum = np.bincount(inverse, p, minlength=g1 - g0).tolist()
         groups, actor_ctx, labelled = batch.groups, self._actors.ctx, grouped.labels
         max_ips, ip_at, ip_rows = self.stream.rules.max_ips, grouped.ip_at, grouped.ip_rows
-        ip_infos, ip_of, ips = call.ip_infos, call.ip_of, call.ip
+        ip_infos, ip_of, ips = call.ip_infos, grouped.ip_of, call.ip
         for g in range(g0, g1):
             actor, r = grouped.actor[g], grouped.last[g]
             counts = groups.get(actor)
