@@ -21,7 +21,10 @@ import pytest
 from botguard.model import _batches
 from botguard.model._actors import SOURCES
 from botguard.model._batches import PieceGroups, pieces
+from botguard.model._join import Trainer
 from botguard.model._served import ServedWalk
+from botguard.model.learner import OnlineLR
+from botguard.model.records import StreamCounters
 from botguard.model.table import PairFilter
 from tests.model.streamkit import CHROME, NOVA, frame, learner, req
 
@@ -216,3 +219,25 @@ def test_observe_runs_without_garbage_collections_and_leaves_the_collector_as_it
         gc.callbacks.remove(seen)
         gc.set_threshold(*threshold)
         (gc.enable if was else gc.disable)()
+
+
+def test_each_example_is_trained_without_the_slots_its_source_read_whatever_parts_it_shares() -> None:
+    """The same part objects in examples of sources that mask different slots (masked parts are
+    memoised per part and source), over two micro-batches: each example's keys are its parts'
+    keys in order without its own source's slots, never another source's cut."""
+    static = ("ua_fam=chrome", "asset_b=0", "ip24=81.2.3")
+    path = ("path_tpl=/p/{n}", "ref=no")
+    rest = ("asset_b=1", "rate_b=2")
+    masks = {"a": frozenset({"asset_b"}), "b": frozenset({"ref", "rate_b"}), "c": frozenset()}
+    trainer, seen = Trainer(masks), []
+    for sources in (["a", "b", "c", "a"], ["c", "b", "b", "a"]):
+        parts = [(static, path, rest)] * len(sources)
+        ys = np.array([True, False, True, False])
+
+        def hook(times: Any, labels: Any, srcs: Any, xs: list[dict[str, float]]) -> None:
+            seen.extend(zip(srcs, (list(x) for x in xs)))
+
+        trainer.learn(OnlineLR(), parts, ys, [0.0] * 4, sources, np.arange(4), 1.0, StreamCounters(), hook)
+    for source, keys in seen:
+        want = [k for k in (*static, *path, *rest) if k.partition("=")[0] not in masks[source]]
+        assert keys == list(dict.fromkeys(want)), source
