@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from botguard.config import CampaignRules
 from botguard.model._due import DueQueue
 from botguard.model._served import ServedPages, pair_hash
+from tests.model.streamkit import frame, learner
+from tests.model.test_model_campaigns import _home_referer_campaign, _site_day
 
 
 @dataclass
@@ -169,3 +172,31 @@ def test_a_sweep_pops_the_keys_a_heap_of_keys_popped(seed: int) -> None:
                     heap.add(key, kept[key])
             assert book == kept and set(dropped) == was - set(book)
         assert len(queue) == len(heap.queued)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_day_cut_anywhere_and_with_late_lines_leaves_the_book_as_one_call_does(seed: int) -> None:
+    """People reading the site and a campaign naming its home page (orphan referers), the served
+    pages remembered 10 minutes (several turns inside one call), some lines written late (their
+    times go back): observed in one call or in calls cut at random rows, the scores, the raises
+    and the served pages' filters end the same."""
+    rng = random.Random(seed)
+    rows = sorted(_site_day(0.0, 2.5) + _home_referer_campaign(5000.0), key=lambda r: r["time"])
+    pages = [at for at in range(1, len(rows)) if not rows[at]["target"].startswith("/static/")]
+    for at in rng.sample(pages, 12):  # a late line: logged after a later one
+        rows[at - 1], rows[at] = rows[at], rows[at - 1]
+    rules = CampaignRules(orphan_memory=600.0, orphan_warmup=1200.0)
+    whole, cut = learner(campaigns=rules), learner(campaigns=rules)
+    want = whole.observe(frame(rows)).to_list()
+    got: list[float] = []
+    at = 0
+    while at < len(rows):
+        size = rng.choice((1, 2, 7, 50, 333))
+        got += cut.observe(frame(rows[at : at + size])).to_list()
+        at += size
+    assert got == want
+    assert cut.raises() == whole.raises() and sum(r.kind == "orphan" for r in whole.raises().values()) >= 1
+    one, many = whole.campaigns.served, cut.campaigns.served
+    assert many.epoch == one.epoch
+    assert np.array_equal(many.current.bits, one.current.bits)
+    assert np.array_equal(many.previous.bits, one.previous.bits)
