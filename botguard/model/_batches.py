@@ -189,9 +189,9 @@ class PartSums:
         self.epoch = np.full(len(parts), -1, dtype=np.int64)
 
     def get(self, ids: np.ndarray, table: ParamTable, epoch: int) -> np.ndarray:
-        # the piece's stale parts, ascending (a few dozen: a set beats np.unique's sort and a mask
-        # over all of the call's parts)
-        stale = np.array(sorted(set(ids[self.epoch[ids] != epoch].tolist())), dtype=np.int64)
+        mark = np.zeros(len(self.parts), dtype=bool)
+        mark[ids[self.epoch[ids] != epoch]] = True
+        stale = np.flatnonzero(mark)  # the stale parts, ascending (as np.unique, without sorting)
         if stale.size:
             chosen = [self.parts[k] for k in stale.tolist()]
             keys = list(chain.from_iterable(chosen))

@@ -436,15 +436,12 @@ class ParamTable:
             if row is not None:
                 self._delete(row, key)
         self._tombstones.clear()
-        latest = dict(zip(delta.keys, delta.weights.tolist()))  # a key twice (a peer's file): the last wins
-        keys = list(latest)
-        rows = list(map(self.index.get, keys))
-        for at, found in enumerate(rows):
-            if found is None:
-                rows[at] = new = self._new_row(keys[at], now)
-                self.dirty[new] = False
-        # one write after every new row (a new row may grow the slabs)
-        self.w[np.array(rows, dtype=np.int64)] = np.fromiter(latest.values(), np.float64, len(rows))
+        for key, weight in zip(delta.keys, delta.weights.tolist()):
+            row = self.index.get(key)
+            if row is None:
+                row = self._new_row(key, now)
+                self.dirty[row] = False
+            self.w[row] = weight
 
     # -- snapshots -------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
