@@ -56,7 +56,7 @@ from botguard.config import CampaignRules
 from botguard.model._actors import ASSET, HONEYPOT, PAGE, ActorTable
 from botguard.model._due import DueQueue
 from botguard.model._keys import MEMO_LIMIT, Call
-from botguard.model._served import Places, ServedPages
+from botguard.model._served import ServedPages, ServedWalk
 from botguard.model.features import path_template
 from botguard.model.records import ClientRaise
 
@@ -73,8 +73,8 @@ _EXCESS_CAP = 0.85
 #: dropped for following the client's own links (:meth:`CampaignBook._page`).
 _KEPT_SHARE = 0.5
 _FADED = 0.05  # a burst key's decayed usual rate below which it is forgotten
-#: A page request's path, referer (host, page), and the served-pages bits of its own and its referer's page.
-_PageCols = tuple[str, tuple[str, str], Places, Places | None]
+#: A page request's path, referer (host, page), and the served-pages bits of its referer's page.
+_PageCols = tuple[str, tuple[str, str], list[int] | None]
 
 
 @dataclass(slots=True)
@@ -195,7 +195,8 @@ class CampaignBook:
         ips, uas, referers = call.ip, call.ua, call.referer
         served, due = self.served, self._due_clients
         asset = (kind[rows] == ASSET).tolist()
-        pages = self._page_columns(call, rows[kind[rows] != ASSET], nets)
+        walk, pages = self._page_columns(call, rows[kind[rows] != ASSET], nets)
+        added = 0  # page requests walked so far: each adds its triple to the served pages
         for i, t, a, at in zip(rows.tolist(), call.t[rows].tolist(), call.ip_of[rows].tolist(), asset):
             key = (ips[i], uas[i])
             client = clients.get(key)
@@ -216,7 +217,7 @@ class CampaignBook:
                     host
                     and page
                     and served.learning(host, key[0])
-                    and served.requested(t, nets[a], key[1], page)
+                    and walk.requested(added, t, walk.cells(nets[a], key[1], page))
                 ):
                     served.note_asset(host, key[0], t)
                 follows[i] = bool(page) and page in client.recent
@@ -224,31 +225,36 @@ class CampaignBook:
                     del raised[key]  # it loads what a browser shows a person
                 client.excess = client.kept = 0.0
                 continue
-            follows[i] = self._page(call, i, t, client, next(pages))
+            follows[i] = self._page(call, i, t, client, next(pages), walk, added)
+            added += 1
             if client.excess or client.kept:
                 p[i] = max(p[i], client.excess, client.kept)
+        walk.close()
         return p, follows
 
-    def _page_columns(self, call: Call, rows: np.ndarray, nets: list[str]) -> Iterator[_PageCols]:
-        """What each page request of the call needs from its columns, in row order: its path, its
-        referer (host, page), and the served-pages filters' bits of (network, agent, path) and of
-        (network, agent, referer page) (hashed for the whole call at once; added and checked in
-        order by :meth:`_page`)."""
+    def _page_columns(
+        self, call: Call, rows: np.ndarray, nets: list[str]
+    ) -> tuple[ServedWalk, Iterator[_PageCols]]:
+        """The served pages as the call's walk sees them (each page request adds its (network,
+        agent, path): all known before the walk, so made at once), and what each page request needs
+        from its columns, in row order: its path, its referer (host, page), and the filters' bits of
+        (network, agent, referer page) (hashed for the whole call at once; checked in order by
+        :meth:`_page`)."""
         at = rows.tolist()
         net = [nets[a] for a in call.ip_of[rows].tolist()]
         ua = [call.ua[i] for i in at]
         path = [(call.target[i] or "/").split("#", 1)[0] for i in at]
         refs = [self.referer(call.referer[i]) for i in at]
-        served = self.served.places(net, ua, path)
-        named: list[Places | None] = [None] * len(at)
+        walk = self.served.walk(call.t[rows], self.served.hashes(net, ua, path))
+        named: list[list[int] | None] = [None] * len(at)
         if self.rules.orphan_referer:  # the referer page is checked only for an orphan
             linked = [k for k, (_, ref) in enumerate(refs) if ref]
-            places = self.served.places(
+            hashes = self.served.hashes(
                 [net[k] for k in linked], [ua[k] for k in linked], [refs[k][1] for k in linked]
             )
-            for k, found in zip(linked, places):
+            for k, found in zip(linked, walk.cells_of(hashes)):
                 named[k] = found
-        return zip(path, refs, served, named)
+        return walk, zip(path, refs, named)
 
     def _forgotten(self, key: tuple[str, str], client: Client | None, t: float) -> bool:
         """Whether :meth:`expire` at ``t`` would have dropped this raise: checked on every request,
@@ -259,11 +265,13 @@ class CampaignBook:
         score = self.scores.get(key)
         return score is None or score[1] < t - rules.keep
 
-    def _page(self, call: Call, i: int, t: float, c: Client, cols: _PageCols) -> bool:
-        """Fold one page request into its client and the signatures; whether its referer is one of
-        the client's recent pages."""
+    def _page(
+        self, call: Call, i: int, t: float, c: Client, cols: _PageCols, served: ServedWalk, added: int
+    ) -> bool:
+        """Fold one page request (the walk's ``added``-th) into its client and the signatures;
+        whether its referer is one of the client's recent pages."""
         rules = self.rules
-        path, (host, ref), served, named = cols
+        path, (host, ref), named = cols
         c.pages += 1
         own = bool(ref) and ref in c.recent
         if own:
@@ -285,12 +293,11 @@ class CampaignBook:
                 self._self_walk(c, t, walk[0])
             c.walk_last[walk[0]] = walk[1]
         bare = c.assets == 0
-        if ref and self.served.own(host) and self._orphan(c, t, named, own):
+        if ref and self.served.own(host) and self._orphan(c, t, named, own, served, added):
             c.orphans += 1
             if not c.assets and c.follows <= c.orphans and c.key not in self.raised_:
                 reason = f"model: referers name pages this client never requested ({c.orphans} of {c.pages})"
                 self._record(c, t, "orphan-referer", "orphan", reason, 1, 0.99)
-        self.served.add_at(t, served)
         chain = self._chain(c, t, walk, ref if not own else "") if bare else None
         previous = self.pages.get(path)
         popular = previous is not None and previous.client != c.key and t - previous.t <= rules.link_window
@@ -304,7 +311,9 @@ class CampaignBook:
         return own
 
     # -- orphan referers --------------------------------------------------------------------
-    def _orphan(self, c: Client, t: float, named: Places | None, own: bool) -> bool:
+    def _orphan(
+        self, c: Client, t: float, named: list[int] | None, own: bool, served: ServedWalk, added: int
+    ) -> bool:
         """Whether this page's referer (a page of this site, not one of the client's recent ones)
         names a page the client's agent never requested from its /24 (/48: a person behind a carrier
         NAT whose connections leave from several addresses of a pool is one client here), and the
@@ -315,7 +324,7 @@ class CampaignBook:
         if not rules.orphan_referer:
             return False
         browser = c.assets > 0
-        orphan = not own and named is not None and not self.served.requested_at(t, named)
+        orphan = not own and named is not None and not served.requested(added, t, named)
         checks, hits, at = self.trust
         fade = math.exp(-max(0.0, t - at) / self._tau)
         checks, hits = checks * fade, hits * fade
@@ -430,10 +439,14 @@ class CampaignBook:
         burst.mass *= math.exp(-(t - burst.mass_at) / self._tau)
         burst.mass_at = t
         expected = max(rules.baseline_floor, burst.mass / self._tau * rules.burst_window)
-        members = [m for _, m in window if self._bare(m)]
+        # a window shorter than the bar cannot hold enough distinct bare members to qualify, nor
+        # one of at most the usual rate and the chance client any excess: not counted then
+        short = len(window) < rules.burst_min or len(window) < rules.burst_lift * expected
+        counted = not short or len(window) > expected + _EXCESS_SHRINK
+        members = [m for _, m in window if self._bare(m)] if counted else []
         n = len(set(members))
         self._note_excess(members, n, expected)
-        if n >= rules.burst_min and n >= rules.burst_lift * expected:
+        if not short and n >= rules.burst_min and n >= rules.burst_lift * expected:
             if burst.qualified_at is None:
                 burst.qualified_at, burst.expected = t, expected
             confidence = max(0.0, 1.0 - expected / n)
@@ -527,10 +540,10 @@ class CampaignBook:
         last = {key: r for r, key in enumerate(zip(ips, uas))}
         store, raised, clients = self.scores, self.raised_, self.clients
         due = self._due_scores if math.isfinite(self.rules.keep) else None  # a scan keeps them all
+        score_of, t_of = scores.tolist(), t.tolist()
         for key, r in last.items():
             found = raised.get(key)
-            score = float(scores[r])
-            at = float(t[r])
+            score, at = score_of[r], t_of[r]
             if found is not None:
                 score = max(score, found.confidence)
             client = clients.get(key)
