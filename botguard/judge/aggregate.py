@@ -238,6 +238,23 @@ class Aggregator:
         ).cast(_UNITS_SCHEMA)  # type: ignore[arg-type]
         return _looked_up(rows, units, keys).drop("epoch")
 
+    def _units_by_agent(self) -> bool:
+        """Whether a row's unit follows from its agent alone: one robots.txt for every host, and
+        no changes in its history (else the host and the time of each row choose)."""
+        if self.per_host:
+            return False
+        robots = self.robots_for(None)
+        return not (isinstance(robots, RobotsTimeline) and robots.boundaries)
+
+    def _with_agent_units(self, agents: pl.DataFrame) -> pl.DataFrame:
+        """``agents`` (:meth:`_agent_frame`) with each one's ``unit`` and ``min_gap`` (see
+        :meth:`_units_by_agent`): looked up per distinct agent, not per row."""
+        found = [self._unit(None, 0, token) for token in agents.get_column("token").to_list()]
+        return agents.with_columns(
+            unit=pl.Series([unit for unit, _ in found], dtype=pl.Int32),
+            min_gap=pl.Series([gap for _, gap in found], dtype=pl.Float64),
+        )
+
     def _verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """allowed, rule_line and rule for each distinct (unit, target) of a batch."""
         frames = []
@@ -333,14 +350,18 @@ class Aggregator:
         if batch.height == 0:
             return Partial(stats=stats)
         agents = self._agent_frame(batch.get_column("user_agent").unique())
+        by_agent = self._units_by_agent()
+        if by_agent:
+            agents = self._with_agent_units(agents)
         rows = _looked_up(batch, agents, ["user_agent"]).with_columns(
             robots_host=self._robots_host(), is_robots=is_robots
         )
-        rows = self._judge(self._with_units(rows))
+        rows = self._judge(rows if by_agent else self._with_units(rows))
         rows = rows.with_columns(
             disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
         ).with_columns(honeypot=honeypot_expr(self.honeypots) & pl.col("disallowed"))
-        counts = (_rule_counts(rows), _evidence(rows), _time_counts(rows, width), _path_counts(rows))
+        bad = _disallowed(rows)
+        counts = (_rule_counts(bad), _evidence(bad), _time_counts(rows, width), _path_counts(bad))
         return Partial(_client_rows(rows), *counts, stats)
 
 
@@ -406,7 +427,7 @@ def _gaps(rows: pl.DataFrame) -> pl.DataFrame:
     first and last times they were counted between (what a merge needs to count across a cut)."""
     time, limit = pl.col("time"), pl.col("min_gap").first()
     return (
-        rows.filter(pl.col("min_gap").is_not_null())
+        _rows_where(rows, pl.col("min_gap").is_not_null(), ["ip", "agent", "time", "min_gap"])
         .group_by("ip", "agent")
         .agg(
             fast_gaps=(time.diff().dt.total_microseconds() / 1e6 < limit).sum(),
@@ -417,17 +438,36 @@ def _gaps(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: What the counts of disallowed requests read of a batch's rows (:func:`_disallowed`).
+_DISALLOWED_COLUMNS = [*CLIENT_KEY, "robots_host", "rule_line", "rule", "time", "method", "target", "status"]
+
+
+def _rows_where(rows: pl.DataFrame, condition: pl.Expr, columns: list[str]) -> pl.DataFrame:
+    """The ``columns`` of the rows where ``condition`` holds.
+
+    Why not ``rows.filter``: a batch's rows carry ~30 columns, and a filter copies every one of
+    them; the counts read a few.
+    """
+    return rows.lazy().filter(condition).select(columns).collect()
+
+
+def _disallowed(rows: pl.DataFrame) -> pl.DataFrame:
+    """The disallowed requests of a batch, with what their counts and evidence read."""
+    return _rows_where(rows, pl.col("disallowed"), _DISALLOWED_COLUMNS)
+
+
 def _rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    """Disallowed requests per client and rule (``rows``: :func:`_disallowed`)."""
     return (
-        rows.filter(pl.col("disallowed"))
-        .group_by(*CLIENT_KEY, pl.col("robots_host").alias("rule_host"), "rule_line", "rule")
+        rows.group_by(*CLIENT_KEY, pl.col("robots_host").alias("rule_host"), "rule_line", "rule")
         .agg(count=pl.len())
         .cast(RULE_COUNT_SCHEMA)  # type: ignore[arg-type]
     )
 
 
 def _evidence(rows: pl.DataFrame) -> pl.DataFrame:
-    return earliest_evidence(rows.filter(pl.col("disallowed")).cast(EVIDENCE_PARTIAL_SCHEMA))  # type: ignore[arg-type]
+    """Each client's earliest disallowed requests (``rows``: :func:`_disallowed`)."""
+    return earliest_evidence(rows.cast(EVIDENCE_PARTIAL_SCHEMA))  # type: ignore[arg-type]
 
 
 def _seconds_span(rows: pl.DataFrame) -> tuple[int, int] | None:
@@ -452,9 +492,7 @@ def _time_counts(rows: pl.DataFrame, least: int) -> pl.DataFrame:
 
 
 def _path_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    """Disallowed requests per client and path (``rows``: :func:`_disallowed`)."""
     return (
-        rows.filter(pl.col("disallowed"))
-        .group_by(client_key(), path_of())
-        .agg(requests=pl.len())
-        .cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
+        rows.group_by(client_key(), path_of()).agg(requests=pl.len()).cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
     )
