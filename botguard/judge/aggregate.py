@@ -101,6 +101,7 @@ _AGENTS_SCHEMA = {"user_agent": pl.String, "agent": pl.Int32, "crawler": pl.Stri
 _UNITS_SCHEMA = {
     "robots_host": pl.String, "epoch": pl.Int32, "token": pl.String, "unit": pl.Int32, "min_gap": pl.Float64,
 }  # fmt: skip
+_VERDICT_COLUMNS = ("allowed", "rule_line", "rule")
 _VERDICTS_SCHEMA = {
     "unit": pl.Int32, "target": pl.String, "allowed": pl.Boolean, "rule_line": pl.Int64, "rule": pl.String,
 }  # fmt: skip
@@ -283,23 +284,34 @@ class Aggregator:
         """allowed/rule per row (``rows`` has ``is_robots``); robots.txt fetches and invalid
         requests are not judged.
 
-        Each distinct (unit, target) of the batch not judged by an earlier batch is judged once,
-        column-wise; the batch's answers are joined back onto the rows.
+        Each row's (unit, target) is looked up among the verdicts kept from earlier batches
+        (one join); the distinct pairs not kept yet are judged once, column-wise, kept, and
+        looked up the same way. (Paths repeat from batch to batch: after the first batches
+        nearly every pair is kept, and a batch pays one join.)
         """
-        judged = is_valid & ~pl.col("is_robots") & pl.col("target").is_not_null() & (pl.col("unit") >= 0)
-        pairs = rows.lazy().filter(judged).select("unit", "target").unique().collect()
-        return _looked_up(rows, self._known_verdicts(pairs), ["unit", "target"], nulls_equal=False)
-
-    def _known_verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        """The verdicts of ``pairs``: kept ones, the others judged now and kept (their strings
-        copied: a view would pin the whole batch it was cut from)."""
         keys = ["unit", "target"]
-        kept = self._judged.join(pairs, on=keys, how="semi")
-        fresh = self._verdicts(pairs.join(self._judged, on=keys, how="anti"))
+        judged = is_valid & ~pl.col("is_robots") & pl.col("target").is_not_null() & (pl.col("unit") >= 0)
+        asked = rows.select(*keys, _judged=judged)
+        found = asked.join(self._judged, on=keys, how="left", maintain_order="left")
+        missing = found.get_column("_judged") & found.get_column("allowed").is_null()
+        if missing.any():
+            fresh = self._kept(self._verdicts(asked.filter(missing).select(keys).unique()))
+            again = asked.select(keys).join(fresh, on=keys, how="left", maintain_order="left")
+            found = found.with_columns(
+                found.get_column(name).zip_with(~missing, again.get_column(name)) for name in _VERDICT_COLUMNS
+            )
+        verdicts = found.select(
+            pl.when(pl.col("_judged")).then(pl.col(name)).alias(name) for name in _VERDICT_COLUMNS
+        )
+        return rows.hstack(verdicts.get_columns())
+
+    def _kept(self, fresh: pl.DataFrame) -> pl.DataFrame:
+        """``fresh`` verdicts, kept for the batches to come (their strings copied: a view would
+        pin the whole batch it was cut from); past :data:`JUDGED_PAIRS` the kept ones start over."""
         if self._judged.height + fresh.height > JUDGED_PAIRS:
             self._judged = self._judged.clear()
         self._judged = pl.concat([self._judged, compact_strings(fresh)], how="vertical_relaxed")
-        return pl.concat([kept, fresh], how="vertical_relaxed")
+        return fresh
 
     def _robots_host(self) -> pl.Expr:
         """The host whose robots.txt governs a row: one for all rows unless judging per host."""
