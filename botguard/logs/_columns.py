@@ -210,9 +210,18 @@ def host_column(cols: Collection[str]) -> pl.Expr:
     return pl.coalesce([pl.when(~c.is_in(["", "-"])).then(c) for c in present])
 
 
-def dash_to_empty(col: pl.Expr) -> pl.Expr:
-    """``-`` is how servers log an absent header: it becomes "" (sent nothing), not null."""
-    return pl.when(col == "-").then(pl.lit("")).otherwise(col)
+#: The header roles servers log as ``-`` when the client sent none (see :func:`dash_to_empty`).
+DASHED = ("referer", "user_agent")
+
+
+def dash_to_empty(col: pl.Expr, *, null_too: bool = False) -> pl.Expr:
+    """``-`` is how servers log an absent header: it becomes "" (sent nothing), not null.
+
+    ``null_too``: a null becomes "" as well, in the same pass (a format whose empty fields
+    read as null: one pass where a fill and then this took two).
+    """
+    absent = (col.is_null() | (col == "-")) if null_too else (col == "-")
+    return pl.when(absent).then(pl.lit("")).otherwise(col)
 
 
 def typed(lazy: pl.LazyFrame, cols: Collection[str]) -> pl.LazyFrame:
@@ -268,20 +277,27 @@ def _typed_steps(
     return values, reason, tuple(request_parts(cols)), request_validity().alias("_valid")
 
 
-def request_columns(cols: Collection[str], source: str) -> list[pl.Expr]:
-    """The :data:`REQUEST_SCHEMA` columns from a :func:`typed` frame (before absolute form)."""
+def request_columns(cols: Collection[str], source: str, *, dashed: Collection[str] = ()) -> list[pl.Expr]:
+    """The :data:`REQUEST_SCHEMA` columns from a :func:`typed` frame (before absolute form).
+
+    ``dashed``: the roles of :data:`DASHED` the format already passed through
+    :func:`dash_to_empty` (its value as it is then).
+    """
     return [
-        *_request_columns(frozenset(cols)),
+        *_request_columns(frozenset(cols), frozenset(dashed)),
         pl.lit(source, dtype=pl.String).alias("source"),
         pl.col("line_no"),
     ]
 
 
 @functools.lru_cache(maxsize=64)
-def _request_columns(cols: frozenset[str]) -> tuple[pl.Expr, ...]:
+def _request_columns(cols: frozenset[str], dashed: frozenset[str]) -> tuple[pl.Expr, ...]:
     """:func:`request_columns` but the source's, built once per set of roles (see
     :func:`_typed_steps`)."""
     valid = pl.col("_valid")
+    header = {
+        name: _col(cols, name) if name in dashed else dash_to_empty(_col(cols, name)) for name in DASHED
+    }
     return (
         _col(cols, "ip").alias("ip"),
         pl.col("_time").alias("time"),
@@ -292,8 +308,8 @@ def _request_columns(cols: frozenset[str]) -> tuple[pl.Expr, ...]:
         valid.alias("valid_request"),
         pl.col("_status").alias("status"),
         pl.col("_bytes").alias("bytes"),
-        dash_to_empty(_col(cols, "referer")).alias("referer"),
-        dash_to_empty(_col(cols, "user_agent")).alias("user_agent"),
+        header["referer"].alias("referer"),
+        header["user_agent"].alias("user_agent"),
         normalize_host(pl.col("_host")).alias("host"),
     )
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
+from botguard.logs._columns import DASHED, dash_to_empty
 from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs._template import Variable, value_pattern
 from botguard.logs.escapes import escape_raw_bytes
@@ -74,6 +75,12 @@ class QuotePlan:
     def roles(self) -> tuple[str, ...]:
         """The role columns :meth:`lazy` produces."""
         return self._once("roles", lambda: tuple(c.meta.output_name() for c in self._columns()))
+
+    @property
+    def dashed(self) -> tuple[str, ...]:
+        """The roles :meth:`lazy` already gives as :func:`~botguard.logs._columns.dash_to_empty`'s
+        (the quoted headers of :data:`~botguard.logs._columns.DASHED`)."""
+        return tuple(s.role for s in self.segments if s.quoted and s.role in DASHED)
 
     @property
     def width(self) -> int:
@@ -182,7 +189,9 @@ class QuotePlan:
         cols: list[pl.Expr] = []
         for s in self.segments:
             if s.quoted and s.role is not None:
-                cols.append(pl.col(f"_s{s.index}").fill_null("").alias(s.role))
+                piece = pl.col(f"_s{s.index}")  # null: an empty field
+                value = dash_to_empty(piece, null_too=True) if s.role in DASHED else piece.fill_null("")
+                cols.append(value.alias(s.role))
             cols.extend(pl.col(f"_g{s.index}").struct.field(role).alias(role) for role in s.roles)
             cols.extend(shortcut.alias(role) for role, shortcut in s.shortcuts)
         return cols
