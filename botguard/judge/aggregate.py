@@ -295,11 +295,13 @@ class Aggregator:
         found = asked.join(self._judged, on=keys, how="left", maintain_order="left")
         missing = found.get_column("_judged") & found.get_column("allowed").is_null()
         if missing.any():
-            fresh = self._kept(self._verdicts(asked.filter(missing).select(keys).unique()))
-            again = asked.select(keys).join(fresh, on=keys, how="left", maintain_order="left")
+            at = missing.arg_true()  # after the first batches, a few rows of a new path or two
+            unknown = asked.select(keys)[at]
+            fresh = self._kept(self._verdicts(unknown.unique()))
+            again = unknown.join(fresh, on=keys, how="left", maintain_order="left")
             found = found.with_columns(
-                found.get_column(name).zip_with(~missing, again.get_column(name)) for name in _VERDICT_COLUMNS
-            )
+                found.get_column(name).scatter(at, again.get_column(name)) for name in _VERDICT_COLUMNS
+            )  # (scatter writes in place: into the join's own frame)
         verdicts = found.select(
             pl.when(pl.col("_judged")).then(pl.col(name)).alias(name) for name in _VERDICT_COLUMNS
         )
