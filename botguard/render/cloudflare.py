@@ -212,7 +212,12 @@ def _pair_term(decision: Decision, left: list[LeftOut]) -> str | None:
     """``(ip.src eq ADDRESS and lower(http.user_agent) eq "...")`` for an (address, agent) pair."""
     address = _address(decision, left)
     term = _ua_term(decision, left) if address else None
-    return f"(ip.src eq {address} and {term})" if address and term else None
+    return _with_address(address, term) if address and term else None
+
+
+def _with_address(address: str | None, term: str) -> str:
+    """``term`` for requests from ``address`` only (any address when there is none)."""
+    return f"(ip.src eq {address} and {term})" if address else term
 
 
 def _allow_term(decision: Decision, left: list[LeftOut]) -> str | None:
@@ -233,7 +238,7 @@ def _allow_term(decision: Decision, left: list[LeftOut]) -> str | None:
         why = "allowlisted agent with control characters: exempted by the text between them"
         left.append(LeftOut(decision.match.value[:60], why + " (Cloudflare strings cannot hold them)"))
         term = "(" + " and ".join(f"lower(http.user_agent) contains {quote(p)}" for p in parts) + ")"
-    return f"(ip.src eq {address} and {term})" if address else term
+    return _with_address(address, term)
 
 
 def _asn(decision: Decision, left: list[LeftOut]) -> int | None:
