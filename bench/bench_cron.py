@@ -60,6 +60,29 @@ def canonical(path: Path) -> dict:
     return doc
 
 
+def changed_rows(before: Path, after: Path) -> str:
+    """How the clients of two consecutive runs' JSON differ: the same line, only ``model_score``
+    (the client pass scores every client again each run), another value, or a new client."""
+
+    def lines(path: Path) -> dict[tuple[str, str | None], dict]:
+        clients = json.loads(path.read_text())["clients"]
+        return {(c["ip"], c["user_agent"]): c for c in clients}
+
+    old, new = lines(before), lines(after)
+    counts = {"same": 0, "only model_score": 0, "other values": 0, "new": 0}
+    for key, client in new.items():
+        was = old.get(key)
+        if was is None:
+            counts["new"] += 1
+        elif was == client:
+            counts["same"] += 1
+        elif {**was, "model_score": None} == {**client, "model_score": None}:
+            counts["only model_score"] += 1
+        else:
+            counts["other values"] += 1
+    return ", ".join(f"{label} {n:,}" for label, n in counts.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lines", type=int, default=5_000_000, help="lines of the day log (default 5M)")
@@ -114,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         cpus: dict[str, list[float]] = {name: [] for name in tools}
         walls: dict[str, list[float]] = {name: [] for name in tools}
         for run in range(1, args.runs + 1):
+            if run == args.runs:
+                shutil.copy(work["botguard"] / "out.json", Path(tmp) / "before-last.json")
             append(slice_lines)
             order = list(tools) if run % 2 else list(reversed(tools))  # interleaved: neither always first
             for name in order:
@@ -124,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: cron run {run} (+{slice_lines:,} lines): {wall:.2f} s wall, {cpu:.2f} s CPU,"
                       f" {rss:.0f} MiB, exit {code}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
         same = not failed
+        before = Path(tmp) / "before-last.json"
+        if before.exists():
+            print(
+                f"clients of the last run against the run before: {changed_rows(before, work['botguard'] / 'out.json')}"
+            )
         incremental = {name: canonical(work[name] / "out.json") for name in tools}
         for name in tools:
             wall, cpu, _rss, code = timed(scan(name, "--full", "--no-save"), work[name])

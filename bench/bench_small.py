@@ -9,8 +9,8 @@ scan, with identity checks (published ranges and ASN; ``--no-dns``: no network i
 and the model on, JSON to a file. What start-up costs is the point, so the floors it cannot go
 under run in the same command: the interpreter alone, ``import polars``, ``import polars, numpy``
 (the model step needs numpy) and those two reading the log's 100 lines into typed columns with
-one regex (what any polars scan of it pays). ``--baseline CMD``
-times another botguard the same way (e.g. a checkout of main:
+one regex (what any polars scan of it pays), numpy with one BLAS thread as the command starts
+it. ``--baseline CMD`` times another botguard the same way (e.g. a checkout of main:
 ``--baseline "env PYTHONPATH=/tmp/main .venv/bin/botguard"``), interleaved with this one.
 Printed: best wall and CPU seconds of ``--repeat`` runs each, and PASS/FAIL against the
 0.35 s wall target. The start-up cache (botguard.cache) is warm: one untimed run fills it, in a
@@ -38,6 +38,8 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import bench_scan  # noqa: E402
+
+from botguard.cli import BLAS_THREADS  # noqa: E402
 
 TARGET_SECONDS = 0.35
 EXAMPLE = ROOT / "examples" / "access.log"
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "... + polars reads the lines": [sys.executable, "-c", READ_FLOOR, str(EXAMPLE), str(args.lines)],
     }
     best: dict[str, tuple[float, float]] = {}
+    # numpy started as the command starts it (a user's OPENBLAS_NUM_THREADS wins)
+    floor_env = {**BLAS_THREADS, **child_env()}
     failed = False
     with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp:
         work = Path(tmp)
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 old = best.get(name, (float("inf"), float("inf")))
                 best[name] = (min(old[0], wall), min(old[1], cpu))
             for name, floor in floors.items():
-                wall, cpu, _ = timed(floor)
+                wall, cpu, _ = timed(floor, floor_env)
                 old = best.get(name, (float("inf"), float("inf")))
                 best[name] = (min(old[0], wall), min(old[1], cpu))
     print(f"{'command':30s} {'wall s':>8s} {'CPU s':>8s}")

@@ -13,6 +13,7 @@ says: an installed botguard has its ``.pyc`` files, and compiling every module a
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ sys.dont_write_bytecode = False  # before botguard is imported (below, in main)
 BEGAN = time.process_time()
 SPENT: dict[str, float] = {}
 PEAK: dict[str, tuple[int, int]] = {}  # resident and peak resident MiB when each stage last ended
+KERNEL: dict[str, tuple[float, int]] = {}  # system CPU seconds and minor page faults of each stage
 
 
 def rss_mib() -> tuple[int, int]:
@@ -42,12 +44,18 @@ def timed(owner: Any, name: str, label: str) -> None:
         return
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.process_time()
+        start, before = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
         try:
             return real(*args, **kwargs)
         finally:
             SPENT[label] = SPENT.get(label, 0.0) + time.process_time() - start
             PEAK[label] = rss_mib()
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            system, faults = KERNEL.get(label, (0.0, 0))
+            KERNEL[label] = (
+                system + after.ru_stime - before.ru_stime,
+                faults + after.ru_minflt - before.ru_minflt,
+            )
 
     setattr(owner, name, wrapper)
 
@@ -55,12 +63,13 @@ def timed(owner: Any, name: str, label: str) -> None:
 def main() -> int:
     import botguard.cli
 
-    botguard.cli.tune_allocator()  # as the CLI does before polars is imported (below, by the stages)
+    botguard.cli.tune_libraries()  # as the CLI does before polars and numpy are imported (below, by the stages)
     import botguard.cli.scan as cli_scan
     from botguard import judge
     from botguard.app import scan
-    from botguard.judge import incremental
+    from botguard.judge import incremental, store
     from botguard.model import _clientpass, clients, replay
+    from botguard.report import json as report_json
 
     imported = time.process_time() - BEGAN
     for owner, name, label in [
@@ -78,17 +87,29 @@ def main() -> int:
         (_clientpass, "_score_all", "    score the rest"),
         (replay, "signature_raises", "  shared signatures"),
         (scan, "with_traffic", "traffic"), (scan, "save_scan", "save scan"),
+        (store, "client_json_table", "  client tables"),
         (incremental, "keep", "keep partials"), (cli_scan, "emit", "report"),
+        (report_json, "_write_clients", "  client lines"),
     ]:  # fmt: skip
         timed(owner, name, label)
     del clients
     code = botguard.cli.main(sys.argv[1:])
     total = time.process_time() - BEGAN
     rest = total - imported - sum(v for k, v in SPENT.items() if not k.startswith(" "))
-    print(f"stage CPU ms (RSS and peak RSS MiB when it ended): total {total * 1000:.0f}", file=sys.stderr)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"stage CPU ms (RSS and peak RSS MiB when it ended; system CPU ms, minor page faults): total"
+        f" {total * 1000:.0f} (system {usage.ru_stime * 1000:.0f}, {usage.ru_minflt} faults)",
+        file=sys.stderr,
+    )
     print(f"  {'imports':20} {imported * 1000:7.0f}", file=sys.stderr)
     for label, seconds in SPENT.items():
-        print(f"  {label:20} {seconds * 1000:7.0f} {PEAK[label][0]:6d} {PEAK[label][1]:6d}", file=sys.stderr)
+        system, faults = KERNEL[label]
+        print(
+            f"  {label:20} {seconds * 1000:7.0f} {PEAK[label][0]:6d} {PEAK[label][1]:6d}"
+            f" {system * 1000:7.0f} {faults:8d}",
+            file=sys.stderr,
+        )
     print(f"  {'other':20} {rest * 1000:7.0f}  (settings, catalogue, identity set-up)", file=sys.stderr)
     return code
 

@@ -9,7 +9,9 @@ stage uses hides the few that matter; the rest stay importable from their module
 from __future__ import annotations
 
 import ast
+import types
 from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 
 from tests.test_import_cycles import PACKAGE, module_name, stage
@@ -68,13 +70,23 @@ def is_private(module: str, name: str) -> bool:
     return any(part.startswith("_") for part in parts) or private_name
 
 
+def door_statements(tree: ast.Module) -> Iterator[ast.stmt]:
+    """A door's top-level statements, with those of its ``if TYPE_CHECKING:`` block: a lazy door
+    (PEP 562 ``__getattr__``) names there the modules its names come from."""
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            yield from node.body
+        else:
+            yield node
+
+
 def door(stage_name: str) -> tuple[Path, list[str], dict[str, str]]:
     """A door's file, its ``__all__``, and for each name the module it is imported from."""
     path = PACKAGE.joinpath(*stage_name.split("."), "__init__.py")
     tree = ast.parse(path.read_text(encoding="utf-8"))
     exported: list[str] = []
     origin: dict[str, str] = {}
-    for node in tree.body:
+    for node in door_statements(tree):
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets):
             exported = list(ast.literal_eval(node.value))
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -122,6 +134,23 @@ def test_names_taken_from_a_door_are_in_its_all() -> None:
         if name not in exported and not submodule:
             missing.append(f"{source}:{line} takes {name} from {target}")
     assert missing == []
+
+
+def test_every_name_a_door_exports_resolves() -> None:
+    """A lazy door (PEP 562 ``__getattr__``) maps each name to its module by hand: every name in
+    ``__all__`` gives the object, not an error, and a function named as its own module
+    (``decide.catalog_lookup``) gives the function even once the module is imported."""
+    import_module("botguard.decide.catalog_lookup")
+    unresolved = []
+    for stage_name in PIPELINE:
+        module = import_module(f"botguard.{stage_name}")
+        for name in door(stage_name)[1]:
+            try:
+                getattr(module, name)
+            except AttributeError:
+                unresolved.append(f"{stage_name}.{name}")
+    assert unresolved == []
+    assert not isinstance(import_module("botguard.decide").catalog_lookup, types.ModuleType)
 
 
 def test_every_stage_folder_has_the_same_rooms() -> None:

@@ -172,7 +172,7 @@ class _FilePartials:
                 fmt = resolve_format(stored.format, self._json_fields)
             except UsageError:  # stored by a version that knows other formats: read it whole
                 stored = None
-        read = None
+        read = later = None
         if stored is not None and file is not None and stored.offset == file.size:
             part = incremental.merged(stored.parts)
             if stored.file == (file.device, file.inode):
@@ -183,9 +183,13 @@ class _FilePartials:
             # else the same bytes under another inode (a copy)
         else:
             read, fmt = self._read(_piece(path, file, stored), fmt)
-            part = incremental.merged([*stored.parts, read]) if stored is not None else read
+            if stored is None:
+                part = read
+            else:
+                later = incremental.after(stored, read)
+                part = incremental.merged([stored.partial, later])
         if file is not None and file.storable and fmt is not None and not part.stats.warnings:
-            self.kept.append(incremental.kept(file, fmt.name, part, stored, read))
+            self.kept.append(incremental.kept(file, fmt.name, part, stored, later))
             if judged and state is not None:
                 self._judged_before(state, file, stored, read)
         return part

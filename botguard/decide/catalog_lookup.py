@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from botguard.catalog import Catalog, load_catalog, plain_text
 from botguard.catalog.matcher import HAND_CHECKED
 from botguard.decide.agents import blockable_name
-from botguard.decide.build import CrawlerInfo, CrawlerLookup
+
+if TYPE_CHECKING:
+    from botguard.decide.build import CrawlerLookup
 
 __all__ = ["catalog_lookup"]
 
@@ -21,6 +24,9 @@ def catalog_lookup(catalog: Catalog | None = None) -> CrawlerLookup:
     (:func:`~botguard.decide.agents.blockable_name`: ``Seeker`` and ``Notion`` name people's phones
     and apps); a hand-checked entry's tokens were chosen and checked by a person.
     """
+    # Imported here: the door binds this function at import, and a scan never builds decisions.
+    from botguard.decide.build import CrawlerInfo
+
     cat = catalog if catalog is not None else load_catalog()
 
     @lru_cache(maxsize=4096)

@@ -5,17 +5,21 @@ Public door: :func:`engine_partial` (the merged partial of a scan's files, which
 judges as it judges its own), :func:`engine_options` (``--engine``/``--scheduler`` checked),
 :class:`EngineOptions`, :class:`Job` (what every worker needs), :data:`ENGINES`. Spark and Dask
 are optional extras, imported only by the engine that runs (``botguard[spark]``,
-``botguard[dask]``).
+``botguard[dask]``). Every scan reads this door for ``--engine``'s choices; the records are
+imported when a scan names an engine (a cron job's small scan on one machine never does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from botguard.engines.records import PIECE_BYTES, EngineOptions, Job, Piece, Segment
 from botguard.errors import UsageError
 from botguard.judge import Partial
+
+if TYPE_CHECKING:
+    from botguard.engines.records import EngineOptions, Job, Piece, Segment
 
 __all__ = ["ENGINES", "EngineOptions", "Job", "engine_options", "engine_partial"]
 
@@ -46,6 +50,8 @@ def engine_options(
         raise UsageError(f"--engine {name}: not one of {', '.join(ENGINES)}")
     if piece_mib is not None and piece_mib < 1:
         raise UsageError("--piece-mib must be at least 1")
+    from botguard.engines.records import PIECE_BYTES, EngineOptions
+
     size = piece_mib * 1024 * 1024 if piece_mib is not None else PIECE_BYTES
     return EngineOptions(name, scheduler or None, size)
 
@@ -82,3 +88,10 @@ def run_pieces(pieces: list[Piece], job: Job, options: EngineOptions) -> Segment
     runner: Callable[[list[Piece], Job, EngineOptions], Segment]
     runner = import_module(_RUNNERS[options.name]).run
     return runner(pieces, job, options)
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`EngineOptions` and :class:`Job`, imported on first use (PEP 562)."""
+    if name in ("EngineOptions", "Job"):
+        return getattr(import_module("botguard.engines.records"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -77,7 +77,6 @@ _VERDICT_RANK = pl.col("verdict").replace_strict(VERDICT_ORDER, return_dtype=pl.
 #: and agent (a total order: every client is one address and agent).
 _REPORT_ORDER = [_VERDICT_RANK, col("score"), col("requests"), col("ip"), col("user_agent")]
 _DESCENDING = [True, True, True, False, False]
-_ORDER_COLUMNS = ["verdict", "score", "requests", "ip", "user_agent"]
 
 #: The identity stage as the judge sees it: distinct (ip, crawler) pairs in, one row per pair
 #: out with verified, identity, verified_by, asn, as_org, country, hosting (botguard.identity.enrich).
@@ -332,10 +331,12 @@ def _in_report_order(pieces: list[pl.DataFrame], drop: pl.Series | None = None) 
     ``drop`` (one value per row of the pieces, in turn) is true are left out."""
     frame = pl.concat(pieces)
     pieces.clear()
-    index = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), *_ORDER_COLUMNS)
+    index = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), *_REPORT_ORDER)
     if drop is not None:
         index = index.filter(~drop)
-    order = index.select(pl.col("row").sort_by(_REPORT_ORDER, descending=_DESCENDING)).to_series()
+    # A frame's sort, not the row numbers' sort_by: the same order (the keys are a total order),
+    # ~45 against ~180 ms of CPU for a 5M-line day's ~155k clients.
+    order = index.sort(index.columns[1:], descending=_DESCENDING, maintain_order=True).get_column("row")
     columns = frame.get_columns()
     del frame
     ordered = []

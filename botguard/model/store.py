@@ -23,7 +23,6 @@ from typing import Any, Literal
 from botguard.addresses import AddressError, rule_network
 from botguard.config import ModelSettings
 from botguard.decide import blockable_name
-from botguard.decide.build import covered_by_allowlist
 from botguard.decide.records import Decision, DecisionSet, Match
 from botguard.errors import UsageError
 from botguard.model.records import RuleCandidate
@@ -256,6 +255,9 @@ class CandidateStore:
     def decisions(self, settings: Any, now: datetime | None = None) -> builtins.list[Decision]:
         """Rules for deploy-rules: approved candidates (all proposed ones too with auto_deploy)
         that fired within ``candidate_ttl``, are safe to enforce and not covered by the allowlist."""
+        # Imported here: a scan stores candidates and never deploys them (decide's builder unloaded).
+        from botguard.decide.build import covered_by_allowlist
+
         now = now or datetime.now(UTC)
         conf = candidate_policy(settings)
         allowlist = getattr(settings, "allowlist", None)

@@ -85,3 +85,12 @@ def test_a_small_scan_does_not_import_what_only_other_work_needs(tmp_path: Path)
     others = ["requests", "dns", "rich", "pyspark", "dask", "cloudflare", "botguard.deploy", "botguard.render",
               "botguard.serve"]  # fmt: skip
     assert _small_scan_imports(tmp_path, others) == []
+
+
+def test_a_small_scan_does_not_import_the_engines_records_or_the_decision_store(tmp_path: Path) -> None:
+    """``--engine``'s records load when a scan names an engine, and the decision builder, store,
+    expiry and their checks are deploy-rules' and report's: the model step takes only a rule's
+    match from botguard.decide."""
+    unused = ["botguard.engines.records", "botguard.decide.build", "botguard.decide.store",
+              "botguard.decide.values", "botguard.decide.expiry"]  # fmt: skip
+    assert _small_scan_imports(tmp_path, [*unused, "botguard.decide.match"]) == ["botguard.decide.match"]

@@ -40,3 +40,32 @@ def test_a_users_own_allocator_setting_comes_last_and_wins() -> None:
     conf = allocator_conf("dirty_decay_ms:7")
     assert conf[-1] == "dirty_decay_ms:7"
     assert "background_thread:true" in conf
+
+
+# Runs the command's entry point, then imports numpy (as the model step does) and prints the
+# BLAS variable and how many threads the process runs (numpy alone: OpenBLAS's, beside this one).
+BLAS_PROBE = (
+    "import os\nfrom botguard.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+    "import numpy\nprint(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))\n"
+)
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def blas_setting(own: dict[str, str]) -> tuple[str, int]:
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_VARIABLES} | own
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_PROBE], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
+    value, threads = done.stdout.strip().splitlines()[-1].split()
+    return value, int(threads)
+
+
+def test_numpy_starts_no_blas_threads_botguard_never_uses() -> None:
+    """OpenBLAS starts a thread per core when numpy is imported; botguard multiplies no matrices,
+    and those threads cost a small scan ~45 ms of CPU."""
+    assert blas_setting({}) == ("1", 1)
+
+
+def test_a_users_own_blas_threads_setting_wins() -> None:
+    assert blas_setting({"OPENBLAS_NUM_THREADS": "2"})[0] == "2"
+    assert blas_setting({"OMP_NUM_THREADS": "3"})[0] == "None"  # OpenBLAS reads the user's OMP setting
