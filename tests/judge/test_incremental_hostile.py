@@ -183,3 +183,91 @@ def test_a_stored_table_with_other_columns_is_a_one_line_error(
     assert r.exit_code in (0, 1, 2) and len(r.stderr.strip().splitlines()) <= 1
     if r.exit_code == 0:
         assert canonical(r.stdout) == site.full()
+
+
+#: What a log writer controls, in lines a server could have written or a tool mangled: CRLF ends,
+#: NUL and non-UTF-8 bytes inside quotes, agents with an escaped or a bare quote, the three
+#: spellings of an absent header, percent-encoded and case-variant targets, and agents that obey
+#: different groups of the robots.txt below.
+_AGENTS = (
+    b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
+    b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", b"bingbot/2.0",
+    b"GPTBot/1.0", b'agent \\"escaped\\" quote', b'agent "bare" quote', b"-", b"", b'\\"-\\"',
+    b"caf\xc3\xa9 bot", b"bad\xff\xfe bytes", b"nul\x00agent", b"FooBot/1.0", b"fooBOT/1.0",
+)  # fmt: skip
+_TARGETS = (
+    b"/", b"/private/x", b"/Private/x", b"/%70rivate/x", b"/a%2Fb", b"/a/b", b"/cgi-bin/x", b"/CGI-BIN/x",
+    b"/%7Euser/", b"/~user/", b"/caf%C3%A9", b"/caf\xc3\xa9", b"/x\xffy", b"//private/x", b"/gen/",
+)  # fmt: skip
+_REFERERS = (b"-", b"", b'\\"-\\"', b"https://example.com/", b"ref\xffbad")
+_ROBOTS = """User-agent: Googlebot
+Disallow: /private/
+Disallow: /%7Euser/
+
+User-agent: bingbot
+User-agent: FooBot
+Disallow: /a/b
+Disallow: /caf%C3%A9
+
+User-agent: GPTBot
+Disallow: /
+
+User-agent: *
+Disallow: /cgi-bin/
+Disallow: /gen/1
+"""
+
+
+def _hostile_line(i: int) -> bytes:
+    ip = f"203.0.{i % 5}.{i % 7}".encode()
+    target = _TARGETS[i % len(_TARGETS)] + (b"%d" % (i % 40) if i % 4 == 0 else b"")
+    agent, referer = _AGENTS[(i // 3) % len(_AGENTS)], _REFERERS[(i // 2) % len(_REFERERS)]
+    stamp = b"07/Dec/2026:%02d:%02d:%02d +0000" % (i // 3600, i // 60 % 60, i % 60)
+    end = b"\r\n" if i % 9 == 0 else b"\n"
+    return b'%s - - [%s] "GET %s HTTP/1.1" 200 %d "%s" "%s"%s' % (
+        ip,
+        stamp,
+        target,
+        i % 500,
+        referer,
+        agent,
+        end,
+    )
+
+
+def test_hostile_lines_over_cron_runs_and_a_rotation_equal_a_full_scan(tmp_path: Path) -> None:
+    """Each cron run (a stored partial, a tail, a client only in the tail, a rename rotation
+    mid-day, lines after it) gives the JSON a full scan of the same bytes gives, model step on."""
+    lines = [_hostile_line(i) for i in range(1400)]
+    lines[1040] = lines[1040].replace(b"203.0.", b"198.51.", 1)  # a client only the tail names
+    robots, log, state = tmp_path / "robots.txt", tmp_path / "access.log", tmp_path / "state.db"
+    robots.write_text(_ROBOTS)
+
+    def scan(*extra: str) -> dict[str, Any]:
+        paths = [str(p) for p in (tmp_path / "access.log.1", log) if p.exists()]
+        r = run_cli("scan", *paths, "--log-format", "combined", "--robots", str(robots), "--state", str(state),
+                    "--format", "json", "--no-dns", *extra)  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        return canonical(r.stdout)
+
+    steps: list[tuple[int, int] | None] = [
+        (0, 1000),
+        (1000, 1040),
+        (1040, 1041),
+        None,
+        (1041, 1300),
+        (1300, 1400),
+    ]
+    for step in steps:
+        if step is None:
+            log.rename(tmp_path / "access.log.1")
+            log.touch()
+            continue
+        with log.open("ab") as out:
+            out.writelines(lines[step[0] : step[1]])
+        cron = scan()
+        assert cron == scan("--full", "--no-save"), step
+        if step == (1000, 1040):  # the run read only what was new and stored it as a tail
+            with sqlite3.connect(state) as conn:
+                assert conn.execute("SELECT count(*) FROM scan_partial_tails").fetchone() == (1,)
+    assert cron["summary"]["lines"] == 1400 and 0 < cron["summary"]["malformed"] < 1400
