@@ -86,7 +86,8 @@ def child(log: str, robots_path: str) -> dict[str, float]:
     """The stage table of one run (milliseconds of CPU per label)."""
     import botguard.cli
 
-    botguard.cli.tune_allocator()  # as the CLI does
+    tune = getattr(botguard.cli, "tune_libraries", None) or botguard.cli.tune_allocator  # older trees
+    tune()  # as the CLI does
     import botguard.logs
     import botguard.logs.readers
     from botguard.catalog import load_catalog

@@ -7,6 +7,12 @@ step's numpy and learner, which a scan imports only when it runs the model. Load
 paused and then frozen out of its sight, none of it is walked again, not even by a full
 collection later in a big scan.
 
+Settings a library reads from the environment when it is first imported (polars' allocator,
+numpy's BLAS threads) are this process's: :func:`set_for_libraries` sets them, and
+:func:`child_environment` is the environment for a command botguard runs (a server's validate or
+reload, ssh) with them back as the user had them. A reload that starts Apache would otherwise hand
+them to the site's own applications (mod_wsgi, PHP) for as long as it runs.
+
 A long computation that makes many objects which stay alive (the stream learner's ``observe()``:
 its campaign book, actors and part memos) pays for the collector's walks over them too:
 :func:`collector_off` runs it without collections; what it left as garbage goes at the next
@@ -16,11 +22,32 @@ collection after it, as usual.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["collector_off", "collector_paused", "unloaded"]
+__all__ = ["child_environment", "collector_off", "collector_paused", "set_for_libraries", "unloaded"]
+
+#: Each variable set for this process's libraries, and its value before (None: it was unset).
+_USERS_VALUES: dict[str, str | None] = {}
+
+
+def set_for_libraries(name: str, value: str) -> None:
+    """Set ``name`` for the libraries this process imports, not for the commands it runs."""
+    _USERS_VALUES.setdefault(name, os.environ.get(name))
+    os.environ[name] = value
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment with what :func:`set_for_libraries` set back as it was."""
+    env = dict(os.environ)
+    for name, before in _USERS_VALUES.items():
+        if before is None:
+            env.pop(name, None)
+        else:
+            env[name] = before
+    return env
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import click
 from botguard import __version__
 from botguard.cli._output import discard_stdout
 from botguard.errors import BotguardError, ExitStatus
-from botguard.loading import collector_paused
+from botguard.loading import collector_paused, set_for_libraries
 
 __all__ = ["main", "run"]
 
@@ -55,12 +55,14 @@ _BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"
 
 def tune_libraries() -> None:
     """Set :data:`ALLOCATOR` for polars and :data:`BLAS_THREADS` for numpy, which read them
-    once, when each is first imported."""
+    once, when each is first imported (the commands botguard runs get the user's values:
+    :func:`botguard.loading.child_environment`)."""
     if "polars" not in sys.modules:
         own = os.environ.get("_RJEM_MALLOC_CONF")
-        os.environ["_RJEM_MALLOC_CONF"] = f"{ALLOCATOR},{own}" if own else ALLOCATOR
+        set_for_libraries("_RJEM_MALLOC_CONF", f"{ALLOCATOR},{own}" if own else ALLOCATOR)
     if "numpy" not in sys.modules and not any(name in os.environ for name in _BLAS_VARIABLES):
-        os.environ.update(BLAS_THREADS)
+        for name, value in BLAS_THREADS.items():
+            set_for_libraries(name, value)
 
 
 class ReaderGone(Exception):

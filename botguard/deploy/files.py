@@ -46,6 +46,7 @@ from botguard.deploy.placement import placement_warnings
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.keyring import KeyringError, place
+from botguard.loading import child_environment
 from botguard.render.records import RuleFile
 from botguard.text import printable
 
@@ -196,7 +197,12 @@ def _run(argv: tuple[str, ...], step: str, target: str) -> None:
         return
     try:
         done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+            env=child_environment(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None

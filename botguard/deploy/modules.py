@@ -15,6 +15,7 @@ import re
 import subprocess
 
 from botguard.deploy.records import Target
+from botguard.loading import child_environment
 from botguard.render.challenge import APACHE_FILE, APACHE_ROUTING_MODULES
 from botguard.render.records import RuleFile
 
@@ -32,7 +33,12 @@ def loaded_modules(validate: tuple[str, ...]) -> frozenset[str] | None:
         return None
     try:
         done = subprocess.run(
-            [*validate, "-D", "DUMP_MODULES"], capture_output=True, text=True, timeout=_TIMEOUT, check=False
+            [*validate, "-D", "DUMP_MODULES"],
+            capture_output=True,
+            text=True,
+            timeout=_TIMEOUT,
+            check=False,
+            env=child_environment(),
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from botguard.deploy.files import DeployError, server_errors
+from botguard.loading import child_environment
 from botguard.render.challenge import APACHE_ROUTING_MODULES
 from botguard.render.records import RuleFile
 
@@ -63,7 +64,9 @@ class PrecheckError(DeployError):
 
 
 def _check(name: str, argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False, env=child_environment()
+    )
     if done.returncode != 0:
         raise PrecheckError(
             f"{name}: generated files rejected by {argv[0]} -t: {server_errors(done.stderr + done.stdout)}"

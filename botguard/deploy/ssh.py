@@ -39,6 +39,7 @@ from botguard.deploy.files import COMMAND_TIMEOUT, DeployError
 from botguard.deploy.records import RemoteTarget, Rendering, Target, TargetOutcome
 from botguard.errors import BotguardError, InputError
 from botguard.keyring import keyring_text, parse
+from botguard.loading import child_environment
 from botguard.text import printable
 
 __all__ = [
@@ -80,7 +81,13 @@ def deploy_over_ssh(
     sent = request_text(target, decisions, reload=reload, dry_run=dry_run)
     try:
         done = subprocess.run(
-            argv, input=sent, capture_output=True, text=True, timeout=SSH_TIMEOUT, check=False
+            argv,
+            input=sent,
+            capture_output=True,
+            text=True,
+            timeout=SSH_TIMEOUT,
+            check=False,
+            env=child_environment(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target.name}: ssh to {target.url} failed: {printable(str(exc), 300)}") from None

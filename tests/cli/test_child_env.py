@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.deploy.conftest import scan_doc
@@ -45,13 +44,6 @@ def _children_env(tmp_path: Path, own: dict[str, str]) -> dict[str, dict[str, st
     return {step: json.loads((tmp_path / f"{step}.json").read_text()) for step in ("validate", "reload")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="botguard.cli.tune_libraries sets OPENBLAS_NUM_THREADS and _RJEM_MALLOC_CONF in os.environ "
-    "and every subprocess (deploy/files.py, precheck.py, placement.py, modules.py, ssh.py) inherits "
-    "them. Fix: the CLI keeps the environment it was started with (beside tune_libraries) and the "
-    "deploy steps run their commands with env= that copy (or with the added names removed).",
-)
 def test_server_commands_see_the_users_environment_not_botguards_library_settings(tmp_path: Path) -> None:
     seen = _children_env(tmp_path, {})
     for step, env in seen.items():
