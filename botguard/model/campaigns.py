@@ -134,8 +134,12 @@ class _Page:
 class CampaignBook:
     """Campaign signatures over the stream, the clients they raised, and every client's last score."""
 
-    def __init__(self, rules: CampaignRules = _DEFAULT_RULES) -> None:
+    def __init__(self, rules: CampaignRules = _DEFAULT_RULES, short_of: float = _EXCESS_CAP) -> None:
         self.rules = rules
+        # evidence short of a raise (burst excess, a dropped raise's kept share) stays at or below
+        # this: the signature book's high-score threshold as configured, so it ranks clients
+        # and never by itself makes a request count towards a rule candidate
+        self.short_of = min(_EXCESS_CAP, short_of)
         self._reset()
 
     def _reset(self) -> None:
@@ -284,7 +288,7 @@ class CampaignBook:
                 del self.raised_[c.key]
                 # ... yet a signature tied it to other addresses: its requests keep part of that
                 # evidence in their score (no verdict reads it), until it loads an asset
-                c.kept = max(c.kept, _KEPT_SHARE * found.confidence)
+                c.kept = max(c.kept, min(_KEPT_SHARE * found.confidence, self.short_of))
         walk = self._walk(path)
         if walk is not None:
             last = c.walk_last.get(walk[0])
@@ -468,7 +472,7 @@ class CampaignBook:
         """Give the bare members of a burst key's window the key's excess over its usual rate
         (:func:`burst_excess`) as campaign evidence short of a raise; a member whose last request
         came before has its score raised to it, as a late raise does."""
-        excess = burst_excess(n, expected)
+        excess = min(burst_excess(n, expected), self.short_of)
         if excess <= 0.0:
             return
         for member in dict.fromkeys(members):

@@ -175,7 +175,7 @@ class StreamLearner:
         self.trainer = OnlineLR(knobs.learner, ParamTable(policies=knobs.policies))
         self.scorer = OnlineLR(knobs.learner, ParamTable())
         self.book = SignatureBook(knobs.rules, welcome_agents(self.catalog, settings.policy))
-        self.campaigns = CampaignBook(knobs.campaigns)
+        self.campaigns = CampaignBook(knobs.campaigns, short_of=knobs.rules.threshold)
         self.counters = StreamCounters()
         self.clock = 0.0
         # tests, benches: called with (times, labels, sources, xs) of each trained micro-batch

@@ -10,9 +10,11 @@ excess still ranks those clients above the key's usual arrivals.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from botguard.model.campaigns import burst_excess
+from botguard.model.signatures import CandidateRules
 from tests.model.streamkit import ROBOTS, T0, frame, learner, req, settings
 
 AGENT = (
@@ -47,9 +49,11 @@ def burst(n: int = 5, then: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def scored(rows: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], Any]]:
+def scored(
+    rows: list[dict[str, Any]], **stream: Any
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], Any]]:
     """Feed the rows in time order: each client's last score and the raises."""
-    model = learner()
+    model = learner(**stream)
     model.observe(frame(sorted(rows, key=lambda r: r["time"])))
     return {key: s for key, (s, _) in model.campaigns.scores.items()}, model.raises()
 
@@ -119,3 +123,20 @@ def test_the_evidence_survives_a_snapshot_mid_burst(tmp_path: Any) -> None:
     got = {k: s for k, (s, _) in again.campaigns.scores.items() if k in members}
     assert got == {k: s for k, (s, _) in whole.campaigns.scores.items() if k in members}
     assert min(got.values()) > 0.6
+
+
+def test_the_evidence_stays_below_a_configured_high_score_threshold() -> None:
+    """``model.threshold`` set below the default: the campaign evidence a burst's clients carry
+    (what the learner's own score is raised to) never reaches it, so it cannot by itself count a
+    request towards a rule candidate; with the default threshold the same burst gives more."""
+
+    def evidence(**stream: Any) -> dict[tuple[str, str], float]:
+        model = learner(**stream)
+        model.observe(frame(sorted(usual() + burst(), key=lambda r: r["time"])))
+        book = model.campaigns
+        return {k: max(book.clients[k].excess, book.clients[k].kept) for k in keys(burst())}
+
+    threshold = 0.6
+    assert max(evidence().values()) > threshold
+    lowered = evidence(rules=replace(CandidateRules(), threshold=threshold))
+    assert min(lowered.values()) > 0.0 and max(lowered.values()) <= threshold
