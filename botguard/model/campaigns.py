@@ -725,8 +725,8 @@ def burst_excess(n: int, expected: float) -> float:
     """The share of a burst key's ``n`` new bare clients in its window that its usual rate
     (``expected`` clients per window) does not explain, less :data:`_EXCESS_SHRINK` clients (a
     quiet key's second arrival is chance, not a campaign), at most :data:`_EXCESS_CAP`: below the
-    signature book's default high-score threshold, so it ranks clients and does not by itself
-    make a request count towards a rule candidate."""
+    signature book's default high-score threshold (the book caps it at the configured one), so it
+    ranks clients and does not by itself make a request count towards a rule candidate."""
     return max(0.0, min(_EXCESS_CAP, 1.0 - (expected + _EXCESS_SHRINK) / n)) if n else 0.0
 
 
