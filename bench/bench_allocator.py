@@ -29,9 +29,9 @@ from bench_scan import botguard_argv, botguard_scan_argv, ensure_log  # noqa: E4
 
 DEFAULT_SETTINGS = [
     "default=",
-    "decay1000=dirty_decay_ms:1000",
-    "muzzy1000=dirty_decay_ms:100,muzzy_decay_ms:1000",
-    "thp=thp:always",
+    # the setting before one arena: jemalloc's own count is 4 arenas per core (8 here)
+    f"previous=narenas:{4 * (os.cpu_count() or 1)},dirty_decay_ms:100",
+    "decay300=dirty_decay_ms:300",
 ]
 
 

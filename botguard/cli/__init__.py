@@ -40,12 +40,15 @@ VERBS: dict[str, str] = {
 
 #: How polars' allocator (jemalloc) returns freed memory: its default keeps freed pages for
 #: half a second, and a big scan frees tens of MiB per batch, so kept pages set much of its
-#: peak. A background thread returns them within 0.2 s (5M-line scan: 621-645 -> ~450 MiB
-#: peak). Sooner costs CPU: every page handed back is faulted in again when next used, a fifth
-#: of a big scan's CPU went to the kernel at 0.1 s (5M lines, 3 runs each at load ~10: system
-#: CPU 4.9 -> 4.3 s at 0.2 s, peak 452-465 -> 443-448 MiB; 0.3 s: 4.1 s, 460 MiB; 1 s: ~485).
-#: A user's own _RJEM_MALLOC_CONF comes after this, so its settings win.
-ALLOCATOR = "background_thread:true,dirty_decay_ms:200,muzzy_decay_ms:0"
+#: peak. A background thread returns them within 0.15 s (5M-line scan: 621-645 -> ~445 MiB
+#: peak). Every page handed back is faulted in again when next used (at 0.1 s a fifth of a
+#: big scan's CPU was the kernel's), so one arena for every thread: a page one thread frees
+#: is the next one any thread takes, not a fresh page in its own arena. 5M lines, 3 runs each
+#: interleaved at load ~7-9, median: system CPU 5.28 s and peak 452-454 MiB at 0.1 s with an
+#: arena per thread (jemalloc's default) -> 3.21 s and 440-446 MiB (whole CPU 0.90x); 0.2 s
+#: alone 4.34 s, 451-459 MiB; one arena at 0.2 s peaked once at 479. A user's own
+#: _RJEM_MALLOC_CONF comes after this, so its settings win.
+ALLOCATOR = "background_thread:true,narenas:1,dirty_decay_ms:150,muzzy_decay_ms:0"
 
 #: Threads of numpy's BLAS (OpenBLAS), read once when numpy is first imported. Nothing in
 #: botguard multiplies matrices, yet OpenBLAS starts a thread per core and its buffers at import:
