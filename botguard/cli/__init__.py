@@ -46,8 +46,9 @@ VERBS: dict[str, str] = {
 #: is the next one any thread takes, not a fresh page in its own arena. 5M lines, 3 runs each
 #: interleaved at load ~7-9, median: system CPU 5.28 s and peak 452-454 MiB at 0.1 s with an
 #: arena per thread (jemalloc's default) -> 3.21 s and 440-446 MiB (whole CPU 0.90x); 0.2 s
-#: alone 4.34 s, 451-459 MiB; one arena at 0.2 s peaked once at 479. A user's own
-#: _RJEM_MALLOC_CONF comes after this, so its settings win.
+#: alone 4.34 s, 451-459 MiB; one arena at 0.2 s peaked once at 479. Measured on 2 cores
+#: only: on many cores threads may wait for the one arena's lock (its per-thread caches take
+#: small sizes). A user's own _RJEM_MALLOC_CONF comes after this, so its settings win.
 ALLOCATOR = "background_thread:true,narenas:1,dirty_decay_ms:150,muzzy_decay_ms:0"
 
 #: Threads of numpy's BLAS (OpenBLAS), read once when numpy is first imported. Nothing in
