@@ -6,6 +6,11 @@ again: ~50 ms of a small scan's CPU for the verb's own imports, 10-25 ms more fo
 step's numpy and learner, which a scan imports only when it runs the model. Loaded with the collector
 paused and then frozen out of its sight, none of it is walked again, not even by a full
 collection later in a big scan.
+
+A long computation that makes many objects which stay alive (the stream learner's ``observe()``:
+its campaign book, actors and part memos) pays for the collector's walks over them too:
+:func:`collector_off` runs it without collections; what it left as garbage goes at the next
+collection after it, as usual.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["collector_paused", "unloaded"]
+__all__ = ["collector_off", "collector_paused", "unloaded"]
 
 
 @contextmanager
@@ -26,12 +31,21 @@ def collector_paused(first: bool) -> Iterator[None]:
     if not first:
         yield
         return
+    with collector_off():
+        try:
+            yield
+        finally:
+            gc.freeze()
+
+
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """No collection inside the block; the collector on again after it if it was on."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
         if enabled:
             gc.enable()
 

@@ -101,6 +101,7 @@ _AGENTS_SCHEMA = {"user_agent": pl.String, "agent": pl.Int32, "crawler": pl.Stri
 _UNITS_SCHEMA = {
     "robots_host": pl.String, "epoch": pl.Int32, "token": pl.String, "unit": pl.Int32, "min_gap": pl.Float64,
 }  # fmt: skip
+_VERDICT_COLUMNS = ("allowed", "rule_line", "rule")
 _VERDICTS_SCHEMA = {
     "unit": pl.Int32, "target": pl.String, "allowed": pl.Boolean, "rule_line": pl.Int64, "rule": pl.String,
 }  # fmt: skip
@@ -238,6 +239,23 @@ class Aggregator:
         ).cast(_UNITS_SCHEMA)  # type: ignore[arg-type]
         return _looked_up(rows, units, keys).drop("epoch")
 
+    def _units_by_agent(self) -> bool:
+        """Whether a row's unit follows from its agent alone: one robots.txt for every host, and
+        no changes in its history (else the host and the time of each row choose)."""
+        if self.per_host:
+            return False
+        robots = self.robots_for(None)
+        return not (isinstance(robots, RobotsTimeline) and robots.boundaries)
+
+    def _with_agent_units(self, agents: pl.DataFrame) -> pl.DataFrame:
+        """``agents`` (:meth:`_agent_frame`) with each one's ``unit`` and ``min_gap`` (see
+        :meth:`_units_by_agent`): looked up per distinct agent, not per row."""
+        found = [self._unit(None, 0, token) for token in agents.get_column("token").to_list()]
+        return agents.with_columns(
+            unit=pl.Series([unit for unit, _ in found], dtype=pl.Int32),
+            min_gap=pl.Series([gap for _, gap in found], dtype=pl.Float64),
+        )
+
     def _verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """allowed, rule_line and rule for each distinct (unit, target) of a batch."""
         frames = []
@@ -266,23 +284,36 @@ class Aggregator:
         """allowed/rule per row (``rows`` has ``is_robots``); robots.txt fetches and invalid
         requests are not judged.
 
-        Each distinct (unit, target) of the batch not judged by an earlier batch is judged once,
-        column-wise; the batch's answers are joined back onto the rows.
+        Each row's (unit, target) is looked up among the verdicts kept from earlier batches
+        (one join); the distinct pairs not kept yet are judged once, column-wise, kept, and
+        looked up the same way. (Paths repeat from batch to batch: after the first batches
+        nearly every pair is kept, and a batch pays one join.)
         """
-        judged = is_valid & ~pl.col("is_robots") & pl.col("target").is_not_null() & (pl.col("unit") >= 0)
-        pairs = rows.lazy().filter(judged).select("unit", "target").unique().collect()
-        return _looked_up(rows, self._known_verdicts(pairs), ["unit", "target"], nulls_equal=False)
-
-    def _known_verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        """The verdicts of ``pairs``: kept ones, the others judged now and kept (their strings
-        copied: a view would pin the whole batch it was cut from)."""
         keys = ["unit", "target"]
-        kept = self._judged.join(pairs, on=keys, how="semi")
-        fresh = self._verdicts(pairs.join(self._judged, on=keys, how="anti"))
+        judged = is_valid & ~pl.col("is_robots") & pl.col("target").is_not_null() & (pl.col("unit") >= 0)
+        asked = rows.select(*keys, _judged=judged)
+        found = asked.join(self._judged, on=keys, how="left", maintain_order="left")
+        missing = found.get_column("_judged") & found.get_column("allowed").is_null()
+        if missing.any():
+            at = missing.arg_true()  # after the first batches, a few rows of a new path or two
+            unknown = asked.select(keys)[at]
+            fresh = self._kept(self._verdicts(unknown.unique()))
+            again = unknown.join(fresh, on=keys, how="left", maintain_order="left")
+            found = found.with_columns(
+                found.get_column(name).scatter(at, again.get_column(name)) for name in _VERDICT_COLUMNS
+            )  # (scatter writes in place: into the join's own frame)
+        verdicts = found.select(
+            pl.when(pl.col("_judged")).then(pl.col(name)).alias(name) for name in _VERDICT_COLUMNS
+        )
+        return rows.hstack(verdicts.get_columns())
+
+    def _kept(self, fresh: pl.DataFrame) -> pl.DataFrame:
+        """``fresh`` verdicts, kept for the batches to come (their strings copied: a view would
+        pin the whole batch it was cut from); past :data:`JUDGED_PAIRS` the kept ones start over."""
         if self._judged.height + fresh.height > JUDGED_PAIRS:
             self._judged = self._judged.clear()
         self._judged = pl.concat([self._judged, compact_strings(fresh)], how="vertical_relaxed")
-        return pl.concat([kept, fresh], how="vertical_relaxed")
+        return fresh
 
     def _robots_host(self) -> pl.Expr:
         """The host whose robots.txt governs a row: one for all rows unless judging per host."""
@@ -333,14 +364,18 @@ class Aggregator:
         if batch.height == 0:
             return Partial(stats=stats)
         agents = self._agent_frame(batch.get_column("user_agent").unique())
+        by_agent = self._units_by_agent()
+        if by_agent:
+            agents = self._with_agent_units(agents)
         rows = _looked_up(batch, agents, ["user_agent"]).with_columns(
             robots_host=self._robots_host(), is_robots=is_robots
         )
-        rows = self._judge(self._with_units(rows))
+        rows = self._judge(rows if by_agent else self._with_units(rows))
         rows = rows.with_columns(
             disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
         ).with_columns(honeypot=honeypot_expr(self.honeypots) & pl.col("disallowed"))
-        counts = (_rule_counts(rows), _evidence(rows), _time_counts(rows, width), _path_counts(rows))
+        bad = _disallowed(rows)
+        counts = (_rule_counts(bad), _evidence(bad), _time_counts(rows, width), _path_counts(bad))
         return Partial(_client_rows(rows), *counts, stats)
 
 
@@ -406,7 +441,7 @@ def _gaps(rows: pl.DataFrame) -> pl.DataFrame:
     first and last times they were counted between (what a merge needs to count across a cut)."""
     time, limit = pl.col("time"), pl.col("min_gap").first()
     return (
-        rows.filter(pl.col("min_gap").is_not_null())
+        _rows_where(rows, pl.col("min_gap").is_not_null(), ["ip", "agent", "time", "min_gap"])
         .group_by("ip", "agent")
         .agg(
             fast_gaps=(time.diff().dt.total_microseconds() / 1e6 < limit).sum(),
@@ -417,17 +452,36 @@ def _gaps(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: What the counts of disallowed requests read of a batch's rows (:func:`_disallowed`).
+_DISALLOWED_COLUMNS = [*CLIENT_KEY, "robots_host", "rule_line", "rule", "time", "method", "target", "status"]
+
+
+def _rows_where(rows: pl.DataFrame, condition: pl.Expr, columns: list[str]) -> pl.DataFrame:
+    """The ``columns`` of the rows where ``condition`` holds.
+
+    Why not ``rows.filter``: a batch's rows carry ~30 columns, and a filter copies every one of
+    them; the counts read a few.
+    """
+    return rows.lazy().filter(condition).select(columns).collect()
+
+
+def _disallowed(rows: pl.DataFrame) -> pl.DataFrame:
+    """The disallowed requests of a batch, with what their counts and evidence read."""
+    return _rows_where(rows, pl.col("disallowed"), _DISALLOWED_COLUMNS)
+
+
 def _rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    """Disallowed requests per client and rule (``rows``: :func:`_disallowed`)."""
     return (
-        rows.filter(pl.col("disallowed"))
-        .group_by(*CLIENT_KEY, pl.col("robots_host").alias("rule_host"), "rule_line", "rule")
+        rows.group_by(*CLIENT_KEY, pl.col("robots_host").alias("rule_host"), "rule_line", "rule")
         .agg(count=pl.len())
         .cast(RULE_COUNT_SCHEMA)  # type: ignore[arg-type]
     )
 
 
 def _evidence(rows: pl.DataFrame) -> pl.DataFrame:
-    return earliest_evidence(rows.filter(pl.col("disallowed")).cast(EVIDENCE_PARTIAL_SCHEMA))  # type: ignore[arg-type]
+    """Each client's earliest disallowed requests (``rows``: :func:`_disallowed`)."""
+    return earliest_evidence(rows.cast(EVIDENCE_PARTIAL_SCHEMA))  # type: ignore[arg-type]
 
 
 def _seconds_span(rows: pl.DataFrame) -> tuple[int, int] | None:
@@ -452,9 +506,7 @@ def _time_counts(rows: pl.DataFrame, least: int) -> pl.DataFrame:
 
 
 def _path_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    """Disallowed requests per client and path (``rows``: :func:`_disallowed`)."""
     return (
-        rows.filter(pl.col("disallowed"))
-        .group_by(client_key(), path_of())
-        .agg(requests=pl.len())
-        .cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
+        rows.group_by(client_key(), path_of()).agg(requests=pl.len()).cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
     )

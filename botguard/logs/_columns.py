@@ -12,6 +12,7 @@ kept for malformed examples). Missing roles are simply absent.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from typing import Literal
 
@@ -209,9 +210,18 @@ def host_column(cols: Collection[str]) -> pl.Expr:
     return pl.coalesce([pl.when(~c.is_in(["", "-"])).then(c) for c in present])
 
 
-def dash_to_empty(col: pl.Expr) -> pl.Expr:
-    """``-`` is how servers log an absent header: it becomes "" (sent nothing), not null."""
-    return pl.when(col == "-").then(pl.lit("")).otherwise(col)
+#: The header roles servers log as ``-`` when the client sent none (see :func:`dash_to_empty`).
+DASHED = ("referer", "user_agent")
+
+
+def dash_to_empty(col: pl.Expr, *, null_too: bool = False) -> pl.Expr:
+    """``-`` is how servers log an absent header: it becomes "" (sent nothing), not null.
+
+    ``null_too``: a null becomes "" as well, in the same pass (a format whose empty fields
+    read as null: one pass where a fill and then this took two).
+    """
+    absent = (col.is_null() | (col == "-")) if null_too else (col == "-")
+    return pl.when(absent).then(pl.lit("")).otherwise(col)
 
 
 def typed(lazy: pl.LazyFrame, cols: Collection[str]) -> pl.LazyFrame:
@@ -220,42 +230,75 @@ def typed(lazy: pl.LazyFrame, cols: Collection[str]) -> pl.LazyFrame:
     Lazy, so a format can fuse it with its own extraction into one streaming query. ``_reason``
     is null for rows that become requests, else why the row is malformed.
     """
-    bytes_raw = _col(cols, "body_bytes") if "body_bytes" in cols else _col(cols, "bytes_sent")
-    status_raw = _col(cols, "status")
-    status = pl.when(status_raw != "-").then(status_raw.cast(pl.Int16, strict=False))
+    values, reason, parts, valid = _typed_steps(frozenset(cols))
     return (
-        lazy.with_columns(
-            _time=parse_time(cols),
-            _request=request_line(cols),
-            _status=status,
-            # Leniency: "-" (aborted request) is an unknown status, not a malformed line.
-            _status_ok=status_raw.is_null() | (status_raw == "-") | status.is_between(100, 999),
-            _bytes=pl.when(bytes_raw.is_null() | (bytes_raw == "-"))
-            .then(0)
-            .otherwise(bytes_raw.cast(pl.Int64, strict=False)),
-            _host=host_column(cols),
-        )
-        .with_columns(
-            _reason=pl.when(pl.col("_time").is_null())
-            .then(pl.lit("bad_timestamp"))
-            .when(~pl.col("_status_ok"))
-            .then(pl.lit("bad_status"))
-            .when(pl.col("_bytes").is_null())
-            .then(pl.lit("bad_bytes"))
-            .when(_col(cols, "ip").is_null() | (_col(cols, "ip") == ""))
-            .then(pl.lit("missing_ip")),
-            _words=split_words(),
-        )
+        lazy.with_columns(values)
+        .with_columns(reason)
         .unnest("_words")
-        .with_columns(request_parts(cols))
-        .with_columns(_valid=request_validity())
+        .with_columns(parts)
+        .with_columns(valid)
     )
 
 
-def request_columns(cols: Collection[str], source: str) -> list[pl.Expr]:
-    """The :data:`REQUEST_SCHEMA` columns from a :func:`typed` frame (before absolute form)."""
-    valid = pl.col("_valid")
+@functools.lru_cache(maxsize=64)
+def _typed_steps(
+    cols: frozenset[str],
+) -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...], tuple[pl.Expr, ...], pl.Expr]:
+    """The expressions of :func:`typed` for a set of roles, built once: every block of a scan
+    asks for the same ones, and building them in Python costs about as much as running them on
+    a small block (expressions are immutable, so they are shared)."""
+    bytes_raw = _col(cols, "body_bytes") if "body_bytes" in cols else _col(cols, "bytes_sent")
+    status_raw = _col(cols, "status")
+    status = pl.when(status_raw != "-").then(status_raw.cast(pl.Int16, strict=False))
+    values = (
+        parse_time(cols).alias("_time"),
+        request_line(cols).alias("_request"),
+        status.alias("_status"),
+        # Leniency: "-" (aborted request) is an unknown status, not a malformed line.
+        (status_raw.is_null() | (status_raw == "-") | status.is_between(100, 999)).alias("_status_ok"),
+        pl.when(bytes_raw.is_null() | (bytes_raw == "-"))
+        .then(0)
+        .otherwise(bytes_raw.cast(pl.Int64, strict=False))
+        .alias("_bytes"),
+        host_column(cols).alias("_host"),
+    )
+    reason = (
+        pl.when(pl.col("_time").is_null())
+        .then(pl.lit("bad_timestamp"))
+        .when(~pl.col("_status_ok"))
+        .then(pl.lit("bad_status"))
+        .when(pl.col("_bytes").is_null())
+        .then(pl.lit("bad_bytes"))
+        .when(_col(cols, "ip").is_null() | (_col(cols, "ip") == ""))
+        .then(pl.lit("missing_ip"))
+        .alias("_reason"),
+        split_words(),
+    )
+    return values, reason, tuple(request_parts(cols)), request_validity().alias("_valid")
+
+
+def request_columns(cols: Collection[str], source: str, *, dashed: Collection[str] = ()) -> list[pl.Expr]:
+    """The :data:`REQUEST_SCHEMA` columns from a :func:`typed` frame (before absolute form).
+
+    ``dashed``: the roles of :data:`DASHED` the format already passed through
+    :func:`dash_to_empty` (its value as it is then).
+    """
     return [
+        *_request_columns(frozenset(cols), frozenset(dashed)),
+        pl.lit(source, dtype=pl.String).alias("source"),
+        pl.col("line_no"),
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _request_columns(cols: frozenset[str], dashed: frozenset[str]) -> tuple[pl.Expr, ...]:
+    """:func:`request_columns` but the source's, built once per set of roles (see
+    :func:`_typed_steps`)."""
+    valid = pl.col("_valid")
+    header = {
+        name: _col(cols, name) if name in dashed else dash_to_empty(_col(cols, name)) for name in DASHED
+    }
+    return (
         _col(cols, "ip").alias("ip"),
         pl.col("_time").alias("time"),
         pl.when(valid).then(pl.col("_method")).alias("method"),
@@ -265,12 +308,10 @@ def request_columns(cols: Collection[str], source: str) -> list[pl.Expr]:
         valid.alias("valid_request"),
         pl.col("_status").alias("status"),
         pl.col("_bytes").alias("bytes"),
-        dash_to_empty(_col(cols, "referer")).alias("referer"),
-        dash_to_empty(_col(cols, "user_agent")).alias("user_agent"),
+        header["referer"].alias("referer"),
+        header["user_agent"].alias("user_agent"),
         normalize_host(pl.col("_host")).alias("host"),
-        pl.lit(source, dtype=pl.String).alias("source"),
-        pl.col("line_no"),
-    ]
+    )
 
 
 def split_typed(

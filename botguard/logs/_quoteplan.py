@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import polars as pl
 
+from botguard.logs._columns import DASHED, dash_to_empty
 from botguard.logs._malformed import MAX_LINE_BYTES
 from botguard.logs._template import Variable, value_pattern
 from botguard.logs.escapes import escape_raw_bytes
@@ -27,6 +30,7 @@ FIXED_WIDTHS = {"time_local": 26}  # "17/May/2015:10:05:03 +0000"
 SENTINEL = "\x1f"  # ends every line read from a block (see QuotePlan.read_pieces)
 TAIL = r"(?:\s.*)?\x1f?$"  # the end of the last piece: appended fields, then the sentinel
 EXTRA_PIECES = 3  # room for appended quoted fields (e.g. "$http_x_forwarded_for") + overflow marker
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +61,26 @@ class QuotePlan:
 
     quotes: int
     segments: tuple[QuotePiece, ...]
+    # Expressions built once per plan: building the ~60 of a block's query in Python cost about
+    # as much as running it on a small block, holding the GIL the aggregator needs meanwhile.
+    _built: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def _once(self, key: object, build: Callable[[], T]) -> T:
+        """``build()``, worked out the first time ``key`` is asked for (expressions are immutable)."""
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]
 
     @property
     def roles(self) -> tuple[str, ...]:
         """The role columns :meth:`lazy` produces."""
-        return tuple(c.meta.output_name() for c in self._columns())
+        return self._once("roles", lambda: tuple(c.meta.output_name() for c in self._columns()))
+
+    @property
+    def dashed(self) -> tuple[str, ...]:
+        """The roles :meth:`lazy` already gives as :func:`~botguard.logs._columns.dash_to_empty`'s
+        (the quoted headers of :data:`~botguard.logs._columns.DASHED`)."""
+        return tuple(s.role for s in self.segments if s.quoted and s.role in DASHED)
 
     @property
     def width(self) -> int:
@@ -112,6 +131,9 @@ class QuotePlan:
         the sentinel, which are stripped with it. No sentinel means the line had more quotes
         than pieces read: the caller then takes the text from a plain line split.
         """
+        return self._once("line", self._line_of_pieces)
+
+    def _line_of_pieces(self) -> pl.Expr:
         joined = pl.concat_str([pl.col(f"_s{i}").fill_null("") for i in range(self.width)], separator='"')
         trimmed = joined.str.strip_chars_end('"')
         return pl.when(trimmed.str.ends_with(SENTINEL)).then(
@@ -124,13 +146,17 @@ class QuotePlan:
         ``long_lines=False`` says the caller knows no line is near :data:`MAX_LINE_BYTES`
         (:func:`~botguard.logs._malformed.short_lines`), so the per-row size check is left out.
         """
+        groups, columns = self._once(("lazy", long_lines), lambda: self._lazy_steps(long_lines))
+        lazy = frame.with_columns(groups) if groups else frame
+        return lazy.with_columns(columns)
+
+    def _lazy_steps(self, long_lines: bool) -> tuple[list[pl.Expr], list[pl.Expr]]:
         groups = [
             pl.col(f"_s{s.index}").fill_null("").str.extract_groups(s.pattern).alias(f"_g{s.index}")
             for s in self.segments
             if s.pattern is not None and s.roles
         ]
-        lazy = frame.with_columns(groups) if groups else frame
-        return lazy.with_columns(*self._columns(), _ok=pl.all_horizontal(self._checks(long_lines)))
+        return groups, [*self._columns(), pl.all_horizontal(self._checks(long_lines)).alias("_ok")]
 
     def _checks(self, long_lines: bool) -> list[pl.Expr]:
         # The piece after the template's last quote exists iff the line has enough quotes;
@@ -163,7 +189,9 @@ class QuotePlan:
         cols: list[pl.Expr] = []
         for s in self.segments:
             if s.quoted and s.role is not None:
-                cols.append(pl.col(f"_s{s.index}").fill_null("").alias(s.role))
+                piece = pl.col(f"_s{s.index}")  # null: an empty field
+                value = dash_to_empty(piece, null_too=True) if s.role in DASHED else piece.fill_null("")
+                cols.append(value.alias(s.role))
             cols.extend(pl.col(f"_g{s.index}").struct.field(role).alias(role) for role in s.roles)
             cols.extend(shortcut.alias(role) for role, shortcut in s.shortcuts)
         return cols

@@ -175,17 +175,22 @@ def iter_blocks(stream: BinaryIO, chunk_bytes: int, path: str) -> Iterator[bytes
             if end < 0:
                 continue
             block, skipping = block[end + 1 :], False
-        data = carry + block if carry else block
-        cut = data.rfind(b"\n")
+        cut = block.rfind(b"\n")  # (``carry`` holds no newline: the last one is the block's)
         if cut < 0:
+            data = carry + block if carry else block
             if len(data) > MAX_LINE_BYTES:
                 yield data[: MAX_LINE_BYTES + 1] + b"\n"
                 carry, skipping = b"", True
             else:
                 carry = data
             continue
-        yield data[: cut + 1]
-        carry = data[cut + 1 :]
+        # One copy of the block's whole lines, none when it ends at a newline (most reads of a
+        # file): joining the carry first and cutting after copied every block twice.
+        if carry or cut + 1 < len(block):
+            yield b"".join((carry, memoryview(block)[: cut + 1]))
+        else:
+            yield block
+        carry = block[cut + 1 :]
     if damage is not None:
         what = "truncated or corrupt compressed data" if _compressed(stream) else "read error"
         raise DamagedInput(f"{what} ({damage})", Location(path)) from damage

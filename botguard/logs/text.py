@@ -160,7 +160,7 @@ class TemplateFormat:
         ok = pl.col("_ok")
         extra = ["line"] if "line" in pieces.collect_schema() else _piece_names(self.plan.width)
         done = typed_rows.select(
-            *request_columns(self.plan.roles, source),
+            *request_columns(self.plan.roles, source, dashed=self.plan.dashed),
             *extra,
             _reason=pl.when(ok).then(pl.col("_reason")),  # rows the plan rejects are the regex's
             _keep=ok & pl.col("_reason").is_null(),

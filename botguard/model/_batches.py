@@ -147,7 +147,8 @@ class PieceGroups:
     last: list[int]
     labels: dict[int, list[tuple[int, int]]]  # group -> (label code, count) for codes > 0, ascending
     ip_rows: list[int]  # the first row of each (group, address), by group then address id
-    ip_at: np.ndarray  # addresses of group g: ip_rows[ip_at[g]:ip_at[g + 1]]
+    ip_at: list[int]  # addresses of group g: ip_rows[ip_at[g]:ip_at[g + 1]]
+    ip_of: list[int]  # each row's address id (call.ip_of as a list: read per address)
 
     @classmethod
     def of(
@@ -175,7 +176,7 @@ class PieceGroups:
         return cls(
             at, inverse, (distinct % span).tolist(), np.bincount(inverse, minlength=size).tolist(),
             np.bincount(inverse, humanlike, minlength=size).tolist(), last.tolist(), labels,
-            first.tolist(), ip_at,
+            first.tolist(), ip_at.tolist(), ip_of.tolist(),
         )  # fmt: skip
 
 

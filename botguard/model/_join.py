@@ -154,7 +154,7 @@ class Trainer:
 
     def __init__(self, masks: Mapping[str, frozenset[str]] = MASKS) -> None:
         self.masks = masks
-        self._mask: dict[tuple[int, str], tuple[FeaturePart, FeaturePart]] = {}
+        self._mask: dict[str, dict[int, tuple[FeaturePart, FeaturePart]]] = {source: {} for source in masks}
 
     def learn(
         self,
@@ -171,11 +171,16 @@ class Trainer:
         """Train one micro-batch; ``hook`` (tests, benches) gets the (times, labels, sources, xs)."""
         keys: list[str] = []
         lens: list[int] = []
-        masked = self._masked_into
+        memos, masked = self._mask, self._masked
         for p, source in zip(parts, sources):
-            before = len(keys)
-            masked(keys, p, source)
-            lens.append(len(keys) - before)
+            memo, size = memos[source], 0
+            for part in p:
+                hit = memo.get(id(part))
+                if hit is None or hit[0] is not part:
+                    hit = masked(memo, part, source)
+                keys += hit[1]
+                size += len(hit[1])
+            lens.append(size)
         model.learn_keys(keys, lens, ys, now=now, who=uids)
         trained = counters.trained
         for source in sources:
@@ -187,20 +192,17 @@ class Trainer:
                 at += size
             hook(list(times), ys.tolist(), list(sources), xs)
 
-    def _masked_into(self, out: list[str], parts: Parts, source: str) -> None:
-        """Append the example's keys without the slots its label source read (memoised per part object).
+    def _masked(
+        self, memo: dict[int, tuple[FeaturePart, FeaturePart]], part: FeaturePart, source: str
+    ) -> tuple[FeaturePart, FeaturePart]:
+        """A part without the slots ``source`` read, memoised in ``memo`` (that source's) by the
+        part's identity.
 
-        The memo is keyed by the part's identity (parts are memoised tuples, so they recur as the
-        same objects) and keeps the part alive, so an id is never reused while its entry exists.
+        Parts are memoised tuples, so they recur as the same objects; the entry keeps its part
+        alive, so an id is never reused while its entry exists.
         """
-        memo, masked = self._mask, self.masks[source]
-        for part in parts:
-            hit = memo.get((id(part), source))
-            if hit is None or hit[0] is not part:
-                if len(memo) > MEMO_LIMIT:
-                    memo.clear()
-                hit = memo[(id(part), source)] = (
-                    part,
-                    tuple(k for k in part if k.partition("=")[0] not in masked),
-                )
-            out += hit[1]
+        if len(memo) > MEMO_LIMIT:
+            memo.clear()
+        masked = self.masks[source]
+        hit = memo[id(part)] = (part, tuple(k for k in part if k.partition("=")[0] not in masked))
+        return hit

@@ -33,9 +33,6 @@ HOST_LIMIT = 256  # hosts tracked (referer hosts of asset requests: a site has a
 _NEVER = float("inf")
 
 
-Places = tuple[tuple[int, int], ...]  # a triple's bits in either filter (PairFilter.places)
-
-
 def pair_hash(net: str, ua: str, path: str) -> int:
     """A stable 64-bit hash of (network, agent, page) (``hash()`` differs between processes)."""
     digest = hashlib.blake2b(f"{net}\0{ua}\0{path}".encode(errors="replace"), digest_size=8).digest()
@@ -64,26 +61,14 @@ class ServedPages:
                 self.previous.clear()
             self.epoch = epoch
 
-    def places(self, nets: list[str], uas: list[str], paths: list[str]) -> list[Places]:
-        """The filters' bits of many (network, agent, page) triples at once (a batch's pages, worked
-        out before they are added or checked in order with :meth:`add_at` and :meth:`requested_at`)."""
-        hashes = np.fromiter(map(pair_hash, nets, uas, paths), np.uint64, len(nets))
-        return self.current.places_many(hashes)  # both filters have the same size
+    def hashes(self, nets: list[str], uas: list[str], paths: list[str]) -> np.ndarray:
+        """The hashes of many (network, agent, page) triples (uint64)."""
+        return np.fromiter(map(pair_hash, nets, uas, paths), np.uint64, len(nets))
 
-    def add_at(self, t: float, places: Places) -> None:
-        """Remember that an agent requested a page from a network at ``t``, given the triple's
-        :meth:`places`."""
-        self._turn(t)
-        self.current.add_places(places)
-
-    def requested(self, t: float, net: str, ua: str, path: str) -> bool:
-        """Whether this agent requested this page from this network in the last one or two periods."""
-        return self.requested_at(t, self.current.places(pair_hash(net, ua, path)))
-
-    def requested_at(self, t: float, places: Places) -> bool:
-        """:meth:`requested` of a triple given its :meth:`places`."""
-        self._turn(t)
-        return self.current.has_places(places) or self.previous.has_places(places)
+    def walk(self, times: np.ndarray, hashes: np.ndarray) -> ServedWalk:
+        """The filters as one call's walk in time order sees them, given the (network, agent, page)
+        hashes it adds and their times: see :class:`ServedWalk`."""
+        return ServedWalk(self, times, hashes)
 
     def learning(self, host: str, ip: str) -> bool:
         """Whether :meth:`note_asset` of this host and address could still change what is known
@@ -151,3 +136,75 @@ def _pack(bits: np.ndarray) -> str:
 
 def _unpack(text: str) -> np.ndarray:
     return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
+
+
+class ServedWalk:
+    """The served-pages filters during one call's walk: every add of the call is known before the
+    walk starts (each page request adds its triple at its time), so none is made one by one; a read
+    answers from the filters as they stood before the call and the adds before it, and
+    :meth:`close` makes all of them at once.
+
+    Why: setting three bits per page in Python was a good part of the walk's cost. The answers and
+    the filters after :meth:`close` are those of adding and reading in order: the current filter
+    of epoch ``e`` holds the adds of ``e`` (and what it held before the call, if the call began in
+    ``e``), the previous filter those of ``e - 1`` (or what it held before the call).
+    """
+
+    __slots__ = ("_before", "_cells", "_epochs", "_first", "_read", "_served", "_times")
+
+    def __init__(self, served: ServedPages, times: np.ndarray, hashes: np.ndarray) -> None:
+        self._served = served
+        self._times = times
+        self._cells = served.current.cells_many(hashes)  # one row per hash function
+        self._epochs = (times // served.memory).astype(np.int64)
+        self._first: dict[int, int] | None = None
+        self._read: float | None = None
+        self._before = (served.epoch, served.current.bits.data, served.previous.bits.data)
+
+    def cells(self, net: str, ua: str, path: str) -> list[int]:
+        """The bit numbers of one (network, agent, page) triple."""
+        return self._served.current.cells(pair_hash(net, ua, path))
+
+    def cells_of(self, hashes: np.ndarray) -> list[list[int]]:
+        """The bit numbers of many triples' hashes, one list per triple."""
+        return self._served.current.cells_many(hashes).T.tolist()
+
+    def requested(self, adds: int, t: float, cells: list[int]) -> bool:
+        """Whether the triple of ``cells`` is in either filter at ``t``, after the walk's first
+        ``adds`` adds (a false positive only ever says "requested")."""
+        epoch = int(t // self._served.memory)
+        self._read = t
+        first = self._first_adds()
+        before, current, previous = self._before
+        size = len(current) * 8
+        now, last = epoch * size, (epoch - 1) * size
+        kept = epoch == before
+        if all((kept and current[c >> 3] >> (c & 7) & 1) or first.get(now + c, adds) < adds for c in cells):
+            return True
+        turned = before is not None and epoch - 1 == before
+        return all(
+            (kept and previous[c >> 3] >> (c & 7) & 1)
+            or (turned and current[c >> 3] >> (c & 7) & 1)
+            or (last + c) in first
+            for c in cells
+        )
+
+    def _first_adds(self) -> dict[int, int]:
+        """(epoch, bit) -> the first add of the walk that sets it (built at the first read)."""
+        if self._first is None:
+            size = len(self._before[1]) * 8
+            keys = (self._epochs[None, :] * size + self._cells).T.ravel()
+            order = np.repeat(np.arange(len(self._epochs)), self._cells.shape[0])
+            self._first = dict(zip(keys[::-1].tolist(), order[::-1].tolist()))  # the earliest wins
+        return self._first
+
+    def close(self) -> None:
+        """Make the walk's adds, epoch by epoch, and turn the filters to its last read."""
+        served, epochs = self._served, self._epochs
+        if len(epochs):
+            starts = np.flatnonzero(np.r_[True, epochs[1:] != epochs[:-1]])
+            for i, j in zip(starts.tolist(), [*starts[1:].tolist(), len(epochs)]):
+                served._turn(float(self._times[i]))
+                served.current.add_cells(self._cells[:, i:j])
+        if self._read is not None:
+            served._turn(self._read)  # turning only ever moves forward: a read before the adds does nothing

@@ -24,6 +24,12 @@ is what its clients share *across addresses*, in time:
   log) and while clients that load assets (browsers showing pages to people) send such referers
   more often than ``orphan_max_share`` (a site whose pages a CDN serves from its cache).
 
+Evidence short of a raise: a burst key's new bare clients carry its excess over its usual rate
+(:func:`burst_excess`), and a client whose cross-address raise went because it follows its own
+links keeps half the raise's confidence; both only score its requests (a one-request proxy client
+in a window of many new clients sharing its agent ranks above a person at that key's usual
+rate), and neither survives the client loading a page asset.
+
 A client that matches a signature with support is *raised*: its score becomes at least the
 campaign's confidence, and the scan's verdict rises (``action``: ``challenge`` when the evidence
 is only behavioural, ``block`` with evidence of its own). Never raised: catalogue crawlers and
@@ -50,7 +56,7 @@ from botguard.config import CampaignRules
 from botguard.model._actors import ASSET, HONEYPOT, PAGE, ActorTable
 from botguard.model._due import DueQueue
 from botguard.model._keys import MEMO_LIMIT, Call
-from botguard.model._served import Places, ServedPages
+from botguard.model._served import ServedPages, ServedWalk
 from botguard.model.features import path_template
 from botguard.model.records import ClientRaise
 
@@ -59,9 +65,16 @@ _CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer", "orphan"})
 _ID = re.compile(r"\d+")
 _TRUST_MIN = 10.0  # (decayed) referers of asset-loading clients checked before orphans raise anyone
 _DEFAULT_RULES = CampaignRules()
+#: Clients of a burst key's window its excess leaves to chance (:func:`burst_excess`).
+_EXCESS_SHRINK = 1.0
+#: The most a burst key's excess gives a client that no signature raised.
+_EXCESS_CAP = 0.85
+#: The share of a cross-address raise's confidence a client keeps in its score once it is
+#: dropped for following the client's own links (:meth:`CampaignBook._page`).
+_KEPT_SHARE = 0.5
 _FADED = 0.05  # a burst key's decayed usual rate below which it is forgotten
-#: A page request's path, referer (host, page), and the served-pages bits of its own and its referer's page.
-_PageCols = tuple[str, tuple[str, str], Places, Places | None]
+#: A page request's path, referer (host, page), and the served-pages bits of its referer's page.
+_PageCols = tuple[str, tuple[str, str], list[int] | None]
 
 
 @dataclass(slots=True)
@@ -79,6 +92,8 @@ class Client:
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=16))  # its last page paths
     hosting: bool = False
     orphans: int = 0  # pages whose referer is a page of this site it never requested
+    excess: float = 0.0  # campaign evidence short of a raise (:func:`burst_excess`), while bare
+    kept: float = 0.0  # evidence left by a cross-address raise dropped for following its own links
 
 
 @dataclass(slots=True)
@@ -180,7 +195,8 @@ class CampaignBook:
         ips, uas, referers = call.ip, call.ua, call.referer
         served, due = self.served, self._due_clients
         asset = (kind[rows] == ASSET).tolist()
-        pages = self._page_columns(call, rows[kind[rows] != ASSET], nets)
+        walk, pages = self._page_columns(call, rows[kind[rows] != ASSET], nets)
+        added = 0  # page requests walked so far: each adds its triple to the served pages
         for i, t, a, at in zip(rows.tolist(), call.t[rows].tolist(), call.ip_of[rows].tolist(), asset):
             key = (ips[i], uas[i])
             client = clients.get(key)
@@ -201,36 +217,44 @@ class CampaignBook:
                     host
                     and page
                     and served.learning(host, key[0])
-                    and served.requested(t, nets[a], key[1], page)
+                    and walk.requested(added, t, walk.cells(nets[a], key[1], page))
                 ):
                     served.note_asset(host, key[0], t)
                 follows[i] = bool(page) and page in client.recent
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
+                client.excess = client.kept = 0.0
                 continue
-            follows[i] = self._page(call, i, t, client, next(pages))
+            follows[i] = self._page(call, i, t, client, next(pages), walk, added)
+            added += 1
+            if client.excess or client.kept:
+                p[i] = max(p[i], client.excess, client.kept)
+        walk.close()
         return p, follows
 
-    def _page_columns(self, call: Call, rows: np.ndarray, nets: list[str]) -> Iterator[_PageCols]:
-        """What each page request of the call needs from its columns, in row order: its path, its
-        referer (host, page), and the served-pages filters' bits of (network, agent, path) and of
-        (network, agent, referer page) (hashed for the whole call at once; added and checked in
-        order by :meth:`_page`)."""
+    def _page_columns(
+        self, call: Call, rows: np.ndarray, nets: list[str]
+    ) -> tuple[ServedWalk, Iterator[_PageCols]]:
+        """The served pages as the call's walk sees them (each page request adds its (network,
+        agent, path): all known before the walk, so made at once), and what each page request needs
+        from its columns, in row order: its path, its referer (host, page), and the filters' bits of
+        (network, agent, referer page) (hashed for the whole call at once; checked in order by
+        :meth:`_page`)."""
         at = rows.tolist()
         net = [nets[a] for a in call.ip_of[rows].tolist()]
         ua = [call.ua[i] for i in at]
         path = [(call.target[i] or "/").split("#", 1)[0] for i in at]
         refs = [self.referer(call.referer[i]) for i in at]
-        served = self.served.places(net, ua, path)
-        named: list[Places | None] = [None] * len(at)
+        walk = self.served.walk(call.t[rows], self.served.hashes(net, ua, path))
+        named: list[list[int] | None] = [None] * len(at)
         if self.rules.orphan_referer:  # the referer page is checked only for an orphan
             linked = [k for k, (_, ref) in enumerate(refs) if ref]
-            places = self.served.places(
+            hashes = self.served.hashes(
                 [net[k] for k in linked], [ua[k] for k in linked], [refs[k][1] for k in linked]
             )
-            for k, found in zip(linked, places):
+            for k, found in zip(linked, walk.cells_of(hashes)):
                 named[k] = found
-        return zip(path, refs, served, named)
+        return walk, zip(path, refs, named)
 
     def _forgotten(self, key: tuple[str, str], client: Client | None, t: float) -> bool:
         """Whether :meth:`expire` at ``t`` would have dropped this raise: checked on every request,
@@ -241,20 +265,26 @@ class CampaignBook:
         score = self.scores.get(key)
         return score is None or score[1] < t - rules.keep
 
-    def _page(self, call: Call, i: int, t: float, c: Client, cols: _PageCols) -> bool:
-        """Fold one page request into its client and the signatures; whether its referer is one of
-        the client's recent pages."""
+    def _page(
+        self, call: Call, i: int, t: float, c: Client, cols: _PageCols, served: ServedWalk, added: int
+    ) -> bool:
+        """Fold one page request (the walk's ``added``-th) into its client and the signatures;
+        whether its referer is one of the client's recent pages."""
         rules = self.rules
-        path, (host, ref), served, named = cols
+        path, (host, ref), named = cols
         c.pages += 1
         own = bool(ref) and ref in c.recent
         if own:
             c.follows += 1
+            c.excess = 0.0
             found = self.raised_.get(c.key)
             if found is not None and found.kind in _CROSS_KINDS and c.follows > c.orphans:
                 # following its own links more than naming pages it never saw: a reader, not a
                 # campaign's step (a campaign address handed its own last page now and then is not)
                 del self.raised_[c.key]
+                # ... yet a signature tied it to other addresses: its requests keep part of that
+                # evidence in their score (no verdict reads it), until it loads an asset
+                c.kept = max(c.kept, _KEPT_SHARE * found.confidence)
         walk = self._walk(path)
         if walk is not None:
             last = c.walk_last.get(walk[0])
@@ -263,26 +293,27 @@ class CampaignBook:
                 self._self_walk(c, t, walk[0])
             c.walk_last[walk[0]] = walk[1]
         bare = c.assets == 0
-        if ref and self.served.own(host) and self._orphan(c, t, named, own):
+        if ref and self.served.own(host) and self._orphan(c, t, named, own, served, added):
             c.orphans += 1
             if not c.assets and c.follows <= c.orphans and c.key not in self.raised_:
                 reason = f"model: referers name pages this client never requested ({c.orphans} of {c.pages})"
                 self._record(c, t, "orphan-referer", "orphan", reason, 1, 0.99)
-        self.served.add_at(t, served)
         chain = self._chain(c, t, walk, ref if not own else "") if bare else None
         previous = self.pages.get(path)
         popular = previous is not None and previous.client != c.key and t - previous.t <= rules.link_window
         self.pages[path] = _Page(chain, t, c.key, popular)
         self._due_pages.add(path, t)
         if c.pages == 1 and bare and not own:
-            site = ref and (ref in self.pages or not host)
+            site = ref and (not host or self.served.own(host))
             kind = f"site:{path_template(ref)}" if site else f"ext:{host}" if host else "-"
             self._bursts(call, i, t, c, kind, path)
         c.recent.append(path)
         return own
 
     # -- orphan referers --------------------------------------------------------------------
-    def _orphan(self, c: Client, t: float, named: Places | None, own: bool) -> bool:
+    def _orphan(
+        self, c: Client, t: float, named: list[int] | None, own: bool, served: ServedWalk, added: int
+    ) -> bool:
         """Whether this page's referer (a page of this site, not one of the client's recent ones)
         names a page the client's agent never requested from its /24 (/48: a person behind a carrier
         NAT whose connections leave from several addresses of a pool is one client here), and the
@@ -293,7 +324,7 @@ class CampaignBook:
         if not rules.orphan_referer:
             return False
         browser = c.assets > 0
-        orphan = not own and named is not None and not self.served.requested_at(t, named)
+        orphan = not own and named is not None and not served.requested(added, t, named)
         checks, hits, at = self.trust
         fade = math.exp(-max(0.0, t - at) / self._tau)
         checks, hits = checks * fade, hits * fade
@@ -408,9 +439,14 @@ class CampaignBook:
         burst.mass *= math.exp(-(t - burst.mass_at) / self._tau)
         burst.mass_at = t
         expected = max(rules.baseline_floor, burst.mass / self._tau * rules.burst_window)
-        members = [m for _, m in window if self._bare(m)]
+        # a window shorter than the bar cannot hold enough distinct bare members to qualify, nor
+        # one of at most the usual rate and the chance client any excess: not counted then
+        short = len(window) < rules.burst_min or len(window) < rules.burst_lift * expected
+        counted = not short or len(window) > expected + _EXCESS_SHRINK
+        members = [m for _, m in window if self._bare(m)] if counted else []
         n = len(set(members))
-        if n >= rules.burst_min and n >= rules.burst_lift * expected:
+        self._note_excess(members, n, expected)
+        if not short and n >= rules.burst_min and n >= rules.burst_lift * expected:
             if burst.qualified_at is None:
                 burst.qualified_at, burst.expected = t, expected
             confidence = max(0.0, 1.0 - expected / n)
@@ -427,6 +463,21 @@ class CampaignBook:
         # Every arrival makes the key's usual rate, a burst's too: otherwise a key that qualifies
         # at first sight (no history yet) would never learn that its rate is ordinary.
         burst.mass += 1.0
+
+    def _note_excess(self, members: list[tuple[str, str]], n: int, expected: float) -> None:
+        """Give the bare members of a burst key's window the key's excess over its usual rate
+        (:func:`burst_excess`) as campaign evidence short of a raise; a member whose last request
+        came before has its score raised to it, as a late raise does."""
+        excess = burst_excess(n, expected)
+        if excess <= 0.0:
+            return
+        for member in dict.fromkeys(members):
+            found = self.clients[member]
+            if excess > found.excess:
+                found.excess = excess
+                score = self.scores.get(member)
+                if score is not None and score[0] < excess:
+                    self.scores[member] = (excess, score[1])
 
     def _bare(self, key: tuple[str, str]) -> bool:
         c = self.clients.get(key)
@@ -484,15 +535,21 @@ class CampaignBook:
 
     def note_scores(self, ips: list[str], uas: list[str], t: np.ndarray, scores: np.ndarray) -> None:
         """Remember each client's last score (the rows are in stream order: the last one wins), or
-        its raise's confidence when that is higher."""
+        its raise's confidence or burst excess when that is higher (either may have come after
+        its last request, within the same call)."""
         last = {key: r for r, key in enumerate(zip(ips, uas))}
-        store, raised = self.scores, self.raised_
+        store, raised, clients = self.scores, self.raised_, self.clients
         due = self._due_scores if math.isfinite(self.rules.keep) else None  # a scan keeps them all
+        score_of, t_of = scores.tolist(), t.tolist()
         for key, r in last.items():
             found = raised.get(key)
-            score = float(scores[r])
-            at = float(t[r])
-            store[key] = (score if found is None else max(score, found.confidence), at)
+            score, at = score_of[r], t_of[r]
+            if found is not None:
+                score = max(score, found.confidence)
+            client = clients.get(key)
+            if client is not None and client.excess > score:
+                score = client.excess
+            store[key] = (score, at)
             if due is not None:
                 due.add(key, at)
 
@@ -565,6 +622,8 @@ class CampaignBook:
                     list(c.recent),
                     c.hosting,
                     c.orphans,
+                    c.excess,
+                    c.kept,
                 ]
                 for c in self.clients.values()
             ],
@@ -610,7 +669,8 @@ class CampaignBook:
             key, first, last, pages, assets, follows, steps, walk_last, recent, hosting, *more = row
             c = Client(
                 tuple(key), first, last, pages, assets, follows, steps, dict(walk_last), hosting=hosting,
-                orphans=more[0] if more else 0,
+                orphans=more[0] if more else 0, excess=more[1] if len(more) > 1 else 0.0,
+                kept=more[2] if len(more) > 2 else 0.0,
             )  # fmt: skip
             c.recent.extend(recent)
             self.clients[c.key] = c
@@ -655,6 +715,15 @@ class CampaignBook:
             for head in heads:
                 self._due_heads.add((template, head), never)
         self._unraise.update(self.raised_)
+
+
+def burst_excess(n: int, expected: float) -> float:
+    """The share of a burst key's ``n`` new bare clients in its window that its usual rate
+    (``expected`` clients per window) does not explain, less :data:`_EXCESS_SHRINK` clients (a
+    quiet key's second arrival is chance, not a campaign), at most :data:`_EXCESS_CAP`: below the
+    signature book's default high-score threshold, so it ranks clients and does not by itself
+    make a request count towards a rule candidate."""
+    return max(0.0, min(_EXCESS_CAP, 1.0 - (expected + _EXCESS_SHRINK) / n)) if n else 0.0
 
 
 def _idle(burst: Burst, now: float, rules: CampaignRules, tau: float) -> bool:

@@ -38,6 +38,7 @@ from botguard.config import Settings
 from botguard.identity.asn import AsnDb
 from botguard.identity.ranges import PublishedRanges
 from botguard.identity.setup import asn_source, updated_ranges_dir
+from botguard.loading import collector_off
 from botguard.model import snapshot as snap
 from botguard.model._actors import (
     ASSET,
@@ -222,9 +223,17 @@ class StreamLearner:
 
     # -- the loop ----------------------------------------------------------------------------
     def observe(self, requests: pl.DataFrame) -> pl.Series:
-        """Score a batch (REQUEST_SCHEMA, time order) first, then label and learn; one P per row."""
+        """Score a batch (REQUEST_SCHEMA, time order) first, then label and learn; one P per row.
+
+        Without garbage collections while it runs: the book, the actors and the memos it grows
+        are long-lived objects the collector would walk again and again (~10% of the call).
+        """
         if requests.height == 0:
             return pl.Series("score", [], dtype=pl.Float64)
+        with collector_off():
+            return self._observe(requests)
+
+    def _observe(self, requests: pl.DataFrame) -> pl.Series:
         call = self._keys.call(requests, self.clock)
         kind, disallowed = self._kinds.kinds(call)
         aid = self._actors.ids(call)
@@ -326,7 +335,7 @@ class StreamLearner:
         psum = np.bincount(inverse, p, minlength=g1 - g0).tolist()
         groups, actor_ctx, labelled = batch.groups, self._actors.ctx, grouped.labels
         max_ips, ip_at, ip_rows = self.stream.rules.max_ips, grouped.ip_at, grouped.ip_rows
-        ip_infos, ip_of, ips = call.ip_infos, call.ip_of, call.ip
+        ip_infos, ip_of, ips = call.ip_infos, grouped.ip_of, call.ip
         for g in range(g0, g1):
             actor, r = grouped.actor[g], grouped.last[g]
             counts = groups.get(actor)

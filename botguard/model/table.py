@@ -156,8 +156,7 @@ class PairFilter:
         if not len(keys):
             return np.zeros(0, dtype=bool)
         h = self._pair_hash(keys, who)
-        with np.errstate(over="ignore"):
-            cells = ((h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift).astype(np.int64)
+        cells = self.cells_many(h)
         byte, bit = cells >> 3, (cells & 7).astype(np.uint8)
         seen = ((self.bits[byte] >> bit) & 1).all(axis=0)
         first = np.zeros(len(keys), dtype=bool)
@@ -168,33 +167,22 @@ class PairFilter:
     def clear(self) -> None:
         self.bits[:] = 0
 
-    def places(self, h: int) -> tuple[tuple[int, int], ...]:
-        """The (byte, bit mask) of each bit of one 64-bit hash (the same multiply-shift as
-        :meth:`add_new`, in Python ints: a caller that must see each item's effect before the next
-        one's pays no numpy call, and may keep them for a hash it meets again)."""
+    def cells(self, h: int) -> list[int]:
+        """The bit numbers of one 64-bit hash (the same multiply-shift as :meth:`add_new`, in Python
+        ints: a caller that meets its items one by one pays no numpy call)."""
         shift, multipliers = self._scalar
-        cells = [((h * m) & _MASK64) >> shift for m in multipliers]
-        return tuple([(cell >> 3, 1 << (cell & 7)) for cell in cells])
+        return [((h * m) & _MASK64) >> shift for m in multipliers]
 
-    def places_many(self, h: np.ndarray) -> list[tuple[tuple[int, int], ...]]:
-        """:meth:`places` of many 64-bit hashes (``uint64``) in one numpy pass: a caller that meets
-        its items one by one (each seeing the previous ones' effect) works their places out first."""
+    def cells_many(self, h: np.ndarray) -> np.ndarray:
+        """:meth:`cells` of many 64-bit hashes (``uint64``) in one numpy pass: one row per hash
+        function, one column per hash (int64)."""
         with np.errstate(over="ignore"):
-            cells = ((h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift).astype(np.int64)
-        byte, mask = (cells >> 3).tolist(), (1 << (cells & 7)).tolist()  # one row per hash function
-        return list(zip(*map(zip, byte, mask)))
+            return ((h[None, :] * _MULTIPLIERS[: self._hashes, None]) >> self._shift).astype(np.int64)
 
-    def add_places(self, places: tuple[tuple[int, int], ...]) -> None:
-        """Mark one hash seen, given its :meth:`places`."""
-        bits = self.bits.data  # a memoryview: plain ints per byte (a numpy scalar per access costs 10x)
-        for byte, mask in places:
-            bits[byte] |= mask
-
-    def has_places(self, places: tuple[tuple[int, int], ...]) -> bool:
-        """Whether one hash was marked, given its :meth:`places` (false positives only, at the
-        rate in the class docstring)."""
-        bits = self.bits.data
-        return all(bits[byte] & mask for byte, mask in places)
+    def add_cells(self, cells: np.ndarray) -> None:
+        """Mark bits given their numbers (any shape, repeats allowed)."""
+        flat = cells.ravel()
+        np.bitwise_or.at(self.bits, flat >> 3, np.left_shift(np.uint8(1), (flat & 7).astype(np.uint8)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,3 +151,84 @@ def test_each_request_is_counted_once_beside_targets_judged_in_another_spelling(
     assert result.summary.parsed == 5
     assert result.clients.get_column("requests").sum() == 5
     assert result.clients.get_column("disallowed_requests").sum() == 1
+
+
+_AGENTS = [
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Googlebot/2.1",  # the same crawler and token, another agent
+    "GOOGLEBOT/2.1",  # the same text in another case
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",  # has a Crawl-delay
+    "curl/8.4.0",  # unknown: the `*` group
+    "-",  # no agent
+    'evil \\"bot\\"/1.0',  # an escaped quote inside
+    "caf\\xC3\\xA9-bot/1.0 \\xFF",  # escaped bytes, one not UTF-8
+]
+_ROBOTS = b"""User-agent: bingbot
+Crawl-delay: 10
+Disallow: /private
+
+User-agent: Googlebot
+Disallow: /nogoogle
+
+User-agent: *
+Disallow: /private
+Disallow: /nogoogle/open
+Allow: /nogoogle
+"""
+
+
+def _tricky_log(tmp_path: Path) -> Path:
+    """Each agent from two addresses asking for paths each group judges otherwise, some of them
+    within a second of each other (Crawl-delay), in a raw byte line or two."""
+    targets = ["/", "/private/a", "/nogoogle/x", "/nogoogle/open/y", "/robots.txt", "/Private/a"]
+    lines = []
+    for i in range(240):
+        agent = _AGENTS[i % len(_AGENTS)]
+        target = targets[i % len(targets)]
+        lines.append(
+            f"198.51.100.{i % 3} - - [17/May/2015:10:{i // 480:02d}:{i // 8 % 60:02d} +0000] "
+            f'"GET {target} HTTP/1.1" 200 5 "-" "{agent}"\n'.encode()
+        )
+    lines.append(
+        b'198.51.100.3 - - [17/May/2015:11:00:00 +0000] "GET /private/z HTTP/1.1" 200 5 "-" "raw \xff\xfe"\n'
+    )
+    log = tmp_path / "tricky.log"
+    log.write_bytes(b"".join(lines))
+    return log
+
+
+def test_units_looked_up_per_agent_are_those_looked_up_per_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one robots.txt for every host, what each row is judged by follows from its agent:
+    it is looked up once per distinct agent of a batch, not per row. Agents of one crawler in
+    other spellings, another case, escaped quotes and bytes, no agent and a Crawl-delay group
+    give the same partial (every frame, the same rows) as the lookup per row."""
+    log = _tricky_log(tmp_path)
+    robots = RobotsTxt.parse(_ROBOTS)
+
+    def partial_of(per_row: bool) -> aggregate.Partial:
+        agg = aggregator(load_catalog(), lambda host: robots, Settings())
+        if per_row:
+            monkeypatch.setattr(aggregate.Aggregator, "_units_by_agent", lambda self: False)
+        rows_looked_up = []
+        real = aggregate.Aggregator._with_units
+        monkeypatch.setattr(
+            aggregate.Aggregator,
+            "_with_units",
+            lambda self, rows: rows_looked_up.append(1) or real(self, rows),
+        )
+        for batch in read_batches([str(log)], "combined", batch_lines=50):
+            agg.add(batch.requests, batch.stats)
+        assert bool(rows_looked_up) == per_row
+        return agg.take()
+
+    by_agent, by_row = partial_of(False), partial_of(True)
+    for name in ("clients", "rule_counts", "evidence", "time_counts", "path_counts"):
+        ours, theirs = getattr(by_agent, name), getattr(by_row, name)
+        # (a frame's row order is its group_by's)
+        assert ours.sort(ours.columns).equals(theirs.sort(theirs.columns)), name
+    clients = by_agent.clients
+    assert clients.get_column("fast_gaps").sum() > 0  # the Crawl-delay fact is there
+    assert clients.get_column("disallowed").sum() > 0
+    assert clients.get_column("token").n_unique() >= 3  # several groups judged

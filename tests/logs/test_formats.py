@@ -268,3 +268,30 @@ def test_fuzz_fast_path_agrees_with_regex(name, parts):
     slow = _regex_only(name).parse_batch(series, source="s")
     assert fast[0].equals(slow[0])
     assert fast[1] == slow[1]
+
+
+@pytest.mark.parametrize("ua", ["-", "curl/8", "-x", "--"])
+@pytest.mark.parametrize("referer", ["-", "", "https://a.example/", "-x"])
+def test_dash_headers_alike_quoted_or_not_by_either_path(ua, referer):
+    """A template whose user agent is logged unquoted and referer quoted: the quote plan turns
+    the quoted "-" (and an empty field) into "" itself, the unquoted one is left to the typing
+    step; both give what the regex path gives, and "-" is "" wherever it was logged."""
+    import polars as pl
+
+    from botguard.logs.text import TemplateFormat
+
+    template = (
+        '$remote_addr $http_user_agent [$time_local] "$request" $status $body_bytes_sent "$http_referer"'
+    )
+    fast = TemplateFormat("custom", template)
+    slow = TemplateFormat("custom", template)
+    object.__setattr__(slow, "plan", None)
+    assert fast.plan is not None and fast.plan.dashed == ("referer",)
+    line = f'1.2.3.4 {ua} {T} "GET / HTTP/1.1" 200 5 "{referer}"'
+    block = f"{line}\n{line}\n".encode()
+    by_block, _ = fast.parse_block(block, source="s")
+    by_lines, _ = fast.parse_batch(pl.Series([line, line]), source="s")
+    by_regex, _ = slow.parse_batch(pl.Series([line, line]), source="s")
+    assert by_block.equals(by_regex) and by_lines.equals(by_regex)
+    expected = ("" if ua == "-" else ua, "" if referer == "-" else referer)
+    assert by_block.select("user_agent", "referer").row(0) == expected

@@ -10,6 +10,8 @@ import sys
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from botguard.errors import InputError, UsageError
 from botguard.logs import read_batches
@@ -220,3 +222,35 @@ def test_a_block_parsed_in_pieces_is_the_batch_parsed_whole(tmp_path, monkeypatc
     assert batch.stats.malformed_by_reason == whole.malformed_by_reason
     assert batch.stats.malformed_examples == whole.malformed_examples
     assert [n for _, n, _ in batch.stats.malformed_examples] == [1 + 37 * i for i in range(20)]
+
+
+_PIECES = st.lists(
+    st.sampled_from([b"", b"a", b"bc\r", b"\xff\xfe", b"x" * 40, b'"q"', b"y" * 300]), max_size=30
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=_PIECES, chunk=st.sampled_from([1, 7, 41, 64, 301, 4096]), last_newline=st.booleans())
+def test_blocks_are_the_bytes_cut_at_newlines_whatever_the_read_size(lines, chunk, last_newline):
+    """Blocks put back together are the input, each one whole lines (reads that end at a
+    newline, inside a line, or inside a line already carried over from the read before)."""
+    from botguard.logs.readers import iter_blocks
+
+    data = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    blocks = list(iter_blocks(io.BytesIO(data), chunk, "x.log"))
+    assert b"".join(blocks) == data
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
+    assert all(blocks)
+
+
+def test_a_line_longer_than_the_limit_is_cut_and_the_rest_skipped():
+    """Leniency: a line that outgrows the limit across reads is cut to the limit plus one byte
+    (the parser's too_long), the rest of it is skipped, and the lines around it come through
+    whole."""
+    from botguard.logs._malformed import MAX_LINE_BYTES
+    from botguard.logs.readers import iter_blocks
+
+    data = b"first\n" + b"z" * (MAX_LINE_BYTES * 2) + b"\nlast\n"
+    for chunk in (1000, MAX_LINE_BYTES // 3):
+        text = b"".join(iter_blocks(io.BytesIO(data), chunk, "x.log"))
+        assert text.split(b"\n") == [b"first", b"z" * (MAX_LINE_BYTES + 1), b"last", b""], chunk

@@ -267,3 +267,56 @@ def test_orphan_memory_survives_a_snapshot_and_any_cut(tmp_path: Any) -> None:
     again.observe(frame(rows[cut:]))
     assert again.raises() == whole.raises()
     assert sum(r.kind == "orphan" for r in whole.raises().values()) == 6
+
+
+def test_a_search_engines_referer_is_never_this_sites_page() -> None:
+    """New bare clients arriving from ``https://www.google.com/`` share one burst shape (``ext:`` the
+    search engine), whether or not this site's own home page ``/`` was requested just before: the
+    referer's page alone named a page of this site, so their key depended on which pages the book
+    still remembered, which depends on when its sweeps ran (how the stream was cut)."""
+    rows = person(0.0, "92.1.1.9", SAFARI, ["/"])
+    rows += [
+        req(
+            10.0 + 40.0 * i,
+            residential(i),
+            CHROME,
+            f"/product/{100 + 37 * i}",
+            referer="https://www.google.com/",
+        )
+        for i in range(12)
+    ]
+    model = learner()
+    model.observe(frame(sorted(rows, key=lambda r: r["time"])))
+    shapes = {
+        key.rsplit("|", 2)[1]
+        for key in model.campaigns.bursts
+        if key.startswith("agent=Mozilla/5.0 (Windows")
+    }
+    assert shapes == {"ext:www.google.com"}
+    kinds = {r.signature.rsplit("|", 2)[1] for r in model.raises().values() if r.kind == "agent"}
+    assert kinds <= {"ext:www.google.com"}
+
+
+def test_a_raise_dropped_for_following_own_links_leaves_half_its_evidence_in_the_score() -> None:
+    """An address that entered naming the home page it never requested is raised as an orphan
+    referer; once it follows its own links more than it names pages it never saw, the raise goes
+    (a reader), but its score keeps half the raise's confidence: a campaign handing its walk
+    between addresses that then step through a few pages by themselves still ranks above the
+    same steps entered from a search engine."""
+
+    def last_score(entry: str) -> tuple[float, bool]:
+        steps = [req(5000.0, "81.9.9.9", CHROME, "/product/401", referer=entry)]
+        steps += [
+            req(5000.0 + 30 * k, "81.9.9.9", CHROME, f"/product/{401 + k}",
+                referer=f"https://www.example.com/product/{400 + k}")
+            for k in range(1, 4)
+        ]  # fmt: skip
+        model = learner()
+        model.observe(frame(sorted(_site_day(0.0, 2.5) + steps, key=lambda r: r["time"])))
+        key = ("81.9.9.9", CHROME)
+        return model.campaigns.scores[key][0], key in model.raises()
+
+    orphan, raised_still = last_score("https://www.example.com/")
+    searched, _ = last_score("https://www.google.com/")
+    assert not raised_still
+    assert orphan >= 1.0 - (1.0 - searched) * (1.0 - 0.495) > searched

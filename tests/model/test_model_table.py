@@ -156,6 +156,28 @@ def test_apply_delta_makes_scorer_copy_equal() -> None:
     assert {k: scorer.w[r] for k, r in scorer.index.items()} == {"asn=1": 7.0, "ua_fam=x": 2.0}
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_delta_applies_as_its_keys_one_by_one(seed: int) -> None:
+    """A delta's keys (new ones past the table's capacity, known ones, tombstones' keys back again,
+    a key twice as a peer's file may hold it) end with the weights and rows a key-by-key upsert
+    gives: the last weight of a key wins, each key one row, new rows not dirty."""
+    from botguard.model.records import Delta
+
+    rng = np.random.default_rng(seed)
+    table, keys = ParamTable(capacity=16), [f"k={i}" for i in range(60)]
+    table.apply_delta(Delta(tuple(keys[:10]), rng.normal(size=10), ()))
+    for _ in range(4):
+        picked = tuple(rng.choice(keys, size=int(rng.integers(1, 40))).tolist())
+        weights = rng.normal(size=len(picked))
+        tombs = tuple(rng.choice(keys, size=3, replace=False).tolist())
+        want = {k: float(table.w[r]) for k, r in table.index.items() if k not in tombs}
+        want.update(zip(picked, weights.tolist()))
+        table.apply_delta(Delta(picked, weights, tombs))
+        assert {k: float(table.w[r]) for k, r in table.index.items()} == want
+        assert len(set(table.index.values())) == len(table.index) == int(table.live.sum())
+        assert not table.dirty[list(table.index.values())].any()
+
+
 def _filled(tmp_path: Path) -> ParamTable:
     t = ParamTable(policies={"ip24": SlotPolicy(admit_after=2, ttl=50.0)})
     rng = np.random.default_rng(3)

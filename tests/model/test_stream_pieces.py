@@ -21,7 +21,10 @@ import pytest
 from botguard.model import _batches
 from botguard.model._actors import SOURCES
 from botguard.model._batches import PieceGroups, pieces
-from botguard.model._served import ServedPages
+from botguard.model._join import Trainer
+from botguard.model._served import ServedWalk
+from botguard.model.learner import OnlineLR
+from botguard.model.records import StreamCounters
 from botguard.model.table import PairFilter
 from tests.model.streamkit import CHROME, NOVA, frame, learner, req
 
@@ -52,6 +55,13 @@ def _count_calls(
 
     monkeypatch.setattr(owner, name, counted)
     return calls
+
+
+def _learners_work(code: Any) -> bool:
+    """Code of the model's modules run by ``observe()`` (not the door itself, which switches the
+    collector off and on)."""
+    path = code.co_filename.replace("\\", "/")
+    return "botguard/model/" in path and not (path.endswith("stream.py") and code.co_name == "observe")
 
 
 def _from_our_code() -> bool:
@@ -93,7 +103,7 @@ def test_an_asset_is_checked_against_served_pages_only_while_the_sites_host_is_l
     """Browsers loading a page's assets teach the book the site's host (three addresses); after
     that, and for an address already counted, an asset request costs no served-pages check, and
     the host is still the site's."""
-    checks = _count_calls(monkeypatch, ServedPages, "requested", lambda: True)
+    checks = _count_calls(monkeypatch, ServedWalk, "requested", lambda: True)
     model = learner()
     rows = []
     for n in range(8):
@@ -149,8 +159,8 @@ def test_a_calls_pages_are_hashed_for_the_served_pages_filters_in_one_pass(
     """The campaign book's (network, agent, page) bits of a call's page requests, and of the pages
     their referers name, are worked out for the call at once; its walk in time order only sets and
     reads them (no bit positions per page, whatever the call's size)."""
-    per_page = _count_calls(monkeypatch, PairFilter, "places", lambda: True)
-    per_call = _count_calls(monkeypatch, PairFilter, "places_many", lambda: True)
+    per_page = _count_calls(monkeypatch, PairFilter, "cells", lambda: True)
+    per_call = _count_calls(monkeypatch, PairFilter, "cells_many", lambda: True)
     model = learner()
     rows = [
         req(
@@ -169,8 +179,65 @@ def test_a_calls_pages_are_hashed_for_the_served_pages_filters_in_one_pass(
 
 @pytest.mark.parametrize("seed", range(3))
 def test_bit_positions_of_many_hashes_are_those_of_each_hash(seed: int) -> None:
-    """``PairFilter.places_many`` is ``places`` of each hash (the same multiply-shift in numpy)."""
+    """``PairFilter.cells_many`` is ``cells`` of each hash (the same multiply-shift in numpy)."""
     rng = random.Random(seed)
     hashes = [rng.getrandbits(64) for _ in range(200)] + [0, (1 << 64) - 1]
     bloom = PairFilter(1 << rng.choice((6, 13, 23)), hashes=rng.randint(1, 6))
-    assert bloom.places_many(np.array(hashes, dtype=np.uint64)) == [bloom.places(h) for h in hashes]
+    assert bloom.cells_many(np.array(hashes, dtype=np.uint64)).T.tolist() == [bloom.cells(h) for h in hashes]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_observe_runs_without_garbage_collections_and_leaves_the_collector_as_it_found_it(
+    enabled: bool,
+) -> None:
+    """The learner's long-lived objects are not walked by the collector during ``observe()``
+    (a threshold of 1 would collect at nearly every allocation); the collector is on again after
+    the call only if it was on before."""
+    import gc
+
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        frame_ = sys._getframe(1)
+        while frame_ is not None and not _learners_work(frame_.f_code):
+            frame_ = frame_.f_back
+        if phase == "start" and frame_ is not None:
+            collections.append(info["generation"])
+
+    model = learner()
+    batch = frame(_micro_batches(30))
+    threshold = gc.get_threshold()
+    was = gc.isenabled()
+    gc.callbacks.append(seen)
+    try:
+        gc.set_threshold(1)
+        (gc.enable if enabled else gc.disable)()
+        model.observe(batch)
+        assert collections == []
+        assert gc.isenabled() is enabled
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*threshold)
+        (gc.enable if was else gc.disable)()
+
+
+def test_each_example_is_trained_without_the_slots_its_source_read_whatever_parts_it_shares() -> None:
+    """The same part objects in examples of sources that mask different slots (masked parts are
+    memoised per part and source), over two micro-batches: each example's keys are its parts'
+    keys in order without its own source's slots, never another source's cut."""
+    static = ("ua_fam=chrome", "asset_b=0", "ip24=81.2.3")
+    path = ("path_tpl=/p/{n}", "ref=no")
+    rest = ("asset_b=1", "rate_b=2")
+    masks = {"a": frozenset({"asset_b"}), "b": frozenset({"ref", "rate_b"}), "c": frozenset()}
+    trainer, seen = Trainer(masks), []
+    for sources in (["a", "b", "c", "a"], ["c", "b", "b", "a"]):
+        parts = [(static, path, rest)] * len(sources)
+        ys = np.array([True, False, True, False])
+
+        def hook(times: Any, labels: Any, srcs: Any, xs: list[dict[str, float]]) -> None:
+            seen.extend(zip(srcs, (list(x) for x in xs)))
+
+        trainer.learn(OnlineLR(), parts, ys, [0.0] * 4, sources, np.arange(4), 1.0, StreamCounters(), hook)
+    for source, keys in seen:
+        want = [k for k in (*static, *path, *rest) if k.partition("=")[0] not in masks[source]]
+        assert keys == list(dict.fromkeys(want)), source

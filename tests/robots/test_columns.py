@@ -26,6 +26,12 @@ from . import gen
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _columns_whatever_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The column-wise path under test even for a few targets (a scan gives those to the engine)."""
+    monkeypatch.setattr(columns, "ENGINE_MAX_TARGETS", 0)
+
+
 def _polars_text(text: str) -> bool:
     """Whether a string can be a polars value (a log's targets always can)."""
     try:
@@ -71,6 +77,23 @@ def test_rule_sets_too_big_for_columns_fall_back_to_the_engine(monkeypatch: pyte
     monkeypatch.setattr(columns, "COLUMN_MAX_RULES", 0)
     bad = [d for robots, agent, urls in _fuzzed_cases(11, 60) for d in _differences(robots, agent, urls)]
     assert not bad, "\n".join(bad[:5])
+
+
+@pytest.mark.parametrize("engine_max", [0, 10**6])
+def test_few_targets_go_to_the_engine_with_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch, engine_max: int
+) -> None:
+    """A column of up to ENGINE_MAX_TARGETS targets is decided path by path by the engine (the
+    column-wise chain costs more for a few), with the same answers as the columns give."""
+    monkeypatch.setattr(columns, "ENGINE_MAX_TARGETS", engine_max)
+    asked: list[str] = []
+    real = columns.GroupMatcher.rank
+    monkeypatch.setattr(
+        columns.GroupMatcher, "rank", lambda self, path: asked.append(path) or real(self, path)
+    )
+    bad = [d for robots, agent, urls in _fuzzed_cases(12, 40) for d in _differences(robots, agent, urls)]
+    assert not bad, "\n".join(bad[:5])
+    assert bool(asked) == (engine_max > 0)
 
 
 def test_ties_wildcards_and_anchors_decide_as_the_engine() -> None:
