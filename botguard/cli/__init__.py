@@ -40,10 +40,16 @@ VERBS: dict[str, str] = {
 
 #: How polars' allocator (jemalloc) returns freed memory: its default keeps freed pages for
 #: half a second, and a big scan frees tens of MiB per batch, so kept pages set much of its
-#: peak. A background thread returns them within 0.1 s (5M-line scan: 621-645 -> 564 MiB
-#: peak; 1M lines: ~25 MiB lower, ~0.1-0.2 s more system CPU). A user's own _RJEM_MALLOC_CONF
-#: comes after this, so its settings win.
-ALLOCATOR = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0"
+#: peak. A background thread returns them within 0.15 s (5M-line scan: 621-645 -> ~445 MiB
+#: peak). Every page handed back is faulted in again when next used (at 0.1 s a fifth of a
+#: big scan's CPU was the kernel's), so one arena for every thread: a page one thread frees
+#: is the next one any thread takes, not a fresh page in its own arena. 5M lines, 3 runs each
+#: interleaved at load ~7-9, median: system CPU 5.28 s and peak 452-454 MiB at 0.1 s with an
+#: arena per thread (jemalloc's default) -> 3.21 s and 440-446 MiB (whole CPU 0.90x); 0.2 s
+#: alone 4.34 s, 451-459 MiB; one arena at 0.2 s peaked once at 479. Measured on 2 cores
+#: only: on many cores threads may wait for the one arena's lock (its per-thread caches take
+#: small sizes). A user's own _RJEM_MALLOC_CONF comes after this, so its settings win.
+ALLOCATOR = "background_thread:true,narenas:1,dirty_decay_ms:150,muzzy_decay_ms:0"
 
 #: Threads of numpy's BLAS (OpenBLAS), read once when numpy is first imported. Nothing in
 #: botguard multiplies matrices, yet OpenBLAS starts a thread per core and its buffers at import:

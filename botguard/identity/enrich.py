@@ -157,9 +157,10 @@ def _stale(
     if max_age is None:
         return set()
     bundle = ranges.published()
+    oldest = {c: (ranges.published(_lists(crawler)) or bundle) for c, crawler in crawlers.items()}
     stale = set()
     for ip, c, seen in claims:
-        published = ranges.published(_lists(crawlers[c])) or bundle
+        published = oldest[c]
         if seen is not None and published is not None and seen.date() < published - max_age:
             stale.add((ip, c))
     return stale

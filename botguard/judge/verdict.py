@@ -257,7 +257,7 @@ def _challenge(settings: Settings) -> tuple[pl.Expr, pl.Expr]:
     return holds, reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: its fields are expressions
 class _Rung:
     """One step of the verdict ladder: the first rung whose condition holds gives both the verdict
     and the main reasons (the order is the precedence in the module docstring)."""
@@ -276,7 +276,20 @@ def _ladder(rungs: list[_Rung], value: Callable[[_Rung], pl.Expr], otherwise: pl
     return chain
 
 
-def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
+@dataclass(frozen=True, slots=True, eq=False)
+class _Ladder:
+    """The policy as expressions: the verdict, the rungs it comes from, the reasons of a client
+    no rung holds for (``otherwise``), and the reasons added after the deciding rung's
+    (``extras``, each null where it does not apply)."""
+
+    verdict: pl.Expr
+    rungs: list[_Rung]
+    otherwise: pl.Expr
+    extras: list[pl.Expr]
+
+
+def _policy_ladder(settings: Settings) -> _Ladder:
+    """The rungs in the module docstring's order of precedence, for ``settings``' policy."""
     policy = settings.policy
     kind = col("category")
     allowlisted = col("allowlisted").is_not_null()
@@ -336,10 +349,8 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
         ),
     ]
     verdict = _ladder(rungs, lambda rung: pl.lit(rung.verdict), pl.lit("monitor"))
-    main = _ladder(
-        rungs, lambda rung: rung.reasons, pl.concat_list(_monitor_reason(settings), browser_violations)
-    )
-    extras = [
+    otherwise = pl.concat_list(_monitor_reason(settings), browser_violations)
+    extras: list[pl.Expr] = [
         pl.when(verified & ~spared).then(pl.format("verified {} ({})", col("crawler"), col("verified_by"))),
         pl.when((col("identity") == "unverifiable") & col("verified_by").is_not_null()).then(
             pl.format("unverified {}: {}", col("crawler"), col("verified_by"))
@@ -364,8 +375,45 @@ def _verdict_and_reasons(settings: Settings) -> list[pl.Expr]:
             pl.format("sent {}", _plural(col("invalid"), "non-HTTP request"))
         ),
     ]
-    reasons = pl.concat_list(main.list.drop_nulls(), *extras).list.drop_nulls()
-    return [verdict.alias("verdict"), reasons.alias("reasons")]
+    return _Ladder(verdict, rungs, otherwise, extras)
+
+
+_ROW, _RUNG = "__row", "__rung"
+
+
+def _with_verdict_and_reasons(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    """``frame`` with columns `verdict` and `reasons` (:func:`_reasons`)."""
+    ladder = _policy_ladder(settings)
+    return frame.with_columns(ladder.verdict.alias("verdict"), _reasons(frame, ladder).alias("reasons"))
+
+
+def _reasons(frame: pl.DataFrame, ladder: _Ladder) -> pl.Series:
+    """Each row's reasons: its rung's (the first that holds, else the ladder's otherwise), then
+    each of its extras that is not null; nulls left out.
+
+    Built long (one row per reason) rather than as a chained when/then of lists: polars works
+    out every branch of a when/then for every row, and joining lists row by row
+    (concat_list) is slow, so the ladder's ten rungs of formatted lists cost ~4x more
+    than formatting each row's own rung (34.5k clients: ~120 -> ~30 ms).
+    """
+    rungs = ladder.rungs
+    rung = _ladder(rungs, lambda step: pl.lit(rungs.index(step), pl.Int8), pl.lit(len(rungs), pl.Int8))
+    rows = frame.lazy().with_row_index(_ROW).with_columns(rung.alias(_RUNG))
+    chosen = [*(step.reasons for step in rungs), ladder.otherwise]
+    parts = [
+        rows.filter(col(_RUNG) == index).select(_ROW, reason=reasons).explode("reason")
+        for index, reasons in enumerate(chosen)
+    ]
+    parts += [rows.select(_ROW, reason=extra) for extra in ladder.extras]
+    lists = (
+        pl.concat(parts)
+        .filter(col("reason").is_not_null())
+        .sort(_ROW, maintain_order=True)  # stable: the rung's reasons first, then the extras in order
+        .group_by(_ROW, maintain_order=True)
+        .agg("reason")
+    )
+    every = rows.select(_ROW).join(lists, on=_ROW, how="left", maintain_order="left")
+    return every.select(col("reason").fill_null(pl.lit([], pl.List(pl.String)))).collect().to_series()
 
 
 def _agent_kind() -> pl.Expr:
@@ -416,4 +464,4 @@ def judge_clients(
     frame = _with_identity(_facts(totals, crawlers, delays, settings), identities)
     frame = _allowlist_reason(frame, settings)
     frame = frame.join(_violations(rule_counts, rules), on=["ip", "user_agent"], how="left", nulls_equal=True)
-    return frame.with_columns(_verdict_and_reasons(settings))
+    return _with_verdict_and_reasons(frame, settings)

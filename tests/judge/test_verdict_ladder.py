@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from botguard.judge import verdict
 from tests.helpers import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -57,3 +59,30 @@ def test_every_verdict_comes_with_its_rungs_first_reason(policy: str, tmp_path: 
     assert wrong == []
     challenges = set() if policy == "no-challenge" else {"challenge"}
     assert {c["verdict"] for c in clients} == {"allow", "monitor", "block", *challenges}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_reasons_built_rung_by_rung_equal_the_whole_ladder_chained(
+    policy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each client's reasons are formatted for the rung that decides it alone; on the example log
+    under four policies (every verdict kind, extras beside them) they equal, in
+    order, what the ladder gives as one chained when/then over every client."""
+    real = verdict._reasons
+    compared: list[tuple[list[object], list[object]]] = []
+
+    def checked(frame: pl.DataFrame, ladder: verdict._Ladder) -> pl.Series:
+        built = real(frame, ladder)
+        main = verdict._ladder(ladder.rungs, lambda rung: rung.reasons, ladder.otherwise)
+        chained = frame.select(pl.concat_list(main.list.drop_nulls(), *ladder.extras).list.drop_nulls())
+        compared.append((built.to_list(), chained.to_series().to_list()))
+        return built
+
+    monkeypatch.setattr(verdict, "_reasons", checked)
+    config = tmp_path / "botguard.yaml"
+    config.write_text(POLICIES[policy])
+    args = ["scan", str(EXAMPLES / "access.log"), "--robots", str(EXAMPLES / "robots.txt"), "--config",
+            str(config), "--no-save", "--no-dns", "--no-model", "--format", "json"]  # fmt: skip
+    assert run_cli(*args).exit_code == 0
+    assert compared and all(built == chained for built, chained in compared)
+    assert sum(len(built) for built, _ in compared) > 20
