@@ -42,14 +42,20 @@ VERBS: dict[str, str] = {
 #: half a second, and a big scan frees tens of MiB per batch, so kept pages set much of its
 #: peak. A background thread returns them within 0.15 s (5M-line scan: 621-645 -> ~445 MiB
 #: peak). Every page handed back is faulted in again when next used (at 0.1 s a fifth of a
-#: big scan's CPU was the kernel's), so one arena for every thread: a page one thread frees
+#: big scan's CPU was the kernel's), so few arenas shared by all threads: a page one thread frees
 #: is the next one any thread takes, not a fresh page in its own arena. 5M lines, 3 runs each
 #: interleaved at load ~7-9, median: system CPU 5.28 s and peak 452-454 MiB at 0.1 s with an
 #: arena per thread (jemalloc's default) -> 3.21 s and 440-446 MiB (whole CPU 0.90x); 0.2 s
 #: alone 4.34 s, 451-459 MiB; one arena at 0.2 s peaked once at 479. Measured on 2 cores
-#: only: on many cores threads may wait for the one arena's lock (its per-thread caches take
-#: small sizes). A user's own _RJEM_MALLOC_CONF comes after this, so its settings win.
-ALLOCATOR = "background_thread:true,narenas:1,dirty_decay_ms:150,muzzy_decay_ms:0"
+#: only: on many cores threads may wait for one arena's lock (its per-thread caches take small
+#: sizes only), so an arena per two cores (jemalloc's default is four per core). A user's own
+#: _RJEM_MALLOC_CONF comes after this, so its settings win.
+def allocator(cores: int) -> str:
+    """The allocator's options on a machine of ``cores`` cores."""
+    return f"background_thread:true,narenas:{max(1, cores // 2)},dirty_decay_ms:150,muzzy_decay_ms:0"
+
+
+ALLOCATOR = allocator(os.cpu_count() or 1)
 
 #: Threads of numpy's BLAS (OpenBLAS), read once when numpy is first imported. Nothing in
 #: botguard multiplies matrices, yet OpenBLAS starts a thread per core and its buffers at import:

@@ -35,9 +35,18 @@ def test_the_command_returns_freed_memory_within_0_15_s_to_one_arena() -> None:
     # jemalloc reads options left to right: the last setting of a name is the one in force.
     last = {name: value for name, _, value in (option.partition(":") for option in conf)}
     assert last["background_thread"] == "true"
-    assert last["narenas"] == "1"
+    assert last["narenas"] == str(max(1, (os.cpu_count() or 1) // 2))
     assert last["dirty_decay_ms"] == "150"
     assert last["muzzy_decay_ms"] == "0"
+
+
+def test_an_arena_per_two_cores_one_at_least() -> None:
+    """One arena on the 2-core machine it was measured on; more on a bigger one, where threads
+    would wait for a single arena's lock."""
+    from botguard.cli import allocator
+
+    assert "narenas:1," in allocator(1) and "narenas:1," in allocator(2)
+    assert "narenas:16," in allocator(32)
 
 
 def test_a_users_own_allocator_setting_comes_last_and_wins() -> None:
