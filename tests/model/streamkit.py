@@ -86,6 +86,21 @@ def learner(config: Settings | None = None, **stream: Any) -> StreamLearner:
     return StreamLearner.from_config(config, robots=lambda host: ROBOTS, settings=replace(base, **stream))
 
 
+def whole_and_restored(
+    rows: Sequence[dict[str, Any]], cut: int, snap: Path
+) -> tuple[StreamLearner, StreamLearner]:
+    """A learner that observed ``rows`` in one go, and one that observed ``rows[:cut]``, was
+    snapshotted to ``snap``, restored and observed the rest (a watch restarted mid-stream)."""
+    whole = learner()
+    whole.observe(frame(rows))
+    half = learner()
+    half.observe(frame(rows[:cut]))
+    half.snapshot(snap)
+    again = StreamLearner.restore(snap, settings(), robots=lambda host: ROBOTS)
+    again.observe(frame(rows[cut:]))
+    return whole, again
+
+
 def human_session(t: float, ip: str, pages: int = 4) -> list[dict[str, Any]]:
     """A person: pages 20 s apart, each followed by two assets, referers inside the site."""
     rows = []

@@ -15,7 +15,7 @@ from typing import Any
 
 from botguard.model.campaigns import burst_excess
 from botguard.model.signatures import CandidateRules
-from tests.model.streamkit import ROBOTS, T0, frame, learner, req, settings
+from tests.model.streamkit import T0, frame, learner, req, settings, whole_and_restored
 
 AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -104,21 +104,13 @@ def test_one_client_on_a_quiet_key_is_chance_not_a_campaign() -> None:
 def test_the_evidence_survives_a_snapshot_mid_burst(tmp_path: Any) -> None:
     """A learner restored in the middle of the burst gives the members' later requests the same
     evidence as one that saw the whole stream (a scan and a watch agree)."""
-    from botguard.model.stream import StreamLearner
-
     campaign = []
     for k in range(5):
         ip, t = home(100 + k), BURST_AT + 10.0 * k
         campaign += [req(t, ip, AGENT, PAGE), req(t + 120.0, ip, AGENT, f"/sale/boots?k={k}")]
     rows = sorted(usual() + campaign, key=lambda r: r["time"])
     cut = next(i for i, r in enumerate(rows) if r["time"] >= T0 + BURST_AT + 100.0)
-    whole = learner()
-    whole.observe(frame(rows))
-    half = learner()
-    half.observe(frame(rows[:cut]))
-    half.snapshot(tmp_path / "snap")
-    again = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
-    again.observe(frame(rows[cut:]))
+    whole, again = whole_and_restored(rows, cut, tmp_path / "snap")
     members = keys(campaign)
     got = {k: s for k, (s, _) in again.campaigns.scores.items() if k in members}
     assert got == {k: s for k, (s, _) in whole.campaigns.scores.items() if k in members}

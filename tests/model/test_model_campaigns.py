@@ -253,18 +253,11 @@ def test_a_raise_after_a_clients_last_request_is_its_score() -> None:
 def test_orphan_memory_survives_a_snapshot_and_any_cut(tmp_path: Any) -> None:
     """The pages each client requested and the site's hosts are part of a snapshot: a learner
     restored mid-day raises the same orphan referers as one that saw the whole day."""
-    from botguard.model.stream import StreamLearner
-    from tests.model.streamkit import ROBOTS, settings
+    from tests.model.streamkit import whole_and_restored
 
     rows = sorted(_site_day(0.0, 2.5) + _home_referer_campaign(5000.0), key=lambda r: r["time"])
     cut = next(i for i, r in enumerate(rows) if r["time"] >= 4000.0)
-    whole = learner()
-    whole.observe(frame(rows))
-    half = learner()
-    half.observe(frame(rows[:cut]))
-    half.snapshot(tmp_path / "snap")
-    again = StreamLearner.restore(tmp_path / "snap", settings(), robots=lambda host: ROBOTS)
-    again.observe(frame(rows[cut:]))
+    whole, again = whole_and_restored(rows, cut, tmp_path / "snap")
     assert again.raises() == whole.raises()
     assert sum(r.kind == "orphan" for r in whole.raises().values()) == 6
 
