@@ -4,7 +4,7 @@
     python bench/bench_allocator.py [--lines 1000000] [--repeat 3] [--setting NAME=CONF ...]
 
 Each setting is passed as ``_RJEM_MALLOC_CONF``, which the CLI appends after its own
-(``cli.ALLOCATOR``), so the setting's options win; ``default`` passes nothing (what a user
+(``loading.ALLOCATOR``), so the setting's options win; ``default`` passes nothing (what a user
 gets). Runs go A B C A B C ... so a change in the machine's load hits every setting alike.
 Printed per setting: user and system CPU seconds, minor page faults, peak RSS and wall, as
 best (least CPU) / median / worst of the runs, and the median CPU as a ratio to the first

@@ -39,7 +39,7 @@ sys.path.insert(0, str(BENCH))
 
 import bench_scan  # noqa: E402
 
-from botguard.cli import BLAS_THREADS  # noqa: E402
+from botguard.loading import BLAS_THREADS  # noqa: E402
 
 TARGET_SECONDS = 0.35
 EXAMPLE = ROOT / "examples" / "access.log"

@@ -85,8 +85,13 @@ def _serial(items: Iterator[Any], depth: int = 1) -> Generator[Any, None, None]:
 def child(log: str, robots_path: str) -> dict[str, float]:
     """The stage table of one run (milliseconds of CPU per label)."""
     import botguard.cli
+    import botguard.loading
 
-    tune = getattr(botguard.cli, "tune_libraries", None) or botguard.cli.tune_allocator  # older trees
+    tune = (
+        getattr(botguard.loading, "tune_libraries", None)
+        or getattr(botguard.cli, "tune_libraries", None)
+        or botguard.cli.tune_allocator
+    )  # where older trees kept it
     tune()  # as the CLI does
     import botguard.logs
     import botguard.logs.readers

@@ -60,10 +60,18 @@ def timed(owner: Any, name: str, label: str) -> None:
     setattr(owner, name, wrapper)
 
 
+def _tune() -> None:
+    """What the command does first, wherever this tree keeps it (older trees: the CLI)."""
+    import botguard.cli
+    import botguard.loading
+
+    (getattr(botguard.loading, "tune_libraries", None) or botguard.cli.tune_libraries)()
+
+
 def main() -> int:
     import botguard.cli
 
-    botguard.cli.tune_libraries()  # as the CLI does before polars and numpy are imported (below, by the stages)
+    _tune()  # as the CLI does before polars and numpy are imported (below, by the stages)
     import botguard.cli.scan as cli_scan
     from botguard import judge
     from botguard.app import scan

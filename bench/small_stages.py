@@ -49,9 +49,14 @@ def process(cls, *args, **kwargs):
         decorated[1] += time.process_time() - cpu
 dataclasses._process_class = process
 import botguard.cli
+import botguard.loading
 from botguard.cli import main
 # as the command does first (a baseline tree older than tune_libraries tunes the allocator only)
-(getattr(botguard.cli, "tune_libraries", None) or botguard.cli.tune_allocator)()
+(
+    getattr(botguard.loading, "tune_libraries", None)
+    or getattr(botguard.cli, "tune_libraries", None)
+    or botguard.cli.tune_allocator
+)()
 collects = [0]
 def timed_import(name):
     wall, cpu = time.perf_counter(), time.process_time()

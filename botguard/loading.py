@@ -27,7 +27,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["child_environment", "collector_off", "collector_paused", "set_for_libraries", "unloaded"]
+__all__ = [
+    "ALLOCATOR", "BLAS_THREADS", "allocator", "child_environment", "collector_off", "collector_paused",
+    "set_for_libraries", "tune_libraries", "unloaded",
+]  # fmt: skip
 
 #: Each variable set for this process's libraries, and its value before (None: it was unset).
 _USERS_VALUES: dict[str, str | None] = {}
@@ -48,6 +51,49 @@ def child_environment() -> dict[str, str]:
         else:
             env[name] = before
     return env
+
+
+#: How polars' allocator (jemalloc) returns freed memory. Its default keeps freed pages for half
+#: a second, and a big scan frees tens of MiB per batch, so kept pages would set much of its
+#: peak: a background thread returns them within 0.15 s. Every page handed back is faulted in
+#: again when next used, so few arenas shared by all threads: a page one thread frees is the next
+#: one any thread takes. One arena was measured on 2 cores only; on many cores threads would wait
+#: for one arena's lock (its per-thread caches take small sizes only), hence an arena per two
+#: cores (jemalloc's default is four per core). Figures: bench/README.md ("allocator"). A user's
+#: own _RJEM_MALLOC_CONF comes after this, so its settings win.
+def allocator(cores: int) -> str:
+    """The allocator's options for a process that may run on ``cores`` cores."""
+    return f"background_thread:true,narenas:{max(1, cores // 2)},dirty_decay_ms:150,muzzy_decay_ms:0"
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+ALLOCATOR = allocator(_cores())
+
+#: Threads of numpy's BLAS (OpenBLAS), read once when numpy is first imported. Nothing in
+#: botguard multiplies matrices, yet OpenBLAS starts a thread per core and its buffers at import
+#: (~45 ms of CPU of a 100-line scan on 2 cores, more on a bigger machine). Any of the variables
+#: OpenBLAS reads that a user set is left alone.
+BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
+_BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def tune_libraries() -> None:
+    """Set :data:`ALLOCATOR` for polars and :data:`BLAS_THREADS` for numpy, which read them
+    once, when each is first imported (the commands botguard runs get the user's values:
+    :func:`child_environment`)."""
+    if "polars" not in sys.modules:
+        own = os.environ.get("_RJEM_MALLOC_CONF")
+        set_for_libraries("_RJEM_MALLOC_CONF", f"{ALLOCATOR},{own}" if own else ALLOCATOR)
+    if "numpy" not in sys.modules and not any(name in os.environ for name in _BLAS_VARIABLES):
+        for name, value in BLAS_THREADS.items():
+            set_for_libraries(name, value)
 
 
 @contextmanager

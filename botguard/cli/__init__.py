@@ -7,7 +7,6 @@ Each verb's command lives in its own module under ``botguard/cli/`` and stays th
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from typing import Any
 
@@ -16,7 +15,7 @@ import click
 from botguard import __version__
 from botguard.cli._output import discard_stdout
 from botguard.errors import BotguardError, ExitStatus
-from botguard.loading import collector_paused, set_for_libraries
+from botguard.loading import collector_paused, tune_libraries
 
 __all__ = ["main", "run"]
 
@@ -36,45 +35,6 @@ VERBS: dict[str, str] = {
     "receive-rules": "botguard.cli.receive",
     "report": "botguard.cli.report",
 }
-
-
-#: How polars' allocator (jemalloc) returns freed memory: its default keeps freed pages for
-#: half a second, and a big scan frees tens of MiB per batch, so kept pages set much of its
-#: peak. A background thread returns them within 0.15 s (5M-line scan: 621-645 -> ~445 MiB
-#: peak). Every page handed back is faulted in again when next used (at 0.1 s a fifth of a
-#: big scan's CPU was the kernel's), so few arenas shared by all threads: a page one thread frees
-#: is the next one any thread takes, not a fresh page in its own arena. 5M lines, 3 runs each
-#: interleaved at load ~7-9, median: system CPU 5.28 s and peak 452-454 MiB at 0.1 s with an
-#: arena per thread (jemalloc's default) -> 3.21 s and 440-446 MiB (whole CPU 0.90x); 0.2 s
-#: alone 4.34 s, 451-459 MiB; one arena at 0.2 s peaked once at 479. Measured on 2 cores
-#: only: on many cores threads may wait for one arena's lock (its per-thread caches take small
-#: sizes only), so an arena per two cores (jemalloc's default is four per core). A user's own
-#: _RJEM_MALLOC_CONF comes after this, so its settings win.
-def allocator(cores: int) -> str:
-    """The allocator's options on a machine of ``cores`` cores."""
-    return f"background_thread:true,narenas:{max(1, cores // 2)},dirty_decay_ms:150,muzzy_decay_ms:0"
-
-
-ALLOCATOR = allocator(os.cpu_count() or 1)
-
-#: Threads of numpy's BLAS (OpenBLAS), read once when numpy is first imported. Nothing in
-#: botguard multiplies matrices, yet OpenBLAS starts a thread per core and its buffers at import:
-#: ~45 ms of CPU of a 100-line scan on 2 cores (0.526 -> 0.481 s), more on a bigger machine.
-#: Any of the variables OpenBLAS reads that a user set is left alone.
-BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
-_BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
-
-
-def tune_libraries() -> None:
-    """Set :data:`ALLOCATOR` for polars and :data:`BLAS_THREADS` for numpy, which read them
-    once, when each is first imported (the commands botguard runs get the user's values:
-    :func:`botguard.loading.child_environment`)."""
-    if "polars" not in sys.modules:
-        own = os.environ.get("_RJEM_MALLOC_CONF")
-        set_for_libraries("_RJEM_MALLOC_CONF", f"{ALLOCATOR},{own}" if own else ALLOCATOR)
-    if "numpy" not in sys.modules and not any(name in os.environ for name in _BLAS_VARIABLES):
-        for name, value in BLAS_THREADS.items():
-            set_for_libraries(name, value)
 
 
 class ReaderGone(Exception):

@@ -43,7 +43,7 @@ def test_the_command_returns_freed_memory_within_0_15_s_to_one_arena() -> None:
 def test_an_arena_per_two_cores_one_at_least() -> None:
     """One arena on the 2-core machine it was measured on; more on a bigger one, where threads
     would wait for a single arena's lock."""
-    from botguard.cli import allocator
+    from botguard.loading import allocator
 
     assert "narenas:1," in allocator(1) and "narenas:1," in allocator(2)
     assert "narenas:16," in allocator(32)
