@@ -41,12 +41,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from botguard.deploy._command import run
 from botguard.deploy.modules import routing_warnings
 from botguard.deploy.placement import placement_warnings
 from botguard.deploy.records import Target, TargetOutcome
 from botguard.errors import BotguardError
 from botguard.keyring import KeyringError, place
-from botguard.loading import child_environment
 from botguard.render.records import RuleFile
 from botguard.text import printable
 
@@ -196,14 +196,7 @@ def _run(argv: tuple[str, ...], step: str, target: str) -> None:
     if not argv:
         return
     try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-            env=child_environment(),
-        )
+        done = run(argv, COMMAND_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target}: {step} command {argv[0]!r} failed: {exc}") from None
     if done.returncode != 0:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+from botguard.deploy._command import run
 from botguard.deploy.records import Target
-from botguard.loading import child_environment
 from botguard.render.challenge import APACHE_FILE, APACHE_ROUTING_MODULES
 from botguard.render.records import RuleFile
 
@@ -32,14 +32,7 @@ def loaded_modules(validate: tuple[str, ...]) -> frozenset[str] | None:
     if not validate:
         return None
     try:
-        done = subprocess.run(
-            [*validate, "-D", "DUMP_MODULES"],
-            capture_output=True,
-            text=True,
-            timeout=_TIMEOUT,
-            check=False,
-            env=child_environment(),
-        )
+        done = run([*validate, "-D", "DUMP_MODULES"], _TIMEOUT)
     except (OSError, subprocess.TimeoutExpired):
         return None
     found = frozenset(_MODULE_LINE.findall(done.stdout))

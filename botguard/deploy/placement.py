@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 
+from botguard.deploy._command import run
 from botguard.deploy.records import Target
-from botguard.loading import child_environment
 from botguard.render.challenge import APACHE_FILE, NGINX_SERVER_FILE, routes_back
 from botguard.render.records import RuleFile
 from botguard.text import printable
@@ -70,9 +70,7 @@ class _Context:
 
 def _run(argv: list[str]) -> str:
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=_TIMEOUT, check=False, env=child_environment()
-        )
+        done = run(argv, _TIMEOUT)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return done.stdout

@@ -13,15 +13,14 @@ Skipped (returns without checking) when the binary or Apache's modules are not i
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
 
+from botguard.deploy._command import run
 from botguard.deploy.files import DeployError, server_errors
-from botguard.loading import child_environment
 from botguard.render.challenge import APACHE_ROUTING_MODULES
 from botguard.render.records import RuleFile
 
@@ -64,9 +63,7 @@ class PrecheckError(DeployError):
 
 
 def _check(name: str, argv: list[str]) -> None:
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=120, check=False, env=child_environment()
-    )
+    done = run(argv, 120)
     if done.returncode != 0:
         raise PrecheckError(
             f"{name}: generated files rejected by {argv[0]} -t: {server_errors(done.stderr + done.stdout)}"

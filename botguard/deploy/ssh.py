@@ -35,11 +35,11 @@ from botguard import __version__
 from botguard.config import HOST_NAME, parse_settings
 from botguard.decide import decisions_from_values, decisions_values
 from botguard.decide.records import DecisionSet
+from botguard.deploy._command import run
 from botguard.deploy.files import COMMAND_TIMEOUT, DeployError
 from botguard.deploy.records import RemoteTarget, Rendering, Target, TargetOutcome
 from botguard.errors import BotguardError, InputError
 from botguard.keyring import keyring_text, parse
-from botguard.loading import child_environment
 from botguard.text import printable
 
 __all__ = [
@@ -80,15 +80,7 @@ def deploy_over_ssh(
     argv = [*target.ssh, "-p", str(target.port), "--", target.destination, remote]
     sent = request_text(target, decisions, reload=reload, dry_run=dry_run)
     try:
-        done = subprocess.run(
-            argv,
-            input=sent,
-            capture_output=True,
-            text=True,
-            timeout=SSH_TIMEOUT,
-            check=False,
-            env=child_environment(),
-        )
+        done = run(argv, SSH_TIMEOUT, sent)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeployError(f"{target.name}: ssh to {target.url} failed: {printable(str(exc), 300)}") from None
     if done.returncode != 0:
