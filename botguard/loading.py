@@ -24,12 +24,14 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "ALLOCATOR", "BLAS_THREADS", "allocator", "child_environment", "collector_off", "collector_paused",
-    "set_for_libraries", "tune_libraries", "unloaded",
+    "lazy_attribute", "set_for_libraries", "tune_libraries", "unloaded",
 ]  # fmt: skip
 
 #: Each variable set for this process's libraries, and its value before (None: it was unset).
@@ -127,3 +129,12 @@ def unloaded(name: str) -> bool:
     """Whether module ``name`` is still to be imported by this process (its first import is the
     one to pause the collector for)."""
     return name not in sys.modules
+
+
+def lazy_attribute(package: str, homes: Mapping[str, str], name: str) -> Any:
+    """A package door's ``name`` from its module (``homes[name]``, within ``package``), imported
+    now: what the door's ``__getattr__`` (PEP 562) returns, so a verb imports only what it uses."""
+    home = homes.get(name)
+    if home is None:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    return getattr(import_module(f"{package}.{home}"), name)

@@ -10,10 +10,10 @@ Names are imported on first use: loading one verb must not load every verb's dep
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from botguard.app.env import Env
+from botguard.loading import lazy_attribute
 
 if TYPE_CHECKING:
     from botguard.app.candidates import (
@@ -116,7 +116,4 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """``from botguard.app import run_scan`` imports ``botguard.app.scan`` then (PEP 562)."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
+    return lazy_attribute(__name__, _HOMES, name)

@@ -13,15 +13,15 @@ See ``README.md`` beside this file.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 # Bound here, not on first use: the name is its module's too, which an import would bind over it.
 from botguard.decide.catalog_lookup import catalog_lookup
+from botguard.loading import lazy_attribute
 
 if TYPE_CHECKING:
     from botguard.decide.agents import blockable_name
-    from botguard.decide.build import allow_decisions, build_decisions, judged_subjects
+    from botguard.decide.build import allow_decisions, build_decisions, covered_by_allowlist, judged_subjects
     from botguard.decide.match import matches
     from botguard.decide.records import Decision, DecisionSet, Match
     from botguard.decide.store import active_decisions, merge_decisions, record_decisions
@@ -29,15 +29,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Decision", "DecisionSet", "Match", "active_decisions", "allow_decisions", "blockable_name",
-    "build_decisions", "catalog_lookup", "decisions_from_values", "decisions_values", "judged_subjects",
-    "matches", "merge_decisions", "record_decisions",
+    "build_decisions", "catalog_lookup", "covered_by_allowlist", "decisions_from_values",
+    "decisions_values", "judged_subjects", "matches", "merge_decisions", "record_decisions",
 ]  # fmt: skip
 
 #: Each name's module. A scan's model step takes ``Match`` and ``matches`` from this door and
 #: needs neither the decision store nor its checks: each module is imported on first use (PEP 562).
 _HOMES = {
     "blockable_name": "agents", "allow_decisions": "build", "build_decisions": "build",
-    "judged_subjects": "build", "matches": "match", "Decision": "records",
+    "judged_subjects": "build", "covered_by_allowlist": "build", "matches": "match",
+    "Decision": "records",
     "DecisionSet": "records", "Match": "records", "active_decisions": "store", "merge_decisions": "store",
     "record_decisions": "store", "decisions_from_values": "values", "decisions_values": "values",
 }  # fmt: skip
@@ -45,7 +46,4 @@ _HOMES = {
 
 def __getattr__(name: str) -> Any:
     """A door name, its module imported now."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
+    return lazy_attribute(__name__, _HOMES, name)

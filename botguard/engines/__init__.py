@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botguard.errors import UsageError
 from botguard.judge import Partial
+from botguard.loading import lazy_attribute
 
 if TYPE_CHECKING:
     from botguard.engines.records import EngineOptions, Job, Piece, Segment
@@ -92,6 +93,4 @@ def run_pieces(pieces: list[Piece], job: Job, options: EngineOptions) -> Segment
 
 def __getattr__(name: str) -> Any:
     """:class:`EngineOptions` and :class:`Job`, imported on first use (PEP 562)."""
-    if name in ("EngineOptions", "Job"):
-        return getattr(import_module("botguard.engines.records"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return lazy_attribute(__name__, {"EngineOptions": "records", "Job": "records"}, name)

@@ -233,10 +233,7 @@ class Aggregator:
         keys = ["robots_host", "epoch", "token"]
         distinct = rows.select(keys).unique()
         found = [self._unit(host, epoch, token) for host, epoch, token in distinct.iter_rows()]
-        units = distinct.with_columns(
-            unit=pl.Series([unit for unit, _ in found], dtype=pl.Int32),
-            min_gap=pl.Series([gap for _, gap in found], dtype=pl.Float64),
-        ).cast(_UNITS_SCHEMA)  # type: ignore[arg-type]
+        units = distinct.with_columns(**_unit_columns(found)).cast(_UNITS_SCHEMA)  # type: ignore[arg-type]
         return _looked_up(rows, units, keys).drop("epoch")
 
     def _units_by_agent(self) -> bool:
@@ -251,10 +248,7 @@ class Aggregator:
         """``agents`` (:meth:`_agent_frame`) with each one's ``unit`` and ``min_gap`` (see
         :meth:`_units_by_agent`): looked up per distinct agent, not per row."""
         found = [self._unit(None, 0, token) for token in agents.get_column("token").to_list()]
-        return agents.with_columns(
-            unit=pl.Series([unit for unit, _ in found], dtype=pl.Int32),
-            min_gap=pl.Series([gap for _, gap in found], dtype=pl.Float64),
-        )
+        return agents.with_columns(**_unit_columns(found))
 
     def _verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """allowed, rule_line and rule for each distinct (unit, target) of a batch."""
@@ -377,6 +371,14 @@ class Aggregator:
         bad = _disallowed(rows)
         counts = (_rule_counts(bad), _evidence(bad), _time_counts(rows, width), _path_counts(bad))
         return Partial(_client_rows(rows), *counts, stats)
+
+
+def _unit_columns(found: list[tuple[int, float | None]]) -> dict[str, pl.Series]:
+    """``unit`` and ``min_gap`` columns of :meth:`Aggregator._unit`'s answers, in their order."""
+    return {
+        "unit": pl.Series([unit for unit, _ in found], dtype=pl.Int32),
+        "min_gap": pl.Series([gap for _, gap in found], dtype=pl.Float64),
+    }
 
 
 def _looked_up(

@@ -63,7 +63,7 @@ class QuotePlan:
     segments: tuple[QuotePiece, ...]
     # Expressions built once per plan: building the ~60 of a block's query in Python cost about
     # as much as running it on a small block, holding the GIL the aggregator needs meanwhile.
-    _built: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
+    _built: dict[object, Any] = field(init=False, default_factory=dict, compare=False, repr=False)
 
     def _once(self, key: object, build: Callable[[], T]) -> T:
         """``build()``, worked out the first time ``key`` is asked for (expressions are immutable)."""

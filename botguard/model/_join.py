@@ -201,7 +201,7 @@ class Trainer:
         Parts are memoised tuples, so they recur as the same objects; the entry keeps its part
         alive, so an id is never reused while its entry exists.
         """
-        if len(memo) > MEMO_LIMIT:
+        if len(memo) > MEMO_LIMIT // max(1, len(self.masks)):  # all sources' memos within it
             memo.clear()
         masked = self.masks[source]
         hit = memo[id(part)] = (part, tuple(k for k in part if k.partition("=")[0] not in masked))

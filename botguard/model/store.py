@@ -256,7 +256,7 @@ class CandidateStore:
         """Rules for deploy-rules: approved candidates (all proposed ones too with auto_deploy)
         that fired within ``candidate_ttl``, are safe to enforce and not covered by the allowlist."""
         # Imported here: a scan stores candidates and never deploys them (decide's builder unloaded).
-        from botguard.decide.build import covered_by_allowlist
+        from botguard.decide import covered_by_allowlist
 
         now = now or datetime.now(UTC)
         conf = candidate_policy(settings)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from botguard.loading import lazy_attribute
+
 if TYPE_CHECKING:
     from botguard.report.html import write_html
     from botguard.report.records import Writer
@@ -30,8 +32,6 @@ FORMATS: dict[str, tuple[str, str]] = {
     "html": ("botguard.report.html", "write_html"),
 }
 
-_EXPORTS = {"write_html": FORMATS["html"]}
-
 
 def writer(fmt: str) -> Writer:
     """The writer of one of :data:`FORMATS` (``KeyError`` for another name)."""
@@ -42,7 +42,4 @@ def writer(fmt: str) -> Writer:
 
 def __getattr__(name: str) -> Any:
     """``write_html``, imported on first use."""
-    if name in _EXPORTS:
-        module, attr = _EXPORTS[name]
-        return getattr(import_module(module), attr)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return lazy_attribute(__name__, {"write_html": "html"}, name)
