@@ -278,11 +278,10 @@ def _ladder(rungs: list[_Rung], value: Callable[[_Rung], pl.Expr], otherwise: pl
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Ladder:
-    """The policy as expressions: the verdict, the rungs it comes from, the reasons of a client
-    no rung holds for (``otherwise``), and the reasons added after the deciding rung's
-    (``extras``, each null where it does not apply)."""
+    """The policy as expressions: the rungs, the reasons of a client no rung holds for
+    (``otherwise``, verdict ``monitor``), and the reasons added after the deciding rung's
+    (``extras``, each null where it does not apply; they may read the ``verdict`` column)."""
 
-    verdict: pl.Expr
     rungs: list[_Rung]
     otherwise: pl.Expr
     extras: list[pl.Expr]
@@ -348,7 +347,7 @@ def _policy_ladder(settings: Settings) -> _Ladder:
             pl.concat_list(pl.format("challenge: {}", challenge_why), browser_violations),
         ),
     ]
-    verdict = _ladder(rungs, lambda rung: pl.lit(rung.verdict), pl.lit("monitor"))
+    verdict = col("verdict")  # the ladder's, set before the extras read it (_with_verdict_and_reasons)
     otherwise = pl.concat_list(_monitor_reason(settings), browser_violations)
     extras: list[pl.Expr] = [
         pl.when(verified & ~spared).then(pl.format("verified {} ({})", col("crawler"), col("verified_by"))),
@@ -375,31 +374,37 @@ def _policy_ladder(settings: Settings) -> _Ladder:
             pl.format("sent {}", _plural(col("invalid"), "non-HTTP request"))
         ),
     ]
-    return _Ladder(verdict, rungs, otherwise, extras)
+    return _Ladder(rungs, otherwise, extras)
 
 
 _ROW, _RUNG = "__row", "__rung"
 
 
 def _with_verdict_and_reasons(frame: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    """``frame`` with columns `verdict` and `reasons` (:func:`_reasons`)."""
+    """``frame`` with columns `verdict` and `reasons` (:func:`_reasons`): the ladder is walked
+    once per row, for the index of the rung that decides it (``__rung``), and both follow from
+    that index."""
     ladder = _policy_ladder(settings)
-    return frame.with_columns(ladder.verdict.alias("verdict"), _reasons(frame, ladder).alias("reasons"))
+    rungs = ladder.rungs
+    rung = _ladder(rungs, lambda step: pl.lit(rungs.index(step), pl.Int8), pl.lit(len(rungs), pl.Int8))
+    verdicts = [step.verdict for step in rungs] + ["monitor"]
+    ranked = frame.with_columns(rung.alias(_RUNG)).with_columns(
+        verdict=col(_RUNG).replace_strict(list(range(len(verdicts))), verdicts, return_dtype=pl.String)
+    )
+    return ranked.with_columns(reasons=_reasons(ranked, ladder)).drop(_RUNG)
 
 
 def _reasons(frame: pl.DataFrame, ladder: _Ladder) -> pl.Series:
-    """Each row's reasons: its rung's (the first that holds, else the ladder's otherwise), then
-    each of its extras that is not null; nulls left out.
+    """Each row's reasons: its rung's (``frame``'s ``__rung``: the first that holds, else the
+    ladder's otherwise), then each of its extras that is not null; nulls left out.
 
     Built long (one row per reason) rather than as a chained when/then of lists: polars works
     out every branch of a when/then for every row, and joining lists row by row
     (concat_list) is slow, so the ladder's ten rungs of formatted lists cost ~4x more
     than formatting each row's own rung (34.5k clients: ~120 -> ~30 ms).
     """
-    rungs = ladder.rungs
-    rung = _ladder(rungs, lambda step: pl.lit(rungs.index(step), pl.Int8), pl.lit(len(rungs), pl.Int8))
-    rows = frame.lazy().with_row_index(_ROW).with_columns(rung.alias(_RUNG))
-    chosen = [*(step.reasons for step in rungs), ladder.otherwise]
+    rows = frame.lazy().with_row_index(_ROW)
+    chosen = [*(step.reasons for step in ladder.rungs), ladder.otherwise]
     parts = [
         rows.filter(col(_RUNG) == index).select(_ROW, reason=reasons).explode("reason")
         for index, reasons in enumerate(chosen)
