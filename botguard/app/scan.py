@@ -211,6 +211,8 @@ class _FilePartials:
 
     def _read(self, piece: FileRead, fmt: LogFormat | None) -> tuple[Partial, LogFormat | None]:
         """The partial of the lines ``piece`` names, and the format they were read as."""
+        # A format the user gave is refused when it drops the referer and agent the file carries.
+        piece = replace(piece, pinned=fmt is not None and fmt is self._fixed)
         batches = _counted(read_file(piece, fmt, json_fields=self._json_fields), self._progress)
         for batch in batches if self._replay is None else self._replay.feed(batches):
             self._agg.add(batch.requests, batch.stats)

@@ -186,7 +186,8 @@ def test_a_stored_table_with_other_columns_is_a_one_line_error(
 
 
 #: What a log writer controls, in lines a server could have written or a tool mangled: CRLF ends,
-#: NUL and non-UTF-8 bytes inside quotes, agents with an escaped or a bare quote, the three
+#: NUL and non-UTF-8 bytes inside quotes, agents with an escaped or a bare quote (read) or a last
+#: backslash that escapes the closing quote (malformed), the three
 #: spellings of an absent header, percent-encoded and case-variant targets, and agents that obey
 #: different groups of the robots.txt below.
 _AGENTS = (
@@ -194,6 +195,7 @@ _AGENTS = (
     b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", b"bingbot/2.0",
     b"GPTBot/1.0", b'agent \\"escaped\\" quote', b'agent "bare" quote', b"-", b"", b'\\"-\\"',
     b"caf\xc3\xa9 bot", b"bad\xff\xfe bytes", b"nul\x00agent", b"FooBot/1.0", b"fooBOT/1.0",
+    b"escapes its closing quote \\",
 )  # fmt: skip
 _TARGETS = (
     b"/", b"/private/x", b"/Private/x", b"/%70rivate/x", b"/a%2Fb", b"/a/b", b"/cgi-bin/x", b"/CGI-BIN/x",

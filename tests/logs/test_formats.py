@@ -184,6 +184,42 @@ def test_escaped_quote_in_request():
     assert (row["target"], row["valid_request"]) == (r"/a\"b", True)
 
 
+#: (referer, user agent) as a writer that does not escape quotes logs them (some CDNs and
+#: proxies, hand-made logs), each read back as logged.
+BARE_QUOTES = [
+    ("-", 'Mozilla/5.0 (compatible; "Scrapy"/2.11; +https://scrapy.org)'),
+    ("-", '"curl/8.5.0"'),
+    ('https://www.google.com/search?q="blue widgets"', "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3)"),
+    ('https://a.example/?q="x"', 'Bot "1" x'),
+    ('https://a.example/?q=" a "', "Bot/1"),
+    ('say "hi"', '"'),
+]
+
+
+@pytest.mark.parametrize(("referer", "ua"), BARE_QUOTES)
+@pytest.mark.parametrize("fmt", ["combined", "vhost_combined"])
+def test_bare_quotes_inside_referer_or_agent_parse(referer, ua, fmt):
+    """Unescaped quotes inside the referer or the agent: the line is read, not malformed; the
+    referer ends at the quote a ``" "`` follows, the agent at the line's last quote."""
+    line = f'1.2.3.4 - - {T} "GET /p HTTP/1.1" 200 512 "{referer}" "{ua}"'
+    row = one(("h.example " if fmt == "vhost_combined" else "") + line, fmt)
+    logged = "" if referer == "-" else referer
+    assert (row["referer"], row["user_agent"], row["target"], row["status"]) == (logged, ua, "/p", 200)
+
+
+def test_an_escaped_quote_never_ends_a_value_read_leniently():
+    """A backslash-escaped quote is part of the value for the lenient rule too: a line whose
+    only possible end of agent is an escaped quote stays malformed."""
+    _, stats = parse([combined("GET / HTTP/1.1", ua=r"a \"b\" c") + "x"])
+    assert (stats.parsed, stats.malformed) == (0, 1)
+
+
+def test_bare_quotes_do_not_change_lines_read_strictly():
+    """A line the strict rules read keeps their split (appended quoted fields stay appended)."""
+    row = one(combined("GET / HTTP/1.1", ua="a") + ' "xff, 10.0.0.1" "b"')
+    assert (row["user_agent"], row["referer"]) == ("a", "")
+
+
 def test_hex_escapes_stay_as_logged():
     """nginx's \\xHH escapes are not decoded."""
     row = one(combined(r"GET /caf\xC3\xA9 HTTP/1.1", ua=r"bot\x22x"))
