@@ -150,17 +150,13 @@ def test_a_same_length_edit_between_the_sampled_places_means_a_full_read(
     assert site.scan() == site.full()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the partial's digest is unkeyed and covers only the blob: a row's format, or a tail "
-    "blob swapped for another valid partial, is taken as it is (binding them needs the row's "
-    "metadata in the digest, or a keyed digest)",
-)
 @pytest.mark.parametrize(
     "edit",
     [
         "UPDATE scan_partials SET format = 'common'",
         "UPDATE scan_partial_tails SET partial = (SELECT partial FROM scan_partials)",
+        "UPDATE scan_partials SET seal = CAST(x'ff' AS TEXT)",
+        "UPDATE scan_partial_tails SET seal = (SELECT seal FROM scan_partials)",
     ],
 )
 def test_a_stored_row_edited_to_other_valid_values_is_not_used(
@@ -170,6 +166,44 @@ def test_a_stored_row_edited_to_other_valid_values_is_not_used(
     site.sql(edit)
     site.append(day[0][3050:3100])
     assert site.scan() == site.full()
+
+
+def _tails(site: Site) -> int:
+    with sqlite3.connect(site.state) as conn:
+        return int(conn.execute("SELECT count(*) FROM scan_partial_tails").fetchone()[0])
+
+
+def test_a_database_stored_before_seals_is_read_whole_once_and_stored_again(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """Rows of a version without seals (the columns dropped): not used, the file is read whole
+    and stored sealed (no tail), and the run after that reads incrementally again."""
+    site = grown(tmp_path, day)
+    site.sql(*(f"ALTER TABLE {t} DROP COLUMN seal" for t in _SEALED_TABLES))
+    site.append(day[0][3050:3100])
+    assert site.scan() == site.full()
+    assert _tails(site) == 0  # stored whole: it was read whole
+    with sqlite3.connect(site.state) as conn:
+        sealed = conn.execute("SELECT count(*) FROM scan_partials WHERE typeof(seal) = 'blob'").fetchone()
+    assert sealed == (1,)
+    site.append(day[0][3100:3120])
+    assert site.scan() == site.full()
+    assert _tails(site) == 1  # incremental again
+
+
+_SEALED_TABLES = ("scan_partials", "scan_partial_tails", "scan_partial_judgements")
+
+
+def test_rows_sealed_under_another_key_are_not_used(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
+    """The key is a private file beside the state database; rows sealed under another key (the
+    file replaced, or rows copied from another host's database) mean a full read."""
+    site = grown(tmp_path, day)
+    key = site.state.with_name("state.db.key")
+    assert key.stat().st_mode & 0o777 == 0o600
+    key.write_text("ab" * 32 + "\n")
+    site.append(day[0][3050:3100])
+    assert site.scan() == site.full()
+    assert _tails(site) == 0
 
 
 @pytest.mark.parametrize("table", ["scan_partials", "scan_partial_tails"])

@@ -269,8 +269,15 @@ EDITS: dict[str, Any] = {
     "a chunk's number text": _sql("UPDATE scan_partial_judgements SET chunk = chunk || 'x' WHERE chunk = 1"),
     "a chunk added": _sql(
         "INSERT INTO scan_partial_judgements SELECT device, inode, tail,"
-        " (SELECT max(chunk) + 1 FROM scan_partial_judgements), byte_offset, fingerprint, judged"
+        " (SELECT max(chunk) + 1 FROM scan_partial_judgements), byte_offset, fingerprint, judged, seal"
         " FROM scan_partial_judgements WHERE chunk = 0"
+    ),
+    "a chunk's seal another chunk's": _sql(
+        "UPDATE scan_partial_judgements SET seal = (SELECT seal FROM scan_partial_judgements WHERE chunk = 2)"
+        " WHERE chunk = 1"
+    ),
+    "a chunk's seal text not UTF-8": _sql(
+        "UPDATE scan_partial_judgements SET seal = CAST(x'ff' AS TEXT) WHERE chunk = 1"
     ),
     # text that is not UTF-8: sqlite3 fails as it reads such a value, so none may be fetched
     "a chunk's bytes text not UTF-8": _sql(
@@ -386,12 +393,6 @@ def test_other_network_tables_mean_judging_every_client(
     assert cron.judged[-2] == _clients(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the kept rows' digest is unkeyed and covers only their bytes: rows edited to other valid"
-    " values and sealed again (write access to the state database) are taken as they are, like the"
-    " stored partial's (tests/judge/test_incremental_hostile.py); binding them needs a keyed digest",
-)
 def test_kept_rows_edited_to_other_valid_verdicts_are_not_used(
     tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
