@@ -194,6 +194,30 @@ def test_a_database_stored_before_seals_is_read_whole_once_and_stored_again(
 _SEALED_TABLES = ("scan_partials", "scan_partial_tails", "scan_partial_judgements")
 
 
+def test_a_tail_is_used_only_on_the_partial_it_was_stored_on(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """A file's partial stored by a scan with other inputs (another robots.txt) got a tail; an
+    earlier, validly sealed partial of the same bytes restored under it must not take that tail
+    (judged with the other inputs): the tail's seal names the partial it extends."""
+    lines, robots = day
+    other = tmp_path / "other-robots.txt"
+    other.write_text("User-agent: *\nDisallow: /\n")
+    site = Site(tmp_path, robots)
+    site.append(lines[:3000])
+    site.scan()
+    site.sql("CREATE TABLE saved AS SELECT * FROM scan_partials")
+    site.robots = other
+    site.scan()  # other inputs: read whole, its partial replaces the first
+    site.append(lines[3000:3050])
+    site.scan()
+    assert _tails(site) == 1
+    site.sql("DELETE FROM scan_partials", "INSERT INTO scan_partials SELECT * FROM saved", "DROP TABLE saved")
+    site.robots = robots
+    site.append(lines[3050:3100])
+    assert site.scan() == site.full()
+
+
 def test_rows_sealed_under_another_key_are_not_used(tmp_path: Path, day: tuple[list[bytes], Path]) -> None:
     """The key is a private file beside the state database; rows sealed under another key (the
     file replaced, or rows copied from another host's database) mean a full read."""
