@@ -29,6 +29,8 @@ HEADERS = {"referer": "referer", "user_agent": "user agent"}
 #: A quoted pair after a status and a byte count: what a combined line's referer and agent look
 #: like, whatever quotes they hold (the pair's own quotes are all it needs).
 _VISIBLE_PAIR = re.compile(r'" (?:[0-9]{3}|-) (?:[0-9]+|-) ".*" ".*"')
+#: The same pair where a format's match ended (right after the bytes, for common).
+_PAIR_NEXT = re.compile(r'\s*".*" ".*"')
 
 
 def detect_format(sample_lines: list[str], formats: Mapping[str, LogFormat] | None = None) -> str:
@@ -130,7 +132,7 @@ def header_loss(
         (('referer', 'user_agent'), 1, 'combined', 1)
     """
     sample = list(sample_lines[:SAMPLE_LINES])
-    carried = sum(1 for line in sample if _VISIBLE_PAIR.search(line))
+    carried = _carrying(fmt, sample)
     if carried * 2 <= len(sample):
         return None
     missing = _missing_headers(fmt, sample)
@@ -150,6 +152,30 @@ def header_loss(
     }
     best = max(better, key=lambda name: better[name], default=None)  # max() keeps registry order on ties
     return HeaderLoss(missing, carried, len(sample), best, better.get(best, 0) if best else 0)
+
+
+def _carrying(fmt: LogFormat, sample: list[str]) -> int:
+    """How many sampled lines carry the pair where ``fmt`` does not read it.
+
+    A template format reads a line up to its own end and ignores the rest (common accepts a
+    combined line so): only a pair in that rest is dropped. A template whose own fields take the
+    quoted values after the status and bytes (an nginx log_format ending in ``"$http_host"
+    "$upstream_addr"``) drops nothing, whatever those values hold: the user named them. Lines the
+    template does not match, and formats that are not templates, are looked at whole.
+    """
+    template = getattr(fmt, "template", None)
+    patterns = [getattr(template, name, None) for name in ("fast", "slow", "lenient")]
+    regexes = [re.compile(pattern) for pattern in patterns if isinstance(pattern, str)]
+    return sum(1 for line in sample if _pair_unread(regexes, line))
+
+
+def _pair_unread(regexes: list[re.Pattern[str]], line: str) -> bool:
+    """Whether ``line`` carries the pair after what the first regex that reads it takes."""
+    for regex in regexes:
+        read = regex.match(line)
+        if read is not None:
+            return _PAIR_NEXT.match(line, read.end()) is not None
+    return _VISIBLE_PAIR.search(line) is not None
 
 
 def _missing_headers(fmt: LogFormat, sample: list[str]) -> tuple[str, ...]:
