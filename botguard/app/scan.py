@@ -305,7 +305,10 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         if state is not None:
             save_scan(state, result, paths)  # first: a damaged database fails here, before any write
             if keeps:
-                incremental.keep(state, files.kept, files.fingerprint, files.unchanged, files.judgement)
+                note = incremental.keep(
+                    state, files.kept, files.fingerprint, files.unchanged, files.judgement
+                )
+                result = replace(result, warnings=(*result.warnings, note)) if note else result
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
 

@@ -36,6 +36,8 @@ KEY_SUFFIX = ".key"
 _NOUN = "state key"
 #: Bytes of a blob's own digest (judge.partial._DIGEST_SIZE: its last piece).
 DIGEST_BYTES = 32
+#: Bytes of a seal (HMAC-SHA256), stored after the blob it seals.
+SEAL_BYTES = 32
 _KEYS: weakref.WeakKeyDictionary[State, bytes] = weakref.WeakKeyDictionary()
 
 
@@ -44,23 +46,61 @@ def key_path(state: State) -> Path:
     return state.path.with_name(state.path.name + KEY_SUFFIX)
 
 
-def state_key(state: State, *, create: bool) -> bytes | None:
-    """The key of ``state``'s seals; None when there is none yet and ``create`` is False (a
-    scan's reads write nothing: no row can be trusted then). An in-memory database gets a key
-    of its own for the process's life."""
+def state_key(state: State) -> bytes | None:
+    """The key ``state``'s rows were sealed with; None when there is none or it cannot be used
+    (missing, unreadable, readable by others, not a key): no stored row is trusted then, and
+    every log is read whole. A scan's reads write nothing; :func:`sealing_key` mends it. An
+    in-memory database gets a key of its own for the process's life."""
     if state in _KEYS:
         return _KEYS[state]
     if str(state.path) == ":memory:":
         _KEYS[state] = secrets.token_bytes(32)
         return _KEYS[state]
-    path = key_path(state)
-    if not path.exists():
-        if not create:
-            return None
-        write_private(path, secrets.token_hex(32) + "\n", _NOUN, exclusive=True)  # a racing scan's wins
-    key = _parsed(read_private(path, _NOUN), path)
-    _KEYS[state] = key
+    key, _ = _read(key_path(state))
+    if key is not None:
+        _KEYS[state] = key
     return key
+
+
+def sealing_key(state: State) -> tuple[bytes | None, str]:
+    """The key to seal new rows with, and a line for the user ("" when all is well).
+
+    Made on first use; made anew when the one there cannot be used (rows sealed with the old
+    one are then read whole once: a key others could read may have forged them). None, with
+    the reason, when no key can be kept there (a directory in its place, a read-only
+    directory): nothing is stored, and every scan reads its logs whole until it is mended.
+    """
+    key = state_key(state)
+    if key is not None:
+        return key, ""
+    path = key_path(state)
+    _, why = _read(path)
+    try:
+        write_private(path, secrets.token_hex(32) + "\n", _NOUN, exclusive=not why)  # a racing scan's wins
+    except KeyringError as exc:
+        return None, f"{path}: {_reason(exc)}; incremental scans store nothing"
+    key, again = _read(path)
+    if key is None:
+        return None, f"{path}: {again}; incremental scans store nothing"
+    _KEYS[state] = key
+    return key, f"{path}: {why}: made a new {_NOUN} (the logs were read whole)" if why else ""
+
+
+def _read(path: Path) -> tuple[bytes | None, str]:
+    """The key at ``path``, or None and why it cannot be used ("" when there is no file)."""
+    if not path.exists() and not path.is_symlink():
+        return None, ""
+    try:
+        return _parsed(read_private(path, _NOUN), path), ""
+    except KeyringError as exc:
+        return None, _reason(exc)
+
+
+def _reason(exc: KeyringError) -> str:
+    """The error's text without its location (the caller names the path once) nor its advice
+    (the caller says what it did)."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    return text.split(": chmod", 1)[0]
 
 
 def _parsed(text: str, path: Path) -> bytes:
@@ -69,24 +109,28 @@ def _parsed(text: str, path: Path) -> bytes:
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise KeyringError(
-            f"{_NOUN} is not 64 hex digits: delete it (the next scan reads every log whole)",
-            Location(str(path)),
-        )
+        raise KeyringError(f"{_NOUN} is not 64 hex digits", Location(str(path)))
     return key
+
+
+def split_seal(stored: object) -> tuple[bytes, bytes | None]:
+    """A stored blob as (the blob, its seal): the seal ends it (:data:`SEAL_BYTES`); a value
+    that is not bytes long enough gives (b"", None), which no seal checks."""
+    if not isinstance(stored, bytes) or len(stored) <= SEAL_BYTES:
+        return b"", None
+    return stored[:-SEAL_BYTES], stored[-SEAL_BYTES:]
 
 
 def seal(key: bytes, blob: bytes, place: tuple[object, ...]) -> bytes:
     """The seal of a stored ``blob`` at ``place`` (its kind first, then what says where it
-    belongs: plain values, JSON-encoded). Stored as a BLOB: a text column's bytes that are
-    not UTF-8 would fail in sqlite3 as they are read, so a seal column is only fetched as one."""
+    belongs: plain values, JSON-encoded), stored after the blob (:func:`split_seal`)."""
     message = json.dumps(place, separators=(",", ":")).encode() + b"\0" + blob[-DIGEST_BYTES:]
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
 def sealed(key: bytes | None, blob: object, place: tuple[object, ...], found: object) -> bool:
-    """Whether ``found`` (a row's seal column) is the seal of ``blob`` at ``place``: False for
-    a row without one (stored by an earlier version), or any value that is not."""
+    """Whether ``found`` (what ended a row's blob) is the seal of ``blob`` at ``place``: False
+    for a row without one (stored by an earlier version), or any value that is not."""
     if key is None or not isinstance(found, bytes) or not isinstance(blob, bytes):
         return False
     return hmac.compare_digest(found, seal(key, blob, place))

@@ -51,7 +51,7 @@ import polars as pl
 
 from botguard import __version__
 from botguard.config import Settings
-from botguard.judge._seal import seal, sealed, state_key
+from botguard.judge._seal import seal, sealed, sealing_key, split_seal, state_key
 from botguard.judge.columns import compact_strings
 from botguard.judge.partial import (
     _FRAMES,
@@ -72,7 +72,6 @@ from botguard.logs.records import ParseStats
 from botguard.state import State
 
 __all__ = [
-    "ADDED",
     "DDL",
     "JUDGED_CHUNK_ROWS",
     "KEEP_FILES",
@@ -123,9 +122,8 @@ CREATE TABLE IF NOT EXISTS scan_partials (
     compressed INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,    -- the inputs the partial depends on (fingerprint())
     format TEXT NOT NULL,         -- the log format the file was read as
-    partial BLOB NOT NULL,        -- judge.partial.partial_to_bytes
+    partial BLOB NOT NULL,        -- judge.partial.partial_to_bytes, then its seal (judge._seal)
     updated_at REAL NOT NULL,
-    seal BLOB,                    -- judge._seal: keyed, over the row's place and the partial
     PRIMARY KEY (device, inode)
 );
 CREATE TABLE IF NOT EXISTS scan_partial_tails (
@@ -135,8 +133,7 @@ CREATE TABLE IF NOT EXISTS scan_partial_tails (
     byte_offset INTEGER NOT NULL, -- bytes both cover; just after a newline
     head_hash TEXT NOT NULL,      -- as scan_partials', at byte_offset
     tail_hash TEXT NOT NULL,
-    partial BLOB NOT NULL,        -- the partial of the bytes from base_offset to byte_offset
-    seal BLOB,                    -- judge._seal, with the seal of the partial it extends
+    partial BLOB NOT NULL,        -- the partial of the bytes from base_offset to byte_offset, sealed
     PRIMARY KEY (device, inode)
 );
 CREATE TABLE IF NOT EXISTS scan_partial_judgements (
@@ -147,26 +144,20 @@ CREATE TABLE IF NOT EXISTS scan_partial_judgements (
     byte_offset INTEGER NOT NULL, -- judged up to here: 0 from the partial's end to the tail's, 1 the tail's
     fingerprint TEXT NOT NULL,    -- judgement_fingerprint(): the partial's inputs and the policy
     judged BLOB NOT NULL,         -- judge.partial.frame_to_bytes of the chunk's rows (judge.JUDGED_SCHEMA)
-                                  -- under _chunk_label(): where they belong
-    seal BLOB,                    -- judge._seal, with the seal of the file's partial
+                                  -- under _chunk_label(): where they belong; then its seal
     PRIMARY KEY (device, inode, tail, chunk)
 );
 """
 
-#: Columns added since the tables first shipped (State.ensure_schema adds them to old tables,
-#: whose rows have none: not used, so each file is read whole once and stored again).
-ADDED = {
-    f"{table}.seal": "BLOB" for table in ("scan_partials", "scan_partial_tails", "scan_partial_judgements")
-}
-
-#: Each table's columns, in the order its INSERT gives them (a table made before ``seal`` has
-#: it last too, so the names are what counts).
+#: Each table's columns, in the order its INSERT gives them. A row's seal (judge._seal) ends its
+#: blob rather than filling a column: the tables stay the ones earlier versions write, so going
+#: back to one keeps working (its rows are then unsealed: read whole once; ours look damaged to it).
 _PARTIAL_COLUMNS = (
     "device, inode, path, byte_offset, head_hash, tail_hash, compressed, fingerprint, format, partial,"
-    " updated_at, seal"
+    " updated_at"
 )
-_TAIL_COLUMNS = "device, inode, base_offset, byte_offset, head_hash, tail_hash, partial, seal"
-_JUDGED_COLUMNS = "device, inode, tail, chunk, byte_offset, fingerprint, judged, seal"
+_TAIL_COLUMNS = "device, inode, base_offset, byte_offset, head_hash, tail_hash, partial"
+_JUDGED_COLUMNS = "device, inode, tail, chunk, byte_offset, fingerprint, judged"
 
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
@@ -420,9 +411,9 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
     """
     if not _has_table(state, "scan_partials"):
         return None
-    state.check_schema(DDL, ADDED)
-    key = state_key(state, create=False)
-    if key is None or not _has_seal(state, "scan_partials"):  # nothing stored here can be trusted
+    state.check_schema(DDL)
+    key = state_key(state)
+    if key is None:  # nothing stored here can be trusted
         return None
     rows = state.conn.execute(
         "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
@@ -435,13 +426,12 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
             continue
         if _probes(file.path, offset) != (head_hash, tail_hash):
             continue
-        blob, found = state.conn.execute(
-            "SELECT partial, CASE WHEN typeof(seal) = 'blob' THEN seal END FROM scan_partials"
-            " WHERE rowid = ?",
-            (rowid,),
+        (stored_blob,) = state.conn.execute(
+            "SELECT partial FROM scan_partials WHERE rowid = ?", (rowid,)
         ).fetchone()
+        blob, found = split_seal(stored_blob)
         place = _partial_place(device, inode, offset, head_hash, tail_hash, compressed, fingerprint, fmt)
-        if not sealed(key, blob, place, found):
+        if found is None or not sealed(key, blob, place, found):
             continue  # edited, moved or stored before seals: read the file whole, and store it anew
         try:
             stored = Stored(offset, fmt, partial_from_bytes(blob), (device, inode), seal=found)
@@ -475,37 +465,26 @@ def _chunk_place(
     return ("judged", device, inode, tail, chunk, offset, fingerprint, below.hex())
 
 
-def _has_seal(state: State, table: str) -> bool:
-    """Whether ``table`` has its seal column (a table no version with seals has stored into
-    lacks it: nothing in it is used)."""
-    found = state.conn.execute(f"SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'seal'").fetchone()
-    return found is not None
-
-
 def _with_tail(state: State, file: LogFile, stored: Stored, key: bytes) -> Stored:
     """``stored`` with the tail stored after it, when the file still holds the tail's bytes as
     they were and the tail is sealed on top of it; else as it is (the file is read from where
     it ends)."""
-    if (
-        file.compressed
-        or not _has_table(state, "scan_partial_tails")
-        or not _has_seal(state, "scan_partial_tails")
-    ):
+    if file.compressed or not _has_table(state, "scan_partial_tails"):
         return stored
     row = state.conn.execute(
-        "SELECT byte_offset, head_hash, tail_hash, partial, CASE WHEN typeof(seal) = 'blob' THEN seal END"
-        " FROM scan_partial_tails"
+        "SELECT byte_offset, head_hash, tail_hash, partial FROM scan_partial_tails"
         " WHERE device = ? AND inode = ? AND base_offset = ? AND typeof(byte_offset) = 'integer'"
         " AND byte_offset <= ?",
         (*stored.file, stored.offset, file.size),
     ).fetchone()
     if row is None or _probes(file.path, row[0]) != (row[1], row[2]):
         return stored
+    blob, found = split_seal(row[3])
     place = _tail_place(*stored.file, stored.offset, row[0], (row[1], row[2]), stored.seal)
-    if not sealed(key, row[3], place, row[4]):
+    if not sealed(key, blob, place, found):
         return stored  # edited or swapped: the tail's lines are read again
     try:
-        tail = partial_from_bytes(row[3])
+        tail = partial_from_bytes(blob)
     except ValueError:
         return stored  # damaged: the tail's lines are read again
     return Stored(row[0], stored.format, stored.partial, stored.file, tail, stored.offset, stored.seal)
@@ -528,8 +507,8 @@ def find_judged(
     them)."""
     if stored.file != (file.device, file.inode) or not _has_table(state, "scan_partial_judgements"):
         return None
-    key = state_key(state, create=False)
-    if key is None or not _has_seal(state, "scan_partial_judgements"):
+    key = state_key(state)
+    if key is None:
         return None
     found: dict[int, tuple[int, int]] = {}
     # Only integers are fetched: text that is not UTF-8 fails in sqlite3 as it is read.
@@ -568,13 +547,13 @@ def _kept_layers(
     for tail, offset, count in places:
         chunks: list[pl.DataFrame] = []
         rows = state.conn.execute(
-            "SELECT chunk, CASE WHEN typeof(judged) = 'blob' THEN judged END,"
-            " CASE WHEN typeof(seal) = 'blob' THEN seal END FROM scan_partial_judgements"
+            "SELECT chunk, CASE WHEN typeof(judged) = 'blob' THEN judged END FROM scan_partial_judgements"
             " WHERE device = ? AND inode = ? AND tail = ? AND byte_offset = ? AND fingerprint = ?"
             " AND typeof(chunk) = 'integer' ORDER BY chunk",
             (*stored.file, tail, offset, fingerprint),
         )  # (a chunk's other values are never fetched: text that is not UTF-8 fails as it is read)
-        for chunk, blob, found in rows:
+        for chunk, stored_blob in rows:
+            blob, found = split_seal(stored_blob)
             label = _chunk_label(tail, chunk, count, offset, fingerprint)
             place = _chunk_place(*stored.file, tail, chunk, offset, fingerprint, stored.seal)
             if chunk != len(chunks) or not sealed(key, blob, place, found):
@@ -609,14 +588,18 @@ def keep(
     fingerprint: str,
     unchanged: Sequence[LogFile] = (),
     judgement: Judgement | None = None,
-) -> None:
+) -> str:
     """Store what each fully read file's partial needs (:class:`Kept`): a tail after its stored
     partial when it grew, else its whole partial; mark the ``unchanged`` files (stored already,
     nothing appended) as just scanned, and forget all but the :data:`KEEP_FILES` most recently
-    scanned files. A ``judgement`` of a file stored here replaces the one kept of it."""
-    state.ensure_schema(DDL, ADDED)
-    key = state_key(state, create=True)
-    assert key is not None  # (created when absent)
+    scanned files. A ``judgement`` of a file stored here replaces the one kept of it.
+
+    Returns a line for the user when the key beside the database had to be made anew or could
+    not be kept (:func:`~botguard.judge._seal.sealing_key`), else ""."""
+    state.ensure_schema(DDL)
+    key, note = sealing_key(state)
+    if key is None:  # no key can be kept beside the database: nothing is stored to be trusted
+        return note
     now = time.time()
     wholes, tails, grown = [], [], []
     seals: dict[tuple[int, int], bytes] = {}  # the seal of each file's partial, as stored here
@@ -630,9 +613,8 @@ def keep(
             hashes = (head_hash, tail_hash)
             place = _tail_place(file.device, file.inode, item.base_offset, file.size, hashes, item.base_seal)
             tails.append(
-                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash, data,
-                 seal(key, data, place), file.device, file.inode, item.base_offset, fingerprint,
-                 item.base_seal)
+                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash,
+                 data + seal(key, data, place), file.device, file.inode, item.base_offset, fingerprint)
             )  # fmt: skip
             seals[file.device, file.inode] = item.base_seal
             grown.append(file)
@@ -650,21 +632,22 @@ def keep(
         seals[file.device, file.inode] = seal(key, data, place)
         wholes.append(
             (file.device, file.inode, file.path, file.size, head_hash, tail_hash, int(file.compressed),
-             fingerprint, item.format, data, now, seals[file.device, file.inode])
+             fingerprint, item.format, data + seals[file.device, file.inode], now)
         )  # fmt: skip
     with state.transaction() as conn:
         conn.executemany(
-            f"INSERT OR REPLACE INTO scan_partials ({_PARTIAL_COLUMNS}) VALUES ({_marks(12)})", wholes
+            f"INSERT OR REPLACE INTO scan_partials ({_PARTIAL_COLUMNS}) VALUES ({_marks(11)})", wholes
         )
         conn.executemany(
             "DELETE FROM scan_partial_tails WHERE device = ? AND inode = ?", [row[:2] for row in wholes]
         )
         # A tail only after the partial it extends: a scan with other inputs may have stored
-        # the file's partial since this one found it (its tail would be merged with that).
+        # the file's partial since this one found it (its tail would be merged with that; and
+        # the tail's seal names the partial's, so it would not be used on another one).
         conn.executemany(
-            f"INSERT OR REPLACE INTO scan_partial_tails ({_TAIL_COLUMNS}) SELECT {_marks(8)} WHERE EXISTS"
+            f"INSERT OR REPLACE INTO scan_partial_tails ({_TAIL_COLUMNS}) SELECT {_marks(7)} WHERE EXISTS"
             " (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND byte_offset = ?"
-            " AND fingerprint = ? AND seal = ?)",
+            " AND fingerprint = ?)",
             tails,
         )
         conn.executemany(
@@ -681,6 +664,7 @@ def keep(
             " WHERE s.device = scan_partial_tails.device AND s.inode = scan_partial_tails.inode)"
         )
         _keep_judgement(conn, judgement, kept, key, seals)
+    return note
 
 
 def _marks(count: int) -> str:
@@ -715,7 +699,7 @@ def _keep_judgement(
             (file.device, file.inode, tail),
         )
         conn.executemany(  # each chunk sealed on the partial its rows judge
-            f"INSERT INTO scan_partial_judgements ({_JUDGED_COLUMNS}) VALUES ({_marks(8)})",
+            f"INSERT INTO scan_partial_judgements ({_JUDGED_COLUMNS}) VALUES ({_marks(7)})",
             _chunk_rows(key, judgement, tail, below),
         )
     conn.executemany("DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?", drop)
@@ -732,7 +716,7 @@ def _chunk_rows(key: bytes, judgement: Judgement, tail: int, below: bytes) -> li
     for chunk, blob in enumerate(judgement.chunks):
         place = _chunk_place(file.device, file.inode, tail, chunk, file.size, fingerprint, below)
         rows.append(
-            (file.device, file.inode, tail, chunk, file.size, fingerprint, blob, seal(key, blob, place))
+            (file.device, file.inode, tail, chunk, file.size, fingerprint, blob + seal(key, blob, place))
         )
     return rows
 
