@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from .conftest import one, parse
@@ -331,3 +331,61 @@ def test_dash_headers_alike_quoted_or_not_by_either_path(ua, referer):
     assert by_block.equals(by_regex) and by_lines.equals(by_regex)
     expected = ("" if ua == "-" else ua, "" if referer == "-" else referer)
     assert by_block.select("user_agent", "referer").row(0) == expected
+
+
+def _valid_by_the_rule(request: str) -> bool:
+    """request_validity's rule word by word, in Python's re: METHOD TARGET [HTTP/x.y], the
+    target in origin form, ``*``, absolute form or (CONNECT) any authority, nothing after."""
+    import re
+
+    words = request.split(" ")
+    if len(words) < 2 or len(words) > 3:
+        return False
+    method, target, protocol = words[0], words[1], words[2] if len(words) == 3 else None
+    target_ok = (
+        target.startswith("/")
+        or target == "*"
+        or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", target) is not None
+        or (method == "CONNECT" and target != "")
+    )
+    return (
+        re.fullmatch(r"[A-Z][A-Z_-]{0,31}", method) is not None
+        and target_ok
+        and (protocol is None or re.fullmatch(r"HTTP/[0-9](?:\.[0-9])?", protocol) is not None)
+    )
+
+
+_FREE_WORD = st.text(alphabet="AZaz09+.-_:/*H", max_size=6)
+_METHOD = st.one_of(st.sampled_from(["GET", "CONNECT", "M-_", "get", "G1", "", "A" * 33]), _FREE_WORD)
+_TARGET = st.one_of(
+    st.sampled_from(["/", "/a", "*", "**", "*/", "", "a", "http://h/p", "h+t.p-s://x", "1a://x", "a:/"]),
+    _FREE_WORD,
+)
+_PROTOCOL = st.one_of(
+    st.sampled_from(["HTTP/1.1", "HTTP/2", "HTTP/1.", "HTTP/10", "HTTP/1.1x", "http/1.1", "xHTTP/1.1", ""]),
+    _FREE_WORD,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@example(method="GET", target="**", protocol=None, extra=None)
+@example(method="GET", target="*/", protocol="HTTP/1.1", extra=None)
+@example(method="OPTIONS", target="*", protocol="HTTP/1.1", extra=None)
+@example(method="CONNECT", target="", protocol="HTTP/1.1", extra=None)
+@example(method="CONNECT", target="h:443", protocol=None, extra=None)
+@example(method="GET", target="1a://x", protocol=None, extra=None)
+@example(method="GET", target="/", protocol="HTTP/1.1x", extra=None)
+@example(method="GET", target="/", protocol="xHTTP/1.1", extra=None)
+@given(
+    method=_METHOD,
+    target=st.one_of(st.none(), _TARGET),
+    protocol=st.one_of(st.none(), _PROTOCOL),
+    extra=st.one_of(st.none(), _FREE_WORD),
+)
+def test_request_validity_is_the_rule_word_by_word(method, target, protocol, extra):
+    """Whether a request line is HTTP follows the rule (method, target form, protocol, no more
+    words) for any words: the typing step tests each word with as few patterns as it can."""
+    request = " ".join(word for word in (method, target, protocol, extra) if word is not None)
+    rows, stats = parse([combined(request)])
+    assert stats.parsed == 1
+    assert rows["valid_request"][0] == _valid_by_the_rule(request), request
