@@ -176,9 +176,10 @@ class CampaignBook:
         self, call: Call, kind: np.ndarray, actors: ActorTable, aid: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fold the call's requests in order; return each request's campaign probability (its
-        client's raise confidence before the request) and whether its referer names one of its
-        client's recent pages (it follows a link of a page it was shown; False for a request the
-        book does not read)."""
+        client's raise confidence before the request; for the request that drops that raise, what
+        the raise left: the last request of a client is its score, and a verdict no longer reads
+        the raise) and whether its referer names one of its client's recent pages (it follows a
+        link of a page it was shown; False for a request the book does not read)."""
         p = np.zeros(call.n)
         follows = np.zeros(call.n, dtype=bool)
         if not self.rules.enabled:
@@ -231,6 +232,8 @@ class CampaignBook:
                 continue
             follows[i] = self._page(call, i, t, client, next(pages), walk, added)
             added += 1
+            if found is not None and key not in raised:
+                p[i] = 0.0  # this request dropped the raise: what it kept (below) is what is left
             if client.excess or client.kept:
                 p[i] = max(p[i], client.excess, client.kept)
         walk.close()
