@@ -228,6 +228,7 @@ class CampaignBook:
                 follows[i] = bool(page) and page in client.recent
                 if found is not None and found.kind != "self-walk":
                     del raised[key]  # it loads what a browser shows a person
+                    p[i] = 0.0  # this request dropped the raise: nothing of it is left
                 client.excess = client.kept = 0.0
                 continue
             follows[i] = self._page(call, i, t, client, next(pages), walk, added)

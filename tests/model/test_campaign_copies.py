@@ -6,6 +6,7 @@ form a "walk" chain, the person joins it and is raised; its next page names its 
 the referer, so the cross-address raise goes (a reader follows its own links). The request that
 dropped the raise must then be scored with what remains of it (the kept share), not with the
 raise read before the drop: it is the client's last request, so its score is the client's score.
+A person whose browser loads the page's assets drops the raise the same way, keeping nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from botguard.model.campaigns import _KEPT_SHARE
+from botguard.model.stream import StreamLearner
 from tests.model.streamkit import CHROME, frame, learner, req
 
 PERSON = "2600:6c9b:4410:2a00::1b2a"
@@ -34,10 +36,9 @@ def _probe() -> list[dict[str, Any]]:
     return copies + person
 
 
-def test_a_person_whose_raise_went_keeps_only_the_kept_share_in_its_score() -> None:
-    """The person joined the copies' chain (raised at 0.99), then followed its own link (the raise
-    dropped): its verdict is allow, the campaign probability of the request that dropped the raise
-    is the kept share, and the person's last score is not the raise's 0.99."""
+def _observed(rows: list[dict[str, Any]]) -> tuple[StreamLearner, np.ndarray]:
+    """A learner that observed ``rows`` in one call, and each row's campaign probability as the
+    campaign book handed it to the model (the spy keeps what ``observe`` returned)."""
     model = learner()
     book = model.campaigns
     campaign: list[np.ndarray] = []
@@ -49,13 +50,34 @@ def test_a_person_whose_raise_went_keeps_only_the_kept_share_in_its_score() -> N
         return found
 
     book.observe = spy  # type: ignore[method-assign]
-    rows = _probe()
     model.observe(frame(rows))
-    key = (PERSON, CHROME)
+    return model, np.concatenate(campaign)
+
+
+def test_a_person_whose_raise_went_keeps_only_the_kept_share_in_its_score() -> None:
+    """The person joined the copies' chain (raised at 0.99), then followed its own link (the raise
+    dropped): its verdict is allow, the campaign probability of the request that dropped the raise
+    is the kept share, and the person's last score is not the raise's 0.99."""
+    rows = _probe()
+    model, campaign = _observed(rows)
+    key, book = (PERSON, CHROME), model.campaigns
     raised = model.raises()
     assert {raised[(f"203.0.113.{10 + k}", CHROME)].kind for k in range(12)} == {"walk"}
     assert key not in raised
     kept = book.clients[key].kept
     assert kept == min(_KEPT_SHARE * 0.99, book.short_of)
-    assert np.concatenate(campaign)[len(rows) - 1] == kept  # the person's last request
+    assert campaign[len(rows) - 1] == kept  # the person's last request
     assert book.scores[key][0] < 0.9
+
+
+def test_a_person_loading_an_asset_after_the_copies_is_scored_without_the_raise() -> None:
+    """The same copies, and a person whose browser loads the first page's stylesheet (its last
+    request): the asset drops the raise and leaves nothing of it, so that request's campaign
+    probability is 0 and the person's score is not the raise's 0.99."""
+    rows = _probe()[:-1]
+    rows.append(req(160.3, PERSON, CHROME, "/static/app.css", referer=f"https://www.example.com{FIRST}"))
+    model, campaign = _observed(rows)
+    key = (PERSON, CHROME)
+    assert key not in model.raises()
+    assert campaign[len(rows) - 1] == 0.0  # the person's last request
+    assert model.campaigns.scores[key][0] < 0.9
