@@ -1,22 +1,24 @@
 """The client: hand a command to the resident server, or say it must run in this process.
 
-Runs before click, polars or numpy are imported (that is the point), so it imports ``os``,
-``_socket``, ``_signal`` and ``array`` only. Whatever goes wrong before the server has agreed to
-run the command (no socket, a stale one, another user's, another code, another environment, a
-refusal) means "run it here", silently: the command then runs exactly as without a server. Once
-the server has been told to go, the command is the server's: the client never runs it a second
-time, so its output is never doubled.
+Runs before click, polars or numpy are imported (that is the point), so it imports ``os`` and
+``_signal``, and ``_socket`` and ``array`` once a server's directory is there. Whatever goes
+wrong before the server has agreed to run the command (no socket, a stale one, another user's,
+another code, another environment, a refusal) means "run it here", silently: the command then
+runs exactly as without a server. Once the server has been told to go, the command is the
+server's: the client never runs it a second time, so its output is never doubled.
 """
 
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal's C half: `signal` itself imports enum
-import _socket
-import array
 import os
 import sys
 
 from botguard.resident import _wire
+
+TYPE_CHECKING = False  # typing's own costs ~10 ms: mypy reads this name as typing's
+if TYPE_CHECKING:
+    import _socket
 
 #: Verbs the server runs. Not `watch` or `serve` (they follow or listen forever: nothing to
 #: gain), not `candidates`/`deploy-rules` (they may prompt or run the site's servers: the user's
@@ -52,6 +54,9 @@ def _accepted(args: list[str]) -> _socket.socket | None:
     path = _wire.socket_path(os.environ)
     if not _wire.private_directory(os.path.dirname(path) or "."):
         return None
+    import _socket  # C modules: loading them is most of what the client costs (~1-2 ms),
+    import array  # so not before there is a server to ask
+
     connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
     try:
         connection.settimeout(HANDSHAKE_SECONDS)
@@ -76,6 +81,9 @@ def _accepted(args: list[str]) -> _socket.socket | None:
 
 def _peer_uid(connection: _socket.socket) -> int:
     """The user id of the process at the other end (SO_PEERCRED: pid, uid, gid)."""
+    import _socket
+    import array
+
     creds = array.array("i", connection.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12))
     return creds[1]
 
