@@ -77,7 +77,11 @@ def client_env(socket_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def start_daemon(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([*BOTGUARD, "daemon"], env=dict(env), stderr=subprocess.PIPE, cwd=ROOT)
+    """A server in a session of its own, as a service runs (its process group is orphaned), in a
+    directory of its own (a command that ran in the server's would write there)."""
+    home = Path(tempfile.mkdtemp(prefix="botguard-daemon-cwd-"))
+    proc = subprocess.Popen([*BOTGUARD, "daemon"], env=dict(env), stderr=subprocess.PIPE, cwd=home,
+                            start_new_session=True)  # fmt: skip
     assert proc.stderr is not None
     line = proc.stderr.readline()  # "botguard: resident server PID serving at PATH"
     assert b"serving at" in line, line + proc.stderr.read()
@@ -580,3 +584,19 @@ def test_ctrl_z_stops_the_served_command_too_and_fg_resumes_it(daemon: Daemon) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_clients_resource_limits_bind_the_served_command(
+    daemon: Daemon, log: Path, tmp_path: Path
+) -> None:
+    """`ulimit -f` (a file-size limit) cuts the report as it cuts it in the client's own process."""
+    outcomes = []
+    for served in (True, False):
+        work = tmp_path / ("via" if served else "alone")
+        work.mkdir()
+        env = dict(daemon.env, **({} if served else {"BOTGUARD_NO_DAEMON": "1"}))
+        script = f"cd {work} && ulimit -f 8 && {' '.join(BOTGUARD)} scan {log} --no-save --no-dns --format json -o out.json"
+        done = shell(script, env, [])
+        outcomes.append((done.returncode, done.stdout, done.stderr.replace(str(work).encode(), b"DIR")))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] != 0, outcomes[0]  # the report (~40 KiB) is over the limit (4-8 KiB)
