@@ -71,11 +71,15 @@ def run_daemon(
 
 
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
-    """Import ``modules`` (no query runs: importing polars does not start its pool), then freeze
-    everything alive out of the collector's sight, as a command's first imports are."""
+    """Import ``modules`` (no query runs: importing polars does not start its pool) and load the
+    bundled crawler catalogue (plain Python objects from its JSON form: no query either), then
+    freeze everything alive out of the collector's sight, as a command's first imports are."""
+    from botguard.catalog import keep_bundled_catalog
+
     with collector_off():
         for name in modules:
             import_module(name)
+        keep_bundled_catalog()
     gc.freeze()
 
 

@@ -151,3 +151,17 @@ def test_the_server_warms_every_module_a_scan_imports(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", WARM_PROBE, str(log), str(ROOT / "examples" / "robots.txt"),
                            str(tmp_path / "out.json")], capture_output=True, text=True, cwd=ROOT, check=True)  # fmt: skip
     assert done.stdout.strip() == "0 []", (done.stdout, WARM_MODULES)
+
+
+def test_a_kept_catalogue_is_used_only_for_the_bytes_it_was_loaded_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botguard.catalog import keep_bundled_catalog, load_catalog, loader
+
+    monkeypatch.setattr(loader, "_KEPT", {})
+    keep_bundled_catalog()
+    (key,) = loader._KEPT
+    kept = loader._KEPT[key]
+    assert load_catalog() is kept
+    monkeypatch.setattr(loader, "_KEPT", {"another-key": kept})  # the file or its reader changed since
+    assert load_catalog() is not kept
