@@ -211,6 +211,8 @@ class _FilePartials:
 
     def _read(self, piece: FileRead, fmt: LogFormat | None) -> tuple[Partial, LogFormat | None]:
         """The partial of the lines ``piece`` names, and the format they were read as."""
+        # A format the user gave is refused when it drops the referer and agent the file carries.
+        piece = replace(piece, pinned=fmt is not None and fmt is self._fixed)
         batches = _counted(read_file(piece, fmt, json_fields=self._json_fields), self._progress)
         for batch in batches if self._replay is None else self._replay.feed(batches):
             self._agg.add(batch.requests, batch.stats)
@@ -303,7 +305,10 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         if state is not None:
             save_scan(state, result, paths)  # first: a damaged database fails here, before any write
             if keeps:
-                incremental.keep(state, files.kept, files.fingerprint, files.unchanged, files.judgement)
+                note = incremental.keep(
+                    state, files.kept, files.fingerprint, files.unchanged, files.judgement
+                )
+                result = replace(result, warnings=(*result.warnings, note)) if note else result
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
 

@@ -210,6 +210,8 @@ def _loop(
         _exchange(env, learner, peers, publish=False)
         for chunk in follower.drain() if request.once else follower.poll():
             batch = parser.parse(chunk)
+            for warning in batch.stats.warnings:
+                env.log(f"watch: warning: {printable(warning)}")
             if batch.requests.height:
                 learner.observe(batch.requests)
             new = proposer.propose(learner.candidates())

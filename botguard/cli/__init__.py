@@ -87,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     tune_libraries()
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args
+    if sys.stdout is None:  # started with stdout closed (`>&-`): the report has nowhere to go
+        click.echo("botguard: error: standard output is closed: nowhere to write to", err=True)
+        return ExitStatus.ERROR
     try:
         result: Any = cli.main(args=args, prog_name="botguard", standalone_mode=False)
+        sys.stdout.flush()  # here, not at exit: a full disk is this command's error, said once
     except click.exceptions.Exit as done:
         return int(done.exit_code)
     except click.ClickException as exc:  # usage errors: bad option, missing argument
@@ -105,9 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"botguard: error: {exc}", err=True)
         return exc.exit_status
-    except ReaderGone:  # nobody reads the rest: not an error (reports keep their own code, see emit)
-        discard_stdout()
+    except (ReaderGone, BrokenPipeError):  # nobody reads the rest: not an error (reports keep
+        discard_stdout()  # their own code, see emit; BrokenPipeError: at the last flush)
         return ExitStatus.OK
+    except OSError as exc:  # what no stage turned into a BotguardError: writing stdout (a full disk)
+        if show_traceback:
+            raise
+        discard_stdout()  # what is still buffered would fail again at exit
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"botguard: error: {exc.strerror or exc}{where}", err=True)
+        return ExitStatus.ERROR
     return int(result) if isinstance(result, int) else ExitStatus.OK
 
 

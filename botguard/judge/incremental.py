@@ -26,6 +26,11 @@ same inputs (a scan with another config may have stored its own meanwhile). A st
 whose values this version cannot use (an offset of another SQLite type, a format it does not
 know) is passed over: the file is read whole.
 
+Every stored row is sealed (:mod:`botguard.judge._seal`: a keyed digest of its blob and its
+place: file, offsets, hashes, inputs, format, and for a tail or kept rows the seal of the
+partial below them); a row whose seal does not check (edited, moved, another key, stored
+before seals) is passed over like a damaged one: the file is read whole and stored again.
+
 A file whose last line has no newline yet, or that drew a warning, is read but not stored: the
 next scan reads it again. ``--fetch-robots`` scans are not incremental (fetched robots.txt
 change between runs).
@@ -46,6 +51,7 @@ import polars as pl
 
 from botguard import __version__
 from botguard.config import Settings
+from botguard.judge._seal import seal, sealed, sealing_key, split_seal, state_key
 from botguard.judge.columns import compact_strings
 from botguard.judge.partial import (
     _FRAMES,
@@ -116,7 +122,7 @@ CREATE TABLE IF NOT EXISTS scan_partials (
     compressed INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,    -- the inputs the partial depends on (fingerprint())
     format TEXT NOT NULL,         -- the log format the file was read as
-    partial BLOB NOT NULL,        -- judge.partial.partial_to_bytes
+    partial BLOB NOT NULL,        -- judge.partial.partial_to_bytes, then its seal (judge._seal)
     updated_at REAL NOT NULL,
     PRIMARY KEY (device, inode)
 );
@@ -127,7 +133,7 @@ CREATE TABLE IF NOT EXISTS scan_partial_tails (
     byte_offset INTEGER NOT NULL, -- bytes both cover; just after a newline
     head_hash TEXT NOT NULL,      -- as scan_partials', at byte_offset
     tail_hash TEXT NOT NULL,
-    partial BLOB NOT NULL,        -- the partial of the bytes from base_offset to byte_offset
+    partial BLOB NOT NULL,        -- the partial of the bytes from base_offset to byte_offset, sealed
     PRIMARY KEY (device, inode)
 );
 CREATE TABLE IF NOT EXISTS scan_partial_judgements (
@@ -138,10 +144,20 @@ CREATE TABLE IF NOT EXISTS scan_partial_judgements (
     byte_offset INTEGER NOT NULL, -- judged up to here: 0 from the partial's end to the tail's, 1 the tail's
     fingerprint TEXT NOT NULL,    -- judgement_fingerprint(): the partial's inputs and the policy
     judged BLOB NOT NULL,         -- judge.partial.frame_to_bytes of the chunk's rows (judge.JUDGED_SCHEMA)
-                                  -- under _chunk_label(): where they belong
+                                  -- under _chunk_label(): where they belong; then its seal
     PRIMARY KEY (device, inode, tail, chunk)
 );
 """
+
+#: Each table's columns, in the order its INSERT gives them. A row's seal (judge._seal) ends its
+#: blob rather than filling a column: the tables stay the ones earlier versions write, so going
+#: back to one keeps working (its rows are then unsealed: read whole once; ours look damaged to it).
+_PARTIAL_COLUMNS = (
+    "device, inode, path, byte_offset, head_hash, tail_hash, compressed, fingerprint, format, partial,"
+    " updated_at"
+)
+_TAIL_COLUMNS = "device, inode, base_offset, byte_offset, head_hash, tail_hash, partial"
+_JUDGED_COLUMNS = "device, inode, tail, chunk, byte_offset, fingerprint, judged"
 
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
@@ -163,7 +179,8 @@ class LogFile:
 class Stored:
     """What is stored of a file's first ``offset`` bytes, read as ``format``: the partial of its
     first ``base_offset`` bytes and, when it grew since, the ``tail`` of the rest; ``file`` is the
-    device and inode it was stored under."""
+    device and inode it was stored under; ``seal`` the stored partial's (judge._seal: a tail
+    and kept rows are sealed with it, so they are used only on top of that very partial)."""
 
     offset: int
     format: str
@@ -171,6 +188,7 @@ class Stored:
     file: tuple[int, int] = (0, 0)
     tail: Partial | None = None
     base_offset: int = -1  # -1: ``offset`` (no tail)
+    seal: bytes = b""
 
     @property
     def base(self) -> int:
@@ -201,6 +219,7 @@ class Kept:
     base_offset: int = 0
     is_tail: bool = False  # ``tail`` is what to store (a tail), also once encoded
     encoded: bytes | None = None  # the partial to store (whole or tail), once :func:`encoded`
+    base_seal: bytes = b""  # a tail's: the seal of the stored partial it extends
 
 
 def encoded(item: Kept) -> Kept:
@@ -290,9 +309,8 @@ def kept(file: LogFile, fmt: str, whole: Partial, stored: Stored | None, later: 
         return Kept(file, fmt, whole)
     if later.clients.height > TAIL_SHARE * stored.partial.clients.height:
         return Kept(file, fmt, whole)
-    return Kept(
-        file, fmt, None, later, stored.offset if stored.tail is None else stored.base_offset, is_tail=True
-    )
+    base = stored.offset if stored.tail is None else stored.base_offset
+    return Kept(file, fmt, None, later, base, is_tail=True, base_seal=stored.seal)
 
 
 def merged(parts: Sequence[Partial]) -> Partial:
@@ -394,6 +412,9 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
     if not _has_table(state, "scan_partials"):
         return None
     state.check_schema(DDL)
+    key = state_key(state)
+    if key is None:  # nothing stored here can be trusted
+        return None
     rows = state.conn.execute(
         "SELECT rowid, device, inode, byte_offset, head_hash, tail_hash, compressed, format"
         " FROM scan_partials WHERE fingerprint = ? AND typeof(byte_offset) = 'integer' AND byte_offset <= ?"
@@ -405,18 +426,49 @@ def find(state: State, file: LogFile, fingerprint: str) -> Stored | None:
             continue
         if _probes(file.path, offset) != (head_hash, tail_hash):
             continue
-        (blob,) = state.conn.execute("SELECT partial FROM scan_partials WHERE rowid = ?", (rowid,)).fetchone()
+        (stored_blob,) = state.conn.execute(
+            "SELECT partial FROM scan_partials WHERE rowid = ?", (rowid,)
+        ).fetchone()
+        blob, found = split_seal(stored_blob)
+        place = _partial_place(device, inode, offset, head_hash, tail_hash, compressed, fingerprint, fmt)
+        if found is None or not sealed(key, blob, place, found):
+            continue  # edited, moved or stored before seals: read the file whole, and store it anew
         try:
-            stored = Stored(offset, fmt, partial_from_bytes(blob), (device, inode))
+            stored = Stored(offset, fmt, partial_from_bytes(blob), (device, inode), seal=found)
         except ValueError:
             continue  # damaged: read the file whole, and store it anew
-        return _with_tail(state, file, stored)
+        return _with_tail(state, file, stored, key)
     return None
 
 
-def _with_tail(state: State, file: LogFile, stored: Stored) -> Stored:
+def _partial_place(
+    device: int, inode: int, offset: int, head_hash: str, tail_hash: str, compressed: object,
+    fingerprint: str, fmt: str,
+) -> tuple[object, ...]:  # fmt: skip
+    """What a stored partial's seal binds its blob to: the file, the bytes and inputs it covers,
+    the format it was read as."""
+    return ("partial", device, inode, offset, head_hash, tail_hash, int(bool(compressed)), fingerprint, fmt)
+
+
+def _tail_place(
+    device: int, inode: int, base: int, offset: int, hashes: tuple[str, str], below: bytes
+) -> tuple[object, ...]:
+    """What a stored tail's seal binds it to: the file, its bytes, and the partial it extends."""
+    return ("tail", device, inode, base, offset, *hashes, below.hex())
+
+
+def _chunk_place(
+    device: int, inode: int, tail: int, chunk: int, offset: int, fingerprint: str, below: bytes
+) -> tuple[object, ...]:
+    """What a kept chunk's seal binds it to: its layer and number, the offset judged up to,
+    the judgement's inputs, and the partial it judges."""
+    return ("judged", device, inode, tail, chunk, offset, fingerprint, below.hex())
+
+
+def _with_tail(state: State, file: LogFile, stored: Stored, key: bytes) -> Stored:
     """``stored`` with the tail stored after it, when the file still holds the tail's bytes as
-    they were; else as it is (the file is read from where it ends)."""
+    they were and the tail is sealed on top of it; else as it is (the file is read from where
+    it ends)."""
     if file.compressed or not _has_table(state, "scan_partial_tails"):
         return stored
     row = state.conn.execute(
@@ -427,11 +479,15 @@ def _with_tail(state: State, file: LogFile, stored: Stored) -> Stored:
     ).fetchone()
     if row is None or _probes(file.path, row[0]) != (row[1], row[2]):
         return stored
+    blob, found = split_seal(row[3])
+    place = _tail_place(*stored.file, stored.offset, row[0], (row[1], row[2]), stored.seal)
+    if not sealed(key, blob, place, found):
+        return stored  # edited or swapped: the tail's lines are read again
     try:
-        tail = partial_from_bytes(row[3])
+        tail = partial_from_bytes(blob)
     except ValueError:
         return stored  # damaged: the tail's lines are read again
-    return Stored(row[0], stored.format, stored.partial, stored.file, tail, stored.offset)
+    return Stored(row[0], stored.format, stored.partial, stored.file, tail, stored.offset, stored.seal)
 
 
 def find_judged(
@@ -450,6 +506,9 @@ def find_judged(
     client is judged again (the judge checks the rows against the partial's clients as it uses
     them)."""
     if stored.file != (file.device, file.inode) or not _has_table(state, "scan_partial_judgements"):
+        return None
+    key = state_key(state)
+    if key is None:
         return None
     found: dict[int, tuple[int, int]] = {}
     # Only integers are fetched: text that is not UTF-8 fails in sqlite3 as it is read.
@@ -473,17 +532,17 @@ def find_judged(
     places = [(tail, *found[tail]) for tail in layers]
 
     def load() -> list[pl.DataFrame] | None:
-        return _kept_layers(state, stored.file, fingerprint, places)
+        return _kept_layers(state, stored, fingerprint, places, key)
 
     return load, since
 
 
 def _kept_layers(
-    state: State, file: tuple[int, int], fingerprint: str, places: list[tuple[int, int, int]]
+    state: State, stored: Stored, fingerprint: str, places: list[tuple[int, int, int]], key: bytes
 ) -> list[pl.DataFrame] | None:
-    """The kept layers (tail, offset, chunk count) of ``file``'s judgement, each read and
-    decoded a chunk at a time; None if any chunk is not the one its place needs (damaged,
-    missing, moved: every client is judged again)."""
+    """The kept layers (tail, offset, chunk count) of the judgement of ``stored``'s file, each
+    read and decoded a chunk at a time; None if any chunk is not the one its place needs
+    (damaged, missing, moved, edited, sealed on another partial: every client is judged again)."""
     layers = []
     for tail, offset, count in places:
         chunks: list[pl.DataFrame] = []
@@ -491,11 +550,13 @@ def _kept_layers(
             "SELECT chunk, CASE WHEN typeof(judged) = 'blob' THEN judged END FROM scan_partial_judgements"
             " WHERE device = ? AND inode = ? AND tail = ? AND byte_offset = ? AND fingerprint = ?"
             " AND typeof(chunk) = 'integer' ORDER BY chunk",
-            (*file, tail, offset, fingerprint),
+            (*stored.file, tail, offset, fingerprint),
         )  # (a chunk's other values are never fetched: text that is not UTF-8 fails as it is read)
-        for chunk, blob in rows:
+        for chunk, stored_blob in rows:
+            blob, found = split_seal(stored_blob)
             label = _chunk_label(tail, chunk, count, offset, fingerprint)
-            if chunk != len(chunks) or not isinstance(blob, bytes):
+            place = _chunk_place(*stored.file, tail, chunk, offset, fingerprint, stored.seal)
+            if chunk != len(chunks) or not sealed(key, blob, place, found):
                 return None
             try:
                 chunks.append(compact_strings(frame_from_bytes(blob, JUDGED_SCHEMA, label), _REPEATED))
@@ -527,14 +588,21 @@ def keep(
     fingerprint: str,
     unchanged: Sequence[LogFile] = (),
     judgement: Judgement | None = None,
-) -> None:
+) -> str:
     """Store what each fully read file's partial needs (:class:`Kept`): a tail after its stored
     partial when it grew, else its whole partial; mark the ``unchanged`` files (stored already,
     nothing appended) as just scanned, and forget all but the :data:`KEEP_FILES` most recently
-    scanned files. A ``judgement`` of a file stored here replaces the one kept of it."""
+    scanned files. A ``judgement`` of a file stored here replaces the one kept of it.
+
+    Returns a line for the user when the key beside the database had to be made anew or could
+    not be kept (:func:`~botguard.judge._seal.sealing_key`), else ""."""
     state.ensure_schema(DDL)
+    key, note = sealing_key(state)
+    if key is None:  # no key can be kept beside the database: nothing is stored to be trusted
+        return note
     now = time.time()
     wholes, tails, grown = [], [], []
+    seals: dict[tuple[int, int], bytes] = {}  # the seal of each file's partial, as stored here
     for item in kept:
         file = item.file
         head_hash, tail_hash = _probes(file.path, file.size)
@@ -542,28 +610,42 @@ def keep(
         if data is None:
             continue
         if item.is_tail:
-            tail_bytes = data
+            hashes = (head_hash, tail_hash)
+            place = _tail_place(file.device, file.inode, item.base_offset, file.size, hashes, item.base_seal)
             tails.append(
-                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash, tail_bytes,
-                 file.device, file.inode, item.base_offset, fingerprint)
+                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash,
+                 data + seal(key, data, place), file.device, file.inode, item.base_offset, fingerprint)
             )  # fmt: skip
+            seals[file.device, file.inode] = item.base_seal
             grown.append(file)
             continue
+        place = _partial_place(
+            file.device,
+            file.inode,
+            file.size,
+            head_hash,
+            tail_hash,
+            file.compressed,
+            fingerprint,
+            item.format,
+        )
+        seals[file.device, file.inode] = seal(key, data, place)
         wholes.append(
             (file.device, file.inode, file.path, file.size, head_hash, tail_hash, int(file.compressed),
-             fingerprint, item.format, data, now)
+             fingerprint, item.format, data + seals[file.device, file.inode], now)
         )  # fmt: skip
     with state.transaction() as conn:
         conn.executemany(
-            "INSERT OR REPLACE INTO scan_partials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", wholes
+            f"INSERT OR REPLACE INTO scan_partials ({_PARTIAL_COLUMNS}) VALUES ({_marks(11)})", wholes
         )
         conn.executemany(
             "DELETE FROM scan_partial_tails WHERE device = ? AND inode = ?", [row[:2] for row in wholes]
         )
         # A tail only after the partial it extends: a scan with other inputs may have stored
-        # the file's partial since this one found it (its tail would be merged with that).
+        # the file's partial since this one found it (its tail would be merged with that; and
+        # the tail's seal names the partial's, so it would not be used on another one).
         conn.executemany(
-            "INSERT OR REPLACE INTO scan_partial_tails SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS"
+            f"INSERT OR REPLACE INTO scan_partial_tails ({_TAIL_COLUMNS}) SELECT {_marks(7)} WHERE EXISTS"
             " (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND byte_offset = ?"
             " AND fingerprint = ?)",
             tails,
@@ -581,10 +663,21 @@ def keep(
             "DELETE FROM scan_partial_tails WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
             " WHERE s.device = scan_partial_tails.device AND s.inode = scan_partial_tails.inode)"
         )
-        _keep_judgement(conn, judgement, kept)
+        _keep_judgement(conn, judgement, kept, key, seals)
+    return note
 
 
-def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept: Sequence[Kept]) -> None:
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _keep_judgement(
+    conn: sqlite3.Connection,
+    judgement: Judgement | None,
+    kept: Sequence[Kept],
+    key: bytes,
+    seals: dict[tuple[int, int], bytes],
+) -> None:
     """Store ``judgement`` beside what :func:`keep` stored of its file (:func:`judgement`), a
     chunk at a time, each layer only after the partial or tail it judges, a tail's only on top
     of the partial's. Forget the layers of files stored without a judgement, and of files whose
@@ -595,8 +688,8 @@ def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept:
         if judgement is None or file != judgement.file:  # a whole partial: both layers are stale
             drop += [(file.device, file.inode, tail) for tail in ((1,) if item.is_tail else (0, 1))]
             continue
-        tail = int(judgement.tail)
-        if not _judged_place(conn, item, judgement):
+        tail, below = int(judgement.tail), seals.get((file.device, file.inode))
+        if below is None or not _judged_place(conn, item, judgement):
             drop.append((file.device, file.inode, tail))
             continue
         if not tail:
@@ -605,18 +698,27 @@ def _keep_judgement(conn: sqlite3.Connection, judgement: Judgement | None, kept:
             "DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?",
             (file.device, file.inode, tail),
         )
-        conn.executemany(
-            "INSERT INTO scan_partial_judgements VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (file.device, file.inode, tail, chunk, file.size, judgement.fingerprint, blob)
-                for chunk, blob in enumerate(judgement.chunks)
-            ],
+        conn.executemany(  # each chunk sealed on the partial its rows judge
+            f"INSERT INTO scan_partial_judgements ({_JUDGED_COLUMNS}) VALUES ({_marks(7)})",
+            _chunk_rows(key, judgement, tail, below),
         )
     conn.executemany("DELETE FROM scan_partial_judgements WHERE device = ? AND inode = ? AND tail = ?", drop)
     conn.execute(
         "DELETE FROM scan_partial_judgements WHERE NOT EXISTS (SELECT 1 FROM scan_partials AS s"
         " WHERE s.device = scan_partial_judgements.device AND s.inode = scan_partial_judgements.inode)"
     )
+
+
+def _chunk_rows(key: bytes, judgement: Judgement, tail: int, below: bytes) -> list[tuple[object, ...]]:
+    """The rows of a judgement's layer ``tail`` as stored, each sealed on the partial ``below``."""
+    file, fingerprint = judgement.file, judgement.fingerprint
+    rows: list[tuple[object, ...]] = []
+    for chunk, blob in enumerate(judgement.chunks):
+        place = _chunk_place(file.device, file.inode, tail, chunk, file.size, fingerprint, below)
+        rows.append(
+            (file.device, file.inode, tail, chunk, file.size, fingerprint, blob + seal(key, blob, place))
+        )
+    return rows
 
 
 def _judged_place(conn: sqlite3.Connection, item: Kept, judgement: Judgement) -> bool:

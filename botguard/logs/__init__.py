@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from botguard.errors import InputError, Location
+from botguard.errors import InputError, Location, UsageError
 from botguard.logs._malformed import EXAMPLES_PER_BATCH
-from botguard.logs.detect import SAMPLE_LINES, detect_format
+from botguard.logs.detect import SAMPLE_LINES, detect_format, header_loss
 from botguard.logs.escapes import escape_raw_bytes
 from botguard.logs.formats import FORMATS, BlockFormat, LogFormat, resolve_format
 from botguard.logs.jsonl import JsonFormat
@@ -94,7 +94,8 @@ def _batches(
     for path in paths:
         # Parsing runs one batch ahead in a worker thread (polars releases the GIL), so the
         # caller's work on a batch overlaps with parsing the next one.
-        batches = prefetched(_file_batches(path, fixed, json_fields, batch_lines, chunk_bytes))
+        part = FileRead(path, pinned=fixed is not None)
+        batches = prefetched(_file_batches(path, fixed, json_fields, batch_lines, chunk_bytes, part))
         try:
             yield from batches
         finally:
@@ -114,10 +115,15 @@ def _file_batches(
     line_no, head = before.lines + 1, b""
     malformed, blank = before.malformed, before.malformed_by_reason["empty"]
     warnings: list[str] = []
+    pinned, first = fmt is not None and part.pinned, True
     try:
         for block in read_blocks(path, chunk_bytes=chunk_bytes, start=part.start, end=part.end):
             if fmt is None:
                 fmt = detect_block_format(block, path, json_fields)
+            if first and part.start == 0:  # the file's first lines: do they fit the format?
+                said = header_check(block, path, fmt, json_fields, pinned=pinned)
+                warnings += [said] if said else []
+            first = False
             part.format = fmt
             head = head or (block[:_HEAD_BYTES] if part.start == 0 else b"")
             for batch in parse_block(fmt, block, path, line_no, batch_lines):
@@ -147,7 +153,9 @@ class FileRead:
     the "most lines are malformed" warning weighs the whole file). ``whole``: False for one of
     several pieces of a file read apart (a cluster's partitions): the pieces number their lines
     from 1 and the "most lines are malformed" warning is left to whoever joins their counts
-    (:func:`format_warning`), as it weighs the whole file.
+    (:func:`format_warning`), as it weighs the whole file. ``pinned``: the format given to
+    :func:`read_file` is the user's, refused when it drops the referer and user agent the
+    file's first lines carry (:func:`header_check`), where a detected one draws a warning.
     """
 
     path: str
@@ -156,6 +164,7 @@ class FileRead:
     before: ParseStats = field(default_factory=ParseStats)
     format: LogFormat | None = None
     whole: bool = True
+    pinned: bool = False  # the format given was the user's choice (not detected): see header_check
 
 
 def read_file(
@@ -277,14 +286,60 @@ def _parse_in_pieces(
 
 def detect_block_format(block: bytes, source: str, json_fields: Mapping[str, str] | None) -> LogFormat:
     """Detect the format of a file from its first block (errors name the file)."""
-    head = block[:_HEAD_BYTES].decode("utf-8", errors="replace").split("\n")[: SAMPLE_LINES * 5]
-    sample = [line.rstrip("\r") for line in head if line.strip()]
+    sample = sample_lines(block)
     if not sample:  # only blank lines so far: any format counts them the same way
         return FORMATS["combined"]
+    candidates = _candidates(json_fields)
+    try:
+        return candidates[detect_format(sample, candidates)]
+    except InputError as exc:
+        raise InputError(exc.message, Location(source)) from None
+
+
+def sample_lines(block: bytes) -> list[str]:
+    """The first :data:`~botguard.logs.detect.SAMPLE_LINES` non-blank lines of a block (among
+    its first few hundred lines and first MiB): what detection and :func:`header_check` read."""
+    head = block[:_HEAD_BYTES]
+    cut = _after_lines(head, SAMPLE_LINES)
+    if cut is not None:  # the usual case: decode only the first lines (the whole MiB cost ~5 ms)
+        sample = _non_blank(head[:cut].decode("utf-8", errors="replace").split("\n"))
+        if len(sample) == SAMPLE_LINES:  # (a newline is never inside a UTF-8 sequence)
+            return sample
+    return _non_blank(head.decode("utf-8", errors="replace").split("\n")[: SAMPLE_LINES * 5])[:SAMPLE_LINES]
+
+
+def _after_lines(data: bytes, lines: int) -> int | None:
+    """Where the first ``lines`` lines of ``data`` end (just after a newline), or None."""
+    at = -1
+    for _ in range(lines):
+        at = data.find(b"\n", at + 1)
+        if at < 0:
+            return None
+    return at + 1
+
+
+def _non_blank(lines: list[str]) -> list[str]:
+    return [line.rstrip("\r") for line in lines if line.strip()]
+
+
+def _candidates(json_fields: Mapping[str, str] | None) -> dict[str, LogFormat]:
     candidates = dict(FORMATS)
     if json_fields:
         candidates["json"] = resolve_format("json", json_fields)
-    try:
-        return candidates[detect_format(sample[:SAMPLE_LINES], candidates)]
-    except InputError as exc:
-        raise InputError(exc.message, Location(source)) from None
+    return candidates
+
+
+def header_check(
+    block: bytes, source: str, fmt: LogFormat, json_fields: Mapping[str, str] | None, *, pinned: bool
+) -> str | None:
+    """The warning to give when ``fmt`` drops the referer or user agent that most of the first
+    lines of ``block`` carry (:func:`~botguard.logs.detect.header_loss`), else None; a format
+    the user ``pinned`` is refused instead (:class:`UsageError`): an experienced GoAccess user
+    picks COMBINED for such a log, and a pinned ``common`` would silently judge every client
+    without its agent."""
+    loss = header_loss(fmt, sample_lines(block), _candidates(json_fields))
+    if loss is None:
+        return None
+    if pinned:
+        raise UsageError(loss.refusal(source, fmt.name))
+    return loss.warning(source, fmt.name)

@@ -44,7 +44,7 @@ class QuotePiece:
     index: int
     quoted: bool
     role: str | None = None
-    text: str | None = None
+    text: str | None = None  # a quoted literal, or an outside piece of literal text only
     pattern: str | None = None
     roles: tuple[str, ...] = ()
     shortcuts: tuple[tuple[str, pl.Expr], ...] = ()  # role -> slice, when ``pattern`` validates
@@ -179,6 +179,10 @@ class QuotePlan:
                     checks.append((piece == s.text).fill_null(s.text == ""))
             elif s.roles:
                 checks.append(pl.col(f"_g{s.index}").struct.field(s.roles[0]).is_not_null())
+            elif s.text is not None:
+                # Literal text between quotes (combined's " " between referer and agent): an
+                # equality, a third of the anchored pattern's cost.
+                checks.append(col == s.text)
             elif s.pattern is not None:
                 # Leniency (last piece): fields appended after the template are ignored.
                 # With shortcuts, this groupless match is what makes the slices valid.
@@ -278,6 +282,8 @@ def _outside_segment(index: int, piece: list[str | Variable], *, first: bool, la
             plain.append(f"(?:{pattern})")
     parts.append(TAIL if last else "$")
     plain.append(TAIL if last else "$")
+    if not last and all(isinstance(token, str) for token in piece):
+        return QuotePiece(index, False, text="".join(piece), pattern="".join(parts))  # type: ignore[arg-type]
     if len(shortcuts) == len(roles) and roles:
         return QuotePiece(index, False, pattern="".join(plain), shortcuts=tuple(shortcuts))
     return QuotePiece(index, False, pattern="".join(parts), roles=tuple(roles))

@@ -14,6 +14,9 @@ derived from the literal that follows it: ``[$time_local]`` matches ``[^\\]]*``,
   quote, and it rejects (rather than mis-splits) the lines with one.
 - ``slow``: quoted values understand backslash escapes (``\\"`` inside a UA, Apache style); only
   run on the rows the fast regex rejected, so its cost is paid by the rare odd line.
+- ``lenient``: quoted values may hold bare quotes (writers other than nginx and Apache: some
+  CDNs, proxies, hand-made logs); only run on the rows both others rejected. See
+  :func:`_lenient_pattern` for how such a line is split.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class Template:
     roles: tuple[str, ...]
     fast: str
     slow: str
+    lenient: str
 
     @property
     def has_quotes(self) -> bool:
@@ -119,25 +123,59 @@ def compile_template(text: str) -> Template:
     roles: list[str] = []
     fast: list[str] = ["^"]
     slow: list[str] = ["^"]
+    lenient: list[str] = ["^"]
+    stops = [_stop(tokens, index) for index in range(len(tokens))]
+    last_quoted = max((i for i, t in enumerate(tokens) if _quoted(t, stops[i])), default=-1)
     for index, token in enumerate(tokens):
         if isinstance(token, str):
-            fast.append(re.escape(token))
-            slow.append(re.escape(token))
+            for parts in (fast, slow, lenient):
+                parts.append(re.escape(token))
             continue
-        following = tokens[index + 1] if index + 1 < len(tokens) else None
-        stop = following[0] if isinstance(following, str) else None
-        fast_pat, slow_pat = _value_patterns(token, stop)
+        fast_pat, slow_pat = _value_patterns(token, stops[index])
+        quoted = _quoted(token, stops[index])
+        lenient_pat = _lenient_pattern(last=index == last_quoted) if quoted else fast_pat
         if token.role is not None and token.role not in roles:
             roles.append(token.role)
             fast.append(f"(?P<{token.role}>{fast_pat})")
             slow.append(f"(?P<{token.role}>{slow_pat})")
+            lenient.append(f"(?P<{token.role}>{lenient_pat})")
         else:
             fast.append(f"(?:{fast_pat})")
             slow.append(f"(?:{slow_pat})")
+            lenient.append(f"(?:{lenient_pat})")
     # Leniency: servers often append fields to a standard format ($request_time, an
     # X-Forwarded-For); anything after a whitespace boundary at the end is ignored.
     tail = r"(?:$|\s)"
-    return Template(text, tuple(roles), "".join(fast) + tail, "".join(slow) + tail)
+    return Template(text, tuple(roles), "".join(fast) + tail, "".join(slow) + tail, "".join(lenient) + tail)
+
+
+def _stop(tokens: list[str | Variable], index: int) -> str | None:
+    """The first character of the literal after token ``index`` (None: a variable or the end)."""
+    following = tokens[index + 1] if index + 1 < len(tokens) else None
+    return following[0] if isinstance(following, str) and following else None
+
+
+def _quoted(token: str | Variable, stop: str | None) -> bool:
+    """Whether ``token`` is a variable whose value runs to a quote (a quoted field)."""
+    return isinstance(token, Variable) and stop == '"' and token.role not in SHAPED_ROLES
+
+
+def _lenient_pattern(*, last: bool) -> str:
+    """A quoted value that may hold bare quotes, for the lines no stricter pattern reads.
+
+    Why: writers other than nginx and Apache (some CDNs and proxies, hand-made logs) do not
+    escape a quote inside a user agent or referer; read strictly, such a line is malformed, and
+    detection took a file of them for ``common``, which drops every agent and referer. The
+    split: every quoted value but the last ends at the first quote after which the rest of the
+    line still fits the template (a referer ``http://a/?q="x"`` ends at its own closing quote,
+    because ``" "`` follows it); the last quoted value (combined's user agent) runs to the last
+    quote that the end of the line (or appended fields) may follow. A line the rule still
+    cannot split stays malformed; as in the escape-aware pattern, ``\\"`` is never a closing
+    quote. (GoAccess, in contrast, ends each quoted field at its first
+    quote and reads on from there: a cut agent, or a referer's rest taken for the agent.)
+    """
+    # A backslash pair is taken whole: an escaped quote never ends a value here either.
+    return r"(?:[^\\]|\\.)*" + ("" if last else "?")
 
 
 def _value_patterns(var: Variable, stop: str | None) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from typing import Protocol
 import polars as pl
 
 from botguard.errors import InputError
-from botguard.logs import detect_block_format, parse_block
+from botguard.logs import detect_block_format, header_check, parse_block
 from botguard.logs.formats import FORMATS, LogFormat, resolve_format
 from botguard.logs.records import Batch, ParseStats
 
@@ -38,13 +38,17 @@ class ChunkParser:
 
     The format is fixed (``log_format``) or detected per watched path from its first lines
     that any format reads; detection is retried on the next chunk until it succeeds, and
-    unreadable chunks meanwhile are counted as malformed.
+    unreadable chunks meanwhile are counted as malformed. The first chunk a path's format reads
+    is checked once for a referer and agent that format drops (:func:`~botguard.logs.header_check`):
+    a warning in that batch's stats, for a fixed format too (a running watch does not stop on
+    content; a scan refuses a pinned one).
     """
 
     def __init__(self, log_format: str | None = None, json_fields: Mapping[str, str] | None = None) -> None:
         self._fixed: LogFormat | None = resolve_format(log_format, json_fields) if log_format else None
         self._json_fields = dict(json_fields or {})
         self._detected: dict[str, LogFormat] = {}
+        self._checked: set[str] = set()  # paths whose first read chunk was checked for dropped headers
 
     def parse(self, chunk: LineBlock) -> Batch:
         """The chunk's lines as one batch (rows carry the watched path and the file's line numbers)."""
@@ -59,6 +63,10 @@ class ChunkParser:
         batch = batches[0] if len(batches) == 1 else _merge(batches)
         if remember and batch.stats.parsed:
             self._detected[chunk.path] = fmt
+        if batch.stats.parsed and chunk.path not in self._checked:
+            self._checked.add(chunk.path)
+            said = header_check(chunk.data, chunk.path, fmt, self._json_fields or None, pinned=False)
+            batch.stats.warnings.extend([said] if said else [])
         return batch
 
 

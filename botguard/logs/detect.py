@@ -4,11 +4,18 @@ Detection parses the sample with every registered format (so an extension takes 
 extra code). Among the formats that read at least 90% as many lines as the best one, the one
 that fills the most columns wins (combined beats common on combined lines, since common ignores
 trailing fields), then registry order.
+
+A file whose lines visibly carry a referer and a user agent (``"..." "..."`` after the status
+and bytes) but is read with a format that has no place for them loses every agent: the judge
+then sees anonymous clients. :func:`header_loss` finds that case, so the reader says so
+(detected format) or refuses (a format the user pinned).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -17,6 +24,13 @@ from botguard.logs.formats import FORMATS, LogFormat
 
 SAMPLE_LINES = 200
 NEARLY = 0.9  # share of the best line count a richer format needs to be preferred
+#: The headers a combined line carries after its status and bytes, by column.
+HEADERS = {"referer": "referer", "user_agent": "user agent"}
+#: A quoted pair after a status and a byte count: what a combined line's referer and agent look
+#: like, whatever quotes they hold (the pair's own quotes are all it needs).
+_VISIBLE_PAIR = re.compile(r'" (?:[0-9]{3}|-) (?:[0-9]+|-) ".*" ".*"')
+#: The same pair where a format's match ended (right after the bytes, for common).
+_PAIR_NEXT = re.compile(r'\s*".*" ".*"')
 
 
 def detect_format(sample_lines: list[str], formats: Mapping[str, LogFormat] | None = None) -> str:
@@ -52,3 +66,127 @@ def _score(fmt: LogFormat, sample: pl.Series) -> tuple[int, int]:
     rows, stats = fmt.parse_batch(sample, source="<sample>")
     filled = sum(1 for column in rows.columns if rows[column].null_count() < rows.height)
     return stats.parsed, filled
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderLoss:
+    """Headers a format drops that most of a file's first lines visibly carry.
+
+    ``missing``: the columns (of :data:`HEADERS`) the format leaves empty; ``carried``: how many
+    of the ``sampled`` first lines carry the pair; ``better``/``better_reads``: the registered
+    format that reads them and the most sampled lines, and how many (None/0: none does).
+    """
+
+    missing: tuple[str, ...]
+    carried: int
+    sampled: int
+    better: str | None
+    better_reads: int
+
+    @property
+    def noun(self) -> str:
+        """The missing headers in words ("referer or user agent")."""
+        return " or ".join(HEADERS[name] for name in self.missing)
+
+    def warning(self, path: str, fmt: str) -> str:
+        """The stderr line of a detected format that drops the headers (the scan goes on)."""
+        return (
+            f"{path}: read as {fmt}, which has no {self.noun}, though {self.carried} of its first "
+            f'{self.sampled} lines carry them ("..." "..." after the status and bytes): its clients '
+            f"are judged without them; {self._way_out()}"
+        )
+
+    def refusal(self, path: str, fmt: str) -> str:
+        """The error of a pinned format that drops the headers."""
+        return (
+            f"--log-format {fmt} has no {self.noun}, but {self.carried} of the first {self.sampled} "
+            f'lines of {path} carry them ("..." "..." after the status and bytes): its clients would '
+            f"be judged without them; {self._way_out()}"
+        )
+
+    def _way_out(self) -> str:
+        fields = "an nginx log_format string naming $http_referer and $http_user_agent"
+        if self.better is None:
+            return f"pass --log-format with {fields}"
+        return (
+            f"--log-format {self.better} reads {self.better_reads} of those lines (the rest count as "
+            f"malformed), or pass {fields}"
+        )
+
+
+def header_loss(
+    fmt: LogFormat, sample_lines: Sequence[str], formats: Mapping[str, LogFormat] | None = None
+) -> HeaderLoss | None:
+    """What ``fmt`` drops of the headers most of ``sample_lines`` carry, or None.
+
+    Cheap in the usual case: one regex over the sample, and for a template format its roles;
+    only a file that carries the pair and is read without them is parsed (to name a better
+    format from ``formats``, the registry by default).
+
+    Examples:
+        >>> line = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5 "-" "a "b" c"'
+        >>> header_loss(FORMATS["combined"], [line]) is None
+        True
+        >>> loss = header_loss(FORMATS["common"], [line])
+        >>> loss.missing, loss.carried, loss.better, loss.better_reads
+        (('referer', 'user_agent'), 1, 'combined', 1)
+    """
+    sample = list(sample_lines[:SAMPLE_LINES])
+    carried = _carrying(fmt, sample)
+    if carried * 2 <= len(sample):
+        return None
+    missing = _missing_headers(fmt, sample)
+    if not missing:
+        return None
+    series = pl.Series("line", sample, dtype=pl.String)
+    candidates = FORMATS if formats is None else formats
+    reads = {
+        name: other.parse_batch(series, source="<sample>")[0]
+        for name, other in candidates.items()
+        if name != fmt.name
+    }
+    better = {
+        name: rows.height
+        for name, rows in reads.items()
+        if rows.height and all(rows[column].null_count() < rows.height for column in missing)
+    }
+    best = max(better, key=lambda name: better[name], default=None)  # max() keeps registry order on ties
+    return HeaderLoss(missing, carried, len(sample), best, better.get(best, 0) if best else 0)
+
+
+def _carrying(fmt: LogFormat, sample: list[str]) -> int:
+    """How many sampled lines carry the pair where ``fmt`` does not read it.
+
+    A template format reads a line up to its own end and ignores the rest (common accepts a
+    combined line so): only a pair in that rest is dropped. A template whose own fields take the
+    quoted values after the status and bytes (an nginx log_format ending in ``"$http_host"
+    "$upstream_addr"``) drops nothing, whatever those values hold: the user named them. Lines the
+    template does not match, and formats that are not templates, are looked at whole.
+    """
+    template = getattr(fmt, "template", None)
+    patterns = [getattr(template, name, None) for name in ("fast", "slow", "lenient")]
+    regexes = [re.compile(pattern) for pattern in patterns if isinstance(pattern, str)]
+    return sum(1 for line in sample if _pair_unread(regexes, line))
+
+
+def _pair_unread(regexes: list[re.Pattern[str]], line: str) -> bool:
+    """Whether ``line`` carries the pair after what the first regex that reads it takes."""
+    for regex in regexes:
+        read = regex.match(line)
+        if read is not None:
+            return _PAIR_NEXT.match(line, read.end()) is not None
+    return _VISIBLE_PAIR.search(line) is not None
+
+
+def _missing_headers(fmt: LogFormat, sample: list[str]) -> tuple[str, ...]:
+    """The headers ``fmt`` leaves empty: a template's are known from its roles; any other
+    format is asked by parsing the sample (no row: nothing said, the malformed-lines warning
+    speaks for such a file)."""
+    template = getattr(fmt, "template", None)
+    roles = getattr(template, "roles", None)
+    if isinstance(roles, tuple):
+        return tuple(name for name in HEADERS if name not in roles)
+    rows, _ = fmt.parse_batch(pl.Series("line", sample, dtype=pl.String), source="<sample>")
+    if not rows.height:
+        return ()
+    return tuple(name for name in HEADERS if rows[name].null_count() == rows.height)

@@ -176,11 +176,14 @@ class TemplateFormat:
         hit = pl.col("_g").struct.field(self.template.roles[0]).is_not_null()
         matched = fast.filter(hit)
         missed = fast.filter(~hit).drop("_g")
-        if self.template.has_quotes and missed.height:
-            # Only the odd rows pay for the escape-aware regex (backslash-escaped quotes).
-            slow = _with_groups(missed, self.template.slow)
-            matched = _concat_sorted([matched, slow.filter(hit)], "line_no")
-            missed = slow.filter(~hit).drop("_g")
+        # Only the odd rows pay for the escape-aware regex (backslash-escaped quotes), and only
+        # the rows it rejects too for the one that allows bare quotes inside quoted values.
+        for pattern in (self.template.slow, self.template.lenient) if self.template.has_quotes else ():
+            if not missed.height:
+                break
+            again = _with_groups(missed, pattern)
+            matched = _concat_sorted([matched, again.filter(hit)], "line_no")
+            missed = again.filter(~hit).drop("_g")
         return matched.unnest("_g"), missed
 
 

@@ -190,13 +190,13 @@ class OnlineLR:
         """:meth:`learn_many` for binary features given flat (see :meth:`predict_proba_keys`)."""
         if not len(lens):
             return np.zeros(0)
-        return self._learn_flat(keys, self._events(lens), np.ones(len(keys)), len(lens), ys, now, None, who)
+        return self._learn_flat(keys, self._events(lens), None, len(lens), ys, now, None, who)
 
     def _learn_flat(
         self,
         keys: Sequence[str],
         ev: np.ndarray,
-        vals: np.ndarray,
+        vals: np.ndarray | None,
         size: int,
         ys: Sequence[bool] | np.ndarray,
         now: float | None,
@@ -214,7 +214,8 @@ class OnlineLR:
         if weights is not None:
             err = err * np.asarray(weights, dtype=np.float64)
         known = rows >= 0
-        unique, grad = _per_row(rows[known], err[ev[known]] * vals[known])
+        # binary features (no vals): each x is 1, and a gradient times 1.0 is the same float
+        unique, grad = _per_row(rows[known], err[ev[known]] if vals is None else err[ev[known]] * vals[known])
         if bias_row >= 0:  # the bias is one more coordinate with x = 1 in every event
             at = int(np.searchsorted(unique, bias_row))
             if at < len(unique) and unique[at] == bias_row:  # a caller passed the bias key in x too

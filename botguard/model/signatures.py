@@ -268,7 +268,7 @@ class SignatureBook:
         same key needs merging (copied then), since most keys occur in one group per batch.
         """
         per_key: dict[str, list[SignatureGroup]] = {}
-        welcome = {id(g) for g in groups if self._welcome(g)} if self.welcome is not None else set()
+        welcome = self._welcome_groups(groups)
         for group in groups:
             for key in group.keys:
                 found = per_key.get(key)
@@ -284,10 +284,16 @@ class SignatureBook:
             stats = stats_of.get(key)
             if stats is None:
                 stats = stats_of[key] = SignatureStats(now, now, samples=deque(maxlen=samples))
-            acc = found[0] if len(found) == 1 else self._merged(found, stats)
-            self._fold(stats, acc, now, known is None or known(key))
-            if welcome:
-                stats.welcome += sum(group.n for group in found if id(group) in welcome)
+            if len(found) == 1:  # most keys: one actor's group (no merge, no sum over groups)
+                acc = found[0]
+                self._fold(stats, acc, now, known is None or known(key))
+                if welcome and id(acc) in welcome:
+                    stats.welcome += acc.n
+            else:
+                acc = self._merged(found, stats)
+                self._fold(stats, acc, now, known is None or known(key))
+                if welcome:
+                    stats.welcome += sum(group.n for group in found if id(group) in welcome)
             if (
                 stats.proposed_at is None
                 and stats.requests >= min_requests
@@ -298,11 +304,17 @@ class SignatureBook:
                 fresh.append(key)
         return fresh
 
-    def _welcome(self, group: SignatureGroup) -> bool:
-        """The group's client is a welcome service no label calls unwanted (a fake Googlebot is
-        a spoofer, a monitor breaking robots.txt a violator: neither spares its keys)."""
-        assert self.welcome is not None
-        return any(self.welcome(agent) for agent in group.agents) and not POSITIVE.intersection(group.labels)
+    def _welcome_groups(self, groups: Sequence[SignatureGroup]) -> set[int]:
+        """The ids of the groups whose client is a welcome service no label calls unwanted (a fake
+        Googlebot is a spoofer, a monitor breaking robots.txt a violator: neither spares its keys)."""
+        spared = self.welcome
+        if spared is None:
+            return set()
+        return {
+            id(group)
+            for group in groups
+            if any(map(spared, group.agents)) and not POSITIVE.intersection(group.labels)
+        }
 
     def _merged(self, groups: list[SignatureGroup], stats: SignatureStats) -> SignatureGroup:
         """The groups' counts summed in order, the last group's sample kept; sets are copied and

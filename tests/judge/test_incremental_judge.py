@@ -17,6 +17,7 @@ import pytest
 import botguard.judge as judge_module
 from botguard.app import Env, ScanRequest, run_scan
 from botguard.config import Settings, load_settings
+from botguard.judge._seal import SEAL_BYTES
 from botguard.robots.sources import RobotsOption
 from tests.helpers import generated_day
 from tests.judge.scans import scan_json
@@ -210,7 +211,7 @@ def _decoded(conn: sqlite3.Connection, chunk: int, tail: int = 0) -> pl.DataFram
     from botguard.judge.partial import frame_from_bytes
     from botguard.judge.records import JUDGED_SCHEMA
 
-    return frame_from_bytes(_blob(conn, chunk, tail), JUDGED_SCHEMA, _label(conn, tail, chunk))
+    return frame_from_bytes(_blob(conn, chunk, tail)[:-SEAL_BYTES], JUDGED_SCHEMA, _label(conn, tail, chunk))
 
 
 def _resealed(conn: sqlite3.Connection, chunk: int, rows: pl.DataFrame, tail: int = 0) -> None:
@@ -272,6 +273,11 @@ EDITS: dict[str, Any] = {
         " (SELECT max(chunk) + 1 FROM scan_partial_judgements), byte_offset, fingerprint, judged"
         " FROM scan_partial_judgements WHERE chunk = 0"
     ),
+    "a chunk's seal another chunk's": lambda conn: _set(
+        conn, 1, _blob(conn, 1)[:-SEAL_BYTES] + _blob(conn, 2)[-SEAL_BYTES:]
+    ),
+    "a chunk's seal cut off": lambda conn: _set(conn, 1, _blob(conn, 1)[:-SEAL_BYTES]),
+    "a chunk's seal damaged": lambda conn: _set(conn, 1, _blob(conn, 1)[:-1] + b"\0"),
     # text that is not UTF-8: sqlite3 fails as it reads such a value, so none may be fetched
     "a chunk's bytes text not UTF-8": _sql(
         "UPDATE scan_partial_judgements SET judged = CAST(x'ff00' AS TEXT) WHERE chunk = 1"
@@ -386,12 +392,6 @@ def test_other_network_tables_mean_judging_every_client(
     assert cron.judged[-2] == _clients(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the kept rows' digest is unkeyed and covers only their bytes: rows edited to other valid"
-    " values and sealed again (write access to the state database) are taken as they are, like the"
-    " stored partial's (tests/judge/test_incremental_hostile.py); binding them needs a keyed digest",
-)
 def test_kept_rows_edited_to_other_valid_verdicts_are_not_used(
     tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,3 +62,33 @@ def test_fixed_log_format(tmp_path: Path) -> None:
     log.write_text(line(1, 1))
     (batch,) = [ChunkParser("common").parse(chunk) for chunk in LogFollower([str(log)]).poll()]
     assert batch.stats.parsed == 1 and batch.requests["user_agent"].to_list() == [None]
+
+
+BARE = '203.0.113.{n} - - [26/Nov/2026:00:00:{n:02d} +0000] "GET /p HTTP/1.1" 200 5 "-" "Bot ("{n}")"{end}\n'
+
+
+def test_bare_quotes_in_a_followed_log_keep_their_agents(tmp_path: Path) -> None:
+    """A followed log whose agents hold bare quotes is detected as combined, agents as logged."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(BARE.format(n=n, end="") for n in range(1, 11)))
+    (batch,) = [ChunkParser().parse(chunk) for chunk in LogFollower([str(log)]).poll()]
+    assert (batch.stats.parsed, batch.stats.warnings) == (10, [])
+    assert batch.requests["user_agent"].to_list() == [f'Bot ("{n}")' for n in range(1, 11)]
+
+
+def test_dropped_headers_are_said_once_per_followed_file(tmp_path: Path) -> None:
+    """Lines that carry a referer and agent read by a format without them (common: detected, as
+    no combined rule reads them, or given): one warning with the first chunk read, none after."""
+    for name, parser in (("detected.log", ChunkParser()), ("given.log", ChunkParser("common"))):
+        log = tmp_path / name
+        log.write_text("".join(BARE.format(n=n, end="x") for n in range(1, 11)))
+        follower = LogFollower([str(log)])
+        (first,) = [parser.parse(chunk) for chunk in follower.poll()]
+        assert first.stats.parsed == 10 and len(first.stats.warnings) == 1
+        assert first.stats.warnings[0].startswith(
+            f"{log}: read as common, which has no referer or user agent"
+        )
+        with open(log, "a") as handle:
+            handle.write(BARE.format(n=11, end="x"))
+        (second,) = [parser.parse(chunk) for chunk in follower.poll()]
+        assert (second.stats.parsed, second.stats.warnings) == (1, [])

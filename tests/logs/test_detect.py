@@ -6,7 +6,8 @@ import pytest
 
 from botguard.errors import InputError
 from botguard.logs import read_batches
-from botguard.logs.detect import detect_format
+from botguard.logs.detect import detect_format, header_loss
+from botguard.logs.formats import FORMATS
 
 COMBINED = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5 "-" "ua"'
 COMMON = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5'
@@ -52,3 +53,56 @@ def test_detection_is_per_file(tmp_path):
     batches = list(read_batches([str(tmp_path / "a.log"), str(tmp_path / "b.log")]))
     assert [b.requests.height for b in batches] == [1, 1]
     assert batches[1].requests["user_agent"][0] is None  # the JSON line logs no UA
+
+
+def _cdn_line(n: int, headers: tuple[str, str]) -> str:
+    referer, agent = headers
+    return (
+        f'198.51.100.{n % 200} - - [04/Mar/2024:10:{n % 60:02}:00 +0000] "GET /products/{n} HTTP/1.1" '
+        f'200 {5000 + n} "{referer}" "{agent}"'
+    )
+
+
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36"
+#: (referer, agent) of real-looking logs of four writers: nginx/Apache (quotes escaped), and
+#: writers that leave a quote inside the agent, inside the referer, or either, bare.
+QUOTED_LOGS = {
+    "escaped": lambda n: (f'https://www.google.com/search?q=\\"w{n}\\"', f'{CHROME} \\"v{n}\\"'),
+    "agent": lambda n: ("-", f'Mozilla/5.0 (compatible; "Scanner{n}"/1.0; +https://s.example)'),
+    "referer": lambda n: (f'https://www.google.com/search?q="widget {n}"', CHROME),
+    "mixed": lambda n: (f'https://a.example/?q="{n}"' if n % 3 else "-", f'"{CHROME}"' if n % 2 else CHROME),
+}
+
+
+@pytest.mark.parametrize("kind", QUOTED_LOGS)
+def test_bare_quotes_in_agents_or_referers_read_as_combined(tmp_path, kind):
+    """Detection keeps combined for a log whose writer leaves quotes inside the agent or the
+    referer unescaped (read as common, every agent and referer was lost); nothing is malformed
+    and every referer and agent is the logged one."""
+    headers = [QUOTED_LOGS[kind](n) for n in range(300)]
+    path = tmp_path / "access.log"
+    path.write_text("".join(_cdn_line(n, pair) + "\n" for n, pair in enumerate(headers)))
+    batches = list(read_batches([str(path)]))
+    rows = batches[0].requests
+    assert (rows.height, sum(b.stats.malformed for b in batches)) == (300, 0)
+    assert not any(b.stats.warnings for b in batches)
+    logged = [("" if referer == "-" else referer, agent) for referer, agent in headers]
+    assert list(rows.select("referer", "user_agent").iter_rows()) == logged
+
+
+def test_header_loss_names_what_common_drops_and_what_reads_it():
+    """common on lines carrying the pair loses both headers; combined reads them; a file whose
+    lines mostly carry no pair draws nothing."""
+    lines = [_cdn_line(n, QUOTED_LOGS["agent"](n)) for n in range(10)]
+    loss = header_loss(FORMATS["common"], lines)
+    assert loss is not None
+    assert (loss.missing, loss.carried, loss.sampled, loss.better, loss.better_reads) == (
+        ("referer", "user_agent"),
+        10,
+        10,
+        "combined",
+        10,
+    )
+    assert header_loss(FORMATS["combined"], lines) is None
+    assert header_loss(FORMATS["common"], lines[:5] + [COMMON] * 5) is None  # half: not most
+    assert header_loss(FORMATS["common"], lines[:6] + [COMMON] * 4) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from .conftest import one, parse
@@ -184,6 +184,42 @@ def test_escaped_quote_in_request():
     assert (row["target"], row["valid_request"]) == (r"/a\"b", True)
 
 
+#: (referer, user agent) as a writer that does not escape quotes logs them (some CDNs and
+#: proxies, hand-made logs), each read back as logged.
+BARE_QUOTES = [
+    ("-", 'Mozilla/5.0 (compatible; "Scrapy"/2.11; +https://scrapy.org)'),
+    ("-", '"curl/8.5.0"'),
+    ('https://www.google.com/search?q="blue widgets"', "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3)"),
+    ('https://a.example/?q="x"', 'Bot "1" x'),
+    ('https://a.example/?q=" a "', "Bot/1"),
+    ('say "hi"', '"'),
+]
+
+
+@pytest.mark.parametrize(("referer", "ua"), BARE_QUOTES)
+@pytest.mark.parametrize("fmt", ["combined", "vhost_combined"])
+def test_bare_quotes_inside_referer_or_agent_parse(referer, ua, fmt):
+    """Unescaped quotes inside the referer or the agent: the line is read, not malformed; the
+    referer ends at the quote a ``" "`` follows, the agent at the line's last quote."""
+    line = f'1.2.3.4 - - {T} "GET /p HTTP/1.1" 200 512 "{referer}" "{ua}"'
+    row = one(("h.example " if fmt == "vhost_combined" else "") + line, fmt)
+    logged = "" if referer == "-" else referer
+    assert (row["referer"], row["user_agent"], row["target"], row["status"]) == (logged, ua, "/p", 200)
+
+
+def test_an_escaped_quote_never_ends_a_value_read_leniently():
+    """A backslash-escaped quote is part of the value for the lenient rule too: a line whose
+    only possible end of agent is an escaped quote stays malformed."""
+    _, stats = parse([combined("GET / HTTP/1.1", ua=r"a \"b\" c") + "x"])
+    assert (stats.parsed, stats.malformed) == (0, 1)
+
+
+def test_bare_quotes_do_not_change_lines_read_strictly():
+    """A line the strict rules read keeps their split (appended quoted fields stay appended)."""
+    row = one(combined("GET / HTTP/1.1", ua="a") + ' "xff, 10.0.0.1" "b"')
+    assert (row["user_agent"], row["referer"]) == ("a", "")
+
+
 def test_hex_escapes_stay_as_logged():
     """nginx's \\xHH escapes are not decoded."""
     row = one(combined(r"GET /caf\xC3\xA9 HTTP/1.1", ua=r"bot\x22x"))
@@ -295,3 +331,61 @@ def test_dash_headers_alike_quoted_or_not_by_either_path(ua, referer):
     assert by_block.equals(by_regex) and by_lines.equals(by_regex)
     expected = ("" if ua == "-" else ua, "" if referer == "-" else referer)
     assert by_block.select("user_agent", "referer").row(0) == expected
+
+
+def _valid_by_the_rule(request: str) -> bool:
+    """request_validity's rule word by word, in Python's re: METHOD TARGET [HTTP/x.y], the
+    target in origin form, ``*``, absolute form or (CONNECT) any authority, nothing after."""
+    import re
+
+    words = request.split(" ")
+    if len(words) < 2 or len(words) > 3:
+        return False
+    method, target, protocol = words[0], words[1], words[2] if len(words) == 3 else None
+    target_ok = (
+        target.startswith("/")
+        or target == "*"
+        or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", target) is not None
+        or (method == "CONNECT" and target != "")
+    )
+    return (
+        re.fullmatch(r"[A-Z][A-Z_-]{0,31}", method) is not None
+        and target_ok
+        and (protocol is None or re.fullmatch(r"HTTP/[0-9](?:\.[0-9])?", protocol) is not None)
+    )
+
+
+_FREE_WORD = st.text(alphabet="AZaz09+.-_:/*H", max_size=6)
+_METHOD = st.one_of(st.sampled_from(["GET", "CONNECT", "M-_", "get", "G1", "", "A" * 33]), _FREE_WORD)
+_TARGET = st.one_of(
+    st.sampled_from(["/", "/a", "*", "**", "*/", "", "a", "http://h/p", "h+t.p-s://x", "1a://x", "a:/"]),
+    _FREE_WORD,
+)
+_PROTOCOL = st.one_of(
+    st.sampled_from(["HTTP/1.1", "HTTP/2", "HTTP/1.", "HTTP/10", "HTTP/1.1x", "http/1.1", "xHTTP/1.1", ""]),
+    _FREE_WORD,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@example(method="GET", target="**", protocol=None, extra=None)
+@example(method="GET", target="*/", protocol="HTTP/1.1", extra=None)
+@example(method="OPTIONS", target="*", protocol="HTTP/1.1", extra=None)
+@example(method="CONNECT", target="", protocol="HTTP/1.1", extra=None)
+@example(method="CONNECT", target="h:443", protocol=None, extra=None)
+@example(method="GET", target="1a://x", protocol=None, extra=None)
+@example(method="GET", target="/", protocol="HTTP/1.1x", extra=None)
+@example(method="GET", target="/", protocol="xHTTP/1.1", extra=None)
+@given(
+    method=_METHOD,
+    target=st.one_of(st.none(), _TARGET),
+    protocol=st.one_of(st.none(), _PROTOCOL),
+    extra=st.one_of(st.none(), _FREE_WORD),
+)
+def test_request_validity_is_the_rule_word_by_word(method, target, protocol, extra):
+    """Whether a request line is HTTP follows the rule (method, target form, protocol, no more
+    words) for any words: the typing step tests each word with as few patterns as it can."""
+    request = " ".join(word for word in (method, target, protocol, extra) if word is not None)
+    rows, stats = parse([combined(request)])
+    assert stats.parsed == 1
+    assert rows["valid_request"][0] == _valid_by_the_rule(request), request

@@ -79,3 +79,51 @@ def test_each_file_is_judged_on_its_own(tmp_path: Path) -> None:
                 "--no-model", "--format", "json")  # fmt: skip
     assert r.exit_code == 0
     assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"botguard: warning: {log}: "), r.stderr
+
+
+BARE = (
+    '198.51.100.{n} - - [04/Mar/2024:10:00:{s:02} +0000] "GET /p/{n} HTTP/1.1" 200 5 '
+    '"https://www.google.com/search?q="w{n}"" "Mozilla/5.0 (compatible; "Scanner"/1.0)"{end}\n'
+)
+
+
+def _bare_log(tmp_path: Path, end: str = "") -> Path:
+    log = tmp_path / "cdn.log"
+    log.write_text("".join(BARE.format(n=n, s=n % 60, end=end) for n in range(40)), encoding="utf-8")
+    return log
+
+
+def test_bare_quotes_in_the_headers_are_read_as_combined_quietly(tmp_path: Path) -> None:
+    """A CDN-style log with unescaped quotes in referer and agent: detected as combined, every
+    agent kept, nothing malformed, nothing on stderr (it was read as common: agents lost)."""
+    code, doc, err = scan(_bare_log(tmp_path))
+    assert (code, err, doc["summary"]["malformed"]) == (0, "", 0)
+    assert {c["user_agent"] for c in doc["clients"]} == {'Mozilla/5.0 (compatible; "Scanner"/1.0)'}
+
+
+def test_a_pinned_format_without_the_headers_the_lines_carry_is_refused(tmp_path: Path) -> None:
+    """--log-format common on such a log: exit 2 and one line naming the format that reads them."""
+    log = _bare_log(tmp_path)
+    r = run_cli("scan", str(log), "--log-format", "common", "--no-save", "--no-dns", "--format", "json")
+    assert (r.exit_code, r.stdout) == (2, "")
+    assert r.stderr == (
+        "botguard: error: --log-format common has no referer or user agent, but 40 of the first 40 lines "
+        f'of {log} carry them ("..." "..." after the status and bytes): its clients would be judged '
+        "without them; --log-format combined reads 40 of those lines (the rest count as malformed), or "
+        "pass an nginx log_format string naming $http_referer and $http_user_agent\n"
+    )
+
+
+def test_a_detected_format_without_the_headers_the_lines_carry_is_said(tmp_path: Path) -> None:
+    """Lines no combined rule reads (text glued after the agent) but common does: the scan runs,
+    and one stderr line says what is lost and which format reads the lines."""
+    log = _bare_log(tmp_path, end="x")
+    code, doc, err = scan(log)
+    assert (code, doc["summary"]["parsed"]) == (0, 40)
+    assert {c["user_agent"] for c in doc["clients"]} == {None}
+    assert err == (
+        f"botguard: warning: {log}: read as common, which has no referer or user agent, though 40 of its "
+        'first 40 lines carry them ("..." "..." after the status and bytes): its clients are judged '
+        "without them; pass --log-format with an nginx log_format string naming $http_referer and "
+        "$http_user_agent\n"
+    )
