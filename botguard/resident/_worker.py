@@ -49,8 +49,8 @@ def run_command(
         let_go()
         _signals_as_at_start()
         _adopt(request, fds)
-    except OSError as exc:  # a working directory removed since the client asked, a limit refused
-        with suppress(Exception):
+    except BaseException as exc:  # a directory removed since the client asked, a limit refused:
+        with suppress(BaseException):  # whatever it is, it must not return into the server's code
             sys.stderr.write(f"botguard: error: the resident server cannot run the command: {exc}\n")
             sys.stderr.flush()
         os._exit(1)

@@ -134,7 +134,15 @@ def mismatch(client: Start, server: Start) -> str | None:
         return "priority"  # a child can lower its priority, not raise it
     if any(_above(asked[1], own[1]) for asked, own in zip(client.limits, server.limits)):
         return "limits"
+    if not all(_settable(soft, hard) for soft, hard in client.limits):
+        return "limits"  # setrlimit would fail in the child, after the fork: refused before it
     return None
+
+
+def _settable(soft: int, hard: int) -> bool:
+    """Whether ``setrlimit`` takes (soft, hard): each is a size or RLIM_INFINITY, soft not above hard."""
+    sizes = all(limit >= 0 or limit == resource.RLIM_INFINITY for limit in (soft, hard))
+    return sizes and not _above(soft, hard)
 
 
 def _above(limit: int, ceiling: int) -> bool:
