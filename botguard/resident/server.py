@@ -375,6 +375,8 @@ def refusal(request: Request, start: Start, peer_gid: int) -> str | None:
     """Why a server that started as ``start`` will not run ``request``, or None."""
     if peer_gid not in start.groups:
         return "groups"
+    if "" in request.environ:  # `=value`: execve keeps it, os.environ cannot set it in a child
+        return "environment"
     return mismatch(Start.of_request(request), start)
 
 
