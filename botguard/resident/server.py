@@ -327,8 +327,9 @@ class Server:
             # process group (a service's): SIGSTOP stops the command as Ctrl-Z stops one in a shell.
             signum = signal.SIGSTOP if int(number) == signal.SIGTSTP else int(number)
             os.kill(job.pid, signum)
-        elif not message:
-            os.kill(job.pid, signal.SIGTERM)
+        elif not message:  # as a terminal's hang-up ends a job: a stopped one too (SIGTERM
+            os.kill(job.pid, signal.SIGTERM)  # stays pending behind SIGSTOP until a SIGCONT)
+            os.kill(job.pid, signal.SIGCONT)
             self.selector.unregister(conn)
             conn.close()
             job.conn = None
