@@ -23,8 +23,12 @@ MAX_REQUEST = 1 << 20
 SOCKET_NAME = "daemon.sock"
 #: The process context fields of a request, in their order on the wire.
 CONTEXT_FIELDS = (b"umask", b"groups", b"cpus", b"nice", b"limits", b"privileges", b"namespaces")
-#: What /proc/self/status says of a process's privileges: capabilities, no_new_privs, seccomp.
-PRIVILEGE_LINES = (b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs", b"Seccomp")
+#: What /proc/PID/status says of a process's privileges: its user and group ids (real, effective,
+#: saved, file system), groups, capabilities, no_new_privs, seccomp.
+PRIVILEGE_LINES = (
+    b"Uid", b"Gid", b"Groups", b"CapInh", b"CapPrm", b"CapEff", b"CapBnd", b"CapAmb", b"NoNewPrivs",
+    b"Seccomp",
+)  # fmt: skip
 #: The namespaces a process sees the system through (files, network, host name, processes, users).
 NAMESPACES = ("mnt", "net", "uts", "ipc", "pid", "user", "cgroup")
 LOCK_NAME = "daemon.lock"
@@ -129,44 +133,58 @@ def process_context() -> dict[bytes, bytes]:
     directory and the environment: umask, groups, the cores it may use (the allocator's arenas
     are sized by them when polars starts), its scheduling priority, its resource limits, its
     privileges (capabilities, seccomp, the security module's label) and the namespaces and root
-    directory it sees files through."""
+    directory it sees files through. The server does not take the last two from a request: it
+    reads them of the peer process itself (:mod:`botguard.resident._peer`), the same way."""
     import resource  # a small C module, only when a server is there to ask
 
     umask = os.umask(0o077)
     os.umask(umask)
     limits = (resource.getrlimit(getattr(resource, name)) for name in LIMITS)
+    proc = os.open("/proc/self", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        privileges, namespaces = privileges_of(proc), namespaces_of(proc)
+    finally:
+        os.close(proc)
     return {
         b"umask": b"%o" % umask,
         b"groups": _numbers(sorted({os.getegid(), *os.getgroups()})),
         b"cpus": _numbers(sorted(os.sched_getaffinity(0))),
         b"nice": b"%d" % os.getpriority(os.PRIO_PROCESS, 0),
         b"limits": b",".join(b"%d:%d" % pair for pair in limits),
-        b"privileges": _privileges(),
-        b"namespaces": _namespaces(),
+        b"privileges": privileges,
+        b"namespaces": namespaces,
     }
 
 
-def _privileges() -> bytes:
-    """The privilege lines of /proc/self/status and the security module's label, as they are."""
-    with open("/proc/self/status", "rb") as status:
+def privileges_of(proc: int) -> bytes:
+    """The privilege lines of the status of the process whose /proc directory ``proc`` is open
+    on (ids, groups, capabilities, no_new_privs, seccomp) and its security module's label, as
+    they are. OSError when its status cannot be read."""
+    with open(os.open("status", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc), "rb") as status:
         lines = [line.strip() for line in status if line.split(b":", 1)[0] in PRIVILEGE_LINES]
     try:
-        with open("/proc/self/attr/current", "rb") as label:
+        with open(os.open("attr/current", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc), "rb") as label:
             lines.append(label.read().strip(b"\0\n"))
-    except OSError:  # no security module
+    except OSError:  # no security module (or not readable: then it differs from the server's)
         lines.append(b"-")
     return b";".join(lines).replace(b"\0", b"")
 
 
-def _namespaces() -> bytes:
-    """Each namespace's identity and the root directory's (a chroot has another)."""
+def namespaces_of(proc: int) -> bytes:
+    """Each namespace's identity and the root directory's (a chroot has another) of the process
+    whose /proc directory ``proc`` is open on; ``-`` for what cannot be read."""
     names = []
     for kind in NAMESPACES:
         try:
-            names.append(os.readlink(f"/proc/self/ns/{kind}"))
+            names.append(os.readlink(f"ns/{kind}", dir_fd=proc))
         except OSError:
             names.append(f"{kind}:-")
-    return os.fsencode(f"{';'.join(names)};root:{_identity('/')}")
+    try:
+        info = os.stat("root", dir_fd=proc)
+        root = f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        root = "-"
+    return os.fsencode(f"{';'.join(names)};root:{root}")
 
 
 def _numbers(values: list[int]) -> bytes:

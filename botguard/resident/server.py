@@ -13,7 +13,6 @@ client that gave up waiting (and runs the command itself) never has it run twice
 
 from __future__ import annotations
 
-import array
 import fcntl
 import gc
 import json
@@ -24,11 +23,11 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 
 from botguard.loading import collector_off
-from botguard.resident import _wire, _worker
+from botguard.resident import _peer, _wire, _worker
 from botguard.resident.records import Request, ResidentError, ServerStatus, Start, mismatch
 
 __all__ = [
@@ -128,6 +127,7 @@ class _Pending:
     conn: socket.socket
     request: Request | None = None
     fds: list[int] = field(default_factory=list)
+    accepted_ticks: int = field(default_factory=_peer.boot_ticks)  # when accepted (since boot)
 
 
 @dataclass
@@ -208,7 +208,7 @@ class Server:
             conn, _address = self.listener.accept()
         except OSError:
             return
-        if _peer(conn)[1] != os.geteuid():
+        if _peer.peer_credentials(conn)[1] != os.geteuid():
             conn.close()  # another user: refused before reading anything it sent
             return
         conn.setblocking(False)
@@ -260,8 +260,13 @@ class Server:
             request = Request.decode(data)
         except ValueError:
             return "request"
+        facts = _peer.read_peer(pending.conn, pending.accepted_ticks)
+        if facts is None:
+            return "peer"  # what decides which files it may reach cannot be read for certain
+        # What the server read of the process, never what the request says of it:
+        request = replace(request, privileges=facts.privileges, namespaces=facts.namespaces)
         pending.request = request
-        return refusal(request, self.start, _peer(pending.conn)[2])
+        return refusal(request, self.start, _peer.peer_credentials(pending.conn)[2])
 
     def _control(self, pending: _Pending, command: bytes) -> None:
         """``daemon --status`` (a JSON reply) or ``daemon --stop`` (its connection closes when
@@ -381,12 +386,6 @@ def refusal(request: Request, start: Start, peer_gid: int) -> str | None:
     return mismatch(Start.of_request(request), start)
 
 
-def _peer(conn: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the process at the other end of ``conn`` (SO_PEERCRED)."""
-    creds = array.array("i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-    return creds[0], creds[1], creds[2]
-
-
 def _noted(signum: int, frame: object) -> None:
     """The wake-up descriptor carries the signal to the loop; nothing else to do here."""
 
@@ -441,7 +440,7 @@ def _connected(path: str) -> Iterator[socket.socket | None]:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         conn.connect(path)
-        if _peer(conn)[1] != os.geteuid():
+        if _peer.peer_credentials(conn)[1] != os.geteuid():
             raise ConnectionRefusedError(path)
     except OSError:
         conn.close()

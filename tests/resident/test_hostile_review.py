@@ -133,12 +133,15 @@ def test_a_client_in_another_mount_namespace_scans_its_own_files(
     assert (served.returncode, served.stdout) == (alone.returncode, alone.stdout)
 
 
-#: A client that reports the privileges it was given (HOSTILE_PRIVILEGES), not its own: any
+#: A client that reports the privileges (HOSTILE_PRIVILEGES) or namespaces (HOSTILE_NAMESPACES)
+#: it was given, not its own: any
 #: process of the user can read another's /proc/PID/status, the server's included.
 LYING_CLIENT = """
 import array, os, socket, sys
 from botguard.resident import _wire
-context = {**_wire.process_context(), b"privileges": os.environb[b"HOSTILE_PRIVILEGES"]}
+context = _wire.process_context()
+for name in (b"privileges", b"namespaces"):
+    context[name] = os.environb.get(b"HOSTILE_" + name.upper(), context[name])
 argv = ["botguard", *sys.argv[1:]]
 request = _wire.encode_request(_wire.code_fingerprint(), context, argv, os.environb)
 here = os.open(".", os.O_PATH | os.O_DIRECTORY)
@@ -154,17 +157,12 @@ if reply == b"ready":
 
 
 @pytest.mark.skipif(not IS_ROOT or shutil.which("capsh") is None, reason="needs root and capsh")
-@pytest.mark.xfail(
-    strict=True,
-    reason="bg/resident1 24d6edf: privileges and namespaces are what the client says of itself; "
-    "the server checks only SO_PEERCRED's uid and gid, so a same-user process in a sandbox "
-    "(fewer capabilities, no_new_privs, another mount namespace) that reports the server's "
-    "values is served outside its sandbox. The server could read /proc/PID/status and "
-    "/proc/PID/ns of SO_PEERCRED's pid (or SO_PEERPIDFD) itself",
-)
 def test_a_client_that_misreports_its_privileges_is_not_served(
     server: Server, small_log: Path, tmp_path: Path
 ) -> None:
+    """Was a strict xfail (bg/resident1: the server believed the privileges a request states;
+    a root process without CAP_DAC_* that sent the server's read another user's 0600 log).
+    The server reads them of the peer process now (botguard/resident/_peer.py)."""
     from botguard.resident import _wire
 
     hidden = tmp_path / "someone-elses"
@@ -180,6 +178,26 @@ def test_a_client_that_misreports_its_privileges_is_not_served(
     done = shell(program, env, ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--"])
     assert b"lines" not in done.stdout, "the sandboxed client read another user's log through the server"
     assert done.stderr.startswith(b"refused"), done.stderr
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("unshare") is None, reason="needs root and unshare")
+def test_a_client_that_misreports_its_namespaces_is_not_served(
+    server: Server, small_log: Path, tmp_path: Path
+) -> None:
+    """A client in another mount namespace that sends the server's namespaces is refused: the
+    server reads the peer's /proc/PID/ns itself (it would have scanned the server's view)."""
+    from botguard.resident import _wire
+
+    seen = tmp_path / "access.log"
+    shutil.copy(small_log, seen)
+    other = tmp_path / "other.log"
+    other.write_bytes(b"".join(EXAMPLE.read_bytes().splitlines(keepends=True)[:7]))
+    env = {**server.env, "HOSTILE_NAMESPACES": _wire.process_context()[b"namespaces"].decode()}
+    program = f"{sys.executable} -c '{LYING_CLIENT}' scan {seen} --no-save --no-dns --no-identity"
+    unshare = ["unshare", "-m", "--propagation", "private", "sh"]
+    done = shell(f"mount --bind {other} {seen} && {program}", env, unshare)
+    assert b"lines" not in done.stdout, "the namespaced client was served the server's view of its path"
+    assert done.stderr.startswith(b"refused namespaces"), done.stderr
 
 
 def state_of(pid: int) -> str:

@@ -28,7 +28,11 @@ def test_a_request_reads_back_as_it_was_sent() -> None:
     assert request.argv == tuple(argv)
     assert request.environ == {"A": "1", "EMPTY": "", "EQ": "a=b=c", "RAW": os.fsdecode(b"\xff\xfe")}
     assert request.code == b"code"
-    assert request.privileges.startswith(b"CapInh:") and b"mnt:[" in request.namespaces
+    assert (
+        request.privileges.startswith(b"Uid:")
+        and b";CapEff:" in request.privileges
+        and b"mnt:[" in request.namespaces
+    )
     umask = os.umask(0)
     os.umask(umask)
     assert request.umask == umask
