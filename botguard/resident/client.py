@@ -52,7 +52,7 @@ def served(args: list[str]) -> int | None:
 def _accepted(args: list[str]) -> _socket.socket | None:
     """A connection to a server of this user and this code that has accepted to run ``args``."""
     path = _wire.socket_path(os.environ)
-    if not _wire.private_directory(os.path.dirname(path) or "."):
+    if not _wire.private_directory(os.path.dirname(path) or ".") or not _standard_streams_open():
         return None
     import _socket  # C modules: loading them is most of what the client costs (~1-2 ms),
     import array  # so not before there is a server to ask
@@ -77,6 +77,18 @@ def _accepted(args: list[str]) -> _socket.socket | None:
         return None
     connection.settimeout(None)
     return connection
+
+
+def _standard_streams_open() -> bool:
+    """Whether descriptors 0-2 are open. A closed one (`>&-`) would be taken by this client's
+    socket or directory descriptor and handed to the command as its stream: such a command runs
+    in this process, where botguard says the stream is closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return False
+    return True
 
 
 def _peer_uid(connection: _socket.socket) -> int:
