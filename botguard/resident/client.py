@@ -27,8 +27,9 @@ SERVED_VERBS = frozenset({"scan"})
 #: Signals the client passes on to the command (Ctrl-C, a kill, a closed terminal, Ctrl-Z and
 #: the shell's `fg`/`bg`).
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGTSTP, _signal.SIGCONT)
-#: How long the client waits for the server to accept a request before running it itself.
-HANDSHAKE_SECONDS = 5.0
+#: How long the client waits for the server to accept a request before running it itself (a
+#: server answers in milliseconds; one that is saturated closes the connection at once).
+HANDSHAKE_SECONDS = 2.0
 INTERRUPTED = 130
 
 

@@ -13,10 +13,12 @@ client that gave up waiting (and runs the command itself) never has it run twice
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import gc
 import json
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -53,6 +55,16 @@ WARM_MODULES = (
 )  # fmt: skip
 #: Signals a client may ask the server to send to its command.
 FORWARDABLE = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGCONT})
+#: Seconds a connection may take to send its request, and then its "go" (a client sends each at
+#: once): one that sends nothing is closed, so idle connections cannot use up the descriptors.
+REQUEST_SECONDS = 2.0
+GO_SECONDS = 5.0
+#: Seconds the server stops accepting after accept() failed for want of descriptors (EMFILE,
+#: ENFILE): the listener would stay readable and the loop spin until some are closed.
+ACCEPT_PAUSE_SECONDS = 0.25
+#: Descriptors kept free of pending connections (the server's own, running commands' pidfds and
+#: connections); each pending connection may hold five (itself and a request's four).
+RESERVED_DESCRIPTORS = 24
 
 
 def run_daemon(
@@ -128,6 +140,7 @@ class _Pending:
     request: Request | None = None
     fds: list[int] = field(default_factory=list)
     accepted_ticks: int = field(default_factory=_peer.boot_ticks)  # when accepted (since boot)
+    deadline: float = field(default_factory=lambda: time.monotonic() + REQUEST_SECONDS)
 
 
 @dataclass
@@ -161,6 +174,8 @@ class Server:
         self.running: dict[int, _Running] = {}  # by pidfd
         self.waiting_stop: list[socket.socket] = []  # `daemon --stop` clients: closed when the process ends
         self.wake_read, self.wake_write = socket.socketpair()
+        self.max_pending = max_pending()
+        self.accepting_again: float | None = None  # monotonic time accepting resumes, when paused
 
     def serve_forever(self) -> None:
         """Serve until SIGTERM, SIGINT or ``daemon --stop``; then finish the running commands."""
@@ -172,9 +187,34 @@ class Server:
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
         self.selector.register(self.wake_read, selectors.EVENT_READ, self._woken)
         while not (self.stopping and not self.running and not self.pending):
-            for key, _ in self.selector.select():
+            for key, _ in self.selector.select(self._next_timeout()):
                 if self._registered(key.fileobj):  # an earlier event of this round may have closed it
                     self._handle(key)
+            self._expire()
+
+    def _next_timeout(self) -> float | None:
+        """Seconds until the next pending deadline or the end of an accept pause, or None."""
+        times = [pending.deadline for pending in self.pending.values()]
+        if self.accepting_again is not None:
+            times.append(self.accepting_again)
+        return max(0.0, min(times) - time.monotonic()) if times else None
+
+    def _expire(self) -> None:
+        """Close the pending connections past their deadline (a "go" already there is run), and
+        accept again once a pause is over."""
+        now = time.monotonic()
+        for pending in [pending for pending in self.pending.values() if pending.deadline <= now]:
+            try:
+                if pending.request is not None:
+                    self._pending_readable(pending.conn)  # its "go" may be waiting: then it runs
+                if self.pending.get(pending.conn.fileno()) is pending:
+                    self._drop(pending)
+            except Exception as exc:
+                self.log(f"botguard: resident server: {type(exc).__name__}: {exc}")
+        if self.accepting_again is not None and self.accepting_again <= now:
+            self.accepting_again = None
+            if not self.stopping:
+                self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
 
     def _handle(self, key: selectors.SelectorKey) -> None:
         """One event; a failure is logged and ends that request only (never the server and the
@@ -197,19 +237,31 @@ class Server:
             self.wake_read.recv(64)
         self._stop()
 
+    def _pause_accepting(self) -> None:
+        """No descriptor to accept with: leave the listener alone a moment (the pending
+        connections' deadlines free some), instead of spinning on its readiness."""
+        self.selector.unregister(self.listener)
+        self.accepting_again = time.monotonic() + ACCEPT_PAUSE_SECONDS
+
     def _stop(self) -> None:
         if not self.stopping:
             self.stopping = True
-            self.selector.unregister(self.listener)
+            if self.accepting_again is None:
+                self.selector.unregister(self.listener)
             self.listener.close()
 
     def _accept(self, _: object) -> None:
         try:
             conn, _address = self.listener.accept()
-        except OSError:
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                self._pause_accepting()
             return
         if _peer.peer_credentials(conn)[1] != os.geteuid():
             conn.close()  # another user: refused before reading anything it sent
+            return
+        if len(self.pending) >= self.max_pending:
+            conn.close()  # saturated: the client sees the end at once and runs the command itself
             return
         conn.setblocking(False)
         self.pending[conn.fileno()] = _Pending(conn)
@@ -249,6 +301,7 @@ class Server:
             self._drop(pending)
             return
         pending.conn.send(b"ready")
+        pending.deadline = time.monotonic() + GO_SECONDS
 
     def _refusal(self, pending: _Pending, data: bytes, fds: list[int], flags: int) -> str | None:
         """Why this request is not run here (the client runs it itself), or None."""
@@ -375,6 +428,14 @@ class Server:
             os.close(fd)
         self.pending.clear()
         self.running.clear()
+
+
+def max_pending() -> int:
+    """How many connections may wait for their request or "go" at once: what this process's
+    descriptor limit leaves after RESERVED_DESCRIPTORS, five per connection, 4 to 64."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = (soft - RESERVED_DESCRIPTORS) // 5 if soft != resource.RLIM_INFINITY else 64
+    return min(64, max(4, room))
 
 
 def refusal(request: Request, start: Start, peer_gid: int) -> str | None:

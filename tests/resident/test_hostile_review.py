@@ -369,14 +369,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bg/resident1: connections that never send a request are kept with no deadline; once "
-    "they use up the server's descriptors, accept() fails with EMFILE, the listener stays "
-    "readable and the loop spins on a core until they go (every scan meanwhile waits out the "
-    "5 s handshake first)",
-)
 def test_idle_connections_beyond_the_servers_descriptors_do_not_make_it_spin(tmp_path: Path) -> None:
+    """Was a strict xfail (bg/resident1: idle connections were kept for ever; once they used up
+    the descriptors accept() failed with EMFILE and the loop spun). Now: a deadline per
+    connection, a cap on pending ones (beyond it, closed at once), and a pause on EMFILE."""
     import socket
 
     socket_dir = tmp_path / "run"
@@ -399,9 +395,40 @@ def test_idle_connections_beyond_the_servers_descriptors_do_not_make_it_spin(tmp
         before = cpu_seconds(proc.pid)
         time.sleep(3)
         spent = cpu_seconds(proc.pid) - before
+        for _ in range(80):  # the first ones were closed by their deadline: saturate it again
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            conn.connect(path)
+            idle.append(conn)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+            probe.settimeout(30)
+            probe.connect(path)
+            started = time.monotonic()
+            assert probe.recv(64) == b""  # a client would run the command itself at once
+            probe_waited = time.monotonic() - started
     finally:
         for conn in idle:
             conn.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert spent < 0.3, f"the server spent {spent:.2f} s of CPU in 3 s with nothing to do"
+    assert probe_waited < 1.5, f"a client of the saturated server waited {probe_waited:.2f} s"
+
+
+def test_a_connection_that_sends_nothing_is_closed_by_its_deadline(server: Server) -> None:
+    """An idle connection is closed by the server within its request deadline (a client sees the
+    end and would run the command itself), not kept for ever."""
+    import socket
+
+    from botguard.resident import server as resident_server
+
+    assert resident_server.REQUEST_SECONDS <= 5
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+        conn.settimeout(30)
+        conn.connect(server.env["BOTGUARD_DAEMON_SOCKET"])
+        started = time.monotonic()
+        try:
+            said = conn.recv(64)
+        except TimeoutError:
+            said = None
+        waited = time.monotonic() - started
+    assert said == b"" and waited < 15, (said, waited)
