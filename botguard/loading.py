@@ -86,14 +86,18 @@ BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 _BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
 
 
-def tune_libraries() -> None:
+def tune_libraries(*, inherited: bool = False) -> None:
     """Set :data:`ALLOCATOR` for polars and :data:`BLAS_THREADS` for numpy, which read them
     once, when each is first imported (the commands botguard runs get the user's values:
-    :func:`child_environment`)."""
-    if "polars" not in sys.modules:
+    :func:`child_environment`). ``inherited``: this process was forked from one that imported
+    them so, and its environment was then replaced (the resident server's child): set them
+    again, as if this process had imported them."""
+    if inherited:
+        _USERS_VALUES.clear()
+    if inherited or "polars" not in sys.modules:
         own = os.environ.get("_RJEM_MALLOC_CONF")
         set_for_libraries("_RJEM_MALLOC_CONF", f"{ALLOCATOR},{own}" if own else ALLOCATOR)
-    if "numpy" not in sys.modules and not any(name in os.environ for name in _BLAS_VARIABLES):
+    if (inherited or "numpy" not in sys.modules) and not any(name in os.environ for name in _BLAS_VARIABLES):
         for name, value in BLAS_THREADS.items():
             set_for_libraries(name, value)
 

@@ -18,6 +18,15 @@ def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _no_resident_server() -> Iterator[None]:
+    """Commands the suite runs never go to a resident server the user may have started
+    (``botguard daemon``): tests/resident starts its own and lets its clients use it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BOTGUARD_NO_DAEMON", "1")
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _no_internet_dns() -> Iterator[None]:
     """Scans in tests never ask a real resolver: "the system's nameservers" become a closed
     local UDP port (lookups fail at once, inconclusive). Session-scoped so module-scoped scan

@@ -9,8 +9,8 @@ crawler agents no pattern or generated rule may match. See ``README.md`` beside 
 
 from botguard.catalog._literals import plain_text
 from botguard.catalog.catalog import Catalog
-from botguard.catalog.loader import load_catalog
+from botguard.catalog.loader import keep_bundled_catalog, load_catalog
 from botguard.catalog.records import Crawler
 from botguard.catalog.reference import reference_agents
 
-__all__ = ["Catalog", "Crawler", "load_catalog", "plain_text", "reference_agents"]
+__all__ = ["Catalog", "Crawler", "keep_bundled_catalog", "load_catalog", "plain_text", "reference_agents"]

@@ -36,6 +36,9 @@ ROBOTS_TOKEN = re.compile(r"[A-Za-z_-]+")
 _REQUIRED = ("name", "operator", "category", "patterns", "robots_token", "respects_robots", "verification")
 _OPTIONAL = ("url", "generic", "priority")
 _TOP_KEYS = frozenset({"version", "sources", "exclusions", "masks", "crawlers"})
+#: The bundled catalogue as loaded, by key, in a process that forks the commands that use it
+#: (botguard daemon: :func:`keep_bundled_catalog`). Empty in every other process.
+_KEPT: dict[str, Catalog] = {}
 
 
 class _EntryError(Exception):
@@ -73,7 +76,20 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     if path is not None:
         return _load(text, file)
     key = source_key(files=SOURCES, data=(data,))
+    kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
     return cached("catalog", key, lambda: _load(text, file), write_compiled, read_compiled)
+
+
+def keep_bundled_catalog() -> None:
+    """Load the bundled catalogue now and keep it for the children this process forks (the
+    resident server's): each gets it as loaded, untouched by any scan (a child's use of it
+    stays in the child), and skips reading it (~50 ms). Its key (the file's bytes and the code
+    that reads it) is worked out on every load, so an edited catalogue is loaded again."""
+    file = bundled_path()
+    key = source_key(files=SOURCES, data=(file.read_bytes(),))
+    _KEPT[key] = load_catalog()
 
 
 def _load(text: str, file: Path) -> Catalog:

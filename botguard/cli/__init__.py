@@ -34,6 +34,7 @@ VERBS: dict[str, str] = {
     "ship": "botguard.cli.ship",
     "receive-rules": "botguard.cli.receive",
     "report": "botguard.cli.report",
+    "daemon": "botguard.cli.daemon",
 }
 
 
