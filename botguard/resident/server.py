@@ -272,12 +272,9 @@ class Server:
         if pending.request is None:
             self._read_request(pending)
             return
-        try:
-            message = conn.recv(64)
-        except BlockingIOError:
+        message = _received(conn)
+        if message is None:
             return
-        except OSError:
-            message = b""
         if message == b"go":  # promised by "ready": run even when a stop came in between
             self._fork(pending)
         else:  # the client gave up waiting and runs the command itself
@@ -373,12 +370,9 @@ class Server:
     def _client_readable(self, conn: socket.socket) -> None:
         """A forwarded signal, or the client gone (killed): the command stops as it would have."""
         job = next(job for job in self.running.values() if job.conn is conn)
-        try:
-            message = conn.recv(64)
-        except BlockingIOError:
+        message = _received(conn)
+        if message is None:
             return
-        except OSError:
-            message = b""
         kind, _, number = message.partition(b" ")
         if kind == b"signal" and number.isdigit() and int(number) in FORWARDABLE:
             # Not reaped yet: the pid is still this child's. SIGTSTP is discarded in an orphaned
@@ -519,3 +513,13 @@ def standard_streams_open() -> None:
             os.fstat(fd)
         except OSError:
             os.open(os.devnull, os.O_RDWR)  # takes the lowest free number: this one
+
+
+def _received(conn: socket.socket) -> bytes | None:
+    """A client's short message: None when nothing has come yet, b"" when the client is gone."""
+    try:
+        return conn.recv(64)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""

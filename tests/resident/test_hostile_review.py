@@ -210,9 +210,11 @@ def test_ctrl_z_stops_the_served_command_too(server: Server) -> None:
     """Found on the 12:08 snapshot (the client stopped, the command ran on); bg/resident1
     24d6edf passes SIGTSTP (as SIGSTOP) and SIGCONT on: a guard from here on."""
     read, write = os.pipe()
+    # A job of its own, as a shell makes one: never in an orphaned process group, where the
+    # kernel discards a stop (the suite may run under nohup or in the background).
     client = subprocess.Popen(
         [*BOTGUARD, "scan", "-", "--no-save", "--no-dns"], env=server.env, stdin=read,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0,
     )  # fmt: skip
     os.close(read)
     try:
@@ -279,11 +281,23 @@ def test_a_closed_or_full_stdout_ends_the_served_scan_as_it_ends_one_alone(
 
 
 def request_with_limits(limits: bytes, argv: list[str]) -> bytes:
-    """A request as the client makes it, but for resource limits ``limits`` (soft:hard pairs)."""
+    """A request as the client makes it, but for resource limits ``limits`` (soft:hard pairs).
+
+    The code's fingerprint comes from a fresh interpreter, as a client's does: this process's
+    sys.path holds what other tests inserted (bench/), which the server would take for other code.
+    """
     from botguard.resident import _wire
 
     context = {**_wire.process_context(), b"limits": limits}
-    return _wire.encode_request(_wire.code_fingerprint(), context, argv, os.environb)
+    return _wire.encode_request(fresh_fingerprint(), context, argv, os.environb)
+
+
+def fresh_fingerprint() -> bytes:
+    """The code fingerprint a new `python` of this environment computes (what a client sends)."""
+    script = (
+        "import sys; from botguard.resident import _wire; sys.stdout.buffer.write(_wire.code_fingerprint())"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=120).stdout
 
 
 def test_a_request_the_child_cannot_adopt_is_refused_before_the_fork(
