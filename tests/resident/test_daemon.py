@@ -237,15 +237,22 @@ def scanning(daemon: Daemon, proc: subprocess.Popen[bytes], served: bool) -> int
     return pid
 
 
-def test_ctrl_c_stops_the_served_command_as_it_stops_one_in_its_own_process(daemon: Daemon) -> None:
+def signalled(daemon: Daemon, sig: signal.Signals) -> list[tuple[int, bytes, bytes]]:
+    """(exit code, stdout, stderr) of a scan sent ``sig`` while it waits on its stdin: served by
+    ``daemon`` first, then in its own process."""
     outcomes = []
     for served in (True, False):
         env = dict(daemon.env, **({} if served else {"BOTGUARD_NO_DAEMON": "1"}))
         proc = blocked_scan(env)
         scanning(daemon, proc, served)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
         outcomes.append((proc.returncode, out, err))
+    return outcomes
+
+
+def test_ctrl_c_stops_the_served_command_as_it_stops_one_in_its_own_process(daemon: Daemon) -> None:
+    outcomes = signalled(daemon, signal.SIGINT)
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == 130 and outcomes[0][2].endswith(b"botguard: interrupted\n")
     wait_for(lambda: not daemon.children(), "the command ended and was reaped")
@@ -261,14 +268,7 @@ def test_a_killed_client_takes_its_command_with_it(daemon: Daemon) -> None:
 
 
 def test_sigterm_ends_the_client_as_it_ends_a_command_in_its_own_process(daemon: Daemon) -> None:
-    codes = []
-    for served in (True, False):
-        env = dict(daemon.env, **({} if served else {"BOTGUARD_NO_DAEMON": "1"}))
-        proc = blocked_scan(env)
-        scanning(daemon, proc, served)
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
-        codes.append(proc.returncode)
+    codes = [code for code, _, _ in signalled(daemon, signal.SIGTERM)]
     assert codes == [-signal.SIGTERM, -signal.SIGTERM]
 
 

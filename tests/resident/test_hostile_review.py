@@ -88,6 +88,19 @@ def shell(script: str, env: Mapping[str, str], wrapper: list[str]) -> subprocess
     )
 
 
+def someone_elses_log(log: Path, tmp_path: Path) -> Path:
+    """A copy of ``log`` that only nobody (uid 65534) may read, in a directory only it enters."""
+    hidden = tmp_path / "someone-elses"
+    hidden.mkdir()
+    secret = hidden / "access.log"
+    shutil.copy(log, secret)
+    secret.chmod(0o600)
+    os.chown(secret, 65534, 65534)
+    os.chown(hidden, 65534, 65534)
+    hidden.chmod(0o700)
+    return secret
+
+
 def scan_line(log: Path) -> str:
     """A scan of ``log`` whose first output line says how many lines it read."""
     python = " ".join(BOTGUARD)
@@ -100,14 +113,7 @@ def test_a_client_with_fewer_capabilities_is_not_served_with_the_servers(
 ) -> None:
     """Found on the 12:08 snapshot (a root client without CAP_DAC_* read another user's file
     through the server); bg/resident1 24d6edf compares privileges: a guard from here on."""
-    hidden = tmp_path / "someone-elses"
-    hidden.mkdir()
-    secret = hidden / "access.log"
-    shutil.copy(small_log, secret)
-    secret.chmod(0o600)
-    os.chown(secret, 65534, 65534)
-    os.chown(hidden, 65534, 65534)
-    hidden.chmod(0o700)
+    secret = someone_elses_log(small_log, tmp_path)
     drop = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--"]
     alone = shell(scan_line(secret), {**server.env, "BOTGUARD_NO_DAEMON": "1"}, drop)
     assert alone.returncode == 1, alone  # the guard is real: this process cannot read it
@@ -165,14 +171,7 @@ def test_a_client_that_misreports_its_privileges_is_not_served(
     The server reads them of the peer process now (botguard/resident/_peer.py)."""
     from botguard.resident import _wire
 
-    hidden = tmp_path / "someone-elses"
-    hidden.mkdir()
-    secret = hidden / "access.log"
-    shutil.copy(small_log, secret)
-    secret.chmod(0o600)
-    os.chown(secret, 65534, 65534)
-    os.chown(hidden, 65534, 65534)
-    hidden.chmod(0o700)
+    secret = someone_elses_log(small_log, tmp_path)
     env = {**server.env, "HOSTILE_PRIVILEGES": _wire.process_context()[b"privileges"].decode()}
     program = f"{sys.executable} -c '{LYING_CLIENT}' scan {secret} --no-save --no-dns --no-identity"
     done = shell(program, env, ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--"])
