@@ -13,8 +13,8 @@ kept for malformed examples). Missing roles are simply absent.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Literal
 
 import polars as pl
