@@ -117,12 +117,20 @@ class AsnArrays:
         found[found] = keys[found] <= self.last[rows[found]]
         return found, rows
 
-    def org(self, asn: int) -> str | None:
-        """The organisation name of AS ``asn``, or None when the table names none."""
-        i = int(np.searchsorted(self.codes, asn))
-        if i == len(self.codes) or self.codes[i] != asn:
-            return None
-        return bytes(self.orgs[self.offsets[i] : self.offsets[i + 1]]).decode("utf-8")
+    def orgs_of(self, asns: npt.NDArray[np.uint32]) -> list[str | None]:
+        """The organisation name of each AS number (None where the table names none): each
+        distinct number searched once, all of them in one ``np.searchsorted``."""
+        if not len(self.codes):
+            return [None] * len(asns)
+        distinct, inverse = np.unique(asns, return_inverse=True)
+        at = np.minimum(np.searchsorted(self.codes, distinct), len(self.codes) - 1)
+        named = (self.codes[at] == distinct).tolist()
+        blob = memoryview(self.orgs.data)
+        names = [
+            str(blob[start:end], "utf-8") if has else None
+            for start, end, has in zip(self.offsets[at].tolist(), self.offsets[at + 1].tolist(), named)
+        ]
+        return [names[i] for i in inverse.tolist()]
 
 
 def key_bytes(keys: pl.Series, shift: int) -> npt.NDArray[np.bytes_]:

@@ -176,9 +176,8 @@ class RangeTableAsn:
     def lookup_frame(self, ips: pl.Series) -> pl.DataFrame:
         keys = _keys(ips)
         found, rows = self._arrays.lookup(key_bytes(keys.get_column("key"), SHIFT))
-        asns = self._arrays.asn[rows[found]].tolist()
-        names: dict[int, str | None] = {}
-        orgs = [names[asn] if asn in names else names.setdefault(asn, self._arrays.org(asn)) for asn in asns]
+        numbers = self._arrays.asn[rows[found]]
+        orgs, asns = self._arrays.orgs_of(numbers), numbers.tolist()
         return pl.DataFrame(
             {
                 "ip": keys.get_column("ip").filter(pl.Series(found, dtype=pl.Boolean)),
