@@ -354,3 +354,29 @@ def test_applied_raises_equal_a_sort_of_every_row(clients: pl.DataFrame) -> None
         .row(challenged, named=True)["reasons"][-1]
         .startswith("raised row")
     )
+
+
+def test_raisable_rows_are_the_named_ones_the_filter_keeps(clients: pl.DataFrame) -> None:
+    """The rows a raise may reach are picked by name first and filtered after: the same rows, in
+    the frame's order, as filtering every client and then picking the named ones (no catalogue
+    or verified crawler, no allowlisted client)."""
+    frame = clients.with_columns(model_score=pl.lit(0.5))
+    assert frame.get_column("crawler").is_not_null().any()
+    every = list(
+        zip(frame.get_column("ip").to_list(), frame.get_column("user_agent").fill_null("").to_list())
+    )
+    some = every[::3]
+    may = (
+        pl.col("crawler").is_null() & pl.col("allowlisted").is_null() & ~pl.col("verified").fill_null(False)
+        & (pl.col("identity") != "verified").fill_null(True)
+    )  # fmt: skip
+    for keys in (every, some):
+        picked = replay._raisable(frame, keys, False)
+        named = pl.DataFrame({"ip": [ip for ip, _ in keys], "_ua": [ua for _, ua in keys]})
+        oracle = (
+            frame.select(picked.columns).filter(may)
+            .with_columns(_ua=pl.col("user_agent").fill_null(""))
+            .join(named, on=["ip", "_ua"], how="semi", maintain_order="left").drop("_ua")
+        )  # fmt: skip
+        assert picked.height and picked.equals(oracle)
+    assert replay._raisable(frame, [], True).equals(frame.select(picked.columns).filter(may))
