@@ -7,6 +7,7 @@ mixed in; and it must not featurize each client's address (a 5M-line day has ~15
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,19 @@ from botguard.app import Env, ScanRequest, run_scan
 from botguard.catalog import load_catalog
 from botguard.config import ScanModelSettings, load_settings
 from botguard.model import _clientpass, replay
-from botguard.model.clients import ipv4_prefixes, ipv6_prefixes, signature_raises
+from botguard.model.clients import (
+    ClientFeatures,
+    _network_keys,
+    client_features,
+    ipv4_prefixes,
+    ipv6_prefixes,
+    signature_raises,
+    signature_stats,
+    weak_labels,
+    wilson_lower,
+)
 from botguard.model.features import FeatureExtractor, ip_prefixes
-from botguard.model.records import RuleCandidate
+from botguard.model.records import ClientRaise, RuleCandidate
 from botguard.model.replay import _client_learner
 from botguard.robots.sources import RobotsOption
 from tests.helpers import generated_day
@@ -208,3 +219,164 @@ def test_applied_raises_keep_every_column_and_the_judges_order(clients: pl.DataF
         [rank, "score", "requests", "ip", "user_agent"], descending=[True, True, True, False, False]
     )
     assert out.equals(resorted)
+
+
+def _signature_stats_by_texts(
+    features: ClientFeatures, labels: pl.DataFrame, model: ScanModelSettings
+) -> pl.DataFrame:
+    """The oracle: signature_stats as it was before its facts were narrowed, every network key
+    of every client joined with the clients' address, agent, identity and allowlist texts."""
+    col = pl.col
+
+    def label_counts(frame: pl.DataFrame, by: str) -> pl.DataFrame:
+        return frame.group_by(by).agg(
+            bad=col("label").fill_null(False).sum(),
+            good=(~col("label")).fill_null(False).sum(),
+            verified=(col("identity") == "verified").fill_null(False).sum(),
+            allowlisted=col("allowlisted").is_not_null().sum(),
+        )
+
+    facts = labels.select("pos", "ip", "user_agent", "label", "identity", "allowlisted")
+    keys = _network_keys(features)
+    bad_keys = keys.join(facts.filter(col("label").fill_null(False)).select("pos"), on="pos", how="semi")
+    network = keys.join(bad_keys.select("key").unique(), on="key", how="semi").join(facts, on="pos")
+    tokens = features.uas.select("user_agent", key="ua_tok").explode("key").drop_nulls("key")
+    per_ua = label_counts(facts, "user_agent").join(tokens, on="user_agent", nulls_equal=True)
+    sums = [col(name).sum() for name in ("bad", "good", "verified", "allowlisted")]
+    counts = (
+        pl.concat([label_counts(network, "key"), per_ua.group_by("key").agg(sums)], how="vertical_relaxed")
+        .with_columns(lcb=wilson_lower(col("bad"), col("bad") + col("good")))
+        .filter((col("bad") >= model.min_bad) & (col("lcb") >= model.min_bad_lcb))
+    )
+    token_ips = facts.select("ip", "user_agent").join(
+        tokens.join(counts.select("key"), on="key", how="semi"), on="user_agent", nulls_equal=True
+    )
+    ips = (
+        pl.concat([network.select("key", "ip").join(counts.select("key"), on="key", how="semi"),
+                   token_ips.select("key", "ip")])
+        .group_by("key").agg(ips=col("ip").n_unique())
+    )  # fmt: skip
+    stats = counts.join(ips, on="key")
+    qualifies = (
+        (col("verified") == 0) & (col("allowlisted") == 0) & (col("ips") >= model.min_ips)
+        & (col("bad") >= model.min_bad) & (col("lcb") >= model.min_bad_lcb)
+    )  # fmt: skip
+    strong = (
+        qualifies & (col("ips") >= model.strong_ips) & (col("bad") >= model.strong_bad)
+        & (col("lcb") >= model.strong_bad_lcb)
+        & col("key").str.extract(r"^([a-z0-9_]+)=").is_in(list(model.block_slots))
+    )  # fmt: skip
+    level = pl.when(strong).then(pl.lit("strong")).when(qualifies).then(pl.lit("monitor"))
+    return stats.with_columns(level=level).filter(col("level").is_not_null()).sort("key")
+
+
+def test_signature_stats_equal_the_joins_of_every_clients_texts(clients: pl.DataFrame) -> None:
+    """The counts join narrow facts (addresses as dense numbers, booleans for verified and
+    allowlisted, one network slot at a time): the same keys, counts, distinct IPs and levels as
+    joining every key with the clients' texts, at the default thresholds and at ones loose
+    enough that most keys qualify (several clients per address among them), and with no
+    minimum of bad clients (a network key still needs one)."""
+    settings = load_settings(None)
+    base = ScanModelSettings.from_settings(settings)
+    gate = _client_learner(settings, None, load_catalog()).fit_clients(clients).scores
+    scored = clients.with_columns(model_score=pl.Series(gate))
+    assert scored.get_column("ip").is_duplicated().any(), "addresses shared by several clients"
+    labels = weak_labels(scored, settings, base).with_row_index("pos")
+    features = client_features(labels)
+    loose = replace(
+        base, min_ips=1, min_bad=1, min_bad_lcb=0.0, strong_ips=2, strong_bad=1, strong_bad_lcb=0.0
+    )
+    for model in (base, loose, replace(loose, min_bad=0)):  # min_bad 0: a key needs one bad client still
+        narrow = signature_stats(features, labels, model)
+        assert narrow.height, "some key qualifies"
+        assert narrow.equals(_signature_stats_by_texts(features, labels, model))
+    assert (signature_stats(features, labels, loose).get_column("ips") > 1).any()
+
+
+def _applied_by_sorting(
+    clients: pl.DataFrame, raises: list[ClientRaise], model: ScanModelSettings
+) -> pl.DataFrame:
+    """The oracle: raises applied to every row, then the whole frame sorted in the judge's order."""
+    raised = pl.DataFrame(
+        {
+            "ip": [r.ip for r in raises],
+            "_ua": [r.user_agent for r in raises],
+            "_verdict": [replay._target(r, model) for r in raises],
+            "_reason": [f"{r.reason} (to {r.action})" for r in raises],
+        },
+        schema=dict.fromkeys(("ip", "_ua", "_verdict", "_reason"), pl.String),
+    )
+    found = clients.select("ip", _ua=pl.col("user_agent").fill_null("")).join(
+        raised, on=["ip", "_ua"], how="left", maintain_order="left"
+    )
+    updated = clients.with_columns(
+        verdict=pl.coalesce(found.get_column("_verdict"), pl.col("verdict")),
+        reasons=pl.when(found.get_column("_reason").is_not_null())
+        .then(pl.concat_list(pl.col("reasons"), pl.concat_list(found.get_column("_reason"))))
+        .otherwise(pl.col("reasons")),
+    )
+    rank = pl.col("verdict").replace_strict(replay.VERDICT_ORDER, return_dtype=pl.Int8)
+    return updated.sort(
+        [rank, "score", "requests", "ip", "user_agent"], descending=[True, True, True, False, False]
+    )
+
+
+def test_applied_raises_equal_a_sort_of_every_row(clients: pl.DataFrame) -> None:
+    """Raising copies only the rows between the first and the last that move; the frame is the
+    one a sort of every row gives, whichever rows are raised: none moving (a challenged client
+    raised to the challenge tier keeps its place, with the raise's reason), the last row of the
+    frame, allowed clients far down the frame, and to block."""
+    model = ScanModelSettings.from_settings(load_settings(None))
+    frame = _applied_by_sorting(
+        clients.with_columns(model_score=pl.lit(0.5)), [], model
+    )  # (odd addresses moved)
+    assert replay._apply(frame, [], model).equals(frame)
+    verdicts = frame.get_column("verdict")
+    assert {"allow", "challenge"} <= set(verdicts.to_list())
+
+    def raise_of(row: int, action: str) -> ClientRaise:
+        ip, ua = frame.row(row)[:2]
+        return ClientRaise(ip, ua or "", "ua_tok=x", "shared", f"raised row {row}", 3, 1.0, 0.0, action)  # type: ignore[arg-type]
+
+    challenged = verdicts.to_list().index("challenge")
+    allowed = [i for i, v in enumerate(verdicts.to_list()) if v == "allow"]
+    cases = [
+        [raise_of(challenged, "challenge")],
+        [raise_of(frame.height - 1, "challenge")],
+        [raise_of(allowed[0], "block"), raise_of(allowed[len(allowed) // 2], "challenge")],
+        [raise_of(i, "challenge" if i % 2 else "block") for i in allowed[::37]],
+    ]
+    for raises in cases:
+        out = replay._apply(frame, raises, model)
+        assert out.equals(_applied_by_sorting(frame, raises, model))
+    assert (
+        replay._apply(frame, cases[0], model)
+        .row(challenged, named=True)["reasons"][-1]
+        .startswith("raised row")
+    )
+
+
+def test_raisable_rows_are_the_named_ones_the_filter_keeps(clients: pl.DataFrame) -> None:
+    """The rows a raise may reach are picked by name first and filtered after: the same rows, in
+    the frame's order, as filtering every client and then picking the named ones (no catalogue
+    or verified crawler, no allowlisted client)."""
+    frame = clients.with_columns(model_score=pl.lit(0.5))
+    assert frame.get_column("crawler").is_not_null().any()
+    every = list(
+        zip(frame.get_column("ip").to_list(), frame.get_column("user_agent").fill_null("").to_list())
+    )
+    some = every[::3]
+    may = (
+        pl.col("crawler").is_null() & pl.col("allowlisted").is_null() & ~pl.col("verified").fill_null(False)
+        & (pl.col("identity") != "verified").fill_null(True)
+    )  # fmt: skip
+    for keys in (every, some):
+        picked = replay._raisable(frame, keys, False)
+        named = pl.DataFrame({"ip": [ip for ip, _ in keys], "_ua": [ua for _, ua in keys]})
+        oracle = (
+            frame.select(picked.columns).filter(may)
+            .with_columns(_ua=pl.col("user_agent").fill_null(""))
+            .join(named, on=["ip", "_ua"], how="semi", maintain_order="left").drop("_ua")
+        )  # fmt: skip
+        assert picked.height and picked.equals(oracle)
+    assert replay._raisable(frame, [], True).equals(frame.select(picked.columns).filter(may))
