@@ -5,6 +5,9 @@ project layout asks, but ships inside the package as `botguard.rules` so it is r
 importlib.resources from an installed wheel or an editable checkout alike.
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
-setup(packages=find_packages(include=["botguard", "botguard.*"]) + ["botguard.rules"])
+setup(
+    packages=find_packages(include=["botguard", "botguard.*"]) + ["botguard.rules"],
+    ext_modules=[Extension("botguard.judge._fold", ["botguard/judge/_fold.c"], extra_compile_args=["-O2"])],
+)

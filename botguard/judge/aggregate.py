@@ -17,23 +17,34 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
-from botguard.judge.columns import compact_strings, has_referer, honeypot_expr, is_asset, is_robots, is_valid
+from botguard.judge._ids import group_ids
+from botguard.judge._rowfold import fold_rows
+from botguard.judge.columns import (
+    compact_strings,
+    has_referer,
+    honeypot_expr,
+    is_asset,
+    is_robots,
+    is_valid,
+    target,
+)
 from botguard.judge.partial import (
     CLIENT_KEY,
     CLIENT_PARTIAL_SCHEMA,
     EVIDENCE_PARTIAL_SCHEMA,
+    EVIDENCE_PER_CLIENT,
     PATH_COUNT_SCHEMA,
     RULE_COUNT_SCHEMA,
     SHARDS,
     TIME_COUNT_SCHEMA,
     Partial,
-    earliest_evidence,
     join_shards,
     merge_all,
     split_shards,
 )
 from botguard.judge.timeline import WIDTHS, client_key, path_of, width_for
 from botguard.logs.records import ParseStats
+from botguard.native import kernel
 from botguard.robots import RobotsTxt
 from botguard.robots.columns import judge_versions, logged_targets
 from botguard.robots.history import RobotsTimeline
@@ -274,32 +285,28 @@ class Aggregator:
             )
         return pl.concat(frames) if frames else pl.DataFrame(schema=_VERDICTS_SCHEMA)
 
-    def _judge(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """allowed/rule per row (``rows`` has ``is_robots``); robots.txt fetches and invalid
-        requests are not judged.
+    def _pair_verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """``pairs`` (distinct ``unit``, ``target`` of a batch, with ``asked``: whether robots.txt
+        is asked about it) with ``allowed``, ``rule_line`` and ``rule``, in their order (null
+        where not asked).
 
-        Each row's (unit, target) is looked up among the verdicts kept from earlier batches
-        (one join); the distinct pairs not kept yet are judged once, column-wise, kept, and
-        looked up the same way. (Paths repeat from batch to batch: after the first batches
-        nearly every pair is kept, and a batch pays one join.)
+        Each pair is looked up among the verdicts kept from earlier batches (one join of the
+        batch's distinct pairs); the asked ones not kept yet are judged once, column-wise, kept,
+        and looked up the same way. (Paths repeat from batch to batch: after the first batches
+        nearly every pair is kept.)
         """
         keys = ["unit", "target"]
-        judged = is_valid & ~pl.col("is_robots") & pl.col("target").is_not_null() & (pl.col("unit") >= 0)
-        asked = rows.select(*keys, _judged=judged)
-        found = asked.join(self._judged, on=keys, how="left", maintain_order="left")
-        missing = found.get_column("_judged") & found.get_column("allowed").is_null()
+        found = pairs.join(self._judged, on=keys, how="left", maintain_order="left")
+        missing = found.get_column("asked") & found.get_column("allowed").is_null()
         if missing.any():
-            at = missing.arg_true()  # after the first batches, a few rows of a new path or two
-            unknown = asked.select(keys)[at]
-            fresh = self._kept(self._verdicts(unknown.unique()))
+            at = missing.arg_true()  # after the first batches, a new path or two
+            unknown = pairs.select(keys)[at]
+            fresh = self._kept(self._verdicts(unknown))
             again = unknown.join(fresh, on=keys, how="left", maintain_order="left")
             found = found.with_columns(
                 found.get_column(name).scatter(at, again.get_column(name)) for name in _VERDICT_COLUMNS
             )  # (scatter writes in place: into the join's own frame)
-        verdicts = found.select(
-            pl.when(pl.col("_judged")).then(pl.col(name)).alias(name) for name in _VERDICT_COLUMNS
-        )
-        return rows.hstack(verdicts.get_columns())
+        return found
 
     def _kept(self, fresh: pl.DataFrame) -> pl.DataFrame:
         """``fresh`` verdicts, kept for the batches to come (their strings copied: a view would
@@ -322,7 +329,7 @@ class Aggregator:
         if batch.height == 0:
             return
         part = self.partial_of(batch, ParseStats(), self._width_with(batch))
-        for shard, piece in zip(self._shards, split_shards(part, SHARDS), strict=True):
+        for shard, piece in zip(self._shards, split_shards(part, SHARDS, compact=False), strict=True):
             shard.wait(piece)
 
     def result(self) -> Partial:
@@ -354,23 +361,66 @@ class Aggregator:
 
     def partial_of(self, batch: pl.DataFrame, stats: ParseStats, width: int = WIDTHS[0]) -> Partial:
         """The partial of one parsed batch; its requests are counted in buckets of its own
-        span's width, or of ``width`` if that is wider (one of WIDTHS)."""
+        span's width, or of ``width`` if that is wider (one of WIDTHS).
+
+        Each row's agent, (robots.txt unit, target) pair and client (address and agent) is
+        numbered once (:func:`~botguard.judge._ids.group_ids`); what follows from an agent or a
+        pair is computed once per distinct one and gathered back, and every count groups by
+        those numbers, not by text.
+        """
         if batch.height == 0:
             return Partial(stats=stats)
-        agents = self._agent_frame(batch.get_column("user_agent").unique())
-        by_agent = self._units_by_agent()
-        if by_agent:
+        user_agents = batch.get_column("user_agent")
+        agent_ids, agent_firsts = group_ids(user_agents)
+        agents = self._agent_frame(user_agents.gather(agent_firsts))
+        rows = batch.with_columns(agent=agent_ids, robots_host=self._robots_host())
+        if self._units_by_agent():
             agents = self._with_agent_units(agents)
-        rows = _looked_up(batch, agents, ["user_agent"]).with_columns(
-            robots_host=self._robots_host(), is_robots=is_robots
+            rows = rows.hstack([agents.get_column(name).gather(agent_ids) for name in ("unit", "min_gap")])
+        else:
+            rows = self._with_units(rows.hstack([agents.get_column("token").gather(agent_ids)]))
+        pair_ids, pair_firsts = group_ids(
+            rows.get_column("target"), (rows.get_column("unit") + 1).cast(pl.UInt32)
         )
-        rows = self._judge(rows if by_agent else self._with_units(rows))
-        rows = rows.with_columns(
-            disallowed=(pl.col("allowed") == False).fill_null(False),  # noqa: E712 (polars)
-        ).with_columns(honeypot=honeypot_expr(self.honeypots) & pl.col("disallowed"))
-        bad = _disallowed(rows)
-        counts = (_rule_counts(bad), _evidence(bad), _time_counts(rows, width), _path_counts(bad))
-        return Partial(_client_rows(rows), *counts, stats)
+        pairs = self._pairs(rows.select("unit", "target")[pair_firsts])
+        client_ids, client_firsts = group_ids(rows.get_column("ip"), agent_ids)
+        rows = rows.with_columns(pair=pair_ids, client=client_ids)
+        who = _clients_of(rows.select("ip", "agent")[client_firsts], agents)
+        native = kernel("judge._fold")
+        folded = fold_rows(native, rows, pairs, who, width) if native is not None else None
+        if folded is None:  # the pure twin
+            facts = _row_facts(rows, pairs)
+            clients, times = _client_rows(facts, who), _time_counts(facts, who, width)
+        else:
+            clients, times, disallowed = folded
+            facts = rows.with_columns(disallowed=disallowed)
+            if self.per_host:
+                clients = clients.with_columns(_first_hosts(rows, who.height))
+        bad = _rows_where(
+            facts, pl.col("disallowed"), ["client", "pair", "robots_host", "time", "method", "status"]
+        )
+        rule_counts = _rule_counts(bad, pairs, who)
+        if self.per_host:  # hosts are views of the batch's lowercased ones: copied
+            clients, rule_counts = compact_strings(clients), compact_strings(rule_counts)
+        return Partial(
+            clients, rule_counts, _evidence(bad, pairs, who), times, _path_counts(bad, pairs, who), stats
+        )
+
+    def _pairs(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """The facts of each distinct (unit, target) pair of a batch (in id order): whether its
+        target is a robots.txt fetch, an asset, in a trap, whether robots.txt is asked about it
+        (not a fetch, a target, a unit to judge by), and then its verdict (``_refused``: not
+        allowed); ``path``: the target without its query."""
+        asked = ~is_robots & target.is_not_null() & (pl.col("unit") >= 0)
+        pairs = pairs.with_columns(
+            is_robots=is_robots,
+            asset=is_asset,
+            trap=honeypot_expr(self.honeypots),
+            path=path_of(),
+            asked=asked,
+        )
+        found = self._pair_verdicts(pairs)
+        return found.with_columns(_refused=pl.col("allowed").fill_null(True).not_())
 
 
 def _unit_columns(found: list[tuple[int, float | None]]) -> dict[str, pl.Series]:
@@ -394,27 +444,75 @@ def _looked_up(
     return rows.hstack(found.drop(keys).get_columns())
 
 
-def _client_rows(rows: pl.DataFrame) -> pl.DataFrame:
+def _row_facts(rows: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """What each row counts as (``rows`` with ``pair`` and ``client`` ids), one boolean column
+    per fact, from its pair's facts gathered and its own status, referer and validity."""
+    pair = rows.get_column("pair")
+    robots, asset, asked, refused, trap = (
+        pairs.get_column(name).gather(pair) for name in ("is_robots", "asset", "asked", "_refused", "trap")
+    )
+    valid, status, time = is_valid, pl.col("status"), pl.col("time")
+    judged = valid & pl.lit(asked)
+    disallowed = judged & pl.lit(refused)
+    return rows.select(
+        "client", "pair", "time", "status", "bytes", "method", "robots_host", "min_gap",
+        pl.lit(robots).alias("is_robots"),
+        pl.lit(asset).alias("asset"),
+        judged.alias("_judged"),
+        disallowed.alias("disallowed"),
+        (disallowed & pl.lit(trap)).alias("honeypot"),
+        (~valid).alias("_invalid"),
+        (valid & ~pl.lit(robots) & ~pl.lit(asset)).alias("_page"),
+        has_referer.alias("_referer"),
+        ((status >= 400) & (status < 500)).alias("_client_error"),
+        pl.when(pl.lit(robots)).then(time).alias("_robots_time"),
+        pl.when(~pl.lit(robots)).then(time).alias("_other_time"),
+    )  # fmt: skip
+
+
+def _first_hosts(rows: pl.DataFrame, clients: int) -> pl.Series:
+    """Each client's first logged host (``robots_host``), in client id order."""
+    first = rows.group_by("client").agg(pl.col("robots_host").drop_nulls().first())
+    hosts = pl.Series("robots_host", [None], pl.String).extend_constant(None, clients - 1)
+    return hosts.scatter(first.get_column("client"), first.get_column("robots_host"))
+
+
+def _clients_of(firsts: pl.DataFrame, agents: pl.DataFrame) -> pl.DataFrame:
+    """One row per client id of a batch (``firsts``: its ``ip`` and ``agent`` id, in id
+    order): address and agent, crawler and token as the partial keeps them (their own strings,
+    not views pinning the batch), and ``key`` (:func:`~botguard.judge.timeline.client_key`)."""
+    agent = firsts.get_column("agent")
+    own = compact_strings(agents.select("user_agent", "crawler", "token"))
+    who = pl.DataFrame(
+        [
+            compact_strings(firsts.select("ip")).get_column("ip"),
+            *(own.get_column(n).gather(agent) for n in own.columns),
+        ]
+    )
+    return who.with_columns(client_key())
+
+
+def _with_client(frame: pl.DataFrame, who: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """``frame`` (with a ``client`` id column) with those ``columns`` of its client beside it."""
+    client = frame.get_column("client")
+    return frame.hstack([who.get_column(name).gather(client) for name in columns])
+
+
+def _client_rows(facts: pl.DataFrame, who: pl.DataFrame) -> pl.DataFrame:
     """One partial row per client of a batch (CLIENT_PARTIAL_SCHEMA).
 
     Each fact is a column first, so that every aggregation is a plain sum, min or first
-    (polars' fast paths); clients are grouped by address and agent number, not agent text.
+    (polars' fast paths); clients are grouped by their id, a number.
     """
-    time, status = pl.col("time"), pl.col("status")
-    facts = rows.with_columns(
-        _robots_time=pl.when(pl.col("is_robots")).then(time),
-        _other_time=pl.when(~pl.col("is_robots")).then(time),
-        _asset=is_asset,
-        _judged=pl.col("allowed").is_not_null(),
-        _invalid=~is_valid,
-        _referer=has_referer,
-        _client_error=(status >= 400) & (status < 500),
-    ).with_columns(_page=is_valid & ~pl.col("is_robots") & ~pl.col("_asset"))
-    clients = facts.group_by("ip", "agent").agg(
-        user_agent=pl.col("user_agent").first(),
-        crawler=pl.col("crawler").first(),
-        token=pl.col("token").first(),
-        robots_host=pl.col("robots_host").drop_nulls().first(),
+    time = pl.col("time")
+    hosts = facts.get_column("robots_host")
+    host = (
+        pl.lit(None, pl.String)
+        if hosts.null_count() == hosts.len()
+        else pl.col("robots_host").drop_nulls().first()
+    )
+    clients = facts.group_by("client").agg(
+        robots_host=host,
         requests=pl.len(),
         first_seen=time.min(),
         last_seen=time.max(),
@@ -425,26 +523,27 @@ def _client_rows(rows: pl.DataFrame) -> pl.DataFrame:
         disallowed=pl.col("disallowed").sum(),
         honeypot=pl.col("honeypot").sum(),
         invalid=pl.col("_invalid").sum(),
-        assets=pl.col("_asset").sum(),
+        assets=pl.col("asset").sum(),
         pages=pl.col("_page").sum(),
         referers=pl.col("_referer").sum(),
         client_errors=pl.col("_client_error").sum(),
     )
     return (
-        clients.join(_gaps(rows), on=["ip", "agent"], how="left")
+        _with_client(clients, who, ["ip", "user_agent", "crawler", "token"])
+        .join(_gaps(facts), on="client", how="left")
         .with_columns(pl.col("fast_gaps").fill_null(0))
         .select(list(CLIENT_PARTIAL_SCHEMA))
         .cast(CLIENT_PARTIAL_SCHEMA)  # type: ignore[arg-type]
     )
 
 
-def _gaps(rows: pl.DataFrame) -> pl.DataFrame:
+def _gaps(facts: pl.DataFrame) -> pl.DataFrame:
     """Per client with a Crawl-delay: intervals, in log order, shorter than ``min_gap``, and the
     first and last times they were counted between (what a merge needs to count across a cut)."""
     time, limit = pl.col("time"), pl.col("min_gap").first()
     return (
-        _rows_where(rows, pl.col("min_gap").is_not_null(), ["ip", "agent", "time", "min_gap"])
-        .group_by("ip", "agent")
+        _rows_where(facts, pl.col("min_gap").is_not_null(), ["client", "time", "min_gap"])
+        .group_by("client")
         .agg(
             fast_gaps=(time.diff().dt.total_microseconds() / 1e6 < limit).sum(),
             gap_first=time.first(),
@@ -452,10 +551,6 @@ def _gaps(rows: pl.DataFrame) -> pl.DataFrame:
             min_gap=limit,
         )
     )
-
-
-#: What the counts of disallowed requests read of a batch's rows (:func:`_disallowed`).
-_DISALLOWED_COLUMNS = [*CLIENT_KEY, "robots_host", "rule_line", "rule", "time", "method", "target", "status"]
 
 
 def _rows_where(rows: pl.DataFrame, condition: pl.Expr, columns: list[str]) -> pl.DataFrame:
@@ -467,23 +562,37 @@ def _rows_where(rows: pl.DataFrame, condition: pl.Expr, columns: list[str]) -> p
     return rows.lazy().filter(condition).select(columns).collect()
 
 
-def _disallowed(rows: pl.DataFrame) -> pl.DataFrame:
-    """The disallowed requests of a batch, with what their counts and evidence read."""
-    return _rows_where(rows, pl.col("disallowed"), _DISALLOWED_COLUMNS)
-
-
-def _rule_counts(rows: pl.DataFrame) -> pl.DataFrame:
-    """Disallowed requests per client and rule (``rows``: :func:`_disallowed`)."""
+def _rule_counts(bad: pl.DataFrame, pairs: pl.DataFrame, who: pl.DataFrame) -> pl.DataFrame:
+    """Disallowed requests per client and rule (``bad``: the disallowed rows): counted per
+    client and pair, then per rule (pairs of one rule add up)."""
+    per_pair = bad.group_by("client", "pair", "robots_host").agg(count=pl.len())
+    rules = per_pair.hstack(
+        [pairs.get_column(name).gather(per_pair.get_column("pair")) for name in ("rule_line", "rule")]
+    )
     return (
-        rows.group_by(*CLIENT_KEY, pl.col("robots_host").alias("rule_host"), "rule_line", "rule")
-        .agg(count=pl.len())
+        rules.group_by("client", pl.col("robots_host").alias("rule_host"), "rule_line", "rule")
+        .agg(pl.col("count").sum())
+        .pipe(_with_client, who, CLIENT_KEY)
+        .select(list(RULE_COUNT_SCHEMA))
         .cast(RULE_COUNT_SCHEMA)  # type: ignore[arg-type]
     )
 
 
-def _evidence(rows: pl.DataFrame) -> pl.DataFrame:
-    """Each client's earliest disallowed requests (``rows``: :func:`_disallowed`)."""
-    return earliest_evidence(rows.cast(EVIDENCE_PARTIAL_SCHEMA))  # type: ignore[arg-type]
+def _evidence(bad: pl.DataFrame, pairs: pl.DataFrame, who: pl.DataFrame) -> pl.DataFrame:
+    """Each client's earliest disallowed requests (``bad``: the disallowed rows)."""
+    earliest = (
+        bad.select("client", "pair", "time", "method", "status")
+        .sort("time", maintain_order=True)
+        .group_by("client", maintain_order=True)
+        .head(EVIDENCE_PER_CLIENT)
+    )
+    pair = earliest.get_column("pair")
+    found = earliest.hstack([pairs.get_column(name).gather(pair) for name in ("target", "rule_line", "rule")])
+    return compact_strings(
+        _with_client(found, who, CLIENT_KEY)
+        .select(list(EVIDENCE_PARTIAL_SCHEMA))
+        .cast(EVIDENCE_PARTIAL_SCHEMA)  # type: ignore[arg-type]
+    )
 
 
 def _seconds_span(rows: pl.DataFrame) -> tuple[int, int] | None:
@@ -493,22 +602,42 @@ def _seconds_span(rows: pl.DataFrame) -> tuple[int, int] | None:
     return None if low is None or high is None else (low, high)
 
 
-def _time_counts(rows: pl.DataFrame, least: int) -> pl.DataFrame:
+def _time_counts(facts: pl.DataFrame, who: pl.DataFrame, least: int) -> pl.DataFrame:
     """Requests and bytes per client and bucket, at the width of the batch's own span (the one
-    :func:`~botguard.judge.partial.bucket_width` gives its client rows) or ``least`` if wider."""
+    :func:`~botguard.judge.partial.bucket_width` gives its client rows) or ``least`` if wider.
+
+    Grouped by one number per (client, bucket): the client id times the batch's bucket count
+    plus the bucket's place in the span (one integer key: two keys cost polars a row encoding).
+    """
     seconds = pl.col("time").dt.epoch("s")
-    span = _seconds_span(rows)
+    span = _seconds_span(facts)
     width = max(least, width_for(*span) if span is not None else WIDTHS[0])
-    return (
-        rows.group_by(client_key(), (seconds // width * width).alias("bucket"))
-        .agg(requests=pl.len(), bytes=pl.col("bytes").sum())
-        .select(list(TIME_COUNT_SCHEMA))
-        .cast(TIME_COUNT_SCHEMA)  # type: ignore[arg-type]
-    )
+    if span is None or facts.get_column("time").has_nulls():  # (a null time is a bucket of its own)
+        counts = facts.group_by("client", (seconds // width * width).alias("bucket")).agg(
+            requests=pl.len(), bytes=pl.col("bytes").sum()
+        )
+    else:
+        first, buckets = span[0] // width, span[1] // width - span[0] // width + 1
+        slot = pl.col("client").cast(pl.UInt64) * buckets + (seconds // width - first).cast(pl.UInt64)
+        counts = facts.group_by(slot.alias("_slot")).agg(requests=pl.len(), bytes=pl.col("bytes").sum())
+        place = counts.get_column("_slot")
+        counts = counts.with_columns(
+            (place // buckets).cast(pl.UInt32).alias("client"),
+            (((place % buckets).cast(pl.Int64) + first) * width).alias("bucket"),
+        )
+    with_keys = _with_client(counts, who, ["key"])
+    return with_keys.select(list(TIME_COUNT_SCHEMA)).cast(TIME_COUNT_SCHEMA)  # type: ignore[arg-type]
 
 
-def _path_counts(rows: pl.DataFrame) -> pl.DataFrame:
-    """Disallowed requests per client and path (``rows``: :func:`_disallowed`)."""
-    return (
-        rows.group_by(client_key(), path_of()).agg(requests=pl.len()).cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
+def _path_counts(bad: pl.DataFrame, pairs: pl.DataFrame, who: pl.DataFrame) -> pl.DataFrame:
+    """Disallowed requests per client and path (``bad``: the disallowed rows): counted per
+    client and pair, then per path (targets of one path add up)."""
+    per_pair = bad.group_by("client", "pair").agg(requests=pl.len())
+    paths = per_pair.hstack([pairs.get_column("path").gather(per_pair.get_column("pair"))])
+    return compact_strings(
+        paths.group_by("client", "path")
+        .agg(pl.col("requests").sum())
+        .pipe(_with_client, who, ["key"])
+        .select(list(PATH_COUNT_SCHEMA))
+        .cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
     )

@@ -10,6 +10,9 @@ from collections.abc import Collection
 
 import polars as pl
 
+from botguard.judge._ids import group_ids
+from botguard.native import kernel
+
 #: Static resources a browser loads along with a page; crawlers and scrapers mostly skip them.
 ASSET_RE = r"(?i)\.(?:css|js|mjs|png|jpe?g|gif|svg|ico|webp|avif|bmp|woff2?|ttf|otf|eot|map)(?:[?#]|$)"
 
@@ -47,7 +50,16 @@ def compact_strings(frame: pl.DataFrame, once: Collection[str] = ()) -> pl.DataF
 
 
 def _stored_once(column: pl.Series) -> pl.Series:
-    """``column`` with each distinct value copied once, its rows views of that copy."""
+    """``column`` with each distinct value copied once, its rows views of that copy (numbered
+    by the compiled kernel where there is one: see :mod:`botguard.judge._ids`)."""
+    if kernel("judge._fold") is not None:
+        ids, firsts = group_ids(column)
+        return (
+            pl.select(pl.concat_str([pl.lit(column.gather(firsts)), pl.lit("")]))
+            .to_series()
+            .gather(ids)
+            .alias(column.name)
+        )
     distinct = column.unique()
     copies = pl.select(pl.concat_str([pl.lit(distinct), pl.lit("")])).to_series()
     index = (

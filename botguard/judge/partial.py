@@ -54,9 +54,11 @@ from functools import partial
 import polars as pl
 from polars.exceptions import PanicException
 
+from botguard.judge._ids import group_ids
 from botguard.judge.columns import compact_strings
 from botguard.judge.timeline import client_key, width_for
 from botguard.logs.records import ParseStats
+from botguard.native import kernel
 
 __all__ = [
     "CLIENT_KEY",
@@ -438,7 +440,7 @@ def _shards(frames: Sequence[pl.DataFrame], count: int) -> Iterator[list[pl.Data
         yield [frame.filter(of == shard) for frame, of in zip(frames, ids, strict=True)]
 
 
-def split_shards(part: Partial, count: int) -> list[Partial]:
+def split_shards(part: Partial, count: int, *, compact: bool = True) -> list[Partial]:
     """``part``'s rows cut into ``count`` hash shards of clients, holding a copy of ``part``'s
     strings (not views pinning the batch ``part``'s are cut from); the parse counts stay behind
     (they are not a client's).
@@ -448,11 +450,13 @@ def split_shards(part: Partial, count: int) -> list[Partial]:
     rows. The copy is the partial's own (a few MiB at most), alive until its last shard is folded.
 
     Shard ``i`` of a merge is the merge of the parts' shards ``i``, and the shards of one
-    partial share no client: :func:`join_shards` puts them back together.
+    partial share no client: :func:`join_shards` puts them back together. ``compact=False``:
+    ``part`` already holds its own strings (the aggregator's partial of a batch), so they are
+    not copied again.
     """
     cut: list[list[pl.DataFrame]] = [[] for _ in range(count)]
     for name in _FRAMES:
-        frame = compact_strings(getattr(part, name))
+        frame = compact_strings(getattr(part, name)) if compact else getattr(part, name)
         pieces = frame.with_columns(_shard_ids(frame, count).alias("_shard")).partition_by(
             "_shard", as_dict=True, include_key=False, maintain_order=True
         )
@@ -492,8 +496,11 @@ def _merge_clients(rows: pl.DataFrame) -> pl.DataFrame:
     """
     if rows.height == 0:
         return rows
-    merged = rows.group_by(CLIENT_KEY).agg(
-        pl.col("crawler", "token").first(),
+    key, first = _client_ids(rows)
+    rows = rows.with_columns(key) if key is not None else rows
+    keys = [key.name] if key is not None else CLIENT_KEY
+    merged = rows.group_by(keys).agg(
+        *(pl.col(name).first() for name in [*first, "crawler", "token"]),
         *[pl.col(name).sum() for name in _SUMS],
         pl.col("fast_gaps").sum(),
         pl.col("first_seen", "first_robots", "first_other").min(),
@@ -502,12 +509,11 @@ def _merge_clients(rows: pl.DataFrame) -> pl.DataFrame:
     hosts = rows.filter(pl.col("robots_host").is_not_null())
     if hosts.height:
         merged = merged.join(
-            hosts.group_by(CLIENT_KEY).agg(pl.col("robots_host").first()), on=CLIENT_KEY, how="left",
-            nulls_equal=True,
-        )  # fmt: skip
+            hosts.group_by(keys).agg(pl.col("robots_host").first()), on=keys, how="left", nulls_equal=True
+        )
     governed = rows.filter(pl.col("gap_first").is_not_null())
     if governed.height:
-        merged = merged.join(_merge_gaps(governed), on=CLIENT_KEY, how="left", nulls_equal=True)
+        merged = merged.join(_merge_gaps(governed, keys), on=keys, how="left", nulls_equal=True)
         merged = merged.with_columns(pl.col("fast_gaps") + pl.col("across").fill_null(0))
     return merged.select(
         [pl.col(name) if name in merged.columns else pl.lit(None, dtype).alias(name)
@@ -515,12 +521,23 @@ def _merge_clients(rows: pl.DataFrame) -> pl.DataFrame:
     ).cast(CLIENT_PARTIAL_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
 
 
-def _merge_gaps(governed: pl.DataFrame) -> pl.DataFrame:
+def _client_ids(rows: pl.DataFrame) -> tuple[pl.Series | None, list[str]]:
+    """A number per client of ``rows`` (address and agent), and the key columns a group by it
+    takes first; or (None, []) where no compiled kernel numbers them (group by the two strings:
+    in polars, numbering first costs more than it saves)."""
+    if kernel("judge._fold") is None:
+        return None, []
+    agents, _ = group_ids(rows.get_column("user_agent"))
+    clients, _ = group_ids(rows.get_column("ip"), agents)
+    return clients.alias("_client"), CLIENT_KEY
+
+
+def _merge_gaps(governed: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Per client with Crawl-delay rows: the intervals across the cuts between its pieces that
     are shorter than its ``min_gap`` (``across``), and its first and last governed times."""
     limit = pl.col("min_gap").first()
     across = pl.col("gap_first").shift(-1) - pl.col("gap_last")
-    return governed.group_by(CLIENT_KEY).agg(
+    return governed.group_by(keys).agg(
         across=(across.dt.total_microseconds() / 1e6 < limit).sum(),
         gap_first=pl.col("gap_first").first(),
         gap_last=pl.col("gap_last").last(),

@@ -1,0 +1,168 @@
+"""The aggregator's compiled kernel (botguard/judge/_fold.c) gives what its polars twin gives.
+
+Each test runs the same input through the kernel and through the twin (``BOTGUARD_NO_NATIVE=1``)
+and compares: the ids of :func:`~botguard.judge._ids.group_ids`, and whole partials of
+generated batches (hostile spellings, nulls, Crawl-delay agents, unsorted times, per-host
+judging) and of the example log cut into batches.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from botguard.catalog import load_catalog
+from botguard.judge._ids import group_ids, group_ids_pure
+from botguard.judge.aggregate import Aggregator
+from botguard.judge.partial import merge_all
+from botguard.logs import read_batches
+from botguard.logs.records import REQUEST_SCHEMA, ParseStats
+from botguard.native import DISABLE_VARIABLE, kernel
+from botguard.robots import RobotsTxt
+from tests.judge.test_partial import same_partial
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+pytestmark = pytest.mark.skipif(kernel("judge._fold") is None, reason="the C kernel is not built here")
+
+_ROBOTS = RobotsTxt.parse(
+    b"User-agent: *\nDisallow: /cart\nDisallow: /internal/\nAllow: /internal/open\n\n"
+    b"User-agent: AhrefsBot\nCrawl-delay: 10\nDisallow: /search\n\n"
+    b"User-agent: GPTBot\nDisallow: /\n"
+)
+_AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+    "curl/8.5.0",
+    "",
+    "x" * 300,
+    None,
+]
+_TARGETS = [
+    "/", "/robots.txt", "/robots.txt?x=1", "/cart", "/cart?id=2", "/internal/trap/a", "/internal/open",
+    "/static/app.css", "/search?q=1", "//internal/x", "/caf\u00e9", "", None,
+]  # fmt: skip
+_START = datetime(2024, 3, 4, tzinfo=UTC)
+
+
+def _with_kernel(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    if on:
+        monkeypatch.delenv(DISABLE_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(DISABLE_VARIABLE, "1")
+
+
+def _row() -> st.SearchStrategy[dict[str, object]]:
+    return st.fixed_dictionaries(
+        {
+            "ip": st.sampled_from(["203.0.113.9", "2001:db8::1", "198.51.100.77", "10.0.0.1"]),
+            "time": st.integers(0, 3 * 86_400_000_000).map(lambda us: _START + timedelta(microseconds=us)),
+            "method": st.sampled_from(["GET", "HEAD", None]),
+            "target": st.sampled_from(_TARGETS),
+            "valid_request": st.sampled_from([True, True, False, None]),
+            "status": st.sampled_from([200, 301, 404, 429, 500, None]),
+            "bytes": st.sampled_from([0, 512, 10**9, None]),
+            "referer": st.sampled_from(["-", "", "https://example.com/", None]),
+            "user_agent": st.sampled_from(_AGENTS),
+            "host": st.sampled_from(["www.example.com", "WWW.Example.com", "shop.example.com", None]),
+        }
+    )
+
+
+def _batch(rows: list[dict[str, object]]) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, schema={name: REQUEST_SCHEMA[name] for name in rows[0]})
+    return frame.with_columns(
+        protocol=pl.lit("HTTP/1.1"), request=pl.lit("GET / HTTP/1.1"), source=pl.lit("a.log"),
+        line_no=pl.int_range(pl.len(), dtype=pl.Int64),
+    ).select(list(REQUEST_SCHEMA)).cast(REQUEST_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _aggregator(per_host: bool) -> Aggregator:
+    return Aggregator(load_catalog(), lambda host: _ROBOTS, ("/internal/trap/",), per_host)
+
+
+@given(
+    batches=st.lists(st.lists(_row(), min_size=1, max_size=60), min_size=1, max_size=4),
+    per_host=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_scan_folded_by_the_kernel_is_the_one_folded_in_polars(
+    batches: list[list[dict[str, object]]], per_host: bool
+) -> None:
+    """Generated batches (every fact's column with nulls and hostile values, times out of
+    order, Crawl-delay agents, per-host judging): the partial of each batch and of the scan
+    is the same with the kernel and without it."""
+    frames = [_batch(rows) for rows in batches]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        found = []
+        for on in (True, False):
+            _with_kernel(monkeypatch, on)
+            agg = _aggregator(per_host)
+            pieces = [agg.partial_of(frame, ParseStats()) for frame in frames]
+            scan = _aggregator(per_host)
+            for frame in frames:
+                scan.add(frame, ParseStats(lines=frame.height))
+            found.append((pieces, merge_all(pieces), scan.take()))
+    (ours_pieces, ours_merged, ours_scan), (twin_pieces, twin_merged, twin_scan) = found
+    for ours, twin in zip(ours_pieces, twin_pieces, strict=True):
+        assert same_partial(ours, twin)
+    assert same_partial(ours_merged, twin_merged)
+    assert same_partial(ours_scan, twin_scan)
+    assert same_partial(ours_scan, ours_merged)
+
+
+def test_the_example_log_folds_alike_with_and_without_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example log in batches of 250 lines: the same scan partial either way, with
+    Crawl-delay intervals, disallowed requests and robots.txt fetches in it."""
+    robots = RobotsTxt.parse((EXAMPLES / "robots.txt").read_bytes())
+    found = []
+    for on in (True, False):
+        _with_kernel(monkeypatch, on)
+        agg = Aggregator(load_catalog(), lambda host: robots, ("/internal/trap/",))
+        for batch in read_batches([str(EXAMPLES / "access.log")], "combined", batch_lines=250):
+            agg.add(batch.requests, batch.stats)
+        found.append(agg.take())
+    assert same_partial(*found)
+    clients = found[0].clients
+    assert clients.get_column("fast_gaps").sum() > 0
+    assert clients.get_column("disallowed").sum() > 0
+    assert clients.get_column("robots_fetched").sum() > 0
+
+
+_STRINGS = st.lists(
+    st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["a" * 13, "a" * 12, ""])), max_size=80
+)
+
+
+@given(values=_STRINGS, cut=st.integers(0, 80), numbers=st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_group_ids_are_those_of_the_polars_twin(values: list[str | None], cut: int, numbers: bool) -> None:
+    """Rows numbered by their key's first appearance: null apart from "", strings longer and
+    shorter than an Arrow view's inline 12 bytes, keys with a number, columns of several chunks
+    and slices of one."""
+    whole = pl.Series("s", values, pl.String)
+    chunked = pl.concat([whole.head(cut), whole.slice(cut)], rechunk=False)
+    sliced = pl.Series("s", ["pad", *values, "pad"], pl.String).slice(1, len(values))
+    extra = (
+        pl.Series([i % 2 for i in range(len(values))], dtype=pl.UInt32) if numbers else None
+    )  # (not the text's)
+    for strings in (whole, chunked, sliced):
+        ours, twin = group_ids(strings, extra), group_ids_pure(strings, extra)
+        assert ours[0].to_list() == twin[0].to_list()
+        assert ours[1].to_list() == twin[1].to_list()
+
+
+def test_group_ids_refuses_what_is_not_text() -> None:
+    """A column of numbers, or fewer numbers than rows, is refused: never read past a buffer."""
+    fold = kernel("judge._fold")
+    assert fold is not None
+    with pytest.raises(TypeError):
+        fold.group_ids(pl.Series([1, 2]).__arrow_c_stream__())
+    with pytest.raises(ValueError):
+        fold.group_ids(pl.Series(["a", "b"]).__arrow_c_stream__(), b"\x00" * 4)
