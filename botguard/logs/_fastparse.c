@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ typedef struct {
     int64_t line_no;
     int16_t status;
     char host_null;
+    char valid; /* the request line is HTTP (else kept raw, method/target/protocol null) */
 } Row;
 
 typedef struct {
@@ -103,6 +105,24 @@ static int canonical_ipv4(const unsigned char *s, size_t n) {
         if (len == 0 || value > 255 || (len > 1 && s[start] == '0')) return 0;
     }
     return i == n;
+}
+
+/* IPv6 as canonical_address leaves it: what inet_ntop spells back byte for byte, lower-case
+ * hex, no zone id, neither IPv4-mapped nor IPv4-compatible (those are spelled otherwise). */
+static int canonical_ipv6(const unsigned char *s, size_t n) {
+    static const unsigned char zeros[12] = {0};
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char text[48], back[INET6_ADDRSTRLEN];
+    unsigned char packed[16];
+    if (n < 2 || n > 39) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_digit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f') && s[i] != ':') return 0;
+    memcpy(text, s, n);
+    text[n] = 0;
+    if (inet_pton(AF_INET6, text, packed) != 1) return 0;
+    if (memcmp(packed, zeros, 12) == 0 || memcmp(packed, mapped, 12) == 0) return 0;
+    if (!inet_ntop(AF_INET6, packed, back, sizeof back)) return 0;
+    return strlen(back) == n && memcmp(back, s, n) == 0;
 }
 
 static int two_digits(const unsigned char *s, int *out) {
@@ -150,10 +170,15 @@ static int time_local(const unsigned char *s, int64_t *out) {
 }
 
 /* "METHOD /target HTTP/d.d" (or HTTP/d): what _columns.request_validity calls valid, in the
- * one shape of origin form; sets the method's and the target's lengths. */
+ * one shape of origin form; sets the method's and the target's lengths. Also 2 for a request
+ * of one word or none ("", "SSH-2.0-Go", "-"): never HTTP (no target), kept raw. */
 static int request_line(const unsigned char *s, size_t n, size_t *method_len, size_t *target_len) {
     size_t i = 0;
-    if (n == 0 || s[0] < 'A' || s[0] > 'Z') return 0;
+    if (memchr(s, ' ', n) == NULL) {
+        *method_len = *target_len = 0;
+        return 2;
+    }
+    if (s[0] < 'A' || s[0] > 'Z') return 0;
     while (i < n && ((s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' || s[i] == '-')) i++;
     if (i > MAX_METHOD || i >= n || s[i] != ' ') return 0;
     *method_len = i++;
@@ -169,10 +194,30 @@ static int request_line(const unsigned char *s, size_t n, size_t *method_len, si
     return rest == 6 || (s[i + 6] == '.' && is_digit(s[i + 7]));
 }
 
+/* Eight bytes at a time: whether any of them is not ``plain`` (SWAR tests that are exact for
+ * "any byte below n" with n <= 128: below 0x20, above 0x7e, a quote, a backslash). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline int word_plain(const unsigned char *s) {
+    uint64_t x;
+    memcpy(&x, s, 8);
+    uint64_t control = (x - ONES * 0x20) & ~x & HIGHS;
+    uint64_t high = ((x + ONES * 1) | x) & HIGHS; /* 0x7f and above */
+    uint64_t quote = x ^ (ONES * '"'), backslash = x ^ (ONES * '\\');
+    uint64_t quotes = (quote - ONES) & ~quote & HIGHS, backslashes = (backslash - ONES) & ~backslash & HIGHS;
+    return !(control | high | quotes | backslashes);
+}
+
+/* The end of a run of ``plain`` bytes from ``i`` (bounded by ``end``). */
+static inline size_t plain_run(const unsigned char *s, size_t i, size_t end) {
+    while (end - i >= 8 && word_plain(s + i)) i += 8;
+    while (i < end && plain(s[i])) i++;
+    return i;
+}
+
 /* A quoted value starting at *pos (after its opening quote): up to the closing quote. */
 static int quoted(const unsigned char *s, size_t end, size_t *pos, size_t *len) {
-    size_t i = *pos;
-    while (i < end && plain(s[i])) i++;
+    size_t i = plain_run(s, *pos, end);
     if (i >= end || s[i] != '"') return 0;
     *len = i - *pos;
     *pos = i + 1;
@@ -227,14 +272,16 @@ static int parse_line(const unsigned char *s, size_t start, size_t end, int layo
         row->host_null = 1;
     }
     if (!word(s, end, &pos, &row->ip_off, &row->ip_len)) return 0;
-    if (!canonical_ipv4(s + row->ip_off, row->ip_len)) return 0;
+    if (!canonical_ipv4(s + row->ip_off, row->ip_len) && !canonical_ipv6(s + row->ip_off, row->ip_len)) return 0;
     if (!word(s, end, &pos, &skip, &len) || !word(s, end, &pos, &skip, &len)) return 0; /* ident, user */
     if (!literal(s, end, &pos, "[") || end - pos < 26 || !time_local(s + pos, &row->time_us)) return 0;
     pos += 26;
     if (!literal(s, end, &pos, "] \"")) return 0;
     row->req_off = pos;
     if (!quoted(s, end, &pos, &row->req_len)) return 0;
-    if (!request_line(s + row->req_off, row->req_len, &row->method_len, &row->target_len)) return 0;
+    int request = request_line(s + row->req_off, row->req_len, &row->method_len, &row->target_len);
+    if (!request) return 0;
+    row->valid = request == 1;
     if (!literal(s, end, &pos, " ") || end - pos < 4 || !is_digit(s[pos]) || s[pos] == '0' ||
         !is_digit(s[pos + 1]) || !is_digit(s[pos + 2]) || s[pos + 3] != ' ')
         return 0;
@@ -338,83 +385,108 @@ static struct ArrowArray *child_array(int64_t length, int64_t null_count, int n_
 /* malloc that never asks for 0 bytes (Arrow wants a valid pointer for an empty buffer). */
 static void *alloc(size_t size) { return malloc(size ? size : 1); }
 
-/* Which string column a span comes from. */
-enum text_column { TEXT_IP, TEXT_METHOD, TEXT_TARGET, TEXT_PROTOCOL, TEXT_REQUEST, TEXT_REFERER, TEXT_UA, TEXT_HOST };
+enum text_column { TEXT_IP, TEXT_METHOD, TEXT_TARGET, TEXT_PROTOCOL, TEXT_REQUEST, TEXT_REFERER, TEXT_UA, TEXT_HOST,
+                   TEXT_COLUMNS };
+enum number_column { NUMBER_TIME, NUMBER_STATUS, NUMBER_BYTES, NUMBER_LINE, NUMBER_VALID };
 
-static void span(const Row *row, int column, size_t *off, size_t *len) {
-    switch (column) {
-    case TEXT_IP: *off = row->ip_off; *len = row->ip_len; break;
-    case TEXT_METHOD: *off = row->req_off; *len = row->method_len; break;
-    case TEXT_TARGET: *off = row->req_off + row->method_len + 1; *len = row->target_len; break;
-    case TEXT_PROTOCOL:
-        *off = row->req_off + row->method_len + row->target_len + 2;
-        *len = row->req_len - row->method_len - row->target_len - 2;
-        break;
-    case TEXT_REQUEST: *off = row->req_off; *len = row->req_len; break;
-    case TEXT_REFERER: *off = row->ref_off; *len = row->ref_len; break;
-    case TEXT_UA: *off = row->ua_off; *len = row->ua_len; break;
-    default: *off = row->host_off; *len = row->host_null ? 0 : row->host_len; break;
+/* A large_utf8 column being written. Each accepted line gives it at most one span of its own
+ * bytes, so ``chars`` never needs more than the block's size. */
+typedef struct {
+    int64_t *offsets; /* rows + 1 */
+    char *chars;
+    uint8_t *valid; /* validity bitmap, for the columns that may hold nulls */
+    size_t at;
+    int64_t nulls;
+} Text;
+
+/* The columns being written, one row per accepted line. */
+typedef struct {
+    Text text[TEXT_COLUMNS];
+    int64_t *time, *bytes, *line_no;
+    int16_t *status;
+    uint8_t *valid_request;
+    size_t rows;
+} Out;
+
+static void out_free(Out *out) {
+    for (int i = 0; i < TEXT_COLUMNS; i++) {
+        free(out->text[i].offsets);
+        free(out->text[i].chars);
+        free(out->text[i].valid);
     }
+    free(out->time);
+    free(out->bytes);
+    free(out->line_no);
+    free(out->status);
+    free(out->valid_request);
+    memset(out, 0, sizeof *out);
 }
 
-/* A large_utf8 column of the rows' spans (the host lower-cased, with a validity bitmap). */
-static struct ArrowArray *text_array(const unsigned char *data, const Row *rows, size_t n, int column) {
-    size_t total = 0, off, len;
-    for (size_t i = 0; i < n; i++) {
-        span(&rows[i], column, &off, &len);
-        total += len; /* each span lies inside the block: the sum of n spans is < n * block size */
+/* Room for ``lines`` rows of a block of ``size`` bytes; 0 on allocation failure. Untouched
+ * pages of the text buffers cost no memory (the kernel maps them on first write). */
+static int out_init(Out *out, size_t lines, size_t size) {
+    size_t bitmap = (lines + 7) / 8;
+    memset(out, 0, sizeof *out);
+    if (lines > (SIZE_MAX - 1) / sizeof(int64_t)) return 0;
+    for (int i = 0; i < TEXT_COLUMNS; i++) {
+        Text *t = &out->text[i];
+        t->offsets = alloc((lines + 1) * sizeof(int64_t));
+        t->chars = alloc(size);
+        int nullable = i == TEXT_METHOD || i == TEXT_TARGET || i == TEXT_PROTOCOL || i == TEXT_HOST;
+        t->valid = nullable ? calloc(bitmap ? bitmap : 1, 1) : NULL;
+        if (!t->offsets || !t->chars || (nullable && !t->valid)) return 0;
+        t->offsets[0] = 0;
     }
-    int64_t *offsets = alloc((n + 1) * sizeof *offsets);
-    char *chars = alloc(total);
-    uint8_t *valid = NULL;
-    int64_t nulls = 0;
-    if (column == TEXT_HOST) {
-        valid = alloc((n + 7) / 8);
-        if (valid) memset(valid, 0, (n + 7) / 8);
-    }
-    if (!offsets || !chars || (column == TEXT_HOST && !valid)) {
-        free(offsets);
-        free(chars);
-        free(valid);
-        return NULL;
-    }
-    size_t at = 0;
-    offsets[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        span(&rows[i], column, &off, &len);
-        memcpy(chars + at, data + off, len);
-        if (column == TEXT_HOST) {
-            for (size_t k = 0; k < len; k++)
-                if (chars[at + k] >= 'A' && chars[at + k] <= 'Z') chars[at + k] = (char)(chars[at + k] + 32);
-            if (rows[i].host_null)
-                nulls++;
-            else
-                valid[i / 8] |= (uint8_t)(1u << (i % 8));
-        }
-        at += len;
-        offsets[i + 1] = (int64_t)at;
-    }
-    return child_array((int64_t)n, nulls, 3, valid, offsets, chars);
+    out->time = alloc(lines * sizeof(int64_t));
+    out->bytes = alloc(lines * sizeof(int64_t));
+    out->line_no = alloc(lines * sizeof(int64_t));
+    out->status = alloc(lines * sizeof(int16_t));
+    out->valid_request = calloc(bitmap ? bitmap : 1, 1);
+    return out->time && out->bytes && out->line_no && out->status && out->valid_request;
 }
 
-enum number_column { NUMBER_TIME, NUMBER_STATUS, NUMBER_BYTES, NUMBER_LINE };
-
-static struct ArrowArray *number_array(const Row *rows, size_t n, int column) {
-    size_t width = column == NUMBER_STATUS ? sizeof(int16_t) : sizeof(int64_t);
-    void *values = alloc(n * width);
-    if (!values) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (column == NUMBER_STATUS)
-            ((int16_t *)values)[i] = rows[i].status;
-        else
-            ((int64_t *)values)[i] = column == NUMBER_TIME    ? rows[i].time_us
-                                     : column == NUMBER_BYTES ? rows[i].bytes
-                                                              : rows[i].line_no;
+static inline void put(Text *t, size_t row, const unsigned char *src, size_t len, int null) {
+    if (null) {
+        len = 0;
+        t->nulls++;
+    } else if (t->valid) {
+        t->valid[row / 8] |= (uint8_t)(1u << (row % 8));
     }
-    return child_array((int64_t)n, 0, 2, NULL, values, NULL);
+    memcpy(t->chars + t->at, src, len);
+    t->at += len;
+    t->offsets[row + 1] = (int64_t)t->at;
 }
 
-/* The columns of a layout: name, Arrow format, and how to build it. */
+/* Append an accepted line's row. */
+static void out_add(Out *out, const unsigned char *s, const Row *row, int layout) {
+    size_t i = out->rows++;
+    const unsigned char *request = s + row->req_off;
+    size_t method = row->method_len, target = row->target_len;
+    put(&out->text[TEXT_IP], i, s + row->ip_off, row->ip_len, 0);
+    put(&out->text[TEXT_METHOD], i, request, method, !row->valid);
+    put(&out->text[TEXT_TARGET], i, request + method + 1, target, !row->valid);
+    size_t protocol = row->valid ? row->req_len - method - target - 2 : 0; /* valid: both spaces in */
+    put(&out->text[TEXT_PROTOCOL], i, request + method + target + (row->valid ? 2 : 0), protocol, !row->valid);
+    put(&out->text[TEXT_REQUEST], i, request, row->req_len, 0);
+    if (layout != LAYOUT_COMMON) {
+        put(&out->text[TEXT_REFERER], i, s + row->ref_off, row->ref_len, 0);
+        put(&out->text[TEXT_UA], i, s + row->ua_off, row->ua_len, 0);
+    }
+    if (layout == LAYOUT_VHOST_COMBINED) {
+        Text *host = &out->text[TEXT_HOST];
+        char *lower = host->chars + host->at;
+        put(host, i, s + row->host_off, row->host_len, row->host_null);
+        for (char *c = lower; c < host->chars + host->at; c++)
+            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + 32);
+    }
+    out->time[i] = row->time_us;
+    out->bytes[i] = row->bytes;
+    out->line_no[i] = row->line_no;
+    out->status[i] = row->status;
+    if (row->valid) out->valid_request[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+/* The columns of a layout: name, Arrow format, and which buffer holds them. */
 typedef struct {
     const char *name;
     const char *format;
@@ -427,24 +499,51 @@ static const Column COLUMNS[] = {
     {"method", "U", 1, TEXT_METHOD},   {"target", "U", 1, TEXT_TARGET},
     {"protocol", "U", 1, TEXT_PROTOCOL}, {"request", "U", 1, TEXT_REQUEST},
     {"status", "s", 0, NUMBER_STATUS}, {"bytes", "l", 0, NUMBER_BYTES},
-    {"line_no", "l", 0, NUMBER_LINE},  {"referer", "U", 1, TEXT_REFERER},
-    {"user_agent", "U", 1, TEXT_UA},   {"host", "U", 1, TEXT_HOST},
+    {"line_no", "l", 0, NUMBER_LINE},  {"valid_request", "b", 0, NUMBER_VALID},
+    {"referer", "U", 1, TEXT_REFERER}, {"user_agent", "U", 1, TEXT_UA},
+    {"host", "U", 1, TEXT_HOST},
 };
-#define BASE_COLUMNS 9
+#define BASE_COLUMNS 10
 
 static int column_count(int layout) {
     return layout == LAYOUT_COMMON ? BASE_COLUMNS : layout == LAYOUT_COMBINED ? BASE_COLUMNS + 2 : BASE_COLUMNS + 3;
 }
 
-/* Fill ``array`` (a struct array of the layout's columns); 0 on allocation failure, with
- * everything built so far released. */
-static int build_array(struct ArrowArray *array, const unsigned char *data, const Row *rows, size_t n,
-                       int layout) {
+/* Hand one column's buffers over to a child array (NULL on allocation failure). */
+static struct ArrowArray *take_column(Out *out, const Column *c) {
+    int64_t n = (int64_t)out->rows;
+    void *values;
+    if (c->text) {
+        Text *t = &out->text[c->column];
+        void *valid = t->valid, *offsets = t->offsets, *chars = t->chars;
+        int64_t nulls = t->nulls;
+        t->valid = NULL;
+        t->offsets = NULL;
+        t->chars = NULL;
+        if (!nulls) {
+            free(valid);
+            valid = NULL;
+        }
+        return child_array(n, nulls, 3, valid, offsets, chars);
+    }
+    switch (c->column) {
+    case NUMBER_TIME: values = out->time; out->time = NULL; break;
+    case NUMBER_STATUS: values = out->status; out->status = NULL; break;
+    case NUMBER_BYTES: values = out->bytes; out->bytes = NULL; break;
+    case NUMBER_LINE: values = out->line_no; out->line_no = NULL; break;
+    default: values = out->valid_request; out->valid_request = NULL; break;
+    }
+    return child_array(n, 0, 2, NULL, values, NULL);
+}
+
+/* Fill ``array`` (a struct array of the layout's columns) with the buffers of ``out``; 0 on
+ * allocation failure, with everything built so far released (``out`` frees the rest). */
+static int build_array(struct ArrowArray *array, Out *out, int layout) {
     int count = column_count(layout);
     memset(array, 0, sizeof *array);
     array->children = calloc((size_t)count, sizeof *array->children);
     array->buffers = calloc(1, sizeof *array->buffers);
-    array->length = (int64_t)n;
+    array->length = (int64_t)out->rows;
     array->n_buffers = 1;
     array->n_children = count;
     array->release = release_struct_array;
@@ -453,8 +552,7 @@ static int build_array(struct ArrowArray *array, const unsigned char *data, cons
         return 0;
     }
     for (int i = 0; i < count; i++) {
-        const Column *c = &COLUMNS[i];
-        array->children[i] = c->text ? text_array(data, rows, n, c->column) : number_array(rows, n, c->column);
+        array->children[i] = take_column(out, &COLUMNS[i]);
         if (!array->children[i]) {
             release_struct_array(array);
             return 0;
@@ -586,8 +684,7 @@ static PyTypeObject ColumnsType = {
 /* ------------------------------------------------------------------ parse() --- */
 
 typedef struct {
-    Row *rows;
-    size_t taken;
+    Out out;
     Reject *rejects;
     size_t rejected;
     size_t reject_bytes;
@@ -596,7 +693,7 @@ typedef struct {
 } Work;
 
 static void work_free(Work *work) {
-    free(work->rows);
+    out_free(&work->out);
     free(work->rejects);
     if (work->schema) {
         if (work->schema->release) work->schema->release(work->schema);
@@ -616,22 +713,21 @@ static int run(const unsigned char *data, size_t size, int64_t first, int layout
         const unsigned char *nl = memchr(p, '\n', (size_t)(stop - p));
         p = nl ? nl + 1 : stop;
     }
-    if (lines > SIZE_MAX / sizeof(Row)) return 0;
-    work->rows = alloc(lines * sizeof(Row));
+    if (lines > SIZE_MAX / sizeof(Reject)) return 0;
     work->rejects = alloc(lines * sizeof(Reject));
     work->schema = calloc(1, sizeof *work->schema);
     work->array = calloc(1, sizeof *work->array);
-    if (!work->rows || !work->rejects || !work->schema || !work->array) return 0;
+    if (!work->rejects || !work->schema || !work->array || !out_init(&work->out, lines, size)) return 0;
     size_t start = 0;
+    Row row;
     for (size_t line = 0; line < lines; line++) {
         const unsigned char *nl = memchr(data + start, '\n', size - start);
         size_t end = nl ? (size_t)(nl - data) : size;
         size_t next = nl ? end + 1 : size;
-        Row *row = &work->rows[work->taken];
         /* A last line without its newline was cut at the block's end: the polars path's. */
-        if (nl && parse_line(data, start, end, layout, row)) {
-            row->line_no = first + (int64_t)line;
-            work->taken++;
+        if (nl && parse_line(data, start, end, layout, &row)) {
+            row.line_no = first + (int64_t)line;
+            out_add(&work->out, data, &row, layout);
         } else {
             Reject *reject = &work->rejects[work->rejected++];
             reject->start = start;
@@ -641,7 +737,7 @@ static int run(const unsigned char *data, size_t size, int64_t first, int layout
         }
         start = next;
     }
-    return build_schema(work->schema, layout) && build_array(work->array, data, work->rows, work->taken, layout);
+    return build_schema(work->schema, layout) && build_array(work->array, &work->out, layout);
 }
 
 PyDoc_STRVAR(parse_doc,
@@ -696,7 +792,7 @@ static PyObject *parse(PyObject *module, PyObject *args) {
     }
     columns->schema = work.schema;
     columns->array = work.array;
-    columns->rows = (Py_ssize_t)work.taken;
+    columns->rows = (Py_ssize_t)work.out.rows;
     work.schema = NULL;
     work.array = NULL;
     result = PyTuple_Pack(3, (PyObject *)columns, block, numbers);

@@ -33,7 +33,7 @@ VHOST_COMBINED = "$host " + COMBINED
 # The templates the compiled reader (botguard/logs/_fastparse.c) knows, by its layout names.
 FAST_LAYOUTS = {COMMON: "COMMON", COMBINED: "COMBINED", VHOST_COMBINED: "VHOST_COMBINED"}
 # The columns of REQUEST_SCHEMA the compiled reader leaves to be added here.
-_CONSTANT_COLUMNS = ("valid_request", "source")
+_CONSTANT_COLUMNS = ("source",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +105,15 @@ class TemplateFormat:
     ) -> tuple[pl.DataFrame, ParseStats]:
         """The kernel's rows, and the polars path's for the lines it handed back, in line order.
 
-        The kernel takes only lines that become valid requests (never malformed, never
-        ``valid_request=False``), so the counts of the lines it took are theirs alone; the
-        lines it left are parsed as one block of their own, numbered 1.., then renumbered.
+        The kernel takes only lines that become requests (never malformed), so the counts of
+        the lines it took are theirs alone; the lines it left are parsed as one block of their
+        own, numbered 1.., then renumbered.
         """
         columns, rest, numbers = kernel.parse(data, first_line_no, getattr(kernel, layout))
         taken = _complete(pl.DataFrame(columns), source)
+        invalid = taken.height - int(taken["valid_request"].sum())
         if not numbers:
-            return taken, ParseStats(lines=taken.height, parsed=taken.height)
+            return taken, ParseStats(lines=taken.height, parsed=taken.height, invalid_requests=invalid)
         requests, stats = self._polars_block(rest, source=source, first_line_no=1)
         line_nos = pl.Series("line_no", numbers, dtype=pl.Int64)
         requests = requests.with_columns(line_no=line_nos.gather(requests["line_no"] - 1))
@@ -120,11 +121,13 @@ class TemplateFormat:
         stats.malformed_examples = [(name, numbers[n - 1], text) for name, n, text in examples]
         stats.lines += taken.height
         stats.parsed += taken.height
+        stats.invalid_requests += invalid
         if not taken.height:
             return requests, stats
         if not requests.height:
             return taken, stats
-        return taken.merge_sorted(requests, key="line_no"), stats
+        # (A sort of both: cheaper than merge_sorted, 0.06 against 0.16 CPU-s per 400k lines.)
+        return pl.concat([taken, requests]).sort("line_no"), stats
 
     def _polars_block(
         self, data: bytes, *, source: str, first_line_no: int
@@ -232,8 +235,8 @@ class TemplateFormat:
 
 
 def _complete(taken: pl.DataFrame, source: str) -> pl.DataFrame:
-    """The kernel's columns as a :data:`REQUEST_SCHEMA` frame: its rows are valid requests, and
-    the roles its layout does not log are null."""
+    """The kernel's columns as a :data:`REQUEST_SCHEMA` frame: the roles its layout does not
+    log are null."""
     missing = [
         pl.lit(None, dtype=dtype).alias(name)
         for name, dtype in REQUEST_SCHEMA.items()
@@ -242,7 +245,6 @@ def _complete(taken: pl.DataFrame, source: str) -> pl.DataFrame:
     return taken.select(
         *(pl.col(name) for name in taken.columns),
         *missing,
-        valid_request=pl.lit(True),
         source=pl.lit(source, dtype=pl.String),
     ).select(list(REQUEST_SCHEMA))
 
