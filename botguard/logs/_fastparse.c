@@ -82,8 +82,10 @@ typedef struct {
 
 /* ------------------------------------------------------------------ field readers --- */
 
-/* Bytes a quoted value may hold here: printable ASCII but the quote and the backslash. */
-static inline int plain(unsigned char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; }
+/* Bytes a quoted value may hold here: printable ASCII but the quote. A backslash is taken as
+ * the polars path takes it (kept raw) unless it ends the value, where the closing quote would
+ * read as escaped (see quoted()). */
+static inline int plain(unsigned char c) { return c >= 0x20 && c <= 0x7e && c != '"'; }
 
 /* A token of an unquoted field: printable ASCII, no space, quote or backslash. */
 static inline int token(unsigned char c) { return c > 0x20 && c <= 0x7e && c != '"' && c != '\\'; }
@@ -169,18 +171,17 @@ static int time_local(const unsigned char *s, int64_t *out) {
     return 1;
 }
 
-/* "METHOD /target HTTP/d.d" (or HTTP/d): what _columns.request_validity calls valid, in the
- * one shape of origin form; sets the method's and the target's lengths. Also 2 for a request
- * of one word or none ("", "SSH-2.0-Go", "-"): never HTTP (no target), kept raw. */
+/* "METHOD /target HTTP/d.d" (or HTTP/d): 1, what _columns.request_validity calls valid, in
+ * the one shape of origin form; sets the method's and the target's lengths. 2 for a request
+ * that is never HTTP, kept raw: one word or none ("", "SSH-2.0-Go", "-": no target), or a
+ * first word that is no method (a TLS handshake as nginx escapes it, "\x16\x03..."). */
 static int request_line(const unsigned char *s, size_t n, size_t *method_len, size_t *target_len) {
     size_t i = 0;
-    if (memchr(s, ' ', n) == NULL) {
-        *method_len = *target_len = 0;
-        return 2;
-    }
-    if (s[0] < 'A' || s[0] > 'Z') return 0;
+    *method_len = *target_len = 0;
+    if (memchr(s, ' ', n) == NULL || s[0] < 'A' || s[0] > 'Z') return 2;
     while (i < n && ((s[i] >= 'A' && s[i] <= 'Z') || s[i] == '_' || s[i] == '-')) i++;
-    if (i > MAX_METHOD || i >= n || s[i] != ' ') return 0;
+    if (i >= n || s[i] != ' ') return 2; /* (a space follows somewhere: i < n) */
+    if (i > MAX_METHOD) return 2;
     *method_len = i++;
     size_t target = i;
     if (i >= n || s[i] != '/') return 0;
@@ -195,7 +196,7 @@ static int request_line(const unsigned char *s, size_t n, size_t *method_len, si
 }
 
 /* Eight bytes at a time: whether any of them is not ``plain`` (SWAR tests that are exact for
- * "any byte below n" with n <= 128: below 0x20, above 0x7e, a quote, a backslash). */
+ * "any byte below n" with n <= 128: below 0x20, above 0x7e, a quote). */
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 static inline int word_plain(const unsigned char *s) {
@@ -203,9 +204,9 @@ static inline int word_plain(const unsigned char *s) {
     memcpy(&x, s, 8);
     uint64_t control = (x - ONES * 0x20) & ~x & HIGHS;
     uint64_t high = ((x + ONES * 1) | x) & HIGHS; /* 0x7f and above */
-    uint64_t quote = x ^ (ONES * '"'), backslash = x ^ (ONES * '\\');
-    uint64_t quotes = (quote - ONES) & ~quote & HIGHS, backslashes = (backslash - ONES) & ~backslash & HIGHS;
-    return !(control | high | quotes | backslashes);
+    uint64_t quote = x ^ (ONES * '"');
+    uint64_t quotes = (quote - ONES) & ~quote & HIGHS;
+    return !(control | high | quotes);
 }
 
 /* The end of a run of ``plain`` bytes from ``i`` (bounded by ``end``). */
@@ -218,7 +219,7 @@ static inline size_t plain_run(const unsigned char *s, size_t i, size_t end) {
 /* A quoted value starting at *pos (after its opening quote): up to the closing quote. */
 static int quoted(const unsigned char *s, size_t end, size_t *pos, size_t *len) {
     size_t i = plain_run(s, *pos, end);
-    if (i >= end || s[i] != '"') return 0;
+    if (i >= end || s[i] != '"' || (i > *pos && s[i - 1] == '\\')) return 0;
     *len = i - *pos;
     *pos = i + 1;
     return 1;
