@@ -72,7 +72,9 @@ def taken(data: bytes, fmt: str = "combined") -> int:
 
 def test_the_kernel_is_built():
     """The test venv compiled the kernel: CI proves the fast path runs instead of skipping it."""
-    assert native.kernel("logs._fastparse") is not None
+    assert native.kernel("logs._fastparse") is not None, (
+        "botguard/logs/_fastparse.c was not compiled: install gcc and python3-dev, then `make` again"
+    )
     assert all(FORMATS[name].fast_reader() is not None for name in FAST_FORMATS)  # type: ignore[attr-defined]
 
 

@@ -86,7 +86,7 @@ def test_ci_installs_the_missing_programs_then_runs_make_test(tmp_path: Path) ->
     assert update == "apt-get update -qq"
     assert made == ["make system-packages .venv/.test-installed", "make lint", "make test"]
     packages = install.removeprefix("apt-get install -y -qq ").split()
-    assert set(missing) <= set(packages) <= {*missing, "make", "python3-venv"}  # + its own bootstrap needs
+    assert set(missing) <= set(packages) <= {*missing, "make", "python3-venv", "python3-dev"}  # + bootstrap
 
 
 def test_bench_deploy_without_wrk_says_how_to_get_it(tmp_path: Path) -> None:
