@@ -7,11 +7,13 @@
  * is read here once, with the GIL released, into Arrow buffers that polars imports without
  * a copy (Arrow C data interface, PyCapsules "arrow_schema" / "arrow_array").
  *
- * It is a fast path, not a second parser: it takes only lines it is certain about (plain
- * ASCII, canonical IPv4, a real "dd/Mon/yyyy:HH:MM:SS +hhmm" time, "METHOD /target HTTP/d.d",
- * status 100-999, bytes digits or "-", quoted fields without backslash or quote) and hands
- * every other line back, by number, to the polars path, which stays the oracle and must give
- * the same columns for the lines taken here (tests/logs/test_fastparse.py).
+ * It is a fast path, not a second parser: it takes only lines it is certain about (printable
+ * ASCII; IPv4 or IPv6 as botguard.addresses.canonical_address spells it; a real
+ * "dd/Mon/yyyy:HH:MM:SS +hhmm" time; "METHOD /target HTTP/d.d" or a request that is never
+ * HTTP; status 100-999; bytes digits or "-"; quoted values without a quote or a backslash
+ * before their closing quote; appended fields after a space) and hands every other line back,
+ * by number, to the polars path, which stays the oracle and must give the same columns for
+ * the lines taken here (tests/logs/test_fastparse.py).
  *
  * Memory safety: every read is bounded by the block's length (a line is [start, end) with
  * end <= length, and every cursor is checked against end before it is read), every write by
@@ -261,6 +263,16 @@ static int vhost(const unsigned char *s, size_t n, Row *row) {
     return 1;
 }
 
+/* What may follow the template: nothing, or a space and printable ASCII (fields nginx's "main"
+ * format and others append, e.g. "$http_x_forwarded_for"), which every path ignores. */
+static int tail(const unsigned char *s, size_t pos, size_t end) {
+    if (pos == end) return 1;
+    if (s[pos] != ' ') return 0;
+    for (pos++; pos < end; pos++)
+        if (s[pos] < 0x20 || s[pos] > 0x7e) return 0;
+    return 1;
+}
+
 /* One line [start, end) without its newline; 1 and *row filled when it is taken here. */
 static int parse_line(const unsigned char *s, size_t start, size_t end, int layout, Row *row) {
     size_t pos = start, skip, len;
@@ -300,7 +312,7 @@ static int parse_line(const unsigned char *s, size_t start, size_t end, int layo
     }
     if (layout == LAYOUT_COMMON) {
         row->ref_off = row->ref_len = row->ua_off = row->ua_len = 0;
-        return pos == end;
+        return tail(s, pos, end);
     }
     if (!literal(s, end, &pos, " \"")) return 0;
     row->ref_off = pos;
@@ -310,7 +322,7 @@ static int parse_line(const unsigned char *s, size_t start, size_t end, int layo
     if (!quoted(s, end, &pos, &row->ua_len)) return 0;
     if (row->ref_len == 1 && s[row->ref_off] == '-') row->ref_len = 0; /* "-": sent none */
     if (row->ua_len == 1 && s[row->ua_off] == '-') row->ua_len = 0;
-    return pos == end;
+    return tail(s, pos, end);
 }
 
 /* ------------------------------------------------------------------ Arrow export --- */

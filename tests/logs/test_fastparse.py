@@ -152,6 +152,8 @@ TAKEN = [
     f'1.2.3.4 - - {T} "\\x16\\x03\\x01 x" 400 157 "-" "a\\x0Ab"',
     f'1.2.3.4 - - [29/Feb/2024:23:59:59 -1159] "GET / HTTP/1.1" 599 {"9" * 18} "-" "ua"',
     f'1.2.3.4 - - {T} "GET / HTTP/1.1" 100 007 "-" "ua \\\\ \\x22 inside"',
+    f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua" "-"',
+    f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua" 0.003 "a" "b" "c\\" "d" e\\',
 ]
 LEFT = [
     f'01.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua"',
@@ -174,7 +176,9 @@ LEFT = [
     f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua\x00"',
     f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua\r"',
     f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ué"',
-    f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua" 0.003',
+    f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua"\t0.003',
+    f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua""-"',
+    f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "ua" é',
     f'1.2.3.4 - - {T} "GET / HTTP/1.1" 200 5 "-" "{"x" * 20_000}"',
     f'1.2.3.4  - - {T} "GET / HTTP/1.1" 200 5 "-" "ua"',
 ]
@@ -192,7 +196,7 @@ def test_lines_the_kernel_takes(line: str):
 @pytest.mark.parametrize("line", LEFT, ids=range(len(LEFT)))
 def test_lines_the_kernel_leaves(line: str):
     """Near-valid lines (a date that does not exist, a non-canonical address, an escaped closing
-    quote, odd spacing, a CR, a NUL, non-ASCII, appended fields, a long agent) are handed back."""
+    quote, odd spacing, a CR, a NUL, non-ASCII, odd appended fields, a long agent) are handed back."""
     data = line.encode() + b"\n"
     assert taken(data) == 0
     both(data)
@@ -304,7 +308,8 @@ def lines(draw: st.DrawFn, fmt: str) -> bytes:
         ["a:b", "[::1]:443", "", "é"])))  # fmt: skip
     if draw(field(st.just(fmt == "vhost_combined"), st.booleans(), text=False)):
         line = f"{host} {line}"
-    line += draw(field(st.just(""), st.sampled_from([" 0.003", ' "x"', "\r", " "])))
+    line += draw(st.sampled_from(["", "", "", ' "-"', " 0.003", ' "a" "b\\" "c" "d"']))
+    line += draw(field(st.just(""), st.sampled_from(['"x"', "\r", " ", "\t1", " é"])))
     raw = line.encode("utf-8")
     hostile = st.one_of(st.just(raw.replace("é".encode(), b"\xe9")), st.binary(max_size=40))
     return draw(field(st.just(raw), hostile, text=False))
