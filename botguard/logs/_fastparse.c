@@ -24,7 +24,6 @@
 #include <Python.h>
 
 #include <arpa/inet.h>
-#include <sys/mman.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,35 +327,16 @@ static int parse_line(const unsigned char *s, size_t start, size_t end, int layo
 
 /* ------------------------------------------------------------------ Arrow export --- */
 
-/* What a child array owns: its buffers, and the pointer table Arrow reads. The third buffer
- * (text bytes) is a private mapping of ``mapped`` bytes when ``mapped`` is not 0. */
+/* What a child array owns: its buffers, and the pointer table Arrow reads. */
 typedef struct {
     void *owned[3];
     const void *table[3];
-    size_t mapped;
 } Buffers;
-
-/* A text buffer sized for a whole block: mapped, so the pages the rows never touch cost no
- * memory and all of it goes back to the system at once (from malloc, such buffers of varying
- * sizes left the scan's heap fragmented: +40-60 MiB peak at 5M lines). NULL on failure. */
-static void *map_bytes(size_t size) {
-    void *bytes = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return bytes == MAP_FAILED ? NULL : bytes;
-}
-
-static void unmap_bytes(void *bytes, size_t size) {
-    if (bytes) munmap(bytes, size ? size : 1);
-}
 
 static void release_child(struct ArrowArray *array) {
     Buffers *buffers = array->private_data;
     if (buffers) {
-        free(buffers->owned[0]);
-        free(buffers->owned[1]);
-        if (buffers->mapped)
-            unmap_bytes(buffers->owned[2], buffers->mapped);
-        else
-            free(buffers->owned[2]);
+        for (int i = 0; i < 3; i++) free(buffers->owned[i]);
         free(buffers);
     }
     array->release = NULL;
@@ -389,10 +369,9 @@ static void release_schema(struct ArrowSchema *schema) {
 
 static void release_leaf_schema(struct ArrowSchema *schema) { schema->release = NULL; }
 
-/* A child array over ``n_buffers`` malloc'd buffers, the third mapped when ``mapped`` is not 0
- * (taken over, released on failure too). */
+/* A child array over ``n_buffers`` malloc'd buffers (taken over, freed on failure too). */
 static struct ArrowArray *child_array(int64_t length, int64_t null_count, int n_buffers, void *b0, void *b1,
-                                      void *b2, size_t mapped) {
+                                      void *b2) {
     struct ArrowArray *array = calloc(1, sizeof *array);
     Buffers *buffers = calloc(1, sizeof *buffers);
     if (!array || !buffers) {
@@ -400,13 +379,9 @@ static struct ArrowArray *child_array(int64_t length, int64_t null_count, int n_
         free(buffers);
         free(b0);
         free(b1);
-        if (mapped)
-            unmap_bytes(b2, mapped);
-        else
-            free(b2);
+        free(b2);
         return NULL;
     }
-    buffers->mapped = mapped;
     buffers->owned[0] = b0;
     buffers->owned[1] = b1;
     buffers->owned[2] = b2;
@@ -433,7 +408,6 @@ typedef struct {
     int64_t *offsets; /* rows + 1 */
     char *chars;
     uint8_t *valid; /* validity bitmap, for the columns that may hold nulls */
-    size_t capacity; /* of ``chars`` (a mapping) */
     size_t at;
     int64_t nulls;
 } Text;
@@ -450,7 +424,7 @@ typedef struct {
 static void out_free(Out *out) {
     for (int i = 0; i < TEXT_COLUMNS; i++) {
         free(out->text[i].offsets);
-        unmap_bytes(out->text[i].chars, out->text[i].capacity);
+        free(out->text[i].chars);
         free(out->text[i].valid);
     }
     free(out->time);
@@ -470,8 +444,7 @@ static int out_init(Out *out, size_t lines, size_t size) {
     for (int i = 0; i < TEXT_COLUMNS; i++) {
         Text *t = &out->text[i];
         t->offsets = alloc((lines + 1) * sizeof(int64_t));
-        t->chars = map_bytes(size);
-        t->capacity = size;
+        t->chars = alloc(size);
         int nullable = i == TEXT_METHOD || i == TEXT_TARGET || i == TEXT_PROTOCOL || i == TEXT_HOST;
         t->valid = nullable ? calloc(bitmap ? bitmap : 1, 1) : NULL;
         if (!t->offsets || !t->chars || (nullable && !t->valid)) return 0;
@@ -556,7 +529,6 @@ static struct ArrowArray *take_column(Out *out, const Column *c) {
     if (c->text) {
         Text *t = &out->text[c->column];
         void *valid = t->valid, *offsets = t->offsets, *chars = t->chars;
-        size_t capacity = t->capacity;
         int64_t nulls = t->nulls;
         t->valid = NULL;
         t->offsets = NULL;
@@ -565,7 +537,7 @@ static struct ArrowArray *take_column(Out *out, const Column *c) {
             free(valid);
             valid = NULL;
         }
-        return child_array(n, nulls, 3, valid, offsets, chars, capacity);
+        return child_array(n, nulls, 3, valid, offsets, chars);
     }
     switch (c->column) {
     case NUMBER_TIME: values = out->time; out->time = NULL; break;
@@ -574,7 +546,7 @@ static struct ArrowArray *take_column(Out *out, const Column *c) {
     case NUMBER_LINE: values = out->line_no; out->line_no = NULL; break;
     default: values = out->valid_request; out->valid_request = NULL; break;
     }
-    return child_array(n, 0, 2, NULL, values, NULL, 0);
+    return child_array(n, 0, 2, NULL, values, NULL);
 }
 
 /* Fill ``array`` (a struct array of the layout's columns) with the buffers of ``out``; 0 on
