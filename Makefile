@@ -12,7 +12,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py
+# The compiled kernels (botguard/**/*.c, see setup.py) are built by this install: a changed
+# source rebuilds them in place.
+KERNELS := $(wildcard botguard/*.c botguard/*/*.c)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(KERNELS)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 

@@ -46,6 +46,7 @@ from botguard.logs.readers import (
     split_lines,
 )
 from botguard.logs.records import REQUEST_SCHEMA, Batch, ParseStats
+from botguard.logs.text import TemplateFormat
 
 __all__ = ["Batch", "FileRead", "ParseStats", "file_format", "format_warning", "read_file"]
 
@@ -274,8 +275,10 @@ def _parse_in_pieces(
     frames: list[pl.DataFrame] = []
     stats = ParseStats()
     start = 0
+    # A compiled reader takes the whole block (see TemplateFormat.fast_reader).
+    size = len(block) if isinstance(fmt, TemplateFormat) and fmt.fast_reader() else PARSE_BYTES
     while start < len(block):
-        cut = block.find(b"\n", start + PARSE_BYTES)
+        cut = block.find(b"\n", start + size)
         end = len(block) if cut < 0 else cut + 1
         requests, part = fmt.parse_block(block[start:end], source=source, first_line_no=line_no + stats.lines)
         frames.append(requests)
