@@ -791,9 +791,11 @@ static PyObject *parse(PyObject *module, PyObject *args) {
     block = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)work.reject_bytes);
     numbers = PyList_New((Py_ssize_t)work.rejected);
     columns = PyObject_New(Columns, &ColumnsType);
+    if (columns) { /* before any exit: the dealloc on the error path reads them */
+        columns->schema = NULL;
+        columns->array = NULL;
+    }
     if (!block || !numbers || !columns) goto done;
-    columns->schema = NULL;
-    columns->array = NULL;
     char *out = PyBytes_AS_STRING(block);
     for (size_t i = 0; i < work.rejected; i++) {
         const Reject *r = &work.rejects[i];
