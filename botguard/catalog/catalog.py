@@ -96,12 +96,16 @@ class Catalog:
             self._facts = analyse(self.crawlers)
         return self._facts
 
-    def _match(self, agents: list[str]) -> list[Crawler | None]:
-        """Run the matcher (built on first use, so loading a catalogue stays cheap)."""
+    def matcher(self) -> Matcher:
+        """The matcher (built on first use, so loading a catalogue stays cheap; a process that
+        forks the commands that classify builds it before: botguard daemon)."""
         if self._matcher is None:
             self._matcher = Matcher(self.crawlers, self.exclusions, self.masks, self.pattern_facts())
+        return self._matcher
+
+    def _match(self, agents: list[str]) -> list[Crawler | None]:
         crawlers = self.crawlers
-        return [None if i is None else crawlers[i] for i in self._matcher.match_many(agents)]
+        return [None if i is None else crawlers[i] for i in self.matcher().match_many(agents)]
 
     def _remember(self, agents: list[str], results: list[Crawler | None]) -> None:
         """Store results, evicting the oldest entries past the bound."""

@@ -3,25 +3,28 @@
 Two sources behind one small interface (:class:`AsnDb`): the bundled offline table
 (rules/asn/, built by tools/build_asn_table.py from the CC-BY-4.0 data of RouteViews, NRO and
 DB-IP) and the user's own MaxMind GeoLite2/GeoIP2 databases read with ``maxminddb``. The
-bundled table is a sorted polars frame rather than an .mmdb: a whole column of IPs is looked
-up with one ``join_asof`` (IPv4 keys computed column-wise too), it takes 3.4 MB on disk as
-Parquet, and needs no MaxMind DB writer to build. Each start reads it from an uncompressed Arrow
-IPC copy in the user's cache (22 MB, memory-mapped; its row count, sampled rows and order are
-checked on every read, and a copy that fails is made again from the Parquet files).
+bundled table is a sorted range table rather than an .mmdb: a whole column of IPs is looked up
+with one binary search each (IPv4 keys computed column-wise), it takes 3.4 MB on disk as
+Parquet, and needs no MaxMind DB writer to build. Each start reads it as numpy arrays from an
+uncompressed copy in the user's cache (~20 MB, memory-mapped; its lengths, sampled rows and
+order are checked on every read, and a copy that fails is made again from the Parquet files):
+see :mod:`botguard.identity._asntable`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import polars as pl
 
-from botguard.cache import CacheDamaged, cached, source_key
+from botguard.cache import CacheDamaged, cache_root, cached, source_key
 from botguard.errors import ConfigError, InputError, Location
+from botguard.identity import _asntable
+from botguard.identity._asntable import AsnArrays, key_bytes
 from botguard.identity._ip import ip_key
 from botguard.identity.records import AsnInfo
 from botguard.yamldata import safe_load
@@ -55,8 +58,18 @@ def lookup_many(db: AsnDb, ips: Iterable[str]) -> dict[str, AsnInfo]:
 def hosting_asns(path: Path | None = None) -> frozenset[int]:
     """ASNs of cloud and hosting providers (rules/hosting.yaml)."""
     source = path or resources.files("botguard.rules").joinpath("hosting.yaml")
-    data = safe_load(source.read_text(encoding="utf-8")) or {}
+    text = source.read_text(encoding="utf-8")
+    kept = _KEPT_HOSTING.get(text)
+    if kept is not None:
+        return kept
+    data = safe_load(text) or {}
     return frozenset(int(asn) for asn in (data.get("asns") or {}))
+
+
+#: The shipped hosting list as parsed, by its text, in a process that forks the commands that
+#: use it (botguard daemon: :func:`keep_bundled_asn`; its YAML costs a scan ~3 ms). Empty in
+#: every other process.
+_KEPT_HOSTING: dict[str, frozenset[int]] = {}
 
 
 def _keys(ips: pl.Series) -> pl.DataFrame:
@@ -88,19 +101,55 @@ def _read(source: Any) -> pl.DataFrame:
         raise InputError(f"cannot read the ASN table: {exc}", Location(str(source))) from None
 
 
-def _tables(base: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The range table and the organisation names; the shipped table from its uncompressed
-    Arrow IPC copy in the user's cache (memory-mapped: ~10 ms where decompressing the Parquet
-    files costs ~30-80 ms of every start), made from the Parquet files on first use."""
+def _arrays(base: Any) -> AsnArrays:
+    """The range table and the organisation names as numpy arrays (:mod:`._asntable`); the
+    shipped table from their copy in the user's cache (memory-mapped: read in ~1 ms where
+    decompressing the Parquet files costs ~30-80 ms of every start), made from the Parquet
+    files on first use; in a process the resident server forked, the server's copy."""
 
-    def make() -> tuple[pl.DataFrame, pl.DataFrame]:
-        return _read(base.joinpath(TABLE)), _read(base.joinpath(NAMES))
+    def make() -> AsnArrays:
+        return AsnArrays.from_frames(_sorted(_read(base.joinpath(TABLE))), _read(base.joinpath(NAMES)), SHIFT)
 
     if not isinstance(base, Path):  # shipped inside a zip: no file to key the copy by
         return make()
-    parts = [base / TABLE, base / NAMES, Path(__file__)]
-    key = source_key(data=[f"{pl.__version__}".encode(), *(_stamp(path) for path in parts)])
-    return cached("asn", key, make, _write_ipc, _read_ipc)
+    key = _arrays_key(base)
+    kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
+    return cached("asn", key, make, AsnArrays.write, AsnArrays.read)
+
+
+def _arrays_key(base: Path) -> str:
+    """What the arrays are made from: the shipped files (by :func:`_stamp`) and this code."""
+    parts = [base / TABLE, base / NAMES, Path(__file__), Path(_asntable.__file__)]
+    return source_key(data=[f"{np.__version__}".encode(), *(_stamp(path) for path in parts)])
+
+
+#: The shipped table's arrays as read, by their key, in a process that forks the commands that
+#: use them (botguard daemon: :func:`keep_bundled_asn`). Empty in every other process.
+_KEPT: dict[str, AsnArrays] = {}
+
+
+def keep_bundled_asn() -> bool:
+    """Read the shipped table's arrays from the start-up cache now (numpy only: never a polars
+    query), and the shipped hosting list, and keep them for the children this process forks:
+    each child's scan then skips reading and checking them (~15 ms, ~4 ms of it the hosting
+    list's YAML). A child finds them only under the key it works out itself (from the shipped
+    files' metadata; the hosting list's text), so a changed file is read again. False when the
+    cache holds no whole copy of the arrays yet (the first scan makes it: then ask again)."""
+    base = resources.files("botguard.rules")
+    if not isinstance(base, Path):
+        return False
+    hosting = base / "hosting.yaml"
+    _KEPT_HOSTING[hosting.read_text(encoding="utf-8")] = hosting_asns(hosting)
+    key = _arrays_key(base)
+    if key in _KEPT:
+        return True
+    try:
+        _KEPT[key] = AsnArrays.read(cache_root() / f"asn-{key}", mapped=False)
+    except (OSError, CacheDamaged):
+        return False
+    return True
 
 
 def _stamp(path: Path) -> bytes:
@@ -109,49 +158,11 @@ def _stamp(path: Path) -> bytes:
     return f"{path}\0{info.st_size}\0{info.st_mtime_ns}".encode()
 
 
-_IPC = (("ranges.arrow", "ranges.check"), ("names.arrow", "names.check"))
-
-
-def _check_value(frame: pl.DataFrame) -> str:
-    """The row count and every 4,096th row as text. Not a digest of every byte: hashing 22 MB
-    costs what decompressing the Parquet does. A torn, truncated, zero-filled or foreign file
-    fails this or the order check of :func:`_read_ipc`."""
-    sample = frame.gather(range(0, frame.height, 4096)).cast(pl.String)
-    return json.dumps([frame.height, frame.columns, sample.rows()])
-
-
-def _write_ipc(tables: tuple[pl.DataFrame, pl.DataFrame], entry: Path) -> None:
-    for frame, (name, check) in zip(tables, _IPC, strict=True):
-        try:
-            frame.write_ipc(entry / name, compression="uncompressed")
-        except pl.exceptions.PolarsError as exc:
-            raise OSError(str(exc)) from None
-        (entry / check).write_text(_check_value(frame))
-
-
-def _read_ipc(entry: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    frames = []
-    for name, check in _IPC:
-        try:
-            frame = pl.read_ipc(entry / name)
-            damaged = _check_value(frame) != (entry / check).read_text()
-        except pl.exceptions.PolarsError as exc:
-            raise CacheDamaged(f"{entry / name}: {exc}") from None
-        if damaged:
-            raise CacheDamaged(f"{entry / name} does not match its check value")
-        frames.append(frame)
-    table, names = frames
-    first, last = table.get_column("first"), table.get_column("last")
-    if not (first.is_sorted() and (last >= first).all()):
-        raise CacheDamaged(f"{entry / _IPC[0][0]}: ranges out of order")
-    return table.with_columns(pl.col("first").set_sorted()), names
-
-
 def _sorted(table: pl.DataFrame) -> pl.DataFrame:
     """The table sorted by its first address: it is on disk, and checking costs 1 ms where
-    sorting 515k 128-bit keys again cost 100 ms of every scan's start."""
+    sorting 515k 128-bit keys again cost 100 ms."""
     if table.get_column("first").is_sorted():
-        return table.with_columns(pl.col("first").set_sorted())
+        return table
     return table.sort("first")
 
 
@@ -159,23 +170,23 @@ class RangeTableAsn:
     """The bundled offline IP-to-ASN table (no country: the source data has none)."""
 
     def __init__(self, root: Path | None = None, hosting: frozenset[int] | None = None) -> None:
-        table, self._names = _tables(root or resources.files("botguard.rules"))
-        self._table = _sorted(table)
-        self._hosting = sorted(hosting_asns() if hosting is None else hosting)
+        self._arrays = _arrays(root or resources.files("botguard.rules"))
+        self._hosting = frozenset(hosting_asns() if hosting is None else hosting)
 
     def lookup_frame(self, ips: pl.Series) -> pl.DataFrame:
         keys = _keys(ips)
-        found = (
-            keys.join_asof(self._table, left_on="key", right_on="first", strategy="backward")
-            .filter(pl.col("key") <= pl.col("last"))
-            .join(self._names, on="asn", how="left")
-        )
-        return found.select(
-            "ip",
-            pl.col("asn").cast(pl.Int64),
-            "as_org",
-            pl.lit(None, pl.String).alias("country"),
-            pl.col("asn").is_in(self._hosting).alias("hosting"),
+        found, rows = self._arrays.lookup(key_bytes(keys.get_column("key"), SHIFT))
+        numbers = self._arrays.asn[rows[found]]
+        orgs, asns = self._arrays.orgs_of(numbers), numbers.tolist()
+        return pl.DataFrame(
+            {
+                "ip": keys.get_column("ip").filter(pl.Series(found, dtype=pl.Boolean)),
+                "asn": pl.Series(asns, dtype=pl.Int64),
+                "as_org": pl.Series(orgs, dtype=pl.String),
+                "country": pl.Series([None] * len(asns), dtype=pl.String),
+                "hosting": pl.Series([asn in self._hosting for asn in asns], dtype=pl.Boolean),
+            },
+            schema=NETWORK_SCHEMA,
         )
 
     def lookup_many(self, ips: Iterable[str]) -> dict[str, AsnInfo]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Literal
 
 import polars as pl
@@ -38,8 +39,20 @@ ABSOLUTE_PARTS_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#]*)(.*)$"
 HOST_PORT_RE = r"^(\[[^\]]*\]|[^:]*):[0-9]*$"
 
 
+#: The times a Python datetime can hold (years 1 to 9999, in UTC): a logged time outside them is
+#: a bad timestamp, not a row whose first conversion to Python fails the whole scan.
+EARLIEST_TIME = datetime(1, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
 def parse_time(cols: Collection[str]) -> pl.Expr:
-    """The request time in UTC from whichever time field the format logs (null if unparsable)."""
+    """The request time in UTC from whichever time field the format logs (null if unparsable or
+    beyond what Python can hold)."""
+    time = _logged_time(cols)
+    return pl.when(time.is_between(pl.lit(EARLIEST_TIME, UTC_US), pl.lit(LATEST_TIME, UTC_US))).then(time)
+
+
+def _logged_time(cols: Collection[str]) -> pl.Expr:
     if "time_local" in cols:
         return _time_local(pl.col("time_local"))
     if "time_iso8601" in cols:  # nginx always writes the offset: one strptime suffices

@@ -82,15 +82,21 @@ def run_daemon(
 
 
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
-    """Import ``modules`` (no query runs: importing polars does not start its pool) and load the
-    bundled crawler catalogue (plain Python objects from its JSON form: no query either), then
-    freeze everything alive out of the collector's sight, as a command's first imports are."""
+    """Import ``modules`` (no query runs: importing polars does not start its pool), load the
+    bundled crawler catalogue with its matcher and the shipped IP range lists (plain Python
+    objects from their JSON forms: no query either) and the ASN table's arrays (numpy, from
+    the start-up cache, when a scan has made them), then freeze everything alive out of the
+    collector's sight, as a command's first imports are."""
     from botguard.catalog import keep_bundled_catalog
+    from botguard.identity.asn import keep_bundled_asn
+    from botguard.identity.ranges import keep_bundled_ranges
 
     with collector_off():
         for name in modules:
             import_module(name)
         keep_bundled_catalog()
+        keep_bundled_ranges()
+        keep_bundled_asn()
     gc.freeze()
 
 
@@ -176,6 +182,7 @@ class Server:
         self.wake_read, self.wake_write = socket.socketpair()
         self.max_pending = max_pending()
         self.accepting_again: float | None = None  # monotonic time accepting resumes, when paused
+        self.asn_kept = False  # whether the ASN table's arrays are kept (see warm)
 
     def serve_forever(self) -> None:
         """Serve until SIGTERM, SIGINT or ``daemon --stop``; then finish the running commands."""
@@ -354,6 +361,8 @@ class Server:
         request, fds = pending.request, pending.fds
         self.selector.unregister(pending.conn)
         del self.pending[pending.conn.fileno()]
+        if not self.asn_kept:  # made by an earlier command since the start: numpy reads it
+            self.asn_kept = _keep_asn()
         server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
@@ -422,6 +431,14 @@ class Server:
             os.close(fd)
         self.pending.clear()
         self.running.clear()
+
+
+def _keep_asn() -> bool:
+    """:func:`botguard.identity.asn.keep_bundled_asn` (imported here: `daemon --status` and
+    `--stop` import this module and need neither polars nor numpy)."""
+    from botguard.identity.asn import keep_bundled_asn
+
+    return keep_bundled_asn()
 
 
 def max_pending() -> int:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import shutil
+from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 
 from botguard.errors import ConfigError
 from botguard.identity import AsnDb
+from botguard.identity._asntable import FILES, AsnArrays
 from botguard.identity.asn import LayeredAsn, MaxMindDb, RangeTableAsn, hosting_asns
 from tests.helpers import TEST_DATA
 
@@ -82,7 +88,7 @@ def test_sources_satisfy_the_protocol(bundled: RangeTableAsn) -> None:
     assert isinstance(LayeredAsn(bundled), AsnDb)
 
 
-def _parquet_tables() -> tuple[object, object]:
+def _parquet_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
     """The shipped table as read from its Parquet files, no cache involved."""
     from importlib import resources
 
@@ -92,48 +98,121 @@ def _parquet_tables() -> tuple[object, object]:
     return asn._read(base.joinpath(asn.TABLE)), asn._read(base.joinpath(asn.NAMES))
 
 
+def _same(arrays: AsnArrays, table: pl.DataFrame, names: pl.DataFrame) -> bool:
+    """Whether ``arrays`` hold exactly the Parquet files' table and names."""
+    from botguard.identity.asn import SHIFT
+
+    wanted = AsnArrays.from_frames(table, names, SHIFT)
+    return all(np.array_equal(getattr(arrays, name), getattr(wanted, name)) for name, _ in FILES)
+
+
 @pytest.fixture
 def asn_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     return tmp_path / "xdg" / "botguard"
 
 
-def test_bundled_table_is_read_from_its_arrow_copy(asn_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundled_table_is_read_from_its_cached_copy(asn_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from botguard.identity import asn
 
     RangeTableAsn()
     (entry,) = asn_cache.glob("asn-*")
-    assert {p.name for p in entry.iterdir()} >= {"ranges.arrow", "names.arrow"}
+    assert {p.name for p in entry.iterdir()} >= {name for _, name in FILES}
 
     def no_parquet(_source: object) -> None:
-        raise AssertionError("the Parquet files were read although the Arrow copy is whole")
+        raise AssertionError("the Parquet files were read although the cached copy is whole")
 
     table, names = _parquet_tables()
     monkeypatch.setattr(asn, "_read", no_parquet)
     again = RangeTableAsn()
-    assert again._table.equals(table) and again._names.equals(names)  # type: ignore[attr-defined]
+    assert _same(again._arrays, table, names)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "zeros", "garbage", "swap", "check"])
-def test_damaged_arrow_copy_is_rebuilt(asn_cache: Path, damage: str) -> None:
+def test_damaged_cached_copy_is_rebuilt(asn_cache: Path, damage: str) -> None:
     RangeTableAsn()
     (entry,) = asn_cache.glob("asn-*")
-    ranges, names = entry / "ranges.arrow", entry / "names.arrow"
-    whole = ranges.read_bytes()
+    first, last = entry / "first.npy", entry / "last.npy"
+    whole = first.read_bytes()
     middle = len(whole) // 2
     if damage == "truncate":
-        ranges.write_bytes(whole[:middle])
+        first.write_bytes(whole[:middle])
     elif damage == "zeros":  # a block lost in a crash: the file keeps its size
-        ranges.write_bytes(whole[:middle] + bytes(65536) + whole[middle + 65536 :])
+        first.write_bytes(whole[:middle] + bytes(65536) + whole[middle + 65536 :])
     elif damage == "garbage":
-        ranges.write_bytes(whole[:middle] + bytes(range(256)) * 256 + whole[middle + 65536 :])
+        first.write_bytes(whole[:middle] + bytes(range(256)) * 256 + whole[middle + 65536 :])
     elif damage == "swap":  # two whole, valid files in each other's place
-        ranges.write_bytes(names.read_bytes())
-        names.write_bytes(whole)
+        first.write_bytes(last.read_bytes())
+        last.write_bytes(whole)
     else:
-        (entry / "ranges.check").write_text("[]")
+        (entry / "check.json").write_text("[]")
     rebuilt = RangeTableAsn()
     table, org_names = _parquet_tables()
-    assert rebuilt._table.equals(table) and rebuilt._names.equals(org_names)  # type: ignore[attr-defined]
+    assert _same(rebuilt._arrays, table, org_names)  # type: ignore[attr-defined]
     assert rebuilt.lookup_many(["66.249.66.1"])["66.249.66.1"].asn == 15169
-    assert (entry / "ranges.arrow").read_bytes() == whole  # written again, whole
+    assert (entry / "first.npy").read_bytes() == whole  # written again, whole
+
+
+def _asof_reference(ips: list[str]) -> pl.DataFrame:
+    """What a backward ``join_asof`` of the Parquet table finds for ``ips`` (the lookup before
+    the table became numpy arrays)."""
+    from botguard.identity.asn import _keys
+
+    table, names = _parquet_tables()
+    return (
+        _keys(pl.Series("ip", ips, dtype=pl.String))
+        .join_asof(table.sort("first"), left_on="key", right_on="first", strategy="backward")
+        .filter(pl.col("key") <= pl.col("last"))
+        .join(names, on="asn", how="left")
+        .select("ip", pl.col("asn").cast(pl.Int64), "as_org")
+        .sort("ip")
+    )
+
+
+def test_a_lookup_finds_what_a_join_asof_of_the_parquet_table_finds(bundled: RangeTableAsn) -> None:
+    """Addresses at each end of ranges and just outside them (the edges of a binary search),
+    IPv4 and IPv6, and garbage: the same networks and names as the polars ``join_asof``."""
+    table, _ = _parquet_tables()
+    ips = [
+        "0.0.0.0",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "junk",
+        "1.2.3",
+    ]
+    for first, last in table.select("first", "last").gather_every(997).iter_rows():
+        for key in (first - 1, first, first + 1, last - 1, last, last + 1):
+            address = ipaddress.IPv6Address(key + (1 << 127))
+            ips.append(str(address.ipv4_mapped or address))
+    got = bundled.lookup_frame(pl.Series("ip", ips, dtype=pl.String)).select("ip", "asn", "as_org").sort("ip")
+    wanted = _asof_reference(ips)
+    assert got.height > len(ips) // 3  # most of them are in some range
+    assert got.equals(wanted)
+
+
+def test_kept_arrays_are_used_only_for_the_files_they_were_made_from(
+    asn_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The resident server's copy (keep_bundled_asn) stands for the shipped files it was read
+    for: another key (a shipped file changed since, other code) reads the cache again."""
+    from botguard.identity import asn
+
+    monkeypatch.setattr(asn, "_KEPT", {})
+    monkeypatch.setattr(asn, "_KEPT_HOSTING", {})
+    assert asn.keep_bundled_asn() is False  # nothing cached yet: the server never makes it
+    RangeTableAsn()  # a scan makes the cached copy
+    assert asn.keep_bundled_asn() is True
+    (key,) = asn._KEPT
+    kept = asn._KEPT[key]
+    assert RangeTableAsn()._arrays is kept  # type: ignore[attr-defined]
+    monkeypatch.setattr(asn, "_KEPT", {"another-key": kept})
+    assert RangeTableAsn()._arrays is not kept  # type: ignore[attr-defined]
+    monkeypatch.setattr(asn, "_KEPT", {key: kept})
+    copy = tmp_path / "rules"
+    shutil.copytree(Path(str(resources.files("botguard.rules"))) / "asn", copy / "asn")
+    (copy / "hosting.yaml").write_text("asns: {}\n")
+    assert RangeTableAsn(copy)._arrays is not kept  # type: ignore[attr-defined]  # other files
+    assert len(asn._KEPT_HOSTING) == 1 and 16509 in hosting_asns()  # the shipped list, kept
+    assert hosting_asns(copy / "hosting.yaml") == frozenset()  # another text is parsed

@@ -254,8 +254,26 @@ class Server:
         return get(self.port, path, ua, source, headers)
 
     def reload_now(self) -> None:
+        """Reload, and return once every worker that served the old configuration is gone and
+        a new one runs: a fixed sleep let an old worker answer the next request under load."""
+        old = workers(self.proc.pid)
         subprocess.run(self.reload, check=True, capture_output=True)
-        time.sleep(0.3 if self.kind == "apache" else 0.15)  # new workers take over
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = workers(self.proc.pid)
+            if now and not now & old:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"{self.kind}: the old workers {sorted(old)} still run 30 s after a reload")
+
+
+def workers(master: int) -> set[int]:
+    """The child processes of a server's master process (Linux /proc)."""
+    try:
+        listed = Path(f"/proc/{master}/task/{master}/children").read_text()
+    except OSError:
+        return set()
+    return {int(pid) for pid in listed.split()}
 
 
 @contextmanager

@@ -155,6 +155,39 @@ def test_a_bad_config_is_exit_2_and_one_line_either_way(daemon: Daemon, log: Pat
     assert via == alone
 
 
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def test_a_refreshed_range_list_is_seen_by_the_next_served_scan(daemon: Daemon, tmp_path: Path) -> None:
+    """The server keeps the shipped range lists read (keep_bundled_ranges); a list `botguard
+    update` refreshed beside the state database is the command's own, read again when it changes."""
+    log = tmp_path / "access.log"
+    log.write_text(f'192.0.2.9 - - [01/Sep/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "{GOOGLEBOT}"\n')
+    updated = tmp_path / "ip-ranges"  # beside --state
+    updated.mkdir()
+    (updated / "index.yaml").write_text(
+        "googlebot: {file: googlebot.txt, format: lines, source: t, via: t, date: '2031-01-01', licence: t}\n"
+    )
+    identities = []
+    for network in ("192.0.2.0/24", "198.51.100.0/24"):
+        (updated / "googlebot.txt").write_text(f"{network}\n")
+        args = [
+            "scan",
+            str(log),
+            "--no-dns",
+            "--no-save",
+            "--format",
+            "json",
+            "--state",
+            str(tmp_path / "s.db"),
+        ]
+        via, alone = both_ways(daemon, args)
+        assert via == alone and via.code == 0, (via, alone)
+        (client,) = json.loads(via.out)["clients"]
+        identities.append(client["identity"])
+    assert identities[0] == "verified" and identities[1] != "verified", identities
+
+
 def test_a_missing_file_is_the_same_error_either_way(daemon: Daemon, tmp_path: Path) -> None:
     via, alone = both_ways(daemon, scan_args(tmp_path / "no-such.log"))
     assert alone.code == 1 and alone.err.startswith(b"botguard: error: "), alone.err
