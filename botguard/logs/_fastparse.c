@@ -148,7 +148,8 @@ static int64_t days_from_civil(int64_t y, int m, int d) {
 }
 
 /* "dd/Mon/yyyy:HH:MM:SS +hhmm" (exactly 26 bytes) as epoch microseconds UTC; 0 if not a real
- * time. Years 1000-9999 only, seconds 00-59 (no leap second), offsets up to 23:59. */
+ * time. Years 1000-9999 only (and not past 9999 in UTC), seconds 00-59 (no leap second),
+ * offsets up to 23:59. */
 static int time_local(const unsigned char *s, int64_t *out) {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -169,6 +170,9 @@ static int time_local(const unsigned char *s, int64_t *out) {
     if (day < 1 || day > last || hour > 23 || minute > 59 || second > 59 || oh > 23 || om > 59) return 0;
     int64_t offset = (int64_t)(oh * 3600 + om * 60) * (s[21] == '-' ? -1 : 1);
     int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    /* Past 9999-12-31T23:59:59.999999Z (a late time with a negative offset) Python cannot hold
+     * it: the polars path calls it a bad timestamp (_columns.parse_time), so hand it back. */
+    if (seconds - offset > INT64_C(253402300799)) return 0;
     *out = (seconds - offset) * 1000000;
     return 1;
 }

@@ -332,12 +332,6 @@ OUT_OF_MEMORY = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile review, bg/cparse: parse() creates Columns with PyObject_New (schema and array "
-    "left uninitialised) before checking the rest block and the numbers list; when either "
-    "allocation fails, Py_XDECREF(columns) frees garbage pointers (SIGSEGV in columns_dealloc)",
-)
 def test_out_of_memory_for_the_handed_back_lines_is_a_memory_error(
     kernel: ModuleType, tmp_path: Path
 ) -> None:
