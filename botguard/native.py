@@ -15,6 +15,8 @@ from types import ModuleType
 
 #: Set to 1 to run every step with its pure twin.
 DISABLE_VARIABLE = "BOTGUARD_NO_NATIVE"
+#: Every kernel setup.py builds, by its name under botguard.
+KERNELS = ("logs._fastparse", "judge._fold")
 
 
 def kernel(name: str) -> ModuleType | None:
@@ -30,3 +32,14 @@ def kernel(name: str) -> ModuleType | None:
         return importlib.import_module(f"botguard.{name}")
     except ImportError:
         return None
+
+
+def import_kernels() -> None:
+    """Import every kernel that was built, whatever the environment says: what a process that
+    forks commands (the resident server) keeps loaded; each command still asks :func:`kernel`,
+    which reads its own environment."""
+    for name in KERNELS:
+        try:
+            importlib.import_module(f"botguard.{name}")
+        except ImportError:
+            continue

@@ -82,18 +82,20 @@ def run_daemon(
 
 
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
-    """Import ``modules`` (no query runs: importing polars does not start its pool), load the
-    bundled crawler catalogue with its matcher and the shipped IP range lists (plain Python
-    objects from their JSON forms: no query either) and the ASN table's arrays (numpy, from
-    the start-up cache, when a scan has made them), then freeze everything alive out of the
-    collector's sight, as a command's first imports are."""
+    """Import ``modules`` and the compiled kernels (no query runs: importing polars does not
+    start its pool), load the bundled crawler catalogue with its matcher and the shipped IP
+    range lists (plain Python objects from their JSON forms: no query either) and the ASN
+    table's arrays (numpy, from the start-up cache, when a scan has made them), then freeze
+    everything alive out of the collector's sight, as a command's first imports are."""
     from botguard.catalog import keep_bundled_catalog
     from botguard.identity.asn import keep_bundled_asn
     from botguard.identity.ranges import keep_bundled_ranges
+    from botguard.native import import_kernels
 
     with collector_off():
         for name in modules:
             import_module(name)
+        import_kernels()
         keep_bundled_catalog()
         keep_bundled_ranges()
         keep_bundled_asn()

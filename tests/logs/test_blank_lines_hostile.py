@@ -31,7 +31,7 @@ PEAK = textwrap.dedent(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # one full CI run saw it pass (growth under 128 MiB), run alone it never has
     reason="hostile review: ~800 B of RAM per blank line in a block (main, kept by bg/cparse): "
     "a 1 MiB block of newlines grows RSS by ~800 MiB; readers could cap lines per block",
 )
