@@ -33,47 +33,21 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from _stages import WRAP_STEPS, Rows, best_of  # noqa: E402
 from bench_small import EXAMPLE, ROBOTS, child_env, start_server  # noqa: E402
 
 #: The server: wraps the steps, then runs `botguard daemon`.
-SERVER = r"""
+SERVER = (
+    r"""
 import json, os, resource, sys, time
 import botguard.loading
 botguard.loading.tune_libraries()  # as the command does first, before polars is imported
 import botguard.cli
 from botguard.resident import _worker
-collects = [0]
 rows = []
-from polars.lazyframe import engine
-real_collect = engine._LocalEngine.collect
-def collect(self, *args, **kwargs):
-    collects[0] += 1
-    return real_collect(self, *args, **kwargs)
-engine._LocalEngine.collect = collect
-import botguard.app.scan as scan
-import botguard.cli.scan as cli_scan
-def wrap(owner, name, label):
-    real = getattr(owner, name)
-    def timed(*args, **kwargs):
-        wall, cpu, queries = time.perf_counter(), time.process_time(), collects[0]
-        try:
-            return real(*args, **kwargs)
-        finally:
-            rows.append((label, time.perf_counter() - wall, time.process_time() - cpu, collects[0] - queries))
-    setattr(owner, name, timed)
-STEPS = [
-    (cli_scan, "load_settings", "settings"), (scan, "RobotsSources", "robots.txt files"),
-    (scan, "load_catalog", "catalogue"),
-    (scan, "aggregator", "aggregator"), (scan, "identity_sources", "identity sources (ranges, ASN table)"),
-    (scan, "build_identifier", "identifier"), (scan._FilePartials, "read", "read + aggregate (+ stored partial)"),
-    (scan._FilePartials, "judge", "judge (identity, verdicts)"), (scan, "_with_model", "model step"),
-    (scan, "with_traffic", "traffic summary"), (scan, "save_scan", "state: save scan"),
-    (scan.incremental, "keep", "state: keep the file's partial"), (cli_scan, "emit", "report written"),
-    (cli_scan, "run_scan", "run_scan in all"),
-]
-for owner, name, label in STEPS:
-    if hasattr(owner, name):
-        wrap(owner, name, label)
+"""
+    + WRAP_STEPS
+    + r"""
 real_run_command = _worker.run_command
 def run_command(request, fds, run, server_pid, let_go):
     forked = time.perf_counter()
@@ -109,9 +83,7 @@ def run_command(request, fds, run, server_pid, let_go):
 _worker.run_command = run_command
 sys.exit(botguard.cli.main(["daemon"]))
 """
-
-Rows = list[tuple[str, float, float, int]]
-Best = dict[str, tuple[float, float, int]]
+)
 
 
 def children_cpu(pid: int) -> float:
@@ -148,15 +120,6 @@ def served_run(
         ("served scan: client wall, client + child CPU", wall, usage.ru_utime + usage.ru_stime + child, 0)
     )
     return rows
-
-
-def best_of(runs: list[Rows]) -> Best:
-    best: Best = {}
-    for rows in runs:
-        for stage, wall, cpu, queries in rows:
-            old = best.get(stage, (float("inf"), float("inf"), queries))
-            best[stage] = (min(old[0], wall), min(old[1], cpu), min(old[2], queries))
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,10 +31,12 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from _stages import WRAP_STEPS, best_of  # noqa: E402
 from bench_small import EXAMPLE, ROBOTS, child_env  # noqa: E402
 
 #: Runs in the child: argv = [log, state, out, robots]; prints [[stage, wall s, CPU s, collects], ...].
-CHILD = r"""
+CHILD = (
+    r"""
 import dataclasses, json, sys, time
 rows = []
 began_wall, began_cpu = time.perf_counter(), time.process_time()
@@ -57,7 +59,6 @@ from botguard.cli import main
     or getattr(botguard.cli, "tune_libraries", None)
     or botguard.cli.tune_allocator
 )()
-collects = [0]
 def timed_import(name):
     wall, cpu = time.perf_counter(), time.process_time()
     __import__(name)
@@ -67,36 +68,9 @@ for name in ("polars", "numpy", "click", "yaml", "botguard.cli.scan"):
 # the count in the queries column, so two trees' rows line up
 rows.append(("  of which dataclass decorations (count)", 0.0, decorated[1], decorated[0]))
 before_run, before_run_cpu = decorated[0], decorated[1]
-from polars.lazyframe import engine
-real_collect = engine._LocalEngine.collect
-def collect(self, *args, **kwargs):
-    collects[0] += 1
-    return real_collect(self, *args, **kwargs)
-engine._LocalEngine.collect = collect
-import botguard.app.scan as scan
-import botguard.cli.scan as cli_scan
-def wrap(owner, name, label):
-    real = getattr(owner, name)
-    def timed(*args, **kwargs):
-        wall, cpu, queries = time.perf_counter(), time.process_time(), collects[0]
-        try:
-            return real(*args, **kwargs)
-        finally:
-            rows.append((label, time.perf_counter() - wall, time.process_time() - cpu, collects[0] - queries))
-    setattr(owner, name, timed)
-STEPS = [
-    (cli_scan, "load_settings", "settings"), (scan, "RobotsSources", "robots.txt files"),
-    (scan, "load_catalog", "catalogue"),
-    (scan, "aggregator", "aggregator"), (scan, "identity_sources", "identity sources (ranges, ASN table)"),
-    (scan, "build_identifier", "identifier"), (scan._FilePartials, "read", "read + aggregate (+ stored partial)"),
-    (scan._FilePartials, "judge", "judge (identity, verdicts)"), (scan, "_with_model", "model step"),
-    (scan, "with_traffic", "traffic summary"), (scan, "save_scan", "state: save scan"),
-    (scan.incremental, "keep", "state: keep the file's partial"), (cli_scan, "emit", "report written"),
-]
-for owner, name, label in STEPS:
-    if hasattr(owner, name):
-        wrap(owner, name, label)
-wrap(cli_scan, "run_scan", "run_scan in all")
+"""
+    + WRAP_STEPS
+    + r"""
 steps_end = len(rows)
 log, state, out, robots = sys.argv[1:5]
 wall, cpu, queries = time.perf_counter(), time.process_time(), collects[0]
@@ -111,8 +85,7 @@ rows.append(("process after the interpreter", time.perf_counter() - began_wall, 
 assert code == 0, code
 print(json.dumps(rows))
 """
-
-Best = dict[str, tuple[float, float, int]]
+)
 
 
 def child(
@@ -131,15 +104,6 @@ def child(
     if done.returncode != 0:
         raise SystemExit(f"child failed:\n{done.stderr[-3000:]}")
     return [tuple(row) for row in json.loads(done.stdout.strip().splitlines()[-1])]  # type: ignore[misc]
-
-
-def best_of(runs: list[list[tuple[str, float, float, int]]]) -> Best:
-    best: Best = {}
-    for rows in runs:
-        for stage, wall, cpu, queries in rows:
-            old = best.get(stage, (float("inf"), float("inf"), queries))
-            best[stage] = (min(old[0], wall), min(old[1], cpu), queries)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
