@@ -48,7 +48,7 @@ def detect_format(sample_lines: list[str], formats: Mapping[str, LogFormat] | No
     """
     sample = pl.Series("line", sample_lines[:SAMPLE_LINES], dtype=pl.String)
     candidates = FORMATS if formats is None else formats
-    scores = {name: _score(fmt, sample) for name, fmt in candidates.items()}
+    scores = {name: _score(fmt, sample_lines[:SAMPLE_LINES], sample) for name, fmt in candidates.items()}
     most = max((parsed for parsed, _ in scores.values()), default=0)
     if most == 0:
         raise InputError(
@@ -61,8 +61,10 @@ def detect_format(sample_lines: list[str], formats: Mapping[str, LogFormat] | No
     return max(close, key=lambda name: scores[name][1])  # max() keeps the first (registry order) on ties
 
 
-def _score(fmt: LogFormat, sample: pl.Series) -> tuple[int, int]:
-    """(lines parsed, columns filled) of ``fmt`` on the sample."""
+def _score(fmt: LogFormat, lines: Sequence[str], sample: pl.Series) -> tuple[int, int]:
+    """(lines parsed, columns filled) of ``fmt`` on the sample (``lines``, as a Series)."""
+    if _reads_none(fmt, lines):
+        return 0, 0
     rows, stats = fmt.parse_batch(sample, source="<sample>")
     filled = sum(1 for column in rows.columns if rows[column].null_count() < rows.height)
     return stats.parsed, filled
@@ -143,7 +145,7 @@ def header_loss(
     reads = {
         name: other.parse_batch(series, source="<sample>")[0]
         for name, other in candidates.items()
-        if name != fmt.name
+        if name != fmt.name and not _reads_none(other, sample)
     }
     better = {
         name: rows.height
@@ -152,6 +154,13 @@ def header_loss(
     }
     best = max(better, key=lambda name: better[name], default=None)  # max() keeps registry order on ties
     return HeaderLoss(missing, carried, len(sample), best, better.get(best, 0) if best else 0)
+
+
+def _reads_none(fmt: LogFormat, lines: Sequence[str]) -> bool:
+    """Whether ``fmt`` says, without parsing, that it reads none of ``lines`` (a format may
+    offer ``reads_none``: the JSON formats do)."""
+    reads_none = getattr(fmt, "reads_none", None)
+    return bool(reads_none(lines)) if callable(reads_none) else False
 
 
 def _carrying(fmt: LogFormat, sample: list[str]) -> int:

@@ -9,7 +9,7 @@ lists): ``request.headers.User-Agent[0]``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +99,12 @@ class JsonFormat:
         """The nginx-style JSON format with some columns read from the given keys instead."""
         keys = dict(NGINX_KEYS) | {column: (key,) for column, key in json_fields.items()}
         return cls("json", keys, "JSON lines with custom field names")
+
+    def reads_none(self, lines: Sequence[str]) -> bool:
+        """Whether no line of ``lines`` can be read: every line read is an object, and so holds
+        a ``{``. Detection scores a format on every file's first lines; this spares a JSON
+        format's parse (~10 ms) on a text log."""
+        return not any("{" in line for line in lines)
 
     def parse_batch(
         self, lines: pl.Series, *, source: str, first_line_no: int = 1
