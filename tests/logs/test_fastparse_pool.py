@@ -1,10 +1,11 @@
-"""The compiled reader's column buffers come from a pool.
+"""The compiled reader's column buffers come from a pool, and empty lines are counted in it.
 
 A set of buffers goes back to the pool when polars releases the last array that reads it, and
 the next block is written into it. A set handed back while a frame still reads it would give
 that frame another block's rows, silently (wrong verdicts, no error): the first tests hold the
 frames of earlier blocks while later blocks are parsed into reused sets and compare every one
-with the polars path. The others check that the pool is used at all, and bounded.
+with the polars path. The others check that the pool is used at all, and that the empty lines
+the kernel counts itself give the polars path's counts and examples.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from botguard.logs import _malformed
 from botguard.logs.formats import FORMATS
 from botguard.logs.text import TemplateFormat
 
-from .test_fastparse import native_off
+from .test_fastparse import both, native_off
 
 BLOCKS = 12
 LINES = 1_500
@@ -131,3 +133,46 @@ def test_the_pool_keeps_few_sets(kernel: ModuleType) -> None:
     assert kernel.pool_stats()["out"] >= 8
     del held
     assert kernel.pool_stats()["idle"] <= kernel.POOL_IDLE_MAX
+
+
+def test_the_kernel_keeps_as_many_blank_examples_as_a_batch_shows(kernel: ModuleType) -> None:
+    assert kernel.BLANK_EXAMPLES >= _malformed.EXAMPLES_PER_BATCH
+
+
+PIECES = {
+    "b": b"\n",
+    "v": block_of(3, 1),
+    "j": b"junk line\n",
+    "s": b" \n",
+    "w": b"   \n",
+    "t": b"\t\n",
+    "r": b"\r\n",
+    "c": b"cut",
+}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "bbvvjb",  # blank first
+        "vjbb",  # blank last
+        "bbb",  # only blanks
+        "b" * 30 + "jvj",  # more blanks than examples, before the junk
+        "jv" + "bv" * 30 + "j",  # junk before many blanks
+        "bswtrv",  # whitespace lines are the polars path's
+        "vbc",  # a cut line after a blank
+    ],
+)
+def test_blank_lines_counted_by_the_kernel_as_the_polars_path_counts_them(
+    kernel: ModuleType, layout: str
+) -> None:
+    """Empty lines anywhere in a block, among taken and handed-back lines: the same rows, counts
+    and examples (the first 20 malformed lines in line order, blank or not) as the polars path."""
+    data = b"".join(PIECES[piece] for piece in layout)
+    blanks = [n for n, line in enumerate(data.split(b"\n")[:-1], start=5) if line == b""]
+    for first_line_no in (1, 1_000):
+        _, stats = both(data, first_line_no=first_line_no)
+        assert stats.malformed_by_reason["empty"] >= len(blanks)
+    columns, _, _ = kernel.parse(data, 5, kernel.COMBINED)
+    assert columns.blank_lines == len(blanks)
+    assert columns.first_blank_lines == tuple(blanks[: kernel.BLANK_EXAMPLES])
