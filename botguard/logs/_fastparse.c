@@ -18,12 +18,17 @@
  * Memory safety: every read is bounded by the block's length (a line is [start, end) with
  * end <= length, and every cursor is checked against end before it is read), every write by
  * sizes computed in a first pass with overflow checks, and each Arrow struct's release
- * callback frees what it owns on every path.
+ * callback frees what it owns on every path. The column buffers of a block are one pooled set
+ * (see "buffer pool"): a set is written again only after the last array reading it was
+ * released (tests/logs/test_fastparse_pool.py holds earlier frames while later blocks reuse
+ * sets).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,16 +336,109 @@ static int parse_line(const unsigned char *s, size_t start, size_t end, int layo
 
 /* ------------------------------------------------------------------ Arrow export --- */
 
-/* What a child array owns: its buffers, and the pointer table Arrow reads. */
+/* ------------------------------------------------------------------ buffer pool --- */
+
+/* The buffers of one parse, one per slot: each text column's offsets, bytes and validity, the
+ * number columns, and the rejected lines' table (scratch). Why a pool: buffers malloc'd fresh
+ * for each 8 MiB block are fresh pages each time (glibc returns or trims large freed chunks),
+ * and on this VM a page fault costs microseconds: at 5M lines the scan took 311k faults while
+ * reading. A set goes back to the pool when the last array that reads it is released (polars
+ * may release it on any thread, later), so steady-state parsing writes the same pages. */
+enum text_column { TEXT_IP, TEXT_METHOD, TEXT_TARGET, TEXT_PROTOCOL, TEXT_REQUEST, TEXT_REFERER, TEXT_UA, TEXT_HOST,
+                   TEXT_COLUMNS };
+enum number_column { NUMBER_TIME, NUMBER_STATUS, NUMBER_BYTES, NUMBER_LINE, NUMBER_VALID };
+#define TEXT_SLOT(column, part) ((column) * 3 + (part)) /* part: 0 offsets, 1 bytes, 2 validity */
+#define NUMBER_SLOT(column) (TEXT_COLUMNS * 3 + (column))
+#define REJECT_SLOT (TEXT_COLUMNS * 3 + 5)
+#define SLOTS (REJECT_SLOT + 1)
+/* Idle sets kept: a scan holds about two blocks' frames at once (the aggregator's batch and
+ * the parse thread's); one more set waiting costs its touched pages, never more. */
+#define POOL_IDLE_MAX 2
+
+typedef struct Set {
+    void *buffer[SLOTS];
+    size_t capacity[SLOTS];
+    atomic_long refs; /* the writer's, then one per child array that reads the set */
+    struct Set *next; /* in the idle list */
+} Set;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static Set *pool_idle;
+static long pool_idle_count, pool_sets_made, pool_sets_reused, pool_buffers_grown, pool_sets_freed, pool_sets_out;
+
+static void set_free(Set *set) {
+    for (int i = 0; i < SLOTS; i++) free(set->buffer[i]);
+    free(set);
+}
+
+/* Back to the pool (or freed when the pool is full): only once no array reads the set. */
+static void set_release(Set *set) {
+    if (atomic_fetch_sub(&set->refs, 1) != 1) return;
+    pthread_mutex_lock(&pool_lock);
+    pool_sets_out--;
+    int keep = pool_idle_count < POOL_IDLE_MAX;
+    if (keep) {
+        set->next = pool_idle;
+        pool_idle = set;
+        pool_idle_count++;
+    } else {
+        pool_sets_freed++;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (!keep) set_free(set);
+}
+
+/* A set with room for ``needs`` bytes in each slot, referenced once (by the writer); NULL on
+ * allocation failure. A slot too small grows to an eighth more than asked, so blocks of about
+ * the same size grow it rarely; untouched pages of a big slot cost no memory. */
+static Set *set_take(const size_t needs[SLOTS]) {
+    pthread_mutex_lock(&pool_lock);
+    Set *set = pool_idle;
+    if (set) {
+        pool_idle = set->next;
+        pool_idle_count--;
+        pool_sets_reused++;
+    } else {
+        pool_sets_made++;
+    }
+    pool_sets_out++;
+    pthread_mutex_unlock(&pool_lock);
+    if (!set && !(set = calloc(1, sizeof *set))) {
+        pthread_mutex_lock(&pool_lock);
+        pool_sets_out--;
+        pthread_mutex_unlock(&pool_lock);
+        return NULL;
+    }
+    set->next = NULL;
+    atomic_store(&set->refs, 1);
+    for (int i = 0; i < SLOTS; i++) {
+        size_t need = needs[i] ? needs[i] : 1; /* Arrow wants a valid pointer for an empty buffer */
+        if (set->capacity[i] >= need) continue;
+        free(set->buffer[i]);
+        size_t room = need > SIZE_MAX - need / 8 ? need : need + need / 8;
+        set->buffer[i] = malloc(room);
+        set->capacity[i] = set->buffer[i] ? room : 0;
+        if (!set->buffer[i]) {
+            set_release(set);
+            return NULL;
+        }
+        pthread_mutex_lock(&pool_lock);
+        pool_buffers_grown++;
+        pthread_mutex_unlock(&pool_lock);
+    }
+    return set;
+}
+
+/* What a child array holds: the set its buffers are in, and the pointer table Arrow reads. */
 typedef struct {
-    void *owned[3];
+    Set *set;
     const void *table[3];
 } Buffers;
 
 static void release_child(struct ArrowArray *array) {
     Buffers *buffers = array->private_data;
     if (buffers) {
-        for (int i = 0; i < 3; i++) free(buffers->owned[i]);
+        set_release(buffers->set);
         free(buffers);
     }
     array->release = NULL;
@@ -373,23 +471,21 @@ static void release_schema(struct ArrowSchema *schema) {
 
 static void release_leaf_schema(struct ArrowSchema *schema) { schema->release = NULL; }
 
-/* A child array over ``n_buffers`` malloc'd buffers (taken over, freed on failure too). */
-static struct ArrowArray *child_array(int64_t length, int64_t null_count, int n_buffers, void *b0, void *b1,
+/* A child array over ``n_buffers`` buffers of ``set`` (which it then references). */
+static struct ArrowArray *child_array(Set *set, int64_t length, int64_t null_count, int n_buffers, void *b0, void *b1,
                                       void *b2) {
     struct ArrowArray *array = calloc(1, sizeof *array);
     Buffers *buffers = calloc(1, sizeof *buffers);
     if (!array || !buffers) {
         free(array);
         free(buffers);
-        free(b0);
-        free(b1);
-        free(b2);
         return NULL;
     }
-    buffers->owned[0] = b0;
-    buffers->owned[1] = b1;
-    buffers->owned[2] = b2;
-    for (int i = 0; i < 3; i++) buffers->table[i] = buffers->owned[i];
+    atomic_fetch_add(&set->refs, 1);
+    buffers->set = set;
+    buffers->table[0] = b0;
+    buffers->table[1] = b1;
+    buffers->table[2] = b2;
     array->length = length;
     array->null_count = null_count;
     array->n_buffers = n_buffers;
@@ -398,13 +494,6 @@ static struct ArrowArray *child_array(int64_t length, int64_t null_count, int n_
     array->private_data = buffers;
     return array;
 }
-
-/* malloc that never asks for 0 bytes (Arrow wants a valid pointer for an empty buffer). */
-static void *alloc(size_t size) { return malloc(size ? size : 1); }
-
-enum text_column { TEXT_IP, TEXT_METHOD, TEXT_TARGET, TEXT_PROTOCOL, TEXT_REQUEST, TEXT_REFERER, TEXT_UA, TEXT_HOST,
-                   TEXT_COLUMNS };
-enum number_column { NUMBER_TIME, NUMBER_STATUS, NUMBER_BYTES, NUMBER_LINE, NUMBER_VALID };
 
 /* A large_utf8 column being written. Each accepted line gives it at most one span of its own
  * bytes, so ``chars`` never needs more than the block's size. */
@@ -416,50 +505,60 @@ typedef struct {
     int64_t nulls;
 } Text;
 
-/* The columns being written, one row per accepted line. */
+/* The columns being written, one row per accepted line, in the buffers of ``set``. */
 typedef struct {
     Text text[TEXT_COLUMNS];
     int64_t *time, *bytes, *line_no;
     int16_t *status;
     uint8_t *valid_request;
     size_t rows;
+    Set *set;
 } Out;
 
 static void out_free(Out *out) {
-    for (int i = 0; i < TEXT_COLUMNS; i++) {
-        free(out->text[i].offsets);
-        free(out->text[i].chars);
-        free(out->text[i].valid);
-    }
-    free(out->time);
-    free(out->bytes);
-    free(out->line_no);
-    free(out->status);
-    free(out->valid_request);
+    if (out->set) set_release(out->set);
     memset(out, 0, sizeof *out);
 }
 
-/* Room for ``lines`` rows of a block of ``size`` bytes; 0 on allocation failure. Untouched
- * pages of the text buffers cost no memory (the kernel maps them on first write). */
-static int out_init(Out *out, size_t lines, size_t size) {
-    size_t bitmap = (lines + 7) / 8;
+static int nullable(int column) {
+    return column == TEXT_METHOD || column == TEXT_TARGET || column == TEXT_PROTOCOL || column == TEXT_HOST;
+}
+
+/* Room for ``lines`` rows of a block of ``size`` bytes, and for the table of ``lines``
+ * rejected lines (*rejects); 0 on allocation failure. Each text column gets the block's size:
+ * a row copies at most its own bytes into it. */
+static int out_init(Out *out, size_t lines, size_t size, Reject **rejects) {
+    size_t bitmap = (lines + 7) / 8, needs[SLOTS] = {0};
     memset(out, 0, sizeof *out);
-    if (lines > (SIZE_MAX - 1) / sizeof(int64_t)) return 0;
+    if (lines > (SIZE_MAX - 1) / sizeof(Reject)) return 0;
+    for (int i = 0; i < TEXT_COLUMNS; i++) {
+        needs[TEXT_SLOT(i, 0)] = (lines + 1) * sizeof(int64_t);
+        needs[TEXT_SLOT(i, 1)] = size;
+        needs[TEXT_SLOT(i, 2)] = nullable(i) ? bitmap : 0;
+    }
+    needs[NUMBER_SLOT(NUMBER_TIME)] = needs[NUMBER_SLOT(NUMBER_BYTES)] = lines * sizeof(int64_t);
+    needs[NUMBER_SLOT(NUMBER_LINE)] = lines * sizeof(int64_t);
+    needs[NUMBER_SLOT(NUMBER_STATUS)] = lines * sizeof(int16_t);
+    needs[NUMBER_SLOT(NUMBER_VALID)] = bitmap;
+    needs[REJECT_SLOT] = lines * sizeof(Reject);
+    Set *set = out->set = set_take(needs);
+    if (!set) return 0;
     for (int i = 0; i < TEXT_COLUMNS; i++) {
         Text *t = &out->text[i];
-        t->offsets = alloc((lines + 1) * sizeof(int64_t));
-        t->chars = alloc(size);
-        int nullable = i == TEXT_METHOD || i == TEXT_TARGET || i == TEXT_PROTOCOL || i == TEXT_HOST;
-        t->valid = nullable ? calloc(bitmap ? bitmap : 1, 1) : NULL;
-        if (!t->offsets || !t->chars || (nullable && !t->valid)) return 0;
+        t->offsets = set->buffer[TEXT_SLOT(i, 0)];
+        t->chars = set->buffer[TEXT_SLOT(i, 1)];
+        t->valid = nullable(i) ? set->buffer[TEXT_SLOT(i, 2)] : NULL;
+        if (t->valid) memset(t->valid, 0, bitmap); /* (a reused set holds an earlier block's bits) */
         t->offsets[0] = 0;
     }
-    out->time = alloc(lines * sizeof(int64_t));
-    out->bytes = alloc(lines * sizeof(int64_t));
-    out->line_no = alloc(lines * sizeof(int64_t));
-    out->status = alloc(lines * sizeof(int16_t));
-    out->valid_request = calloc(bitmap ? bitmap : 1, 1);
-    return out->time && out->bytes && out->line_no && out->status && out->valid_request;
+    out->time = set->buffer[NUMBER_SLOT(NUMBER_TIME)];
+    out->bytes = set->buffer[NUMBER_SLOT(NUMBER_BYTES)];
+    out->line_no = set->buffer[NUMBER_SLOT(NUMBER_LINE)];
+    out->status = set->buffer[NUMBER_SLOT(NUMBER_STATUS)];
+    out->valid_request = set->buffer[NUMBER_SLOT(NUMBER_VALID)];
+    memset(out->valid_request, 0, bitmap);
+    *rejects = set->buffer[REJECT_SLOT];
+    return 1;
 }
 
 static inline void put(Text *t, size_t row, const unsigned char *src, size_t len, int null) {
@@ -526,31 +625,22 @@ static int column_count(int layout) {
     return layout == LAYOUT_COMMON ? BASE_COLUMNS : layout == LAYOUT_COMBINED ? BASE_COLUMNS + 2 : BASE_COLUMNS + 3;
 }
 
-/* Hand one column's buffers over to a child array (NULL on allocation failure). */
+/* A child array reading one column's buffers (NULL on allocation failure). */
 static struct ArrowArray *take_column(Out *out, const Column *c) {
     int64_t n = (int64_t)out->rows;
     void *values;
     if (c->text) {
         Text *t = &out->text[c->column];
-        void *valid = t->valid, *offsets = t->offsets, *chars = t->chars;
-        int64_t nulls = t->nulls;
-        t->valid = NULL;
-        t->offsets = NULL;
-        t->chars = NULL;
-        if (!nulls) {
-            free(valid);
-            valid = NULL;
-        }
-        return child_array(n, nulls, 3, valid, offsets, chars);
+        return child_array(out->set, n, t->nulls, 3, t->nulls ? t->valid : NULL, t->offsets, t->chars);
     }
     switch (c->column) {
-    case NUMBER_TIME: values = out->time; out->time = NULL; break;
-    case NUMBER_STATUS: values = out->status; out->status = NULL; break;
-    case NUMBER_BYTES: values = out->bytes; out->bytes = NULL; break;
-    case NUMBER_LINE: values = out->line_no; out->line_no = NULL; break;
-    default: values = out->valid_request; out->valid_request = NULL; break;
+    case NUMBER_TIME: values = out->time; break;
+    case NUMBER_STATUS: values = out->status; break;
+    case NUMBER_BYTES: values = out->bytes; break;
+    case NUMBER_LINE: values = out->line_no; break;
+    default: values = out->valid_request; break;
     }
-    return child_array(n, 0, 2, NULL, values, NULL);
+    return child_array(out->set, n, 0, 2, NULL, values, NULL);
 }
 
 /* Fill ``array`` (a struct array of the layout's columns) with the buffers of ``out``; 0 on
@@ -613,6 +703,8 @@ typedef struct {
     struct ArrowSchema *schema;
     struct ArrowArray *array;
     Py_ssize_t rows;
+    long long blank_lines;
+    PyObject *first_blank_lines; /* a tuple of line numbers */
 } Columns;
 
 static void schema_capsule_free(PyObject *capsule) {
@@ -646,6 +738,7 @@ static void columns_drop(Columns *self) {
 
 static void columns_dealloc(Columns *self) {
     columns_drop(self);
+    Py_XDECREF(self->first_blank_lines);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -683,8 +776,22 @@ static PyMethodDef columns_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *columns_blank_lines(Columns *self, void *closure) {
+    (void)closure;
+    return PyLong_FromLongLong(self->blank_lines);
+}
+
+static PyObject *columns_first_blank_lines(Columns *self, void *closure) {
+    (void)closure;
+    return Py_NewRef(self->first_blank_lines);
+}
+
 static PyGetSetDef columns_getset[] = {
     {"rows", (getter)columns_len, NULL, "How many lines were taken.", NULL},
+    {"blank_lines", (getter)columns_blank_lines, NULL, "How many lines were empty (no byte before the newline).",
+     NULL},
+    {"first_blank_lines", (getter)columns_first_blank_lines, NULL,
+     "The line numbers of the first BLANK_EXAMPLES empty lines, in order.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -700,18 +807,23 @@ static PyTypeObject ColumnsType = {
 
 /* ------------------------------------------------------------------ parse() --- */
 
+/* Blank lines whose numbers are kept: as many as the malformed examples of a batch
+ * (botguard.logs._malformed.EXAMPLES_PER_BATCH, checked by a test). */
+#define BLANK_EXAMPLES 20
+
 typedef struct {
     Out out;
     Reject *rejects;
     size_t rejected;
     size_t reject_bytes;
+    int64_t blanks;                       /* empty lines, counted here (a malformed reason) */
+    int64_t first_blanks[BLANK_EXAMPLES]; /* the first ones' line numbers */
     struct ArrowSchema *schema;
     struct ArrowArray *array;
 } Work;
 
 static void work_free(Work *work) {
     out_free(&work->out);
-    free(work->rejects);
     if (work->schema) {
         if (work->schema->release) work->schema->release(work->schema);
         free(work->schema);
@@ -730,11 +842,9 @@ static int run(const unsigned char *data, size_t size, int64_t first, int layout
         const unsigned char *nl = memchr(p, '\n', (size_t)(stop - p));
         p = nl ? nl + 1 : stop;
     }
-    if (lines > SIZE_MAX / sizeof(Reject)) return 0;
-    work->rejects = alloc(lines * sizeof(Reject));
     work->schema = calloc(1, sizeof *work->schema);
     work->array = calloc(1, sizeof *work->array);
-    if (!work->rejects || !work->schema || !work->array || !out_init(&work->out, lines, size)) return 0;
+    if (!work->schema || !work->array || !out_init(&work->out, lines, size, &work->rejects)) return 0;
     size_t start = 0;
     Row row;
     for (size_t line = 0; line < lines; line++) {
@@ -742,7 +852,12 @@ static int run(const unsigned char *data, size_t size, int64_t first, int layout
         size_t end = nl ? (size_t)(nl - data) : size;
         size_t next = nl ? end + 1 : size;
         /* A last line without its newline was cut at the block's end: the polars path's. */
-        if (nl && parse_line(data, start, end, layout, &row)) {
+        if (nl && end == start) {
+            /* An empty line (the polars path's reason "empty"), counted here: handed back,
+             * a block of newlines cost the polars path ~800 bytes of memory a line. */
+            if (work->blanks < BLANK_EXAMPLES) work->first_blanks[work->blanks] = first + (int64_t)line;
+            work->blanks++;
+        } else if (nl && parse_line(data, start, end, layout, &row)) {
             row.line_no = first + (int64_t)line;
             out_add(&work->out, data, &row, layout);
         } else {
@@ -798,8 +913,17 @@ static PyObject *parse(PyObject *module, PyObject *args) {
     if (columns) { /* before any exit: the dealloc on the error path reads them */
         columns->schema = NULL;
         columns->array = NULL;
+        columns->first_blank_lines = NULL;
     }
     if (!block || !numbers || !columns) goto done;
+    int64_t kept = work.blanks < BLANK_EXAMPLES ? work.blanks : BLANK_EXAMPLES;
+    columns->blank_lines = work.blanks;
+    if (!(columns->first_blank_lines = PyTuple_New((Py_ssize_t)kept))) goto done;
+    for (int64_t i = 0; i < kept; i++) {
+        PyObject *number = PyLong_FromLongLong(work.first_blanks[i]);
+        if (!number) goto done;
+        PyTuple_SET_ITEM(columns->first_blank_lines, (Py_ssize_t)i, number);
+    }
     char *out = PyBytes_AS_STRING(block);
     for (size_t i = 0; i < work.rejected; i++) {
         const Reject *r = &work.rejects[i];
@@ -824,8 +948,25 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(pool_stats_doc,
+             "pool_stats() -> dict\n\n"
+             "The column buffer pool's counters: sets made, reused and freed, buffers grown, sets\n"
+             "idle in the pool and sets out (read by arrays not yet released).");
+
+static PyObject *pool_stats(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    pthread_mutex_lock(&pool_lock);
+    long made = pool_sets_made, reused = pool_sets_reused, freed = pool_sets_freed, grown = pool_buffers_grown;
+    long idle = pool_idle_count, out = pool_sets_out;
+    pthread_mutex_unlock(&pool_lock);
+    return Py_BuildValue("{sl,sl,sl,sl,sl,sl}", "made", made, "reused", reused, "freed", freed, "grown", grown,
+                         "idle", idle, "out", out);
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS, parse_doc},
+    {"pool_stats", pool_stats, METH_NOARGS, pool_stats_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -835,14 +976,28 @@ static struct PyModuleDef module_def = {
     NULL, NULL, NULL, NULL,
 };
 
+/* A child forked while another thread held the pool's lock would wait for it forever. */
+static void pool_lock_before_fork(void) { pthread_mutex_lock(&pool_lock); }
+static void pool_unlock_after_fork(void) { pthread_mutex_unlock(&pool_lock); }
+
 PyMODINIT_FUNC PyInit__fastparse(void) {
+    static int fork_handlers;
+    if (!fork_handlers) {
+        if (pthread_atfork(pool_lock_before_fork, pool_unlock_after_fork, pool_unlock_after_fork) != 0) {
+            PyErr_SetString(PyExc_OSError, "pthread_atfork failed");
+            return NULL;
+        }
+        fork_handlers = 1;
+    }
     if (PyType_Ready(&ColumnsType) < 0) return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (!module) return NULL;
     if (PyModule_AddIntConstant(module, "COMMON", LAYOUT_COMMON) < 0 ||
         PyModule_AddIntConstant(module, "COMBINED", LAYOUT_COMBINED) < 0 ||
         PyModule_AddIntConstant(module, "VHOST_COMBINED", LAYOUT_VHOST_COMBINED) < 0 ||
-        PyModule_AddIntConstant(module, "MAX_LINE", MAX_LINE) < 0) {
+        PyModule_AddIntConstant(module, "MAX_LINE", MAX_LINE) < 0 ||
+        PyModule_AddIntConstant(module, "BLANK_EXAMPLES", BLANK_EXAMPLES) < 0 ||
+        PyModule_AddIntConstant(module, "POOL_IDLE_MAX", POOL_IDLE_MAX) < 0) {
         Py_DECREF(module);
         return NULL;
     }
