@@ -255,12 +255,15 @@ def test_the_running_fold_widens_its_buckets_and_keeps_ties_in_log_order(
     """A client asking for disallowed paths five times in the same second, cut 1 + 4 across
     batches, then again a week later: its evidence is its first three requests in log order
     (the kernel keeps the earliest of ties, not the latest), and its requests per bucket are
-    counted in the week's width (floored when it widened), as in polars."""
+    counted in the week's width (floored when it widened), as in polars. Another client comes
+    first in the second batch (its number in that batch is not its number in the scan): each
+    one's disallowed requests are counted under its own rule row."""
     same = _START + timedelta(hours=5, minutes=7, seconds=30)  # (not on a wider bucket's start)
     rows = [{**_plain(f"/cart?n={n}"), "time": same} for n in range(5)]
+    rows.insert(1, {**_plain("/cart?other"), "ip": "198.51.100.8", "time": same})
     rows.append({**_plain("/cart?n=9"), "time": same + timedelta(days=7)})
     frame = _batch(rows)
-    batches = [frame.slice(0, 1), frame.slice(1, 4), frame.slice(5, 1)]
+    batches = [frame.slice(0, 1), frame.slice(1, 5), frame.slice(6, 1)]
     found = []
     for on in (True, False):
         _with_kernel(monkeypatch, on)
@@ -272,15 +275,17 @@ def test_the_running_fold_widens_its_buckets_and_keeps_ties_in_log_order(
         assert len(added) == (3 if on else 0)
     ours, twin = found
     assert same_partial(ours, twin)
-    assert ours.evidence.get_column("target").to_list() == ["/cart?n=0", "/cart?n=1", "/cart?n=2"]
+    first = ours.evidence.filter(pl.col("ip") == "198.51.100.7")
+    assert first.get_column("target").to_list() == ["/cart?n=0", "/cart?n=1", "/cart?n=2"]
     width = bucket_width(ours.clients)
     assert width > 60  # (the first batches counted in minutes)
-    assert sorted(ours.time_counts.get_column("bucket").to_list()) == [
+    assert sorted(set(ours.time_counts.get_column("bucket").to_list())) == [
         int(same.timestamp()) // width * width,
         int((same + timedelta(days=7)).timestamp()) // width * width,
     ]
-    assert ours.time_counts.get_column("requests").sum() == 6
-    assert ours.rule_counts.get_column("count").to_list() == [6]
+    assert ours.time_counts.get_column("requests").sum() == 7
+    counts = dict(ours.rule_counts.select("ip", "count").iter_rows())
+    assert counts == {"198.51.100.7": 6, "198.51.100.8": 1}
 
 
 def _plain(target: str) -> dict[str, object]:
