@@ -54,9 +54,14 @@ STAGES = [
     ("botguard.judge.aggregate", "_evidence", "    evidence"),
     ("botguard.judge.aggregate", "_time_counts", "    time counts"),
     ("botguard.judge.aggregate", "_path_counts", "    path counts"),
+    ("botguard.judge.aggregate", "Aggregator._run", "  the batch into the running fold (C)"),
+    ("botguard.judge.aggregate", "Aggregator._numbered", "    rows numbered, pairs judged"),
+    ("botguard.judge._running", "RunningFold.add", "    added: clients, times, rules (C)"),
+    ("botguard.judge.aggregate", "_clients_of", "    clients named (disallowed counts)"),
     ("botguard.judge.aggregate", "split_shards", "  cut into shards"),
     ("botguard.judge.aggregate", "_Shard.fold", "  shards folded"),
     ("botguard.judge.aggregate", "Aggregator.take", "aggregate: the file's partial"),
+    ("botguard.judge._running", "RunningFold.emit", "  the running fold's frames"),
 ]
 
 
@@ -64,7 +69,10 @@ def _timed(spent: dict[str, float], module: str, path: str, label: str) -> None:
     """Wrap ``module.path`` so its CPU time adds to ``spent[label]`` (absent names: skipped)."""
     import importlib
 
-    owner: Any = importlib.import_module(module)
+    try:
+        owner: Any = importlib.import_module(module)
+    except ModuleNotFoundError:  # a tree without it
+        return
     *outer, name = path.split(".")
     for part in outer:
         owner = getattr(owner, part, None)

@@ -401,6 +401,9 @@ static uint64_t mix64(uint64_t x) {
     return x ^ (x >> 33);
 }
 
+/* a + b as the two's complement sum (polars' sums of Int64 wrap alike), never undefined. */
+static inline int64_t add_wrapping(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+
 static int cells_grow(cells_t *c);
 
 static int cells_add(cells_t *c, uint64_t slot, int64_t bytes) {
@@ -412,7 +415,7 @@ static int cells_add(cells_t *c, uint64_t slot, int64_t bytes) {
         c->count++;
     }
     c->requests[at] += 1;
-    c->bytes[at] += bytes;
+    c->bytes[at] = add_wrapping(c->bytes[at], bytes);
     return c->count * 2 > c->capacity ? cells_grow(c) : 0;
 }
 
@@ -569,10 +572,714 @@ done:
     return result;
 }
 
+
+/* The running fold: one scan's clients, kept across batches (botguard.judge._running is the
+   door). Instead of a partial per batch that is cut into shards and merged, each batch's rows
+   are added to the facts of the scan's clients, found by (address, agent number) in a table
+   that owns a copy of each address; requests and bytes per (client, time bucket) are kept at the
+   scan's bucket width, floored again when a longer span widens it. running_emit hands the
+   whole back once. Every fact is what merging the batches' partials in log order gives
+   (botguard/judge/partial.py says why each merges exactly); Crawl-delay intervals inside a batch
+   compare with that batch's first min_gap of the client and intervals across batches with the
+   client's first, as the merge does. */
+
+#define RUNNING_CAPSULE "botguard.judge._fold.running"
+
+/* The running fold's arrays live in their own memory maps, zeroed, given back whole when freed
+   or grown: glibc would keep a freed array of a few tens of MiB in its heap and raise its
+   threshold for mapping later ones, and the scan's model step, after the fold, would find
+   its peak that much higher (the 5M-line bench log: +11 MiB over the per-batch partials). */
+#include <sys/mman.h>
+
+typedef struct {
+    size_t size; /* bytes mapped, this header included */
+    size_t pad;
+} pages_t;
+
+/* `p` (from pages_resize, or NULL) resized to hold `size` bytes, zero past what it held;
+   NULL (and `p` untouched) if that cannot be mapped. */
+static void *pages_resize(void *p, size_t size) {
+    if (size > SIZE_MAX - sizeof(pages_t) - 4096) return NULL;
+    size_t total = sizeof(pages_t) + size;
+    void *mapped = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) return NULL;
+    pages_t *head = mapped;
+    head->size = total;
+    if (p) {
+        pages_t *old = (pages_t *)p - 1;
+        size_t keep = old->size < total ? old->size : total;
+        memcpy(head + 1, p, keep - sizeof(pages_t));
+        munmap(old, old->size);
+    }
+    return head + 1;
+}
+
+static void pages_free(void *p) {
+    if (p) {
+        pages_t *head = (pages_t *)p - 1;
+        munmap(head, head->size);
+    }
+}
+
+typedef struct {
+    uint32_t client;
+    int64_t bucket; /* Unix seconds of the bucket's start (or a rule's or a path's number) */
+} tkey_t;
+
+/* A client's earliest disallowed requests (EVIDENCE kept, earliest first, ties in log order). */
+#define EVIDENCE 3
+typedef struct {
+    int64_t time[EVIDENCE];
+    uint64_t seq[EVIDENCE]; /* batch << 32 | row */
+    uint32_t count;
+} evidence_t;
+
+/* One cell, its key and its counts together (one cache line touched per lookup). */
+typedef struct {
+    int64_t bucket, requests, bytes;
+    uint32_t client, used;
+} tcell_t;
+
+typedef struct {
+    tcell_t *items;
+    size_t capacity, count; /* at most 3/4 full */
+} tcells_t;
+
+typedef struct {
+    /* clients, in order of first appearance */
+    size_t count, capacity;
+    uint64_t *ip_offsets; /* count + 1 */
+    uint8_t *ip_bytes;
+    size_t ip_size, ip_capacity;
+    uint8_t *ip_null;
+    uint32_t *agents;
+    int64_t *sums;        /* count x C_FIELDS */
+    double *limits;       /* min_gap of the client's first governed request */
+    double *batch_limits; /* ... of its first governed request in the batch of its last one */
+    uint64_t *gap_batch;  /* the batch its last governed request was in */
+    /* (address, agent) -> client */
+    uint64_t *hashes;
+    uint32_t *slots;
+    size_t table_capacity;
+    tcells_t cells;
+    tcells_t rules;        /* (client, rule number) -> disallowed requests */
+    uint32_t *evidence_of; /* per client: 1 + its entry in `evidence`, 0: none yet */
+    evidence_t *evidence;
+    size_t evidence_count, evidence_capacity;
+    int64_t width; /* 0: no batch yet */
+    uint64_t batches;
+} running_t;
+
+static int tcells_init(tcells_t *c, size_t capacity) {
+    memset(c, 0, sizeof *c);
+    c->capacity = capacity;
+    c->items = capacity <= SIZE_MAX / sizeof *c->items ? pages_resize(NULL, capacity * sizeof *c->items) : NULL;
+    return c->items ? 0 : -1;
+}
+
+static void tcells_free(tcells_t *c) {
+    pages_free(c->items);
+    memset(c, 0, sizeof *c);
+}
+
+static inline size_t tcell_at(const tcells_t *c, tkey_t key) {
+    size_t at = mix64(((uint64_t)key.client << 32) ^ mix64((uint64_t)key.bucket)) & (c->capacity - 1);
+    while (c->items[at].used && (c->items[at].client != key.client || c->items[at].bucket != key.bucket))
+        at = (at + 1) & (c->capacity - 1);
+    return at;
+}
+
+/* Adds to one cell (a new one if unseen); -1: out of memory. */
+static int tcells_add(tcells_t *c, tkey_t key, int64_t requests, int64_t bytes);
+
+static int tcells_rebuild(tcells_t *c, size_t capacity, int64_t width) {
+    tcells_t more;
+    if (tcells_init(&more, capacity) < 0) {
+        tcells_free(&more);
+        return -1;
+    }
+    for (size_t i = 0; i < c->capacity; i++) {
+        const tcell_t *cell = &c->items[i];
+        if (!cell->used) continue;
+        tkey_t key = {cell->client, width ? cell->bucket / width * width : cell->bucket}; /* buckets are >= 0 */
+        if (tcells_add(&more, key, cell->requests, cell->bytes) < 0) {
+            tcells_free(&more);
+            return -1;
+        }
+    }
+    tcells_free(c);
+    *c = more;
+    return 0;
+}
+
+static int tcells_add(tcells_t *c, tkey_t key, int64_t requests, int64_t bytes) {
+    tcell_t *cell = &c->items[tcell_at(c, key)];
+    if (!cell->used) {
+        cell->used = 1;
+        cell->client = key.client;
+        cell->bucket = key.bucket;
+        c->count++;
+    }
+    cell->requests = add_wrapping(cell->requests, requests);
+    cell->bytes = add_wrapping(cell->bytes, bytes);
+    if (c->count * 4 > c->capacity * 3) {
+        if (c->capacity > SIZE_MAX / 4 / sizeof *c->items) return -1;
+        return tcells_rebuild(c, c->capacity * 2, 0);
+    }
+    return 0;
+}
+
+static void running_free(running_t *r) {
+    if (!r) return;
+    pages_free(r->ip_offsets);
+    pages_free(r->ip_bytes);
+    pages_free(r->ip_null);
+    pages_free(r->agents);
+    pages_free(r->sums);
+    pages_free(r->limits);
+    pages_free(r->batch_limits);
+    pages_free(r->gap_batch);
+    pages_free(r->hashes);
+    pages_free(r->slots);
+    pages_free(r->evidence_of);
+    pages_free(r->evidence);
+    tcells_free(&r->cells);
+    tcells_free(&r->rules);
+    free(r);
+}
+
+static void running_destroy(PyObject *capsule) {
+    running_free(PyCapsule_GetPointer(capsule, RUNNING_CAPSULE));
+}
+
+static PyObject *running_new(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    running_t *r = calloc(1, sizeof *r);
+    if (!r) return PyErr_NoMemory();
+    r->table_capacity = 1024;
+    r->hashes = pages_resize(NULL, r->table_capacity * sizeof *r->hashes);
+    r->slots = pages_resize(NULL, r->table_capacity * sizeof *r->slots);
+    r->ip_offsets = pages_resize(NULL, sizeof *r->ip_offsets);
+    if (!r->hashes || !r->slots || !r->ip_offsets || tcells_init(&r->cells, 1024) < 0 ||
+        tcells_init(&r->rules, 1024) < 0) {
+        running_free(r);
+        return PyErr_NoMemory();
+    }
+    PyObject *capsule = PyCapsule_New(r, RUNNING_CAPSULE, running_destroy);
+    if (!capsule) running_free(r);
+    return capsule;
+}
+
+/* Room for one more client in every per-client array; -1: out of memory or too many. */
+static int running_reserve(running_t *r) {
+    if (r->count < r->capacity) return 0;
+    size_t more = r->capacity ? r->capacity * 2 : 1024;
+    if (more > UINT32_MAX || more > SIZE_MAX / (C_FIELDS * sizeof(int64_t))) return -1;
+#define GROW(field, n)                                                  \
+    do {                                                                \
+        void *grown = pages_resize(r->field, (n) * sizeof *r->field);   \
+        if (!grown) return -1;                                          \
+        r->field = grown;                                               \
+    } while (0)
+    GROW(ip_offsets, more + 1);
+    GROW(ip_null, more);
+    GROW(agents, more);
+    GROW(sums, more * C_FIELDS);
+    GROW(limits, more);
+    GROW(batch_limits, more);
+    GROW(gap_batch, more);
+    GROW(evidence_of, more);
+#undef GROW
+    r->capacity = more;
+    return 0;
+}
+
+static int running_grow_table(running_t *r) {
+    size_t capacity = r->table_capacity * 2;
+    if (capacity > SIZE_MAX / sizeof(uint64_t)) return -1;
+    uint64_t *hashes = pages_resize(NULL, capacity * sizeof *hashes);
+    uint32_t *slots = pages_resize(NULL, capacity * sizeof *slots);
+    if (!hashes || !slots) {
+        pages_free(hashes);
+        pages_free(slots);
+        return -1;
+    }
+    for (size_t i = 0; i < r->table_capacity; i++) {
+        if (!r->hashes[i]) continue;
+        size_t at = r->hashes[i] & (capacity - 1);
+        while (hashes[at]) at = (at + 1) & (capacity - 1);
+        hashes[at] = r->hashes[i];
+        slots[at] = r->slots[i];
+    }
+    pages_free(r->hashes);
+    pages_free(r->slots);
+    r->hashes = hashes;
+    r->slots = slots;
+    r->table_capacity = capacity;
+    return 0;
+}
+
+/* The scan's number of the client (address `data`/`size` or null, agent number `agent`), a new
+   client (its facts zero) if unseen; -1: out of memory or too many clients. */
+static int64_t running_client(running_t *r, const uint8_t *data, uint32_t size, int null, uint32_t agent) {
+    uint64_t hash = null ? hash_bytes((const uint8_t *)"", 0, 0x51ED270B27A5F3C1ULL ^ agent)
+                         : hash_bytes(data, size, 0x2545F4914F6CDD1DULL ^ ((uint64_t)agent << 17));
+    size_t at = hash & (r->table_capacity - 1);
+    while (r->hashes[at]) {
+        if (r->hashes[at] == hash) {
+            uint32_t c = r->slots[at];
+            uint64_t start = r->ip_offsets[c], end = r->ip_offsets[c + 1];
+            if (r->agents[c] == agent && r->ip_null[c] == (uint8_t)null && end - start == size &&
+                (size == 0 || memcmp(r->ip_bytes + start, data, size) == 0))
+                return c;
+        }
+        at = (at + 1) & (r->table_capacity - 1);
+    }
+    if (running_reserve(r) < 0) return -1;
+    if (size > SIZE_MAX / 4 - 1024 - r->ip_size) return -1; /* (the doubling below cannot wrap) */
+    if (r->ip_size + size > r->ip_capacity) {
+        size_t more = (r->ip_size + size) * 2 + 1024;
+        uint8_t *grown = pages_resize(r->ip_bytes, more);
+        if (!grown) return -1;
+        r->ip_bytes = grown;
+        r->ip_capacity = more;
+    }
+    uint32_t c = (uint32_t)r->count++;
+    if (size) memcpy(r->ip_bytes + r->ip_size, data, size);
+    r->ip_size += size;
+    r->ip_offsets[c + 1] = r->ip_size;
+    r->ip_null[c] = (uint8_t)null;
+    r->agents[c] = agent;
+    memset(r->sums + (size_t)c * C_FIELDS, 0, C_FIELDS * sizeof *r->sums);
+    r->limits[c] = r->batch_limits[c] = 0.0;
+    r->gap_batch[c] = 0;
+    r->evidence_of[c] = 0;
+    r->hashes[at] = hash;
+    r->slots[at] = c;
+    if (r->count * 2 > r->table_capacity && running_grow_table(r) < 0) return -1;
+    return c;
+}
+
+/* The bytes of row `i` of chunk `a` (null: *null set); -1 if they lie outside its buffers. */
+static int address_of(const struct ArrowArray *a, enum layout layout, int64_t i, const uint8_t **data,
+                      uint32_t *size, int *null) {
+    const uint8_t *validity = a->null_count != 0 ? a->buffers[0] : NULL;
+    int64_t bit = a->offset + i;
+    *data = NULL;
+    *size = 0;
+    *null = validity && !((validity[bit >> 3] >> (bit & 7)) & 1);
+    return *null ? 0 : row_bytes(a, layout, i, data, size);
+}
+
+/* The scan's number of each of a batch's clients (their addresses: an Arrow stream of `count`
+   strings; their agent numbers: `agents`), into `out`; -1 with an exception set. The whole
+   stream is read and checked before a client is added: a refused batch adds none. */
+static int running_map(running_t *r, struct ArrowArrayStream *stream, const uint32_t *agents, size_t count,
+                       uint32_t *out) {
+    struct ArrowSchema schema = {0};
+    enum layout layout;
+    if (stream->get_schema(stream, &schema) != 0) {
+        PyErr_SetString(PyExc_ValueError, "running_add: the address stream gave no schema");
+        return -1;
+    }
+    int known = layout_of(schema.format, &layout);
+    if (schema.release) schema.release(&schema);
+    if (known < 0) {
+        PyErr_SetString(PyExc_TypeError, "running_add: the addresses are not a string column");
+        return -1;
+    }
+    chunks_t chunks = {0};
+    int status = -1;
+    size_t seen = 0, done = 0;
+    for (;;) {
+        if (chunks.count == chunks.capacity) {
+            size_t more = chunks.capacity ? chunks.capacity * 2 : 4;
+            struct ArrowArray *items = realloc(chunks.items, more * sizeof *items);
+            if (!items) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            chunks.items = items;
+            chunks.capacity = more;
+        }
+        struct ArrowArray *a = &chunks.items[chunks.count];
+        memset(a, 0, sizeof *a);
+        if (stream->get_next(stream, a) != 0) {
+            PyErr_SetString(PyExc_ValueError, "running_add: the address stream failed");
+            goto done;
+        }
+        if (!a->release) break;
+        chunks.count++;
+        if (!chunk_ok(a, layout) || (uint64_t)a->length > count - seen) {
+            PyErr_SetString(PyExc_ValueError, "running_add: an address chunk is not as its type says");
+            goto done;
+        }
+        for (int64_t i = 0; i < a->length; i++) {
+            const uint8_t *data;
+            uint32_t size;
+            int null;
+            if (address_of(a, layout, i, &data, &size, &null) < 0) {
+                PyErr_SetString(PyExc_ValueError, "running_add: an address lies outside its buffers");
+                goto done;
+            }
+        }
+        seen += (size_t)a->length;
+    }
+    if (seen != count) {
+        PyErr_SetString(PyExc_ValueError, "running_add: fewer addresses than clients");
+        goto done;
+    }
+    for (size_t k = 0; k < chunks.count; k++) {
+        const struct ArrowArray *a = &chunks.items[k];
+        for (int64_t i = 0; i < a->length; i++) {
+            const uint8_t *data;
+            uint32_t size;
+            int null;
+            address_of(a, layout, i, &data, &size, &null); /* (checked above) */
+            int64_t c = running_client(r, data, size, null, agents[done]);
+            if (c < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            out[done++] = (uint32_t)c;
+        }
+    }
+    status = 0;
+done:
+    chunks_release(&chunks);
+    return status;
+}
+
+/* Offers a disallowed request (time `t`, log position `seq`, later than every one offered
+   before) to client `c`'s earliest; -1: out of memory. */
+static int evidence_offer(running_t *r, uint32_t c, int64_t t, uint64_t seq) {
+    if (!r->evidence_of[c]) {
+        if (r->evidence_count == r->evidence_capacity) {
+            size_t more = r->evidence_capacity ? r->evidence_capacity * 2 : 256;
+            if (more >= UINT32_MAX || more > SIZE_MAX / sizeof *r->evidence) return -1;
+            evidence_t *grown = pages_resize(r->evidence, more * sizeof *grown);
+            if (!grown) return -1;
+            r->evidence = grown;
+            r->evidence_capacity = more;
+        }
+        memset(&r->evidence[r->evidence_count], 0, sizeof *r->evidence);
+        r->evidence_of[c] = (uint32_t)++r->evidence_count;
+    }
+    evidence_t *e = &r->evidence[r->evidence_of[c] - 1];
+    uint32_t at = 0;
+    while (at < e->count && e->time[at] <= t) at++; /* ties: the earlier request first */
+    if (at >= EVIDENCE) return 0;
+    uint32_t last = e->count < EVIDENCE ? e->count : EVIDENCE - 1;
+    for (uint32_t k = last; k > at; k--) {
+        e->time[k] = e->time[k - 1];
+        e->seq[k] = e->seq[k - 1];
+    }
+    e->time[at] = t;
+    e->seq[at] = seq;
+    if (e->count < EVIDENCE) e->count++;
+    return 0;
+}
+
+static int compare_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* What running_add returns about batch `batch`: the rows of it among their client's earliest
+   disallowed requests (each batch client's entries looked at once), and its path counts. */
+static PyObject *running_batch_result(running_t *r, uint64_t batch, const uint32_t *scan_ids, size_t clients,
+                                      const tcells_t *path_cells) {
+    size_t found = 0;
+    uint32_t *rows = malloc((clients * EVIDENCE + 1) * sizeof *rows);
+    if (!rows) return PyErr_NoMemory();
+    for (size_t k = 0; k < clients; k++) {
+        uint32_t at = r->evidence_of[scan_ids[k]];
+        if (!at) continue;
+        const evidence_t *e = &r->evidence[at - 1];
+        for (uint32_t j = 0; j < e->count; j++)
+            if (e->seq[j] >> 32 == batch) rows[found++] = (uint32_t)(e->seq[j] & 0xFFFFFFFFu);
+    }
+    qsort(rows, found, sizeof *rows, compare_u32);
+    size_t n = path_cells->count;
+    PyObject *evidence = PyBytes_FromStringAndSize((const char *)rows, (Py_ssize_t)(found * 4));
+    free(rows);
+    PyObject *owners = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    PyObject *numbers = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    PyObject *counts = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
+    PyObject *result = NULL;
+    if (evidence && owners && numbers && counts) {
+        uint32_t *out_owners = (uint32_t *)PyBytes_AS_STRING(owners), *out_numbers = (uint32_t *)PyBytes_AS_STRING(numbers);
+        int64_t *out_counts = (int64_t *)PyBytes_AS_STRING(counts);
+        size_t k = 0;
+        for (size_t i = 0; i < path_cells->capacity && k < n; i++) {
+            if (!path_cells->items[i].used) continue;
+            out_owners[k] = path_cells->items[i].client;
+            out_numbers[k] = (uint32_t)path_cells->items[i].bucket;
+            out_counts[k++] = path_cells->items[i].requests;
+        }
+        result = PyTuple_Pack(4, evidence, owners, numbers, counts);
+    }
+    Py_XDECREF(evidence);
+    Py_XDECREF(owners);
+    Py_XDECREF(numbers);
+    Py_XDECREF(counts);
+    return result;
+}
+
+/* running_add(state, rows, clients, pairs, client, pair, pair_flags, row_flags, time, status,
+   bytes, min_gap, width, addresses, agents, pair_rules, pair_paths, paths) -> (evidence rows,
+   path clients, path numbers, path counts): one batch (its rows numbered by batch client and
+   pair as fold_rows takes them) added to the running fold; `addresses` (an Arrow stream
+   capsule) and `agents` (uint32) name each batch client. `width`: the bucket width of the
+   scan's span so far, this batch included (never narrower than the last). `pair_rules`: the
+   scan's number of each pair's rule (uint32; any value where the pair is not refused);
+   `pair_paths`: each pair's path, numbered within the batch (< `paths`).
+   Disallowed requests are counted per (client, rule) in the running fold; per (batch client,
+   path) for this batch alone (returned: uint32, uint32, int64 arrays); and the rows of this
+   batch that are among their client's EVIDENCE earliest disallowed requests of the scan so
+   far are returned (uint32, in row order): only those can be in the scan's evidence. */
+static PyObject *running_add(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *objects[11], *addresses;
+    Py_ssize_t rows, clients, pairs, paths;
+    long long width;
+    if (!PyArg_ParseTuple(args, "OnnnOOOOOOOOLOOOOn", &capsule, &rows, &clients, &pairs, &objects[0], &objects[1],
+                          &objects[2], &objects[3], &objects[4], &objects[5], &objects[6], &objects[7], &width,
+                          &addresses, &objects[8], &objects[9], &objects[10], &paths))
+        return NULL;
+    running_t *r = PyCapsule_GetPointer(capsule, RUNNING_CAPSULE);
+    if (!r) return NULL;
+    struct ArrowArrayStream *stream = PyCapsule_GetPointer(addresses, "arrow_array_stream");
+    if (!stream) return NULL;
+    if (rows < 0 || clients < 0 || pairs < 0 || paths < 0 || rows > (Py_ssize_t)UINT32_MAX ||
+        clients > (Py_ssize_t)UINT32_MAX || width <= 0 || (r->width && (width < r->width || width % r->width))) {
+        PyErr_SetString(PyExc_ValueError, "running_add: bad counts or width");
+        return NULL;
+    }
+    static const char *names[] = {"client", "pair", "pair_flags", "row_flags", "time", "status",
+                                  "bytes", "min_gap", "agents", "pair_rules", "pair_paths"};
+    Py_ssize_t items[] = {rows, rows, pairs, rows, rows, rows, rows, rows, clients, pairs, pairs};
+    Py_ssize_t sizes[] = {4, 4, 1, 1, 8, 2, 8, 8, 4, 4, 4};
+    Py_buffer views[11];
+    int held = 0;
+    PyObject *result = NULL;
+    uint32_t *scan_ids = NULL;
+    tcells_t path_cells = {0};
+    cells_t batch_cells = {0}; /* (batch client, bucket's place in the batch's span), folded in once */
+    int64_t low = INT64_MAX, high = 0;
+    for (; held < 11; held++)
+        if (buffer_of(objects[held], &views[held], items[held], sizes[held], names[held]) < 0) goto done;
+    const uint32_t *client = views[0].buf, *pair = views[1].buf;
+    const uint8_t *pair_flags = views[2].buf, *row_flags = views[3].buf;
+    const int64_t *time = views[4].buf, *nbytes = views[6].buf;
+    const int16_t *status = views[5].buf;
+    const double *min_gap = views[7].buf;
+    const uint32_t *pair_rules = views[9].buf, *pair_paths = views[10].buf;
+    for (Py_ssize_t p = 0; p < pairs; p++) {
+        if (pair_paths[p] >= (uint64_t)paths) {
+            PyErr_SetString(PyExc_ValueError, "running_add: a path number past its count");
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < rows; i++) { /* checked before anything is added */
+        if (client[i] >= (uint64_t)clients || pair[i] >= (uint64_t)pairs) {
+            PyErr_SetString(PyExc_ValueError, "running_add: an id past its count");
+            goto done;
+        }
+        if (time[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "running_add: a time before 1970");
+            goto done;
+        }
+        if (time[i] < low) low = time[i];
+        if (time[i] > high) high = time[i];
+    }
+    int64_t first_bucket = rows ? low / 1000000 / width : 0;
+    uint64_t buckets = rows ? (uint64_t)(high / 1000000 / width - first_bucket) + 1 : 1;
+    if (buckets > UINT64_MAX / ((uint64_t)clients + 1)) {
+        PyErr_SetString(PyExc_ValueError, "running_add: too many buckets");
+        goto done;
+    }
+    scan_ids = malloc(((size_t)clients + 1) * sizeof *scan_ids);
+    if (!scan_ids || tcells_init(&path_cells, 256) < 0 || cells_init(&batch_cells, 1024) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (running_map(r, stream, views[8].buf, (size_t)clients, scan_ids) < 0) goto done;
+    if (r->width && width != r->width && tcells_rebuild(&r->cells, r->cells.capacity, width) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    r->width = width;
+    uint64_t batch = ++r->batches;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        uint32_t c = scan_ids[client[i]], p = pair[i];
+        int64_t *s = r->sums + (size_t)c * C_FIELDS, t = time[i];
+        uint8_t f = pair_flags[p], rf = row_flags[i];
+        int valid = rf & R_VALID, robots = f & F_ROBOTS, asset = f & F_ASSET;
+        int judged = valid && (f & F_ASKED), refused = judged && (f & F_REFUSED);
+        if (s[C_REQUESTS]++ == 0) {
+            s[C_FIRST_SEEN] = s[C_LAST_SEEN] = t;
+        } else {
+            if (t < s[C_FIRST_SEEN]) s[C_FIRST_SEEN] = t;
+            if (t > s[C_LAST_SEEN]) s[C_LAST_SEEN] = t;
+        }
+        if (robots) {
+            if (s[C_ROBOTS_FETCHED]++ == 0 || t < s[C_FIRST_ROBOTS]) s[C_FIRST_ROBOTS] = t;
+        } else if (s[C_REQUESTS] - s[C_ROBOTS_FETCHED] == 1 || t < s[C_FIRST_OTHER]) {
+            s[C_FIRST_OTHER] = t;
+        }
+        s[C_JUDGED] += judged;
+        s[C_DISALLOWED] += refused;
+        s[C_HONEYPOT] += refused && (f & F_TRAP);
+        s[C_INVALID] += !valid;
+        s[C_ASSETS] += asset != 0;
+        s[C_PAGES] += valid && !robots && !asset;
+        s[C_REFERERS] += (rf & R_REFERER) != 0;
+        s[C_CLIENT_ERRORS] += status[i] >= 400 && status[i] < 500;
+        if (refused) {
+            tkey_t rule = {c, pair_rules[p]}, path = {client[i], pair_paths[p]};
+            if (tcells_add(&r->rules, rule, 1, 0) < 0 || tcells_add(&path_cells, path, 1, 0) < 0 ||
+                evidence_offer(r, c, t, batch << 32 | (uint64_t)i) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+        if (rf & R_GOVERNED) {
+            if (s[C_GOVERNED]++ == 0) {
+                r->limits[c] = r->batch_limits[c] = min_gap[i];
+                s[C_GAP_FIRST] = t;
+            } else if (r->gap_batch[c] != batch) { /* the interval across a cut: the first limit */
+                if ((double)(t - s[C_GAP_LAST]) / 1e6 < r->limits[c]) s[C_FAST_GAPS]++;
+                r->batch_limits[c] = min_gap[i];
+            } else if ((double)(t - s[C_GAP_LAST]) / 1e6 < r->batch_limits[c]) {
+                s[C_FAST_GAPS]++;
+            }
+            r->gap_batch[c] = batch;
+            s[C_GAP_LAST] = t;
+        }
+        uint64_t place = (uint64_t)(t / 1000000 / width - first_bucket);
+        if (cells_add(&batch_cells, (uint64_t)client[i] * buckets + place, nbytes[i]) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < batch_cells.capacity; k++) {
+        if (!batch_cells.keys[k]) continue;
+        uint64_t slot = batch_cells.keys[k] - 1;
+        tkey_t key = {scan_ids[slot / buckets], ((int64_t)(slot % buckets) + first_bucket) * width};
+        if (tcells_add(&r->cells, key, batch_cells.requests[k], batch_cells.bytes[k]) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    result = running_batch_result(r, batch, scan_ids, (size_t)clients, &path_cells);
+done:
+    for (int i = 0; i < held; i++) PyBuffer_Release(&views[i]);
+    free(scan_ids);
+    tcells_free(&path_cells);
+    cells_free(&batch_cells);
+    return result;
+}
+
+/* running_emit(state) -> (addresses, agents, sums, limits, cell_clients, buckets, requests,
+   bytes, rule_clients, rules, rule_counts): the scan's clients in order of first appearance (a
+   list of str or None; then uint32 agent numbers, C_FIELDS int64 sums each, float64 first
+   min_gap each), its (client, bucket) cells (uint32, int64 x 3) and its (client, rule number)
+   counts (uint32, uint32, int64), all as native bytes. */
+/* (clients, rule numbers, counts) of the running fold's rule counts, as native bytes. */
+static PyObject *running_rule_counts(const running_t *r) {
+    size_t n = r->rules.count;
+    PyObject *owners = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    PyObject *numbers = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    PyObject *counts = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
+    PyObject *result = NULL;
+    if (owners && numbers && counts) {
+        uint32_t *out_owners = (uint32_t *)PyBytes_AS_STRING(owners), *out_numbers = (uint32_t *)PyBytes_AS_STRING(numbers);
+        int64_t *out_counts = (int64_t *)PyBytes_AS_STRING(counts);
+        size_t k = 0;
+        for (size_t i = 0; i < r->rules.capacity && k < n; i++) {
+            if (!r->rules.items[i].used) continue;
+            out_owners[k] = r->rules.items[i].client;
+            out_numbers[k] = (uint32_t)r->rules.items[i].bucket;
+            out_counts[k++] = r->rules.items[i].requests;
+        }
+        result = PyTuple_Pack(3, owners, numbers, counts);
+    }
+    Py_XDECREF(owners);
+    Py_XDECREF(numbers);
+    Py_XDECREF(counts);
+    return result;
+}
+
+static PyObject *running_emit(PyObject *self, PyObject *capsule) {
+    (void)self;
+    running_t *r = PyCapsule_GetPointer(capsule, RUNNING_CAPSULE);
+    if (!r) return NULL;
+    PyObject *addresses = PyList_New((Py_ssize_t)r->count);
+    if (!addresses) return NULL;
+    for (size_t c = 0; c < r->count; c++) {
+        PyObject *text;
+        if (r->ip_null[c]) {
+            text = Py_NewRef(Py_None);
+        } else {
+            uint64_t start = r->ip_offsets[c];
+            text = PyUnicode_DecodeUTF8((const char *)r->ip_bytes + start,
+                                        (Py_ssize_t)(r->ip_offsets[c + 1] - start), "strict");
+            if (!text) {
+                Py_DECREF(addresses);
+                return NULL;
+            }
+        }
+        PyList_SET_ITEM(addresses, (Py_ssize_t)c, text);
+    }
+    size_t n = r->count, cells = r->cells.count;
+    PyObject *agents = PyBytes_FromStringAndSize((const char *)r->agents, (Py_ssize_t)(n * 4));
+    PyObject *sums = PyBytes_FromStringAndSize((const char *)r->sums, (Py_ssize_t)(n * C_FIELDS * 8));
+    PyObject *limits = PyBytes_FromStringAndSize((const char *)r->limits, (Py_ssize_t)(n * 8));
+    PyObject *owners = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(cells * 4));
+    PyObject *buckets = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(cells * 8));
+    PyObject *requests = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(cells * 8));
+    PyObject *byte_sums = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(cells * 8));
+    PyObject *result = NULL;
+    if (agents && sums && limits && owners && buckets && requests && byte_sums) {
+        uint32_t *out_owners = (uint32_t *)PyBytes_AS_STRING(owners);
+        int64_t *out_buckets = (int64_t *)PyBytes_AS_STRING(buckets);
+        int64_t *out_requests = (int64_t *)PyBytes_AS_STRING(requests);
+        int64_t *out_bytes = (int64_t *)PyBytes_AS_STRING(byte_sums);
+        size_t k = 0;
+        for (size_t i = 0; i < r->cells.capacity && k < cells; i++) {
+            if (!r->cells.items[i].used) continue;
+            out_owners[k] = r->cells.items[i].client;
+            out_buckets[k] = r->cells.items[i].bucket;
+            out_requests[k] = r->cells.items[i].requests;
+            out_bytes[k++] = r->cells.items[i].bytes;
+        }
+        PyObject *rules = running_rule_counts(r);
+        if (rules) {
+            result = PyTuple_Pack(11, addresses, agents, sums, limits, owners, buckets, requests, byte_sums,
+                                  PyTuple_GET_ITEM(rules, 0), PyTuple_GET_ITEM(rules, 1), PyTuple_GET_ITEM(rules, 2));
+            Py_DECREF(rules);
+        }
+    }
+    Py_DECREF(addresses);
+    Py_XDECREF(agents);
+    Py_XDECREF(sums);
+    Py_XDECREF(limits);
+    Py_XDECREF(owners);
+    Py_XDECREF(buckets);
+    Py_XDECREF(requests);
+    Py_XDECREF(byte_sums);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"group_ids", group_ids, METH_VARARGS,
      "group_ids(arrow_stream_capsule, numbers=None) -> (ids, firsts): uint32 bytes, see the module source."},
     {"fold_rows", fold_rows, METH_VARARGS, "fold_rows(...): see botguard.judge._ids.fold_rows."},
+    {"running_new", running_new, METH_NOARGS, "running_new() -> state: an empty running fold (see the source)."},
+    {"running_add", running_add, METH_VARARGS, "running_add(state, ...) -> disallowed: see botguard.judge._running."},
+    {"running_emit", running_emit, METH_O, "running_emit(state) -> the running fold's clients and cells."},
     {NULL, NULL, 0, NULL},
 };
 

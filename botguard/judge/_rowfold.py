@@ -18,7 +18,7 @@ from botguard.judge.columns import has_referer, is_valid
 from botguard.judge.partial import CLIENT_PARTIAL_SCHEMA, TIME_COUNT_SCHEMA
 from botguard.judge.timeline import width_for
 
-__all__ = ["NativeFold", "fold_rows"]
+__all__ = ["NativeFold", "fold_inputs", "fold_rows", "takes", "to_clients"]
 
 #: The kernel's per-client sums, in its order (``C_*`` in _fold.c).
 _SUMS = (
@@ -40,14 +40,37 @@ def fold_rows(
     time counts at the batch's width (or ``least`` if wider) and the disallowed rows' mask of
     ``rows`` (with ``client`` and ``pair`` ids; ``pairs`` and ``who`` in id order); None when
     the kernel does not take these rows (a null or pre-1970 time, another time unit)."""
-    time = rows.get_column("time")
-    if time.dtype != _TIME or time.has_nulls() or rows.height == 0:
+    if not takes(rows):
         return None
-    low, high = (int(v) // 1_000_000 for v in (time.to_physical().min(), time.to_physical().max()))  # type: ignore[arg-type]
-    if low < 0:
-        return None
+    time = rows.get_column("time").to_physical()
+    low, high = (int(v) // 1_000_000 for v in (time.min(), time.max()))  # type: ignore[arg-type]
     width = max(least, width_for(low, high))
     first, buckets = low // width, high // width - low // width + 1
+    ids, columns = fold_inputs(rows, pairs)
+    sums, limits, bad, slots, requests, sizes = native.fold_rows(
+        rows.height, who.height, pairs.height, *ids, *columns, width, first, buckets
+    )
+    clients = to_clients(np.frombuffer(sums, np.int64).reshape(who.height, len(_SUMS)), limits, who)
+    counts = _time_counts(slots, requests, sizes, who, width, first, buckets)
+    return clients, counts, pl.Series("disallowed", np.frombuffer(bad, np.uint8), pl.UInt8).cast(pl.Boolean)
+
+
+def takes(rows: pl.DataFrame) -> bool:
+    """Whether the kernel takes these rows: some, their times in microseconds, none null or
+    before 1970 (the polars twin counts those)."""
+    time = rows.get_column("time")
+    if time.dtype != _TIME or time.has_nulls() or rows.height == 0:
+        return False
+    low = time.to_physical().min()
+    return low is not None and int(low) >= 0  # type: ignore[arg-type]
+
+
+def fold_inputs(
+    rows: pl.DataFrame, pairs: pl.DataFrame
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """The kernel's view of a batch: (client ids, pair ids, pair flags, row flags) and (time in
+    microseconds, status, bytes, min_gap), each one contiguous buffer (``C_*``/``F_*``/``R_*``
+    in _fold.c say what the flags hold)."""
     flags = rows.select(
         (
             is_valid.cast(pl.UInt8)
@@ -66,13 +89,8 @@ def fold_rows(
     ).to_series()
     row_flags, status, nbytes, min_gap = flags.get_columns()
     ids = (rows.get_column("client"), rows.get_column("pair"), pair_flags, row_flags)
-    columns = (time.to_physical(), status, nbytes, min_gap)
-    sums, limits, bad, slots, requests, sizes = native.fold_rows(
-        rows.height, who.height, pairs.height, *(_numpy(s) for s in (*ids, *columns)), width, first, buckets
-    )
-    clients = _clients(np.frombuffer(sums, np.int64).reshape(who.height, len(_SUMS)), limits, who)
-    counts = _time_counts(slots, requests, sizes, who, width, first, buckets)
-    return clients, counts, pl.Series("disallowed", np.frombuffer(bad, np.uint8), pl.UInt8).cast(pl.Boolean)
+    columns = (rows.get_column("time").to_physical(), status, nbytes, min_gap)
+    return tuple(_numpy(s) for s in ids), tuple(_numpy(s) for s in columns)
 
 
 def _numpy(series: pl.Series) -> np.ndarray:
@@ -80,7 +98,7 @@ def _numpy(series: pl.Series) -> np.ndarray:
     return np.ascontiguousarray(series.to_numpy())
 
 
-def _clients(sums: np.ndarray, limits: bytes, who: pl.DataFrame) -> pl.DataFrame:
+def to_clients(sums: np.ndarray, limits: bytes, who: pl.DataFrame) -> pl.DataFrame:
     """The client rows of the kernel's sums (one row of :data:`_SUMS` per client id)."""
     frame = pl.DataFrame(sums, schema=list(_SUMS), orient="row")
     governed, fetched = pl.col("_governed") > 0, pl.col("robots_fetched")

@@ -14,11 +14,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
 from botguard.judge._ids import group_ids
 from botguard.judge._rowfold import fold_rows
+from botguard.judge._running import RunningFold
 from botguard.judge.columns import (
     compact_strings,
     has_referer,
@@ -108,13 +110,16 @@ def crawl_delay(robots: RobotsTxt | RobotsTimeline | None, token: str) -> float 
     return robots.crawl_delay(token) if robots is not None and token != GLOBAL_TOKEN else None
 
 
-_AGENTS_SCHEMA = {"user_agent": pl.String, "agent": pl.Int32, "crawler": pl.String, "token": pl.String}
+_AGENTS_SCHEMA = {
+    "user_agent": pl.String, "agent": pl.Int32, "crawler": pl.String, "token": pl.String, "number": pl.UInt32,
+}  # fmt: skip
 _UNITS_SCHEMA = {
     "robots_host": pl.String, "epoch": pl.Int32, "token": pl.String, "unit": pl.Int32, "min_gap": pl.Float64,
 }  # fmt: skip
-_VERDICT_COLUMNS = ("allowed", "rule_line", "rule")
+_VERDICT_COLUMNS = ("allowed", "rule_line", "rule", "rule_number")
 _VERDICTS_SCHEMA = {
     "unit": pl.Int32, "target": pl.String, "allowed": pl.Boolean, "rule_line": pl.Int64, "rule": pl.String,
+    "rule_number": pl.UInt32,
 }  # fmt: skip
 
 
@@ -179,6 +184,8 @@ class Aggregator:
     per_host: bool = False  # judge each virtual host against its own robots.txt
     crawl_delay_tolerance: float = 0.5  # an interval under this share of Crawl-delay is too fast
     _agents: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # agent -> crawler, token
+    _numbers: dict[str | None, int] = field(default_factory=dict)  # agent -> its number in the scan
+    _rules: dict[tuple[int | None, str | None], int] = field(default_factory=dict)  # (line, text) -> number
     _units: dict[tuple[str | None, int, str], tuple[int, float | None]] = field(default_factory=dict)
     _unit_keys: dict[tuple[object, ...], int] = field(default_factory=dict)
     _unit_of: list[_Unit | None] = field(default_factory=list)  # unit id -> what it judges by
@@ -186,6 +193,8 @@ class Aggregator:
     _judged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_VERDICTS_SCHEMA))
     _stats: ParseStats = field(default_factory=ParseStats)  # of the batches since the last take
     _span: tuple[int, int] | None = None  # first and last request (Unix seconds) since the last take
+    _running: RunningFold | None = None  # the kernel's fold of the batches it took since the last take
+    _shards_hold_clients: bool = False  # whether a batch since the last take went the polars way
 
     # ------------------------------------------------------------ identify
     def _agent_frame(self, user_agents: pl.Series) -> pl.DataFrame:
@@ -196,14 +205,34 @@ class Aggregator:
         for ua, crawler in zip(fresh, self.catalog.classify_many(fresh), strict=True):
             self._agents[ua] = (crawler.name if crawler else None, robots_token(crawler))
         known = [self._agents[ua] if ua is not None else (None, GLOBAL_TOKEN) for ua in agents]
+        numbers = self._numbers
+        for ua in agents:
+            numbers.setdefault(ua, len(numbers))
         return pl.DataFrame(
             {
                 "user_agent": user_agents,
                 "agent": range(len(agents)),
                 "crawler": [name for name, _ in known],
                 "token": [token for _, token in known],
+                "number": [numbers[ua] for ua in agents],
             },
             schema=_AGENTS_SCHEMA,
+        )
+
+    def _numbered_agents(self) -> pl.DataFrame:
+        """``user_agent``, ``crawler`` and ``token`` of every agent numbered so far, in number
+        order, each text held once (the client rows of a running fold are views of them)."""
+        agents = list(self._numbers)
+        known = [self._agents[ua] if ua is not None else (None, GLOBAL_TOKEN) for ua in agents]
+        return compact_strings(
+            pl.DataFrame(
+                {
+                    "user_agent": agents,
+                    "crawler": [name for name, _ in known],
+                    "token": [token for _, token in known],
+                },
+                schema={"user_agent": pl.String, "crawler": pl.String, "token": pl.String},
+            )
         )
 
     # ------------------------------------------------------------ robots.txt
@@ -262,15 +291,19 @@ class Aggregator:
         return agents.with_columns(**_unit_columns(found))
 
     def _verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        """allowed, rule_line and rule for each distinct (unit, target) of a batch."""
+        """allowed, rule_line, rule and the rule's number in the scan (:meth:`_rule_numbers`)
+        for each distinct (unit, target) of a batch."""
         frames = []
         for (unit,), group in pairs.group_by("unit"):
             spec = self._unit_of[unit]
             assert spec is not None
             targets = group.get_column("target")
             found = judge_versions(spec.versions, spec.token, logged_targets(targets))
-            lines = pl.Series([rule.line for rule in found.rules], dtype=pl.Int64)
-            texts = pl.Series([rule_text(r.directive, r.pattern) for r in found.rules], dtype=pl.String)
+            named = [(rule.line, rule_text(rule.directive, rule.pattern)) for rule in found.rules]
+            lines = pl.Series([line for line, _ in named], dtype=pl.Int64)
+            texts = pl.Series([text for _, text in named], dtype=pl.String)
+            known = self._rules
+            numbers = pl.Series([known.setdefault(rule, len(known)) for rule in named], dtype=pl.UInt32)
             index = found.rule
             frames.append(
                 pl.DataFrame(
@@ -280,6 +313,7 @@ class Aggregator:
                         "allowed": found.allowed,
                         "rule_line": lines.gather(index) if len(lines) else index.cast(pl.Int64),
                         "rule": texts.gather(index) if len(texts) else index.cast(pl.String),
+                        "rule_number": numbers.gather(index) if len(numbers) else index.cast(pl.UInt32),
                     }
                 )
             )
@@ -324,19 +358,58 @@ class Aggregator:
 
     # ------------------------------------------------------------ aggregate
     def add(self, batch: pl.DataFrame, stats: ParseStats | None = None) -> None:
-        """Fold one parsed batch (logs.REQUEST_SCHEMA) and its parse counts into the partial."""
+        """Fold one parsed batch (logs.REQUEST_SCHEMA) and its parse counts into the partial.
+
+        With the compiled kernel, a batch it takes goes to the running fold (its client rows
+        and time counts), and only its counts of disallowed requests to the shards; any other
+        batch (or every batch, without the kernel) goes to the shards whole, after what the
+        running fold holds (so the shards' pieces stay in log order and merge exactly).
+        """
         self._stats.merge(stats or ParseStats())
         if batch.height == 0:
             return
-        part = self.partial_of(batch, ParseStats(), self._width_with(batch))
+        width = self._width_with(batch)
+        if not self._run(batch, width):
+            self._flush_running()
+            self._queue(self.partial_of(batch, ParseStats(), width))
+            self._shards_hold_clients = True
+
+    def _queue(self, part: Partial) -> None:
+        """Cut ``part`` (holding its own strings) into the shards, each piece waiting there
+        (nothing for a partial without rows)."""
+        if not any(getattr(part, name).height for name in ("clients", *_COUNTS)):
+            return
         for shard, piece in zip(self._shards, split_shards(part, SHARDS, compact=False), strict=True):
             shard.wait(piece)
 
+    def _flush_running(self) -> None:
+        """Queue what the running fold holds as one piece, and start it over."""
+        if self._running is not None:
+            clients, times, rules = self._emitted()
+            self._running = None
+            self._queue(Partial(clients=clients, rule_counts=rules, time_counts=times))
+
+    def _emitted(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """The running fold's client rows, time counts and rule counts."""
+        assert self._running is not None
+        numbered = list(self._rules)
+        rules = pl.DataFrame(
+            {"rule_line": [line for line, _ in numbered], "rule": [text for _, text in numbered]},
+            schema={"rule_line": pl.Int64, "rule": pl.String},
+        )
+        return self._running.emit(self._numbered_agents(), rules)
+
     def result(self) -> Partial:
         """The partial of every batch added since the last ``take``."""
+        if self._shards_hold_clients:
+            self._flush_running()
         for shard in self._shards:
             shard.fold()
-        return join_shards([s.merged for s in self._shards if s.merged is not None], self._stats)
+        whole = join_shards([s.merged for s in self._shards if s.merged is not None], self._stats)
+        if self._running is None:
+            return whole
+        clients, times, rules = self._emitted()  # the shards hold no clients, no rule counts
+        return Partial(clients, rules, whole.evidence, times, whole.path_counts, self._stats)
 
     def take(self) -> Partial:
         """The partial of the batches added since the last ``take`` (one file's, say), and start
@@ -344,6 +417,7 @@ class Aggregator:
         part = self.result()
         self._shards = [_Shard() for _ in range(SHARDS)]
         self._stats, self._span = ParseStats(), None
+        self._running, self._shards_hold_clients = None, False
         return part
 
     def _width_with(self, batch: pl.DataFrame) -> int:
@@ -370,6 +444,27 @@ class Aggregator:
         """
         if batch.height == 0:
             return Partial(stats=stats)
+        rows, agents, pairs, firsts = self._numbered(batch)
+        who = _clients_of(firsts, agents)
+        native = kernel("judge._fold")
+        folded = fold_rows(native, rows, pairs, who, width) if native is not None else None
+        if folded is None:  # the pure twin
+            facts = _row_facts(rows, pairs)
+            clients, times = _client_rows(facts, who), _time_counts(facts, who, width)
+        else:
+            clients, times, disallowed = folded
+            facts = rows.with_columns(disallowed=disallowed)
+            if self.per_host:
+                clients = clients.with_columns(_first_hosts(rows, who.height))
+        rule_counts, evidence, path_counts = self._disallowed_counts(facts, pairs, who)
+        if self.per_host:  # hosts are views of the batch's lowercased ones: copied
+            clients = compact_strings(clients)
+        return Partial(clients, rule_counts, evidence, times, path_counts, stats)
+
+    def _numbered(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """A batch's rows numbered (``agent``, ``pair``, ``client``, with ``unit`` and
+        ``min_gap``), its agents (:meth:`_agent_frame`) and pairs (:meth:`_pairs`) in id order,
+        and each client's first row's ``ip`` and ``agent`` in client id order."""
         user_agents = batch.get_column("user_agent")
         agent_ids, agent_firsts = group_ids(user_agents)
         agents = self._agent_frame(user_agents.gather(agent_firsts))
@@ -385,26 +480,57 @@ class Aggregator:
         pairs = self._pairs(rows.select("unit", "target")[pair_firsts])
         client_ids, client_firsts = group_ids(rows.get_column("ip"), agent_ids)
         rows = rows.with_columns(pair=pair_ids, client=client_ids)
-        who = _clients_of(rows.select("ip", "agent")[client_firsts], agents)
-        native = kernel("judge._fold")
-        folded = fold_rows(native, rows, pairs, who, width) if native is not None else None
-        if folded is None:  # the pure twin
-            facts = _row_facts(rows, pairs)
-            clients, times = _client_rows(facts, who), _time_counts(facts, who, width)
-        else:
-            clients, times, disallowed = folded
-            facts = rows.with_columns(disallowed=disallowed)
-            if self.per_host:
-                clients = clients.with_columns(_first_hosts(rows, who.height))
+        return rows, agents, pairs, rows.select("ip", "agent")[client_firsts]
+
+    def _disallowed_counts(
+        self, facts: pl.DataFrame, pairs: pl.DataFrame, who: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Rule counts, evidence and path counts of a batch's rows (``facts``: with
+        ``disallowed``), each holding its own strings."""
         bad = _rows_where(
             facts, pl.col("disallowed"), ["client", "pair", "robots_host", "time", "method", "status"]
         )
         rule_counts = _rule_counts(bad, pairs, who)
         if self.per_host:  # hosts are views of the batch's lowercased ones: copied
-            clients, rule_counts = compact_strings(clients), compact_strings(rule_counts)
-        return Partial(
-            clients, rule_counts, _evidence(bad, pairs, who), times, _path_counts(bad, pairs, who), stats
-        )
+            rule_counts = compact_strings(rule_counts)
+        return rule_counts, _evidence(bad, pairs, who), _path_counts(bad, pairs, who)
+
+    def _run(self, batch: pl.DataFrame, width: int) -> bool:
+        """Add a batch to the running fold and queue the partial of its disallowed requests (no
+        client rows, no time counts) in the shards (see :meth:`add`); False where the kernel
+        does not take it (not built or turned off, judging per host, a null or pre-1970 time)."""
+        native = kernel("judge._fold") if not self.per_host else None
+        if native is None or not RunningFold.takes(batch):
+            return False
+        rows, agents, pairs, firsts = self._numbered(batch)
+        if self._running is None:
+            self._running = RunningFold(native)
+        numbers = agents.get_column("number").gather(firsts.get_column("agent"))
+        path_ids, path_firsts = group_ids(pairs.get_column("path"))
+        evidence_rows, per_path = self._running.add(
+            rows, pairs, (firsts.get_column("ip"), numbers),
+            (self._rule_numbers(pairs), path_ids, path_firsts.len()), width,
+        )  # fmt: skip
+        if per_path.height:  # (evidence rows are disallowed ones: none without path counts)
+            who = _clients_of(firsts, agents)
+            bad = rows.select("client", "pair", "time", "method", "status")[evidence_rows]
+            paths = compact_strings(pairs.select(pl.col("path").gather(path_firsts)))
+            path_counts = pl.DataFrame(
+                [
+                    who.get_column("key").gather(per_path.get_column("client")),
+                    paths.get_column("path").gather(per_path.get_column("path")),
+                    per_path.get_column("requests"),
+                ]
+            ).cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
+            self._queue(Partial(evidence=_evidence(bad, pairs, who), path_counts=path_counts))
+        return True
+
+    @staticmethod
+    def _rule_numbers(pairs: pl.DataFrame) -> np.ndarray:
+        """The scan's number of each pair's rule (0 where none: never read, such a pair is not
+        refused); numbered as the verdicts are judged (:meth:`_verdicts`), so that the running
+        fold counts disallowed requests per client and rule by number, whatever the batch."""
+        return pairs.get_column("rule_number").fill_null(0).to_numpy()
 
     def _pairs(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """The facts of each distinct (unit, target) pair of a batch (in id order): whether its

@@ -377,7 +377,7 @@ def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial
     """:func:`merge` of several partials in log order, in one pass; a big merge is done
     ``shards`` hash shards of clients at a time (default: :data:`SHARDS` above
     :data:`SHARD_ROWS` client rows, else at once). The result is the same either way."""
-    parts = [p for p in parts if p.clients.height or p.stats.lines or p.stats.warnings]
+    parts = [p for p in parts if p.stats.lines or p.stats.warnings or any(_heights(p))]
     if len(parts) == 1:
         return parts[0]
     stats = parse_stats(parts)
@@ -393,6 +393,12 @@ def merge_all(parts: Sequence[Partial], *, shards: int | None = None) -> Partial
     paths = _FRAMES.index("path_counts")
     whole[paths] = _kept_paths(whole[paths])  # each shard kept its own PATHS_KEPT
     return _partial(whole, stats)
+
+
+def _heights(part: Partial) -> Iterator[int]:
+    """Rows of each of ``part``'s frames (the aggregator's running fold queues pieces of
+    disallowed-request counts alone, without their client rows: see botguard.judge.aggregate)."""
+    return (getattr(part, name).height for name in _FRAMES)
 
 
 def parse_stats(parts: Sequence[Partial]) -> ParseStats:
@@ -457,6 +463,10 @@ def split_shards(part: Partial, count: int, *, compact: bool = True) -> list[Par
     cut: list[list[pl.DataFrame]] = [[] for _ in range(count)]
     for name in _FRAMES:
         frame = compact_strings(getattr(part, name)) if compact else getattr(part, name)
+        if frame.height == 0:  # (the aggregator's running fold queues pieces of counts alone)
+            for shard in range(count):
+                cut[shard].append(frame)
+            continue
         pieces = frame.with_columns(_shard_ids(frame, count).alias("_shard")).partition_by(
             "_shard", as_dict=True, include_key=False, maintain_order=True
         )

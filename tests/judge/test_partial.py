@@ -25,6 +25,7 @@ from botguard.judge.partial import (
 )
 from botguard.logs import read_batches
 from botguard.logs.records import ParseStats
+from botguard.native import DISABLE_VARIABLE
 from botguard.robots import RobotsTxt
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -174,7 +175,10 @@ def test_a_scan_folds_one_shard_of_its_clients_at_a_time(
     log: tuple[Aggregator, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While batches pile up, no merge re-groups more than about one shard of the clients (the
-    working memory of a fold), and the result is still the partial of the whole log."""
+    working memory of a fold), and the result is still the partial of the whole log. (The polars
+    way: with the compiled kernel, a scan's clients are folded in its running fold instead,
+    and no merge re-groups them; tests/judge/test_native_fold.py.)"""
+    monkeypatch.setenv(DISABLE_VARIABLE, "1")
     agg, rows = log
     monkeypatch.setattr(aggregate, "MERGE_ROWS", 40)
     monkeypatch.setattr(aggregate, "MERGE_MAX_ROWS", 80)
