@@ -41,6 +41,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from botguard.model._train import learn_kernel, lookup_rows
 from botguard.model.records import Delta, SlotPolicy
 
 #: Snapshot format version; bump when the set of arrays changes.
@@ -318,6 +319,11 @@ class ParamTable:
     # -- lookup and admission --------------------------------------------------------------
     def lookup(self, keys: Iterable[str]) -> np.ndarray:
         """Rows of known keys, -1 for unknown ones; never admits (the scorer's path)."""
+        native = learn_kernel()
+        if native is not None:  # a row outside the slabs (a hostile snapshot) raises ValueError
+            return lookup_rows(
+                native, keys if isinstance(keys, list | tuple) else list(keys), self.index, self.capacity
+            )
         # list(map(get, ...)) then one conversion: the fastest pure-Python lookup measured
         # (about 1.6x a generator into np.fromiter).
         return np.array(list(map(self.index.get, keys, repeat(-1))), dtype=np.int64)
