@@ -174,7 +174,7 @@ class Trainer:
         keys: list[str]
         lens: Sequence[int] | np.ndarray
         if native is not None:
-            keys, lens = masked_keys(native, parts, sources, self._mask, self._masked)
+            keys, lens = masked_keys(native, parts, sources, self._mask, self.masks, self._limit())
         else:
             keys, lens = self._keys(parts, sources)
         model.learn_keys(keys, lens, ys, now=now, who=uids)
@@ -205,6 +205,10 @@ class Trainer:
             lens.append(size)
         return keys, lens
 
+    def _limit(self) -> int:
+        """Entries one source's memo may hold before it starts over."""
+        return MEMO_LIMIT // max(1, len(self.masks))
+
     def _masked(
         self, memo: dict[int, tuple[FeaturePart, FeaturePart]], part: FeaturePart, source: str
     ) -> tuple[FeaturePart, FeaturePart]:
@@ -214,7 +218,7 @@ class Trainer:
         Parts are memoised tuples, so they recur as the same objects; the entry keeps its part
         alive, so an id is never reused while its entry exists.
         """
-        if len(memo) > MEMO_LIMIT // max(1, len(self.masks)):  # all sources' memos within it
+        if len(memo) > self._limit():  # all sources' memos within MEMO_LIMIT
             memo.clear()
         masked = self.masks[source]
         hit = memo[id(part)] = (part, tuple(k for k in part if k.partition("=")[0] not in masked))

@@ -195,29 +195,67 @@ done:
 }
 
 /* ---------------------------------------------------------------------------------------------
-   masked_keys(parts, sources, memos, masked) -> (keys, lens)
+   masked_keys(parts, sources, memos, masks, limit) -> (keys, lens)
 
    Trainer.learn's flattening: example e's keys are its parts' keys without the slots its label
-   source read; memos[source] maps id(part) -> (part, masked part), and a miss (or an entry
-   whose part is another object) asks masked(memo, part, source) for the entry. lens: int64
-   bytes, example e's key count. */
+   source read (masks[source], a set of slots; a key's slot is its text before the first "=").
+   memos[source] maps id(part) -> (part, masked part); an entry whose part is another object
+   (its id reused) is not trusted, and a memo past `limit` entries starts over (Trainer._masked).
+   lens: int64 bytes, example e's key count. */
 
-static PyObject *masked_entry(PyObject *memo, PyObject *part, PyObject *source, PyObject *masked) {
+/* The entry (part, its keys whose slot is not in `read`) stored in `memo` under `id`. */
+static PyObject *masked_part(PyObject *memo, PyObject *id, PyObject *part, PyObject *read, Py_ssize_t limit) {
+    if (!PyTuple_Check(part)) {
+        PyErr_SetString(PyExc_ValueError, "_learn.masked_keys: a part is not a tuple");
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(memo) > limit) PyDict_Clear(memo);
+    Py_ssize_t size = PyTuple_GET_SIZE(part), count = 0;
+    PyObject *kept = PyTuple_New(size), *entry = NULL;
+    if (!kept) return NULL;
+    for (Py_ssize_t k = 0; k < size; k++) {
+        PyObject *key = PyTuple_GET_ITEM(part, k);
+        if (!PyUnicode_Check(key)) {
+            PyErr_SetString(PyExc_ValueError, "_learn.masked_keys: a key is not a str");
+            goto done;
+        }
+        Py_ssize_t cut = PyUnicode_FindChar(key, '=', 0, PyUnicode_GET_LENGTH(key), 1);
+        if (cut == -2) goto done;
+        PyObject *slot = cut >= 0 ? PyUnicode_Substring(key, 0, cut) : Py_NewRef(key);
+        if (!slot) goto done;
+        int masked = PySet_Contains(read, slot);
+        Py_DECREF(slot);
+        if (masked < 0) goto done;
+        if (!masked) PyTuple_SET_ITEM(kept, count++, Py_NewRef(key));
+    }
+    if (count < size && _PyTuple_Resize(&kept, count) < 0) return NULL; /* frees kept on failure */
+    entry = PyTuple_Pack(2, part, kept);
+    if (entry && PyDict_SetItem(memo, id, entry) < 0) Py_CLEAR(entry);
+done:
+    Py_XDECREF(kept);
+    return entry;
+}
+
+/* The memo entry of `part`, made if missing (a new reference). */
+static PyObject *masked_entry(PyObject *memo, PyObject *part, PyObject *read, Py_ssize_t limit) {
     PyObject *id = PyLong_FromVoidPtr(part);
     if (!id) return NULL;
     PyObject *hit = PyDict_GetItemWithError(memo, id); /* borrowed */
-    Py_DECREF(id);
-    if (!hit && PyErr_Occurred()) return NULL;
-    if (hit && PyTuple_Check(hit) && PyTuple_GET_SIZE(hit) == 2 && PyTuple_GET_ITEM(hit, 0) == part)
+    if (hit && PyTuple_Check(hit) && PyTuple_GET_SIZE(hit) == 2 && PyTuple_GET_ITEM(hit, 0) == part) {
+        Py_DECREF(id);
         return Py_NewRef(hit);
-    return PyObject_CallFunctionObjArgs(masked, memo, part, source, NULL);
+    }
+    PyObject *entry = PyErr_Occurred() ? NULL : masked_part(memo, id, part, read, limit);
+    Py_DECREF(id);
+    return entry;
 }
 
 static PyObject *masked_keys(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *parts, *sources, *memos, *masked;
-    if (!PyArg_ParseTuple(args, "O!O!O!O", &PyList_Type, &parts, &PyList_Type, &sources, &PyDict_Type, &memos,
-                          &masked))
+    PyObject *parts, *sources, *memos, *masks;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!n", &PyList_Type, &parts, &PyList_Type, &sources, &PyDict_Type, &memos,
+                          &PyDict_Type, &masks, &limit))
         return NULL;
     Py_ssize_t count = PyList_GET_SIZE(parts);
     if (PyList_GET_SIZE(sources) != count) {
@@ -230,19 +268,20 @@ static PyObject *masked_keys(PyObject *self, PyObject *args) {
     for (Py_ssize_t e = 0; e < count; e++) {
         PyObject *example = PyList_GET_ITEM(parts, e), *source = PyList_GET_ITEM(sources, e);
         PyObject *memo = PyDict_GetItemWithError(memos, source); /* borrowed */
-        if (!memo) {
+        PyObject *read = memo ? PyDict_GetItemWithError(masks, source) : NULL;
+        if (!memo || !read) {
             if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, source);
             goto done;
         }
-        if (!PyTuple_Check(example) || !PyDict_Check(memo)) {
+        if (!PyTuple_Check(example) || !PyDict_Check(memo) || !PyAnySet_Check(read)) {
             PyErr_SetString(PyExc_ValueError, "_learn.masked_keys: an example is not a tuple of parts");
             goto done;
         }
         int64_t size = 0;
         for (Py_ssize_t p = 0; p < PyTuple_GET_SIZE(example); p++) {
-            PyObject *hit = masked_entry(memo, PyTuple_GET_ITEM(example, p), source, masked);
+            PyObject *hit = masked_entry(memo, PyTuple_GET_ITEM(example, p), read, limit);
             if (!hit) goto done;
-            PyObject *kept = PyTuple_Check(hit) && PyTuple_GET_SIZE(hit) == 2 ? PyTuple_GET_ITEM(hit, 1) : NULL;
+            PyObject *kept = PyTuple_GET_SIZE(hit) == 2 ? PyTuple_GET_ITEM(hit, 1) : NULL;
             if (!kept || !PyTuple_Check(kept)) {
                 Py_DECREF(hit);
                 PyErr_SetString(PyExc_ValueError, "_learn.masked_keys: a memo entry is not (part, tuple)");
@@ -341,15 +380,48 @@ done:
    order from 0.0; the bias row's is that plus err_sum (or err_sum alone when no example names
    the bias key); then n += g*g, w -= lr*g / (sqrt(n) + eps), last = stamp, dirty = True. */
 
+/* Distinct rows in first-seen order with their gradient sums (open addressing, a power-of-two
+   capacity at least twice the rows): each row's sum adds its gradients in the order given. */
 typedef struct {
-    int64_t row;
-    Py_ssize_t at; /* flat position: ties keep example order */
-} spot_t;
+    int64_t *slot_row; /* -1: empty */
+    Py_ssize_t *slot_at;
+    int64_t *rows;
+    double *grads;
+    Py_ssize_t count;
+    size_t mask;
+} sums_t;
 
-static int by_row_then_position(const void *a, const void *b) {
-    const spot_t *x = a, *y = b;
-    if (x->row != y->row) return x->row < y->row ? -1 : 1;
-    return x->at < y->at ? -1 : x->at > y->at;
+static int sums_init(sums_t *s, Py_ssize_t most) {
+    size_t capacity = 16;
+    while (capacity < 2 * (size_t)most) capacity *= 2;
+    s->slot_row = malloc(capacity * sizeof *s->slot_row);
+    s->slot_at = malloc(capacity * sizeof *s->slot_at);
+    s->rows = malloc(((size_t)most + 1) * sizeof *s->rows);
+    s->grads = malloc(((size_t)most + 1) * sizeof *s->grads);
+    s->count = 0;
+    s->mask = capacity - 1;
+    if (!s->slot_row || !s->slot_at || !s->rows || !s->grads) return -1;
+    memset(s->slot_row, 0xFF, capacity * sizeof *s->slot_row);
+    return 0;
+}
+
+static void sums_free(sums_t *s) {
+    free(s->slot_row);
+    free(s->slot_at);
+    free(s->rows);
+    free(s->grads);
+}
+
+static void sums_add(sums_t *s, int64_t row, double g) {
+    size_t at = ((uint64_t)row * 0x9E3779B97F4A7C15ULL >> 17) & s->mask;
+    while (s->slot_row[at] != -1 && s->slot_row[at] != row) at = (at + 1) & s->mask;
+    if (s->slot_row[at] == -1) {
+        s->slot_row[at] = row;
+        s->slot_at[at] = s->count;
+        s->rows[s->count] = row;
+        s->grads[s->count++] = 0.0;
+    }
+    s->grads[s->slot_at[at]] += g;
 }
 
 static void step(double *w, double *n, double *last, uint8_t *dirty, int64_t row, double g, double lr, double eps,
@@ -375,7 +447,7 @@ static PyObject *adagrad(PyObject *self, PyObject *args) {
     Py_buffer views[7];
     int held = 0;
     PyObject *result = NULL;
-    spot_t *spots = NULL;
+    sums_t sums = {0};
     for (; held < 7; held++)
         if (array_of(objects[held], &views[held], kinds[held], writable[held], names[held]) < 0) goto done;
     Py_ssize_t table = items(&views[3]);
@@ -389,37 +461,27 @@ static PyObject *adagrad(PyObject *self, PyObject *args) {
     const double *err = views[2].buf;
     double *w = views[3].buf, *n = views[4].buf, *last = views[5].buf;
     uint8_t *dirty = views[6].buf;
-    Py_ssize_t total = items(&views[0]), known = 0, at = 0;
-    spots = malloc((size_t)(total ? total : 1) * sizeof *spots);
-    double *grads = malloc((size_t)(total ? total : 1) * sizeof *grads);
-    if (!spots || !grads) {
-        free(grads);
+    Py_ssize_t total = items(&views[0]), at = 0;
+    if (sums_init(&sums, total) < 0) {
         PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t e = 0; e < items(&views[1]); e++)
         for (int64_t k = 0; k < len[e]; k++, at++)
-            if (row[at] >= 0) {
-                spots[known] = (spot_t){row[at], known};
-                grads[known++] = err[e];
-            }
-    qsort(spots, (size_t)known, sizeof *spots, by_row_then_position);
+            if (row[at] >= 0) sums_add(&sums, row[at], err[e]);
     int bias_named = 0;
-    for (Py_ssize_t i = 0; i < known;) {
-        int64_t r = spots[i].row;
-        double g = 0.0;
-        for (; i < known && spots[i].row == r; i++) g += grads[spots[i].at];
-        if (r == bias_row) {
+    for (Py_ssize_t i = 0; i < sums.count; i++) {
+        double g = sums.grads[i];
+        if (sums.rows[i] == bias_row) {
             g += err_sum;
             bias_named = 1;
         }
-        step(w, n, last, dirty, r, g, lr, eps, stamp);
+        step(w, n, last, dirty, sums.rows[i], g, lr, eps, stamp);
     }
     if (bias_row >= 0 && !bias_named) step(w, n, last, dirty, bias_row, err_sum, lr, eps, stamp);
-    free(grads);
     result = Py_NewRef(Py_None);
 done:
-    free(spots);
+    sums_free(&sums);
     release(views, held);
     return result;
 }
@@ -427,7 +489,7 @@ done:
 static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS, "lookup(keys, index, bound, out): see botguard.model._train."},
     {"part_logits", part_logits, METH_VARARGS, "part_logits(...): see botguard.model._train."},
-    {"masked_keys", masked_keys, METH_VARARGS, "masked_keys(parts, sources, memos, masked): see botguard.model._train."},
+    {"masked_keys", masked_keys, METH_VARARGS, "masked_keys(parts, sources, memos, masks, limit): see botguard.model._train."},
     {"event_logits", event_logits, METH_VARARGS, "event_logits(rows, lens, w, bias_row, out): see botguard.model._train."},
     {"adagrad", adagrad, METH_VARARGS, "adagrad(...): see botguard.model._train."},
     {NULL, NULL, 0, NULL},

@@ -15,7 +15,7 @@ every score and weight has the same bits (tests/model/test_learn_kernel.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -52,9 +52,10 @@ def part_logits(
 
 def masked_keys(
     native: ModuleType, parts: Sequence[Any], sources: Sequence[str], memos: dict[str, Any],
-    masked: Callable[..., tuple[Any, Any]],
+    masks: Mapping[str, frozenset[str]], limit: int,
 ) -> tuple[list[str], np.ndarray]:  # fmt: skip
-    """Every example's keys without the slots its source read, flat, and each example's count
-    (``memos[source]``: id(part) -> (part, masked part); ``masked`` fills a miss)."""
-    keys, lens = native.masked_keys(list(parts), list(sources), memos, masked)
+    """Every example's keys without the slots its source read (``masks[source]``), flat, and each
+    example's count; ``memos[source]`` (id(part) -> (part, masked part), started over past
+    ``limit`` entries) is read and filled as ``Trainer._masked`` does."""
+    keys, lens = native.masked_keys(list(parts), list(sources), memos, dict(masks), limit)
     return keys, np.frombuffer(lens, dtype=np.int64)

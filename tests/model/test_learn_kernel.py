@@ -165,27 +165,44 @@ def test_masked_keys_give_the_twins_keys_and_lengths(examples: list[tuple[int, s
     pool = [
         (("ua_tok=nova", "ua_fam=nova", "ip24=1.2.3"), ("path_tpl=/p/{n}", "ext=html"), ("m=GET",)),
         (("ua_fam=chrome",), (), ("m=POST", "path_tpl=/x")),
-        ((), ("path_tpl=/a",), ()),
+        ((), ("path_tpl=/a", "path_tpl", "=x", "ext=a=b"), ()),
         (("ip24=9.9.9", "ip24=9.9.9"), ("ext=css",), ("m=GET", "ua_tok=zz")),
     ]
     parts = [pool[i] for i, _ in examples]
     sources = [s for _, s in examples]
     fast, pure = Trainer(masks), Trainer(masks)
     stale = ("not", "this")
-    fast._mask["catalog"][id(pool[0][0])] = (stale, ("stale=1",))
+    for trainer in (fast, pure):
+        trainer._mask["catalog"][id(pool[0][0])] = (stale, ("stale=1",))
     keys, lens = fast_keys(fast, parts, sources)
     with twin():
         want_keys, want_lens = pure._keys(parts, sources)
     assert keys == want_keys
     assert lens.tolist() == want_lens
     assert "stale=1" not in keys
+    assert fast._mask.keys() == pure._mask.keys()
+    for source, memo in fast._mask.items():  # the same entries, made once per part object
+        assert {k: v[1] for k, v in memo.items()} == {k: v[1] for k, v in pure._mask[source].items()}
+
+
+def test_a_full_memo_starts_over() -> None:
+    """A source's memo past its limit is emptied before the next entry (memory stays bounded)."""
+    assert NATIVE is not None
+    from botguard.model._train import masked_keys
+
+    trainer = Trainer({"robots": frozenset({"path_tpl"})})
+    parts = [(("a=1",), ("path_tpl=/x", "b=2")), (("c=3",),), (("d=4",),)]
+    keys, lens = masked_keys(NATIVE, parts, ["robots"] * 3, trainer._mask, trainer.masks, 1)
+    assert keys == ["a=1", "b=2", "c=3", "d=4"]
+    assert lens.tolist() == [2, 1, 1]
+    assert len(trainer._mask["robots"]) == 2  # 2 entries, then over the limit: emptied, then d's
 
 
 def fast_keys(trainer: Trainer, parts: list[Any], sources: list[str]) -> tuple[list[str], np.ndarray]:
     from botguard.model._train import masked_keys
 
     assert NATIVE is not None
-    return masked_keys(NATIVE, parts, sources, trainer._mask, trainer._masked)
+    return masked_keys(NATIVE, parts, sources, trainer._mask, trainer.masks, trainer._limit())
 
 
 def test_a_stream_scores_and_trains_as_the_twin() -> None:
@@ -219,7 +236,7 @@ def test_a_row_past_the_slabs_raises_instead_of_reading_it() -> None:
     every door that reads rows: the scorer's lookup, the part sums and training."""
     table = ParamTable(capacity=16)
     table.rows(["a=1"], 0.0)
-    table.index["b=1"] = table.capacity + 5
+    table.index["b=1"] = table.capacity  # one past the last row
     with pytest.raises(ValueError, match="outside the table"):
         table.lookup(["a=1", "b=1"])
     with pytest.raises(ValueError, match="outside the table"):
