@@ -486,12 +486,103 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------------------
+   take_dirty(dirty, live, used, keys) -> (rows, row_keys)
+
+   The rows below `used` both dirty and live, ascending (int64 bytes), each one's key
+   (keys[row]), and their dirty bits cleared (ParamTable.take_delta). */
+
+static PyObject *take_dirty(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *objects[2], *keys;
+    Py_ssize_t used;
+    if (!PyArg_ParseTuple(args, "OOnO!", &objects[0], &objects[1], &used, &PyList_Type, &keys)) return NULL;
+    Py_buffer views[2];
+    int held = 0;
+    PyObject *result = NULL, *rows_bytes = NULL, *row_keys = NULL;
+    for (; held < 2; held++)
+        if (array_of(objects[held], &views[held], BOOL8, held == 0, held ? "live" : "dirty") < 0) goto done;
+    if (used < 0 || used > items(&views[0]) || used > items(&views[1]) || used > PyList_GET_SIZE(keys)) {
+        PyErr_SetString(PyExc_ValueError, "_learn.take_dirty: lengths do not fit");
+        goto done;
+    }
+    uint8_t *dirty = views[0].buf;
+    const uint8_t *live = views[1].buf;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t r = 0; r < used; r++) count += dirty[r] && live[r];
+    rows_bytes = PyBytes_FromStringAndSize(NULL, count * 8);
+    row_keys = PyTuple_New(count);
+    if (!rows_bytes || !row_keys) goto done;
+    int64_t *rows = (int64_t *)PyBytes_AS_STRING(rows_bytes);
+    Py_ssize_t at = 0;
+    for (Py_ssize_t r = 0; r < used; r++) {
+        if (!(dirty[r] && live[r])) continue;
+        rows[at] = r;
+        PyTuple_SET_ITEM(row_keys, at++, Py_NewRef(PyList_GET_ITEM(keys, r)));
+        dirty[r] = 0;
+    }
+    result = PyTuple_Pack(2, rows_bytes, row_keys);
+done:
+    Py_XDECREF(rows_bytes);
+    Py_XDECREF(row_keys);
+    release(views, held);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   put_weights(keys, weights, index, w) -> missing
+
+   w[index[keys[i]]] = weights[i] for every key with a row; the positions of those without one
+   (a list, ascending), which the caller gives rows (ParamTable.apply_delta). */
+
+static PyObject *put_weights(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *keys, *index, *objects[2];
+    if (!PyArg_ParseTuple(args, "O!OO!O", &PyTuple_Type, &keys, &objects[0], &PyDict_Type, &index, &objects[1]))
+        return NULL;
+    Py_buffer views[2];
+    int held = 0;
+    PyObject *result = NULL, *missing = NULL;
+    for (; held < 2; held++)
+        if (array_of(objects[held], &views[held], FLOAT64, held == 1, held ? "w" : "weights") < 0) goto done;
+    Py_ssize_t count = PyTuple_GET_SIZE(keys);
+    if (items(&views[0]) != count) {
+        PyErr_SetString(PyExc_ValueError, "_learn.put_weights: one weight per key");
+        goto done;
+    }
+    const double *weights = views[0].buf;
+    double *w = views[1].buf;
+    missing = PyList_New(0);
+    if (!missing) goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t row = row_of(index, PyTuple_GET_ITEM(keys, i), items(&views[1]));
+        if (row == -2) goto done;
+        if (row >= 0) {
+            w[row] = weights[i];
+            continue;
+        }
+        PyObject *at = PyLong_FromSsize_t(i);
+        if (!at || PyList_Append(missing, at) < 0) {
+            Py_XDECREF(at);
+            goto done;
+        }
+        Py_DECREF(at);
+    }
+    result = Py_NewRef(missing);
+done:
+    Py_XDECREF(missing);
+    release(views, held);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS, "lookup(keys, index, bound, out): see botguard.model._train."},
     {"part_logits", part_logits, METH_VARARGS, "part_logits(...): see botguard.model._train."},
     {"masked_keys", masked_keys, METH_VARARGS, "masked_keys(parts, sources, memos, masks, limit): see botguard.model._train."},
     {"event_logits", event_logits, METH_VARARGS, "event_logits(rows, lens, w, bias_row, out): see botguard.model._train."},
     {"adagrad", adagrad, METH_VARARGS, "adagrad(...): see botguard.model._train."},
+    {"take_dirty", take_dirty, METH_VARARGS, "take_dirty(dirty, live, used, keys): see botguard.model._train."},
+    {"put_weights", put_weights, METH_VARARGS, "put_weights(keys, weights, index, w): see botguard.model._train."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -482,6 +482,13 @@ class ParamTable:
     # -- deltas ----------------------------------------------------------------------------
     def take_delta(self) -> Delta:
         """Changed rows since the last call (values, not gradients: replays are idempotent)."""
+        native = learn_kernel()
+        if native is not None:
+            taken, keys = native.take_dirty(self.dirty, self.live, self._next, self._r2k)
+            rows = np.frombuffer(taken, dtype=np.int64)
+            delta = Delta(keys=keys, weights=self.w[rows], tombstones=tuple(sorted(self._tombstones)))
+            self._tombstones.clear()
+            return delta
         rows = np.flatnonzero(self.dirty[: self._next] & self.live[: self._next])
         keys = cast("tuple[str, ...]", tuple(self._r2k[r] for r in rows.tolist()))  # live rows hold a key
         delta = Delta(keys=keys, weights=self.w[rows].copy(), tombstones=tuple(sorted(self._tombstones)))
@@ -502,7 +509,20 @@ class ParamTable:
             if row is not None:
                 self._delete(row, key)
         self._tombstones.clear()
-        for key, weight in zip(delta.keys, delta.weights.tolist()):
+        native = learn_kernel()
+        weights = delta.weights
+        if native is not None and isinstance(delta.keys, tuple) and weights.shape == (len(delta.keys),):
+            # rows that exist take their weights in C; the keys without one get rows below, in order
+            missing = native.put_weights(
+                delta.keys, np.ascontiguousarray(delta.weights, np.float64), self.index, self.w
+            )
+            self._put_new([delta.keys[i] for i in missing], delta.weights[missing].tolist(), now)
+            return
+        self._put_new(delta.keys, delta.weights.tolist(), now)
+
+    def _put_new(self, keys: Sequence[str], weights: list[float], now: float) -> None:
+        """Each key's weight, a new row (not dirty: a scorer's copy) for a key without one."""
+        for key, weight in zip(keys, weights):
             row = self.index.get(key)
             if row is None:
                 row = self._new_row(key, now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from botguard.model._batches import PartIds
 from botguard.model._join import Trainer
 from botguard.model.learner import BIAS, OnlineLR
-from botguard.model.records import LearnerConfig, SlotPolicy
+from botguard.model.records import Delta, LearnerConfig, SlotPolicy
 from botguard.model.table import ParamTable
 from botguard.native import DISABLE_VARIABLE, kernel
 from tests.model import streamkit as sk
@@ -228,6 +228,37 @@ def test_a_stream_scores_and_trains_as_the_twin() -> None:
     assert fast.counters == pure.counters
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    batches=st.lists(BATCH, min_size=1, max_size=6), expire=st.lists(st.booleans(), min_size=6, max_size=6)
+)
+def test_deltas_give_the_twins_scorer(
+    batches: list[list[tuple[list[str], bool, int]]], expire: list[bool]
+) -> None:
+    """A trainer's deltas (rows taken dirty, tombstones of expired rows) applied to a scorer:
+    the same deltas, the same scorer rows (new ones from the free list) and dirty bits."""
+    policies = {**POLICIES, "m": SlotPolicy(ttl=15.0)}
+    pairs = [
+        (OnlineLR(table=ParamTable(policies=policies, capacity=16)), ParamTable(capacity=16))
+        for _ in range(2)
+    ]
+    for t, batch in enumerate(batches, start=1):
+        deltas = []
+        for (trainer, scorer), on in zip(pairs, (True, False)):
+            with twin() if not on else nullcontext():
+                learn(trainer, batch, 10.0 * t)
+                if expire[t % len(expire)]:
+                    trainer.expire(10.0 * t + 20.0)
+                delta = trainer.table.take_delta()
+                scorer.apply_delta(delta, 10.0 * t)
+                deltas.append(delta)
+        fast, pure = deltas
+        assert fast.keys == pure.keys and fast.tombstones == pure.tombstones
+        assert same_bits(fast.weights, pure.weights)
+        same_table(pairs[0][0].table, pairs[1][0].table)
+        same_table(pairs[0][1], pairs[1][1])
+
+
 # -- hostile state and wrong calls -----------------------------------------------------------------
 
 
@@ -248,6 +279,10 @@ def test_a_row_past_the_slabs_raises_instead_of_reading_it() -> None:
     table.index["b=1"] = 1 << 62
     with pytest.raises(ValueError, match="outside the table"):
         model.learn_keys(["a=1", "b=1"], [2], [True], now=1.0)
+    scorer = ParamTable()
+    scorer.index["b=1"] = scorer.capacity
+    with pytest.raises(ValueError, match="outside the table"):
+        scorer.apply_delta(Delta(("b=1",), np.ones(1), ()))
     table.index["b=1"] = "1"  # type: ignore[assignment]
     with pytest.raises(ValueError, match="not an int"):
         table.lookup(["b=1"])
