@@ -20,9 +20,13 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O
 
 
 def kernel(name: str, source: str) -> Extension:
-    """A C kernel module: optimised, warnings on; AddressSanitizer when BOTGUARD_ASAN=1."""
+    """A C kernel module: optimised, warnings on; AddressSanitizer when BOTGUARD_ASAN=1.
+
+    No FMA contraction (``-ffp-contract=off``): a kernel that adds and multiplies floats must give
+    its pure twin's bits, and a fused multiply-add rounds once where Python rounds twice.
+    """
     asan = os.environ.get("BOTGUARD_ASAN", "") not in ("", "0")
-    compile_args = ["-O2", "-std=c11", *WARNINGS] + (SANITIZE if asan else [])
+    compile_args = ["-O2", "-std=c11", "-ffp-contract=off", *WARNINGS] + (SANITIZE if asan else [])
     link_args = SANITIZE if asan else []
     return Extension(
         name, [source], extra_compile_args=compile_args, extra_link_args=link_args, optional=True
@@ -34,5 +38,6 @@ setup(
     ext_modules=[
         kernel("botguard.logs._fastparse", "botguard/logs/_fastparse.c"),
         kernel("botguard.judge._fold", "botguard/judge/_fold.c"),
+        kernel("botguard.model._learn", "botguard/model/_learn.c"),
     ],
 )

@@ -22,6 +22,7 @@ import numpy as np
 
 from botguard.model._join import Parts
 from botguard.model._keys import FeaturePart
+from botguard.model._train import learn_kernel, part_logits
 from botguard.model.learner import BIAS
 from botguard.model.signatures import SignatureGroup
 from botguard.model.table import ParamTable
@@ -228,6 +229,21 @@ class PartIds:
 
     def logit(self, cols: slice | np.ndarray, table: ParamTable, epoch: int) -> np.ndarray:
         """The scorer's logit of the requests ``cols`` (the bias, then each kind's sum in order)."""
+        native = learn_kernel()
+        if native is not None and isinstance(cols, slice) and cols.step is None:
+            sums = self.sums
+            return part_logits(
+                native,
+                self.ids,
+                cols,
+                self.parts,
+                sums.value,
+                sums.epoch,
+                table.index,
+                table.w,
+                epoch,
+                bias(table),
+            )
         values = self.sums.get(self.ids[:, cols], table, epoch)
         z = values[0]
         for more in values[1:]:

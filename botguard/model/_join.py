@@ -19,6 +19,7 @@ import numpy as np
 
 from botguard.model._actors import SOURCES, ActorTable, Folded
 from botguard.model._keys import MEMO_LIMIT, FeaturePart
+from botguard.model._train import learn_kernel, masked_keys
 from botguard.model.labels import MASKS
 from botguard.model.learner import OnlineLR
 from botguard.model.records import StreamCounters
@@ -169,6 +170,27 @@ class Trainer:
         hook: Callable[..., Any] | None = None,
     ) -> None:
         """Train one micro-batch; ``hook`` (tests, benches) gets the (times, labels, sources, xs)."""
+        native = learn_kernel()
+        keys: list[str]
+        lens: Sequence[int] | np.ndarray
+        if native is not None:
+            keys, lens = masked_keys(native, parts, sources, self._mask, self.masks, self._limit())
+        else:
+            keys, lens = self._keys(parts, sources)
+        model.learn_keys(keys, lens, ys, now=now, who=uids)
+        trained = counters.trained
+        for source in sources:
+            trained[source] = trained.get(source, 0) + 1
+        if hook is not None:
+            xs, at = [], 0
+            for size in lens:
+                xs.append(dict.fromkeys(keys[at : at + size], 1.0))
+                at += size
+            hook(list(times), ys.tolist(), list(sources), xs)
+
+    def _keys(self, parts: Sequence[Parts], sources: Sequence[str]) -> tuple[list[str], list[int]]:
+        """Every example's keys without the slots its source read, flat, and each example's
+        count (the twin of the kernel's ``masked_keys``)."""
         keys: list[str] = []
         lens: list[int] = []
         memos, masked = self._mask, self._masked
@@ -181,16 +203,11 @@ class Trainer:
                 keys += hit[1]
                 size += len(hit[1])
             lens.append(size)
-        model.learn_keys(keys, lens, ys, now=now, who=uids)
-        trained = counters.trained
-        for source in sources:
-            trained[source] = trained.get(source, 0) + 1
-        if hook is not None:
-            xs, at = [], 0
-            for size in lens:
-                xs.append(dict.fromkeys(keys[at : at + size], 1.0))
-                at += size
-            hook(list(times), ys.tolist(), list(sources), xs)
+        return keys, lens
+
+    def _limit(self) -> int:
+        """Entries one source's memo may hold before it starts over."""
+        return MEMO_LIMIT // max(1, len(self.masks))
 
     def _masked(
         self, memo: dict[int, tuple[FeaturePart, FeaturePart]], part: FeaturePart, source: str
@@ -201,7 +218,7 @@ class Trainer:
         Parts are memoised tuples, so they recur as the same objects; the entry keeps its part
         alive, so an id is never reused while its entry exists.
         """
-        if len(memo) > MEMO_LIMIT // max(1, len(self.masks)):  # all sources' memos within it
+        if len(memo) > self._limit():  # all sources' memos within MEMO_LIMIT
             memo.clear()
         masked = self.masks[source]
         hit = memo[id(part)] = (part, tuple(k for k in part if k.partition("=")[0] not in masked))

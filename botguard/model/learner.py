@@ -29,9 +29,11 @@ import os
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from operator import methodcaller
+from types import ModuleType
 
 import numpy as np
 
+from botguard.model._train import learn_kernel
 from botguard.model.records import LearnerConfig
 from botguard.model.table import ParamTable, load_arrays, save_arrays
 
@@ -182,7 +184,7 @@ class OnlineLR:
     def learn_keys(
         self,
         keys: Sequence[str],
-        lens: Sequence[int],
+        lens: Sequence[int] | np.ndarray,
         ys: Sequence[bool] | np.ndarray,
         now: float | None = None,
         who: Sequence[int] | np.ndarray | None = None,
@@ -190,7 +192,51 @@ class OnlineLR:
         """:meth:`learn_many` for binary features given flat (see :meth:`predict_proba_keys`)."""
         if not len(lens):
             return np.zeros(0)
+        native = learn_kernel()
+        if native is not None and self.config.optimizer == "adagrad":
+            return self._learn_binary(native, keys, np.asarray(lens, dtype=np.int64), ys, now, who)
         return self._learn_flat(keys, self._events(lens), None, len(lens), ys, now, None, who)
+
+    def _learn_binary(
+        self,
+        native: ModuleType,
+        keys: Sequence[str],
+        lens: np.ndarray,
+        ys: Sequence[bool] | np.ndarray,
+        now: float | None,
+        who: Sequence[int] | np.ndarray | None,
+    ) -> np.ndarray:
+        """:meth:`_learn_flat` of binary features with Adagrad, its logits and step in the kernel
+        (:mod:`botguard.model._train`): the same rows, admissions, probabilities and weights."""
+        size = len(lens)
+        stamp = self.clock + size if now is None else float(now)
+        self.clock = max(self.clock, stamp)
+        table = self.table
+        who_of_key = None if who is None else np.asarray(who, dtype=np.int64)[self._events(lens)]
+        rows = table.rows(keys, stamp, who_of_key)
+        bias_row = table.index.get(BIAS)
+        if bias_row is None:
+            bias_row = int(table.rows([BIAS], stamp)[0])
+        z = np.empty(size)
+        native.event_logits(rows, lens, table.w, bias_row, z)
+        p = sigmoid(z)
+        err = p - np.asarray(ys, dtype=np.float64)
+        c = self.config
+        native.adagrad(
+            rows,
+            lens,
+            err,
+            float(err.sum()),
+            bias_row,
+            table.w,
+            table.n,
+            table.last,
+            table.dirty,
+            c.lr,
+            c.eps,
+            stamp,
+        )
+        return p
 
     def _learn_flat(
         self,

@@ -41,6 +41,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from botguard.model._train import learn_kernel, lookup_rows
 from botguard.model.records import Delta, SlotPolicy
 
 #: Snapshot format version; bump when the set of arrays changes.
@@ -318,6 +319,11 @@ class ParamTable:
     # -- lookup and admission --------------------------------------------------------------
     def lookup(self, keys: Iterable[str]) -> np.ndarray:
         """Rows of known keys, -1 for unknown ones; never admits (the scorer's path)."""
+        native = learn_kernel()
+        if native is not None:  # a row outside the slabs (a hostile snapshot) raises ValueError
+            return lookup_rows(
+                native, keys if isinstance(keys, list | tuple) else list(keys), self.index, self.capacity
+            )
         # list(map(get, ...)) then one conversion: the fastest pure-Python lookup measured
         # (about 1.6x a generator into np.fromiter).
         return np.array(list(map(self.index.get, keys, repeat(-1))), dtype=np.int64)
@@ -476,6 +482,13 @@ class ParamTable:
     # -- deltas ----------------------------------------------------------------------------
     def take_delta(self) -> Delta:
         """Changed rows since the last call (values, not gradients: replays are idempotent)."""
+        native = learn_kernel()
+        if native is not None:
+            taken, keys = native.take_dirty(self.dirty, self.live, self._next, self._r2k)
+            rows = np.frombuffer(taken, dtype=np.int64)
+            delta = Delta(keys=keys, weights=self.w[rows], tombstones=tuple(sorted(self._tombstones)))
+            self._tombstones.clear()
+            return delta
         rows = np.flatnonzero(self.dirty[: self._next] & self.live[: self._next])
         keys = cast("tuple[str, ...]", tuple(self._r2k[r] for r in rows.tolist()))  # live rows hold a key
         delta = Delta(keys=keys, weights=self.w[rows].copy(), tombstones=tuple(sorted(self._tombstones)))
@@ -496,7 +509,20 @@ class ParamTable:
             if row is not None:
                 self._delete(row, key)
         self._tombstones.clear()
-        for key, weight in zip(delta.keys, delta.weights.tolist()):
+        native = learn_kernel()
+        weights = delta.weights
+        if native is not None and isinstance(delta.keys, tuple) and weights.shape == (len(delta.keys),):
+            # rows that exist take their weights in C; the keys without one get rows below, in order
+            missing = native.put_weights(
+                delta.keys, np.ascontiguousarray(delta.weights, np.float64), self.index, self.w
+            )
+            self._put_new([delta.keys[i] for i in missing], delta.weights[missing].tolist(), now)
+            return
+        self._put_new(delta.keys, delta.weights.tolist(), now)
+
+    def _put_new(self, keys: Sequence[str], weights: list[float], now: float) -> None:
+        """Each key's weight, a new row (not dirty: a scorer's copy) for a key without one."""
+        for key, weight in zip(keys, weights):
             row = self.index.get(key)
             if row is None:
                 row = self._new_row(key, now)
