@@ -545,6 +545,9 @@ class ParamTable:
         """Replace this table's contents with a snapshot's (policies stay the constructor's)."""
         if int(arrays["schema"][0]) != SCHEMA_VERSION:
             raise ValueError(f"snapshot schema {int(arrays['schema'][0])}, expected {SCHEMA_VERSION}")
+        for name in ("w", "n", "z"):  # as a peer's delta is refused (deltalog): a NaN or infinite
+            if not np.isfinite(arrays[name]).all():  # weight would poison every score reading its key
+                raise ValueError(f"the snapshot's {name} slab holds a NaN or an infinite value")
         keys = (
             arrays["keys"].tolist() if "keys" in arrays else StringTable.from_arrays(arrays, "keys").strings
         )
