@@ -244,6 +244,7 @@ static void chunks_release(chunks_t *c) {
 }
 
 static PyObject *group_ids(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *capsule, *numbers_obj = Py_None;
     if (!PyArg_ParseTuple(args, "O|O", &capsule, &numbers_obj)) return NULL;
     struct ArrowArrayStream *stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
@@ -372,6 +373,33 @@ enum {
     C_GAP_FIRST, C_GAP_LAST, C_GOVERNED, C_FIELDS
 };
 
+/* The facts one row adds to its client's sums ``s`` (fold_rows and running_add both count them
+   so); returns whether the row is a refused (robots.txt-disallowed) request. */
+static inline int add_row_facts(int64_t *s, int64_t t, uint8_t f, uint8_t r, int16_t status) {
+    int valid = r & R_VALID, robots = f & F_ROBOTS, asset = f & F_ASSET;
+    int judged = valid && (f & F_ASKED), refused = judged && (f & F_REFUSED);
+    if (s[C_REQUESTS]++ == 0) {
+        s[C_FIRST_SEEN] = s[C_LAST_SEEN] = t;
+    } else {
+        if (t < s[C_FIRST_SEEN]) s[C_FIRST_SEEN] = t;
+        if (t > s[C_LAST_SEEN]) s[C_LAST_SEEN] = t;
+    }
+    if (robots) {
+        if (s[C_ROBOTS_FETCHED]++ == 0 || t < s[C_FIRST_ROBOTS]) s[C_FIRST_ROBOTS] = t;
+    } else if (s[C_REQUESTS] - s[C_ROBOTS_FETCHED] == 1 || t < s[C_FIRST_OTHER]) {
+        s[C_FIRST_OTHER] = t;
+    }
+    s[C_JUDGED] += judged;
+    s[C_DISALLOWED] += refused;
+    s[C_HONEYPOT] += refused && (f & F_TRAP);
+    s[C_INVALID] += !valid;
+    s[C_ASSETS] += asset != 0;
+    s[C_PAGES] += valid && !robots && !asset;
+    s[C_REFERERS] += (r & R_REFERER) != 0;
+    s[C_CLIENT_ERRORS] += status >= 400 && status < 500;
+    return refused;
+}
+
 typedef struct {
     uint64_t *keys; /* slot + 1; 0: empty */
     int64_t *requests, *bytes;
@@ -495,29 +523,8 @@ static PyObject *fold_rows(PyObject *self, PyObject *args) {
             goto done;
         }
         int64_t *s = sums + (size_t)c * C_FIELDS, t = time[i];
-        uint8_t f = pair_flags[p], r = row_flags[i];
-        int valid = r & R_VALID, robots = f & F_ROBOTS, asset = f & F_ASSET;
-        int judged = valid && (f & F_ASKED), refused = judged && (f & F_REFUSED);
-        if (s[C_REQUESTS]++ == 0) {
-            s[C_FIRST_SEEN] = s[C_LAST_SEEN] = t;
-        } else {
-            if (t < s[C_FIRST_SEEN]) s[C_FIRST_SEEN] = t;
-            if (t > s[C_LAST_SEEN]) s[C_LAST_SEEN] = t;
-        }
-        if (robots) {
-            if (s[C_ROBOTS_FETCHED]++ == 0 || t < s[C_FIRST_ROBOTS]) s[C_FIRST_ROBOTS] = t;
-        } else if (s[C_REQUESTS] - s[C_ROBOTS_FETCHED] == 1 || t < s[C_FIRST_OTHER]) {
-            s[C_FIRST_OTHER] = t;
-        }
-        s[C_JUDGED] += judged;
-        s[C_DISALLOWED] += refused;
-        s[C_HONEYPOT] += refused && (f & F_TRAP);
-        s[C_INVALID] += !valid;
-        s[C_ASSETS] += asset != 0;
-        s[C_PAGES] += valid && !robots && !asset;
-        s[C_REFERERS] += (r & R_REFERER) != 0;
-        s[C_CLIENT_ERRORS] += status[i] >= 400 && status[i] < 500;
-        bad[i] = (uint8_t)refused;
+        uint8_t r = row_flags[i];
+        bad[i] = (uint8_t)add_row_facts(s, t, pair_flags[p], r, status[i]);
         if (r & R_GOVERNED) {
             if (s[C_GOVERNED]++ == 0) {
                 limits[c] = min_gap[i];
@@ -1115,29 +1122,8 @@ static PyObject *running_add(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < rows; i++) {
         uint32_t c = scan_ids[client[i]], p = pair[i];
         int64_t *s = r->sums + (size_t)c * C_FIELDS, t = time[i];
-        uint8_t f = pair_flags[p], rf = row_flags[i];
-        int valid = rf & R_VALID, robots = f & F_ROBOTS, asset = f & F_ASSET;
-        int judged = valid && (f & F_ASKED), refused = judged && (f & F_REFUSED);
-        if (s[C_REQUESTS]++ == 0) {
-            s[C_FIRST_SEEN] = s[C_LAST_SEEN] = t;
-        } else {
-            if (t < s[C_FIRST_SEEN]) s[C_FIRST_SEEN] = t;
-            if (t > s[C_LAST_SEEN]) s[C_LAST_SEEN] = t;
-        }
-        if (robots) {
-            if (s[C_ROBOTS_FETCHED]++ == 0 || t < s[C_FIRST_ROBOTS]) s[C_FIRST_ROBOTS] = t;
-        } else if (s[C_REQUESTS] - s[C_ROBOTS_FETCHED] == 1 || t < s[C_FIRST_OTHER]) {
-            s[C_FIRST_OTHER] = t;
-        }
-        s[C_JUDGED] += judged;
-        s[C_DISALLOWED] += refused;
-        s[C_HONEYPOT] += refused && (f & F_TRAP);
-        s[C_INVALID] += !valid;
-        s[C_ASSETS] += asset != 0;
-        s[C_PAGES] += valid && !robots && !asset;
-        s[C_REFERERS] += (rf & R_REFERER) != 0;
-        s[C_CLIENT_ERRORS] += status[i] >= 400 && status[i] < 500;
-        if (refused) {
+        uint8_t rf = row_flags[i];
+        if (add_row_facts(s, t, pair_flags[p], rf, status[i])) {
             tkey_t rule = {c, pair_rules[p]}, path = {client[i], pair_paths[p]};
             if (tcells_add(&r->rules, rule, 1, 0) < 0 || tcells_add(&path_cells, path, 1, 0) < 0 ||
                 evidence_offer(r, c, t, batch << 32 | (uint64_t)i) < 0) {
@@ -1283,6 +1269,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fold", "The aggregator's compiled kernel.", -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fold", "The aggregator's compiled kernel.", -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__fold(void) { return PyModule_Create(&module); }
