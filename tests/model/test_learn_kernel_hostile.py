@@ -11,10 +11,6 @@ where the kernel is not built (bg/ltrain adds it).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +20,8 @@ from botguard.model._batches import PartIds
 from botguard.model.learner import BIAS, OnlineLR
 from botguard.model.records import LearnerConfig
 from botguard.model.table import ParamTable
-from botguard.native import DISABLE_VARIABLE, kernel
+from botguard.native import kernel
+from tests.model.test_learn_kernel import twin
 
 NATIVE = kernel("model._learn")
 pytestmark = pytest.mark.skipif(NATIVE is None, reason="botguard.model._learn is not built here")
@@ -36,20 +33,6 @@ ANY_FLOAT = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
 )
 EXAMPLE = st.tuples(st.lists(st.sampled_from(VOCAB), max_size=6), st.booleans())
-
-
-@contextmanager
-def twin() -> Iterator[None]:
-    """Run the pure twins inside the block."""
-    before = os.environ.get(DISABLE_VARIABLE)
-    os.environ[DISABLE_VARIABLE] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[DISABLE_VARIABLE]
-        else:
-            os.environ[DISABLE_VARIABLE] = before
 
 
 def bits(a: np.ndarray) -> bytes:
