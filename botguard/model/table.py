@@ -482,19 +482,22 @@ class ParamTable:
     # -- deltas ----------------------------------------------------------------------------
     def take_delta(self) -> Delta:
         """Changed rows since the last call (values, not gradients: replays are idempotent)."""
+        rows, keys = self._take_dirty()
+        delta = Delta(keys=keys, weights=self.w[rows], tombstones=tuple(sorted(self._tombstones)))
+        self._tombstones.clear()
+        return delta
+
+    def _take_dirty(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The live rows changed since the last call and their keys, their dirty flags cleared
+        (by the compiled kernel where there is one)."""
         native = learn_kernel()
         if native is not None:
             taken, keys = native.take_dirty(self.dirty, self.live, self._next, self._r2k)
-            rows = np.frombuffer(taken, dtype=np.int64)
-            delta = Delta(keys=keys, weights=self.w[rows], tombstones=tuple(sorted(self._tombstones)))
-            self._tombstones.clear()
-            return delta
+            return np.frombuffer(taken, dtype=np.int64), keys
         rows = np.flatnonzero(self.dirty[: self._next] & self.live[: self._next])
         keys = cast("tuple[str, ...]", tuple(self._r2k[r] for r in rows.tolist()))  # live rows hold a key
-        delta = Delta(keys=keys, weights=self.w[rows].copy(), tombstones=tuple(sorted(self._tombstones)))
         self.dirty[rows] = False
-        self._tombstones.clear()
-        return delta
+        return rows, keys
 
     def full_delta(self) -> Delta:
         """Every live row as one delta (a base others can start from; dirty flags untouched)."""
