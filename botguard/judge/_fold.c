@@ -122,6 +122,19 @@ static void table_free(table_t *t) {
     free(t->firsts);
 }
 
+/* Re-insert an open-addressing index (hash, value; hash 0: empty) of `old_capacity` slots
+   into zeroed arrays of `capacity` slots (a power of two): table_grow and running_grow_table. */
+static void reinsert(const uint64_t *old_hashes, const uint32_t *old_values, size_t old_capacity,
+                     uint64_t *hashes, uint32_t *values, size_t capacity) {
+    for (size_t i = 0; i < old_capacity; i++) {
+        if (!old_hashes[i]) continue;
+        size_t at = old_hashes[i] & (capacity - 1);
+        while (hashes[at]) at = (at + 1) & (capacity - 1);
+        hashes[at] = old_hashes[i];
+        values[at] = old_values[i];
+    }
+}
+
 static int table_grow(table_t *t) {
     size_t capacity = t->capacity * 2;
     uint64_t *hashes = calloc(capacity, sizeof *hashes);
@@ -131,13 +144,7 @@ static int table_grow(table_t *t) {
         free(ids);
         return -1;
     }
-    for (size_t i = 0; i < t->capacity; i++) {
-        if (!t->hashes[i]) continue;
-        size_t at = t->hashes[i] & (capacity - 1);
-        while (hashes[at]) at = (at + 1) & (capacity - 1);
-        hashes[at] = t->hashes[i];
-        ids[at] = t->ids[i];
-    }
+    reinsert(t->hashes, t->ids, t->capacity, hashes, ids, capacity);
     free(t->hashes);
     free(t->ids);
     t->hashes = hashes;
@@ -812,13 +819,7 @@ static int running_grow_table(running_t *r) {
         pages_free(slots);
         return -1;
     }
-    for (size_t i = 0; i < r->table_capacity; i++) {
-        if (!r->hashes[i]) continue;
-        size_t at = r->hashes[i] & (capacity - 1);
-        while (hashes[at]) at = (at + 1) & (capacity - 1);
-        hashes[at] = r->hashes[i];
-        slots[at] = r->slots[i];
-    }
+    reinsert(r->hashes, r->slots, r->table_capacity, hashes, slots, capacity);
     pages_free(r->hashes);
     pages_free(r->slots);
     r->hashes = hashes;
