@@ -62,7 +62,7 @@ KINDS = (PAGE, PAGE, PAGE, ASSET, HONEYPOT)
 
 SITE = "https://shop.example"
 fresh = st.tuples(
-    st.sampled_from([0.5, 3.0, 20.0, 90.0, 700.0]),  # gap before it (700 s: past client_ttl)
+    st.sampled_from([0.5, 3.0, 20.0, 90.0, 400.0, 700.0, 2000.0]),  # gap before it: past client_ttl, keep
     st.integers(0, len(ADDRESSES) - 1),
     st.integers(0, len(AGENTS) - 1),
     st.one_of(st.integers(1, 9).map(lambda n: f"/p/{n}"), st.sampled_from(TARGETS)),
@@ -87,7 +87,7 @@ PEOPLE = [(1.0, a, 0, "/p/1", "-", PAGE) for a in (0, 1, 2)] + [
 stream = st.tuples(
     st.booleans().map(lambda people: PEOPLE if people else []),
     st.lists(st.one_of(fresh, again), min_size=1, max_size=90),
-    st.lists(st.integers(1, 120), max_size=6),
+    st.lists(st.integers(1, 120), max_size=12),
 ).map(lambda drawn: (drawn[0] + drawn[1], drawn[2]))
 
 
@@ -187,7 +187,7 @@ KEPT = [(3.0, k % 6, 0, f"/p/{k + 1}", "-", PAGE) for k in range(6)] + [(3.0, "f
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stream, st.integers(0, 6))
+@given(stream, st.integers(0, 12))
 @example((KEPT, [7]), 1)
 def test_a_snapshot_between_any_two_calls_changes_nothing(generated: Any, at: int) -> None:
     requests, cuts = generated
@@ -198,6 +198,44 @@ def test_a_snapshot_between_any_two_calls_changes_nothing(generated: Any, at: in
             cut = through_json(cut)
         assert feed(cut, call, kind) == feed(whole, call, kind)
     assert outcomes(cut) == outcomes(whole)
+
+
+#: A walk's member back after longer than ``keep`` (its raise is forgotten, swept or not), and a
+#: client walking on by itself after a pause shorter than ``client_ttl`` (it is the same client).
+RETURNS = (
+    [(3.0, k % 6, 0, f"/p/{k + 1}", "-", PAGE) for k in range(6)] + [(2000.0, 0, 0, "/about", "-", PAGE)],
+    [6],
+)
+PAUSED = (
+    [(3.0, 4, 1, "/p/20", "-", PAGE), (3.0, "bare"), (400.0, "bare"), (3.0, "bare"), (3.0, "bare")],
+    [2],
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream, st.lists(st.booleans(), min_size=13, max_size=13))
+@example(RETURNS, [False] * 13)
+@example(PAUSED, [False] * 13)
+def test_when_the_sweeps_run_changes_no_answer(generated: Any, sweeps: list[bool]) -> None:
+    """The port compacts its arrays on expiry: a book swept after every call and one swept only
+    after some answer every request the same and raise the same clients (:meth:`_forgotten`)."""
+    requests, cuts = generated
+    often, seldom = CampaignBook(RULES, short_of=0.9), CampaignBook(RULES, short_of=0.9)
+    for number, (call, kind) in enumerate(calls_of(requests, cuts)):
+        # swept at the next request's time: as late as a sweep may run, so the most is idle
+        often.expire(float(call.t[0]))
+        if sweeps[number]:
+            seldom.expire(float(call.t[0]))
+        aid = np.arange(call.n)
+        got = [book.observe(call, kind, _actors(call.n), aid) for book in (often, seldom)]  # type: ignore[arg-type]
+        assert got[0][0].tobytes() == got[1][0].tobytes() and got[0][1].tolist() == got[1][1].tolist()
+        for book in (often, seldom):
+            book.note_scores(call.ip, call.ua, call.t, got[0][0])
+    now = float(call.t[-1])
+    for book in (often, seldom):
+        book.expire(now + 1.0)
+    assert sorted(often.raised_.items()) == sorted(seldom.raised_.items())
+    assert often.scores == seldom.scores
 
 
 def test_the_generated_worlds_reach_every_signature() -> None:
