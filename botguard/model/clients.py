@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import polars as pl
 
@@ -37,8 +37,6 @@ col = pl.col
 SIGNATURE_SLOTS = ("ip24", "ip16", "ip6_48", "asn", "ua_tok")
 
 _LIST = pl.List(pl.String)
-#: An eager or a lazy frame (the counts below read either).
-_Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +222,7 @@ def wilson_lower(bad: pl.Expr, total: pl.Expr, z: float = 1.645) -> pl.Expr:
     return pl.when(n > 0).then((centre - spread) / (1 + z2 / n)).otherwise(0.0)
 
 
-def _label_counts(frame: _Frame, by: str) -> _Frame:
+def _label_counts(frame: pl.DataFrame, by: str) -> pl.DataFrame:
     """Per `by`: clients labelled bad and good, verified and allowlisted clients (``frame``: the
     facts of :func:`_facts`)."""
     return frame.group_by(by).agg(
@@ -261,14 +259,12 @@ def _facts(labels: pl.DataFrame) -> pl.DataFrame:
 def _network_stats(features: ClientFeatures, facts: pl.DataFrame) -> pl.DataFrame:
     """:func:`_label_counts` and distinct IPs (``ips``) per network key with at least one client
     labelled bad, one slot at a time (a client has one key per slot), so only one slot's rows
-    are joined with the facts at once: the slots' plans run in turn in one query (a query
-    costs a small scan the same whatever its rows: 32 of them were ~5% of its queries)."""
-    wide, known = features.wide.lazy(), facts.lazy()
+    are joined with the facts at once."""
     per_slot = []
     for slot in SIGNATURE_SLOTS:
         if slot == "ua_tok":
             continue
-        rows = wide.select("pos", key=slot).drop_nulls("key").join(known, on="pos")
+        rows = features.wide.select("pos", key=slot).drop_nulls("key").join(facts, on="pos")
         counts = _label_counts(rows, "key").filter(col("bad") > 0)
         ips = (
             rows.join(counts.select("key"), on="key", how="semi")
@@ -276,7 +272,7 @@ def _network_stats(features: ClientFeatures, facts: pl.DataFrame) -> pl.DataFram
             .agg(ips=col("ip_id").n_unique())
         )
         per_slot.append(counts.join(ips, on="key"))
-    return pl.concat(per_slot, parallel=False).collect()
+    return pl.concat(per_slot)
 
 
 def _token_ips(facts: pl.DataFrame, tokens: pl.DataFrame) -> pl.DataFrame:
