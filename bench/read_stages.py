@@ -61,6 +61,7 @@ STAGES = [
     ("botguard.judge.aggregate", "Aggregator._learn_pairs", "      new pairs: facts, verdicts"),
     ("botguard.judge._running", "RunningFold.add", "    added: clients, times, rules (C)"),
     ("botguard.judge.aggregate", "_clients_of", "    clients named (disallowed counts)"),
+    ("botguard.judge.aggregate", "Aggregator._evidence_of", "    evidence of the fold's candidates"),
     ("botguard.judge.aggregate", "split_shards", "  cut into shards"),
     ("botguard.judge.aggregate", "_Shard.fold", "  shards folded"),
     ("botguard.judge.aggregate", "Aggregator.take", "aggregate: the file's partial"),

@@ -556,13 +556,19 @@ class Aggregator:
             rows, (pair_ids, self._book.facts()), (firsts.get_column("ip"), numbers), width
         )
         if per_path.height:  # (evidence rows are disallowed ones: none without path counts)
-            who = _clients_of(firsts, agents)
+            path_owners = per_path.get_column("client").to_numpy()
+            row_owners = rows.get_column("client").gather(evidence_rows).to_numpy()
+            named, local = np.unique(np.concatenate([path_owners, row_owners]), return_inverse=True)
+            who = _clients_of(firsts[pl.Series(named)], agents)  # only the clients cited
+            owners = pl.Series("client", local.astype(np.uint32))
             self._queue(
                 Partial(
-                    evidence=self._evidence_of(rows, pair_ids, evidence_rows, who),
+                    evidence=self._evidence_of(
+                        rows, pair_ids, evidence_rows, owners.slice(len(path_owners)), who
+                    ),
                     path_counts=pl.DataFrame(
                         [
-                            who.get_column("key").gather(per_path.get_column("client")),
+                            who.get_column("key").gather(owners.head(len(path_owners))),
                             pl.Series("path", self._book.path_texts(per_path.get_column("path").to_numpy())),
                             per_path.get_column("requests"),
                         ]
@@ -572,14 +578,14 @@ class Aggregator:
         return True
 
     def _evidence_of(
-        self, rows: pl.DataFrame, pair_ids: np.ndarray, at: pl.Series, who: pl.DataFrame
+        self, rows: pl.DataFrame, pair_ids: np.ndarray, at: pl.Series, owners: pl.Series, who: pl.DataFrame
     ) -> pl.DataFrame:
-        """The evidence of the running fold's candidate rows ``at`` (see :meth:`_run`): their
-        targets are the rows' own, their rules those the book numbered (refused pairs all have
-        one)."""
+        """The evidence of the running fold's candidate rows ``at`` (see :meth:`_run`; ``owners``:
+        each one's client in ``who``): their targets are the rows' own, their rules those the
+        book numbered (refused pairs all have one)."""
         assert self._book is not None
-        bad = rows.select("client", "time", "method", "status")[at].with_columns(
-            pair=pl.int_range(at.len(), dtype=pl.UInt32)
+        bad = rows.select("time", "method", "status")[at].with_columns(
+            owners, pair=pl.int_range(at.len(), dtype=pl.UInt32)
         )
         numbered = list(self._rules)
         cited = [numbered[n] for n in self._book.rules_of(pair_ids[at.to_numpy()]).tolist()]
