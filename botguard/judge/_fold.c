@@ -1228,6 +1228,274 @@ static PyObject *running_emit(PyObject *self, PyObject *capsule) {
     return result;
 }
 
+/* The pair book: a scan's (robots.txt unit, target) pairs numbered once, kept across batches
+   (botguard.judge._pairs is the door; its PairBook's pure twin is the oracle). A batch's pairs
+   were numbered by group_ids, given their facts by polars queries over its distinct pairs and
+   joined to the verdicts kept from earlier batches, every batch; with the book, each row is
+   looked up here, and only pairs never seen before go to polars (their facts and verdicts,
+   judged once), while the running fold reads the facts of every pair by its book number.
+
+   The book owns a copy of each target. It holds at most `bound` pairs and `bytes_bound` bytes
+   of targets before a batch: past either, it starts over at the start of the next book_find
+   (which says so), so a log whose every target is new, or long, keeps it bounded (the batch's
+   own pairs come on top: they are in memory with the batch anyway). */
+
+#define BOOK_CAPSULE "botguard.judge._fold.book"
+
+typedef struct {
+    size_t count, capacity, bound, bytes_bound;
+    uint64_t *offsets; /* count + 1: where each pair's target starts in `bytes` */
+    uint8_t *bytes;
+    size_t size, bytes_capacity;
+    int32_t *units;
+    uint8_t *null; /* the target is null */
+    uint64_t *hashes; /* 0: empty slot */
+    uint32_t *slots;
+    size_t table_capacity;
+} book_t;
+
+static void book_free(book_t *b) {
+    if (!b) return;
+    free(b->offsets);
+    free(b->bytes);
+    free(b->units);
+    free(b->null);
+    free(b->hashes);
+    free(b->slots);
+    free(b);
+}
+
+static void book_destroy(PyObject *capsule) { book_free(PyCapsule_GetPointer(capsule, BOOK_CAPSULE)); }
+
+/* book_new(bound, bytes_bound) -> an empty pair book (see above). */
+static PyObject *book_new(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_ssize_t bound, bytes_bound;
+    if (!PyArg_ParseTuple(args, "nn", &bound, &bytes_bound)) return NULL;
+    if (bound <= 0 || bytes_bound <= 0 || (uint64_t)bound >= UINT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "book_new: bounds must be positive (and fit uint32)");
+        return NULL;
+    }
+    book_t *b = calloc(1, sizeof *b);
+    if (!b) return PyErr_NoMemory();
+    b->bound = (size_t)bound;
+    b->bytes_bound = (size_t)bytes_bound;
+    b->capacity = 256;
+    b->table_capacity = 1024;
+    b->offsets = calloc(b->capacity + 1, sizeof *b->offsets);
+    b->units = malloc(b->capacity * sizeof *b->units);
+    b->null = malloc(b->capacity * sizeof *b->null);
+    b->hashes = calloc(b->table_capacity, sizeof *b->hashes);
+    b->slots = malloc(b->table_capacity * sizeof *b->slots);
+    if (!b->offsets || !b->units || !b->null || !b->hashes || !b->slots) {
+        book_free(b);
+        return PyErr_NoMemory();
+    }
+    PyObject *capsule = PyCapsule_New(b, BOOK_CAPSULE, book_destroy);
+    if (!capsule) book_free(b);
+    return capsule;
+}
+
+static void book_clear(book_t *b) {
+    memset(b->hashes, 0, b->table_capacity * sizeof *b->hashes);
+    b->count = 0;
+    b->size = 0;
+}
+
+/* Room for one more pair (and `size` more bytes of target); -1: out of memory or too many. */
+static int book_reserve(book_t *b, uint32_t size) {
+    if (b->count == b->capacity) {
+        size_t more = b->capacity * 2;
+        if (more >= UINT32_MAX) return -1;
+        uint64_t *offsets = realloc(b->offsets, (more + 1) * sizeof *offsets);
+        if (!offsets) return -1;
+        b->offsets = offsets;
+        int32_t *units = realloc(b->units, more * sizeof *units);
+        if (!units) return -1;
+        b->units = units;
+        uint8_t *null = realloc(b->null, more * sizeof *null);
+        if (!null) return -1;
+        b->null = null;
+        b->capacity = more;
+    }
+    if (size > SIZE_MAX / 4 - 1024 - b->size) return -1; /* (the doubling below cannot wrap) */
+    if (b->size + size > b->bytes_capacity) {
+        size_t more = (b->size + size) * 2 + 1024;
+        uint8_t *grown = realloc(b->bytes, more);
+        if (!grown) return -1;
+        b->bytes = grown;
+        b->bytes_capacity = more;
+    }
+    return 0;
+}
+
+static int book_grow_table(book_t *b) {
+    size_t capacity = b->table_capacity * 2;
+    if (capacity > SIZE_MAX / sizeof(uint64_t)) return -1;
+    uint64_t *hashes = calloc(capacity, sizeof *hashes);
+    uint32_t *slots = malloc(capacity * sizeof *slots);
+    if (!hashes || !slots) {
+        free(hashes);
+        free(slots);
+        return -1;
+    }
+    reinsert(b->hashes, b->slots, b->table_capacity, hashes, slots, capacity);
+    free(b->hashes);
+    free(b->slots);
+    b->hashes = hashes;
+    b->slots = slots;
+    b->table_capacity = capacity;
+    return 0;
+}
+
+/* The book number of (unit, target `data`/`size`, or null), a new one if unseen (*fresh set);
+   -1: out of memory or too many pairs. */
+static int64_t book_pair(book_t *b, int32_t unit, const uint8_t *data, uint32_t size, int null, int *fresh) {
+    uint64_t seed = (uint64_t)(uint32_t)unit << 23;
+    uint64_t hash = null ? hash_bytes((const uint8_t *)"", 0, 0x51ED270B27A5F3C1ULL ^ seed)
+                         : hash_bytes(data, size, 0x2545F4914F6CDD1DULL ^ seed);
+    size_t at = hash & (b->table_capacity - 1);
+    *fresh = 0;
+    while (b->hashes[at]) {
+        if (b->hashes[at] == hash) {
+            uint32_t p = b->slots[at];
+            uint64_t start = b->offsets[p], end = b->offsets[p + 1];
+            if (b->units[p] == unit && b->null[p] == (uint8_t)null && end - start == size &&
+                (size == 0 || memcmp(b->bytes + start, data, size) == 0))
+                return p;
+        }
+        at = (at + 1) & (b->table_capacity - 1);
+    }
+    if (book_reserve(b, size) < 0) return -1;
+    uint32_t p = (uint32_t)b->count++;
+    if (size) memcpy(b->bytes + b->size, data, size);
+    b->size += size;
+    b->offsets[p + 1] = b->size;
+    b->units[p] = unit;
+    b->null[p] = (uint8_t)null;
+    b->hashes[at] = hash;
+    b->slots[at] = p;
+    *fresh = 1;
+    if (b->count * 2 > b->table_capacity && book_grow_table(b) < 0) return -1;
+    return p;
+}
+
+/* book_find(book, targets, units) -> (pairs, fresh_rows, started_over): the book number of
+   each row's (unit, target) pair (`targets`: an Arrow stream capsule of strings; `units`: one
+   int32 per row), as uint32 bytes; the first row of each pair new to the book, in number order
+   (new pairs are numbered from where the book stood, or from 0 if it started over, which
+   `started_over` says). The whole stream is read and checked before a pair is added: a refused
+   batch adds none. */
+static PyObject *book_find(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *capsule, *stream_capsule, *units_obj;
+    if (!PyArg_ParseTuple(args, "OOO", &capsule, &stream_capsule, &units_obj)) return NULL;
+    book_t *b = PyCapsule_GetPointer(capsule, BOOK_CAPSULE);
+    if (!b) return NULL;
+    struct ArrowArrayStream *stream = PyCapsule_GetPointer(stream_capsule, "arrow_array_stream");
+    if (!stream) return NULL;
+    Py_buffer units = {0};
+    if (PyObject_GetBuffer(units_obj, &units, PyBUF_SIMPLE) < 0) return NULL;
+    PyObject *result = NULL, *ids = NULL, *fresh_rows = NULL;
+    chunks_t chunks = {0};
+    uint32_t *fresh = NULL;
+    size_t rows = 0, fresh_count = 0;
+    struct ArrowSchema schema = {0};
+    enum layout layout;
+    if (units.len % 4) {
+        PyErr_SetString(PyExc_ValueError, "book_find: units are not int32");
+        goto done;
+    }
+    if (stream->get_schema(stream, &schema) != 0) {
+        PyErr_SetString(PyExc_ValueError, "book_find: the stream gave no schema");
+        goto done;
+    }
+    int known = layout_of(schema.format, &layout);
+    if (schema.release) schema.release(&schema);
+    if (known < 0) {
+        PyErr_SetString(PyExc_TypeError, "book_find: the targets are not a string column");
+        goto done;
+    }
+    for (;;) { /* every chunk read and checked first */
+        if (chunks.count == chunks.capacity) {
+            size_t more = chunks.capacity ? chunks.capacity * 2 : 4;
+            struct ArrowArray *items = realloc(chunks.items, more * sizeof *items);
+            if (!items) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            chunks.items = items;
+            chunks.capacity = more;
+        }
+        struct ArrowArray *a = &chunks.items[chunks.count];
+        memset(a, 0, sizeof *a);
+        if (stream->get_next(stream, a) != 0) {
+            PyErr_SetString(PyExc_ValueError, "book_find: the stream failed");
+            goto done;
+        }
+        if (!a->release) break;
+        chunks.count++;
+        if (!chunk_ok(a, layout) || (uint64_t)a->length > (size_t)units.len / 4 - rows) {
+            PyErr_SetString(PyExc_ValueError, "book_find: more targets than units, or a chunk not as its type says");
+            goto done;
+        }
+        for (int64_t i = 0; i < a->length; i++) {
+            const uint8_t *data;
+            uint32_t size;
+            int null;
+            if (address_of(a, layout, i, &data, &size, &null) < 0) {
+                PyErr_SetString(PyExc_ValueError, "book_find: a target lies outside its buffers");
+                goto done;
+            }
+        }
+        rows += (size_t)a->length;
+    }
+    if (rows != (size_t)units.len / 4) {
+        PyErr_SetString(PyExc_ValueError, "book_find: fewer targets than units");
+        goto done;
+    }
+    if (rows >= UINT32_MAX / 2) {
+        PyErr_SetString(PyExc_OverflowError, "book_find: more rows than uint32 numbers");
+        goto done;
+    }
+    int started_over = b->count >= b->bound || b->size >= b->bytes_bound;
+    if (started_over) book_clear(b);
+    ids = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rows * 4));
+    fresh = malloc((rows + 1) * sizeof *fresh);
+    if (!ids || !fresh) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    uint32_t *out = (uint32_t *)PyBytes_AS_STRING(ids);
+    const int32_t *unit = units.buf;
+    size_t row = 0;
+    for (size_t k = 0; k < chunks.count; k++) {
+        const struct ArrowArray *a = &chunks.items[k];
+        for (int64_t i = 0; i < a->length; i++, row++) {
+            const uint8_t *data;
+            uint32_t size;
+            int null, is_new;
+            address_of(a, layout, i, &data, &size, &null); /* (checked above) */
+            int64_t p = book_pair(b, unit[row], data, size, null, &is_new);
+            if (p < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            out[row] = (uint32_t)p;
+            if (is_new) fresh[fresh_count++] = (uint32_t)row;
+        }
+    }
+    fresh_rows = PyBytes_FromStringAndSize((const char *)fresh, (Py_ssize_t)(fresh_count * 4));
+    if (fresh_rows) result = Py_BuildValue("(OON)", ids, fresh_rows, PyBool_FromLong(started_over));
+done:
+    Py_XDECREF(ids);
+    Py_XDECREF(fresh_rows);
+    free(fresh);
+    chunks_release(&chunks);
+    PyBuffer_Release(&units);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"group_ids", group_ids, METH_VARARGS,
      "group_ids(arrow_stream_capsule, numbers=None) -> (ids, firsts): uint32 bytes, see the module source."},
@@ -1235,6 +1503,8 @@ static PyMethodDef methods[] = {
     {"running_new", running_new, METH_NOARGS, "running_new() -> state: an empty running fold (see the source)."},
     {"running_add", running_add, METH_VARARGS, "running_add(state, ...) -> disallowed: see botguard.judge._running."},
     {"running_emit", running_emit, METH_O, "running_emit(state) -> the running fold's clients and cells."},
+    {"book_new", book_new, METH_VARARGS, "book_new(bound, bytes_bound) -> an empty pair book (see the source)."},
+    {"book_find", book_find, METH_VARARGS, "book_find(book, targets, units) -> (pairs, fresh_rows, started_over)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,7 +18,7 @@ from botguard.judge.columns import has_referer, is_valid
 from botguard.judge.partial import CLIENT_PARTIAL_SCHEMA, TIME_COUNT_SCHEMA
 from botguard.judge.timeline import width_for
 
-__all__ = ["NativeFold", "fold_inputs", "fold_rows", "takes", "to_clients"]
+__all__ = ["NativeFold", "fold_inputs", "fold_rows", "pair_flags", "row_inputs", "takes", "to_clients"]
 
 #: The kernel's per-client sums, in its order (``C_*`` in _fold.c).
 _SUMS = (
@@ -71,6 +71,14 @@ def fold_inputs(
     """The kernel's view of a batch: (client ids, pair ids, pair flags, row flags) and (time in
     microseconds, status, bytes, min_gap), each one contiguous buffer (``C_*``/``F_*``/``R_*``
     in _fold.c say what the flags hold)."""
+    row_flags, columns = row_inputs(rows)
+    ids = (_numpy(rows.get_column("client")), _numpy(rows.get_column("pair")), pair_flags(pairs), row_flags)
+    return ids, columns
+
+
+def row_inputs(rows: pl.DataFrame) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The row flags (``R_*``) and (time in microseconds, status, bytes, min_gap) of a batch's
+    rows, each one contiguous buffer."""
     flags = rows.select(
         (
             is_valid.cast(pl.UInt8)
@@ -81,16 +89,21 @@ def fold_inputs(
         pl.col("bytes").fill_null(0).cast(pl.Int64),
         pl.col("min_gap").fill_null(0.0).cast(pl.Float64),
     )
-    pair_flags = pairs.select(
-        pl.sum_horizontal(
-            pl.col(name).cast(pl.UInt8) * bit
-            for name, bit in (("is_robots", 1), ("asset", 2), ("asked", 4), ("_refused", 8), ("trap", 16))
-        ).cast(pl.UInt8)
-    ).to_series()
     row_flags, status, nbytes, min_gap = flags.get_columns()
-    ids = (rows.get_column("client"), rows.get_column("pair"), pair_flags, row_flags)
     columns = (rows.get_column("time").to_physical(), status, nbytes, min_gap)
-    return tuple(_numpy(s) for s in ids), tuple(_numpy(s) for s in columns)
+    return _numpy(row_flags), tuple(_numpy(s) for s in columns)
+
+
+def pair_flags(pairs: pl.DataFrame) -> np.ndarray:
+    """Each pair's facts as one byte (``F_*`` in _fold.c) from ``pairs``' boolean columns."""
+    return _numpy(
+        pairs.select(
+            pl.sum_horizontal(
+                pl.col(name).cast(pl.UInt8) * bit
+                for name, bit in (("is_robots", 1), ("asset", 2), ("asked", 4), ("_refused", 8), ("trap", 16))
+            ).cast(pl.UInt8)
+        ).to_series()
+    )
 
 
 def _numpy(series: pl.Series) -> np.ndarray:

@@ -19,7 +19,8 @@ from types import ModuleType
 import numpy as np
 import polars as pl
 
-from botguard.judge._rowfold import fold_inputs, takes, to_clients
+from botguard.judge._pairs import PairFacts
+from botguard.judge._rowfold import row_inputs, takes, to_clients
 from botguard.judge.partial import RULE_COUNT_SCHEMA, TIME_COUNT_SCHEMA
 from botguard.judge.timeline import client_key
 
@@ -46,23 +47,24 @@ class RunningFold:
     def add(
         self,
         rows: pl.DataFrame,
-        pairs: pl.DataFrame,
+        pairs: tuple[np.ndarray, PairFacts],
         who: tuple[pl.Series, pl.Series],
-        numbers: tuple[np.ndarray, pl.Series, int],
         width: int,
     ) -> BatchFound:
-        """Add one batch: ``rows`` numbered by ``client`` and ``pair`` as for
-        :func:`~botguard.judge._rowfold.fold_rows`; ``who``: the address and the scan's agent
-        number of each client id; ``numbers``: the scan's rule number of each pair (where it
-        is refused), its path's number within the batch, and how many paths; counted in
-        buckets of ``width`` (the scan's span so far, this batch included)."""
-        ids, columns = fold_inputs(rows, pairs)
+        """Add one batch: ``rows`` numbered by ``client`` as for
+        :func:`~botguard.judge._rowfold.fold_rows`; ``pairs``: each row's pair number in the
+        scan's pair book and what the book knows of every pair (its flags, the scan's number of
+        its rule where it is refused, its path's number); ``who``: the address and the scan's
+        agent number of each client id; counted in buckets of ``width`` (the scan's span so
+        far, this batch included)."""
+        row_flags, columns = row_inputs(rows)
+        pair_ids, facts = pairs
         addresses, agents = who
-        rules, paths, path_count = numbers
         evidence, owners, path_numbers, counts = self._native.running_add(
-            self._state, rows.height, addresses.len(), pairs.height, *ids, *columns, width,
+            self._state, rows.height, addresses.len(), facts.count, _contiguous(rows.get_column("client")),
+            np.ascontiguousarray(pair_ids, np.uint32), facts.flags, row_flags, *columns, width,
             addresses.__arrow_c_stream__(), _contiguous(agents.cast(pl.UInt32)),
-            np.ascontiguousarray(rules, np.uint32), _contiguous(paths.cast(pl.UInt32)), path_count,
+            facts.rules, facts.paths, facts.path_count,
         )  # fmt: skip
         self.batches += 1
         found = pl.DataFrame(

@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from types import ModuleType
 
 import numpy as np
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
 from botguard.judge._ids import group_ids
-from botguard.judge._rowfold import fold_rows
+from botguard.judge._pairs import PairBook
+from botguard.judge._rowfold import fold_rows, pair_flags
 from botguard.judge._running import RunningFold
 from botguard.judge.columns import (
     compact_strings,
@@ -88,6 +90,9 @@ SMALL_ROWS = 10_000
 #: batches, 2.7k distinct pairs). Past this many the kept verdicts start over, so memory stays
 #: bounded on a log whose every path is new (~100 bytes a pair).
 JUDGED_PAIRS = 50_000
+#: ... and this many bytes of their targets (the running fold's pair book, :mod:`._pairs`, keeps
+#: its own copy of each): a log of long, ever new targets starts it over sooner.
+JUDGED_PAIR_BYTES = 16 << 20
 
 
 def robots_token(crawler: Crawler | None) -> str:
@@ -201,6 +206,7 @@ class Aggregator:
     _stats: ParseStats = field(default_factory=ParseStats)  # of the batches since the last take
     _span: tuple[int, int] | None = None  # first and last request (Unix seconds) since the last take
     _running: RunningFold | None = None  # the kernel's fold of the batches it took since the last take
+    _book: PairBook | None = None  # the running fold's (unit, target) pairs, kept for the scan
     _shards_hold_clients: bool = False  # whether a batch since the last take went the polars way
 
     # ------------------------------------------------------------ identify
@@ -487,6 +493,18 @@ class Aggregator:
         """A batch's rows numbered (``agent``, ``pair``, ``client``, with ``unit`` and
         ``min_gap``), its agents (:meth:`_agent_frame`) and pairs (:meth:`_pairs`) in id order,
         and each client's first row's ``ip`` and ``agent`` in client id order."""
+        rows, agents, agent_ids = self._with_agents(batch)
+        pair_ids, pair_firsts = group_ids(
+            rows.get_column("target"), (rows.get_column("unit") + 1).cast(pl.UInt32)
+        )
+        pairs = self._pairs(rows.select("unit", "target")[pair_firsts])
+        client_ids, client_firsts = group_ids(rows.get_column("ip"), agent_ids)
+        rows = rows.with_columns(pair=pair_ids, client=client_ids)
+        return rows, agents, pairs, rows.select("ip", "agent")[client_firsts]
+
+    def _with_agents(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+        """A batch's rows with ``agent`` (its number in the batch), ``robots_host``, ``unit`` and
+        ``min_gap``; its agents (:meth:`_agent_frame`); each row's agent number."""
         user_agents = batch.get_column("user_agent")
         agent_ids, agent_firsts = group_ids(user_agents)
         agents = self._agent_frame(user_agents.gather(agent_firsts))
@@ -496,13 +514,40 @@ class Aggregator:
             rows = rows.hstack([agents.get_column(name).gather(agent_ids) for name in ("unit", "min_gap")])
         else:
             rows = self._with_units(rows.hstack([agents.get_column("token").gather(agent_ids)]))
-        pair_ids, pair_firsts = group_ids(
-            rows.get_column("target"), (rows.get_column("unit") + 1).cast(pl.UInt32)
-        )
-        pairs = self._pairs(rows.select("unit", "target")[pair_firsts])
+        return rows, agents, agent_ids
+
+    def _booked(
+        self, batch: pl.DataFrame, native: ModuleType
+    ) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray, pl.DataFrame]:
+        """A batch's rows numbered for the running fold (``agent``, ``client``, with ``unit`` and
+        ``min_gap``), its agents, each row's pair number in the scan's pair book (pairs new to
+        the book are given their facts and verdicts first: :meth:`_learn_pairs`), and each
+        client's first row's ``ip`` and ``agent`` in client id order."""
+        rows, agents, agent_ids = self._with_agents(batch)
+        if self._book is None:
+            self._book = PairBook(native, JUDGED_PAIRS, JUDGED_PAIR_BYTES)
+        units = rows.get_column("unit").cast(pl.Int32).to_numpy()
+        pair_ids, fresh, _ = self._book.find(rows.get_column("target"), units)
+        if len(fresh):
+            self._learn_pairs(rows.select("unit", "target")[pl.Series(fresh)])
         client_ids, client_firsts = group_ids(rows.get_column("ip"), agent_ids)
-        rows = rows.with_columns(pair=pair_ids, client=client_ids)
-        return rows, agents, pairs, rows.select("ip", "agent")[client_firsts]
+        rows = rows.with_columns(client=client_ids)
+        return rows, agents, pair_ids, rows.select("ip", "agent")[client_firsts]
+
+    def _learn_pairs(self, fresh: pl.DataFrame) -> None:
+        """Give the pair book the facts of ``fresh`` (its new ``unit``, ``target`` pairs, in
+        number order): those of :meth:`_pairs`, each asked pair judged here, once."""
+        assert self._book is not None
+        pairs = self._pair_facts(fresh)
+        asked = pairs.get_column("asked").arg_true()
+        keys = ["unit", "target"]
+        found = pairs.join(
+            self._verdicts(pairs.select(keys)[asked]), on=keys, how="left", maintain_order="left"
+        )
+        refused = found.with_columns(_refused=pl.col("allowed").fill_null(True).not_())
+        self._book.learn(
+            pair_flags(refused), self._rule_numbers(refused), refused.get_column("path").to_list()
+        )
 
     def _disallowed_counts(
         self, facts: pl.DataFrame, pairs: pl.DataFrame, who: pl.DataFrame
@@ -524,28 +569,57 @@ class Aggregator:
         native = kernel("judge._fold") if not self.per_host else None
         if native is None or not RunningFold.takes(batch):
             return False
-        rows, agents, pairs, firsts = self._numbered(batch)
+        rows, agents, pair_ids, firsts = self._booked(batch, native)
+        assert self._book is not None
         if self._running is None:
             self._running = RunningFold(native)
         numbers = agents.get_column("number").gather(firsts.get_column("agent"))
-        path_ids, path_firsts = group_ids(pairs.get_column("path"))
         evidence_rows, per_path = self._running.add(
-            rows, pairs, (firsts.get_column("ip"), numbers),
-            (self._rule_numbers(pairs), path_ids, path_firsts.len()), width,
-        )  # fmt: skip
+            rows, (pair_ids, self._book.facts()), (firsts.get_column("ip"), numbers), width
+        )
         if per_path.height:  # (evidence rows are disallowed ones: none without path counts)
-            who = _clients_of(firsts, agents)
-            bad = rows.select("client", "pair", "time", "method", "status")[evidence_rows]
-            paths = compact_strings(pairs.select(pl.col("path").gather(path_firsts)))
-            path_counts = pl.DataFrame(
-                [
-                    who.get_column("key").gather(per_path.get_column("client")),
-                    paths.get_column("path").gather(per_path.get_column("path")),
-                    per_path.get_column("requests"),
-                ]
-            ).cast(PATH_COUNT_SCHEMA)  # type: ignore[arg-type]
-            self._queue(Partial(evidence=_evidence(bad, pairs, who), path_counts=path_counts))
+            path_owners = per_path.get_column("client").to_numpy()
+            row_owners = rows.get_column("client").gather(evidence_rows).to_numpy()
+            named, local = np.unique(np.concatenate([path_owners, row_owners]), return_inverse=True)
+            who = _clients_of(firsts[pl.Series(named)], agents)  # only the clients cited
+            owners = pl.Series("client", local.astype(np.uint32))
+            self._queue(
+                Partial(
+                    evidence=self._evidence_of(
+                        rows, pair_ids, evidence_rows, owners.slice(len(path_owners)), who
+                    ),
+                    path_counts=pl.DataFrame(
+                        [
+                            who.get_column("key").gather(owners.head(len(path_owners))),
+                            pl.Series("path", self._book.path_texts(per_path.get_column("path").to_numpy())),
+                            per_path.get_column("requests"),
+                        ]
+                    ).cast(PATH_COUNT_SCHEMA),  # type: ignore[arg-type]
+                )
+            )
         return True
+
+    def _evidence_of(
+        self, rows: pl.DataFrame, pair_ids: np.ndarray, at: pl.Series, owners: pl.Series, who: pl.DataFrame
+    ) -> pl.DataFrame:
+        """The evidence of the running fold's candidate rows ``at`` (see :meth:`_run`; ``owners``:
+        each one's client in ``who``): their targets are the rows' own, their rules those the
+        book numbered (refused pairs all have one)."""
+        assert self._book is not None
+        bad = rows.select("time", "method", "status")[at].with_columns(
+            owners, pair=pl.int_range(at.len(), dtype=pl.UInt32)
+        )
+        numbered = list(self._rules)
+        cited = [numbered[n] for n in self._book.rules_of(pair_ids[at.to_numpy()]).tolist()]
+        pairs = pl.DataFrame(
+            {
+                "target": rows.get_column("target").gather(at),
+                "rule_line": [line for line, _ in cited],
+                "rule": [text for _, text in cited],
+            },
+            schema={"target": pl.String, "rule_line": pl.Int64, "rule": pl.String},
+        )
+        return _evidence(bad, pairs, who)
 
     @staticmethod
     def _rule_numbers(pairs: pl.DataFrame) -> np.ndarray:
@@ -555,20 +629,23 @@ class Aggregator:
         return pairs.get_column("rule_number").fill_null(0).to_numpy()
 
     def _pairs(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        """The facts of each distinct (unit, target) pair of a batch (in id order): whether its
-        target is a robots.txt fetch, an asset, in a trap, whether robots.txt is asked about it
-        (not a fetch, a target, a unit to judge by), and then its verdict (``_refused``: not
-        allowed); ``path``: the target without its query."""
+        """The facts of each distinct (unit, target) pair of a batch (in id order): those of
+        :meth:`_pair_facts`, and then its verdict (``_refused``: not allowed)."""
+        found = self._pair_verdicts(self._pair_facts(pairs))
+        return found.with_columns(_refused=pl.col("allowed").fill_null(True).not_())
+
+    def _pair_facts(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """``pairs`` (``unit``, ``target``) with whether its target is a robots.txt fetch, an
+        asset, in a trap, whether robots.txt is asked about it (not a fetch, a target, a unit to
+        judge by), and ``path``: the target without its query."""
         asked = ~is_robots & target.is_not_null() & (pl.col("unit") >= 0)
-        pairs = pairs.with_columns(
+        return pairs.with_columns(
             is_robots=is_robots,
             asset=is_asset,
             trap=honeypot_expr(self.honeypots),
             path=path_of(),
             asked=asked,
         )
-        found = self._pair_verdicts(pairs)
-        return found.with_columns(_refused=pl.col("allowed").fill_null(True).not_())
 
 
 def _unit_columns(found: list[tuple[int, float | None]]) -> dict[str, pl.Series]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import ip_network
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -14,8 +15,10 @@ from botguard.config import Allowlist, Settings
 from botguard.identity.asn import RangeTableAsn
 from botguard.identity.enrich import enrich
 from botguard.judge import ScanResult, aggregate, aggregator, judge_batches, judge_partial
+from botguard.judge._pairs import BookFound, PairBook
 from botguard.judge.values import client_json_frame
 from botguard.logs import read_batches
+from botguard.native import DISABLE_VARIABLE, kernel
 from botguard.robots import RobotsTxt
 from botguard.robots.columns import judge_versions
 
@@ -116,22 +119,46 @@ def test_each_target_is_judged_once_per_scan_not_once_per_batch(monkeypatch: pyt
     assert len(calls) < rows.height / 2  # there were repeats to skip
 
 
-def test_kept_verdicts_start_over_past_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("native", [False, True])
+def test_kept_verdicts_start_over_past_their_bound(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
     """The verdicts kept between batches stay within JUDGED_PAIRS (or one batch's new ones):
-    past it they start over, and the scan's verdicts are the same."""
+    past it they start over, and the scan's verdicts are the same. Without the kernel they are
+    the polars way's kept verdicts; with it, the running fold's pair book (its pairs, asked or
+    not, counted before each batch: at the bound it starts over, then holds that batch's)."""
+    if native and kernel("judge._fold") is None:
+        pytest.skip("the C kernel is not built here")
+    if not native:
+        monkeypatch.setenv(DISABLE_VARIABLE, "1")
     whole = _scan(500_000)
     monkeypatch.setattr(aggregate, "JUDGED_PAIRS", 5)
     calls = _judged_targets(monkeypatch)
     robots = RobotsTxt.parse((EXAMPLES / "robots.txt").read_bytes())
     settings = Settings(honeypots=("/internal/trap/",))
     agg = aggregator(load_catalog(), lambda host: robots, settings)
+    looked_up: list[tuple[int, bool]] = []  # (new pairs, started over) of each batch in the book
+    real_find = PairBook.find
+
+    def find(book: PairBook, *args: Any) -> BookFound:
+        found = real_find(book, *args)
+        looked_up.append((len(found[1]), found[2]))
+        return found
+
+    monkeypatch.setattr(PairBook, "find", find)
     starts = 0
     for batch in read_batches([str(EXAMPLES / "access.log")], "combined", batch_lines=97):
-        before, kept = len(calls), agg._judged.height
+        before = len(calls)
+        kept = agg._book.facts().count if native and agg._book is not None else agg._judged.height
         agg.add(batch.requests, batch.stats)
-        fresh = len(calls) - before
-        assert agg._judged.height == (kept + fresh if kept + fresh <= 5 else fresh)
-        starts += kept + fresh > 5
+        if native:
+            assert agg._book is not None
+            (fresh, started_over), over = looked_up[-1], kept >= 5
+            assert started_over == over
+            assert agg._book.facts().count == (fresh if over else kept + fresh)
+            starts += over
+        else:
+            fresh = len(calls) - before
+            assert agg._judged.height == (kept + fresh if kept + fresh <= 5 else fresh)
+            starts += kept + fresh > 5
     assert starts > 1
     cut = judge_partial(agg.take(), load_catalog(), lambda host: robots, settings)
     assert client_json_frame(cut.clients).equals(client_json_frame(whole.clients))
