@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "_arrow_c.h"
 
@@ -52,9 +55,24 @@ static inline uint64_t read64(const uint8_t *p) {
     return v;
 }
 
+/* Drawn once per process (PyInit__fold) and mixed into every string's hash. The tables probe
+   linearly, so strings whose hashes share their low bits fall in one cluster that every lookup
+   walks; with fixed seeds, whoever reads this file can search for request paths that do (a few
+   thousand take a second of C) and make each batch's numbering cost ~100x. Numbers are given in
+   first-seen order and no hash leaves this module, so no result depends on the seed. */
+static uint64_t process_seed;
+
+static uint64_t draw_seed(void) {
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed || seed == 0) {
+        seed = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)&seed;
+    }
+    return seed;
+}
+
 static uint64_t hash_bytes(const uint8_t *data, size_t size, uint64_t seed) {
     const uint64_t k0 = 0xA0761D6478BD642FULL, k1 = 0xE7037ED1A0B428DBULL, k2 = 0x8EBC6AF09C88C6E3ULL;
-    uint64_t h = seed ^ mum(size ^ k0, k1);
+    uint64_t h = seed ^ process_seed ^ mum(size ^ k0, k1);
     while (size > 16) {
         h = mum(read64(data) ^ k1, read64(data + 8) ^ h);
         data += 16;
@@ -1511,4 +1529,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_fold", "The aggregator's compiled kernel.", -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__fold(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fold(void) {
+    process_seed = draw_seed();
+    return PyModule_Create(&module);
+}
