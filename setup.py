@@ -39,5 +39,6 @@ setup(
         kernel("botguard.logs._fastparse", "botguard/logs/_fastparse.c"),
         kernel("botguard.judge._fold", "botguard/judge/_fold.c"),
         kernel("botguard.model._learn", "botguard/model/_learn.c"),
+        kernel("botguard.model._sigbook", "botguard/model/_sigbook.c"),
     ],
 )
