@@ -138,6 +138,9 @@ def child_week(log: Path, out: Path) -> dict[str, float]:
                 "clients": len(book.clients), "pages": len(book.pages), "chains": len(book.chains),
                 "bursts": len(book.bursts), "scores": len(book.scores), "raised": len(book.raised_),
                 "rows": len(learner.trainer.table.index), "actors": len(learner.actors),
+                # the signature book: keys, and the kernel book's slots and interned names (0: none)
+                "sig_keys": len(learner.book), "sig_slots": len(getattr(learner.book, "_key_of", ())),
+                "sig_names": len(getattr(learner.book, "_name_of", ())),
                 "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             })  # fmt: skip
     out.write_text(json.dumps(days))

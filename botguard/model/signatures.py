@@ -506,11 +506,7 @@ class SignatureBook:
         key: stable across polls, so a reviewed candidate is not replaced by a twin. A key seen
         with other agents too is another family's: kept.
         """
-        found = [
-            (k, s)
-            for k, s in self.stats.items()
-            if s.proposed_at is not None and self.qualifies(k, s, weight)
-        ]
+        found = [(k, s) for k, s in self._proposed() if self.qualifies(k, s, weight)]
         ua = sorted(
             (item for item in found if item[0].startswith(("ua_tok=", "ua_fam="))),
             key=lambda item: (
@@ -528,6 +524,10 @@ class SignatureBook:
             else:
                 listed.append(stats.agents)
         return [(k, s) for k, s in found if k not in twins]
+
+    def _proposed(self) -> list[tuple[str, SignatureStats]]:
+        """The keys proposed so far, with their stats."""
+        return [(k, s) for k, s in self.stats.items() if s.proposed_at is not None]
 
     def expire(self, now: float) -> int:
         """Drop keys idle for longer than ``rules.ttl``; return how many."""
@@ -595,9 +595,9 @@ class SignatureBook:
         return out
 
     def load_arrays(self, arrays: Mapping[str, np.ndarray], strings: Sequence[str]) -> None:
-        """Replace the stats with those :meth:`to_arrays` wrote (checked first: see
-        :func:`_check_snapshot`)."""
-        _check_snapshot(arrays, len(strings))
+        """Replace the stats with those :meth:`to_arrays` wrote (ValueError: the columns do not
+        fit together or name a string the table lacks: a damaged or crafted file)."""
+        check_arrays(arrays, len(strings))
         lens = arrays["sample_len"].tolist()
         keys, vals = arrays["sample_keys"].tolist(), arrays["sample_vals"].tolist()
         if not vals:
@@ -628,10 +628,10 @@ class SignatureBook:
             for name in ("ips", "nets", "agents", "labels", "samples")
         }
         counts = _split(arrays["sig_label_counts"].tolist(), arrays["sig_labels_n"].tolist())
-        self.stats, self._oldest = {}, -math.inf
+        stats: dict[str, SignatureStats] = {}
         for i, key in enumerate(arrays["sig_key"].tolist()):
             proposed, to_candidate = columns["proposed_at"][i], columns["requests_to_candidate"][i]
-            self.stats[strings[key]] = SignatureStats(
+            stats[strings[key]] = SignatureStats(
                 first_seen=columns["first_seen"][i],
                 last_seen=columns["last_seen"][i],
                 requests=columns["requests"][i],
@@ -649,51 +649,62 @@ class SignatureBook:
                 requests_to_candidate=None if to_candidate < 0 else to_candidate,
                 welcome=welcome[i],
             )
+        self.stats, self._oldest = stats, -math.inf
 
     def load_json(self, data: Mapping[str, Any]) -> None:
         self.stats = {key: SignatureStats.from_json(value, self.rules.samples) for key, value in data.items()}
         self._oldest = -math.inf
 
 
-#: Columns of one value per signature (``sig_key``'s length).
-_PER_KEY = (
-    "first_seen", "last_seen", "recent_n", "recent_high", "recent_p", "requests", "verified", "human",
-    "proposed_at", "requests_to_candidate", "ips_n", "nets_n", "agents_n", "labels_n", "samples_n",
-)  # fmt: skip
-#: Columns of ids into the snapshot's string table.
-_STRING_IDS = ("sig_key", "sig_ips", "sig_nets", "sig_agents", "sig_labels", "sample_keys")
-
-
-def _check_snapshot(arrays: Mapping[str, np.ndarray], strings: int) -> None:
-    """Refuse (ValueError) signature columns that do not fit together.
-
-    The snapshot is a file beside the state database: whoever can write it can hand the book
-    any arrays. An id past the string table would raise IndexError where a restore reports only
-    ValueError-like errors, a negative one would silently name another string (Python's
-    negative index), and runs adding up past their column would be cut short without a word.
-    """
-    keys = len(arrays["sig_key"])
-    for name in (*_PER_KEY, *(("welcome",) if "sig_welcome" in arrays else ())):
-        if (values := len(arrays[f"sig_{name}"])) != keys:
-            raise ValueError(f"signature snapshot: sig_{name} holds {values} values for {keys} keys")
-    _check_ids(arrays, _STRING_IDS, strings)
-    _check_ids(arrays, ("sig_samples",), len(arrays["sample_len"]))
-    for flat, sizes in (*((f"sig_{n}", f"sig_{n}_n") for n in ("ips", "nets", "agents", "labels", "samples")),
-                        ("sample_keys", "sample_len"), ("sig_label_counts", "sig_labels_n")):  # fmt: skip
-        runs = arrays[sizes]
-        if (runs < 0).any() or int(runs.sum()) != len(arrays[flat]):
-            raise ValueError(f"signature snapshot: the runs of {sizes} do not cover {flat}")
-    values = len(arrays["sample_vals"])
-    if values not in (0, len(arrays["sample_keys"])):
-        raise ValueError("signature snapshot: sample_vals is not one value per sample key")
-
-
-def _check_ids(arrays: Mapping[str, np.ndarray], names: Sequence[str], size: int) -> None:
-    """Every id of the ``names`` columns indexes a table of ``size`` entries."""
-    for name in names:
-        ids = arrays[name]
-        if ids.size and (ids.min() < 0 or ids.max() >= size):
-            raise ValueError(f"signature snapshot: {name} holds an id outside its table of {size}")
+def check_arrays(arrays: Mapping[str, np.ndarray], strings: int) -> None:
+    """ValueError unless a snapshot's signature columns fit together: every per-key column as long
+    as ``sig_key``, every ragged column as long as its counts say, every string id inside the
+    string table and every sample number inside the samples (a file is read, never trusted)."""
+    try:
+        keys = len(arrays["sig_key"])
+        per_key = [
+            f"sig_{n}"
+            for n in (
+                "first_seen",
+                "last_seen",
+                "recent_n",
+                "recent_high",
+                "recent_p",
+                "requests",
+                "verified",
+                "human",
+                "proposed_at",
+                "requests_to_candidate",
+            )
+        ]
+        per_key += [f"sig_{n}_n" for n in ("ips", "nets", "agents", "labels", "samples")]
+        per_key += ["sig_welcome"] if "sig_welcome" in arrays else []
+        bad = [name for name in per_key if len(arrays[name]) != keys]
+        for name in ("ips", "nets", "agents", "labels", "samples"):
+            sizes = arrays[f"sig_{name}_n"]
+            if (sizes < 0).any() or int(sizes.sum()) != len(arrays[f"sig_{name}"]):
+                bad.append(f"sig_{name}_n")
+        if len(arrays["sig_label_counts"]) != len(arrays["sig_labels"]):
+            bad.append("sig_label_counts")
+        lens = arrays["sample_len"]
+        if (lens < 0).any() or int(lens.sum()) != len(arrays["sample_keys"]):
+            bad.append("sample_len")
+        vals = arrays["sample_vals"]
+        if len(vals) and len(vals) != len(arrays["sample_keys"]):
+            bad.append("sample_vals")
+        for name in ("sig_key", "sig_ips", "sig_nets", "sig_agents", "sig_labels", "sample_keys"):
+            ids = arrays[name]
+            if len(ids) and (ids.dtype.kind not in "iu" or ids.min() < 0 or ids.max() >= strings):
+                bad.append(name)
+        numbers = arrays["sig_samples"]
+        if len(numbers) and (
+            numbers.dtype.kind not in "iu" or numbers.min() < 0 or numbers.max() >= len(lens)
+        ):
+            bad.append("sig_samples")
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"snapshot signatures: a column is missing or malformed ({error})") from None
+    if bad:
+        raise ValueError(f"snapshot signatures: bad columns (lengths or unknown ids): {', '.join(bad)}")
 
 
 def _split(flat: list[Any], sizes: list[int]) -> list[list[Any]]:

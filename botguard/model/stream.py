@@ -68,7 +68,8 @@ from botguard.model.records import (
     SlotPolicy,
     StreamCounters,
 )
-from botguard.model.signatures import CandidateRules, SignatureBook, welcome_agents
+from botguard.model.signature_arrays import signature_book
+from botguard.model.signatures import CandidateRules, welcome_agents
 from botguard.model.table import ParamTable
 from botguard.state import State
 
@@ -174,7 +175,7 @@ class StreamLearner:
         self.features = FeatureExtractor()
         self.trainer = OnlineLR(knobs.learner, ParamTable(policies=knobs.policies))
         self.scorer = OnlineLR(knobs.learner, ParamTable())
-        self.book = SignatureBook(knobs.rules, welcome_agents(self.catalog, settings.policy))
+        self.book = signature_book(knobs.rules, welcome_agents(self.catalog, settings.policy))
         self.campaigns = CampaignBook(knobs.campaigns, short_of=knobs.rules.threshold)
         self.counters = StreamCounters()
         self.clock = 0.0
