@@ -222,7 +222,11 @@ class ArraySignatureBook(SignatureBook):
                 self._forget(key)
             raise
         self._oldest = min(self._oldest, now)
-        return self._propose(fresh, now, weight)
+        proposed = self._propose(fresh, now, weight)
+        # Every address of the batch was interned, also those a full key no longer keeps: without
+        # this, busy keys that never expire would grow the name table with each new address.
+        self._compact_names()
+        return proposed
 
     def _welcome_flags(
         self, agent_sets: Sequence[set[str]], label_sets: Sequence[dict[str, int]]
