@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # The compiled kernels (botguard/**/*.c, see setup.py) are built by this install: a changed
 # source rebuilds them in place.
-KERNELS := $(wildcard botguard/*.c botguard/*/*.c)
+KERNELS := $(wildcard botguard/*.c botguard/*/*.c botguard/*.h botguard/*/*.h)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py $(KERNELS)
 	$(BIN)/pip install --quiet -e .

@@ -4,14 +4,18 @@
 project layout asks, but ships inside the package as `botguard.rules` so it is read with
 importlib.resources from an installed wheel or an editable checkout alike.
 
-The kernels (botguard/native.py) are C extensions compiled here with the machine's C compiler
-and the Python headers. Each is ``optional``: without a compiler the install still succeeds and
+The kernels are C extensions compiled here with the machine's C compiler and the Python
+headers: the ones botguard/native.py lists in ``KERNELS`` (one list, read here without
+importing botguard, whose dependencies may not be installed yet), ``botguard/<a>/<b>.c`` for
+``"<a>.<b>"``. Each is ``optional``: without a compiler the install still succeeds and
 botguard runs the kernel's pure twin (slower, same results); the test suite fails when a
 kernel was not built (tests/setup/test_setup.py), so CI proves they are used.
 ``BOTGUARD_ASAN=1 pip install -e .`` builds them with AddressSanitizer (botguard/logs/README.md).
 """
 
+import ast
 import os
+from pathlib import Path
 
 from setuptools import Extension, find_packages, setup
 
@@ -33,11 +37,18 @@ def kernel(name: str, source: str) -> Extension:
     )
 
 
+def declared_kernels() -> tuple[str, ...]:
+    """``KERNELS`` of botguard/native.py (module names under botguard), read as a literal."""
+    tree = ast.parse(Path("botguard/native.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "KERNELS" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise SystemExit("botguard/native.py: no KERNELS = (...) tuple to build")
+
+
 setup(
     packages=find_packages(include=["botguard", "botguard.*"]) + ["botguard.rules"],
     ext_modules=[
-        kernel("botguard.logs._fastparse", "botguard/logs/_fastparse.c"),
-        kernel("botguard.judge._fold", "botguard/judge/_fold.c"),
-        kernel("botguard.model._learn", "botguard/model/_learn.c"),
+        kernel(f"botguard.{name}", f"botguard/{name.replace('.', '/')}.c") for name in declared_kernels()
     ],
 )

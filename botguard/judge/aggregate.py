@@ -665,10 +665,16 @@ def _client_rows(facts: pl.DataFrame, who: pl.DataFrame) -> pl.DataFrame:
 
 def _gaps(facts: pl.DataFrame) -> pl.DataFrame:
     """Per client with a Crawl-delay: intervals, in log order, shorter than ``min_gap``, and the
-    first and last times they were counted between (what a merge needs to count across a cut)."""
+    first and last times they were counted between (what a merge needs to count across a cut).
+
+    Rows without a time have no interval and are left out: kept, a null first or last time
+    hid the piece's intervals from a merge, so a log cut into batches counted other gaps than
+    the whole log.
+    """
     time, limit = pl.col("time"), pl.col("min_gap").first()
+    governed = pl.col("min_gap").is_not_null() & time.is_not_null()
     return (
-        _rows_where(facts, pl.col("min_gap").is_not_null(), ["client", "time", "min_gap"])
+        _rows_where(facts, governed, ["client", "time", "min_gap"])
         .group_by("client")
         .agg(
             fast_gaps=(time.diff().dt.total_microseconds() / 1e6 < limit).sum(),

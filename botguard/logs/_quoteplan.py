@@ -13,6 +13,7 @@ splits into ``[outside, $request, outside, $http_referer, " ", $http_user_agent,
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Callable
@@ -303,10 +304,31 @@ def _shortcut(
         return None
     cls = f"[^{re.escape(stop)}]"
     if i == 0:
-        # Bytes up to the first stop character (find is in bytes, so slice bytes too).
-        return col.cast(pl.Binary).bin.head(col.str.find(stop, literal=True)).cast(pl.String), f"{cls}*"
+        return _head_to(col, stop), f"{cls}*"
     width = FIXED_WIDTHS.get(var.role or "")
     tail = piece[i + 1] if i + 1 < len(piece) else None
     if width and i == len(piece) - 2 and isinstance(tail, str) and not last:
         return col.str.slice(-(len(tail) + width), width), f"{cls}{{{width}}}"
     return None
+
+
+def _head_to(col: pl.Expr, stop: str) -> pl.Expr:
+    """The text of ``col`` before its first ``stop``, sliced in the unit ``str.find`` counts in.
+
+    Slicing characters at a byte offset (or bytes at a character offset) cuts a value with
+    non-ASCII text in the wrong place, and a byte slice inside a character is invalid UTF-8.
+    """
+    at = col.str.find(stop, literal=True)
+    if find_counts_bytes():
+        return col.cast(pl.Binary).bin.head(at).cast(pl.String)
+    return col.str.head(at)
+
+
+@functools.cache
+def find_counts_bytes() -> bool:
+    """Whether polars' ``str.find`` gives byte offsets (before 2.2) or character offsets (2.2 on).
+
+    Asked of the installed polars once rather than read from its version number, so a release
+    that changes it again is followed, not guessed.
+    """
+    return bool(pl.Series(["\u00e9 "]).str.find(" ", literal=True)[0] == 2)

@@ -595,7 +595,9 @@ class SignatureBook:
         return out
 
     def load_arrays(self, arrays: Mapping[str, np.ndarray], strings: Sequence[str]) -> None:
-        """Replace the stats with those :meth:`to_arrays` wrote."""
+        """Replace the stats with those :meth:`to_arrays` wrote (checked first: see
+        :func:`_check_snapshot`)."""
+        _check_snapshot(arrays, len(strings))
         lens = arrays["sample_len"].tolist()
         keys, vals = arrays["sample_keys"].tolist(), arrays["sample_vals"].tolist()
         if not vals:
@@ -651,6 +653,47 @@ class SignatureBook:
     def load_json(self, data: Mapping[str, Any]) -> None:
         self.stats = {key: SignatureStats.from_json(value, self.rules.samples) for key, value in data.items()}
         self._oldest = -math.inf
+
+
+#: Columns of one value per signature (``sig_key``'s length).
+_PER_KEY = (
+    "first_seen", "last_seen", "recent_n", "recent_high", "recent_p", "requests", "verified", "human",
+    "proposed_at", "requests_to_candidate", "ips_n", "nets_n", "agents_n", "labels_n", "samples_n",
+)  # fmt: skip
+#: Columns of ids into the snapshot's string table.
+_STRING_IDS = ("sig_key", "sig_ips", "sig_nets", "sig_agents", "sig_labels", "sample_keys")
+
+
+def _check_snapshot(arrays: Mapping[str, np.ndarray], strings: int) -> None:
+    """Refuse (ValueError) signature columns that do not fit together.
+
+    The snapshot is a file beside the state database: whoever can write it can hand the book
+    any arrays. An id past the string table would raise IndexError where a restore reports only
+    ValueError-like errors, a negative one would silently name another string (Python's
+    negative index), and runs adding up past their column would be cut short without a word.
+    """
+    keys = len(arrays["sig_key"])
+    for name in (*_PER_KEY, *(("welcome",) if "sig_welcome" in arrays else ())):
+        if (values := len(arrays[f"sig_{name}"])) != keys:
+            raise ValueError(f"signature snapshot: sig_{name} holds {values} values for {keys} keys")
+    _check_ids(arrays, _STRING_IDS, strings)
+    _check_ids(arrays, ("sig_samples",), len(arrays["sample_len"]))
+    for flat, sizes in (*((f"sig_{n}", f"sig_{n}_n") for n in ("ips", "nets", "agents", "labels", "samples")),
+                        ("sample_keys", "sample_len"), ("sig_label_counts", "sig_labels_n")):  # fmt: skip
+        runs = arrays[sizes]
+        if (runs < 0).any() or int(runs.sum()) != len(arrays[flat]):
+            raise ValueError(f"signature snapshot: the runs of {sizes} do not cover {flat}")
+    values = len(arrays["sample_vals"])
+    if values not in (0, len(arrays["sample_keys"])):
+        raise ValueError("signature snapshot: sample_vals is not one value per sample key")
+
+
+def _check_ids(arrays: Mapping[str, np.ndarray], names: Sequence[str], size: int) -> None:
+    """Every id of the ``names`` columns indexes a table of ``size`` entries."""
+    for name in names:
+        ids = arrays[name]
+        if ids.size and (ids.min() < 0 or ids.max() >= size):
+            raise ValueError(f"signature snapshot: {name} holds an id outside its table of {size}")
 
 
 def _split(flat: list[Any], sizes: list[int]) -> list[list[Any]]:

@@ -2,13 +2,11 @@
 
 A hostile reviewer's test. The snapshot directory beside the state database (``STATE.model``)
 is read back by ``botguard watch``; whoever can write it can hand the learner any arrays.
-``SignatureBook.load_arrays`` indexes the string table with the stored ids unchecked: an id past
-the table (or a column shorter than ``sig_key``) raises IndexError, which ``watch`` does not
-turn into its one-line error (it maps OSError, ValueError, KeyError and TypeError), so a
-traceback reaches the user; a negative id silently names another string (Python's negative
-index), and run lengths (``sig_ips_n``) that add up past their column are cut short without a
-word. Restoring must refuse each with an error ``watch`` reports in one line. (bg/sbook moves
-this state into id-indexed arrays read by a C kernel, where the same ids must be checked.)
+Unchecked, an id past the string table (or a column shorter than ``sig_key``) raised IndexError,
+which ``watch`` does not turn into its one-line error (it maps OSError, ValueError, KeyError and
+TypeError), so a traceback reached the user; a negative id silently named another string
+(Python's negative index), and run lengths (``sig_ips_n``) adding up past their column were cut
+short without a word. Restoring refuses each with an error ``watch`` reports in one line.
 """
 
 from __future__ import annotations
@@ -40,10 +38,6 @@ def _crafted(arrays: dict[str, np.ndarray], column: str, how: str) -> np.ndarray
     return values
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="main: signature snapshot ids and lengths are not checked (IndexError escapes watch; negative ids alias)",
-)
 @pytest.mark.parametrize(
     "column, how",
     [
