@@ -21,6 +21,7 @@ from setuptools import Extension, find_packages, setup
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1"]
+HEADERS = ["botguard/_arrow_c.h"]  # shared by the kernels: a change rebuilds them
 
 
 def kernel(name: str, source: str) -> Extension:
@@ -33,7 +34,13 @@ def kernel(name: str, source: str) -> Extension:
     compile_args = ["-O2", "-std=c11", "-ffp-contract=off", *WARNINGS] + (SANITIZE if asan else [])
     link_args = SANITIZE if asan else []
     return Extension(
-        name, [source], extra_compile_args=compile_args, extra_link_args=link_args, optional=True
+        name,
+        [source],
+        include_dirs=["botguard"],
+        depends=HEADERS,
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        optional=True,
     )
 
 

@@ -18,7 +18,7 @@ from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
 from botguard.catalog.loader import bundled_path
 from botguard.config import ScanModelSettings, Settings
-from botguard.errors import UsageError
+from botguard.errors import BotguardError, UsageError
 from botguard.identity import build_identifier, identity_sources, network_stamp
 from botguard.judge import (
     Identify,
@@ -35,7 +35,8 @@ from botguard.judge.aggregate import Aggregator
 from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
 from botguard.loading import collector_paused, unloaded
-from botguard.logs import FileRead, read_file
+from botguard.logs import FileRead, file_format, read_file
+from botguard.logs.detect import SAMPLE_LINES
 from botguard.logs.formats import LogFormat, resolve_format
 from botguard.logs.readers import check_readable, order_paths
 from botguard.logs.records import Batch
@@ -166,6 +167,8 @@ class _FilePartials:
     def _file(self, path: str, state: State | None, *, judged: bool = False) -> Partial:
         file = incremental.look(path) if state is not None else None
         stored = incremental.find(state, file, self.fingerprint) if state is not None and file else None
+        if stored is not None and file is not None and self._detection_moved(file, stored):
+            stored = None  # the grown file is read whole, as a full scan reads it
         fmt = self._fixed
         if stored is not None and fmt is None:
             try:
@@ -193,6 +196,20 @@ class _FilePartials:
             if judged and state is not None:
                 self._judged_before(state, file, stored, read)
         return part
+
+    def _detection_moved(self, file: incremental.LogFile, stored: incremental.Stored) -> bool:
+        """Whether format detection on the grown ``file`` no longer gives the format it was stored
+        as. Asked only where it can: no format given, and the stored lines fewer than detection
+        samples (a file stored at 10 combined lines, then followed by 60 common ones, is read as
+        common whole: kept as combined, its new lines would be counted malformed)."""
+        if self._fixed is not None or file.compressed or file.size <= stored.offset:
+            return False
+        if stored.stats().lines >= SAMPLE_LINES:
+            return False
+        try:
+            return file_format(file.path, self._json_fields).name != stored.format
+        except BotguardError:  # unreadable or unrecognisable now: the whole read says so
+            return True
 
     def _judged_before(
         self, state: State, file: incremental.LogFile, stored: incremental.Stored | None, read: Partial | None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -77,6 +77,11 @@ MERGE_MAX_ROWS = 100_000
 #: client rows first.
 MERGE_COUNT_ROWS = 400_000
 _COUNTS = ("rule_counts", "evidence", "time_counts", "path_counts")
+#: Rows (of every frame) the pieces of a take may hold and still be merged at once, unsplit:
+#: a small scan's pieces are not cut into SHARDS, each folded and compacted, and joined (~25
+#: queries of a 100-line scan's ~450, each costing the same whatever its rows). At most
+#: PATHS_KEPT, so no merge of so few rows drops a path count (see botguard.judge.partial).
+SMALL_ROWS = 10_000
 
 #: Verdicts of (unit, target) pairs kept from earlier batches, so each pair is judged once per
 #: scan rather than once per batch (the 1M-line bench log: 65k pair judgements over its 29
@@ -190,6 +195,8 @@ class Aggregator:
     _unit_keys: dict[tuple[object, ...], int] = field(default_factory=dict)
     _unit_of: list[_Unit | None] = field(default_factory=list)  # unit id -> what it judges by
     _shards: list[_Shard] = field(default_factory=lambda: [_Shard() for _ in range(SHARDS)])
+    _small: list[Partial] | None = field(default_factory=list)  # pieces not yet cut into shards (None: cut)
+    _small_rows: int = 0
     _judged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_VERDICTS_SCHEMA))
     _stats: ParseStats = field(default_factory=ParseStats)  # of the batches since the last take
     _span: tuple[int, int] | None = None  # first and last request (Unix seconds) since the last take
@@ -376,11 +383,22 @@ class Aggregator:
 
     def _queue(self, part: Partial) -> None:
         """Cut ``part`` (holding its own strings) into the shards, each piece waiting there
-        (nothing for a partial without rows)."""
-        if not any(getattr(part, name).height for name in ("clients", *_COUNTS)):
+        (nothing for a partial without rows); while the take's pieces hold at most SMALL_ROWS
+        rows they wait whole, and are cut in turn (log order) once they hold more."""
+        rows = sum(getattr(part, name).height for name in ("clients", *_COUNTS))
+        if not rows:
             return
-        for shard, piece in zip(self._shards, split_shards(part, SHARDS, compact=False), strict=True):
-            shard.wait(piece)
+        if self._small is not None:
+            self._small_rows += rows
+            self._small.append(part)
+            if self._small_rows <= SMALL_ROWS:
+                return
+            waiting, self._small = self._small, None
+        else:
+            waiting = [part]
+        for piece in waiting:
+            for shard, cut in zip(self._shards, split_shards(piece, SHARDS, compact=False), strict=True):
+                shard.wait(cut)
 
     def _flush_running(self) -> None:
         """Queue what the running fold holds as one piece, and start it over."""
@@ -403,9 +421,12 @@ class Aggregator:
         """The partial of every batch added since the last ``take``."""
         if self._shards_hold_clients:
             self._flush_running()
-        for shard in self._shards:
-            shard.fold()
-        whole = join_shards([s.merged for s in self._shards if s.merged is not None], self._stats)
+        if self._small is not None:  # never cut: merged at once (the same partial, see SMALL_ROWS)
+            whole = replace(merge_all(self._small, shards=1).compacted(), stats=self._stats)
+        else:
+            for shard in self._shards:
+                shard.fold()
+            whole = join_shards([s.merged for s in self._shards if s.merged is not None], self._stats)
         if self._running is None:
             return whole
         clients, times, rules = self._emitted()  # the shards hold no clients, no rule counts
@@ -416,6 +437,7 @@ class Aggregator:
         over: what the scan learned about agents and robots.txt is kept for the next file."""
         part = self.result()
         self._shards = [_Shard() for _ in range(SHARDS)]
+        self._small, self._small_rows = [], 0
         self._stats, self._span = ParseStats(), None
         self._running, self._shards_hold_clients = None, False
         return part

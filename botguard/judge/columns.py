@@ -41,28 +41,53 @@ def compact_strings(frame: pl.DataFrame, once: Collection[str] = ()) -> pl.DataF
     batch, 1.2 GB over a 5M-line log). Concatenating with "" writes fresh strings. The columns
     named in ``once`` repeat a few values over many rows (a user agent is shared by thousands
     of clients): each distinct value is copied once and every row holds a view of it.
+
+    Two queries at most (a small scan compacts ~20 frames, and a query costs the same
+    whatever its rows): the distinct values of every ``once`` column copied together, then
+    the frame; an empty frame is made afresh (no string to copy), with none.
     """
+    if frame.height == 0:
+        return pl.DataFrame(schema=frame.schema)
     strings = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    repeated = [frame.get_column(name) for name in strings if name in once]
     return frame.with_columns(
-        _stored_once(frame.get_column(name)) if name in once else pl.concat_str([pl.col(name), pl.lit("")])
-        for name in strings
+        *(pl.concat_str([pl.col(name), pl.lit("")]) for name in strings if name not in once),
+        *_stored_once(repeated),
     )
 
 
-def _stored_once(column: pl.Series) -> pl.Series:
-    """``column`` with each distinct value copied once, its rows views of that copy (numbered
-    by the compiled kernel where there is one: see :mod:`botguard.judge._ids`)."""
+def _stored_once(columns: list[pl.Series]) -> list[pl.Expr]:
+    """Expressions of ``columns``, each with its distinct values copied once and its rows views
+    of that copy (numbered by the compiled kernel where there is one: see
+    :mod:`botguard.judge._ids`); the distinct values of all of them are copied in one query."""
+    if not columns:
+        return []
     if kernel("judge._fold") is not None:
-        ids, firsts = group_ids(column)
-        return (
-            pl.select(pl.concat_str([pl.lit(column.gather(firsts)), pl.lit("")]))
-            .to_series()
-            .gather(ids)
-            .alias(column.name)
-        )
-    distinct = column.unique()
-    copies = pl.select(pl.concat_str([pl.lit(distinct), pl.lit("")])).to_series()
-    index = (
+        numbered = [group_ids(column) for column in columns]
+        index = [ids for ids, _ in numbered]
+        distinct = [
+            pl.lit(column).gather(firsts) for column, (_, firsts) in zip(columns, numbered, strict=True)
+        ]
+        sizes = [firsts.len() for _, firsts in numbered]
+    else:
+        values = [column.unique() for column in columns]
+        index = [_positions(column, unique) for column, unique in zip(columns, values, strict=True)]
+        distinct = [pl.lit(unique) for unique in values]
+        sizes = [unique.len() for unique in values]
+    together = distinct[0]
+    for more in distinct[1:]:
+        together = together.append(more)
+    copies = pl.select(pl.concat_str([together, pl.lit("")])).to_series()
+    stored, at = [], 0
+    for column, where, size in zip(columns, index, sizes, strict=True):
+        stored.append(pl.lit(copies.slice(at, size)).gather(where).alias(column.name))
+        at += size
+    return stored
+
+
+def _positions(column: pl.Series, distinct: pl.Series) -> pl.Series:
+    """Where each value of ``column`` is in ``distinct`` (the pure twin of the kernel's ids)."""
+    return (
         column.to_frame("value")
         .join(
             distinct.to_frame("value").with_row_index("at"),
@@ -70,4 +95,3 @@ def _stored_once(column: pl.Series) -> pl.Series:
         )
         .get_column("at")
     )  # fmt: skip
-    return copies.gather(index).alias(column.name)

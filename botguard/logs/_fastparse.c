@@ -33,34 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- Arrow C data interface (https://arrow.apache.org/docs/format/CDataInterface.html) ---- */
-#ifndef ARROW_C_DATA_INTERFACE
-#define ARROW_C_DATA_INTERFACE
-#define ARROW_FLAG_NULLABLE 2
-struct ArrowSchema {
-    const char *format;
-    const char *name;
-    const char *metadata;
-    int64_t flags;
-    int64_t n_children;
-    struct ArrowSchema **children;
-    struct ArrowSchema *dictionary;
-    void (*release)(struct ArrowSchema *);
-    void *private_data;
-};
-struct ArrowArray {
-    int64_t length;
-    int64_t null_count;
-    int64_t offset;
-    int64_t n_buffers;
-    int64_t n_children;
-    const void **buffers;
-    struct ArrowArray **children;
-    struct ArrowArray *dictionary;
-    void (*release)(struct ArrowArray *);
-    void *private_data;
-};
-#endif
+#include "_arrow_c.h"
 
 /* Lines longer than this go to the polars path (which rejects those over 64 KiB as too_long). */
 #define MAX_LINE 16384

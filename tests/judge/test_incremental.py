@@ -553,3 +553,52 @@ def test_a_cron_run_merges_only_the_clients_its_new_lines_name(
         assert 8 * 3 * (end - 15000) < len(stored["clients"])  # (at the start, every client's rows)
     monkeypatch.undo()
     assert result == scanner.full(log)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["kernel", "twin"])
+def test_a_small_scan_merged_unsplit_stores_and_finds_what_the_shards_do(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    """A small take is merged without being cut into shards (botguard.judge.aggregate's
+    SMALL_ROWS): the partial a scan stores and the incremental scan after it are those of the
+    sharded way (SMALL_ROWS 0), the latter equal to a full scan; with the running fold and
+    without (the twin's pieces carry the client rows and parse counts)."""
+    from botguard.app import scan as scan_module
+    from botguard.judge import aggregate
+    from botguard.native import DISABLE_VARIABLE
+    from tests.judge.test_partial import partial_frames
+
+    if native:
+        monkeypatch.delenv(DISABLE_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(DISABLE_VARIABLE, "1")
+    lines, robots = day
+    real_kept = scan_module.incremental.kept
+
+    def run(small_rows: int) -> tuple[list[dict[str, Any]], list[Partial]]:
+        monkeypatch.setattr(aggregate, "SMALL_ROWS", small_rows)
+        stored: list[Partial] = []
+
+        def kept(file: Any, fmt: str, part: Partial, *args: Any) -> Any:
+            stored.append(part)
+            return real_kept(file, fmt, part, *args)
+
+        monkeypatch.setattr(scan_module.incremental, "kept", kept)
+        work = tmp_path / f"small-{small_rows}"
+        work.mkdir()
+        log, scanner = work / "access.log", Scanner(work, robots)
+        docs = []
+        for start, end in ((0, 700), (700, 1000)):
+            write(log, lines[start:end], "ab")
+            docs.append(scanner.scan(log))
+        assert scanner.read == [700, 300]
+        docs.append(scanner.full(log))
+        return docs, stored
+
+    small, small_stored = run(10_000)
+    sharded, sharded_stored = run(0)
+    assert small == sharded and small[1] == small[2]  # the incremental scan equals a full one
+    assert len(small_stored) == len(sharded_stored) == 2
+    for mine, theirs in zip(small_stored, sharded_stored, strict=True):
+        assert all(a.equals(b) for a, b in zip(partial_frames(mine), partial_frames(theirs), strict=True))
+        assert mine.stats == theirs.stats

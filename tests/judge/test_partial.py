@@ -180,6 +180,7 @@ def test_a_scan_folds_one_shard_of_its_clients_at_a_time(
     and no merge re-groups them; tests/judge/test_native_fold.py.)"""
     monkeypatch.setenv(DISABLE_VARIABLE, "1")
     agg, rows = log
+    monkeypatch.setattr(aggregate, "SMALL_ROWS", 0)  # (a small take is merged unsplit)
     monkeypatch.setattr(aggregate, "MERGE_ROWS", 40)
     monkeypatch.setattr(aggregate, "MERGE_MAX_ROWS", 80)
     merged_rows: list[int] = []
@@ -277,3 +278,45 @@ def test_a_log_of_few_clients_folds_its_counts_while_reading(
         waiting.append(sum(p.path_counts.height for shard in scan._shards for p in shard.pending))
     assert max(waiting) <= 400 + 100  # one batch beyond the bound at most
     assert scan.take().path_counts.group_by("path").len().height <= 12
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["kernel", "twin"])
+@pytest.mark.parametrize("batch", [37, 400, 5000])
+def test_a_small_take_merged_unsplit_is_the_partial_the_shards_make(
+    log: tuple[Aggregator, pl.DataFrame], monkeypatch: pytest.MonkeyPatch, native: bool, batch: int
+) -> None:
+    """While a take's pieces hold at most SMALL_ROWS rows they are merged at once, not cut into
+    shards: the same partial (and parse counts) as the shards' (SMALL_ROWS 0), whether they stay
+    small to the end, pass the bound midway (cut then, in log order) or the bound is 0; one
+    merge, where the shards fold each (a query per frame and shard)."""
+    if native:
+        monkeypatch.delenv(DISABLE_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(DISABLE_VARIABLE, "1")
+    agg, rows = log
+    rows = rows.head(2000)
+
+    def take(small_rows: int) -> tuple[Partial, list[int]]:
+        monkeypatch.setattr(aggregate, "SMALL_ROWS", small_rows)
+        merged: list[int] = []
+
+        def counting(parts: list[Partial], *, shards: int | None = None) -> Partial:
+            merged.append(len(parts))
+            return merge_all(parts, shards=shards)
+
+        monkeypatch.setattr(aggregate, "merge_all", counting)
+        scan = Aggregator(agg.catalog, agg.robots_for, agg.honeypots)
+        takes = []
+        for _ in range(2):  # a second file: the aggregator starts over after a take
+            for start in range(0, rows.height, batch):
+                scan.add(rows.slice(start, batch), ParseStats(lines=min(batch, rows.height - start)))
+            takes.append(scan.take())
+        assert same_partial(takes[0], takes[1])
+        return takes[1], merged
+
+    sharded, shard_merges = take(0)
+    found = {small_rows: take(small_rows) for small_rows in (10_000, 300)}
+    for small_rows, (part, _) in found.items():
+        assert same_partial(part, sharded), small_rows
+        assert part.stats == sharded.stats
+    assert len(found[10_000][1]) == 2 < len(shard_merges)  # one merge a take
