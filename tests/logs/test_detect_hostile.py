@@ -5,8 +5,7 @@ than the template's regexes: common's plan reads a bytes field of ``-1``, ``-0``
 (the integer cast takes a sign) where no regex of the template matches. Detection that skips a
 format because none of its regexes match such lines answers otherwise than scoring every
 format: a file whose first lines all look so is refused ("cannot recognise the log format")
-where scoring every format reads it as common. (Passed before bg/small's detection, which skips
-such formats, was merged: adbfb38.)
+where scoring every format reads it as common.
 """
 
 from __future__ import annotations
@@ -44,10 +43,6 @@ def _detected(lines: list[str]) -> str | None:
         return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="main since bg/small's detect (adbfb38): _may_match skips formats whose quote plan reads the lines",
-)
 @pytest.mark.parametrize(
     "lines",
     [
