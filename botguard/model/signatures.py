@@ -606,21 +606,7 @@ class SignatureBook:
         for size in lens:
             samples.append({strings[k]: v for k, v in zip(keys[at : at + size], vals[at : at + size])})
             at += size
-        columns = {
-            name: arrays[f"sig_{name}"].tolist()
-            for name in (
-                "first_seen",
-                "last_seen",
-                "recent_n",
-                "recent_high",
-                "recent_p",
-                "requests",
-                "verified",
-                "human",
-                "proposed_at",
-                "requests_to_candidate",
-            )
-        }
+        columns = {name: arrays[f"sig_{name}"].tolist() for name in _SCALAR_COLUMNS}
         # a snapshot from before the welcome count: none seen (its candidates were vetted without it)
         welcome = arrays["sig_welcome"].tolist() if "sig_welcome" in arrays else [0] * len(arrays["sig_key"])
         ragged = {
@@ -656,27 +642,18 @@ class SignatureBook:
         self._oldest = -math.inf
 
 
+#: A snapshot's columns of one number per signature (``sig_<name>``) that every snapshot has
+#: (``welcome`` came later), besides the run lengths.
+_SCALAR_COLUMNS = tuple(name for name in _SCALARS if name != "welcome")
+
+
 def check_arrays(arrays: Mapping[str, np.ndarray], strings: int) -> None:
     """ValueError unless a snapshot's signature columns fit together: every per-key column as long
     as ``sig_key``, every ragged column as long as its counts say, every string id inside the
     string table and every sample number inside the samples (a file is read, never trusted)."""
     try:
         keys = len(arrays["sig_key"])
-        per_key = [
-            f"sig_{n}"
-            for n in (
-                "first_seen",
-                "last_seen",
-                "recent_n",
-                "recent_high",
-                "recent_p",
-                "requests",
-                "verified",
-                "human",
-                "proposed_at",
-                "requests_to_candidate",
-            )
-        ]
+        per_key = [f"sig_{n}" for n in _SCALAR_COLUMNS]
         per_key += [f"sig_{n}_n" for n in ("ips", "nets", "agents", "labels", "samples")]
         per_key += ["sig_welcome"] if "sig_welcome" in arrays else []
         bad = [name for name in per_key if len(arrays[name]) != keys]
