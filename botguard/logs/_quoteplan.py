@@ -13,7 +13,6 @@ splits into ``[outside, $request, outside, $http_referer, " ", $http_user_agent,
 
 from __future__ import annotations
 
-import functools
 import io
 import re
 from collections.abc import Callable
@@ -324,11 +323,13 @@ def _head_to(col: pl.Expr, stop: str) -> pl.Expr:
     return col.str.head(at)
 
 
-@functools.cache
 def find_counts_bytes() -> bool:
     """Whether polars' ``str.find`` gives byte offsets (before 2.2) or character offsets (2.2 on).
 
-    Asked of the installed polars once rather than read from its version number, so a release
-    that changes it again is followed, not guessed.
+    Read from the version number, not asked of polars with a query: the built-in formats' plans
+    are built at import, and a query there would start polars' thread pool in every process that
+    imports them, the resident server too, whose forked children then wait on a pool whose
+    threads the fork did not copy (tests/logs/test_quoteplan.py checks both).
     """
-    return bool(pl.Series(["\u00e9 "]).str.find(" ", literal=True)[0] == 2)
+    major, minor = (int(part) for part in re.findall(r"\d+", pl.__version__)[:2])
+    return (major, minor) < (2, 2)
