@@ -236,6 +236,36 @@ static void chunks_release(chunks_t *c) {
     free(c->items);
 }
 
+/* The stream's next chunk, kept in `chunks` (released with them) and checked to be laid out as
+   `layout` says: 1 and *out, 0 at the stream's end, -1 with an exception naming `who`. */
+static int chunks_next(chunks_t *chunks, struct ArrowArrayStream *stream, enum layout layout, const char *who,
+                       struct ArrowArray **out) {
+    if (chunks->count == chunks->capacity) {
+        size_t more = chunks->capacity ? chunks->capacity * 2 : 4;
+        struct ArrowArray *items = realloc(chunks->items, more * sizeof *items);
+        if (!items) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        chunks->items = items;
+        chunks->capacity = more;
+    }
+    struct ArrowArray *a = &chunks->items[chunks->count];
+    memset(a, 0, sizeof *a);
+    if (stream->get_next(stream, a) != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: the stream failed", who);
+        return -1;
+    }
+    if (!a->release) return 0; /* the end of the stream */
+    chunks->count++;
+    if (!chunk_ok(a, layout)) {
+        PyErr_Format(PyExc_ValueError, "%s: a chunk is not laid out as its type says", who);
+        return -1;
+    }
+    *out = a;
+    return 1;
+}
+
 static PyObject *group_ids(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *capsule, *numbers_obj = Py_None;
@@ -268,28 +298,10 @@ static PyObject *group_ids(PyObject *self, PyObject *args) {
         goto done;
     }
     for (;;) {
-        if (chunks.count == chunks.capacity) {
-            size_t more = chunks.capacity ? chunks.capacity * 2 : 4;
-            struct ArrowArray *items = realloc(chunks.items, more * sizeof *items);
-            if (!items) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            chunks.items = items;
-            chunks.capacity = more;
-        }
-        struct ArrowArray *a = &chunks.items[chunks.count];
-        memset(a, 0, sizeof *a);
-        if (stream->get_next(stream, a) != 0) {
-            PyErr_SetString(PyExc_ValueError, "group_ids: the stream failed");
-            goto done;
-        }
-        if (!a->release) break; /* the end of the stream */
-        chunks.count++;
-        if (!chunk_ok(a, layout)) {
-            PyErr_SetString(PyExc_ValueError, "group_ids: a chunk is not laid out as its type says");
-            goto done;
-        }
+        struct ArrowArray *a;
+        int got = chunks_next(&chunks, stream, layout, "group_ids", &a);
+        if (got < 0) goto done;
+        if (got == 0) break;
         if ((uint64_t)rows + (uint64_t)a->length >= UINT32_MAX) {
             PyErr_SetString(PyExc_OverflowError, "group_ids: more rows than uint32 numbers");
             goto done;
@@ -887,26 +899,12 @@ static int running_map(running_t *r, struct ArrowArrayStream *stream, const uint
     int status = -1;
     size_t seen = 0, done = 0;
     for (;;) {
-        if (chunks.count == chunks.capacity) {
-            size_t more = chunks.capacity ? chunks.capacity * 2 : 4;
-            struct ArrowArray *items = realloc(chunks.items, more * sizeof *items);
-            if (!items) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            chunks.items = items;
-            chunks.capacity = more;
-        }
-        struct ArrowArray *a = &chunks.items[chunks.count];
-        memset(a, 0, sizeof *a);
-        if (stream->get_next(stream, a) != 0) {
-            PyErr_SetString(PyExc_ValueError, "running_add: the address stream failed");
-            goto done;
-        }
-        if (!a->release) break;
-        chunks.count++;
-        if (!chunk_ok(a, layout) || (uint64_t)a->length > count - seen) {
-            PyErr_SetString(PyExc_ValueError, "running_add: an address chunk is not as its type says");
+        struct ArrowArray *a;
+        int got = chunks_next(&chunks, stream, layout, "running_add", &a);
+        if (got < 0) goto done;
+        if (got == 0) break;
+        if ((uint64_t)a->length > count - seen) {
+            PyErr_SetString(PyExc_ValueError, "running_add: more addresses than clients");
             goto done;
         }
         for (int64_t i = 0; i < a->length; i++) {
@@ -1435,26 +1433,12 @@ static PyObject *book_find(PyObject *self, PyObject *args) {
         goto done;
     }
     for (;;) { /* every chunk read and checked first */
-        if (chunks.count == chunks.capacity) {
-            size_t more = chunks.capacity ? chunks.capacity * 2 : 4;
-            struct ArrowArray *items = realloc(chunks.items, more * sizeof *items);
-            if (!items) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            chunks.items = items;
-            chunks.capacity = more;
-        }
-        struct ArrowArray *a = &chunks.items[chunks.count];
-        memset(a, 0, sizeof *a);
-        if (stream->get_next(stream, a) != 0) {
-            PyErr_SetString(PyExc_ValueError, "book_find: the stream failed");
-            goto done;
-        }
-        if (!a->release) break;
-        chunks.count++;
-        if (!chunk_ok(a, layout) || (uint64_t)a->length > (size_t)units.len / 4 - rows) {
-            PyErr_SetString(PyExc_ValueError, "book_find: more targets than units, or a chunk not as its type says");
+        struct ArrowArray *a;
+        int got = chunks_next(&chunks, stream, layout, "book_find", &a);
+        if (got < 0) goto done;
+        if (got == 0) break;
+        if ((uint64_t)a->length > (size_t)units.len / 4 - rows) {
+            PyErr_SetString(PyExc_ValueError, "book_find: more targets than units");
             goto done;
         }
         for (int64_t i = 0; i < a->length; i++) {
