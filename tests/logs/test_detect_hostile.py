@@ -10,30 +10,14 @@ where scoring every format reads it as common.
 
 from __future__ import annotations
 
-import polars as pl
 import pytest
 
 from botguard.errors import InputError
-from botguard.logs.detect import NEARLY, detect_format
-from botguard.logs.formats import FORMATS
+from botguard.logs.detect import detect_format
+from tests.logs.test_detect import _detect_by_scoring_all
 
 HEAD = '1.2.3.4 - - [04/Mar/2024:00:00:00 +0100] "GET / HTTP/1.1" 200'
 COMBINED = f'{HEAD} 5 "-" "curl/8"'
-
-
-def _detected_by_scoring_every_format(lines: list[str]) -> str | None:
-    """The answer of detection that parses the sample with every registered format (None: no
-    format reads a line)."""
-    sample = pl.Series("line", lines, dtype=pl.String)
-    scores = {}
-    for name, fmt in FORMATS.items():
-        rows, stats = fmt.parse_batch(sample, source="<sample>")
-        scores[name] = (stats.parsed, sum(1 for c in rows.columns if rows[c].null_count() < rows.height))
-    most = max(parsed for parsed, _ in scores.values())
-    if most == 0:
-        return None
-    close = [name for name, (parsed, _) in scores.items() if parsed >= NEARLY * most]
-    return max(close, key=lambda name: scores[name][1])
 
 
 def _detected(lines: list[str]) -> str | None:
@@ -55,11 +39,11 @@ def _detected(lines: list[str]) -> str | None:
     ids=["minus-one", "plus-five", "minus-zero", "common-minus-one", "int64-min"],
 )
 def test_lines_only_the_quote_plan_reads_are_detected_as_scoring_every_format_does(lines: list[str]) -> None:
-    expected = _detected_by_scoring_every_format(lines)
+    expected = _detect_by_scoring_all(lines)
     assert expected is not None  # a format reads them: detection must not refuse the file
     assert _detected(lines) == expected
 
 
 def test_a_plain_combined_sample_is_still_combined() -> None:
     """The corpus above is not a detection that reads everything as common."""
-    assert _detected([COMBINED] * 3) == _detected_by_scoring_every_format([COMBINED] * 3) == "combined"
+    assert _detected([COMBINED] * 3) == _detect_by_scoring_all([COMBINED] * 3) == "combined"
