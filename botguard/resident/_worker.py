@@ -21,8 +21,8 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import NoReturn
 
 from botguard.loading import tune_libraries
@@ -30,8 +30,25 @@ from botguard.resident._wire import LIMITS
 from botguard.resident.records import Request
 
 _PR_SET_PDEATHSIG = 1
+#: The signals the server handles (it stops on them): held blocked across a fork, see signals_held.
+HELD = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 #: Exit status of an interpreter whose stdout could not be flushed at exit (as CPython's).
 _FLUSH_FAILED = 120
+
+
+@contextmanager
+def signals_held() -> Iterator[set[int | signal.Signals]]:
+    """Block the signals the server handles itself (:data:`HELD`) for the block; yields the
+    mask before it. Fork inside it: a signal sent to a new child before it reset the server's
+    handlers would otherwise run the server's handler there, be lost (the command goes on; a
+    killed client's command would run for ever) and write to the server's wake-up descriptor,
+    still open in the child, which stops the server. Blocked, it waits until the child reset
+    them (:func:`run_command`) and then acts as on a new interpreter."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+    try:
+        yield mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def run_command(
@@ -40,15 +57,23 @@ def run_command(
     run: Callable[[list[str]], int],
     server_pid: int,
     let_go: Callable[[], None],
+    mask: set[int | signal.Signals] | None = None,
 ) -> NoReturn:
     """Run ``request`` in this freshly forked child and exit; ``let_go`` closes the server's
-    descriptors here."""
+    descriptors here; ``mask``: the signal mask to restore once the handlers are reset and the
+    client's streams taken (the fork ran inside :func:`signals_held`)."""
     status = 1
     try:
         _die_with(server_pid)
         let_go()
         _signals_as_at_start()
         _adopt(request, fds)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one held meanwhile acts now
+    except KeyboardInterrupt:  # Ctrl-C before the command started: as an interpreter starting
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        os._exit(130)  # not reached: SIGINT ends this process
     except BaseException as exc:  # a directory removed since the client asked, a limit refused:
         with suppress(BaseException):  # whatever it is, it must not return into the server's code
             sys.stderr.write(f"botguard: error: the resident server cannot run the command: {exc}\n")
@@ -71,7 +96,9 @@ def _die_with(server_pid: int) -> None:
 
 
 def _signals_as_at_start() -> None:
-    """Signal handlers as a new interpreter has them (the server set its own)."""
+    """Signal handlers as a new interpreter has them (the server set its own), no wake-up
+    descriptor."""
+    signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)

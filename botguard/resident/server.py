@@ -191,7 +191,7 @@ class Server:
         for sock in (self.wake_read, self.wake_write):
             sock.setblocking(False)
         signal.set_wakeup_fd(self.wake_write.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in _worker.HELD:
             signal.signal(signum, _noted)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
         self.selector.register(self.wake_read, selectors.EVENT_READ, self._woken)
@@ -366,11 +366,12 @@ class Server:
         if not self.asn_kept:  # made by an earlier command since the start: numpy reads it
             self.asn_kept = _keep_asn()
         server_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            _worker.run_command(
-                request, fds, self.run, server_pid, lambda: self._close_in_child(pending.conn)
-            )
+        with _worker.signals_held() as mask:  # the child lets them through once its handlers are reset
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                _worker.run_command(
+                    request, fds, self.run, server_pid, lambda: self._close_in_child(pending.conn), mask
+                )
         for fd in fds:
             os.close(fd)  # the child's now: a pipe's reader must see its end when the child ends
         pidfd = os.pidfd_open(pid)
