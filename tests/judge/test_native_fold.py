@@ -89,6 +89,24 @@ def _aggregator(per_host: bool) -> Aggregator:
     return Aggregator(load_catalog(), lambda host: _ROBOTS, ("/internal/trap/",), per_host)
 
 
+def _cut(frame: pl.DataFrame, cuts: list[int]) -> list[pl.DataFrame]:
+    """``frame`` cut into batches at the rows ``cuts`` (out-of-range ones ignored)."""
+    bounds = [0, *sorted({c for c in cuts if c < frame.height}), frame.height]
+    return [frame.slice(start, end - start) for start, end in itertools.pairwise(bounds)]
+
+
+def _kernel_and_twin_partials(monkeypatch: pytest.MonkeyPatch, batches: list[pl.DataFrame]) -> list[Partial]:
+    """The partial of a scan of ``batches``, with the compiled fold, then with its polars twin."""
+    found = []
+    for on in (True, False):
+        _with_kernel(monkeypatch, on)
+        scan = _aggregator(per_host=False)
+        for batch in batches:
+            scan.add(batch, ParseStats(lines=batch.height))
+        found.append(scan.take())
+    return found
+
+
 @given(
     batches=st.lists(st.lists(_row(), min_size=1, max_size=60), min_size=1, max_size=4),
     per_host=st.booleans(),
@@ -226,17 +244,10 @@ def test_a_scan_in_the_running_fold_is_the_one_folded_in_polars(
     (rows without a time in a Crawl-delay client once made the batches' gaps differ from the
     whole log's: seed 120682428700044092518393708914641852802)."""
     frame = _batch(rows)
-    bounds = [0, *sorted({c for c in cuts if c < frame.height}), frame.height]
-    batches = [frame.slice(start, end - start) for start, end in itertools.pairwise(bounds)]
+    batches = _cut(frame, cuts)
     with pytest.MonkeyPatch.context() as monkeypatch:
         added = _running_adds(monkeypatch)
-        found = []
-        for on in (True, False):
-            _with_kernel(monkeypatch, on)
-            scan = _aggregator(per_host=False)
-            for batch in batches:
-                scan.add(batch, ParseStats(lines=batch.height))
-            found.append(scan.take())
+        found = _kernel_and_twin_partials(monkeypatch, batches)
         _with_kernel(monkeypatch, False)
         whole = _aggregator(per_host=False).partial_of(frame, ParseStats(lines=frame.height))
     taken = [batch for batch in batches if _takeable(batch.get_column("time"))]

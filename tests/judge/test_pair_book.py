@@ -8,7 +8,6 @@ test_native_fold.py.
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +19,15 @@ from hypothesis import strategies as st
 
 from botguard.judge import aggregate
 from botguard.judge._pairs import PairBook, PairNumbers
-from botguard.logs.records import ParseStats
 from botguard.native import kernel
-from tests.judge.test_native_fold import _START, _aggregator, _batch, _plain, _row, _with_kernel
+from tests.judge.test_native_fold import (
+    _START,
+    _batch,
+    _cut,
+    _kernel_and_twin_partials,
+    _plain,
+    _row,
+)
 from tests.judge.test_partial import same_partial
 
 pytestmark = pytest.mark.skipif(kernel("judge._fold") is None, reason="the C kernel is not built here")
@@ -161,18 +166,10 @@ def test_a_scan_whose_book_starts_over_is_the_one_folded_in_polars(
     """Generated batches (hostile targets, nulls, Crawl-delay agents) through the running fold
     with a pair book of a few pairs, so it starts over inside the scan, again and again: the
     scan's partial is the polars way's (verdicts, rule counts, evidence and path counts too)."""
-    frame = _batch(rows)
-    bounds = [0, *sorted({c for c in cuts if c < frame.height}), frame.height]
-    batches = [frame.slice(start, end - start) for start, end in itertools.pairwise(bounds)]
-    found = []
+    batches = _cut(_batch(rows), cuts)
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(aggregate, "JUDGED_PAIRS", bound)
-        for on in (True, False):
-            _with_kernel(monkeypatch, on)
-            scan = _aggregator(per_host=False)
-            for batch in batches:
-                scan.add(batch, ParseStats(lines=batch.height))
-            found.append(scan.take())
+        found = _kernel_and_twin_partials(monkeypatch, batches)
     assert same_partial(found[0], found[1])
 
 
@@ -188,14 +185,7 @@ def test_pairs_new_in_a_later_batch_are_judged_and_cited(monkeypatch: pytest.Mon
         for k, t in enumerate(batch)
     ]
     frame = _batch(rows)
-    batches = [frame.slice(0, 2), frame.slice(2, 3), frame.slice(5, 2)]
-    found = []
-    for on in (True, False):
-        _with_kernel(monkeypatch, on)
-        scan = _aggregator(per_host=False)
-        for batch in batches:
-            scan.add(batch, ParseStats(lines=batch.height))
-        found.append(scan.take())
+    found = _kernel_and_twin_partials(monkeypatch, _cut(frame, [2, 5]))
     assert same_partial(*found)
     ours = found[0]
     assert sorted(ours.evidence.get_column("target").to_list()) == ["/cart?a", "/cart?a", "/internal/x?q"]
