@@ -420,7 +420,6 @@ class Server:
         """In a new child: let go of every descriptor the server holds (the listener, its own
         and other clients' connections, their streams, pidfds), without closing them for the
         server (the socket objects are detached first, so none closes a number reused later)."""
-        signal.set_wakeup_fd(-1)
         with suppress(OSError):
             self.selector.close()
         sockets = [own, self.wake_read, self.wake_write, *self.waiting_stop]
