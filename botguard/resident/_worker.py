@@ -64,6 +64,7 @@ def run_command(
     client's streams taken (the fork ran inside :func:`signals_held`)."""
     status = 1
     try:
+        own_process_group(0)
         _die_with(server_pid)
         let_go()
         _signals_as_at_start()
@@ -84,6 +85,15 @@ def run_command(
         status = _interpreter_exit(status)
     finally:
         os._exit(status)
+
+
+def own_process_group(pid: int) -> None:
+    """Make the command ``pid`` (0: this process) a process group of its own, so the server's
+    signals reach what it starts too. Called by both the server and the child (whichever runs
+    first), as a shell makes a job's group; the server's call fails once the child's own ran
+    or when it ended already, which changes nothing."""
+    with suppress(OSError):
+        os.setpgid(pid, 0)
 
 
 def _die_with(server_pid: int) -> None:

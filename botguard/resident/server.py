@@ -372,6 +372,7 @@ class Server:
                 _worker.run_command(
                     request, fds, self.run, server_pid, lambda: self._close_in_child(pending.conn), mask
                 )
+        _worker.own_process_group(pid)  # here too (as a shell does): signalled before the child ran
         for fd in fds:
             os.close(fd)  # the child's now: a pipe's reader must see its end when the child ends
         pidfd = os.pidfd_open(pid)
@@ -390,10 +391,10 @@ class Server:
             # Not reaped yet: the pid is still this child's. SIGTSTP is discarded in an orphaned
             # process group (a service's): SIGSTOP stops the command as Ctrl-Z stops one in a shell.
             signum = signal.SIGSTOP if int(number) == signal.SIGTSTP else int(number)
-            os.kill(job.pid, signum)
+            _signal_job(job.pid, signum)
         elif not message:  # as a terminal's hang-up ends a job: a stopped one too (SIGTERM
-            os.kill(job.pid, signal.SIGTERM)  # stays pending behind SIGSTOP until a SIGCONT)
-            os.kill(job.pid, signal.SIGCONT)
+            _signal_job(job.pid, signal.SIGTERM)  # stays pending behind SIGSTOP until a SIGCONT)
+            _signal_job(job.pid, signal.SIGCONT)
             self.selector.unregister(conn)
             conn.close()
             job.conn = None
@@ -434,6 +435,17 @@ class Server:
             os.close(fd)
         self.pending.clear()
         self.running.clear()
+
+
+def _signal_job(pid: int, signum: int) -> None:
+    """Send ``signum`` to a command's process group (its own, see _fork): what the command
+    started (a Dask cluster's workers, a program it waits for) gets it too, as a terminal's
+    signal reaches a whole job. The command is not reaped yet, so its group still exists; its
+    pid alone if the group could not be made (a child that died before setpgid)."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        os.kill(pid, signum)
 
 
 def _keep_asn() -> bool:

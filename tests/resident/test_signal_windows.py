@@ -250,3 +250,66 @@ def test_a_server_stopped_while_it_forks_finishes_every_command_it_said_go_to(
         out, err = proc.communicate(timeout=300)
         assert (proc.returncode, out, err) == (0, alone.stdout, alone.stderr)
     assert own_daemon.proc.wait(timeout=120) == 0
+
+
+# A server of the real code whose command starts a program of its own and waits for it, as a
+# `scan --engine dask` starts its workers: the program's pid goes to a file the test reads.
+FORKING_SERVER = """
+import os, sys
+from botguard.resident import server as srv
+from botguard.resident.records import Start
+
+STARTED = sys.argv[2]  # the command's argv is the client's
+
+def run(args):
+    pid = os.spawnvp(os.P_NOWAIT, "sleep", ["sleep", "300"])
+    with open(STARTED, "w") as out:
+        out.write(str(pid))
+    os.waitpid(pid, 0)
+    return 0
+
+with srv.listening(sys.argv[1]) as listener:
+    print("serving", flush=True)
+    srv.Server(listener, run, Start.of_this_process(os.environ), print).serve_forever()
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not ended, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_client_reaches_what_its_served_command_started(tmp_path: Path, signum: int) -> None:
+    """Found on main 25cef53: the server passed a client's signal to its command's pid alone, so
+    what the command had started (a Dask cluster's workers, any program it waits for) ran on
+    after a Ctrl-C, where the terminal's Ctrl-C reaches the whole job of a command run in its
+    own process. Each command is now a process group of its own and signals go to the group."""
+    socket_dir = tmp_path / "run"
+    socket_dir.mkdir(mode=0o700)
+    env = {name: value for name, value in os.environ.items() if name != "BOTGUARD_NO_DAEMON"}
+    env["BOTGUARD_DAEMON_SOCKET"] = str(socket_dir / "daemon.sock")
+    started = tmp_path / "started.pid"
+    server = subprocess.Popen([sys.executable, "-c", FORKING_SERVER, env["BOTGUARD_DAEMON_SOCKET"], str(started)],
+                              env=env, stdout=subprocess.PIPE, cwd=ROOT, start_new_session=True)  # fmt: skip
+    grandchild = None
+    try:
+        assert server.stdout is not None and server.stdout.readline() == b"serving\n"
+        # Its streams on /dev/null: a program that outlives the command keeps a pipe open too.
+        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        client = subprocess.Popen([*BOTGUARD, *SCAN_STDIN], env=env, cwd=ROOT, process_group=0, **quiet)
+        wait_for(
+            lambda: started.exists() and started.read_text() != "", "the served command started its program"
+        )
+        grandchild = int(started.read_text())
+        os.killpg(client.pid, signum)  # as a terminal signals its foreground job
+        client.wait(timeout=60)
+        wait_for(lambda: not alive(grandchild), "the program the command started ended too", seconds=10)
+    finally:
+        if grandchild is not None and alive(grandchild):
+            os.kill(grandchild, signal.SIGKILL)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
