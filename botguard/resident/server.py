@@ -369,9 +369,12 @@ class Server:
         with _worker.signals_held() as mask:  # the child lets them through once its handlers are reset
             pid = os.fork()
             if pid == 0:  # the child: never returns
-                _worker.run_command(
-                    request, fds, self.run, server_pid, lambda: self._close_in_child(pending.conn), mask
-                )
+                try:
+                    _worker.run_command(
+                        request, fds, self.run, server_pid, lambda: self._close_in_child(pending.conn), mask
+                    )
+                finally:  # run_command raised before its own guard (a call of the wrong shape):
+                    os._exit(1)  # a child back in this loop would be a second server on the socket
         _worker.own_process_group(pid)  # here too (as a shell does): signalled before the child ran
         for fd in fds:
             os.close(fd)  # the child's now: a pipe's reader must see its end when the child ends

@@ -313,3 +313,48 @@ def test_a_signal_to_the_client_reaches_what_its_served_command_started(tmp_path
             os.kill(grandchild, signal.SIGKILL)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
+
+
+# The real Server forks a real request; run_command raises in the child before its own guard
+# (a wrapper of the wrong signature did, in bench/served_stages.py on bg/small2).
+RAISING_CHILD = """
+import os, selectors, signal, socket, sys
+from botguard.resident import _wire, _worker, server as srv
+from botguard.resident.records import Request, Start
+
+def broken(*args):
+    raise TypeError("run_command() takes 5 positional arguments but 6 were given")
+
+_worker.run_command = broken
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+server = srv.Server(listener, lambda args: 0, Start.of_this_process(os.environ), print)
+ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+null = os.open(os.devnull, os.O_RDWR)
+fds = [os.dup(null), os.dup(null), os.dup(null), os.open(".", os.O_PATH | os.O_DIRECTORY)]
+env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
+request = Request.decode(
+    _wire.encode_request(_wire.code_fingerprint(), _wire.process_context(), ["botguard", "scan"], env)
+)
+pending = srv._Pending(ours, request, fds)
+server.pending[ours.fileno()] = pending
+server.selector.register(ours, selectors.EVENT_READ, server._pending_readable)
+parent = os.getpid()
+try:
+    server._fork(pending)
+finally:
+    if os.getpid() != parent:
+        print("the child returned into the server's code", flush=True)
+(job,) = server.running.values()
+_, status = os.waitpid(job.pid, 0)
+print("child exit", os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status), flush=True)
+"""
+
+
+def test_a_child_whose_command_cannot_start_never_returns_into_the_servers_loop() -> None:
+    """Found through bg/small2 e75479e: a run_command that raised before its own try (a wrapper
+    called with 25cef53's new argument) returned the forked child into the server's loop: two
+    servers on one socket, and the client waited for ever. The child now ends (exit 1)."""
+    done = subprocess.run([sys.executable, "-c", RAISING_CHILD], capture_output=True, cwd=ROOT, timeout=120,
+                          check=False)  # fmt: skip
+    assert b"returned into the server" not in done.stdout, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1:] == [b"child exit 1"], done.stdout + done.stderr
