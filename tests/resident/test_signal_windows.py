@@ -358,3 +358,78 @@ def test_a_child_whose_command_cannot_start_never_returns_into_the_servers_loop(
                           check=False)  # fmt: skip
     assert b"returned into the server" not in done.stdout, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1:] == [b"child exit 1"], done.stdout + done.stderr
+
+
+# The real Server forks a real request (stdin: a pipe that never ends, so only a signal ends
+# the command); one step of the child is wrapped so that the signal comes right before it.
+SIGNAL_AT_STEP = """
+import os, selectors, signal, socket, sys, time
+from botguard.resident import _wire, _worker, server as srv
+from botguard.resident.records import Request, Start
+
+signum, step = int(sys.argv[1]), sys.argv[2]
+owner = srv.Server if step == "_close_in_child" else _worker
+original = getattr(owner, step)
+def signalled_first(*args, **kwargs):
+    os.kill(os.getpid(), signum)
+    return original(*args, **kwargs)
+setattr(owner, step, signalled_first)
+
+def command(args):
+    os.read(0, 1)  # waits for ever
+    return 0
+
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+server = srv.Server(listener, command, Start.of_this_process(os.environ), print)
+for sock in (server.wake_read, server.wake_write):
+    sock.setblocking(False)
+signal.set_wakeup_fd(server.wake_write.fileno(), warn_on_full_buffer=False)
+for held in _worker.HELD:
+    signal.signal(held, srv._noted)
+ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+read, write = os.pipe()
+null = os.open(os.devnull, os.O_RDWR)
+fds = [read, os.dup(null), os.dup(null), os.open(".", os.O_PATH | os.O_DIRECTORY)]
+env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
+request = Request.decode(
+    _wire.encode_request(_wire.code_fingerprint(), _wire.process_context(), ["botguard", "scan"], env)
+)
+pending = srv._Pending(ours, request, fds)
+server.pending[ours.fileno()] = pending
+server.selector.register(ours, selectors.EVENT_READ, server._pending_readable)
+server._fork(pending)
+(job,) = server.running.values()
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    pid, status = os.waitpid(job.pid, os.WNOHANG)
+    if pid:
+        break
+    time.sleep(0.05)
+else:
+    os.kill(job.pid, signal.SIGKILL)
+    _, status = os.waitpid(job.pid, 0)
+    print("ran-on")
+    sys.exit()
+try:
+    woken = server.wake_read.recv(64)
+except BlockingIOError:
+    woken = b""
+print(os.WTERMSIG(status) if os.WIFSIGNALED(status) else -os.WEXITSTATUS(status), woken.hex() or "-")
+"""
+
+
+@pytest.mark.parametrize("step", ["_die_with", "_close_in_child", "_signals_as_at_start", "_adopt", "_run"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_at_any_step_of_the_childs_start_ends_the_command_as_a_new_interpreter(
+    step: str, signum: int
+) -> None:
+    """25cef53's window, one step at a time: a signal that comes right before each step of the
+    child's start (the last: the command's own call) ends the command as it ends an interpreter
+    (SIGTERM, SIGHUP: by the signal; SIGINT: by SIGINT before the command runs, exit 130 once it
+    handles it), never runs the server's handler there and never reaches the server."""
+    done = subprocess.run([sys.executable, "-c", SIGNAL_AT_STEP, str(int(signum)), step], capture_output=True,
+                          cwd=ROOT, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    ended, woken = done.stdout.split()
+    expected = {str(int(signum)).encode()} | ({b"-130"} if signum == signal.SIGINT else set())
+    assert (ended in expected, woken) == (True, b"-"), (ended, woken, done.stderr.decode())
