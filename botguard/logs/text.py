@@ -7,6 +7,7 @@ users reach with ``--log-format '$remote_addr ...'``, so one parser serves all o
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -86,6 +87,21 @@ class TemplateFormat:
             planned, todo = self._by_plan(pieces, todo.height, source, line=pl.col("line"), long_lines=False)
             todo = pl.concat([todo.select("line", "line_no"), unplanned]).sort("line_no")
         return self._finish_parse(frame.height, planned, todo, too_long, source)
+
+    def most_read(self, lines: Sequence[str]) -> int:
+        """How many of ``lines`` :meth:`parse_batch` may read at most, known without parsing:
+        those that begin as the template says every line it reads begins
+        (:class:`~botguard.logs._template.Lead`). Format detection skips a format that reads none.
+
+        Examples:
+            >>> line = '1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET / HTTP/1.1" 200 5 "-" "curl/8"'
+            >>> TemplateFormat("combined", COMBINED).most_read([line, "junk"])
+            1
+            >>> TemplateFormat("vhost_combined", VHOST_COMBINED).most_read([line])
+            0
+        """
+        begins = self.template.lead.begins
+        return sum(1 for line in lines if begins(line))
 
     def parse_block(
         self, data: bytes, *, source: str, first_line_no: int = 1
