@@ -7,7 +7,7 @@ users reach with ``--log-format '$remote_addr ...'``, so one parser serves all o
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -343,6 +343,24 @@ def _concat_sorted(frames: list[pl.DataFrame], key: str) -> pl.DataFrame:
     if len(frames) == 1:
         return frames[0]
     return pl.concat(frames).sort(key)
+
+
+def build_expressions(formats: Iterable[object]) -> None:
+    """Build the polars expressions the template formats among ``formats`` build on their first
+    parse (quote plan, request columns), without running a query or starting polars' pool.
+
+    Why: the resident server (botguard daemon) builds them once for every child it forks; each
+    child built them itself (~7 ms of CPU for combined), since the server never parses. Not the
+    typed columns' (``_columns._typed_steps``): building those starts polars' thread pool,
+    which a forked child would then wait on for ever (tests/logs/test_quoteplan.py checks).
+    """
+    for fmt in formats:
+        if not isinstance(fmt, TemplateFormat):
+            continue
+        request_columns(frozenset(("line", "line_no", *fmt.template.roles)), "")  # a frame _by_regex matched
+        if fmt.plan is not None:
+            fmt.plan.build()
+            request_columns(fmt.plan.roles, "", dashed=fmt.plan.dashed)
 
 
 def builtin_formats() -> tuple[TemplateFormat, ...]:
