@@ -84,12 +84,15 @@ def run_daemon(
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
     """Import ``modules`` and the compiled kernels (no query runs: importing polars does not
     start its pool), load the bundled crawler catalogue with its matcher and the shipped IP
-    range lists (plain Python objects from their JSON forms: no query either) and the ASN
-    table's arrays (numpy, from the start-up cache, when a scan has made them), then freeze
+    range lists (plain Python objects from their JSON forms: no query either), the ASN
+    table's arrays (numpy, from the start-up cache, when a scan has made them) and the log
+    formats' parse expressions (built, not run), then freeze
     everything alive out of the collector's sight, as a command's first imports are."""
     from botguard.catalog import keep_bundled_catalog
     from botguard.identity.asn import keep_bundled_asn
     from botguard.identity.ranges import keep_bundled_ranges
+    from botguard.logs.formats import FORMATS
+    from botguard.logs.text import build_expressions
     from botguard.native import import_kernels
 
     with collector_off():
@@ -99,6 +102,7 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
         keep_bundled_catalog()
         keep_bundled_ranges()
         keep_bundled_asn()
+        build_expressions(FORMATS.values())
     gc.freeze()
 
 
