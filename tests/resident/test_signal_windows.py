@@ -433,3 +433,45 @@ def test_a_signal_at_any_step_of_the_childs_start_ends_the_command_as_a_new_inte
     ended, woken = done.stdout.split()
     expected = {str(int(signum)).encode()} | ({b"-130"} if signum == signal.SIGINT else set())
     assert (ended in expected, woken) == (True, b"-"), (ended, woken, done.stderr.decode())
+
+
+def state_of(pid: int) -> str:
+    """A process's state letter (``T``: stopped), from /proc/PID/stat."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_ctrl_z_between_go_and_the_forwarders_stops_the_command_too(daemon: Daemon) -> None:
+    """Found on main 25cef53: a Ctrl-Z in that window stopped the client alone (SIGTSTP's
+    default) while its command ran on. Held from "go" on, it is passed on: both stop, and the
+    shell's `fg` (SIGCONT) resumes both."""
+    read, write = os.pipe()
+    client = subprocess.Popen(
+        [sys.executable, "-c", LATE_SIGNAL, str(int(signal.SIGTSTP)), *SCAN_STDIN],
+        env=daemon.env,
+        stdin=read,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        process_group=0,
+    )  # fmt: skip  (a job of its own: Ctrl-Z is discarded in an orphaned process group)
+    os.close(read)
+    try:
+        wait_for(lambda: len(daemon.children()) == 1, "the daemon runs the scan")
+        (command,) = daemon.children()
+        wait_for(lambda: (state_of(client.pid), state_of(command)) == ("T", "T"), "both stopped", seconds=20)
+        client.send_signal(signal.SIGCONT)
+        wait_for(
+            lambda: "T" not in (state_of(client.pid), state_of(command)), "both running again", seconds=20
+        )
+        os.write(write, EXAMPLE.read_bytes()[:5000])
+        os.close(write)
+        write = -1
+        out, err = client.communicate(timeout=120)
+    finally:
+        if write >= 0:
+            os.close(write)
+        if client.poll() is None:  # a failure above: the client (and so its command) must not stay
+            client.kill()
+            client.wait()
+    assert client.returncode == 0, err
+    assert out.startswith(b"20 lines"), out
