@@ -16,7 +16,7 @@ import polars as pl
 
 from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
-from botguard.catalog.loader import bundled_path
+from botguard.catalog.loader import bundled_path, save_kept_memo
 from botguard.config import ScanModelSettings, Settings
 from botguard.errors import BotguardError, UsageError
 from botguard.heap import release_freed
@@ -332,6 +332,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
                 result = replace(result, warnings=(*result.warnings, note)) if note else result
             release_freed()
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
+    save_kept_memo()  # a served scan's new agents, for the server's next child (catalog.memo)
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
 
 

@@ -369,6 +369,7 @@ class Server:
         del self.pending[pending.conn.fileno()]
         if not self.asn_kept:  # made by an earlier command since the start: numpy reads it
             self.asn_kept = _keep_asn()
+        _refresh_memo()
         server_pid = os.getpid()
         with _worker.signals_held() as mask:  # the child lets them through once its handlers are reset
             pid = os.fork()
@@ -453,6 +454,14 @@ def _signal_job(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
     except ProcessLookupError:
         os.kill(pid, signum)
+
+
+def _refresh_memo() -> None:
+    """The agents earlier children classified, for the next (catalog.memo): imported here, as
+    warm() imports the catalogue (a client importing this module must not load it)."""
+    from botguard.catalog.loader import refresh_kept_memo
+
+    refresh_kept_memo()
 
 
 def _keep_asn() -> bool:
