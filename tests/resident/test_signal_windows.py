@@ -187,6 +187,15 @@ def request_fds() -> list[int]:
     return [read, null, os.dup(null), os.open(".", os.O_PATH | os.O_DIRECTORY), write]
 
 
+def fresh_fingerprint() -> bytes:
+    """The code fingerprint a client started as a user starts it has (this process's sys.path
+    holds pytest's own entries, which the server would refuse as other code)."""
+    script = (
+        "import sys; from botguard.resident import _wire; sys.stdout.buffer.write(_wire.code_fingerprint())"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=ROOT, check=True).stdout
+
+
 def raw_client(env: Mapping[str, str]) -> tuple[socket.socket, list[int]]:
     """A connection that sent a genuine scan request of stdin and was told "ready"; and the
     descriptors to close afterwards (the request's, and its stdin's writer)."""
@@ -198,7 +207,7 @@ def raw_client(env: Mapping[str, str]) -> tuple[socket.socket, list[int]]:
     conn.connect(env["BOTGUARD_DAEMON_SOCKET"])
     environ = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
     request = _wire.encode_request(
-        _wire.code_fingerprint(), _wire.process_context(), ["botguard", *SCAN_STDIN], environ
+        fresh_fingerprint(), _wire.process_context(), ["botguard", *SCAN_STDIN], environ
     )
     conn.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds[:4]))])
     answer = conn.recv(64)
