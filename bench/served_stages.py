@@ -48,8 +48,16 @@ rows = []
 """
     + WRAP_STEPS
     + r"""
+import importlib
+for spec in filter(None, os.environ.get("SERVED_STAGES_WRAP", "").split(",")):
+    module, _, dotted = spec.partition(":")
+    owner, *attrs = [importlib.import_module(module), *dotted.split(".")]
+    for attr in attrs[:-1]:
+        owner = getattr(owner, attr)
+    if hasattr(owner, attrs[-1]):
+        wrap(owner, attrs[-1], "  . " + spec)
 real_run_command = _worker.run_command
-def run_command(request, fds, run, server_pid, let_go):
+def run_command(request, fds, run, server_pid, let_go, *rest):
     forked = time.perf_counter()
     def timed_run(args):
         rows.append(("child set-up (fork -> command)", time.perf_counter() - forked, time.process_time(), 0))
@@ -67,7 +75,7 @@ def run_command(request, fds, run, server_pid, let_go):
                 profiler.dump_stats(profile_to)
             rows.append(("command in all", time.perf_counter() - wall, time.process_time() - cpu, collects[0] - queries))
             steps = [r for r in rows if r[0] not in ("run_scan in all", "report written", "command in all")
-                     and not r[0].startswith("child")]
+                     and not r[0].startswith(("child", "  "))]
             total = next((r for r in rows if r[0] == "run_scan in all"), None)
             if total is not None:
                 rows.append(("run_scan's other work", total[1] - sum(r[1] for r in steps),
@@ -79,7 +87,7 @@ def run_command(request, fds, run, server_pid, let_go):
             if out:
                 with open(out, "w") as handle:
                     json.dump(rows, handle)
-    real_run_command(request, fds, timed_run, server_pid, let_go)
+    real_run_command(request, fds, timed_run, server_pid, let_go, *rest)
 _worker.run_command = run_command
 sys.exit(botguard.cli.main(["daemon"]))
 """
@@ -127,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=100)
     p.add_argument("--repeat", type=int, default=5, help="served scans per tree; the best counts")
     p.add_argument("--baseline", type=Path, help="another botguard tree to time the same way")
+    p.add_argument(
+        "--wrap", action="append", default=[], metavar="MODULE:NAME",
+        help="also time this function or method (botguard.judge.aggregate:Aggregator.add) where the scan "
+        "calls it; repeatable; its rows are not taken out of run_scan's other work",
+    )  # fmt: skip
     args = p.parse_args(argv)
     lines = EXAMPLE.read_bytes().splitlines(keepends=True)
     trees: dict[str, Path | None] = {"this tree": None}
@@ -148,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 if tree is not None:
                     env["PYTHONPATH"] = str(tree)
                 env.pop("BOTGUARD_NO_DAEMON", None)
+                env["SERVED_STAGES_WRAP"] = ",".join(args.wrap)
                 envs[name], pythons[name] = env, python
                 (work / "earlier.log").write_bytes(b"".join(lines[: args.lines]))
                 subprocess.run(  # an earlier scan in the state, a warm cache (not counted)

@@ -16,7 +16,7 @@ from types import ModuleType
 #: Set to 1 to run every step with its pure twin.
 DISABLE_VARIABLE = "BOTGUARD_NO_NATIVE"
 #: Every kernel setup.py builds, by its name under botguard.
-KERNELS = ("logs._fastparse", "judge._fold", "model._learn", "model._sigbook")
+KERNELS = ("logs._fastparse", "judge._fold", "model._learn", "model._sigbook", "model._campaign")
 
 
 def kernel(name: str) -> ModuleType | None:

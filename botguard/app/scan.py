@@ -16,9 +16,10 @@ import polars as pl
 
 from botguard.app.env import Env
 from botguard.catalog import Catalog, load_catalog
-from botguard.catalog.loader import bundled_path
+from botguard.catalog.loader import bundled_path, save_kept_memo
 from botguard.config import ScanModelSettings, Settings
 from botguard.errors import BotguardError, UsageError
+from botguard.heap import release_freed
 from botguard.identity import build_identifier, identity_sources, network_stamp
 from botguard.judge import (
     Identify,
@@ -309,8 +310,10 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
         else:
             partial = files.read(ordered, state if keeps else None)
+        release_freed()  # the read's batches and the running fold's tables (see botguard.heap)
         result = files.judge(partial, identify)
         del partial  # only the counts the traffic summary reads (result.activity) are read after this
+        release_freed()
         result = replace(
             result,
             summary=replace(result.summary, robots=robots.describe()),
@@ -318,6 +321,7 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
         )
         if replay is not None:
             result = _with_model(result, replay)
+            release_freed()
         result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:
             save_scan(state, result, paths)  # first: a damaged database fails here, before any write
@@ -326,7 +330,9 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
                     state, files.kept, files.fingerprint, files.unchanged, files.judgement
                 )
                 result = replace(result, warnings=(*result.warnings, note)) if note else result
+            release_freed()
         preview = _preview(result, request.settings, state, env, catalog) if request.preview else None
+    save_kept_memo()  # a served scan's new agents, for the server's next child (catalog.memo)
     return ScanReport(result, _fail_on_met(result, request.fail_on), preview)
 
 

@@ -90,6 +90,16 @@ class Catalog:
         self._remember(todo, results)  # after answering: eviction cannot lose this batch's hits
         return answers
 
+    def known(self) -> list[tuple[str, Crawler | None]]:
+        """The agents classified so far and their answers, oldest first (see catalog.memo)."""
+        return list(self._cache.items())
+
+    def learn(self, pairs: Sequence[tuple[str, Crawler | None]]) -> None:
+        """Remember answers worked out by this catalogue's matcher elsewhere (another process:
+        catalog.memo), as if classified here; agents known already keep their answer."""
+        new = [(agent, crawler) for agent, crawler in pairs if agent not in self._cache]
+        self._remember([agent for agent, _ in new], [crawler for _, crawler in new])
+
     def pattern_facts(self) -> tuple[PatternFacts, ...]:
         """What the matcher knows of every pattern, in catalogue order (worked out once)."""
         if self._facts is None:

@@ -26,6 +26,7 @@ from botguard.cache import cached, source_key
 from botguard.catalog._compiled import SOURCES, read_compiled, write_compiled
 from botguard.catalog._literals import is_plain
 from botguard.catalog.catalog import Catalog
+from botguard.catalog.memo import memo_path, read_memo, write_memo
 from botguard.catalog.records import CATEGORIES, Crawler, Verification
 from botguard.errors import ConfigError, Location
 from botguard.yamldata import SafeLoader, safe_load
@@ -39,6 +40,9 @@ _TOP_KEYS = frozenset({"version", "sources", "exclusions", "masks", "crawlers"})
 #: The bundled catalogue as loaded, by key, in a process that forks the commands that use it
 #: (botguard daemon: :func:`keep_bundled_catalog`). Empty in every other process.
 _KEPT: dict[str, Catalog] = {}
+#: Per kept catalogue: its memo file as last read (inode, size, mtime) and how many agents the
+#: catalogue knew then (catalog.memo).
+_MEMO_READ: dict[str, tuple[tuple[int, int, int] | None, int]] = {}
 
 
 class _EntryError(Exception):
@@ -93,6 +97,30 @@ def keep_bundled_catalog() -> None:
     catalog = load_catalog()
     catalog.matcher()
     _KEPT[key] = catalog
+    _MEMO_READ.clear()
+    refresh_kept_memo()
+
+
+def refresh_kept_memo() -> None:
+    """Teach the kept catalogue the agents the children classified since (catalog.memo), when
+    its memo file changed since last read: the server calls it before each fork."""
+    for key, catalog in _KEPT.items():
+        try:
+            found = memo_path(key).stat()
+        except OSError:
+            continue
+        seen = (found.st_ino, found.st_size, found.st_mtime_ns)
+        if _MEMO_READ.get(key, (None, 0))[0] != seen:
+            read_memo(catalog, key)
+            _MEMO_READ[key] = (seen, len(catalog.known()))
+
+
+def save_kept_memo() -> None:
+    """In a child of the server: write the kept catalogue's memo when this command classified
+    agents the server did not know (the next child starts knowing them)."""
+    for key, catalog in _KEPT.items():
+        if len(catalog.known()) != _MEMO_READ.get(key, (None, 0))[1]:
+            write_memo(catalog, key)
 
 
 def _load(text: str, file: Path) -> Catalog:

@@ -16,6 +16,7 @@ from botguard.cli._progress import estimate_lines, line_progress
 from botguard.config import load_settings
 from botguard.engines import ENGINES, engine_options
 from botguard.errors import ExitStatus
+from botguard.heap import release_freed
 from botguard.report import FORMATS, writer
 from botguard.robots.sources import parse_robots_option
 from botguard.text import printable
@@ -79,6 +80,7 @@ def command(
     with line_progress(enabled=tty, total=estimate_lines(paths) if tty else None) as progress:
         report = run_scan(request, cli_env(state_path, progress=progress))
     result = report.result
+    release_freed()  # what the scan freed, before the report is written (see botguard.heap)
     options: dict[str, dict[str, Any]] = {"table": {"top": top}, "html": {"preview": report.preview}}
     write = partial(writer(fmt), **options.get(fmt, {}))
     emit(lambda out: write(result, out), output)

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from botguard.catalog import Catalog, Crawler
+from botguard.judge._fewpairs import FEW_PAIRS, few_pair_facts, takes_few
 from botguard.judge._ids import group_ids
 from botguard.judge._pairs import PairBook
 from botguard.judge._rowfold import fold_rows, pair_flags
@@ -50,7 +51,7 @@ from botguard.judge.timeline import WIDTHS, client_key, path_of, width_for
 from botguard.logs.records import ParseStats
 from botguard.native import kernel
 from botguard.robots import RobotsTxt
-from botguard.robots.columns import judge_versions, logged_targets
+from botguard.robots.columns import judge_versions, logged_targets, refusing_ranks
 from botguard.robots.history import RobotsTimeline
 
 __all__ = ["CLIENT_KEY", "GLOBAL_TOKEN", "Aggregator", "RobotsLookup", "robots_token", "rule_text"]
@@ -332,6 +333,18 @@ class Aggregator:
             )
         return pl.concat(frames) if frames else pl.DataFrame(schema=_VERDICTS_SCHEMA)
 
+    def _judge_few(self, unit: int, targets: list[str]) -> list[tuple[int | None, str] | None]:
+        """:meth:`_verdicts` of a few targets of one unit, in plain Python: each one's refusing
+        rule as (line, text), None where allowed; the unit's rules numbered as there."""
+        spec = self._unit_of[unit]
+        assert spec is not None
+        ranks, rules = refusing_ranks(spec.versions, spec.token, targets)
+        named = [(rule.line, rule_text(rule.directive, rule.pattern)) for rule in rules]
+        known = self._rules
+        for rule in named:
+            known.setdefault(rule, len(known))
+        return [None if rank is None else named[rank] for rank in ranks]
+
     def _pair_verdicts(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """``pairs`` (distinct ``unit``, ``target`` of a batch, with ``asked``: whether robots.txt
         is asked about it) with ``allowed``, ``rule_line`` and ``rule``, in their order (null
@@ -536,8 +549,16 @@ class Aggregator:
 
     def _learn_pairs(self, fresh: pl.DataFrame) -> None:
         """Give the pair book the facts of ``fresh`` (its new ``unit``, ``target`` pairs, in
-        number order): those of :meth:`_pairs`, each asked pair judged here, once."""
+        number order): those of :meth:`_pairs`, each asked pair judged here, once (a few
+        pairs in plain Python: :mod:`._fewpairs`)."""
         assert self._book is not None
+        targets = fresh.get_column("target")
+        if targets.len() <= FEW_PAIRS and takes_few(texts := targets.to_list()):
+            few = few_pair_facts(fresh.get_column("unit").to_list(), texts, self.honeypots, self._judge_few)
+            known = self._rules
+            numbers = np.array([0 if rule is None else known[rule] for rule in few.rules], np.uint32)
+            self._book.learn(few.flags, numbers, few.paths)
+            return
         pairs = self._pair_facts(fresh)
         asked = pairs.get_column("asked").arg_true()
         keys = ["unit", "target"]

@@ -45,7 +45,8 @@ TOP_PATHS = 20
 WHO_PER_PATH = 5
 
 _CATEGORY_KIND = {category: kind for kind, categories in TRAFFIC_KINDS.items() for category in categories}
-_QUERY = r"[?#].*$"
+#: A target's query (or fragment) and what follows it: what :func:`path_of` cuts off.
+QUERY_RE = r"[?#].*$"
 
 
 def client_key() -> pl.Expr:
@@ -61,7 +62,7 @@ def kind_of() -> pl.Expr:
 
 def path_of() -> pl.Expr:
     """A request's path as the reports count disallowed paths: its ``target`` without the query."""
-    return pl.col("target").str.replace(_QUERY, "").alias("path")
+    return pl.col("target").str.replace(QUERY_RE, "").alias("path")
 
 
 def width_for(low: int, high: int) -> int:

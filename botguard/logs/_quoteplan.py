@@ -71,6 +71,14 @@ class QuotePlan:
             self._built[key] = build()
         return self._built[key]
 
+    def build(self) -> None:
+        """Build now every expression :meth:`lazy`, :meth:`line_of_pieces` and :attr:`roles`
+        build on first use (no query runs): see :func:`botguard.logs.text.build_expressions`."""
+        for long_lines in (False, True):
+            self._once(("lazy", long_lines), lambda: self._lazy_steps(long_lines))  # noqa: B023 (called at once)
+        self.line_of_pieces()
+        _ = self.roles
+
     @property
     def roles(self) -> tuple[str, ...]:
         """The role columns :meth:`lazy` produces."""

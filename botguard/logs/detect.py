@@ -42,7 +42,8 @@ def detect_format(sample_lines: list[str], formats: Mapping[str, LogFormat] | No
     Raises :class:`InputError` when no format reads any of them.
 
     A format is parsed only while it could still change the answer (:func:`_bounds`): on a
-    combined sample, common (no agent, so fewer columns) is not.
+    combined sample, common (no agent, so fewer columns) is not, nor vhost_combined (no line
+    begins as its lines do).
 
     Examples:
         >>> detect_format(['1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"'])
@@ -107,19 +108,31 @@ def _to_score(bounds: Mapping[str, tuple[int, int]], scores: Mapping[str, tuple[
 
 def _bounds(fmt: LogFormat, lines: Sequence[str]) -> tuple[int, int]:
     """(lines, columns) ``fmt`` reads and fills at most in ``lines``, known without parsing:
-    (0, 0) when it says it reads none (:func:`_reads_none`); a template fills no header column
-    it has no role for (as :func:`_missing_headers` says).
+    the lines it may read (:func:`_most_lines`), (0, 0) when none; a template fills no header
+    column it has no role for (as :func:`_missing_headers` says).
 
     Not a bound: "no regex of the template matches the line". The quote plan reads some lines
     its template's regexes refuse (common's bytes field takes "-1", "+5"), so a format whose
-    regexes match no sample line may still read some.
+    regexes match no sample line may still read some. How the lines it reads begin is one
+    (:class:`~botguard.logs._template.Lead`): the plan and the regexes agree up to the first quote.
     """
-    if _reads_none(fmt, lines):
+    most = _most_lines(fmt, lines)
+    if most == 0:
         return 0, 0
     template = getattr(fmt, "template", None)
     roles = getattr(template, "roles", None)
     dropped = sum(1 for name in HEADERS if name not in roles) if isinstance(roles, tuple) else 0
-    return len(lines), len(REQUEST_SCHEMA) - dropped
+    return most, len(REQUEST_SCHEMA) - dropped
+
+
+def _most_lines(fmt: LogFormat, lines: Sequence[str]) -> int:
+    """How many of ``lines`` ``fmt`` may read, known without parsing: none when it says it
+    reads none (:func:`_reads_none`), at most what it says (``most_read``: the templates do),
+    else all."""
+    if _reads_none(fmt, lines):
+        return 0
+    most_read = getattr(fmt, "most_read", None)
+    return min(len(lines), int(most_read(lines))) if callable(most_read) else len(lines)
 
 
 def _score(fmt: LogFormat, sample: pl.Series) -> tuple[int, int]:
@@ -204,7 +217,7 @@ def header_loss(
     reads = {
         name: other.parse_batch(series, source="<sample>")[0]
         for name, other in candidates.items()
-        if name != fmt.name and not _reads_none(other, sample)
+        if name != fmt.name and _most_lines(other, sample) > 0
     }
     better = {
         name: rows.height

@@ -7,6 +7,7 @@ users reach with ``--log-format '$remote_addr ...'``, so one parser serves all o
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -86,6 +87,21 @@ class TemplateFormat:
             planned, todo = self._by_plan(pieces, todo.height, source, line=pl.col("line"), long_lines=False)
             todo = pl.concat([todo.select("line", "line_no"), unplanned]).sort("line_no")
         return self._finish_parse(frame.height, planned, todo, too_long, source)
+
+    def most_read(self, lines: Sequence[str]) -> int:
+        """How many of ``lines`` :meth:`parse_batch` may read at most, known without parsing:
+        those that begin as the template says every line it reads begins
+        (:class:`~botguard.logs._template.Lead`). Format detection skips a format that reads none.
+
+        Examples:
+            >>> line = '1.2.3.4 - - [17/May/2015:10:05:03 +0200] "GET / HTTP/1.1" 200 5 "-" "curl/8"'
+            >>> TemplateFormat("combined", COMBINED).most_read([line, "junk"])
+            1
+            >>> TemplateFormat("vhost_combined", VHOST_COMBINED).most_read([line])
+            0
+        """
+        begins = self.template.lead.begins
+        return sum(1 for line in lines if begins(line))
 
     def parse_block(
         self, data: bytes, *, source: str, first_line_no: int = 1
@@ -327,6 +343,24 @@ def _concat_sorted(frames: list[pl.DataFrame], key: str) -> pl.DataFrame:
     if len(frames) == 1:
         return frames[0]
     return pl.concat(frames).sort(key)
+
+
+def build_expressions(formats: Iterable[object]) -> None:
+    """Build the polars expressions the template formats among ``formats`` build on their first
+    parse (quote plan, request columns), without running a query or starting polars' pool.
+
+    Why: the resident server (botguard daemon) builds them once for every child it forks; each
+    child built them itself (~7 ms of CPU for combined), since the server never parses. Not the
+    typed columns' (``_columns._typed_steps``): building those starts polars' thread pool,
+    which a forked child would then wait on for ever (tests/logs/test_quoteplan.py checks).
+    """
+    for fmt in formats:
+        if not isinstance(fmt, TemplateFormat):
+            continue
+        request_columns(frozenset(("line", "line_no", *fmt.template.roles)), "")  # a frame _by_regex matched
+        if fmt.plan is not None:
+            fmt.plan.build()
+            request_columns(fmt.plan.roles, "", dashed=fmt.plan.dashed)
 
 
 def builtin_formats() -> tuple[TemplateFormat, ...]:

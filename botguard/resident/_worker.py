@@ -64,6 +64,7 @@ def run_command(
     client's streams taken (the fork ran inside :func:`signals_held`)."""
     status = 1
     try:
+        own_process_group(0)
         _die_with(server_pid)
         let_go()
         _signals_as_at_start()
@@ -71,9 +72,7 @@ def run_command(
         if mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one held meanwhile acts now
     except KeyboardInterrupt:  # Ctrl-C before the command started: as an interpreter starting
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        os._exit(130)  # not reached: SIGINT ends this process
+        _die_of_sigint()
     except BaseException as exc:  # a directory removed since the client asked, a limit refused:
         with suppress(BaseException):  # whatever it is, it must not return into the server's code
             sys.stderr.write(f"botguard: error: the resident server cannot run the command: {exc}\n")
@@ -82,8 +81,28 @@ def run_command(
     try:
         status = _run(run, list(request.argv[1:]))
         status = _interpreter_exit(status)
+    except KeyboardInterrupt:  # a Ctrl-C after the set-up, before _run's own guard: as the
+        with suppress(BaseException):  # interpreter ends on one (exit handlers, streams, SIGINT)
+            _interpreter_exit(status)
+        _die_of_sigint()
     finally:
         os._exit(status)
+
+
+def _die_of_sigint() -> NoReturn:
+    """End by SIGINT, as an interpreter that a KeyboardInterrupt stopped (a shell sees 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    os._exit(130)  # not reached: SIGINT ends this process
+
+
+def own_process_group(pid: int) -> None:
+    """Make the command ``pid`` (0: this process) a process group of its own, so the server's
+    signals reach what it starts too. Called by both the server and the child (whichever runs
+    first), as a shell makes a job's group; the server's call fails once the child's own ran
+    or when it ended already, which changes nothing."""
+    with suppress(OSError):
+        os.setpgid(pid, 0)
 
 
 def _die_with(server_pid: int) -> None:

@@ -38,20 +38,23 @@ def served(args: list[str]) -> int | None:
     if not args or args[0] not in SERVED_VERBS or _wire.opted_out(os.environ):
         return None
     try:
-        connection = _accepted(args)
+        accepted = _accepted(args)
     except KeyboardInterrupt:  # before the server runs anything: as a command interrupted here
         sys.stderr.write("botguard: interrupted\n")
         return INTERRUPTED
-    if connection is None:
+    if accepted is None:
         return None
+    connection, mask = accepted
     try:
-        return _outcome(connection)
+        return _outcome(connection, mask)
     finally:
         connection.close()
 
 
-def _accepted(args: list[str]) -> _socket.socket | None:
-    """A connection to a server of this user and this code that has accepted to run ``args``."""
+def _accepted(args: list[str]) -> tuple[_socket.socket, set[int]] | None:
+    """A connection to a server of this user and this code that has accepted to run ``args``,
+    and the signal mask to restore once the forwarders are in place (the forwarded signals are
+    held blocked from "go" on: see _outcome)."""
     path = _wire.socket_path(os.environ)
     if not _wire.private_directory(os.path.dirname(path) or ".") or not _standard_streams_open():
         return None
@@ -59,6 +62,7 @@ def _accepted(args: list[str]) -> _socket.socket | None:
     import array  # so not before there is a server to ask
 
     connection = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    mask = None
     try:
         connection.settimeout(HANDSHAKE_SECONDS)
         connection.connect(path)
@@ -72,12 +76,18 @@ def _accepted(args: list[str]) -> _socket.socket | None:
             os.close(here)
         if connection.recv(64) != b"ready":
             raise OSError("refused")
+        # From "go" on a signal is the command's: held until _outcome passes it on. Between
+        # here and its handlers a Ctrl-C would end this process with a traceback (a Ctrl-Z
+        # stop it alone) while the server runs the command on.
+        mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, FORWARDED)
         connection.send(b"go")
     except (OSError, ValueError):  # refused, gone, timed out, a closed stdin/stdout/stderr (EBADF)
         connection.close()
+        if mask is not None:  # one that came meanwhile acts here, as on the command run here
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
         return None
     connection.settimeout(None)
-    return connection
+    return connection, mask
 
 
 def _standard_streams_open() -> bool:
@@ -107,10 +117,15 @@ def _request(args: list[str]) -> bytes:
     return _wire.encode_request(_wire.code_fingerprint(), _wire.process_context(), argv, os.environb)
 
 
-def _outcome(connection: _socket.socket) -> int:
-    """Wait for the command's end, passing on the signals this process gets, and end as it did."""
-    before = {signum: _signal.signal(signum, _forwarder(connection)) for signum in FORWARDED}
+def _outcome(connection: _socket.socket, mask: set[int]) -> int:
+    """Wait for the command's end, passing on the signals this process gets, and end as it did.
+    A signal this process ignores (``nohup``'s SIGHUP, SIGINT in a script's background job) is
+    not passed on: the command run here would have ignored it too."""
+    forward = _forwarder(connection)
+    ignored = {signum for signum in FORWARDED if _signal.getsignal(signum) == _signal.SIG_IGN}
+    before = {signum: _signal.signal(signum, forward) for signum in FORWARDED if signum not in ignored}
     try:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)  # one held since "go" is passed on now
         reply = connection.recv(64)
     finally:
         for signum, handler in before.items():

@@ -84,12 +84,15 @@ def run_daemon(
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
     """Import ``modules`` and the compiled kernels (no query runs: importing polars does not
     start its pool), load the bundled crawler catalogue with its matcher and the shipped IP
-    range lists (plain Python objects from their JSON forms: no query either) and the ASN
-    table's arrays (numpy, from the start-up cache, when a scan has made them), then freeze
+    range lists (plain Python objects from their JSON forms: no query either), the ASN
+    table's arrays (numpy, from the start-up cache, when a scan has made them) and the log
+    formats' parse expressions (built, not run), then freeze
     everything alive out of the collector's sight, as a command's first imports are."""
     from botguard.catalog import keep_bundled_catalog
     from botguard.identity.asn import keep_bundled_asn
     from botguard.identity.ranges import keep_bundled_ranges
+    from botguard.logs.formats import FORMATS
+    from botguard.logs.text import build_expressions
     from botguard.native import import_kernels
 
     with collector_off():
@@ -99,6 +102,7 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> None:
         keep_bundled_catalog()
         keep_bundled_ranges()
         keep_bundled_asn()
+        build_expressions(FORMATS.values())
     gc.freeze()
 
 
@@ -365,13 +369,18 @@ class Server:
         del self.pending[pending.conn.fileno()]
         if not self.asn_kept:  # made by an earlier command since the start: numpy reads it
             self.asn_kept = _keep_asn()
+        _refresh_memo()
         server_pid = os.getpid()
         with _worker.signals_held() as mask:  # the child lets them through once its handlers are reset
             pid = os.fork()
             if pid == 0:  # the child: never returns
-                _worker.run_command(
-                    request, fds, self.run, server_pid, lambda: self._close_in_child(pending.conn), mask
-                )
+                try:
+                    _worker.run_command(
+                        request, fds, self.run, server_pid, lambda: self._close_in_child(pending.conn), mask
+                    )
+                finally:  # run_command raised before its own guard (a call of the wrong shape):
+                    os._exit(1)  # a child back in this loop would be a second server on the socket
+        _worker.own_process_group(pid)  # here too (as a shell does): signalled before the child ran
         for fd in fds:
             os.close(fd)  # the child's now: a pipe's reader must see its end when the child ends
         pidfd = os.pidfd_open(pid)
@@ -390,10 +399,10 @@ class Server:
             # Not reaped yet: the pid is still this child's. SIGTSTP is discarded in an orphaned
             # process group (a service's): SIGSTOP stops the command as Ctrl-Z stops one in a shell.
             signum = signal.SIGSTOP if int(number) == signal.SIGTSTP else int(number)
-            os.kill(job.pid, signum)
+            _signal_job(job.pid, signum)
         elif not message:  # as a terminal's hang-up ends a job: a stopped one too (SIGTERM
-            os.kill(job.pid, signal.SIGTERM)  # stays pending behind SIGSTOP until a SIGCONT)
-            os.kill(job.pid, signal.SIGCONT)
+            _signal_job(job.pid, signal.SIGTERM)  # stays pending behind SIGSTOP until a SIGCONT)
+            _signal_job(job.pid, signal.SIGCONT)
             self.selector.unregister(conn)
             conn.close()
             job.conn = None
@@ -433,6 +442,25 @@ class Server:
             os.close(fd)
         self.pending.clear()
         self.running.clear()
+
+
+def _signal_job(pid: int, signum: int) -> None:
+    """Send ``signum`` to a command's process group (its own, see _fork): what the command
+    started (a Dask cluster's workers, a program it waits for) gets it too, as a terminal's
+    signal reaches a whole job. The command is not reaped yet, so its group still exists; its
+    pid alone if the group could not be made (a child that died before setpgid)."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        os.kill(pid, signum)
+
+
+def _refresh_memo() -> None:
+    """The agents earlier children classified, for the next (catalog.memo): imported here, as
+    warm() imports the catalogue (a client importing this module must not load it)."""
+    from botguard.catalog.loader import refresh_kept_memo
+
+    refresh_kept_memo()
 
 
 def _keep_asn() -> bool:

@@ -29,7 +29,7 @@ from botguard.robots.records import ALLOW, Rule
 
 __all__ = [
     "COLUMN_MAX_RULES", "ENGINE_MAX_TARGETS", "PathVerdicts", "judge_paths", "judge_versions",
-    "logged_target", "logged_targets",
+    "logged_target", "logged_targets", "refusing_ranks",
 ]  # fmt: skip
 
 #: Rule sets up to this size are decided column-wise; larger ones path by path by the engine.
@@ -102,6 +102,33 @@ def judge_versions(versions: Sequence[RobotsTxt], user_agent: str, targets: pl.S
     both = pl.DataFrame([live.rule.alias("rule"), allowed.alias("allowed")])
     rule = both.select(pl.when(~pl.col("allowed")).then(pl.col("rule"))).to_series()
     return PathVerdicts(allowed, rule, live.rules)
+
+
+def refusing_ranks(
+    versions: Sequence[RobotsTxt], user_agent: str, targets: Sequence[str]
+) -> tuple[list[int | None], tuple[Rule, ...]]:
+    """:func:`judge_versions` of a few request targets (as logged), in plain Python: for each,
+    the index of its deciding rule in the rules returned (the live version's) where it is
+    disallowed, None where allowed. The engine decides, target by target, as
+    :func:`judge_paths` does for a column of at most :data:`ENGINE_MAX_TARGETS`; no polars
+    step (each costs ~0.1 ms however few the targets)."""
+    paths = [path_params_query(logged_target(target)) for target in targets]
+    live = versions[0].matcher(user_agent)
+    rules = tuple(rule for _, rule in live.precedence)
+    ranks = [live.rank(path) for path in paths] if rules else [None] * len(paths)
+    refused = [rank is not None and rules[rank].directive != ALLOW for rank in ranks]
+    for other in versions[1:]:
+        if not any(refused):
+            break
+        matcher = other.matcher(user_agent)
+        precedence = matcher.precedence
+        for at, path in enumerate(paths):
+            if refused[at] and precedence:
+                rank = matcher.rank(path)
+                refused[at] = rank is not None and precedence[rank][1].directive != ALLOW
+            elif refused[at]:  # no rule with a pattern: everything allowed by default
+                refused[at] = False
+    return [rank if no else None for rank, no in zip(ranks, refused, strict=True)], rules
 
 
 def logged_targets(targets: pl.Series) -> pl.Series:

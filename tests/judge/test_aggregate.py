@@ -20,7 +20,7 @@ from botguard.judge.values import client_json_frame
 from botguard.logs import read_batches
 from botguard.native import DISABLE_VARIABLE, kernel
 from botguard.robots import RobotsTxt
-from botguard.robots.columns import judge_versions
+from botguard.robots.columns import judge_versions, logged_target, refusing_ranks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -96,14 +96,19 @@ def test_a_big_scan_is_judged_a_shard_of_clients_at_a_time(monkeypatch: pytest.M
 
 def _judged_targets(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[int, ...], str, str]]:
     """Each (robots.txt versions, token, target) the robots.txt judge is given, in order (the
-    real judge answers)."""
+    real judge answers): a column of them, or a few in plain Python (``refusing_ranks``)."""
     calls: list[tuple[tuple[int, ...], str, str]] = []
 
     def counted(versions, token, targets):
         calls.extend((tuple(id(v) for v in versions), token, t) for t in targets.to_list())
         return judge_versions(versions, token, targets)
 
+    def counted_few(versions, token, targets):
+        calls.extend((tuple(id(v) for v in versions), token, logged_target(t)) for t in targets)
+        return refusing_ranks(versions, token, targets)
+
     monkeypatch.setattr(aggregate, "judge_versions", counted)
+    monkeypatch.setattr(aggregate, "refusing_ranks", counted_few)
     return calls
 
 

@@ -301,6 +301,24 @@ def test_the_running_fold_widens_its_buckets_and_keeps_ties_in_log_order(
     assert counts == {"198.51.100.7": 6, "198.51.100.8": 1}
 
 
+def test_the_running_fold_lets_its_tables_go_once_emitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's tables go as soon as the take copies them out (they were held beside the
+    frames built from the copies: a big scan's read peak), and a spent fold refuses to be added
+    to or emitted again rather than hand back nothing."""
+    _with_kernel(monkeypatch, True)
+    scan = _aggregator(per_host=False)
+    batch = _batch([_plain("/cart?n=1"), _plain("/")])
+    scan.add(batch, ParseStats(lines=batch.height))
+    fold = scan._running
+    assert fold is not None
+    assert scan.take().clients.get_column("requests").to_list() == [2]
+    assert fold._state is None
+    with pytest.raises(RuntimeError, match="emitted"):
+        fold.emit(pl.DataFrame(), pl.DataFrame())
+    with pytest.raises(RuntimeError, match="emitted"):  # (refused before its arguments are read)
+        fold.add(batch, (np.zeros(0), None), (pl.Series([]), pl.Series([])), 60)  # type: ignore[arg-type]
+
+
 def _plain(target: str) -> dict[str, object]:
     return {
         "ip": "198.51.100.7", "time": _START, "method": "GET", "target": target, "valid_request": True,

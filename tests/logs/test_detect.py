@@ -181,7 +181,7 @@ def test_skipping_formats_detects_what_scoring_all_detects(lines):
 
 def test_common_is_not_parsed_on_a_combined_sample(monkeypatch):
     """On combined lines common (no referer or agent: fewer columns than combined fills) cannot
-    win and is not parsed; vhost_combined (more columns) still is."""
+    win and is not parsed (nor vhost_combined: see test_template_lead.py)."""
     calls = []
     real = type(FORMATS["common"]).parse_batch
 

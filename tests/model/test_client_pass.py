@@ -119,6 +119,18 @@ def test_every_score_is_the_one_its_own_feature_parts_give(clients: pl.DataFrame
     assert len(np.unique(np.round(fit.scores, 3))) > 20  # the weights tell clients apart
 
 
+def test_scored_a_slice_at_a_time_every_score_is_the_whole_frames(
+    clients: pl.DataFrame, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scored SCORE_ROWS clients at a time (a big scan's peak memory), each score is the one the
+    whole frame at once gives, to the last bit, in the frame's order."""
+    _, whole = _fit(clients, settings)
+    monkeypatch.setattr(_clientpass, "SCORE_ROWS", 97)  # several slices and a short last one
+    assert clients.height > 5 * 97 and clients.height % 97
+    _, sliced = _fit(clients, settings)
+    assert np.array_equal(sliced.scores, whole.scores)
+
+
 def test_the_pass_featurizes_no_client_address_but_the_examples_and_odd_ones(
     clients: pl.DataFrame, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from botguard.logs import read_batches
 from botguard.robots import RobotsTxt, columns
-from botguard.robots.columns import judge_paths, judge_versions
+from botguard.robots.columns import judge_paths, judge_versions, logged_targets, refusing_ranks
 from botguard.robots.history import RobotsTimeline
 from botguard.robots.records import Rule
 
@@ -125,6 +125,23 @@ def test_versions_decide_as_the_timeline() -> None:
         rules: list[Rule | None] = [None if i is None else verdicts.rules[i] for i in verdicts.rule.to_list()]
         explained = timeline.explain_many(0, agent, urls)
         assert rules == [None if ok else rule for ok, rule in zip(allowed, explained, strict=True)]
+
+
+def test_refusing_ranks_are_the_versions_verdicts() -> None:
+    """The plain-Python verdicts of a few targets (a scan's new pairs) equal the column-wise
+    ones of the same logged targets, ``//`` ones included: refused with the live version's rule
+    where every version refuses, allowed (None) elsewhere."""
+    rng = random.Random(7)
+    for _ in range(150):
+        versions = tuple(RobotsTxt.parse(gen.robots_body(rng)) for _ in range(rng.choice([1, 2, 3])))
+        body = gen.robots_body(rng)
+        agent = gen.agent_for(rng, body)
+        urls = [u for u in (gen.url_for(rng, body) for _ in range(30)) if _polars_text(u)]
+        urls += ["/" + u for u in urls[:5]]  # a target starting with // is a path, not a host
+        verdicts = judge_versions(versions, agent, logged_targets(pl.Series(urls, dtype=pl.String)))
+        ranks, rules = refusing_ranks(versions, agent, urls)
+        assert rules == verdicts.rules
+        assert ranks == verdicts.rule.to_list()
 
 
 def _bench_log(tmp_path: Path, lines: int, seed: int) -> tuple[Path, Path]:
