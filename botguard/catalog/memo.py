@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from botguard.catalog.records import Crawler
 #: Agents kept in the file (the most recently classified), and the longest agent kept.
 MEMO_AGENTS = 4096
 MEMO_AGENT_CHARS = 1024
+#: The largest memo file read: every kept agent at its longest, each character JSON-escaped
+#: (six bytes), with room for the crawler's name. Anything bigger was not written here.
+MEMO_BYTES = MEMO_AGENTS * (MEMO_AGENT_CHARS * 6 + 256) + 4096
 _DIRECTORY = "agent-memo"
 
 
@@ -62,15 +66,37 @@ def write_memo(catalog: Catalog, key: str) -> None:
 
 def read_memo(catalog: Catalog, key: str) -> int:
     """Teach ``catalog`` the memo of ``key``; how many agents it holds (0: none, or not used)."""
-    try:
-        text = memo_path(key).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = _read_bounded(memo_path(key))
+    if text is None:
         return 0
     pairs = _checked(catalog, key, text)
     if pairs is None:
         return 0
     catalog.learn(pairs)
     return len(pairs)
+
+
+def _read_bounded(path: Path) -> str | None:
+    """The memo's text, or None. The server reads it before each fork, so whatever sits at the
+    path must not stall it: the open never waits (a FIFO), only a regular file of at most
+    :data:`MEMO_BYTES` is read, and at most that many bytes."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        found = os.fstat(handle)
+        if not stat.S_ISREG(found.st_mode) or found.st_size > MEMO_BYTES:
+            return None
+        with os.fdopen(handle, "rb", closefd=False) as source:
+            raw = source.read(MEMO_BYTES + 1)
+        if len(raw) > MEMO_BYTES:
+            return None
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(handle)
 
 
 def _checked(catalog: Catalog, key: str, text: str) -> list[tuple[str, Crawler | None]] | None:

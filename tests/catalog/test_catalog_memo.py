@@ -4,6 +4,8 @@ taught it answers as its matcher would, without matching; a damaged or crafted f
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,29 @@ def test_the_server_reads_what_its_children_wrote_before_the_next_fork(monkeypat
     before = memo.memo_path(key).stat().st_mtime_ns
     loader.save_kept_memo()
     assert memo.memo_path(key).stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "oversized"])
+def test_what_is_not_a_small_regular_file_at_the_memo_path_is_not_read(kind, monkeypatch):
+    """The server reads the memo before each fork: a FIFO there must not block it (the read
+    runs in a thread here, so a blocked open fails the test instead of hanging it), and neither
+    a directory nor a file bigger than any memo written is read."""
+    path = memo.memo_path(KEY)
+    path.parent.mkdir(parents=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        monkeypatch.setattr(memo, "MEMO_BYTES", 64)
+        _crafted(path, [["curl/8", None]])
+        assert path.stat().st_size > 64
+    fresh = load_catalog()
+    outcome: list[int] = []
+    reader = threading.Thread(target=lambda: outcome.append(memo.read_memo(fresh, KEY)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # let the blocked open go before failing
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    assert outcome == [0]
+    assert fresh.known() == []
