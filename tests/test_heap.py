@@ -29,7 +29,18 @@ print(done, before, resident())
 """
 
 
+def _sanitized() -> bool:
+    """True when AddressSanitizer's allocator is in this process (the native kernels' ASan runs,
+    botguard/logs/README.md): its malloc_trim returns nothing, so the figure cannot be met."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return any("libasan" in line for line in maps)
+    except OSError:
+        return False
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim and /proc: Linux only")
+@pytest.mark.skipif(_sanitized(), reason="under ASan, whose allocator keeps freed memory: nothing to return")
 def test_freed_pages_of_a_fragmented_heap_go_back() -> None:
     """The 140 MiB freed between kept blocks leave the process (measured: ~141 MiB back; without
     the call, none: free() only trims the heap's top)."""
