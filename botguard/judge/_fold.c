@@ -109,7 +109,7 @@ static void table_free(table_t *t) {
 }
 
 /* Re-insert an open-addressing index (hash, value; hash 0: empty) of `old_capacity` slots
-   into zeroed arrays of `capacity` slots (a power of two): table_grow and running_grow_table. */
+   into zeroed arrays of `capacity` slots (a power of two): grow_index and running_grow_table. */
 static void reinsert(const uint64_t *old_hashes, const uint32_t *old_values, size_t old_capacity,
                      uint64_t *hashes, uint32_t *values, size_t capacity) {
     for (size_t i = 0; i < old_capacity; i++) {
@@ -121,23 +121,29 @@ static void reinsert(const uint64_t *old_hashes, const uint32_t *old_values, siz
     }
 }
 
-static int table_grow(table_t *t) {
-    size_t capacity = t->capacity * 2;
-    uint64_t *hashes = calloc(capacity, sizeof *hashes);
-    uint32_t *ids = malloc(capacity * sizeof *ids);
-    if (!hashes || !ids) {
-        free(hashes);
-        free(ids);
+/* Double an open-addressing index held in malloc'd arrays (*hashes, *values, *capacity slots),
+   in place; -1: out of memory or too big, the index left as it was. table_grow and
+   book_grow_table; running_grow_table does the same with its own page allocator. */
+static int grow_index(uint64_t **hashes, uint32_t **values, size_t *capacity) {
+    size_t doubled = *capacity * 2;
+    if (doubled > SIZE_MAX / sizeof(uint64_t)) return -1;
+    uint64_t *grown_hashes = calloc(doubled, sizeof *grown_hashes);
+    uint32_t *grown_values = malloc(doubled * sizeof *grown_values);
+    if (!grown_hashes || !grown_values) {
+        free(grown_hashes);
+        free(grown_values);
         return -1;
     }
-    reinsert(t->hashes, t->ids, t->capacity, hashes, ids, capacity);
-    free(t->hashes);
-    free(t->ids);
-    t->hashes = hashes;
-    t->ids = ids;
-    t->capacity = capacity;
+    reinsert(*hashes, *values, *capacity, grown_hashes, grown_values, doubled);
+    free(*hashes);
+    free(*values);
+    *hashes = grown_hashes;
+    *values = grown_values;
+    *capacity = doubled;
     return 0;
 }
+
+static int table_grow(table_t *t) { return grow_index(&t->hashes, &t->ids, &t->capacity); }
 
 /* The id of one key, a new one (its first row `row`) if unseen; -1: out of memory. */
 static int64_t table_id(table_t *t, const key_t_ *key, uint64_t hash, uint32_t row) {
@@ -1345,24 +1351,7 @@ static int book_reserve(book_t *b, uint32_t size) {
     return 0;
 }
 
-static int book_grow_table(book_t *b) {
-    size_t capacity = b->table_capacity * 2;
-    if (capacity > SIZE_MAX / sizeof(uint64_t)) return -1;
-    uint64_t *hashes = calloc(capacity, sizeof *hashes);
-    uint32_t *slots = malloc(capacity * sizeof *slots);
-    if (!hashes || !slots) {
-        free(hashes);
-        free(slots);
-        return -1;
-    }
-    reinsert(b->hashes, b->slots, b->table_capacity, hashes, slots, capacity);
-    free(b->hashes);
-    free(b->slots);
-    b->hashes = hashes;
-    b->slots = slots;
-    b->table_capacity = capacity;
-    return 0;
-}
+static int book_grow_table(book_t *b) { return grow_index(&b->hashes, &b->slots, &b->table_capacity); }
 
 /* The book number of (unit, target `data`/`size`, or null), a new one if unseen (*fresh set);
    -1: out of memory or too many pairs. */
