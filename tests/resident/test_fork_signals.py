@@ -20,29 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 # The real Server forks a real request; the child's first step is replaced by one that signals
 # itself, so the signal comes exactly in the window (before the reset), every run.
 EARLY_SIGNAL = """
-import os, selectors, signal, socket, sys, time
-from botguard.resident import _wire, _worker, server as srv
-from botguard.resident.records import Request, Start
+import os, signal, sys, time
+from botguard.resident import _worker
+from tests.resident._one_fork import a_pending_scan, a_server
 
 signum = int(sys.argv[1])
 _worker._die_with = lambda server_pid: os.kill(os.getpid(), signum)
-listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-server = srv.Server(listener, lambda args: time.sleep(60) or 0, Start.of_this_process(os.environ), print)
-for sock in (server.wake_read, server.wake_write):
-    sock.setblocking(False)
-signal.set_wakeup_fd(server.wake_write.fileno(), warn_on_full_buffer=False)
-for held in _worker.HELD:
-    signal.signal(held, srv._noted)
-ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-null = os.open(os.devnull, os.O_RDWR)
-fds = [os.dup(null), os.dup(null), os.dup(null), os.open(".", os.O_PATH | os.O_DIRECTORY)]
-env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
-request = Request.decode(
-    _wire.encode_request(_wire.code_fingerprint(), _wire.process_context(), ["botguard", "scan"], env)
-)
-pending = srv._Pending(ours, request, fds)
-server.pending[ours.fileno()] = pending
-server.selector.register(ours, selectors.EVENT_READ, server._pending_readable)
+server = a_server(lambda args: time.sleep(60) or 0)
+pending = a_pending_scan(server)
 began = time.monotonic()
 server._fork(pending)
 (job,) = server.running.values()

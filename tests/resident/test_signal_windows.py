@@ -327,26 +327,16 @@ def test_a_signal_to_the_client_reaches_what_its_served_command_started(tmp_path
 # The real Server forks a real request; run_command raises in the child before its own guard
 # (a wrapper of the wrong signature did, in bench/served_stages.py on bg/small2).
 RAISING_CHILD = """
-import os, selectors, signal, socket, sys
-from botguard.resident import _wire, _worker, server as srv
-from botguard.resident.records import Request, Start
+import os
+from botguard.resident import _worker
+from tests.resident._one_fork import a_pending_scan, a_server
 
 def broken(*args):
     raise TypeError("run_command() takes 5 positional arguments but 6 were given")
 
 _worker.run_command = broken
-listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-server = srv.Server(listener, lambda args: 0, Start.of_this_process(os.environ), print)
-ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-null = os.open(os.devnull, os.O_RDWR)
-fds = [os.dup(null), os.dup(null), os.dup(null), os.open(".", os.O_PATH | os.O_DIRECTORY)]
-env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
-request = Request.decode(
-    _wire.encode_request(_wire.code_fingerprint(), _wire.process_context(), ["botguard", "scan"], env)
-)
-pending = srv._Pending(ours, request, fds)
-server.pending[ours.fileno()] = pending
-server.selector.register(ours, selectors.EVENT_READ, server._pending_readable)
+server = a_server(lambda args: 0, handling_signals=False)
+pending = a_pending_scan(server)
 parent = os.getpid()
 try:
     server._fork(pending)
@@ -372,9 +362,9 @@ def test_a_child_whose_command_cannot_start_never_returns_into_the_servers_loop(
 # The real Server forks a real request (stdin: a pipe that never ends, so only a signal ends
 # the command); one step of the child is wrapped so that the signal comes right before it.
 SIGNAL_AT_STEP = """
-import os, selectors, signal, socket, sys, time
-from botguard.resident import _wire, _worker, server as srv
-from botguard.resident.records import Request, Start
+import os, signal, sys, time
+from botguard.resident import _worker, server as srv
+from tests.resident._one_fork import a_pending_scan, a_server
 
 signum, step = int(sys.argv[1]), sys.argv[2]
 owner = srv.Server if step == "_close_in_child" else _worker
@@ -388,24 +378,9 @@ def command(args):
     os.read(0, 1)  # waits for ever
     return 0
 
-listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-server = srv.Server(listener, command, Start.of_this_process(os.environ), print)
-for sock in (server.wake_read, server.wake_write):
-    sock.setblocking(False)
-signal.set_wakeup_fd(server.wake_write.fileno(), warn_on_full_buffer=False)
-for held in _worker.HELD:
-    signal.signal(held, srv._noted)
-ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+server = a_server(command)
 read, write = os.pipe()
-null = os.open(os.devnull, os.O_RDWR)
-fds = [read, os.dup(null), os.dup(null), os.open(".", os.O_PATH | os.O_DIRECTORY)]
-env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
-request = Request.decode(
-    _wire.encode_request(_wire.code_fingerprint(), _wire.process_context(), ["botguard", "scan"], env)
-)
-pending = srv._Pending(ours, request, fds)
-server.pending[ours.fileno()] = pending
-server.selector.register(ours, selectors.EVENT_READ, server._pending_readable)
+pending = a_pending_scan(server, stdin=read)
 server._fork(pending)
 (job,) = server.running.values()
 deadline = time.monotonic() + 20
