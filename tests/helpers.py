@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from botguard import native
 from botguard.cli import main
 
 #: Test data copied into the repository: MIT, Apache-2.0 and CC0 files (tests/data/SOURCES.md).
@@ -108,3 +109,18 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPS
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def native_off(off: bool = True) -> Iterator[None]:
+    """Run the block with the C kernels turned off (``off``: their pure twins run) or on, whatever
+    the environment says: each kernel's tests compare the two."""
+    before = os.environ.get(native.DISABLE_VARIABLE)
+    os.environ[native.DISABLE_VARIABLE] = "1" if off else ""
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[native.DISABLE_VARIABLE]
+        else:
+            os.environ[native.DISABLE_VARIABLE] = before

@@ -9,10 +9,7 @@ many lines the kernel took itself, so a kernel that handed every line back would
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,26 +23,12 @@ from botguard import native
 from botguard.logs.formats import FORMATS
 from botguard.logs.records import ParseStats
 from botguard.logs.text import TemplateFormat
-from tests.helpers import generated_day, run_cli
+from tests.helpers import generated_day, native_off, run_cli
 
 from .conftest import ELASTIC, log_bytes, real_logs
 
 FAST_FORMATS = ("common", "combined", "vhost_combined")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def native_off(off: bool) -> Iterator[None]:
-    """Run the block with the kernels turned off (``off``) or on, whatever the environment says."""
-    before = os.environ.get(native.DISABLE_VARIABLE)
-    os.environ[native.DISABLE_VARIABLE] = "1" if off else ""
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[native.DISABLE_VARIABLE]
-        else:
-            os.environ[native.DISABLE_VARIABLE] = before
 
 
 def both(data: bytes, fmt: str = "combined", first_line_no: int = 1) -> tuple[pl.DataFrame, ParseStats]:

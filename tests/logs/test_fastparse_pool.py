@@ -20,8 +20,9 @@ from polars.testing import assert_frame_equal
 from botguard.logs import _malformed
 from botguard.logs.formats import FORMATS
 from botguard.logs.text import TemplateFormat
+from tests.helpers import native_off
 
-from .test_fastparse import both, native_off
+from .test_fastparse import both
 
 BLOCKS = 12
 LINES = 1_500

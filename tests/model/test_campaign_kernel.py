@@ -10,9 +10,6 @@ state at the end. A wrong call is a ValueError, never a crash.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,7 +19,8 @@ from hypothesis import strategies as st
 
 from botguard.model._served import ServedPages, pair_hash
 from botguard.model.campaigns import CampaignBook
-from botguard.native import DISABLE_VARIABLE, kernel
+from botguard.native import kernel
+from tests.helpers import native_off
 from tests.model.test_campaign_book_props import (
     KEPT,
     PAUSED,
@@ -120,25 +118,11 @@ def test_a_column_changed_while_formatted_is_read_as_it_was() -> None:
     assert got == [pair_hash("n", "u", p) for p in ("e", "/b", "/c")]
 
 
-@contextmanager
-def twins() -> Iterator[None]:
-    """Every kernel off (the pure twins run) inside."""
-    before = os.environ.get(DISABLE_VARIABLE)
-    os.environ[DISABLE_VARIABLE] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[DISABLE_VARIABLE]
-        else:
-            os.environ[DISABLE_VARIABLE] = before
-
-
 def test_served_pages_hash_with_the_kernel_as_with_the_twin() -> None:
     served = ServedPages(900.0)
     columns = (["81.2.3", "\ud800"], ["Mozilla/5.0", "\x00" * 9], ["/p/1", "é" * 200])
     with_kernel = served.hashes(*columns)
-    with twins():
+    with native_off():
         assert kernel("model._campaign") is None
         alone = served.hashes(*columns)
     assert with_kernel.dtype == alone.dtype == np.uint64
@@ -157,6 +141,6 @@ def test_the_book_with_the_kernel_answers_as_with_its_twin(generated: Any) -> No
     fast, pure = CampaignBook(RULES, short_of=0.9), CampaignBook(RULES, short_of=0.9)
     for call, kind in calls_of(requests, cuts):
         answer = feed(fast, call, kind)
-        with twins():
+        with native_off():
             assert answer == feed(pure, call, kind)
     assert outcomes(fast) == outcomes(pure)

@@ -10,9 +10,7 @@ arrays) must raise ValueError, never read or write out of bounds.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -25,7 +23,8 @@ from botguard.model._join import Trainer
 from botguard.model.learner import BIAS, OnlineLR
 from botguard.model.records import Delta, LearnerConfig, SlotPolicy
 from botguard.model.table import ParamTable
-from botguard.native import DISABLE_VARIABLE, kernel
+from botguard.native import kernel
+from tests.helpers import native_off
 from tests.model import streamkit as sk
 
 NATIVE = kernel("model._learn")
@@ -41,20 +40,6 @@ VOCAB = [f"ip24=10.0.{i}" for i in range(6)] + [
 POLICIES = {"ip24": SlotPolicy(admit_after=2), "ua_tok": SlotPolicy(admit_after=3)}
 EXAMPLE = st.tuples(st.lists(st.sampled_from(VOCAB), max_size=7), st.booleans(), st.integers(0, 4))
 BATCH = st.lists(EXAMPLE, min_size=1, max_size=12)
-
-
-@contextmanager
-def twin() -> Iterator[None]:
-    """Run the pure twins inside the block."""
-    before = os.environ.get(DISABLE_VARIABLE)
-    os.environ[DISABLE_VARIABLE] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[DISABLE_VARIABLE]
-        else:
-            os.environ[DISABLE_VARIABLE] = before
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -95,7 +80,7 @@ def test_training_gives_the_twins_probabilities_and_weights(
         model.table.n[:2] = [abs(start), 0.25]
     for t, batch in enumerate(batches, start=1):
         p_fast = learn(fast, batch, 10.0 * t)
-        with twin():
+        with native_off():
             p_pure = learn(pure, batch, 10.0 * t)
         assert same_bits(p_fast, p_pure)
         same_table(fast.table, pure.table)
@@ -126,7 +111,7 @@ def test_part_logits_give_the_twins_bits_across_publications(
         table.w[: len(table)] = np.array(weights[: len(table)]) * (epoch + 1) / 3
         for cols in (slice(0, 7), slice(7, 7), slice(7, n), slice(3, 12)):
             z_fast = fast.logit(cols, table, epoch)
-            with twin():
+            with native_off():
                 z_pure = pure.logit(cols, table, epoch)
             assert same_bits(z_fast, z_pure)
             assert same_bits(fast.sums.value, pure.sums.value)
@@ -175,7 +160,7 @@ def test_masked_keys_give_the_twins_keys_and_lengths(examples: list[tuple[int, s
     for trainer in (fast, pure):
         trainer._mask["catalog"][id(pool[0][0])] = (stale, ("stale=1",))
     keys, lens = fast_keys(fast, parts, sources)
-    with twin():
+    with native_off():
         want_keys, want_lens = pure._keys(parts, sources)
     assert keys == want_keys
     assert lens.tolist() == want_lens
@@ -219,7 +204,7 @@ def test_a_stream_scores_and_trains_as_the_twin() -> None:
     rows.sort(key=lambda r: r["time"])
     fast = sk.learner()
     fast_scores = [fast.observe(sk.frame(rows[i : i + 50])).to_numpy() for i in range(0, len(rows), 50)]
-    with twin():
+    with native_off():
         pure = sk.learner()
         pure_scores = [pure.observe(sk.frame(rows[i : i + 50])).to_numpy() for i in range(0, len(rows), 50)]
     assert same_bits(np.concatenate(fast_scores), np.concatenate(pure_scores))
@@ -245,7 +230,7 @@ def test_deltas_give_the_twins_scorer(
     for t, batch in enumerate(batches, start=1):
         deltas = []
         for (trainer, scorer), on in zip(pairs, (True, False)):
-            with twin() if not on else nullcontext():
+            with native_off() if not on else nullcontext():
                 learn(trainer, batch, 10.0 * t)
                 if expire[t % len(expire)]:
                     trainer.expire(10.0 * t + 20.0)

@@ -21,7 +21,7 @@ from botguard.model.learner import BIAS, OnlineLR
 from botguard.model.records import LearnerConfig
 from botguard.model.table import ParamTable
 from botguard.native import kernel
-from tests.model.test_learn_kernel import twin
+from tests.helpers import native_off
 
 NATIVE = kernel("model._learn")
 pytestmark = pytest.mark.skipif(NATIVE is None, reason="botguard.model._learn is not built here")
@@ -73,7 +73,7 @@ def test_training_on_a_hostile_snapshot_gives_the_twins_bits(
     for t, batch in enumerate(batches, start=1):
         with np.errstate(all="ignore"):
             p_fast = learn(fast, batch, 10.0 * t)
-            with twin():
+            with native_off():
                 p_pure = learn(pure, batch, 10.0 * t)
         assert bits(p_fast) == bits(p_pure)
         for name in ("w", "n", "last", "dirty"):
@@ -98,6 +98,6 @@ def test_part_logits_over_hostile_weights_give_the_twins_bits(
     fast, pure = (PartIds([(parts, column) for column in picks]) for _ in range(2))
     with np.errstate(all="ignore"):
         z_fast = fast.logit(slice(0, 9), table, 1)
-        with twin():
+        with native_off():
             z_pure = pure.logit(slice(0, 9), table, 1)
     assert bits(z_fast) == bits(z_pure)
