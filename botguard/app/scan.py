@@ -32,6 +32,7 @@ from botguard.judge import (
     merge_all,
     with_traffic,
 )
+from botguard.judge._spill import Spill
 from botguard.judge.aggregate import Aggregator
 from botguard.judge.records import VERDICT_ORDER
 from botguard.judge.store import save_scan
@@ -135,11 +136,13 @@ class _FilePartials:
             partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
         )
         kept = next((item for item in self.kept if item.file == self._file_judged), None)
+        # What is stored at the end goes to one temporary file from here (judge._spill).
+        spill = Spill() if self.kept else None
         if kept is not None:
-            self.judgement = incremental.judgement(kept, self._judgement_fingerprint, rows, whole)
-        # The partials to store only as bytes from here: the model step, traffic and report
-        # run without their frames (the merged partial goes once the caller lets it go).
-        self.kept = [incremental.encoded(item) for item in self.kept]
+            self.judgement = incremental.judgement(kept, self._judgement_fingerprint, rows, whole, spill)
+        # The partials to store only as spilled bytes from here: the model step, traffic and
+        # report run without their frames (the merged partial goes once the caller lets it go).
+        self.kept = [incremental.encoded(item, spill) for item in self.kept]
         return result
 
     def read(self, paths: list[str], state: State | None) -> Partial:
