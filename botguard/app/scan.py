@@ -22,6 +22,7 @@ from botguard.errors import BotguardError, UsageError
 from botguard.heap import release_freed
 from botguard.identity import build_identifier, identity_sources, network_stamp
 from botguard.judge import (
+    Handed,
     Identify,
     Partial,
     RobotsChange,
@@ -126,18 +127,21 @@ class _FilePartials:
         self._earlier: tuple[Callable[[], list[pl.DataFrame] | None], pl.DataFrame] | None = None
         self.judgement: incremental.Judgement | None = None
 
-    def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
+    def judge(self, partial: Handed, identify: Identify | None) -> ScanResult:
         """The verdicts of a merged partial (of only the clients named since the judgement kept
-        of the file's stored partial, when there is one)."""
+        of the file's stored partial, when there is one), handed over: nothing here holds it
+        while it is judged."""
         agg, settings = self._agg, self._request.settings
         earlier, named = self._earlier or (None, None)
         self._earlier = None  # the kept rows go with the judge's use of them
+        # What is stored at the end goes to one temporary file (judge._spill): the files' whole
+        # partials before judging, so none of them holds the merged partial's frames meanwhile.
+        spill = Spill() if self.kept else None
+        self.kept = [item if item.whole is None else incremental.encoded(item, spill) for item in self.kept]
         result, rows, whole = judge_again(
             partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
         )
         kept = next((item for item in self.kept if item.file == self._file_judged), None)
-        # What is stored at the end goes to one temporary file from here (judge._spill).
-        spill = Spill() if self.kept else None
         if kept is not None:
             self.judgement = incremental.judgement(kept, self._judgement_fingerprint, rows, whole, spill)
         # The partials to store only as spilled bytes from here: the model step, traffic and
@@ -310,12 +314,12 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             from botguard.engines import Job, engine_partial
 
             job = Job(catalog, robots, request.settings, request.robots.by_host)
-            partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
+            read = Handed(engine_partial(ordered, request.engine, job, log_format, env.progress))
         else:
-            partial = files.read(ordered, state if keeps else None)
+            read = Handed(files.read(ordered, state if keeps else None))
         release_freed()  # the read's batches and the running fold's tables (see botguard.heap)
-        result = files.judge(partial, identify)
-        del partial  # only the counts the traffic summary reads (result.activity) are read after this
+        # Handed: only the counts the traffic summary reads (result.activity) outlive the judge.
+        result = files.judge(read, identify)
         release_freed()
         result = replace(
             result,
