@@ -7,7 +7,8 @@ as bytes, they sat under every one of those steps (~32 MB at 5M lines, ~66 MB at
 grow with the clients), and storing the partial held it three times more for a moment (the
 blob, the blob with its seal, SQLite's copy of the bound value). Spilled, they cost a file's
 page cache, and :func:`write_blob` stores one through SQLite's incremental blob I/O a
-:data:`PIECE_BYTES` piece at a time.
+:data:`PIECE_BYTES` piece at a time (SQLite itself still holds a ``scan_partials`` row's
+zeroblob for a moment as it inserts it: see ``incremental._fill``).
 
 The file is unlinked as it is made (:func:`tempfile.TemporaryFile`) and goes with the last
 :class:`Spilled` that names it. Where no temporary file can be made, the bytes are held in

@@ -696,7 +696,11 @@ def _marks(count: int) -> str:
 def _fill(conn: sqlite3.Connection, table: str, rowid: int | None, data: Spilled, sealed_by: bytes) -> None:
     """Write ``data`` then its seal into the ``partial`` blob of the row just inserted at ``rowid``
     as a zeroblob of their size: a piece at a time from the spill file, where binding the blob
-    held it three times (the bytes, the bytes with the seal, SQLite's copy: ~120 MiB at 10M)."""
+    held it in Python twice (the bytes, the bytes with the seal) beside SQLite's copy.
+
+    SQLite still builds a ``scan_partials`` row's zeroblob in memory for a moment as the row is
+    inserted (about twice the blob: ``updated_at`` follows the blob, and only a record's last
+    field is kept as zeros); a tail's blob is its row's last field and never is."""
     if rowid is None:  # (never: the caller inserted the row)
         raise sqlite3.DatabaseError(f"no row to store a partial in ({table})")
     write_blob(conn, table, "partial", rowid, itertools.chain(data.pieces(), [sealed_by]))
