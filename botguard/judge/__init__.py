@@ -200,19 +200,15 @@ def _spilled_shards(partial: Partial, count: int) -> list[_SpilledShard]:
     frame an uncompressed Arrow IPC stream: what the judge reads, the same values and order)."""
     spill = Spill()
     return [
-        (_spilled(spill, piece.clients), _spilled(spill, piece.rule_counts), _spilled(spill, piece.evidence))
+        (spill.add_frame(piece.clients), spill.add_frame(piece.rule_counts), spill.add_frame(piece.evidence))
         for piece in _address_shards(partial, count)
     ]
-
-
-def _spilled(spill: Spill, frame: pl.DataFrame) -> Spilled:
-    return spill.write(lambda out: frame.write_ipc_stream(out, compression="uncompressed"))
 
 
 def _unspilled(shards: list[_SpilledShard]) -> Iterator[Partial]:
     """The shards :func:`_spilled_shards` wrote, read back one at a time as their turn comes."""
     while shards:
-        clients, rule_counts, evidence = (pl.read_ipc_stream(part.read()) for part in shards.pop(0))
+        clients, rule_counts, evidence = (part.frame() for part in shards.pop(0))
         yield Partial(clients, rule_counts, evidence)
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import polars as pl
+
 __all__ = ["PIECE_BYTES", "Spill", "Spilled", "write_blob"]
 
 #: Bytes read back and written into a stored blob at a time.
@@ -59,6 +61,10 @@ class Spilled:
         """All the bytes at once (a small chunk's; a partial is stored by :func:`write_blob`)."""
         return b"".join(self.pieces())
 
+    def frame(self) -> pl.DataFrame:
+        """The frame :meth:`Spill.add_frame` wrote here."""
+        return pl.read_ipc_stream(self.read())
+
 
 class Spill:
     """An append-only temporary file (in memory when none can be made) that scans' encoders
@@ -78,6 +84,11 @@ class Spill:
     def add(self, data: bytes) -> Spilled:
         """``data`` written at the file's end."""
         return self.write(lambda file: file.write(data))
+
+    def add_frame(self, frame: pl.DataFrame) -> Spilled:
+        """``frame`` as an uncompressed Arrow IPC stream (:meth:`Spilled.frame` reads it back:
+        the same values, types and row order)."""
+        return self.write(lambda out: frame.write_ipc_stream(out, compression="uncompressed"))
 
 
 def _temporary() -> IO[bytes]:

@@ -6,15 +6,23 @@ from __future__ import annotations
 import io
 import os
 import tracemalloc
+import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
-from botguard.judge import _spill, incremental
+from botguard import judge
+from botguard.app import Env, ScanRequest, run_scan
+from botguard.config import load_settings
+from botguard.judge import ScanResult, _spill, incremental
 from botguard.judge._seal import DIGEST_BYTES, SEAL_BYTES, seal, state_key
 from botguard.judge._spill import PIECE_BYTES, Spill
 from botguard.judge.partial import Partial, partial_to_bytes
 from botguard.logs.records import ParseStats
+from botguard.robots.sources import RobotsOption
 from botguard.state import State
 
 #: A stored partial well above a piece, so holding it whole shows.
@@ -97,3 +105,56 @@ def test_without_a_temporary_directory_the_bytes_are_held(monkeypatch: pytest.Mo
         b"bc" + b"abc" * 332 + b"ab",
         b"c" + b"abc" * 333,
     ]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _example_scan(tmp_path: Path) -> ScanResult:
+    request = ScanRequest(
+        paths=(str(EXAMPLES / "access.log"),), settings=load_settings(str(EXAMPLES / "botguard.yaml")),
+        robots=RobotsOption(default=str(EXAMPLES / "robots.txt")), dns=False, save=False,
+    )  # fmt: skip
+    return run_scan(request, Env(state_path=str(tmp_path / "state.db"))).result
+
+
+def test_a_big_scan_runs_the_model_step_without_the_judges_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past JUDGE_ROWS clients the time and path counts wait in the spill file while the model
+    step runs (it never reads them), and the traffic summary made from them after is the same."""
+    from botguard.app import scan
+    from botguard.model import ScanReplay
+
+    whole = _example_scan(tmp_path)
+    seen: list[bool] = []
+
+    real = ScanReplay.outcome
+
+    def noted(self: ScanReplay, clients: pl.DataFrame) -> Any:
+        seen.append(held())
+        return real(self, clients)
+
+    held = _activity_held(monkeypatch)
+    monkeypatch.setattr(ScanReplay, "outcome", noted)
+    monkeypatch.setattr(judge, "JUDGE_ROWS", 40)
+    monkeypatch.setattr(scan, "JUDGE_ROWS", 40)
+    cut = _example_scan(tmp_path)
+    assert seen == [False]
+    assert cut.traffic is not None and cut.traffic == whole.traffic
+    assert cut.clients.equals(whole.clients)
+
+
+def _activity_held(monkeypatch: pytest.MonkeyPatch) -> Callable[[], bool]:
+    """Whether the judge's last activity frames are alive now (weak references to them)."""
+    frames: list[weakref.ref[pl.DataFrame]] = []
+    activity = judge._activity
+
+    def noted(partial: Partial) -> Any:
+        found = activity(partial)
+        if found is not None:
+            frames[:] = [weakref.ref(found.counts), weakref.ref(found.disallowed)]
+        return found
+
+    monkeypatch.setattr(judge, "_activity", noted)
+    return lambda: bool(frames) and any(frame() is not None for frame in frames)
