@@ -47,17 +47,21 @@ def print_sizes() -> None:
 
     judge: Callable[..., Any] = scan._FilePartials.judge
 
-    def sized(self: Any, partial: Any, identify: Any) -> Any:
-        total = 0
+    def sized(self: Any, handed: Any, identify: Any) -> Any:
+        from botguard.judge import Handed
+
+        partial, total = handed.take(), 0
         for name in FRAMES:
-            frame = getattr(partial, name)
-            total += frame.estimated_size()
-            print(f"partial {name}: {frame.height:,} rows, {frame.estimated_size() / 2**20:.1f} MiB")
+            size = getattr(partial, name).estimated_size()
+            total += size
+            print(f"partial {name}: {getattr(partial, name).height:,} rows, {size / 2**20:.1f} MiB")
         clients = max(1, partial.clients.height)
         print(
             f"partial: {total / 2**20:.1f} MiB, {partial.clients.height:,} clients, {total / clients:.0f} B/client"
         )
-        result = judge(self, partial, identify)
+        handed = Handed(partial)
+        del partial  # handed on whole: the judge lets it go once spilled
+        result = judge(self, handed, identify)
         size = result.clients.estimated_size()
         print(f"judged clients frame: {size / 2**20:.1f} MiB, {size / clients:.0f} B/client")
         return result

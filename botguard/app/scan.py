@@ -22,6 +22,8 @@ from botguard.errors import BotguardError, UsageError
 from botguard.heap import release_freed
 from botguard.identity import build_identifier, identity_sources, network_stamp
 from botguard.judge import (
+    JUDGE_ROWS,
+    Handed,
     Identify,
     Partial,
     RobotsChange,
@@ -32,8 +34,9 @@ from botguard.judge import (
     merge_all,
     with_traffic,
 )
+from botguard.judge._spill import Spill
 from botguard.judge.aggregate import Aggregator
-from botguard.judge.records import VERDICT_ORDER
+from botguard.judge.records import VERDICT_ORDER, Activity
 from botguard.judge.store import save_scan
 from botguard.loading import collector_paused, unloaded
 from botguard.logs import FileRead, file_format, read_file
@@ -99,6 +102,25 @@ def _with_model(result: ScanResult, replay: ScanReplay) -> ScanResult:
     return replace(result, clients=outcome.clients, summary=replace(result.summary, model=outcome.summary))
 
 
+def _activity_spilled(result: ScanResult) -> tuple[ScanResult, Callable[[], Activity | None]]:
+    """``result`` without its activity, and how to have it back (read from a temporary file
+    when it has more than :data:`~botguard.judge.JUDGE_ROWS` clients, else held).
+
+    Why: the counts hold ~140 B a client (~45 MiB of a 10M-line log's 300k clients) and the
+    model step, where a big scan peaks, never reads them. A smaller scan keeps them: writing
+    and reading them back would only cost time."""
+    activity = result.activity
+    if activity is None or result.summary.clients <= JUDGE_ROWS:
+        return result, lambda: activity
+    spill = Spill()
+    width, counts, disallowed = (
+        activity.width,
+        spill.add_frame(activity.counts),
+        spill.add_frame(activity.disallowed),
+    )
+    return replace(result, activity=None), lambda: Activity(width, counts.frame(), disallowed.frame())
+
+
 class _FilePartials:
     """Reads a scan's files into one partial per file, each merged with what an earlier scan
     stored of the same file (:mod:`botguard.judge.incremental`), and remembers what to store."""
@@ -125,21 +147,26 @@ class _FilePartials:
         self._earlier: tuple[Callable[[], list[pl.DataFrame] | None], pl.DataFrame] | None = None
         self.judgement: incremental.Judgement | None = None
 
-    def judge(self, partial: Partial, identify: Identify | None) -> ScanResult:
+    def judge(self, partial: Handed, identify: Identify | None) -> ScanResult:
         """The verdicts of a merged partial (of only the clients named since the judgement kept
-        of the file's stored partial, when there is one)."""
+        of the file's stored partial, when there is one), handed over: nothing here holds it
+        while it is judged."""
         agg, settings = self._agg, self._request.settings
         earlier, named = self._earlier or (None, None)
         self._earlier = None  # the kept rows go with the judge's use of them
+        # What is stored at the end goes to one temporary file (judge._spill): the files' whole
+        # partials before judging, so none of them holds the merged partial's frames meanwhile.
+        spill = Spill() if self.kept else None
+        self.kept = [item if item.whole is None else incremental.encoded(item, spill) for item in self.kept]
         result, rows, whole = judge_again(
             partial, agg.catalog, agg.robots_for, settings, identify=identify, earlier=earlier, named=named
         )
         kept = next((item for item in self.kept if item.file == self._file_judged), None)
         if kept is not None:
-            self.judgement = incremental.judgement(kept, self._judgement_fingerprint, rows, whole)
-        # The partials to store only as bytes from here: the model step, traffic and report
-        # run without their frames (the merged partial goes once the caller lets it go).
-        self.kept = [incremental.encoded(item) for item in self.kept]
+            self.judgement = incremental.judgement(kept, self._judgement_fingerprint, rows, whole, spill)
+        # The partials to store only as spilled bytes from here: the model step, traffic and
+        # report run without their frames (the merged partial goes once the caller lets it go).
+        self.kept = [incremental.encoded(item, spill) for item in self.kept]
         return result
 
     def read(self, paths: list[str], state: State | None) -> Partial:
@@ -307,12 +334,12 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             from botguard.engines import Job, engine_partial
 
             job = Job(catalog, robots, request.settings, request.robots.by_host)
-            partial = engine_partial(ordered, request.engine, job, log_format, env.progress)
+            read = Handed(engine_partial(ordered, request.engine, job, log_format, env.progress))
         else:
-            partial = files.read(ordered, state if keeps else None)
+            read = Handed(files.read(ordered, state if keeps else None))
         release_freed()  # the read's batches and the running fold's tables (see botguard.heap)
-        result = files.judge(partial, identify)
-        del partial  # only the counts the traffic summary reads (result.activity) are read after this
+        # Handed: only the counts the traffic summary reads (result.activity) outlive the judge.
+        result = files.judge(read, identify)
         release_freed()
         result = replace(
             result,
@@ -320,7 +347,11 @@ def run_scan(request: ScanRequest, env: Env) -> ScanReport:
             warnings=(*tuple(robots.warnings), *result.warnings),
         )
         if replay is not None:
+            # The judge's time and path counts, which only the traffic summary reads, wait in a
+            # temporary file while a big scan's model step runs.
+            result, activity = _activity_spilled(result)
             result = _with_model(result, replay)
+            result = replace(result, activity=activity())
             release_freed()
         result = with_traffic(result, (RobotsChange(host, moment) for host, moment in robots.changes()))
         if state is not None:

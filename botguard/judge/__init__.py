@@ -21,6 +21,7 @@ import polars as pl
 
 from botguard.catalog import Catalog, Crawler
 from botguard.config import Settings
+from botguard.judge._spill import Spill, Spilled
 from botguard.judge.aggregate import Aggregator, RobotsLookup, crawl_delay
 from botguard.judge.columns import ASSET_RE, ROBOTS_RE
 from botguard.judge.partial import CLIENT_KEY, Partial, bucket_width, merge_all
@@ -42,7 +43,7 @@ from botguard.judge.verdict import IDENTITY_COLUMNS, judge_clients
 from botguard.logs.records import Batch
 
 __all__ = [
-    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Identify",
+    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Handed", "Identify",
     "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_again", "merge_all",
     "with_traffic",
 ]  # fmt: skip
@@ -170,6 +171,47 @@ def _address_shards(partial: Partial, count: int) -> Iterator[Partial]:
         )
 
 
+class Handed:
+    """A merged partial handed to :func:`judge_again` by a caller that keeps no other reference
+    to it (nor to its frames): the judge lets the per-client frames go once it has cut them into
+    shards spilled to a temporary file (:func:`_spilled_shards`), so judging a big partial holds
+    one shard of them beside the judged rows, not every client's (~370 B a client: ~56 MiB of a
+    5M-line log's ~155k clients, ~110 MiB at 10M lines)."""
+
+    __slots__ = ("_partial",)
+
+    def __init__(self, partial: Partial) -> None:
+        self._partial: Partial | None = partial
+
+    def take(self) -> Partial:
+        """The partial, which this no longer holds (taken once)."""
+        partial, self._partial = self._partial, None
+        if partial is None:
+            raise RuntimeError("a handed partial is taken once")
+        return partial
+
+
+#: One address shard's clients, rule counts and evidence as spilled Arrow IPC streams.
+_SpilledShard = tuple[Spilled, Spilled, Spilled]
+
+
+def _spilled_shards(partial: Partial, count: int) -> list[_SpilledShard]:
+    """:func:`_address_shards` of ``partial`` written to a temporary file one at a time (each
+    frame an uncompressed Arrow IPC stream: what the judge reads, the same values and order)."""
+    spill = Spill()
+    return [
+        (spill.add_frame(piece.clients), spill.add_frame(piece.rule_counts), spill.add_frame(piece.evidence))
+        for piece in _address_shards(partial, count)
+    ]
+
+
+def _unspilled(shards: list[_SpilledShard]) -> Iterator[Partial]:
+    """The shards :func:`_spilled_shards` wrote, read back one at a time as their turn comes."""
+    while shards:
+        clients, rule_counts, evidence = (part.frame() for part in shards.pop(0))
+        yield Partial(clients, rule_counts, evidence)
+
+
 def _judged(
     piece: Partial, inputs: _Inputs, settings: Settings, identities: pl.DataFrame | None
 ) -> pl.DataFrame:
@@ -206,9 +248,16 @@ def _client_frame(
     ``shards`` hash shards of addresses at a time."""
     if partial.clients.height == 0:
         return pl.DataFrame(schema=JUDGED_SCHEMA)
+    return _shards_frame(_address_shards(partial, shards), inputs, settings, identify)
+
+
+def _shards_frame(
+    shards: Iterable[Partial], inputs: _Inputs, settings: Settings, identify: Identify | None
+) -> pl.DataFrame:
+    """The judged rows of every client of ``shards`` (disjoint address shards), in report order."""
     pieces = [
         _judged(piece, inputs, settings, _identities(piece.clients, identify))
-        for piece in _address_shards(partial, shards)
+        for piece in shards
         if piece.clients.height
     ]
     return _in_report_order(pieces)
@@ -502,7 +551,7 @@ def judge_partial(
 
 
 def judge_again(
-    partial: Partial,
+    partial: Partial | Handed,
     catalog: Catalog,
     robots_for: RobotsLookup,
     settings: Settings,
@@ -521,18 +570,24 @@ def judge_again(
     differ from the ones it was judged from: only those and the clients whose identity changed
     are judged again (a cron run's new lines name a few thousand of a day's ~150k clients).
     Rows that do not fit the partial mean judging every client. The result equals judging
-    ``partial`` whole.
+    ``partial`` whole. A :class:`Handed` partial judged in shards is let go once they are spilled.
     """
-    inputs = _inputs(partial, catalog, robots_for)
+    merged = partial.take() if isinstance(partial, Handed) else partial
+    inputs = _inputs(merged, catalog, robots_for)
     rows = None
-    if earlier is not None and named is not None and partial.clients.height:
-        rows = _judged_again(partial, inputs, settings, identify, earlier, named)
+    if earlier is not None and named is not None and merged.clients.height:
+        rows = _judged_again(merged, inputs, settings, identify, earlier, named)
     whole = rows is None
+    stats, activity = merged.stats, _activity(merged)
     if rows is None:
-        count = shards or max(1, -(-partial.clients.height // JUDGE_ROWS))
-        rows = _client_frame(partial, inputs, settings, identify, count)
+        count = shards or max(1, -(-merged.clients.height // JUDGE_ROWS))
+        if isinstance(partial, Handed) and count > 1:
+            spilled = _spilled_shards(merged, count)
+            del merged  # the caller holds none of it: only the shards on disk from here
+            rows = _shards_frame(_unspilled(spilled), inputs, settings, identify)
+        else:
+            rows = _client_frame(merged, inputs, settings, identify, count)
     clients = rows.drop("verified_by")
-    stats = partial.stats
     summary = ScanSummary(
         lines=stats.lines,
         parsed=stats.parsed,
@@ -550,7 +605,7 @@ def judge_again(
         malformed_examples=tuple(stats.malformed_examples),
         malformed_by_reason=tuple(sorted(stats.malformed_by_reason.items())),
         warnings=tuple(stats.warnings),
-        activity=_activity(partial),
+        activity=activity,
     )
     return result, rows, whole
 

@@ -39,6 +39,7 @@ change between runs).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -51,7 +52,8 @@ import polars as pl
 
 from botguard import __version__
 from botguard.config import Settings
-from botguard.judge._seal import seal, sealed, sealing_key, split_seal, state_key
+from botguard.judge._seal import DIGEST_BYTES, SEAL_BYTES, seal, sealed, sealing_key, split_seal, state_key
+from botguard.judge._spill import Spill, Spilled, write_blob
 from botguard.judge.columns import compact_strings
 from botguard.judge.partial import (
     _FRAMES,
@@ -64,7 +66,7 @@ from botguard.judge.partial import (
     merge_all,
     parse_stats,
     partial_from_bytes,
-    partial_to_bytes,
+    write_partial,
 )
 from botguard.judge.records import JUDGED_SCHEMA
 from botguard.judge.timeline import client_key
@@ -210,7 +212,8 @@ class Kept:
     """A file read to its end, to store: the partial of all of it (``whole``, read as
     ``format``), or only the ``tail`` after what is stored of it up to ``base_offset``
     (:func:`kept`; ``whole`` is None then, so nothing holds the merged partial once the scan
-    has judged it); :func:`encoded` holds either only as the bytes to store."""
+    has judged it); :func:`encoded` holds either only as the bytes to store, spilled
+    (judge._spill)."""
 
     file: LogFile
     format: str
@@ -218,25 +221,28 @@ class Kept:
     tail: Partial | None = None
     base_offset: int = 0
     is_tail: bool = False  # ``tail`` is what to store (a tail), also once encoded
-    encoded: bytes | None = None  # the partial to store (whole or tail), once :func:`encoded`
+    encoded: Spilled | None = None  # the partial to store (whole or tail), once :func:`encoded`
     base_seal: bytes = b""  # a tail's: the seal of the stored partial it extends
 
 
-def encoded(item: Kept) -> Kept:
-    """``item`` holding its partial only as the bytes :func:`keep` stores.
+def encoded(item: Kept, spill: Spill | None = None) -> Kept:
+    """``item`` holding its partial only as the bytes :func:`keep` stores, written to ``spill``
+    (a temporary file of its own when None).
 
     Why: a scan stores its partials after the model step, traffic and report; holding the
     merged partial's frames until then was ~146 MiB at 10M lines (~41 MiB encoded), at the
-    scan's peak. A scan encodes each as soon as the partial is judged and lets the frames go."""
+    scan's peak. A scan encodes each as soon as the partial is judged and lets the frames go;
+    the bytes go to a file (judge._spill), not memory, so nothing of them grows the steps after."""
     if item.encoded is not None:
         return item
     part = item.tail if item.tail is not None else item.whole
     if part is None:  # (never: kept() gives each file its whole partial or a tail)
         return item
-    return replace(item, whole=None, tail=None, encoded=partial_to_bytes(part))
+    written = (spill or Spill()).write(lambda out: write_partial(part, out))
+    return replace(item, whole=None, tail=None, encoded=written)
 
 
-def _stored_bytes(item: Kept) -> bytes | None:
+def _stored_bytes(item: Kept) -> Spilled | None:
     """The bytes :func:`keep` stores for ``item`` (encoded now unless :func:`encoded` did)."""
     return encoded(item).encoded
 
@@ -250,24 +256,28 @@ class Judgement:
 
     file: LogFile
     fingerprint: str
-    chunks: tuple[bytes, ...]  # the rows encoded (_encoded_chunks)
+    chunks: tuple[Spilled, ...]  # the rows encoded (_encoded_chunks), spilled (judge._spill)
     tail: bool = False
 
 
-def judgement(kept: Kept, fingerprint: str, rows: pl.DataFrame, whole: bool) -> Judgement:
+def judgement(
+    kept: Kept, fingerprint: str, rows: pl.DataFrame, whole: bool, spill: Spill | None = None
+) -> Judgement:
     """What to keep of a scan's judged ``rows`` of ``kept.file``, ``whole`` when every client
     was judged (not on rows kept before): every client's rows when they are new or the file's
     partial is stored whole, else the rows of its tail's clients, on top of the rows kept
     (a run encodes rows in proportion to its tail, not the day). Encoded as soon as judged: the
     model step reorders the scan's rows, so a frame held to the end would be a second copy of
-    them (~12 MB encoded against ~50 MB at 5M lines)."""
+    them (~12 MB encoded against ~50 MB at 5M lines), and spilled to ``spill`` (a temporary
+    file of its own when None) as each chunk is encoded, so they are not held either."""
     layer = 0
     if not whole and kept.tail is not None:
         # by the clients' keys (a join of every client's texts took ~20 MiB for a moment); a client
         # sharing a key with one of the tail's is kept in its layer too, judged as it is now
         rows = rows.filter(client_key().is_in(kept.tail.clients.select(client_key()).to_series().implode()))
         layer = 1
-    chunks = tuple(_encoded_chunks(rows, layer, kept.file.size, fingerprint))
+    spill = spill or Spill()
+    chunks = tuple(spill.add(chunk) for chunk in _encoded_chunks(rows, layer, kept.file.size, fingerprint))
     return Judgement(kept.file, fingerprint, chunks, bool(layer))
 
 
@@ -601,7 +611,9 @@ def keep(
     if key is None:  # no key can be kept beside the database: nothing is stored to be trusted
         return note
     now = time.time()
-    wholes, tails, grown = [], [], []
+    wholes: list[tuple[tuple[object, ...], Spilled, bytes]] = []  # (row, blob, its seal)
+    tails: list[tuple[tuple[object, ...], Spilled, bytes]] = []
+    grown = []
     seals: dict[tuple[int, int], bytes] = {}  # the seal of each file's partial, as stored here
     for item in kept:
         file = item.file
@@ -609,12 +621,14 @@ def keep(
         data = _stored_bytes(item)
         if data is None:
             continue
+        digest = data.last(DIGEST_BYTES)  # what a seal covers of its blob (judge._seal)
         if item.is_tail:
             hashes = (head_hash, tail_hash)
             place = _tail_place(file.device, file.inode, item.base_offset, file.size, hashes, item.base_seal)
             tails.append(
-                (file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash,
-                 data + seal(key, data, place), file.device, file.inode, item.base_offset, fingerprint)
+                ((file.device, file.inode, item.base_offset, file.size, head_hash, tail_hash,
+                  data.size + SEAL_BYTES, file.device, file.inode, item.base_offset, fingerprint),
+                 data, seal(key, digest, place))
             )  # fmt: skip
             seals[file.device, file.inode] = item.base_seal
             grown.append(file)
@@ -629,27 +643,35 @@ def keep(
             fingerprint,
             item.format,
         )
-        seals[file.device, file.inode] = seal(key, data, place)
+        seals[file.device, file.inode] = seal(key, digest, place)
         wholes.append(
-            (file.device, file.inode, file.path, file.size, head_hash, tail_hash, int(file.compressed),
-             fingerprint, item.format, data + seals[file.device, file.inode], now)
+            ((file.device, file.inode, file.path, file.size, head_hash, tail_hash, int(file.compressed),
+              fingerprint, item.format, data.size + SEAL_BYTES, now),
+             data, seals[file.device, file.inode])
         )  # fmt: skip
     with state.transaction() as conn:
+        for row, data, sealed_by in wholes:
+            cursor = conn.execute(
+                f"INSERT OR REPLACE INTO scan_partials ({_PARTIAL_COLUMNS})"
+                f" VALUES ({_marks(9)}, zeroblob(?), ?)",
+                row,
+            )
+            _fill(conn, "scan_partials", cursor.lastrowid, data, sealed_by)
         conn.executemany(
-            f"INSERT OR REPLACE INTO scan_partials ({_PARTIAL_COLUMNS}) VALUES ({_marks(11)})", wholes
-        )
-        conn.executemany(
-            "DELETE FROM scan_partial_tails WHERE device = ? AND inode = ?", [row[:2] for row in wholes]
+            "DELETE FROM scan_partial_tails WHERE device = ? AND inode = ?", [row[:2] for row, _, _ in wholes]
         )
         # A tail only after the partial it extends: a scan with other inputs may have stored
         # the file's partial since this one found it (its tail would be merged with that; and
         # the tail's seal names the partial's, so it would not be used on another one).
-        conn.executemany(
-            f"INSERT OR REPLACE INTO scan_partial_tails ({_TAIL_COLUMNS}) SELECT {_marks(7)} WHERE EXISTS"
-            " (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ? AND byte_offset = ?"
-            " AND fingerprint = ?)",
-            tails,
-        )
+        for row, data, sealed_by in tails:
+            cursor = conn.execute(
+                f"INSERT OR REPLACE INTO scan_partial_tails ({_TAIL_COLUMNS}) SELECT {_marks(6)},"
+                " zeroblob(?) WHERE EXISTS (SELECT 1 FROM scan_partials WHERE device = ? AND inode = ?"
+                " AND byte_offset = ? AND fingerprint = ?)",
+                row,
+            )
+            if cursor.rowcount == 1:
+                _fill(conn, "scan_partial_tails", cursor.lastrowid, data, sealed_by)
         conn.executemany(
             "UPDATE scan_partials SET updated_at = ?, path = ? WHERE device = ? AND inode = ?",
             [(now, file.path, file.device, file.inode) for file in (*grown, *unchanged)],
@@ -669,6 +691,19 @@ def keep(
 
 def _marks(count: int) -> str:
     return ", ".join("?" * count)
+
+
+def _fill(conn: sqlite3.Connection, table: str, rowid: int | None, data: Spilled, sealed_by: bytes) -> None:
+    """Write ``data`` then its seal into the ``partial`` blob of the row just inserted at ``rowid``
+    as a zeroblob of their size: a piece at a time from the spill file, where binding the blob
+    held it in Python twice (the bytes, the bytes with the seal) beside SQLite's copy.
+
+    SQLite still builds a ``scan_partials`` row's zeroblob in memory for a moment as the row is
+    inserted (about twice the blob: ``updated_at`` follows the blob, and only a record's last
+    field is kept as zeros); a tail's blob is its row's last field and never is."""
+    if rowid is None:  # (never: the caller inserted the row)
+        raise sqlite3.DatabaseError(f"no row to store a partial in ({table})")
+    write_blob(conn, table, "partial", rowid, itertools.chain(data.pieces(), [sealed_by]))
 
 
 def _keep_judgement(
@@ -709,16 +744,14 @@ def _keep_judgement(
     )
 
 
-def _chunk_rows(key: bytes, judgement: Judgement, tail: int, below: bytes) -> list[tuple[object, ...]]:
-    """The rows of a judgement's layer ``tail`` as stored, each sealed on the partial ``below``."""
+def _chunk_rows(key: bytes, judgement: Judgement, tail: int, below: bytes) -> Iterator[tuple[object, ...]]:
+    """The rows of a judgement's layer ``tail`` as stored, each sealed on the partial ``below``,
+    each read back from its spill file as its turn comes (one chunk's bytes in memory at once)."""
     file, fingerprint = judgement.file, judgement.fingerprint
-    rows: list[tuple[object, ...]] = []
-    for chunk, blob in enumerate(judgement.chunks):
+    for chunk, spilled in enumerate(judgement.chunks):
+        blob = spilled.read()
         place = _chunk_place(file.device, file.inode, tail, chunk, file.size, fingerprint, below)
-        rows.append(
-            (file.device, file.inode, tail, chunk, file.size, fingerprint, blob + seal(key, blob, place))
-        )
-    return rows
+        yield (file.device, file.inode, tail, chunk, file.size, fingerprint, blob + seal(key, blob, place))
 
 
 def _judged_place(conn: sqlite3.Connection, item: Kept, judgement: Judgement) -> bool:

@@ -50,6 +50,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import IO
 
 import polars as pl
 from polars.exceptions import PanicException
@@ -81,6 +82,7 @@ __all__ = [
     "partial_from_bytes",
     "partial_to_bytes",
     "split_shards",
+    "write_partial",
 ]
 
 #: Keys of one client.
@@ -233,6 +235,14 @@ _SCHEMAS = (
 def partial_to_bytes(part: Partial) -> bytes:
     """A partial as bytes: its five frames as Arrow IPC streams and its parse counts as JSON,
     each behind its length (what the state database stores; a cluster can ship the same)."""
+    buffer = io.BytesIO()
+    write_partial(part, buffer)
+    return buffer.getvalue()
+
+
+def write_partial(part: Partial, out: IO[bytes]) -> None:
+    """:func:`partial_to_bytes`'s bytes written into ``out`` from its position (a scan spills
+    them to a temporary file: judge._spill), never held whole in memory."""
     stats = part.stats
     counts = json.dumps(
         {
@@ -246,30 +256,55 @@ def partial_to_bytes(part: Partial) -> bytes:
         }
     ).encode()
     frames = [partial(getattr(part, name).write_ipc_stream, compression="lz4") for name in _FRAMES]
-    return _sealed([*frames, counts])
+    _write_sealed([*frames, counts], out)
 
 
-def _sealed(pieces: Sequence[bytes | Callable[[io.BytesIO], object]]) -> bytes:
-    """``pieces``, each behind its length, then a digest of them all, written into one buffer:
-    a piece given as a function writes itself there and its length is filled in after it, so
-    a big frame is never held encoded twice (pieces joined at the end held a 10M-line log's
-    partial twice: ~40 MiB each, at the scan's end, beside its clients)."""
+def _sealed(pieces: Sequence[bytes | Callable[[IO[bytes]], object]]) -> bytes:
+    """``pieces``, each behind its length, then a digest of them all, as bytes (:func:`_write_sealed`)."""
     buffer = io.BytesIO()
-    for piece in pieces:
-        at = buffer.tell()
-        buffer.write(bytes(8))
-        if isinstance(piece, bytes):
-            buffer.write(piece)
-        else:
-            piece(buffer)
-        end = buffer.tell()
-        buffer.seek(at)
-        buffer.write(struct.pack("<Q", end - at - 8))
-        buffer.seek(end)
-    with buffer.getbuffer() as body:
-        digest = _digest(body)
-    buffer.write(struct.pack("<Q", _DIGEST_SIZE) + digest)
+    _write_sealed(pieces, buffer)
     return buffer.getvalue()
+
+
+def _write_sealed(pieces: Sequence[bytes | Callable[[IO[bytes]], object]], out: IO[bytes]) -> None:
+    """``pieces``, each behind its length, then a digest of them all, written into ``out`` from
+    its position: a piece given as a function writes itself there and its length is filled in
+    after it, so a big frame is never held encoded twice (pieces joined at the end held a
+    10M-line log's partial twice: ~40 MiB each, at the scan's end, beside its clients)."""
+    start = out.tell()
+    for piece in pieces:
+        at = out.tell()
+        out.write(bytes(8))
+        if isinstance(piece, bytes):
+            out.write(piece)
+        else:
+            piece(out)
+        end = out.tell()
+        out.seek(at)
+        out.write(struct.pack("<Q", end - at - 8))
+        out.seek(end)
+    digest = _digest_between(out, start, out.tell())
+    out.write(struct.pack("<Q", _DIGEST_SIZE) + digest)
+
+
+def _digest_between(out: IO[bytes], start: int, end: int) -> bytes:
+    """:func:`_digest` of ``out``'s bytes from ``start`` to ``end`` (where it is left): from an
+    in-memory buffer's memory, from a file a piece at a time."""
+    if isinstance(out, io.BytesIO):
+        with out.getbuffer() as body:
+            return _digest(body[start:end])
+    hasher = hashlib.blake2b(digest_size=_DIGEST_SIZE)
+    out.seek(start)
+    while out.tell() < end:
+        piece = out.read(min(_DIGEST_PIECE, end - out.tell()))
+        if not piece:
+            raise OSError("a spilled partial ends early")
+        hasher.update(piece)
+    return hasher.digest()
+
+
+#: Bytes of a spilled partial hashed at a time.
+_DIGEST_PIECE = 1 << 20
 
 
 def _unsealed(data: bytes) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,40 @@ def test_units_looked_up_per_agent_are_those_looked_up_per_row(
     assert clients.get_column("fast_gaps").sum() > 0  # the Crawl-delay fact is there
     assert clients.get_column("disallowed").sum() > 0
     assert clients.get_column("token").n_unique() >= 3  # several groups judged
+
+
+def test_a_handed_partial_is_let_go_once_its_shards_are_spilled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partial handed over (judge.Handed) and judged in shards is judged as one held, and
+    its per-client frames are gone before the first shard is judged: judging holds one shard
+    of them (read back from the spill file), not every client's."""
+    catalog = load_catalog()
+    robots = RobotsTxt.parse((EXAMPLES / "robots.txt").read_bytes())
+    settings = Settings(honeypots=("/internal/trap/",))
+
+    def partial() -> judge.Partial:
+        agg = aggregator(catalog, lambda host: robots, settings)
+        for batch in read_batches([str(EXAMPLES / "access.log")], "combined"):
+            agg.add(batch.requests, batch.stats)
+        return agg.take()
+
+    held, _, _ = judge.judge_again(partial(), catalog, lambda host: robots, settings, shards=3)
+    part = partial()
+    frames = [weakref.ref(getattr(part, name)) for name in ("clients", "rule_counts", "evidence")]
+    handed = judge.Handed(part)
+    del part  # the caller's own reference goes: the judge holds the only one
+    alive: list[bool] = []
+    judged = judge._judged
+
+    def noted(*args: Any) -> pl.DataFrame:
+        alive.append(any(frame() is not None for frame in frames))
+        return judged(*args)
+
+    monkeypatch.setattr(judge, "_judged", noted)
+    cut, _, whole = judge.judge_again(handed, catalog, lambda host: robots, settings, shards=3)
+    assert whole and alive == [False, False, False]
+    assert cut.clients.equals(held.clients)
+    assert cut.crawlers == held.crawlers and cut.summary == held.summary
+    assert cut.activity is not None and held.activity is not None
+    assert cut.activity.width == held.activity.width
+    assert cut.activity.counts.equals(held.activity.counts)
+    assert cut.activity.disallowed.equals(held.activity.disallowed)
