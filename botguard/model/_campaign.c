@@ -1,17 +1,21 @@
 /* botguard.model._campaign: the campaign book's kernel (see botguard/native.py).
 
-   Its first piece: the served pages' (network, agent, page) hashes of a call, which the book's
-   walk reads for every page request and its referer (botguard/model/_served.py). The pure twin
-   and oracle is _served.pair_hash: the first 8 bytes of BLAKE2b (digest size 8, no key) of
-   f"{net}\0{ua}\0{path}" in UTF-8, a lone surrogate written as "?" (errors="replace"), read as a
-   little-endian integer; here BLAKE2b is RFC 7693's, so the bits are the same.
+   Its pieces: the served pages' (network, agent, page) hashes of a call, which the book's walk
+   reads for every page request and its referer (botguard/model/_served.py); and the burst
+   rings (BurstRing, below), each burst key's window of new bare clients and usual rate.
 
-   Everything it reads comes from a log and is hostile: any length, NUL bytes, lone surrogates.
-   An item that is not a str is formatted as the f-string formats it (format(x, "")); sequences
-   of different lengths raise ValueError. */
+   The hashes' pure twin and oracle is _served.pair_hash: the first 8 bytes of BLAKE2b (digest
+   size 8, no key) of f"{net}\0{ua}\0{path}" in UTF-8, a lone surrogate written as "?"
+   (errors="replace"), read as a little-endian integer; here BLAKE2b is RFC 7693's, so the bits
+   are the same. Everything they read comes from a log and is hostile: any length, NUL bytes,
+   lone surrogates. An item that is not a str is formatted as the f-string formats it
+   (format(x, "")); sequences of different lengths raise ValueError. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -211,6 +215,333 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------------------------------------
+   BurstRing: one burst key's window of new bare clients and its usual rate (campaigns.Burst),
+   worked by one call per arrival. Its twin and oracle is CampaignBook._ring_arrive; the float
+   steps are the twin's, in its order (-ffp-contract=off: no fused multiply-add), and Python's
+   min/max and math.exp semantics are kept (min(a, b) is a unless b < a; an exp that overflows
+   from a finite argument raises OverflowError, as math.exp does).
+
+   Only numbers cross in: stream times and client ids (the book's interned (ip, agent) numbers);
+   whether each id is bare is one byte of the book's bytearray, passed to each arrival. */
+
+typedef struct {
+    double t;
+    Py_ssize_t client;
+} Arrival;
+
+typedef struct {
+    PyObject_HEAD
+    Arrival *ring;    /* the window: `len` arrivals from `head`, in time order, wrapping at `cap` */
+    Py_ssize_t cap, head, len;
+    double mass, mass_at, expected, qualified_at;
+    int qualified;    /* qualified_at is None when 0 */
+    double span, tau, floor, least, lift, shrink, most, short_of; /* the rules (see PARAMS) */
+} BurstRing;
+
+#define PARAMS "burst_window, tau, baseline_floor, burst_min, burst_lift, shrink, cap, short_of"
+
+static double py_min(double a, double b) { return b < a ? b : a; }
+static double py_max(double a, double b) { return b > a ? b : a; }
+
+static Arrival *at(BurstRing *r, Py_ssize_t k) { return &r->ring[(r->head + k) % r->cap]; }
+
+static int ring_push(BurstRing *r, double t, Py_ssize_t client) {
+    if (r->len == r->cap) {
+        Py_ssize_t cap = r->cap ? 2 * r->cap : 8;
+        if (cap > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(Arrival)) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        Arrival *grown = PyMem_Malloc((size_t)cap * sizeof(Arrival));
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t k = 0; k < r->len; k++) grown[k] = *at(r, k);
+        PyMem_Free(r->ring);
+        r->ring = grown;
+        r->cap = cap;
+        r->head = 0;
+    }
+    r->ring[(r->head + r->len) % r->cap] = (Arrival){t, client};
+    r->len++;
+    return 0;
+}
+
+static int ring_init(BurstRing *r, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"mass_at", "rules", NULL};
+    PyObject *rules;
+    double mass_at;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "dO", names, &mass_at, &rules)) return -1;
+    if (!PyTuple_Check(rules) || PyTuple_GET_SIZE(rules) != 8) {
+        PyErr_SetString(PyExc_ValueError, "BurstRing: rules must be a tuple of 8 numbers (" PARAMS ")");
+        return -1;
+    }
+    double v[8];
+    for (int k = 0; k < 8; k++) {
+        v[k] = PyFloat_AsDouble(PyTuple_GET_ITEM(rules, k));
+        if (v[k] == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "BurstRing: a rule is not a number");
+            return -1;
+        }
+    }
+    r->span = v[0], r->tau = v[1], r->floor = v[2], r->least = v[3];
+    r->lift = v[4], r->shrink = v[5], r->most = v[6], r->short_of = v[7];
+    r->mass = 0.0, r->mass_at = mass_at, r->expected = 0.0, r->qualified_at = 0.0, r->qualified = 0;
+    r->head = r->len = 0;
+    return 0;
+}
+
+static void ring_dealloc(BurstRing *r) {
+    PyMem_Free(r->ring);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+/* An id's bare byte, or -1 with ValueError for an id outside the bytearray. */
+static int bare_of(const char *bare, Py_ssize_t n, Py_ssize_t client) {
+    if (client < 0 || client >= n) {
+        PyErr_SetString(PyExc_ValueError, "BurstRing: a client id outside the bare flags");
+        return -1;
+    }
+    return bare[client] != 0;
+}
+
+static int by_client(const void *a, const void *b) {
+    const Arrival *x = a, *y = b; /* here .t holds the arrival's place in the window */
+    if (x->client != y->client) return x->client < y->client ? -1 : 1;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* The window's bare members, each once, in the order of their first arrival: a tuple of ids. */
+static PyObject *bare_members(BurstRing *r, const char *bare, Py_ssize_t nbare) {
+    Arrival *seen = PyMem_Malloc((size_t)(r->len ? r->len : 1) * sizeof(Arrival));
+    char *first = PyMem_Malloc((size_t)(r->len ? r->len : 1));
+    PyObject *out = NULL;
+    if (!seen || !first) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t k = 0; k < r->len; k++) {
+        first[k] = 0;
+        int b = bare_of(bare, nbare, at(r, k)->client);
+        if (b < 0) goto done;
+        if (b) seen[m++] = (Arrival){(double)k, at(r, k)->client};
+    }
+    qsort(seen, (size_t)m, sizeof(Arrival), by_client);
+    Py_ssize_t distinct = 0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        if (j == 0 || seen[j].client != seen[j - 1].client) {
+            first[(Py_ssize_t)seen[j].t] = 1;
+            distinct++;
+        }
+    }
+    out = PyTuple_New(distinct);
+    if (!out) goto done;
+    for (Py_ssize_t k = 0, j = 0; k < r->len; k++) {
+        if (!first[k]) continue;
+        PyObject *id = PyLong_FromSsize_t(at(r, k)->client);
+        if (!id) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyTuple_SET_ITEM(out, j++, id);
+    }
+done:
+    PyMem_Free(seen);
+    PyMem_Free(first);
+    return out;
+}
+
+/* arrive(t, client, bare) -> None | (excess, qualifies, expected, members): CampaignBook._ring_arrive. */
+static PyObject *ring_arrive(BurstRing *r, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_ValueError, "BurstRing.arrive(t, client, bare) takes 3 arguments");
+        return NULL;
+    }
+    if (!PyFloat_CheckExact(args[0]) || !PyLong_CheckExact(args[1]) || !PyByteArray_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_ValueError, "BurstRing.arrive: wants (float, int, bytearray)");
+        return NULL;
+    }
+    double t = PyFloat_AS_DOUBLE(args[0]);
+    Py_ssize_t client = PyLong_AsSsize_t(args[1]);
+    if (client == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "BurstRing.arrive: a client id out of range");
+        return NULL;
+    }
+    const char *bare = PyByteArray_AS_STRING(args[2]);
+    Py_ssize_t nbare = PyByteArray_GET_SIZE(args[2]);
+    if (bare_of(bare, nbare, client) < 0) return NULL;
+    while (r->len && r->ring[r->head].t < t - r->span) {
+        r->head = (r->head + 1) % r->cap;
+        r->len--;
+    }
+    if (ring_push(r, t, client) < 0) return NULL;
+    double x = -(t - r->mass_at) / r->tau;
+    double fade = exp(x);
+    if (isinf(fade) && isfinite(x)) {
+        PyErr_SetString(PyExc_OverflowError, "math range error");
+        return NULL;
+    }
+    r->mass *= fade;
+    r->mass_at = t;
+    double expected = py_max(r->floor, r->mass / r->tau * r->span);
+    double len = (double)r->len;
+    int is_short = len < r->least || len < r->lift * expected;
+    int counted = !is_short || len > expected + r->shrink;
+    PyObject *members = counted ? bare_members(r, bare, nbare) : PyTuple_New(0);
+    if (!members) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(members);
+    double excess = n ? py_max(0.0, py_min(r->most, 1.0 - (expected + r->shrink) / (double)n)) : 0.0;
+    excess = py_min(excess, r->short_of);
+    int qualifies = !is_short && (double)n >= r->least && (double)n >= r->lift * expected;
+    if (qualifies) {
+        if (!r->qualified) r->qualified = 1, r->qualified_at = t, r->expected = expected;
+    } else {
+        r->qualified = 0;
+    }
+    r->mass += 1.0;
+    if (excess <= 0.0 && !qualifies) {
+        Py_DECREF(members);
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(dOdN)", excess, qualifies ? Py_True : Py_False, expected, members);
+}
+
+/* push(t, client): append an arrival to the window as it is (a snapshot's window, loaded). */
+static PyObject *ring_push_py(BurstRing *r, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_ValueError, "BurstRing.push(t: float, client: int)");
+        return NULL;
+    }
+    double t = PyFloat_AsDouble(args[0]);
+    if (t == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "BurstRing.push: a time that is not a number");
+        return NULL;
+    }
+    Py_ssize_t client = PyLong_AsSsize_t(args[1]);
+    if ((client == -1 && PyErr_Occurred()) || client < 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "BurstRing.push: a client id out of range");
+        return NULL;
+    }
+    if (ring_push(r, t, client) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* renumber(new): each arrival's client id c becomes new[c] (an int64 buffer; the book compacts
+   its ids). Checked in full before anything changes. */
+static PyObject *ring_renumber(BurstRing *r, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "BurstRing.renumber: wants a contiguous int64 buffer");
+        return NULL;
+    }
+    PyObject *out = NULL;
+    if (view.itemsize != 8 || !view.format || (strcmp(view.format, "q") && strcmp(view.format, "l") &&
+                                               strcmp(view.format, "<q") && strcmp(view.format, "=q"))) {
+        PyErr_SetString(PyExc_ValueError, "BurstRing.renumber: wants a contiguous int64 buffer");
+        goto done;
+    }
+    const int64_t *table = view.buf;
+    Py_ssize_t n = view.len / 8;
+    for (Py_ssize_t k = 0; k < r->len; k++) {
+        Py_ssize_t c = at(r, k)->client;
+        if (c < 0 || c >= n || table[c] < 0) {
+            PyErr_SetString(PyExc_ValueError, "BurstRing.renumber: a client id the table does not map");
+            goto done;
+        }
+    }
+    for (Py_ssize_t k = 0; k < r->len; k++) at(r, k)->client = (Py_ssize_t)table[at(r, k)->client];
+    out = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&view);
+    return out;
+}
+
+static PyObject *ring_window(BurstRing *r, void *closure) {
+    (void)closure;
+    PyObject *out = PyList_New(r->len);
+    if (!out) return NULL;
+    for (Py_ssize_t k = 0; k < r->len; k++) {
+        PyObject *item = Py_BuildValue("(dn)", at(r, k)->t, at(r, k)->client);
+        if (!item) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, k, item);
+    }
+    return out;
+}
+
+static PyObject *ring_newest(BurstRing *r, void *closure) {
+    (void)closure;
+    if (!r->len) Py_RETURN_NONE;
+    return PyFloat_FromDouble(at(r, r->len - 1)->t);
+}
+
+static PyObject *ring_get_qualified_at(BurstRing *r, void *closure) {
+    (void)closure;
+    if (!r->qualified) Py_RETURN_NONE;
+    return PyFloat_FromDouble(r->qualified_at);
+}
+
+static int ring_set_qualified_at(BurstRing *r, PyObject *value, void *closure) {
+    (void)closure;
+    if (value == NULL || value == Py_None) {
+        r->qualified = 0;
+        return 0;
+    }
+    double v = PyFloat_AsDouble(value);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "BurstRing.qualified_at: None or a number");
+        return -1;
+    }
+    r->qualified = 1, r->qualified_at = v;
+    return 0;
+}
+
+static PyMethodDef ring_methods[] = {
+    {"arrive", (PyCFunction)(void (*)(void))ring_arrive, METH_FASTCALL,
+     "arrive(t, client, bare) -> None | (excess, qualifies, expected, members)"},
+    {"push", (PyCFunction)(void (*)(void))ring_push_py, METH_FASTCALL, "push(t, client): a loaded arrival"},
+    {"renumber", (PyCFunction)ring_renumber, METH_O, "renumber(int64 table): client ids renumbered"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef ring_members[] = {
+    {"mass", T_DOUBLE, offsetof(BurstRing, mass), 0, "decayed count of earlier arrivals"},
+    {"mass_at", T_DOUBLE, offsetof(BurstRing, mass_at), 0, "when mass was last decayed"},
+    {"expected", T_DOUBLE, offsetof(BurstRing, expected), 0, "the usual rate when it qualified"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef ring_getset[] = {
+    {"window", (getter)ring_window, NULL, "the window's (t, client id) arrivals, oldest first", NULL},
+    {"newest", (getter)ring_newest, NULL, "the time of the window's last arrival (None: empty)", NULL},
+    {"qualified_at", (getter)ring_get_qualified_at, (setter)ring_set_qualified_at, "None or a time", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject BurstRingType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "botguard.model._campaign.BurstRing",
+    .tp_basicsize = sizeof(BurstRing),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "BurstRing(mass_at, rules): one burst key's window and usual rate (campaigns.Burst).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ring_init,
+    .tp_dealloc = (destructor)ring_dealloc,
+    .tp_methods = ring_methods,
+    .tp_members = ring_members,
+    .tp_getset = ring_getset,
+};
+
 static PyMethodDef methods[] = {
     {"triple_hashes", triple_hashes, METH_VARARGS,
      "triple_hashes(nets, uas, paths) -> bytes: each (net, ua, path)'s _served.pair_hash as native uint64."},
@@ -220,4 +551,13 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_campaign", "The campaign book's kernel.", -1, methods,
                                     NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__campaign(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__campaign(void) {
+    if (PyType_Ready(&BurstRingType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "BurstRing", (PyObject *)&BurstRingType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -59,6 +59,7 @@ from botguard.model._keys import MEMO_LIMIT, Call
 from botguard.model._served import ServedPages, ServedWalk
 from botguard.model.features import path_template
 from botguard.model.records import ClientRaise
+from botguard.native import kernel
 
 #: Kinds whose members must not follow their own links (all but a self-walk).
 _CROSS_KINDS = frozenset({"agent", "asn", "net", "walk", "referer", "orphan"})
@@ -75,6 +76,12 @@ _KEPT_SHARE = 0.5
 _FADED = 0.05  # a burst key's decayed usual rate below which it is forgotten
 #: A page request's path, referer (host, page), and the served-pages bits of its referer's page.
 _PageCols = tuple[str, tuple[str, str], list[int] | None]
+#: What a burst key's arrival leaves the book to do (None: nothing): the excess its bare members
+#: get, whether the key qualifies, its usual rate, and those members (keys; ids from the kernel).
+_Arrived = tuple[float, bool, float, list[Any]] | None
+#: Client ids (the burst kernel's windows) grow to this many beyond twice the live clients before
+#: they are renumbered (a renumbering walks every burst key's window: rare, a few MB at most).
+_IDS_SLACK = 1 << 16
 
 
 @dataclass(slots=True)
@@ -120,6 +127,11 @@ class Burst:
     qualified_at: float | None = None
     expected: float = 0.0
 
+    @property
+    def newest(self) -> float | None:
+        """The time of the window's last arrival (None: empty), as the kernel's ring says it."""
+        return self.window[-1][0] if self.window else None
+
 
 @dataclass(frozen=True, slots=True)
 class _Page:
@@ -148,7 +160,7 @@ class CampaignBook:
         self.chains: dict[int, Chain] = {}
         self.heads: dict[str, dict[int, Chain]] = {}  # template -> head id -> chain
         self.pages: dict[str, _Page] = {}
-        self.bursts: dict[str, Burst] = {}
+        self.bursts: dict[str, Any] = {}  # key -> Burst, or the kernel's BurstRing (the same fields)
         self.raised_: dict[tuple[str, str], ClientRaise] = {}
         self.scores: dict[tuple[str, str], tuple[float, float]] = {}  # client -> (last score, its time)
         self._next = 0
@@ -170,6 +182,18 @@ class CampaignBook:
         self._due_bursts: DueQueue[str] = DueQueue()
         self._due_scores: DueQueue[tuple[str, str]] = DueQueue()
         self._unraise: set[tuple[str, str]] = set()  # raised keys to check at the next sweep
+        # The burst rings in C when the campaign kernel is built (else Burst and _ring_arrive, its
+        # twin): windows hold clients by id; whether each id's client is bare is one byte here,
+        # kept at every change (a client made, its first asset or own link, its expiry).
+        native = kernel("model._campaign")
+        self._ring: Any = None if native is None else native.BurstRing
+        self._ring_rules = (
+            rules.burst_window, self._tau, rules.baseline_floor, rules.burst_min, rules.burst_lift,
+            _EXCESS_SHRINK, _EXCESS_CAP, self.short_of,
+        )  # fmt: skip
+        self._ids: dict[tuple[str, str], int] = {}  # client key -> id in the rings' windows
+        self._id_keys: list[tuple[str, str]] = []
+        self._bare_ids = bytearray()
 
     # -- the stream ------------------------------------------------------------------------
     def observe(
@@ -198,7 +222,7 @@ class CampaignBook:
         hosting = [bool(i.hosting) for i in call.ip_infos]
         nets = [i.net for i in call.ip_infos]
         ips, uas, referers = call.ip, call.ua, call.referer
-        served, due = self.served, self._due_clients
+        served, due, ids = self.served, self._due_clients, self._ids
         asset = (kind[rows] == ASSET).tolist()
         walk, pages = self._page_columns(call, rows[kind[rows] != ASSET], nets)
         added = 0  # page requests walked so far: each adds its triple to the served pages
@@ -214,8 +238,12 @@ class CampaignBook:
             if client is None or t - client.last > ttl:
                 client = clients[key] = Client(key, t, t, hosting=hosting[a])
                 due.add(key, t)
+                if ids:
+                    self._set_bare(key, 1)
             client.last = t
             if at:
+                if ids and not client.assets and not client.follows:
+                    self._set_bare(key, 0)
                 client.assets += 1
                 host, page = self.referer(referers[i])
                 if (
@@ -283,6 +311,8 @@ class CampaignBook:
         c.pages += 1
         own = bool(ref) and ref in c.recent
         if own:
+            if self._ids and not c.follows and not c.assets:
+                self._set_bare(c.key, 0)
             c.follows += 1
             c.excess = 0.0
             found = self.raised_.get(c.key)
@@ -431,15 +461,46 @@ class CampaignBook:
             keys.append(f"asn={info.asn}|{shape}")
         if info.hosting:
             keys.append(f"net={info.net}")
+        client = -1 if self._ring is None else self._client_id(c.key)
         for key in keys:
-            self._arrive(key, t, c)
+            self._arrive(key, t, c, client)
 
-    def _arrive(self, key: str, t: float, c: Client) -> None:
-        rules = self.rules
-        burst = self.bursts.get(key)
+    def _arrive(self, key: str, t: float, c: Client, client: int) -> None:
+        """Count one arrival in a burst key's window (by the kernel's ring when ``client``, the
+        client's id, is not -1); give its bare members their excess; raise them if it qualifies."""
+        burst: Any = self.bursts.get(key)
         if burst is None:
-            burst = self.bursts[key] = Burst(mass_at=t)
+            burst = self.bursts[key] = Burst(mass_at=t) if client < 0 else self._ring(t, self._ring_rules)
             self._due_bursts.add(key, t)
+        if client < 0:
+            arrived = self._ring_arrive(burst, t, c)
+        else:
+            arrived = burst.arrive(t, client, self._bare_ids)
+            if arrived is not None:
+                keys = self._id_keys
+                arrived = (arrived[0], arrived[1], arrived[2], [keys[m] for m in arrived[3]])
+        if arrived is None:
+            return
+        excess, qualifies, expected, members = arrived
+        n = len(members)
+        self._note_excess(members, excess)
+        if qualifies:
+            confidence = max(0.0, 1.0 - expected / n)
+            kind = key.partition("=")[0]
+            reason = (
+                f"model: campaign burst of {n} new clients sharing {_describe(key)} (usually {expected:.1f})"
+            )
+            for member in members:
+                found = self.clients[member]
+                if member not in self.raised_:
+                    self._record(found, t, key, kind, reason, n, round(confidence, 4))
+
+    def _ring_arrive(self, burst: Burst, t: float, c: Client) -> _Arrived:
+        """Add a client to a burst key's window and update its usual rate: the pure twin of the
+        kernel's ``BurstRing.arrive``. Returns the excess (:func:`burst_excess`, at most
+        ``short_of``), whether the key qualifies, its usual rate and the window's bare members
+        (each once, in order), or None when the excess is nothing and the key does not qualify."""
+        rules = self.rules
         window = burst.window
         while window and window[0][0] < t - rules.burst_window:
             window.popleft()
@@ -451,35 +512,30 @@ class CampaignBook:
         # one of at most the usual rate and the chance client any excess: not counted then
         short = len(window) < rules.burst_min or len(window) < rules.burst_lift * expected
         counted = not short or len(window) > expected + _EXCESS_SHRINK
-        members = [m for _, m in window if self._bare(m)] if counted else []
-        n = len(set(members))
-        self._note_excess(members, n, expected)
-        if not short and n >= rules.burst_min and n >= rules.burst_lift * expected:
+        members = list(dict.fromkeys(m for _, m in window if self._bare(m))) if counted else []
+        n = len(members)
+        excess = min(burst_excess(n, expected), self.short_of)
+        qualifies = not short and n >= rules.burst_min and n >= rules.burst_lift * expected
+        if qualifies:
             if burst.qualified_at is None:
                 burst.qualified_at, burst.expected = t, expected
-            confidence = max(0.0, 1.0 - expected / n)
-            kind = key.partition("=")[0]
-            reason = (
-                f"model: campaign burst of {n} new clients sharing {_describe(key)} (usually {expected:.1f})"
-            )
-            for member in dict.fromkeys(members):
-                found = self.clients[member]
-                if member not in self.raised_:
-                    self._record(found, t, key, kind, reason, n, round(confidence, 4))
         else:
             burst.qualified_at = None
         # Every arrival makes the key's usual rate, a burst's too: otherwise a key that qualifies
         # at first sight (no history yet) would never learn that its rate is ordinary.
         burst.mass += 1.0
+        if excess <= 0.0 and not qualifies:
+            return None
+        return excess, qualifies, expected, members
 
-    def _note_excess(self, members: list[tuple[str, str]], n: int, expected: float) -> None:
-        """Give the bare members of a burst key's window the key's excess over its usual rate
-        (:func:`burst_excess`) as campaign evidence short of a raise; a member whose last request
-        came before has its score raised to it, as a late raise does."""
-        excess = min(burst_excess(n, expected), self.short_of)
+    def _note_excess(self, members: list[tuple[str, str]], excess: float) -> None:
+        """Give the bare members of a burst key's window (each once) the key's excess over its
+        usual rate (:func:`burst_excess`, at most ``short_of``) as campaign evidence short of a
+        raise; a member whose last request came before has its score raised to it, as a late
+        raise does."""
         if excess <= 0.0:
             return
-        for member in dict.fromkeys(members):
+        for member in members:
             found = self.clients[member]
             if excess > found.excess:
                 found.excess = excess
@@ -490,6 +546,40 @@ class CampaignBook:
     def _bare(self, key: tuple[str, str]) -> bool:
         c = self.clients.get(key)
         return c is not None and not c.assets and not c.follows
+
+    # -- client ids (the burst kernel's windows) ---------------------------------------------
+    def _client_id(self, key: tuple[str, str]) -> int:
+        """The id of a client key in the kernel's windows, given at its first arrival."""
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = len(self._id_keys)
+            self._id_keys.append(key)
+            self._bare_ids.append(self._bare(key))
+        return found
+
+    def _set_bare(self, key: tuple[str, str], bare: int) -> None:
+        """Whether a client with an id is bare, as it changes (:meth:`_bare`)."""
+        found = self._ids.get(key)
+        if found is not None:
+            self._bare_ids[found] = bare
+
+    def _member(self, member: tuple[str, str] | int) -> tuple[str, str]:
+        """A window member's client key (the kernel's windows hold ids)."""
+        return self._id_keys[member] if isinstance(member, int) else member
+
+    def _renumber(self) -> None:
+        """Keep ids only for the clients in a window, in the same order: the ids of clients gone
+        would otherwise grow without end (a client given a new id at its next arrival gets its
+        bare flag then, from :meth:`_bare`)."""
+        live: set[int] = {c for burst in self.bursts.values() for _, c in burst.window}
+        table = np.full(len(self._id_keys), -1, dtype=np.int64)
+        kept = sorted(live)
+        table[kept] = np.arange(len(kept), dtype=np.int64)
+        for burst in self.bursts.values():
+            burst.renumber(table)
+        self._id_keys = [self._id_keys[i] for i in kept]
+        self._ids = {key: i for i, key in enumerate(self._id_keys)}
+        self._bare_ids = bytearray(self._bare_ids[i] for i in kept)
 
     # -- parsing (memoised) ------------------------------------------------------------------
     def _walk(self, path: str) -> tuple[str, int] | None:
@@ -572,7 +662,14 @@ class CampaignBook:
         rules = self.rules
         gone = self._unraise
         cutoff = now - rules.client_ttl
-        gone.update(self._due_clients.expire(self.clients, cutoff, lambda client: client.last))
+        dropped = self._due_clients.expire(self.clients, cutoff, lambda client: client.last)
+        gone.update(dropped)
+        if self._ids:
+            ids, bare = self._ids, self._bare_ids
+            for key in dropped:
+                found = ids.get(key)
+                if found is not None:
+                    bare[found] = 0
         horizon = now - rules.link_window
         self._due_pages.expire(self.pages, horizon, lambda page: page.t)
         for template, head in self._due_heads.pop_before(horizon):
@@ -588,6 +685,8 @@ class CampaignBook:
                 self._due_heads.add((template, head), chain.last)
         self._due_chains.expire(self.chains, horizon, lambda chain: chain.last)
         self._expire_bursts(now)
+        if self._ids and len(self._id_keys) > 2 * len(self.clients) + _IDS_SLACK:
+            self._renumber()
         if math.isfinite(rules.keep):
             old = now - rules.keep
             gone.update(self._due_scores.expire(self.scores, old, lambda score: score[1]))
@@ -607,7 +706,8 @@ class CampaignBook:
             if _idle(burst, now, rules, self._tau):
                 del self.bursts[key]
                 continue
-            at = burst.window[-1][0] + rules.burst_window if burst.window else -math.inf
+            newest = burst.newest
+            at = -math.inf if newest is None else newest + rules.burst_window
             if burst.mass > _FADED:
                 at = max(at, burst.mass_at + self._tau * math.log(burst.mass / _FADED))
             self._due_bursts.add(key, max(at - 1.0, now))
@@ -654,7 +754,13 @@ class CampaignBook:
                 for path, p in self.pages.items()
             ],
             "bursts": {
-                key: [[[t, list(k)] for t, k in b.window], b.mass, b.mass_at, b.qualified_at, b.expected]
+                key: [
+                    [[t, list(self._member(k))] for t, k in b.window],
+                    b.mass,
+                    b.mass_at,
+                    b.qualified_at,
+                    b.expected,
+                ]
                 for key, b in self.bursts.items()
             },
             "raised": [
@@ -692,9 +798,15 @@ class CampaignBook:
             chain = None if sid is None else self.chains[sid]
             self.pages[path] = _Page(chain, t, tuple(client), popular)
         for key, (window, mass, mass_at, qualified_at, expected) in data["bursts"].items():
-            self.bursts[key] = Burst(
-                deque((t, tuple(k)) for t, k in window), mass, mass_at, qualified_at, expected
-            )
+            if self._ring is None:
+                self.bursts[key] = Burst(
+                    deque((t, tuple(k)) for t, k in window), mass, mass_at, qualified_at, expected
+                )
+                continue
+            ring = self.bursts[key] = self._ring(mass_at, self._ring_rules)
+            for t, k in window:
+                ring.push(t, self._client_id(tuple(k)))
+            ring.mass, ring.qualified_at, ring.expected = mass, qualified_at, expected
         for ip, ua, signature, kind, reason, support, confidence, at, action in data["raised"]:
             self.raised_[(ip, ua)] = ClientRaise(
                 ip, ua, signature, kind, reason, support, confidence, at, action
@@ -736,7 +848,8 @@ def burst_excess(n: int, expected: float) -> float:
 
 def _idle(burst: Burst, now: float, rules: CampaignRules, tau: float) -> bool:
     """A key with nothing in its window whose usual rate has faded to nothing."""
-    if burst.window and burst.window[-1][0] >= now - rules.burst_window:
+    newest = burst.newest
+    if newest is not None and newest >= now - rules.burst_window:
         return False
     return burst.mass * math.exp(-(now - burst.mass_at) / tau) < _FADED
 

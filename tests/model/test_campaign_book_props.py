@@ -9,6 +9,9 @@ properties hold for today's pure book and are the harness the port is checked ag
 - a snapshot written before the book kept orphans, evidence and the served pages (client rows
   of ten fields; no ``served``, ``started``, ``trust``) still loads, with those at their zeros.
 
+Each property runs twice: with the campaign kernel (its burst rings, when built) and with its
+pure twin (``BOTGUARD_NO_NATIVE=1``); test_campaign_kernel compares the two on these streams.
+
 The sequences are small worlds (a few addresses in two networks, hostile agents, a walkable
 catalogue, assets, site and external referers, idle gaps past the client time-to-live) with
 low bars, so chains, bursts, self-walks, orphans and dropped raises all happen.
@@ -18,10 +21,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from contextlib import AbstractContextManager, nullcontext
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +34,7 @@ from botguard.config import CampaignRules
 from botguard.model._actors import ASSET, HONEYPOT, PAGE
 from botguard.model._keys import Call, IpInfo
 from botguard.model.campaigns import CampaignBook
+from tests.helpers import native_off
 
 T0 = 1_793_000_000.0
 RULES = CampaignRules(
@@ -59,6 +65,14 @@ REFERERS = (
     "https://shop.example/q?id=4", "https://search.example/?q=x", "http://[::1", "\ud800://\x00",
 )  # fmt: skip
 KINDS = (PAGE, PAGE, PAGE, ASSET, HONEYPOT)
+#: Each property with the kernel and with its pure twin.
+BOTH = pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
+
+
+def implementation(twin: bool) -> AbstractContextManager[None]:
+    """Every kernel off inside (the pure twins run) when ``twin``; else as the environment says."""
+    return native_off() if twin else nullcontext()
+
 
 SITE = "https://shop.example"
 fresh = st.tuples(
@@ -186,10 +200,16 @@ def through_json(book: CampaignBook) -> CampaignBook:
 KEPT = [(3.0, k % 6, 0, f"/p/{k + 1}", "-", PAGE) for k in range(6)] + [(3.0, "follow"), (3.0, "bare")]
 
 
+@BOTH
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream, st.integers(0, 12))
 @example((KEPT, [7]), 1)
-def test_a_snapshot_between_any_two_calls_changes_nothing(generated: Any, at: int) -> None:
+def test_a_snapshot_between_any_two_calls_changes_nothing(twin: bool, generated: Any, at: int) -> None:
+    with implementation(twin):
+        _snapshot_changes_nothing(generated, at)
+
+
+def _snapshot_changes_nothing(generated: Any, at: int) -> None:
     requests, cuts = generated
     calls = calls_of(requests, cuts)
     whole, cut = CampaignBook(RULES, short_of=0.9), CampaignBook(RULES, short_of=0.9)
@@ -212,13 +232,19 @@ PAUSED = (
 )
 
 
+@BOTH
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream, st.lists(st.booleans(), min_size=13, max_size=13))
 @example(RETURNS, [False] * 13)
 @example(PAUSED, [False] * 13)
-def test_when_the_sweeps_run_changes_no_answer(generated: Any, sweeps: list[bool]) -> None:
+def test_when_the_sweeps_run_changes_no_answer(twin: bool, generated: Any, sweeps: list[bool]) -> None:
     """The port compacts its arrays on expiry: a book swept after every call and one swept only
     after some answer every request the same and raise the same clients (:meth:`_forgotten`)."""
+    with implementation(twin):
+        _sweeps_change_no_answer(generated, sweeps)
+
+
+def _sweeps_change_no_answer(generated: Any, sweeps: list[bool]) -> None:
     requests, cuts = generated
     often, seldom = CampaignBook(RULES, short_of=0.9), CampaignBook(RULES, short_of=0.9)
     for number, (call, kind) in enumerate(calls_of(requests, cuts)):
@@ -238,47 +264,59 @@ def test_when_the_sweeps_run_changes_no_answer(generated: Any, sweeps: list[bool
     assert often.scores == seldom.scores
 
 
-def test_the_generated_worlds_reach_every_signature() -> None:
+@BOTH
+def test_the_generated_worlds_reach_every_signature(twin: bool) -> None:
     """The property above is only as good as what its worlds do: a fixed one of them raises a walk
     split across six addresses, a self-walk and a burst of one hosting network's new clients."""
-    requests = [(3.0, k % 6, 0, f"/p/{k + 1}", "-", PAGE) for k in range(6)]
-    requests += [(5.0, 3, 1, f"/p/{n}", "-", PAGE) for n in range(40, 46)]
-    requests += [(2.0, a, u, "/about", "-", PAGE) for u in (2, 0) for a in (3, 4)]
-    book = CampaignBook(RULES, short_of=0.9)
-    for call, kind in calls_of(requests, [4, 9]):
-        feed(book, call, kind)
-    assert {raised.kind for raised in book.raised_.values()} == {"walk", "self-walk", "net"}
+    with implementation(twin):
+        requests = [(3.0, k % 6, 0, f"/p/{k + 1}", "-", PAGE) for k in range(6)]
+        requests += [(5.0, 3, 1, f"/p/{n}", "-", PAGE) for n in range(40, 46)]
+        requests += [(2.0, a, u, "/about", "-", PAGE) for u in (2, 0) for a in (3, 4)]
+        book = CampaignBook(RULES, short_of=0.9)
+        for call, kind in calls_of(requests, [4, 9]):
+            feed(book, call, kind)
+        assert {raised.kind for raised in book.raised_.values()} == {"walk", "self-walk", "net"}
 
 
-def test_the_generated_worlds_reach_orphan_referers() -> None:
+@BOTH
+def test_the_generated_worlds_reach_orphan_referers(twin: bool) -> None:
     """... and, after the people the property may start with, a bare client naming a page of the
     site it never requested is raised as an orphan referer."""
-    moves = [*PEOPLE, (3.0, 4, 1, "/p/5", f"{SITE}/p/7", PAGE), (3.0, 3, 2, "/p/2", f"{SITE}/about", PAGE)]
-    book = CampaignBook(RULES, short_of=0.9)
-    for call, kind in calls_of(moves, [20]):
-        feed(book, call, kind)
-    assert {key[0]: raised.kind for key, raised in book.raised_.items()} == {
-        "5.9.1.7": "orphan",
-        "5.9.1.8": "orphan",
-    }
+    with implementation(twin):
+        moves = [
+            *PEOPLE,
+            (3.0, 4, 1, "/p/5", f"{SITE}/p/7", PAGE),
+            (3.0, 3, 2, "/p/2", f"{SITE}/about", PAGE),
+        ]
+        book = CampaignBook(RULES, short_of=0.9)
+        for call, kind in calls_of(moves, [20]):
+            feed(book, call, kind)
+        assert {key[0]: raised.kind for key, raised in book.raised_.items()} == {
+            "5.9.1.7": "orphan",
+            "5.9.1.8": "orphan",
+        }
 
 
-def test_a_snapshot_from_before_orphans_and_evidence_still_loads() -> None:
+@BOTH
+def test_a_snapshot_from_before_orphans_and_evidence_still_loads(twin: bool) -> None:
     """Client rows of ten fields and no served pages, start or trust (an older snapshot): loaded
     with orphans, excess and kept at zero, and the book goes on as one that never had them."""
-    requests = [(3.0, i % 4, 0, f"/p/{1 + i}", "-", PAGE) for i in range(12)]
-    (first, kind_a), (second, kind_b) = calls_of(requests, [6])
-    book = CampaignBook(RULES, short_of=0.9)
-    feed(book, first, kind_a)
-    data = json.loads(json.dumps(book.to_json()))
-    data["clients"] = [row[:10] for row in data["clients"]]
-    for newer in ("served", "started", "trust"):
-        del data[newer]
-    old = CampaignBook(RULES, short_of=0.9)
-    old.load_json(data)
-    assert old.clients and all((c.orphans, c.excess, c.kept) == (0, 0.0, 0.0) for c in old.clients.values())
-    assert old.started is None and old.trust == [0.0, 0.0, 0.0] and old.served.epoch is None
-    fresh = CampaignBook(RULES, short_of=0.9)
-    fresh.load_json({**data, "clients": [[*row, 0, 0.0, 0.0] for row in data["clients"]]})
-    assert feed(old, second, kind_b) == feed(fresh, second, kind_b)
-    assert outcomes(old) == outcomes(fresh)
+    with implementation(twin):
+        requests = [(3.0, i % 4, 0, f"/p/{1 + i}", "-", PAGE) for i in range(12)]
+        (first, kind_a), (second, kind_b) = calls_of(requests, [6])
+        book = CampaignBook(RULES, short_of=0.9)
+        feed(book, first, kind_a)
+        data = json.loads(json.dumps(book.to_json()))
+        data["clients"] = [row[:10] for row in data["clients"]]
+        for newer in ("served", "started", "trust"):
+            del data[newer]
+        old = CampaignBook(RULES, short_of=0.9)
+        old.load_json(data)
+        assert old.clients and all(
+            (c.orphans, c.excess, c.kept) == (0, 0.0, 0.0) for c in old.clients.values()
+        )
+        assert old.started is None and old.trust == [0.0, 0.0, 0.0] and old.served.epoch is None
+        fresh = CampaignBook(RULES, short_of=0.9)
+        fresh.load_json({**data, "clients": [[*row, 0, 0.0, 0.0] for row in data["clients"]]})
+        assert feed(old, second, kind_b) == feed(fresh, second, kind_b)
+        assert outcomes(old) == outcomes(fresh)
