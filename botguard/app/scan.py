@@ -28,13 +28,13 @@ from botguard.judge import (
     Partial,
     RobotsChange,
     ScanResult,
+    Spill,
     aggregator,
     incremental,
     judge_again,
     merge_all,
     with_traffic,
 )
-from botguard.judge._spill import Spill
 from botguard.judge.aggregate import Aggregator
 from botguard.judge.records import VERDICT_ORDER, Activity
 from botguard.judge.store import save_scan

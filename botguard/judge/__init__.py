@@ -43,9 +43,9 @@ from botguard.judge.verdict import IDENTITY_COLUMNS, judge_clients
 from botguard.logs.records import Batch
 
 __all__ = [
-    "ASSET_RE", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup", "Handed", "Identify",
-    "ModelSummary", "Partial", "RobotsChange", "ScanResult", "aggregator", "judge_again", "merge_all",
-    "with_traffic",
+    "ASSET_RE", "JUDGE_ROWS", "ROBOTS_RE", "SHARED_TOOL_CATEGORIES", "ClientVerdict", "CrawlerRollup",
+    "Handed", "Identify", "ModelSummary", "Partial", "RobotsChange", "ScanResult", "Spill", "aggregator",
+    "judge_again", "merge_all", "with_traffic",
 ]  # fmt: skip
 
 col = pl.col
