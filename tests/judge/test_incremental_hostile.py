@@ -332,3 +332,67 @@ def test_hostile_lines_over_cron_runs_and_a_rotation_equal_a_full_scan(tmp_path:
             with sqlite3.connect(state) as conn:
                 assert conn.execute("SELECT count(*) FROM scan_partial_tails").fetchone() == (1,)
     assert cron["summary"]["lines"] == 1400 and 0 < cron["summary"]["malformed"] < 1400
+
+
+def _stored(site: Site) -> list[tuple[Any, ...]]:
+    """Every row the scan keeps of its files, blobs included (none before the first scan)."""
+    with sqlite3.connect(site.state) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        rows = [
+            row
+            for table in ("scan_partials", "scan_partial_tails", "scan_partial_judgements")
+            if table in tables
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY rowid")
+        ]
+    conn.close()
+    return rows
+
+
+@pytest.mark.parametrize("grown_by", [0, 50])
+def test_a_scan_stopped_while_it_stores_a_partial_leaves_what_was_stored(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch, grown_by: int
+) -> None:
+    """Ctrl-C as half of a partial's bytes are in its blob (incremental.write_blob: the row was
+    inserted as a zeroblob): the scan says so in one line, the rows stored before are as they
+    were (the first partial of a file, or a tail on it), and the next scan equals a full one."""
+    lines, robots = day
+    site = Site(tmp_path, robots)
+    site.append(lines[:3000])
+    if grown_by:
+        site.scan()
+        site.append(lines[3000 : 3000 + grown_by])
+    before = _stored(site)
+    real = incremental.write_blob
+
+    def stopped(conn: sqlite3.Connection, table: str, column: str, rowid: int, parts: Any) -> None:
+        first = next(parts)
+        real(conn, table, column, rowid, iter([first[: len(first) // 2]]))
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(incremental, "write_blob", stopped)
+        r = site.run()
+    assert r.exit_code == 130 and r.stderr.strip() == "botguard: interrupted", r.output
+    assert _stored(site) == before
+    site.append(lines[3100:3150])
+    assert site.scan() == site.full()
+
+
+def test_a_stored_partial_with_bytes_missing_in_its_middle_is_not_used(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """A partial's blob whose middle is zeros (as a zeroblob written only at its two ends would
+    be), its own digest and its seal intact: the digest covers every byte, so the file is read
+    whole, not merged with what the zeros decode to."""
+    lines, robots = day
+    site = Site(tmp_path, robots)
+    site.append(lines[:3000])
+    site.scan()
+    with sqlite3.connect(site.state) as conn:
+        rowid, size = conn.execute("SELECT rowid, length(partial) FROM scan_partials").fetchone()
+        with conn.blobopen("scan_partials", "partial", rowid) as blob:
+            blob.seek(size // 3)
+            blob.write(bytes(size // 3))
+    conn.close()
+    site.append(lines[3000:3050])
+    assert site.scan() == site.full()
