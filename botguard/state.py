@@ -22,11 +22,16 @@ from botguard.errors import BotguardError, InputError, Location
 
 #: SQLite result codes that mean the file itself is damaged (not busy, not a bad statement).
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
-#: SQLite result codes that mean the file cannot be written now (its disk full, an I/O error,
-#: read-only, held by another writer past the timeout): it is as its last commit left it.
-_UNWRITABLE = frozenset(
-    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY}
-)
+#: SQLite result codes that mean the file cannot be written now, each with the way out: it is
+#: as its last commit left it.
+_UNWRITABLE = {
+    sqlite3.SQLITE_FULL: "free room on its disk or pass --state with another file",
+    sqlite3.SQLITE_IOERR: "free room on its disk or pass --state with another file",
+    sqlite3.SQLITE_READONLY: "make it writable or pass --state with another file",
+    sqlite3.SQLITE_BUSY: "another botguard is writing it: run again once it is done",
+    # a row past SQLite's length limit (1 GB: a stored partial of ~7M clients)
+    sqlite3.SQLITE_TOOBIG: "this scan is too big to store: split its logs",
+}
 
 
 def default_state_path() -> Path:
@@ -51,10 +56,10 @@ class StateUnwritable(BotguardError):
     file, not a traceback from the stage whose write failed. Its transaction rolled back, so
     what the file held before is what the next command reads."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, way_out: str) -> None:
         super().__init__(
-            f"cannot write state database {path} ({reason}): what it held before is kept; free "
-            "room on its disk or pass --state with another file; scan --no-save does not use it"
+            f"cannot write state database {path} ({reason}): what it held before is kept; {way_out};"
+            " scan --no-save does not use it"
         )
 
 
@@ -71,9 +76,8 @@ def _failure(path: Path, exc: BaseException | None) -> BotguardError | None:
     damaged = _damage(path, exc)
     if damaged is not None or not isinstance(exc, sqlite3.DatabaseError):
         return damaged
-    if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _UNWRITABLE:
-        return StateUnwritable(path, str(exc))
-    return None
+    way_out = _UNWRITABLE.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+    return None if way_out is None else StateUnwritable(path, str(exc), way_out)
 
 
 @cache
