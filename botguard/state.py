@@ -22,6 +22,16 @@ from botguard.errors import BotguardError, InputError, Location
 
 #: SQLite result codes that mean the file itself is damaged (not busy, not a bad statement).
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+#: SQLite result codes that mean the file cannot be written now, each with the way out: it is
+#: as its last commit left it.
+_UNWRITABLE = {
+    sqlite3.SQLITE_FULL: "free room on its disk or pass --state with another file",
+    sqlite3.SQLITE_IOERR: "free room on its disk or pass --state with another file",
+    sqlite3.SQLITE_READONLY: "make it writable or pass --state with another file",
+    sqlite3.SQLITE_BUSY: "another botguard is writing it: run again once it is done",
+    # a row past SQLite's length limit (1 GB: a stored partial of ~7M clients)
+    sqlite3.SQLITE_TOOBIG: "this scan is too big to store: split its logs",
+}
 
 
 def default_state_path() -> Path:
@@ -41,11 +51,33 @@ class StateDamaged(InputError):
         )
 
 
+class StateUnwritable(BotguardError):
+    """The state database cannot be written now (a full disk, most often): one line naming the
+    file, not a traceback from the stage whose write failed. Its transaction rolled back, so
+    what the file held before is what the next command reads."""
+
+    def __init__(self, path: Path, reason: str, way_out: str) -> None:
+        super().__init__(
+            f"cannot write state database {path} ({reason}): what it held before is kept; {way_out};"
+            " scan --no-save does not use it"
+        )
+
+
 def _damage(path: Path, exc: BaseException | None) -> StateDamaged | None:
     """The error to report when ``exc`` says the file at ``path`` is damaged, else None."""
     if isinstance(exc, sqlite3.DatabaseError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _DAMAGED:
         return StateDamaged(path, str(exc))
     return None
+
+
+def _failure(path: Path, exc: BaseException | None) -> BotguardError | None:
+    """The error to report when ``exc`` says the file at ``path`` is damaged or cannot be
+    written now, else None."""
+    damaged = _damage(path, exc)
+    if damaged is not None or not isinstance(exc, sqlite3.DatabaseError):
+        return damaged
+    way_out = _UNWRITABLE.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+    return None if way_out is None else StateUnwritable(path, str(exc), way_out)
 
 
 @cache
@@ -78,7 +110,8 @@ class State:
     """An open state database. Use as a context manager or call :meth:`close`.
 
     Leaving the ``with`` block through an SQLite error that says the file is damaged raises
-    :class:`StateDamaged` instead: every stage reads and writes through ``conn`` directly, and
+    :class:`StateDamaged` instead (one that says it cannot be written now, a full disk:
+    :class:`StateUnwritable`): every stage reads and writes through ``conn`` directly, and
     this is the one place all of them pass on the way out.
     """
 
@@ -155,7 +188,8 @@ class State:
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
@@ -169,6 +203,6 @@ class State:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-        damaged = _damage(self.path, exc)
-        if damaged is not None:
-            raise damaged from exc
+        failure = _failure(self.path, exc)
+        if failure is not None:
+            raise failure from exc

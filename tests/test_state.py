@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,52 @@ def test_a_stage_table_botguard_cannot_write_is_one_line_naming_the_file(
     _edit(state, *edit)
     line = _one_line_naming(run_cli(*EXAMPLE, "--state", str(state)), state)
     assert "scans" in line
+
+
+def _full(conn: sqlite3.Connection) -> None:
+    """The database may grow by no page: SQLite's own "database or disk is full", as on a full disk."""
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def _short_rows(conn: sqlite3.Connection) -> None:
+    """No value of 50 kB or more (SQLite's length limit: 1 GB unless lowered)."""
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 50_000)
+
+
+@pytest.mark.parametrize(("limit", "said"), [(_full, "disk is full"), (_short_rows, "too big to store")])
+def test_a_state_database_that_cannot_take_a_scan_is_one_line_and_keeps_what_was_stored(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: Any, said: str
+) -> None:
+    """A scan of another log exits 1 with one line naming the file, not a sqlite3 traceback;
+    the rows stored before are all there, and once the limit is gone the scan stores and equals
+    a full one."""
+    log = tmp_path / "other.log"
+    log.write_bytes((ROOT / "examples/access.log").read_bytes())
+    scan = ["scan", str(log), "--robots", str(ROOT / "examples/robots.txt"), "--no-dns", "--format", "json"]
+    with sqlite3.connect(state) as conn:
+        before = conn.execute("SELECT count(*) FROM scans").fetchone()[0]
+        stored = conn.execute("SELECT device, inode, byte_offset, partial FROM scan_partials").fetchall()
+    conn.close()
+    opened = State.__init__
+
+    def full(self: State, path: str | Path | None = None) -> None:
+        opened(self, path)
+        limit(self.conn)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(State, "__init__", full)
+        r = run_cli(*scan, "--state", str(state))
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.exit_code == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.output
+    assert f"cannot write state database {state}" in lines[0] and said in lines[0], r.output
+    with sqlite3.connect(state) as conn:
+        assert conn.execute("SELECT count(*) FROM scans").fetchone()[0] == before
+        now = conn.execute("SELECT device, inode, byte_offset, partial FROM scan_partials").fetchall()
+    conn.close()
+    assert now == stored
+    saved = run_cli(*scan, "--state", str(state))
+    assert saved.exit_code == 0, saved.output
+    again = run_cli(*scan, "--state", str(state))
+    assert again.exit_code == 0 and again.stdout == saved.stdout
+    assert again.stdout == run_cli(*scan, "--no-save").stdout

@@ -11,14 +11,16 @@ page cache, and :func:`write_blob` stores one through SQLite's incremental blob 
 zeroblob for a moment as it inserts it: see ``incremental._fill``).
 
 The file is unlinked as it is made (:func:`tempfile.TemporaryFile`) and goes with the last
-:class:`Spilled` that names it. Where no temporary file can be made, the bytes are held in
-memory as before (:class:`Spill` on an :class:`io.BytesIO`): the scan's results do not depend
-on it.
+:class:`Spilled` that names it. Where no temporary file can be made, or the one made cannot take
+more bytes (its filesystem full, a file size limit), the bytes are held in memory as before
+(:class:`Spill` on an :class:`io.BytesIO`): the scan's results do not depend on it, and a small
+temporary directory costs memory, not the scan.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -44,9 +46,9 @@ class Spilled:
     def pieces(self, size: int = PIECE_BYTES) -> Iterator[bytes]:
         """The bytes in order, at most ``size`` at a time."""
         at, end = self.start, self.start + self.size
+        read = _reader(self.file)
         while at < end:
-            self.file.seek(at)
-            piece = self.file.read(min(size, end - at))
+            piece = read(at, min(size, end - at))
             if not piece:
                 raise OSError(f"spill file ends {end - at} bytes early")
             at += len(piece)
@@ -74,12 +76,16 @@ class Spill:
         self._file = file if file is not None else _temporary()
 
     def write(self, encode: Callable[[IO[bytes]], object]) -> Spilled:
-        """What ``encode(file)`` writes at the file's end (it may seek back within what it wrote)."""
-        file = self._file
-        start = file.seek(0, io.SEEK_END)
-        encode(file)
-        end = file.seek(0, io.SEEK_END)
-        return Spilled(file, start, end - start)
+        """What ``encode(file)`` writes at the file's end (it may seek back within what it wrote).
+        When the temporary file cannot take it (its filesystem full), it and every later write
+        go to memory: what was spilled before stays readable where it is."""
+        try:
+            return _written(self._file, encode)
+        except OSError:
+            if isinstance(self._file, io.BytesIO):
+                raise
+        self._file = io.BytesIO()
+        return _written(self._file, encode)
 
     def add(self, data: bytes) -> Spilled:
         """``data`` written at the file's end."""
@@ -89,6 +95,32 @@ class Spill:
         """``frame`` as an uncompressed Arrow IPC stream (:meth:`Spilled.frame` reads it back:
         the same values, types and row order)."""
         return self.write(lambda out: frame.write_ipc_stream(out, compression="uncompressed"))
+
+
+def _written(file: IO[bytes], encode: Callable[[IO[bytes]], object]) -> Spilled:
+    """What ``encode(file)`` wrote at the end of ``file``, on disk when it returns (flushed: an
+    error of its own bytes is its own, not a later write's)."""
+    start = file.seek(0, io.SEEK_END)
+    encode(file)
+    file.flush()
+    end = file.seek(0, io.SEEK_END)
+    return Spilled(file, start, end - start)
+
+
+def _reader(file: IO[bytes]) -> Callable[[int, int], bytes]:
+    """How to read ``count`` bytes at ``at`` of ``file``: straight from its descriptor when it
+    has one (``os.pread``), so a write that failed (a full filesystem) and left bytes in the
+    file object's buffer cannot fail the reads of what was spilled before it; else by seeking."""
+    try:
+        descriptor = file.fileno()
+    except (OSError, ValueError, AttributeError):  # in memory (io.BytesIO): no descriptor
+
+        def by_seeking(at: int, count: int) -> bytes:
+            file.seek(at)
+            return file.read(count)
+
+        return by_seeking
+    return lambda at, count: os.pread(descriptor, count, at)
 
 
 def _temporary() -> IO[bytes]:

@@ -5,6 +5,7 @@ traceback or a wrong result."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -332,3 +333,134 @@ def test_hostile_lines_over_cron_runs_and_a_rotation_equal_a_full_scan(tmp_path:
             with sqlite3.connect(state) as conn:
                 assert conn.execute("SELECT count(*) FROM scan_partial_tails").fetchone() == (1,)
     assert cron["summary"]["lines"] == 1400 and 0 < cron["summary"]["malformed"] < 1400
+
+
+def _stored(site: Site) -> list[tuple[Any, ...]]:
+    """Every row the scan keeps of its files, blobs included (none before the first scan)."""
+    with sqlite3.connect(site.state) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        rows = [
+            row
+            for table in ("scan_partials", "scan_partial_tails", "scan_partial_judgements")
+            if table in tables
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY rowid")
+        ]
+    conn.close()
+    return rows
+
+
+@pytest.mark.parametrize("grown_by", [0, 50])
+def test_a_scan_stopped_while_it_stores_a_partial_leaves_what_was_stored(
+    tmp_path: Path, day: tuple[list[bytes], Path], monkeypatch: pytest.MonkeyPatch, grown_by: int
+) -> None:
+    """Ctrl-C as half of a partial's bytes are in its blob (incremental.write_blob: the row was
+    inserted as a zeroblob): the scan says so in one line, the rows stored before are as they
+    were (the first partial of a file, or a tail on it), and the next scan equals a full one."""
+    lines, robots = day
+    site = Site(tmp_path, robots)
+    site.append(lines[:3000])
+    if grown_by:
+        site.scan()
+        site.append(lines[3000 : 3000 + grown_by])
+    before = _stored(site)
+    real = incremental.write_blob
+
+    def stopped(conn: sqlite3.Connection, table: str, column: str, rowid: int, parts: Any) -> None:
+        first = next(parts)
+        real(conn, table, column, rowid, iter([first[: len(first) // 2]]))
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(incremental, "write_blob", stopped)
+        r = site.run()
+    assert r.exit_code == 130 and r.stderr.strip() == "botguard: interrupted", r.output
+    assert _stored(site) == before
+    site.append(lines[3100:3150])
+    assert site.scan() == site.full()
+
+
+def test_a_stored_partial_with_bytes_missing_in_its_middle_is_not_used(
+    tmp_path: Path, day: tuple[list[bytes], Path]
+) -> None:
+    """A partial's blob whose middle is zeros (as a zeroblob written only at its two ends would
+    be), its own digest and its seal intact: the digest covers every byte, so the file is read
+    whole, not merged with what the zeros decode to."""
+    lines, robots = day
+    site = Site(tmp_path, robots)
+    site.append(lines[:3000])
+    site.scan()
+    with sqlite3.connect(site.state) as conn:
+        rowid, size = conn.execute("SELECT rowid, length(partial) FROM scan_partials").fetchone()
+        with conn.blobopen("scan_partials", "partial", rowid) as blob:
+            blob.seek(size // 3)
+            blob.write(bytes(size // 3))
+    conn.close()
+    site.append(lines[3000:3050])
+    assert site.scan() == site.full()
+
+
+_ADDRESSES = (
+    b"2001:db8::1", b"2001:DB8:0::1", b"::ffff:203.0.113.9", b"fe80::1", b"::1", b"-", b"203.0.113.5",
+    b"0:0:0:0:0:0:0:1", b"198.51.100.7",
+)  # fmt: skip
+
+
+def _keyed_line(i: int) -> bytes:
+    """A line of :func:`_hostile_line`'s under an address of :data:`_ADDRESSES` (or its own),
+    every 97th with an agent of 70,000 bytes."""
+    line = _hostile_line(i)
+    if i % 3:
+        line = _ADDRESSES[i % len(_ADDRESSES)] + line[line.index(b" - - [") :]
+    if i % 97 == 0:
+        head, _, _ = line.rstrip(b"\r\n").rpartition(b' "')
+        line = head + b' "' + b"x" * 70_000 + b'"\n'
+    return line
+
+
+def test_the_spilled_shards_give_the_bytes_of_one_judgement_over_cron_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients judged 7 at a time through the spilled shards (judge._spilled_shards) and every
+    client at once: over a log that grows, is truncated, grows and is rotated, with IPv6 and
+    '-' addresses, NUL and 70 kB agents, each cron run's JSON is the same bytes (order
+    included) both ways and as a full scan's."""
+    from botguard import judge
+    from botguard.app import scan
+
+    lines = [_keyed_line(i) for i in range(1300)]
+    robots = tmp_path / "robots.txt"
+    robots.write_text(_ROBOTS)
+    sites = {rows: tmp_path / str(rows) for rows in (7, judge.JUDGE_ROWS)}
+    for site in sites.values():
+        site.mkdir()
+
+    def scanned(site: Path, rows: int, *extra: str) -> str:
+        paths = [str(p) for p in (site / "access.log.1", site / "access.log") if p.exists()]
+        with monkeypatch.context() as patched:
+            patched.setattr(judge, "JUDGE_ROWS", rows)
+            patched.setattr(scan, "JUDGE_ROWS", rows)
+            r = run_cli("scan", *paths, "--log-format", "combined", "--robots", str(robots),
+                        "--state", str(site / "state.db"), "--format", "json", "--no-dns", *extra)  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        return str(r.stdout)
+
+    steps: list[tuple[str, int, int]] = [
+        ("append", 0, 600), ("append", 600, 700), ("truncate", 700, 950), ("append", 950, 1000),
+        ("rotate", 0, 0), ("append", 1000, 1300),
+    ]  # fmt: skip
+    for step in steps:
+        for rows, site in sites.items():
+            log = site / "access.log"
+            kind, start, end = step
+            if kind == "rotate":
+                log.rename(site / "access.log.1")
+                log.touch()
+                continue
+            with log.open("wb" if kind == "truncate" else "ab") as out:
+                out.writelines(lines[start:end])
+            if rows == 7:
+                cut = scanned(site, rows)
+            else:
+                assert scanned(site, rows) == cut, step
+                assert scanned(site, rows, "--full", "--no-save") == cut, step
+    assert json.loads(cut)["summary"]["clients"] > 7 * 10

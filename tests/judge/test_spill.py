@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tracemalloc
@@ -158,3 +159,110 @@ def _activity_held(monkeypatch: pytest.MonkeyPatch) -> Callable[[], bool]:
 
     monkeypatch.setattr(judge, "_activity", noted)
     return lambda: bool(frames) and any(frame() is not None for frame in frames)
+
+
+class _FillingFile:
+    """A temporary file on a filesystem with ``room`` bytes: a write past them writes what fits
+    and fails (ENOSPC), as a buffered file on a full disk does. It has no descriptor, so every
+    byte (polars' too) goes through :meth:`write`."""
+
+    def __init__(self, path: Path, room: int) -> None:
+        self._file = path.open("w+b")
+        self._room = room
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data).cast("B")
+        fits = max(0, self._room - self._file.tell())
+        self._file.write(view[:fits])
+        if fits < len(view):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return len(view)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
+def _grown_scans(tmp_path: Path, room: int | None, monkeypatch: pytest.MonkeyPatch) -> list[ScanResult]:
+    """A saved scan of the example's first half, then of the whole example appended to it (each
+    with a temporary directory of ``room`` bytes a file; None: the real one), then one more of
+    the unchanged log with the real temporary directory (what the first two stored)."""
+    tmp_path.mkdir()
+    log = tmp_path / "access.log"
+    lines = (EXAMPLES / "access.log").read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:1800]))
+    made = iter(range(1_000))
+
+    def filling(**_: object) -> _FillingFile:
+        assert room is not None
+        return _FillingFile(tmp_path / f"spill-{next(made)}", room)
+
+    def scanned() -> ScanResult:
+        request = ScanRequest(
+            paths=(str(log),), settings=load_settings(str(EXAMPLES / "botguard.yaml")),
+            robots=RobotsOption(default=str(EXAMPLES / "robots.txt")), dns=False,
+        )  # fmt: skip
+        return run_scan(request, Env(state_path=str(tmp_path / "state.db"))).result
+
+    with monkeypatch.context() as patched:
+        if room is not None:
+            patched.setattr(_spill.tempfile, "TemporaryFile", filling)
+        results = [scanned()]
+        log.write_bytes(b"".join(lines))
+        results.append(scanned())
+    return [*results, scanned()]
+
+
+@pytest.mark.parametrize("room", [0, 30_000, 60_000, 140_000])
+def test_a_temporary_directory_that_fills_up_costs_memory_not_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    """Spilled in 40-client shards, the example's first scan writes ~160 kB to temporary files
+    and the grown log's ~130 kB (a partial, shards, kept rows, counts): whichever of them finds
+    the filesystem full, the scans give what they give with room to spare, and what they stored
+    gives the next scan the same again."""
+    from botguard.app import scan
+
+    monkeypatch.setattr(judge, "JUDGE_ROWS", 40)
+    monkeypatch.setattr(scan, "JUDGE_ROWS", 40)
+    expected = _grown_scans(tmp_path / "roomy", None, monkeypatch)
+    found = _grown_scans(tmp_path / "full", room, monkeypatch)
+    for want, got in zip(expected, found, strict=True):
+        assert got.clients.equals(want.clients)
+        assert got.summary == want.summary and got.traffic == want.traffic
+    assert found[2].clients.equals(found[1].clients)
+
+
+class _FillingDisk(io.FileIO):
+    """A raw file on a filesystem with ``room`` bytes: a write past them writes what fits, and
+    the next one fails (ENOSPC), as the kernel's do."""
+
+    room = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        fits = max(0, self.room - self.tell())
+        if not fits and len(view):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(view[:fits])
+
+
+def test_what_was_spilled_before_a_full_disk_is_read_back(tmp_path: Path) -> None:
+    """A buffered temporary file keeps the bytes it could not write and tries them again on its
+    next seek: the bytes spilled before still read back, and the write that failed goes to memory."""
+    raw = _FillingDisk(tmp_path / "spill", "w+b")
+    raw.room = 1_000
+    spill = Spill(io.BufferedRandom(raw))
+    before = spill.add(b"a" * 600)
+    after = spill.add(b"b" * 5_000)  # buffered whole, then 400 bytes fit
+    assert isinstance(after.file, io.BytesIO) and after.read() == b"b" * 5_000
+    assert before.read() == b"a" * 600 and before.last(3) == b"aaa"
+    assert spill.add(b"c" * 10).read() == b"c" * 10
