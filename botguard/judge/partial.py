@@ -56,6 +56,7 @@ import polars as pl
 from polars.exceptions import PanicException
 
 from botguard.judge._ids import group_ids
+from botguard.judge._spill import Spilled
 from botguard.judge.columns import compact_strings
 from botguard.judge.timeline import client_key, width_for
 from botguard.logs.records import ParseStats
@@ -288,23 +289,16 @@ def _write_sealed(pieces: Sequence[bytes | Callable[[IO[bytes]], object]], out: 
 
 
 def _digest_between(out: IO[bytes], start: int, end: int) -> bytes:
-    """:func:`_digest` of ``out``'s bytes from ``start`` to ``end`` (where it is left): from an
-    in-memory buffer's memory, from a file a piece at a time."""
+    """:func:`_digest` of ``out``'s bytes from ``start`` to ``end`` (its position, left there):
+    from an in-memory buffer's memory, from a file a piece at a time (read as the spill reads)."""
     if isinstance(out, io.BytesIO):
         with out.getbuffer() as body:
             return _digest(body[start:end])
+    out.flush()  # the pieces are read from the descriptor, past the file object's buffer
     hasher = hashlib.blake2b(digest_size=_DIGEST_SIZE)
-    out.seek(start)
-    while out.tell() < end:
-        piece = out.read(min(_DIGEST_PIECE, end - out.tell()))
-        if not piece:
-            raise OSError("a spilled partial ends early")
+    for piece in Spilled(out, start, end - start).pieces():
         hasher.update(piece)
     return hasher.digest()
-
-
-#: Bytes of a spilled partial hashed at a time.
-_DIGEST_PIECE = 1 << 20
 
 
 def _unsealed(data: bytes) -> list[bytes]:

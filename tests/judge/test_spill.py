@@ -38,6 +38,7 @@ def test_a_spilled_partial_is_the_bytes_partial_to_bytes_makes() -> None:
     kept = incremental.encoded(incremental.Kept(_file_stub(), "combined", part), spill)
     assert kept.whole is None and kept.encoded is not None
     assert kept.encoded.start > 0
+    assert not isinstance(kept.encoded.file, io.BytesIO), "written to memory: the file's write failed"
     assert kept.encoded.read() == partial_to_bytes(part)
 
 
